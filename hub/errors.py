@@ -1,0 +1,69 @@
+"""The hub's one error family.
+
+Every error the hub raises on purpose derives from :class:`HubError`. ``retriable`` says
+whether the same call may succeed later unchanged (a broker or database outage) or never
+will (bad input, a business rule). Retry loops test this flag and nothing else.
+Messages never carry personal data (names, birth dates, NIR): they name fields and codes.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Root of every error the hub raises on purpose."""
+
+    retriable: bool = False
+    #: short machine-readable reason, used as DLQ reason and metric label
+    code: str = "hub_error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+class InputError(HubError):
+    """Input that can never be accepted as it is (bad format, unknown code...)."""
+
+    code = "invalid_input"
+
+
+class DecodeError(InputError):
+    """Bytes that are not a message of one of our schemas."""
+
+    code = "undecodable"
+
+
+class UnknownCommuneError(InputError):
+    """An INSEE commune code absent from the geography table."""
+
+    code = "unknown_commune"
+
+
+class InvalidNumUniqueError(InputError):
+    """A numéro unique that does not match any accepted pattern."""
+
+    code = "invalid_num_unique"
+
+
+class NotFoundError(HubError):
+    """The named object (actor, demand...) does not exist."""
+
+    code = "not_found"
+
+
+class ConfigError(HubError):
+    """Settings or environment that prevent the hub from running."""
+
+    code = "config"
+
+
+class TransientError(HubError):
+    """A dependency is unavailable for now (broker, database, remote service)."""
+
+    retriable = True
+    code = "transient"
