@@ -1,0 +1,149 @@
+"""Dispatch decisions: plain functions over plain data, no broker, no faust.
+
+``decide`` turns one demand event and the demand's prior state into the new state and the
+feed records to send; ``reevaluate`` does the same for one demand when an actor's filters
+change. The agents (``dispatch.agents``) only decode, call these, encode and send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dispatch.matching import TerritoryIndex
+from dispatch.state import DemandeState, wished_communes, wished_typologies
+from hub.errors import InputError
+from hub.refdata import check_code, check_num_unique
+
+# Feed record kinds
+DEMANDE = "DEMANDE"
+COPIE = "COPIE"
+RETRAIT = "RETRAIT"
+RADIATION = "RADIATION"
+
+# Withdrawal reasons (no personal data in a withdrawal)
+OUT_OF_TERRITORY = "hors_territoire"
+FILTERS_CHANGED = "filtres_modifies"
+DELETED = "demande_supprimee"
+
+_LIVE_OPERATIONS = frozenset({"CRE", "CRS", "MOD", "REN"})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    actor_id: str
+    kind: str
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Decision:
+    """What to do for one input: send ``deliveries``, then store ``state``.
+
+    ``state`` None with ``delete`` True removes the entry; ``skipped`` means the input was
+    already applied (a replay after a crash, or the same event published twice).
+    """
+
+    state: DemandeState | None
+    deliveries: list[Delivery] = field(default_factory=list)
+    delete: bool = False
+    skipped: bool = False
+
+
+def validate_event(event: dict[str, Any]) -> None:
+    """Raise :class:`InputError` naming the first problem of a demand event."""
+    num = check_num_unique(event["numUnique"])
+    op = check_code("operation", event["operation"])
+    demande = event.get("demande")
+    if op == "SUP":
+        return
+    if demande is None:
+        raise InputError(f"{op} event without a demand snapshot", code="missing_snapshot")
+    inner = demande.get("demandeLogement") or {}
+    if inner.get("numUnique") not in (None, num):
+        raise InputError("snapshot numUnique differs from the event's", code="num_unique_mismatch")
+    if op in _LIVE_OPERATIONS and not wished_communes(demande):
+        raise InputError("demand wishes no commune (listeLocalisationSouhaite)", code="no_commune")
+    for t in wished_typologies(demande):
+        check_code("typologie", t)
+
+
+def decide(
+    event: dict[str, Any],
+    prior: DemandeState | None,
+    index: TerritoryIndex,
+    *,
+    partition: int = -1,
+    offset: int = -1,
+) -> Decision:
+    """Decide the feed records for one demand event (see module doc)."""
+    if prior is not None and (
+        event["eventId"] == prior.last_event_id
+        or (partition == prior.partition and 0 <= offset <= prior.offset)
+    ):
+        return Decision(state=prior, skipped=True)
+    validate_event(event)
+    op = event["operation"]
+    demande = event.get("demande")
+    before = prior.recipients if prior is not None else frozenset()
+    version = (prior.version if prior is not None else 0) + 1
+
+    if op == "SUP":
+        gone = [Delivery(a, RETRAIT, DELETED) for a in sorted(before)]
+        return Decision(state=None, deliveries=gone, delete=True)
+
+    # Unknown communes raise here, before anything is sent.
+    matched = frozenset(index.match(wished_communes(demande), wished_typologies(demande)))
+    deliveries: list[Delivery]
+    if op == "RAD":
+        # Everyone who had the demand, and anyone it matches now, learns of the radiation.
+        recipients = before | matched
+        deliveries = [Delivery(a, RADIATION) for a in sorted(recipients)]
+        active = False
+    else:
+        recipients = matched
+        deliveries = [Delivery(a, DEMANDE) for a in sorted(matched)]
+        deliveries += [Delivery(a, RETRAIT, OUT_OF_TERRITORY) for a in sorted(before - matched)]
+        active = True
+    state = DemandeState(
+        num_unique=event["numUnique"],
+        version=version,
+        active=active,
+        recipients=recipients,
+        last_event_id=event["eventId"],
+        last_operation=op,
+        occurred_at=event["occurredAt"],
+        partition=partition,
+        offset=offset,
+        demande=demande,
+    )
+    return Decision(state=state, deliveries=deliveries)
+
+
+def reevaluate(state: DemandeState, actor_id: str, index: TerritoryIndex) -> Decision | None:
+    """After actor ``actor_id`` changed (already applied to ``index``; absent = removed),
+    return the copy or withdrawal this demand owes it, or None when nothing changes."""
+    if not state.active:
+        return None
+    had = actor_id in state.recipients
+    if actor_id not in index:
+        # A removed actor gets nothing more; forget it so a re-registration starts clean.
+        return Decision(state=_with_recipients(state, state.recipients - {actor_id})) if had else None
+    wants = index.matches(actor_id, wished_communes(state.demande), wished_typologies(state.demande))
+    if wants and not had:
+        return Decision(
+            state=_with_recipients(state, state.recipients | {actor_id}),
+            deliveries=[Delivery(actor_id, COPIE)],
+        )
+    if had and not wants:
+        return Decision(
+            state=_with_recipients(state, state.recipients - {actor_id}),
+            deliveries=[Delivery(actor_id, RETRAIT, FILTERS_CHANGED)],
+        )
+    return None
+
+
+def _with_recipients(state: DemandeState, recipients: frozenset[str]) -> DemandeState:
+    from dataclasses import replace
+
+    return replace(state, recipients=recipients)

@@ -1,0 +1,124 @@
+"""Territorial matching: which actors want a demand.
+
+The index maps territory keys (``c:<INSEE>``, ``e:<SIREN>``, ``d:<dep>``) to actor ids.
+A demand is looked up by the keys of each wished commune, so the cost depends on the
+number of wished communes and of recipients, never on the number of registered actors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+from hub.actors import Actor
+
+
+class Place(Protocol):
+    code: str
+    departement: str
+    epci: str | None
+
+
+class GeographyLike(Protocol):
+    def commune(self, code: str) -> Place: ...
+
+
+def _actor_keys(actor: Actor) -> frozenset[str]:
+    f = actor.filters
+    return frozenset(
+        [f"c:{c}" for c in f.communes]
+        + [f"e:{e}" for e in f.epcis]
+        + [f"d:{d}" for d in f.departements]
+    )
+
+
+class TerritoryIndex:
+    """Mutable index of the registered actors' territories.
+
+    ``match`` raises :class:`hub.errors.UnknownCommuneError` for a commune code the
+    geography does not know: an unknown code is an input error, never a silent miss.
+    """
+
+    def __init__(self, geography: GeographyLike, actors: Iterable[Actor] = ()) -> None:
+        self._geo = geography
+        self._actors: dict[str, Actor] = {}
+        self._keys: dict[str, frozenset[str]] = {}
+        self._by_key: dict[str, set[str]] = {}
+        self._place_keys: dict[str, tuple[str, ...]] = {}
+        for actor in actors:
+            self.upsert(actor)
+
+    def __len__(self) -> int:
+        return len(self._actors)
+
+    def __contains__(self, actor_id: object) -> bool:
+        return actor_id in self._actors
+
+    def actor(self, actor_id: str) -> Actor | None:
+        return self._actors.get(actor_id)
+
+    def actors(self) -> list[Actor]:
+        return list(self._actors.values())
+
+    def upsert(self, actor: Actor) -> bool:
+        """Add or replace an actor; ignore an older version. Return True if applied."""
+        known = self._actors.get(actor.id)
+        if known is not None and known.version > actor.version:
+            return False
+        self.remove(actor.id)
+        keys = _actor_keys(actor)
+        self._actors[actor.id] = actor
+        self._keys[actor.id] = keys
+        for key in keys:
+            self._by_key.setdefault(key, set()).add(actor.id)
+        return True
+
+    def remove(self, actor_id: str) -> None:
+        for key in self._keys.pop(actor_id, frozenset()):
+            ids = self._by_key.get(key)
+            if ids is not None:
+                ids.discard(actor_id)
+                if not ids:
+                    del self._by_key[key]
+        self._actors.pop(actor_id, None)
+
+    def place_keys(self, commune: str) -> tuple[str, ...]:
+        """The index keys a wished commune falls under (cached per commune)."""
+        keys = self._place_keys.get(commune)
+        if keys is None:
+            place = self._geo.commune(commune)
+            parts = [f"c:{place.code}", f"d:{place.departement}"]
+            parent = getattr(place, "parent", None)
+            if parent:  # an arrondissement or commune déléguée also belongs to its parent
+                parts.append(f"c:{parent}")
+            if place.epci:
+                parts.append(f"e:{place.epci}")
+            keys = self._place_keys[commune] = tuple(parts)
+        return keys
+
+    def match(self, communes: Sequence[str], typologies: Sequence[str]) -> set[str]:
+        """Ids of the actors whose filters accept a demand wishing ``communes`` (in order
+        of preference) for ``typologies``."""
+        found: set[str] = set()
+        for rank, commune in enumerate(communes):
+            for key in self.place_keys(commune):
+                for actor_id in self._by_key.get(key, ()):
+                    if actor_id not in found and self._accepts(actor_id, rank, typologies):
+                        found.add(actor_id)
+        return found
+
+    def matches(self, actor_id: str, communes: Sequence[str], typologies: Sequence[str]) -> bool:
+        """Whether one actor accepts the demand (used when that actor's filters change)."""
+        keys = self._keys.get(actor_id)
+        if not keys:
+            return False
+        for rank, commune in enumerate(communes):
+            if not keys.isdisjoint(self.place_keys(commune)):
+                return self._accepts(actor_id, rank, typologies)
+        return False
+
+    def _accepts(self, actor_id: str, rank: int, typologies: Sequence[str]) -> bool:
+        f = self._actors[actor_id].filters
+        if f.premier_choix_seulement and rank > 0:
+            return False
+        return not f.typologies or any(t in f.typologies for t in typologies)

@@ -1,0 +1,66 @@
+"""The per-demand dispatch state kept in the changelog-backed table.
+
+One entry per numéro unique: the last accepted snapshot (needed to send copies when an
+actor's filters change), who received it, and where in the input it was last applied
+(so an input replayed after a crash is recognised and skipped).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DemandeState:
+    num_unique: str
+    version: int
+    active: bool
+    recipients: frozenset[str]
+    last_event_id: str
+    last_operation: str
+    occurred_at: int
+    #: input position of the last applied event (partition, offset); -1 when unknown
+    partition: int = -1
+    offset: int = -1
+    demande: dict[str, Any] | None = field(default=None, compare=False)
+
+    def to_avro(self) -> dict[str, Any]:
+        return {
+            "numUnique": self.num_unique,
+            "version": self.version,
+            "active": self.active,
+            "recipients": sorted(self.recipients),
+            "lastEventId": self.last_event_id,
+            "lastOperation": self.last_operation,
+            "occurredAt": self.occurred_at,
+            "partition": self.partition,
+            "offset": self.offset,
+            "demande": self.demande,
+        }
+
+    @classmethod
+    def from_avro(cls, rec: dict[str, Any]) -> DemandeState:
+        return cls(
+            num_unique=rec["numUnique"],
+            version=rec["version"],
+            active=rec["active"],
+            recipients=frozenset(rec["recipients"]),
+            last_event_id=rec["lastEventId"],
+            last_operation=rec["lastOperation"],
+            occurred_at=rec["occurredAt"],
+            partition=rec["partition"],
+            offset=rec["offset"],
+            demande=rec["demande"],
+        )
+
+
+def wished_communes(demande: dict[str, Any] | None) -> list[str]:
+    """Wished communes in order of preference (first = first choice)."""
+    lr = ((demande or {}).get("demandeLogement") or {}).get("logementRecherche") or {}
+    return [loc["commune"] for loc in lr.get("listeLocalisationSouhaite") or [] if loc.get("commune")]
+
+
+def wished_typologies(demande: dict[str, Any] | None) -> list[str]:
+    lr = ((demande or {}).get("demandeLogement") or {}).get("logementRecherche") or {}
+    return [t for t in lr.get("listeTypeLogement") or [] if t]

@@ -1,0 +1,69 @@
+"""Topic declarations and creation (idempotent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from hub import topics
+from hub.errors import TransientError
+from hub.kafka.client import client_options
+from hub.settings import HubSettings
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def core_topics(settings: HubSettings) -> list[TopicSpec]:
+    """The hub's fixed topics. Demand and event topics share the partition count so the
+    dispatch state table (keyed like them) is co-partitioned."""
+    n = settings.kafka.partitions
+    return [
+        TopicSpec(topics.DEMANDES, n, {}),
+        TopicSpec(topics.EVENEMENTS, n, {}),
+        # compacted: the latest registration of each actor, read in full at worker start
+        TopicSpec(topics.ACTORS, 1, {"cleanup.policy": "compact"}),
+        TopicSpec(topics.DLQ, 1, {}),
+    ]
+
+
+def feed_spec(actor_id: str) -> TopicSpec:
+    # One partition per feed: an actor's consumer reads its whole feed in order.
+    return TopicSpec(topics.feed_topic(actor_id), 1, {})
+
+
+async def ensure_topics(settings: HubSettings, specs: list[TopicSpec]) -> list[str]:
+    """Create the missing topics among ``specs``; return the names created."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise TransientError(
+            f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
+        ) from exc
+    try:
+        existing = set(await admin.list_topics())
+        new = [
+            NewTopic(
+                s.name,
+                num_partitions=s.partitions,
+                replication_factor=settings.kafka.replication_factor,
+                topic_configs=s.config,
+            )
+            for s in specs
+            if s.name not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another process: fine
+        return [t.name for t in new]
+    finally:
+        await admin.close()

@@ -1,0 +1,42 @@
+"""Kafka client options built from settings, the same for every client of the hub."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from hub.settings import HubSettings
+
+
+def client_options(settings: HubSettings) -> dict[str, Any]:
+    """Connection options shared by producers, consumers and the admin client."""
+    k = settings.kafka
+    opts: dict[str, Any] = {"bootstrap_servers": k.bootstrap_servers}
+    if k.sasl_username:
+        opts.update(
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_plain_username=k.sasl_username,
+            sasl_plain_password=k.sasl_password.get_secret_value(),
+        )
+    return opts
+
+
+def producer_options(settings: HubSettings) -> dict[str, Any]:
+    """Producer settings chosen for no loss: acks=all and idempotence (no duplicates or
+    reordering from internal retries); linger and compression for throughput."""
+    k = settings.kafka
+    return {
+        **client_options(settings),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": k.linger_ms,
+        "compression_type": None if k.compression_type == "none" else k.compression_type,
+        "request_timeout_ms": k.request_timeout_ms,
+        "max_batch_size": 256 * 1024,
+    }
+
+
+def new_producer(settings: HubSettings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(**producer_options(settings))
