@@ -1,0 +1,104 @@
+"""``hub stack up|down|status``: the local development stack (Kafka, optionally PostgreSQL).
+
+Everything comes from :func:`hub.settings.get_settings`: ``home`` (``HUB_HOME``, default
+``.hub`` under the current folder) and ``stack.*`` (``HUB_STACK__KAFKA_PORT`` ...).
+PostgreSQL always uses port 25432, the URL the tests expect. Output is one line per
+action; failures are one-line :class:`click.ClickException` messages, never tracebacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from hub.errors import HubError
+from hub.settings import get_settings
+from hub.stack.kafka import KafkaStack
+from hub.stack.postgres import PostgresStack
+
+_with_postgres = click.option(
+    "--with-postgres", is_flag=True, help="Also act on the PostgreSQL server (port 25432).")
+
+
+def _kafka() -> KafkaStack:
+    settings = get_settings()
+    conf = settings.stack
+    return KafkaStack(settings.home, version=conf.kafka_version, port=conf.kafka_port,
+                      controller_port=conf.controller_port, heap=conf.kafka_heap)
+
+
+def _postgres() -> PostgresStack:
+    return PostgresStack(get_settings().home)
+
+
+@contextmanager
+def _one_line_errors() -> Iterator[None]:
+    """Turn the hub's own errors and OS errors (permissions, disk) into one-line messages."""
+    try:
+        yield
+    except (HubError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group("stack")
+def stack() -> None:
+    """Run the local development stack: a Kafka broker, and PostgreSQL on request."""
+
+
+@stack.command()
+@_with_postgres
+@click.option("--timeout", default=90.0, show_default=True,
+              help="Seconds to wait for each service to answer.")
+def up(with_postgres: bool, timeout: float) -> None:
+    """Start the stack (fetches the Kafka jars with Maven on first use). Idempotent."""
+    with _one_line_errors():
+        kafka = _kafka()
+        if not kafka.has_jars:
+            click.echo(f"kafka: fetching Kafka {kafka.version} jars with Maven...")
+            kafka.fetch_jars()
+        bootstrap = kafka.up(timeout=timeout)
+        click.echo(f"kafka: up at {bootstrap} (pid {kafka.status().pid}, "
+                   f"logs {kafka.logs_dir})")
+        if with_postgres:
+            pg = _postgres()
+            click.echo(f"postgres: up at {pg.up(timeout=timeout)} (data {pg.data_dir})")
+
+
+@stack.command()
+@_with_postgres
+@click.option("--wipe", is_flag=True, help="Also delete the data (topics, offsets, tables).")
+def down(with_postgres: bool, wipe: bool) -> None:
+    """Stop the stack. Idempotent."""
+    with _one_line_errors():
+        kafka = _kafka()
+        click.echo("kafka: stopped" if kafka.down() else "kafka: was not running")
+        if wipe:
+            kafka.wipe()
+            click.echo(f"kafka: data wiped ({kafka.data_dir})")
+        if with_postgres:
+            pg = _postgres()
+            click.echo("postgres: stopped" if pg.down() else "postgres: was not running")
+            if wipe:
+                pg.wipe()
+                click.echo(f"postgres: data wiped ({pg.data_dir})")
+
+
+@stack.command()
+@_with_postgres
+@click.pass_context
+def status(ctx: click.Context, with_postgres: bool) -> None:
+    """Show what runs. Exit code 3 when a service shown is not running (as pg_ctl)."""
+    with _one_line_errors():
+        k = _kafka().status()
+        all_up = k.running
+        state = f"running (pid {k.pid}) at {k.bootstrap}" if k.running else "stopped"
+        click.echo(f"kafka: {state}; data {k.data_dir}")
+        if with_postgres:
+            p = _postgres().status()
+            all_up = all_up and p.running
+            state = f"running (pid {p.pid}) at {p.url}" if p.running else "stopped"
+            click.echo(f"postgres: {state}; data {p.data_dir}")
+    if not all_up:
+        ctx.exit(3)

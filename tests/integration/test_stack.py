@@ -1,0 +1,108 @@
+"""The local stack against the real thing: a Kafka JVM and a PostgreSQL server.
+
+Each test provisions its own servers in a pytest tmp home, on ports (39092/39093, 35432)
+away from the shared dev stack (29092/29093, 25432), and stops them at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from hub.stack.kafka import KafkaStack, port_answers
+from hub.stack.postgres import PostgresStack
+
+KAFKA_PORT, CONTROLLER_PORT, PG_PORT = 39092, 39093, 35432
+
+
+@pytest.fixture
+def kafka(tmp_path: Path) -> Iterator[KafkaStack]:
+    stack = KafkaStack(tmp_path, port=KAFKA_PORT, controller_port=CONTROLLER_PORT, heap="512m")
+    try:
+        yield stack
+    finally:
+        stack.down()
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[PostgresStack]:
+    stack = PostgresStack(tmp_path, port=PG_PORT)
+    try:
+        yield stack
+    finally:
+        stack.wipe()  # as root the cluster may live in /tmp/passerelle-pg-<port>: clean it
+
+
+async def _round_trip(bootstrap: str, topic: str) -> tuple[bytes | None, bytes | None]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                enable_idempotence=True)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"bonjour", key=b"k1")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="test-stack",
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    return record.key, record.value
+
+
+@pytest.mark.kafka
+def test_kafka_stack_lifecycle(kafka: KafkaStack) -> None:
+    assert not kafka.status().running
+    bootstrap = kafka.up(timeout=120)
+    assert bootstrap == f"127.0.0.1:{KAFKA_PORT}"
+
+    status = kafka.status()
+    assert status.running and status.pid is not None
+    assert status.data_dir == kafka.data_dir and (status.data_dir / "meta.properties").is_file()
+    assert "Kafka Server started" in status.log_file.read_text()
+
+    assert asyncio.run(_round_trip(bootstrap, "stack-test")) == (b"k1", b"bonjour")
+
+    # a second up() finds the same broker: same pid, nothing restarted
+    assert kafka.up(timeout=5) == bootstrap
+    assert kafka.status().pid == status.pid
+
+    assert kafka.down() is True
+    after = kafka.status()
+    assert not after.running and after.pid is None
+    assert not port_answers(KAFKA_PORT)
+    assert kafka.down() is False  # idempotent
+
+
+@pytest.mark.postgres
+def test_postgres_stack_select_one(postgres: PostgresStack) -> None:
+    url = postgres.up()
+    assert url == f"postgresql+psycopg://hub:hub@127.0.0.1:{PG_PORT}/hub"
+    assert postgres.up() == url  # idempotent
+    first = postgres.status()
+    assert first.running and first.pid is not None
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT 1")).scalar_one() == 1
+            assert conn.execute(sa.text("SELECT current_user")).scalar_one() == "hub"
+    finally:
+        engine.dispose()  # close pooled sessions, or the fast shutdown has to kill them
+
+    assert postgres.down() is True
+    assert not postgres.status().running
+    assert postgres.down() is False
