@@ -1,0 +1,43 @@
+"""The ``hub`` command line. Errors for a person are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from hub.errors import HubError
+
+
+class HubGroup(click.Group):
+    """Turns every :class:`HubError` into a one-line message (no traceback), exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HubError as exc:
+            raise click.ClickException(exc.message) from None
+
+
+@click.group(cls=HubGroup)
+@click.option("-v", "--verbose", count=True, help="More logs (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Passerelle: dispatch social-housing demands to every actor of their territory."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from hub.cli.actors import actors
+    from hub.cli.demo import demo
+    from hub.cli.feed import feed
+    from hub.cli.publish import publish
+    from hub.cli.stack import stack
+    from hub.cli.worker import worker
+
+    for command in (stack, actors, publish, feed, worker, demo):
+        main.add_command(command)
+
+
+_register()

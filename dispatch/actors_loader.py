@@ -1,0 +1,54 @@
+"""Reading the compacted hub.actors topic in full, to build a worker's territory index."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from dispatch.matching import TerritoryIndex
+from hub import topics
+from hub.actors import Actor
+from hub.kafka.client import client_options
+from hub.settings import HubSettings
+from schemas import get_codec
+
+
+async def load_actors(settings: HubSettings, index: TerritoryIndex) -> int:
+    """Apply every registration on hub.actors up to its current end; return the count of
+    actors in the index afterwards. Tombstones remove; older versions never override."""
+    codec = get_codec()
+    consumer = AIOKafkaConsumer(
+        **client_options(settings),
+        group_id=None,
+        enable_auto_commit=False,
+        client_id=f"passerelle-actors-{uuid.uuid4().hex[:8]}",
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # fetch metadata so partitions_for_topic knows the topic
+        parts = consumer.partitions_for_topic(topics.ACTORS) or set()
+        tps = [TopicPartition(topics.ACTORS, p) for p in sorted(parts)]
+        if not tps:
+            return len(index)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        remaining = {tp for tp in tps if end[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    if m.value is None:
+                        if m.key is not None:
+                            index.remove(m.key.decode())
+                    else:
+                        index.upsert(Actor.from_avro(codec.decode_as(m.value, "ActorRegistration")))
+                    if m.offset + 1 >= end[tp]:
+                        remaining.discard(tp)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= end[tp]:
+                    remaining.discard(tp)
+        return len(index)
+    finally:
+        await consumer.stop()

@@ -1,0 +1,142 @@
+"""Wiring: the faust app, its topics, the state table and the dispatch agent.
+
+Declarations and wiring live here; the logic is in ``dispatch.processor`` and
+``dispatch.logic``. The agent only turns faust events into ``InputRecord`` batches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from dispatch.actors_loader import load_actors
+from dispatch.matching import TerritoryIndex
+from dispatch.processor import InputRecord, Processor
+from hub import topics
+from hub.geo import get_geography
+from hub.kafka.client import producer_options
+from hub.settings import HubSettings
+from schemas import get_codec
+
+log = logging.getLogger(__name__)
+
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """faust enables acks=all + idempotence only in exactly-once mode; we want them in
+    at-least-once mode too (no loss, no duplicates or reordering from producer retries)."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+
+class Transport(faust_aiokafka.Transport):
+    Producer = IdempotentProducer
+
+
+faust.transport.TRANSPORTS.data["passerelle"] = "dispatch.app:Transport"  # type: ignore[attr-defined]
+
+
+class TableStore:
+    """``processor.StateStore`` over a faust table holding raw bytes.
+
+    Writes name their changelog partition explicitly: a batch mixes partitions, so the
+    "current event" faust would otherwise use is not the key's partition.
+    """
+
+    def __init__(self, table: Any, partitions: int) -> None:
+        self.table = table
+        self.partitions = partitions
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.table.data.get(key)
+        return value if value is None or isinstance(value, bytes) else bytes(value)
+
+    def put(self, key: bytes, partition: int, value: bytes | None) -> None:
+        if value is None:
+            self.table.data.pop(key, None)
+            self.table.send_changelog(partition, key, None, value_serializer="raw")
+        else:
+            self.table.data[key] = value
+            self.table.send_changelog(partition, key, value)
+
+    def keys_of_partition(self, partition: int) -> Iterable[bytes]:
+        # Same partitioner as the producers of hub.demandes (Kafka's default murmur2).
+        n = self.partitions
+        return [k for k in list(self.table.data.keys()) if (murmur2(k) & 0x7FFFFFFF) % n == partition]
+
+
+class FaustSender:
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+        return self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
+
+
+def create_app(settings: HubSettings) -> faust.App:
+    k = settings.kafka
+    opts = producer_options(settings)
+    app = faust.App(
+        settings.worker.app_id,
+        broker=f"passerelle://{k.bootstrap_servers}",
+        store="memory://",
+        datadir=str(settings.home / "faust"),
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=opts["linger_ms"],
+        producer_compression_type=opts["compression_type"],
+        producer_max_batch_size=opts["max_batch_size"],
+        web_enabled=True,
+        web_port=settings.worker.web_port,
+        web_host="127.0.0.1",
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)
+    table = app.Table(
+        "demande-state",
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=k.partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    codec = get_codec()
+    index = TerritoryIndex(get_geography())
+    processor = Processor(
+        index,
+        codec,
+        TableStore(table, k.partitions),
+        FaustSender(app),
+        max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
+    )
+    app.passerelle_processor = processor  # type: ignore[attr-defined]
+
+    @app.agent(demandes, name="dispatch")  # type: ignore[misc]
+    async def dispatch(stream: Any) -> None:
+        loaded = await load_actors(settings, index)
+        log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
+        async for events in stream.take_events(settings.worker.batch_size, settings.worker.batch_within_s):
+            batch = [
+                InputRecord(
+                    topic=e.message.topic,
+                    partition=e.message.partition,
+                    offset=e.message.offset,
+                    key=e.message.key,
+                    value=e.message.value,
+                )
+                for e in events
+            ]
+            stats = await processor.process(batch)
+            log.debug("dispatch batch: %s", stats)
+
+    return app

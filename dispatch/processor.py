@@ -1,0 +1,199 @@
+"""The dispatch processor: one batch of hub.demandes records in, feed records out.
+
+Contract, per batch:
+1. every record is decoded and decided in input order (per-demand order is input order);
+2. every feed record and dead letter is sent, and **all sends are acknowledged**;
+3. only then is the new state of each demand stored.
+So a crash at any point replays inputs whose state was not stored; those replays produce
+the same records with the same event ids (at-least-once, duplicates dedupable), and
+inputs whose state was stored are recognised (event id / offset) and skipped.
+Bad input goes to hub.dlq with its reason; ``max_consecutive_dead_letters`` in a row stop
+the processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from dispatch.feed import feed_record
+from dispatch.logic import COPIE, Decision, decide, reevaluate
+from dispatch.matching import TerritoryIndex
+from dispatch.state import DemandeState
+from hub import topics
+from hub.actors import Actor
+from hub.errors import DecodeError, HubError
+from schemas import Codec
+
+
+class StateStore(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+    def put(self, key: bytes, partition: int, value: bytes | None) -> None: ...
+    def keys_of_partition(self, partition: int) -> Iterable[bytes]: ...
+
+
+class Sender(Protocol):
+    def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InputRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+class TooManyDeadLetters(HubError):
+    code = "too_many_dead_letters"
+
+
+@dataclass(slots=True)
+class BatchStats:
+    events: int = 0
+    controls: int = 0
+    skipped: int = 0
+    dead_letters: int = 0
+    deliveries: dict[str, int] = field(default_factory=dict)  # by kind
+
+
+class Processor:
+    def __init__(
+        self,
+        index: TerritoryIndex,
+        codec: Codec,
+        store: StateStore,
+        sender: Sender,
+        *,
+        max_consecutive_dead_letters: int = 1000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.index = index
+        self.codec = codec
+        self.store = store
+        self.sender = sender
+        self.max_consecutive_dead_letters = max_consecutive_dead_letters
+        self._clock = clock
+        self._consecutive_dead = 0
+
+    async def process(self, records: Sequence[InputRecord]) -> BatchStats:
+        stats = BatchStats()
+        pending: list[Awaitable[Any]] = []
+        overlay: dict[bytes, tuple[int, DemandeState | None]] = {}
+        now_ms = int(self._clock() * 1000)
+        for rec in records:
+            try:
+                name, body = self.codec.decode(rec.value)
+                if name == "DemandeEvent":
+                    stats.events += 1
+                    self._on_event(rec, body, overlay, pending, stats, now_ms)
+                elif name == "DispatchControl":
+                    stats.controls += 1
+                    self._on_control(rec, body, overlay, pending, stats, now_ms)
+                else:
+                    raise DecodeError(f"a {name} record does not belong on {rec.topic}")
+                self._consecutive_dead = 0
+            except Exception as exc:  # noqa: BLE001 - bad input must never stop the worker
+                if isinstance(exc, HubError) and exc.retriable:
+                    raise
+                if not isinstance(exc, HubError):
+                    exc = HubError(f"{type(exc).__name__}: {exc}", code="internal_error")
+                pending.append(self._dead_letter(rec, exc, now_ms))
+                stats.dead_letters += 1
+                self._consecutive_dead += 1
+                if self._consecutive_dead >= self.max_consecutive_dead_letters:
+                    await asyncio.gather(*pending)
+                    raise TooManyDeadLetters(
+                        f"{self._consecutive_dead} consecutive dead letters: stopping"
+                    ) from exc
+        await asyncio.gather(*pending)  # every output acknowledged before state is stored
+        for key, (partition, state) in overlay.items():
+            value = None if state is None else self.codec.encode("DemandeState", state.to_avro())
+            self.store.put(key, partition, value)
+        return stats
+
+    # -- demand events ---------------------------------------------------------------
+    def _state(self, key: bytes, overlay: dict[bytes, tuple[int, DemandeState | None]]) -> DemandeState | None:
+        if key in overlay:
+            return overlay[key][1]
+        raw = self.store.get(key)
+        return None if raw is None else DemandeState.from_avro(self.codec.decode_as(raw, "DemandeState"))
+
+    def _on_event(self, rec: InputRecord, event: dict[str, Any], overlay: dict[bytes, tuple[int, DemandeState | None]],
+                  pending: list[Awaitable[Any]], stats: BatchStats, now_ms: int) -> None:
+        key = event["numUnique"].encode()
+        prior = self._state(key, overlay)
+        decision = decide(event, prior, self.index, partition=rec.partition, offset=rec.offset)
+        if decision.skipped:
+            stats.skipped += 1
+            return
+        base = decision.state if decision.state is not None else prior
+        if base is not None:
+            self._emit(decision, base, event["eventId"], event["operation"], event["occurredAt"],
+                       list(event.get("changedFields") or []), pending, stats, now_ms)
+        overlay[key] = (rec.partition, None if decision.delete else decision.state)
+
+    # -- actor changes ---------------------------------------------------------------
+    def _on_control(self, rec: InputRecord, control: dict[str, Any], overlay: dict[bytes, tuple[int, DemandeState | None]],
+                    pending: list[Awaitable[Any]], stats: BatchStats, now_ms: int) -> None:
+        registration = control["actor"]
+        actor_id = registration["id"]
+        if registration["deleted"]:
+            known = self.index.actor(actor_id)
+            if known is None or known.version <= registration["version"]:
+                self.index.remove(actor_id)
+        else:
+            self.index.upsert(Actor.from_avro(registration))
+        keys = set(self.store.keys_of_partition(rec.partition))
+        keys.update(k for k, (p, _) in overlay.items() if p == rec.partition)
+        for key in sorted(keys):
+            state = self._state(key, overlay)
+            if state is None:
+                continue
+            decision = reevaluate(state, actor_id, self.index)
+            if decision is None or decision.state is None:
+                continue
+            op = "COP" if any(d.kind == COPIE for d in decision.deliveries) else state.last_operation
+            # A copy carries the id of the version it copies: a consumer that already has
+            # that version drops it as a duplicate.
+            self._emit(decision, decision.state, state.last_event_id, op, state.occurred_at, [],
+                       pending, stats, now_ms)
+            overlay[key] = (rec.partition, decision.state)
+
+    # -- output ------------------------------------------------------------------------
+    def _emit(self, decision: Decision, state: DemandeState, event_id: str, operation: str,
+              occurred_at: int, changed: list[str], pending: list[Awaitable[Any]],
+              stats: BatchStats, now_ms: int) -> None:
+        encoded: dict[tuple[str, str | None, str], bytes] = {}
+        key = state.num_unique.encode()
+        for d in decision.deliveries:
+            actor = self.index.actor(d.actor_id)
+            profile = actor.profile if actor is not None else "consultant_simple"
+            group = (d.kind, d.reason, profile)
+            value = encoded.get(group)
+            if value is None:
+                value = encoded[group] = self.codec.encode("FeedRecord", feed_record(
+                    kind=d.kind, state=state, event_id=event_id, operation=operation,
+                    occurred_at=occurred_at, changed_fields=changed, profile=profile,
+                    reason=d.reason, now_ms=now_ms))
+            pending.append(self.sender.send(topics.feed_topic(d.actor_id), key, value))
+            stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
+
+    def _dead_letter(self, rec: InputRecord, exc: HubError, now_ms: int) -> Awaitable[Any]:
+        letter = {
+            "reason": exc.code,
+            "message": exc.message[:1000],
+            "sourceTopic": rec.topic,
+            "sourcePartition": rec.partition,
+            "sourceOffset": rec.offset,
+            "key": rec.key,
+            "payload": rec.value,
+            "failedAt": now_ms,
+            "attempts": 1,
+            "history": [],
+        }
+        return self.sender.send(topics.DLQ, rec.key, self.codec.encode("DeadLetter", letter))

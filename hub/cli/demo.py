@@ -1,0 +1,126 @@
+"""``hub demo``: the one-command tour on embedded defaults.
+
+Brings up the local Kafka if none answers, migrates SQLite, registers the Rouen seed
+actors, generates realistic demands, runs a worker, and prints for each actor how many
+demands it should receive (computed independently here) and how many it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from hub.settings import HubSettings, get_settings
+
+ROUEN_EPCI = "200023414"
+
+
+def _ensure_broker(settings: HubSettings, console: Console) -> None:
+    from hub.stack.kafka import KafkaStack, port_answers
+
+    host, _, port = settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")
+    if port_answers(int(port), host or "127.0.0.1"):
+        return
+    if int(port) != settings.stack.kafka_port:
+        raise click.ClickException(f"no Kafka answers at {settings.kafka.bootstrap_servers}")
+    console.print("[bold]Starting the local Kafka broker[/] (first run fetches jars from Maven Central)…")
+    stack = KafkaStack(settings.home, version=settings.stack.kafka_version, port=settings.stack.kafka_port,
+                       controller_port=settings.stack.controller_port, heap=settings.stack.kafka_heap)
+    console.print(f"Kafka ready at {stack.up(timeout=120)}")
+
+
+@click.command()
+@click.option("--demandes", "count", default=3000, show_default=True, help="Demands to generate.")
+@click.option("--seed", default=2026, show_default=True)
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for dispatch.")
+def demo(count: int, seed: int, timeout: float) -> None:
+    """Run the local demo: stack, actors, demands, dispatch, per-actor counts."""
+    from dispatch.matching import TerritoryIndex
+    from dispatch.state import wished_communes, wished_typologies
+    from hub.cli.context import build_actor_service
+    from hub.feeds import feed_sizes
+    from hub.generate import generate_demandes
+    from hub.geo import get_geography
+    from hub.publishing import prepare_event, publish_events
+
+    console = Console()
+    settings = get_settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    _ensure_broker(settings, console)
+
+    service = build_actor_service(settings)
+    seed_file = resources.files("hub") / "data" / "seed_rouen.yaml"
+    with resources.as_file(seed_file) as path:
+        report = service.import_file(Path(path))
+    console.print(f"Actors: {report}")
+    service.republish_all()  # the broker may be new while the SQLite registry is not
+    actors = service.store.list()
+    geography = get_geography()
+    index = TerritoryIndex(geography, actors)
+
+    log_path = settings.home / "demo-worker.log"
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-c", "from hub.cli import main; main()", "worker"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        before = asyncio.run(feed_sizes(settings, [a.id for a in actors]))
+        expected = dict.fromkeys((a.id for a in actors), 0)
+        events = []
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("Generating and validating demands", total=count)
+            for raw in generate_demandes(count, seed + int(time.time()), geography=geography, departements=["76"]):
+                events.append(prepare_event(raw))
+                d = raw.get("demande")
+                for actor_id in index.match(wished_communes(d), wished_typologies(d)):
+                    expected[actor_id] += 1
+                progress.advance(task)
+        asyncio.run(publish_events(settings, events))
+        console.print(f"Published {len(events)} demands to hub.demandes; dispatching…")
+        received = _wait(settings, before, expected, timeout, worker, console)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    table = Table(title="Demands per actor")
+    for col in ("actor", "kind", "profile", "expected", "received"):
+        table.add_column(col, justify="right" if col in ("expected", "received") else "left")
+    for a in sorted(actors, key=lambda a: -expected[a.id]):
+        ok = received[a.id] == expected[a.id]
+        table.add_row(a.id, a.kind, a.profile, str(expected[a.id]),
+                      f"[{'green' if ok else 'red'}]{received[a.id]}[/]")
+    console.print(table)
+    if received != expected:
+        raise click.ClickException(f"dispatch incomplete after {timeout:.0f}s; worker log: {log_path}")
+    console.print(f"Every actor received its demands. Read one feed: [bold]hub feed {actors[0].id} --from-beginning --limit 5[/]")
+
+
+def _wait(settings: HubSettings, before: dict[str, int], expected: dict[str, int], timeout: float,
+          worker: subprocess.Popen[bytes], console: Console) -> dict[str, int]:
+    from hub.feeds import feed_sizes
+
+    total = sum(expected.values())
+    deadline = time.monotonic() + timeout
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Dispatching", total=total)
+        while True:
+            now = asyncio.run(feed_sizes(settings, list(expected)))
+            received = {a: now[a] - before[a] for a in expected}
+            progress.update(task, completed=min(total, sum(received.values())))
+            if all(received[a] >= expected[a] for a in expected) or time.monotonic() > deadline:
+                return received
+            if worker.poll() is not None:
+                raise click.ClickException(f"the worker stopped (exit {worker.returncode}); see {settings.home / 'demo-worker.log'}")
+            time.sleep(0.5)

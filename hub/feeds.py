@@ -1,0 +1,83 @@
+"""Reading an actor's feed (for ``hub feed``, the demo and the tests)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from hub import topics
+from hub.errors import NotFoundError
+from hub.kafka.client import client_options
+from hub.settings import HubSettings
+from schemas import get_codec
+
+
+async def read_feed(
+    settings: HubSettings,
+    actor_id: str,
+    *,
+    from_beginning: bool = False,
+    limit: int | None = None,
+    idle_timeout_s: float | None = None,
+) -> AsyncIterator[dict[str, Any]]:
+    """Yield decoded FeedRecords of ``actor_id`` in order. Stops after ``limit`` records or
+    once nothing arrived for ``idle_timeout_s`` seconds (None = follow forever)."""
+    topic = topics.feed_topic(actor_id)
+    codec = get_codec()
+    consumer = AIOKafkaConsumer(
+        **client_options(settings), group_id=None, enable_auto_commit=False,
+        client_id=f"hub-feed-{uuid.uuid4().hex[:8]}",
+    )
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            raise NotFoundError(f"no feed topic for actor {actor_id!r} ({topic})")
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        if from_beginning:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+        seen = 0
+        last = time.monotonic()
+        while limit is None or seen < limit:
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            if not batch:
+                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
+                    return
+                continue
+            last = time.monotonic()
+            for messages in batch.values():
+                for m in messages:
+                    rec = codec.decode_as(m.value, "FeedRecord")
+                    rec["_offset"] = m.offset
+                    yield rec
+                    seen += 1
+                    if limit is not None and seen >= limit:
+                        return
+    finally:
+        await consumer.stop()
+
+
+async def feed_sizes(settings: HubSettings, actor_ids: list[str]) -> dict[str, int]:
+    """Number of records in each actor's feed (end offsets; 0 if no feed topic)."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
+    await consumer.start()
+    try:
+        existing = await consumer.topics()
+        tps = []
+        for a in actor_ids:
+            t = topics.feed_topic(a)
+            if t in existing:
+                tps += [TopicPartition(t, p) for p in consumer.partitions_for_topic(t) or ()]
+        ends = await consumer.end_offsets(tps) if tps else {}
+        sizes = dict.fromkeys(actor_ids, 0)
+        for tp, end in ends.items():
+            sizes[tp.topic[len(topics.FEED_PREFIX):]] += end
+        return sizes
+    finally:
+        await consumer.stop()
