@@ -1,0 +1,147 @@
+"""Avro single-object encoding of the hub's records.
+
+Wire format (Avro spec, "Single object encoding"): ``C3 01`` marker, the 8-byte
+little-endian CRC-64-AVRO fingerprint of the writer schema's Parsing Canonical Form, then
+the Avro binary body. Any Avro implementation holding our ``.avsc`` files can read it.
+
+Contracts:
+
+* ``encode`` writes with the current version of the named schema. The record is a plain
+  dict: timestamps are int epoch millis, missing fields take their default, unknown keys
+  are refused. Anything that does not fit raises :class:`hub.errors.InputError`.
+* ``decode`` finds the writer schema by fingerprint (current or ``history/``), reads the
+  body and resolves it to the current reader schema of the same name (defaults filled).
+  Returned records are plain data (str, int, bool, list, dict, bytes, None). Every malformed
+  input raises :class:`hub.errors.DecodeError` (one line, never the payload's content).
+* Hostile input: payloads above ``max_bytes`` are refused before parsing; declared
+  array/map/string lengths cannot allocate more than the payload allows (fastavro reads
+  item by item and the registry guarantees ≥1 byte per array item, see
+  :mod:`schemas.registry`), so memory and time stay proportional to ``max_bytes``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from functools import lru_cache
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.validation import ValidationError, validate
+
+from hub.errors import DecodeError, InputError
+from schemas.registry import SchemaRegistry, WriterSchema
+
+MARKER = b"\xc3\x01"
+HEADER_SIZE = 10
+DEFAULT_MAX_BYTES = 1 << 20  # Kafka's default max.message.bytes is about the same
+_SAFE_MESSAGE = re.compile(
+    r"^(Field \w+ is specified in the schema but missing from the record"
+    r"|record contains more fields than the schema specifies: [\w, ]+)$"
+)
+
+
+class Codec:
+    """Encodes and decodes single-object Avro messages; thread-safe, no per-call parsing."""
+
+    def __init__(
+        self, registry: SchemaRegistry | None = None, *, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        self.registry = registry or SchemaRegistry()
+        self.max_bytes = max_bytes
+
+    def encode(self, name: str, record: dict[str, Any]) -> bytes:
+        """Single-object bytes of ``record`` written with the current schema ``name``."""
+        ws = self.registry.current(name)
+        buf = io.BytesIO()
+        buf.write(MARKER)
+        buf.write(ws.fingerprint)
+        try:
+            # strict_allow_default: unknown keys are refused (a typo must not vanish
+            # silently) and a missing key takes the field's default (error if none).
+            schemaless_writer(buf, ws.parsed, record, strict_allow_default=True)
+        except Exception as exc:  # fastavro raises many types; callers get one
+            raise InputError(f"{name}: {_explain(ws, record, exc)}", code="unencodable") from None
+        data = buf.getvalue()
+        if len(data) > self.max_bytes:
+            raise InputError(
+                f"{name}: encoded message is {len(data)} bytes, above the {self.max_bytes} cap",
+                code="too_large",
+            )
+        return data
+
+    def decode(self, data: bytes) -> tuple[str, dict[str, Any]]:
+        """(short schema name, record in the current reader schema of that name)."""
+        ws = self._writer(data)
+        return ws.name, self._read(data, ws)
+
+    def decode_as(self, data: bytes, name: str) -> dict[str, Any]:
+        """Like :meth:`decode`, but the message must be a ``name`` (any version)."""
+        ws = self._writer(data)
+        if ws.name != name:
+            raise DecodeError(f"expected a {name} message, got {ws.name}", code="wrong_schema")
+        return self._read(data, ws)
+
+    def writer_of(self, data: bytes) -> WriterSchema:
+        """The writer schema named by the header (checks marker, size and fingerprint)."""
+        return self._writer(data)
+
+    def _writer(self, data: bytes) -> WriterSchema:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DecodeError(f"expected bytes, got {type(data).__name__}")
+        if len(data) > self.max_bytes:
+            raise DecodeError(
+                f"message is {len(data)} bytes, above the {self.max_bytes} cap", code="too_large"
+            )
+        if len(data) < HEADER_SIZE:
+            raise DecodeError(f"message is {len(data)} bytes, shorter than the 10-byte header")
+        if data[:2] != MARKER:
+            raise DecodeError(f"bad marker {bytes(data[:2]).hex()}, expected c301 (single-object)")
+        ws = self.registry.by_fingerprint(bytes(data[2:HEADER_SIZE]))
+        if ws is None:
+            fp = bytes(data[2:HEADER_SIZE]).hex()
+            raise DecodeError(f"unknown writer schema fingerprint {fp}", code="unknown_schema")
+        return ws
+
+    def _read(self, data: bytes, ws: WriterSchema) -> dict[str, Any]:
+        reader = self.registry.current(ws.name)
+        fo = io.BytesIO(data)
+        fo.seek(HEADER_SIZE)
+        try:
+            # reader None when identical: fastavro skips schema resolution entirely
+            rec = schemaless_reader(fo, ws.parsed, None if reader is ws else reader.parsed)
+        except EOFError:
+            raise DecodeError(f"{ws.name} {ws.version}: body truncated") from None
+        except Exception as exc:  # corrupt varints, bad union index, invalid UTF-8...
+            kind = type(exc).__name__
+            raise DecodeError(f"{ws.name} {ws.version}: corrupt body ({kind})") from None
+        if fo.tell() != len(data):
+            extra = len(data) - fo.tell()
+            raise DecodeError(f"{ws.name} {ws.version}: {extra} trailing bytes after the body")
+        if not isinstance(rec, dict):
+            raise DecodeError(f"{ws.name}: body is not a record")
+        return rec
+
+
+def _explain(ws: WriterSchema, record: Any, exc: Exception) -> str:
+    """Where the record does not fit, without its values (they may be personal data)."""
+    if not isinstance(record, dict):
+        return f"record must be a dict, got {type(record).__name__}"
+    first = str(exc).split("\n", 1)[0]
+    if _SAFE_MESSAGE.match(first):  # fastavro's strict-mode messages name fields only
+        return first
+    try:  # only on the error path: find the offending fields without quoting values
+        validate(record, ws.parsed, raise_errors=True)
+    except ValidationError as err:
+        fields = sorted({str(e.field) for e in err.errors if getattr(e, "field", None)})
+        if fields:
+            return f"record does not match the schema at {', '.join(fields)}"
+    except Exception as verr:  # the validator itself may choke on odd values
+        return f"record does not match the schema ({type(verr).__name__})"
+    return f"record does not match the schema ({type(exc).__name__})"
+
+
+@lru_cache(maxsize=1)
+def get_codec() -> Codec:
+    """The process-wide codec over ``schemas/avro`` (schemas parsed once)."""
+    return Codec()
