@@ -1,0 +1,180 @@
+"""French administrative geography: communes, EPCI, départements.
+
+The table is ``hub/data/geo.tsv.gz``, built by ``scripts/build_geo.py`` from the npm package
+``@etalab/decoupage-administratif`` (INSEE COG + DGCL EPCI list; see that script for the
+file format). It is read-only reference data: dispatching matches a demand's wished communes
+against actors' filters given as communes, EPCI (SIREN) or départements, so every code a
+filter or a demand carries must be resolvable here.
+
+Codes are kept as strings everywhere ("2A004", "01001"): they are identifiers, not numbers.
+Arrondissements municipaux (75112) and communes déléguées/associées resolve to their parent
+commune's département and EPCI, and are part of the expansions of that EPCI/département.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from hub.errors import UnknownCommuneError
+
+CURRENT = "commune-actuelle"
+
+
+@dataclass(frozen=True, slots=True)
+class Commune:
+    """One INSEE commune code: a current commune, an arrondissement or a déléguée/associée.
+
+    ``departement`` and ``epci`` are those of the current commune the code belongs to;
+    ``epci`` is None for the few communes outside any EPCI.
+    """
+
+    code: str
+    name: str
+    departement: str
+    epci: str | None
+    kind: str
+
+
+class Geography:
+    """Immutable lookup tables over the geography file. Build with :meth:`load`."""
+
+    __slots__ = (
+        "_built",
+        "_dep_communes",
+        "_departements",
+        "_epci_communes",
+        "_epcis",
+        "_parent",
+        "_population",
+        "_rows",
+        "source_version",
+    )
+
+    def __init__(self, source_version: str) -> None:
+        #: the header's source, e.g. "@etalab/decoupage-administratif@6.0.0 sha256:..."
+        self.source_version = source_version
+        # code -> (name, departement, epci, kind); Commune objects are built on demand and
+        # cached in _built, because building 37k frozen dataclasses would triple load time
+        self._rows: dict[str, tuple[str, str, str, str]] = {}
+        self._built: dict[str, Commune] = {}
+        self._parent: dict[str, str] = {}
+        self._population: dict[str, int] = {}
+        self._epcis: dict[str, str] = {}
+        self._departements: dict[str, tuple[str, str]] = {}
+        self._epci_communes: dict[str, frozenset[str]] = {}
+        self._dep_communes: dict[str, frozenset[str]] = {}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Geography:
+        """Read a geography file (default: the one packaged as ``hub/data/geo.tsv.gz``)."""
+        if path is None:
+            raw = resources.files("hub").joinpath("data/geo.tsv.gz").read_bytes()
+        else:
+            raw = path.read_bytes()
+        lines = gzip.decompress(raw).decode("utf-8").splitlines()
+        header = lines[0]
+        if not header.startswith("# source: "):
+            raise ValueError(f"{path or 'geo.tsv.gz'}: missing '# source:' header line")
+        geo = cls(header.removeprefix("# source: ").strip())
+        rows = geo._rows
+        by_epci: dict[str, list[str]] = defaultdict(list)
+        by_dep: dict[str, list[str]] = defaultdict(list)
+        for line in lines[1:]:
+            if line.startswith("C\t"):
+                # the hot loop: ~37k lines, so no per-field validation beyond the split
+                _, code, name, dep, epci, kind, parent, pop = line.split("\t")
+                rows[code] = (name, dep, epci, kind)
+                if parent:
+                    geo._parent[code] = parent
+                if pop != "0":
+                    geo._population[code] = int(pop)
+                if epci:
+                    by_epci[epci].append(code)
+                by_dep[dep].append(code)
+            elif line.startswith("E\t"):
+                _, siren, name = line.split("\t")
+                geo._epcis[siren] = name
+            elif line.startswith("D\t"):
+                _, code, name, region, _region_name = line.split("\t")
+                geo._departements[code] = (name, region)
+            # '#' lines and blank lines are comments
+        geo._epci_communes = {k: frozenset(v) for k, v in by_epci.items()}
+        geo._dep_communes = {k: frozenset(v) for k, v in by_dep.items()}
+        return geo
+
+    # -- communes ---------------------------------------------------------------------------
+
+    def commune(self, code: str) -> Commune:
+        """The commune of this INSEE code; raises UnknownCommuneError if there is none."""
+        built = self._built.get(code)
+        if built is None:
+            row = self._rows.get(code)
+            if row is None:
+                raise UnknownCommuneError(f"unknown INSEE commune code {code!r}")
+            name, dep, epci, kind = row
+            built = self._built[code] = Commune(code, name, dep, epci or None, kind)
+        return built
+
+    def has_commune(self, code: str) -> bool:
+        return code in self._rows
+
+    def current_commune(self, code: str) -> str:
+        """The current commune a code belongs to (75112 → 75056; a current code → itself)."""
+        self.commune(code)  # raise on unknown codes
+        return self._parent.get(code, code)
+
+    def population(self, code: str) -> int:
+        """Municipal population of a commune (0 for déléguées/associées: not counted apart)."""
+        return self._population.get(code, 0)
+
+    def communes(self) -> frozenset[str]:
+        """Every known code, all kinds."""
+        return frozenset(self._rows)
+
+    # -- EPCI and départements --------------------------------------------------------------
+
+    def epci_exists(self, siren: str) -> bool:
+        return siren in self._epcis
+
+    def epci_name(self, siren: str) -> str:
+        """Name of an EPCI; raises KeyError for an unknown SIREN."""
+        return self._epcis[siren]
+
+    def epcis(self) -> frozenset[str]:
+        return frozenset(self._epcis)
+
+    def departement_exists(self, code: str) -> bool:
+        return code in self._departements
+
+    def departement_name(self, code: str) -> str:
+        """Name of a département ("76" → "Seine-Maritime"); KeyError if unknown."""
+        return self._departements[code][0]
+
+    def departement_region(self, code: str) -> str:
+        """INSEE region code of a département ("76" → "28"); KeyError if unknown."""
+        return self._departements[code][1]
+
+    def departements(self) -> frozenset[str]:
+        return frozenset(self._departements)
+
+    def communes_of_epci(self, siren: str) -> frozenset[str]:
+        """Codes of the EPCI's current communes and of their arrondissements/déléguées.
+
+        Empty for an unknown SIREN (check :meth:`epci_exists` to tell the two apart).
+        """
+        return self._epci_communes.get(siren, frozenset())
+
+    def communes_of_departement(self, code: str) -> frozenset[str]:
+        """Codes of the département's communes, all kinds; empty for an unknown code."""
+        return self._dep_communes.get(code, frozenset())
+
+
+@cache
+def get_geography() -> Geography:
+    """The packaged geography, loaded once per process."""
+    return Geography.load()
