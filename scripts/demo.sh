@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The local demo on embedded defaults (SQLite, local Kafka): see README.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/bootstrap.sh
+exec hub demo "$@"
