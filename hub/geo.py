@@ -30,7 +30,9 @@ class Commune:
     """One INSEE commune code: a current commune, an arrondissement or a déléguée/associée.
 
     ``departement`` and ``epci`` are those of the current commune the code belongs to;
-    ``epci`` is None for the few communes outside any EPCI.
+    ``epci`` is None for the few communes outside any EPCI. ``parent`` is that current
+    commune's code for an arrondissement or a déléguée/associée (75112 → "75056"), None for
+    a current commune: an actor filtering on Paris wants the demands wishing 75112.
     """
 
     code: str
@@ -38,6 +40,7 @@ class Commune:
     departement: str
     epci: str | None
     kind: str
+    parent: str | None = None
 
 
 class Geography:
@@ -49,7 +52,6 @@ class Geography:
         "_departements",
         "_epci_communes",
         "_epcis",
-        "_parent",
         "_population",
         "_rows",
         "source_version",
@@ -58,11 +60,10 @@ class Geography:
     def __init__(self, source_version: str) -> None:
         #: the header's source, e.g. "@etalab/decoupage-administratif@6.0.0 sha256:..."
         self.source_version = source_version
-        # code -> (name, departement, epci, kind); Commune objects are built on demand and
+        # code -> (name, departement, epci, kind, parent); Commune objects are built on demand and
         # cached in _built, because building 37k frozen dataclasses would triple load time
-        self._rows: dict[str, tuple[str, str, str, str]] = {}
+        self._rows: dict[str, tuple[str, str, str, str, str]] = {}
         self._built: dict[str, Commune] = {}
-        self._parent: dict[str, str] = {}
         self._population: dict[str, int] = {}
         self._epcis: dict[str, str] = {}
         self._departements: dict[str, tuple[str, str]] = {}
@@ -88,9 +89,7 @@ class Geography:
             if line.startswith("C\t"):
                 # the hot loop: ~37k lines, so no per-field validation beyond the split
                 _, code, name, dep, epci, kind, parent, pop = line.split("\t")
-                rows[code] = (name, dep, epci, kind)
-                if parent:
-                    geo._parent[code] = parent
+                rows[code] = (name, dep, epci, kind, parent)
                 if pop != "0":
                     geo._population[code] = int(pop)
                 if epci:
@@ -116,8 +115,9 @@ class Geography:
             row = self._rows.get(code)
             if row is None:
                 raise UnknownCommuneError(f"unknown INSEE commune code {code!r}")
-            name, dep, epci, kind = row
-            built = self._built[code] = Commune(code, name, dep, epci or None, kind)
+            name, dep, epci, kind, parent = row
+            built = Commune(code, name, dep, epci or None, kind, parent or None)
+            self._built[code] = built
         return built
 
     def has_commune(self, code: str) -> bool:
@@ -125,8 +125,7 @@ class Geography:
 
     def current_commune(self, code: str) -> str:
         """The current commune a code belongs to (75112 → 75056; a current code → itself)."""
-        self.commune(code)  # raise on unknown codes
-        return self._parent.get(code, code)
+        return self.commune(code).parent or code
 
     def population(self, code: str) -> int:
         """Municipal population of a commune (0 for déléguées/associées: not counted apart)."""
