@@ -176,6 +176,9 @@ class ActorStore:
 
     @staticmethod
     def _log(session: Session, actor: Actor, change: ChangeKind, at: datetime) -> None:
+        # the actor row first: without an ORM relationship the unit of work does not know
+        # that actor_changes references it (foreign key)
+        session.flush()
         session.add(
             ActorChangeRow(
                 actor_id=actor.id,
