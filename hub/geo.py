@@ -60,9 +60,10 @@ class Geography:
     def __init__(self, source_version: str) -> None:
         #: the header's source, e.g. "@etalab/decoupage-administratif@6.0.0 sha256:..."
         self.source_version = source_version
-        # code -> (name, departement, epci, kind, parent); Commune objects are built on demand and
-        # cached in _built, because building 37k frozen dataclasses would triple load time
-        self._rows: dict[str, tuple[str, str, str, str, str]] = {}
+        # code -> (name, departement, epci, kind, parent, postal). Commune objects are built on
+        # demand and cached in _built: building 37k frozen dataclasses would triple load time
+
+        self._rows: dict[str, tuple[str, str, str, str, str, str]] = {}
         self._built: dict[str, Commune] = {}
         self._population: dict[str, int] = {}
         self._epcis: dict[str, str] = {}
@@ -88,8 +89,8 @@ class Geography:
         for line in lines[1:]:
             if line.startswith("C\t"):
                 # the hot loop: ~37k lines, so no per-field validation beyond the split
-                _, code, name, dep, epci, kind, parent, pop = line.split("\t")
-                rows[code] = (name, dep, epci, kind, parent)
+                _, code, name, dep, epci, kind, parent, pop, postal = line.split("\t")
+                rows[code] = (name, dep, epci, kind, parent, postal)
                 if pop != "0":
                     geo._population[code] = int(pop)
                 if epci:
@@ -115,7 +116,7 @@ class Geography:
             row = self._rows.get(code)
             if row is None:
                 raise UnknownCommuneError(f"unknown INSEE commune code {code!r}")
-            name, dep, epci, kind, parent = row
+            name, dep, epci, kind, parent, _ = row
             built = Commune(code, name, dep, epci or None, kind, parent or None)
             self._built[code] = built
         return built
@@ -130,6 +131,13 @@ class Geography:
     def population(self, code: str) -> int:
         """Municipal population of a commune (0 for déléguées/associées: not counted apart)."""
         return self._population.get(code, 0)
+
+    def postal_codes(self, code: str) -> tuple[str, ...]:
+        """La Poste postal codes of a commune, main one first; () if it has none."""
+        row = self._rows.get(code)
+        if row is None:
+            raise UnknownCommuneError(f"unknown INSEE commune code {code!r}")
+        return tuple(row[5].split(",")) if row[5] else ()
 
     def communes(self) -> frozenset[str]:
         """Every known code, all kinds."""

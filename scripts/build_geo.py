@@ -17,7 +17,7 @@ Output contract (one record a line, tab-separated, UTF-8, ``\\n``):
 * line 2: ``# columns: ...`` (documentation only)
 * ``D  code  name  region_code  region_name``             one per département
 * ``E  siren  name``                                       one per EPCI
-* ``C  code  name  departement  epci  kind  parent  population``  one per commune code
+* ``C  code  name  departement  epci  kind  parent  population  postal``  one per commune
 
 ``kind`` is ``commune-actuelle``, ``arrondissement-municipal``, ``commune-deleguee`` or
 ``commune-associee``. For the last three, ``parent`` is the current commune they belong to
@@ -26,6 +26,8 @@ where Paris lands). For a current commune ``parent`` is empty. ``epci`` is empty
 communes outside any EPCI (Île-de-Sein, Ouessant, Bréhat, L'Île-d'Yeu, the COM). When a code
 is both a current commune and a commune déléguée (a commune nouvelle keeps its chef-lieu's
 code), the current commune wins. ``population`` is the municipal population, 0 if unknown.
+``postal`` lists the La Poste postal codes, comma-separated (a déléguée/associée without its
+own takes its parent's; empty for the few places without any).
 
 The output is byte-for-byte reproducible for a given tarball (sorted rows, gzip mtime 0), so
 a regeneration shows up in review only when the data changed.
@@ -111,6 +113,7 @@ def build_rows(tarball: Path) -> list[str]:
             "commune-actuelle",
             "",
             str(c.get("population") or 0),
+            ",".join(c.get("codesPostaux") or ()),
         )
     for c in communes:
         kind = c["type"]
@@ -130,6 +133,7 @@ def build_rows(tarball: Path) -> list[str]:
             kind,
             parent_code,
             str(c.get("population") or 0),
+            ",".join(c.get("codesPostaux") or parent.get("codesPostaux") or ()),
         )
     for code in sorted(records):
         rows.append("\t".join(("C", *records[code])))
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"# source: {PACKAGE}@{version} sha256:{sha}\n"
         "# columns: D code name region region_name | E siren name"
-        " | C code name departement epci kind parent population"
+        " | C code name departement epci kind parent population postal"
     )
     write(rows, header, args.output)
     counts = {k: sum(1 for r in rows if r.startswith(k + "\t")) for k in "DEC"}
