@@ -62,7 +62,6 @@ class Geography:
         self.source_version = source_version
         # code -> (name, departement, epci, kind, parent, postal). Commune objects are built on
         # demand and cached in _built: building 37k frozen dataclasses would triple load time
-
         self._rows: dict[str, tuple[str, str, str, str, str, str]] = {}
         self._built: dict[str, Commune] = {}
         self._population: dict[str, int] = {}
