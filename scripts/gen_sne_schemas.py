@@ -178,8 +178,8 @@ def fmt(s: Simple) -> str:
 
 def render_xsd(types: dict[str, Complex], groups: dict[str, Complex]) -> str:
     """The XSD: named simple types keep the outline's facets; every element may carry the
-    global ``tns:modifie`` flag, so simple-typed leaves use a ``m_<type>`` complex type
-    extending their simple type with that attribute."""
+    global ``tns:modifie`` flag (and, tolerated, an unqualified ``modifie``), so
+    simple-typed leaves use a ``m_<type>`` complex type extending their simple type."""
     simple: dict[str, Simple] = {}
 
     def sref(s: Simple) -> str:
@@ -219,7 +219,7 @@ def render_xsd(types: dict[str, Complex], groups: dict[str, Complex]) -> str:
         for a in c.attrs:
             use = f' use="{a.use}"' if a.use != "None" else ""
             out.append(f'{pad}<xs:attribute name="{a.name}" type="{sref(a.type)}"{use}/>')
-        return out + ([f'{pad}<xs:attribute ref="tns:modifie"/>'] if flag else [])
+        return out + ([f'{pad}<xs:attributeGroup ref="tns:flags"/>'] if flag else [])
 
     root = types["interfaceNuu"]
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
@@ -227,6 +227,9 @@ def render_xsd(types: dict[str, Complex], groups: dict[str, Complex]) -> str:
            f'<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:tns="{TNS}"',
            f'           targetNamespace="{TNS}" elementFormDefault="qualified" version="02.01">',
            '  <xs:attribute name="modifie" type="xs:boolean"/>',
+           "  <!-- the change flag: qualified as specified; unqualified tolerated on input -->",
+           '  <xs:attributeGroup name="flags">', '    <xs:attribute ref="tns:modifie"/>',
+           '    <xs:attribute name="modifie" type="xs:boolean"/>', "  </xs:attributeGroup>",
            '  <xs:element name="interfaceNuu">', "    <xs:complexType>",
            *body(root, "      ", flag=False), "    </xs:complexType>", "  </xs:element>"]
     for c in types.values():
@@ -241,7 +244,7 @@ def render_xsd(types: dict[str, Complex], groups: dict[str, Complex]) -> str:
                 *facets, "    </xs:restriction>", "  </xs:simpleType>"]
     for name, base in sorted(leaves.items()):
         out += [f'  <xs:complexType name="{name}">', "    <xs:simpleContent>",
-                f'      <xs:extension base="{base}"><xs:attribute ref="tns:modifie"/>'
+                f'      <xs:extension base="{base}"><xs:attributeGroup ref="tns:flags"/>'
                 "</xs:extension>", "    </xs:simpleContent>", "  </xs:complexType>"]
     return "\n".join(out) + "\n</xs:schema>\n"
 

@@ -1,0 +1,146 @@
+"""InterfaceNuu demand document ⇄ DemandeEvent dict.
+
+The ``demande`` subtree maps to the snapshot as :mod:`connectors.interfacenuu.snapshot`
+describes (driven by the generated Avro schema); this module handles the envelope.
+
+Decisions:
+
+* ``eventId`` = uuid5 of the SHA-256 of the document bytes: re-reading the same file after a
+  crash yields the same id, so the hub and the actors deduplicate the redelivery; a
+  byte-identical document carries the same ``dateFichier``, so it *is* the same event.
+  (A re-rendered document has other bytes, hence another id.)
+* ``changedFields``: dotted element paths below ``demande`` of the elements flagged
+  ``modifie="true"``, no list index, wrapper and item both named, e.g.
+  ``demandeLogement.logementRecherche.listeLocalisationSouhaite.localisationSouhaite``;
+  unique, in document order. Rendering flags every element on a listed path, so a flag on
+  one list item comes back on every item of that list.
+* ``occurredAt`` = ``entete/dateFichier`` in epoch ms; a value without offset is French
+  legal time (Europe/Paris), as the SNE writes it. Rendering writes it with its offset.
+* ``numUnique`` may be missing only for CRE/CRS (the SNE numbers new demands): the event
+  then carries "".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from lxml import etree
+
+from connectors.interfacenuu import xmlsafe
+from connectors.interfacenuu.snapshot import NS, ROOT_RECORD, fail, q, read_record, write_record
+from schemas.registry import AVRO_DIR
+
+VERSIONS = ("02.00", "02.01")
+OPERATIONS = ("CRE", "CRS", "MOD", "REN", "RAD", "SUP")
+NEW_DEMAND_OPERATIONS = ("CRE", "CRS")  # the SNE has not numbered the demand yet
+SOURCE = "interfacenuu-xml"
+PARIS = ZoneInfo("Europe/Paris")
+XSD_PATH = AVRO_DIR.parent / "xsd" / "InterfaceNuu_v0201.xsd"
+_EVENT_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:passerelle:interfacenuu:document")
+_QUOTED = re.compile(r"'([^'{][^']*)'")  # quoted values in libxml2 messages (not {ns}names)
+_KEEP = frozenset(
+    {
+        "maxLength",
+        "minLength",
+        "pattern",
+        "minInclusive",
+        "maxInclusive",
+        "length",
+        "code",
+        "propriete",
+        "modifie",
+        "versionInterface",
+    }
+)
+
+
+@lru_cache(maxsize=1)
+def _xsd() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(XSD_PATH)))
+
+
+def _validate(root: etree._Element) -> None:
+    schema = _xsd()
+    if not schema.validate(root):
+        err = schema.error_log.last_error
+        # libxml2 may quote the offending value: keep names and numbers, mask the rest
+        msg = _QUOTED.sub(lambda m: m[0] if m[1].isdigit() or m[1] in _KEEP else "'…'", err.message)
+        raise fail(f"not a valid InterfaceNuu 02.01 document (line {err.line}): {msg}")
+
+
+def _occurred_at(text: str) -> int:
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise fail("entete/dateFichier: not an xs:dateTime") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=PARIS)
+    return int(when.timestamp() * 1000)
+
+
+def parse_demande_xml(
+    data: bytes, *, validate: bool = True, source: str = SOURCE
+) -> dict[str, Any]:
+    """DemandeEvent dict of an InterfaceNuu demand document (see the module doc).
+
+    ``validate`` checks the document against ``schemas/xsd/InterfaceNuu_v0201.xsd`` first
+    (02.00 documents too: 02.01 only added optional elements). Every problem raises
+    :class:`hub.errors.InputError` naming the element path, never its content.
+    """
+    root = xmlsafe.parse(data)
+    if root.tag != q("interfaceNuu"):
+        raise fail(f"root element must be {{{NS}}}interfaceNuu, got {root.tag}")
+    version = root.get("versionInterface")
+    if version not in VERSIONS:
+        raise fail(f"versionInterface {version!r} unsupported (expected one of {VERSIONS})")
+    if validate:
+        _validate(root)
+    operation = (root.findtext(f"{q('entete')}/{q('typeFichier')}") or "").strip()
+    if operation not in OPERATIONS:
+        raise fail(f"entete/typeFichier {operation!r} is not a demand operation {OPERATIONS}")
+    date = root.findtext(f"{q('entete')}/{q('dateFichier')}")
+    demande_el = root.find(q("demande"))
+    if date is None or demande_el is None:
+        raise fail("entete/dateFichier and demande are required")
+    changed: dict[str, None] = {}
+    demande = read_record(demande_el, ROOT_RECORD, "", changed)
+    num = ((demande.get("demandeLogement") or {}).get("numUnique") or "").strip()
+    if not num and operation not in NEW_DEMAND_OPERATIONS:
+        raise fail(f"demandeLogement/numUnique is required for operation {operation}")
+    digest = hashlib.sha256(bytes(data)).hexdigest()
+    return {
+        "eventId": str(uuid.uuid5(_EVENT_NS, digest)),
+        "numUnique": num,
+        "operation": operation,
+        "occurredAt": _occurred_at(date),
+        "source": source,
+        "changedFields": list(changed),
+        "versionInterface": version,
+        "demande": demande,
+    }
+
+
+def render_demande_xml(event: dict[str, Any]) -> bytes:
+    """InterfaceNuu document of a DemandeEvent dict: the inverse of :func:`parse_demande_xml`.
+
+    A missing snapshot (SUP) renders as a ``demandeLogement`` holding only the numéro unique.
+    """
+    root = etree.Element(q("interfaceNuu"), nsmap={None: NS, "n": NS})
+    root.set("versionInterface", event.get("versionInterface") or VERSIONS[-1])
+    entete = etree.SubElement(root, q("entete"))
+    etree.SubElement(entete, q("typeFichier")).text = event["operation"]
+    when = datetime.fromtimestamp(event["occurredAt"] / 1000, PARIS)
+    etree.SubElement(entete, q("dateFichier")).text = when.isoformat(timespec="milliseconds")
+    demande = event.get("demande") or {"demandeLogement": {}}
+    dl = demande.get("demandeLogement")
+    if event.get("numUnique") and dl is not None and not dl.get("numUnique"):
+        demande = {**demande, "demandeLogement": {**dl, "numUnique": event["numUnique"]}}
+    changed = frozenset(event.get("changedFields") or ())
+    write_record(etree.SubElement(root, q("demande")), ROOT_RECORD, demande, "", changed)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
