@@ -27,30 +27,34 @@ pytestmark = pytest.mark.postgres
 DEFAULT_URL = "postgresql+psycopg://hub:hub@127.0.0.1:25432/hub"
 
 
+def _unreachable(url: str) -> str | None:
+    """Why the server at ``url`` cannot be used, or None if it answers."""
+    probe_url = make_url(url).update_query_dict({"connect_timeout": "5"})
+    probe = make_engine(probe_url.render_as_string(hide_password=False))
+    try:
+        with probe.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return None
+    except OperationalError as exc:
+        return (str(exc.orig).strip().splitlines() or ["unreachable"])[0]
+    finally:
+        probe.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The server URL, checked reachable (skip or fail as the module docstring says)."""
     configured = os.environ.get("HUB_TEST_POSTGRES_URL")
     url = configured or DEFAULT_URL
-    probe = make_engine(
-        make_url(url)
-        .update_query_dict({"connect_timeout": "5"})
-        .render_as_string(hide_password=False)
-    )
-    try:
-        with probe.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
-        reason = (str(exc.orig).strip().splitlines() or ["unreachable"])[0]
+    reason = _unreachable(url)
+    if reason is not None:
         shown = make_url(url).render_as_string(hide_password=True)
         if configured is None:
             pytest.skip(
                 f"PostgreSQL not reachable at {shown} ({reason}) and HUB_TEST_POSTGRES_URL "
                 "is unset; start it with `hub stack up --with-postgres`"
             )
-        pytest.fail(f"HUB_TEST_POSTGRES_URL={shown} is unreachable: {reason}")
-    finally:
-        probe.dispose()
+        pytest.fail(f"HUB_TEST_POSTGRES_URL={shown} is unreachable: {reason}", pytrace=False)
     return url
 
 

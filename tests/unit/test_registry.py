@@ -79,6 +79,24 @@ def store(engine: Engine) -> ActorStore:
     return ActorStore(engine)
 
 
+def test_sqlite_engine_settings(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_postgresql_urls_use_psycopg() -> None:
+    eng = make_engine("postgresql://hub:hub@127.0.0.1:1/hub")  # nothing connects yet
+    assert eng.url.drivername == "postgresql+psycopg"
+
+
+def test_migrate_accepts_a_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'a' / 'b' / 'hub.db'}"
+    migrate(url)
+    migrate(url)
+    assert (tmp_path / "a" / "b" / "hub.db").exists()
+
+
 class TestActorStore:
     """The store contract, run once per database backend (each provides ``engine``)."""
 
