@@ -22,23 +22,18 @@ Contracts:
 from __future__ import annotations
 
 import io
-import re
 from functools import lru_cache
 from typing import Any
 
-from fastavro import schemaless_reader, schemaless_writer
-from fastavro.validation import ValidationError, validate
+from fastavro import schemaless_reader
 
 from hub.errors import DecodeError, InputError
+from schemas.compiled import Mismatch
 from schemas.registry import SchemaRegistry, WriterSchema
 
 MARKER = b"\xc3\x01"
 HEADER_SIZE = 10
 DEFAULT_MAX_BYTES = 1 << 20  # Kafka's default max.message.bytes is about the same
-_SAFE_MESSAGE = re.compile(
-    r"^(Field \w+ is specified in the schema but missing from the record"
-    r"|record contains more fields than the schema specifies: [\w, ]+)$"
-)
 
 
 class Codec:
@@ -53,16 +48,16 @@ class Codec:
     def encode(self, name: str, record: dict[str, Any]) -> bytes:
         """Single-object bytes of ``record`` written with the current schema ``name``."""
         ws = self.registry.current(name)
-        buf = io.BytesIO()
-        buf.write(MARKER)
-        buf.write(ws.fingerprint)
         try:
-            # strict_allow_default: unknown keys are refused (a typo must not vanish
-            # silently) and a missing key takes the field's default (error if none).
-            schemaless_writer(buf, ws.parsed, record, strict_allow_default=True)
-        except Exception as exc:  # fastavro raises many types; callers get one
-            raise InputError(f"{name}: {_explain(ws, record, exc)}", code="unencodable") from None
-        data = buf.getvalue()
+            body = ws.write(record)
+        except Mismatch as exc:  # names the field path, never the value
+            raise InputError(f"{name}: {exc}", code="unencodable") from None
+        except Exception as exc:  # e.g. an unhashable enum value: still one error type
+            kind = type(exc).__name__
+            raise InputError(
+                f"{name}: record does not fit the schema ({kind})", code="unencodable"
+            ) from None
+        data = MARKER + ws.fingerprint + body
         if len(data) > self.max_bytes:
             raise InputError(
                 f"{name}: encoded message is {len(data)} bytes, above the {self.max_bytes} cap",
@@ -105,40 +100,26 @@ class Codec:
 
     def _read(self, data: bytes, ws: WriterSchema) -> dict[str, Any]:
         reader = self.registry.current(ws.name)
-        fo = io.BytesIO(data)
-        fo.seek(HEADER_SIZE)
+        buf = data if type(data) is bytes else bytes(data)
         try:
-            # reader None when identical: fastavro skips schema resolution entirely
-            rec = schemaless_reader(fo, ws.parsed, None if reader is ws else reader.parsed)
-        except EOFError:
+            if reader is ws:  # the common case: compiled single-pass reader
+                rec, end = ws.read(buf, HEADER_SIZE)
+            else:  # an older writer: fastavro resolves it to the current reader schema
+                fo = io.BytesIO(buf)
+                fo.seek(HEADER_SIZE)
+                rec = schemaless_reader(fo, ws.parsed, reader.parsed)
+                end = fo.tell()
+        except (EOFError, IndexError):
             raise DecodeError(f"{ws.name} {ws.version}: body truncated") from None
         except Exception as exc:  # corrupt varints, bad union index, invalid UTF-8...
             kind = type(exc).__name__
             raise DecodeError(f"{ws.name} {ws.version}: corrupt body ({kind})") from None
-        if fo.tell() != len(data):
-            extra = len(data) - fo.tell()
+        if end != len(buf):
+            extra = len(buf) - end
             raise DecodeError(f"{ws.name} {ws.version}: {extra} trailing bytes after the body")
         if not isinstance(rec, dict):
             raise DecodeError(f"{ws.name}: body is not a record")
         return rec
-
-
-def _explain(ws: WriterSchema, record: Any, exc: Exception) -> str:
-    """Where the record does not fit, without its values (they may be personal data)."""
-    if not isinstance(record, dict):
-        return f"record must be a dict, got {type(record).__name__}"
-    first = str(exc).split("\n", 1)[0]
-    if _SAFE_MESSAGE.match(first):  # fastavro's strict-mode messages name fields only
-        return first
-    try:  # only on the error path: find the offending fields without quoting values
-        validate(record, ws.parsed, raise_errors=True)
-    except ValidationError as err:
-        fields = sorted({str(e.field) for e in err.errors if getattr(e, "field", None)})
-        if fields:
-            return f"record does not match the schema at {', '.join(fields)}"
-    except Exception as verr:  # the validator itself may choke on odd values
-        return f"record does not match the schema ({type(verr).__name__})"
-    return f"record does not match the schema ({type(exc).__name__})"
 
 
 @lru_cache(maxsize=1)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from hub.errors import ConfigError, InputError
+from schemas.compiled import Read, compile_schema
 
 AVRO_DIR = Path(__file__).resolve().parent / "avro"
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
@@ -50,6 +52,8 @@ class WriterSchema:
     fingerprint: bytes  #: 8 bytes, CRC-64-AVRO of the canonical form, little-endian
     schema: dict[str, Any]  #: stand-alone JSON form (logical types kept)
     parsed: Any  #: fastavro-parsed copy without logical types: timestamps stay plain ints
+    write: Callable[[Any], bytes]  #: compiled body writer (see :mod:`schemas.compiled`)
+    read: Read  #: compiled body reader: (buf, pos) -> (record, end)
 
 
 def _fullname(name: str, namespace: str | None) -> str:
@@ -174,8 +178,16 @@ class SchemaRegistry:
         fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(standalone), "CRC-64-AVRO"))
         _check_items(standalone)
         fullname = _fullname(standalone["name"], standalone.get("namespace"))
-        ws = WriterSchema(fullname.rsplit(".", 1)[-1], fullname, version, fp, standalone,
-                          parse_schema(_strip_logical(standalone)))
+        plain = _strip_logical(standalone)
+        ws = WriterSchema(
+            fullname.rsplit(".", 1)[-1],
+            fullname,
+            version,
+            fp,
+            standalone,
+            parse_schema(plain),
+            *compile_schema(plain),
+        )
         other = self._by_fp.setdefault(fp, ws)
         if other.fullname != ws.fullname:
             raise ConfigError(f"fingerprint clash between {other.fullname} and {ws.fullname}")
