@@ -414,15 +414,52 @@ def generate_demandes(
         yield _demande_event(rng, area, numbering, at)
 
 
-def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: datetime) -> Event:
-    geo = area.geo
-    created = at.date()
+def _logement_actuel(rng: random.Random, logement: str, size: int, created: date,
+                     residence: str, postal: str, dep: str) -> Event:  # fmt: skip
+    """The current housing: its model code, household count, and the complements the
+    model calls for (landlord and date for HLM, structure for SLHT, typology if owned)."""
+    current = TYPOLOGIES[min(6, max(1, size - 1 + rng.choice((-1, 0, 0, 1))))]
+    actuel: Event = {
+        "listeModeleLogement": [logement],
+        "nombreHabitant": size + (rng.randint(1, 3) if logement in _HOSTED else 0),
+        "proprietaire": logement == "POCC",
+        "etranger": False,
+        "codePostal": postal,
+        "commune": residence,
+    }
+    if logement in _RENTED or logement == "POCC":
+        actuel["categorieLogement"] = "A" if rng.random() < 0.8 else "M"
+        actuel["typeLogementActuel"] = current
+        actuel["surface"] = 18 + 14 * TYPOLOGIES.index(current) + rng.randint(-5, 10)
+    if logement in _RENTED:
+        rent = 180 + 90 * TYPOLOGIES.index(current) + rng.randint(0, 250)
+        if logement == "LP":
+            rent = rent * 8 // 5  # private rents run well above social ones
+        elif logement in ("RS", "RHVS", "RE"):
+            rent //= 2  # furnished rooms with services
+        actuel["montantMensuelLoyer"] = rent
+        actuel["montantMensuelAPL"] = rng.randint(0, rent // 2)
+    if logement == "HLM":
+        actuel["compResSocDepuis"] = _birth(rng, created, rng.randint(1, 20)).isoformat()
+        if dep == "76":
+            actuel["compNomOrgBailleur"] = rng.choice(BAILLEURS_76)
+    elif logement == "HOT":
+        actuel["compResHotDepuis"] = (created - timedelta(days=rng.randint(10, 400))).isoformat()
+    elif logement == "SLHT":
+        actuel["compStructDepuis"] = (created - timedelta(days=rng.randint(30, 700))).isoformat()
+        actuel["compNomStructure"] = rng.choice(("CHRS", "Foyer", "Résidence ALT"))
+    elif logement == "POCC":
+        actuel["typeLogementPossede"] = current
+    return actuel
 
-    # wished communes: first by population in the area, the others within its EPCI
+
+def _draw_wishes(rng: random.Random, area: _Area) -> tuple[list[str], _Pool]:
+    """1–8 distinct wished communes: the first by population in the area, the others
+    within the EPCI of the first (returned too, for the residence draw)."""
     first = area.pool.pick(rng)
     local = area.epci_pool(first)
-    wanted = min(rng.choices((1, 2, 3, 4, 5, 6, 7, 8), weights=(30, 20, 18, 12, 8, 5, 4, 3))[0],
-                 len(local.codes))  # fmt: skip
+    wanted = rng.choices((1, 2, 3, 4, 5, 6, 7, 8), weights=(30, 20, 18, 12, 8, 5, 4, 3))[0]
+    wanted = min(wanted, len(local.codes))
     communes = [first]
     for _ in range(wanted * 4):  # bounded retries: small EPCIs have few distinct draws
         if len(communes) >= wanted:
@@ -430,6 +467,15 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
         c = local.pick(rng)
         if c not in communes:
             communes.append(c)
+    return communes, local
+
+
+def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: datetime) -> Event:
+    geo = area.geo
+    created = at.date()
+
+    communes, local = _draw_wishes(rng, area)
+    first = communes[0]
     dep = geo.commune(first).departement
 
     # household
@@ -543,39 +589,9 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
 
     size = adults + kids
     typologies = _typologies(rng, adults, kids, age)
-    current = TYPOLOGIES[min(6, max(1, size - 1 + rng.choice((-1, 0, 0, 1))))]
-    actuel: Event = {
-        "listeModeleLogement": [logement],
-        "nombreHabitant": size + (rng.randint(1, 3) if logement in _HOSTED else 0),
-        "proprietaire": logement == "POCC",
-        "etranger": False,
-        "codePostal": postal,
-        "commune": residence,
-    }
-    if logement in _RENTED or logement == "POCC":
-        actuel["categorieLogement"] = "A" if rng.random() < 0.8 else "M"
-        actuel["typeLogementActuel"] = current
-        actuel["surface"] = 18 + 14 * TYPOLOGIES.index(current) + rng.randint(-5, 10)
-    if logement in _RENTED:
-        rent = 180 + 90 * TYPOLOGIES.index(current) + rng.randint(0, 250)
-        if logement == "LP":
-            rent = rent * 8 // 5  # private rents run well above social ones
-        elif logement in ("RS", "RHVS", "RE"):
-            rent //= 2  # furnished rooms with services
-        actuel["montantMensuelLoyer"] = rent
-        actuel["montantMensuelAPL"] = rng.randint(0, rent // 2)
-    if logement == "HLM":
-        actuel["compResSocDepuis"] = _birth(rng, created, rng.randint(1, 20)).isoformat()
-        if dep == "76":
-            actuel["compNomOrgBailleur"] = rng.choice(BAILLEURS_76)
-    elif logement == "HOT":
-        actuel["compResHotDepuis"] = (created - timedelta(days=rng.randint(10, 400))).isoformat()
-    elif logement == "SLHT":
-        actuel["compStructDepuis"] = (created - timedelta(days=rng.randint(30, 700))).isoformat()
-        actuel["compNomStructure"] = rng.choice(("CHRS", "Foyer", "Résidence ALT"))
-    elif logement == "POCC":
-        actuel["typeLogementPossede"] = current
-    personne["logementActuel"] = actuel
+    personne["logementActuel"] = _logement_actuel(
+        rng, logement, size, created, residence, postal, dep
+    )
 
     motifs = _motifs(rng, logement, situation, kids, age, handicap)
     principaux: Event = {"motifDemande": motifs}
