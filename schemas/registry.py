@@ -148,6 +148,7 @@ def _check_items(root: dict[str, Any]) -> None:
             size(node["values"], ns)  # a map entry has its key: at least one byte anyway
         return 1 if t in ("array", "map") else size(t, ns)
 
+    size(root, None)
 
 class SchemaRegistry:
     """Every schema of ``directory`` (default ``schemas/avro``), parsed once."""
