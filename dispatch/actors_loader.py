@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from dispatch.matching import TerritoryIndex
 from hub import topics
 from hub.actors import Actor
-from hub.kafka.client import client_options
+from hub.kafka.client import client_options, topic_partitions
 from hub.settings import HubSettings
 from schemas import get_codec
 
@@ -26,9 +26,7 @@ async def load_actors(settings: HubSettings, index: TerritoryIndex) -> int:
     )
     await consumer.start()
     try:
-        await consumer.topics()  # fetch metadata so partitions_for_topic knows the topic
-        parts = consumer.partitions_for_topic(topics.ACTORS) or set()
-        tps = [TopicPartition(topics.ACTORS, p) for p in sorted(parts)]
+        tps = await topic_partitions(consumer, topics.ACTORS) or []
         if not tps:
             return len(index)
         consumer.assign(tps)

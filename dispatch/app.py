@@ -38,7 +38,9 @@ class Transport(faust_aiokafka.Transport):
     Producer = IdempotentProducer
 
 
-faust.transport.TRANSPORTS.data["passerelle"] = "dispatch.app:Transport"  # type: ignore[attr-defined]
+from faust.transport.drivers import TRANSPORTS  # noqa: E402
+
+TRANSPORTS.data["passerelle"] = "dispatch.app:Transport"
 
 
 class TableStore:
@@ -81,6 +83,7 @@ class FaustSender:
 def create_app(settings: HubSettings) -> faust.App:
     k = settings.kafka
     opts = producer_options(settings)
+    (settings.home / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker.app_id,
         broker=f"passerelle://{k.bootstrap_servers}",
@@ -107,8 +110,6 @@ def create_app(settings: HubSettings) -> faust.App:
         key_type=bytes,
         value_type=bytes,
         partitions=k.partitions,
-        key_serializer="raw",
-        value_serializer="raw",
     )
     codec = get_codec()
     index = TerritoryIndex(get_geography())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatch.logic import RETRAIT
+from dispatch.logic import FORMER_RECIPIENT, RETRAIT
 from dispatch.state import DemandeState
 from dispatch.profiles import cut_for_profile
 
@@ -25,7 +25,9 @@ def feed_record(
     reason: str | None,
     now_ms: int,
 ) -> dict[str, Any]:
-    """One FeedRecord. A withdrawal carries no snapshot: no personal data leaves with it."""
+    """One FeedRecord. A withdrawal, and a radiation told to a former recipient, carry no
+    snapshot: no personal data goes to an actor no longer entitled to it."""
+    bare = kind == RETRAIT or reason == FORMER_RECIPIENT
     return {
         "kind": kind,
         "eventId": event_id,
@@ -37,6 +39,6 @@ def feed_record(
         "profile": profile,
         "reason": reason,
         "changedFields": changed_fields,
-        "demande": None if kind == RETRAIT else cut_for_profile(state.demande, profile),
+        "demande": None if bare else cut_for_profile(state.demande, profile),
         "evenement": None,
     }

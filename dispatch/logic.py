@@ -7,7 +7,7 @@ change. The agents (``dispatch.agents``) only decode, call these, encode and sen
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dispatch.matching import TerritoryIndex
@@ -25,6 +25,8 @@ RADIATION = "RADIATION"
 OUT_OF_TERRITORY = "hors_territoire"
 FILTERS_CHANGED = "filtres_modifies"
 DELETED = "demande_supprimee"
+#: RADIATION sent to an actor withdrawn earlier: it learns the outcome, not the data
+FORMER_RECIPIENT = "ancien_destinataire"
 
 _LIVE_OPERATIONS = frozenset({"CRE", "CRS", "MOD", "REN"})
 
@@ -86,6 +88,7 @@ def decide(
     op = event["operation"]
     demande = event.get("demande")
     before = prior.recipients if prior is not None else frozenset()
+    former = prior.former if prior is not None else frozenset()
     version = (prior.version if prior is not None else 0) + 1
 
     if op == "SUP":
@@ -99,11 +102,14 @@ def decide(
         # Everyone who had the demand, and anyone it matches now, learns of the radiation.
         recipients = before | matched
         deliveries = [Delivery(a, RADIATION) for a in sorted(recipients)]
+        deliveries += [Delivery(a, RADIATION, FORMER_RECIPIENT) for a in sorted(former - recipients)]
+        former = former - recipients
         active = False
     else:
         recipients = matched
         deliveries = [Delivery(a, DEMANDE) for a in sorted(matched)]
         deliveries += [Delivery(a, RETRAIT, OUT_OF_TERRITORY) for a in sorted(before - matched)]
+        former = (former | (before - matched)) - matched
         active = True
     state = DemandeState(
         num_unique=event["numUnique"],
@@ -116,6 +122,7 @@ def decide(
         partition=partition,
         offset=offset,
         demande=demande,
+        former=former,
     )
     return Decision(state=state, deliveries=deliveries)
 
@@ -128,22 +135,21 @@ def reevaluate(state: DemandeState, actor_id: str, index: TerritoryIndex) -> Dec
     had = actor_id in state.recipients
     if actor_id not in index:
         # A removed actor gets nothing more; forget it so a re-registration starts clean.
-        return Decision(state=_with_recipients(state, state.recipients - {actor_id})) if had else None
+        if had or actor_id in state.former:
+            return Decision(state=replace(state, recipients=state.recipients - {actor_id},
+                                          former=state.former - {actor_id}))
+        return None
     wants = index.matches(actor_id, wished_communes(state.demande), wished_typologies(state.demande))
     if wants and not had:
         return Decision(
-            state=_with_recipients(state, state.recipients | {actor_id}),
+            state=replace(state, recipients=state.recipients | {actor_id},
+                          former=state.former - {actor_id}),
             deliveries=[Delivery(actor_id, COPIE)],
         )
     if had and not wants:
         return Decision(
-            state=_with_recipients(state, state.recipients - {actor_id}),
+            state=replace(state, recipients=state.recipients - {actor_id},
+                          former=state.former | {actor_id}),
             deliveries=[Delivery(actor_id, RETRAIT, FILTERS_CHANGED)],
         )
     return None
-
-
-def _with_recipients(state: DemandeState, recipients: frozenset[str]) -> DemandeState:
-    from dataclasses import replace
-
-    return replace(state, recipients=recipients)

@@ -24,6 +24,8 @@ class DemandeState:
     partition: int = -1
     offset: int = -1
     demande: dict[str, Any] | None = field(default=None, compare=False)
+    #: actors that received the demand once and were withdrawn since (told of a radiation)
+    former: frozenset[str] = frozenset()
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -37,6 +39,7 @@ class DemandeState:
             "partition": self.partition,
             "offset": self.offset,
             "demande": self.demande,
+            "former": sorted(self.former),
         }
 
     @classmethod
@@ -52,6 +55,7 @@ class DemandeState:
             partition=rec["partition"],
             offset=rec["offset"],
             demande=rec["demande"],
+            former=frozenset(rec.get("former") or ()),
         )
 
 

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hub import topics
 from hub.errors import NotFoundError
-from hub.kafka.client import client_options
+from hub.kafka.client import client_options, topic_partitions
 from hub.settings import HubSettings
 from schemas import get_codec
 
@@ -34,9 +34,9 @@ async def read_feed(
     )
     await consumer.start()
     try:
-        if topic not in await consumer.topics():
+        tps = await topic_partitions(consumer, topic)
+        if not tps:
             raise NotFoundError(f"no feed topic for actor {actor_id!r} ({topic})")
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(tps)
         if from_beginning:
             await consumer.seek_to_beginning(*tps)
@@ -68,12 +68,11 @@ async def feed_sizes(settings: HubSettings, actor_ids: list[str]) -> dict[str, i
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
     await consumer.start()
     try:
-        existing = await consumer.topics()
+        metadata = await consumer._client.fetch_all_metadata()
         tps = []
         for a in actor_ids:
             t = topics.feed_topic(a)
-            if t in existing:
-                tps += [TopicPartition(t, p) for p in consumer.partitions_for_topic(t) or ()]
+            tps += [TopicPartition(t, p) for p in metadata.partitions_for_topic(t) or ()]
         ends = await consumer.end_offsets(tps) if tps else {}
         sizes = dict.fromkeys(actor_ids, 0)
         for tp, end in ends.items():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hub.settings import HubSettings
 
@@ -40,3 +40,16 @@ def producer_options(settings: HubSettings) -> dict[str, Any]:
 
 def new_producer(settings: HubSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(**producer_options(settings))
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition] | None:
+    """The partitions of ``topic`` (None if the topic does not exist).
+
+    ``consumer.topics()`` fetches metadata into a throw-away object, so
+    ``partitions_for_topic`` would not know a topic the consumer never subscribed to.
+    """
+    metadata = await consumer._client.fetch_all_metadata()
+    parts = metadata.partitions_for_topic(topic)
+    if parts is None:
+        return None
+    return [TopicPartition(topic, p) for p in sorted(parts)]

@@ -86,6 +86,9 @@ def test_withdrawal_radiation_and_order(settings, worker, actor_service) -> None
     assert mine(h, {num}) == [(num, "DEMANDE"), (num, "DEMANDE"), (num, "RADIATION")]
     withdrawal = next(x for x in r if x["kind"] == "RETRAIT")
     assert withdrawal["demande"] is None and withdrawal["reason"] == "hors_territoire"
+    told = next(x for x in r if x["kind"] == "RADIATION")  # a former recipient: no data
+    assert told["demande"] is None and told["reason"] == "ancien_destinataire"
+    assert next(x for x in h if x["kind"] == "RADIATION")["demande"] is not None
     assert [x["demandeVersion"] for x in h if x["numUnique"] == num] == [2, 3, 4]
 
 
@@ -168,10 +171,12 @@ def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, c
         await consumer.stop()
         return out
 
-    letters = [d for d in asyncio.run(read_dlq())
-               if d["key"] in (marker, b"k")]
-    reasons = sorted(d["reason"] for d in letters)
-    assert reasons == sorted(["undecodable", "undecodable", "unknown_commune", "invalid_num_unique"])
+    letters = [d for d in asyncio.run(read_dlq()) if d["key"] in (marker, b"k")]
+    reasons = {(d["payload"][:2] == b"\xc3\x01", d["reason"]) for d in letters}
+    # an unknown fingerprint, bytes that are not Avro at all, an unknown commune, a bad number
+    assert reasons == {(True, "unknown_schema"), (False, "undecodable"),
+                       (True, "unknown_commune"), (True, "invalid_num_unique")}
+    assert len(letters) == 4
     for d in letters:
         assert d["sourceTopic"] == "hub.demandes" and d["sourceOffset"] >= 0 and d["payload"]
     assert worker.alive()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from dispatch.logic import (
-    COPIE, DEMANDE, FILTERS_CHANGED, OUT_OF_TERRITORY, RADIATION, RETRAIT, Delivery, decide, reevaluate,
+    COPIE, DEMANDE, FILTERS_CHANGED, FORMER_RECIPIENT, OUT_OF_TERRITORY, RADIATION, RETRAIT, Delivery, decide, reevaluate,
 )
 from dispatch.matching import TerritoryIndex
 from hub.actors import Actor, ActorFilters
@@ -43,6 +43,18 @@ def test_radiation_reaches_every_past_recipient(index: TerritoryIndex) -> None:
                         radiation={"dateRadiation": "2026-01-02", "motifRadiation": "RADATT"})
     d = decide(rad, s, index, partition=0, offset=2)
     assert {x.actor_id for x in d.deliveries if x.kind == RADIATION} == {"rouen", "havre"}
+    assert d.state is not None and not d.state.active
+
+
+def test_radiation_tells_former_recipients_without_data(index: TerritoryIndex) -> None:
+    num = new_num_unique()
+    s = decide(demande_event(num, [ROUEN]), None, index, partition=0, offset=1).state
+    s = decide(demande_event(num, [LE_HAVRE], operation="MOD"), s, index, partition=0, offset=2).state
+    assert s is not None and s.former == {"rouen"}
+    rad = demande_event(num, [LE_HAVRE], operation="RAD",
+                        radiation={"dateRadiation": "2026-01-02", "motifRadiation": "RADATT"})
+    d = decide(rad, s, index, partition=0, offset=3)
+    assert d.deliveries == [Delivery("havre", RADIATION), Delivery("rouen", RADIATION, FORMER_RECIPIENT)]
     assert d.state is not None and not d.state.active
 
 
