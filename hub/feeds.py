@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -78,5 +78,37 @@ async def feed_sizes(settings: HubSettings, actor_ids: list[str]) -> dict[str, i
         for tp, end in ends.items():
             sizes[tp.topic[len(topics.FEED_PREFIX):]] += end
         return sizes
+    finally:
+        await consumer.stop()
+
+
+async def count_deliveries(
+    settings: HubSettings,
+    start: dict[str, int],
+    keys: set[bytes],
+    expected: dict[str, int],
+    *,
+    timeout_s: float,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Count, per actor, the feed records keyed by one of ``keys`` written after the
+    ``start`` offsets (single-partition feeds), until ``expected`` is reached or
+    ``timeout_s`` passes. Reads keys only: nothing is decoded."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    counts = dict.fromkeys(expected, 0)
+    try:
+        tps = {TopicPartition(topics.feed_topic(a), 0): a for a in expected}
+        consumer.assign(list(tps))
+        for tp, actor in tps.items():
+            consumer.seek(tp, start.get(actor, 0))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and any(counts[a] < expected[a] for a in expected):
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, messages in batch.items():
+                counts[tps[tp]] += sum(1 for m in messages if m.key in keys)
+            if on_progress is not None:
+                on_progress(sum(counts.values()))
+        return counts
     finally:
         await consumer.stop()

@@ -1,7 +1,4 @@
-"""Factories wiring the CLI commands to their services (minimal version; to be extended).
-
-TODO(main CLI author): plug the Kafka publisher (``hub.kafka.publisher.KafkaActorPublisher``).
-"""
+"""Factories wiring the CLI commands to their services."""
 
 from __future__ import annotations
 
@@ -11,10 +8,15 @@ from hub.registry.store import ActorStore
 from hub.settings import HubSettings
 
 
-def build_actor_service(settings: HubSettings) -> ActorService:
-    """The actor service on the configured database (migrated to the latest schema)."""
+def build_actor_service(settings: HubSettings, *, publish: bool = True) -> ActorService:
+    """The actor service on the configured database (migrated to the latest schema),
+    publishing every change to Kafka (``hub.actors`` + a control record per partition
+    of ``hub.demandes``) unless ``publish`` is False."""
     from hub.geo import get_geography  # imported late: loading the geography costs time
+    from hub.kafka.publisher import KafkaActorPublisher
 
+    settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url, echo=settings.database.echo)
     migrate(engine)
-    return ActorService(ActorStore(engine), get_geography(), publisher=None)
+    publisher = KafkaActorPublisher(settings) if publish else None
+    return ActorService(ActorStore(engine), get_geography(), publisher=publisher)

@@ -40,14 +40,15 @@ def _ensure_broker(settings: HubSettings, console: Console) -> None:
 
 @click.command()
 @click.option("--demandes", "count", default=3000, show_default=True, help="Demands to generate.")
-@click.option("--seed", default=2026, show_default=True)
+@click.option("--seed", type=int, help="Seed of the generator (default: a new one each run, since the hub "
+              "skips an event id it has already dispatched).")
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for dispatch.")
-def demo(count: int, seed: int, timeout: float) -> None:
+def demo(count: int, seed: int | None, timeout: float) -> None:
     """Run the local demo: stack, actors, demands, dispatch, per-actor counts."""
     from dispatch.matching import TerritoryIndex
     from dispatch.state import wished_communes, wished_typologies
     from hub.cli.context import build_actor_service
-    from hub.feeds import feed_sizes
+    from hub.feeds import count_deliveries, feed_sizes
     from hub.generate import generate_demandes
     from hub.geo import get_geography
     from hub.publishing import prepare_event, publish_events
@@ -79,7 +80,7 @@ def demo(count: int, seed: int, timeout: float) -> None:
         events = []
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Generating and validating demands", total=count)
-            for raw in generate_demandes(count, seed + int(time.time()), geography=geography, departements=["76"]):
+            for raw in generate_demandes(count, seed if seed is not None else time.time_ns(), geography=geography, departements=["76"]):
                 events.append(prepare_event(raw))
                 d = raw.get("demande")
                 for actor_id in index.match(wished_communes(d), wished_typologies(d)):
@@ -87,7 +88,14 @@ def demo(count: int, seed: int, timeout: float) -> None:
                 progress.advance(task)
         asyncio.run(publish_events(settings, events))
         console.print(f"Published {len(events)} demands to hub.demandes; dispatching…")
-        received = _wait(settings, before, expected, timeout, worker, console)
+        keys = {e.key for e in events}
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("Dispatching", total=sum(expected.values()))
+            received = asyncio.run(count_deliveries(
+                settings, before, keys, expected, timeout_s=timeout,
+                on_progress=lambda n: progress.update(task, completed=n)))
+        if worker.poll() is not None:
+            raise click.ClickException(f"the worker stopped (exit {worker.returncode}); see {log_path}")
     finally:
         worker.terminate()
         try:
@@ -106,21 +114,3 @@ def demo(count: int, seed: int, timeout: float) -> None:
         raise click.ClickException(f"dispatch incomplete after {timeout:.0f}s; worker log: {log_path}")
     console.print(f"Every actor received its demands. Read one feed: [bold]hub feed {actors[0].id} --from-beginning --limit 5[/]")
 
-
-def _wait(settings: HubSettings, before: dict[str, int], expected: dict[str, int], timeout: float,
-          worker: subprocess.Popen[bytes], console: Console) -> dict[str, int]:
-    from hub.feeds import feed_sizes
-
-    total = sum(expected.values())
-    deadline = time.monotonic() + timeout
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("Dispatching", total=total)
-        while True:
-            now = asyncio.run(feed_sizes(settings, list(expected)))
-            received = {a: now[a] - before[a] for a in expected}
-            progress.update(task, completed=min(total, sum(received.values())))
-            if all(received[a] >= expected[a] for a in expected) or time.monotonic() > deadline:
-                return received
-            if worker.poll() is not None:
-                raise click.ClickException(f"the worker stopped (exit {worker.returncode}); see {settings.home / 'demo-worker.log'}")
-            time.sleep(0.5)
