@@ -69,7 +69,9 @@ class TableStore:
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         # Same partitioner as the producers of hub.demandes (Kafka's default murmur2).
         n = self.partitions
-        return [k for k in list(self.table.data.keys()) if (murmur2(k) & 0x7FFFFFFF) % n == partition]
+        return [
+            k for k in list(self.table.data.keys()) if (murmur2(k) & 0x7FFFFFFF) % n == partition
+        ]
 
 
 class FaustSender:
@@ -77,7 +79,9 @@ class FaustSender:
         self.app = app
 
     def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
-        return self.app.producer.send(topic, key, value, partition=None, timestamp=None, headers=None)
+        return self.app.producer.send(
+            topic, key, value, partition=None, timestamp=None, headers=None
+        )
 
 
 def create_app(settings: HubSettings) -> faust.App:
@@ -122,11 +126,13 @@ def create_app(settings: HubSettings) -> faust.App:
     )
     app.passerelle_processor = processor  # type: ignore[attr-defined]
 
-    @app.agent(demandes, name="dispatch")  # type: ignore[misc]
+    @app.agent(demandes, name="dispatch")
     async def dispatch(stream: Any) -> None:
         loaded = await load_actors(settings, index)
         log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
-        async for events in stream.take_events(settings.worker.batch_size, settings.worker.batch_within_s):
+        async for events in stream.take_events(
+            settings.worker.batch_size, settings.worker.batch_within_s
+        ):
             batch = [
                 InputRecord(
                     topic=e.message.topic,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from dispatch.logic import FORMER_RECIPIENT, RETRAIT
-from dispatch.state import DemandeState
 from dispatch.profiles import cut_for_profile
+from dispatch.state import DemandeState
 
 
 def feed_record(

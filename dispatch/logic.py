@@ -102,7 +102,9 @@ def decide(
         # Everyone who had the demand, and anyone it matches now, learns of the radiation.
         recipients = before | matched
         deliveries = [Delivery(a, RADIATION) for a in sorted(recipients)]
-        deliveries += [Delivery(a, RADIATION, FORMER_RECIPIENT) for a in sorted(former - recipients)]
+        deliveries += [
+            Delivery(a, RADIATION, FORMER_RECIPIENT) for a in sorted(former - recipients)
+        ]
         former = former - recipients
         active = False
     else:
@@ -136,20 +138,29 @@ def reevaluate(state: DemandeState, actor_id: str, index: TerritoryIndex) -> Dec
     if actor_id not in index:
         # A removed actor gets nothing more; forget it so a re-registration starts clean.
         if had or actor_id in state.former:
-            return Decision(state=replace(state, recipients=state.recipients - {actor_id},
-                                          former=state.former - {actor_id}))
+            return Decision(
+                state=replace(
+                    state,
+                    recipients=state.recipients - {actor_id},
+                    former=state.former - {actor_id},
+                )
+            )
         return None
-    wants = index.matches(actor_id, wished_communes(state.demande), wished_typologies(state.demande))
+    wants = index.matches(
+        actor_id, wished_communes(state.demande), wished_typologies(state.demande)
+    )
     if wants and not had:
         return Decision(
-            state=replace(state, recipients=state.recipients | {actor_id},
-                          former=state.former - {actor_id}),
+            state=replace(
+                state, recipients=state.recipients | {actor_id}, former=state.former - {actor_id}
+            ),
             deliveries=[Delivery(actor_id, COPIE)],
         )
     if had and not wants:
         return Decision(
-            state=replace(state, recipients=state.recipients - {actor_id},
-                          former=state.former | {actor_id}),
+            state=replace(
+                state, recipients=state.recipients - {actor_id}, former=state.former | {actor_id}
+            ),
             deliveries=[Delivery(actor_id, RETRAIT, FILTERS_CHANGED)],
         )
     return None

@@ -14,9 +14,15 @@ from hub.actors import Actor
 
 
 class Place(Protocol):
-    code: str
-    departement: str
-    epci: str | None
+    @property
+    def code(self) -> str: ...
+    @property
+    def departement(self) -> str: ...
+    @property
+    def epci(self) -> str | None: ...
+    @property
+    def parent(self) -> str | None:
+        """The current commune an arrondissement or commune déléguée belongs to."""
 
 
 class GeographyLike(Protocol):
@@ -88,9 +94,8 @@ class TerritoryIndex:
         if keys is None:
             place = self._geo.commune(commune)
             parts = [f"c:{place.code}", f"d:{place.departement}"]
-            parent = getattr(place, "parent", None)
-            if parent:  # an arrondissement or commune déléguée also belongs to its parent
-                parts.append(f"c:{parent}")
+            if place.parent:  # an arrondissement or commune déléguée belongs to its parent
+                parts.append(f"c:{place.parent}")
             if place.epci:
                 parts.append(f"e:{place.epci}")
             keys = self._place_keys[commune] = tuple(parts)

@@ -62,7 +62,9 @@ class DemandeState:
 def wished_communes(demande: dict[str, Any] | None) -> list[str]:
     """Wished communes in order of preference (first = first choice)."""
     lr = ((demande or {}).get("demandeLogement") or {}).get("logementRecherche") or {}
-    return [loc["commune"] for loc in lr.get("listeLocalisationSouhaite") or [] if loc.get("commune")]
+    return [
+        loc["commune"] for loc in lr.get("listeLocalisationSouhaite") or [] if loc.get("commune")
+    ]
 
 
 def wished_typologies(demande: dict[str, Any] | None) -> list[str]:

@@ -70,7 +70,9 @@ class ActorFilters(BaseModel):
         cleaned = sorted({t.strip().upper() for t in v})
         bad = [t for t in cleaned if t not in TYPOLOGIES]
         if bad:
-            raise ValueError(f"unknown typologie(s): {', '.join(bad)}; expected {sorted(TYPOLOGIES)}")
+            raise ValueError(
+                f"unknown typologie(s): {', '.join(bad)}; expected {sorted(TYPOLOGIES)}"
+            )
         return cleaned
 
 

@@ -29,7 +29,9 @@ async def read_feed(
     topic = topics.feed_topic(actor_id)
     codec = get_codec()
     consumer = AIOKafkaConsumer(
-        **client_options(settings), group_id=None, enable_auto_commit=False,
+        **client_options(settings),
+        group_id=None,
+        enable_auto_commit=False,
         client_id=f"hub-feed-{uuid.uuid4().hex[:8]}",
     )
     await consumer.start()
@@ -76,7 +78,7 @@ async def feed_sizes(settings: HubSettings, actor_ids: list[str]) -> dict[str, i
         ends = await consumer.end_offsets(tps) if tps else {}
         sizes = dict.fromkeys(actor_ids, 0)
         for tp, end in ends.items():
-            sizes[tp.topic[len(topics.FEED_PREFIX):]] += end
+            sizes[tp.topic[len(topics.FEED_PREFIX) :]] += end
         return sizes
     finally:
         await consumer.stop()

@@ -59,7 +59,13 @@ def iter_inputs(paths: Iterable[Path]) -> Iterator[tuple[str, dict[str, Any] | b
             elif path.is_dir():
                 continue  # other files in a folder are not ours
             else:
-                yield str(f), {"__error__": f"unsupported file type {suffix or '(none)'}; use .jsonl or .xml"}
+                yield (
+                    str(f),
+                    {
+                        "__error__": f"unsupported file type {suffix or '(none)'}; "
+                        "use .jsonl or .xml"
+                    },
+                )
 
 
 def prepare_event(raw: dict[str, Any] | bytes) -> PreparedEvent:

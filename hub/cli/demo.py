@@ -32,16 +32,27 @@ def _ensure_broker(settings: HubSettings, console: Console) -> None:
         return
     if int(port) != settings.stack.kafka_port:
         raise click.ClickException(f"no Kafka answers at {settings.kafka.bootstrap_servers}")
-    console.print("[bold]Starting the local Kafka broker[/] (first run fetches jars from Maven Central)…")
-    stack = KafkaStack(settings.home, version=settings.stack.kafka_version, port=settings.stack.kafka_port,
-                       controller_port=settings.stack.controller_port, heap=settings.stack.kafka_heap)
+    console.print(
+        "[bold]Starting the local Kafka broker[/] (first run fetches jars from Maven Central)…"
+    )
+    stack = KafkaStack(
+        settings.home,
+        version=settings.stack.kafka_version,
+        port=settings.stack.kafka_port,
+        controller_port=settings.stack.controller_port,
+        heap=settings.stack.kafka_heap,
+    )
     console.print(f"Kafka ready at {stack.up(timeout=120)}")
 
 
 @click.command()
 @click.option("--demandes", "count", default=3000, show_default=True, help="Demands to generate.")
-@click.option("--seed", type=int, help="Seed of the generator (default: a new one each run, since the hub "
-              "skips an event id it has already dispatched).")
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed of the generator (default: a new one each run, since the hub "
+    "skips an event id it has already dispatched).",
+)
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for dispatch.")
 def demo(count: int, seed: int | None, timeout: float) -> None:
     """Run the local demo: stack, actors, demands, dispatch, per-actor counts."""
@@ -72,7 +83,8 @@ def demo(count: int, seed: int | None, timeout: float) -> None:
     with log_path.open("ab") as log:
         worker = subprocess.Popen(
             [sys.executable, "-c", "from hub.cli import main; main()", "worker"],
-            stdout=log, stderr=subprocess.STDOUT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
         before = asyncio.run(feed_sizes(settings, [a.id for a in actors]))
@@ -80,7 +92,12 @@ def demo(count: int, seed: int | None, timeout: float) -> None:
         events = []
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Generating and validating demands", total=count)
-            for raw in generate_demandes(count, seed if seed is not None else time.time_ns(), geography=geography, departements=["76"]):
+            for raw in generate_demandes(
+                count,
+                seed if seed is not None else time.time_ns(),
+                geography=geography,
+                departements=["76"],
+            ):
                 events.append(prepare_event(raw))
                 d = raw.get("demande")
                 for actor_id in index.match(wished_communes(d), wished_typologies(d)):
@@ -91,11 +108,20 @@ def demo(count: int, seed: int | None, timeout: float) -> None:
         keys = {e.key for e in events}
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("Dispatching", total=sum(expected.values()))
-            received = asyncio.run(count_deliveries(
-                settings, before, keys, expected, timeout_s=timeout,
-                on_progress=lambda n: progress.update(task, completed=n)))
+            received = asyncio.run(
+                count_deliveries(
+                    settings,
+                    before,
+                    keys,
+                    expected,
+                    timeout_s=timeout,
+                    on_progress=lambda n: progress.update(task, completed=n),
+                )
+            )
         if worker.poll() is not None:
-            raise click.ClickException(f"the worker stopped (exit {worker.returncode}); see {log_path}")
+            raise click.ClickException(
+                f"the worker stopped (exit {worker.returncode}); see {log_path}"
+            )
     finally:
         worker.terminate()
         try:
@@ -107,10 +133,19 @@ def demo(count: int, seed: int | None, timeout: float) -> None:
         table.add_column(col, justify="right" if col in ("expected", "received") else "left")
     for a in sorted(actors, key=lambda a: -expected[a.id]):
         ok = received[a.id] == expected[a.id]
-        table.add_row(a.id, a.kind, a.profile, str(expected[a.id]),
-                      f"[{'green' if ok else 'red'}]{received[a.id]}[/]")
+        table.add_row(
+            a.id,
+            a.kind,
+            a.profile,
+            str(expected[a.id]),
+            f"[{'green' if ok else 'red'}]{received[a.id]}[/]",
+        )
     console.print(table)
     if received != expected:
-        raise click.ClickException(f"dispatch incomplete after {timeout:.0f}s; worker log: {log_path}")
-    console.print(f"Every actor received its demands. Read one feed: [bold]hub feed {actors[0].id} --from-beginning --limit 5[/]")
-
+        raise click.ClickException(
+            f"dispatch incomplete after {timeout:.0f}s; worker log: {log_path}"
+        )
+    console.print(
+        "Every actor received its demands. Read one feed: "
+        f"[bold]hub feed {actors[0].id} --from-beginning --limit 5[/]"
+    )

@@ -35,4 +35,7 @@ def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool) -> None:
         click.echo(f"{len(ready)} valid event(s), {errors} invalid; nothing published (dry run)")
         return
     asyncio.run(publish_events(get_settings(), ready))
-    click.echo(f"published {len(ready)} event(s) to hub.demandes" + (f", skipped {errors} invalid" if errors else ""))
+    click.echo(
+        f"published {len(ready)} event(s) to hub.demandes"
+        + (f", skipped {errors} invalid" if errors else "")
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -60,10 +61,9 @@ async def ensure_topics(settings: HubSettings, specs: list[TopicSpec]) -> list[s
             if s.name not in existing
         ]
         if new:
-            try:
+            # created concurrently by another process: fine
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # created concurrently by another process: fine
         return [t.name for t in new]
     finally:
         await admin.close()

@@ -80,8 +80,17 @@ class WorkerProcess:
     def start(self) -> None:
         with self.log.open("ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from hub.cli import main; main()", "worker", "--loglevel", "info"],
-                env=self.env, stdout=fh, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-c",
+                    "from hub.cli import main; main()",
+                    "worker",
+                    "--loglevel",
+                    "info",
+                ],
+                env=self.env,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
             )
 
     def alive(self) -> bool:
@@ -98,7 +107,9 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def worker(hub_env: dict[str, str], hub_home: Path, settings: HubSettings) -> Iterator[WorkerProcess]:
+def worker(
+    hub_env: dict[str, str], hub_home: Path, settings: HubSettings
+) -> Iterator[WorkerProcess]:
     from hub.kafka.admin import core_topics, ensure_topics
 
     asyncio.run(ensure_topics(settings, core_topics(settings)))
@@ -118,20 +129,34 @@ def actor_service(settings: HubSettings):  # type: ignore[no-untyped-def]
 
     engine = make_engine(settings.database_url)
     migrate(engine)
-    return ActorService(ActorStore(engine), get_geography(), publisher=KafkaActorPublisher(settings))
+    return ActorService(
+        ActorStore(engine), get_geography(), publisher=KafkaActorPublisher(settings)
+    )
 
 
-def collect_feed(settings: HubSettings, actor_id: str, *, until: Any, timeout: float = 60.0,
-                 worker: WorkerProcess | None = None) -> list[dict[str, Any]]:
+def collect_feed(
+    settings: HubSettings,
+    actor_id: str,
+    *,
+    until: Any,
+    timeout: float = 60.0,
+    worker: WorkerProcess | None = None,
+) -> list[dict[str, Any]]:
     """Read ``actor_id``'s whole feed until ``until(records)`` is true or ``timeout``."""
     from hub.feeds import read_feed
 
     deadline = time.monotonic() + timeout
     records: list[dict[str, Any]] = []
     while True:
+
         async def once() -> list[dict[str, Any]]:
             try:
-                return [r async for r in read_feed(settings, actor_id, from_beginning=True, idle_timeout_s=0.5)]
+                return [
+                    r
+                    async for r in read_feed(
+                        settings, actor_id, from_beginning=True, idle_timeout_s=0.5
+                    )
+                ]
             except Exception:  # the feed topic may not exist yet
                 return []
 

@@ -22,7 +22,10 @@ DATA = Path(__file__).resolve().parent.parent / "data" / "interfacenuu"
 def hub(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from hub.cli import main; main()", *args],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -40,12 +43,15 @@ def actor_file(tmp_path: Path) -> tuple[Path, str, str]:
         "actors:\n"
         f"  - {{id: {metz}, name: Metz Habitat, kind: bailleur, profile: consultant_demande,"
         " filters: {communes: ['57463']}}\n"
-        f"  - {{id: {paris}, name: Paris Habitat, kind: bailleur, filters: {{communes: ['75056']}}}}\n"
+        f"  - {{id: {paris}, name: Paris Habitat, kind: bailleur,"
+        " filters: {communes: ['75056']}}\n"
     )
     return path, metz, paris
 
 
-def test_actors_publish_and_feed(hub_env: dict[str, str], worker: Any, actor_file: Any, tmp_path: Path) -> None:
+def test_actors_publish_and_feed(
+    hub_env: dict[str, str], worker: Any, actor_file: Any, tmp_path: Path
+) -> None:
     path, metz, paris = actor_file
     res = hub(hub_env, "actors", "import", str(path))
     assert res.returncode == 0, res.stderr
@@ -56,7 +62,9 @@ def test_actors_publish_and_feed(hub_env: dict[str, str], worker: Any, actor_fil
     nums = [new_num_unique("057") for _ in range(3)]
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    (inbox / "events.jsonl").write_text("\n".join(json.dumps(demande_event(n, ["57463"])) for n in nums) + "\n")
+    (inbox / "events.jsonl").write_text(
+        "\n".join(json.dumps(demande_event(n, ["57463"])) for n in nums) + "\n"
+    )
     from connectors.interfacenuu.mapping import parse_demande_xml, render_demande_xml
 
     # a complete SNE MOD document wishing Metz, made fresh so its event id is new
@@ -71,7 +79,9 @@ def test_actors_publish_and_feed(hub_env: dict[str, str], worker: Any, actor_fil
     ren.update(operation="REN", numUnique=ren_num, changedFields=[])
     ren["demande"]["demandeLogement"]["numUnique"] = ren_num
     ren["demande"]["demandeLogement"]["logementRecherche"]["listeLocalisationSouhaite"] = [
-        {"commune": "75111", "quartier": None}, {"commune": "75105", "quartier": None}]
+        {"commune": "75111", "quartier": None},
+        {"commune": "75105", "quartier": None},
+    ]
     (inbox / "ren.xml").write_bytes(render_demande_xml(ren))
     res = hub(hub_env, "publish", str(inbox))
     assert res.returncode == 0, res.stderr
@@ -82,7 +92,16 @@ def test_actors_publish_and_feed(hub_env: dict[str, str], worker: Any, actor_fil
     def feed(actor: str, wanted: set[str]) -> list[dict[str, Any]]:
         deadline = time.monotonic() + 60
         while True:
-            out = hub(hub_env, "feed", actor, "--from-beginning", "--format", "json", "--idle-timeout", "2")
+            out = hub(
+                hub_env,
+                "feed",
+                actor,
+                "--from-beginning",
+                "--format",
+                "json",
+                "--idle-timeout",
+                "2",
+            )
             assert out.returncode == 0, out.stderr
             records = [json.loads(line) for line in out.stdout.splitlines()]
             mine = [r for r in records if r["numUnique"] in wanted]
@@ -90,12 +109,16 @@ def test_actors_publish_and_feed(hub_env: dict[str, str], worker: Any, actor_fil
                 return mine
 
     got = feed(metz, {*nums, mod_num})
-    assert sorted((r["numUnique"], r["kind"]) for r in got) == sorted((n, "DEMANDE") for n in {*nums, mod_num})
+    assert sorted((r["numUnique"], r["kind"]) for r in got) == sorted(
+        (n, "DEMANDE") for n in {*nums, mod_num}
+    )
     assert all(r["profile"] == "consultant_demande" for r in got)
     xml_record = next(r for r in got if r["numUnique"] == mod_num)
     assert xml_record["operation"] == "MOD" and xml_record["changedFields"]
     paris_got = feed(paris, {ren_num})
-    assert [(r["numUnique"], r["operation"]) for r in paris_got] == [(ren_num, "REN")]  # 75111 is Paris
+    assert [(r["numUnique"], r["operation"]) for r in paris_got] == [
+        (ren_num, "REN")
+    ]  # 75111 is Paris
 
 
 def test_publish_rejects_bad_input_with_one_line(hub_env: dict[str, str], tmp_path: Path) -> None:
@@ -108,7 +131,9 @@ def test_publish_rejects_bad_input_with_one_line(hub_env: dict[str, str], tmp_pa
     assert f"{bad}:2: not JSON" in res.stderr
     assert f"{bad}:3: unknown INSEE commune code '99999'" in res.stderr
     hostile = tmp_path / "xxe.xml"
-    hostile.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
+    hostile.write_text(
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+    )
     res = hub(hub_env, "publish", str(hostile))
     assert "invalid event" in one_line_error(res)
     assert "passwd" not in res.stdout
@@ -117,7 +142,9 @@ def test_publish_rejects_bad_input_with_one_line(hub_env: dict[str, str], tmp_pa
 
 
 def test_person_errors_are_one_line(hub_env: dict[str, str]) -> None:
-    assert "no feed topic for actor" in one_line_error(hub(hub_env, "feed", "nobody-here", "--limit", "1"))
+    assert "no feed topic for actor" in one_line_error(
+        hub(hub_env, "feed", "nobody-here", "--limit", "1")
+    )
     assert "no actor" in one_line_error(hub(hub_env, "actors", "show", "nobody-here"))
     down = {**hub_env, "HUB_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1"}
     f = Path(__file__).resolve().parent.parent / "data" / "interfacenuu" / "demande_complete.xml"

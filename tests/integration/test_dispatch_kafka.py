@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from hub.actors import Actor, ActorFilters
-from hub.publishing import PreparedEvent, prepare_event, publish_events
+from hub.publishing import prepare_event, publish_events
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 
@@ -26,7 +26,9 @@ def uid(prefix: str) -> str:
 
 
 def register(service: Any, aid: str, **filters: Any) -> Actor:
-    saved = service.add_or_update(Actor(id=aid, name=aid, kind="bailleur", filters=ActorFilters(**filters)))
+    saved = service.add_or_update(
+        Actor(id=aid, name=aid, kind="bailleur", filters=ActorFilters(**filters))
+    )
     return saved.actor if hasattr(saved, "actor") else saved
 
 
@@ -64,8 +66,12 @@ def test_recipients_by_commune_epci_departement(settings, worker, actor_service)
     }
     nums = set(cases)
     for actor_id, expected in want.items():
-        records = collect_feed(settings, actor_id, worker=worker,
-                               until=lambda rs, e=expected: {n for n, _ in mine(rs, nums)} >= e)
+        records = collect_feed(
+            settings,
+            actor_id,
+            worker=worker,
+            until=lambda rs, e=expected: {n for n, _ in mine(rs, nums)} >= e,
+        )
         assert {n for n, _ in mine(records, nums)} == expected, actor_id
 
 
@@ -74,12 +80,19 @@ def test_withdrawal_radiation_and_order(settings, worker, actor_service) -> None
     register(actor_service, rouen, communes=[ROUEN])
     register(actor_service, havre, communes=[LE_HAVRE])
     num = new_num_unique()
-    rad = demande_event(num, [LE_HAVRE], operation="RAD",
-                        radiation={"dateRadiation": "2026-11-20", "motifRadiation": "RADATT"})
-    publish(settings, demande_event(num, [ROUEN]),
-            demande_event(num, [LE_HAVRE], operation="MOD"),
-            demande_event(num, [LE_HAVRE], operation="MOD"),
-            rad)
+    rad = demande_event(
+        num,
+        [LE_HAVRE],
+        operation="RAD",
+        radiation={"dateRadiation": "2026-11-20", "motifRadiation": "RADATT"},
+    )
+    publish(
+        settings,
+        demande_event(num, [ROUEN]),
+        demande_event(num, [LE_HAVRE], operation="MOD"),
+        demande_event(num, [LE_HAVRE], operation="MOD"),
+        rad,
+    )
     r = collect_feed(settings, rouen, worker=worker, until=lambda rs: len(mine(rs, {num})) >= 3)
     h = collect_feed(settings, havre, worker=worker, until=lambda rs: len(mine(rs, {num})) >= 3)
     assert mine(r, {num}) == [(num, "DEMANDE"), (num, "RETRAIT"), (num, "RADIATION")]
@@ -99,9 +112,15 @@ def test_order_per_demand_under_load(settings, worker, actor_service) -> None:  
     events = []
     for step in range(10):
         for n in nums:
-            events.append(demande_event(n, [ROUEN if step % 2 else SOTTEVILLE], operation="CRE" if step == 0 else "MOD"))
+            events.append(
+                demande_event(
+                    n, [ROUEN if step % 2 else SOTTEVILLE], operation="CRE" if step == 0 else "MOD"
+                )
+            )
     publish(settings, *events)
-    records = collect_feed(settings, aid, worker=worker, until=lambda rs: len(mine(rs, set(nums))) >= 200)
+    records = collect_feed(
+        settings, aid, worker=worker, until=lambda rs: len(mine(rs, set(nums))) >= 200
+    )
     for n in nums:
         assert [x["demandeVersion"] for x in records if x["numUnique"] == n] == list(range(1, 11))
 
@@ -114,7 +133,9 @@ def test_filter_change_sends_copies_then_withdrawals(settings, worker, actor_ser
     # wait until the worker has the demands (they reach an EPCI-wide sentinel actor)
     sentinel = uid("sentinel")
     register(actor_service, sentinel, communes=[SOTTEVILLE])
-    collect_feed(settings, sentinel, worker=worker, until=lambda rs: {n for n, _ in mine(rs, nums)} >= nums)
+    collect_feed(
+        settings, sentinel, worker=worker, until=lambda rs: {n for n, _ in mine(rs, nums)} >= nums
+    )
     register(actor_service, aid, communes=[LE_HAVRE, SOTTEVILLE])
     got = collect_feed(settings, aid, worker=worker, until=lambda rs: len(mine(rs, nums)) >= 5)
     assert sorted(mine(got, nums)) == sorted((n, "COPIE") for n in nums)
@@ -133,12 +154,16 @@ def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, c
     register(actor_service, aid, communes=[ROUEN])
     good = new_num_unique()
     bad_commune = demande_event(new_num_unique(), [ROUEN])
-    bad_commune["demande"]["demandeLogement"]["logementRecherche"]["listeLocalisationSouhaite"] = [{"commune": "99999"}]
+    bad_commune["demande"]["demandeLogement"]["logementRecherche"]["listeLocalisationSouhaite"] = [
+        {"commune": "99999"}
+    ]
     bad_num = demande_event("BAD", [ROUEN])
     marker = uuid.uuid4().hex.encode()
 
     async def run() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None
+        )
         await consumer.start()
         await consumer.topics()
         tp = TopicPartition(topics.DLQ, 0)
@@ -146,10 +171,14 @@ def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, c
         await consumer.stop()
         producer = new_producer(settings)
         await producer.start()
-        await producer.send_and_wait(topics.DEMANDES, b"\xc3\x01" + marker, key=marker)  # unknown fingerprint
+        await producer.send_and_wait(
+            topics.DEMANDES, b"\xc3\x01" + marker, key=marker
+        )  # unknown fingerprint
         await producer.send_and_wait(topics.DEMANDES, b"not avro at all", key=marker)
         for ev in (bad_commune, bad_num):
-            await producer.send_and_wait(topics.DEMANDES, codec.encode("DemandeEvent", ev), key=b"k")
+            await producer.send_and_wait(
+                topics.DEMANDES, codec.encode("DemandeEvent", ev), key=b"k"
+            )
         await producer.stop()
         return int(start)
 
@@ -159,7 +188,9 @@ def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, c
     assert mine(got, {good}) == [(good, "DEMANDE")]  # the worker survived the bad records
 
     async def read_dlq() -> list[dict[str, Any]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka.bootstrap_servers, group_id=None
+        )
         await consumer.start()
         tp = TopicPartition(topics.DLQ, 0)
         consumer.assign([tp])
@@ -174,8 +205,12 @@ def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, c
     letters = [d for d in asyncio.run(read_dlq()) if d["key"] in (marker, b"k")]
     reasons = {(d["payload"][:2] == b"\xc3\x01", d["reason"]) for d in letters}
     # an unknown fingerprint, bytes that are not Avro at all, an unknown commune, a bad number
-    assert reasons == {(True, "unknown_schema"), (False, "undecodable"),
-                       (True, "unknown_commune"), (True, "invalid_num_unique")}
+    assert reasons == {
+        (True, "unknown_schema"),
+        (False, "undecodable"),
+        (True, "unknown_commune"),
+        (True, "invalid_num_unique"),
+    }
     assert len(letters) == 4
     for d in letters:
         assert d["sourceTopic"] == "hub.demandes" and d["sourceOffset"] >= 0 and d["payload"]

@@ -37,7 +37,12 @@ def demande_event(
             "listeLocalisationSouhaite": [{"commune": c, "quartier": None} for c in communes],
         },
         "personnePhysique": {
-            "demandeur": {"civilite": "2", "nom": "DUPONT", "prenom": "Marie", "dateNaissance": "1985-03-04"},
+            "demandeur": {
+                "civilite": "2",
+                "nom": "DUPONT",
+                "prenom": "Marie",
+                "dateNaissance": "1985-03-04",
+            },
         },
         "radiation": radiation,
     }
@@ -51,5 +56,7 @@ def demande_event(
         "source": "test",
         "changedFields": [],
         "versionInterface": "02.01",
-        "demande": None if operation == "SUP" else {"informationDalo": None, "demandeLogement": demande_logement},
+        "demande": None
+        if operation == "SUP"
+        else {"informationDalo": None, "demandeLogement": demande_logement},
     }

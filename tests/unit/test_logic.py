@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 
 from dispatch.logic import (
-    COPIE, DEMANDE, FILTERS_CHANGED, FORMER_RECIPIENT, OUT_OF_TERRITORY, RADIATION, RETRAIT, Delivery, decide, reevaluate,
+    COPIE,
+    DEMANDE,
+    FILTERS_CHANGED,
+    FORMER_RECIPIENT,
+    OUT_OF_TERRITORY,
+    RADIATION,
+    RETRAIT,
+    Delivery,
+    decide,
+    reevaluate,
 )
 from dispatch.matching import TerritoryIndex
 from hub.actors import Actor, ActorFilters
@@ -17,13 +26,16 @@ ROUEN, LE_HAVRE = "76540", "76351"
 
 
 def actor(aid: str, version: int = 1, **filters: object) -> Actor:
-    return Actor(id=aid, name=aid, kind="bailleur", version=version,
-                 filters=ActorFilters(**filters))  # type: ignore[arg-type]
+    return Actor(
+        id=aid, name=aid, kind="bailleur", version=version, filters=ActorFilters(**filters)
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture()
 def index(geography):  # type: ignore[no-untyped-def]
-    return TerritoryIndex(geography, [actor("rouen", communes=[ROUEN]), actor("havre", communes=[LE_HAVRE])])
+    return TerritoryIndex(
+        geography, [actor("rouen", communes=[ROUEN]), actor("havre", communes=[LE_HAVRE])]
+    )
 
 
 def test_creation_then_move_out_of_territory(index: TerritoryIndex) -> None:
@@ -31,16 +43,25 @@ def test_creation_then_move_out_of_territory(index: TerritoryIndex) -> None:
     d1 = decide(demande_event(num, [ROUEN]), None, index, partition=0, offset=1)
     assert d1.deliveries == [Delivery("rouen", DEMANDE)]
     assert d1.state is not None and d1.state.version == 1
-    d2 = decide(demande_event(num, [LE_HAVRE], operation="MOD"), d1.state, index, partition=0, offset=2)
-    assert d2.deliveries == [Delivery("havre", DEMANDE), Delivery("rouen", RETRAIT, OUT_OF_TERRITORY)]
+    d2 = decide(
+        demande_event(num, [LE_HAVRE], operation="MOD"), d1.state, index, partition=0, offset=2
+    )
+    assert d2.deliveries == [
+        Delivery("havre", DEMANDE),
+        Delivery("rouen", RETRAIT, OUT_OF_TERRITORY),
+    ]
     assert d2.state is not None and d2.state.recipients == {"havre"} and d2.state.version == 2
 
 
 def test_radiation_reaches_every_past_recipient(index: TerritoryIndex) -> None:
     num = new_num_unique()
     s = decide(demande_event(num, [ROUEN]), None, index, partition=0, offset=1).state
-    rad = demande_event(num, [LE_HAVRE], operation="RAD",
-                        radiation={"dateRadiation": "2026-01-02", "motifRadiation": "RADATT"})
+    rad = demande_event(
+        num,
+        [LE_HAVRE],
+        operation="RAD",
+        radiation={"dateRadiation": "2026-01-02", "motifRadiation": "RADATT"},
+    )
     d = decide(rad, s, index, partition=0, offset=2)
     assert {x.actor_id for x in d.deliveries if x.kind == RADIATION} == {"rouen", "havre"}
     assert d.state is not None and not d.state.active
@@ -49,12 +70,21 @@ def test_radiation_reaches_every_past_recipient(index: TerritoryIndex) -> None:
 def test_radiation_tells_former_recipients_without_data(index: TerritoryIndex) -> None:
     num = new_num_unique()
     s = decide(demande_event(num, [ROUEN]), None, index, partition=0, offset=1).state
-    s = decide(demande_event(num, [LE_HAVRE], operation="MOD"), s, index, partition=0, offset=2).state
+    s = decide(
+        demande_event(num, [LE_HAVRE], operation="MOD"), s, index, partition=0, offset=2
+    ).state
     assert s is not None and s.former == {"rouen"}
-    rad = demande_event(num, [LE_HAVRE], operation="RAD",
-                        radiation={"dateRadiation": "2026-01-02", "motifRadiation": "RADATT"})
+    rad = demande_event(
+        num,
+        [LE_HAVRE],
+        operation="RAD",
+        radiation={"dateRadiation": "2026-01-02", "motifRadiation": "RADATT"},
+    )
     d = decide(rad, s, index, partition=0, offset=3)
-    assert d.deliveries == [Delivery("havre", RADIATION), Delivery("rouen", RADIATION, FORMER_RECIPIENT)]
+    assert d.deliveries == [
+        Delivery("havre", RADIATION),
+        Delivery("rouen", RADIATION, FORMER_RECIPIENT),
+    ]
     assert d.state is not None and not d.state.active
 
 
@@ -70,8 +100,12 @@ def test_replays_are_skipped(index: TerritoryIndex) -> None:
     ev = demande_event(num, [ROUEN])
     s = decide(ev, None, index, partition=0, offset=5).state
     assert decide(ev, s, index, partition=0, offset=9).skipped  # same event id
-    assert decide(demande_event(num, [ROUEN], operation="MOD"), s, index, partition=0, offset=5).skipped
-    assert not decide(demande_event(num, [ROUEN], operation="MOD"), s, index, partition=0, offset=6).skipped
+    assert decide(
+        demande_event(num, [ROUEN], operation="MOD"), s, index, partition=0, offset=5
+    ).skipped
+    assert not decide(
+        demande_event(num, [ROUEN], operation="MOD"), s, index, partition=0, offset=6
+    ).skipped
 
 
 def test_filter_change_copies_and_withdraws(index: TerritoryIndex) -> None:
@@ -93,12 +127,24 @@ def test_filter_change_copies_and_withdraws(index: TerritoryIndex) -> None:
     [
         (lambda e: e.update(numUnique="123"), InvalidNumUniqueError),
         (lambda e: e.update(operation="XXX"), InputError),
-        (lambda e: e["demande"]["demandeLogement"]["logementRecherche"].update(
-            listeLocalisationSouhaite=[{"commune": "99999"}]), UnknownCommuneError),
-        (lambda e: e["demande"]["demandeLogement"]["logementRecherche"].update(
-            listeLocalisationSouhaite=[]), InputError),
-        (lambda e: e["demande"]["demandeLogement"]["logementRecherche"].update(
-            listeTypeLogement=["T9"]), InputError),
+        (
+            lambda e: e["demande"]["demandeLogement"]["logementRecherche"].update(
+                listeLocalisationSouhaite=[{"commune": "99999"}]
+            ),
+            UnknownCommuneError,
+        ),
+        (
+            lambda e: e["demande"]["demandeLogement"]["logementRecherche"].update(
+                listeLocalisationSouhaite=[]
+            ),
+            InputError,
+        ),
+        (
+            lambda e: e["demande"]["demandeLogement"]["logementRecherche"].update(
+                listeTypeLogement=["T9"]
+            ),
+            InputError,
+        ),
         (lambda e: e.update(demande=None), InputError),
     ],
 )

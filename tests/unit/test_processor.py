@@ -27,14 +27,26 @@ def rec(codec, name: str, body: dict, offset: int, key: bytes | None = None) -> 
 
 
 def actor(aid: str, version: int = 1, profile: str = "consultant_simple", **f: object) -> Actor:
-    return Actor(id=aid, name=aid, kind="bailleur", version=version, profile=profile,  # type: ignore[arg-type]
-                 filters=ActorFilters(**f))  # type: ignore[arg-type]
+    return Actor(
+        id=aid,
+        name=aid,
+        kind="bailleur",
+        version=version,
+        profile=profile,  # type: ignore[arg-type]
+        filters=ActorFilters(**f),
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture()
 def world(geography, codec):  # type: ignore[no-untyped-def]
-    index = TerritoryIndex(geography, [actor("rouen", communes=[ROUEN]), actor("havre", communes=[LE_HAVRE]),
-                                       actor("sensible", profile="consultant_sensible", departements=["76"])])
+    index = TerritoryIndex(
+        geography,
+        [
+            actor("rouen", communes=[ROUEN]),
+            actor("havre", communes=[LE_HAVRE]),
+            actor("sensible", profile="consultant_sensible", departements=["76"]),
+        ],
+    )
     store, sender = MemoryStore(N), MemorySender()
     return Processor(index, codec, store, sender, max_consecutive_dead_letters=5), store, sender
 
@@ -57,7 +69,11 @@ def test_flow_with_dead_letters(world, codec) -> None:  # type: ignore[no-untype
     stats = asyncio.run(proc.process(records))
     assert stats.dead_letters == 2
     rouen = feed(codec, sender, "rouen")
-    assert [(r["numUnique"], r["kind"]) for r in rouen] == [(a, "DEMANDE"), (b, "DEMANDE"), (a, "RETRAIT")]
+    assert [(r["numUnique"], r["kind"]) for r in rouen] == [
+        (a, "DEMANDE"),
+        (b, "DEMANDE"),
+        (a, "RETRAIT"),
+    ]
     assert rouen[2]["demande"] is None and rouen[2]["reason"] == "hors_territoire"
     assert [r["demandeVersion"] for r in rouen] == [1, 1, 2]
     # the sensitive field reaches only consultant_sensible
@@ -70,23 +86,37 @@ def test_flow_with_dead_letters(world, codec) -> None:  # type: ignore[no-untype
 
 
 def test_actor_change_copies_and_withdraws_in_stream(world, codec) -> None:  # type: ignore[no-untyped-def]
-    proc, store, sender = world
+    proc, _, sender = world
     nums = [new_num_unique() for _ in range(12)]
-    asyncio.run(proc.process([rec(codec, "DemandeEvent", demande_event(n, [ROUEN]), i) for i, n in enumerate(nums)]))
+    asyncio.run(
+        proc.process(
+            [rec(codec, "DemandeEvent", demande_event(n, [ROUEN]), i) for i, n in enumerate(nums)]
+        )
+    )
     changed = actor("havre", version=2, communes=[ROUEN]).to_avro()
-    control = {"controlId": str(uuid.uuid4()), "issuedAt": int(time.time() * 1000), "actor": changed}
+    control = {
+        "controlId": str(uuid.uuid4()),
+        "issuedAt": int(time.time() * 1000),
+        "actor": changed,
+    }
     value = codec.encode("DispatchControl", control)
-    asyncio.run(proc.process([InputRecord(topics.DEMANDES, p, 100, b"havre", value) for p in range(N)]))
+    asyncio.run(
+        proc.process([InputRecord(topics.DEMANDES, p, 100, b"havre", value) for p in range(N)])
+    )
     copies = feed(codec, sender, "havre")
     assert sorted(r["numUnique"] for r in copies) == sorted(nums)
     assert {r["kind"] for r in copies} == {"COPIE"} and {r["operation"] for r in copies} == {"COP"}
     # a second identical control changes nothing
-    asyncio.run(proc.process([InputRecord(topics.DEMANDES, p, 101, b"havre", value) for p in range(N)]))
+    asyncio.run(
+        proc.process([InputRecord(topics.DEMANDES, p, 101, b"havre", value) for p in range(N)])
+    )
     assert len(feed(codec, sender, "havre")) == len(nums)
     removed = actor("havre", version=3, communes=[LE_HAVRE]).to_avro()
     value = codec.encode("DispatchControl", {**control, "actor": removed})
-    asyncio.run(proc.process([InputRecord(topics.DEMANDES, p, 102, b"havre", value) for p in range(N)]))
-    withdrawals = feed(codec, sender, "havre")[len(nums):]
+    asyncio.run(
+        proc.process([InputRecord(topics.DEMANDES, p, 102, b"havre", value) for p in range(N)])
+    )
+    withdrawals = feed(codec, sender, "havre")[len(nums) :]
     assert sorted(r["numUnique"] for r in withdrawals) == sorted(nums)
     assert {(r["kind"], r["reason"]) for r in withdrawals} == {("RETRAIT", "filtres_modifies")}
 
@@ -102,7 +132,9 @@ def test_too_many_consecutive_dead_letters_stop(world) -> None:  # type: ignore[
 def test_encode_once_fan_out(world, codec) -> None:  # type: ignore[no-untyped-def]
     proc, _, sender = world
     proc.index.upsert(actor("rouen2", communes=[ROUEN]))
-    asyncio.run(proc.process([rec(codec, "DemandeEvent", demande_event(new_num_unique(), [ROUEN]), 0)]))
+    asyncio.run(
+        proc.process([rec(codec, "DemandeEvent", demande_event(new_num_unique(), [ROUEN]), 0)])
+    )
     a = sender.sent[topics.feed_topic("rouen")][0][1]
     b = sender.sent[topics.feed_topic("rouen2")][0][1]
     assert a is b  # same profile, same bytes object: encoded once
