@@ -67,3 +67,21 @@ class TransientError(HubError):
 
     retriable = True
     code = "transient"
+
+
+class ConflictError(HubError):
+    """The same id was used before for different content (issue 4)."""
+
+    code = "conflict"
+
+
+class AuthenticationError(HubError):
+    """No valid credentials (missing, unknown, revoked API key)."""
+
+    code = "unauthenticated"
+
+
+class ForbiddenError(HubError):
+    """Valid credentials, but the actor's registration does not allow this."""
+
+    code = "forbidden"

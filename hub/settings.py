@@ -62,6 +62,60 @@ class WorkerSettings(BaseModel):
     max_consecutive_dead_letters: int = 1000
 
 
+class ApiSettings(BaseModel):
+    """The partners' REST API (``hub api``) and webhook delivery (issue 4)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: master secret from which each actor's webhook HMAC key is derived (never stored)
+    webhook_secret: SecretStr = SecretStr("")
+    #: webhook delivery: request timeout, first and largest retry delay
+    webhook_timeout_s: float = 10.0
+    webhook_backoff_initial_s: float = 1.0
+    webhook_backoff_max_s: float = 300.0
+    #: Kafka publish timeout of an API call before it answers 503
+    publish_timeout_s: float = 15.0
+
+
+class FilesSettings(BaseModel):
+    """Legacy file exchange (``hub files``, docs/connectors-files.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: root folder of inboxes, outboxes and their state; None means ``<home>/files``
+    root: Path | None = None
+    #: inbox sources, one folder ``<root>/inbox/<name>`` each (JSON list in the environment)
+    sources: tuple[str, ...] = ()
+    #: seconds between two passes of ``hub files watch`` / two polls of the outbox
+    poll_interval_s: float = 2.0
+    #: an inbox file is taken only once its mtime is this many seconds old
+    settle_s: float = 2.0
+    #: inbox files published per batch (one awaited Kafka flush per batch)
+    batch_size: int = 100
+    #: timeout of one batch publish, after which the batch is retried later
+    publish_timeout_s: float = 30.0
+    #: most feed records in one DIS file
+    outbox_batch_max: int = 200
+    #: seconds between two reads of the registry for file actors (``hub files outbox``)
+    outbox_refresh_s: float = 30.0
+
+    def root_dir(self, home: Path) -> Path:
+        return self.root if self.root is not None else home / "files"
+
+
+class MonitoringSettings(BaseModel):
+    """Metrics and health of the workers (issue 5, docs/operations.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: an agent with input lag and no progress for this long is stalled (/health = 503)
+    stall_after_s: float = 60.0
+    #: how often a worker refreshes its lag gauges and stall state
+    refresh_interval_s: float = 1.0
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -73,6 +127,9 @@ class HubSettings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     stack: StackSettings = StackSettings()
     worker: WorkerSettings = WorkerSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    files: FilesSettings = FilesSettings()
+    api: ApiSettings = ApiSettings()
 
     @property
     def database_url(self) -> str:

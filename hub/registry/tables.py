@@ -78,3 +78,7 @@ class ActorChangeRow(Base):
     at: Mapped[datetime]
     #: ``Actor.to_avro(deleted=...)``: the ``ActorRegistration`` record of this version
     registration: Mapped[dict[str, Any]]
+
+
+# The tables of the API, gestion partagée, delivery and audit share this metadata (issue 4).
+from hub import tables as _issue4_tables  # noqa: E402,F401

@@ -1,0 +1,21 @@
+"""The audit trail of deliveries of personal data."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, Integer, String, Table
+
+from hub.registry.tables import Base
+
+audit_deliveries = Table(
+    "audit_deliveries",
+    Base.metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("actor_id", String(63), nullable=False, index=True),
+    Column("num_unique", String(40), nullable=False, index=True),
+    Column("demande_version", Integer, nullable=False),
+    #: kafka | api | webhook | soap | file
+    Column("channel", String(16), nullable=False),
+    Column("profile", String(32), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
