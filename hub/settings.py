@@ -46,6 +46,8 @@ class StackSettings(BaseModel):
     kafka_version: str = "4.1.1"
     kafka_port: int = 29092
     controller_port: int = 29093
+    #: PostgreSQL of the test stack (``hub stack up --with-postgres``)
+    postgres_port: int = 25432
     kafka_heap: str = "1g"
 
 
@@ -114,6 +116,8 @@ class MonitoringSettings(BaseModel):
     stall_after_s: float = 60.0
     #: how often a worker refreshes its lag gauges and stall state
     refresh_interval_s: float = 1.0
+    #: interface of the worker's web server (/metrics, /health); 0.0.0.0 in containers
+    web_host: str = "127.0.0.1"
 
 
 class HubSettings(BaseSettings):

@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
 hub stack up --with-postgres
-export HUB_TEST_POSTGRES_URL=${HUB_TEST_POSTGRES_URL:-postgresql+psycopg://hub:hub@127.0.0.1:25432/hub}
+export HUB_TEST_POSTGRES_URL=${HUB_TEST_POSTGRES_URL:-postgresql+psycopg://hub:hub@127.0.0.1:${HUB_STACK__POSTGRES_PORT:-25432}/hub}
 exec python3 -m pytest "$@"

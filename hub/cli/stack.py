@@ -2,7 +2,7 @@
 
 Everything comes from :func:`hub.settings.get_settings`: ``home`` (``HUB_HOME``, default
 ``.hub`` under the current folder) and ``stack.*`` (``HUB_STACK__KAFKA_PORT`` ...).
-PostgreSQL always uses port 25432, the URL the tests expect. Output is one line per
+PostgreSQL listens on ``HUB_STACK__POSTGRES_PORT`` (default 25432, the URL the tests expect). Output is one line per
 action; failures are one-line :class:`click.ClickException` messages, never tracebacks.
 """
 
@@ -19,7 +19,7 @@ from hub.stack.kafka import KafkaStack
 from hub.stack.postgres import PostgresStack
 
 _with_postgres = click.option(
-    "--with-postgres", is_flag=True, help="Also act on the PostgreSQL server (port 25432).")
+    "--with-postgres", is_flag=True, help="Also act on the PostgreSQL server (HUB_STACK__POSTGRES_PORT).")
 
 
 def _kafka() -> KafkaStack:
@@ -30,7 +30,8 @@ def _kafka() -> KafkaStack:
 
 
 def _postgres() -> PostgresStack:
-    return PostgresStack(get_settings().home)
+    settings = get_settings()
+    return PostgresStack(settings.home, port=settings.stack.postgres_port)
 
 
 @contextmanager
