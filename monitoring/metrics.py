@@ -1,0 +1,135 @@
+"""Every Prometheus metric of the hub, declared here and only here.
+
+Names follow the Prometheus conventions (``passerelle_`` prefix, base units, ``_total``
+for counters, ``_seconds`` for durations). Labels never carry personal data: only topic
+names, operation codes, actor ids, feed record kinds, reason codes and connector names,
+all bounded sets. The metrics live in :data:`REGISTRY` (not the library's global one) so
+the worker and the API expose exactly the hub's metrics plus the process collectors.
+
+Who feeds what:
+- the faust sensor (:mod:`monitoring.sensor`) and the per-batch recorder
+  (:func:`monitoring.recorder.record_batch`): events in, feed records out, latency,
+  dead letters, consumer lag, last processed event per agent;
+- connectors and delivery (issues 3 and 4) through the helpers of
+  :mod:`monitoring.recorder`: connector calls, webhook retries, outbox depth, SNE poller.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+#: Latency buckets from 5 ms to 10 min: dispatch is sub-second, a backlog is minutes.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+#: Remote calls (SOAP, webhooks, files): 10 ms to 1 min.
+CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+EVENTS_IN = Counter(
+    "passerelle_events_in_total",
+    "Input records processed by dispatch, by source topic and operation "
+    "(CRE/MOD/RAD/... for demand events, CONTROL for actor changes, UNDECODABLE otherwise).",
+    ["topic", "operation"],
+    registry=REGISTRY,
+)
+FEED_RECORDS_OUT = Counter(
+    "passerelle_feed_records_out_total",
+    "Feed records written (acknowledged by Kafka) to an actor's feed, by actor and kind "
+    "(DEMANDE, RETRAIT, COPIE, RADIATION, EVENEMENT).",
+    ["actor", "kind"],
+    registry=REGISTRY,
+)
+DISPATCH_LATENCY = Histogram(
+    "passerelle_dispatch_latency_seconds",
+    "End-to-end latency from a demand event's occurredAt to the acknowledgement of its "
+    "feed writes (one observation per input event that produced feed records).",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+CONSUMER_LAG = Gauge(
+    "passerelle_consumer_lag",
+    "Records of an assigned input partition not yet processed by this worker "
+    "(high watermark minus next offset to process), by topic, partition and consumer group.",
+    ["topic", "partition", "group"],
+    registry=REGISTRY,
+)
+DEAD_LETTERS = Counter(
+    "passerelle_dead_letters_total",
+    "Input records sent to hub.dlq, by reason code.",
+    ["reason"],
+    registry=REGISTRY,
+)
+DLQ_REPLAYS = Counter(
+    "passerelle_dlq_replays_total",
+    "Input records this worker saw that were replayed from hub.dlq (hub dlq replay).",
+    ["topic"],
+    registry=REGISTRY,
+)
+CONNECTOR_CALLS = Counter(
+    "passerelle_connector_calls_total",
+    "Calls to an external system, by connector (sne_soap, webhook, file...), operation "
+    "and outcome (ok, business_error, transport_error, timeout).",
+    ["connector", "operation", "outcome"],
+    registry=REGISTRY,
+)
+CONNECTOR_LATENCY = Histogram(
+    "passerelle_connector_call_duration_seconds",
+    "Duration of calls to an external system, by connector and operation.",
+    ["connector", "operation"],
+    buckets=CALL_BUCKETS,
+    registry=REGISTRY,
+)
+WEBHOOK_RETRIES = Counter(
+    "passerelle_webhook_retries_total",
+    "Webhook deliveries retried after a transport failure, by actor.",
+    ["actor"],
+    registry=REGISTRY,
+)
+OUTBOX_DEPTH = Gauge(
+    "passerelle_outbox_depth",
+    "Feed records waiting in an actor's delivery outbox (webhook/SOAP/file channels).",
+    ["actor"],
+    registry=REGISTRY,
+)
+AGENT_LAST_EVENT = Gauge(
+    "passerelle_agent_last_event_timestamp_seconds",
+    "Unix time at which the agent last finished processing an input record "
+    "(time() minus this is the time since its last processed event).",
+    ["agent"],
+    registry=REGISTRY,
+)
+AGENT_STALLED = Gauge(
+    "passerelle_agent_stalled",
+    "1 when the agent has input lag and made no progress for the stall threshold "
+    "(what /health reports as 503), else 0.",
+    ["agent"],
+    registry=REGISTRY,
+)
+ASSIGNED_PARTITIONS = Gauge(
+    "passerelle_assigned_partitions",
+    "Input partitions currently assigned to this worker, by topic (scale-out view).",
+    ["topic"],
+    registry=REGISTRY,
+)
+SNE_POLLER_LAST_SUCCESS = Gauge(
+    "passerelle_sne_poller_last_success_timestamp_seconds",
+    "Unix time of the SNE poller's last successful poll, by poller (demandes, evenements).",
+    ["poller"],
+    registry=REGISTRY,
+)
+SNE_POLLER_BEHIND = Gauge(
+    "passerelle_sne_poller_behind_seconds",
+    "How far behind the SNE the poller is: now minus the modification time of the newest "
+    "change it has imported, by poller.",
+    ["poller"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,92 @@
+"""Turning facts into metric values: one dispatch batch, one connector call, ...
+
+Business modules stay free of metric calls: the dispatch processor returns a
+``BatchStats`` per batch and the faust sensor hands it to :func:`record_batch`.
+Connectors and delivery (issues 3 and 4) use the small helpers below, so label values
+are checked in one place (bounded sets only: no personal data, no free text).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from hub.refdata import TABLES
+from monitoring import metrics as m
+
+if TYPE_CHECKING:
+    from dispatch.processor import BatchStats
+
+#: operation label values; anything else read from input is counted as INVALID
+_OPERATIONS = TABLES["operation"] | {"CONTROL", "UNDECODABLE"}
+OUTCOMES = ("ok", "business_error", "transport_error", "timeout")
+
+
+def operation_label(value: str) -> str:
+    return value if value in _OPERATIONS else "INVALID"
+
+
+def record_batch(stats: BatchStats, *, now: float | None = None) -> None:
+    """Count one processed batch. Call once its feed writes are acknowledged (the
+    processor returns only then): latency is measured to that moment."""
+    now = time.time() if now is None else now
+    for (topic, operation), n in stats.inputs.items():
+        m.EVENTS_IN.labels(topic=topic, operation=operation_label(operation)).inc(n)
+    for (actor, kind), n in stats.by_actor.items():
+        m.FEED_RECORDS_OUT.labels(actor=actor, kind=kind).inc(n)
+    for reason, n in stats.dead_letter_reasons.items():
+        m.DEAD_LETTERS.labels(reason=reason).inc(n)
+    for occurred_ms in stats.event_times_ms:
+        # an event time in the future (clock skew) counts as zero latency
+        m.DISPATCH_LATENCY.observe(max(now - occurred_ms / 1000.0, 0.0))
+    if stats.replays:
+        topic = next(iter(stats.inputs))[0] if stats.inputs else ""
+        m.DLQ_REPLAYS.labels(topic=topic).inc(stats.replays)
+
+
+@contextmanager
+def connector_call(connector: str, operation: str) -> Iterator[dict[str, str]]:
+    """Time and count one external call. The body may set ``outcome`` in the yielded
+    dict (default ``ok``); an exception counts as ``transport_error`` (``timeout`` for
+    TimeoutError, ``business_error`` for a non-retriable HubError) and propagates."""
+    from hub.errors import HubError
+
+    result = {"outcome": "ok"}
+    start = time.perf_counter()
+    try:
+        yield result
+    except TimeoutError:
+        result["outcome"] = "timeout"
+        raise
+    except HubError as exc:
+        result["outcome"] = "transport_error" if exc.retriable else "business_error"
+        raise
+    except Exception:
+        result["outcome"] = "transport_error"
+        raise
+    finally:
+        outcome = result["outcome"] if result["outcome"] in OUTCOMES else "transport_error"
+        m.CONNECTOR_CALLS.labels(connector=connector, operation=operation, outcome=outcome).inc()
+        m.CONNECTOR_LATENCY.labels(connector=connector, operation=operation).observe(
+            time.perf_counter() - start)
+
+
+def webhook_retry(actor: str) -> None:
+    m.WEBHOOK_RETRIES.labels(actor=actor).inc()
+
+
+def outbox_depth(actor: str, depth: int) -> None:
+    m.OUTBOX_DEPTH.labels(actor=actor).set(depth)
+
+
+def sne_poll_succeeded(
+    poller: str, newest_change: float | None, *, now: float | None = None
+) -> None:
+    """A poll of the SNE succeeded; ``newest_change`` is the Unix time of the newest change
+    imported so far (None: unknown, the 'behind' gauge is left as is)."""
+    now = time.time() if now is None else now
+    m.SNE_POLLER_LAST_SUCCESS.labels(poller=poller).set(now)
+    if newest_change is not None:
+        m.SNE_POLLER_BEHIND.labels(poller=poller).set(max(now - newest_change, 0.0))

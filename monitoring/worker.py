@@ -1,0 +1,43 @@
+"""Monitoring of a faust worker: the sensor, the lag timer, ``/metrics`` and ``/health``.
+
+``/health`` answers 200 ``{"status": "ok", ...}`` or 503 ``{"status": "stalled", ...}``
+when an agent has input lag and made no progress for ``monitoring.stall_after_s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import faust
+
+from hub.settings import HubSettings
+from monitoring.exposition import metrics_payload
+from monitoring.health import report
+from monitoring.sensor import DispatchSensor
+
+
+def install_monitoring(
+    app: faust.App, settings: HubSettings, agents: Mapping[str, str]
+) -> DispatchSensor:
+    """Attach the sensor and the web views to ``app``; ``agents`` maps input topic to
+    agent name. Returns the sensor (the agent passes it each batch's stats)."""
+    sensor = DispatchSensor(group=settings.worker.app_id, agents=agents,
+                            stall_after_s=settings.monitoring.stall_after_s)
+    app.sensors.add(sensor)
+
+    @app.timer(settings.monitoring.refresh_interval_s, name="passerelle-monitoring-refresh")  # type: ignore[untyped-decorator]
+    async def refresh() -> None:
+        sensor.refresh(app.consumer)
+
+    @app.page("/metrics")
+    async def metrics_view(self: Any, request: Any) -> Any:
+        body, content_type = metrics_payload()
+        return self.bytes(body, content_type=content_type)
+
+    @app.page("/health")
+    async def health_view(self: Any, request: Any) -> Any:
+        status, body = report(sensor.refresh(app.consumer))
+        return self.json(body, status=status)
+
+    return sensor

@@ -1,0 +1,151 @@
+"""Monitoring without a broker: metric values after a known batch, stall detection, the
+DLQ replay header read by the processor, connector call accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+from aiokafka.partitioner import murmur2
+
+from dispatch.matching import TerritoryIndex
+from dispatch.processor import REPLAY_HEADER, InputRecord, Processor, replay_info
+from hub import topics
+from hub.actors import Actor, ActorFilters
+from hub.errors import TransientError
+from monitoring import recorder
+from monitoring.exposition import metrics_payload
+from monitoring.health import StallDetector, report
+from monitoring.metrics import REGISTRY
+from tests.support.demandes import demande_event, new_num_unique
+from tests.support.memory import MemorySender, MemoryStore
+
+ROUEN, LE_HAVRE = "76540", "76351"
+N = 4
+
+
+def value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def rec(codec, body: dict, offset: int, headers=()) -> InputRecord:  # type: ignore[no-untyped-def]
+    key = body["numUnique"].encode()
+    return InputRecord(topics.DEMANDES, (murmur2(key) & 0x7FFFFFFF) % N, offset, key,
+                       codec.encode("DemandeEvent", body), tuple(headers))
+
+
+def world(geography, codec, *actor_ids_filters):  # type: ignore[no-untyped-def]
+    actors = [Actor(id=a, name=a, kind="bailleur", filters=ActorFilters(**f))
+              for a, f in actor_ids_filters]
+    sender = MemorySender()
+    return Processor(TerritoryIndex(geography, actors), codec, MemoryStore(N), sender), sender
+
+
+def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: ignore[no-untyped-def]
+    rouen, havre = f"m-rouen-{uuid.uuid4().hex[:6]}", f"m-havre-{uuid.uuid4().hex[:6]}"
+    proc, _ = world(geography, codec, (rouen, {"communes": [ROUEN]}), (havre, {"communes": [LE_HAVRE]}))
+    a, b = new_num_unique(), new_num_unique()
+    hour_ago = int((time.time() - 3600) * 1000)
+    batch = [
+        rec(codec, demande_event(a, [ROUEN]), 1),
+        rec(codec, demande_event(b, [ROUEN], occurred_at=hour_ago), 2),
+        rec(codec, demande_event(a, [LE_HAVRE], operation="MOD"), 3),
+        rec(codec, demande_event(b, [ROUEN], operation="BAD"), 4),  # bad_operation
+        InputRecord(topics.DEMANDES, 0, 5, b"k", b"\x00garbage"),  # undecodable
+    ]
+    before = {
+        "cre": value("passerelle_events_in_total", topic=topics.DEMANDES, operation="CRE"),
+        "mod": value("passerelle_events_in_total", topic=topics.DEMANDES, operation="MOD"),
+        "invalid": value("passerelle_events_in_total", topic=topics.DEMANDES, operation="INVALID"),
+        "undec": value("passerelle_events_in_total", topic=topics.DEMANDES, operation="UNDECODABLE"),
+        "bad_op": value("passerelle_dead_letters_total", reason="bad_operation"),
+        "lat_count": value("passerelle_dispatch_latency_seconds_count"),
+        "lat_600": value("passerelle_dispatch_latency_seconds_bucket", le="600.0"),
+        "lat_1": value("passerelle_dispatch_latency_seconds_bucket", le="1.0"),
+    }
+    stats = asyncio.run(proc.process(batch))
+    recorder.record_batch(stats)
+
+    assert value("passerelle_feed_records_out_total", actor=rouen, kind="DEMANDE") == 2
+    assert value("passerelle_feed_records_out_total", actor=rouen, kind="RETRAIT") == 1
+    assert value("passerelle_feed_records_out_total", actor=havre, kind="DEMANDE") == 1
+    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="CRE") - before["cre"] == 2
+    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="MOD") - before["mod"] == 1
+    # an invalid operation code read from input never becomes a label value
+    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="INVALID") - before["invalid"] == 1
+    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="BAD") == 0
+    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="UNDECODABLE") - before["undec"] == 1
+    assert value("passerelle_dead_letters_total", reason="bad_operation") - before["bad_op"] == 1
+    # three events produced feed records; the hour-old one lands above the 600 s bucket
+    assert value("passerelle_dispatch_latency_seconds_count") - before["lat_count"] == 3
+    assert value("passerelle_dispatch_latency_seconds_bucket", le="600.0") - before["lat_600"] == 2
+    assert value("passerelle_dispatch_latency_seconds_bucket", le="1.0") - before["lat_1"] == 2
+    body, content_type = metrics_payload()
+    assert content_type.startswith("text/plain")
+    assert f'passerelle_feed_records_out_total{{actor="{havre}",kind="DEMANDE"}} 1.0' in body.decode()
+
+
+def test_stall_needs_lag_and_no_progress() -> None:
+    now = [1000.0]
+    d = StallDetector(60, clock=lambda: now[0])
+    d.started("dispatch")
+    now[0] += 61
+    assert not d.evaluate("dispatch", 0).stalled  # idle with nothing to do is healthy
+    stalled = d.evaluate("dispatch", 5)
+    assert stalled.stalled and stalled.lag == 5 and stalled.idle_s == pytest.approx(61)
+    assert report({"dispatch": stalled})[0] == 503
+    d.progress("dispatch")
+    now[0] += 30
+    ok = d.evaluate("dispatch", 5)
+    assert not ok.stalled and ok.idle_s == pytest.approx(30)
+    status, body = report({"dispatch": ok})
+    assert status == 200 and body["status"] == "ok"
+    now[0] += 31
+    assert d.evaluate("dispatch", 5).stalled
+    d.started("dispatch")  # new partitions (rebalance): idle time restarts
+    assert not d.evaluate("dispatch", 5).stalled
+
+
+def test_replayed_record_failing_again_keeps_its_history(geography, codec) -> None:  # type: ignore[no-untyped-def]
+    proc, sender = world(geography, codec)
+    num = new_num_unique()
+    first = {"reason": "bad_operation", "message": "unknown operation code", "failedAt": 1_700_000_000_000}
+    header = json.dumps({"attempts": 1, "history": [first], "from": "hub.dlq:0:7"}).encode()
+    bad = demande_event(num, [ROUEN], operation="BAD")
+    stats = asyncio.run(proc.process([rec(codec, bad, 9, [(REPLAY_HEADER, header)])]))
+    assert stats.replays == 1 and stats.dead_letters == 1
+    (_, raw), = sender.sent[topics.DLQ]
+    letter = codec.decode_as(raw, "DeadLetter")
+    assert letter["attempts"] == 2
+    assert [h["reason"] for h in letter["history"]] == ["bad_operation"]
+    assert letter["history"][0]["failedAt"] == first["failedAt"]
+    # a malformed header does not break anything: a first failure
+    assert replay_info([(REPLAY_HEADER, b"{not json")]) is None
+    stats = asyncio.run(proc.process([rec(codec, bad, 10, [(REPLAY_HEADER, b"[1]")])]))
+    letter = codec.decode_as(sender.sent[topics.DLQ][-1][1], "DeadLetter")
+    assert letter["attempts"] == 1 and letter["history"] == []
+
+
+def test_connector_call_outcomes() -> None:
+    c = f"test-{uuid.uuid4().hex[:6]}"
+    with recorder.connector_call(c, "deposer") as call:
+        call["outcome"] = "business_error"
+    with pytest.raises(TransientError), recorder.connector_call(c, "deposer"):
+        raise TransientError("connection refused")
+    with pytest.raises(TimeoutError), recorder.connector_call(c, "deposer"):
+        raise TimeoutError
+    with recorder.connector_call(c, "deposer"):
+        pass
+    for outcome in ("ok", "business_error", "transport_error", "timeout"):
+        assert value("passerelle_connector_calls_total", connector=c, operation="deposer", outcome=outcome) == 1
+    assert value("passerelle_connector_call_duration_seconds_count", connector=c, operation="deposer") == 4
+    recorder.webhook_retry(c)
+    recorder.outbox_depth(c, 7)
+    recorder.sne_poll_succeeded(c, 1000.0, now=1600.0)
+    assert value("passerelle_webhook_retries_total", actor=c) == 1
+    assert value("passerelle_outbox_depth", actor=c) == 7
+    assert value("passerelle_sne_poller_behind_seconds", poller=c) == 600
+    assert value("passerelle_sne_poller_last_success_timestamp_seconds", poller=c) == 1600
