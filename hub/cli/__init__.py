@@ -32,11 +32,12 @@ def _register() -> None:
     from hub.cli.actors import actors
     from hub.cli.demo import demo
     from hub.cli.feed import feed
+    from hub.cli.files import files
     from hub.cli.publish import publish
     from hub.cli.stack import stack
     from hub.cli.worker import worker
 
-    for command in (stack, actors, publish, feed, worker, demo):
+    for command in (stack, actors, publish, feed, worker, demo, files):
         main.add_command(command)
 
 

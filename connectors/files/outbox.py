@@ -1,0 +1,175 @@
+"""The DIS outbox of one actor: a consumer of ``hub.feed.<actor_id>`` writing DIS files.
+
+Per batch of feed records (one partition, offsets ``first..last``):
+
+1. the records are decoded (a record that does not decode stops this actor's outbox with
+   a :class:`DecodeError`: nothing is skipped silently);
+2. the range is saved as an *intent* in ``<root>/.state/outbox-<actor>.json`` (fsynced);
+3. the file ``DIS_<actor>_p<partition>_<first>-<last>.xml`` is written atomically (temp
+   file in the same folder, fsync, rename, folder fsync);
+4. only then offset ``last + 1`` is committed for group ``passerelle-files-<actor_id>``.
+
+After a crash the consumer restarts at the committed offset. If the intent starts there,
+exactly the intent's range is read again and the same name rewritten with the same bytes
+(the batch boundaries do not depend on what the broker returns this time): no record is
+lost and none lands in two different files. A receiver that already took the first copy
+sees the same name again and must treat a name it has seen as already processed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from connectors.files import layout
+from connectors.files.disfile import render_batch
+from connectors.files.fsutil import exclusive_lock, remove_stale_tmp, write_atomic
+from hub import topics
+from hub.actors import Actor
+from hub.errors import TransientError
+from hub.kafka.client import client_options, topic_partitions
+from hub.settings import HubSettings
+from schemas import get_codec
+
+log = logging.getLogger(__name__)
+
+#: longest wait for the records of a pending intent before giving up (TransientError)
+REPLAY_TIMEOUT_S = 60.0
+
+
+@dataclass(slots=True)
+class OutboxStats:
+    files: int = 0
+    records: int = 0
+
+
+def group_id(actor_id: str) -> str:
+    return f"passerelle-files-{actor_id}"
+
+
+class _Intents:
+    """The pending range per partition, persisted before each DIS file is written."""
+
+    def __init__(self, settings: HubSettings, actor_id: str) -> None:
+        self.folder = layout.state_dir(settings)
+        self.name = f"outbox-{actor_id}.json"
+        try:
+            raw = json.loads((self.folder / self.name).read_bytes())
+            self.ranges = {int(p): (int(r[0]), int(r[1])) for p, r in raw.items()}
+        except (FileNotFoundError, ValueError, TypeError, AttributeError, IndexError):
+            self.ranges = {}
+
+    def save(self, partition: int, first: int, last: int) -> None:
+        self.ranges[partition] = (first, last)
+        data = json.dumps({str(p): list(r) for p, r in self.ranges.items()}).encode()
+        write_atomic(self.folder, self.name, data)
+
+
+async def _take(consumer: AIOKafkaConsumer, tp: TopicPartition, position: int,
+                intent: tuple[int, int] | None, max_records: int) -> list[ConsumerRecord]:
+    """The next batch of ``tp``: the pending intent's exact range if it starts at
+    ``position``, else what one fetch returns (at most ``max_records``; may be empty)."""
+    if intent is None or intent[0] != position:
+        batch = await consumer.getmany(tp, timeout_ms=500, max_records=max_records)
+        return list(batch.get(tp, []))
+    last = intent[1]
+    records: list[ConsumerRecord] = []
+    deadline = time.monotonic() + REPLAY_TIMEOUT_S
+    while True:
+        batch = await consumer.getmany(tp, timeout_ms=500, max_records=max_records)
+        msgs = batch.get(tp, [])
+        records += [m for m in msgs if m.offset <= last]
+        if msgs and msgs[-1].offset >= last:
+            consumer.seek(tp, last + 1)  # what was read past the range opens the next batch
+            return records
+        if time.monotonic() > deadline:
+            raise TransientError(f"feed {tp.topic}: offsets up to {last} not readable")
+
+
+async def run_actor(settings: HubSettings, actor: Actor, *, once: bool,
+                    stop: asyncio.Event | None = None) -> OutboxStats:
+    """Write ``actor``'s feed as DIS files until caught up (``once``) or ``stop`` is set.
+    Kafka failures raise :class:`TransientError`; the next run resumes where this stopped."""
+    try:
+        return await _run_actor(settings, actor, once=once, stop=stop or asyncio.Event())
+    except KafkaError as exc:
+        raise TransientError(f"outbox of actor {actor.id!r}: Kafka error {type(exc).__name__}"
+                             ) from exc
+
+
+async def _run_actor(settings: HubSettings, actor: Actor, *, once: bool,
+                     stop: asyncio.Event) -> OutboxStats:
+    stats = OutboxStats()
+    folder = layout.outbox_dir(settings, actor)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = layout.state_dir(settings)
+    with exclusive_lock(state / f"outbox-{actor.id}.lock", f"outbox of actor {actor.id!r}"):
+        remove_stale_tmp(folder)
+        intents = _Intents(settings, actor.id)
+        codec = get_codec()
+        consumer = AIOKafkaConsumer(
+            **client_options(settings), group_id=group_id(actor.id),
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            isolation_level="read_committed", client_id=f"hub-files-{uuid.uuid4().hex[:8]}",
+        )
+        await consumer.start()
+        try:
+            tps = await topic_partitions(consumer, topics.feed_topic(actor.id))
+            while tps is None:  # no feed yet: the actor was never dispatched anything
+                if once or await _stopped(stop, settings.files.poll_interval_s):
+                    return stats
+                tps = await topic_partitions(consumer, topics.feed_topic(actor.id))
+            consumer.assign(tps)
+            for tp in tps:
+                committed = await consumer.committed(tp)
+                if committed is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, committed)
+            while not stop.is_set():
+                ends = await consumer.end_offsets(tps)
+                progressed = behind = False
+                for tp in tps:
+                    position = await consumer.position(tp)
+                    if position >= ends[tp]:
+                        continue
+                    behind = True
+                    msgs = await _take(consumer, tp, position, intents.ranges.get(tp.partition),
+                                       settings.files.outbox_batch_max)
+                    if not msgs:
+                        continue
+                    decoded = [(m.offset, codec.decode_as(m.value, "FeedRecord")) for m in msgs]
+                    first, last = msgs[0].offset, msgs[-1].offset
+                    if intents.ranges.get(tp.partition) != (first, last):
+                        intents.save(tp.partition, first, last)
+                    name = layout.dis_name(actor.id, tp.partition, first, last)
+                    write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
+                    await consumer.commit({tp: last + 1})
+                    stats.files += 1
+                    stats.records += len(msgs)
+                    progressed = True
+                    log.info("actor %s: wrote %s (%d records)", actor.id, name, len(msgs))
+                if once:
+                    if not behind:
+                        break  # caught up with the end offsets read at this round
+                elif not progressed and await _stopped(stop, settings.files.poll_interval_s):
+                    break
+        finally:
+            await consumer.stop()
+    return stats
+
+
+async def _stopped(stop: asyncio.Event, delay: float) -> bool:
+    """Wait up to ``delay`` seconds; True if ``stop`` got set meanwhile."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    except TimeoutError:
+        return False
+    return True

@@ -1,0 +1,79 @@
+"""Running the DIS outboxes of every actor whose delivery channel is ``file``.
+
+The registry (the database) says which actors deliver by file and where. The long-running
+mode re-reads it every ``files.outbox_refresh_s`` seconds: a new file actor gets its
+outbox, one removed or switched to another channel loses it, and an outbox that failed
+(Kafka down) is restarted at the next refresh, resuming from its committed offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from connectors.files.outbox import OutboxStats, run_actor
+from hub.actors import Actor
+from hub.db import make_engine, migrate
+from hub.errors import ConfigError, HubError
+from hub.registry.store import ActorStore
+from hub.settings import HubSettings
+
+log = logging.getLogger(__name__)
+
+
+def file_actors(settings: HubSettings, only: str | None = None) -> list[Actor]:
+    """The registered actors delivering by file (``only``: that actor, which must)."""
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    store = ActorStore(engine)
+    if only is not None:
+        actor = store.get(only)  # NotFoundError names it
+        if actor.delivery.channel != "file":
+            raise ConfigError(
+                f"actor {only!r} delivers by {actor.delivery.channel}, not by file")
+        return [actor]
+    return [a for a in store.list() if a.delivery.channel == "file"]
+
+
+async def run_once(settings: HubSettings, only: str | None = None) -> dict[str, OutboxStats]:
+    """Write every file actor's pending feed records as DIS files, then return."""
+    return {a.id: await run_actor(settings, a, once=True) for a in file_actors(settings, only)}
+
+
+async def run_forever(settings: HubSettings, only: str | None = None,
+                      stop: asyncio.Event | None = None) -> None:
+    """Keep one outbox task per file actor until ``stop`` is set (see the module doc)."""
+    stop = stop or asyncio.Event()
+    running: dict[str, tuple[Actor, asyncio.Task[OutboxStats]]] = {}
+    try:
+        while not stop.is_set():
+            wanted = {a.id: a for a in file_actors(settings, only)}
+            for actor_id, (actor, task) in list(running.items()):
+                if task.done():
+                    if not task.cancelled() and task.exception() is not None:
+                        log.warning("outbox of actor %s stopped: %s", actor_id,
+                                    _describe(task.exception()))
+                elif wanted.get(actor_id) == actor:
+                    continue
+                else:  # removed, or its delivery changed
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+                del running[actor_id]
+            for actor_id, actor in wanted.items():
+                if actor_id not in running:
+                    running[actor_id] = (actor, asyncio.create_task(
+                        run_actor(settings, actor, once=False, stop=stop)))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=settings.files.outbox_refresh_s)
+    finally:
+        for _, task in running.values():
+            task.cancel()
+        for _, task in running.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _describe(exc: BaseException | None) -> str:
+    return exc.message if isinstance(exc, HubError) else type(exc).__name__

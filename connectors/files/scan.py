@@ -1,0 +1,150 @@
+"""Inbox passes: batches of files validated, published with awaited acks, then moved.
+
+Crash safety (no loss, no duplicate), in order of the steps of a batch:
+
+1. files are examined in inbox order; a batch stops before a second file of a demand
+   already in it (see :mod:`connectors.files.journal` for why);
+2. the valid files not yet in the journal are published and every ack awaited (bounded by
+   ``files.publish_timeout_s``); their digests are then appended to the journal, fsynced;
+3. each file gets its report, then is renamed into ``done/`` or ``error/``.
+
+A file leaves the inbox only at step 3, after its event is acknowledged: no loss. A crash
+before step 2 ends republishes the batch with the same event ids (derived from the file
+bytes), which the dispatcher skips; after step 2 the journal prevents republication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiokafka.errors import KafkaError
+
+from connectors.files import layout
+from connectors.files.fsutil import exclusive_lock
+from connectors.files.inbox import PUBLISHED, Candidate, Outcome, examine, finish, list_ready
+from connectors.files.journal import Journal
+from hub.errors import ConfigError, TransientError
+from hub.publishing import publish_events
+from hub.settings import HubSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PassStats:
+    published: int = 0
+    rejected: int = 0
+    #: files acknowledged before a crash, moved without publishing again
+    recovered: int = 0
+    deferred: int = 0
+    moved: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"{self.published} published, {self.rejected} rejected, "
+                f"{self.recovered} recovered after a crash, {self.deferred} left for later")
+
+
+def sources(settings: HubSettings, only: str | None = None) -> list[layout.InboxPaths]:
+    """The configured inboxes (``only``: just that one), folders created."""
+    names = list(settings.files.sources)
+    if only is not None:
+        if only not in names:
+            raise ConfigError(f"file source {only!r} is not configured (HUB_FILES__SOURCES)")
+        names = [only]
+    if not names:
+        raise ConfigError("no file source configured: set HUB_FILES__SOURCES, e.g. '[\"erp\"]'")
+    out = [layout.inbox_paths(settings, n) for n in names]
+    for p in out:
+        p.create()
+    return out
+
+
+def _next_batch(pending: list[Candidate], start: int, source: str,
+                size: int) -> tuple[list[Outcome], int, int]:
+    """Examine files from ``pending[start]`` on; return (batch, next start, skipped)."""
+    batch: list[Outcome] = []
+    demands: set[str] = set()
+    i, skipped = start, 0
+    while i < len(pending) and len(batch) < size:
+        outcome = examine(pending[i], source)
+        if outcome is None:
+            skipped += 1  # changed while read: a later pass takes it
+        elif outcome.num_unique is not None and outcome.num_unique in demands:
+            break  # second file of a demand: it opens the next batch
+        else:
+            if outcome.num_unique is not None:
+                demands.add(outcome.num_unique)
+            batch.append(outcome)
+        i += 1
+    return batch, i, skipped
+
+
+async def _publish(settings: HubSettings, outcomes: list[Outcome]) -> None:
+    prepared = [o.prepared for o in outcomes if o.prepared is not None]
+    try:
+        await asyncio.wait_for(publish_events(settings, prepared),
+                               timeout=settings.files.publish_timeout_s)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        raise TransientError(f"publishing inbox files to Kafka failed: {type(exc).__name__}"
+                             ) from exc
+
+
+async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassStats:
+    """One pass over one inbox (see the module doc). Raises :class:`TransientError` if
+    Kafka cannot take a batch: that batch and the rest stay in the inbox for next time."""
+    stats = PassStats()
+    with exclusive_lock(paths.lock, f"inbox {paths.source!r}"):
+        journal = Journal(paths.journal)
+        pending = list_ready(paths.folder, settle_s=settings.files.settle_s, now=time.time())
+        journal.compact({c.path.name for c in pending})
+        start = 0
+        while start < len(pending):
+            batch, start, skipped = _next_batch(pending, start, paths.source,
+                                                settings.files.batch_size)
+            stats.deferred += skipped
+            fresh = [o for o in batch if o.status == PUBLISHED and o.sha256 not in journal]
+            if fresh:
+                await _publish(settings, fresh)
+                journal.add((o.sha256, o.candidate.path.name) for o in fresh)
+            fresh_digests = {o.sha256 for o in fresh}
+            now_ms = int(time.time() * 1000)
+            for o in batch:
+                dest = finish(o, paths, now_ms=now_ms)
+                stats.moved.append(f"{dest.parent.name}/{dest.name}")
+                if o.status != PUBLISHED:
+                    stats.rejected += 1
+                elif o.sha256 in fresh_digests:
+                    stats.published += 1
+                else:
+                    stats.recovered += 1
+    return stats
+
+
+async def scan(settings: HubSettings, only: str | None = None) -> dict[str, PassStats]:
+    """One pass over every configured inbox (``hub files scan``)."""
+    return {p.source: await scan_source(settings, p) for p in sources(settings, only)}
+
+
+async def watch(settings: HubSettings, only: str | None = None,
+                stop: asyncio.Event | None = None) -> None:
+    """Pass after pass until ``stop`` is set (``hub files watch``). Kafka outages are
+    retried with a doubling delay capped at 60 s; the files wait in their inbox."""
+    inboxes = sources(settings, only)
+    stop = stop or asyncio.Event()
+    delay = settings.files.poll_interval_s
+    while not stop.is_set():
+        try:
+            for p in inboxes:
+                stats = await scan_source(settings, p)
+                if stats.moved:
+                    log.info("inbox %s: %s", p.source, stats)
+            delay = settings.files.poll_interval_s
+        except TransientError as exc:
+            delay = min(max(delay * 2, 1.0), 60.0)
+            log.warning("%s; retrying in %.0f s", exc.message, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)

@@ -1,0 +1,66 @@
+"""``hub files``: the legacy file exchange (inbox scan/watch, DIS outboxes).
+
+Long-running commands stop cleanly on SIGTERM or Ctrl-C; a crash (even ``kill -9``) loses
+and duplicates nothing (docs/connectors-files.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable
+
+import click
+
+from hub.settings import get_settings
+
+
+def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(stop)
+
+    asyncio.run(main())
+
+
+@click.group()
+def files() -> None:
+    """Legacy systems exchanging InterfaceNuu XML files with the hub."""
+
+
+@files.command()
+@click.option("--source", help="Only this inbox source.")
+def scan(source: str | None) -> None:
+    """One pass over the inboxes: publish valid files, move each to done/ or error/."""
+    from connectors.files.scan import scan as scan_all
+
+    for name, stats in asyncio.run(scan_all(get_settings(), source)).items():
+        click.echo(f"{name}: {stats}")
+
+
+@files.command()
+@click.option("--source", help="Only this inbox source.")
+def watch(source: str | None) -> None:
+    """Process the inboxes every files.poll_interval_s seconds until stopped."""
+    from connectors.files.scan import watch as watch_all
+
+    settings = get_settings()
+    _until_signal(lambda stop: watch_all(settings, source, stop))
+
+
+@files.command()
+@click.option("--actor", "actor_id", help="Only this actor (its channel must be file).")
+@click.option("--once", is_flag=True, help="Write what is pending, then exit.")
+def outbox(actor_id: str | None, once: bool) -> None:
+    """Write the feeds of the actors delivering by file as DIS files."""
+    from connectors.files.outboxes import run_forever, run_once
+
+    settings = get_settings()
+    if once:
+        for name, stats in asyncio.run(run_once(settings, actor_id)).items():
+            click.echo(f"{name}: {stats.files} file(s), {stats.records} record(s)")
+        return
+    _until_signal(lambda stop: run_forever(settings, actor_id, stop))
