@@ -205,6 +205,13 @@ class SchemaRegistry:
         """The writer schema with this 8-byte fingerprint, current or historical."""
         return self._by_fp.get(fp)
 
+    def version(self, name: str, version: str) -> WriterSchema:
+        """One version ("current" or "v<N>") of the schema ``name`` (InputError if unknown)."""
+        for ws in self._by_fp.values():
+            if ws.name == name and ws.version == version:
+                return ws
+        raise InputError(f"no version {version!r} of schema {name!r}", code="unknown_schema")
+
     def names(self) -> list[str]:
         """Short names of the current schemas, sorted."""
         return sorted(self._current)

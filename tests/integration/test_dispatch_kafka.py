@@ -215,3 +215,33 @@ def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, c
     for d in letters:
         assert d["sourceTopic"] == "hub.demandes" and d["sourceOffset"] >= 0 and d["payload"]
     assert worker.alive()
+
+
+def test_older_writer_schema_is_dispatched(settings, worker, actor_service, codec) -> None:  # type: ignore[no-untyped-def]
+    """A producer still on DemandeEvent v1 (archived schema) is understood by the worker:
+    the reader resolves the older writer schema and fills the new fields' defaults."""
+    from aiokafka import AIOKafkaProducer
+
+    from hub import topics
+
+    aid = uid("evol")
+    register(actor_service, aid, communes=[ROUEN])
+    num = new_num_unique()
+    v1 = codec.registry.version("DemandeEvent", "v1")
+    old = {
+        k: v
+        for k, v in demande_event(num, [ROUEN]).items()
+        if k not in ("changedFields", "versionInterface")
+    }
+    data = b"\xc3\x01" + v1.fingerprint + v1.write(old)
+
+    async def send() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers)
+        await producer.start()
+        await producer.send_and_wait(topics.DEMANDES, data, key=num.encode())
+        await producer.stop()
+
+    asyncio.run(send())
+    got = collect_feed(settings, aid, worker=worker, until=lambda rs: bool(mine(rs, {num})))
+    record = next(r for r in got if r["numUnique"] == num)
+    assert record["kind"] == "DEMANDE" and record["changedFields"] == []
