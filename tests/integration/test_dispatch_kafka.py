@@ -245,3 +245,20 @@ def test_older_writer_schema_is_dispatched(settings, worker, actor_service, code
     got = collect_feed(settings, aid, worker=worker, until=lambda rs: bool(mine(rs, {num})))
     record = next(r for r in got if r["numUnique"] == num)
     assert record["kind"] == "DEMANDE" and record["changedFields"] == []
+
+
+def test_state_survives_a_worker_restart(settings, worker, actor_service) -> None:  # type: ignore[no-untyped-def]
+    """The demand state lives in a changelog-backed table: after a restart the worker
+    still knows who had a demand, so a move out of territory withdraws it."""
+    aid = uid("restart")
+    register(actor_service, aid, communes=[ROUEN])
+    num = new_num_unique()
+    publish(settings, demande_event(num, [ROUEN]))
+    collect_feed(settings, aid, worker=worker, until=lambda rs: bool(mine(rs, {num})))
+    worker.stop()
+    worker.start()
+    publish(settings, demande_event(num, [LE_HAVRE], operation="MOD"))
+    got = collect_feed(
+        settings, aid, worker=worker, timeout=90, until=lambda rs: len(mine(rs, {num})) >= 2
+    )
+    assert mine(got, {num}) == [(num, "DEMANDE"), (num, "RETRAIT")]
