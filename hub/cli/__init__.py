@@ -30,6 +30,7 @@ def main(verbose: int) -> None:
 
 def _register() -> None:
     from hub.cli.actors import actors
+    from hub.cli.api import COMMANDS as api_commands
     from hub.cli.demo import demo
     from hub.cli.feed import feed
     from hub.cli.files import files
@@ -37,7 +38,7 @@ def _register() -> None:
     from hub.cli.stack import stack
     from hub.cli.worker import worker
 
-    for command in (stack, actors, publish, feed, worker, demo, files):
+    for command in (stack, actors, publish, feed, worker, demo, files, *api_commands):
         main.add_command(command)
 
 

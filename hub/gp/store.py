@@ -43,22 +43,30 @@ class GPStore:
 
     def append(self, record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Store ``record``; return (stored record, created). See module doc."""
+        return self.append_all([record])[0]
+
+    def append_all(self, records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
+        """Store ``records`` in one transaction (all or none); (stored, created) for each."""
+        out: list[tuple[dict[str, Any], bool]] = []
         with _db_errors(), write_transaction(self.engine) as conn:
-            existing = self._by_id(conn, record["eventId"])
-            if existing is not None:
-                return self._same(existing, record), False
-            try:
-                conn.execute(insert(gp_events).values(
-                    event_id=record["eventId"], num_unique=record["numUnique"],
-                    code=record["codeTypeEvenement"],
-                    catalogue_version=record["catalogueVersion"] or "",
-                    date_survenance=record["dateSurvenance"], auteur=record["auteur"],
-                    recorded_at=datetime.now(UTC), record=record,
-                    a_publier=record["aPublierSurPGP"],
-                ))
-            except IntegrityError:  # a concurrent append of the same id won the race
-                raise ConflictError(f"event {record['eventId']} is being recorded") from None
-        return record, True
+            for record in records:
+                existing = self._by_id(conn, record["eventId"])
+                if existing is not None:
+                    out.append((self._same(existing, record), False))
+                    continue
+                try:
+                    conn.execute(insert(gp_events).values(
+                        event_id=record["eventId"], num_unique=record["numUnique"],
+                        code=record["codeTypeEvenement"],
+                        catalogue_version=record["catalogueVersion"] or "",
+                        date_survenance=record["dateSurvenance"], auteur=record["auteur"],
+                        recorded_at=datetime.now(UTC), record=record,
+                        a_publier=record["aPublierSurPGP"],
+                    ))
+                except IntegrityError:  # a concurrent append of the same id won the race
+                    raise ConflictError(f"event {record['eventId']} is being recorded") from None
+                out.append((record, True))
+        return out
 
     @staticmethod
     def _same(existing: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,57 @@
+"""The partners' REST API (``hub api``): FastAPI app factory.
+
+``create_app(settings)`` wires the stores on the configured database (migrated at
+start), the Kafka publisher (started at the first publish, stopped at shutdown) and the
+routes. OpenAPI is served at ``/openapi.json`` and ``/docs``. Every error is an
+``application/problem+json`` answer (:mod:`hub.api.problems`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from hub.api import problems, routes_cal, routes_demandes, routes_feed, routes_gp
+from hub.api.auth import KeyStore
+from hub.api.context import ApiContext
+from hub.api.holders import Holders
+from hub.api.kafka import KafkaPublisher
+from hub.audit.store import AuditStore
+from hub.cal.service import CALService
+from hub.db import make_engine, migrate
+from hub.gp.service import GPService
+from hub.gp.store import GPStore
+from hub.settings import HubSettings
+
+
+def build_context(settings: HubSettings, engine: Engine | None = None) -> ApiContext:
+    if engine is None:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url, echo=settings.database.echo)
+    migrate(engine)
+    publisher = KafkaPublisher(settings)
+    gp = GPService(GPStore(engine), publisher)
+    return ApiContext(settings=settings, keys=KeyStore(engine),
+                      holders=Holders(engine, settings), publisher=publisher, gp=gp,
+                      cal=CALService(gp), audit=AuditStore(engine))
+
+
+def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
+    ctx = build_context(settings, engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await ctx.publisher.close()
+
+    app = FastAPI(title="Passerelle hub API", version="1", lifespan=lifespan,
+                  description="Partners' API: demand events, gestion partagée, CAL "
+                              "decisions, timelines, feeds by cursor. See docs/api.md.")
+    app.state.hub = ctx
+    problems.install(app)
+    for module in (routes_demandes, routes_gp, routes_cal, routes_feed):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,57 @@
+"""What the routes share: settings, database stores, Kafka publisher (one per app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+
+from hub.actors import Actor
+from hub.api.auth import KeyStore
+from hub.api.holders import Holders
+from hub.api.kafka import KafkaPublisher
+from hub.audit.store import AuditStore
+from hub.cal.service import CALService
+from hub.errors import AuthenticationError, ForbiddenError
+from hub.gp.service import GPService
+from hub.settings import HubSettings
+
+
+@dataclass
+class ApiContext:
+    settings: HubSettings
+    keys: KeyStore
+    holders: Holders
+    publisher: KafkaPublisher
+    gp: GPService
+    cal: CALService
+    audit: AuditStore
+
+    async def require_holder(self, actor: Actor, num_unique: str) -> None:
+        """ForbiddenError unless ``actor`` holds the demand (see :mod:`hub.api.holders`)."""
+        if await self.holders.holds(actor.id, num_unique):
+            return
+        if actor.id in await run_in_threadpool(self.gp.store.authors, num_unique):
+            return
+        # same answer whether the demand exists or not: no probing of other actors' demands
+        raise ForbiddenError(f"actor {actor.id} does not hold demand {num_unique}")
+
+
+_bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer hk_...`")
+
+
+def get_context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.hub
+    return ctx
+
+
+async def current_actor(
+    request: Request,
+    creds: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+) -> Actor:
+    """The authenticated actor; 401 problem if the key is missing or invalid."""
+    if creds is None or not creds.credentials:
+        raise AuthenticationError("missing API key (Authorization: Bearer hk_...)")
+    return await run_in_threadpool(get_context(request).keys.authenticate, creds.credentials)

@@ -1,0 +1,83 @@
+"""Which actor holds which demand, as the API knows it (the ``api_holders`` projection).
+
+Source of truth: what the actor actually received. :meth:`Holders.holds` first looks in
+the table; on a miss it folds the actor's own feed (``hub.feed.<actor_id>``) from the
+stored cursor to its end into the table (DEMANDE/COPIE/RADIATION add, RETRAIT removes),
+then looks again. A demand the actor submitted through the API (CRE/CRS) is added at once.
+The authors of gestion partagée events on a demand are holders too (they held it then).
+A missing feed (actor not dispatched to yet) means no holdings.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hub.api.kafka import read_feed_page
+from hub.api.tables import api_feed_cursors, api_holders
+from hub.db import write_transaction
+from hub.errors import NotFoundError
+from hub.settings import HubSettings
+
+PAGE = 2000
+
+
+class Holders:
+    def __init__(self, engine: Engine, settings: HubSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    def _in_table(self, actor_id: str, num_unique: str) -> bool:
+        q = select(api_holders.c.actor_id).where(api_holders.c.actor_id == actor_id,
+                                                 api_holders.c.num_unique == num_unique)
+        with self.engine.connect() as conn:
+            return conn.execute(q).first() is not None
+
+    def add(self, actor_id: str, num_unique: str) -> None:
+        with write_transaction(self.engine) as conn:
+            self._upsert(conn, actor_id, [num_unique])
+
+    def _upsert(self, conn: object, actor_id: str, nums: list[str]) -> None:
+        if not nums:
+            return
+        rows = [{"actor_id": actor_id, "num_unique": n, "since": datetime.now(UTC)} for n in nums]
+        dialect = self.engine.dialect.name
+        ins = (postgresql.insert(api_holders) if dialect == "postgresql"
+               else sqlite.insert(api_holders))
+        conn.execute(ins.values(rows).on_conflict_do_nothing())  # type: ignore[attr-defined]
+
+    async def holds(self, actor_id: str, num_unique: str) -> bool:
+        if self._in_table(actor_id, num_unique):
+            return True
+        await self.sync(actor_id)
+        return self._in_table(actor_id, num_unique)
+
+    async def sync(self, actor_id: str) -> None:
+        """Fold the actor's feed, from the stored cursor to its end, into the table."""
+        with self.engine.connect() as conn:
+            cursor = conn.execute(select(api_feed_cursors.c.next_offset).where(
+                api_feed_cursors.c.actor_id == actor_id)).scalar_one_or_none() or 0
+        while True:
+            try:
+                records, nxt, end = await read_feed_page(self.settings, actor_id, cursor, PAGE)
+            except NotFoundError:
+                return
+            held: dict[str, bool] = {}
+            for r in records:
+                if r.get("reason") == "ancien_destinataire":
+                    continue  # told of a radiation after a withdrawal: not a holder again
+                held[r["numUnique"]] = r["kind"] != "RETRAIT"
+            with write_transaction(self.engine) as conn:
+                self._upsert(conn, actor_id, [n for n, h in held.items() if h])
+                gone = [n for n, h in held.items() if not h]
+                if gone:
+                    conn.execute(delete(api_holders).where(api_holders.c.actor_id == actor_id,
+                                                           api_holders.c.num_unique.in_(gone)))
+                conn.execute(delete(api_feed_cursors).where(
+                    api_feed_cursors.c.actor_id == actor_id))
+                conn.execute(api_feed_cursors.insert().values(actor_id=actor_id, next_offset=nxt))
+            cursor = nxt
+            if nxt >= end or not records:
+                return

@@ -1,0 +1,96 @@
+"""Demand events (to ``hub.demandes``) and a demand's timeline (right to information)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Path, Query
+from starlette.concurrency import run_in_threadpool
+
+from hub import topics
+from hub.actors import Actor
+from hub.api.context import ApiContext, current_actor, get_context
+from hub.api.models import NUM_UNIQUE, Published, Timeline, TimelineEntry
+from hub.errors import HubError, InputError
+from hub.gp.catalogue import Catalogue
+from hub.publishing import PreparedEvent, prepare_event
+
+router = APIRouter(tags=["demandes"])
+_CREATIONS = ("CRE", "CRS")
+
+
+def _prepare(index: int, raw: dict[str, Any], actor: Actor) -> PreparedEvent:
+    raw = {**raw, "source": f"api:{actor.id}"}
+    try:
+        return prepare_event(raw)
+    except HubError as exc:
+        raise type(exc)(f"event {index}: {exc.message}", code=exc.code) from None
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        # a value of the wrong JSON type somewhere in the snapshot
+        raise InputError(f"event {index}: does not fit the DemandeEvent schema "
+                         f"({type(exc).__name__})", code="unencodable") from None
+
+
+@router.post("/demandes/evenements", response_model=Published, status_code=202,
+             summary="Submit demand events (CRE, MOD, REN, RAD ...) to hub.demandes")
+async def submit_demand_events(
+    events: Annotated[list[dict[str, Any]], Body(min_length=1, max_length=100)],
+    actor: Actor = Depends(current_actor),  # noqa: B008
+    ctx: ApiContext = Depends(get_context),  # noqa: B008
+) -> Published:
+    """All events are validated before any is published (all or none refused). A creation
+    makes the submitter a holder; any other operation needs the demand to be held."""
+    prepared = [await run_in_threadpool(_prepare, i, e, actor) for i, e in enumerate(events)]
+    for p in prepared:
+        if p.event["operation"] not in _CREATIONS:
+            await ctx.require_holder(actor, p.event["numUnique"])
+    for p in prepared:
+        if p.event["operation"] in _CREATIONS:
+            await run_in_threadpool(ctx.holders.add, actor.id, p.event["numUnique"])
+        await ctx.publisher.publish(topics.DEMANDES, p.key, p.value)
+    return Published(accepted=len(prepared), eventIds=[p.event["eventId"] for p in prepared])
+
+
+def applicant_entry(record: dict[str, Any], catalogue: Catalogue) -> TimelineEntry:
+    """What the applicant sees of one event: the public label, the date and the fields
+    marked visible; never the author, the comment or internal ids."""
+    etype = next(iter(catalogue.get(record["codeTypeEvenement"])), None)
+    visible = {f.code for f in etype.champs if f.visibleDemandeur} if etype else set()
+    return TimelineEntry(
+        codeTypeEvenement=record["codeTypeEvenement"],
+        libelle=etype.texteDescriptifPGP if etype else record["codeTypeEvenement"],
+        dateSurvenance=record["dateSurvenance"],
+        caracteristiques={k: v for k, v in record["caracteristiques"].items() if k in visible},
+    )
+
+
+def actor_entry(record: dict[str, Any], catalogue: Catalogue) -> TimelineEntry:
+    etype = next(iter(catalogue.get(record["codeTypeEvenement"])), None)
+    return TimelineEntry(
+        codeTypeEvenement=record["codeTypeEvenement"],
+        libelle=etype.libelle if etype else record["codeTypeEvenement"],
+        dateSurvenance=record["dateSurvenance"], caracteristiques=record["caracteristiques"],
+        auteur=record["auteur"], commentaire=record["commentaire"],
+        reglementaire=record["reglementaire"], aPublierSurPGP=record["aPublierSurPGP"],
+        eventId=record["eventId"],
+    )
+
+
+@router.get("/demandes/{num_unique}/timeline", response_model=Timeline,
+            summary="A demand's gestion partagée events, in order")
+async def timeline(
+    num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
+    vue: Annotated[Literal["acteur", "demandeur"], Query()] = "acteur",
+    actor: Actor = Depends(current_actor),  # noqa: B008
+    ctx: ApiContext = Depends(get_context),  # noqa: B008
+) -> Timeline:
+    """``vue=demandeur`` is the applicant's view (right to information): only events whose
+    type is ``aPublierSurPGP``, with what the applicant may see. Holders only."""
+    await ctx.require_holder(actor, num_unique)
+    store = ctx.gp.store
+    catalogue = await run_in_threadpool(store.catalogue)
+    records = await run_in_threadpool(store.timeline, num_unique,
+                                      published_only=vue == "demandeur")
+    entry = applicant_entry if vue == "demandeur" else actor_entry
+    return Timeline(numUnique=num_unique, vue=vue,
+                    evenements=[entry(r, catalogue) for r in records])

@@ -1,0 +1,69 @@
+"""An actor's feed by cursor (for systems that cannot consume Kafka), audit, health."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+
+from hub.actors import Actor
+from hub.api.context import ApiContext, current_actor, get_context
+from hub.api.kafka import read_feed_page
+from hub.api.models import NUM_UNIQUE, FeedPage, Health
+from hub.errors import ForbiddenError
+
+router = APIRouter()
+
+
+@router.get("/feed", response_model=FeedPage, tags=["feed"],
+            summary="Read the caller's own feed from a cursor")
+async def feed(
+    cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    actor: Actor = Depends(current_actor),  # noqa: B008
+    ctx: ApiContext = Depends(get_context),  # noqa: B008
+) -> FeedPage:
+    """Records of ``hub.feed.<caller>`` from offset ``cursor``; pass ``nextCursor`` back
+    to continue. Records are cut to the caller's profile; every one carrying personal data
+    is recorded in the audit trail (channel ``api``). 404 if no feed exists yet."""
+    records, nxt, end = await read_feed_page(ctx.settings, actor.id, cursor, limit)
+    await run_in_threadpool(ctx.audit.record, actor.id, "api", records)
+    return FeedPage(records=records, nextCursor=nxt, endCursor=end)
+
+
+@router.get("/audit", tags=["audit"], summary="Deliveries of personal data")
+async def audit(
+    numUnique: Annotated[str | None, Query(pattern=NUM_UNIQUE)] = None,
+    actorId: Annotated[str | None, Query(max_length=63)] = None,
+    actor: Actor = Depends(current_actor),  # noqa: B008
+    ctx: ApiContext = Depends(get_context),  # noqa: B008
+) -> dict[str, list[dict[str, object]]]:
+    """An ``etat`` actor (the territory's administrator) sees every delivery; any other
+    actor only the deliveries made to itself."""
+    if actor.kind != "etat":
+        if actorId not in (None, actor.id):
+            raise ForbiddenError("an actor may only read the audit of its own deliveries")
+        actorId = actor.id
+    entries = await run_in_threadpool(
+        lambda: ctx.audit.query(num_unique=numUnique, actor_id=actorId))
+    return {"deliveries": [e.to_json() for e in entries]}
+
+
+@router.get("/health", response_model=Health, tags=["health"], responses={503: {}})
+async def health(ctx: ApiContext = Depends(get_context)) -> JSONResponse:  # noqa: B008
+    """Unauthenticated liveness: 200 when the database answers, 503 otherwise."""
+    def probe() -> bool:
+        try:
+            with ctx.keys.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    ok = await run_in_threadpool(probe)
+    body = Health(status="ok" if ok else "degraded", database="ok" if ok else "down")
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

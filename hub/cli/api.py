@@ -1,0 +1,73 @@
+"""``hub api`` (serve the partners' REST API), ``hub actors api-key ACTOR``,
+``hub actors webhook-key ACTOR``, ``hub deliver`` (webhook delivery) and ``hub audit``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from hub.cli.actors import actors
+from hub.db import make_engine, migrate
+from hub.settings import HubSettings, get_settings
+
+
+def _settings() -> HubSettings:
+    ctx = click.get_current_context()
+    return ctx.find_object(HubSettings) or get_settings()
+
+
+@click.command("api")
+@click.option("--host", default=None, help="Bind address (default: settings, 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: settings, 8080).")
+def api(host: str | None, port: int | None) -> None:
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."""
+    import uvicorn
+
+    from hub.api.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    uvicorn.run(app, host=host or settings.api.host, port=port or settings.api.port,
+                log_level="info")
+
+
+@actors.command("api-key")
+@click.argument("actor_id", metavar="ACTOR")
+@click.option("--revoke", "revoke_id", default=None, help="Revoke this key id instead.")
+def api_key(actor_id: str, revoke_id: str | None) -> None:
+    """Create an API key for ACTOR; the key is printed once and only its hash is kept."""
+    from hub.api.auth import KeyStore
+
+    settings = _settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    store = KeyStore(engine)
+    if revoke_id is not None:
+        store.revoke(revoke_id)
+        click.echo(f"revoked {revoke_id}")
+        return
+    new = store.create(actor_id)
+    click.echo(new.key)
+    click.echo(f"key id {new.key_id} for {actor_id}: store it now, it is not shown again",
+               err=True)
+
+
+@click.command("audit")
+@click.option("--num-unique", default=None, help="Deliveries of this demand.")
+@click.option("--actor", "actor_id", default=None, help="Deliveries to this actor.")
+@click.option("--limit", type=int, default=1000, show_default=True)
+def audit(num_unique: str | None, actor_id: str | None, limit: int) -> None:
+    """Print deliveries of personal data (one JSON per line), by demand and/or actor."""
+    from hub.audit.store import AuditStore
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    for entry in AuditStore(engine).query(num_unique=num_unique, actor_id=actor_id,
+                                          limit=limit):
+        click.echo(json.dumps(entry.to_json()))
+
+
+COMMANDS = (api, audit)
