@@ -33,7 +33,8 @@ def install_monitoring(
     @app.page("/metrics")
     async def metrics_view(self: Any, request: Any) -> Any:
         body, content_type = metrics_payload()
-        return self.bytes(body, content_type=content_type)
+        # aiohttp refuses a charset inside content_type=: pass the header as is
+        return self.bytes(body, headers={"Content-Type": content_type})
 
     @app.page("/health")
     async def health_view(self: Any, request: Any) -> Any:
