@@ -120,6 +120,37 @@ class MonitoringSettings(BaseModel):
     web_host: str = "127.0.0.1"
 
 
+class SneSettings(BaseModel):
+    """The SNE web services (issue 3, docs/connectors-soap.md): client, gateway, poller."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: base URL of the services (each at ``<url>/<ServiceName>``): the SNE or the simulator
+    url: str = "http://127.0.0.1:8790/sne"
+    #: timeout of one SOAP call (connect and read), seconds
+    timeout_s: float = 30.0
+    #: retries after a transport error (never after a SOAP Fault or an anomaly list)
+    retries: int = 3
+    backoff_s: float = 0.5
+    backoff_max_s: float = 10.0
+    #: send business XML as MTOM/XOP attachments (as the SNE does); False: inline base64
+    mtom: bool = True
+    #: TLS client certificate (PEM) and its key, CA bundle to verify the SNE; empty: unused
+    cert_file: str = ""
+    key_file: str = ""
+    key_password: SecretStr = SecretStr("")
+    ca_file: str = ""
+    #: the hub's guichet code (5 characters) in the documents it writes
+    guichet: str = "PASSR"
+    #: ``hub sne-simulator`` / ``hub soap-gateway`` listening address
+    simulator_port: int = 8790
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8791
+    #: poller: INSEE communes of the hub's territory, first dépôt date of the first run
+    poll_communes: tuple[str, ...] = ()
+    poll_since: str = "2011-01-01"
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -131,6 +162,7 @@ class HubSettings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     stack: StackSettings = StackSettings()
     worker: WorkerSettings = WorkerSettings()
+    sne: SneSettings = SneSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     files: FilesSettings = FilesSettings()
     api: ApiSettings = ApiSettings()

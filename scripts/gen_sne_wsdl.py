@@ -21,31 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "schemas" / "wsdl"
-WS_NS = "http://ws.metier.nuu.application.i2/"
-B64 = ("fluxXml", "b64")
+sys.path.insert(0, str(ROOT))
+from connectors.sne.operations import SERVICES, WS_NS  # noqa: E402  (the one table)
 
-#: service → port type → operation → (request parts, response parts); part = (name, kind)
-SERVICES: dict[str, tuple[str, dict[str, tuple[list[tuple[str, str]], list[tuple[str, str]]]]]] = {
-    "DemandeLogementImplService": ("DemandeLogement", {
-        "getNumUnique": ([B64], [("return", "b64"), ("attestation", "b64?")]),
-        "getDemandeLogement": ([("codeGuichet", "str"), ("numUnique", "str")], [("return", "b64")]),
-        "getDoublons": ([B64], [("return", "b64")]),
-        "getDeclarationNouveauDalo": ([B64], [("return", "b64")]),
-        "getDemandesRadieesDepuisLe": ([("codeGuichet", "str"), ("date", "date")],
-                                       [("return", "b64")]),
-        "getNouveauxDaloDepuisLe": ([("codeGuichet", "str"), ("date", "date")],
-                                    [("return", "b64")]),
-    }),
-    "GestionPartageeEVTImplService": ("GestionPartageeEVT", {
-        op: ([B64], [("return", "b64")]) for op in (
-            "listerTypesEvenementsNationaux", "listerTypesEvenementsTerritoriaux",
-            "listerEvenementsDemande", "ajouterEvenementDemande", "modifierEvenementDemande",
-            "supprimerEvenementDemande")
-    }),
-    "RechercheDemandeImplService": ("RechercheDemande", {
-        "rechercheDemandeMulticritere": ([B64], [("return", "b64")]),
-    }),
-}
 XSD_TYPE = {"str": "xs:string", "date": "xs:date", "b64": "xs:base64Binary"}
 
 

@@ -82,3 +82,5 @@ class ActorChangeRow(Base):
 
 # The tables of the API, gestion partagée, delivery and audit share this metadata (issue 4).
 from hub import tables as _issue4_tables  # noqa: E402,F401
+# The SNE simulator's and poller's tables share this metadata too (issue 3).
+from connectors.sne import tables as _issue3_sne_tables  # noqa: E402,F401

@@ -1,0 +1,208 @@
+"""Client of the SNE web services (zeep + lxml), for the gateway, the poller and scripts.
+
+Contracts:
+
+* Every call has the operation timeout ``settings.sne.timeout_s``.
+* Transport errors (connection refused/reset, timeout, HTTP error without a SOAP answer) are
+  retried ``retries`` times with exponential backoff (``backoff_s`` × 2ⁿ, capped, jittered),
+  then raised as :class:`SneUnavailable` (``retriable``). Exception: a *read* timeout on
+  ``getNumUnique`` / ``ajouterEvenementDemande`` is not retried — the SNE may have acted,
+  and a blind retry could register the demand or the event twice.
+* A SOAP Fault is a business answer: :class:`SneFault` (``SneUnknownDemande`` for
+  ``NUMINCONNU``), never retried. An anomaly list is a result, not an error.
+* A hostile or oversized answer is refused by the hardened parser (``InputError``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import requests
+import zeep
+from zeep.exceptions import Fault, TransportError, XMLSyntaxError
+
+from connectors.sne import documents
+from connectors.sne.config import SneTransport
+from connectors.sne.documents import Anomaly, q
+from connectors.sne.errors import SneFault, SneProtocolError, SneUnavailable, SneUnknownDemande
+from connectors.sne.operations import DEMANDE, GP, RECHERCHE, SERVICES, WS_NS, service_of
+from connectors.sne.server import WSDL_DIR
+from hub.settings import SneSettings
+
+log = logging.getLogger(__name__)
+NOT_REPLAYABLE = frozenset({"getNumUnique", "ajouterEvenementDemande"})
+
+
+@dataclass
+class Answer:
+    """A business answer: the returned document, its anomalies, other response parts."""
+
+    document: bytes
+    anomalies: list[Anomaly]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.anomalies
+
+
+class SneClient:
+    """One client per process; thread-safe for calls (zeep services hold no call state)."""
+
+    def __init__(self, cfg: SneSettings, *, mtom: bool | None = None,
+                 sleep: Any = time.sleep) -> None:
+        self.cfg, self._sleep = cfg, sleep
+        transport = SneTransport(cfg, mtom=mtom)
+        settings = zeep.Settings(strict=True, xml_huge_tree=False, forbid_dtd=True,
+                                 forbid_entities=True, forbid_external=True)
+        self._services = {}
+        for name, (port, _ops) in SERVICES.items():
+            client = zeep.Client(str(WSDL_DIR / f"{name}.wsdl"), transport=transport,
+                                 settings=settings)
+            binding = f"{{{WS_NS}}}{name}SoapBinding"
+            self._services[name] = client.create_service(binding, f"{cfg.url.rstrip('/')}/{name}")
+
+    # raw call ---------------------------------------------------------------------------
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        """Response parts of ``operation`` (bytes for documents), with the retry policy."""
+        method = getattr(self._services[service_of(operation)], operation)
+        attempt = 0
+        while True:
+            try:
+                result = method(**params)
+                break
+            except Fault as fault:
+                raise _fault_error(fault) from None
+            except (requests.ConnectionError, requests.Timeout, TransportError) as exc:
+                final = attempt >= self.cfg.retries or (
+                    operation in NOT_REPLAYABLE and isinstance(exc, requests.ReadTimeout))
+                if isinstance(exc, TransportError) and exc.status_code and exc.status_code < 500:
+                    final = True  # 4xx without SOAP answer: the request itself is wrong
+                log.warning("SNE %s: transport error (%s), attempt %d", operation,
+                            type(exc).__name__, attempt + 1)
+                if final:
+                    raise SneUnavailable(f"SNE {operation}: {type(exc).__name__} after "
+                                         f"{attempt + 1} attempt(s)") from None
+                delay = min(self.cfg.backoff_max_s, self.cfg.backoff_s * 2**attempt)
+                self._sleep(delay * random.uniform(0.8, 1.2))
+                attempt += 1
+            except XMLSyntaxError:
+                raise SneProtocolError(f"SNE {operation}: answer is not XML") from None
+        if isinstance(result, bytes):
+            return {"return": result}
+        return dict(zeep.helpers.serialize_object(result, dict) or {})
+
+    def _answer(self, operation: str, kind: str, **params: Any) -> Answer:
+        parts = self.call(operation, **params)
+        doc = parts.pop("return", None)
+        if not isinstance(doc, bytes):
+            raise SneProtocolError(f"SNE {operation}: no business document in the answer")
+        root = documents.load(doc, kind, validate=False)
+        return Answer(doc, documents.anomalies(root), parts)
+
+    # demands ----------------------------------------------------------------------------
+    def register_demande(self, xml: bytes) -> tuple[str | None, Answer]:
+        """``getNumUnique``: (numéro unique or None when refused, the answer)."""
+        answer = self._answer("getNumUnique", "demande", fluxXml=xml)
+        if not answer.ok:
+            return None, answer
+        root = documents.load(answer.document, "demande", validate=False)
+        num = root.findtext(f"{q('demande')}/{q('demandeLogement')}/{q('numUnique')}")
+        return (num or "").strip() or None, answer
+
+    def get_demande(self, num_unique: str) -> bytes:
+        """``getDemandeLogement``: the demand's InterfaceNuu document."""
+        return self._answer("getDemandeLogement", "demande", codeGuichet=self.cfg.guichet,
+                            numUnique=num_unique).document
+
+    def doublons(self, xml: bytes) -> Answer:
+        return self._answer("getDoublons", "demande", fluxXml=xml)
+
+    def declare_dalo(self, xml: bytes) -> Answer:
+        return self._answer("getDeclarationNouveauDalo", "demande", fluxXml=xml)
+
+    def radiations_since(self, since: date) -> list[str]:
+        """``getDemandesRadieesDepuisLe``: numéros radiated on or after ``since``."""
+        return self._numbers("getDemandesRadieesDepuisLe", since)
+
+    def new_dalo_since(self, since: date) -> list[str]:
+        return self._numbers("getNouveauxDaloDepuisLe", since)
+
+    def _numbers(self, operation: str, since: date) -> list[str]:
+        answer = self._answer(operation, "recherche", codeGuichet=self.cfg.guichet,
+                              date=since.isoformat())
+        return _listed(answer)
+
+    def search(self, **criteria: Any) -> list[str]:
+        """``rechercheDemandeMulticritere``; criteria in XSD order (see the search outline).
+        Anomalies raise :class:`SneFault` (a search the SNE refuses has no result)."""
+        doc = documents.document("RECH", self.cfg.guichet,
+                                 {"operation": {"demandeMulticritere": criteria}})
+        return _listed(self._answer("rechercheDemandeMulticritere", "recherche", fluxXml=doc))
+
+    # gestion partagée -------------------------------------------------------------------
+    def event_types(self, territoire: str | None = None) -> list[dict[str, Any]]:
+        """National event types, or the territorial ones of ``territoire``."""
+        op = "listerTypesEvenementsTerritoriaux" if territoire else "listerTypesEvenementsNationaux"
+        doc = documents.document("LTE", self.cfg.guichet, {
+            "operation": {"codeTerritoire": territoire} if territoire else None})
+        return _items(self._answer(op, "typeEvenement", fluxXml=doc), "listeTypesEvenements")
+
+    def events(self, num_unique: str) -> list[dict[str, Any]]:
+        return self._gp("listerEvenementsDemande", "LST", num_unique, None)
+
+    def add_event(self, num_unique: str, event: dict[str, Any]) -> dict[str, Any]:
+        """The recorded event (with its ``idEvenement``); ``event`` keys in XSD order."""
+        return self._gp("ajouterEvenementDemande", "AJO", num_unique, event)[0]
+
+    def modify_event(self, num_unique: str, event: dict[str, Any]) -> dict[str, Any]:
+        return self._gp("modifierEvenementDemande", "MOD", num_unique, event)[0]
+
+    def delete_event(self, num_unique: str, id_evenement: int) -> dict[str, Any]:
+        return self._gp("supprimerEvenementDemande", "SUP", num_unique,
+                        {"idEvenement": id_evenement})[0]
+
+    def _gp(self, op: str, typ: str, num: str, event: dict[str, Any] | None) -> list[dict[str, Any]]:
+        doc = documents.document(typ, self.cfg.guichet, {
+            "operation": {"numUnique": num}, "listeEvenements": [event] if event else None})
+        return _items(self._answer(op, "evenement", fluxXml=doc), "listeEvenements")
+
+
+def _refused(answer: Answer) -> SneFault:
+    first = answer.anomalies[0]
+    return SneFault(f"SNE anomalies: {'; '.join(f'{a.code}: {a.message}' for a in answer.anomalies)}",
+                    code=first.code)
+
+
+def _listed(answer: Answer) -> list[str]:
+    if not answer.ok:
+        raise _refused(answer)
+    root = documents.load(answer.document, "recherche", validate=False)
+    return [(el.text or "").strip() for el in root.iterfind(f"{q('listeDemandes')}/{q('numUnique')}")]
+
+
+def _items(answer: Answer, wrapper: str) -> list[dict[str, Any]]:
+    if not answer.ok:
+        raise _refused(answer)
+    el = documents.load(answer.document, "evenement", validate=False).find(q(wrapper))
+    return list(documents.to_dict(el)) if el is not None else []
+
+
+def _fault_error(fault: Fault) -> SneFault | SneUnknownDemande:
+    code, message = "sne_fault", str(fault.message or "SOAP Fault")
+    if fault.detail is not None:
+        exc = fault.detail.find(f"{{{WS_NS}}}demandeLogementException")
+        if exc is not None:
+            code = (exc.findtext("code") or code).strip()
+            message = (exc.findtext("message") or message).strip()
+    if code == "NUMINCONNU":
+        return SneUnknownDemande(f"SNE: {message}")
+    return SneFault(f"SNE fault {code}: {message}", code=code)
+
+
+__all__ = ["DEMANDE", "GP", "RECHERCHE", "Answer", "SneClient"]

@@ -1,0 +1,36 @@
+"""The SNE simulator: the three SNE services over a SQLAlchemy store (``hub sne-simulator``).
+
+:func:`create_app` gives the Starlette app (services under ``/sne/<Service>``, ``?wsdl``
+served); the store is the given database URL, migrated at start (SQLite by default).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio import to_thread
+from starlette.applications import Starlette
+
+from connectors.sne.server import soap_app
+from connectors.sne.simulator.demandes import DemandeService
+from connectors.sne.simulator.gp import GpService
+from connectors.sne.simulator.recherche import RechercheService
+from connectors.sne.simulator.store import SimulatorStore
+from connectors.sne.soap import Request
+from hub.db import make_engine, migrate
+
+
+def create_app(database_url: str) -> Starlette:
+    """The simulator app on the store at ``database_url`` (migrated now)."""
+    engine = make_engine(database_url)
+    migrate(engine)
+    store = SimulatorStore(engine)
+    services: list[Any] = [DemandeService(store), GpService(store), RechercheService(store)]
+
+    async def handle(request: Request) -> dict[str, Any]:
+        impl = next(s for s in services if hasattr(s, request.operation))
+        method = getattr(impl, request.operation)
+        result: dict[str, Any] = await to_thread.run_sync(method, request.params)
+        return result
+
+    return soap_app(handle)
