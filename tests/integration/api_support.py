@@ -1,0 +1,42 @@
+"""Helpers of the API tests: a migrated database, registered actors with API keys."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from hub.actors import Actor, ActorFilters
+from hub.api.auth import KeyStore
+from hub.registry.store import ActorStore
+
+
+@dataclass
+class Caller:
+    actor: Actor
+    headers: dict[str, str]
+
+
+def register(engine: Engine, kind: str = "bailleur", profile: str = "consultant_demande",
+             communes: tuple[str, ...] = ("76540",), channel: str = "kafka",
+             options: dict[str, str] | None = None) -> Caller:
+    actor = Actor(id=f"t-{kind[:4]}-{uuid.uuid4().hex[:10]}", name="Test", kind=kind,  # type: ignore[arg-type]
+                  profile=profile,  # type: ignore[arg-type]
+                  filters=ActorFilters(communes=list(communes)),
+                  delivery={"channel": channel, "options": options or {}})  # type: ignore[arg-type]
+    saved = ActorStore(engine).save(actor).actor
+    key = KeyStore(engine).create(saved.id).key
+    return Caller(saved, {"Authorization": f"Bearer {key}"})
+
+
+def gp_event(client: TestClient, who: Caller, num: str, code: str, fields: dict[str, str],
+             on: date = date(2025, 6, 1), expect: int = 201) -> dict[str, Any]:
+    r = client.post(f"/demandes/{num}/evenements-gp", headers=who.headers,
+                    json={"codeTypeEvenement": code, "dateSurvenance": on.isoformat(),
+                          "caracteristiques": fields})
+    assert r.status_code == expect, r.text
+    return dict(r.json())
