@@ -32,9 +32,17 @@ from connectors.sne.documents import Anomaly, q
 from connectors.sne.errors import SneFault, SneProtocolError, SneUnavailable, SneUnknownDemande
 from connectors.sne.operations import DEMANDE, GP, RECHERCHE, SERVICES, WS_NS, service_of
 from connectors.sne.server import WSDL_DIR
+from hub.errors import InputError
 from hub.settings import SneSettings
 
 log = logging.getLogger(__name__)
+#: search criteria in the XSD's order (t_demandeMulticritere)
+CRITERIA = ("numUnique", "etatDemande", "dateDepotDebut", "dateDepotFin",
+            "dateRenouvellementDebut", "dateRenouvellementFin", "dateRadiationDebut",
+            "dateRadiationFin", "motifDemande", "motifRadiation", "communeSouhaitee",
+            "communeAttribution", "estDelaiAnormalementLong",
+            "estMultiplesAttributionsSousConditions", "association", "personneRecherchee",
+            "piecesJustificatives")
 NOT_REPLAYABLE = frozenset({"getNumUnique", "ajouterEvenementDemande"})
 
 
@@ -139,10 +147,14 @@ class SneClient:
         return _listed(answer)
 
     def search(self, **criteria: Any) -> list[str]:
-        """``rechercheDemandeMulticritere``; criteria in XSD order (see the search outline).
+        """``rechercheDemandeMulticritere`` with ``criteria`` named as :data:`CRITERIA`.
         Anomalies raise :class:`SneFault` (a search the SNE refuses has no result)."""
+        unknown = set(criteria) - set(CRITERIA)
+        if unknown:
+            raise InputError(f"unknown search criteria: {', '.join(sorted(unknown))}")
+        ordered = {k: criteria[k] for k in CRITERIA if k in criteria}
         doc = documents.document("RECH", self.cfg.guichet,
-                                 {"operation": {"demandeMulticritere": criteria}})
+                                 {"operation": {"demandeMulticritere": ordered}})
         return _listed(self._answer("rechercheDemandeMulticritere", "recherche", fluxXml=doc))
 
     # gestion partagée -------------------------------------------------------------------

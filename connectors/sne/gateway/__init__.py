@@ -1,0 +1,121 @@
+"""The hub's SOAP gateway: the SNE's services, served by the hub (``hub soap-gateway``).
+
+An ERP built for the SNE points at ``http://<hub>/sne/<Service>`` instead of the SNE:
+
+1. the request is decoded (MTOM or inline) and its business document checked against the
+   XSD — an invalid one gets a SOAP Fault (``Sender``) whose code says why (``XSD``,
+   ``XML``, ``HOSTILE``, ``VERSION``, ``BASE64``, ``TAILLE`` ...), nothing is forwarded;
+2. it is forwarded unchanged to the configured SNE (or simulator) by :class:`SneClient`;
+   SNE faults are relayed with their code, SNE unavailability is a ``Receiver`` fault, HTTP
+   503, code ``sne_unavailable`` (the ERP may retry later);
+3. the SNE's answer goes back to the ERP as is; when it accepted a demand
+   (``getNumUnique`` without anomaly) the demand event (the request's operation and
+   ``modifie`` flags, the SNE's numéro) is published to ``hub.demandes``; an accepted GP
+   event (add/modify/delete) is published to ``hub.evenements`` as ``EvenementGP``.
+
+A failed publication does not change the ERP's answer (the SNE has acted; refusing now
+would make the ERP register twice): it is logged with the numéro and caught up by the SNE
+poller (``hub sne-poll``), which compares the SNE's demands with what the hub has seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from anyio import to_thread
+from starlette.applications import Starlette
+
+from connectors.interfacenuu.mapping import parse_demande_xml
+from connectors.sne import documents
+from connectors.sne.client import SneClient
+from connectors.sne.errors import SneFault
+from connectors.sne.gateway.events import demande_event, gp_records
+from connectors.sne.operations import DOCUMENT
+from connectors.sne.server import soap_routes
+from connectors.sne.soap import Request, SoapFault
+from hub import topics
+from hub.errors import HubError, InputError
+from hub.settings import HubSettings
+
+log = logging.getLogger(__name__)
+PUBLISH_TIMEOUT_S = 15.0
+
+
+class Gateway:
+    def __init__(self, settings: HubSettings, client: SneClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or SneClient(settings.sne)
+        self.producer: Any = None
+
+    async def start(self) -> None:
+        from hub.kafka.admin import core_topics, ensure_topics
+        from hub.kafka.client import new_producer
+
+        await ensure_topics(self.settings, core_topics(self.settings))
+        self.producer = new_producer(self.settings)
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def handle(self, req: Request) -> dict[str, Any]:
+        flux = req.params.get("fluxXml")
+        event = None
+        if flux is not None:
+            try:
+                documents.load(flux, DOCUMENT[req.operation])
+                if req.operation == "getNumUnique":
+                    event = parse_demande_xml(flux, validate=False, source="soap-gateway")
+            except InputError as exc:
+                raise SoapFault(exc.code, exc.message) from None
+        try:
+            parts: dict[str, Any] = await to_thread.run_sync(
+                lambda: self.client.call(req.operation, **req.params))
+        except SneFault as fault:
+            raise SoapFault(fault.code, fault.message) from None
+        answer = parts.get("return")
+        if isinstance(answer, bytes):
+            await self._publish(req, event, answer)
+        return parts
+
+    async def _publish(self, req: Request, event: dict[str, Any] | None, answer: bytes) -> None:
+        try:
+            if event is not None:
+                prepared = demande_event(event, answer)
+                if prepared is not None:
+                    await self._send(topics.DEMANDES, prepared.key, prepared.value)
+            elif req.operation in ("ajouterEvenementDemande", "modifierEvenementDemande",
+                                   "supprimerEvenementDemande"):
+                for key, value in gp_records(req.operation, req.params["fluxXml"], answer):
+                    await self._send(topics.EVENEMENTS, key, value)
+        except (HubError, OSError, asyncio.TimeoutError) as exc:
+            code = getattr(exc, "code", type(exc).__name__)
+            log.error("SOAP gateway: %s accepted by the SNE but not published (%s); the SNE "
+                      "poller will catch it up", req.operation, code)
+        except Exception as exc:  # Kafka client errors have no common base worth naming
+            log.error("SOAP gateway: %s accepted by the SNE but not published (%s)",
+                      req.operation, type(exc).__name__)
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        await asyncio.wait_for(self.producer.send_and_wait(topic, value, key=key),
+                               PUBLISH_TIMEOUT_S)
+
+
+def create_app(settings: HubSettings, client: SneClient | None = None) -> Starlette:
+    """The gateway app: services under ``/sne/<Service>``, ``?wsdl`` served."""
+    gateway = Gateway(settings, client)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    return Starlette(routes=soap_routes(gateway.handle), lifespan=lifespan)

@@ -1,0 +1,41 @@
+"""``hub sne-simulator`` and ``hub soap-gateway``: the SNE's SOAP services, simulated or
+relayed by the hub (docs/connectors-soap.md)."""
+
+from __future__ import annotations
+
+import click
+
+from hub.settings import get_settings
+
+
+@click.command("sne-simulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, help="Default: settings sne.simulator_port (8790).")
+@click.option("--db-url", help="SQLAlchemy URL of the store. Default: <home>/sne-simulator.db.")
+def sne_simulator(host: str, port: int | None, db_url: str | None) -> None:
+    """Serve a simulated SNE (the three services, ?wsdl) until stopped."""
+    import uvicorn
+
+    from connectors.sne.simulator import create_app
+
+    settings = get_settings()
+    url = db_url or f"sqlite:///{(settings.home / 'sne-simulator.db').resolve()}"
+    app = create_app(url)
+    port = port or settings.sne.simulator_port
+    click.echo(f"SNE simulator on http://{host}:{port}/sne/DemandeLogementImplService?wsdl")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@click.command("soap-gateway")
+@click.option("--host", help="Default: settings sne.gateway_host (127.0.0.1).")
+@click.option("--port", type=int, help="Default: settings sne.gateway_port (8791).")
+def soap_gateway(host: str | None, port: int | None) -> None:
+    """Serve the SNE-shaped services for ERPs, relayed to settings sne.url, until stopped."""
+    import uvicorn
+
+    from connectors.sne.gateway import create_app
+
+    settings = get_settings()
+    host, port = host or settings.sne.gateway_host, port or settings.sne.gateway_port
+    click.echo(f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url}")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
