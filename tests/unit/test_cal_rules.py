@@ -59,7 +59,7 @@ def test_fewer_than_three_candidates_refused_unless_prefect_designated() -> None
     assert rule_of(d, {a: designated(a), b: designated(b)}) == "R441-3/trois-candidats"
     alone = decision(Candidate(a, "ATTR"))
     check_decision(alone, {a: designated(a, pref=True)})
-    dalo = designated(a) + [ev(a, "PRIORITE", {"TYPEPRIO": "DALO"})]
+    dalo = [*designated(a), ev(a, "PRIORITE", {"TYPEPRIO": "DALO"})]
     check_decision(alone, {a: dalo})
 
 
@@ -70,8 +70,8 @@ def test_decision_needs_designation_and_examination_by_that_cal() -> None:
     assert rule_of(d, h) == "R441-3/designation"
     h[other] = designated(other, examined=False)
     assert rule_of(d, h) == "R441-3/examen"
-    h[other] = designated(other)[:1] + [ev(other, "EXAMCAL", {"CODECAL": "CAL2",
-                                                               "DATECAL": "2025-06-10"}, DAY)]
+    elsewhere = ev(other, "EXAMCAL", {"CODECAL": "CAL2", "DATECAL": "2025-06-10"}, DAY)
+    h[other] = [*designated(other)[:1], elsewhere]
     assert rule_of(d, h) == "R441-3/examen"
 
 

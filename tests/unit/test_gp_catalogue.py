@@ -84,7 +84,8 @@ SNE_DOC = b"""<?xml version="1.0" encoding="UTF-8"?>
 <interfaceNuu versionInterface="02.00"><entete><typeFichier>TEVT</typeFichier>
 <dateFichier>2025-01-01T00:00:00</dateFichier><codeGuichet>DGALN</codeGuichet></entete>
 <listeTypesEvenements><typeEvenement><codeTypeEvenement>VISPROP</codeTypeEvenement>
-<texteDescriptifPGP>Visite proposee</texteDescriptifPGP><texteDescriptifSNE>Visite</texteDescriptifSNE>
+<texteDescriptifPGP>Visite proposee</texteDescriptifPGP>
+<texteDescriptifSNE>Visite</texteDescriptifSNE>
 <aPublierSurPGP>false</aPublierSurPGP><utilisableMultiplesAttributionsSousConditions>false</utilisableMultiplesAttributionsSousConditions>
 <utilisableRechercheInstruction>true</utilisableRechercheInstruction><reglementaire>true</reglementaire>
 <dateDebutValidite>2024-01-01</dateDebutValidite>
