@@ -23,10 +23,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gen_sne_schemas import ROOT, parse_outline, render_xsd  # noqa: E402
+from gen_sne_schemas import ROOT, parse_outline, render_xsd
 
-DOCUMENTS = ("InterfaceNuuGPEvenement_v0200", "InterfaceNuuGPTypeEvenement_v0200",
-             "InterfaceNuuRecherche_v0200")
+DOCUMENTS = (
+    "InterfaceNuuGPEvenement_v0200",
+    "InterfaceNuuGPTypeEvenement_v0200",
+    "InterfaceNuuRecherche_v0200",
+)
 SIMPLE = {
     "t_version": r"xs:string(pattern=[0-9]{2}\.[0-9]{2})",
     "t_code1": "xs:string(maxLength=1)",

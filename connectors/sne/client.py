@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 import zeep
+import zeep.helpers
 from zeep.exceptions import Fault, TransportError, XMLSyntaxError
 
 from connectors.sne import documents
@@ -37,12 +38,25 @@ from hub.settings import SneSettings
 
 log = logging.getLogger(__name__)
 #: search criteria in the XSD's order (t_demandeMulticritere)
-CRITERIA = ("numUnique", "etatDemande", "dateDepotDebut", "dateDepotFin",
-            "dateRenouvellementDebut", "dateRenouvellementFin", "dateRadiationDebut",
-            "dateRadiationFin", "motifDemande", "motifRadiation", "communeSouhaitee",
-            "communeAttribution", "estDelaiAnormalementLong",
-            "estMultiplesAttributionsSousConditions", "association", "personneRecherchee",
-            "piecesJustificatives")
+CRITERIA = (
+    "numUnique",
+    "etatDemande",
+    "dateDepotDebut",
+    "dateDepotFin",
+    "dateRenouvellementDebut",
+    "dateRenouvellementFin",
+    "dateRadiationDebut",
+    "dateRadiationFin",
+    "motifDemande",
+    "motifRadiation",
+    "communeSouhaitee",
+    "communeAttribution",
+    "estDelaiAnormalementLong",
+    "estMultiplesAttributionsSousConditions",
+    "association",
+    "personneRecherchee",
+    "piecesJustificatives",
+)
 NOT_REPLAYABLE = frozenset({"getNumUnique", "ajouterEvenementDemande"})
 
 
@@ -62,18 +76,28 @@ class Answer:
 class SneClient:
     """One client per process; thread-safe for calls (zeep services hold no call state)."""
 
-    def __init__(self, cfg: SneSettings, *, mtom: bool | None = None,
-                 sleep: Any = time.sleep) -> None:
+    def __init__(
+        self, cfg: SneSettings, *, mtom: bool | None = None, sleep: Any = time.sleep
+    ) -> None:
         self.cfg, self._sleep = cfg, sleep
         transport = SneTransport(cfg, mtom=mtom)
-        settings = zeep.Settings(strict=True, xml_huge_tree=False, forbid_dtd=True,
-                                 forbid_entities=True, forbid_external=True)
+        settings = zeep.Settings(
+            strict=True,
+            xml_huge_tree=False,
+            forbid_dtd=True,
+            forbid_entities=True,
+            forbid_external=True,
+        )
         self._services = {}
-        for name, (port, _ops) in SERVICES.items():
-            client = zeep.Client(str(WSDL_DIR / f"{name}.wsdl"), transport=transport,
-                                 settings=settings)
+        for name in SERVICES:
+            client = zeep.Client(  # type: ignore[no-untyped-call]
+                str(WSDL_DIR / f"{name}.wsdl"), transport=transport, settings=settings
+            )
             binding = f"{{{WS_NS}}}{name}SoapBinding"
-            self._services[name] = client.create_service(binding, f"{cfg.url.rstrip('/')}/{name}")
+            address = f"{cfg.url.rstrip('/')}/{name}"
+            self._services[name] = client.create_service(  # type: ignore[no-untyped-call]
+                binding, address
+            )
 
     # raw call ---------------------------------------------------------------------------
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
@@ -88,14 +112,20 @@ class SneClient:
                 raise _fault_error(fault) from None
             except (requests.ConnectionError, requests.Timeout, TransportError) as exc:
                 final = attempt >= self.cfg.retries or (
-                    operation in NOT_REPLAYABLE and isinstance(exc, requests.ReadTimeout))
+                    operation in NOT_REPLAYABLE and isinstance(exc, requests.ReadTimeout)
+                )
                 if isinstance(exc, TransportError) and exc.status_code and exc.status_code < 500:
                     final = True  # 4xx without SOAP answer: the request itself is wrong
-                log.warning("SNE %s: transport error (%s), attempt %d", operation,
-                            type(exc).__name__, attempt + 1)
+                log.warning(
+                    "SNE %s: transport error (%s), attempt %d",
+                    operation,
+                    type(exc).__name__,
+                    attempt + 1,
+                )
                 if final:
-                    raise SneUnavailable(f"SNE {operation}: {type(exc).__name__} after "
-                                         f"{attempt + 1} attempt(s)") from None
+                    raise SneUnavailable(
+                        f"SNE {operation}: {type(exc).__name__} after {attempt + 1} attempt(s)"
+                    ) from None
                 delay = min(self.cfg.backoff_max_s, self.cfg.backoff_s * 2**attempt)
                 self._sleep(delay * random.uniform(0.8, 1.2))
                 attempt += 1
@@ -103,7 +133,7 @@ class SneClient:
                 raise SneProtocolError(f"SNE {operation}: answer is not XML") from None
         if isinstance(result, bytes):
             return {"return": result}
-        return dict(zeep.helpers.serialize_object(result, dict) or {})
+        return dict(zeep.helpers.serialize_object(result, dict) or {})  # type: ignore[no-untyped-call]
 
     def _answer(self, operation: str, kind: str, **params: Any) -> Answer:
         parts = self.call(operation, **params)
@@ -125,8 +155,9 @@ class SneClient:
 
     def get_demande(self, num_unique: str) -> bytes:
         """``getDemandeLogement``: the demand's InterfaceNuu document."""
-        return self._answer("getDemandeLogement", "demande", codeGuichet=self.cfg.guichet,
-                            numUnique=num_unique).document
+        return self._answer(
+            "getDemandeLogement", "demande", codeGuichet=self.cfg.guichet, numUnique=num_unique
+        ).document
 
     def doublons(self, xml: bytes) -> Answer:
         return self._answer("getDoublons", "demande", fluxXml=xml)
@@ -142,8 +173,9 @@ class SneClient:
         return self._numbers("getNouveauxDaloDepuisLe", since)
 
     def _numbers(self, operation: str, since: date) -> list[str]:
-        answer = self._answer(operation, "recherche", codeGuichet=self.cfg.guichet,
-                              date=since.isoformat())
+        answer = self._answer(
+            operation, "recherche", codeGuichet=self.cfg.guichet, date=since.isoformat()
+        )
         return _listed(answer)
 
     def search(self, **criteria: Any) -> list[str]:
@@ -153,16 +185,20 @@ class SneClient:
         if unknown:
             raise InputError(f"unknown search criteria: {', '.join(sorted(unknown))}")
         ordered = {k: criteria[k] for k in CRITERIA if k in criteria}
-        doc = documents.document("RECH", self.cfg.guichet,
-                                 {"operation": {"demandeMulticritere": ordered}})
+        doc = documents.document(
+            "RECH", self.cfg.guichet, {"operation": {"demandeMulticritere": ordered}}
+        )
         return _listed(self._answer("rechercheDemandeMulticritere", "recherche", fluxXml=doc))
 
     # gestion partagée -------------------------------------------------------------------
     def event_types(self, territoire: str | None = None) -> list[dict[str, Any]]:
         """National event types, or the territorial ones of ``territoire``."""
         op = "listerTypesEvenementsTerritoriaux" if territoire else "listerTypesEvenementsNationaux"
-        doc = documents.document("LTE", self.cfg.guichet, {
-            "operation": {"codeTerritoire": territoire} if territoire else None})
+        doc = documents.document(
+            "LTE",
+            self.cfg.guichet,
+            {"operation": {"codeTerritoire": territoire} if territoire else None},
+        )
         return _items(self._answer(op, "typeEvenement", fluxXml=doc), "listeTypesEvenements")
 
     def events(self, num_unique: str) -> list[dict[str, Any]]:
@@ -176,26 +212,36 @@ class SneClient:
         return self._gp("modifierEvenementDemande", "MOD", num_unique, event)[0]
 
     def delete_event(self, num_unique: str, id_evenement: int) -> dict[str, Any]:
-        return self._gp("supprimerEvenementDemande", "SUP", num_unique,
-                        {"idEvenement": id_evenement})[0]
+        return self._gp(
+            "supprimerEvenementDemande", "SUP", num_unique, {"idEvenement": id_evenement}
+        )[0]
 
-    def _gp(self, op: str, typ: str, num: str, event: dict[str, Any] | None) -> list[dict[str, Any]]:
-        doc = documents.document(typ, self.cfg.guichet, {
-            "operation": {"numUnique": num}, "listeEvenements": [event] if event else None})
+    def _gp(
+        self, op: str, typ: str, num: str, event: dict[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        doc = documents.document(
+            typ,
+            self.cfg.guichet,
+            {"operation": {"numUnique": num}, "listeEvenements": [event] if event else None},
+        )
         return _items(self._answer(op, "evenement", fluxXml=doc), "listeEvenements")
 
 
 def _refused(answer: Answer) -> SneFault:
     first = answer.anomalies[0]
-    return SneFault(f"SNE anomalies: {'; '.join(f'{a.code}: {a.message}' for a in answer.anomalies)}",
-                    code=first.code)
+    return SneFault(
+        f"SNE anomalies: {'; '.join(f'{a.code}: {a.message}' for a in answer.anomalies)}",
+        code=first.code,
+    )
 
 
 def _listed(answer: Answer) -> list[str]:
     if not answer.ok:
         raise _refused(answer)
     root = documents.load(answer.document, "recherche", validate=False)
-    return [(el.text or "").strip() for el in root.iterfind(f"{q('listeDemandes')}/{q('numUnique')}")]
+    return [
+        (el.text or "").strip() for el in root.iterfind(f"{q('listeDemandes')}/{q('numUnique')}")
+    ]
 
 
 def _items(answer: Answer, wrapper: str) -> list[dict[str, Any]]:

@@ -47,21 +47,27 @@ def session(cfg: SneSettings) -> requests.Session:
         try:
             ctx = ssl.create_default_context(cafile=cfg.ca_file or None)
             if cfg.cert_file:
-                ctx.load_cert_chain(cfg.cert_file, cfg.key_file or None,
-                                    cfg.key_password.get_secret_value() or None)
+                ctx.load_cert_chain(
+                    cfg.cert_file, cfg.key_file or None, cfg.key_password.get_secret_value() or None
+                )
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"SNE TLS settings unusable: {type(exc).__name__}: "
-                              f"{getattr(exc, 'strerror', None) or exc}") from None
+            raise ConfigError(
+                f"SNE TLS settings unusable: {type(exc).__name__}: "
+                f"{getattr(exc, 'strerror', None) or exc}"
+            ) from None
         s.mount("https://", _TlsAdapter(ctx))
     return s
 
 
-class SneTransport(Transport):  # type: ignore[misc]
+class SneTransport(Transport):
     """zeep transport: timeouts, optional MTOM requests, hardened parsing of answers."""
 
     def __init__(self, cfg: SneSettings, *, mtom: bool | None = None) -> None:
-        super().__init__(session=session(cfg), timeout=cfg.timeout_s,
-                         operation_timeout=cfg.timeout_s)
+        super().__init__(
+            session=session(cfg),
+            timeout=cfg.timeout_s,  # type: ignore[no-untyped-call]
+            operation_timeout=cfg.timeout_s,
+        )
         self.mtom = cfg.mtom if mtom is None else mtom
 
     def post_xml(self, address: str, envelope: Any, headers: dict[str, str]) -> Any:
@@ -73,16 +79,24 @@ class SneTransport(Transport):  # type: ignore[misc]
                     attachments.append((cid, base64.b64decode(el.text or "")))
                     el.text = None
                     etree.SubElement(el, f"{{{XOP}}}Include", nsmap={"xop": XOP}).set(
-                        "href", f"cid:{cid}")
+                        "href", f"cid:{cid}"
+                    )
             if attachments:
                 ctype = headers.get("Content-Type", "")
-                action = ctype.split('action="', 1)[1].split('"', 1)[0] if 'action="' in ctype else ""
+                action = (
+                    ctype.split('action="', 1)[1].split('"', 1)[0] if 'action="' in ctype else ""
+                )
                 body, content_type = mtom_package(
                     etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"),
-                    attachments, action=action)
-                return self._checked(self.post(address, body, {**headers,
-                                                                "Content-Type": content_type}))
-        return self._checked(super().post_xml(address, envelope, headers))
+                    attachments,
+                    action=action,
+                )
+                return self._checked(
+                    self.post(  # type: ignore[no-untyped-call]
+                        address, body, {**headers, "Content-Type": content_type}
+                    )
+                )
+        return self._checked(super().post_xml(address, envelope, headers))  # type: ignore[no-untyped-call]
 
     def _checked(self, response: requests.Response) -> requests.Response:
         content = response.content

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,8 +45,19 @@ LIST_ITEMS = {
 }
 PARIS = ZoneInfo("Europe/Paris")
 _QUOTED = re.compile(r"'([^'{][^']*)'")
-_KEEP = frozenset({"maxLength", "minLength", "pattern", "minInclusive", "maxInclusive", "code",
-                   "modifie", "versionInterface", "propriete"})
+_KEEP = frozenset(
+    {
+        "maxLength",
+        "minLength",
+        "pattern",
+        "minInclusive",
+        "maxInclusive",
+        "code",
+        "modifie",
+        "versionInterface",
+        "propriete",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +72,7 @@ def q(name: str) -> str:
     return f"{{{NS}}}{name}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(kind: str) -> etree.XMLSchema:
     """The compiled XSD of a document kind (trusted file shipped with the package)."""
     return etree.XMLSchema(etree.parse(str(XSD_DIR / XSDS[kind])))
@@ -82,8 +93,9 @@ def load(data: bytes, kind: str, *, validate: bool = True) -> etree._Element:
         xsd = schema(kind)
         if not xsd.validate(root):
             err = xsd.error_log.last_error
-            msg = _QUOTED.sub(lambda m: m[0] if m[1].isdigit() or m[1] in _KEEP else "'…'",
-                              err.message)
+            msg = _QUOTED.sub(
+                lambda m: m[0] if m[1].isdigit() or m[1] in _KEEP else "'…'", err.message
+            )
             msg = msg.replace(f"{{{NS}}}", "")
             raise InputError(f"{XSDS[kind]} line {err.line}: {msg}", code="XSD")
     return root

@@ -18,25 +18,46 @@ RECHERCHE = "RechercheDemandeImplService"
 
 #: service → (port type, {operation: (request parts, response parts)})
 SERVICES: dict[str, tuple[str, dict[str, tuple[Parts, Parts]]]] = {
-    DEMANDE: ("DemandeLogement", {
-        "getNumUnique": ([B64], [("return", "b64"), ("attestation", "b64?")]),
-        "getDemandeLogement": ([("codeGuichet", "str"), ("numUnique", "str")], [("return", "b64")]),
-        "getDoublons": ([B64], [("return", "b64")]),
-        "getDeclarationNouveauDalo": ([B64], [("return", "b64")]),
-        "getDemandesRadieesDepuisLe": ([("codeGuichet", "str"), ("date", "date")],
-                                       [("return", "b64")]),
-        "getNouveauxDaloDepuisLe": ([("codeGuichet", "str"), ("date", "date")],
-                                    [("return", "b64")]),
-    }),
-    GP: ("GestionPartageeEVT", {
-        op: ([B64], [("return", "b64")]) for op in (
-            "listerTypesEvenementsNationaux", "listerTypesEvenementsTerritoriaux",
-            "listerEvenementsDemande", "ajouterEvenementDemande", "modifierEvenementDemande",
-            "supprimerEvenementDemande")
-    }),
-    RECHERCHE: ("RechercheDemande", {
-        "rechercheDemandeMulticritere": ([B64], [("return", "b64")]),
-    }),
+    DEMANDE: (
+        "DemandeLogement",
+        {
+            "getNumUnique": ([B64], [("return", "b64"), ("attestation", "b64?")]),
+            "getDemandeLogement": (
+                [("codeGuichet", "str"), ("numUnique", "str")],
+                [("return", "b64")],
+            ),
+            "getDoublons": ([B64], [("return", "b64")]),
+            "getDeclarationNouveauDalo": ([B64], [("return", "b64")]),
+            "getDemandesRadieesDepuisLe": (
+                [("codeGuichet", "str"), ("date", "date")],
+                [("return", "b64")],
+            ),
+            "getNouveauxDaloDepuisLe": (
+                [("codeGuichet", "str"), ("date", "date")],
+                [("return", "b64")],
+            ),
+        },
+    ),
+    GP: (
+        "GestionPartageeEVT",
+        {
+            op: ([B64], [("return", "b64")])
+            for op in (
+                "listerTypesEvenementsNationaux",
+                "listerTypesEvenementsTerritoriaux",
+                "listerEvenementsDemande",
+                "ajouterEvenementDemande",
+                "modifierEvenementDemande",
+                "supprimerEvenementDemande",
+            )
+        },
+    ),
+    RECHERCHE: (
+        "RechercheDemande",
+        {
+            "rechercheDemandeMulticritere": ([B64], [("return", "b64")]),
+        },
+    ),
 }
 
 #: operation → business document kind of its ``fluxXml`` / ``return`` (see documents.XSDS)

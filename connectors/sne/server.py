@@ -68,7 +68,9 @@ def soap_routes(handler: Handler, prefix: str = "/sne") -> list[Route]:
     async def endpoint(request: HttpRequest) -> Response:
         service = request.path_params["service"]
         if service not in SERVICES:
-            return Response(f"unknown service {service}\n", status_code=404, media_type="text/plain")
+            return Response(
+                f"unknown service {service}\n", status_code=404, media_type="text/plain"
+            )
         if request.method == "GET":
             if "wsdl" not in {k.lower() for k in request.query_params}:
                 return Response("append ?wsdl\n", status_code=404, media_type="text/plain")
@@ -91,8 +93,10 @@ def soap_routes(handler: Handler, prefix: str = "/sne") -> list[Route]:
             log.exception("internal error while serving %s", service)
             return fault_response(SoapFault("INTERNE", "internal error", sender=False))
 
-    return [Route(f"{prefix}/{{service}}", endpoint, methods=["GET", "POST"]),
-            Route(f"{prefix}/{{service}}/", endpoint, methods=["GET", "POST"])]
+    return [
+        Route(f"{prefix}/{{service}}", endpoint, methods=["GET", "POST"]),
+        Route(f"{prefix}/{{service}}/", endpoint, methods=["GET", "POST"]),
+    ]
 
 
 def soap_app(handler: Handler, prefix: str = "/sne", **kwargs: Any) -> Starlette:

@@ -91,7 +91,9 @@ def parse_request(service: str, body: bytes, content_type: str) -> Request:
         kind = request_parts.get(name)
         if kind is None:
             raise SoapFault("PARAMETRE", f"{qn.localname}: unexpected element {name}")
-        params[name] = _b64_value(child, name, attachments) if kind == "b64" else (child.text or "").strip()
+        params[name] = (
+            _b64_value(child, name, attachments) if kind == "b64" else (child.text or "").strip()
+        )
     missing = [n for n, k in request_parts.items() if n not in params and not k.endswith("?")]
     if missing:
         raise SoapFault("PARAMETRE", f"{qn.localname}: missing {', '.join(missing)}")
@@ -117,8 +119,9 @@ def _envelope(content: etree._Element) -> etree._Element:
     return env
 
 
-def render_response(service: str, operation: str, values: dict[str, Any],
-                    *, mtom: bool) -> tuple[bytes, str]:
+def render_response(
+    service: str, operation: str, values: dict[str, Any], *, mtom: bool
+) -> tuple[bytes, str]:
     """(body, content type) of ``<operation>Response``; b64 parts as attachments if ``mtom``."""
     resp = etree.Element(f"{{{WS_NS}}}{operation}Response", nsmap={"ns2": WS_NS})
     attachments: list[tuple[str, bytes]] = []
@@ -141,21 +144,30 @@ def render_response(service: str, operation: str, values: dict[str, Any],
     return mtom_package(xml, attachments, action="")
 
 
-def mtom_package(envelope: bytes, attachments: list[tuple[str, bytes]],
-                 *, action: str) -> tuple[bytes, str]:
+def mtom_package(
+    envelope: bytes, attachments: list[tuple[str, bytes]], *, action: str
+) -> tuple[bytes, str]:
     """A multipart/related XOP package: the envelope root part, then the attachments."""
     boundary = f"uuid:{uuid.uuid4()}"
     start = "<root.message@passerelle>"
     info = f'application/soap+xml; action="{action}"' if action else "application/soap+xml"
-    chunks = [f"--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; "
-              f'type="{info.replace(chr(34), chr(92) + chr(34))}"\r\n'
-              f"Content-Transfer-Encoding: binary\r\nContent-ID: {start}\r\n\r\n".encode(), envelope]
+    chunks = [
+        f"--{boundary}\r\nContent-Type: application/xop+xml; charset=UTF-8; "
+        f'type="{info.replace(chr(34), chr(92) + chr(34))}"\r\n'
+        f"Content-Transfer-Encoding: binary\r\nContent-ID: {start}\r\n\r\n".encode(),
+        envelope,
+    ]
     for cid, data in attachments:
-        chunks += [f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
-                   f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode(), data]
+        chunks += [
+            f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode(),
+            data,
+        ]
     chunks.append(f"\r\n--{boundary}--\r\n".encode())
-    content_type = (f'multipart/related; type="application/xop+xml"; boundary="{boundary}"; '
-                    f'start="{start}"; start-info="application/soap+xml"')
+    content_type = (
+        f'multipart/related; type="application/xop+xml"; boundary="{boundary}"; '
+        f'start="{start}"; start-info="application/soap+xml"'
+    )
     return b"".join(chunks), content_type
 
 
@@ -167,8 +179,11 @@ def render_fault(fault: SoapFault) -> bytes:
     reason = etree.SubElement(etree.SubElement(f, f"{{{SOAP12}}}Reason"), f"{{{SOAP12}}}Text")
     reason.set("{http://www.w3.org/XML/1998/namespace}lang", "fr")
     reason.text = fault.message
-    exc = etree.SubElement(etree.SubElement(f, f"{{{SOAP12}}}Detail"),
-                           f"{{{WS_NS}}}demandeLogementException", nsmap={"ns2": WS_NS})
+    exc = etree.SubElement(
+        etree.SubElement(f, f"{{{SOAP12}}}Detail"),
+        f"{{{WS_NS}}}demandeLogementException",
+        nsmap={"ns2": WS_NS},
+    )
     etree.SubElement(exc, "code").text = fault.code
     etree.SubElement(exc, "message").text = fault.message
     return bytes(etree.tostring(_envelope(f), xml_declaration=True, encoding="UTF-8"))

@@ -30,11 +30,18 @@ SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 
 
 @pytest.fixture(scope="module")
-def servers(settings: HubSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def servers(
+    settings: HubSettings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     db = tmp_path_factory.mktemp("sim") / "sim.db"
     with serve(simulator_app(f"sqlite:///{db}")) as sim:
-        cfg = settings.model_copy(update={"sne": settings.sne.model_copy(
-            update={"url": f"{sim}/sne", "retries": 1, "timeout_s": 10})})
+        cfg = settings.model_copy(
+            update={
+                "sne": settings.sne.model_copy(
+                    update={"url": f"{sim}/sne", "retries": 1, "timeout_s": 10}
+                )
+            }
+        )
         with serve(gateway_app(cfg)) as gw:
             yield {"simulator": f"{sim}/sne", "gateway": f"{gw}/sne"}
 
@@ -50,22 +57,30 @@ def num_of(answer: Any) -> str:
     return root.findtext(".//{http://nuu.application.i2/}numUnique") or ""
 
 
-def test_erp_registers_through_gateway_and_actor_receives(servers, settings, worker,  # type: ignore[no-untyped-def]
-                                                          actor_service) -> None:
+def test_erp_registers_through_gateway_and_actor_receives(
+    servers,
+    settings,
+    worker,  # type: ignore[no-untyped-def]
+    actor_service,
+) -> None:
     actor = f"soap-{uuid.uuid4().hex[:8]}"
-    actor_service.add_or_update(Actor(id=actor, name=actor, kind="bailleur",
-                                      filters=ActorFilters(communes=[ROUEN])))
+    actor_service.add_or_update(
+        Actor(id=actor, name=actor, kind="bailleur", filters=ActorFilters(communes=[ROUEN]))
+    )
     g = "G" + uuid.uuid4().hex[:4].upper()
     answer = erp(servers, "DemandeLogementImplService").getNumUnique(
-        fluxXml=new_demande_xml(g, [ROUEN], nom=f"E{g}"))
+        fluxXml=new_demande_xml(g, [ROUEN], nom=f"E{g}")
+    )
     num = num_of(answer)
     assert len(num) == 18 and num.endswith(g)
-    records = collect_feed(settings, actor, worker=worker,
-                           until=lambda rs: any(r["numUnique"] == num for r in rs))
+    records = collect_feed(
+        settings, actor, worker=worker, until=lambda rs: any(r["numUnique"] == num for r in rs)
+    )
     assert [r["numUnique"] for r in records if r["numUnique"] == num] == [num]
     # the demand is in the simulator too: read back through the gateway
     assert num.encode() in erp(servers, "DemandeLogementImplService").getDemandeLogement(
-        codeGuichet=g, numUnique=num)
+        codeGuichet=g, numUnique=num
+    )
 
 
 def test_gp_event_through_gateway_reaches_hub_evenements(servers, settings) -> None:  # type: ignore[no-untyped-def]
@@ -74,21 +89,30 @@ def test_gp_event_through_gateway_reaches_hub_evenements(servers, settings) -> N
     from schemas import get_codec
 
     g = "H" + uuid.uuid4().hex[:4].upper()
-    num = num_of(erp(servers, "DemandeLogementImplService").getNumUnique(
-        fluxXml=new_demande_xml(g, [ROUEN], nom=f"E{g}")))
-    doc = (f'<interfaceNuu xmlns="http://nuu.application.i2/" versionInterface="02.00"><entete>'
-           f"<typeFichier>AJO</typeFichier><dateFichier>2026-11-23T10:00:00</dateFichier>"
-           f"<codeGuichet>{g}</codeGuichet></entete><operation><numUnique>{num}</numUnique>"
-           f"</operation><listeEvenements><evenement><codeTypeEvenement>REFUS</codeTypeEvenement>"
-           f"<dateSurvenance>2026-11-02</dateSurvenance><listeCaracteristiquesSpecifiques>"
-           f"<caracteristiqueSpecifique><code>MOTIF</code><valeurCaracteristiqueSpecifique>loin"
-           f"</valeurCaracteristiqueSpecifique></caracteristiqueSpecifique>"
-           f"</listeCaracteristiquesSpecifiques></evenement></listeEvenements></interfaceNuu>")
+    num = num_of(
+        erp(servers, "DemandeLogementImplService").getNumUnique(
+            fluxXml=new_demande_xml(g, [ROUEN], nom=f"E{g}")
+        )
+    )
+    doc = (
+        f'<interfaceNuu xmlns="http://nuu.application.i2/" versionInterface="02.00"><entete>'
+        f"<typeFichier>AJO</typeFichier><dateFichier>2026-11-23T10:00:00</dateFichier>"
+        f"<codeGuichet>{g}</codeGuichet></entete><operation><numUnique>{num}</numUnique>"
+        f"</operation><listeEvenements><evenement><codeTypeEvenement>REFUS</codeTypeEvenement>"
+        f"<dateSurvenance>2026-11-02</dateSurvenance><listeCaracteristiquesSpecifiques>"
+        f"<caracteristiqueSpecifique><code>MOTIF</code><valeurCaracteristiqueSpecifique>loin"
+        f"</valeurCaracteristiqueSpecifique></caracteristiqueSpecifique>"
+        f"</listeCaracteristiquesSpecifiques></evenement></listeEvenements></interfaceNuu>"
+    )
     erp(servers, "GestionPartageeEVTImplService").ajouterEvenementDemande(fluxXml=doc.encode())
 
     async def find() -> list[dict[str, Any]]:
-        consumer = AIOKafkaConsumer("hub.evenements", bootstrap_servers=settings.kafka.bootstrap_servers,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            "hub.evenements",
+            bootstrap_servers=settings.kafka.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await consumer.start()
         found: list[dict[str, Any]] = []
         try:
@@ -106,13 +130,17 @@ def test_gp_event_through_gateway_reaches_hub_evenements(servers, settings) -> N
 
     events = asyncio.run(find())
     assert [(e["operation"], e["codeTypeEvenement"], e["auteur"]) for e in events] == [
-        ("AJO", "REFUS", g)]
+        ("AJO", "REFUS", g)
+    ]
     assert events[0]["caracteristiques"] == {"MOTIF": "loin"}
 
 
 def test_invalid_request_gets_fault_with_code(servers) -> None:  # type: ignore[no-untyped-def]
-    bad = new_demande_xml("G0000", [ROUEN]).replace(b"<precision", b"<precisionX", 1).replace(
-        b"</precision>", b"</precisionX>", 1)
+    bad = (
+        new_demande_xml("G0000", [ROUEN])
+        .replace(b"<precision", b"<precisionX", 1)
+        .replace(b"</precision>", b"</precisionX>", 1)
+    )
     with pytest.raises(Fault) as err:
         erp(servers, "DemandeLogementImplService").getNumUnique(fluxXml=bad)
     detail = err.value.detail.find(f"{{{WS}}}demandeLogementException")
@@ -122,21 +150,35 @@ def test_invalid_request_gets_fault_with_code(servers) -> None:  # type: ignore[
 
 HOSTILE_DOCS = {
     "xxe": b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
-           b'<interfaceNuu xmlns="http://nuu.application.i2/" versionInterface="02.01">&e;</interfaceNuu>',
+    b'<interfaceNuu xmlns="http://nuu.application.i2/" versionInterface="02.01">&e;</interfaceNuu>',
     "billion_laughs": b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
-                      + b"".join(f'<!ENTITY a{i} "{("&a;" if i == 0 else f"&a{i - 1};") * 10}">'.encode()
-                                 for i in range(9)) + b"]><x>&a8;</x>",
-    "quadratic": b'<?xml version="1.0"?><!DOCTYPE q [<!ENTITY a "' + b"A" * 50_000 + b'">]><x>'
-                 + b"&a;" * 20_000 + b"</x>",
+    + b"".join(
+        f'<!ENTITY a{i} "{("&a;" if i == 0 else f"&a{i - 1};") * 10}">'.encode() for i in range(9)
+    )
+    + b"]><x>&a8;</x>",
+    "quadratic": b'<?xml version="1.0"?><!DOCTYPE q [<!ENTITY a "'
+    + b"A" * 50_000
+    + b'">]><x>'
+    + b"&a;" * 20_000
+    + b"</x>",
     "deep": b"<x>" * 5000 + b"</x>" * 5000,
 }
 
 
 def envelope(op: str, flux: bytes | None = None, raw_body: bytes | None = None) -> bytes:
-    inner = raw_body if raw_body is not None else (
-        f"<ws:{op}><fluxXml>{base64.b64encode(flux or b'').decode()}</fluxXml></ws:{op}>".encode())
-    return (f'<soap:Envelope xmlns:soap="{SOAP12}" xmlns:ws="{WS}"><soap:Body>'.encode() + inner
-            + b"</soap:Body></soap:Envelope>")
+    inner = (
+        raw_body
+        if raw_body is not None
+        else (
+            f"<ws:{op}><fluxXml>{base64.b64encode(flux or b'').decode()}</fluxXml>"
+            f"</ws:{op}>".encode()
+        )
+    )
+    return (
+        f'<soap:Envelope xmlns:soap="{SOAP12}" xmlns:ws="{WS}"><soap:Body>'.encode()
+        + inner
+        + b"</soap:Body></soap:Envelope>"
+    )
 
 
 def assert_fault(resp: requests.Response, codes: set[str]) -> None:
@@ -152,8 +194,9 @@ def test_hostile_business_xml_gets_fault(servers, target: str, name: str) -> Non
     url = f"{servers[target]}/DemandeLogementImplService"
     headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
     # as the business document (base64) and as the envelope itself
-    resp = requests.post(url, data=envelope("getNumUnique", HOSTILE_DOCS[name]), headers=headers,
-                         timeout=30)
+    resp = requests.post(
+        url, data=envelope("getNumUnique", HOSTILE_DOCS[name]), headers=headers, timeout=30
+    )
     assert_fault(resp, {"HOSTILE", "XML"})
     resp = requests.post(url, data=HOSTILE_DOCS[name], headers=headers, timeout=30)
     assert_fault(resp, {"HOSTILE", "XML"})
@@ -168,19 +211,30 @@ def test_oversized_and_garbage_get_faults(servers, target: str) -> None:  # type
     big_doc = b"<x>" + b"a" * 2_500_000 + b"</x>"
     resp = requests.post(url, data=envelope("getNumUnique", big_doc), headers=headers, timeout=60)
     assert_fault(resp, {"HOSTILE"})
-    resp = requests.post(url, data=envelope("getNumUnique", raw_body=b"<ws:getNumUnique><fluxXml>"
-                                            b"%%%</fluxXml></ws:getNumUnique>"), headers=headers,
-                         timeout=30)
+    resp = requests.post(
+        url,
+        data=envelope(
+            "getNumUnique", raw_body=b"<ws:getNumUnique><fluxXml>%%%</fluxXml></ws:getNumUnique>"
+        ),
+        headers=headers,
+        timeout=30,
+    )
     assert_fault(resp, {"BASE64"})
     resp = requests.post(url, data=b"not xml at all", headers=headers, timeout=30)
     assert_fault(resp, {"XML"})
-    resp = requests.post(url, data=b"--x\r\n\r\n", timeout=30,
-                         headers={"Content-Type": 'multipart/related; boundary="x"'})
+    resp = requests.post(
+        url,
+        data=b"--x\r\n\r\n",
+        timeout=30,
+        headers={"Content-Type": 'multipart/related; boundary="x"'},
+    )
     assert_fault(resp, {"MIME", "XML"})
 
 
 def test_wsdl_served_with_own_address(servers) -> None:  # type: ignore[no-untyped-def]
-    text = requests.get(f"{servers['gateway']}/RechercheDemandeImplService?wsdl", timeout=10).content
+    text = requests.get(
+        f"{servers['gateway']}/RechercheDemandeImplService?wsdl", timeout=10
+    ).content
     root = xmlsafe.parse(text)
     loc = root.find(".//{http://schemas.xmlsoap.org/wsdl/soap12/}address").get("location")
     assert loc == f"{servers['gateway']}/RechercheDemandeImplService"

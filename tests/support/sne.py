@@ -26,8 +26,9 @@ def free_port() -> int:
 def serve(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port; yields its base URL (http://127.0.0.1:port)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -42,9 +43,15 @@ def serve(app: Any) -> Iterator[str]:
         thread.join(10)
 
 
-def new_demande_xml(guichet: str, communes: list[str], *, operation: str = "CRE",
-                    num_unique: str | None = None, nom: str = "MARTIN",
-                    forcer_doublon: bool = False) -> bytes:
+def new_demande_xml(
+    guichet: str,
+    communes: list[str],
+    *,
+    operation: str = "CRE",
+    num_unique: str | None = None,
+    nom: str = "MARTIN",
+    forcer_doublon: bool = False,
+) -> bytes:
     """A minimal valid InterfaceNuu 02.01 demand document (fictitious person)."""
     from connectors.interfacenuu.mapping import render_demande_xml
     from tests.support.demandes import demande_event

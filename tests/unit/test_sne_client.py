@@ -54,8 +54,9 @@ def test_register_read_search_radiate(simulator: tuple[str, Counting], mtom: boo
     assert len(num) == 18 and num.startswith("0761125") and num.endswith(g)
     assert num.encode() in client.get_demande(num)
     assert num in client.search(communeSouhaitee=ROUEN, etatDemande="A")
-    _, rad = client.register_demande(new_demande_xml(g, [ROUEN], operation="RAD", num_unique=num,
-                                                     nom=f"N{g}"))
+    _, rad = client.register_demande(
+        new_demande_xml(g, [ROUEN], operation="RAD", num_unique=num, nom=f"N{g}")
+    )
     assert rad.ok
     assert num in client.radiations_since(date(2026, 11, 20))
     assert num not in client.radiations_since(date(2026, 11, 21))
@@ -70,11 +71,15 @@ def test_anomalies_are_answers_not_errors(simulator: tuple[str, Counting]) -> No
     assert num is None
     assert [a.code for a in answer.anomalies] == ["COMMUNE"]
     assert "99999" in answer.anomalies[0].message
-    num, answer = client.register_demande(new_demande_xml(g, [ROUEN], operation="MOD",
-                                                          num_unique=f"0761125999999{g}"))
+    num, answer = client.register_demande(
+        new_demande_xml(g, [ROUEN], operation="MOD", num_unique=f"0761125999999{g}")
+    )
     assert num is None and [a.code for a in answer.anomalies] == ["NUMINCONNU"]
-    bad = new_demande_xml(g, [ROUEN]).replace(b"<precision", b"<precisionX", 1).replace(
-        b"</precision>", b"</precisionX>", 1)
+    bad = (
+        new_demande_xml(g, [ROUEN])
+        .replace(b"<precision", b"<precisionX", 1)
+        .replace(b"</precision>", b"</precisionX>", 1)
+    )
     num, answer = client.register_demande(bad)
     assert num is None and answer.anomalies[0].code == "XSD"
     assert "precisionX" in answer.anomalies[0].message
@@ -100,10 +105,14 @@ def test_gestion_partagee_events(simulator: tuple[str, Counting]) -> None:
     types = {t["codeTypeEvenement"] for t in client.event_types()}
     assert {"DECISCAL", "REFUS"} <= types
     assert [t["codeTypeEvenement"] for t in client.event_types("076")] == ["LABELLOC"]
-    added = client.add_event(num, {"codeTypeEvenement": "VISITEPROP", "dateSurvenance": "2026-01-02"})
+    added = client.add_event(
+        num, {"codeTypeEvenement": "VISITEPROP", "dateSurvenance": "2026-01-02"}
+    )
     ident = int(added["idEvenement"])
-    modified = client.modify_event(num, {"idEvenement": ident, "codeTypeEvenement": "VISITEPROP",
-                                         "dateSurvenance": "2026-01-03"})
+    modified = client.modify_event(
+        num,
+        {"idEvenement": ident, "codeTypeEvenement": "VISITEPROP", "dateSurvenance": "2026-01-03"},
+    )
     assert modified["natureModification"] == "MOD"
     assert [e["dateSurvenance"] for e in client.events(num)] == ["2026-01-03"]
     client.delete_event(num, ident)
@@ -115,8 +124,9 @@ def test_gestion_partagee_events(simulator: tuple[str, Counting]) -> None:
 
 def test_nothing_listening_is_retried_then_unavailable() -> None:
     delays: list[float] = []
-    cfg = SneSettings(url=f"http://127.0.0.1:{free_port()}/sne", retries=3, backoff_s=0.1,
-                      timeout_s=2)
+    cfg = SneSettings(
+        url=f"http://127.0.0.1:{free_port()}/sne", retries=3, backoff_s=0.1, timeout_s=2
+    )
     client = SneClient(cfg, sleep=delays.append)
     with pytest.raises(SneUnavailable) as err:
         client.get_demande("076112500000100000")
@@ -145,8 +155,10 @@ def test_server_closing_sockets_is_retried(tmp_path: Path) -> None:
 
     threading.Thread(target=run, daemon=True).start()
     port = listener.getsockname()[1]
-    client = SneClient(SneSettings(url=f"http://127.0.0.1:{port}/sne", retries=2, timeout_s=2),
-                       sleep=lambda _s: None)
+    client = SneClient(
+        SneSettings(url=f"http://127.0.0.1:{port}/sne", retries=2, timeout_s=2),
+        sleep=lambda _s: None,
+    )
     try:
         with pytest.raises(SneUnavailable):
             client.search(communeSouhaitee=ROUEN)

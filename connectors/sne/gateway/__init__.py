@@ -75,7 +75,8 @@ class Gateway:
                 raise SoapFault(exc.code, exc.message) from None
         try:
             parts: dict[str, Any] = await to_thread.run_sync(
-                lambda: self.client.call(req.operation, **req.params))
+                lambda: self.client.call(req.operation, **req.params)
+            )
         except SneFault as fault:
             raise SoapFault(fault.code, fault.message) from None
         answer = parts.get("return")
@@ -89,21 +90,32 @@ class Gateway:
                 prepared = demande_event(event, answer)
                 if prepared is not None:
                     await self._send(topics.DEMANDES, prepared.key, prepared.value)
-            elif req.operation in ("ajouterEvenementDemande", "modifierEvenementDemande",
-                                   "supprimerEvenementDemande"):
+            elif req.operation in (
+                "ajouterEvenementDemande",
+                "modifierEvenementDemande",
+                "supprimerEvenementDemande",
+            ):
                 for key, value in gp_records(req.operation, req.params["fluxXml"], answer):
                     await self._send(topics.EVENEMENTS, key, value)
-        except (HubError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, HubError, OSError) as exc:
             code = getattr(exc, "code", type(exc).__name__)
-            log.error("SOAP gateway: %s accepted by the SNE but not published (%s); the SNE "
-                      "poller will catch it up", req.operation, code)
+            log.error(
+                "SOAP gateway: %s accepted by the SNE but not published (%s); the SNE "
+                "poller will catch it up",
+                req.operation,
+                code,
+            )
         except Exception as exc:  # Kafka client errors have no common base worth naming
-            log.error("SOAP gateway: %s accepted by the SNE but not published (%s)",
-                      req.operation, type(exc).__name__)
+            log.error(
+                "SOAP gateway: %s accepted by the SNE but not published (%s)",
+                req.operation,
+                type(exc).__name__,
+            )
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
-        await asyncio.wait_for(self.producer.send_and_wait(topic, value, key=key),
-                               PUBLISH_TIMEOUT_S)
+        await asyncio.wait_for(
+            self.producer.send_and_wait(topic, value, key=key), PUBLISH_TIMEOUT_S
+        )
 
 
 def create_app(settings: HubSettings, client: SneClient | None = None) -> Starlette:

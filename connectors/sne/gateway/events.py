@@ -20,8 +20,11 @@ from connectors.sne.documents import q
 from hub.publishing import PreparedEvent, prepare_event
 from schemas import get_codec
 
-GP_OPERATION = {"ajouterEvenementDemande": "AJO", "modifierEvenementDemande": "MOD",
-                "supprimerEvenementDemande": "SUP"}
+GP_OPERATION = {
+    "ajouterEvenementDemande": "AJO",
+    "modifierEvenementDemande": "MOD",
+    "supprimerEvenementDemande": "SUP",
+}
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:passerelle:sne-gateway:gp")
 
 
@@ -33,8 +36,9 @@ def demande_event(event: dict[str, Any], answer: bytes) -> PreparedEvent | None:
     if not num:
         return None
     dl = {**event["demande"]["demandeLogement"], "numUnique": num}
-    return prepare_event({**event, "numUnique": num,
-                          "demande": {**event["demande"], "demandeLogement": dl}})
+    return prepare_event(
+        {**event, "numUnique": num, "demande": {**event["demande"], "demandeLogement": dl}}
+    )
 
 
 def gp_records(operation: str, request: bytes, answer: bytes) -> list[tuple[bytes, bytes]]:
@@ -61,8 +65,10 @@ def gp_records(operation: str, request: bytes, answer: bytes) -> list[tuple[byte
             "commentaire": ev.get("commentaire") or None,
             "reglementaire": ev.get("reglementaire") in ("true", "1"),
             "aPublierSurPGP": False,
-            "caracteristiques": {c["code"]: c.get("valeurCaracteristiqueSpecifique") or ""
-                                 for c in ev.get("listeCaracteristiquesSpecifiques") or []},
+            "caracteristiques": {
+                c["code"]: c.get("valeurCaracteristiqueSpecifique") or ""
+                for c in ev.get("listeCaracteristiquesSpecifiques") or []
+            },
             "occurredAt": int(time.time() * 1000),
             "source": "soap-gateway",
         }

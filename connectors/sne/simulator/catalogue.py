@@ -10,8 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def _type(code: str, libelle: str, *, publier: bool = True, territoire: str | None = None,
-          champs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _type(
+    code: str,
+    libelle: str,
+    *,
+    publier: bool = True,
+    territoire: str | None = None,
+    champs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     return {
         "codeTypeEvenement": code,
         "texteDescriptifPGP": libelle,
@@ -28,21 +34,32 @@ def _type(code: str, libelle: str, *, publier: bool = True, territoire: str | No
 
 
 def _champ(code: str, libelle: str, typ: str, obligatoire: bool) -> dict[str, Any]:
-    return {"code": code, "libelle": libelle, "typeCaracteristiqueSpecifique": typ,
-            "obligatoire": obligatoire, "texteDescriptif": libelle, "aideALaSaisie": libelle}
+    return {
+        "code": code,
+        "libelle": libelle,
+        "typeCaracteristiqueSpecifique": typ,
+        "obligatoire": obligatoire,
+        "texteDescriptif": libelle,
+        "aideALaSaisie": libelle,
+    }
 
 
 NATIONAL: list[dict[str, Any]] = [
     _type("DEMINFO", "Demande d'informations ou de pièces"),
     _type("DESIGCAL", "Désignation pour une commission d'attribution"),
-    _type("INSCCAL", "Inscription à l'ordre du jour d'une CAL",
-          champs=[_champ("DATECAL", "Date de la CAL", "DAT", True)]),
+    _type(
+        "INSCCAL",
+        "Inscription à l'ordre du jour d'une CAL",
+        champs=[_champ("DATECAL", "Date de la CAL", "DAT", True)],
+    ),
     _type("EXAMCAL", "Examen par la CAL"),
     _type("VISITEPROP", "Visite proposée"),
     _type("VISITEFAIT", "Visite effectuée"),
-    _type("DECISCAL", "Décision de la CAL",
-          champs=[_champ("DECISION", "Décision", "LST", True),
-                  _champ("RANG", "Rang", "INT", False)]),
+    _type(
+        "DECISCAL",
+        "Décision de la CAL",
+        champs=[_champ("DECISION", "Décision", "LST", True), _champ("RANG", "Rang", "INT", False)],
+    ),
     _type("REFUS", "Refus du demandeur", champs=[_champ("MOTIF", "Motif du refus", "TXT", True)]),
     _type("BAILSIGNE", "Signature du bail"),
 ]

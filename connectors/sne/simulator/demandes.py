@@ -58,8 +58,10 @@ def identity(dl: dict[str, Any]) -> str:
     """SHA-256 of the applicant's identity (duplicate key; the identity is not stored)."""
     p = (dl.get("personnePhysique") or {}).get("demandeur") or {}
     a = dl.get("association") or {}
-    key = "|".join(str(v or "").strip().upper() for v in
-                   (p.get("nom") or a.get("nom"), p.get("prenom"), p.get("dateNaissance")))
+    key = "|".join(
+        str(v or "").strip().upper()
+        for v in (p.get("nom") or a.get("nom"), p.get("prenom"), p.get("dateNaissance"))
+    )
     return hashlib.sha256(key.encode()).hexdigest()
 
 
@@ -82,8 +84,9 @@ class DemandeService:
         except InputError as exc:
             if exc.code in ("HOSTILE", "XML"):
                 raise SoapFault(exc.code, exc.message) from None
-            raise Rejected([Anomaly(exc.code if exc.code in ("XSD", "VERSION") else "TYPEFICH",
-                                    exc.message)]) from None
+            raise Rejected(
+                [Anomaly(exc.code if exc.code in ("XSD", "VERSION") else "TYPEFICH", exc.message)]
+            ) from None
         return event
 
     def _check(self, event: dict[str, Any]) -> tuple[list[Anomaly], dict[str, Any] | None]:
@@ -93,23 +96,39 @@ class DemandeService:
         dl = event["demande"]["demandeLogement"]
         locs = (dl.get("logementRecherche") or {}).get("listeLocalisationSouhaite") or []
         if not locs:
-            found.append(Anomaly("LOCALISAT", "logementRecherche/listeLocalisationSouhaite: "
-                                              "at least one wished commune is required"))
+            found.append(
+                Anomaly(
+                    "LOCALISAT",
+                    "logementRecherche/listeLocalisationSouhaite: "
+                    "at least one wished commune is required",
+                )
+            )
         for loc in locs:
             try:
                 get_geography().commune(loc["commune"] or "")
             except UnknownCommuneError:
-                found.append(Anomaly("COMMUNE", f"localisationSouhaite/commune {loc['commune']!r}"
-                                                " is not an INSEE commune code"))
+                found.append(
+                    Anomaly(
+                        "COMMUNE",
+                        f"localisationSouhaite/commune {loc['commune']!r}"
+                        " is not an INSEE commune code",
+                    )
+                )
         op, num = event["operation"], (dl.get("numUnique") or "").strip()
         current = None
         if op in ("CRE", "CRS"):
             if num:
                 found.append(Anomaly("NUMPRESENT", f"{op}: a new demand carries no numUnique"))
             elif not dl.get("forcerDoublon") and self.store.search(
-                    [t.c.identite == identity(dl), t.c.etat == "A"], limit=1):
-                found.append(Anomaly("DOUBLON", "an active demand has the same applicant: "
-                                                "check getDoublons, or set forcerDoublon"))
+                [t.c.identite == identity(dl), t.c.etat == "A"], limit=1
+            ):
+                found.append(
+                    Anomaly(
+                        "DOUBLON",
+                        "an active demand has the same applicant: "
+                        "check getDoublons, or set forcerDoublon",
+                    )
+                )
         elif not num:
             found.append(Anomaly("NUMABSENT", f"{op}: demandeLogement/numUnique is required"))
         else:
@@ -117,13 +136,19 @@ class DemandeService:
             if current is None:
                 found.append(Anomaly("NUMINCONNU", f"numUnique {num} unknown"))
             elif current["etat"] == "R":
-                found.append(Anomaly("RADIEE", f"numUnique {num} is radiated since "
-                                               f"{current['date_radiation']}"))
+                found.append(
+                    Anomaly(
+                        "RADIEE", f"numUnique {num} is radiated since {current['date_radiation']}"
+                    )
+                )
         if op == "RAD":
             rad = dl.get("radiation") or {}
             if rad.get("motifRadiation") not in MOTIFS:
-                found.append(Anomaly("MOTIFRAD", f"radiation/motifRadiation must be one of "
-                                                 f"{', '.join(MOTIFS)}"))
+                found.append(
+                    Anomaly(
+                        "MOTIFRAD", f"radiation/motifRadiation must be one of {', '.join(MOTIFS)}"
+                    )
+                )
         return found, current
 
     def getNumUnique(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -139,16 +164,23 @@ class DemandeService:
         communes = [loc["commune"] for loc in dl["logementRecherche"]["listeLocalisationSouhaite"]]
         row: dict[str, Any] = {"communes": communes, "identite": identity(dl)}
         if event["operation"] == "REN":
-            row["date_renouvellement"] = ((dl.get("renouvellement") or {}).get("dateRenouvellement")
-                                          or date.today().isoformat())
+            row["date_renouvellement"] = (dl.get("renouvellement") or {}).get(
+                "dateRenouvellement"
+            ) or date.today().isoformat()
         if event["operation"] == "RAD":
             rad = dl["radiation"]
-            row.update(etat="R", date_radiation=rad["dateRadiation"],
-                       motif_radiation=rad["motifRadiation"])
+            row.update(
+                etat="R", date_radiation=rad["dateRadiation"], motif_radiation=rad["motifRadiation"]
+            )
 
         def render(num: str) -> bytes:
-            return render_demande_xml({**event, "numUnique": num, "demande": {
-                **event["demande"], "demandeLogement": {**dl, "numUnique": num}}})
+            return render_demande_xml(
+                {
+                    **event,
+                    "numUnique": num,
+                    "demande": {**event["demande"], "demandeLogement": {**dl, "numUnique": num}},
+                }
+            )
 
         if current is None:
             row.update(guichet=dl["numGuichet"], etat="A", date_depot=dl["dateCreationDemande"])
@@ -171,11 +203,21 @@ class DemandeService:
         except Rejected as r:
             return {"return": reject_demande(data, r.found)}
         dl = event["demande"]["demandeLogement"]
-        rows = self.store.search([t.c.identite == identity(dl), t.c.etat == "A",
-                                  t.c.num_unique != (dl.get("numUnique") or "")])
+        rows = self.store.search(
+            [
+                t.c.identite == identity(dl),
+                t.c.etat == "A",
+                t.c.num_unique != (dl.get("numUnique") or ""),
+            ]
+        )
         doublons = [_doublon(r) for r in rows]
-        answer = {**event, "demande": {**event["demande"], "demandeLogement": {
-            **dl, "listeDoublons": doublons or None}}}
+        answer = {
+            **event,
+            "demande": {
+                **event["demande"],
+                "demandeLogement": {**dl, "listeDoublons": doublons or None},
+            },
+        }
         return {"return": render_demande_xml(answer)}
 
     def getDeclarationNouveauDalo(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -191,40 +233,66 @@ class DemandeService:
         except Rejected as r:
             return {"return": reject_demande(data, r.found)}
         stored = parse_demande_xml(current["document"], validate=False)
-        stored.update(operation="MOD", occurredAt=event["occurredAt"],
-                      changedFields=["informationDalo"])
+        stored.update(
+            operation="MOD", occurredAt=event["occurredAt"], changedFields=["informationDalo"]
+        )
         stored["demande"]["informationDalo"] = event["demande"]["informationDalo"]
         document = render_demande_xml(stored)
-        self.store.update(num, {"document": document,
-                                "dalo_declared_on": date.today().isoformat()})
+        self.store.update(num, {"document": document, "dalo_declared_on": date.today().isoformat()})
         return {"return": document}
 
     def _numbers(self, typ: str, guichet: str, criteria: dict[str, Any], where: list[Any]) -> bytes:
         nums = [r["num_unique"] for r in self.store.search(where)]
-        return documents.document(typ, guichet[:5], {
-            "operation": {"demandeMulticritere": criteria}, "listeDemandes": nums or None})
+        return documents.document(
+            typ,
+            guichet[:5],
+            {"operation": {"demandeMulticritere": criteria}, "listeDemandes": nums or None},
+        )
 
     def getDemandesRadieesDepuisLe(self, p: dict[str, Any]) -> dict[str, Any]:
         since = iso_date(p["date"], "date")
-        return {"return": self._numbers("RAD", p["codeGuichet"], {"dateRadiationDebut": since},
-                                        [t.c.etat == "R", t.c.date_radiation >= since])}
+        return {
+            "return": self._numbers(
+                "RAD",
+                p["codeGuichet"],
+                {"dateRadiationDebut": since},
+                [t.c.etat == "R", t.c.date_radiation >= since],
+            )
+        }
 
     def getNouveauxDaloDepuisLe(self, p: dict[str, Any]) -> dict[str, Any]:
         since = iso_date(p["date"], "date")
-        return {"return": self._numbers("DALO", p["codeGuichet"], {},
-                                        [t.c.dalo_declared_on >= since])}
+        return {
+            "return": self._numbers("DALO", p["codeGuichet"], {}, [t.c.dalo_declared_on >= since])
+        }
 
 
 def _doublon(row: dict[str, Any]) -> dict[str, Any]:
     dl = parse_demande_xml(row["document"], validate=False)["demande"]["demandeLogement"]
     p = (dl.get("personnePhysique") or {}).get("demandeur") or {}
-    keys = ("etranger", "appartement", "etage", "escalier", "batiment", "compAdresse", "numero",
-            "voie", "lieuDit", "codePostal", "commune", "codePostalEtranger", "communeEtranger",
-            "pays", "nomHebergeant")
+    keys = (
+        "etranger",
+        "appartement",
+        "etage",
+        "escalier",
+        "batiment",
+        "compAdresse",
+        "numero",
+        "voie",
+        "lieuDit",
+        "codePostal",
+        "commune",
+        "codePostalEtranger",
+        "communeEtranger",
+        "pays",
+        "nomHebergeant",
+    )
     addr = {k: v for k, v in (p.get("adressePostale") or {"etranger": False}).items() if k in keys}
     return {
         "numUnique": row["num_unique"],
-        "demandeur": {k: p.get(k) for k in ("civilite", "nom", "nomPatronymique", "prenom",
-                                            "dateNaissance")} | {"adressePostale": addr},
+        "demandeur": {
+            k: p.get(k) for k in ("civilite", "nom", "nomPatronymique", "prenom", "dateNaissance")
+        }
+        | {"adressePostale": addr},
         "listeLocalisationSouhaitee": [{"commune": c, "quartier": None} for c in row["communes"]],
     }

@@ -21,9 +21,20 @@ from connectors.sne.simulator.store import SimulatorStore
 from connectors.sne.soap import SoapFault
 from hub.errors import InputError
 
-EVENT_ORDER = ("idEvenement", "codeTypeEvenement", "libelleTypeEvenement", "auteurCreation",
-               "dateCreation", "auteurModification", "dateModification", "natureModification",
-               "dateSurvenance", "commentaire", "reglementaire", "listeCaracteristiquesSpecifiques")
+EVENT_ORDER = (
+    "idEvenement",
+    "codeTypeEvenement",
+    "libelleTypeEvenement",
+    "auteurCreation",
+    "dateCreation",
+    "auteurModification",
+    "dateModification",
+    "natureModification",
+    "dateSurvenance",
+    "commentaire",
+    "reglementaire",
+    "listeCaracteristiquesSpecifiques",
+)
 
 
 class Rejected(Exception):
@@ -69,16 +80,21 @@ class GpService:
             return {"return": _answer(root, {"listeAnomalies": documents.anomaly_items(r.found)})}
 
     def listerTypesEvenementsNationaux(self, p: dict[str, Any]) -> dict[str, Any]:
-        return self._run(p["fluxXml"], "typeEvenement",
-                         lambda root: {"listeTypesEvenements": catalogue.NATIONAL})
+        return self._run(
+            p["fluxXml"], "typeEvenement", lambda root: {"listeTypesEvenements": catalogue.NATIONAL}
+        )
 
     def listerTypesEvenementsTerritoriaux(self, p: dict[str, Any]) -> dict[str, Any]:
         def work(root: etree._Element) -> dict[str, Any]:
             terr = root.findtext(f"{q('operation')}/{q('codeTerritoire')}")
             if not terr:
                 raise Rejected(Anomaly("TERRITOIRE", "operation/codeTerritoire is required"))
-            return {"listeTypesEvenements": [t for t in catalogue.TERRITORIAL
-                                             if t["codeTerritoire"] == terr.strip()]}
+            return {
+                "listeTypesEvenements": [
+                    t for t in catalogue.TERRITORIAL if t["codeTerritoire"] == terr.strip()
+                ]
+            }
+
         return self._run(p["fluxXml"], "typeEvenement", work)
 
     def _demand(self, root: etree._Element) -> tuple[str, str]:
@@ -90,8 +106,11 @@ class GpService:
         return num, (root.findtext(f"{q('entete')}/{q('codeGuichet')}") or "").strip()
 
     def _event(self, root: etree._Element) -> dict[str, Any]:
-        events = documents.to_dict(root.find(q("listeEvenements"))) if root.find(
-            q("listeEvenements")) is not None else []
+        events = (
+            documents.to_dict(root.find(q("listeEvenements")))
+            if root.find(q("listeEvenements")) is not None
+            else []
+        )
         if len(events) != 1:
             raise Rejected(Anomaly("EVENEMENT", "listeEvenements must hold exactly one evenement"))
         return dict(events[0])
@@ -99,24 +118,39 @@ class GpService:
     def _validate(self, ev: dict[str, Any]) -> dict[str, Any]:
         typ = catalogue.find(ev.get("codeTypeEvenement") or "")
         if typ is None:
-            raise Rejected(Anomaly("TYPEINCONN", "evenement/codeTypeEvenement is not a known "
-                                                 "event type"))
+            raise Rejected(
+                Anomaly("TYPEINCONN", "evenement/codeTypeEvenement is not a known event type")
+            )
         found = []
         when = ev.get("dateSurvenance")
         if not when or when > date.today().isoformat():
-            found.append(Anomaly("DATESURV", "evenement/dateSurvenance is required and cannot "
-                                             "be in the future"))
+            found.append(
+                Anomaly(
+                    "DATESURV", "evenement/dateSurvenance is required and cannot be in the future"
+                )
+            )
         given = {c["code"]: c for c in ev.get("listeCaracteristiquesSpecifiques") or []}
         specs = {c["code"]: c for c in typ.get("listeCaracteristiquesSpecifiques") or []}
         for code, spec in specs.items():
             if spec["obligatoire"] and not (given.get(code) or {}).get(
-                    "valeurCaracteristiqueSpecifique"):
-                found.append(Anomaly("CARACOBL", f"caracteristiqueSpecifique {code} is mandatory"
-                                                 f" for {typ['codeTypeEvenement']}"))
+                "valeurCaracteristiqueSpecifique"
+            ):
+                found.append(
+                    Anomaly(
+                        "CARACOBL",
+                        f"caracteristiqueSpecifique {code} is mandatory"
+                        f" for {typ['codeTypeEvenement']}",
+                    )
+                )
         for code in given:
             if code not in specs:
-                found.append(Anomaly("CARACINC", f"caracteristiqueSpecifique {code} is unknown "
-                                                 f"for {typ['codeTypeEvenement']}"))
+                found.append(
+                    Anomaly(
+                        "CARACINC",
+                        f"caracteristiqueSpecifique {code} is unknown "
+                        f"for {typ['codeTypeEvenement']}",
+                    )
+                )
         if found:
             raise Rejected(*found)
         return typ
@@ -124,8 +158,12 @@ class GpService:
     def listerEvenementsDemande(self, p: dict[str, Any]) -> dict[str, Any]:
         def work(root: etree._Element) -> dict[str, Any]:
             num, _ = self._demand(root)
-            return {"listeEvenements": [_ordered({**r["data"], "idEvenement": r["id"]})
-                                        for r in self.store.events(num)]}
+            return {
+                "listeEvenements": [
+                    _ordered({**r["data"], "idEvenement": r["id"]}) for r in self.store.events(num)
+                ]
+            }
+
         return self._run(p["fluxXml"], "evenement", work)
 
     def ajouterEvenementDemande(self, p: dict[str, Any]) -> dict[str, Any]:
@@ -134,11 +172,15 @@ class GpService:
             ev = self._event(root)
             typ = self._validate(ev)
             ev.pop("idEvenement", None)
-            ev.update(libelleTypeEvenement=typ["libelleTypeEvenement"]["libelle"],
-                      auteurCreation=guichet, dateCreation=documents.now_iso(),
-                      reglementaire=typ["reglementaire"])
+            ev.update(
+                libelleTypeEvenement=typ["libelleTypeEvenement"]["libelle"],
+                auteurCreation=guichet,
+                dateCreation=documents.now_iso(),
+                reglementaire=typ["reglementaire"],
+            )
             ident = self.store.add_event(num, ev)
             return {"listeEvenements": [_ordered({**ev, "idEvenement": ident})]}
+
         return self._run(p["fluxXml"], "evenement", work)
 
     def _existing(self, root: etree._Element) -> tuple[str, str, dict[str, Any], int]:
@@ -147,26 +189,36 @@ class GpService:
         ident = str(ev.get("idEvenement") or "")
         row = self.store.get_event(num, int(ident)) if ident.isdigit() else None
         if row is None:
-            raise Rejected(Anomaly("EVTINCONNU", "evenement/idEvenement is not an event of "
-                                                 "this demand"))
+            raise Rejected(
+                Anomaly("EVTINCONNU", "evenement/idEvenement is not an event of this demand")
+            )
         return guichet, ident, {**row["data"], **ev}, row["id"]
 
     def modifierEvenementDemande(self, p: dict[str, Any]) -> dict[str, Any]:
         def work(root: etree._Element) -> dict[str, Any]:
             guichet, _, ev, ident = self._existing(root)
             self._validate(ev)
-            ev.update(auteurModification=guichet, dateModification=documents.now_iso(),
-                      natureModification="MOD")
+            ev.update(
+                auteurModification=guichet,
+                dateModification=documents.now_iso(),
+                natureModification="MOD",
+            )
             ev.pop("idEvenement", None)
             self.store.set_event(ident, data=ev)
             return {"listeEvenements": [_ordered({**ev, "idEvenement": ident})]}
+
         return self._run(p["fluxXml"], "evenement", work)
 
     def supprimerEvenementDemande(self, p: dict[str, Any]) -> dict[str, Any]:
         def work(root: etree._Element) -> dict[str, Any]:
             guichet, _, ev, ident = self._existing(root)
             self.store.set_event(ident, deleted=True)
-            ev.update(auteurModification=guichet, dateModification=documents.now_iso(),
-                      natureModification="SUP", idEvenement=ident)
+            ev.update(
+                auteurModification=guichet,
+                dateModification=documents.now_iso(),
+                natureModification="SUP",
+                idEvenement=ident,
+            )
             return {"listeEvenements": [_ordered(ev)]}
+
         return self._run(p["fluxXml"], "evenement", work)

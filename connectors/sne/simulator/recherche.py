@@ -22,8 +22,11 @@ from connectors.sne.tables import sim_demandes as t
 from hub.errors import InputError
 
 MAX_RESULTS = 5000
-WINDOWS = {"dateDepot": t.c.date_depot, "dateRenouvellement": t.c.date_renouvellement,
-           "dateRadiation": t.c.date_radiation}
+WINDOWS = {
+    "dateDepot": t.c.date_depot,
+    "dateRenouvellement": t.c.date_renouvellement,
+    "dateRadiation": t.c.date_radiation,
+}
 
 
 def reject(data: bytes, found: list[Anomaly]) -> bytes:
@@ -56,8 +59,12 @@ class RechercheService:
         commune = crit.get("communeSouhaitee")
         nums = [r["num_unique"] for r in rows if not commune or commune in r["communes"]]
         if len(rows) > MAX_RESULTS:
-            return {"return": reject(data, [Anomaly("TROPRESULT", f"more than {MAX_RESULTS} "
-                                                                  "demands: narrow the search")])}
+            return {
+                "return": reject(
+                    data,
+                    [Anomaly("TROPRESULT", f"more than {MAX_RESULTS} demands: narrow the search")],
+                )
+            }
         answer = copy.deepcopy(root)
         for old in answer.findall(q("listeDemandes")):
             answer.remove(old)
@@ -68,12 +75,21 @@ class RechercheService:
     def _where(self, crit: dict[str, Any]) -> tuple[list[Any], list[Anomaly]]:
         where: list[Any] = []
         found: list[Anomaly] = []
-        supported = {"numUnique", "etatDemande", "motifRadiation", "communeSouhaitee",
-                     "personneRecherchee"} | {f"{w}{e}" for w in WINDOWS for e in ("Debut", "Fin")}
+        supported = {
+            "numUnique",
+            "etatDemande",
+            "motifRadiation",
+            "communeSouhaitee",
+            "personneRecherchee",
+        } | {f"{w}{e}" for w in WINDOWS for e in ("Debut", "Fin")}
         for name in crit:
             if name not in supported:
-                found.append(Anomaly("CRITERE", f"demandeMulticritere/{name}: criterion not "
-                                                "supported by the simulator"))
+                found.append(
+                    Anomaly(
+                        "CRITERE",
+                        f"demandeMulticritere/{name}: criterion not supported by the simulator",
+                    )
+                )
         if not crit:
             found.append(Anomaly("CRITERE", "demandeMulticritere: at least one criterion"))
         if crit.get("numUnique"):
@@ -85,18 +101,25 @@ class RechercheService:
         for prefix, column in WINDOWS.items():
             start, end = crit.get(f"{prefix}Debut"), crit.get(f"{prefix}Fin")
             if start and end and start > end:
-                found.append(Anomaly("DATES", f"demandeMulticritere/{prefix}Debut is after "
-                                              f"{prefix}Fin"))
+                found.append(
+                    Anomaly("DATES", f"demandeMulticritere/{prefix}Debut is after {prefix}Fin")
+                )
             if start:
                 where.append(column >= start)
             if end:
                 where.append(column <= end)
         person = crit.get("personneRecherchee")
         if person is not None:
-            if not (isinstance(person, dict) and all(person.get(k) for k in
-                                                     ("nom", "prenom", "dateNaissance"))):
-                found.append(Anomaly("CRITERE", "personneRecherchee: nom, prenom and "
-                                                "dateNaissance are required together"))
+            if not (
+                isinstance(person, dict)
+                and all(person.get(k) for k in ("nom", "prenom", "dateNaissance"))
+            ):
+                found.append(
+                    Anomaly(
+                        "CRITERE",
+                        "personneRecherchee: nom, prenom and dateNaissance are required together",
+                    )
+                )
             else:
                 where.append(t.c.identite == identity({"personnePhysique": {"demandeur": person}}))
         return where, found

@@ -43,17 +43,24 @@ class SimulatorStore:
             if last is None:
                 conn.execute(sim_sequences.insert().values(territoire=terr, last=seq))
             else:
-                conn.execute(update(sim_sequences).where(sim_sequences.c.territoire == terr)
-                             .values(last=seq))
+                conn.execute(
+                    update(sim_sequences).where(sim_sequences.c.territoire == terr).values(last=seq)
+                )
             num = format_num_unique(terr, row["date_depot"], seq % 1_000_000, row["guichet"])
-            conn.execute(sim_demandes.insert().values(
-                num_unique=num, document=render(num), updated_at=datetime.now(UTC), **row))
+            conn.execute(
+                sim_demandes.insert().values(
+                    num_unique=num, document=render(num), updated_at=datetime.now(UTC), **row
+                )
+            )
         return num
 
     def update(self, num: str, values: dict[str, Any]) -> None:
         with write_transaction(self.engine) as conn:
-            conn.execute(update(sim_demandes).where(sim_demandes.c.num_unique == num)
-                         .values(updated_at=datetime.now(UTC), **values))
+            conn.execute(
+                update(sim_demandes)
+                .where(sim_demandes.c.num_unique == num)
+                .values(updated_at=datetime.now(UTC), **values)
+            )
 
     def get(self, num: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
@@ -69,28 +76,40 @@ class SimulatorStore:
     # gestion partagée events -------------------------------------------------------------
     def add_event(self, num: str, data: dict[str, Any]) -> int:
         with write_transaction(self.engine) as conn:
-            result = conn.execute(sim_evenements.insert().values(
-                num_unique=num, data=data, deleted=False, created_at=datetime.now(UTC)))
+            result = conn.execute(
+                sim_evenements.insert().values(
+                    num_unique=num, data=data, deleted=False, created_at=datetime.now(UTC)
+                )
+            )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def get_event(self, num: str, ident: int) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(sim_evenements).where(
-                sim_evenements.c.id == ident, sim_evenements.c.num_unique == num,
-                sim_evenements.c.deleted.is_(False))).first()
+            row = conn.execute(
+                select(sim_evenements).where(
+                    sim_evenements.c.id == ident,
+                    sim_evenements.c.num_unique == num,
+                    sim_evenements.c.deleted.is_(False),
+                )
+            ).first()
         return dict(row._mapping) if row is not None else None
 
-    def set_event(self, ident: int, *, data: dict[str, Any] | None = None,
-                  deleted: bool = False) -> None:
+    def set_event(
+        self, ident: int, *, data: dict[str, Any] | None = None, deleted: bool = False
+    ) -> None:
         values: dict[str, Any] = {"deleted": deleted}
         if data is not None:
             values["data"] = data
         with write_transaction(self.engine) as conn:
-            conn.execute(update(sim_evenements).where(sim_evenements.c.id == ident).values(**values))
+            conn.execute(
+                update(sim_evenements).where(sim_evenements.c.id == ident).values(**values)
+            )
 
     def events(self, num: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(sim_evenements).where(
-                sim_evenements.c.num_unique == num, sim_evenements.c.deleted.is_(False))
-                .order_by(sim_evenements.c.id))
+            rows = conn.execute(
+                select(sim_evenements)
+                .where(sim_evenements.c.num_unique == num, sim_evenements.c.deleted.is_(False))
+                .order_by(sim_evenements.c.id)
+            )
             return [dict(r._mapping) for r in rows]
