@@ -26,3 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "bootstrap: the local Kafka broker needs Java 17+ and Maven: install ${missing[*]}" >&2; exit 1
   fi
 fi
+# Monitoring tests (issue 5) run the real promtool and prometheus (Debian's package).
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing prometheus (Debian package, for the monitoring tests)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+  else
+    echo "bootstrap: the monitoring tests need promtool and prometheus: apt-get install prometheus" >&2
+  fi
+fi

@@ -1,6 +1,7 @@
 """The real `hub worker` exposes the hub's metrics and health: values after a known
 workload, lag back to zero, a healthy agent. Counters are read as deltas (the shared
-worker served earlier tests) and per-actor series use this test's own actor ids."""
+worker served earlier tests), per-actor series use this test's own actor ids, and the
+demands published fall on the worker's own partitions (see tests/support/worker_metrics)."""
 
 from __future__ import annotations
 
@@ -14,32 +15,18 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from prometheus_client.parser import text_string_to_metric_families
 
 from hub import topics
 from hub.actors import Actor, ActorFilters
 from hub.kafka.client import client_options
 from hub.publishing import prepare_event, publish_events
 from tests.integration.conftest import collect_feed
-from tests.support.demandes import demande_event, new_num_unique
+from tests.support.demandes import demande_event
+from tests.support.worker_metrics import nums_on, owned_partitions, sample, scrape
 
 pytestmark = pytest.mark.kafka
 
 SOTTEVILLE, LE_HAVRE = "76681", "76351"
-
-
-def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        text = resp.read().decode()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def health(port: int) -> tuple[int, dict[str, Any]]:
@@ -85,12 +72,15 @@ async def _publish_raw(settings: Any, key: bytes, value: bytes) -> None:
 def test_metrics_after_a_known_workload(settings, worker, actor_service) -> None:  # type: ignore[no-untyped-def]
     port = web_port(worker)
     sott, havre = f"mx-sott-{uuid.uuid4().hex[:8]}", f"mx-havre-{uuid.uuid4().hex[:8]}"
-    actor_service.add_or_update(Actor(id=sott, name=sott, kind="bailleur",
-                                      filters=ActorFilters(communes=[SOTTEVILLE])))
-    actor_service.add_or_update(Actor(id=havre, name=havre, kind="bailleur",
-                                      filters=ActorFilters(communes=[LE_HAVRE])))
+    actor_service.add_or_update(
+        Actor(id=sott, name=sott, kind="bailleur", filters=ActorFilters(communes=[SOTTEVILLE]))
+    )
+    actor_service.add_or_update(
+        Actor(id=havre, name=havre, kind="bailleur", filters=ActorFilters(communes=[LE_HAVRE]))
+    )
     before = scrape(port)
-    a, b, c = new_num_unique(), new_num_unique(), new_num_unique()
+    # only demands on this worker's partitions: another session's worker may share the group
+    a, b, c, garbage_key = nums_on(owned_partitions(port), 4, settings.kafka.partitions)
     hour_ago = int((time.time() - 3600) * 1000)
     events = [
         demande_event(a, [SOTTEVILLE]),
@@ -100,8 +90,10 @@ def test_metrics_after_a_known_workload(settings, worker, actor_service) -> None
     ]
     started = time.time()
     asyncio.run(publish_events(settings, [prepare_event(e) for e in events]))
-    asyncio.run(_publish_raw(settings, b"mx-garbage", b"\x00not an avro record"))
-    collect_feed(settings, havre, worker=worker, until=lambda rs: any(r["numUnique"] == a for r in rs))
+    asyncio.run(_publish_raw(settings, garbage_key.encode(), b"\x00not an avro record"))
+    collect_feed(
+        settings, havre, worker=worker, until=lambda rs: any(r["numUnique"] == a for r in rs)
+    )
 
     def settled() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
         now = scrape(port)
@@ -126,7 +118,9 @@ def test_metrics_after_a_known_workload(settings, worker, actor_service) -> None
     count = delta("passerelle_dispatch_latency_seconds_count")
     assert count >= 4
     assert count - delta("passerelle_dispatch_latency_seconds_bucket", le="600.0") == 1
-    assert sample(after, "passerelle_agent_last_event_timestamp_seconds", agent="dispatch") >= started
+    assert (
+        sample(after, "passerelle_agent_last_event_timestamp_seconds", agent="dispatch") >= started
+    )
     assert sample(after, "passerelle_assigned_partitions", topic=topics.DEMANDES) >= 1
 
     def lag_drained() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:

@@ -33,20 +33,30 @@ def value(name: str, **labels: str) -> float:
 
 def rec(codec, body: dict, offset: int, headers=()) -> InputRecord:  # type: ignore[no-untyped-def]
     key = body["numUnique"].encode()
-    return InputRecord(topics.DEMANDES, (murmur2(key) & 0x7FFFFFFF) % N, offset, key,
-                       codec.encode("DemandeEvent", body), tuple(headers))
+    return InputRecord(
+        topics.DEMANDES,
+        (murmur2(key) & 0x7FFFFFFF) % N,
+        offset,
+        key,
+        codec.encode("DemandeEvent", body),
+        tuple(headers),
+    )
 
 
 def world(geography, codec, *actor_ids_filters):  # type: ignore[no-untyped-def]
-    actors = [Actor(id=a, name=a, kind="bailleur", filters=ActorFilters(**f))
-              for a, f in actor_ids_filters]
+    actors = [
+        Actor(id=a, name=a, kind="bailleur", filters=ActorFilters(**f))
+        for a, f in actor_ids_filters
+    ]
     sender = MemorySender()
     return Processor(TerritoryIndex(geography, actors), codec, MemoryStore(N), sender), sender
 
 
 def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: ignore[no-untyped-def]
     rouen, havre = f"m-rouen-{uuid.uuid4().hex[:6]}", f"m-havre-{uuid.uuid4().hex[:6]}"
-    proc, _ = world(geography, codec, (rouen, {"communes": [ROUEN]}), (havre, {"communes": [LE_HAVRE]}))
+    proc, _ = world(
+        geography, codec, (rouen, {"communes": [ROUEN]}), (havre, {"communes": [LE_HAVRE]})
+    )
     a, b = new_num_unique(), new_num_unique()
     hour_ago = int((time.time() - 3600) * 1000)
     batch = [
@@ -60,7 +70,9 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
         "cre": value("passerelle_events_in_total", topic=topics.DEMANDES, operation="CRE"),
         "mod": value("passerelle_events_in_total", topic=topics.DEMANDES, operation="MOD"),
         "invalid": value("passerelle_events_in_total", topic=topics.DEMANDES, operation="INVALID"),
-        "undec": value("passerelle_events_in_total", topic=topics.DEMANDES, operation="UNDECODABLE"),
+        "undec": value(
+            "passerelle_events_in_total", topic=topics.DEMANDES, operation="UNDECODABLE"
+        ),
         "bad_op": value("passerelle_dead_letters_total", reason="bad_operation"),
         "lat_count": value("passerelle_dispatch_latency_seconds_count"),
         "lat_600": value("passerelle_dispatch_latency_seconds_bucket", le="600.0"),
@@ -72,12 +84,26 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
     assert value("passerelle_feed_records_out_total", actor=rouen, kind="DEMANDE") == 2
     assert value("passerelle_feed_records_out_total", actor=rouen, kind="RETRAIT") == 1
     assert value("passerelle_feed_records_out_total", actor=havre, kind="DEMANDE") == 1
-    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="CRE") - before["cre"] == 2
-    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="MOD") - before["mod"] == 1
+    assert (
+        value("passerelle_events_in_total", topic=topics.DEMANDES, operation="CRE") - before["cre"]
+        == 2
+    )
+    assert (
+        value("passerelle_events_in_total", topic=topics.DEMANDES, operation="MOD") - before["mod"]
+        == 1
+    )
     # an invalid operation code read from input never becomes a label value
-    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="INVALID") - before["invalid"] == 1
+    assert (
+        value("passerelle_events_in_total", topic=topics.DEMANDES, operation="INVALID")
+        - before["invalid"]
+        == 1
+    )
     assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="BAD") == 0
-    assert value("passerelle_events_in_total", topic=topics.DEMANDES, operation="UNDECODABLE") - before["undec"] == 1
+    assert (
+        value("passerelle_events_in_total", topic=topics.DEMANDES, operation="UNDECODABLE")
+        - before["undec"]
+        == 1
+    )
     assert value("passerelle_dead_letters_total", reason="bad_operation") - before["bad_op"] == 1
     # three events produced feed records; the hour-old one lands above the 600 s bucket
     assert value("passerelle_dispatch_latency_seconds_count") - before["lat_count"] == 3
@@ -85,7 +111,9 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
     assert value("passerelle_dispatch_latency_seconds_bucket", le="1.0") - before["lat_1"] == 2
     body, content_type = metrics_payload()
     assert content_type.startswith("text/plain")
-    assert f'passerelle_feed_records_out_total{{actor="{havre}",kind="DEMANDE"}} 1.0' in body.decode()
+    assert (
+        f'passerelle_feed_records_out_total{{actor="{havre}",kind="DEMANDE"}} 1.0' in body.decode()
+    )
 
 
 def test_stall_needs_lag_and_no_progress() -> None:
@@ -112,12 +140,16 @@ def test_stall_needs_lag_and_no_progress() -> None:
 def test_replayed_record_failing_again_keeps_its_history(geography, codec) -> None:  # type: ignore[no-untyped-def]
     proc, sender = world(geography, codec)
     num = new_num_unique()
-    first = {"reason": "bad_operation", "message": "unknown operation code", "failedAt": 1_700_000_000_000}
+    first = {
+        "reason": "bad_operation",
+        "message": "unknown operation code",
+        "failedAt": 1_700_000_000_000,
+    }
     header = json.dumps({"attempts": 1, "history": [first], "from": "hub.dlq:0:7"}).encode()
     bad = demande_event(num, [ROUEN], operation="BAD")
     stats = asyncio.run(proc.process([rec(codec, bad, 9, [(REPLAY_HEADER, header)])]))
     assert stats.replays == 1 and stats.dead_letters == 1
-    (_, raw), = sender.sent[topics.DLQ]
+    ((_, raw),) = sender.sent[topics.DLQ]
     letter = codec.decode_as(raw, "DeadLetter")
     assert letter["attempts"] == 2
     assert [h["reason"] for h in letter["history"]] == ["bad_operation"]
@@ -140,8 +172,19 @@ def test_connector_call_outcomes() -> None:
     with recorder.connector_call(c, "deposer"):
         pass
     for outcome in ("ok", "business_error", "transport_error", "timeout"):
-        assert value("passerelle_connector_calls_total", connector=c, operation="deposer", outcome=outcome) == 1
-    assert value("passerelle_connector_call_duration_seconds_count", connector=c, operation="deposer") == 4
+        assert (
+            value(
+                "passerelle_connector_calls_total",
+                connector=c,
+                operation="deposer",
+                outcome=outcome,
+            )
+            == 1
+        )
+    assert (
+        value("passerelle_connector_call_duration_seconds_count", connector=c, operation="deposer")
+        == 4
+    )
     recorder.webhook_retry(c)
     recorder.outbox_depth(c, 7)
     recorder.sne_poll_succeeded(c, 1000.0, now=1600.0)
