@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -121,6 +122,8 @@ async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassSt
                     stats.published += 1
                 else:
                     stats.recovered += 1
+        # moved files need no entry any more: the journal stays empty while idle
+        journal.compact({n for n in os.listdir(paths.folder) if layout.is_inbox_candidate(n)})
     return stats
 
 
