@@ -32,15 +32,16 @@ def _register() -> None:
     from hub.cli.actors import actors
     from hub.cli.api import COMMANDS as api_commands
     from hub.cli.demo import demo
+    from hub.cli.dlq import dlq
     from hub.cli.feed import feed
     from hub.cli.files import files
     from hub.cli.publish import publish
-    from hub.cli.sne import sne_simulator, soap_gateway
+    from hub.cli.sne import sne_poll, sne_simulator, soap_gateway
     from hub.cli.stack import stack
     from hub.cli.worker import worker
 
     for command in (stack, actors, publish, feed, worker, demo, files, *api_commands,
-                    sne_simulator, soap_gateway):
+                    sne_simulator, soap_gateway, sne_poll, dlq):
         main.add_command(command)
 
 

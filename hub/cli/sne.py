@@ -39,3 +39,40 @@ def soap_gateway(host: str | None, port: int | None) -> None:
     host, port = host or settings.sne.gateway_host, port or settings.sne.gateway_port
     click.echo(f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url}")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@click.command("sne-poll")
+@click.option("--once", is_flag=True, help="One pass, then exit (default: loop).")
+@click.option(
+    "--interval", type=float, default=300.0, show_default=True, help="Seconds between two passes."
+)
+def sne_poll(once: bool, interval: float) -> None:
+    """Capture the SNE's changes in the hub's territory and publish CRE/MOD/REN/RAD."""
+    import asyncio
+    import time
+
+    from connectors.sne.client import SneClient
+    from connectors.sne.poller import SnePoller
+    from hub.db import make_engine, migrate
+    from hub.errors import ConfigError
+    from hub.publishing import PreparedEvent, publish_events
+
+    settings = get_settings()
+    if not settings.sne.poll_communes:
+        raise ConfigError("set HUB_SNE__POLL_COMMUNES (JSON list of INSEE codes) to poll the SNE")
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+
+    def publish(events: list[PreparedEvent]) -> int:
+        return asyncio.run(publish_events(settings, events))
+
+    poller = SnePoller(settings.sne, SneClient(settings.sne), engine, publish)
+    while True:
+        report = poller.poll_once()
+        click.echo(
+            f"published {len(report.published)}, unchanged {report.unchanged}, "
+            f"refused {report.refused}"
+        )
+        if once:
+            return
+        time.sleep(interval)

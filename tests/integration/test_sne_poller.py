@@ -1,0 +1,75 @@
+"""The SNE poller against the simulator and the real broker: CRE once, nothing when
+unchanged, MOD with changed fields, RAD, and watermarks/snapshots surviving a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from connectors.sne.client import SneClient
+from connectors.sne.poller import SnePoller
+from connectors.sne.simulator import create_app
+from hub.db import make_engine, migrate
+from hub.publishing import PreparedEvent, publish_events
+from hub.settings import HubSettings
+from tests.support.sne import new_demande_xml, serve
+
+pytestmark = pytest.mark.kafka
+COMMUNE = "76451"  # Montivilliers: a commune of its own, so this test sees only its demands
+
+
+def test_poller_publishes_changes_once(settings: HubSettings, tmp_path: Path) -> None:
+    published: list[PreparedEvent] = []
+
+    def publish(events: list[PreparedEvent]) -> int:
+        published.extend(events)
+        return asyncio.run(publish_events(settings, events))
+
+    with serve(create_app(f"sqlite:///{tmp_path / 'sim.db'}")) as base:
+        cfg = settings.sne.model_copy(
+            update={
+                "url": f"{base}/sne",
+                "retries": 0,
+                "poll_communes": (COMMUNE,),
+                "poll_since": "2025-01-01",
+            }
+        )
+        client = SneClient(cfg)
+        g = "P" + uuid.uuid4().hex[:4].upper()
+        nums = [
+            client.register_demande(new_demande_xml(g, [COMMUNE], nom=f"{n}{g}"))[0]
+            for n in ("A", "B")
+        ]
+        engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+        migrate(engine)
+        poller = SnePoller(cfg, client, engine, publish)
+        today = date(2026, 11, 23)
+
+        first = poller.poll_once(today)
+        assert sorted((e["numUnique"], e["operation"]) for e in first.published) == sorted(
+            (n, "CRE") for n in nums
+        )
+        assert poller.poll_once(today).published == []  # seen twice unchanged: nothing
+
+        mod = new_demande_xml(
+            g, [COMMUNE, "76540"], operation="MOD", num_unique=nums[0], nom=f"A{g}"
+        )
+        assert client.register_demande(mod)[1].ok
+        rad = new_demande_xml(g, [COMMUNE], operation="RAD", num_unique=nums[1], nom=f"B{g}")
+        assert client.register_demande(rad)[1].ok
+
+        restarted = SnePoller(cfg, client, engine, publish)  # state from the database only
+        changes = {e["numUnique"]: e for e in restarted.poll_once(today).published}
+        assert changes[nums[0]]["operation"] == "MOD"
+        assert (
+            "demandeLogement.logementRecherche.listeLocalisationSouhaite"
+            in changes[nums[0]]["changedFields"]
+        )
+        assert changes[nums[1]]["operation"] == "RAD"
+        assert restarted.watermark("radiations") == today.isoformat()
+        assert restarted.poll_once(today).published == []
+    assert len(published) == 4
