@@ -146,4 +146,8 @@ def create_app(settings: HubSettings) -> faust.App:
             stats = await processor.process(batch)
             log.debug("dispatch batch: %s", stats)
 
+    # issue 4: gestion partagée events fanned out to the demand's holders (same table)
+    from dispatch.evenements import wire_evenements
+
+    wire_evenements(app, settings, TableStore(table, k.partitions), index, codec, FaustSender(app))
     return app

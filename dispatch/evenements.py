@@ -1,0 +1,112 @@
+"""Gestion partagée events (``hub.evenements``) fanned out to every holder of the demand.
+
+``hub.evenements`` is keyed and partitioned like ``hub.demandes``, so the worker that owns
+a demand's state (``demande-state`` table) also reads its events: the holders are the
+state's ``recipients``. Each holder gets a ``FeedRecord`` of kind ``EVENEMENT`` (field
+``evenement``; no demand snapshot) on its feed. An event of a demand the worker does not
+know (not dispatched yet, or deleted) reaches nobody but is logged.
+
+A CAL decision rejecting the demand for irrecevabilité (``DECISCAL`` with
+``DECISION=IRREC``) leads to its radiation (CCH R441-3): the worker, which holds the last
+snapshot, publishes a ``RAD`` demand event (motive ``RADIRR``) to ``hub.demandes``; its
+event id derives from the GP event's, so a replay produces the same radiation.
+Undecodable input goes to ``hub.dlq`` like every bad input of the worker.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import uuid
+from typing import Any
+
+from dispatch.matching import TerritoryIndex
+from dispatch.processor import Sender, StateStore
+from dispatch.state import DemandeState
+from hub import topics
+from hub.errors import HubError
+from schemas import Codec
+
+log = logging.getLogger(__name__)
+EVENEMENT = "EVENEMENT"
+
+
+def evenement_record(evenement: dict[str, Any], state: DemandeState, profile: str,
+                     now_ms: int) -> dict[str, Any]:
+    return {
+        "kind": EVENEMENT, "eventId": evenement["eventId"], "numUnique": state.num_unique,
+        "operation": evenement["operation"], "demandeVersion": state.version,
+        "occurredAt": evenement["occurredAt"], "dispatchedAt": now_ms, "profile": profile,
+        "reason": None, "changedFields": [], "demande": None, "evenement": evenement,
+    }
+
+
+def radiation_for(evenement: dict[str, Any], state: DemandeState) -> dict[str, Any] | None:
+    """The RAD demand event an irrecevabilité decision leads to (None otherwise)."""
+    fields = evenement.get("caracteristiques") or {}
+    if evenement["codeTypeEvenement"] != "DECISCAL" or fields.get("DECISION") != "IRREC":
+        return None
+    if not state.active or state.demande is None:
+        return None
+    demande = copy.deepcopy(state.demande)
+    inner = demande.get("demandeLogement") or {}
+    inner["radiation"] = {
+        "dateRadiation": fields.get("DATEDEC") or evenement["dateSurvenance"],
+        "motifRadiation": "RADIRR",
+        "sousMotifIrrecevabilite": fields.get("MOTIF"),
+        "absenceReponse": None,
+    }
+    return {
+        "eventId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"radirr:{evenement['eventId']}")),
+        "numUnique": state.num_unique, "operation": "RAD",
+        "occurredAt": evenement["occurredAt"], "source": "cal", "changedFields": ["radiation"],
+        "versionInterface": "02.01", "demande": demande,
+    }
+
+
+async def handle(value: bytes, key: bytes | None, store: StateStore, index: TerritoryIndex,
+                 codec: Codec, sender: Sender, *, partition: int = -1, offset: int = -1) -> int:
+    """Fan one hub.evenements message out; return the number of feed records sent."""
+    try:
+        evenement = codec.decode_as(value, "EvenementGP")
+    except HubError as exc:
+        letter = {"reason": exc.code, "message": exc.message[:1000],
+                  "sourceTopic": topics.EVENEMENTS, "sourcePartition": partition,
+                  "sourceOffset": offset, "key": key, "payload": value,
+                  "failedAt": int(time.time() * 1000), "attempts": 1, "history": []}
+        await sender.send(topics.DLQ, key, codec.encode("DeadLetter", letter))
+        return 0
+    raw = store.get(evenement["numUnique"].encode())
+    if raw is None:
+        log.info("gestion partagée event for a demand not dispatched here; nobody to tell")
+        return 0
+    state = DemandeState.from_avro(codec.decode_as(raw, "DemandeState"))
+    now = int(time.time() * 1000)
+    pending = []
+    for actor_id in sorted(state.recipients):
+        actor = index.actor(actor_id)
+        profile = actor.profile if actor is not None else "consultant_simple"
+        record = evenement_record(evenement, state, profile, now)
+        pending.append(sender.send(topics.feed_topic(actor_id), key,
+                                   codec.encode("FeedRecord", record)))
+    radiation = radiation_for(evenement, state)
+    if radiation is not None:
+        pending.append(sender.send(topics.DEMANDES, key, codec.encode("DemandeEvent", radiation)))
+    for p in pending:
+        await p
+    return len(state.recipients)
+
+
+def wire_evenements(app: Any, settings: Any, store: StateStore, index: TerritoryIndex,
+                    codec: Codec, sender: Sender) -> None:
+    """Declare the ``evenements`` agent on the faust ``app`` (additive to dispatch)."""
+    evenements = app.topic(topics.EVENEMENTS, key_type=bytes, value_type=bytes,
+                           partitions=settings.kafka.partitions)
+
+    @app.agent(evenements, name="evenements")  # type: ignore[untyped-decorator]
+    async def fan_out(stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            await handle(m.value, m.key, store, index, codec, sender, partition=m.partition,
+                         offset=m.offset)
