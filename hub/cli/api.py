@@ -70,4 +70,44 @@ def audit(num_unique: str | None, actor_id: str | None, limit: int) -> None:
         click.echo(json.dumps(entry.to_json()))
 
 
-COMMANDS = (api, audit)
+@actors.command("webhook-key")
+@click.argument("actor_id", metavar="ACTOR")
+def webhook_key(actor_id: str) -> None:
+    """Print the HMAC key ACTOR uses to check webhook signatures (hex)."""
+    from hub.delivery.webhook import actor_key
+
+    settings = _settings()
+    click.echo(actor_key(settings.api.webhook_secret.get_secret_value(), actor_id).hex())
+
+
+@click.command("deliver")
+@click.option("--once", is_flag=True, help="One round, then exit.")
+@click.option("--interval", type=float, default=1.0, show_default=True,
+              help="Seconds between rounds.")
+def deliver(once: bool, interval: float) -> None:
+    """Push feeds to the actors whose delivery channel is webhook (outbox, retries)."""
+    import asyncio
+
+    from hub.audit.store import AuditStore
+    from hub.delivery.outbox import Outbox
+    from hub.delivery.webhook import WebhookDelivery
+    from hub.registry.store import ActorStore
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    delivery = WebhookDelivery(settings, Outbox(engine), AuditStore(engine))
+
+    async def loop() -> None:
+        while True:
+            actors = ActorStore(engine).list()
+            sent = await delivery.run_once(actors)
+            if once:
+                click.echo(f"{sent} record(s) delivered")
+                return
+            await asyncio.sleep(interval)
+
+    asyncio.run(loop())
+
+
+COMMANDS = (api, audit, deliver)
