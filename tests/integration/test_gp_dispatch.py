@@ -64,6 +64,23 @@ def test_gp_events_fan_out_to_holders_and_irrecevabilite_radiates(
             "codeCal": "CAL-G", "logement": "L9", "dateDecision": "2025-06-10",
             "candidats": [{"numUnique": num, "decision": "IRREC", "motif": "IRRSEJ"}]})
         assert r.status_code == 201, r.text
+        # feed by cursor, for systems that cannot consume Kafka; reads are audited
+        page = client.get("/feed?cursor=0&limit=1", headers=landlord.headers).json()
+        assert len(page["records"]) == 1 and page["nextCursor"] == 1
+        assert page["records"][0]["offset"] == 0 and page["endCursor"] >= 1
+        seen, cursor = list(page["records"]), page["nextCursor"]
+        while cursor < page["endCursor"]:  # the whole feed, page by page, no gap
+            nxt = client.get(f"/feed?cursor={cursor}&limit=1000", headers=landlord.headers)
+            seen += nxt.json()["records"]
+            cursor = nxt.json()["nextCursor"]
+        assert [r["offset"] for r in seen] == list(range(cursor))
+        mine = [r for r in seen if r["numUnique"] == num]
+        assert mine and mine[0]["kind"] == "DEMANDE"
+        audit = client.get(f"/audit?numUnique={num}", headers=landlord.headers).json()
+        assert {(d["actorId"], d["channel"]) for d in audit["deliveries"]} == {
+            (landlord.actor.id, "api")}
+        other = client.get(f"/audit?actorId={landlord.actor.id}", headers=guichet.headers)
+        assert other.status_code == 403
     for who in (guichet, landlord):
         records = collect_feed(settings, who.actor.id, until=_has(num, "RADIATION"),
                                worker=worker)
