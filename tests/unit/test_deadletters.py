@@ -1,0 +1,62 @@
+"""Choosing letters to replay and the replay header, without a broker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hub.errors import InputError, NotFoundError
+from monitoring.deadletters import Letter, replay_header, select
+
+
+def letter(offset: int, reason: str, key: str, source_offset: int, **kw: object) -> Letter:
+    body = {
+        "reason": reason,
+        "message": f"m{offset}",
+        "sourceTopic": "hub.demandes",
+        "sourcePartition": 1,
+        "sourceOffset": source_offset,
+        "key": key.encode(),
+        "payload": b"x",
+        "failedAt": 1000 + offset,
+        "attempts": 1,
+        "history": [],
+    }
+    return Letter(0, offset, body, **kw)  # type: ignore[arg-type]
+
+
+LETTERS = [
+    letter(0, "bad_operation", "A", 10),
+    letter(1, "internal_error", "B", 11, replayed={"topic": "hub.demandes"}),
+    letter(2, "internal_error", "A", 12),
+    letter(3, "internal_error", "A", 12, duplicate_of="0:2"),
+]
+
+
+def test_select_by_ref_reason_key_all() -> None:
+    assert [x.ref for x in select(LETTERS, ref="0:0")] == ["0:0"]
+    assert [x.ref for x in select(LETTERS, reason="internal_error")] == ["0:2"]
+    assert [x.ref for x in select(LETTERS, reason="internal_error", again=True)] == ["0:1", "0:2"]
+    assert [x.ref for x in select(LETTERS, key="A")] == ["0:0", "0:2"]  # in DLQ order
+    assert [x.ref for x in select(LETTERS, every=True)] == ["0:0", "0:2"]
+    with pytest.raises(InputError, match="already replayed"):
+        select(LETTERS, ref="0:1")
+    with pytest.raises(InputError, match="duplicates 0:2"):
+        select(LETTERS, ref="0:3")
+    with pytest.raises(NotFoundError):
+        select(LETTERS, ref="0:9")
+    with pytest.raises(InputError, match="say which"):
+        select(LETTERS)
+
+
+def test_replay_header_carries_every_failure_so_far() -> None:
+    earlier = {"reason": "undecodable", "message": "old", "failedAt": 5}
+    x = letter(7, "bad_operation", "A", 10)
+    x.body.update(attempts=2, history=[earlier])
+    info = json.loads(replay_header(x))
+    assert info["attempts"] == 2 and info["from"] == "hub.dlq:0:7"
+    assert info["history"] == [
+        earlier,
+        {"reason": "bad_operation", "message": "m7", "failedAt": 1007},
+    ]
