@@ -32,6 +32,7 @@ def _register() -> None:
     from hub.cli.actors import actors
     from hub.cli.api import COMMANDS as api_commands
     from hub.cli.demo import demo
+    from hub.cli.dlq import dlq
     from hub.cli.feed import feed
     from hub.cli.files import files
     from hub.cli.publish import publish
@@ -40,7 +41,7 @@ def _register() -> None:
     from hub.cli.worker import worker
 
     for command in (stack, actors, publish, feed, worker, demo, files, *api_commands,
-                    sne_simulator, soap_gateway, sne_poll):
+                    sne_simulator, soap_gateway, sne_poll, dlq):
         main.add_command(command)
 
 
