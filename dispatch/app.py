@@ -21,6 +21,7 @@ from hub import topics
 from hub.geo import get_geography
 from hub.kafka.client import producer_options
 from hub.settings import HubSettings
+from monitoring.worker import install_monitoring
 from schemas import get_codec
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,14 @@ class FaustSender:
         )
 
 
+def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
+    """faust gives headers as a list of pairs or a mapping; the processor wants pairs."""
+    if not raw:
+        return ()
+    items = raw.items() if hasattr(raw, "items") else raw
+    return tuple((str(k), bytes(v or b"")) for k, v in items)
+
+
 def create_app(settings: HubSettings) -> faust.App:
     k = settings.kafka
     opts = producer_options(settings)
@@ -103,7 +112,7 @@ def create_app(settings: HubSettings) -> faust.App:
         producer_max_batch_size=opts["max_batch_size"],
         web_enabled=True,
         web_port=settings.worker.web_port,
-        web_host="127.0.0.1",
+        web_host=settings.monitoring.web_host,
         key_serializer="raw",
         value_serializer="raw",
     )
@@ -125,6 +134,8 @@ def create_app(settings: HubSettings) -> faust.App:
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
     )
     app.passerelle_processor = processor  # type: ignore[attr-defined]
+    # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats
+    sensor = install_monitoring(app, settings, agents={topics.DEMANDES: "dispatch"})
 
     @app.agent(demandes, name="dispatch")
     async def dispatch(stream: Any) -> None:
@@ -140,10 +151,12 @@ def create_app(settings: HubSettings) -> faust.App:
                     offset=e.message.offset,
                     key=e.message.key,
                     value=e.message.value,
+                    headers=_headers(e.message.headers),
                 )
                 for e in events
             ]
             stats = await processor.process(batch)
+            sensor.on_batch(stats)
             log.debug("dispatch batch: %s", stats)
 
     # issue 4: gestion partagée events fanned out to the demand's holders (same table)

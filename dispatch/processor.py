@@ -14,6 +14,7 @@ the processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,35 @@ class InputRecord:
     offset: int
     key: bytes | None
     value: bytes
+    #: Kafka record headers; only :data:`REPLAY_HEADER` is read (DLQ replay history)
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+#: Header set by ``hub dlq replay`` on a replayed record: JSON ``{"attempts": n,
+#: "history": [{reason, message, failedAt}...], "from": "hub.dlq:<partition>:<offset>"}``.
+#: A replayed record that fails again is dead-lettered with ``attempts + 1`` and the
+#: earlier failures in ``history``.
+REPLAY_HEADER = "passerelle-dlq-replay"
+
+
+def replay_info(headers: Sequence[tuple[str, bytes]]) -> dict[str, Any] | None:
+    """The parsed :data:`REPLAY_HEADER` of a record, or None (absent or malformed: a bad
+    header must not turn a good record into a dead letter)."""
+    for name, raw in headers:
+        if name != REPLAY_HEADER:
+            continue
+        try:
+            info = json.loads(raw)
+            attempts = int(info["attempts"])
+            history = [
+                {"reason": str(h["reason"]), "message": str(h["message"])[:1000],
+                 "failedAt": int(h["failedAt"])}
+                for h in info.get("history") or []
+            ]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return None
+        return {"attempts": max(attempts, 1), "history": history, "from": str(info.get("from", ""))}
+    return None
 
 
 class TooManyDeadLetters(HubError):
@@ -59,6 +89,15 @@ class BatchStats:
     skipped: int = 0
     dead_letters: int = 0
     deliveries: dict[str, int] = field(default_factory=dict)  # by kind
+    #: inputs by (topic, operation): operation code, CONTROL, or UNDECODABLE
+    inputs: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: feed records by (actor id, kind)
+    by_actor: dict[tuple[str, str], int] = field(default_factory=dict)
+    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
+    #: occurredAt (ms) of each demand event that produced feed records (latency source)
+    event_times_ms: list[int] = field(default_factory=list)
+    #: inputs carrying the DLQ replay header
+    replays: int = 0
 
 
 class Processor:
@@ -86,30 +125,42 @@ class Processor:
         overlay: dict[bytes, tuple[int, DemandeState | None]] = {}
         now_ms = int(self._clock() * 1000)
         for rec in records:
+            operation = "UNDECODABLE"
             try:
                 name, body = self.codec.decode(rec.value)
+                operation = "CONTROL" if name == "DispatchControl" else name
                 if name == "DemandeEvent":
+                    operation = str(body.get("operation"))
                     stats.events += 1
+                    sends = len(pending)
                     self._on_event(rec, body, overlay, pending, stats, now_ms)
+                    if len(pending) > sends:
+                        stats.event_times_ms.append(int(body["occurredAt"]))
                 elif name == "DispatchControl":
                     stats.controls += 1
                     self._on_control(rec, body, overlay, pending, stats, now_ms)
                 else:
                     raise DecodeError(f"a {name} record does not belong on {rec.topic}")
                 self._consecutive_dead = 0
-            except Exception as exc:  # noqa: BLE001 - bad input must never stop the worker
+            except Exception as exc:
                 if isinstance(exc, HubError) and exc.retriable:
                     raise
                 if not isinstance(exc, HubError):
                     exc = HubError(f"{type(exc).__name__}: {exc}", code="internal_error")
                 pending.append(self._dead_letter(rec, exc, now_ms))
                 stats.dead_letters += 1
+                stats.dead_letter_reasons[exc.code] = stats.dead_letter_reasons.get(exc.code, 0) + 1
                 self._consecutive_dead += 1
                 if self._consecutive_dead >= self.max_consecutive_dead_letters:
                     await asyncio.gather(*pending)
                     raise TooManyDeadLetters(
                         f"{self._consecutive_dead} consecutive dead letters: stopping"
                     ) from exc
+            finally:
+                counted = (rec.topic, operation)
+                stats.inputs[counted] = stats.inputs.get(counted, 0) + 1
+                if rec.headers and replay_info(rec.headers) is not None:
+                    stats.replays += 1
         await asyncio.gather(*pending)  # every output acknowledged before state is stored
         for key, (partition, state) in overlay.items():
             value = None if state is None else self.codec.encode("DemandeState", state.to_avro())
@@ -117,14 +168,27 @@ class Processor:
         return stats
 
     # -- demand events ---------------------------------------------------------------
-    def _state(self, key: bytes, overlay: dict[bytes, tuple[int, DemandeState | None]]) -> DemandeState | None:
+    def _state(
+        self, key: bytes, overlay: dict[bytes, tuple[int, DemandeState | None]]
+    ) -> DemandeState | None:
         if key in overlay:
             return overlay[key][1]
         raw = self.store.get(key)
-        return None if raw is None else DemandeState.from_avro(self.codec.decode_as(raw, "DemandeState"))
+        return (
+            None
+            if raw is None
+            else DemandeState.from_avro(self.codec.decode_as(raw, "DemandeState"))
+        )
 
-    def _on_event(self, rec: InputRecord, event: dict[str, Any], overlay: dict[bytes, tuple[int, DemandeState | None]],
-                  pending: list[Awaitable[Any]], stats: BatchStats, now_ms: int) -> None:
+    def _on_event(
+        self,
+        rec: InputRecord,
+        event: dict[str, Any],
+        overlay: dict[bytes, tuple[int, DemandeState | None]],
+        pending: list[Awaitable[Any]],
+        stats: BatchStats,
+        now_ms: int,
+    ) -> None:
         key = event["numUnique"].encode()
         prior = self._state(key, overlay)
         decision = decide(event, prior, self.index, partition=rec.partition, offset=rec.offset)
@@ -133,13 +197,29 @@ class Processor:
             return
         base = decision.state if decision.state is not None else prior
         if base is not None:
-            self._emit(decision, base, event["eventId"], event["operation"], event["occurredAt"],
-                       list(event.get("changedFields") or []), pending, stats, now_ms)
+            self._emit(
+                decision,
+                base,
+                event["eventId"],
+                event["operation"],
+                event["occurredAt"],
+                list(event.get("changedFields") or []),
+                pending,
+                stats,
+                now_ms,
+            )
         overlay[key] = (rec.partition, None if decision.delete else decision.state)
 
     # -- actor changes ---------------------------------------------------------------
-    def _on_control(self, rec: InputRecord, control: dict[str, Any], overlay: dict[bytes, tuple[int, DemandeState | None]],
-                    pending: list[Awaitable[Any]], stats: BatchStats, now_ms: int) -> None:
+    def _on_control(
+        self,
+        rec: InputRecord,
+        control: dict[str, Any],
+        overlay: dict[bytes, tuple[int, DemandeState | None]],
+        pending: list[Awaitable[Any]],
+        stats: BatchStats,
+        now_ms: int,
+    ) -> None:
         registration = control["actor"]
         actor_id = registration["id"]
         if registration["deleted"]:
@@ -157,17 +237,37 @@ class Processor:
             decision = reevaluate(state, actor_id, self.index)
             if decision is None or decision.state is None:
                 continue
-            op = "COP" if any(d.kind == COPIE for d in decision.deliveries) else state.last_operation
+            op = (
+                "COP" if any(d.kind == COPIE for d in decision.deliveries) else state.last_operation
+            )
             # A copy carries the id of the version it copies: a consumer that already has
             # that version drops it as a duplicate.
-            self._emit(decision, decision.state, state.last_event_id, op, state.occurred_at, [],
-                       pending, stats, now_ms)
+            self._emit(
+                decision,
+                decision.state,
+                state.last_event_id,
+                op,
+                state.occurred_at,
+                [],
+                pending,
+                stats,
+                now_ms,
+            )
             overlay[key] = (rec.partition, decision.state)
 
     # -- output ------------------------------------------------------------------------
-    def _emit(self, decision: Decision, state: DemandeState, event_id: str, operation: str,
-              occurred_at: int, changed: list[str], pending: list[Awaitable[Any]],
-              stats: BatchStats, now_ms: int) -> None:
+    def _emit(
+        self,
+        decision: Decision,
+        state: DemandeState,
+        event_id: str,
+        operation: str,
+        occurred_at: int,
+        changed: list[str],
+        pending: list[Awaitable[Any]],
+        stats: BatchStats,
+        now_ms: int,
+    ) -> None:
         encoded: dict[tuple[str, str | None, str], bytes] = {}
         key = state.num_unique.encode()
         for d in decision.deliveries:
@@ -176,12 +276,23 @@ class Processor:
             group = (d.kind, d.reason, profile)
             value = encoded.get(group)
             if value is None:
-                value = encoded[group] = self.codec.encode("FeedRecord", feed_record(
-                    kind=d.kind, state=state, event_id=event_id, operation=operation,
-                    occurred_at=occurred_at, changed_fields=changed, profile=profile,
-                    reason=d.reason, now_ms=now_ms))
+                value = encoded[group] = self.codec.encode(
+                    "FeedRecord",
+                    feed_record(
+                        kind=d.kind,
+                        state=state,
+                        event_id=event_id,
+                        operation=operation,
+                        occurred_at=occurred_at,
+                        changed_fields=changed,
+                        profile=profile,
+                        reason=d.reason,
+                        now_ms=now_ms,
+                    ),
+                )
             pending.append(self.sender.send(topics.feed_topic(d.actor_id), key, value))
             stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
+            stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1
 
     def _dead_letter(self, rec: InputRecord, exc: HubError, now_ms: int) -> Awaitable[Any]:
         letter = {
@@ -196,4 +307,8 @@ class Processor:
             "attempts": 1,
             "history": [],
         }
+        previous = replay_info(rec.headers) if rec.headers else None
+        if previous is not None:  # a replay that failed again: keep its history
+            letter["attempts"] = previous["attempts"] + 1
+            letter["history"] = previous["history"]
         return self.sender.send(topics.DLQ, rec.key, self.codec.encode("DeadLetter", letter))
