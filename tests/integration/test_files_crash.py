@@ -33,7 +33,7 @@ from tests.support.legacy_files import HUB, drop, files_env, hub, legacy_xml, re
 
 pytestmark = pytest.mark.kafka
 
-COMMUNE = "76410"  # Le Trait: a commune no other test uses
+COMMUNE = "76410"  # Maromme: a commune no other test uses
 
 
 def uid(prefix: str) -> str:

@@ -20,7 +20,7 @@ from tests.support.legacy_files import drop, files_env, hub, legacy_xml, read_di
 pytestmark = pytest.mark.kafka
 
 # communes no other test uses: no other test's demand lands in these actors' feeds
-DIEPPE, FECAMP = "76217", "76258"
+DIEPPE, TERRES_DE_CAUX = "76217", "76258"
 XXE = (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
        b'<interfaceNuu xmlns="http://nuu.application.i2/" versionInterface="02.01">'
        b"<entete><typeFichier>&x;</typeFichier></entete></interfaceNuu>")
@@ -44,14 +44,14 @@ def test_inbox_to_outboxes(settings, worker, actor_service, hub_env, tmp_path) -
     env = files_env(hub_env, tmp_path / "files", source)
     rouen, havre = uid("frouen"), uid("fhavre")
     file_actor(actor_service, rouen, tmp_path / "out-rouen", [DIEPPE])
-    file_actor(actor_service, havre, tmp_path / "out-havre", [FECAMP],
+    file_actor(actor_service, havre, tmp_path / "out-havre", [TERRES_DE_CAUX],
                profile="consultant_sensible")
     inbox = tmp_path / "files" / "inbox" / source
     n1, n2 = new_num_unique(), new_num_unique()
     docs = {
         "01-cre-n1.xml": legacy_xml(n1, [DIEPPE]),
-        "02-cre-n2.xml": legacy_xml(n2, [FECAMP]),
-        "03-mod-n1.xml": legacy_xml(n1, [DIEPPE, FECAMP], operation="MOD"),
+        "02-cre-n2.xml": legacy_xml(n2, [TERRES_DE_CAUX]),
+        "03-mod-n1.xml": legacy_xml(n1, [DIEPPE, TERRES_DE_CAUX], operation="MOD"),
     }
     for name, data in docs.items():
         drop(inbox, name, data)
@@ -95,7 +95,7 @@ def test_inbox_to_outboxes(settings, worker, actor_service, hub_env, tmp_path) -
     got_rouen = [r for r in all_rouen if r["numUnique"] in nums]
     assert [(r["numUnique"], r["operation"], r["nature"], r["typeFichier"]) for r in got_rouen] == [
         (n1, "CRE", "DEMANDE", "DIS"), (n1, "MOD", "DEMANDE", "DIS")]
-    assert [r["communes"] for r in got_rouen] == [[DIEPPE], [DIEPPE, FECAMP]]
+    assert [r["communes"] for r in got_rouen] == [[DIEPPE], [DIEPPE, TERRES_DE_CAUX]]
     # cut to the profile: consultant_simple never gets the handicap details
     assert not any(r["sensitive"] for r in got_rouen)
     all_havre = read_dis(tmp_path / "out-havre")
