@@ -1,0 +1,129 @@
+"""docker-compose.yml and deploy/: checked by `docker compose config` when the Docker
+client has the compose plugin, and always structurally (PyYAML), against the repository
+(mounted files exist, HUB_* variables are real settings, ports agree with settings) and
+with promtool for the Prometheus configuration."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hub.settings import HubSettings
+
+REPO = Path(__file__).resolve().parents[2]
+COMPOSE = REPO / "docker-compose.yml"
+SECRETS = {"POSTGRES_PASSWORD": "x", "HUB_API__WEBHOOK_SECRET": "y", "GRAFANA_ADMIN_PASSWORD": "z"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())  # type: ignore[no-any-return]
+
+
+def test_docker_compose_config_when_the_plugin_exists() -> None:
+    docker = shutil.which("docker")
+    if (
+        docker is None
+        or subprocess.run([docker, "compose", "version"], capture_output=True).returncode
+    ):
+        pytest.skip("no `docker compose` plugin here: structural checks below cover the file")
+    out = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **SECRETS},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_services_images_health_checks_and_volumes(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {"kafka", "postgres", "worker", "api", "sne-simulator", "prometheus", "grafana"} <= set(
+        services
+    )
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")  # the official image
+    assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
+    assert not any("zookeeper" in name for name in services)
+    for name in ("kafka", "postgres", "worker", "api", "sne-simulator", "prometheus", "grafana"):
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
+    declared = set(compose["volumes"])
+    for name in ("kafka", "postgres", "worker", "prometheus", "grafana"):
+        named = {
+            v.split(":")[0] for v in services[name].get("volumes", []) if not v.startswith(".")
+        }
+        assert named and named <= declared, name
+    assert services["worker"]["deploy"]["replicas"] >= 2
+    assert services["worker"]["command"][0] == "worker"
+    # hub services wait for healthy Kafka and PostgreSQL
+    for name in ("worker", "api", "sne-simulator"):
+        deps = services[name]["depends_on"]
+        assert deps["kafka"]["condition"] == deps["postgres"]["condition"] == "service_healthy"
+
+
+def test_mounted_files_exist_and_monitoring_is_wired(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for svc in services.values():
+        for v in svc.get("volumes", []):
+            if v.startswith("./"):
+                assert (REPO / v.split(":")[0]).exists(), v
+    assert (REPO / services["worker"]["build"]["dockerfile"]).is_file()
+    prom = "\n".join(services["prometheus"]["volumes"])
+    assert "./monitoring/alerts.yml:/etc/prometheus/rules/alerts.yml" in prom
+    config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["/etc/prometheus/rules/alerts.yml"]
+    worker_job = next(j for j in config["scrape_configs"] if j["job_name"] == "passerelle-worker")
+    assert worker_job["dns_sd_configs"][0]["port"] == HubSettings().worker.web_port
+    assert "6066/health" in " ".join(services["worker"]["healthcheck"]["test"])
+    grafana = "\n".join(services["grafana"]["volumes"])
+    provider = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/dashboards/passerelle.yml").read_text()
+    )
+    path = provider["providers"][0]["options"]["path"]
+    assert f"./monitoring/dashboards:{path}" in grafana
+    datasource = yaml.safe_load(
+        (REPO / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    assert datasource["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_hub_environment_names_real_settings(compose: dict[str, Any]) -> None:
+    """A typo in a HUB_* variable would be silently ignored by pydantic-settings."""
+    fields = HubSettings.model_fields
+    env = compose["x-hub"]["environment"]
+    assert env["HUB_MONITORING__WEB_HOST"] == "0.0.0.0"
+    for name in env:
+        section, _, key = name.removeprefix("HUB_").lower().partition("__")
+        assert section in fields, name
+        if key:
+            model = fields[section].annotation
+            assert key in model.model_fields, name  # type: ignore[union-attr]
+    # secrets are required from the environment, never written in the file
+    text = COMPOSE.read_text()
+    for secret in SECRETS:
+        assert re.search(r"\$\{" + secret + r":\?", text), secret
+
+
+def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail(
+            "promtool not found: install Debian's prometheus package (scripts/bootstrap.sh)"
+        )
+    text = (REPO / "deploy" / "prometheus.yml").read_text()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        text.replace("/etc/prometheus/rules/alerts.yml", str(REPO / "monitoring/alerts.yml"))
+    )
+    out = subprocess.run(
+        [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
