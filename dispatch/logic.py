@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dispatch.matching import TerritoryIndex
-from dispatch.state import DemandeState, wished_communes, wished_typologies
+from dispatch.state import RECENT_EVENT_IDS, DemandeState, wished_communes, wished_typologies
 from hub.errors import InputError
 from hub.refdata import check_code, check_num_unique
 
@@ -81,6 +81,7 @@ def decide(
     """Decide the feed records for one demand event (see module doc)."""
     if prior is not None and (
         event["eventId"] == prior.last_event_id
+        or event["eventId"] in prior.recent_event_ids
         or (partition == prior.partition and 0 <= offset <= prior.offset)
     ):
         return Decision(state=prior, skipped=True)
@@ -125,6 +126,9 @@ def decide(
         offset=offset,
         demande=demande,
         former=former,
+        recent_event_ids=(*(prior.recent_event_ids if prior else ()), event["eventId"])[
+            -RECENT_EVENT_IDS:
+        ],
     )
     return Decision(state=state, deliveries=deliveries)
 

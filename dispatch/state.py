@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+#: how many applied event ids a demand remembers for replay detection
+RECENT_EVENT_IDS = 16
+
+
 @dataclass(frozen=True, slots=True)
 class DemandeState:
     num_unique: str
@@ -26,6 +30,9 @@ class DemandeState:
     demande: dict[str, Any] | None = field(default=None, compare=False)
     #: actors that received the demand once and were withdrawn since (told of a radiation)
     former: frozenset[str] = frozenset()
+    #: ids of the last applied events, newest last (at most RECENT_EVENT_IDS): an older
+    #: event published again (a retried file, a replayed source) must not roll back
+    recent_event_ids: tuple[str, ...] = ()
 
     def to_avro(self) -> dict[str, Any]:
         return {
@@ -40,6 +47,7 @@ class DemandeState:
             "offset": self.offset,
             "demande": self.demande,
             "former": sorted(self.former),
+            "recentEventIds": list(self.recent_event_ids),
         }
 
     @classmethod
@@ -56,6 +64,7 @@ class DemandeState:
             offset=rec["offset"],
             demande=rec["demande"],
             former=frozenset(rec.get("former") or ()),
+            recent_event_ids=tuple(rec.get("recentEventIds") or ()),
         )
 
 
