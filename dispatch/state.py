@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
 #: how many applied event ids a demand remembers for replay detection
 RECENT_EVENT_IDS = 16
 
