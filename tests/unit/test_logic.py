@@ -159,6 +159,8 @@ def test_an_older_event_published_again_does_not_roll_back(index: TerritoryIndex
     num = new_num_unique()
     cre = demande_event(num, [ROUEN])
     s = decide(cre, None, index, partition=0, offset=1).state
-    s = decide(demande_event(num, [LE_HAVRE], operation="MOD"), s, index, partition=0, offset=2).state
+    s = decide(
+        demande_event(num, [LE_HAVRE], operation="MOD"), s, index, partition=0, offset=2
+    ).state
     again = decide(cre, s, index, partition=0, offset=3)  # the same CRE file dropped twice
     assert again.skipped and again.state is s
