@@ -192,3 +192,19 @@ def test_connector_call_outcomes() -> None:
     assert value("passerelle_outbox_depth", actor=c) == 7
     assert value("passerelle_sne_poller_behind_seconds", poller=c) == 600
     assert value("passerelle_sne_poller_last_success_timestamp_seconds", poller=c) == 1600
+
+
+def test_api_helper_serves_the_same_registry() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    actor = f"api-{uuid.uuid4().hex[:6]}"
+    recorder.outbox_depth(actor, 3)
+    from monitoring.exposition import metrics_response
+
+    app = Starlette(routes=[Route("/metrics", lambda request: metrics_response())])
+    resp = TestClient(app).get("/metrics")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == metrics_payload()[1]
+    assert f'passerelle_outbox_depth{{actor="{actor}"}} 3.0' in resp.text
