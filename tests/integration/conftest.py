@@ -30,6 +30,14 @@ def _answers(bootstrap: str) -> bool:
 
 
 @pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The test PostgreSQL server (skips or fails as ``tests/support/postgres.py`` says)."""
+    from tests.support.postgres import postgres_url as url
+
+    return url()
+
+
+@pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     if not _answers(BOOTSTRAP):
         pytest.fail(f"no Kafka broker at {BOOTSTRAP}: run `hub stack up` (or .ci/run) first")

@@ -3,14 +3,11 @@ holders, keys and audit are proven on both backends."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
-from hub.db import make_engine, migrate
 from tests.integration.test_api import (
     client,
     test_another_actor_can_neither_read_nor_act_on_a_demand_it_does_not_hold,
@@ -20,11 +17,10 @@ from tests.integration.test_api import (
     test_gp_events_are_append_only_and_idempotent_by_event_id,
     test_timeline_applicant_view_shows_only_published_events_in_order,
 )
-from tests.integration.test_registry_postgres import postgres_url
+from tests.support.postgres import schema_engine
 
 __all__ = [
     "client",
-    "postgres_url",
     "test_another_actor_can_neither_read_nor_act_on_a_demand_it_does_not_hold",
     "test_cal_decision_answer_and_applicant_view_hold_no_other_applicant_data",
     "test_cal_decision_breaking_a_rule_is_refused_with_the_rule_named",
@@ -38,17 +34,5 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
-    schema = f"test_api_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    scoped = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    eng = make_engine(scoped.render_as_string(hide_password=False))
-    try:
-        migrate(eng)
+    with schema_engine(postgres_url, "test_api") as eng:
         yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()

@@ -1,78 +1,26 @@
 """The actor store contract (``tests/unit/test_registry.py::TestActorStore``) on PostgreSQL.
 
 The server is the one of ``hub stack up --with-postgres`` unless ``HUB_TEST_POSTGRES_URL``
-names another. Without that variable an unreachable server skips these tests; with it, an
-unreachable server is a failure (CI sets it and must not go green by skipping).
-Each test gets a fresh, uniquely named schema (``search_path``), dropped afterwards.
+names another (see ``tests/support/postgres.py``). Each test gets a fresh schema.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
-from hub.db import make_engine, migrate
+from tests.support.postgres import schema_engine
 from tests.unit.test_registry import TestActorStore  # the shared bodies, collected here too
 
 __all__ = ["TestActorStore"]
 
 pytestmark = pytest.mark.postgres
 
-DEFAULT_URL = "postgresql+psycopg://hub:hub@127.0.0.1:25432/hub"
-
-
-def _unreachable(url: str) -> str | None:
-    """Why the server at ``url`` cannot be used, or None if it answers."""
-    probe_url = make_url(url).update_query_dict({"connect_timeout": "5"})
-    probe = make_engine(probe_url.render_as_string(hide_password=False))
-    try:
-        with probe.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return None
-    except OperationalError as exc:
-        return (str(exc.orig).strip().splitlines() or ["unreachable"])[0]
-    finally:
-        probe.dispose()
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The server URL, checked reachable (skip or fail as the module docstring says)."""
-    configured = os.environ.get("HUB_TEST_POSTGRES_URL")
-    url = configured or DEFAULT_URL
-    reason = _unreachable(url)
-    if reason is not None:
-        shown = make_url(url).render_as_string(hide_password=True)
-        if configured is None:
-            pytest.skip(
-                f"PostgreSQL not reachable at {shown} ({reason}) and HUB_TEST_POSTGRES_URL "
-                "is unset; start it with `hub stack up --with-postgres`"
-            )
-        pytest.fail(f"HUB_TEST_POSTGRES_URL={shown} is unreachable: {reason}", pytrace=False)
-    return url
-
 
 @pytest.fixture
 def engine(postgres_url: str) -> Iterator[Engine]:
     """A migrated engine whose tables live in a schema of their own."""
-    schema = f"test_registry_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    # libpq "options": every connection of the pool resolves unqualified names in `schema`
-    scoped = make_url(postgres_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    eng = make_engine(scoped.render_as_string(hide_password=False))
-    try:
-        migrate(eng)
+    with schema_engine(postgres_url, "test_registry") as eng:
         yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
