@@ -1,0 +1,151 @@
+"""``python -m bench run [--suite default|smoke] [--full-backfill] [--out DIR]``,
+``python -m bench data --demands N --out FILE.jsonl`` (the synthetic data as JSONL).
+
+One run: a private broker; phase 1 = W2 fan-out sweep with baselines a, b, c, then W3
+open-loop streams on the same worker; phase 2 = W1 backfill on a fresh worker over the
+national actors; the matching micro-benchmark in-process. Writes JSON + markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.broker import private_broker
+from bench.data import ActorMix, demand_events, match_distribution, national_actors, write_jsonl
+from bench.micro import matching
+from bench.phase import start_phase, stop_phase
+from bench.workloads import backfill, fanout_sets, fanout_sweep, stream
+from hub.errors import HubError
+from hub.geo import get_geography
+
+
+@dataclass(frozen=True)
+class Suite:
+    ns: tuple[int, ...]
+    rounds: int
+    target: int  # deliveries per W2 round
+    min_events: int
+    max_events: int
+    rates: tuple[int, ...]
+    stream_s: float
+    backfill: int
+    mix: ActorMix
+    micro_sizes: tuple[int, ...]
+    micro_demands: int
+
+
+SUITES = {
+    # 1/50 of the national stock, ~10 recipients per demand
+    "default": Suite(
+        (1, 5, 10, 30, 100),
+        3,
+        20_000,
+        300,
+        4_000,
+        (100, 500, 1000),
+        20.0,
+        38_000,
+        ActorMix(),
+        (10, 1_000, 10_000),
+        5_000,
+    ),
+    "smoke": Suite(
+        (1, 10),
+        1,
+        200,
+        20,
+        100,
+        (20,),
+        2.0,
+        150,
+        ActorMix(guichets=40, landlords=10),
+        (10, 100),
+        100,
+    ),
+}
+
+
+async def run(suite_name: str, full: bool, seed: int, home: Path) -> dict[str, Any]:
+    s = SUITES[suite_name]
+    geo = get_geography()
+    result: dict[str, Any] = {
+        "suite": suite_name,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seed": seed,
+        "config": {
+            **asdict(s),
+            "full_backfill": full,
+            "worker": "hub worker subprocess, default HUB_WORKER__* and HUB_KAFKA__*",
+        },
+        "machine": report.machine(),
+        "versions": report.versions(),
+    }
+    result["matching"] = matching(geo, s.micro_sizes, s.micro_demands, 5, seed)
+    with private_broker(home) as broker:
+        bootstrap, broker_pid = broker.bootstrap, broker.status().pid
+        result["broker"] = {"bootstrap": bootstrap, "kafka": broker.version}
+        sets = fanout_sets(list(s.ns))
+        fan_actors = [a for _, actors in sets.values() for a in actors]
+        phase = await start_phase(bootstrap, home, geo, fan_actors)
+        try:
+            result["fanout"] = await fanout_sweep(
+                phase, sets, broker_pid, s.rounds, s.target, s.min_events, s.max_events, home, seed
+            )
+            dep10, set10 = sets.get(10, next(iter(sets.values())))
+            result["stream"] = [
+                await stream(phase, set10, dep10, rate, s.stream_s, seed + rate) for rate in s.rates
+            ]
+        finally:
+            await stop_phase(phase)
+        n = 1_900_000 if full else s.backfill
+        actors = national_actors(geo, seed, s.mix)
+        events = list(demand_events(n, seed, geo))
+        phase = await start_phase(bootstrap, home, geo, actors, previous=phase.actors)
+        try:
+            result["backfill"] = await backfill(phase, actors, events, broker_pid)
+            result["backfill"]["full"] = full
+            result["backfill"]["distribution"] = match_distribution(phase.index, events)
+        finally:
+            await stop_phase(phase)
+    result["verdicts"] = report.verdicts(result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run a suite on a private broker")
+    r.add_argument("--suite", choices=sorted(SUITES), default="default")
+    r.add_argument("--full-backfill", action="store_true", help="W1 on the full 1.9 M stock")
+    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--out", type=Path, default=Path("bench-results"))
+    d = sub.add_parser("data", help="write the synthetic demands as JSONL")
+    d.add_argument("--demands", type=int, default=38_000)
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--out", type=Path, required=True)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "data":
+            n = write_jsonl(args.out, demand_events(args.demands, args.seed, get_geography()))
+            print(f"{n} demands written to {args.out}")
+            return
+        with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
+            result = asyncio.run(run(args.suite, args.full_backfill, args.seed, Path(tmp)))
+        js, md = report.write(result, args.out)
+        print(md.read_text())
+        print(f"written: {js} {md}")
+    except HubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

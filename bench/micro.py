@@ -1,0 +1,85 @@
+"""Micro-benchmark of territorial matching at 10, 1,000 and 10,000 registered actors.
+
+The target compares the cost of matching one demand as the *registered* actor count grows,
+the recipients staying the same: demands of one département (76) always have the same 10
+recipients (actors on that département), and the other registered actors are drawn with
+the national mix outside it. A second series ("national") draws every actor with the
+national mix: there, recipients grow with the actor count, and the cost per recipient is
+what should stay flat. Cost = median over repeats of the time to match all demands.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from bench.data import ActorMix, demand_events, fanout_actors, national_actors
+from dispatch.matching import TerritoryIndex
+from dispatch.state import wished_communes, wished_typologies
+from hub.actors import Actor
+from hub.geo import Geography
+
+DEP = "76"
+
+
+def _touches(geo: Geography, actor: Actor) -> bool:
+    f = actor.filters
+    return (
+        DEP in f.departements
+        or any(geo.commune(c).departement == DEP for c in f.communes)
+        or any(geo.commune(c).departement == DEP for e in f.epcis for c in geo.communes_of_epci(e))
+    )
+
+
+def _mix(size: int) -> ActorMix:
+    return ActorMix(guichets=max(1, size * 4 // 5), landlords=max(0, size - size * 4 // 5))
+
+
+def _time(
+    index: TerritoryIndex, wishes: list[tuple[list[str], list[str]]], repeats: int
+) -> tuple[float, float]:
+    for communes, _ in wishes:  # warm the per-commune key cache: steady state only
+        for c in communes:
+            index.place_keys(c)
+    times, found = [], 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        found = sum(len(index.match(c, t)) for c, t in wishes)
+        times.append(time.perf_counter() - t0)
+    n = len(wishes)
+    return statistics.median(times) / n * 1e6, found / n
+
+
+def matching(
+    geo: Geography, sizes: tuple[int, ...], demands: int, repeats: int, seed: int
+) -> dict[str, Any]:
+    local = [
+        (wished_communes(e["demande"]), wished_typologies(e["demande"]))
+        for e in demand_events(demands, seed, geo, [DEP])
+    ]
+    national = [
+        (wished_communes(e["demande"]), wished_typologies(e["demande"]))
+        for e in demand_events(demands, seed, geo)
+    ]
+    recipients = fanout_actors(10, DEP, "m")
+    others = [a for a in national_actors(geo, seed, _mix(max(sizes) * 2)) if not _touches(geo, a)]
+    out: dict[str, Any] = {"demands": demands, "repeats": repeats, "by_actors": {}}
+    for size in sizes:
+        fixed = TerritoryIndex(geo, recipients[: min(10, size)] + others[: max(0, size - 10)])
+        us, rec = _time(fixed, local, repeats)
+        nat_us, nat_rec = _time(
+            TerritoryIndex(geo, national_actors(geo, seed, _mix(size))), national, repeats
+        )
+        out["by_actors"][str(size)] = {
+            "actors": len(fixed),
+            "us_per_demand": round(us, 2),
+            "recipients_per_demand": round(rec, 2),
+            "national_us_per_demand": round(nat_us, 2),
+            "national_recipients_per_demand": round(nat_rec, 2),
+            "national_us_per_recipient": round(nat_us / max(nat_rec, 1e-9), 3),
+        }
+    lo, hi = str(min(sizes)), str(max(sizes))
+    rows = out["by_actors"]
+    out["ratio_max_to_min"] = round(rows[hi]["us_per_demand"] / rows[lo]["us_per_demand"], 2)
+    return out

@@ -1,0 +1,293 @@
+"""W1 backfill, W2 fan-out sweep (with baselines a, b, c), W3 open-loop stream.
+
+Each function takes a started :class:`bench.phase.Phase` (or what it needs to start one)
+and returns a JSON-ready dict. Baselines and hub rounds alternate (A/B/A/B...) and the
+reported figure is the median over rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import baseline as bl
+from bench.broker import create_topics
+from bench.data import demand_events, fanout_actors
+from bench.harness import consumer, producer, read_into_ledger
+from bench.ledger import HeadReader, Ledger
+from bench.measure import Burst, burst
+from bench.phase import Phase
+from bench.processes import start_baseline
+from dispatch.state import wished_communes, wished_typologies
+from hub import topics
+from schemas import get_codec
+
+INPUT = "bench.in"
+#: one département per fan-out set, so the sets never match each other's demands
+FANOUT_DEPS = ("76", "69", "59", "33", "13", "31", "44", "67")
+
+
+def encode(events: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    codec = get_codec()
+    return [(e["numUnique"].encode(), codec.encode("DemandeEvent", e)) for e in events]
+
+
+def expect(ledger: Ledger, phase: Phase, actor_ids: set[str], events: list[dict[str, Any]]) -> int:
+    """Add the reference recipients of ``events`` among ``actor_ids``; return the count."""
+    index, n = phase.index, 0
+    for e in events:
+        d = e["demande"]
+        for a in index.match(wished_communes(d), wished_typologies(d)):
+            if a in actor_ids:
+                ledger.expect(a, e["eventId"])
+                n += 1
+    return n
+
+
+def _median(bursts: list[Burst]) -> dict[str, Any]:
+    rows = [b.as_dict() for b in bursts]
+    out: dict[str, Any] = {"rounds": len(rows)}
+    for key, value in rows[0].items():
+        vals = [r[key] for r in rows if r[key] is not None]
+        out[key] = statistics.median(vals) if vals and isinstance(value, (int, float)) else None
+    return out
+
+
+def fanout_sets(ns: list[int]) -> dict[int, tuple[str, list[Any]]]:
+    return {
+        n: (dep, fanout_actors(n, dep, f"n{n}x")) for n, dep in zip(ns, FANOUT_DEPS, strict=False)
+    }
+
+
+async def fanout_sweep(
+    phase: Phase,
+    sets: dict[int, tuple[str, list[Any]]],
+    broker_pid: int | None,
+    rounds: int,
+    target: int,
+    min_events: int,
+    max_events: int,
+    logs: Path,
+    seed: int,
+) -> dict[str, Any]:
+    """W2 and the baselines: per N, ``rounds`` interleaved pairs (baseline c, hub)."""
+    assert phase.watcher is not None and phase.worker is not None
+    w = phase.watcher
+    out_topics = {bl.baseline_topic("a"): 1, bl.baseline_topic("b"): 1}
+    for _, actors in sets.values():
+        out_topics.update({bl.baseline_topic("c", a.id): 1 for a in actors})
+    await create_topics(phase.bootstrap, {INPUT: 4, **out_topics})
+    result: dict[str, Any] = {"baseline_a": None, "baseline_b": None, "by_n": {}}
+    # (a) and (b): N-independent, same input size as N=1
+    plain = encode(list(demand_events(max_events, seed, phase.geo, ["76"])))
+    for mode in ("a", "b"):
+        proc = start_baseline(phase.bootstrap, logs / f"baseline-{mode}.log", mode, INPUT)
+        try:
+            outs = await w.partitions([bl.baseline_topic(mode)])
+            bursts = [
+                await burst(
+                    w,
+                    phase.bootstrap,
+                    INPUT,
+                    plain,
+                    outs,
+                    len(plain),
+                    {"process": proc.pid, "broker": broker_pid},
+                )
+                for _ in range(rounds)
+            ]
+        finally:
+            proc.stop()
+        result[f"baseline_{mode}"] = _median(bursts)
+    hub_pid = phase.worker.pid
+    for n, (dep, actors) in sets.items():
+        k = max(min_events, min(max_events, target // n))
+        events = list(demand_events(k * rounds, seed + n, phase.geo, [dep]))
+        ledger = Ledger()
+        ids = {a.id for a in actors}
+        per_round = [events[r * k : (r + 1) * k] for r in range(rounds)]
+        want = [expect(ledger, phase, ids, evs) for evs in per_round]
+        base_in = encode(per_round[0])
+        hub_outs = await w.partitions([topics.feed_topic(a.id) for a in actors])
+        c_outs = await w.partitions([bl.baseline_topic("c", a.id) for a in actors])
+        proc = start_baseline(
+            phase.bootstrap,
+            logs / f"baseline-c{n}.log",
+            "c",
+            INPUT,
+            n=n,
+            departement=dep,
+            prefix=f"n{n}x",
+        )
+        hub_b, base_b = [], []
+        try:
+            for r in range(rounds):
+                base_b.append(
+                    await burst(
+                        w,
+                        phase.bootstrap,
+                        INPUT,
+                        base_in,
+                        c_outs,
+                        want[0],
+                        {"process": proc.pid, "broker": broker_pid},
+                    )
+                )
+                hub_b.append(
+                    await burst(
+                        w,
+                        phase.bootstrap,
+                        topics.DEMANDES,
+                        encode(per_round[r]),
+                        hub_outs,
+                        want[r],
+                        {"process": hub_pid, "broker": broker_pid},
+                    )
+                )
+        finally:
+            proc.stop()
+        await read_into_ledger(phase.bootstrap, phase.feeds(actors), ledger)
+        hub, base = _median(hub_b), _median(base_b)
+        result["by_n"][str(n)] = {
+            "events_per_round": k,
+            "baseline_c": base,
+            "hub": hub,
+            "ratio_deliveries_per_s": round(hub["deliveries_per_s"] / base["deliveries_per_s"], 3),
+            "ledger": ledger.summary(),
+        }
+    return result
+
+
+async def stream(
+    phase: Phase,
+    actors: list[Any],
+    dep: str,
+    rate: int,
+    duration: float,
+    seed: int,
+    drain_s: float = 60,
+) -> dict[str, Any]:
+    """W3: open loop at ``rate`` events/s for ``duration`` s; end-to-end latency from the
+    scheduled send time (the record's occurredAt) to the harness reading the feed."""
+    events = list(demand_events(int(rate * duration), seed, phase.geo, [dep]))
+    ledger = Ledger()
+    want = expect(ledger, phase, {a.id for a in actors}, events)
+    codec = get_codec()
+    probe = time.perf_counter()
+    encode(events[:50])
+    cost = (time.perf_counter() - probe) / 50
+    # occurredAt = scheduled send time: pre-encoded, so the generator never waits on work
+    start_wall = time.time() + 1.0 + 2 * cost * len(events)
+    for i, e in enumerate(events):
+        e["occurredAt"] = int((start_wall + i / rate) * 1000)
+    records = encode(events)
+    reader = HeadReader(codec)
+    latencies: list[float] = []
+    cons = consumer(phase.bootstrap)
+    await cons.start()
+    feeds = await phase.watcher.partitions([topics.feed_topic(a.id) for a in actors])  # type: ignore[union-attr]
+    cons.assign(feeds)
+    await cons.seek_to_end(*feeds)
+    for tp in feeds:
+        await cons.position(tp)
+    by_topic = {topics.feed_topic(a.id): a.id for a in actors}
+    prod = producer(phase.bootstrap)
+    await prod.start()
+    late = 0
+
+    async def generate() -> None:
+        nonlocal late
+        futs = []
+        offset = time.monotonic() - time.time()
+        for i, (key, value) in enumerate(records):
+            due = start_wall + i / rate + offset
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif wait < -0.01:
+                late += 1  # behind schedule: send at once, latency keeps the due time
+            futs.append(await prod.send(topics.DEMANDES, value, key=key))
+        await asyncio.gather(*futs)
+
+    gen = asyncio.create_task(generate())
+    try:
+        deadline = start_wall + duration + drain_s
+        while ledger.received < want and time.time() < deadline:
+            batch = await cons.getmany(timeout_ms=100, max_records=5000)
+            now_ms = time.time() * 1000
+            for tp, msgs in batch.items():
+                for m in msgs:
+                    head = reader.read(m.value)
+                    latencies.append(now_ms - head.occurred_at)
+                    ledger.receive(by_topic[tp.topic], head)
+        await gen
+    finally:
+        await prod.stop()
+        await cons.stop()
+    latencies.sort()
+    return {
+        "rate": rate,
+        "duration_s": duration,
+        "events": len(events),
+        "deliveries": want,
+        "late_sends": late,
+        "latency_ms": _quantiles(latencies),
+        "ledger": ledger.summary(),
+    }
+
+
+def _quantiles(sorted_ms: list[float]) -> dict[str, float | None]:
+    if not sorted_ms:
+        return {"p50": None, "p99": None, "p999": None, "max": None}
+
+    def q(p: float) -> float:
+        return round(sorted_ms[min(len(sorted_ms) - 1, int(p * len(sorted_ms)))], 1)
+
+    return {"p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": round(sorted_ms[-1], 1)}
+
+
+NATIONAL_STOCK = 1_900_000
+
+
+async def backfill(
+    phase: Phase, actors: list[Any], events: list[dict[str, Any]], broker_pid: int | None
+) -> dict[str, Any]:
+    """W1: the whole sample in one burst; throughput, CPU, RSS and its projection to the
+    national stock (RSS growth per demand x 1.9 M), and the ledger of every actor."""
+    from bench.procstat import peak_rss_bytes, rss_bytes
+
+    assert phase.watcher is not None and phase.worker is not None
+    ledger = Ledger()
+    want = expect(ledger, phase, {a.id for a in actors}, events)
+    records = encode(events)
+    outs = await phase.watcher.partitions([topics.feed_topic(a.id) for a in actors])
+    pid = phase.worker.pid
+    rss0 = rss_bytes(pid) or 0
+    b = await burst(
+        phase.watcher,
+        phase.bootstrap,
+        topics.DEMANDES,
+        records,
+        outs,
+        want,
+        {"hub": pid, "broker": broker_pid},
+        timeout=7200,
+    )
+    rss1, peak = rss_bytes(pid) or 0, peak_rss_bytes(pid)
+    await read_into_ledger(phase.bootstrap, phase.feeds(actors), ledger)
+    per_demand = (rss1 - rss0) / max(len(events), 1)
+    eps = b.events / b.seconds
+    return {
+        **b.as_dict(),
+        "actors": len(actors),
+        "worker_rss_start_mib": round(rss0 / 2**20, 1),
+        "worker_rss_end_mib": round(rss1 / 2**20, 1),
+        "worker_peak_rss_mib": None if peak is None else round(peak / 2**20, 1),
+        "rss_growth_bytes_per_demand": round(per_demand),
+        "projected_full_minutes": round(NATIONAL_STOCK / eps / 60, 1),
+        "projected_full_rss_mib": round((rss0 + per_demand * NATIONAL_STOCK) / 2**20),
+        "ledger": ledger.summary(),
+    }

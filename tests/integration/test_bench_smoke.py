@@ -1,0 +1,53 @@
+"""Smoke run of the benchmark suite (issue 6): every workload at tiny size, end to end, on
+a private broker (never the shared one). Checks that each workload measured something and
+that every per-actor ledger is clean; the numbers themselves are not judged here."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.__main__ import run
+
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
+
+
+def _clean(ledger: dict[str, int]) -> None:
+    assert ledger["expected"] > 0
+    assert ledger["received"] == ledger["expected"]
+    assert (ledger["lost"], ledger["duplicated"], ledger["out_of_order"]) == (0, 0, 0)
+    assert ledger["unexpected"] == 0
+
+
+def test_smoke_suite_runs_every_workload(tmp_path: Path) -> None:
+    result = asyncio.run(run("smoke", False, 7, tmp_path / "home"))
+
+    fan = result["fanout"]
+    for mode in ("a", "b"):
+        assert fan[f"baseline_{mode}"]["deliveries_per_s"] > 0
+    assert set(fan["by_n"]) == {"1", "10"}
+    for n, row in fan["by_n"].items():
+        assert row["hub"]["deliveries"] == row["hub"]["events"] * int(n)
+        assert row["baseline_c"]["deliveries_per_s"] > 0
+        assert row["hub"]["process_cpu_us_per_event"] > 0
+        _clean(row["ledger"])
+
+    (s,) = result["stream"]
+    assert s["latency_ms"]["p50"] is not None and s["latency_ms"]["p50"] >= 0
+    _clean(s["ledger"])
+
+    b = result["backfill"]
+    assert b["worker_peak_rss_mib"] > 0 and b["distribution"]["demands"] == b["events"]
+    _clean(b["ledger"])
+
+    m = result["matching"]["by_actors"]
+    assert m["10"]["recipients_per_demand"] == 10 == m["100"]["recipients_per_demand"]
+
+    assert {"fanout_ratio_n10", "matching_ratio", "full_backfill_minutes"} <= set(
+        result["verdicts"]
+    )
+    js, md = report.write(result, tmp_path / "out")
+    assert js.is_file() and "### W1 backfill" in md.read_text()
