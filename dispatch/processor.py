@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from dispatch.feed import feed_record
 from dispatch.logic import COPIE, Decision, decide, reevaluate
 from dispatch.matching import TerritoryIndex
+from dispatch.purge import purge_key, purgeable
 from dispatch.state import DemandeState
 from hub import topics
 from hub.actors import Actor
@@ -139,6 +140,11 @@ class Processor:
                 elif name == "DispatchControl":
                     stats.controls += 1
                     self._on_control(rec, body, overlay, pending, stats, now_ms)
+                elif name == "DispatchPurge":  # hub purge (dispatch/purge.py): no output
+                    stats.controls += 1
+                    key = purge_key(body)
+                    if purgeable(self._state(key, overlay), body["radiatedBefore"]):
+                        overlay[key] = (rec.partition, None)
                 else:
                     raise DecodeError(f"a {name} record does not belong on {rec.topic}")
                 self._consecutive_dead = 0

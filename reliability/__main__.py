@@ -40,25 +40,30 @@ def table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def run_on(hub: PrivateHub, names: list[str], events: int, seed: int) -> list[Result]:
+    """Run the scenarios ``names`` in turn on the running private ``hub``."""
+    results: list[Result] = []
+    for i, name in enumerate(names):
+        t0 = time.monotonic()
+        result = run_scenario(hub, SCENARIOS[name], events=events, seed=seed + i)
+        print(f"{name}: ok={result.ok} in {time.monotonic() - t0:.0f}s "
+              f"{result.figures['lost']} lost", file=sys.stderr, flush=True)  # fmt: skip
+        results.append(result)
+    return results
+
+
 def run(names: list[str], events: int, seed: int, keep: bool) -> list[Result]:
     home = Path(tempfile.mkdtemp(prefix="passerelle-reliability-"))
     hub = PrivateHub(home)
-    results: list[Result] = []
     try:
         hub.up()
-        for i, name in enumerate(names):
-            t0 = time.monotonic()
-            result = run_scenario(hub, SCENARIOS[name], events=events, seed=seed + i)
-            print(f"{name}: ok={result.ok} in {time.monotonic() - t0:.0f}s "
-                  f"{result.figures['lost']} lost", file=sys.stderr, flush=True)  # fmt: skip
-            results.append(result)
+        return run_on(hub, names, events, seed)
     finally:
         hub.down()
         if not keep:
             shutil.rmtree(home, ignore_errors=True)
         else:
             print(f"kept {home}", file=sys.stderr)
-    return results
 
 
 def main(argv: list[str] | None = None) -> int:

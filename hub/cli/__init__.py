@@ -36,12 +36,13 @@ def _register() -> None:
     from hub.cli.feed import feed
     from hub.cli.files import files
     from hub.cli.publish import publish
+    from hub.cli.purge import purge
     from hub.cli.sne import sne_poll, sne_simulator, soap_gateway
     from hub.cli.stack import stack
     from hub.cli.worker import worker
 
     for command in (stack, actors, publish, feed, worker, demo, files, *api_commands,
-                    sne_simulator, soap_gateway, sne_poll, dlq):
+                    sne_simulator, soap_gateway, sne_poll, dlq, purge):
         main.add_command(command)
 
 

@@ -9,7 +9,8 @@ import shutil
 
 import pytest
 
-from reliability.__main__ import run
+from reliability.__main__ import run, run_on
+from reliability.cluster import PrivateHub
 from reliability.runner import SCENARIOS
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
@@ -27,13 +28,12 @@ def _assert_clean(results: list) -> None:  # type: ignore[type-arg]
         assert len(r.faults) == len(SCENARIOS[r.scenario].schedule) or SCENARIOS[r.scenario].cycle
 
 
-@needs_java
 @pytest.mark.timeout(400)
-def test_mixed_faults_small_backfill() -> None:
+def test_mixed_faults_small_backfill(private_hub: PrivateHub) -> None:
     """kill -9, a second worker joining, SIGTERM, broker stop/start, the worker leaving:
     after dedup by (eventId, kind) nothing is lost, reordered or out of scope, and no
     person datum of the 3,000 demands is in any worker log."""
-    _assert_clean(run(["mixed"], events=3_000, seed=7, keep=False))
+    _assert_clean(run_on(private_hub, ["mixed"], events=3_000, seed=7))
 
 
 @needs_java
