@@ -106,11 +106,12 @@ async def read_letters(settings: HubSettings, timeout_s: float = 30.0) -> list[L
         if m.key is not None and m.value is not None:
             ledger[m.key.decode()] = json.loads(m.value)
     letters: list[Letter] = []
-    first: dict[tuple[str, int, int], Letter] = {}
+    first: dict[tuple[str, int, int, bytes], Letter] = {}
     for m in await _read_all(settings, topics.DLQ, timeout_s):
         body = codec.decode_as(m.value, "DeadLetter")
         letter = Letter(m.partition, m.offset, body, ledger.get(f"{m.partition}:{m.offset}"))
-        original = first.setdefault(letter.source, letter)
+        # same source position and same bytes: the same record dead-lettered twice
+        original = first.setdefault((*letter.source, bytes(body["payload"])), letter)
         if original is not letter:
             letter = Letter(m.partition, m.offset, body, original.replayed, original.ref)
         letters.append(letter)

@@ -164,9 +164,13 @@ def test_prometheus_scrapes_the_worker(settings, worker, actor_service, promethe
     )
 
     poll_value(prometheus, 'up{job="passerelle-worker"}', 1)
-    result = poll_value(
-        prometheus, f'passerelle_feed_records_out_total{{actor="{aid}",kind="DEMANDE"}}', 4
-    )
+    try:
+        result = poll_value(
+            prometheus, f'passerelle_feed_records_out_total{{actor="{aid}",kind="DEMANDE"}}', 4
+        )
+    except AssertionError as exc:  # say whether a rebalance moved the partitions meanwhile
+        now = owned_partitions(int(worker.env["HUB_WORKER__WEB_PORT"]))
+        raise AssertionError(f"{exc}; partitions owned before {owned}, now {now}") from None
     assert result[0]["metric"]["job"] == "passerelle-worker"
     poll_value(prometheus, 'max(passerelle_agent_stalled{agent="dispatch"})', 0)
 
