@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dispatch.feed import feed_record
+from dispatch.feedbytes import FeedBytes
 from dispatch.logic import COPIE, Decision, decide, reevaluate
 from dispatch.matching import TerritoryIndex
 from dispatch.purge import purge_key, purgeable
@@ -275,6 +276,8 @@ class Processor:
         now_ms: int,
     ) -> None:
         encoded: dict[tuple[str, str | None, str], bytes] = {}
+        # profiles seeing the same snapshot share one encoding (dispatch.feedbytes)
+        feed_bytes = FeedBytes(self.codec)
         key = state.num_unique.encode()
         for d in decision.deliveries:
             actor = self.index.actor(d.actor_id)
@@ -282,8 +285,7 @@ class Processor:
             group = (d.kind, d.reason, profile)
             value = encoded.get(group)
             if value is None:
-                value = encoded[group] = self.codec.encode(
-                    "FeedRecord",
+                value = encoded[group] = feed_bytes.encode(
                     feed_record(
                         kind=d.kind,
                         state=state,
