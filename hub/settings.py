@@ -151,6 +151,19 @@ class SneSettings(BaseModel):
     poll_since: str = "2011-01-01"
 
 
+class KafkaSecuritySettings(BaseModel):
+    """Per-actor isolation on Kafka (issue 7, docs/reliability.md): when ``enabled``,
+    registering an actor creates its SCRAM credentials and its READ-only ACLs. The hub
+    itself authenticates with ``kafka.sasl_username`` / ``kafka.sasl_password``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = False
+    #: secret from which each actor's SCRAM password is derived (never stored)
+    actor_secret: SecretStr = SecretStr("")
+    scram_iterations: int = 8192
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -166,6 +179,7 @@ class HubSettings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     files: FilesSettings = FilesSettings()
     api: ApiSettings = ApiSettings()
+    kafka_security: KafkaSecuritySettings = KafkaSecuritySettings()
 
     @property
     def database_url(self) -> str:

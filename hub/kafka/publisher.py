@@ -31,6 +31,13 @@ class KafkaActorPublisher:
         if not deleted:
             specs.append(feed_spec(actor.id))
         await ensure_topics(self._settings, specs)
+        if self._settings.kafka_security.enabled:  # per-actor SCRAM + ACLs (issue 7)
+            from hub.kafka.isolation import deprovision_actor, provision_actor
+
+            if deleted:
+                await deprovision_actor(self._settings, actor.id)
+            else:
+                await provision_actor(self._settings, actor.id)
         registration = actor.to_avro(deleted=deleted)
         control = codec.encode(
             "DispatchControl",

@@ -1,0 +1,94 @@
+"""The local broker with SASL/SCRAM and ACLs (deny by default): ``SecureKafkaStack``.
+
+Listeners, all on 127.0.0.1:
+
+* client port: ``SASL_PLAINTEXT`` with SCRAM-SHA-512 (clients and inter-broker traffic);
+* controller port: ``SASL_PLAINTEXT`` with PLAIN (KRaft keeps SCRAM credentials in its
+  metadata, so the controller listener cannot use SCRAM), admin user only.
+
+The authorizer is KRaft's ``StandardAuthorizer`` with ``allow.everyone.if.no.acl.found``
+off: a principal without an ACL can do nothing. The hub's ``admin`` user is the only super
+user; its SCRAM credentials are written at storage format time. Actors get credentials
+and ACLs when registered (:mod:`hub.kafka.acl`, :mod:`hub.kafka.publisher`).
+TLS: not on this local stack (no certificate authority at hand); the listeners' protocol
+map is the one place to turn ``SASL_PLAINTEXT`` into ``SASL_SSL`` with a keystore.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from hub.errors import ConfigError
+from hub.stack.kafka import KafkaStack
+
+_SECURE_PROPERTIES = """\
+# Written by hub/stack/security.py at each start: edit that file, not this one.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=\
+org.apache.kafka.common.security.plain.PlainLoginModule required \
+username="{admin}" password="{password}" user_{admin}="{password}";
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
+org.apache.kafka.common.security.scram.ScramLoginModule required \
+username="{admin}" password="{password}";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin}
+log.dirs={data_dir}
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+default.replication.factor=1
+group.initial.rebalance.delay.ms=0
+num.partitions=1
+log.cleaner.dedupe.buffer.size=33554432
+"""
+
+
+class SecureKafkaStack(KafkaStack):
+    """:class:`KafkaStack` with SASL/SCRAM + ACLs; ``admin``/``password`` is the hub."""
+
+    def __init__(self, *args: object, admin: str = "hub", password: str, **kwargs: object
+                 ) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        if not password or '"' in password or "\\" in password:
+            raise ConfigError("the Kafka admin password must be non-empty, without \" or \\")
+        self.admin, self.password = admin, password
+
+    def _write_configs(self) -> None:
+        super()._write_configs()  # folders and log4j
+        self.config_file.write_text(_SECURE_PROPERTIES.format(
+            port=self.port, controller_port=self.controller_port, data_dir=self.data_dir,
+            admin=self.admin, password=self.password))  # fmt: skip
+
+    def _format_storage(self) -> None:
+        if (self.data_dir / "meta.properties").is_file():
+            return
+        import base64
+        import uuid
+
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        scram = f"SCRAM-SHA-512=[name={self.admin},password={self.password}]"
+        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
+                         "-c", str(self.config_file), "--ignore-formatted",
+                         "--add-scram", scram, level="WARN")  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
+            raise ConfigError(f"formatting secure Kafka storage failed: {detail[0]}")
