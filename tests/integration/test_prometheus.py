@@ -192,7 +192,12 @@ def test_prometheus_scrapes_the_worker(settings, worker, actor_service, promethe
         answer = query(prometheus, expr)
         assert answer["status"] == "success", (expr, answer)
     # the per-actor delivery panel shows this actor's deliveries
-    rates = query(
-        prometheus, "sum by (actor, kind) (increase(passerelle_feed_records_out_total[24h]))"
-    )
-    assert any(s["metric"].get("actor") == aid for s in rates["data"]["result"])
+    # (increase() needs two samples of the series: a few scrapes)
+    panel = "sum by (actor, kind) (increase(passerelle_feed_records_out_total[24h]))"
+    deadline = time.monotonic() + 20
+    while True:
+        series = query(prometheus, panel)["data"]["result"]
+        if any(s["metric"].get("actor") == aid for s in series) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert any(s["metric"].get("actor") == aid for s in series), f"{aid} not in the panel"
