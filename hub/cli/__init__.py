@@ -26,6 +26,10 @@ def main(verbose: int) -> None:
     """Passerelle: dispatch social-housing demands to every actor of their territory."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        # The Kafka client warns about retries it then resolves (a new broker electing
+        # leaders): noise for a person; -v shows it.
+        logging.getLogger("aiokafka").setLevel(logging.ERROR)
 
 
 def _register() -> None:
