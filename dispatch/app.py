@@ -20,6 +20,7 @@ from dispatch.processor import InputRecord, Processor
 from hub import topics
 from hub.geo import get_geography
 from hub.kafka.client import producer_options
+from hub.kafka.isolation import faust_credentials
 from hub.settings import HubSettings
 from monitoring.worker import install_monitoring
 from schemas import get_codec
@@ -115,6 +116,7 @@ def create_app(settings: HubSettings) -> faust.App:
         web_host=settings.monitoring.web_host,
         key_serializer="raw",
         value_serializer="raw",
+        broker_credentials=faust_credentials(settings),  # SASL/SCRAM when configured
     )
     demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)
     table = app.Table(

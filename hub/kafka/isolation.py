@@ -8,6 +8,8 @@ Both operations are idempotent (safe to repeat after a failure).
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.errors import ConfigError, HubError, TransientError
@@ -54,3 +56,16 @@ async def deprovision_actor(settings: HubSettings, actor_id: str) -> None:
             from exc
     finally:
         await admin.close()
+
+
+def faust_credentials(settings: HubSettings) -> Any:
+    """faust's ``broker_credentials`` for the hub's own SASL/SCRAM user (None: PLAINTEXT),
+    the same identity :func:`hub.kafka.client.client_options` gives the other clients."""
+    k = settings.kafka
+    if not k.sasl_username:
+        return None
+    import faust
+
+    return faust.SASLCredentials(username=k.sasl_username,
+                                 password=k.sasl_password.get_secret_value(),
+                                 mechanism="SCRAM-SHA-512")  # fmt: skip

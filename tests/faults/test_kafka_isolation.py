@@ -1,7 +1,8 @@
 """Per-actor isolation on a private SASL/SCRAM + ACL broker (deny by default).
 
 Actors are registered through the real registry service and Kafka publisher, which create
-their credentials and ACLs. The matrix then tries, for every ordered pair of actors, to
+their credentials and ACLs; a real ``hub worker``, authenticated as the hub, dispatches a
+demand to every feed. The matrix then tries, for every ordered pair of actors, to
 read the other's feed, join the other's consumer group and write to either feed, plus
 writes and reads on the hub's own topics: every attempt must be refused, while reading
 one's own feed in one's own group works (the control that keeps the test honest).
@@ -13,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,12 +28,14 @@ from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from hub import topics
 from hub.actors import Actor, ActorFilters
 from hub.kafka.acl import actor_password, group_prefix
+from hub.publishing import prepare_event, publish_events
 from hub.settings import HubSettings
 from hub.stack.security import SecureKafkaStack
-from reliability.cluster import REPO, free_port
+from reliability.cluster import REPO, Worker, free_port
+from tests.support.demandes import demande_event, new_num_unique
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
-ACTORS = int(os.environ.get("HUB_ISOLATION_ACTORS", "5"))
+ACTORS = int(os.environ.get("HUB_ISOLATION_ACTORS", "3"))
 ADMIN_PW, SECRET = uuid.uuid4().hex, uuid.uuid4().hex
 
 
@@ -124,16 +129,31 @@ def test_isolation_matrix(secure: HubSettings) -> None:
     for aid in ids:
         service.add_or_update(Actor(id=aid, name=aid, kind="bailleur",
                                     filters=ActorFilters(communes=["76540"])))  # fmt: skip
-    hub = _as(secure, "hub", ADMIN_PW)
-    for aid in ids:  # the hub writes one record to every feed
-        asyncio.run(_write(hub, topics.feed_topic(aid)))
-
     creds = {aid: _as(secure, aid, actor_password(SECRET, aid)) for aid in ids}
+    # the hub's worker, authenticated as the hub, dispatches one demand to every feed
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(HUB_HOME=str(secure.home),
+               HUB_KAFKA__BOOTSTRAP_SERVERS=secure.kafka.bootstrap_servers,
+               HUB_KAFKA__SASL_USERNAME="hub", HUB_KAFKA__SASL_PASSWORD=ADMIN_PW,
+               HUB_WORKER__APP_ID="isolation-dispatch", HUB_DATABASE__URL=secure.database_url)
+    worker = Worker(env, secure.home / "worker.log")
+    worker.start()
+    try:
+        event = prepare_event(demande_event(new_num_unique(), ["76540"]))
+        asyncio.run(publish_events(secure, [event]))
+        deadline = time.monotonic() + 90
+        for a in ids:  # the control: each actor reads its own feed in its own group
+            own = topics.feed_topic(a)
+            while asyncio.run(_read(creds[a], own, f"{group_prefix(a)}app")) < 1:
+                assert worker.alive(), f"worker died, see {worker.log}"
+                assert time.monotonic() < deadline, f"{a}: nothing dispatched"
+            assert asyncio.run(_read(creds[a], own, None)) == 1, a
+    finally:
+        worker.signal(signal.SIGTERM)
+
     breaches: list[str] = []
     for a in ids:
         own = topics.feed_topic(a)
-        assert asyncio.run(_read(creds[a], own, f"{group_prefix(a)}app")) == 1, a  # control
-        assert asyncio.run(_read(creds[a], own, None)) == 1, a
         for b in ids:
             if b == a:
                 continue
