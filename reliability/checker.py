@@ -15,12 +15,14 @@ Figures (per run, summed over actors):
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from hub import topics
+from hub.errors import TransientError
 from hub.kafka.client import client_options
 from hub.settings import HubSettings
 from reliability.ledger import Expected, Ledger
@@ -70,7 +72,10 @@ async def read_feeds(
             return out
         consumer.assign(list(todo))
         await consumer.seek_to_beginning(*todo)
+        deadline = time.monotonic() + 300
         while todo:
+            if time.monotonic() > deadline:
+                raise TransientError(f"feeds not read to their end: {sorted(t.topic for t in todo)}")
             batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
             for tp, messages in batch.items():
                 for m in messages:
