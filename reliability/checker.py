@@ -75,7 +75,8 @@ async def read_feeds(
         deadline = time.monotonic() + 300
         while todo:
             if time.monotonic() > deadline:
-                raise TransientError(f"feeds not read to their end: {sorted(t.topic for t in todo)}")
+                left = sorted(t.topic for t in todo)
+                raise TransientError(f"feeds not read to their end: {left}")
             batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
             for tp, messages in batch.items():
                 for m in messages:
