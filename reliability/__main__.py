@@ -19,15 +19,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from reliability.cluster import PrivateHub
-from reliability.runner import SCENARIOS, Result, run_scenario
+from reliability.runner import BAD_EVENTS, SCENARIOS, Result, run_scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def table(results: list[Result]) -> str:
     head = ("| scenario | events | owed | delivered (raw) | lost | dup raw | dup after dedup "
-            "| reordered | out of scope | recovery s (median / max) | drain s | PII in logs |")
-    lines = [head, "|" + "---|" * 12]
+            "| reordered | out of scope | recovery s (median / max) | drain s | DLQ "
+            "| PII in logs |")
+    lines = [head, "|" + "---|" * 13]
     for r in results:
         f = r.figures
         rec = sorted(r.recoveries_s)
@@ -36,7 +37,8 @@ def table(results: list[Result]) -> str:
             f"| {r.scenario}: {r.description} | {r.events} | {f['owed']} | "
             f"{f['delivered_raw']} | {f['lost']} | {f['duplicated_raw']} | "
             f"{f['duplicated_after_dedup']} | {f['reordered']} | {f['out_of_scope']} | "
-            f"{recovery} | {r.drain_s} | {len(r.pii_leaks)} |")  # fmt: skip
+            f"{recovery} | {r.drain_s} | {r.dead_lettered}/{BAD_EVENTS} | "
+            f"{len(r.pii_leaks)} |")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -130,3 +130,31 @@ def check(ledger: Ledger, feeds: dict[str, list[dict[str, Any]]]) -> Figures:
 def check_feeds(settings: HubSettings, ledger: Ledger) -> Figures:
     feeds = asyncio.run(read_feeds(settings, [a.id for a in ledger.actors]))
     return check(ledger, feeds)
+
+
+async def dead_lettered(settings: HubSettings, event_ids: set[str]) -> set[str]:
+    """Which of ``event_ids`` are on hub.dlq (bad input never disappears)."""
+    codec = get_codec()
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    found: set[str] = set()
+    try:
+        tp = TopicPartition(topics.DLQ, 0)
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        deadline = time.monotonic() + 120
+        while end and await consumer.position(tp) < end and time.monotonic() < deadline:
+            batch = await consumer.getmany(tp, timeout_ms=1000, max_records=5000)
+            for m in batch.get(tp, []):
+                letter = codec.decode_as(m.value, "DeadLetter")
+                try:
+                    _, event = codec.decode(letter["payload"])
+                except Exception:
+                    continue
+                if event.get("eventId") in event_ids:
+                    found.add(event["eventId"])
+        return found
+    finally:
+        await consumer.stop()

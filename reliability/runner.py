@@ -17,7 +17,7 @@ from typing import Any
 
 from hub.geo import get_geography
 from reliability import faults
-from reliability.checker import check_feeds
+from reliability.checker import check_feeds, dead_lettered
 from reliability.cluster import PrivateHub
 from reliability.ledger import generate
 from reliability.pii import grep, needles
@@ -45,9 +45,10 @@ SCENARIOS = {
     "rebalance": Scenario("rebalance", "a second worker joins and leaves every 30 s", "50",
                           cycle=("join", "leave"), period_s=30.0),
     # the default suite's run: every kind of fault once or twice in one small backfill
-    # (one kill -9 only: each costs the group's 60 s session timeout, see docs)
-    "mixed": Scenario("mixed", "kill -9, SIGTERM, broker restart, worker join/leave", "61",
-                      schedule=("kill9", "join", "sigterm", "broker", "leave")),
+    # the default suite's: one kill -9 only (each costs the group's 60 s session timeout)
+    # and no broker restart (~30 s), to stay within the suite's time budget; see docs
+    "mixed": Scenario("mixed", "kill -9, worker join, SIGTERM, worker leave", "61",
+                      schedule=("kill9", "join", "sigterm", "leave")),
 }  # fmt: skip
 
 #: events the worker must dead-letter (unknown commune): exercises the DLQ path and its logs
@@ -64,6 +65,8 @@ class Result:
     recoveries_s: list[float]
     drain_s: float
     unexpected_exits: int
+    #: bad inputs found on hub.dlq, out of :data:`BAD_EVENTS`
+    dead_lettered: int = 0
     pii_leaks: list[str] = field(default_factory=list)
     ok: bool = False
 
@@ -92,7 +95,8 @@ def run_scenario(hub: PrivateHub, sc: Scenario, *, events: int, seed: int,
                       prefix=prefix)  # fmt: skip
     hub.register(ledger.actors)
     stream = list(ledger.events)
-    for bad in _bad_events(ledger.events):  # spread among the good ones
+    bads = _bad_events(ledger.events)
+    for bad in bads:  # in the middle of the good ones
         stream.insert(len(stream) // 2, bad)
     asyncio.run(hub.publish(stream))
     run = faults.Run(hub, [a.id for a in ledger.actors], ledger.total_owed, timeout_s)
@@ -109,11 +113,12 @@ def run_scenario(hub: PrivateHub, sc: Scenario, *, events: int, seed: int,
     if run.main is not None:
         run.main.signal(signal.SIGTERM)  # the next scenario starts with no worker
     figures = check_feeds(hub.settings, ledger)
+    dlq = asyncio.run(dead_lettered(hub.settings, {b["eventId"] for b in bads}))
     leaks = grep(hub.worker_logs(), needles(stream))
     return Result(
         scenario=sc.name, description=sc.description, events=len(ledger.events),
         figures=figures.as_dict(), faults=run.faults,
         recoveries_s=[round(r, 2) for r in run.recoveries], drain_s=round(drain, 1),
-        unexpected_exits=run.unexpected_exits,
+        unexpected_exits=run.unexpected_exits, dead_lettered=len(dlq),
         pii_leaks=[f"{leak.file}:{leak.line} {leak.kind}" for leak in leaks[:20]],
-        ok=figures.ok and not leaks)  # fmt: skip
+        ok=figures.ok and not leaks and len(dlq) == len(bads))  # fmt: skip

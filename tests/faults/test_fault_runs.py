@@ -11,7 +11,7 @@ import pytest
 
 from reliability.__main__ import run, run_on
 from reliability.cluster import PrivateHub
-from reliability.runner import SCENARIOS
+from reliability.runner import BAD_EVENTS, SCENARIOS
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 
@@ -25,12 +25,13 @@ def _assert_clean(results: list) -> None:  # type: ignore[type-arg]
         assert (f["lost"], f["duplicated_after_dedup"], f["reordered"], f["out_of_scope"]) == (
             0, 0, 0, 0), f["examples"]  # fmt: skip
         assert r.pii_leaks == [], r.pii_leaks
+        assert r.dead_lettered == BAD_EVENTS  # bad input is dead-lettered, never lost
         assert len(r.faults) == len(SCENARIOS[r.scenario].schedule) or SCENARIOS[r.scenario].cycle
 
 
 @pytest.mark.timeout(400)
 def test_mixed_faults_small_backfill(private_hub: PrivateHub) -> None:
-    """kill -9, a second worker joining, SIGTERM, broker stop/start, the worker leaving:
+    """kill -9, a second worker joining, SIGTERM, the worker leaving:
     after dedup by (eventId, kind) nothing is lost, reordered or out of scope, and no
     person datum of the 3,000 demands is in any worker log."""
     _assert_clean(run_on(private_hub, ["mixed"], events=3_000, seed=7))
