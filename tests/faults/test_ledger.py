@@ -22,7 +22,7 @@ N = 4
 
 @pytest.fixture(scope="module")
 def ledger(geography: Any) -> Ledger:
-    return generate(geography, events=600, seed=11, departement="76", actors=8, prefix="t")
+    return generate(geography, events=300, seed=11, departement="76", actors=8, prefix="t")
 
 
 class CrashingStore(MemoryStore):

@@ -26,10 +26,10 @@ from tests.fuzz.engine import fuzz, load_corpus, zigzag
 from tests.fuzz.targets import TARGETS
 
 NIGHTLY = bool(os.environ.get("HUB_FUZZ_NIGHTLY"))
-INPUTS = int(os.environ.get("HUB_FUZZ_INPUTS", "100000" if NIGHTLY else "3000"))
+INPUTS = int(os.environ.get("HUB_FUZZ_INPUTS", "100000" if NIGHTLY else "2000"))
 MAX_MB = 64  # traced peak over a whole campaign: inputs are capped at 1-2 MB
 FINDINGS = Path(__file__).resolve().parent / "findings"
-FAST = settings(max_examples=400, deadline=2000, derandomize=True,
+FAST = settings(max_examples=250, deadline=2000, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
 
 
