@@ -77,7 +77,8 @@ DLQ_REPLAYS = Counter(
 CONNECTOR_CALLS = Counter(
     "passerelle_connector_calls_total",
     "Calls to an external system, by connector (sne_soap, webhook, file...), operation "
-    "and outcome (ok, business_error, transport_error, timeout).",
+    "and outcome (ok, business_error, transport_error, timeout, anomalies: answered with "
+    "an anomaly list).",
     ["connector", "operation", "outcome"],
     registry=REGISTRY,
 )

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 #: operation label values; anything else read from input is counted as INVALID
 _OPERATIONS = TABLES["operation"] | {"CONTROL", "UNDECODABLE"}
-OUTCOMES = ("ok", "business_error", "transport_error", "timeout")
+#: ``anomalies``: the remote system answered and refused the input with an anomaly list
+OUTCOMES = ("ok", "business_error", "transport_error", "timeout", "anomalies")
 
 
 def operation_label(value: str) -> str:
@@ -50,7 +51,8 @@ def record_batch(stats: BatchStats, *, now: float | None = None) -> None:
 def connector_call(connector: str, operation: str) -> Iterator[dict[str, str]]:
     """Time and count one external call. The body may set ``outcome`` in the yielded
     dict (default ``ok``); an exception counts as ``transport_error`` (``timeout`` for
-    TimeoutError, ``business_error`` for a non-retriable HubError) and propagates."""
+    TimeoutError, ``business_error`` for a non-retriable HubError) and propagates, unless
+    the body set another outcome than ``ok`` before raising (the caller knows better)."""
     from hub.errors import HubError
 
     result = {"outcome": "ok"}
@@ -58,19 +60,24 @@ def connector_call(connector: str, operation: str) -> Iterator[dict[str, str]]:
     try:
         yield result
     except TimeoutError:
-        result["outcome"] = "timeout"
+        _outcome_of_error(result, "timeout")
         raise
     except HubError as exc:
-        result["outcome"] = "transport_error" if exc.retriable else "business_error"
+        _outcome_of_error(result, "transport_error" if exc.retriable else "business_error")
         raise
     except Exception:
-        result["outcome"] = "transport_error"
+        _outcome_of_error(result, "transport_error")
         raise
     finally:
         outcome = result["outcome"] if result["outcome"] in OUTCOMES else "transport_error"
         m.CONNECTOR_CALLS.labels(connector=connector, operation=operation, outcome=outcome).inc()
         m.CONNECTOR_LATENCY.labels(connector=connector, operation=operation).observe(
             time.perf_counter() - start)
+
+
+def _outcome_of_error(result: dict[str, str], default: str) -> None:
+    if result["outcome"] == "ok":
+        result["outcome"] = default
 
 
 def webhook_retry(actor: str) -> None:

@@ -14,6 +14,10 @@ exactly the intent's range is read again and the same name rewritten with the sa
 (the batch boundaries do not depend on what the broker returns this time): no record is
 lost and none lands in two different files. A receiver that already took the first copy
 sees the same name again and must treat a name it has seen as already processed.
+
+Metrics: each DIS file (write and commit) counts one connector call ``connector="files"``,
+operation ``outbox``; at each round ``passerelle_outbox_depth`` of the actor is set to the
+feed records not yet written (end offsets minus positions, at the start of the round).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from hub.actors import Actor
 from hub.errors import TransientError
 from hub.kafka.client import client_options, topic_partitions
 from hub.settings import HubSettings
+from monitoring import recorder
 from schemas import get_codec
 
 log = logging.getLogger(__name__)
@@ -136,8 +141,11 @@ async def _run_actor(settings: HubSettings, actor: Actor, *, once: bool,
             while not stop.is_set():
                 ends = await consumer.end_offsets(tps)
                 progressed = behind = False
+                positions = {tp: await consumer.position(tp) for tp in tps}
+                recorder.outbox_depth(
+                    actor.id, sum(max(ends[tp] - positions[tp], 0) for tp in tps))
                 for tp in tps:
-                    position = await consumer.position(tp)
+                    position = positions[tp]
                     if position >= ends[tp]:
                         continue
                     behind = True
@@ -150,8 +158,9 @@ async def _run_actor(settings: HubSettings, actor: Actor, *, once: bool,
                     if intents.ranges.get(tp.partition) != (first, last):
                         intents.save(tp.partition, first, last)
                     name = layout.dis_name(actor.id, tp.partition, first, last)
-                    write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
-                    await consumer.commit({tp: last + 1})
+                    with recorder.connector_call("files", "outbox"):
+                        write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
+                        await consumer.commit({tp: last + 1})
                     stats.files += 1
                     stats.records += len(msgs)
                     progressed = True

@@ -11,6 +11,9 @@ Crash safety (no loss, no duplicate), in order of the steps of a batch:
 A file leaves the inbox only at step 3, after its event is acknowledged: no loss. A crash
 before step 2 ends republishes the batch with the same event ids (derived from the file
 bytes), which the dispatcher skips; after step 2 the journal prevents republication.
+
+Each file's verdict (step 3) counts one connector call ``connector="files"``, operation
+``inbox``: outcome ``ok`` (published or recovered) or ``business_error`` (rejected).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from connectors.files.journal import Journal
 from hub.errors import ConfigError, TransientError
 from hub.publishing import publish_events
 from hub.settings import HubSettings
+from monitoring import recorder
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +118,10 @@ async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassSt
             fresh_digests = {o.sha256 for o in fresh}
             now_ms = int(time.time() * 1000)
             for o in batch:
-                dest = finish(o, paths, now_ms=now_ms)
+                with recorder.connector_call("files", "inbox") as call:
+                    if o.status != PUBLISHED:
+                        call["outcome"] = "business_error"  # bad input: moved to error/
+                    dest = finish(o, paths, now_ms=now_ms)
                 stats.moved.append(f"{dest.parent.name}/{dest.name}")
                 if o.status != PUBLISHED:
                     stats.rejected += 1

@@ -11,6 +11,10 @@ Contracts:
 * A SOAP Fault is a business answer: :class:`SneFault` (``SneUnknownDemande`` for
   ``NUMINCONNU``), never retried. An anomaly list is a result, not an error.
 * A hostile or oversized answer is refused by the hardened parser (``InputError``).
+* Every operation call (retries included) counts once in
+  ``passerelle_connector_calls_total{connector="sne_soap"}`` with its duration: outcome
+  ``ok``, ``anomalies`` (answered with an anomaly list), ``business_error`` (SOAP Fault),
+  ``timeout`` / ``transport_error`` (after the retries; a non-XML or hostile answer too).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import requests
 import zeep
 import zeep.helpers
+from lxml import etree
 from zeep.exceptions import Fault, TransportError, XMLSyntaxError
 
 from connectors.sne import documents
@@ -35,8 +40,11 @@ from connectors.sne.operations import DEMANDE, GP, RECHERCHE, SERVICES, WS_NS, s
 from connectors.sne.server import WSDL_DIR
 from hub.errors import InputError
 from hub.settings import SneSettings
+from monitoring import recorder
 
 log = logging.getLogger(__name__)
+#: connector label of the SNE calls (the alert runbook and the dashboards name it)
+CONNECTOR = "sne_soap"
 #: search criteria in the XSD's order (t_demandeMulticritere)
 CRITERIA = (
     "numUnique",
@@ -101,7 +109,32 @@ class SneClient:
 
     # raw call ---------------------------------------------------------------------------
     def call(self, operation: str, **params: Any) -> dict[str, Any]:
-        """Response parts of ``operation`` (bytes for documents), with the retry policy."""
+        """Response parts of ``operation`` (bytes for documents), with the retry policy;
+        counted as one connector call (see the module doc)."""
+        return self._metered(operation, params)[0]
+
+    def _metered(
+        self, operation: str, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], etree._Element | None]:
+        """The one place every operation passes through: the parts and the parsed business
+        document (None if the answer has none), the call counted with its outcome."""
+        with recorder.connector_call(CONNECTOR, operation) as result:
+            parts = self._exchange(operation, params, result)
+            doc = parts.get("return")
+            if not isinstance(doc, bytes):
+                return parts, None
+            try:
+                root = documents.load(doc, "demande", validate=False)  # kind unused unvalidated
+            except InputError:
+                result["outcome"] = "transport_error"  # unusable answer: not a business one
+                raise
+            if documents.anomalies(root):
+                result["outcome"] = "anomalies"
+            return parts, root
+
+    def _exchange(
+        self, operation: str, params: dict[str, Any], result: dict[str, str]
+    ) -> dict[str, Any]:
         method = getattr(self._services[service_of(operation)], operation)
         attempt = 0
         while True:
@@ -123,6 +156,9 @@ class SneClient:
                     attempt + 1,
                 )
                 if final:
+                    result["outcome"] = (
+                        "timeout" if isinstance(exc, requests.Timeout) else "transport_error"
+                    )
                     raise SneUnavailable(
                         f"SNE {operation}: {type(exc).__name__} after {attempt + 1} attempt(s)"
                     ) from None
@@ -130,17 +166,17 @@ class SneClient:
                 self._sleep(delay * random.uniform(0.8, 1.2))
                 attempt += 1
             except XMLSyntaxError:
+                result["outcome"] = "transport_error"  # e.g. an HTML maintenance page
                 raise SneProtocolError(f"SNE {operation}: answer is not XML") from None
         if isinstance(result, bytes):
             return {"return": result}
         return dict(zeep.helpers.serialize_object(result, dict) or {})  # type: ignore[no-untyped-call]
 
     def _answer(self, operation: str, kind: str, **params: Any) -> Answer:
-        parts = self.call(operation, **params)
+        parts, root = self._metered(operation, params)
         doc = parts.pop("return", None)
-        if not isinstance(doc, bytes):
+        if not isinstance(doc, bytes) or root is None:
             raise SneProtocolError(f"SNE {operation}: no business document in the answer")
-        root = documents.load(doc, kind, validate=False)
         return Answer(doc, documents.anomalies(root), parts)
 
     # demands ----------------------------------------------------------------------------

@@ -18,6 +18,12 @@ One pass (:meth:`SnePoller.poll_once`):
 
 A demand the hub cannot accept (e.g. a commune missing from the geography table) is
 logged by numéro with the reason and retried at the next pass, never recorded as seen.
+
+A pass that completes (watermark moved) feeds the ``PasserelleSnePollerBehind`` alert
+(poller ``demandes``): ``passerelle_sne_poller_last_success_timestamp_seconds`` = now, and,
+when the pass published changes, ``passerelle_sne_poller_behind_seconds`` = now minus the
+newest ``occurredAt`` (the document's ``dateFichier``) among them. A failed pass feeds
+neither: the time since the last success grows.
 """
 
 from __future__ import annotations
@@ -40,9 +46,12 @@ from hub.db import write_transaction
 from hub.errors import HubError
 from hub.publishing import PreparedEvent, prepare_event
 from hub.settings import SneSettings
+from monitoring import recorder
 
 log = logging.getLogger(__name__)
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:passerelle:sne-poller")
+#: poller label of the poller metrics (the demands poller; an events poller would be another)
+POLLER = "demandes"
 Publish = Callable[[list[PreparedEvent]], int]
 
 
@@ -174,4 +183,6 @@ class SnePoller:
             self._record(num, digest, event)
             report.published.append(event)
         self._set_watermark("radiations", today.isoformat())
+        newest = max((e["occurredAt"] for e in report.published), default=None)
+        recorder.sne_poll_succeeded(POLLER, None if newest is None else newest / 1000.0)
         return report

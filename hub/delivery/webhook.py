@@ -10,6 +10,12 @@ secret is stored. A 2xx answer is a delivery (audited, channel ``webhook``); any
 a timeout or a refused connection is retried after ``min(max, initial·2^attempts)`` seconds
 scaled by a random jitter in [0.5, 1]: a receiver down for hours gets everything, in
 order, once back. URLs must be HTTPS, except on the loopback (tests, local receivers).
+
+Metrics: each POST is a connector call (``connector="webhook"``, operation ``post``;
+outcome ``ok`` for 2xx, ``business_error`` for 4xx, ``transport_error`` for 5xx/other or a
+refused connection, ``timeout``); each POST of a record already attempted counts one
+retry of the actor; the actor's outbox depth (undelivered records) is set after every
+:meth:`WebhookDelivery.send_due`, i.e. once per actor and delivery round.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from hub.audit.store import AuditStore
 from hub.delivery.outbox import Outbox, Pending
 from hub.errors import ConfigError, InputError, NotFoundError
 from hub.settings import HubSettings
+from monitoring import recorder
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -87,6 +94,8 @@ class WebhookDelivery:
         while (head := self.outbox.head(actor.id)) is not None:
             if head.next_attempt_at > datetime.now(UTC):
                 break
+            if head.attempts:  # tried before (in this process or an earlier one)
+                recorder.webhook_retry(actor.id)
             error = await self._post(client, url, key, head)
             if error is None:
                 self.outbox.delivered(head.seq)
@@ -97,6 +106,7 @@ class WebhookDelivery:
                               api.webhook_backoff_max_s)
             self.outbox.failed(head.seq, datetime.now(UTC) + timedelta(seconds=delay), error)
             break
+        recorder.outbox_depth(actor.id, self.outbox.undelivered(actor.id))
         return sent
 
     async def _post(self, client: httpx.AsyncClient, url: str, key: bytes,
@@ -106,12 +116,19 @@ class WebhookDelivery:
                    "x-passerelle-signature": sign(key, p.body),
                    "x-passerelle-event-id": str(event_id),
                    "x-passerelle-offset": str(p.feed_offset)}
-        try:
-            r = await client.post(url, content=p.body, headers=headers,
-                                  timeout=self.settings.api.webhook_timeout_s)
-        except httpx.HTTPError as exc:  # refused, reset, timeout: transport, retried
-            return type(exc).__name__
-        return None if 200 <= r.status_code < 300 else f"HTTP {r.status_code}"
+        with recorder.connector_call("webhook", "post") as call:
+            try:
+                r = await client.post(url, content=p.body, headers=headers,
+                                      timeout=self.settings.api.webhook_timeout_s)
+            except httpx.HTTPError as exc:  # refused, reset, timeout: transport, retried
+                timeout = isinstance(exc, httpx.TimeoutException)
+                call["outcome"] = "timeout" if timeout else "transport_error"
+                return type(exc).__name__
+            if not 200 <= r.status_code < 300:
+                call["outcome"] = ("business_error" if 400 <= r.status_code < 500
+                                   else "transport_error")
+                return f"HTTP {r.status_code}"
+        return None
 
     async def run_once(self, actors: list[Actor]) -> int:
         """One round over the webhook actors; return the records delivered."""
