@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, String, Table
+from sqlalchemy import Column, DateTime, Index, Integer, String, Table
 
 from hub.registry.tables import Base
 
@@ -18,4 +18,9 @@ audit_deliveries = Table(
     Column("profile", String(32), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    #: source event id of a Kafka feed delivery (NULL for API reads and webhooks)
+    Column("event_id", String(64), nullable=True),
+    #: a delivery recorded twice (consumer redelivery, rerun) is one row
+    Index("ix_audit_deliveries_delivery", "event_id", "kind", "actor_id", "channel",
+          unique=True),
 )

@@ -35,6 +35,7 @@ def main(verbose: int) -> None:
 def _register() -> None:
     from hub.cli.actors import actors
     from hub.cli.api import COMMANDS as api_commands
+    from hub.cli.audit_record import record as _audit_record  # noqa: F401 (hub audit record)
     from hub.cli.demo import demo
     from hub.cli.dlq import dlq
     from hub.cli.feed import feed

@@ -54,14 +54,19 @@ def api_key(actor_id: str, revoke_id: str | None) -> None:
                err=True)
 
 
-@click.command("audit")
+@click.group("audit", invoke_without_command=True)
 @click.option("--num-unique", default=None, help="Deliveries of this demand.")
 @click.option("--actor", "actor_id", default=None, help="Deliveries to this actor.")
 @click.option("--limit", type=int, default=1000, show_default=True)
-def audit(num_unique: str | None, actor_id: str | None, limit: int) -> None:
-    """Print deliveries of personal data (one JSON per line), by demand and/or actor."""
+@click.pass_context
+def audit(ctx: click.Context, num_unique: str | None, actor_id: str | None,
+          limit: int) -> None:
+    """Print deliveries of personal data (one JSON per line), by demand and/or actor.
+    ``hub audit record`` records the deliveries made on the Kafka feeds."""
     from hub.audit.store import AuditStore
 
+    if ctx.invoked_subcommand is not None:
+        return
     settings = _settings()
     engine = make_engine(settings.database_url)
     migrate(engine)

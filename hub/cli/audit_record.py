@@ -1,0 +1,40 @@
+"""``hub audit record``: audit the deliveries made on the Kafka feeds (hub.audit.recorder)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from hub.cli.api import _settings, audit
+from hub.db import make_engine, migrate
+
+
+@audit.command("record")
+@click.option("--once", is_flag=True,
+              help="Read every feed to its current end, record, commit, then exit.")
+@click.option("--group", default="passerelle-audit", show_default=True,
+              help="Kafka consumer group (its committed offsets are the progress).")
+@click.option("--pattern", default=r"^hub\.feed\..+$", show_default=True,
+              help="Regular expression of the feed topics to read.")
+@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
+              help="With --once: give up (exit 1) if the end is not reached in time.")
+def record(once: bool, group: str, pattern: str, timeout_s: float) -> None:
+    """Record every delivery of personal data on the hub.feed.* topics (channel kafka)."""
+    from hub.audit.recorder import AuditRecorder
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+
+    async def go() -> None:
+        recorder = AuditRecorder(settings, engine, group=group, pattern=pattern)
+        await recorder.start()
+        try:
+            stats = await recorder.run(once=once, timeout_s=timeout_s)
+        finally:
+            await recorder.stop()
+        click.echo(f"{stats.read} feed record(s) read, {stats.recorded} delivery(ies) "
+                   f"recorded, {stats.dead_lettered} dead-lettered")
+
+    asyncio.run(go())

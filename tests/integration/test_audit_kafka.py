@@ -1,0 +1,140 @@
+"""Audit of Kafka feed deliveries: the real worker dispatches to two actors, ``hub audit
+record --once`` (a real subprocess, real broker) records exactly the deliveries carrying
+personal data, on SQLite and on PostgreSQL; they are queried by numéro unique and by actor
+through the API and ``hub audit``; a rerun (same group, then a new group re-reading
+everything) adds no row."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from hub.actors import Actor, ActorFilters
+from hub.audit.store import AuditStore
+from hub.db import make_engine, migrate
+from hub.publishing import prepare_event, publish_events
+from hub.settings import HubSettings
+from tests.integration.api_support import register
+from tests.integration.conftest import collect_feed
+from tests.support.demandes import demande_event, new_num_unique
+from tests.support.postgres import schema_engine
+
+pytestmark = pytest.mark.kafka
+
+#: communes no other test uses: few copies of other tests' demands reach our actors
+HERE, ELSEWHERE = "76204", "76205"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def audit_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'audit.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        yield url, engine
+        engine.dispose()
+        return
+    pg = request.getfixturevalue("postgres_url")
+    with schema_engine(pg, "audit") as engine:
+        yield engine.url.render_as_string(hide_password=False), engine
+
+
+def _hub(env: dict[str, str], db_url: str, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args],
+                         env={**env, "HUB_DATABASE__URL": db_url}, capture_output=True,
+                         timeout=180, check=False)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    return out.stdout.decode()
+
+
+def _key(r: dict[str, Any], actor_id: str) -> tuple[str, str, int, str, str, str]:
+    return (actor_id, r["numUnique"], int(r["demandeVersion"]), "kafka", r["profile"],
+            r["kind"])
+
+
+def test_kafka_deliveries_are_audited_once(
+        worker: Any, actor_service: Any, settings: HubSettings, hub_env: dict[str, str],
+        audit_db: tuple[str, Engine]) -> None:
+    from hub.api.app import create_app
+
+    db_url, engine = audit_db
+    suffix = uuid.uuid4().hex[:8]
+    actors = [Actor(id=f"aud-{p[11:15]}-{suffix}", name="Audit", kind="bailleur",
+                    profile=p, filters=ActorFilters(communes=[HERE]))  # type: ignore[arg-type]
+              for p in ("consultant_simple", "consultant_sensible")]
+    for a in actors:
+        actor_service.add_or_update(a)
+    num, moved = new_num_unique(), new_num_unique()
+    events = [demande_event(num, [HERE]), demande_event(moved, [HERE]),
+              demande_event(num, [HERE], operation="MOD"),
+              # moved out of the territory: a RETRAIT, which carries no personal data
+              demande_event(moved, [ELSEWHERE], operation="MOD")]
+    time.sleep(1.0)  # let the worker take the new actors before the demands
+    asyncio.run(publish_events(settings, [prepare_event(e) for e in events]))
+
+    def complete(rs: list[dict[str, Any]]) -> bool:
+        return (sum(r["numUnique"] == num for r in rs) >= 2
+                and any(r["numUnique"] == moved and r["kind"] == "RETRAIT" for r in rs))
+
+    feeds = {a.id: collect_feed(settings, a.id, until=complete, worker=worker) for a in actors}
+    for a in actors:
+        assert complete(feeds[a.id]), f"dispatch to {a.id} incomplete"
+    expected = {a.id: sorted(_key(r, a.id) for r in feeds[a.id] if r["demande"] is not None)
+                for a in actors}
+
+    group = f"audit-test-{suffix}"
+    pattern = rf"^hub\.feed\.aud-.*-{suffix}$"  # our two feeds only: not the broker's history
+    out = _hub(hub_env, db_url, "audit", "record", "--once", "--group", group,
+               "--pattern", pattern, "--timeout", "120")
+    assert f"{sum(map(len, expected.values()))} delivery(ies) recorded" in out
+
+    store = AuditStore(engine)
+
+    def by_actor(actor_id: str) -> list[tuple[str, str, int, str, str, str]]:
+        return sorted((e.actor_id, e.num_unique, e.demande_version, e.channel, e.profile,
+                       e.kind) for e in store.query(actor_id=actor_id))
+
+    for a in actors:
+        assert by_actor(a.id) == expected[a.id]
+    by_num = sorted((e.actor_id, e.num_unique, e.demande_version, e.channel, e.profile,
+                     e.kind) for e in store.query(num_unique=num))
+    assert by_num == sorted(k for a in actors for k in expected[a.id] if k[1] == num)
+    assert [k[5] for k in by_num] == ["DEMANDE", "DEMANDE", "DEMANDE", "DEMANDE"]
+    assert {k[2] for k in by_num} == {1, 2}
+    # the RETRAIT of the moved demand is not a delivery of personal data
+    assert {e.kind for e in store.query(num_unique=moved)} == {"DEMANDE"}
+    assert len(store.query(num_unique=moved)) == 2
+
+    # the CLI and the API answer the same rows
+    lines = [json.loads(x) for x in _hub(hub_env, db_url, "audit", "--num-unique", num)
+             .splitlines()]
+    assert sorted((d["actorId"], d["demandeVersion"], d["channel"], d["profile"])
+                  for d in lines) == sorted((k[0], k[2], k[3], k[4]) for k in by_num)
+    admin = register(engine, kind="etat")
+    with TestClient(create_app(settings, engine)) as client:
+        r = client.get(f"/audit?numUnique={num}", headers=admin.headers)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["deliveries"]) == len(by_num)
+        r = client.get(f"/audit?actorId={actors[1].id}", headers=admin.headers)
+        assert sorted((d["numUnique"], d["demandeVersion"], d["kind"])
+                      for d in r.json()["deliveries"]) == sorted(
+            (k[1], k[2], k[5]) for k in expected[actors[1].id])
+        assert {d["profile"] for d in r.json()["deliveries"]} == {"consultant_sensible"}
+
+    # reruns: same group (nothing new), a new group re-reading everything: no duplicate
+    _hub(hub_env, db_url, "audit", "record", "--once", "--group", group, "--pattern", pattern)
+    _hub(hub_env, db_url, "audit", "record", "--once", "--group", group + "-again",
+         "--pattern", pattern)
+    for a in actors:
+        assert by_actor(a.id) == expected[a.id]
