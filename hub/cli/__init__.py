@@ -40,6 +40,7 @@ def _register() -> None:
     from hub.cli.dlq import dlq
     from hub.cli.feed import feed
     from hub.cli.files import files
+    from hub.cli.gp import gp
     from hub.cli.publish import publish
     from hub.cli.purge import purge
     from hub.cli.sne import sne_poll, sne_simulator, soap_gateway
@@ -47,7 +48,7 @@ def _register() -> None:
     from hub.cli.worker import worker
 
     for command in (stack, actors, publish, feed, worker, demo, files, *api_commands,
-                    sne_simulator, soap_gateway, sne_poll, dlq, purge):
+                    sne_simulator, soap_gateway, sne_poll, dlq, purge, gp):
         main.add_command(command)
 
 
