@@ -32,37 +32,8 @@ from hub.delivery.outbox import Outbox
 from hub.delivery.webhook import WebhookDelivery
 from hub.settings import ApiSettings, HubSettings, SneSettings
 from monitoring.metrics import REGISTRY
+from tests.support.connector_metrics import calls, delta, sample
 from tests.support.sne import ROUEN, free_port, new_demande_xml, serve
-
-OUTCOMES = ("ok", "anomalies", "business_error", "transport_error", "timeout")
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-def calls(connector: str, operation: str) -> dict[str, float]:
-    """Calls by outcome, plus ``duration`` (observations of the latency histogram)."""
-    out = {
-        o: sample(
-            "passerelle_connector_calls_total",
-            connector=connector,
-            operation=operation,
-            outcome=o,
-        )
-        for o in OUTCOMES
-    }
-    out["duration"] = sample(
-        "passerelle_connector_call_duration_seconds_count",
-        connector=connector,
-        operation=operation,
-    )
-    return out
-
-
-def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    return {k: after[k] - before[k] for k in after if after[k] != before[k]}
-
 
 # SNE client ----------------------------------------------------------------------------
 
