@@ -1,15 +1,21 @@
 """Which actor holds which demand, as the API knows it (the ``api_holders`` projection).
 
-Source of truth: what the actor actually received. :meth:`Holders.holds` first looks in
-the table; on a miss it folds the actor's own feed (``hub.feed.<actor_id>``) from the
-stored cursor to its end into the table (DEMANDE/COPIE/RADIATION add, RETRAIT removes),
-then looks again. A demand the actor submitted through the API (CRE/CRS) is added at once.
+Source of truth: what the actor actually received. :meth:`Holders.holds` first catches up:
+it folds the actor's own feed (``hub.feed.<actor_id>``) from the stored cursor to its end
+into the table (DEMANDE/COPIE/RADIATION add, RETRAIT removes), then looks in the table. So
+a withdrawal (RETRAIT, e.g. the demand moved out of the actor's territory) revokes access
+at the actor's next call, not only when a miss forces a re-read. The catch-up is bounded
+(:data:`CATCH_UP_S`): past it the check answers from what was folded so far and the next
+check goes on from there. A broker that cannot be read makes the check fail (503), never
+answer from stale holdings. A demand the actor submitted through the API (CRE/CRS) is added at once.
 The authors of gestion partagée events on a demand are holders too (they held it then).
 A missing feed (actor not dispatched to yet) means no holdings.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, select
@@ -22,12 +28,17 @@ from hub.errors import NotFoundError
 from hub.settings import HubSettings
 
 PAGE = 2000
+#: most seconds one authorization check spends catching up the actor's feed
+CATCH_UP_S = 3.0
 
 
 class Holders:
     def __init__(self, engine: Engine, settings: HubSettings) -> None:
         self.engine = engine
         self.settings = settings
+        # one catch-up per actor at a time in this process: two folding the same range
+        # concurrently could write an older cursor over a newer one
+        self._locks: dict[str, asyncio.Lock] = {}
 
     def _in_table(self, actor_id: str, num_unique: str) -> bool:
         q = select(api_holders.c.actor_id).where(api_holders.c.actor_id == actor_id,
@@ -49,13 +60,19 @@ class Holders:
         conn.execute(ins.values(rows).on_conflict_do_nothing())  # type: ignore[attr-defined]
 
     async def holds(self, actor_id: str, num_unique: str) -> bool:
-        if self._in_table(actor_id, num_unique):
-            return True
-        await self.sync(actor_id)
+        """Whether the actor holds the demand, after catching up its feed (bounded)."""
+        await self.sync(actor_id, budget_s=CATCH_UP_S)
         return self._in_table(actor_id, num_unique)
 
-    async def sync(self, actor_id: str) -> None:
-        """Fold the actor's feed, from the stored cursor to its end, into the table."""
+    async def sync(self, actor_id: str, budget_s: float | None = None) -> None:
+        """Fold the actor's feed, from the stored cursor to its end (or for at most
+        ``budget_s`` seconds), into the table."""
+        lock = self._locks.setdefault(actor_id, asyncio.Lock())
+        async with lock:
+            await self._sync(actor_id, budget_s)
+
+    async def _sync(self, actor_id: str, budget_s: float | None) -> None:
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         with self.engine.connect() as conn:
             cursor = conn.execute(select(api_feed_cursors.c.next_offset).where(
                 api_feed_cursors.c.actor_id == actor_id)).scalar_one_or_none() or 0
@@ -81,3 +98,5 @@ class Holders:
             cursor = nxt
             if nxt >= end or not records:
                 return
+            if deadline is not None and time.monotonic() > deadline:
+                return  # bounded: the next check goes on from the stored cursor
