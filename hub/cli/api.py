@@ -10,6 +10,7 @@ import click
 from hub.cli.actors import actors
 from hub.db import make_engine, migrate
 from hub.settings import HubSettings, get_settings
+from monitoring.serve import metrics_port_option, serve_metrics
 
 
 def _settings() -> HubSettings:
@@ -89,7 +90,8 @@ def webhook_key(actor_id: str) -> None:
 @click.option("--once", is_flag=True, help="One round, then exit.")
 @click.option("--interval", type=float, default=1.0, show_default=True,
               help="Seconds between rounds.")
-def deliver(once: bool, interval: float) -> None:
+@metrics_port_option
+def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     """Push feeds to the actors whose delivery channel is webhook (outbox, retries)."""
     import asyncio
 
@@ -102,6 +104,7 @@ def deliver(once: bool, interval: float) -> None:
     engine = make_engine(settings.database_url)
     migrate(engine)
     delivery = WebhookDelivery(settings, Outbox(engine), AuditStore(engine))
+    serve_metrics(metrics_port, settings.monitoring.web_host)
 
     async def loop() -> None:
         while True:

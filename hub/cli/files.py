@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import click
 
 from hub.settings import get_settings
+from monitoring.serve import metrics_port_option, serve_metrics
 
 
 def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
@@ -43,22 +44,26 @@ def scan(source: str | None) -> None:
 
 @files.command()
 @click.option("--source", help="Only this inbox source.")
-def watch(source: str | None) -> None:
+@metrics_port_option
+def watch(source: str | None, metrics_port: int | None) -> None:
     """Process the inboxes every files.poll_interval_s seconds until stopped."""
     from connectors.files.scan import watch as watch_all
 
     settings = get_settings()
+    serve_metrics(metrics_port, settings.monitoring.web_host)
     _until_signal(lambda stop: watch_all(settings, source, stop))
 
 
 @files.command()
 @click.option("--actor", "actor_id", help="Only this actor (its channel must be file).")
 @click.option("--once", is_flag=True, help="Write what is pending, then exit.")
-def outbox(actor_id: str | None, once: bool) -> None:
+@metrics_port_option
+def outbox(actor_id: str | None, once: bool, metrics_port: int | None) -> None:
     """Write the feeds of the actors delivering by file as DIS files."""
     from connectors.files.outboxes import run_forever, run_once
 
     settings = get_settings()
+    serve_metrics(metrics_port, settings.monitoring.web_host)
     if once:
         for name, stats in asyncio.run(run_once(settings, actor_id)).items():
             click.echo(f"{name}: {stats.files} file(s), {stats.records} record(s)")

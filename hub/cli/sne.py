@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from hub.settings import get_settings
+from monitoring.serve import metrics_port_option, serve_metrics
 
 
 @click.command("sne-simulator")
@@ -29,7 +30,8 @@ def sne_simulator(host: str, port: int | None, db_url: str | None) -> None:
 @click.command("soap-gateway")
 @click.option("--host", help="Default: settings sne.gateway_host (127.0.0.1).")
 @click.option("--port", type=int, help="Default: settings sne.gateway_port (8791).")
-def soap_gateway(host: str | None, port: int | None) -> None:
+@metrics_port_option
+def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -> None:
     """Serve the SNE-shaped services for ERPs, relayed to settings sne.url, until stopped."""
     import uvicorn
 
@@ -37,6 +39,7 @@ def soap_gateway(host: str | None, port: int | None) -> None:
 
     settings = get_settings()
     host, port = host or settings.sne.gateway_host, port or settings.sne.gateway_port
+    serve_metrics(metrics_port, settings.monitoring.web_host)
     click.echo(f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url}")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
@@ -46,7 +49,8 @@ def soap_gateway(host: str | None, port: int | None) -> None:
 @click.option(
     "--interval", type=float, default=300.0, show_default=True, help="Seconds between two passes."
 )
-def sne_poll(once: bool, interval: float) -> None:
+@metrics_port_option
+def sne_poll(once: bool, interval: float, metrics_port: int | None) -> None:
     """Capture the SNE's changes in the hub's territory and publish CRE/MOD/REN/RAD."""
     import asyncio
     import time
@@ -62,6 +66,7 @@ def sne_poll(once: bool, interval: float) -> None:
         raise ConfigError("set HUB_SNE__POLL_COMMUNES (JSON list of INSEE codes) to poll the SNE")
     engine = make_engine(settings.database_url)
     migrate(engine)
+    serve_metrics(metrics_port, settings.monitoring.web_host)
 
     def publish(events: list[PreparedEvent]) -> int:
         return asyncio.run(publish_events(settings, events))
