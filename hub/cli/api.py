@@ -92,7 +92,7 @@ def webhook_key(actor_id: str) -> None:
               help="Seconds between rounds.")
 @metrics_port_option
 def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
-    """Push feeds to the actors whose delivery channel is webhook (outbox, retries)."""
+    """Push feeds to the actors whose delivery channel is webhook or soap (outbox, retries)."""
     import asyncio
 
     from hub.audit.store import AuditStore
@@ -103,13 +103,16 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     migrate(engine)
+    from hub.delivery.soap import SoapDelivery
+
     delivery = WebhookDelivery(settings, Outbox(engine), AuditStore(engine))
+    soap = SoapDelivery(settings, Outbox(engine), AuditStore(engine))
     serve_metrics(metrics_port, settings.monitoring.web_host)
 
     async def loop() -> None:
         while True:
             actors = ActorStore(engine).list()
-            sent = await delivery.run_once(actors)
+            sent = await delivery.run_once(actors) + await soap.run_once(actors)
             if once:
                 click.echo(f"{sent} record(s) delivered")
                 return
