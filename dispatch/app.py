@@ -117,6 +117,8 @@ def create_app(settings: HubSettings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         broker_credentials=faust_credentials(settings),  # SASL/SCRAM when configured
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=settings.worker.heartbeat_interval_s,
     )
     demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)
     table = app.Table(

@@ -62,6 +62,10 @@ class WorkerSettings(BaseModel):
     batch_within_s: float = 0.05
     #: consecutive dead letters after which the worker stops instead of dead-lettering all
     max_consecutive_dead_letters: int = 1000
+    #: a worker silent this long leaves the group and its partitions move (kill -9
+    #: recovery time); heartbeats run in the background every ``heartbeat_interval_s``
+    session_timeout_s: float = 15.0
+    heartbeat_interval_s: float = 3.0
 
 
 class ApiSettings(BaseModel):
