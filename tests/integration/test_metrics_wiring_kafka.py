@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
 import time
+import urllib.request
 import uuid
 from datetime import date
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.files import layout
 from connectors.files.outbox import run_actor
@@ -24,17 +27,19 @@ from connectors.sne.simulator import create_app
 from hub.actors import Actor, ActorFilters, Delivery
 from hub.db import make_engine, migrate
 from hub.publishing import PreparedEvent, publish_events
-from hub.settings import FilesSettings, HubSettings
+from hub.settings import FilesSettings, HubSettings, SneSettings
 from monitoring.metrics import REGISTRY
 from tests.integration.conftest import collect_feed
 from tests.support.connector_metrics import calls, delta
 from tests.support.demandes import new_num_unique
-from tests.support.legacy_files import drop, legacy_xml, read_dis
+from tests.support.legacy_files import HUB, drop, legacy_xml, read_dis
 from tests.support.sne import free_port, new_demande_xml, serve
 
 pytestmark = pytest.mark.kafka
 POLL_COMMUNE = "76451"  # the poller test's commune: a fresh simulator holds only ours
 FILES_COMMUNE = "76743"  # no other test uses it: the file actor's feed holds only ours
+LAST = "passerelle_sne_poller_last_success_timestamp_seconds"
+POLL_LABELS = frozenset({("poller", POLLER)})
 
 
 def gauge(name: str, **labels: str) -> float | None:
@@ -155,3 +160,55 @@ def test_file_connector_calls_and_outbox_depth(  # type: ignore[no-untyped-def]
         "ok": written.files, "duration": written.files}
     assert gauge("passerelle_outbox_depth", actor=actor.id) == 0  # caught up, and set
     assert len(read_dis(out)) == len(feed)
+
+
+def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    return {(smp.name, frozenset(smp.labels.items())): smp.value
+            for fam in text_string_to_metric_families(text) for smp in fam.samples}
+
+
+def test_sne_poll_command_serves_its_metrics(hub_env: dict[str, str], tmp_path: Path) -> None:
+    with serve(create_app(f"sqlite:///{tmp_path / 'sim.db'}")) as base:
+        client = SneClient(SneSettings(url=f"{base}/sne", retries=0))
+        g = "X" + uuid.uuid4().hex[:4].upper()
+        registered = time.time()
+        num = client.register_demande(new_demande_xml(g, [POLL_COMMUNE], nom=f"C{g}"))[0]
+        assert num
+        port = free_port()
+        env = {**hub_env, "HUB_HOME": str(tmp_path / "home"),  # a database of its own
+               "HUB_SNE__URL": f"{base}/sne", "HUB_SNE__RETRIES": "0",
+               "HUB_SNE__POLL_COMMUNES": f'["{POLL_COMMUNE}"]',
+               "HUB_SNE__POLL_SINCE": "2025-01-01"}  # the test demands are of 2025
+        start = time.time()
+        proc = subprocess.Popen([*HUB, "sne-poll", "--interval", "3600", "--metrics-port",
+                                 str(port)], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline, got = time.monotonic() + 60, None
+            while time.monotonic() < deadline and proc.poll() is None:
+                got = scrape(port)
+                if got and (LAST, POLL_LABELS) in got:
+                    break
+                time.sleep(0.2)
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=20)
+    assert got is not None and (LAST, POLL_LABELS) in got, err
+    assert start <= got[(LAST, POLL_LABELS)] <= time.time()
+    behind_s = got[("passerelle_sne_poller_behind_seconds", POLL_LABELS)]
+    assert 0.0 <= behind_s <= time.time() - registered + 1.0
+
+    def sne(operation: str) -> float:
+        labels = {"connector": CONNECTOR, "operation": operation, "outcome": "ok"}
+        return got[("passerelle_connector_calls_total", frozenset(labels.items()))]
+
+    # one pass, in a fresh process: exactly its own calls
+    assert sne("rechercheDemandeMulticritere") == date.today().year - 2025 + 1  # per year
+    assert sne("getDemandesRadieesDepuisLe") == 1
+    assert sne("getDemandeLogement") == 1
+
