@@ -30,10 +30,9 @@ class ApiContext:
     audit: AuditStore
 
     async def require_holder(self, actor: Actor, num_unique: str) -> None:
-        """ForbiddenError unless ``actor`` holds the demand (see :mod:`hub.api.holders`)."""
+        """ForbiddenError unless ``actor`` holds the demand (see :mod:`hub.api.holders`).
+        Having authored events on the demand is not enough: a RETRAIT revokes access."""
         if await self.holders.holds(actor.id, num_unique):
-            return
-        if actor.id in await run_in_threadpool(self.gp.store.authors, num_unique):
             return
         # same answer whether the demand exists or not: no probing of other actors' demands
         raise ForbiddenError(f"actor {actor.id} does not hold demand {num_unique}")

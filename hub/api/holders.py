@@ -8,7 +8,8 @@ at the actor's next call, not only when a miss forces a re-read. The catch-up is
 (:data:`CATCH_UP_S`): past it the check answers from what was folded so far and the next
 check goes on from there. A broker that cannot be read makes the check fail (503), never
 answer from stale holdings. A demand the actor submitted through the API (CRE/CRS) is added at once.
-The authors of gestion partagée events on a demand are holders too (they held it then).
+Authoring gestion partagée events on a demand grants nothing by itself (the author held
+the demand then; a later RETRAIT revokes its access like anyone else's).
 A missing feed (actor not dispatched to yet) means no holdings.
 """
 

@@ -1,6 +1,7 @@
 """A withdrawal revokes API access: actor A holds a demand (dispatched by the real worker)
 and reads it; a MOD moves the demand out of A's territory; A's next read is refused (403)
-although A's holding was already in the projection (no miss forces the re-read)."""
+although A's holding was already in the projection (no miss forces the re-read) and A
+authored an event on the demand while it held it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hub.actors import Actor, ActorFilters
 from hub.api.auth import KeyStore
 from hub.db import make_engine, migrate
 from hub.settings import HubSettings
-from tests.integration.api_support import Caller
+from tests.integration.api_support import Caller, gp_event
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 
@@ -52,6 +53,8 @@ def test_withdrawal_revokes_access_at_the_next_call(
         assert _has(num, "DEMANDE")(got), "the demand was not dispatched to the landlord"
         assert client.get(f"/demandes/{num}/timeline",
                           headers=landlord.headers).status_code == 200
+        # the landlord authors an event while it holds the demand: no lasting right by itself
+        gp_event(client, landlord, num, "VISPROP", {"DATEVIS": "2025-06-02"})
 
         # moved out of the landlord's territory (still in the guichet's)
         r = client.post("/demandes/evenements", headers=guichet.headers,
