@@ -71,7 +71,7 @@ def test_kafka_deliveries_are_audited_once(
     db_url, engine = audit_db
     suffix = uuid.uuid4().hex[:8]
     actors = [Actor(id=f"aud-{p[11:15]}-{suffix}", name="Audit", kind="bailleur",
-                    profile=p, filters=ActorFilters(communes=[HERE]))  # type: ignore[arg-type]
+                    profile=p, filters=ActorFilters(communes=[HERE]))
               for p in ("consultant_simple", "consultant_sensible")]
     for a in actors:
         actor_service.add_or_update(a)
@@ -138,3 +138,64 @@ def test_kafka_deliveries_are_audited_once(
          "--pattern", pattern)
     for a in actors:
         assert by_actor(a.id) == expected[a.id]
+
+
+def test_an_undecodable_feed_record_goes_to_the_dlq_and_the_rest_is_recorded(
+        settings: HubSettings, tmp_path: Path) -> None:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from hub import topics
+    from hub.audit.recorder import AuditRecorder
+    from hub.kafka.admin import ensure_topics, feed_spec
+    from hub.kafka.client import client_options, new_producer, topic_partitions
+    from schemas import get_codec
+
+    actor_id = f"aud-junk-{uuid.uuid4().hex[:8]}"
+    num = new_num_unique()
+    good = get_codec().encode("FeedRecord", {
+        "kind": "DEMANDE", "eventId": str(uuid.uuid4()), "numUnique": num, "operation": "CRE",
+        "demandeVersion": 1, "occurredAt": 1, "dispatchedAt": 1_700_000_000_000,
+        "profile": "consultant_simple", "reason": None, "changedFields": [],
+        "demande": demande_event(num, [HERE])["demande"], "evenement": None})
+    engine = make_engine(f"sqlite:///{tmp_path / 'audit.db'}")
+    migrate(engine)
+
+    async def go() -> tuple[int, list[dict[str, Any]]]:
+        await ensure_topics(settings, [feed_spec(actor_id)])
+        probe = AIOKafkaConsumer(**client_options(settings), group_id=None)
+        await probe.start()
+        parts = await topic_partitions(probe, topics.DLQ) or [TopicPartition(topics.DLQ, 0)]
+        before = await probe.end_offsets(parts)
+        producer = new_producer(settings)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.feed_topic(actor_id), b"not avro", key=b"k")
+            await producer.send_and_wait(topics.feed_topic(actor_id), good, key=num.encode())
+        finally:
+            await producer.stop()
+        recorder = AuditRecorder(settings, engine, group=f"audit-test-{actor_id}",
+                                 pattern=rf"^hub\.feed\.{actor_id}$")
+        await recorder.start()
+        try:
+            stats = await recorder.run(once=True, timeout_s=60)
+        finally:
+            await recorder.stop()
+        probe.assign(parts)
+        for tp in parts:
+            probe.seek(tp, before[tp])
+        letters: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(
+                x["sourceTopic"] == topics.feed_topic(actor_id) for x in letters):
+            for ms in (await probe.getmany(timeout_ms=500)).values():
+                letters += [get_codec().decode_as(m.value, "DeadLetter") for m in ms]
+        await probe.stop()
+        return stats.recorded, letters
+
+    recorded, letters = asyncio.run(go())
+    assert recorded == 1
+    mine = [x for x in letters if x["sourceTopic"] == topics.feed_topic(actor_id)]
+    assert len(mine) == 1 and mine[0]["reason"] == "undecodable"
+    assert mine[0]["payload"] == b"not avro" and mine[0]["sourceOffset"] == 0
+    assert [(e.num_unique, e.kind) for e in AuditStore(engine).query(actor_id=actor_id)] == [
+        (num, "DEMANDE")]

@@ -98,7 +98,8 @@ def test_refresh_saves_a_new_version_and_events_follow_it(
     # DECISCAL: the SNE's labels and fields, the hub's enumeration and CAL fields kept
     decis = next(t for t in cat.get("DECISCAL") if t.codeTerritoire is None)
     assert decis.libelle == "Décision de la CAL"
-    assert decis.field("DECISION") is not None and "IRREC" in decis.field("DECISION").valeurs
+    decision = decis.field("DECISION")
+    assert decision is not None and "IRREC" in decision.valeurs
     assert decis.field("CODECAL") is not None
     with pytest.raises(InvalidGPEvent, match="field DECISION: expected one of ATTR"):
         validate_gp_event(cat, _event("DECISCAL", {
