@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -153,6 +154,8 @@ class AuditRecorder:
         read to the end it had at start (or ``timeout_s`` passes waiting for that)."""
         ends: dict[TopicPartition, int] | None = None
         deadline = time.monotonic() + timeout_s
+        if once and not await self._any_topic():
+            return self.stats  # nothing matches the pattern: nothing to record
         while True:
             batch = await self.consumer.getmany(timeout_ms=500, max_records=2000)
             if batch:
@@ -166,6 +169,10 @@ class AuditRecorder:
                 return self.stats
             if time.monotonic() > deadline:
                 raise TransientError("audit recorder: feeds not read to their end in time")
+
+    async def _any_topic(self) -> bool:
+        metadata = await self.consumer._client.fetch_all_metadata()
+        return any(re.match(self.pattern, t) for t in metadata.topics())
 
     async def _caught_up(self, ends: dict[TopicPartition, int]) -> bool:
         for tp, end in ends.items():

@@ -199,3 +199,10 @@ def test_an_undecodable_feed_record_goes_to_the_dlq_and_the_rest_is_recorded(
     assert mine[0]["payload"] == b"not avro" and mine[0]["sourceOffset"] == 0
     assert [(e.num_unique, e.kind) for e in AuditStore(engine).query(actor_id=actor_id)] == [
         (num, "DEMANDE")]
+
+
+def test_once_with_no_matching_feed_ends_at_once(hub_env: dict[str, str], tmp_path: Path) -> None:
+    out = _hub(hub_env, f"sqlite:///{tmp_path / 'a.db'}", "audit", "record", "--once",
+               "--group", f"audit-test-{uuid.uuid4().hex[:8]}",
+               "--pattern", rf"^hub\.feed\.none-{uuid.uuid4().hex}$", "--timeout", "5")
+    assert "0 feed record(s) read, 0 delivery(ies) recorded" in out
