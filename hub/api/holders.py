@@ -6,8 +6,11 @@ into the table (DEMANDE/COPIE/RADIATION add, RETRAIT removes), then looks in the
 a withdrawal (RETRAIT, e.g. the demand moved out of the actor's territory) revokes access
 at the actor's next call, not only when a miss forces a re-read. The catch-up is bounded
 (:data:`CATCH_UP_S`): past it the check answers from what was folded so far and the next
-check goes on from there. A broker that cannot be read makes the check fail (503), never
-answer from stale holdings. A demand the actor submitted through the API (CRE/CRS) is added at once.
+check goes on from there. A catch-up that reached the end less than :data:`FRESH_S` ago
+in this process is reused (a request checking many demands of one actor reads its feed
+once, not once per demand). A broker that cannot be read makes the check fail (503),
+never answer from stale holdings. A demand the actor submitted through the API (CRE/CRS)
+is added at once.
 Authoring gestion partagée events on a demand grants nothing by itself (the author held
 the demand then; a later RETRAIT revokes its access like anyone else's).
 A missing feed (actor not dispatched to yet) means no holdings.
@@ -31,6 +34,8 @@ from hub.settings import HubSettings
 PAGE = 2000
 #: most seconds one authorization check spends catching up the actor's feed
 CATCH_UP_S = 3.0
+#: a catch-up that reached the feed's end this recently is not repeated
+FRESH_S = 0.2
 
 
 class Holders:
@@ -40,6 +45,8 @@ class Holders:
         # one catch-up per actor at a time in this process: two folding the same range
         # concurrently could write an older cursor over a newer one
         self._locks: dict[str, asyncio.Lock] = {}
+        #: actor id -> monotonic time of its last catch-up that reached the feed's end
+        self._caught_up_at: dict[str, float] = {}
 
     def _in_table(self, actor_id: str, num_unique: str) -> bool:
         q = select(api_holders.c.actor_id).where(api_holders.c.actor_id == actor_id,
@@ -70,9 +77,14 @@ class Holders:
         ``budget_s`` seconds), into the table."""
         lock = self._locks.setdefault(actor_id, asyncio.Lock())
         async with lock:
-            await self._sync(actor_id, budget_s)
+            if time.monotonic() - self._caught_up_at.get(actor_id, -FRESH_S) < FRESH_S:
+                return
+            started = time.monotonic()
+            if await self._sync(actor_id, budget_s):
+                self._caught_up_at[actor_id] = started
 
-    async def _sync(self, actor_id: str, budget_s: float | None) -> None:
+    async def _sync(self, actor_id: str, budget_s: float | None) -> bool:
+        """True when the fold reached the feed's end (or there is no feed)."""
         deadline = None if budget_s is None else time.monotonic() + budget_s
         with self.engine.connect() as conn:
             cursor = conn.execute(select(api_feed_cursors.c.next_offset).where(
@@ -81,7 +93,7 @@ class Holders:
             try:
                 records, nxt, end = await read_feed_page(self.settings, actor_id, cursor, PAGE)
             except NotFoundError:
-                return
+                return True
             held: dict[str, bool] = {}
             for r in records:
                 if r.get("reason") == "ancien_destinataire":
@@ -98,6 +110,6 @@ class Holders:
                 conn.execute(api_feed_cursors.insert().values(actor_id=actor_id, next_offset=nxt))
             cursor = nxt
             if nxt >= end or not records:
-                return
+                return True
             if deadline is not None and time.monotonic() > deadline:
-                return  # bounded: the next check goes on from the stored cursor
+                return False  # bounded: the next check goes on from the stored cursor
