@@ -115,9 +115,11 @@ class SneClient:
 
     def _metered(
         self, operation: str, params: dict[str, Any]
-    ) -> tuple[dict[str, Any], etree._Element | None]:
+    ) -> tuple[dict[str, Any], etree._Element | InputError | None]:
         """The one place every operation passes through: the parts and the parsed business
-        document (None if the answer has none), the call counted with its outcome."""
+        document (None if the answer has none, the parser's error if it is unusable: the
+        raw :meth:`call` relays it as it is, :meth:`_answer` raises it), the call counted
+        with its outcome."""
         with recorder.connector_call(CONNECTOR, operation) as result:
             parts = self._exchange(operation, params, result)
             doc = parts.get("return")
@@ -125,9 +127,9 @@ class SneClient:
                 return parts, None
             try:
                 root = documents.load(doc, "demande", validate=False)  # kind unused unvalidated
-            except InputError:
+            except InputError as exc:
                 result["outcome"] = "transport_error"  # unusable answer: not a business one
-                raise
+                return parts, exc
             if documents.anomalies(root):
                 result["outcome"] = "anomalies"
             return parts, root
@@ -174,6 +176,8 @@ class SneClient:
 
     def _answer(self, operation: str, kind: str, **params: Any) -> Answer:
         parts, root = self._metered(operation, params)
+        if isinstance(root, InputError):
+            raise root
         doc = parts.pop("return", None)
         if not isinstance(doc, bytes) or root is None:
             raise SneProtocolError(f"SNE {operation}: no business document in the answer")

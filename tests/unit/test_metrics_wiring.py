@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.sne import documents
 from connectors.sne.client import CONNECTOR, SneClient
 from connectors.sne.errors import SneProtocolError, SneUnavailable, SneUnknownDemande
 from connectors.sne.simulator import create_app
@@ -30,6 +32,7 @@ from hub.audit.store import AuditStore
 from hub.db import make_engine, migrate
 from hub.delivery.outbox import Outbox
 from hub.delivery.webhook import WebhookDelivery
+from hub.errors import InputError
 from hub.settings import ApiSettings, HubSettings, SneSettings
 from monitoring.metrics import REGISTRY
 from tests.support.connector_metrics import calls, delta, sample
@@ -202,3 +205,38 @@ def test_webhook_posts_retries_and_outbox_depth(tmp_path: Path) -> None:
     assert delta(before_dead, calls("webhook", "post")) == {
         "transport_error": 2, "duration": 2}
     assert outbox.undelivered(actor.id) == 0 and outbox.undelivered(dead.id) == 2
+
+
+class WrongVersion:
+    """ASGI wrapper rewriting the business document's version in the SNE's answers (MTOM
+    attachments are raw bytes; same length, so Content-Length holds)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def rewrite(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                body = message.get("body", b"").replace(
+                    b'versionInterface="02.0', b'versionInterface="09.9')
+                message = {**message, "body": body}
+            await send(message)
+
+        await self.app(scope, receive, rewrite)
+
+
+def test_sne_unusable_document_is_a_transport_error_and_the_raw_call_relays_it(
+        tmp_path: Path) -> None:
+    with serve(WrongVersion(create_app(f"sqlite:///{tmp_path / 'sim.db'}"))) as base:
+        client = SneClient(SneSettings(url=f"{base}/sne", retries=0), mtom=True)
+        op = "rechercheDemandeMulticritere"  # a fluxXml request: MTOM both ways
+        before = calls(CONNECTOR, op)
+        with pytest.raises(InputError) as err:
+            client.search(communeSouhaitee=ROUEN)
+        assert err.value.code == "VERSION"
+        doc = documents.document(
+            "RECH", client.cfg.guichet,
+            {"operation": {"demandeMulticritere": {"communeSouhaitee": ROUEN}}})
+        parts = client.call(op, fluxXml=doc)
+        assert b'versionInterface="09.9' in parts["return"]  # the gateway relays it as is
+    assert delta(before, calls(CONNECTOR, op)) == {"transport_error": 2, "duration": 2}
