@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from schemas import Codec
 from schemas.codec import HEADER_SIZE
+from schemas.compiled import read_long
 
 
 class FeedHead(NamedTuple):
@@ -26,19 +27,8 @@ class FeedHead(NamedTuple):
     dispatched_at: int
 
 
-def _long(buf: bytes, pos: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return (result >> 1) ^ -(result & 1), pos
-        shift += 7
-
-
 def _str(buf: bytes, pos: int) -> tuple[str, int]:
-    n, pos = _long(buf, pos)
+    n, pos = read_long(buf, pos)
     return buf[pos : pos + n].decode(), pos + n
 
 
@@ -65,9 +55,9 @@ class HeadReader:
         event_id, pos = _str(data, pos)
         num, pos = _str(data, pos)
         op, pos = _str(data, pos)
-        version, pos = _long(data, pos)
-        occurred, pos = _long(data, pos)
-        dispatched, _ = _long(data, pos)
+        version, pos = read_long(data, pos)
+        occurred, pos = read_long(data, pos)
+        dispatched, _ = read_long(data, pos)
         return FeedHead(kind, event_id, num, op, version, occurred, dispatched)
 
 

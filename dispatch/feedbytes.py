@@ -17,6 +17,7 @@ from typing import Any
 
 from schemas import Codec
 from schemas.codec import HEADER_SIZE
+from schemas.compiled import read_long, write_long
 
 _HEAD = [
     ("kind", "string"),
@@ -34,24 +35,9 @@ def _type(t: Any) -> Any:
     return t["type"] if isinstance(t, dict) else t
 
 
-def _skip_long(buf: bytes, pos: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return (result >> 1) ^ -(result & 1), pos
-        shift += 7
-
-
 def _long_bytes(n: int) -> bytes:
-    z = (n << 1) ^ (n >> 63)
     out = bytearray()
-    while z > 0x7F:
-        out.append((z & 0x7F) | 0x80)
-        z >>= 7
-    out.append(z)
+    write_long(n, out)
     return bytes(out)
 
 
@@ -92,10 +78,10 @@ class FeedBytes:
     def _with_profile(data: bytes, profile: str) -> bytes:
         pos = HEADER_SIZE
         for _ in range(4):  # kind, eventId, numUnique, operation
-            n, pos = _skip_long(data, pos)
+            n, pos = read_long(data, pos)
             pos += n
         for _ in range(3):  # demandeVersion, occurredAt, dispatchedAt
-            _, pos = _skip_long(data, pos)
-        n, end = _skip_long(data, pos)
+            _, pos = read_long(data, pos)
+        n, end = read_long(data, pos)
         raw = profile.encode()
         return data[:pos] + _long_bytes(len(raw)) + raw + data[end + n :]

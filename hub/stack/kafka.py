@@ -39,6 +39,12 @@ advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+"""
+
+#: What every single-node stack needs whatever its listeners: replication factor 1 and
+#: min ISR 1 for the internal topics (defaults 3/2 break a single node), no initial
+#: rebalance delay (3 s per test otherwise), a small log-cleaner buffer (compaction on).
+SINGLE_NODE_PROPERTIES = """\
 log.dirs={data_dir}
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
@@ -191,7 +197,7 @@ class KafkaStack:
     def _write_configs(self) -> None:
         for folder in (self.data_dir, self.logs_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(_SERVER_PROPERTIES.format(
+        self.config_file.write_text((_SERVER_PROPERTIES + SINGLE_NODE_PROPERTIES).format(
             port=self.port, controller_port=self.controller_port, data_dir=self.data_dir))
         self.log4j_file.write_bytes(
             resources.files("hub.stack").joinpath("log4j2.yaml").read_bytes())

@@ -19,7 +19,7 @@ from __future__ import annotations
 import subprocess
 
 from hub.errors import ConfigError
-from hub.stack.kafka import KafkaStack
+from hub.stack.kafka import SINGLE_NODE_PROPERTIES, KafkaStack
 
 _SECURE_PROPERTIES = """\
 # Written by hub/stack/security.py at each start: edit that file, not this one.
@@ -44,18 +44,6 @@ username="{admin}" password="{password}";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 allow.everyone.if.no.acl.found=false
 super.users=User:{admin}
-log.dirs={data_dir}
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-transaction.state.log.num.partitions=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-default.replication.factor=1
-group.initial.rebalance.delay.ms=0
-num.partitions=1
-log.cleaner.dedupe.buffer.size=33554432
 """
 
 
@@ -71,7 +59,7 @@ class SecureKafkaStack(KafkaStack):
 
     def _write_configs(self) -> None:
         super()._write_configs()  # folders and log4j
-        self.config_file.write_text(_SECURE_PROPERTIES.format(
+        self.config_file.write_text((_SECURE_PROPERTIES + SINGLE_NODE_PROPERTIES).format(
             port=self.port, controller_port=self.controller_port, data_dir=self.data_dir,
             admin=self.admin, password=self.password))  # fmt: skip
 
