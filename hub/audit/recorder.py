@@ -15,8 +15,11 @@ Contracts:
   rerun never duplicates a row.
 * A feed record that does not decode (never written by the hub) is not lost: it goes to
   ``hub.dlq`` with reason ``undecodable`` before its offset is committed.
-* Database and broker outages are :class:`~hub.errors.TransientError`: nothing is committed
-  and the batch is read again.
+* Database and broker outages are :class:`~hub.errors.TransientError`: nothing is committed,
+  the batch's partitions are rewound, and the long-running recorder reads the batch again
+  after :data:`RETRY_S` (``--once`` exits with the one-line error instead).
+* ``stats.recorded`` counts the rows actually inserted (a rerun over recorded deliveries
+  reports 0).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import IllegalStateError, KafkaError
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
@@ -51,6 +54,8 @@ log = logging.getLogger(__name__)
 GROUP = "passerelle-audit"
 PATTERN = r"^hub\.feed\..+$"
 CHANNEL = "kafka"
+#: pause of the long-running recorder after a database or DLQ outage
+RETRY_S = 5.0
 
 
 @dataclass
@@ -77,15 +82,18 @@ def audit_row(actor_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
             "at": _when(record["dispatchedAt"]), "event_id": record["eventId"]}
 
 
-def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` in one transaction; a row already recorded is skipped."""
+def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows`` in one transaction; a row already recorded is skipped. Returns the
+    rows actually inserted."""
     if not rows:
-        return
+        return 0
     ins = (postgresql.insert(audit_deliveries) if engine.dialect.name == "postgresql"
            else sqlite.insert(audit_deliveries))
     try:
         with write_transaction(engine) as conn:
-            conn.execute(ins.values(rows).on_conflict_do_nothing())
+            # RETURNING: the rows really inserted (rowcount is -1 on SQLite here)
+            stmt = ins.values(rows).on_conflict_do_nothing().returning(audit_deliveries.c.seq)
+            return len(conn.execute(stmt).all())
     except OperationalError as exc:
         raise TransientError(f"database unavailable: {type(exc.orig).__name__}") from None
 
@@ -123,13 +131,34 @@ class AuditRecorder:
                   "sourcePartition": m.partition, "sourceOffset": m.offset, "key": m.key,
                   "payload": m.value or b"", "failedAt": int(time.time() * 1000),
                   "attempts": 1, "history": []}
-        await asyncio.wait_for(self.producer.send_and_wait(
-            topics.DLQ, self.codec.encode("DeadLetter", letter), key=m.key), timeout=30)
+        try:
+            await asyncio.wait_for(self.producer.send_and_wait(
+                topics.DLQ, self.codec.encode("DeadLetter", letter), key=m.key), timeout=30)
+        except (KafkaError, TimeoutError) as e:
+            raise TransientError(f"hub.dlq unavailable: {type(e).__name__}") from None
         self.stats.dead_lettered += 1
 
     async def handle(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
                      ) -> None:
-        """Record one fetched batch, then commit its offsets (after the database)."""
+        """Record one fetched batch, then commit its offsets (after the database). On a
+        :class:`TransientError` the batch's partitions are rewound to read it again."""
+        try:
+            self.stats.recorded += await asyncio.to_thread(
+                insert_rows, self.engine, await self._rows(batch))
+        except TransientError:
+            for tp, ms in batch.items():
+                if ms:
+                    self.consumer.seek(tp, ms[0].offset)
+            raise
+        offsets = {tp: ms[-1].offset + 1 for tp, ms in batch.items() if ms}
+        try:
+            if offsets:
+                await self.consumer.commit(offsets)
+        except KafkaError as exc:  # e.g. a rebalance: the new owner re-reads, rows dedup
+            log.warning("audit offsets not committed: %s", type(exc).__name__)
+
+    async def _rows(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+                    ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for tp, messages in batch.items():
             actor_id = tp.topic[len(topics.FEED_PREFIX):]
@@ -143,11 +172,7 @@ class AuditRecorder:
                 row = audit_row(actor_id, record)
                 if row is not None:
                     rows.append(row)
-        await asyncio.to_thread(insert_rows, self.engine, rows)
-        self.stats.recorded += len(rows)
-        offsets = {tp: ms[-1].offset + 1 for tp, ms in batch.items() if ms}
-        if offsets:
-            await self.consumer.commit(offsets)
+        return rows
 
     async def run(self, *, once: bool = False, timeout_s: float = 120.0) -> RecordStats:
         """Follow the feeds forever; with ``once``, stop when every assigned partition is
@@ -159,7 +184,14 @@ class AuditRecorder:
         while True:
             batch = await self.consumer.getmany(timeout_ms=500, max_records=2000)
             if batch:
-                await self.handle(batch)
+                try:
+                    await self.handle(batch)
+                except TransientError as exc:
+                    if once:
+                        raise
+                    log.warning("audit recorder: %s; retrying in %.0f s", exc.message, RETRY_S)
+                    await asyncio.sleep(RETRY_S)
+                    continue
             if not once:
                 continue
             assigned: Sequence[TopicPartition] = list(self.consumer.assignment())

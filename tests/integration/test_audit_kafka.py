@@ -133,9 +133,13 @@ def test_kafka_deliveries_are_audited_once(
         assert {d["profile"] for d in r.json()["deliveries"]} == {"consultant_sensible"}
 
     # reruns: same group (nothing new), a new group re-reading everything: no duplicate
-    _hub(hub_env, db_url, "audit", "record", "--once", "--group", group, "--pattern", pattern)
-    _hub(hub_env, db_url, "audit", "record", "--once", "--group", group + "-again",
-         "--pattern", pattern)
+    out = _hub(hub_env, db_url, "audit", "record", "--once", "--group", group,
+               "--pattern", pattern)
+    assert " 0 delivery(ies) recorded" in out
+    out = _hub(hub_env, db_url, "audit", "record", "--once", "--group", group + "-again",
+               "--pattern", pattern)
+    # a new group reads every record again and inserts none
+    assert " 0 delivery(ies) recorded" in out and not out.startswith("0 feed record(s)")
     for a in actors:
         assert by_actor(a.id) == expected[a.id]
 
