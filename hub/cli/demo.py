@@ -149,4 +149,6 @@ def demo(count: int, seed: int | None, timeout: float) -> None:
         "Every actor received its demands. Read one feed: "
         f"[bold]hub feed {actors[0].id} --from-beginning --limit 5[/]"
     )
-    console.print("Stop the local stack with [bold]hub stack down[/] (add --wipe to delete its data).")
+    console.print(
+        "Stop the local stack with [bold]hub stack down[/] (add --wipe to delete its data)."
+    )

@@ -2,8 +2,8 @@
 
 Everything comes from :func:`hub.settings.get_settings`: ``home`` (``HUB_HOME``, default
 ``.hub`` under the current folder) and ``stack.*`` (``HUB_STACK__KAFKA_PORT`` ...).
-PostgreSQL listens on ``HUB_STACK__POSTGRES_PORT`` (default 25432, the URL the tests expect). Output is one line per
-action; failures are one-line :class:`click.ClickException` messages, never tracebacks.
+PostgreSQL listens on ``HUB_STACK__POSTGRES_PORT`` (default 25432, the URL the tests
+expect). Output is one line per action; failures are one-line :class:`click.ClickException` messages, never tracebacks.
 """
 
 from __future__ import annotations
@@ -19,7 +19,10 @@ from hub.stack.kafka import KafkaStack
 from hub.stack.postgres import PostgresStack
 
 _with_postgres = click.option(
-    "--with-postgres", is_flag=True, help="Also act on the PostgreSQL server (HUB_STACK__POSTGRES_PORT).")
+    "--with-postgres",
+    is_flag=True,
+    help="Also act on the PostgreSQL server (HUB_STACK__POSTGRES_PORT).",
+)
 
 
 def _kafka() -> KafkaStack:
