@@ -1,14 +1,16 @@
-"""Every table beyond the actor registry (issue 4), registered on the shared metadata.
-
-Imported at the end of :mod:`hub.registry.tables` so that migrations and the comparison
-of models with migrations always see the complete schema.
-"""
+"""Every table of the hub on one metadata: what migrations and the comparison of models
+with migrations must see. Import :data:`metadata` from here, never from one module's
+tables, so no module has to import the tables of the modules built on it."""
 
 from __future__ import annotations
 
+from connectors.sne import tables as sne_tables
 from hub.api import tables as api_tables
 from hub.audit import tables as audit_tables
 from hub.delivery import tables as delivery_tables
 from hub.gp import tables as gp_tables
+from hub.registry.tables import Base
 
-__all__ = ["api_tables", "audit_tables", "delivery_tables", "gp_tables"]
+metadata = Base.metadata
+
+__all__ = ["api_tables", "audit_tables", "delivery_tables", "gp_tables", "metadata", "sne_tables"]

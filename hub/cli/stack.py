@@ -3,7 +3,8 @@
 Everything comes from :func:`hub.settings.get_settings`: ``home`` (``HUB_HOME``, default
 ``.hub`` under the current folder) and ``stack.*`` (``HUB_STACK__KAFKA_PORT`` ...).
 PostgreSQL listens on ``HUB_STACK__POSTGRES_PORT`` (default 25432, the URL the tests
-expect). Output is one line per action; failures are one-line :class:`click.ClickException` messages, never tracebacks.
+expect). Output is one line per action; failures are one-line
+:class:`click.ClickException` messages, never tracebacks.
 """
 
 from __future__ import annotations

@@ -79,8 +79,3 @@ class ActorChangeRow(Base):
     #: ``Actor.to_avro(deleted=...)``: the ``ActorRegistration`` record of this version
     registration: Mapped[dict[str, Any]]
 
-
-# The tables of the API, gestion partagée, delivery and audit share this metadata (issue 4).
-from hub import tables as _issue4_tables  # noqa: E402,F401
-# The SNE simulator's and poller's tables share this metadata too (issue 3).
-from connectors.sne import tables as _issue3_sne_tables  # noqa: E402,F401

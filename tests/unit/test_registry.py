@@ -25,7 +25,7 @@ from hub.errors import ConfigError, InputError, NotFoundError, TransientError
 from hub.registry.importer import load_actors_yaml
 from hub.registry.service import ActorService
 from hub.registry.store import ActorStore
-from hub.registry.tables import Base
+from hub.tables import metadata as all_tables
 
 
 class FakeGeography:
@@ -107,7 +107,7 @@ class TestActorStore:
     def test_models_match_migrations(self, engine: Engine) -> None:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
-            assert compare_metadata(ctx, Base.metadata) == []
+            assert compare_metadata(ctx, all_tables) == []
 
     def test_migrate_is_idempotent(self, engine: Engine) -> None:
         migrate(engine)
