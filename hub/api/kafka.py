@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 from hub import topics
 from hub.errors import NotFoundError, TransientError
+from hub.kafka.admin import core_topics, ensure_topics
 from hub.kafka.client import client_options, new_producer, topic_partitions
 from hub.settings import HubSettings
 from schemas import get_codec
@@ -32,6 +33,16 @@ class KafkaPublisher:
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
+                # Create the hub's topics first: producing to a missing topic would let the
+                # broker auto-create it with one partition, and hub.demandes must have the
+                # configured partition count (the unit of worker scale-out).
+                try:
+                    await asyncio.wait_for(
+                        ensure_topics(self.settings, core_topics(self.settings)),
+                        self.settings.api.publish_timeout_s,
+                    )
+                except TimeoutError:
+                    raise TransientError("Kafka unavailable: TimeoutError") from None
                 producer = new_producer(self.settings)
                 try:
                     await asyncio.wait_for(producer.start(), self.settings.api.publish_timeout_s)

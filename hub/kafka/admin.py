@@ -34,6 +34,25 @@ def core_topics(settings: HubSettings) -> list[TopicSpec]:
     ]
 
 
+async def partition_count(settings: HubSettings, topic: str) -> int | None:
+    """How many partitions ``topic`` has on the broker (None if it does not exist)."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise TransientError(
+            f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
+        ) from exc
+    try:
+        described = await admin.describe_topics([topic])
+        for t in described:
+            if t.get("topic") == topic and not t.get("error_code"):
+                return len(t.get("partitions") or ()) or None
+        return None
+    finally:
+        await admin.close()
+
+
 def feed_spec(actor_id: str) -> TopicSpec:
     # One partition per feed: an actor's consumer reads its whole feed in order.
     return TopicSpec(topics.feed_topic(actor_id), 1, {})
