@@ -37,6 +37,24 @@ def postgres_url() -> str:
     return url()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def migrated_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
+    """(URL, engine) of a freshly migrated database, once on SQLite and once on PostgreSQL
+    (a schema of its own, dropped afterwards)."""
+    from hub.db import make_engine, migrate
+    from tests.support.postgres import schema_engine
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hub.db'}"
+        engine = make_engine(url)
+        migrate(engine)
+        yield url, engine
+        engine.dispose()
+        return
+    with schema_engine(request.getfixturevalue("postgres_url"), "test") as engine:
+        yield engine.url.render_as_string(hide_password=False), engine
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
     if not _answers(BOOTSTRAP):

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,6 @@ from hub.settings import HubSettings
 from tests.integration.api_support import register
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
-from tests.support.postgres import schema_engine
 
 pytestmark = pytest.mark.kafka
 
@@ -36,18 +34,9 @@ pytestmark = pytest.mark.kafka
 HERE, ELSEWHERE = "76204", "76205"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def audit_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'audit.db'}"
-        engine = make_engine(url)
-        migrate(engine)
-        yield url, engine
-        engine.dispose()
-        return
-    pg = request.getfixturevalue("postgres_url")
-    with schema_engine(pg, "audit") as engine:
-        yield engine.url.render_as_string(hide_password=False), engine
+@pytest.fixture
+def audit_db(migrated_db: tuple[str, Engine]) -> tuple[str, Engine]:
+    return migrated_db
 
 
 def _hub(env: dict[str, str], db_url: str, *args: str) -> str:

@@ -16,28 +16,18 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from connectors.sne.simulator import create_app as simulator_app
-from hub.db import make_engine, migrate
 from hub.errors import ConflictError
 from hub.gp.catalogue import SEED, SEED_VERSION
 from hub.gp.store import GPStore
 from hub.gp.tables import gp_catalogues
 from hub.gp.validation import GPInput, InvalidGPEvent, validate_gp_event
 from tests.support.demandes import new_num_unique
-from tests.support.postgres import schema_engine
 from tests.support.sne import free_port, serve
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'gp.db'}"
-        engine = make_engine(url)
-        migrate(engine)
-        yield url, engine
-        engine.dispose()
-        return
-    with schema_engine(request.getfixturevalue("postgres_url"), "gpref") as engine:
-        yield engine.url.render_as_string(hide_password=False), engine
+@pytest.fixture
+def db(migrated_db: tuple[str, Engine]) -> tuple[str, Engine]:
+    return migrated_db
 
 
 @pytest.fixture(scope="module")
