@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,10 @@ class WorkerSettings(BaseModel):
     #: recovery time); heartbeats run in the background every ``heartbeat_interval_s``
     session_timeout_s: float = 15.0
     heartbeat_interval_s: float = 3.0
+    #: where the per-demand dispatch state lives: ``rocksdict`` (RocksDB on disk under
+    #: ``<home>/faust/<cluster id>``, bounded memory, fast restarts) or ``memory``
+    #: (rebuilt from the whole changelog at each start; ~1 kB of RAM per demand)
+    store: Literal["rocksdict", "memory"] = "rocksdict"
 
 
 class ApiSettings(BaseModel):
@@ -166,6 +171,10 @@ class KafkaSecuritySettings(BaseModel):
     #: secret from which each actor's SCRAM password is derived (never stored)
     actor_secret: SecretStr = SecretStr("")
     scram_iterations: int = 8192
+    #: CA certificate (PEM) the broker's certificate must chain to; set: every client of
+    #: the hub connects over TLS (SASL_SSL with a SASL user, else SSL) and verifies the
+    #: broker's name; empty: no TLS (``hub stack up --secure`` writes it in secure.env)
+    ssl_cafile: str = ""
 
 
 class HubSettings(BaseSettings):

@@ -6,16 +6,21 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from hub.kafka.tls import security_protocol, ssl_context
 from hub.settings import HubSettings
 
 
 def client_options(settings: HubSettings) -> dict[str, Any]:
-    """Connection options shared by producers, consumers and the admin client."""
+    """Connection options shared by producers, consumers and the admin client: SASL/SCRAM
+    when a user is set, TLS verifying ``kafka_security.ssl_cafile`` when set (hub.kafka.tls)."""
     k = settings.kafka
-    opts: dict[str, Any] = {"bootstrap_servers": k.bootstrap_servers}
+    opts: dict[str, Any] = {"bootstrap_servers": k.bootstrap_servers,
+                            "security_protocol": security_protocol(settings)}  # fmt: skip
+    context = ssl_context(settings)
+    if context is not None:
+        opts["ssl_context"] = context
     if k.sasl_username:
         opts.update(
-            security_protocol="SASL_PLAINTEXT",
             sasl_mechanism="SCRAM-SHA-512",
             sasl_plain_username=k.sasl_username,
             sasl_plain_password=k.sasl_password.get_secret_value(),

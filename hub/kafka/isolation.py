@@ -60,12 +60,17 @@ async def deprovision_actor(settings: HubSettings, actor_id: str) -> None:
 
 def faust_credentials(settings: HubSettings) -> Any:
     """faust's ``broker_credentials`` for the hub's own SASL/SCRAM user (None: PLAINTEXT),
-    the same identity :func:`hub.kafka.client.client_options` gives the other clients."""
-    k = settings.kafka
-    if not k.sasl_username:
-        return None
+    the same identity :func:`hub.kafka.client.client_options` gives the other clients,
+    over TLS verifying ``kafka_security.ssl_cafile`` when set (``SASL_SSL``, or ``SSL``
+    without a user)."""
     import faust
 
+    from hub.kafka.tls import ssl_context
+
+    k = settings.kafka
+    context = ssl_context(settings)
+    if not k.sasl_username:
+        return None if context is None else faust.SSLCredentials(context)
     return faust.SASLCredentials(username=k.sasl_username,
                                  password=k.sasl_password.get_secret_value(),
-                                 mechanism="SCRAM-SHA-512")  # fmt: skip
+                                 mechanism="SCRAM-SHA-512", ssl_context=context)  # fmt: skip

@@ -10,8 +10,8 @@ The authorizer is KRaft's ``StandardAuthorizer`` with ``allow.everyone.if.no.acl
 off: a principal without an ACL can do nothing. The hub's ``admin`` user is the only super
 user; its SCRAM credentials are written at storage format time. Actors get credentials
 and ACLs when registered (:mod:`hub.kafka.acl`, :mod:`hub.kafka.publisher`).
-TLS: not on this local stack (no certificate authority at hand); the listeners' protocol
-map is the one place to turn ``SASL_PLAINTEXT`` into ``SASL_SSL`` with a keystore.
+TLS: :class:`hub.stack.tls.TlsKafkaStack` sets :attr:`SecureKafkaStack.protocol` to
+``SASL_SSL`` and adds its key and trust stores (:meth:`SecureKafkaStack._extra_properties`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ _SECURE_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port}
+listeners={protocol}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners={protocol}://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=SASL_PLAINTEXT
-listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+inter.broker.listener.name={protocol}
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,{protocol}:{protocol}
 sasl.enabled.mechanisms=SCRAM-SHA-512
 sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
 sasl.mechanism.controller.protocol=PLAIN
@@ -38,7 +38,7 @@ listener.name.controller.sasl.enabled.mechanisms=PLAIN
 listener.name.controller.plain.sasl.jaas.config=\
 org.apache.kafka.common.security.plain.PlainLoginModule required \
 username="{admin}" password="{password}" user_{admin}="{password}";
-listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
+listener.name.{listener}.scram-sha-512.sasl.jaas.config=\
 org.apache.kafka.common.security.scram.ScramLoginModule required \
 username="{admin}" password="{password}";
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
@@ -49,6 +49,9 @@ super.users=User:{admin}
 
 class SecureKafkaStack(KafkaStack):
     """:class:`KafkaStack` with SASL/SCRAM + ACLs; ``admin``/``password`` is the hub."""
+
+    #: security protocol of the client (and inter-broker) listener
+    protocol = "SASL_PLAINTEXT"
 
     def __init__(self, *args: object, admin: str = "hub", password: str, **kwargs: object
                  ) -> None:  # fmt: skip
@@ -61,7 +64,12 @@ class SecureKafkaStack(KafkaStack):
         super()._write_configs()  # folders and log4j
         self.config_file.write_text((_SECURE_PROPERTIES + SINGLE_NODE_PROPERTIES).format(
             port=self.port, controller_port=self.controller_port, data_dir=self.data_dir,
-            admin=self.admin, password=self.password))  # fmt: skip
+            admin=self.admin, password=self.password, protocol=self.protocol,
+            listener=self.protocol.lower()) + self._extra_properties())  # fmt: skip
+
+    def _extra_properties(self) -> str:
+        """Lines appended to the broker's properties (subclasses: TLS stores)."""
+        return ""
 
     def _format_storage(self) -> None:
         if (self.data_dir / "meta.properties").is_file():
