@@ -5,9 +5,14 @@ Per batch of feed records (one partition, offsets ``first..last``):
 1. the records are decoded (a record that does not decode stops this actor's outbox with
    a :class:`DecodeError`: nothing is skipped silently);
 2. the range is saved as an *intent* in ``<root>/.state/outbox-<actor>.json`` (fsynced);
-3. the file ``DIS_<actor>_p<partition>_<first>-<last>.xml`` is written atomically (temp
+3. each record carrying personal data (``demande`` not null) is appended to the audit trail
+   (``audit_deliveries``, channel ``file``, time = now, hub.audit.recorder.insert_rows) in
+   the hub's database (``settings.database_url``), *before* the file exists: no file is
+   ever readable by the receiver without its audit rows. A replay of the same range finds
+   them recorded (key: event id, kind, actor, channel) and adds none;
+4. the file ``DIS_<actor>_p<partition>_<first>-<last>.xml`` is written atomically (temp
    file in the same folder, fsync, rename, folder fsync);
-4. only then offset ``last + 1`` is committed for group ``passerelle-files-<actor_id>``.
+5. only then offset ``last + 1`` is committed for group ``passerelle-files-<actor_id>``.
 
 After a crash the consumer restarts at the committed offset. If the intent starts there,
 exactly the intent's range is read again and the same name rewritten with the same bytes
@@ -28,15 +33,20 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from sqlalchemy import Engine
 
 from connectors.files import layout
 from connectors.files.disfile import render_batch
 from connectors.files.fsutil import exclusive_lock, remove_stale_tmp, write_atomic
 from hub import topics
 from hub.actors import Actor
+from hub.audit.recorder import audit_row, insert_rows
+from hub.db import make_engine, migrate
 from hub.errors import TransientError
 from hub.kafka.client import client_options, topic_partitions
 from hub.settings import HubSettings
@@ -98,18 +108,37 @@ async def _take(consumer: AIOKafkaConsumer, tp: TopicPartition, position: int,
             raise TransientError(f"feed {tp.topic}: offsets up to {last} not readable")
 
 
+def _audit(engine: Engine, actor_id: str, decoded: list[tuple[int, dict[str, Any]]]) -> int:
+    """Record the deliveries of personal data of one DIS file (channel ``file``)."""
+    now = datetime.now(UTC)
+    rows = [row for _, rec in decoded
+            if (row := audit_row(actor_id, rec, channel="file", at=now)) is not None]
+    return insert_rows(engine, rows)
+
+
 async def run_actor(settings: HubSettings, actor: Actor, *, once: bool,
-                    stop: asyncio.Event | None = None) -> OutboxStats:
-    """Write ``actor``'s feed as DIS files until caught up (``once``) or ``stop`` is set.
-    Kafka failures raise :class:`TransientError`; the next run resumes where this stopped."""
+                    stop: asyncio.Event | None = None,
+                    engine: Engine | None = None) -> OutboxStats:
+    """Write ``actor``'s feed as DIS files until caught up (``once``) or ``stop`` is set,
+    auditing each delivery in ``engine`` (default: a migrated engine on
+    ``settings.database_url``). Kafka and database failures raise :class:`TransientError`;
+    the next run resumes where this stopped."""
+    own = engine is None
+    if engine is None:
+        engine = make_engine(settings.database_url)
+        await asyncio.to_thread(migrate, engine)
     try:
-        return await _run_actor(settings, actor, once=once, stop=stop or asyncio.Event())
+        return await _run_actor(settings, actor, engine, once=once,
+                                stop=stop or asyncio.Event())
     except KafkaError as exc:
         raise TransientError(f"outbox of actor {actor.id!r}: Kafka error {type(exc).__name__}"
                              ) from exc
+    finally:
+        if own:
+            engine.dispose()
 
 
-async def _run_actor(settings: HubSettings, actor: Actor, *, once: bool,
+async def _run_actor(settings: HubSettings, actor: Actor, engine: Engine, *, once: bool,
                      stop: asyncio.Event) -> OutboxStats:
     stats = OutboxStats()
     folder = layout.outbox_dir(settings, actor)
@@ -158,6 +187,7 @@ async def _run_actor(settings: HubSettings, actor: Actor, *, once: bool,
                     if intents.ranges.get(tp.partition) != (first, last):
                         intents.save(tp.partition, first, last)
                     name = layout.dis_name(actor.id, tp.partition, first, last)
+                    await asyncio.to_thread(_audit, engine, actor.id, decoded)
                     with recorder.connector_call("files", "outbox"):
                         write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
                         await consumer.commit({tp: last + 1})

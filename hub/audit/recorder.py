@@ -11,8 +11,8 @@ Contracts:
 
 * At-least-once reading, exactly-once rows: offsets are committed only after the rows'
   database transaction committed; rows are keyed by (eventId, kind, actor, channel) and a
-  row already present is skipped, so a crash between the two commits, a rebalance or a
-  rerun never duplicates a row.
+  row already present is skipped (rows enter the hash chain of :mod:`hub.audit.chain`),
+  so a crash between the two commits, a rebalance or a rerun never duplicates a row.
 * A feed record that does not decode (never written by the hub) is not lost: it goes to
   ``hub.dlq`` with reason ``undecodable`` before its offset is committed.
 * Database and broker outages are :class:`~hub.errors.TransientError`: nothing is committed,
@@ -37,12 +37,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from hub import topics
+from hub.audit import chain
 from hub.audit.store import carries_personal_data
-from hub.audit.tables import audit_deliveries
 from hub.db import write_transaction
 from hub.errors import DecodeError, TransientError
 from hub.kafka.client import client_options, new_producer
@@ -72,28 +71,29 @@ def _when(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
-def audit_row(actor_id: str, record: dict[str, Any]) -> dict[str, Any] | None:
-    """The audit row of one feed record, or None when it carries no personal data."""
+def audit_row(actor_id: str, record: dict[str, Any], *, channel: str = CHANNEL,
+              at: datetime | None = None) -> dict[str, Any] | None:
+    """The audit row of one feed record delivered to ``actor_id`` through ``channel``, or
+    None when it carries no personal data. ``at`` defaults to the record's
+    ``dispatchedAt`` (the delivery time of the Kafka feed itself)."""
     if not carries_personal_data(record):
         return None
     return {"actor_id": actor_id, "num_unique": record["numUnique"],
-            "demande_version": int(record["demandeVersion"]), "channel": CHANNEL,
+            "demande_version": int(record["demandeVersion"]), "channel": channel,
             "profile": record["profile"], "kind": record["kind"],
-            "at": _when(record["dispatchedAt"]), "event_id": record["eventId"]}
+            "at": at if at is not None else _when(record["dispatchedAt"]),
+            "event_id": record["eventId"]}
 
 
 def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> int:
-    """Insert ``rows`` in one transaction; a row already recorded is skipped. Returns the
-    rows actually inserted."""
+    """Append ``rows`` to the audit chain in one transaction; a delivery already recorded
+    (same event id, kind, actor, channel) is skipped. Returns the rows actually inserted.
+    A database outage is a :class:`TransientError` (nothing was inserted)."""
     if not rows:
         return 0
-    ins = (postgresql.insert(audit_deliveries) if engine.dialect.name == "postgresql"
-           else sqlite.insert(audit_deliveries))
     try:
         with write_transaction(engine) as conn:
-            # RETURNING: the rows really inserted (rowcount is -1 on SQLite here)
-            stmt = ins.values(rows).on_conflict_do_nothing().returning(audit_deliveries.c.seq)
-            return len(conn.execute(stmt).all())
+            return chain.append(conn, rows)
     except OperationalError as exc:
         raise TransientError(f"database unavailable: {type(exc.orig).__name__}") from None
 

@@ -2,7 +2,8 @@
 
 A delivery is recorded when a record carrying a demand snapshot leaves the hub through a
 channel this package serves (API feed reads, webhook POSTs): actor, numéro unique, demand
-version, channel, time, profile applied, record kind. Rows are only inserted.
+version, channel, time, profile applied, record kind. Rows are only appended, through
+the hash chain of :mod:`hub.audit.chain` (``hub audit verify``); docs/audit.md.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 
+from hub.audit import chain
 from hub.audit.tables import audit_deliveries
 from hub.db import write_transaction
 
@@ -51,7 +53,7 @@ class AuditStore:
                 for r in feed_records if carries_personal_data(r)]
         if rows:
             with write_transaction(self.engine) as conn:
-                conn.execute(insert(audit_deliveries), rows)
+                chain.append(conn, rows)
         return len(rows)
 
     def query(self, *, num_unique: str | None = None, actor_id: str | None = None,

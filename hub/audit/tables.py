@@ -20,6 +20,10 @@ audit_deliveries = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     #: source event id of a Kafka feed delivery (NULL for API reads and webhooks)
     Column("event_id", String(64), nullable=True),
+    #: hash chain (hub.audit.chain): row_hash of the previous row in seq order, and
+    #: SHA-256 over this row's delivery fields and prev_hash (hex)
+    Column("prev_hash", String(64), nullable=False),
+    Column("row_hash", String(64), nullable=False),
     #: a delivery recorded twice (consumer redelivery, rerun) is one row
     Index("ix_audit_deliveries_delivery", "event_id", "kind", "actor_id", "channel",
           unique=True),

@@ -1,4 +1,5 @@
-"""``hub audit record``: audit the deliveries made on the Kafka feeds (hub.audit.recorder)."""
+"""``hub audit record``: audit the deliveries made on the Kafka feeds (hub.audit.recorder);
+``hub audit verify``: check the audit hash chain (hub.audit.chain)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,23 @@ def record(once: bool, group: str, pattern: str, timeout_s: float) -> None:
                    f"recorded, {stats.dead_lettered} dead-lettered")
 
     asyncio.run(go())
+
+
+@audit.command("verify")
+@click.option("--anchor", "anchors", multiple=True, metavar="HASH",
+              help="A head printed by an earlier run: it must still be in the chain "
+                   "(detects rows cut from the end). Repeatable.")
+def verify(anchors: tuple[str, ...]) -> None:
+    """Check that no audit row was modified, deleted, inserted or moved: one line per
+    broken link and exit 1, or "audit chain intact: N rows" and exit 0."""
+    from hub.audit.chain import verify as verify_chain
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    report = verify_chain(engine, anchors=anchors)
+    for problem in report.problems:
+        click.echo(problem)
+    if not report.intact:
+        raise click.exceptions.Exit(1)
+    click.echo(f"audit chain intact: {report.rows} rows (head {report.head})")
