@@ -3,7 +3,9 @@
 Everything comes from :func:`hub.settings.get_settings`: ``home`` (``HUB_HOME``, default
 ``.hub`` under the current folder) and ``stack.*`` (``HUB_STACK__KAFKA_PORT`` ...).
 PostgreSQL listens on ``HUB_STACK__POSTGRES_PORT`` (default 25432, the URL the tests
-expect). Output is one line per action; failures are one-line
+expect). ``up --secure`` runs the broker with SASL_SSL + ACLs instead
+(:mod:`hub.cli.stack_secure`, docs/kafka-security.md); status and down recognise it.
+Output is one line per action; failures are one-line
 :class:`click.ClickException` messages, never tracebacks.
 """
 
@@ -18,6 +20,7 @@ from hub.errors import HubError
 from hub.settings import get_settings
 from hub.stack.kafka import KafkaStack
 from hub.stack.postgres import PostgresStack
+from hub.stack.tls import TlsKafkaStack
 
 _with_postgres = click.option(
     "--with-postgres",
@@ -56,16 +59,26 @@ def stack() -> None:
 @_with_postgres
 @click.option("--timeout", default=90.0, show_default=True,
               help="Seconds to wait for each service to answer.")
-def up(with_postgres: bool, timeout: float) -> None:
+@click.option("--secure", is_flag=True,
+              help="Kafka with SASL_SSL + ACLs (generated CA; credentials in "
+                   "<home>/kafka/secure.env).")
+def up(with_postgres: bool, timeout: float, secure: bool) -> None:
     """Start the stack (fetches the Kafka jars with Maven on first use). Idempotent."""
+    from hub.cli.stack_secure import refuse_other_mode, secure_up
+
     with _one_line_errors():
         kafka = _kafka()
         if not kafka.has_jars:
             click.echo(f"kafka: fetching Kafka {kafka.version} jars with Maven...")
             kafka.fetch_jars()
-        bootstrap = kafka.up(timeout=timeout)
-        click.echo(f"kafka: up at {bootstrap} (pid {kafka.status().pid}, "
-                   f"logs {kafka.logs_dir})")
+        if secure:
+            for line in secure_up(get_settings(), timeout):
+                click.echo(line)
+        else:
+            refuse_other_mode(kafka, "plain")
+            bootstrap = kafka.up(timeout=timeout)
+            click.echo(f"kafka: up at {bootstrap} (pid {kafka.status().pid}, "
+                       f"logs {kafka.logs_dir})")
         if with_postgres:
             pg = _postgres()
             click.echo(f"postgres: up at {pg.up(timeout=timeout)} (data {pg.data_dir})")
@@ -76,12 +89,18 @@ def up(with_postgres: bool, timeout: float) -> None:
 @click.option("--wipe", is_flag=True, help="Also delete the data (topics, offsets, tables).")
 def down(with_postgres: bool, wipe: bool) -> None:
     """Stop the stack. Idempotent."""
+    from hub.cli.stack_secure import tls_stack
+
     with _one_line_errors():
         kafka = _kafka()
         click.echo("kafka: stopped" if kafka.down() else "kafka: was not running")
         if wipe:
             kafka.wipe()
             click.echo(f"kafka: data wiped ({kafka.data_dir})")
+            secure = tls_stack(get_settings())
+            if secure.data_dir.is_dir():  # the secure broker's (CA and secure.env kept)
+                secure.wipe()
+                click.echo(f"kafka: data wiped ({secure.data_dir})")
         if with_postgres:
             pg = _postgres()
             click.echo("postgres: stopped" if pg.down() else "postgres: was not running")
@@ -96,9 +115,16 @@ def down(with_postgres: bool, wipe: bool) -> None:
 def status(ctx: click.Context, with_postgres: bool) -> None:
     """Show what runs. Exit code 3 when a service shown is not running (as pg_ctl)."""
     with _one_line_errors():
-        k = _kafka().status()
+        from hub.cli.stack_secure import running_mode, tls_stack
+
+        kafka = _kafka()
+        if running_mode(kafka) == "secure":  # same pid file and config path, other data
+            kafka = tls_stack(get_settings())
+        k = kafka.status()
         all_up = k.running
         state = f"running (pid {k.pid}) at {k.bootstrap}" if k.running else "stopped"
+        if k.running and isinstance(kafka, TlsKafkaStack):
+            state += f", SASL_SSL + ACLs (credentials: {kafka.env_file})"
         click.echo(f"kafka: {state}; data {k.data_dir}")
         if with_postgres:
             p = _postgres().status()

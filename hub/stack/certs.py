@@ -79,7 +79,7 @@ def _san(hosts: tuple[str, ...]) -> x509.SubjectAlternativeName:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def new_ca(name: str = "Passerelle local CA") -> tuple[x509.Certificate,

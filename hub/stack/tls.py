@@ -38,7 +38,7 @@ class TlsKafkaStack(SecureKafkaStack):
 
     def __init__(self, *args: object, hosts: tuple[str, ...] = DEFAULT_HOSTS,
                  **kwargs: object) -> None:  # fmt: skip
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.hosts = hosts
         self.data_dir = self.root / "data-secure"
         self.tls_dir = self.root / "tls"
