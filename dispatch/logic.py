@@ -13,6 +13,7 @@ from typing import Any
 from dispatch.matching import TerritoryIndex
 from dispatch.state import RECENT_EVENT_IDS, DemandeState, wished_communes, wished_typologies
 from hub.errors import InputError
+from hub.pieces import check_piece
 from hub.refdata import check_code, check_num_unique
 
 # Feed record kinds
@@ -68,6 +69,8 @@ def validate_event(event: dict[str, Any]) -> None:
         raise InputError("demand wishes no commune (listeLocalisationSouhaite)", code="no_commune")
     for t in wished_typologies(demande):
         check_code("typologie", t)
+    for piece in demande.get("piecesJustificatives") or ():  # the document index
+        check_piece(piece)
 
 
 def decide(

@@ -13,6 +13,12 @@ Used by ``hub demo`` and by benchmarks. Contract:
 * **Realistic enough to exercise dispatching**: 1–8 wished communes drawn by population
   inside the EPCI of the first choice; typologies consistent with the household; ~30% of
   applicants already social tenants (current housing ``HLM``: a mutation); ~3% DALO.
+* **Documents**: ~92% of demands carry a document index (hub extension
+  ``piecesJustificatives``, codes of :mod:`hub.pieces`) consistent with the household:
+  identity, tax notice, co-holder, dependants, and the sensitive categories where the
+  demand calls for them (disability complement, judgment or complaint for the motives,
+  internal notes). Drawn from a generator seeded by the eventId, so adding them left the
+  rest of every event unchanged.
 
 Codes whose lists are not in the domain reference (``sexe`` M/F, ``lienParente`` E,
 ``lienDemandeur`` M, ``typeLogementActuel`` T1…) follow the SNE samples published with
@@ -658,7 +664,55 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
             "typologieLogementDalo": typologies[0],
         }
     demande = {"informationDalo": dalo, "demandeLogement": demande_logement}
-    return _new_event(rng, num, "CRE", at, demande, [])
+    event = _new_event(rng, num, "CRE", at, demande, [])
+    # own generator (str seeds hash with SHA-512: stable across processes), so the draws
+    # above — hence every other field — do not depend on the documents
+    prng = random.Random(f"pieces-{event['eventId']}")
+    demande["piecesJustificatives"] = _pieces(
+        prng, created, nationalite, adults, kids, handicap, motifs, "compDateJugement" in principaux
+    )
+    return event
+
+
+def _pieces(rng: random.Random, created: date, nationalite: str, adults: int, kids: int,
+            handicap: bool, motifs: list[str], jugement: bool) -> list[Event] | None:  # fmt: skip
+    """The document index of a new demand (None: nothing deposited yet, ~8%)."""
+    if rng.random() < 0.08:
+        return None
+    wanted: list[tuple[str, str]] = [
+        ("IDD", "TSEJ" if nationalite == "3" else rng.choice(("CID", "CID", "PASS")))
+    ]
+    if rng.random() < 0.85:
+        wanted.append(("RFI", "AVIS"))
+    if adults == 2 and rng.random() < 0.9:
+        wanted.append(("IDC", rng.choice(("CID", "PASS"))))
+    for cat, types, rate in (("SPRO", ("CTRAV", "ATTFT"), 0.6),
+                             ("RESS", ("BSAL", "ATTCAF", "PENS"), 0.8),
+                             ("LOGACT", ("JUSTL", "QUITL", "BAIL"), 0.7)):  # fmt: skip
+        if rng.random() < rate:
+            wanted.append((cat, rng.choice(types)))
+    if kids and rng.random() < 0.8:
+        wanted.append(("PACH", rng.choice(("LIVFAM", "ACTNAI"))))
+    if jugement:
+        wanted.append(("MOTIF", "JUGT"))
+    if "06" in motifs:
+        wanted.append(("MOTIF", "PLAINTE"))
+    if "08" in motifs and rng.random() < 0.7:
+        wanted.append(("MOTIF", "CERTM"))
+    if handicap and rng.random() < 0.9:
+        wanted.append(("HAND", rng.choice(("CMI", "NOTMDPH"))))
+    if rng.random() < 0.1:
+        wanted.append(("INT", rng.choice(("NOTE", "EVALS"))))
+    return [
+        {
+            "categorie": cat,
+            "type": typ,
+            "dateDepot": (created + timedelta(days=rng.randint(0, 45))).isoformat(),
+            "reference": "https://ged.passerelle.example/pieces/"
+            + str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        }
+        for cat, typ in wanted
+    ]
 
 
 def generate_modifications(

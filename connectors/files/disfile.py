@@ -20,6 +20,9 @@ of ``typeFichier`` ``DIS``; a ``RADIATION`` with a snapshot one of ``typeFichier
 no document: its attributes say which demand and why. The original operation of the
 event stays in the ``operation`` attribute and ``modifie="true"`` flags mark its changed
 fields. The bytes depend only on the records, so rewriting a range gives the same file.
+The document index (pièces justificatives, already cut to the profile) follows the
+``interfaceNuu`` document inside ``enregistrement`` as a ``piecesJustificatives`` element
+of namespace ``urn:passerelle:pieces:1`` (:mod:`connectors.files.pieces_xml`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
+from connectors.files.pieces_xml import pieces_xml
 from connectors.interfacenuu.mapping import render_demande_xml
 
 NS = "urn:passerelle:fichiers:1"
@@ -80,6 +84,7 @@ def render_batch(actor_id: str, partition: int, records: Sequence[tuple[int, dic
         if doc is None:
             parts.append(b"  <enregistrement" + attrs + b"/>\n")
         else:
-            parts.append(b"  <enregistrement" + attrs + b">" + doc + b"</enregistrement>\n")
+            parts.append(b"  <enregistrement" + attrs + b">" + doc + pieces_xml(rec)
+                         + b"</enregistrement>\n")
     parts.append(b"</lotDiffusion>\n")
     return b"".join(parts)

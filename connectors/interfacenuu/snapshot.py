@@ -5,6 +5,8 @@ tree: field order is element order; ``xmlCode`` fields are ``<x code="..."/>``; 
 fields are attributes; ``xmlItem`` arrays are wrappers around repeated items; other arrays
 are elements repeated in place. Absent element → None; empty element → "" (string) or an
 all-None record; empty wrapper → []. Booleans accept true/false/1/0 and render true/false.
+Hub extension fields (``hubExtension: true``, e.g. the document index) have no element:
+reading sets them to None and refuses an element of that name, rendering leaves them out.
 
 Change flags: ``changed`` collects the dotted path (from ``demande``, excluded; no list
 index; wrapper and item both named) of every element carrying ``modifie="true"`` — the
@@ -40,6 +42,7 @@ class Field(NamedTuple):
     attr: bool  # an attribute of the parent element
     array: bool
     item: str | None  # wrapper arrays: the repeated child's name
+    ext: bool = False  # a hub extension: not part of InterfaceNuu, never read nor written
 
 
 @lru_cache(maxsize=1)
@@ -55,6 +58,8 @@ def snapshot_model() -> dict[str, tuple[Field, ...]]:
         return full
 
     def field_of(f: dict[str, Any]) -> Field:
+        if f.get("hubExtension"):
+            return Field(f["name"], "ext", False, False, False, None, True)
         t = f["type"][1] if isinstance(f["type"], list) else f["type"]
         array = isinstance(t, dict) and t["type"] == "array"
         kind = kind_of(t["items"] if array else t)
@@ -92,7 +97,7 @@ def read_record(
     """Snapshot dict of ``el`` (a ``record`` element at ``path``); flags go to ``changed``."""
     fields = snapshot_model()[record]
     out: dict[str, Any] = {f.name: (el.get(f.name) if f.attr else None) for f in fields}
-    by_name = {f.name: f for f in fields if not f.attr}
+    by_name = {f.name: f for f in fields if not (f.attr or f.ext)}
     seen: set[str] = set()
     for child in el:
         name = _local(child, path)
@@ -149,7 +154,7 @@ def write_record(
     """Append to ``el`` the children (and attributes) of snapshot ``data``."""
     for f in snapshot_model()[record]:
         value = data.get(f.name)
-        if value is None:
+        if value is None or f.ext:
             continue
         if f.attr:
             el.set(f.name, value)

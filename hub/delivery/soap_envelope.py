@@ -10,7 +10,10 @@ Mapping ``interfacenuu-dis`` (the only one so far, named by ``delivery.options.m
   ``RAD`` for a radiation), the same rendering as the legacy DIS files
   (:func:`connectors.files.disfile.record_document`), already cut to the actor's profile;
   a record without a snapshot (RETRAIT, EVENEMENT) has a body holding only
-  ``<p:notification/>`` with the same attributes: no personal data.
+  ``<p:notification/>`` with the same attributes: no personal data;
+* the document index of the snapshot (already cut to the profile) is a second header
+  block, ``piecesJustificatives`` of namespace ``urn:passerelle:pieces:1``
+  (:mod:`connectors.files.pieces_xml`), absent when the record has no index.
 
 :func:`read_answer` tells a SOAP Fault (a business answer: never retried) from anything
 else; every answer is parsed with the project's hardened parser.
@@ -24,6 +27,7 @@ from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from connectors.files.disfile import record_document
+from connectors.files.pieces_xml import pieces_xml
 from connectors.interfacenuu import xmlsafe
 from hub.errors import ConfigError, InputError
 
@@ -59,8 +63,8 @@ def envelope(body_json: bytes, offset: int, mapping: str = DEFAULT_MAPPING) -> b
     return b"".join([
         b'<?xml version="1.0" encoding="UTF-8"?>\n',
         f'<env:Envelope xmlns:env="{SOAP12}"><env:Header>'
-        f'<p:diffusion xmlns:p="{NS}"{attrs}/></env:Header><env:Body>'.encode(),
-        body, b"</env:Body></env:Envelope>"])
+        f'<p:diffusion xmlns:p="{NS}"{attrs}/>'.encode(), pieces_xml(record),
+        b"</env:Header><env:Body>", body, b"</env:Body></env:Envelope>"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,7 +188,7 @@ def test_interop_apache_avro(codec: Codec, rich: dict[str, Any]) -> None:
 def test_schema_evolution_v1_message_decodes_with_current_reader(codec: Codec) -> None:
     v1 = json.loads((AVRO_DIR / "history" / "DemandeEvent.v1.avsc").read_text())
     assert {f["name"] for f in v1["fields"]}.isdisjoint({"changedFields", "versionInterface"})
-    ws = next(w for w in codec.registry._by_fp.values() if w.version == "v1")
+    ws = codec.registry.version("DemandeEvent", "v1")
     old = {
         k: v
         for k, v in event({"demandeLogement": {"numGuichet": "10691"}}).items()
