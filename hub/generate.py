@@ -663,7 +663,7 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
             "accompagnementSocialDalo": rng.random() < 0.3,
             "typologieLogementDalo": typologies[0],
         }
-    demande = {"informationDalo": dalo, "demandeLogement": demande_logement}
+    demande: Event = {"informationDalo": dalo, "demandeLogement": demande_logement}
     event = _new_event(rng, num, "CRE", at, demande, [])
     # own generator (str seeds hash with SHA-512: stable across processes), so the draws
     # above — hence every other field — do not depend on the documents

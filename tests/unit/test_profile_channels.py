@@ -1,70 +1,164 @@
-"""Per-profile protection, property-based: over generated demands, what each channel
-carries (Kafka FeedRecord bytes, API feed page JSON, webhook body) never holds a field
-declared sensitive for a profile without the right — and does hold it for
-consultant_sensible (so the check can fail)."""
+"""Per-profile protection, property-based: over generated demands, what the Kafka feed
+(FeedRecord bytes as the dispatcher writes them, splice included), the API feed page
+(JSON) and the webhook body carry never holds a field or a document category declared
+sensitive for a profile without the right, nor a document reference below
+consultant_demande — and consultant_sensible does receive all of it (so the checks can
+fail). The DIS file and SOAP channels: tests/unit/test_profile_files_soap.py."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from dispatch.feed import feed_record
-from dispatch.profiles import PROFILES, SENSITIVE_PATHS
-from dispatch.state import DemandeState
+from dispatch.profiles import (
+    PROFILES,
+    SENSITIVE_CATEGORIES,
+    cut_for_profile,
+    visible_pieces,
+)
 from hub.api.models import FeedPage
-from hub.generate import generate_demandes
-from hub.geo import get_geography
+from hub.pieces import categories, check_piece, sensitive_categories
 from schemas import get_codec
+from tests.support.profile_cases import (
+    CATEGORY_CODES,
+    allowed_strings,
+    at,
+    demand_cases,
+    expected_pieces,
+    feed_bytes,
+    forbidden_strings,
+    full_case,
+    sensitive_present,
+    source_copy,
+)
 
 
-def _at(doc: Any, path: tuple[str, ...]) -> Any:
-    for part in path:
-        doc = doc.get(part) if isinstance(doc, dict) else None
-    return doc
-
-
-def _channels(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    codec = get_codec()
-    kafka = codec.decode_as(codec.encode("FeedRecord", record), "FeedRecord")
+def _channels(data: bytes) -> dict[str, tuple[dict[str, Any], bytes]]:
+    """channel -> (the record it carries, the raw bytes it sends)."""
+    kafka = get_codec().decode_as(data, "FeedRecord")
     page = FeedPage(records=[{**kafka, "offset": 0}], nextCursor=1, endCursor=1)
-    api = json.loads(page.model_dump_json())["records"][0]
-    webhook = json.loads(json.dumps(kafka, ensure_ascii=False, sort_keys=True).encode())
-    return {"kafka": kafka, "api": api, "webhook": webhook}
+    api_raw = page.model_dump_json().encode()
+    # the webhook body, as hub.delivery.webhook.WebhookDelivery.pump writes it
+    hook_raw = json.dumps(kafka, ensure_ascii=False, sort_keys=True).encode()
+    return {"kafka": (kafka, data), "api": (json.loads(api_raw)["records"][0], api_raw),
+            "webhook": (json.loads(hook_raw), hook_raw)}
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
-@given(seed=st.integers(min_value=0, max_value=2**32), handicap=st.booleans(),
-       motif=st.booleans())
-def test_sensitive_fields_never_reach_a_profile_without_the_right(
-        seed: int, handicap: bool, motif: bool) -> None:
-    (event,) = generate_demandes(1, seed, geography=get_geography(), departements=["76"])
-    demande = event["demande"]
-    inner = demande["demandeLogement"]
-    if handicap:  # make sure the sensitive data is there often enough
-        inner["listeHandicap"] = inner.get("listeHandicap") or [{"handicapMoteur": True}]
-    if motif:
-        motifs = inner.get("principauxMotifDemande") or {}
-        motifs["compAutreMotif"] = motifs.get("compAutreMotif") or "detail confidentiel"
-        inner["principauxMotifDemande"] = motifs
-    present = [p for p in SENSITIVE_PATHS if _at(demande, p) not in (None, [], "")]
-    state = DemandeState(num_unique=event["numUnique"], version=1, active=True,
-                         recipients=frozenset({"a"}), last_event_id=event["eventId"],
-                         last_operation="CRE", occurred_at=event["occurredAt"],
-                         demande=demande)
-    for profile in PROFILES:
-        record = feed_record(kind="DEMANDE", state=state, event_id=event["eventId"],
-                             operation="CRE", occurred_at=event["occurredAt"],
-                             changed_fields=[], profile=profile, reason=None, now_ms=0)
-        for channel, carried in _channels(record).items():
-            for path in present:
-                value = _at(carried["demande"], path)
+def _pieces_of(demande: dict[str, Any]) -> list[tuple[Any, ...]] | None:
+    pieces = demande.get("piecesJustificatives")
+    if pieces is None:
+        return None
+    return [(p["categorie"], p["type"], p["dateDepot"], p.get("reference")) for p in pieces]
+
+
+def check_channels(event: dict[str, Any]) -> None:
+    source = event["demande"]
+    before = source_copy(event)
+    for profile, data in feed_bytes(event).items():
+        for channel, (record, raw) in _channels(data).items():
+            where = (profile, channel)
+            carried = record["demande"]
+            for path in sensitive_present(source):
                 if profile == "consultant_sensible":
-                    assert value not in (None, [], ""), (channel, path)
+                    assert at(carried, path) not in (None, [], ""), (*where, path)
                 else:
-                    assert value in (None, []), (profile, channel, path)
-    assert demande["demandeLogement"] is inner  # the source snapshot is never cut in place
-    for path in present:
-        assert _at(demande, path) not in (None, [], "")
+                    assert at(carried, path) in (None, []), (*where, path)
+            assert _pieces_of(carried) == expected_pieces(source, profile), where
+            for text in forbidden_strings(source, profile):
+                assert text.encode() not in raw, (*where, "forbidden value in the bytes")
+            for text in allowed_strings(source, profile):
+                assert text.encode() in raw, (*where, "allowed reference missing")
+    assert source == before  # the dispatcher's snapshot is never cut in place
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(event=demand_cases())
+def test_sensitive_fields_and_documents_never_reach_a_profile_without_the_right(
+        event: dict[str, Any]) -> None:
+    check_channels(event)
+
+
+def test_the_checks_are_not_vacuous(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Positive control on a demand with every sensitive field and one document of each
+    category: consultant_sensible gets everything, consultant_demande the references of
+    the non-sensitive ones, consultant_simple their list only; and ``check_channels``
+    fails when the cut leaks (no cut at all, or references given to consultant_simple)."""
+    event = full_case()
+    check_channels(event)
+    got = {p: _pieces_of(get_codec().decode_as(b, "FeedRecord")["demande"]) or []
+           for p, b in feed_bytes(event).items()}
+    simple, demande, sensible = (got[p] for p in PROFILES)
+    assert [c for c, *_ in sensible] == CATEGORY_CODES
+    assert len(sensible) > len(demande) == len(simple) > 0
+    assert all(r is None for *_, r in simple) and all(r for *_, r in demande)
+    assert all(r for *_, r in sensible)
+    real = cut_for_profile
+    for leak in (lambda d, p: d, lambda d, p: real(d, "consultant_demande")):
+        monkeypatch.setattr("dispatch.feed.cut_for_profile", leak)
+        with pytest.raises(AssertionError):
+            check_channels(full_case())
+
+
+def test_declared_categories_come_from_the_versioned_table() -> None:
+    assert sensitive_categories() == SENSITIVE_CATEGORIES
+    assert {"HAND", "MOTIF", "INT"} <= SENSITIVE_CATEGORIES  # see hub.pieces' doc
+    assert {"IDD", "LOGACT", "RFI", "IDC"}.isdisjoint(SENSITIVE_CATEGORIES)
+    assert {"CID", "PASS"} <= categories()["IDD"].types and "JUSTL" in categories()["LOGACT"].types
+
+
+def test_unknown_category_is_withheld_below_consultant_sensible() -> None:
+    future = {"categorie": "NEWCAT", "type": "X", "dateDepot": "2026-01-01",
+              "reference": "urn:x:1"}
+    known = {"categorie": "IDD", "type": "CID", "dateDepot": "2026-01-01", "reference": "urn:x:2"}
+    assert visible_pieces([future, known], "consultant_demande") == [known]
+    assert visible_pieces([future, known], "consultant_simple") == [{**known, "reference": None}]
+    assert visible_pieces([future, known], "consultant_sensible") == [future, known]
+
+
+def test_cut_shares_untouched_parts_and_returns_the_input_when_nothing_is_cut() -> None:
+    bare: dict[str, Any] = {"demandeLogement": {"numUnique": "x", "listeHandicap": None},
+            "piecesJustificatives": [{"categorie": "IDD", "type": "CID",
+                                      "dateDepot": "2026-01-01", "reference": None}]}
+    assert cut_for_profile(bare, "consultant_simple") is bare
+    with_ref: dict[str, Any] = {**bare, "piecesJustificatives": [{**bare["piecesJustificatives"][0],
+                                                  "reference": "urn:x"}]}
+    cut = cut_for_profile(with_ref, "consultant_simple")
+    assert cut is not None and cut["demandeLogement"] is with_ref["demandeLogement"]
+    assert with_ref["piecesJustificatives"][0]["reference"] == "urn:x"  # input untouched
+    with pytest.raises(ValueError):
+        cut_for_profile(bare, "admin")
+
+
+@pytest.mark.parametrize(("piece", "code"), [
+    ({"categorie": "NEWCAT", "type": "CID", "dateDepot": "2026-01-01"}, "bad_categoriePiece"),
+    ({"categorie": "IDD", "type": "JUSTL", "dateDepot": "2026-01-01"}, "bad_typePiece"),
+    ({"categorie": "IDD", "type": "CID", "dateDepot": "01/01/2026"}, "bad_piece"),
+    ({"categorie": "IDD", "type": "CID", "dateDepot": "2026-01-01",
+      "reference": "javascript:alert(1)"}, "bad_piece"),
+    ({"categorie": "IDD", "type": "CID", "dateDepot": "2026-01-01",
+      "reference": "https://x/\x01"}, "bad_piece"),
+])
+def test_pieces_are_checked_against_the_table(piece: dict[str, Any], code: str) -> None:
+    """Codes, date and reference of an incoming piece are checked (dispatch.logic refuses
+    the event, to hub.dlq with this code)."""
+    from hub.errors import InputError
+
+    with pytest.raises(InputError) as err:
+        check_piece(piece)
+    assert err.value.code == code
+
+
+def test_an_event_with_a_bad_piece_is_refused_by_the_dispatcher() -> None:
+    from dispatch.logic import validate_event
+    from hub.errors import InputError
+
+    event = full_case(2)
+    validate_event(event)  # every category of the table, valid codes
+    event["demande"]["piecesJustificatives"].append(
+        {"categorie": "IDD", "type": "AVIS", "dateDepot": "2026-01-01", "reference": None})
+    with pytest.raises(InputError) as err:
+        validate_event(event)
+    assert err.value.code == "bad_typePiece"
