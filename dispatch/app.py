@@ -7,16 +7,15 @@ Declarations and wiring live here; the logic is in ``dispatch.processor`` and
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from dispatch.actors_loader import load_actors
 from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
+from dispatch.tablestore import ROCKSDB_OPTIONS, table_store
 from hub import topics
 from hub.geo import get_geography
 from hub.kafka.client import producer_options
@@ -45,37 +44,6 @@ from faust.transport.drivers import TRANSPORTS  # noqa: E402
 TRANSPORTS.data["passerelle"] = "dispatch.app:Transport"
 
 
-class TableStore:
-    """``processor.StateStore`` over a faust table holding raw bytes.
-
-    Writes name their changelog partition explicitly: a batch mixes partitions, so the
-    "current event" faust would otherwise use is not the key's partition.
-    """
-
-    def __init__(self, table: Any, partitions: int) -> None:
-        self.table = table
-        self.partitions = partitions
-
-    def get(self, key: bytes) -> bytes | None:
-        value = self.table.data.get(key)
-        return value if value is None or isinstance(value, bytes) else bytes(value)
-
-    def put(self, key: bytes, partition: int, value: bytes | None) -> None:
-        if value is None:
-            self.table.data.pop(key, None)
-            self.table.send_changelog(partition, key, None, value_serializer="raw")
-        else:
-            self.table.data[key] = value
-            self.table.send_changelog(partition, key, value)
-
-    def keys_of_partition(self, partition: int) -> Iterable[bytes]:
-        # Same partitioner as the producers of hub.demandes (Kafka's default murmur2).
-        n = self.partitions
-        return [
-            k for k in list(self.table.data.keys()) if (murmur2(k) & 0x7FFFFFFF) % n == partition
-        ]
-
-
 class FaustSender:
     def __init__(self, app: faust.App) -> None:
         self.app = app
@@ -94,15 +62,16 @@ def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
     return tuple((str(k), bytes(v or b"")) for k, v in items)
 
 
-def create_app(settings: HubSettings) -> faust.App:
+def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     k = settings.kafka
     opts = producer_options(settings)
-    (settings.home / "faust").mkdir(parents=True, exist_ok=True)
+    datadir = settings.home / "faust" / (cluster or "default")
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker.app_id,
         broker=f"passerelle://{k.bootstrap_servers}",
-        store="memory://",
-        datadir=str(settings.home / "faust"),
+        store="rocksdb://" if settings.worker.store == "rocksdict" else "memory://",
+        datadir=str(datadir),
         topic_partitions=k.partitions,
         topic_replication_factor=k.replication_factor,
         table_standby_replicas=0,
@@ -127,13 +96,14 @@ def create_app(settings: HubSettings) -> faust.App:
         key_type=bytes,
         value_type=bytes,
         partitions=k.partitions,
+        options=dict(ROCKSDB_OPTIONS) if settings.worker.store == "rocksdict" else None,
     )
     codec = get_codec()
     index = TerritoryIndex(get_geography())
     processor = Processor(
         index,
         codec,
-        TableStore(table, k.partitions),
+        table_store(table, k.partitions, settings.worker.store),
         FaustSender(app),
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
     )
@@ -166,5 +136,6 @@ def create_app(settings: HubSettings) -> faust.App:
     # issue 4: gestion partagée events fanned out to the demand's holders (same table)
     from dispatch.evenements import wire_evenements
 
-    wire_evenements(app, settings, TableStore(table, k.partitions), index, codec, FaustSender(app))
+    store = table_store(table, k.partitions, settings.worker.store)
+    wire_evenements(app, settings, store, index, codec, FaustSender(app))
     return app

@@ -33,7 +33,10 @@ from schemas import Codec
 
 
 class StateStore(Protocol):
-    def get(self, key: bytes) -> bytes | None: ...
+    def get(self, key: bytes, partition: int | None = None) -> bytes | None:
+        """The state of ``key``; ``partition``: where it was stored (its input
+        partition), when known."""
+        ...
     def put(self, key: bytes, partition: int, value: bytes | None) -> None: ...
     def keys_of_partition(self, partition: int) -> Iterable[bytes]: ...
 
@@ -144,7 +147,7 @@ class Processor:
                 elif name == "DispatchPurge":  # hub purge (dispatch/purge.py): no output
                     stats.controls += 1
                     key = purge_key(body)
-                    if purgeable(self._state(key, overlay), body["radiatedBefore"]):
+                    if purgeable(self._state(key, overlay, rec.partition), body["radiatedBefore"]):
                         overlay[key] = (rec.partition, None)
                 else:
                     raise DecodeError(f"a {name} record does not belong on {rec.topic}")
@@ -176,11 +179,11 @@ class Processor:
 
     # -- demand events ---------------------------------------------------------------
     def _state(
-        self, key: bytes, overlay: dict[bytes, tuple[int, DemandeState | None]]
+        self, key: bytes, overlay: dict[bytes, tuple[int, DemandeState | None]], partition: int
     ) -> DemandeState | None:
         if key in overlay:
             return overlay[key][1]
-        raw = self.store.get(key)
+        raw = self.store.get(key, partition)
         return (
             None
             if raw is None
@@ -197,7 +200,7 @@ class Processor:
         now_ms: int,
     ) -> None:
         key = event["numUnique"].encode()
-        prior = self._state(key, overlay)
+        prior = self._state(key, overlay, rec.partition)
         decision = decide(event, prior, self.index, partition=rec.partition, offset=rec.offset)
         if decision.skipped:
             stats.skipped += 1
@@ -238,7 +241,7 @@ class Processor:
         keys = set(self.store.keys_of_partition(rec.partition))
         keys.update(k for k, (p, _) in overlay.items() if p == rec.partition)
         for key in sorted(keys):
-            state = self._state(key, overlay)
+            state = self._state(key, overlay, rec.partition)
             if state is None:
                 continue
             decision = reevaluate(state, actor_id, self.index)

@@ -11,6 +11,7 @@ Output is one line per action; failures are one-line
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -101,6 +102,8 @@ def down(with_postgres: bool, wipe: bool) -> None:
             if secure.data_dir.is_dir():  # the secure broker's (CA and secure.env kept)
                 secure.wipe()
                 click.echo(f"kafka: data wiped ({secure.data_dir})")
+            # the workers' local state (RocksDB tables) belongs to the wiped broker
+            shutil.rmtree(get_settings().home / "faust", ignore_errors=True)
         if with_postgres:
             pg = _postgres()
             click.echo("postgres: stopped" if pg.down() else "postgres: was not running")

@@ -19,7 +19,7 @@ def worker(loglevel: str, web_port: int | None) -> None:
     """Dispatch hub.demandes to the actors' feeds until stopped (SIGTERM/Ctrl-C)."""
     from dispatch.app import create_app
     from hub import topics
-    from hub.kafka.admin import core_topics, ensure_topics, partition_count
+    from hub.kafka.admin import cluster_id, core_topics, ensure_topics, partition_count
 
     settings = get_settings()
     if web_port is not None:
@@ -38,7 +38,8 @@ def worker(loglevel: str, web_port: int | None) -> None:
         settings = settings.model_copy(
             update={"kafka": settings.kafka.model_copy(update={"partitions": actual})}
         )
-    app = create_app(settings)
+    # local state (RocksDB) is kept per broker cluster: never reused on a wiped broker
+    app = create_app(settings, cluster=asyncio.run(cluster_id(settings)))
     import faust
 
     faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

@@ -53,6 +53,23 @@ async def partition_count(settings: HubSettings, topic: str) -> int | None:
         await admin.close()
 
 
+async def cluster_id(settings: HubSettings) -> str:
+    """The broker cluster's id: local state kept for one cluster is never reused on
+    another (a wiped or replaced broker starts from empty topics)."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise TransientError(
+            f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
+        ) from exc
+    try:
+        described = await admin.describe_cluster()
+        return str(described["cluster_id"])
+    finally:
+        await admin.close()
+
+
 def feed_spec(actor_id: str) -> TopicSpec:
     # One partition per feed: an actor's consumer reads its whole feed in order.
     return TopicSpec(topics.feed_topic(actor_id), 1, {})

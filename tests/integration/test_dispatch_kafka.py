@@ -5,6 +5,7 @@ tests share the broker and the public topic names without seeing each other."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from typing import Any
 
@@ -260,5 +261,28 @@ def test_state_survives_a_worker_restart(settings, worker, actor_service) -> Non
     publish(settings, demande_event(num, [LE_HAVRE], operation="MOD"))
     got = collect_feed(
         settings, aid, worker=worker, timeout=90, until=lambda rs: len(mine(rs, {num})) >= 2
+    )
+    assert mine(got, {num}) == [(num, "DEMANDE"), (num, "RETRAIT")]
+
+
+def test_state_rebuilt_from_the_changelog_when_the_local_store_is_lost(  # type: ignore[no-untyped-def]
+    settings, worker, actor_service, hub_home
+) -> None:
+    """The worker's RocksDB files are a cache of the changelog: a worker restarted on an
+    empty data directory (new machine, lost disk) rebuilds the state from the changelog and
+    still withdraws a demand it dispatched before."""
+    aid = uid("lostdisk")
+    register(actor_service, aid, communes=[ROUEN])
+    num = new_num_unique()
+    publish(settings, demande_event(num, [ROUEN]))
+    collect_feed(settings, aid, worker=worker, until=lambda rs: bool(mine(rs, {num})))
+    worker.stop()
+    tables = list((hub_home / "faust").glob("*/v1/tables/demande-state-*.db"))
+    assert tables, "the worker keeps its state in RocksDB under <home>/faust/<cluster id>"
+    shutil.rmtree(hub_home / "faust")
+    worker.start()
+    publish(settings, demande_event(num, [LE_HAVRE], operation="MOD"))
+    got = collect_feed(
+        settings, aid, worker=worker, timeout=120, until=lambda rs: len(mine(rs, {num})) >= 2
     )
     assert mine(got, {num}) == [(num, "DEMANDE"), (num, "RETRAIT")]

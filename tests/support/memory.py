@@ -11,21 +11,31 @@ from aiokafka.partitioner import murmur2
 
 
 class MemoryStore:
+    """Partitioned like the RocksDB store: a state put under partition p is found only
+    when asked in p (or with no partition hint, in the key's murmur2 partition)."""
+
     def __init__(self, partitions: int = 4) -> None:
         self.data: dict[bytes, bytes] = {}
+        self.where: dict[bytes, int] = {}
         self.partitions = partitions
 
-    def get(self, key: bytes) -> bytes | None:
-        return self.data.get(key)
+    def _partition_of(self, key: bytes) -> int:
+        return int((murmur2(key) & 0x7FFFFFFF) % self.partitions)
+
+    def get(self, key: bytes, partition: int | None = None) -> bytes | None:
+        wanted = self._partition_of(key) if partition is None else partition
+        return self.data.get(key) if self.where.get(key) == wanted else None
 
     def put(self, key: bytes, partition: int, value: bytes | None) -> None:
         if value is None:
             self.data.pop(key, None)
+            self.where.pop(key, None)
         else:
             self.data[key] = value
+            self.where[key] = partition
 
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
-        return [k for k in self.data if (murmur2(k) & 0x7FFFFFFF) % self.partitions == partition]
+        return [k for k in self.data if self.where.get(k) == partition]
 
 
 class MemorySender:
