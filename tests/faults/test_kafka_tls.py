@@ -1,0 +1,209 @@
+"""Per-actor isolation over TLS: a private SASL_SSL + ACL broker with the stack's own CA.
+
+One broker (:class:`hub.stack.tls.TlsKafkaStack`, free ports) for the module. Actors are
+registered through the real registry service and Kafka publisher (credentials + ACLs,
+over SASL_SSL); a real ``hub worker`` authenticated as the hub over SASL_SSL dispatches a
+demand that each actor then reads from its own feed (the control). The matrix tries, for
+every ordered pair, to read the other's feed, join the other's group and write its feed,
+plus the hub's topics: 0 successes. Then the transport itself: plain-text clients (with
+or without SASL), TLS without SASL, and TLS clients that do not trust the CA (another CA,
+the system's CAs, a name the certificate does not carry) are all refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import ssl
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from pydantic import SecretStr
+
+from hub import topics
+from hub.actors import Actor, ActorFilters
+from hub.kafka.acl import actor_password, group_prefix
+from hub.kafka.client import client_options
+from hub.kafka.tls import ssl_context
+from hub.publishing import prepare_event, publish_events
+from hub.settings import (
+    DatabaseSettings,
+    HubSettings,
+    KafkaSecuritySettings,
+    KafkaSettings,
+)
+from hub.stack.certs import new_ca
+from hub.stack.tls import TlsKafkaStack
+from reliability.cluster import REPO, Worker, free_port
+from tests.support.demandes import demande_event, new_num_unique
+from tests.support.kafka_access import as_client, raw_api_versions, read, refused, write
+
+pytestmark = [pytest.mark.kafka, pytest.mark.faults]
+ACTORS = int(os.environ.get("HUB_ISOLATION_ACTORS", "4"))
+ADMIN_PW, SECRET = uuid.uuid4().hex, uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def tls_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubSettings]:
+    if shutil.which("java") is None:
+        pytest.skip("no JDK for the private broker")
+    home: Path = tmp_path_factory.mktemp("tls-kafka")
+    stack = TlsKafkaStack(home=home, port=free_port(), controller_port=free_port(),
+                          password=ADMIN_PW, heap="512m")  # fmt: skip
+    cached = REPO / ".hub" / "kafka" / stack.libs_dir.name
+    if cached.is_dir():
+        stack.root.mkdir(parents=True, exist_ok=True)
+        stack.libs_dir.symlink_to(cached)
+    stack.up(timeout=120)
+    try:
+        yield HubSettings(
+            home=home,
+            kafka=KafkaSettings(bootstrap_servers=stack.bootstrap, sasl_username="hub",
+                                sasl_password=SecretStr(ADMIN_PW)),
+            database=DatabaseSettings(url=SecretStr(f"sqlite:///{home / 'hub.db'}")),
+            kafka_security=KafkaSecuritySettings(enabled=True, actor_secret=SecretStr(SECRET),
+                                                 ssl_cafile=str(stack.ca_file)))  # fmt: skip
+    finally:
+        stack.down()
+
+
+def _port(settings: HubSettings) -> int:
+    return int(settings.kafka.bootstrap_servers.rpartition(":")[2])
+
+
+def _ca_context(settings: HubSettings) -> ssl.SSLContext:
+    context = ssl_context(settings)
+    assert context is not None
+    return context
+
+
+def test_hub_clients_use_sasl_ssl(tls_hub: HubSettings) -> None:
+    opts = client_options(tls_hub)
+    assert opts["security_protocol"] == "SASL_SSL"
+    assert opts["ssl_context"].verify_mode == ssl.CERT_REQUIRED
+    assert opts["ssl_context"].check_hostname
+
+
+def test_tls_isolation_matrix_and_dispatch(tls_hub: HubSettings) -> None:
+    from hub.db import make_engine, migrate
+    from hub.geo import get_geography
+    from hub.kafka.publisher import KafkaActorPublisher
+    from hub.registry.service import ActorService
+    from hub.registry.store import ActorStore
+
+    engine = make_engine(tls_hub.database_url)
+    migrate(engine)
+    service = ActorService(ActorStore(engine), get_geography(),
+                           publisher=KafkaActorPublisher(tls_hub))  # fmt: skip
+    ids = [f"tls-{i}-{uuid.uuid4().hex[:4]}" for i in range(ACTORS)]
+    for aid in ids:  # over SASL_SSL: the publisher's admin and producer clients
+        service.add_or_update(Actor(id=aid, name=aid, kind="bailleur",
+                                    filters=ActorFilters(communes=["76540"])))  # fmt: skip
+    ctx = _ca_context(tls_hub)
+    bootstrap = tls_hub.kafka.bootstrap_servers
+    creds = {a: as_client(bootstrap, a, actor_password(SECRET, a), ctx) for a in ids}
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(HUB_HOME=str(tls_hub.home), HUB_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
+               HUB_KAFKA__SASL_USERNAME="hub", HUB_KAFKA__SASL_PASSWORD=ADMIN_PW,
+               HUB_KAFKA_SECURITY__SSL_CAFILE=tls_hub.kafka_security.ssl_cafile,
+               HUB_WORKER__APP_ID="tls-dispatch", HUB_DATABASE__URL=tls_hub.database_url)
+    worker = Worker(env, tls_hub.home / "worker.log")
+    worker.start()
+    try:
+        event = prepare_event(demande_event(new_num_unique(), ["76540"]))
+        asyncio.run(publish_events(tls_hub, [event]))
+        deadline = time.monotonic() + 120
+        for a in ids:  # the control: each actor reads its own feed in its own group
+            own = topics.feed_topic(a)
+            while asyncio.run(read(creds[a], own, f"{group_prefix(a)}app")) < 1:
+                assert worker.alive(), f"worker died, see {worker.log}"
+                assert time.monotonic() < deadline, f"{a}: nothing dispatched"
+            assert asyncio.run(read(creds[a], own, None)) == 1, a
+    finally:
+        worker.signal(signal.SIGTERM)
+    # the broker has no other listener: the worker's dispatch went over SASL_SSL
+
+    breaches: list[str] = []
+    attempts = 0
+    for a in ids:
+        own = topics.feed_topic(a)
+        for b in ids:
+            if b == a:
+                continue
+            other = topics.feed_topic(b)
+            for what, attempt in ((f"{a} read {other}", read(creds[a], other, None)),
+                                  (f"{a} joined {b}'s group",
+                                   read(creds[a], own, f"{group_prefix(b)}app")),
+                                  (f"{a} wrote {other}", write(creds[a], other))):  # fmt: skip
+                attempts += 1
+                if not refused(attempt):
+                    breaches.append(what)
+        for topic in (own, topics.DEMANDES, topics.ACTORS, topics.DLQ):
+            attempts += 1
+            if not refused(write(creds[a], topic)):
+                breaches.append(f"{a} wrote {topic}")
+        for topic in (topics.DEMANDES, topics.ACTORS):
+            attempts += 1
+            if not refused(read(creds[a], topic, None)):
+                breaches.append(f"{a} read {topic}")
+        attempts += 1
+        if not refused(read(creds[a], own, "no-prefix-group")):
+            breaches.append(f"{a} used a group outside its prefix")
+    assert attempts == ACTORS * (ACTORS - 1) * 3 + ACTORS * 7
+    # the control of the write probe: the hub itself may write (it can succeed)
+    assert not refused(write(as_client(bootstrap, "hub", ADMIN_PW, ctx), "tls-write-control"))
+    assert breaches == []
+
+    # unauthenticated (TLS, no SASL) and wrong password over TLS: no access at all
+    own0 = topics.feed_topic(ids[0])
+    assert refused(read(as_client(bootstrap, None, context=ctx), own0, None))
+    assert refused(read(as_client(bootstrap, ids[0], "wrong", ctx), own0, None))
+
+
+def test_plaintext_refused(tls_hub: HubSettings) -> None:
+    port, bootstrap = _port(tls_hub), tls_hub.kafka.bootstrap_servers
+    # the control: the same raw request over TLS trusting the CA gets a Kafka answer
+    assert raw_api_versions(port, _ca_context(tls_hub)) == 7
+    assert raw_api_versions(port, None) is None  # plain text: no Kafka answer at all
+    feed = topics.DEMANDES
+    assert refused(read(as_client(bootstrap), feed, None))
+    assert refused(write(as_client(bootstrap), feed))
+    # even the hub's own valid credentials are refused without TLS
+    assert refused(read(as_client(bootstrap, "hub", ADMIN_PW), feed, None))
+    assert refused(write(as_client(bootstrap, "hub", ADMIN_PW), feed))
+
+
+def test_untrusted_ca_refused(tls_hub: HubSettings, tmp_path: Path) -> None:
+    port, bootstrap = _port(tls_hub), tls_hub.kafka.bootstrap_servers
+    other_ca, _ = new_ca("Not the hub's CA")
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(other_ca.public_bytes(serialization.Encoding.PEM))
+    untrusting = {
+        "another CA": ssl.create_default_context(cafile=str(other)),
+        "the system's CAs": ssl.create_default_context(),
+    }
+    for name, ctx in untrusting.items():
+        with pytest.raises(ssl.SSLCertVerificationError):
+            raw_api_versions(port, ctx)
+        # valid SCRAM credentials do not help a client that cannot verify the broker
+        assert refused(read(as_client(bootstrap, "hub", ADMIN_PW, ctx), topics.DEMANDES,
+                            None)), name  # fmt: skip
+    # the right CA but a name the certificate does not carry: refused too
+    with pytest.raises(ssl.SSLCertVerificationError):
+        raw_api_versions(port, _ca_context(tls_hub), server_hostname="kafka.example.org")
+    # the certificate's other name works (the control for the name check)
+    assert raw_api_versions(port, _ca_context(tls_hub), server_hostname="localhost") == 7
+    # and the hub's settings refuse a CA file that is not one (no silent plain fallback)
+    broken = tls_hub.model_copy(update={"kafka_security": tls_hub.kafka_security.model_copy(
+        update={"ssl_cafile": str(tmp_path / "missing.pem")})})
+    from hub.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="SSL_CAFILE"):
+        client_options(broken)
