@@ -11,7 +11,8 @@ from hub import topics
 from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.models import NUM_UNIQUE, Published, Timeline, TimelineEntry
-from hub.errors import HubError, InputError
+from hub.api.scope import claimed_by_others
+from hub.errors import ForbiddenError, HubError, InputError
 from hub.gp.catalogue import Catalogue
 from hub.publishing import PreparedEvent, prepare_event
 
@@ -44,6 +45,11 @@ async def submit_demand_events(
     for p in prepared:
         if p.event["operation"] not in _CREATIONS:
             await ctx.require_holder(actor, p.event["numUnique"])
+        elif await run_in_threadpool(claimed_by_others, ctx.keys.engine, actor.id,
+                                     p.event["numUnique"]):
+            # a creation must not make its submitter a holder of someone else's demand
+            raise ForbiddenError(f"actor {actor.id} may not create demand "
+                                 f"{p.event['numUnique']} again")
     for p in prepared:
         if p.event["operation"] in _CREATIONS:
             await run_in_threadpool(ctx.holders.add, actor.id, p.event["numUnique"])

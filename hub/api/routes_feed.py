@@ -14,6 +14,7 @@ from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.kafka import read_feed_page
 from hub.api.models import NUM_UNIQUE, FeedPage, Health
+from hub.api.scope import audit_needs_holding
 from hub.errors import ForbiddenError
 
 router = APIRouter()
@@ -43,7 +44,9 @@ async def audit(
     ctx: ApiContext = Depends(get_context),  # noqa: B008
 ) -> dict[str, list[dict[str, object]]]:
     """An ``etat`` actor (the territory's administrator) sees every delivery; any other
-    actor only the deliveries made to itself."""
+    actor only the deliveries made to itself, and by numéro only for a demand it holds."""
+    if audit_needs_holding(actor, numUnique):
+        await ctx.require_holder(actor, numUnique or "")
     if actor.kind != "etat":
         if actorId not in (None, actor.id):
             raise ForbiddenError("an actor may only read the audit of its own deliveries")
