@@ -127,3 +127,24 @@ def test_promtool_accepts_the_prometheus_config(tmp_path: Path) -> None:
         [promtool, "check", "config", str(config)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_audit_recorder_runs_with_the_hub(compose: dict[str, Any]) -> None:
+    """``hub audit record`` (Kafka feed deliveries into audit_deliveries) is a service of
+    the deployment, built like the other hub services, waiting for Kafka and PostgreSQL."""
+    recorder = compose["services"]["audit-recorder"]
+    assert recorder["command"] == ["audit", "record"]
+    assert recorder["image"] == compose["services"]["worker"]["image"]
+    assert recorder["restart"] == "unless-stopped"
+    env = recorder["environment"]
+    assert env["HUB_DATABASE__URL"].startswith("postgresql+psycopg://")
+    assert env["HUB_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
+    deps = recorder["depends_on"]
+    assert deps["kafka"]["condition"] == deps["postgres"]["condition"] == "service_healthy"
+    # the command exists in the CLI the image runs
+    from click.testing import CliRunner
+
+    from hub.cli import main
+
+    result = CliRunner().invoke(main, [*recorder["command"], "--help"])
+    assert result.exit_code == 0 and "hub.feed" in result.output
