@@ -95,9 +95,12 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     """Push feeds to the actors whose delivery channel is webhook or soap (outbox, retries)."""
     import asyncio
 
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
     from hub.audit.store import AuditStore
     from hub.delivery.outbox import Outbox
-    from hub.delivery.webhook import WebhookDelivery
+    from hub.delivery.webhook import WebhookDelivery, backoff_s
+    from hub.errors import TransientError
     from hub.registry.store import ActorStore
 
     settings = _settings()
@@ -110,9 +113,25 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     serve_metrics(metrics_port, settings.monitoring.web_host)
 
     async def loop() -> None:
+        outages = 0
         while True:
-            actors = ActorStore(engine).list()
-            sent = await delivery.run_once(actors) + await soap.run_once(actors)
+            try:
+                actors = ActorStore(engine).list()
+                sent = await delivery.run_once(actors) + await soap.run_once(actors)
+            except (TransientError, OperationalError, InterfaceError) as exc:
+                # database or broker outage: nothing is lost (the outbox is only marked
+                # after a 2xx, the feeds are re-read from the outbox's last offset), so
+                # the long-running deliverer waits and retries instead of exiting
+                if once:
+                    raise TransientError(f"delivery round failed: {type(exc).__name__}"
+                                         ) from None
+                outages += 1
+                delay = backoff_s(outages, interval, max(interval, 10.0))
+                click.echo(f"hub deliver: {type(exc).__name__} (outage), retrying in "
+                           f"{delay:.1f}s", err=True)
+                await asyncio.sleep(delay)
+                continue
+            outages = 0
             if once:
                 click.echo(f"{sent} record(s) delivered")
                 return

@@ -98,8 +98,10 @@ class WebhookDelivery:
                 recorder.webhook_retry(actor.id)
             error = await self._post(client, url, key, head)
             if error is None:
-                self.outbox.delivered(head.seq)
+                # audit first: if the database fails between the two writes the record
+                # is POSTed again later (same event id) and audited again, never unaudited
                 self.audit.record(actor.id, "webhook", [json.loads(head.body)])
+                self.outbox.delivered(head.seq)
                 sent += 1
                 continue
             delay = backoff_s(head.attempts, api.webhook_backoff_initial_s,
