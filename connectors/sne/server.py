@@ -79,6 +79,7 @@ def soap_routes(handler: Handler, prefix: str = "/sne") -> list[Route]:
         try:
             body = await _read_capped(request)
             soap = parse_request(service, body, request.headers.get("content-type", ""))
+            soap.http_headers = {k.lower(): v for k, v in request.headers.items()}
             values = await handler(soap)
             payload, content_type = render_response(service, soap.operation, values, mtom=soap.mtom)
             return Response(payload, media_type=content_type)

@@ -46,6 +46,10 @@ class Request:
     params: dict[str, Any]  # b64 parts as bytes, others as str
     mtom: bool
     attachments: dict[str, bytes] = field(default_factory=dict)
+    #: the SOAP Header element (WS-Security), None when the envelope has none
+    header: Any = None
+    #: the HTTP request's headers, lower-case names (set by the server)
+    http_headers: dict[str, str] = field(default_factory=dict)
 
 
 def _multipart(body: bytes, content_type: str) -> tuple[bytes, dict[str, bytes]]:
@@ -97,7 +101,8 @@ def parse_request(service: str, body: bytes, content_type: str) -> Request:
     missing = [n for n, k in request_parts.items() if n not in params and not k.endswith("?")]
     if missing:
         raise SoapFault("PARAMETRE", f"{qn.localname}: missing {', '.join(missing)}")
-    return Request(service, qn.localname, params, mtom, attachments)
+    return Request(service, qn.localname, params, mtom, attachments,
+                   header=root.find(f"{{{SOAP12}}}Header"))
 
 
 def _b64_value(el: etree._Element, name: str, attachments: dict[str, bytes]) -> bytes:

@@ -15,12 +15,15 @@ import requests
 import zeep
 from lxml import etree
 from zeep.exceptions import Fault
+from zeep.transports import Transport
 
 from connectors.interfacenuu import xmlsafe
 from connectors.sne.gateway import create_app as gateway_app
 from connectors.sne.simulator import create_app as simulator_app
 from hub.actors import Actor, ActorFilters
+from hub.db import make_engine
 from hub.settings import HubSettings
+from tests.integration.api_support import register
 from tests.integration.conftest import collect_feed
 from tests.support.sne import ROUEN, new_demande_xml, serve
 
@@ -43,12 +46,19 @@ def servers(
             }
         )
         with serve(gateway_app(cfg)) as gw:
-            yield {"simulator": f"{sim}/sne", "gateway": f"{gw}/sne"}
+            # the gateway authenticates its callers with API keys (hub's database)
+            caller = register(make_engine(settings.database_url), kind="guichet")
+            yield {"simulator": f"{sim}/sne", "gateway": f"{gw}/sne",
+                   "auth": caller.headers["Authorization"]}
 
 
 def erp(servers: dict[str, str], service: str) -> Any:
-    """The ERP's view: a zeep client generated from the WSDL the hub serves."""
-    return zeep.Client(f"{servers['gateway']}/{service}?wsdl").service
+    """The ERP's view: a zeep client generated from the WSDL the hub serves, sending its
+    API key as a Bearer header."""
+    session = requests.Session()
+    session.headers["Authorization"] = servers["auth"]
+    return zeep.Client(f"{servers['gateway']}/{service}?wsdl",
+                       transport=Transport(session=session)).service
 
 
 def num_of(answer: Any) -> str:
@@ -192,7 +202,8 @@ def assert_fault(resp: requests.Response, codes: set[str]) -> None:
 @pytest.mark.parametrize("name", sorted(HOSTILE_DOCS))
 def test_hostile_business_xml_gets_fault(servers, target: str, name: str) -> None:  # type: ignore[no-untyped-def]
     url = f"{servers[target]}/DemandeLogementImplService"
-    headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
+    headers = {"Content-Type": "application/soap+xml; charset=utf-8",
+               "Authorization": servers["auth"]}
     # as the business document (base64) and as the envelope itself
     resp = requests.post(
         url, data=envelope("getNumUnique", HOSTILE_DOCS[name]), headers=headers, timeout=30
@@ -205,7 +216,8 @@ def test_hostile_business_xml_gets_fault(servers, target: str, name: str) -> Non
 @pytest.mark.parametrize("target", ["simulator", "gateway"])
 def test_oversized_and_garbage_get_faults(servers, target: str) -> None:  # type: ignore[no-untyped-def]
     url = f"{servers[target]}/DemandeLogementImplService"
-    headers = {"Content-Type": "application/soap+xml; charset=utf-8"}
+    headers = {"Content-Type": "application/soap+xml; charset=utf-8",
+               "Authorization": servers["auth"]}
     resp = requests.post(url, data=b"<x>" + b"a" * 9_000_000 + b"</x>", headers=headers, timeout=60)
     assert_fault(resp, {"TAILLE"})
     big_doc = b"<x>" + b"a" * 2_500_000 + b"</x>"
@@ -226,7 +238,8 @@ def test_oversized_and_garbage_get_faults(servers, target: str) -> None:  # type
         url,
         data=b"--x\r\n\r\n",
         timeout=30,
-        headers={"Content-Type": 'multipart/related; boundary="x"'},
+        headers={"Content-Type": 'multipart/related; boundary="x"',
+                 "Authorization": servers["auth"]},
     )
     assert_fault(resp, {"MIME", "XML"})
 

@@ -27,12 +27,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from anyio import to_thread
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 
 from connectors.interfacenuu.mapping import parse_demande_xml
 from connectors.sne import documents
 from connectors.sne.client import SneClient
 from connectors.sne.errors import SneFault
+from connectors.sne.gateway.authz import SoapAuthorizer
 from connectors.sne.gateway.events import demande_event, gp_records
 from connectors.sne.operations import DOCUMENT
 from connectors.sne.server import soap_routes
@@ -46,10 +48,13 @@ PUBLISH_TIMEOUT_S = 15.0
 
 
 class Gateway:
-    def __init__(self, settings: HubSettings, client: SneClient | None = None) -> None:
+    def __init__(self, settings: HubSettings, client: SneClient | None = None,
+                 engine: Engine | None = None) -> None:
         self.settings = settings
         self.client = client or SneClient(settings.sne)
         self.producer: Any = None
+        # callers authenticate with the REST API's keys; checks per demand (authz.py)
+        self.authz = SoapAuthorizer.on_database(settings, engine)
 
     async def start(self) -> None:
         from hub.kafka.admin import core_topics, ensure_topics
@@ -64,6 +69,7 @@ class Gateway:
             await self.producer.stop()
 
     async def handle(self, req: Request) -> dict[str, Any]:
+        actor = await self.authz.authenticate(req)
         flux = req.params.get("fluxXml")
         event = None
         if flux is not None:
@@ -73,6 +79,7 @@ class Gateway:
                     event = parse_demande_xml(flux, validate=False, source="soap-gateway")
             except InputError as exc:
                 raise SoapFault(exc.code, exc.message) from None
+        await self.authz.check(actor, req, event)
         try:
             parts: dict[str, Any] = await to_thread.run_sync(
                 lambda: self.client.call(req.operation, **req.params)
@@ -82,7 +89,7 @@ class Gateway:
         answer = parts.get("return")
         if isinstance(answer, bytes):
             await self._publish(req, event, answer)
-        return parts
+        return await self.authz.answer(actor, req, event, parts)
 
     async def _publish(self, req: Request, event: dict[str, Any] | None, answer: bytes) -> None:
         try:
@@ -118,9 +125,11 @@ class Gateway:
         )
 
 
-def create_app(settings: HubSettings, client: SneClient | None = None) -> Starlette:
-    """The gateway app: services under ``/sne/<Service>``, ``?wsdl`` served."""
-    gateway = Gateway(settings, client)
+def create_app(settings: HubSettings, client: SneClient | None = None,
+               engine: Engine | None = None) -> Starlette:
+    """The gateway app: services under ``/sne/<Service>``, ``?wsdl`` served. Callers
+    authenticate with API keys, stored in ``engine`` (default: the hub's database)."""
+    gateway = Gateway(settings, client, engine)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

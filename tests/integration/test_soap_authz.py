@@ -1,0 +1,257 @@
+"""SOAP gateway authorization matrix (issue 7.5): ERPs authenticate with their API key
+(HTTP Bearer header or WS-Security UsernameToken, both through zeep clients generated from
+the served WSDL) and may only touch the demands they hold.
+
+20 actors each register a demand through the gateway (so they hold it) and record a GP
+event on it; then every actor, for every other actor's demand and every operation on one
+demand, gets a Fault ``ACCES`` — and the SNE (simulator) shows nothing was forwarded. List
+answers are cut to the caller's demands; calls without valid credentials get
+``AUTHENTIFICATION``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pytest
+import requests
+import zeep
+from sqlalchemy import Engine
+from zeep.exceptions import Fault
+from zeep.transports import Transport
+from zeep.wsse.username import UsernameToken
+
+from connectors.interfacenuu import xmlsafe
+from connectors.sne import documents
+from connectors.sne.gateway import create_app as gateway_app
+from connectors.sne.operations import DEMANDE, GP, RECHERCHE
+from connectors.sne.simulator import create_app as simulator_app
+from hub.db import make_engine, migrate
+from hub.settings import HubSettings
+from tests.integration.api_support import register
+from tests.support.sne import new_demande_xml, serve
+
+pytestmark = pytest.mark.kafka
+WS = "http://ws.metier.nuu.application.i2/"
+NUU = "http://nuu.application.i2/"
+N_ACTORS = 20
+#: communes of several départements no other SOAP test uses
+COMMUNES = ["13055", "69123", "33063", "31555", "59350", "44109", "35238", "67482"]
+
+
+@dataclass
+class Erp:
+    actor_id: str
+    key: str
+    guichet: str
+    services: dict[str, Any]
+    num: str = ""
+    event_id: str = ""
+
+
+def _client(base: str, service: str, *, bearer: str | None = None,
+            token: tuple[str, str] | None = None) -> Any:
+    session = requests.Session()
+    if bearer is not None:
+        session.headers["Authorization"] = f"Bearer {bearer}"
+    wsse = UsernameToken(*token) if token is not None else None  # type: ignore[no-untyped-call]
+    transport = Transport(session=session)  # type: ignore[no-untyped-call]
+    return zeep.Client(f"{base}/{service}?wsdl", transport=transport,  # type: ignore[no-untyped-call]
+                       wsse=wsse).service
+
+
+def _services(base: str, **creds: Any) -> dict[str, Any]:
+    return {s: _client(base, s, **creds) for s in (DEMANDE, GP, RECHERCHE)}
+
+
+def _num_of(answer: Any) -> str:
+    root = xmlsafe.parse(answer if isinstance(answer, bytes) else answer["return"])
+    return root.findtext(f".//{{{NUU}}}numUnique") or ""
+
+
+def gp_doc(typ: str, guichet: str, num: str, ident: str = "") -> bytes:
+    body: dict[str, Any] = {"operation": {"numUnique": num}}
+    if typ != "LST":
+        ev = {"codeTypeEvenement": "REFUS", "dateSurvenance": "2026-11-02",
+              "listeCaracteristiquesSpecifiques": [
+                  {"code": "MOTIF", "valeurCaracteristiqueSpecifique": "loin"}]}
+        body["listeEvenements"] = [{"idEvenement": ident, **ev} if ident else ev]
+    return documents.document(typ, guichet, body)
+
+
+def search_doc(guichet: str) -> bytes:
+    return documents.document("RECH", guichet, {"operation": {"demandeMulticritere": {
+        "etatDemande": "A"}}})
+
+
+def _fault_code(err: Fault) -> str | None:
+    detail = err.detail.find(f"{{{WS}}}demandeLogementException")
+    return None if detail is None else detail.findtext("code")
+
+
+@pytest.fixture(scope="module")
+def world(settings: HubSettings,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[Erp], Engine]]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('soap-authz') / 'hub.db'}")
+    migrate(engine)
+    sim_db = tmp_path_factory.mktemp("sim-authz") / "sim.db"
+    with serve(simulator_app(f"sqlite:///{sim_db}")) as sim:
+        cfg = settings.model_copy(update={"sne": settings.sne.model_copy(
+            update={"url": f"{sim}/sne", "retries": 1, "timeout_s": 10})})
+        with serve(gateway_app(cfg, engine=engine)) as gw:
+            base = f"{gw}/sne"
+            erps = []
+            for i in range(N_ACTORS):
+                kind = ("guichet", "bailleur", "reservataire", "commune")[i % 4]
+                caller = register(engine, kind=kind, communes=(COMMUNES[i % len(COMMUNES)],))
+                key = caller.headers["Authorization"].removeprefix("Bearer ")
+                # half the ERPs use the Bearer header, half a WS-Security UsernameToken
+                creds: dict[str, Any] = ({"bearer": key} if i % 2 == 0
+                                         else {"token": (caller.actor.id, key)})
+                g = "M" + uuid.uuid4().hex[:4].upper()
+                erps.append(Erp(caller.actor.id, key, g, _services(base, **creds)))
+            for i, erp in enumerate(erps):
+                commune = COMMUNES[i % len(COMMUNES)]
+                erp.num = _num_of(erp.services[DEMANDE].getNumUnique(
+                    fluxXml=new_demande_xml(erp.guichet, [commune], nom=f"AUTHZ{erp.guichet}")))
+                assert erp.num.endswith(erp.guichet), erp.num
+                answer = erp.services[GP].ajouterEvenementDemande(
+                    fluxXml=gp_doc("AJO", erp.guichet, erp.num))
+                root = xmlsafe.parse(answer)
+                erp.event_id = root.findtext(f".//{{{NUU}}}idEvenement") or ""
+                assert erp.event_id, answer
+            yield base, erps, engine
+    engine.dispose()
+
+
+def _events_of(erp: Erp) -> list[str]:
+    answer = erp.services[GP].listerEvenementsDemande(fluxXml=gp_doc("LST", erp.guichet, erp.num))
+    return [e.text or "" for e in xmlsafe.parse(answer).iter(f"{{{NUU}}}idEvenement")]
+
+
+Attempt = Callable[[Erp, Erp], Any]  # (caller, owner of the target demand)
+#: every operation that names one demand, aimed at the owner's demand by the caller
+ATTEMPTS: dict[str, Attempt] = {
+    "getDemandeLogement": lambda me, o: me.services[DEMANDE].getDemandeLogement(
+        codeGuichet=me.guichet, numUnique=o.num),
+    "getNumUnique(MOD)": lambda me, o: me.services[DEMANDE].getNumUnique(
+        fluxXml=new_demande_xml(me.guichet, [COMMUNES[0]], operation="MOD", num_unique=o.num,
+                                nom=f"AUTHZ{o.guichet}")),
+    "getNumUnique(RAD)": lambda me, o: me.services[DEMANDE].getNumUnique(
+        fluxXml=new_demande_xml(me.guichet, [COMMUNES[0]], operation="RAD", num_unique=o.num,
+                                nom=f"AUTHZ{o.guichet}")),
+    "getDoublons": lambda me, o: me.services[DEMANDE].getDoublons(
+        fluxXml=new_demande_xml(me.guichet, [COMMUNES[0]], operation="MOD", num_unique=o.num,
+                                nom=f"AUTHZ{o.guichet}")),
+    "getDeclarationNouveauDalo": lambda me, o: me.services[DEMANDE].getDeclarationNouveauDalo(
+        fluxXml=new_demande_xml(me.guichet, [COMMUNES[0]], operation="MOD", num_unique=o.num,
+                                nom=f"AUTHZ{o.guichet}")),
+    "listerEvenementsDemande": lambda me, o: me.services[GP].listerEvenementsDemande(
+        fluxXml=gp_doc("LST", me.guichet, o.num)),
+    "ajouterEvenementDemande": lambda me, o: me.services[GP].ajouterEvenementDemande(
+        fluxXml=gp_doc("AJO", me.guichet, o.num)),
+    "modifierEvenementDemande": lambda me, o: me.services[GP].modifierEvenementDemande(
+        fluxXml=gp_doc("MOD", me.guichet, o.num, o.event_id)),
+    "supprimerEvenementDemande": lambda me, o: me.services[GP].supprimerEvenementDemande(
+        fluxXml=gp_doc("SUP", me.guichet, o.num, o.event_id)),
+}
+
+
+def test_every_operation_on_one_demand_is_in_the_matrix() -> None:
+    """A new SNE operation naming a demand must be added to ATTEMPTS (or to the list of
+    operations without one / whose answers are cut)."""
+    from connectors.sne.operations import SERVICES
+
+    ops = {op for _port, table in SERVICES.values() for op in table}
+    no_demand = {"listerTypesEvenementsNationaux", "listerTypesEvenementsTerritoriaux"}
+    cut_lists = {"getDemandesRadieesDepuisLe", "getNouveauxDaloDepuisLe",
+                 "rechercheDemandeMulticritere"}
+    covered = {name.split("(")[0] for name in ATTEMPTS} | no_demand | cut_lists
+    assert ops == covered
+
+
+def test_owners_read_and_write_their_own_demands(world: tuple[str, list[Erp], Engine]) -> None:
+    _base, erps, _engine = world
+    for erp in erps:
+        doc = erp.services[DEMANDE].getDemandeLogement(codeGuichet=erp.guichet, numUnique=erp.num)
+        assert erp.num.encode() in doc
+        assert _events_of(erp) == [erp.event_id]
+
+
+def test_out_of_scope_operations_get_acces_fault_and_reach_no_sne(
+        world: tuple[str, list[Erp], Engine]) -> None:
+    _base, erps, _engine = world
+    failures: list[tuple[str, str, str]] = []
+    checked = 0
+    for i, me in enumerate(erps):
+        for j, owner in enumerate(erps):
+            if i == j:
+                continue
+            for name, attempt in ATTEMPTS.items():
+                checked += 1
+                try:
+                    attempt(me, owner)
+                    failures.append((me.actor_id, owner.num, f"{name}: answered"))
+                except Fault as err:
+                    if _fault_code(err) != "ACCES":
+                        failures.append((me.actor_id, owner.num, f"{name}: {_fault_code(err)}"))
+    assert checked == N_ACTORS * (N_ACTORS - 1) * len(ATTEMPTS)
+    assert failures == []
+    # nothing reached the SNE: each demand still has only its owner's one event, and is
+    # still active and readable as before
+    for owner in erps:
+        assert _events_of(owner) == [owner.event_id]
+        doc = owner.services[DEMANDE].getDemandeLogement(codeGuichet=owner.guichet,
+                                                         numUnique=owner.num)
+        assert b"dateRadiation" not in doc
+
+
+def test_list_answers_are_cut_to_the_callers_demands(
+        world: tuple[str, list[Erp], Engine]) -> None:
+    _base, erps, _engine = world
+    everyone = {e.num for e in erps}
+    for erp in erps:
+        answer = erp.services[RECHERCHE].rechercheDemandeMulticritere(
+            fluxXml=search_doc(erp.guichet))
+        found = {n.text for n in xmlsafe.parse(answer).iter(f"{{{NUU}}}numUnique")}
+        assert found & everyone == {erp.num}, erp.actor_id
+    # a radiated demand is listed to its owner only
+    owner = erps[0]
+    owner.services[DEMANDE].getNumUnique(fluxXml=new_demande_xml(
+        owner.guichet, [COMMUNES[0]], operation="RAD", num_unique=owner.num,
+        nom=f"AUTHZ{owner.guichet}"))
+    for erp in erps[:6]:
+        answer = erp.services[DEMANDE].getDemandesRadieesDepuisLe(
+            codeGuichet=erp.guichet, date=date(2020, 1, 1))
+        found = {n.text for n in xmlsafe.parse(answer).iter(f"{{{NUU}}}numUnique")}
+        assert found & everyone == ({owner.num} if erp is owner else set()), erp.actor_id
+
+
+def test_unauthenticated_or_forged_callers_get_a_fault(
+        world: tuple[str, list[Erp], Engine]) -> None:
+    base, erps, _engine = world
+    victim = erps[1]
+    attempts: list[dict[str, Any]] = [
+        {},
+        {"bearer": "hk_0000.forged"},
+        {"bearer": erps[0].key[:-3] + "xyz"},
+        {"token": (victim.actor_id, "hk_0000.forged")},
+        {"token": (victim.actor_id, erps[0].key)},  # a valid key of another actor
+    ]
+    for creds in attempts:
+        services = _services(base, **creds)
+        with pytest.raises(Fault) as err:
+            services[DEMANDE].getDemandeLogement(codeGuichet=victim.guichet,
+                                                 numUnique=victim.num)
+        assert _fault_code(err.value) == "AUTHENTIFICATION", creds.keys()
+        with pytest.raises(Fault) as err:
+            services[GP].listerTypesEvenementsNationaux(
+                fluxXml=documents.document("LTE", victim.guichet, {}))
+        assert _fault_code(err.value) == "AUTHENTIFICATION"
+    # the event-type catalogue concerns no demand: any authenticated caller reads it
+    erps[2].services[GP].listerTypesEvenementsNationaux(
+        fluxXml=documents.document("LTE", erps[2].guichet, {}))
