@@ -9,15 +9,28 @@ the fields before it (kind, eventId, numUnique, operation: strings; demandeVersi
 occurredAt, dispatchedAt: longs) are skipped exactly, and the result is byte-identical to
 a full encode (tested). If the current FeedRecord schema does not start with those
 fields, :class:`FeedBytes` falls back to full encodes.
+
+Document index splice: profiles also differ by the document index
+(``demande.piecesJustificatives``, cut per profile by :mod:`dispatch.profiles`) when the
+rest of the snapshot is the same. That field is the last of the Demande record and the
+snapshot is followed only by ``evenement``, so the index's bytes sit just before the
+``evenement`` bytes at the end of the encoding: they are replaced by the encoding of the
+other profile's index (compiled writers of those two field types), again byte-identical to
+a full encode. When the schema does not end that way, full encodes are used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from schemas import Codec
 from schemas.codec import HEADER_SIZE
-from schemas.compiled import read_long, write_long
+from schemas.compiled import compile_schema, read_long, write_long
+
+PIECES = "piecesJustificatives"
+#: FeedRecord fingerprint -> the writers of its index and evenement fields (or None)
+_TAILS: dict[bytes, tuple[Callable[[Any], bytes], ...] | None] = {}
 
 _HEAD = [
     ("kind", "string"),
@@ -35,6 +48,40 @@ def _type(t: Any) -> Any:
     return t["type"] if isinstance(t, dict) else t
 
 
+def _plain(node: Any) -> Any:
+    """Copy without ``logicalType`` (what the compiled writers take)."""
+    if isinstance(node, list):
+        return [_plain(n) for n in node]
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items() if k != "logicalType"}
+    return node
+
+
+def _tail_writers(fields: list[Any]) -> tuple[Callable[[Any], bytes], ...] | None:
+    """Writers of the index field and of ``evenement`` when the FeedRecord ends with
+    ``demande`` (["null", Demande] whose last field is the index) then ``evenement``."""
+    if [f["name"] for f in fields[-2:]] != ["demande", "evenement"]:
+        return None
+    demande = fields[-2]["type"]
+    if not (isinstance(demande, list) and len(demande) == 2 and isinstance(demande[1], dict)):
+        return None
+    inner = demande[1].get("fields") or [{}]
+    if inner[-1].get("name") != PIECES:
+        return None
+    try:  # both types are stand-alone in the expanded schema; anything else: no splice
+        return (compile_schema(_plain(inner[-1]["type"]))[0],
+                compile_schema(_plain(fields[-1]["type"]))[0])
+    except Exception:
+        return None
+
+
+def _same_but_index(a: Any, b: Any) -> bool:
+    """Two snapshots equal except (maybe) for their document index."""
+    if not isinstance(a, dict) or not isinstance(b, dict) or a.keys() != b.keys():
+        return False
+    return all(a[k] is b[k] or a[k] == b[k] for k in a if k != PIECES)
+
+
 def _long_bytes(n: int) -> bytes:
     out = bytearray()
     write_long(n, out)
@@ -47,9 +94,13 @@ class FeedBytes:
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
-        schema = codec.registry.current("FeedRecord").schema
+        ws = codec.registry.current("FeedRecord")
+        schema = ws.schema
         fields = schema.get("fields", []) if isinstance(schema, dict) else []
         self.splice = [(f["name"], _type(f["type"])) for f in fields[: len(_HEAD)]] == _HEAD
+        if self.splice and ws.fingerprint not in _TAILS:  # compiled once per schema
+            _TAILS[ws.fingerprint] = _tail_writers(fields)
+        self._tail = _TAILS.get(ws.fingerprint) if self.splice else None
         self._done: list[tuple[dict[str, Any], bytes]] = []
 
     def encode(self, record: dict[str, Any]) -> bytes:
@@ -63,16 +114,37 @@ class FeedBytes:
                     and prev["operation"] == record["operation"]
                     and prev["changedFields"] == record["changedFields"]
                     and prev["evenement"] == record["evenement"]
-                    and (
-                        prev["demande"] is record["demande"] or prev["demande"] == record["demande"]
-                    )
                 ):
-                    if prev["profile"] == record["profile"]:
-                        return data
-                    return self._with_profile(data, record["profile"])
+                    if prev["demande"] is record["demande"] or prev["demande"] == record["demande"]:
+                        if prev["profile"] == record["profile"]:
+                            return data
+                        return self._with_profile(data, record["profile"])
+                    spliced = self._with_index(data, prev, record)
+                    if spliced is not None:
+                        self._done.append((record, spliced))
+                        return spliced
         data = self.codec.encode("FeedRecord", record)
         self._done.append((record, data))
         return data
+
+    def _with_index(self, data: bytes, prev: dict[str, Any], record: dict[str, Any]
+                    ) -> bytes | None:
+        """``data`` (the encoding of ``prev``) turned into the encoding of ``record`` when
+        they differ only by the document index (and the profile); else None."""
+        if self._tail is None or not _same_but_index(prev["demande"], record["demande"]):
+            return None
+        write_index, write_evenement = self._tail
+        end = len(data) - len(write_evenement(record["evenement"]))
+        old = write_index(prev["demande"].get(PIECES))
+        start = end - len(old)
+        if data[start:end] != old:  # not where expected: never guess, encode in full
+            return None
+        out = data[:start] + write_index(record["demande"].get(PIECES)) + data[end:]
+        if len(out) > self.codec.max_bytes:
+            return None  # the full encode raises the codec's own error
+        if prev["profile"] != record["profile"]:
+            out = self._with_profile(out, record["profile"])
+        return out
 
     @staticmethod
     def _with_profile(data: bytes, profile: str) -> bytes:

@@ -162,3 +162,38 @@ def test_an_event_with_a_bad_piece_is_refused_by_the_dispatcher() -> None:
     with pytest.raises(InputError) as err:
         validate_event(event)
     assert err.value.code == "bad_typePiece"
+
+
+def test_feed_bytes_splices_the_cut_index_byte_for_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Profiles whose snapshots differ only by the document index get the bytes of a full
+    encode without one (dispatch.feedbytes' index splice), each with its own cut index."""
+    from dispatch.feed import feed_record
+    from dispatch.feedbytes import FeedBytes
+    from schemas import Codec
+    from tests.support.profile_cases import state_of
+
+    codec = Codec(get_codec().registry)
+    full_encodes = 0
+    encode = codec.encode
+
+    def counting(name: str, record: dict[str, Any]) -> bytes:
+        nonlocal full_encodes
+        full_encodes += 1
+        return encode(name, record)
+
+    event = full_case(11)
+    inner = event["demande"]["demandeLogement"]
+    inner["listeHandicap"] = None
+    inner["principauxMotifDemande"] = {"motifDemande": ["09"]}
+    records = [feed_record(kind="DEMANDE", state=state_of(event), event_id=event["eventId"],
+                           operation="CRE", occurred_at=event["occurredAt"], changed_fields=[],
+                           profile=p, reason=None, now_ms=5) for p in PROFILES]
+    monkeypatch.setattr(codec, "encode", counting)
+    fb = FeedBytes(codec)
+    got = [fb.encode(r) for r in records]
+    assert full_encodes == 1  # one Avro write for the three profiles
+    monkeypatch.setattr(codec, "encode", encode)
+    assert got == [codec.encode("FeedRecord", r) for r in records]
+    assert len(set(got)) == 3
+    pieces = [_pieces_of(codec.decode_as(b, "FeedRecord")["demande"]) for b in got]
+    assert pieces == [expected_pieces(event["demande"], p) for p in PROFILES]
