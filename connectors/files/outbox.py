@@ -39,6 +39,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from connectors.files import layout
 from connectors.files.disfile import render_batch
@@ -126,7 +127,12 @@ async def run_actor(settings: HubSettings, actor: Actor, *, once: bool,
     own = engine is None
     if engine is None:
         engine = make_engine(settings.database_url)
-        await asyncio.to_thread(migrate, engine)
+        try:
+            await asyncio.to_thread(migrate, engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise TransientError(f"outbox of actor {actor.id!r}: database unavailable "
+                                 f"({type(exc.orig).__name__})") from None
     try:
         return await _run_actor(settings, actor, engine, once=once,
                                 stop=stop or asyncio.Event())
