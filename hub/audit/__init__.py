@@ -1,1 +1,1 @@
-"""Issue 4: see docs/api.md."""
+"""The audit trail of deliveries of personal data (issues 4 and 7): docs/audit.md."""
