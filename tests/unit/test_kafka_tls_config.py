@@ -1,0 +1,131 @@
+"""The stack's certificates, secure.env and the hub's TLS client settings (no broker)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import ssl
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pydantic import SecretStr
+
+from hub.errors import ConfigError
+from hub.kafka.client import client_options
+from hub.kafka.isolation import faust_credentials
+from hub.settings import HubSettings, KafkaSecuritySettings, KafkaSettings
+from hub.stack import certs
+from hub.stack.secure_env import SecureIdentity, read_env, resolve_identity, write_env
+from hub.stack.tls import TlsKafkaStack, runs_secure
+
+
+def test_certificates_for_local_hosts(tmp_path: Path) -> None:
+    files = certs.ensure_certificates(tmp_path / "tls")
+    ca = x509.load_pem_x509_certificate(files.ca_file.read_bytes())
+    chain = x509.load_pem_x509_certificates(files.cert_file.read_bytes())
+    leaf = chain[0]
+    assert chain[1] == ca  # the broker presents its chain
+    leaf.verify_directly_issued_by(ca)
+    sans = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
+    assert sans.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    for private in (files.ca_key_file, files.key_file):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+        key = serialization.load_pem_private_key(private.read_bytes(), None)  # unencrypted
+        assert key is not None
+    # Python's own verifier accepts the chain for 127.0.0.1 and localhost
+    ctx = ssl.create_default_context(cafile=str(files.ca_file))
+    assert ctx.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_certificates_are_reused_and_reissued_when_needed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "tls"
+    first = certs.ensure_certificates(folder)
+    ca_pem, leaf_pem = first.ca_file.read_bytes(), first.cert_file.read_bytes()
+    again = certs.ensure_certificates(folder)
+    assert (again.ca_file.read_bytes(), again.cert_file.read_bytes()) == (ca_pem, leaf_pem)
+    # a new host: the broker certificate is reissued by the same CA (actors keep trusting)
+    certs.ensure_certificates(folder, ("127.0.0.1", "localhost", "kafka.local"))
+    assert first.ca_file.read_bytes() == ca_pem
+    assert first.cert_file.read_bytes() != leaf_pem
+    # a certificate near its end is reissued at the next call
+    monkeypatch.setattr(certs, "BROKER_DAYS", 10)
+    certs.ensure_certificates(folder, ("127.0.0.1", "localhost", "other.local"))
+    short = x509.load_pem_x509_certificates(first.cert_file.read_bytes())[0]
+    assert short.not_valid_after_utc - dt.datetime.now(dt.UTC) < certs.RENEW_BEFORE
+    monkeypatch.undo()
+    certs.ensure_certificates(folder, ("127.0.0.1", "localhost", "other.local"))
+    renewed = x509.load_pem_x509_certificates(first.cert_file.read_bytes())[0]
+    assert renewed.not_valid_after_utc - dt.datetime.now(dt.UTC) > dt.timedelta(days=800)
+    assert first.ca_file.read_bytes() == ca_pem
+    first.cert_file.write_text("garbage")
+    with pytest.raises(ConfigError, match="delete the folder"):
+        certs.ensure_certificates(folder)
+
+
+def test_broker_properties_tls(tmp_path: Path) -> None:
+    stack = TlsKafkaStack(home=tmp_path, port=40001, controller_port=40002, password="pw")
+    stack._write_configs()
+    text = stack.config_file.read_text()
+    assert runs_secure(stack.config_file)
+    assert "listeners=SASL_SSL://127.0.0.1:40001,CONTROLLER://127.0.0.1:40002" in text
+    assert "listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_SSL:SASL_SSL" in text
+    assert "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config" in text
+    assert "PLAINTEXT://127.0.0.1:40001" not in text.replace("SASL_", "")  # no plain port
+    assert f"ssl.truststore.location={stack.ca_file}" in text
+    assert "ssl.keystore.key=-----BEGIN PRIVATE KEY-----\\n" in text  # one escaped line
+    assert stat.S_IMODE(stack.config_file.stat().st_mode) == 0o600
+    assert stack.data_dir.name == "data-secure"
+
+
+def _settings(**security: object) -> HubSettings:
+    return HubSettings(kafka=KafkaSettings(sasl_username="hub", sasl_password=SecretStr("p")),
+                       kafka_security=KafkaSecuritySettings(**security))  # type: ignore[arg-type]
+
+
+def test_client_options_tls(tmp_path: Path) -> None:
+    files = certs.ensure_certificates(tmp_path / "tls")
+    opts = client_options(_settings(ssl_cafile=str(files.ca_file)))
+    assert opts["security_protocol"] == "SASL_SSL"
+    ctx = opts["ssl_context"]
+    assert ctx.check_hostname and ctx.verify_mode == ssl.CERT_REQUIRED
+    # only the configured CA is trusted, not the system's
+    assert [c["subject"] for c in ctx.get_ca_certs()] == [((("commonName",
+                                                            "Passerelle local CA"),),)]
+    creds = faust_credentials(_settings(ssl_cafile=str(files.ca_file)))
+    assert creds.protocol.value == "SASL_SSL" and creds.ssl_context is not None
+    assert client_options(_settings())["security_protocol"] == "SASL_PLAINTEXT"
+    no_sasl = HubSettings(kafka_security=KafkaSecuritySettings(ssl_cafile=str(files.ca_file)))
+    assert client_options(no_sasl)["security_protocol"] == "SSL"
+    assert faust_credentials(no_sasl).protocol.value == "SSL"
+    assert client_options(HubSettings())["security_protocol"] == "PLAINTEXT"
+    (tmp_path / "bad.pem").write_text("not a certificate")
+    for bad in (tmp_path / "missing.pem", tmp_path / "bad.pem"):
+        with pytest.raises(ConfigError, match="HUB_KAFKA_SECURITY__SSL_CAFILE"):
+            client_options(_settings(ssl_cafile=str(bad)))
+
+
+def test_secure_env_round_trip_and_identity(tmp_path: Path) -> None:
+    env_file = tmp_path / "kafka" / "secure.env"
+    fresh = resolve_identity(HubSettings(), env_file, formatted=False)
+    assert fresh.username == "hub" and len(fresh.password) >= 24 and fresh.actor_secret
+    assert "'" not in fresh.password and '"' not in fresh.password
+    identity = SecureIdentity("hub", "pa ss'word", "s3cret")
+    write_env(env_file, "127.0.0.1:40001", identity, tmp_path / "ca.pem")
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    values = read_env(env_file)
+    assert values["HUB_KAFKA__SASL_PASSWORD"] == "pa ss'word"  # shell-quoted
+    assert values["HUB_KAFKA_SECURITY__SSL_CAFILE"] == str((tmp_path / "ca.pem").resolve())
+    assert resolve_identity(HubSettings(), env_file, formatted=True) == identity
+    with pytest.raises(ConfigError, match="differs"):
+        resolve_identity(_settings(), env_file, formatted=True)
+    env_file.unlink()
+    with pytest.raises(ConfigError, match="hub stack down --wipe"):
+        resolve_identity(HubSettings(), env_file, formatted=True)
+    assert read_env(env_file) == {}
