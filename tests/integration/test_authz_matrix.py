@@ -278,3 +278,29 @@ def test_etat_audit_is_the_documented_exception(world: World) -> None:
     etat = next(w for w in world.actors if w.actor.kind == "etat")
     foreign = sorted(set(world.demands.values()) - etat.scope)[0]
     assert world.client.get(f"/audit?numUnique={foreign}", headers=etat.headers).status_code == 200
+
+
+def test_a_creation_cannot_take_over_another_actors_demand(
+        settings: HubSettings, tmp_path: Any) -> None:
+    """The hole the matrix found: a CRE naming another actor's numéro used to make the
+    submitter a holder (202, then its timeline read 200). Now 403, and no access."""
+    from hub.api.app import create_app
+    from tests.integration.api_support import register
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'api.db'}")
+    migrate(engine)
+    owner, thief = register(engine), register(engine, communes=("76451",))
+    num = new_num_unique()
+    with TestClient(create_app(settings, engine)) as client:
+        r = client.post("/demandes/evenements", headers=owner.headers,
+                        json=[demande_event(num, ["76540"])])
+        assert r.status_code == 202, r.text
+        r = client.post("/demandes/evenements", headers=thief.headers,
+                        json=[demande_event(num, ["76451"])])
+        assert r.status_code == 403, r.text
+        assert client.get(f"/demandes/{num}/timeline", headers=thief.headers).status_code == 403
+        # the owner may send its creation again (idempotent resubmission)
+        r = client.post("/demandes/evenements", headers=owner.headers,
+                        json=[demande_event(num, ["76540"])])
+        assert r.status_code == 202, r.text
+    engine.dispose()
