@@ -134,12 +134,16 @@ class FeedBytes:
         if self._tail is None or not _same_but_index(prev["demande"], record["demande"]):
             return None
         write_index, write_evenement = self._tail
-        end = len(data) - len(write_evenement(record["evenement"]))
-        old = write_index(prev["demande"].get(PIECES))
+        try:  # a value that does not fit: the full encode raises the codec's own error
+            end = len(data) - len(write_evenement(record["evenement"]))
+            old = write_index(prev["demande"].get(PIECES))
+            new = write_index(record["demande"].get(PIECES))
+        except Exception:
+            return None
         start = end - len(old)
         if data[start:end] != old:  # not where expected: never guess, encode in full
             return None
-        out = data[:start] + write_index(record["demande"].get(PIECES)) + data[end:]
+        out = data[:start] + new + data[end:]
         if len(out) > self.codec.max_bytes:
             return None  # the full encode raises the codec's own error
         if prev["profile"] != record["profile"]:
