@@ -36,19 +36,28 @@ def _mix(size: int) -> ActorMix:
     return ActorMix(guichets=max(1, size * 4 // 5), landlords=max(0, size - size * 4 // 5))
 
 
-def _time(
-    index: TerritoryIndex, wishes: list[tuple[list[str], list[str]]], repeats: int
-) -> tuple[float, float]:
-    for communes, _ in wishes:  # warm the per-commune key cache: steady state only
-        for c in communes:
-            index.place_keys(c)
-    times, found = [], 0
+def _round(index: TerritoryIndex, wishes: list[tuple[list[str], list[str]]]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    found = sum(len(index.match(c, t)) for c, t in wishes)
+    return time.perf_counter() - t0, found
+
+
+def _interleaved(
+    indexes: list[TerritoryIndex], wishes: list[tuple[list[str], list[str]]], repeats: int
+) -> list[tuple[float, float]]:
+    """(µs per demand, recipients per demand) of each index: medians over ``repeats``
+    rounds, each round timing every index in turn (A/B/C/A/B/C), so a busy moment of the
+    machine hits every size alike instead of the one measured then."""
+    for index in indexes:  # warm the per-commune caches: steady state only
+        _round(index, wishes)
+    times: list[list[float]] = [[] for _ in indexes]
+    found = [0] * len(indexes)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        found = sum(len(index.match(c, t)) for c, t in wishes)
-        times.append(time.perf_counter() - t0)
+        for i, index in enumerate(indexes):
+            t, found[i] = _round(index, wishes)
+            times[i].append(t)
     n = len(wishes)
-    return statistics.median(times) / n * 1e6, found / n
+    return [(statistics.median(ts) / n * 1e6, f / n) for ts, f in zip(times, found, strict=True)]
 
 
 def matching(
@@ -65,14 +74,15 @@ def matching(
     recipients = fanout_actors(10, DEP, "m")
     others = [a for a in national_actors(geo, seed, _mix(max(sizes) * 2)) if not _touches(geo, a)]
     out: dict[str, Any] = {"demands": demands, "repeats": repeats, "by_actors": {}}
-    for size in sizes:
-        fixed = TerritoryIndex(geo, recipients[: min(10, size)] + others[: max(0, size - 10)])
-        us, rec = _time(fixed, local, repeats)
-        nat_us, nat_rec = _time(
-            TerritoryIndex(geo, national_actors(geo, seed, _mix(size))), national, repeats
-        )
+    fixed = [TerritoryIndex(geo, recipients[: min(10, size)] + others[: max(0, size - 10)])
+             for size in sizes]
+    nat = [TerritoryIndex(geo, national_actors(geo, seed, _mix(size))) for size in sizes]
+    local_t = _interleaved(fixed, local, repeats)
+    nat_t = _interleaved(nat, national, repeats)
+    for size, index, (us, rec), (nat_us, nat_rec) in zip(sizes, fixed, local_t, nat_t,
+                                                        strict=True):
         out["by_actors"][str(size)] = {
-            "actors": len(fixed),
+            "actors": len(index),
             "us_per_demand": round(us, 2),
             "recipients_per_demand": round(rec, 2),
             "national_us_per_demand": round(nat_us, 2),

@@ -75,3 +75,21 @@ def test_update_and_remove(index: TerritoryIndex) -> None:
     assert not index.upsert(actor("by-commune", communes=[ROUEN]).model_copy(update={"version": 1}))
     index.remove("by-dep")
     assert "by-dep" not in index.match([LE_HAVRE], ["T2"])
+
+
+def test_actor_changes_after_a_match_are_seen(index: TerritoryIndex) -> None:
+    """The per-commune resolution is cached: adding, changing and removing an actor after
+    a match must show in the next match."""
+    assert "late" not in index.match([ROUEN], ["T2"])
+    index.upsert(actor("late", communes=[ROUEN]))
+    assert "late" in index.match([ROUEN], ["T2"])
+    index.upsert(Actor(id="late", name="late", kind="bailleur", version=2,
+                       filters=ActorFilters(communes=[ROUEN], typologies=["T5"])))
+    assert "late" not in index.match([ROUEN], ["T2"])
+    assert "late" in index.match([ROUEN], ["T5"])
+    index.upsert(Actor(id="late", name="late", kind="bailleur", version=3,
+                       filters=ActorFilters(communes=[SOTTEVILLE], premier_choix_seulement=True)))
+    assert "late" not in index.match([ROUEN, SOTTEVILLE], ["T2"])
+    assert "late" in index.match([SOTTEVILLE, ROUEN], ["T2"])
+    index.remove("late")
+    assert "late" not in index.match([SOTTEVILLE], ["T2"])
