@@ -33,6 +33,7 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
+    from hub.cli.actor_kafka import kafka_config as _kafka_config  # noqa: F401 (actors)
     from hub.cli.actors import actors
     from hub.cli.api import COMMANDS as api_commands
     from hub.cli.audit_record import record as _audit_record  # noqa: F401 (hub audit record)

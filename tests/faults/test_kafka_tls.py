@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import ssl
@@ -21,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -28,6 +30,7 @@ from pydantic import SecretStr
 
 from hub import topics
 from hub.actors import Actor, ActorFilters
+from hub.cli.actor_kafka import actor_properties
 from hub.kafka.acl import actor_password, group_prefix
 from hub.kafka.client import client_options
 from hub.kafka.tls import ssl_context
@@ -83,6 +86,18 @@ def _ca_context(settings: HubSettings) -> ssl.SSLContext:
     return context
 
 
+def _from_properties(text: str) -> dict[str, Any]:
+    """aiokafka options from the Java properties of ``hub actors kafka-config``."""
+    props = dict(line.split("=", 1) for line in text.splitlines()
+                 if line and not line.startswith("#"))  # fmt: skip
+    jaas = dict(re.findall(r'(\w+)="([^"]*)"', props["sasl.jaas.config"]))
+    assert props["security.protocol"] == "SASL_SSL" and props["ssl.truststore.type"] == "PEM"
+    context = ssl.create_default_context(cafile=props["ssl.truststore.location"])
+    return {"group": props["group.id"],
+            "opts": as_client(props["bootstrap.servers"], jaas["username"], jaas["password"],
+                              context)}  # fmt: skip
+
+
 def test_hub_clients_use_sasl_ssl(tls_hub: HubSettings) -> None:
     opts = client_options(tls_hub)
     assert opts["security_protocol"] == "SASL_SSL"
@@ -129,6 +144,9 @@ def test_tls_isolation_matrix_and_dispatch(tls_hub: HubSettings) -> None:
     finally:
         worker.signal(signal.SIGTERM)
     # the broker has no other listener: the worker's dispatch went over SASL_SSL
+    # what `hub actors kafka-config` hands to an actor works as such (docs/kafka-security.md)
+    handed = _from_properties(actor_properties(tls_hub, ids[0]))
+    assert asyncio.run(read(handed["opts"], topics.feed_topic(ids[0]), handed["group"])) == 1
 
     breaches: list[str] = []
     attempts = 0

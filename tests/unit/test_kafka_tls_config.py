@@ -129,3 +129,20 @@ def test_secure_env_round_trip_and_identity(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="hub stack down --wipe"):
         resolve_identity(HubSettings(), env_file, formatted=True)
     assert read_env(env_file) == {}
+
+
+def test_actor_kafka_config(tmp_path: Path) -> None:
+    from hub.cli.actor_kafka import actor_properties
+    from hub.kafka.acl import actor_password
+
+    settings = _settings(enabled=True, actor_secret=SecretStr("s"),
+                         ssl_cafile=str(tmp_path / "ca.pem"))
+    text = actor_properties(settings, "rouen-habitat")
+    assert "security.protocol=SASL_SSL" in text
+    assert f'password="{actor_password("s", "rouen-habitat")}";' in text
+    assert f"ssl.truststore.location={tmp_path / 'ca.pem'}" in text
+    assert "group.id=rouen-habitat.consumer" in text
+    plain = actor_properties(_settings(enabled=True, actor_secret=SecretStr("s")), "a")
+    assert "security.protocol=SASL_PLAINTEXT" in plain and "truststore" not in plain
+    with pytest.raises(ConfigError, match="ENABLED"):
+        actor_properties(_settings(), "a")
