@@ -68,11 +68,13 @@ class SoapDelivery(WebhookDelivery):
                 self.outbox.failed(head.seq, datetime.now(UTC) + timedelta(seconds=delay),
                                    outcome)
                 break
+            # audit first (as webhook.py): a database outage between the two writes sends
+            # the record again later (same event id), never leaves a delivery unaudited
+            self.audit.record(actor.id, CHANNEL, [json.loads(head.body)])
             if outcome is None:
                 self.outbox.delivered(head.seq)
             else:
                 self._answered_with_fault(head.seq, outcome)
-            self.audit.record(actor.id, CHANNEL, [json.loads(head.body)])
             sent += 1
         recorder.outbox_depth(actor.id, self.outbox.undelivered(actor.id))
         return sent
