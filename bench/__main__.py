@@ -73,7 +73,8 @@ SUITES = {
 }
 
 
-async def run(suite_name: str, full: bool, seed: int, home: Path) -> dict[str, Any]:
+async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "all",
+              backfill_size: int | None = None) -> dict[str, Any]:
     s = SUITES[suite_name]
     geo = get_geography()
     result: dict[str, Any] = {
@@ -83,32 +84,43 @@ async def run(suite_name: str, full: bool, seed: int, home: Path) -> dict[str, A
         "config": {
             **asdict(s),
             "full_backfill": full,
+            "only": only,
+            "backfill_size": backfill_size,
             "worker": "hub worker subprocess, default HUB_WORKER__* and HUB_KAFKA__*",
         },
         "machine": report.machine(),
         "versions": report.versions(),
     }
-    result["matching"] = matching(geo, s.micro_sizes, s.micro_demands, 5, seed)
+    if only in ("all", "matching"):
+        result["matching"] = matching(geo, s.micro_sizes, s.micro_demands, 5, seed)
+    if only == "matching":
+        result["verdicts"] = report.verdicts(result)
+        return result
     with private_broker(home) as broker:
         bootstrap, broker_pid = broker.bootstrap, broker.status().pid
         result["broker"] = {"bootstrap": bootstrap, "kafka": broker.version}
-        sets = fanout_sets(list(s.ns))
-        fan_actors = [a for _, actors in sets.values() for a in actors]
-        phase = await start_phase(bootstrap, home, geo, fan_actors)
-        try:
-            result["fanout"] = await fanout_sweep(
-                phase, sets, broker_pid, s.rounds, s.target, s.min_events, s.max_events, home, seed
-            )
-            dep10, set10 = sets.get(10, next(iter(sets.values())))
-            result["stream"] = [
-                await stream(phase, set10, dep10, rate, s.stream_s, seed + rate) for rate in s.rates
-            ]
-        finally:
-            await stop_phase(phase)
-        n = 1_900_000 if full else s.backfill
+        previous: list[Any] = []
+        if only == "all":
+            sets = fanout_sets(list(s.ns))
+            fan_actors = [a for _, actors in sets.values() for a in actors]
+            phase = await start_phase(bootstrap, home, geo, fan_actors)
+            try:
+                result["fanout"] = await fanout_sweep(
+                    phase, sets, broker_pid, s.rounds, s.target, s.min_events, s.max_events,
+                    home, seed,
+                )
+                dep10, set10 = sets.get(10, next(iter(sets.values())))
+                result["stream"] = [
+                    await stream(phase, set10, dep10, rate, s.stream_s, seed + rate)
+                    for rate in s.rates
+                ]
+            finally:
+                await stop_phase(phase)
+            previous = phase.actors
+        n = 1_900_000 if full else (backfill_size or s.backfill)
         actors = national_actors(geo, seed, s.mix)
         events = list(demand_events(n, seed, geo))
-        phase = await start_phase(bootstrap, home, geo, actors, previous=phase.actors)
+        phase = await start_phase(bootstrap, home, geo, actors, previous=previous)
         try:
             result["backfill"] = await backfill(phase, actors, events, broker_pid)
             result["backfill"]["full"] = full
@@ -127,6 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--full-backfill", action="store_true", help="W1 on the full 1.9 M stock")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", type=Path, default=Path("bench-results"))
+    r.add_argument("--only", choices=("all", "backfill", "matching"), default="all",
+                   help="run only W1 (backfill) or only the matching micro-benchmark")
+    r.add_argument("--backfill", type=int, default=None, metavar="N",
+                   help="W1 sample size instead of the suite's (1/50 national: 38,000)")
     d = sub.add_parser("data", help="write the synthetic demands as JSONL")
     d.add_argument("--demands", type=int, default=38_000)
     d.add_argument("--seed", type=int, default=1)
@@ -138,7 +154,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{n} demands written to {args.out}")
             return
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
-            result = asyncio.run(run(args.suite, args.full_backfill, args.seed, Path(tmp)))
+            result = asyncio.run(run(args.suite, args.full_backfill, args.seed, Path(tmp),
+                                     args.only, args.backfill))
         js, md = report.write(result, args.out)
         print(md.read_text())
         print(f"written: {js} {md}")
