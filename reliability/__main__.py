@@ -5,7 +5,8 @@ then the delivery scenarios ``pg-down`` and ``webhook-down`` (1,000 events, 60 s
 ``--full``: every scenario separately (kill -9 x10, SIGTERM x10, broker restart, rebalance
 storm) at 200,000 events, then ``pg-down`` (60 s) and ``webhook-down`` (300 s) at 20,000
 events (``reliability/delivery_runner.py``). ``--down-s`` sets the delivery faults'
-length. Results go to ``reliability/results/<mode>.json`` and a
+length. Results go to ``reliability/results/<mode>.json`` (``<mode>-<scenarios>.json``
+with ``--scenario``) and a
 markdown table on stdout (the one docs/reliability.md shows). Exit 1 if any figure that
 must be 0 is not, or personal data was found in a log.
 """
@@ -101,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
                               else ["mixed"]) + sorted(DELIVERY_SCENARIOS)  # fmt: skip
     results = run(names, args.events, args.seed, args.keep, args.down_s, args.full)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / ("full.json" if args.full else "small.json")
+    mode = "full" if args.full else "small"
+    # a run of chosen scenarios does not overwrite the default run's results
+    out = RESULTS / (f"{mode}-{'+'.join(args.scenario)}.json" if args.scenario
+                     else f"{mode}.json")  # fmt: skip
     out.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print(table(results))
     return 0 if all(r.ok for r in results) else 1

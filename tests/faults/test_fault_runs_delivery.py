@@ -1,16 +1,18 @@
 """Delivery fault runs on a private broker and a private PostgreSQL (never the shared
 ones): PostgreSQL down, then the webhook receiver down, while events flow through
 ``hub worker`` → feeds → ``hub deliver`` → a local receiver. Small in the default suite
-(10 s / 20 s down); ``python -m reliability run --scenario pg-down`` etc. for more."""
+(10 s / 20 s down); full size on demand (``HUB_RELIABILITY_FULL=1``, or
+``python -m reliability run --full --scenario pg-down --scenario webhook-down``)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-from reliability.__main__ import run_on
+from reliability.__main__ import run, run_on
 from reliability.cluster import PrivateHub
 from reliability.runner import BAD_EVENTS, Result
 
@@ -18,7 +20,7 @@ _HAS_PG = bool(list(Path("/usr/lib/postgresql").glob("*/bin/initdb")) or shutil.
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.faults,
               pytest.mark.skipif(not _HAS_PG, reason="no PostgreSQL binaries (private server)")]
 
-EVENTS = 300
+EVENTS = 200
 
 
 def _assert_clean(r: Result) -> None:
@@ -59,3 +61,16 @@ def test_webhook_receiver_down_then_back(private_hub: PrivateHub) -> None:
     # at most the POST being answered when it stopped arrived during the outage
     assert r.figures["delivered_while_down"] <= 1
     assert r.recoveries_s[0] < 15  # bounded by the run's webhook backoff cap (10 s)
+
+
+@pytest.mark.faults_full
+@pytest.mark.skipif(shutil.which("java") is None, reason="no JDK for the private broker")
+@pytest.mark.skipif(not os.environ.get("HUB_RELIABILITY_FULL"), reason="HUB_RELIABILITY_FULL=1")
+@pytest.mark.timeout(4 * 3600)
+def test_full_size_delivery_scenarios() -> None:
+    """PostgreSQL down 60 s, receiver down 300 s, at 20,000 events each (or
+    ``HUB_RELIABILITY_EVENTS``), each on its own private broker and PostgreSQL."""
+    events = os.environ.get("HUB_RELIABILITY_EVENTS")
+    for r in run(["pg-down", "webhook-down"], events=int(events) if events else None, seed=2,
+                 keep=False, full=True):  # fmt: skip
+        _assert_clean(r)
