@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from reliability.cluster import PrivateHub
-from reliability.delivery_runner import DELIVERY_SCENARIOS, run_delivery
+from reliability.delivery_runner import DELIVERY_SCENARIOS, delivery_table, run_delivery
 from reliability.runner import BAD_EVENTS, SCENARIOS, Result, run_scenario
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                      else f"{mode}.json")  # fmt: skip
     out.write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     print(table(results))
+    if delivered := [r for r in results if r.scenario in DELIVERY_SCENARIOS]:
+        print("\n" + delivery_table(delivered))
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -195,3 +195,22 @@ def _figures(ledger: Any, received: dict[str, list[dict[str, Any]]],
     out["ok"] = (fig.ok and on_feeds.ok and settled and not bad_sig and not bad_ids
                  and not any(audit_missing.values()) and not any(dh.exits.values()))  # fmt: skip
     return out
+
+
+def delivery_table(results: list[Result]) -> str:
+    """The delivery runs' own figures (markdown), next to the common table."""
+    head = ("| scenario | down s | owed | received (raw) | lost | dup raw | dup after dedup "
+            "| reordered | out of scope | bad HMAC | unaudited | deliverer / recorder exits "
+            "| recovery s | drain s | received/s |")
+    lines = [head, "|" + "---|" * 15]
+    for r in results:
+        f = r.figures
+        rec = f"{r.recoveries_s[0]:.1f}" if r.recoveries_s else "n/a"
+        lines.append(
+            f"| {r.scenario} | {f['down_s']:g} | {f['owed']} | {f['delivered_raw']} | "
+            f"{f['lost']} | {f['duplicated_raw']} | {f['duplicated_after_dedup']} | "
+            f"{f['reordered']} | {f['out_of_scope']} | {f['bad_signatures']} | "
+            f"{f['audit_missing_kafka'] + f['audit_missing_webhook']} | "
+            f"{f['deliverer_exits']} / {f['recorder_exits']} | {rec} | {r.drain_s} | "
+            f"{f['received_per_s']} |")  # fmt: skip
+    return "\n".join(lines)
