@@ -134,9 +134,9 @@ def run_delivery(hub: PrivateHub, sc: DeliveryScenario, *, events: int, seed: in
         while receiver.count() < max(1, point) and time.monotonic() < deadline:
             _watch(run, dh, 0.5)
         # -- the fault -------------------------------------------------------------
-        before = receiver.count()
         (dh.pg_down if sc.target == "pg" else receiver.stop)()
         struck = time.monotonic()
+        before = receiver.count()  # from here on, nothing may arrive (but a POST in flight)
         asyncio.run(hub.publish(stream[split:]))
         _watch(run, dh, down - (time.monotonic() - struck))
         during = receiver.count() - before
