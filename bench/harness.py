@@ -95,10 +95,25 @@ class Watcher:
     async def stop(self) -> None:
         await self.consumer.stop()
 
-    async def partitions(self, names: Sequence[str]) -> list[TopicPartition]:
-        meta = await self.consumer._client.fetch_all_metadata()
+    async def partitions(self, names: Sequence[str], timeout: float = 120) -> list[TopicPartition]:
+        """The partitions of ``names``, once the client's own metadata knows every one of
+        them: end offsets of a topic it does not track fail with StaleMetadata (topics
+        created just before are not in its cached metadata)."""
+        client = self.consumer._client
+        await client.set_topics(set(client._topics) | set(names))
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [n for n in names if not client.cluster.partitions_for_topic(n)]
+            if not missing:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(missing)} topics never showed in the metadata")
+            await client.force_metadata_update()
+            await asyncio.sleep(0.2)
         return [
-            TopicPartition(n, p) for n in names for p in sorted(meta.partitions_for_topic(n) or ())
+            TopicPartition(n, p)
+            for n in names
+            for p in sorted(client.cluster.partitions_for_topic(n) or ())
         ]
 
     async def total(self, tps: Sequence[TopicPartition]) -> int:

@@ -122,12 +122,16 @@ async def start_phase(
         bootstrap, phase.home, {"HUB_WORKER__APP_ID": phase.app_id, **(extra_env or {})}
     )
     phase.watcher = Watcher(bootstrap)
-    await phase.watcher.start()
-    await _probe(phase, probe)
+    try:
+        await phase.watcher.start()
+        await _probe(phase, probe)
+    except BaseException:
+        await stop_phase(phase)  # never leave a worker behind (it would load the machine)
+        raise
     return phase
 
 
-async def _probe(phase: Phase, probe: Actor, timeout: float = 180) -> None:
+async def _probe(phase: Phase, probe: Actor, timeout: float = 300) -> None:
     from bench.data import demand_events
 
     assert phase.watcher is not None and phase.worker is not None
