@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -40,6 +41,9 @@ class Phase:
     worker: Proc | None = None
     app_id: str = field(default_factory=lambda: f"bench-{uuid.uuid4().hex[:8]}")
     watcher: Watcher | None = None
+    #: the probe demands sent through this phase's worker (actors of its territory get
+    #: them too: a ledger over those actors must expect them)
+    probe_events: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def index(self) -> TerritoryIndex:
@@ -139,6 +143,7 @@ async def _probe(phase: Phase, probe: Actor, timeout: float = 300) -> None:
     before = await phase.watcher.total(tps)
     event = next(iter(demand_events(1, 99, phase.geo, [PROBE_DEPARTEMENT])))
     event["eventId"] = str(uuid.uuid4())
+    phase.probe_events.append(event)
     await produce(
         phase.bootstrap,
         topics.DEMANDES,

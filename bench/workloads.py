@@ -271,6 +271,7 @@ async def backfill(
     pid = phase.worker.pid
     ids = {a.id for a in actors}
     half = len(events) // 2
+    expect(ledger, phase, ids, phase.probe_events)  # already delivered, read back below
     rss = [rss_bytes(pid) or 0]
     bursts: list[Burst] = []
     for part in (events[:half], events[half:]):
