@@ -65,7 +65,10 @@ def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
 def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     k = settings.kafka
     opts = producer_options(settings)
-    datadir = settings.home / "faust" / (cluster or "default")
+    # One directory per broker cluster (state of a wiped broker is never reused) and per
+    # worker of this host (its web port, unique per host): RocksDB locks its files, so two
+    # workers of one host must not share them; a restarted worker finds its own again.
+    datadir = settings.home / "faust" / (cluster or "default") / f"w{settings.worker.web_port}"
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.worker.app_id,
