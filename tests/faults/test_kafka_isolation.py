@@ -11,28 +11,28 @@ Unauthenticated and wrong-password connections are refused.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import signal
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from hub import topics
 from hub.actors import Actor, ActorFilters
-from hub.kafka.acl import actor_password, group_prefix
-from hub.publishing import prepare_event, publish_events
+from hub.kafka.acl import actor_password
 from hub.settings import HubSettings
 from hub.stack.security import SecureKafkaStack
-from reliability.cluster import REPO, Worker, free_port
-from tests.support.demandes import demande_event, new_num_unique
+from reliability.cluster import REPO, free_port
+from tests.support.kafka_access import (
+    actor_matrix,
+    as_client,
+    dispatch_to_own_feeds,
+    read,
+    refused,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 ACTORS = int(os.environ.get("HUB_ISOLATION_ACTORS", "3"))
@@ -62,56 +62,7 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubSettings]:
 
 
 def _as(settings: HubSettings, user: str | None, password: str = "") -> dict[str, Any]:
-    opts: dict[str, Any] = {"bootstrap_servers": settings.kafka.bootstrap_servers,
-                            "request_timeout_ms": 5000, "metadata_max_age_ms": 5000}  # fmt: skip
-    if user is not None:
-        opts.update(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
-                    sasl_plain_username=user, sasl_plain_password=password)  # fmt: skip
-    return opts
-
-
-async def _read(opts: dict[str, Any], topic: str, group: str | None) -> int:
-    """Records read from ``topic`` (partition 0) by a client; raises when refused."""
-    consumer = AIOKafkaConsumer(**opts, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest")  # fmt: skip
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        if group is None:
-            consumer.assign([tp])
-        else:
-            consumer.subscribe([topic])
-        got = 0
-        for _ in range(20):
-            if topic in consumer._client.cluster.unauthorized_topics:
-                raise TopicAuthorizationFailedError(topic)  # told by the metadata: stop now
-            batch = await consumer.getmany(timeout_ms=500)
-            got += sum(len(v) for v in batch.values())
-            if got:
-                break
-        if group is not None:
-            await consumer.commit()  # a group member: OffsetCommit needs READ on the group
-        return got
-    finally:
-        await consumer.stop()
-
-
-async def _write(opts: dict[str, Any], topic: str) -> None:
-    producer = AIOKafkaProducer(**opts)
-    await producer.start()
-    try:
-        await asyncio.wait_for(producer.send_and_wait(topic, b"intrusion"), 10)
-    finally:
-        await producer.stop()
-
-
-def _refused(coro: Any) -> bool:
-    """Refused: an error, or a read that obtained no record (every topic tried has some)."""
-    try:
-        got = asyncio.run(coro)
-    except (TimeoutError, KafkaError, OSError):
-        return True
-    return got == 0
+    return as_client(settings.kafka.bootstrap_servers, user, password)
 
 
 def test_isolation_matrix(secure: HubSettings) -> None:
@@ -136,46 +87,12 @@ def test_isolation_matrix(secure: HubSettings) -> None:
                HUB_KAFKA__BOOTSTRAP_SERVERS=secure.kafka.bootstrap_servers,
                HUB_KAFKA__SASL_USERNAME="hub", HUB_KAFKA__SASL_PASSWORD=ADMIN_PW,
                HUB_WORKER__APP_ID="isolation-dispatch", HUB_DATABASE__URL=secure.database_url)
-    worker = Worker(env, secure.home / "worker.log")
-    worker.start()
-    try:
-        event = prepare_event(demande_event(new_num_unique(), ["76540"]))
-        asyncio.run(publish_events(secure, [event]))
-        deadline = time.monotonic() + 90
-        for a in ids:  # the control: each actor reads its own feed in its own group
-            own = topics.feed_topic(a)
-            while asyncio.run(_read(creds[a], own, f"{group_prefix(a)}app")) < 1:
-                assert worker.alive(), f"worker died, see {worker.log}"
-                assert time.monotonic() < deadline, f"{a}: nothing dispatched"
-            assert asyncio.run(_read(creds[a], own, None)) == 1, a
-    finally:
-        worker.signal(signal.SIGTERM)
-
-    breaches: list[str] = []
-    for a in ids:
-        own = topics.feed_topic(a)
-        for b in ids:
-            if b == a:
-                continue
-            other = topics.feed_topic(b)
-            if not _refused(_read(creds[a], other, None)):
-                breaches.append(f"{a} read {other}")
-            if not _refused(_read(creds[a], own, f"{group_prefix(b)}app")):
-                breaches.append(f"{a} joined {b}'s group")
-            if not _refused(_write(creds[a], other)):
-                breaches.append(f"{a} wrote {other}")
-        for topic in (own, topics.DEMANDES, topics.ACTORS, topics.DLQ):
-            if not _refused(_write(creds[a], topic)):
-                breaches.append(f"{a} wrote {topic}")
-        for topic in (topics.DEMANDES, topics.ACTORS):
-            if not _refused(_read(creds[a], topic, None)):
-                breaches.append(f"{a} read {topic}")
-        if not _refused(_read(creds[a], own, "no-prefix-group")):
-            breaches.append(f"{a} used a group outside its prefix")
+    dispatch_to_own_feeds(env, secure.home, secure, ids, creds, timeout=90)
+    breaches, _ = actor_matrix(ids, creds)
     assert breaches == []
 
     # unauthenticated, wrong password, removed actor: no connection at all
-    assert _refused(_read(_as(secure, None), topics.feed_topic(ids[0]), None))
-    assert _refused(_read(_as(secure, ids[0], "wrong"), topics.feed_topic(ids[0]), None))
+    assert refused(read(_as(secure, None), topics.feed_topic(ids[0]), None))
+    assert refused(read(_as(secure, ids[0], "wrong"), topics.feed_topic(ids[0]), None))
     service.remove(ids[-1])
-    assert _refused(_read(creds[ids[-1]], topics.feed_topic(ids[-1]), None))
+    assert refused(read(creds[ids[-1]], topics.feed_topic(ids[-1]), None))

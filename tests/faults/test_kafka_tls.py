@@ -16,9 +16,7 @@ import asyncio
 import os
 import re
 import shutil
-import signal
 import ssl
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,10 +29,9 @@ from pydantic import SecretStr
 from hub import topics
 from hub.actors import Actor, ActorFilters
 from hub.cli.actor_kafka import actor_properties
-from hub.kafka.acl import actor_password, group_prefix
+from hub.kafka.acl import actor_password
 from hub.kafka.client import client_options
 from hub.kafka.tls import ssl_context
-from hub.publishing import prepare_event, publish_events
 from hub.settings import (
     DatabaseSettings,
     HubSettings,
@@ -43,9 +40,16 @@ from hub.settings import (
 )
 from hub.stack.certs import new_ca
 from hub.stack.tls import TlsKafkaStack
-from reliability.cluster import REPO, Worker, free_port
-from tests.support.demandes import demande_event, new_num_unique
-from tests.support.kafka_access import as_client, raw_api_versions, read, refused, write
+from reliability.cluster import REPO, free_port
+from tests.support.kafka_access import (
+    actor_matrix,
+    as_client,
+    dispatch_to_own_feeds,
+    raw_api_versions,
+    read,
+    refused,
+    write,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 ACTORS = int(os.environ.get("HUB_ISOLATION_ACTORS", "4"))
@@ -129,51 +133,13 @@ def test_tls_isolation_matrix_and_dispatch(tls_hub: HubSettings) -> None:
                HUB_KAFKA__SASL_USERNAME="hub", HUB_KAFKA__SASL_PASSWORD=ADMIN_PW,
                HUB_KAFKA_SECURITY__SSL_CAFILE=tls_hub.kafka_security.ssl_cafile,
                HUB_WORKER__APP_ID="tls-dispatch", HUB_DATABASE__URL=tls_hub.database_url)
-    worker = Worker(env, tls_hub.home / "worker.log")
-    worker.start()
-    try:
-        event = prepare_event(demande_event(new_num_unique(), ["76540"]))
-        asyncio.run(publish_events(tls_hub, [event]))
-        deadline = time.monotonic() + 120
-        for a in ids:  # the control: each actor reads its own feed in its own group
-            own = topics.feed_topic(a)
-            while asyncio.run(read(creds[a], own, f"{group_prefix(a)}app")) < 1:
-                assert worker.alive(), f"worker died, see {worker.log}"
-                assert time.monotonic() < deadline, f"{a}: nothing dispatched"
-            assert asyncio.run(read(creds[a], own, None)) == 1, a
-    finally:
-        worker.signal(signal.SIGTERM)
+    dispatch_to_own_feeds(env, tls_hub.home, tls_hub, ids, creds, timeout=120)
     # the broker has no other listener: the worker's dispatch went over SASL_SSL
     # what `hub actors kafka-config` hands to an actor works as such (docs/kafka-security.md)
     handed = _from_properties(actor_properties(tls_hub, ids[0]))
     assert asyncio.run(read(handed["opts"], topics.feed_topic(ids[0]), handed["group"])) == 1
 
-    breaches: list[str] = []
-    attempts = 0
-    for a in ids:
-        own = topics.feed_topic(a)
-        for b in ids:
-            if b == a:
-                continue
-            other = topics.feed_topic(b)
-            for what, attempt in ((f"{a} read {other}", read(creds[a], other, None)),
-                                  (f"{a} joined {b}'s group",
-                                   read(creds[a], own, f"{group_prefix(b)}app")),
-                                  (f"{a} wrote {other}", write(creds[a], other))):  # fmt: skip
-                attempts += 1
-                if not refused(attempt):
-                    breaches.append(what)
-        for topic in (own, topics.DEMANDES, topics.ACTORS, topics.DLQ):
-            attempts += 1
-            if not refused(write(creds[a], topic)):
-                breaches.append(f"{a} wrote {topic}")
-        for topic in (topics.DEMANDES, topics.ACTORS):
-            attempts += 1
-            if not refused(read(creds[a], topic, None)):
-                breaches.append(f"{a} read {topic}")
-        attempts += 1
-        if not refused(read(creds[a], own, "no-prefix-group")):
-            breaches.append(f"{a} used a group outside its prefix")
+    breaches, attempts = actor_matrix(ids, creds)
     assert attempts == ACTORS * (ACTORS - 1) * 3 + ACTORS * 7
     # the control of the write probe: the hub itself may write (it can succeed)
     assert not refused(write(as_client(bootstrap, "hub", ADMIN_PW, ctx), "tls-write-control"))

@@ -9,10 +9,13 @@ or a write that is acknowledged, is a breach.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import ssl
 import struct
+import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -109,3 +112,61 @@ def raw_api_versions(port: int, context: ssl.SSLContext | None,
             return None
         size, correlation = struct.unpack(">ii", head)
         return correlation if 4 <= size < 1_000_000 else None
+
+
+def actor_matrix(ids: list[str], creds: dict[str, dict[str, Any]]) -> tuple[list[str], int]:
+    """Every probe an actor must be refused: for each ordered pair, read the other's feed,
+    join the other's group, write the other's feed; for each actor, write any feed or hub
+    topic, read the hub's topics, use a group outside its prefix. Returns the breaches
+    and the number of attempts."""
+    from hub import topics
+    from hub.kafka.acl import group_prefix
+
+    breaches: list[str] = []
+    attempts: list[tuple[str, Coroutine[Any, Any, Any]]] = []
+    for a in ids:
+        own = topics.feed_topic(a)
+        for b in ids:
+            if b != a:
+                other = topics.feed_topic(b)
+                attempts += [(f"{a} read {other}", read(creds[a], other, None)),
+                             (f"{a} joined {b}'s group",
+                              read(creds[a], own, f"{group_prefix(b)}app")),
+                             (f"{a} wrote {other}", write(creds[a], other))]  # fmt: skip
+        attempts += [(f"{a} wrote {t}", write(creds[a], t))
+                     for t in (own, topics.DEMANDES, topics.ACTORS, topics.DLQ)]
+        attempts += [(f"{a} read {t}", read(creds[a], t, None))
+                     for t in (topics.DEMANDES, topics.ACTORS)]
+        attempts.append((f"{a} used a group outside its prefix",
+                         read(creds[a], own, "no-prefix-group")))
+    for what, attempt in attempts:
+        if not refused(attempt):
+            breaches.append(what)
+    return breaches, len(attempts)
+
+
+def dispatch_to_own_feeds(env: dict[str, str], home: Path, settings: Any, ids: list[str],
+                          creds: dict[str, dict[str, Any]], timeout: float) -> None:
+    """Start a real ``hub worker`` (``env``), publish one demand every actor of ``ids``
+    wants, and check each actor reads it from its own feed, in its own group (the control
+    that keeps an isolation matrix honest); the worker is stopped after."""
+    from hub import topics
+    from hub.kafka.acl import group_prefix
+    from hub.publishing import prepare_event, publish_events
+    from reliability.cluster import Worker
+    from tests.support.demandes import demande_event, new_num_unique
+
+    worker = Worker(env, home / "worker.log")
+    worker.start()
+    try:
+        event = prepare_event(demande_event(new_num_unique(), ["76540"]))
+        asyncio.run(publish_events(settings, [event]))
+        deadline = time.monotonic() + timeout
+        for a in ids:
+            own = topics.feed_topic(a)
+            while asyncio.run(read(creds[a], own, f"{group_prefix(a)}app")) < 1:
+                assert worker.alive(), f"worker died, see {worker.log}"
+                assert time.monotonic() < deadline, f"{a}: nothing dispatched"
+            assert asyncio.run(read(creds[a], own, None)) == 1, a
+    finally:
+        worker.signal(signal.SIGTERM)
