@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -34,8 +35,9 @@ def core_topics(settings: HubSettings) -> list[TopicSpec]:
     ]
 
 
-async def partition_count(settings: HubSettings, topic: str) -> int | None:
-    """How many partitions ``topic`` has on the broker (None if it does not exist)."""
+@contextlib.asynccontextmanager
+async def _admin(settings: HubSettings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed after; an unreachable broker is a TransientError."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()
@@ -44,30 +46,27 @@ async def partition_count(settings: HubSettings, topic: str) -> int | None:
             f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
         ) from exc
     try:
+        yield admin
+    finally:
+        await admin.close()
+
+
+async def partition_count(settings: HubSettings, topic: str) -> int | None:
+    """How many partitions ``topic`` has on the broker (None if it does not exist)."""
+    async with _admin(settings) as admin:
         described = await admin.describe_topics([topic])
         for t in described:
             if t.get("topic") == topic and not t.get("error_code"):
                 return len(t.get("partitions") or ()) or None
         return None
-    finally:
-        await admin.close()
 
 
 async def cluster_id(settings: HubSettings) -> str:
     """The broker cluster's id: local state kept for one cluster is never reused on
     another (a wiped or replaced broker starts from empty topics)."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise TransientError(
-            f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
-        ) from exc
-    try:
+    async with _admin(settings) as admin:
         described = await admin.describe_cluster()
         return str(described["cluster_id"])
-    finally:
-        await admin.close()
 
 
 def feed_spec(actor_id: str) -> TopicSpec:
@@ -77,14 +76,7 @@ def feed_spec(actor_id: str) -> TopicSpec:
 
 async def ensure_topics(settings: HubSettings, specs: list[TopicSpec]) -> list[str]:
     """Create the missing topics among ``specs``; return the names created."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise TransientError(
-            f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
-        ) from exc
-    try:
+    async with _admin(settings) as admin:
         existing = set(await admin.list_topics())
         new = [
             NewTopic(
@@ -101,5 +93,3 @@ async def ensure_topics(settings: HubSettings, specs: list[TopicSpec]) -> list[s
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(new)
         return [t.name for t in new]
-    finally:
-        await admin.close()
