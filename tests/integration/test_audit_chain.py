@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from alembic import command
 from sqlalchemy import Connection, Engine, insert, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from hub.audit.chain import GENESIS, row_hash, verify
@@ -222,22 +221,10 @@ def _database_at_0004(kind: str, tmp_path: Path) -> Iterator[Engine]:
         finally:
             engine.dispose()
         return
-    from tests.support.postgres import postgres_url
+    from tests.support.postgres import postgres_url, schema_engine
 
-    url = postgres_url()
-    schema = f"chain_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    engine = make_engine(scoped.render_as_string(hide_password=False))
-    try:
+    with schema_engine(postgres_url(), "chain", migrated=False) as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql",

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from aiokafka.partitioner import murmur2
+from dispatch.tablestore import partition_of
 
 
 class MemoryStore:
@@ -19,11 +19,8 @@ class MemoryStore:
         self.where: dict[bytes, int] = {}
         self.partitions = partitions
 
-    def _partition_of(self, key: bytes) -> int:
-        return int((murmur2(key) & 0x7FFFFFFF) % self.partitions)
-
     def get(self, key: bytes, partition: int | None = None) -> bytes | None:
-        wanted = self._partition_of(key) if partition is None else partition
+        wanted = partition_of(key, self.partitions) if partition is None else partition
         return self.data.get(key) if self.where.get(key) == wanted else None
 
     def put(self, key: bytes, partition: int, value: bytes | None) -> None:

@@ -50,8 +50,9 @@ def postgres_url() -> str:
 
 
 @contextmanager
-def schema_engine(url: str, prefix: str) -> Iterator[Engine]:
-    """A migrated engine whose tables live in a fresh schema, dropped afterwards."""
+def schema_engine(url: str, prefix: str, *, migrated: bool = True) -> Iterator[Engine]:
+    """An engine whose tables live in a fresh schema, dropped afterwards; migrated to the
+    latest revision unless ``migrated`` is false (the caller migrates it itself)."""
     schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = make_engine(url)
     with admin.begin() as conn:
@@ -60,7 +61,8 @@ def schema_engine(url: str, prefix: str) -> Iterator[Engine]:
     scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     eng = make_engine(scoped.render_as_string(hide_password=False))
     try:
-        migrate(eng)
+        if migrated:
+            migrate(eng)
         yield eng
     finally:
         eng.dispose()
