@@ -1,6 +1,6 @@
 """The local stack against the real thing: a Kafka JVM and a PostgreSQL server.
 
-Each test provisions its own servers in a pytest tmp home, on ports (39092/39093, 35432)
+Each test provisions its own servers in a pytest tmp home, on free ports
 away from the shared dev stack (29092/29093, 25432), and stops them at the end.
 """
 
@@ -17,8 +17,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from hub.stack.kafka import KafkaStack, port_answers
 from hub.stack.postgres import PostgresStack
+from reliability.cluster import free_port
 
-KAFKA_PORT, CONTROLLER_PORT, PG_PORT = 39092, 39093, 35432
+# free ports, not fixed ones: a fixed port in the ephemeral range can be taken by another
+# process's listener at that moment (a private broker, a test server) and fail the start
+KAFKA_PORT, CONTROLLER_PORT, PG_PORT = free_port(), free_port(), free_port()
 
 
 @pytest.fixture
