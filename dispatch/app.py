@@ -6,6 +6,7 @@ Declarations and wiring live here; the logic is in ``dispatch.processor`` and
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -15,6 +16,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from dispatch.actors_loader import load_actors
 from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
+from dispatch.sending import KafkaSender, until_acknowledged
 from dispatch.tablestore import ROCKSDB_OPTIONS, table_store
 from hub import topics
 from hub.geo import get_geography
@@ -42,16 +44,6 @@ class Transport(faust_aiokafka.Transport):
 from faust.transport.drivers import TRANSPORTS  # noqa: E402
 
 TRANSPORTS.data["passerelle"] = "dispatch.app:Transport"
-
-
-class FaustSender:
-    def __init__(self, app: faust.App) -> None:
-        self.app = app
-
-    def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
-        return self.app.producer.send(
-            topic, key, value, partition=None, timestamp=None, headers=None
-        )
 
 
 def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
@@ -107,7 +99,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         index,
         codec,
         table_store(table, k.partitions, settings.worker.store),
-        FaustSender(app),
+        KafkaSender(app),
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
     )
     app.passerelle_processor = processor  # type: ignore[attr-defined]
@@ -132,7 +124,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
                 )
                 for e in events
             ]
-            stats = await processor.process(batch)
+            stats = await until_acknowledged(functools.partial(processor.process, batch))
             sensor.on_batch(stats)
             log.debug("dispatch batch: %s", stats)
 
@@ -140,5 +132,5 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     from dispatch.evenements import wire_evenements
 
     store = table_store(table, k.partitions, settings.worker.store)
-    wire_evenements(app, settings, store, index, codec, FaustSender(app))
+    wire_evenements(app, settings, store, index, codec, KafkaSender(app))
     return app

@@ -22,7 +22,8 @@ import uuid
 from typing import Any
 
 from dispatch.matching import TerritoryIndex
-from dispatch.processor import Sender, StateStore
+from dispatch.processor import StateStore
+from dispatch.sending import Output, Sender, send_all
 from dispatch.state import DemandeState
 from hub import topics
 from hub.errors import HubError
@@ -75,7 +76,7 @@ async def handle(value: bytes, key: bytes | None, store: StateStore, index: Terr
                   "sourceTopic": topics.EVENEMENTS, "sourcePartition": partition,
                   "sourceOffset": offset, "key": key, "payload": value,
                   "failedAt": int(time.time() * 1000), "attempts": 1, "history": []}
-        await sender.send(topics.DLQ, key, codec.encode("DeadLetter", letter))
+        await send_all(sender, [(topics.DLQ, key, codec.encode("DeadLetter", letter))])
         return 0
     raw = store.get(evenement["numUnique"].encode())
     if raw is None:
@@ -83,18 +84,16 @@ async def handle(value: bytes, key: bytes | None, store: StateStore, index: Terr
         return 0
     state = DemandeState.from_avro(codec.decode_as(raw, "DemandeState"))
     now = int(time.time() * 1000)
-    pending = []
+    pending: list[Output] = []
     for actor_id in sorted(state.recipients):
         actor = index.actor(actor_id)
         profile = actor.profile if actor is not None else "consultant_simple"
         record = evenement_record(evenement, state, profile, now)
-        pending.append(sender.send(topics.feed_topic(actor_id), key,
-                                   codec.encode("FeedRecord", record)))
+        pending.append((topics.feed_topic(actor_id), key, codec.encode("FeedRecord", record)))
     radiation = radiation_for(evenement, state)
     if radiation is not None:
-        pending.append(sender.send(topics.DEMANDES, key, codec.encode("DemandeEvent", radiation)))
-    for p in pending:
-        await p
+        pending.append((topics.DEMANDES, key, codec.encode("DemandeEvent", radiation)))
+    await send_all(sender, pending)  # acknowledged before faust acks (and commits) the input
     return len(state.recipients)
 
 

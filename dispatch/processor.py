@@ -13,10 +13,9 @@ the processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,6 +24,7 @@ from dispatch.feedbytes import FeedBytes
 from dispatch.logic import COPIE, Decision, decide, reevaluate
 from dispatch.matching import TerritoryIndex
 from dispatch.purge import purge_key, purgeable
+from dispatch.sending import Output, Sender, send_all
 from dispatch.state import DemandeState
 from hub import topics
 from hub.actors import Actor
@@ -39,10 +39,6 @@ class StateStore(Protocol):
         ...
     def put(self, key: bytes, partition: int, value: bytes | None) -> None: ...
     def keys_of_partition(self, partition: int) -> Iterable[bytes]: ...
-
-
-class Sender(Protocol):
-    def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +122,7 @@ class Processor:
 
     async def process(self, records: Sequence[InputRecord]) -> BatchStats:
         stats = BatchStats()
-        pending: list[Awaitable[Any]] = []
+        pending: list[Output] = []
         overlay: dict[bytes, tuple[int, DemandeState | None]] = {}
         now_ms = int(self._clock() * 1000)
         for rec in records:
@@ -162,7 +158,7 @@ class Processor:
                 stats.dead_letter_reasons[exc.code] = stats.dead_letter_reasons.get(exc.code, 0) + 1
                 self._consecutive_dead += 1
                 if self._consecutive_dead >= self.max_consecutive_dead_letters:
-                    await asyncio.gather(*pending)
+                    await send_all(self.sender, pending)
                     raise TooManyDeadLetters(
                         f"{self._consecutive_dead} consecutive dead letters: stopping"
                     ) from exc
@@ -171,7 +167,7 @@ class Processor:
                 stats.inputs[counted] = stats.inputs.get(counted, 0) + 1
                 if rec.headers and replay_info(rec.headers) is not None:
                     stats.replays += 1
-        await asyncio.gather(*pending)  # every output acknowledged before state is stored
+        await send_all(self.sender, pending)  # every output acknowledged before state is stored
         for key, (partition, state) in overlay.items():
             value = None if state is None else self.codec.encode("DemandeState", state.to_avro())
             self.store.put(key, partition, value)
@@ -195,7 +191,7 @@ class Processor:
         rec: InputRecord,
         event: dict[str, Any],
         overlay: dict[bytes, tuple[int, DemandeState | None]],
-        pending: list[Awaitable[Any]],
+        pending: list[Output],
         stats: BatchStats,
         now_ms: int,
     ) -> None:
@@ -226,7 +222,7 @@ class Processor:
         rec: InputRecord,
         control: dict[str, Any],
         overlay: dict[bytes, tuple[int, DemandeState | None]],
-        pending: list[Awaitable[Any]],
+        pending: list[Output],
         stats: BatchStats,
         now_ms: int,
     ) -> None:
@@ -274,7 +270,7 @@ class Processor:
         operation: str,
         occurred_at: int,
         changed: list[str],
-        pending: list[Awaitable[Any]],
+        pending: list[Output],
         stats: BatchStats,
         now_ms: int,
     ) -> None:
@@ -301,11 +297,11 @@ class Processor:
                         now_ms=now_ms,
                     ),
                 )
-            pending.append(self.sender.send(topics.feed_topic(d.actor_id), key, value))
+            pending.append((topics.feed_topic(d.actor_id), key, value))
             stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
             stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1
 
-    def _dead_letter(self, rec: InputRecord, exc: HubError, now_ms: int) -> Awaitable[Any]:
+    def _dead_letter(self, rec: InputRecord, exc: HubError, now_ms: int) -> Output:
         letter = {
             "reason": exc.code,
             "message": exc.message[:1000],
@@ -322,4 +318,4 @@ class Processor:
         if previous is not None:  # a replay that failed again: keep its history
             letter["attempts"] = previous["attempts"] + 1
             letter["history"] = previous["history"]
-        return self.sender.send(topics.DLQ, rec.key, self.codec.encode("DeadLetter", letter))
+        return (topics.DLQ, rec.key, self.codec.encode("DeadLetter", letter))

@@ -39,7 +39,7 @@ class MemorySender:
     def __init__(self) -> None:
         self.sent: dict[str, list[tuple[bytes | None, bytes]]] = defaultdict(list)
 
-    def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
+    async def send(self, topic: str, key: bytes | None, value: bytes) -> Any:
         self.sent[topic].append((key, value))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         fut.set_result(None)
