@@ -13,7 +13,7 @@ import asyncio
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +74,11 @@ SUITES = {
 
 
 async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "all",
-              backfill_size: int | None = None) -> dict[str, Any]:
+              backfill_size: int | None = None, ns: tuple[int, ...] | None = None,
+              worker_env: dict[str, str] | None = None) -> dict[str, Any]:
     s = SUITES[suite_name]
+    if ns:
+        s = replace(s, ns=ns)
     geo = get_geography()
     result: dict[str, Any] = {
         "suite": suite_name,
@@ -86,7 +89,9 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
             "full_backfill": full,
             "only": only,
             "backfill_size": backfill_size,
-            "worker": "hub worker subprocess, default HUB_WORKER__* and HUB_KAFKA__*",
+            "worker": "hub worker subprocess, default HUB_WORKER__* and HUB_KAFKA__*"
+            + (f" except {worker_env}" if worker_env else ""),
+            "worker_env": worker_env or {},
         },
         "machine": report.machine(),
         "versions": report.versions(),
@@ -100,10 +105,10 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
         bootstrap, broker_pid = broker.bootstrap, broker.status().pid
         result["broker"] = {"bootstrap": bootstrap, "kafka": broker.version}
         previous: list[Any] = []
-        if only == "all":
+        if only in ("all", "fanout"):
             sets = fanout_sets(list(s.ns))
             fan_actors = [a for _, actors in sets.values() for a in actors]
-            phase = await start_phase(bootstrap, home, geo, fan_actors)
+            phase = await start_phase(bootstrap, home, geo, fan_actors, extra_env=worker_env)
             try:
                 result["fanout"] = await fanout_sweep(
                     phase, sets, broker_pid, s.rounds, s.target, s.min_events, s.max_events,
@@ -117,10 +122,14 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
             finally:
                 await stop_phase(phase)
             previous = phase.actors
+        if only == "fanout":
+            result["verdicts"] = report.verdicts(result)
+            return result
         n = 1_900_000 if full else (backfill_size or s.backfill)
         actors = national_actors(geo, seed, s.mix)
         events = list(demand_events(n, seed, geo))
-        phase = await start_phase(bootstrap, home, geo, actors, previous=previous)
+        phase = await start_phase(bootstrap, home, geo, actors, previous=previous,
+                                  extra_env=worker_env)
         try:
             result["backfill"] = await backfill(phase, actors, events, broker_pid)
             result["backfill"]["full"] = full
@@ -131,6 +140,14 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
     return result
 
 
+def _worker_env(pairs: list[str]) -> dict[str, str]:
+    env = dict(p.split("=", 1) for p in pairs if "=" in p)
+    bad = [p for p in pairs if "=" not in p or not p.startswith("HUB_")]
+    if bad:
+        raise HubError(f"--worker-env takes HUB_NAME=value, not {bad[0]!r}")
+    return env
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -139,8 +156,13 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--full-backfill", action="store_true", help="W1 on the full 1.9 M stock")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", type=Path, default=Path("bench-results"))
-    r.add_argument("--only", choices=("all", "backfill", "matching"), default="all",
-                   help="run only W1 (backfill) or only the matching micro-benchmark")
+    r.add_argument("--only", choices=("all", "backfill", "fanout", "matching"), default="all",
+                   help="run only W1 (backfill), only W2 + W3 (fanout) or only the matching "
+                   "micro-benchmark")
+    r.add_argument("--ns", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
+                   metavar="N,N", help="W2 fan-out sizes instead of the suite's (e.g. 10)")
+    r.add_argument("--worker-env", action="append", default=[], metavar="HUB_X=V",
+                   help="a setting of the measured hub worker (tuning runs); repeatable")
     r.add_argument("--backfill", type=int, default=None, metavar="N",
                    help="W1 sample size instead of the suite's (1/50 national: 38,000)")
     d = sub.add_parser("data", help="write the synthetic demands as JSONL")
@@ -155,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
             return
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             result = asyncio.run(run(args.suite, args.full_backfill, args.seed, Path(tmp),
-                                     args.only, args.backfill))
+                                     args.only, args.backfill, args.ns,
+                                     _worker_env(args.worker_env)))
         js, md = report.write(result, args.out)
         print(md.read_text())
         print(f"written: {js} {md}")

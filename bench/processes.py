@@ -33,6 +33,8 @@ class Proc:
 
     def __init__(self, argv: list[str], env: dict[str, str], log: Path, pipe: bool) -> None:
         self.log = log
+        #: a hub worker's HTTP port (/metrics), None for other processes
+        self.web_port: int | None = None
         self._fh = log.open("ab")
         # stdout is piped only for a child that announces readiness there; otherwise to the
         # log (a pipe nobody reads would eventually block the child)
@@ -96,7 +98,30 @@ def start_worker(bootstrap: str, home: Path, extra_env: dict[str, str] | None = 
         "--loglevel",
         "warning",
     ]
-    return Proc(argv, env, home / "worker.log", pipe=False)
+    proc = Proc(argv, env, home / "worker.log", pipe=False)
+    proc.web_port = int(env["HUB_WORKER__WEB_PORT"])
+    return proc
+
+
+def batch_inputs(proc: Proc) -> tuple[float, float] | None:
+    """(inputs, batches) so far from the worker's ``passerelle_dispatch_batch_inputs``
+    histogram (its /metrics), or None when unreadable."""
+    import httpx
+
+    if proc.web_port is None:
+        return None
+    try:
+        text = httpx.get(f"http://127.0.0.1:{proc.web_port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return None
+    values = {}
+    for line in text.splitlines():
+        for suffix in ("_sum", "_count"):
+            if line.startswith(f"passerelle_dispatch_batch_inputs{suffix} "):
+                values[suffix] = float(line.split()[1])
+    if len(values) != 2:
+        return None
+    return values["_sum"], values["_count"]
 
 
 def start_baseline(

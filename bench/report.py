@@ -102,7 +102,11 @@ def write(result: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
 
 
 def _f(v: Any) -> str:
-    return "n/a" if v is None else (f"{v:,.1f}" if isinstance(v, float) else f"{v:,}")
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):  # ratios need two decimals (0.46 is not 0.5)
+        return f"{v:,.2f}" if abs(v) < 10 else f"{v:,.1f}"
+    return f"{v:,}"
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -110,7 +114,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"Run {r['started']} · suite `{r['suite']}` · {r['machine']['cpus']} CPUs "
         f"({r['machine']['cpu']}) · load at start {r['machine']['loadavg_at_start'][0]:.1f} · "
         f"faust {r['versions']['faust-streaming']}, aiokafka {r['versions']['aiokafka']}, "
-        f"git {r['versions'].get('git', '?')}",
+        f"git {r['versions'].get('git', '?')}"
+        + (f" · worker settings {r['config']['worker_env']}"
+           if r.get("config", {}).get("worker_env") else ""),
         "",
     ]
     lines += ["### Targets", "", "| target | measured | threshold | met |", "|---|---|---|---|"]
@@ -206,7 +212,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"projected 1.9 M: {b['projected_full_minutes']} min, "
             f"{b['projected_full_rss_mib']} MiB. Ledger: {led['expected']:,} expected, "
             f"lost {led['lost']}, duplicated {led['duplicated']}, out of order "
-            f"{led['out_of_order']}, unexpected {led['unexpected']}.",
+            f"{led['out_of_order']}, unexpected {led['unexpected']}. Mean dispatch batch: "
+            f"{_f(b.get('mean_batch_inputs'))} input records.",
             "",
             f"Recipients per demand: `{json.dumps(b.get('distribution', {}))}`",
         ]

@@ -263,6 +263,7 @@ async def backfill(
     buffers for every feed partition, caches filling up) that a linear projection of the
     total growth would multiply by 50."""
     from bench.measure import Burst
+    from bench.processes import batch_inputs
     from bench.procstat import peak_rss_bytes, rss_bytes
 
     assert phase.watcher is not None and phase.worker is not None
@@ -274,6 +275,7 @@ async def backfill(
     expect(ledger, phase, ids, phase.probe_events)  # already delivered, read back below
     rss = [rss_bytes(pid) or 0]
     bursts: list[Burst] = []
+    batches0 = batch_inputs(phase.worker)
     for part in (events[:half], events[half:]):
         want = expect(ledger, phase, ids, part)
         bursts.append(await burst(
@@ -281,6 +283,10 @@ async def backfill(
             {"hub": pid, "broker": broker_pid}, timeout=7200))
         rss.append(rss_bytes(pid) or 0)
     peak = peak_rss_bytes(pid)
+    batches1 = batch_inputs(phase.worker)
+    mean_batch = (
+        None if batches0 is None or batches1 is None or batches1[1] <= batches0[1]
+        else round((batches1[0] - batches0[0]) / (batches1[1] - batches0[1]), 1))
     cpu = {role: (None if any(b.cpu.get(role) is None for b in bursts)
                   else sum(b.cpu[role] or 0.0 for b in bursts)) for role in bursts[0].cpu}
     b = Burst(sum(x.events for x in bursts), sum(x.deliveries for x in bursts),
@@ -293,6 +299,7 @@ async def backfill(
     return {
         **b.as_dict(),
         "actors": len(actors),
+        "mean_batch_inputs": mean_batch,
         "worker_rss_start_mib": round(rss0 / 2**20, 1),
         "worker_rss_mid_mib": round(rss_mid / 2**20, 1),
         "worker_rss_end_mib": round(rss1 / 2**20, 1),

@@ -15,8 +15,9 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from dispatch.actors_loader import load_actors
 from dispatch.matching import TerritoryIndex
+from dispatch.pipeline import Pipeline
 from dispatch.processor import InputRecord, Processor
-from dispatch.sending import KafkaSender, until_acknowledged
+from dispatch.sending import KafkaSender
 from dispatch.tablestore import ROCKSDB_OPTIONS, table_store
 from hub import topics
 from hub.geo import get_geography
@@ -52,6 +53,17 @@ def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
         return ()
     items = raw.items() if hasattr(raw, "items") else raw
     return tuple((str(k), bytes(v or b"")) for k, v in items)
+
+
+def _settled(app: faust.App, sensor: Any, stats: Any, events: Any) -> None:
+    """A batch's outputs are acknowledged and its states stored: release its inputs for
+    commit (the last reference, see the agent) and count it."""
+    for e in events:
+        message = e.message
+        if message.ack(app.consumer):
+            app.sensors.on_message_out(message.tp, message.offset, message)
+    sensor.on_batch(stats)
+    log.debug("dispatch batch: %s", stats)
 
 
 def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
@@ -110,23 +122,29 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     async def dispatch(stream: Any) -> None:
         loaded = await load_actors(settings, index)
         log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
-        async for events in stream.take_events(
-            settings.worker.batch_size, settings.worker.batch_within_s
-        ):
-            batch = [
-                InputRecord(
-                    topic=e.message.topic,
-                    partition=e.message.partition,
-                    offset=e.message.offset,
-                    key=e.message.key,
-                    value=e.message.value,
-                    headers=_headers(e.message.headers),
-                )
-                for e in events
-            ]
-            stats = await until_acknowledged(functools.partial(processor.process, batch))
-            sensor.on_batch(stats)
-            log.debug("dispatch batch: %s", stats)
+        pipeline = Pipeline(processor, functools.partial(_settled, app, sensor))
+        try:
+            async for events in stream.take_events(
+                settings.worker.batch_size, settings.worker.batch_within_s
+            ):
+                batch = [
+                    InputRecord(
+                        topic=e.message.topic,
+                        partition=e.message.partition,
+                        offset=e.message.offset,
+                        key=e.message.key,
+                        value=e.message.value,
+                        headers=_headers(e.message.headers),
+                    )
+                    for e in events
+                ]
+                # faust acks the events when this body returns; one more reference keeps
+                # their offsets uncommitted until the batch is settled (_settled)
+                for e in events:
+                    e.message.incref()
+                await pipeline.push(batch, events)
+        finally:
+            await pipeline.drain()
 
     # issue 4: gestion partagée events fanned out to the demand's holders (same table)
     from dispatch.evenements import wire_evenements

@@ -13,9 +13,11 @@ the processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,12 +26,22 @@ from dispatch.feedbytes import FeedBytes
 from dispatch.logic import COPIE, Decision, decide, reevaluate
 from dispatch.matching import TerritoryIndex
 from dispatch.purge import purge_key, purgeable
-from dispatch.sending import Output, Sender, send_all
+from dispatch.sending import (
+    DeliveryError,
+    Output,
+    Sender,
+    enqueue,
+    send_all,
+    until_acknowledged,
+    wait_acks,
+)
 from dispatch.state import DemandeState
 from hub import topics
 from hub.actors import Actor
 from hub.errors import DecodeError, HubError
 from schemas import Codec
+
+log = logging.getLogger(__name__)
 
 
 class StateStore(Protocol):
@@ -101,6 +113,17 @@ class BatchStats:
     replays: int = 0
 
 
+@dataclass(slots=True, eq=False)
+class Submitted:
+    """A batch handed to the producer, not yet settled (see :meth:`Processor.settle`)."""
+
+    stats: BatchStats
+    outputs: list[Output]
+    acks: list[Awaitable[Any]]
+    #: the batch's new demand states (None: deleted), stored once acknowledged
+    overlay: dict[bytes, tuple[int, DemandeState | None]]
+
+
 class Processor:
     def __init__(
         self,
@@ -119,8 +142,26 @@ class Processor:
         self.max_consecutive_dead_letters = max_consecutive_dead_letters
         self._clock = clock
         self._consecutive_dead = 0
+        #: submitted batches not yet settled, oldest first
+        self._unsettled: list[Submitted] = []
 
     async def process(self, records: Sequence[InputRecord]) -> BatchStats:
+        """One batch, unpipelined: :meth:`submit`, wait for every acknowledgement (raise
+        :class:`~dispatch.sending.DeliveryError` and store nothing when one failed), then
+        store the states."""
+        sub = await self.submit(records)
+        try:
+            await wait_acks(sub.acks)
+        except BaseException:
+            self._unsettled.remove(sub)
+            raise
+        self._store(sub)
+        return sub.stats
+
+    async def submit(self, records: Sequence[InputRecord]) -> Submitted:
+        """Decode and decide ``records`` in order and hand every output to the producer;
+        return without waiting for acknowledgements. The batch stays *unsettled* (its
+        states are seen by later batches, not stored) until :meth:`settle`."""
         stats = BatchStats()
         pending: list[Output] = []
         overlay: dict[bytes, tuple[int, DemandeState | None]] = {}
@@ -167,11 +208,36 @@ class Processor:
                 stats.inputs[counted] = stats.inputs.get(counted, 0) + 1
                 if rec.headers and replay_info(rec.headers) is not None:
                     stats.replays += 1
-        await send_all(self.sender, pending)  # every output acknowledged before state is stored
-        for key, (partition, state) in overlay.items():
-            value = None if state is None else self.codec.encode("DemandeState", state.to_avro())
-            self.store.put(key, partition, value)
-        return stats
+        sub = Submitted(stats, pending, await enqueue(self.sender, pending), overlay)
+        self._unsettled.append(sub)
+        return sub
+
+    async def settle(self, sub: Submitted, *, resend: bool = False) -> bool:
+        """Wait for ``sub``'s acknowledgements, then store its states. Batches are settled
+        in submit order. When an acknowledgement failed (or ``resend``: an earlier batch
+        had to be sent again, so this one must follow it), every output of ``sub`` is sent
+        again, in order, until acknowledged (backing off; the same event ids: consumers
+        drop the duplicates). Returns True when ``sub`` was sent again."""
+        resent = resend
+        if not resent:
+            try:
+                await wait_acks(sub.acks)
+            except DeliveryError as exc:
+                log.warning("batch not acknowledged (%s): sending it again", exc.message)
+                resent = True
+        if resent:
+            await until_acknowledged(functools.partial(send_all, self.sender, sub.outputs))
+        self._store(sub)
+        return resent
+
+    def _store(self, sub: Submitted) -> None:
+        try:
+            for key, (partition, state) in sub.overlay.items():
+                value = (None if state is None
+                         else self.codec.encode("DemandeState", state.to_avro()))
+                self.store.put(key, partition, value)
+        finally:  # a failed store: what was not stored is decided again on replay
+            self._unsettled.remove(sub)
 
     # -- demand events ---------------------------------------------------------------
     def _state(
@@ -179,6 +245,9 @@ class Processor:
     ) -> DemandeState | None:
         if key in overlay:
             return overlay[key][1]
+        for sub in reversed(self._unsettled):  # sent, not yet acknowledged: newest first
+            if key in sub.overlay:
+                return sub.overlay[key][1]
         raw = self.store.get(key, partition)
         return (
             None
@@ -236,6 +305,8 @@ class Processor:
             self.index.upsert(Actor.from_avro(registration))
         keys = set(self.store.keys_of_partition(rec.partition))
         keys.update(k for k, (p, _) in overlay.items() if p == rec.partition)
+        for sub in self._unsettled:
+            keys.update(k for k, (p, _) in sub.overlay.items() if p == rec.partition)
         for key in sorted(keys):
             state = self._state(key, overlay, rec.partition)
             if state is None:

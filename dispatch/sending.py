@@ -41,20 +41,39 @@ class DeliveryError(TransientError):
     code = "delivery_failed"
 
 
+async def enqueue(sender: Sender, outputs: Sequence[Output]) -> list[Awaitable[Any]]:
+    """Hand ``outputs`` to the producer in order; their acknowledgement futures."""
+    try:
+        return [await sender.send(topic, key, value) for topic, key, value in outputs]
+    except HubError:
+        raise
+    except Exception as exc:
+        raise DeliveryError(f"output not sent: {type(exc).__name__}: {exc}") from exc
+
+
+async def wait_acks(acks: Sequence[Awaitable[Any]]) -> None:
+    """Return once every acknowledgement arrived; :class:`DeliveryError` when one failed
+    (after waiting for all of them: none is left running)."""
+    failed: BaseException | None = None
+    for ack in acks:  # one by one: most are done by the time the first one is
+        try:
+            await ack
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failed = failed or exc
+    if failed is not None:
+        if isinstance(failed, HubError):
+            raise failed
+        raise DeliveryError(f"output not acknowledged: {type(failed).__name__}: {failed}")
+
+
 async def send_all(sender: Sender, outputs: Sequence[Output]) -> None:
     """Send ``outputs`` in order; return once every one is acknowledged.
 
     Raises :class:`DeliveryError` when one was not (the others may have been: the caller
     must replay the whole batch)."""
-    if not outputs:
-        return
-    try:
-        acks = [await sender.send(topic, key, value) for topic, key, value in outputs]
-        await asyncio.gather(*acks)
-    except HubError:
-        raise
-    except Exception as exc:
-        raise DeliveryError(f"output not acknowledged: {type(exc).__name__}: {exc}") from exc
+    await wait_acks(await enqueue(sender, outputs))
 
 
 class KafkaSender:

@@ -55,6 +55,13 @@ DISPATCH_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+DISPATCH_BATCH_INPUTS = Histogram(
+    "passerelle_dispatch_batch_inputs",
+    "Input records per dispatch batch (one observation per batch): small batches under "
+    "load mean the worker waits on the batch timer (worker.batch_within_s).",
+    buckets=(1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000),
+    registry=REGISTRY,
+)
 CONSUMER_LAG = Gauge(
     "passerelle_consumer_lag",
     "Records of an assigned input partition not yet processed by this worker "

@@ -33,6 +33,7 @@ def record_batch(stats: BatchStats, *, now: float | None = None) -> None:
     """Count one processed batch. Call once its feed writes are acknowledged (the
     processor returns only then): latency is measured to that moment."""
     now = time.time() if now is None else now
+    m.DISPATCH_BATCH_INPUTS.observe(sum(stats.inputs.values()))
     for (topic, operation), n in stats.inputs.items():
         m.EVENTS_IN.labels(topic=topic, operation=operation_label(operation)).inc(n)
     for (actor, kind), n in stats.by_actor.items():

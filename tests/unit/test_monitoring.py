@@ -77,6 +77,8 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
         "lat_count": value("passerelle_dispatch_latency_seconds_count"),
         "lat_600": value("passerelle_dispatch_latency_seconds_bucket", le="600.0"),
         "lat_1": value("passerelle_dispatch_latency_seconds_bucket", le="1.0"),
+        "batches": value("passerelle_dispatch_batch_inputs_count"),
+        "inputs": value("passerelle_dispatch_batch_inputs_sum"),
     }
     stats = asyncio.run(proc.process(batch))
     recorder.record_batch(stats)
@@ -109,6 +111,8 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
     assert value("passerelle_dispatch_latency_seconds_count") - before["lat_count"] == 3
     assert value("passerelle_dispatch_latency_seconds_bucket", le="600.0") - before["lat_600"] == 2
     assert value("passerelle_dispatch_latency_seconds_bucket", le="1.0") - before["lat_1"] == 2
+    assert value("passerelle_dispatch_batch_inputs_count") - before["batches"] == 1
+    assert value("passerelle_dispatch_batch_inputs_sum") - before["inputs"] == len(batch)
     body, content_type = metrics_payload()
     assert content_type.startswith("text/plain")
     assert (

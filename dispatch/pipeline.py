@@ -1,0 +1,53 @@
+"""Depth-1 pipelining of dispatch batches: batch k+1 is read, decided and sent while the
+broker still writes batch k.
+
+Unpipelined, a worker alternates between its own CPU work and waiting for the broker's
+acknowledgements, so on a small machine the two never run at the same time. Here
+:meth:`Pipeline.push` submits a batch (``Processor.submit``) and leaves its settlement
+(acknowledgements awaited, states stored, inputs acknowledged to faust) to a background
+task; the next push first waits for that task, so at most one batch is unsettled while
+the next is prepared. Guarantees are unchanged:
+
+* a batch's states are stored, and its inputs released for commit (``on_settled``), only
+  after every output of the batch was acknowledged;
+* batches settle in order; when one had to be sent again (a failed acknowledgement), the
+  next one is sent again after it, so every actor's feed ends in the newest version;
+* :meth:`Pipeline.drain` settles what is in flight (stop, rebalance, end of stream).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from dispatch.processor import BatchStats, InputRecord, Processor, Submitted
+
+#: called once a batch is settled, with its stats and the token given to ``push``
+OnSettled = Callable[[BatchStats, Any], Awaitable[None] | None]
+
+
+class Pipeline:
+    def __init__(self, processor: Processor, on_settled: OnSettled) -> None:
+        self.processor = processor
+        self.on_settled = on_settled
+        self._task: asyncio.Task[bool] | None = None
+
+    async def push(self, records: Sequence[InputRecord], token: Any = None) -> None:
+        """Submit ``records``; settle the previous batch; settle this one in the
+        background. Raises what submitting or settling the previous batch raised."""
+        sub = await self.processor.submit(records)
+        resend = await self.drain()
+        self._task = asyncio.create_task(self._settle(sub, token, resend))
+
+    async def drain(self) -> bool:
+        """Wait until the batch in flight (if any) is settled; True if it was sent again."""
+        task, self._task = self._task, None
+        return False if task is None else await task
+
+    async def _settle(self, sub: Submitted, token: Any, resend: bool) -> bool:
+        resent = await self.processor.settle(sub, resend=resend)
+        done = self.on_settled(sub.stats, token)
+        if done is not None:
+            await done
+        return resent
