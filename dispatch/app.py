@@ -108,11 +108,12 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     )
     codec = get_codec()
     index = TerritoryIndex(get_geography())
+    sender = KafkaSender(app)
     processor = Processor(
         index,
         codec,
         table_store(table, k.partitions, settings.worker.store),
-        KafkaSender(app),
+        sender,
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
     )
     app.passerelle_processor = processor  # type: ignore[attr-defined]
@@ -123,6 +124,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     async def dispatch(stream: Any) -> None:
         loaded = await load_actors(settings, index)
         log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
+        await sender.warm([topics.feed_topic(a.id) for a in index.actors()])
         # The geography, the actor index and faust's own objects live as long as the
         # worker: kept out of the collector's generations, a full collection no longer
         # walks them (pauses of tens of ms otherwise land in the latency tail).

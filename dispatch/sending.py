@@ -82,6 +82,20 @@ class KafkaSender:
     def __init__(self, app: Any) -> None:
         self.app = app
 
+    async def warm(self, topics: Sequence[str]) -> None:
+        """Fetch the metadata of ``topics`` in one request. Otherwise the first send to
+        each feed topic waits for its own metadata request, one after the other: 2,000
+        round trips, each listing every topic known so far, at the start of a backfill."""
+        client = self.app.producer._ensure_producer().client
+        known = client.cluster.topics()
+        missing = [t for t in topics if t not in known]
+        if not missing:
+            return
+        try:  # one update for all (add_topic would request one per topic)
+            await asyncio.wait_for(client.set_topics([*client._topics, *missing]), timeout=30)
+        except Exception as exc:  # the sends will ask again, topic by topic
+            log.warning("feed topic metadata not fetched (%s): fetched on first send", exc)
+
     async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
         producer = self.app.producer._ensure_producer()  # aiokafka.AIOKafkaProducer
         fut: Awaitable[Any] = await producer.send(topic, value, key=key)

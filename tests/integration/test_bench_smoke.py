@@ -41,6 +41,7 @@ def test_smoke_suite_runs_every_workload(tmp_path: Path) -> None:
 
     b = result["backfill"]
     assert b["worker_peak_rss_mib"] > 0 and b["distribution"]["demands"] == b["events"]
+    assert b["mean_batch_inputs"] is not None and b["mean_batch_inputs"] >= 1  # /metrics read
     _clean(b["ledger"])
 
     m = result["matching"]["by_actors"]
