@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from hub.kafka.admin import wait_ready
 from hub.stack.kafka import KafkaStack
 
 #: homes whose ``kafka/libs-<version>`` may be reused (first found wins)
@@ -53,8 +54,11 @@ def private_broker(home: Path, heap: str = "1g") -> Iterator[KafkaStack]:
 
 
 async def create_topics(bootstrap: str, specs: dict[str, int]) -> None:
-    """Create topics (name -> partitions) in chunks; an existing one is an error here:
-    benchmark topics are always fresh, so a clash means a bug in the harness."""
+    """Create topics (name -> partitions) in chunks; return once every partition takes
+    writes (``hub.kafka.admin.wait_ready``: a worker writing to 2,000 feed topics whose
+    partitions were still loading stalled for minutes, aio-libs/aiokafka#1018). An
+    existing topic is an error here: benchmark topics are always fresh, so a clash means
+    a bug in the harness."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=120_000)
     await admin.start()
     try:
@@ -66,3 +70,4 @@ async def create_topics(bootstrap: str, specs: dict[str, int]) -> None:
             )
     finally:
         await admin.close()
+    await wait_ready({"bootstrap_servers": bootstrap}, list(specs), timeout=300)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
 from hub import topics
 from hub.errors import TransientError
@@ -74,8 +77,52 @@ def feed_spec(actor_id: str) -> TopicSpec:
     return TopicSpec(topics.feed_topic(actor_id), 1, {})
 
 
-async def ensure_topics(settings: HubSettings, specs: list[TopicSpec]) -> list[str]:
-    """Create the missing topics among ``specs``; return the names created."""
+async def ensure_topics(
+    settings: HubSettings, specs: list[TopicSpec], ready_timeout: float = 120
+) -> list[str]:
+    """Create the missing topics among ``specs``; return the names created, once every
+    partition of them is ready to take writes (``wait_ready``)."""
+    created = await _create_missing(settings, specs)
+    if created:
+        await wait_ready(client_options(settings), created, ready_timeout)
+    return created
+
+
+async def wait_ready(options: dict[str, Any], names: Sequence[str], timeout: float) -> None:
+    """Return once every partition of ``names`` answers a ListOffsets request.
+
+    A created topic is in the metadata before its broker has loaded its partitions:
+    writes in between get NOT_LEADER_OR_FOLLOWER, and aiokafka's producer does not always
+    recover from that (aio-libs/aiokafka#1018: with 2,000 new feed topics a worker's
+    producer spun on metadata requests for minutes). ListOffsets is served by the same
+    replica manager as Produce, so its success means the partition takes writes; the
+    consumer retries it (retriable errors) until its own timeout.
+    Raises TransientError when ``timeout`` s pass first."""
+    consumer = AIOKafkaConsumer(**options, request_timeout_ms=int(timeout * 1000))
+    try:
+        await consumer.start()
+        async with asyncio.timeout(timeout):
+            client = consumer._client
+            await client.set_topics(set(names))
+            while not all(client.cluster.partitions_for_topic(n) for n in names):
+                await client.force_metadata_update()
+                await asyncio.sleep(0.1)
+            tps = [
+                TopicPartition(n, p)
+                for n in names
+                for p in sorted(client.cluster.partitions_for_topic(n) or ())
+            ]
+            await consumer.end_offsets(tps)
+    except (TimeoutError, KafkaError) as exc:
+        raise TransientError(
+            f"{len(names)} new topics not ready for writes after {timeout:g}s: {exc!r}"
+        ) from exc
+    finally:
+        await consumer.stop()
+
+
+async def _create_missing(settings: HubSettings, specs: list[TopicSpec]) -> list[str]:
+    """Create the topics of ``specs`` the broker lacks; return their names."""
     async with _admin(settings) as admin:
         existing = set(await admin.list_topics())
         new = [
