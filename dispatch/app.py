@@ -6,9 +6,11 @@ Declarations and wiring live here; the logic is in ``dispatch.processor`` and
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gc
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import faust
@@ -31,15 +33,54 @@ from schemas import get_codec
 log = logging.getLogger(__name__)
 
 
+def _shutdown_timeout(app: Any) -> float:
+    return float(getattr(app, "passerelle_shutdown_timeout_s", 30.0))
+
+
+async def _bounded(what: str, step: Awaitable[None], timeout: float) -> None:
+    """``await step`` for at most ``timeout`` s (a stopping worker whose broker is gone);
+    past it, log and go on: whatever was not acknowledged stays uncommitted."""
+    try:
+        await asyncio.wait_for(step, timeout)
+    except TimeoutError:
+        log.error("stopping: %s not done within %g s; given up (uncommitted inputs are "
+                  "dispatched again at restart)", what, timeout)  # fmt: skip
+
+
 class IdempotentProducer(faust_aiokafka.Producer):
     """faust enables acks=all + idempotence only in exactly-once mode; we want them in
-    at-least-once mode too (no loss, no duplicates or reordering from producer retries)."""
+    at-least-once mode too (no loss, no duplicates or reordering from producer retries).
+    A stopping worker's flush and stop are bounded (``worker.shutdown_timeout_s``)."""
 
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
 
+    async def flush(self) -> None:
+        if not self.app.should_stop:
+            await super().flush()
+        else:
+            await _bounded("producer flush", super().flush(), _shutdown_timeout(self.app))
+
+    async def on_stop(self) -> None:
+        await _bounded("producer stop", super().on_stop(), _shutdown_timeout(self.app))
+
+
+class BoundedConsumer(faust_aiokafka.Consumer):
+    """At app stop, faust waits for every started input to be acknowledged (our pipeline
+    acknowledges a batch's inputs once the broker acknowledged its outputs): bounded here
+    by ``worker.shutdown_timeout_s``. A rebalance still waits without limit: the batch in
+    flight must settle before its partitions move (its states belong to them)."""
+
+    async def wait_empty(self) -> None:
+        if not self.app.should_stop:
+            await super().wait_empty()
+        else:
+            await _bounded("waiting for the batch in flight", super().wait_empty(),
+                           _shutdown_timeout(self.app))  # fmt: skip
+
 
 class Transport(faust_aiokafka.Transport):
+    Consumer = BoundedConsumer
     Producer = IdempotentProducer
 
 
@@ -97,6 +138,8 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=settings.worker.heartbeat_interval_s,
     )
+    # read by BoundedConsumer / IdempotentProducer, which faust builds from the app
+    app.passerelle_shutdown_timeout_s = settings.worker.shutdown_timeout_s  # type: ignore[attr-defined]
     demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)
     table = app.Table(
         "demande-state",
@@ -152,7 +195,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
                     e.message.incref()
                 await pipeline.push(batch, events)
         finally:
-            await pipeline.drain()
+            await pipeline.close(settings.worker.shutdown_timeout_s)
 
     # issue 4: gestion partagée events fanned out to the demand's holders (same table)
     from dispatch.evenements import wire_evenements

@@ -12,16 +12,21 @@ the next is prepared. Guarantees are unchanged:
   after every output of the batch was acknowledged;
 * batches settle in order; when one had to be sent again (a failed acknowledgement), the
   next one is sent again after it, so every actor's feed ends in the newest version;
-* :meth:`Pipeline.drain` settles what is in flight (stop, rebalance, end of stream).
+* :meth:`Pipeline.drain` settles what is in flight (rebalance, end of stream);
+  :meth:`Pipeline.close` does it within a time limit (stop): a batch given up there was
+  not stored nor committed, so it is dispatched again at restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from dispatch.processor import BatchStats, InputRecord, Processor, Submitted
+
+log = logging.getLogger(__name__)
 
 #: called once a batch is settled, with its stats and the token given to ``push``
 OnSettled = Callable[[BatchStats, Any], Awaitable[None] | None]
@@ -44,6 +49,20 @@ class Pipeline:
         """Wait until the batch in flight (if any) is settled; True if it was sent again."""
         task, self._task = self._task, None
         return False if task is None else await task
+
+    async def close(self, timeout: float) -> bool:
+        """:meth:`drain` within ``timeout`` s; past it, cancel the settlement and return
+        False (the batch's states are not stored, its inputs not released for commit)."""
+        try:
+            await asyncio.wait_for(self.drain(), timeout)
+        except TimeoutError:
+            log.error(
+                "stopping: the batch in flight was not acknowledged within %g s; given up "
+                "(its inputs stay uncommitted and are dispatched again at restart)",
+                timeout,
+            )
+            return False
+        return True
 
     async def _settle(self, sub: Submitted, token: Any, resend: bool) -> bool:
         resent = await self.processor.settle(sub, resend=resend)

@@ -75,6 +75,11 @@ class WorkerSettings(BaseModel):
     #: ``<home>/faust/<cluster id>``, bounded memory, fast restarts) or ``memory``
     #: (rebuilt from the whole changelog at each start; ~1 kB of RAM per demand)
     store: Literal["rocksdict", "memory"] = "rocksdict"
+    #: how long a stopping worker waits for the broker to acknowledge what it sent (each of:
+    #: the batch in flight, faust's wait for its inputs, the producer's flush and stop).
+    #: Past it the batch is given up: its inputs stay uncommitted and are dispatched again
+    #: at restart (same event ids), so a broker gone for good cannot keep SIGTERM waiting
+    shutdown_timeout_s: float = 30.0
 
 
 class ApiSettings(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,8 @@ async def wait_ready(options: dict[str, Any], names: Sequence[str], timeout: flo
     consumer retries it (retriable errors) until its own timeout.
     Raises TransientError when ``timeout`` s pass first."""
     consumer = AIOKafkaConsumer(**options, request_timeout_ms=int(timeout * 1000))
+    quiet = _NotYetKnown(names)
+    logging.getLogger("aiokafka.cluster").addFilter(quiet)
     try:
         await consumer.start()
         async with asyncio.timeout(timeout):
@@ -118,7 +121,23 @@ async def wait_ready(options: dict[str, Any], names: Sequence[str], timeout: flo
             f"{len(names)} new topics not ready for writes after {timeout:g}s: {exc!r}"
         ) from exc
     finally:
+        logging.getLogger("aiokafka.cluster").removeFilter(quiet)
         await consumer.stop()
+
+
+class _NotYetKnown(logging.Filter):
+    """Drops aiokafka's "Topic X not found in cluster metadata" errors for topics just
+    created: the broker's metadata lags the controller's for a moment, and with 2,000 new
+    topics each metadata poll logged 2,000 of them."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        super().__init__()
+        self.names = frozenset(names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        expected = record.msg == "Topic %s not found in cluster metadata"
+        return not (expected and bool(args) and args[0] in self.names)
 
 
 async def _create_missing(settings: HubSettings, specs: list[TopicSpec]) -> list[str]:

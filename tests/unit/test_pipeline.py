@@ -103,3 +103,27 @@ def test_a_failed_batch_is_sent_again_and_the_next_one_after_it(
     versions = [codec.decode_as(v, "FeedRecord")["demandeVersion"] for _, v in sender.sent]
     assert versions == [1, 2, 1, 2]  # the feed ends with the newest version
     assert store.get(num.encode(), 0) is not None
+
+
+def test_close_gives_up_a_batch_never_acknowledged(geography: Any, codec: Any) -> None:
+    """A stopping worker whose broker is gone: ``close`` returns within its limit, the
+    batch's state is not stored and its inputs are not released for commit (so they are
+    dispatched again at restart); a batch acknowledged in time is settled as usual."""
+    proc, store, sender, settled = _setup(geography, codec)
+    num, other = new_num_unique(), new_num_unique()
+
+    async def scenario() -> None:
+        pipe = Pipeline(proc, lambda stats, token: settled.append(token))
+        await pipe.push([_rec(codec, num, "CRE", 0)], "held")
+        await _spin()
+        assert await pipe.close(0.05) is False  # its acknowledgement never comes
+        await pipe.push([_rec(codec, other, "CRE", 1)], "acked")
+        await _spin()
+        for fut in sender.acks[1:]:
+            fut.set_result(None)
+        assert await pipe.close(5) is True
+
+    asyncio.run(scenario())
+    assert settled == ["acked"]
+    assert store.get(num.encode(), 0) is None
+    assert store.get(other.encode(), 0) is not None
