@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def _shutdown_timeout(app: Any) -> float:
-    return float(getattr(app, "passerelle_shutdown_timeout_s", 30.0))
+    return float(getattr(app, "passerelle_shutdown_timeout_s", 15.0))
 
 
 async def _bounded(what: str, step: Awaitable[None], timeout: float) -> None:
@@ -70,6 +70,13 @@ class BoundedConsumer(faust_aiokafka.Consumer):
     acknowledges a batch's inputs once the broker acknowledged its outputs): bounded here
     by ``worker.shutdown_timeout_s``. A rebalance still waits without limit: the batch in
     flight must settle before its partitions move (its states belong to them)."""
+
+    def _new_consumer_thread(self) -> Any:
+        # the client thread's own stop (commit, leave group) waits for the broker too:
+        # mode's default limit is 60 s, plus the client's request timeout
+        thread = super()._new_consumer_thread()
+        thread.shutdown_timeout = _shutdown_timeout(self.app)
+        return thread
 
     async def wait_empty(self) -> None:
         if not self.app.should_stop:

@@ -79,7 +79,7 @@ class WorkerSettings(BaseModel):
     #: the batch in flight, faust's wait for its inputs, the producer's flush and stop).
     #: Past it the batch is given up: its inputs stay uncommitted and are dispatched again
     #: at restart (same event ids), so a broker gone for good cannot keep SIGTERM waiting
-    shutdown_timeout_s: float = 30.0
+    shutdown_timeout_s: float = 15.0
 
 
 class ApiSettings(BaseModel):
