@@ -16,6 +16,7 @@ from bench.broker import create_topics
 from bench.ledger import HeadReader, Ledger
 from hub import topics
 from hub.actors import Actor
+from hub.kafka.admin import known_partitions
 from schemas import get_codec
 
 PARTITIONS = 4  # hub.demandes partitions: the hub's default
@@ -96,25 +97,9 @@ class Watcher:
         await self.consumer.stop()
 
     async def partitions(self, names: Sequence[str], timeout: float = 120) -> list[TopicPartition]:
-        """The partitions of ``names``, once the client's own metadata knows every one of
-        them: end offsets of a topic it does not track fail with StaleMetadata (topics
-        created just before are not in its cached metadata)."""
-        client = self.consumer._client
-        await client.set_topics(set(client._topics) | set(names))
-        deadline = time.monotonic() + timeout
-        while True:
-            missing = [n for n in names if not client.cluster.partitions_for_topic(n)]
-            if not missing:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{len(missing)} topics never showed in the metadata")
-            await client.force_metadata_update()
-            await asyncio.sleep(0.2)
-        return [
-            TopicPartition(n, p)
-            for n in names
-            for p in sorted(client.cluster.partitions_for_topic(n) or ())
-        ]
+        """The partitions of ``names`` (``hub.kafka.admin.known_partitions``)."""
+        async with asyncio.timeout(timeout):
+            return await known_partitions(self.consumer, names)
 
     async def total(self, tps: Sequence[TopicPartition]) -> int:
         ends = await self.consumer.end_offsets(list(tps))

@@ -6,11 +6,9 @@ Declarations and wiring live here; the logic is in ``dispatch.processor`` and
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import gc
 import logging
-from collections.abc import Awaitable
 from typing import Any
 
 import faust
@@ -21,6 +19,7 @@ from dispatch.matching import TerritoryIndex
 from dispatch.pipeline import Pipeline
 from dispatch.processor import InputRecord, Processor
 from dispatch.sending import KafkaSender
+from dispatch.shutdown import bounded
 from dispatch.tablestore import ROCKSDB_OPTIONS, table_store
 from hub import topics
 from hub.geo import get_geography
@@ -34,17 +33,8 @@ log = logging.getLogger(__name__)
 
 
 def _shutdown_timeout(app: Any) -> float:
-    return float(getattr(app, "passerelle_shutdown_timeout_s", 15.0))
-
-
-async def _bounded(what: str, step: Awaitable[None], timeout: float) -> None:
-    """``await step`` for at most ``timeout`` s (a stopping worker whose broker is gone);
-    past it, log and go on: whatever was not acknowledged stays uncommitted."""
-    try:
-        await asyncio.wait_for(step, timeout)
-    except TimeoutError:
-        log.error("stopping: %s not done within %g s; given up (uncommitted inputs are "
-                  "dispatched again at restart)", what, timeout)  # fmt: skip
+    # set by create_app from worker.shutdown_timeout_s (faust builds these classes itself)
+    return float(app.passerelle_shutdown_timeout_s)
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
@@ -59,10 +49,10 @@ class IdempotentProducer(faust_aiokafka.Producer):
         if not self.app.should_stop:
             await super().flush()
         else:
-            await _bounded("producer flush", super().flush(), _shutdown_timeout(self.app))
+            await bounded("producer flush", super().flush(), _shutdown_timeout(self.app))
 
     async def on_stop(self) -> None:
-        await _bounded("producer stop", super().on_stop(), _shutdown_timeout(self.app))
+        await bounded("producer stop", super().on_stop(), _shutdown_timeout(self.app))
 
 
 class BoundedConsumer(faust_aiokafka.Consumer):
@@ -82,7 +72,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         if not self.app.should_stop:
             await super().wait_empty()
         else:
-            await _bounded("waiting for the batch in flight", super().wait_empty(),
+            await bounded("waiting for the batch in flight", super().wait_empty(),
                            _shutdown_timeout(self.app))  # fmt: skip
 
 

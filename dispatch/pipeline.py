@@ -20,13 +20,11 @@ the next is prepared. Guarantees are unchanged:
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from dispatch.processor import BatchStats, InputRecord, Processor, Submitted
-
-log = logging.getLogger(__name__)
+from dispatch.shutdown import bounded
 
 #: called once a batch is settled, with its stats and the token given to ``push``
 OnSettled = Callable[[BatchStats, Any], Awaitable[None] | None]
@@ -53,16 +51,7 @@ class Pipeline:
     async def close(self, timeout: float) -> bool:
         """:meth:`drain` within ``timeout`` s; past it, cancel the settlement and return
         False (the batch's states are not stored, its inputs not released for commit)."""
-        try:
-            await asyncio.wait_for(self.drain(), timeout)
-        except TimeoutError:
-            log.error(
-                "stopping: the batch in flight was not acknowledged within %g s; given up "
-                "(its inputs stay uncommitted and are dispatched again at restart)",
-                timeout,
-            )
-            return False
-        return True
+        return await bounded("the batch in flight", self.drain(), timeout)
 
     async def _settle(self, sub: Submitted, token: Any, resend: bool) -> bool:
         resent = await self.processor.settle(sub, resend=resend)

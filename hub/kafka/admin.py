@@ -78,15 +78,35 @@ def feed_spec(actor_id: str) -> TopicSpec:
     return TopicSpec(topics.feed_topic(actor_id), 1, {})
 
 
-async def ensure_topics(
-    settings: HubSettings, specs: list[TopicSpec], ready_timeout: float = 120
-) -> list[str]:
+#: how long ``ensure_topics`` waits for new topics to take writes
+READY_TIMEOUT_S = 120.0
+
+
+async def ensure_topics(settings: HubSettings, specs: list[TopicSpec]) -> list[str]:
     """Create the missing topics among ``specs``; return the names created, once every
     partition of them is ready to take writes (``wait_ready``)."""
     created = await _create_missing(settings, specs)
     if created:
-        await wait_ready(client_options(settings), created, ready_timeout)
+        await wait_ready(client_options(settings), created, READY_TIMEOUT_S)
     return created
+
+
+async def known_partitions(
+    consumer: AIOKafkaConsumer, names: Sequence[str]
+) -> list[TopicPartition]:
+    """The partitions of ``names``, once ``consumer``'s own metadata knows every one of
+    them (a topic created just before is not in its cached metadata; end offsets of a
+    topic it does not track fail). Polls until then: bound it with a timeout."""
+    client = consumer._client
+    await client.set_topics(set(client._topics) | set(names))
+    while not all(client.cluster.partitions_for_topic(n) for n in names):
+        await client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    return [
+        TopicPartition(n, p)
+        for n in names
+        for p in sorted(client.cluster.partitions_for_topic(n) or ())
+    ]
 
 
 async def wait_ready(options: dict[str, Any], names: Sequence[str], timeout: float) -> None:
@@ -105,17 +125,7 @@ async def wait_ready(options: dict[str, Any], names: Sequence[str], timeout: flo
     try:
         await consumer.start()
         async with asyncio.timeout(timeout):
-            client = consumer._client
-            await client.set_topics(set(names))
-            while not all(client.cluster.partitions_for_topic(n) for n in names):
-                await client.force_metadata_update()
-                await asyncio.sleep(0.1)
-            tps = [
-                TopicPartition(n, p)
-                for n in names
-                for p in sorted(client.cluster.partitions_for_topic(n) or ())
-            ]
-            await consumer.end_offsets(tps)
+            await consumer.end_offsets(await known_partitions(consumer, names))
     except (TimeoutError, KafkaError) as exc:
         raise TransientError(
             f"{len(names)} new topics not ready for writes after {timeout:g}s: {exc!r}"
