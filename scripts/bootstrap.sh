@@ -10,7 +10,9 @@ if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; t
   echo "bootstrap: Python >= 3.11 is required (found $("$PY" --version 2>&1))" >&2; exit 1
 fi
 stamp=.hub/.installed-$(sha256sum pyproject.toml | cut -c1-16)
-if [ ! -f "$stamp" ] || ! command -v hub >/dev/null 2>&1; then
+# the installed package itself (-P: not the checkout on sys.path), not a `hub` on PATH:
+# a stale pyenv shim can outlive the install
+if [ ! -f "$stamp" ] || ! "$PY" -P -c 'import hub.cli' >/dev/null 2>&1; then
   echo "bootstrap: installing the passerelle package and its test dependencies"
   "$PY" -m pip install --quiet --disable-pip-version-check -e '.[test]'
   mkdir -p .hub && rm -f .hub/.installed-* && touch "$stamp"
