@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -131,7 +132,8 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
         phase = await start_phase(bootstrap, home, geo, actors, previous=previous,
                                   extra_env=worker_env)
         try:
-            result["backfill"] = await backfill(phase, actors, events, broker_pid)
+            result["backfill"] = await backfill(
+                phase, actors, events, broker_pid, (seed, s.mix.guichets, s.mix.landlords), home)
             result["backfill"]["full"] = full
             result["backfill"]["distribution"] = match_distribution(phase.index, events)
         finally:
@@ -175,10 +177,13 @@ def main(argv: list[str] | None = None) -> None:
             n = write_jsonl(args.out, demand_events(args.demands, args.seed, get_geography()))
             print(f"{n} demands written to {args.out}")
             return
+        env = _worker_env(args.worker_env)
+        # the harness's own producer (the generator) uses the same producer settings
+        os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_KAFKA__")})
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             result = asyncio.run(run(args.suite, args.full_backfill, args.seed, Path(tmp),
                                      args.only, args.backfill, args.ns,
-                                     _worker_env(args.worker_env)))
+                                     env))
         js, md = report.write(result, args.out)
         print(md.read_text())
         print(f"written: {js} {md}")

@@ -7,7 +7,9 @@ Each mode is the least work a dispatcher could do, with the hub's producer setti
 * ``b``: the same, decoding and re-encoding each record with the hub's Avro codec;
 * ``c``: raw fan-out: decode once, look up the recipients in a ``TerritoryIndex`` of N
   actors, encode one FeedRecord once, send those bytes to each recipient's topic, await
-  every ack, commit.
+  every ack, commit. With ``--national-seed`` the index holds the W1 national actors
+  (:func:`bench.data.national_actors`) instead of N fan-out actors: the raw client's
+  figure for the backfill, over the same ~2,000 recipient topics as the hub.
 
 The process prints ``ready`` once positioned at the end of its input, then runs until
 SIGTERM/SIGINT.
@@ -23,7 +25,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.data import fanout_actors
+from bench.data import ActorMix, fanout_actors, national_actors
 from bench.harness import producer
 from dispatch.matching import TerritoryIndex
 from dispatch.state import wished_communes, wished_typologies
@@ -39,7 +41,11 @@ def baseline_topic(mode: str, actor_id: str = "out") -> str:
 
 async def run(args: argparse.Namespace) -> None:
     codec = get_codec()
-    index = TerritoryIndex(get_geography(), fanout_actors(args.n, args.departement, args.prefix))
+    geo = get_geography()
+    actors = (fanout_actors(args.n, args.departement, args.prefix) if args.national_seed is None
+              else national_actors(geo, args.national_seed,
+                                   ActorMix(guichets=args.guichets, landlords=args.landlords)))
+    index = TerritoryIndex(geo, actors)
     cons = AIOKafkaConsumer(
         bootstrap_servers=args.bootstrap,
         group_id=args.group,
@@ -118,6 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=1)
     p.add_argument("--departement", default="76")
     p.add_argument("--prefix", default="fan")
+    p.add_argument("--national-seed", type=int, default=None,
+                   help="mode c over the national actors of this seed (W1's)")
+    p.add_argument("--guichets", type=int, default=ActorMix().guichets)
+    p.add_argument("--landlords", type=int, default=ActorMix().landlords)
     args = p.parse_args(argv)
     try:
         asyncio.run(run(args))

@@ -1,6 +1,6 @@
 """Kafka-side tools of the harness: fill topics, register actors, wait for deliveries,
 read feeds into a ledger. Every client here uses the hub's producer settings
-(acks=all, idempotence, linger, lz4), so the harness loads the broker like the hub does.
+(acks=all, idempotence, linger, compression), so the harness loads the broker like the hub does.
 """
 
 from __future__ import annotations
@@ -17,18 +17,23 @@ from bench.ledger import HeadReader, Ledger
 from hub import topics
 from hub.actors import Actor
 from hub.kafka.admin import known_partitions
+from hub.settings import HubSettings
 from schemas import get_codec
 
 PARTITIONS = 4  # hub.demandes partitions: the hub's default
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
+    """The hub's producer settings (``hub.kafka.client.producer_options``): acks=all,
+    idempotence, and linger / compression from ``HUB_KAFKA__*`` as the worker reads them
+    (a tuning run's ``--worker-env`` reaches the baselines too: same settings, fair ratio)."""
+    k = HubSettings().kafka
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
         enable_idempotence=True,
-        linger_ms=5,
-        compression_type="lz4",
+        linger_ms=k.linger_ms,
+        compression_type=None if k.compression_type == "none" else k.compression_type,
         max_batch_size=256 * 1024,
     )
 

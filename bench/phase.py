@@ -44,6 +44,8 @@ class Phase:
     #: the probe demands sent through this phase's worker (actors of its territory get
     #: them too: a ledger over those actors must expect them)
     probe_events: list[dict[str, Any]] = field(default_factory=list)
+    #: the tuning run's HUB_* settings of the worker (the baselines get them too)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def index(self) -> TerritoryIndex:
@@ -106,7 +108,8 @@ async def start_phase(
     """Register ``actors`` (+ a probe), tombstone ``previous``, start a warm worker."""
     await _ensure_core(bootstrap)
     probe = probe_actor(uuid.uuid4().hex[:6])
-    phase = Phase(bootstrap, home / f"phase-{uuid.uuid4().hex[:6]}", geo, [*actors, probe])
+    phase = Phase(bootstrap, home / f"phase-{uuid.uuid4().hex[:6]}", geo, [*actors, probe],
+                  extra_env=dict(extra_env or {}))
     await create_topics(bootstrap, {topics.feed_topic(a.id): 1 for a in phase.actors})
     codec = get_codec()
     records = [

@@ -133,7 +133,12 @@ def start_baseline(
     n: int = 1,
     departement: str = "76",
     prefix: str = "fan",
+    national: tuple[int, int, int] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Proc:
+    """A raw-client baseline (``python -m bench.baseline``), positioned at its input's end.
+    ``national``: (seed, guichets, landlords) of the W1 actors, for mode c over them;
+    ``env``: the tuning run's ``HUB_*`` settings, as the measured worker gets them."""
     argv = [
         sys.executable,
         "-m",
@@ -153,6 +158,10 @@ def start_baseline(
         "--prefix",
         prefix,
     ]
-    proc = Proc(argv, _env({}), log, pipe=True)
+    if national is not None:
+        seed, guichets, landlords = national
+        argv += ["--national-seed", str(seed), "--guichets", str(guichets),
+                 "--landlords", str(landlords)]
+    proc = Proc(argv, _env(env or {}), log, pipe=True)
     proc.wait_line("ready", timeout=60)
     return proc

@@ -214,6 +214,19 @@ def markdown(r: dict[str, Any]) -> str:
             f"lost {led['lost']}, duplicated {led['duplicated']}, out of order "
             f"{led['out_of_order']}, unexpected {led['unexpected']}. Mean dispatch batch: "
             f"{_f(b.get('mean_batch_inputs'))} input records.",
+        ]
+        if bc := b.get("baseline_c"):
+            lines += [
+                "",
+                f"Baseline (c) over the same actors and as many topics, same halves just "
+                f"before the hub's: {bc['events_per_s']:,.0f} events/s, "
+                f"{bc['deliveries_per_s']:,.0f} deliveries/s; its CPU "
+                f"{_f(bc['process_cpu_us_per_event'])} µs/event; broker CPU "
+                f"{_f(bc['broker_cpu_us_per_delivery'])} µs/delivery; projected 1.9 M: "
+                f"{bc['projected_full_minutes']} min. Hub / baseline (c) deliveries/s: "
+                f"**{b['ratio_deliveries_per_s']:.2f}**.",
+            ]
+        lines += [
             "",
             f"Recipients per demand: `{json.dumps(b.get('distribution', {}))}`",
         ]

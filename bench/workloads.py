@@ -84,7 +84,8 @@ async def fanout_sweep(
     # (a) and (b): N-independent, same input size as N=1
     plain = encode(list(demand_events(max_events, seed, phase.geo, ["76"])))
     for mode in ("a", "b"):
-        proc = start_baseline(phase.bootstrap, logs / f"baseline-{mode}.log", mode, INPUT)
+        proc = start_baseline(phase.bootstrap, logs / f"baseline-{mode}.log", mode, INPUT,
+                              env=phase.extra_env)
         try:
             outs = await w.partitions([bl.baseline_topic(mode)])
             bursts = [
@@ -121,6 +122,7 @@ async def fanout_sweep(
             n=n,
             departement=dep,
             prefix=f"n{n}x",
+            env=phase.extra_env,
         )
         hub_b, base_b = [], []
         try:
@@ -252,17 +254,28 @@ def _quantiles(sorted_ms: list[float]) -> dict[str, float | None]:
 NATIONAL_STOCK = 1_900_000
 
 
+W1_INPUT = "bench.w1.in"
+
+
 async def backfill(
-    phase: Phase, actors: list[Any], events: list[dict[str, Any]], broker_pid: int | None
+    phase: Phase,
+    actors: list[Any],
+    events: list[dict[str, Any]],
+    broker_pid: int | None,
+    national: tuple[int, int, int],
+    logs: Path,
 ) -> dict[str, Any]:
     """W1: the sample in two back-to-back bursts (halves); throughput, CPU, RSS and its
     projection to the national stock, and the ledger of every actor.
+
+    Baseline (c) over the same national actors (``national``: seed, guichets, landlords),
+    one topic per actor as the hub's feeds, runs each half just before the hub (A/B/A/B):
+    the raw client's own projection tells how much of the target this machine allows.
 
     The projection uses the *marginal* RSS growth of the second half (RSS after it minus
     RSS after the first, per demand): the first half also pays one-off costs (producer
     buffers for every feed partition, caches filling up) that a linear projection of the
     total growth would multiply by 50."""
-    from bench.measure import Burst
     from bench.processes import batch_inputs
     from bench.procstat import peak_rss_bytes, rss_bytes
 
@@ -273,24 +286,34 @@ async def backfill(
     ids = {a.id for a in actors}
     half = len(events) // 2
     expect(ledger, phase, ids, phase.probe_events)  # already delivered, read back below
+    await create_topics(phase.bootstrap, {W1_INPUT: 4, **{bl.baseline_topic("c", a.id): 1
+                                                          for a in actors}})
+    base_outs = await phase.watcher.partitions([bl.baseline_topic("c", a.id) for a in actors])
+    proc = start_baseline(phase.bootstrap, logs / "baseline-c-w1.log", "c", W1_INPUT,
+                          national=national, env=phase.extra_env)
     rss = [rss_bytes(pid) or 0]
     bursts: list[Burst] = []
+    base_bursts: list[Burst] = []
     batches0 = batch_inputs(phase.worker)
-    for part in (events[:half], events[half:]):
-        want = expect(ledger, phase, ids, part)
-        bursts.append(await burst(
-            phase.watcher, phase.bootstrap, topics.DEMANDES, encode(part), outs, want,
-            {"hub": pid, "broker": broker_pid}, timeout=7200))
-        rss.append(rss_bytes(pid) or 0)
+    try:
+        for part in (events[:half], events[half:]):
+            want = expect(ledger, phase, ids, part)
+            records = encode(part)
+            base_bursts.append(await burst(
+                phase.watcher, phase.bootstrap, W1_INPUT, records, base_outs, want,
+                {"process": proc.pid, "broker": broker_pid}, timeout=7200))
+            bursts.append(await burst(
+                phase.watcher, phase.bootstrap, topics.DEMANDES, records, outs, want,
+                {"hub": pid, "broker": broker_pid}, timeout=7200))
+            rss.append(rss_bytes(pid) or 0)
+    finally:
+        proc.stop()
     peak = peak_rss_bytes(pid)
     batches1 = batch_inputs(phase.worker)
     mean_batch = (
         None if batches0 is None or batches1 is None or batches1[1] <= batches0[1]
         else round((batches1[0] - batches0[0]) / (batches1[1] - batches0[1]), 1))
-    cpu = {role: (None if any(b.cpu.get(role) is None for b in bursts)
-                  else sum(b.cpu[role] or 0.0 for b in bursts)) for role in bursts[0].cpu}
-    b = Burst(sum(x.events for x in bursts), sum(x.deliveries for x in bursts),
-              sum(x.seconds for x in bursts), cpu)
+    b, base = _total(bursts), _total(base_bursts)
     await read_into_ledger(phase.bootstrap, phase.feeds(actors), ledger)
     rss0, rss_mid, rss1 = rss
     per_demand = (rss1 - rss0) / max(len(events), 1)
@@ -298,6 +321,10 @@ async def backfill(
     eps = b.events / b.seconds
     return {
         **b.as_dict(),
+        "baseline_c": {**base.as_dict(), "projected_full_minutes": round(
+            NATIONAL_STOCK / (base.events / base.seconds) / 60, 1)},
+        "ratio_deliveries_per_s": round(
+            (b.deliveries / b.seconds) / (base.deliveries / base.seconds), 3),
         "actors": len(actors),
         "mean_batch_inputs": mean_batch,
         "worker_rss_start_mib": round(rss0 / 2**20, 1),
@@ -311,3 +338,11 @@ async def backfill(
             (max(rss1, peak or 0) + marginal * max(NATIONAL_STOCK - len(events), 0)) / 2**20),
         "ledger": ledger.summary(),
     }
+
+
+def _total(bursts: list[Burst]) -> Burst:
+    """One burst summing ``bursts`` (events, deliveries, seconds, CPU per role)."""
+    cpu = {role: (None if any(b.cpu.get(role) is None for b in bursts)
+                  else sum(b.cpu[role] or 0.0 for b in bursts)) for role in bursts[0].cpu}
+    return Burst(sum(x.events for x in bursts), sum(x.deliveries for x in bursts),
+                 sum(x.seconds for x in bursts), cpu)

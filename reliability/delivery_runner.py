@@ -185,7 +185,8 @@ def _figures(ledger: Any, received: dict[str, list[dict[str, Any]]],
     on_feeds = check(ledger, kafka_feeds)
     bad_sig, bad_ids = receiver.signature_faults()
     out = fig.as_dict()
-    out.update(feeds_lost=on_feeds.lost, feeds_ok=on_feeds.ok, bad_signatures=bad_sig,
+    out.update(feeds_lost=on_feeds.lost, feeds_ok=on_feeds.ok, feeds_examples=on_feeds.examples,
+               bad_signatures=bad_sig,
                bad_event_id_headers=bad_ids, audit_missing_kafka=audit_missing["kafka"],
                audit_missing_webhook=audit_missing["webhook"], delivered_while_down=during,
                down_s=down, settled=settled, deliverer_exits=dh.exits["deliver"],

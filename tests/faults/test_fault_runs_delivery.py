@@ -27,7 +27,7 @@ def _assert_clean(r: Result) -> None:
     f = r.figures
     assert f["settled"], "the outbox did not drain in time"
     # feeds first: a record missing from Kafka is a dispatch loss, else a delivery one
-    assert f["feeds_lost"] == 0, ("lost on the Kafka feeds", f)
+    assert f["feeds_lost"] == 0, ("lost on the Kafka feeds", f["feeds_examples"], f)
     assert f["owed"] > 0 and f["delivered_raw"] >= f["owed"], ("lost in delivery", f)
     assert (f["lost"], f["duplicated_after_dedup"], f["reordered"], f["out_of_scope"]) == (
         0, 0, 0, 0), f["examples"]  # fmt: skip

@@ -43,6 +43,11 @@ def test_smoke_suite_runs_every_workload(tmp_path: Path) -> None:
     assert b["worker_peak_rss_mib"] > 0 and b["distribution"]["demands"] == b["events"]
     assert b["mean_batch_inputs"] is not None and b["mean_batch_inputs"] >= 1  # /metrics read
     _clean(b["ledger"])
+    # the raw client's W1 figure: same actors, same demands, every delivery counted
+    bc = b["baseline_c"]
+    assert bc["deliveries"] == b["deliveries"] and bc["events"] == b["events"]
+    assert bc["process_cpu_us_per_event"] > 0 and bc["projected_full_minutes"] > 0
+    assert b["ratio_deliveries_per_s"] > 0
 
     m = result["matching"]["by_actors"]
     assert m["10"]["recipients_per_demand"] == 10 == m["100"]["recipients_per_demand"]
@@ -52,3 +57,4 @@ def test_smoke_suite_runs_every_workload(tmp_path: Path) -> None:
     )
     js, md = report.write(result, tmp_path / "out")
     assert js.is_file() and "### W1 backfill" in md.read_text()
+    assert "Baseline (c) over the same actors" in md.read_text()
