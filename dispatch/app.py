@@ -9,12 +9,14 @@ from __future__ import annotations
 import functools
 import gc
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from dispatch.actors_loader import load_actors
+from dispatch.contiguity import Contiguity, Verdict
 from dispatch.matching import TerritoryIndex
 from dispatch.pipeline import Pipeline
 from dispatch.processor import InputRecord, Processor
@@ -26,6 +28,7 @@ from hub.geo import get_geography
 from hub.kafka.client import producer_options
 from hub.kafka.isolation import faust_credentials
 from hub.settings import HubSettings
+from monitoring import recorder
 from monitoring.worker import install_monitoring
 from schemas import get_codec
 
@@ -67,6 +70,59 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         thread = super()._new_consumer_thread()
         thread.shutdown_timeout = _shutdown_timeout(self.app)
         return thread
+
+    # -- input contiguity (dispatch.contiguity: why) ------------------------------------
+    @property
+    def _contiguity(self) -> Contiguity:
+        guard: Contiguity | None = getattr(self, "_passerelle_contiguity", None)
+        if guard is None:
+            guard = self._passerelle_contiguity = Contiguity()
+        return guard
+
+    def _guarded(self, tp: Any) -> bool:
+        return tp.topic in self.app.passerelle_input_topics  # type: ignore[attr-defined]
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        """faust's records, each input partition's in offset order without a hole."""
+        rewound: set[Any] = set()
+        async for tp, message in super().getmany(timeout):
+            if not self._guarded(tp):
+                yield tp, message
+                continue
+            if tp in rewound:  # fetched with the record that made us seek back: stale
+                continue
+            verdict = self._contiguity.check(tp, message.offset)
+            if verdict is Verdict.ADMIT:
+                yield tp, message
+            elif verdict is Verdict.REWIND:
+                rewound.add(tp)
+                recorder.input_rewind(tp.topic)
+                back = self._contiguity.expected(tp)
+                assert back is not None  # a rewind always has an expected offset
+                # faust's own seek: the client's position and faust's read offset
+                await super().seek(tp, back)
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # perform_seek leaves faust's read offsets at the committed offsets (None: none)
+        for tp, offset in list(self._read_offset.items()):
+            if self._guarded(tp):
+                self._contiguity.reset(tp, offset)
+
+    async def seek(self, partition: Any, offset: int) -> None:
+        await super().seek(partition, offset)
+        if self._guarded(partition):
+            self._contiguity.reset(partition, offset)
+
+    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
+        for tp in revoked:
+            self._contiguity.forget(tp)
+        await super().on_partitions_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        for tp in assigned:  # the client starts at the committed offset: admit the first
+            self._contiguity.forget(tp)
+        await super().on_partitions_assigned(assigned, generation_id)
 
     async def wait_empty(self) -> None:
         if not self.app.should_stop:
@@ -137,6 +193,8 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     )
     # read by BoundedConsumer / IdempotentProducer, which faust builds from the app
     app.passerelle_shutdown_timeout_s = settings.worker.shutdown_timeout_s  # type: ignore[attr-defined]
+    # the agents' inputs, whose records BoundedConsumer hands out without a hole
+    app.passerelle_input_topics = frozenset({topics.DEMANDES, topics.EVENEMENTS})  # type: ignore[attr-defined]
     demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)
     table = app.Table(
         "demande-state",

@@ -81,6 +81,13 @@ DLQ_REPLAYS = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+INPUT_REWINDS = Counter(
+    "passerelle_input_rewinds_total",
+    "Input partitions sought back because a record was handed out past a hole "
+    "(dispatch.contiguity: expected after a start or a rebalance on a backlog).",
+    ["topic"],
+    registry=REGISTRY,
+)
 CONNECTOR_CALLS = Counter(
     "passerelle_connector_calls_total",
     "Calls to an external system, by connector (sne_soap, webhook, file...), operation "

@@ -81,6 +81,10 @@ def _outcome_of_error(result: dict[str, str], default: str) -> None:
         result["outcome"] = default
 
 
+def input_rewind(topic: str) -> None:
+    m.INPUT_REWINDS.labels(topic=topic).inc()
+
+
 def webhook_retry(actor: str) -> None:
     m.WEBHOOK_RETRIES.labels(actor=actor).inc()
 

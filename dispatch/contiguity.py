@@ -1,0 +1,82 @@
+"""Input contiguity: the worker's consumer hands the streams each input partition's records
+in offset order, with no hole, or not at all.
+
+Why: at start-up and after a rebalance, faust resumes fetching before it seeks the input
+partitions back to their committed offsets. Records fetched before that seek are still
+being handed out after it; faust then takes the jump between the reset read offset and
+such a stale record for a gap in the log and counts the offsets in between as consumed:
+a record that never reached the agent was committed past, i.e. lost. It was seen on a
+fresh worker with a backlog (``tests/faults/test_fault_runs_delivery.py``; the diagnosis is
+in docs/reliability.md).
+
+Contract of :class:`Contiguity` (plain logic, one instance per consumer):
+
+* a partition's *expected* offset is unknown after assignment (the first record is
+  admitted: the client starts at the committed offset), set by :meth:`reset` (a seek), and
+  advanced past each admitted record;
+* a record below the expected offset is a copy already handed out: **dropped**;
+* a record above it is a **hole**: dropped, and the caller seeks the partition back to the
+  expected offset and drops that partition's other records of the same fetch (they are
+  stale too); they are fetched again, in order. If the same hole shows again after that
+  rewind, the log really has no such offset (compaction, transaction markers): the
+  record is admitted and the hole logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Hashable
+from enum import Enum
+
+log = logging.getLogger(__name__)
+
+
+class Verdict(Enum):
+    ADMIT = "admit"
+    DROP = "drop"
+    #: drop, and seek the partition back to :meth:`Contiguity.expected`
+    REWIND = "rewind"
+
+
+class Contiguity:
+    def __init__(self) -> None:
+        self._expected: dict[Hashable, int] = {}
+        #: partitions rewound to this offset and not yet past it
+        self._rewound: dict[Hashable, int] = {}
+
+    def expected(self, tp: Hashable) -> int | None:
+        return self._expected.get(tp)
+
+    def reset(self, tp: Hashable, offset: int | None) -> None:
+        """The partition was sought to ``offset`` (None: unknown, admit the next record)."""
+        self._rewound.pop(tp, None)
+        if offset is None or offset < 0:
+            self._expected.pop(tp, None)
+        else:
+            self._expected[tp] = offset
+
+    def forget(self, tp: Hashable) -> None:
+        """The partition was revoked."""
+        self._expected.pop(tp, None)
+        self._rewound.pop(tp, None)
+
+    def check(self, tp: Hashable, offset: int) -> Verdict:
+        expected = self._expected.get(tp)
+        if expected is None or offset == expected:
+            return self._admit(tp, offset)
+        if offset < expected:
+            return Verdict.DROP
+        if self._rewound.get(tp) == expected:
+            log.warning("input %s: offsets %d..%d absent from the log after a rewind: "
+                        "going on at %d", tp, expected, offset - 1, offset)  # fmt: skip
+            return self._admit(tp, offset)
+        # expected at a start or rebalance on a backlog (see module doc): not an error
+        log.info("input %s: offset %d handed out where %d was expected: seeking back",
+                 tp, offset, expected)  # fmt: skip
+        self._rewound[tp] = expected
+        return Verdict.REWIND
+
+    def _admit(self, tp: Hashable, offset: int) -> Verdict:
+        self._expected[tp] = offset + 1
+        self._rewound.pop(tp, None)
+        return Verdict.ADMIT
