@@ -99,8 +99,9 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                 recorder.input_rewind(tp.topic)
                 back = self._contiguity.expected(tp)
                 assert back is not None  # a rewind always has an expected offset
-                # faust's own seek: the client's position and faust's read offset
-                await super().seek(tp, back)
+                # in the client's thread; sets faust's read offset too (not self.seek:
+                # that would reset the guard's memory of this rewind)
+                await self.seek_wait({tp: back})
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
