@@ -8,7 +8,8 @@ outputs in order and waits for every acknowledgement; a failed delivery raises
 for the batch: it is processed again (at-least-once, the same event ids).
 
 :class:`KafkaSender` sends through the aiokafka producer under the faust app (the one
-faust's own producer wraps, so the same settings: acks=all, idempotence, linger, lz4)
+faust's own producer wraps, so the same settings: acks=all, idempotence, linger,
+compression)
 without faust's per-send coroutine and sensor hooks: two awaits per record instead of
 four, and no task per record.
 """

@@ -27,7 +27,10 @@ class KafkaSettings(BaseModel):
     replication_factor: int = 1
     #: producer settings chosen for no loss: acks=all + idempotence
     linger_ms: int = 5
-    compression_type: str = "lz4"
+    #: none by default: the worker's feed batches hold one or two records each (one
+    #: topic per actor), where lz4 saves ~24 % of the bytes but costs ~40 % of the
+    #: backfill throughput in hub and broker CPU (docs/performance.md, "Compression")
+    compression_type: Literal["none", "lz4", "gzip", "snappy", "zstd"] = "none"
     request_timeout_ms: int = 30_000
 
 

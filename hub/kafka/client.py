@@ -30,7 +30,8 @@ def client_options(settings: HubSettings) -> dict[str, Any]:
 
 def producer_options(settings: HubSettings) -> dict[str, Any]:
     """Producer settings chosen for no loss: acks=all and idempotence (no duplicates or
-    reordering from internal retries); linger and compression for throughput."""
+    reordering from internal retries); linger for throughput; compression as set (none by
+    default: see ``KafkaSettings.compression_type``)."""
     k = settings.kafka
     return {
         **client_options(settings),
