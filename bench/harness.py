@@ -17,6 +17,7 @@ from bench.ledger import HeadReader, Ledger
 from hub import topics
 from hub.actors import Actor
 from hub.kafka.admin import known_partitions
+from hub.kafka.client import delivery_options
 from hub.settings import HubSettings
 from schemas import get_codec
 
@@ -24,18 +25,10 @@ PARTITIONS = 4  # hub.demandes partitions: the hub's default
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
-    """The hub's producer settings (``hub.kafka.client.producer_options``): acks=all,
-    idempotence, and linger / compression from ``HUB_KAFKA__*`` as the worker reads them
-    (a tuning run's ``--worker-env`` reaches the baselines too: same settings, fair ratio)."""
-    k = HubSettings().kafka
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=k.linger_ms,
-        compression_type=None if k.compression_type == "none" else k.compression_type,
-        max_batch_size=256 * 1024,
-    )
+    """The hub's delivery settings (``hub.kafka.client.delivery_options``), linger and
+    compression from ``HUB_KAFKA__*`` as the worker reads them (a tuning run's
+    ``--worker-env`` reaches the baselines too: same settings, fair ratio)."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, **delivery_options(HubSettings().kafka))
 
 
 def consumer(bootstrap: str) -> AIOKafkaConsumer:

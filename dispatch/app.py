@@ -72,32 +72,31 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         return thread
 
     # -- input contiguity (dispatch.contiguity: why) ------------------------------------
-    @property
-    def _contiguity(self) -> Contiguity:
-        guard: Contiguity | None = getattr(self, "_passerelle_contiguity", None)
-        if guard is None:
-            guard = self._passerelle_contiguity = Contiguity()
-        return guard
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._contiguity = Contiguity()
 
-    def _guarded(self, tp: Any) -> bool:
-        return tp.topic in self.app.passerelle_input_topics  # type: ignore[attr-defined]
+    def _inputs(self) -> frozenset[str]:
+        # set by create_app; read per call, not at construction (faust builds us lazily)
+        return self.app.passerelle_input_topics  # type: ignore[attr-defined,no-any-return]
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         """faust's records, each input partition's in offset order without a hole."""
+        inputs, guard = self._inputs(), self._contiguity
         rewound: set[Any] = set()
         async for tp, message in super().getmany(timeout):
-            if not self._guarded(tp):
+            if tp.topic not in inputs:
                 yield tp, message
                 continue
             if tp in rewound:  # fetched with the record that made us seek back: stale
                 continue
-            verdict = self._contiguity.check(tp, message.offset)
+            verdict = guard.check(tp, message.offset)
             if verdict is Verdict.ADMIT:
                 yield tp, message
             elif verdict is Verdict.REWIND:
                 rewound.add(tp)
                 recorder.input_rewind(tp.topic)
-                back = self._contiguity.expected(tp)
+                back = guard.expected(tp)
                 assert back is not None  # a rewind always has an expected offset
                 # in the client's thread; sets faust's read offset too (not self.seek:
                 # that would reset the guard's memory of this rewind)
@@ -106,21 +105,19 @@ class BoundedConsumer(faust_aiokafka.Consumer):
     async def perform_seek(self) -> None:
         await super().perform_seek()
         # perform_seek leaves faust's read offsets at the committed offsets (None: none)
+        inputs = self._inputs()
         for tp, offset in list(self._read_offset.items()):
-            if self._guarded(tp):
+            if tp.topic in inputs:
                 self._contiguity.reset(tp, offset)
 
     async def seek(self, partition: Any, offset: int) -> None:
         await super().seek(partition, offset)
-        if self._guarded(partition):
+        if partition.topic in self._inputs():
             self._contiguity.reset(partition, offset)
 
-    async def on_partitions_revoked(self, revoked: set[Any]) -> None:
-        for tp in revoked:
-            self._contiguity.forget(tp)
-        await super().on_partitions_revoked(revoked)
-
     async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        # (a revoked partition is forgotten when it is assigned again: faust revokes all
+        # before it assigns)
         for tp in assigned:  # the client starts at the committed offset: admit the first
             self._contiguity.forget(tp)
         await super().on_partitions_assigned(assigned, generation_id)

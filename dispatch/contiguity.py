@@ -11,7 +11,7 @@ in docs/reliability.md).
 
 Contract of :class:`Contiguity` (plain logic, one instance per consumer):
 
-* a partition's *expected* offset is unknown after assignment (the first record is
+* a partition's *expected* offset is unknown after (re)assignment (the first record is
   admitted: the client starts at the committed offset), set by :meth:`reset` (a seek), and
   advanced past each admitted record;
 * a record below the expected offset is a copy already handed out: **dropped**;
@@ -56,7 +56,7 @@ class Contiguity:
             self._expected[tp] = offset
 
     def forget(self, tp: Hashable) -> None:
-        """The partition was revoked."""
+        """The partition was (re)assigned: its next record is admitted."""
         self._expected.pop(tp, None)
         self._rewound.pop(tp, None)
 
@@ -78,5 +78,6 @@ class Contiguity:
 
     def _admit(self, tp: Hashable, offset: int) -> Verdict:
         self._expected[tp] = offset + 1
-        self._rewound.pop(tp, None)
+        if self._rewound:  # per input record: skip the pop in the usual case
+            self._rewound.pop(tp, None)
         return Verdict.ADMIT

@@ -7,7 +7,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from hub.kafka.tls import security_protocol, ssl_context
-from hub.settings import HubSettings
+from hub.settings import HubSettings, KafkaSettings
 
 
 def client_options(settings: HubSettings) -> dict[str, Any]:
@@ -28,20 +28,24 @@ def client_options(settings: HubSettings) -> dict[str, Any]:
     return opts
 
 
-def producer_options(settings: HubSettings) -> dict[str, Any]:
-    """Producer settings chosen for no loss: acks=all and idempotence (no duplicates or
-    reordering from internal retries); linger for throughput; compression as set (none by
-    default: see ``KafkaSettings.compression_type``)."""
-    k = settings.kafka
+def delivery_options(k: KafkaSettings) -> dict[str, Any]:
+    """How records are produced, apart from where to connect: acks=all and idempotence (no
+    loss, no duplicates or reordering from internal retries), linger for throughput,
+    compression as set (none by default: see ``KafkaSettings.compression_type``). The
+    benchmark's raw-client baselines use these too (``bench.harness.producer``)."""
     return {
-        **client_options(settings),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": k.linger_ms,
         "compression_type": None if k.compression_type == "none" else k.compression_type,
-        "request_timeout_ms": k.request_timeout_ms,
         "max_batch_size": 256 * 1024,
     }
+
+
+def producer_options(settings: HubSettings) -> dict[str, Any]:
+    """Connection options plus :func:`delivery_options` and the request timeout."""
+    return {**client_options(settings), **delivery_options(settings.kafka),
+            "request_timeout_ms": settings.kafka.request_timeout_ms}  # fmt: skip
 
 
 def new_producer(settings: HubSettings) -> AIOKafkaProducer:

@@ -47,7 +47,7 @@ def test_a_hole_still_there_after_the_rewind_is_a_real_one() -> None:
     assert c.check(TP, 12) is Verdict.REWIND  # a new hole is checked again
 
 
-def test_revoked_or_unknown_offsets_admit_the_next_record() -> None:
+def test_reassigned_or_unknown_offsets_admit_the_next_record() -> None:
     c = Contiguity()
     c.reset(TP, 100)
     c.forget(TP)
