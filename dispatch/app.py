@@ -9,135 +9,26 @@ from __future__ import annotations
 import functools
 import gc
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from dispatch.actors_loader import load_actors
-from dispatch.contiguity import Contiguity, Verdict
 from dispatch.matching import TerritoryIndex
 from dispatch.pipeline import Pipeline
 from dispatch.processor import InputRecord, Processor
 from dispatch.sending import KafkaSender
-from dispatch.shutdown import bounded
 from dispatch.tablestore import ROCKSDB_OPTIONS, table_store
+from dispatch.transport import register as register_transport
 from hub import topics
 from hub.geo import get_geography
 from hub.kafka.client import producer_options
 from hub.kafka.isolation import faust_credentials
 from hub.settings import HubSettings
-from monitoring import recorder
 from monitoring.worker import install_monitoring
 from schemas import get_codec
 
 log = logging.getLogger(__name__)
-
-
-def _shutdown_timeout(app: Any) -> float:
-    # set by create_app from worker.shutdown_timeout_s (faust builds these classes itself)
-    return float(app.passerelle_shutdown_timeout_s)
-
-
-class IdempotentProducer(faust_aiokafka.Producer):
-    """faust enables acks=all + idempotence only in exactly-once mode; we want them in
-    at-least-once mode too (no loss, no duplicates or reordering from producer retries).
-    A stopping worker's flush and stop are bounded (``worker.shutdown_timeout_s``)."""
-
-    def _settings_extra(self) -> dict[str, Any]:
-        return {"acks": "all", "enable_idempotence": True}
-
-    async def flush(self) -> None:
-        if not self.app.should_stop:
-            await super().flush()
-        else:
-            await bounded("producer flush", super().flush(), _shutdown_timeout(self.app))
-
-    async def on_stop(self) -> None:
-        await bounded("producer stop", super().on_stop(), _shutdown_timeout(self.app))
-
-
-class BoundedConsumer(faust_aiokafka.Consumer):
-    """At app stop, faust waits for every started input to be acknowledged (our pipeline
-    acknowledges a batch's inputs once the broker acknowledged its outputs): bounded here
-    by ``worker.shutdown_timeout_s``. A rebalance still waits without limit: the batch in
-    flight must settle before its partitions move (its states belong to them)."""
-
-    def _new_consumer_thread(self) -> Any:
-        # the client thread's own stop (commit, leave group) waits for the broker too:
-        # mode's default limit is 60 s, plus the client's request timeout
-        thread = super()._new_consumer_thread()
-        thread.shutdown_timeout = _shutdown_timeout(self.app)
-        return thread
-
-    # -- input contiguity (dispatch.contiguity: why) ------------------------------------
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self._contiguity = Contiguity()
-
-    def _inputs(self) -> frozenset[str]:
-        # set by create_app; read per call, not at construction (faust builds us lazily)
-        return self.app.passerelle_input_topics  # type: ignore[attr-defined,no-any-return]
-
-    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-        """faust's records, each input partition's in offset order without a hole."""
-        inputs, guard = self._inputs(), self._contiguity
-        rewound: set[Any] = set()
-        async for tp, message in super().getmany(timeout):
-            if tp.topic not in inputs:
-                yield tp, message
-                continue
-            if tp in rewound:  # fetched with the record that made us seek back: stale
-                continue
-            verdict = guard.check(tp, message.offset)
-            if verdict is Verdict.ADMIT:
-                yield tp, message
-            elif verdict is Verdict.REWIND:
-                rewound.add(tp)
-                recorder.input_rewind(tp.topic)
-                back = guard.expected(tp)
-                assert back is not None  # a rewind always has an expected offset
-                # in the client's thread; sets faust's read offset too (not self.seek:
-                # that would reset the guard's memory of this rewind)
-                await self.seek_wait({tp: back})
-
-    async def perform_seek(self) -> None:
-        await super().perform_seek()
-        # perform_seek leaves faust's read offsets at the committed offsets (None: none)
-        inputs = self._inputs()
-        for tp, offset in list(self._read_offset.items()):
-            if tp.topic in inputs:
-                self._contiguity.reset(tp, offset)
-
-    async def seek(self, partition: Any, offset: int) -> None:
-        await super().seek(partition, offset)
-        if partition.topic in self._inputs():
-            self._contiguity.reset(partition, offset)
-
-    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
-        # (a revoked partition is forgotten when it is assigned again: faust revokes all
-        # before it assigns)
-        for tp in assigned:  # the client starts at the committed offset: admit the first
-            self._contiguity.forget(tp)
-        await super().on_partitions_assigned(assigned, generation_id)
-
-    async def wait_empty(self) -> None:
-        if not self.app.should_stop:
-            await super().wait_empty()
-        else:
-            await bounded("waiting for the batch in flight", super().wait_empty(),
-                           _shutdown_timeout(self.app))  # fmt: skip
-
-
-class Transport(faust_aiokafka.Transport):
-    Consumer = BoundedConsumer
-    Producer = IdempotentProducer
-
-
-from faust.transport.drivers import TRANSPORTS  # noqa: E402
-
-TRANSPORTS.data["passerelle"] = "dispatch.app:Transport"
 
 
 def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
@@ -161,6 +52,7 @@ def _settled(app: faust.App, sensor: Any, stats: Any, events: Any) -> None:
 
 def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     k = settings.kafka
+    register_transport()
     opts = producer_options(settings)
     # One directory per broker cluster (state of a wiped broker is never reused) and per
     # worker of this host (its web port, unique per host): RocksDB locks its files, so two

@@ -20,12 +20,22 @@ Contract of :class:`Contiguity` (plain logic, one instance per consumer):
   stale too); they are fetched again, in order. If the same hole shows again after that
   rewind, the log really has no such offset (compaction, transaction markers): the
   record is admitted and the hole logged.
+
+Records can also vanish *after* they were handed out: when faust resumes its flow (end of
+recovery, after its seek to the committed offsets) it clears every stream queue, and the
+records handed out between that seek and the clear are dropped there, unseen by the
+agent. Nothing after them is out of order, so no hole shows; faust then commits past them
+(its commit takes an acknowledged offset one above the committed one as contiguous). Seen
+as the first record after the committed offset missing on every partition after a
+frozen-broker stop (``tests/faults/test_shutdown_broker_gone.py``). :func:`lowest_offsets`
+names, before such a clear, the first input record of each partition still queued; the
+consumer resets the expected offset there and seeks back, so they are read again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Hashable
+from collections.abc import Container, Hashable, Iterable
 from enum import Enum
 
 log = logging.getLogger(__name__)
@@ -81,3 +91,17 @@ class Contiguity:
         if self._rewound:  # per input record: skip the pop in the usual case
             self._rewound.pop(tp, None)
         return Verdict.ADMIT
+
+
+def lowest_offsets(queued: Iterable[object], inputs: Container[str]) -> dict[Hashable, int]:
+    """The lowest offset of each input partition among ``queued`` items: faust events
+    (``.message``) or messages (``.tp``, ``.offset``); anything else is ignored."""
+    lowest: dict[Hashable, int] = {}
+    for item in queued:
+        message = getattr(item, "message", item)
+        tp, offset = getattr(message, "tp", None), getattr(message, "offset", None)
+        if tp is None or not isinstance(offset, int) or getattr(tp, "topic", None) not in inputs:
+            continue
+        if tp not in lowest or offset < lowest[tp]:
+            lowest[tp] = offset
+    return lowest

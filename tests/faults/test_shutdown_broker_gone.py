@@ -26,8 +26,11 @@ pytestmark = [
 ]
 
 ROUEN = "76540"
+LE_HAVRE = "76351"
 LIMIT_S = 3.0
 DEMANDS = 3_000
+#: enough that the group commits (every 2.8 s) well before the stream is over
+BACKLOG = 12_000
 
 
 @pytest.fixture(scope="module")
@@ -61,25 +64,32 @@ def _feed_nums(hub: PrivateHub, actor_id: str) -> set[str]:
     return asyncio.run(read())
 
 
-def test_sigterm_with_the_broker_frozen_stops_in_time_and_loses_nothing(
-    hub: PrivateHub,
-) -> None:
-    actor = Actor(id="frozen-bailleur", name="b", kind="bailleur", profile="consultant_simple",
-                  filters=ActorFilters(communes=[ROUEN]))  # fmt: skip
+def _freeze_stop_restart(hub: PrivateHub, commune: str, demands: int, *, after_commit: bool
+                         ) -> None:  # fmt: skip
+    """Stream ``demands`` to one actor, freeze the broker mid-stream (after the group's
+    first commit of the stream when ``after_commit``), SIGTERM the worker, thaw the broker,
+    and check that a new worker brings every demand to the feed."""
+    actor = Actor(id=f"frozen-{commune}", name="b", kind="bailleur", profile="consultant_simple",
+                  filters=ActorFilters(communes=[commune]))  # fmt: skip
     hub.register([actor])
-    first = _worker(hub, "first")
+    first = _worker(hub, f"first-{commune}")
     warm = new_num_unique()
-    asyncio.run(hub.publish([demande_event(warm, [ROUEN])]))
+    asyncio.run(hub.publish([demande_event(warm, [commune])]))
     deadline = time.monotonic() + 120
     while hub.feed_total([actor.id]) < 1:
         assert first.alive() and time.monotonic() < deadline, f"not dispatched; {first.log}"
         time.sleep(0.5)
-    nums = [new_num_unique() for _ in range(DEMANDS)]
-    asyncio.run(hub.publish([demande_event(n, [ROUEN]) for n in nums]))
+    committed_before = hub.progress()[1]
+    nums = [new_num_unique() for _ in range(demands)]
+    asyncio.run(hub.publish([demande_event(n, [commune]) for n in nums]))
     # freeze the broker while the worker is in the middle of the stream
-    while hub.feed_total([actor.id]) < 1 + DEMANDS // 10:
+    while hub.feed_total([actor.id]) < 1 + demands // 10:
         assert time.monotonic() < deadline, f"stream did not start; {first.log}"
         time.sleep(0.05)
+    while after_commit and hub.progress()[1] < committed_before + demands // 10:
+        assert time.monotonic() < deadline, f"no commit during the stream; {first.log}"
+        time.sleep(0.05)
+    assert hub.feed_total([actor.id]) < 1 + demands, "stream over before the freeze"
     broker = hub.stack._read_pid()
     assert broker is not None
     os.kill(broker, signal.SIGSTOP)
@@ -93,7 +103,7 @@ def test_sigterm_with_the_broker_frozen_stops_in_time_and_loses_nothing(
     # each bounded step waits at most LIMIT_S; aiokafka's own close adds a few seconds
     assert took < 10 * LIMIT_S, f"SIGTERM took {took:.1f}s; see {first.log}"
     assert "stopping:" in log, "no step was given up: the broker was not frozen in time"
-    second = _worker(hub, "second")
+    second = _worker(hub, f"second-{commune}")
     got: set[str] = set()
     deadline = time.monotonic() + 180
     while not set(nums) <= got:
@@ -102,3 +112,17 @@ def test_sigterm_with_the_broker_frozen_stops_in_time_and_loses_nothing(
         time.sleep(1.0)
         got = _feed_nums(hub, actor.id)
     second.signal(signal.SIGTERM)
+
+
+def test_sigterm_with_the_broker_frozen_stops_in_time_and_loses_nothing(
+    hub: PrivateHub,
+) -> None:
+    _freeze_stop_restart(hub, ROUEN, DEMANDS, after_commit=False)
+
+
+def test_same_after_a_commit_with_a_backlog(hub: PrivateHub) -> None:
+    """The new worker starts at a committed offset with a backlog behind it: faust hands
+    records out during its recovery and its seek, and clears its stream queues after; and
+    the stopping worker has inputs in flight but nothing new to commit (its wait for them
+    was once unbounded: killed after 120 s)."""
+    _freeze_stop_restart(hub, LE_HAVRE, BACKLOG, after_commit=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatch.contiguity import Contiguity, Verdict
+from dispatch.contiguity import Contiguity, Verdict, lowest_offsets
 
 TP = ("hub.demandes", 3)
 
@@ -57,3 +57,37 @@ def test_reassigned_or_unknown_offsets_admit_the_next_record() -> None:
     other = ("hub.demandes", 0)
     c.reset(other, 3)
     assert c.check(other, 3) is Verdict.ADMIT and c.expected(TP) == 8
+
+
+class _Msg:
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self.tp = _TP(topic, partition)
+        self.offset = offset
+
+
+class _TP(tuple):  # type: ignore[type-arg]
+    def __new__(cls, topic: str, partition: int) -> _TP:
+        return super().__new__(cls, (topic, partition))
+
+    @property
+    def topic(self) -> str:
+        return str(self[0])
+
+
+class _Event:
+    def __init__(self, message: _Msg) -> None:
+        self.message = message
+
+
+def test_lowest_queued_offset_of_each_input_partition() -> None:
+    """What faust's queue clear is about to drop: events or messages, inputs only."""
+    queued = [
+        _Event(_Msg("hub.demandes", 0, 202)),
+        _Msg("hub.demandes", 0, 201),
+        _Event(_Msg("hub.demandes", 1, 7)),
+        _Msg("hub.feed.x", 0, 1),
+        object(),
+        None,
+    ]
+    got = lowest_offsets(queued, {"hub.demandes", "hub.evenements"})
+    assert got == {("hub.demandes", 0): 201, ("hub.demandes", 1): 7}

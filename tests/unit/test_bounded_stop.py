@@ -1,0 +1,166 @@
+"""A stopping worker's wait for its inputs in flight is bounded (``worker.shutdown_timeout_s``)
+even when nothing can be committed: faust's own wait loop swallows the cancellation of its
+one-second ack wait, so wrapping it in a timeout did not bound it (a SIGTERM with the broker
+frozen then waited until killed). The consumer is faust's real one, built without a broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dispatch.app import create_app
+from hub.settings import HubSettings
+
+
+class _InFlight:
+    """Stands for a faust message handed out and never acknowledged (broker frozen)."""
+
+    acked = False
+    refcount = 1
+
+
+@pytest.fixture
+def consumer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("HUB_WORKER__SHUTDOWN_TIMEOUT_S", "0.5")
+    app = create_app(HubSettings())
+    c = app.consumer  # built, never started: no broker involved
+    yield c
+
+
+@pytest.mark.asyncio
+async def test_stop_gives_up_on_unacknowledged_inputs_within_the_limit(consumer: Any) -> None:
+    consumer.loop = asyncio.get_running_loop()  # faust's own futures on the test's loop
+    held = _InFlight()
+    consumer._unacked_messages.add(held)
+    consumer.app._stopped.set()  # the app is stopping
+    began = time.monotonic()
+    # asyncio.wait, not wait_for: the latter would hang on a wait that ignores cancellation
+    task = asyncio.ensure_future(consumer.wait_empty())
+    done, _ = await asyncio.wait({task}, timeout=5)
+    if not done:  # what it did before the fix: never returned
+        task.cancel()
+        pytest.fail("wait_empty at stop still waiting after 5 s (limit 0.5 s)")
+    task.result()
+    assert time.monotonic() - began < 3
+    assert held in consumer._unacked_messages  # not acknowledged: not committed either
+
+
+@pytest.mark.asyncio
+async def test_stop_returns_as_soon_as_the_inputs_are_acknowledged(consumer: Any) -> None:
+    consumer.loop = asyncio.get_running_loop()
+    held = _InFlight()
+    consumer._unacked_messages.add(held)
+    consumer.app._stopped.set()
+
+    async def ack_soon() -> None:
+        await asyncio.sleep(0.1)
+        held.acked = True
+        fut = consumer._waiting_for_ack
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    began = time.monotonic()
+    await asyncio.gather(consumer.wait_empty(), ack_soon())
+    assert time.monotonic() - began < 0.4  # woken by the ack, not by the limit
+    assert not consumer._unacked_messages
+
+
+class _Message:
+    def __init__(self, tp: Any, offset: int) -> None:
+        self.tp, self.offset = tp, offset
+
+
+class _Event:
+    def __init__(self, message: _Message) -> None:
+        self.message = message
+
+
+@pytest.mark.asyncio
+async def test_input_records_cleared_from_faust_queues_are_read_again(consumer: Any) -> None:
+    """faust clears its stream queues when it resumes the flow (after its seek to the
+    committed offsets): input records handed out before that and still queued are gone.
+    The consumer seeks their partition back to the first of them and expects it next."""
+    from faust.types import TP
+
+    consumer.loop = asyncio.get_running_loop()
+    sought: list[dict[Any, int]] = []
+
+    async def seek_wait(partitions: dict[Any, int]) -> None:
+        sought.append(dict(partitions))
+
+    consumer.seek_wait = seek_wait
+    consumer._watch_queue_clears()
+    tp = TP("hub.demandes", 1)
+    queue = consumer.app.FlowControlQueue(maxsize=10, clear_on_resume=True)
+    for offset in (201, 202):
+        queue.put_nowait(_Event(_Message(tp, offset)))
+    consumer._contiguity.reset(tp, 201)
+    for offset in (201, 202):  # handed out past the guard, then queued
+        consumer._contiguity.check(tp, offset)
+    consumer.app.flow_control.resume()  # faust's end of recovery
+    await asyncio.sleep(0)
+    assert queue.empty()  # faust's clear still happened
+    assert sought == [{tp: 201}]
+    assert consumer._contiguity.expected(tp) == 201  # 203 next would be a hole: rewind
+
+
+@pytest.mark.asyncio
+async def test_a_record_in_delivery_during_the_clear_is_read_again_too(consumer: Any) -> None:
+    """faust may be delivering a record (waiting on a full queue or the producer) when
+    the queues are cleared: it then lands in a queue after the clear, ahead of the records
+    read again. It counts as dropped and is taken out of the queue."""
+    from faust.types import TP
+
+    consumer.loop = asyncio.get_running_loop()
+    sought: list[dict[Any, int]] = []
+
+    async def seek_wait(partitions: dict[Any, int]) -> None:
+        sought.append(dict(partitions))
+
+    consumer.seek_wait = seek_wait
+    consumer._watch_queue_clears()
+    tp = TP("hub.demandes", 0)
+    queue = consumer.app.FlowControlQueue(maxsize=10, clear_on_resume=True)
+    late = _Message(tp, 205)
+    consumer._delivering[tp] = late  # handed out, nothing of this partition queued yet
+    consumer.app.flow_control.resume()
+    await asyncio.sleep(0)
+    assert sought == [{tp: 205}] and consumer._contiguity.expected(tp) == 205
+    queue.put_nowait(_Event(late))  # its delivery completes after the clear
+    consumer._unqueue(late)
+    assert queue.empty()
+
+
+@pytest.mark.asyncio
+async def test_no_commit_at_stop_when_the_changelog_was_not_flushed(
+    consumer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faust flushes the producer (the state changelog) before each commit; at stop that
+    flush gives up after the limit, and the commit must not follow it: the inputs would be
+    committed while their states are not in the changelog."""
+    from faust.transport.drivers import aiokafka as faust_aiokafka
+    from faust.types import TP
+
+    consumer.loop = asyncio.get_running_loop()
+
+    async def never_flushes(self: Any) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(faust_aiokafka.Producer, "flush", never_flushes)
+    tp = TP("hub.demandes", 0)
+    commits: list[Any] = []
+
+    async def commit(offsets: Any) -> bool:
+        commits.append(offsets)
+        return True
+
+    consumer.assignment = lambda: {tp}
+    consumer._commit = commit
+    consumer.app._stopped.set()
+    assert await consumer._commit_offsets({tp: 42}) is False
+    assert commits == []
