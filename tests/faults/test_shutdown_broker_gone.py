@@ -103,6 +103,9 @@ def _freeze_stop_restart(hub: PrivateHub, commune: str, demands: int, *, after_c
     # each bounded step waits at most LIMIT_S; aiokafka's own close adds a few seconds
     assert took < 10 * LIMIT_S, f"SIGTERM took {took:.1f}s; see {first.log}"
     assert "stopping:" in log, "no step was given up: the broker was not frozen in time"
+    time.sleep(2.0)  # requests the stopped worker sent into the frozen broker are served now
+    for committed, states in _committed_and_states(hub):
+        assert committed <= states, f"inputs committed without their state; see {first.log}"
     second = _worker(hub, f"second-{commune}")
     got: set[str] = set()
     deadline = time.monotonic() + 180
@@ -112,6 +115,37 @@ def _freeze_stop_restart(hub: PrivateHub, commune: str, demands: int, *, after_c
         time.sleep(1.0)
         got = _feed_nums(hub, actor.id)
     second.signal(signal.SIGTERM)
+
+
+def _committed_and_states(hub: PrivateHub) -> list[tuple[int, int]]:
+    """Per hub.demandes partition: (offset committed by the group, records in the state
+    changelog). Each input of these tests is a new demand, so once an input is committed
+    its state is in the changelog: the first never exceeds the second."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from hub import topics
+    from hub.kafka.client import client_options
+    from reliability.cluster import APP_ID
+
+    async def read() -> list[tuple[int, int]]:
+        admin = AIOKafkaAdminClient(**client_options(hub.settings))
+        consumer = AIOKafkaConsumer(**client_options(hub.settings), group_id=None)
+        await admin.start()
+        await consumer.start()
+        try:
+            n = hub.settings.kafka.partitions
+            inputs = [TopicPartition(topics.DEMANDES, p) for p in range(n)]
+            changelog = [TopicPartition(f"{APP_ID}-demande-state-changelog", p) for p in range(n)]
+            states = await consumer.end_offsets(changelog)
+            committed = await admin.list_consumer_group_offsets(APP_ID)
+            return [(max(committed[i].offset, 0) if i in committed else 0, states[c])
+                    for i, c in zip(inputs, changelog, strict=True)]  # fmt: skip
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return asyncio.run(read())
 
 
 def test_sigterm_with_the_broker_frozen_stops_in_time_and_loses_nothing(
