@@ -70,10 +70,10 @@ class BoundedConsumer(faust_aiokafka.Consumer):
     def __post_init__(self) -> None:
         super().__post_init__()
         self._contiguity = Contiguity()
-        #: input records being delivered by faust (handed out, not yet queued)
-        self._delivering: dict[Any, Any] = {}
-        #: faust's stream-queue clears so far (see _watch_queue_clears)
-        self._clears = 0
+        #: the input record faust is delivering (its drain hands out one at a time)
+        self._delivering: Any = None
+        #: that record when a queue clear happened during its delivery (see getmany)
+        self._stray: Any = None
         self._seeks_back: set[asyncio.Task[None]] = set()
 
     async def on_start(self) -> None:
@@ -90,8 +90,10 @@ class BoundedConsumer(faust_aiokafka.Consumer):
             # a record being delivered lands in a queue after the clear, ahead of the
             # records read again: counted as dropped too, and taken out (getmany)
             queued = [i for q in self._queues() for i in list(q._queue)]
-            dropped = lowest_offsets([*queued, *self._delivering.values()], self._inputs())
-            self._clears += 1
+            if self._delivering is not None:
+                queued.append(self._delivering)
+                self._stray = self._delivering
+            dropped = lowest_offsets(queued, self._inputs())
             clear()
             for tp, offset in dropped.items():
                 self._read_again(tp, offset)
@@ -138,14 +140,14 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                 continue
             verdict = guard.check(tp, message.offset)
             if verdict is Verdict.ADMIT:
-                clears = self._clears
-                self._delivering[tp] = message
+                self._delivering = message
                 try:
                     yield tp, message  # faust delivers it to the stream queues meanwhile
                 finally:
-                    del self._delivering[tp]
-                if self._clears != clears:  # queues cleared during its delivery (see hook)
-                    self._unqueue(message)
+                    self._delivering = None
+                if self._stray is not None:  # queues cleared during its delivery (see hook)
+                    self._unqueue(self._stray)
+                    self._stray = None
             elif verdict is Verdict.REWIND:
                 rewound.add(tp)
                 recorder.input_rewind(tp.topic)

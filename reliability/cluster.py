@@ -151,8 +151,9 @@ class PrivateHub:
             await producer.stop()
 
     # -- progress ----------------------------------------------------------------------
-    async def _progress(self) -> tuple[int, int]:
-        """(records on hub.demandes, offsets committed by the dispatch group)."""
+    async def partition_offsets(self, topic: str) -> list[tuple[int, int]]:
+        """Per partition of ``topic``: (end offset, offset committed by the dispatch group;
+        0 when none)."""
         admin = AIOKafkaAdminClient(**client_options(self.settings))
         from aiokafka import AIOKafkaConsumer
 
@@ -160,16 +161,19 @@ class PrivateHub:
         try:
             await admin.start()
             await consumer.start()
-            n = self.settings.kafka.partitions
-            tps = [TopicPartition(topics.DEMANDES, p) for p in range(n)]
+            tps = [TopicPartition(topic, p) for p in range(self.settings.kafka.partitions)]
             ends = await consumer.end_offsets(tps)
             committed = await admin.list_consumer_group_offsets(APP_ID)
-            done = sum(committed[tp].offset for tp in tps if tp in committed
-                       and committed[tp].offset >= 0)  # fmt: skip
-            return sum(ends.values()), done
+            return [(ends[tp], max(committed[tp].offset, 0) if tp in committed else 0)
+                    for tp in tps]  # fmt: skip
         finally:
             await consumer.stop()
             await admin.close()
+
+    async def _progress(self) -> tuple[int, int]:
+        """(records on hub.demandes, offsets committed by the dispatch group)."""
+        offsets = await self.partition_offsets(topics.DEMANDES)
+        return sum(end for end, _ in offsets), sum(done for _, done in offsets)
 
     def progress(self) -> tuple[int, int]:
         try:

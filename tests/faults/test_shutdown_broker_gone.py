@@ -121,29 +121,13 @@ def _committed_and_states(hub: PrivateHub) -> list[tuple[int, int]]:
     """Per hub.demandes partition: (offset committed by the group, records in the state
     changelog). Each input of these tests is a new demand, so once an input is committed
     its state is in the changelog: the first never exceeds the second."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
-
     from hub import topics
-    from hub.kafka.client import client_options
     from reliability.cluster import APP_ID
 
     async def read() -> list[tuple[int, int]]:
-        admin = AIOKafkaAdminClient(**client_options(hub.settings))
-        consumer = AIOKafkaConsumer(**client_options(hub.settings), group_id=None)
-        await admin.start()
-        await consumer.start()
-        try:
-            n = hub.settings.kafka.partitions
-            inputs = [TopicPartition(topics.DEMANDES, p) for p in range(n)]
-            changelog = [TopicPartition(f"{APP_ID}-demande-state-changelog", p) for p in range(n)]
-            states = await consumer.end_offsets(changelog)
-            committed = await admin.list_consumer_group_offsets(APP_ID)
-            return [(max(committed[i].offset, 0) if i in committed else 0, states[c])
-                    for i, c in zip(inputs, changelog, strict=True)]  # fmt: skip
-        finally:
-            await consumer.stop()
-            await admin.close()
+        inputs = await hub.partition_offsets(topics.DEMANDES)
+        states = await hub.partition_offsets(f"{APP_ID}-demande-state-changelog")
+        return [(done, end) for (_, done), (end, _) in zip(inputs, states, strict=True)]
 
     return asyncio.run(read())
 

@@ -70,6 +70,19 @@ async def test_stop_returns_as_soon_as_the_inputs_are_acknowledged(consumer: Any
     assert not consumer._unacked_messages
 
 
+@pytest.fixture
+def sought(consumer: Any) -> list[dict[Any, int]]:
+    """The consumer watching faust's queue clears; its seeks back, recorded."""
+    seeks: list[dict[Any, int]] = []
+
+    async def seek_wait(partitions: dict[Any, int]) -> None:
+        seeks.append(dict(partitions))
+
+    consumer.seek_wait = seek_wait
+    consumer._watch_queue_clears()
+    return seeks
+
+
 class _Message:
     def __init__(self, tp: Any, offset: int) -> None:
         self.tp, self.offset = tp, offset
@@ -81,20 +94,15 @@ class _Event:
 
 
 @pytest.mark.asyncio
-async def test_input_records_cleared_from_faust_queues_are_read_again(consumer: Any) -> None:
+async def test_input_records_cleared_from_faust_queues_are_read_again(
+    consumer: Any, sought: list[dict[Any, int]]
+) -> None:
     """faust clears its stream queues when it resumes the flow (after its seek to the
     committed offsets): input records handed out before that and still queued are gone.
     The consumer seeks their partition back to the first of them and expects it next."""
     from faust.types import TP
 
     consumer.loop = asyncio.get_running_loop()
-    sought: list[dict[Any, int]] = []
-
-    async def seek_wait(partitions: dict[Any, int]) -> None:
-        sought.append(dict(partitions))
-
-    consumer.seek_wait = seek_wait
-    consumer._watch_queue_clears()
     tp = TP("hub.demandes", 1)
     queue = consumer.app.FlowControlQueue(maxsize=10, clear_on_resume=True)
     for offset in (201, 202):
@@ -110,27 +118,23 @@ async def test_input_records_cleared_from_faust_queues_are_read_again(consumer: 
 
 
 @pytest.mark.asyncio
-async def test_a_record_in_delivery_during_the_clear_is_read_again_too(consumer: Any) -> None:
+async def test_a_record_in_delivery_during_the_clear_is_read_again_too(
+    consumer: Any, sought: list[dict[Any, int]]
+) -> None:
     """faust may be delivering a record (waiting on a full queue or the producer) when
     the queues are cleared: it then lands in a queue after the clear, ahead of the records
     read again. It counts as dropped and is taken out of the queue."""
     from faust.types import TP
 
     consumer.loop = asyncio.get_running_loop()
-    sought: list[dict[Any, int]] = []
-
-    async def seek_wait(partitions: dict[Any, int]) -> None:
-        sought.append(dict(partitions))
-
-    consumer.seek_wait = seek_wait
-    consumer._watch_queue_clears()
     tp = TP("hub.demandes", 0)
     queue = consumer.app.FlowControlQueue(maxsize=10, clear_on_resume=True)
     late = _Message(tp, 205)
-    consumer._delivering[tp] = late  # handed out, nothing of this partition queued yet
+    consumer._delivering = late  # handed out, nothing of this partition queued yet
     consumer.app.flow_control.resume()
     await asyncio.sleep(0)
     assert sought == [{tp: 205}] and consumer._contiguity.expected(tp) == 205
+    assert consumer._stray is late
     queue.put_nowait(_Event(late))  # its delivery completes after the clear
     consumer._unqueue(late)
     assert queue.empty()
