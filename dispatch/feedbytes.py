@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from dispatch.snapshotbytes import SnapshotBytes
 from schemas import Codec
 from schemas.codec import HEADER_SIZE
 from schemas.compiled import compile_schema, read_long, write_long
@@ -92,8 +93,9 @@ class FeedBytes:
     """Per-emission cache: ``encode(record)`` returns the record's bytes, reusing an
     earlier encoding of the same kind/reason/snapshot with another profile."""
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, snapshots: SnapshotBytes | None = None) -> None:
         self.codec = codec
+        self.snapshots = snapshots
         ws = codec.registry.current("FeedRecord")
         schema = ws.schema
         fields = schema.get("fields", []) if isinstance(schema, dict) else []
@@ -103,7 +105,9 @@ class FeedBytes:
         self._tail = _TAILS.get(ws.fingerprint) if self.splice else None
         self._done: list[tuple[dict[str, Any], bytes]] = []
 
-    def encode(self, record: dict[str, Any]) -> bytes:
+    def encode(self, record: dict[str, Any], raw: bytes | None = None) -> bytes:
+        """``raw``: the bytes of ``record["demande"]`` as read, when known (a first
+        encoding then copies them instead of writing the snapshot)."""
         if self.splice:
             for prev, data in self._done:
                 if (
@@ -123,7 +127,10 @@ class FeedBytes:
                     if spliced is not None:
                         self._done.append((record, spliced))
                         return spliced
-        data = self.codec.encode("FeedRecord", record)
+        if raw is not None and self.snapshots is not None:
+            data = self.snapshots.encode_feed(record, raw)
+        else:
+            data = self.codec.encode("FeedRecord", record)
         self._done.append((record, data))
         return data
 

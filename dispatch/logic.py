@@ -80,8 +80,10 @@ def decide(
     *,
     partition: int = -1,
     offset: int = -1,
+    demande_bytes: bytes | None = None,
 ) -> Decision:
-    """Decide the feed records for one demand event (see module doc)."""
+    """Decide the feed records for one demand event (see module doc). ``demande_bytes``:
+    the encoding of ``event["demande"]`` as read, kept with it in the new state."""
     if prior is not None and (
         event["eventId"] == prior.last_event_id
         or event["eventId"] in prior.recent_event_ids
@@ -128,6 +130,7 @@ def decide(
         partition=partition,
         offset=offset,
         demande=demande,
+        demande_bytes=demande_bytes,
         former=former,
         recent_event_ids=(*(prior.recent_event_ids if prior else ()), event["eventId"])[
             -RECENT_EVENT_IDS:

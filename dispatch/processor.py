@@ -35,6 +35,7 @@ from dispatch.sending import (
     until_acknowledged,
     wait_acks,
 )
+from dispatch.snapshotbytes import snapshot_bytes
 from dispatch.state import DemandeState
 from hub import topics
 from hub.actors import Actor
@@ -141,6 +142,7 @@ class Processor:
         self.sender = sender
         self.max_consecutive_dead_letters = max_consecutive_dead_letters
         self._clock = clock
+        self._snapshots = snapshot_bytes(codec)
         self._consecutive_dead = 0
         #: submitted batches not yet settled, oldest first
         self._unsettled: list[Submitted] = []
@@ -169,13 +171,13 @@ class Processor:
         for rec in records:
             operation = "UNDECODABLE"
             try:
-                name, body = self.codec.decode(rec.value)
+                name, body, snapshot = self._snapshots.event_span(rec.value)
                 operation = "CONTROL" if name == "DispatchControl" else name
                 if name == "DemandeEvent":
                     operation = str(body.get("operation"))
                     stats.events += 1
                     sends = len(pending)
-                    self._on_event(rec, body, overlay, pending, stats, now_ms)
+                    self._on_event(rec, body, snapshot, overlay, pending, stats, now_ms)
                     if len(pending) > sends:
                         stats.event_times_ms.append(int(body["occurredAt"]))
                 elif name == "DispatchControl":
@@ -233,8 +235,7 @@ class Processor:
     def _store(self, sub: Submitted) -> None:
         try:
             for key, (partition, state) in sub.overlay.items():
-                value = (None if state is None
-                         else self.codec.encode("DemandeState", state.to_avro()))
+                value = None if state is None else self._snapshots.encode_state(state)
                 self.store.put(key, partition, value)
         finally:  # a failed store: what was not stored is decided again on replay
             self._unsettled.remove(sub)
@@ -259,6 +260,7 @@ class Processor:
         self,
         rec: InputRecord,
         event: dict[str, Any],
+        snapshot: bytes | None,
         overlay: dict[bytes, tuple[int, DemandeState | None]],
         pending: list[Output],
         stats: BatchStats,
@@ -266,7 +268,8 @@ class Processor:
     ) -> None:
         key = event["numUnique"].encode()
         prior = self._state(key, overlay, rec.partition)
-        decision = decide(event, prior, self.index, partition=rec.partition, offset=rec.offset)
+        decision = decide(event, prior, self.index, partition=rec.partition, offset=rec.offset,
+                          demande_bytes=snapshot)
         if decision.skipped:
             stats.skipped += 1
             return
@@ -347,7 +350,7 @@ class Processor:
     ) -> None:
         encoded: dict[tuple[str, str | None, str], bytes] = {}
         # profiles seeing the same snapshot share one encoding (dispatch.feedbytes)
-        feed_bytes = FeedBytes(self.codec)
+        feed_bytes = FeedBytes(self.codec, self._snapshots)
         key = state.num_unique.encode()
         for d in decision.deliveries:
             actor = self.index.actor(d.actor_id)
@@ -355,19 +358,20 @@ class Processor:
             group = (d.kind, d.reason, profile)
             value = encoded.get(group)
             if value is None:
-                value = encoded[group] = feed_bytes.encode(
-                    feed_record(
-                        kind=d.kind,
-                        state=state,
-                        event_id=event_id,
-                        operation=operation,
-                        occurred_at=occurred_at,
-                        changed_fields=changed,
-                        profile=profile,
-                        reason=d.reason,
-                        now_ms=now_ms,
-                    ),
+                record = feed_record(
+                    kind=d.kind,
+                    state=state,
+                    event_id=event_id,
+                    operation=operation,
+                    occurred_at=occurred_at,
+                    changed_fields=changed,
+                    profile=profile,
+                    reason=d.reason,
+                    now_ms=now_ms,
                 )
+                # the snapshot's bytes as read fit only a record that carries it uncut
+                raw = state.demande_bytes if record["demande"] is state.demande else None
+                value = encoded[group] = feed_bytes.encode(record, raw)
             pending.append((topics.feed_topic(d.actor_id), key, value))
             stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
             stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1

@@ -32,6 +32,10 @@ class DemandeState:
     #: ids of the last applied events, newest last (at most RECENT_EVENT_IDS): an older
     #: event published again (a retried file, a replayed source) must not roll back
     recent_event_ids: tuple[str, ...] = ()
+    #: the Avro bytes of ``demande`` as read from its event (``["null", Demande]`` union),
+    #: copied into the state and feed records instead of encoding it again
+    #: (dispatch.snapshotbytes); None when unknown. Always replaced with ``demande``.
+    demande_bytes: bytes | None = field(default=None, compare=False, repr=False)
 
     def to_avro(self) -> dict[str, Any]:
         return {

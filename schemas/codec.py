@@ -33,8 +33,9 @@ from typing import Any
 from fastavro import schemaless_reader
 
 from hub.errors import DecodeError, InputError
-from schemas.compiled import Mismatch
+from schemas.compiled import Mismatch, Read
 from schemas.registry import SchemaRegistry, WriterSchema
+from schemas.splice import FieldSplice
 
 MARKER = b"\xc3\x01"
 HEADER_SIZE = 10
@@ -82,6 +83,24 @@ class Codec:
             raise DecodeError(f"expected a {name} message, got {ws.name}", code="wrong_schema")
         return self._read(data, ws)
 
+    def decode_span(
+        self, data: bytes, splice: FieldSplice
+    ) -> tuple[str, dict[str, Any], tuple[int, int] | None]:
+        """Like :meth:`decode`, plus where the bytes of ``splice``'s field lie in ``data``
+        when ``data`` was written with ``splice``'s schema (else None: another schema, or
+        an older writer whose bytes are resolved, not copied)."""
+        ws = self._writer(data)
+        if ws is not splice.schema or not splice.usable:
+            return ws.name, self._read(data, ws), None
+        span: list[tuple[int, int]] = []
+
+        def read(buf: bytes, pos: int) -> tuple[Any, int]:
+            rec, end, field = splice.read(buf, pos)
+            span.append(field)
+            return rec, end
+
+        return ws.name, self._read(data, ws, read), span[0]
+
     def writer_of(self, data: bytes) -> WriterSchema:
         """The writer schema named by the header (checks marker, size and fingerprint)."""
         return self._writer(data)
@@ -103,12 +122,12 @@ class Codec:
             raise DecodeError(f"unknown writer schema fingerprint {fp}", code="unknown_schema")
         return ws
 
-    def _read(self, data: bytes, ws: WriterSchema) -> dict[str, Any]:
+    def _read(self, data: bytes, ws: WriterSchema, read: Read | None = None) -> dict[str, Any]:
         reader = self.registry.current(ws.name)
         buf = data if type(data) is bytes else bytes(data)
         try:
             if reader is ws:  # the common case: compiled single-pass reader
-                rec, end = ws.read(buf, HEADER_SIZE)
+                rec, end = (read or ws.read)(buf, HEADER_SIZE)
             else:  # an older writer: fastavro resolves it to the current reader schema
                 fo = io.BytesIO(buf)
                 fo.seek(HEADER_SIZE)
