@@ -51,6 +51,10 @@ class StateStore(Protocol):
         partition), when known."""
         ...
     def put(self, key: bytes, partition: int, value: bytes | None) -> None: ...
+    async def flush(self) -> None:
+        """Send what the ``put`` calls since the last flush must send (a changelog);
+        called once per batch, after its puts."""
+        ...
     def keys_of_partition(self, partition: int) -> Iterable[bytes]: ...
 
 
@@ -157,7 +161,7 @@ class Processor:
         except BaseException:
             self._unsettled.remove(sub)
             raise
-        self._store(sub)
+        await self._store(sub)
         return sub.stats
 
     async def submit(self, records: Sequence[InputRecord]) -> Submitted:
@@ -229,14 +233,15 @@ class Processor:
                 resent = True
         if resent:
             await until_acknowledged(functools.partial(send_all, self.sender, sub.outputs))
-        self._store(sub)
+        await self._store(sub)
         return resent
 
-    def _store(self, sub: Submitted) -> None:
+    async def _store(self, sub: Submitted) -> None:
         try:
             for key, (partition, state) in sub.overlay.items():
                 value = None if state is None else self._snapshots.encode_state(state)
                 self.store.put(key, partition, value)
+            await self.store.flush()
         finally:  # a failed store: what was not stored is decided again on replay
             self._unsettled.remove(sub)
 

@@ -18,6 +18,7 @@ class MemoryStore:
         self.data: dict[bytes, bytes] = {}
         self.where: dict[bytes, int] = {}
         self.partitions = partitions
+        self.flushes = 0
 
     def get(self, key: bytes, partition: int | None = None) -> bytes | None:
         wanted = partition_of(key, self.partitions) if partition is None else partition
@@ -33,6 +34,9 @@ class MemoryStore:
 
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         return [k for k in self.data if self.where.get(k) == partition]
+
+    async def flush(self) -> None:
+        self.flushes += 1
 
 
 class MemorySender:

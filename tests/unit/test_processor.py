@@ -138,3 +138,18 @@ def test_encode_once_fan_out(world, codec) -> None:  # type: ignore[no-untyped-d
     a = sender.sent[topics.feed_topic("rouen")][0][1]
     b = sender.sent[topics.feed_topic("rouen2")][0][1]
     assert a is b  # same profile, same bytes object: encoded once
+
+
+def test_the_store_is_flushed_once_per_batch_after_its_writes(world, codec) -> None:  # type: ignore[no-untyped-def]
+    proc, store, _ = world
+
+    class Flushes(type(store)):  # type: ignore[misc]
+        async def flush(self) -> None:
+            await super().flush()
+            self.seen.append(len(self.data))
+
+    store.__class__, store.seen = Flushes, []
+    for i in range(2):
+        asyncio.run(proc.process([rec(codec, "DemandeEvent",
+                                      demande_event(new_num_unique(), [ROUEN]), i)]))
+    assert store.flushes == 2 and store.seen == [1, 2]  # after the batch's puts
