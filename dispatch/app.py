@@ -83,6 +83,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     )
     # read by BoundedConsumer / IdempotentProducer, which faust builds from the app
     app.passerelle_shutdown_timeout_s = settings.worker.shutdown_timeout_s  # type: ignore[attr-defined]
+    app.passerelle_fetch_max_wait_ms = settings.worker.fetch_max_wait_ms  # type: ignore[attr-defined]
     # the agents' inputs, whose records BoundedConsumer hands out without a hole
     app.passerelle_input_topics = frozenset({topics.DEMANDES, topics.EVENEMENTS})  # type: ignore[attr-defined]
     demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)

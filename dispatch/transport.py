@@ -64,6 +64,17 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         # mode's default limit is 60 s, plus the client's request timeout
         thread = super()._new_consumer_thread()
         thread.shutdown_timeout = _shutdown_timeout(self.app)
+        create = thread._create_worker_consumer
+        wait_ms = int(self.app.passerelle_fetch_max_wait_ms)  # type: ignore[attr-defined]
+
+        def create_worker_consumer(*args: Any, **kwargs: Any) -> Any:
+            # faust 0.15 passes a fixed fetch_max_wait_ms=1500 (worker.fetch_max_wait_ms:
+            # why not); aiokafka builds its fetcher from this attribute at start
+            consumer = create(*args, **kwargs)
+            consumer._fetch_max_wait_ms = wait_ms
+            return consumer
+
+        thread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
         return thread
 
     # -- input contiguity (dispatch.contiguity: why) ------------------------------------

@@ -68,6 +68,11 @@ class WorkerSettings(BaseModel):
     #: window adds to every event's latency: 10 ms keeps p99 near 100 ms at 500 events/s
     #: (docs/performance.md); bursts still fill batches of hundreds
     batch_within_s: float = 0.01
+    #: how long the broker may hold a fetch of the inputs that finds no new record. The
+    #: client keeps one fetch in flight per broker, so records arriving on the other
+    #: partitions meanwhile wait for it: faust's 1,500 ms made the end of every burst wait
+    #: ~0.7 s (docs/performance.md). 100 ms costs an idle worker ten small requests a second
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=30_000)
     #: consecutive dead letters after which the worker stops instead of dead-lettering all
     max_consecutive_dead_letters: int = 1000
     #: a worker silent this long leaves the group and its partitions move (kill -9

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -36,3 +38,24 @@ async def test_bench_clients_follow_the_same_setting(monkeypatch: pytest.MonkeyP
     assert producer("127.0.0.1:1")._compression_type == "lz4"  # never started
     monkeypatch.setenv("HUB_KAFKA__COMPRESSION_TYPE", "none")
     assert producer("127.0.0.1:1")._compression_type is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("wait_ms", [None, "40"])
+async def test_the_input_fetch_wait_is_ours_not_fausts(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, wait_ms: str | None
+) -> None:
+    """faust builds its worker consumer with fetch_max_wait_ms=1500: the end of a burst
+    then waited ~0.7 s for a held fetch (docs/performance.md)."""
+    from dispatch.app import create_app
+
+    monkeypatch.setenv("HUB_HOME", str(tmp_path))
+    if wait_ms is not None:
+        monkeypatch.setenv("HUB_WORKER__FETCH_MAX_WAIT_MS", wait_ms)
+    app = create_app(HubSettings())
+    thread = app.consumer._new_consumer_thread()  # built, never started: no broker
+    client = thread._create_worker_consumer(app.transport)
+    assert client._fetch_max_wait_ms == int(wait_ms or 100)
+    monkeypatch.setenv("HUB_WORKER__FETCH_MAX_WAIT_MS", "0")
+    with pytest.raises(ValidationError, match="fetch_max_wait_ms"):
+        HubSettings()
