@@ -105,34 +105,48 @@ class FeedBytes:
         self._tail = _TAILS.get(ws.fingerprint) if self.splice else None
         self._done: list[tuple[dict[str, Any], bytes]] = []
 
-    def encode(self, record: dict[str, Any], raw: bytes | None = None) -> bytes:
-        """``raw``: the bytes of ``record["demande"]`` as read, when known (a first
-        encoding then copies them instead of writing the snapshot)."""
-        if self.splice:
-            for prev, data in self._done:
-                if (
-                    prev["kind"] == record["kind"]
-                    and prev["reason"] == record["reason"]
-                    and prev["eventId"] == record["eventId"]
-                    and prev["dispatchedAt"] == record["dispatchedAt"]
-                    and prev["operation"] == record["operation"]
-                    and prev["changedFields"] == record["changedFields"]
-                    and prev["evenement"] == record["evenement"]
-                ):
-                    if prev["demande"] is record["demande"] or prev["demande"] == record["demande"]:
-                        if prev["profile"] == record["profile"]:
-                            return data
-                        return self._with_profile(data, record["profile"])
-                    spliced = self._with_index(data, prev, record)
-                    if spliced is not None:
-                        self._done.append((record, spliced))
-                        return spliced
-        if raw is not None and self.snapshots is not None:
-            data = self.snapshots.encode_feed(record, raw)
-        else:
+    def encode(self, record: dict[str, Any], raw: bytes | None = None,
+               snapshot: dict[str, Any] | None = None) -> bytes:
+        """The bytes of ``record``. ``raw``: the bytes of ``snapshot`` (the demand's uncut
+        snapshot) as read, when known: a record carrying ``snapshot`` itself copies them
+        (``dispatch.snapshotbytes``), and one whose profile cut changed only the document
+        index is spliced from them."""
+        data = self._reuse(record) if self.splice else None
+        if data is not None:
+            return data
+        if raw is not None and snapshot is not None and self.snapshots is not None:
+            if record["demande"] is snapshot:
+                data = self.snapshots.encode_feed(record, raw)
+            elif record["demande"] is not None and self._tail is not None:
+                whole = {**record, "demande": snapshot}
+                data = self._with_index(self.snapshots.encode_feed(whole, raw), whole, record)
+        if data is None:
             data = self.codec.encode("FeedRecord", record)
         self._done.append((record, data))
         return data
+
+    def _reuse(self, record: dict[str, Any]) -> bytes | None:
+        """An earlier encoding of this emission turned into ``record``'s, or None (a
+        spliced document index is kept for later records)."""
+        for prev, data in self._done:
+            if (
+                prev["kind"] == record["kind"]
+                and prev["reason"] == record["reason"]
+                and prev["eventId"] == record["eventId"]
+                and prev["dispatchedAt"] == record["dispatchedAt"]
+                and prev["operation"] == record["operation"]
+                and prev["changedFields"] == record["changedFields"]
+                and prev["evenement"] == record["evenement"]
+            ):
+                if prev["demande"] is record["demande"] or prev["demande"] == record["demande"]:
+                    if prev["profile"] == record["profile"]:
+                        return data
+                    return self._with_profile(data, record["profile"])
+                spliced = self._with_index(data, prev, record)
+                if spliced is not None:
+                    self._done.append((record, spliced))
+                    return spliced
+        return None
 
     def _with_index(self, data: bytes, prev: dict[str, Any], record: dict[str, Any]
                     ) -> bytes | None:

@@ -374,9 +374,8 @@ class Processor:
                     reason=d.reason,
                     now_ms=now_ms,
                 )
-                # the snapshot's bytes as read fit only a record that carries it uncut
-                raw = state.demande_bytes if record["demande"] is state.demande else None
-                value = encoded[group] = feed_bytes.encode(record, raw)
+                value = encoded[group] = feed_bytes.encode(
+                    record, state.demande_bytes, state.demande)
             pending.append((topics.feed_topic(d.actor_id), key, value))
             stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
             stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1

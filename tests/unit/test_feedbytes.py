@@ -59,3 +59,34 @@ def test_every_profile_gets_the_bytes_of_a_full_encode(sensitive: bool) -> None:
         assert len(seen) == 6  # six distinct records, never one profile's bytes for another
         reused += 6 - len(fb._done)  # records written by splicing, not by a full encode
     assert reused > 0  # the splice path was taken, not only full encodes
+
+
+def test_cut_profiles_are_spliced_from_the_snapshot_bytes_as_read(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Only a cut of a sensitive field needs a full encode (once per demand: the other
+    cut profile differs from it by the index only): the whole snapshot is copied from the
+    input's bytes, and a cut document index is spliced into that copy."""
+    from dispatch.profiles import SENSITIVE_PATHS, _present
+    from dispatch.snapshotbytes import SnapshotBytes
+
+    codec = get_codec()
+    snaps = SnapshotBytes(codec)
+    full: list[str] = []
+    encode = codec.encode
+    monkeypatch.setattr(codec, "encode", lambda n, r: (full.append(n), encode(n, r))[1])
+    sensitive_events = pieces_cut = 0
+    for event in generate_demandes(60, 5, geography=get_geography()):
+        _, read, raw = snaps.event_span(encode("DemandeEvent", event))
+        state = _state(read, read["demande"])
+        fb = FeedBytes(codec, snaps)
+        sensitive = any(_present(read["demande"], p) for p in SENSITIVE_PATHS)
+        before = len(full)
+        for profile in PROFILES:
+            rec = feed_record(kind="DEMANDE", state=state, event_id=read["eventId"],
+                              operation="MOD", occurred_at=read["occurredAt"],
+                              changed_fields=[], profile=profile, reason=None, now_ms=1)
+            assert fb.encode(rec, raw, read["demande"]) == encode("FeedRecord", rec)
+            pieces_cut += rec["demande"] is not read["demande"] and not sensitive
+        assert len(full) - before == int(sensitive)
+        sensitive_events += sensitive
+    assert full.count("FeedRecord") == sensitive_events < 60
+    assert pieces_cut > 20  # the splice of a cut index was exercised
