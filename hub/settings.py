@@ -29,7 +29,7 @@ class KafkaSettings(BaseModel):
     linger_ms: int = 5
     #: none by default: the worker's feed batches hold one or two records each (one
     #: topic per actor), where lz4 saves ~24 % of the bytes but costs ~40 % of the
-    #: backfill throughput in hub and broker CPU (docs/performance.md, "Compression")
+    #: backfill throughput in hub and broker CPU (docs/performance-history.md, "Compression")
     compression_type: Literal["none", "lz4", "gzip", "snappy", "zstd"] = "none"
     request_timeout_ms: int = 30_000
 
