@@ -21,16 +21,18 @@ Changelog records go straight to the aiokafka producer under the app, not throug
 the persisted offset per record: ~8 % of a worker's profile at N = 10). Contract of a
 batch's writes (``put`` each state, then ``await flush()``):
 
-* ``put`` writes the store and queues the changelog record; ``flush`` hands the queued
-  records to the producer in order (waiting only when its buffer is full) and returns
-  without waiting for their acknowledgements, as faust's ``send_soon`` did. faust flushes
-  the producer before it commits input offsets (bounded at stop, see
-  ``dispatch.transport``), so no input is committed ahead of its changelog record.
+* ``put`` queues the write; ``flush`` hands each changelog record to the producer in
+  order (waiting only when its buffer is full), then applies the write to the local
+  store, so the store never holds a state its changelog was not given. It returns without
+  waiting for the acknowledgements, as faust's ``send_soon`` did. faust flushes the
+  producer before it commits input offsets (bounded at stop, see ``dispatch.transport``),
+  so no input is committed ahead of its changelog record.
 * The persisted offset of a RocksDB partition (where a restart reads the changelog from)
   is written once per batch and partition, when the batch's last changelog record of that
   partition is acknowledged: records of one partition are acknowledged in order.
-* ``flush`` raises what the producer raised (a retriable ``DeliveryError``): the batch is
-  then not acknowledged to faust and its inputs are dispatched again.
+* ``flush`` raises what the producer raised (a retriable ``DeliveryError``): the writes
+  not handed over are dropped, the batch is not acknowledged to faust and its inputs are
+  dispatched again (the replay decides them again from the states really stored).
 """
 
 from __future__ import annotations
@@ -72,8 +74,12 @@ class _Changelog:
         self.partitions = partitions
         self._queued: list[tuple[int, bytes, bytes | None]] = []
 
-    def queue(self, partition: int, key: bytes, value: bytes | None) -> None:
+    def put(self, key: bytes, partition: int, value: bytes | None) -> None:
+        """Queue the write of ``key``'s state (None: delete) until :meth:`flush`."""
         self._queued.append((partition, key, value))
+
+    def _apply(self, partition: int, key: bytes, value: bytes | None) -> None:
+        raise NotImplementedError
 
     async def flush(self) -> None:
         queued, self._queued = self._queued, []
@@ -86,6 +92,7 @@ class _Changelog:
             for partition, key, value in queued:
                 last[partition] = await producer.send(topic, value, key=key,
                                                       partition=partition)
+                self._apply(partition, key, value)
         except Exception as exc:
             raise DeliveryError(f"changelog not sent: {type(exc).__name__}: {exc}") from exc
         finally:  # what was handed to the producer still marks its partition persisted
@@ -109,12 +116,11 @@ class MemoryTableStore(_Changelog):
         value = self.table.data.get(key)
         return value if value is None or isinstance(value, bytes) else bytes(value)
 
-    def put(self, key: bytes, partition: int, value: bytes | None) -> None:
+    def _apply(self, partition: int, key: bytes, value: bytes | None) -> None:
         if value is None:
             self.table.data.pop(key, None)
         else:
             self.table.data[key] = value
-        self.queue(partition, key, value)
 
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         n = self.partitions
@@ -133,13 +139,12 @@ class RocksTableStore(_Changelog):
         value = self._db(partition).get(key)
         return value if value is None or isinstance(value, bytes) else bytes(value)
 
-    def put(self, key: bytes, partition: int, value: bytes | None) -> None:
+    def _apply(self, partition: int, key: bytes, value: bytes | None) -> None:
         db = self._db(partition)
         if value is None:
             db.delete(key)
         else:
             db.put(key, value)
-        self.queue(partition, key, value)
 
     def persisted(self, tp: TP, offset: int) -> None:
         self.table.data.set_persisted_offset(tp, offset)
