@@ -166,15 +166,21 @@ def markdown(r: dict[str, Any]) -> str:
             "### W3 open-loop stream (N=10)",
             "",
             "| events/s | events | deliveries | late sends | p50 ms | p99 ms | p99.9 ms | "
-            "max ms | ledger lost/dup/ooo |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "max ms | ledger lost/dup/ooo | p99 parts (ms): generator late / "
+            "generator send → hub send / hub send → read |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for s in r["stream"]:
             q, led = s["latency_ms"], s["ledger"]
+            split = s.get("latency_split_ms") or {}
+            late_ms, hub, read = (split.get(k, {}).get("p99") for k in
+                                  ("generator_late", "generator_to_hub_send",
+                                   "hub_send_to_read"))
             lines.append(
                 f"| {s['rate']} | {s['events']} | {s['deliveries']} | {s['late_sends']} | "
                 f"{_f(q['p50'])} | {_f(q['p99'])} | {_f(q['p999'])} | {_f(q['max'])} | "
-                f"{led['lost']}/{led['duplicated']}/{led['out_of_order']} |"
+                f"{led['lost']}/{led['duplicated']}/{led['out_of_order']} | "
+                f"{_f(late_ms)} / {_f(hub)} / {_f(read)} |"
             )
     m = r.get("matching")
     if m:
