@@ -37,6 +37,9 @@ def test_smoke_suite_runs_every_workload(tmp_path: Path) -> None:
 
     (s,) = result["stream"]
     assert s["latency_ms"]["p50"] is not None and s["latency_ms"]["p50"] >= 0
+    split = s["latency_split_ms"]  # where the time goes, every record of the window counted
+    assert set(split) == {"generator_late", "generator_to_hub_send", "hub_send_to_read"}
+    assert split["generator_to_hub_send"]["p50"] > 0 and split["hub_send_to_read"]["p50"] >= 0
     _clean(s["ledger"])
 
     b = result["backfill"]
@@ -58,3 +61,4 @@ def test_smoke_suite_runs_every_workload(tmp_path: Path) -> None:
     js, md = report.write(result, tmp_path / "out")
     assert js.is_file() and "### W1 backfill" in md.read_text()
     assert "Baseline (c) over the same actors" in md.read_text()
+    assert "p99 parts (ms): generator late" in md.read_text()
