@@ -130,7 +130,7 @@ def decide(
         partition=partition,
         offset=offset,
         demande=demande,
-        demande_bytes=demande_bytes,
+        demande_encoding=None if demande_bytes is None else (demande, demande_bytes),
         former=former,
         recent_event_ids=(*(prior.recent_event_ids if prior else ()), event["eventId"])[
             -RECENT_EVENT_IDS:

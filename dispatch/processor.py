@@ -363,19 +363,21 @@ class Processor:
             group = (d.kind, d.reason, profile)
             value = encoded.get(group)
             if value is None:
-                record = feed_record(
-                    kind=d.kind,
-                    state=state,
-                    event_id=event_id,
-                    operation=operation,
-                    occurred_at=occurred_at,
-                    changed_fields=changed,
-                    profile=profile,
-                    reason=d.reason,
-                    now_ms=now_ms,
-                )
                 value = encoded[group] = feed_bytes.encode(
-                    record, state.demande_bytes, state.demande)
+                    feed_record(
+                        kind=d.kind,
+                        state=state,
+                        event_id=event_id,
+                        operation=operation,
+                        occurred_at=occurred_at,
+                        changed_fields=changed,
+                        profile=profile,
+                        reason=d.reason,
+                        now_ms=now_ms,
+                    ),
+                    state.demande_bytes,
+                    state.demande,
+                )
             pending.append((topics.feed_topic(d.actor_id), key, value))
             stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
             stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1

@@ -32,10 +32,19 @@ class DemandeState:
     #: ids of the last applied events, newest last (at most RECENT_EVENT_IDS): an older
     #: event published again (a retried file, a replayed source) must not roll back
     recent_event_ids: tuple[str, ...] = ()
-    #: the Avro bytes of ``demande`` as read from its event (``["null", Demande]`` union),
-    #: copied into the state and feed records instead of encoding it again
-    #: (dispatch.snapshotbytes); None when unknown. Always replaced with ``demande``.
-    demande_bytes: bytes | None = field(default=None, compare=False, repr=False)
+    #: (the snapshot, its Avro bytes as read from its event, a ``["null", Demande]``
+    #: union): copied into the state and feed records instead of encoding ``demande``
+    #: again (dispatch.snapshotbytes). Read through :attr:`demande_bytes`, which holds
+    #: only while the pair's snapshot *is* ``demande``: a copy of the state with another
+    #: snapshot can never carry stale bytes.
+    demande_encoding: tuple[dict[str, Any] | None, bytes] | None = field(
+        default=None, compare=False, repr=False)
+
+    @property
+    def demande_bytes(self) -> bytes | None:
+        """The bytes of ``demande`` as read, or None (unknown)."""
+        enc = self.demande_encoding
+        return enc[1] if enc is not None and enc[0] is self.demande else None
 
     def to_avro(self) -> dict[str, Any]:
         return {

@@ -66,8 +66,9 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
-class _Changelog:
-    """The changelog records of a batch's writes, sent by :meth:`flush` (module doc)."""
+class _ChangelogStore:
+    """A state store whose writes wait for :meth:`flush`, which sends their changelog
+    records, then applies them (module doc); subclasses hold the data."""
 
     def __init__(self, table: Any, partitions: int) -> None:
         self.table = table
@@ -108,7 +109,7 @@ class _Changelog:
         """Changelog partition ``tp`` holds every write up to ``offset``."""
 
 
-class MemoryTableStore(_Changelog):
+class MemoryTableStore(_ChangelogStore):
     """The faust memory store: a dict in ``table.data`` (rebuilt from the whole changelog
     at start: no persisted offset)."""
 
@@ -127,7 +128,7 @@ class MemoryTableStore(_Changelog):
         return [k for k in list(self.table.data.keys()) if partition_of(k, n) == partition]
 
 
-class RocksTableStore(_Changelog):
+class RocksTableStore(_ChangelogStore):
     """The faust RocksDB store (rocksdict driver), one database per partition."""
 
     def _db(self, partition: int) -> Any:

@@ -5,7 +5,6 @@ persisted offset is written once per batch, at the offset of its last record."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from typing import Any
 
@@ -16,12 +15,7 @@ from faust.types import TP
 from dispatch.app import create_app
 from dispatch.tablestore import table_store
 from hub.settings import HubSettings
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.sne import free_port
 
 
 async def _changelog(bootstrap: str, topic: str, partition: int) -> list[tuple[bytes, Any]]:
@@ -46,7 +40,7 @@ def test_a_batch_of_writes_reaches_the_changelog_with_one_persisted_offset(
     settings: HubSettings, tmp_path: Any, kind: str
 ) -> None:
     worker = settings.worker.model_copy(update={
-        "app_id": f"tablestore-{uuid.uuid4().hex[:8]}", "web_port": _port(), "store": kind})
+        "app_id": f"tablestore-{uuid.uuid4().hex[:8]}", "web_port": free_port(), "store": kind})
     s = settings.model_copy(update={"worker": worker, "home": tmp_path})
 
     async def scenario() -> None:

@@ -128,3 +128,17 @@ def test_processor_copies_the_snapshot_instead_of_encoding_it(codec, geography, 
     assert [r["demande"] for r in sensible] == [codec.decode(r.value)[1]["demande"]
                                                 for r in records]
     assert stored[:HEADER_SIZE] == MARKER + codec.registry.current("DemandeState").fingerprint
+
+
+def test_a_state_with_another_snapshot_never_carries_stale_bytes(codec, geography) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    snaps = SnapshotBytes(codec)
+    data = codec.encode("DemandeEvent", demande_event(new_num_unique(), [ROUEN]))
+    _, record, raw = snaps.event_span(data)
+    state = decide(record, None, TerritoryIndex(geography), demande_bytes=raw).state
+    assert state is not None and state.demande_bytes == raw
+    assert replace(state, recipients=frozenset({"x"})).demande_bytes == raw  # same snapshot
+    other = replace(state, demande={**state.demande, "piecesJustificatives": None})
+    assert other.demande_bytes is None  # a new snapshot: encoded in full, never the old bytes
+    assert snaps.encode_state(other) == codec.encode("DemandeState", other.to_avro())
