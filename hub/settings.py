@@ -128,9 +128,25 @@ class FilesSettings(BaseModel):
     outbox_batch_max: int = 200
     #: seconds between two reads of the registry for file actors (``hub files outbox``)
     outbox_refresh_s: float = 30.0
+    #: largest InterfaceNuu XML file taken, in bytes, by the inbox and by ``hub publish``:
+    #: a larger one is refused from its size, never read (docs/limits.md)
+    max_file_bytes: int = Field(default=2_000_000, ge=1024, le=64_000_000)
 
     def root_dir(self, home: Path) -> Path:
         return self.root if self.root is not None else home / "files"
+
+
+class PublishSettings(BaseModel):
+    """``hub publish`` of JSON lines (docs/limits.md, "Command line")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: longest JSON line in bytes, end of line not counted: a longer line is refused
+    #: without being held in memory (an encoded DemandeEvent is capped at 1 MiB anyway)
+    max_line_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    #: deepest nesting of arrays and objects in a JSON line, checked before parsing (a
+    #: DemandeEvent needs about 8); bounded well under Python's recursion limit
+    max_json_depth: int = Field(default=64, ge=8, le=500)
 
 
 class MonitoringSettings(BaseModel):
@@ -208,6 +224,7 @@ class HubSettings(BaseSettings):
     sne: SneSettings = SneSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     files: FilesSettings = FilesSettings()
+    publish: PublishSettings = PublishSettings()
     api: ApiSettings = ApiSettings()
     kafka_security: KafkaSecuritySettings = KafkaSecuritySettings()
 
