@@ -188,6 +188,11 @@ class SneSettings(BaseModel):
     simulator_port: int = 8790
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8791
+    #: base URL clients reach the gateway / simulator at, written in the WSDLs they serve
+    #: (``<url>/<Service>``; never taken from a request's Host header). Empty:
+    #: ``http://<bind host>:<bind port>/sne`` (a wildcard bind host gives the host name)
+    gateway_public_url: str = ""
+    simulator_public_url: str = ""
     #: poller: INSEE communes of the hub's territory, first dépôt date of the first run
     poll_communes: tuple[str, ...] = ()
     poll_since: str = "2011-01-01"

@@ -1,7 +1,9 @@
 """The HTTP side shared by the simulator and the gateway: SNE-shaped SOAP endpoints.
 
-``GET <prefix>/<Service>?wsdl`` answers the project's WSDL with the address rewritten to
-the URL it was asked at; ``POST <prefix>/<Service>`` decodes the request
+``GET <prefix>/<Service>?wsdl`` answers the project's WSDL with the address set to
+``<public_url>/<Service>``, where ``public_url`` comes from the server's settings
+(:func:`public_base`), never from the request (its ``Host`` header is the caller's to
+forge); ``POST <prefix>/<Service>`` decodes the request
 (:mod:`connectors.sne.soap`), awaits ``handler(request)`` and encodes its answer, MTOM if
 the request was MTOM. Contract: whatever the body, the answer is a SOAP response or a SOAP
 Fault: bodies above :data:`~connectors.sne.soap.MAX_BODY` are refused before being read
@@ -13,8 +15,10 @@ a ``Receiver`` fault ``INTERNE`` (logged with its traceback, without the payload
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
+from xml.sax.saxutils import escape
 
 from starlette.applications import Starlette
 from starlette.requests import Request as HttpRequest
@@ -39,10 +43,28 @@ Handler = Callable[[Request], Awaitable[dict[str, Any]]]
 FAULT_TYPE = "application/soap+xml; charset=utf-8"
 
 
+#: bind addresses that say "every interface", not where a client can connect
+_WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
+
+
+def public_base(configured: str, host: str, port: int, prefix: str = "/sne") -> str:
+    """The base URL clients reach the services at: ``configured`` when set (trailing ``/``
+    dropped), else ``http://<host>:<port><prefix>`` from the bind address (a wildcard host
+    gives this machine's name, an IPv6 host is bracketed). Never from a request."""
+    if configured.strip():
+        return configured.strip().rstrip("/")
+    if host in _WILDCARDS:
+        host = socket.gethostname()
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}{prefix}"
+
+
 def wsdl_text(service: str, address: str) -> str:
-    """The service's WSDL with its soap12:address set to ``address``."""
+    """The service's WSDL with its soap12:address set to ``address`` (XML-escaped)."""
     text = (WSDL_DIR / f"{service}.wsdl").read_text("utf-8")
-    return text.replace(f"http://localhost:8080/sne/{service}", address)
+    return text.replace(f"http://localhost:8080/sne/{service}",
+                        escape(address, {'"': "&quot;"}))
 
 
 async def _read_capped(request: HttpRequest) -> bytes:
@@ -62,8 +84,10 @@ def fault_response(fault: SoapFault) -> Response:
     return Response(render_fault(fault), status_code=fault.status, media_type=FAULT_TYPE)
 
 
-def soap_routes(handler: Handler, prefix: str = "/sne") -> list[Route]:
-    """The routes of the three services under ``prefix``."""
+def soap_routes(handler: Handler, public_url: str, prefix: str = "/sne") -> list[Route]:
+    """The routes of the three services under ``prefix``; served WSDLs give each service
+    the address ``<public_url>/<Service>`` (see :func:`public_base`)."""
+    public_url = public_url.rstrip("/")
 
     async def endpoint(request: HttpRequest) -> Response:
         service = request.path_params["service"]
@@ -74,7 +98,7 @@ def soap_routes(handler: Handler, prefix: str = "/sne") -> list[Route]:
         if request.method == "GET":
             if "wsdl" not in {k.lower() for k in request.query_params}:
                 return Response("append ?wsdl\n", status_code=404, media_type="text/plain")
-            address = str(request.url.replace(query=None)).rstrip("/")
+            address = f"{public_url}/{service}"
             return Response(wsdl_text(service, address), media_type="text/xml")
         try:
             body = await _read_capped(request)
@@ -100,6 +124,7 @@ def soap_routes(handler: Handler, prefix: str = "/sne") -> list[Route]:
     ]
 
 
-def soap_app(handler: Handler, prefix: str = "/sne", **kwargs: Any) -> Starlette:
+def soap_app(handler: Handler, public_url: str, prefix: str = "/sne", **kwargs: Any
+             ) -> Starlette:
     """A Starlette app serving only the SOAP routes (``kwargs`` go to Starlette)."""
-    return Starlette(routes=soap_routes(handler, prefix), **kwargs)
+    return Starlette(routes=soap_routes(handler, public_url, prefix), **kwargs)

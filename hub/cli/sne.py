@@ -17,13 +17,16 @@ def sne_simulator(host: str, port: int | None, db_url: str | None) -> None:
     """Serve a simulated SNE (the three services, ?wsdl) until stopped."""
     import uvicorn
 
+    from connectors.sne.server import public_base
     from connectors.sne.simulator import create_app
 
     settings = get_settings()
     url = db_url or f"sqlite:///{(settings.home / 'sne-simulator.db').resolve()}"
-    app = create_app(url)
     port = port or settings.sne.simulator_port
-    click.echo(f"SNE simulator on http://{host}:{port}/sne/DemandeLogementImplService?wsdl")
+    base = public_base(settings.sne.simulator_public_url, host, port)
+    app = create_app(url, base)
+    click.echo(f"SNE simulator on http://{host}:{port}/sne/DemandeLogementImplService?wsdl "
+               f"(WSDL address {base}/<Service>)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -36,12 +39,16 @@ def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -
     import uvicorn
 
     from connectors.sne.gateway import create_app
+    from connectors.sne.server import public_base
 
     settings = get_settings()
     host, port = host or settings.sne.gateway_host, port or settings.sne.gateway_port
+    base = public_base(settings.sne.gateway_public_url, host, port)
     serve_metrics(metrics_port, settings.monitoring.web_host)
-    click.echo(f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    click.echo(f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url} "
+               f"(WSDL address {base}/<Service>)")
+    uvicorn.run(create_app(settings, public_url=base), host=host, port=port,
+                log_level="warning")
 
 
 @click.command("sne-poll")

@@ -25,7 +25,7 @@ from hub.db import make_engine
 from hub.settings import HubSettings
 from tests.integration.api_support import register
 from tests.integration.conftest import collect_feed
-from tests.support.sne import ROUEN, new_demande_xml, serve
+from tests.support.sne import ROUEN, new_demande_xml, serve, serve_at
 
 pytestmark = pytest.mark.kafka
 WS = "http://ws.metier.nuu.application.i2/"
@@ -45,7 +45,7 @@ def servers(
                 )
             }
         )
-        with serve(gateway_app(cfg)) as gw:
+        with serve_at(lambda base: gateway_app(cfg, public_url=f"{base}/sne")) as gw:
             # the gateway authenticates its callers with API keys (hub's database)
             caller = register(make_engine(settings.database_url), kind="guichet")
             yield {"simulator": f"{sim}/sne", "gateway": f"{gw}/sne",

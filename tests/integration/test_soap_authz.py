@@ -33,7 +33,7 @@ from connectors.sne.simulator import create_app as simulator_app
 from hub.db import make_engine, migrate
 from hub.settings import HubSettings
 from tests.integration.api_support import register
-from tests.support.sne import new_demande_xml, serve
+from tests.support.sne import new_demande_xml, serve, serve_at
 
 pytestmark = pytest.mark.kafka
 WS = "http://ws.metier.nuu.application.i2/"
@@ -102,7 +102,8 @@ def world(settings: HubSettings,
     with serve(simulator_app(f"sqlite:///{sim_db}")) as sim:
         cfg = settings.model_copy(update={"sne": settings.sne.model_copy(
             update={"url": f"{sim}/sne", "retries": 1, "timeout_s": 10})})
-        with serve(gateway_app(cfg, engine=engine)) as gw:
+        with serve_at(lambda b: gateway_app(cfg, engine=engine,
+                                            public_url=f"{b}/sne")) as gw:
             base = f"{gw}/sne"
             erps = []
             for i in range(N_ACTORS):

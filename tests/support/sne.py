@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,16 @@ def free_port() -> int:
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve ``app`` on a free loopback port; yields its base URL (http://127.0.0.1:port)."""
+    with serve_at(lambda _base: app) as base:
+        yield base
+
+
+@contextmanager
+def serve_at(factory: Callable[[str], Any]) -> Iterator[str]:
+    """Serve ``factory(base URL)`` on a free loopback port; yields the base URL. For apps
+    that must know where they are served (the WSDL address comes from their settings)."""
     port = free_port()
+    app = factory(f"http://127.0.0.1:{port}")
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )

@@ -37,7 +37,7 @@ from connectors.sne.errors import SneFault
 from connectors.sne.gateway.authz import SoapAuthorizer
 from connectors.sne.gateway.events import demande_event, gp_records
 from connectors.sne.operations import DOCUMENT
-from connectors.sne.server import soap_routes
+from connectors.sne.server import public_base, soap_routes
 from connectors.sne.soap import Request, SoapFault
 from hub import topics
 from hub.errors import HubError, InputError
@@ -126,10 +126,15 @@ class Gateway:
 
 
 def create_app(settings: HubSettings, client: SneClient | None = None,
-               engine: Engine | None = None) -> Starlette:
-    """The gateway app: services under ``/sne/<Service>``, ``?wsdl`` served. Callers
+               engine: Engine | None = None, *, public_url: str | None = None) -> Starlette:
+    """The gateway app: services under ``/sne/<Service>``, ``?wsdl`` served with the
+    address ``<public_url>/<Service>`` (default: settings ``sne.gateway_public_url``, else
+    derived from ``sne.gateway_host``/``gateway_port``; never from the request). Callers
     authenticate with API keys, stored in ``engine`` (default: the hub's database)."""
     gateway = Gateway(settings, client, engine)
+    sne = settings.sne
+    base = public_url or public_base(sne.gateway_public_url, sne.gateway_host,
+                                     sne.gateway_port)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -139,4 +144,4 @@ def create_app(settings: HubSettings, client: SneClient | None = None,
         finally:
             await gateway.stop()
 
-    return Starlette(routes=soap_routes(gateway.handle), lifespan=lifespan)
+    return Starlette(routes=soap_routes(gateway.handle, base), lifespan=lifespan)

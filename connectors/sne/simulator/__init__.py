@@ -19,9 +19,14 @@ from connectors.sne.simulator.store import SimulatorStore
 from connectors.sne.soap import Request
 from hub.db import make_engine, migrate
 
+#: the simulator's default bind address (settings ``sne.simulator_port``)
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8790/sne"
 
-def create_app(database_url: str) -> Starlette:
-    """The simulator app on the store at ``database_url`` (migrated now)."""
+
+def create_app(database_url: str, public_url: str = DEFAULT_PUBLIC_URL) -> Starlette:
+    """The simulator app on the store at ``database_url`` (migrated now); its WSDLs give
+    the address ``<public_url>/<Service>`` whatever the request says (``hub sne-simulator``
+    passes settings ``sne.simulator_public_url`` or its bind address)."""
     engine = make_engine(database_url)
     migrate(engine)
     store = SimulatorStore(engine)
@@ -33,4 +38,4 @@ def create_app(database_url: str) -> Starlette:
         result: dict[str, Any] = await to_thread.run_sync(method, request.params)
         return result
 
-    return soap_app(handle)
+    return soap_app(handle, public_url)

@@ -1,0 +1,60 @@
+"""Served WSDLs name the address the settings give, never the request's ``Host`` header
+(issue 19 point 8): a forged ``Host: evil.example`` must not redirect the ERPs that build
+their client from the WSDL. The gateway and the simulator are the real apps, served by
+Starlette's test client (the gateway's Kafka lifespan is not started: a WSDL needs none).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from connectors.interfacenuu import xmlsafe
+from connectors.sne.gateway import create_app as gateway_app
+from connectors.sne.operations import SERVICES
+from connectors.sne.server import public_base
+from connectors.sne.simulator import create_app as simulator_app
+from hub.settings import HubSettings
+
+ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap12/}address"
+FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+
+
+def _address(client: TestClient, service: str) -> str:
+    resp = client.get(f"/sne/{service}?wsdl", headers=FORGED)
+    assert resp.status_code == 200, resp.text
+    node = xmlsafe.parse(resp.content).find(f".//{ADDRESS}")
+    assert node is not None
+    return str(node.get("location"))
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_gateway_wsdl_address_from_settings(tmp_path: Path, service: str) -> None:
+    settings = HubSettings(home=tmp_path, sne={
+        "gateway_public_url": "https://passerelle.example.org/soap/sne/"})
+    client = TestClient(gateway_app(settings), base_url="http://evil.example")
+    assert _address(client, service) == f"https://passerelle.example.org/soap/sne/{service}"
+
+
+def test_gateway_wsdl_address_defaults_to_bind_address(tmp_path: Path) -> None:
+    settings = HubSettings(home=tmp_path, sne={"gateway_host": "10.1.2.3",
+                                               "gateway_port": 9443})
+    client = TestClient(gateway_app(settings), base_url="http://evil.example")
+    service = "RechercheDemandeImplService"
+    assert _address(client, service) == f"http://10.1.2.3:9443/sne/{service}"
+
+
+def test_simulator_wsdl_address_is_the_given_one(tmp_path: Path) -> None:
+    app = simulator_app(f"sqlite:///{tmp_path / 'sim.db'}", "http://sne-sim.internal:8790/sne")
+    client = TestClient(app, base_url="http://evil.example")
+    service = "DemandeLogementImplService"
+    assert _address(client, service) == f"http://sne-sim.internal:8790/sne/{service}"
+
+
+def test_public_base() -> None:
+    assert public_base(" https://h.example/sne/ ", "0.0.0.0", 1) == "https://h.example/sne"
+    assert public_base("", "127.0.0.1", 8791) == "http://127.0.0.1:8791/sne"
+    assert public_base("", "::1", 8791) == "http://[::1]:8791/sne"
+    assert "0.0.0.0" not in public_base("", "0.0.0.0", 8791)
