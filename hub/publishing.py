@@ -7,25 +7,23 @@ does not end in the DLQ for a reason that could have been told at once.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from dispatch.logic import validate_event
 from dispatch.state import wished_communes
 from hub import topics
 from hub.errors import InputError
 from hub.geo import get_geography
+from hub.jsonlines import read_objects
 from hub.kafka.admin import core_topics, ensure_topics
 from hub.kafka.client import new_producer
 from hub.settings import HubSettings
 from schemas import get_codec
-
-MAX_LINE = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,50 +33,77 @@ class PreparedEvent:
     event: dict[str, Any]
 
 
-def iter_inputs(paths: Iterable[Path]) -> Iterator[tuple[str, dict[str, Any] | bytes]]:
-    """Yield (location, raw) for every event in files or folders: dicts from JSON lines,
-    bytes from XML documents (one interfaceNuu document per file)."""
+@dataclass(frozen=True, slots=True)
+class InputLimits:
+    """Bounds on what :func:`iter_inputs` reads (docs/limits.md)."""
+
+    max_line_bytes: int
+    max_json_depth: int
+    max_file_bytes: int
+
+    @classmethod
+    def of(cls, settings: HubSettings) -> InputLimits:
+        return cls(
+            max_line_bytes=settings.publish.max_line_bytes,
+            max_json_depth=settings.publish.max_json_depth,
+            max_file_bytes=settings.files.max_file_bytes,
+        )
+
+
+#: what :func:`iter_inputs` yields for one event: JSON object, XML bytes, or the refusal
+Raw: TypeAlias = dict[str, Any] | bytes | InputError
+
+
+def iter_inputs(paths: Iterable[Path], limits: InputLimits) -> Iterator[tuple[str, Raw]]:
+    """Yield (location, raw) for every event in files or folders: an object per JSON line
+    (location ``file:line``), the bytes of an XML document (one interfaceNuu document per
+    file), or the :class:`InputError` refusing that line or file (unreadable ones too).
+    Memory stays bounded by ``limits`` whatever the files hold; never raises."""
     for path in paths:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
             suffix = f.suffix.lower()
-            if suffix == ".xml":
-                yield str(f), f.read_bytes()
-            elif suffix in (".jsonl", ".json", ".ndjson"):
+            if suffix not in (".xml", ".jsonl", ".json", ".ndjson"):
+                if not path.is_dir():  # other files in a folder are not ours
+                    yield str(f), InputError(
+                        f"unsupported file type {suffix or '(none)'}; use .jsonl or .xml"
+                    )
+                continue
+            try:
+                if suffix == ".xml":
+                    yield str(f), read_bounded(f, limits.max_file_bytes)
+                    continue
                 with f.open("rb") as fh:
-                    for n, line in enumerate(fh, 1):
-                        if not line.strip():
-                            continue
-                        if len(line) > MAX_LINE:
-                            yield f"{f}:{n}", {"__error__": "line longer than 1 MB"}
-                            continue
-                        try:
-                            yield f"{f}:{n}", json.loads(line)
-                        except ValueError as exc:
-                            yield f"{f}:{n}", {"__error__": f"not JSON: {exc}"}
-            elif path.is_dir():
-                continue  # other files in a folder are not ours
-            else:
-                yield (
-                    str(f),
-                    {
-                        "__error__": f"unsupported file type {suffix or '(none)'}; "
-                        "use .jsonl or .xml"
-                    },
-                )
+                    for n, raw in read_objects(fh, max_line_bytes=limits.max_line_bytes,
+                                               max_depth=limits.max_json_depth):
+                        yield f"{f}:{n}", raw
+            except OSError as exc:  # unreadable: refused like bad content, the rest goes on
+                yield str(f), InputError(f"cannot read the file ({exc.strerror or exc})")
 
 
-def prepare_event(raw: dict[str, Any] | bytes) -> PreparedEvent:
-    """Validate one raw event and encode it. Raises :class:`InputError` with one line."""
+def read_bounded(path: Path, max_bytes: int) -> bytes | InputError:
+    """The bytes of ``path``, or an :class:`InputError` if it holds more than
+    ``max_bytes``: never more than ``max_bytes`` + 1 bytes are read."""
+    with path.open("rb") as fh:
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        return InputError(f"file larger than the {max_bytes} bytes cap", code="too_large")
+    return data
+
+
+def prepare_event(raw: Raw, *, max_xml_bytes: int | None = None) -> PreparedEvent:
+    """Validate one raw event and encode it. Raises :class:`InputError` with one line for
+    anything that is not a valid DemandeEvent, whatever its JSON type or shape: the
+    record must fit the DemandeEvent schema before the business rules look at it.
+    ``max_xml_bytes``: cap of an XML document (default: the XML parser's own)."""
+    if isinstance(raw, InputError):
+        raise raw
     if isinstance(raw, bytes):
+        from connectors.interfacenuu import xmlsafe
         from connectors.interfacenuu.mapping import parse_demande_xml
 
-        event = parse_demande_xml(raw)
-    else:
-        if "__error__" in raw:
-            raise InputError(str(raw["__error__"]))
-        if not isinstance(raw, dict):
-            raise InputError("a JSON line must be an object")
+        event = parse_demande_xml(raw, max_bytes=max_xml_bytes or xmlsafe.DEFAULT_MAX_BYTES)
+    elif isinstance(raw, dict):
         event = dict(raw)
         event.setdefault("eventId", str(uuid.uuid4()))
         event.setdefault("occurredAt", int(time.time() * 1000))
@@ -86,11 +111,13 @@ def prepare_event(raw: dict[str, Any] | bytes) -> PreparedEvent:
         for required in ("numUnique", "operation"):
             if not isinstance(event.get(required), str):
                 raise InputError(f"missing or non-string field {required!r}")
+    else:
+        raise InputError(f"an event must be a JSON object, got {type(raw).__name__}")
+    value = get_codec().encode("DemandeEvent", event)  # the shape first: InputError
     validate_event(event)
     geography = get_geography()
     for commune in wished_communes(event.get("demande")):
         geography.commune(commune)  # raises UnknownCommuneError
-    value = get_codec().encode("DemandeEvent", event)
     return PreparedEvent(key=event["numUnique"].encode(), value=value, event=event)
 
 

@@ -70,27 +70,32 @@ def list_ready(folder: Path, *, settle_s: float, now: float) -> list[Candidate]:
     return ready
 
 
-def examine(candidate: Candidate, source: str) -> Outcome | None:
+def examine(candidate: Candidate, source: str, *,
+            max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES) -> Outcome | None:
     """Read and validate one file. None if it changed since it was listed (still being
-    written, or replaced): it is left for a later pass. Never raises for bad content."""
-    if candidate.size > xmlsafe.DEFAULT_MAX_BYTES:
-        # refused without reading it: an oversized file must not cost memory
+    written, or replaced): it is left for a later pass. Never raises for bad content.
+
+    A file above ``max_bytes`` (``files.max_file_bytes``) is rejected from its size: only
+    hashed in chunks, never held in memory; and no more than the listed size + 1 bytes of
+    any file are read (a file grown since the listing is left for a later pass)."""
+    if candidate.size > max_bytes:
         digest = _sha_of_path(candidate.path)
         if digest is None:
             return None
         return Outcome(candidate, digest, REJECTED, "hostile_xml",
-                       f"file is {candidate.size} bytes, above the "
-                       f"{xmlsafe.DEFAULT_MAX_BYTES} cap")
+                       f"file is {candidate.size} bytes, above the {max_bytes} bytes cap")
     try:
-        data = candidate.path.read_bytes()
+        with candidate.path.open("rb") as fh:
+            data = fh.read(candidate.size + 1)
         st = candidate.path.stat()
     except FileNotFoundError:
         return None
-    if st.st_size != candidate.size or st.st_mtime_ns != candidate.mtime_ns:
+    if (len(data) != candidate.size or st.st_size != candidate.size
+            or st.st_mtime_ns != candidate.mtime_ns):
         return None
     digest = hashlib.sha256(data).hexdigest()
     try:
-        event = parse_demande_xml(data, source=f"files:{source}")
+        event = parse_demande_xml(data, source=f"files:{source}", max_bytes=max_bytes)
         prepared = prepare_event(event)
     except InputError as exc:
         return Outcome(candidate, digest, REJECTED, exc.code, exc.message)

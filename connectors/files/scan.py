@@ -69,13 +69,13 @@ def sources(settings: HubSettings, only: str | None = None) -> list[layout.Inbox
 
 
 def _next_batch(pending: list[Candidate], start: int, source: str,
-                size: int) -> tuple[list[Outcome], int, int]:
+                size: int, max_bytes: int) -> tuple[list[Outcome], int, int]:
     """Examine files from ``pending[start]`` on; return (batch, next start, skipped)."""
     batch: list[Outcome] = []
     demands: set[str] = set()
     i, skipped = start, 0
     while i < len(pending) and len(batch) < size:
-        outcome = examine(pending[i], source)
+        outcome = examine(pending[i], source, max_bytes=max_bytes)
         if outcome is None:
             skipped += 1  # changed while read: a later pass takes it
         elif outcome.num_unique is not None and outcome.num_unique in demands:
@@ -109,7 +109,8 @@ async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassSt
         start = 0
         while start < len(pending):
             batch, start, skipped = _next_batch(pending, start, paths.source,
-                                                settings.files.batch_size)
+                                                settings.files.batch_size,
+                                                settings.files.max_file_bytes)
             stats.deferred += skipped
             fresh = [o for o in batch if o.status == PUBLISHED and o.sha256 not in journal]
             if fresh:

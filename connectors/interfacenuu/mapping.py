@@ -85,15 +85,20 @@ def _occurred_at(text: str) -> int:
 
 
 def parse_demande_xml(
-    data: bytes, *, validate: bool = True, source: str = SOURCE
+    data: bytes,
+    *,
+    validate: bool = True,
+    source: str = SOURCE,
+    max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES,
 ) -> dict[str, Any]:
     """DemandeEvent dict of an InterfaceNuu demand document (see the module doc).
 
     ``validate`` checks the document against ``schemas/xsd/InterfaceNuu_v0201.xsd`` first
     (02.00 documents too: 02.01 only added optional elements). Every problem raises
-    :class:`hub.errors.InputError` naming the element path, never its content.
+    :class:`hub.errors.InputError` naming the element path, never its content; a document
+    above ``max_bytes`` is refused before parsing (``files.max_file_bytes`` for files).
     """
-    root = xmlsafe.parse(data)
+    root = xmlsafe.parse(data, max_bytes=max_bytes)
     if root.tag != q("interfaceNuu"):
         raise fail(f"root element must be {{{NS}}}interfaceNuu, got {root.tag}")
     version = root.get("versionInterface")
