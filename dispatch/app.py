@@ -12,8 +12,10 @@ import logging
 from typing import Any
 
 import faust
+from mode import CrashingSupervisor
 
 from dispatch.actors_loader import load_actors
+from dispatch.letters import record_headers
 from dispatch.matching import TerritoryIndex
 from dispatch.pipeline import Pipeline
 from dispatch.processor import InputRecord, Processor
@@ -29,14 +31,6 @@ from monitoring.worker import install_monitoring
 from schemas import get_codec
 
 log = logging.getLogger(__name__)
-
-
-def _headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
-    """faust gives headers as a list of pairs or a mapping; the processor wants pairs."""
-    if not raw:
-        return ()
-    items = raw.items() if hasattr(raw, "items") else raw
-    return tuple((str(k), bytes(v or b"")) for k, v in items)
 
 
 def _settled(app: faust.App, sensor: Any, stats: Any, events: Any) -> None:
@@ -58,7 +52,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     # worker of this host (its web port, unique per host): RocksDB locks its files, so two
     # workers of one host must not share them; a restarted worker finds its own again.
     datadir = settings.home / "faust" / (cluster or "default") / f"w{settings.worker.web_port}"
-    datadir.mkdir(parents=True, exist_ok=True)
+    settings.private_dir(datadir)  # owner-only: the state store holds personal data
     app = faust.App(
         settings.worker.app_id,
         broker=f"passerelle://{k.bootstrap_servers}",
@@ -75,6 +69,8 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         web_enabled=True,
         web_port=settings.worker.web_port,
         web_host=settings.monitoring.web_host,
+        # where the server listens (faust's default is every interface, 0.0.0.0)
+        web_bind=settings.monitoring.web_host,
         key_serializer="raw",
         value_serializer="raw",
         broker_credentials=faust_credentials(settings),  # SASL/SCRAM when configured
@@ -104,12 +100,16 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         table_store(table, k.partitions, settings.worker.store),
         sender,
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
+        max_record_bytes=settings.worker.max_record_bytes,
     )
     app.passerelle_processor = processor  # type: ignore[attr-defined]
     # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats
     sensor = install_monitoring(app, settings, agents={topics.DEMANDES: "dispatch"})
 
-    @app.agent(demandes, name="dispatch")
+    # A crashed agent stops the whole worker (non-zero exit; a supervisor restarts it)
+    # instead of faust restarting the agent on the next record: what the crashed batch
+    # held is neither committed nor skipped, it is read again by the next worker.
+    @app.agent(demandes, name="dispatch", supervisor_strategy=CrashingSupervisor)
     async def dispatch(stream: Any) -> None:
         loaded = await load_actors(settings, index)
         log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
@@ -131,7 +131,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
                         offset=e.message.offset,
                         key=e.message.key,
                         value=e.message.value,
-                        headers=_headers(e.message.headers),
+                        headers=record_headers(e.message.headers),
                     )
                     for e in events
                 ]

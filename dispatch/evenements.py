@@ -19,8 +19,12 @@ import copy
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from mode import CrashingSupervisor
+
+from dispatch.letters import check_key, dead_letter, record_headers, screen
 from dispatch.matching import TerritoryIndex
 from dispatch.processor import StateStore
 from dispatch.sending import Output, Sender, send_all
@@ -66,24 +70,44 @@ def radiation_for(evenement: dict[str, Any], state: DemandeState) -> dict[str, A
     }
 
 
-async def handle(value: bytes, key: bytes | None, store: StateStore, index: TerritoryIndex,
-                 codec: Codec, sender: Sender, *, partition: int = -1, offset: int = -1) -> int:
-    """Fan one hub.evenements message out; return the number of feed records sent."""
+async def handle(value: bytes | None, key: bytes | None, store: StateStore,
+                 index: TerritoryIndex, codec: Codec, sender: Sender, *, partition: int = -1,
+                 offset: int = -1, max_record_bytes: int = 262_144,
+                 headers: Sequence[tuple[str, bytes]] = ()) -> int:
+    """Fan one hub.evenements message out; return the number of feed records sent.
+
+    Every record ends in one place: its holders' feeds (possibly none: a demand not
+    dispatched here is logged), or ``hub.dlq`` with its reason (``dispatch.letters``).
+    Only a retriable error (the broker) propagates."""
+    now = int(time.time() * 1000)
     try:
-        evenement = codec.decode_as(value, "EvenementGP")
+        pending = _fan_out(value, key, store, index, codec, partition, now, max_record_bytes)
     except HubError as exc:
-        letter = {"reason": exc.code, "message": exc.message[:1000],
-                  "sourceTopic": topics.EVENEMENTS, "sourcePartition": partition,
-                  "sourceOffset": offset, "key": key, "payload": value,
-                  "failedAt": int(time.time() * 1000), "attempts": 1, "history": []}
-        await send_all(sender, [(topics.DLQ, key, codec.encode("DeadLetter", letter))])
-        return 0
-    raw = store.get(evenement["numUnique"].encode())
+        if exc.retriable:
+            raise
+        pending = [dead_letter(codec, exc, topic=topics.EVENEMENTS, partition=partition,
+                               offset=offset, key=key, value=value, now_ms=now,
+                               headers=headers)]  # fmt: skip
+    except Exception as exc:  # a defect must not cost the records behind this one
+        err = HubError(f"{type(exc).__name__}: {exc}", code="internal_error")
+        pending = [dead_letter(codec, err, topic=topics.EVENEMENTS, partition=partition,
+                               offset=offset, key=key, value=value, now_ms=now,
+                               headers=headers)]  # fmt: skip
+    await send_all(sender, pending)  # acknowledged before faust acks (and commits) the input
+    return sum(1 for topic, _, _ in pending if topic.startswith(topics.FEED_PREFIX))
+
+
+def _fan_out(value: bytes | None, key: bytes | None, store: StateStore, index: TerritoryIndex,
+             codec: Codec, partition: int, now: int, max_record_bytes: int) -> list[Output]:
+    screen(value, key, max_record_bytes)
+    assert value is not None  # screened
+    evenement = codec.decode_as(value, "EvenementGP")
+    check_key(key, evenement["numUnique"])
+    raw = store.get(evenement["numUnique"].encode(), partition if partition >= 0 else None)
     if raw is None:
         log.info("gestion partagée event for a demand not dispatched here; nobody to tell")
-        return 0
+        return []
     state = DemandeState.from_avro(codec.decode_as(raw, "DemandeState"))
-    now = int(time.time() * 1000)
     pending: list[Output] = []
     for actor_id in sorted(state.recipients):
         actor = index.actor(actor_id)
@@ -93,8 +117,7 @@ async def handle(value: bytes, key: bytes | None, store: StateStore, index: Terr
     radiation = radiation_for(evenement, state)
     if radiation is not None:
         pending.append((topics.DEMANDES, key, codec.encode("DemandeEvent", radiation)))
-    await send_all(sender, pending)  # acknowledged before faust acks (and commits) the input
-    return len(state.recipients)
+    return pending
 
 
 def wire_evenements(app: Any, settings: Any, store: StateStore, index: TerritoryIndex,
@@ -103,9 +126,11 @@ def wire_evenements(app: Any, settings: Any, store: StateStore, index: Territory
     evenements = app.topic(topics.EVENEMENTS, key_type=bytes, value_type=bytes,
                            partitions=settings.kafka.partitions)
 
-    @app.agent(evenements, name="evenements")  # type: ignore[untyped-decorator]
+    @app.agent(evenements, name="evenements", supervisor_strategy=CrashingSupervisor)  # type: ignore[untyped-decorator]
     async def fan_out(stream: Any) -> None:
         async for event in stream.events():
             m = event.message
             await handle(m.value, m.key, store, index, codec, sender, partition=m.partition,
-                         offset=m.offset)
+                         offset=m.offset,
+                         max_record_bytes=settings.worker.max_record_bytes,
+                         headers=record_headers(m.headers))

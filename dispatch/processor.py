@@ -14,7 +14,6 @@ the processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -23,6 +22,7 @@ from typing import Any, Protocol
 
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
+from dispatch.letters import check_key, dead_letter, replay_info, screen
 from dispatch.logic import COPIE, Decision, decide, reevaluate
 from dispatch.matching import TerritoryIndex
 from dispatch.purge import purge_key, purgeable
@@ -64,36 +64,10 @@ class InputRecord:
     partition: int
     offset: int
     key: bytes | None
-    value: bytes
-    #: Kafka record headers; only :data:`REPLAY_HEADER` is read (DLQ replay history)
+    #: None: a tombstone (dead-lettered, see dispatch.letters)
+    value: bytes | None
+    #: Kafka record headers; only ``dispatch.letters.REPLAY_HEADER`` is read (DLQ replay history)
     headers: tuple[tuple[str, bytes], ...] = ()
-
-
-#: Header set by ``hub dlq replay`` on a replayed record: JSON ``{"attempts": n,
-#: "history": [{reason, message, failedAt}...], "from": "hub.dlq:<partition>:<offset>"}``.
-#: A replayed record that fails again is dead-lettered with ``attempts + 1`` and the
-#: earlier failures in ``history``.
-REPLAY_HEADER = "passerelle-dlq-replay"
-
-
-def replay_info(headers: Sequence[tuple[str, bytes]]) -> dict[str, Any] | None:
-    """The parsed :data:`REPLAY_HEADER` of a record, or None (absent or malformed: a bad
-    header must not turn a good record into a dead letter)."""
-    for name, raw in headers:
-        if name != REPLAY_HEADER:
-            continue
-        try:
-            info = json.loads(raw)
-            attempts = int(info["attempts"])
-            history = [
-                {"reason": str(h["reason"]), "message": str(h["message"])[:1000],
-                 "failedAt": int(h["failedAt"])}
-                for h in info.get("history") or []
-            ]
-        except (ValueError, TypeError, KeyError, AttributeError):
-            return None
-        return {"attempts": max(attempts, 1), "history": history, "from": str(info.get("from", ""))}
-    return None
 
 
 class TooManyDeadLetters(HubError):
@@ -138,6 +112,7 @@ class Processor:
         sender: Sender,
         *,
         max_consecutive_dead_letters: int = 1000,
+        max_record_bytes: int = 262_144,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.index = index
@@ -145,6 +120,7 @@ class Processor:
         self.store = store
         self.sender = sender
         self.max_consecutive_dead_letters = max_consecutive_dead_letters
+        self.max_record_bytes = max_record_bytes
         self._clock = clock
         self._snapshots = snapshot_bytes(codec)
         self._consecutive_dead = 0
@@ -175,10 +151,13 @@ class Processor:
         for rec in records:
             operation = "UNDECODABLE"
             try:
+                screen(rec.value, rec.key, self.max_record_bytes)
+                assert rec.value is not None  # screened
                 name, body, snapshot = self._snapshots.event_span(rec.value)
                 operation = "CONTROL" if name == "DispatchControl" else name
                 if name == "DemandeEvent":
                     operation = str(body.get("operation"))
+                    check_key(rec.key, body["numUnique"])
                     stats.events += 1
                     sends = len(pending)
                     self._on_event(rec, body, snapshot, overlay, pending, stats, now_ms)
@@ -190,10 +169,12 @@ class Processor:
                 elif name == "DispatchPurge":  # hub purge (dispatch/purge.py): no output
                     stats.controls += 1
                     key = purge_key(body)
+                    check_key(rec.key, key.decode())
                     if purgeable(self._state(key, overlay, rec.partition), body["radiatedBefore"]):
                         overlay[key] = (rec.partition, None)
                 else:
-                    raise DecodeError(f"a {name} record does not belong on {rec.topic}")
+                    raise DecodeError(f"a {name} record does not belong on {rec.topic}",
+                                      code="wrong_schema")
                 self._consecutive_dead = 0
             except Exception as exc:
                 if isinstance(exc, HubError) and exc.retriable:
@@ -383,20 +364,6 @@ class Processor:
             stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1
 
     def _dead_letter(self, rec: InputRecord, exc: HubError, now_ms: int) -> Output:
-        letter = {
-            "reason": exc.code,
-            "message": exc.message[:1000],
-            "sourceTopic": rec.topic,
-            "sourcePartition": rec.partition,
-            "sourceOffset": rec.offset,
-            "key": rec.key,
-            "payload": rec.value,
-            "failedAt": now_ms,
-            "attempts": 1,
-            "history": [],
-        }
-        previous = replay_info(rec.headers) if rec.headers else None
-        if previous is not None:  # a replay that failed again: keep its history
-            letter["attempts"] = previous["attempts"] + 1
-            letter["history"] = previous["history"]
-        return (topics.DLQ, rec.key, self.codec.encode("DeadLetter", letter))
+        return dead_letter(self.codec, exc, topic=rec.topic, partition=rec.partition,
+                           offset=rec.offset, key=rec.key, value=rec.value, now_ms=now_ms,
+                           headers=rec.headers)  # fmt: skip

@@ -204,6 +204,15 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                 return False
         return bool(await super()._commit_offsets(offsets, start_new_transaction))
 
+    async def on_task_error(self, exc: BaseException) -> None:
+        """An agent raised (a broker outage past every retry, a defect, too many dead
+        letters in a row): one clear line. faust commits here; not us: the agents'
+        ``CrashingSupervisor`` stops the worker (non-zero exit), which commits on its way
+        out only what was acknowledged, and the next worker reads the rest again."""
+        log.critical("an agent failed, stopping the worker (%s: %s); its uncommitted "
+                     "inputs are dispatched again by the next worker",
+                     type(exc).__name__, exc)  # fmt: skip
+
     async def wait_empty(self) -> None:
         """faust's wait for every input handed out to be acknowledged, then a commit of
         the acknowledged ones; at stop each part is bounded by ``worker.shutdown_timeout_s``.

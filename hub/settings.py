@@ -74,7 +74,11 @@ class WorkerSettings(BaseModel):
     #: ~0.7 s (docs/performance.md). 100 ms costs an idle worker ten small requests a second
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=30_000)
     #: consecutive dead letters after which the worker stops instead of dead-lettering all
-    max_consecutive_dead_letters: int = 1000
+    #: (the process exits non-zero: a supervisor restarts it; docs/operations.md)
+    max_consecutive_dead_letters: int = Field(default=1000, ge=1)
+    #: largest input record value accepted; a larger one is dead-lettered (``oversize``).
+    #: A fully populated SNE demand encodes in a few kB (docs/limits.md)
+    max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=64 << 20)
     #: a worker silent this long leaves the group and its partitions move (kill -9
     #: recovery time); heartbeats run in the background every ``heartbeat_interval_s``
     session_timeout_s: float = 15.0
@@ -105,6 +109,17 @@ class ApiSettings(BaseModel):
     webhook_backoff_max_s: float = 300.0
     #: Kafka publish timeout of an API call before it answers 503
     publish_timeout_s: float = 15.0
+    #: largest request body in bytes (docs/limits.md, "REST API"): a larger declared
+    #: Content-Length is refused before anything is read, a chunked body as soon as the
+    #: bytes read pass it (413). 100 fully populated demands (~10 kB of JSON each) fit
+    max_body_bytes: int = Field(default=2 << 20, ge=4096, le=64 << 20)
+    #: deepest nesting of arrays and objects in a JSON body, checked before parsing (422);
+    #: a batch of demand events needs about 12
+    max_json_depth: int = Field(default=32, ge=8, le=500)
+    #: most wished communes in one demand snapshot (422). The SNE's InterfaceNuu 02.01
+    #: leaves the list unbounded; the national form asks for a handful, the generator
+    #: draws 1 to 8: 100 leaves room for a whole EPCI and bounds the dispatch fan-out
+    max_wished_communes: int = Field(default=100, ge=1, le=10_000)
 
 
 class FilesSettings(BaseModel):
@@ -154,8 +169,11 @@ class MonitoringSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    #: an agent with input lag and no progress for this long is stalled (/health = 503)
+    #: a partition with input waiting whose committed offset has not moved for this long
+    #: is stalled (/health = 503)
     stall_after_s: float = 60.0
+    #: the broker unanswered (committed/end offsets not read) for this long: /health = 503
+    broker_unreachable_after_s: float = Field(default=20.0, gt=0)
     #: how often a worker refreshes its lag gauges and stall state
     refresh_interval_s: float = 1.0
     #: interface of the worker's web server (/metrics, /health); 0.0.0.0 in containers
@@ -213,6 +231,13 @@ class KafkaSecuritySettings(BaseModel):
     #: the hub connects over TLS (SASL_SSL with a SASL user, else SSL) and verifies the
     #: broker's name; empty: no TLS (``hub stack up --secure`` writes it in secure.env)
     ssl_cafile: str = ""
+    #: client quotas of each actor's SCRAM user, set when its identity is provisioned
+    #: (hub.kafka.quotas; 0: none): bytes/s it may fetch and produce (actors have no
+    #: WRITE ACL: the producer quota bounds what refused attempts cost), and share of the
+    #: broker's request threads in percent of one thread
+    actor_consumer_byte_rate: int = Field(default=4 * 1024 * 1024, ge=0)
+    actor_producer_byte_rate: int = Field(default=64 * 1024, ge=0)
+    actor_request_percentage: float = Field(default=25.0, ge=0)
 
 
 class HubSettings(BaseSettings):
@@ -232,6 +257,14 @@ class HubSettings(BaseSettings):
     publish: PublishSettings = PublishSettings()
     api: ApiSettings = ApiSettings()
     kafka_security: KafkaSecuritySettings = KafkaSecuritySettings()
+
+    def private_dir(self, path: Path) -> Path:
+        """Create folder ``path`` owner-only (0700), and set ``home`` and the folders from
+        it down to ``path`` to 0700 when ``path`` is under ``home`` (:mod:`hub.private`):
+        the hub's home holds personal data (registry, worker state, broker data)."""
+        from hub.private import private_dir
+
+        return private_dir(path, base=self.home)
 
     @property
     def database_url(self) -> str:

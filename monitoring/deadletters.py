@@ -5,7 +5,7 @@ key**, so the default partitioner puts it on the demand's partition, behind ever
 already there and before anything published later: per-demand order from the replay on
 is the topic's order. Letters are replayed in DLQ order (the order they failed in).
 
-Each replayed record carries :data:`dispatch.processor.REPLAY_HEADER` (attempts and
+Each replayed record carries :data:`dispatch.letters.REPLAY_HEADER` (attempts and
 earlier failures): if it fails again, the worker dead-letters it with ``attempts + 1``
 and its history. Each replay is also recorded in the compacted ledger topic
 :data:`REPLAYS_TOPIC` (key ``<dlq partition>:<dlq offset>``) so a letter is not replayed
@@ -20,9 +20,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from dispatch.processor import REPLAY_HEADER
+from dispatch.letters import REPLAY_HEADER
 from hub import topics
 from hub.errors import InputError, NotFoundError, TransientError
 from hub.kafka.admin import TopicSpec, ensure_topics
@@ -111,11 +111,35 @@ async def read_letters(settings: HubSettings, timeout_s: float = 30.0) -> list[L
         body = codec.decode_as(m.value, "DeadLetter")
         letter = Letter(m.partition, m.offset, body, ledger.get(f"{m.partition}:{m.offset}"))
         # same source position and same bytes: the same record dead-lettered twice
-        original = first.setdefault((*letter.source, bytes(body["payload"])), letter)
+        same = (*letter.source, bytes(body["payload"] or b""))
+        original = first.setdefault(same, letter)
         if original is not letter:
             letter = Letter(m.partition, m.offset, body, original.replayed, original.ref)
         letters.append(letter)
     return letters
+
+
+async def _payload(settings: HubSettings, letter: Letter) -> bytes:
+    """The letter's original bytes: its payload, or, when the letter was too large to keep
+    it (``payloadSize`` set, payload null), the record read again at its source."""
+    if letter.body["payload"] is not None:
+        return bytes(letter.body["payload"])
+    topic, partition, offset = letter.source
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        batch = await consumer.getmany(tp, timeout_ms=10_000, max_records=1)
+        for m in batch.get(tp, []):
+            if m.offset == offset and m.value is not None:
+                return bytes(m.value)
+    finally:
+        await consumer.stop()
+    raise InputError(f"letter {letter.ref}: the original record is no longer at "
+                     f"{topic}:{partition}:{offset} (retention)", code="not_replayable")
 
 
 def select(
@@ -178,6 +202,9 @@ def replay_header(letter: Letter) -> bytes:
 async def replay(settings: HubSettings, letters: list[Letter]) -> list[tuple[Letter, str]]:
     """Republish ``letters`` in order; returns each with where it went (``topic/p@o``)."""
     for letter in letters:
+        if letter.body["payload"] is None and letter.body.get("payloadSize") is None:
+            raise InputError(f"letter {letter.ref} is a tombstone (a record without value): "
+                             "nothing to replay", code="not_replayable")  # fmt: skip
         if letter.body["sourceTopic"] not in REPLAYABLE_TOPICS:
             raise InputError(
                 f"letter {letter.ref} comes from {letter.body['sourceTopic']!r}, "
@@ -193,7 +220,7 @@ async def replay(settings: HubSettings, letters: list[Letter]) -> list[tuple[Let
             # one at a time: the ledger entry is written only once the replay is acked
             meta = await producer.send_and_wait(
                 letter.body["sourceTopic"],
-                bytes(letter.body["payload"]),
+                await _payload(settings, letter),
                 key=letter.key,
                 headers=[(REPLAY_HEADER, replay_header(letter))],
             )

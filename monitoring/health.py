@@ -1,62 +1,136 @@
-"""Stall detection: an agent is unhealthy when it has input waiting and makes no progress.
+"""What ``/health`` decides, from the group's **committed** offsets (issue 19).
 
-A live process is not enough: a worker whose agent crashed, or is stuck on a remote call,
-still answers HTTP. Stalled means *input lag > 0 and no record finished for
-``stall_after_s`` seconds* (counted from the later of the last progress and the moment
-the agent got its partitions, so a worker that just joined is not stalled at once).
-An agent with no lag is healthy however long it has been idle: nothing to do is fine.
+A live process is not enough, and neither is the agent's read position: a worker can read
+on while its commits are stuck (records lost in flight, a batch that never settles), and
+the lag it computed from what it read said 0. So health is judged on what the broker
+holds for the consumer group:
+
+* a partition is **stalled** when input waits on it (end offset > committed offset) and
+  its committed offset has not moved for ``stall_after_s`` (counted from when this worker
+  got the partition, so a worker that just joined is not stalled at once);
+* the **broker is unreachable** when the offsets could not be read for
+  ``broker_unreachable_after_s``;
+* an agent that crashed stops the worker process (``dispatch/app.py``): then ``/health``
+  does not answer at all, which every probe counts as a failure.
+
+Pure and clocked: :class:`CommitWatch` is fed readings and asked for a verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+
+#: (topic, partition)
+Partition = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
-class AgentHealth:
-    agent: str
-    lag: int
-    #: seconds since the agent last finished a record (or got its partitions)
-    idle_s: float
+class PartitionHealth:
+    topic: str
+    partition: int
+    #: committed offset of the group (None: nothing committed yet, i.e. from the start)
+    committed: int | None
+    end: int
+    #: seconds since the committed offset last moved (or the partition was assigned)
+    unmoved_s: float
     stalled: bool
 
+    @property
+    def lag(self) -> int:
+        """Records not yet committed by the group: end offset − committed offset."""
+        return max(self.end - (self.committed or 0), 0)
+
     def as_dict(self) -> dict[str, object]:
-        return {"lag": self.lag, "idle_seconds": round(self.idle_s, 3), "stalled": self.stalled}
+        return {"committed": self.committed, "end": self.end, "lag": self.lag,
+                "unmoved_seconds": round(self.unmoved_s, 3), "stalled": self.stalled}
 
 
-class StallDetector:
-    """Tracks progress per agent; :meth:`evaluate` decides stalled or not (pure, clocked)."""
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    partitions: tuple[PartitionHealth, ...]
+    #: seconds since the offsets were last read (None: read at the last attempt)
+    broker_silent_s: float | None
+    broker_unreachable: bool
+    #: agent name -> its partitions' health
+    agents: Mapping[str, tuple[PartitionHealth, ...]]
 
-    def __init__(self, stall_after_s: float, clock: Callable[[], float]) -> None:
+    @property
+    def healthy(self) -> bool:
+        return not self.broker_unreachable and not any(p.stalled for p in self.partitions)
+
+    def stalled_agents(self) -> list[str]:
+        return sorted(a for a, ps in self.agents.items() if any(p.stalled for p in ps))
+
+
+class CommitWatch:
+    """Remembers, per assigned input partition, when its committed offset last moved."""
+
+    def __init__(self, stall_after_s: float, broker_unreachable_after_s: float,
+                 clock: Callable[[], float]) -> None:  # fmt: skip
         self.stall_after_s = stall_after_s
+        self.broker_unreachable_after_s = broker_unreachable_after_s
         self._clock = clock
-        self._since: dict[str, float] = {}
-        self.last_progress: dict[str, float] = {}
+        #: partition -> (committed offset seen, time it was first seen)
+        self._seen: dict[Partition, tuple[int | None, float]] = {}
+        self._last_read: float = clock()
+        self._last: dict[Partition, tuple[int | None, int]] = {}
 
-    def started(self, agent: str) -> None:
-        """The agent got (new) partitions: idle time counts from now."""
-        self._since[agent] = self._clock()
+    def assigned(self, partitions: Iterable[Partition]) -> None:
+        """New assignment: times count from now for the partitions not held before."""
+        now, keep = self._clock(), set(partitions)
+        self._seen = {p: v for p, v in self._seen.items() if p in keep}
+        for p in keep - self._seen.keys():
+            self._seen[p] = (self._last.get(p, (None, 0))[0], now)
 
-    def progress(self, agent: str) -> float:
-        """The agent finished a record; returns the time recorded."""
+    def read(self, offsets: Mapping[Partition, tuple[int | None, int]]) -> None:
+        """A successful reading: (committed, end) per assigned partition."""
         now = self._clock()
-        self.last_progress[agent] = now
-        return now
+        self._last_read = now
+        self._last = dict(offsets)
+        for p, (committed, _) in offsets.items():
+            before = self._seen.get(p)
+            if before is None or before[0] != committed:
+                self._seen[p] = (committed, now)
 
-    def evaluate(self, agent: str, lag: int) -> AgentHealth:
+    def verdict(self, agents: Mapping[str, str]) -> Verdict:
+        """``agents`` maps input topic -> agent name."""
         now = self._clock()
-        since = self._since.setdefault(agent, now)
-        idle = now - max(self.last_progress.get(agent, since), since)
-        return AgentHealth(agent, lag, idle, lag > 0 and idle > self.stall_after_s)
+        parts: list[PartitionHealth] = []
+        for (topic, partition), (committed, end) in sorted(self._last.items()):
+            if (topic, partition) not in self._seen:
+                continue  # no longer assigned
+            since = self._seen[(topic, partition)][1]
+            unmoved = now - since
+            waiting = end > (committed or 0)
+            parts.append(PartitionHealth(topic, partition, committed, end, unmoved,
+                                         waiting and unmoved > self.stall_after_s))  # fmt: skip
+        silent = now - self._last_read
+        by_agent: dict[str, tuple[PartitionHealth, ...]] = {a: () for a in agents.values()}
+        for p in parts:
+            agent = agents.get(p.topic)
+            if agent is not None:
+                by_agent[agent] = (*by_agent[agent], p)
+        return Verdict(tuple(parts), round(silent, 3),
+                       silent > self.broker_unreachable_after_s, by_agent)  # fmt: skip
 
 
-def report(agents: Mapping[str, AgentHealth]) -> tuple[int, dict[str, object]]:
-    """HTTP status and JSON body of ``/health``: 503 as soon as one agent is stalled."""
-    stalled = sorted(a for a, h in agents.items() if h.stalled)
+def report(verdict: Verdict) -> tuple[int, dict[str, object]]:
+    """HTTP status and JSON body of ``/health``: 503 when a partition is stalled or the
+    broker unreachable."""
+    stalled = verdict.stalled_agents()
+    status = "ok"
+    if verdict.broker_unreachable:
+        status = "broker_unreachable"
+    elif stalled:
+        status = "stalled"
     body: dict[str, object] = {
-        "status": "stalled" if stalled else "ok",
+        "status": status,
         "stalled": stalled,
-        "agents": {a: h.as_dict() for a, h in sorted(agents.items())},
-    }
-    return (503 if stalled else 200), body
+        "broker": {"unreachable": verdict.broker_unreachable,
+                   "seconds_since_offsets_read": verdict.broker_silent_s},
+        "agents": {a: {"lag": sum(p.lag for p in ps), "stalled": any(p.stalled for p in ps)}
+                   for a, ps in sorted(verdict.agents.items())},
+        "partitions": {f"{p.topic}/{p.partition}": p.as_dict() for p in verdict.partitions},
+    }  # fmt: skip
+    return (200 if verdict.healthy else 503), body

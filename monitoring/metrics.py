@@ -64,8 +64,9 @@ DISPATCH_BATCH_INPUTS = Histogram(
 )
 CONSUMER_LAG = Gauge(
     "passerelle_consumer_lag",
-    "Records of an assigned input partition not yet processed by this worker "
-    "(high watermark minus next offset to process), by topic, partition and consumer group.",
+    "Records of an assigned input partition not yet committed by the consumer group "
+    "(end offset minus the group's committed offset, read from the broker), by topic, "
+    "partition and consumer group.",
     ["topic", "partition", "group"],
     registry=REGISTRY,
 )
@@ -124,9 +125,15 @@ AGENT_LAST_EVENT = Gauge(
 )
 AGENT_STALLED = Gauge(
     "passerelle_agent_stalled",
-    "1 when the agent has input lag and made no progress for the stall threshold "
-    "(what /health reports as 503), else 0.",
+    "1 when one of the agent's partitions has input waiting and a committed offset "
+    "unmoved for the stall threshold (what /health reports as 503), else 0.",
     ["agent"],
+    registry=REGISTRY,
+)
+BROKER_UNREACHABLE = Gauge(
+    "passerelle_broker_unreachable",
+    "1 when the worker could not read its group's offsets from the broker for "
+    "monitoring.broker_unreachable_after_s (what /health reports as 503), else 0.",
     registry=REGISTRY,
 )
 ASSIGNED_PARTITIONS = Gauge(

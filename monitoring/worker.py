@@ -1,7 +1,9 @@
 """Monitoring of a faust worker: the sensor, the lag timer, ``/metrics`` and ``/health``.
 
-``/health`` answers 200 ``{"status": "ok", ...}`` or 503 ``{"status": "stalled", ...}``
-when an agent has input lag and made no progress for ``monitoring.stall_after_s``.
+``/health`` answers 200 ``{"status": "ok", ...}``, or 503 (``"stalled"`` /
+``"broker_unreachable"``) when a partition's committed offset has not moved for
+``monitoring.stall_after_s`` while input waits, or the broker has not answered for
+``monitoring.broker_unreachable_after_s`` (monitoring/health.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import faust
 from hub.settings import HubSettings
 from monitoring.exposition import metrics_payload
 from monitoring.health import report
+from monitoring.offsets import GroupOffsets
 from monitoring.sensor import DispatchSensor
 
 
@@ -22,13 +25,17 @@ def install_monitoring(
 ) -> DispatchSensor:
     """Attach the sensor and the web views to ``app``; ``agents`` maps input topic to
     agent name. Returns the sensor (the agent passes it each batch's stats)."""
-    sensor = DispatchSensor(group=settings.worker.app_id, agents=agents,
-                            stall_after_s=settings.monitoring.stall_after_s)
+    sensor = DispatchSensor(
+        group=settings.worker.app_id, agents=agents,
+        stall_after_s=settings.monitoring.stall_after_s,
+        broker_unreachable_after_s=settings.monitoring.broker_unreachable_after_s)
     app.sensors.add(sensor)
+    offsets = GroupOffsets(settings, settings.worker.app_id,
+                           timeout_s=min(5.0, settings.monitoring.broker_unreachable_after_s))
 
     @app.timer(settings.monitoring.refresh_interval_s, name="passerelle-monitoring-refresh")  # type: ignore[untyped-decorator]
     async def refresh() -> None:
-        sensor.refresh(app.consumer)
+        await sensor.refresh(app.consumer, offsets)
 
     @app.page("/metrics")
     async def metrics_view(self: Any, request: Any) -> Any:
@@ -38,7 +45,7 @@ def install_monitoring(
 
     @app.page("/health")
     async def health_view(self: Any, request: Any) -> Any:
-        status, body = report(sensor.refresh(app.consumer))
+        status, body = report(sensor.last)  # the timer's last reading: no broker call here
         return self.json(body, status=status)
 
     return sensor

@@ -150,7 +150,7 @@ async def dead_lettered(settings: HubSettings, event_ids: set[str]) -> set[str]:
             for m in batch.get(tp, []):
                 letter = codec.decode_as(m.value, "DeadLetter")
                 try:
-                    _, event = codec.decode(letter["payload"])
+                    _, event = codec.decode(letter["payload"] or b"")
                 except Exception:
                     continue
                 if event.get("eventId") in event_ids:

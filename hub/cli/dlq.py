@@ -86,8 +86,13 @@ def show(ref: str, payload: bool) -> None:
     click.echo(f"message: {b['message']}")
     for h in b.get("history") or []:
         click.echo(f"earlier: {_when(h['failedAt'])} {h['reason']}: {h['message']}")
-    click.echo(f"payload: {len(b['payload'])} bytes")
-    if payload:
+    if b["payload"] is None:
+        size = b.get("payloadSize")
+        click.echo("payload: none (a tombstone)" if size is None else
+                   f"payload: {size} bytes, not kept in the letter (replay reads the source)")
+    else:
+        click.echo(f"payload: {len(b['payload'])} bytes")
+    if payload and b["payload"] is not None:
         try:
             name, body = get_codec().decode(bytes(b["payload"]))
             click.echo(

@@ -98,6 +98,7 @@ def samples(rich: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "sourceOffset": 2**40,
             "key": b"\x00k",
             "payload": b"\xc3\x01junk",
+            "payloadSize": 6,
             "failedAt": T0,
             "attempts": 2,
             "history": [{"reason": "r", "message": "m", "failedAt": 1}],

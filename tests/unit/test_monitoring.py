@@ -12,13 +12,14 @@ import pytest
 from aiokafka.partitioner import murmur2
 
 from dispatch.matching import TerritoryIndex
-from dispatch.processor import REPLAY_HEADER, InputRecord, Processor, replay_info
+from dispatch.letters import REPLAY_HEADER, replay_info
+from dispatch.processor import InputRecord, Processor
 from hub import topics
 from hub.actors import Actor, ActorFilters
 from hub.errors import TransientError
 from monitoring import recorder
 from monitoring.exposition import metrics_payload
-from monitoring.health import StallDetector, report
+from monitoring.health import CommitWatch, report
 from monitoring.metrics import REGISTRY
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemorySender, MemoryStore
@@ -120,25 +121,58 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
     )
 
 
-def test_stall_needs_lag_and_no_progress() -> None:
+AGENTS = {"hub.demandes": "dispatch"}
+P0, P1 = ("hub.demandes", 0), ("hub.demandes", 1)
+
+
+def test_stall_is_a_committed_offset_unmoved_while_input_waits() -> None:
     now = [1000.0]
-    d = StallDetector(60, clock=lambda: now[0])
-    d.started("dispatch")
+    w = CommitWatch(60, 20, clock=lambda: now[0])
+    w.assigned({P0, P1})
+    w.read({P0: (5, 5), P1: (None, 0)})
     now[0] += 61
-    assert not d.evaluate("dispatch", 0).stalled  # idle with nothing to do is healthy
-    stalled = d.evaluate("dispatch", 5)
-    assert stalled.stalled and stalled.lag == 5 and stalled.idle_s == pytest.approx(61)
-    assert report({"dispatch": stalled})[0] == 503
-    d.progress("dispatch")
+    w.read({P0: (5, 5), P1: (None, 0)})
+    v = w.verdict(AGENTS)
+    assert v.healthy  # idle with nothing to do is healthy, however long
+    # input waits on P0 and its commit does not move: stalled after 60 s, not before
+    w.read({P0: (5, 9), P1: (None, 0)})
+    assert w.verdict(AGENTS).healthy is False  # unmoved since t=1000 (61 s), input waiting
+    status, body = report(w.verdict(AGENTS))
+    assert status == 503 and body["status"] == "stalled" and body["stalled"] == ["dispatch"]
+    assert body["partitions"]["hub.demandes/0"]["lag"] == 4  # type: ignore[index]
+    # the commit moves: healthy again, and the clock restarts
+    w.read({P0: (7, 9), P1: (None, 0)})
     now[0] += 30
-    ok = d.evaluate("dispatch", 5)
-    assert not ok.stalled and ok.idle_s == pytest.approx(30)
-    status, body = report({"dispatch": ok})
-    assert status == 200 and body["status"] == "ok"
+    w.read({P0: (7, 9), P1: (None, 0)})
+    assert w.verdict(AGENTS).healthy
     now[0] += 31
-    assert d.evaluate("dispatch", 5).stalled
-    d.started("dispatch")  # new partitions (rebalance): idle time restarts
-    assert not d.evaluate("dispatch", 5).stalled
+    w.read({P0: (7, 9), P1: (None, 0)})
+    assert not w.verdict(AGENTS).healthy
+    # a new assignment: time counts from now for a partition got again
+    w.assigned({P1})
+    w.assigned({P0, P1})
+    assert w.verdict(AGENTS).healthy
+
+
+def test_lag_counts_from_the_committed_offset_not_the_read_position() -> None:
+    w = CommitWatch(60, 20, clock=lambda: 0.0)
+    w.assigned({P0})
+    w.read({P0: (None, 11)})  # nothing committed: the whole partition is lag
+    assert [p.lag for p in w.verdict(AGENTS).partitions] == [11]
+
+
+def test_broker_silent_too_long_is_unhealthy() -> None:
+    now = [0.0]
+    w = CommitWatch(60, 20, clock=lambda: now[0])
+    w.assigned({P0})
+    w.read({P0: (3, 3)})
+    now[0] += 19
+    assert w.verdict(AGENTS).healthy
+    now[0] += 2  # no reading for 21 s
+    status, body = report(w.verdict(AGENTS))
+    assert status == 503 and body["status"] == "broker_unreachable"
+    w.read({P0: (3, 3)})
+    assert w.verdict(AGENTS).healthy
 
 
 def test_replayed_record_failing_again_keeps_its_history(geography, codec) -> None:  # type: ignore[no-untyped-def]

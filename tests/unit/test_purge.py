@@ -25,8 +25,8 @@ _offsets = itertools.count()
 
 
 def _run(proc: Processor, codec: Any, *items: tuple[str, dict[str, Any]]) -> None:
-    recs = [InputRecord(topics.DEMANDES, 0, next(_offsets), None, codec.encode(name, body))
-            for name, body in items]  # fmt: skip
+    recs = [InputRecord(topics.DEMANDES, 0, next(_offsets), str(body["numUnique"]).encode(),
+                        codec.encode(name, body)) for name, body in items]  # fmt: skip
     asyncio.run(proc.process(recs))
 
 

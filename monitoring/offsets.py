@@ -1,0 +1,88 @@
+"""The consumer group's committed offsets and the inputs' end offsets, read from the broker.
+
+The one reader behind the lag gauges and ``/health`` (monitoring/health.py): what the
+broker holds for the group, not what this worker believes it read. Two small requests per
+reading (OffsetFetch to the group coordinator, ListOffsets), each bounded by a timeout; a
+reading that fails or times out returns None (the broker is then counted as silent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Collection
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from hub.kafka.admin import known_partitions
+from hub.kafka.client import client_options
+from hub.settings import HubSettings
+from monitoring.health import Partition
+
+log = logging.getLogger(__name__)
+
+
+class GroupOffsets:
+    """Reads (committed, end) per partition for ``group``; clients start on first use."""
+
+    def __init__(self, settings: HubSettings, group: str, timeout_s: float = 5.0) -> None:
+        self.settings = settings
+        self.group = group
+        self.timeout_s = timeout_s
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._known: set[str] = set()
+
+    async def read(self, partitions: Collection[Partition]
+                   ) -> dict[Partition, tuple[int | None, int]] | None:  # fmt: skip
+        """(committed or None, end) for each of ``partitions``; None when the broker did
+        not answer within the timeout."""
+        if not partitions:
+            return {}
+        try:
+            return await asyncio.wait_for(self._read(partitions), self.timeout_s)
+        except Exception as exc:  # unreachable, timed out, coordinator moving: silent
+            log.info("consumer group offsets not read (%s: %s)", type(exc).__name__, exc)
+            await self.close()  # connect afresh next time
+            return None
+
+    async def _read(self, partitions: Collection[Partition]
+                    ) -> dict[Partition, tuple[int | None, int]]:  # fmt: skip
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(**client_options(self.settings),
+                                        request_timeout_ms=int(self.timeout_s * 1000))
+            await admin.start()
+            self._admin = admin
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None,
+                                        enable_auto_commit=False,
+                                        request_timeout_ms=int(self.timeout_s * 1000))
+            await consumer.start()
+            self._consumer = consumer
+        names = {t for t, _ in partitions}
+        if not names <= self._known:  # its metadata must know them before ListOffsets
+            await known_partitions(self._consumer, sorted(names))
+            self._known |= names
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        committed = await self._admin.list_consumer_group_offsets(self.group, partitions=tps)
+        ends = await self._consumer.end_offsets(tps)
+        out: dict[Partition, tuple[int | None, int]] = {}
+        for tp in tps:
+            meta = committed.get(tp)
+            offset = None if meta is None or meta.offset < 0 else int(meta.offset)
+            out[(tp.topic, tp.partition)] = (offset, int(ends[tp]))
+        return out
+
+    async def close(self) -> None:
+        admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
+        self._known = set()
+        for client in (admin, consumer):
+            if client is None:
+                continue
+            try:
+                await asyncio.wait_for(
+                    client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop(),
+                    self.timeout_s)  # fmt: skip
+            except Exception as exc:  # closing a client of a dead broker: nothing to do
+                log.debug("offset reader client not closed cleanly: %r", exc)
