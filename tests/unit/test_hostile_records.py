@@ -103,17 +103,17 @@ def _feed(sender: MemorySender) -> list[bytes]:
     return [v for _, v in sender.sent.get(topics.feed_topic("rouen"), [])]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     shapes=st.lists(st.sampled_from(sorted(SHAPES)), min_size=1, max_size=12),
     seed=st.integers(0, 2**32),
     headers=st.lists(st.tuples(st.sampled_from(["passerelle-dlq-replay", "x", ""]),
                                st.binary(max_size=40)), max_size=3),
 )
-def test_bad_records_never_cost_a_valid_event(geography: Any, codec: Any,
-                                              valid_events: list[tuple[bytes, bytes]],
-                                              shapes: list[str], seed: int,
-                                              headers: list[tuple[str, bytes]]) -> None:  # fmt: skip
+def test_bad_records_never_cost_a_valid_event(
+        geography: Any, codec: Any, valid_events: list[tuple[bytes, bytes]],
+        shapes: list[str], seed: int, headers: list[tuple[str, bytes]]) -> None:  # fmt: skip
     rnd = random.Random(seed)
     alone, _, alone_sender = _processor(geography, codec)
     asyncio.run(alone.process([InputRecord(topics.DEMANDES, 0, i, k, v)

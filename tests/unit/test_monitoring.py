@@ -11,8 +11,8 @@ import uuid
 import pytest
 from aiokafka.partitioner import murmur2
 
-from dispatch.matching import TerritoryIndex
 from dispatch.letters import REPLAY_HEADER, replay_info
+from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
 from hub import topics
 from hub.actors import Actor, ActorFilters
