@@ -1,0 +1,185 @@
+"""``hub publish --dry-run`` against whatever a file may hold (issue 19 point 4): arbitrary
+JSON values, nestings up to 100,000 deep, lines above the limit, random bytes, oversize
+XML. Every refused line is one ``file:line: reason`` line on stderr, the exit status is
+1 (2 for a usage error), never a traceback; with ``--skip-invalid`` the valid events
+still count. In-process through click's CliRunner, and as a real ``hub`` subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hub.cli import main
+from hub.settings import get_settings
+from tests.support.demandes import new_num_unique
+from tests.support.spec_events import spec_event, wished_communes
+
+MAX_LINE = get_settings().publish.max_line_bytes
+MAX_FILE = get_settings().files.max_file_bytes
+ERROR_LINE = re.compile(r"^(?P<where>.+?):(?P<line>\d+): \S.*$")
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    max_leaves=30,
+)
+
+
+@st.composite
+def deep_lines(draw: st.DrawFn) -> bytes:
+    depth = draw(st.integers(1, 100_000))
+    opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"a":', b"}"), (b"{", b"")]))
+    closed = draw(st.booleans())
+    inner = opener * depth + b"0" + (closer * depth if closed else b"")
+    return draw(st.sampled_from([inner, b'{"x":' + inner + b"}"]))
+
+
+@st.composite
+def huge_lines(draw: st.DrawFn) -> bytes:
+    size = MAX_LINE + draw(st.integers(1, 4096))
+    fill = draw(st.sampled_from([b"x", b"[", b" ", b"\xff"]))
+    return b'{"k": "' + fill * size + b'"}'
+
+
+def _one_line(data: bytes) -> bytes:
+    return data.replace(b"\n", b" ").replace(b"\r", b" ")
+
+
+@dataclass(frozen=True)
+class Line:
+    data: bytes
+    valid: bool
+
+
+def _spec_line() -> Line:
+    communes = list(wished_communes())
+    return Line(json.dumps(spec_event(new_num_unique(), communes[:2])).encode(), True)
+
+
+lines = st.one_of(
+    json_values.map(lambda v: Line(json.dumps(v).encode(), False)),
+    deep_lines().map(lambda b: Line(b, False)),
+    huge_lines().map(lambda b: Line(b, False)),
+    st.binary(max_size=200).map(lambda b: Line(_one_line(b), False)),
+    st.just(None).map(lambda _: _spec_line()),
+)
+
+
+def _check(stderr: str, stdout: str, code: int, path: Path, content: list[Line],
+           skip_invalid: bool) -> None:  # fmt: skip
+    assert "Traceback" not in stderr and "Traceback" not in stdout, stderr[-2000:]
+    events = [(n, ln) for n, ln in enumerate(content, 1) if ln.data.strip()]
+    valid = sum(ln.valid for _, ln in events)
+    invalid = len(events) - valid
+    refused = [ERROR_LINE.match(s) for s in stderr.splitlines() if not s.startswith("Error: ")]
+    assert all(refused), stderr[-2000:]
+    assert [(m["where"], int(m["line"])) for m in refused if m] == [
+        (str(path), n) for n, ln in events if not ln.valid
+    ]
+    if invalid and (not skip_invalid or not valid):
+        assert code == 1, (stdout, stderr[-2000:])
+        assert stderr.splitlines()[-1].startswith("Error: ")
+    else:
+        assert code == 0, stderr[-2000:]
+        assert f"{valid} valid event(s), {invalid} invalid; nothing published" in stdout
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.large_base_example])  # fmt: skip
+@given(content=st.lists(lines, min_size=1, max_size=4), skip_invalid=st.booleans())
+def test_publish_dry_run_never_crashes(content: list[Line], skip_invalid: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        path.write_bytes(b"\n".join(ln.data for ln in content) + b"\n")
+        args = ["publish", "--dry-run", *(["--skip-invalid"] if skip_invalid else []), str(path)]
+        res = CliRunner().invoke(main, args)
+        # an exception escaping the command is a crash, whatever exit code it gave
+        assert res.exception is None or isinstance(res.exception, SystemExit), repr(
+            res.exception
+        )
+        _check(res.stderr, res.stdout, res.exit_code, path, content, skip_invalid)
+
+
+def _hostile_file(folder: Path) -> tuple[Path, list[Line]]:
+    rnd = random.Random(19)
+    content = [
+        Line(b"5", False),
+        Line(b"null", False),
+        Line(b"[" * 100_000 + b"]" * 100_000, False),
+        Line(b'{"a":' * 100_000 + b"1" + b"}" * 100_000, False),
+        _spec_line(),
+        Line(b"x" * (MAX_LINE + 1), False),
+        Line(_one_line(bytes(rnd.randrange(256) for _ in range(300))), False),
+        Line(b'{"numUnique": "x", "operation": "CRE", "demande": 5}', False),
+        Line(b'"\xff"', False),
+        _spec_line(),
+    ]
+    path = folder / "hostile.jsonl"
+    path.write_bytes(b"\n".join(ln.data for ln in content) + b"\n")
+    return path, content
+
+
+def _hub() -> list[str]:
+    """The installed ``hub`` command (the console script), else the same entry point."""
+    exe = shutil.which("hub", path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                    os.environ.get("PATH", "")]))  # fmt: skip
+    return [exe] if exe else [sys.executable, "-c", "from hub.cli import main; main()"]
+
+
+@pytest.mark.parametrize("skip_invalid", [False, True])
+def test_hub_publish_subprocess_reports_every_bad_line(tmp_path: Path, skip_invalid: bool) -> None:
+    path, content = _hostile_file(tmp_path)
+    flags = ["--skip-invalid"] if skip_invalid else []
+    res = subprocess.run([*_hub(), "publish", "--dry-run", *flags, str(path)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    _check(res.stderr, res.stdout, res.returncode, path, content, skip_invalid)
+    assert f"{path}:1: not a JSON object (got a number)" in res.stderr
+    assert f"{path}:2: not a JSON object (got null)" in res.stderr
+    assert f"{path}:3: JSON nested deeper than 64 levels" in res.stderr
+    assert f"{path}:4: JSON nested deeper than 64 levels" in res.stderr
+    assert f"{path}:6: line longer than {MAX_LINE} bytes" in res.stderr
+    assert f"{path}:9: not UTF-8 (invalid byte at column 2)" in res.stderr
+
+
+def test_usage_errors_and_other_files(tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["publish", "--dry-run", str(tmp_path / "missing.jsonl")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"<a>" + b"x" * MAX_FILE + b"</a>")
+    odd = tmp_path / "notes.txt"
+    odd.write_text("hello")
+    res = runner.invoke(main, ["publish", "--dry-run", "--skip-invalid", str(big), str(odd)])
+    assert res.exit_code == 1, res.output
+    assert f"{big}: file larger than the {MAX_FILE} bytes cap" in res.stderr
+    assert f"{odd}: unsupported file type .txt; use .jsonl or .xml" in res.stderr
+
+
+def test_xml_size_limit_is_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = (Path(__file__).resolve().parents[1] / "data" / "interfacenuu"
+           / "demande_complete.xml").read_bytes()  # fmt: skip
+    (tmp_path / "doc.xml").write_bytes(doc)
+    monkeypatch.setenv("HUB_FILES__MAX_FILE_BYTES", str(len(doc) - 1))
+    get_settings.cache_clear()
+    try:
+        res = CliRunner().invoke(main, ["publish", "--dry-run", str(tmp_path / "doc.xml")])
+    finally:
+        monkeypatch.delenv("HUB_FILES__MAX_FILE_BYTES")
+        get_settings.cache_clear()
+    assert res.exit_code == 1
+    assert f"file larger than the {len(doc) - 1} bytes cap" in res.stderr
