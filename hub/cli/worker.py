@@ -9,6 +9,7 @@ import threading
 
 import click
 
+from hub.errors import ConfigError
 from hub.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -28,18 +29,22 @@ def worker(loglevel: str, web_port: int | None) -> None:
         settings = settings.model_copy(
             update={"worker": settings.worker.model_copy(update={"web_port": web_port})}
         )
+    # The state table and its changelog are partitioned like the inputs (a demand's state
+    # lives in its input partition): a topic with another count, e.g. auto-created by a
+    # broker with num.partitions=1, would scatter them. Stop rather than run on.
+    expected = settings.kafka.partitions
+    changelog = f"{settings.worker.app_id}-demande-state-changelog"
+    for topic in (topics.DEMANDES, topics.EVENEMENTS, changelog):
+        actual = asyncio.run(partition_count(settings, topic))
+        if actual is not None and actual != expected:
+            raise ConfigError(
+                f"{topic} has {actual} partitions, the dispatch state expects {expected} "
+                f"(HUB_KAFKA__PARTITIONS): stopping. Topics are created by the hub only "
+                f"(keep auto.create.topics.enable=false on the broker, docs/operations.md); "
+                f"set HUB_KAFKA__PARTITIONS={actual} if that count is the intended one, or "
+                f"recreate {topic} with {expected} partitions"
+            )
     asyncio.run(ensure_topics(settings, core_topics(settings)))
-    # The state table, its changelog and the per-partition scans on actor changes must use
-    # the partition count hub.demandes really has, whoever created it.
-    actual = asyncio.run(partition_count(settings, topics.DEMANDES))
-    if actual is not None and actual != settings.kafka.partitions:
-        log.warning(
-            "%s has %d partitions, not the configured %d: using %d",
-            topics.DEMANDES, actual, settings.kafka.partitions, actual,
-        )
-        settings = settings.model_copy(
-            update={"kafka": settings.kafka.model_copy(update={"partitions": actual})}
-        )
     # local state (RocksDB) is kept per broker cluster: never reused on a wiped broker
     app = create_app(settings, cluster=asyncio.run(cluster_id(settings)))
     import faust

@@ -1,9 +1,12 @@
-"""Regression: hub.demandes created with fewer partitions than configured (a producer let
-the broker auto-create it) must not make the worker miss demands when an actor changes.
+"""hub.demandes with another partition count than the dispatch state expects (a producer
+let a broker auto-create it with ``num.partitions=1``).
 
-The worker used to find a partition's demands with ``murmur2(key) % settings.partitions``;
-with 1 real partition and 4 configured it scanned a quarter of them, and the new actor
-got a quarter of its copies. Private broker: the shared one has hub.demandes already."""
+Issue 19: the worker stops with a clear one-line error instead of running on (it used to
+warn and go on: seen twice on a wiped local broker). With the count set to the topic's, it
+works, and an actor change still reaches every demand: the worker used to find a
+partition's demands with ``murmur2(key) % settings.partitions``; with 1 real partition and
+4 configured it scanned a quarter of them. Private broker: the shared one has hub.demandes
+already."""
 
 from __future__ import annotations
 
@@ -75,6 +78,22 @@ def test_actor_change_reaches_every_demand_of_a_one_partition_topic(
         await admin.close()
 
     asyncio.run(one_partition_topic())
+
+    # configured 4, the topic has 1: the worker refuses to start, in one line
+    refused = subprocess.run(
+        [sys.executable, "-c", "from hub.cli import main; main()", "worker"],
+        env=private_env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert refused.returncode != 0
+    assert "hub.demandes has 1 partitions, the dispatch state expects 4" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    private_env = {**private_env, "HUB_KAFKA__PARTITIONS": "1"}
+    old = dict(os.environ)
+    os.environ.update(private_env)
+    try:
+        settings = HubSettings()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
 
     from hub.db import make_engine, migrate
     from hub.geo import get_geography
