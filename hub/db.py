@@ -1,7 +1,8 @@
 """Database engine and schema migrations (SQLite embedded, PostgreSQL in production).
 
 * :func:`make_engine` builds an :class:`~sqlalchemy.engine.Engine` for a SQLAlchemy URL.
-  SQLite: the parent directory is created, foreign keys are enforced, WAL journaling is on,
+  SQLite: the file (and its WAL/SHM files) is owner-only, 0600, missing parent folders are
+  created 0700 (it holds personal data), foreign keys are enforced, WAL journaling is on,
   and SQLAlchemy (not the ``sqlite3`` module) emits ``BEGIN`` so that every transaction is a
   real one (reads included). PostgreSQL: ``postgresql://`` URLs use psycopg 3.
 * :func:`write_transaction` opens a transaction meant to write: on SQLite it takes the write
@@ -23,6 +24,8 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from hub.private import private_dir, private_file
+
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 #: execution option read by the SQLite ``begin`` hook (see :func:`write_transaction`)
 _IMMEDIATE = "hub_sqlite_begin_immediate"
@@ -36,7 +39,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite(Path(database).expanduser())
         engine = create_engine(parsed, echo=echo)
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -47,6 +50,18 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         # pre-ping: long-lived services survive a database restart without a failed call
         return create_engine(parsed, echo=echo, pool_pre_ping=True)
     return create_engine(parsed, echo=echo)
+
+
+def _private_sqlite(path: Path) -> None:
+    """The database file and its WAL/SHM files owner-only (0600), created before SQLite
+    opens it (SQLite gives the WAL and SHM files the database file's mode); missing
+    folders created 0700 (:mod:`hub.private`)."""
+    private_dir(path.parent)
+    private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            private_file(side)
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -1,5 +1,7 @@
 """Crash-safe file primitives: what is renamed into place is always complete and durable.
 
+Every file written here is owner-only (0600) and every folder created 0700: DIS files,
+reports and journals hold or point at personal data (:mod:`hub.private`).
 POSIX only (fsync on a directory, ``fcntl`` locks), like the rest of the hub's tooling.
 """
 
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from hub.errors import ConfigError
+from hub.private import FILE_MODE, private_dir
 
 TMP_SUFFIX = ".tmp"
 
@@ -37,12 +40,13 @@ def write_atomic(folder: Path, name: str, data: bytes) -> Path:
 
     Written to a temporary file of the same folder (same filesystem, so the rename is
     atomic), fsynced, renamed over ``name`` (replacing it if present), then the folder is
-    fsynced so the rename survives a power loss. Returns the final path.
+    fsynced so the rename survives a power loss. The file is 0600. Returns the final path.
     """
     final = folder / name
     tmp = folder / tmp_name(name)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
     try:
+        os.fchmod(fd, FILE_MODE)  # a stale temp file of a crashed writer kept its mode
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
@@ -87,8 +91,8 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
 
     The kernel drops the lock when the process dies (even by ``kill -9``), so a crashed
     holder never blocks its successor."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    private_dir(path.parent)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

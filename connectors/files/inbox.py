@@ -6,6 +6,7 @@ file side, unit-tested on their own.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -20,6 +21,7 @@ from connectors.files.fsutil import move_durably, write_atomic
 from connectors.interfacenuu import xmlsafe
 from connectors.interfacenuu.mapping import parse_demande_xml
 from hub.errors import InputError
+from hub.private import FILE_MODE
 from hub.publishing import PreparedEvent, prepare_event
 
 log = logging.getLogger(__name__)
@@ -139,6 +141,7 @@ def report(outcome: Outcome, source: str, *, now_ms: int) -> dict[str, Any]:
 def finish(outcome: Outcome, paths: layout.InboxPaths, *, now_ms: int) -> Path:
     """Write the report, then move the file next to it (``done/`` or ``error/``).
 
+    The file is set to 0600 and its report written 0600 (personal data).
     The move is the commit point: until it happens the file is still in the inbox and a
     replay redoes everything (the report is rewritten atomically, the name is the same).
     Returns the file's new path."""
@@ -148,5 +151,9 @@ def finish(outcome: Outcome, paths: layout.InboxPaths, *, now_ms: int) -> Path:
     data = json.dumps(body, ensure_ascii=False, indent=2).encode() + b"\n"
     write_atomic(folder, layout.report_name(name), data)
     dest = folder / name
+    # owner-only before it lands in done/ or error/ (a file dropped by another account
+    # stays as it is: only its owner may change its mode)
+    with contextlib.suppress(PermissionError):
+        os.chmod(outcome.candidate.path, FILE_MODE)
     move_durably(outcome.candidate.path, dest)
     return dest

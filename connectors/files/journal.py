@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from connectors.files.fsutil import write_atomic
+from hub.private import FILE_MODE
 
 
 class Journal:
@@ -58,7 +59,7 @@ class Journal:
         )
         if self._torn:
             data = b"\n" + data
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
         try:
             os.write(fd, data)
             os.fsync(fd)

@@ -7,6 +7,9 @@
     <root>/inbox/<source>/error/      rejected files, each with <name>.report.json
     <root>/outbox/<actor_id>/         DIS files (unless the actor's delivery option "dir")
     <root>/.state/                    the hub's own journals and locks
+
+Folders the hub creates are 0700 and files it writes 0600 (:mod:`connectors.files.fsutil`);
+a processed inbox file is set to 0600 when moved to ``done/`` or ``error/``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from hub.actors import Actor
 from hub.errors import ConfigError
+from hub.private import private_dir
 from hub.settings import HubSettings
 from hub.topics import ACTOR_ID_RE
 
@@ -35,8 +39,13 @@ class InboxPaths:
     lock: Path
 
     def create(self) -> None:
-        for d in (self.folder, self.done, self.error, self.journal.parent):
-            d.mkdir(parents=True, exist_ok=True)
+        """Create the folders: missing ones 0700; ``done/``, ``error/`` and the state
+        folder, the hub's own, set to 0700 even if they exist. The inbox folder keeps the
+        mode an operator gave it (another account may drop files there)."""
+        private_dir(self.folder)
+        for d in (self.done, self.error):
+            private_dir(d, base=d)
+        private_dir(self.journal.parent, base=self.journal.parent)
 
 
 def root(settings: HubSettings) -> Path:

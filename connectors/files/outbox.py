@@ -11,7 +11,8 @@ Per batch of feed records (one partition, offsets ``first..last``):
    ever readable by the receiver without its audit rows. A replay of the same range finds
    them recorded (key: event id, kind, actor, channel) and adds none;
 4. the file ``DIS_<actor>_p<partition>_<first>-<last>.xml`` is written atomically (temp
-   file in the same folder, fsync, rename, folder fsync);
+   file in the same folder, fsync, rename, folder fsync), owner-only (0600; a missing
+   outbox folder is created 0700);
 5. only then offset ``last + 1`` is committed for group ``passerelle-files-<actor_id>``.
 
 After a crash the consumer restarts at the committed offset. If the intent starts there,
@@ -50,6 +51,7 @@ from hub.audit.recorder import audit_row, insert_rows
 from hub.db import make_engine, migrate
 from hub.errors import TransientError
 from hub.kafka.client import client_options, topic_partitions
+from hub.private import private_dir
 from hub.settings import HubSettings
 from monitoring import recorder
 from schemas import get_codec
@@ -148,7 +150,7 @@ async def _run_actor(settings: HubSettings, actor: Actor, engine: Engine, *, onc
                      stop: asyncio.Event) -> OutboxStats:
     stats = OutboxStats()
     folder = layout.outbox_dir(settings, actor)
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)  # missing folders 0700; DIS files are written 0600 (fsutil)
     state = layout.state_dir(settings)
     with exclusive_lock(state / f"outbox-{actor.id}.lock", f"outbox of actor {actor.id!r}"):
         remove_stale_tmp(folder)

@@ -41,7 +41,7 @@ def api_key(actor_id: str, revoke_id: str | None) -> None:
     from hub.api.auth import KeyStore
 
     settings = _settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.private_dir(settings.home)
     engine = make_engine(settings.database_url)
     migrate(engine)
     store = KeyStore(engine)

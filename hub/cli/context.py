@@ -15,7 +15,7 @@ def build_actor_service(settings: HubSettings, *, publish: bool = True) -> Actor
     from hub.geo import get_geography  # imported late: loading the geography costs time
     from hub.kafka.publisher import KafkaActorPublisher
 
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.private_dir(settings.home)
     engine = make_engine(settings.database_url, echo=settings.database.echo)
     migrate(engine)
     publisher = KafkaActorPublisher(settings) if publish else None

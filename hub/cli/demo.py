@@ -66,7 +66,7 @@ def demo(count: int, seed: int | None, timeout: float) -> None:
 
     console = Console()
     settings = get_settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.private_dir(settings.home)
     _ensure_broker(settings, console)
 
     service = build_actor_service(settings)

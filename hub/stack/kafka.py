@@ -7,7 +7,14 @@ detached from the calling process. Layout under ``<home>/kafka/``::
     libs-<version>/     every runtime jar (cached; Maven also caches in ~/.m2)
     server.properties   log4j2.yaml   kafka.pid
     data/               the broker's log.dirs (topics and KRaft metadata)
-    logs/               server.log (full) and kafka.out (JVM stdout: warnings, crashes)
+    logs/               server.log (full), kafka-authorizer.log (authorization denials,
+                        rate-limited: hub/stack/log4j2.yaml) and kafka.out (JVM stdout)
+
+Owner-only: ``<home>`` and ``<home>/kafka`` are 0700, the JVMs run with umask 077 (every
+file Kafka writes is 0600, every folder 0700) and the data and log folders are tightened
+to 0700/0600 at each start (data written before this rule; :mod:`hub.private`): the
+topics hold personal data. Topics exist only as the hub declares them
+(``auto.create.topics.enable=false``, :data:`SINGLE_NODE_PROPERTIES`).
 
 Every public method is idempotent, so ``hub stack up`` can be run any number of times.
 """
@@ -28,6 +35,11 @@ from importlib import resources
 from pathlib import Path
 
 from hub.errors import ConfigError, TransientError
+from hub.private import private_dir, tighten_tree
+
+#: umask of the broker's JVMs: Kafka creates its segments, indexes and checkpoints with
+#: the process umask, so 077 makes them 0600 (folders 0700)
+JVM_UMASK = 0o077
 
 _SERVER_PROPERTIES = """\
 # Written by hub/stack/kafka.py at each start: edit that file, not this one.
@@ -43,9 +55,13 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 
 #: What every single-node stack needs whatever its listeners: replication factor 1 and
 #: min ISR 1 for the internal topics (defaults 3/2 break a single node), no initial
-#: rebalance delay (3 s per test otherwise), a small log-cleaner buffer (compaction on).
+#: rebalance delay (3 s per test otherwise), a small log-cleaner buffer (compaction on),
+#: and no topic auto-creation: a client writing to or reading a topic the hub did not
+#: declare (``hub.kafka.admin.ensure_topics``) gets an error instead of a topic with
+#: Kafka's defaults (one partition for hub.demandes, issue 19 point 10).
 SINGLE_NODE_PROPERTIES = """\
 log.dirs={data_dir}
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
 transaction.state.log.replication.factor=1
@@ -147,7 +163,7 @@ class KafkaStack:
             return self.libs_dir
         require_tool("java", "install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)")
         mvn = require_tool("mvn", "install Maven 3.8+ (Debian: apt-get install maven)")
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._private_root()
         # Maven may write next to its POM; copy it out of the (maybe read-only) package.
         pom = self.root / "kafka-jars.pom.xml"
         pom.write_bytes(resources.files("hub.stack").joinpath("kafka-jars.pom.xml").read_bytes())
@@ -194,9 +210,15 @@ class KafkaStack:
                            bootstrap=self.bootstrap, data_dir=self.data_dir,
                            log_file=self.logs_dir / "server.log")
 
+    def _private_root(self) -> None:
+        """``<home>`` and ``<home>/kafka`` owner-only (created 0700, set 0700)."""
+        private_dir(self.root, base=self.root.parent)
+
     def _write_configs(self) -> None:
+        self._private_root()
         for folder in (self.data_dir, self.logs_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder, base=folder)
+            tighten_tree(folder)  # data written by a broker started before this rule
         self.config_file.write_text((_SERVER_PROPERTIES + SINGLE_NODE_PROPERTIES).format(
             port=self.port, controller_port=self.controller_port, data_dir=self.data_dir))
         self.log4j_file.write_bytes(
@@ -212,7 +234,8 @@ class KafkaStack:
         # voters-style quorum: no --standalone (the two are exclusive, see the notes)
         cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
                          "-c", str(self.config_file), "--ignore-formatted", level="WARN")
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              umask=JVM_UMASK)
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
             raise ConfigError(f"formatting Kafka storage in {self.data_dir} failed: {detail[0]}")
@@ -230,13 +253,15 @@ class KafkaStack:
             self.fetch_jars()
             self._write_configs()
             self._format_storage()
-            with self.out_file.open("ab") as out:
+            out_fd = os.open(self.out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with open(out_fd, "ab") as out:
                 # Own session: the broker survives the CLI, and a Ctrl-C aimed at the
                 # caller's terminal does not reach it. Output to a file: a pipe nobody
                 # reads would eventually block the JVM.
                 proc = subprocess.Popen(
                     self._java("kafka.Kafka", str(self.config_file)), stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True)
+                    stdout=out, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True,
+                    umask=JVM_UMASK)
             pid = proc.pid
             self.pid_file.write_text(f"{pid}\n")
         deadline = time.monotonic() + timeout

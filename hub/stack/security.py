@@ -19,7 +19,7 @@ from __future__ import annotations
 import subprocess
 
 from hub.errors import ConfigError
-from hub.stack.kafka import SINGLE_NODE_PROPERTIES, KafkaStack
+from hub.stack.kafka import JVM_UMASK, SINGLE_NODE_PROPERTIES, KafkaStack
 
 _SECURE_PROPERTIES = """\
 # Written by hub/stack/security.py at each start: edit that file, not this one.
@@ -84,7 +84,8 @@ class SecureKafkaStack(KafkaStack):
         cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
                          "-c", str(self.config_file), "--ignore-formatted",
                          "--add-scram", scram, level="WARN")  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              umask=JVM_UMASK)
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
             raise ConfigError(f"formatting secure Kafka storage failed: {detail[0]}")

@@ -93,7 +93,7 @@ class SoapAuthorizer:
     def on_database(cls, settings: HubSettings, engine: Engine | None = None) -> SoapAuthorizer:
         """On the API's tables in ``engine`` (default: ``settings.database_url``, migrated)."""
         if engine is None:
-            settings.home.mkdir(parents=True, exist_ok=True)
+            settings.private_dir(settings.home)
             engine = make_engine(settings.database_url)
             migrate(engine)
         return cls(KeyStore(engine), Holders(engine, settings))

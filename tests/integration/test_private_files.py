@@ -1,0 +1,145 @@
+"""Files holding personal data are owner-only (issue 19 point 9): 0600 files, 0700
+folders, made by the real code under a permissive umask (022, as most systems have):
+
+* the SQLite registry ``hub.db`` and its WAL/SHM files, ``HUB_HOME``;
+* the dispatch worker's state store folder ``<HUB_HOME>/faust/...``;
+* the file exchange: inbox ``done/``/``error/`` folders, reports and moved files, the
+  journal and locks, DIS files of the outbox (on the shared broker: a feed topic of its
+  own, one record written, the outbox run once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from hub.db import make_engine, migrate
+from hub.settings import FilesSettings, HubSettings
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+@pytest.fixture(autouse=True)
+def umask_022() -> Iterator[None]:
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_sqlite_registry_owner_only(tmp_path: Path) -> None:
+    settings = HubSettings(home=tmp_path / "home")
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with engine.begin() as conn:  # a write: the WAL and SHM files exist now
+        conn.execute(text("CREATE TABLE IF NOT EXISTS probe (x TEXT)"))
+        conn.execute(text("INSERT INTO probe VALUES ('donnée')"))
+    db = settings.home / "hub.db"
+    sides = [db.with_name("hub.db-wal"), db.with_name("hub.db-shm")]
+    assert all(p.exists() for p in sides)
+    assert {p.name: oct(mode(p)) for p in [db, *sides]} == {
+        p.name: oct(0o600) for p in [db, *sides]}
+    assert mode(settings.home) == 0o700
+    engine.dispose()
+
+    # a database created before the rule is tightened when next opened
+    db.chmod(0o644)
+    make_engine(settings.database_url).dispose()
+    assert mode(db) == 0o600
+
+
+def test_home_and_worker_state_owner_only(tmp_path: Path) -> None:
+    from dispatch.app import create_app
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    settings = HubSettings(home=home)
+    create_app(settings, cluster="c1")
+    state = home / "faust" / "c1" / f"w{settings.worker.web_port}"
+    assert state.is_dir()
+    assert {str(p.relative_to(tmp_path)): oct(mode(p)) for p in
+            (home, home / "faust", home / "faust" / "c1", state)} == {
+        str(p.relative_to(tmp_path)): oct(0o700) for p in
+        (home, home / "faust", home / "faust" / "c1", state)}  # fmt: skip
+
+
+def test_inbox_verdicts_owner_only(tmp_path: Path) -> None:
+    from connectors.files import layout
+    from connectors.files.scan import scan_source
+
+    settings = HubSettings(home=tmp_path / "home",
+                           files=FilesSettings(sources=("erp",), settle_s=0))
+    paths = layout.inbox_paths(settings, "erp")
+    paths.create()
+    dropped = paths.folder / "broken.xml"
+    dropped.write_bytes(b"<interfaceNuu><entete>")
+    dropped.chmod(0o644)
+    stats = asyncio.run(scan_source(settings, paths))
+    assert stats.rejected == 1
+    moved = paths.error / "broken.xml"
+    report = paths.error / layout.report_name("broken.xml")
+    assert oct(mode(moved)) == oct(0o600) and oct(mode(report)) == oct(0o600)
+    for folder in (paths.done, paths.error, paths.journal.parent):
+        assert oct(mode(folder)) == oct(0o700), folder
+    for f in paths.journal.parent.iterdir():
+        assert oct(mode(f)) == oct(0o600), f
+
+    # folders made before the rule: done/, error/ and the state folder are the hub's own
+    paths.error.chmod(0o755)
+    paths.create()
+    assert mode(paths.error) == 0o700
+
+
+@pytest.mark.kafka
+def test_dis_files_owner_only(settings: HubSettings, tmp_path: Path) -> None:
+    from connectors.files.outbox import run_actor
+    from hub import topics
+    from hub.actors import Actor, ActorFilters, Delivery
+    from hub.kafka.admin import ensure_topics, feed_spec
+    from hub.kafka.client import new_producer
+    from schemas import get_codec
+    from tests.support.demandes import demande_event, new_num_unique
+
+    actor = Actor(id=f"priv-{uuid.uuid4().hex[:8]}", name="p", kind="bailleur",
+                  filters=ActorFilters(communes=["76540"]),
+                  delivery=Delivery(channel="file", options={"dir": str(tmp_path / "out")}))
+    num = new_num_unique()
+    record = get_codec().encode("FeedRecord", {
+        "kind": "DEMANDE", "eventId": str(uuid.uuid4()), "numUnique": num, "operation": "CRE",
+        "demandeVersion": 1, "occurredAt": 1, "dispatchedAt": 1_700_000_000_000,
+        "profile": "consultant_simple", "reason": None, "changedFields": [],
+        "demande": demande_event(num, ["76540"])["demande"], "evenement": None})
+    local = settings.model_copy(update={
+        "home": tmp_path / "home",
+        "files": settings.files.model_copy(update={"root": tmp_path / "files"})})
+    engine = make_engine(f"sqlite:///{tmp_path / 'home' / 'hub.db'}")
+    migrate(engine)
+
+    async def go() -> int:
+        await ensure_topics(local, [feed_spec(actor.id)])
+        producer = new_producer(local)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topics.feed_topic(actor.id), record, key=num.encode())
+        finally:
+            await producer.stop()
+        return (await run_actor(local, actor, once=True, engine=engine)).files
+
+    assert asyncio.run(go()) == 1
+    out = tmp_path / "out"
+    written = list(out.iterdir())
+    assert len(written) == 1 and written[0].name.startswith("DIS_")
+    assert oct(mode(written[0])) == oct(0o600)
+    assert oct(mode(out)) == oct(0o700)
+    for f in (tmp_path / "files" / ".state").iterdir():
+        assert oct(mode(f)) == oct(0o600), f
