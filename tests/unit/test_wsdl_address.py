@@ -16,7 +16,7 @@ from connectors.sne.gateway import create_app as gateway_app
 from connectors.sne.operations import SERVICES
 from connectors.sne.server import public_base
 from connectors.sne.simulator import create_app as simulator_app
-from hub.settings import HubSettings
+from hub.settings import HubSettings, SneSettings
 
 ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap12/}address"
 FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
@@ -32,15 +32,15 @@ def _address(client: TestClient, service: str) -> str:
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_gateway_wsdl_address_from_settings(tmp_path: Path, service: str) -> None:
-    settings = HubSettings(home=tmp_path, sne={
-        "gateway_public_url": "https://passerelle.example.org/soap/sne/"})
+    settings = HubSettings(home=tmp_path, sne=SneSettings(
+        gateway_public_url="https://passerelle.example.org/soap/sne/"))
     client = TestClient(gateway_app(settings), base_url="http://evil.example")
     assert _address(client, service) == f"https://passerelle.example.org/soap/sne/{service}"
 
 
 def test_gateway_wsdl_address_defaults_to_bind_address(tmp_path: Path) -> None:
-    settings = HubSettings(home=tmp_path, sne={"gateway_host": "10.1.2.3",
-                                               "gateway_port": 9443})
+    settings = HubSettings(home=tmp_path, sne=SneSettings(gateway_host="10.1.2.3",
+                                                          gateway_port=9443))
     client = TestClient(gateway_app(settings), base_url="http://evil.example")
     service = "RechercheDemandeImplService"
     assert _address(client, service) == f"http://10.1.2.3:9443/sne/{service}"
