@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.errors import ConfigError, HubError, TransientError
-from hub.kafka import acl
+from hub.kafka import acl, quotas
 from hub.kafka.client import client_options
 from hub.settings import HubSettings
 
@@ -25,8 +25,8 @@ def _admin(settings: HubSettings) -> AIOKafkaAdminClient:
 
 
 async def provision_actor(settings: HubSettings, actor_id: str) -> None:
-    """SCRAM credentials (password from :func:`hub.kafka.acl.actor_password`) and the
-    READ-only ACLs of ``actor_id``."""
+    """SCRAM credentials (password from :func:`hub.kafka.acl.actor_password`), the
+    READ-only ACLs and the client quotas (:mod:`hub.kafka.quotas`) of ``actor_id``."""
     sec = settings.kafka_security
     password = acl.actor_password(sec.actor_secret.get_secret_value(), actor_id)
     admin = _admin(settings)
@@ -34,6 +34,7 @@ async def provision_actor(settings: HubSettings, actor_id: str) -> None:
         await admin.start()
         await acl.set_scram(admin, actor_id, password, sec.scram_iterations)
         await acl.grant_actor(admin, actor_id)
+        await quotas.set_user_quotas(admin, actor_id, quotas.actor_quotas(sec))
     except HubError:
         raise
     except Exception as exc:  # aiokafka's errors share no base class
@@ -43,11 +44,12 @@ async def provision_actor(settings: HubSettings, actor_id: str) -> None:
 
 
 async def deprovision_actor(settings: HubSettings, actor_id: str) -> None:
-    """Remove the actor's ACLs and credentials: it can no longer connect or read."""
+    """Remove the actor's ACLs, quotas and credentials: it can no longer connect or read."""
     admin = _admin(settings)
     try:
         await admin.start()
         await acl.revoke_actor(admin, actor_id)
+        await quotas.remove_user_quotas(admin, actor_id)
         await acl.delete_scram(admin, actor_id)
     except HubError:
         raise
