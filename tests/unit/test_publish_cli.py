@@ -6,6 +6,7 @@ still count. In-process through click's CliRunner, and as a real ``hub`` subproc
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -16,6 +17,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -23,6 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hub.cli import main
+from hub.errors import InputError
+from hub.publishing import prepare_event
 from hub.settings import get_settings
 from tests.support.demandes import new_num_unique
 from tests.support.spec_events import spec_event, wished_communes
@@ -183,3 +187,37 @@ def test_xml_size_limit_is_the_setting(tmp_path: Path, monkeypatch: pytest.Monke
         get_settings.cache_clear()
     assert res.exit_code == 1
     assert f"file larger than the {len(doc) - 1} bytes cap" in res.stderr
+
+
+def _paths(value: object, prefix: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for k, v in value.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+SPEC = spec_event(new_num_unique(), list(wished_communes()))
+SPEC_PATHS = _paths(SPEC)[1:]
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@given(where=st.sampled_from(SPEC_PATHS), value=json_values)
+def test_any_value_anywhere_in_an_event_is_accepted_or_one_input_error(
+    where: tuple[str | int, ...], value: object
+) -> None:
+    """A spec event with any one value replaced by any JSON value: the shape is checked
+    against the schema before the business rules read it (no TypeError, AttributeError)."""
+    event = copy.deepcopy(SPEC)
+    parent: Any = event
+    for key in where[:-1]:
+        parent = parent[key]
+    parent[where[-1]] = value
+    try:
+        prepare_event(json.loads(json.dumps(event)))
+    except InputError as exc:
+        assert exc.message and "\n" not in exc.message
