@@ -170,3 +170,27 @@ def test_metrics_after_a_known_workload(settings, worker, actor_service) -> None
     status, body = health(port)
     assert status == 200 and body["status"] == "ok", body
     assert body["agents"]["dispatch"]["stalled"] is False
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local addresses with a TCP socket listening on ``port`` (from /proc/net/tcp{,6})."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]  # noqa: SIM115
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+def test_the_web_server_listens_where_the_settings_say(worker: Any) -> None:
+    """Issue 19 point 8: faust listened on every interface (0.0.0.0) whatever
+    ``monitoring.web_host`` said; the default is 127.0.0.1."""
+    port = web_port(worker)
+    addresses = _listening_addresses(port)
+    assert addresses == {"0100007F"}, addresses  # 127.0.0.1, little-endian hex
