@@ -118,6 +118,15 @@ def test_stack_up_secure(home: tuple[Path, dict[str, str]]) -> None:
     assert status.returncode == 0
     assert "SASL_SSL + ACLs" in status.stdout and "data-secure" in status.stdout
 
+    # the broker's data (topics written above) and logs are owner-only (issue 19 point 9)
+    data = root / "kafka" / "data-secure"
+    assert any(p.name.endswith(".log") and "hub.dlq-0" in str(p) for p in data.rglob("*"))
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    wide = {str(p): oct(stat.S_IMODE(p.stat().st_mode))
+            for p in [data, *data.rglob("*"), *(root / "kafka" / "logs").rglob("*")]
+            if stat.S_IMODE(p.stat().st_mode) not in (0o600, 0o700)}  # fmt: skip
+    assert wide == {}
+
     again = _hub(env, "stack", "up", "--secure")  # idempotent: same broker, same identity
     assert again.returncode == 0, again.stderr
     assert read_env(env_file) == values
