@@ -2,16 +2,20 @@
 
 ``create_app(settings)`` wires the stores on the configured database (migrated at
 start), the Kafka publisher (started at the first publish, stopped at shutdown) and the
-routes. OpenAPI is served at ``/openapi.json`` and ``/docs``. Every error is an
-``application/problem+json`` answer (:mod:`hub.api.problems`).
+routes. OpenAPI is served at ``/openapi.json`` and ``/docs``: every status a route answers
+is declared, errors as ``application/problem+json`` :class:`~hub.api.problems.Problem`.
+Every error is such an answer (:mod:`hub.api.problems`); bodies are bounded and callers
+authenticated before a body is read (:mod:`hub.api.limits`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from sqlalchemy import Engine
 
 from hub.api import problems, routes_cal, routes_demandes, routes_feed, routes_gp
@@ -52,6 +56,24 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
                               "decisions, timelines, feeds by cursor. See docs/api.md.")
     app.state.hub = ctx
     problems.install(app)
-    for module in (routes_demandes, routes_gp, routes_cal, routes_feed):
+    app.include_router(routes_demandes.build_router(settings))
+    for module in (routes_gp, routes_cal, routes_feed):
         app.include_router(module.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, plus the :class:`~hub.api.problems.Problem` schema that every
+    error answer declares (FastAPI's own validation-error schemas are never answered)."""
+    if app.openapi_schema is None:
+        doc = get_openapi(title=app.title, version=app.version, description=app.description,
+                          routes=app.routes)
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        problem = problems.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(problem.pop("$defs", {}))
+        schemas["Problem"] = problem
+        app.openapi_schema = doc
+    return app.openapi_schema

@@ -46,11 +46,29 @@ def get_context(request: Request) -> ApiContext:
     return ctx
 
 
+def _bearer_key(request: Request) -> str:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise AuthenticationError("missing API key (Authorization: Bearer hk_...)")
+    return key.strip()
+
+
+async def authenticate(request: Request) -> Actor:
+    """The actor of the request's API key, checked once per request (kept in the
+    request's state); :class:`AuthenticationError` (401) if it is missing or invalid."""
+    actor: Actor | None = getattr(request.state, "actor", None)
+    if actor is None:
+        key = _bearer_key(request)
+        actor = await run_in_threadpool(get_context(request).keys.authenticate, key)
+        request.state.actor = actor
+    return actor
+
+
 async def current_actor(
     request: Request,
-    creds: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+    _creds: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
 ) -> Actor:
-    """The authenticated actor; 401 problem if the key is missing or invalid."""
-    if creds is None or not creds.credentials:
-        raise AuthenticationError("missing API key (Authorization: Bearer hk_...)")
-    return await run_in_threadpool(get_context(request).keys.authenticate, creds.credentials)
+    """The authenticated actor; 401 problem if the key is missing or invalid. Routes
+    authenticate before reading the body (:mod:`hub.api.limits`): this finds the actor
+    already checked. ``_creds`` declares the scheme in the OpenAPI document."""
+    return await authenticate(request)

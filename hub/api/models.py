@@ -1,13 +1,32 @@
-"""Request and response bodies (pydantic): what the OpenAPI document shows."""
+"""Request and response bodies (pydantic): what the OpenAPI document shows.
+
+Every string of a request is a :data:`~hub.api.text.Code` or a :data:`~hub.api.text.Text`
+(control characters refused the same way on SQLite and PostgreSQL) with a bounded length.
+Identifiers chosen by clients (``eventId``, ``decisionId``) are 1 to :data:`MAX_ID`
+printable ASCII characters: a UUID takes 36, the ``gp_events.event_id`` column holds 64,
+and an id is copied into every feed record, DLQ entry and log line that names the event,
+so a longer one buys nothing and costs everywhere. A numéro unique is the SNE's 18
+characters (:data:`NUM_UNIQUE`).
+"""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-NUM_UNIQUE = r"^[0-9A-Z]{1,40}$"
+from hub.api.text import Code, Text
+
+#: the SNE's numéro unique: 18 characters (``DDD MMYY SSSSSS GGGGG`` without spaces)
+NUM_UNIQUE = r"^[0-9A-Z]{18}$"
+#: longest client-chosen id (``eventId``, ``decisionId``), see the module doc
+MAX_ID = 64
+#: client-chosen ids: printable ASCII, no space
+ID_PATTERN = r"^[\x21-\x7e]+$"
+DECISION_ID = r"^[A-Za-z0-9_.:-]+$"
+#: longest free text (comment, motive, a specific field's value): the GP store's bound
+MAX_TEXT = 500
 
 
 class Strict(BaseModel):
@@ -15,11 +34,15 @@ class Strict(BaseModel):
 
 
 class GPEventIn(Strict):
-    codeTypeEvenement: str = Field(min_length=1, max_length=10)
+    codeTypeEvenement: Code = Field(min_length=1, max_length=10)
     dateSurvenance: date
-    caracteristiques: dict[str, str] = Field(default_factory=dict, max_length=50)
-    commentaire: str | None = Field(default=None, max_length=500)
-    eventId: str | None = Field(default=None, min_length=1, max_length=64)
+    #: specific fields, code (at most 10 characters, like the SNE's) -> value
+    caracteristiques: dict[Annotated[Code, Field(max_length=10)],
+                           Annotated[Text, Field(max_length=MAX_TEXT)]] = Field(
+        default_factory=dict, max_length=50)
+    commentaire: Text | None = Field(default=None, max_length=MAX_TEXT)
+    eventId: str | None = Field(default=None, min_length=1, max_length=MAX_ID,
+                                pattern=ID_PATTERN)
 
 
 class Recorded(BaseModel):
@@ -31,16 +54,16 @@ class CandidateIn(Strict):
     numUnique: str = Field(pattern=NUM_UNIQUE)
     decision: Literal["ATTR", "ATTRRANG", "ATTRCOND", "NONATTR", "IRREC"]
     rang: int | None = Field(default=None, ge=1, le=99)
-    motif: str | None = Field(default=None, max_length=500)
+    motif: Text | None = Field(default=None, max_length=MAX_TEXT)
     pieceManquante: Literal["IDENTITE", "AVISIMPOT"] | None = None
     dateLimite: date | None = None
 
 
 class CALDecisionIn(Strict):
-    decisionId: str | None = Field(default=None, min_length=1, max_length=64,
-                                   pattern=r"^[A-Za-z0-9_.:-]+$")
-    codeCal: str = Field(min_length=1, max_length=100)
-    logement: str = Field(min_length=1, max_length=100)
+    decisionId: str | None = Field(default=None, min_length=1, max_length=MAX_ID,
+                                   pattern=DECISION_ID)
+    codeCal: Code = Field(min_length=1, max_length=100)
+    logement: Code = Field(min_length=1, max_length=100)
     dateDecision: date
     candidats: list[CandidateIn] = Field(min_length=1, max_length=50)
 
@@ -53,7 +76,7 @@ class CALDecisionOut(BaseModel):
 class ResponseIn(Strict):
     numUnique: str = Field(pattern=NUM_UNIQUE)
     accepte: bool
-    motif: str | None = Field(default=None, max_length=500)
+    motif: Text | None = Field(default=None, max_length=MAX_TEXT)
     dateReponse: date
 
 

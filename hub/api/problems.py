@@ -2,9 +2,14 @@
 
 Every error answer has ``type`` (``urn:passerelle:problem:<code>``, the hub error's
 ``code``), ``title``, ``status`` and ``detail`` (one line, no personal data). Mapping:
-bad input 422 (400 for a body that is not JSON), unknown object 404, conflict 409,
-missing/invalid key 401, not allowed 403, a dependency down (``retriable``) 503. A CAL
-rule broken adds ``rule``. An unexpected exception is a 500 without details (logged).
+bad input 422 (400 for a body that is not JSON or a broken request framing), a body above
+the size limit 413, unknown object 404, conflict 409, missing/invalid key 401, not allowed
+403, a dependency down (``retriable``) 503. A CAL rule broken adds ``rule``; a request
+that does not fit its model adds ``errors`` (location and message of each, never the
+value). An unexpected exception is a 500 without details (logged).
+
+:func:`responses` declares a route's error answers in the OpenAPI document (the
+:class:`Problem` schema under ``application/problem+json``).
 """
 
 from __future__ import annotations
@@ -15,8 +20,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hub.api.limits import BadRequest, BodyTooLarge
+from hub.api.text import PATTERNS
 from hub.errors import (
     AuthenticationError,
     ConflictError,
@@ -31,16 +39,57 @@ MEDIA_TYPE = "application/problem+json"
 PREFIX = "urn:passerelle:problem:"
 
 
-def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+SCHEMA_REF = "#/components/schemas/Problem"
+DESCRIPTIONS = {
+    400: "Malformed request: the body is not JSON, or a broken Content-Length",
+    401: "Missing, unknown or revoked API key",
+    403: "The actor may not do this (e.g. it does not hold the demand)",
+    404: "Not found",
+    409: "Conflict: the same id was used before for other content",
+    413: "Request body above the size limit (api.max_body_bytes)",
+    422: "Invalid request: does not fit the schema, or breaks a business rule",
+    503: "A dependency (broker, database) is unavailable: retry later",
+}
+
+
+class ProblemError(BaseModel):
+    loc: list[str]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem (``application/problem+json``)."""
+
+    type: str = Field(examples=[PREFIX + "invalid_request"])
+    title: str
+    status: int
+    detail: str
+    #: the CCH R441-3 rule a CAL decision or answer breaks
+    rule: str | None = None
+    #: what does not fit the request's schema (location and message, never the value)
+    errors: list[ProblemError] | None = None
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of error answers, for a route's ``responses=``."""
+    return {s: {"description": DESCRIPTIONS[s],
+                "content": {MEDIA_TYPE: {"schema": {"$ref": SCHEMA_REF}}}}
+            for s in statuses}
+
+
+def problem(status: int, code: str, title: str, detail: str, *,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body = {"type": PREFIX + code, "title": title, "status": status, "detail": detail, **extra}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
 def status_of(exc: HubError) -> int:
     if exc.retriable:
         return 503
-    for cls, status in ((AuthenticationError, 401), (ForbiddenError, 403),
+    for cls, status in ((BodyTooLarge, 413), (BadRequest, 400),
+                        (AuthenticationError, 401), (ForbiddenError, 403),
                         (NotFoundError, 404), (ConflictError, 409), (InputError, 422)):
         if isinstance(exc, cls):
             return status
@@ -59,10 +108,17 @@ async def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem(status, exc.code, type(exc).__name__, exc.message, **extra)
 
 
+def _message(error: Any) -> str:
+    ctx = error.get("ctx") or {}
+    if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") in PATTERNS:
+        return "control characters are not allowed here"
+    return str(error.get("msg", ""))
+
+
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # loc and msg only: the rejected input may be personal data
-    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": _message(e)}
               for e in exc.errors()][:20]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
         return problem(400, "malformed_json", "Malformed JSON", "the body is not valid JSON",
@@ -75,8 +131,10 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
 async def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
-            403: "forbidden"}.get(exc.status_code, "http_error")
-    return problem(exc.status_code, code, "HTTP error", str(exc.detail))
+            403: "forbidden", 413: "too_large"}.get(exc.status_code, "http_error")
+    # keep the exception's headers (``Allow`` of a 405)
+    return problem(exc.status_code, code, "HTTP error", str(exc.detail),
+                   headers=dict(exc.headers or {}))
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

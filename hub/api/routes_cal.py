@@ -9,15 +9,25 @@ from fastapi import APIRouter, Depends, Path
 
 from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
-from hub.api.models import CALDecisionIn, CALDecisionOut, Recorded, ResponseIn
+from hub.api.limits import GuardedRoute
+from hub.api.models import (
+    DECISION_ID,
+    MAX_ID,
+    CALDecisionIn,
+    CALDecisionOut,
+    Recorded,
+    ResponseIn,
+)
+from hub.api.problems import responses
 from hub.cal.rules import Candidate, Decision
 from hub.errors import ForbiddenError
 
-router = APIRouter(tags=["CAL"])
+router = APIRouter(tags=["CAL"], route_class=GuardedRoute)
 
 
 @router.post("/cal/decisions", response_model=CALDecisionOut, status_code=201,
-             summary="Record the decision of a CAL on one dwelling")
+             summary="Record the decision of a CAL on one dwelling",
+             responses=responses(400, 401, 403, 409, 413, 422, 503))
 async def record_decision(
     body: CALDecisionIn,
     actor: Actor = Depends(current_actor),  # noqa: B008
@@ -40,9 +50,10 @@ async def record_decision(
 
 
 @router.post("/cal/decisions/{decision_id}/reponses", response_model=Recorded, status_code=201,
-             summary="Record the applicant's acceptance or refusal (within 10 days)")
+             summary="Record the applicant's acceptance or refusal (within 10 days)",
+             responses=responses(400, 401, 403, 409, 413, 422, 503))
 async def record_response(
-    decision_id: Annotated[str, Path(min_length=1, max_length=64)],
+    decision_id: Annotated[str, Path(min_length=1, max_length=MAX_ID, pattern=DECISION_ID)],
     body: ResponseIn,
     actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008

@@ -1,23 +1,34 @@
-"""Demand events (to ``hub.demandes``) and a demand's timeline (right to information)."""
+"""Demand events (to ``hub.demandes``) and a demand's timeline (right to information).
+
+:func:`build_router` gives the routes; the submission body is the ``DemandeEventIn`` model
+of :mod:`hub.api.demande_model`, bounded by the settings.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from hub import topics
 from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
+from hub.api.demande_model import as_event, demande_event_model
+from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, Published, Timeline, TimelineEntry
+from hub.api.problems import responses
 from hub.api.scope import claimed_by_others
 from hub.errors import ForbiddenError, HubError, InputError
 from hub.gp.catalogue import Catalogue
 from hub.publishing import PreparedEvent, prepare_event
+from hub.settings import HubSettings
 
-router = APIRouter(tags=["demandes"])
+router = APIRouter(tags=["demandes"], route_class=GuardedRoute)
 _CREATIONS = ("CRE", "CRS")
+#: most events in one submission
+MAX_EVENTS = 100
 
 
 def _prepare(index: int, raw: dict[str, Any], actor: Actor) -> PreparedEvent:
@@ -32,29 +43,51 @@ def _prepare(index: int, raw: dict[str, Any], actor: Actor) -> PreparedEvent:
                          f"({type(exc).__name__})", code="unencodable") from None
 
 
-@router.post("/demandes/evenements", response_model=Published, status_code=202,
-             summary="Submit demand events (CRE, MOD, REN, RAD ...) to hub.demandes")
-async def submit_demand_events(
-    events: Annotated[list[dict[str, Any]], Body(min_length=1, max_length=100)],
-    actor: Actor = Depends(current_actor),  # noqa: B008
-    ctx: ApiContext = Depends(get_context),  # noqa: B008
-) -> Published:
-    """All events are validated before any is published (all or none refused). A creation
-    makes the submitter a holder; any other operation needs the demand to be held."""
-    prepared = [await run_in_threadpool(_prepare, i, e, actor) for i, e in enumerate(events)]
-    for p in prepared:
-        if p.event["operation"] not in _CREATIONS:
-            await ctx.require_holder(actor, p.event["numUnique"])
-        elif await run_in_threadpool(claimed_by_others, ctx.keys.engine, actor.id,
-                                     p.event["numUnique"]):
-            # a creation must not make its submitter a holder of someone else's demand
-            raise ForbiddenError(f"actor {actor.id} may not create demand "
-                                 f"{p.event['numUnique']} again")
-    for p in prepared:
-        if p.event["operation"] in _CREATIONS:
-            await run_in_threadpool(ctx.holders.add, actor.id, p.event["numUnique"])
-        await ctx.publisher.publish(topics.DEMANDES, p.key, p.value)
-    return Published(accepted=len(prepared), eventIds=[p.event["eventId"] for p in prepared])
+def _submit_route(max_wished_communes: int) -> APIRoute:
+    """The submit route, whose body model carries the configured limits."""
+    item = demande_event_model(max_wished_communes)
+
+    async def submit_demand_events(
+        events: Any,
+        actor: Actor = Depends(current_actor),  # noqa: B008
+        ctx: ApiContext = Depends(get_context),  # noqa: B008
+    ) -> Published:
+        """All events are validated before any is published (all or none refused). A
+        creation makes the submitter a holder; any other operation needs the demand to be
+        held. ``source`` is set by the hub (``api:<actor id>``)."""
+        raws = [as_event(e) for e in events]
+        prepared = [await run_in_threadpool(_prepare, i, e, actor) for i, e in enumerate(raws)]
+        for p in prepared:
+            if p.event["operation"] not in _CREATIONS:
+                await ctx.require_holder(actor, p.event["numUnique"])
+            elif await run_in_threadpool(claimed_by_others, ctx.keys.engine, actor.id,
+                                         p.event["numUnique"]):
+                # a creation must not make its submitter a holder of someone else's demand
+                raise ForbiddenError(f"actor {actor.id} may not create demand "
+                                     f"{p.event['numUnique']} again")
+        for p in prepared:
+            if p.event["operation"] in _CREATIONS:
+                await run_in_threadpool(ctx.holders.add, actor.id, p.event["numUnique"])
+            await ctx.publisher.publish(topics.DEMANDES, p.key, p.value)
+        return Published(accepted=len(prepared),
+                         eventIds=[p.event["eventId"] for p in prepared])
+
+    # the body's type is built at run time from the Avro schemas and the settings
+    submit_demand_events.__annotations__["events"] = Annotated[
+        list[item], Body(min_length=1, max_length=MAX_EVENTS)]  # type: ignore[valid-type]
+    return GuardedRoute(
+        "/demandes/evenements", submit_demand_events, methods=["POST"], status_code=202,
+        response_model=Published, tags=["demandes"],
+        summary="Submit demand events (CRE, MOD, REN, RAD ...) to hub.demandes",
+        responses=responses(400, 401, 403, 413, 422, 503))
+
+
+def build_router(settings: HubSettings) -> APIRouter:
+    """The routes of this module, with the body limits of ``settings``."""
+    built = APIRouter(route_class=GuardedRoute)
+    built.routes.append(_submit_route(settings.api.max_wished_communes))
+    built.routes.extend(router.routes)
+    return built
 
 
 def applicant_entry(record: dict[str, Any], catalogue: Catalogue) -> TimelineEntry:
@@ -83,7 +116,8 @@ def actor_entry(record: dict[str, Any], catalogue: Catalogue) -> TimelineEntry:
 
 
 @router.get("/demandes/{num_unique}/timeline", response_model=Timeline,
-            summary="A demand's gestion partagée events, in order")
+            summary="A demand's gestion partagée events, in order",
+            responses=responses(401, 403, 422, 503))
 async def timeline(
     num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
     vue: Annotated[Literal["acteur", "demandeur"], Query()] = "acteur",

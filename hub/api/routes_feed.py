@@ -13,15 +13,19 @@ from starlette.concurrency import run_in_threadpool
 from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.kafka import read_feed_page
+from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, FeedPage, Health
+from hub.api.problems import responses
 from hub.api.scope import audit_needs_holding
 from hub.errors import ForbiddenError
+from hub.topics import ACTOR_ID_RE
 
-router = APIRouter()
+router = APIRouter(route_class=GuardedRoute)
 
 
 @router.get("/feed", response_model=FeedPage, tags=["feed"],
-            summary="Read the caller's own feed from a cursor")
+            summary="Read the caller's own feed from a cursor",
+            responses=responses(401, 404, 422, 503))
 async def feed(
     cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -36,10 +40,11 @@ async def feed(
     return FeedPage(records=records, nextCursor=nxt, endCursor=end)
 
 
-@router.get("/audit", tags=["audit"], summary="Deliveries of personal data")
+@router.get("/audit", tags=["audit"], summary="Deliveries of personal data",
+            responses=responses(401, 403, 422, 503))
 async def audit(
     numUnique: Annotated[str | None, Query(pattern=NUM_UNIQUE)] = None,
-    actorId: Annotated[str | None, Query(max_length=63)] = None,
+    actorId: Annotated[str | None, Query(max_length=63, pattern=ACTOR_ID_RE.pattern)] = None,
     actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008
 ) -> dict[str, list[dict[str, object]]]:
@@ -56,7 +61,8 @@ async def audit(
     return {"deliveries": [e.to_json() for e in entries]}
 
 
-@router.get("/health", response_model=Health, tags=["health"], responses={503: {}})
+@router.get("/health", response_model=Health, tags=["health"],
+            responses={503: {"model": Health, "description": "The database does not answer"}})
 async def health(ctx: ApiContext = Depends(get_context)) -> JSONResponse:  # noqa: B008
     """Unauthenticated liveness: 200 when the database answers, 503 otherwise."""
     def probe() -> bool:

@@ -10,14 +10,17 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
+from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, GPEventIn, Recorded
+from hub.api.problems import responses
 from hub.gp.validation import GPInput
 
-router = APIRouter(tags=["gestion partagée"])
+router = APIRouter(tags=["gestion partagée"], route_class=GuardedRoute)
 
 
 @router.post("/demandes/{num_unique}/evenements-gp", response_model=Recorded,
-             status_code=201, responses={200: {"model": Recorded}},
+             status_code=201,
+             responses={200: {"model": Recorded}, **responses(400, 401, 403, 409, 413, 422, 503)},
              summary="Record a gestion partagée event on a demand")
 async def record_gp_event(
     num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
@@ -38,7 +41,8 @@ async def record_gp_event(
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
-@router.get("/catalogue", summary="The event-type catalogue in force")
+@router.get("/catalogue", summary="The event-type catalogue in force",
+            responses=responses(401, 503))
 async def catalogue(
     _actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008

@@ -1,0 +1,117 @@
+"""What a request may cost before it is refused: body size, authentication, JSON depth.
+
+Every route of the API is a :class:`GuardedRoute`. Before FastAPI reads or parses a body,
+in this order (docs/limits.md, "REST API"):
+
+1. a declared ``Content-Length`` above ``api.max_body_bytes`` is refused (413) before any
+   byte of the body is read; a malformed one is a 400;
+2. a route that needs an actor authenticates it (401 without a valid key): a request
+   without a valid key never has its body read nor parsed;
+3. the body is read chunk by chunk and refused (413) as soon as the bytes read pass
+   ``api.max_body_bytes`` (a chunked body declares no length): the rest is never read;
+4. a body nested deeper than ``api.max_json_depth`` arrays and objects is refused (422)
+   by a linear scan before it is parsed (Python's ``json`` recurses once per level).
+
+Then FastAPI parses and validates the body against the route's model as usual.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from hub.api.context import authenticate, current_actor, get_context
+from hub.errors import InputError
+
+#: a JSON string (closing quote optional, so an unterminated one ends the scan in linear
+#: time) or one bracket; everything else is skipped by ``finditer``
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+_OPEN = frozenset(b"[{")
+_CLOSE = frozenset(b"]}")
+
+
+class BodyTooLarge(InputError):
+    """A request body above ``api.max_body_bytes`` (HTTP 413)."""
+
+    code = "too_large"
+
+
+class BadRequest(InputError):
+    """A request whose framing is broken (HTTP 400): e.g. a malformed Content-Length."""
+
+    code = "bad_request"
+
+
+def depth_exceeds(body: bytes, limit: int) -> bool:
+    """Whether ``body`` nests arrays and objects deeper than ``limit`` (brackets inside
+    JSON strings do not count). Linear in the size of the body, no recursion."""
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    depth = 0
+    for token in _TOKENS.finditer(body):
+        first = token.group()[0]
+        if first in _OPEN:
+            depth += 1
+            if depth > limit:
+                return True
+        elif first in _CLOSE:
+            depth -= 1
+    return False
+
+
+def _uses(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(d.call is call or _uses(d, call) for d in dependant.dependencies)
+
+
+async def read_bounded(request: Request, limit: int) -> bytes:
+    """The whole body, or :class:`BodyTooLarge` as soon as more than ``limit`` bytes came."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body above {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _declared_length(request: Request) -> int | None:
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    if not declared.strip().isdigit():
+        raise BadRequest("malformed Content-Length header")
+    return int(declared)
+
+
+class GuardedRoute(APIRoute):
+    """An API route whose body is bounded and whose caller is authenticated first (see
+    the module doc)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        needs_actor = _uses(self.dependant, current_actor)
+
+        async def guarded(request: Request) -> Response:
+            limits = get_context(request).settings.api
+            declared = _declared_length(request)
+            if declared is not None and declared > limits.max_body_bytes:
+                raise BodyTooLarge(f"request body of {declared} bytes, above "
+                                   f"{limits.max_body_bytes}")
+            if needs_actor:
+                await authenticate(request)
+            if declared or "transfer-encoding" in request.headers:
+                body = await read_bounded(request, limits.max_body_bytes)
+                if depth_exceeds(body, limits.max_json_depth):
+                    raise InputError(f"JSON nested deeper than {limits.max_json_depth} "
+                                     "levels", code="too_deep")
+                request._body = body  # what FastAPI reads and parses next
+            return await handler(request)
+
+        return guarded
