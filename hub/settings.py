@@ -11,8 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.errors import ConfigError
 
 
 class KafkaSettings(BaseModel):
@@ -276,5 +278,18 @@ class HubSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> HubSettings:
-    """The process-wide settings, read once from the environment."""
-    return HubSettings()
+    """The process-wide settings, read once from the environment. A value they refuse
+    raises :class:`ConfigError` in one line naming the variable, never its value."""
+    try:
+        return HubSettings()
+    except ValidationError as exc:
+        raise ConfigError(describe_invalid(exc)) from None
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line for refused settings: the first variable and why, and how many more."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    name = "HUB_" + "__".join(str(part) for part in first["loc"]).upper()
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid setting {name}: {first['msg']}{more}"

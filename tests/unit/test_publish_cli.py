@@ -221,3 +221,20 @@ def test_any_value_anywhere_in_an_event_is_accepted_or_one_input_error(
         prepare_event(json.loads(json.dumps(event)))
     except InputError as exc:
         assert exc.message and "\n" not in exc.message
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("HUB_PUBLISH__MAX_LINE_BYTES", "5"), ("HUB_PUBLISH__MAX_JSON_DEPTH", "deep"),
+    ("HUB_FILES__MAX_FILE_BYTES", "-1"),
+])  # fmt: skip
+def test_a_refused_setting_is_one_line_naming_it(tmp_path: Path, variable: str,
+                                                 value: str) -> None:  # fmt: skip
+    (tmp_path / "e.jsonl").write_text("{}\n")
+    res = subprocess.run([*_hub(), "publish", "--dry-run", str(tmp_path / "e.jsonl")],
+                         env={**os.environ, variable: value}, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert res.stderr.strip().splitlines() == [
+        f"Error: invalid setting {variable}: " + res.stderr.split(": ", 2)[2].strip()
+    ]
+    assert value not in res.stderr.replace(variable, "")
