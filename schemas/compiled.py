@@ -26,6 +26,18 @@ Read = Callable[[bytes, int], tuple[Any, int]]
 _MISSING = object()
 _RANGES = {"int": (-(2**31), 2**31), "long": (-(2**63), 2**63)}
 _STRUCTS = {"float": struct.Struct("<f"), "double": struct.Struct("<d")}
+_SHOWN_NAMES, _NAME_CHARS = 3, 40
+
+
+def _field_names(extra: set[Any]) -> str:
+    """Unknown field names for an error message: one line and short whatever the input
+    (a few names, each cut, escaped by ``repr`` unless a plain identifier)."""
+    shown = []
+    for name in sorted(map(str, extra))[:_SHOWN_NAMES]:
+        plain = name.isidentifier() and name.isascii() and len(name) <= _NAME_CHARS
+        shown.append(name if plain else repr(name[:_NAME_CHARS]))
+    more = len(extra) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
 class Mismatch(ValueError):
@@ -190,7 +202,7 @@ class _Compiler:
             if type(v) is not dict:
                 raise Mismatch(f"{full}: expected a dict, got {type(v).__name__}")
             if not names.issuperset(v):
-                raise Mismatch(f"{full}: unknown fields {', '.join(sorted(set(v) - names))}")
+                raise Mismatch(f"{full}: unknown fields {_field_names(set(v) - names)}")
             for name, fw, _, default in fields:
                 x = v.get(name, default)
                 if x is _MISSING:

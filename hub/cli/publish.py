@@ -25,6 +25,14 @@ from hub.publishing import (
 from hub.settings import get_settings
 
 
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` as one printable line (a file name may hold a newline): control
+    characters escaped, cut at ``limit`` characters."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--skip-invalid", is_flag=True, help="Publish the valid events even if some are not.")
@@ -40,7 +48,7 @@ def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool) -> None:
             ready.append(prepare_event(raw, max_xml_bytes=limits.max_file_bytes))
         except InputError as exc:
             errors += 1
-            click.echo(f"{where}: {exc.message}", err=True)
+            click.echo(one_line(f"{where}: {exc.message}"), err=True)
     if errors and not skip_invalid:
         raise click.ClickException(
             f"{errors} invalid event(s), nothing published (use --skip-invalid to publish the rest)"

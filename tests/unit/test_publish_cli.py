@@ -238,3 +238,19 @@ def test_a_refused_setting_is_one_line_naming_it(tmp_path: Path, variable: str,
         f"Error: invalid setting {variable}: " + res.stderr.split(": ", 2)[2].strip()
     ]
     assert value not in res.stderr.replace(variable, "")
+
+
+def test_names_from_the_input_never_break_the_one_line(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a\nb.jsonl").write_bytes(b"5\n")
+    event = dict(SPEC, **{"evil\nname": 1, "x" * 5000: 2})
+    (folder / "c.jsonl").write_text(json.dumps(event) + "\n")
+    res = CliRunner().invoke(main, ["publish", "--dry-run", str(folder)])
+    assert res.exit_code == 1
+    assert res.stderr.splitlines() == [
+        f"{folder}/a\\nb.jsonl:1: not a JSON object (got a number)",
+        f"{folder}/c.jsonl:1: DemandeEvent: fr.passerelle.hub.DemandeEvent: unknown fields "
+        f"'evil\\nname', '{'x' * 40}'",
+        "Error: 2 invalid event(s), nothing published (use --skip-invalid to publish the rest)",
+    ]
