@@ -10,7 +10,8 @@ Contracts:
 * :func:`private_dir` creates missing folders 0700. A folder that already exists keeps its
   mode unless it is ``base`` or below it (a folder the hub owns, such as ``HUB_HOME``):
   the hub never tightens a folder it did not create outside its own tree (``/tmp``, a
-  home directory, an operator's shared folder).
+  home directory, an operator's shared folder). ``HUB_HOME`` itself gets
+  :func:`home_mode` (0700; 0711 as root, for the local stack's PostgreSQL).
 * :func:`private_file` creates an empty file 0600 when missing and sets an existing
   one (that the process owns) to 0600.
 * :func:`tighten_tree` sets every folder under a root the hub owns to 0700 and every
@@ -28,9 +29,18 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 
 
-def private_dir(path: Path, *, base: Path | None = None) -> Path:
-    """Create ``path`` and its missing parents 0700; set ``base`` and the existing folders
-    from it down to ``path`` to 0700 (see the module doc). Returns ``path``."""
+def home_mode() -> int:
+    """The mode of the hub's home: 0700, but 0711 when the hub runs as root. As root, the
+    local stack's PostgreSQL runs as the ``postgres`` user with its data in
+    ``<home>/postgres`` (:mod:`hub.stack.postgres`) and must traverse the home; others
+    still cannot list it, and everything in it that holds personal data is owner-only."""
+    return 0o711 if os.geteuid() == 0 else DIR_MODE
+
+
+def private_dir(path: Path, *, base: Path | None = None, base_mode: int = DIR_MODE) -> Path:
+    """Create ``path`` and its missing parents 0700; set the existing folders below
+    ``base`` down to ``path`` to 0700 and ``base`` itself to ``base_mode`` (see the module
+    doc). Returns ``path``."""
     path = Path(path)
     missing: list[Path] = []
     cur = path
@@ -48,7 +58,7 @@ def private_dir(path: Path, *, base: Path | None = None) -> Path:
         target = Path(os.path.abspath(path))
         if target == owned or owned in target.parents:
             for folder in (target, *target.parents):
-                _chmod_owned(folder, DIR_MODE)
+                _chmod_owned(folder, base_mode if folder == owned else DIR_MODE)
                 if folder == owned:
                     break
     return path

@@ -261,12 +261,13 @@ class HubSettings(BaseSettings):
     kafka_security: KafkaSecuritySettings = KafkaSecuritySettings()
 
     def private_dir(self, path: Path) -> Path:
-        """Create folder ``path`` owner-only (0700), and set ``home`` and the folders from
-        it down to ``path`` to 0700 when ``path`` is under ``home`` (:mod:`hub.private`):
-        the hub's home holds personal data (registry, worker state, broker data)."""
-        from hub.private import private_dir
+        """Create folder ``path`` owner-only (0700), and set the folders from ``home`` down
+        to ``path`` to 0700 when ``path`` is under ``home``, ``home`` itself to
+        :func:`hub.private.home_mode` (0700; 0711 as root): the hub's home holds personal
+        data (registry, worker state, broker data)."""
+        from hub.private import home_mode, private_dir
 
-        return private_dir(path, base=self.home)
+        return private_dir(path, base=self.home, base_mode=home_mode())
 
     @property
     def database_url(self) -> str:

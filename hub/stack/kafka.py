@@ -10,7 +10,8 @@ detached from the calling process. Layout under ``<home>/kafka/``::
     logs/               server.log (full), kafka-authorizer.log (authorization denials,
                         rate-limited: hub/stack/log4j2.yaml) and kafka.out (JVM stdout)
 
-Owner-only: ``<home>`` and ``<home>/kafka`` are 0700, the JVMs run with umask 077 (every
+Owner-only: ``<home>/kafka`` is 0700 (``<home>`` 0700, 0711 as root: see
+:func:`hub.private.home_mode`), the JVMs run with umask 077 (every
 file Kafka writes is 0600, every folder 0700) and the data and log folders are tightened
 to 0700/0600 at each start (data written before this rule; :mod:`hub.private`): the
 topics hold personal data. Topics exist only as the hub declares them
@@ -35,7 +36,7 @@ from importlib import resources
 from pathlib import Path
 
 from hub.errors import ConfigError, TransientError
-from hub.private import private_dir, tighten_tree
+from hub.private import home_mode, private_dir, tighten_tree
 
 #: umask of the broker's JVMs: Kafka creates its segments, indexes and checkpoints with
 #: the process umask, so 077 makes them 0600 (folders 0700)
@@ -211,8 +212,8 @@ class KafkaStack:
                            log_file=self.logs_dir / "server.log")
 
     def _private_root(self) -> None:
-        """``<home>`` and ``<home>/kafka`` owner-only (created 0700, set 0700)."""
-        private_dir(self.root, base=self.root.parent)
+        """``<home>/kafka`` owner-only (0700), ``<home>`` set to :func:`home_mode`."""
+        private_dir(self.root, base=self.root.parent, base_mode=home_mode())
 
     def _write_configs(self) -> None:
         self._private_root()

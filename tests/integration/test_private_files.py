@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import text
 
 from hub.db import make_engine, migrate
+from hub.private import home_mode
 from hub.settings import FilesSettings, HubSettings
 
 
@@ -67,10 +68,39 @@ def test_home_and_worker_state_owner_only(tmp_path: Path) -> None:
     create_app(settings, cluster="c1")
     state = home / "faust" / "c1" / f"w{settings.worker.web_port}"
     assert state.is_dir()
+    assert oct(mode(home)) == oct(home_mode())  # 0700; 0711 as root (test below)
     assert {str(p.relative_to(tmp_path)): oct(mode(p)) for p in
-            (home, home / "faust", home / "faust" / "c1", state)} == {
+            (home / "faust", home / "faust" / "c1", state)} == {
         str(p.relative_to(tmp_path)): oct(0o700) for p in
-        (home, home / "faust", home / "faust" / "c1", state)}  # fmt: skip
+        (home / "faust", home / "faust" / "c1", state)}  # fmt: skip
+
+
+def test_home_mode_keeps_the_local_postgres_reachable() -> None:
+    """As root the local stack's PostgreSQL runs as the ``postgres`` user in
+    ``<home>/postgres``: the home must stay traversable for it (not listable by others),
+    or the stack would move the cluster to /tmp and lose track of the running one."""
+    import pwd
+    import shutil
+    import tempfile
+
+    from hub.stack.postgres import _traversable
+
+    parent = Path(tempfile.mkdtemp(prefix="hub-home-"))  # not pytest's 0700 folders
+    try:
+        parent.chmod(0o755)
+        home = parent / "home"
+        HubSettings(home=home).private_dir(home)
+        if os.geteuid() != 0:
+            assert mode(home) == 0o700
+            return
+        assert mode(home) == 0o711
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("no postgres user")
+        assert _traversable(home / "postgres", user.pw_uid, user.pw_gid)
+    finally:
+        shutil.rmtree(parent)
 
 
 def test_inbox_verdicts_owner_only(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 
 from hub import topics
 from hub.kafka.admin import core_topics, ensure_topics
+from hub.private import home_mode
 from hub.settings import HubSettings, KafkaSettings
 from hub.stack.kafka import KafkaStack
 from reliability.cluster import REPO, free_port
@@ -107,7 +108,7 @@ def test_broker_files_owner_only(stack: KafkaStack) -> None:
     asyncio.run(ensure_topics(settings, core_topics(settings)))
     asyncio.run(_write(stack.bootstrap, topics.DLQ))
     home, data = stack.root.parent, stack.data_dir
-    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(home.stat().st_mode) == home_mode()  # 0700 (0711 as root)
     assert stat.S_IMODE(stack.root.stat().st_mode) == 0o700
     modes = {**_modes(data), **{f"logs/{k}": v for k, v in _modes(stack.logs_dir).items()}}
     segments = [name for name in modes if name.endswith(".log") and "hub.dlq-0" in name]

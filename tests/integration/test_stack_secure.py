@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.private import home_mode
 from hub.stack.kafka import port_answers
 from hub.stack.secure_env import read_env
 from reliability.cluster import REPO, free_port
@@ -121,7 +122,7 @@ def test_stack_up_secure(home: tuple[Path, dict[str, str]]) -> None:
     # the broker's data (topics written above) and logs are owner-only (issue 19 point 9)
     data = root / "kafka" / "data-secure"
     assert any(p.name.endswith(".log") and "hub.dlq-0" in str(p) for p in data.rglob("*"))
-    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    assert stat.S_IMODE(root.stat().st_mode) == home_mode()  # 0700 (0711 as root)
     wide = {str(p): oct(stat.S_IMODE(p.stat().st_mode))
             for p in [data, *data.rglob("*"), *(root / "kafka" / "logs").rglob("*")]
             if stat.S_IMODE(p.stat().st_mode) not in (0o600, 0o700)}  # fmt: skip
