@@ -29,8 +29,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from hub.api.models import ID_PATTERN, MAX_ID
-from hub.api.text import CODE_PATTERN, TEXT_PATTERN
+from hub.api.models import MAX_ID
+from hub.api.text import CODE_PATTERN, ID_PATTERN, TEXT_PATTERN
 
 AVRO_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro"
 #: longest string where the SNE names no length (names, free texts)

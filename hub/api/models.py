@@ -16,14 +16,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.text import Code, Text
+from hub.api.text import ID_PATTERN, Code, Text
 
 #: the SNE's numéro unique: 18 characters (``DDD MMYY SSSSSS GGGGG`` without spaces)
 NUM_UNIQUE = r"^[0-9A-Z]{18}$"
 #: longest client-chosen id (``eventId``, ``decisionId``), see the module doc
 MAX_ID = 64
-#: client-chosen ids: printable ASCII, no space
-ID_PATTERN = r"^[\x21-\x7e]+$"
 DECISION_ID = r"^[A-Za-z0-9_.:-]+$"
 #: longest free text (comment, motive, a specific field's value): the GP store's bound
 MAX_TEXT = 500

@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.limits import BadRequest, BodyTooLarge
-from hub.api.text import PATTERNS
+from hub.api.text import ID_PATTERN, PATTERNS
 from hub.errors import (
     AuthenticationError,
     ConflictError,
@@ -112,6 +112,8 @@ def _message(error: Any) -> str:
     ctx = error.get("ctx") or {}
     if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") in PATTERNS:
         return "control characters are not allowed here"
+    if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") == ID_PATTERN:
+        return "an id is printable ASCII: no space, no control character"
     return str(error.get("msg", ""))
 
 

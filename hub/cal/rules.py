@@ -38,6 +38,10 @@ RULES: dict[str, str] = {
     "R441-3/reponse-delai": f"the applicant answers within {RESPONSE_DAYS} days",
     "R441-3/reponse-unique": "the applicant answers a decision once",
     "R441-3/refus-motif": "a refusal gives its reason",
+    "R441-3/decision-entiere": "a decision is recorded whole, at once, with all its "
+    "candidates (POST /cal/decisions); no candidate is added to a decision recorded before",
+    "R441-3/decision-coherente": "the candidates of one decision share its CAL, dwelling "
+    "and date (DECISIONID, CODECAL, LOGEMENT, DATEDEC = dateSurvenance)",
 }
 
 

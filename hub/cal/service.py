@@ -1,11 +1,11 @@
 """Recording CAL decisions and the applicant's answers as gestion partagée events.
 
-A decision is checked by :mod:`hub.cal.rules` against each candidate's history, then one
-``DECISCAL`` event per candidate is stored (all or none) and published. A rejection for
-irrecevabilité (``DECISION=IRREC``) leads to the demand's radiation: the dispatch worker,
-which holds the demand's snapshot, turns that event into a ``RAD`` demand event with motive
-``RADIRR`` (:mod:`dispatch.evenements`).
-"""
+A decision becomes one ``DECISCAL`` event per candidate, stored (all or none) and published
+by :class:`~hub.gp.service.GPService`, which checks them with the CCH R441-3 rules against
+each candidate's history (:mod:`hub.cal.guard`) — the same checks whatever the route. A
+rejection for irrecevabilité (``DECISION=IRREC``) leads to the demand's radiation: the
+dispatch worker, which holds the demand's snapshot, turns that event into a ``RAD``
+demand event with motive ``RADIRR`` (:mod:`dispatch.evenements`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from hub.cal.rules import Decision, check_decision, check_response
+from hub.cal.rules import CALRuleError, Decision
 from hub.gp.service import GPService
 from hub.gp.validation import GPInput
 
@@ -26,10 +26,10 @@ def decision_inputs(d: Decision) -> list[GPInput]:
             "CODECAL": d.code_cal, "LOGEMENT": d.logement, "DECISIONID": d.decision_id,
             "DECISION": c.decision, "DATEDEC": d.date_decision.isoformat(),
         }
-        if c.decision in ("ATTR", "ATTRCOND"):
+        if c.rang is not None:
+            fields["RANG"] = str(c.rang)  # checked as given (an ATTR must have rang 1)
+        elif c.decision in ("ATTR", "ATTRCOND"):
             fields["RANG"] = "1"
-        elif c.rang is not None:
-            fields["RANG"] = str(c.rang)
         if c.motif:
             fields["MOTIF"] = c.motif
         if c.piece_manquante:
@@ -49,23 +49,22 @@ class CALService:
         self.gp = gp
 
     async def decide(self, d: Decision, auteur: str) -> list[dict[str, Any]]:
-        """Check ``d`` (CALRuleError naming the rule), store and publish its events."""
-        histories = {c.num_unique: self.gp.store.timeline(c.num_unique) for c in d.candidates}
-        # a re-sent decision is already in the histories: check it as it was first checked
-        for h in histories.values():
-            h[:] = [e for e in h if e["caracteristiques"].get("DECISIONID") != d.decision_id
-                    or e["codeTypeEvenement"] != "DECISCAL"]
-        check_decision(d, histories)
+        """Store and publish the events of ``d`` once the CAL rules pass (CALRuleError
+        naming the rule otherwise). A re-sent decision (same id) is idempotent."""
         records = [self.gp.prepare(i, auteur) for i in decision_inputs(d)]
         return [r for r, _ in await self.gp.record_all(records)]
 
     async def respond(self, num_unique: str, decision_id: str, accepte: bool,
                       motif: str | None, on: date, auteur: str) -> dict[str, Any]:
-        """Record the applicant's answer (ACCEPTDEM / REFUSDEM) after the R441-3 checks."""
-        history = self.gp.store.timeline(num_unique)
-        decision = check_response(num_unique, decision_id, accepte, motif, on, history)
-        fields = {"DECISIONID": decision_id,
-                  "LOGEMENT": decision["caracteristiques"]["LOGEMENT"]}
+        """Record the applicant's answer (ACCEPTDEM / REFUSDEM) once the R441-3 checks
+        pass (:mod:`hub.cal.guard`); the answer names the decision's dwelling."""
+        if not accepte and not (motif or "").strip():  # named as the rule, not a field
+            raise CALRuleError("R441-3/refus-motif", f"candidate {num_unique}")
+        fields = {"DECISIONID": decision_id}
+        for e in self.gp.store.timeline(num_unique):
+            if e["codeTypeEvenement"] == "DECISCAL" and \
+                    e["caracteristiques"].get("DECISIONID") == decision_id:
+                fields["LOGEMENT"] = e["caracteristiques"]["LOGEMENT"]
         if not accepte:
             fields["MOTIF"] = motif or ""
         data = GPInput(num_unique=num_unique, code="ACCEPTDEM" if accepte else "REFUSDEM",

@@ -1,5 +1,10 @@
 """Recording gestion partagée events: validate against the catalogue, store, publish.
 
+Every batch goes through the CAL rules before anything is stored
+(:func:`hub.cal.guard.check_cal_records`): a CAL decision or an answer to one meets the
+same CCH R441-3 checks whether it comes from ``/cal``, from the gestion partagée route
+or from any other caller of this service.
+
 Order: the record is stored (the source of truth) before it is published to
 ``hub.evenements``. If publishing fails the call raises :class:`TransientError`; the
 author retries with the same ``eventId``, which finds the stored record and publishes it
@@ -12,6 +17,7 @@ from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from hub import topics
+from hub.cal.guard import check_cal_records
 from hub.gp.store import GPStore
 from hub.gp.validation import GPInput, validate_gp_event
 from schemas import get_codec
@@ -33,7 +39,9 @@ class GPService:
         return validate_gp_event(self.store.catalogue(), data, auteur=auteur, source=source)
 
     async def record_all(self, records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
-        """Store ``records`` together, then publish each (stored first, see module doc)."""
+        """Check ``records`` against the CAL rules (:class:`~hub.cal.rules.CALRuleError`),
+        store them together, then publish each (stored first, see module doc)."""
+        check_cal_records(records, self.store.timeline, self.store.decision_events)
         codec = get_codec()
         for r in records:
             codec.encode("EvenementGP", r)  # what cannot be published is not stored either

@@ -99,6 +99,16 @@ class GPStore:
         with _db_errors(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).scalars()]
 
+    def decision_events(self, decision_id: str) -> list[dict[str, Any]]:
+        """The stored ``DECISCAL`` records of one CAL decision (``DECISIONID``), on any
+        demand. Reads the JSON record (no index: one scan of the DECISCAL rows)."""
+        field = gp_events.c.record[("caracteristiques", "DECISIONID")].as_string()
+        q = (select(gp_events.c.record)
+             .where(gp_events.c.code == "DECISCAL", field == decision_id)
+             .order_by(gp_events.c.seq))
+        with _db_errors(), self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).scalars()]
+
     def authors(self, num_unique: str) -> set[str]:
         q = select(gp_events.c.auteur).where(gp_events.c.num_unique == num_unique).distinct()
         with _db_errors(), self.engine.connect() as conn:
