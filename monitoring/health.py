@@ -9,7 +9,8 @@ holds for the consumer group:
   its committed offset has not moved for ``stall_after_s`` (counted from when this worker
   got the partition, so a worker that just joined is not stalled at once);
 * the **broker is unreachable** when the offsets could not be read for
-  ``broker_unreachable_after_s``;
+  ``broker_unreachable_after_s`` since the first attempt (a worker still starting, before
+  its first reading, is not judged);
 * an agent that crashed stops the worker process (``dispatch/app.py``): then ``/health``
   does not answer at all, which every probe counts as a failure.
 
@@ -73,7 +74,8 @@ class CommitWatch:
         self._clock = clock
         #: partition -> (committed offset seen, time it was first seen)
         self._seen: dict[Partition, tuple[int | None, float]] = {}
-        self._last_read: float = clock()
+        #: when the offsets were last read; None until the first attempt (starting)
+        self._last_read: float | None = None
         self._last: dict[Partition, tuple[int | None, int]] = {}
 
     def assigned(self, partitions: Iterable[Partition]) -> None:
@@ -82,6 +84,11 @@ class CommitWatch:
         self._seen = {p: v for p, v in self._seen.items() if p in keep}
         for p in keep - self._seen.keys():
             self._seen[p] = (self._last.get(p, (None, 0))[0], now)
+
+    def attempted(self) -> None:
+        """A reading is being attempted: from now on, silence counts."""
+        if self._last_read is None:
+            self._last_read = self._clock()
 
     def read(self, offsets: Mapping[Partition, tuple[int | None, int]]) -> None:
         """A successful reading: (committed, end) per assigned partition."""
@@ -105,7 +112,7 @@ class CommitWatch:
             waiting = end > (committed or 0)
             parts.append(PartitionHealth(topic, partition, committed, end, unmoved,
                                          waiting and unmoved > self.stall_after_s))  # fmt: skip
-        silent = now - self._last_read
+        silent = 0.0 if self._last_read is None else now - self._last_read
         by_agent: dict[str, tuple[PartitionHealth, ...]] = {a: () for a in agents.values()}
         for p in parts:
             agent = agents.get(p.topic)

@@ -44,8 +44,6 @@ class DispatchSensor(Sensor):
         self._clock = clock
         self._lag_series: set[tuple[str, str]] = set()
         self._assigned: frozenset[tuple[str, int]] = frozenset()
-        #: the verdict of the last refresh (what /health answers)
-        self.last: Verdict = self.watch.verdict(self.agents)
 
     # -- faust hooks ---------------------------------------------------------------------
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
@@ -71,12 +69,18 @@ class DispatchSensor(Sensor):
         if assigned != self._assigned:
             self._assigned = assigned
             self.watch.assigned(assigned)
+        self.watch.attempted()
         reading = await offsets.read(assigned)
         if reading is not None:
             self.watch.read(reading)
-        verdict = self.last = self.watch.verdict(self.agents)
+        verdict = self.watch.verdict(self.agents)
         self._publish(verdict, assigned)
         return verdict
+
+    def verdict(self) -> Verdict:
+        """The verdict now, from the last reading (no broker call: ``/health`` answers at
+        once, and a reading that hangs shows as a broker growing silent)."""
+        return self.watch.verdict(self.agents)
 
     def _publish(self, verdict: Verdict, assigned: frozenset[tuple[str, int]]) -> None:
         series: set[tuple[str, str]] = set()

@@ -45,7 +45,7 @@ def install_monitoring(
 
     @app.page("/health")
     async def health_view(self: Any, request: Any) -> Any:
-        status, body = report(sensor.last)  # the timer's last reading: no broker call here
+        status, body = report(sensor.verdict())
         return self.json(body, status=status)
 
     return sensor

@@ -143,6 +143,8 @@ def _health(port: int) -> tuple[int, dict[str, Any]]:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+    except OSError:  # not listening yet, or no answer
+        return 0, {}
 
 
 def _metric(port: int, name: str, **labels: str) -> float | None:
@@ -252,3 +254,35 @@ def test_the_worker_exits_non_zero_after_the_dead_letter_cap(private_hub: Privat
         hub.wait_drained(120)
     finally:
         again.signal(signal.SIGTERM)
+
+
+@pytest.mark.timeout(300)
+def test_health_fails_while_the_broker_is_frozen(private_hub: PrivateHub) -> None:
+    """Issue 19 point 10: with the broker frozen (SIGSTOP: no answer, no closed
+    connection) /health kept answering 200 for 40 s. Now 503 within
+    ``broker_unreachable_after_s`` (5 s here, plus the reading's own timeout), and 200 again
+    once the broker answers."""
+    import os
+
+    hub = private_hub
+    worker = Worker({**hub.env, "HUB_MONITORING__BROKER_UNREACHABLE_AFTER_S": "5"},
+                    hub.home / f"worker-frozen-{uuid.uuid4().hex[:4]}.log")
+    worker.start()
+    hub.workers.append(worker)
+    port = int(worker.env["HUB_WORKER__WEB_PORT"])
+    broker = hub.stack._read_pid()
+    assert broker is not None
+    try:
+        # started: its partitions assigned and their offsets read at least once
+        _wait("a started worker", lambda: (h := _health(port))[0] == 200 and h[1]["partitions"],
+              120, worker)  # fmt: skip
+        os.kill(broker, signal.SIGSTOP)
+        try:
+            _, body = _wait("/health 503", lambda: (h := _health(port))[0] == 503 and h, 30,
+                            worker)  # fmt: skip
+            assert body["status"] == "broker_unreachable" and body["broker"]["unreachable"]
+        finally:
+            os.kill(broker, signal.SIGCONT)
+        _wait("/health 200", lambda: _health(port)[0] == 200, 90, worker)
+    finally:
+        worker.signal(signal.SIGTERM)

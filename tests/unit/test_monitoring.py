@@ -165,9 +165,13 @@ def test_broker_silent_too_long_is_unhealthy() -> None:
     now = [0.0]
     w = CommitWatch(60, 20, clock=lambda: now[0])
     w.assigned({P0})
+    now[0] += 100
+    assert w.verdict(AGENTS).healthy  # starting: no reading attempted yet
+    w.attempted()
     w.read({P0: (3, 3)})
     now[0] += 19
     assert w.verdict(AGENTS).healthy
+    w.attempted()  # attempts that fail teach nothing
     now[0] += 2  # no reading for 21 s
     status, body = report(w.verdict(AGENTS))
     assert status == 503 and body["status"] == "broker_unreachable"
