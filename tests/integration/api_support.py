@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -40,3 +46,25 @@ def gp_event(client: TestClient, who: Caller, num: str, code: str, fields: dict[
                           "caracteristiques": fields})
     assert r.status_code == expect, r.text
     return dict(r.json())
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[tuple[str, int]]:
+    """Serve ``app`` with uvicorn on a free local port (a real HTTP server, for what the
+    test client cannot show: bodies not sent whole, chunked bodies); yields (host, port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "the API did not start"
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

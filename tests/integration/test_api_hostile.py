@@ -4,7 +4,10 @@ events whatever the route, bounded fields, and bodies refused before they are re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import socket
+import time
+from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
@@ -13,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from hub.settings import HubSettings
-from tests.integration.api_support import register
+from tests.integration.api_support import register, serve
 from tests.integration.test_api import assert_problem, create_demand, designate
 from tests.support.demandes import demande_event, new_num_unique
 
@@ -211,3 +214,101 @@ def test_json_nested_too_deep_is_refused_before_parsing(client: TestClient,
     r = client.post("/demandes/evenements", headers=who.headers, json=[event])
     assert r.status_code == 202, r.text
 
+
+
+# --- point 7: bodies refused before they are read --------------------------------------------
+
+LIMIT = 64 * 1024
+
+
+def _raw(port: int, head: str, body_chunks: Iterable[bytes] = ()) -> tuple[int, bytes]:
+    """Send ``head`` then as many ``body_chunks`` as the server takes; (status, answer).
+    A socket timeout means the server waited for more body (the guard did not act)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(head.encode("latin-1"))
+        for chunk in body_chunks:
+            try:
+                s.sendall(chunk)
+            except OSError:  # the server answered and closed: it stopped reading
+                break
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            data = s.recv(65536)
+            if not data:
+                break
+            answer += data
+        head_part, _, body = answer.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head_part.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:  # the problem body
+            data = s.recv(65536)
+            if not data:
+                break
+            body += data
+        answer = head_part + b"\r\n\r\n" + body
+    return int(answer.split(b" ", 2)[1]), answer
+
+
+def _head(path: str, headers: dict[str, str]) -> str:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
+             *(f"{k}: {v}" for k, v in headers.items())]
+    return "\r\n".join(lines) + "\r\n\r\n"
+
+
+@pytest.fixture
+def small_limit_server(settings: HubSettings, engine: Engine) -> Iterator[int]:
+    from hub.api.app import create_app
+
+    tight = settings.model_copy(update={"api": settings.api.model_copy(
+        update={"max_body_bytes": LIMIT})})
+    with serve(create_app(tight, engine)) as (_host, port):
+        yield port
+
+
+def test_a_declared_body_above_the_limit_is_413_before_any_byte_is_read(
+        small_limit_server: int, engine: Engine) -> None:
+    who = register(engine)
+    for headers in ({**who.headers, "Content-Length": str(50_000_000)},
+                    {"Content-Length": str(50_000_000)}):  # no key: refused all the same
+        started = time.monotonic()
+        status, answer = _raw(small_limit_server, _head("/demandes/evenements", headers))
+        assert status == 413, answer[:300]
+        assert b"application/problem+json" in answer and b"too_large" in answer
+        assert time.monotonic() - started < 5  # answered without the 50 MB ever sent
+
+
+def test_without_a_valid_key_the_body_is_never_read(small_limit_server: int,
+                                                    engine: Engine) -> None:
+    # a body within the limit, announced but never sent: the 401 comes without it
+    for headers in ({"Content-Length": "60000"},
+                    {"Content-Length": "60000", "Authorization": "Bearer hk_00.forged"}):
+        status, answer = _raw(small_limit_server, _head("/demandes/evenements", headers))
+        assert status == 401, answer[:300]
+        assert b"application/problem+json" in answer and b"unauthenticated" in answer
+    num = new_num_unique()
+    status, answer = _raw(small_limit_server, _head(f"/demandes/{num}/evenements-gp",
+                                                    {"Content-Length": "100"}))
+    assert status == 401, answer[:300]
+
+
+def test_a_chunked_body_is_counted_as_it_comes_and_refused_past_the_limit(
+        small_limit_server: int, engine: Engine) -> None:
+    who = register(engine)
+    chunk = b"[" + b" " * 8190 + b"]"
+
+    def chunks() -> Iterator[bytes]:  # twice the limit, never terminated
+        for _ in range(2 * LIMIT // len(chunk) + 1):
+            yield f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+
+    head = _head("/demandes/evenements", {**who.headers, "Transfer-Encoding": "chunked"})
+    status, answer = _raw(small_limit_server, head, chunks())
+    assert status == 413, answer[:300]
+    assert b"application/problem+json" in answer
+    # within the limit, a chunked body is read and parsed as usual
+    event = json.dumps([demande_event(new_num_unique(), ["76540"])]).encode()
+
+    def small() -> Iterator[bytes]:
+        yield f"{len(event):x}\r\n".encode() + event + b"\r\n0\r\n\r\n"
+
+    status, answer = _raw(small_limit_server, head, small())
+    assert status == 202, answer[-300:]
