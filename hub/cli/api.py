@@ -28,6 +28,7 @@ def api(host: str | None, port: int | None) -> None:
     from hub.api.app import create_app
 
     settings = _settings()
+    settings.private_dir(settings.home)  # before the app creates it with the umask's mode
     app = create_app(settings)
     uvicorn.run(app, host=host or settings.api.host, port=port or settings.api.port,
                 log_level="info")

@@ -173,3 +173,21 @@ def test_dis_files_owner_only(settings: HubSettings, tmp_path: Path) -> None:
     assert oct(mode(out)) == oct(0o700)
     for f in (tmp_path / "files" / ".state").iterdir():
         assert oct(mode(f)) == oct(0o600), f
+
+
+def test_hub_api_makes_its_home_owner_only(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+    from click.testing import CliRunner
+
+    from hub.cli.api import api
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    result = CliRunner().invoke(api, [], obj=HubSettings(home=home))
+    assert result.exit_code == 0, result.output
+    assert served
+    assert oct(mode(home)) == oct(home_mode())
+    assert oct(mode(home / "hub.db")) == oct(0o600)
