@@ -58,3 +58,37 @@ def test_public_base() -> None:
     assert public_base("", "127.0.0.1", 8791) == "http://127.0.0.1:8791/sne"
     assert public_base("", "::1", 8791) == "http://[::1]:8791/sne"
     assert "0.0.0.0" not in public_base("", "0.0.0.0", 8791)
+
+
+@pytest.mark.parametrize(("command", "variable", "args", "expected"), [
+    ("soap-gateway", "HUB_SNE__GATEWAY_PUBLIC_URL", [], "https://gw.example.org/sne"),
+    ("soap-gateway", None, ["--host", "10.9.8.7", "--port", "9001"], "http://10.9.8.7:9001/sne"),
+    ("sne-simulator", "HUB_SNE__SIMULATOR_PUBLIC_URL", [], "https://sim.example.org/sne"),
+    ("sne-simulator", None, ["--port", "9002"], "http://127.0.0.1:9002/sne"),
+])
+def test_cli_serves_the_configured_address(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, variable: str | None,
+        args: list[str], expected: str) -> None:
+    """``hub soap-gateway`` / ``hub sne-simulator`` build their app with the address of
+    the settings, or of the bind options when none is set."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from hub.cli.sne import sne_simulator, soap_gateway
+    from hub.settings import get_settings
+
+    monkeypatch.setenv("HUB_HOME", str(tmp_path))
+    if variable is not None:
+        monkeypatch.setenv(variable, expected + "/")
+    get_settings.cache_clear()
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    cli = soap_gateway if command == "soap-gateway" else sne_simulator
+    try:
+        result = CliRunner().invoke(cli, args)
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    client = TestClient(served[0], base_url="http://evil.example")  # type: ignore[arg-type]
+    service = "GestionPartageeEVTImplService"
+    assert _address(client, service) == f"{expected}/{service}"
