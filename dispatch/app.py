@@ -33,6 +33,11 @@ from schemas import get_codec
 log = logging.getLogger(__name__)
 
 
+def _millis(seconds: float | None) -> int | None:
+    """faust gives a record's Kafka timestamp in seconds (float); None or 0 when absent."""
+    return int(seconds * 1000) if seconds else None
+
+
 def _settled(app: faust.App, sensor: Any, stats: Any, events: Any) -> None:
     """A batch's outputs are acknowledged and its states stored: release its inputs for
     commit (the last reference, see the agent) and count it."""
@@ -132,6 +137,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
                         key=e.message.key,
                         value=e.message.value,
                         headers=record_headers(e.message.headers),
+                        timestamp_ms=_millis(e.message.timestamp),
                     )
                     for e in events
                 ]

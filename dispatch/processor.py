@@ -68,6 +68,8 @@ class InputRecord:
     value: bytes | None
     #: Kafka record headers; only ``dispatch.letters.REPLAY_HEADER`` is read (DLQ replay history)
     headers: tuple[tuple[str, bytes], ...] = ()
+    #: the record's Kafka timestamp (ms): when the hub took it in (latency source)
+    timestamp_ms: int | None = None
 
 
 class TooManyDeadLetters(HubError):
@@ -86,8 +88,10 @@ class BatchStats:
     #: feed records by (actor id, kind)
     by_actor: dict[tuple[str, str], int] = field(default_factory=dict)
     dead_letter_reasons: dict[str, int] = field(default_factory=dict)
-    #: occurredAt (ms) of each demand event that produced feed records (latency source)
-    event_times_ms: list[int] = field(default_factory=list)
+    #: one entry per demand event decided in the batch (not dead-lettered, not a replay
+    #: already stored): its Kafka timestamp (ms, None if unknown) and its occurredAt (ms:
+    #: the document's own date, e.g. an SNE file's dateFichier)
+    decided: list[tuple[int | None, int]] = field(default_factory=list)
     #: inputs carrying the DLQ replay header
     replays: int = 0
 
@@ -159,10 +163,8 @@ class Processor:
                     operation = str(body.get("operation"))
                     check_key(rec.key, body["numUnique"])
                     stats.events += 1
-                    sends = len(pending)
-                    self._on_event(rec, body, snapshot, overlay, pending, stats, now_ms)
-                    if len(pending) > sends:
-                        stats.event_times_ms.append(int(body["occurredAt"]))
+                    if self._on_event(rec, body, snapshot, overlay, pending, stats, now_ms):
+                        stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
                 elif name == "DispatchControl":
                     stats.controls += 1
                     self._on_control(rec, body, overlay, pending, stats, now_ms)
@@ -251,14 +253,15 @@ class Processor:
         pending: list[Output],
         stats: BatchStats,
         now_ms: int,
-    ) -> None:
+    ) -> bool:
+        """Decide one demand event; False when it was skipped (already stored)."""
         key = event["numUnique"].encode()
         prior = self._state(key, overlay, rec.partition)
         decision = decide(event, prior, self.index, partition=rec.partition, offset=rec.offset,
                           demande_bytes=snapshot)
         if decision.skipped:
             stats.skipped += 1
-            return
+            return False
         base = decision.state if decision.state is not None else prior
         if base is not None:
             self._emit(
@@ -273,6 +276,7 @@ class Processor:
                 now_ms,
             )
         overlay[key] = (rec.partition, None if decision.delete else decision.state)
+        return True
 
     # -- actor changes ---------------------------------------------------------------
     def _on_control(

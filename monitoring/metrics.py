@@ -50,9 +50,20 @@ FEED_RECORDS_OUT = Counter(
 )
 DISPATCH_LATENCY = Histogram(
     "passerelle_dispatch_latency_seconds",
-    "End-to-end latency from a demand event's occurredAt to the acknowledgement of its "
-    "feed writes (one observation per input event that produced feed records).",
+    "The hub's own latency: from a demand event's ingest (its hub.demandes record's Kafka "
+    "timestamp) to the acknowledgement of its feed writes and the storing of its state; "
+    "one observation per demand event decided (with or without recipients; not a replay "
+    "already stored, not a dead letter).",
     buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+DOCUMENT_AGE = Histogram(
+    "passerelle_document_age_seconds",
+    "Age of a demand event's document when dispatched: from its occurredAt (an SNE "
+    "file's entete/dateFichier, Europe/Paris when it has no offset) to the same moment as "
+    "passerelle_dispatch_latency_seconds; one observation per demand event decided. "
+    "Measures the sources (files waiting, SNE delays), not the hub.",
+    buckets=(1, 10, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400, 30 * 86400),
     registry=REGISTRY,
 )
 DISPATCH_BATCH_INPUTS = Histogram(

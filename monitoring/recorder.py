@@ -40,9 +40,11 @@ def record_batch(stats: BatchStats, *, now: float | None = None) -> None:
         m.FEED_RECORDS_OUT.labels(actor=actor, kind=kind).inc(n)
     for reason, n in stats.dead_letter_reasons.items():
         m.DEAD_LETTERS.labels(reason=reason).inc(n)
-    for occurred_ms in stats.event_times_ms:
-        # an event time in the future (clock skew) counts as zero latency
-        m.DISPATCH_LATENCY.observe(max(now - occurred_ms / 1000.0, 0.0))
+    for ingested_ms, occurred_ms in stats.decided:
+        # a time in the future (clock skew) counts as zero
+        if ingested_ms is not None:
+            m.DISPATCH_LATENCY.observe(max(now - ingested_ms / 1000.0, 0.0))
+        m.DOCUMENT_AGE.observe(max(now - occurred_ms / 1000.0, 0.0))
     if stats.replays:
         topic = next(iter(stats.inputs))[0] if stats.inputs else ""
         m.DLQ_REPLAYS.labels(topic=topic).inc(stats.replays)

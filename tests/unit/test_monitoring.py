@@ -41,6 +41,7 @@ def rec(codec, body: dict, offset: int, headers=()) -> InputRecord:  # type: ign
         key,
         codec.encode("DemandeEvent", body),
         tuple(headers),
+        int(time.time() * 1000),  # the Kafka timestamp: ingested now
     )
 
 
@@ -76,7 +77,7 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
         ),
         "bad_op": value("passerelle_dead_letters_total", reason="bad_operation"),
         "lat_count": value("passerelle_dispatch_latency_seconds_count"),
-        "lat_600": value("passerelle_dispatch_latency_seconds_bucket", le="600.0"),
+        "age_600": value("passerelle_document_age_seconds_bucket", le="900.0"),
         "lat_1": value("passerelle_dispatch_latency_seconds_bucket", le="1.0"),
         "batches": value("passerelle_dispatch_batch_inputs_count"),
         "inputs": value("passerelle_dispatch_batch_inputs_sum"),
@@ -108,10 +109,11 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
         == 1
     )
     assert value("passerelle_dead_letters_total", reason="bad_operation") - before["bad_op"] == 1
-    # three events produced feed records; the hour-old one lands above the 600 s bucket
+    # three events decided, all ingested now: under a second each; the hour-old document
+    # is the one above 900 s of document age
     assert value("passerelle_dispatch_latency_seconds_count") - before["lat_count"] == 3
-    assert value("passerelle_dispatch_latency_seconds_bucket", le="600.0") - before["lat_600"] == 2
-    assert value("passerelle_dispatch_latency_seconds_bucket", le="1.0") - before["lat_1"] == 2
+    assert value("passerelle_dispatch_latency_seconds_bucket", le="1.0") - before["lat_1"] == 3
+    assert value("passerelle_document_age_seconds_bucket", le="900.0") - before["age_600"] == 2
     assert value("passerelle_dispatch_batch_inputs_count") - before["batches"] == 1
     assert value("passerelle_dispatch_batch_inputs_sum") - before["inputs"] == len(batch)
     body, content_type = metrics_payload()
@@ -250,3 +252,38 @@ def test_api_helper_serves_the_same_registry() -> None:
     assert resp.status_code == 200
     assert resp.headers["content-type"] == metrics_payload()[1]
     assert f'passerelle_outbox_depth{{actor="{actor}"}} 3.0' in resp.text
+
+
+def test_one_latency_observation_per_decided_event_from_its_ingest(geography, codec) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17 point 3: latency counts from the record's Kafka timestamp, once per event
+    decided, with or without recipients (events reaching nobody were not observed); the
+    document's age (occurredAt) is its own metric."""
+    index = TerritoryIndex(geography, [Actor(id="r", name="r", kind="bailleur",
+                                             filters=ActorFilters(communes=[ROUEN]))])  # fmt: skip
+    proc = Processor(index, codec, MemoryStore(1), MemorySender())
+    now = time.time()
+    day_old = int((now - 86400) * 1000)
+    events = [demande_event(new_num_unique(), [ROUEN], occurred_at=day_old),
+              demande_event(new_num_unique(), [LE_HAVRE], occurred_at=day_old)]  # nobody
+    recs = [InputRecord(topics.DEMANDES, 0, i, e["numUnique"].encode(),
+                        codec.encode("DemandeEvent", e), timestamp_ms=int((now - 0.2) * 1000))
+            for i, e in enumerate(events)]  # fmt: skip
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {n: value(n) for n in ("passerelle_dispatch_latency_seconds_count",
+                                    "passerelle_document_age_seconds_count")}  # fmt: skip
+    fast = value("passerelle_dispatch_latency_seconds_bucket", le="1.0")
+    old = value("passerelle_document_age_seconds_bucket", le="3600.0")
+    stats = asyncio.run(proc.process(recs))
+    recorder.record_batch(stats, now=now)
+    assert value("passerelle_dispatch_latency_seconds_count") - before[
+        "passerelle_dispatch_latency_seconds_count"] == 2
+    assert value("passerelle_dispatch_latency_seconds_bucket", le="1.0") - fast == 2
+    assert value("passerelle_document_age_seconds_count") - before[
+        "passerelle_document_age_seconds_count"] == 2
+    assert value("passerelle_document_age_seconds_bucket", le="3600.0") == old  # a day old
+    # a replay of events already stored is not decided again: no new observation
+    stats = asyncio.run(proc.process(recs))
+    assert stats.decided == [] and stats.skipped == 2
