@@ -10,7 +10,9 @@ in this order (docs/limits.md, "REST API"):
 3. the body is read chunk by chunk and refused (413) as soon as the bytes read pass
    ``api.max_body_bytes`` (a chunked body declares no length): the rest is never read;
 4. a body nested deeper than ``api.max_json_depth`` arrays and objects is refused (422)
-   by a linear scan before it is parsed (Python's ``json`` recurses once per level).
+   by a linear scan before it is parsed (Python's ``json`` recurses once per level);
+5. a query parameter the route does not declare is refused (422), not silently ignored
+   (``?cursr=5`` is a mistake the caller must hear about).
 
 Then FastAPI parses and validates the body against the route's model as usual.
 """
@@ -69,6 +71,13 @@ def _uses(dependant: Dependant, call: Callable[..., Any]) -> bool:
     return any(d.call is call or _uses(d, call) for d in dependant.dependencies)
 
 
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {p.alias for p in dependant.query_params}
+    for d in dependant.dependencies:
+        names |= _query_names(d)
+    return names
+
+
 async def read_bounded(request: Request, limit: int) -> bytes:
     """The whole body, or :class:`BodyTooLarge` as soon as more than ``limit`` bytes came."""
     chunks: list[bytes] = []
@@ -97,6 +106,7 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         needs_actor = _uses(self.dependant, current_actor)
+        known = _query_names(self.dependant)
 
         async def guarded(request: Request) -> Response:
             limits = get_context(request).settings.api
@@ -112,6 +122,11 @@ class GuardedRoute(APIRoute):
                     raise InputError(f"JSON nested deeper than {limits.max_json_depth} "
                                      "levels", code="too_deep")
                 request._body = body  # what FastAPI reads and parses next
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                raise InputError(f"unknown query parameter {unknown[0][:40]!r} (known: "
+                                 f"{', '.join(sorted(known)) or 'none'})",
+                                 code="unknown_parameter")
             return await handler(request)
 
         return guarded
