@@ -65,9 +65,11 @@ def private_dir(path: Path, *, base: Path | None = None, base_mode: int = DIR_MO
 
 
 def private_file(path: Path) -> Path:
-    """Create ``path`` empty and 0600 when missing, else set it to 0600 (if ours)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-    os.close(fd)
+    """Create ``path`` empty and 0600 when missing, else set it to 0600 (if ours; an
+    existing file is never opened for writing here, so a read-only one stays usable)."""
+    if not os.path.lexists(path):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        os.close(fd)
     _chmod_owned(path, FILE_MODE)
     return path
 
@@ -89,8 +91,8 @@ def tighten_tree(root: Path) -> None:
 
 
 def _chmod_owned(path: Path, mode: int) -> None:
-    """chmod ``path`` to ``mode`` when it differs; a path of another owner (EPERM) or
-    gone meanwhile is left as it is."""
-    with contextlib.suppress(PermissionError, FileNotFoundError):
+    """chmod ``path`` to ``mode`` when it differs; a path of another owner (EPERM), on a
+    read-only file system, or gone meanwhile is left as it is."""
+    with contextlib.suppress(OSError):
         if (path.lstat().st_mode & 0o7777) != mode:
             os.chmod(path, mode)

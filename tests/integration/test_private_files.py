@@ -59,6 +59,19 @@ def test_sqlite_registry_owner_only(tmp_path: Path) -> None:
     assert mode(db) == 0o600
 
 
+def test_folders_outside_the_hub_keep_their_mode(tmp_path: Path) -> None:
+    """A database in a shared folder (``/tmp``-like): the file is owner-only, the folder
+    is not the hub's to change."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o1777)
+    engine = make_engine(f"sqlite:///{shared / 'x.db'}")
+    migrate(engine)
+    engine.dispose()
+    assert oct(mode(shared)) == oct(0o1777)
+    assert oct(mode(shared / "x.db")) == oct(0o600)
+
+
 def test_home_and_worker_state_owner_only(tmp_path: Path) -> None:
     from dispatch.app import create_app
 
