@@ -34,7 +34,7 @@ from connectors.sne.soap import (
     render_fault,
     render_response,
 )
-from hub.errors import HubError, InputError
+from hub.errors import ConfigError, HubError, InputError
 from schemas.registry import AVRO_DIR
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,14 @@ _WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 def public_base(configured: str, host: str, port: int, prefix: str = "/sne") -> str:
     """The base URL clients reach the services at: ``configured`` when set (trailing ``/``
     dropped), else ``http://<host>:<port><prefix>`` from the bind address (a wildcard host
-    gives this machine's name, an IPv6 host is bracketed). Never from a request."""
+    gives this machine's name, an IPv6 host is bracketed). Never from a request.
+    :class:`ConfigError` when ``configured`` is not an http(s) URL."""
     if configured.strip():
-        return configured.strip().rstrip("/")
+        url = configured.strip().rstrip("/")
+        if not url.lower().startswith(("http://", "https://")) or any(
+                c in url for c in ' "<>'):
+            raise ConfigError(f"public URL of the SOAP services must be http(s)://...: {url!r}")
+        return url
     if host in _WILDCARDS:
         host = socket.gethostname()
     elif ":" in host and not host.startswith("["):

@@ -16,10 +16,13 @@ from connectors.sne.gateway import create_app as gateway_app
 from connectors.sne.operations import SERVICES
 from connectors.sne.server import public_base
 from connectors.sne.simulator import create_app as simulator_app
+from hub.errors import ConfigError
 from hub.settings import HubSettings, SneSettings
 
 ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap12/}address"
 FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+#: where the gateway would relay calls (never called: a WSDL needs no SNE)
+SNE = "http://127.0.0.1:9/sne"
 
 
 def _address(client: TestClient, service: str) -> str:
@@ -33,13 +36,13 @@ def _address(client: TestClient, service: str) -> str:
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_gateway_wsdl_address_from_settings(tmp_path: Path, service: str) -> None:
     settings = HubSettings(home=tmp_path, sne=SneSettings(
-        gateway_public_url="https://passerelle.example.org/soap/sne/"))
+        url=SNE, gateway_public_url="https://passerelle.example.org/soap/sne/"))
     client = TestClient(gateway_app(settings), base_url="http://evil.example")
     assert _address(client, service) == f"https://passerelle.example.org/soap/sne/{service}"
 
 
 def test_gateway_wsdl_address_defaults_to_bind_address(tmp_path: Path) -> None:
-    settings = HubSettings(home=tmp_path, sne=SneSettings(gateway_host="10.1.2.3",
+    settings = HubSettings(home=tmp_path, sne=SneSettings(url=SNE, gateway_host="10.1.2.3",
                                                           gateway_port=9443))
     client = TestClient(gateway_app(settings), base_url="http://evil.example")
     service = "RechercheDemandeImplService"
@@ -58,6 +61,9 @@ def test_public_base() -> None:
     assert public_base("", "127.0.0.1", 8791) == "http://127.0.0.1:8791/sne"
     assert public_base("", "::1", 8791) == "http://[::1]:8791/sne"
     assert "0.0.0.0" not in public_base("", "0.0.0.0", 8791)
+    for bad in ("evil.example/sne", "javascript:alert(1)", 'http://a"b'):
+        with pytest.raises(ConfigError):
+            public_base(bad, "127.0.0.1", 8791)
 
 
 @pytest.mark.parametrize(("command", "variable", "args", "expected"), [
@@ -78,6 +84,7 @@ def test_cli_serves_the_configured_address(
     from hub.settings import get_settings
 
     monkeypatch.setenv("HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("HUB_SNE__URL", SNE)
     if variable is not None:
         monkeypatch.setenv(variable, expected + "/")
     get_settings.cache_clear()
