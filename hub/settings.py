@@ -188,7 +188,10 @@ class SneSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     #: base URL of the services (each at ``<url>/<ServiceName>``): the SNE or the simulator
-    url: str = "http://127.0.0.1:8790/sne"
+    #: (``hub sne-simulator`` listens at http://127.0.0.1:8790/sne). Empty: no SNE is
+    #: configured (:attr:`configured`): the gateway, the poller and the numbering of new
+    #: demands refuse to run
+    url: str = ""
     #: timeout of one SOAP call (connect and read), seconds
     timeout_s: float = 30.0
     #: retries after a transport error (never after a SOAP Fault or an anomaly list)
@@ -216,6 +219,11 @@ class SneSettings(BaseModel):
     #: poller: INSEE communes of the hub's territory, first dépôt date of the first run
     poll_communes: tuple[str, ...] = ()
     poll_since: str = "2011-01-01"
+
+    @property
+    def configured(self) -> bool:
+        """Whether an SNE (or simulator) is configured: ``url`` is not empty."""
+        return bool(self.url.strip())
 
 
 class KafkaSecuritySettings(BaseModel):

@@ -9,9 +9,10 @@ Design (not published by the SNE, kept JAX-WS-like): one wrapper element per ope
 (``<op>`` / ``<op>Response``) with unqualified children; business documents travel in
 ``fluxXml`` (request) and ``return`` (response), typed ``xs:base64Binary`` with
 ``xmime:expectedContentTypes`` so that MTOM sends them as XOP attachments; reads take plain
-``codeGuichet`` / ``numUnique`` / ``date`` parameters. ``getNumUnique`` may also answer an
-``attestation`` (PDF). Each binding carries an *optional* WS-Policy MTOM assertion: MTOM
-and inline base64 are both accepted. ``--check`` exits 1 when the files are stale.
+``codeGuichet`` / ``numUnique`` / ``date`` parameters. ``getNumUnique`` may also answer the
+attestation: ``nomAttestation`` (its file name) and ``attestation`` (the PDF, an attachment).
+Each binding carries an *optional* WS-Policy MTOM assertion: MTOM and inline base64 are both
+accepted. ``--check`` exits 1 when the files are stale.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "schemas" / "wsdl"
 sys.path.insert(0, str(ROOT))
-from connectors.sne.operations import SERVICES, WS_NS  # noqa: E402  (the one table)
+from connectors.sne.operations import (  # noqa: E402  (the one table)
+    CONTENT_TYPES,
+    SERVICES,
+    WS_NS,
+)
 
 XSD_TYPE = {"str": "xs:string", "date": "xs:date", "b64": "xs:base64Binary"}
 
@@ -31,7 +36,8 @@ def element(name: str, kind: str) -> str:
     optional = kind.endswith("?")
     kind = kind.rstrip("?")
     occurs = ' minOccurs="0"' if optional else ""
-    mime = ' xmime:expectedContentTypes="application/octet-stream"' if kind == "b64" else ""
+    ctype = CONTENT_TYPES.get(name, "application/octet-stream")
+    mime = f' xmime:expectedContentTypes="{ctype}"' if kind == "b64" else ""
     return f'<xs:element name="{name}" type="{XSD_TYPE[kind]}"{occurs}{mime}/>'
 
 

@@ -11,6 +11,9 @@ Contracts:
 * A SOAP Fault is a business answer: :class:`SneFault` (``SneUnknownDemande`` for
   ``NUMINCONNU``), never retried. An anomaly list is a result, not an error.
 * A hostile or oversized answer is refused by the hardened parser (``InputError``).
+* ``getNumUnique``'s attestation (``nomAttestation`` + the PDF, an MTOM/XOP attachment that
+  zeep resolves, or inline base64) comes back as ``Answer.attestation``
+  (:mod:`connectors.sne.attestations`), which the caller saves under its name.
 * Every operation call (retries included) counts once in
   ``passerelle_connector_calls_total{connector="sne_soap"}`` with its duration: outcome
   ``ok``, ``anomalies`` (answered with an anomaly list), ``business_error`` (SOAP Fault),
@@ -32,13 +35,14 @@ import zeep.helpers
 from lxml import etree
 from zeep.exceptions import Fault, TransportError, XMLSyntaxError
 
-from connectors.sne import documents
+from connectors.sne import attestations, documents
+from connectors.sne.attestations import Attestation
 from connectors.sne.config import SneTransport
 from connectors.sne.documents import Anomaly, q
 from connectors.sne.errors import SneFault, SneProtocolError, SneUnavailable, SneUnknownDemande
 from connectors.sne.operations import DEMANDE, GP, RECHERCHE, SERVICES, WS_NS, service_of
 from connectors.sne.server import WSDL_DIR
-from hub.errors import InputError
+from hub.errors import ConfigError, InputError
 from hub.settings import SneSettings
 from monitoring import recorder
 
@@ -70,11 +74,13 @@ NOT_REPLAYABLE = frozenset({"getNumUnique", "ajouterEvenementDemande"})
 
 @dataclass
 class Answer:
-    """A business answer: the returned document, its anomalies, other response parts."""
+    """A business answer: the returned document, its anomalies, other response parts, and
+    (``getNumUnique`` of a registration or renewal) the attestation."""
 
     document: bytes
     anomalies: list[Anomaly]
     extra: dict[str, Any] = field(default_factory=dict)
+    attestation: Attestation | None = None
 
     @property
     def ok(self) -> bool:
@@ -82,7 +88,8 @@ class Answer:
 
 
 class SneClient:
-    """One client per process; thread-safe for calls (zeep services hold no call state)."""
+    """One client per process; thread-safe for calls (zeep services hold no call state).
+    Every call raises :class:`ConfigError` when no SNE is configured (``sne.url`` empty)."""
 
     def __init__(
         self, cfg: SneSettings, *, mtom: bool | None = None, sleep: Any = time.sleep
@@ -120,6 +127,8 @@ class SneClient:
         document (None if the answer has none, the parser's error if it is unusable: the
         raw :meth:`call` relays it as it is, :meth:`_answer` raises it), the call counted
         with its outcome."""
+        if not self.cfg.configured:
+            raise ConfigError("no SNE configured: set HUB_SNE__URL to the SNE (or simulator)")
         with recorder.connector_call(CONNECTOR, operation) as result:
             parts = self._exchange(operation, params, result)
             doc = parts.get("return")
@@ -185,13 +194,15 @@ class SneClient:
 
     # demands ----------------------------------------------------------------------------
     def register_demande(self, xml: bytes) -> tuple[str | None, Answer]:
-        """``getNumUnique``: (numéro unique or None when refused, the answer)."""
+        """``getNumUnique``: (numéro unique or None when refused, the answer, with its
+        ``attestation`` when the SNE sent one)."""
         answer = self._answer("getNumUnique", "demande", fluxXml=xml)
         if not answer.ok:
             return None, answer
         root = documents.load(answer.document, "demande", validate=False)
-        num = root.findtext(f"{q('demande')}/{q('demandeLogement')}/{q('numUnique')}")
-        return (num or "").strip() or None, answer
+        num = (root.findtext(f"{q('demande')}/{q('demandeLogement')}/{q('numUnique')}") or "")
+        answer.attestation = attestations.of_parts(answer.extra, num.strip() or None)
+        return num.strip() or None, answer
 
     def get_demande(self, num_unique: str) -> bytes:
         """``getDemandeLogement``: the demand's InterfaceNuu document."""
@@ -199,17 +210,29 @@ class SneClient:
             "getDemandeLogement", "demande", codeGuichet=self.cfg.guichet, numUnique=num_unique
         ).document
 
-    def doublons(self, xml: bytes) -> Answer:
-        return self._answer("getDoublons", "demande", fluxXml=xml)
+    def doublons(self, xml: bytes) -> list[dict[str, Any]]:
+        """``getDoublons``: the SNE's active demands of the same applicant as the demand
+        ``xml`` (each a ``doublon`` of Doublon_V0200 as a dict: ``numUnique``,
+        ``demandeur``, ``listeCotitulaire``, ``listeLocalisationSouhaitee``)."""
+        answer = self._answer("getDoublons", "demande", fluxXml=xml)
+        if not answer.ok:
+            raise _refused(answer)
+        return list(_demande_logement(answer.document).get("listeDoublons") or [])
 
-    def declare_dalo(self, xml: bytes) -> Answer:
-        return self._answer("getDeclarationNouveauDalo", "demande", fluxXml=xml)
+    def declare_dalo(self, xml: bytes) -> bytes:
+        """``getDeclarationNouveauDalo``: records ``xml``'s ``informationDalo`` on the
+        demand it names; the demand as the SNE now holds it."""
+        answer = self._answer("getDeclarationNouveauDalo", "demande", fluxXml=xml)
+        if not answer.ok:
+            raise _refused(answer)
+        return answer.document
 
     def radiations_since(self, since: date) -> list[str]:
         """``getDemandesRadieesDepuisLe``: numéros radiated on or after ``since``."""
         return self._numbers("getDemandesRadieesDepuisLe", since)
 
     def new_dalo_since(self, since: date) -> list[str]:
+        """``getNouveauxDaloDepuisLe``: numéros recognised DALO on or after ``since``."""
         return self._numbers("getNouveauxDaloDepuisLe", since)
 
     def _numbers(self, operation: str, since: date) -> list[str]:
@@ -273,6 +296,13 @@ def _refused(answer: Answer) -> SneFault:
         f"SNE anomalies: {'; '.join(f'{a.code}: {a.message}' for a in answer.anomalies)}",
         code=first.code,
     )
+
+
+def _demande_logement(document: bytes) -> dict[str, Any]:
+    from connectors.interfacenuu.mapping import parse_demande_xml
+
+    event = parse_demande_xml(document, validate=False, source="sne")
+    return dict(event["demande"]["demandeLogement"])
 
 
 def _listed(answer: Answer) -> list[str]:

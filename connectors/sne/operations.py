@@ -3,7 +3,8 @@
 Each operation names its request and response parts: ``b64`` parts carry a business XML
 document (base64, MTOM/XOP attachment or inline), ``str``/``date`` parts are plain values,
 a trailing ``?`` marks an optional part. ``DOCUMENT`` tells which XSD validates the business
-document of each operation (request and response alike).
+document of each operation (request and response alike); ``CONTENT_TYPES`` the MIME type of
+the ``b64`` parts that are not business XML (the ``getNumUnique`` attestation is a PDF).
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ SERVICES: dict[str, tuple[str, dict[str, tuple[Parts, Parts]]]] = {
     DEMANDE: (
         "DemandeLogement",
         {
-            "getNumUnique": ([B64], [("return", "b64"), ("attestation", "b64?")]),
+            # the SNE answers the registered demand, and for a registration or a renewal
+            # the attestation (R441-2-4 CCH): its file name and the PDF (MTOM attachment)
+            "getNumUnique": (
+                [B64],
+                [("return", "b64"), ("nomAttestation", "str?"), ("attestation", "b64?")],
+            ),
             "getDemandeLogement": (
                 [("codeGuichet", "str"), ("numUnique", "str")],
                 [("return", "b64")],
@@ -59,6 +65,9 @@ SERVICES: dict[str, tuple[str, dict[str, tuple[Parts, Parts]]]] = {
         },
     ),
 }
+
+#: MIME type of the ``b64`` parts that are not business XML (default application/octet-stream)
+CONTENT_TYPES: dict[str, str] = {"attestation": "application/pdf"}
 
 #: operation → business document kind of its ``fluxXml`` / ``return`` (see documents.XSDS)
 DOCUMENT: dict[str, str] = {

@@ -20,7 +20,7 @@ from typing import Any
 from lxml import etree
 
 from connectors.interfacenuu import xmlsafe
-from connectors.sne.operations import SERVICES, WS_NS
+from connectors.sne.operations import CONTENT_TYPES, SERVICES, WS_NS
 from hub.errors import InputError
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
@@ -127,9 +127,11 @@ def _envelope(content: etree._Element) -> etree._Element:
 def render_response(
     service: str, operation: str, values: dict[str, Any], *, mtom: bool
 ) -> tuple[bytes, str]:
-    """(body, content type) of ``<operation>Response``; b64 parts as attachments if ``mtom``."""
+    """(body, content type) of ``<operation>Response``; b64 parts as attachments if ``mtom``
+    (typed by :data:`~connectors.sne.operations.CONTENT_TYPES`: the attestation is a PDF)."""
     resp = etree.Element(f"{{{WS_NS}}}{operation}Response", nsmap={"ns2": WS_NS})
     attachments: list[tuple[str, bytes]] = []
+    types: dict[str, str] = {}
     for name, kind in SERVICES[service][1][operation][1]:
         value = values.get(name)
         if value is None:
@@ -141,18 +143,24 @@ def render_response(
             cid = f"{uuid.uuid4().hex}@passerelle"
             etree.SubElement(el, f"{{{XOP}}}Include", nsmap={"xop": XOP}).set("href", f"cid:{cid}")
             attachments.append((cid, value))
+            types[cid] = CONTENT_TYPES.get(name, "application/octet-stream")
         else:
             el.text = base64.b64encode(value).decode("ascii")
     xml = etree.tostring(_envelope(resp), xml_declaration=True, encoding="UTF-8")
     if not mtom:
         return xml, "application/soap+xml; charset=utf-8"
-    return mtom_package(xml, attachments, action="")
+    return mtom_package(xml, attachments, action="", content_types=types)
 
 
 def mtom_package(
-    envelope: bytes, attachments: list[tuple[str, bytes]], *, action: str
+    envelope: bytes,
+    attachments: list[tuple[str, bytes]],
+    *,
+    action: str,
+    content_types: dict[str, str] | None = None,
 ) -> tuple[bytes, str]:
-    """A multipart/related XOP package: the envelope root part, then the attachments."""
+    """A multipart/related XOP package: the envelope root part, then the attachments, each
+    typed ``content_types[cid]`` (default application/octet-stream)."""
     boundary = f"uuid:{uuid.uuid4()}"
     start = "<root.message@passerelle>"
     info = f'application/soap+xml; action="{action}"' if action else "application/soap+xml"
@@ -164,7 +172,8 @@ def mtom_package(
     ]
     for cid, data in attachments:
         chunks += [
-            f"\r\n--{boundary}\r\nContent-Type: application/octet-stream\r\n"
+            f"\r\n--{boundary}\r\n"
+            f"Content-Type: {(content_types or {}).get(cid, 'application/octet-stream')}\r\n"
             f"Content-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\n\r\n".encode(),
             data,
         ]

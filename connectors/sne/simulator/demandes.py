@@ -1,10 +1,18 @@
 """Simulated ``DemandeLogementImplService`` and ``RechercheDemandeImplService``.
 
-Contracts: malformed or hostile XML is a SOAP Fault; a well-formed document breaking the XSD
-or a business rule is answered with ``listeAnomalie/anomalie`` (code ≤ 10 chars + message
-naming the element, never personal values) and nothing is stored. Codes: ``XSD``,
-``VERSION``, ``TYPEFICH``, ``LOCALISAT``, ``COMMUNE``, ``NUMPRESENT``, ``NUMABSENT``,
-``NUMINCONNU``, ``RADIEE``, ``MOTIFRAD``, ``DOUBLON``, ``DALO``, ``CRITERE``, ``DATES``.
+Contracts: malformed or hostile XML is a SOAP Fault. ``getNumUnique`` answers a well-formed
+document breaking the XSD or a business rule with ``listeAnomalie/anomalie`` (code ≤ 10
+chars + message naming the element, never personal values) and stores nothing; an accepted
+CRE/CRS/REN also answers its attestation (``nomAttestation`` + PDF, :mod:`.attestation`).
+Codes: ``XSD``, ``VERSION``, ``TYPEFICH``, ``LOCALISAT``, ``COMMUNE``, ``NUMPRESENT``,
+``NUMABSENT``, ``NUMINCONNU``, ``RADIEE``, ``MOTIFRAD``, ``DOUBLON``, ``CRITERE``, ``DATES``.
+
+The other operations register nothing: they refuse with a SOAP Fault
+(``demandeLogementException``) — ``getDoublons``: ``XSD``/``VERSION``/``TYPEFICH``, or
+``NUMINCONNU`` for a numbered demand the SNE does not know; ``getDeclarationNouveauDalo``:
+the same, ``RADIEE``, ``DALO`` (``informationDalo`` without ``statutDalo``/
+``dateDecisionDalo``, or an unknown statut); ``get*DepuisLe``: ``DATE`` (not an ISO date),
+``DATES`` (a date in the future).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from lxml import etree
 from connectors.interfacenuu.mapping import parse_demande_xml, render_demande_xml
 from connectors.sne import documents
 from connectors.sne.documents import Anomaly, q
+from connectors.sne.simulator.attestation import attestation
 from connectors.sne.simulator.store import SimulatorStore
 from connectors.sne.soap import SoapFault
 from connectors.sne.tables import sim_demandes as t
@@ -26,6 +35,9 @@ from hub.errors import InputError, UnknownCommuneError
 
 OPERATIONS = ("CRE", "CRS", "MOD", "REN", "RAD")
 MOTIFS = ("RADATT", "RADABA", "RADIRR", "RADCON", "RADREN")
+STATUTS_DALO = ("NON", "ACTIF", "CADUC", "ACTREL")
+#: statuts of a demand recognised DALO (listed by getNouveauxDaloDepuisLe)
+DALO_RECONNU = ("ACTIF", "ACTREL")
 _AFTER_ANOMALIES = ("listeDoublons", "dateDerniereModificationPiece", "incrementFichier")
 
 
@@ -66,10 +78,14 @@ def identity(dl: dict[str, Any]) -> str:
 
 
 def iso_date(value: str, what: str) -> str:
+    """``value`` as an ISO date not in the future, else a SOAP Fault (``DATE``, ``DATES``)."""
     try:
-        return date.fromisoformat(value).isoformat()
+        day = date.fromisoformat(value)
     except ValueError:
         raise SoapFault("DATE", f"{what}: not an ISO date (YYYY-MM-DD)") from None
+    if day > date.today():
+        raise SoapFault("DATES", f"{what}: in the future")
+    return day.isoformat()
 
 
 class DemandeService:
@@ -188,7 +204,16 @@ class DemandeService:
         else:
             num = current["num_unique"]
             self.store.update(num, {**row, "document": render(num)})
-        return {"return": (self.store.get(num) or {})["document"]}
+        stored = (self.store.get(num) or {})["document"]
+        answer: dict[str, Any] = {"return": stored}
+        made = attestation(
+            event["operation"],
+            num,
+            parse_demande_xml(stored, validate=False)["demande"]["demandeLogement"],
+        )
+        if made is not None:
+            answer["nomAttestation"], answer["attestation"] = made
+        return answer
 
     def getDemandeLogement(self, p: dict[str, Any]) -> dict[str, Any]:
         row = self.store.get(p["numUnique"])
@@ -196,18 +221,27 @@ class DemandeService:
             raise SoapFault("NUMINCONNU", f"numUnique {p['numUnique'][:18]!r} unknown")
         return {"return": row["document"]}
 
-    def getDoublons(self, p: dict[str, Any]) -> dict[str, Any]:
-        data = p["fluxXml"]
+    def _read_or_fault(self, data: bytes) -> dict[str, Any]:
+        """The demand event of a request document; its first problem as a SOAP Fault."""
         try:
-            event = self._read(data)
+            return self._read(data)
         except Rejected as r:
-            return {"return": reject_demande(data, r.found)}
+            raise SoapFault(r.found[0].code, r.found[0].message) from None
+
+    def getDoublons(self, p: dict[str, Any]) -> dict[str, Any]:
+        """The request's demand answered back with ``listeDoublons``: the active demands of
+        the same applicant (name, first name, birth date), other than the demand itself —
+        each as Doublon_V0200 has it (applicant, co-holders, wished communes)."""
+        event = self._read_or_fault(p["fluxXml"])
         dl = event["demande"]["demandeLogement"]
+        num = (dl.get("numUnique") or "").strip()
+        if num and self.store.get(num) is None:
+            raise SoapFault("NUMINCONNU", f"numUnique {num[:18]} unknown")
         rows = self.store.search(
             [
                 t.c.identite == identity(dl),
                 t.c.etat == "A",
-                t.c.num_unique != (dl.get("numUnique") or ""),
+                t.c.num_unique != num,
             ]
         )
         doublons = [_doublon(r) for r in rows]
@@ -221,24 +255,32 @@ class DemandeService:
         return {"return": render_demande_xml(answer)}
 
     def getDeclarationNouveauDalo(self, p: dict[str, Any]) -> dict[str, Any]:
-        data = p["fluxXml"]
-        try:
-            event = self._read(data)
-            num = (event["demande"]["demandeLogement"].get("numUnique") or "").strip()
-            current = self.store.get(num) if num else None
-            if current is None:
-                raise Rejected([Anomaly("NUMINCONNU", f"numUnique {num} unknown")])
-            if not (event["demande"].get("informationDalo") or {}).get("statutDalo"):
-                raise Rejected([Anomaly("DALO", "informationDalo/statutDalo is required")])
-        except Rejected as r:
-            return {"return": reject_demande(data, r.found)}
+        """Records the request's ``informationDalo`` on the stored demand (a MOD) and answers
+        the demand as stored; a recognised statut (ACTIF, ACTREL) lists it in
+        ``getNouveauxDaloDepuisLe`` from today, another statut takes it off."""
+        event = self._read_or_fault(p["fluxXml"])
+        num = (event["demande"]["demandeLogement"].get("numUnique") or "").strip()
+        if not num:
+            raise SoapFault("NUMABSENT", "demandeLogement/numUnique is required")
+        current = self.store.get(num)
+        if current is None:
+            raise SoapFault("NUMINCONNU", f"numUnique {num[:18]} unknown")
+        if current["etat"] == "R":
+            raise SoapFault("RADIEE", f"numUnique {num} is radiated")
+        dalo = event["demande"].get("informationDalo") or {}
+        if not dalo.get("statutDalo") or not dalo.get("dateDecisionDalo"):
+            raise SoapFault("DALO", "informationDalo/statutDalo and dateDecisionDalo are required")
+        if dalo["statutDalo"] not in STATUTS_DALO:
+            raise SoapFault("DALO", f"informationDalo/statutDalo must be one of "
+                            f"{', '.join(STATUTS_DALO)}")
         stored = parse_demande_xml(current["document"], validate=False)
         stored.update(
             operation="MOD", occurredAt=event["occurredAt"], changedFields=["informationDalo"]
         )
         stored["demande"]["informationDalo"] = event["demande"]["informationDalo"]
         document = render_demande_xml(stored)
-        self.store.update(num, {"document": document, "dalo_declared_on": date.today().isoformat()})
+        declared = date.today().isoformat() if dalo["statutDalo"] in DALO_RECONNU else None
+        self.store.update(num, {"document": document, "dalo_declared_on": declared})
         return {"return": document}
 
     def _numbers(self, typ: str, guichet: str, criteria: dict[str, Any], where: list[Any]) -> bytes:
@@ -263,7 +305,12 @@ class DemandeService:
     def getNouveauxDaloDepuisLe(self, p: dict[str, Any]) -> dict[str, Any]:
         since = iso_date(p["date"], "date")
         return {
-            "return": self._numbers("DALO", p["codeGuichet"], {}, [t.c.dalo_declared_on >= since])
+            "return": self._numbers(
+                "DALO",
+                p["codeGuichet"],
+                {},
+                [t.c.dalo_declared_on >= since, t.c.etat == "A"],
+            )
         }
 
 
@@ -287,12 +334,26 @@ def _doublon(row: dict[str, Any]) -> dict[str, Any]:
         "pays",
         "nomHebergeant",
     )
-    addr = {k: v for k, v in (p.get("adressePostale") or {"etranger": False}).items() if k in keys}
+    ident = ("civilite", "nom", "nomPatronymique", "prenom", "dateNaissance")
+
+    def address(value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if not value:
+            return None
+        out = {k: v for k, v in value.items() if k in keys}
+        out["etranger"] = bool(out.get("etranger"))
+        return out
+
+    pp = dl.get("personnePhysique") or {}
+    cotitulaires = [
+        {k: c.get(k) for k in ident} for c in (pp.get("listeCotitulaire") or [])
+    ]
     return {
         "numUnique": row["num_unique"],
-        "demandeur": {
-            k: p.get(k) for k in ("civilite", "nom", "nomPatronymique", "prenom", "dateNaissance")
-        }
-        | {"adressePostale": addr},
+        "demandeur": {k: p.get(k) for k in ident}
+        | {
+            "adressePostale": address(p.get("adressePostale")) or {"etranger": False},
+            "adresseLogement": address(pp.get("adresseLogement")),
+        },
+        "listeCotitulaire": cotitulaires or None,
         "listeLocalisationSouhaitee": [{"commune": c, "quartier": None} for c in row["communes"]],
     }
