@@ -87,14 +87,6 @@ class Simple:
 
 
 @dataclass
-class Elem:
-    name: str
-    type: str | Simple  # str: a complex type name
-    min: int
-    max: int | None  # None: unbounded
-
-
-@dataclass
 class Attr:
     name: str
     type: Simple
@@ -102,13 +94,33 @@ class Attr:
 
 
 @dataclass
+class Elem:
+    name: str
+    type: str | Simple  # str: a complex type name
+    min: int
+    max: int | None  # None: unbounded
+    attrs: list[Attr] = field(default_factory=list)  # simple content with attributes
+
+
+@dataclass
+class Choice:
+    """An ``(choice) [min..max]`` line and its branches (Elem or ("group", name))."""
+
+    items: list[Any]
+    min: int = 1
+    max: int = 1
+
+
+@dataclass
 class Complex:
     name: str
-    items: list[Any] = field(default_factory=list)  # Elem | ("group", name) | ("choice", [...])
+    items: list[Any] = field(default_factory=list)  # Elem | ("group", name) | Choice
     attrs: list[Attr] = field(default_factory=list)
 
 
-ELEM = re.compile(r"^( *)- (\w+) : (.+) \[(\d+)\.\.(\w+)\]$")
+ELEM = re.compile(r"^( *)- (\w+) : (.+?) \[(\d+)\.\.(\w+)\](?:\s+attributes: (.+))?$")
+CHOICE = re.compile(r"^ *\(choice\)(?: \[(\d+)\.\.(\d+)\])?$")
+ONE_ATTR = re.compile(r"@(\w+) : (\S+) use=(\w+)(?: fixed=\w+)?")
 GROUP = re.compile(r"^( *)- group ref tns:(\w+)$")
 ATTR = re.compile(r"^ *@(\w+) : (.+) use=(\w+) fixed=\w+$")
 FACET_SPLIT = re.compile(r",(?=\w+=)")  # patterns contain commas ({0,10}): split before key=
@@ -126,23 +138,28 @@ def parse_outline(text: str) -> tuple[dict[str, Complex], dict[str, Complex]]:
     types: dict[str, Complex] = {}
     groups: dict[str, Complex] = {}
     cur = Complex("")
-    choice: list[Any] | None = None
+    choice: Choice | None = None
     for line in text.splitlines():
         head = line.split()
         if head and head[0] in ("TYPE", "GROUP", "ELEMENT"):
             cur, choice = Complex(head[1]), None
             if head[0] != "ELEMENT" or head[2] == "None":  # a typed global element adds nothing
                 (groups if head[0] == "GROUP" else types)[head[1]] = cur
-        elif line.strip() == "(choice)":
-            choice = []
-            cur.items.append(("choice", choice))
+        elif m := CHOICE.match(line):  # no cardinality (older outlines): exactly one
+            choice = Choice([], int(m[1] or 1), int(m[2] or 1))
+            cur.items.append(choice)
         elif m := ELEM.match(line):
             spec = m[3].removeprefix("tns:")
             typ = parse_simple(spec) if "=" in spec or spec.startswith("xs:") else spec
             e = Elem(m[2], typ, int(m[4]), None if m[5] == "unbounded" else int(m[5]))
-            (choice if choice is not None and len(m[1]) > 2 else cur.items).append(e)
+            if m[6]:
+                e.attrs = [Attr(a[1], parse_simple(a[2]), a[3]) for a in ONE_ATTR.finditer(m[6])]
+                if not e.attrs or not isinstance(typ, Simple):
+                    raise SystemExit(f"unparsed attributes: {line!r}")
+            (choice.items if choice is not None and len(m[1]) > 2 else cur.items).append(e)
         elif m := GROUP.match(line):
-            (choice if choice is not None and len(m[1]) > 2 else cur.items).append(("group", m[2]))
+            branch = ("group", m[2])
+            (choice.items if choice is not None and len(m[1]) > 2 else cur.items).append(branch)
         elif m := ATTR.match(line):
             cur.attrs.append(Attr(m[1], parse_simple(m[2]), m[3]))
         elif line.strip():
@@ -174,10 +191,10 @@ class AvroGen:
         for it in items:
             if isinstance(it, Elem):
                 out.append(it)
-            elif it[0] == "group":
-                out += self.flat(self.groups[it[1]].items)
+            elif isinstance(it, Choice):
+                out += self.flat(it.items)
             else:
-                out += self.flat(it[1])
+                out += self.flat(self.groups[it[1]].items)
         return out
 
     def record(self, t: str) -> Any:
@@ -210,9 +227,12 @@ class AvroGen:
 
     def field(self, e: Elem) -> dict[str, Any]:
         f: dict[str, Any] = {"name": e.name}
+        t: Any
         leaf, card = (self.wrapped(e) or e), f"[{e.min}..{'unbounded' if e.max is None else e.max}]"
-        if isinstance(leaf.type, Simple):
-            t: Any = AVRO_OF.get(leaf.type.base, "string")
+        if isinstance(leaf.type, Simple) and leaf.attrs:
+            t = self.text_record(leaf.type, leaf.attrs)
+        elif isinstance(leaf.type, Simple):
+            t = AVRO_OF.get(leaf.type.base, "string")
         elif self.coded(leaf.type):
             t, f["xmlCode"] = "string", True
         else:
@@ -223,7 +243,32 @@ class AvroGen:
             t = {"type": "array", "items": t}
         desc = fmt(e.type) if isinstance(e.type, Simple) else e.type
         f.update(type=["null", t], default=None, doc=f"{desc} {card}")
+        if e.min > 0 or leaf.min > 0:
+            f["xmlRequired"] = True  # absent/empty value refused by name (coded elements)
         return f
+
+    def text_record(self, s: Simple, attrs: list[Attr]) -> Any:
+        """Simple content with attributes: a record of the text (``valeur``, ``xmlText``)
+        and the attributes; when every attribute is optional the value may also be a bare
+        string (no attribute), which is how records written before the attributes were
+        modelled decode (Avro resolves a writer string to the reader union's string)."""
+        name = "".join(p[:1].upper() + p[1:] for p in (s.name or "t_valeur")[2:].split("_"))
+        if name in self.defined:
+            rec: Any = f"{NS}.{name}"
+        else:
+            self.defined.add(name)
+            fields: list[dict[str, Any]] = [
+                {"name": "valeur", "type": "string", "xmlText": True,
+                 "doc": f"text content: {fmt(s)}"}
+            ]
+            fields += [
+                {"name": a.name, "type": ["null", "string"], "default": None, "xmlAttr": True,
+                 "doc": f"@{a.name}: {fmt(a.type)} use={a.use}"}
+                for a in attrs
+            ]
+            rec = {"type": "record", "name": name, "namespace": NS,
+                   "doc": f"SNE simple type {s.name} with its attributes.", "fields": fields}
+        return ["string", rec] if all(a.use != "required" for a in attrs) else rec
 
 
 def fmt(s: Simple) -> str:
@@ -246,12 +291,19 @@ def render_xsd(types: dict[str, Complex], groups: dict[str, Complex]) -> str:
             raise SystemExit(f"simple type {s.name} declared twice with different facets")
         return f"tns:{s.name}"
 
-    leaves: dict[str, str] = {}
+    def attribute(a: Attr) -> str:
+        use = f' use="{a.use}"' if a.use != "None" else ""  # None: the XSD default, optional
+        return f'<xs:attribute name="{a.name}" type="{sref(a.type)}"{use}/>'
 
-    def leaf(s: Simple) -> str:
+    leaves: dict[str, tuple[str, str]] = {}
+
+    def leaf(s: Simple, attrs: list[Attr]) -> str:
         base = sref(s)
         name = "m_" + base.replace(":", "_").removeprefix("tns_")
-        leaves[name] = base
+        name += "".join(f"_{a.name}" for a in attrs)
+        decl = (base, "".join(attribute(a) for a in attrs))  # declares the attribute types now
+        if leaves.setdefault(name, decl) != decl:
+            raise SystemExit(f"leaf type {name} declared twice with different attributes")
         return f"tns:{name}"
 
     def particles(items: list[Any], pad: str) -> list[str]:
@@ -260,20 +312,21 @@ def render_xsd(types: dict[str, Complex], groups: dict[str, Complex]) -> str:
             if isinstance(it, Elem):
                 occ = "" if it.min == 1 else f' minOccurs="{it.min}"'
                 occ += "" if it.max == 1 else f' maxOccurs="{it.max or "unbounded"}"'
-                t = f"tns:{it.type}" if isinstance(it.type, str) else leaf(it.type)
+                t = f"tns:{it.type}" if isinstance(it.type, str) else leaf(it.type, it.attrs)
                 out.append(f'{pad}<xs:element name="{it.name}" type="{t}"{occ}/>')
-            elif it[0] == "group":
-                out.append(f'{pad}<xs:group ref="tns:{it[1]}"/>')
+            elif isinstance(it, Choice):
+                occ = "" if it.min == 1 else f' minOccurs="{it.min}"'
+                occ += "" if it.max == 1 else f' maxOccurs="{it.max}"'
+                out += [f"{pad}<xs:choice{occ}>", *particles(it.items, pad + "  "),
+                        f"{pad}</xs:choice>"]
             else:
-                out += [f"{pad}<xs:choice>", *particles(it[1], pad + "  "), f"{pad}</xs:choice>"]
+                out.append(f'{pad}<xs:group ref="tns:{it[1]}"/>')
         return out
 
     def body(c: Complex, pad: str, flag: bool = True) -> list[str]:
         out = [f"{pad}<xs:sequence>", *particles(c.items, pad + "  "), f"{pad}</xs:sequence>"]
         out = out if c.items else []
-        for a in c.attrs:
-            use = f' use="{a.use}"' if a.use != "None" else ""
-            out.append(f'{pad}<xs:attribute name="{a.name}" type="{sref(a.type)}"{use}/>')
+        out += [pad + attribute(a) for a in c.attrs]
         return out + ([f'{pad}<xs:attributeGroup ref="tns:flags"/>'] if flag else [])
 
     root = types["interfaceNuu"]
@@ -314,11 +367,11 @@ def render_xsd(types: dict[str, Complex], groups: dict[str, Complex]) -> str:
             "    </xs:restriction>",
             "  </xs:simpleType>",
         ]
-    for name, base in sorted(leaves.items()):
+    for name, (base, attrs) in sorted(leaves.items()):
         out += [
             f'  <xs:complexType name="{name}">',
             "    <xs:simpleContent>",
-            f'      <xs:extension base="{base}"><xs:attributeGroup ref="tns:flags"/>'
+            f'      <xs:extension base="{base}">{attrs}<xs:attributeGroup ref="tns:flags"/>'
             "</xs:extension>",
             "    </xs:simpleContent>",
             "  </xs:complexType>",

@@ -65,13 +65,43 @@ def _xsd() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(XSD_PATH)))
 
 
+def _node(root: etree._Element, xpath: str | None) -> etree._Element | None:
+    """The element libxml2 reports (its ``path``), or None."""
+    try:
+        found = root.xpath(xpath) if xpath else []
+    except etree.XPathError:
+        return None
+    node = found[0] if isinstance(found, list) and found else None
+    return node if isinstance(node, etree._Element) else None
+
+
+def _masked(msg: str, node: etree._Element | None) -> str:
+    """``msg`` with the document's values quoted in it replaced by '…' (names and facet
+    numbers stay): the values of ``node`` when known, else every quoted token that is not
+    a number or a known keyword."""
+    if node is None:
+        return _QUOTED.sub(lambda m: m[0] if m[1].isdigit() or m[1] in _KEEP else "'…'", msg)
+    values = {node.text or "", *node.attrib.values()}
+    values |= {" ".join(v.split()) for v in values}
+    for v in sorted(values - {""}, key=len, reverse=True):
+        msg = msg.replace(f"'{v}'", "'…'")
+    return msg
+
+
 def _validate(root: etree._Element) -> None:
+    """XSD validation. The one-line error gives the line, the dotted path of the element at
+    fault (``interfaceNuu.demande.…``, local names) and libxml2's reason without namespace
+    and with the document's values masked (element names and facets stay)."""
     schema = _xsd()
     if not schema.validate(root):
         err = schema.error_log.last_error
-        # libxml2 may quote the offending value: keep names and numbers, mask the rest
-        msg = _QUOTED.sub(lambda m: m[0] if m[1].isdigit() or m[1] in _KEEP else "'…'", err.message)
-        raise fail(f"not a valid InterfaceNuu 02.01 document (line {err.line}): {msg}")
+        node = _node(root, err.path)
+        msg = _masked(err.message.replace(f"{{{NS}}}", ""), node)
+        at = ""
+        if node is not None:
+            chain = [*reversed(list(node.iterancestors())), node]
+            at = ", element " + ".".join(str(etree.QName(n).localname) for n in chain)
+        raise fail(f"not a valid InterfaceNuu 02.01 document (line {err.line}{at}): {msg}")
 
 
 def _occurred_at(text: str) -> int:

@@ -7,6 +7,15 @@ are elements repeated in place. Absent element → None; empty element → "" (s
 all-None record; empty wrapper → []. Booleans accept true/false/1/0 and render true/false.
 Hub extension fields (``hubExtension: true``, e.g. the document index) have no element:
 reading sets them to None and refuses an element of that name, rendering leaves them out.
+An element whose simple content carries attributes (``anomalie/complement`` and its
+``@nom``) is a record: ``xmlText`` field ``valeur`` for the text, ``xmlAttr`` fields for the
+attributes; reading always yields that record, rendering also takes a bare string (items
+written before the attributes were modelled: the value without attributes).
+
+Coded elements: the value is the ``code`` attribute; an optional one without it is absent
+(None), while a list item or a required coded element (``xmlRequired``) without it is
+refused with a one-line error naming the element (it would otherwise vanish, or reach the
+codec as an internal type error).
 
 Change flags: ``changed`` collects the dotted path (from ``demande``, excluded; no list
 index; wrapper and item both named) of every element carrying ``modifie="true"`` — the
@@ -43,6 +52,8 @@ class Field(NamedTuple):
     array: bool
     item: str | None  # wrapper arrays: the repeated child's name
     ext: bool = False  # a hub extension: not part of InterfaceNuu, never read nor written
+    text: bool = False  # the text content of a simple-content element with attributes
+    required: bool = False  # [1..n] where it appears: a coded one must carry its code
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +62,8 @@ def snapshot_model() -> dict[str, tuple[Field, ...]]:
     records: dict[str, tuple[Field, ...]] = {}
 
     def kind_of(t: Any) -> str:
+        if isinstance(t, list):  # ["string", record]: a bare string also reads as the record
+            return kind_of(next(b for b in t if b != "string"))
         if isinstance(t, str):  # a primitive or an already defined record
             return t if t in ("string", "int", "boolean") or "." in t else f"{NS_AVRO}.{t}"
         full = f"{t.get('namespace', NS_AVRO)}.{t['name']}"
@@ -64,7 +77,8 @@ def snapshot_model() -> dict[str, tuple[Field, ...]]:
         array = isinstance(t, dict) and t["type"] == "array"
         kind = kind_of(t["items"] if array else t)
         code, attr = bool(f.get("xmlCode")), bool(f.get("xmlAttr"))
-        return Field(f["name"], kind, code, attr, array, f.get("xmlItem"))
+        return Field(f["name"], kind, code, attr, array, f.get("xmlItem"), False,
+                     bool(f.get("xmlText")), bool(f.get("xmlRequired")))
 
     kind_of(json.loads((AVRO_DIR / f"{ROOT_RECORD}.avsc").read_text("utf-8")))
     return records
@@ -97,7 +111,12 @@ def read_record(
     """Snapshot dict of ``el`` (a ``record`` element at ``path``); flags go to ``changed``."""
     fields = snapshot_model()[record]
     out: dict[str, Any] = {f.name: (el.get(f.name) if f.attr else None) for f in fields}
-    by_name = {f.name: f for f in fields if not (f.attr or f.ext)}
+    by_name = {f.name: f for f in fields if not (f.attr or f.ext or f.text)}
+    if len(by_name) < len(fields) and any(f.text for f in fields):  # simple content
+        if len(el):
+            raise fail(f"{path}: a simple-content element cannot have child elements")
+        out.update({f.name: el.text or "" for f in fields if f.text})
+        return out
     seen: set[str] = set()
     for child in el:
         name = _local(child, path)
@@ -130,7 +149,10 @@ def _read_item(el: etree._Element, f: Field, wpath: str, changed: dict[str, None
 
 def _read_value(el: etree._Element, f: Field, path: str, changed: dict[str, None]) -> Any:
     if f.code:
-        return el.get("code")
+        code = el.get("code")
+        if code is None and (f.required or f.array or f.item is not None):
+            raise fail(f"{path}: coded element without its code attribute")
+        return code
     if f.kind.startswith(NS_AVRO):
         return read_record(el, f.kind, path, changed)
     if len(el):
@@ -152,12 +174,18 @@ def write_record(
     el: etree._Element, record: str, data: dict[str, Any], path: str, changed: frozenset[str]
 ) -> None:
     """Append to ``el`` the children (and attributes) of snapshot ``data``."""
+    if isinstance(data, str):  # a simple-content record written as its bare value
+        el.text = data
+        return
     for f in snapshot_model()[record]:
         value = data.get(f.name)
         if value is None or f.ext:
             continue
         if f.attr:
             el.set(f.name, value)
+            continue
+        if f.text:
+            el.text = value
             continue
         cpath = f"{path}.{f.name}" if path else f.name
         if f.item is not None:
