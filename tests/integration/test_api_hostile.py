@@ -312,3 +312,36 @@ def test_a_chunked_body_is_counted_as_it_comes_and_refused_past_the_limit(
 
     status, answer = _raw(small_limit_server, head, small())
     assert status == 202, answer[-300:]
+
+
+# --- point 11: the OpenAPI document declares what the API answers ---------------------------
+
+def test_openapi_declares_error_statuses_as_problems_and_the_real_bodies(
+        client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    post = spec["paths"]["/demandes/evenements"]["post"]
+    assert {"202", "400", "401", "403", "413", "422", "503"} <= set(post["responses"])
+    for status, answer in post["responses"].items():
+        if status.startswith(("4", "5")):
+            assert answer["content"] == {"application/problem+json": {"schema": problem_ref}}
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert body["type"] == "array" and body["maxItems"] == 100
+    assert body["items"] == {"$ref": "#/components/schemas/DemandeEventIn"}
+    schemas = spec["components"]["schemas"]
+    event = schemas["DemandeEventIn"]
+    assert event["additionalProperties"] is False
+    assert set(event["required"]) == {"numUnique", "operation"}
+    assert {"type", "title", "status", "detail"} <= set(schemas["Problem"]["required"])
+    assert "HTTPValidationError" not in schemas
+    gp = spec["paths"]["/demandes/{num_unique}/evenements-gp"]["post"]["responses"]
+    assert {"200", "201", "401", "403", "409", "413", "422", "503"} <= set(gp)
+    assert spec["paths"]["/feed"]["get"]["responses"]["404"]["content"] == {
+        "application/problem+json": {"schema": problem_ref}}
+
+
+def test_unknown_query_parameters_are_refused(client: TestClient, engine: Engine) -> None:
+    who = register(engine)
+    r = client.get("/feed?cursr=5", headers=who.headers)
+    assert "cursr" in assert_problem(r, 422, "unknown_parameter")["detail"]
+    assert_problem(client.get("/feed?cursr=5"), 401, "unauthenticated")  # the key first
