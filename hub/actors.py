@@ -80,8 +80,21 @@ class Delivery(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     channel: Channel = "kafka"
-    #: channel options (URLs, mapping names); never secrets, they travel on hub.actors
+    #: channel options (URLs, mapping names, ``batch``); never secrets, they travel on
+    #: hub.actors. Plain YAML scalars are kept as text: ``batch: true`` is ``"true"``
     options: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _scalars_as_text(cls, v: Any) -> Any:
+        if not isinstance(v, dict):
+            return v
+        return {k: ("true" if x is True else "false" if x is False
+                    else str(x) if isinstance(x, int | float) else x) for k, x in v.items()}
+
+    def flag(self, name: str) -> bool:
+        """Whether option ``name`` is set to a true value (``true``, ``yes``, ``1``, ``on``)."""
+        return self.options.get(name, "").strip().lower() in ("true", "yes", "1", "on")
 
 
 class Actor(BaseModel):

@@ -109,6 +109,14 @@ class ApiSettings(BaseModel):
     webhook_timeout_s: float = 10.0
     webhook_backoff_initial_s: float = 1.0
     webhook_backoff_max_s: float = 300.0
+    #: ``hub deliver`` (webhook and SOAP push, issue 22 point 4): most actors with a
+    #: request in flight at once (each push actor has its own task; a slow receiver
+    #: holds one slot), outbox rows read and settled per database transaction, and the
+    #: bounds of one request of an actor declaring ``batch: true`` (records, body bytes)
+    delivery_concurrency: int = Field(default=64, ge=1, le=10_000)
+    delivery_batch_rows: int = Field(default=200, ge=1, le=10_000)
+    webhook_batch_max_records: int = Field(default=200, ge=1, le=10_000)
+    webhook_batch_max_bytes: int = Field(default=4 << 20, ge=1024, le=256 << 20)
     #: Kafka publish timeout of an API call before it answers 503
     publish_timeout_s: float = 15.0
     #: largest request body in bytes (docs/limits.md, "REST API"): a larger declared

@@ -40,17 +40,24 @@ def carries_personal_data(record: dict[str, Any]) -> bool:
     return record.get("demande") is not None
 
 
+def delivery_rows(actor_id: str, channel: str, feed_records: Iterable[dict[str, Any]],
+                  at: datetime) -> list[dict[str, Any]]:
+    """The audit rows (no event id) of the pushes of ``feed_records`` to ``actor_id`` through
+    ``channel`` at ``at``: one per record carrying personal data, in order. For callers
+    that append them in their own transaction (:func:`hub.audit.chain.append`)."""
+    return [{"actor_id": actor_id, "num_unique": r["numUnique"],
+             "demande_version": r["demandeVersion"], "channel": channel,
+             "profile": r["profile"], "kind": r["kind"], "at": at}
+            for r in feed_records if carries_personal_data(r)]
+
+
 class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     def record(self, actor_id: str, channel: str, feed_records: Iterable[dict[str, Any]]) -> int:
         """Record the deliveries among ``feed_records`` that carry personal data."""
-        now = datetime.now(UTC)
-        rows = [{"actor_id": actor_id, "num_unique": r["numUnique"],
-                 "demande_version": r["demandeVersion"], "channel": channel,
-                 "profile": r["profile"], "kind": r["kind"], "at": now}
-                for r in feed_records if carries_personal_data(r)]
+        rows = delivery_rows(actor_id, channel, feed_records, datetime.now(UTC))
         if rows:
             with write_transaction(self.engine) as conn:
                 chain.append(conn, rows)

@@ -1,19 +1,28 @@
-"""The webhook outbox (database): nothing is lost across restarts, order kept per actor.
+"""The push outbox (database): nothing is lost across restarts, order kept per actor.
 
 Feed records are copied into the outbox with their feed offset ((actor, offset) unique:
 copying again is a no-op), then sent strictly in offset order per actor: the next record
 of an actor waits until the previous one is delivered, which keeps the order per demand
-(and overall). A failed attempt sets ``next_attempt_at``; nothing is ever dropped.
+(and overall). A failed attempt sets ``next_attempt_at`` on the actor's oldest
+undelivered record (its head), which holds back the whole actor; nothing is ever dropped.
+
+Batches (issue 22 point 4): :meth:`Outbox.due` reads up to N records in feed order when
+the head is due, and :meth:`Outbox.settle` closes what the receiver answered, sets the
+next attempt of the record that failed and appends the audit rows, all in one
+transaction: a record is closed only with its audit row, and only after its answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from hub.audit import chain
 from hub.db import write_transaction
 from hub.delivery.tables import webhook_outbox as t
 
@@ -54,19 +63,53 @@ class Outbox:
 
     def head(self, actor_id: str) -> Pending | None:
         """The oldest undelivered record of the actor (due or not)."""
+        rows = self._undelivered(actor_id, 1, None)
+        return rows[0] if rows else None
+
+    def due(self, actor_id: str, limit: int, after: int | None = None) -> list[Pending]:
+        """Up to ``limit`` undelivered records of the actor in feed order when the oldest
+        one is due now, else none. ``after``: a feed offset up to which every record of
+        the actor is known delivered (the caller's cursor: an index range instead of a
+        walk over the actor's delivered rows)."""
+        rows = self._undelivered(actor_id, limit, after)
+        if not rows or rows[0].next_attempt_at > datetime.now(UTC):
+            return []
+        return rows
+
+    def _undelivered(self, actor_id: str, limit: int, after: int | None) -> list[Pending]:
         q = (select(t.c.seq, t.c.actor_id, t.c.feed_offset, t.c.num_unique, t.c.body,
                     t.c.attempts, t.c.next_attempt_at)
-             .where(t.c.actor_id == actor_id, t.c.delivered_at.is_(None))
-             .order_by(t.c.feed_offset).limit(1))
+             .where(t.c.actor_id == actor_id, t.c.delivered_at.is_(None)))
+        if after is not None:
+            q = q.where(t.c.feed_offset > after)
         with self.engine.connect() as conn:
-            row = conn.execute(q).first()
-        if row is None:
-            return None
-        nxt = row.next_attempt_at
-        if nxt.tzinfo is None:  # SQLite returns naive datetimes
-            nxt = nxt.replace(tzinfo=UTC)
-        return Pending(row.seq, row.actor_id, row.feed_offset, row.num_unique, bytes(row.body),
-                       row.attempts, nxt)
+            return [_pending(r) for r in conn.execute(q.order_by(t.c.feed_offset).limit(limit))]
+
+    def settle(self, answered: Sequence[tuple[Pending, str | None]],
+               failed: tuple[Pending, datetime, str] | None,
+               audit_rows: Sequence[dict[str, Any]]) -> None:
+        """One transaction: append ``audit_rows`` to the audit chain, close the
+        ``answered`` records (``last_error`` = the receiver's business answer, e.g. a SOAP
+        Fault, or None when accepted), and give the ``failed`` record its next attempt
+        time and error. Nothing is written if any part fails."""
+        now = datetime.now(UTC)
+        ok = [p.seq for p, answer in answered if answer is None]
+        with write_transaction(self.engine) as conn:
+            if audit_rows:
+                chain.append(conn, audit_rows)
+            for i in range(0, len(ok), 500):
+                conn.execute(update(t).where(t.c.seq.in_(ok[i:i + 500])).values(
+                    delivered_at=now, attempts=t.c.attempts + 1, last_error=None))
+            for p, answer in answered:
+                if answer is not None:
+                    conn.execute(update(t).where(t.c.seq == p.seq).values(
+                        delivered_at=now, attempts=t.c.attempts + 1,
+                        last_error=answer[:500]))
+            if failed is not None:
+                p, next_at, error = failed
+                conn.execute(update(t).where(t.c.seq == p.seq).values(
+                    attempts=t.c.attempts + 1, next_attempt_at=next_at,
+                    last_error=error[:500]))
 
     def delivered(self, seq: int) -> None:
         with write_transaction(self.engine) as conn:
@@ -82,3 +125,11 @@ class Outbox:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).where(
                 t.c.actor_id == actor_id, t.c.delivered_at.is_(None))).scalar_one())
+
+
+def _pending(row: Any) -> Pending:
+    nxt = row.next_attempt_at
+    if nxt.tzinfo is None:  # SQLite returns naive datetimes
+        nxt = nxt.replace(tzinfo=UTC)
+    return Pending(row.seq, row.actor_id, row.feed_offset, row.num_unique, bytes(row.body),
+                   row.attempts, nxt)

@@ -1,9 +1,10 @@
 """SOAP push: each SOAP actor's feed POSTed to its ERP endpoint as SOAP 1.2 messages.
 
-The same outbox machinery as the webhook (:mod:`hub.delivery.outbox`, the ``pump`` of
-:class:`~hub.delivery.webhook.WebhookDelivery`): feed records are copied into the
-database outbox, then sent strictly in feed order per actor; nothing is lost across
-restarts. Actor options (``delivery.options``): ``url`` (HTTPS, or HTTP on the loopback),
+The same loop as the webhook (:mod:`hub.delivery.push`: outbox, batches of records per
+database transaction, actors served concurrently, one task each under ``hub deliver``):
+feed records are copied into the database outbox, then sent strictly in feed order per
+actor, one envelope per request; nothing is lost across restarts.
+Actor options (``delivery.options``): ``url`` (HTTPS, or HTTP on the loopback),
 ``soap_action`` (sent as the ``action`` parameter of the ``application/soap+xml`` content
 type; optional), ``mapping`` (default ``interfacenuu-dis``, see
 :mod:`hub.delivery.soap_envelope`).
@@ -22,62 +23,43 @@ Outcomes of one POST:
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 
 import httpx
-from sqlalchemy import update
 
 from hub.actors import Actor
-from hub.db import write_transaction
+from hub.delivery.outbox import Pending
+from hub.delivery.push import Answer, PushChannel
 from hub.delivery.soap_envelope import DEFAULT_MAPPING, Fault, check_mapping, envelope, read_answer
-from hub.delivery.tables import webhook_outbox
-from hub.delivery.webhook import WebhookDelivery, backoff_s, webhook_url
+from hub.delivery.webhook import webhook_url
 from monitoring import recorder
 
 CHANNEL = "soap"
 
 
-class SoapDelivery(WebhookDelivery):
-    """Rounds of SOAP pushes over the actors whose channel is ``soap``."""
+class SoapDelivery(PushChannel):
+    """The SOAP push channel (actors whose ``delivery.channel`` is ``soap``)."""
 
-    def _answered_with_fault(self, seq: int, fault: Fault) -> None:
-        with write_transaction(self.outbox.engine) as conn:
-            conn.execute(update(webhook_outbox).where(webhook_outbox.c.seq == seq).values(
-                delivered_at=datetime.now(UTC), attempts=webhook_outbox.c.attempts + 1,
-                last_error=str(fault)[:500]))
+    channel = CHANNEL
 
-    async def send_due(self, actor: Actor, client: httpx.AsyncClient) -> int:
-        """POST the actor's due records in order; stop at the first transport error.
-        Returns the records the ERP received (accepted or answered with a Fault)."""
-        api = self.settings.api
-        url = webhook_url(actor)
+    def prepare(self, actor: Actor) -> tuple[str, str, str]:
+        """(url, mapping, SOAP action) of the actor."""
         mapping = check_mapping(actor.delivery.options.get("mapping", DEFAULT_MAPPING))
-        action = actor.delivery.options.get("soap_action", "")
-        sent = 0
-        while (head := self.outbox.head(actor.id)) is not None:
-            if head.next_attempt_at > datetime.now(UTC):
-                break
-            if head.attempts:
-                recorder.webhook_retry(actor.id)
-            message = envelope(head.body, head.feed_offset, mapping)
-            outcome = await self._post_soap(client, url, action, message)
+        return webhook_url(actor), mapping, actor.delivery.options.get("soap_action", "")
+
+    async def post(self, client: httpx.AsyncClient, actor: Actor,
+                   prepared: tuple[str, str, str], batch: Sequence[Pending]) -> Answer:
+        """One envelope per record, in order; a Fault answers its record (closed, audited,
+        never retried), a transport error stops the run."""
+        url, mapping, action = prepared
+        answered: list[str | None] = []
+        for p in batch:
+            outcome = await self._post_soap(client, url, action,
+                                            envelope(p.body, p.feed_offset, mapping))
             if isinstance(outcome, str):  # transport error: retried later, order kept
-                delay = backoff_s(head.attempts, api.webhook_backoff_initial_s,
-                                  api.webhook_backoff_max_s)
-                self.outbox.failed(head.seq, datetime.now(UTC) + timedelta(seconds=delay),
-                                   outcome)
-                break
-            # audit first (as webhook.py): a database outage between the two writes sends
-            # the record again later (same event id), never leaves a delivery unaudited
-            self.audit.record(actor.id, CHANNEL, [json.loads(head.body)])
-            if outcome is None:
-                self.outbox.delivered(head.seq)
-            else:
-                self._answered_with_fault(head.seq, outcome)
-            sent += 1
-        recorder.outbox_depth(actor.id, self.outbox.undelivered(actor.id))
-        return sent
+                return Answer(answered, outcome)
+            answered.append(None if outcome is None else str(outcome))
+        return Answer(answered)
 
     async def _post_soap(self, client: httpx.AsyncClient, url: str, action: str,
                          message: bytes) -> Fault | str | None:
@@ -101,14 +83,3 @@ class SoapDelivery(WebhookDelivery):
                 call["outcome"] = "transport_error"
                 return f"HTTP {r.status_code}"
         return None
-
-    async def run_once(self, actors: list[Actor]) -> int:
-        """One round over the SOAP actors; return the records the ERPs received."""
-        sent = 0
-        async with httpx.AsyncClient(follow_redirects=False) as client:
-            for actor in actors:
-                if actor.delivery.channel != CHANNEL:
-                    continue
-                await self.pump(actor)
-                sent += await self.send_due(actor, client)
-        return sent

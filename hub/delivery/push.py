@@ -1,0 +1,191 @@
+"""The push loop shared by the webhook and SOAP channels (issue 22 point 4).
+
+A :class:`PushChannel` knows how to POST a run of an actor's outbox records to its
+receiver (:meth:`PushChannel.post`); everything else is common:
+
+* **per actor, in feed order**: :meth:`PushChannel.send_due` reads the actor's due records
+  in batches of ``api.delivery_batch_rows`` (:meth:`Outbox.due`), hands each batch to
+  ``post`` and settles what the receiver answered in **one database transaction per
+  batch** (records closed, audit rows appended to the chain, the failed record's next
+  attempt: :meth:`Outbox.settle`). One batch of an actor is in flight at a time and the
+  next one starts after the previous one settled, so records never overtake each other
+  (per demand nor overall).
+* **at least once**: a record is closed only after the receiver answered it (a 2xx, or
+  for SOAP a Fault, the ERP's business answer); a transport error stops the actor at
+  that record, which is retried after ``backoff_s`` (per actor: the backoff is the
+  record's ``next_attempt_at``). A crash or a database outage between the answer and the
+  settling sends the records again (same event ids), never loses nor half-audits them.
+* **actors independent**: :meth:`PushChannel.run_once` serves its actors concurrently
+  (at most ``api.delivery_concurrency`` requests in flight), and
+  :class:`hub.delivery.service.PushService` gives each actor its own task, so a slow or
+  dead receiver costs only its own actor.
+
+Metrics: the channel's connector calls (one per request), one webhook retry per request
+whose first record was attempted before, the actor's outbox depth after each
+``send_due`` that did something (and the first one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from hub.actors import Actor
+from hub.api.kafka import read_feed_page
+from hub.audit.store import AuditStore, delivery_rows
+from hub.delivery.outbox import Outbox, Pending
+from hub.errors import HubError, NotFoundError
+from hub.settings import HubSettings
+from monitoring import recorder
+
+log = logging.getLogger(__name__)
+
+
+def backoff_s(attempts: int, initial: float, maximum: float) -> float:
+    return float(min(maximum, initial * 2 ** min(attempts, 30)) * random.uniform(0.5, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a receiver made of a run of records. ``answered[i]`` is None when record ``i``
+    was accepted, or the receiver's business answer (a SOAP Fault: the record is closed
+    all the same, never retried). ``error`` is the transport error met by the record
+    after them (it and the rest are retried later); None when all were answered."""
+
+    answered: list[str | None]
+    error: str | None = None
+
+
+def client(settings: HubSettings) -> httpx.AsyncClient:
+    """An HTTP client sized for ``api.delivery_concurrency`` requests in flight."""
+    n = settings.api.delivery_concurrency
+    return httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(
+        max_connections=n, max_keepalive_connections=n))
+
+
+class PushChannel:
+    """One push channel (``channel`` = the actors' ``delivery.channel`` and the audit
+    channel). Subclasses implement :meth:`prepare` and :meth:`post`."""
+
+    channel: ClassVar[str] = ""
+
+    def __init__(self, settings: HubSettings, outbox: Outbox, audit: AuditStore) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.audit = audit
+        self._depth_set: set[str] = set()
+
+    def prepare(self, actor: Actor) -> Any:
+        """The actor's checked delivery options, handed to :meth:`post` (raises
+        :class:`~hub.errors.InputError` / :class:`~hub.errors.ConfigError` when unusable)."""
+        raise NotImplementedError
+
+    async def post(self, client: httpx.AsyncClient, actor: Actor, prepared: Any,
+                   batch: Sequence[Pending]) -> Answer:
+        """POST ``batch`` (the actor's next records, in feed order) and say which of them,
+        from the first on, the receiver answered. Never raises for the receiver's sake:
+        what it did wrong is the :attr:`Answer.error`."""
+        raise NotImplementedError
+
+    async def pump(self, actor: Actor) -> int:
+        """Copy the actor's new feed records into the outbox; return how many. (One
+        short-lived consumer per page: ``hub deliver`` itself uses the shared
+        :class:`hub.delivery.pump.FeedPump`.)"""
+        copied = 0
+        while True:
+            start = self.outbox.next_offset(actor.id)
+            try:
+                records, _nxt, end = await read_feed_page(self.settings, actor.id, start, 500)
+            except NotFoundError:
+                return copied
+            rows = [(r.pop("offset"), r["numUnique"], record_body(r)) for r in records]
+            self.outbox.add(actor.id, rows)
+            copied += len(rows)
+            if not records or start + len(records) >= end:
+                return copied
+
+    async def send_due(self, actor: Actor, client: httpx.AsyncClient,
+                       slots: asyncio.Semaphore | None = None) -> int:
+        """Deliver the actor's due records batch after batch, in feed order, until none is
+        due or one meets a transport error; return the records the receiver answered.
+        ``slots`` bounds the requests in flight across actors."""
+        prepared = self.prepare(actor)
+        rows = self.settings.api.delivery_batch_rows
+        sent, after, failed = 0, None, False
+        while not failed:
+            batch = self.outbox.due(actor.id, rows, after)
+            if not batch:
+                break
+            if batch[0].attempts:  # tried before (in this process or an earlier one)
+                recorder.webhook_retry(actor.id)
+            gate: AbstractAsyncContextManager[Any] = slots if slots is not None else nullcontext()
+            async with gate:
+                answer = await self.post(client, actor, prepared, batch)
+            failed = self._settle(actor, batch, answer)
+            sent += len(answer.answered)
+            after = batch[len(answer.answered) - 1].feed_offset if answer.answered else after
+        if sent or failed or actor.id not in self._depth_set:
+            self._depth_set.add(actor.id)
+            recorder.outbox_depth(actor.id, self.outbox.undelivered(actor.id))
+        return sent
+
+    def _settle(self, actor: Actor, batch: Sequence[Pending], answer: Answer) -> bool:
+        """Write the outcome of one batch in one transaction; True when one failed."""
+        n = len(answer.answered)
+        error = answer.error
+        if error is None and n < len(batch):
+            error = "receiver answered part of the batch"
+        now = datetime.now(UTC)
+        done = batch[:n]
+        audit = delivery_rows(actor.id, self.channel, (json.loads(p.body) for p in done), now)
+        failure = None
+        if error is not None:
+            head = batch[n]
+            api = self.settings.api
+            delay = backoff_s(head.attempts, api.webhook_backoff_initial_s,
+                              api.webhook_backoff_max_s)
+            failure = (head, now + timedelta(seconds=delay), error)
+        self.outbox.settle(list(zip(done, answer.answered, strict=True)), failure, audit)
+        return failure is not None
+
+    async def run_once(self, actors: list[Actor]) -> int:
+        """One round over this channel's actors, served concurrently: copy each one's new
+        feed records, then deliver its due records; return the records delivered. An
+        actor whose options are unusable is logged and skipped; any other error is raised
+        once every actor's round ended."""
+        mine = [a for a in actors if a.delivery.channel == self.channel]
+        slots = asyncio.Semaphore(self.settings.api.delivery_concurrency)
+
+        async def one(actor: Actor, http: httpx.AsyncClient) -> int:
+            try:
+                self.prepare(actor)
+            except HubError as exc:
+                if exc.retriable:
+                    raise
+                log.error("actor %s not served: %s", actor.id, exc.message)
+                return 0
+            async with slots:
+                await self.pump(actor)
+            return await self.send_due(actor, http, slots)
+
+        async with client(self.settings) as http:
+            results = await asyncio.gather(*(one(a, http) for a in mine),
+                                           return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return sum(r for r in results if isinstance(r, int))
+
+
+def record_body(record: dict[str, Any]) -> bytes:
+    """The outbox body of a decoded FeedRecord (its offset removed): canonical JSON."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
