@@ -30,6 +30,9 @@ DELETED = "demande_supprimee"
 FORMER_RECIPIENT = "ancien_destinataire"
 
 _LIVE_OPERATIONS = frozenset({"CRE", "CRS", "MOD", "REN"})
+#: operations never refused for a territorial reason (a wished commune unknown today): a
+#: demand whose commune vanished must still be radiated or deleted (issue 17)
+TERRITORY_FREE_OPERATIONS = frozenset({"RAD", "SUP"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +104,13 @@ def decide(
         gone = [Delivery(a, RETRAIT, DELETED) for a in sorted(before)]
         return Decision(state=None, deliveries=gone, delete=True)
 
-    # Unknown communes raise here, before anything is sent.
-    matched = frozenset(index.match(wished_communes(demande), wished_typologies(demande)))
+    # Unknown communes raise here, before anything is sent; a former code matches as its
+    # successor does. A radiation is never refused for a territorial reason: its recipients
+    # come from the stored state, a commune unknown today only adds no one.
+    skip = op in TERRITORY_FREE_OPERATIONS
+    matched = frozenset(
+        index.match(wished_communes(demande), wished_typologies(demande), skip_unknown=skip)
+    )
     deliveries: list[Delivery]
     if op == "RAD":
         # Everyone who had the demand, and anyone it matches now, learns of the radiation.

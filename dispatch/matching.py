@@ -3,6 +3,11 @@
 The index maps territory keys (``c:<INSEE>``, ``e:<SIREN>``, ``d:<dep>``) to actor ids.
 A demand is looked up by the keys of each wished commune, so the cost depends on the
 number of wished communes and of recipients, never on the number of registered actors.
+
+A wished commune that left the INSEE list (merged into a commune nouvelle) is first
+resolved to today's commune through the geography's history of codes
+(:meth:`hub.geo.Geography.resolve`): a demand wishing 05141 (Saint-Eusèbe-en-Champsaur,
+merged in 2018) falls under the keys of 05039 (Aubessagne), its EPCI and département.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from hub.actors import Actor
+from hub.errors import UnknownCommuneError
 
 
 class Place(Protocol):
@@ -27,6 +33,13 @@ class Place(Protocol):
 
 class GeographyLike(Protocol):
     def commune(self, code: str) -> Place: ...
+    def resolve(self, code: str) -> str:
+        """Today's code for ``code`` (itself, or its successor); UnknownCommuneError if none."""
+        ...
+
+
+#: where a demand's wished commune lives, as a refusal names it
+WISHED_COMMUNE = "logementRecherche/listeLocalisationSouhaite/commune"
 
 
 #: (actor id, first choice only, typologies accepted or None for all)
@@ -46,7 +59,10 @@ class TerritoryIndex:
     """Mutable index of the registered actors' territories.
 
     ``match`` raises :class:`hub.errors.UnknownCommuneError` for a commune code the
-    geography does not know: an unknown code is an input error, never a silent miss.
+    geography does not know, today's nor a former one with a successor: an unknown code is
+    an input error, never a silent miss. The message names the element and the value
+    (``logementRecherche/listeLocalisationSouhaite/commune: unknown INSEE commune code
+    '99999'``).
     """
 
     def __init__(self, geography: GeographyLike, actors: Iterable[Actor] = ()) -> None:
@@ -99,10 +115,14 @@ class TerritoryIndex:
         self._actors.pop(actor_id, None)
 
     def place_keys(self, commune: str) -> tuple[str, ...]:
-        """The index keys a wished commune falls under (cached per commune)."""
+        """The index keys a wished commune falls under (cached per commune): those of
+        today's commune for a former code."""
         keys = self._place_keys.get(commune)
         if keys is None:
-            place = self._geo.commune(commune)
+            try:
+                place = self._geo.commune(self._geo.resolve(commune))
+            except UnknownCommuneError as exc:
+                raise UnknownCommuneError(f"{WISHED_COMMUNE}: {exc.message}") from None
             parts = [f"c:{place.code}", f"d:{place.departement}"]
             if place.parent:  # an arrondissement or commune déléguée belongs to its parent
                 parts.append(f"c:{place.parent}")
@@ -111,14 +131,23 @@ class TerritoryIndex:
             keys = self._place_keys[commune] = tuple(parts)
         return keys
 
-    def match(self, communes: Sequence[str], typologies: Sequence[str]) -> set[str]:
+    def match(
+        self, communes: Sequence[str], typologies: Sequence[str], *, skip_unknown: bool = False
+    ) -> set[str]:
         """Ids of the actors whose filters accept a demand wishing ``communes`` (in order
-        of preference) for ``typologies``."""
+        of preference) for ``typologies``. ``skip_unknown``: a commune the geography does
+        not know is passed over (the others keep their rank) instead of raising — for a
+        radiation, never refused for a territorial reason."""
         found: set[str] = set()
         for rank, commune in enumerate(communes):
             entries = self._place_entries.get(commune)
             if entries is None:
-                entries = self._entries(commune)
+                try:
+                    entries = self._entries(commune)
+                except UnknownCommuneError:
+                    if skip_unknown:
+                        continue
+                    raise
             for actor_id, first_only, wanted in entries:
                 if actor_id in found or (first_only and rank > 0):
                     continue

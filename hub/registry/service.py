@@ -3,13 +3,21 @@
 Order and guarantees of every change made through :class:`ActorService`:
 
 1. shape validation (the :class:`~hub.actors.Actor` model) and territory validation
-   (:func:`~hub.actors.check_territory`): an unknown code is an ``InputError``, nothing is saved;
+   (:func:`check_former_communes`, then :func:`~hub.actors.check_territory`): an unknown
+   code is an ``InputError``, nothing is saved;
 2. the database transaction commits (the registry is the source of truth);
 3. only then, and only for actors whose version changed, the publisher is called.
 
 If step 3 fails the registry is ahead of Kafka: the call raises ``TransientError`` saying so,
 and :meth:`ActorService.republish_all` (``hub actors publish``) re-sends every actor, removed
 ones as deletions. Re-sending is harmless: consumers keep the highest version per actor.
+
+A filter naming a former commune code (one that left the INSEE list, e.g. merged into a
+commune nouvelle) is refused with a message naming today's code to register instead: an
+actor's filters are its own declaration, so the hub does not rewrite them silently (the
+stored filter would differ from what the actor sent and reads back), and a filter on a code
+that no demand resolves to would match nothing. Demands, on the other hand, may still wish
+a former code: matching resolves it (``hub.geo.Geography.resolve``).
 """
 
 from __future__ import annotations
@@ -20,12 +28,35 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from hub.actors import Actor, check_territory
-from hub.errors import ConfigError, HubError, TransientError
+from hub.errors import ConfigError, HubError, InputError, TransientError
 from hub.registry.importer import load_actors_yaml
 from hub.registry.store import ActorStore, Saved
 
 if TYPE_CHECKING:
     from hub.geo import Geography
+
+
+def check_former_communes(actor: Actor, geography: Geography) -> None:
+    """Raise :class:`InputError` (code ``former_commune``) naming every commune code of the
+    filters that left the INSEE list and has a successor, with the code to use instead:
+    ``actor 'b': filters/communes: '05141' left the INSEE list on 2018-01-01 (today '05039'
+    Aubessagne): register '05039'`` (``by <date>`` when only the COG millésime is known)."""
+    former = []
+    for code in actor.filters.communes:
+        steps = geography.successions(code)
+        if steps:
+            today = geography.resolve(code)
+            name = geography.commune(today).name
+            first = steps[0]
+            when = (f" on {first.date}" if first.basis == "history" and first.date
+                    else f" by {first.date}" if first.date else "")
+            former.append(f"{code!r} left the INSEE list{when} (today {today!r} {name}): "
+                          f"register {today!r}")
+    if former:
+        raise InputError(
+            f"actor {actor.id!r}: filters/communes: {'; '.join(former[:10])}",
+            code="former_commune",
+        )
 
 
 class ActorPublisher(Protocol):
@@ -61,6 +92,7 @@ class ActorService:
 
     def add_or_update(self, actor: Actor) -> Saved:
         """Validate, store and publish ``actor``; ``Saved.change`` is None if it was unchanged."""
+        check_former_communes(actor, self._geography)
         check_territory(actor, self._geography)
         saved = self.store.save(actor)
         self._publish([saved])
@@ -80,6 +112,7 @@ class ActorService:
         """
         actors = load_actors_yaml(path)
         for actor in actors:
+            check_former_communes(actor, self._geography)
             check_territory(actor, self._geography)
         results = self.store.save_all(actors)
         self._publish(results)

@@ -42,6 +42,9 @@ class FakeGeography:
     def departement_exists(self, code: str) -> bool:
         return code in self.departements
 
+    def successions(self, code: str) -> tuple[object, ...]:
+        return ()  # no former codes in this fake
+
 
 class RecordingPublisher:
     def __init__(self) -> None:
