@@ -1,8 +1,13 @@
 """Turning raw inputs into validated, encoded demand events, and producing them.
 
-Used by ``hub publish``, ``hub demo`` and the connectors. Validation is the same the
-worker applies (schema, numéro unique, codes, known communes), so what a person publishes
-does not end in the DLQ for a reason that could have been told at once.
+Used by ``hub publish``, ``hub demo``, the REST API and the connectors. Validation is the
+same the worker applies (schema, numéro unique, codes, known communes), so what a person
+publishes does not end in the DLQ for a reason that could have been told at once.
+
+A creation without numéro unique (CRE/CRS the SNE has not numbered yet) is legal input:
+:func:`prepare_event` has it numbered by the SNE (:mod:`hub.numbering`) after every check
+of the hub passed and before the event is keyed; :func:`check_event` validates without
+calling the SNE (dry runs). Nothing is ever keyed by an empty number.
 """
 
 from __future__ import annotations
@@ -14,15 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from dispatch.logic import TERRITORY_FREE_OPERATIONS, validate_event
-from dispatch.matching import WISHED_COMMUNE
+from dispatch.logic import validate_event
 from dispatch.state import wished_communes
 from hub import topics
-from hub.errors import InputError, UnknownCommuneError
+from hub.errors import InputError
 from hub.geo import get_geography
 from hub.jsonlines import read_objects
 from hub.kafka.admin import core_topics, ensure_topics
 from hub.kafka.client import new_producer
+from hub.numbering import CREATIONS, needs_number, number, require_sne
 from hub.settings import HubSettings
 from schemas import get_codec
 
@@ -92,11 +97,13 @@ def read_bounded(path: Path, max_bytes: int) -> bytes | InputError:
     return data
 
 
-def prepare_event(raw: Raw, *, max_xml_bytes: int | None = None) -> PreparedEvent:
-    """Validate one raw event and encode it. Raises :class:`InputError` with one line for
-    anything that is not a valid DemandeEvent, whatever its JSON type or shape: the
-    record must fit the DemandeEvent schema before the business rules look at it.
-    ``max_xml_bytes``: cap of an XML document (default: the XML parser's own)."""
+#: stands for the number the SNE will give, while the hub checks a creation without one
+#: (matches the numbering pattern, never keyed nor published)
+_PENDING_NUMBER = "000000000000000000"
+
+
+def _parse(raw: Raw, max_xml_bytes: int | None) -> tuple[dict[str, Any], bytes | None]:
+    """(event, XML document or None) of a raw input; :class:`InputError` if unusable."""
     if isinstance(raw, InputError):
         raise raw
     if isinstance(raw, bytes):
@@ -104,33 +111,63 @@ def prepare_event(raw: Raw, *, max_xml_bytes: int | None = None) -> PreparedEven
         from connectors.interfacenuu.mapping import parse_demande_xml
 
         event = parse_demande_xml(raw, max_bytes=max_xml_bytes or xmlsafe.DEFAULT_MAX_BYTES)
-    elif isinstance(raw, dict):
-        event = dict(raw)
-        event.setdefault("eventId", str(uuid.uuid4()))
-        event.setdefault("occurredAt", int(time.time() * 1000))
-        event.setdefault("source", "cli")
-        for required in ("numUnique", "operation"):
-            if not isinstance(event.get(required), str):
-                raise InputError(f"missing or non-string field {required!r}")
-    else:
+        return event, raw
+    if not isinstance(raw, dict):
         raise InputError(f"an event must be a JSON object, got {type(raw).__name__}")
-    value = get_codec().encode("DemandeEvent", event)  # the shape first: InputError
-    validate_event(event)
-    check_wished_communes(event)
-    return PreparedEvent(key=event["numUnique"].encode(), value=value, event=event)
+    event = dict(raw)
+    event.setdefault("eventId", str(uuid.uuid4()))
+    event.setdefault("occurredAt", int(time.time() * 1000))
+    event.setdefault("source", "cli")
+    if event.get("operation") in CREATIONS and event.get("numUnique") is None:
+        event["numUnique"] = ""  # the SNE numbers it
+    for required in ("numUnique", "operation"):
+        if not isinstance(event.get(required), str):
+            raise InputError(f"missing or non-string field {required!r}")
+    return event, None
 
 
-def check_wished_communes(event: dict[str, Any]) -> None:
-    """Raise :class:`UnknownCommuneError` naming the element and the value of the first
-    wished commune that is neither today's INSEE code nor a former one with a successor
-    (``logementRecherche/listeLocalisationSouhaite/commune: unknown INSEE commune code
-    '99999'``). RAD and SUP are never refused for a territorial reason: not checked."""
-    if event["operation"] in TERRITORY_FREE_OPERATIONS:
-        return
+def _checked(event: dict[str, Any]) -> bytes:
+    """The encoded event once every check passed (:class:`InputError` otherwise). A
+    creation to be numbered is checked with a stand-in number, after :func:`require_sne`."""
+    probe = event
+    if needs_number(event):
+        require_sne(event)
+        demande = event.get("demande") or {}
+        dl = {**(demande.get("demandeLogement") or {}), "numUnique": _PENDING_NUMBER}
+        probe = {**event, "numUnique": _PENDING_NUMBER,
+                 "demande": {**demande, "demandeLogement": dl} if demande else None}
+    value = get_codec().encode("DemandeEvent", probe)  # the shape first: InputError
+    validate_event(probe)
     geography = get_geography()
-    for commune in wished_communes(event.get("demande")):
-        if not geography.is_known(commune):
-            raise UnknownCommuneError(f"{WISHED_COMMUNE}: unknown INSEE commune code {commune!r}")
+    for commune in wished_communes(probe.get("demande")):
+        geography.commune(commune)  # raises UnknownCommuneError
+    return value
+
+
+def check_event(raw: Raw, *, max_xml_bytes: int | None = None) -> dict[str, Any]:
+    """Validate one raw event as :func:`prepare_event` does, without calling the SNE: the
+    event (a creation without number keeps an empty ``numUnique``: see
+    :func:`hub.numbering.needs_number`; refused when no SNE is configured)."""
+    event, _ = _parse(raw, max_xml_bytes)
+    _checked(event)
+    return event
+
+
+def prepare_event(raw: Raw, *, max_xml_bytes: int | None = None) -> PreparedEvent:
+    """Validate one raw event and encode it. Raises :class:`InputError` with one line for
+    anything that is not a valid DemandeEvent, whatever its JSON type or shape: the
+    record must fit the DemandeEvent schema before the business rules look at it.
+    A creation without numéro unique is numbered by the SNE once the hub's checks passed
+    (:func:`hub.numbering.number`: refused in one line when no SNE is configured or the SNE
+    refuses; ``SneUnavailable``, retriable, when it cannot be reached), then keyed by
+    that number. ``max_xml_bytes``: cap of an XML document (default: the XML parser's own)."""
+    event, document = _parse(raw, max_xml_bytes)
+    value = _checked(event)
+    if needs_number(event):
+        event = number(event, document)
+        value = get_codec().encode("DemandeEvent", event)
+        validate_event(event)
+    return PreparedEvent(key=event["numUnique"].encode(), value=value, event=event)
 
 
 async def publish_events(settings: HubSettings, events: Iterable[PreparedEvent]) -> int:

@@ -38,6 +38,8 @@ def check_code(table: str, value: str) -> str:
 
 def check_num_unique(value: str) -> str:
     """Return the numéro unique if one accepted pattern matches it."""
+    if not value.strip():
+        raise InvalidNumUniqueError("numéro unique missing", code="missing_num_unique")
     if not any(p.match(value) for p in NUM_UNIQUE_PATTERNS.values()):
         raise InvalidNumUniqueError(f"malformed numéro unique {value[:40]!r}")
     return value
