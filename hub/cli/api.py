@@ -90,55 +90,49 @@ def webhook_key(actor_id: str) -> None:
 @click.command("deliver")
 @click.option("--once", is_flag=True, help="One round, then exit.")
 @click.option("--interval", type=float, default=1.0, show_default=True,
-              help="Seconds between rounds.")
+              help="Seconds between reads of the registry and checks of each actor's "
+              "outbox (new feed records wake an actor at once).")
 @metrics_port_option
 def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
-    """Push feeds to the actors whose delivery channel is webhook or soap (outbox, retries)."""
+    """Push feeds to the actors whose delivery channel is webhook or soap (outbox, retries),
+    each actor on its own (docs/api.md, "Delivery channels")."""
     import asyncio
+    import logging
 
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     from hub.audit.store import AuditStore
     from hub.delivery.outbox import Outbox
-    from hub.delivery.webhook import WebhookDelivery, backoff_s
+    from hub.delivery.pump import FeedPump
+    from hub.delivery.service import PushService
+    from hub.delivery.soap import SoapDelivery
+    from hub.delivery.webhook import WebhookDelivery
     from hub.errors import TransientError
     from hub.registry.store import ActorStore
 
     settings = _settings()
     engine = make_engine(settings.database_url)
     migrate(engine)
-    from hub.delivery.soap import SoapDelivery
-
-    delivery = WebhookDelivery(settings, Outbox(engine), AuditStore(engine))
-    soap = SoapDelivery(settings, Outbox(engine), AuditStore(engine))
+    outbox, audit_store = Outbox(engine), AuditStore(engine)
+    channels = [WebhookDelivery(settings, outbox, audit_store),
+                SoapDelivery(settings, outbox, audit_store)]
     serve_metrics(metrics_port, settings.monitoring.web_host)
 
-    async def loop() -> None:
-        outages = 0
-        while True:
-            try:
-                actors = ActorStore(engine).list()
-                sent = await delivery.run_once(actors) + await soap.run_once(actors)
-            except (TransientError, OperationalError, InterfaceError) as exc:
-                # database or broker outage: nothing is lost (the outbox is only marked
-                # after a 2xx, the feeds are re-read from the outbox's last offset), so
-                # the long-running deliverer waits and retries instead of exiting
-                if once:
-                    raise TransientError(f"delivery round failed: {type(exc).__name__}"
-                                         ) from None
-                outages += 1
-                delay = backoff_s(outages, interval, max(interval, 10.0))
-                click.echo(f"hub deliver: {type(exc).__name__} (outage), retrying in "
-                           f"{delay:.1f}s", err=True)
-                await asyncio.sleep(delay)
-                continue
-            outages = 0
-            if once:
-                click.echo(f"{sent} record(s) delivered")
-                return
-            await asyncio.sleep(interval)
+    async def round_once() -> int:
+        try:
+            actors = ActorStore(engine).list()
+            return sum(await asyncio.gather(*(c.run_once(actors) for c in channels)))
+        except (TransientError, OperationalError, InterfaceError) as exc:
+            # nothing is lost (the outbox is only marked after the answer)
+            raise TransientError(f"delivery round failed: {type(exc).__name__}") from None
 
-    asyncio.run(loop())
+    if once:
+        click.echo(f"{asyncio.run(round_once())} record(s) delivered")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    service = PushService(settings, channels, FeedPump(settings, outbox), interval=interval)
+    # outages (database, broker) are retried inside, per actor: the service never exits
+    asyncio.run(service.run(ActorStore(engine).list))
 
 
 COMMANDS = (api, audit, deliver)
