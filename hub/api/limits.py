@@ -41,7 +41,7 @@ _CLOSE = frozenset(b"]}")
 class BodyTooLarge(InputError):
     """A request body above ``api.max_body_bytes`` (HTTP 413)."""
 
-    code = "too_large"
+    code = "body_too_large"
 
 
 class BadRequest(InputError):

@@ -133,7 +133,7 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
 async def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
-            403: "forbidden", 413: "too_large"}.get(exc.status_code, "http_error")
+            403: "forbidden", 413: "body_too_large"}.get(exc.status_code, "http_error")
     # keep the exception's headers (``Allow`` of a 405)
     return problem(exc.status_code, code, "HTTP error", str(exc.detail),
                    headers=dict(exc.headers or {}))

@@ -61,7 +61,7 @@ def test_every_check_passes_against_the_served_openapi(
             @given(case=operation.as_strategy(generation_mode=mode))
             @hypothesis_settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
                                  database=None, suppress_health_check=list(HealthCheck))
-            def run(case: Any) -> None:
+            def run(case: Any) -> None:  # called in this iteration: binding is right
                 response = case.call(base_url=base_url, headers=headers)
                 statuses.append(response.status_code)
                 try:  # every check schemathesis has (none excluded)
@@ -69,7 +69,8 @@ def test_every_check_passes_against_the_served_openapi(
                                            transport_kwargs={"base_url": base_url,
                                                              "headers": headers})
                 except (AssertionError, BaseExceptionGroup) as exc:  # no shrinking
-                    failures.append(f"{case.method} {case.formatted_path} ({mode.value}): "
+                    failures.append(f"{case.method} {case.formatted_path} "
+                                    f"({mode.value}): "  # noqa: B023
                                     f"{response.status_code} {str(exc)[:600]}")
 
             try:
