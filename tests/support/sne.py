@@ -83,3 +83,18 @@ def _personne(nom: str) -> dict[str, Any]:
     pp = sample["demande"]["demandeLogement"]["personnePhysique"]
     pp["demandeur"] = {**pp["demandeur"], "nom": nom}
     return dict(pp)
+
+
+def dalo_xml(
+    guichet: str, num_unique: str, *, statut: str = "ACTIF", decided: str | None = "2026-10-01",
+    nom: str = "MARTIN",
+) -> bytes:
+    """A ``getDeclarationNouveauDalo`` document: demand ``num_unique`` with its
+    ``informationDalo`` (``decided``: ``dateDecisionDalo``, None to leave it out)."""
+    from connectors.interfacenuu.mapping import parse_demande_xml, render_demande_xml
+
+    event = parse_demande_xml(
+        new_demande_xml(guichet, [ROUEN], operation="MOD", num_unique=num_unique, nom=nom)
+    )
+    event["demande"]["informationDalo"] = {"statutDalo": statut, "dateDecisionDalo": decided}
+    return render_demande_xml(event)

@@ -1,23 +1,33 @@
 """SNE client against the real simulator (uvicorn on loopback) and against servers that fail:
-MTOM and inline, anomalies, faults never retried, transport errors retried with backoff."""
+MTOM and inline, anomalies, faults never retried, transport errors retried with backoff;
+getNumUnique's attestation (a PDF a PDF parser opens, an MTOM/XOP attachment), getDoublons,
+getDeclarationNouveauDalo and getNouveauxDaloDepuisLe with their refusals as SOAP Faults."""
 
 from __future__ import annotations
 
+import base64
+import io
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from requests_toolbelt.multipart.decoder import MultipartDecoder
 
 from connectors.sne.client import SneClient
 from connectors.sne.errors import SneFault, SneUnavailable, SneUnknownDemande
 from connectors.sne.simulator import create_app
+from connectors.sne.soap import mtom_package
 from hub.settings import SneSettings
-from tests.support.sne import ROUEN, free_port, new_demande_xml, serve
+from tests.support.sne import ROUEN, dalo_xml, free_port, new_demande_xml, serve
+
+WS = "http://ws.metier.nuu.application.i2/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 
 
 class Counting:
@@ -165,3 +175,135 @@ def test_server_closing_sockets_is_retried(tmp_path: Path) -> None:
     finally:
         listener.close()
     assert accepted == 3
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a one-page PDF, read by a real PDF parser (strict: a broken
+    cross-reference table fails)."""
+    pypdf = pytest.importorskip("pypdf")
+    return str(pypdf.PdfReader(io.BytesIO(data), strict=True).pages[0].extract_text())
+
+
+@pytest.mark.parametrize("mtom", [True, False], ids=["mtom", "inline"])
+def test_register_answers_the_attestation_pdf(
+    simulator: tuple[str, Counting], mtom: bool, tmp_path: Path
+) -> None:
+    url, _ = simulator
+    client = SneClient(SneSettings(url=url, retries=0), mtom=mtom)
+    g = guichet()
+    num, answer = client.register_demande(new_demande_xml(g, [ROUEN], nom=f"A{g}"))
+    assert num is not None and answer.attestation is not None
+    assert answer.attestation.name == f"attestation_enregistrement_{num}.pdf"
+    text = pdf_text(answer.attestation.pdf)
+    assert "Attestation d'enregistrement" in text
+    assert f"{num[:3]} {num[3:7]} {num[7:13]} {num[13:]}" in text
+    assert f"Guichet enregistreur : {g}" in text
+    saved = answer.attestation.save(tmp_path / "attestations")
+    assert saved == tmp_path / "attestations" / answer.attestation.name
+    assert saved.read_bytes() == answer.attestation.pdf
+    assert saved.stat().st_mode & 0o777 == 0o600
+    # a modification registers no new deposit: no attestation
+    _, mod = client.register_demande(
+        new_demande_xml(g, [ROUEN], operation="MOD", num_unique=num, nom=f"A{g}")
+    )
+    assert mod.ok and mod.attestation is None
+
+
+def test_attestation_travels_as_an_mtom_xop_pdf_attachment(
+    simulator: tuple[str, Counting]
+) -> None:
+    url, _ = simulator
+    g = guichet()
+    cid = "flux@test"
+    envelope = (
+        f'<soap:Envelope xmlns:soap="{SOAP12}" xmlns:ws="{WS}"><soap:Body><ws:getNumUnique>'
+        f'<fluxXml><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" '
+        f'href="cid:{cid}"/></fluxXml></ws:getNumUnique></soap:Body></soap:Envelope>'
+    ).encode()
+    body, ctype = mtom_package(
+        envelope, [(cid, new_demande_xml(g, [ROUEN], nom=f"X{g}"))], action=""
+    )
+    resp = requests.post(f"{url}/DemandeLogementImplService", data=body,
+                         headers={"Content-Type": ctype}, timeout=30)
+    assert resp.status_code == 200
+    parts = MultipartDecoder(resp.content, resp.headers["Content-Type"]).parts
+    root = parts[0].content.decode()
+    assert "<nomAttestation>attestation_enregistrement_" in root
+    assert "<attestation><xop:Include" in root
+    pdfs = [p for p in parts[1:] if p.headers[b"Content-Type"] == b"application/pdf"]
+    assert len(pdfs) == 1 and pdfs[0].content.startswith(b"%PDF-1.4")
+    assert "Attestation" in pdf_text(pdfs[0].content)
+    # inline, the same PDF is base64 in the envelope
+    inline = (
+        f'<soap:Envelope xmlns:soap="{SOAP12}" xmlns:ws="{WS}"><soap:Body><ws:getNumUnique>'
+        f"<fluxXml>{base64.b64encode(new_demande_xml(g, [ROUEN], nom=f'Y{g}')).decode()}"
+        f"</fluxXml></ws:getNumUnique></soap:Body></soap:Envelope>"
+    ).encode()
+    resp = requests.post(f"{url}/DemandeLogementImplService", data=inline, timeout=30,
+                         headers={"Content-Type": "application/soap+xml; charset=utf-8"})
+    text = resp.content.decode()
+    pdf = base64.b64decode(text.split("<attestation>")[1].split("</attestation>")[0])
+    assert pdf.startswith(b"%PDF-") and "Attestation" in pdf_text(pdf)
+
+
+def test_doublons(simulator: tuple[str, Counting]) -> None:
+    url, counting = simulator
+    client = SneClient(SneSettings(url=url, retries=3, backoff_s=0.01))
+    g = guichet()
+    num, _ = client.register_demande(new_demande_xml(g, [ROUEN], nom=f"D{g}"))
+    assert num
+    # a new demand of the same applicant: the registered one is its duplicate
+    found = client.doublons(new_demande_xml(g, ["76351"], nom=f"D{g}"))
+    assert [d["numUnique"] for d in found] == [num]
+    assert found[0]["demandeur"]["nom"] == f"D{g}"
+    assert found[0]["demandeur"]["adressePostale"]["etranger"] is False
+    assert found[0]["listeLocalisationSouhaitee"] == [{"commune": ROUEN, "quartier": None}]
+    # the demand itself is not its own duplicate; another applicant has none
+    assert client.doublons(
+        new_demande_xml(g, [ROUEN], operation="MOD", num_unique=num, nom=f"D{g}")) == []
+    assert client.doublons(new_demande_xml(g, [ROUEN], nom=f"E{g}")) == []
+    # refusals are SOAP Faults, never retried
+    before = counting.posts
+    with pytest.raises(SneUnknownDemande):
+        client.doublons(new_demande_xml(g, [ROUEN], operation="MOD",
+                                        num_unique=f"0761125999999{g}", nom=f"D{g}"))
+    bad = new_demande_xml(g, [ROUEN]).replace(b"<precision", b"<precisionX", 1).replace(
+        b"</precision>", b"</precisionX>", 1)
+    with pytest.raises(SneFault) as err:
+        client.doublons(bad)
+    assert err.value.code == "XSD" and not err.value.retriable
+    assert counting.posts - before == 2
+
+
+def test_dalo_declaration_and_new_dalo_since(simulator: tuple[str, Counting]) -> None:
+    url, counting = simulator
+    client = SneClient(SneSettings(url=url, retries=3, backoff_s=0.01))
+    g = guichet()
+    num, _ = client.register_demande(new_demande_xml(g, [ROUEN], nom=f"L{g}"))
+    assert num
+    today = date.today()
+    assert num not in client.new_dalo_since(today)
+    doc = client.declare_dalo(dalo_xml(g, num, nom=f"L{g}"))
+    assert b'<statutDalo code="ACTIF"/>' in doc and num.encode() in doc
+    assert b'code="ACTIF"' in client.get_demande(num)
+    assert num in client.new_dalo_since(today)
+    # the statut withdrawn: no longer a new DALO
+    client.declare_dalo(dalo_xml(g, num, statut="CADUC", nom=f"L{g}"))
+    assert num not in client.new_dalo_since(today)
+    before = counting.posts
+    refusals: list[tuple[Any, str]] = [
+        (lambda: client.declare_dalo(dalo_xml(g, num, decided=None, nom=f"L{g}")), "DALO"),
+        (lambda: client.declare_dalo(dalo_xml(g, num, statut="XX", nom=f"L{g}")), "DALO"),
+        (lambda: client.declare_dalo(dalo_xml(g, f"0761125999999{g}")), "NUMINCONNU"),
+        (lambda: client.new_dalo_since(today + timedelta(days=1)), "DATES"),
+    ]
+    for call, code in refusals:
+        with pytest.raises((SneFault, SneUnknownDemande)) as err:
+            call()
+        assert err.value.code == code and not err.value.retriable
+    assert counting.posts - before == len(refusals)  # faults are answers: never retried
+    client.register_demande(
+        new_demande_xml(g, [ROUEN], operation="RAD", num_unique=num, nom=f"L{g}"))
+    with pytest.raises(SneFault) as err:
+        client.declare_dalo(dalo_xml(g, num, nom=f"L{g}"))
+    assert err.value.code == "RADIEE"
