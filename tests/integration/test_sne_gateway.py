@@ -1,13 +1,17 @@
 """The SOAP gateway end to end: an ERP's zeep client generated from the hub's served WSDL →
 gateway → simulator → Kafka hub.demandes → a registered actor's feed (real worker); GP
-events to hub.evenements; invalid and hostile requests get SOAP Faults, never a 500."""
+events to hub.evenements; invalid and hostile requests get SOAP Faults, never a 500;
+getNumUnique's attestation PDF relayed (inline and MTOM/XOP), getDoublons and both DALO
+operations end to end with their refusals as SOAP Faults."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import uuid
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -25,7 +29,7 @@ from hub.db import make_engine
 from hub.settings import HubSettings
 from tests.integration.api_support import register
 from tests.integration.conftest import collect_feed
-from tests.support.sne import ROUEN, new_demande_xml, serve, serve_at
+from tests.support.sne import ROUEN, dalo_xml, new_demande_xml, serve, serve_at
 
 pytestmark = pytest.mark.kafka
 WS = "http://ws.metier.nuu.application.i2/"
@@ -252,3 +256,77 @@ def test_wsdl_served_with_own_address(servers) -> None:  # type: ignore[no-untyp
     loc = root.find(".//{http://schemas.xmlsoap.org/wsdl/soap12/}address").get("location")
     assert loc == f"{servers['gateway']}/RechercheDemandeImplService"
     assert etree.QName(root).localname == "definitions"
+
+
+def fault_code(err: Fault) -> str | None:
+    detail = err.detail.find(f"{{{WS}}}demandeLogementException")
+    return None if detail is None else detail.findtext("code")
+
+
+def pdf_text(data: bytes) -> str:
+    pypdf = pytest.importorskip("pypdf")
+    return str(pypdf.PdfReader(io.BytesIO(data), strict=True).pages[0].extract_text())
+
+
+def test_attestation_relayed_to_the_erp(servers) -> None:  # type: ignore[no-untyped-def]
+    """zeep → gateway → simulator: the attestation comes back with its name, a PDF."""
+    g = "P" + uuid.uuid4().hex[:4].upper()
+    answer = erp(servers, "DemandeLogementImplService").getNumUnique(
+        fluxXml=new_demande_xml(g, [ROUEN], nom=f"P{g}")
+    )
+    num = num_of(answer)
+    assert answer["nomAttestation"] == f"attestation_enregistrement_{num}.pdf"
+    assert f"{num[:3]} {num[3:7]} {num[7:13]} {num[13:]}" in pdf_text(answer["attestation"])
+    # an ERP speaking MTOM gets the PDF as an application/pdf XOP attachment
+    from requests_toolbelt.multipart.decoder import MultipartDecoder
+
+    from connectors.sne.soap import mtom_package
+
+    cid = "flux@erp"
+    env = (
+        f'<soap:Envelope xmlns:soap="{SOAP12}" xmlns:ws="{WS}"><soap:Body><ws:getNumUnique>'
+        f'<fluxXml><xop:Include xmlns:xop="http://www.w3.org/2004/08/xop/include" '
+        f'href="cid:{cid}"/></fluxXml></ws:getNumUnique></soap:Body></soap:Envelope>'
+    ).encode()
+    body, ctype = mtom_package(env, [(cid, new_demande_xml(g, [ROUEN], nom=f"Q{g}"))],
+                               action="")
+    resp = requests.post(f"{servers['gateway']}/DemandeLogementImplService", data=body,
+                         headers={"Content-Type": ctype, "Authorization": servers["auth"]},
+                         timeout=30)
+    assert resp.status_code == 200, resp.text
+    parts = MultipartDecoder(resp.content, resp.headers["Content-Type"]).parts
+    assert b"<nomAttestation>attestation_enregistrement_" in parts[0].content
+    pdfs = [p.content for p in parts[1:] if p.headers[b"Content-Type"] == b"application/pdf"]
+    assert len(pdfs) == 1 and "Attestation" in pdf_text(pdfs[0])
+
+
+def test_doublons_and_dalo_through_gateway(servers) -> None:  # type: ignore[no-untyped-def]
+    """zeep → gateway → simulator for getDoublons, getDeclarationNouveauDalo and
+    getNouveauxDaloDepuisLe; refusals come back as SOAP Faults with their code."""
+    service = erp(servers, "DemandeLogementImplService")
+    g = "Q" + uuid.uuid4().hex[:4].upper()
+    num = num_of(service.getNumUnique(fluxXml=new_demande_xml(g, [ROUEN], nom=f"W{g}")))
+    nuu = "{http://nuu.application.i2/}"
+    # duplicates of a new demand of the same applicant: the caller's registered demand
+    answer = xmlsafe.parse(service.getDoublons(fluxXml=new_demande_xml(g, [ROUEN],
+                                                                       nom=f"W{g}")))
+    assert [d.findtext(f"{nuu}numUnique") for d in answer.iter(f"{nuu}doublon")] == [num]
+    assert answer.findtext(f".//{nuu}doublon/{nuu}demandeur/{nuu}nom") == f"W{g}"
+    # a DALO recognised: recorded on the demand, listed as a new DALO since today
+    doc = service.getDeclarationNouveauDalo(fluxXml=dalo_xml(g, num, nom=f"W{g}"))
+    assert b'<statutDalo code="ACTIF"/>' in doc
+    listed = xmlsafe.parse(service.getNouveauxDaloDepuisLe(codeGuichet=g, date=date.today()))
+    assert num in [n.text for n in listed.iter(f"{nuu}numUnique")]
+    refusals = [
+        (lambda: service.getDeclarationNouveauDalo(
+            fluxXml=dalo_xml(g, num, decided=None, nom=f"W{g}")), "DALO"),
+        (lambda: service.getNouveauxDaloDepuisLe(
+            codeGuichet=g, date=date.today() + timedelta(days=1)), "DATES"),
+        (lambda: service.getDoublons(fluxXml=new_demande_xml(g, [ROUEN]).replace(
+            b"<precision", b"<precisionX", 1).replace(b"</precision>", b"</precisionX>", 1)),
+         "XSD"),
+    ]
+    for call, code in refusals:
+        with pytest.raises(Fault) as err:
+            call()
+        assert fault_code(err.value) == code
