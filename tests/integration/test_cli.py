@@ -129,7 +129,8 @@ def test_publish_rejects_bad_input_with_one_line(hub_env: dict[str, str], tmp_pa
     res = hub(hub_env, "publish", str(bad))
     assert "2 invalid event(s), nothing published" in one_line_error(res)
     assert f"{bad}:2: not JSON" in res.stderr
-    assert f"{bad}:3: unknown INSEE commune code '99999'" in res.stderr
+    assert (f"{bad}:3: logementRecherche/listeLocalisationSouhaite/commune: unknown INSEE commune"
+            " code '99999'") in res.stderr
     hostile = tmp_path / "xxe.xml"
     hostile.write_text(
         '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'

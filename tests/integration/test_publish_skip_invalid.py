@@ -98,7 +98,8 @@ def test_skip_invalid_publishes_exactly_the_valid_events(
     assert f"published 3 event(s) to hub.demandes, skipped {len(bad)} invalid" in res.stdout
     reported = [ln.split(": ", 1)[0] for ln in res.stderr.splitlines()]
     assert reported == [f"{path}:{n}" for n in bad]
-    assert f"{path}:8: unknown INSEE commune code '99999'" in res.stderr
+    assert (f"{path}:8: logementRecherche/listeLocalisationSouhaite/commune: unknown INSEE"
+            " commune code '99999'") in res.stderr
 
     after = asyncio.run(_end_offsets(bootstrap))
     mine = {e["eventId"] for e in [*valid, unknown_commune]}
