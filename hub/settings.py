@@ -124,7 +124,7 @@ class ApiSettings(BaseModel):
     #: bytes read pass it (413). 100 fully populated demands (~10 kB of JSON each) fit
     max_body_bytes: int = Field(default=2 << 20, ge=4096, le=64 << 20)
     #: deepest nesting of arrays and objects in a JSON body, checked before parsing (422);
-    #: a batch of demand events needs about 12
+    #: a batch of demand events nests 9 deep at most
     max_json_depth: int = Field(default=32, ge=8, le=500)
     #: most wished communes in one demand snapshot (422). The SNE's InterfaceNuu 02.01
     #: leaves the list unbounded; the national form asks for a handful, the generator
