@@ -1,0 +1,82 @@
+"""A CRE the SNE has not numbered yet, as a person publishes it (issue 17 point 5): ``hub
+publish`` has it numbered by the SNE simulator, saves the attestation, and the real worker
+dispatches it on the real broker under that number; without an SNE it is one line."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.sne.client import SneClient
+from connectors.sne.simulator import create_app
+from hub.actors import Actor, ActorFilters
+from hub.settings import HubSettings, SneSettings
+from tests.integration.conftest import collect_feed
+from tests.support.sne import ROUEN, new_demande_xml, serve
+
+pytestmark = pytest.mark.kafka
+
+
+def hub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args],
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve(create_app(f"sqlite:///{tmp_path_factory.mktemp('sim') / 'sim.db'}")) as base:
+        yield f"{base}/sne"
+
+
+def test_cre_without_number_is_numbered_by_the_sne_and_dispatched_under_it(
+    simulator: str, hub_env: dict[str, str], hub_home: Path, settings: HubSettings,
+    worker: Any, actor_service: Any, tmp_path: Path,
+) -> None:
+    actor = f"num-{uuid.uuid4().hex[:8]}"
+    actor_service.add_or_update(
+        Actor(id=actor, name=actor, kind="bailleur", filters=ActorFilters(communes=[ROUEN])))
+    g = "K" + uuid.uuid4().hex[:4].upper()
+    path = tmp_path / "nouvelle-demande.xml"
+    path.write_bytes(new_demande_xml(g, [ROUEN], nom=f"K{g}"))
+    env = {**hub_env, "HUB_SNE__URL": simulator, "HUB_SNE__RETRIES": "0"}
+    client = SneClient(SneSettings(url=simulator, retries=0))
+
+    dry = hub(env, "publish", "--dry-run", str(path))
+    assert dry.returncode == 0, dry.stderr
+    assert "1 valid event(s), 1 would be numbered by the SNE" in dry.stdout
+    assert client.search(communeSouhaitee=ROUEN) == []  # the dry run called nothing
+
+    res = hub(env, "publish", str(path))
+    assert res.returncode == 0, res.stderr
+    assert "published 1 event(s)" in res.stdout
+    [num] = client.search(communeSouhaitee=ROUEN)  # the SNE numbered it
+    assert len(num) == 18 and num.startswith("076") and num.endswith(g)
+    records = collect_feed(settings, actor, worker=worker,
+                           until=lambda rs: any(r["numUnique"] == num for r in rs))
+    mine = [r for r in records if r["numUnique"].endswith(g)]
+    assert [(r["numUnique"], r["operation"]) for r in mine] == [(num, "CRE")]
+    assert all(r["numUnique"] for r in records)  # nothing keyed by an empty number
+    # the attestation the SNE answered, kept under its name in the hub's home
+    pdf = (hub_home / "sne-attestations" / f"attestation_enregistrement_{num}.pdf").read_bytes()
+    pypdf = pytest.importorskip("pypdf")
+    text = pypdf.PdfReader(io.BytesIO(pdf), strict=True).pages[0].extract_text()
+    assert f"{num[:3]} {num[3:7]} {num[7:13]} {num[13:]}" in text
+
+
+def test_without_sne_the_refusal_is_one_line(hub_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "nouvelle-demande.xml"
+    path.write_bytes(new_demande_xml("K0000", [ROUEN]))
+    for args in (["publish", str(path)], ["publish", "--dry-run", str(path)]):
+        res = hub({**hub_env, "HUB_SNE__URL": ""}, *args)
+        assert res.returncode == 1
+        assert "Traceback" not in res.stderr and "malformed" not in res.stderr
+        first = res.stderr.strip().splitlines()[0]
+        assert first == (f"{path}: CRE without numéro unique: only the SNE numbers a new "
+                         "demand and no SNE is configured (set HUB_SNE__URL)")
