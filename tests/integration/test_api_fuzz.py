@@ -2,7 +2,7 @@
 depth, any size, valid bodies with any field replaced by any value, keys never seen — the
 API answers with a status below 500 and a problem+json for every error, never a
 traceback; with a valid key and without one, on SQLite and on PostgreSQL (issue 19,
-"Done when")."""
+"Done when"). The routes without a body get any query parameters and path values."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -137,3 +138,24 @@ def test_deep_and_large_json_is_refused_cleanly(world: tuple[TestClient, Caller,
         r = client.post(f"/demandes/{num}/evenements-gp", content=body, headers=headers)
         assert r.status_code == status, r.text[:200]
         assert r.headers["content-type"] == "application/problem+json"
+
+
+TEXT = st.text(max_size=40) | st.sampled_from(["\x00", "0", "-1", "2" * 30, "etat", "a" * 70])
+
+
+@given(data=st.data())
+@settings(max_examples=150, deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+def test_any_query_and_path_at_any_get_route_is_never_a_5xx(
+        world: tuple[TestClient, Caller, str], data: st.DataObject) -> None:
+    client, who, num = world
+    path = data.draw(st.sampled_from(["/feed", "/audit", "/catalogue", "/health",
+                                      f"/demandes/{num}/timeline", "/demandes/{x}/timeline"]))
+    path = path.replace("{x}", quote(data.draw(TEXT), safe="") or "x")
+    names = st.sampled_from(["cursor", "limit", "numUnique", "actorId", "vue", "other"])
+    query = data.draw(st.lists(st.tuples(names, TEXT), max_size=4))
+    headers = who.headers if data.draw(st.booleans()) else {}
+    r = client.get(path, params=query, headers=headers)
+    assert r.status_code < 500, (path, query, r.text[:300])
+    if r.status_code >= 400:
+        assert r.headers["content-type"] == "application/problem+json", r.text[:200]
