@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.logic import DEMANDE, DELETED, RADIATION, RETRAIT, Delivery, decide
+from dispatch.logic import DELETED, DEMANDE, RADIATION, RETRAIT, Delivery, decide
 from dispatch.matching import TerritoryIndex
 from hub.actors import Actor, ActorFilters
 from hub.errors import InputError, UnknownCommuneError
