@@ -352,6 +352,27 @@ def test_real_geography_when_available(store: ActorStore) -> None:
         service.add_or_update(rouen(filters=ActorFilters(communes=["76999"])))
 
 
+def test_former_commune_in_filters_is_refused_naming_its_successor(
+    store: ActorStore, tmp_path: Path
+) -> None:
+    """05141 was absorbed by the commune nouvelle Aubessagne (05039) on 2018-01-01: an actor
+    registering it is told which code to register, and nothing is saved (issue 17)."""
+    from hub.geo import get_geography
+
+    service = ActorService(store, get_geography(), None)
+    with pytest.raises(InputError, match=r"'05141' left the INSEE list on 2018-01-01 "
+                       r"\(today '05039' Aubessagne\): register '05039'") as exc:
+        service.add_or_update(rouen(filters=ActorFilters(communes=["76540", "05141"])))
+    assert exc.value.code == "former_commune"
+    yaml_file = tmp_path / "actors.yaml"
+    yaml_file.write_text("actors:\n  - id: b\n    name: B\n    kind: bailleur\n"
+                         "    filters: {communes: ['05141']}\n")
+    with pytest.raises(InputError, match="register '05039'"):
+        service.import_file(yaml_file)
+    assert store.list() == []  # nothing saved
+    assert service.add_or_update(rouen(filters=ActorFilters(communes=["05039"]))).change == "add"
+
+
 # ---------------------------------------------------------------- CLI
 
 
