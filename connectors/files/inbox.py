@@ -20,7 +20,7 @@ from connectors.files import layout
 from connectors.files.fsutil import move_durably, write_atomic
 from connectors.interfacenuu import xmlsafe
 from connectors.interfacenuu.mapping import parse_demande_xml
-from hub.errors import InputError
+from hub.errors import InputError, TransientError
 from hub.private import FILE_MODE
 from hub.publishing import PreparedEvent, prepare_event
 
@@ -75,7 +75,8 @@ def list_ready(folder: Path, *, settle_s: float, now: float) -> list[Candidate]:
 def examine(candidate: Candidate, source: str, *,
             max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES) -> Outcome | None:
     """Read and validate one file. None if it changed since it was listed (still being
-    written, or replaced): it is left for a later pass. Never raises for bad content.
+    written, or replaced), or if a creation without number could not be numbered because
+    the SNE is unreachable: it is left for a later pass. Never raises for bad content.
 
     A file above ``max_bytes`` (``files.max_file_bytes``) is rejected from its size: only
     hashed in chunks, never held in memory; and no more than the listed size + 1 bytes of
@@ -101,6 +102,9 @@ def examine(candidate: Candidate, source: str, *,
         prepared = prepare_event(event)
     except InputError as exc:
         return Outcome(candidate, digest, REJECTED, exc.code, exc.message)
+    except TransientError as exc:  # the SNE cannot number a new demand now: a later pass
+        log.warning("inbox file of source %s left for a later pass: %s", source, exc.code)
+        return None
     except Exception as exc:  # a bug must not stop the inbox nor lose the file
         log.exception("unexpected error validating an inbox file of source %s", source)
         return Outcome(candidate, digest, REJECTED, "internal_error",

@@ -143,3 +143,22 @@ def test_hub_publish_dry_run_never_calls_the_sne(
     assert lines[0].endswith("new.xml: CRE without numéro unique: only the SNE numbers a new "
                              "demand and no SNE is configured (set HUB_SNE__URL)")
     assert "malformed" not in result.output
+
+
+def test_inbox_leaves_a_creation_for_later_when_the_sne_is_unreachable(
+    hub_with: Any, tmp_path: Path
+) -> None:
+    from connectors.files.inbox import PUBLISHED, Candidate, examine
+    from tests.support.sne import free_port
+
+    path = tmp_path / "new.xml"
+    path.write_bytes(new_demande_xml(guichet(), [ROUEN]))
+    st = path.stat()
+    candidate = Candidate(path, st.st_size, st.st_mtime_ns)
+    hub_with(f"http://127.0.0.1:{free_port()}/sne")  # nothing listens: SneUnavailable
+    assert examine(candidate, "erp") is None  # not rejected: retried at a later pass
+    assert path.exists()
+    hub_with("")
+    outcome = examine(candidate, "erp")
+    assert outcome is not None and outcome.status != PUBLISHED
+    assert outcome.reason == "no_sne" and "no SNE is configured" in outcome.message
