@@ -234,3 +234,26 @@ def test_actor_filter_on_a_former_code_is_refused_naming_the_successor(
         " Aubessagne): register '05039'; '27647' left the INSEE list by 2021-01-01 (today"
         " '27676' Les Trois Lacs): register '27676'"
     )
+
+
+# -- the same rules on an InterfaceNuu document -----------------------------------------------
+
+XML = Path(__file__).resolve().parents[1] / "data" / "interfacenuu" / "demande_complete.xml"
+
+
+def xml_with(wished: str, operation: str) -> bytes:
+    text = XML.read_text(encoding="utf-8")
+    assert text.count('<commune code="57672"/>') == 1  # a wished commune (2nd choice)
+    text = text.replace('<commune code="57672"/>', f'<commune code="{wished}"/>')
+    return text.replace("<typeFichier>MOD</typeFichier>",
+                        f"<typeFichier>{operation}</typeFichier>").encode()  # fmt: skip
+
+
+def test_xml_documents_follow_the_same_rules() -> None:
+    wished = prepare_event(xml_with(SAINT_EUSEBE, "MOD")).event["demande"]["demandeLogement"]
+    codes = [w["commune"] for w in wished["logementRecherche"]["listeLocalisationSouhaite"]]
+    assert SAINT_EUSEBE in codes  # accepted, and carried as sent
+    with pytest.raises(UnknownCommuneError) as exc:
+        prepare_event(xml_with("99999", "MOD"))
+    assert str(exc.value) == f"{WISHED}: unknown INSEE commune code '99999'"
+    assert prepare_event(xml_with("99999", "RAD")).event["operation"] == "RAD"
