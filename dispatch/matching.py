@@ -169,12 +169,18 @@ class TerritoryIndex:
         return out
 
     def matches(self, actor_id: str, communes: Sequence[str], typologies: Sequence[str]) -> bool:
-        """Whether one actor accepts the demand (used when that actor's filters change)."""
+        """Whether one actor accepts the demand (used when that actor's filters change).
+        A stored demand's commune the geography no longer knows matches no one: an actor
+        change is never refused for a demand's territory."""
         keys = self._keys.get(actor_id)
         if not keys:
             return False
         for rank, commune in enumerate(communes):
-            if not keys.isdisjoint(self.place_keys(commune)):
+            try:
+                place = self.place_keys(commune)
+            except UnknownCommuneError:
+                continue
+            if not keys.isdisjoint(place):
                 return self._accepts(actor_id, rank, typologies)
         return False
 

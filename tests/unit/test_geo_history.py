@@ -145,6 +145,14 @@ def test_unknown_code_names_the_element_and_the_value(index: TerritoryIndex) -> 
         "aubessagne", "champsaur", "hautes-alpes"}
 
 
+def test_an_actor_change_never_fails_on_a_stored_commune_unknown_today(
+    index: TerritoryIndex,
+) -> None:
+    # reevaluate() asks matches() for a stored demand: a code unknown today matches no one
+    assert index.matches("aubessagne", ["99999", SAINT_EUSEBE], ["T2"])
+    assert not index.matches("aubessagne", ["99999"], ["T2"])
+
+
 # -- the worker's decisions ------------------------------------------------------------------
 
 
