@@ -80,3 +80,71 @@ def test_without_sne_the_refusal_is_one_line(hub_env: dict[str, str], tmp_path: 
         first = res.stderr.strip().splitlines()[0]
         assert first == (f"{path}: CRE without numéro unique: only the SNE numbers a new "
                          "demand and no SNE is configured (set HUB_SNE__URL)")
+
+
+def test_rest_api_creation_without_number_is_numbered(
+    settings: HubSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The REST API reaches the same numbering step: a CRE posted with an empty numUnique
+    is published under the SNE's number, and the submitter holds it; without an SNE, 422."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+    from fastapi.testclient import TestClient
+
+    from connectors.interfacenuu.mapping import parse_demande_xml
+    from hub.api.app import create_app as api_app
+    from hub.db import make_engine, migrate
+    from hub.kafka.client import client_options
+    from hub.settings import get_settings
+    from schemas import get_codec
+    from tests.integration.api_support import register
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'api.db'}")
+    migrate(engine)
+    who = register(engine)
+    g = "R" + uuid.uuid4().hex[:4].upper()
+    event = parse_demande_xml(new_demande_xml(g, [ROUEN], nom=f"R{g}"))
+    event.pop("eventId")
+    event.pop("source")
+    assert event["numUnique"] == ""
+    monkeypatch.setenv("HUB_HOME", str(tmp_path / "home"))
+    with serve(create_app(f"sqlite:///{tmp_path / 'sim.db'}")) as sim, \
+            TestClient(api_app(settings, engine)) as client:
+        monkeypatch.setenv("HUB_SNE__URL", "")
+        get_settings.cache_clear()
+        r = client.post("/demandes/evenements", headers=who.headers, json=[event])
+        assert r.status_code == 422, r.text
+        assert "no SNE is configured" in r.json()["detail"]
+        monkeypatch.setenv("HUB_SNE__URL", f"{sim}/sne")
+        get_settings.cache_clear()
+        try:
+            r = client.post("/demandes/evenements", headers=who.headers, json=[event])
+        finally:
+            get_settings.cache_clear()
+        assert r.status_code == 202, r.text
+        [num] = SneClient(SneSettings(url=f"{sim}/sne")).search(communeSouhaitee=ROUEN)
+    assert num.endswith(g)
+
+    async def find() -> dict[str, Any] | None:
+        consumer = AIOKafkaConsumer("hub.demandes", **client_options(settings), group_id=None,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            await consumer.getmany(timeout_ms=1000)
+            for tp in consumer.assignment():
+                end = (await consumer.end_offsets([tp]))[tp]
+                consumer.seek(tp, max(0, end - 200))
+            for _ in range(20):
+                for msgs in (await consumer.getmany(timeout_ms=500)).values():
+                    for m in msgs:
+                        if m.key == num.encode():
+                            return dict(get_codec().decode_as(m.value, "DemandeEvent"))
+            return None
+        finally:
+            await consumer.stop()
+
+    published = asyncio.run(find())
+    assert published is not None and published["numUnique"] == num
+    assert published["source"] == f"api:{who.actor.id}"
+    engine.dispose()
