@@ -20,8 +20,10 @@ every batch of records before it is stored, so a ``DECISCAL``, ``ACCEPTDEM`` or
   with its reason; a ``LOGEMENT`` it names must be the decision's.
 
 Records the batch re-sends (same ``eventId`` as a stored one) are left out of the
-histories, so an idempotent retry is checked like the first sending. The check and the
-append are not one transaction: two concurrent first answers to one decision may both pass.
+histories, so an idempotent retry is checked like the first sending. The GP service runs
+this check inside the transaction that appends the batch, one checked batch at a time
+(:meth:`hub.gp.store.GPStore.append_all`): two concurrent answers to one decision cannot
+both pass.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from hub.cal.rules import CALRuleError, Candidate, Decision, check_decision, che
 
 DECISION = "DECISCAL"
 ANSWERS = ("ACCEPTDEM", "REFUSDEM")
+#: the event types the CAL rules govern
+CAL_CODES = frozenset({DECISION, *ANSWERS})
 Record = Mapping[str, Any]
 #: a demand's stored events, in order (``GPStore.timeline``)
 Timeline = Callable[[str], Sequence[Record]]

@@ -1,9 +1,10 @@
 """Recording gestion partagée events: validate against the catalogue, store, publish.
 
-Every batch goes through the CAL rules before anything is stored
-(:func:`hub.cal.guard.check_cal_records`): a CAL decision or an answer to one meets the
-same CCH R441-3 checks whether it comes from ``/cal``, from the gestion partagée route
-or from any other caller of this service.
+Every batch holding a CAL event goes through the CAL rules inside the transaction that
+stores it (:func:`hub.cal.guard.check_cal_records`, :meth:`GPStore.append_all`): a CAL
+decision or an answer to one meets the same CCH R441-3 checks whether it comes from
+``/cal``, from the gestion partagée route or from any other caller of this service, and
+two concurrent batches are checked one after the other.
 
 Order: the record is stored (the source of truth) before it is published to
 ``hub.evenements``. If publishing fails the call raises :class:`TransientError`; the
@@ -14,10 +15,11 @@ again (consumers deduplicate by ``eventId``).
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from functools import partial
 from typing import Any, Protocol
 
 from hub import topics
-from hub.cal.guard import check_cal_records
+from hub.cal.guard import CAL_CODES, check_cal_records
 from hub.gp.store import GPStore
 from hub.gp.validation import GPInput, validate_gp_event
 from schemas import get_codec
@@ -41,11 +43,13 @@ class GPService:
     async def record_all(self, records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
         """Check ``records`` against the CAL rules (:class:`~hub.cal.rules.CALRuleError`),
         store them together, then publish each (stored first, see module doc)."""
-        check_cal_records(records, self.store.timeline, self.store.decision_events)
         codec = get_codec()
         for r in records:
             codec.encode("EvenementGP", r)  # what cannot be published is not stored either
-        stored = self.store.append_all(records)
+        checked = any(r["codeTypeEvenement"] in CAL_CODES for r in records)
+        stored = self.store.append_all(records, check=partial(
+            check_cal_records, records, self.store.timeline, self.store.decision_events)
+            if checked else None)
         for record, _ in stored:
             await self.publisher.publish(topics.EVENEMENTS, record["numUnique"].encode(),
                                          codec.encode("EvenementGP", record))

@@ -14,18 +14,21 @@ Contracts:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.db import write_transaction
 from hub.errors import ConflictError, TransientError
 from hub.gp.catalogue import SEED, Catalogue
 from hub.gp.tables import gp_catalogues, gp_events
+
+#: PostgreSQL advisory lock key of checked appends (see :meth:`GPStore.append_all`)
+_CHECK_LOCK = 0x6770_6361_6C00  # "gpcal"
 
 
 @contextmanager
@@ -45,10 +48,22 @@ class GPStore:
         """Store ``record``; return (stored record, created). See module doc."""
         return self.append_all([record])[0]
 
-    def append_all(self, records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
-        """Store ``records`` in one transaction (all or none); (stored, created) for each."""
+    def append_all(self, records: list[dict[str, Any]],
+                   check: Callable[[], None] | None = None) -> list[tuple[dict[str, Any], bool]]:
+        """Store ``records`` in one transaction (all or none); (stored, created) for each.
+
+        ``check`` (e.g. the CAL rules, which read the stored histories) runs inside the
+        transaction, before anything is written, one checked append at a time: SQLite's
+        write transaction is exclusive, on PostgreSQL a transaction-scoped advisory lock
+        serializes checked appends. So two concurrent batches cannot both pass a rule
+        that the first one's records would make the second one break (e.g. two answers
+        to one decision). An exception from ``check`` rolls the transaction back."""
         out: list[tuple[dict[str, Any], bool]] = []
         with _db_errors(), write_transaction(self.engine) as conn:
+            if check is not None:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHECK_LOCK})
+                check()
             for record in records:
                 existing = self._by_id(conn, record["eventId"])
                 if existing is not None:

@@ -1,0 +1,103 @@
+"""The CAL rules in the gestion partagée service, on SQLite and PostgreSQL: every caller of
+``GPService.record_all`` meets them, and concurrent batches are checked one after the
+other (two answers to one decision cannot both be recorded)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from hub.cal.rules import CALRuleError
+from hub.gp.service import GPService
+from hub.gp.store import GPStore
+from hub.gp.validation import GPInput
+from tests.support.demandes import new_num_unique
+
+DAY = date(2025, 6, 10)
+
+
+class Outbox:
+    """Stands for the broker: what the service published (not the store under test)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
+        self.sent.append((topic, key))
+
+
+class SlowReads(GPStore):
+    """The real store, whose history reads take a while: two concurrent checks overlap."""
+
+    def timeline(self, num_unique: str, *, published_only: bool = False,
+                 codes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        found = super().timeline(num_unique, published_only=published_only, codes=codes)
+        time.sleep(0.3)
+        return found
+
+
+def _record(service: GPService, num: str, code: str, fields: dict[str, str],
+            on: date = DAY, event_id: str | None = None) -> dict[str, Any]:
+    data = GPInput(num_unique=num, code=code, date_survenance=on, caracteristiques=fields,
+                   event_id=event_id)
+    return service.prepare(data, "bailleur-x")
+
+
+@pytest.fixture
+def service(migrated_db: tuple[str, Engine]) -> GPService:
+    return GPService(SlowReads(migrated_db[1]), Outbox())
+
+
+def _decided(service: GPService) -> str:
+    """A demand with a valid single-candidate (prefect-designated) attribution d-<num>."""
+    num = new_num_unique()
+    for code, fields in (("DESIGCAL", {"CODECAL": "C", "LOGEMENT": "L", "DESIGPREF": "true"}),
+                         ("EXAMCAL", {"CODECAL": "C", "DATECAL": DAY.isoformat()}),
+                         ("DECISCAL", {"CODECAL": "C", "LOGEMENT": "L", "DECISIONID": f"d-{num}",
+                                       "DECISION": "ATTR", "RANG": "1",
+                                       "DATEDEC": DAY.isoformat()})):
+        asyncio.run(service.record_all([_record(service, num, code, fields)]))
+    return num
+
+
+def test_two_concurrent_answers_to_one_decision_are_not_both_recorded(
+        service: GPService) -> None:
+    num = _decided(service)
+    answers = [_record(service, num, code, {"DECISIONID": f"d-{num}", **extra},
+                       date(2025, 6, 12), event_id=f"answer-{i}-{num}")
+               for i, (code, extra) in enumerate((("ACCEPTDEM", {}),
+                                                  ("REFUSDEM", {"MOTIF": "trop loin"})))]
+    outcomes: list[str] = []
+
+    def answer(record: dict[str, Any]) -> None:
+        try:
+            asyncio.run(service.record_all([record]))
+            outcomes.append("recorded")
+        except CALRuleError as exc:
+            outcomes.append(exc.rule)
+
+    threads = [threading.Thread(target=answer, args=(a,)) for a in answers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["R441-3/reponse-unique", "recorded"]
+    stored = [e["codeTypeEvenement"] for e in service.store.timeline(num)]
+    assert sum(code in ("ACCEPTDEM", "REFUSDEM") for code in stored) == 1
+
+
+def test_every_caller_of_the_service_meets_the_cal_rules(service: GPService) -> None:
+    num = new_num_unique()
+    forged = _record(service, num, "DECISCAL", {
+        "CODECAL": "C", "LOGEMENT": "L", "DECISIONID": "forged", "DECISION": "IRREC",
+        "MOTIF": "IRRSEJ", "DATEDEC": DAY.isoformat()})
+    with pytest.raises(CALRuleError) as info:
+        asyncio.run(service.record_all([forged]))
+    assert info.value.rule == "R441-3/designation"
+    assert service.store.timeline(num) == [] and service.publisher.sent == []  # type: ignore[attr-defined]
