@@ -258,8 +258,9 @@ def test_out_of_scope_is_refused_for_every_actor_and_route(world: World) -> None
 
 
 def test_another_actors_audit_and_feed_are_not_readable(world: World) -> None:
-    """``/audit?actorId=<other>`` is refused to every non-etat actor; ``/feed`` ignores any
-    attempt to name another actor and answers the caller's own feed."""
+    """``/audit?actorId=<other>`` is refused to every non-etat actor; ``/feed`` has no
+    parameter naming an actor (an attempt is an unknown parameter, refused) and answers
+    the caller's own feed."""
     for i, who in enumerate(world.actors):
         other = world.actors[(i + 1) % len(world.actors)]
         if who.actor.kind != "etat":
@@ -267,6 +268,8 @@ def test_another_actors_audit_and_feed_are_not_readable(world: World) -> None:
             assert r.status_code == 403, (who.actor.id, r.text)
         r = world.client.get(f"/feed?actor={other.actor.id}&actorId={other.actor.id}"
                              "&limit=1000", headers=who.headers)
+        assert r.status_code == 422 and "unknown query parameter" in r.json()["detail"]
+        r = world.client.get("/feed?limit=1000", headers=who.headers)
         assert r.status_code == 200
         nums = {rec["numUnique"] for rec in r.json()["records"]}
         assert not nums & (set(world.demands.values()) - who.scope), who.actor.id
