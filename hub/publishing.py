@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from dispatch.logic import validate_event
+from dispatch.logic import TERRITORY_FREE_OPERATIONS, validate_event
+from dispatch.matching import WISHED_COMMUNE
 from dispatch.state import wished_communes
 from hub import topics
-from hub.errors import InputError
+from hub.errors import InputError, UnknownCommuneError
 from hub.geo import get_geography
 from hub.jsonlines import read_objects
 from hub.kafka.admin import core_topics, ensure_topics
@@ -138,9 +139,14 @@ def _checked(event: dict[str, Any]) -> bytes:
                  "demande": {**demande, "demandeLogement": dl} if demande else None}
     value = get_codec().encode("DemandeEvent", probe)  # the shape first: InputError
     validate_event(probe)
+    if probe["operation"] in TERRITORY_FREE_OPERATIONS:
+        return value  # a RAD/SUP is never refused for a territorial reason (issue 17)
     geography = get_geography()
     for commune in wished_communes(probe.get("demande")):
-        geography.commune(commune)  # raises UnknownCommuneError
+        try:
+            geography.commune(geography.resolve(commune))  # a former code: its successor
+        except UnknownCommuneError as exc:
+            raise UnknownCommuneError(f"{WISHED_COMMUNE}: {exc.message}") from None
     return value
 
 
