@@ -40,8 +40,11 @@ def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -
 
     from connectors.sne.gateway import create_app
     from connectors.sne.server import public_base
+    from hub.errors import ConfigError
 
     settings = get_settings()
+    if not settings.sne.configured:
+        raise ConfigError("no SNE configured: set HUB_SNE__URL, the SNE the gateway relays to")
     host, port = host or settings.sne.gateway_host, port or settings.sne.gateway_port
     base = public_base(settings.sne.gateway_public_url, host, port)
     serve_metrics(metrics_port, settings.monitoring.web_host)
@@ -69,6 +72,8 @@ def sne_poll(once: bool, interval: float, metrics_port: int | None) -> None:
     from hub.publishing import PreparedEvent, publish_events
 
     settings = get_settings()
+    if not settings.sne.configured:
+        raise ConfigError("no SNE configured: set HUB_SNE__URL, the SNE to poll")
     if not settings.sne.poll_communes:
         raise ConfigError("set HUB_SNE__POLL_COMMUNES (JSON list of INSEE codes) to poll the SNE")
     engine = make_engine(settings.database_url)

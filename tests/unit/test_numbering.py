@@ -162,3 +162,14 @@ def test_inbox_leaves_a_creation_for_later_when_the_sne_is_unreachable(
     outcome = examine(candidate, "erp")
     assert outcome is not None and outcome.status != PUBLISHED
     assert outcome.reason == "no_sne" and "no SNE is configured" in outcome.message
+
+
+def test_gateway_and_poller_refuse_to_start_without_sne(hub_with: Any) -> None:
+    from hub.cli.sne import sne_poll, soap_gateway
+    from hub.errors import ConfigError
+
+    hub_with("")
+    for command in (soap_gateway, sne_poll):
+        result = CliRunner().invoke(command, [])
+        assert isinstance(result.exception, ConfigError)
+        assert "no SNE configured: set HUB_SNE__URL" in str(result.exception)
