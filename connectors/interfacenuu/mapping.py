@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +43,7 @@ SOURCE = "interfacenuu-xml"
 PARIS = ZoneInfo("Europe/Paris")
 XSD_PATH = AVRO_DIR.parent / "xsd" / "InterfaceNuu_v0201.xsd"
 _EVENT_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:passerelle:interfacenuu:document")
+_END_OF_DAY = re.compile(r"T24:00:00(?:\.0+)?(?=$|[+-])")  # xs:dateTime allows 24:00:00
 _QUOTED = re.compile(r"'([^'{][^']*)'")  # quoted values in libxml2 messages (not {ns}names)
 _KEEP = frozenset(
     {
@@ -65,10 +66,18 @@ def _xsd() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(XSD_PATH)))
 
 
+@lru_cache(maxsize=1)
+def _schema_names() -> frozenset[str]:
+    """Names declared by the XSD (elements, attributes, types): safe to show in errors."""
+    names = etree.parse(str(XSD_PATH)).xpath("//@name")
+    return frozenset(str(n) for n in names) | {f"tns:{n}" for n in names}
+
+
 def _node(root: etree._Element, xpath: str | None) -> etree._Element | None:
     """The element libxml2 reports (its ``path``), or None."""
+    prefixes = {k: v for k, v in root.nsmap.items() if k}  # paths use the document's prefixes
     try:
-        found = root.xpath(xpath) if xpath else []
+        found = root.xpath(xpath, namespaces=prefixes) if xpath else []
     except etree.XPathError:
         return None
     node = found[0] if isinstance(found, list) and found else None
@@ -80,7 +89,9 @@ def _masked(msg: str, node: etree._Element | None) -> str:
     numbers stay): the values of ``node`` when known, else every quoted token that is not
     a number or a known keyword."""
     if node is None:
-        return _QUOTED.sub(lambda m: m[0] if m[1].isdigit() or m[1] in _KEEP else "'…'", msg)
+        names = _schema_names()
+        keep = _KEEP | names
+        return _QUOTED.sub(lambda m: m[0] if m[1].isdigit() or m[1] in keep else "'…'", msg)
     values = {node.text or "", *node.attrib.values()}
     values |= {" ".join(v.split()) for v in values}
     for v in sorted(values - {""}, key=len, reverse=True):
@@ -105,13 +116,17 @@ def _validate(root: etree._Element) -> None:
 
 
 def _occurred_at(text: str) -> int:
+    """Epoch ms of an xs:dateTime (years 0001–9999; ``24:00:00`` is the next midnight)."""
+    value, later = text.strip().replace("Z", "+00:00"), timedelta(0)
+    if m := _END_OF_DAY.search(value):
+        value, later = f"{value[: m.start()]}T00:00:00{value[m.end() :]}", timedelta(days=1)
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        when = datetime.fromisoformat(value)
     except ValueError:
-        raise fail("entete/dateFichier: not an xs:dateTime") from None
+        raise fail("entete/dateFichier: not an xs:dateTime of years 0001-9999") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=PARIS)
-    return int(when.timestamp() * 1000)
+    return int((when + later).timestamp() * 1000)
 
 
 def parse_demande_xml(
