@@ -21,8 +21,6 @@ from hub.publishing import check_event, prepare_event
 from hub.settings import get_settings
 from tests.support.sne import ROUEN, new_demande_xml, serve
 
-pypdf = pytest.importorskip("pypdf")
-
 
 class Counting:
     """ASGI wrapper counting the POST requests (SOAP calls) that reach the simulator."""
@@ -76,6 +74,7 @@ def test_creation_without_number_is_numbered_by_the_sne(
     assert prepared.key == num.encode()
     assert prepared.event["demande"]["demandeLogement"]["numUnique"] == num
     # the attestation the SNE answered is kept under its name, owner-only, a real PDF
+    pypdf = pytest.importorskip("pypdf")
     pdf = home / "sne-attestations" / f"attestation_enregistrement_{num}.pdf"
     assert pdf.stat().st_mode & 0o777 == 0o600
     text = pypdf.PdfReader(io.BytesIO(pdf.read_bytes()), strict=True).pages[0].extract_text()
