@@ -49,7 +49,7 @@ def main() -> None:
                                             "history": []}))  # fmt: skip
     # hostile: a FeedRecord header then a 50-million-item count where a string/array starts
     avro.append(avro[7][:10] + zigzag(50_000_000) + b"\x00" * 3)
-    xml = [p.read_bytes() for p in sorted((REPO / "tests/data/interfacenuu").glob("*.xml"))]
+    xml = [p.read_bytes() for p in sorted((REPO / "tests/data").glob("interfacenuu*/*.xml"))]
     xml += [render_demande_xml(e) for e in events[:2]]
     actors = [json.dumps(a).encode() for a in seeds[:4]]
     actors.append(json.dumps({**seeds[0], "filters": {"communes": ["7654O"]}}).encode())

@@ -4,7 +4,7 @@ The record is the smallest the DemandeEvent Avro schema (``schemas/avro/``) allo
 numéro unique and wished communes; fastavro (an independent Avro implementation) writes
 and reads it back with the schema, so every field the schema defaults comes from the
 ``.avsc`` files. The communes are the wished ones of the SNE documents under
-``tests/data/interfacenuu``, read with a plain XPath. :func:`read_spec_event` decodes a
+``tests/data/interfacenuu*``, read with a plain XPath. :func:`read_spec_event` decodes a
 record of ``hub.demandes`` the same independent way.
 """
 
@@ -42,7 +42,7 @@ def demande_event_schema() -> Any:
 def wished_communes() -> tuple[str, ...]:
     """INSEE codes wished by the SNE sample documents (listeLocalisationSouhaite)."""
     codes: list[str] = []
-    for path in sorted(DATA.glob("*.xml")):
+    for path in sorted(DATA.parent.glob("interfacenuu*/*.xml")):  # -refused/ too
         tree = etree.parse(str(path))
         found = tree.xpath(
             "//*[local-name()='listeLocalisationSouhaite']//*[local-name()='commune']/@code"
