@@ -42,7 +42,7 @@ def demande_event_schema() -> Any:
 def wished_communes() -> tuple[str, ...]:
     """INSEE codes wished by the SNE sample documents (listeLocalisationSouhaite)."""
     codes: list[str] = []
-    for path in sorted(DATA.parent.glob("interfacenuu*/*.xml")):  # -refused/ too
+    for path in sorted(DATA.parent.glob("interfacenuu*/*.xml"), key=str):  # -refused/ too
         tree = etree.parse(str(path))
         found = tree.xpath(
             "//*[local-name()='listeLocalisationSouhaite']//*[local-name()='commune']/@code"
