@@ -119,8 +119,9 @@ def _message(error: Any) -> str:
 
 async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    # loc and msg only: the rejected input may be personal data
-    errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": _message(e)}
+    # loc and msg only: the rejected input may be personal data (a loc part may be a key
+    # the client sent: cut short, so an error never echoes a whole hostile key)
+    errors = [{"loc": [str(p)[:64] for p in e.get("loc", ())], "msg": _message(e)}
               for e in exc.errors()][:20]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
         return problem(400, "malformed_json", "Malformed JSON", "the body is not valid JSON",

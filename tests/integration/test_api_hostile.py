@@ -345,3 +345,12 @@ def test_unknown_query_parameters_are_refused(client: TestClient, engine: Engine
     r = client.get("/feed?cursr=5", headers=who.headers)
     assert "cursr" in assert_problem(r, 422, "unknown_parameter")["detail"]
     assert_problem(client.get("/feed?cursr=5"), 401, "unauthenticated")  # the key first
+
+
+def test_a_refused_key_is_not_echoed_whole(client: TestClient, engine: Engine) -> None:
+    who = register(engine)
+    num = create_demand(client, who)
+    body = gp_body("VISPROP", {"DATEVIS": "2025-06-05", "K" * 10_000 + "\x00": "x"})
+    r = client.post(f"/demandes/{num}/evenements-gp", headers=who.headers, json=body)
+    assert len(assert_problem(r, 422, "invalid_request")["errors"][0]["loc"][2]) <= 64
+    assert len(r.content) < 2000
