@@ -1,4 +1,4 @@
-"""``python -m bench run [--suite default|smoke] [--full-backfill] [--out DIR]``,
+"""``python -m bench run [--suite default|smoke] [--full-backfill] [--only push] [--out DIR]``,
 ``python -m bench data --demands N --out FILE.jsonl`` (the synthetic data as JSONL).
 
 One run: a private broker; phase 1 = W2 fan-out sweep with baselines a, b, c, then W3
@@ -102,6 +102,12 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
     if only == "matching":
         result["verdicts"] = report.verdicts(result)
         return result
+    if only == "push":  # no broker: outbox -> receiver (bench/push.py)
+        from bench import push
+
+        result["push"] = await push.push(home / "push", suite_name, seed)
+        result["verdicts"] = {**report.verdicts(result), **push.verdicts(result["push"])}
+        return result
     with private_broker(home) as broker:
         bootstrap, broker_pid = broker.bootstrap, broker.status().pid
         result["broker"] = {"bootstrap": bootstrap, "kafka": broker.version}
@@ -158,9 +164,11 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--full-backfill", action="store_true", help="W1 on the full 1.9 M stock")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", type=Path, default=Path("bench-results"))
-    r.add_argument("--only", choices=("all", "backfill", "fanout", "matching"), default="all",
-                   help="run only W1 (backfill), only W2 + W3 (fanout) or only the matching "
-                   "micro-benchmark")
+    r.add_argument("--only", choices=("all", "backfill", "fanout", "matching", "push"),
+                   default="all",
+                   help="run only W1 (backfill), only W2 + W3 (fanout), only the matching "
+                   "micro-benchmark, or only the push channels (webhook delivery, not in "
+                   "'all')")
     r.add_argument("--ns", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
                    metavar="N,N", help="W2 fan-out sizes instead of the suite's (e.g. 10)")
     r.add_argument("--worker-env", action="append", default=[], metavar="HUB_X=V",

@@ -236,4 +236,8 @@ def markdown(r: dict[str, Any]) -> str:
             "",
             f"Recipients per demand: `{json.dumps(b.get('distribution', {}))}`",
         ]
+    if r.get("push"):
+        from bench.push import markdown as push_markdown
+
+        lines += push_markdown(r["push"])
     return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ import asyncio
 import json
 import logging
 import random
+import ssl as ssl_module
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
@@ -65,11 +66,14 @@ class Answer:
     error: str | None = None
 
 
-def client(settings: HubSettings) -> httpx.AsyncClient:
-    """An HTTP client sized for ``api.delivery_concurrency`` requests in flight."""
-    n = settings.api.delivery_concurrency
-    return httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(
-        max_connections=n, max_keepalive_connections=n))
+def actor_client(ssl: ssl_module.SSLContext | None = None) -> httpx.AsyncClient:
+    """The HTTP client of one actor: its own small pool (one batch of an actor is in flight
+    at a time), so actors never queue behind each other in a shared pool (httpcore's pool
+    costs grow with the requests it holds: 2.2 ms of CPU per request at 64 in flight
+    against 0.85 ms alone). ``ssl``: one context shared by every actor's client."""
+    return httpx.AsyncClient(follow_redirects=False, verify=ssl if ssl is not None else True,
+                             limits=httpx.Limits(max_connections=2,
+                                                 max_keepalive_connections=1))
 
 
 class PushChannel:
@@ -82,6 +86,8 @@ class PushChannel:
         self.settings = settings
         self.outbox = outbox
         self.audit = audit
+        #: bounds the requests in flight across actors (set by the caller serving them)
+        self.slots: asyncio.Semaphore | None = None
         self._depth_set: set[str] = set()
 
     def prepare(self, actor: Actor) -> Any:
@@ -95,6 +101,16 @@ class PushChannel:
         from the first on, the receiver answered. Never raises for the receiver's sake:
         what it did wrong is the :attr:`Answer.error`."""
         raise NotImplementedError
+
+    async def request(self, client: httpx.AsyncClient, url: str, body: bytes,
+                      headers: dict[str, str]) -> httpx.Response:
+        """POST through one of :attr:`slots` (waiting for a slot is not part of the
+        ``api.webhook_timeout_s`` timeout)."""
+        gate: AbstractAsyncContextManager[Any] = (self.slots if self.slots is not None
+                                                  else nullcontext())
+        async with gate:
+            return await client.post(url, content=body, headers=headers,
+                                     timeout=self.settings.api.webhook_timeout_s)
 
     async def pump(self, actor: Actor) -> int:
         """Copy the actor's new feed records into the outbox; return how many. (One
@@ -113,11 +129,9 @@ class PushChannel:
             if not records or start + len(records) >= end:
                 return copied
 
-    async def send_due(self, actor: Actor, client: httpx.AsyncClient,
-                       slots: asyncio.Semaphore | None = None) -> int:
+    async def send_due(self, actor: Actor, client: httpx.AsyncClient) -> int:
         """Deliver the actor's due records batch after batch, in feed order, until none is
-        due or one meets a transport error; return the records the receiver answered.
-        ``slots`` bounds the requests in flight across actors."""
+        due or one meets a transport error; return the records the receiver answered."""
         prepared = self.prepare(actor)
         rows = self.settings.api.delivery_batch_rows
         sent, after, failed = 0, None, False
@@ -127,9 +141,7 @@ class PushChannel:
                 break
             if batch[0].attempts:  # tried before (in this process or an earlier one)
                 recorder.webhook_retry(actor.id)
-            gate: AbstractAsyncContextManager[Any] = slots if slots is not None else nullcontext()
-            async with gate:
-                answer = await self.post(client, actor, prepared, batch)
+            answer = await self.post(client, actor, prepared, batch)
             failed = self._settle(actor, batch, answer)
             sent += len(answer.answered)
             after = batch[len(answer.answered) - 1].feed_offset if answer.answered else after
@@ -163,9 +175,10 @@ class PushChannel:
         actor whose options are unusable is logged and skipped; any other error is raised
         once every actor's round ended."""
         mine = [a for a in actors if a.delivery.channel == self.channel]
-        slots = asyncio.Semaphore(self.settings.api.delivery_concurrency)
+        self.slots = slots = asyncio.Semaphore(self.settings.api.delivery_concurrency)
+        tls = httpx.create_ssl_context()
 
-        async def one(actor: Actor, http: httpx.AsyncClient) -> int:
+        async def one(actor: Actor) -> int:
             try:
                 self.prepare(actor)
             except HubError as exc:
@@ -175,11 +188,10 @@ class PushChannel:
                 return 0
             async with slots:
                 await self.pump(actor)
-            return await self.send_due(actor, http, slots)
+            async with actor_client(tls) as http:
+                return await self.send_due(actor, http)
 
-        async with client(self.settings) as http:
-            results = await asyncio.gather(*(one(a, http) for a in mine),
-                                           return_exceptions=True)
+        results = await asyncio.gather(*(one(a) for a in mine), return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException):
                 raise r

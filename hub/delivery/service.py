@@ -30,13 +30,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Callable, Sequence
 
 import httpx
 
 from hub.actors import Actor
 from hub.delivery.pump import FeedPump
-from hub.delivery.push import PushChannel, backoff_s, client
+from hub.delivery.push import PushChannel, actor_client, backoff_s
 from hub.errors import HubError
 from hub.settings import HubSettings
 
@@ -65,22 +66,23 @@ class PushService:
         """Serve until ``stop`` is set (or the task is cancelled)."""
         stop = stop if stop is not None else asyncio.Event()
         slots = asyncio.Semaphore(self.settings.api.delivery_concurrency)
+        for channel in self.channels.values():
+            channel.slots = slots
+        tls = httpx.create_ssl_context()
         pump = asyncio.create_task(self._pump_loop(stop)) if self.pump is not None else None
         failures = 0
         try:
-            async with client(self.settings) as http:
-                while not stop.is_set():
-                    try:
-                        self._reconcile(list_actors(), http, slots)
-                        failures, pause = 0, self.interval
-                    except Exception as exc:  # registry outage: keep serving the known actors
-                        failures += 1
-                        pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
-                        log.warning("hub deliver: registry not read (%s); again in %.1f s",
-                                    type(exc).__name__, pause)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), pause)
-                await self._cancel(list(self.tasks))
+            while not stop.is_set():
+                try:
+                    self._reconcile(list_actors(), tls)
+                    failures, pause = 0, self.interval
+                except Exception as exc:  # registry outage: keep serving the known actors
+                    failures += 1
+                    pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                    log.warning("hub deliver: registry not read (%s); again in %.1f s",
+                                type(exc).__name__, pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
         finally:
             await self._cancel(list(self.tasks))
             if pump is not None:
@@ -89,8 +91,7 @@ class PushService:
             if self.pump is not None:
                 await self.pump.stop()
 
-    def _reconcile(self, actors: list[Actor], http: httpx.AsyncClient,
-                   slots: asyncio.Semaphore) -> None:
+    def _reconcile(self, actors: list[Actor], tls: ssl.SSLContext) -> None:
         mine = {a.id: a for a in actors if a.delivery.channel in self.channels}
         gone = [a for a in self.tasks if a not in mine]
         for actor_id in gone:
@@ -102,7 +103,7 @@ class PushService:
             if actor_id not in self.tasks:
                 self.wake[actor_id] = asyncio.Event()
                 self.tasks[actor_id] = asyncio.create_task(
-                    self._serve(actor_id, http, slots), name=f"deliver-{actor_id}")
+                    self._serve(actor_id, tls), name=f"deliver-{actor_id}")
 
     async def _cancel(self, actor_ids: list[str]) -> None:
         tasks = [self.tasks.pop(a) for a in actor_ids if a in self.tasks]
@@ -110,8 +111,11 @@ class PushService:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _serve(self, actor_id: str, http: httpx.AsyncClient,
-                     slots: asyncio.Semaphore) -> None:
+    async def _serve(self, actor_id: str, tls: ssl.SSLContext) -> None:
+        async with actor_client(tls) as http:
+            await self._serve_with(actor_id, http)
+
+    async def _serve_with(self, actor_id: str, http: httpx.AsyncClient) -> None:
         wake = self.wake[actor_id]
         failures = 0
         while actor_id in self.actors:
@@ -120,7 +124,7 @@ class PushService:
             wake.clear()  # before reading the outbox: a copy meanwhile wakes us again
             pause = self.interval
             try:
-                sent = await channel.send_due(actor, http, slots)
+                sent = await channel.send_due(actor, http)
                 self.delivered[actor_id] = self.delivered.get(actor_id, 0) + sent
                 failures = 0
             except HubError as exc:

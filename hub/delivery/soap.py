@@ -69,8 +69,7 @@ class SoapDelivery(PushChannel):
             ctype += f'; action="{action}"'
         with recorder.connector_call("soap_push", "post") as call:
             try:
-                r = await client.post(url, content=message, headers={"content-type": ctype},
-                                      timeout=self.settings.api.webhook_timeout_s)
+                r = await self.request(client, url, message, {"content-type": ctype})
             except httpx.HTTPError as exc:
                 timeout = isinstance(exc, httpx.TimeoutException)
                 call["outcome"] = "timeout" if timeout else "transport_error"

@@ -136,8 +136,7 @@ class WebhookDelivery(PushChannel):
                    "x-passerelle-signature": sign(target.key, body), **extra}
         with recorder.connector_call("webhook", "post") as call:
             try:
-                r = await client.post(target.url, content=body, headers=headers,
-                                      timeout=self.settings.api.webhook_timeout_s)
+                r = await self.request(client, target.url, body, headers)
             except httpx.HTTPError as exc:  # refused, reset, timeout: transport, retried
                 timeout = isinstance(exc, httpx.TimeoutException)
                 call["outcome"] = "timeout" if timeout else "transport_error"
