@@ -13,10 +13,11 @@ string lengths 0, 1, ``maxLength`` or between; patterns sampled from their regex
 repetition bounds too); integers at ``minInclusive``/``maxInclusive``, 0 or between, in
 lexical variants (``+7``, ``007``); booleans as ``true``/``false``/``1``/``0``; coded
 elements from the code lists of ``../shared/domain/README.md`` and ``hub.refdata``,
-communes from today's INSEE list (``hub.geo``), other codes sampled from their pattern. The
-``n:modifie`` flag (``true``/``false``/``1``/``0``) on items and leaves (never on list
-wrappers); prefixes: default namespace, ``n:``, ``ns2:``; UTF-8 or ISO-8859-1 (characters
-outside Latin-1 as character references); ``versionInterface`` 02.00 or 02.01.
+communes from today's INSEE list (``hub.geo``), other codes sampled from their pattern.
+Comments and CDATA sections (``decorated``); the ``n:modifie`` flag
+(``true``/``false``/``1``/``0``) on items and leaves (never on list wrappers); prefixes:
+default namespace, ``n:``, ``ns2:``; UTF-8 or ISO-8859-1 (characters outside Latin-1 as
+character references); ``versionInterface`` 02.00 or 02.01.
 
 What the hub requires beyond the outline, and the corpus therefore always writes (each is a
 rule of the hub, tested on its own elsewhere): a numéro unique of the 2011 pattern
@@ -185,20 +186,23 @@ class Document:
     prefix: str
     encoding: str
     root: Node
+    decorated: bool = False  # comments, CDATA sections, no XML declaration (UTF-8)
 
     @property
     def xml(self) -> bytes:
-        return serialize(self.root, self.prefix, self.encoding)
+        return serialize(self.root, self.prefix, self.encoding, self.decorated)
 
     def describe(self) -> str:
         return (f"seed={self.seed} mode={self.mode} operation={self.operation} "
                 f"version={self.version} prefix={self.prefix or '(default)'} "
-                f"encoding={self.encoding}")
+                f"encoding={self.encoding} decorated={self.decorated}")
 
 
-def serialize(root: Node, prefix: str, encoding: str) -> bytes:
+def serialize(root: Node, prefix: str, encoding: str, decorated: bool = False) -> bytes:
     """The document's bytes: every element qualified (``prefix:`` or the default namespace),
-    the flag as ``<p>:modifie`` (a prefix is bound for it in the default style too)."""
+    the flag as ``<p>:modifie`` (a prefix is bound for it in the default style too).
+    ``decorated``: a comment opens each element with children, texts holding ``<`` or
+    ``&`` are CDATA sections, and a UTF-8 document has no XML declaration."""
     flag_prefix = prefix or "n"
     parts: list[str] = []
 
@@ -216,7 +220,12 @@ def serialize(root: Node, prefix: str, encoding: str) -> bytes:
             parts.append(f"<{tag(node.name)}{attrs}/>")
             return
         parts.append(f"<{tag(node.name)}{attrs}>")
-        if node.text:
+        if decorated and node.children:
+            parts.append(f"<!-- {node.name} -->")
+        if node.text and decorated and ("<" in node.text or "&" in node.text) and _fits(
+                node.text, encoding):  # no character reference inside CDATA
+            parts.append(f"<![CDATA[{node.text}]]>")
+        elif node.text:
             parts.append(escape(node.text))
         for child in node.children:
             write(child, False)
@@ -224,7 +233,17 @@ def serialize(root: Node, prefix: str, encoding: str) -> bytes:
 
     write(root, True)
     head = f'<?xml version="1.0" encoding="{encoding}"?>\n'
+    if decorated and encoding == "UTF-8":
+        head = "<!-- no declaration: UTF-8 by default -->\n"
     return (head + "".join(parts)).encode(encoding, "xmlcharrefreplace")
+
+
+def _fits(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Walker:
@@ -308,8 +327,8 @@ class _Walker:
 
     def value(self, t: Simple, name: str) -> str:
         rnd, edge = self.rnd, self.mode == "maximal" or self.rnd.random() < 0.3
-        if t.base == "xs:boolean":
-            return rnd.choice(("true", "false", "1", "0"))
+        if t.base == "xs:boolean":  # whitespace collapses
+            return rnd.choice(("true", "false", "1", "0", " true ", "\n0\n"))
         if t.base == "xs:int":
             lo = int(t.facet("minInclusive") or -(2**31))
             hi = int(t.facet("maxInclusive") or 2**31 - 1)
@@ -380,7 +399,7 @@ def generate(seed: int, mode: str = "random", *, operation: str | None = None,
     for node in _numbered(root):
         node.text = num_unique(rnd)
     return Document(seed, mode, op, root.attrs["versionInterface"], rnd.choice(PREFIXES),
-                    encoding, root)
+                    encoding, root, rnd.random() < 0.25)
 
 
 def _walk(node: Node) -> Iterator[Node]:
@@ -477,7 +496,8 @@ def breakages(doc: Document) -> Iterator[Breakage]:
         def variant(change: Any, what: str, *names: str, chain: list[int] = chain) -> Breakage:
             root = _copy(doc.root)
             change(_at(root, chain[:-1]), _at(root, chain))
-            return Breakage(what, names, serialize(root, doc.prefix, doc.encoding))
+            return Breakage(what, names,
+                            serialize(root, doc.prefix, doc.encoding, doc.decorated))
 
         if e.min >= 1 and len(siblings) <= e.min:
             yield variant(lambda p, n: p.children.remove(n), f"remove {path}", e.name)
