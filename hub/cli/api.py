@@ -97,7 +97,6 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     """Push feeds to the actors whose delivery channel is webhook or soap (outbox, retries),
     each actor on its own (docs/api.md, "Delivery channels")."""
     import asyncio
-    import logging
 
     from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -129,7 +128,6 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     if once:
         click.echo(f"{asyncio.run(round_once())} record(s) delivered")
         return
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     service = PushService(settings, channels, FeedPump(settings, outbox), interval=interval)
     # outages (database, broker) are retried inside, per actor: the service never exits
     asyncio.run(service.run(ActorStore(engine).list))

@@ -7,7 +7,8 @@ receiver (:meth:`PushChannel.post`); everything else is common:
   in batches of ``api.delivery_batch_rows`` (:meth:`Outbox.due`), hands each batch to
   ``post`` and settles what the receiver answered in **one database transaction per
   batch** (records closed, audit rows appended to the chain, the failed record's next
-  attempt: :meth:`Outbox.settle`). One batch of an actor is in flight at a time and the
+  attempt: :meth:`Outbox.settle`); a channel sending one record per request settles at
+  least every :data:`SETTLE_EVERY_S` (few records sent twice after a database outage). One batch of an actor is in flight at a time and the
   next one starts after the previous one settled, so records never overtake each other
   (per demand nor overall).
 * **at least once**: a record is closed only after the receiver answered it (a 2xx, or
@@ -51,6 +52,11 @@ from monitoring import recorder
 log = logging.getLogger(__name__)
 
 
+#: a channel sending one record per request settles (closes and audits) what was answered
+#: at least this often, so a database outage meanwhile sends few records twice
+SETTLE_EVERY_S = 0.2
+
+
 def backoff_s(attempts: int, initial: float, maximum: float) -> float:
     return float(min(maximum, initial * 2 ** min(attempts, 30)) * random.uniform(0.5, 1.0))
 
@@ -60,7 +66,9 @@ class Answer:
     """What a receiver made of a run of records. ``answered[i]`` is None when record ``i``
     was accepted, or the receiver's business answer (a SOAP Fault: the record is closed
     all the same, never retried). ``error`` is the transport error met by the record
-    after them (it and the rest are retried later); None when all were answered."""
+    after them (it and the rest are retried later). With no error, a run shorter than the
+    batch (at least one record) means the channel stopped early (:data:`SETTLE_EVERY_S`):
+    the rest goes in the next batch."""
 
     answered: list[str | None]
     error: str | None = None
@@ -154,8 +162,8 @@ class PushChannel:
         """Write the outcome of one batch in one transaction; True when one failed."""
         n = len(answer.answered)
         error = answer.error
-        if error is None and n < len(batch):
-            error = "receiver answered part of the batch"
+        if error is None and n == 0:
+            error = "no record answered"
         now = datetime.now(UTC)
         done = batch[:n]
         audit = delivery_rows(actor.id, self.channel, (json.loads(p.body) for p in done), now)

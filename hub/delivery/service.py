@@ -18,7 +18,8 @@ Contracts:
   another channel is stopped between two batches or mid-request; what it had in flight
   is sent again later, never lost.
 * **outages**: a database or broker outage, or an unexpected error, in an actor's task
-  is logged and that task retries after a growing delay (1, 2, 4... × ``interval``,
+  is logged (a warning line holding ``retrying in``) and that task retries after a
+  growing delay (1, 2, 4... × ``interval``,
   at most 30 s); the pump and the registry refresh likewise. Nothing stops the service
   but :meth:`PushService.run`'s ``stop`` event (or cancellation).
 * an actor whose options are unusable (no HTTPS URL, no webhook secret, an unknown SOAP
@@ -79,7 +80,7 @@ class PushService:
                 except Exception as exc:  # registry outage: keep serving the known actors
                     failures += 1
                     pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
-                    log.warning("hub deliver: registry not read (%s); again in %.1f s",
+                    log.warning("hub deliver: registry not read (%s), retrying in %.1f s",
                                 type(exc).__name__, pause)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
@@ -131,14 +132,15 @@ class PushService:
                 if exc.retriable:
                     failures += 1
                     pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
-                    log.warning("actor %s: %s; again in %.1f s", actor_id, exc.message, pause)
+                    log.warning("hub deliver: actor %s: %s, retrying in %.1f s", actor_id,
+                                exc.message, pause)
                 else:
                     pause = MAX_PAUSE_S
-                    log.error("actor %s not served: %s", actor_id, exc.message)
+                    log.error("hub deliver: actor %s not served: %s", actor_id, exc.message)
             except Exception as exc:  # database outage or a bug: this actor only, retried
                 failures += 1
                 pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
-                log.warning("actor %s: delivery failed (%s); again in %.1f s", actor_id,
+                log.warning("hub deliver: actor %s: %s (outage?), retrying in %.1f s", actor_id,
                             type(exc).__name__, pause, exc_info=not _is_outage(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), pause)
@@ -154,7 +156,7 @@ class PushService:
             except Exception as exc:
                 failures += 1
                 pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
-                log.warning("hub deliver: feeds not copied (%s); again in %.1f s",
+                log.warning("hub deliver: feeds not copied (%s), retrying in %.1f s",
                             type(exc).__name__, pause, exc_info=not _is_outage(exc))
                 await asyncio.sleep(pause)
                 continue

@@ -23,13 +23,14 @@ Outcomes of one POST:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import httpx
 
 from hub.actors import Actor
 from hub.delivery.outbox import Pending
-from hub.delivery.push import Answer, PushChannel
+from hub.delivery.push import SETTLE_EVERY_S, Answer, PushChannel
 from hub.delivery.soap_envelope import DEFAULT_MAPPING, Fault, check_mapping, envelope, read_answer
 from hub.delivery.webhook import webhook_url
 from monitoring import recorder
@@ -53,7 +54,10 @@ class SoapDelivery(PushChannel):
         never retried), a transport error stops the run."""
         url, mapping, action = prepared
         answered: list[str | None] = []
+        start = time.monotonic()
         for p in batch:
+            if answered and time.monotonic() - start > SETTLE_EVERY_S:
+                break  # settle these first; the rest goes in the next batch
             outcome = await self._post_soap(client, url, action,
                                             envelope(p.body, p.feed_offset, mapping))
             if isinstance(outcome, str):  # transport error: retried later, order kept

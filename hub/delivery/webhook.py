@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -37,7 +38,7 @@ import httpx
 
 from hub.actors import Actor
 from hub.delivery.outbox import Pending
-from hub.delivery.push import Answer, PushChannel, backoff_s
+from hub.delivery.push import SETTLE_EVERY_S, Answer, PushChannel, backoff_s
 from hub.errors import ConfigError, InputError
 from monitoring import recorder
 
@@ -99,7 +100,10 @@ class WebhookDelivery(PushChannel):
         if prepared.batch:
             return await self._post_batches(client, prepared, batch)
         answered: list[str | None] = []
+        start = time.monotonic()
         for p in batch:
+            if answered and time.monotonic() - start > SETTLE_EVERY_S:
+                break  # settle these first; the rest goes in the next batch
             event_id = json.loads(p.body).get("eventId", "")
             error = await self._post(client, prepared, p.body, {
                 "x-passerelle-event-id": str(event_id),
