@@ -434,6 +434,7 @@ class Breakage:
     what: str  # e.g. "remove demande.demandeLogement.numGuichet"
     names: tuple[str, ...]  # each must appear in the one-line error
     xml: bytes
+    value: str | None = None  # the bad value written (must not be echoed)
 
 
 def _copy(node: Node) -> Node:
@@ -493,23 +494,25 @@ def breakages(doc: Document) -> Iterator[Breakage]:
         parent = _at(doc.root, chain[:-1])
         siblings = [c for c in parent.children if c.name == node.name]
 
-        def variant(change: Any, what: str, *names: str, chain: list[int] = chain) -> Breakage:
+        def variant(change: Any, what: str, *names: str, chain: list[int] = chain,
+                    value: str | None = None) -> Breakage:
             root = _copy(doc.root)
             change(_at(root, chain[:-1]), _at(root, chain))
-            return Breakage(what, names,
-                            serialize(root, doc.prefix, doc.encoding, doc.decorated))
+            xml = serialize(root, doc.prefix, doc.encoding, doc.decorated)
+            return Breakage(what, names, xml, value)
 
         if e.min >= 1 and len(siblings) <= e.min:
             yield variant(lambda p, n: p.children.remove(n), f"remove {path}", e.name)
         if isinstance(e.type, Simple):
             for facet, bad in _bad_values(e.type):
                 yield variant(lambda p, n, b=bad: setattr(n, "text", b),
-                              f"{facet} of {path}", e.name)
+                              f"{facet} of {path}", e.name, value=bad)
             for a in e.attrs:
                 for facet, bad in _bad_values(a.type):
                     if a.name in node.attrs:
                         yield variant(lambda p, n, b=bad, k=a.name: n.attrs.__setitem__(k, b),
-                                      f"{facet} of {path}@{a.name}", e.name, a.name)
+                                      f"{facet} of {path}@{a.name}", e.name, a.name,
+                                      value=bad)
             continue
         for a in g.types[e.type].attrs:
             if a.required and a.name in node.attrs:
@@ -518,7 +521,7 @@ def breakages(doc: Document) -> Iterator[Breakage]:
             if a.name in node.attrs:
                 for facet, bad in _bad_values(a.type):
                     yield variant(lambda p, n, b=bad, k=a.name: n.attrs.__setitem__(k, b),
-                                  f"{facet} of {path}@{a.name}", e.name)
+                                  f"{facet} of {path}@{a.name}", e.name, value=bad)
         listed = e.max is None or e.max > 1 or parent.name.startswith("liste")
         if g.coded(e) and (e.min >= 1 or listed) and "code" in node.attrs:
             yield variant(lambda p, n: n.attrs.pop("code"), f"no code on {path}", e.name)
