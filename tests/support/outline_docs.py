@@ -410,12 +410,26 @@ def _walk(node: Node) -> Iterator[Node]:
 
 def _numbered(root: Node) -> list[Node]:
     """The ``demandeLogement/numUnique`` node(s) (not the duplicates' numbers)."""
-    dl = [c for c in _find(root, "demande") for c in c.children if c.name == "demandeLogement"]
+    dl = [c for c in find(root, "demande") for c in c.children if c.name == "demandeLogement"]
     return [c for d in dl for c in d.children if c.name == "numUnique"]
 
 
-def _find(node: Node, name: str) -> list[Node]:
+def find(node: Node, name: str) -> list[Node]:
+    """Every element named ``name`` below ``node`` (included), document order."""
     return [n for n in _walk(node) if n.name == name]
+
+
+def numbered(doc: Document, num: str, communes: list[str] | None = None) -> Document:
+    """``doc`` with demandeLogement/numUnique ``num`` and, when given, its wished communes
+    (the ``commune`` of each ``localisationSouhaite``, cycling through ``communes``)."""
+    for node in _numbered(doc.root):
+        node.text = num
+    wished = [c for loc in find(doc.root, "localisationSouhaite") for c in loc.children
+              if c.name == "commune"]
+    codes = communes or []
+    for i, node in enumerate(wished if codes else []):
+        node.attrs["code"] = codes[i % len(codes)]
+    return doc
 
 
 def documents(mode: str | None = None, **kw: Any) -> st.SearchStrategy[Document]:
