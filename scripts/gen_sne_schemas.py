@@ -12,10 +12,22 @@ after it (``t_demandeLogement`` → ``DemandeLogement``, ``doublon_adresse`` →
 ``["null", T]`` with default null. Coded elements (``@code`` only) are plain strings;
 xs:date/dateTime stay lexical strings; ``listeX`` wrappers with one repeated child become
 arrays of the child; other repeated elements become arrays; choices and group refs are
-inlined as optional fields; attributes other than a lone ``code`` become fields.
-Extra field properties tell the XML mapping what the Avro type cannot: ``xmlCode`` (value
-is the ``@code`` of an empty element), ``xmlAttr`` (an attribute), ``xmlItem`` (name of
-the repeated child inside a wrapper). ``doc`` keeps the XSD type and cardinality.
+inlined as optional fields; attributes other than a lone ``code`` become fields. An element
+whose simple content carries attributes (outline ``attributes: @…``, e.g.
+``anomalie/complement/@nom``) becomes a record named after its simple type: ``valeur`` (the
+text, ``xmlText``) and the attributes; when they are all optional the value is the union
+``["string", record]``, so that data written when the element was a plain string still
+decodes (a bare string: no attribute). Extra field properties tell the XML mapping what the
+Avro type cannot: ``xmlCode`` (value is the ``@code`` of an empty element), ``xmlAttr`` (an
+attribute), ``xmlText`` (the text of a simple-content record), ``xmlItem`` (name of the
+repeated child inside a wrapper), ``xmlRequired`` (``[1..n]`` where it appears: a coded one
+without its code is refused by name). ``doc`` keeps the XSD type and cardinality. None of
+them is part of the Parsing Canonical Form: they never change a fingerprint.
+
+XSD: the outline's cardinalities, facets and ``use=`` are rendered as they are, never
+stricter: ``(choice) [0..1]`` is ``<xs:choice minOccurs="0">`` (a bare ``(choice)``, as
+older outlines wrote it, is ``[1..1]``), ``use=None`` leaves the attribute optional (the
+XSD default), an element with ``attributes:`` gets a simple-content type declaring them.
 
 Hub extensions (:data:`HUB_EXTENSIONS`): fields the hub appends to the ``Demande`` record
 for data InterfaceNuu has no element for (the document index ``piecesJustificatives``).
