@@ -8,7 +8,8 @@ receiver (:meth:`PushChannel.post`); everything else is common:
   ``post`` and settles what the receiver answered in **one database transaction per
   batch** (records closed, audit rows appended to the chain, the failed record's next
   attempt: :meth:`Outbox.settle`); a channel sending one record per request settles at
-  least every :data:`SETTLE_EVERY_S` (few records sent twice after a database outage). One batch of an actor is in flight at a time and the
+  least every :data:`SETTLE_EVERY_S` (a database outage meanwhile sends at most that
+  second's records again). One batch of an actor is in flight at a time and the
   next one starts after the previous one settled, so records never overtake each other
   (per demand nor overall).
 * **at least once**: a record is closed only after the receiver answered it (a 2xx, or
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 
 #: a channel sending one record per request settles (closes and audits) what was answered
 #: at least this often, so a database outage meanwhile sends few records twice
-SETTLE_EVERY_S = 0.2
+SETTLE_EVERY_S = 1.0
 
 
 def backoff_s(attempts: int, initial: float, maximum: float) -> float:
@@ -143,16 +144,20 @@ class PushChannel:
         prepared = self.prepare(actor)
         rows = self.settings.api.delivery_batch_rows
         sent, after, failed = 0, None, False
+        batch: Sequence[Pending] = []
         while not failed:
-            batch = self.outbox.due(actor.id, rows, after)
-            if not batch:
-                break
+            if not batch:  # the rest of a batch stopped early goes first, not re-read
+                batch = self.outbox.due(actor.id, rows, after)
+                if not batch:
+                    break
             if batch[0].attempts:  # tried before (in this process or an earlier one)
                 recorder.webhook_retry(actor.id)
             answer = await self.post(client, actor, prepared, batch)
             failed = self._settle(actor, batch, answer)
-            sent += len(answer.answered)
-            after = batch[len(answer.answered) - 1].feed_offset if answer.answered else after
+            n = len(answer.answered)
+            sent += n
+            after = batch[n - 1].feed_offset if n else after
+            batch = batch[n:]
         if sent or failed or actor.id not in self._depth_set:
             self._depth_set.add(actor.id)
             recorder.outbox_depth(actor.id, self.outbox.undelivered(actor.id))
