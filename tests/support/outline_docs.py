@@ -177,7 +177,7 @@ class Node:
     modifie: str | None = None  # "true", "false", "1", "0" or None (no flag)
 
 
-@dataclass
+@dataclass(repr=False)
 class Document:
     seed: int
     mode: str
@@ -187,10 +187,14 @@ class Document:
     encoding: str
     root: Node
     decorated: bool = False  # comments, CDATA sections, no XML declaration (UTF-8)
+    options: str = ""  # the keyword arguments of generate() other than the operation
 
     @property
     def xml(self) -> bytes:
         return serialize(self.root, self.prefix, self.encoding, self.decorated)
+
+    def __repr__(self) -> str:  # hypothesis prints it: how to rebuild it, not the tree
+        return f"generate({self.seed}, {self.mode!r}, operation={self.operation!r}{self.options})"
 
     def describe(self) -> str:
         return (f"seed={self.seed} mode={self.mode} operation={self.operation} "
@@ -378,7 +382,8 @@ def generate(seed: int, mode: str = "random", *, operation: str | None = None,
     """One document from ``seed`` (deterministic). ``prefer``: the branch index every
     choice takes (None: random); see the module doc for ``numbered``/``live_search``."""
     rnd = random.Random(seed)
-    op = operation or rnd.choice(OPERATIONS)
+    drawn = rnd.choice(OPERATIONS)  # drawn anyway: the same seed gives the same rest
+    op = operation or drawn
     encoding = rnd.choice(ENCODINGS)
     walker = _Walker(rnd, mode, prefer, _WIDE if rnd.random() < 0.5 else _LATIN)
     dl = "demande.demandeLogement"
@@ -398,8 +403,11 @@ def generate(seed: int, mode: str = "random", *, operation: str | None = None,
             node.modifie = None
     for node in _numbered(root):
         node.text = num_unique(rnd)
+    options = "".join(f", {k}={v!r}" for k, v in (
+        ("prefer", prefer), ("numbered", numbered), ("live_search", live_search))
+        if v != {"prefer": None, "numbered": True, "live_search": True}[k])
     return Document(seed, mode, op, root.attrs["versionInterface"], rnd.choice(PREFIXES),
-                    encoding, root, rnd.random() < 0.25)
+                    encoding, root, rnd.random() < 0.25, options)
 
 
 def _walk(node: Node) -> Iterator[Node]:
