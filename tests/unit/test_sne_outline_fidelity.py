@@ -142,3 +142,12 @@ def test_writer_schemas_before_complement_records_are_archived() -> None:
     for fp, name in BEFORE_COMPLEMENT.items():
         ws = registry.by_fingerprint(bytes.fromhex(fp))
         assert ws is not None and ws.name == name and ws.version != "current", fp
+
+
+def test_date_fichier_at_24_00_is_the_next_midnight() -> None:
+    """xs:dateTime allows 24:00:00 (the end of the day): the hub reads it, as the XSD does."""
+    old = b"2024-03-05T14:30:12.250"
+    assert old in COMPLETE
+    at_24 = parse_demande_xml(COMPLETE.replace(old, b"2024-03-05T24:00:00"))
+    next_day = parse_demande_xml(COMPLETE.replace(old, b"2024-03-06T00:00:00"))
+    assert at_24["occurredAt"] == next_day["occurredAt"]
