@@ -102,10 +102,14 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
     if only == "matching":
         result["verdicts"] = report.verdicts(result)
         return result
-    if only == "push":  # no broker: outbox -> receiver (bench/push.py)
+    if only == "push":  # outbox -> receiver, then feed -> receiver (bench/push.py)
         from bench import push
 
-        result["push"] = await push.push(home / "push", suite_name, seed)
+        result["push"] = p = await push.push(home / "push", suite_name, seed)
+        with private_broker(home) as broker:  # started after: its JVM idles during the rest
+            result["broker"] = {"bootstrap": broker.bootstrap, "kafka": broker.version}
+            p["backlog"]["from_feed"] = await push.from_feed(
+                home / "push", broker.bootstrap, push.PUSH_SUITES[suite_name], seed)
         result["verdicts"] = {**report.verdicts(result), **push.verdicts(result["push"])}
         return result
     with private_broker(home) as broker:

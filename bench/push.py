@@ -19,6 +19,10 @@ the outbox to the receiver's answers, audit rows and settling included.
   database) just before, as the ratio's baseline; and ``single_backlog`` records of an
   actor without the option (one request and no batching on the receiver's side) for
   comparison with the former 10–18 records/s.
+* **backlog from the feed** (``python -m bench run --only push`` starts a private broker
+  for it): the same ``backlog`` records written to the actor's Kafka feed first, then
+  ``hub deliver``'s service with its :class:`~hub.delivery.pump.FeedPump` (decode, copy
+  into the outbox) and batch delivery, clock started with the service.
 """
 
 from __future__ import annotations
@@ -38,17 +42,21 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from bench.broker import free_port
+from bench.broker import create_topics, free_port
 from bench.data import demand_events
+from bench.harness import producer
+from hub import topics
 from hub.actors import Actor, ActorFilters, Delivery
 from hub.audit.store import AuditStore
 from hub.db import make_engine, migrate
 from hub.delivery.outbox import Outbox, Pending
+from hub.delivery.pump import FeedPump
 from hub.delivery.service import PushService
 from hub.delivery.webhook import WebhookDelivery, actor_key, batch_body, sign
 from hub.errors import TransientError
 from hub.geo import get_geography
 from hub.settings import ApiSettings, HubSettings
+from schemas import get_codec
 
 MASTER = "bench-push"
 TARGET_RATIO = 0.8
@@ -68,18 +76,19 @@ class PushSuite:
 PUSH_SUITES = {"default": PushSuite(), "smoke": PushSuite(4, 5, 0.5, 1, 300, 20)}
 
 
-def bodies(n: int, seed: int) -> list[bytes]:
-    """``n`` FeedRecord JSON bodies over 500 generated demands, versions growing."""
+def records(n: int, seed: int) -> list[dict[str, Any]]:
+    """``n`` FeedRecords over 500 generated demands, versions growing per demand."""
     events = list(demand_events(min(n, 500), seed, get_geography()))
-    out = []
-    for i in range(n):
-        e = events[i % len(events)]
-        rec = {"kind": "DEMANDE", "eventId": f"bench-{i}", "numUnique": e["numUnique"],
-               "operation": "MOD", "demandeVersion": i // len(events) + 1,
-               "occurredAt": 0, "dispatchedAt": 0, "profile": "bailleur", "reason": None,
-               "changedFields": [], "demande": e["demande"], "evenement": None}
-        out.append(json.dumps(rec, sort_keys=True, default=str).encode())
-    return out
+    return [{"kind": "DEMANDE", "eventId": f"bench-{i}", "numUnique": e["numUnique"],
+             "operation": "MOD", "demandeVersion": i // len(events) + 1,
+             "occurredAt": 0, "dispatchedAt": 0, "profile": "bailleur", "reason": None,
+             "changedFields": [], "demande": e["demande"], "evenement": None}
+            for i, e in ((i, events[i % len(events)]) for i in range(n))]
+
+
+def bodies(n: int, seed: int) -> list[bytes]:
+    """``n`` FeedRecord JSON bodies (:func:`records`), as the pump writes them."""
+    return [json.dumps(r, sort_keys=True, default=str).encode() for r in records(n, seed)]
 
 
 class Receiver:
@@ -109,9 +118,13 @@ class Receiver:
         self.log.close()
 
 
-def _settings() -> HubSettings:
-    return HubSettings().model_copy(update={"api": ApiSettings(
-        webhook_secret=SecretStr(MASTER), webhook_timeout_s=30.0)})
+def _settings(bootstrap: str | None = None) -> HubSettings:
+    base = HubSettings()
+    update: dict[str, Any] = {"api": ApiSettings(webhook_secret=SecretStr(MASTER),
+                                                 webhook_timeout_s=30.0)}
+    if bootstrap is not None:
+        update["kafka"] = base.kafka.model_copy(update={"bootstrap_servers": bootstrap})
+    return base.model_copy(update=update)
 
 
 def _actor(base: str, name: str, batch: bool) -> Actor:
@@ -254,7 +267,55 @@ async def backlog(home: Path, s: PushSuite, seed: int) -> dict[str, Any]:
                        / max(1, s.single_backlog)}}
 
 
+async def from_feed(home: Path, bootstrap: str, s: PushSuite, seed: int) -> dict[str, Any]:
+    """The backlog again, from the actor's Kafka feed: ``hub deliver``'s service with its
+    feed pump (decode, copy into the outbox) and batch delivery, clock started with the
+    service, the feed written before."""
+    name = "from-feed"
+    codec = get_codec()
+    await create_topics(bootstrap, {topics.feed_topic(name): 1})
+    prod = producer(bootstrap)
+    await prod.start()
+    try:
+        for rec in records(s.backlog, seed + 1):
+            await prod.send(topics.feed_topic(name), codec.encode("FeedRecord", rec),
+                            key=rec["numUnique"].encode())
+        await prod.flush()
+    finally:
+        await prod.stop()
+    receiver = Receiver(home, None, 0.0)
+    db = home / "push-feed.db"
+    engine = make_engine(f"sqlite:///{db}")
+    migrate(engine)
+    try:
+        settings = _settings(bootstrap)
+        outbox = Outbox(engine)
+        actor = _actor(receiver.base, name, True)
+        service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
+                              FeedPump(settings, outbox), interval=0.5)
+        stop = asyncio.Event()
+        start, cpu0 = time.time(), time.process_time()
+        task = asyncio.create_task(service.run(lambda: [actor], stop))
+        while (service.delivered.get(name, 0) < s.backlog and time.time() - start < 600
+               and not task.done()):
+            await asyncio.sleep(0.05)
+        cpu = time.process_time() - cpu0
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        got = receiver.stats().get(name, {})
+    finally:
+        receiver.stop()
+        engine.dispose()
+        db.unlink(missing_ok=True)
+    seconds = got["last"] - start if got else None
+    return {"records": got.get("records", 0), "requests": got.get("requests", 0),
+            "disorder": got.get("disorder", 0), "seconds": seconds,
+            "records_per_s": got.get("records", 0) / seconds if seconds else None,
+            "deliverer_cpu_us_per_record": cpu * 1e6 / s.backlog}
+
+
 async def push(home: Path, suite: str, seed: int) -> dict[str, Any]:
+    """The measurements without a broker (isolation, backlog from the outbox)."""
     s = PUSH_SUITES[suite]
     home.mkdir(parents=True, exist_ok=True)
     return {"config": asdict(s), "isolation": await isolation(home, s, seed),
@@ -298,4 +359,14 @@ def markdown(p: dict[str, Any]) -> list[str]:
               f"(ratio {bl['ratio_to_raw']:.2f}); one record per request "
               f"{bl['single']['records_per_s']:,.0f} records/s over "
               f"{bl['single']['records']:,} records."]
+    if f := bl.get("from_feed"):
+        lines += ["", f"The same backlog from the actor's Kafka feed (private broker; feed pump "
+                  f"+ batch delivery): {_num(f['records_per_s'])} records/s ({f['records']:,} "
+                  f"records, {f['requests']} requests, {_num(f['seconds'], 1)} s, "
+                  f"{f['deliverer_cpu_us_per_record']:.0f} µs of deliverer CPU per record, "
+                  f"out of order {f['disorder']})."]
     return lines
+
+
+def _num(v: float | None, digits: int = 0) -> str:
+    return "n/a" if v is None else f"{v:,.{digits}f}"
