@@ -81,6 +81,10 @@ class TerritoryIndex:
     def __len__(self) -> int:
         return len(self._actors)
 
+    @property
+    def geography(self) -> GeographyLike:
+        return self._geo
+
     def __contains__(self, actor_id: object) -> bool:
         return actor_id in self._actors
 

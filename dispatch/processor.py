@@ -16,16 +16,18 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dispatch import redispatch, territory
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
 from dispatch.letters import check_key, dead_letter, replay_info, screen
-from dispatch.logic import COPIE, Decision, decide, reevaluate
+from dispatch.logic import Decision, decide
 from dispatch.matching import TerritoryIndex
 from dispatch.purge import purge_key, purgeable
+from dispatch.redispatch import Change, change_of
 from dispatch.sending import (
     DeliveryError,
     Output,
@@ -38,7 +40,6 @@ from dispatch.sending import (
 from dispatch.snapshotbytes import snapshot_bytes
 from dispatch.state import DemandeState
 from hub import topics
-from hub.actors import Actor
 from hub.errors import DecodeError, HubError
 from schemas import Codec
 
@@ -55,7 +56,14 @@ class StateStore(Protocol):
         """Send what the ``put`` calls since the last flush must send (a changelog);
         called once per batch, after its puts."""
         ...
-    def keys_of_partition(self, partition: int) -> Iterable[bytes]: ...
+    def keys_of_partition(self, partition: int) -> Iterable[bytes]:
+        """The demand keys stored in ``partition`` (not the index's own keys)."""
+        ...
+    def scan(self, partition: int, prefixes: Collection[bytes]
+             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
+        """Stored (key, value) pairs of ``partition`` whose key is ``prefix`` + a numéro
+        unique, for each of ``prefixes`` (dispatch.territory.scan_prefix)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +102,8 @@ class BatchStats:
     decided: list[tuple[int | None, int]] = field(default_factory=list)
     #: inputs carrying the DLQ replay header
     replays: int = 0
+    #: stored states read to apply actor changes (dispatch.redispatch)
+    redispatch_reads: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -105,6 +115,11 @@ class Submitted:
     acks: list[Awaitable[Any]]
     #: the batch's new demand states (None: deleted), stored once acknowledged
     overlay: dict[bytes, tuple[int, DemandeState | None]]
+    #: per key of ``overlay``: the index entries stored for it before the batch
+    #: (dispatch.territory), so that storing writes only the difference
+    bases: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
+    #: other writes, stored after the states, in order: (key, partition, value or None)
+    raw: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
 
 
 class Processor:
@@ -130,6 +145,8 @@ class Processor:
         self._consecutive_dead = 0
         #: submitted batches not yet settled, oldest first
         self._unsettled: list[Submitted] = []
+        #: partitions whose territorial index is known complete (dispatch.redispatch)
+        self._indexed: set[int] = set()
 
     async def process(self, records: Sequence[InputRecord]) -> BatchStats:
         """One batch, unpipelined: :meth:`submit`, wait for every acknowledgement (raise
@@ -147,11 +164,12 @@ class Processor:
     async def submit(self, records: Sequence[InputRecord]) -> Submitted:
         """Decode and decide ``records`` in order and hand every output to the producer;
         return without waiting for acknowledgements. The batch stays *unsettled* (its
-        states are seen by later batches, not stored) until :meth:`settle`."""
-        stats = BatchStats()
-        pending: list[Output] = []
-        overlay: dict[bytes, tuple[int, DemandeState | None]] = {}
-        now_ms = int(self._clock() * 1000)
+        states are seen by later batches, not stored) until :meth:`settle`.
+
+        Consecutive actor changes of a partition are applied together (one pass), before
+        the partition's next demand record: per-partition order is kept."""
+        batch = _Batch(self, BatchStats(), [], {}, int(self._clock() * 1000))
+        controls: dict[int, list[Change]] = {}
         for rec in records:
             operation = "UNDECODABLE"
             try:
@@ -159,21 +177,26 @@ class Processor:
                 assert rec.value is not None  # screened
                 name, body, snapshot = self._snapshots.event_span(rec.value)
                 operation = "CONTROL" if name == "DispatchControl" else name
+                if name == "DispatchControl":
+                    batch.stats.controls += 1
+                    controls.setdefault(rec.partition, []).append(change_of(body))
+                    self._consecutive_dead = 0
+                    continue
+                if rec.partition in controls:  # the changes before it come first
+                    self._apply_controls(batch, rec.partition, controls.pop(rec.partition))
                 if name == "DemandeEvent":
                     operation = str(body.get("operation"))
                     check_key(rec.key, body["numUnique"])
-                    stats.events += 1
-                    if self._on_event(rec, body, snapshot, overlay, pending, stats, now_ms):
-                        stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
-                elif name == "DispatchControl":
-                    stats.controls += 1
-                    self._on_control(rec, body, overlay, pending, stats, now_ms)
+                    batch.stats.events += 1
+                    if self._on_event(batch, rec, body, snapshot):
+                        batch.stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
                 elif name == "DispatchPurge":  # hub purge (dispatch/purge.py): no output
-                    stats.controls += 1
+                    batch.stats.controls += 1
                     key = purge_key(body)
                     check_key(rec.key, key.decode())
-                    if purgeable(self._state(key, overlay, rec.partition), body["radiatedBefore"]):
-                        overlay[key] = (rec.partition, None)
+                    prior = batch.state(key, rec.partition)
+                    if purgeable(prior, body["radiatedBefore"]):
+                        batch.write(key, rec.partition, None, prior)
                 else:
                     raise DecodeError(f"a {name} record does not belong on {rec.topic}",
                                       code="wrong_schema")
@@ -183,23 +206,29 @@ class Processor:
                     raise
                 if not isinstance(exc, HubError):
                     exc = HubError(f"{type(exc).__name__}: {exc}", code="internal_error")
-                pending.append(self._dead_letter(rec, exc, now_ms))
-                stats.dead_letters += 1
-                stats.dead_letter_reasons[exc.code] = stats.dead_letter_reasons.get(exc.code, 0) + 1
-                self._consecutive_dead += 1
-                if self._consecutive_dead >= self.max_consecutive_dead_letters:
-                    await send_all(self.sender, pending)
-                    raise TooManyDeadLetters(
-                        f"{self._consecutive_dead} consecutive dead letters: stopping"
-                    ) from exc
+                await self._refuse(batch, rec, exc)
             finally:
                 counted = (rec.topic, operation)
-                stats.inputs[counted] = stats.inputs.get(counted, 0) + 1
+                batch.stats.inputs[counted] = batch.stats.inputs.get(counted, 0) + 1
                 if rec.headers and replay_info(rec.headers) is not None:
-                    stats.replays += 1
-        sub = Submitted(stats, pending, await enqueue(self.sender, pending), overlay)
+                    batch.stats.replays += 1
+        for partition in sorted(controls):
+            self._apply_controls(batch, partition, controls[partition])
+        sub = Submitted(batch.stats, batch.outputs, await enqueue(self.sender, batch.outputs),
+                        batch.overlay, batch.bases, batch.raw)  # fmt: skip
         self._unsettled.append(sub)
         return sub
+
+    async def _refuse(self, batch: _Batch, rec: InputRecord, exc: HubError) -> None:
+        batch.outputs.append(self._dead_letter(rec, exc, batch.now_ms))
+        stats = batch.stats
+        stats.dead_letters += 1
+        stats.dead_letter_reasons[exc.code] = stats.dead_letter_reasons.get(exc.code, 0) + 1
+        self._consecutive_dead += 1
+        if self._consecutive_dead >= self.max_consecutive_dead_letters:
+            await send_all(self.sender, batch.outputs)
+            raise TooManyDeadLetters(
+                f"{self._consecutive_dead} consecutive dead letters: stopping") from exc
 
     async def settle(self, sub: Submitted, *, resend: bool = False) -> bool:
         """Wait for ``sub``'s acknowledgements, then store its states. Batches are settled
@@ -220,18 +249,25 @@ class Processor:
         return resent
 
     async def _store(self, sub: Submitted) -> None:
+        """Each state after its index entries (a stored state always has its entries:
+        a replay that skips it finds them), then the other writes (the filters applied
+        by an actor change after the states it changed)."""
         try:
             for key, (partition, state) in sub.overlay.items():
+                after = territory.entries(state, self.index)
+                for k, v in territory.diff(sub.bases.get(key, {}), after):
+                    self.store.put(k, partition, v)
                 value = None if state is None else self._snapshots.encode_state(state)
                 self.store.put(key, partition, value)
+            for key, partition, raw in sub.raw:
+                self.store.put(key, partition, raw)
             await self.store.flush()
         finally:  # a failed store: what was not stored is decided again on replay
             self._unsettled.remove(sub)
 
-    # -- demand events ---------------------------------------------------------------
-    def _state(
-        self, key: bytes, overlay: dict[bytes, tuple[int, DemandeState | None]], partition: int
-    ) -> DemandeState | None:
+    # -- state ---------------------------------------------------------------------------
+    def _state(self, key: bytes, overlay: dict[bytes, tuple[int, DemandeState | None]],
+               partition: int) -> DemandeState | None:  # fmt: skip
         if key in overlay:
             return overlay[key][1]
         for sub in reversed(self._unsettled):  # sent, not yet acknowledged: newest first
@@ -244,104 +280,45 @@ class Processor:
             else DemandeState.from_avro(self.codec.decode_as(raw, "DemandeState"))
         )
 
-    def _on_event(
-        self,
-        rec: InputRecord,
-        event: dict[str, Any],
-        snapshot: bytes | None,
-        overlay: dict[bytes, tuple[int, DemandeState | None]],
-        pending: list[Output],
-        stats: BatchStats,
-        now_ms: int,
-    ) -> bool:
+    def _indexed_partition(self, partition: int) -> bool:
+        """Whether ``partition``'s stored states all have their index entries."""
+        if partition not in self._indexed and self.store.get(territory.marker(partition),
+                                                             partition):  # fmt: skip
+            self._indexed.add(partition)
+        return partition in self._indexed
+
+    # -- demand events ---------------------------------------------------------------
+    def _on_event(self, batch: _Batch, rec: InputRecord, event: dict[str, Any],
+                  snapshot: bytes | None) -> bool:  # fmt: skip
         """Decide one demand event; False when it was skipped (already stored)."""
         key = event["numUnique"].encode()
-        prior = self._state(key, overlay, rec.partition)
+        prior = batch.state(key, rec.partition)
         decision = decide(event, prior, self.index, partition=rec.partition, offset=rec.offset,
                           demande_bytes=snapshot)
         if decision.skipped:
-            stats.skipped += 1
+            batch.stats.skipped += 1
             return False
         base = decision.state if decision.state is not None else prior
         if base is not None:
-            self._emit(
-                decision,
-                base,
-                event["eventId"],
-                event["operation"],
-                event["occurredAt"],
-                list(event.get("changedFields") or []),
-                pending,
-                stats,
-                now_ms,
-            )
-        overlay[key] = (rec.partition, None if decision.delete else decision.state)
+            self._emit(batch, decision, base, event["eventId"], event["operation"],
+                       event["occurredAt"], list(event.get("changedFields") or []))  # fmt: skip
+        batch.write(key, rec.partition, None if decision.delete else decision.state, prior)
         return True
 
-    # -- actor changes ---------------------------------------------------------------
-    def _on_control(
-        self,
-        rec: InputRecord,
-        control: dict[str, Any],
-        overlay: dict[bytes, tuple[int, DemandeState | None]],
-        pending: list[Output],
-        stats: BatchStats,
-        now_ms: int,
-    ) -> None:
-        registration = control["actor"]
-        actor_id = registration["id"]
-        if registration["deleted"]:
-            known = self.index.actor(actor_id)
-            if known is None or known.version <= registration["version"]:
-                self.index.remove(actor_id)
-        else:
-            self.index.upsert(Actor.from_avro(registration))
-        keys = set(self.store.keys_of_partition(rec.partition))
-        keys.update(k for k, (p, _) in overlay.items() if p == rec.partition)
-        for sub in self._unsettled:
-            keys.update(k for k, (p, _) in sub.overlay.items() if p == rec.partition)
-        for key in sorted(keys):
-            state = self._state(key, overlay, rec.partition)
-            if state is None:
-                continue
-            decision = reevaluate(state, actor_id, self.index)
-            if decision is None or decision.state is None:
-                continue
-            op = (
-                "COP" if any(d.kind == COPIE for d in decision.deliveries) else state.last_operation
-            )
-            # A copy carries the id of the version it copies: a consumer that already has
-            # that version drops it as a duplicate.
-            self._emit(
-                decision,
-                decision.state,
-                state.last_event_id,
-                op,
-                state.occurred_at,
-                [],
-                pending,
-                stats,
-                now_ms,
-            )
-            overlay[key] = (rec.partition, decision.state)
+    # -- actor changes (dispatch.redispatch) -----------------------------------------
+    def _apply_controls(self, batch: _Batch, partition: int, changes: list[Change]) -> None:
+        read = redispatch.apply(batch, partition, changes)
+        batch.stats.redispatch_reads += read
+        self._indexed.add(partition)  # complete once this batch is stored (or replayed)
 
     # -- output ------------------------------------------------------------------------
-    def _emit(
-        self,
-        decision: Decision,
-        state: DemandeState,
-        event_id: str,
-        operation: str,
-        occurred_at: int,
-        changed: list[str],
-        pending: list[Output],
-        stats: BatchStats,
-        now_ms: int,
-    ) -> None:
+    def _emit(self, batch: _Batch, decision: Decision, state: DemandeState, event_id: str,
+              operation: str, occurred_at: int, changed: list[str]) -> None:  # fmt: skip
         encoded: dict[tuple[str, str | None, str], bytes] = {}
         # profiles seeing the same snapshot share one encoding (dispatch.feedbytes)
         feed_bytes = FeedBytes(self.codec, self._snapshots)
         key = state.num_unique.encode()
+        stats = batch.stats
         for d in decision.deliveries:
             actor = self.index.actor(d.actor_id)
             profile = actor.profile if actor is not None else "consultant_simple"
@@ -349,21 +326,12 @@ class Processor:
             value = encoded.get(group)
             if value is None:
                 value = encoded[group] = feed_bytes.encode(
-                    feed_record(
-                        kind=d.kind,
-                        state=state,
-                        event_id=event_id,
-                        operation=operation,
-                        occurred_at=occurred_at,
-                        changed_fields=changed,
-                        profile=profile,
-                        reason=d.reason,
-                        now_ms=now_ms,
-                    ),
-                    state.demande_bytes,
-                    state.demande,
-                )
-            pending.append((topics.feed_topic(d.actor_id), key, value))
+                    feed_record(kind=d.kind, state=state, event_id=event_id,
+                                operation=operation, occurred_at=occurred_at,
+                                changed_fields=changed, profile=profile, reason=d.reason,
+                                now_ms=batch.now_ms),
+                    state.demande_bytes, state.demande)  # fmt: skip
+            batch.outputs.append((topics.feed_topic(d.actor_id), key, value))
             stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
             stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1
 
@@ -371,3 +339,72 @@ class Processor:
         return dead_letter(self.codec, exc, topic=rec.topic, partition=rec.partition,
                            offset=rec.offset, key=rec.key, value=rec.value, now_ms=now_ms,
                            headers=rec.headers)  # fmt: skip
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """One batch's working set, and the view a re-dispatch works through
+    (:class:`dispatch.redispatch.Context`)."""
+
+    proc: Processor
+    stats: BatchStats
+    outputs: list[Output]
+    overlay: dict[bytes, tuple[int, DemandeState | None]]
+    now_ms: int
+    bases: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
+    raw: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
+
+    @property
+    def index(self) -> TerritoryIndex:
+        return self.proc.index
+
+    def state(self, key: bytes, partition: int) -> DemandeState | None:
+        return self.proc._state(key, self.overlay, partition)
+
+    def write(self, key: bytes, partition: int, state: DemandeState | None,
+              prior: DemandeState | None) -> None:  # fmt: skip
+        if key not in self.bases:  # what is stored for it now: the prior's entries
+            indexed = self.proc._indexed_partition(partition) or any(
+                key in sub.overlay for sub in self.proc._unsettled)
+            self.bases[key] = territory.entries(prior, self.proc.index) if indexed else {}
+        self.overlay[key] = (partition, state)
+
+    def emit(self, decision: Decision, state: DemandeState, event_id: str, operation: str,
+             occurred_at: int) -> None:  # fmt: skip
+        self.proc._emit(self, decision, state, event_id, operation, occurred_at, [])
+
+    def pending(self, partition: int) -> dict[bytes, DemandeState | None]:
+        out: dict[bytes, DemandeState | None] = {}
+        for overlay in [*(sub.overlay for sub in self.proc._unsettled), self.overlay]:
+            out.update((k, st) for k, (p, st) in overlay.items() if p == partition)
+        return out
+
+    def get(self, key: bytes, partition: int) -> bytes | None:
+        for key_, partition_, value in reversed(self.raw):
+            if key_ == key and partition_ == partition:
+                return value
+        for sub in reversed(self.proc._unsettled):
+            for key_, partition_, value in reversed(sub.raw):
+                if key_ == key and partition_ == partition:
+                    return value
+        return self.proc.store.get(key, partition)
+
+    def scan(self, partition: int, prefixes: Collection[bytes]
+             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
+        """What is stored, as the writes of the batches not stored yet leave it."""
+        found = dict(self.proc.store.scan(partition, prefixes))
+        wanted = set(prefixes)
+        for raw in [*(sub.raw for sub in self.proc._unsettled), self.raw]:
+            for key, p, value in raw:
+                if p == partition and key[:key.rfind(b"\x00") + 1] in wanted:
+                    if value is None:
+                        found.pop(key, None)
+                    else:
+                        found[key] = value
+        return found.items()
+
+    def keys(self, partition: int) -> Iterable[bytes]:
+        return self.proc.store.keys_of_partition(partition)
+
+    def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None:
+        self.raw.append((key, partition, value))

@@ -38,7 +38,7 @@ batch's writes (``put`` each state, then ``await flush()``):
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -59,6 +59,9 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
 
 #: faust's own bookkeeping key in each partition database (its persisted offset)
 _FAUST_OFFSET_KEY = b"__faust\0offset__"
+#: keys of the dispatch's own records beside the states (territorial index, filters
+#: applied: dispatch.territory, dispatch.redispatch); no numéro unique starts so
+_OWN = b"\x00"
 
 
 def partition_of(key: bytes, partitions: int) -> int:
@@ -125,7 +128,18 @@ class MemoryTableStore(_ChangelogStore):
 
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         n = self.partitions
-        return [k for k in list(self.table.data.keys()) if partition_of(k, n) == partition]
+        return [k for k in list(self.table.data.keys())
+                if not k.startswith(_OWN) and partition_of(k, n) == partition]  # fmt: skip
+
+    def scan(self, partition: int, prefixes: Collection[bytes]
+             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
+        # one dict for all partitions, no order: one pass over the keys for all the
+        # prefixes (the memory store is for small stocks); an index key ends with its
+        # demand's numéro unique, hence its partition
+        wanted, n = set(prefixes), self.partitions
+        return [(k, bytes(v)) for k, v in list(self.table.data.items())
+                if k.startswith(_OWN) and k[:k.rfind(b"\x00") + 1] in wanted
+                and partition_of(k[k.rfind(b"\x00") + 1:], n) == partition]  # fmt: skip
 
 
 class RocksTableStore(_ChangelogStore):
@@ -152,7 +166,19 @@ class RocksTableStore(_ChangelogStore):
 
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         # a snapshot of the keys: the caller writes to the same database while scanning
-        return [k for k in self._db(partition).keys() if k != _FAUST_OFFSET_KEY]  # noqa: SIM118
+        return [k for k in self._db(partition).keys()  # noqa: SIM118
+                if k != _FAUST_OFFSET_KEY and not k.startswith(_OWN)]  # fmt: skip
+
+    def scan(self, partition: int, prefixes: Collection[bytes]
+             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
+        """One seek per prefix (RocksDB keeps keys sorted: the cost is the entries found)."""
+        db, out = self._db(partition), []
+        for prefix in sorted(prefixes):
+            for k, v in db.items(from_key=prefix):
+                if not k.startswith(prefix):
+                    break
+                out.append((k, v if isinstance(v, bytes) else bytes(v)))
+        return out
 
 
 def table_store(table: Any, partitions: int, kind: str) -> MemoryTableStore | RocksTableStore:

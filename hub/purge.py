@@ -80,7 +80,9 @@ async def scan(settings: HubSettings, cutoff_ms: int,
             batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
             for tp, messages in batch.items():
                 for m in messages:
-                    if m.key is not None:
+                    # not the dispatch's own records beside the states (territorial
+                    # index, filters applied: their keys start with a NUL byte)
+                    if m.key is not None and not m.key.startswith(b"\x00"):
                         latest[m.key] = m.value
                 if messages and messages[-1].offset + 1 >= ends[tp]:
                     todo.discard(tp)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from dispatch.tablestore import partition_of
+
+#: first byte of the dispatch's own keys (dispatch.territory, dispatch.redispatch)
+OWN = b"\x00"
 
 
 class MemoryStore:
@@ -16,15 +19,25 @@ class MemoryStore:
 
     def __init__(self, partitions: int = 4) -> None:
         self.data: dict[bytes, bytes] = {}
+        #: the dispatch's own records (territorial index, filters applied), by partition
+        self.own: dict[tuple[int, bytes], bytes] = {}
         self.where: dict[bytes, int] = {}
         self.partitions = partitions
         self.flushes = 0
 
     def get(self, key: bytes, partition: int | None = None) -> bytes | None:
+        if key.startswith(OWN):
+            return self.own.get((partition if partition is not None else -1, key))
         wanted = partition_of(key, self.partitions) if partition is None else partition
         return self.data.get(key) if self.where.get(key) == wanted else None
 
     def put(self, key: bytes, partition: int, value: bytes | None) -> None:
+        if key.startswith(OWN):  # the dispatch's own records (index...), per partition
+            if value is None:
+                self.own.pop((partition, key), None)
+            else:
+                self.own[(partition, key)] = value
+            return
         if value is None:
             self.data.pop(key, None)
             self.where.pop(key, None)
@@ -34,6 +47,12 @@ class MemoryStore:
 
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         return [k for k in self.data if self.where.get(k) == partition]
+
+    def scan(self, partition: int, prefixes: Collection[bytes]
+             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
+        wanted = set(prefixes)
+        return sorted((k, v) for (p, k), v in self.own.items()
+                      if p == partition and k[:k.rfind(b"\x00") + 1] in wanted)  # fmt: skip
 
     async def flush(self) -> None:
         self.flushes += 1

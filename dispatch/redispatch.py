@@ -1,0 +1,221 @@
+"""Actor changes applied to a partition's stored demands at the cost of what they deliver.
+
+A ``DispatchControl`` (an actor added, changed or removed) reaches every partition of
+``hub.demandes`` at its point of the stream. The partition must send the actor a copy
+(``COPIE``) of each active demand it now wants and did not have, and a withdrawal
+(``RETRAIT``) of each it had and no longer wants. Which demands? Only those wishing a
+commune of the actor's old or new territory, found through the territorial index kept
+with the state (:mod:`dispatch.territory`), never a scan of the stock:
+
+1. the partition keeps, beside its states, the filters it last applied for each actor
+   (``\\x00a:<actor id>``, in the changelog like the states): the **old** territory;
+2. the index entries under the old and new territories' commune keys give the
+   candidates, each with its ranks and typologies;
+3. a candidate whose answer is the same under both filters is left alone, unread; the
+   others (the copies and withdrawals due) are read and decided by
+   :func:`dispatch.logic.reevaluate`, the one rule of record.
+
+So the cost is a scan of index entries of the two territories (a few µs each) plus one
+state read per copy or withdrawal. Consecutive controls of a partition (a bulk import)
+are applied in one pass. A registration whose filters equal the applied ones costs no
+read at all.
+
+**Upgrade.** A partition whose index was never completed (no
+:data:`dispatch.territory.MARKER`: states written before the index existed) is brought
+in line once by a full pass: every active demand is matched against every registered
+actor, copies and withdrawals sent where its recipients differ, its index entries
+written, and the filters of every registered actor recorded as applied. Afterwards the
+states agree with the index, whatever controls are still ahead in the stream.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dispatch import territory
+from dispatch.logic import COPIE, Decision, reevaluate
+from dispatch.matching import TerritoryIndex
+from dispatch.state import DemandeState, wished_communes, wished_typologies
+from hub.actors import Actor, ActorFilters
+
+#: prefix of the per-partition "filters applied" records
+APPLIED = b"\x00a:"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One control, decoded: the actor's new registration (None: removed)."""
+
+    actor_id: str
+    version: int
+    actor: Actor | None
+
+
+class Context(Protocol):
+    """What the processor lends a re-dispatch (its state view, its outputs)."""
+
+    @property
+    def index(self) -> TerritoryIndex: ...
+
+    def state(self, key: bytes, partition: int) -> DemandeState | None: ...
+    def write(self, key: bytes, partition: int, state: DemandeState,
+              prior: DemandeState | None) -> None:
+        """Store ``state`` (which replaces ``prior``) with the batch, index entries too."""
+        ...
+    def emit(self, decision: Decision, state: DemandeState, event_id: str, operation: str,
+             occurred_at: int) -> None: ...  # fmt: skip
+    def pending(self, partition: int) -> dict[bytes, DemandeState | None]:
+        """States of ``partition`` decided but not stored yet (newest)."""
+        ...
+    def get(self, key: bytes, partition: int) -> bytes | None: ...
+    def scan(self, partition: int, prefixes: Collection[bytes]
+             ) -> Iterable[tuple[bytes, bytes]]: ...  # fmt: skip
+    def keys(self, partition: int) -> Iterable[bytes]: ...
+    def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None: ...
+
+
+def change_of(control: dict[str, Any]) -> Change:
+    """The change a ``DispatchControl`` record carries (InputError if malformed)."""
+    reg = control["actor"]
+    actor = None if reg["deleted"] else Actor.from_avro(reg)
+    return Change(reg["id"], int(reg["version"]), actor)
+
+
+def _applied_key(actor_id: str, partition: int) -> bytes:
+    # the partition in the key too: the memory store keeps every partition in one dict
+    return APPLIED + b"%d:" % partition + actor_id.encode()
+
+
+def _encode_applied(version: int, filters: ActorFilters | None) -> bytes:
+    return json.dumps({"version": version, "filters": None if filters is None
+                       else filters.model_dump(mode="json")}).encode()  # fmt: skip
+
+
+def _decode_applied(raw: bytes | None) -> tuple[int, ActorFilters | None]:
+    if raw is None:
+        return -1, None
+    rec = json.loads(raw)
+    f = rec["filters"]
+    return int(rec["version"]), None if f is None else ActorFilters.model_validate(f)
+
+
+def apply(ctx: Context, partition: int, changes: Sequence[Change]) -> int:
+    """Apply ``changes`` (in stream order) to ``partition``; return the demands read."""
+    index = ctx.index
+    if ctx.get(territory.marker(partition), partition) is None:
+        for ch in changes:
+            _apply_to_index(index, ch)
+        return _full_pass(ctx, partition)
+    moves: list[tuple[str, ActorFilters | None, ActorFilters | None]] = []
+    for ch in changes:
+        version, old = _decode_applied(ctx.get(_applied_key(ch.actor_id, partition), partition))
+        if ch.version < version:
+            continue  # an older registration than the one this partition applied
+        _apply_to_index(index, ch)
+        new = None if ch.actor is None else ch.actor.filters
+        applied = _encode_applied(ch.version, new)
+        ctx.put_raw(_applied_key(ch.actor_id, partition), partition, applied)
+        if old != new:
+            moves.append((ch.actor_id, old, new))
+    if not moves:
+        return 0
+    geo = index.geography
+    keyed = [(a, old, new, territory.actor_keys(old, geo), territory.actor_keys(new, geo))
+             for a, old, new in moves]  # fmt: skip
+    candidates = _candidates(ctx, partition, set().union(*(ko | kn for *_, ko, kn in keyed)))
+    read = 0
+    for num in sorted(candidates):
+        hits = candidates[num]
+        key = num.encode()
+        state: DemandeState | None = None
+        for actor_id, old, new, ko, kn in keyed:
+            if territory.wants(old, ko, hits) == territory.wants(new, kn, hits):
+                continue  # same answer before and after: nothing owed, nothing read
+            if state is None:
+                state = ctx.state(key, partition)
+                read += 1
+            if state is None or not state.active:
+                break
+            state = _reevaluate(ctx, key, partition, state, actor_id)
+    return read
+
+
+def _apply_to_index(index: TerritoryIndex, ch: Change) -> None:
+    if ch.actor is not None:
+        index.upsert(ch.actor)
+        return
+    known = index.actor(ch.actor_id)
+    if known is None or known.version <= ch.version:
+        index.remove(ch.actor_id)
+
+
+def _reevaluate(ctx: Context, key: bytes, partition: int, state: DemandeState,
+                actor_id: str) -> DemandeState:  # fmt: skip
+    decision = reevaluate(state, actor_id, ctx.index)
+    if decision is None or decision.state is None:
+        return state
+    _send(ctx, decision, state)
+    ctx.write(key, partition, decision.state, state)
+    return decision.state
+
+
+def _send(ctx: Context, decision: Decision, state: DemandeState) -> None:
+    assert decision.state is not None
+    op = "COP" if any(d.kind == COPIE for d in decision.deliveries) else state.last_operation
+    # A copy carries the id of the version it copies: a consumer that already has that
+    # version drops it as a duplicate.
+    ctx.emit(decision, decision.state, state.last_event_id, op, state.occurred_at)
+
+
+def _candidates(ctx: Context, partition: int,
+                keys: set[str]) -> dict[str, list[territory.Hit]]:  # fmt: skip
+    """Demands of ``partition`` with an index entry under one of ``keys``: stored entries,
+    except for demands decided but not stored yet, whose entries come from that newest
+    state."""
+    pending = ctx.pending(partition)
+    found: dict[str, list[territory.Hit]] = {}
+    for k, v in ctx.scan(partition, [territory.scan_prefix(c) for c in keys]):
+        num, hit = territory.parse(k, v)
+        if num.encode() not in pending:
+            found.setdefault(num, []).append(hit)
+    for state in pending.values():
+        for k, v in territory.entries(state, ctx.index).items():
+            num, hit = territory.parse(k, v)
+            if hit.commune_key in keys:
+                found.setdefault(num, []).append(hit)
+    return found
+
+
+def _full_pass(ctx: Context, partition: int) -> int:
+    """The one-time pass of a partition whose index is not complete (module doc)."""
+    index = ctx.index
+    pending = ctx.pending(partition)
+    keys = set(ctx.keys(partition)) | set(pending)
+    read = 0
+    for key in sorted(keys):
+        before = ctx.state(key, partition)
+        read += 1
+        if before is None or not before.active:
+            continue
+        after = _resync(ctx, key, partition, before, index)
+        if key not in pending and after is before:  # unchanged: its index entries only
+            for k, v in territory.entries(before, index).items():
+                ctx.put_raw(k, partition, v)
+    for actor in index.actors():
+        ctx.put_raw(_applied_key(actor.id, partition), partition,
+                    _encode_applied(actor.version, actor.filters))  # fmt: skip
+    ctx.put_raw(territory.marker(partition), partition, b"1")
+    return read
+
+
+def _resync(ctx: Context, key: bytes, partition: int, state: DemandeState,
+            index: TerritoryIndex) -> DemandeState:  # fmt: skip
+    """Copies and withdrawals that make ``state``'s recipients those the index matches."""
+    wanted = index.match(wished_communes(state.demande), wished_typologies(state.demande))
+    for actor_id in sorted(wanted ^ state.recipients):
+        state = _reevaluate(ctx, key, partition, state, actor_id)
+    return state
+

@@ -1,0 +1,131 @@
+"""The territorial index kept with the dispatch state (issue 22).
+
+When an actor is added or changes its filters, the demands it concerns are those wishing
+a commune of its old or new territory. To find them without reading every stored state,
+each active demand has, beside its state, one **index entry per commune key** it falls
+under (``c:<INSEE>`` of each wished commune, and of the current commune an arrondissement
+or commune déléguée belongs to):
+
+    key   = b"\\x00t:" + b"c:<INSEE>" + b"\\x00" + numéro unique
+    value = b"<rank>|<typologies, comma separated>"
+
+``rank`` is the commune's first position in the wishes (0 = first choice); with the
+typologies it is all a filter needs to tell whether an actor wants the demand. Entries
+are written with the state, in the same changelog partition, so a worker's recovery
+restores them with the states (no rebuild, no full scan). A radiated or deleted demand
+has none (no actor change concerns it).
+
+:func:`actor_keys` expands an actor's filters to the commune keys to scan (an EPCI or a
+département to its communes), :func:`wants` decides on the entries found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from dispatch.matching import TerritoryIndex
+from dispatch.state import DemandeState, wished_communes, wished_typologies
+from hub.actors import ActorFilters
+
+#: prefix of every index key (no numéro unique starts with a NUL byte)
+PREFIX = b"\x00t:"
+def marker(partition: int) -> bytes:
+    """Written once ``partition``'s index holds every active demand (dispatch.redispatch);
+    the partition is in the key: the memory store keeps every partition in one dict."""
+    return b"\x00t-complete:%d" % partition
+
+#: index key -> value, for one demand
+Entries = Mapping[bytes, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One demand found under one commune key."""
+
+    commune_key: str
+    rank: int
+    typologies: frozenset[str]
+
+
+def entry_key(commune_key: str, num_unique: str) -> bytes:
+    return PREFIX + commune_key.encode() + b"\x00" + num_unique.encode()
+
+
+def scan_prefix(commune_key: str) -> bytes:
+    """The prefix of every entry under ``commune_key``."""
+    return PREFIX + commune_key.encode() + b"\x00"
+
+
+def parse(key: bytes, value: bytes) -> tuple[str, Hit]:
+    """(numéro unique, hit) of one stored entry."""
+    commune_key, _, num = key[len(PREFIX):].partition(b"\x00")
+    rank, _, typos = value.partition(b"|")
+    return num.decode(), Hit(commune_key.decode(), int(rank),
+                             frozenset(typos.decode().split(",")) - {""})  # fmt: skip
+
+
+def entries(state: DemandeState | None, index: TerritoryIndex) -> dict[bytes, bytes]:
+    """The index entries of ``state`` (none when absent or not active)."""
+    if state is None or not state.active:
+        return {}
+    typos = ",".join(sorted(set(wished_typologies(state.demande)))).encode()
+    out: dict[bytes, bytes] = {}
+    for rank, commune in enumerate(wished_communes(state.demande)):
+        try:
+            keys = index.place_keys(commune)
+        except Exception:  # a code the geography no longer knows: not indexed
+            continue
+        for key in keys:
+            if key.startswith("c:"):
+                k = entry_key(key, state.num_unique)
+                if k not in out:  # the first (best) rank of the commune
+                    out[k] = b"%d|%s" % (rank, typos)
+    return out
+
+
+def diff(before: Entries, after: Entries) -> Iterable[tuple[bytes, bytes | None]]:
+    """The writes that turn ``before`` into ``after`` (None: delete)."""
+    for key in before.keys() - after.keys():
+        yield key, None
+    for key, value in after.items():
+        if before.get(key) != value:
+            yield key, value
+
+
+def actor_keys(filters: ActorFilters | None, geography: Any) -> frozenset[str]:
+    """The commune keys whose entries an actor with ``filters`` may want."""
+    if filters is None:
+        return frozenset()
+    return _actor_keys(tuple(filters.communes), tuple(filters.epcis),
+                       tuple(filters.departements), geography)  # fmt: skip
+
+
+@lru_cache(maxsize=4096)
+def _actor_keys(communes: tuple[str, ...], epcis: tuple[str, ...],
+                departements: tuple[str, ...], geography: Any) -> frozenset[str]:  # fmt: skip
+    codes: set[str] = set(communes)
+    for e in epcis:
+        codes |= geography.communes_of_epci(e)
+    for d in departements:
+        codes |= geography.communes_of_departement(d)
+    return frozenset(f"c:{c}" for c in codes)
+
+
+def wants(filters: ActorFilters | None, keys: frozenset[str], hits: Iterable[Hit]) -> bool:
+    """Whether an actor with ``filters`` (commune keys ``keys``) wants a demand found with
+    ``hits`` — the same rule as :meth:`TerritoryIndex.matches`: a wished commune in its
+    territory, first choice only if so filtered, one typology in common if it has any."""
+    if filters is None:
+        return False
+    accepted = frozenset(filters.typologies) if filters.typologies else None
+    for hit in hits:
+        if hit.commune_key not in keys:
+            continue
+        if filters.premier_choix_seulement and hit.rank > 0:
+            continue
+        if accepted is None or hit.typologies & accepted:
+            return True
+    return False

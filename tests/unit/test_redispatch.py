@@ -1,0 +1,249 @@
+"""Issue 22: actor changes found through the territorial index give exactly what a scan of
+every stored demand gave, and read only the demands they change.
+
+Oracle (independent of the dispatch code): ``reliability.ledger.in_scope`` — the delivery
+contract of docs/architecture.md. After any interleaving of demand events (CRE, MOD, RAD,
+SUP) and actor changes (added, territory or filters changed, removed, re-sent unchanged,
+several in a row), cut into batches anywhere and pipelined (a batch decided before the
+previous one is stored), each actor's feed, replayed (DEMANDE/COPIE hold, RETRAIT/
+RADIATION release), holds exactly the active demands in its scope, and each stored state
+names exactly those recipients. The same must hold when the store starts with states
+written before the index existed (the one-time full pass).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import uuid
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatch import territory
+from dispatch.matching import TerritoryIndex
+from dispatch.processor import InputRecord, Processor
+from dispatch.state import DemandeState
+from hub import topics
+from hub.actors import Actor, ActorFilters
+from reliability.ledger import in_scope
+from tests.support.demandes import demande_event, new_num_unique
+from tests.support.memory import MemorySender, MemoryStore
+
+N = 2  # partitions
+#: communes of Seine-Maritime (76) and Eure (27), with arrondissement-free codes, two EPCIs
+COMMUNES = ["76540", "76351", "76681", "76575", "76217", "27229", "27681", "27056"]
+TYPOS = ["T1", "T2", "T3", "T4"]
+
+
+def _part(key: bytes) -> int:
+    return (murmur2(key) & 0x7FFFFFFF) % N
+
+
+def _filters(draw: Any, geography: Any) -> ActorFilters:
+    kind = draw(st.sampled_from(["communes", "epci", "dep"]))
+    if kind == "communes":
+        f = ActorFilters(communes=draw(st.lists(st.sampled_from(COMMUNES), min_size=1,
+                                                max_size=3, unique=True)))  # fmt: skip
+    elif kind == "epci":
+        f = ActorFilters(epcis=[geography.commune(draw(st.sampled_from(COMMUNES))).epci])
+    else:
+        f = ActorFilters(departements=[draw(st.sampled_from(["76", "27"]))])
+    return f.model_copy(update={
+        "typologies": draw(st.lists(st.sampled_from(TYPOS), max_size=2, unique=True)),
+        "premier_choix_seulement": draw(st.booleans())})  # fmt: skip
+
+
+@st.composite
+def scenarios(draw: Any, geography: Any) -> list[tuple[str, Any]]:
+    """A stream of ("event", DemandeEvent) and ("actor", (Actor, deleted)) steps."""
+    steps: list[tuple[str, Any]] = []
+    actors: dict[str, int] = {}
+    live: dict[str, bool] = {}  # numéro -> active
+    run = draw(st.integers(0, 99_999))  # numéros of this example (the strategy's own)
+    for _ in range(draw(st.integers(10, 45))):
+        what = draw(st.sampled_from(["cre", "cre", "mod", "rad", "sup", "actor", "actor"]))
+        if what == "actor" or (not live and what != "cre"):
+            aid = draw(st.sampled_from(["a", "b", "c", "d"]))
+            version = actors.get(aid, 0) + 1
+            actors[aid] = version
+            deleted = version > 1 and draw(st.integers(0, 5)) == 0
+            same = version > 1 and draw(st.integers(0, 4)) == 0  # re-sent unchanged
+            steps.append(("actor", (aid, version, None if same else _filters(draw, geography),
+                                    deleted)))  # fmt: skip
+            continue
+        if what == "cre":
+            num = f"0761125{len(steps):06d}{run:05d}"
+            live[num] = True
+            op = "CRE"
+        else:
+            num = draw(st.sampled_from(sorted(live)))
+            op = {"mod": "MOD", "rad": "RAD", "sup": "SUP"}[what]
+            if not live[num] and op != "SUP":
+                op = "MOD"  # a radiated demand modified: legal input, reactivates it
+            if op == "SUP":
+                del live[num]
+            else:
+                live[num] = op != "RAD"
+        wishes = draw(st.lists(st.sampled_from(COMMUNES), min_size=1, max_size=3, unique=True))
+        typos = draw(st.lists(st.sampled_from(TYPOS), min_size=1, max_size=2, unique=True))
+        radiation = {"dateRadiation": "2025-01-02", "motifRadiation": "RADATT"} if op == "RAD" \
+            else None  # fmt: skip
+        steps.append(("event", demande_event(num, wishes, operation=op, typologies=typos,
+                                             radiation=radiation)))  # fmt: skip
+    return steps
+
+
+def _records(steps: list[tuple[str, Any]], codec: Any) -> list[InputRecord]:
+    """The stream as the registry and producers write it: one control per partition."""
+    offsets = itertools.count()
+    last: dict[str, ActorFilters] = {}
+    out: list[InputRecord] = []
+    for kind, body in steps:
+        if kind == "event":
+            key = body["numUnique"].encode()
+            out.append(InputRecord(topics.DEMANDES, _part(key), next(offsets), key,
+                                   codec.encode("DemandeEvent", body)))  # fmt: skip
+            continue
+        aid, version, filters, deleted = body
+        filters = last.get(aid, ActorFilters(communes=["76540"])) if filters is None else filters
+        last[aid] = filters
+        reg = Actor(id=aid, name=aid, kind="bailleur", version=version,
+                    filters=filters).to_avro(deleted=deleted)  # fmt: skip
+        value = codec.encode("DispatchControl", {"controlId": str(uuid.uuid4()),
+                                                 "issuedAt": 0, "actor": reg})  # fmt: skip
+        out.extend(InputRecord(topics.DEMANDES, p, next(offsets), aid.encode(), value)
+                   for p in range(N))  # fmt: skip
+    return out
+
+
+def _expected(steps: list[tuple[str, Any]], geography: Any) -> dict[str, set[str]]:
+    """actor id -> numéros of the active demands in its final scope (the contract); an
+    actor removed at some point is under ``"~" + id`` (its feed is not replayed: a removed
+    actor is told nothing, and a re-registered one starts clean)."""
+    actors: dict[str, Actor | None] = {}
+    last: dict[str, ActorFilters] = {}
+    demands: dict[str, dict[str, Any]] = {}
+    for kind, body in steps:
+        if kind == "event":
+            if body["operation"] == "SUP":
+                demands.pop(body["numUnique"], None)
+            else:
+                demands[body["numUnique"]] = body
+            continue
+        aid, version, filters, deleted = body
+        filters = last.get(aid, ActorFilters(communes=["76540"])) if filters is None else filters
+        last[aid] = filters
+        actors[aid] = None if deleted else Actor(id=aid, name=aid, kind="bailleur",
+                                                 version=version, filters=filters)  # fmt: skip
+    removed = {b[0] for k, b in steps if k == "actor" and b[3]}
+    out: dict[str, set[str]] = {}
+    for aid, actor in actors.items():
+        if actor is None:
+            continue
+        aid = f"~{aid}" if aid in removed else aid
+        out[aid] = set()
+        for num, ev in demands.items():
+            lr = ev["demande"]["demandeLogement"]["logementRecherche"]
+            wishes = [w["commune"] for w in lr["listeLocalisationSouhaite"]]
+            if ev["operation"] != "RAD" and in_scope(actor, wishes, lr["listeTypeLogement"],
+                                                     geography):  # fmt: skip
+                out[aid].add(num)
+    return out
+
+
+def _held(sender: MemorySender, codec: Any, actor_id: str) -> set[str]:
+    held: set[str] = set()
+    for _, value in sender.sent.get(topics.feed_topic(actor_id), []):
+        r = codec.decode_as(value, "FeedRecord")
+        if r["kind"] in ("DEMANDE", "COPIE"):
+            held.add(r["numUnique"])
+        else:
+            held.discard(r["numUnique"])
+    return held
+
+
+async def _run(proc: Processor, records: list[InputRecord], rng: random.Random) -> None:
+    """Batches cut at random, each decided before the previous one is stored (the
+    worker's pipelining, depth 1)."""
+    i, previous = 0, None
+    while i < len(records):
+        n = rng.randint(1, 12)
+        sub = await proc.submit(records[i:i + n])
+        if previous is not None:
+            await proc.settle(previous)
+        previous, i = sub, i + n
+    if previous is not None:
+        await proc.settle(previous)
+
+
+def _check(store: MemoryStore, sender: MemorySender, codec: Any,
+           expected: dict[str, set[str]]) -> None:  # fmt: skip
+    for aid, nums in expected.items():
+        if not aid.startswith("~"):
+            assert _held(sender, codec, aid) == nums, aid
+    for key, raw in store.data.items():
+        state = DemandeState.from_avro(codec.decode_as(raw, "DemandeState"))
+        if state.active:
+            want = {a.lstrip("~") for a, nums in expected.items() if key.decode() in nums}
+            assert set(state.recipients) == want, key
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), seed=st.integers(0, 2**32), legacy_at=st.integers(0, 100))
+def test_index_redispatch_keeps_the_delivery_contract(
+        geography: Any, codec: Any, data: Any, seed: int, legacy_at: int) -> None:  # fmt: skip
+    steps = data.draw(scenarios(geography))
+    records = _records(steps, codec)
+    rng = random.Random(seed)
+    store, sender = MemoryStore(N), MemorySender()
+    proc = Processor(TerritoryIndex(geography), codec, store, sender)
+    # the first part written "before the index existed": then every own key is dropped
+    cut = len(records) * legacy_at // 100
+    asyncio.run(_run(proc, records[:cut], rng))
+    if legacy_at % 2:
+        store.own.clear()
+        proc = Processor(proc.index, codec, store, sender)  # a restarted worker
+    asyncio.run(_run(proc, records[cut:], rng))
+    _check(store, sender, codec, _expected(steps, geography))
+
+
+def test_a_change_reads_only_the_demands_it_changes(geography: Any, codec: Any) -> None:
+    """200 demands over two départements; an actor of one commune: its change reads the
+    demands it copies, not the stock; an unchanged re-send reads none."""
+    store, sender = MemoryStore(N), MemorySender()
+    proc = Processor(TerritoryIndex(geography), codec, store, sender)
+    steps: list[tuple[str, Any]] = [("actor", ("seed", 1, ActorFilters(departements=["27"]),
+                                               False))]  # fmt: skip
+    steps += [("event", demande_event(new_num_unique(), [COMMUNES[i % len(COMMUNES)]]))
+              for i in range(200)]  # fmt: skip
+    asyncio.run(_run(proc, _records(steps, codec), random.Random(1)))
+    rouen = ActorFilters(communes=["76540"])
+    change = [("actor", ("r", 1, rouen, False))]
+    stats = asyncio.run(proc.process(_records(change, codec)))
+    copies = len(_held(sender, codec, "r"))
+    assert copies == 25  # every 8th demand wishes Rouen
+    assert stats.redispatch_reads == copies
+    again = [("actor", ("r", 2, rouen, False))]
+    stats = asyncio.run(proc.process(_records(again, codec)))
+    assert stats.redispatch_reads == 0 and len(_held(sender, codec, "r")) == copies
+    _check(store, sender, codec, _expected(steps + change + again, geography))
+
+
+def test_index_entries_follow_the_wishes(geography: Any) -> None:
+    index = TerritoryIndex(geography)
+    ev = demande_event("076112512015461460", ["75112", "76540"], typologies=["T3", "T2"])
+    state = DemandeState(num_unique=ev["numUnique"], version=1, active=True,
+                         recipients=frozenset(), last_event_id="e", last_operation="CRE",
+                         occurred_at=0, demande=ev["demande"])  # fmt: skip
+    entries = {territory.parse(k, v)[1] for k, v in territory.entries(state, index).items()}
+    # an arrondissement is found under Paris too; ranks are the wishes' positions
+    assert {(h.commune_key, h.rank, h.typologies) for h in entries} == {
+        ("c:75112", 0, frozenset({"T2", "T3"})), ("c:75056", 0, frozenset({"T2", "T3"})),
+        ("c:76540", 1, frozenset({"T2", "T3"}))}  # fmt: skip
+    from dataclasses import replace
+
+    assert territory.entries(replace(state, active=False), index) == {}
