@@ -87,14 +87,20 @@ class Outbox:
 
     def settle(self, answered: Sequence[tuple[Pending, str | None]],
                failed: tuple[Pending, datetime, str] | None,
-               audit_rows: Sequence[dict[str, Any]]) -> None:
+               audit_rows: Sequence[dict[str, Any]], *, again: bool = False) -> bool:
         """One transaction: append ``audit_rows`` to the audit chain, close the
         ``answered`` records (``last_error`` = the receiver's business answer, e.g. a SOAP
         Fault, or None when accepted), and give the ``failed`` record its next attempt
-        time and error. Nothing is written if any part fails."""
+        time and error. Nothing is written if any part fails. ``again``: a retry of a
+        settle whose outcome is unknown (its commit failed): skipped, returning False,
+        when one of the ``answered`` records is already closed (it did commit)."""
         now = datetime.now(UTC)
         ok = [p.seq for p, answer in answered if answer is None]
         with write_transaction(self.engine) as conn:
+            seqs = [p.seq for p, _ in answered]
+            if again and seqs and conn.execute(select(func.count()).where(
+                    t.c.seq.in_(seqs[:500]), t.c.delivered_at.is_not(None))).scalar_one():
+                return False
             if audit_rows:
                 chain.append(conn, audit_rows)
             for i in range(0, len(ok), 500):
@@ -110,6 +116,7 @@ class Outbox:
                 conn.execute(update(t).where(t.c.seq == p.seq).values(
                     attempts=t.c.attempts + 1, next_attempt_at=next_at,
                     last_error=error[:500]))
+        return True
 
     def delivered(self, seq: int) -> None:
         with write_transaction(self.engine) as conn:

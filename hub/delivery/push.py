@@ -8,15 +8,18 @@ receiver (:meth:`PushChannel.post`); everything else is common:
   ``post`` and settles what the receiver answered in **one database transaction per
   batch** (records closed, audit rows appended to the chain, the failed record's next
   attempt: :meth:`Outbox.settle`); a channel sending one record per request settles at
-  least every :data:`SETTLE_EVERY_S` (a database outage meanwhile sends at most that
-  second's records again). One batch of an actor is in flight at a time and the
-  next one starts after the previous one settled, so records never overtake each other
-  (per demand nor overall).
+  least every :data:`SETTLE_EVERY_S` (a crash sends at most that second's records
+  again). One batch of an actor is in flight at a time and the next one starts after
+  the previous one settled, so records never overtake each other (per demand nor
+  overall).
 * **at least once**: a record is closed only after the receiver answered it (a 2xx, or
   for SOAP a Fault, the ERP's business answer); a transport error stops the actor at
   that record, which is retried after ``backoff_s`` (per actor: the backoff is the
-  record's ``next_attempt_at``). A crash or a database outage between the answer and the
-  settling sends the records again (same event ids), never loses nor half-audits them.
+  record's ``next_attempt_at``). If the settling fails (a database outage), the outcome
+  is kept in memory and settled first when the actor is served again, before anything
+  is read or sent (a retry whose first try did commit is recognised and skipped): the
+  records are not sent again. A crash meanwhile sends them again (same event ids),
+  never loses nor half-audits them.
 * **actors independent**: :meth:`PushChannel.run_once` serves its actors concurrently
   (at most ``api.delivery_concurrency`` requests in flight), and
   :class:`hub.delivery.service.PushService` gives each actor its own task, so a slow or
@@ -54,7 +57,7 @@ log = logging.getLogger(__name__)
 
 
 #: a channel sending one record per request settles (closes and audits) what was answered
-#: at least this often, so a database outage meanwhile sends few records twice
+#: at least this often, so a crash meanwhile sends few records twice
 SETTLE_EVERY_S = 1.0
 
 
@@ -98,6 +101,10 @@ class PushChannel:
         #: bounds the requests in flight across actors (set by the caller serving them)
         self.slots: asyncio.Semaphore | None = None
         self._depth_set: set[str] = set()
+        #: per actor, the outcome of a batch whose settling failed (see :meth:`send_due`)
+        self._unsettled: dict[str, tuple[list[tuple[Pending, str | None]],
+                                         tuple[Pending, datetime, str] | None,
+                                         list[dict[str, Any]]]] = {}
 
     def prepare(self, actor: Actor) -> Any:
         """The actor's checked delivery options, handed to :meth:`post` (raises
@@ -144,6 +151,11 @@ class PushChannel:
         prepared = self.prepare(actor)
         rows = self.settings.api.delivery_batch_rows
         sent, after, failed = 0, None, False
+        held = self._unsettled.get(actor.id)
+        if held is not None:  # answers whose settling failed: settled now, not sent again
+            self.outbox.settle(*held, again=True)  # raises while the database is down
+            del self._unsettled[actor.id]
+            sent += len(held[0])
         batch: Sequence[Pending] = []
         while not failed:
             if not batch:  # the rest of a batch stopped early goes first, not re-read
@@ -179,7 +191,12 @@ class PushChannel:
             delay = backoff_s(head.attempts, api.webhook_backoff_initial_s,
                               api.webhook_backoff_max_s)
             failure = (head, now + timedelta(seconds=delay), error)
-        self.outbox.settle(list(zip(done, answer.answered, strict=True)), failure, audit)
+        outcome = (list(zip(done, answer.answered, strict=True)), failure, audit)
+        try:
+            self.outbox.settle(*outcome)
+        except Exception:  # e.g. the database went down: kept, settled before anything else
+            self._unsettled[actor.id] = outcome
+            raise
         return failure is not None
 
     async def run_once(self, actors: list[Actor]) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from hub.actors import Actor, ActorFilters, Delivery
 from hub.audit.store import AuditStore
 from hub.delivery.outbox import Outbox
+from hub.delivery.push import actor_client
 from hub.delivery.service import PushService
 from hub.delivery.tables import webhook_outbox
 from hub.delivery.webhook import WebhookDelivery, actor_key
@@ -223,3 +225,46 @@ def test_run_once_serves_actors_concurrently(migrated_db: tuple[str, Any]) -> No
         took = time.monotonic() - start
     assert took < 2.5, took  # one after the other: 4 s
 
+
+
+class FlakyOutbox(Outbox):
+    """An outbox whose second settling fails, before or after its commit."""
+
+    def __init__(self, engine: Any, when: str) -> None:
+        super().__init__(engine)
+        self.when, self.calls = when, 0
+
+    def settle(self, *args: Any, **kwargs: Any) -> bool:
+        self.calls += 1
+        if self.calls == 2 and self.when == "before":
+            raise OperationalError("settle", {}, Exception("database down"))
+        done = super().settle(*args, **kwargs)
+        if self.calls == 2:  # committed, but the client never heard of it
+            raise OperationalError("commit", {}, Exception("connection lost"))
+        return done
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_failed_settling_is_retried_without_sending_again(
+        migrated_db: tuple[str, Any], when: str) -> None:
+    _, engine = migrated_db
+    settings = _settings(delivery_batch_rows=10, webhook_batch_max_records=5)
+    outbox = FlakyOutbox(engine, when)
+    receivers = Receivers()
+    with _receivers(receivers) as base:
+        actor = _actor(base, "settle", batch="true")
+        outbox.add(actor.id, _records(30))
+        delivery = WebhookDelivery(settings, outbox, AuditStore(engine))
+
+        async def rounds() -> None:
+            async with actor_client() as http:
+                with pytest.raises(OperationalError):  # the second batch's settling
+                    await delivery.send_due(actor, http)
+                assert await delivery.send_due(actor, http) == 20  # 10 held + 10 new
+
+        asyncio.run(rounds())
+    offsets = [r["offset"] for _, _, b in receivers.got["settle"] for r in json.loads(b)]
+    assert offsets == list(range(30))  # each record POSTed once: the answers were kept
+    assert outbox.undelivered(actor.id) == 0
+    # one audit row per record: the retry of a settling that did commit was skipped
+    assert len(AuditStore(engine).query(actor_id=actor.id, limit=1000)) == 30
