@@ -176,9 +176,9 @@ def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, c
             topics.DEMANDES, b"\xc3\x01" + marker, key=marker
         )  # unknown fingerprint
         await producer.send_and_wait(topics.DEMANDES, b"not avro at all", key=marker)
-        for ev in (bad_commune, bad_num):
+        for ev in (bad_commune, bad_num):  # keyed as every producer keys: by numéro
             await producer.send_and_wait(
-                topics.DEMANDES, codec.encode("DemandeEvent", ev), key=b"k"
+                topics.DEMANDES, codec.encode("DemandeEvent", ev), key=ev["numUnique"].encode()
             )
         await producer.stop()
         return int(start)
@@ -203,7 +203,8 @@ def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, c
         await consumer.stop()
         return out
 
-    letters = [d for d in asyncio.run(read_dlq()) if d["key"] in (marker, b"k")]
+    keys = (marker, bad_commune["numUnique"].encode(), bad_num["numUnique"].encode())
+    letters = [d for d in asyncio.run(read_dlq()) if d["key"] in keys]
     reasons = {(d["payload"][:2] == b"\xc3\x01", d["reason"]) for d in letters}
     # an unknown fingerprint, bytes that are not Avro at all, an unknown commune, a bad number
     assert reasons == {
