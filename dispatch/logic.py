@@ -68,8 +68,8 @@ def validate_event(event: dict[str, Any]) -> None:
     inner = demande.get("demandeLogement") or {}
     if inner.get("numUnique") not in (None, num):
         raise InputError("snapshot numUnique differs from the event's", code="num_unique_mismatch")
-    if op in _LIVE_OPERATIONS and not wished_communes(demande):
-        raise InputError("demand wishes no commune (listeLocalisationSouhaite)", code="no_commune")
+    # a live demand wishing no commune (logementRecherche is optional in the SNE outline)
+    # is valid: no territorial filter matches it, so it reaches nobody until it wishes one
     for t in wished_typologies(demande):
         check_code("typologie", t)
     for piece in demande.get("piecesJustificatives") or ():  # the document index

@@ -21,9 +21,7 @@ character references); ``versionInterface`` 02.00 or 02.01.
 
 What the hub requires beyond the outline, and the corpus therefore always writes (each is a
 rule of the hub, tested on its own elsewhere): a numéro unique of the 2011 pattern
-(``numbered=False`` leaves it out for CRE/CRS: the SNE numbers those); for CRE, CRS, MOD and
-REN a ``logementRecherche`` (the hub dispatches by wished commune: ``live_search=False``
-leaves that to the walk); ``typeFichier`` one of the demand operations; ``dateFichier``
+(``numbered=False`` leaves it out for CRE/CRS: the SNE numbers those); ``typeFichier`` one of the demand operations; ``dateFichier``
 in years 1900–2100.
 
 :func:`breakages` lists, for a document, every way to make it invalid once: remove each
@@ -378,7 +376,7 @@ def num_unique(rnd: random.Random) -> str:
 
 def generate(seed: int, mode: str = "random", *, operation: str | None = None,
              prefer: int | None = None, numbered: bool = True,
-             live_search: bool = True) -> Document:
+             live_search: bool = False) -> Document:
     """One document from ``seed`` (deterministic). ``prefer``: the branch index every
     choice takes (None: random); see the module doc for ``numbered``/``live_search``."""
     rnd = random.Random(seed)

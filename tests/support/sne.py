@@ -80,7 +80,7 @@ def _personne(nom: str) -> dict[str, Any]:
     from connectors.interfacenuu.mapping import parse_demande_xml
 
     sample = parse_demande_xml(
-        (DATA.parent / "interfacenuu-refused" / "demande_renouvellement.xml").read_bytes())
+        (DATA / "demande_renouvellement.xml").read_bytes())
     pp = sample["demande"]["demandeLogement"]["personnePhysique"]
     pp["demandeur"] = {**pp["demandeur"], "nom": nom}
     return dict(pp)

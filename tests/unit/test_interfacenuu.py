@@ -27,7 +27,7 @@ COMPLETE = (DATA / "demande_complete.xml").read_bytes() if DATA.exists() else b"
 #: valid SNE documents hub publish refuses on its own (tests/unit/test_reference_documents.py)
 REFUSED = ROOT / "tests" / "data" / "interfacenuu-refused"
 ASSOCIATION = (REFUSED / "demande_association.xml").read_bytes() if REFUSED.exists() else b""
-RENEWAL = (REFUSED / "demande_renouvellement.xml").read_bytes() if REFUSED.exists() else b""
+RENEWAL = (DATA / "demande_renouvellement.xml").read_bytes() if DATA.exists() else b""
 
 
 def snapshots(*, for_xml: bool) -> st.SearchStrategy[dict[str, Any]]:

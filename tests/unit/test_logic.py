@@ -135,12 +135,6 @@ def test_filter_change_copies_and_withdraws(index: TerritoryIndex) -> None:
         ),
         (
             lambda e: e["demande"]["demandeLogement"]["logementRecherche"].update(
-                listeLocalisationSouhaite=[]
-            ),
-            InputError,
-        ),
-        (
-            lambda e: e["demande"]["demandeLogement"]["logementRecherche"].update(
                 listeTypeLogement=["T9"]
             ),
             InputError,
@@ -153,6 +147,15 @@ def test_invalid_events(index: TerritoryIndex, mutate, error) -> None:  # type: 
     mutate(ev)
     with pytest.raises(error):
         decide(ev, None, index)
+
+
+def test_a_live_demand_wishing_no_commune_reaches_nobody(index: TerritoryIndex) -> None:
+    """Issue 17: logementRecherche is optional in the SNE outline; such a demand is valid
+    (it used to be refused as ``no_commune``) and no territorial filter matches it."""
+    ev = demande_event(new_num_unique(), [ROUEN])
+    del ev["demande"]["demandeLogement"]["logementRecherche"]
+    decision = decide(ev, None, index)
+    assert decision.state is not None and decision.state.active and decision.deliveries == []
 
 
 def test_an_older_event_published_again_does_not_roll_back(index: TerritoryIndex) -> None:

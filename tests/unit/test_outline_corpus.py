@@ -204,10 +204,6 @@ def test_creations_without_number_are_left_to_the_sne(tmp_path: Path) -> None:
     assert "malformed" not in res.output
 
 
-@pytest.mark.xfail(strict=True, reason="dispatch.logic.validate_event refuses CRE/CRS/MOD/REN "
-                   "without a wished commune ('demand wishes no commune'), although "
-                   "logementRecherche is [0..1] in the outline (issue 17: minimal documents "
-                   "must be accepted); dispatch/ belongs to another change")
 @pytest.mark.parametrize("op", ["CRE", "MOD", "REN"])
 def test_minimal_live_documents_without_logement_recherche(op: str) -> None:
     check(generate(FIXED_SEED + 7, "minimal", operation=op, live_search=False))

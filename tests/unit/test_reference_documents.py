@@ -7,10 +7,10 @@ its own, each for the reason stated here:
 
 * ``demande_association.xml`` — a CRE without numéro unique: only the SNE numbers it, so
   without an SNE configured the hub refuses it (with one, it is numbered first);
-* ``demande_renouvellement.xml`` — a REN without ``logementRecherche``: the dispatch rules
-  refuse a live demand that wishes no commune (``dispatch.logic``; the outline allows it,
-  see the xfail test in ``tests/unit/test_outline_corpus.py``): when that changes, move it
-  back to ``tests/data/interfacenuu/``.
+
+``demande_renouvellement.xml`` (a REN without ``logementRecherche``, valid in the outline)
+is accepted since the dispatch no longer refuses a live demand that wishes no commune: it
+reaches nobody until it wishes one.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ REFUSED = DATA / "interfacenuu-refused"
 REASONS = {
     "demande_association.xml": "CRE without numéro unique: only the SNE numbers a new demand "
                                "and no SNE is configured",
-    "demande_renouvellement.xml": "demand wishes no commune (listeLocalisationSouhaite)",
 }
 
 
