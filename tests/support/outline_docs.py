@@ -21,8 +21,9 @@ character references); ``versionInterface`` 02.00 or 02.01.
 
 What the hub requires beyond the outline, and the corpus therefore always writes (each is a
 rule of the hub, tested on its own elsewhere): a numéro unique of the 2011 pattern
-(``numbered=False`` leaves it out for CRE/CRS: the SNE numbers those); ``typeFichier`` one of the demand operations; ``dateFichier``
-in years 1900–2100.
+(``numbered=False`` leaves it out for CRE/CRS: the SNE numbers those); ``typeFichier`` one
+of the demand operations; ``dateFichier`` in years 1900–2100. (``live_search=True`` forces a
+``logementRecherche`` for CRE, CRS, MOD and REN; by default the walk decides.)
 
 :func:`breakages` lists, for a document, every way to make it invalid once: remove each
 required element or attribute, violate each facet, drop the code of each coded list item
