@@ -71,10 +71,18 @@ class Outbox:
         one is due now, else none. ``after``: a feed offset up to which every record of
         the actor is known delivered (the caller's cursor: an index range instead of a
         walk over the actor's delivered rows)."""
+        return self.due_or_wait(actor_id, limit, after)[0]
+
+    def due_or_wait(self, actor_id: str, limit: int, after: int | None = None
+                    ) -> tuple[list[Pending], datetime | None]:
+        """(:meth:`due`'s records, None) when the oldest record is due; ([], its next
+        attempt time) when it is not yet; ([], None) when nothing is undelivered."""
         rows = self._undelivered(actor_id, limit, after)
-        if not rows or rows[0].next_attempt_at > datetime.now(UTC):
-            return []
-        return rows
+        if not rows:
+            return [], None
+        if rows[0].next_attempt_at > datetime.now(UTC):
+            return [], rows[0].next_attempt_at
+        return rows, None
 
     def _undelivered(self, actor_id: str, limit: int, after: int | None) -> list[Pending]:
         q = (select(t.c.seq, t.c.actor_id, t.c.feed_offset, t.c.num_unique, t.c.body,

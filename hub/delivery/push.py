@@ -101,6 +101,9 @@ class PushChannel:
         #: bounds the requests in flight across actors (set by the caller serving them)
         self.slots: asyncio.Semaphore | None = None
         self._depth_set: set[str] = set()
+        #: per actor, when its oldest record is to be tried again (None: due, or nothing
+        #: waits), as :meth:`send_due` last saw it
+        self.retry_at: dict[str, datetime | None] = {}
         #: per actor, the outcome of a batch whose settling failed (see :meth:`send_due`)
         self._unsettled: dict[str, tuple[list[tuple[Pending, str | None]],
                                          tuple[Pending, datetime, str] | None,
@@ -159,7 +162,8 @@ class PushChannel:
         batch: Sequence[Pending] = []
         while not failed:
             if not batch:  # the rest of a batch stopped early goes first, not re-read
-                batch = self.outbox.due(actor.id, rows, after)
+                batch, retry_at = self.outbox.due_or_wait(actor.id, rows, after)
+                self.retry_at[actor.id] = retry_at
                 if not batch:
                     break
             if batch[0].attempts:  # tried before (in this process or an earlier one)
@@ -197,6 +201,8 @@ class PushChannel:
         except Exception:  # e.g. the database went down: kept, settled before anything else
             self._unsettled[actor.id] = outcome
             raise
+        if failure is not None:
+            self.retry_at[actor.id] = failure[1]
         return failure is not None
 
     async def run_once(self, actors: list[Actor]) -> int:

@@ -8,9 +8,9 @@ Contracts:
 
 * **independent actors**: each actor's task delivers its due records
   (:meth:`~hub.delivery.push.PushChannel.send_due`: batches in feed order, one database
-  transaction per batch) and then waits for new records (the pump wakes it), for the
-  next ``interval`` or, after a failure, re-checks each ``interval`` whether its head
-  record is due again (the backoff is per actor, on that record). A receiver that
+  transaction per batch) and then sleeps until the pump wakes it with new records, or
+  until its oldest record's next attempt after a failure (the backoff is per actor, on
+  that record), or at most :data:`IDLE_S` (``interval`` without a pump). A receiver that
   answers slowly or not at all holds only its own task and one of the
   ``api.delivery_concurrency`` request slots; the other actors go on at their pace.
 * **order and at-least-once**: those of :mod:`hub.delivery.push` (one batch in flight
@@ -33,6 +33,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 import httpx
 
@@ -45,6 +46,9 @@ from hub.settings import HubSettings
 log = logging.getLogger(__name__)
 #: longest pause of a task after repeated failures, and the re-check of a misconfigured actor
 MAX_PAUSE_S = 30.0
+#: longest sleep of an idle actor's task when the feed pump wakes it on new records (a
+#: safety net: an idle actor costs no database query in between)
+IDLE_S = 30.0
 
 
 class PushService:
@@ -100,6 +104,8 @@ class PushService:
             self.actors.pop(actor_id, None)
             self.wake.pop(actor_id, None)
         for actor_id, actor in mine.items():
+            if actor_id in self.tasks and self.actors.get(actor_id) != actor:
+                self.wake[actor_id].set()  # changed (e.g. its URL): served again at once
             self.actors[actor_id] = actor  # the task reads its actor before every run
             if actor_id not in self.tasks:
                 self.wake[actor_id] = asyncio.Event()
@@ -128,6 +134,7 @@ class PushService:
                 sent = await channel.send_due(actor, http)
                 self.delivered[actor_id] = self.delivered.get(actor_id, 0) + sent
                 failures = 0
+                pause = self._idle_pause(channel.retry_at.get(actor_id))
             except HubError as exc:
                 if exc.retriable:
                     failures += 1
@@ -144,6 +151,14 @@ class PushService:
                             type(exc).__name__, pause, exc_info=not _is_outage(exc))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), pause)
+
+    def _idle_pause(self, retry_at: datetime | None) -> float:
+        """How long an actor's task may sleep unless woken: until its oldest record's
+        next attempt; with no record waiting, :data:`IDLE_S` when the pump wakes it on
+        new records, else ``interval`` (the outbox is fed by someone else)."""
+        if retry_at is not None:
+            return max(0.0, min((retry_at - datetime.now(UTC)).total_seconds(), IDLE_S))
+        return IDLE_S if self.pump is not None else self.interval
 
     async def _pump_loop(self, stop: asyncio.Event) -> None:
         assert self.pump is not None
