@@ -34,7 +34,7 @@ from hub.delivery.service import PushService
 from hub.delivery.tables import webhook_outbox
 from hub.delivery.webhook import WebhookDelivery, actor_key
 from hub.settings import ApiSettings, HubSettings
-from tests.support.sne import serve
+from tests.support.sne import free_port, serve
 
 MASTER = "push-scale-master"
 
@@ -131,6 +131,27 @@ def test_a_slow_receiver_holds_back_only_its_own_actor(migrated_db: tuple[str, A
     for i in range(3):
         offsets = [int(h["x-passerelle-offset"]) for _, h, _ in receivers.got[f"fast{i}"]]
         assert offsets == list(range(40))
+
+
+def test_a_dead_receiver_holds_back_only_its_own_actor(migrated_db: tuple[str, Any]) -> None:
+    _, engine = migrated_db
+    settings = _settings(delivery_batch_rows=10)
+    outbox = Outbox(engine)
+    receivers = Receivers()
+    with _receivers(receivers) as base:
+        dead = _actor(f"http://127.0.0.1:{free_port()}", "dead")  # nothing listens there
+        fast = [_actor(base, f"alive{i}") for i in range(3)]
+        for a in [dead, *fast]:
+            outbox.add(a.id, _records(40))
+        service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
+                              None, interval=0.2)
+        asyncio.run(_serve_until(
+            service, [dead, *fast],
+            lambda: all(len(receivers.got.get(f"alive{i}", [])) == 40 for i in range(3)), 30))
+    assert all(outbox.undelivered(a.id) == 0 for a in fast)
+    head = outbox.head(dead.id)  # retried with its own backoff, nothing skipped
+    assert head is not None and head.feed_offset == 0 and head.attempts >= 1
+    assert outbox.undelivered(dead.id) == 40
 
 
 def test_batch_mode_posts_signed_arrays_in_feed_order(migrated_db: tuple[str, Any]) -> None:
