@@ -2,8 +2,11 @@
 
 ``create_app(settings)`` wires the stores on the configured database (migrated at
 start), the Kafka publisher (started at the first publish, stopped at shutdown) and the
-routes. OpenAPI is served at ``/openapi.json`` and ``/docs``: every status a route answers
-is declared, errors as ``application/problem+json`` :class:`~hub.api.problems.Problem`.
+routes. OpenAPI is served at ``/openapi.json``: every status a route answers is declared,
+errors as ``application/problem+json`` :class:`~hub.api.problems.Problem`. Its pages,
+Swagger UI at ``/docs`` and ReDoc at ``/redoc``, load every asset from the hub itself
+(``/docs-assets/``, bundled by the ``fastapi-offline`` package), never from a CDN: they
+work on a closed network. The docs pages and assets are public and not in the document.
 Every error is such an answer (:mod:`hub.api.problems`); bodies are bounded and callers
 authenticated before a body is read (:mod:`hub.api.limits`).
 """
@@ -16,6 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
 from hub.api import problems, routes_cal, routes_demandes, routes_feed, routes_gp
@@ -29,6 +33,9 @@ from hub.db import make_engine, migrate
 from hub.gp.service import GPService
 from hub.gp.store import GPStore
 from hub.settings import HubSettings
+
+#: where the docs pages' scripts, styles and favicon are served from (public, static)
+DOCS_ASSETS = "/docs-assets"
 
 
 def build_context(settings: HubSettings, engine: Engine | None = None) -> ApiContext:
@@ -51,9 +58,10 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
         yield
         await ctx.publisher.close()
 
-    app = FastAPI(title="Passerelle hub API", version="1", lifespan=lifespan,
-                  description="Partners' API: demand events, gestion partagée, CAL "
-                              "decisions, timelines, feeds by cursor. See docs/api.md.")
+    app = FastAPIOffline(title="Passerelle hub API", version="1", lifespan=lifespan,
+                         static_url=DOCS_ASSETS,
+                         description="Partners' API: demand events, gestion partagée, CAL "
+                                     "decisions, timelines, feeds by cursor. See docs/api.md.")
     app.state.hub = ctx
     problems.install(app)
     app.include_router(routes_demandes.build_router(settings))

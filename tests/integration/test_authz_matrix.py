@@ -37,9 +37,9 @@ COMMUNES = ["13055", "13001", "69123", "69266", "33063", "33281", "31555", "3106
             "59350", "59512", "44109", "35238"]
 KINDS = ["bailleur", "guichet", "commune", "epci", "reservataire", "etat"]
 N_ACTORS = 24
-#: served without authentication, about no object
+#: served without authentication, about no object (``/docs-assets``: the docs pages' files)
 PUBLIC = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs"),
-          ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")}
+          ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("GET", "/docs-assets")}
 #: authenticated, but about no demand: nothing to scope
 NO_OBJECT = {("GET", "/catalogue")}
 
