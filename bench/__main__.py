@@ -76,7 +76,8 @@ SUITES = {
 
 async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "all",
               backfill_size: int | None = None, ns: tuple[int, ...] | None = None,
-              worker_env: dict[str, str] | None = None) -> dict[str, Any]:
+              worker_env: dict[str, str] | None = None, push_db: str | None = None
+              ) -> dict[str, Any]:
     s = SUITES[suite_name]
     if ns:
         s = replace(s, ns=ns)
@@ -105,11 +106,11 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
     if only == "push":  # outbox -> receiver, then feed -> receiver (bench/push.py)
         from bench import push
 
-        result["push"] = p = await push.push(home / "push", suite_name, seed)
+        result["push"] = p = await push.push(home / "push", suite_name, seed, push_db)
         with private_broker(home) as broker:  # started after: its JVM idles during the rest
             result["broker"] = {"bootstrap": broker.bootstrap, "kafka": broker.version}
             p["backlog"]["from_feed"] = await push.from_feed(
-                home / "push", broker.bootstrap, push.PUSH_SUITES[suite_name], seed)
+                home / "push", broker.bootstrap, push.PUSH_SUITES[suite_name], seed, push_db)
         result["verdicts"] = {**report.verdicts(result), **push.verdicts(result["push"])}
         return result
     with private_broker(home) as broker:
@@ -179,6 +180,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="a setting of the measured hub worker (tuning runs); repeatable")
     r.add_argument("--backfill", type=int, default=None, metavar="N",
                    help="W1 sample size instead of the suite's (1/50 national: 38,000)")
+    r.add_argument("--push-db", default=None, metavar="URL",
+                   help="--only push: outbox and audit in a fresh schema of this PostgreSQL "
+                   "database instead of a SQLite file")
     d = sub.add_parser("data", help="write the synthetic demands as JSONL")
     d.add_argument("--demands", type=int, default=38_000)
     d.add_argument("--seed", type=int, default=1)
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
             result = asyncio.run(run(args.suite, args.full_backfill, args.seed, Path(tmp),
                                      args.only, args.backfill, args.ns,
-                                     env))
+                                     env, args.push_db))
         js, md = report.write(result, args.out)
         print(md.read_text())
         print(f"written: {js} {md}")

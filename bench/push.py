@@ -7,6 +7,9 @@ carrying generated demand snapshots (~2.3 kB of JSON each, so every record is au
 written to the outbox before the clock starts: what is measured is the delivery, from
 the outbox to the receiver's answers, audit rows and settling included.
 
+The outbox and audit database is a SQLite file per run, or with ``--push-db URL`` a fresh
+schema per run in that PostgreSQL database (dropped afterwards).
+
 * **isolation**: ``actors`` webhook actors (one record per request), ``records`` each;
   rounds alternate a reference run (every receiver fast) and a run where the first
   actor's receiver answers in ``slow_delay_s`` per request. Per actor, rate = its
@@ -28,12 +31,15 @@ the outbox to the receiver's answers, audit rows and settling included.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +47,8 @@ from typing import Any
 
 import httpx
 from pydantic import SecretStr
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
 from bench.broker import create_topics, free_port
 from bench.data import demand_events
@@ -134,31 +142,28 @@ def _actor(base: str, name: str, batch: bool) -> Actor:
 
 
 async def _deliver(home: Path, receiver: Receiver, actors: list[Actor], rows: list[bytes],
-                   wait_for: list[str], timeout: float = 600.0) -> dict[str, Any]:
+                   wait_for: list[str], db_url: str | None, timeout: float = 600.0
+                   ) -> dict[str, Any]:
     """Fill a fresh outbox with ``rows`` per actor, run the service until every actor of
     ``wait_for`` got them all; per-actor receiver stats relative to the start."""
-    db = home / f"push-{time.monotonic_ns()}.db"
-    engine = make_engine(f"sqlite:///{db}")
-    migrate(engine)
-    outbox = Outbox(engine)
-    for a in actors:
-        outbox.add(a.id, [(o, f"n{o}", b) for o, b in enumerate(rows)])
-    receiver.reset()
-    settings = _settings()
-    service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
-                          None, interval=0.5)
-    stop = asyncio.Event()
-    start, cpu0 = time.time(), time.process_time()
-    task = asyncio.create_task(service.run(lambda: actors, stop))
-    while (any(service.delivered.get(a, 0) < len(rows) for a in wait_for)
-           and time.time() - start < timeout and not task.done()):
-        await asyncio.sleep(0.05)
-    elapsed, cpu = time.time() - start, time.process_time() - cpu0
-    stop.set()
-    await asyncio.wait_for(task, 60)
+    with fresh_engine(home, db_url) as engine:
+        outbox = Outbox(engine)
+        for a in actors:
+            outbox.add(a.id, [(o, f"n{o}", b) for o, b in enumerate(rows)])
+        receiver.reset()
+        settings = _settings()
+        service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
+                              None, interval=0.5)
+        stop = asyncio.Event()
+        start, cpu0 = time.time(), time.process_time()
+        task = asyncio.create_task(service.run(lambda: actors, stop))
+        while (any(service.delivered.get(a, 0) < len(rows) for a in wait_for)
+               and time.time() - start < timeout and not task.done()):
+            await asyncio.sleep(0.05)
+        elapsed, cpu = time.time() - start, time.process_time() - cpu0
+        stop.set()
+        await asyncio.wait_for(task, 60)
     stats = receiver.stats()
-    engine.dispose()
-    db.unlink(missing_ok=True)
     per = {a.id: {"records": stats.get(a.id, {}).get("records", 0),
                   "requests": stats.get(a.id, {}).get("requests", 0),
                   "disorder": stats.get(a.id, {}).get("disorder", 0),
@@ -167,11 +172,42 @@ async def _deliver(home: Path, receiver: Receiver, actors: list[Actor], rows: li
     return {"seconds": elapsed, "deliverer_cpu_s": cpu, "per_actor": per}
 
 
+@contextlib.contextmanager
+def fresh_engine(home: Path, db_url: str | None) -> Iterator[Engine]:
+    """A freshly migrated outbox + audit database: a SQLite file under ``home``, or with
+    ``db_url`` (PostgreSQL) a new schema of that database, dropped afterwards."""
+    if db_url is None:
+        db = home / f"push-{time.monotonic_ns()}.db"
+        engine = make_engine(f"sqlite:///{db}")
+        migrate(engine)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+            db.unlink(missing_ok=True)
+        return
+    schema = f"bench_push_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(db_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = make_url(db_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    engine = make_engine(scoped.render_as_string(hide_password=False))
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def _rate(row: dict[str, Any]) -> float | None:
     return row["records"] / row["seconds"] if row["seconds"] else None
 
 
-async def isolation(home: Path, s: PushSuite, seed: int) -> dict[str, Any]:
+async def isolation(home: Path, s: PushSuite, seed: int, db_url: str | None = None
+                    ) -> dict[str, Any]:
     rows = bodies(s.records, seed)
     names = [f"push-{i:03d}" for i in range(s.actors)]
     receiver = Receiver(home, names[0], s.slow_delay_s)
@@ -180,16 +216,16 @@ async def isolation(home: Path, s: PushSuite, seed: int) -> dict[str, Any]:
         ref_rates: dict[str, list[float]] = {n: [] for n in names[1:]}
         slow_rates: dict[str, list[float]] = {n: [] for n in names[1:]}
         runs: list[dict[str, Any]] = []
-        await _deliver(home, receiver, actors[1:], rows[:5], names[1:])  # warm-up
+        await _deliver(home, receiver, actors[1:], rows[:5], names[1:], db_url)  # warm-up
         for i in range(s.rounds):
             # the reference: the first actor's records are not in its outbox at all; the
             # order alternates between rounds (whatever runs second meets a warmer machine)
             if i % 2 == 0:
-                ref = await _deliver(home, receiver, actors[1:], rows, names[1:])
-                slow = await _deliver(home, receiver, actors, rows, names[1:])
+                ref = await _deliver(home, receiver, actors[1:], rows, names[1:], db_url)
+                slow = await _deliver(home, receiver, actors, rows, names[1:], db_url)
             else:
-                slow = await _deliver(home, receiver, actors, rows, names[1:])
-                ref = await _deliver(home, receiver, actors[1:], rows, names[1:])
+                slow = await _deliver(home, receiver, actors, rows, names[1:], db_url)
+                ref = await _deliver(home, receiver, actors[1:], rows, names[1:], db_url)
             for n in names[1:]:
                 a, b = _rate(ref["per_actor"][n]), _rate(slow["per_actor"][n])
                 if a and b:
@@ -241,16 +277,17 @@ async def raw_loop(base: str, name: str, rows: list[bytes], per_request: int) ->
     return time.time() - start
 
 
-async def backlog(home: Path, s: PushSuite, seed: int) -> dict[str, Any]:
+async def backlog(home: Path, s: PushSuite, seed: int, db_url: str | None = None
+                  ) -> dict[str, Any]:
     rows = bodies(s.backlog, seed + 1)
     receiver = Receiver(home, None, 0.0)
     try:
         raw_s = await raw_loop(receiver.base, "raw", rows,
                                _settings().api.webhook_batch_max_records)
         batched = await _deliver(home, receiver, [_actor(receiver.base, "batched", True)],
-                                 rows, ["batched"])
+                                 rows, ["batched"], db_url)
         single = await _deliver(home, receiver, [_actor(receiver.base, "single", False)],
-                                rows[:s.single_backlog], ["single"])
+                                rows[:s.single_backlog], ["single"], db_url)
     finally:
         receiver.stop()
     b, one = batched["per_actor"]["batched"], single["per_actor"]["single"]
@@ -267,7 +304,8 @@ async def backlog(home: Path, s: PushSuite, seed: int) -> dict[str, Any]:
                        / max(1, s.single_backlog)}}
 
 
-async def from_feed(home: Path, bootstrap: str, s: PushSuite, seed: int) -> dict[str, Any]:
+async def from_feed(home: Path, bootstrap: str, s: PushSuite, seed: int,
+                    db_url: str | None = None) -> dict[str, Any]:
     """The backlog again, from the actor's Kafka feed: ``hub deliver``'s service with its
     feed pump (decode, copy into the outbox) and batch delivery, clock started with the
     service, the feed written before."""
@@ -284,29 +322,26 @@ async def from_feed(home: Path, bootstrap: str, s: PushSuite, seed: int) -> dict
     finally:
         await prod.stop()
     receiver = Receiver(home, None, 0.0)
-    db = home / "push-feed.db"
-    engine = make_engine(f"sqlite:///{db}")
-    migrate(engine)
     try:
-        settings = _settings(bootstrap)
-        outbox = Outbox(engine)
-        actor = _actor(receiver.base, name, True)
-        service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
-                              FeedPump(settings, outbox), interval=0.5)
-        stop = asyncio.Event()
-        start, cpu0 = time.time(), time.process_time()
-        task = asyncio.create_task(service.run(lambda: [actor], stop))
-        while (service.delivered.get(name, 0) < s.backlog and time.time() - start < 600
-               and not task.done()):
-            await asyncio.sleep(0.05)
-        cpu = time.process_time() - cpu0
-        stop.set()
-        await asyncio.wait_for(task, 60)
+        with fresh_engine(home, db_url) as engine:
+            settings = _settings(bootstrap)
+            outbox = Outbox(engine)
+            actor = _actor(receiver.base, name, True)
+            service = PushService(settings, [WebhookDelivery(settings, outbox,
+                                                             AuditStore(engine))],
+                                  FeedPump(settings, outbox), interval=0.5)
+            stop = asyncio.Event()
+            start, cpu0 = time.time(), time.process_time()
+            task = asyncio.create_task(service.run(lambda: [actor], stop))
+            while (service.delivered.get(name, 0) < s.backlog and time.time() - start < 600
+                   and not task.done()):
+                await asyncio.sleep(0.05)
+            cpu = time.process_time() - cpu0
+            stop.set()
+            await asyncio.wait_for(task, 60)
         got = receiver.stats().get(name, {})
     finally:
         receiver.stop()
-        engine.dispose()
-        db.unlink(missing_ok=True)
     seconds = got["last"] - start if got else None
     return {"records": got.get("records", 0), "requests": got.get("requests", 0),
             "disorder": got.get("disorder", 0), "seconds": seconds,
@@ -314,12 +349,14 @@ async def from_feed(home: Path, bootstrap: str, s: PushSuite, seed: int) -> dict
             "deliverer_cpu_us_per_record": cpu * 1e6 / s.backlog}
 
 
-async def push(home: Path, suite: str, seed: int) -> dict[str, Any]:
+async def push(home: Path, suite: str, seed: int, db_url: str | None = None
+               ) -> dict[str, Any]:
     """The measurements without a broker (isolation, backlog from the outbox)."""
     s = PUSH_SUITES[suite]
     home.mkdir(parents=True, exist_ok=True)
-    return {"config": asdict(s), "isolation": await isolation(home, s, seed),
-            "backlog": await backlog(home, s, seed)}
+    return {"config": {**asdict(s), "database": "postgresql" if db_url else "sqlite"},
+            "isolation": await isolation(home, s, seed, db_url),
+            "backlog": await backlog(home, s, seed, db_url)}
 
 
 def verdicts(p: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -335,8 +372,9 @@ def verdicts(p: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def markdown(p: dict[str, Any]) -> list[str]:
     iso, bl = p["isolation"], p["backlog"]
     c = p["config"]
-    lines = ["", f"### Push channels: {c['actors']} webhook actors × {c['records']} records, "
-             f"one receiver answering in {c['slow_delay_s']} s", "",
+    lines = ["", f"### Push channels ({c.get('database', 'sqlite')}): {c['actors']} webhook "
+             f"actors × {c['records']} records, one receiver answering in "
+             f"{c['slow_delay_s']} s", "",
              "| round | run | seconds | records/s (others) | actor rate min / median | "
              "deliverer CPU µs/record | out of order | slow actor's records | load 1 min |",
              "|---|---|---|---|---|---|---|---|---|"]
