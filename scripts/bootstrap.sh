@@ -1,22 +1,64 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks to run Passerelle: the Python package with its test
-# dependencies (editable), and checks Java + Maven for the local Kafka broker.
+# Installs what a fresh machine lacks to run Passerelle: the Python package (editable; with
+# its test dependencies under --tests), and checks Java + Maven for the local Kafka broker;
+# under --tests also Prometheus (promtool, prometheus: the monitoring tests only).
 # Idempotent and quiet when everything is there.
+#
+# Where the package goes (scripts/venv.sh then puts that environment first on PATH):
+# - the active virtual environment ($VIRTUAL_ENV), if any;
+# - else the project's .venv/ when it exists (reused, never recreated while it works);
+# - else the interpreter's own environment ($PYTHON, default python3) when it allows
+#   installs, as on a pyenv or python.org build;
+# - else (PEP 668: an EXTERNALLY-MANAGED marker, e.g. Debian's python3) a new .venv/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+tests=0
+for arg in "$@"; do
+  case $arg in
+    --tests) tests=1 ;;
+    *) echo "bootstrap: unknown argument $arg (usage: bootstrap.sh [--tests])" >&2; exit 2 ;;
+  esac
+done
+
 PY=${PYTHON:-python3}
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+  if [ -x .venv/bin/python ] && .venv/bin/python -c '' 2>/dev/null; then
+    PY=.venv/bin/python
+  elif "$PY" -c 'import os, sys, sysconfig
+marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
+sys.exit(0 if sys.prefix == sys.base_prefix and os.path.isfile(marker) else 1)' 2>/dev/null
+  then
+    echo "bootstrap: $PY refuses installs into its environment (PEP 668): creating .venv/"
+    if ! "$PY" -m venv --clear .venv >/dev/null; then
+      echo "bootstrap: cannot create .venv with $PY: install its venv module (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
+    PY=.venv/bin/python
+  fi
+fi
 if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
   echo "bootstrap: Python >= 3.11 is required (found $("$PY" --version 2>&1))" >&2; exit 1
 fi
-stamp=.hub/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+
+# one stamp per (pyproject.toml, environment); .test also covers the demo's needs
+prefix=$("$PY" -c 'import sys; print(sys.prefix)')
+key=$({ cat pyproject.toml; echo "$prefix"; } | sha256sum | cut -c1-16)
+if [ "$tests" = 1 ]; then want=test; extras='[test]'; probe='import hub.cli, pytest'
+else want=base; extras=''; probe='import hub.cli'; fi
+stamped=0
+if [ -f ".hub/.installed-$key.test" ] || { [ "$want" = base ] && [ -f ".hub/.installed-$key.base" ]; }; then
+  stamped=1
+fi
 # the installed package itself (-P: not the checkout on sys.path), not a `hub` on PATH:
 # a stale pyenv shim can outlive the install
-if [ ! -f "$stamp" ] || ! "$PY" -P -c 'import hub.cli' >/dev/null 2>&1; then
-  echo "bootstrap: installing the passerelle package and its test dependencies"
-  "$PY" -m pip install --quiet --disable-pip-version-check -e '.[test]'
-  mkdir -p .hub && rm -f .hub/.installed-* && touch "$stamp"
+if [ "$stamped" = 0 ] || ! "$PY" -P -c "$probe" >/dev/null 2>&1; then
+  what="the passerelle package"; [ "$tests" = 1 ] && what="$what and its test dependencies"
+  echo "bootstrap: installing $what into $prefix"
+  "$PY" -m pip install --quiet --disable-pip-version-check -e ".$extras"
+  mkdir -p .hub && rm -f .hub/.installed-* && touch ".hub/.installed-$key.$want"
 fi
+
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
@@ -29,7 +71,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 # Monitoring tests (issue 5) run the real promtool and prometheus (Debian's package).
-if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+if [ "$tests" = 1 ] && { ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; }; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "bootstrap: installing prometheus (Debian package, for the monitoring tests)"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null

@@ -21,6 +21,7 @@ class HubGroup(click.Group):
 
 
 @click.group(cls=HubGroup)
+@click.version_option(package_name="passerelle", prog_name="hub")
 @click.option("-v", "--verbose", count=True, help="More logs (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Passerelle: dispatch social-housing demands to every actor of their territory."""

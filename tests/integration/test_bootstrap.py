@@ -1,0 +1,125 @@
+"""scripts/bootstrap.sh on an interpreter that refuses installs into its own environment
+(PEP 668, as Debian's python3): it creates the project's .venv/, installs the package
+there, and scripts/demo.sh runs the `hub` of that venv; on an interpreter that allows
+installs it installs there, as before, and creates no .venv/.
+
+The refusing interpreter is simulated on any machine: a wrapper running this Python with a
+``sitecustomize`` that puts an ``EXTERNALLY-MANAGED`` marker in ``sysconfig``'s stdlib
+path outside virtual environments, which is exactly what pip and bootstrap.sh look at.
+The repository is copied (working tree, ignored files left out) into a temporary folder.
+About a minute (a full ``pip install`` into a new venv: 45 s with a warm pip cache).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+SITECUSTOMIZE = '''\
+import os, sys, sysconfig
+
+_get_path = sysconfig.get_path
+
+
+def _get_path_pep668(name, *args, **kwargs):
+    if name == "stdlib" and not args and not kwargs and sys.prefix == sys.base_prefix:
+        return os.path.dirname(os.path.abspath(__file__))
+    return _get_path(name, *args, **kwargs)
+
+
+sysconfig.get_path = _get_path_pep668
+'''
+
+
+def _copy_repo(dest: Path) -> Path:
+    """The working tree as a fresh clone would hold it (tracked and untracked files that
+    .gitignore does not exclude), so uncommitted changes are what is tested."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def _pep668_python(where: Path) -> Path:
+    """A ``python3`` refusing installs outside a venv: this interpreter plus a marker."""
+    where.mkdir()
+    (where / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    (where / "EXTERNALLY-MANAGED").write_text(
+        "[externally-managed]\nError=simulated Debian python3 (test_bootstrap.py)\n"
+    )
+    base = Path(sys.executable).resolve()
+    wrapper = where / "python3"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{where}" exec "{base}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def _env(**extra: str) -> dict[str, str]:
+    """No active venv, no `hub` or python of this test run on PATH (only the system's)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HUB_", "PYTHON", "PYENV", "VIRTUAL_ENV", "PIP_"))}
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep)
+        if p and ".pyenv" not in p and not (Path(p) / "hub").exists()
+    )
+    env.update(extra)
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
+    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, f"{cmd}: exit {res.returncode}\n{res.stdout}\n{res.stderr}"
+    return res.stdout + res.stderr
+
+
+def test_bootstrap_makes_a_venv_on_a_pep668_python(tmp_path: Path) -> None:
+    python = _pep668_python(tmp_path / "pep668")
+    refused = subprocess.run(
+        [str(python), "-m", "pip", "install", "--dry-run", "--no-index", "passerelle"],
+        capture_output=True, text=True, env=_env(), timeout=120,
+    )
+    assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr, (
+        refused.stderr  # the simulation holds: this interpreter refuses installs as Debian's
+    )
+    repo = _copy_repo(tmp_path / "clone")
+    env = _env(PYTHON=str(python))
+
+    out = _run(["scripts/bootstrap.sh"], repo, env)
+    assert "creating .venv/" in out, out
+    version = _run([str(repo / ".venv/bin/hub"), "--version"], repo, env)
+    assert version.startswith("hub, version "), version
+    # the editable install points at this copy, not at the repository under test
+    origin = _run([str(repo / ".venv/bin/python"), "-P", "-c",
+                   "import hub; print(hub.__file__)"], repo, env)
+    assert Path(origin.strip()).resolve().is_relative_to(repo.resolve())
+
+    # again: the venv is reused, nothing is installed; demo.sh runs the venv's hub (the
+    # only one on PATH)
+    out = _run(["scripts/bootstrap.sh"], repo, env)
+    assert "creating" not in out and "installing" not in out, out
+    helped = _run(["scripts/demo.sh", "--help"], repo, env)
+    assert "Usage: hub demo" in helped, helped
+
+
+def test_bootstrap_installs_into_an_interpreter_that_allows_it(tmp_path: Path) -> None:
+    """A venv given as PYTHON (not active) allows installs: the package goes there, no
+    .venv/ is made (the CI's pyenv Python takes this path)."""
+    target = tmp_path / "env"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", str(target)], tmp_path, _env())
+    repo = _copy_repo(tmp_path / "clone")
+    out = _run(["scripts/bootstrap.sh"], repo, _env(PYTHON=str(target / "bin/python")))
+    assert "creating" not in out and not (repo / ".venv").exists(), out
+    origin = _run([str(target / "bin/python"), "-P", "-c", "import hub; print(hub.__file__)"],
+                  repo, _env())
+    assert Path(origin.strip()).resolve().is_relative_to(repo.resolve())
