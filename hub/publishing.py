@@ -8,16 +8,23 @@ A creation without numéro unique (CRE/CRS the SNE has not numbered yet) is lega
 :func:`prepare_event` has it numbered by the SNE (:mod:`hub.numbering`) after every check
 of the hub passed and before the event is keyed; :func:`check_event` validates without
 calling the SNE (dry runs). Nothing is ever keyed by an empty number.
+
+Memory: :func:`iter_inputs` reads one event at a time (a folder is walked lazily, only
+the names of one folder at a time are held) and :func:`publish_events` keeps at most
+``window`` sends unacknowledged, so ``hub publish`` runs in constant memory whatever
+the size of its input (issue 21 point 4).
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 from dispatch.logic import TERRITORY_FREE_OPERATIONS, validate_event
 from dispatch.matching import WISHED_COMMUNE
@@ -61,13 +68,18 @@ class InputLimits:
 Raw: TypeAlias = dict[str, Any] | bytes | InputError
 
 
-def iter_inputs(paths: Iterable[Path], limits: InputLimits) -> Iterator[tuple[str, Raw]]:
+def iter_inputs(paths: Iterable[Path], limits: InputLimits,
+                on_bytes: Callable[[int], None] | None = None,
+                ) -> Iterator[tuple[str, Raw]]:  # fmt: skip
     """Yield (location, raw) for every event in files or folders: an object per JSON line
     (location ``file:line``), the bytes of an XML document (one interfaceNuu document per
     file), or the :class:`InputError` refusing that line or file (unreadable ones too).
-    Memory stays bounded by ``limits`` whatever the files hold; never raises."""
+    Files of a folder come in the order of their sorted paths, found by a lazy walk.
+    Memory stays bounded by ``limits`` (and the names of one folder) whatever the files
+    hold; never raises. ``on_bytes(n)``: called with the input bytes consumed since its
+    previous call, after each event (progress meters)."""
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files = walk_files(path) if path.is_dir() else iter([path])
         for f in files:
             suffix = f.suffix.lower()
             if suffix not in (".xml", ".jsonl", ".json", ".ndjson"):
@@ -78,14 +90,58 @@ def iter_inputs(paths: Iterable[Path], limits: InputLimits) -> Iterator[tuple[st
                 continue
             try:
                 if suffix == ".xml":
-                    yield str(f), read_bounded(f, limits.max_file_bytes)
+                    document = read_bounded(f, limits.max_file_bytes)
+                    if on_bytes is not None:
+                        on_bytes(len(document) if isinstance(document, bytes) else _size(f))
+                    yield str(f), document
                     continue
                 with f.open("rb") as fh:
+                    done = 0
                     for n, raw in read_objects(fh, max_line_bytes=limits.max_line_bytes,
                                                max_depth=limits.max_json_depth):
+                        if on_bytes is not None:
+                            at = fh.tell()
+                            on_bytes(at - done)
+                            done = at
                         yield f"{f}:{n}", raw
+                    if on_bytes is not None:
+                        on_bytes(fh.tell() - done)  # blank lines after the last event
             except OSError as exc:  # unreadable: refused like bad content, the rest goes on
                 yield str(f), InputError(f"cannot read the file ({exc.strerror or exc})")
+
+
+def walk_files(folder: Path) -> Iterator[Path]:
+    """The files below ``folder`` in the order of ``sorted(folder.rglob("*"))``, found
+    lazily: one folder's entry names are held at a time (plus those of the folders above
+    it), never the whole tree. Symbolic links to folders are not followed (as ``rglob``);
+    an unreadable folder is skipped."""
+    try:
+        with os.scandir(folder) as entries:
+            found = sorted((e.name, e.is_dir(follow_symlinks=False), e.is_file())
+                           for e in entries)  # fmt: skip
+    except OSError:
+        return
+    for name, is_dir, is_file in found:
+        if is_dir:
+            yield from walk_files(folder / name)
+        elif is_file:
+            yield folder / name
+
+
+def input_bytes(paths: Iterable[Path]) -> int:
+    """Total size of the files :func:`iter_inputs` would read (progress totals)."""
+    total = 0
+    for path in paths:
+        for f in walk_files(path) if path.is_dir() else (path,):
+            total += _size(f)
+    return total
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def read_bounded(path: Path, max_bytes: int) -> bytes | InputError:
@@ -150,13 +206,41 @@ def _checked(event: dict[str, Any]) -> bytes:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A raw event that passed every check of the hub (:func:`check_raw`)."""
+
+    event: dict[str, Any]
+    #: the XML document as received (numbering sends it to the SNE), None for JSON
+    document: bytes | None
+    #: the encoded event (a creation still to be numbered: encoded with a stand-in number)
+    value: bytes
+
+
+def check_raw(raw: Raw, *, max_xml_bytes: int | None = None) -> Checked:
+    """Every check of :func:`prepare_event`, without calling the SNE: :class:`InputError`
+    for anything that is not a valid DemandeEvent."""
+    event, document = _parse(raw, max_xml_bytes)
+    return Checked(event, document, _checked(event))
+
+
 def check_event(raw: Raw, *, max_xml_bytes: int | None = None) -> dict[str, Any]:
     """Validate one raw event as :func:`prepare_event` does, without calling the SNE: the
     event (a creation without number keeps an empty ``numUnique``: see
     :func:`hub.numbering.needs_number`; refused when no SNE is configured)."""
-    event, _ = _parse(raw, max_xml_bytes)
-    _checked(event)
-    return event
+    return check_raw(raw, max_xml_bytes=max_xml_bytes).event
+
+
+def numbered(checked: Checked) -> PreparedEvent:
+    """The prepared event of a checked one: a creation without numéro unique is numbered
+    by the SNE first (:func:`hub.numbering.number`: :class:`InputError` when the SNE
+    refuses it, ``SneUnavailable`` when it cannot be reached)."""
+    event, value = checked.event, checked.value
+    if needs_number(event):
+        event = number(event, checked.document)
+        value = get_codec().encode("DemandeEvent", event)
+        validate_event(event)
+    return PreparedEvent(key=event["numUnique"].encode(), value=value, event=event)
 
 
 def prepare_event(raw: Raw, *, max_xml_bytes: int | None = None) -> PreparedEvent:
@@ -167,28 +251,66 @@ def prepare_event(raw: Raw, *, max_xml_bytes: int | None = None) -> PreparedEven
     (:func:`hub.numbering.number`: refused in one line when no SNE is configured or the SNE
     refuses; ``SneUnavailable``, retriable, when it cannot be reached), then keyed by
     that number. ``max_xml_bytes``: cap of an XML document (default: the XML parser's own)."""
-    event, document = _parse(raw, max_xml_bytes)
-    value = _checked(event)
-    if needs_number(event):
-        event = number(event, document)
-        value = get_codec().encode("DemandeEvent", event)
-        validate_event(event)
-    return PreparedEvent(key=event["numUnique"].encode(), value=value, event=event)
+    return numbered(check_raw(raw, max_xml_bytes=max_xml_bytes))
 
 
-async def publish_events(settings: HubSettings, events: Iterable[PreparedEvent]) -> int:
-    """Produce events to hub.demandes (keyed by numéro unique); return the count acked."""
+#: sends :func:`publish_events` keeps unacknowledged at most (each holds its record until
+#: the broker acknowledges it): bounds memory, leaves the producer's batches full
+DEFAULT_WINDOW = 10_000
+
+
+class Sender(Protocol):
+    """What :func:`send_all` needs of a producer (``AIOKafkaProducer.send``)."""
+
+    def send(self, topic: str, value: bytes, *, key: bytes) -> Awaitable[Awaitable[Any]]: ...
+
+
+async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIterator[PreparedEvent],
+                   *, window: int = DEFAULT_WINDOW,
+                   on_acked: Callable[[int], None] | None = None) -> int:  # fmt: skip
+    """Send ``events`` to hub.demandes in order, pulling the next one only while fewer
+    than ``window`` sends await their acknowledgement (the producer batches them); return
+    the count acknowledged. The first failed send raises (what follows is not sent).
+    ``on_acked(n)``: called as acknowledgements arrive, with how many since last call."""
+    pending: deque[Awaitable[Any]] = deque()
+    acked = 0
+
+    async def settle(keep: int) -> None:
+        nonlocal acked
+        done = 0
+        while len(pending) > keep:
+            await pending.popleft()
+            done += 1
+        acked += done
+        if done and on_acked is not None:
+            on_acked(done)
+
+    async def each() -> AsyncIterator[PreparedEvent]:
+        if isinstance(events, AsyncIterator):
+            async for ev in events:
+                yield ev
+        else:
+            for ev in events:
+                yield ev
+
+    async for ev in each():
+        pending.append(await producer.send(topics.DEMANDES, ev.value, key=ev.key))
+        if len(pending) >= window:
+            await settle(window // 2)  # in halves: no await per record once the window fills
+    await settle(0)
+    return acked
+
+
+async def publish_events(settings: HubSettings,
+                         events: Iterable[PreparedEvent] | AsyncIterator[PreparedEvent],
+                         *, window: int = DEFAULT_WINDOW,
+                         on_acked: Callable[[int], None] | None = None) -> int:  # fmt: skip
+    """Produce events to hub.demandes (keyed by numéro unique); return the count acked.
+    Streams: see :func:`send_all` (at most ``window`` records held at a time)."""
     await ensure_topics(settings, core_topics(settings))
     producer = new_producer(settings)
     await producer.start()
-    count = 0
     try:
-        futures = []
-        for ev in events:
-            futures.append(await producer.send(topics.DEMANDES, ev.value, key=ev.key))
-            count += 1
-        for fut in futures:
-            await fut
+        return await send_all(producer, events, window=window, on_acked=on_acked)
     finally:
         await producer.stop()
-    return count

@@ -11,26 +11,25 @@ every event passed the hub's checks, so a file the hub refuses registers nothing
 SNE; ``--dry-run`` never calls the SNE (it says how many would be numbered). A creation
 the SNE then refuses is reported like an invalid event; the others, which the SNE may
 already hold, are published all the same (exit status 1).
+
+Constant memory whatever the size of the inputs (:mod:`hub.publish_files`): a first
+streaming pass checks every event, a second one reads the files again and streams the
+valid events to the producer (numbering happens there). On a terminal a progress bar
+(bytes, events, rates, time left) shows on stderr during each pass; the last line says
+what was published, the bytes read and the rate.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import click
 
-from hub.errors import HubError, InputError
-from hub.numbering import needs_number
-from hub.publishing import (
-    InputLimits,
-    PreparedEvent,
-    Raw,
-    check_event,
-    iter_inputs,
-    prepare_event,
-    publish_events,
-)
+from hub.cli.progress import progress_meter
+from hub.publish_files import publish_files, validate_files
+from hub.publishing import InputLimits, input_bytes
 from hub.settings import get_settings
 
 
@@ -42,56 +41,59 @@ def one_line(text: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _report(where: str, message: str) -> None:
+    click.echo(one_line(f"{where}: {message}"), err=True)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # unreachable
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--skip-invalid", is_flag=True, help="Publish the valid events even if some are not.")
 @click.option("--dry-run", is_flag=True, help="Validate only; produce nothing.")
 def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool) -> None:
-    """Validate and publish demand events from .jsonl/.json or .xml files, or folders of them."""
+    """Validate and publish demand events from .jsonl/.json or .xml files, or folders of them.
+
+    Two passes over the inputs, in constant memory: every event is checked first, then
+    the files are read again and the events streamed to Kafka. A progress bar shows on a
+    terminal."""
     settings = get_settings()
     limits = InputLimits.of(settings)
-    valid: list[tuple[str, Raw]] = []
-    to_number = 0
-    errors = 0
-    for where, raw in iter_inputs(paths, limits):
-        try:
-            event = check_event(raw, max_xml_bytes=limits.max_file_bytes)
-        except InputError as exc:
-            errors += 1
-            click.echo(one_line(f"{where}: {exc.message}"), err=True)
-            continue
-        to_number += needs_number(event)
-        valid.append((where, event if isinstance(raw, dict) else raw))
+    total = input_bytes(paths)
+    started = time.monotonic()
+    with progress_meter("checking", total) as meter:
+        checked = validate_files(paths, limits, _report, meter)
+    errors = checked.invalid
     if errors and not skip_invalid:
         raise click.ClickException(
             f"{errors} invalid event(s), nothing published (use --skip-invalid to publish the rest)"
         )
-    if errors and not valid:
+    if errors and not checked.valid:
         raise click.ClickException(f"{errors} invalid event(s) and no valid one, nothing published")
-    numbered = f", {to_number} would be numbered by the SNE" if to_number else ""
+    numbered = f", {checked.to_number} would be numbered by the SNE" if checked.to_number else ""
     if dry_run:
         click.echo(
-            f"{len(valid)} valid event(s){numbered}, {errors} invalid; nothing published (dry run)"
+            f"{checked.valid} valid event(s){numbered}, {errors} invalid; "
+            "nothing published (dry run)"
         )
         return
-    ready: list[PreparedEvent] = []
-    refused, unavailable = 0, ""
-    for where, raw in valid:  # creations without number: the SNE numbers them now
-        try:
-            ready.append(prepare_event(raw, max_xml_bytes=limits.max_file_bytes))
-        except InputError as exc:
-            refused += 1
-            click.echo(one_line(f"{where}: {exc.message}"), err=True)
-        except HubError as exc:  # the SNE cannot be reached: what it numbered still goes
-            unavailable = f"; stopped at {where}: {exc.message}"
-            break
-    if ready:
-        asyncio.run(publish_events(settings, ready))
-    summary = f"published {len(ready)} event(s) to hub.demandes" + (
+    with progress_meter("publishing", total) as meter:
+        done = asyncio.run(publish_files(settings, paths, limits, checked, _report, meter))
+    elapsed = max(time.monotonic() - started, 1e-3)
+    summary = f"published {done.published} event(s) to hub.demandes" + (
         f", skipped {errors} invalid" if errors else ""
     )
-    if refused or unavailable:
-        raise click.ClickException(one_line(
-            f"{summary}" + (f"; the SNE refused {refused} creation(s)" if refused else "")
-            + unavailable))
-    click.echo(summary)
+    problems = (f"; the SNE refused {done.refused} creation(s)" if done.refused else "") + (
+        f"; stopped at {done.stopped}" if done.stopped else "") + (
+        f"; {done.drift} event(s) changed validity since the check (inputs modified?)"
+        if done.drift else "")  # fmt: skip
+    if problems:
+        raise click.ClickException(one_line(summary + problems))
+    click.echo(f"{summary} ({_size(total)} in {elapsed:.1f} s, "
+               f"{done.published / elapsed:,.0f} events/s)")  # fmt: skip
