@@ -106,6 +106,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         sender,
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
         max_record_bytes=settings.worker.max_record_bytes,
+        redispatch_chunk=settings.worker.redispatch_chunk,
     )
     app.passerelle_processor = processor  # type: ignore[attr-defined]
     # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats

@@ -14,13 +14,15 @@ the processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dispatch import redispatch, territory
+from dispatch.batch import Batch
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
 from dispatch.letters import check_key, dead_letter, replay_info, screen
@@ -39,6 +41,7 @@ from dispatch.sending import (
 )
 from dispatch.snapshotbytes import snapshot_bytes
 from dispatch.state import DemandeState
+from dispatch.tablestore import partition_of
 from hub import topics
 from hub.errors import DecodeError, HubError
 from schemas import Codec
@@ -59,11 +62,13 @@ class StateStore(Protocol):
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         """The demand keys stored in ``partition`` (not the index's own keys)."""
         ...
-    def scan(self, partition: int, prefixes: Collection[bytes]
-             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
-        """Stored (key, value) pairs of ``partition`` whose key is ``prefix`` + a numéro
-        unique, for each of ``prefixes`` (dispatch.territory.scan_prefix)."""
+    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
+                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+        """Up to ``limit`` stored (key, value) pairs of ``partition`` whose key is one of
+        ``prefixes`` + a numéro unique (dispatch.territory), in key order, after ``after``."""
         ...
+    #: the number of partitions of the input topic (and of the store)
+    partitions: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +137,7 @@ class Processor:
         *,
         max_consecutive_dead_letters: int = 1000,
         max_record_bytes: int = 262_144,
+        redispatch_chunk: int = 5000,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.index = index
@@ -140,6 +146,8 @@ class Processor:
         self.sender = sender
         self.max_consecutive_dead_letters = max_consecutive_dead_letters
         self.max_record_bytes = max_record_bytes
+        self.redispatch_chunk = redispatch_chunk
+        self._partition_keys: dict[int, bytes] = {}
         self._clock = clock
         self._snapshots = snapshot_bytes(codec)
         self._consecutive_dead = 0
@@ -168,7 +176,7 @@ class Processor:
 
         Consecutive actor changes of a partition are applied together (one pass), before
         the partition's next demand record: per-partition order is kept."""
-        batch = _Batch(self, BatchStats(), [], {}, int(self._clock() * 1000))
+        batch = Batch(self, BatchStats(), [], {}, int(self._clock() * 1000))
         controls: dict[int, list[Change]] = {}
         for rec in records:
             operation = "UNDECODABLE"
@@ -190,6 +198,12 @@ class Processor:
                     batch.stats.events += 1
                     if self._on_event(batch, rec, body, snapshot):
                         batch.stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
+                elif name == "DispatchResume":  # the rest of a re-dispatch (redispatch.py)
+                    operation = "CONTROL"
+                    batch.stats.controls += 1
+                    batch.stats.redispatch_reads += redispatch.resume(
+                        batch, rec.partition, body["moves"], body["afterKey"],
+                        self.redispatch_chunk)
                 elif name == "DispatchPurge":  # hub purge (dispatch/purge.py): no output
                     batch.stats.controls += 1
                     key = purge_key(body)
@@ -219,7 +233,7 @@ class Processor:
         self._unsettled.append(sub)
         return sub
 
-    async def _refuse(self, batch: _Batch, rec: InputRecord, exc: HubError) -> None:
+    async def _refuse(self, batch: Batch, rec: InputRecord, exc: HubError) -> None:
         batch.outputs.append(self._dead_letter(rec, exc, batch.now_ms))
         stats = batch.stats
         stats.dead_letters += 1
@@ -288,7 +302,7 @@ class Processor:
         return partition in self._indexed
 
     # -- demand events ---------------------------------------------------------------
-    def _on_event(self, batch: _Batch, rec: InputRecord, event: dict[str, Any],
+    def _on_event(self, batch: Batch, rec: InputRecord, event: dict[str, Any],
                   snapshot: bytes | None) -> bool:  # fmt: skip
         """Decide one demand event; False when it was skipped (already stored)."""
         key = event["numUnique"].encode()
@@ -306,13 +320,23 @@ class Processor:
         return True
 
     # -- actor changes (dispatch.redispatch) -----------------------------------------
-    def _apply_controls(self, batch: _Batch, partition: int, changes: list[Change]) -> None:
-        read = redispatch.apply(batch, partition, changes)
+    def _apply_controls(self, batch: Batch, partition: int, changes: list[Change]) -> None:
+        read = redispatch.apply(batch, partition, changes, self.redispatch_chunk)
         batch.stats.redispatch_reads += read
         self._indexed.add(partition)  # complete once this batch is stored (or replayed)
 
+    def partition_key(self, partition: int) -> bytes:
+        """A key the default partitioner puts on ``partition`` (for DispatchResume)."""
+        key = self._partition_keys.get(partition)
+        if key is None:
+            n = self.store.partitions
+            key = next(k for i in itertools.count()
+                       if partition_of(k := b"resume-%d-%d" % (partition, i), n) == partition)
+            self._partition_keys[partition] = key
+        return key
+
     # -- output ------------------------------------------------------------------------
-    def _emit(self, batch: _Batch, decision: Decision, state: DemandeState, event_id: str,
+    def _emit(self, batch: Batch, decision: Decision, state: DemandeState, event_id: str,
               operation: str, occurred_at: int, changed: list[str]) -> None:  # fmt: skip
         encoded: dict[tuple[str, str | None, str], bytes] = {}
         # profiles seeing the same snapshot share one encoding (dispatch.feedbytes)
@@ -339,72 +363,3 @@ class Processor:
         return dead_letter(self.codec, exc, topic=rec.topic, partition=rec.partition,
                            offset=rec.offset, key=rec.key, value=rec.value, now_ms=now_ms,
                            headers=rec.headers)  # fmt: skip
-
-
-@dataclass(slots=True, eq=False)
-class _Batch:
-    """One batch's working set, and the view a re-dispatch works through
-    (:class:`dispatch.redispatch.Context`)."""
-
-    proc: Processor
-    stats: BatchStats
-    outputs: list[Output]
-    overlay: dict[bytes, tuple[int, DemandeState | None]]
-    now_ms: int
-    bases: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
-    raw: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
-
-    @property
-    def index(self) -> TerritoryIndex:
-        return self.proc.index
-
-    def state(self, key: bytes, partition: int) -> DemandeState | None:
-        return self.proc._state(key, self.overlay, partition)
-
-    def write(self, key: bytes, partition: int, state: DemandeState | None,
-              prior: DemandeState | None) -> None:  # fmt: skip
-        if key not in self.bases:  # what is stored for it now: the prior's entries
-            indexed = self.proc._indexed_partition(partition) or any(
-                key in sub.overlay for sub in self.proc._unsettled)
-            self.bases[key] = territory.entries(prior, self.proc.index) if indexed else {}
-        self.overlay[key] = (partition, state)
-
-    def emit(self, decision: Decision, state: DemandeState, event_id: str, operation: str,
-             occurred_at: int) -> None:  # fmt: skip
-        self.proc._emit(self, decision, state, event_id, operation, occurred_at, [])
-
-    def pending(self, partition: int) -> dict[bytes, DemandeState | None]:
-        out: dict[bytes, DemandeState | None] = {}
-        for overlay in [*(sub.overlay for sub in self.proc._unsettled), self.overlay]:
-            out.update((k, st) for k, (p, st) in overlay.items() if p == partition)
-        return out
-
-    def get(self, key: bytes, partition: int) -> bytes | None:
-        for key_, partition_, value in reversed(self.raw):
-            if key_ == key and partition_ == partition:
-                return value
-        for sub in reversed(self.proc._unsettled):
-            for key_, partition_, value in reversed(sub.raw):
-                if key_ == key and partition_ == partition:
-                    return value
-        return self.proc.store.get(key, partition)
-
-    def scan(self, partition: int, prefixes: Collection[bytes]
-             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
-        """What is stored, as the writes of the batches not stored yet leave it."""
-        found = dict(self.proc.store.scan(partition, prefixes))
-        wanted = set(prefixes)
-        for raw in [*(sub.raw for sub in self.proc._unsettled), self.raw]:
-            for key, p, value in raw:
-                if p == partition and key[:key.rfind(b"\x00") + 1] in wanted:
-                    if value is None:
-                        found.pop(key, None)
-                    else:
-                        found[key] = value
-        return found.items()
-
-    def keys(self, partition: int) -> Iterable[bytes]:
-        return self.proc.store.keys_of_partition(partition)
-
-    def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None:
-        self.raw.append((key, partition, value))

@@ -20,6 +20,17 @@ state read per copy or withdrawal. Consecutive controls of a partition (a bulk i
 are applied in one pass. A registration whose filters equal the applied ones costs no
 read at all.
 
+**Bounded work per batch.** A batch examines at most ``worker.redispatch_chunk`` index
+entries; if more remain, it writes a ``DispatchResume`` record (the moves and the last
+key handled) to the same partition of ``hub.demandes``, acknowledged with the batch's
+other outputs. The rest is done when that record comes back, behind the events published
+meanwhile: regular events keep flowing, memory holds one chunk's outputs, and a crash
+loses nothing (the record is in the topic, or the batch is read again). Events between
+two chunks are decided with the actor's new filters (the index is updated at the
+control), so every demand's records stay in order and an event after the control sees
+the actor as changed; a chunk reaching a demand already brought in line by such an event
+finds nothing owed (``reevaluate`` is the rule of record).
+
 **Upgrade.** A partition whose index was never completed (no
 :data:`dispatch.territory.MARKER`: states written before the index existed) is brought
 in line once by a full pass: every active demand is matched against every registered
@@ -31,7 +42,7 @@ states agree with the index, whatever controls are still ahead in the stream.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -71,8 +82,15 @@ class Context(Protocol):
         """States of ``partition`` decided but not stored yet (newest)."""
         ...
     def get(self, key: bytes, partition: int) -> bytes | None: ...
-    def scan(self, partition: int, prefixes: Collection[bytes]
-             ) -> Iterable[tuple[bytes, bytes]]: ...  # fmt: skip
+    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
+                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+        """Up to ``limit`` stored (key, value) pairs of ``partition`` under ``prefixes``
+        (sorted), in key order, with keys after ``after`` — as the writes of the batches
+        not stored yet leave them."""
+        ...
+    def resume_later(self, partition: int, moves: str, after: bytes) -> None:
+        """Write a ``DispatchResume`` record to ``partition`` with this batch."""
+        ...
     def keys(self, partition: int) -> Iterable[bytes]: ...
     def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None: ...
 
@@ -102,14 +120,21 @@ def _decode_applied(raw: bytes | None) -> tuple[int, ActorFilters | None]:
     return int(rec["version"]), None if f is None else ActorFilters.model_validate(f)
 
 
-def apply(ctx: Context, partition: int, changes: Sequence[Change]) -> int:
-    """Apply ``changes`` (in stream order) to ``partition``; return the demands read."""
+#: one move: (actor id, filters before or None, filters after or None)
+Move = tuple[str, ActorFilters | None, ActorFilters | None]
+
+
+def apply(ctx: Context, partition: int, changes: Sequence[Change], budget: int) -> int:
+    """Apply ``changes`` (in stream order) to ``partition``; return the demands read.
+
+    At most ``budget`` index entries are examined now; the rest is continued by a
+    ``DispatchResume`` record the re-dispatch writes to the partition (:func:`resume`)."""
     index = ctx.index
     if ctx.get(territory.marker(partition), partition) is None:
         for ch in changes:
             _apply_to_index(index, ch)
         return _full_pass(ctx, partition)
-    moves: list[tuple[str, ActorFilters | None, ActorFilters | None]] = []
+    moves: list[Move] = []
     for ch in changes:
         version, old = _decode_applied(ctx.get(_applied_key(ch.actor_id, partition), partition))
         if ch.version < version:
@@ -122,13 +147,59 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change]) -> int:
             moves.append((ch.actor_id, old, new))
     if not moves:
         return 0
+    keyed = _keyed(index, moves)
+    # states decided before these changes but not stored yet: their index entries are
+    # not stored either, so they are looked at now, whole
+    pending = ctx.pending(partition)
+    found: dict[str, list[territory.Hit]] = {}
+    for state in pending.values():
+        for k, v in territory.entries(state, index).items():
+            num, hit = territory.parse(k, v)
+            found.setdefault(num, []).append(hit)
+    read = _decide(ctx, partition, keyed, found)
+    return read + _chunk(ctx, partition, moves, keyed, b"", budget, skip=set(pending))
+
+
+def resume(ctx: Context, partition: int, moves_json: str, after: bytes, budget: int) -> int:
+    """Continue a re-dispatch (a ``DispatchResume`` record) after index key ``after``."""
+    moves = _decode_moves(moves_json)
+    return _chunk(ctx, partition, moves, _keyed(ctx.index, moves), after, budget, skip=set())
+
+
+Keyed = list[tuple[str, ActorFilters | None, ActorFilters | None, frozenset[str],
+                   frozenset[str]]]  # fmt: skip
+
+
+def _keyed(index: TerritoryIndex, moves: Sequence[Move]) -> Keyed:
     geo = index.geography
-    keyed = [(a, old, new, territory.actor_keys(old, geo), territory.actor_keys(new, geo))
-             for a, old, new in moves]  # fmt: skip
-    candidates = _candidates(ctx, partition, set().union(*(ko | kn for *_, ko, kn in keyed)))
+    return [(a, old, new, territory.actor_keys(old, geo), territory.actor_keys(new, geo))
+            for a, old, new in moves]  # fmt: skip
+
+
+def _chunk(ctx: Context, partition: int, moves: Sequence[Move], keyed: Keyed, after: bytes,
+           budget: int, *, skip: set[bytes]) -> int:  # fmt: skip
+    """The next ``budget`` index entries of the moves' territories after ``after``, in key
+    order (commune key, then numéro). A demand wishing several communes of the territories
+    may be looked at once per commune: only an extra read, never a missed change (a change
+    owed has a hit that alone tells it apart)."""
+    prefixes = sorted({territory.scan_prefix(c) for *_, ko, kn in keyed for c in ko | kn})
+    entries = list(ctx.scan_from(partition, prefixes, after, budget))
+    found: dict[str, list[territory.Hit]] = {}
+    for k, v in entries:
+        num, hit = territory.parse(k, v)
+        if num.encode() not in skip:
+            found.setdefault(num, []).append(hit)
+    read = _decide(ctx, partition, keyed, found)
+    if len(entries) >= budget:  # more may follow: continue in a later batch
+        ctx.resume_later(partition, _encode_moves(moves), entries[-1][0])
+    return read
+
+
+def _decide(ctx: Context, partition: int, keyed: Keyed,
+            found: dict[str, list[territory.Hit]]) -> int:  # fmt: skip
     read = 0
-    for num in sorted(candidates):
-        hits = candidates[num]
+    for num in sorted(found):
+        hits = found[num]
         key = num.encode()
         state: DemandeState | None = None
         for actor_id, old, new, ko, kn in keyed:
@@ -141,6 +212,18 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change]) -> int:
                 break
             state = _reevaluate(ctx, key, partition, state, actor_id)
     return read
+
+
+def _encode_moves(moves: Sequence[Move]) -> str:
+    return json.dumps([[a, None if o is None else o.model_dump(mode="json"),
+                        None if n is None else n.model_dump(mode="json")]
+                       for a, o, n in moves])  # fmt: skip
+
+
+def _decode_moves(raw: str) -> list[Move]:
+    return [(str(a), None if o is None else ActorFilters.model_validate(o),
+             None if n is None else ActorFilters.model_validate(n))
+            for a, o, n in json.loads(raw)]  # fmt: skip
 
 
 def _apply_to_index(index: TerritoryIndex, ch: Change) -> None:
@@ -168,25 +251,6 @@ def _send(ctx: Context, decision: Decision, state: DemandeState) -> None:
     # A copy carries the id of the version it copies: a consumer that already has that
     # version drops it as a duplicate.
     ctx.emit(decision, decision.state, state.last_event_id, op, state.occurred_at)
-
-
-def _candidates(ctx: Context, partition: int,
-                keys: set[str]) -> dict[str, list[territory.Hit]]:  # fmt: skip
-    """Demands of ``partition`` with an index entry under one of ``keys``: stored entries,
-    except for demands decided but not stored yet, whose entries come from that newest
-    state."""
-    pending = ctx.pending(partition)
-    found: dict[str, list[territory.Hit]] = {}
-    for k, v in ctx.scan(partition, [territory.scan_prefix(c) for c in keys]):
-        num, hit = territory.parse(k, v)
-        if num.encode() not in pending:
-            found.setdefault(num, []).append(hit)
-    for state in pending.values():
-        for k, v in territory.entries(state, ctx.index).items():
-            num, hit = territory.parse(k, v)
-            if hit.commune_key in keys:
-                found.setdefault(num, []).append(hit)
-    return found
 
 
 def _full_pass(ctx: Context, partition: int) -> int:

@@ -38,7 +38,7 @@ batch's writes (``put`` each state, then ``await flush()``):
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka.partitioner import murmur2
@@ -131,15 +131,17 @@ class MemoryTableStore(_ChangelogStore):
         return [k for k in list(self.table.data.keys())
                 if not k.startswith(_OWN) and partition_of(k, n) == partition]  # fmt: skip
 
-    def scan(self, partition: int, prefixes: Collection[bytes]
-             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
-        # one dict for all partitions, no order: one pass over the keys for all the
-        # prefixes (the memory store is for small stocks); an index key ends with its
-        # demand's numéro unique, hence its partition
+    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
+                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+        # one dict for all partitions, no order: a pass over the keys (the memory store
+        # is for small stocks); an index key ends with its demand's numéro unique, hence
+        # its partition
         wanted, n = set(prefixes), self.partitions
-        return [(k, bytes(v)) for k, v in list(self.table.data.items())
-                if k.startswith(_OWN) and k[:k.rfind(b"\x00") + 1] in wanted
-                and partition_of(k[k.rfind(b"\x00") + 1:], n) == partition]  # fmt: skip
+        found = sorted((k, bytes(v)) for k, v in list(self.table.data.items())
+                       if k.startswith(_OWN) and k > after
+                       and k[:k.rfind(b"\x00") + 1] in wanted
+                       and partition_of(k[k.rfind(b"\x00") + 1:], n) == partition)  # fmt: skip
+        return found[:limit]
 
 
 class RocksTableStore(_ChangelogStore):
@@ -169,15 +171,22 @@ class RocksTableStore(_ChangelogStore):
         return [k for k in self._db(partition).keys()  # noqa: SIM118
                 if k != _FAUST_OFFSET_KEY and not k.startswith(_OWN)]  # fmt: skip
 
-    def scan(self, partition: int, prefixes: Collection[bytes]
-             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
-        """One seek per prefix (RocksDB keeps keys sorted: the cost is the entries found)."""
-        db, out = self._db(partition), []
+    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
+                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+        """One seek per prefix from ``after`` (RocksDB keeps keys sorted: the cost is the
+        entries returned)."""
+        db = self._db(partition)
+        out: list[tuple[bytes, bytes]] = []
         for prefix in sorted(prefixes):
-            for k, v in db.items(from_key=prefix):
-                if not k.startswith(prefix):
+            if prefix < after and not after.startswith(prefix):
+                continue  # every key under it sorts before ``after``
+            for k, v in db.items(from_key=max(prefix, after)):
+                if not k.startswith(prefix) or len(out) >= limit:
                     break
-                out.append((k, v if isinstance(v, bytes) else bytes(v)))
+                if k > after:
+                    out.append((k, v if isinstance(v, bytes) else bytes(v)))
+            if len(out) >= limit:
+                break
         return out
 
 

@@ -78,6 +78,9 @@ class WorkerSettings(BaseModel):
     #: consecutive dead letters after which the worker stops instead of dead-lettering all
     #: (the process exits non-zero: a supervisor restarts it; docs/operations.md)
     max_consecutive_dead_letters: int = Field(default=1000, ge=1)
+    #: index entries an actor change examines per batch; the rest continues through a
+    #: DispatchResume record behind the events published meanwhile (dispatch/redispatch.py)
+    redispatch_chunk: int = Field(default=5000, ge=1)
     #: largest input record value accepted; a larger one is dead-lettered (``oversize``).
     #: A fully populated SNE demand encodes in a few kB (docs/limits.md)
     max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=64 << 20)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from dispatch.tablestore import partition_of
@@ -48,11 +48,12 @@ class MemoryStore:
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         return [k for k in self.data if self.where.get(k) == partition]
 
-    def scan(self, partition: int, prefixes: Collection[bytes]
-             ) -> Iterable[tuple[bytes, bytes]]:  # fmt: skip
+    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
+                  limit: int) -> Iterable[tuple[bytes, bytes]]:
         wanted = set(prefixes)
         return sorted((k, v) for (p, k), v in self.own.items()
-                      if p == partition and k[:k.rfind(b"\x00") + 1] in wanted)  # fmt: skip
+                      if p == partition and k > after
+                      and k[:k.rfind(b"\x00") + 1] in wanted)[:limit]  # fmt: skip
 
     async def flush(self) -> None:
         self.flushes += 1

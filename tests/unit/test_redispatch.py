@@ -97,9 +97,13 @@ def scenarios(draw: Any, geography: Any) -> list[tuple[str, Any]]:
     return steps
 
 
+_OFFSETS = itertools.count()
+
+
 def _records(steps: list[tuple[str, Any]], codec: Any) -> list[InputRecord]:
-    """The stream as the registry and producers write it: one control per partition."""
-    offsets = itertools.count()
+    """The stream as the registry and producers write it: one control per partition.
+    Offsets grow across calls, as a topic's do."""
+    offsets = _OFFSETS
     last: dict[str, ActorFilters] = {}
     out: list[InputRecord] = []
     for kind, body in steps:
@@ -166,16 +170,26 @@ def _held(sender: MemorySender, codec: Any, actor_id: str) -> set[str]:
     return held
 
 
-async def _run(proc: Processor, records: list[InputRecord], rng: random.Random) -> None:
+async def _run(proc: Processor, records: list[InputRecord], rng: random.Random,
+               sender: MemorySender) -> None:  # fmt: skip
     """Batches cut at random, each decided before the previous one is stored (the
-    worker's pipelining, depth 1)."""
-    i, previous = 0, None
-    while i < len(records):
+    worker's pipelining, depth 1). What the worker writes to hub.demandes itself (the
+    continuation of a long re-dispatch) comes back at the end of its partition, as the
+    topic would serve it."""
+    queue = list(records)
+    offsets = itertools.count(10_000_000)
+    previous = None
+    while queue:
         n = rng.randint(1, 12)
-        sub = await proc.submit(records[i:i + n])
+        batch, queue = queue[:n], queue[n:]
+        seen = len(sender.sent.get(topics.DEMANDES, []))
+        sub = await proc.submit(batch)
+        for key, value in sender.sent.get(topics.DEMANDES, [])[seen:]:
+            assert key is not None
+            queue.append(InputRecord(topics.DEMANDES, _part(key), next(offsets), key, value))
         if previous is not None:
             await proc.settle(previous)
-        previous, i = sub, i + n
+        previous = sub
     if previous is not None:
         await proc.settle(previous)
 
@@ -193,21 +207,26 @@ def _check(store: MemoryStore, sender: MemorySender, codec: Any,
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), seed=st.integers(0, 2**32), legacy_at=st.integers(0, 100))
+@given(data=st.data(), seed=st.integers(0, 2**32), legacy_at=st.integers(0, 100),
+       chunk=st.sampled_from([1, 2, 3, 7, 5000]))
 def test_index_redispatch_keeps_the_delivery_contract(
-        geography: Any, codec: Any, data: Any, seed: int, legacy_at: int) -> None:  # fmt: skip
+        geography: Any, codec: Any, data: Any, seed: int, legacy_at: int,
+        chunk: int) -> None:  # fmt: skip
+    """``chunk``: index entries per batch; small ones continue through DispatchResume
+    records, interleaved with the events behind them."""
     steps = data.draw(scenarios(geography))
     records = _records(steps, codec)
     rng = random.Random(seed)
     store, sender = MemoryStore(N), MemorySender()
-    proc = Processor(TerritoryIndex(geography), codec, store, sender)
+    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=chunk)
     # the first part written "before the index existed": then every own key is dropped
     cut = len(records) * legacy_at // 100
-    asyncio.run(_run(proc, records[:cut], rng))
+    asyncio.run(_run(proc, records[:cut], rng, sender))
     if legacy_at % 2:
         store.own.clear()
-        proc = Processor(proc.index, codec, store, sender)  # a restarted worker
-    asyncio.run(_run(proc, records[cut:], rng))
+        proc = Processor(proc.index, codec, store, sender,
+                         redispatch_chunk=chunk)  # a restarted worker  # fmt: skip
+    asyncio.run(_run(proc, records[cut:], rng, sender))
     _check(store, sender, codec, _expected(steps, geography))
 
 
@@ -220,7 +239,7 @@ def test_a_change_reads_only_the_demands_it_changes(geography: Any, codec: Any) 
                                                False))]  # fmt: skip
     steps += [("event", demande_event(new_num_unique(), [COMMUNES[i % len(COMMUNES)]]))
               for i in range(200)]  # fmt: skip
-    asyncio.run(_run(proc, _records(steps, codec), random.Random(1)))
+    asyncio.run(_run(proc, _records(steps, codec), random.Random(1), sender))
     rouen = ActorFilters(communes=["76540"])
     change = [("actor", ("r", 1, rouen, False))]
     stats = asyncio.run(proc.process(_records(change, codec)))
@@ -247,3 +266,46 @@ def test_index_entries_follow_the_wishes(geography: Any) -> None:
     from dataclasses import replace
 
     assert territory.entries(replace(state, active=False), index) == {}
+
+
+def test_a_large_redispatch_goes_in_chunks_behind_regular_events(geography: Any,
+                                                                 codec: Any) -> None:  # fmt: skip
+    """A département-wide actor over 120 demands with 10 index entries per batch: no batch
+    sends more than 10 copies, the rest follows DispatchResume records queued behind the
+    events published meanwhile, and an event published after the control reaches the
+    actor (as a DEMANDE: it sees the actor changed) without a copy after it."""
+    store, sender = MemoryStore(N), MemorySender()
+    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=10)
+    eure = [c for c in COMMUNES if c.startswith("27")]
+    nums = [f"0271125{i:06d}00001" for i in range(120)]
+    steps: list[tuple[str, Any]] = [("actor", ("rouen", 1, ActorFilters(communes=["76540"]),
+                                               False))]  # fmt: skip
+    steps += [("event", demande_event(n, [eure[i % len(eure)]])) for i, n in enumerate(nums)]
+    asyncio.run(_run(proc, _records(steps, codec), random.Random(1), sender))
+    change = [("actor", ("dep27", 1, ActorFilters(departements=["27"]), False))]
+    later = [("event", demande_event(nums[-1], [eure[0]], operation="MOD"))]
+    records = _records(change + later, codec)
+    queue, per_batch, offsets = list(records), [], itertools.count(20_000_000)
+
+    async def drain() -> None:
+        nonlocal queue
+        while queue:
+            rec, queue = queue[0], queue[1:]
+            seen = len(sender.sent.get(topics.DEMANDES, []))
+            before = len(sender.sent.get(topics.feed_topic("dep27"), []))
+            await proc.process([rec])
+            per_batch.append(len(sender.sent.get(topics.feed_topic("dep27"), [])) - before)
+            for key, value in sender.sent.get(topics.DEMANDES, [])[seen:]:
+                assert key is not None
+                queue.append(InputRecord(topics.DEMANDES, rec.partition if key.startswith(
+                    b"resume") else _part(key), next(offsets), key, value))
+
+    asyncio.run(drain())
+    feed = [codec.decode_as(v, "FeedRecord")
+            for _, v in sender.sent[topics.feed_topic("dep27")]]  # fmt: skip
+    assert max(per_batch) <= 10 and len(per_batch) > 12  # chunks, not one batch
+    assert sorted(r["numUnique"] for r in feed) == sorted(nums)  # each demand once
+    last = [r["kind"] for r in feed if r["numUnique"] == nums[-1]]
+    assert last == ["DEMANDE"]  # the MOD after the control: no copy after it
+    assert feed.index(next(r for r in feed if r["numUnique"] == nums[-1])) < len(feed) - 1
+    _check(store, sender, codec, _expected(steps + change + later, geography))
