@@ -7,6 +7,7 @@ Secrets are :class:`pydantic.SecretStr` so they never print.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hub.errors import ConfigError
+from hub.home import describe_home, find_home
 
 
 class KafkaSettings(BaseModel):
@@ -266,8 +268,9 @@ class HubSettings(BaseSettings):
         env_prefix="HUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
     )
 
-    #: where the embedded state lives (SQLite file, local stack, faust data)
-    home: Path = Field(default=Path(".hub"))
+    #: where the embedded state lives (SQLite file, local stack, faust data): HUB_HOME, else
+    #: the nearest ``.hub`` from the current directory upward, else ``./.hub`` (hub.home)
+    home: Path = Field(default_factory=find_home)
     kafka: KafkaSettings = KafkaSettings()
     database: DatabaseSettings = DatabaseSettings()
     stack: StackSettings = StackSettings()
@@ -298,12 +301,15 @@ class HubSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> HubSettings:
-    """The process-wide settings, read once from the environment. A value they refuse
-    raises :class:`ConfigError` in one line naming the variable, never its value."""
+    """The process-wide settings, read once from the environment (the home they found is
+    logged at INFO: ``hub -v``). A value they refuse raises :class:`ConfigError` in one
+    line naming the variable, never its value."""
     try:
-        return HubSettings()
+        settings = HubSettings()
     except ValidationError as exc:
         raise ConfigError(describe_invalid(exc)) from None
+    logging.getLogger(__name__).info("home %s", describe_home(settings))
+    return settings
 
 
 def describe_invalid(exc: ValidationError) -> str:

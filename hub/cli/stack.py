@@ -1,7 +1,8 @@
 """``hub stack up|down|status``: the local development stack (Kafka, optionally PostgreSQL).
 
-Everything comes from :func:`hub.settings.get_settings`: ``home`` (``HUB_HOME``, default
-``.hub`` under the current folder) and ``stack.*`` (``HUB_STACK__KAFKA_PORT`` ...).
+Everything comes from :func:`hub.settings.get_settings`: ``home`` (``HUB_HOME``, else the
+nearest ``.hub`` from the current folder upward, else ``./.hub``: :mod:`hub.home`;
+``status`` prints which one, first) and ``stack.*`` (``HUB_STACK__KAFKA_PORT`` ...).
 PostgreSQL listens on ``HUB_STACK__POSTGRES_PORT`` (default 25432, the URL the tests
 expect). ``up --secure`` runs the broker with SASL_SSL + ACLs instead
 (:mod:`hub.cli.stack_secure`, docs/kafka-security.md); status and down recognise it.
@@ -116,9 +117,13 @@ def down(with_postgres: bool, wipe: bool) -> None:
 @_with_postgres
 @click.pass_context
 def status(ctx: click.Context, with_postgres: bool) -> None:
-    """Show what runs. Exit code 3 when a service shown is not running (as pg_ctl)."""
+    """Show the hub's home and what runs. Exit code 3 when a service shown is not running
+    (as pg_ctl)."""
     with _one_line_errors():
         from hub.cli.stack_secure import running_mode, tls_stack
+        from hub.home import describe_home
+
+        click.echo(f"home: {describe_home(get_settings())}")
 
         kafka = _kafka()
         if running_mode(kafka) == "secure":  # same pid file and config path, other data
