@@ -159,25 +159,31 @@ def ressources_mensuelles(snapshot: Snapshot) -> int | None:
     return _montants(recues) - _montants(versees)
 
 
-def unites_consommation(snapshot: Snapshot, at: date) -> float | None:
-    """Consumption units of the household on ``at`` (see the module doc)."""
+def _dixiemes_uc(snapshot: Snapshot, at: date) -> int | None:
+    """Consumption units in tenths (exact arithmetic: 1 unit = 10)."""
     p = personne(snapshot)
     if p is None:
         return None
     others = [c for c in _list(_get(p, "listeCotitulaire")) if isinstance(c, Mapping)]
     others += [x for x in _list(_get(p, "listePersonneACharge")) if isinstance(x, Mapping)]
-    units = 1.0
+    tenths = 10
     for person in others:
         born = parse_date(person.get("dateNaissance"))
         if born is None:
             return None
-        units += 0.5 if full_years(born, at) >= AGE_UC_ADULTE else 0.3
-    return units
+        tenths += 5 if full_years(born, at) >= AGE_UC_ADULTE else 3
+    return tenths
+
+
+def unites_consommation(snapshot: Snapshot, at: date) -> float | None:
+    """Consumption units of the household on ``at`` (see the module doc)."""
+    tenths = _dixiemes_uc(snapshot, at)
+    return None if tenths is None else tenths / 10
 
 
 def ressources_par_uc(snapshot: Snapshot, at: date) -> float | None:
     """Monthly resources per consumption unit (euros), or ``None`` when unknown."""
-    resources, units = ressources_mensuelles(snapshot), unites_consommation(snapshot, at)
-    if resources is None or units is None:
+    resources, tenths = ressources_mensuelles(snapshot), _dixiemes_uc(snapshot, at)
+    if resources is None or tenths is None:
         return None
-    return resources / units
+    return resources * 10 / tenths
