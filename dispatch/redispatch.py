@@ -42,6 +42,7 @@ states agree with the index, whatever controls are still ahead in the stream.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -51,6 +52,8 @@ from dispatch.logic import COPIE, Decision, reevaluate
 from dispatch.matching import TerritoryIndex
 from dispatch.state import DemandeState, wished_communes, wished_typologies
 from hub.actors import Actor, ActorFilters
+
+log = logging.getLogger(__name__)
 
 #: prefix of the per-partition "filters applied" records
 APPLIED = b"\x00a:"
@@ -191,6 +194,8 @@ def _chunk(ctx: Context, partition: int, moves: Sequence[Move], keyed: Keyed, af
             found.setdefault(num, []).append(hit)
     read = _decide(ctx, partition, keyed, found)
     if len(entries) >= budget:  # more may follow: continue in a later batch
+        log.info("re-dispatch of partition %d continues after %d index entries "
+                 "(%d states read)", partition, len(entries), read)  # fmt: skip
         ctx.resume_later(partition, _encode_moves(moves), entries[-1][0])
     return read
 
