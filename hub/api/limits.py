@@ -19,7 +19,6 @@ Then FastAPI parses and validates the body against the route's model as usual.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -30,12 +29,10 @@ from starlette.responses import Response
 
 from hub.api.context import authenticate, current_actor, get_context
 from hub.errors import InputError
+from hub.jsonlines import depth_exceeds
 
 #: a JSON string (closing quote optional, so an unterminated one ends the scan in linear
 #: time) or one bracket; everything else is skipped by ``finditer``
-_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
-_OPEN = frozenset(b"[{")
-_CLOSE = frozenset(b"]}")
 
 
 class BodyTooLarge(InputError):
@@ -48,23 +45,6 @@ class BadRequest(InputError):
     """A request whose framing is broken (HTTP 400): e.g. a malformed Content-Length."""
 
     code = "bad_request"
-
-
-def depth_exceeds(body: bytes, limit: int) -> bool:
-    """Whether ``body`` nests arrays and objects deeper than ``limit`` (brackets inside
-    JSON strings do not count). Linear in the size of the body, no recursion."""
-    if body.count(b"[") + body.count(b"{") <= limit:
-        return False
-    depth = 0
-    for token in _TOKENS.finditer(body):
-        first = token.group()[0]
-        if first in _OPEN:
-            depth += 1
-            if depth > limit:
-                return True
-        elif first in _CLOSE:
-            depth -= 1
-    return False
 
 
 def _uses(dependant: Dependant, call: Callable[..., Any]) -> bool:
