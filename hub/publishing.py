@@ -17,6 +17,7 @@ the size of its input (issue 21 point 4).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 import uuid
@@ -262,7 +263,8 @@ DEFAULT_WINDOW = 10_000
 class Sender(Protocol):
     """What :func:`send_all` needs of a producer (``AIOKafkaProducer.send``)."""
 
-    def send(self, topic: str, value: bytes, *, key: bytes) -> Awaitable[Awaitable[Any]]: ...
+    def send(self, topic: str, value: bytes, *, key: bytes) -> Awaitable[asyncio.Future[Any]]:
+        ...
 
 
 async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIterator[PreparedEvent],
@@ -272,14 +274,14 @@ async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIter
     than ``window`` sends await their acknowledgement (the producer batches them); return
     the count acknowledged. The first failed send raises (what follows is not sent).
     ``on_acked(n)``: called as acknowledgements arrive, with how many since last call."""
-    pending: deque[Awaitable[Any]] = deque()
+    pending: deque[asyncio.Future[Any]] = deque()
     acked = 0
 
     async def settle(keep: int) -> None:
         nonlocal acked
         done = 0
-        while len(pending) > keep:
-            await pending.popleft()
+        while len(pending) > keep or (pending and pending[0].done()):
+            await pending.popleft()  # raises the send's error, if any
             done += 1
         acked += done
         if done and on_acked is not None:
@@ -295,8 +297,8 @@ async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIter
 
     async for ev in each():
         pending.append(await producer.send(topics.DEMANDES, ev.value, key=ev.key))
-        if len(pending) >= window:
-            await settle(window // 2)  # in halves: no await per record once the window fills
+        if len(pending) >= window or pending[0].done():  # acknowledged ones let go at once
+            await settle(window // 2 if len(pending) >= window else len(pending))
     await settle(0)
     return acked
 
