@@ -24,6 +24,8 @@ def worker(loglevel: str, web_port: int | None) -> None:
     from hub import topics
     from hub.kafka.admin import cluster_id, core_topics, ensure_topics, partition_count
 
+    # what the worker writes (its RocksDB state: personal data) is owner-only
+    os.umask(0o077)
     settings = get_settings()
     if web_port is not None:
         settings = settings.model_copy(

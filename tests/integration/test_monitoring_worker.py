@@ -198,3 +198,13 @@ def test_the_web_server_listens_where_the_settings_say(worker: Any) -> None:
     port = web_port(worker)
     addresses = _listening_addresses(port)
     assert addresses == {"0100007F"}, addresses  # 127.0.0.1, little-endian hex
+
+
+def test_the_worker_state_files_are_owner_only(worker: Any, hub_home: Any) -> None:
+    """Issue 19 point 9: the RocksDB files of the dispatch state hold personal data."""
+    web_port(worker)  # started; its partitions' databases open once they are assigned
+    files = wait_for(lambda: [p for p in (hub_home / "faust").rglob("*") if p.is_file()], 60)
+    assert files
+    loose = sorted(f"{p}: {oct(p.stat().st_mode & 0o777)}" for p in files
+                   if p.stat().st_mode & 0o077)  # fmt: skip
+    assert not loose, loose[:5]
