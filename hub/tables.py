@@ -5,6 +5,7 @@ tables, so no module has to import the tables of the modules built on it."""
 from __future__ import annotations
 
 from connectors.sne import tables as sne_tables
+from hub.api import cotation_tables
 from hub.api import tables as api_tables
 from hub.audit import tables as audit_tables
 from hub.delivery import tables as delivery_tables
@@ -13,4 +14,5 @@ from hub.registry.tables import Base
 
 metadata = Base.metadata
 
-__all__ = ["api_tables", "audit_tables", "delivery_tables", "gp_tables", "metadata", "sne_tables"]
+__all__ = ["api_tables", "audit_tables", "cotation_tables", "delivery_tables", "gp_tables",
+           "metadata", "sne_tables"]

@@ -22,7 +22,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 
-from hub.api import problems, routes_cal, routes_demandes, routes_feed, routes_gp
+from hub.api import (
+    problems,
+    routes_cal,
+    routes_cotation,
+    routes_demandes,
+    routes_feed,
+    routes_gp,
+)
 from hub.api.auth import KeyStore
 from hub.api.context import ApiContext
 from hub.api.holders import Holders
@@ -65,7 +72,7 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
     app.state.hub = ctx
     problems.install(app)
     app.include_router(routes_demandes.build_router(settings))
-    for module in (routes_gp, routes_cal, routes_feed):
+    for module in (routes_gp, routes_cal, routes_cotation, routes_feed):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -35,9 +35,14 @@ AGE_UC_ADULTE = 14
 
 
 def add_months(start: date, months: int) -> date:
-    """``start`` plus ``months`` months; a day the target month lacks is its last day."""
+    """``start`` plus ``months`` months; a day the target month lacks is its last day.
+    Past the calendar's range: ``date.max`` (never reached) or ``date.min``."""
     index = start.year * 12 + (start.month - 1) + months
     year, month = divmod(index, 12)
+    if year > date.max.year:
+        return date.max
+    if year < date.min.year:
+        return date.min
     last = calendar.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(start.day, last))
 

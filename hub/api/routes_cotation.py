@@ -1,0 +1,215 @@
+"""A demand's cotation (score and detail per EPCI grid) and partners' declarations of the
+criteria the SNE data cannot tell (issue 20 point 4; docs/cotation.md).
+
+* ``GET /demandes/{num}/cotation``: for each EPCI whose communes the demand wishes and
+  whose grid is in force on ``date`` (default: today, UTC), the score of the latest
+  snapshot the caller received (:mod:`hub.api.snapshots`) with the declarations in force
+  (:mod:`hub.api.cotation_store`). 404 if the caller's feed holds no snapshot of it yet.
+  The quartile thresholds of the population criteria are not available yet (a streaming
+  aggregate left to a later change): those criteria are ``indetermine``.
+* ``POST /demandes/{num}/cotation/declarations``: a declaration of a ``declaration``
+  criterion of a grid in force today; taken into account by the next score.
+
+Both are per-demand routes: holders only (403 otherwise), like the timeline.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from hub.actors import Actor
+from hub.api.context import ApiContext, current_actor, get_context
+from hub.api.cotation_store import DeclarationStore, NewDeclaration
+from hub.api.limits import GuardedRoute
+from hub.api.models import MAX_ID, MAX_TEXT, NUM_UNIQUE, Strict
+from hub.api.problems import responses
+from hub.api.snapshots import LatestSnapshots
+from hub.api.text import ID_PATTERN, Text
+from hub.domain.cotation import Grille, Score, score, shipped_grids
+from hub.errors import InputError, NotFoundError, UnknownCommuneError
+from hub.geo import get_geography
+
+router = APIRouter(tags=["cotation"], route_class=GuardedRoute)
+EPCI = r"^[0-9]{9}$"
+CRITERE = r"^[A-Z][A-Z0-9_]{0,39}$"
+#: the dates a score may be asked for
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+
+
+class DeclarationOut(BaseModel):
+    valeur: bool
+    auteur: str
+    dateDeclaration: date
+
+
+class CritereOut(BaseModel):
+    code: str
+    libelle: str
+    categorie: Literal["legal", "local"]
+    source: Literal["demande", "declaration"]
+    statut: Literal["rempli", "non_rempli", "indetermine"]
+    points: int
+    pointsMax: int
+    explication: str
+    declaration: DeclarationOut | None = None
+
+
+class CotationOut(BaseModel):
+    epci: str
+    versionGrille: str
+    total: int
+    horsCotation: bool
+    maximum: int
+    criteres: list[CritereOut]
+
+
+class Cotations(BaseModel):
+    numUnique: str
+    date: date
+    demandeVersion: int
+    cotations: list[CotationOut]
+
+
+class DeclarationIn(Strict):
+    epci: str = Field(pattern=EPCI)
+    critere: str = Field(pattern=CRITERE, max_length=40)
+    valeur: bool
+    commentaire: Text | None = Field(default=None, max_length=MAX_TEXT)
+    declarationId: str | None = Field(default=None, min_length=1, max_length=MAX_ID,
+                                      pattern=ID_PATTERN)
+
+
+class DeclarationRecorded(BaseModel):
+    created: bool
+    declaration: dict[str, Any]
+
+
+class _Cotation:
+    """The stores of this module, one per app (built at first use)."""
+
+    def __init__(self, ctx: ApiContext) -> None:
+        self.snapshots = LatestSnapshots(ctx.keys.engine, ctx.settings)
+        self.declarations = DeclarationStore(ctx.keys.engine)
+
+
+def _stores(request: Request) -> _Cotation:
+    found: _Cotation | None = getattr(request.app.state, "cotation", None)
+    if found is None:
+        found = _Cotation(get_context(request))
+        request.app.state.cotation = found
+    return found
+
+
+def wished_epcis(snapshot: dict[str, Any]) -> list[str]:
+    """The EPCIs of the demand's wished communes (today's codes), in wish order."""
+    geo = get_geography()
+    wished = ((snapshot.get("demandeLogement") or {}).get("logementRecherche") or {}).get(
+        "listeLocalisationSouhaite") or []
+    out: list[str] = []
+    for place in wished:
+        code = (place or {}).get("commune")
+        if not isinstance(code, str):
+            continue
+        try:
+            epci = geo.commune(geo.resolve(code)).epci
+        except UnknownCommuneError:
+            continue
+        if epci is not None and epci not in out:
+            out.append(epci)
+    return out
+
+
+def check_declarable(epci: str, critere: str, on: date) -> Grille:
+    """The grid in force on ``on`` for ``epci`` if ``critere`` is one of its declared
+    criteria; :class:`InputError` (422) otherwise."""
+    grid = shipped_grids().en_vigueur(epci, on)
+    if grid is None:
+        raise InputError(f"no cotation grid in force for EPCI {epci} on {on.isoformat()}",
+                         code="no_grid")
+    found = grid.critere(critere)
+    if found is None:
+        raise InputError(f"criterion {critere} is not in grid {epci}-{grid.version}",
+                         code="unknown_critere")
+    if not found.declare:
+        raise InputError(f"criterion {critere} is computed from the demand, not declared",
+                         code="critere_not_declared")
+    return grid
+
+
+def _out(result: Score) -> CotationOut:
+    return CotationOut(
+        epci=result.epci, versionGrille=result.version, total=result.total,
+        horsCotation=result.hors_cotation, maximum=result.maximum,
+        criteres=[CritereOut(
+            code=d.code, libelle=d.libelle, categorie=d.categorie,  # type: ignore[arg-type]
+            source=d.source, statut=d.statut, points=d.points, pointsMax=d.points_max,
+            explication=d.explication,
+            declaration=None if d.declaration is None else DeclarationOut(
+                valeur=d.declaration.valeur, auteur=d.declaration.auteur,
+                dateDeclaration=d.declaration.date)) for d in result.detail])
+
+
+@router.get("/demandes/{num_unique}/cotation", response_model=Cotations,
+            summary="A demand's score and its detail under each EPCI grid in force",
+            responses=responses(401, 403, 404, 422, 503))
+async def cotation(
+    request: Request,
+    num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
+    epci: Annotated[str | None, Query(pattern=EPCI)] = None,
+    on: Annotated[date | None, Query(alias="date")] = None,
+    actor: Actor = Depends(current_actor),  # noqa: B008
+    ctx: ApiContext = Depends(get_context),  # noqa: B008
+) -> Cotations:
+    """One score per EPCI of the demand's wished communes that has a grid in force on
+    ``date`` (only ``epci`` if given), from the latest snapshot in the caller's feed and
+    the partners' declarations recorded so far. DALO demands are *hors cotation*."""
+    at = on or datetime.now(UTC).date()
+    if not FIRST_DAY <= at <= LAST_DAY:
+        raise InputError(f"date must be within {FIRST_DAY} and {LAST_DAY}", code="bad_date")
+    await ctx.require_holder(actor, num_unique)
+    stores = _stores(request)
+    found = await stores.snapshots.latest(actor.id, num_unique)
+    if found is None:
+        raise NotFoundError(f"no snapshot of demand {num_unique} in the feed of {actor.id}")
+    snapshot, version = found
+    results: list[CotationOut] = []
+    for code in wished_epcis(snapshot):
+        grid = shipped_grids().en_vigueur(code, at)
+        if grid is None or epci not in (None, code):
+            continue
+        declared = await run_in_threadpool(stores.declarations.in_force, num_unique, code)
+        results.append(_out(score(snapshot, grid, declared, at)))
+    return Cotations(numUnique=num_unique, date=at, demandeVersion=version, cotations=results)
+
+
+@router.post("/demandes/{num_unique}/cotation/declarations",
+             response_model=DeclarationRecorded, status_code=201,
+             responses={200: {"model": DeclarationRecorded},
+                        **responses(400, 401, 403, 409, 413, 422, 503)},
+             summary="Declare a cotation criterion the SNE data cannot tell")
+async def declare(
+    request: Request,
+    num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
+    body: DeclarationIn,
+    actor: Actor = Depends(current_actor),  # noqa: B008
+    ctx: ApiContext = Depends(get_context),  # noqa: B008
+) -> Any:
+    """Only a criterion of source ``declaration`` in the EPCI's grid in force today;
+    ``valeur=false`` withdraws it. The latest declaration of a criterion is in force from
+    now on. 201 when recorded, 200 when the same ``declarationId`` was recorded before
+    with the same content, 409 when it was used for another."""
+    await ctx.require_holder(actor, num_unique)
+    today = datetime.now(UTC).date()
+    check_declarable(body.epci, body.critere, today)
+    new = NewDeclaration(num_unique=num_unique, epci=body.epci, critere=body.critere,
+                         valeur=body.valeur, auteur=actor.id, date_declaration=today,
+                         commentaire=body.commentaire, declaration_id=body.declarationId)
+    stored, created = await run_in_threadpool(_stores(request).declarations.declare, new)
+    out = DeclarationRecorded(created=created, declaration=stored)
+    return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

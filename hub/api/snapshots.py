@@ -1,0 +1,102 @@
+"""The latest snapshot of a demand as an actor received it, read from the actor's own feed.
+
+The API keeps no copy of demand snapshots: it reads a demand where it reads everything
+else about the actor's demands, in the actor's feed (``hub.feed.<actor_id>``, the same
+source as :mod:`hub.api.holders`). :class:`LatestSnapshots` folds the feed, from its own
+stored cursor, into ``api_snapshot_offsets`` (per demand: the offset of the latest
+DEMANDE, COPIE or RADIATION record and its demand version; a RETRAIT forgets the demand),
+then reads the one record at that offset. Bounded like the holders' catch-up
+(:data:`CATCH_UP_S`), one fold per actor at a time in the process.
+
+Contracts: :meth:`LatestSnapshots.latest` gives ``(snapshot, demandeVersion)`` of the
+newest record carrying the demand that the actor's feed holds, cut to the actor's
+profile, or ``None`` if the feed has none (not dispatched yet, withdrawn, or the record
+left the topic by retention). A broker that cannot be read raises
+:class:`~hub.errors.TransientError` (503), never answers from a stale fold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+
+from hub.api.cotation_tables import api_snapshot_cursors, api_snapshot_offsets
+from hub.api.kafka import read_feed_page
+from hub.db import write_transaction
+from hub.errors import NotFoundError
+from hub.settings import HubSettings
+
+PAGE = 2000
+#: most seconds one read spends catching up the actor's feed
+CATCH_UP_S = 3.0
+_CARRYING = frozenset({"DEMANDE", "COPIE", "RADIATION"})
+
+
+class LatestSnapshots:
+    def __init__(self, engine: Engine, settings: HubSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def latest(self, actor_id: str, num_unique: str) -> tuple[dict[str, Any], int] | None:
+        """See the module doc."""
+        await self.sync(actor_id, CATCH_UP_S)
+        q = select(api_snapshot_offsets.c.feed_offset).where(
+            api_snapshot_offsets.c.actor_id == actor_id,
+            api_snapshot_offsets.c.num_unique == num_unique)
+        with self.engine.connect() as conn:
+            offset = conn.execute(q).scalar_one_or_none()
+        if offset is None:
+            return None
+        try:
+            records, _, _ = await read_feed_page(self.settings, actor_id, int(offset), 1)
+        except NotFoundError:
+            return None
+        if not records or records[0]["offset"] != offset or records[0].get("demande") is None:
+            return None  # gone by retention
+        return dict(records[0]["demande"]), int(records[0]["demandeVersion"])
+
+    async def sync(self, actor_id: str, budget_s: float | None = None) -> None:
+        """Fold the actor's feed from the stored cursor to its end (or ``budget_s``)."""
+        lock = self._locks.setdefault(actor_id, asyncio.Lock())
+        async with lock:
+            await self._sync(actor_id, budget_s)
+
+    async def _sync(self, actor_id: str, budget_s: float | None) -> None:
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        with self.engine.connect() as conn:
+            cursor = conn.execute(select(api_snapshot_cursors.c.next_offset).where(
+                api_snapshot_cursors.c.actor_id == actor_id)).scalar_one_or_none() or 0
+        while True:
+            try:
+                records, nxt, end = await read_feed_page(self.settings, actor_id, int(cursor),
+                                                         PAGE)
+            except NotFoundError:
+                return
+            latest: dict[str, tuple[int, int] | None] = {}
+            for r in records:
+                if r["kind"] == "RETRAIT":
+                    latest[r["numUnique"]] = None
+                elif r["kind"] in _CARRYING and r.get("demande") is not None:
+                    latest[r["numUnique"]] = (r["offset"], r["demandeVersion"])
+            with write_transaction(self.engine) as conn:
+                if latest:
+                    conn.execute(delete(api_snapshot_offsets).where(
+                        api_snapshot_offsets.c.actor_id == actor_id,
+                        api_snapshot_offsets.c.num_unique.in_(list(latest))))
+                    rows = [{"actor_id": actor_id, "num_unique": n, "feed_offset": v[0],
+                             "demande_version": v[1]} for n, v in latest.items() if v]
+                    if rows:
+                        conn.execute(api_snapshot_offsets.insert(), rows)
+                conn.execute(delete(api_snapshot_cursors).where(
+                    api_snapshot_cursors.c.actor_id == actor_id))
+                conn.execute(api_snapshot_cursors.insert().values(actor_id=actor_id,
+                                                                  next_offset=nxt))
+            cursor = nxt
+            if nxt >= end or not records:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                return
