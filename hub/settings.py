@@ -101,6 +101,22 @@ class WorkerSettings(BaseModel):
     shutdown_timeout_s: float = 15.0
 
 
+class ClockSettings(BaseModel):
+    """The demand's clock (issue 20, dispatch/clock.py): renewal notices and the délai
+    anormalement long fire on ``DispatchTick`` records, not on wall time read in the
+    processor, so tests move the clock (``hub clock tick --now``) and production ticks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: the worker writes a DispatchTick (now = wall time) to each partition assigned to it
+    #: every this many seconds; 0: no timer (ticks only from ``hub clock tick``)
+    tick_interval_s: float = Field(default=60.0, ge=0)
+    #: renewal notices, in months before the deadline (0: *échéance dépassée* at it)
+    notice_months: tuple[int, ...] = (2, 1, 0)
+    #: due entries a tick handles per partition; the rest waits for the next tick
+    due_chunk: int = Field(default=5000, ge=1)
+
+
 class ApiSettings(BaseModel):
     """The partners' REST API (``hub api``) and webhook delivery (issue 4)."""
 
@@ -275,6 +291,7 @@ class HubSettings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     stack: StackSettings = StackSettings()
     worker: WorkerSettings = WorkerSettings()
+    clock: ClockSettings = ClockSettings()
     sne: SneSettings = SneSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     files: FilesSettings = FilesSettings()
