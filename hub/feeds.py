@@ -23,9 +23,17 @@ async def read_feed(
     from_beginning: bool = False,
     limit: int | None = None,
     idle_timeout_s: float | None = None,
+    exit_at_end: bool = False,
+    on_caught_up: Callable[[str], None] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Yield decoded FeedRecords of ``actor_id`` in order. Stops after ``limit`` records or
-    once nothing arrived for ``idle_timeout_s`` seconds (None = follow forever)."""
+    """Yield decoded FeedRecords of ``actor_id`` in order. Stops after ``limit`` records,
+    once nothing arrived for ``idle_timeout_s`` seconds (None = follow forever), or with
+    ``exit_at_end`` once every partition is read up to its end offset as of the start
+    (as ``kcat -e``; records written after the start are not waited for).
+
+    ``on_caught_up(topic)`` is called once, when every record present at the start has
+    been read (at once without ``from_beginning``) and the reader starts waiting for new
+    ones; never with ``exit_at_end``."""
     topic = topics.feed_topic(actor_id)
     codec = get_codec()
     consumer = AIOKafkaConsumer(
@@ -44,17 +52,34 @@ async def read_feed(
             await consumer.seek_to_beginning(*tps)
         else:
             await consumer.seek_to_end(*tps)
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        caught_up = False
+
+        async def at_end() -> bool:
+            for tp in tps:
+                if await consumer.position(tp) < ends[tp]:
+                    return False
+            return True
+
         seen = 0
         last = time.monotonic()
         while limit is None or seen < limit:
+            if not caught_up and await at_end():
+                caught_up = True
+                if exit_at_end:
+                    return
+                if on_caught_up is not None:
+                    on_caught_up(topic)
             batch = await consumer.getmany(timeout_ms=200, max_records=500)
             if not batch:
                 if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
                     return
                 continue
             last = time.monotonic()
-            for messages in batch.values():
+            for tp, messages in batch.items():
                 for m in messages:
+                    if exit_at_end and m.offset >= ends[tp]:
+                        break  # written after the start: not waited for, not shown
                     rec = codec.decode_as(m.value, "FeedRecord")
                     rec["_offset"] = m.offset
                     yield rec

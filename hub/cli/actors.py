@@ -15,10 +15,10 @@ from typing import Any, ParamSpec, TypeVar, get_args
 
 import click
 from rich.console import Console
-from rich.table import Column, Table
 
 from hub.actors import ActorFilters, ActorKind, Channel, Profile
 from hub.cli import context
+from hub.cli.textout import Col, print_table
 from hub.errors import HubError
 from hub.registry.importer import parse_actor
 from hub.registry.service import ActorService
@@ -151,18 +151,18 @@ def list_cmd(fmt: str, include_deleted: bool) -> None:
         for actor in found:
             click.echo(json.dumps(actor.model_dump(mode="json"), ensure_ascii=False))
         return
-    # ids are what people copy into other commands: never wrap or truncate them
-    table = Table(
-        Column("id", no_wrap=True),
-        "name",
-        Column("kind", no_wrap=True),
-        Column("profile", no_wrap=True),
-        "territory",
-        Column("version", justify="right", no_wrap=True),
+    if not found:
+        click.echo("no actors registered (hub actors import FILE.yaml)", err=True)
+        return
+    # ids are what people copy into other commands: never wrapped nor cut; at 80 columns
+    # or in a pipe, the table becomes one block per actor (hub/cli/textout.py)
+    print_table(
+        Console(),
+        [Col("id"), Col("name", wrap=True, min_width=12), Col("kind"), Col("profile"),
+         Col("territory", wrap=True, min_width=16), Col("version", justify="right")],
+        [[a.id, a.name, a.kind, a.profile, _territory(a.filters), str(a.version)]
+         for a in found],
     )
-    for a in found:
-        table.add_row(a.id, a.name, a.kind, a.profile, _territory(a.filters), str(a.version))
-    Console().print(table)
 
 
 @actors.command("show")

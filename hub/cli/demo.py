@@ -17,8 +17,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
+from rich.text import Text
 
+from hub.actors import Actor
+from hub.cli.textout import Cell, Col, print_command, print_table
 from hub.settings import HubSettings, get_settings
 
 ROUEN_EPCI = "200023414"
@@ -128,27 +130,34 @@ def demo(count: int, seed: int | None, timeout: float) -> None:
             worker.wait(timeout=30)
         except subprocess.TimeoutExpired:
             worker.kill()
-    table = Table(title="Demands per actor")
-    for col in ("actor", "kind", "profile", "expected", "received"):
-        table.add_column(col, justify="right" if col in ("expected", "received") else "left")
-    for a in sorted(actors, key=lambda a: -expected[a.id]):
-        ok = received[a.id] == expected[a.id]
-        table.add_row(
-            a.id,
-            a.kind,
-            a.profile,
-            str(expected[a.id]),
-            f"[{'green' if ok else 'red'}]{received[a.id]}[/]",
-        )
-    console.print(table)
+    _report(console, actors, expected, received)
     if received != expected:
         raise click.ClickException(
             f"dispatch incomplete after {timeout:.0f}s; worker log: {log_path}"
         )
-    console.print(
-        "Every actor received its demands. Read one feed: "
-        f"[bold]hub feed {actors[0].id} --from-beginning --limit 5[/]"
+    print_command(
+        console,
+        "Every actor received its demands. Read one feed:",
+        f"hub feed {actors[0].id} --from-beginning --limit 5",
     )
-    console.print(
-        "Stop the local stack with [bold]hub stack down[/] (add --wipe to delete its data)."
+    print_command(
+        console, "Stop the local stack (add --wipe to delete its data):", "hub stack down"
+    )
+
+
+def _report(
+    console: Console, actors: list[Actor], expected: dict[str, int], received: dict[str, int]
+) -> None:
+    """The per-actor table: ids whole at any width (``kind`` left out first when narrow)."""
+    rows: list[list[Cell]] = []
+    for a in sorted(actors, key=lambda a: -expected[a.id]):
+        ok = received[a.id] == expected[a.id]
+        rows.append([a.id, a.kind, a.profile, str(expected[a.id]),
+                     Text(str(received[a.id]), style="green" if ok else "red")])
+    print_table(
+        console,
+        [Col("actor"), Col("kind", optional=True), Col("profile"),
+         Col("expected", justify="right"), Col("received", justify="right")],
+        rows,
+        title="Demands per actor",
     )

@@ -58,7 +58,11 @@ def _size(n: float) -> str:
 @click.option("--skip-invalid", is_flag=True, help="Publish the valid events even if some are not.")
 @click.option("--dry-run", is_flag=True, help="Validate only; produce nothing.")
 def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool) -> None:
-    """Validate and publish demand events from .jsonl/.json or .xml files, or folders of them.
+    """Validate and publish demand events to hub.demandes.
+
+    PATHS are files or folders of them: JSON lines (.jsonl, .ndjson or .json: one
+    DemandeEvent object per line) and SNE InterfaceNuu XML (.xml: one document per file).
+    A file named otherwise is refused; in a folder, such files are passed over.
 
     Two passes over the inputs, in constant memory: every event is checked first, then
     the files are read again and the events streamed to Kafka. A progress bar shows on a
