@@ -63,6 +63,7 @@ class PushService:
         self.actors: dict[str, Actor] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.wake: dict[str, asyncio.Event] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         #: records delivered per actor since the start (answered by the receiver)
         self.delivered: dict[str, int] = {}
 
@@ -90,6 +91,7 @@ class PushService:
                     await asyncio.wait_for(stop.wait(), pause)
         finally:
             await self._cancel(list(self.tasks))
+            await asyncio.gather(*self._stopping, return_exceptions=True)
             if pump is not None:
                 pump.cancel()
                 await asyncio.gather(pump, return_exceptions=True)
@@ -100,14 +102,17 @@ class PushService:
         mine = {a.id: a for a in actors if a.delivery.channel in self.channels}
         gone = [a for a in self.tasks if a not in mine]
         for actor_id in gone:
-            self.tasks.pop(actor_id).cancel()
+            task = self.tasks.pop(actor_id)
+            task.cancel()
+            self._stopping.add(task)  # referenced until it ended
+            task.add_done_callback(self._stopping.discard)
             self.actors.pop(actor_id, None)
             self.wake.pop(actor_id, None)
         for actor_id, actor in mine.items():
             if actor_id in self.tasks and self.actors.get(actor_id) != actor:
                 self.wake[actor_id].set()  # changed (e.g. its URL): served again at once
             self.actors[actor_id] = actor  # the task reads its actor before every run
-            if actor_id not in self.tasks:
+            if actor_id not in self.tasks or self.tasks[actor_id].done():  # new, or died
                 self.wake[actor_id] = asyncio.Event()
                 self.tasks[actor_id] = asyncio.create_task(
                     self._serve(actor_id, tls), name=f"deliver-{actor_id}")

@@ -292,3 +292,49 @@ def test_a_failed_settling_is_retried_without_sending_again(
     assert outbox.undelivered(actor.id) == 0
     # one audit row per record: the retry of a settling that did commit was skipped
     assert len(AuditStore(engine).query(actor_id=actor.id, limit=1000)) == 30
+
+
+def test_the_service_follows_the_registry(migrated_db: tuple[str, Any]) -> None:
+    """A changed URL is used from the next request, a removed actor is no longer served."""
+    _, engine = migrated_db
+    settings = _settings()
+    outbox = Outbox(engine)
+    receivers = Receivers()
+    with _receivers(receivers) as base:
+        actor = _actor(base, "old")
+        moved = actor.model_copy(update={"delivery": Delivery(
+            channel="webhook", options={"url": f"{base}/hook/new"})})
+        rows = _records(15)
+        registry: list[Actor] = [actor]
+        service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
+                              None, interval=0.1)
+
+        async def scenario() -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(service.run(lambda: list(registry), stop))
+            outbox.add(actor.id, rows[:5])
+            await _until(lambda: len(receivers.got.get("old", [])) == 5)
+            registry[:] = [moved]
+            await asyncio.sleep(0.3)
+            outbox.add(actor.id, rows[5:10])
+            await _until(lambda: len(receivers.got.get("new", [])) == 5)
+            registry.clear()
+            await asyncio.sleep(0.3)
+            assert actor.id not in service.tasks
+            outbox.add(actor.id, rows[10:])
+            await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.wait_for(task, 15)
+
+        asyncio.run(scenario())
+    assert [int(h["x-passerelle-offset"]) for _, h, _ in receivers.got["old"]] == list(range(5))
+    assert [int(h["x-passerelle-offset"]) for _, h, _ in receivers.got["new"]] == list(
+        range(5, 10))
+    assert outbox.undelivered(actor.id) == 5  # removed: its records wait, kept
+
+
+async def _until(done: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
