@@ -24,9 +24,7 @@ the size of the inputs; progress goes to a :class:`Meter` (bytes read, events).
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,10 +42,6 @@ from hub.publishing import (
 )
 from hub.settings import HubSettings
 
-#: events handed from the reading thread at a time, and chunks queued at most: with the
-#: producer's window, what pass 2 holds at most
-CHUNK = 256
-QUEUED_CHUNKS = 4
 #: ``report(where, message)``: one refused event or file
 Report = Callable[[str, str], None]
 
@@ -121,58 +115,26 @@ async def publish_files(settings: HubSettings, paths: Iterable[Path], limits: In
     meter = meter or NoMeter()
     out = Published()
     seen_valid = 0
-    loop = asyncio.get_running_loop()
-    # chunks of events from the reading thread: a handoff per chunk, not per event
-    queue: asyncio.Queue[list[PreparedEvent] | None] = asyncio.Queue(maxsize=QUEUED_CHUNKS)
-    stop = threading.Event()
 
-    def hand(item: list[PreparedEvent] | None) -> None:
-        asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
-
-    def produce() -> None:  # in a thread: parsing and checks overlap the producer's I/O
+    def ready_events() -> Iterator[PreparedEvent]:
         nonlocal seen_valid
-        chunk: list[PreparedEvent] = []
-        try:
-            for where, raw in iter_inputs(paths, limits, on_bytes=meter.read):
-                if stop.is_set():
-                    return
-                try:
-                    checked = check_raw(raw, max_xml_bytes=limits.max_file_bytes)
-                except InputError:
-                    continue  # reported by pass 1
-                seen_valid += 1
-                try:
-                    chunk.append(numbered(checked))
-                except InputError as exc:  # the SNE refused it
-                    out.refused += 1
-                    report(where, exc.message)
-                except HubError as exc:  # the SNE cannot be reached: what it numbered goes
-                    out.stopped = f"{where}: {exc.message}"
-                    break
-                if len(chunk) >= CHUNK:
-                    hand(chunk)
-                    chunk = []
-            if chunk and not stop.is_set():
-                hand(chunk)
-        finally:
-            hand(None)
+        for where, raw in iter_inputs(paths, limits, on_bytes=meter.read):
+            try:
+                checked = check_raw(raw, max_xml_bytes=limits.max_file_bytes)
+            except InputError:
+                continue  # reported by pass 1
+            seen_valid += 1
+            try:
+                yield numbered(checked)
+            except InputError as exc:  # the SNE refused it
+                out.refused += 1
+                report(where, exc.message)
+            except HubError as exc:  # the SNE cannot be reached: what it numbered goes
+                out.stopped = f"{where}: {exc.message}"
+                return
 
-    async def ready_events() -> AsyncIterator[PreparedEvent]:
-        while (chunk := await queue.get()) is not None:
-            for ev in chunk:
-                yield ev
-
-    reader = loop.run_in_executor(None, produce)
-    try:
-        out.published = await publish_events(settings, ready_events(), window=window,
-                                             on_acked=meter.events)  # fmt: skip
-    finally:
-        stop.set()
-        while not reader.done():  # let a blocked reader hand its last chunk and end
-            while not queue.empty():
-                queue.get_nowait()
-            await asyncio.sleep(0.01)
-        await reader
+    out.published = await publish_events(settings, ready_events(), window=window,
+                                         on_acked=meter.events)  # fmt: skip
     if not out.stopped:
         out.drift = abs(seen_valid - expected.valid)
     return out

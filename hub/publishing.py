@@ -258,6 +258,8 @@ def prepare_event(raw: Raw, *, max_xml_bytes: int | None = None) -> PreparedEven
 #: sends :func:`publish_events` keeps unacknowledged at most (each holds its record until
 #: the broker acknowledges it): bounds memory, leaves the producer's batches full
 DEFAULT_WINDOW = 10_000
+#: sends between two turns of the event loop given to the producer's own tasks
+YIELD_EVERY = 256
 
 
 class Sender(Protocol):
@@ -297,6 +299,8 @@ async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIter
 
     async for ev in each():
         pending.append(await producer.send(topics.DEMANDES, ev.value, key=ev.key))
+        if len(pending) % YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # the producer's sender runs between records of a sync input
         if len(pending) >= window or pending[0].done():  # acknowledged ones let go at once
             await settle(window // 2 if len(pending) >= window else len(pending))
     await settle(0)

@@ -1,0 +1,202 @@
+"""``python -m bench.publish``: ``hub publish`` at scale (issue 21 point 4).
+
+One run on a private broker (``bench.broker.private_broker``): synthetic demands
+(``bench.data``) written as one JSONL file and, rendered as InterfaceNuu documents
+(``connectors.interfacenuu.mapping.render_demande_xml``), as a folder of XML files; then
+
+* **raw producer**: the same number of records, already encoded (the first 2,000 events
+  encoded, cycled), sent by an aiokafka producer with the hub's delivery settings and
+  the same bounded window as ``hub publish`` (``hub.publishing.send_all``), in this
+  process: what the client and the broker can take, the ceiling of ``hub publish``;
+* **hub publish** of each input as a real ``hub`` child process (``--dry-run`` first when
+  asked: the first pass alone), timed from spawn to exit; peak RSS is the child's
+  ``ru_maxrss`` (``os.wait4``), events/s is events over the whole command (both passes,
+  interpreter start included), the ratio is that rate over the raw producer's.
+
+Prints a markdown table and writes the JSON result next to it (``--out``). Sizes:
+``--demands`` JSONL events (several sizes allowed, e.g. ``200000,400000``: flat RSS across
+them is the point), ``--xml-files``. Never timed in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.broker import create_topics, private_broker
+from bench.data import demand_events, write_jsonl
+from bench.harness import producer
+from hub.geo import get_geography
+from hub.publishing import PreparedEvent, prepare_event, send_all
+
+RAW_TOPIC = "bench.raw"
+PARTITIONS = 4
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_xml_folder(folder: Path, n: int, seed: int) -> int:
+    """``n`` demand documents, one file each, in sub-folders of 1,000; return total bytes."""
+    from connectors.interfacenuu.mapping import render_demande_xml
+
+    total = 0
+    for i, event in enumerate(demand_events(n, seed + 7, get_geography())):
+        sub = folder / f"{i // 1000:04d}"
+        if i % 1000 == 0:
+            sub.mkdir(parents=True, exist_ok=True)
+        data = render_demande_xml(event)
+        (sub / f"demande-{i:07d}.xml").write_bytes(data)
+        total += len(data)
+    return total
+
+
+async def raw_producer(bootstrap: str, jsonl: Path, n: int) -> dict[str, Any]:
+    """Send ``n`` pre-encoded records (module doc); events/s from first send to last ack."""
+    samples: list[PreparedEvent] = []
+    with jsonl.open("rb") as fh:
+        for line in itertools.islice(fh, 2_000):
+            samples.append(prepare_event(json.loads(line)))
+
+    def records() -> Iterator[PreparedEvent]:
+        for i in range(n):
+            yield samples[i % len(samples)]
+
+    prod = producer(bootstrap)
+    await prod.start()
+    try:
+        start = time.monotonic()
+        sent = await send_all(_RawTopic(prod), records())
+        elapsed = time.monotonic() - start
+    finally:
+        await prod.stop()
+    return {"events": sent, "seconds": round(elapsed, 2), "events_per_s": round(sent / elapsed)}
+
+
+class _RawTopic:
+    """A producer that sends to :data:`RAW_TOPIC` whatever topic it is asked for."""
+
+    def __init__(self, prod: Any) -> None:
+        self.prod = prod
+
+    async def send(self, topic: str, value: bytes, *, key: bytes) -> Any:
+        return await self.prod.send(RAW_TOPIC, value, key=key)
+
+
+def run_hub(args: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
+    """Run ``hub ARGS`` as a child; wall seconds, exit status, peak RSS, its last line."""
+    start = time.monotonic()
+    with log.open("wb") as out:
+        argv = [sys.executable, "-c", "from hub.cli import main; main()", *args]
+        child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.monotonic() - start
+    lines = log.read_text(errors="replace").strip().splitlines()
+    return {"seconds": round(elapsed, 2), "exit": child.returncode,
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
+            "last_line": lines[-1] if lines else ""}  # fmt: skip
+
+
+def measure(name: str, path: Path, n: int, env: dict[str, str], home: Path,
+            dry_run: bool) -> dict[str, Any]:  # fmt: skip
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
+        else path.stat().st_size
+    out: dict[str, Any] = {"input": name, "events": n, "bytes": size}
+    if dry_run:
+        out["dry_run"] = run_hub(["publish", "--dry-run", str(path)], env, home / f"{name}-dry.log")
+    run = run_hub(["publish", str(path)], env, home / f"{name}.log")
+    if run["exit"] != 0:
+        raise SystemExit(f"hub publish {name} failed: {run['last_line']}")
+    out["publish"] = run
+    out["events_per_s"] = round(n / run["seconds"])
+    return out
+
+
+async def main_async(sizes: list[int], xml_files: int, seed: int, home: Path,
+                     dry_run: bool) -> dict[str, Any]:  # fmt: skip
+    result: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seed": seed,
+                              "machine": report.machine(), "versions": report.versions(),
+                              "runs": []}  # fmt: skip
+    inputs: list[tuple[str, Path, int]] = []
+    samples = home / "samples.jsonl"  # what the raw producer sends, encoded once
+    write_jsonl(samples, demand_events(2_000, seed + 1, get_geography()))
+    for n in sizes:
+        t = time.monotonic()
+        path = home / f"demandes-{n}.jsonl"
+        write_jsonl(path, demand_events(n, seed, get_geography()))
+        print(f"generated {n} demands as JSONL in {time.monotonic() - t:.0f} s", flush=True)
+        inputs.append((f"jsonl-{n}", path, n))
+    if xml_files:
+        t = time.monotonic()
+        write_xml_folder(home / "xml", xml_files, seed)
+        print(f"rendered {xml_files} XML files in {time.monotonic() - t:.0f} s", flush=True)
+        inputs.append((f"xml-{xml_files}", home / "xml", xml_files))
+    with private_broker(home / "broker") as broker:
+        await create_topics(broker.bootstrap, {RAW_TOPIC: PARTITIONS})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+        env.update(HUB_KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap, HUB_HOME=str(home / "hub"),
+                   HUB_KAFKA__PARTITIONS=str(PARTITIONS), HUB_SNE__URL="",
+                   PYTHONPATH=str(_ROOT))  # fmt: skip
+        raw = await raw_producer(broker.bootstrap, samples, max([*sizes, xml_files]))
+        result["raw_producer"] = raw
+        print(f"raw producer: {raw['events_per_s']} events/s", flush=True)
+        for name, path, n in inputs:
+            run = measure(name, path, n, env, home, dry_run)
+            run["ratio_to_raw"] = round(run["events_per_s"] / raw["events_per_s"], 3)
+            result["runs"].append(run)
+            print(json.dumps(run), flush=True)
+    result["bench_peak_rss_mib"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    raw = result["raw_producer"]
+    rows = ["| input | events | MB | wall s | events/s | × raw | peak RSS MiB |"
+            + (" dry-run s |" if any("dry_run" in r for r in result["runs"]) else ""),
+            "|---|---:|---:|---:|---:|---:|---:|"
+            + ("---:|" if any("dry_run" in r for r in result["runs"]) else "")]
+    for r in result["runs"]:
+        p = r["publish"]
+        rows.append(f"| {r['input']} | {r['events']:,} | {r['bytes'] / 1e6:,.0f} "
+                    f"| {p['seconds']} | {r['events_per_s']:,} | {r['ratio_to_raw']} "
+                    f"| {p['peak_rss_mib']} |"
+                    + (f" {r['dry_run']['seconds']} |" if "dry_run" in r else ""))  # fmt: skip
+    return "\n".join([f"raw producer: {raw['events']:,} records in {raw['seconds']} s, "
+                      f"{raw['events_per_s']:,} events/s", "", *rows])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.publish")
+    p.add_argument("--demands", default="200000",
+                   help="JSONL sizes, comma-separated (0: none)")
+    p.add_argument("--xml-files", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--dry-run", action="store_true", help="also time the first pass alone")
+    p.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = p.parse_args(argv)
+    sizes = [int(v) for v in args.demands.split(",") if int(v)]
+    with tempfile.TemporaryDirectory(prefix="hub-bench-publish-") as tmp:
+        result = asyncio.run(main_async(sizes, args.xml_files, args.seed, Path(tmp),
+                                        args.dry_run))  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (args.out / f"publish-{stamp}.json").write_text(json.dumps(result, indent=2))
+    md = markdown(result)
+    (args.out / f"publish-{stamp}.md").write_text(md + "\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
