@@ -4,6 +4,7 @@ folders), feed, actors, demo; errors are one line with a non-zero exit."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -16,7 +17,8 @@ import pytest
 from tests.support.demandes import demande_event, new_num_unique
 
 pytestmark = pytest.mark.kafka
-DATA = Path(__file__).resolve().parent.parent / "data" / "interfacenuu"
+REPO = Path(__file__).resolve().parent.parent.parent
+DATA = REPO / "tests" / "data" / "interfacenuu"
 
 
 def hub(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -155,8 +157,66 @@ def test_person_errors_are_one_line(hub_env: dict[str, str]) -> None:
 def test_demo_small(hub_env: dict[str, str], tmp_path: Path) -> None:
     # Same consumer group as the session's worker: a second group would re-dispatch the
     # history of hub.demandes into the other tests' feeds.
-    env = {**hub_env, "HUB_HOME": str(tmp_path / "demo-home")}
+    env = {**hub_env, "HUB_HOME": str(tmp_path / "demo-home"), "COLUMNS": "80"}
     res = hub(env, "demo", "--demandes", "300", "--timeout", "120", timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Every actor received its demands" in res.stdout
-    assert "rouen-habitat" in res.stdout
+    # piped at 80 columns (issue 21 point 3): every id whole, the commands to copy whole on
+    # their own lines
+    lines = res.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), res.stdout
+    import yaml
+
+    seed = yaml.safe_load((REPO / "hub" / "data" / "seed_rouen.yaml").read_text())
+    for actor in seed["actors"]:
+        assert any(re.match(rf"\W*{re.escape(actor['id'])}\s", line) for line in lines), (
+            actor["id"], res.stdout)
+    assert any(re.fullmatch(r"\s*hub feed [a-z0-9_-]+ --from-beginning --limit 5", line)
+               for line in lines), res.stdout
+    assert "hub stack down" in [line.strip() for line in lines]
+
+
+def test_feed_says_what_it_waits_for_and_exits_at_end(
+    hub_env: dict[str, str], worker: Any, settings: Any, tmp_path: Path
+) -> None:
+    """``hub feed`` (issue 21 point 3): the records on stdout, what it waits for on stderr;
+    ``-e`` stops at the end offsets as of its start, as ``kcat -e``."""
+    import asyncio
+
+    from hub.feeds import feed_sizes
+
+    actor = f"feed-e-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "actor.yaml"
+    path.write_text(f"actors:\n  - {{id: {actor}, name: E, kind: bailleur,"
+                    " filters: {communes: ['57463']}}\n")
+    assert hub(hub_env, "actors", "import", str(path)).returncode == 0
+    topic = f"hub.feed.{actor}"
+
+    res = hub(hub_env, "feed", actor, "-e", timeout=60)  # nothing new as of the start
+    assert res.returncode == 0 and res.stdout == "" and "waiting" not in res.stderr, res.stderr
+    res = hub(hub_env, "feed", actor, "--idle-timeout", "1")
+    assert res.returncode == 0 and res.stdout == ""
+    assert res.stderr.splitlines() == [f"waiting for new records on {topic} (Ctrl-C to stop; "
+                                       "--from-beginning to read the past)"]
+
+    nums = [new_num_unique("057") for _ in range(2)]
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(demande_event(n, ["57463"])) + "\n" for n in nums))
+    assert hub(hub_env, "publish", str(events)).returncode == 0
+    deadline = time.monotonic() + 60
+    while True:  # until both are in the feed and the feed stops growing (copies of older demands)
+        size = asyncio.run(feed_sizes(settings, [actor]))[actor]
+        res = hub(hub_env, "feed", actor, "--from-beginning", "-e", "--format", "json")
+        assert res.returncode == 0, res.stderr
+        got = [json.loads(line) for line in res.stdout.splitlines()]
+        stable = asyncio.run(feed_sizes(settings, [actor]))[actor] == size
+        if stable and {r["numUnique"] for r in got} >= set(nums):
+            break
+        assert time.monotonic() < deadline, res.stdout
+        time.sleep(1)
+    assert len(got) == size and res.stderr == ""  # exactly the records present at its start
+
+    res = hub(hub_env, "feed", actor, "--from-beginning", "--idle-timeout", "1")
+    assert res.returncode == 0 and len(res.stdout.splitlines()) == size
+    assert res.stderr.splitlines() == [
+        f"end of {topic} reached; waiting for new records (Ctrl-C to stop)"]
