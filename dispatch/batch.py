@@ -50,7 +50,11 @@ class Batch:
         if key not in self.bases:  # what is stored for it now: the prior's entries
             indexed = self.proc._indexed_partition(partition) or any(
                 key in sub.overlay for sub in self.proc._unsettled)
-            self.bases[key] = territory.entries(prior, self.proc.index) if indexed else {}
+            base = territory.entries(prior, self.proc.index) if indexed else {}
+            # the due entries (dispatch.deadlines) are taken as stored: states stored
+            # before them get theirs from the partition's upgrade pass, and a tick checks
+            # every entry against its state
+            self.bases[key] = base | self.proc.deadlines.entries(prior, self.index.geography)
         self.overlay[key] = (partition, state)
 
     def emit(self, decision: Decision, state: DemandeState, event_id: str, operation: str,

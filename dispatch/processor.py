@@ -21,8 +21,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dispatch import redispatch, territory
+from dispatch import deadlines, redispatch, territory
 from dispatch.batch import Batch
+from dispatch.deadlines import Deadlines
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
 from dispatch.letters import check_key, dead_letter, replay_info, screen
@@ -64,8 +65,10 @@ class StateStore(Protocol):
         ...
     def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
                   limit: int) -> Iterable[tuple[bytes, bytes]]:
-        """Up to ``limit`` stored (key, value) pairs of ``partition`` whose key is one of
-        ``prefixes`` + a numéro unique (dispatch.territory), in key order, after ``after``."""
+        """Up to ``limit`` stored (key, value) pairs of ``partition`` whose key starts with
+        one of ``prefixes``, in key order, after ``after``. A prefix ending with a NUL byte
+        is followed by a numéro unique (dispatch.territory); the others (dispatch.deadlines)
+        span keys ending with one."""
         ...
     #: the number of partitions of the input topic (and of the store)
     partitions: int
@@ -109,6 +112,10 @@ class BatchStats:
     replays: int = 0
     #: stored states read to apply actor changes (dispatch.redispatch)
     redispatch_reads: int = 0
+    #: demand states read by DispatchTick records (dispatch.deadlines): the due ones
+    clock_reads: int = 0
+    #: snapshots whose SNE délai anormalement long indicator disagrees with the hub's table
+    delai_disagreements: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -139,6 +146,8 @@ class Processor:
         max_record_bytes: int = 262_144,
         redispatch_chunk: int = 5000,
         clock: Callable[[], float] = time.time,
+        deadlines: Deadlines | None = None,
+        due_chunk: int = 5000,
     ) -> None:
         self.index = index
         self.codec = codec
@@ -149,6 +158,9 @@ class Processor:
         self.redispatch_chunk = redispatch_chunk
         self._partition_keys: dict[int, bytes] = {}
         self._clock = clock
+        #: the demand's clock: thresholds and due entries (dispatch.deadlines)
+        self.deadlines = deadlines if deadlines is not None else Deadlines()
+        self.due_chunk = due_chunk
         self._snapshots = snapshot_bytes(codec)
         self._consecutive_dead = 0
         #: submitted batches not yet settled, oldest first
@@ -204,6 +216,11 @@ class Processor:
                     batch.stats.redispatch_reads += redispatch.resume(
                         batch, rec.partition, body["moves"], body["afterKey"],
                         self.redispatch_chunk)
+                elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)
+                    operation = "TICK"
+                    batch.stats.controls += 1
+                    batch.stats.clock_reads += deadlines.on_tick(
+                        batch, self.deadlines, rec.partition, body["now"], self.due_chunk)
                 elif name == "DispatchPurge":  # hub purge (dispatch/purge.py): no output
                     batch.stats.controls += 1
                     key = purge_key(body)
@@ -268,7 +285,8 @@ class Processor:
         by an actor change after the states it changed)."""
         try:
             for key, (partition, state) in sub.overlay.items():
-                after = territory.entries(state, self.index)
+                after = territory.entries(state, self.index) | self.deadlines.entries(
+                    state, self.index.geography)
                 for k, v in territory.diff(sub.bases.get(key, {}), after):
                     self.store.put(k, partition, v)
                 value = None if state is None else self._snapshots.encode_state(state)
@@ -312,6 +330,10 @@ class Processor:
         if decision.skipped:
             batch.stats.skipped += 1
             return False
+        if decision.state is not None:  # what the clock keeps (dispatch.deadlines.carry)
+            decision.state, disagrees = self.deadlines.carry(
+                prior, decision.state, event["occurredAt"], self.index.geography)
+            batch.stats.delai_disagreements += disagrees
         base = decision.state if decision.state is not None else prior
         if base is not None:
             self._emit(batch, decision, base, event["eventId"], event["operation"],

@@ -39,6 +39,13 @@ class DemandeState:
     #: snapshot can never carry stale bytes.
     demande_encoding: tuple[dict[str, Any] | None, bytes] | None = field(
         default=None, compare=False, repr=False)
+    #: renewal notices sent for the current cycle, ``"<deadline>:<code>"``
+    #: (dispatch.deadlines; a REN starts a new cycle: dispatch.deadlines.carry)
+    notices_sent: tuple[str, ...] = ()
+    #: past the délai anormalement long: None unknown; set by the hub at the crossing or by
+    #: the SNE's indicator (which wins); ``delai_source`` says which ("hub" or "sne")
+    delai_anormalement_long: bool | None = None
+    delai_source: str | None = None
 
     @property
     def demande_bytes(self) -> bytes | None:
@@ -60,6 +67,9 @@ class DemandeState:
             "demande": self.demande,
             "former": sorted(self.former),
             "recentEventIds": list(self.recent_event_ids),
+            "noticesSent": list(self.notices_sent),
+            "delaiAnormalementLong": self.delai_anormalement_long,
+            "delaiAnormalementLongSource": self.delai_source,
         }
 
     @classmethod
@@ -77,6 +87,9 @@ class DemandeState:
             demande=rec["demande"],
             former=frozenset(rec.get("former") or ()),
             recent_event_ids=tuple(rec.get("recentEventIds") or ()),
+            notices_sent=tuple(rec.get("noticesSent") or ()),
+            delai_anormalement_long=rec.get("delaiAnormalementLong"),
+            delai_source=rec.get("delaiAnormalementLongSource"),
         )
 
 

@@ -137,9 +137,11 @@ class MemoryTableStore(_ChangelogStore):
         # is for small stocks); an index key ends with its demand's numéro unique, hence
         # its partition
         wanted, n = set(prefixes), self.partitions
+        spans = [p for p in prefixes if not p.endswith(b"\x00")]  # dispatch.deadlines
         found = sorted((k, bytes(v)) for k, v in list(self.table.data.items())
                        if k.startswith(_OWN) and k > after
-                       and k[:k.rfind(b"\x00") + 1] in wanted
+                       and (k[:k.rfind(b"\x00") + 1] in wanted
+                            or any(k.startswith(s) for s in spans))
                        and partition_of(k[k.rfind(b"\x00") + 1:], n) == partition)  # fmt: skip
         return found[:limit]
 

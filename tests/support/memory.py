@@ -51,9 +51,11 @@ class MemoryStore:
     def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
                   limit: int) -> Iterable[tuple[bytes, bytes]]:
         wanted = set(prefixes)
+        spans = [p for p in prefixes if not p.endswith(b"\x00")]  # dispatch.deadlines
         return sorted((k, v) for (p, k), v in self.own.items()
                       if p == partition and k > after
-                      and k[:k.rfind(b"\x00") + 1] in wanted)[:limit]  # fmt: skip
+                      and (k[:k.rfind(b"\x00") + 1] in wanted
+                           or any(k.startswith(s) for s in spans)))[:limit]  # fmt: skip
 
     async def flush(self) -> None:
         self.flushes += 1

@@ -1,0 +1,294 @@
+"""The demand's clock (issue 20): renewal notices and the délai anormalement long.
+
+**Due times derive from the stored state only.** A demand is valid 12 months: its
+*deadline* is the anniversary of ``demandeLogement/renouvellement/dateRenouvellement``
+when the snapshot has one (a ``REN`` resets it), else of ``dateCreationDemande`` (29
+February gives 28 February). Its thresholds, each a notice sent once:
+
+* ``renouvellement_m-2`` / ``renouvellement_m-1``: the deadline minus 2 / 1 months
+  (``clock.notice_months``; same day of the month, clamped to the month's last day);
+* ``echeance_depassee``: the deadline itself;
+* ``delai_anormalement_long``: ``dateCreationDemande`` plus the département's délai
+  (:mod:`dispatch.delais`; seniority is kept on renewal), only when the table knows the
+  département (of the first wished commune) and no one has set the flag yet.
+
+A threshold is due at 00:00 Europe/Paris of its day. Only an **active** demand has
+thresholds: a radiated or deleted demand gets no further notice; a renewed one starts a
+new cycle (the notices of the old one are never sent).
+
+**The due-time index kept with the state.** Like the territorial index
+(:mod:`dispatch.territory`), each active demand has, beside its state and in the same
+changelog partition, one own-key entry per pending threshold:
+
+    key   = b"\\x00d:" + due epoch ms on 13 digits + b"\\x00" + code + b"\\x00" + numéro
+    value = b""
+
+written and removed with the state (:meth:`Deadlines.entries`, diffed by
+``Processor._store``), so the keys sort by due time and a tick finds what is due with a
+range scan: O(due demands), never a scan of the stock.
+
+**Time enters the stream** as ``DispatchTick`` records in each partition of
+hub.demandes (:func:`on_tick`). A tick sends, in due order, a feed record of kind
+:data:`AVIS` (``reason``: the threshold code, ``occurredAt``: the due time, ``operation``:
+``AVIS``) to the demand's current recipients and records the threshold as done in the
+state (``noticesSent``, or the délai flag). Each entry found is checked against the
+demand's current state (the rule of record): an entry the state no longer has is stale
+and removed, never fired. The event id is a uuid5 of (numéro, code, cycle date): a tick
+replayed before its batch was stored gives the same records with the same ids (consumers
+deduplicate by (eventId, kind)); a tick replayed after finds the threshold done. A tick
+handles at most ``clock.due_chunk`` entries per partition; the rest waits for the next.
+
+**Upgrade.** States stored before the index existed have no entries: the first tick of a
+partition without :func:`marker` writes the entries of every stored demand (one pass
+over the partition, once), then the marker.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
+
+from dispatch.delais import DelaiTable
+from dispatch.logic import Decision, Delivery
+from dispatch.state import DemandeState, wished_communes
+
+if TYPE_CHECKING:
+    from dispatch.batch import Batch
+
+#: feed record kind of a notice sent by the clock
+AVIS = "AVIS"
+ECHEANCE = "echeance_depassee"
+DELAI = "delai_anormalement_long"
+#: prefix of every due entry
+PREFIX = b"\x00d:"
+PARIS = ZoneInfo("Europe/Paris")
+_IDS = uuid.UUID("6f1c7f0e-6b55-5d0e-9a64-2f7d0c1d2a20")
+#: due entries read per store scan page
+_PAGE = 128
+
+
+def renewal_code(months: int) -> str:
+    """The threshold code of the notice ``months`` before the deadline."""
+    return f"renouvellement_m-{months}" if months else ECHEANCE
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by ``months``, clamped to the target month's last day."""
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def day_ms(day: dt.date) -> int:
+    """00:00 Europe/Paris of ``day``, in epoch ms (0 for earlier days)."""
+    moment = dt.datetime(day.year, day.month, day.day, tzinfo=PARIS)
+    return max(0, int(moment.timestamp() * 1000))
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _logement(demande: dict[str, Any] | None) -> dict[str, Any]:
+    return (demande or {}).get("demandeLogement") or {}
+
+
+def deadline(demande: dict[str, Any] | None) -> dt.date | None:
+    """The renewal deadline of a snapshot (None: no usable date)."""
+    dl = _logement(demande)
+    start = _date((dl.get("renouvellement") or {}).get("dateRenouvellement")) or _date(
+        dl.get("dateCreationDemande"))
+    return None if start is None else add_months(start, 12)
+
+
+def sne_indicator(demande: dict[str, Any] | None) -> bool | None:
+    """The SNE's own ``informationTraitement/estDelaiAnormalementLong`` (None: absent)."""
+    value = (_logement(demande).get("informationTraitement") or {}).get(
+        "estDelaiAnormalementLong")
+    return value if isinstance(value, bool) else None
+
+
+def entry_key(due_ms: int, code: str, num_unique: str) -> bytes:
+    return PREFIX + b"%013d\x00%s\x00%s" % (due_ms, code.encode(), num_unique.encode())
+
+
+def parse(key: bytes) -> tuple[int, str, str]:
+    """(due ms, code, numéro unique) of a due entry's key."""
+    due, code, num = key[len(PREFIX):].split(b"\x00", 2)
+    return int(due), code.decode(), num.decode()
+
+
+def marker(partition: int) -> bytes:
+    """Written once every stored demand of ``partition`` has its due entries."""
+    return b"\x00d-complete:%d" % partition
+
+
+def notice_id(num_unique: str, code: str, cycle: dt.date) -> str:
+    """The event id of a notice: the same for every replay."""
+    return str(uuid.uuid5(_IDS, f"{num_unique}|{code}|{cycle.isoformat()}"))
+
+
+class Geography(Protocol):
+    def commune(self, code: str) -> Any: ...
+
+
+class Deadlines:
+    """The thresholds of a demand under the hub's settings and délai table."""
+
+    def __init__(self, notice_months: Sequence[int] = (2, 1, 0),
+                 delais: DelaiTable | None = None) -> None:  # fmt: skip
+        self.notice_months = tuple(sorted(set(notice_months), reverse=True))
+        self.delais = delais if delais is not None else DelaiTable.load()
+
+    def departement(self, state: DemandeState, geography: Geography | None) -> str | None:
+        for commune in wished_communes(state.demande)[:1]:
+            try:
+                return str(geography.commune(commune).departement) if geography else None
+            except Exception:  # a code the geography does not know
+                return None
+        return None
+
+    def delai_due(self, state: DemandeState, geography: Geography | None) -> int | None:
+        """When the hub's own table says the demand crosses its délai (None: unknown)."""
+        months = self.delais.months(self.departement(state, geography))
+        created = _date(_logement(state.demande).get("dateCreationDemande"))
+        return None if months is None or created is None else day_ms(add_months(created,
+                                                                                 months))
+
+    def thresholds(self, state: DemandeState | None,
+                   geography: Geography | None) -> list[tuple[int, str, dt.date]]:  # fmt: skip
+        """(due ms, code, cycle date) of every threshold ``state`` has still to pass."""
+        if state is None or not state.active:
+            return []
+        out: list[tuple[int, str, dt.date]] = []
+        end = deadline(state.demande)
+        if end is not None:
+            for months in self.notice_months:
+                code = renewal_code(months)
+                if f"{end.isoformat()}:{code}" not in state.notices_sent:
+                    out.append((day_ms(add_months(end, -months)), code, end))
+        if state.delai_anormalement_long is None:
+            due = self.delai_due(state, geography)
+            created = _date(_logement(state.demande).get("dateCreationDemande"))
+            if due is not None and created is not None:
+                out.append((due, DELAI, created))
+        return out
+
+    def entries(self, state: DemandeState | None,
+                geography: Geography | None) -> dict[bytes, bytes]:  # fmt: skip
+        """The due entries of ``state`` (none when absent or not active)."""
+        if state is None:
+            return {}
+        return {entry_key(due, code, state.num_unique): b""
+                for due, code, _ in self.thresholds(state, geography)}  # fmt: skip
+
+    def carry(self, prior: DemandeState | None, state: DemandeState, occurred_at: int,
+              geography: Geography | None) -> tuple[DemandeState, bool]:  # fmt: skip
+        """``state`` (just decided from an event) with what the clock kept in ``prior``:
+        the notices of the same cycle, the délai flag — replaced by the SNE's indicator
+        when the snapshot has one. Second: whether that indicator disagrees with the
+        hub's own table at ``occurred_at`` (counted, not acted upon: the SNE wins)."""
+        end = deadline(state.demande)
+        kept = tuple(n for n in (prior.notices_sent if prior else ())
+                     if end is not None and n.startswith(end.isoformat() + ":"))  # fmt: skip
+        flag, source = (prior.delai_anormalement_long, prior.delai_source) if prior \
+            else (None, None)  # fmt: skip
+        sne = sne_indicator(state.demande)
+        disagree = False
+        if sne is not None:
+            due = self.delai_due(state, geography)
+            disagree = due is not None and (occurred_at >= due) != sne
+            flag, source = sne, "sne"
+        return replace(state, notices_sent=kept, delai_anormalement_long=flag,
+                       delai_source=source), disagree  # fmt: skip
+
+    def mark(self, state: DemandeState, code: str, cycle: dt.date) -> DemandeState:
+        """``state`` with threshold ``code`` of ``cycle`` done."""
+        if code == DELAI:
+            return replace(state, delai_anormalement_long=True, delai_source="hub")
+        return replace(state, notices_sent=(*state.notices_sent, f"{cycle.isoformat()}:{code}"))
+
+
+def due_in_store(store: Any, partition: int, now_ms: int, limit: int) -> list[bytes]:
+    """The keys of up to ``limit`` stored due entries of ``partition`` with a due time at
+    or before ``now_ms``, in key (due) order: pages of the range scan, stopping at the
+    first entry not due (the cost is the due entries plus at most one page)."""
+    out: list[bytes] = []
+    after = PREFIX
+    while len(out) < limit:
+        page = list(store.scan_from(partition, [PREFIX], after, _PAGE))
+        for key, _ in page:
+            if parse(key)[0] > now_ms:
+                return out
+            out.append(key)
+            if len(out) >= limit:
+                return out
+        if len(page) < _PAGE:
+            return out
+        after = page[-1][0]
+    return out
+
+
+def _upgrade(batch: Batch, deadlines: Deadlines, partition: int) -> int:
+    """Write the due entries of every demand of ``partition`` (states stored before the
+    index existed), then the marker; returns the states read."""
+    geography = batch.index.geography
+    keys = set(batch.keys(partition)) | set(batch.pending(partition))
+    for key in sorted(keys):
+        for k, v in deadlines.entries(batch.state(key, partition), geography).items():
+            batch.put_raw(k, partition, v)
+    batch.put_raw(marker(partition), partition, b"1")
+    return len(keys)
+
+
+def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
+            limit: int) -> int:  # fmt: skip
+    """Send what is due at ``now_ms`` in ``partition`` (module doc); returns the number
+    of demand states read (the due ones, plus the upgrade pass once)."""
+    reads = 0
+    if batch.get(marker(partition), partition) is None:
+        reads += _upgrade(batch, deadlines, partition)
+    geography = batch.index.geography
+    stored = set(due_in_store(batch.proc.store, partition, now_ms, limit))
+    candidates = set(stored)
+    for state in batch.pending(partition).values():  # decided, not stored yet
+        candidates.update(k for k in deadlines.entries(state, geography)
+                          if parse(k)[0] <= now_ms)  # fmt: skip
+    for entry in sorted(candidates)[:limit]:
+        due, code, num = parse(entry)
+        key = num.encode()
+        state = batch.state(key, partition)
+        reads += 1
+        found = {c: cycle for d, c, cycle in deadlines.thresholds(state, geography)
+                 if d == due}  # fmt: skip
+        if state is None or code not in found:
+            if entry in stored:
+                _drop(batch, key, partition, state, entry)
+            continue
+        new = deadlines.mark(state, code, found[code])
+        deliveries = [Delivery(a, AVIS, code) for a in sorted(state.recipients)]
+        batch.emit(Decision(new, deliveries), new,
+                   notice_id(num, code, found[code]), AVIS, due)  # fmt: skip
+        batch.write(key, partition, new, state)
+    return reads
+
+
+def _drop(batch: Batch, key: bytes, partition: int, state: DemandeState | None,
+          entry: bytes) -> None:  # fmt: skip
+    """Remove a stale stored entry: the state is written again (None: deleted again) with
+    the entry among what it had stored, so storing it deletes the entry unless a later
+    record of the batch brings it back (then it stays: it is what the store holds)."""
+    batch.write(key, partition, state, state)
+    batch.bases[key][entry] = b""
+
+
+def kinds() -> Iterable[str]:
+    """Every threshold code under the default settings (documentation, tests)."""
+    return [*(renewal_code(m) for m in (2, 1, 0)), DELAI]
