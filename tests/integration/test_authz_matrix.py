@@ -157,6 +157,12 @@ def _audit(w: Who, num: str, _own: str) -> list[Call]:
     return [("GET", f"/audit?numUnique={num}", None)]
 
 
+def _cotation(_w: Who, num: str, _own: str) -> list[Call]:
+    return [("GET", f"/demandes/{num}/cotation", None),
+            ("POST", f"/demandes/{num}/cotation/declarations",
+             {"epci": "200023414", "critere": "JEUNE_ASE", "valeur": True})]
+
+
 PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/demandes/{num_unique}/timeline"): _timeline,
     ("POST", "/demandes/{num_unique}/evenements-gp"): _gp,
@@ -164,6 +170,8 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("POST", "/cal/decisions"): _cal,
     ("POST", "/cal/decisions/{decision_id}/reponses"): _cal_answer,
     ("GET", "/audit"): _audit,
+    ("GET", "/demandes/{num_unique}/cotation"): _cotation,
+    ("POST", "/demandes/{num_unique}/cotation/declarations"): _cotation,
 }
 #: routes scoped to the caller by construction, checked by content in their own tests
 CALLER_SCOPED = {("GET", "/feed")}
