@@ -109,8 +109,10 @@ class ClockSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     #: the worker writes a DispatchTick (now = wall time) to each partition assigned to it
-    #: every this many seconds; 0: no timer (ticks only from ``hub clock tick``)
-    tick_interval_s: float = Field(default=60.0, ge=0)
+    #: every this many seconds; 0 (the default): no timer, ticks only from ``hub clock
+    #: tick``. Production sets it (60 in deploy/Dockerfile); off by default so that test
+    #: and demo workers, whose demands are dated in the past, send no notice unasked
+    tick_interval_s: float = Field(default=0.0, ge=0)
     #: renewal notices, in months before the deadline (0: *échéance dépassée* at it)
     notice_months: tuple[int, ...] = (2, 1, 0)
     #: due entries a tick handles per partition; the rest waits for the next tick
