@@ -106,3 +106,44 @@ def _event_ids(receivers: Receivers, name: str) -> list[str]:
         parsed = json.loads(body)
         out += [r["eventId"] for r in parsed] if isinstance(parsed, list) else [parsed["eventId"]]
     return out
+
+
+def test_cli_deliver_once_takes_the_batch_option_from_yaml(
+        hub_env: dict[str, str], settings: HubSettings, tmp_path: Path) -> None:
+    """``hub actors import`` of ``batch: true`` (a YAML boolean), then ``hub deliver
+    --once``: the actor's feed arrives as signed arrays, the count is printed."""
+    import hashlib
+    import hmac
+    import subprocess
+    import sys
+
+    env = {**hub_env, "HUB_HOME": str(tmp_path / "home"),
+           "HUB_API__WEBHOOK_SECRET": "cli-master"}
+    actor_id = f"yaml-{uuid.uuid4().hex[:8]}"
+    receivers = Receivers()
+    with serve(receivers.app) as base:
+        path = tmp_path / "actors.yaml"
+        path.write_text(
+            "actors:\n"
+            f"  - {{id: {actor_id}, name: ERP, kind: bailleur, filters: {{communes: ['76540']}},"
+            f" delivery: {{channel: webhook, options: {{url: '{base}/hook/yaml',"
+            " batch: true}}}\n")
+
+        def hub(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()",
+                                   *args], env=env, capture_output=True, text=True, timeout=120)
+
+        res = hub("actors", "import", str(path))
+        assert res.returncode == 0, res.stderr
+        asyncio.run(ensure_topics(settings, [feed_spec(actor_id)]))
+        asyncio.run(_produce(settings, actor_id, 0, 30))
+        res = hub("deliver", "--once")
+        assert res.returncode == 0, res.stderr
+    delivered = int(res.stdout.split()[0])
+    assert delivered >= 30 and len(_event_ids(receivers, "yaml")) == delivered
+    assert _event_ids(receivers, "yaml")[:30] == [f"ev-{i}" for i in range(30)]
+    key = hmac.new(b"cli-master", f"webhook:{actor_id}".encode(), hashlib.sha256).digest()
+    for _, headers, body in receivers.got["yaml"]:
+        assert body.startswith(b"[")  # arrays: the YAML boolean was taken as the option
+        expected = "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["x-passerelle-signature"], expected)
