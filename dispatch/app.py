@@ -15,6 +15,7 @@ import faust
 from mode import CrashingSupervisor
 
 from dispatch.actors_loader import load_actors
+from dispatch.deadlines import Deadlines
 from dispatch.letters import record_headers
 from dispatch.matching import TerritoryIndex
 from dispatch.pipeline import Pipeline
@@ -107,6 +108,8 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
         max_record_bytes=settings.worker.max_record_bytes,
         redispatch_chunk=settings.worker.redispatch_chunk,
+        deadlines=Deadlines(settings.clock.notice_months),
+        due_chunk=settings.clock.due_chunk,
     )
     app.passerelle_processor = processor  # type: ignore[attr-defined]
     # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats
@@ -149,6 +152,16 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
                 await pipeline.push(batch, events)
         finally:
             await pipeline.close(settings.worker.shutdown_timeout_s)
+
+    if settings.clock.tick_interval_s > 0:  # the demand's clock (dispatch.ticks)
+        from dispatch.ticks import tick_assigned
+
+        @app.timer(settings.clock.tick_interval_s, name="passerelle-clock-tick")  # type: ignore[untyped-decorator]
+        async def clock_tick() -> None:
+            try:
+                await tick_assigned(app, processor, codec, sender)
+            except Exception as exc:  # the next tick tries again; nothing is lost
+                log.warning("clock tick not written: %s: %s", type(exc).__name__, exc)
 
     # issue 4: gestion partagée events fanned out to the demand's holders (same table)
     from dispatch.evenements import wire_evenements

@@ -93,6 +93,19 @@ DLQ_REPLAYS = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+DELAI_DISAGREEMENTS = Counter(
+    "passerelle_delai_disagreements_total",
+    "Demand snapshots whose SNE indicator estDelaiAnormalementLong disagreed with the hub's "
+    "délai anormalement long table at the event's date (the SNE's value is kept; "
+    "dispatch.deadlines).",
+    registry=REGISTRY,
+)
+CLOCK_READS = Counter(
+    "passerelle_clock_states_read_total",
+    "Demand states read by the demand's clock (DispatchTick records): the due demands, "
+    "plus each partition's one-time upgrade pass (dispatch.deadlines).",
+    registry=REGISTRY,
+)
 INPUT_REWINDS = Counter(
     "passerelle_input_rewinds_total",
     "Input partitions sought back because a record was handed out past a hole "

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from dispatch.processor import BatchStats
 
 #: operation label values; anything else read from input is counted as INVALID
-_OPERATIONS = TABLES["operation"] | {"CONTROL", "UNDECODABLE"}
+_OPERATIONS = TABLES["operation"] | {"CONTROL", "TICK", "UNDECODABLE"}
 #: ``anomalies``: the remote system answered and refused the input with an anomaly list
 OUTCOMES = ("ok", "business_error", "transport_error", "timeout", "anomalies")
 
@@ -45,6 +45,10 @@ def record_batch(stats: BatchStats, *, now: float | None = None) -> None:
         if ingested_ms is not None:
             m.DISPATCH_LATENCY.observe(max(now - ingested_ms / 1000.0, 0.0))
         m.DOCUMENT_AGE.observe(max(now - occurred_ms / 1000.0, 0.0))
+    if stats.delai_disagreements:
+        m.DELAI_DISAGREEMENTS.inc(stats.delai_disagreements)
+    if stats.clock_reads:
+        m.CLOCK_READS.inc(stats.clock_reads)
     if stats.replays:
         topic = next(iter(stats.inputs))[0] if stats.inputs else ""
         m.DLQ_REPLAYS.labels(topic=topic).inc(stats.replays)

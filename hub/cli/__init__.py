@@ -38,6 +38,7 @@ def _register() -> None:
     from hub.cli.actors import actors
     from hub.cli.api import COMMANDS as api_commands
     from hub.cli.audit_record import record as _audit_record  # noqa: F401 (hub audit record)
+    from hub.cli.clock import clock
     from hub.cli.demo import demo
     from hub.cli.dlq import dlq
     from hub.cli.feed import feed
@@ -47,10 +48,11 @@ def _register() -> None:
     from hub.cli.purge import purge
     from hub.cli.sne import sne_poll, sne_simulator, soap_gateway
     from hub.cli.stack import stack
+    from hub.cli.status import status
     from hub.cli.worker import worker
 
     for command in (stack, actors, publish, feed, worker, demo, files, *api_commands,
-                    sne_simulator, soap_gateway, sne_poll, dlq, purge, gp):
+                    sne_simulator, soap_gateway, sne_poll, dlq, purge, gp, status, clock):
         main.add_command(command)
 
 

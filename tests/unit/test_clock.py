@@ -442,3 +442,42 @@ def test_a_v5_state_reads_with_the_clock_defaults(codec: Any) -> None:
                                                    "DemandeState"))  # fmt: skip
     assert state.notices_sent == () and state.delai_anormalement_long is None
     assert state.delai_source is None and state.recipients == frozenset({"rouen"})
+
+
+def test_recorder_counts_disagreements_and_clock_reads() -> None:
+    from dispatch.processor import BatchStats
+    from monitoring import metrics as m
+    from monitoring.recorder import record_batch
+
+    def value(name: str) -> float:
+        return m.REGISTRY.get_sample_value(name) or 0.0
+
+    before = (value("passerelle_delai_disagreements_total"),
+              value("passerelle_clock_states_read_total"))  # fmt: skip
+    record_batch(BatchStats(delai_disagreements=2, clock_reads=5,
+                            inputs={(topics.DEMANDES, "TICK"): 1}))  # fmt: skip
+    assert value("passerelle_delai_disagreements_total") - before[0] == 2
+    assert value("passerelle_clock_states_read_total") - before[1] == 5
+    assert m.REGISTRY.get_sample_value("passerelle_events_in_total",
+                                       {"topic": topics.DEMANDES, "operation": "TICK"})
+
+
+def test_the_worker_ticks_its_assigned_partitions(codec: Any, geography: Any) -> None:
+    """The timer writes one tick per assigned hub.demandes partition, routed there by the
+    default partitioner; ``hub clock tick --now`` reads a naive time as Europe/Paris."""
+    from types import SimpleNamespace
+
+    from faust.types import TP
+
+    from dispatch.ticks import tick_assigned
+    from hub.cli.clock import parse_now
+
+    sender = MemorySender()
+    proc = _processor(codec, geography, MemoryStore(N), sender)
+    app = SimpleNamespace(assignor=SimpleNamespace(assigned_actives=lambda: {
+        TP(topics.DEMANDES, 3), TP(topics.DEMANDES, 1), TP("other", 0)}))
+    assert asyncio.run(tick_assigned(app, proc, codec, sender, now_ms=1234)) == [1, 3]
+    sent = sender.sent[topics.DEMANDES]
+    assert [_part(k) for k, _ in sent if k is not None] == [1, 3]
+    assert [codec.decode_as(v, "DispatchTick")["now"] for _, v in sent] == [1234, 1234]
+    assert parse_now("2026-09-02") == _ms(dt.date(2026, 9, 2))
