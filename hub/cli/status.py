@@ -1,0 +1,102 @@
+"""``hub status``: one screen for an operator (issue 21 point 5).
+
+Brokers, the worker group's members and their partitions, committed lag per input
+partition, DLQ letters by reason, outbox depths per channel, and each actor's feed (end
+offset, age of the last record), gathered by :func:`hub.status.gather`. ``--json``
+prints the same as one JSON document (:meth:`hub.status.Status.as_dict`) for scripts.
+
+Text output fits the terminal's width (80 columns when piped): lines are wrapped between
+words, never inside an id, topic or number, so nothing is cut; a single id longer than the
+width stays whole on its own line. Exit status 1 when the broker cannot be reached (the
+status is printed all the same), else 0; parts that could not be read are listed under
+"Problems".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import textwrap
+
+import click
+
+from hub.settings import get_settings
+from hub.status import Status, gather
+
+
+def age(seconds: float | None) -> str:
+    """``seconds`` as a short age: ``12 s``, ``3 min``, ``5 h``, ``2 d``; ``-`` for None."""
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def render(status: Status, width: int) -> list[str]:
+    """The text lines of ``status`` for a terminal ``width`` columns wide (module doc)."""
+    out: list[str] = []
+
+    def put(text: str, indent: int = 0, more: int = 4) -> None:
+        pad = " " * indent
+        out.extend(textwrap.wrap(text, width=max(width, 20), initial_indent=pad,
+                                 subsequent_indent=pad + " " * more, break_long_words=False,
+                                 break_on_hyphens=False) or [pad])  # fmt: skip
+
+    b = status.brokers
+    put(f"Brokers {b.bootstrap}: " + (
+        f"reachable, cluster {b.cluster_id}, controller {b.controller}" if b.reachable
+        else "NOT REACHABLE"))  # fmt: skip
+    for node in b.nodes:
+        put(f"node {node}", 2)
+    members = len(status.members)
+    put(f"Worker group {status.group}: {status.group_state or 'unknown'}, "
+        f"{members} member{'s' if members != 1 else ''}")  # fmt: skip
+    for m in status.members:
+        put(f"{m.client_id} {m.host} member {m.member_id}", 2)
+        put("partitions: " + (" ".join(m.partitions) or "none"), 4)
+    put(f"Lag (committed -> end): total {status.total_lag:,}")
+    for p in status.lag:
+        committed = "none" if p.committed is None else f"{p.committed:,}"
+        put(f"{p.topic}:{p.partition} {committed} -> {p.end:,} lag {p.lag:,} "
+            f"read by {p.owner or 'nobody'}", 2)  # fmt: skip
+    letters = sum(v["letters"] for v in status.dlq.values())
+    pending = sum(v["pending"] for v in status.dlq.values())
+    put(f"DLQ: {letters:,} letter(s), {pending:,} pending")
+    for reason, n in status.dlq.items():
+        put(f"{reason} {n['letters']:,} ({n['pending']:,} pending)", 2)
+    depths = status.as_dict()["outbox_depths"]
+    put("Outboxes: " + (", ".join(f"{c} {d:,}" for c, d in sorted(depths.items())) or "none"))
+    for o in status.outboxes:
+        put(f"{o.channel} {o.actor} {o.depth:,}", 2)
+    put(f"Feeds: {len(status.feeds)}")
+    for f in status.feeds:
+        put(f"{f.actor} end {f.end_offset:,} last record {age(f.age_s)} ago"
+            if f.last_at_ms is not None else f"{f.actor} end {f.end_offset:,} empty", 2)
+    if status.problems:
+        put("Problems:")
+        for problem in status.problems:
+            put(problem, 2)
+    return out
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+@click.option("--group", default=None, help="Consumer group of the workers "
+              "(default: the worker.app_id setting).")
+@click.option("--actor", "actors", multiple=True,
+              help="Only this actor's feed and outbox (repeatable).")
+@click.option("--timeout", type=click.FloatRange(0.5, 300), default=10.0, show_default=True,
+              help="Seconds each part may take.")
+def status(as_json: bool, group: str | None, actors: tuple[str, ...], timeout: float) -> None:
+    """Brokers, worker group, lag, DLQ, outboxes and feeds on one screen."""
+    found = asyncio.run(gather(get_settings(), group=group, actors=actors, timeout_s=timeout))
+    if as_json:
+        click.echo(json.dumps(found.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        width = shutil.get_terminal_size((80, 24)).columns
+        click.echo("\n".join(render(found, width)))
+    if not found.brokers.reachable:
+        raise SystemExit(1)
