@@ -49,7 +49,6 @@ def _register() -> None:
     from hub.cli.sne import sne_poll, sne_simulator, soap_gateway
     from hub.cli.stack import stack
     from hub.cli.status import status
-    from hub.cli.status import status
     from hub.cli.worker import worker
 
     for command in (stack, actors, publish, feed, worker, demo, files, *api_commands,
