@@ -7,8 +7,9 @@ Stores holding demand data, and what happens to each (docs/reliability.md):
   whose state is a radiation older than the cut-off, and publishes one ``DispatchPurge``
   per demand on hub.demandes; the worker re-checks and writes the tombstone
   (:mod:`dispatch.purge`). Compaction then removes the older values from the log;
-* SQL tables keyed by numéro unique (webhook outbox, API holders), when present: rows of
-  the purged demands are deleted here, in one transaction;
+* SQL tables keyed by numéro unique (webhook outbox, API holders, cotation declarations
+  and snapshot offsets), when present: rows of the purged demands are deleted here, in
+  one transaction;
 * Kafka topics (hub.demandes, feeds, DLQ) age out by their retention, not by this job.
 The registry holds actors only, never demands. Audit records are append-only: they keep
 ids (actor, numéro unique, version), never personal data.
@@ -37,7 +38,8 @@ from schemas import get_codec
 
 DAY_MS = 86_400_000
 #: SQL tables with a ``num_unique`` column that may hold demand data
-SQL_TABLES = ("webhook_outbox", "api_holders")
+SQL_TABLES = ("webhook_outbox", "api_holders", "cotation_declarations",
+              "api_snapshot_offsets")
 
 
 @dataclass(slots=True)
