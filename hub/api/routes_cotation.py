@@ -147,7 +147,7 @@ def _out(result: Score) -> CotationOut:
         epci=result.epci, versionGrille=result.version, total=result.total,
         horsCotation=result.hors_cotation, maximum=result.maximum,
         criteres=[CritereOut(
-            code=d.code, libelle=d.libelle, categorie=d.categorie,  # type: ignore[arg-type]
+            code=d.code, libelle=d.libelle, categorie=d.categorie,
             source=d.source, statut=d.statut, points=d.points, pointsMax=d.points_max,
             explication=d.explication,
             declaration=None if d.declaration is None else DeclarationOut(

@@ -57,7 +57,7 @@ class Declaration:
 class DetailCritere:
     code: str
     libelle: str
-    categorie: str
+    categorie: Literal["legal", "local"]
     source: Literal["demande", "declaration"]
     statut: Statut
     points: int
