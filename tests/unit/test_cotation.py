@@ -148,6 +148,8 @@ def test_missing_data_is_indeterminate_never_points() -> None:
     assert statuts["MINEUR_SUROCCUPATION"] == "indetermine"
     assert statuts["MOINS_30_ANS"] == statuts["ETUDIANT_APPRENTI"] == "indetermine"
     assert result.total == 0
+    unborn = score(snapshot(born="2030-01-01"), rouen(), {}, date(2025, 6, 1), SEUILS)
+    assert {d.code: d.statut for d in unborn.detail}["MOINS_30_ANS"] == "indetermine"
     association = {"demandeLogement": {"dateCreationDemande": "2020-01-01",
                                        "principauxMotifDemande": {"motifDemande": ["04"]}}}
     assert met(score(association, rouen(), {}, date(2025, 6, 1), SEUILS)) == {

@@ -113,8 +113,8 @@ def _contrat(rule: RegleContrat, snapshot: Snapshot) -> Verdict:
 
 def _age(rule: RegleAge, snapshot: Snapshot, at: date) -> Verdict:
     born = faits.naissance_demandeur(snapshot)
-    if born is None:
-        return "indetermine", "no birth date of the applicant"
+    if born is None or born > at:
+        return "indetermine", "no birth date of the applicant before the reference date"
     age = faits.full_years(born, at)
     met = ((rule.moins_de is None or age < rule.moins_de)
            and (rule.au_moins is None or age >= rule.au_moins))
