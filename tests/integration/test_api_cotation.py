@@ -88,9 +88,12 @@ def test_a_declared_criterion_counts_at_the_next_score(
     r = client.post("/demandes/evenements", headers=landlord.headers,
                     json=[example_event(num, DARNETAL)])
     assert r.status_code == 202, r.text
+
+    def dispatched(rs: list[dict[str, Any]]) -> bool:
+        return any(x["numUnique"] == num and x["kind"] == "DEMANDE" for x in rs)
+
     got = collect_feed(settings, landlord.actor.id, worker=worker, timeout=180,
-                       until=lambda rs: any(
-        x["numUnique"] == num and x["kind"] == "DEMANDE" for x in rs))
+                       until=dispatched)
     assert any(x["numUnique"] == num for x in got), "not dispatched to the landlord"
 
     before = _score(client, landlord, num)
