@@ -1,0 +1,138 @@
+"""Issue 20 on a private broker: the demand's clock moved by ``hub clock tick`` across a
+stock with spread renewal deadlines, with renewals and radiations in between, a ``kill -9``
+of the worker and a second worker joining (a rebalance) in the middle.
+
+Oracle: ``tests.unit.test_clock._expected``, computed from the demands' dates alone (not
+by dispatch code): per recipient and per demand, the exact sequence of its records
+(DEMANDE, RADIATION, AVIS with its threshold). After deduplication by (eventId, kind)
+each actor's feed must hold exactly that: 0 lost, 0 duplicated, in order with the
+demand's other records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from hub.actors import Actor, ActorFilters
+from hub.cli.clock import write_ticks
+from reliability.checker import read_feeds
+from reliability.cluster import REPO, PrivateHub, Worker
+from tests.unit.test_clock import LE_HAVRE, ROUEN, _expected, _scenario
+
+pytestmark = [pytest.mark.kafka, pytest.mark.faults]
+
+
+def _records(feed: list[dict[str, Any]], nums: set[str]) -> tuple[list[tuple[str, str, str]],
+                                                                   int]:  # fmt: skip
+    """(the feed's records of ``nums`` after dedup by (eventId, kind), duplicates seen)."""
+    seen: set[tuple[str, str]] = set()
+    out, dups = [], 0
+    for r in feed:
+        if r["numUnique"] not in nums:
+            continue
+        if (r["eventId"], r["kind"]) in seen:
+            dups += 1
+            continue
+        seen.add((r["eventId"], r["kind"]))
+        out.append((r["numUnique"], r["kind"],
+                    r["reason"] if r["kind"] == "AVIS" else r["operation"]))
+    return out, dups
+
+
+def _per_demand(records: list[tuple[str, str, str]]) -> dict[str, list[tuple[str, str, str]]]:
+    by: dict[str, list[tuple[str, str, str]]] = {}
+    for r in records:
+        by.setdefault(r[0], []).append(r)
+    return by
+
+
+@pytest.mark.timeout(900)
+def test_notices_exactly_once_across_kill9_and_rebalance(private_hub: PrivateHub) -> None:
+    hub = private_hub
+    run = uuid.uuid4().hex[:6]
+    names = {"rouen": f"clk-{run}-rouen", "havre": f"clk-{run}-havre", "dep": f"clk-{run}-dep"}
+    hub.register([
+        Actor(id=names["rouen"], name="r", kind="bailleur", filters=ActorFilters(communes=[ROUEN])),
+        Actor(id=names["havre"], name="h", kind="bailleur",
+              filters=ActorFilters(communes=[LE_HAVRE])),
+        Actor(id=names["dep"], name="d", kind="etat", filters=ActorFilters(departements=["76"]))])
+    rng = random.Random(20)
+    steps = _scenario(rng, 600)
+    expected = _expected(steps)
+    nums = {body["numUnique"] for kind, body in steps if kind == "event"}
+    ticks = [i for i, (kind, _) in enumerate(steps) if kind == "tick"]
+    kill_at, join_at = ticks[len(ticks) // 3], ticks[2 * len(ticks) // 3]
+
+    # the command itself, once (a tick before any due date: sends nothing)
+    out = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", "clock",
+                          "tick", "--now", "2025-10-01"], env=hub.env, cwd=REPO,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0 and "ticked 4 partitions" in out.stdout, out.stderr
+
+    def worker(tag: str) -> Worker:
+        w = Worker(hub.env, hub.home / f"worker-clk-{tag}-{run}.log")
+        w.start()
+        hub.workers.append(w)
+        return w
+
+    async def play(part: list[tuple[str, Any]]) -> None:
+        """In stream order: each run of events published (and flushed) before the tick
+        after it is written, so every partition holds them in the scenario's order."""
+        events: list[dict[str, Any]] = []
+        for kind, body in part:
+            if kind == "event":
+                events.append(body)
+                continue
+            if events:
+                await hub.publish(events)
+                events = []
+            await write_ticks(hub.settings, body)
+        if events:
+            await hub.publish(events)
+
+    def mine() -> int:
+        feeds = asyncio.run(read_feeds(hub.settings, list(names.values())))
+        return sum(len(_records(f, nums)[0]) for f in feeds.values())
+
+    asyncio.run(play(steps[:kill_at]))  # a backlog for the first worker
+    before_kill = sum(len(v) for v in _expected(steps[:kill_at]).values())
+    first = worker("1")
+    workers = [first]
+    try:
+        deadline = time.monotonic() + 180
+        while hub.feed_total(list(names.values())) <= 0 and time.monotonic() < deadline:
+            assert first.alive(), f"worker died: {first.log}"
+            time.sleep(0.05)
+        first.signal(signal.SIGKILL)  # in the middle of the backlog
+        done = mine()
+        assert 0 < done < before_kill, ("the kill did not come mid-way", done, before_kill)
+        workers = [worker("2")]
+        asyncio.run(play(steps[kill_at:join_at]))
+        workers.append(worker("3"))  # joins: the partitions are shared out again
+        asyncio.run(play(steps[join_at:]))
+        hub.wait_drained(600)
+        assert all(w.alive() for w in workers), [w.log for w in workers]
+    finally:
+        for w in workers:
+            w.signal(signal.SIGTERM)
+
+    feeds = asyncio.run(read_feeds(hub.settings, list(names.values())))
+    told = 0
+    for short, actor_id in names.items():
+        got, dups = _records(feeds[actor_id], nums)
+        want = expected[short]
+        assert _per_demand(got) == _per_demand(want), (short, dups)
+        told += sum(1 for r in got if r[1] == "AVIS")
+        print(f"{short}: {len(want)} records expected, {len(got)} after dedup, "
+              f"{dups} duplicates before dedup")
+    print(f"killed after {done} of the first {before_kill} records")
+    assert told > 1000
