@@ -45,38 +45,37 @@ def render(status: Status, width: int) -> list[str]:
                                  subsequent_indent=pad + " " * more, break_long_words=False,
                                  break_on_hyphens=False) or [pad])  # fmt: skip
 
-    b = status.brokers
-    put(f"Brokers {b.bootstrap}: " + (
-        f"reachable, cluster {b.cluster_id}, controller {b.controller}" if b.reachable
+    b = status.brokers  # ids stand alone between spaces: a double-click copies them whole
+    put(f"Brokers {b.bootstrap} " + (
+        f"reachable cluster {b.cluster_id} controller {b.controller}" if b.reachable
         else "NOT REACHABLE"))  # fmt: skip
     for node in b.nodes:
         put(f"node {node}", 2)
-    members = len(status.members)
-    put(f"Worker group {status.group}: {status.group_state or 'unknown'}, "
-        f"{members} member{'s' if members != 1 else ''}")  # fmt: skip
+    put(f"Worker group {status.group} state {status.group_state or 'unknown'} "
+        f"members {len(status.members)}")  # fmt: skip
     for m in status.members:
-        put(f"{m.client_id} {m.host} member {m.member_id}", 2)
-        put("partitions: " + (" ".join(m.partitions) or "none"), 4)
-    put(f"Lag (committed -> end): total {status.total_lag:,}")
+        put(f"{m.client_id} host {m.host} member {m.member_id}", 2)
+        put("partitions " + (" ".join(m.partitions) or "none"), 4)
+    put(f"Lag total {status.total_lag:,} (end - committed)")
     for p in status.lag:
         committed = "none" if p.committed is None else f"{p.committed:,}"
-        put(f"{p.topic}:{p.partition} {committed} -> {p.end:,} lag {p.lag:,} "
-            f"read by {p.owner or 'nobody'}", 2)  # fmt: skip
+        put(f"{p.topic}:{p.partition} committed {committed} end {p.end:,} lag {p.lag:,} "
+            f"reader {p.owner or 'nobody'}", 2)  # fmt: skip
     letters = sum(v["letters"] for v in status.dlq.values())
     pending = sum(v["pending"] for v in status.dlq.values())
-    put(f"DLQ: {letters:,} letter(s), {pending:,} pending")
+    put(f"DLQ letters {letters:,} pending {pending:,}")
     for reason, n in status.dlq.items():
-        put(f"{reason} {n['letters']:,} ({n['pending']:,} pending)", 2)
+        put(f"{reason} letters {n['letters']:,} pending {n['pending']:,}", 2)
     depths = status.as_dict()["outbox_depths"]
-    put("Outboxes: " + (", ".join(f"{c} {d:,}" for c, d in sorted(depths.items())) or "none"))
+    put("Outboxes " + (" ".join(f"{c} {d:,}" for c, d in sorted(depths.items())) or "empty"))
     for o in status.outboxes:
-        put(f"{o.channel} {o.actor} {o.depth:,}", 2)
-    put(f"Feeds: {len(status.feeds)}")
+        put(f"{o.channel} {o.actor} depth {o.depth:,}", 2)
+    put(f"Feeds {len(status.feeds)}")
     for f in status.feeds:
         put(f"{f.actor} end {f.end_offset:,} last record {age(f.age_s)} ago"
             if f.last_at_ms is not None else f"{f.actor} end {f.end_offset:,} empty", 2)
     if status.problems:
-        put("Problems:")
+        put("Problems")
         for problem in status.problems:
             put(problem, 2)
     return out

@@ -1,0 +1,164 @@
+"""``hub status`` on the real broker (issue 21 point 5), with private names only: a
+consumer group of its own, an actor of its own, a DLQ reason of its own and a database
+of its own.
+
+The scene: a member of the group holds every partition of hub.demandes but reads
+nothing (a stuck worker); a demand is published behind the group's committed offsets, so
+its partition lags and its committed offset does not move between two readings; a dead
+letter with the test's reason is in hub.dlq; a webhook actor has one undelivered outbox
+row and one record in its feed. ``hub status --json`` shows each of them, and the text
+view at 80 columns shows every id whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from hub import topics
+from hub.actors import Actor, ActorFilters, Delivery
+from hub.db import make_engine, migrate
+from hub.delivery.outbox import Outbox
+from hub.kafka.admin import core_topics, ensure_topics, feed_spec
+from hub.kafka.client import client_options
+from hub.publishing import prepare_event, publish_events
+from hub.registry.store import ActorStore
+from hub.settings import HubSettings
+from schemas import get_codec
+from tests.support.demandes import demande_event, new_num_unique
+from tests.support.worker_metrics import partition_of
+
+pytestmark = pytest.mark.kafka
+
+
+def hub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args],
+                          env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+
+
+@asynccontextmanager
+async def stuck_member(settings: HubSettings, group: str) -> AsyncIterator[str]:
+    """A member of ``group`` holding hub.demandes, its offsets committed at the current
+    ends, that never reads: yields its client id."""
+    client_id = f"stuck-{uuid.uuid4().hex[:6]}"
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group, client_id=client_id,
+                                enable_auto_commit=False, auto_offset_reset="latest")  # fmt: skip
+    await consumer.start()
+    try:
+        consumer.subscribe([topics.DEMANDES])
+        async with asyncio.timeout(60):
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=200)  # joins; nothing is there yet
+        tps = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(tps)
+        await consumer.commit({tp: ends[tp] for tp in tps})
+        yield client_id
+    finally:
+        await consumer.stop()
+
+
+async def _letter(settings: HubSettings, reason: str, num: str) -> None:
+    codec = get_codec()
+    letter = {"reason": reason, "message": "status test", "sourceTopic": topics.DEMANDES,
+              "sourcePartition": 0, "sourceOffset": int(num[-9:]), "key": num.encode(),
+              "payload": reason.encode(), "failedAt": int(time.time() * 1000), "attempts": 1,
+              "history": []}  # fmt: skip
+    producer = AIOKafkaProducer(**client_options(settings))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.DLQ, codec.encode("DeadLetter", letter),
+                                     key=num.encode())  # fmt: skip
+    finally:
+        await producer.stop()
+
+
+async def _feed_record(settings: HubSettings, actor: str) -> None:
+    await ensure_topics(settings, [feed_spec(actor)])
+    producer = AIOKafkaProducer(**client_options(settings))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.feed_topic(actor), b"record", key=b"k")
+    finally:
+        await producer.stop()
+
+
+def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
+    hub_env: dict[str, str], settings: HubSettings, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    group, actor, reason = f"status-group-{tag}", f"status-actor-{tag}", f"status_test_{tag}"
+    db = f"sqlite:///{tmp_path / 'hub.db'}"
+    engine = make_engine(db)
+    migrate(engine)
+    ActorStore(engine).upsert(Actor(
+        id=actor, name=actor, kind="bailleur", filters=ActorFilters(communes=["27229"]),
+        delivery=Delivery(channel="webhook", options={"url": "http://127.0.0.1:9/hook"})))
+    num = new_num_unique()
+    Outbox(engine).add(actor, [(0, num, b"{}")])
+    env = {**hub_env, "HUB_DATABASE__URL": db}
+    asyncio.run(ensure_topics(settings, core_topics(settings)))
+    asyncio.run(_letter(settings, reason, num))
+    asyncio.run(_feed_record(settings, actor))
+    part = partition_of(num, settings.kafka.partitions)
+    args = ("status", "--json", "--group", group, "--actor", actor)
+
+    async def scene() -> tuple[str, list[dict[str, Any]], subprocess.CompletedProcess[str]]:
+        async with stuck_member(settings, group) as client_id:
+            await publish_events(settings, [prepare_event(demande_event(num, ["27229"]))])
+            readings = []
+            for _ in range(2):
+                res = await asyncio.to_thread(hub, env, *args)
+                assert res.returncode == 0, res.stderr[-2000:]
+                readings.append(json.loads(res.stdout))
+                await asyncio.sleep(2)
+            text = await asyncio.to_thread(hub, {**env, "COLUMNS": "80"}, "status", "--group",
+                                           group, "--actor", actor)  # fmt: skip
+            return client_id, readings, text
+
+    client_id, (first, second), text = asyncio.run(scene())
+    assert first["brokers"]["reachable"] and first["brokers"]["cluster_id"]
+    assert first["problems"] == [], first["problems"]
+    [member] = first["members"]
+    assert member["client_id"] == client_id
+    assert sorted(member["partitions"]) == sorted(
+        f"{topics.DEMANDES}:{p}" for p in range(settings.kafka.partitions))
+    lags = [{(x["topic"], x["partition"]): x for x in r["lag"]} for r in (first, second)]
+    mine = [lag[(topics.DEMANDES, part)] for lag in lags]
+    assert all(x["lag"] >= 1 and x["owner"] == client_id for x in mine), mine
+    assert mine[0]["committed"] == mine[1]["committed"] is not None  # stuck: not moving
+    assert mine[0]["lag"] == mine[0]["end"] - mine[0]["committed"]
+    assert first["dlq"][reason] == {"letters": 1, "pending": 1}
+    assert first["outboxes"] == [{"channel": "webhook", "actor": actor, "depth": 1}]
+    assert first["outbox_depths"] == {"webhook": 1}
+    [feed] = first["feeds"]
+    assert feed["actor"] == actor and feed["end_offset"] == 1
+    assert feed["age_s"] is not None and 0 <= feed["age_s"] < 120
+
+    assert text.returncode == 0, text.stderr[-2000:]
+    lines = text.stdout.splitlines()
+    assert all(len(ln) <= 80 or " " not in ln.strip() for ln in lines), lines
+    words = text.stdout.split()
+    for name in (group, actor, reason, client_id, f"{topics.DEMANDES}:{part}",
+                 first["brokers"]["cluster_id"]):
+        assert name in words, (name, lines)
+
+
+def test_status_without_a_broker_says_so(hub_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**hub_env, "HUB_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:1",
+           "HUB_DATABASE__URL": f"sqlite:///{tmp_path / 'hub.db'}"}  # fmt: skip
+    res = hub(env, "status", "--json", "--timeout", "3")
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    found = json.loads(res.stdout)
+    assert found["brokers"]["reachable"] is False
+    assert any(p.startswith("brokers: ") for p in found["problems"]), found["problems"]
