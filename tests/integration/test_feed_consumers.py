@@ -9,7 +9,13 @@ a user would run it, as a separate process on the actor's topic: the Python one
 client, ``examples/jvm-consumer``, built by Maven in a copy under the test's tmp dir:
 offline from ``~/.m2`` when everything is cached, else online from Maven Central). Every
 record the hub itself decodes from the feed must be printed by the example with the same
-fields, and the examples must have seen all five kinds.
+fields, and the examples must have seen all five kinds. A second feed holds one record
+written with each archived ``FeedRecord`` version (``schemas/avro/history/``) and one with
+the current: both examples must find each writer schema by its fingerprint.
+
+Measured (2 cores shared, load ~10): the feed fixture 13 s, the Python example 3 to 4 s
+(3 s of it waiting for the end), the JVM one 13 s of which the Maven build 4 to 8 s
+offline (12 s from an empty ``~/.m2``): well under 60 s, so no marker but ``kafka``.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,9 @@ from tests.integration.api_support import Caller, gp_event
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 
-pytestmark = pytest.mark.kafka
+#: the first JVM build downloads from Maven Central; a busy worker group can be slow
+pytestmark = [pytest.mark.kafka, pytest.mark.timeout(900)]
+WAIT = 180.0  # s, per step of the feed fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 AVRO = ROOT / "schemas" / "avro"
@@ -86,26 +94,30 @@ def feed(worker: Any, actor_service: Any,
     actor_service.add_or_update(sentinel)
     me = Caller(actor, {"Authorization": f"Bearer {KeyStore(engine).create(actor.id).key}"})
     held, moved, elsewhere = new_num_unique(), new_num_unique(), new_num_unique()
+    nums = {held, moved, elsewhere}
+
+    def wait(actor_id: str, *wanted: tuple[str, str]) -> list[dict[str, Any]]:
+        got = collect_feed(settings, actor_id, until=_has(*wanted), worker=worker,
+                           timeout=WAIT)
+        ours = [(r["numUnique"], r["kind"]) for r in got if r["numUnique"] in nums]
+        assert _has(*wanted)(got), f"{actor_id}: missing {set(wanted) - set(ours)}, has {ours}"
+        return got
+
     _publish(settings, demande_event(held, [HERE]), demande_event(moved, [HERE]),
              demande_event(elsewhere, [THERE]))
-    collect_feed(settings, sentinel.id, until=_has((elsewhere, "DEMANDE")), worker=worker)
-    got = collect_feed(settings, actor.id, worker=worker,
-                       until=_has((held, "DEMANDE"), (moved, "DEMANDE")))
-    assert _has((held, "DEMANDE"), (moved, "DEMANDE"))(got), "demands not dispatched"
+    wait(sentinel.id, (elsewhere, "DEMANDE"))
+    wait(actor.id, (held, "DEMANDE"), (moved, "DEMANDE"))
     with TestClient(create_app(settings, engine)) as client:
         gp_event(client, me, held, "VISPROP", {"DATEVIS": "2025-06-02"})
-    collect_feed(settings, actor.id, until=_has((held, "EVENEMENT")), worker=worker)
+    wait(actor.id, (held, "EVENEMENT"))
     _publish(settings, demande_event(moved, [THERE], operation="MOD"),
              _radiation(held, HERE))
-    collect_feed(settings, sentinel.id, until=_has((moved, "DEMANDE")), worker=worker)
-    collect_feed(settings, actor.id, worker=worker,
-                 until=_has((moved, "RETRAIT"), (held, "RADIATION")))
+    wait(sentinel.id, (moved, "DEMANDE"))
+    wait(actor.id, (moved, "RETRAIT"), (held, "RADIATION"))
     actor_service.add_or_update(actor.model_copy(
         update={"filters": ActorFilters(communes=[HERE, THERE])}))
-    every = ((held, "DEMANDE"), (held, "EVENEMENT"), (held, "RADIATION"),
-             (moved, "RETRAIT"), (moved, "COPIE"), (elsewhere, "COPIE"))
-    records = collect_feed(settings, actor.id, until=_has(*every), worker=worker)
-    assert _has(*every)(records), sorted((r["numUnique"], r["kind"]) for r in records)
+    records = wait(actor.id, (held, "DEMANDE"), (held, "EVENEMENT"), (held, "RADIATION"),
+                   (moved, "RETRAIT"), (moved, "COPIE"), (elsewhere, "COPIE"))
     yield actor.id, records
     # radiated, so that later runs' widened actors get no copies of them
     _publish(settings, _radiation(moved, THERE), _radiation(elsewhere, THERE))
@@ -134,33 +146,106 @@ def _run(cmd: list[str], *, timeout: float, cwd: Path | None = None) -> str:
     return done.stdout
 
 
-def test_python_example_decodes_every_kind(
-        feed: tuple[str, list[dict[str, Any]]], kafka_bootstrap: str) -> None:
-    actor_id, records = feed
-    out = _run([sys.executable, str(ROOT / "examples/python-consumer/feed_consumer.py"),
-                "--bootstrap", kafka_bootstrap, "--actor", actor_id,
-                "--schemas", str(AVRO), "--idle", "3"], timeout=120)
-    _check(out, records)
+Example = Callable[[str], str]
 
 
-@pytest.mark.timeout(900)  # the first build downloads Avro and Maven plugins
-def test_jvm_example_decodes_every_kind(
-        feed: tuple[str, list[dict[str, Any]]], kafka_bootstrap: str, tmp_path: Path) -> None:
-    actor_id, records = feed
+@pytest.fixture(scope="module")
+def python_example(kafka_bootstrap: str) -> Example:
+    """Runs the Python example on an actor's feed; returns what it printed."""
+    script = ROOT / "examples/python-consumer/feed_consumer.py"
+    return lambda actor_id: _run(
+        [sys.executable, str(script), "--bootstrap", kafka_bootstrap, "--actor", actor_id,
+         "--schemas", str(AVRO), "--idle", "3"], timeout=120)
+
+
+@pytest.fixture(scope="module")
+def jvm_example(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Example:
+    """Builds the JVM example once (a copy, under tmp) and runs it like the Python one."""
     mvn, java = shutil.which("mvn"), shutil.which("java")
     if not mvn or not java:
         pytest.fail("Maven and Java are needed (scripts/bootstrap.sh installs them)")
-    project = tmp_path / "jvm-consumer"
+    project = tmp_path_factory.mktemp("jvm") / "jvm-consumer"
     shutil.copytree(ROOT / "examples/jvm-consumer", project,
                     ignore=shutil.ignore_patterns("target"))
-    build = [mvn, "-q", "-B", "package"]
     started = time.monotonic()
-    offline = subprocess.run([*build[:3], "-o", "package"], cwd=project, capture_output=True,
-                             text=True, timeout=300, check=False)
+    offline = subprocess.run([mvn, "-q", "-B", "-o", "package"], cwd=project,
+                             capture_output=True, text=True, timeout=300, check=False)
     print(f"\nmvn -o package: {time.monotonic() - started:.1f} s, exit {offline.returncode}")
     if offline.returncode != 0:  # not everything cached yet: fetch from Maven Central
-        _run(build, cwd=project, timeout=800)
-    out = _run([java, "-cp", f"{project}/target/classes:{project}/target/lib/*",
-                "fr.passerelle.examples.FeedConsumer", kafka_bootstrap, actor_id,
-                str(AVRO), "3"], timeout=120)
-    _check(out, records)
+        _run([mvn, "-q", "-B", "package"], cwd=project, timeout=800)
+    classpath = f"{project}/target/classes:{project}/target/lib/*"
+    return lambda actor_id: _run(
+        [java, "-cp", classpath, "fr.passerelle.examples.FeedConsumer", kafka_bootstrap,
+         actor_id, str(AVRO), "3"], timeout=120)
+
+
+def test_python_example_decodes_every_kind(
+        feed: tuple[str, list[dict[str, Any]]], python_example: Example) -> None:
+    actor_id, records = feed
+    _check(python_example(actor_id), records)
+
+
+def test_jvm_example_decodes_every_kind(
+        feed: tuple[str, list[dict[str, Any]]], jvm_example: Example) -> None:
+    actor_id, records = feed
+    _check(jvm_example(actor_id), records)
+
+
+@pytest.fixture(scope="module")
+def versions_feed(settings: HubSettings) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """(actor id, summaries) of a feed written by hand: the same kind of record once with
+    each archived FeedRecord writer schema, then with the current one."""
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from hub import topics
+    from hub.kafka.admin import ensure_topics, feed_spec
+    from hub.kafka.client import client_options
+    from schemas import MARKER, SchemaRegistry
+
+    registry = SchemaRegistry()
+    writers = [registry.version("FeedRecord", f"v{n}") for n in range(1, 100)
+               if (AVRO / "history" / f"FeedRecord.v{n}.avsc").exists()]
+    writers.append(registry.current("FeedRecord"))
+    assert len(writers) >= 3 and len({w.fingerprint for w in writers}) == len(writers)
+    actor_id = f"cons-v-{uuid.uuid4().hex[:8]}"
+    num = new_num_unique()
+    demande = demande_event(num, [HERE])["demande"]
+    records = [{"kind": "DEMANDE", "eventId": f"{actor_id}-{w.version}", "numUnique": num,
+                "operation": "CRE", "demandeVersion": i + 1, "occurredAt": 1_750_000_000_000,
+                "dispatchedAt": 1_750_000_000_001, "profile": "consultant_simple",
+                "reason": None, "changedFields": [], "demande": demande, "evenement": None}
+               for i, w in enumerate(writers)]
+
+    async def produce() -> None:
+        await ensure_topics(settings, [feed_spec(actor_id)])
+        producer = AIOKafkaProducer(**client_options(settings))
+        await producer.start()
+        try:
+            for w, rec in zip(writers, records, strict=True):
+                await producer.send_and_wait(topics.feed_topic(actor_id),
+                                             MARKER + w.fingerprint + w.write(rec),
+                                             key=num.encode())
+        finally:
+            await producer.stop()
+
+    async def drop() -> None:
+        admin = AIOKafkaAdminClient(**client_options(settings))
+        await admin.start()
+        try:
+            await admin.delete_topics([topics.feed_topic(actor_id)])
+        finally:
+            await admin.close()
+
+    asyncio.run(produce())
+    yield actor_id, [_summary(r) for r in records]
+    asyncio.run(drop())
+
+
+def test_examples_find_every_schema_version_by_fingerprint(
+        versions_feed: tuple[str, list[tuple[Any, ...]]], python_example: Example,
+        jvm_example: Example) -> None:
+    actor_id, expected = versions_feed
+    for run in (python_example, jvm_example):
+        printed = [json.loads(line) for line in run(actor_id).splitlines() if line.strip()]
+        assert [_summary(line) for line in printed] == expected
