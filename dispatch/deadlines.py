@@ -38,15 +38,16 @@ replayed before its batch was stored gives the same records with the same ids (c
 deduplicate by (eventId, kind)); a tick replayed after finds the threshold done. A tick
 handles at most ``clock.due_chunk`` entries per partition; the rest waits for the next.
 
-**Upgrade.** States stored before the index existed have no entries: the first tick of a
-partition without :func:`marker` writes the entries of every stored demand (one pass
-over the partition, once), then the marker.
+**Upgrade.** States stored before the index existed have no entries: the first ticks of
+a partition without a complete :func:`marker` write the entries of its stored demands,
+50,000 per tick in key order (one pass over the partition, once), then the marker.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -60,6 +61,8 @@ from dispatch.state import DemandeState, wished_communes
 if TYPE_CHECKING:
     from dispatch.batch import Batch
 
+log = logging.getLogger(__name__)
+
 #: feed record kind of a notice sent by the clock
 AVIS = "AVIS"
 ECHEANCE = "echeance_depassee"
@@ -70,6 +73,8 @@ PARIS = ZoneInfo("Europe/Paris")
 _IDS = uuid.UUID("6f1c7f0e-6b55-5d0e-9a64-2f7d0c1d2a20")
 #: due entries read per store scan page
 _PAGE = 128
+#: stored demands a tick brings into the due index while a partition is upgraded
+UPGRADE_CHUNK = 50_000
 
 
 def renewal_code(months: int) -> str:
@@ -146,6 +151,7 @@ class Deadlines:
                  delais: DelaiTable | None = None) -> None:  # fmt: skip
         self.notice_months = tuple(sorted(set(notice_months), reverse=True))
         self.delais = delais if delais is not None else DelaiTable.load()
+        self._any_delai = self.delais.known
 
     def departement(self, state: DemandeState, geography: Geography | None) -> str | None:
         for commune in wished_communes(state.demande)[:1]:
@@ -157,6 +163,8 @@ class Deadlines:
 
     def delai_due(self, state: DemandeState, geography: Geography | None) -> int | None:
         """When the hub's own table says the demand crosses its délai (None: unknown)."""
+        if not self._any_delai:  # no département known: no lookup at every write
+            return None
         months = self.delais.months(self.departement(state, geography))
         created = _date(_logement(state.demande).get("dateCreationDemande"))
         return None if months is None or created is None else day_ms(add_months(created,
@@ -236,25 +244,34 @@ def due_in_store(store: Any, partition: int, now_ms: int, limit: int) -> list[by
     return out
 
 
-def _upgrade(batch: Batch, deadlines: Deadlines, partition: int) -> int:
-    """Write the due entries of every demand of ``partition`` (states stored before the
-    index existed), then the marker; returns the states read."""
+def _upgrade(batch: Batch, deadlines: Deadlines, partition: int, limit: int) -> int:
+    """Write the due entries of up to ``limit`` stored demands of ``partition`` (states
+    stored before the index existed), in key order from where the marker's value left
+    it (``b"@" + last key``); the marker becomes ``b"1"`` once the partition is done.
+    Returns the states read. A demand not reached yet has its entries written when it
+    is: the pass reads its state then, whatever batches changed it meanwhile."""
+    done = batch.get(marker(partition), partition)
+    if done == b"1":
+        return 0
+    after = done[1:] if done else b""
+    keys = sorted(k for k in batch.keys(partition) if k > after)
     geography = batch.index.geography
-    keys = set(batch.keys(partition)) | set(batch.pending(partition))
-    for key in sorted(keys):
+    for key in keys[:limit]:
         for k, v in deadlines.entries(batch.state(key, partition), geography).items():
             batch.put_raw(k, partition, v)
-    batch.put_raw(marker(partition), partition, b"1")
-    return len(keys)
+    more = len(keys) > limit
+    batch.put_raw(marker(partition), partition, b"@" + keys[limit - 1] if more else b"1")
+    if more:
+        log.info("clock: due index of partition %d built up to %d more demands; continued "
+                 "at the next tick", partition, limit)
+    return min(len(keys), limit)
 
 
 def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
-            limit: int) -> int:  # fmt: skip
+            limit: int, upgrade_limit: int | None = None) -> int:  # fmt: skip
     """Send what is due at ``now_ms`` in ``partition`` (module doc); returns the number
-    of demand states read (the due ones, plus the upgrade pass once)."""
-    reads = 0
-    if batch.get(marker(partition), partition) is None:
-        reads += _upgrade(batch, deadlines, partition)
+    of demand states read (the due ones, plus the upgrade pass while it runs)."""
+    reads = _upgrade(batch, deadlines, partition, upgrade_limit or UPGRADE_CHUNK)
     geography = batch.index.geography
     stored = set(due_in_store(batch.proc.store, partition, now_ms, limit))
     candidates = set(stored)

@@ -53,6 +53,11 @@ class DelaiTable:
             out[dep] = Delai(months, str(source), str(date))
         return cls(str(raw.get("version") or "?"), out)
 
+    @property
+    def known(self) -> bool:
+        """Whether any département's délai is known."""
+        return any(d.months is not None for d in self.by_departement.values())
+
     def months(self, departement: str | None) -> int | None:
         """The délai of ``departement`` in months (None: unknown)."""
         row = self.by_departement.get(departement or "")

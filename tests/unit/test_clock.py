@@ -481,3 +481,34 @@ def test_the_worker_ticks_its_assigned_partitions(codec: Any, geography: Any) ->
     assert [_part(k) for k, _ in sent if k is not None] == [1, 3]
     assert [codec.decode_as(v, "DispatchTick")["now"] for _, v in sent] == [1234, 1234]
     assert parse_now("2026-09-02") == _ms(dt.date(2026, 9, 2))
+
+
+def test_states_stored_before_the_clock_are_brought_in_by_chunks(
+        codec: Any, geography: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store whose states predate the due index (no entries, no marker): the ticks
+    write their entries a chunk at a time and each demand is told its notice once,
+    including one modified (entries unchanged, so not written by its diff) before the
+    pass reached it."""
+    import dispatch.deadlines as deadlines
+
+    monkeypatch.setattr(deadlines, "UPGRADE_CHUNK", 3)
+    store, sender = MemoryStore(N), MemorySender()
+    proc = _processor(codec, geography, store, sender)
+    old = [new_num_unique() for _ in range(30)]
+    for num in old:  # what a hub without the clock stored
+        state = DemandeState(num_unique=num, version=1, active=True,
+                             recipients=frozenset({"rouen", "dep"}), last_event_id="e",
+                             last_operation="CRE", occurred_at=0,
+                             demande=_event(num, ROUEN, created="2025-02-10")["demande"])
+        store.put(num.encode(), _part(num.encode()), codec.encode("DemandeState",
+                                                                 state.to_avro()))
+    assert _due_keys(store) == set()
+    asyncio.run(proc.process([_ev_rec(codec, _event(old[-1], ROUEN, "MOD",
+                                                    created="2025-02-10"))]))
+    now = _ms(dt.date(2025, 12, 11))  # the -2 months notice of all of them (10 Dec.)
+    for _ in range(12):
+        asyncio.run(proc.process(_ticks(codec, proc, now)))
+    told = [r["numUnique"] for r in _avis(codec, sender, "rouen")]
+    assert sorted(told) == sorted(old)
+    assert all(store.get(b"\x00d-complete:%d" % p, p) == b"1" for p in range(N))
+    assert {c for _, c, _ in _due_keys(store)} == {"renouvellement_m-1", "echeance_depassee"}
