@@ -5,7 +5,8 @@ a fake that acknowledges each send on the next turn of the event loop.
   sends await their acknowledgement (a list of every send would hold them all);
 * the whole command (both passes) on 10× more events peaks at about the same traced
   memory (the former command kept every valid event in a list: ~10× more);
-* a folder is walked in the order of its sorted paths without listing the tree first.
+* a folder is walked in the order of its sorted paths without listing the tree first;
+* the progress bar shows on a terminal, never in a pipe.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import pty
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,3 +129,44 @@ def test_folders_are_walked_in_sorted_path_order(tmp_path: Path) -> None:
         (tmp_path / name).write_text("x")
     (tmp_path / "link").symlink_to(tmp_path / "a")  # a link to a folder is not followed
     assert list(walk_files(tmp_path)) == sorted(p for p in tmp_path.rglob("*") if p.is_file())
+
+
+def _hub_argv() -> list[str]:
+    return [sys.executable, "-c", "from hub.cli import main; main()"]
+
+
+def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    """On a terminal (a pseudo-terminal here) the check pass draws rich's bar with the
+    events counted and the bytes read; piped, stderr carries nothing but refusals."""
+    event = spec_event(new_num_unique(), list(wished_communes())[:2])
+    path = tmp_path / "events.jsonl"
+    path.write_bytes((json.dumps(event) + "\n").encode() * 200)
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([*_hub_argv(), "publish", "--dry-run", str(path)],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=secondary, timeout=120,
+                              env={**os.environ, "COLUMNS": "120"})  # fmt: skip
+        os.close(secondary)
+        secondary = -1
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the other side is closed and drained
+                break
+            if not chunk:
+                break
+            drawn += chunk
+    finally:
+        os.close(primary)
+        if secondary >= 0:
+            os.close(secondary)
+    assert proc.returncode == 0
+    assert b"200 valid event(s), 0 invalid; nothing published (dry run)" in proc.stdout
+    screen = drawn.decode(errors="replace")
+    assert "checking" in screen and "200 events" in screen, screen[-2000:]
+    assert "kB" in screen or "MB" in screen, screen[-2000:]
+    piped = subprocess.run([*_hub_argv(), "publish", "--dry-run", str(path)],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert piped.returncode == 0 and piped.stderr == ""
