@@ -57,6 +57,7 @@ from zoneinfo import ZoneInfo
 from dispatch.delais import DelaiTable
 from dispatch.logic import Decision, Delivery
 from dispatch.state import DemandeState, wished_communes
+from hub.errors import ConfigError
 
 if TYPE_CHECKING:
     from dispatch.batch import Batch
@@ -149,6 +150,9 @@ class Deadlines:
 
     def __init__(self, notice_months: Sequence[int] = (2, 1, 0),
                  delais: DelaiTable | None = None) -> None:  # fmt: skip
+        if any(not 0 <= m <= 11 for m in notice_months):
+            raise ConfigError(f"clock.notice_months: months before the deadline, 0 to 11: "
+                              f"{list(notice_months)}")
         self.notice_months = tuple(sorted(set(notice_months), reverse=True))
         self.delais = delais if delais is not None else DelaiTable.load()
         self._any_delai = self.delais.known

@@ -512,3 +512,9 @@ def test_states_stored_before_the_clock_are_brought_in_by_chunks(
     assert sorted(told) == sorted(old)
     assert all(store.get(b"\x00d-complete:%d" % p, p) == b"1" for p in range(N))
     assert {c for _, c, _ in _due_keys(store)} == {"renouvellement_m-1", "echeance_depassee"}
+
+
+def test_notice_months_are_checked() -> None:
+    with pytest.raises(ConfigError, match="0 to 11"):
+        Deadlines((2, 12))
+    assert Deadlines((0, 3)).notice_months == (3, 0)
