@@ -88,11 +88,16 @@ public final class FeedConsumer {
         Properties props = new Properties();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
+        props.put(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG, "false");
         try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(
                 props, new StringDeserializer(), new ByteArrayDeserializer())) {
             // no group: every partition, from the beginning, nothing committed
             List<TopicPartition> partitions = consumer.partitionsFor(topic).stream()
                 .map(p -> new TopicPartition(topic, p.partition())).collect(Collectors.toList());
+            if (partitions.isEmpty()) {
+                System.err.println("no topic " + topic + ": is the actor id right?");
+                System.exit(1);
+            }
             consumer.assign(partitions);
             consumer.seekToBeginning(partitions);
             ConsumerRecords<String, byte[]> batch;
