@@ -1,4 +1,5 @@
 """``python -m bench run [--suite default|smoke] [--full-backfill] [--only push] [--out DIR]``,
+``python -m bench run --only w4 --stock N [--w4-scenarios a,b]`` (actor changes, bench/w4.py),
 ``python -m bench data --demands N --out FILE.jsonl`` (the synthetic data as JSONL).
 
 One run: a private broker; phase 1 = W2 fan-out sweep with baselines a, b, c, then W3
@@ -23,6 +24,9 @@ from bench.broker import private_broker
 from bench.data import ActorMix, demand_events, match_distribution, national_actors, write_jsonl
 from bench.micro import matching
 from bench.phase import start_phase, stop_phase
+from bench.w4 import SCENARIOS as W4_SCENARIOS
+from bench.w4 import W4Config, w4
+from bench.w4_report import verdicts as w4_verdicts
 from bench.workloads import backfill, fanout_sets, fanout_sweep, stream
 from hub.errors import HubError
 from hub.geo import get_geography
@@ -76,8 +80,8 @@ SUITES = {
 
 async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "all",
               backfill_size: int | None = None, ns: tuple[int, ...] | None = None,
-              worker_env: dict[str, str] | None = None, push_db: str | None = None
-              ) -> dict[str, Any]:
+              worker_env: dict[str, str] | None = None, push_db: str | None = None,
+              w4_config: W4Config | None = None) -> dict[str, Any]:
     s = SUITES[suite_name]
     if ns:
         s = replace(s, ns=ns)
@@ -112,6 +116,13 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
             p["backlog"]["from_feed"] = await push.from_feed(
                 home / "push", broker.bootstrap, push.PUSH_SUITES[suite_name], seed, push_db)
         result["verdicts"] = {**report.verdicts(result), **push.verdicts(result["push"])}
+        return result
+    if only == "w4":  # actor changes over a stock (bench/w4.py), not in 'all'
+        with private_broker(home) as broker:
+            result["broker"] = {"bootstrap": broker.bootstrap, "kafka": broker.version}
+            result["w4"] = await w4(broker.bootstrap, home, geo,
+                                    w4_config or W4Config(50_000, seed=seed), worker_env)
+        result["verdicts"] = w4_verdicts(result["w4"])
         return result
     with private_broker(home) as broker:
         bootstrap, broker_pid = broker.bootstrap, broker.status().pid
@@ -169,11 +180,16 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--full-backfill", action="store_true", help="W1 on the full 1.9 M stock")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", type=Path, default=Path("bench-results"))
-    r.add_argument("--only", choices=("all", "backfill", "fanout", "matching", "push"),
+    r.add_argument("--only", choices=("all", "backfill", "fanout", "matching", "push", "w4"),
                    default="all",
                    help="run only W1 (backfill), only W2 + W3 (fanout), only the matching "
-                   "micro-benchmark, or only the push channels (webhook delivery, not in "
-                   "'all')")
+                   "micro-benchmark, only the push channels (webhook delivery), or only W4 "
+                   "(actor changes over a stock); the last two are not in 'all'")
+    r.add_argument("--stock", type=int, default=50_000, metavar="N",
+                   help="--only w4: demands in the stock before the actor changes")
+    r.add_argument("--w4-scenarios", type=lambda v: tuple(v.split(",")),
+                   default=W4_SCENARIOS, metavar="S,S",
+                   help=f"--only w4: scenarios to run, in order (default {','.join(W4_SCENARIOS)})")
     r.add_argument("--ns", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
                    metavar="N,N", help="W2 fan-out sizes instead of the suite's (e.g. 10)")
     r.add_argument("--worker-env", action="append", default=[], metavar="HUB_X=V",
@@ -197,9 +213,13 @@ def main(argv: list[str] | None = None) -> None:
         # the harness's own producer (the generator) uses the same producer settings
         os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_KAFKA__")})
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
+            bad = set(args.w4_scenarios) - set(W4_SCENARIOS)
+            if bad:
+                raise HubError(f"--w4-scenarios: unknown {sorted(bad)}; known {W4_SCENARIOS}")
+            w4_config = W4Config(args.stock, args.w4_scenarios, seed=args.seed)
             result = asyncio.run(run(args.suite, args.full_backfill, args.seed, Path(tmp),
                                      args.only, args.backfill, args.ns,
-                                     env, args.push_db))
+                                     env, args.push_db, w4_config))
         js, md = report.write(result, args.out)
         print(md.read_text())
         print(f"written: {js} {md}")

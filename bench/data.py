@@ -76,6 +76,17 @@ def _weights(geo: Geography) -> tuple[_Weighted, _Weighted, _Weighted]:
     return _Weighted(communes), _Weighted(epcis), _Weighted(deps)
 
 
+def departement_shares(geo: Geography) -> dict[str, float]:
+    """Each département's share of the population the demands are drawn by (0..1)."""
+    deps = _weights(geo)[2]
+    total = deps.cum[-1]
+    prev, out = 0, {}
+    for code, acc in zip(deps.codes, deps.cum, strict=True):
+        out[code] = (acc - prev) / total
+        prev = acc
+    return out
+
+
 def national_actors(geo: Geography, seed: int, mix: ActorMix = ActorMix()) -> list[Actor]:
     """The national actor population (see module doc); same seed, same actors."""
     rng = random.Random(f"actors-{seed}")

@@ -40,6 +40,16 @@ def peak_rss_bytes(pid: int) -> int | None:
     return _status(pid, "VmHWM:")
 
 
+def reset_peak_rss(pid: int) -> bool:
+    """Reset ``VmHWM`` of ``pid`` to its current RSS (``clear_refs`` 5, Linux 4.0+), so a
+    later :func:`peak_rss_bytes` is the peak since now; False when not allowed."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def rss_bytes(pid: int) -> int | None:
     """``VmRSS`` (current resident set) of ``pid`` in bytes (None if unreadable)."""
     return _status(pid, "VmRSS:")

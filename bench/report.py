@@ -236,6 +236,10 @@ def markdown(r: dict[str, Any]) -> str:
             "",
             f"Recipients per demand: `{json.dumps(b.get('distribution', {}))}`",
         ]
+    if r.get("w4"):
+        from bench.w4_report import markdown as w4_markdown
+
+        lines += w4_markdown(r["w4"])
     if r.get("push"):
         from bench.push import markdown as push_markdown
 
