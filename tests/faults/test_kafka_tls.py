@@ -30,6 +30,7 @@ from hub import topics
 from hub.actors import Actor, ActorFilters
 from hub.cli.actor_kafka import actor_properties
 from hub.kafka.acl import actor_password
+from hub.kafka.admin import TopicSpec, ensure_topics
 from hub.kafka.client import client_options
 from hub.kafka.tls import ssl_context
 from hub.settings import (
@@ -141,7 +142,9 @@ def test_tls_isolation_matrix_and_dispatch(tls_hub: HubSettings) -> None:
 
     breaches, attempts = actor_matrix(ids, creds)
     assert attempts == ACTORS * (ACTORS - 1) * 3 + ACTORS * 7
-    # the control of the write probe: the hub itself may write (it can succeed)
+    # the control of the write probe: the hub itself may write (it can succeed) to a topic
+    # that exists (the broker creates none on a write: auto.create.topics.enable=false)
+    asyncio.run(ensure_topics(tls_hub, [TopicSpec("tls-write-control", 1, {})]))
     assert not refused(write(as_client(bootstrap, "hub", ADMIN_PW, ctx), "tls-write-control"))
     assert breaches == []
 
