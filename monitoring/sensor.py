@@ -44,6 +44,9 @@ class DispatchSensor(Sensor):
         self._clock = clock
         self._lag_series: set[tuple[str, str]] = set()
         self._assigned: frozenset[tuple[str, int]] = frozenset()
+        #: what the last refresh logged as stalled / silent (a line on each change only)
+        self._stalled: set[tuple[str, int]] = set()
+        self._silent = False
 
     # -- faust hooks ---------------------------------------------------------------------
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
@@ -99,11 +102,19 @@ class DispatchSensor(Sensor):
         stalled = set(verdict.stalled_agents())
         for agent in set(self.agents.values()):
             m.AGENT_STALLED.labels(agent=agent).set(1 if agent in stalled else 0)
+        # one line when a partition becomes stalled (or the broker silent), not one a refresh
+        now_stalled = {(p.topic, p.partition) for p in verdict.partitions if p.stalled}
         for p in verdict.partitions:
-            if p.stalled:
+            if p.stalled and (p.topic, p.partition) not in self._stalled:
                 log.warning("input %s/%d stalled: committed offset %s unmoved for %.0f s, "
                             "lag %d", p.topic, p.partition, p.committed, p.unmoved_s,
                             p.lag)  # fmt: skip
-        if verdict.broker_unreachable:
+        for topic, partition in self._stalled - now_stalled:
+            log.warning("input %s/%d moves again", topic, partition)
+        self._stalled = now_stalled
+        if verdict.broker_unreachable and not self._silent:
             log.warning("broker unreachable: offsets not read for %.0f s",
                         verdict.broker_silent_s or 0)
+        elif self._silent and not verdict.broker_unreachable:
+            log.warning("broker answers again")
+        self._silent = verdict.broker_unreachable
