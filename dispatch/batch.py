@@ -37,6 +37,8 @@ class Batch:
     now_ms: int
     bases: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
     raw: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
+    #: writes stored before the states (dispatch.deadlines: the upgrade pass)
+    pre: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
 
     @property
     def index(self) -> TerritoryIndex:

@@ -49,7 +49,7 @@ import calendar
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
@@ -252,8 +252,12 @@ def _upgrade(batch: Batch, deadlines: Deadlines, partition: int, limit: int) -> 
     """Write the due entries of up to ``limit`` stored demands of ``partition`` (states
     stored before the index existed), in key order from where the marker's value left
     it (``b"@" + last key``); the marker becomes ``b"1"`` once the partition is done.
-    Returns the states read. A demand not reached yet has its entries written when it
-    is: the pass reads its state then, whatever batches changed it meanwhile."""
+    Returns the states read.
+
+    The entries (of each demand as the batch sees it now) are stored *before* the
+    batch's states (``Batch.pre``), and a demand this batch already changed has them as
+    its base, so its own write diffs against what is really stored then. A demand not
+    reached yet gets its entries when it is, read as it is then."""
     done = batch.get(marker(partition), partition)
     if done == b"1":
         return 0
@@ -261,14 +265,24 @@ def _upgrade(batch: Batch, deadlines: Deadlines, partition: int, limit: int) -> 
     keys = sorted(k for k in batch.keys(partition) if k > after)
     geography = batch.index.geography
     for key in keys[:limit]:
-        for k, v in deadlines.entries(batch.state(key, partition), geography).items():
-            batch.put_raw(k, partition, v)
+        due = deadlines.entries(batch.state(key, partition), geography)
+        batch.pre.extend((k, partition, v) for k, v in due.items())
+        if key in batch.bases:
+            batch.bases[key] = {k: v for k, v in batch.bases[key].items()
+                                if not k.startswith(PREFIX)} | due  # fmt: skip
     more = len(keys) > limit
     batch.put_raw(marker(partition), partition, b"@" + keys[limit - 1] if more else b"1")
     if more:
         log.info("clock: due index of partition %d built up to %d more demands; continued "
                  "at the next tick", partition, limit)
     return min(len(keys), limit)
+
+
+def _unstored(batch: Batch, partition: int, now_ms: int) -> set[bytes]:
+    """Due entries of upgrade passes not stored yet (this batch's, unsettled ones')."""
+    return {k for pre in [*(sub.pre for sub in batch.proc._unsettled), batch.pre]
+            for k, p, v in pre
+            if p == partition and v is not None and parse(k)[0] <= now_ms}  # fmt: skip
 
 
 def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
@@ -278,7 +292,7 @@ def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
     reads = _upgrade(batch, deadlines, partition, upgrade_limit or UPGRADE_CHUNK)
     geography = batch.index.geography
     stored = set(due_in_store(batch.proc.store, partition, now_ms, limit))
-    candidates = set(stored)
+    candidates = stored | _unstored(batch, partition, now_ms)
     for state in batch.pending(partition).values():  # decided, not stored yet
         candidates.update(k for k in deadlines.entries(state, geography)
                           if parse(k)[0] <= now_ms)  # fmt: skip
@@ -290,7 +304,9 @@ def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
         found = {c: cycle for d, c, cycle in deadlines.thresholds(state, geography)
                  if d == due}  # fmt: skip
         if state is None or code not in found:
-            if entry in stored:
+            # stale in the store; a demand not stored yet is left to its own write (the
+            # entry is in its base when its prior had it), else cleaned at a later tick
+            if entry in stored and not _pending(batch, key):
                 _drop(batch, key, partition, state, entry)
             continue
         new = deadlines.mark(state, code, found[code])
@@ -301,6 +317,11 @@ def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
     return reads
 
 
+def _pending(batch: Batch, key: bytes) -> bool:
+    """Whether ``key`` has a state decided and not stored yet."""
+    return key in batch.overlay or any(key in sub.overlay for sub in batch.proc._unsettled)
+
+
 def _drop(batch: Batch, key: bytes, partition: int, state: DemandeState | None,
           entry: bytes) -> None:  # fmt: skip
     """Remove a stale stored entry: the state is written again (None: deleted again) with
@@ -309,7 +330,3 @@ def _drop(batch: Batch, key: bytes, partition: int, state: DemandeState | None,
     batch.write(key, partition, state, state)
     batch.bases[key][entry] = b""
 
-
-def kinds() -> Iterable[str]:
-    """Every threshold code under the default settings (documentation, tests)."""
-    return [*(renewal_code(m) for m in (2, 1, 0)), DELAI]

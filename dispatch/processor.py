@@ -132,6 +132,8 @@ class Submitted:
     bases: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
     #: other writes, stored after the states, in order: (key, partition, value or None)
     raw: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
+    #: writes stored before the states (due entries of a partition's upgrade pass)
+    pre: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
 
 
 class Processor:
@@ -246,7 +248,7 @@ class Processor:
         for partition in sorted(controls):
             self._apply_controls(batch, partition, controls[partition])
         sub = Submitted(batch.stats, batch.outputs, await enqueue(self.sender, batch.outputs),
-                        batch.overlay, batch.bases, batch.raw)  # fmt: skip
+                        batch.overlay, batch.bases, batch.raw, batch.pre)  # fmt: skip
         self._unsettled.append(sub)
         return sub
 
@@ -284,6 +286,8 @@ class Processor:
         a replay that skips it finds them), then the other writes (the filters applied
         by an actor change after the states it changed)."""
         try:
+            for key, partition, raw in sub.pre:
+                self.store.put(key, partition, raw)
             for key, (partition, state) in sub.overlay.items():
                 after = territory.entries(state, self.index) | self.deadlines.entries(
                     state, self.index.geography)

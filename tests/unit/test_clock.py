@@ -506,7 +506,11 @@ def test_states_stored_before_the_clock_are_brought_in_by_chunks(
     asyncio.run(proc.process([_ev_rec(codec, _event(old[-1], ROUEN, "MOD",
                                                     created="2025-02-10"))]))
     now = _ms(dt.date(2025, 12, 11))  # the -2 months notice of all of them (10 Dec.)
-    for _ in range(12):
+    asyncio.run(proc.process(_ticks(codec, proc, now)))
+    per_partition = [sum(_part(n.encode()) == p for n in old) for p in range(N)]
+    # the chunk brought in by a tick is told at that tick, not one later
+    assert len(_avis(codec, sender, "rouen")) == sum(min(3, k) for k in per_partition)
+    for _ in range(11):
         asyncio.run(proc.process(_ticks(codec, proc, now)))
     told = [r["numUnique"] for r in _avis(codec, sender, "rouen")]
     assert sorted(told) == sorted(old)
@@ -518,3 +522,23 @@ def test_notice_months_are_checked() -> None:
     with pytest.raises(ConfigError, match="0 to 11"):
         Deadlines((2, 12))
     assert Deadlines((0, 3)).notice_months == (3, 0)
+
+
+def test_a_stale_entry_is_removed_never_fired(codec: Any, geography: Any) -> None:
+    """An entry the demand's state does not have (left by a race of the upgrade pass) is
+    checked against the state, removed, and sends nothing; a live one beside it fires."""
+    store, sender = MemoryStore(N), MemorySender()
+    proc = _processor(codec, geography, store, sender)
+    num, gone = new_num_unique(), new_num_unique()
+    asyncio.run(proc.process([_ev_rec(codec, _event(num, ROUEN, created="2025-03-20"))]))
+    p = _part(num.encode())
+    stale = b"\x00d:%013d\x00renouvellement_m-1\x00%s" % (_ms(dt.date(2025, 6, 1)), num.encode())
+    orphan = b"\x00d:%013d\x00echeance_depassee\x00%s" % (_ms(dt.date(2025, 6, 1)),
+                                                          gone.encode())  # fmt: skip
+    store.put(stale, p, b"")
+    store.put(orphan, _part(gone.encode()), b"")
+    asyncio.run(proc.process(_ticks(codec, proc, _ms(dt.date(2026, 1, 21)))))
+    assert [(r["numUnique"], r["reason"]) for r in _avis(codec, sender, "rouen")] == [
+        (num, "renouvellement_m-2")]
+    assert (p, stale) not in store.own and (_part(gone.encode()), orphan) not in store.own
+    assert {c for _, c, n in _due_keys(store)} == {"renouvellement_m-1", "echeance_depassee"}
