@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
+from aiokafka.errors import KafkaError
+
 from dispatch.logic import TERRITORY_FREE_OPERATIONS, validate_event
 from dispatch.matching import WISHED_COMMUNE
 from dispatch.state import wished_communes
 from hub import topics
-from hub.errors import InputError, UnknownCommuneError
+from hub.errors import InputError, TransientError, UnknownCommuneError
 from hub.geo import get_geography
 from hub.jsonlines import read_objects
 from hub.kafka.admin import core_topics, ensure_topics
@@ -312,11 +314,14 @@ async def publish_events(settings: HubSettings,
                          *, window: int = DEFAULT_WINDOW,
                          on_acked: Callable[[int], None] | None = None) -> int:  # fmt: skip
     """Produce events to hub.demandes (keyed by numéro unique); return the count acked.
-    Streams: see :func:`send_all` (at most ``window`` records held at a time)."""
+    Streams: see :func:`send_all` (at most ``window`` records held at a time). A failure
+    of Kafka is a :class:`TransientError` (what was acknowledged before stays published)."""
     await ensure_topics(settings, core_topics(settings))
     producer = new_producer(settings)
-    await producer.start()
     try:
+        await producer.start()
         return await send_all(producer, events, window=window, on_acked=on_acked)
+    except KafkaError as exc:
+        raise TransientError(f"publishing to {topics.DEMANDES} failed: {exc}") from exc
     finally:
         await producer.stop()

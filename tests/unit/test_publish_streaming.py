@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from click.testing import CliRunner
 
 from hub import publishing
 from hub.cli import main
+from hub.errors import HubError
 from hub.publishing import PreparedEvent, publish_events, walk_files
 from hub.settings import get_settings
 from tests.support.demandes import new_num_unique
@@ -170,3 +172,29 @@ def test_progress_shows_on_a_terminal_only(tmp_path: Path) -> None:
     piped = subprocess.run([*_hub_argv(), "publish", "--dry-run", str(path)],
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def test_a_failed_send_is_one_hub_error_and_stops_the_input(
+    fake: FakeProducer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_send = fake.send
+
+    async def failing(topic: str, value: bytes, *, key: bytes) -> asyncio.Future[None]:
+        if key == b"50":
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            fut.set_exception(KafkaTimeoutError("no answer"))
+            return fut
+        return await loop_send(topic, value, key=key)
+
+    monkeypatch.setattr(fake, "send", failing)
+    pulled = 0
+
+    def events() -> Iterator[PreparedEvent]:
+        nonlocal pulled
+        for i in range(100_000):
+            pulled += 1
+            yield PreparedEvent(key=str(i).encode(), value=b"v", event={})
+
+    with pytest.raises(HubError, match=r"publishing to hub\.demandes failed"):
+        asyncio.run(publish_events(get_settings(), events(), window=10))
+    assert pulled < 100  # the rest of the input is not read
