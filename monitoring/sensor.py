@@ -109,8 +109,8 @@ class DispatchSensor(Sensor):
                 log.warning("input %s/%d stalled: committed offset %s unmoved for %.0f s, "
                             "lag %d", p.topic, p.partition, p.committed, p.unmoved_s,
                             p.lag)  # fmt: skip
-        for topic, partition in self._stalled - now_stalled:
-            log.warning("input %s/%d moves again", topic, partition)
+        for moving in sorted(self._stalled - now_stalled):
+            log.warning("input %s/%d moves again", *moving)
         self._stalled = now_stalled
         if verdict.broker_unreachable and not self._silent:
             log.warning("broker unreachable: offsets not read for %.0f s",
