@@ -87,8 +87,10 @@ def test_service_pumps_feeds_and_delivers_each_actor_in_order(
                 await _produce(s, a.id, 300 if a is not actors[2] else 0, 200)
             deadline = time.monotonic() + 60
             want = {"pa": 500, "pb": 500, "late": 200}
-            while time.monotonic() < deadline and any(
-                    len(_event_ids(receivers, n)) < w for n, w in want.items()):
+            while time.monotonic() < deadline and (any(
+                    len(_event_ids(receivers, n)) < w for n, w in want.items())
+                    or any(service.delivered.get(a.id, 0) < want[a.id.split("-")[0]]
+                           for a in actors)):  # answered and settled
                 await asyncio.sleep(0.1)
             stop.set()
             await asyncio.wait_for(task, 15)
