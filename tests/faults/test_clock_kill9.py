@@ -136,3 +136,42 @@ def test_notices_exactly_once_across_kill9_and_rebalance(private_hub: PrivateHub
               f"{dups} duplicates before dedup")
     print(f"killed after {done} of the first {before_kill} records")
     assert told > 1000
+
+
+@pytest.mark.timeout(300)
+def test_the_worker_ticks_with_wall_time(private_hub: PrivateHub) -> None:
+    """``clock.tick_interval_s`` set: the worker's own timer moves the clock (no ``hub
+    clock tick``): demands created 11 months and a day ago get their -2 and -1 months
+    notices, not yet their échéance."""
+    import datetime as dt
+
+    from tests.support.demandes import demande_event, new_num_unique
+    from tests.unit.test_clock import _shift
+
+    hub = private_hub
+    actor = Actor(id=f"clk-wall-{uuid.uuid4().hex[:6]}", name="w", kind="bailleur",
+                  filters=ActorFilters(communes=[ROUEN]))  # fmt: skip
+    hub.register([actor])
+    created = _shift(dt.date.today(), -11) - dt.timedelta(days=1)
+    events = [demande_event(new_num_unique(), [ROUEN]) for _ in range(5)]
+    for ev in events:
+        ev["demande"]["demandeLogement"]["dateCreationDemande"] = created.isoformat()
+    asyncio.run(hub.publish(events))
+    w = Worker({**hub.env, "HUB_CLOCK__TICK_INTERVAL_S": "1"},
+               hub.home / f"worker-clk-wall-{uuid.uuid4().hex[:4]}.log")
+    w.start()
+    hub.workers.append(w)
+    nums = {ev["numUnique"] for ev in events}
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            assert w.alive(), f"worker died: {w.log}"
+            feed = asyncio.run(read_feeds(hub.settings, [actor.id]))[actor.id]
+            got, _ = _records(feed, nums)
+            if sum(1 for r in got if r[1] == "AVIS") >= 10:
+                break
+            time.sleep(1)
+    finally:
+        w.signal(signal.SIGTERM)
+    assert sorted((n, reason) for n, kind, reason in got if kind == "AVIS") == sorted(
+        (n, code) for n in nums for code in ("renouvellement_m-2", "renouvellement_m-1"))
