@@ -542,3 +542,23 @@ def test_a_stale_entry_is_removed_never_fired(codec: Any, geography: Any) -> Non
         (num, "renouvellement_m-2")]
     assert (p, stale) not in store.own and (_part(gone.encode()), orphan) not in store.own
     assert {c for _, c, n in _due_keys(store)} == {"renouvellement_m-1", "echeance_depassee"}
+
+
+def test_a_notice_reaches_the_file_and_soap_channels(codec: Any, geography: Any) -> None:
+    """The push channels copy the feed: an AVIS is an ``enregistrement`` of a DIS file
+    and a SOAP push with ``nature="AVIS"`` and its threshold as ``motif``."""
+    import json
+
+    from connectors.files.disfile import render_batch
+    from hub.delivery.soap_envelope import envelope
+
+    store, sender = MemoryStore(N), MemorySender()
+    proc = _processor(codec, geography, store, sender)
+    num = new_num_unique()
+    asyncio.run(proc.process([_ev_rec(codec, _event(num, ROUEN, created="2025-03-20"))]))
+    asyncio.run(proc.process(_ticks(codec, proc, _ms(dt.date(2026, 1, 21)))))
+    avis = _avis(codec, sender, "rouen")[0]
+    doc = render_batch("rouen", 0, [(7, avis)])
+    assert b'nature="AVIS"' in doc and b'motif="renouvellement_m-2"' in doc
+    soap = envelope(json.dumps(avis).encode(), 7)
+    assert b'nature="AVIS"' in soap and b'motif="renouvellement_m-2"' in soap
