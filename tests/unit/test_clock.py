@@ -186,6 +186,18 @@ def _expected(steps: list[tuple[str, Any]]) -> dict[str, list[tuple[str, str, st
     """actor -> its (numéro, kind, reason or operation) records in order, from the dates:
     each active demand's cycle starts at its last renewal date or creation date; every
     threshold of the current cycle is told once, at the first tick at or after its day."""
+    return _oracle(steps)[0]
+
+
+def _untold(steps: list[tuple[str, Any]]) -> set[tuple[int, str, str]]:
+    """(due ms, code, numéro) of the thresholds still ahead of the active demands at the
+    end of ``steps``: what the due index must hold, no more, no less."""
+    return {(_ms(day), code, num) for num, d in _oracle(steps)[1].items() if d["active"]
+            for day, code in _thresholds(d["start"]) if code not in d["told"]}  # fmt: skip
+
+
+def _oracle(steps: list[tuple[str, Any]]) -> tuple[dict[str, list[tuple[str, str, str]]],
+                                                  dict[str, dict[str, Any]]]:  # fmt: skip
     where = {ROUEN: ["rouen", "dep"], LE_HAVRE: ["havre", "dep"]}
     demand: dict[str, dict[str, Any]] = {}
     out: dict[str, list[tuple[str, str, str]]] = {"rouen": [], "havre": [], "dep": []}
@@ -212,7 +224,7 @@ def _expected(steps: list[tuple[str, Any]]) -> dict[str, list[tuple[str, str, st
             demand[num]["told"].add(code)
             for a in demand[num]["actors"]:
                 out[a].append((num, "AVIS", code))
-    return out
+    return out, demand
 
 
 def _records(codec: Any, proc: Processor, steps: list[tuple[str, Any]]) -> list[InputRecord]:
@@ -274,6 +286,7 @@ def test_stock_with_spread_deadlines_gets_exactly_its_notices(codec: Any, geogra
     for actor, want in expected.items():
         got = _feed(codec, sender, actor, dedup=False)
         assert _per_demand(got) == _per_demand(want), actor
+    assert _due_keys(store) == _untold(steps)  # no stale entry, none missing
     asyncio.run(_pipelined(proc, list(records), rng))  # the whole stream read again
     for actor, want in expected.items():
         assert _per_demand(_feed(codec, sender, actor, dedup=False)) == _per_demand(want)
@@ -304,6 +317,7 @@ def test_a_crash_replays_the_same_notice_ids(codec: Any, geography: Any) -> None
             queue = queue[n:]
 
     asyncio.run(crashing())
+    assert _due_keys(store) == _untold(steps)
     duplicated = 0
     for actor, want in expected.items():
         assert _per_demand(_feed(codec, sender, actor)) == _per_demand(want), actor
