@@ -576,3 +576,44 @@ def test_a_notice_reaches_the_file_and_soap_channels(codec: Any, geography: Any)
     assert b'nature="AVIS"' in doc and b'motif="renouvellement_m-2"' in doc
     soap = envelope(json.dumps(avis).encode(), 7)
     assert b'nature="AVIS"' in soap and b'motif="renouvellement_m-2"' in soap
+
+
+@pytest.mark.parametrize("kind", ["memory", "rocksdict"])
+def test_the_worker_stores_scan_due_entries_in_due_order(kind: str, tmp_path: Any) -> None:
+    """Both faust-table stores answer the due scan (an open prefix, ``\\x00d:``): only
+    the partition's due entries, in key (due) order, after the cursor — and the territorial
+    scan (prefixes closed by a NUL) is unchanged."""
+    from types import SimpleNamespace
+
+    from dispatch.deadlines import PREFIX, entry_key
+    from dispatch.tablestore import MemoryTableStore, RocksTableStore
+
+    nums = [new_num_unique() for _ in range(40)]
+    if kind == "memory":
+        store: Any = MemoryTableStore(SimpleNamespace(data={}), N)
+        put = store._apply
+    else:
+        from rocksdict import Rdict
+
+        dbs = {p: Rdict(str(tmp_path / f"p{p}")) for p in range(N)}
+        store = RocksTableStore(SimpleNamespace(data=SimpleNamespace(
+            _db_for_partition=lambda p: dbs[p])), N)
+        put = store._apply
+    want: dict[int, list[bytes]] = {p: [] for p in range(N)}
+    for i, num in enumerate(nums):
+        p = _part(num.encode())
+        key = entry_key(1_700_000_000_000 + (i * 7919) % 1000, "echeance_depassee", num)
+        put(p, key, b"")
+        put(p, b"\x00t:c:76540\x00" + num.encode(), b"0|T2")
+        put(p, num.encode(), b"state")
+        want[p].append(key)
+    for p in range(N):
+        got = [k for k, _ in store.scan_from(p, [PREFIX], PREFIX, 1000)]
+        assert got == sorted(want[p])
+        if len(got) > 2:
+            assert [k for k, _ in store.scan_from(p, [PREFIX], got[1], 1000)] == got[2:]
+        territorial = [k for k, _ in store.scan_from(p, [b"\x00t:c:76540\x00"], b"", 1000)]
+        assert len(territorial) == len(want[p])
+    if kind == "rocksdict":
+        for db in dbs.values():
+            db.close()
