@@ -37,6 +37,7 @@ batch's writes (``put`` each state, then ``await flush()``):
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -69,6 +70,22 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
+async def _send(producer: Any, topic: str, value: bytes | None, key: bytes,
+                partition: int) -> Any:
+    """``producer.send`` to an explicit partition. A changelog topic faust created moments
+    before may not list all its partitions in the client's metadata yet (aiokafka asserts
+    "Unrecognized partition"): refresh the metadata and try again, for a few seconds."""
+    for attempt in range(20):
+        try:
+            return await producer.send(topic, value, key=key, partition=partition)
+        except AssertionError:
+            if attempt == 19:
+                raise
+            await producer.client.force_metadata_update()
+            await asyncio.sleep(0.25)
+    raise AssertionError("unreachable")
+
+
 class _ChangelogStore:
     """A state store whose writes wait for :meth:`flush`, which sends their changelog
     records, then applies them (module doc); subclasses hold the data."""
@@ -94,8 +111,7 @@ class _ChangelogStore:
         last: dict[int, Any] = {}
         try:
             for partition, key, value in queued:
-                last[partition] = await producer.send(topic, value, key=key,
-                                                      partition=partition)
+                last[partition] = await _send(producer, topic, value, key, partition)
                 self._apply(partition, key, value)
         except Exception as exc:
             raise DeliveryError(f"changelog not sent: {type(exc).__name__}: {exc}") from exc

@@ -49,3 +49,31 @@ def test_writes_reach_the_store_only_after_their_changelog_record() -> None:
     asyncio.run(store.flush())
     assert producer.sent[-1] == ("app-demande-state-changelog", None, b"a", 1)
     assert store.get(b"a") is None and len(producer.sent) == 3
+
+
+class _StaleMetadataProducer(_Producer):
+    """aiokafka's send asserts "Unrecognized partition" while its metadata does not list
+    the partition of a changelog topic created moments before."""
+
+    def __init__(self, stale_sends: int) -> None:
+        super().__init__(fail_at=-1)
+        self.stale, self.refreshes = stale_sends, 0
+        self.client = SimpleNamespace(force_metadata_update=self._refresh)
+
+    async def _refresh(self) -> bool:
+        self.refreshes += 1
+        return True
+
+    async def send(self, topic: str, value: bytes | None, *, key: bytes, partition: int) -> Any:
+        if self.stale:
+            self.stale -= 1
+            raise AssertionError("Unrecognized partition")
+        return await super().send(topic, value, key=key, partition=partition)
+
+
+def test_a_new_changelog_topic_missing_from_the_metadata_is_waited_for() -> None:
+    producer = _StaleMetadataProducer(stale_sends=2)
+    store = MemoryTableStore(_table(producer), 4)
+    store.put(b"a", 3, b"A")
+    asyncio.run(store.flush())  # used to fail the batch, and now stop the worker
+    assert producer.refreshes == 2 and store.get(b"a") == b"A"
