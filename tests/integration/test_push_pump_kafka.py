@@ -21,7 +21,7 @@ from hub.audit.store import AuditStore
 from hub.db import make_engine, migrate
 from hub.delivery.outbox import Outbox
 from hub.delivery.pump import FeedPump
-from hub.delivery.service import PushService
+from hub.delivery.service import IDLE_S, PushService
 from hub.delivery.webhook import WebhookDelivery
 from hub.kafka.admin import ensure_topics, feed_spec
 from hub.kafka.client import new_producer
@@ -83,6 +83,8 @@ def test_service_pumps_feeds_and_delivers_each_actor_in_order(
             await asyncio.sleep(1.0)
             # the late actor's feed appears while the service runs; more records arrive
             await ensure_topics(s, [feed_spec(actors[2].id)])
+            await asyncio.sleep(1.0)  # the actors' tasks are idle now, asleep for IDLE_S
+            produced = time.monotonic()
             for a in actors:
                 await _produce(s, a.id, 300 if a is not actors[2] else 0, 200)
             deadline = time.monotonic() + 60
@@ -92,10 +94,14 @@ def test_service_pumps_feeds_and_delivers_each_actor_in_order(
                     or any(service.delivered.get(a.id, 0) < want[a.id.split("-")[0]]
                            for a in actors)):  # answered and settled
                 await asyncio.sleep(0.1)
+            took.append(time.monotonic() - produced)
             stop.set()
             await asyncio.wait_for(task, 15)
 
+        took: list[float] = []
         asyncio.run(scenario())
+    # new records woke the sleeping tasks (they sleep IDLE_S between wake-ups otherwise)
+    assert took[0] < IDLE_S / 2, took
     for name, n in {"pa": 500, "pb": 500, "late": 200}.items():
         assert _event_ids(receivers, name) == [f"ev-{i}" for i in range(n)], name
     assert all(outbox.undelivered(a.id) == 0 for a in actors)
