@@ -18,7 +18,9 @@ new cycle (the notices of the old one are never sent).
 
 **The due-time index kept with the state.** Like the territorial index
 (:mod:`dispatch.territory`), each active demand has, beside its state and in the same
-changelog partition, one own-key entry per pending threshold:
+changelog partition, an own-key entry for its **next** renewal threshold and one for its
+délai crossing (when the table knows it) — the later thresholds of a cycle get theirs
+when the one before is done, so a demand event writes at most two entries:
 
     key   = b"\\x00d:" + due epoch ms on 13 digits + b"\\x00" + code + b"\\x00" + numéro
     value = b""
@@ -28,7 +30,9 @@ written and removed with the state (:meth:`Deadlines.entries`, diffed by
 range scan: O(due demands), never a scan of the stock.
 
 **Time enters the stream** as ``DispatchTick`` records in each partition of
-hub.demandes (:func:`on_tick`). A tick sends, in due order, a feed record of kind
+hub.demandes (:func:`on_tick`). A tick sends, per demand in due order (every threshold
+of the demand due by then, the later ones its index did not show yet included), a feed
+record of kind
 :data:`AVIS` (``reason``: the threshold code, ``occurredAt``: the due time, ``operation``:
 ``AVIS``) to the demand's current recipients and records the threshold as done in the
 state (``noticesSent``, or the délai flag). Each entry found is checked against the
@@ -47,6 +51,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import logging
 import uuid
 from collections.abc import Sequence
@@ -83,16 +88,27 @@ def renewal_code(months: int) -> str:
     return f"renouvellement_m-{months}" if months else ECHEANCE
 
 
+@functools.lru_cache(maxsize=8192)
 def add_months(day: dt.date, months: int) -> dt.date:
     """``day`` moved by ``months``, clamped to the target month's last day."""
     y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
     return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
 
 
+@functools.lru_cache(maxsize=8192)
 def day_ms(day: dt.date) -> int:
-    """00:00 Europe/Paris of ``day``, in epoch ms (0 for earlier days)."""
+    """00:00 Europe/Paris of ``day``, in epoch ms (0 for earlier days); cached: a
+    time-zone conversion costs tens of µs, and every state write asks for a few days."""
     moment = dt.datetime(day.year, day.month, day.day, tzinfo=PARIS)
     return max(0, int(moment.timestamp() * 1000))
+
+
+@functools.lru_cache(maxsize=8192)
+def _schedule(end: dt.date, notice_months: tuple[int, ...]) -> tuple[tuple[int, str, str], ...]:
+    """(due ms, code, ``noticesSent`` token) of each renewal notice of the cycle ending
+    at ``end`` (cached: a day's deadlines share it)."""
+    return tuple((day_ms(add_months(end, -m)), renewal_code(m), f"{end.isoformat()}:"
+                  f"{renewal_code(m)}") for m in notice_months)  # fmt: skip
 
 
 def _date(value: Any) -> dt.date | None:
@@ -182,10 +198,8 @@ class Deadlines:
         out: list[tuple[int, str, dt.date]] = []
         end = deadline(state.demande)
         if end is not None:
-            for months in self.notice_months:
-                code = renewal_code(months)
-                if f"{end.isoformat()}:{code}" not in state.notices_sent:
-                    out.append((day_ms(add_months(end, -months)), code, end))
+            out += [(due, code, end) for due, code, token in _schedule(end, self.notice_months)
+                    if token not in state.notices_sent]  # fmt: skip
         if state.delai_anormalement_long is None:
             due = self.delai_due(state, geography)
             created = _date(_logement(state.demande).get("dateCreationDemande"))
@@ -195,11 +209,19 @@ class Deadlines:
 
     def entries(self, state: DemandeState | None,
                 geography: Geography | None) -> dict[bytes, bytes]:  # fmt: skip
-        """The due entries of ``state`` (none when absent or not active)."""
+        """The due entries of ``state`` (none when absent or not active): its **next**
+        renewal threshold and its délai crossing. The later thresholds of the cycle get
+        their entry when the one before is done (at a tick), so a demand event writes at
+        most two entries, not one per threshold."""
         if state is None:
             return {}
-        return {entry_key(due, code, state.num_unique): b""
-                for due, code, _ in self.thresholds(state, geography)}  # fmt: skip
+        out: dict[bytes, bytes] = {}
+        renewal = False
+        for due, code, _ in sorted(self.thresholds(state, geography)):
+            if code == DELAI or not renewal:
+                out[entry_key(due, code, state.num_unique)] = b""
+                renewal = renewal or code != DELAI
+        return out
 
     def carry(self, prior: DemandeState | None, state: DemandeState, occurred_at: int,
               geography: Geography | None) -> tuple[DemandeState, bool]:  # fmt: skip
@@ -218,6 +240,9 @@ class Deadlines:
             due = self.delai_due(state, geography)
             disagree = due is not None and (occurred_at >= due) != sne
             flag, source = sne, "sne"
+        if (kept, flag, source) == (state.notices_sent, state.delai_anormalement_long,
+                                    state.delai_source):
+            return state, disagree  # nothing to carry (most events): no copy
         return replace(state, notices_sent=kept, delai_anormalement_long=flag,
                        delai_source=source), disagree  # fmt: skip
 
@@ -301,19 +326,22 @@ def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
         key = num.encode()
         state = batch.state(key, partition)
         reads += 1
-        found = {c: cycle for d, c, cycle in deadlines.thresholds(state, geography)
-                 if d == due}  # fmt: skip
-        if state is None or code not in found:
+        if entry not in deadlines.entries(state, geography):
             # stale in the store; a demand not stored yet is left to its own write (the
             # entry is in its base when its prior had it), else cleaned at a later tick
             if entry in stored and not _pending(batch, key):
                 _drop(batch, key, partition, state, entry)
             continue
-        new = deadlines.mark(state, code, found[code])
-        deliveries = [Delivery(a, AVIS, code) for a in sorted(state.recipients)]
-        batch.emit(Decision(new, deliveries), new,
-                   notice_id(num, code, found[code]), AVIS, due)  # fmt: skip
-        batch.write(key, partition, new, state)
+        assert state is not None  # it has the entry
+        # this threshold, then those it made next, while due: each once, in due order
+        while due_now := sorted(t for t in deadlines.thresholds(state, geography)
+                                if t[0] <= now_ms):  # fmt: skip
+            due, code, cycle = due_now[0]
+            new = deadlines.mark(state, code, cycle)
+            deliveries = [Delivery(a, AVIS, code) for a in sorted(state.recipients)]
+            batch.emit(Decision(new, deliveries), new, notice_id(num, code, cycle), AVIS, due)
+            batch.write(key, partition, new, state)
+            state = new
     return reads
 
 
