@@ -121,7 +121,7 @@ class DemandeService:
             )
         for loc in locs:
             try:
-                get_geography().commune(loc["commune"] or "")
+                get_geography().resolve(loc["commune"] or "")  # a former code too
             except UnknownCommuneError:
                 found.append(
                     Anomaly(
