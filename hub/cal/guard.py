@@ -38,6 +38,9 @@ DECISION = "DECISCAL"
 ANSWERS = ("ACCEPTDEM", "REFUSDEM")
 #: the event types the CAL rules govern
 CAL_CODES = frozenset({DECISION, *ANSWERS})
+#: the event types the CAL rules read or govern: a route that records some of them must
+#: record all of them in the same store, or the checks would read a partial history
+HISTORY_CODES = frozenset({*CAL_CODES, "DESIGCAL", "EXAMCAL", "PRIORITE"})
 Record = Mapping[str, Any]
 #: a demand's stored events, in order (``GPStore.timeline``)
 Timeline = Callable[[str], Sequence[Record]]

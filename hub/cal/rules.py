@@ -42,6 +42,9 @@ RULES: dict[str, str] = {
     "candidates (POST /cal/decisions); no candidate is added to a decision recorded before",
     "R441-3/decision-coherente": "the candidates of one decision share its CAL, dwelling "
     "and date (DECISIONID, CODECAL, LOGEMENT, DATEDEC = dateSurvenance)",
+    "R441-3/historique": "the events the CAL rules read (designation, examination, "
+    "priority, decision, answer) are recorded once and never modified nor deleted: "
+    "record a new event instead",
 }
 
 

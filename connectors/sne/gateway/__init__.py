@@ -13,6 +13,14 @@ An ERP built for the SNE points at ``http://<hub>/sne/<Service>`` instead of the
    ``modifie`` flags, the SNE's numéro) is published to ``hub.demandes``; an accepted GP
    event (add/modify/delete) is published to ``hub.evenements`` as ``EvenementGP``.
 
+Gestion partagée events the CAL rules read or govern (designation, examination,
+priority, CAL decision, answer) take another path (:mod:`connectors.sne.gateway.cal`):
+checked with the hub's CAL rules against the hub's GP store *before* step 2 (a refusal is
+the Fault ``REGLE_CAL``, nothing forwarded nor published), then stored in that store and
+published through :class:`hub.gp.service.GPService` once the SNE accepted them — one
+history whatever the route (``/cal``, REST, SOAP). Modifying or deleting them by SOAP is
+refused (``REGLE_CAL`` ``R441-3/historique``).
+
 A failed publication does not change the ERP's answer (the SNE has acted; refusing now
 would make the ERP register twice): it is logged with the numéro and caught up by the SNE
 poller (``hub sne-poll``), which compares the SNE's demands with what the hub has seen.
@@ -35,12 +43,17 @@ from connectors.sne import documents
 from connectors.sne.client import SneClient
 from connectors.sne.errors import SneFault
 from connectors.sne.gateway.authz import SoapAuthorizer
+from connectors.sne.gateway.cal import CalRoute
 from connectors.sne.gateway.events import demande_event, gp_records
 from connectors.sne.operations import DOCUMENT
 from connectors.sne.server import public_base, soap_routes
 from connectors.sne.soap import Request, SoapFault
 from hub import topics
+from hub.cal.guard import HISTORY_CODES
+from hub.db import make_engine, migrate
 from hub.errors import HubError, InputError
+from hub.gp.service import GPService
+from hub.gp.store import GPStore
 from hub.settings import HubSettings
 
 log = logging.getLogger(__name__)
@@ -53,8 +66,14 @@ class Gateway:
         self.settings = settings
         self.client = client or SneClient(settings.sne)
         self.producer: Any = None
+        if engine is None:  # the hub's database, as the REST API's (migrated now)
+            settings.private_dir(settings.home)
+            engine = make_engine(settings.database_url)
+            migrate(engine)
         # callers authenticate with the REST API's keys; checks per demand (authz.py)
         self.authz = SoapAuthorizer.on_database(settings, engine)
+        # the CAL history: the REST API's GP store, published through this producer
+        self.cal = CalRoute(GPService(GPStore(engine), _LoggedPublisher(self)))
 
     async def start(self) -> None:
         from hub.kafka.admin import core_topics, ensure_topics
@@ -80,16 +99,25 @@ class Gateway:
             except InputError as exc:
                 raise SoapFault(exc.code, exc.message) from None
         await self.authz.check(actor, req, event)
-        try:
-            parts: dict[str, Any] = await to_thread.run_sync(
-                lambda: self.client.call(req.operation, **req.params)
-            )
-        except SneFault as fault:
-            raise SoapFault(fault.code, fault.message) from None
+        if await to_thread.run_sync(self.cal.concerns, req):
+            if req.operation != "ajouterEvenementDemande":
+                raise self.cal.refuse_change(req)
+            parts = await self.cal.add(actor.id, req, self._forward)
+        else:
+            parts = await self._forward(req.operation, req.params)
         answer = parts.get("return")
         if isinstance(answer, bytes):
             await self._publish(req, event, answer)
         return await self.authz.answer(actor, req, event, parts)
+
+    async def _forward(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            parts: dict[str, Any] = await to_thread.run_sync(
+                lambda: self.client.call(operation, **params)
+            )
+        except SneFault as fault:
+            raise SoapFault(fault.code, fault.message) from None
+        return parts
 
     async def _publish(self, req: Request, event: dict[str, Any] | None, answer: bytes) -> None:
         try:
@@ -102,7 +130,9 @@ class Gateway:
                 "modifierEvenementDemande",
                 "supprimerEvenementDemande",
             ):
-                for key, value in gp_records(req.operation, req.params["fluxXml"], answer):
+                # the CAL history was recorded and published by self.cal
+                for key, value in gp_records(req.operation, req.params["fluxXml"], answer,
+                                             exclude=HISTORY_CODES):
                     await self._send(topics.EVENEMENTS, key, value)
         except (TimeoutError, HubError, OSError) as exc:
             code = getattr(exc, "code", type(exc).__name__)
@@ -123,6 +153,22 @@ class Gateway:
         await asyncio.wait_for(
             self.producer.send_and_wait(topic, value, key=key), PUBLISH_TIMEOUT_S
         )
+
+
+class _LoggedPublisher:
+    """``GPService``'s publisher on the gateway's producer. A failed publication is logged,
+    not raised: the SNE has acted and the event is stored (as for the other events, the
+    ERP's answer does not change)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
+        try:
+            await self.gateway._send(topic, key, value)
+        except Exception as exc:  # Kafka client errors have no common base worth naming
+            log.error("SOAP gateway: a CAL history event of %s stored but not published "
+                      "(%s)", key.decode(errors="replace")[:18], type(exc).__name__)
 
 
 def create_app(settings: HubSettings, client: SneClient | None = None,

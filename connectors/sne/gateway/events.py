@@ -5,7 +5,11 @@
   numéro the SNE answered; None when the answer carries anomalies.
 * :func:`gp_records`: ``EvenementGP`` records (key, value) of an accepted GP operation:
   one per event the SNE answered, ``operation`` AJO/MOD/SUP, ``auteur`` the request's
-  guichet, specific fields as a ``code → value`` map.
+  guichet, specific fields as a ``code → value`` map; events whose type is in ``exclude``
+  are left out (the gateway records and publishes the CAL history itself, see
+  :mod:`connectors.sne.gateway.cal`).
+* :func:`gp_events`: (numéro, guichet, events as plain dicts) of a GP document, request
+  or answer; :func:`caracteristiques` the ``code → value`` map of one event.
 """
 
 from __future__ import annotations
@@ -41,16 +45,33 @@ def demande_event(event: dict[str, Any], answer: bytes) -> PreparedEvent | None:
     )
 
 
-def gp_records(operation: str, request: bytes, answer: bytes) -> list[tuple[bytes, bytes]]:
+def gp_events(document: bytes) -> tuple[str, str, list[dict[str, Any]]]:
+    """(``operation/numUnique``, ``entete/codeGuichet``, the ``listeEvenements`` items)."""
+    root = documents.load(document, "evenement", validate=False)
+    num = (root.findtext(f"{q('operation')}/{q('numUnique')}") or "").strip()
+    guichet = (root.findtext(f"{q('entete')}/{q('codeGuichet')}") or "").strip()
+    wrapper = root.find(q("listeEvenements"))
+    items = documents.to_dict(wrapper) if wrapper is not None else []
+    return num, guichet, [dict(ev) for ev in items if isinstance(ev, dict)]
+
+
+def caracteristiques(ev: dict[str, Any]) -> dict[str, str]:
+    """The ``code → value`` map of one event's specific fields."""
+    return {c["code"]: c.get("valeurCaracteristiqueSpecifique") or ""
+            for c in ev.get("listeCaracteristiquesSpecifiques") or []}
+
+
+def gp_records(operation: str, request: bytes, answer: bytes,
+               exclude: frozenset[str] = frozenset()) -> list[tuple[bytes, bytes]]:
     root = documents.load(answer, "evenement", validate=False)
     if documents.anomalies(root):
         return []
-    req = documents.load(request, "evenement", validate=False)
-    num = (req.findtext(f"{q('operation')}/{q('numUnique')}") or "").strip()
-    guichet = (req.findtext(f"{q('entete')}/{q('codeGuichet')}") or "").strip()
-    wrapper = root.find(q("listeEvenements"))
+    num, guichet, _ = gp_events(request)
+    _, _, answered = gp_events(answer)
     out = []
-    for ev in documents.to_dict(wrapper) if wrapper is not None else []:
+    for ev in answered:
+        if (ev.get("codeTypeEvenement") or "") in exclude:
+            continue
         ident = str(ev.get("idEvenement") or "")
         seed = f"{num}|{ident}|{operation}|{hashlib.sha256(answer).hexdigest()}"
         record = {
@@ -65,10 +86,7 @@ def gp_records(operation: str, request: bytes, answer: bytes) -> list[tuple[byte
             "commentaire": ev.get("commentaire") or None,
             "reglementaire": ev.get("reglementaire") in ("true", "1"),
             "aPublierSurPGP": False,
-            "caracteristiques": {
-                c["code"]: c.get("valeurCaracteristiqueSpecifique") or ""
-                for c in ev.get("listeCaracteristiquesSpecifiques") or []
-            },
+            "caracteristiques": caracteristiques(ev),
             "occurredAt": int(time.time() * 1000),
             "source": "soap-gateway",
         }
