@@ -288,3 +288,15 @@ def test_decision_by_soap_answered_by_rest(hub: Hub) -> None:
     assert hub.sne_events(num) == ["DESIGCAL", "EXAMCAL", "DECISCAL"]
     assert [e["codeTypeEvenement"] for e in hub.store.timeline(num)] == [
         "DESIGCAL", "EXAMCAL", "DECISCAL", "ACCEPTDEM"]
+
+
+def test_other_event_types_keep_their_path(hub: Hub) -> None:
+    """An event type the CAL rules do not read (the SNE's own ``REFUS``, unknown to the
+    hub's catalogue) is relayed and published from the SNE's answer, not stored."""
+    num = hub.new_demand()
+    add(hub, num, "REFUS", ANSWERED, {"MOTIF": "loin"})
+    assert hub.sne_events(num) == ["REFUS"]
+    assert hub.store.timeline(num) == []
+    sent = published(hub.settings, num)
+    assert [(e["codeTypeEvenement"], e["auteur"], e["catalogueVersion"]) for e in sent] == [
+        ("REFUS", "G0000", None)]

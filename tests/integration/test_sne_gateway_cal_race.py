@@ -51,6 +51,7 @@ def test_a_write_between_check_and_recording_undoes_the_sne_event(
 
     async def sne(operation: str, params: dict[str, Any]) -> dict[str, Any]:
         """The SNE accepts; on the first call the REST process records an answer first."""
+        documents.load(params["fluxXml"], "evenement")  # XSD-valid, the deletion included
         _, _, events = gp_events(params["fluxXml"])
         calls.append((operation, events))
         if operation == "ajouterEvenementDemande":
