@@ -130,9 +130,10 @@ class Gateway:
                 "modifierEvenementDemande",
                 "supprimerEvenementDemande",
             ):
-                # the CAL history was recorded and published by self.cal
+                # the CAL history added here was recorded and published by self.cal
+                added = req.operation == "ajouterEvenementDemande"
                 for key, value in gp_records(req.operation, req.params["fluxXml"], answer,
-                                             exclude=HISTORY_CODES):
+                                             exclude=HISTORY_CODES if added else frozenset()):
                     await self._send(topics.EVENEMENTS, key, value)
         except (TimeoutError, HubError, OSError) as exc:
             code = getattr(exc, "code", type(exc).__name__)
