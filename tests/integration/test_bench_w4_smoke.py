@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
 
 def test_w4_smoke_copies_exact(tmp_path: Path) -> None:
-    cfg = W4Config(2000, ("one_percent", "bulk20"), seed=3)
+    cfg = W4Config(2000, ("one_percent", "bulk20"), seed=3, warm_s=0.5)
     result = asyncio.run(run("smoke", False, 3, tmp_path / "home", only="w4", w4_config=cfg))
 
     w4 = result["w4"]
