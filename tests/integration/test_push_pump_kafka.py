@@ -133,7 +133,9 @@ def test_cli_deliver_once_takes_the_batch_option_from_yaml(
         path = tmp_path / "actors.yaml"
         path.write_text(
             "actors:\n"
-            f"  - {{id: {actor_id}, name: ERP, kind: bailleur, filters: {{communes: ['76540']}},"
+            # Mende: a commune no other test's demands wish (the session's worker would copy
+            # their demands to this new actor's feed ahead of the records produced below)
+            f"  - {{id: {actor_id}, name: ERP, kind: bailleur, filters: {{communes: ['48095']}},"
             f" delivery: {{channel: webhook, options: {{url: '{base}/hook/yaml',"
             " batch: true}}}\n")
 

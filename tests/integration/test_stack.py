@@ -7,6 +7,7 @@ away from the shared dev stack (29092/29093, 25432), and stops them at the end.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,7 +76,11 @@ def test_kafka_stack_lifecycle(kafka: KafkaStack) -> None:
     status = kafka.status()
     assert status.running and status.pid is not None
     assert status.data_dir == kafka.data_dir and (status.data_dir / "meta.properties").is_file()
-    assert "Kafka Server started" in status.log_file.read_text()
+    # written just after the broker answers: give the log a moment on a loaded machine
+    deadline = time.monotonic() + 20
+    while "Kafka Server started" not in status.log_file.read_text():
+        assert time.monotonic() < deadline, "no 'Kafka Server started' in the broker log"
+        time.sleep(0.2)
 
     assert asyncio.run(_round_trip(bootstrap, "stack-test")) == (b"k1", b"bonjour")
 
