@@ -75,6 +75,8 @@ class TerritoryIndex:
         #: resolved once: a lookup then costs the same at 10 or 10,000 registered actors
         #: (no walk through large dicts and models). Cleared on every actor change.
         self._place_entries: dict[str, tuple[_Entry, ...]] = {}
+        #: actor id -> version at which it was deleted (see :meth:`delete`)
+        self._deleted: dict[str, int] = {}
         for actor in actors:
             self.upsert(actor)
 
@@ -95,9 +97,13 @@ class TerritoryIndex:
         return list(self._actors.values())
 
     def upsert(self, actor: Actor) -> bool:
-        """Add or replace an actor; ignore an older version. Return True if applied."""
+        """Add or replace an actor; ignore an older version, also one older than a deletion
+        seen (a partition late in the stream applies changes others applied already).
+        Return True if applied."""
         known = self._actors.get(actor.id)
         if known is not None and known.version > actor.version:
+            return False
+        if actor.version <= self._deleted.get(actor.id, -1):
             return False
         self.remove(actor.id)
         self._place_entries.clear()
@@ -107,6 +113,14 @@ class TerritoryIndex:
         for key in keys:
             self._by_key.setdefault(key, set()).add(actor.id)
         return True
+
+    def delete(self, actor_id: str, version: int) -> None:
+        """The actor was removed at ``version``: forget it unless a newer registration is
+        known, and ignore any registration up to that version from now on."""
+        known = self._actors.get(actor_id)
+        if known is None or known.version <= version:
+            self.remove(actor_id)
+        self._deleted[actor_id] = max(version, self._deleted.get(actor_id, -1))
 
     def remove(self, actor_id: str) -> None:
         self._place_entries.clear()

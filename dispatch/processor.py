@@ -146,7 +146,7 @@ class Processor:
         *,
         max_consecutive_dead_letters: int = 1000,
         max_record_bytes: int = 262_144,
-        redispatch_chunk: int = 5000,
+        redispatch_chunk: int = 500,
         clock: Callable[[], float] = time.time,
         deadlines: Deadlines | None = None,
         due_chunk: int = 5000,

@@ -235,9 +235,7 @@ def _apply_to_index(index: TerritoryIndex, ch: Change) -> None:
     if ch.actor is not None:
         index.upsert(ch.actor)
         return
-    known = index.actor(ch.actor_id)
-    if known is None or known.version <= ch.version:
-        index.remove(ch.actor_id)
+    index.delete(ch.actor_id, ch.version)
 
 
 def _reevaluate(ctx: Context, key: bytes, partition: int, state: DemandeState,
