@@ -24,7 +24,7 @@ from typing import Any
 
 from mode import CrashingSupervisor
 
-from dispatch.letters import check_key, dead_letter, record_headers, screen
+from dispatch.letters import check_key, dead_letter, record_headers, refusal, screen
 from dispatch.matching import TerritoryIndex
 from dispatch.processor import StateStore
 from dispatch.sending import Output, Sender, send_all
@@ -82,17 +82,12 @@ async def handle(value: bytes | None, key: bytes | None, store: StateStore,
     now = int(time.time() * 1000)
     try:
         pending = _fan_out(value, key, store, index, codec, partition, now, max_record_bytes)
-    except HubError as exc:
-        if exc.retriable:
+    except Exception as exc:
+        if isinstance(exc, HubError) and exc.retriable:
             raise
-        pending = [dead_letter(codec, exc, topic=topics.EVENEMENTS, partition=partition,
-                               offset=offset, key=key, value=value, now_ms=now,
-                               headers=headers)]  # fmt: skip
-    except Exception as exc:  # a defect must not cost the records behind this one
-        err = HubError(f"{type(exc).__name__}: {exc}", code="internal_error")
-        pending = [dead_letter(codec, err, topic=topics.EVENEMENTS, partition=partition,
-                               offset=offset, key=key, value=value, now_ms=now,
-                               headers=headers)]  # fmt: skip
+        pending = [dead_letter(codec, refusal(exc), topic=topics.EVENEMENTS,
+                               partition=partition, offset=offset, key=key, value=value,
+                               now_ms=now, headers=headers)]  # fmt: skip
     await send_all(sender, pending)  # acknowledged before faust acks (and commits) the input
     return sum(1 for topic, _, _ in pending if topic.startswith(topics.FEED_PREFIX))
 

@@ -22,12 +22,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from dispatch.sending import Output
 from hub import topics
 from hub.errors import DecodeError, HubError, InputError
 from schemas import Codec
-
-#: one output record: (topic, key, value) — as dispatch.sending.Output
-Output = tuple[str, bytes | None, bytes]
 
 #: Header set by ``hub dlq replay`` on a replayed record: JSON ``{"attempts": n,
 #: "history": [{reason, message, failedAt}...], "from": "hub.dlq:<partition>:<offset>"}``.
@@ -61,6 +59,16 @@ def record_headers(raw: Any) -> tuple[tuple[str, bytes], ...]:
         return ()
     items = raw.items() if hasattr(raw, "items") else raw
     return tuple((str(k), bytes(v or b"")) for k, v in items)
+
+
+def refusal(exc: Exception) -> HubError:
+    """The error a refused input is dead-lettered with: ``exc`` itself, or, for an error
+    the hub did not raise on purpose (a defect), an ``internal_error`` naming it — a
+    defect must not cost the records behind this one. Retriable errors are not refusals:
+    callers re-raise them first."""
+    if isinstance(exc, HubError):
+        return exc
+    return HubError(f"{type(exc).__name__}: {exc}", code="internal_error")
 
 
 def check_key(key: bytes | None, num_unique: str) -> None:

@@ -26,7 +26,7 @@ from dispatch.batch import Batch
 from dispatch.deadlines import Deadlines
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
-from dispatch.letters import check_key, dead_letter, replay_info, screen
+from dispatch.letters import check_key, dead_letter, refusal, replay_info, screen
 from dispatch.logic import Decision, decide
 from dispatch.matching import TerritoryIndex
 from dispatch.purge import purge_key, purgeable
@@ -237,9 +237,7 @@ class Processor:
             except Exception as exc:
                 if isinstance(exc, HubError) and exc.retriable:
                     raise
-                if not isinstance(exc, HubError):
-                    exc = HubError(f"{type(exc).__name__}: {exc}", code="internal_error")
-                await self._refuse(batch, rec, exc)
+                await self._refuse(batch, rec, refusal(exc))
             finally:
                 counted = (rec.topic, operation)
                 batch.stats.inputs[counted] = batch.stats.inputs.get(counted, 0) + 1
