@@ -39,6 +39,8 @@ class Batch:
     raw: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
     #: writes stored before the states (dispatch.deadlines: the upgrade pass)
     pre: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
+    #: partitions found without a complete index in this batch (no lookup again)
+    unindexed: set[int] = field(default_factory=set)
 
     @property
     def index(self) -> TerritoryIndex:
@@ -47,10 +49,22 @@ class Batch:
     def state(self, key: bytes, partition: int) -> DemandeState | None:
         return self.proc._state(key, self.overlay, partition)
 
+    def _indexed(self, partition: int) -> bool:
+        # a partition's marker appears only with a control (which marks it at once): one
+        # store lookup per batch and partition, not one per demand written
+        if partition in self.proc._indexed:
+            return True
+        if partition in self.unindexed:
+            return False
+        if self.proc._indexed_partition(partition):
+            return True
+        self.unindexed.add(partition)
+        return False
+
     def write(self, key: bytes, partition: int, state: DemandeState | None,
               prior: DemandeState | None) -> None:  # fmt: skip
         if key not in self.bases:  # what is stored for it now: the prior's entries
-            indexed = self.proc._indexed_partition(partition) or any(
+            indexed = self._indexed(partition) or any(
                 key in sub.overlay for sub in self.proc._unsettled)
             base = territory.entries(prior, self.proc.index) if indexed else {}
             # the due entries (dispatch.deadlines) are taken as stored: states stored
