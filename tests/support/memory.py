@@ -70,3 +70,36 @@ class MemorySender:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         fut.set_result(None)
         return fut
+
+
+async def run_pipelined(proc: Any, records: Sequence[Any], rng: Any, *,
+                        max_batch: int = 12, sender: MemorySender | None = None) -> None:
+    """Feed ``records`` to ``proc`` (a dispatch Processor) as the worker does: batches cut
+    at random (1..``max_batch``), each submitted before the previous one is stored
+    (pipelining, depth 1). With ``sender``, what the processor writes to hub.demandes
+    itself (DispatchResume) comes back at the end of its partition, as the topic would
+    serve it."""
+    import itertools
+
+    from dispatch.processor import InputRecord
+    from hub import topics
+
+    queue = list(records)
+    offsets = itertools.count(10_000_000)
+    previous = None
+    while queue:
+        n = rng.randint(1, max_batch)
+        batch, queue = queue[:n], queue[n:]
+        seen = len(sender.sent.get(topics.DEMANDES, [])) if sender is not None else 0
+        sub = await proc.submit(batch)
+        if sender is not None:
+            for key, value in sender.sent.get(topics.DEMANDES, [])[seen:]:
+                assert key is not None
+                queue.append(InputRecord(topics.DEMANDES,
+                                         partition_of(key, proc.store.partitions),
+                                         next(offsets), key, value))  # fmt: skip
+        if previous is not None:
+            await proc.settle(previous)
+        previous = sub
+    if previous is not None:
+        await proc.settle(previous)

@@ -26,7 +26,7 @@ from dispatch.state import DemandeState
 from hub import topics
 from hub.actors import Actor, ActorFilters
 from tests.support.demandes import demande_event, new_num_unique
-from tests.support.memory import MemorySender, MemoryStore
+from tests.support.memory import MemorySender, MemoryStore, run_pipelined
 
 ROUEN, LE_HAVRE = "76540", "76351"
 N = 4
@@ -238,20 +238,6 @@ def _records(codec: Any, proc: Processor, steps: list[tuple[str, Any]]) -> list[
     return out
 
 
-async def _pipelined(proc: Processor, records: list[InputRecord], rng: random.Random) -> None:
-    """Random batches, each submitted before the previous one is stored (the worker)."""
-    previous = None
-    while records:
-        n = rng.randint(1, 15)
-        batch, records = records[:n], records[n:]
-        sub = await proc.submit(batch)
-        if previous is not None:
-            await proc.settle(previous)
-        previous = sub
-    if previous is not None:
-        await proc.settle(previous)
-
-
 def _feed(codec: Any, sender: MemorySender, actor: str,
           dedup: bool = True) -> list[tuple[str, str, str]]:  # fmt: skip
     seen: set[tuple[str, str]] = set()
@@ -286,12 +272,13 @@ def test_stock_with_spread_deadlines_gets_exactly_its_notices(codec: Any, geogra
     store, sender = MemoryStore(N), MemorySender()
     proc = _processor(codec, geography, store, sender)
     records = _records(codec, proc, steps)
-    asyncio.run(_pipelined(proc, list(records), rng))
+    asyncio.run(run_pipelined(proc, list(records), rng, max_batch=15))
     for actor, want in expected.items():
         got = _feed(codec, sender, actor, dedup=False)
         assert _per_demand(got) == _per_demand(want), actor
     assert _due_keys(store) == _untold(steps)  # no stale entry, none missing
-    asyncio.run(_pipelined(proc, list(records), rng))  # the whole stream read again
+    # the whole stream read again
+    asyncio.run(run_pipelined(proc, list(records), rng, max_batch=15))
     for actor, want in expected.items():
         assert _per_demand(_feed(codec, sender, actor, dedup=False)) == _per_demand(want)
 

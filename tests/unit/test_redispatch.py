@@ -32,7 +32,7 @@ from hub import topics
 from hub.actors import Actor, ActorFilters
 from reliability.ledger import in_scope
 from tests.support.demandes import demande_event, new_num_unique
-from tests.support.memory import MemorySender, MemoryStore
+from tests.support.memory import MemorySender, MemoryStore, run_pipelined
 
 N = 2  # partitions
 #: communes of Seine-Maritime (76) and Eure (27), with arrondissement-free codes, two EPCIs
@@ -171,30 +171,6 @@ def _held(sender: MemorySender, codec: Any, actor_id: str) -> set[str]:
     return held
 
 
-async def _run(proc: Processor, records: list[InputRecord], rng: random.Random,
-               sender: MemorySender) -> None:  # fmt: skip
-    """Batches cut at random, each decided before the previous one is stored (the
-    worker's pipelining, depth 1). What the worker writes to hub.demandes itself (the
-    continuation of a long re-dispatch) comes back at the end of its partition, as the
-    topic would serve it."""
-    queue = list(records)
-    offsets = itertools.count(10_000_000)
-    previous = None
-    while queue:
-        n = rng.randint(1, 12)
-        batch, queue = queue[:n], queue[n:]
-        seen = len(sender.sent.get(topics.DEMANDES, []))
-        sub = await proc.submit(batch)
-        for key, value in sender.sent.get(topics.DEMANDES, [])[seen:]:
-            assert key is not None
-            queue.append(InputRecord(topics.DEMANDES, _part(key), next(offsets), key, value))
-        if previous is not None:
-            await proc.settle(previous)
-        previous = sub
-    if previous is not None:
-        await proc.settle(previous)
-
-
 def _check(store: MemoryStore, sender: MemorySender, codec: Any,
            expected: dict[str, set[str]]) -> None:  # fmt: skip
     for aid, nums in expected.items():
@@ -217,11 +193,11 @@ def _property(geography: Any, codec: Any, data: Any, seed: int, legacy_at: int,
     # with ``legacy``, the first part was written "before the index existed": every own
     # key is then dropped and a restarted worker goes on (the one-time upgrade pass)
     cut = len(records) * legacy_at // 100
-    asyncio.run(_run(proc, records[:cut], rng, sender))
+    asyncio.run(run_pipelined(proc, records[:cut], rng, sender=sender))
     if legacy:
         store.own.clear()
         proc = Processor(proc.index, codec, store, sender, redispatch_chunk=chunk)
-    asyncio.run(_run(proc, records[cut:], rng, sender))
+    asyncio.run(run_pipelined(proc, records[cut:], rng, sender=sender))
     _check(store, sender, codec, _expected(steps, geography))
 
 
@@ -257,7 +233,7 @@ def test_a_change_reads_only_the_demands_it_changes(geography: Any, codec: Any) 
                                                False))]  # fmt: skip
     steps += [("event", demande_event(new_num_unique(), [COMMUNES[i % len(COMMUNES)]]))
               for i in range(200)]  # fmt: skip
-    asyncio.run(_run(proc, _records(steps, codec), random.Random(1), sender))
+    asyncio.run(run_pipelined(proc, _records(steps, codec), random.Random(1), sender=sender))
     rouen = ActorFilters(communes=["76540"])
     change = [("actor", ("r", 1, rouen, False))]
     stats = asyncio.run(proc.process(_records(change, codec)))
@@ -299,7 +275,7 @@ def test_a_large_redispatch_goes_in_chunks_behind_regular_events(geography: Any,
     steps: list[tuple[str, Any]] = [("actor", ("rouen", 1, ActorFilters(communes=["76540"]),
                                                False))]  # fmt: skip
     steps += [("event", demande_event(n, [eure[i % len(eure)]])) for i, n in enumerate(nums)]
-    asyncio.run(_run(proc, _records(steps, codec), random.Random(1), sender))
+    asyncio.run(run_pipelined(proc, _records(steps, codec), random.Random(1), sender=sender))
     change = [("actor", ("dep27", 1, ActorFilters(departements=["27"]), False))]
     later = [("event", demande_event(nums[-1], [eure[0]], operation="MOD"))]
     records = _records(change + later, codec)
