@@ -78,8 +78,8 @@ def test_notices_exactly_once_across_kill9_and_rebalance(private_hub: PrivateHub
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 0 and "ticked 4 partitions" in out.stdout, out.stderr
 
-    def worker(tag: str) -> Worker:
-        w = Worker(hub.env, hub.home / f"worker-clk-{tag}-{run}.log")
+    def worker(tag: str, **env: str) -> Worker:
+        w = Worker({**hub.env, **env}, hub.home / f"worker-clk-{tag}-{run}.log")
         w.start()
         hub.workers.append(w)
         return w
@@ -105,7 +105,9 @@ def test_notices_exactly_once_across_kill9_and_rebalance(private_hub: PrivateHub
 
     asyncio.run(play(steps[:kill_at]))  # a backlog for the first worker
     before_kill = sum(len(v) for v in _expected(steps[:kill_at]).values())
-    first = worker("1")
+    # one event per batch: the first worker must still be inside its backlog when the test
+    # sees its first output, however fast the machine (a CI run once saw it all done)
+    first = worker("1", HUB_WORKER__BATCH_SIZE="1")
     workers = [first]
     try:
         deadline = time.monotonic() + 180
