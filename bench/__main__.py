@@ -28,8 +28,8 @@ from bench.w4 import SCENARIOS as W4_SCENARIOS
 from bench.w4 import W4Config, w4
 from bench.w4_report import verdicts as w4_verdicts
 from bench.workloads import backfill, fanout_sets, fanout_sweep, stream
-from hub.errors import HubError
-from hub.geo import get_geography
+from hub.core.errors import HubError
+from hub.domain.geo import get_geography
 
 
 @dataclass(frozen=True)

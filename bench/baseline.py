@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.data import ActorMix, fanout_actors, national_actors
 from bench.harness import producer
-from dispatch.matching import TerritoryIndex
-from dispatch.state import wished_communes, wished_typologies
-from hub.geo import get_geography
+from hub.domain.geo import get_geography
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import wished_communes, wished_typologies
 from schemas import get_codec
 
 BATCH = 500  # the worker's default batch size (HUB_WORKER__BATCH_SIZE)

@@ -2,7 +2,7 @@
 
 The shared development broker (127.0.0.1:29092) carries everybody's tests: a benchmark
 there would measure their load and pollute their topics. Each run therefore starts its
-own single-node broker (``hub.stack.kafka.KafkaStack``) in a temporary home, on free
+own single-node broker (``hub.dev.stack.kafka.KafkaStack``) in a temporary home, on free
 loopback ports, and wipes it at the end. The broker's jars are linked from an existing
 home when one has them (the repository's ``.hub``), else fetched by Maven as usual.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from hub.kafka.admin import wait_ready
-from hub.stack.kafka import KafkaStack
+from hub.core.kafka.admin import wait_ready
+from hub.dev.stack.kafka import KafkaStack
 
 #: homes whose ``kafka/libs-<version>`` may be reused (first found wins)
 _JAR_HOMES = (Path(__file__).resolve().parent.parent / ".hub", Path.home() / ".hub")
@@ -55,7 +55,7 @@ def private_broker(home: Path, heap: str = "1g") -> Iterator[KafkaStack]:
 
 async def create_topics(bootstrap: str, specs: dict[str, int]) -> None:
     """Create topics (name -> partitions) in chunks; return once every partition takes
-    writes (``hub.kafka.admin.wait_ready``: a worker writing to 2,000 feed topics whose
+    writes (``hub.core.kafka.admin.wait_ready``: a worker writing to 2,000 feed topics whose
     partitions were still loading stalled for minutes, aio-libs/aiokafka#1018). An
     existing topic is an error here: benchmark topics are always fresh, so a clash means
     a bug in the harness."""

@@ -26,13 +26,13 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 
 from dispatch.deadlines import Deadlines, add_months, day_ms
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
-from dispatch.state import DemandeState
 from dispatch.tablestore import RocksTableStore
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.geo import get_geography
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.geo import get_geography
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import DemandeState
 from schemas import get_codec
 
 PARTITIONS = 4

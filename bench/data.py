@@ -1,6 +1,6 @@
 """Seeded synthetic actors and demand streams for the benchmarks.
 
-Demands come from :func:`hub.generate.generate_demandes` (national draw weighted by
+Demands come from :func:`hub.dev.generate.generate_demandes` (national draw weighted by
 population, 1–8 wished communes in the EPCI of the first choice, consistent households,
 valid numéros uniques). Actors are drawn here, reproducibly from a seed:
 
@@ -25,11 +25,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dispatch.matching import TerritoryIndex
-from dispatch.state import wished_communes, wished_typologies
-from hub.actors import Actor, ActorFilters, Profile
-from hub.generate import generate_demandes
-from hub.geo import Geography
+from hub.dev.generate import generate_demandes
+from hub.domain.actors import Actor, ActorFilters, Profile
+from hub.domain.geo import Geography
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import wished_communes, wished_typologies
 
 #: départements an actor filter accepts (``hub.actors``); overseas collectivities are not
 _DEP_RE = re.compile(r"^(?:0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-8])$")

@@ -14,18 +14,18 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench.broker import create_topics
 from bench.ledger import HeadReader, Ledger
-from hub import topics
-from hub.actors import Actor
-from hub.kafka.admin import known_partitions
-from hub.kafka.client import delivery_options
-from hub.settings import HubSettings
+from hub.core import topics
+from hub.core.kafka.admin import known_partitions
+from hub.core.kafka.client import delivery_options
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
 from schemas import get_codec
 
 PARTITIONS = 4  # hub.demandes partitions: the hub's default
 
 
 def producer(bootstrap: str) -> AIOKafkaProducer:
-    """The hub's delivery settings (``hub.kafka.client.delivery_options``), linger and
+    """The hub's delivery settings (``hub.core.kafka.client.delivery_options``), linger and
     compression from ``HUB_KAFKA__*`` as the worker reads them (a tuning run's
     ``--worker-env`` reaches the baselines too: same settings, fair ratio)."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, **delivery_options(HubSettings().kafka))
@@ -95,7 +95,7 @@ class Watcher:
         await self.consumer.stop()
 
     async def partitions(self, names: Sequence[str], timeout: float = 120) -> list[TopicPartition]:
-        """The partitions of ``names`` (``hub.kafka.admin.known_partitions``)."""
+        """The partitions of ``names`` (``hub.core.kafka.admin.known_partitions``)."""
         async with asyncio.timeout(timeout):
             return await known_partitions(self.consumer, names)
 

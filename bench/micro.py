@@ -15,10 +15,10 @@ import time
 from typing import Any
 
 from bench.data import ActorMix, demand_events, fanout_actors, national_actors
-from dispatch.matching import TerritoryIndex
-from dispatch.state import wished_communes, wished_typologies
-from hub.actors import Actor
-from hub.geo import Geography
+from hub.domain.actors import Actor
+from hub.domain.geo import Geography
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import wished_communes, wished_typologies
 
 DEP = "76"
 

@@ -22,11 +22,11 @@ from aiokafka.structs import OffsetAndMetadata
 from bench.broker import create_topics
 from bench.harness import PARTITIONS, Watcher, produce, producer
 from bench.processes import Proc, start_worker
-from dispatch.matching import TerritoryIndex
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.errors import TransientError
-from hub.geo import Geography
+from hub.core import topics
+from hub.core.errors import TransientError
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.geo import Geography
+from hub.domain.matching import TerritoryIndex
 from schemas import get_codec
 
 PROBE_DEPARTEMENT = "23"  # Creuse: few demands, so the probe actor stays small

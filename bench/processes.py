@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 
 from bench.broker import free_port
-from hub.errors import TransientError
+from hub.core.errors import TransientError
 
 #: the repository root, so that ``python -m bench.baseline`` resolves in a child process
 _ROOT = str(Path(__file__).resolve().parent.parent)

@@ -6,7 +6,7 @@ One run on a private broker (``bench.broker.private_broker``): synthetic demands
 
 * **raw producer**: the same number of records, already encoded (the first 2,000 events
   encoded, cycled), sent by an aiokafka producer with the hub's delivery settings and
-  the same bounded window as ``hub publish`` (``hub.publishing.send_all``), in this
+  the same bounded window as ``hub publish`` (``connectors.ingress.publishing.send_all``), in this
   process: what the client and the broker can take, the ceiling of ``hub publish``;
 * **hub publish** of each input as a real ``hub`` child process (``--dry-run`` first when
   asked: the first pass alone), timed from spawn to exit; peak RSS is the child's
@@ -43,8 +43,8 @@ from bench import report
 from bench.broker import create_topics, private_broker
 from bench.data import demand_events, write_jsonl
 from bench.harness import producer
-from hub.geo import get_geography
-from hub.publishing import PreparedEvent, prepare_event, send_all
+from connectors.ingress.publishing import PreparedEvent, prepare_event, send_all
+from hub.domain.geo import get_geography
 
 RAW_TOPIC = "bench.raw"
 PARTITIONS = 4

@@ -1,6 +1,6 @@
 """The push workload (issue 22 point 4): ``python -m bench run --only push``.
 
-``hub deliver``'s service (:class:`hub.delivery.service.PushService`, in this process, one
+``hub deliver``'s service (:class:`connectors.outbound.service.PushService`, in this process, one
 task per actor, SQLite outbox and audit chain in the run's temporary home) delivers to
 :mod:`bench.push_receiver` (a separate process on 127.0.0.1). Outbox rows are FeedRecords
 carrying generated demand snapshots (~2.3 kB of JSON each, so every record is audited),
@@ -24,7 +24,7 @@ schema per run in that PostgreSQL database (dropped afterwards).
   comparison with the former 10–18 records/s.
 * **backlog from the feed** (``python -m bench run --only push`` starts a private broker
   for it): the same ``backlog`` records written to the actor's Kafka feed first, then
-  ``hub deliver``'s service with its :class:`~hub.delivery.pump.FeedPump` (decode, copy
+  ``hub deliver``'s service with its :class:`~connectors.outbound.pump.FeedPump` (decode, copy
   into the outbox) and batch delivery, clock started with the service.
 """
 
@@ -53,17 +53,17 @@ from sqlalchemy.engine import make_url
 from bench.broker import create_topics, free_port
 from bench.data import demand_events
 from bench.harness import producer
-from hub import topics
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.audit.store import AuditStore
-from hub.db import make_engine, migrate
-from hub.delivery.outbox import Outbox, Pending
-from hub.delivery.pump import FeedPump
-from hub.delivery.service import PushService
-from hub.delivery.webhook import WebhookDelivery, actor_key, batch_body, sign
-from hub.errors import TransientError
-from hub.geo import get_geography
-from hub.settings import ApiSettings, HubSettings
+from connectors.outbound.pump import FeedPump
+from connectors.outbound.service import PushService
+from connectors.outbound.webhook import WebhookDelivery, actor_key, batch_body, sign
+from hub.core import topics
+from hub.core.db import make_engine, migrate
+from hub.core.errors import TransientError
+from hub.core.settings import ApiSettings, HubSettings
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.domain.geo import get_geography
+from hub.stores.audit.store import AuditStore
+from hub.stores.delivery.outbox import Outbox, Pending
 from schemas import get_codec
 
 MASTER = "bench-push"

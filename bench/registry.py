@@ -1,9 +1,9 @@
 """Registering benchmark actors through the real registry path, controls sent together.
 
 :func:`import_actors` writes the actors to a YAML file and imports it with
-:meth:`hub.registry.service.ActorService.import_file` (validation of shapes and
+:meth:`hub.stores.registry.service.ActorService.import_file` (validation of shapes and
 territories, one SQLite transaction, versions set by the registry), then publishes what
-the service hands its publisher the way :class:`hub.kafka.publisher.KafkaActorPublisher`
+the service hands its publisher the way :class:`hub.stores.registry.publisher.KafkaActorPublisher`
 does for one actor — the registration on ``hub.actors``, then one ``DispatchControl`` per
 partition of ``hub.demandes`` — but for the whole import with one producer, so the
 workers receive the controls of a bulk import together (back to back in each partition).
@@ -22,9 +22,9 @@ from pathlib import Path
 import yaml
 
 from bench.harness import PARTITIONS, producer
-from hub import topics
-from hub.actors import Actor
-from hub.registry.service import ActorService
+from hub.core import topics
+from hub.domain.actors import Actor
+from hub.stores.registry.service import ActorService
 from schemas import get_codec
 
 
@@ -68,9 +68,9 @@ class Registry:
     """A SQLite registry under ``home`` whose service publishes through :class:`BulkPublisher`."""
 
     def __init__(self, home: Path, bootstrap: str) -> None:
-        from hub.db import make_engine, migrate
-        from hub.geo import get_geography
-        from hub.registry.store import ActorStore
+        from hub.core.db import make_engine, migrate
+        from hub.domain.geo import get_geography
+        from hub.stores.registry.store import ActorStore
 
         home.mkdir(parents=True, exist_ok=True)
         self.home = home

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from hub.actors import Actor
-from hub.geo import Geography
+from hub.domain.actors import Actor
+from hub.domain.geo import Geography
 from reliability.ledger import in_scope
 
 

@@ -22,8 +22,8 @@ from bench.harness import consumer, producer
 from bench.ledger import HeadReader
 from bench.stock import Demand, Stock
 from bench.workloads import _quantiles
-from hub import topics
-from hub.geo import Geography
+from hub.core import topics
+from hub.domain.geo import Geography
 from schemas import get_codec
 
 

@@ -50,9 +50,9 @@ from bench.registry import Registry
 from bench.stock import Demand, Scope, Stock, demand_of
 from bench.trickle import Trickle
 from bench.workloads import encode
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.geo import Geography
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.geo import Geography
 
 TRICKLE_DEPARTEMENT = "23"
 SCENARIOS = ("one_percent", "departement", "bulk20", "national", "bulk2000")

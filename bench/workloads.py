@@ -22,8 +22,8 @@ from bench.ledger import HeadReader, Ledger
 from bench.measure import Burst, burst
 from bench.phase import Phase
 from bench.processes import start_baseline
-from dispatch.state import wished_communes, wished_typologies
-from hub import topics
+from hub.core import topics
+from hub.domain.state import wished_communes, wished_typologies
 from schemas import get_codec
 
 INPUT = "bench.in"

@@ -6,11 +6,11 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer
 
-from dispatch.matching import TerritoryIndex
-from hub import topics
-from hub.actors import Actor
-from hub.kafka.client import client_options, topic_partitions
-from hub.settings import HubSettings
+from hub.core import topics
+from hub.core.kafka.client import client_options, topic_partitions
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
+from hub.domain.matching import TerritoryIndex
 from schemas import get_codec
 
 

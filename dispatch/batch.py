@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dispatch import territory
-from dispatch.logic import Decision
-from dispatch.matching import TerritoryIndex
 from dispatch.sending import Output
-from dispatch.state import DemandeState
-from hub import topics
+from hub.core import topics
+from hub.domain.decisions import Decision
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import DemandeState
 
 if TYPE_CHECKING:
     from dispatch.processor import BatchStats, Processor

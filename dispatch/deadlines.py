@@ -9,7 +9,7 @@ February gives 28 February). Its thresholds, each a notice sent once:
   (``clock.notice_months``; same day of the month, clamped to the month's last day);
 * ``echeance_depassee``: the deadline itself;
 * ``delai_anormalement_long``: ``dateCreationDemande`` plus the département's délai
-  (:mod:`dispatch.delais`; seniority is kept on renewal), only when the table knows the
+  (:mod:`hub.domain.delais`; seniority is kept on renewal), only when the table knows the
   département (of the first wished commune) and no one has set the flag yet.
 
 A threshold is due at 00:00 Europe/Paris of its day. Only an **active** demand has
@@ -59,10 +59,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
-from dispatch.delais import DelaiTable
-from dispatch.logic import Decision, Delivery
-from dispatch.state import DemandeState, wished_communes
-from hub.errors import ConfigError
+from hub.core.errors import ConfigError
+from hub.domain.decisions import Decision, Delivery
+from hub.domain.delais import DelaiTable
+from hub.domain.state import DemandeState, wished_communes
 
 if TYPE_CHECKING:
     from dispatch.batch import Batch

@@ -25,12 +25,12 @@ from typing import Any
 from mode import CrashingSupervisor
 
 from dispatch.letters import check_key, dead_letter, record_headers, refusal, screen
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import StateStore
 from dispatch.sending import Output, Sender, send_all
-from dispatch.state import DemandeState
-from hub import topics
-from hub.errors import HubError
+from hub.core import topics
+from hub.core.errors import HubError
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import DemandeState
 from schemas import Codec
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatch.logic import FORMER_RECIPIENT, RETRAIT
-from dispatch.profiles import cut_for_profile
-from dispatch.state import DemandeState
+from hub.domain.decisions import FORMER_RECIPIENT, RETRAIT
+from hub.domain.profiles import cut_for_profile
+from hub.domain.state import DemandeState
 
 
 def feed_record(

@@ -11,7 +11,7 @@ a full encode (tested). If the current FeedRecord schema does not start with tho
 fields, :class:`FeedBytes` falls back to full encodes.
 
 Document index splice: profiles also differ by the document index
-(``demande.piecesJustificatives``, cut per profile by :mod:`dispatch.profiles`) when the
+(``demande.piecesJustificatives``, cut per profile by :mod:`hub.domain.profiles`) when the
 rest of the snapshot is the same. That field is the last of the Demande record and the
 snapshot is followed only by ``evenement``, so the index's bytes sit just before the
 ``evenement`` bytes at the end of the encoding: they are replaced by the encoding of the

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from dispatch.sending import Output
-from hub import topics
-from hub.errors import DecodeError, HubError, InputError
+from hub.core import topics
+from hub.core.errors import DecodeError, HubError, InputError
 from schemas import Codec
 
 #: Header set by ``hub dlq replay`` on a replayed record: JSON ``{"attempts": n,

@@ -27,8 +27,6 @@ from dispatch.deadlines import Deadlines
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
 from dispatch.letters import check_key, dead_letter, refusal, replay_info, screen
-from dispatch.logic import Decision, decide
-from dispatch.matching import TerritoryIndex
 from dispatch.purge import purge_key, purgeable
 from dispatch.redispatch import Change, change_of
 from dispatch.sending import (
@@ -41,10 +39,12 @@ from dispatch.sending import (
     wait_acks,
 )
 from dispatch.snapshotbytes import snapshot_bytes
-from dispatch.state import DemandeState
 from dispatch.tablestore import partition_of
-from hub import topics
-from hub.errors import DecodeError, HubError
+from hub.core import topics
+from hub.core.errors import DecodeError, HubError
+from hub.domain.decisions import Decision, decide
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import DemandeState
 from schemas import Codec
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatch.state import DemandeState
+from hub.domain.state import DemandeState
 
 
 def purgeable(state: DemandeState | None, radiated_before_ms: int) -> bool:

@@ -13,7 +13,7 @@ with the state (:mod:`dispatch.territory`), never a scan of the stock:
    candidates, each with its ranks and typologies;
 3. a candidate whose answer is the same under both filters is left alone, unread; the
    others (the copies and withdrawals due) are read and decided by
-   :func:`dispatch.logic.reevaluate`, the one rule of record.
+   :func:`hub.domain.decisions.reevaluate`, the one rule of record.
 
 So the cost is a scan of index entries of the two territories (a few µs each) plus one
 state read per copy or withdrawal. Consecutive controls of a partition (a bulk import)
@@ -48,10 +48,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dispatch import territory
-from dispatch.logic import COPIE, Decision, reevaluate
-from dispatch.matching import TerritoryIndex
-from dispatch.state import DemandeState, wished_communes, wished_typologies
-from hub.actors import Actor, ActorFilters
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.decisions import COPIE, Decision, reevaluate
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
 log = logging.getLogger(__name__)
 

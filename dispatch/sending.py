@@ -21,8 +21,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from hub import topics
-from hub.errors import HubError, TransientError
+from hub.core import topics
+from hub.core.errors import HubError, TransientError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,7 +100,7 @@ class KafkaSender:
 
     async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
         producer = self.app.producer._ensure_producer()  # aiokafka.AIOKafkaProducer
-        # feeds and hub.dlq have one partition (hub.kafka.admin): naming it spares the
+        # feeds and hub.dlq have one partition (hub.core.kafka.admin): naming it spares the
         # client's murmur2 partitioner, ~4 % of a worker's CPU at N = 10 (py-spy)
         partition = 0 if topic.startswith(topics.FEED_PREFIX) or topic == topics.DLQ else None
         fut: Awaitable[Any] = await producer.send(topic, value, key=key, partition=partition)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from dispatch.state import DemandeState
+from hub.domain.state import DemandeState
 from schemas import Codec
 from schemas.codec import MARKER
 from schemas.splice import FieldSplice, same_type

@@ -25,7 +25,7 @@ batch's writes (``put`` each state, then ``await flush()``):
   order (waiting only when its buffer is full), then applies the write to the local
   store, so the store never holds a state its changelog was not given. It returns without
   waiting for the acknowledgements, as faust's ``send_soon`` did. faust flushes the
-  producer before it commits input offsets (bounded at stop, see ``dispatch.transport``),
+  producer before it commits input offsets (bounded at stop, see ``dispatch.runtime.transport``),
   so no input is committed ahead of its changelog record.
 * The persisted offset of a RocksDB partition (where a restart reads the changelog from)
   is written once per batch and partition, when the batch's last changelog record of that

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from dispatch.matching import TerritoryIndex
-from dispatch.state import DemandeState, wished_communes, wished_typologies
-from hub.actors import ActorFilters
+from hub.domain.actors import ActorFilters
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
 #: prefix of every index key (no numéro unique starts with a NUL byte)
 PREFIX = b"\x00t:"

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from hub import topics
+from hub.core import topics
 from schemas import Codec
 
 log = logging.getLogger(__name__)

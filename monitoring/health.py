@@ -11,7 +11,7 @@ holds for the consumer group:
 * the **broker is unreachable** when the offsets could not be read for
   ``broker_unreachable_after_s`` since the first attempt (a worker still starting, before
   its first reading, is not judged);
-* an agent that crashed stops the worker process (``dispatch/app.py``): then ``/health``
+* an agent that crashed stops the worker process (``dispatch/runtime/app.py``): then ``/health``
   does not answer at all, which every probe counts as a failure.
 
 Pure and clocked: :class:`CommitWatch` is fed readings and asked for a verdict.

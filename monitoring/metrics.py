@@ -7,7 +7,7 @@ all bounded sets. The metrics live in :data:`REGISTRY` (not the library's global
 the worker and the API expose exactly the hub's metrics plus the process collectors.
 
 Who feeds what:
-- the faust sensor (:mod:`monitoring.sensor`) and the per-batch recorder
+- the faust sensor (:mod:`dispatch.runtime.sensor`) and the per-batch recorder
   (:func:`monitoring.recorder.record_batch`): events in, feed records out, latency,
   dead letters, consumer lag, last processed event per agent;
 - connectors and delivery (issues 3 and 4) through the helpers of
@@ -109,7 +109,7 @@ CLOCK_READS = Counter(
 INPUT_REWINDS = Counter(
     "passerelle_input_rewinds_total",
     "Input partitions sought back because a record was handed out past a hole "
-    "(dispatch.contiguity: expected after a start or a rebalance on a backlog).",
+    "(dispatch.runtime.contiguity: expected after a start or a rebalance on a backlog).",
     ["topic"],
     registry=REGISTRY,
 )

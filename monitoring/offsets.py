@@ -15,9 +15,9 @@ from collections.abc import Collection
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from hub.kafka.admin import known_partitions
-from hub.kafka.client import client_options
-from hub.settings import HubSettings
+from hub.core.kafka.admin import known_partitions
+from hub.core.kafka.client import client_options
+from hub.core.settings import HubSettings
 from monitoring.health import Partition
 
 log = logging.getLogger(__name__)

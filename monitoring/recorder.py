@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from hub.refdata import TABLES
+from hub.domain.refdata import TABLES
 from monitoring import metrics as m
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ def connector_call(connector: str, operation: str) -> Iterator[dict[str, str]]:
     dict (default ``ok``); an exception counts as ``transport_error`` (``timeout`` for
     TimeoutError, ``business_error`` for a non-retriable HubError) and propagates, unless
     the body set another outcome than ``ok`` before raising (the caller knows better)."""
-    from hub.errors import HubError
+    from hub.core.errors import HubError
 
     result = {"outcome": "ok"}
     start = time.perf_counter()

@@ -21,10 +21,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hub import topics
-from hub.errors import TransientError
-from hub.kafka.client import client_options
-from hub.settings import HubSettings
+from hub.core import topics
+from hub.core.errors import TransientError
+from hub.core.kafka.client import client_options
+from hub.core.settings import HubSettings
 from reliability.ledger import Expected, Ledger
 from schemas import get_codec
 

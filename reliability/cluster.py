@@ -20,13 +20,13 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from hub import topics
-from hub.actors import Actor
-from hub.errors import TransientError
-from hub.kafka.admin import core_topics, ensure_topics
-from hub.kafka.client import client_options, producer_options
-from hub.settings import HubSettings
-from hub.stack.kafka import KafkaStack
+from hub.core import topics
+from hub.core.errors import TransientError
+from hub.core.kafka.admin import core_topics, ensure_topics
+from hub.core.kafka.client import client_options, producer_options
+from hub.core.settings import HubSettings
+from hub.dev.stack.kafka import KafkaStack
+from hub.domain.actors import Actor
 from schemas import get_codec
 
 APP_ID = "reliability-dispatch"
@@ -125,11 +125,11 @@ class PrivateHub:
     # -- data in -----------------------------------------------------------------------
     def register(self, actors: list[Actor]) -> None:
         """Register through the real registry service and Kafka publisher."""
-        from hub.db import make_engine, migrate
-        from hub.geo import get_geography
-        from hub.kafka.publisher import KafkaActorPublisher
-        from hub.registry.service import ActorService
-        from hub.registry.store import ActorStore
+        from hub.core.db import make_engine, migrate
+        from hub.domain.geo import get_geography
+        from hub.stores.registry.publisher import KafkaActorPublisher
+        from hub.stores.registry.service import ActorService
+        from hub.stores.registry.store import ActorStore
 
         engine = make_engine(self.settings.database_url)
         migrate(engine)
@@ -182,7 +182,7 @@ class PrivateHub:
             raise TransientError(f"progress unavailable: {type(exc).__name__}") from exc
 
     def feed_total(self, actor_ids: list[str]) -> int:
-        from hub.feeds import feed_sizes
+        from hub.services.feeds import feed_sizes
 
         try:
             return sum(asyncio.run(feed_sizes(self.settings, actor_ids)).values())

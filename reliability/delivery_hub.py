@@ -1,7 +1,7 @@
 """The database side of a delivery fault run: a private PostgreSQL, the deliverer and the
 audit recorder, next to a :class:`~reliability.cluster.PrivateHub` (broker + workers).
 
-* PostgreSQL: :class:`hub.stack.postgres.PostgresStack` on a free port under the run's
+* PostgreSQL: :class:`hub.dev.stack.postgres.PostgresStack` on a free port under the run's
   home (never the shared development server); it holds the registry, the webhook outbox
   and the audit trail, as in production. :meth:`DeliveryHub.pg_down` / :meth:`pg_up`
   stop it (fast shutdown: open sessions are cut) and start it again.
@@ -24,11 +24,11 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from hub.actors import Actor
-from hub.audit.tables import audit_deliveries
-from hub.db import make_engine, migrate
-from hub.delivery.outbox import Outbox
-from hub.stack.postgres import PostgresStack
+from hub.core.db import make_engine, migrate
+from hub.dev.stack.postgres import PostgresStack
+from hub.domain.actors import Actor
+from hub.stores.audit.tables import audit_deliveries
+from hub.stores.delivery.outbox import Outbox
 from reliability.cluster import REPO, PrivateHub, Worker, free_port
 
 #: webhook backoff of the run: the first retry after 0.5 s, then doubling up to this cap
@@ -95,10 +95,10 @@ class DeliveryHub:
 
     def register(self, actors: list[Actor]) -> None:
         """Register through the real registry service (in PostgreSQL) and publisher."""
-        from hub.geo import get_geography
-        from hub.kafka.publisher import KafkaActorPublisher
-        from hub.registry.service import ActorService
-        from hub.registry.store import ActorStore
+        from hub.domain.geo import get_geography
+        from hub.stores.registry.publisher import KafkaActorPublisher
+        from hub.stores.registry.service import ActorService
+        from hub.stores.registry.store import ActorStore
 
         service = ActorService(ActorStore(self._engine()), get_geography(),
                                publisher=KafkaActorPublisher(self.hub.settings))  # fmt: skip

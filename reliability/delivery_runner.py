@@ -31,9 +31,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from hub.actors import Actor, Delivery
-from hub.feeds import feed_sizes
-from hub.geo import get_geography
+from hub.domain.actors import Actor, Delivery
+from hub.domain.geo import get_geography
+from hub.services.feeds import feed_sizes
 from reliability import faults
 from reliability.checker import check, dead_lettered, read_feeds
 from reliability.cluster import PrivateHub, free_port

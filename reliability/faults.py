@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hub.errors import TransientError
+from hub.core.errors import TransientError
 from reliability.cluster import PrivateHub, Worker
 
 #: one fault: what it does to the hub; returns when the hub was told to recover

@@ -1,6 +1,6 @@
 """The ledger: what each actor must receive, written down before the run.
 
-The generator (:mod:`hub.generate`) draws demand events over one département; a fixed set
+The generator (:mod:`hub.dev.generate`) draws demand events over one département; a fixed set
 of actors is drawn over the same territory (communes, EPCIs, the whole département, with
 typology and first-choice filters). The ledger is computed here from the **public
 delivery contract** (docs/architecture.md, dispatch/processor.py), not by calling the
@@ -22,9 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.actors import Actor, ActorFilters
-from hub.generate import generate_demandes, generate_modifications
-from hub.geo import Geography
+from hub.dev.generate import generate_demandes, generate_modifications
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.geo import Geography
 
 Entry = tuple[str, str]  # (eventId, kind)
 

@@ -3,7 +3,7 @@
 It serves ``POST /hook/<actor id>`` on 127.0.0.1 (uvicorn in a thread of the harness),
 answers 204, and keeps, per actor and in arrival order, the decoded JSON body, whether
 its ``X-Passerelle-Signature`` is the HMAC the actor would compute with its key
-(:func:`hub.delivery.webhook.actor_key`), and when it arrived. :meth:`stop` closes the
+(:func:`connectors.outbound.webhook.actor_key`), and when it arrived. :meth:`stop` closes the
 listening socket, so a stopped receiver refuses connections (a receiver that is down);
 :meth:`start` serves again on the same port.
 """
@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.delivery.webhook import actor_key, sign
-from hub.errors import TransientError
+from connectors.outbound.webhook import actor_key, sign
+from hub.core.errors import TransientError
 
 
 @dataclass(slots=True)

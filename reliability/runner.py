@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from hub.geo import get_geography
+from hub.domain.geo import get_geography
 from reliability import faults
 from reliability.checker import check_feeds, dead_lettered
 from reliability.cluster import PrivateHub

@@ -8,11 +8,11 @@ Contracts:
 
 * ``encode`` writes with the current version of the named schema. The record is a plain
   dict: timestamps are int epoch millis, missing fields take their default, unknown keys
-  are refused. Anything that does not fit raises :class:`hub.errors.InputError`.
+  are refused. Anything that does not fit raises :class:`hub.core.errors.InputError`.
 * ``decode`` finds the writer schema by fingerprint (current or ``history/``), reads the
   body and resolves it to the current reader schema of the same name (defaults filled).
   Returned records are plain data (str, int, bool, list, dict, bytes, None). Every malformed
-  input raises :class:`hub.errors.DecodeError` (one line, never the payload's content).
+  input raises :class:`hub.core.errors.DecodeError` (one line, never the payload's content).
 * Hostile input: payloads above ``max_bytes`` are refused before parsing; a declared
   array/map block count above the bytes left, or a string longer than them, is refused at
   once (:mod:`schemas.compiled`; every array item takes ≥1 byte, which the registry
@@ -32,7 +32,7 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
-from hub.errors import DecodeError, InputError
+from hub.core.errors import DecodeError, InputError
 from schemas.compiled import Mismatch, Read
 from schemas.registry import SchemaRegistry, WriterSchema
 from schemas.splice import FieldSplice

@@ -33,7 +33,7 @@ from typing import Any
 from fastavro import parse_schema
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from hub.errors import ConfigError, InputError
+from hub.core.errors import ConfigError, InputError
 from schemas.compiled import Read, compile_schema
 
 AVRO_DIR = Path(__file__).resolve().parent / "avro"

@@ -11,7 +11,7 @@ Usage::
 
 The package (Licence Ouverte data, MIT code) ships the INSEE Code Officiel Géographique and
 the DGCL list of EPCI à fiscalité propre as JSON. We reduce it to the three tables the hub
-needs to dispatch demands by territory, in a gzip TSV read by :mod:`hub.geo`.
+needs to dispatch demands by territory, in a gzip TSV read by :mod:`hub.domain.geo`.
 
 Output contract (one record a line, tab-separated, UTF-8, ``\\n``):
 

@@ -56,7 +56,7 @@ AVRO_OF = {"xs:int": "int", "xs:boolean": "boolean"}  # everything else is a lex
 
 #: Fields appended to the ``Demande`` record that the SNE interface does not carry (see the
 #: module doc). The document index: one item per piece justificative, category and type as
-#: codes of the versioned table :mod:`hub.pieces`, ``reference`` locating the document itself.
+#: codes of the versioned table :mod:`hub.domain.pieces`, ``reference`` locating the document itself.
 HUB_EXTENSIONS: list[dict[str, Any]] = [
     {
         "name": "piecesJustificatives",
@@ -71,9 +71,9 @@ HUB_EXTENSIONS: list[dict[str, Any]] = [
                     "doc": "One supporting document of a demand (hub extension, not InterfaceNuu).",
                     "fields": [
                         {"name": "categorie", "type": "string",
-                         "doc": "category code, table hub.pieces (maxLength=10)"},
+                         "doc": "category code, table hub.domain.pieces (maxLength=10)"},
                         {"name": "type", "type": "string",
-                         "doc": "document type code, table hub.pieces (maxLength=10)"},
+                         "doc": "document type code, table hub.domain.pieces (maxLength=10)"},
                         {"name": "dateDepot", "type": "string",
                          "doc": "deposit date, xs:date lexical (maxLength=10)"},
                         {"name": "reference", "type": ["null", "string"], "default": None,
@@ -86,7 +86,7 @@ HUB_EXTENSIONS: list[dict[str, Any]] = [
         "default": None,
         "hubExtension": True,
         "doc": "Hub extension: document index (pièces justificatives); cut per access "
-               "profile by dispatch.profiles. Not part of InterfaceNuu.",
+               "profile by hub.domain.profiles. Not part of InterfaceNuu.",
     },
 ]
 

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def geography():  # type: ignore[no-untyped-def]
-    from hub.geo import get_geography
+    from hub.domain.geo import get_geography
 
     return get_geography()
 
@@ -31,7 +31,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for k in list(os.environ):
         if k.startswith("HUB_"):
             monkeypatch.delenv(k)
-    from hub.settings import get_settings
+    from hub.core.settings import get_settings
 
     get_settings.cache_clear()
     yield

@@ -1,7 +1,7 @@
 """Crash-safe file primitives: what is renamed into place is always complete and durable.
 
 Every file written here is owner-only (0600) and every folder created 0700: DIS files,
-reports and journals hold or point at personal data (:mod:`hub.private`).
+reports and journals hold or point at personal data (:mod:`hub.core.private`).
 POSIX only (fsync on a directory, ``fcntl`` locks), like the rest of the hub's tooling.
 """
 
@@ -13,8 +13,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from hub.errors import ConfigError
-from hub.private import FILE_MODE, private_dir
+from hub.core.errors import ConfigError
+from hub.core.private import FILE_MODE, private_dir
 
 TMP_SUFFIX = ".tmp"
 

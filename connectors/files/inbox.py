@@ -18,11 +18,11 @@ from typing import Any
 
 from connectors.files import layout
 from connectors.files.fsutil import move_durably, write_atomic
-from connectors.interfacenuu import xmlsafe
+from connectors.ingress.publishing import PreparedEvent, prepare_event
 from connectors.interfacenuu.mapping import parse_demande_xml
-from hub.errors import InputError, TransientError
-from hub.private import FILE_MODE
-from hub.publishing import PreparedEvent, prepare_event
+from hub.core import xmlsafe
+from hub.core.errors import InputError, TransientError
+from hub.core.private import FILE_MODE
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from connectors.files.fsutil import write_atomic
-from hub.private import FILE_MODE
+from hub.core.private import FILE_MODE
 
 
 class Journal:

@@ -18,11 +18,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.actors import Actor
-from hub.errors import ConfigError
-from hub.private import private_dir
-from hub.settings import HubSettings
-from hub.topics import ACTOR_ID_RE
+from hub.core.errors import ConfigError
+from hub.core.private import private_dir
+from hub.core.settings import HubSettings
+from hub.core.topics import ACTOR_ID_RE
+from hub.domain.actors import Actor
 
 DONE, ERROR = "done", "error"
 REPORT_SUFFIX = ".report.json"

@@ -6,7 +6,7 @@ Per batch of feed records (one partition, offsets ``first..last``):
    a :class:`DecodeError`: nothing is skipped silently);
 2. the range is saved as an *intent* in ``<root>/.state/outbox-<actor>.json`` (fsynced);
 3. each record carrying personal data (``demande`` not null) is appended to the audit trail
-   (``audit_deliveries``, channel ``file``, time = now, hub.audit.recorder.insert_rows) in
+   (``audit_deliveries``, channel ``file``, time = now, hub.stores.audit.recorder.insert_rows) in
    the hub's database (``settings.database_url``), *before* the file exists: no file is
    ever readable by the receiver without its audit rows. A replay of the same range finds
    them recorded (key: event id, kind, actor, channel) and adds none;
@@ -45,14 +45,14 @@ from sqlalchemy.exc import OperationalError
 from connectors.files import layout
 from connectors.files.disfile import render_batch
 from connectors.files.fsutil import exclusive_lock, remove_stale_tmp, write_atomic
-from hub import topics
-from hub.actors import Actor
-from hub.audit.recorder import audit_row, insert_rows
-from hub.db import make_engine, migrate
-from hub.errors import TransientError
-from hub.kafka.client import client_options, topic_partitions
-from hub.private import private_dir
-from hub.settings import HubSettings
+from hub.core import topics
+from hub.core.db import make_engine, migrate
+from hub.core.errors import TransientError
+from hub.core.kafka.client import client_options, topic_partitions
+from hub.core.private import private_dir
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
+from hub.stores.audit.recorder import audit_row, insert_rows
 from monitoring import recorder
 from schemas import get_codec
 

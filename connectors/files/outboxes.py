@@ -13,11 +13,11 @@ import contextlib
 import logging
 
 from connectors.files.outbox import OutboxStats, run_actor
-from hub.actors import Actor
-from hub.db import make_engine, migrate
-from hub.errors import ConfigError, HubError
-from hub.registry.store import ActorStore
-from hub.settings import HubSettings
+from hub.core.db import make_engine, migrate
+from hub.core.errors import ConfigError, HubError
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
+from hub.stores.registry.store import ActorStore
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ hub's own namespace ``urn:passerelle:pieces:1``::
 * SOAP push: a header block of the SOAP Header, after ``<p:diffusion>``.
 
 What is rendered is the record's ``demande.piecesJustificatives`` as it is — already cut
-to the actor's profile by the dispatcher (:func:`dispatch.profiles.cut_for_profile`): no
+to the actor's profile by the dispatcher (:func:`hub.domain.profiles.cut_for_profile`): no
 sensitive category below consultant_sensible, no ``reference`` attribute for
 consultant_simple. A record without a snapshot, or a snapshot without an index, renders
 nothing; an empty index renders an empty element.

@@ -31,9 +31,9 @@ from connectors.files import layout
 from connectors.files.fsutil import exclusive_lock
 from connectors.files.inbox import PUBLISHED, Candidate, Outcome, examine, finish, list_ready
 from connectors.files.journal import Journal
-from hub.errors import ConfigError, TransientError
-from hub.publishing import publish_events
-from hub.settings import HubSettings
+from connectors.ingress.publishing import publish_events
+from hub.core.errors import ConfigError, TransientError
+from hub.core.settings import HubSettings
 from monitoring import recorder
 
 log = logging.getLogger(__name__)

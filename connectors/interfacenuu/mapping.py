@@ -32,8 +32,8 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from connectors.interfacenuu import xmlsafe
 from connectors.interfacenuu.snapshot import NS, ROOT_RECORD, fail, q, read_record, write_record
+from hub.core import xmlsafe
 from schemas.registry import AVRO_DIR
 
 VERSIONS = ("02.00", "02.01")
@@ -140,7 +140,7 @@ def parse_demande_xml(
 
     ``validate`` checks the document against ``schemas/xsd/InterfaceNuu_v0201.xsd`` first
     (02.00 documents too: 02.01 only added optional elements). Every problem raises
-    :class:`hub.errors.InputError` naming the element path, never its content; a document
+    :class:`hub.core.errors.InputError` naming the element path, never its content; a document
     above ``max_bytes`` is refused before parsing (``files.max_file_bytes`` for files).
     """
     root = xmlsafe.parse(data, max_bytes=max_bytes)

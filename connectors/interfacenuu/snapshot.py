@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 
 from lxml import etree
 
-from hub.errors import InputError
+from hub.core.errors import InputError
 from schemas.registry import AVRO_DIR
 
 NS = "http://nuu.application.i2/"

@@ -42,8 +42,8 @@ from connectors.sne.documents import Anomaly, q
 from connectors.sne.errors import SneFault, SneProtocolError, SneUnavailable, SneUnknownDemande
 from connectors.sne.operations import DEMANDE, GP, RECHERCHE, SERVICES, WS_NS, service_of
 from connectors.sne.server import WSDL_DIR
-from hub.errors import ConfigError, InputError
-from hub.settings import SneSettings
+from hub.core.errors import ConfigError, InputError
+from hub.core.settings import SneSettings
 from monitoring import recorder
 
 log = logging.getLogger(__name__)

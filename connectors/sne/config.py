@@ -21,10 +21,10 @@ from lxml import etree
 from requests.adapters import HTTPAdapter
 from zeep.transports import Transport
 
-from connectors.interfacenuu import xmlsafe
 from connectors.sne.soap import MAX_BODY, MAX_ENVELOPE, XOP, mtom_package
-from hub.errors import ConfigError, InputError
-from hub.settings import SneSettings
+from hub.core import xmlsafe
+from hub.core.errors import ConfigError, InputError
+from hub.core.settings import SneSettings
 
 MTOM_PARTS = ("fluxXml",)
 

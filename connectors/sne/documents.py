@@ -1,7 +1,7 @@
 """Business documents of the SNE services (InterfaceNuu XML): validation, reading, building.
 
-* :func:`load` parses through the hardened parser (:func:`connectors.interfacenuu.xmlsafe.parse`)
-  and checks the document against its XSD; problems raise :class:`hub.errors.InputError` whose
+* :func:`load` parses through the hardened parser (:func:`hub.core.xmlsafe.parse`)
+  and checks the document against its XSD; problems raise :class:`hub.core.errors.InputError` whose
   ``code`` is an SNE-style anomaly code (``XML``, ``XSD``, ``VERSION``) and whose message
   names the line and the rule broken, never the personal values (libxml2 quotes are masked).
 * :func:`to_dict` / :func:`element` convert the small documents (event, event type, search)
@@ -21,9 +21,9 @@ from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from connectors.interfacenuu import xmlsafe
 from connectors.interfacenuu.snapshot import NS
-from hub.errors import InputError
+from hub.core import xmlsafe
+from hub.core.errors import InputError
 from schemas.registry import AVRO_DIR
 
 XSD_DIR = AVRO_DIR.parent / "xsd"

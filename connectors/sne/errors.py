@@ -12,7 +12,7 @@ Anomaly lists are not errors: they come back in the client's result objects.
 
 from __future__ import annotations
 
-from hub.errors import HubError, NotFoundError, TransientError
+from hub.core.errors import HubError, NotFoundError, TransientError
 
 
 class SneFault(HubError):

@@ -39,13 +39,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from connectors.ingress.publishing import PreparedEvent, prepare_event
 from connectors.interfacenuu.mapping import parse_demande_xml
 from connectors.sne.client import SneClient
 from connectors.sne.tables import poll_seen, poll_watermarks
-from hub.db import write_transaction
-from hub.errors import HubError
-from hub.publishing import PreparedEvent, prepare_event
-from hub.settings import SneSettings
+from hub.core.db import write_transaction
+from hub.core.errors import HubError
+from hub.core.settings import SneSettings
 from monitoring import recorder
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ forge); ``POST <prefix>/<Service>`` decodes the request
 (:mod:`connectors.sne.soap`), awaits ``handler(request)`` and encodes its answer, MTOM if
 the request was MTOM. Contract: whatever the body, the answer is a SOAP response or a SOAP
 Fault: bodies above :data:`~connectors.sne.soap.MAX_BODY` are refused before being read
-whole, :class:`~hub.errors.InputError` becomes a ``Sender`` fault with its code,
-a retriable :class:`~hub.errors.HubError` a ``Receiver`` fault with HTTP 503, anything else
+whole, :class:`~hub.core.errors.InputError` becomes a ``Sender`` fault with its code,
+a retriable :class:`~hub.core.errors.HubError` a ``Receiver`` fault with HTTP 503, anything else
 a ``Receiver`` fault ``INTERNE`` (logged with its traceback, without the payload).
 """
 
@@ -34,7 +34,7 @@ from connectors.sne.soap import (
     render_fault,
     render_response,
 )
-from hub.errors import ConfigError, HubError, InputError
+from hub.core.errors import ConfigError, HubError, InputError
 from schemas.registry import AVRO_DIR
 
 log = logging.getLogger(__name__)

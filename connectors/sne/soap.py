@@ -19,9 +19,9 @@ from typing import Any
 
 from lxml import etree
 
-from connectors.interfacenuu import xmlsafe
 from connectors.sne.operations import CONTENT_TYPES, SERVICES, WS_NS
-from hub.errors import InputError
+from hub.core import xmlsafe
+from hub.core.errors import InputError
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, LargeBinary, String, Table
 
-from hub.registry.tables import Base
+from hub.stores.registry.tables import Base
 
 sim_demandes = Table(
     "sne_sim_demandes",

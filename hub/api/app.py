@@ -30,16 +30,16 @@ from hub.api import (
     routes_feed,
     routes_gp,
 )
-from hub.api.auth import KeyStore
 from hub.api.context import ApiContext
-from hub.api.holders import Holders
-from hub.api.kafka import KafkaPublisher
-from hub.audit.store import AuditStore
-from hub.cal.service import CALService
-from hub.db import make_engine, migrate
-from hub.gp.service import GPService
-from hub.gp.store import GPStore
-from hub.settings import HubSettings
+from hub.core.db import make_engine, migrate
+from hub.core.kafka.io import KafkaPublisher
+from hub.core.settings import HubSettings
+from hub.stores.access.holders import Holders
+from hub.stores.access.keys import KeyStore
+from hub.stores.audit.store import AuditStore
+from hub.stores.cal.service import CALService
+from hub.stores.gp.service import GPService
+from hub.stores.gp.store import GPStore
 
 #: where the docs pages' scripts, styles and favicon are served from (public, static)
 DOCS_ASSETS = "/docs-assets"

@@ -8,15 +8,15 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from hub.actors import Actor
-from hub.api.auth import KeyStore
-from hub.api.holders import Holders
-from hub.api.kafka import KafkaPublisher
-from hub.audit.store import AuditStore
-from hub.cal.service import CALService
-from hub.errors import AuthenticationError, ForbiddenError
-from hub.gp.service import GPService
-from hub.settings import HubSettings
+from hub.core.errors import AuthenticationError, ForbiddenError
+from hub.core.kafka.io import KafkaPublisher
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
+from hub.stores.access.holders import Holders
+from hub.stores.access.keys import KeyStore
+from hub.stores.audit.store import AuditStore
+from hub.stores.cal.service import CALService
+from hub.stores.gp.service import GPService
 
 
 @dataclass
@@ -30,7 +30,7 @@ class ApiContext:
     audit: AuditStore
 
     async def require_holder(self, actor: Actor, num_unique: str) -> None:
-        """ForbiddenError unless ``actor`` holds the demand (see :mod:`hub.api.holders`).
+        """ForbiddenError unless ``actor`` holds the demand (see :mod:`hub.stores.access.holders`).
         Having authored events on the demand is not enough: a RETRAIT revokes access."""
         if await self.holders.holds(actor.id, num_unique):
             return

@@ -16,7 +16,7 @@ document shows the real shape and the request is checked against it before anyth
   (``listeLocalisationSouhaite``) at most ``max_wished_communes`` (settings).
 
 What the schema cannot say (reference tables, known communes, the numéro's pattern) is
-still checked by :func:`hub.publishing.prepare_event`.
+still checked by :func:`connectors.ingress.publishing.prepare_event`.
 """
 
 from __future__ import annotations

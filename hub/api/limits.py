@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from hub.api.context import authenticate, current_actor, get_context
-from hub.errors import InputError
-from hub.jsonlines import depth_exceeds
+from hub.core.errors import InputError
+from hub.core.jsonlines import depth_exceeds
 
 #: a JSON string (closing quote optional, so an unterminated one ends the scan in linear
 #: time) or one bracket; everything else is skipped by ``finditer``

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.limits import BadRequest, BodyTooLarge
 from hub.api.text import ID_PATTERN, PATTERNS
-from hub.errors import (
+from hub.core.errors import (
     AuthenticationError,
     ConflictError,
     ForbiddenError,

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
 from hub.api.models import (
@@ -19,8 +18,9 @@ from hub.api.models import (
     ResponseIn,
 )
 from hub.api.problems import responses
-from hub.cal.rules import Candidate, Decision
-from hub.errors import ForbiddenError
+from hub.core.errors import ForbiddenError
+from hub.domain.actors import Actor
+from hub.domain.cal_rules import Candidate, Decision
 
 router = APIRouter(tags=["CAL"], route_class=GuardedRoute)
 

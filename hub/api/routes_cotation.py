@@ -4,7 +4,7 @@ criteria the SNE data cannot tell (issue 20 point 4; docs/cotation.md).
 * ``GET /demandes/{num}/cotation``: for each EPCI whose communes the demand wishes and
   whose grid is in force on ``date`` (default: today, UTC), the score of the latest
   snapshot the caller received (:mod:`hub.api.snapshots`) with the declarations in force
-  (:mod:`hub.api.cotation_store`). 404 if the caller's feed holds no snapshot of it yet.
+  (:mod:`hub.stores.cotation.store`). 404 if the caller's feed holds no snapshot of it yet.
   The quartile thresholds of the population criteria are not available yet (a streaming
   aggregate left to a later change): those criteria are ``indetermine``.
 * ``POST /demandes/{num}/cotation/declarations``: a declaration of a ``declaration``
@@ -23,17 +23,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
-from hub.api.cotation_store import DeclarationStore, NewDeclaration
 from hub.api.limits import GuardedRoute
 from hub.api.models import MAX_ID, MAX_TEXT, NUM_UNIQUE, Strict
 from hub.api.problems import responses
 from hub.api.snapshots import LatestSnapshots
 from hub.api.text import ID_PATTERN, Text
+from hub.core.errors import InputError, NotFoundError, UnknownCommuneError
+from hub.domain.actors import Actor
 from hub.domain.cotation import Grille, Score, score, shipped_grids
-from hub.errors import InputError, NotFoundError, UnknownCommuneError
-from hub.geo import get_geography
+from hub.domain.geo import get_geography
+from hub.stores.cotation.store import DeclarationStore, NewDeclaration
 
 router = APIRouter(tags=["cotation"], route_class=GuardedRoute)
 EPCI = r"^[0-9]{9}$"

@@ -12,18 +12,18 @@ from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from hub import topics
-from hub.actors import Actor
+from connectors.ingress.publishing import PreparedEvent, prepare_event
 from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.demande_model import as_event, demande_event_model
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, Published, Timeline, TimelineEntry
 from hub.api.problems import responses
-from hub.api.scope import claimed_by_others
-from hub.errors import ForbiddenError, HubError, InputError
-from hub.gp.catalogue import Catalogue
-from hub.publishing import PreparedEvent, prepare_event
-from hub.settings import HubSettings
+from hub.core import topics
+from hub.core.errors import ForbiddenError, HubError, InputError
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
+from hub.domain.gp.catalogue import Catalogue
+from hub.stores.access.scope import claimed_by_others
 
 router = APIRouter(tags=["demandes"], route_class=GuardedRoute)
 _CREATIONS = ("CRE", "CRS")

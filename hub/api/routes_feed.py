@@ -10,15 +10,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
-from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
-from hub.api.kafka import read_feed_page
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, FeedPage, Health
 from hub.api.problems import responses
-from hub.api.scope import audit_needs_holding
-from hub.errors import ForbiddenError
-from hub.topics import ACTOR_ID_RE
+from hub.core.errors import ForbiddenError
+from hub.core.kafka.io import read_feed_page
+from hub.core.topics import ACTOR_ID_RE
+from hub.domain.actors import Actor
+from hub.stores.access.scope import audit_needs_holding
 
 router = APIRouter(route_class=GuardedRoute)
 

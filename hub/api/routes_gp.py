@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from hub.actors import Actor
 from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, GPEventIn, Recorded
 from hub.api.problems import responses
-from hub.gp.validation import GPInput
+from hub.domain.actors import Actor
+from hub.domain.gp.validation import GPInput
 
 router = APIRouter(tags=["gestion partagée"], route_class=GuardedRoute)
 

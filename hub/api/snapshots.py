@@ -2,7 +2,7 @@
 
 The API keeps no copy of demand snapshots: it reads a demand where it reads everything
 else about the actor's demands, in the actor's feed (``hub.feed.<actor_id>``, the same
-source as :mod:`hub.api.holders`). :class:`LatestSnapshots` folds the feed, from its own
+source as :mod:`hub.stores.access.holders`). :class:`LatestSnapshots` folds the feed, from its own
 stored cursor, into ``api_snapshot_offsets`` (per demand: the offset of the latest
 DEMANDE, COPIE or RADIATION record and its demand version; a RETRAIT forgets the demand),
 then reads the one record at that offset. Bounded like the holders' catch-up
@@ -12,7 +12,7 @@ Contracts: :meth:`LatestSnapshots.latest` gives ``(snapshot, demandeVersion)`` o
 newest record carrying the demand that the actor's feed holds, cut to the actor's
 profile, or ``None`` if the feed has none (not dispatched yet, withdrawn, or the record
 left the topic by retention). A broker that cannot be read raises
-:class:`~hub.errors.TransientError` (503), never answers from a stale fold.
+:class:`~hub.core.errors.TransientError` (503), never answers from a stale fold.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Any
 
 from sqlalchemy import Engine, delete, select
 
-from hub.api.cotation_tables import api_snapshot_cursors, api_snapshot_offsets
-from hub.api.kafka import read_feed_page
-from hub.db import write_transaction
-from hub.errors import NotFoundError
-from hub.settings import HubSettings
+from hub.core.db import write_transaction
+from hub.core.errors import NotFoundError
+from hub.core.kafka.io import read_feed_page
+from hub.core.settings import HubSettings
+from hub.stores.cotation.tables import api_snapshot_cursors, api_snapshot_offsets
 
 PAGE = 2000
 #: most seconds one read spends catching up the actor's feed

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from hub.errors import HubError
+from hub.core.errors import HubError
 
 
 class HubGroup(click.Group):

@@ -2,7 +2,7 @@
 
 Prints Java-client properties (what Kafka's own tools, Kafka Connect, Spring, kcat with
 ``-F`` and librdkafka read): the actor's SCRAM user and password (derived from
-``HUB_KAFKA_SECURITY__ACTOR_SECRET``, :func:`hub.kafka.acl.actor_password`, never stored),
+``HUB_KAFKA_SECURITY__ACTOR_SECRET``, :func:`hub.core.kafka.acl.actor_password`, never stored),
 SASL_SSL when ``HUB_KAFKA_SECURITY__SSL_CAFILE`` is set (the CA to trust, as a PEM trust
 store), and a consumer group inside the actor's prefix. The output holds a secret: it is
 printed for the operator to transmit, never logged.
@@ -13,11 +13,11 @@ from __future__ import annotations
 import click
 
 from hub.cli.actors import _service, actors
-from hub.errors import ConfigError
-from hub.kafka.acl import actor_password, group_prefix
-from hub.kafka.tls import security_protocol
-from hub.settings import HubSettings, get_settings
-from hub.topics import feed_topic
+from hub.core.errors import ConfigError
+from hub.core.kafka.acl import actor_password, group_prefix
+from hub.core.kafka.tls import security_protocol
+from hub.core.settings import HubSettings, get_settings
+from hub.core.topics import feed_topic
 
 
 def actor_properties(settings: HubSettings, actor_id: str) -> str:

@@ -1,6 +1,6 @@
 """``hub actors ...``: manage the actor registry (import, add, list, show, remove, publish).
 
-Every change goes through :class:`hub.registry.service.ActorService` (validate, store,
+Every change goes through :class:`hub.stores.registry.service.ActorService` (validate, store,
 publish), built by :func:`hub.cli.context.build_actor_service`. Errors of the hub become
 one-line messages and exit status 1, never tracebacks.
 """
@@ -16,13 +16,13 @@ from typing import Any, ParamSpec, TypeVar, get_args
 import click
 from rich.console import Console
 
-from hub.actors import ActorFilters, ActorKind, Channel, Profile
 from hub.cli import context
 from hub.cli.textout import Col, print_table
-from hub.errors import HubError
-from hub.registry.importer import parse_actor
-from hub.registry.service import ActorService
-from hub.settings import HubSettings, get_settings
+from hub.core.errors import HubError
+from hub.core.settings import HubSettings, get_settings
+from hub.domain.actors import ActorFilters, ActorKind, Channel, Profile
+from hub.stores.registry.importer import parse_actor
+from hub.stores.registry.service import ActorService
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -8,8 +8,8 @@ import json
 import click
 
 from hub.cli.actors import actors
-from hub.db import make_engine, migrate
-from hub.settings import HubSettings, get_settings
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings, get_settings
 from monitoring.serve import metrics_port_option, serve_metrics
 
 
@@ -39,7 +39,7 @@ def api(host: str | None, port: int | None) -> None:
 @click.option("--revoke", "revoke_id", default=None, help="Revoke this key id instead.")
 def api_key(actor_id: str, revoke_id: str | None) -> None:
     """Create an API key for ACTOR; the key is printed once and only its hash is kept."""
-    from hub.api.auth import KeyStore
+    from hub.stores.access.keys import KeyStore
 
     settings = _settings()
     settings.private_dir(settings.home)
@@ -65,7 +65,7 @@ def audit(ctx: click.Context, num_unique: str | None, actor_id: str | None,
           limit: int) -> None:
     """Print deliveries of personal data (one JSON per line), by demand and/or actor.
     ``hub audit record`` records the deliveries made on the Kafka feeds."""
-    from hub.audit.store import AuditStore
+    from hub.stores.audit.store import AuditStore
 
     if ctx.invoked_subcommand is not None:
         return
@@ -81,7 +81,7 @@ def audit(ctx: click.Context, num_unique: str | None, actor_id: str | None,
 @click.argument("actor_id", metavar="ACTOR")
 def webhook_key(actor_id: str) -> None:
     """Print the HMAC key ACTOR uses to check webhook signatures (hex)."""
-    from hub.delivery.webhook import actor_key
+    from connectors.outbound.webhook import actor_key
 
     settings = _settings()
     click.echo(actor_key(settings.api.webhook_secret.get_secret_value(), actor_id).hex())
@@ -100,14 +100,14 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
 
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    from hub.audit.store import AuditStore
-    from hub.delivery.outbox import Outbox
-    from hub.delivery.pump import FeedPump
-    from hub.delivery.service import PushService
-    from hub.delivery.soap import SoapDelivery
-    from hub.delivery.webhook import WebhookDelivery
-    from hub.errors import TransientError
-    from hub.registry.store import ActorStore
+    from connectors.outbound.pump import FeedPump
+    from connectors.outbound.service import PushService
+    from connectors.outbound.soap import SoapDelivery
+    from connectors.outbound.webhook import WebhookDelivery
+    from hub.core.errors import TransientError
+    from hub.stores.audit.store import AuditStore
+    from hub.stores.delivery.outbox import Outbox
+    from hub.stores.registry.store import ActorStore
 
     settings = _settings()
     engine = make_engine(settings.database_url)

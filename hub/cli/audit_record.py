@@ -1,5 +1,5 @@
-"""``hub audit record``: audit the deliveries made on the Kafka feeds (hub.audit.recorder);
-``hub audit verify``: check the audit hash chain (hub.audit.chain)."""
+"""``hub audit record``: audit the deliveries made on the Kafka feeds (hub.stores.audit.recorder);
+``hub audit verify``: check the audit hash chain (hub.stores.audit.chain)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import click
 
 from hub.cli.api import _settings, audit
-from hub.db import make_engine, migrate
+from hub.core.db import make_engine, migrate
 
 
 @audit.command("record")
@@ -22,7 +22,7 @@ from hub.db import make_engine, migrate
               help="With --once: give up (exit 1) if the end is not reached in time.")
 def record(once: bool, group: str, pattern: str, timeout_s: float) -> None:
     """Record every delivery of personal data on the hub.feed.* topics (channel kafka)."""
-    from hub.audit.recorder import AuditRecorder
+    from hub.stores.audit.recorder import AuditRecorder
 
     settings = _settings()
     engine = make_engine(settings.database_url)
@@ -48,7 +48,7 @@ def record(once: bool, group: str, pattern: str, timeout_s: float) -> None:
 def verify(anchors: tuple[str, ...]) -> None:
     """Check that no audit row was modified, deleted, inserted or moved: one line per
     broken link and exit 1, or "audit chain intact: N rows" and exit 0."""
-    from hub.audit.chain import verify as verify_chain
+    from hub.stores.audit.chain import verify as verify_chain
 
     settings = _settings()
     engine = make_engine(settings.database_url)

@@ -14,15 +14,15 @@ import datetime as dt
 
 import click
 
-from hub.errors import TransientError
-from hub.settings import HubSettings, get_settings
+from hub.core.errors import TransientError
+from hub.core.settings import HubSettings, get_settings
 
 
 async def write_ticks(settings: HubSettings, now_ms: int) -> int:
     """One tick per partition of hub.demandes (acks=all, awaited); the partitions ticked."""
     from dispatch.ticks import tick_value
-    from hub import topics
-    from hub.kafka.client import new_producer
+    from hub.core import topics
+    from hub.core.kafka.client import new_producer
     from schemas import get_codec
 
     codec = get_codec()

@@ -19,15 +19,15 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.text import Text
 
-from hub.actors import Actor
 from hub.cli.textout import Cell, Col, print_command, print_table
-from hub.settings import HubSettings, get_settings
+from hub.core.settings import HubSettings, get_settings
+from hub.domain.actors import Actor
 
 ROUEN_EPCI = "200023414"
 
 
 def _ensure_broker(settings: HubSettings, console: Console) -> None:
-    from hub.stack.kafka import KafkaStack, port_answers
+    from hub.dev.stack.kafka import KafkaStack, port_answers
 
     host, _, port = settings.kafka.bootstrap_servers.split(",")[0].rpartition(":")
     if port_answers(int(port), host or "127.0.0.1"):
@@ -58,13 +58,13 @@ def _ensure_broker(settings: HubSettings, console: Console) -> None:
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for dispatch.")
 def demo(count: int, seed: int | None, timeout: float) -> None:
     """Run the local demo: stack, actors, demands, dispatch, per-actor counts."""
-    from dispatch.matching import TerritoryIndex
-    from dispatch.state import wished_communes, wished_typologies
+    from connectors.ingress.publishing import prepare_event, publish_events
     from hub.cli.context import build_actor_service
-    from hub.feeds import count_deliveries, feed_sizes
-    from hub.generate import generate_demandes
-    from hub.geo import get_geography
-    from hub.publishing import prepare_event, publish_events
+    from hub.dev.generate import generate_demandes
+    from hub.domain.geo import get_geography
+    from hub.domain.matching import TerritoryIndex
+    from hub.domain.state import wished_communes, wished_typologies
+    from hub.services.feeds import count_deliveries, feed_sizes
 
     console = Console()
     settings = get_settings()

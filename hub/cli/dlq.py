@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from hub.settings import get_settings
+from hub.core.settings import get_settings
 
 
 def _when(ms: int) -> str:
@@ -38,7 +38,7 @@ def _line(letter: Any) -> str:
 
 
 def _letters() -> list[Any]:
-    from monitoring.deadletters import read_letters
+    from hub.services.dlq import read_letters
 
     return asyncio.run(read_letters(get_settings()))
 
@@ -77,7 +77,7 @@ def list_(reason: str | None, pending: bool, quiet: bool) -> None:
 )
 def show(ref: str, payload: bool) -> None:
     """One letter by its position in hub.dlq (partition:offset)."""
-    from monitoring.deadletters import select
+    from hub.services.dlq import select
     from schemas import get_codec
 
     letter = select(_letters(), ref=ref, again=True)[0]
@@ -113,8 +113,8 @@ def replay(
     ref: str | None, reason: str | None, key: str | None, every: bool, again: bool, dry_run: bool
 ) -> None:
     """Republish letters to their source topic (same key, so same partition), in order."""
-    from monitoring.deadletters import replay as do_replay
-    from monitoring.deadletters import select
+    from hub.services.dlq import replay as do_replay
+    from hub.services.dlq import select
 
     chosen = select(_letters(), ref=ref, reason=reason, key=key, every=every, again=again)
     if dry_run:

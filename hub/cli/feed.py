@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from hub.feeds import read_feed
-from hub.settings import get_settings
+from hub.core.settings import get_settings
+from hub.services.feeds import read_feed
 
 
 def _line(rec: dict[str, Any]) -> str:

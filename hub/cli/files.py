@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import click
 
-from hub.settings import get_settings
+from hub.core.settings import get_settings
 from monitoring.serve import metrics_port_option, serve_metrics
 
 

@@ -7,7 +7,7 @@ import json
 import click
 
 from hub.cli.api import _settings
-from hub.db import make_engine, migrate
+from hub.core.db import make_engine, migrate
 
 
 @click.group("gp")
@@ -22,9 +22,9 @@ def gp() -> None:
 @click.option("--version", default=None, help="Version name (default: sne-<timestamp>).")
 def refresh_catalogue(territories: tuple[str, ...], version: str | None) -> None:
     """Fetch the event types from the configured SNE and save a new catalogue version."""
+    from connectors.sne.catalogue import refresh_catalogue as refresh
     from connectors.sne.client import SneClient
-    from hub.gp.sne_catalogue import refresh_catalogue as refresh
-    from hub.gp.store import GPStore
+    from hub.stores.gp.store import GPStore
 
     settings = _settings()
     if not territories:
@@ -40,7 +40,7 @@ def refresh_catalogue(territories: tuple[str, ...], version: str | None) -> None
 @gp.command("catalogue")
 def show_catalogue() -> None:
     """Print the catalogue in force (JSON)."""
-    from hub.gp.store import GPStore
+    from hub.stores.gp.store import GPStore
 
     engine = make_engine(_settings().database_url)
     migrate(engine)

@@ -1,6 +1,7 @@
 """Progress of a long command on a terminal (rich), silent when piped.
 
-:func:`progress_meter` yields a :class:`hub.publish_files.Meter` for one pass over the
+:func:`progress_meter` yields a :class:`connectors.ingress.publish_files.Meter` for one pass
+over the
 inputs: on a terminal (stderr is a TTY), a rich bar with the bytes read out of the
 total, the events counted, their rate and the time left (from the bytes); otherwise a
 meter that prints nothing, so logs and pipes get only the command's own lines. Lines
@@ -28,7 +29,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from hub.publish_files import Meter, NoMeter
+from connectors.ingress.publish_files import Meter, NoMeter
 
 
 class _EventsColumn(ProgressColumn):

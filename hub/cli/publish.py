@@ -6,13 +6,13 @@ Every refused line or file is one line on stderr, ``<file>:<line>: <reason>`` (o
 were published (or validated, ``--dry-run``); 1 when any is invalid without
 ``--skip-invalid`` (nothing is published), or when none is valid with it.
 
-Creations without numéro unique are numbered by the SNE (:mod:`hub.numbering`) only once
+Creations without numéro unique are numbered by the SNE (:mod:`connectors.sne.numbering`) only once
 every event passed the hub's checks, so a file the hub refuses registers nothing at the
 SNE; ``--dry-run`` never calls the SNE (it says how many would be numbered). A creation
 the SNE then refuses is reported like an invalid event; the others, which the SNE may
 already hold, are published all the same (exit status 1).
 
-Constant memory whatever the size of the inputs (:mod:`hub.publish_files`): a first
+Constant memory whatever the size of the inputs (:mod:`connectors.ingress.publish_files`): a first
 streaming pass checks every event, a second one reads the files again and streams the
 valid events to the producer (numbering happens there). On a terminal a progress bar
 (bytes, events, rates, time left) shows on stderr during each pass; the last line says
@@ -27,10 +27,10 @@ from pathlib import Path
 
 import click
 
+from connectors.ingress.publish_files import publish_files, validate_files
+from connectors.ingress.publishing import InputLimits, input_bytes
 from hub.cli.progress import progress_meter
-from hub.publish_files import publish_files, validate_files
-from hub.publishing import InputLimits, input_bytes
-from hub.settings import get_settings
+from hub.core.settings import get_settings
 
 
 def one_line(text: str, limit: int = 500) -> str:

@@ -8,8 +8,8 @@ import time
 
 import click
 
-from hub.errors import HubError
-from hub.settings import get_settings
+from hub.core.errors import HubError
+from hub.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
               help="Run again every SECONDS (the scheduled job; e.g. 86400).")
 def purge(older_than_days: int, dry_run: bool, every_s: float | None) -> None:
     """Purge radiated demands (dispatch state, SQL stores); see docs/reliability.md."""
-    from hub.purge import run_purge
+    from hub.services.purge import run_purge
 
     settings = get_settings()
     while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from hub.settings import get_settings
+from hub.core.settings import get_settings
 from monitoring.serve import metrics_port_option, serve_metrics
 
 
@@ -18,7 +18,7 @@ def sne_simulator(host: str, port: int | None, db_url: str | None) -> None:
     import uvicorn
 
     from connectors.sne.server import public_base
-    from connectors.sne.simulator import create_app
+    from hub.dev.sne_simulator import create_app
 
     settings = get_settings()
     url = db_url or f"sqlite:///{(settings.home / 'sne-simulator.db').resolve()}"
@@ -40,7 +40,7 @@ def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -
 
     from connectors.sne.gateway import create_app
     from connectors.sne.server import public_base
-    from hub.errors import ConfigError
+    from hub.core.errors import ConfigError
 
     settings = get_settings()
     if not settings.sne.configured:
@@ -65,11 +65,11 @@ def sne_poll(once: bool, interval: float, metrics_port: int | None) -> None:
     import asyncio
     import time
 
+    from connectors.ingress.publishing import PreparedEvent, publish_events
     from connectors.sne.client import SneClient
     from connectors.sne.poller import SnePoller
-    from hub.db import make_engine, migrate
-    from hub.errors import ConfigError
-    from hub.publishing import PreparedEvent, publish_events
+    from hub.core.db import make_engine, migrate
+    from hub.core.errors import ConfigError
 
     settings = get_settings()
     if not settings.sne.configured:

@@ -1,7 +1,7 @@
 """``hub stack up|down|status``: the local development stack (Kafka, optionally PostgreSQL).
 
-Everything comes from :func:`hub.settings.get_settings`: ``home`` (``HUB_HOME``, else the
-nearest ``.hub`` from the current folder upward, else ``./.hub``: :mod:`hub.home`;
+Everything comes from :func:`hub.core.settings.get_settings`: ``home`` (``HUB_HOME``, else the
+nearest ``.hub`` from the current folder upward, else ``./.hub``: :mod:`hub.core.home`;
 ``status`` prints which one, first) and ``stack.*`` (``HUB_STACK__KAFKA_PORT`` ...).
 PostgreSQL listens on ``HUB_STACK__POSTGRES_PORT`` (default 25432, the URL the tests
 expect). ``up --secure`` runs the broker with SASL_SSL + ACLs instead
@@ -18,11 +18,11 @@ from contextlib import contextmanager
 
 import click
 
-from hub.errors import HubError
-from hub.settings import get_settings
-from hub.stack.kafka import KafkaStack
-from hub.stack.postgres import PostgresStack
-from hub.stack.tls import TlsKafkaStack
+from hub.core.errors import HubError
+from hub.core.settings import get_settings
+from hub.dev.stack.kafka import KafkaStack
+from hub.dev.stack.postgres import PostgresStack
+from hub.dev.stack.tls import TlsKafkaStack
 
 _with_postgres = click.option(
     "--with-postgres",
@@ -121,7 +121,7 @@ def status(ctx: click.Context, with_postgres: bool) -> None:
     (as pg_ctl)."""
     with _one_line_errors():
         from hub.cli.stack_secure import running_mode, tls_stack
-        from hub.home import describe_home
+        from hub.core.home import describe_home
 
         click.echo(f"home: {describe_home(get_settings())}")
 

@@ -1,19 +1,19 @@
 """The secure mode of ``hub stack``: ``up --secure``, and how status/down see it.
 
-``hub stack up --secure`` starts :class:`hub.stack.tls.TlsKafkaStack` on the configured
+``hub stack up --secure`` starts :class:`hub.dev.stack.tls.TlsKafkaStack` on the configured
 ports (``HUB_STACK__KAFKA_PORT`` ...): SASL_SSL + deny-by-default ACLs, certificates
 generated on the spot, the hub's identity written to ``<home>/kafka/secure.env``
-(:mod:`hub.stack.secure_env`). Plain and secure brokers share the home's pid file and
+(:mod:`hub.dev.stack.secure_env`). Plain and secure brokers share the home's pid file and
 ports, so one runs at a time; starting one while the other runs is refused (one line).
 """
 
 from __future__ import annotations
 
-from hub.errors import ConfigError
-from hub.settings import HubSettings
-from hub.stack.kafka import KafkaStack
-from hub.stack.secure_env import resolve_identity, write_env
-from hub.stack.tls import TlsKafkaStack, runs_secure
+from hub.core.errors import ConfigError
+from hub.core.settings import HubSettings
+from hub.dev.stack.kafka import KafkaStack
+from hub.dev.stack.secure_env import resolve_identity, write_env
+from hub.dev.stack.tls import TlsKafkaStack, runs_secure
 
 
 def tls_stack(settings: HubSettings, password: str = "-", admin: str = "hub") -> TlsKafkaStack:

@@ -2,8 +2,8 @@
 
 Brokers, the worker group's members and their partitions, committed lag per input
 partition, DLQ letters by reason, outbox depths per channel, and each actor's feed (end
-offset, age of the last record), gathered by :func:`hub.status.gather`. ``--json``
-prints the same as one JSON document (:meth:`hub.status.Status.as_dict`) for scripts.
+offset, age of the last record), gathered by :func:`hub.services.status.gather`. ``--json``
+prints the same as one JSON document (:meth:`hub.services.status.Status.as_dict`) for scripts.
 
 Text output fits the terminal's width (80 columns when piped): lines are wrapped between
 words, never inside an id, topic or number, so nothing is cut; a single id longer than the
@@ -21,8 +21,8 @@ import textwrap
 
 import click
 
-from hub.settings import get_settings
-from hub.status import Status, gather
+from hub.core.settings import get_settings
+from hub.services.status import Status, gather
 
 
 def age(seconds: float | None) -> str:

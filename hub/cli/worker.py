@@ -9,8 +9,8 @@ import threading
 
 import click
 
-from hub.errors import ConfigError
-from hub.settings import get_settings
+from hub.core.errors import ConfigError
+from hub.core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 @click.option("--web-port", type=int, help="Port of the worker's web server (metrics/health).")
 def worker(loglevel: str, web_port: int | None) -> None:
     """Dispatch hub.demandes to the actors' feeds until stopped (SIGTERM/Ctrl-C)."""
-    from dispatch.app import create_app
-    from hub import topics
-    from hub.kafka.admin import cluster_id, core_topics, ensure_topics, partition_count
+    from dispatch.runtime.app import create_app
+    from hub.core import topics
+    from hub.core.kafka.admin import cluster_id, core_topics, ensure_topics, partition_count
 
     # what the worker writes (its RocksDB state: personal data) is owner-only
     os.umask(0o077)

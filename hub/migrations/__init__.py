@@ -1,1 +1,1 @@
-"""Alembic migrations of the hub database (run through :func:`hub.db.migrate`)."""
+"""Alembic migrations of the hub database (run through :func:`hub.core.db.migrate`)."""

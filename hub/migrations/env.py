@@ -1,7 +1,7 @@
-"""Alembic environment: called by :func:`hub.db.migrate` (and the ``alembic`` CLI if wanted).
+"""Alembic environment: called by :func:`hub.core.db.migrate` (and the ``alembic`` CLI if wanted).
 
 The connection comes from ``config.attributes["connection"]`` when the caller provides one
-(``hub.db.migrate`` does, inside its own transaction); otherwise from the ``sqlalchemy.url``
+(``hub.core.db.migrate`` does, inside its own transaction); otherwise from the ``sqlalchemy.url``
 option, falling back to the hub settings.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from hub.tables import metadata
+from hub.migrations.tables import metadata
 
 config = context.config
 target_metadata = metadata
@@ -20,7 +20,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from hub.settings import get_settings
+    from hub.core.settings import get_settings
 
     return get_settings().database_url
 
@@ -48,7 +48,7 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from hub.db import make_engine
+    from hub.core.db import make_engine
 
     engine = make_engine(_url())
     try:

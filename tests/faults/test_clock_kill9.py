@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from hub.actors import Actor, ActorFilters
 from hub.cli.clock import write_ticks
+from hub.domain.actors import Actor, ActorFilters
 from reliability.checker import read_feeds
 from reliability.cluster import REPO, PrivateHub, Worker
 from tests.unit.test_clock import LE_HAVRE, ROUEN, _expected, _scenario

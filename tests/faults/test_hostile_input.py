@@ -29,10 +29,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from hub import topics
-from hub.geo import get_geography
-from hub.kafka.client import client_options, producer_options
-from monitoring.deadletters import read_letters
+from hub.core import topics
+from hub.core.kafka.client import client_options, producer_options
+from hub.domain.geo import get_geography
+from hub.services.dlq import read_letters
 from reliability.checker import check_feeds
 from reliability.cluster import PrivateHub, Worker
 from reliability.ledger import generate
@@ -182,7 +182,7 @@ def _wait(what: str, check: Any, timeout: float, worker: Worker) -> Any:
 @pytest.mark.timeout(300)
 def test_a_stuck_partition_shows_in_lag_and_health_with_the_worker_alive(
         private_hub: PrivateHub) -> None:  # fmt: skip
-    from hub.actors import Actor, ActorFilters
+    from hub.domain.actors import Actor, ActorFilters
 
     hub = private_hub
     actor = Actor(id=f"stuck-{uuid.uuid4().hex[:6]}", name="s", kind="bailleur",

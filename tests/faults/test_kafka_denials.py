@@ -26,20 +26,20 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.metadata import MetadataRequest
 
-from hub import topics
-from hub.kafka.acl import actor_password
-from hub.kafka.admin import core_topics, ensure_topics, feed_spec
-from hub.kafka.client import client_options
-from hub.kafka.isolation import deprovision_actor, provision_actor
-from hub.kafka.quotas import describe_user_quotas
-from hub.settings import HubSettings, KafkaSecuritySettings, KafkaSettings
-from hub.stack.security import SecureKafkaStack
+from hub.core import topics
+from hub.core.kafka.acl import actor_password
+from hub.core.kafka.admin import core_topics, ensure_topics, feed_spec
+from hub.core.kafka.client import client_options
+from hub.core.kafka.isolation import deprovision_actor, provision_actor
+from hub.core.kafka.quotas import describe_user_quotas
+from hub.core.settings import HubSettings, KafkaSecuritySettings, KafkaSettings
+from hub.dev.stack.security import SecureKafkaStack
 from reliability.cluster import REPO, free_port
 from tests.support.kafka_access import as_client, read, refused
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 ADMIN_PW, SECRET = uuid.uuid4().hex, uuid.uuid4().hex
-#: the BurstFilter of hub/stack/log4j2.yaml
+#: the BurstFilter of hub/dev/stack/log4j2.yaml
 RATE, MAX_BURST = 2, 200
 HAMMER = 1000
 

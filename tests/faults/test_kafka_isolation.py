@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.kafka.acl import actor_password
-from hub.settings import HubSettings
-from hub.stack.security import SecureKafkaStack
+from hub.core import topics
+from hub.core.kafka.acl import actor_password
+from hub.core.settings import HubSettings
+from hub.dev.stack.security import SecureKafkaStack
+from hub.domain.actors import Actor, ActorFilters
 from reliability.cluster import REPO, free_port
 from tests.support.kafka_access import (
     actor_matrix,
@@ -66,11 +66,11 @@ def _as(settings: HubSettings, user: str | None, password: str = "") -> dict[str
 
 
 def test_isolation_matrix(secure: HubSettings) -> None:
-    from hub.db import make_engine, migrate
-    from hub.geo import get_geography
-    from hub.kafka.publisher import KafkaActorPublisher
-    from hub.registry.service import ActorService
-    from hub.registry.store import ActorStore
+    from hub.core.db import make_engine, migrate
+    from hub.domain.geo import get_geography
+    from hub.stores.registry.publisher import KafkaActorPublisher
+    from hub.stores.registry.service import ActorService
+    from hub.stores.registry.store import ActorStore
 
     engine = make_engine(secure.database_url)
     migrate(engine)

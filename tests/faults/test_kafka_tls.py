@@ -1,6 +1,6 @@
 """Per-actor isolation over TLS: a private SASL_SSL + ACL broker with the stack's own CA.
 
-One broker (:class:`hub.stack.tls.TlsKafkaStack`, free ports) for the module. Actors are
+One broker (:class:`hub.dev.stack.tls.TlsKafkaStack`, free ports) for the module. Actors are
 registered through the real registry service and Kafka publisher (credentials + ACLs,
 over SASL_SSL); a real ``hub worker`` authenticated as the hub over SASL_SSL dispatches a
 demand that each actor then reads from its own feed (the control). The matrix tries, for
@@ -26,21 +26,21 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
-from hub import topics
-from hub.actors import Actor, ActorFilters
 from hub.cli.actor_kafka import actor_properties
-from hub.kafka.acl import actor_password
-from hub.kafka.admin import TopicSpec, ensure_topics
-from hub.kafka.client import client_options
-from hub.kafka.tls import ssl_context
-from hub.settings import (
+from hub.core import topics
+from hub.core.kafka.acl import actor_password
+from hub.core.kafka.admin import TopicSpec, ensure_topics
+from hub.core.kafka.client import client_options
+from hub.core.kafka.tls import ssl_context
+from hub.core.settings import (
     DatabaseSettings,
     HubSettings,
     KafkaSecuritySettings,
     KafkaSettings,
 )
-from hub.stack.certs import new_ca
-from hub.stack.tls import TlsKafkaStack
+from hub.dev.stack.certs import new_ca
+from hub.dev.stack.tls import TlsKafkaStack
+from hub.domain.actors import Actor, ActorFilters
 from reliability.cluster import REPO, free_port
 from tests.support.kafka_access import (
     actor_matrix,
@@ -111,11 +111,11 @@ def test_hub_clients_use_sasl_ssl(tls_hub: HubSettings) -> None:
 
 
 def test_tls_isolation_matrix_and_dispatch(tls_hub: HubSettings) -> None:
-    from hub.db import make_engine, migrate
-    from hub.geo import get_geography
-    from hub.kafka.publisher import KafkaActorPublisher
-    from hub.registry.service import ActorService
-    from hub.registry.store import ActorStore
+    from hub.core.db import make_engine, migrate
+    from hub.domain.geo import get_geography
+    from hub.stores.registry.publisher import KafkaActorPublisher
+    from hub.stores.registry.service import ActorService
+    from hub.stores.registry.store import ActorStore
 
     engine = make_engine(tls_hub.database_url)
     migrate(engine)
@@ -190,7 +190,7 @@ def test_untrusted_ca_refused(tls_hub: HubSettings, tmp_path: Path) -> None:
     # and the hub's settings refuse a CA file that is not one (no silent plain fallback)
     broken = tls_hub.model_copy(update={"kafka_security": tls_hub.kafka_security.model_copy(
         update={"ssl_cafile": str(tmp_path / "missing.pem")})})
-    from hub.errors import ConfigError
+    from hub.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="SSL_CAFILE"):
         client_options(broken)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
-from hub import topics
+from hub.core import topics
+from hub.domain.matching import TerritoryIndex
 from reliability.checker import check
 from reliability.ledger import Ledger, generate
 from tests.support.memory import MemorySender, MemoryStore

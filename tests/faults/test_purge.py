@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from hub.actors import Actor, ActorFilters
-from hub.purge import DAY_MS, run_purge
+from hub.domain.actors import Actor, ActorFilters
+from hub.services.purge import DAY_MS, run_purge
 from reliability.checker import read_feeds
 from reliability.cluster import PrivateHub
 from tests.support.demandes import demande_event, new_num_unique
@@ -45,8 +45,8 @@ def _versions(hub: PrivateHub, aid: str, num: str, count: int) -> list[int]:
 
 @pytest.mark.timeout(240)
 def test_purge_radiated_over_a_year(private_hub: PrivateHub) -> None:
-    from hub.api.tables import api_holders
-    from hub.db import make_engine
+    from hub.core.db import make_engine
+    from hub.stores.access.tables import api_holders
 
     hub = private_hub
     aid = "purge-rouen"

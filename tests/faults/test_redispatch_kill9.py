@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.geo import get_geography
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.geo import get_geography
 from reliability.checker import read_feeds
 from reliability.cluster import PrivateHub, Worker
 from reliability.ledger import generate, in_scope

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.actors import Actor, ActorFilters
+from hub.domain.actors import Actor, ActorFilters
 from reliability.cluster import PrivateHub, Worker
 from tests.support.demandes import demande_event, new_num_unique
 
@@ -55,7 +55,7 @@ def _worker(hub: PrivateHub, name: str) -> Worker:
 
 
 def _feed_nums(hub: PrivateHub, actor_id: str) -> set[str]:
-    from hub.feeds import read_feed
+    from hub.services.feeds import read_feed
 
     async def read() -> set[str]:
         return {str(r["numUnique"]) async for r in read_feed(
@@ -121,7 +121,7 @@ def _committed_and_states(hub: PrivateHub) -> list[tuple[int, int]]:
     """Per hub.demandes partition: (offset committed by the group, records in the state
     changelog). Each input of these tests is a new demand, so once an input is committed
     its state is in the changelog: the first never exceeds the second."""
-    from hub import topics
+    from hub.core import topics
     from reliability.cluster import APP_ID
 
     async def read() -> list[tuple[int, int]]:

@@ -16,7 +16,7 @@ import atheris  # type: ignore[import-not-found]
 with atheris.instrument_imports():
     # the code under test must be imported here to be instrumented (coverage feedback)
     import connectors.interfacenuu.mapping  # noqa: F401
-    import hub.registry.importer  # noqa: F401
+    import hub.stores.registry.importer  # noqa: F401
     import schemas.codec  # noqa: F401
     from tests.fuzz.targets import ACCEPTED_ERRORS, TARGETS
 

@@ -21,10 +21,10 @@ REPO = Path(__file__).resolve().parents[2]
 def main() -> None:
     from connectors.interfacenuu.mapping import render_demande_xml
     from dispatch.feed import feed_record
-    from dispatch.state import DemandeState
-    from hub.actors import Actor
-    from hub.generate import generate_demandes, generate_modifications
-    from hub.geo import get_geography
+    from hub.dev.generate import generate_demandes, generate_modifications
+    from hub.domain.actors import Actor
+    from hub.domain.geo import get_geography
+    from hub.domain.state import DemandeState
     from schemas import get_codec
 
     codec, geo = get_codec(), get_geography()

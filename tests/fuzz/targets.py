@@ -1,5 +1,5 @@
 """Fuzz targets: each takes raw bytes and must either accept them or reject them with the
-project's error type (:class:`hub.errors.InputError` and subclasses). Anything else
+project's error type (:class:`hub.core.errors.InputError` and subclasses). Anything else
 escaping a target (KeyError, RecursionError, MemoryError...) is a finding."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hub.errors import InputError
+from hub.core.errors import InputError
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
@@ -39,7 +39,7 @@ def _xml(data: bytes) -> object:
 
 
 def _actor(data: bytes) -> object:
-    from hub.registry.importer import parse_actor
+    from hub.stores.registry.importer import parse_actor
 
     entry = json.loads(data)  # the YAML/JSON layer is not under test: only its output
     return parse_actor(entry, "fuzz")

@@ -1,6 +1,6 @@
 """Fuzzing campaign: the Avro decoder, the InterfaceNuu XML parser, the actor-filter parser.
 
-Every input is accepted or rejected with :class:`hub.errors.InputError` (DecodeError for
+Every input is accepted or rejected with :class:`hub.core.errors.InputError` (DecodeError for
 Avro); no other exception, no call slower than 2 s, bounded traced memory.
 Default suite: a few thousand inputs per target (hypothesis + the mutation engine).
 Nightly (``HUB_FUZZ_NIGHTLY=1``): 100,000 mutation inputs per target, and atheris
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.errors import InputError
+from hub.core.errors import InputError
 from tests.fuzz.engine import fuzz, load_corpus, zigzag
 from tests.fuzz.targets import TARGETS
 
@@ -108,7 +108,7 @@ _codes = st.lists(st.sampled_from(_samples) | st.text(max_size=6), max_size=5)
                   ["kafka", "webhook", "ftp"])}, optional={"options": _json}) | _json,
               "version": _json, "extra": _json}))  # fmt: skip
 def test_actor_entries(entry: dict[str, Any]) -> None:
-    from hub.registry.importer import parse_actor
+    from hub.stores.registry.importer import parse_actor
 
     try:
         actor = parse_actor(entry, "fuzz")

@@ -16,9 +16,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from hub.actors import Actor, ActorFilters
-from hub.api.auth import KeyStore
-from hub.registry.store import ActorStore
+from hub.domain.actors import Actor, ActorFilters
+from hub.stores.access.keys import KeyStore
+from hub.stores.registry.store import ActorStore
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hub.settings import HubSettings
+from hub.core.settings import HubSettings
 
 BOOTSTRAP = os.environ.get("HUB_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 
@@ -41,7 +41,7 @@ def postgres_url() -> str:
 def migrated_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Any]]:
     """(URL, engine) of a freshly migrated database, once on SQLite and once on PostgreSQL
     (a schema of its own, dropped afterwards)."""
-    from hub.db import make_engine, migrate
+    from hub.core.db import make_engine, migrate
     from tests.support.postgres import schema_engine
 
     if request.param == "sqlite":
@@ -136,7 +136,7 @@ class WorkerProcess:
 def worker(
     hub_env: dict[str, str], hub_home: Path, settings: HubSettings
 ) -> Iterator[WorkerProcess]:
-    from hub.kafka.admin import core_topics, ensure_topics
+    from hub.core.kafka.admin import core_topics, ensure_topics
 
     asyncio.run(ensure_topics(settings, core_topics(settings)))
     w = WorkerProcess(hub_env, hub_home / "worker.log")
@@ -147,11 +147,11 @@ def worker(
 
 @pytest.fixture(scope="session")
 def actor_service(settings: HubSettings):  # type: ignore[no-untyped-def]
-    from hub.db import make_engine, migrate
-    from hub.geo import get_geography
-    from hub.kafka.publisher import KafkaActorPublisher
-    from hub.registry.service import ActorService
-    from hub.registry.store import ActorStore
+    from hub.core.db import make_engine, migrate
+    from hub.domain.geo import get_geography
+    from hub.stores.registry.publisher import KafkaActorPublisher
+    from hub.stores.registry.service import ActorService
+    from hub.stores.registry.store import ActorStore
 
     engine = make_engine(settings.database_url)
     migrate(engine)
@@ -169,7 +169,7 @@ def collect_feed(
     worker: WorkerProcess | None = None,
 ) -> list[dict[str, Any]]:
     """Read ``actor_id``'s whole feed until ``until(records)`` is true or ``timeout``."""
-    from hub.feeds import read_feed
+    from hub.services.feeds import read_feed
 
     deadline = time.monotonic() + timeout
     records: list[dict[str, Any]] = []

@@ -14,8 +14,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from hub.db import make_engine, migrate
-from hub.settings import HubSettings
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
 from schemas import get_codec
 from tests.integration.api_support import Caller, gp_event, register
 from tests.support.demandes import demande_event, new_num_unique
@@ -111,7 +111,7 @@ def test_demand_events_are_published_to_hub_demandes(client: TestClient, engine:
                                                      settings: HubSettings) -> None:
     from aiokafka import AIOKafkaConsumer
 
-    from hub.kafka.client import client_options
+    from hub.core.kafka.client import client_options
 
     who = register(engine)
     num = create_demand(client, who)

@@ -15,10 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from hub.actors import Actor, ActorFilters
-from hub.api.auth import KeyStore
-from hub.registry.store import ActorStore
-from hub.settings import HubSettings
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters
+from hub.stores.access.keys import KeyStore
+from hub.stores.registry.store import ActorStore
 from tests.integration.api_support import Caller
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique

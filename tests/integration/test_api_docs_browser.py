@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from hub.db import make_engine
-from hub.settings import HubSettings
+from hub.core.db import make_engine
+from hub.core.settings import HubSettings
 from tests.integration.api_support import serve
 
 #: no DNS but loopback, and every proxied (= non-loopback) request to a closed port

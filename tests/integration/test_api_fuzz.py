@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from hub.settings import HubSettings
+from hub.core.settings import HubSettings
 from tests.integration.api_support import Caller, register
 from tests.integration.test_api import create_demand
 from tests.support.demandes import demande_event, new_num_unique

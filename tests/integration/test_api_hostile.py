@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from hub.settings import HubSettings
+from hub.core.settings import HubSettings
 from tests.integration.api_support import register, serve
 from tests.integration.test_api import assert_problem, create_demand, designate
 from tests.support.demandes import demande_event, new_num_unique

@@ -23,7 +23,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation import GenerationMode
 
-from hub.settings import HubSettings
+from hub.core.settings import HubSettings
 from tests.integration.api_support import register, serve
 from tests.support.postgres import schema_engine
 

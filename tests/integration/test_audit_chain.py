@@ -22,11 +22,11 @@ from alembic import command
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
-from hub.audit.chain import GENESIS, row_hash, verify
-from hub.audit.recorder import insert_rows
-from hub.audit.store import AuditStore
-from hub.audit.tables import audit_deliveries
-from hub.db import alembic_config, make_engine, migrate, write_transaction
+from hub.core.db import alembic_config, make_engine, migrate, write_transaction
+from hub.stores.audit.chain import GENESIS, row_hash, verify
+from hub.stores.audit.recorder import insert_rows
+from hub.stores.audit.store import AuditStore
+from hub.stores.audit.tables import audit_deliveries
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

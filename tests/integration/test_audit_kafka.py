@@ -19,11 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from hub.actors import Actor, ActorFilters
-from hub.audit.store import AuditStore
-from hub.db import make_engine, migrate
-from hub.publishing import prepare_event, publish_events
-from hub.settings import HubSettings
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters
+from hub.stores.audit.store import AuditStore
 from tests.integration.api_support import register
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
@@ -137,10 +137,10 @@ def test_an_undecodable_feed_record_goes_to_the_dlq_and_the_rest_is_recorded(
         settings: HubSettings, tmp_path: Path) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from hub import topics
-    from hub.audit.recorder import AuditRecorder
-    from hub.kafka.admin import ensure_topics, feed_spec
-    from hub.kafka.client import client_options, new_producer, topic_partitions
+    from hub.core import topics
+    from hub.core.kafka.admin import ensure_topics, feed_spec
+    from hub.core.kafka.client import client_options, new_producer, topic_partitions
+    from hub.stores.audit.recorder import AuditRecorder
     from schemas import get_codec
 
     actor_id = f"aud-junk-{uuid.uuid4().hex[:8]}"

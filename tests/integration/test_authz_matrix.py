@@ -23,11 +23,11 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from hub.actors import Actor, ActorFilters
-from hub.api.auth import KeyStore
-from hub.db import make_engine, migrate
-from hub.publishing import prepare_event, publish_events
-from hub.settings import HubSettings
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters
+from hub.stores.access.keys import KeyStore
 from tests.support.demandes import demande_event, new_num_unique
 
 pytestmark = pytest.mark.kafka

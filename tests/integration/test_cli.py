@@ -183,7 +183,7 @@ def test_feed_says_what_it_waits_for_and_exits_at_end(
     ``-e`` stops at the end offsets as of its start, as ``kcat -e``."""
     import asyncio
 
-    from hub.feeds import feed_sizes
+    from hub.services.feeds import feed_sizes
 
     actor = f"feed-e-{uuid.uuid4().hex[:6]}"
     path = tmp_path / "actor.yaml"

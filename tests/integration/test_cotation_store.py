@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from hub.api.cotation_store import DeclarationStore, NewDeclaration
-from hub.api.cotation_tables import api_snapshot_offsets, cotation_declarations
-from hub.errors import ConflictError
-from hub.purge import purge_sql
+from hub.core.errors import ConflictError
+from hub.services.purge import purge_sql
+from hub.stores.cotation.store import DeclarationStore, NewDeclaration
+from hub.stores.cotation.tables import api_snapshot_offsets, cotation_declarations
 
 NUM, OTHER, EPCI = "076112500000110691", "076112500000210691", "200023414"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from hub.actors import Actor, ActorFilters
-from hub.publishing import prepare_event, publish_events
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.domain.actors import Actor, ActorFilters
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 
@@ -148,8 +148,8 @@ def test_filter_change_sends_copies_then_withdrawals(settings, worker, actor_ser
 def test_dead_letters_keep_the_worker_running(settings, worker, actor_service, codec) -> None:  # type: ignore[no-untyped-def]
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    from hub import topics
-    from hub.kafka.client import new_producer
+    from hub.core import topics
+    from hub.core.kafka.client import new_producer
 
     aid = uid("dlq")
     register(actor_service, aid, communes=[ROUEN])
@@ -224,7 +224,7 @@ def test_older_writer_schema_is_dispatched(settings, worker, actor_service, code
     the reader resolves the older writer schema and fills the new fields' defaults."""
     from aiokafka import AIOKafkaProducer
 
-    from hub import topics
+    from hub.core import topics
 
     aid = uid("evol")
     register(actor_service, aid, communes=[ROUEN])

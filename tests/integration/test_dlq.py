@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.kafka.client import client_options
-from monitoring.deadletters import Letter, read_letters
+from hub.core import topics
+from hub.core.kafka.client import client_options
+from hub.domain.actors import Actor, ActorFilters
+from hub.services.dlq import Letter, read_letters
 from schemas import get_codec
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique

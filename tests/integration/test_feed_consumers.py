@@ -34,11 +34,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.actors import Actor, ActorFilters
-from hub.api.auth import KeyStore
-from hub.db import make_engine, migrate
-from hub.publishing import prepare_event, publish_events
-from hub.settings import HubSettings
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters
+from hub.stores.access.keys import KeyStore
 from tests.integration.api_support import Caller, gp_event
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
@@ -198,9 +198,9 @@ def versions_feed(settings: HubSettings) -> Iterator[tuple[str, list[tuple[Any, 
     from aiokafka import AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from hub import topics
-    from hub.kafka.admin import ensure_topics, feed_spec
-    from hub.kafka.client import client_options
+    from hub.core import topics
+    from hub.core.kafka.admin import ensure_topics, feed_spec
+    from hub.core.kafka.client import client_options
     from schemas import MARKER, SchemaRegistry
 
     registry = SchemaRegistry()

@@ -20,16 +20,16 @@ from sqlalchemy import Engine, select
 
 from connectors.files import layout
 from connectors.files.outbox import group_id, run_actor
-from hub import topics
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.audit.chain import verify
-from hub.audit.store import AuditStore
-from hub.audit.tables import audit_deliveries
-from hub.errors import TransientError
-from hub.kafka.client import client_options, topic_partitions
-from hub.publishing import prepare_event, publish_events
-from hub.registry.store import ActorStore
-from hub.settings import FilesSettings, HubSettings
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core import topics
+from hub.core.errors import TransientError
+from hub.core.kafka.client import client_options, topic_partitions
+from hub.core.settings import FilesSettings, HubSettings
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.stores.audit.chain import verify
+from hub.stores.audit.store import AuditStore
+from hub.stores.audit.tables import audit_deliveries
+from hub.stores.registry.store import ActorStore
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.legacy_files import files_env, hub, read_dis

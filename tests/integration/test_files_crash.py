@@ -21,12 +21,12 @@ from connectors.files import layout
 from connectors.files.journal import Journal
 from connectors.files.outbox import run_actor
 from connectors.files.scan import scan_source
+from connectors.ingress.publishing import prepare_event, publish_events
 from connectors.interfacenuu.mapping import parse_demande_xml
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.errors import TransientError
-from hub.feeds import feed_sizes
-from hub.publishing import prepare_event, publish_events
-from hub.settings import FilesSettings, HubSettings
+from hub.core.errors import TransientError
+from hub.core.settings import FilesSettings, HubSettings
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.services.feeds import feed_sizes
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.legacy_files import HUB, drop, files_env, hub, legacy_xml, read_dis, wait_for

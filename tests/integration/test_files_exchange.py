@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from connectors.interfacenuu.mapping import XSD_PATH, parse_demande_xml
-from hub.actors import Actor, ActorFilters, Delivery
+from hub.domain.actors import Actor, ActorFilters, Delivery
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import new_num_unique
 from tests.support.legacy_files import drop, files_env, hub, legacy_xml, read_dis

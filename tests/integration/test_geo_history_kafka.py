@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from hub.actors import Actor, ActorFilters
-from hub.publishing import prepare_event, publish_events
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.domain.actors import Actor, ActorFilters
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from hub.cal.rules import CALRuleError
-from hub.gp.service import GPService
-from hub.gp.store import GPStore
-from hub.gp.validation import GPInput
+from hub.domain.cal_rules import CALRuleError
+from hub.domain.gp.validation import GPInput
+from hub.stores.gp.service import GPService
+from hub.stores.gp.store import GPStore
 from tests.support.demandes import new_num_unique
 
 DAY = date(2025, 6, 10)

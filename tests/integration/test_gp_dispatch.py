@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.actors import Actor, ActorFilters
-from hub.api.auth import KeyStore
-from hub.db import make_engine, migrate
-from hub.settings import HubSettings
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters
+from hub.stores.access.keys import KeyStore
 from tests.integration.api_support import Caller, gp_event
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique

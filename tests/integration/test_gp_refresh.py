@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from connectors.sne.simulator import create_app as simulator_app
-from hub.errors import ConflictError
-from hub.gp.catalogue import SEED, SEED_VERSION
-from hub.gp.store import GPStore
-from hub.gp.tables import gp_catalogues
-from hub.gp.validation import GPInput, InvalidGPEvent, validate_gp_event
+from hub.core.errors import ConflictError
+from hub.dev.sne_simulator import create_app as simulator_app
+from hub.domain.gp.catalogue import SEED, SEED_VERSION
+from hub.domain.gp.validation import GPInput, InvalidGPEvent, validate_gp_event
+from hub.stores.gp.store import GPStore
+from hub.stores.gp.tables import gp_catalogues
 from tests.support.demandes import new_num_unique
 from tests.support.sne import free_port, serve
 

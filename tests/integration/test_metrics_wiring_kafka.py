@@ -20,14 +20,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from connectors.files import layout
 from connectors.files.outbox import run_actor
 from connectors.files.scan import scan_source
+from connectors.ingress.publishing import PreparedEvent, publish_events
 from connectors.sne.client import CONNECTOR, SneClient
 from connectors.sne.errors import SneUnavailable
 from connectors.sne.poller import POLLER, SnePoller
-from connectors.sne.simulator import create_app
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.db import make_engine, migrate
-from hub.publishing import PreparedEvent, publish_events
-from hub.settings import FilesSettings, HubSettings, SneSettings
+from hub.core.db import make_engine, migrate
+from hub.core.settings import FilesSettings, HubSettings, SneSettings
+from hub.dev.sne_simulator import create_app
+from hub.domain.actors import Actor, ActorFilters, Delivery
 from monitoring.metrics import REGISTRY
 from tests.integration.conftest import collect_feed
 from tests.support.connector_metrics import calls, delta

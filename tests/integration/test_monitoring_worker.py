@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.kafka.client import client_options
-from hub.publishing import prepare_event, publish_events
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core import topics
+from hub.core.kafka.client import client_options
+from hub.domain.actors import Actor, ActorFilters
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event
 from tests.support.worker_metrics import nums_on, owned_partitions, sample, scrape

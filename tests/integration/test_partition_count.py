@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.settings import HubSettings
+from hub.core import topics
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters
 from tests.support.demandes import demande_event, new_num_unique
 
 pytestmark = pytest.mark.kafka
@@ -40,7 +40,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def private_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    from hub.stack.kafka import KafkaStack
+    from hub.dev.stack.kafka import KafkaStack
 
     home = tmp_path_factory.mktemp("one-partition")
     stack = KafkaStack(home / "stack", port=_free_port(), controller_port=_free_port())
@@ -95,12 +95,12 @@ def test_actor_change_reaches_every_demand_of_a_one_partition_topic(
         os.environ.clear()
         os.environ.update(old)
 
-    from hub.db import make_engine, migrate
-    from hub.geo import get_geography
-    from hub.kafka.publisher import KafkaActorPublisher
-    from hub.publishing import prepare_event, publish_events
-    from hub.registry.service import ActorService
-    from hub.registry.store import ActorStore
+    from connectors.ingress.publishing import prepare_event, publish_events
+    from hub.core.db import make_engine, migrate
+    from hub.domain.geo import get_geography
+    from hub.stores.registry.publisher import KafkaActorPublisher
+    from hub.stores.registry.service import ActorService
+    from hub.stores.registry.store import ActorStore
     from tests.integration.conftest import collect_feed
 
     engine = make_engine(settings.database_url)

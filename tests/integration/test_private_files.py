@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from hub.db import make_engine, migrate
-from hub.private import home_mode
-from hub.settings import FilesSettings, HubSettings
+from hub.core.db import make_engine, migrate
+from hub.core.private import home_mode
+from hub.core.settings import FilesSettings, HubSettings
 
 
 def mode(path: Path) -> int:
@@ -73,7 +73,7 @@ def test_folders_outside_the_hub_keep_their_mode(tmp_path: Path) -> None:
 
 
 def test_home_and_worker_state_owner_only(tmp_path: Path) -> None:
-    from dispatch.app import create_app
+    from dispatch.runtime.app import create_app
 
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
@@ -96,7 +96,7 @@ def test_home_mode_keeps_the_local_postgres_reachable() -> None:
     import shutil
     import tempfile
 
-    from hub.stack.postgres import _traversable
+    from hub.dev.stack.postgres import _traversable
 
     parent = Path(tempfile.mkdtemp(prefix="hub-home-"))  # not pytest's 0700 folders
     try:
@@ -146,10 +146,10 @@ def test_inbox_verdicts_owner_only(tmp_path: Path) -> None:
 @pytest.mark.kafka
 def test_dis_files_owner_only(settings: HubSettings, tmp_path: Path) -> None:
     from connectors.files.outbox import run_actor
-    from hub import topics
-    from hub.actors import Actor, ActorFilters, Delivery
-    from hub.kafka.admin import ensure_topics, feed_spec
-    from hub.kafka.client import new_producer
+    from hub.core import topics
+    from hub.core.kafka.admin import ensure_topics, feed_spec
+    from hub.core.kafka.client import new_producer
+    from hub.domain.actors import Actor, ActorFilters, Delivery
     from schemas import get_codec
     from tests.support.demandes import demande_event, new_num_unique
 

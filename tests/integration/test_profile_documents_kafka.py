@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from dispatch.profiles import PROFILES
-from hub.actors import Actor, ActorFilters
-from hub.errors import InputError
-from hub.pieces import categories
-from hub.publishing import prepare_event, publish_events
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core.errors import InputError
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.pieces import categories
+from hub.domain.profiles import PROFILES
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from hub import topics
-from hub.kafka.admin import core_topics, ensure_topics
-from hub.settings import HubSettings
+from hub.core import topics
+from hub.core.kafka.admin import core_topics, ensure_topics
+from hub.core.settings import HubSettings
 from tests.support.demandes import new_num_unique
 from tests.support.spec_events import read_spec_event, spec_event, wished_communes
 

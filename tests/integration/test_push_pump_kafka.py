@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from hub import topics
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.audit.store import AuditStore
-from hub.db import make_engine, migrate
-from hub.delivery.outbox import Outbox
-from hub.delivery.pump import FeedPump
-from hub.delivery.service import IDLE_S, PushService
-from hub.delivery.webhook import WebhookDelivery
-from hub.kafka.admin import ensure_topics, feed_spec
-from hub.kafka.client import new_producer
-from hub.settings import ApiSettings, HubSettings
+from connectors.outbound.pump import FeedPump
+from connectors.outbound.service import IDLE_S, PushService
+from connectors.outbound.webhook import WebhookDelivery
+from hub.core import topics
+from hub.core.db import make_engine, migrate
+from hub.core.kafka.admin import ensure_topics, feed_spec
+from hub.core.kafka.client import new_producer
+from hub.core.settings import ApiSettings, HubSettings
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.stores.audit.store import AuditStore
+from hub.stores.delivery.outbox import Outbox
 from schemas import get_codec
 from tests.integration.test_push_scale import Receivers
 from tests.support.sne import serve

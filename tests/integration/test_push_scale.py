@@ -28,14 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.audit.store import AuditStore
-from hub.delivery.outbox import Outbox
-from hub.delivery.push import actor_client
-from hub.delivery.service import PushService
-from hub.delivery.tables import webhook_outbox
-from hub.delivery.webhook import WebhookDelivery, actor_key
-from hub.settings import ApiSettings, HubSettings
+from connectors.outbound.push import actor_client
+from connectors.outbound.service import PushService
+from connectors.outbound.webhook import WebhookDelivery, actor_key
+from hub.core.settings import ApiSettings, HubSettings
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.stores.audit.store import AuditStore
+from hub.stores.delivery.outbox import Outbox
+from hub.stores.delivery.tables import webhook_outbox
 from tests.support.sne import free_port, serve
 
 MASTER = "push-scale-master"

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.publishing import prepare_event, publish_events
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
 from tests.integration.conftest import WorkerProcess, collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.worker_metrics import owned_partitions, sample, scrape

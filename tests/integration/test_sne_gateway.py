@@ -21,12 +21,12 @@ from lxml import etree
 from zeep.exceptions import Fault
 from zeep.transports import Transport
 
-from connectors.interfacenuu import xmlsafe
 from connectors.sne.gateway import create_app as gateway_app
-from connectors.sne.simulator import create_app as simulator_app
-from hub.actors import Actor, ActorFilters
-from hub.db import make_engine
-from hub.settings import HubSettings
+from hub.core import xmlsafe
+from hub.core.db import make_engine
+from hub.core.settings import HubSettings
+from hub.dev.sne_simulator import create_app as simulator_app
+from hub.domain.actors import Actor, ActorFilters
 from tests.integration.api_support import register
 from tests.integration.conftest import collect_feed
 from tests.support.sne import ROUEN, dalo_xml, new_demande_xml, serve, serve_at

@@ -21,12 +21,12 @@ from sqlalchemy import Engine
 from zeep.exceptions import Fault
 from zeep.transports import Transport
 
-from connectors.interfacenuu import xmlsafe
 from connectors.sne.gateway import create_app as gateway_app
-from connectors.sne.simulator import create_app as simulator_app
 from hub.api.app import create_app as api_app
-from hub.gp.store import GPStore
-from hub.settings import HubSettings
+from hub.core import xmlsafe
+from hub.core.settings import HubSettings
+from hub.dev.sne_simulator import create_app as simulator_app
+from hub.stores.gp.store import GPStore
 from tests.integration.api_support import Caller, register
 from tests.support.sne import ROUEN, new_demande_xml, serve_at
 
@@ -145,7 +145,7 @@ def published(settings: HubSettings, num: str) -> list[dict[str, Any]]:
     """Every ``EvenementGP`` on ``hub.evenements`` keyed ``num`` (read to the end)."""
     from aiokafka import AIOKafkaConsumer
 
-    from hub.kafka.client import client_options, topic_partitions
+    from hub.core.kafka.client import client_options, topic_partitions
     from schemas import get_codec
 
     async def read() -> list[dict[str, Any]]:

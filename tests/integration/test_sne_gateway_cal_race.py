@@ -17,9 +17,9 @@ from connectors.sne import documents
 from connectors.sne.gateway.cal import CalRoute
 from connectors.sne.gateway.events import gp_events
 from connectors.sne.soap import Request, SoapFault
-from hub.gp.service import GPService
-from hub.gp.store import GPStore
-from hub.gp.validation import GPInput
+from hub.domain.gp.validation import GPInput
+from hub.stores.gp.service import GPService
+from hub.stores.gp.store import GPStore
 from tests.integration.test_sne_gateway_cal import gp_doc
 from tests.support.demandes import new_num_unique
 

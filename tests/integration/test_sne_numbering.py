@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from connectors.sne.client import SneClient
-from connectors.sne.simulator import create_app
-from hub.actors import Actor, ActorFilters
-from hub.settings import HubSettings, SneSettings
+from hub.core.settings import HubSettings, SneSettings
+from hub.dev.sne_simulator import create_app
+from hub.domain.actors import Actor, ActorFilters
 from tests.integration.conftest import collect_feed
 from tests.support.sne import ROUEN, new_demande_xml, serve
 
@@ -94,9 +94,9 @@ def test_rest_api_creation_without_number_is_numbered(
 
     from connectors.interfacenuu.mapping import parse_demande_xml
     from hub.api.app import create_app as api_app
-    from hub.db import make_engine, migrate
-    from hub.kafka.client import client_options
-    from hub.settings import get_settings
+    from hub.core.db import make_engine, migrate
+    from hub.core.kafka.client import client_options
+    from hub.core.settings import get_settings
     from schemas import get_codec
     from tests.integration.api_support import register
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from connectors.ingress.publishing import PreparedEvent, publish_events
 from connectors.sne.client import SneClient
 from connectors.sne.poller import SnePoller
-from connectors.sne.simulator import create_app
-from hub.db import make_engine, migrate
-from hub.publishing import PreparedEvent, publish_events
-from hub.settings import HubSettings
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
+from hub.dev.sne_simulator import create_app
 from tests.support.sne import new_demande_xml, serve
 
 pytestmark = pytest.mark.kafka

@@ -25,13 +25,13 @@ from zeep.exceptions import Fault
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
-from connectors.interfacenuu import xmlsafe
 from connectors.sne import documents
 from connectors.sne.gateway import create_app as gateway_app
 from connectors.sne.operations import DEMANDE, GP, RECHERCHE
-from connectors.sne.simulator import create_app as simulator_app
-from hub.db import make_engine, migrate
-from hub.settings import HubSettings
+from hub.core import xmlsafe
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
+from hub.dev.sne_simulator import create_app as simulator_app
 from tests.integration.api_support import register
 from tests.support.sne import new_demande_xml, serve, serve_at
 

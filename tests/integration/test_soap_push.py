@@ -20,16 +20,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.interfacenuu import xmlsafe
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.audit.store import AuditStore
-from hub.db import make_engine, migrate
-from hub.delivery.outbox import Outbox
-from hub.delivery.soap import SoapDelivery
-from hub.delivery.soap_envelope import NS, SOAP12, read_answer
-from hub.delivery.tables import webhook_outbox
-from hub.publishing import prepare_event, publish_events
-from hub.settings import ApiSettings, HubSettings
+from connectors.ingress.publishing import prepare_event, publish_events
+from connectors.outbound.soap import SoapDelivery
+from connectors.outbound.soap_envelope import NS, SOAP12, read_answer
+from hub.core import xmlsafe
+from hub.core.db import make_engine, migrate
+from hub.core.settings import ApiSettings, HubSettings
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.stores.audit.store import AuditStore
+from hub.stores.delivery.outbox import Outbox
+from hub.stores.delivery.tables import webhook_outbox
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.sne import free_port

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from hub.stack.kafka import KafkaStack, port_answers
-from hub.stack.postgres import PostgresStack
+from hub.dev.stack.kafka import KafkaStack, port_answers
+from hub.dev.stack.postgres import PostgresStack
 from reliability.cluster import free_port
 
 # free ports, not fixed ones: a fixed port in the ephemeral range can be taken by another

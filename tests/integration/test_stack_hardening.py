@@ -21,11 +21,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from hub import topics
-from hub.kafka.admin import core_topics, ensure_topics
-from hub.private import home_mode
-from hub.settings import HubSettings, KafkaSettings
-from hub.stack.kafka import KafkaStack
+from hub.core import topics
+from hub.core.kafka.admin import core_topics, ensure_topics
+from hub.core.private import home_mode
+from hub.core.settings import HubSettings, KafkaSettings
+from hub.dev.stack.kafka import KafkaStack
 from reliability.cluster import REPO, free_port
 
 pytestmark = pytest.mark.kafka

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.private import home_mode
-from hub.stack.kafka import port_answers
-from hub.stack.secure_env import read_env
+from hub.core.private import home_mode
+from hub.dev.stack.kafka import port_answers
+from hub.dev.stack.secure_env import read_env
 from reliability.cluster import REPO, free_port
 
 pytestmark = pytest.mark.kafka
@@ -30,9 +30,9 @@ _HUB = [sys.executable, "-c", "from hub.cli import main; main()"]
 _ROUND_TRIP = """
 import asyncio
 from aiokafka import AIOKafkaConsumer
-from hub.kafka.admin import core_topics, ensure_topics
-from hub.kafka.client import client_options, new_producer
-from hub.settings import get_settings
+from hub.core.kafka.admin import core_topics, ensure_topics
+from hub.core.kafka.client import client_options, new_producer
+from hub.core.settings import get_settings
 
 async def main():
     s = get_settings()

@@ -26,15 +26,15 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from hub import topics
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.db import make_engine, migrate
-from hub.delivery.outbox import Outbox
-from hub.kafka.admin import core_topics, ensure_topics, feed_spec
-from hub.kafka.client import client_options
-from hub.publishing import prepare_event, publish_events
-from hub.registry.store import ActorStore
-from hub.settings import HubSettings
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core import topics
+from hub.core.db import make_engine, migrate
+from hub.core.kafka.admin import core_topics, ensure_topics, feed_spec
+from hub.core.kafka.client import client_options
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.stores.delivery.outbox import Outbox
+from hub.stores.registry.store import ActorStore
 from schemas import get_codec
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.worker_metrics import partition_of

@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
-from dispatch.app import create_app
+from dispatch.runtime.app import create_app
 from dispatch.tablestore import table_store
-from hub.settings import HubSettings
+from hub.core.settings import HubSettings
 from tests.support.sne import free_port
 
 

@@ -14,9 +14,9 @@ import uuid
 
 import pytest
 
-from hub.kafka.admin import TopicSpec, ensure_topics
-from hub.kafka.client import new_producer
-from hub.settings import HubSettings
+from hub.core.kafka.admin import TopicSpec, ensure_topics
+from hub.core.kafka.client import new_producer
+from hub.core.settings import HubSettings
 
 pytestmark = pytest.mark.kafka
 

@@ -21,13 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.audit.store import AuditStore
-from hub.db import make_engine, migrate
-from hub.delivery.outbox import Outbox
-from hub.delivery.webhook import WebhookDelivery, actor_key, backoff_s
-from hub.publishing import prepare_event, publish_events
-from hub.settings import ApiSettings, HubSettings
+from connectors.ingress.publishing import prepare_event, publish_events
+from connectors.outbound.webhook import WebhookDelivery, actor_key, backoff_s
+from hub.core.db import make_engine, migrate
+from hub.core.settings import ApiSettings, HubSettings
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.stores.audit.store import AuditStore
+from hub.stores.delivery.outbox import Outbox
 from tests.integration.conftest import collect_feed
 from tests.support.demandes import demande_event, new_num_unique
 

@@ -119,8 +119,8 @@ def actor_matrix(ids: list[str], creds: dict[str, dict[str, Any]]) -> tuple[list
     join the other's group, write the other's feed; for each actor, write any feed or hub
     topic, read the hub's topics, use a group outside its prefix. Returns the breaches
     and the number of attempts."""
-    from hub import topics
-    from hub.kafka.acl import group_prefix
+    from hub.core import topics
+    from hub.core.kafka.acl import group_prefix
 
     breaches: list[str] = []
     attempts: list[tuple[str, Coroutine[Any, Any, Any]]] = []
@@ -150,9 +150,9 @@ def dispatch_to_own_feeds(env: dict[str, str], home: Path, settings: Any, ids: l
     """Start a real ``hub worker`` (``env``), publish one demand every actor of ``ids``
     wants, and check each actor reads it from its own feed, in its own group (the control
     that keeps an isolation matrix honest); the worker is stopped after."""
-    from hub import topics
-    from hub.kafka.acl import group_prefix
-    from hub.publishing import prepare_event, publish_events
+    from connectors.ingress.publishing import prepare_event, publish_events
+    from hub.core import topics
+    from hub.core.kafka.acl import group_prefix
     from reliability.cluster import Worker
     from tests.support.demandes import demande_event, new_num_unique
 

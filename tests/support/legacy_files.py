@@ -13,8 +13,8 @@ from typing import Any
 from lxml import etree
 
 from connectors.files.disfile import NS as DIS_NS
-from connectors.interfacenuu import xmlsafe
 from connectors.interfacenuu.snapshot import NS, q
+from hub.core import xmlsafe
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "data" / "interfacenuu" / "demande_complete.xml"
 HUB = [sys.executable, "-c", "from hub.cli import main; main()"]

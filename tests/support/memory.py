@@ -82,7 +82,7 @@ async def run_pipelined(proc: Any, records: Sequence[Any], rng: Any, *,
     import itertools
 
     from dispatch.processor import InputRecord
-    from hub import topics
+    from hub.core import topics
 
     queue = list(records)
     offsets = itertools.count(10_000_000)

@@ -3,7 +3,7 @@
 Built independently of the hub (issue 17 point 2): the grammar is
 :mod:`tests.support.outline_grammar` (the outline text files, its own parser), values come
 from the outline's facets and from the domain's code lists; nothing is taken from
-``hub/generate.py``, the hub's XSD or its Avro schema.
+``hub/dev/generate.py``, the hub's XSD or its Avro schema.
 
 :func:`generate` walks the grammar from one seed: every element with its cardinality
 (lists up to :data:`MAX_ITEMS` items), each choice branch (``[0..1]`` choices absent too),
@@ -12,8 +12,8 @@ optional parts present or absent. Modes: ``minimal`` (required parts only), ``ma
 string lengths 0, 1, ``maxLength`` or between; patterns sampled from their regex (at their
 repetition bounds too); integers at ``minInclusive``/``maxInclusive``, 0 or between, in
 lexical variants (``+7``, ``007``); booleans as ``true``/``false``/``1``/``0``; coded
-elements from the code lists of ``../shared/domain/README.md`` and ``hub.refdata``,
-communes from today's INSEE list (``hub.geo``), other codes sampled from their pattern.
+elements from the code lists of ``../shared/domain/README.md`` and ``hub.domain.refdata``,
+communes from today's INSEE list (``hub.domain.geo``), other codes sampled from their pattern.
 Comments and CDATA sections (``decorated``); the ``n:modifie`` flag
 (``true``/``false``/``1``/``0``) on items and leaves (never on list wrappers); prefixes:
 default namespace, ``n:``, ``ns2:``; UTF-8 or ISO-8859-1 (characters outside Latin-1 as
@@ -82,8 +82,8 @@ _WIDE = _LATIN + "œ€Ÿ中😀"  # beyond Latin-1: character references in ISO
 
 @cache
 def communes() -> tuple[str, ...]:
-    """Today's INSEE commune codes (hub.geo's table), sorted."""
-    from hub.geo import get_geography
+    """Today's INSEE commune codes (hub.domain.geo's table), sorted."""
+    from hub.domain.geo import get_geography
 
     geo = get_geography()
     return tuple(sorted(c for c in geo.communes() if geo.has_commune(c)))
@@ -91,7 +91,7 @@ def communes() -> tuple[str, ...]:
 
 def check_code_lists() -> None:
     """The code lists above agree with the hub's versioned tables where it has one."""
-    from hub.refdata import TABLES
+    from hub.domain.refdata import TABLES
 
     assert set(CODES["typeLogement"]) == TABLES["typologie"]
     assert set(CODES["statutDalo"]) == TABLES["statutDalo"]

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from hub.db import make_engine, migrate
+from hub.core.db import make_engine, migrate
 
 DEFAULT_URL = "postgresql+psycopg://hub:hub@127.0.0.1:25432/hub"
 

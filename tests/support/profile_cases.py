@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
-from dispatch.profiles import PROFILES, SENSITIVE_PATHS
-from dispatch.state import DemandeState
-from hub.generate import generate_demandes
-from hub.geo import get_geography
-from hub.pieces import categories
+from hub.dev.generate import generate_demandes
+from hub.domain.geo import get_geography
+from hub.domain.pieces import categories
+from hub.domain.profiles import PROFILES, SENSITIVE_PATHS
+from hub.domain.state import DemandeState
 from schemas import get_codec
 
 #: Markers written into the sensitive free-text fields, searched in the raw channel bytes.

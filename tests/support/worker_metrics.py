@@ -14,7 +14,7 @@ import urllib.request
 from aiokafka.partitioner import murmur2
 from prometheus_client.parser import text_string_to_metric_families
 
-from hub import topics
+from hub.core import topics
 from tests.support.demandes import new_num_unique
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -11,9 +11,9 @@ import pytest
 
 from bench.__main__ import main
 from bench.data import ActorMix, demand_events, match_distribution, national_actors
-from dispatch.matching import TerritoryIndex
-from hub.geo import Geography, get_geography
-from hub.refdata import check_num_unique
+from hub.domain.geo import Geography, get_geography
+from hub.domain.matching import TerritoryIndex
+from hub.domain.refdata import check_num_unique
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from dispatch.app import create_app
-from hub.settings import HubSettings
+from dispatch.runtime.app import create_app
+from hub.core.settings import HubSettings
 
 
 class _InFlight:

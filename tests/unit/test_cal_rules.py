@@ -7,9 +7,16 @@ from typing import Any
 
 import pytest
 
-from hub.cal.rules import RULES, CALRuleError, Candidate, Decision, check_decision, check_response
-from hub.gp.catalogue import SEED
-from hub.gp.validation import GPInput, validate_gp_event
+from hub.domain.cal_rules import (
+    RULES,
+    CALRuleError,
+    Candidate,
+    Decision,
+    check_decision,
+    check_response,
+)
+from hub.domain.gp.catalogue import SEED
+from hub.domain.gp.validation import GPInput, validate_gp_event
 from tests.support.demandes import new_num_unique
 
 DAY = date(2025, 6, 10)

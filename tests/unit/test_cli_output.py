@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from hub.cli import main
-from hub.settings import HubSettings
+from hub.core.settings import HubSettings
 
 SEED = Path(__file__).resolve().parents[2] / "hub" / "data" / "seed_rouen.yaml"
 
@@ -113,8 +113,8 @@ def test_version() -> None:
 
 
 def test_publish_help_names_exactly_the_accepted_file_types(tmp_path: Path) -> None:
-    from hub.publishing import InputLimits, iter_inputs
-    from hub.settings import HubSettings as Settings
+    from connectors.ingress.publishing import InputLimits, iter_inputs
+    from hub.core.settings import HubSettings as Settings
 
     res = CliRunner().invoke(main, ["publish", "--help"], terminal_width=80)
     assert res.exit_code == 0

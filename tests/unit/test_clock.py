@@ -20,11 +20,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiokafka.partitioner import murmur2
 
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
-from dispatch.state import DemandeState
-from hub import topics
-from hub.actors import Actor, ActorFilters
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import DemandeState
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemorySender, MemoryStore, run_pipelined
 

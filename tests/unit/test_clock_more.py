@@ -14,10 +14,10 @@ import pytest
 from fastavro import schemaless_writer
 
 from dispatch.deadlines import Deadlines
-from dispatch.delais import DelaiTable
-from dispatch.state import DemandeState
-from hub import topics
-from hub.errors import ConfigError
+from hub.core import topics
+from hub.core.errors import ConfigError
+from hub.domain.delais import DelaiTable
+from hub.domain.state import DemandeState
 from schemas.codec import MARKER
 from tests.support.demandes import new_num_unique
 from tests.support.memory import MemorySender, MemoryStore
@@ -210,7 +210,7 @@ def test_a_notice_reaches_the_file_and_soap_channels(codec: Any, geography: Any)
     import json
 
     from connectors.files.disfile import render_batch
-    from hub.delivery.soap_envelope import envelope
+    from connectors.outbound.soap_envelope import envelope
 
     store, sender = MemoryStore(N), MemorySender()
     proc = _processor(codec, geography, store, sender)

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.interfacenuu import parse_demande_xml
-from hub.errors import ConfigError, DecodeError, InputError
+from hub.core.errors import ConfigError, DecodeError, InputError
 from schemas import AVRO_DIR, HEADER_SIZE, MARKER, Codec, SchemaRegistry, get_codec
 from schemas.compiled import write_long
 from tests.unit.test_interfacenuu import DATA, snapshots

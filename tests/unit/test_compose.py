@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hub.settings import HubSettings
+from hub.core.settings import HubSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"

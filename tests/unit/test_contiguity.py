@@ -1,8 +1,8 @@
-"""dispatch.contiguity: each input partition's records handed out in order, no hole."""
+"""dispatch.runtime.contiguity: each input partition's records handed out in order, no hole."""
 
 from __future__ import annotations
 
-from dispatch.contiguity import Contiguity, Verdict, lowest_offsets
+from dispatch.runtime.contiguity import Contiguity, Verdict, lowest_offsets
 
 TP = ("hub.demandes", 3)
 

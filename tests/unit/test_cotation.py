@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.core.errors import InputError
 from hub.domain.cotation import (
     Declaration,
     Grille,
@@ -21,7 +22,6 @@ from hub.domain.cotation import (
     shipped_grids,
 )
 from hub.domain.cotation.faits import add_months, full_years
-from hub.errors import InputError
 
 ROUEN = "200023414"
 SEUILS = SeuilsQuartiles(q1=900.0, q2=1200.0)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hub.errors import InputError, NotFoundError
-from monitoring.deadletters import Letter, replay_header, select
+from hub.core.errors import InputError, NotFoundError
+from hub.services.dlq import Letter, replay_header, select
 
 
 def letter(offset: int, reason: str, key: str, source_offset: int, **kw: object) -> Letter:

@@ -8,10 +8,10 @@ import pytest
 
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
-from dispatch.profiles import PROFILES
-from dispatch.state import DemandeState
-from hub.generate import generate_demandes
-from hub.geo import get_geography
+from hub.dev.generate import generate_demandes
+from hub.domain.geo import get_geography
+from hub.domain.profiles import PROFILES
+from hub.domain.state import DemandeState
 from schemas import get_codec
 
 
@@ -65,8 +65,8 @@ def test_cut_profiles_are_spliced_from_the_snapshot_bytes_as_read(monkeypatch) -
     """Only a cut of a sensitive field needs a full encode (once per demand: the other
     cut profile differs from it by the index only): the whole snapshot is copied from the
     input's bytes, and a cut document index is spliced into that copy."""
-    from dispatch.profiles import SENSITIVE_PATHS, _present
     from dispatch.snapshotbytes import SnapshotBytes
+    from hub.domain.profiles import SENSITIVE_PATHS, _present
 
     codec = get_codec()
     snaps = SnapshotBytes(codec)

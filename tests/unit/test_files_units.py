@@ -16,11 +16,11 @@ from connectors.files import fsutil, layout
 from connectors.files.disfile import render_batch
 from connectors.files.inbox import PUBLISHED, REJECTED, Candidate, examine, finish, list_ready
 from connectors.files.journal import Journal
-from connectors.interfacenuu import xmlsafe
 from connectors.interfacenuu.mapping import XSD_PATH, parse_demande_xml
-from hub.actors import Actor, Delivery
-from hub.errors import ConfigError
-from hub.settings import FilesSettings, HubSettings
+from hub.core import xmlsafe
+from hub.core.errors import ConfigError
+from hub.core.settings import FilesSettings, HubSettings
+from hub.domain.actors import Actor, Delivery
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.legacy_files import legacy_xml
 

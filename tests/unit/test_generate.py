@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from hub.errors import InputError
-from hub.generate import (
+from hub.core.errors import InputError
+from hub.dev.generate import (
     DEFAULT_UNTIL,
     F_COMMUNES,
     F_RADIATION,
@@ -25,7 +25,7 @@ from hub.generate import (
     generate_demandes,
     generate_modifications,
 )
-from hub.geo import Geography, get_geography
+from hub.domain.geo import Geography, get_geography
 
 ROUEN_METRO = "200023414"
 REPO = Path(__file__).resolve().parents[2]
@@ -61,8 +61,8 @@ def test_reproducible_for_a_seed(geo: Geography) -> None:
 def test_reproducible_across_processes(geo: Geography) -> None:
     # frozenset iteration order depends on PYTHONHASHSEED: the generator must not
     code = (
-        "import hashlib, json; from hub.geo import get_geography; "
-        "from hub.generate import generate_demandes; "
+        "import hashlib, json; from hub.domain.geo import get_geography; "
+        "from hub.dev.generate import generate_demandes; "
         "ev = list(generate_demandes(100, 3, geography=get_geography(), departements=['76'])); "
         "print(hashlib.sha256(json.dumps(ev).encode()).hexdigest())"
     )
@@ -82,7 +82,7 @@ def test_reproducible_across_processes(geo: Geography) -> None:
 
 
 def test_numeros_uniques(seine_maritime: list[dict[str, Any]]) -> None:
-    from hub.refdata import check_num_unique
+    from hub.domain.refdata import check_num_unique
 
     nums = [e["numUnique"] for e in seine_maritime]
     assert len(set(nums)) == len(nums)
@@ -98,7 +98,7 @@ def test_numeros_uniques(seine_maritime: list[dict[str, Any]]) -> None:
 
 @pytest.mark.parametrize(("dep", "prefix"), [("2A", "02A"), ("2B", "02B"), ("974", "974")])
 def test_territory_prefix(geo: Geography, dep: str, prefix: str) -> None:
-    from hub.refdata import check_num_unique
+    from hub.domain.refdata import check_num_unique
 
     for e in generate_demandes(30, 1, geography=geo, departements=[dep]):
         assert e["numUnique"].startswith(prefix)
@@ -235,7 +235,7 @@ def _check_lengths(value: Any, schema: Any, names: dict[str, Any], path: str) ->
 
 
 def test_events_encode_and_validate(geo: Geography, seine_maritime: list[dict[str, Any]]) -> None:
-    from dispatch.logic import validate_event
+    from hub.domain.decisions import validate_event
     from schemas import AVRO_DIR, get_codec
 
     codec = get_codec()
@@ -254,7 +254,7 @@ def test_events_encode_and_validate(geo: Geography, seine_maritime: list[dict[st
 
 
 def test_modifications(geo: Geography, seine_maritime: list[dict[str, Any]]) -> None:
-    from hub.refdata import TABLES
+    from hub.domain.refdata import TABLES
 
     created = seine_maritime[:1000]
     before = json.dumps(created)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hub.errors import InputError, UnknownCommuneError
-from hub.geo import Commune, Geography, get_geography
+from hub.core.errors import InputError, UnknownCommuneError
+from hub.domain.geo import Commune, Geography, get_geography
 
 ROUEN_METRO = "200023414"
 GRAND_PARIS = "200054781"
@@ -242,8 +242,8 @@ def test_seed_actors_cover_the_demo_cases() -> None:
 
 
 def test_seed_actors_pass_the_actor_model(geo: Geography) -> None:
-    from hub.actors import check_territory
-    from hub.registry.importer import load_actors_yaml
+    from hub.domain.actors import check_territory
+    from hub.stores.registry.importer import load_actors_yaml
 
     actors = load_actors_yaml(SEED)
     assert len(actors) == len(_seed_actors())

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from dispatch.logic import DELETED, DEMANDE, RADIATION, RETRAIT, Delivery, decide
-from dispatch.matching import TerritoryIndex
-from hub.actors import Actor, ActorFilters
-from hub.errors import InputError, UnknownCommuneError
-from hub.geo import Geography, Succession
-from hub.publishing import prepare_event
+from connectors.ingress.publishing import prepare_event
+from hub.core.errors import InputError, UnknownCommuneError
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.decisions import DELETED, DEMANDE, RADIATION, RETRAIT, Delivery, decide
+from hub.domain.geo import Geography, Succession
+from hub.domain.matching import TerritoryIndex
 from tests.support.demandes import demande_event, new_num_unique
 
 SAINT_EUSEBE, AUBESSAGNE, CHAMPSAUR_VALGAUDEMAR = "05141", "05039", "200068096"
@@ -231,7 +231,7 @@ def test_ingress_never_refuses_rad_or_sup_for_a_territorial_reason(operation: st
 def test_actor_filter_on_a_former_code_is_refused_naming_the_successor(
     geography: Geography,
 ) -> None:
-    from hub.registry.service import check_former_communes
+    from hub.stores.registry.service import check_former_communes
 
     check_former_communes(actor("ok", communes=[AUBESSAGNE]), geography)
     with pytest.raises(InputError) as exc:

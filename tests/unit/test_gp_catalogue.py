@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from hub.errors import InputError
-from hub.gp.catalogue import SEED, Catalogue, EventType, FieldSpec
-from hub.gp.refresh import parse_sne_types, refreshed
-from hub.gp.validation import GPInput, InvalidGPEvent, validate_gp_event
+from hub.core.errors import InputError
+from hub.domain.gp.catalogue import SEED, Catalogue, EventType, FieldSpec
+from hub.domain.gp.validation import GPInput, InvalidGPEvent, validate_gp_event
+from hub.stores.gp.refresh import parse_sne_types, refreshed
 from schemas import get_codec
 from tests.support.demandes import new_num_unique
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hub.errors import InputError
-from hub.gp.catalogue import SEED
-from hub.gp.sne_catalogue import event_type_of, merged
+from connectors.sne.catalogue import event_type_of, merged
+from hub.core.errors import InputError
+from hub.domain.gp.catalogue import SEED
 
 
 def _item(code: str, **extra: Any) -> dict[str, Any]:

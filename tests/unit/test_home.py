@@ -1,4 +1,4 @@
-"""The hub's home as users expect it (hub/home.py): HUB_HOME, else the nearest ``.hub``
+"""The hub's home as users expect it (hub/core/home.py): HUB_HOME, else the nearest ``.hub``
 upward from the current directory (as git finds ``.git``), else ``./.hub``; ``hub stack
 status`` prints which one and why, ``hub -v`` logs it."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.home import find_home
+from hub.core.home import find_home
 
 
 def _hub(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -69,8 +69,8 @@ def test_hub_home_variable_wins_and_v_logs_the_home(tmp_path: Path) -> None:
     res = _hub(tmp_path, "-v", "stack", "status", HUB_HOME=str(chosen))
     assert res.returncode == 3, res.stderr
     assert res.stdout.splitlines()[0] == f"home: {chosen} (HUB_HOME)"
-    assert f"INFO hub.settings: home {chosen} (HUB_HOME)" in res.stderr
+    assert f"INFO hub.core.settings: home {chosen} (HUB_HOME)" in res.stderr
     quiet = _hub(tmp_path, "stack", "status")
     here = f"home: {tmp_path / '.hub'} (the .hub of the current directory)"
     assert quiet.stdout.splitlines()[0] == here
-    assert "hub.settings" not in quiet.stderr
+    assert "hub.core.settings" not in quiet.stderr

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch import evenements
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
-from hub import topics
-from hub.actors import Actor, ActorFilters
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemorySender, MemoryStore
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from connectors.files import layout
 from connectors.files.inbox import REJECTED, Candidate, examine
 from connectors.files.scan import scan_source
-from hub.settings import FilesSettings, HubSettings, KafkaSettings
+from hub.core.settings import FilesSettings, HubSettings, KafkaSettings
 
 DOC = Path(__file__).resolve().parents[1] / "data" / "interfacenuu" / "demande_complete.xml"
 

@@ -18,7 +18,7 @@ from lxml import etree
 from connectors.interfacenuu import parse_demande_xml, render_demande_xml
 from connectors.interfacenuu.mapping import XSD_PATH
 from connectors.interfacenuu.snapshot import NS_AVRO, ROOT_RECORD, snapshot_model
-from hub.errors import InputError
+from hub.core.errors import InputError
 from schemas import AVRO_DIR, get_codec
 
 ROOT = Path(__file__).resolve().parents[2]

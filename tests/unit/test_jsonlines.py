@@ -1,5 +1,5 @@
 """JSON lines read from untrusted files: every line an object or a one-line refusal, with
-memory, time and stack bounded (hub.jsonlines, issue 19 point 4)."""
+memory, time and stack bounded (hub.core.jsonlines, issue 19 point 4)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from hub.errors import InputError
-from hub.jsonlines import depth_exceeds, parse_object, read_objects
+from hub.core.errors import InputError
+from hub.core.jsonlines import depth_exceeds, parse_object, read_objects
 
 LIMIT = 1024
 

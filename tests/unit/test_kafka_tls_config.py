@@ -13,13 +13,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
-from hub.errors import ConfigError
-from hub.kafka.client import client_options
-from hub.kafka.isolation import faust_credentials
-from hub.settings import HubSettings, KafkaSecuritySettings, KafkaSettings
-from hub.stack import certs
-from hub.stack.secure_env import SecureIdentity, read_env, resolve_identity, write_env
-from hub.stack.tls import TlsKafkaStack, runs_secure
+from hub.core.errors import ConfigError
+from hub.core.kafka.client import client_options
+from hub.core.kafka.isolation import faust_credentials
+from hub.core.settings import HubSettings, KafkaSecuritySettings, KafkaSettings
+from hub.dev.stack import certs
+from hub.dev.stack.secure_env import SecureIdentity, read_env, resolve_identity, write_env
+from hub.dev.stack.tls import TlsKafkaStack, runs_secure
 
 
 def test_certificates_for_local_hosts(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_secure_env_round_trip_and_identity(tmp_path: Path) -> None:
 
 def test_actor_kafka_config(tmp_path: Path) -> None:
     from hub.cli.actor_kafka import actor_properties
-    from hub.kafka.acl import actor_password
+    from hub.core.kafka.acl import actor_password
 
     settings = _settings(enabled=True, actor_secret=SecretStr("s"),
                          ssl_cafile=str(tmp_path / "ca.pem"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from dispatch.logic import (
+from hub.core.errors import InputError, InvalidNumUniqueError, UnknownCommuneError
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.decisions import (
     COPIE,
     DEMANDE,
     FILTERS_CHANGED,
@@ -17,9 +19,7 @@ from dispatch.logic import (
     decide,
     reevaluate,
 )
-from dispatch.matching import TerritoryIndex
-from hub.actors import Actor, ActorFilters
-from hub.errors import InputError, InvalidNumUniqueError, UnknownCommuneError
+from hub.domain.matching import TerritoryIndex
 from tests.support.demandes import demande_event, new_num_unique
 
 ROUEN, LE_HAVRE = "76540", "76351"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from dispatch.matching import TerritoryIndex
-from hub.actors import Actor, ActorFilters
-from hub.errors import UnknownCommuneError
+from hub.core.errors import UnknownCommuneError
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
 
 ROUEN, SOTTEVILLE, LE_HAVRE = "76540", "76681", "76351"
 METROPOLE_ROUEN = "200023414"

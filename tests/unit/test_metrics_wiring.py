@@ -23,17 +23,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.outbound.webhook import WebhookDelivery
 from connectors.sne import documents
 from connectors.sne.client import CONNECTOR, SneClient
 from connectors.sne.errors import SneProtocolError, SneUnavailable, SneUnknownDemande
-from connectors.sne.simulator import create_app
-from hub.actors import Actor, ActorFilters, Delivery
-from hub.audit.store import AuditStore
-from hub.db import make_engine, migrate
-from hub.delivery.outbox import Outbox
-from hub.delivery.webhook import WebhookDelivery
-from hub.errors import InputError
-from hub.settings import ApiSettings, HubSettings, SneSettings
+from hub.core.db import make_engine, migrate
+from hub.core.errors import InputError
+from hub.core.settings import ApiSettings, HubSettings, SneSettings
+from hub.dev.sne_simulator import create_app
+from hub.domain.actors import Actor, ActorFilters, Delivery
+from hub.stores.audit.store import AuditStore
+from hub.stores.delivery.outbox import Outbox
 from monitoring.metrics import REGISTRY
 from tests.support.connector_metrics import calls, delta, sample
 from tests.support.sne import ROUEN, free_port, new_demande_xml, serve

@@ -12,11 +12,11 @@ import pytest
 from aiokafka.partitioner import murmur2
 
 from dispatch.letters import REPLAY_HEADER, replay_info
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.errors import TransientError
+from hub.core import topics
+from hub.core.errors import TransientError
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
 from monitoring import recorder
 from monitoring.exposition import metrics_payload
 from monitoring.health import CommitWatch, report

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from connectors.ingress.publishing import check_event, prepare_event
 from connectors.interfacenuu.mapping import parse_demande_xml
-from connectors.sne.simulator import create_app
-from hub.errors import InputError
-from hub.publishing import check_event, prepare_event
-from hub.settings import get_settings
+from hub.core.errors import InputError
+from hub.core.settings import get_settings
+from hub.dev.sne_simulator import create_app
 from tests.support.sne import ROUEN, new_demande_xml, serve
 
 
@@ -165,7 +165,7 @@ def test_inbox_leaves_a_creation_for_later_when_the_sne_is_unreachable(
 
 def test_gateway_and_poller_refuse_to_start_without_sne(hub_with: Any) -> None:
     from hub.cli.sne import sne_poll, soap_gateway
-    from hub.errors import ConfigError
+    from hub.core.errors import ConfigError
 
     hub_with("")
     for command in (soap_gateway, sne_poll):

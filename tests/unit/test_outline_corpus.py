@@ -1,5 +1,5 @@
 """Conformance corpus (issue 17 point 2): documents walked from the SNE outline itself
-(:mod:`tests.support.outline_docs`, independent of ``hub/generate.py`` and of the hub's XSD
+(:mod:`tests.support.outline_docs`, independent of ``hub/dev/generate.py`` and of the hub's XSD
 and Avro schema) go through the hub.
 
 Property, per document: accepted as ``hub publish --dry-run`` accepts a file (the
@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from lxml import etree
 
 from connectors.files.disfile import render_batch
+from connectors.ingress.publishing import prepare_event
 from connectors.interfacenuu.mapping import XSD_PATH
+from connectors.outbound.soap_envelope import envelope
 from hub.cli import main
-from hub.delivery.soap_envelope import envelope
-from hub.errors import InputError
-from hub.publishing import prepare_event
+from hub.core.errors import InputError
 from schemas import get_codec
 from tests.support.outline_docs import (
     MODES,
@@ -145,7 +145,7 @@ def test_every_mode_operation_and_branch_is_covered() -> None:
 def test_every_profile_cut_renders_a_valid_document() -> None:
     """What an actor receives is cut to its access profile first: the cut never removes a
     part the XSD requires (300 corpus documents, three profiles)."""
-    from dispatch.profiles import cut_for_profile
+    from hub.domain.profiles import cut_for_profile
 
     for i in range(300):
         doc = generate(FIXED_SEED + 70_000 + i, MODES[i % 3])

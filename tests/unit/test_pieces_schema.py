@@ -15,7 +15,7 @@ import pytest
 from fastavro import schemaless_reader, schemaless_writer
 
 from connectors.interfacenuu import parse_demande_xml, render_demande_xml
-from hub.errors import InputError
+from hub.core.errors import InputError
 from schemas import HEADER_SIZE, MARKER, get_codec
 from tests.support.profile_cases import full_case
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from dispatch.matching import TerritoryIndex
 from dispatch.pipeline import Pipeline
 from dispatch.processor import BatchStats, InputRecord, Processor
-from hub import topics
-from hub.actors import Actor, ActorFilters
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemoryStore
 

@@ -9,10 +9,10 @@ import uuid
 import pytest
 from aiokafka.partitioner import murmur2
 
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor, TooManyDeadLetters
-from hub import topics
-from hub.actors import Actor, ActorFilters
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemorySender, MemoryStore
 

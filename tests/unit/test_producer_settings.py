@@ -1,4 +1,4 @@
-"""The producers' settings (hub.kafka.client.producer_options), chosen on purpose."""
+"""The producers' settings (hub.core.kafka.client.producer_options), chosen on purpose."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hub.kafka.client import producer_options
-from hub.settings import HubSettings
+from hub.core.kafka.client import producer_options
+from hub.core.settings import HubSettings
 
 
 def test_no_loss_settings_and_no_compression_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,7 +47,7 @@ async def test_the_input_fetch_wait_is_ours_not_fausts(
 ) -> None:
     """faust builds its worker consumer with fetch_max_wait_ms=1500: the end of a burst
     then waited ~0.7 s for a held fetch (docs/performance.md)."""
-    from dispatch.app import create_app
+    from dispatch.runtime.app import create_app
 
     monkeypatch.setenv("HUB_HOME", str(tmp_path))
     if wait_ms is not None:

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from dispatch.profiles import (
+from hub.api.models import FeedPage
+from hub.domain.pieces import categories, check_piece, sensitive_categories
+from hub.domain.profiles import (
     PROFILES,
     SENSITIVE_CATEGORIES,
     cut_for_profile,
     visible_pieces,
 )
-from hub.api.models import FeedPage
-from hub.pieces import categories, check_piece, sensitive_categories
 from schemas import get_codec
 from tests.support.profile_cases import (
     CATEGORY_CODES,
@@ -41,7 +41,7 @@ def _channels(data: bytes) -> dict[str, tuple[dict[str, Any], bytes]]:
     kafka = get_codec().decode_as(data, "FeedRecord")
     page = FeedPage(records=[{**kafka, "offset": 0}], nextCursor=1, endCursor=1)
     api_raw = page.model_dump_json().encode()
-    # the webhook body, as hub.delivery.webhook.WebhookDelivery.pump writes it
+    # the webhook body, as connectors.outbound.webhook.WebhookDelivery.pump writes it
     hook_raw = json.dumps(kafka, ensure_ascii=False, sort_keys=True).encode()
     return {"kafka": (kafka, data), "api": (json.loads(api_raw)["records"][0], api_raw),
             "webhook": (json.loads(hook_raw), hook_raw)}
@@ -104,7 +104,7 @@ def test_the_checks_are_not_vacuous(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_declared_categories_come_from_the_versioned_table() -> None:
     assert sensitive_categories() == SENSITIVE_CATEGORIES
-    assert {"HAND", "MOTIF", "INT"} <= SENSITIVE_CATEGORIES  # see hub.pieces' doc
+    assert {"HAND", "MOTIF", "INT"} <= SENSITIVE_CATEGORIES  # see hub.domain.pieces' doc
     assert {"IDD", "LOGACT", "RFI", "IDC"}.isdisjoint(SENSITIVE_CATEGORIES)
     assert {"CID", "PASS"} <= categories()["IDD"].types and "JUSTL" in categories()["LOGACT"].types
 
@@ -142,9 +142,9 @@ def test_cut_shares_untouched_parts_and_returns_the_input_when_nothing_is_cut() 
       "reference": "https://x/\x01"}, "bad_piece"),
 ])
 def test_pieces_are_checked_against_the_table(piece: dict[str, Any], code: str) -> None:
-    """Codes, date and reference of an incoming piece are checked (dispatch.logic refuses
+    """Codes, date and reference of an incoming piece are checked (hub.domain.decisions refuses
     the event, to hub.dlq with this code)."""
-    from hub.errors import InputError
+    from hub.core.errors import InputError
 
     with pytest.raises(InputError) as err:
         check_piece(piece)
@@ -152,8 +152,8 @@ def test_pieces_are_checked_against_the_table(piece: dict[str, Any], code: str) 
 
 
 def test_an_event_with_a_bad_piece_is_refused_by_the_dispatcher() -> None:
-    from dispatch.logic import validate_event
-    from hub.errors import InputError
+    from hub.core.errors import InputError
+    from hub.domain.decisions import validate_event
 
     event = full_case(2)
     validate_event(event)  # every category of the table, valid codes

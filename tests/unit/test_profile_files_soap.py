@@ -1,7 +1,7 @@
 """Per-profile protection on the XML channels, property-based: over generated demands,
 the legacy DIS file (:func:`connectors.files.disfile.render_batch`, fed the decoded feed
 records as the file outbox does) and the SOAP push envelope
-(:func:`hub.delivery.soap_envelope.envelope`, fed the outbox JSON body as the SOAP sender
+(:func:`connectors.outbound.soap_envelope.envelope`, fed the outbox JSON body as the SOAP sender
 does) never carry a sensitive field or document category to a profile without the
 right, nor a document reference below consultant_demande; consultant_sensible does get
 them (positive control). The document index travels beside the InterfaceNuu document
@@ -22,11 +22,11 @@ from lxml import etree
 from connectors.files.disfile import NS as DIS_NS
 from connectors.files.disfile import record_document, render_batch
 from connectors.files.pieces_xml import NS as PIECES_NS
-from connectors.interfacenuu import xmlsafe
 from connectors.interfacenuu.mapping import XSD_PATH, parse_demande_xml
 from connectors.interfacenuu.snapshot import NS, q
-from dispatch.profiles import PROFILES, cut_for_profile
-from hub.delivery.soap_envelope import SOAP12, envelope
+from connectors.outbound.soap_envelope import SOAP12, envelope
+from hub.core import xmlsafe
+from hub.domain.profiles import PROFILES, cut_for_profile
 from schemas import get_codec
 from tests.support.profile_cases import (
     CATEGORY_CODES,

@@ -24,10 +24,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.ingress.publishing import prepare_event
 from hub.cli import main
-from hub.errors import InputError
-from hub.publishing import prepare_event
-from hub.settings import get_settings
+from hub.core.errors import InputError
+from hub.core.settings import get_settings
 from tests.support.demandes import new_num_unique
 from tests.support.spec_events import spec_event, wished_communes
 

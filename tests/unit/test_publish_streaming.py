@@ -27,11 +27,11 @@ import pytest
 from aiokafka.errors import KafkaTimeoutError
 from click.testing import CliRunner
 
-from hub import publishing
+from connectors.ingress import publishing
+from connectors.ingress.publishing import PreparedEvent, publish_events, walk_files
 from hub.cli import main
-from hub.errors import HubError
-from hub.publishing import PreparedEvent, publish_events, walk_files
-from hub.settings import get_settings
+from hub.core.errors import HubError
+from hub.core.settings import get_settings
 from tests.support.demandes import new_num_unique
 from tests.support.spec_events import spec_event, wished_communes
 

@@ -7,12 +7,12 @@ import itertools
 import time
 from typing import Any
 
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
 from dispatch.purge import purgeable
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.purge import DAY_MS
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
+from hub.services.purge import DAY_MS
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemorySender, MemoryStore
 
@@ -61,7 +61,7 @@ def test_only_old_radiations_are_purged(geography: Any, codec: Any) -> None:
 
 
 def test_purgeable() -> None:
-    from dispatch.state import DemandeState
+    from hub.domain.state import DemandeState
 
     s = DemandeState("n", 2, False, frozenset(), "e", "RAD", occurred_at=100)
     assert purgeable(s, 101) and not purgeable(s, 100) and not purgeable(None, 10**15)

@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch import territory
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
-from dispatch.state import DemandeState
-from hub import topics
-from hub.actors import Actor, ActorFilters
+from hub.core import topics
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
+from hub.domain.state import DemandeState
 from reliability.ledger import in_scope
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemorySender, MemoryStore, run_pipelined

@@ -3,7 +3,7 @@
 ``TestActorStore`` is the store contract. It only asks for an ``engine`` fixture (a fresh,
 migrated database per test): here SQLite, and ``tests/integration/test_registry_postgres.py``
 collects the same class with a PostgreSQL ``engine``. The geography is a small fake with the
-three methods of ``hub.geo.Geography`` that the registry uses.
+three methods of ``hub.domain.geo.Geography`` that the registry uses.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import Engine, inspect
 
-from hub.actors import Actor, ActorFilters
-from hub.db import make_engine, migrate
-from hub.errors import ConfigError, InputError, NotFoundError, TransientError
-from hub.registry.importer import load_actors_yaml
-from hub.registry.service import ActorService
-from hub.registry.store import ActorStore
-from hub.tables import metadata as all_tables
+from hub.core.db import make_engine, migrate
+from hub.core.errors import ConfigError, InputError, NotFoundError, TransientError
+from hub.domain.actors import Actor, ActorFilters
+from hub.migrations.tables import metadata as all_tables
+from hub.stores.registry.importer import load_actors_yaml
+from hub.stores.registry.service import ActorService
+from hub.stores.registry.store import ActorStore
 
 
 class FakeGeography:
@@ -345,7 +345,7 @@ def test_republish_without_publisher(store: ActorStore) -> None:
 
 
 def test_real_geography_when_available(store: ActorStore) -> None:
-    geo = pytest.importorskip("hub.geo", reason="hub.geo not written yet")
+    geo = pytest.importorskip("hub.domain.geo", reason="hub.domain.geo not written yet")
     service = ActorService(store, geo.get_geography(), None)
     assert service.add_or_update(rouen()).change == "add"  # 76540 is Rouen
     with pytest.raises(InputError, match="commune 76999"):
@@ -357,7 +357,7 @@ def test_former_commune_in_filters_is_refused_naming_its_successor(
 ) -> None:
     """05141 was absorbed by the commune nouvelle Aubessagne (05039) on 2018-01-01: an actor
     registering it is told which code to register, and nothing is saved (issue 17)."""
-    from hub.geo import get_geography
+    from hub.domain.geo import get_geography
 
     service = ActorService(store, get_geography(), None)
     with pytest.raises(InputError, match=r"'05141' left the INSEE list on 2018-01-01 "

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import InputRecord, Processor
 from dispatch.sending import DeliveryError, send_all, until_acknowledged
-from hub import topics
-from hub.actors import Actor, ActorFilters
-from hub.errors import HubError
+from hub.core import topics
+from hub.core.errors import HubError
+from hub.domain.actors import Actor, ActorFilters
+from hub.domain.matching import TerritoryIndex
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemoryStore
 

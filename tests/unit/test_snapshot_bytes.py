@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 
 from dispatch.feed import feed_record
-from dispatch.logic import decide
-from dispatch.matching import TerritoryIndex
 from dispatch.processor import Processor
 from dispatch.snapshotbytes import SnapshotBytes
-from hub import topics
-from hub.errors import InputError
-from hub.generate import generate_demandes
+from hub.core import topics
+from hub.core.errors import InputError
+from hub.dev.generate import generate_demandes
+from hub.domain.decisions import decide
+from hub.domain.matching import TerritoryIndex
 from schemas.codec import HEADER_SIZE, MARKER
 from schemas.compiled import compile_schema
 from schemas.registry import _strip_logical

@@ -21,9 +21,9 @@ from requests_toolbelt.multipart.decoder import MultipartDecoder
 
 from connectors.sne.client import SneClient
 from connectors.sne.errors import SneFault, SneUnavailable, SneUnknownDemande
-from connectors.sne.simulator import create_app
 from connectors.sne.soap import mtom_package
-from hub.settings import SneSettings
+from hub.core.settings import SneSettings
+from hub.dev.sne_simulator import create_app
 from tests.support.sne import ROUEN, dalo_xml, free_port, new_demande_xml, serve
 
 WS = "http://ws.metier.nuu.application.i2/"

@@ -13,9 +13,9 @@ import pytest
 from fastavro import schemaless_writer
 from lxml import etree
 
+from connectors.ingress.publishing import prepare_event
 from connectors.interfacenuu.mapping import XSD_PATH, parse_demande_xml, render_demande_xml
-from hub.errors import InputError
-from hub.publishing import prepare_event
+from hub.core.errors import InputError
 from schemas import MARKER, get_codec
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "interfacenuu"

@@ -12,7 +12,7 @@ import zeep
 from connectors.sne import documents
 from connectors.sne.operations import SERVICES, WS_NS
 from connectors.sne.server import WSDL_DIR
-from hub.errors import InputError
+from hub.core.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 

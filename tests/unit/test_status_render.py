@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from hub.cli.status import age, render
-from hub.status import Brokers, Feed, Lag, Member, Outbox, Status
+from hub.services.status import Brokers, Feed, Lag, Member, Outbox, Status
 
 LONG_ACTOR = "a" + "-very-long-actor-identifier" * 2 + "-0123456789"  # 66 > 63: worst case
 MEMBER = "faust-0.11.3-6f1c2a44-9b1e-4f0e-8a53-2c7d0e9f4b1a-passerelle-dispatch"

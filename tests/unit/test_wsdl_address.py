@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from connectors.interfacenuu import xmlsafe
 from connectors.sne.gateway import create_app as gateway_app
 from connectors.sne.operations import SERVICES
 from connectors.sne.server import public_base
-from connectors.sne.simulator import create_app as simulator_app
-from hub.errors import ConfigError
-from hub.settings import HubSettings, SneSettings
+from hub.core import xmlsafe
+from hub.core.errors import ConfigError
+from hub.core.settings import HubSettings, SneSettings
+from hub.dev.sne_simulator import create_app as simulator_app
 
 ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap12/}address"
 FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
@@ -81,7 +81,7 @@ def test_cli_serves_the_configured_address(
     from click.testing import CliRunner
 
     from hub.cli.sne import sne_simulator, soap_gateway
-    from hub.settings import get_settings
+    from hub.core.settings import get_settings
 
     monkeypatch.setenv("HUB_HOME", str(tmp_path))
     monkeypatch.setenv("HUB_SNE__URL", SNE)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from connectors.interfacenuu import xmlsafe
-from hub.errors import InputError
+from hub.core import xmlsafe
+from hub.core.errors import InputError
 
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>

@@ -17,7 +17,7 @@ Gestion partagée events the CAL rules read or govern (designation, examination,
 priority, CAL decision, answer) take another path (:mod:`connectors.sne.gateway.cal`):
 checked with the hub's CAL rules against the hub's GP store *before* step 2 (a refusal is
 the Fault ``REGLE_CAL``, nothing forwarded nor published), then stored in that store and
-published through :class:`hub.gp.service.GPService` once the SNE accepted them — one
+published through :class:`hub.stores.gp.service.GPService` once the SNE accepted them — one
 history whatever the route (``/cal``, REST, SOAP). Modifying or deleting them by SOAP is
 refused (``REGLE_CAL`` ``R441-3/historique``).
 
@@ -48,13 +48,13 @@ from connectors.sne.gateway.events import demande_event, gp_records
 from connectors.sne.operations import DOCUMENT
 from connectors.sne.server import public_base, soap_routes
 from connectors.sne.soap import Request, SoapFault
-from hub import topics
-from hub.cal.guard import HISTORY_CODES
-from hub.db import make_engine, migrate
-from hub.errors import HubError, InputError
-from hub.gp.service import GPService
-from hub.gp.store import GPStore
-from hub.settings import HubSettings
+from hub.core import topics
+from hub.core.db import make_engine, migrate
+from hub.core.errors import HubError, InputError
+from hub.core.settings import HubSettings
+from hub.stores.cal.guard import HISTORY_CODES
+from hub.stores.gp.service import GPService
+from hub.stores.gp.store import GPStore
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 15.0
@@ -76,8 +76,8 @@ class Gateway:
         self.cal = CalRoute(GPService(GPStore(engine), _LoggedPublisher(self)))
 
     async def start(self) -> None:
-        from hub.kafka.admin import core_topics, ensure_topics
-        from hub.kafka.client import new_producer
+        from hub.core.kafka.admin import core_topics, ensure_topics
+        from hub.core.kafka.client import new_producer
 
         await ensure_topics(self.settings, core_topics(self.settings))
         self.producer = new_producer(self.settings)

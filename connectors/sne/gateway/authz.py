@@ -1,6 +1,6 @@
 """Who calls the SOAP gateway, and what it may touch (issue 7.5).
 
-Authentication: the REST API's keys (:class:`hub.api.auth.KeyStore`), presented either as
+Authentication: the REST API's keys (:class:`hub.stores.access.keys.KeyStore`), presented either as
 
 * the HTTP header ``Authorization: Bearer hk_<id>.<secret>`` (zeep: a ``requests.Session``
   with that header, passed through ``zeep.Transport(session=...)``), or
@@ -12,7 +12,7 @@ No credentials, a bad key, or a UsernameToken whose user is not the key's actor 
 Fault ``AUTHENTIFICATION`` (HTTP 401). Nothing is forwarded to the SNE.
 
 Authorization, per object, with the REST API's notion of holding
-(:class:`hub.api.holders.Holders`: the demands the actor received on its feed or created):
+(:class:`hub.stores.access.holders.Holders`: the demands the actor received on its feed or created):
 
 * an operation on one demand — ``getDemandeLogement``, ``getDeclarationNouveauDalo``,
   ``getNumUnique`` other than a creation (MOD, REN, RAD ...), ``getDoublons`` of a
@@ -28,7 +28,7 @@ Authorization, per object, with the REST API's notion of holding
   callers only.
 
 ``codeGuichet`` is not checked against the caller: actors carry no guichet code
-(:class:`hub.actors.Actor`); the per-numéro check above is what protects the demands.
+(:class:`hub.domain.actors.Actor`); the per-numéro check above is what protects the demands.
 """
 
 from __future__ import annotations
@@ -39,17 +39,17 @@ from anyio import to_thread
 from lxml import etree
 from sqlalchemy import Engine
 
-from connectors.interfacenuu import xmlsafe
 from connectors.sne import documents
 from connectors.sne.documents import q
 from connectors.sne.operations import DOCUMENT
 from connectors.sne.soap import Request, SoapFault
-from hub.actors import Actor
-from hub.api.auth import KeyStore
-from hub.api.holders import Holders
-from hub.db import make_engine, migrate
-from hub.errors import AuthenticationError
-from hub.settings import HubSettings
+from hub.core import xmlsafe
+from hub.core.db import make_engine, migrate
+from hub.core.errors import AuthenticationError
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
+from hub.stores.access.holders import Holders
+from hub.stores.access.keys import KeyStore
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 PASSWORD_TEXT = ("http://docs.oasis-open.org/wss/2004/01/"

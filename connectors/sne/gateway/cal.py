@@ -1,15 +1,15 @@
 """The hub's CAL rules on the gestion partagée events an ERP sends by SOAP (issue 19).
 
-The events the CAL rules read or govern (:data:`hub.cal.guard.HISTORY_CODES`:
+The events the CAL rules read or govern (:data:`hub.stores.cal.guard.HISTORY_CODES`:
 ``DESIGCAL``, ``EXAMCAL``, ``PRIORITE``, ``DECISCAL``, ``ACCEPTDEM``, ``REFUSDEM``) go
-through the hub's :class:`~hub.gp.service.GPService` and its store, as on the REST routes,
+through the hub's :class:`~hub.stores.gp.service.GPService` and its store, as on the REST routes,
 so that a CAL decision or answer is checked against one history whatever route brought
 it. Order for an ``ajouterEvenementDemande`` holding such events (:meth:`CalRoute.add`):
 
 1. each such event of the request becomes a hub ``EvenementGP`` record: validated against
    the hub's catalogue (:meth:`GPService.prepare`, source ``soap-gateway``, ``auteur`` the
    authenticated actor), then checked with the CAL rules against the hub's store
-   (:func:`hub.cal.guard.check_cal_records`). A refusal is a SOAP Fault — code
+   (:func:`hub.stores.cal.guard.check_cal_records`). A refusal is a SOAP Fault — code
    ``REGLE_CAL``, message starting with the rule id (``R441-3/...``); a record the
    catalogue refuses is a Fault with the validation code (``missing_field`` ...). Nothing
    is forwarded, recorded nor published;
@@ -56,11 +56,11 @@ from connectors.sne import documents
 from connectors.sne.documents import q
 from connectors.sne.gateway.events import caracteristiques, gp_events
 from connectors.sne.soap import Request, SoapFault
-from hub.cal.guard import HISTORY_CODES, check_cal_records
-from hub.cal.rules import CALRuleError
-from hub.errors import HubError, InputError
-from hub.gp.service import GPService
-from hub.gp.validation import GPInput
+from hub.core.errors import HubError, InputError
+from hub.domain.cal_rules import CALRuleError
+from hub.domain.gp.validation import GPInput
+from hub.stores.cal.guard import HISTORY_CODES, check_cal_records
+from hub.stores.gp.service import GPService
 
 log = logging.getLogger(__name__)
 FAULT_CODE = "REGLE_CAL"

@@ -19,9 +19,9 @@ import time
 import uuid
 from typing import Any
 
+from connectors.ingress.publishing import PreparedEvent, prepare_event
 from connectors.sne import documents
 from connectors.sne.documents import q
-from hub.publishing import PreparedEvent, prepare_event
 from schemas import get_codec
 
 GP_OPERATION = {

@@ -32,8 +32,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hub.errors import InputError
-from hub.refdata import TABLES
+from hub.core.errors import InputError
+from hub.domain.refdata import TABLES
 
 #: the grids shipped with the hub
 GRIDS_DIR = Path(__file__).resolve().parents[2] / "data" / "cotation"

@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hub.errors import InputError
+from hub.core.errors import InputError
 
 
 @dataclass(frozen=True, slots=True)

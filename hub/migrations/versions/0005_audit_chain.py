@@ -1,5 +1,5 @@
 """Tamper-evident, append-only audit (issue 7): the hash chain columns of
-``audit_deliveries`` (hub.audit.chain), filled for the rows already there in ``seq``
+``audit_deliveries`` (hub.stores.audit.chain), filled for the rows already there in ``seq``
 order, then made NOT NULL; and triggers refusing UPDATE and DELETE (and TRUNCATE on
 PostgreSQL) on the table.
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from hub.audit.chain import FIELDS, GENESIS, row_hash
+from hub.stores.audit.chain import FIELDS, GENESIS, row_hash
 
 revision: str = "0005_audit_chain"
 down_revision: str | None = "0004_audit_kafka"

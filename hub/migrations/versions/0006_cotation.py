@@ -1,5 +1,5 @@
 """Cotation (issue 20 point 4): partners' declarations of grid criteria, and where each
-actor's feed holds the latest snapshot of each demand (see hub.api.cotation_tables).
+actor's feed holds the latest snapshot of each demand (see hub.stores.cotation.tables).
 
 Revision ID: 0006_cotation
 Revises: 0005_audit_chain

@@ -1,0 +1,1 @@
+"""Inbound demands: validation, numbering and publication to hub.demandes."""

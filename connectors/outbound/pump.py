@@ -1,0 +1,132 @@
+"""The feed pump of ``hub deliver``: one Kafka consumer copying every push actor's feed
+into the outbox (issue 22 point 4).
+
+Contracts:
+
+* one consumer (no group, nothing committed: the outbox is the position) follows the
+  single-partition feed ``hub.feed.<actor>`` of every actor named to :meth:`FeedPump.follow`,
+  each from the outbox's next offset (one past the last record copied);
+* :meth:`FeedPump.poll` copies what it fetched, one database transaction per actor and
+  fetch (``(actor, offset)`` is unique: a record copied twice is kept once), and returns
+  the records copied per actor, so the caller wakes those actors' senders. If a copy
+  fails (database outage) the fetched partitions are rewound to their first fetched
+  offset and the error is raised: nothing is skipped;
+* an actor whose feed topic does not exist yet is followed as soon as it appears (the
+  next :meth:`follow` after it was created);
+* a feed record that does not decode (never written by the hub) stops that actor's copy
+  only (its partition is paused and the error logged); the other actors go on.
+
+Unlike :meth:`connectors.outbound.push.PushChannel.pump` (one short-lived consumer per page and
+actor, for ``--once``), the cost does not grow with the number of idle actors.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from connectors.outbound.push import record_body
+from hub.core import topics
+from hub.core.errors import DecodeError, TransientError
+from hub.core.kafka.client import client_options
+from hub.core.settings import HubSettings
+from hub.stores.delivery.outbox import Outbox
+from schemas import get_codec
+
+log = logging.getLogger(__name__)
+
+
+class FeedPump:
+    """See the module doc. Call :meth:`stop` when done."""
+
+    def __init__(self, settings: HubSettings, outbox: Outbox, *, max_records: int = 2000
+                 ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.max_records = max_records
+        self.codec = get_codec()
+        self.consumer: AIOKafkaConsumer | None = None
+        #: actors whose feed is assigned
+        self.following: frozenset[str] = frozenset()
+        self._wanted: frozenset[str] = frozenset()
+
+    async def _consumer(self) -> AIOKafkaConsumer:
+        if self.consumer is None:
+            consumer = AIOKafkaConsumer(
+                **client_options(self.settings), group_id=None, enable_auto_commit=False,
+                auto_offset_reset="earliest", client_id=f"hub-deliver-{uuid.uuid4().hex[:8]}")
+            try:
+                await consumer.start()
+            except (KafkaError, OSError) as exc:
+                await consumer.stop()
+                raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
+            self.consumer = consumer
+        return self.consumer
+
+    async def stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+            self.following = frozenset()
+
+    async def follow(self, actor_ids: Iterable[str]) -> None:
+        """Follow the feeds of ``actor_ids`` (and only them) that exist."""
+        wanted = frozenset(actor_ids)
+        if wanted == self._wanted and wanted == self.following:
+            return
+        consumer = await self._consumer()
+        try:
+            metadata = await consumer._client.fetch_all_metadata()
+        except KafkaError as exc:
+            raise TransientError(f"Kafka metadata: {type(exc).__name__}") from None
+        present = frozenset(a for a in wanted
+                            if metadata.partitions_for_topic(topics.feed_topic(a)))
+        self._wanted = wanted
+        if present == self.following:
+            return
+        tps = {a: TopicPartition(topics.feed_topic(a), 0) for a in present}
+        consumer.assign(list(tps.values()))
+        for a, tp in tps.items():
+            consumer.seek(tp, self.outbox.next_offset(a))
+        self.following = present
+
+    async def poll(self, timeout_ms: int = 500) -> dict[str, int]:
+        """Fetch what the followed feeds hold past their position and copy it into the
+        outbox; return the records copied per actor (see the module doc)."""
+        consumer = await self._consumer()
+        if not self.following:
+            return {}
+        try:
+            batch = await consumer.getmany(timeout_ms=timeout_ms, max_records=self.max_records)
+        except KafkaError as exc:
+            raise TransientError(f"feed fetch failed: {type(exc).__name__}") from None
+        copied: dict[str, int] = {}
+        pending = dict(batch)
+        try:
+            for tp, messages in batch.items():
+                actor = tp.topic[len(topics.FEED_PREFIX):]
+                rows = []
+                for m in messages:
+                    try:
+                        rec = self.codec.decode_as(m.value or b"", "FeedRecord")
+                    except DecodeError as exc:
+                        log.error("feed of %s: offset %d does not decode (%s): its copy "
+                                  "stops there", actor, m.offset, exc.code)
+                        consumer.pause(tp)
+                        consumer.seek(tp, m.offset)
+                        break
+                    rows.append((m.offset, str(rec["numUnique"]), record_body(rec)))
+                self.outbox.add(actor, rows)
+                del pending[tp]
+                if rows:
+                    copied[actor] = len(rows)
+        except BaseException:
+            for tp, messages in pending.items():  # not copied: fetched again next time
+                if messages:
+                    consumer.seek(tp, messages[0].offset)
+            raise
+        return copied

@@ -1,0 +1,240 @@
+"""The push loop shared by the webhook and SOAP channels (issue 22 point 4).
+
+A :class:`PushChannel` knows how to POST a run of an actor's outbox records to its
+receiver (:meth:`PushChannel.post`); everything else is common:
+
+* **per actor, in feed order**: :meth:`PushChannel.send_due` reads the actor's due records
+  in batches of ``api.delivery_batch_rows`` (:meth:`Outbox.due`), hands each batch to
+  ``post`` and settles what the receiver answered in **one database transaction per
+  batch** (records closed, audit rows appended to the chain, the failed record's next
+  attempt: :meth:`Outbox.settle`); a channel sending one record per request settles at
+  least every :data:`SETTLE_EVERY_S` (a crash sends at most that second's records
+  again). One batch of an actor is in flight at a time and the next one starts after
+  the previous one settled, so records never overtake each other (per demand nor
+  overall).
+* **at least once**: a record is closed only after the receiver answered it (a 2xx, or
+  for SOAP a Fault, the ERP's business answer); a transport error stops the actor at
+  that record, which is retried after ``backoff_s`` (per actor: the backoff is the
+  record's ``next_attempt_at``). If the settling fails (a database outage), the outcome
+  is kept in memory and settled first when the actor is served again, before anything
+  is read or sent (a retry whose first try did commit is recognised and skipped): the
+  records are not sent again. A crash meanwhile sends them again (same event ids),
+  never loses nor half-audits them.
+* **actors independent**: :meth:`PushChannel.run_once` serves its actors concurrently
+  (at most ``api.delivery_concurrency`` requests in flight), and
+  :class:`connectors.outbound.service.PushService` gives each actor its own task, so a slow or
+  dead receiver costs only its own actor.
+
+Metrics: the channel's connector calls (one per request), one webhook retry per request
+whose first record was attempted before, the actor's outbox depth after each
+``send_due`` that did something (and the first one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl as ssl_module
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import httpx
+
+from hub.core.errors import HubError, NotFoundError
+from hub.core.kafka.io import read_feed_page
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
+from hub.stores.audit.store import AuditStore, delivery_rows
+from hub.stores.delivery.outbox import Outbox, Pending
+from monitoring import recorder
+
+log = logging.getLogger(__name__)
+
+
+#: a channel sending one record per request settles (closes and audits) what was answered
+#: at least this often, so a crash meanwhile sends few records twice
+SETTLE_EVERY_S = 1.0
+
+
+def backoff_s(attempts: int, initial: float, maximum: float) -> float:
+    return float(min(maximum, initial * 2 ** min(attempts, 30)) * random.uniform(0.5, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What a receiver made of a run of records. ``answered[i]`` is None when record ``i``
+    was accepted, or the receiver's business answer (a SOAP Fault: the record is closed
+    all the same, never retried). ``error`` is the transport error met by the record
+    after them (it and the rest are retried later). With no error, a run shorter than the
+    batch (at least one record) means the channel stopped early (:data:`SETTLE_EVERY_S`):
+    the rest goes in the next batch."""
+
+    answered: list[str | None]
+    error: str | None = None
+
+
+def actor_client(ssl: ssl_module.SSLContext | None = None) -> httpx.AsyncClient:
+    """The HTTP client of one actor: its own small pool (one batch of an actor is in flight
+    at a time), so actors never queue behind each other in a shared pool (httpcore's pool
+    costs grow with the requests it holds: 2.2 ms of CPU per request at 64 in flight
+    against 0.85 ms alone). ``ssl``: one context shared by every actor's client."""
+    return httpx.AsyncClient(follow_redirects=False, verify=ssl if ssl is not None else True,
+                             limits=httpx.Limits(max_connections=2,
+                                                 max_keepalive_connections=1))
+
+
+class PushChannel:
+    """One push channel (``channel`` = the actors' ``delivery.channel`` and the audit
+    channel). Subclasses implement :meth:`prepare` and :meth:`post`."""
+
+    channel: ClassVar[str] = ""
+
+    def __init__(self, settings: HubSettings, outbox: Outbox, audit: AuditStore) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.audit = audit
+        #: bounds the requests in flight across actors (set by the caller serving them)
+        self.slots: asyncio.Semaphore | None = None
+        self._depth_set: set[str] = set()
+        #: per actor, when its oldest record is to be tried again (None: due, or nothing
+        #: waits), as :meth:`send_due` last saw it
+        self.retry_at: dict[str, datetime | None] = {}
+        #: per actor, the outcome of a batch whose settling failed (see :meth:`send_due`)
+        self._unsettled: dict[str, tuple[list[tuple[Pending, str | None]],
+                                         tuple[Pending, datetime, str] | None,
+                                         list[dict[str, Any]]]] = {}
+
+    def prepare(self, actor: Actor) -> Any:
+        """The actor's checked delivery options, handed to :meth:`post` (raises
+        :class:`~hub.core.errors.InputError` /
+        :class:`~hub.core.errors.ConfigError` when unusable)."""
+        raise NotImplementedError
+
+    async def post(self, client: httpx.AsyncClient, actor: Actor, prepared: Any,
+                   batch: Sequence[Pending]) -> Answer:
+        """POST ``batch`` (the actor's next records, in feed order) and say which of them,
+        from the first on, the receiver answered. Never raises for the receiver's sake:
+        what it did wrong is the :attr:`Answer.error`."""
+        raise NotImplementedError
+
+    async def request(self, client: httpx.AsyncClient, url: str, body: bytes,
+                      headers: dict[str, str]) -> httpx.Response:
+        """POST through one of :attr:`slots` (waiting for a slot is not part of the
+        ``api.webhook_timeout_s`` timeout)."""
+        gate: AbstractAsyncContextManager[Any] = (self.slots if self.slots is not None
+                                                  else nullcontext())
+        async with gate:
+            return await client.post(url, content=body, headers=headers,
+                                     timeout=self.settings.api.webhook_timeout_s)
+
+    async def pump(self, actor: Actor) -> int:
+        """Copy the actor's new feed records into the outbox; return how many. (One
+        short-lived consumer per page: ``hub deliver`` itself uses the shared
+        :class:`connectors.outbound.pump.FeedPump`.)"""
+        copied = 0
+        while True:
+            start = self.outbox.next_offset(actor.id)
+            try:
+                records, _nxt, end = await read_feed_page(self.settings, actor.id, start, 500)
+            except NotFoundError:
+                return copied
+            rows = [(r.pop("offset"), r["numUnique"], record_body(r)) for r in records]
+            self.outbox.add(actor.id, rows)
+            copied += len(rows)
+            if not records or start + len(records) >= end:
+                return copied
+
+    async def send_due(self, actor: Actor, client: httpx.AsyncClient) -> int:
+        """Deliver the actor's due records batch after batch, in feed order, until none is
+        due or one meets a transport error; return the records the receiver answered."""
+        prepared = self.prepare(actor)
+        rows = self.settings.api.delivery_batch_rows
+        sent, after, failed = 0, None, False
+        held = self._unsettled.get(actor.id)
+        if held is not None:  # answers whose settling failed: settled now, not sent again
+            self.outbox.settle(*held, again=True)  # raises while the database is down
+            del self._unsettled[actor.id]
+            sent += len(held[0])
+        batch: Sequence[Pending] = []
+        while not failed:
+            if not batch:  # the rest of a batch stopped early goes first, not re-read
+                batch, retry_at = self.outbox.due_or_wait(actor.id, rows, after)
+                self.retry_at[actor.id] = retry_at
+                if not batch:
+                    break
+            if batch[0].attempts:  # tried before (in this process or an earlier one)
+                recorder.webhook_retry(actor.id)
+            answer = await self.post(client, actor, prepared, batch)
+            failed = self._settle(actor, batch, answer)
+            n = len(answer.answered)
+            sent += n
+            after = batch[n - 1].feed_offset if n else after
+            batch = batch[n:]
+        if sent or failed or actor.id not in self._depth_set:
+            self._depth_set.add(actor.id)
+            recorder.outbox_depth(actor.id, self.outbox.undelivered(actor.id))
+        return sent
+
+    def _settle(self, actor: Actor, batch: Sequence[Pending], answer: Answer) -> bool:
+        """Write the outcome of one batch in one transaction; True when one failed."""
+        n = len(answer.answered)
+        error = answer.error
+        if error is None and n == 0:
+            error = "no record answered"
+        now = datetime.now(UTC)
+        done = batch[:n]
+        audit = delivery_rows(actor.id, self.channel, (json.loads(p.body) for p in done), now)
+        failure = None
+        if error is not None:
+            head = batch[n]
+            api = self.settings.api
+            delay = backoff_s(head.attempts, api.webhook_backoff_initial_s,
+                              api.webhook_backoff_max_s)
+            failure = (head, now + timedelta(seconds=delay), error)
+        outcome = (list(zip(done, answer.answered, strict=True)), failure, audit)
+        try:
+            self.outbox.settle(*outcome)
+        except Exception:  # e.g. the database went down: kept, settled before anything else
+            self._unsettled[actor.id] = outcome
+            raise
+        if failure is not None:
+            self.retry_at[actor.id] = failure[1]
+        return failure is not None
+
+    async def run_once(self, actors: list[Actor]) -> int:
+        """One round over this channel's actors, served concurrently: copy each one's new
+        feed records, then deliver its due records; return the records delivered. An
+        actor whose options are unusable is logged and skipped; any other error is raised
+        once every actor's round ended."""
+        mine = [a for a in actors if a.delivery.channel == self.channel]
+        self.slots = slots = asyncio.Semaphore(self.settings.api.delivery_concurrency)
+        tls = httpx.create_ssl_context()
+
+        async def one(actor: Actor) -> int:
+            try:
+                self.prepare(actor)
+            except HubError as exc:
+                if exc.retriable:
+                    raise
+                log.error("actor %s not served: %s", actor.id, exc.message)
+                return 0
+            async with slots:
+                await self.pump(actor)
+            async with actor_client(tls) as http:
+                return await self.send_due(actor, http)
+
+        results = await asyncio.gather(*(one(a) for a in mine), return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return sum(r for r in results if isinstance(r, int))
+
+
+def record_body(record: dict[str, Any]) -> bytes:
+    """The outbox body of a decoded FeedRecord (its offset removed): canonical JSON."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True).encode()

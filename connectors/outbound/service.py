@@ -1,0 +1,195 @@
+"""``hub deliver`` running: one task per push actor, a shared feed pump (issue 22 point 4).
+
+:class:`PushService` re-reads the registry every ``interval`` seconds and keeps exactly one
+asyncio task per actor whose delivery channel it serves (webhook, soap), plus one
+:class:`~connectors.outbound.pump.FeedPump` task copying every such actor's feed into the outbox.
+
+Contracts:
+
+* **independent actors**: each actor's task delivers its due records
+  (:meth:`~connectors.outbound.push.PushChannel.send_due`: batches in feed order, one database
+  transaction per batch) and then sleeps until the pump wakes it with new records, or
+  until its oldest record's next attempt after a failure (the backoff is per actor, on
+  that record), or at most :data:`IDLE_S` (``interval`` without a pump). A receiver that
+  answers slowly or not at all holds only its own task and one of the
+  ``api.delivery_concurrency`` request slots; the other actors go on at their pace.
+* **order and at-least-once**: those of :mod:`connectors.outbound.push` (one batch in flight
+  per actor; records closed only after their answer). An actor removed or moved to
+  another channel is stopped between two batches or mid-request; what it had in flight
+  is sent again later, never lost.
+* **outages**: a database or broker outage, or an unexpected error, in an actor's task
+  is logged (a warning line holding ``retrying in``) and that task retries after a
+  growing delay (1, 2, 4... × ``interval``,
+  at most 30 s); the pump and the registry refresh likewise. Nothing stops the service
+  but :meth:`PushService.run`'s ``stop`` event (or cancellation).
+* an actor whose options are unusable (no HTTPS URL, no webhook secret, an unknown SOAP
+  mapping) is logged and re-checked every 30 s, without touching its outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import httpx
+
+from connectors.outbound.pump import FeedPump
+from connectors.outbound.push import PushChannel, actor_client, backoff_s
+from hub.core.errors import HubError
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
+
+log = logging.getLogger(__name__)
+#: longest pause of a task after repeated failures, and the re-check of a misconfigured actor
+MAX_PAUSE_S = 30.0
+#: longest sleep of an idle actor's task when the feed pump wakes it on new records (a
+#: safety net: an idle actor costs no database query in between)
+IDLE_S = 30.0
+
+
+class PushService:
+    """See the module doc. ``pump`` None: the outbox is fed by someone else (tests)."""
+
+    def __init__(self, settings: HubSettings, channels: Sequence[PushChannel],
+                 pump: FeedPump | None, *, interval: float = 1.0) -> None:
+        self.settings = settings
+        self.channels = {c.channel: c for c in channels}
+        self.pump = pump
+        self.interval = interval
+        self.actors: dict[str, Actor] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.wake: dict[str, asyncio.Event] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+        #: records delivered per actor since the start (answered by the receiver)
+        self.delivered: dict[str, int] = {}
+
+    async def run(self, list_actors: Callable[[], list[Actor]],
+                  stop: asyncio.Event | None = None) -> None:
+        """Serve until ``stop`` is set (or the task is cancelled)."""
+        stop = stop if stop is not None else asyncio.Event()
+        slots = asyncio.Semaphore(self.settings.api.delivery_concurrency)
+        for channel in self.channels.values():
+            channel.slots = slots
+        tls = httpx.create_ssl_context()
+        pump = asyncio.create_task(self._pump_loop(stop)) if self.pump is not None else None
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    self._reconcile(list_actors(), tls)
+                    failures, pause = 0, self.interval
+                except Exception as exc:  # registry outage: keep serving the known actors
+                    failures += 1
+                    pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                    log.warning("hub deliver: registry not read (%s), retrying in %.1f s",
+                                type(exc).__name__, pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+        finally:
+            await self._cancel(list(self.tasks))
+            await asyncio.gather(*self._stopping, return_exceptions=True)
+            if pump is not None:
+                pump.cancel()
+                await asyncio.gather(pump, return_exceptions=True)
+            if self.pump is not None:
+                await self.pump.stop()
+
+    def _reconcile(self, actors: list[Actor], tls: ssl.SSLContext) -> None:
+        mine = {a.id: a for a in actors if a.delivery.channel in self.channels}
+        gone = [a for a in self.tasks if a not in mine]
+        for actor_id in gone:
+            task = self.tasks.pop(actor_id)
+            task.cancel()
+            self._stopping.add(task)  # referenced until it ended
+            task.add_done_callback(self._stopping.discard)
+            self.actors.pop(actor_id, None)
+            self.wake.pop(actor_id, None)
+        for actor_id, actor in mine.items():
+            if actor_id in self.tasks and self.actors.get(actor_id) != actor:
+                self.wake[actor_id].set()  # changed (e.g. its URL): served again at once
+            self.actors[actor_id] = actor  # the task reads its actor before every run
+            if actor_id not in self.tasks or self.tasks[actor_id].done():  # new, or died
+                self.wake[actor_id] = asyncio.Event()
+                self.tasks[actor_id] = asyncio.create_task(
+                    self._serve(actor_id, tls), name=f"deliver-{actor_id}")
+
+    async def _cancel(self, actor_ids: list[str]) -> None:
+        tasks = [self.tasks.pop(a) for a in actor_ids if a in self.tasks]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _serve(self, actor_id: str, tls: ssl.SSLContext) -> None:
+        async with actor_client(tls) as http:
+            await self._serve_with(actor_id, http)
+
+    async def _serve_with(self, actor_id: str, http: httpx.AsyncClient) -> None:
+        wake = self.wake[actor_id]
+        failures = 0
+        while actor_id in self.actors:
+            actor = self.actors[actor_id]
+            channel = self.channels[actor.delivery.channel]
+            wake.clear()  # before reading the outbox: a copy meanwhile wakes us again
+            pause = self.interval
+            try:
+                sent = await channel.send_due(actor, http)
+                self.delivered[actor_id] = self.delivered.get(actor_id, 0) + sent
+                failures = 0
+                pause = self._idle_pause(channel.retry_at.get(actor_id))
+            except HubError as exc:
+                if exc.retriable:
+                    failures += 1
+                    pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                    log.warning("hub deliver: actor %s: %s, retrying in %.1f s", actor_id,
+                                exc.message, pause)
+                else:
+                    pause = MAX_PAUSE_S
+                    log.error("hub deliver: actor %s not served: %s", actor_id, exc.message)
+            except Exception as exc:  # database outage or a bug: this actor only, retried
+                failures += 1
+                pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                log.warning("hub deliver: actor %s: %s (outage?), retrying in %.1f s", actor_id,
+                            type(exc).__name__, pause, exc_info=not _is_outage(exc))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), pause)
+
+    def _idle_pause(self, retry_at: datetime | None) -> float:
+        """How long an actor's task may sleep unless woken: until its oldest record's
+        next attempt; with no record waiting, :data:`IDLE_S` when the pump wakes it on
+        new records, else ``interval`` (the outbox is fed by someone else)."""
+        if retry_at is not None:
+            return max(0.0, min((retry_at - datetime.now(UTC)).total_seconds(), IDLE_S))
+        return IDLE_S if self.pump is not None else self.interval
+
+    async def _pump_loop(self, stop: asyncio.Event) -> None:
+        assert self.pump is not None
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self.pump.follow(self.actors)
+                copied = await self.pump.poll(timeout_ms=int(min(self.interval, 1.0) * 1000))
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                log.warning("hub deliver: feeds not copied (%s), retrying in %.1f s",
+                            type(exc).__name__, pause, exc_info=not _is_outage(exc))
+                await asyncio.sleep(pause)
+                continue
+            if not self.pump.following:
+                await asyncio.sleep(self.interval)
+            for actor_id in copied:
+                event = self.wake.get(actor_id)
+                if event is not None:
+                    event.set()
+
+
+def _is_outage(exc: BaseException) -> bool:
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, HubError) and exc.retriable)

@@ -1,0 +1,94 @@
+"""SOAP push: each SOAP actor's feed POSTed to its ERP endpoint as SOAP 1.2 messages.
+
+The same loop as the webhook (:mod:`connectors.outbound.push`: outbox, batches of records per
+database transaction, actors served concurrently, one task each under ``hub deliver``):
+feed records are copied into the database outbox, then sent strictly in feed order per
+actor, one envelope per request; nothing is lost across restarts.
+Actor options (``delivery.options``): ``url`` (HTTPS, or HTTP on the loopback),
+``soap_action`` (sent as the ``action`` parameter of the ``application/soap+xml`` content
+type; optional), ``mapping`` (default ``interfacenuu-dis``, see
+:mod:`connectors.outbound.soap_envelope`).
+
+Outcomes of one POST:
+
+* 2xx without a Fault: delivered (audited, channel ``soap``);
+* a SOAP Fault (whatever the HTTP status, SOAP 1.2 uses 4xx/5xx): the ERP's business
+  answer. It is recorded on the outbox row (``last_error`` = ``SOAP Fault <code>:
+  <reason>``), the row is closed and the next record goes: never retried. The record did
+  reach the ERP, so it is audited too;
+* anything else (refused connection, timeout, a 5xx or other status without a Fault):
+  a transport error, retried after the webhook's backoff (exponential, jitter, capped;
+  ``api.webhook_backoff_*``), always with the ``api.webhook_timeout_s`` timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import httpx
+
+from connectors.outbound.push import SETTLE_EVERY_S, Answer, PushChannel
+from connectors.outbound.soap_envelope import (
+    DEFAULT_MAPPING,
+    Fault,
+    check_mapping,
+    envelope,
+    read_answer,
+)
+from connectors.outbound.webhook import webhook_url
+from hub.domain.actors import Actor
+from hub.stores.delivery.outbox import Pending
+from monitoring import recorder
+
+CHANNEL = "soap"
+
+
+class SoapDelivery(PushChannel):
+    """The SOAP push channel (actors whose ``delivery.channel`` is ``soap``)."""
+
+    channel = CHANNEL
+
+    def prepare(self, actor: Actor) -> tuple[str, str, str]:
+        """(url, mapping, SOAP action) of the actor."""
+        mapping = check_mapping(actor.delivery.options.get("mapping", DEFAULT_MAPPING))
+        return webhook_url(actor), mapping, actor.delivery.options.get("soap_action", "")
+
+    async def post(self, client: httpx.AsyncClient, actor: Actor,
+                   prepared: tuple[str, str, str], batch: Sequence[Pending]) -> Answer:
+        """One envelope per record, in order; a Fault answers its record (closed, audited,
+        never retried), a transport error stops the run."""
+        url, mapping, action = prepared
+        answered: list[str | None] = []
+        start = time.monotonic()
+        for p in batch:
+            if answered and time.monotonic() - start > SETTLE_EVERY_S:
+                break  # settle these first; the rest goes in the next batch
+            outcome = await self._post_soap(client, url, action,
+                                            envelope(p.body, p.feed_offset, mapping))
+            if isinstance(outcome, str):  # transport error: retried later, order kept
+                return Answer(answered, outcome)
+            answered.append(None if outcome is None else str(outcome))
+        return Answer(answered)
+
+    async def _post_soap(self, client: httpx.AsyncClient, url: str, action: str,
+                         message: bytes) -> Fault | str | None:
+        """None: accepted; a Fault: business answer; a string: the transport error."""
+        ctype = "application/soap+xml; charset=utf-8"
+        if action:
+            ctype += f'; action="{action}"'
+        with recorder.connector_call("soap_push", "post") as call:
+            try:
+                r = await self.request(client, url, message, {"content-type": ctype})
+            except httpx.HTTPError as exc:
+                timeout = isinstance(exc, httpx.TimeoutException)
+                call["outcome"] = "timeout" if timeout else "transport_error"
+                return type(exc).__name__
+            fault = read_answer(r.content)
+            if fault is not None:
+                call["outcome"] = "business_error"
+                return fault
+            if not 200 <= r.status_code < 300:
+                call["outcome"] = "transport_error"
+                return f"HTTP {r.status_code}"
+        return None

@@ -1,0 +1,93 @@
+"""SOAP 1.2 push messages: the envelope of one feed record and the reading of the answer.
+
+Mapping ``interfacenuu-dis`` (the only one so far, named by ``delivery.options.mapping``):
+
+* the SOAP Header holds ``<p:diffusion>`` (namespace ``urn:passerelle:soap:1``) whose
+  attributes identify the delivery: ``eventId`` (the receiver's dedup key), ``offset``,
+  ``nature`` (DEMANDE, COPIE, RADIATION, RETRAIT, EVENEMENT), ``numUnique``,
+  ``operation``, ``version``, ``profil`` and ``motif`` (for a RETRAIT);
+* the SOAP Body is the InterfaceNuu document of the record (``typeFichier`` ``DIS``, or
+  ``RAD`` for a radiation), the same rendering as the legacy DIS files
+  (:func:`connectors.files.disfile.record_document`), already cut to the actor's profile;
+  a record without a snapshot (RETRAIT, EVENEMENT) has a body holding only
+  ``<p:notification/>`` with the same attributes: no personal data;
+* the document index of the snapshot (already cut to the profile) is a second header
+  block, ``piecesJustificatives`` of namespace ``urn:passerelle:pieces:1``
+  (:mod:`connectors.files.pieces_xml`), absent when the record has no index.
+
+:func:`read_answer` tells a SOAP Fault (a business answer: never retried) from anything
+else; every answer is parsed with the project's hardened parser.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from connectors.files.disfile import record_document
+from connectors.files.pieces_xml import pieces_xml
+from hub.core import xmlsafe
+from hub.core.errors import ConfigError, InputError
+
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+NS = "urn:passerelle:soap:1"
+MAPPINGS = ("interfacenuu-dis",)
+DEFAULT_MAPPING = MAPPINGS[0]
+#: most bytes of a receiver's answer that are read as XML
+MAX_ANSWER = 1_000_000
+
+
+def check_mapping(name: str) -> str:
+    if name not in MAPPINGS:
+        raise ConfigError(f"unknown SOAP mapping {name[:40]!r} (known: {', '.join(MAPPINGS)})")
+    return name
+
+
+def _attrs(record: dict[str, Any], offset: int) -> str:
+    pairs = [("eventId", record["eventId"]), ("offset", offset), ("nature", record["kind"]),
+             ("numUnique", record["numUnique"]), ("operation", record["operation"]),
+             ("version", record["demandeVersion"]), ("profil", record["profile"]),
+             ("motif", record.get("reason"))]
+    return "".join(f" {k}={quoteattr(str(v))}" for k, v in pairs if v is not None)
+
+
+def envelope(body_json: bytes, offset: int, mapping: str = DEFAULT_MAPPING) -> bytes:
+    """The SOAP 1.2 envelope of one outbox record (its FeedRecord as JSON)."""
+    check_mapping(mapping)
+    record = json.loads(body_json)
+    attrs = _attrs(record, offset)
+    doc = record_document(record)
+    body = doc if doc is not None else f'<p:notification xmlns:p="{NS}"{attrs}/>'.encode()
+    return b"".join([
+        b'<?xml version="1.0" encoding="UTF-8"?>\n',
+        f'<env:Envelope xmlns:env="{SOAP12}"><env:Header>'
+        f'<p:diffusion xmlns:p="{NS}"{attrs}/>'.encode(), pieces_xml(record),
+        b"</env:Header><env:Body>", body, b"</env:Body></env:Envelope>"])
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    code: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"SOAP Fault {self.code}: {self.reason}"
+
+
+def read_answer(content: bytes) -> Fault | None:
+    """The SOAP Fault in ``content``, or None when it is not one (or not XML at all)."""
+    if not content.strip() or len(content) > MAX_ANSWER:
+        return None
+    try:
+        root = xmlsafe.parse(content)
+    except InputError:
+        return None
+    fault = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
+    if root.tag != f"{{{SOAP12}}}Envelope" or fault is None:
+        return None
+    code = fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Value") or "env:Receiver"
+    sub = fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Subcode/{{{SOAP12}}}Value")
+    reason = fault.findtext(f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text") or ""
+    return Fault(code=(sub or code).strip()[:60], reason=" ".join(reason.split())[:200])

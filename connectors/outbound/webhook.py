@@ -1,0 +1,152 @@
+"""Webhook push: each actor's feed POSTed to its URL, HMAC-signed, retried with backoff.
+
+The loop (outbox, batches, order, settling, concurrency) is :mod:`connectors.outbound.push`;
+this module is the webhook's request. Body: the FeedRecord as JSON (already cut to the
+actor's profile). Headers: ``X-Passerelle-Signature: sha256=<hex HMAC-SHA256 of the
+body>``, ``X-Passerelle-Event-Id`` (dedup key), ``X-Passerelle-Offset``. The HMAC key of
+an actor is derived from the master secret ``HUB_API__WEBHOOK_SECRET`` (``hub actors
+webhook-key ACTOR`` prints it): nothing secret is stored. A 2xx answer is a delivery
+(audited, channel ``webhook``); anything else, a timeout or a refused connection is
+retried after ``min(max, initial·2^attempts)`` seconds scaled by a random jitter in
+[0.5, 1]: a receiver down for hours gets everything, in order, once back. URLs must be
+HTTPS, except on the loopback (tests, local receivers).
+
+**Batches** (option ``batch: true``): the receiver declares it takes a JSON array of
+records per request. Each element is the FeedRecord with its feed ``offset`` added (the
+shape of ``GET /feed``'s records), the array in feed order; at most
+``api.webhook_batch_max_records`` records and ``api.webhook_batch_max_bytes`` bytes per
+request (a single larger record goes alone). One signature over the whole body;
+``X-Passerelle-Offset`` is the first record's offset and ``X-Passerelle-Count`` the
+number of records. A 2xx delivers every record of the request, anything else none.
+
+Metrics: each request is a connector call (``connector="webhook"``, operation ``post``;
+outcome ``ok`` for 2xx, ``business_error`` for 4xx, ``transport_error`` for 5xx/other or a
+refused connection, ``timeout``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from connectors.outbound.push import SETTLE_EVERY_S, Answer, PushChannel, backoff_s
+from hub.core.errors import ConfigError, InputError
+from hub.domain.actors import Actor
+from hub.stores.delivery.outbox import Pending
+from monitoring import recorder
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+__all__ = ["LOOPBACK", "WebhookDelivery", "actor_key", "backoff_s", "batch_body", "sign",
+           "webhook_url"]
+
+
+def actor_key(master: str, actor_id: str) -> bytes:
+    if not master:
+        raise ConfigError("HUB_API__WEBHOOK_SECRET is empty: webhook delivery needs it")
+    return hmac.new(master.encode(), f"webhook:{actor_id}".encode(), hashlib.sha256).digest()
+
+
+def sign(key: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def webhook_url(actor: Actor) -> str:
+    url = actor.delivery.options.get("url", "")
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
+        return url
+    raise InputError(f"actor {actor.id}: webhook url must be https", code="bad_webhook_url")
+
+
+def batch_body(records: Sequence[Pending]) -> bytes:
+    """The JSON array of ``records`` (each body with its ``offset`` added), in order."""
+    parts = []
+    for p in records:
+        body = p.body.strip()
+        if not body.startswith(b"{") or not body.endswith(b"}"):
+            raise InputError("outbox body is not a JSON object", code="bad_outbox_body")
+        inner = body[1:-1].strip()
+        parts.append(b'{"offset":%d%s%s}' % (p.feed_offset, b"," if inner else b"", inner))
+    return b"[" + b",".join(parts) + b"]"
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: str
+    key: bytes
+    batch: bool
+
+
+class WebhookDelivery(PushChannel):
+    """The webhook channel (actors whose ``delivery.channel`` is ``webhook``)."""
+
+    channel = "webhook"
+
+    def prepare(self, actor: Actor) -> _Target:
+        master = self.settings.api.webhook_secret.get_secret_value()
+        return _Target(webhook_url(actor), actor_key(master, actor.id),
+                       actor.delivery.flag("batch"))
+
+    async def post(self, client: httpx.AsyncClient, actor: Actor, prepared: _Target,
+                   batch: Sequence[Pending]) -> Answer:
+        if prepared.batch:
+            return await self._post_batches(client, prepared, batch)
+        answered: list[str | None] = []
+        start = time.monotonic()
+        for p in batch:
+            if answered and time.monotonic() - start > SETTLE_EVERY_S:
+                break  # settle these first; the rest goes in the next batch
+            event_id = json.loads(p.body).get("eventId", "")
+            error = await self._post(client, prepared, p.body, {
+                "x-passerelle-event-id": str(event_id),
+                "x-passerelle-offset": str(p.feed_offset)})
+            if error is not None:
+                return Answer(answered, error)
+            answered.append(None)
+        return Answer(answered)
+
+    async def _post_batches(self, client: httpx.AsyncClient, target: _Target,
+                            batch: Sequence[Pending]) -> Answer:
+        api = self.settings.api
+        answered: list[str | None] = []
+        i = 0
+        while i < len(batch):
+            j, size = i, 2
+            while (j < len(batch) and j - i < api.webhook_batch_max_records
+                   and (j == i or size + len(batch[j].body) + 20 <= api.webhook_batch_max_bytes)):
+                size += len(batch[j].body) + 20
+                j += 1
+            chunk = batch[i:j]
+            error = await self._post(client, target, batch_body(chunk), {
+                "x-passerelle-offset": str(chunk[0].feed_offset),
+                "x-passerelle-count": str(len(chunk))})
+            if error is not None:
+                return Answer(answered, error)
+            answered += [None] * len(chunk)
+            i = j
+        return Answer(answered)
+
+    async def _post(self, client: httpx.AsyncClient, target: _Target, body: bytes,
+                    extra: dict[str, str]) -> str | None:
+        headers = {"content-type": "application/json",
+                   "x-passerelle-signature": sign(target.key, body), **extra}
+        with recorder.connector_call("webhook", "post") as call:
+            try:
+                r = await self.request(client, target.url, body, headers)
+            except httpx.HTTPError as exc:  # refused, reset, timeout: transport, retried
+                timeout = isinstance(exc, httpx.TimeoutException)
+                call["outcome"] = "timeout" if timeout else "transport_error"
+                return type(exc).__name__
+            if not 200 <= r.status_code < 300:
+                call["outcome"] = ("business_error" if 400 <= r.status_code < 500
+                                   else "transport_error")
+                return f"HTTP {r.status_code}"
+        return None

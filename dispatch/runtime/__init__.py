@@ -1,0 +1,1 @@
+"""The faust adapter: the only package of the product that imports faust."""

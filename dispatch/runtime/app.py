@@ -1,0 +1,171 @@
+"""Wiring: the faust app, its topics, the state table and the dispatch agent.
+
+Declarations and wiring live here; the logic is in ``dispatch.processor`` and
+``hub.domain.decisions``. The agent only turns faust events into ``InputRecord`` batches.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import logging
+from typing import Any
+
+import faust
+from mode import CrashingSupervisor
+
+from dispatch.actors_loader import load_actors
+from dispatch.deadlines import Deadlines
+from dispatch.letters import record_headers
+from dispatch.pipeline import Pipeline
+from dispatch.processor import InputRecord, Processor
+from dispatch.runtime.transport import register as register_transport
+from dispatch.runtime.web import install_monitoring
+from dispatch.sending import KafkaSender
+from dispatch.tablestore import ROCKSDB_OPTIONS, table_store
+from hub.core import topics
+from hub.core.kafka.client import producer_options
+from hub.core.kafka.isolation import faust_credentials
+from hub.core.settings import HubSettings
+from hub.domain.geo import get_geography
+from hub.domain.matching import TerritoryIndex
+from schemas import get_codec
+
+log = logging.getLogger(__name__)
+
+
+def _millis(seconds: float | None) -> int | None:
+    """faust gives a record's Kafka timestamp in seconds (float); None or 0 when absent."""
+    return int(seconds * 1000) if seconds else None
+
+
+def _settled(app: faust.App, sensor: Any, stats: Any, events: Any) -> None:
+    """A batch's outputs are acknowledged and its states stored: release its inputs for
+    commit (the last reference, see the agent) and count it."""
+    for e in events:
+        message = e.message
+        if message.ack(app.consumer):
+            app.sensors.on_message_out(message.tp, message.offset, message)
+    sensor.on_batch(stats)
+    log.debug("dispatch batch: %s", stats)
+
+
+def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
+    k = settings.kafka
+    register_transport()
+    opts = producer_options(settings)
+    # One directory per broker cluster (state of a wiped broker is never reused) and per
+    # worker of this host (its web port, unique per host): RocksDB locks its files, so two
+    # workers of one host must not share them; a restarted worker finds its own again.
+    datadir = settings.home / "faust" / (cluster or "default") / f"w{settings.worker.web_port}"
+    settings.private_dir(datadir)  # owner-only: the state store holds personal data
+    app = faust.App(
+        settings.worker.app_id,
+        broker=f"passerelle://{k.bootstrap_servers}",
+        store="rocksdb://" if settings.worker.store == "rocksdict" else "memory://",
+        datadir=str(datadir),
+        topic_partitions=k.partitions,
+        topic_replication_factor=k.replication_factor,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        producer_linger_ms=opts["linger_ms"],
+        producer_compression_type=opts["compression_type"],
+        producer_max_batch_size=opts["max_batch_size"],
+        web_enabled=True,
+        web_port=settings.worker.web_port,
+        web_host=settings.monitoring.web_host,
+        # where the server listens (faust's default is every interface, 0.0.0.0)
+        web_bind=settings.monitoring.web_host,
+        key_serializer="raw",
+        value_serializer="raw",
+        broker_credentials=faust_credentials(settings),  # SASL/SCRAM when configured
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=settings.worker.heartbeat_interval_s,
+    )
+    # read by BoundedConsumer / IdempotentProducer, which faust builds from the app
+    app.passerelle_shutdown_timeout_s = settings.worker.shutdown_timeout_s  # type: ignore[attr-defined]
+    app.passerelle_fetch_max_wait_ms = settings.worker.fetch_max_wait_ms  # type: ignore[attr-defined]
+    # the agents' inputs, whose records BoundedConsumer hands out without a hole
+    app.passerelle_input_topics = frozenset({topics.DEMANDES, topics.EVENEMENTS})  # type: ignore[attr-defined]
+    demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)
+    table = app.Table(
+        "demande-state",
+        default=None,
+        key_type=bytes,
+        value_type=bytes,
+        partitions=k.partitions,
+        options=dict(ROCKSDB_OPTIONS) if settings.worker.store == "rocksdict" else None,
+    )
+    codec = get_codec()
+    index = TerritoryIndex(get_geography())
+    sender = KafkaSender(app)
+    processor = Processor(
+        index,
+        codec,
+        table_store(table, k.partitions, settings.worker.store),
+        sender,
+        max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
+        max_record_bytes=settings.worker.max_record_bytes,
+        redispatch_chunk=settings.worker.redispatch_chunk,
+        deadlines=Deadlines(settings.clock.notice_months),
+        due_chunk=settings.clock.due_chunk,
+    )
+    app.passerelle_processor = processor  # type: ignore[attr-defined]
+    # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats
+    sensor = install_monitoring(app, settings, agents={topics.DEMANDES: "dispatch"})
+
+    # A crashed agent stops the whole worker (non-zero exit; a supervisor restarts it)
+    # instead of faust restarting the agent on the next record: what the crashed batch
+    # held is neither committed nor skipped, it is read again by the next worker.
+    @app.agent(demandes, name="dispatch", supervisor_strategy=CrashingSupervisor)
+    async def dispatch(stream: Any) -> None:
+        loaded = await load_actors(settings, index)
+        log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
+        await sender.warm([topics.feed_topic(a.id) for a in index.actors()])
+        # The geography, the actor index and faust's own objects live as long as the
+        # worker: kept out of the collector's generations, a full collection no longer
+        # walks them (pauses of tens of ms otherwise land in the latency tail).
+        gc.collect()
+        gc.freeze()
+        pipeline = Pipeline(processor, functools.partial(_settled, app, sensor))
+        try:
+            async for events in stream.take_events(
+                settings.worker.batch_size, settings.worker.batch_within_s
+            ):
+                batch = [
+                    InputRecord(
+                        topic=e.message.topic,
+                        partition=e.message.partition,
+                        offset=e.message.offset,
+                        key=e.message.key,
+                        value=e.message.value,
+                        headers=record_headers(e.message.headers),
+                        timestamp_ms=_millis(e.message.timestamp),
+                    )
+                    for e in events
+                ]
+                # faust acks the events when this body returns; one more reference keeps
+                # their offsets uncommitted until the batch is settled (_settled)
+                for e in events:
+                    e.message.incref()
+                await pipeline.push(batch, events)
+        finally:
+            await pipeline.close(settings.worker.shutdown_timeout_s)
+
+    if settings.clock.tick_interval_s > 0:  # the demand's clock (dispatch.ticks)
+        from dispatch.ticks import tick_assigned
+
+        @app.timer(settings.clock.tick_interval_s, name="passerelle-clock-tick")  # type: ignore[untyped-decorator]
+        async def clock_tick() -> None:
+            try:
+                await tick_assigned(app, processor, codec, sender)
+            except Exception as exc:  # the next tick tries again; nothing is lost
+                log.warning("clock tick not written: %s: %s", type(exc).__name__, exc)
+
+    # issue 4: gestion partagée events fanned out to the demand's holders (same table)
+    from dispatch.evenements import wire_evenements
+
+    store = table_store(table, k.partitions, settings.worker.store)
+    wire_evenements(app, settings, store, index, codec, KafkaSender(app))
+    return app

@@ -1,0 +1,260 @@
+"""The worker's faust transport: a consumer and a producer with our guarantees.
+
+* :class:`IdempotentProducer`: acks=all + idempotence in at-least-once mode too; flush and
+  stop bounded at worker stop.
+* :class:`BoundedConsumer`: each input partition's records handed out in offset order
+  without a hole (``dispatch.runtime.contiguity``: why), read again when faust drops them from its
+  stream queues, and a stop that waits for the inputs in flight within a limit.
+
+Registered as faust's ``passerelle://`` broker scheme (``create_app`` uses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from faust.transport.drivers import TRANSPORTS
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from dispatch.runtime.contiguity import Contiguity, Verdict, lowest_offsets
+from dispatch.shutdown import bounded
+from monitoring import recorder
+
+log = logging.getLogger(__name__)
+
+
+def _shutdown_timeout(app: Any) -> float:
+    # set by create_app from worker.shutdown_timeout_s (faust builds these classes itself)
+    return float(app.passerelle_shutdown_timeout_s)
+
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """faust enables acks=all + idempotence only in exactly-once mode; we want them in
+    at-least-once mode too (no loss, no duplicates or reordering from producer retries).
+    A stopping worker's flush and stop are bounded (``worker.shutdown_timeout_s``)."""
+
+    def _settings_extra(self) -> dict[str, Any]:
+        return {"acks": "all", "enable_idempotence": True}
+
+    async def flush(self) -> None:
+        if not self.app.should_stop:
+            await super().flush()
+        else:
+            await self.flush_within(_shutdown_timeout(self.app))
+
+    async def flush_within(self, timeout: float) -> bool:
+        """Flush for at most ``timeout`` s; True if everything buffered was acknowledged."""
+        return await bounded("producer flush", super().flush(), timeout)
+
+    async def on_stop(self) -> None:
+        await bounded("producer stop", super().on_stop(), _shutdown_timeout(self.app))
+
+
+class BoundedConsumer(faust_aiokafka.Consumer):
+    """At app stop, faust waits for every started input to be acknowledged (our pipeline
+    acknowledges a batch's inputs once the broker acknowledged its outputs): bounded here
+    by ``worker.shutdown_timeout_s``. A rebalance still waits without limit: the batch in
+    flight must settle before its partitions move (its states belong to them)."""
+
+    def _new_consumer_thread(self) -> Any:
+        # the client thread's own stop (commit, leave group) waits for the broker too:
+        # mode's default limit is 60 s, plus the client's request timeout
+        thread = super()._new_consumer_thread()
+        thread.shutdown_timeout = _shutdown_timeout(self.app)
+        create = thread._create_worker_consumer
+        wait_ms = int(self.app.passerelle_fetch_max_wait_ms)  # type: ignore[attr-defined]
+
+        def create_worker_consumer(*args: Any, **kwargs: Any) -> Any:
+            # faust 0.15 passes a fixed fetch_max_wait_ms=1500 (worker.fetch_max_wait_ms:
+            # why not); aiokafka builds its fetcher from this attribute at start
+            consumer = create(*args, **kwargs)
+            consumer._fetch_max_wait_ms = wait_ms
+            return consumer
+
+        thread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
+        return thread
+
+    # -- input contiguity (dispatch.runtime.contiguity: why) ------------------------------------
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._contiguity = Contiguity()
+        #: the input record faust is delivering (its drain hands out one at a time)
+        self._delivering: Any = None
+        #: that record when a queue clear happened during its delivery (see getmany)
+        self._stray: Any = None
+        self._seeks_back: set[asyncio.Task[None]] = set()
+
+    async def on_start(self) -> None:
+        self._watch_queue_clears()
+        await super().on_start()
+
+    def _watch_queue_clears(self) -> None:
+        """Before faust clears its stream queues (flow resumed), note the input records
+        handed out and still queued: they are dropped there, so read them again."""
+        flow = self.app.flow_control
+        clear = flow.clear
+
+        def clear_and_read_again() -> None:
+            # a record being delivered lands in a queue after the clear, ahead of the
+            # records read again: counted as dropped too, and taken out (getmany)
+            queued = [i for q in self._queues() for i in list(q._queue)]
+            if self._delivering is not None:
+                queued.append(self._delivering)
+                self._stray = self._delivering
+            dropped = lowest_offsets(queued, self._inputs())
+            clear()
+            for tp, offset in dropped.items():
+                self._read_again(tp, offset)
+
+        flow.clear = clear_and_read_again  # type: ignore[method-assign]
+
+    def _queues(self) -> list[Any]:
+        return list(self.app.flow_control._queues)  # mode: the queues its clear() empties
+
+    def _unqueue(self, message: Any) -> None:
+        for q in self._queues():
+            for item in [i for i in q._queue if getattr(i, "message", i) is message]:
+                q._queue.remove(item)
+
+    def _read_again(self, tp: Any, offset: int) -> None:
+        log.info("input %s: records from %d handed out, then cleared from faust's stream "
+                 "queues: seeking back", tp, offset)  # fmt: skip
+        recorder.input_rewind(tp.topic)
+        # records already fetched past it are a hole now: the guard rewinds on them too
+        self._contiguity.reset(tp, offset)
+        task = asyncio.ensure_future(self._seek_back(tp, offset))
+        self._seeks_back.add(task)
+        task.add_done_callback(self._seeks_back.discard)
+
+    async def _seek_back(self, tp: Any, offset: int) -> None:
+        try:
+            await self.seek_wait({tp: offset})
+        except Exception as exc:  # revoked or stopping meanwhile: reassignment starts over
+            log.info("input %s: seek back to %d not done (%r)", tp, offset, exc)
+
+    def _inputs(self) -> frozenset[str]:
+        # set by create_app; read per call, not at construction (faust builds us lazily)
+        return self.app.passerelle_input_topics  # type: ignore[attr-defined,no-any-return]
+
+    async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        """faust's records, each input partition's in offset order without a hole."""
+        inputs, guard = self._inputs(), self._contiguity
+        rewound: set[Any] = set()
+        async for tp, message in super().getmany(timeout):
+            if tp.topic not in inputs:
+                yield tp, message
+                continue
+            if tp in rewound:  # fetched with the record that made us seek back: stale
+                continue
+            verdict = guard.check(tp, message.offset)
+            if verdict is Verdict.ADMIT:
+                self._delivering = message
+                try:
+                    yield tp, message  # faust delivers it to the stream queues meanwhile
+                finally:
+                    self._delivering = None
+                if self._stray is not None:  # queues cleared during its delivery (see hook)
+                    self._unqueue(self._stray)
+                    self._stray = None
+            elif verdict is Verdict.REWIND:
+                rewound.add(tp)
+                recorder.input_rewind(tp.topic)
+                back = guard.expected(tp)
+                assert back is not None  # a rewind always has an expected offset
+                # in the client's thread; sets faust's read offset too (not self.seek:
+                # that would reset the guard's memory of this rewind)
+                await self.seek_wait({tp: back})
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # perform_seek leaves faust's read offsets at the committed offsets (None: none)
+        inputs = self._inputs()
+        for tp, offset in list(self._read_offset.items()):
+            if tp.topic in inputs:
+                self._contiguity.reset(tp, offset)
+
+    async def seek(self, partition: Any, offset: int) -> None:
+        await super().seek(partition, offset)
+        if partition.topic in self._inputs():
+            self._contiguity.reset(partition, offset)
+
+    async def on_partitions_assigned(self, assigned: set[Any], generation_id: int = 0) -> None:
+        # (a revoked partition is forgotten when it is assigned again: faust revokes all
+        # before it assigns)
+        for tp in assigned:  # the client starts at the committed offset: admit the first
+            self._contiguity.forget(tp)
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        """faust flushes the producer (the table's changelog) before it commits; at stop
+        that flush is bounded and may give up, and faust would commit anyway: inputs
+        committed whose states never reached the changelog (seen: 2 per partition after a
+        frozen-broker stop, the commit request being sent before the freeze ended). Not
+        flushed: not committed."""
+        if self.app.should_stop:
+            producer = cast(IdempotentProducer, self.app.producer)  # our Transport's
+            if not await producer.flush_within(_shutdown_timeout(self.app)):
+                log.error(
+                    "stopping: offsets not committed, the producer's buffer (state "
+                    "changelog) was not flushed; inputs dispatched again at restart"
+                )
+                return False
+        return bool(await super()._commit_offsets(offsets, start_new_transaction))
+
+    async def on_task_error(self, exc: BaseException) -> None:
+        """An agent raised (a broker outage past every retry, a defect, too many dead
+        letters in a row): one clear line. faust commits here; not us: the agents'
+        ``CrashingSupervisor`` stops the worker (non-zero exit), which commits on its way
+        out only what was acknowledged, and the next worker reads the rest again."""
+        log.critical("an agent failed, stopping the worker (%s: %s); its uncommitted "
+                     "inputs are dispatched again by the next worker",
+                     type(exc).__name__, exc)  # fmt: skip
+
+    async def wait_empty(self) -> None:
+        """faust's wait for every input handed out to be acknowledged, then a commit of
+        the acknowledged ones; at stop each part is bounded by ``worker.shutdown_timeout_s``.
+
+        Not ``bounded(super().wait_empty())``: faust's loop swallows the cancellation of
+        its one-second ack wait and goes round again, so a stop with the broker frozen and
+        nothing new to commit waited without limit (seen in
+        tests/faults/test_shutdown_broker_gone.py)."""
+        if not self.app.should_stop:
+            await super().wait_empty()
+            return
+        timeout = _shutdown_timeout(self.app)
+        if not await self._acked_within(timeout):
+            log.error("stopping: inputs in flight not acknowledged within %g s; given up "
+                      "(they are dispatched again at restart)", timeout)  # fmt: skip
+        await bounded("commit of the acknowledged inputs", self.commit_and_end_transactions(),
+                      timeout)  # fmt: skip
+
+    async def _acked_within(self, timeout: float) -> bool:
+        """True once every input handed out is acknowledged; False after ``timeout`` s."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self._clean_unacked_messages()
+            if not self._unacked_messages:
+                return True
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            # faust's ack() completes this future (no cancellation involved: asyncio.wait)
+            waiter = self._waiting_for_ack = loop.create_future()
+            try:
+                await asyncio.wait({waiter}, timeout=min(1.0, left))
+            finally:
+                self._waiting_for_ack = None
+
+
+class Transport(faust_aiokafka.Transport):
+    Consumer = BoundedConsumer
+    Producer = IdempotentProducer
+
+
+def register() -> None:
+    """Make ``passerelle://`` name :class:`Transport` for faust (idempotent)."""
+    TRANSPORTS.data["passerelle"] = "dispatch.runtime.transport:Transport"

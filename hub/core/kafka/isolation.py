@@ -1,0 +1,78 @@
+"""Provisioning an actor's Kafka identity when it is registered or removed.
+
+Called by :class:`hub.stores.registry.publisher.KafkaActorPublisher` when
+``HUB_KAFKA_SECURITY__ENABLED`` is on; connects with the hub's own (super user)
+credentials from ``HUB_KAFKA__SASL_USERNAME`` / ``HUB_KAFKA__SASL_PASSWORD``.
+Both operations are idempotent (safe to repeat after a failure).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from hub.core.errors import ConfigError, HubError, TransientError
+from hub.core.kafka import acl, quotas
+from hub.core.kafka.client import client_options
+from hub.core.settings import HubSettings
+
+
+def _admin(settings: HubSettings) -> AIOKafkaAdminClient:
+    if not settings.kafka.sasl_username:
+        raise ConfigError("Kafka security is enabled but HUB_KAFKA__SASL_USERNAME is empty")
+    return AIOKafkaAdminClient(**client_options(settings))
+
+
+async def provision_actor(settings: HubSettings, actor_id: str) -> None:
+    """SCRAM credentials (password from :func:`hub.core.kafka.acl.actor_password`), the
+    READ-only ACLs and the client quotas (:mod:`hub.core.kafka.quotas`) of ``actor_id``."""
+    sec = settings.kafka_security
+    password = acl.actor_password(sec.actor_secret.get_secret_value(), actor_id)
+    admin = _admin(settings)
+    try:
+        await admin.start()
+        await acl.set_scram(admin, actor_id, password, sec.scram_iterations)
+        await acl.grant_actor(admin, actor_id)
+        await quotas.set_user_quotas(admin, actor_id, quotas.actor_quotas(sec))
+    except HubError:
+        raise
+    except Exception as exc:  # aiokafka's errors share no base class
+        raise TransientError(f"Kafka credentials of {actor_id!r}: {type(exc).__name__}") from exc
+    finally:
+        await admin.close()
+
+
+async def deprovision_actor(settings: HubSettings, actor_id: str) -> None:
+    """Remove the actor's ACLs, quotas and credentials: it can no longer connect or read."""
+    admin = _admin(settings)
+    try:
+        await admin.start()
+        await acl.revoke_actor(admin, actor_id)
+        await quotas.remove_user_quotas(admin, actor_id)
+        await acl.delete_scram(admin, actor_id)
+    except HubError:
+        raise
+    except Exception as exc:
+        raise TransientError(f"removing Kafka access of {actor_id!r}: {type(exc).__name__}") \
+            from exc
+    finally:
+        await admin.close()
+
+
+def faust_credentials(settings: HubSettings) -> Any:
+    """faust's ``broker_credentials`` for the hub's own SASL/SCRAM user (None: PLAINTEXT),
+    the same identity :func:`hub.core.kafka.client.client_options` gives the other clients,
+    over TLS verifying ``kafka_security.ssl_cafile`` when set (``SASL_SSL``, or ``SSL``
+    without a user)."""
+    import faust
+
+    from hub.core.kafka.tls import ssl_context
+
+    k = settings.kafka
+    context = ssl_context(settings)
+    if not k.sasl_username:
+        return None if context is None else faust.SSLCredentials(context)
+    return faust.SASLCredentials(username=k.sasl_username,
+                                 password=k.sasl_password.get_secret_value(),
+                                 mechanism="SCRAM-SHA-512", ssl_context=context)  # fmt: skip

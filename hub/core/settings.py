@@ -1,0 +1,342 @@
+"""One frozen settings object for the whole hub (pydantic-settings).
+
+Environment variables are prefixed ``HUB_`` and nested with ``__``:
+``HUB_KAFKA__BOOTSTRAP_SERVERS``, ``HUB_DATABASE__URL``, ``HUB_HOME`` ...
+Secrets are :class:`pydantic.SecretStr` so they never print.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.core.errors import ConfigError
+from hub.core.home import describe_home, find_home
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str = "127.0.0.1:29092"
+    #: SASL (issue 7); empty means PLAINTEXT
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    #: partitions of hub.demandes / hub.evenements (the unit of worker scale-out)
+    partitions: int = 4
+    replication_factor: int = 1
+    #: producer settings chosen for no loss: acks=all + idempotence
+    linger_ms: int = 5
+    #: none by default: the worker's feed batches hold one or two records each (one
+    #: topic per actor), where lz4 saves ~24 % of the bytes but costs ~40 % of the
+    #: backfill throughput in hub and broker CPU (docs/performance-history.md, "Compression")
+    compression_type: Literal["none", "lz4", "gzip", "snappy", "zstd"] = "none"
+    request_timeout_ms: int = 30_000
+
+
+class DatabaseSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    #: SQLAlchemy URL. Empty means the embedded SQLite file ``<home>/hub.db``.
+    url: SecretStr = SecretStr("")
+    echo: bool = False
+
+
+class StackSettings(BaseModel):
+    """The local development stack started by ``hub stack up``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kafka_version: str = "4.1.1"
+    kafka_port: int = 29092
+    controller_port: int = 29093
+    #: PostgreSQL of the test stack (``hub stack up --with-postgres``)
+    postgres_port: int = 25432
+    kafka_heap: str = "1g"
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    app_id: str = "passerelle-dispatch"
+    #: faust web port for the worker (metrics/health, issue 5)
+    web_port: int = 6066
+    #: events taken per batch by the dispatch agent
+    batch_size: int = 500
+    #: how long a batch waits to fill. faust's take_events waits this long on every batch
+    #: that is not full, and does not fill the next one while a batch is processed, so the
+    #: window adds to every event's latency: 10 ms keeps p99 near 100 ms at 500 events/s
+    #: (docs/performance.md); bursts still fill batches of hundreds
+    batch_within_s: float = 0.01
+    #: how long the broker may hold a fetch of the inputs that finds no new record. The
+    #: client keeps one fetch in flight per broker, so records arriving on the other
+    #: partitions meanwhile wait for it: faust's 1,500 ms made the end of every burst wait
+    #: ~0.7 s (docs/performance.md). 100 ms costs an idle worker ten small requests a second
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=30_000)
+    #: consecutive dead letters after which the worker stops instead of dead-lettering all
+    #: (the process exits non-zero: a supervisor restarts it; docs/operations.md)
+    max_consecutive_dead_letters: int = Field(default=1000, ge=1)
+    #: index entries an actor change examines per batch; the rest continues through a
+    #: DispatchResume record behind the events published meanwhile (dispatch/redispatch.py)
+    #: 500: a national actor's re-dispatch over 200k demands kept a trickle's p99 at 1.5 s
+    #: (5,000: 16 s) for 34 % more CPU per copy (docs/performance.md, W4)
+    redispatch_chunk: int = Field(default=500, ge=1)
+    #: largest input record value accepted; a larger one is dead-lettered (``oversize``).
+    #: A fully populated SNE demand encodes in a few kB (docs/limits.md)
+    max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=64 << 20)
+    #: a worker silent this long leaves the group and its partitions move (kill -9
+    #: recovery time); heartbeats run in the background every ``heartbeat_interval_s``
+    session_timeout_s: float = 15.0
+    heartbeat_interval_s: float = 3.0
+    #: where the per-demand dispatch state lives: ``rocksdict`` (RocksDB on disk under
+    #: ``<home>/faust/<cluster id>``, bounded memory, fast restarts) or ``memory``
+    #: (rebuilt from the whole changelog at each start; ~1 kB of RAM per demand)
+    store: Literal["rocksdict", "memory"] = "rocksdict"
+    #: how long a stopping worker waits for the broker to acknowledge what it sent (each of:
+    #: the batch in flight, faust's wait for its inputs, the producer's flush and stop).
+    #: Past it the batch is given up: its inputs stay uncommitted and are dispatched again
+    #: at restart (same event ids), so a broker gone for good cannot keep SIGTERM waiting
+    shutdown_timeout_s: float = 15.0
+
+
+class ClockSettings(BaseModel):
+    """The demand's clock (issue 20, dispatch/clock.py): renewal notices and the délai
+    anormalement long fire on ``DispatchTick`` records, not on wall time read in the
+    processor, so tests move the clock (``hub clock tick --now``) and production ticks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: the worker writes a DispatchTick (now = wall time) to each partition assigned to it
+    #: every this many seconds; 0 (the default): no timer, ticks only from ``hub clock
+    #: tick``. Production sets it (60 in deploy/Dockerfile); off by default so that test
+    #: and demo workers, whose demands are dated in the past, send no notice unasked
+    tick_interval_s: float = Field(default=0.0, ge=0)
+    #: renewal notices, in months before the deadline (0: *échéance dépassée* at it)
+    notice_months: tuple[int, ...] = (2, 1, 0)
+    #: due entries a tick handles per partition; the rest waits for the next tick
+    due_chunk: int = Field(default=5000, ge=1)
+
+
+class ApiSettings(BaseModel):
+    """The partners' REST API (``hub api``) and webhook delivery (issue 4)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: master secret from which each actor's webhook HMAC key is derived (never stored)
+    webhook_secret: SecretStr = SecretStr("")
+    #: webhook delivery: request timeout, first and largest retry delay
+    webhook_timeout_s: float = 10.0
+    webhook_backoff_initial_s: float = 1.0
+    webhook_backoff_max_s: float = 300.0
+    #: ``hub deliver`` (webhook and SOAP push, issue 22 point 4): most actors with a
+    #: request in flight at once (each push actor has its own task; a slow receiver
+    #: holds one slot), outbox rows read and settled per database transaction, and the
+    #: bounds of one request of an actor declaring ``batch: true`` (records, body bytes)
+    delivery_concurrency: int = Field(default=64, ge=1, le=10_000)
+    delivery_batch_rows: int = Field(default=200, ge=1, le=10_000)
+    webhook_batch_max_records: int = Field(default=200, ge=1, le=10_000)
+    webhook_batch_max_bytes: int = Field(default=4 << 20, ge=1024, le=256 << 20)
+    #: Kafka publish timeout of an API call before it answers 503
+    publish_timeout_s: float = 15.0
+    #: largest request body in bytes (docs/limits.md, "REST API"): a larger declared
+    #: Content-Length is refused before anything is read, a chunked body as soon as the
+    #: bytes read pass it (413). 100 fully populated demands (~10 kB of JSON each) fit
+    max_body_bytes: int = Field(default=2 << 20, ge=4096, le=64 << 20)
+    #: deepest nesting of arrays and objects in a JSON body, checked before parsing (422);
+    #: a batch of demand events nests 9 deep at most
+    max_json_depth: int = Field(default=32, ge=8, le=500)
+    #: most wished communes in one demand snapshot (422). The SNE's InterfaceNuu 02.01
+    #: leaves the list unbounded; the national form asks for a handful, the generator
+    #: draws 1 to 8: 100 leaves room for a whole EPCI and bounds the dispatch fan-out
+    max_wished_communes: int = Field(default=100, ge=1, le=10_000)
+
+
+class FilesSettings(BaseModel):
+    """Legacy file exchange (``hub files``, docs/connectors-files.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: root folder of inboxes, outboxes and their state; None means ``<home>/files``
+    root: Path | None = None
+    #: inbox sources, one folder ``<root>/inbox/<name>`` each (JSON list in the environment)
+    sources: tuple[str, ...] = ()
+    #: seconds between two passes of ``hub files watch`` / two polls of the outbox
+    poll_interval_s: float = 2.0
+    #: an inbox file is taken only once its mtime is this many seconds old
+    settle_s: float = 2.0
+    #: inbox files published per batch (one awaited Kafka flush per batch)
+    batch_size: int = 100
+    #: timeout of one batch publish, after which the batch is retried later
+    publish_timeout_s: float = 30.0
+    #: most feed records in one DIS file
+    outbox_batch_max: int = 200
+    #: seconds between two reads of the registry for file actors (``hub files outbox``)
+    outbox_refresh_s: float = 30.0
+    #: largest InterfaceNuu XML file taken, in bytes, by the inbox and by ``hub publish``:
+    #: a larger one is refused from its size, never read (docs/limits.md)
+    max_file_bytes: int = Field(default=2_000_000, ge=1024, le=64_000_000)
+
+    def root_dir(self, home: Path) -> Path:
+        return self.root if self.root is not None else home / "files"
+
+
+class PublishSettings(BaseModel):
+    """``hub publish`` of JSON lines (docs/limits.md, "Command line")."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: longest JSON line in bytes, end of line not counted: a longer line is refused
+    #: without being held in memory (an encoded DemandeEvent is capped at 1 MiB anyway)
+    max_line_bytes: int = Field(default=1 << 20, ge=1024, le=64 << 20)
+    #: deepest nesting of arrays and objects in a JSON line, checked before parsing (a
+    #: DemandeEvent needs about 8); bounded well under Python's recursion limit
+    max_json_depth: int = Field(default=64, ge=8, le=500)
+
+
+class MonitoringSettings(BaseModel):
+    """Metrics and health of the workers (issue 5, docs/operations.md)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: a partition with input waiting whose committed offset has not moved for this long
+    #: is stalled (/health = 503)
+    stall_after_s: float = 60.0
+    #: the broker unanswered (committed/end offsets not read) for this long: /health = 503
+    broker_unreachable_after_s: float = Field(default=20.0, gt=0)
+    #: how often a worker refreshes its lag gauges and stall state
+    refresh_interval_s: float = 1.0
+    #: interface of the worker's web server (/metrics, /health); 0.0.0.0 in containers
+    web_host: str = "127.0.0.1"
+
+
+class SneSettings(BaseModel):
+    """The SNE web services (issue 3, docs/connectors-soap.md): client, gateway, poller."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: base URL of the services (each at ``<url>/<ServiceName>``): the SNE or the simulator
+    #: (``hub sne-simulator`` listens at http://127.0.0.1:8790/sne). Empty: no SNE is
+    #: configured (:attr:`configured`): the gateway, the poller and the numbering of new
+    #: demands refuse to run
+    url: str = ""
+    #: timeout of one SOAP call (connect and read), seconds
+    timeout_s: float = 30.0
+    #: retries after a transport error (never after a SOAP Fault or an anomaly list)
+    retries: int = 3
+    backoff_s: float = 0.5
+    backoff_max_s: float = 10.0
+    #: send business XML as MTOM/XOP attachments (as the SNE does); False: inline base64
+    mtom: bool = True
+    #: TLS client certificate (PEM) and its key, CA bundle to verify the SNE; empty: unused
+    cert_file: str = ""
+    key_file: str = ""
+    key_password: SecretStr = SecretStr("")
+    ca_file: str = ""
+    #: the hub's guichet code (5 characters) in the documents it writes
+    guichet: str = "PASSR"
+    #: ``hub sne-simulator`` / ``hub soap-gateway`` listening address
+    simulator_port: int = 8790
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8791
+    #: base URL clients reach the gateway / simulator at, written in the WSDLs they serve
+    #: (``<url>/<Service>``; never taken from a request's Host header). Empty:
+    #: ``http://<bind host>:<bind port>/sne`` (a wildcard bind host gives the host name)
+    gateway_public_url: str = ""
+    simulator_public_url: str = ""
+    #: poller: INSEE communes of the hub's territory, first dépôt date of the first run
+    poll_communes: tuple[str, ...] = ()
+    poll_since: str = "2011-01-01"
+
+    @property
+    def configured(self) -> bool:
+        """Whether an SNE (or simulator) is configured: ``url`` is not empty."""
+        return bool(self.url.strip())
+
+
+class KafkaSecuritySettings(BaseModel):
+    """Per-actor isolation on Kafka (issue 7, docs/reliability.md): when ``enabled``,
+    registering an actor creates its SCRAM credentials and its READ-only ACLs. The hub
+    itself authenticates with ``kafka.sasl_username`` / ``kafka.sasl_password``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    enabled: bool = False
+    #: secret from which each actor's SCRAM password is derived (never stored)
+    actor_secret: SecretStr = SecretStr("")
+    scram_iterations: int = 8192
+    #: CA certificate (PEM) the broker's certificate must chain to; set: every client of
+    #: the hub connects over TLS (SASL_SSL with a SASL user, else SSL) and verifies the
+    #: broker's name; empty: no TLS (``hub stack up --secure`` writes it in secure.env)
+    ssl_cafile: str = ""
+    #: client quotas of each actor's SCRAM user, set when its identity is provisioned
+    #: (hub.core.kafka.quotas; 0: none): bytes/s it may fetch and produce (actors have no
+    #: WRITE ACL: the producer quota bounds what refused attempts cost), and share of the
+    #: broker's request threads in percent of one thread
+    actor_consumer_byte_rate: int = Field(default=4 * 1024 * 1024, ge=0)
+    actor_producer_byte_rate: int = Field(default=64 * 1024, ge=0)
+    actor_request_percentage: float = Field(default=25.0, ge=0)
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
+    )
+
+    #: where the embedded state lives (SQLite file, local stack, faust data): HUB_HOME, else
+    #: the nearest ``.hub`` from the current directory upward, else ``./.hub`` (hub.core.home)
+    home: Path = Field(default_factory=find_home)
+    kafka: KafkaSettings = KafkaSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    stack: StackSettings = StackSettings()
+    worker: WorkerSettings = WorkerSettings()
+    clock: ClockSettings = ClockSettings()
+    sne: SneSettings = SneSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    files: FilesSettings = FilesSettings()
+    publish: PublishSettings = PublishSettings()
+    api: ApiSettings = ApiSettings()
+    kafka_security: KafkaSecuritySettings = KafkaSecuritySettings()
+
+    def private_dir(self, path: Path) -> Path:
+        """Create folder ``path`` owner-only (0700), and set the folders from ``home`` down
+        to ``path`` to 0700 when ``path`` is under ``home``, ``home`` itself to
+        :func:`hub.core.private.home_mode` (0700; 0711 as root): the hub's home holds personal
+        data (registry, worker state, broker data)."""
+        from hub.core.private import home_mode, private_dir
+
+        return private_dir(path, base=self.home, base_mode=home_mode())
+
+    @property
+    def database_url(self) -> str:
+        url = self.database.url.get_secret_value()
+        if url:
+            return url
+        return f"sqlite:///{(self.home / 'hub.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> HubSettings:
+    """The process-wide settings, read once from the environment (the home they found is
+    logged at INFO: ``hub -v``). A value they refuse raises :class:`ConfigError` in one
+    line naming the variable, never its value."""
+    try:
+        settings = HubSettings()
+    except ValidationError as exc:
+        raise ConfigError(describe_invalid(exc)) from None
+    logging.getLogger(__name__).info("home %s", describe_home(settings))
+    return settings
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line for refused settings: the first variable and why, and how many more."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    name = "HUB_" + "__".join(str(part) for part in first["loc"]).upper()
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid setting {name}: {first['msg']}{more}"

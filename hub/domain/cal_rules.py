@@ -1,0 +1,167 @@
+"""CAL decisions checked against CCH R441-3 (plain functions over plain data).
+
+A decision covers one dwelling examined by one CAL and lists every candidate examined with
+the outcome for each. :func:`check_decision` raises :class:`CALRuleError` naming the first
+rule broken (``rule`` is a stable id, listed in :data:`RULES`); :func:`check_response`
+does the same for the applicant's answer. Both read the demand's gestion partagée history
+(``EvenementGP`` dicts) and never touch a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from hub.core.errors import InputError
+from hub.domain.gp.catalogue import PIECES_CONDITION
+
+RESPONSE_DAYS = 10
+IRRECEVABILITE_MOTIFS = ("IRRSEJ", "IRRRES")
+ATTRIBUTIONS = ("ATTR", "ATTRRANG", "ATTRCOND")
+
+RULES: dict[str, str] = {
+    "R441-3/trois-candidats": "at least three candidates per dwelling, unless every "
+    "candidate is DALO or prefect-designated",
+    "R441-3/designation": "a decision only for a demand designated for that CAL and dwelling",
+    "R441-3/examen": "a decision only for a demand examined by that CAL",
+    "R441-3/candidat-unique": "each candidate appears once in a decision",
+    "R441-3/rang-1": "an attribution has rang 1; there is at most one rang 1",
+    "R441-3/rangs": "ranked attributions have rangs 2, 3 ... following a rang 1, no gap",
+    "R441-3/condition-suspensive": "an attribution sous condition suspensive names a missing "
+    "identity document or tax notice and a deadline after the decision",
+    "R441-3/non-attribution-motif": "a non-attribution gives its reasons",
+    "R441-3/irrecevabilite-motif": "a rejection for irrecevabilité gives its motive "
+    "(IRRSEJ or IRRRES)",
+    "R441-3/reponse-decision": "an answer refers to an attribution made to that applicant",
+    "R441-3/reponse-delai": f"the applicant answers within {RESPONSE_DAYS} days",
+    "R441-3/reponse-unique": "the applicant answers a decision once",
+    "R441-3/refus-motif": "a refusal gives its reason",
+    "R441-3/decision-entiere": "a decision is recorded whole, at once, with all its "
+    "candidates (POST /cal/decisions); no candidate is added to a decision recorded before",
+    "R441-3/decision-coherente": "the candidates of one decision share its CAL, dwelling "
+    "and date (DECISIONID, CODECAL, LOGEMENT, DATEDEC = dateSurvenance)",
+    "R441-3/historique": "the events the CAL rules read (designation, examination, "
+    "priority, decision, answer) are recorded once and never modified nor deleted: "
+    "record a new event instead",
+}
+
+
+class CALRuleError(InputError):
+    """A CAL decision or answer that breaks a rule of CCH R441-3."""
+
+    code = "cal_rule"
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"{rule}: {RULES[rule]} ({detail})")
+        self.rule = rule
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    num_unique: str
+    decision: str  # ATTR | ATTRRANG | ATTRCOND | NONATTR | IRREC
+    rang: int | None = None
+    motif: str | None = None
+    piece_manquante: str | None = None
+    date_limite: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    decision_id: str
+    code_cal: str
+    logement: str
+    date_decision: date
+    candidates: tuple[Candidate, ...]
+
+
+History = Sequence[Mapping[str, Any]]
+
+
+def _events(history: History, code: str, **fields: str) -> list[Mapping[str, Any]]:
+    return [e for e in history if e["codeTypeEvenement"] == code
+            and all(e["caracteristiques"].get(k) == v for k, v in fields.items())]
+
+
+def _prefect_designated(history: History, d: Decision) -> bool:
+    designated = _events(history, "DESIGCAL", CODECAL=d.code_cal, LOGEMENT=d.logement,
+                         DESIGPREF="true")
+    return bool(designated) or bool(_events(history, "PRIORITE", TYPEPRIO="DALO"))
+
+
+def check_decision(d: Decision, histories: Mapping[str, History]) -> None:
+    """Raise :class:`CALRuleError` for the first rule ``d`` breaks (see module doc)."""
+    nums = [c.num_unique for c in d.candidates]
+    if len(set(nums)) != len(nums):
+        raise CALRuleError("R441-3/candidat-unique", "a numéro unique is listed twice")
+    for c in d.candidates:
+        h = histories.get(c.num_unique, ())
+        if not [e for e in _events(h, "DESIGCAL", CODECAL=d.code_cal, LOGEMENT=d.logement)
+                if e["dateSurvenance"] <= d.date_decision.isoformat()]:
+            raise CALRuleError("R441-3/designation", f"candidate {c.num_unique}")
+        if not [e for e in _events(h, "EXAMCAL", CODECAL=d.code_cal)
+                if e["dateSurvenance"] <= d.date_decision.isoformat()]:
+            raise CALRuleError("R441-3/examen", f"candidate {c.num_unique}")
+    if len(d.candidates) < 3 and not all(
+        _prefect_designated(histories.get(c.num_unique, ()), d) for c in d.candidates
+    ):
+        raise CALRuleError("R441-3/trois-candidats", f"{len(d.candidates)} candidate(s)")
+    for c in d.candidates:
+        _check_candidate(c, d)
+    _check_ranks(d)
+
+
+def _check_candidate(c: Candidate, d: Decision) -> None:
+    if c.decision == "ATTRCOND":
+        if c.piece_manquante not in PIECES_CONDITION:
+            raise CALRuleError("R441-3/condition-suspensive",
+                               f"candidate {c.num_unique}: missing document not allowed")
+        if c.date_limite is None or c.date_limite <= d.date_decision:
+            raise CALRuleError("R441-3/condition-suspensive",
+                               f"candidate {c.num_unique}: deadline missing or not after "
+                               "the decision")
+    elif c.piece_manquante is not None or c.date_limite is not None:
+        raise CALRuleError("R441-3/condition-suspensive",
+                           f"candidate {c.num_unique}: only for ATTRCOND")
+    if c.decision == "NONATTR" and not (c.motif or "").strip():
+        raise CALRuleError("R441-3/non-attribution-motif", f"candidate {c.num_unique}")
+    if c.decision == "IRREC" and c.motif not in IRRECEVABILITE_MOTIFS:
+        raise CALRuleError("R441-3/irrecevabilite-motif", f"candidate {c.num_unique}")
+    if c.decision not in ATTRIBUTIONS and c.rang is not None:
+        raise CALRuleError("R441-3/rangs", f"candidate {c.num_unique}: rang without "
+                           "attribution")
+
+
+def _check_ranks(d: Decision) -> None:
+    first = [c for c in d.candidates if c.decision in ("ATTR", "ATTRCOND")]
+    for c in first:
+        if c.rang not in (None, 1):
+            raise CALRuleError("R441-3/rang-1", f"candidate {c.num_unique} has rang {c.rang}")
+    if len(first) > 1:
+        raise CALRuleError("R441-3/rang-1", f"{len(first)} attributions at rang 1")
+    ranked = sorted((c.rang or 0) for c in d.candidates if c.decision == "ATTRRANG")
+    if ranked and not first:
+        raise CALRuleError("R441-3/rangs", "ranked attributions without a rang 1")
+    if ranked != list(range(2, 2 + len(ranked))):
+        raise CALRuleError("R441-3/rangs", f"rangs {ranked}")
+
+
+def check_response(num_unique: str, decision_id: str, accepte: bool, motif: str | None,
+                   on: date, history: History) -> Mapping[str, Any]:
+    """Check the applicant's answer; return the DECISCAL event it answers."""
+    made = [e for e in _events(history, "DECISCAL", DECISIONID=decision_id)
+            if e["caracteristiques"].get("DECISION") in ATTRIBUTIONS]
+    if not made:
+        raise CALRuleError("R441-3/reponse-decision", f"decision {decision_id[:40]}")
+    decided = date.fromisoformat(made[0]["caracteristiques"]["DATEDEC"])
+    if not decided <= on <= decided + timedelta(days=RESPONSE_DAYS):
+        raise CALRuleError("R441-3/reponse-delai", f"decision of {decided.isoformat()}, "
+                           f"answer of {on.isoformat()}")
+    if _events(history, "REFUSDEM", DECISIONID=decision_id) or _events(
+            history, "ACCEPTDEM", DECISIONID=decision_id):
+        raise CALRuleError("R441-3/reponse-unique", f"decision {decision_id[:40]}")
+    if not accepte and not (motif or "").strip():
+        raise CALRuleError("R441-3/refus-motif", f"candidate {num_unique}")
+    return made[0]

@@ -1,0 +1,184 @@
+"""Dispatch decisions: plain functions over plain data, no broker, no faust.
+
+``decide`` turns one demand event and the demand's prior state into the new state and the
+feed records to send; ``reevaluate`` does the same for one demand when an actor's filters
+change. The agents (``dispatch.agents``) only decode, call these, encode and send.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from hub.core.errors import InputError
+from hub.domain.matching import TerritoryIndex
+from hub.domain.pieces import check_piece
+from hub.domain.refdata import check_code, check_num_unique
+from hub.domain.state import RECENT_EVENT_IDS, DemandeState, wished_communes, wished_typologies
+
+# Feed record kinds
+DEMANDE = "DEMANDE"
+COPIE = "COPIE"
+RETRAIT = "RETRAIT"
+RADIATION = "RADIATION"
+
+# Withdrawal reasons (no personal data in a withdrawal)
+OUT_OF_TERRITORY = "hors_territoire"
+FILTERS_CHANGED = "filtres_modifies"
+DELETED = "demande_supprimee"
+#: RADIATION sent to an actor withdrawn earlier: it learns the outcome, not the data
+FORMER_RECIPIENT = "ancien_destinataire"
+
+_LIVE_OPERATIONS = frozenset({"CRE", "CRS", "MOD", "REN"})
+#: operations never refused for a territorial reason (a wished commune unknown today): a
+#: demand whose commune vanished must still be radiated or deleted (issue 17)
+TERRITORY_FREE_OPERATIONS = frozenset({"RAD", "SUP"})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    actor_id: str
+    kind: str
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Decision:
+    """What to do for one input: send ``deliveries``, then store ``state``.
+
+    ``state`` None with ``delete`` True removes the entry; ``skipped`` means the input was
+    already applied (a replay after a crash, or the same event published twice).
+    """
+
+    state: DemandeState | None
+    deliveries: list[Delivery] = field(default_factory=list)
+    delete: bool = False
+    skipped: bool = False
+
+
+def validate_event(event: dict[str, Any]) -> None:
+    """Raise :class:`InputError` naming the first problem of a demand event."""
+    num = check_num_unique(event["numUnique"])
+    op = check_code("operation", event["operation"])
+    demande = event.get("demande")
+    if op == "SUP":
+        return
+    if demande is None:
+        raise InputError(f"{op} event without a demand snapshot", code="missing_snapshot")
+    inner = demande.get("demandeLogement") or {}
+    if inner.get("numUnique") not in (None, num):
+        raise InputError("snapshot numUnique differs from the event's", code="num_unique_mismatch")
+    # a live demand wishing no commune (logementRecherche is optional in the SNE outline)
+    # is valid: no territorial filter matches it, so it reaches nobody until it wishes one
+    for t in wished_typologies(demande):
+        check_code("typologie", t)
+    for piece in demande.get("piecesJustificatives") or ():  # the document index
+        check_piece(piece)
+
+
+def decide(
+    event: dict[str, Any],
+    prior: DemandeState | None,
+    index: TerritoryIndex,
+    *,
+    partition: int = -1,
+    offset: int = -1,
+    demande_bytes: bytes | None = None,
+) -> Decision:
+    """Decide the feed records for one demand event (see module doc). ``demande_bytes``:
+    the encoding of ``event["demande"]`` as read, kept with it in the new state."""
+    if prior is not None and (
+        event["eventId"] == prior.last_event_id
+        or event["eventId"] in prior.recent_event_ids
+        or (partition == prior.partition and 0 <= offset <= prior.offset)
+    ):
+        return Decision(state=prior, skipped=True)
+    validate_event(event)
+    op = event["operation"]
+    demande = event.get("demande")
+    before = prior.recipients if prior is not None else frozenset()
+    former = prior.former if prior is not None else frozenset()
+    version = (prior.version if prior is not None else 0) + 1
+
+    if op == "SUP":
+        gone = [Delivery(a, RETRAIT, DELETED) for a in sorted(before)]
+        return Decision(state=None, deliveries=gone, delete=True)
+
+    # Unknown communes raise here, before anything is sent; a former code matches as its
+    # successor does. A radiation is never refused for a territorial reason: its recipients
+    # come from the stored state, a commune unknown today only adds no one.
+    skip = op in TERRITORY_FREE_OPERATIONS
+    matched = frozenset(
+        index.match(wished_communes(demande), wished_typologies(demande), skip_unknown=skip)
+    )
+    deliveries: list[Delivery]
+    if op == "RAD":
+        # Everyone who had the demand, and anyone it matches now, learns of the radiation.
+        recipients = before | matched
+        deliveries = [Delivery(a, RADIATION) for a in sorted(recipients)]
+        deliveries += [
+            Delivery(a, RADIATION, FORMER_RECIPIENT) for a in sorted(former - recipients)
+        ]
+        former = former - recipients
+        active = False
+    else:
+        recipients = matched
+        deliveries = [Delivery(a, DEMANDE) for a in sorted(matched)]
+        deliveries += [Delivery(a, RETRAIT, OUT_OF_TERRITORY) for a in sorted(before - matched)]
+        former = (former | (before - matched)) - matched
+        active = True
+    state = DemandeState(
+        num_unique=event["numUnique"],
+        version=version,
+        active=active,
+        recipients=recipients,
+        last_event_id=event["eventId"],
+        last_operation=op,
+        occurred_at=event["occurredAt"],
+        partition=partition,
+        offset=offset,
+        demande=demande,
+        demande_encoding=None if demande_bytes is None else (demande, demande_bytes),
+        former=former,
+        recent_event_ids=(*(prior.recent_event_ids if prior else ()), event["eventId"])[
+            -RECENT_EVENT_IDS:
+        ],
+    )
+    return Decision(state=state, deliveries=deliveries)
+
+
+def reevaluate(state: DemandeState, actor_id: str, index: TerritoryIndex) -> Decision | None:
+    """After actor ``actor_id`` changed (already applied to ``index``; absent = removed),
+    return the copy or withdrawal this demand owes it, or None when nothing changes."""
+    if not state.active:
+        return None
+    had = actor_id in state.recipients
+    if actor_id not in index:
+        # A removed actor gets nothing more; forget it so a re-registration starts clean.
+        if had or actor_id in state.former:
+            return Decision(
+                state=replace(
+                    state,
+                    recipients=state.recipients - {actor_id},
+                    former=state.former - {actor_id},
+                )
+            )
+        return None
+    wants = index.matches(
+        actor_id, wished_communes(state.demande), wished_typologies(state.demande)
+    )
+    if wants and not had:
+        return Decision(
+            state=replace(
+                state, recipients=state.recipients | {actor_id}, former=state.former - {actor_id}
+            ),
+            deliveries=[Delivery(actor_id, COPIE)],
+        )
+    if had and not wants:
+        return Decision(
+            state=replace(
+                state, recipients=state.recipients - {actor_id}, former=state.former | {actor_id}
+            ),
+            deliveries=[Delivery(actor_id, RETRAIT, FILTERS_CHANGED)],
+        )
+    return None

@@ -1,0 +1,1 @@
+"""The gestion partagée catalogue and its validation rules (pure)."""

@@ -1,0 +1,162 @@
+"""The purge job: demands radiated more than a year ago leave the hub's stores.
+
+Stores holding demand data, and what happens to each (docs/reliability.md):
+
+* the dispatch state (faust table ``<app_id>-demande-state``, changelog topic
+  ``<app_id>-demande-state-changelog``): the job reads the changelog, picks the demands
+  whose state is a radiation older than the cut-off, and publishes one ``DispatchPurge``
+  per demand on hub.demandes; the worker re-checks and writes the tombstone
+  (:mod:`dispatch.purge`). Compaction then removes the older values from the log;
+* SQL tables keyed by numéro unique (webhook outbox, API holders, cotation declarations
+  and snapshot offsets), when present: rows of the purged demands are deleted here, in
+  one transaction;
+* Kafka topics (hub.demandes, feeds, DLQ) age out by their retention, not by this job.
+The registry holds actors only, never demands. Audit records are append-only: they keep
+ids (actor, numéro unique, version), never personal data.
+
+Contract: idempotent (running twice purges nothing more), at-least-once (a crash between
+publishing and the worker's tombstone is repaired by the next run), and it never touches
+a demand that is active or radiated since less than ``older_than_days``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer
+from sqlalchemy import MetaData, Table, delete, inspect
+
+from dispatch.purge import purgeable
+from hub.core import topics
+from hub.core.errors import TransientError
+from hub.core.kafka.client import client_options, new_producer, topic_partitions
+from hub.core.settings import HubSettings
+from hub.domain.state import DemandeState
+from schemas import get_codec
+
+DAY_MS = 86_400_000
+#: SQL tables with a ``num_unique`` column that may hold demand data
+SQL_TABLES = ("webhook_outbox", "api_holders", "cotation_declarations",
+              "api_snapshot_offsets")
+
+
+@dataclass(slots=True)
+class PurgeReport:
+    cutoff_ms: int
+    scanned: int = 0
+    #: numéros uniques asked to be purged (ids, not personal data)
+    purged: list[str] = field(default_factory=list)
+    sql_rows: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        rows = ", ".join(f"{t}: {n}" for t, n in self.sql_rows.items()) or "none"
+        return (f"{self.scanned} demand states scanned, {len(self.purged)} radiated before "
+                f"the cut-off purged; SQL rows deleted: {rows}")  # fmt: skip
+
+
+def changelog_topic(settings: HubSettings) -> str:
+    return f"{settings.worker.app_id}-demande-state-changelog"
+
+
+async def scan(settings: HubSettings, cutoff_ms: int,
+               only: set[str] | None = None) -> tuple[int, list[str]]:  # fmt: skip
+    """(states read, numéros uniques purgeable at ``cutoff_ms``) from the changelog."""
+    codec = get_codec()
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
+                                enable_auto_commit=False)  # fmt: skip
+    latest: dict[bytes, bytes | None] = {}
+    try:
+        await consumer.start()
+        tps = await topic_partitions(consumer, changelog_topic(settings)) or []
+        ends = await consumer.end_offsets(tps) if tps else {}
+        todo = {tp for tp in tps if ends[tp] > 0}
+        if todo:
+            consumer.assign(list(todo))
+            await consumer.seek_to_beginning(*todo)
+        deadline = time.monotonic() + settings.kafka.request_timeout_ms / 1000 * 10
+        while todo:
+            if time.monotonic() > deadline:
+                raise TransientError("purge: changelog not read to its end in time")
+            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    # not the dispatch's own records beside the states (territorial
+                    # index, filters applied: their keys start with a NUL byte)
+                    if m.key is not None and not m.key.startswith(b"\x00"):
+                        latest[m.key] = m.value
+                if messages and messages[-1].offset + 1 >= ends[tp]:
+                    todo.discard(tp)
+            for tp in list(todo):
+                if await consumer.position(tp) >= ends[tp]:
+                    todo.discard(tp)
+    except TransientError:
+        raise
+    except Exception as exc:  # aiokafka's connection errors have no common base
+        raise TransientError(f"purge: cannot read the dispatch state: {type(exc).__name__}") \
+            from exc
+    finally:
+        await consumer.stop()
+    found = []
+    for key, value in latest.items():
+        if value is None or (only is not None and key.decode() not in only):
+            continue
+        state = DemandeState.from_avro(codec.decode_as(value, "DemandeState"))
+        if purgeable(state, cutoff_ms):
+            found.append(state.num_unique)
+    return len(latest), sorted(found)
+
+
+async def request(settings: HubSettings, nums: list[str], cutoff_ms: int) -> None:
+    """Publish one ``DispatchPurge`` per numéro unique (acks=all, awaited)."""
+    codec = get_codec()
+    producer = new_producer(settings)
+    try:
+        await producer.start()
+        now = int(time.time() * 1000)
+        for num in nums:
+            value = codec.encode("DispatchPurge", {"purgeId": str(uuid.uuid4()), "issuedAt": now,
+                                                   "numUnique": num,
+                                                   "radiatedBefore": cutoff_ms})  # fmt: skip
+            await producer.send(topics.DEMANDES, value, key=num.encode())
+        await producer.flush()
+    except Exception as exc:
+        raise TransientError(f"purge: cannot publish purge records: {type(exc).__name__}") \
+            from exc
+    finally:
+        await producer.stop()
+
+
+def purge_sql(database_url: str, nums: list[str]) -> dict[str, int]:
+    """Delete the rows of ``nums`` from :data:`SQL_TABLES` that exist; rows per table."""
+    from hub.core.db import make_engine
+
+    engine = make_engine(database_url)
+    present = set(inspect(engine).get_table_names())
+    counts: dict[str, int] = {}
+    with engine.begin() as conn:
+        for name in SQL_TABLES:
+            if name not in present or not nums:
+                continue
+            table = Table(name, MetaData(), autoload_with=conn)
+            total = 0
+            for i in range(0, len(nums), 500):
+                done = conn.execute(delete(table).where(table.c.num_unique.in_(nums[i:i + 500])))
+                total += done.rowcount or 0
+            counts[name] = total
+    return counts
+
+
+async def run_purge(settings: HubSettings, *, older_than_days: int = 365,
+                    now_ms: int | None = None, dry_run: bool = False,
+                    only: set[str] | None = None) -> PurgeReport:  # fmt: skip
+    """One purge pass (see the module doc). ``only`` restricts it to those demands."""
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    report = PurgeReport(cutoff_ms=now - older_than_days * DAY_MS)
+    report.scanned, report.purged = await scan(settings, report.cutoff_ms, only)
+    if dry_run or not report.purged:
+        return report
+    await request(settings, report.purged, report.cutoff_ms)
+    report.sql_rows = purge_sql(settings.database_url, report.purged)
+    return report

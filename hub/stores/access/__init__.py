@@ -1,0 +1,1 @@
+"""API access control: keys, holders of demands, scope rules."""

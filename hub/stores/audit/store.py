@@ -1,0 +1,77 @@
+"""The audit trail: every delivery of personal data, queryable by numéro unique and actor.
+
+A delivery is recorded when a record carrying a demand snapshot leaves the hub through a
+channel this package serves (API feed reads, webhook POSTs): actor, numéro unique, demand
+version, channel, time, profile applied, record kind. Rows are only appended, through
+the hash chain of :mod:`hub.stores.audit.chain` (``hub audit verify``); docs/audit.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from hub.core.db import write_transaction
+from hub.stores.audit import chain
+from hub.stores.audit.tables import audit_deliveries
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    actor_id: str
+    num_unique: str
+    demande_version: int
+    channel: str
+    profile: str
+    kind: str
+    at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {"actorId": self.actor_id, "numUnique": self.num_unique,
+                "demandeVersion": self.demande_version, "channel": self.channel,
+                "profile": self.profile, "kind": self.kind, "at": self.at.isoformat()}
+
+
+def carries_personal_data(record: dict[str, Any]) -> bool:
+    return record.get("demande") is not None
+
+
+def delivery_rows(actor_id: str, channel: str, feed_records: Iterable[dict[str, Any]],
+                  at: datetime) -> list[dict[str, Any]]:
+    """The audit rows (no event id) of the pushes of ``feed_records`` to ``actor_id`` through
+    ``channel`` at ``at``: one per record carrying personal data, in order. For callers
+    that append them in their own transaction (:func:`hub.stores.audit.chain.append`)."""
+    return [{"actor_id": actor_id, "num_unique": r["numUnique"],
+             "demande_version": r["demandeVersion"], "channel": channel,
+             "profile": r["profile"], "kind": r["kind"], "at": at}
+            for r in feed_records if carries_personal_data(r)]
+
+
+class AuditStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, actor_id: str, channel: str, feed_records: Iterable[dict[str, Any]]) -> int:
+        """Record the deliveries among ``feed_records`` that carry personal data."""
+        rows = delivery_rows(actor_id, channel, feed_records, datetime.now(UTC))
+        if rows:
+            with write_transaction(self.engine) as conn:
+                chain.append(conn, rows)
+        return len(rows)
+
+    def query(self, *, num_unique: str | None = None, actor_id: str | None = None,
+              limit: int = 1000) -> list[AuditEntry]:
+        """Deliveries in time order, filtered by numéro unique and/or actor."""
+        t = audit_deliveries
+        q = select(t.c.actor_id, t.c.num_unique, t.c.demande_version, t.c.channel,
+                   t.c.profile, t.c.kind, t.c.at).order_by(t.c.seq).limit(limit)
+        if num_unique is not None:
+            q = q.where(t.c.num_unique == num_unique)
+        if actor_id is not None:
+            q = q.where(t.c.actor_id == actor_id)
+        with self.engine.connect() as conn:
+            return [AuditEntry(*row) for row in conn.execute(q)]

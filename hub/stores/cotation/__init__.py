@@ -1,0 +1,1 @@
+"""Stored cotation declarations (the engine is pure: hub/domain/cotation)."""

@@ -1,0 +1,150 @@
+"""The gestion partagée record: append-only, SQLAlchemy (SQLite or PostgreSQL).
+
+Contracts:
+
+* :meth:`GPStore.append` stores one ``EvenementGP`` record with who (``auteur``), when
+  (``recorded_at``) and what (the record). Appending the same ``eventId`` again with the
+  same content returns the stored record (idempotent retry); with different content it
+  raises :class:`ConflictError`. Rows are never updated nor deleted (the database refuses
+  it with triggers, see migration 0002).
+* :meth:`GPStore.timeline` lists a demand's events in order of occurrence
+  (``dateSurvenance``, then recording order).
+* The catalogue in force is the latest stored version, or the seed when none is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from hub.core.db import write_transaction
+from hub.core.errors import ConflictError, TransientError
+from hub.domain.gp.catalogue import SEED, Catalogue
+from hub.stores.gp.tables import gp_catalogues, gp_events
+
+#: PostgreSQL advisory lock key of checked appends (see :meth:`GPStore.append_all`)
+_CHECK_LOCK = 0x6770_6361_6C00  # "gpcal"
+
+
+@contextmanager
+def _db_errors() -> Iterator[None]:
+    # a database outage is transient; everything else is a bug and must surface as such
+    try:
+        yield
+    except OperationalError as exc:
+        raise TransientError(f"database unavailable: {type(exc.orig).__name__}") from None
+
+
+class GPStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def append(self, record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Store ``record``; return (stored record, created). See module doc."""
+        return self.append_all([record])[0]
+
+    def append_all(self, records: list[dict[str, Any]],
+                   check: Callable[[], None] | None = None) -> list[tuple[dict[str, Any], bool]]:
+        """Store ``records`` in one transaction (all or none); (stored, created) for each.
+
+        ``check`` (e.g. the CAL rules, which read the stored histories) runs inside the
+        transaction, before anything is written, one checked append at a time: SQLite's
+        write transaction is exclusive, on PostgreSQL a transaction-scoped advisory lock
+        serializes checked appends. So two concurrent batches cannot both pass a rule
+        that the first one's records would make the second one break (e.g. two answers
+        to one decision). An exception from ``check`` rolls the transaction back."""
+        out: list[tuple[dict[str, Any], bool]] = []
+        with _db_errors(), write_transaction(self.engine) as conn:
+            if check is not None:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHECK_LOCK})
+                check()
+            for record in records:
+                existing = self._by_id(conn, record["eventId"])
+                if existing is not None:
+                    out.append((self._same(existing, record), False))
+                    continue
+                try:
+                    conn.execute(insert(gp_events).values(
+                        event_id=record["eventId"], num_unique=record["numUnique"],
+                        code=record["codeTypeEvenement"],
+                        catalogue_version=record["catalogueVersion"] or "",
+                        date_survenance=record["dateSurvenance"], auteur=record["auteur"],
+                        recorded_at=datetime.now(UTC), record=record,
+                        a_publier=record["aPublierSurPGP"],
+                    ))
+                except IntegrityError:  # a concurrent append of the same id won the race
+                    raise ConflictError(f"event {record['eventId']} is being recorded") from None
+                out.append((record, True))
+        return out
+
+    @staticmethod
+    def _same(existing: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        ignore = {"occurredAt", "catalogueVersion"}
+        a = {k: v for k, v in existing.items() if k not in ignore}
+        b = {k: v for k, v in record.items() if k not in ignore}
+        if a != b:
+            raise ConflictError(f"event {record['eventId']} was recorded with other content")
+        return existing
+
+    @staticmethod
+    def _by_id(conn: Connection, event_id: str) -> dict[str, Any] | None:
+        row = conn.execute(select(gp_events.c.record).where(gp_events.c.event_id == event_id))
+        found = row.scalar_one_or_none()
+        return dict(found) if found is not None else None
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        with _db_errors(), self.engine.connect() as conn:
+            return self._by_id(conn, event_id)
+
+    def timeline(self, num_unique: str, *, published_only: bool = False,
+                 codes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """A demand's events in order (see module doc)."""
+        q = select(gp_events.c.record).where(gp_events.c.num_unique == num_unique)
+        if published_only:
+            q = q.where(gp_events.c.a_publier.is_(True))
+        if codes:
+            q = q.where(gp_events.c.code.in_(codes))
+        q = q.order_by(gp_events.c.date_survenance, gp_events.c.seq)
+        with _db_errors(), self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).scalars()]
+
+    def decision_events(self, decision_id: str) -> list[dict[str, Any]]:
+        """The stored ``DECISCAL`` records of one CAL decision (``DECISIONID``), on any
+        demand. Reads the JSON record (no index: one scan of the DECISCAL rows)."""
+        field = gp_events.c.record[("caracteristiques", "DECISIONID")].as_string()
+        q = (select(gp_events.c.record)
+             .where(gp_events.c.code == "DECISCAL", field == decision_id)
+             .order_by(gp_events.c.seq))
+        with _db_errors(), self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).scalars()]
+
+    def authors(self, num_unique: str) -> set[str]:
+        q = select(gp_events.c.auteur).where(gp_events.c.num_unique == num_unique).distinct()
+        with _db_errors(), self.engine.connect() as conn:
+            return set(conn.execute(q).scalars())
+
+    # --- catalogue versions -------------------------------------------------------------
+
+    def catalogue(self) -> Catalogue:
+        """The catalogue in force (latest stored version, else the seed)."""
+        q = select(gp_catalogues.c.content).order_by(gp_catalogues.c.created_at.desc()).limit(1)
+        with _db_errors(), self.engine.connect() as conn:
+            content = conn.execute(q).scalar_one_or_none()
+        return Catalogue.model_validate(content) if content is not None else SEED
+
+    def save_catalogue(self, catalogue: Catalogue, source: str) -> None:
+        """Store a new version (its version string must be new)."""
+        with _db_errors(), write_transaction(self.engine) as conn:
+            exists = conn.execute(select(gp_catalogues.c.version).where(
+                gp_catalogues.c.version == catalogue.version)).first()
+            if exists is not None:
+                raise ConflictError(f"catalogue version {catalogue.version} already exists")
+            conn.execute(insert(gp_catalogues).values(
+                version=catalogue.version, created_at=datetime.now(UTC),
+                content=catalogue.model_dump(mode="json"), source=source[:200]))

@@ -1,0 +1,39 @@
+"""Tables of the gestion partagée record: the append-only events and catalogue versions.
+
+They live on the registry's metadata (``hub.stores.registry.tables.Base``) so that the migrations
+and the autogenerate comparison see every table of the hub.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Table, Text
+
+from hub.stores.registry.tables import Base
+
+gp_events = Table(
+    "gp_events",
+    Base.metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("num_unique", String(40), nullable=False, index=True),
+    Column("code", String(10), nullable=False),
+    Column("catalogue_version", String(32), nullable=False),
+    Column("date_survenance", String(10), nullable=False),
+    #: actor id of the author (who)
+    Column("auteur", String(63), nullable=False),
+    #: when the hub recorded it
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    #: the whole EvenementGP record as published (what)
+    Column("record", JSON, nullable=False),
+    Column("a_publier", Boolean, nullable=False),
+)
+
+gp_catalogues = Table(
+    "gp_catalogues",
+    Base.metadata,
+    Column("version", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    #: the Catalogue model as JSON
+    Column("content", JSON, nullable=False),
+    Column("source", Text, nullable=False),
+)

@@ -1,0 +1,164 @@
+"""The one place actors change: validate, store, then publish.
+
+Order and guarantees of every change made through :class:`ActorService`:
+
+1. shape validation (the :class:`~hub.domain.actors.Actor` model) and territory validation
+   (:func:`check_former_communes`, then :func:`~hub.domain.actors.check_territory`): an unknown
+   code is an ``InputError``, nothing is saved;
+2. the database transaction commits (the registry is the source of truth);
+3. only then, and only for actors whose version changed, the publisher is called.
+
+If step 3 fails the registry is ahead of Kafka: the call raises ``TransientError`` saying so,
+and :meth:`ActorService.republish_all` (``hub actors publish``) re-sends every actor, removed
+ones as deletions. Re-sending is harmless: consumers keep the highest version per actor.
+
+A filter naming a former commune code (one that left the INSEE list, e.g. merged into a
+commune nouvelle) is refused with a message naming today's code to register instead: an
+actor's filters are its own declaration, so the hub does not rewrite them silently (the
+stored filter would differ from what the actor sent and reads back), and a filter on a code
+that no demand resolves to would match nothing. Demands, on the other hand, may still wish
+a former code: matching resolves it (``hub.domain.geo.Geography.resolve``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from hub.core.errors import ConfigError, HubError, InputError, TransientError
+from hub.domain.actors import Actor, check_territory
+from hub.stores.registry.importer import load_actors_yaml
+from hub.stores.registry.store import ActorStore, Saved
+
+if TYPE_CHECKING:
+    from hub.domain.geo import Geography
+
+
+def check_former_communes(actor: Actor, geography: Geography) -> None:
+    """Raise :class:`InputError` (code ``former_commune``) naming every commune code of the
+    filters that left the INSEE list and has a successor, with the code to use instead:
+    ``actor 'b': filters/communes: '05141' left the INSEE list on 2018-01-01 (today '05039'
+    Aubessagne): register '05039'`` (``by <date>`` when only the COG millésime is known)."""
+    former = []
+    for code in actor.filters.communes:
+        steps = geography.successions(code)
+        if steps:
+            today = geography.resolve(code)
+            name = geography.commune(today).name
+            first = steps[0]
+            when = (f" on {first.date}" if first.basis == "history" and first.date
+                    else f" by {first.date}" if first.date else "")
+            former.append(f"{code!r} left the INSEE list{when} (today {today!r} {name}): "
+                          f"register {today!r}")
+    if former:
+        raise InputError(
+            f"actor {actor.id!r}: filters/communes: {'; '.join(former[:10])}",
+            code="former_commune",
+        )
+
+
+class ActorPublisher(Protocol):
+    """Makes a stored change known to the dispatch workers (``hub.stores.registry.publisher``)."""
+
+    def publish(self, actor: Actor, *, deleted: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What :meth:`ActorService.import_file` did, as lists of actor ids."""
+
+    added: list[str]
+    updated: list[str]
+    unchanged: list[str]
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged"
+        )
+
+
+class ActorService:
+    """Registry operations for the CLI and any other front end; see the module docstring."""
+
+    def __init__(
+        self, store: ActorStore, geography: Geography, publisher: ActorPublisher | None
+    ) -> None:
+        #: ``publisher=None`` stores without publishing (tests, offline preparation)
+        self.store = store
+        self._geography = geography
+        self._publisher = publisher
+
+    def add_or_update(self, actor: Actor) -> Saved:
+        """Validate, store and publish ``actor``; ``Saved.change`` is None if it was unchanged."""
+        check_former_communes(actor, self._geography)
+        check_territory(actor, self._geography)
+        saved = self.store.save(actor)
+        self._publish([saved])
+        return saved
+
+    def remove(self, actor_id: str) -> Actor:
+        """Soft-delete the actor and publish its removal; NotFoundError if absent."""
+        removed = self.store.remove(actor_id)
+        self._publish([Saved(removed, "remove")])
+        return removed
+
+    def import_file(self, path: str | Path) -> ImportReport:
+        """Import a YAML file (see :mod:`hub.stores.registry.importer`) atomically.
+
+        The whole file is validated (shapes and territories) before anything is written, then
+        saved in one transaction. Actors absent from the file are left as they are.
+        """
+        actors = load_actors_yaml(path)
+        for actor in actors:
+            check_former_communes(actor, self._geography)
+            check_territory(actor, self._geography)
+        results = self.store.save_all(actors)
+        self._publish(results)
+        return ImportReport(
+            added=[s.actor.id for s in results if s.change == "add"],
+            updated=[s.actor.id for s in results if s.change == "update"],
+            unchanged=[s.actor.id for s in results if s.change is None],
+        )
+
+    def republish_all(self) -> int:
+        """Publish every actor, removed ones as deletions; return how many were sent."""
+        publisher = self._require_publisher()
+        states = self.store.states()
+        for actor, deleted in states:
+            try:
+                publisher.publish(actor, deleted=deleted)
+            except Exception as exc:
+                raise TransientError(
+                    f"publishing actor {actor.id!r} failed ({_reason(exc)}); "
+                    "run `hub actors publish` again"
+                ) from exc
+        return len(states)
+
+    def _require_publisher(self) -> ActorPublisher:
+        if self._publisher is None:
+            raise ConfigError("no actor publisher configured (Kafka settings missing?)")
+        return self._publisher
+
+    def _publish(self, results: Iterable[Saved]) -> None:
+        if self._publisher is None:
+            return
+        for actor, change in results:
+            if change is None:
+                continue  # same version as already published: nothing to tell the workers
+            try:
+                self._publisher.publish(actor, deleted=change == "remove")
+            except Exception as exc:
+                # any failure (publisher errors are not all HubErrors) leaves the same state:
+                # saved in the registry, not yet on Kafka
+                raise TransientError(
+                    f"actor registry saved but not yet published: actor {actor.id!r} "
+                    f"v{actor.version}: {_reason(exc)}; run `hub actors publish` to re-send "
+                    "all actors"
+                ) from exc
+
+
+def _reason(exc: Exception) -> str:
+    text = exc.message if isinstance(exc, HubError) else str(exc)
+    return (text.strip().splitlines() or [type(exc).__name__])[0]
