@@ -8,7 +8,7 @@ the worker and the API expose exactly the hub's metrics plus the process collect
 
 Who feeds what:
 - the faust sensor (:mod:`dispatch.runtime.sensor`) and the per-batch recorder
-  (:func:`monitoring.recorder.record_batch`): events in, feed records out, latency,
+  (:func:`dispatch.recording.record_batch`): events in, feed records out, latency,
   dead letters, consumer lag, last processed event per agent;
 - connectors and delivery (issues 3 and 4) through the helpers of
   :mod:`monitoring.recorder`: connector calls, webhook retries, outbox depth, SNE poller.

@@ -1,7 +1,8 @@
 """Turning facts into metric values: one dispatch batch, one connector call, ...
 
 Business modules stay free of metric calls: the dispatch processor returns a
-``BatchStats`` per batch and the faust sensor hands it to :func:`record_batch`.
+``BatchStats`` per batch and the faust sensor hands it to
+:func:`dispatch.recording.record_batch` (above this floor, since it reads dispatch's type).
 Connectors and delivery (issues 3 and 4) use the small helpers below, so label values
 are checked in one place (bounded sets only: no personal data, no free text).
 """
@@ -11,13 +12,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from hub.domain.refdata import TABLES
 from monitoring import metrics as m
-
-if TYPE_CHECKING:
-    from dispatch.processor import BatchStats
 
 #: operation label values; anything else read from input is counted as INVALID
 _OPERATIONS = TABLES["operation"] | {"CONTROL", "TICK", "UNDECODABLE"}
@@ -27,31 +24,6 @@ OUTCOMES = ("ok", "business_error", "transport_error", "timeout", "anomalies")
 
 def operation_label(value: str) -> str:
     return value if value in _OPERATIONS else "INVALID"
-
-
-def record_batch(stats: BatchStats, *, now: float | None = None) -> None:
-    """Count one processed batch. Call once its feed writes are acknowledged (the
-    processor returns only then): latency is measured to that moment."""
-    now = time.time() if now is None else now
-    m.DISPATCH_BATCH_INPUTS.observe(sum(stats.inputs.values()))
-    for (topic, operation), n in stats.inputs.items():
-        m.EVENTS_IN.labels(topic=topic, operation=operation_label(operation)).inc(n)
-    for (actor, kind), n in stats.by_actor.items():
-        m.FEED_RECORDS_OUT.labels(actor=actor, kind=kind).inc(n)
-    for reason, n in stats.dead_letter_reasons.items():
-        m.DEAD_LETTERS.labels(reason=reason).inc(n)
-    for ingested_ms, occurred_ms in stats.decided:
-        # a time in the future (clock skew) counts as zero
-        if ingested_ms is not None:
-            m.DISPATCH_LATENCY.observe(max(now - ingested_ms / 1000.0, 0.0))
-        m.DOCUMENT_AGE.observe(max(now - occurred_ms / 1000.0, 0.0))
-    if stats.delai_disagreements:
-        m.DELAI_DISAGREEMENTS.inc(stats.delai_disagreements)
-    if stats.clock_reads:
-        m.CLOCK_READS.inc(stats.clock_reads)
-    if stats.replays:
-        topic = next(iter(stats.inputs))[0] if stats.inputs else ""
-        m.DLQ_REPLAYS.labels(topic=topic).inc(stats.replays)
 
 
 @contextmanager

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from faust import Sensor
 
+from dispatch.recording import record_batch
 from monitoring import metrics as m
 from monitoring.health import CommitWatch, Verdict
-from monitoring.recorder import record_batch
 
 if TYPE_CHECKING:
     from dispatch.processor import BatchStats

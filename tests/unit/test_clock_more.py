@@ -106,8 +106,8 @@ def test_a_v5_state_reads_with_the_clock_defaults(codec: Any) -> None:
 
 def test_recorder_counts_disagreements_and_clock_reads() -> None:
     from dispatch.processor import BatchStats
+    from dispatch.recording import record_batch
     from monitoring import metrics as m
-    from monitoring.recorder import record_batch
 
     def value(name: str) -> float:
         return m.REGISTRY.get_sample_value(name) or 0.0

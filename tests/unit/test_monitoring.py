@@ -13,6 +13,7 @@ from aiokafka.partitioner import murmur2
 
 from dispatch.letters import REPLAY_HEADER, replay_info
 from dispatch.processor import InputRecord, Processor
+from dispatch.recording import record_batch
 from hub.core import topics
 from hub.core.errors import TransientError
 from hub.domain.actors import Actor, ActorFilters
@@ -83,7 +84,7 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
         "inputs": value("passerelle_dispatch_batch_inputs_sum"),
     }
     stats = asyncio.run(proc.process(batch))
-    recorder.record_batch(stats)
+    record_batch(stats)
 
     assert value("passerelle_feed_records_out_total", actor=rouen, kind="DEMANDE") == 2
     assert value("passerelle_feed_records_out_total", actor=rouen, kind="RETRAIT") == 1
@@ -277,7 +278,7 @@ def test_one_latency_observation_per_decided_event_from_its_ingest(geography, co
     fast = value("passerelle_dispatch_latency_seconds_bucket", le="1.0")
     old = value("passerelle_document_age_seconds_bucket", le="3600.0")
     stats = asyncio.run(proc.process(recs))
-    recorder.record_batch(stats, now=now)
+    record_batch(stats, now=now)
     assert value("passerelle_dispatch_latency_seconds_count") - before[
         "passerelle_dispatch_latency_seconds_count"] == 2
     assert value("passerelle_dispatch_latency_seconds_bucket", le="1.0") - fast == 2
