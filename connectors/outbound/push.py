@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 import httpx
 
 from hub.core.errors import HubError, NotFoundError
-from hub.core.kafka.io import read_feed_page
+from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.stores.audit.store import AuditStore, delivery_rows

@@ -32,7 +32,7 @@ from hub.api import (
 )
 from hub.api.context import ApiContext
 from hub.core.db import make_engine, migrate
-from hub.core.kafka.io import KafkaPublisher
+from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
 from hub.stores.access.holders import Holders
 from hub.stores.access.keys import KeyStore

@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from hub.core.errors import AuthenticationError, ForbiddenError
-from hub.core.kafka.io import KafkaPublisher
+from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.stores.access.holders import Holders

@@ -15,7 +15,7 @@ from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, FeedPage, Health
 from hub.api.problems import responses
 from hub.core.errors import ForbiddenError
-from hub.core.kafka.io import read_feed_page
+from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.topics import ACTOR_ID_RE
 from hub.domain.actors import Actor
 from hub.stores.access.scope import audit_needs_holding

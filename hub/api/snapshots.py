@@ -25,7 +25,7 @@ from sqlalchemy import Engine, delete, select
 
 from hub.core.db import write_transaction
 from hub.core.errors import NotFoundError
-from hub.core.kafka.io import read_feed_page
+from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
 from hub.stores.cotation.tables import api_snapshot_cursors, api_snapshot_offsets
 

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.core.db import write_transaction
 from hub.core.errors import NotFoundError
-from hub.core.kafka.io import read_feed_page
+from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
 from hub.stores.access.tables import api_feed_cursors, api_holders
 

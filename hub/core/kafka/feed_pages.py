@@ -1,6 +1,6 @@
-"""The API's Kafka side: a lazily started idempotent producer and a feed reader by offset.
+"""A page of an actor's feed read by offset (the REST feed, the push channels, holders).
 
-Both bound every wait with a timeout and turn broker failures into
+Every wait is bounded with a timeout and turn broker failures into
 :class:`~hub.core.errors.TransientError` (HTTP 503), never a hung request.
 """
 
@@ -11,59 +11,14 @@ import time
 import uuid
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from hub.core import topics
 from hub.core.errors import NotFoundError, TransientError
-from hub.core.kafka.admin import core_topics, ensure_topics
-from hub.core.kafka.client import client_options, new_producer, topic_partitions
+from hub.core.kafka.client import client_options, topic_partitions
 from hub.core.settings import HubSettings
 from schemas import get_codec
-
-
-class KafkaPublisher:
-    """``hub.stores.gp.service.Publisher`` over one shared producer (acks=all, idempotent)."""
-
-    def __init__(self, settings: HubSettings) -> None:
-        self.settings = settings
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def _started(self) -> AIOKafkaProducer:
-        async with self._lock:
-            if self._producer is None:
-                # Create the hub's topics first: producing to a missing topic would let the
-                # broker auto-create it with one partition, and hub.demandes must have the
-                # configured partition count (the unit of worker scale-out).
-                try:
-                    await asyncio.wait_for(
-                        ensure_topics(self.settings, core_topics(self.settings)),
-                        self.settings.api.publish_timeout_s,
-                    )
-                except TimeoutError:
-                    raise TransientError("Kafka unavailable: TimeoutError") from None
-                producer = new_producer(self.settings)
-                try:
-                    await asyncio.wait_for(producer.start(), self.settings.api.publish_timeout_s)
-                except (KafkaError, OSError, TimeoutError) as exc:
-                    await producer.stop()
-                    raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
-                self._producer = producer
-            return self._producer
-
-    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
-        producer = await self._started()
-        try:
-            fut = await producer.send(topic, value, key=key)
-            await asyncio.wait_for(fut, self.settings.api.publish_timeout_s)
-        except (KafkaError, TimeoutError) as exc:
-            raise TransientError(f"publish to {topic} failed: {type(exc).__name__}") from None
-
-    async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
 
 
 async def read_feed_page(settings: HubSettings, actor_id: str, offset: int, limit: int,
