@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, starts the real Kafka broker and PostgreSQL
-# (local stack, idempotent), then runs the default test suite. Extra args go to pytest.
+# The test command: installs what is missing, checks the house rules (ruff, ruff format,
+# mypy --strict), starts the real Kafka broker and PostgreSQL (local stack, idempotent),
+# then runs the default test suite. Extra args go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh --tests
 . scripts/venv.sh
+# the house rules (issue 18): lint, format and strict typing of the product, before any test
+PRODUCT=(hub schemas dispatch connectors monitoring)
+python3 -m ruff check "${PRODUCT[@]}" reliability bench tests
+python3 -m ruff format --check "${PRODUCT[@]}"
+python3 -m mypy
 hub stack up --with-postgres
 export HUB_TEST_POSTGRES_URL=${HUB_TEST_POSTGRES_URL:-postgresql+psycopg://hub:hub@127.0.0.1:${HUB_STACK__POSTGRES_PORT:-25432}/hub}
 exec python3 -m pytest "$@"
