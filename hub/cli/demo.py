@@ -23,8 +23,6 @@ from hub.cli.textout import Cell, Col, print_command, print_table
 from hub.core.settings import HubSettings, get_settings
 from hub.domain.actors import Actor
 
-ROUEN_EPCI = "200023414"
-
 
 def _ensure_broker(settings: HubSettings, console: Console) -> None:
     from hub.dev.stack.kafka import KafkaStack, port_answers

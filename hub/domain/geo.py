@@ -30,7 +30,6 @@ from pathlib import Path
 
 from hub.core.errors import UnknownCommuneError
 
-CURRENT = "commune-actuelle"
 #: the successor table beside the geography table (``scripts/build_geo.py``)
 SUCCESSORS_FILE = "geo_successors.tsv.gz"
 #: more hops than any chain of the history (the longest has 2): a loop in a bad file

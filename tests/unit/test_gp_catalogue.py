@@ -1,4 +1,4 @@
-"""Gestion partagée: the seeded catalogue, validation against types, SNE refresh."""
+"""Gestion partagée: the seeded catalogue, validation against types (refresh: test_gp_refresh)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ from datetime import date
 
 import pytest
 
-from hub.core.errors import InputError
 from hub.domain.gp.catalogue import SEED, Catalogue, EventType, FieldSpec
 from hub.domain.gp.validation import GPInput, InvalidGPEvent, validate_gp_event
-from hub.stores.gp.refresh import parse_sne_types, refreshed
 from schemas import get_codec
 from tests.support.demandes import new_num_unique
 
@@ -79,35 +77,3 @@ def test_validity_dates_and_territory() -> None:
                           auteur="a")
     assert expired.value.code == "event_type_expired"
 
-
-SNE_DOC = b"""<?xml version="1.0" encoding="UTF-8"?>
-<interfaceNuu versionInterface="02.00"><entete><typeFichier>TEVT</typeFichier>
-<dateFichier>2025-01-01T00:00:00</dateFichier><codeGuichet>DGALN</codeGuichet></entete>
-<listeTypesEvenements><typeEvenement><codeTypeEvenement>VISPROP</codeTypeEvenement>
-<texteDescriptifPGP>Visite proposee</texteDescriptifPGP>
-<texteDescriptifSNE>Visite</texteDescriptifSNE>
-<aPublierSurPGP>false</aPublierSurPGP><utilisableMultiplesAttributionsSousConditions>false</utilisableMultiplesAttributionsSousConditions>
-<utilisableRechercheInstruction>true</utilisableRechercheInstruction><reglementaire>true</reglementaire>
-<dateDebutValidite>2024-01-01</dateDebutValidite>
-<listeCaracteristiquesSpecifiques><caracteristiqueSpecifique><code>DATEVIS</code>
-<libelle>Date</libelle><typeCaracteristiqueSpecifique>DAT</typeCaracteristiqueSpecifique>
-<obligatoire>true</obligatoire><texteDescriptif>d</texteDescriptif><aideALaSaisie>a</aideALaSaisie>
-</caracteristiqueSpecifique></listeCaracteristiquesSpecifiques></typeEvenement>
-</listeTypesEvenements></interfaceNuu>"""
-
-
-def test_refresh_from_an_sne_document_makes_a_new_version() -> None:
-    types = parse_sne_types(SNE_DOC)
-    new = refreshed(SEED, types, "2025.2")
-    (vis,) = new.get("VISPROP")
-    assert new.version == "2025.2" and not vis.aPublierSurPGP
-    assert vis.dateDebutValidite == date(2024, 1, 1) and vis.champs[0].type == "DAT"
-    assert len(new.types) == len(SEED.types)  # replaced, not added
-    assert SEED.get("VISPROP")[0].aPublierSurPGP  # the old version is unchanged
-
-
-def test_refresh_refuses_hostile_or_empty_documents() -> None:
-    with pytest.raises(InputError):
-        parse_sne_types(b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
-    with pytest.raises(InputError, match="no typeEvenement"):
-        parse_sne_types(b"<interfaceNuu/>")

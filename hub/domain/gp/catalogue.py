@@ -3,8 +3,8 @@
 On the SNE wire event types are data, not an enum: each has a code (≤10 chars), labels,
 ``reglementaire``, ``aPublierSurPGP``, validity dates, a territory (national when
 ``codeTerritoire`` is empty) and typed specific fields. National codes are not public:
-:data:`SEED` holds the décret's list with codes chosen by the hub; :func:`parse_sne_types`
-reads an SNE ``InterfaceNuuGPTypeEvenement`` document to refresh it (a new version).
+:data:`SEED` holds the décret's list with codes chosen by the hub;
+:mod:`connectors.sne.catalogue` refreshes it from the SNE's services (a new version).
 
 Field types (``typeCaracteristiqueSpecifique``, 3 chars): ``TXT`` text ≤500, ``DAT`` ISO
 date, ``INT`` integer, ``BOO`` true/false, ``LST`` one of ``valeurs``.

@@ -124,11 +124,6 @@ class GPStore:
         with _db_errors(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).scalars()]
 
-    def authors(self, num_unique: str) -> set[str]:
-        q = select(gp_events.c.auteur).where(gp_events.c.num_unique == num_unique).distinct()
-        with _db_errors(), self.engine.connect() as conn:
-            return set(conn.execute(q).scalars())
-
     # --- catalogue versions -------------------------------------------------------------
 
     def catalogue(self) -> Catalogue:

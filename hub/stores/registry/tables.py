@@ -31,9 +31,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-CHANGE_KINDS = ("add", "update", "remove")
-
-
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {  # noqa: RUF012 (read by SQLAlchemy at class creation)
