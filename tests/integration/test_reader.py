@@ -8,11 +8,12 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from hub.core.errors import TransientError
 from hub.core.kafka.client import client_options
-from hub.core.kafka.reader import read_to_end, standalone_consumer
+from hub.core.kafka.reader import read_partitions, read_to_end, standalone_consumer
 from hub.core.settings import HubSettings
 
 pytestmark = pytest.mark.kafka
@@ -34,8 +35,10 @@ Row = tuple[int, int, bytes | None, bytes | None]
 
 async def _read(settings: HubSettings, topic: str, **kw: object) -> list[Row]:
     async with standalone_consumer(settings, "test") as consumer:
-        return [(m.partition, m.offset, m.key, m.value)
-                async for m in read_to_end(consumer, topic, **kw)]  # type: ignore[arg-type]
+        return [
+            (m.partition, m.offset, m.key, m.value)
+            async for m in read_to_end(consumer, topic, **kw)
+        ]  # type: ignore[arg-type]
 
 
 def test_reads_everything_written_before_it_starts(settings: HubSettings) -> None:
@@ -54,7 +57,8 @@ def test_reads_everything_written_before_it_starts(settings: HubSettings) -> Non
             assert sorted(got) == sorted(sent)
             # from offsets, over one partition
             assert await _read(settings, topic, partitions=[1], start={1: 5}) == sorted(
-                s for s in sent if s[0] == 1 and s[1] >= 5)
+                s for s in sent if s[0] == 1 and s[1] >= 5
+            )
             # a start past the end, an unknown partition: nothing
             assert await _read(settings, topic, start={0: 10_000, 1: 10_000, 2: 10_000}) == []
             assert await _read(settings, topic, partitions=[9]) == []
@@ -63,6 +67,7 @@ def test_reads_everything_written_before_it_starts(settings: HubSettings) -> Non
             async def writer() -> None:
                 for i in range(200):
                     await producer.send(topic, b"late", partition=i % 3)
+
             task = asyncio.create_task(writer())
             again = await _read(settings, topic)
             await task
@@ -78,5 +83,46 @@ def test_a_missing_or_empty_topic_reads_as_empty(settings: HubSettings) -> None:
     async def scenario() -> None:
         assert await _read(settings, f"test.reader.missing.{uuid.uuid4().hex[:8]}") == []
         assert await _read(settings, await _topic(settings, 2)) == []
+
+    asyncio.run(scenario())
+
+
+def test_chosen_partitions_of_several_topics_up_to_given_ends(settings: HubSettings) -> None:
+    async def scenario() -> None:
+        a, b = await _topic(settings, 1), await _topic(settings, 2)
+        producer = AIOKafkaProducer(**client_options(settings))
+        await producer.start()
+        try:
+            for i in range(10):
+                await producer.send_and_wait(a, f"a{i}".encode(), partition=0)
+                await producer.send_and_wait(b, f"b{i}".encode(), partition=i % 2)
+        finally:
+            await producer.stop()
+        a0, b1 = TopicPartition(a, 0), TopicPartition(b, 1)
+        async with standalone_consumer(settings, "test") as consumer:
+            got = [
+                (m.topic, m.offset, m.value)
+                async for m in read_partitions(consumer, {a0: 3, b1: 2}, ends={a0: 6})
+            ]
+            assert sorted(got) == sorted(
+                [(a, o, f"a{o}".encode()) for o in (3, 4, 5)]
+                + [(b, o, f"b{2 * o + 1}".encode()) for o in (2, 3, 4)]
+            )
+            # a stop before the start, nothing to read at all
+            assert [m async for m in read_partitions(consumer, {a0: 5}, ends={a0: 5})] == []
+            assert [m async for m in read_partitions(consumer, {})] == []
+
+    asyncio.run(scenario())
+
+
+def test_a_broker_that_does_not_answer_is_a_transient_error(settings: HubSettings) -> None:
+    dead = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"bootstrap_servers": "127.0.0.1:9"})}
+    )
+
+    async def scenario() -> None:
+        with pytest.raises(TransientError, match="Kafka unavailable"):
+            async with standalone_consumer(dead, "test", timeout_s=2):
+                pass
 
     asyncio.run(scenario())
