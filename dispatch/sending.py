@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from hub.core import topics
+from hub.core.backoff import Backoff
 from hub.core.errors import HubError, TransientError
 
 log = logging.getLogger(__name__)
@@ -119,13 +120,13 @@ async def until_acknowledged(
 
     Safe for ``Processor.process``: a failed batch stored no state, so running it again
     sends the same records with the same event ids."""
-    delay = first_delay_s
+    delays = Backoff(first_delay_s, max_delay_s, jitter=(1.0, 1.0)).delays()
     while True:
         try:
             return await attempt()
         except HubError as exc:
             if not exc.retriable:
                 raise
+            delay = next(delays)
             log.warning("batch not acknowledged (%s): again in %.1f s", exc.message, delay)
             await sleep(delay)
-            delay = min(delay * 2, max_delay_s)

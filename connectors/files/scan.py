@@ -32,6 +32,7 @@ from connectors.files.fsutil import exclusive_lock
 from connectors.files.inbox import PUBLISHED, Candidate, Outcome, examine, finish, list_ready
 from connectors.files.journal import Journal
 from connectors.ingress.publishing import publish_events
+from hub.core.backoff import Backoff
 from hub.core.errors import ConfigError, TransientError
 from hub.core.settings import HubSettings
 from monitoring import recorder
@@ -147,15 +148,19 @@ async def watch(settings: HubSettings, only: str | None = None,
     inboxes = sources(settings, only)
     stop = stop or asyncio.Event()
     delay = settings.files.poll_interval_s
+    # a doubling delay from max(2·interval, 1 s), capped at 60 s, exact (no jitter)
+    backoff = Backoff(max(2 * delay, 1.0), 60.0, jitter=(1.0, 1.0))
+    failures = 0
     while not stop.is_set():
         try:
             for p in inboxes:
                 stats = await scan_source(settings, p)
                 if stats.moved:
                     log.info("inbox %s: %s", p.source, stats)
-            delay = settings.files.poll_interval_s
+            delay, failures = settings.files.poll_interval_s, 0
         except TransientError as exc:
-            delay = min(max(delay * 2, 1.0), 60.0)
+            delay = backoff.delay(failures)
+            failures += 1
             log.warning("%s; retrying in %.0f s", exc.message, delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)

@@ -14,8 +14,9 @@ receiver (:meth:`PushChannel.post`); everything else is common:
   overall).
 * **at least once**: a record is closed only after the receiver answered it (a 2xx, or
   for SOAP a Fault, the ERP's business answer); a transport error stops the actor at
-  that record, which is retried after ``backoff_s`` (per actor: the backoff is the
-  record's ``next_attempt_at``). If the settling fails (a database outage), the outcome
+  that record, which is retried after a :class:`hub.core.backoff.Backoff` delay
+  (``api.webhook_backoff_*``; per actor: the backoff is the record's
+  ``next_attempt_at``). If the settling fails (a database outage), the outcome
   is kept in memory and settled first when the actor is served again, before anything
   is read or sent (a retry whose first try did commit is recognised and skipped): the
   records are not sent again. A crash meanwhile sends them again (same event ids),
@@ -35,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import ssl as ssl_module
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from hub.core.backoff import Backoff
 from hub.core.errors import HubError, NotFoundError
 from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
@@ -59,10 +60,6 @@ log = logging.getLogger(__name__)
 #: a channel sending one record per request settles (closes and audits) what was answered
 #: at least this often, so a crash meanwhile sends few records twice
 SETTLE_EVERY_S = 1.0
-
-
-def backoff_s(attempts: int, initial: float, maximum: float) -> float:
-    return float(min(maximum, initial * 2 ** min(attempts, 30)) * random.uniform(0.5, 1.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,8 +190,8 @@ class PushChannel:
         if error is not None:
             head = batch[n]
             api = self.settings.api
-            delay = backoff_s(head.attempts, api.webhook_backoff_initial_s,
-                              api.webhook_backoff_max_s)
+            delay = Backoff(api.webhook_backoff_initial_s,
+                            api.webhook_backoff_max_s).delay(head.attempts)
             failure = (head, now + timedelta(seconds=delay), error)
         outcome = (list(zip(done, answer.answered, strict=True)), failure, audit)
         try:

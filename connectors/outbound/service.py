@@ -38,7 +38,8 @@ from datetime import UTC, datetime
 import httpx
 
 from connectors.outbound.pump import FeedPump
-from connectors.outbound.push import PushChannel, actor_client, backoff_s
+from connectors.outbound.push import PushChannel, actor_client
+from hub.core.backoff import Backoff
 from hub.core.errors import HubError
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
@@ -60,6 +61,8 @@ class PushService:
         self.channels = {c.channel: c for c in channels}
         self.pump = pump
         self.interval = interval
+        #: pauses after outages (registry, database, feeds): ``interval`` doubled, capped
+        self.backoff = Backoff(interval, MAX_PAUSE_S)
         self.actors: dict[str, Actor] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.wake: dict[str, asyncio.Event] = {}
@@ -84,7 +87,7 @@ class PushService:
                     failures, pause = 0, self.interval
                 except Exception as exc:  # registry outage: keep serving the known actors
                     failures += 1
-                    pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                    pause = self.backoff.delay(failures)
                     log.warning("hub deliver: registry not read (%s), retrying in %.1f s",
                                 type(exc).__name__, pause)
                 with contextlib.suppress(TimeoutError):
@@ -143,7 +146,7 @@ class PushService:
             except HubError as exc:
                 if exc.retriable:
                     failures += 1
-                    pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                    pause = self.backoff.delay(failures)
                     log.warning("hub deliver: actor %s: %s, retrying in %.1f s", actor_id,
                                 exc.message, pause)
                 else:
@@ -151,7 +154,7 @@ class PushService:
                     log.error("hub deliver: actor %s not served: %s", actor_id, exc.message)
             except Exception as exc:  # database outage or a bug: this actor only, retried
                 failures += 1
-                pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                pause = self.backoff.delay(failures)
                 log.warning("hub deliver: actor %s: %s (outage?), retrying in %.1f s", actor_id,
                             type(exc).__name__, pause, exc_info=not _is_outage(exc))
             with contextlib.suppress(TimeoutError):
@@ -175,7 +178,7 @@ class PushService:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                pause = backoff_s(failures, self.interval, MAX_PAUSE_S)
+                pause = self.backoff.delay(failures)
                 log.warning("hub deliver: feeds not copied (%s), retrying in %.1f s",
                             type(exc).__name__, pause, exc_info=not _is_outage(exc))
                 await asyncio.sleep(pause)

@@ -8,8 +8,9 @@ an actor is derived from the master secret ``HUB_API__WEBHOOK_SECRET`` (``hub ac
 webhook-key ACTOR`` prints it): nothing secret is stored. A 2xx answer is a delivery
 (audited, channel ``webhook``); anything else, a timeout or a refused connection is
 retried after ``min(max, initial·2^attempts)`` seconds scaled by a random jitter in
-[0.5, 1]: a receiver down for hours gets everything, in order, once back. URLs must be
-HTTPS, except on the loopback (tests, local receivers).
+[0.5, 1] (:class:`hub.core.backoff.Backoff`): a receiver down for hours gets
+everything, in order, once back. URLs must be HTTPS, except on the loopback
+(tests, local receivers).
 
 **Batches** (option ``batch: true``): the receiver declares it takes a JSON array of
 records per request. Each element is the FeedRecord with its feed ``offset`` added (the
@@ -36,7 +37,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from connectors.outbound.push import SETTLE_EVERY_S, Answer, PushChannel, backoff_s
+from connectors.outbound.push import SETTLE_EVERY_S, Answer, PushChannel
 from hub.core.errors import ConfigError, InputError
 from hub.domain.actors import Actor
 from hub.stores.delivery.outbox import Pending
@@ -44,7 +45,7 @@ from monitoring import recorder
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
-__all__ = ["LOOPBACK", "WebhookDelivery", "actor_key", "backoff_s", "batch_body", "sign",
+__all__ = ["LOOPBACK", "WebhookDelivery", "actor_key", "batch_body", "sign",
            "webhook_url"]
 
 

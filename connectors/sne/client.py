@@ -4,7 +4,8 @@ Contracts:
 
 * Every call has the operation timeout ``settings.sne.timeout_s``.
 * Transport errors (connection refused/reset, timeout, HTTP error without a SOAP answer) are
-  retried ``retries`` times with exponential backoff (``backoff_s`` × 2ⁿ, capped, jittered),
+  retried ``retries`` times with exponential backoff (``backoff_s`` × 2ⁿ, capped at
+  ``backoff_max_s``, jittered by ×[0.8, 1.2]: :class:`hub.core.backoff.Backoff`),
   then raised as :class:`SneUnavailable` (``retriable``). Exception: a *read* timeout on
   ``getNumUnique`` / ``ajouterEvenementDemande`` is not retried — the SNE may have acted,
   and a blind retry could register the demand or the event twice.
@@ -23,7 +24,6 @@ Contracts:
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -42,6 +42,7 @@ from connectors.sne.documents import Anomaly, q
 from connectors.sne.errors import SneFault, SneProtocolError, SneUnavailable, SneUnknownDemande
 from connectors.sne.operations import DEMANDE, GP, RECHERCHE, SERVICES, WS_NS, service_of
 from connectors.sne.server import WSDL_DIR
+from hub.core.backoff import Backoff
 from hub.core.errors import ConfigError, InputError
 from hub.core.settings import SneSettings
 from monitoring import recorder
@@ -49,6 +50,9 @@ from monitoring import recorder
 log = logging.getLogger(__name__)
 #: connector label of the SNE calls (the alert runbook and the dashboards name it)
 CONNECTOR = "sne_soap"
+
+#: the jitter of the SNE retries: ×[0.8, 1.2] around the exponential delay
+SNE_JITTER = (0.8, 1.2)
 #: search criteria in the XSD's order (t_demandeMulticritere)
 CRITERIA = (
     "numUnique",
@@ -95,6 +99,7 @@ class SneClient:
         self, cfg: SneSettings, *, mtom: bool | None = None, sleep: Any = time.sleep
     ) -> None:
         self.cfg, self._sleep = cfg, sleep
+        self._backoff = Backoff(cfg.backoff_s, cfg.backoff_max_s, jitter=SNE_JITTER)
         transport = SneTransport(cfg, mtom=mtom)
         settings = zeep.Settings(
             strict=True,
@@ -173,8 +178,7 @@ class SneClient:
                     raise SneUnavailable(
                         f"SNE {operation}: {type(exc).__name__} after {attempt + 1} attempt(s)"
                     ) from None
-                delay = min(self.cfg.backoff_max_s, self.cfg.backoff_s * 2**attempt)
-                self._sleep(delay * random.uniform(0.8, 1.2))
+                self._sleep(self._backoff.delay(attempt))
                 attempt += 1
             except XMLSyntaxError:
                 result["outcome"] = "transport_error"  # e.g. an HTML maintenance page

@@ -22,7 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from connectors.ingress.publishing import prepare_event, publish_events
-from connectors.outbound.webhook import WebhookDelivery, actor_key, backoff_s
+from connectors.outbound.webhook import WebhookDelivery, actor_key
+from hub.core.backoff import Backoff
 from hub.core.db import make_engine, migrate
 from hub.core.settings import ApiSettings, HubSettings
 from hub.domain.actors import Actor, ActorFilters, Delivery
@@ -66,7 +67,7 @@ class Receiver:
 
 
 def test_backoff_grows_with_jitter_and_a_cap() -> None:
-    values = [backoff_s(a, 1.0, 300.0) for a in range(12)]
+    values = [Backoff(1.0, 300.0).delay(a) for a in range(12)]
     assert 0.5 <= values[0] <= 1.0 and 4.0 <= values[3] <= 8.0
     assert all(v <= 300.0 for v in values) and values[11] >= 150.0
 
