@@ -44,21 +44,6 @@ PARIS = ZoneInfo("Europe/Paris")
 XSD_PATH = AVRO_DIR.parent / "xsd" / "InterfaceNuu_v0201.xsd"
 _EVENT_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:passerelle:interfacenuu:document")
 _END_OF_DAY = re.compile(r"T24:00:00(?:\.0+)?(?=$|[+-])")  # xs:dateTime allows 24:00:00
-_QUOTED = re.compile(r"'([^'{][^']*)'")  # quoted values in libxml2 messages (not {ns}names)
-_KEEP = frozenset(
-    {
-        "maxLength",
-        "minLength",
-        "pattern",
-        "minInclusive",
-        "maxInclusive",
-        "length",
-        "code",
-        "propriete",
-        "modifie",
-        "versionInterface",
-    }
-)
 
 
 @lru_cache(maxsize=1)
@@ -69,34 +54,7 @@ def _xsd() -> etree.XMLSchema:
 @lru_cache(maxsize=1)
 def _schema_names() -> frozenset[str]:
     """Names declared by the XSD (elements, attributes, types): safe to show in errors."""
-    names = etree.parse(str(XSD_PATH)).xpath("//@name")
-    return frozenset(str(n) for n in names) | {f"tns:{n}" for n in names}
-
-
-def _node(root: etree._Element, xpath: str | None) -> etree._Element | None:
-    """The element libxml2 reports (its ``path``), or None."""
-    prefixes = {k: v for k, v in root.nsmap.items() if k}  # paths use the document's prefixes
-    try:
-        found = root.xpath(xpath, namespaces=prefixes) if xpath else []
-    except etree.XPathError:
-        return None
-    node = found[0] if isinstance(found, list) and found else None
-    return node if isinstance(node, etree._Element) else None
-
-
-def _masked(msg: str, node: etree._Element | None) -> str:
-    """``msg`` with the document's values quoted in it replaced by '…' (names and facet
-    numbers stay): the values of ``node`` when known, else every quoted token that is not
-    a number or a known keyword."""
-    if node is None:
-        names = _schema_names()
-        keep = _KEEP | names
-        return _QUOTED.sub(lambda m: m[0] if m[1].isdigit() or m[1] in keep else "'…'", msg)
-    values = {node.text or "", *node.attrib.values()}
-    values |= {" ".join(v.split()) for v in values}
-    for v in sorted(values - {""}, key=len, reverse=True):
-        msg = msg.replace(f"'{v}'", "'…'")
-    return msg
+    return xmlsafe.xsd_names(etree.parse(str(XSD_PATH)))
 
 
 def _validate(root: etree._Element) -> None:
@@ -106,8 +64,8 @@ def _validate(root: etree._Element) -> None:
     schema = _xsd()
     if not schema.validate(root):
         err = schema.error_log.last_error
-        node = _node(root, err.path)
-        msg = _masked(err.message.replace(f"{{{NS}}}", ""), node)
+        node = xmlsafe.xsd_error_node(root, err.path)
+        msg = xmlsafe.mask_xsd_message(err.message, node=node, names=_schema_names(), namespace=NS)
         at = ""
         if node is not None:
             chain = [*reversed(list(node.iterancestors())), node]

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -44,20 +43,6 @@ LIST_ITEMS = {
     "piecesJustificatives": "codeCategorie",
 }
 PARIS = ZoneInfo("Europe/Paris")
-_QUOTED = re.compile(r"'([^'{][^']*)'")
-_KEEP = frozenset(
-    {
-        "maxLength",
-        "minLength",
-        "pattern",
-        "minInclusive",
-        "maxInclusive",
-        "code",
-        "modifie",
-        "versionInterface",
-        "propriete",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +63,12 @@ def schema(kind: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(XSD_DIR / XSDS[kind])))
 
 
+@cache
+def schema_names(kind: str) -> frozenset[str]:
+    """The names the ``kind`` XSD declares: safe to show in its errors."""
+    return xmlsafe.xsd_names(etree.parse(str(XSD_DIR / XSDS[kind])))
+
+
 def load(data: bytes, kind: str, *, validate: bool = True) -> etree._Element:
     """Root of the ``kind`` document ``data``, parsed safely and (by default) XSD-checked."""
     try:
@@ -93,10 +84,12 @@ def load(data: bytes, kind: str, *, validate: bool = True) -> etree._Element:
         xsd = schema(kind)
         if not xsd.validate(root):
             err = xsd.error_log.last_error
-            msg = _QUOTED.sub(
-                lambda m: m[0] if m[1].isdigit() or m[1] in _KEEP else "'…'", err.message
+            msg = xmlsafe.mask_xsd_message(
+                err.message,
+                node=xmlsafe.xsd_error_node(root, err.path),
+                names=schema_names(kind),
+                namespace=NS,
             )
-            msg = msg.replace(f"{{{NS}}}", "")
             raise InputError(f"{XSDS[kind]} line {err.line}: {msg}", code="XSD")
     return root
 

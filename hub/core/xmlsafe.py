@@ -84,3 +84,80 @@ def parse(
     if root.xpath("boolean(" + "/*" * (max_depth + 1) + ")"):
         raise InputError(f"XML nesting deeper than {max_depth} levels", code="hostile_xml")
     return root
+
+
+# -- masking of XSD error messages (personal data) ------------------------------------------
+
+#: the mask put in place of a value quoted by libxml2
+MASK = "'…'"
+#: quoted tokens of libxml2 messages; a token starting with ``{`` is a qualified name
+_QUOTED = re.compile(r"'([^']*)'")
+_QUALIFIED = re.compile(r"\{[^{}'\s]+\}[A-Za-z_][\w.\-]*")
+#: words of libxml2's XSD messages that are never data: facets and the InterfaceNuu
+#: attributes libxml2 names (``The attribute 'code' is required but missing``)
+XSD_KEPT_WORDS = frozenset(
+    {
+        "maxLength",
+        "minLength",
+        "length",
+        "pattern",
+        "minInclusive",
+        "maxInclusive",
+        "code",
+        "propriete",
+        "modifie",
+        "versionInterface",
+    }
+)
+
+
+def xsd_names(xsd: etree._ElementTree) -> frozenset[str]:
+    """The names an XSD declares (elements, attributes, types), bare and ``tns:``-prefixed:
+    safe to show in an error (see :func:`mask_xsd_message`'s ``names``)."""
+    names = [str(n) for n in xsd.xpath("//@name")]
+    return frozenset(names) | {f"tns:{n}" for n in names}
+
+
+def xsd_error_node(root: etree._Element, path: str | None) -> etree._Element | None:
+    """The element a libxml2 validation error points at (its ``path``), or None."""
+    prefixes = {k: v for k, v in root.nsmap.items() if k}  # paths use the document's prefixes
+    try:
+        found = root.xpath(path, namespaces=prefixes) if path else []
+    except etree.XPathError:
+        return None
+    node = found[0] if isinstance(found, list) and found else None
+    return node if isinstance(node, etree._Element) else None
+
+
+def mask_xsd_message(
+    message: str,
+    *,
+    node: etree._Element | None = None,
+    names: frozenset[str] = frozenset(),
+    namespace: str = "",
+) -> str:
+    """An XSD validation message of libxml2 without the document's values (personal data),
+    the one masking of the hub (InterfaceNuu files, SNE documents). In order:
+
+    1. the values of ``node`` (the element at fault: its text and attributes, as written
+       and whitespace-collapsed), quoted anywhere in the message, become ``'…'`` — even
+       numbers and names;
+    2. every other quoted token becomes ``'…'`` unless it is a number (facet bounds), a
+       word of :data:`XSD_KEPT_WORDS`, one of ``names`` (the XSD's declared names) or a
+       qualified name ``'{uri}name'``;
+    3. ``{namespace}`` is removed from the qualified names left.
+    """
+    if node is not None:
+        values = {node.text or "", *node.attrib.values()}
+        values |= {" ".join(v.split()) for v in values}
+        for v in sorted(values - {""}, key=len, reverse=True):
+            message = message.replace(f"'{v}'", MASK)
+
+    def one(m: re.Match[str]) -> str:
+        token = m[1]
+        if token == "…" or token.isdigit() or token in XSD_KEPT_WORDS or token in names:
+            return m[0]
+        return m[0] if _QUALIFIED.fullmatch(token) else MASK
+
+    message = _QUOTED.sub(one, message)
+    return message.replace(f"{{{namespace}}}", "") if namespace else message
