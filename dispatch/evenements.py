@@ -11,6 +11,9 @@ A CAL decision rejecting the demand for irrecevabilité (``DECISCAL`` with
 snapshot, publishes a ``RAD`` demand event (motive ``RADIRR``) to ``hub.demandes``; its
 event id derives from the GP event's, so a replay produces the same radiation.
 Undecodable input goes to ``hub.dlq`` like every bad input of the worker.
+
+Plain logic: the faust agent that calls :func:`handle` is declared in
+``dispatch.runtime.app``.
 """
 
 from __future__ import annotations
@@ -22,9 +25,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from mode import CrashingSupervisor
-
-from dispatch.letters import check_key, dead_letter, record_headers, refusal, screen
+from dispatch.letters import check_key, dead_letter, refusal, screen
 from dispatch.processor import StateStore
 from dispatch.sending import Output, Sender, send_all
 from hub.core import topics
@@ -37,13 +38,22 @@ log = logging.getLogger(__name__)
 EVENEMENT = "EVENEMENT"
 
 
-def evenement_record(evenement: dict[str, Any], state: DemandeState, profile: str,
-                     now_ms: int) -> dict[str, Any]:
+def evenement_record(
+    evenement: dict[str, Any], state: DemandeState, profile: str, now_ms: int
+) -> dict[str, Any]:
     return {
-        "kind": EVENEMENT, "eventId": evenement["eventId"], "numUnique": state.num_unique,
-        "operation": evenement["operation"], "demandeVersion": state.version,
-        "occurredAt": evenement["occurredAt"], "dispatchedAt": now_ms, "profile": profile,
-        "reason": None, "changedFields": [], "demande": None, "evenement": evenement,
+        "kind": EVENEMENT,
+        "eventId": evenement["eventId"],
+        "numUnique": state.num_unique,
+        "operation": evenement["operation"],
+        "demandeVersion": state.version,
+        "occurredAt": evenement["occurredAt"],
+        "dispatchedAt": now_ms,
+        "profile": profile,
+        "reason": None,
+        "changedFields": [],
+        "demande": None,
+        "evenement": evenement,
     }
 
 
@@ -64,16 +74,29 @@ def radiation_for(evenement: dict[str, Any], state: DemandeState) -> dict[str, A
     }
     return {
         "eventId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"radirr:{evenement['eventId']}")),
-        "numUnique": state.num_unique, "operation": "RAD",
-        "occurredAt": evenement["occurredAt"], "source": "cal", "changedFields": ["radiation"],
-        "versionInterface": "02.01", "demande": demande,
+        "numUnique": state.num_unique,
+        "operation": "RAD",
+        "occurredAt": evenement["occurredAt"],
+        "source": "cal",
+        "changedFields": ["radiation"],
+        "versionInterface": "02.01",
+        "demande": demande,
     }
 
 
-async def handle(value: bytes | None, key: bytes | None, store: StateStore,
-                 index: TerritoryIndex, codec: Codec, sender: Sender, *, partition: int = -1,
-                 offset: int = -1, max_record_bytes: int = 262_144,
-                 headers: Sequence[tuple[str, bytes]] = ()) -> int:
+async def handle(
+    value: bytes | None,
+    key: bytes | None,
+    store: StateStore,
+    index: TerritoryIndex,
+    codec: Codec,
+    sender: Sender,
+    *,
+    partition: int = -1,
+    offset: int = -1,
+    max_record_bytes: int = 262_144,
+    headers: Sequence[tuple[str, bytes]] = (),
+) -> int:
     """Fan one hub.evenements message out; return the number of feed records sent.
 
     Every record ends in one place: its holders' feeds (possibly none: a demand not
@@ -92,8 +115,16 @@ async def handle(value: bytes | None, key: bytes | None, store: StateStore,
     return sum(1 for topic, _, _ in pending if topic.startswith(topics.FEED_PREFIX))
 
 
-def _fan_out(value: bytes | None, key: bytes | None, store: StateStore, index: TerritoryIndex,
-             codec: Codec, partition: int, now: int, max_record_bytes: int) -> list[Output]:
+def _fan_out(
+    value: bytes | None,
+    key: bytes | None,
+    store: StateStore,
+    index: TerritoryIndex,
+    codec: Codec,
+    partition: int,
+    now: int,
+    max_record_bytes: int,
+) -> list[Output]:
     screen(value, key, max_record_bytes)
     assert value is not None  # screened
     evenement = codec.decode_as(value, "EvenementGP")
@@ -113,19 +144,3 @@ def _fan_out(value: bytes | None, key: bytes | None, store: StateStore, index: T
     if radiation is not None:
         pending.append((topics.DEMANDES, key, codec.encode("DemandeEvent", radiation)))
     return pending
-
-
-def wire_evenements(app: Any, settings: Any, store: StateStore, index: TerritoryIndex,
-                    codec: Codec, sender: Sender) -> None:
-    """Declare the ``evenements`` agent on the faust ``app`` (additive to dispatch)."""
-    evenements = app.topic(topics.EVENEMENTS, key_type=bytes, value_type=bytes,
-                           partitions=settings.kafka.partitions)
-
-    @app.agent(evenements, name="evenements", supervisor_strategy=CrashingSupervisor)  # type: ignore[untyped-decorator]
-    async def fan_out(stream: Any) -> None:
-        async for event in stream.events():
-            m = event.message
-            await handle(m.value, m.key, store, index, codec, sender, partition=m.partition,
-                         offset=m.offset,
-                         max_record_bytes=settings.worker.max_record_bytes,
-                         headers=record_headers(m.headers))

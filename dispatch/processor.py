@@ -55,21 +55,26 @@ class StateStore(Protocol):
         """The state of ``key``; ``partition``: where it was stored (its input
         partition), when known."""
         ...
+
     def put(self, key: bytes, partition: int, value: bytes | None) -> None: ...
     async def flush(self) -> None:
         """Send what the ``put`` calls since the last flush must send (a changelog);
         called once per batch, after its puts."""
         ...
+
     def keys_of_partition(self, partition: int) -> Iterable[bytes]:
         """The demand keys stored in ``partition`` (not the index's own keys)."""
         ...
-    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
-                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+
+    def scan_from(
+        self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
+    ) -> Iterable[tuple[bytes, bytes]]:
         """Up to ``limit`` stored (key, value) pairs of ``partition`` whose key starts with
         one of ``prefixes``, in key order, after ``after``. A prefix ending with a NUL byte
         is followed by a numéro unique (dispatch.territory); the others (dispatch.deadlines)
         span keys ending with one."""
         ...
+
     #: the number of partitions of the input topic (and of the store)
     partitions: int
 
@@ -95,7 +100,6 @@ class TooManyDeadLetters(HubError):
 @dataclass(slots=True)
 class BatchStats:
     events: int = 0
-    controls: int = 0
     skipped: int = 0
     dead_letters: int = 0
     deliveries: dict[str, int] = field(default_factory=dict)  # by kind
@@ -200,7 +204,6 @@ class Processor:
                 name, body, snapshot = self._snapshots.event_span(rec.value)
                 operation = "CONTROL" if name == "DispatchControl" else name
                 if name == "DispatchControl":
-                    batch.stats.controls += 1
                     controls.setdefault(rec.partition, []).append(change_of(body))
                     self._consecutive_dead = 0
                     continue
@@ -214,25 +217,24 @@ class Processor:
                         batch.stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
                 elif name == "DispatchResume":  # the rest of a re-dispatch (redispatch.py)
                     operation = "CONTROL"
-                    batch.stats.controls += 1
                     batch.stats.redispatch_reads += redispatch.resume(
-                        batch, rec.partition, body["moves"], body["afterKey"],
-                        self.redispatch_chunk)
+                        batch, rec.partition, body["moves"], body["afterKey"], self.redispatch_chunk
+                    )
                 elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)
                     operation = "TICK"
-                    batch.stats.controls += 1
                     batch.stats.clock_reads += deadlines.on_tick(
-                        batch, self.deadlines, rec.partition, body["now"], self.due_chunk)
+                        batch, self.deadlines, rec.partition, body["now"], self.due_chunk
+                    )
                 elif name == "DispatchPurge":  # hub purge (dispatch/purge.py): no output
-                    batch.stats.controls += 1
                     key = purge_key(body)
                     check_key(rec.key, key.decode())
                     prior = batch.state(key, rec.partition)
                     if purgeable(prior, body["radiatedBefore"]):
                         batch.write(key, rec.partition, None, prior)
                 else:
-                    raise DecodeError(f"a {name} record does not belong on {rec.topic}",
-                                      code="wrong_schema")
+                    raise DecodeError(
+                        f"a {name} record does not belong on {rec.topic}", code="wrong_schema"
+                    )
                 self._consecutive_dead = 0
             except Exception as exc:
                 if isinstance(exc, HubError) and exc.retriable:
@@ -259,7 +261,8 @@ class Processor:
         if self._consecutive_dead >= self.max_consecutive_dead_letters:
             await send_all(self.sender, batch.outputs)
             raise TooManyDeadLetters(
-                f"{self._consecutive_dead} consecutive dead letters: stopping") from exc
+                f"{self._consecutive_dead} consecutive dead letters: stopping"
+            ) from exc
 
     async def settle(self, sub: Submitted, *, resend: bool = False) -> bool:
         """Wait for ``sub``'s acknowledgements, then store its states. Batches are settled
@@ -288,7 +291,8 @@ class Processor:
                 self.store.put(key, partition, raw)
             for key, (partition, state) in sub.overlay.items():
                 after = territory.entries(state, self.index) | self.deadlines.entries(
-                    state, self.index.geography)
+                    state, self.index.geography
+                )
                 for k, v in territory.diff(sub.bases.get(key, {}), after):
                     self.store.put(k, partition, v)
                 value = None if state is None else self._snapshots.encode_state(state)
@@ -327,14 +331,21 @@ class Processor:
         """Decide one demand event; False when it was skipped (already stored)."""
         key = event["numUnique"].encode()
         prior = batch.state(key, rec.partition)
-        decision = decide(event, prior, self.index, partition=rec.partition, offset=rec.offset,
-                          demande_bytes=snapshot)
+        decision = decide(
+            event,
+            prior,
+            self.index,
+            partition=rec.partition,
+            offset=rec.offset,
+            demande_bytes=snapshot,
+        )
         if decision.skipped:
             batch.stats.skipped += 1
             return False
         if decision.state is not None:  # what the clock keeps (dispatch.deadlines.carry)
             decision.state, disagrees = self.deadlines.carry(
-                prior, decision.state, event["occurredAt"], self.index.geography)
+                prior, decision.state, event["occurredAt"], self.index.geography
+            )
             batch.stats.delai_disagreements += disagrees
         base = decision.state if decision.state is not None else prior
         if base is not None:
@@ -354,8 +365,11 @@ class Processor:
         key = self._partition_keys.get(partition)
         if key is None:
             n = self.store.partitions
-            key = next(k for i in itertools.count()
-                       if partition_of(k := b"resume-%d-%d" % (partition, i), n) == partition)
+            key = next(
+                k
+                for i in itertools.count()
+                if partition_of(k := b"resume-%d-%d" % (partition, i), n) == partition
+            )
             self._partition_keys[partition] = key
         return key
 

@@ -12,7 +12,8 @@ Two stores, chosen by ``worker.store``:
 Writes name their changelog partition explicitly: a batch mixes partitions, so the
 "current event" faust's stores use to pick a partition is not the key's partition. The
 RocksDB store is therefore addressed per partition (``_db_for_partition``, faust-streaming
-0.15's store internals, pinned in pyproject) rather than through ``table.data[key]``.
+0.15's store internals, pinned in pyproject) rather than through ``table.data[key]``
+(listed with the adapter's other private names in ``dispatch.runtime.private_names``).
 The key's partition is the one of hub.demandes (Kafka's default murmur2 partitioner, as
 every producer of hub.demandes uses), which is also its changelog partition.
 
@@ -42,8 +43,8 @@ import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from aiokafka import TopicPartition as TP
 from aiokafka.partitioner import murmur2
-from faust.types import TP
 
 from dispatch.sending import DeliveryError
 
@@ -58,7 +59,8 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
     "target_file_size_base": 32 * 2**20,
 }
 
-#: faust's own bookkeeping key in each partition database (its persisted offset)
+#: faust's own bookkeeping key in each partition database (its persisted offset):
+#: faust.stores.rocksdb.Store.offset_key (dispatch.runtime.private_names)
 _FAUST_OFFSET_KEY = b"__faust\0offset__"
 #: keys of the dispatch's own records beside the states (territorial index, filters
 #: applied: dispatch.territory, dispatch.redispatch); no numéro unique starts so
@@ -70,8 +72,7 @@ def partition_of(key: bytes, partitions: int) -> int:
     return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
-async def _send(producer: Any, topic: str, value: bytes | None, key: bytes,
-                partition: int) -> Any:
+async def _send(producer: Any, topic: str, value: bytes | None, key: bytes, partition: int) -> Any:
     """``producer.send`` to an explicit partition. A changelog topic faust created moments
     before may not list all its partitions in the client's metadata yet (aiokafka asserts
     "Unrecognized partition"): refresh the metadata and try again, for a few seconds."""
@@ -107,7 +108,8 @@ class _ChangelogStore:
         if not queued:
             return
         topic = self.table.changelog_topic.get_topic_name()
-        producer = self.table.app.producer._ensure_producer()  # aiokafka.AIOKafkaProducer
+        # aiokafka.AIOKafkaProducer (private_names: Producer._ensure_producer)
+        producer = self.table.app.producer._ensure_producer()
         last: dict[int, Any] = {}
         try:
             for partition, key, value in queued:
@@ -147,8 +149,9 @@ class MemoryTableStore(_ChangelogStore):
         return [k for k in list(self.table.data.keys())
                 if not k.startswith(_OWN) and partition_of(k, n) == partition]  # fmt: skip
 
-    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
-                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+    def scan_from(
+        self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
+    ) -> Iterable[tuple[bytes, bytes]]:
         # one dict for all partitions, no order: a pass over the keys (the memory store
         # is for small stocks); an index key ends with its demand's numéro unique, hence
         # its partition
@@ -166,7 +169,9 @@ class RocksTableStore(_ChangelogStore):
     """The faust RocksDB store (rocksdict driver), one database per partition."""
 
     def _db(self, partition: int) -> Any:
-        return self.table.data._db_for_partition(partition)
+        return self.table.data._db_for_partition(
+            partition
+        )  # private_names: Store._db_for_partition
 
     def get(self, key: bytes, partition: int | None = None) -> bytes | None:
         if partition is None:
@@ -189,8 +194,9 @@ class RocksTableStore(_ChangelogStore):
         return [k for k in self._db(partition).keys()  # noqa: SIM118
                 if k != _FAUST_OFFSET_KEY and not k.startswith(_OWN)]  # fmt: skip
 
-    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
-                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+    def scan_from(
+        self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
+    ) -> Iterable[tuple[bytes, bytes]]:
         """One seek per prefix from ``after`` (RocksDB keeps keys sorted: the cost is the
         entries returned)."""
         db = self._db(partition)
@@ -209,5 +215,8 @@ class RocksTableStore(_ChangelogStore):
 
 
 def table_store(table: Any, partitions: int, kind: str) -> MemoryTableStore | RocksTableStore:
-    return RocksTableStore(table, partitions) if kind == "rocksdict" else MemoryTableStore(
-        table, partitions)
+    return (
+        RocksTableStore(table, partitions)
+        if kind == "rocksdict"
+        else MemoryTableStore(table, partitions)
+    )

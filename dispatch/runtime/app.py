@@ -1,7 +1,10 @@
-"""Wiring: the faust app, its topics, the state table and the dispatch agent.
+"""Wiring: the faust app, its topics, the state table and the agents.
 
-Declarations and wiring live here; the logic is in ``dispatch.processor`` and
-``hub.domain.decisions``. The agent only turns faust events into ``InputRecord`` batches.
+Declarations and wiring live here; the logic is in ``dispatch.processor``,
+``dispatch.evenements`` and ``hub.domain.decisions``. The agents only turn faust events
+into plain calls. Settings reach the faust objects through this factory: the transport
+gets a :class:`~dispatch.runtime.transport.RuntimeConfig`, the sensor and the agents
+their values as arguments and closures; nothing is hung on the App.
 """
 
 from __future__ import annotations
@@ -16,20 +19,22 @@ from mode import CrashingSupervisor
 
 from dispatch.actors_loader import load_actors
 from dispatch.deadlines import Deadlines
+from dispatch.evenements import handle
 from dispatch.letters import record_headers
 from dispatch.pipeline import Pipeline
-from dispatch.processor import InputRecord, Processor
-from dispatch.runtime.transport import register as register_transport
+from dispatch.processor import InputRecord, Processor, StateStore
+from dispatch.runtime.credentials import faust_credentials
+from dispatch.runtime.transport import RuntimeConfig
+from dispatch.runtime.transport import install as install_transport
 from dispatch.runtime.web import install_monitoring
-from dispatch.sending import KafkaSender
+from dispatch.sending import KafkaSender, Sender
 from dispatch.tablestore import ROCKSDB_OPTIONS, table_store
 from hub.core import topics
 from hub.core.kafka.client import producer_options
-from hub.core.kafka.isolation import faust_credentials
 from hub.core.settings import HubSettings
 from hub.domain.geo import get_geography
 from hub.domain.matching import TerritoryIndex
-from schemas import get_codec
+from schemas import Codec, get_codec
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,6 @@ def _settled(app: faust.App, sensor: Any, stats: Any, events: Any) -> None:
 
 def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     k = settings.kafka
-    register_transport()
     opts = producer_options(settings)
     # One directory per broker cluster (state of a wiped broker is never reused) and per
     # worker of this host (its web port, unique per host): RocksDB locks its files, so two
@@ -61,6 +65,8 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     settings.private_dir(datadir)  # owner-only: the state store holds personal data
     app = faust.App(
         settings.worker.app_id,
+        # never built from this scheme (install_transport gives the app its transports):
+        # a transport faust would build itself fails here instead of running without ours
         broker=f"passerelle://{k.bootstrap_servers}",
         store="rocksdb://" if settings.worker.store == "rocksdict" else "memory://",
         datadir=str(datadir),
@@ -83,11 +89,12 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=settings.worker.heartbeat_interval_s,
     )
-    # read by BoundedConsumer / IdempotentProducer, which faust builds from the app
-    app.passerelle_shutdown_timeout_s = settings.worker.shutdown_timeout_s  # type: ignore[attr-defined]
-    app.passerelle_fetch_max_wait_ms = settings.worker.fetch_max_wait_ms  # type: ignore[attr-defined]
-    # the agents' inputs, whose records BoundedConsumer hands out without a hole
-    app.passerelle_input_topics = frozenset({topics.DEMANDES, topics.EVENEMENTS})  # type: ignore[attr-defined]
+    # before anything below touches app.transport (faust would build its own)
+    install_transport(app, RuntimeConfig(
+        shutdown_timeout_s=settings.worker.shutdown_timeout_s,
+        fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
+        # the agents' inputs, whose records BoundedConsumer hands out without a hole
+        input_topics=frozenset({topics.DEMANDES, topics.EVENEMENTS})))  # fmt: skip
     demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)
     table = app.Table(
         "demande-state",
@@ -111,7 +118,6 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         deadlines=Deadlines(settings.clock.notice_months),
         due_chunk=settings.clock.due_chunk,
     )
-    app.passerelle_processor = processor  # type: ignore[attr-defined]
     # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats
     sensor = install_monitoring(app, settings, agents={topics.DEMANDES: "dispatch"})
 
@@ -164,8 +170,23 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
                 log.warning("clock tick not written: %s: %s", type(exc).__name__, exc)
 
     # issue 4: gestion partagée events fanned out to the demand's holders (same table)
-    from dispatch.evenements import wire_evenements
-
     store = table_store(table, k.partitions, settings.worker.store)
-    wire_evenements(app, settings, store, index, codec, KafkaSender(app))
+    _wire_evenements(app, settings, store, index, codec, KafkaSender(app))
     return app
+
+
+def _wire_evenements(app: faust.App, settings: HubSettings, store: StateStore,
+                     index: TerritoryIndex, codec: Codec, sender: Sender) -> None:  # fmt: skip
+    """Declare the ``evenements`` agent (additive to dispatch; logic in dispatch.evenements)."""
+    evenements = app.topic(topics.EVENEMENTS, key_type=bytes, value_type=bytes,
+                           partitions=settings.kafka.partitions)  # fmt: skip
+    max_record_bytes = settings.worker.max_record_bytes
+
+    # crashing, like dispatch: an agent that raised stops the worker (see create_app)
+    @app.agent(evenements, name="evenements", supervisor_strategy=CrashingSupervisor)
+    async def fan_out(stream: Any) -> None:
+        async for event in stream.events():
+            m = event.message
+            await handle(m.value, m.key, store, index, codec, sender, partition=m.partition,
+                         offset=m.offset, max_record_bytes=max_record_bytes,
+                         headers=record_headers(m.headers))  # fmt: skip

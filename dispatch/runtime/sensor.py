@@ -96,8 +96,7 @@ class DispatchSensor(Sensor):
             m.CONSUMER_LAG.remove(topic, partition, self.group)
         self._lag_series = series
         for topic in self.agents:
-            m.ASSIGNED_PARTITIONS.labels(topic=topic).set(
-                sum(1 for t, _ in assigned if t == topic))
+            m.ASSIGNED_PARTITIONS.labels(topic=topic).set(sum(1 for t, _ in assigned if t == topic))
         m.BROKER_UNREACHABLE.set(1 if verdict.broker_unreachable else 0)
         stalled = set(verdict.stalled_agents())
         for agent in set(self.agents.values()):
@@ -113,8 +112,9 @@ class DispatchSensor(Sensor):
             log.warning("input %s/%d moves again", *moving)
         self._stalled = now_stalled
         if verdict.broker_unreachable and not self._silent:
-            log.warning("broker unreachable: offsets not read for %.0f s",
-                        verdict.broker_silent_s or 0)
+            log.warning(
+                "broker unreachable: offsets not read for %.0f s", verdict.broker_silent_s or 0
+            )
         elif self._silent and not verdict.broker_unreachable:
             log.warning("broker answers again")
         self._silent = verdict.broker_unreachable

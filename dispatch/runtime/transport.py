@@ -6,7 +6,12 @@
   without a hole (``dispatch.runtime.contiguity``: why), read again when faust drops them from its
   stream queues, and a stop that waits for the inputs in flight within a limit.
 
-Registered as faust's ``passerelle://`` broker scheme (``create_app`` uses it).
+:func:`install` builds the app's two transports (consumer and producer side) with a
+:class:`RuntimeConfig` and hands them to faust through its public ``App.transport`` and
+``App.producer_transport`` setters: faust's transport registry is left alone, and the
+settings reach the consumer and the producer through their transport, not the App.
+The private names of faust, mode and aiokafka used here are listed, with why, in
+``dispatch.runtime.private_names`` (checked by tests/unit/test_faust_adapter.py).
 """
 
 from __future__ import annotations
@@ -14,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, cast
 
-from faust.transport.drivers import TRANSPORTS
+import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from dispatch.runtime.contiguity import Contiguity, Verdict, lowest_offsets
@@ -26,9 +32,21 @@ from monitoring import recorder
 log = logging.getLogger(__name__)
 
 
-def _shutdown_timeout(app: Any) -> float:
-    # set by create_app from worker.shutdown_timeout_s (faust builds these classes itself)
-    return float(app.passerelle_shutdown_timeout_s)
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    """What the consumer and the producer need of the settings (``create_app`` builds it)."""
+
+    #: worker.shutdown_timeout_s: each bounded step of a stopping worker
+    shutdown_timeout_s: float
+    #: worker.fetch_max_wait_ms: the input fetch's wait (faust's fixed 1500 replaced)
+    fetch_max_wait_ms: int
+    #: the agents' input topics, whose records the consumer hands out without a hole
+    input_topics: frozenset[str]
+
+
+def _config(transport: Any) -> RuntimeConfig:
+    """The config of the :class:`Transport` faust built a consumer or producer from."""
+    return cast(Transport, transport).config
 
 
 class IdempotentProducer(faust_aiokafka.Producer):
@@ -43,14 +61,15 @@ class IdempotentProducer(faust_aiokafka.Producer):
         if not self.app.should_stop:
             await super().flush()
         else:
-            await self.flush_within(_shutdown_timeout(self.app))
+            await self.flush_within(_config(self.transport).shutdown_timeout_s)
 
     async def flush_within(self, timeout: float) -> bool:
         """Flush for at most ``timeout`` s; True if everything buffered was acknowledged."""
         return await bounded("producer flush", super().flush(), timeout)
 
     async def on_stop(self) -> None:
-        await bounded("producer stop", super().on_stop(), _shutdown_timeout(self.app))
+        await bounded("producer stop", super().on_stop(),
+                      _config(self.transport).shutdown_timeout_s)  # fmt: skip
 
 
 class BoundedConsumer(faust_aiokafka.Consumer):
@@ -62,10 +81,13 @@ class BoundedConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> Any:
         # the client thread's own stop (commit, leave group) waits for the broker too:
         # mode's default limit is 60 s, plus the client's request timeout
+        # private_names: Consumer._new_consumer_thread, ConsumerThread._create_worker_consumer,
+        # AIOKafkaConsumer._fetch_max_wait_ms
+        config = _config(self.transport)
         thread = super()._new_consumer_thread()
-        thread.shutdown_timeout = _shutdown_timeout(self.app)
+        thread.shutdown_timeout = config.shutdown_timeout_s
         create = thread._create_worker_consumer
-        wait_ms = int(self.app.passerelle_fetch_max_wait_ms)  # type: ignore[attr-defined]
+        wait_ms = config.fetch_max_wait_ms
 
         def create_worker_consumer(*args: Any, **kwargs: Any) -> Any:
             # faust 0.15 passes a fixed fetch_max_wait_ms=1500 (worker.fetch_max_wait_ms:
@@ -80,6 +102,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
     # -- input contiguity (dispatch.runtime.contiguity: why) ------------------------------------
     def __post_init__(self) -> None:
         super().__post_init__()
+        self._config = _config(self.transport)
         self._contiguity = Contiguity()
         #: the input record faust is delivering (its drain hands out one at a time)
         self._delivering: Any = None
@@ -93,7 +116,10 @@ class BoundedConsumer(faust_aiokafka.Consumer):
 
     def _watch_queue_clears(self) -> None:
         """Before faust clears its stream queues (flow resumed), note the input records
-        handed out and still queued: they are dropped there, so read them again."""
+        handed out and still queued: they are dropped there, so read them again.
+
+        private_names: FlowControlEvent.clear (replaced on the live instance),
+        FlowControlEvent._queues, asyncio.Queue._queue."""
         flow = self.app.flow_control
         clear = flow.clear
 
@@ -136,8 +162,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
             log.info("input %s: seek back to %d not done (%r)", tp, offset, exc)
 
     def _inputs(self) -> frozenset[str]:
-        # set by create_app; read per call, not at construction (faust builds us lazily)
-        return self.app.passerelle_input_topics  # type: ignore[attr-defined,no-any-return]
+        return self._config.input_topics
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         """faust's records, each input partition's in offset order without a hole."""
@@ -170,6 +195,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
 
     async def perform_seek(self) -> None:
         await super().perform_seek()
+        # private_names: Consumer._read_offset
         # perform_seek leaves faust's read offsets at the committed offsets (None: none)
         inputs = self._inputs()
         for tp, offset in list(self._read_offset.items()):
@@ -193,10 +219,10 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         that flush is bounded and may give up, and faust would commit anyway: inputs
         committed whose states never reached the changelog (seen: 2 per partition after a
         frozen-broker stop, the commit request being sent before the freeze ended). Not
-        flushed: not committed."""
+        flushed: not committed. (private_names: Consumer._commit_offsets)"""
         if self.app.should_stop:
             producer = cast(IdempotentProducer, self.app.producer)  # our Transport's
-            if not await producer.flush_within(_shutdown_timeout(self.app)):
+            if not await producer.flush_within(self._config.shutdown_timeout_s):
                 log.error(
                     "stopping: offsets not committed, the producer's buffer (state "
                     "changelog) was not flushed; inputs dispatched again at restart"
@@ -224,7 +250,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         if not self.app.should_stop:
             await super().wait_empty()
             return
-        timeout = _shutdown_timeout(self.app)
+        timeout = self._config.shutdown_timeout_s
         if not await self._acked_within(timeout):
             log.error("stopping: inputs in flight not acknowledged within %g s; given up "
                       "(they are dispatched again at restart)", timeout)  # fmt: skip
@@ -232,7 +258,10 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                       timeout)  # fmt: skip
 
     async def _acked_within(self, timeout: float) -> bool:
-        """True once every input handed out is acknowledged; False after ``timeout`` s."""
+        """True once every input handed out is acknowledged; False after ``timeout`` s.
+
+        private_names: Consumer._clean_unacked_messages, _unacked_messages,
+        _waiting_for_ack (faust's own wait_empty, bounded)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -251,10 +280,18 @@ class BoundedConsumer(faust_aiokafka.Consumer):
 
 
 class Transport(faust_aiokafka.Transport):
+    """faust's aiokafka transport with our consumer and producer, and their config."""
+
     Consumer = BoundedConsumer
     Producer = IdempotentProducer
 
+    def __init__(self, url: Any, app: faust.App, config: RuntimeConfig) -> None:
+        super().__init__(url, app)
+        self.config = config
 
-def register() -> None:
-    """Make ``passerelle://`` name :class:`Transport` for faust (idempotent)."""
-    TRANSPORTS.data["passerelle"] = "dispatch.runtime.transport:Transport"
+
+def install(app: faust.App, config: RuntimeConfig) -> None:
+    """Give ``app`` our transports (call before anything touches ``app.transport``: faust
+    builds its own lazily, from the broker URL's scheme, at first use)."""
+    app.transport = Transport(app.conf.broker_consumer, app, config)
+    app.producer_transport = Transport(app.conf.broker_producer, app, config)

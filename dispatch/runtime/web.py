@@ -26,12 +26,17 @@ def install_monitoring(
     """Attach the sensor and the web views to ``app``; ``agents`` maps input topic to
     agent name. Returns the sensor (the agent passes it each batch's stats)."""
     sensor = DispatchSensor(
-        group=settings.worker.app_id, agents=agents,
+        group=settings.worker.app_id,
+        agents=agents,
         stall_after_s=settings.monitoring.stall_after_s,
-        broker_unreachable_after_s=settings.monitoring.broker_unreachable_after_s)
+        broker_unreachable_after_s=settings.monitoring.broker_unreachable_after_s,
+    )
     app.sensors.add(sensor)
-    offsets = GroupOffsets(settings, settings.worker.app_id,
-                           timeout_s=min(5.0, settings.monitoring.broker_unreachable_after_s))
+    offsets = GroupOffsets(
+        settings,
+        settings.worker.app_id,
+        timeout_s=min(5.0, settings.monitoring.broker_unreachable_after_s),
+    )
 
     @app.timer(settings.monitoring.refresh_interval_s, name="passerelle-monitoring-refresh")  # type: ignore[untyped-decorator]
     async def refresh() -> None:

@@ -1,18 +1,15 @@
-"""``hub worker``: run the dispatcher (a faust worker; start several to scale out)."""
+"""``hub worker``: run the dispatcher (a faust worker, ``dispatch.runtime``; start several to
+scale out)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
-import threading
 
 import click
 
 from hub.core.errors import ConfigError
 from hub.core.settings import get_settings
-
-log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -21,6 +18,7 @@ log = logging.getLogger(__name__)
 def worker(loglevel: str, web_port: int | None) -> None:
     """Dispatch hub.demandes to the actors' feeds until stopped (SIGTERM/Ctrl-C)."""
     from dispatch.runtime.app import create_app
+    from dispatch.runtime.worker import run_worker
     from hub.core import topics
     from hub.core.kafka.admin import cluster_id, core_topics, ensure_topics, partition_count
 
@@ -49,25 +47,4 @@ def worker(loglevel: str, web_port: int | None) -> None:
     asyncio.run(ensure_topics(settings, core_topics(settings)))
     # local state (RocksDB) is kept per broker cluster: never reused on a wiped broker
     app = create_app(settings, cluster=asyncio.run(cluster_id(settings)))
-    import faust
-
-    try:
-        faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
-    except SystemExit as done:
-        _exit_despite_stuck_clients(done)
-        raise
-
-
-def _exit_despite_stuck_clients(done: SystemExit) -> None:
-    """faust has stopped (tables closed, what could be committed committed); a Kafka
-    client thread still waiting for a broker that does not answer (its stop given up after
-    ``worker.shutdown_timeout_s``) would keep the process alive for its request timeouts:
-    exit now. Its inputs were not committed, so they are dispatched again at restart."""
-    stuck = [t.name for t in threading.enumerate()
-             if t is not threading.main_thread() and t.is_alive() and not t.daemon]  # fmt: skip
-    if stuck:
-        log.error("stopping: client threads still waiting for the broker (%s): exiting now",
-                  ", ".join(stuck))  # fmt: skip
-        logging.shutdown()
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-        os._exit(code)
+    run_worker(app, loglevel)

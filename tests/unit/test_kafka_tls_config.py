@@ -13,9 +13,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
+from dispatch.runtime.credentials import faust_credentials
 from hub.core.errors import ConfigError
 from hub.core.kafka.client import client_options
-from hub.core.kafka.isolation import faust_credentials
 from hub.core.settings import HubSettings, KafkaSecuritySettings, KafkaSettings
 from hub.dev.stack import certs
 from hub.dev.stack.secure_env import SecureIdentity, read_env, resolve_identity, write_env

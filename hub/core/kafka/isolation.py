@@ -8,8 +8,6 @@ Both operations are idempotent (safe to repeat after a failure).
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.core.errors import ConfigError, HubError, TransientError
@@ -54,25 +52,8 @@ async def deprovision_actor(settings: HubSettings, actor_id: str) -> None:
     except HubError:
         raise
     except Exception as exc:
-        raise TransientError(f"removing Kafka access of {actor_id!r}: {type(exc).__name__}") \
-            from exc
+        raise TransientError(
+            f"removing Kafka access of {actor_id!r}: {type(exc).__name__}"
+        ) from exc
     finally:
         await admin.close()
-
-
-def faust_credentials(settings: HubSettings) -> Any:
-    """faust's ``broker_credentials`` for the hub's own SASL/SCRAM user (None: PLAINTEXT),
-    the same identity :func:`hub.core.kafka.client.client_options` gives the other clients,
-    over TLS verifying ``kafka_security.ssl_cafile`` when set (``SASL_SSL``, or ``SSL``
-    without a user)."""
-    import faust
-
-    from hub.core.kafka.tls import ssl_context
-
-    k = settings.kafka
-    context = ssl_context(settings)
-    if not k.sasl_username:
-        return None if context is None else faust.SSLCredentials(context)
-    return faust.SASLCredentials(username=k.sasl_username,
-                                 password=k.sasl_password.get_secret_value(),
-                                 mechanism="SCRAM-SHA-512", ssl_context=context)  # fmt: skip
