@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from dispatch.letters import REPLAY_HEADER
 from hub.core import topics
-from hub.core.errors import InputError, NotFoundError, TransientError
+from hub.core.errors import InputError, NotFoundError
 from hub.core.kafka.admin import TopicSpec, ensure_topics
-from hub.core.kafka.client import client_options, new_producer, topic_partitions
+from hub.core.kafka.client import new_producer
+from hub.core.kafka.reader import read_to_end, standalone_consumer
 from hub.core.settings import HubSettings
 from schemas import get_codec
 
@@ -67,35 +65,9 @@ class Letter:
 
 async def _read_all(settings: HubSettings, topic: str, timeout_s: float) -> list[Any]:
     """Every record of ``topic`` up to its end offsets at call time ([] if no topic)."""
-    consumer = AIOKafkaConsumer(
-        **client_options(settings),
-        group_id=None,
-        enable_auto_commit=False,
-        client_id=f"hub-dlq-{uuid.uuid4().hex[:8]}",
-    )
-    await consumer.start()
-    try:
-        tps = await topic_partitions(consumer, topic)
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        todo = {tp: end for tp, end in ends.items() if end > 0}
-        out: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while True:
-            positions = {tp: await consumer.position(tp) for tp in todo}
-            if all(positions[tp] >= end for tp, end in todo.items()):
-                break
-            if time.monotonic() > deadline:
-                raise TransientError(f"reading {topic} timed out after {timeout_s:.0f}s")
-            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp, messages in batch.items():
-                out.extend(m for m in messages if m.offset < todo.get(tp, 0))
-        return sorted(out, key=lambda m: (m.partition, m.offset))
-    finally:
-        await consumer.stop()
+    async with standalone_consumer(settings, "dlq") as consumer:
+        out = [m async for m in read_to_end(consumer, topic, timeout_s=timeout_s)]
+    return sorted(out, key=lambda m: (m.partition, m.offset))
 
 
 async def read_letters(settings: HubSettings, timeout_s: float = 30.0) -> list[Letter]:
@@ -125,21 +97,17 @@ async def _payload(settings: HubSettings, letter: Letter) -> bytes:
     if letter.body["payload"] is not None:
         return bytes(letter.body["payload"])
     topic, partition, offset = letter.source
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
-                                enable_auto_commit=False)  # fmt: skip
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, offset)
-        batch = await consumer.getmany(tp, timeout_ms=10_000, max_records=1)
-        for m in batch.get(tp, []):
+    async with standalone_consumer(settings, "dlq-payload") as consumer:
+        async for m in read_to_end(consumer, topic, partitions=[partition],
+                                   start={partition: offset}, timeout_s=10):  # fmt: skip
             if m.offset == offset and m.value is not None:
                 return bytes(m.value)
-    finally:
-        await consumer.stop()
-    raise InputError(f"letter {letter.ref}: the original record is no longer at "
-                     f"{topic}:{partition}:{offset} (retention)", code="not_replayable")
+            break
+    raise InputError(
+        f"letter {letter.ref}: the original record is no longer at "
+        f"{topic}:{partition}:{offset} (retention)",
+        code="not_replayable",
+    )
 
 
 def select(

@@ -1,17 +1,21 @@
-"""Reading an actor's feed (for ``hub feed``, the demo and the tests)."""
+"""Reading an actor's feed (for ``hub feed``, the demo and the tests).
+
+These readers follow a feed (or wait for records still to come) rather than read it to
+fixed end offsets: they open a :func:`~hub.core.kafka.reader.standalone_consumer` and
+read on (see :mod:`hub.core.kafka.reader`)."""
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from hub.core import topics
 from hub.core.errors import NotFoundError
-from hub.core.kafka.client import client_options, topic_partitions
+from hub.core.kafka.client import topic_partitions
+from hub.core.kafka.reader import standalone_consumer
 from hub.core.settings import HubSettings
 from schemas import get_codec
 
@@ -36,14 +40,7 @@ async def read_feed(
     ones; never with ``exit_at_end``."""
     topic = topics.feed_topic(actor_id)
     codec = get_codec()
-    consumer = AIOKafkaConsumer(
-        **client_options(settings),
-        group_id=None,
-        enable_auto_commit=False,
-        client_id=f"hub-feed-{uuid.uuid4().hex[:8]}",
-    )
-    await consumer.start()
-    try:
+    async with standalone_consumer(settings, "feed") as consumer:
         tps = await topic_partitions(consumer, topic)
         if not tps:
             raise NotFoundError(f"no feed topic for actor {actor_id!r} ({topic})")
@@ -86,15 +83,11 @@ async def read_feed(
                     seen += 1
                     if limit is not None and seen >= limit:
                         return
-    finally:
-        await consumer.stop()
 
 
 async def feed_sizes(settings: HubSettings, actor_ids: list[str]) -> dict[str, int]:
     """Number of records in each actor's feed (end offsets; 0 if no feed topic)."""
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
-    await consumer.start()
-    try:
+    async with standalone_consumer(settings, "feed-sizes") as consumer:
         metadata = await consumer._client.fetch_all_metadata()
         tps = []
         for a in actor_ids:
@@ -105,8 +98,6 @@ async def feed_sizes(settings: HubSettings, actor_ids: list[str]) -> dict[str, i
         for tp, end in ends.items():
             sizes[tp.topic[len(topics.FEED_PREFIX) :]] += end
         return sizes
-    finally:
-        await consumer.stop()
 
 
 async def count_deliveries(
@@ -121,10 +112,8 @@ async def count_deliveries(
     """Count, per actor, the feed records keyed by one of ``keys`` written after the
     ``start`` offsets (single-partition feeds), until ``expected`` is reached or
     ``timeout_s`` passes. Reads keys only: nothing is decoded."""
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None, enable_auto_commit=False)
-    await consumer.start()
     counts = dict.fromkeys(expected, 0)
-    try:
+    async with standalone_consumer(settings, "feed-count") as consumer:
         tps = {TopicPartition(topics.feed_topic(a), 0): a for a in expected}
         consumer.assign(list(tps))
         for tp, actor in tps.items():
@@ -137,5 +126,3 @@ async def count_deliveries(
             if on_progress is not None:
                 on_progress(sum(counts.values()))
         return counts
-    finally:
-        await consumer.stop()

@@ -25,21 +25,20 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import MetaData, Table, delete, inspect
 
 from dispatch.purge import purgeable
 from hub.core import topics
 from hub.core.errors import TransientError
-from hub.core.kafka.client import client_options, new_producer, topic_partitions
+from hub.core.kafka.client import new_producer
+from hub.core.kafka.reader import read_to_end, standalone_consumer
 from hub.core.settings import HubSettings
 from hub.domain.state import DemandeState
 from schemas import get_codec
 
 DAY_MS = 86_400_000
 #: SQL tables with a ``num_unique`` column that may hold demand data
-SQL_TABLES = ("webhook_outbox", "api_holders", "cotation_declarations",
-              "api_snapshot_offsets")
+SQL_TABLES = ("webhook_outbox", "api_holders", "cotation_declarations", "api_snapshot_offsets")
 
 
 @dataclass(slots=True)
@@ -64,40 +63,22 @@ async def scan(settings: HubSettings, cutoff_ms: int,
                only: set[str] | None = None) -> tuple[int, list[str]]:  # fmt: skip
     """(states read, numéros uniques purgeable at ``cutoff_ms``) from the changelog."""
     codec = get_codec()
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
-                                enable_auto_commit=False)  # fmt: skip
     latest: dict[bytes, bytes | None] = {}
+    patience_s = settings.kafka.request_timeout_ms / 1000 * 10
     try:
-        await consumer.start()
-        tps = await topic_partitions(consumer, changelog_topic(settings)) or []
-        ends = await consumer.end_offsets(tps) if tps else {}
-        todo = {tp for tp in tps if ends[tp] > 0}
-        if todo:
-            consumer.assign(list(todo))
-            await consumer.seek_to_beginning(*todo)
-        deadline = time.monotonic() + settings.kafka.request_timeout_ms / 1000 * 10
-        while todo:
-            if time.monotonic() > deadline:
-                raise TransientError("purge: changelog not read to its end in time")
-            batch = await consumer.getmany(*todo, timeout_ms=1000, max_records=5000)
-            for tp, messages in batch.items():
-                for m in messages:
-                    # not the dispatch's own records beside the states (territorial
-                    # index, filters applied: their keys start with a NUL byte)
-                    if m.key is not None and not m.key.startswith(b"\x00"):
-                        latest[m.key] = m.value
-                if messages and messages[-1].offset + 1 >= ends[tp]:
-                    todo.discard(tp)
-            for tp in list(todo):
-                if await consumer.position(tp) >= ends[tp]:
-                    todo.discard(tp)
+        async with standalone_consumer(settings, "purge") as consumer:
+            topic = changelog_topic(settings)
+            async for m in read_to_end(consumer, topic, timeout_s=patience_s):
+                # not the dispatch's own records beside the states (territorial
+                # index, filters applied: their keys start with a NUL byte)
+                if m.key is not None and not m.key.startswith(b"\x00"):
+                    latest[m.key] = m.value
     except TransientError:
         raise
     except Exception as exc:  # aiokafka's connection errors have no common base
-        raise TransientError(f"purge: cannot read the dispatch state: {type(exc).__name__}") \
-            from exc
-    finally:
-        await consumer.stop()
+        raise TransientError(
+            f"purge: cannot read the dispatch state: {type(exc).__name__}"
+        ) from exc
     found = []
     for key, value in latest.items():
         if value is None or (only is not None and key.decode() not in only):
@@ -122,8 +103,7 @@ async def request(settings: HubSettings, nums: list[str], cutoff_ms: int) -> Non
             await producer.send(topics.DEMANDES, value, key=num.encode())
         await producer.flush()
     except Exception as exc:
-        raise TransientError(f"purge: cannot publish purge records: {type(exc).__name__}") \
-            from exc
+        raise TransientError(f"purge: cannot publish purge records: {type(exc).__name__}") from exc
     finally:
         await producer.stop()
 
@@ -142,7 +122,7 @@ def purge_sql(database_url: str, nums: list[str]) -> dict[str, int]:
             table = Table(name, MetaData(), autoload_with=conn)
             total = 0
             for i in range(0, len(nums), 500):
-                done = conn.execute(delete(table).where(table.c.num_unique.in_(nums[i:i + 500])))
+                done = conn.execute(delete(table).where(table.c.num_unique.in_(nums[i : i + 500])))
                 total += done.rowcount or 0
             counts[name] = total
     return counts

@@ -40,6 +40,7 @@ from aiokafka.protocol.group import MemberAssignment
 from hub.core import topics
 from hub.core.errors import TransientError
 from hub.core.kafka.client import client_options
+from hub.core.kafka.reader import read_partitions
 from hub.core.settings import HubSettings
 
 T = TypeVar("T")
@@ -222,7 +223,7 @@ async def _lag(settings: HubSettings, admin: AIOKafkaAdminClient, status: Status
 async def _feed_topics(admin: AIOKafkaAdminClient, wanted: set[str]) -> list[str]:
     names = [t for t in await admin.list_topics() if t.startswith(topics.FEED_PREFIX)]
     if wanted:
-        names = [t for t in names if t[len(topics.FEED_PREFIX):] in wanted]
+        names = [t for t in names if t[len(topics.FEED_PREFIX) :] in wanted]
     return sorted(names)
 
 
@@ -235,22 +236,23 @@ async def _feeds(consumer: AIOKafkaConsumer, names: list[str], status: Status) -
     tps = await known_partitions(consumer, names)
     ends = await consumer.end_offsets(tps)
     last: dict[TopicPartition, int] = {}
-    todo = {tp for tp in tps if ends[tp] > 0}
-    consumer.assign(sorted(todo, key=lambda tp: (tp.topic, tp.partition)))
-    for tp in todo:  # the last few offsets: the very last one may be a control record
-        consumer.seek(tp, max(0, ends[tp] - 3))
-    while todo:
-        batch = await consumer.getmany(*todo, timeout_ms=500, max_records=1000)
-        for tp, records in batch.items():
-            for r in records:
-                if r.offset < ends[tp]:
-                    last[tp] = max(last.get(tp, 0), r.timestamp)
-        todo = {tp for tp in todo if await consumer.position(tp) < ends[tp]}
+    # the last few offsets: the very last one may be a control record
+    tails = {tp: max(0, ends[tp] - 3) for tp in tps if ends[tp] > 0}
+    async for r in read_partitions(consumer, tails, ends=ends):
+        tp = TopicPartition(r.topic, r.partition)
+        last[tp] = max(last.get(tp, 0), r.timestamp)
     now = status.generated_at_ms
     for tp in sorted(tps, key=lambda tp: tp.topic):
         at = last.get(tp)
-        status.feeds.append(Feed(tp.topic[len(topics.FEED_PREFIX):], tp.topic, ends[tp], at,
-                                 None if at is None else round(max(0, now - at) / 1000, 1)))
+        status.feeds.append(
+            Feed(
+                tp.topic[len(topics.FEED_PREFIX) :],
+                tp.topic,
+                ends[tp],
+                at,
+                None if at is None else round(max(0, now - at) / 1000, 1),
+            )
+        )
 
 
 async def _dlq(settings: HubSettings, status: Status, timeout_s: float) -> None:
@@ -285,8 +287,11 @@ def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[st
 
     try:
         with make_engine(settings.database_url).connect() as conn:
-            rows = conn.execute(select(t.c.actor_id, func.count()).where(
-                t.c.delivered_at.is_(None)).group_by(t.c.actor_id)).all()
+            rows = conn.execute(
+                select(t.c.actor_id, func.count())
+                .where(t.c.delivered_at.is_(None))
+                .group_by(t.c.actor_id)
+            ).all()
     except Exception as exc:  # reported, the rest of the status stands
         status.problems.append(f"outboxes: {str(exc).splitlines()[0][:300]}")
         return
@@ -298,7 +303,7 @@ def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[st
 async def _file_outboxes(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer,
                          registry: dict[str, str], wanted: set[str],
                          status: Status) -> None:  # fmt: skip
-    from connectors.files.outbox import group_id
+    from connectors.outbound.file import group_id
 
     ends = {f.actor: f.end_offset for f in status.feeds}
     for actor, channel in sorted(registry.items()):
