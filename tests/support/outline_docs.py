@@ -3,7 +3,7 @@
 Built independently of the hub (issue 17 point 2): the grammar is
 :mod:`tests.support.outline_grammar` (the outline text files, its own parser), values come
 from the outline's facets and from the domain's code lists; nothing is taken from
-``hub/dev/generate.py``, the hub's XSD or its Avro schema.
+``hub/dev/generate/``, the hub's XSD or its Avro schema.
 
 :func:`generate` walks the grammar from one seed: every element with its cardinality
 (lists up to :data:`MAX_ITEMS` items), each choice branch (``[0..1]`` choices absent too),

@@ -3,7 +3,7 @@
 Reads the outline text files of the domain reference (``../shared/domain/sne-interface/``
 beside the repository, else the project's verbatim copy ``schemas/sne/``) with its own
 parser: nothing here imports the hub's generator (``scripts/gen_sne_schemas.py``), its XSD,
-its Avro schema or ``hub/dev/generate.py``. :mod:`tests.support.outline_docs` walks it to write
+its Avro schema or ``hub/dev/generate/``. :mod:`tests.support.outline_docs` walks it to write
 documents; :func:`meaning` reads any document back with it, so that two documents can be
 compared value by value (booleans and integers by value, everything else verbatim).
 

@@ -1,5 +1,5 @@
 """Conformance corpus (issue 17 point 2): documents walked from the SNE outline itself
-(:mod:`tests.support.outline_docs`, independent of ``hub/dev/generate.py`` and of the hub's XSD
+(:mod:`tests.support.outline_docs`, independent of ``hub/dev/generate/`` and of the hub's XSD
 and Avro schema) go through the hub.
 
 Property, per document: accepted as ``hub publish --dry-run`` accepts a file (the
