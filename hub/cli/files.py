@@ -60,7 +60,7 @@ def watch(source: str | None, metrics_port: int | None) -> None:
 @metrics_port_option
 def outbox(actor_id: str | None, once: bool, metrics_port: int | None) -> None:
     """Write the feeds of the actors delivering by file as DIS files."""
-    from connectors.files.outboxes import run_forever, run_once
+    from connectors.outbound.file_service import run_forever, run_once
 
     settings = get_settings()
     serve_metrics(metrics_port, settings.monitoring.web_host)

@@ -19,8 +19,8 @@ from aiokafka.errors import KafkaConnectionError
 from sqlalchemy import Engine, select
 
 from connectors.files import layout
-from connectors.files.outbox import group_id, run_actor
 from connectors.ingress.publishing import prepare_event, publish_events
+from connectors.outbound.file import group_id, run_actor
 from hub.core import topics
 from hub.core.errors import TransientError
 from hub.core.kafka.client import client_options, topic_partitions

@@ -19,10 +19,10 @@ from aiokafka.errors import KafkaConnectionError
 
 from connectors.files import layout
 from connectors.files.journal import Journal
-from connectors.files.outbox import run_actor
 from connectors.files.scan import scan_source
 from connectors.ingress.publishing import prepare_event, publish_events
 from connectors.interfacenuu.mapping import parse_demande_xml
+from connectors.outbound.file import run_actor
 from hub.core.errors import TransientError
 from hub.core.settings import FilesSettings, HubSettings
 from hub.domain.actors import Actor, ActorFilters, Delivery

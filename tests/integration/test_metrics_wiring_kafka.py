@@ -18,9 +18,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.files import layout
-from connectors.files.outbox import run_actor
 from connectors.files.scan import scan_source
 from connectors.ingress.publishing import PreparedEvent, publish_events
+from connectors.outbound.file import run_actor
 from connectors.sne.client import CONNECTOR, SneClient
 from connectors.sne.errors import SneUnavailable
 from connectors.sne.poller import POLLER, SnePoller

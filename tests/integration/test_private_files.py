@@ -145,7 +145,7 @@ def test_inbox_verdicts_owner_only(tmp_path: Path) -> None:
 
 @pytest.mark.kafka
 def test_dis_files_owner_only(settings: HubSettings, tmp_path: Path) -> None:
-    from connectors.files.outbox import run_actor
+    from connectors.outbound.file import run_actor
     from hub.core import topics
     from hub.core.kafka.admin import ensure_topics, feed_spec
     from hub.core.kafka.client import new_producer

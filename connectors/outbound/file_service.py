@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from connectors.files.outbox import OutboxStats, run_actor
+from connectors.outbound.file import OutboxStats, run_actor
 from hub.core.db import make_engine, migrate
 from hub.core.errors import ConfigError, HubError
 from hub.core.settings import HubSettings
