@@ -18,18 +18,16 @@ left the topic by retention). A broker that cannot be read raises
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 
-from hub.core.db import write_transaction
 from hub.core.errors import NotFoundError
 from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
+from hub.stores.access.fold import fold_feed
 from hub.stores.cotation.tables import api_snapshot_cursors, api_snapshot_offsets
 
-PAGE = 2000
 #: most seconds one read spends catching up the actor's feed
 CATCH_UP_S = 3.0
 _CARRYING = frozenset({"DEMANDE", "COPIE", "RADIATION"})
@@ -46,7 +44,8 @@ class LatestSnapshots:
         await self.sync(actor_id, CATCH_UP_S)
         q = select(api_snapshot_offsets.c.feed_offset).where(
             api_snapshot_offsets.c.actor_id == actor_id,
-            api_snapshot_offsets.c.num_unique == num_unique)
+            api_snapshot_offsets.c.num_unique == num_unique,
+        )
         with self.engine.connect() as conn:
             offset = conn.execute(q).scalar_one_or_none()
         if offset is None:
@@ -66,37 +65,23 @@ class LatestSnapshots:
             await self._sync(actor_id, budget_s)
 
     async def _sync(self, actor_id: str, budget_s: float | None) -> None:
-        deadline = None if budget_s is None else time.monotonic() + budget_s
-        with self.engine.connect() as conn:
-            cursor = conn.execute(select(api_snapshot_cursors.c.next_offset).where(
-                api_snapshot_cursors.c.actor_id == actor_id)).scalar_one_or_none() or 0
-        while True:
-            try:
-                records, nxt, end = await read_feed_page(self.settings, actor_id, int(cursor),
-                                                         PAGE)
-            except NotFoundError:
-                return
-            latest: dict[str, tuple[int, int] | None] = {}
-            for r in records:
-                if r["kind"] == "RETRAIT":
-                    latest[r["numUnique"]] = None
-                elif r["kind"] in _CARRYING and r.get("demande") is not None:
-                    latest[r["numUnique"]] = (r["offset"], r["demandeVersion"])
-            with write_transaction(self.engine) as conn:
-                if latest:
-                    conn.execute(delete(api_snapshot_offsets).where(
-                        api_snapshot_offsets.c.actor_id == actor_id,
-                        api_snapshot_offsets.c.num_unique.in_(list(latest))))
-                    rows = [{"actor_id": actor_id, "num_unique": n, "feed_offset": v[0],
-                             "demande_version": v[1]} for n, v in latest.items() if v]
-                    if rows:
-                        conn.execute(api_snapshot_offsets.insert(), rows)
-                conn.execute(delete(api_snapshot_cursors).where(
-                    api_snapshot_cursors.c.actor_id == actor_id))
-                conn.execute(api_snapshot_cursors.insert().values(actor_id=actor_id,
-                                                                  next_offset=nxt))
-            cursor = nxt
-            if nxt >= end or not records:
-                return
-            if deadline is not None and time.monotonic() > deadline:
-                return
+        await fold_feed(self.engine, self.settings, actor_id, api_snapshot_cursors, _fold,
+                        budget_s)  # fmt: skip
+
+
+def _fold(conn: Connection, actor_id: str, records: list[dict[str, Any]]) -> None:
+    latest: dict[str, tuple[int, int] | None] = {}
+    for r in records:
+        if r["kind"] == "RETRAIT":
+            latest[r["numUnique"]] = None
+        elif r["kind"] in _CARRYING and r.get("demande") is not None:
+            latest[r["numUnique"]] = (r["offset"], r["demandeVersion"])
+    if not latest:
+        return
+    conn.execute(delete(api_snapshot_offsets).where(
+        api_snapshot_offsets.c.actor_id == actor_id,
+        api_snapshot_offsets.c.num_unique.in_(list(latest))))  # fmt: skip
+    rows = [{"actor_id": actor_id, "num_unique": n, "feed_offset": v[0],
+             "demande_version": v[1]} for n, v in latest.items() if v]  # fmt: skip
+    if rows:
+        conn.execute(api_snapshot_offsets.insert(), rows)

@@ -21,17 +21,16 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.core.db import write_transaction
-from hub.core.errors import NotFoundError
-from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
+from hub.stores.access.fold import fold_feed
 from hub.stores.access.tables import api_feed_cursors, api_holders
 
-PAGE = 2000
 #: most seconds one authorization check spends catching up the actor's feed
 CATCH_UP_S = 3.0
 #: a catch-up that reached the feed's end this recently is not repeated
@@ -49,8 +48,9 @@ class Holders:
         self._caught_up_at: dict[str, float] = {}
 
     def _in_table(self, actor_id: str, num_unique: str) -> bool:
-        q = select(api_holders.c.actor_id).where(api_holders.c.actor_id == actor_id,
-                                                 api_holders.c.num_unique == num_unique)
+        q = select(api_holders.c.actor_id).where(
+            api_holders.c.actor_id == actor_id, api_holders.c.num_unique == num_unique
+        )
         with self.engine.connect() as conn:
             return conn.execute(q).first() is not None
 
@@ -63,8 +63,11 @@ class Holders:
             return
         rows = [{"actor_id": actor_id, "num_unique": n, "since": datetime.now(UTC)} for n in nums]
         dialect = self.engine.dialect.name
-        ins = (postgresql.insert(api_holders) if dialect == "postgresql"
-               else sqlite.insert(api_holders))
+        ins = (
+            postgresql.insert(api_holders)
+            if dialect == "postgresql"
+            else sqlite.insert(api_holders)
+        )
         conn.execute(ins.values(rows).on_conflict_do_nothing())  # type: ignore[attr-defined]
 
     async def holds(self, actor_id: str, num_unique: str) -> bool:
@@ -85,31 +88,20 @@ class Holders:
 
     async def _sync(self, actor_id: str, budget_s: float | None) -> bool:
         """True when the fold reached the feed's end (or there is no feed)."""
-        deadline = None if budget_s is None else time.monotonic() + budget_s
-        with self.engine.connect() as conn:
-            cursor = conn.execute(select(api_feed_cursors.c.next_offset).where(
-                api_feed_cursors.c.actor_id == actor_id)).scalar_one_or_none() or 0
-        while True:
-            try:
-                records, nxt, end = await read_feed_page(self.settings, actor_id, cursor, PAGE)
-            except NotFoundError:
-                return True
-            held: dict[str, bool] = {}
-            for r in records:
-                if r.get("reason") == "ancien_destinataire":
-                    continue  # told of a radiation after a withdrawal: not a holder again
-                held[r["numUnique"]] = r["kind"] != "RETRAIT"
-            with write_transaction(self.engine) as conn:
-                self._upsert(conn, actor_id, [n for n, h in held.items() if h])
-                gone = [n for n, h in held.items() if not h]
-                if gone:
-                    conn.execute(delete(api_holders).where(api_holders.c.actor_id == actor_id,
-                                                           api_holders.c.num_unique.in_(gone)))
-                conn.execute(delete(api_feed_cursors).where(
-                    api_feed_cursors.c.actor_id == actor_id))
-                conn.execute(api_feed_cursors.insert().values(actor_id=actor_id, next_offset=nxt))
-            cursor = nxt
-            if nxt >= end or not records:
-                return True
-            if deadline is not None and time.monotonic() > deadline:
-                return False  # bounded: the next check goes on from the stored cursor
+        return await fold_feed(self.engine, self.settings, actor_id, api_feed_cursors,
+                               self._fold, budget_s)  # fmt: skip
+
+    def _fold(self, conn: Connection, actor_id: str, records: list[dict[str, Any]]) -> None:
+        held: dict[str, bool] = {}
+        for r in records:
+            if r.get("reason") == "ancien_destinataire":
+                continue  # told of a radiation after a withdrawal: not a holder again
+            held[r["numUnique"]] = r["kind"] != "RETRAIT"
+        self._upsert(conn, actor_id, [n for n, h in held.items() if h])
+        gone = [n for n, h in held.items() if not h]
+        if gone:
+            conn.execute(
+                delete(api_holders).where(
+                    api_holders.c.actor_id == actor_id, api_holders.c.num_unique.in_(gone)
+                )
+            )
