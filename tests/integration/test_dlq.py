@@ -151,3 +151,42 @@ def test_replay_restores_a_dead_lettered_demand_in_order(
     ]
     # nothing left to replay for this demand
     assert "0 letters replayed" in hub(hub_env, "dlq", "replay", "--key", num).stdout
+
+
+def test_an_oversized_letter_is_replayed_from_its_source_record(settings) -> None:  # type: ignore[no-untyped-def]
+    """A letter without its payload (too large to keep) is read again at its source
+    position; once the source is gone (here: an offset past the end) it is refused."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from hub.core.errors import InputError
+    from hub.services.dlq import _payload
+
+    async def scenario() -> None:
+        topic = f"test.dlq.source.{uuid.uuid4().hex[:8]}"
+        admin = AIOKafkaAdminClient(**client_options(settings))
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, 2, 1)])
+        finally:
+            await admin.close()
+        producer = AIOKafkaProducer(**client_options(settings))
+        await producer.start()
+        try:
+            for i in range(3):
+                await producer.send_and_wait(topic, f"other{i}".encode(), partition=1)
+            await producer.send_and_wait(topic, b"before", key=b"k", partition=1)
+            md = await producer.send_and_wait(topic, b"the original", key=b"k", partition=1)
+            await producer.send_and_wait(topic, b"after", key=b"k", partition=1)
+        finally:
+            await producer.stop()
+
+        def letter(offset: int) -> Letter:
+            return Letter(0, 7, {"payload": None, "sourceTopic": topic,
+                                 "sourcePartition": 1, "sourceOffset": offset})  # fmt: skip
+
+        assert await _payload(settings, letter(md.offset)) == b"the original"
+        with pytest.raises(InputError) as gone:
+            await _payload(settings, letter(md.offset + 50))
+        assert gone.value.code == "not_replayable"
+
+    asyncio.run(scenario())
