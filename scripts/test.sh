@@ -13,4 +13,22 @@ python3 -m ruff format --check "${PRODUCT[@]}"
 python3 -m mypy
 hub stack up --with-postgres
 export HUB_TEST_POSTGRES_URL=${HUB_TEST_POSTGRES_URL:-postgresql+psycopg://hub:hub@127.0.0.1:${HUB_STACK__POSTGRES_PORT:-25432}/hub}
-exec python3 -m pytest "$@"
+if [ "$#" -gt 0 ]; then
+  exec python3 -m pytest "$@"
+fi
+# The default suite in two lanes at once: the machine waits on brokers and subprocesses far
+# more than it computes, so the integration tests (the shared stack above) run beside the
+# unit tests and the fault runs (which start private brokers on free ports). Each lane has
+# its own temporary folder; the second lane's report follows the first one's.
+lanes=$(mktemp -d)
+python3 -m pytest tests/integration -p no:cacheprovider --basetemp "$lanes/integration" \
+  > "$lanes/integration.log" 2>&1 &
+integration=$!
+set +e
+python3 -m pytest tests --ignore tests/integration -p no:cacheprovider --basetemp "$lanes/other"
+other=$?
+wait "$integration"
+status=$?
+echo "================ tests/integration (second lane) ================"
+cat "$lanes/integration.log"
+[ "$other" -eq 0 ] && [ "$status" -eq 0 ]
