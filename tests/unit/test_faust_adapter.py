@@ -216,7 +216,10 @@ def test_every_private_name_of_the_libraries_used_is_listed() -> None:
         for name in private_names_used(REPO / path)
         if name in library_identifiers() and name not in listed and name not in OWN
     }
-    assert not unlisted, f"list these in dispatch/runtime/private_names.py: {sorted(unlisted)}"
+    assert not unlisted, (
+        f"list these in dispatch/runtime/private_names.py (or, a name of the adapter's own "
+        f"that the libraries happen to use too, in OWN above): {sorted(unlisted)}"
+    )
 
 
 # -- settings through the factory ----------------------------------------------------------
