@@ -18,11 +18,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest, DeleteAclsRequest
-from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     CompactArray,
     CompactBytes,
@@ -35,7 +33,8 @@ from aiokafka.protocol.types import (
 )
 
 from hub.core import topics
-from hub.core.errors import ConfigError, TransientError
+from hub.core.errors import ConfigError
+from hub.core.kafka.wire import check_errors, flexible_request
 
 SCRAM_SHA_512 = 2  # ScramMechanism id in the Kafka protocol
 # ACL enums of the Kafka protocol
@@ -62,48 +61,24 @@ def salted_password(password: str, salt: bytes, iterations: int) -> bytes:
     return hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
 
 
-class _AlterScramResponse(Response):  # type: ignore[misc]
-    API_KEY = 51
-    API_VERSION = 0
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        ("results", CompactArray(("user", CompactString("utf-8")), ("error_code", Int16),
-                                 ("error_message", CompactString("utf-8")),
-                                 ("tags", TaggedFields))),
-        ("tags", TaggedFields),
-    )  # fmt: skip
-
-
-class _AlterScramStruct(RequestStruct):  # type: ignore[misc]
-    FLEXIBLE_VERSION = True
-    API_KEY = 51
-    API_VERSION = 0
-    RESPONSE_TYPE = _AlterScramResponse
-    SCHEMA = Schema(
+AlterScramRequest = flexible_request(
+    "AlterScramRequest", 51, 0,
+    request=Schema(
         ("deletions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8),
                                    ("tags", TaggedFields))),
         ("upsertions", CompactArray(("name", CompactString("utf-8")), ("mechanism", Int8),
                                     ("iterations", Int32), ("salt", CompactBytes),
                                     ("salted_password", CompactBytes), ("tags", TaggedFields))),
         ("tags", TaggedFields),
-    )  # fmt: skip
-
-
-class AlterScramRequest(Request[_AlterScramStruct]):  # type: ignore[misc]
-    API_KEY = 51
-
-    def __init__(self, deletions: list[Any], upsertions: list[Any]) -> None:
-        self._deletions, self._upsertions = deletions, upsertions
-
-    def build(self, request_struct_class: type[_AlterScramStruct]) -> _AlterScramStruct:
-        return request_struct_class(self._deletions, self._upsertions, {})
-
-
-def _check(errors: list[tuple[int, str | None]], what: str) -> None:
-    bad = [(code, msg) for code, msg in errors if code]
-    if bad:
-        code, msg = bad[0]
-        raise TransientError(f"{what} refused by Kafka (error {code}: {msg or 'no message'})")
+    ),
+    response=Schema(
+        ("throttle_time_ms", Int32),
+        ("results", CompactArray(("user", CompactString("utf-8")), ("error_code", Int16),
+                                 ("error_message", CompactString("utf-8")),
+                                 ("tags", TaggedFields))),
+        ("tags", TaggedFields),
+    ),
+)  # fmt: skip
 
 
 async def set_scram(admin: AIOKafkaAdminClient, user: str, password: str,
@@ -112,13 +87,13 @@ async def set_scram(admin: AIOKafkaAdminClient, user: str, password: str,
     req = AlterScramRequest([], [(user, SCRAM_SHA_512, iterations, salt,
                                   salted_password(password, salt, iterations), {})])  # fmt: skip
     resp = await admin._send_to_controller(req)
-    _check([(r[1], r[2]) for r in resp.results], f"SCRAM credentials of {user!r}")
+    check_errors([(r[1], r[2]) for r in resp.results], f"SCRAM credentials of {user!r}")
 
 
 async def delete_scram(admin: AIOKafkaAdminClient, user: str) -> None:
     resp = await admin._send_to_controller(AlterScramRequest([(user, SCRAM_SHA_512, {})], []))
     # 91 = RESOURCE_NOT_FOUND: nothing to delete is fine (idempotent)
-    _check([(r[1], r[2]) for r in resp.results if r[1] != 91], f"deleting {user!r}")
+    check_errors([(r[1], r[2]) for r in resp.results if r[1] != 91], f"deleting {user!r}")
 
 
 def actor_acls(actor_id: str) -> list[tuple[int, str, int, int]]:
@@ -133,11 +108,11 @@ async def grant_actor(admin: AIOKafkaAdminClient, actor_id: str) -> None:
     for rtype, name, pattern, op in actor_acls(actor_id):
         req = CreateAclsRequest(rtype, name, pattern, f"User:{actor_id}", "*", op, ALLOW)
         resp = await admin._send_request(req)
-        _check([(r[0], r[1]) for r in resp.creation_responses], f"ACL for {actor_id!r}")
+        check_errors([(r[0], r[1]) for r in resp.creation_responses], f"ACL for {actor_id!r}")
 
 
 async def revoke_actor(admin: AIOKafkaAdminClient, actor_id: str) -> None:
     """Delete every ACL of the actor's principal."""
     req = DeleteAclsRequest(1, None, 1, f"User:{actor_id}", None, ANY_OP, 1)  # 1 = ANY
     resp = await admin._send_request(req)
-    _check([(r[0], r[1]) for r in resp.filter_responses], f"ACL removal for {actor_id!r}")
+    check_errors([(r[0], r[1]) for r in resp.filter_responses], f"ACL removal for {actor_id!r}")

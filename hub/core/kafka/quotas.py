@@ -20,7 +20,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import (
     Boolean,
     CompactArray,
@@ -34,6 +33,7 @@ from aiokafka.protocol.types import (
 )
 
 from hub.core.errors import TransientError
+from hub.core.kafka.wire import check_errors, flexible_request
 from hub.core.settings import KafkaSecuritySettings
 
 USER = "user"
@@ -51,26 +51,10 @@ def actor_quotas(sec: KafkaSecuritySettings) -> dict[str, float]:
 _STR = CompactString("utf-8")
 
 
-class _AlterResponse(Response):  # type: ignore[misc]
-    API_KEY = 49
-    API_VERSION = 1
-    SCHEMA = Schema(
-        ("throttle_time_ms", Int32),
-        ("entries", CompactArray(
-            ("error_code", Int16), ("error_message", _STR),
-            ("entity", CompactArray(("entity_type", _STR), ("entity_name", _STR),
-                                    ("tags", TaggedFields))),
-            ("tags", TaggedFields))),
-        ("tags", TaggedFields),
-    )  # fmt: skip
-
-
-class _AlterStruct(RequestStruct):  # type: ignore[misc]
-    FLEXIBLE_VERSION = True
-    API_KEY = 49
-    API_VERSION = 1
-    RESPONSE_TYPE = _AlterResponse
-    SCHEMA = Schema(
+#: AlterClientQuotas v1: (entries, validate_only)
+AlterClientQuotasRequest = flexible_request(
+    "AlterClientQuotasRequest", 49, 1,
+    request=Schema(
         ("entries", CompactArray(
             ("entity", CompactArray(("entity_type", _STR), ("entity_name", _STR),
                                     ("tags", TaggedFields))),
@@ -79,23 +63,28 @@ class _AlterStruct(RequestStruct):  # type: ignore[misc]
             ("tags", TaggedFields))),
         ("validate_only", Boolean),
         ("tags", TaggedFields),
-    )  # fmt: skip
+    ),
+    response=Schema(
+        ("throttle_time_ms", Int32),
+        ("entries", CompactArray(
+            ("error_code", Int16), ("error_message", _STR),
+            ("entity", CompactArray(("entity_type", _STR), ("entity_name", _STR),
+                                    ("tags", TaggedFields))),
+            ("tags", TaggedFields))),
+        ("tags", TaggedFields),
+    ),
+)  # fmt: skip
 
-
-class AlterClientQuotasRequest(Request[_AlterStruct]):  # type: ignore[misc]
-    API_KEY = 49
-
-    def __init__(self, entries: list[Any]) -> None:
-        self._entries = entries
-
-    def build(self, request_struct_class: type[_AlterStruct]) -> _AlterStruct:
-        return request_struct_class(self._entries, False, {})
-
-
-class _DescribeResponse(Response):  # type: ignore[misc]
-    API_KEY = 48
-    API_VERSION = 1
-    SCHEMA = Schema(
+#: DescribeClientQuotas v1: (components, strict)
+DescribeClientQuotasRequest = flexible_request(
+    "DescribeClientQuotasRequest", 48, 1,
+    request=Schema(
+        ("components", CompactArray(("entity_type", _STR), ("match_type", Int8),
+                                    ("match", _STR), ("tags", TaggedFields))),
+        ("strict", Boolean),
+        ("tags", TaggedFields),
+    ),
+    response=Schema(
         ("throttle_time_ms", Int32), ("error_code", Int16), ("error_message", _STR),
         ("entries", CompactArray(
             ("entity", CompactArray(("entity_type", _STR), ("entity_name", _STR),
@@ -103,40 +92,14 @@ class _DescribeResponse(Response):  # type: ignore[misc]
             ("values", CompactArray(("key", _STR), ("value", Float64), ("tags", TaggedFields))),
             ("tags", TaggedFields))),
         ("tags", TaggedFields),
-    )  # fmt: skip
-
-
-class _DescribeStruct(RequestStruct):  # type: ignore[misc]
-    FLEXIBLE_VERSION = True
-    API_KEY = 48
-    API_VERSION = 1
-    RESPONSE_TYPE = _DescribeResponse
-    SCHEMA = Schema(
-        ("components", CompactArray(("entity_type", _STR), ("match_type", Int8),
-                                    ("match", _STR), ("tags", TaggedFields))),
-        ("strict", Boolean),
-        ("tags", TaggedFields),
-    )  # fmt: skip
-
-
-class DescribeClientQuotasRequest(Request[_DescribeStruct]):  # type: ignore[misc]
-    API_KEY = 48
-
-    def __init__(self, components: list[Any]) -> None:
-        self._components = components
-
-    def build(self, request_struct_class: type[_DescribeStruct]) -> _DescribeStruct:
-        return request_struct_class(self._components, True, {})
+    ),
+)  # fmt: skip
 
 
 async def _alter(admin: AIOKafkaAdminClient, user: str, ops: list[Any]) -> None:
-    req = AlterClientQuotasRequest([([(USER, user, {})], ops, {})])
+    req = AlterClientQuotasRequest([([(USER, user, {})], ops, {})], False)
     resp = await admin._send_to_controller(req)
-    bad = [(e[0], e[1]) for e in resp.entries if e[0]]
-    if bad:
-        code, msg = bad[0]
-        raise TransientError(f"client quotas of {user!r} refused by Kafka "
-                             f"(error {code}: {msg or 'no message'})")
+    check_errors([(e[0], e[1]) for e in resp.entries], f"client quotas of {user!r}")
 
 
 async def set_user_quotas(admin: AIOKafkaAdminClient, user: str,
@@ -153,8 +116,12 @@ async def remove_user_quotas(admin: AIOKafkaAdminClient, user: str) -> None:
 
 async def describe_user_quotas(admin: AIOKafkaAdminClient, user: str) -> dict[str, float]:
     """The quotas set on exactly ``user`` (empty when none)."""
-    resp = await admin._send_request(DescribeClientQuotasRequest([(USER, MATCH_EXACT, user, {})]))
+    resp = await admin._send_request(
+        DescribeClientQuotasRequest([(USER, MATCH_EXACT, user, {})], True)
+    )
     if resp.error_code:
-        raise TransientError(f"describing the client quotas of {user!r}: error "
-                             f"{resp.error_code} ({resp.error_message or 'no message'})")
+        raise TransientError(
+            f"describing the client quotas of {user!r}: error "
+            f"{resp.error_code} ({resp.error_message or 'no message'})"
+        )
     return {value[0]: value[1] for entry in resp.entries or () for value in entry[1]}
