@@ -110,12 +110,12 @@ def _expand(node: Any, ns: str | None, defs: dict[str, dict[str, Any]], done: se
     return out
 
 
-def _strip_logical(node: Any) -> Any:
+def strip_logical(node: Any) -> Any:
     """Copy without ``logicalType``: same bytes on the wire, plain ints and strings in Python."""
     if isinstance(node, list):
-        return [_strip_logical(n) for n in node]
+        return [strip_logical(n) for n in node]
     if isinstance(node, dict):
-        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+        return {k: strip_logical(v) for k, v in node.items() if k != "logicalType"}
     return node
 
 
@@ -150,6 +150,7 @@ def _check_items(root: dict[str, Any]) -> None:
 
     size(root, None)
 
+
 class SchemaRegistry:
     """Every schema of ``directory`` (default ``schemas/avro``), parsed once."""
 
@@ -179,7 +180,7 @@ class SchemaRegistry:
         fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(standalone), "CRC-64-AVRO"))
         _check_items(standalone)
         fullname = _fullname(standalone["name"], standalone.get("namespace"))
-        plain = _strip_logical(standalone)
+        plain = strip_logical(standalone)
         ws = WriterSchema(
             fullname.rsplit(".", 1)[-1],
             fullname,

@@ -29,11 +29,11 @@ import json
 from typing import Any
 
 from schemas.compiled import Mismatch, compile_schema
-from schemas.registry import WriterSchema, _strip_logical
+from schemas.registry import WriterSchema, strip_logical
 
 
 def _field_type(ws: WriterSchema, field: str) -> Any | None:
-    for f in _strip_logical(ws.schema).get("fields", []):
+    for f in strip_logical(ws.schema).get("fields", []):
         if f["name"] == field:
             return f["type"]
     return None
@@ -56,7 +56,7 @@ class FieldSplice:
     def __init__(self, ws: WriterSchema, field: str) -> None:
         self.schema = ws
         self.field = field
-        fields = _strip_logical(ws.schema).get("fields", [])
+        fields = strip_logical(ws.schema).get("fields", [])
         names = [f["name"] for f in fields]
         self.usable = field in names
         if not self.usable:
@@ -64,11 +64,11 @@ class FieldSplice:
         i = names.index(field)
         self._names = frozenset(names)
         self._before = frozenset(names[:i])
-        self._after = frozenset(names[i + 1:])
+        self._after = frozenset(names[i + 1 :])
         try:  # each part stand-alone; a named type shared across parts: no splice
             self._write_before, self._read_before = compile_schema(_part("Before", fields[:i]))
             _, self._read_field = compile_schema(fields[i]["type"])
-            self._write_after, self._read_after = compile_schema(_part("After", fields[i + 1:]))
+            self._write_after, self._read_after = compile_schema(_part("After", fields[i + 1 :]))
         except Exception:
             self.usable = False
 

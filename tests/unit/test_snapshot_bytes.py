@@ -18,7 +18,7 @@ from hub.domain.decisions import decide
 from hub.domain.matching import TerritoryIndex
 from schemas.codec import HEADER_SIZE, MARKER
 from schemas.compiled import compile_schema
-from schemas.registry import _strip_logical
+from schemas.registry import strip_logical
 from schemas.splice import FieldSplice, same_type
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemorySender, MemoryStore
@@ -26,7 +26,7 @@ from tests.unit.test_processor import ROUEN, actor, rec
 
 
 def _snapshot_writer(codec: Any) -> Any:
-    fields = _strip_logical(codec.registry.current("DemandeEvent").schema)["fields"]
+    fields = strip_logical(codec.registry.current("DemandeEvent").schema)["fields"]
     return compile_schema(next(f for f in fields if f["name"] == "demande")["type"])[0]
 
 
