@@ -7,7 +7,8 @@ Used wherever a command or a process needs "everything written so far" of a topi
   a letter's source position;
 * :mod:`hub.services.purge`: the dispatch state changelog;
 * :mod:`hub.services.status`: the last records of every feed (their time), with
-  :func:`read_partitions` over many topics at once;
+  :func:`read_partitions` over many topics at once (the status opens and closes its
+  consumer itself: both bounded, a failure is one line of the report, never a hang);
 * :mod:`hub.core.kafka.feed_pages`: a page of an actor's feed (the REST feed, the push
   channels), bounded by ``ends``;
 * the actor registry when a worker starts, the outbound helpers (connectors, dispatch).
@@ -17,7 +18,8 @@ Not users, on purpose: :func:`hub.services.feeds.read_feed` follows a feed for e
 :func:`~hub.services.feeds.count_deliveries` waits for records still to come: both open a
 :func:`standalone_consumer` but read on; the audit recorder
 (:mod:`hub.stores.audit.recorder`) is a committed group consumer of a topic pattern;
-:func:`hub.core.kafka.admin.wait_ready` only asks for end offsets (no record is read).
+:func:`hub.core.kafka.admin.wait_ready` only asks for end offsets (no record is read), and
+:mod:`hub.stores.access.fold` folds a feed page by page through the feed pages above.
 
 Contracts:
 
