@@ -19,7 +19,6 @@ Each file's verdict (step 3) counts one connector call ``connector="files"``, op
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -32,6 +31,7 @@ from connectors.files.fsutil import exclusive_lock
 from connectors.files.inbox import PUBLISHED, Candidate, Outcome, examine, finish, list_ready
 from connectors.files.journal import Journal
 from connectors.ingress.publishing import publish_events
+from connectors.shape import ConnectorStats, wait_or_stop
 from hub.core.backoff import Backoff
 from hub.core.errors import ConfigError, TransientError
 from hub.core.settings import HubSettings
@@ -50,8 +50,10 @@ class PassStats:
     moved: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (f"{self.published} published, {self.rejected} rejected, "
-                f"{self.recovered} recovered after a crash, {self.deferred} left for later")
+        return (
+            f"{self.published} published, {self.rejected} rejected, "
+            f"{self.recovered} recovered after a crash, {self.deferred} left for later"
+        )
 
 
 def sources(settings: HubSettings, only: str | None = None) -> list[layout.InboxPaths]:
@@ -69,8 +71,9 @@ def sources(settings: HubSettings, only: str | None = None) -> list[layout.Inbox
     return out
 
 
-def _next_batch(pending: list[Candidate], start: int, source: str,
-                size: int, max_bytes: int) -> tuple[list[Outcome], int, int]:
+def _next_batch(
+    pending: list[Candidate], start: int, source: str, size: int, max_bytes: int
+) -> tuple[list[Outcome], int, int]:
     """Examine files from ``pending[start]`` on; return (batch, next start, skipped)."""
     batch: list[Outcome] = []
     demands: set[str] = set()
@@ -92,11 +95,13 @@ def _next_batch(pending: list[Candidate], start: int, source: str,
 async def _publish(settings: HubSettings, outcomes: list[Outcome]) -> None:
     prepared = [o.prepared for o in outcomes if o.prepared is not None]
     try:
-        await asyncio.wait_for(publish_events(settings, prepared),
-                               timeout=settings.files.publish_timeout_s)
+        await asyncio.wait_for(
+            publish_events(settings, prepared), timeout=settings.files.publish_timeout_s
+        )
     except (KafkaError, OSError, TimeoutError) as exc:
-        raise TransientError(f"publishing inbox files to Kafka failed: {type(exc).__name__}"
-                             ) from exc
+        raise TransientError(
+            f"publishing inbox files to Kafka failed: {type(exc).__name__}"
+        ) from exc
 
 
 async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassStats:
@@ -109,9 +114,13 @@ async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassSt
         journal.compact({c.path.name for c in pending})
         start = 0
         while start < len(pending):
-            batch, start, skipped = _next_batch(pending, start, paths.source,
-                                                settings.files.batch_size,
-                                                settings.files.max_file_bytes)
+            batch, start, skipped = _next_batch(
+                pending,
+                start,
+                paths.source,
+                settings.files.batch_size,
+                settings.files.max_file_bytes,
+            )
             stats.deferred += skipped
             fresh = [o for o in batch if o.status == PUBLISHED and o.sha256 not in journal]
             if fresh:
@@ -141,26 +150,51 @@ async def scan(settings: HubSettings, only: str | None = None) -> dict[str, Pass
     return {p.source: await scan_source(settings, p) for p in sources(settings, only)}
 
 
-async def watch(settings: HubSettings, only: str | None = None,
-                stop: asyncio.Event | None = None) -> None:
-    """Pass after pass until ``stop`` is set (``hub files watch``). Kafka outages are
-    retried with a doubling delay capped at 60 s; the files wait in their inbox."""
-    inboxes = sources(settings, only)
-    stop = stop or asyncio.Event()
-    delay = settings.files.poll_interval_s
-    # a doubling delay from max(2·interval, 1 s), capped at 60 s, exact (no jitter)
-    backoff = Backoff(max(2 * delay, 1.0), 60.0, jitter=(1.0, 1.0))
-    failures = 0
-    while not stop.is_set():
-        try:
-            for p in inboxes:
-                stats = await scan_source(settings, p)
-                if stats.moved:
-                    log.info("inbox %s: %s", p.source, stats)
-            delay, failures = settings.files.poll_interval_s, 0
-        except TransientError as exc:
-            delay = backoff.delay(failures)
-            failures += 1
-            log.warning("%s; retrying in %.0f s", exc.message, delay)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+class FileInbox:
+    """The file inbox connector (``hub files watch``; :class:`connectors.shape.Connector`):
+    pass after pass over the inboxes (``only``: just that source) every
+    ``files.poll_interval_s`` seconds until ``stop``. A Kafka outage is retried after a
+    doubling delay from ``max(2 × interval, 1 s)`` capped at 60 s (exact); the files wait
+    in their inbox. ``stats.counts``: ``published``, ``rejected``, ``recovered``,
+    ``deferred`` files. Metrics: one connector call ``files``/``inbox`` per batch."""
+
+    name = "files_inbox"
+    section = "files"
+
+    def __init__(self, settings: HubSettings, only: str | None = None) -> None:
+        self.settings, self.only = settings, only
+        self.stats = ConnectorStats()
+        interval = settings.files.poll_interval_s
+        self.backoff = Backoff(max(2 * interval, 1.0), 60.0, jitter=(1.0, 1.0))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        inboxes = sources(self.settings, self.only)
+        while not stop.is_set():
+            delay = self.settings.files.poll_interval_s
+            try:
+                done = PassStats()
+                for p in inboxes:
+                    stats = await scan_source(self.settings, p)
+                    if stats.moved:
+                        log.info("inbox %s: %s", p.source, stats)
+                    done.published += stats.published
+                    done.rejected += stats.rejected
+                    done.recovered += stats.recovered
+                    done.deferred += stats.deferred
+                self.stats.succeeded(
+                    published=done.published,
+                    rejected=done.rejected,
+                    recovered=done.recovered,
+                    deferred=done.deferred,
+                )
+            except TransientError as exc:
+                delay = self.backoff.delay(self.stats.failed(exc))
+                log.warning("%s; retrying in %.0f s", exc.message, delay)
+            await wait_or_stop(stop, delay)
+
+
+async def watch(
+    settings: HubSettings, only: str | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """:meth:`FileInbox.run` (kept for callers of the former function)."""
+    await FileInbox(settings, only).run(stop or asyncio.Event())

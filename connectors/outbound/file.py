@@ -45,6 +45,7 @@ from sqlalchemy.exc import OperationalError
 from connectors.files import layout
 from connectors.files.disfile import render_batch
 from connectors.files.fsutil import exclusive_lock, remove_stale_tmp, write_atomic
+from connectors.shape import ConnectorStats, audit_rows, wait_or_stop
 from hub.core import topics
 from hub.core.db import make_engine, migrate
 from hub.core.errors import TransientError
@@ -52,7 +53,7 @@ from hub.core.kafka.client import client_options, topic_partitions
 from hub.core.private import private_dir
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
-from hub.stores.audit.recorder import audit_row, insert_rows
+from hub.stores.audit.recorder import insert_rows
 from monitoring import recorder
 from schemas import get_codec
 
@@ -90,8 +91,13 @@ class _Intents:
         write_atomic(self.folder, self.name, data)
 
 
-async def _take(consumer: AIOKafkaConsumer, tp: TopicPartition, position: int,
-                intent: tuple[int, int] | None, max_records: int) -> list[ConsumerRecord]:
+async def _take(
+    consumer: AIOKafkaConsumer,
+    tp: TopicPartition,
+    position: int,
+    intent: tuple[int, int] | None,
+    max_records: int,
+) -> list[ConsumerRecord]:
     """The next batch of ``tp``: the pending intent's exact range if it starts at
     ``position``, else what one fetch returns (at most ``max_records``; may be empty)."""
     if intent is None or intent[0] != position:
@@ -114,18 +120,24 @@ async def _take(consumer: AIOKafkaConsumer, tp: TopicPartition, position: int,
 def _audit(engine: Engine, actor_id: str, decoded: list[tuple[int, dict[str, Any]]]) -> int:
     """Record the deliveries of personal data of one DIS file (channel ``file``)."""
     now = datetime.now(UTC)
-    rows = [row for _, rec in decoded
-            if (row := audit_row(actor_id, rec, channel="file", at=now)) is not None]
+    rows = audit_rows(actor_id, "file", (rec for _, rec in decoded), now, replayable=True)
     return insert_rows(engine, rows)
 
 
-async def run_actor(settings: HubSettings, actor: Actor, *, once: bool,
-                    stop: asyncio.Event | None = None,
-                    engine: Engine | None = None) -> OutboxStats:
+async def run_actor(
+    settings: HubSettings,
+    actor: Actor,
+    *,
+    once: bool,
+    stop: asyncio.Event | None = None,
+    engine: Engine | None = None,
+    totals: ConnectorStats | None = None,
+) -> OutboxStats:
     """Write ``actor``'s feed as DIS files until caught up (``once``) or ``stop`` is set,
     auditing each delivery in ``engine`` (default: a migrated engine on
     ``settings.database_url``). Kafka and database failures raise :class:`TransientError`;
-    the next run resumes where this stopped."""
+    the next run resumes where this stopped. ``totals``: the connector's stats, counting
+    each DIS file (``files``) and its records (``records``) as it is written."""
     own = engine is None
     if engine is None:
         engine = make_engine(settings.database_url)
@@ -133,21 +145,31 @@ async def run_actor(settings: HubSettings, actor: Actor, *, once: bool,
             await asyncio.to_thread(migrate, engine)
         except OperationalError as exc:
             engine.dispose()
-            raise TransientError(f"outbox of actor {actor.id!r}: database unavailable "
-                                 f"({type(exc.orig).__name__})") from None
+            raise TransientError(
+                f"outbox of actor {actor.id!r}: database unavailable ({type(exc.orig).__name__})"
+            ) from None
     try:
-        return await _run_actor(settings, actor, engine, once=once,
-                                stop=stop or asyncio.Event())
+        return await _run_actor(
+            settings, actor, engine, once=once, stop=stop or asyncio.Event(), totals=totals
+        )
     except KafkaError as exc:
-        raise TransientError(f"outbox of actor {actor.id!r}: Kafka error {type(exc).__name__}"
-                             ) from exc
+        raise TransientError(
+            f"outbox of actor {actor.id!r}: Kafka error {type(exc).__name__}"
+        ) from exc
     finally:
         if own:
             engine.dispose()
 
 
-async def _run_actor(settings: HubSettings, actor: Actor, engine: Engine, *, once: bool,
-                     stop: asyncio.Event) -> OutboxStats:
+async def _run_actor(
+    settings: HubSettings,
+    actor: Actor,
+    engine: Engine,
+    *,
+    once: bool,
+    stop: asyncio.Event,
+    totals: ConnectorStats | None,
+) -> OutboxStats:
     stats = OutboxStats()
     folder = layout.outbox_dir(settings, actor)
     private_dir(folder)  # missing folders 0700; DIS files are written 0600 (fsutil)
@@ -157,15 +179,18 @@ async def _run_actor(settings: HubSettings, actor: Actor, engine: Engine, *, onc
         intents = _Intents(settings, actor.id)
         codec = get_codec()
         consumer = AIOKafkaConsumer(
-            **client_options(settings), group_id=group_id(actor.id),
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            isolation_level="read_committed", client_id=f"hub-files-{uuid.uuid4().hex[:8]}",
+            **client_options(settings),
+            group_id=group_id(actor.id),
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            client_id=f"hub-files-{uuid.uuid4().hex[:8]}",
         )
         await consumer.start()
         try:
             tps = await topic_partitions(consumer, topics.feed_topic(actor.id))
             while tps is None:  # no feed yet: the actor was never dispatched anything
-                if once or await _stopped(stop, settings.files.poll_interval_s):
+                if once or await wait_or_stop(stop, settings.files.poll_interval_s):
                     return stats
                 tps = await topic_partitions(consumer, topics.feed_topic(actor.id))
             consumer.assign(tps)
@@ -179,15 +204,19 @@ async def _run_actor(settings: HubSettings, actor: Actor, engine: Engine, *, onc
                 ends = await consumer.end_offsets(tps)
                 progressed = behind = False
                 positions = {tp: await consumer.position(tp) for tp in tps}
-                recorder.outbox_depth(
-                    actor.id, sum(max(ends[tp] - positions[tp], 0) for tp in tps))
+                recorder.outbox_depth(actor.id, sum(max(ends[tp] - positions[tp], 0) for tp in tps))
                 for tp in tps:
                     position = positions[tp]
                     if position >= ends[tp]:
                         continue
                     behind = True
-                    msgs = await _take(consumer, tp, position, intents.ranges.get(tp.partition),
-                                       settings.files.outbox_batch_max)
+                    msgs = await _take(
+                        consumer,
+                        tp,
+                        position,
+                        intents.ranges.get(tp.partition),
+                        settings.files.outbox_batch_max,
+                    )
                     if not msgs:
                         continue
                     decoded = [(m.offset, codec.decode_as(m.value, "FeedRecord")) for m in msgs]
@@ -201,22 +230,15 @@ async def _run_actor(settings: HubSettings, actor: Actor, engine: Engine, *, onc
                         await consumer.commit({tp: last + 1})
                     stats.files += 1
                     stats.records += len(msgs)
+                    if totals is not None:
+                        totals.add(files=1, records=len(msgs))
                     progressed = True
                     log.info("actor %s: wrote %s (%d records)", actor.id, name, len(msgs))
                 if once:
                     if not behind:
                         break  # caught up with the end offsets read at this round
-                elif not progressed and await _stopped(stop, settings.files.poll_interval_s):
+                elif not progressed and await wait_or_stop(stop, settings.files.poll_interval_s):
                     break
         finally:
             await consumer.stop()
     return stats
-
-
-async def _stopped(stop: asyncio.Event, delay: float) -> bool:
-    """Wait up to ``delay`` seconds; True if ``stop`` got set meanwhile."""
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=delay)
-    except TimeoutError:
-        return False
-    return True

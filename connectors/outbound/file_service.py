@@ -13,8 +13,9 @@ import contextlib
 import logging
 
 from connectors.outbound.file import OutboxStats, run_actor
+from connectors.shape import ConnectorStats, describe, wait_or_stop
 from hub.core.db import make_engine, migrate
-from hub.core.errors import ConfigError, HubError
+from hub.core.errors import ConfigError
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.stores.registry.store import ActorStore
@@ -30,8 +31,7 @@ def file_actors(settings: HubSettings, only: str | None = None) -> list[Actor]:
     if only is not None:
         actor = store.get(only)  # NotFoundError names it
         if actor.delivery.channel != "file":
-            raise ConfigError(
-                f"actor {only!r} delivers by {actor.delivery.channel}, not by file")
+            raise ConfigError(f"actor {only!r} delivers by {actor.delivery.channel}, not by file")
         return [actor]
     return [a for a in store.list() if a.delivery.channel == "file"]
 
@@ -41,39 +41,63 @@ async def run_once(settings: HubSettings, only: str | None = None) -> dict[str, 
     return {a.id: await run_actor(settings, a, once=True) for a in file_actors(settings, only)}
 
 
-async def run_forever(settings: HubSettings, only: str | None = None,
-                      stop: asyncio.Event | None = None) -> None:
-    """Keep one outbox task per file actor until ``stop`` is set (see the module doc)."""
-    stop = stop or asyncio.Event()
-    running: dict[str, tuple[Actor, asyncio.Task[OutboxStats]]] = {}
-    try:
-        while not stop.is_set():
-            wanted = {a.id: a for a in file_actors(settings, only)}
-            for actor_id, (actor, task) in list(running.items()):
-                if task.done():
-                    if not task.cancelled() and task.exception() is not None:
-                        log.warning("outbox of actor %s stopped: %s", actor_id,
-                                    _describe(task.exception()))
-                elif wanted.get(actor_id) == actor:
-                    continue
-                else:  # removed, or its delivery changed
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-                del running[actor_id]
-            for actor_id, actor in wanted.items():
-                if actor_id not in running:
-                    running[actor_id] = (actor, asyncio.create_task(
-                        run_actor(settings, actor, once=False, stop=stop)))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=settings.files.outbox_refresh_s)
-    finally:
-        for _, task in running.values():
-            task.cancel()
-        for _, task in running.values():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+class FileOutbox:
+    """The DIS file outbox connector (``hub files outbox``;
+    :class:`connectors.shape.Connector`): one outbox task per file actor (``only``: that
+    actor), the registry re-read every ``files.outbox_refresh_s`` seconds (see the module
+    doc) until ``stop``. ``stats.counts``: ``files`` and ``records`` written; a pass is
+    a refresh, a failure an actor's outbox that stopped (restarted at the next refresh).
+    Metrics: one connector call ``files``/``outbox`` per DIS file."""
+
+    name = "files_outbox"
+    section = "files"
+
+    def __init__(self, settings: HubSettings, only: str | None = None) -> None:
+        self.settings, self.only = settings, only
+        self.stats = ConnectorStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings, only = self.settings, self.only
+        running: dict[str, tuple[Actor, asyncio.Task[OutboxStats]]] = {}
+        try:
+            while not stop.is_set():
+                wanted = {a.id: a for a in file_actors(settings, only)}
+                for actor_id, (actor, task) in list(running.items()):
+                    if task.done():
+                        if not task.cancelled() and task.exception() is not None:
+                            self.stats.failed(task.exception() or Exception())
+                            log.warning(
+                                "outbox of actor %s stopped: %s",
+                                actor_id,
+                                describe(task.exception()),
+                            )
+                    elif wanted.get(actor_id) == actor:
+                        continue
+                    else:  # removed, or its delivery changed
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await task
+                    del running[actor_id]
+                for actor_id, actor in wanted.items():
+                    if actor_id not in running:
+                        running[actor_id] = (
+                            actor,
+                            asyncio.create_task(
+                                run_actor(settings, actor, once=False, stop=stop, totals=self.stats)
+                            ),
+                        )
+                self.stats.succeeded()
+                await wait_or_stop(stop, settings.files.outbox_refresh_s)
+        finally:
+            for _, task in running.values():
+                task.cancel()
+            for _, task in running.values():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
-def _describe(exc: BaseException | None) -> str:
-    return exc.message if isinstance(exc, HubError) else type(exc).__name__
+async def run_forever(
+    settings: HubSettings, only: str | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """:meth:`FileOutbox.run` (kept for callers of the former function)."""
+    await FileOutbox(settings, only).run(stop or asyncio.Event())

@@ -45,12 +45,13 @@ from typing import Any, ClassVar
 
 import httpx
 
+from connectors.shape import audit_rows
 from hub.core.backoff import Backoff
 from hub.core.errors import HubError, NotFoundError
 from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
-from hub.stores.audit.store import AuditStore, delivery_rows
+from hub.stores.audit.store import AuditStore
 from hub.stores.delivery.outbox import Outbox, Pending
 from monitoring import recorder
 
@@ -185,7 +186,7 @@ class PushChannel:
             error = "no record answered"
         now = datetime.now(UTC)
         done = batch[:n]
-        audit = delivery_rows(actor.id, self.channel, (json.loads(p.body) for p in done), now)
+        audit = audit_rows(actor.id, self.channel, (json.loads(p.body) for p in done), now)
         failure = None
         if error is not None:
             head = batch[n]

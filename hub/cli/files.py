@@ -1,30 +1,18 @@
 """``hub files``: the legacy file exchange (inbox scan/watch, DIS outboxes).
 
-Long-running commands stop cleanly on SIGTERM or Ctrl-C; a crash (even ``kill -9``) loses
-and duplicates nothing (docs/connectors-files.md).
+Long-running commands run a connector (:mod:`connectors.shape`) and stop cleanly on
+SIGTERM or Ctrl-C; a crash (even ``kill -9``) loses and duplicates nothing
+(docs/connectors-files.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import signal
-from collections.abc import Awaitable, Callable
 
 import click
 
 from hub.core.settings import get_settings
 from monitoring.serve import metrics_port_option, serve_metrics
-
-
-def _until_signal(run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run(stop)
-
-    asyncio.run(main())
 
 
 @click.group()
@@ -47,11 +35,12 @@ def scan(source: str | None) -> None:
 @metrics_port_option
 def watch(source: str | None, metrics_port: int | None) -> None:
     """Process the inboxes every files.poll_interval_s seconds until stopped."""
-    from connectors.files.scan import watch as watch_all
+    from connectors.files.scan import FileInbox
+    from connectors.shape import run_until_signal
 
     settings = get_settings()
     serve_metrics(metrics_port, settings.monitoring.web_host)
-    _until_signal(lambda stop: watch_all(settings, source, stop))
+    run_until_signal(FileInbox(settings, source))
 
 
 @files.command()
@@ -60,7 +49,8 @@ def watch(source: str | None, metrics_port: int | None) -> None:
 @metrics_port_option
 def outbox(actor_id: str | None, once: bool, metrics_port: int | None) -> None:
     """Write the feeds of the actors delivering by file as DIS files."""
-    from connectors.outbound.file_service import run_forever, run_once
+    from connectors.outbound.file_service import FileOutbox, run_once
+    from connectors.shape import run_until_signal
 
     settings = get_settings()
     serve_metrics(metrics_port, settings.monitoring.web_host)
@@ -68,4 +58,4 @@ def outbox(actor_id: str | None, once: bool, metrics_port: int | None) -> None:
         for name, stats in asyncio.run(run_once(settings, actor_id)).items():
             click.echo(f"{name}: {stats.files} file(s), {stats.records} record(s)")
         return
-    _until_signal(lambda stop: run_forever(settings, actor_id, stop))
+    run_until_signal(FileOutbox(settings, actor_id))
