@@ -28,11 +28,13 @@ neither: the time since the last success grows.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import inspect
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -41,8 +43,10 @@ from sqlalchemy import Engine, select
 
 from connectors.ingress.publishing import PreparedEvent, prepare_event
 from connectors.interfacenuu.mapping import parse_demande_xml
+from connectors.shape import ConnectorStats, wait_or_stop
 from connectors.sne.client import SneClient
 from connectors.sne.tables import poll_seen, poll_watermarks
+from hub.core.backoff import Backoff
 from hub.core.db import write_transaction
 from hub.core.errors import HubError
 from hub.core.settings import SneSettings
@@ -52,7 +56,9 @@ log = logging.getLogger(__name__)
 _NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:passerelle:sne-poller")
 #: poller label of the poller metrics (the demands poller; an events poller would be another)
 POLLER = "demandes"
-Publish = Callable[[list[PreparedEvent]], int]
+#: publishes a pass's events (returns how many); a coroutine function is awaited on the
+#: event loop serving :meth:`SnePoller.run`
+Publish = Callable[[list[PreparedEvent]], int | Awaitable[int]]
 
 
 @dataclass
@@ -71,15 +77,79 @@ def changed_paths(old: Any, new: Any, path: str = "") -> Iterator[str]:
         yield path
 
 
+async def _awaited(result: Awaitable[int]) -> int:
+    return await result
+
+
 def _digest(snapshot: Any) -> str:
     return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
 
 
 class SnePoller:
+    """The SNE poller connector (``hub sne-poll``; :class:`connectors.shape.Connector`):
+    :meth:`run` makes a pass (:meth:`poll_once`, in a worker thread: the SNE client is
+    synchronous) every ``interval`` seconds until ``stop``. A pass failing for a
+    retriable reason (the SNE or Kafka down) is tried again after a
+    :class:`~hub.core.backoff.Backoff` delay (from ``min(interval, 30 s)``, doubling,
+    capped at ``interval``); any other error ends :meth:`run`. ``stats.counts``:
+    ``published``, ``unchanged`` and ``refused`` demands. Metrics: the SNE client's
+    connector calls (``sne_soap``) and the poller's success and lag gauges."""
+
+    name = "sne_poller"
+    section = "sne"
+
     def __init__(
-        self, cfg: SneSettings, client: SneClient, engine: Engine, publish: Publish
+        self,
+        cfg: SneSettings,
+        client: SneClient,
+        engine: Engine,
+        publish: Publish,
+        *,
+        interval: float = 300.0,
+        on_pass: Callable[[PollReport], None] | None = None,
     ) -> None:
         self.cfg, self.client, self.engine, self.publish = cfg, client, engine, publish
+        self.interval, self.on_pass = interval, on_pass
+        self.stats = ConnectorStats()
+        self.backoff = Backoff(min(interval, 30.0), interval)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def pass_once(self, today: date | None = None) -> PollReport:
+        """One pass (:meth:`poll_once`) in a worker thread, publishing on this loop."""
+        self._loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.to_thread(self.poll_once, today)
+        finally:
+            self._loop = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pass after pass until ``stop`` (see the class doc)."""
+        while not stop.is_set():
+            delay = self.interval
+            try:
+                report = await self.pass_once()
+            except HubError as exc:
+                if not exc.retriable:
+                    raise
+                delay = min(self.interval, self.backoff.delay(self.stats.failed(exc)))
+                log.warning("SNE poller: pass failed (%s), again in %.0f s", exc.message, delay)
+            else:
+                self.stats.succeeded(
+                    published=len(report.published),
+                    unchanged=report.unchanged,
+                    refused=report.refused,
+                )
+                if self.on_pass is not None:
+                    self.on_pass(report)
+            await wait_or_stop(stop, delay)
+
+    def _publish(self, events: list[PreparedEvent]) -> int:
+        result = self.publish(events)
+        if not inspect.isawaitable(result):
+            return result
+        if self._loop is None:  # poll_once called outside run/pass_once
+            return asyncio.run(_awaited(result))
+        return asyncio.run_coroutine_threadsafe(_awaited(result), self._loop).result()
 
     def _windows(self, today: date) -> Iterator[tuple[str, str]]:
         start = date.fromisoformat(self.cfg.poll_since)
@@ -179,7 +249,7 @@ class SnePoller:
                 log.warning("SNE poller: demand %s refused by the hub (%s)", num, exc.code)
                 report.refused += 1
                 continue
-            self.publish([prepared])
+            self._publish([prepared])
             self._record(num, digest, event)
             report.published.append(event)
         self._set_watermark("radiations", today.isoformat())

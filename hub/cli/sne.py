@@ -25,8 +25,10 @@ def sne_simulator(host: str, port: int | None, db_url: str | None) -> None:
     port = port or settings.sne.simulator_port
     base = public_base(settings.sne.simulator_public_url, host, port)
     app = create_app(url, base)
-    click.echo(f"SNE simulator on http://{host}:{port}/sne/DemandeLogementImplService?wsdl "
-               f"(WSDL address {base}/<Service>)")
+    click.echo(
+        f"SNE simulator on http://{host}:{port}/sne/DemandeLogementImplService?wsdl "
+        f"(WSDL address {base}/<Service>)"
+    )
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -48,10 +50,11 @@ def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -
     host, port = host or settings.sne.gateway_host, port or settings.sne.gateway_port
     base = public_base(settings.sne.gateway_public_url, host, port)
     serve_metrics(metrics_port, settings.monitoring.web_host)
-    click.echo(f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url} "
-               f"(WSDL address {base}/<Service>)")
-    uvicorn.run(create_app(settings, public_url=base), host=host, port=port,
-                log_level="warning")
+    click.echo(
+        f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url} "
+        f"(WSDL address {base}/<Service>)"
+    )
+    uvicorn.run(create_app(settings, public_url=base), host=host, port=port, log_level="warning")
 
 
 @click.command("sne-poll")
@@ -63,11 +66,11 @@ def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -
 def sne_poll(once: bool, interval: float, metrics_port: int | None) -> None:
     """Capture the SNE's changes in the hub's territory and publish CRE/MOD/REN/RAD."""
     import asyncio
-    import time
 
     from connectors.ingress.publishing import PreparedEvent, publish_events
+    from connectors.shape import run_until_signal
     from connectors.sne.client import SneClient
-    from connectors.sne.poller import SnePoller
+    from connectors.sne.poller import PollReport, SnePoller
     from hub.core.db import make_engine, migrate
     from hub.core.errors import ConfigError
 
@@ -80,16 +83,19 @@ def sne_poll(once: bool, interval: float, metrics_port: int | None) -> None:
     migrate(engine)
     serve_metrics(metrics_port, settings.monitoring.web_host)
 
-    def publish(events: list[PreparedEvent]) -> int:
-        return asyncio.run(publish_events(settings, events))
+    async def publish(events: list[PreparedEvent]) -> int:
+        return await publish_events(settings, events)
 
-    poller = SnePoller(settings.sne, SneClient(settings.sne), engine, publish)
-    while True:
-        report = poller.poll_once()
+    def echo(report: PollReport) -> None:
         click.echo(
             f"published {len(report.published)}, unchanged {report.unchanged}, "
             f"refused {report.refused}"
         )
-        if once:
-            return
-        time.sleep(interval)
+
+    poller = SnePoller(
+        settings.sne, SneClient(settings.sne), engine, publish, interval=interval, on_pass=echo
+    )
+    if once:
+        echo(asyncio.run(poller.pass_once()))
+        return
+    run_until_signal(poller)

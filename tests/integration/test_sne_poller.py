@@ -73,3 +73,62 @@ def test_poller_publishes_changes_once(settings: HubSettings, tmp_path: Path) ->
         assert restarted.watermark("radiations") == today.isoformat()
         assert restarted.poll_once(today).published == []
     assert len(published) == 4
+
+
+def test_run_serves_passes_until_stop_and_backs_off(settings: HubSettings, tmp_path: Path) -> None:
+    """The connector shape: ``run(stop)`` makes passes on the event loop (the async
+    publisher awaited there), backs off while the SNE is down, and returns on ``stop``."""
+    from connectors.shape import Connector
+    from tests.support.sne import free_port
+
+    published: list[PreparedEvent] = []
+
+    async def publish(events: list[PreparedEvent]) -> int:
+        published.extend(events)
+        return await publish_events(settings, events)
+
+    with serve(create_app(f"sqlite:///{tmp_path / 'sim.db'}")) as base:
+        cfg = settings.sne.model_copy(
+            update={
+                "url": f"{base}/sne",
+                "retries": 0,
+                "poll_communes": (COMMUNE,),
+                "poll_since": "2025-01-01",
+            }
+        )
+        client = SneClient(cfg)
+        g = "R" + uuid.uuid4().hex[:4].upper()
+        num = client.register_demande(new_demande_xml(g, [COMMUNE], nom=f"A{g}"))[0]
+        engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+        migrate(engine)
+        reports: list[int] = []
+        poller = SnePoller(
+            cfg,
+            client,
+            engine,
+            publish,
+            interval=0.2,
+            on_pass=lambda r: reports.append(len(r.published)),
+        )
+        assert isinstance(poller, Connector) and poller.section == "sne"
+
+        async def scenario(p: SnePoller, until: int) -> None:
+            stop = asyncio.Event()
+            task = asyncio.create_task(p.run(stop))
+            for _ in range(300):
+                if p.stats.passes + p.stats.failures >= until:
+                    break
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.wait_for(task, 30)
+
+        asyncio.run(scenario(poller, 2))
+    assert num in {e.event["numUnique"] for e in published}
+    assert reports[0] >= 1 and reports[1] == 0  # the next pass finds nothing new
+    assert poller.stats.counts["published"] == reports[0]
+
+    down = cfg.model_copy(update={"url": f"http://127.0.0.1:{free_port()}/sne"})
+    dead = SnePoller(down, SneClient(down), engine, publish, interval=0.2)
+    asyncio.run(scenario(dead, 2))
+    assert dead.stats.passes == 0 and dead.stats.failures >= 2
+    assert dead.stats.last_error is not None and "SNE" in dead.stats.last_error
