@@ -11,20 +11,20 @@ from typing import Any
 
 from hub.core.errors import InputError
 from hub.dev.generate.household import (
-    _ascii,
-    _birth,
-    _child,
-    _logement_actuel,
-    _motifs,
-    _person,
-    _phone,
-    _revenu_fiscal,
-    _situation_pro,
-    _typologies,
-    _weighted,
+    ascii_key,
+    birth_date,
+    draw_child,
+    draw_logement_actuel,
+    draw_motifs,
+    draw_person,
+    draw_phone,
+    draw_revenu_fiscal,
+    draw_situation_pro,
+    draw_typologies,
+    weighted_pick,
 )
 from hub.dev.generate.pieces import draw_pieces
-from hub.dev.generate.territory import _Area, _area, _guichets, _Pool, _territory
+from hub.dev.generate.territory import Area, Pool, area_of, guichets_of, territory_prefix
 from hub.dev.generate.vocabulary import (
     BESOINS_HANDICAP,
     DEFAULT_UNTIL,
@@ -41,16 +41,16 @@ from hub.dev.generate.vocabulary import (
 from hub.domain.geo import Geography
 
 
-def _clone(obj: Any) -> Any:
+def clone(obj: Any) -> Any:
     """Deep copy of JSON-like data, several times faster than ``copy.deepcopy``."""
     if isinstance(obj, dict):
-        return {k: _clone(v) for k, v in obj.items()}
+        return {k: clone(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_clone(v) for v in obj]
+        return [clone(v) for v in obj]
     return obj
 
 
-def _new_event(rng: random.Random, num: str, op: str, at: datetime, demande: Event | None,
+def new_event(rng: random.Random, num: str, op: str, at: datetime, demande: Event | None,
                changed: list[str]) -> Event:  # fmt: skip
     return {
         "eventId": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -101,7 +101,7 @@ def generate_demandes(
     """
     if n < 0:
         raise ValueError("n must be >= 0")
-    area = _area(geography, tuple(sorted(departements)) if departements else None, epci)
+    area = area_of(geography, tuple(sorted(departements)) if departements else None, epci)
     rng = random.Random(seed)
     numbering = _Numbering(rng)
     end = until or DEFAULT_UNTIL
@@ -112,7 +112,7 @@ def generate_demandes(
         yield _demande_event(rng, area, numbering, at)
 
 
-def _draw_wishes(rng: random.Random, area: _Area) -> tuple[list[str], _Pool]:
+def _draw_wishes(rng: random.Random, area: Area) -> tuple[list[str], Pool]:
     """1–8 distinct wished communes: the first by population in the area, the others
     within the EPCI of the first (returned too, for the residence draw)."""
     first = area.pool.pick(rng)
@@ -129,7 +129,7 @@ def _draw_wishes(rng: random.Random, area: _Area) -> tuple[list[str], _Pool]:
     return communes, local
 
 
-def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: datetime) -> Event:
+def _demande_event(rng: random.Random, area: Area, numbering: _Numbering, at: datetime) -> Event:
     geo = area.geo
     created = at.date()
 
@@ -138,7 +138,7 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
     dep = geo.commune(first).departement
 
     # household
-    kind = _weighted(rng, [("seul", 45), ("mono", 22), ("couple", 10), ("famille", 23)])
+    kind = weighted_pick(rng, [("seul", 45), ("mono", 22), ("couple", 10), ("famille", 23)])
     adults = 2 if kind in ("couple", "famille") else 1
     kids = 0 if kind in ("seul", "couple") else rng.choices((1, 2, 3, 4, 5), (35, 33, 18, 9, 5))[0]
     if kind == "seul":
@@ -150,18 +150,19 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
         age = rng.randint(20 + kids * 2, 55)
     civilite = "2" if (kind == "mono" and rng.random() < 0.85) else rng.choice(("1", "2"))
     if kind in ("couple", "famille"):
-        situation = _weighted(rng, [("M", 45), ("P", 20), ("U", 35)])
+        situation = weighted_pick(rng, [("M", 45), ("P", 20), ("U", 35)])
     elif age >= 65 and rng.random() < 0.4:
         situation = "V"
     else:
-        situation = _weighted(rng, [("C", 60), ("D", 22), ("S", 18)] if kind == "seul" or age > 30
-                              else [("C", 85), ("S", 15)])  # fmt: skip
-    nationalite = _weighted(rng, [("1", 84), ("2", 5), ("3", 11)])
+        situation = weighted_pick(rng, [("C", 60), ("D", 22), ("S", 18)]
+                                  if kind == "seul" or age > 30
+                                  else [("C", 85), ("S", 15)])  # fmt: skip
+    nationalite = weighted_pick(rng, [("1", 84), ("2", 5), ("3", 11)])
     nom = rng.choice(NOMS)
     handicap = rng.random() < 0.06
-    demandeur = _person(rng, created, age, civilite, nom, kids)
+    demandeur = draw_person(rng, created, age, civilite, nom, kids)
     seniors = [(c, w) for c, w in LOGEMENT_ACTUEL if c not in ("RE", "CPE")]
-    logement = _weighted(rng, LOGEMENT_ACTUEL if age < 63 else seniors)
+    logement = weighted_pick(rng, LOGEMENT_ACTUEL if age < 63 else seniors)
     if demandeur.contrat == "ETU" and rng.random() < 0.5:
         logement = "RE"
     if handicap:
@@ -187,7 +188,7 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
     if logement in ("CP", "LTG"):
         adresse["nomHebergeant"] = f"{rng.choice(PRENOMS_F + PRENOMS_M)} {rng.choice(NOMS)}"
 
-    mail = f"{_ascii(demandeur.prenom)}.{_ascii(nom)}{rng.randint(1, 99)}@example.org"
+    mail = f"{ascii_key(demandeur.prenom)}.{ascii_key(nom)}{rng.randint(1, 99)}@example.org"
     pp_demandeur: Event = {
         "civilite": civilite,
         "nom": nom,
@@ -195,13 +196,13 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
         "dateNaissance": demandeur.naissance.isoformat(),
         "nationalite": nationalite,
         "situationFamiliale": situation,
-        "telPortable": _phone(rng, rng.choice(("06", "07"))),
+        "telPortable": draw_phone(rng, rng.choice(("06", "07"))),
         "mel": mail if rng.random() < 0.8 else None,
         "notifSms": rng.random() < 0.7,
         "notifEvt": rng.random() < 0.5,
         "adressePostale": adresse,
-        "situationProfessionnelle": _situation_pro(demandeur, residence, postal),
-        "revenuFiscal": _revenu_fiscal(rng, demandeur, created.year),
+        "situationProfessionnelle": draw_situation_pro(demandeur, residence, postal),
+        "revenuFiscal": draw_revenu_fiscal(rng, demandeur, created.year),
         "listeRessourceRecue": demandeur.ressources,
         "listeRessourceVersee": [],
         "listeRessourceRecuePersACharge": [],
@@ -218,7 +219,7 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
         co_age = max(18, age + rng.randint(-6, 6))
         married = situation == "M"
         co_nom = nom if married else rng.choice(NOMS)
-        co = _person(rng, created, co_age, co_civ, co_nom, kids)
+        co = draw_person(rng, created, co_age, co_civ, co_nom, kids)
         cotitulaire: Event = {
             "civilite": co_civ,
             "nom": co_nom,
@@ -227,8 +228,8 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
             "nationalite": nationalite if rng.random() < 0.8 else "1",
             "situationFamiliale": situation,
             "lienDemandeur": "M",  # conjoint
-            "situationProfessionnelle": _situation_pro(co, residence, postal),
-            "revenuFiscal": _revenu_fiscal(rng, co, created.year),
+            "situationProfessionnelle": draw_situation_pro(co, residence, postal),
+            "revenuFiscal": draw_revenu_fiscal(rng, co, created.year),
             "listeRessourceRecue": co.ressources,
             "listeRessourceVersee": [],
         }
@@ -238,7 +239,8 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
     if kids:
         oldest = max(0, min(age - 19, 24))  # parents are at least 19 at first birth
         personne["listePersonneACharge"] = [
-            _child(rng, nom, _birth(rng, created, rng.randint(0, oldest))) for _ in range(kids)
+            draw_child(rng, nom, birth_date(rng, created, rng.randint(0, oldest)))
+            for _ in range(kids)
         ]
     if age < 42 and (adults == 2 or civilite == "2") and rng.random() < 0.05:
         personne["personneANaitre"] = {
@@ -247,12 +249,12 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
         }
 
     size = adults + kids
-    typologies = _typologies(rng, adults, kids, age)
-    personne["logementActuel"] = _logement_actuel(
+    typologies = draw_typologies(rng, adults, kids, age)
+    personne["logementActuel"] = draw_logement_actuel(
         rng, logement, size, created, residence, postal, dep
     )
 
-    motifs = _motifs(rng, logement, situation, kids, age, handicap)
+    motifs = draw_motifs(rng, logement, situation, kids, age, handicap)
     principaux: Event = {"motifDemande": motifs}
     if "05" in motifs or "11" in motifs:
         principaux["compDateJugement"] = (
@@ -263,14 +265,14 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
             ("Rapprochement de l'école", "Logement trop bruyant", "Besoin d'un extérieur")
         )
 
-    territory = _territory(dep)
+    territory = territory_prefix(dep)
     mmyy = f"{created.month:02d}{created.year % 100:02d}"
-    guichets = _guichets(dep)
+    guichets = guichets_of(dep)
     guichet = rng.choices(guichets, weights=(40, 20, 12, 10, 8, 5, 3, 2))[0]
     num = f"{territory}{mmyy}{numbering.next(territory, mmyy):06d}{guichet}"
 
     recherche: Event = {
-        "categorieLogementRecherche": _weighted(rng, [("A", 70), ("M", 5), ("I", 25)]),
+        "categorieLogementRecherche": weighted_pick(rng, [("A", 70), ("M", 5), ("I", 25)]),
         "demandeElargie": rng.random() < 0.2,
         "listeTypeLogement": typologies,
         "listeLocalisationSouhaite": [{"commune": c, "quartier": None} for c in communes],
@@ -317,7 +319,7 @@ def _demande_event(rng: random.Random, area: _Area, numbering: _Numbering, at: d
             "typologieLogementDalo": typologies[0],
         }
     demande: Event = {"informationDalo": dalo, "demandeLogement": demande_logement}
-    event = _new_event(rng, num, "CRE", at, demande, [])
+    event = new_event(rng, num, "CRE", at, demande, [])
     # own generator (str seeds hash with SHA-512: stable across processes), so the draws
     # above — hence every other field — do not depend on the documents
     prng = random.Random(f"pieces-{event['eventId']}")

@@ -11,32 +11,32 @@ from datetime import date, timedelta
 from typing import Any
 
 from hub.dev.generate.vocabulary import (
-    _HOSTED,
-    _NO_HOME,
-    _RENTED,
     BAILLEURS_76,
+    HOSTED,
+    NO_HOME,
     PRENOMS_F,
     PRENOMS_M,
     PROFESSIONS,
+    RENTED,
     TYPOLOGIES,
     Event,
 )
 
 
-def _ascii(text: str) -> str:
+def ascii_key(text: str) -> str:
     norm = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return "".join(ch for ch in norm.lower() if ch.isalnum())
 
 
-def _weighted(rng: random.Random, pairs: Sequence[tuple[str, float]]) -> str:
+def weighted_pick(rng: random.Random, pairs: Sequence[tuple[str, float]]) -> str:
     return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
 
 
-def _birth(rng: random.Random, on: date, age: int) -> date:
+def birth_date(rng: random.Random, on: date, age: int) -> date:
     return on - timedelta(days=age * 365 + rng.randrange(365))
 
 
-def _phone(rng: random.Random, prefix: str) -> str:
+def draw_phone(rng: random.Random, prefix: str) -> str:
     return f"{prefix}{rng.randrange(100_000_000):08d}"
 
 
@@ -51,15 +51,19 @@ class _Person:
     profession: str | None
 
 
-def _person(rng: random.Random, on: date, age: int, civilite: str, nom: str,
+def draw_person(rng: random.Random, on: date, age: int, civilite: str, nom: str,
             household_kids: int) -> _Person:  # fmt: skip
     prenom = rng.choice(PRENOMS_M if civilite == "1" else PRENOMS_F)
     if age >= 63:
         contrat = "RET"
     elif age < 25:
-        contrat = _weighted(rng, [("ETU", 25), ("APP", 15), ("CDD", 30), ("CHO", 15), ("AUT", 15)])
+        contrat = weighted_pick(
+            rng, [("ETU", 25), ("APP", 15), ("CDD", 30), ("CHO", 15), ("AUT", 15)]
+        )
     else:
-        contrat = _weighted(rng, [("CDI", 40), ("CDD", 15), ("CHO", 15), ("ART", 4), ("AUT", 26)])
+        contrat = weighted_pick(
+            rng, [("CDI", 40), ("CDD", 15), ("CHO", 15), ("ART", 4), ("AUT", 26)]
+        )
     ressources: list[dict[str, Any]] = []
     if contrat in ("CDI", "CDD", "ART", "APP"):
         low, high = (500, 1100) if contrat == "APP" else (900, 2300)
@@ -75,10 +79,10 @@ def _person(rng: random.Random, on: date, age: int, civilite: str, nom: str,
     elif rng.random() < 0.8:  # AUT: mostly RSA
         ressources.append({"ressource": "RSA", "montant": 600 + 250 * household_kids})
     profession = rng.choice(PROFESSIONS) if contrat in ("CDI", "CDD", "ART", "APP") else None
-    return _Person(civilite, prenom, nom, _birth(rng, on, age), contrat, ressources, profession)
+    return _Person(civilite, prenom, nom, birth_date(rng, on, age), contrat, ressources, profession)
 
 
-def _child(rng: random.Random, nom: str, naissance: date) -> Event:
+def draw_child(rng: random.Random, nom: str, naissance: date) -> Event:
     sexe = rng.choice(("M", "F"))
     return {
         "nom": nom[:24],
@@ -89,14 +93,14 @@ def _child(rng: random.Random, nom: str, naissance: date) -> Event:
     }
 
 
-def _situation_pro(p: _Person, commune: str, postal: str) -> Event:
+def draw_situation_pro(p: _Person, commune: str, postal: str) -> Event:
     sp: Event = {"typeContratTravail": p.contrat}
     if p.profession is not None:
         sp.update(profession=p.profession, etranger=False, codePostal=postal, commune=commune)
     return sp
 
 
-def _revenu_fiscal(rng: random.Random, p: _Person, year: int) -> Event:
+def draw_revenu_fiscal(rng: random.Random, p: _Person, year: int) -> Event:
     taxable = sum(r["montant"] for r in p.ressources if r["ressource"] in ("SAL", "CHO", "RET"))
     rfr = int(taxable * 12 * 0.9)  # the 10% allowance on wages and pensions
     return {
@@ -107,7 +111,7 @@ def _revenu_fiscal(rng: random.Random, p: _Person, year: int) -> Event:
     }
 
 
-def _typologies(rng: random.Random, adults: int, kids: int, age: int) -> list[str]:
+def draw_typologies(rng: random.Random, adults: int, kids: int, age: int) -> list[str]:
     """Wished typologies consistent with the household (1 person: C/T1/T2; couple: T2/T3;
     with children: T3..T6P around one room per two persons plus a living room)."""
     if kids == 0 and adults == 1:
@@ -126,7 +130,7 @@ def _typologies(rng: random.Random, adults: int, kids: int, age: int) -> list[st
     return list(chosen)
 
 
-def _motifs(rng: random.Random, logement: str, situation: str, kids: int, age: int,
+def draw_motifs(rng: random.Random, logement: str, situation: str, kids: int, age: int,
             handicap: bool) -> list[str]:  # fmt: skip
     w: dict[str, float] = {"09": 3, "23": 1, "19": 2, "20": 1, "21": 1}
     if logement == "HLM":
@@ -135,7 +139,7 @@ def _motifs(rng: random.Random, logement: str, situation: str, kids: int, age: i
         w.update({"09": 8, "03": 2, "04": 2, "13": 4 if kids else 1, "05": 1})
     elif logement == "CPE":
         w.update({"12": 12})
-    elif logement in _HOSTED or logement in _NO_HOME or logement == "RS":
+    elif logement in HOSTED or logement in NO_HOME or logement == "RS":
         w.update({"01": 12})
     elif logement == "POCC":
         w.update({"22": 6})
@@ -157,24 +161,24 @@ def _motifs(rng: random.Random, logement: str, situation: str, kids: int, age: i
     return out
 
 
-def _logement_actuel(rng: random.Random, logement: str, size: int, created: date,
+def draw_logement_actuel(rng: random.Random, logement: str, size: int, created: date,
                      residence: str, postal: str, dep: str) -> Event:  # fmt: skip
     """The current housing: its model code, household count, and the complements the
     model calls for (landlord and date for HLM, structure for SLHT, typology if owned)."""
     current = TYPOLOGIES[min(6, max(1, size - 1 + rng.choice((-1, 0, 0, 1))))]
     actuel: Event = {
         "listeModeleLogement": [logement],
-        "nombreHabitant": size + (rng.randint(1, 3) if logement in _HOSTED else 0),
+        "nombreHabitant": size + (rng.randint(1, 3) if logement in HOSTED else 0),
         "proprietaire": logement == "POCC",
         "etranger": False,
         "codePostal": postal,
         "commune": residence,
     }
-    if logement in _RENTED or logement == "POCC":
+    if logement in RENTED or logement == "POCC":
         actuel["categorieLogement"] = "A" if rng.random() < 0.8 else "M"
         actuel["typeLogementActuel"] = current
         actuel["surface"] = 18 + 14 * TYPOLOGIES.index(current) + rng.randint(-5, 10)
-    if logement in _RENTED:
+    if logement in RENTED:
         rent = 180 + 90 * TYPOLOGIES.index(current) + rng.randint(0, 250)
         if logement == "LP":
             rent = rent * 8 // 5  # private rents run well above social ones
@@ -183,7 +187,7 @@ def _logement_actuel(rng: random.Random, logement: str, size: int, created: date
         actuel["montantMensuelLoyer"] = rent
         actuel["montantMensuelAPL"] = rng.randint(0, rent // 2)
     if logement == "HLM":
-        actuel["compResSocDepuis"] = _birth(rng, created, rng.randint(1, 20)).isoformat()
+        actuel["compResSocDepuis"] = birth_date(rng, created, rng.randint(1, 20)).isoformat()
         if dep == "76":
             actuel["compNomOrgBailleur"] = rng.choice(BAILLEURS_76)
     elif logement == "HOT":

@@ -6,9 +6,9 @@ import random
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from hub.dev.generate.demandes import _clone, _new_event
-from hub.dev.generate.household import _phone, _weighted
-from hub.dev.generate.territory import _area
+from hub.dev.generate.demandes import clone, new_event
+from hub.dev.generate.household import draw_phone, weighted_pick
+from hub.dev.generate.territory import area_of
 from hub.dev.generate.vocabulary import (
     F_COMMUNES,
     F_RADIATION,
@@ -50,13 +50,13 @@ def generate_modifications(
         count = rng.randint(1, max_modifications) if rng.random() < modification_rate else 0
         for _ in range(count):
             at += timedelta(days=rng.randint(1, 90), seconds=rng.randrange(86400))
-            demande = _clone(demande)
+            demande = clone(demande)
             changed = _modify(rng, geography, demande)
-            out.append(_new_event(rng, created["numUnique"], "MOD", at, demande, changed))
+            out.append(new_event(rng, created["numUnique"], "MOD", at, demande, changed))
         if rng.random() < radiation_rate:
             at += timedelta(days=rng.randint(1, 120), seconds=rng.randrange(86400))
-            demande = _clone(demande)
-            motif = _weighted(
+            demande = clone(demande)
+            motif = weighted_pick(
                 rng, [("RADATT", 50), ("RADABA", 20), ("RADREN", 15), ("RADCON", 10), ("RADIRR", 5)]
             )
             radiation: Event = {"dateRadiation": at.date().isoformat(), "motifRadiation": motif}
@@ -67,7 +67,7 @@ def generate_modifications(
                     "dateCourrier": (at.date() - timedelta(days=61)).isoformat()
                 }
             demande["demandeLogement"]["radiation"] = radiation
-            out.append(_new_event(rng, created["numUnique"], "RAD", at, demande, [F_RADIATION]))
+            out.append(new_event(rng, created["numUnique"], "RAD", at, demande, [F_RADIATION]))
     out.sort(key=lambda e: e["occurredAt"])  # stable: a demand's events keep their order
     return out
 
@@ -77,13 +77,13 @@ def _modify(rng: random.Random, geo: Geography, demande: Event) -> list[str]:
     dl = demande["demandeLogement"]
     recherche = dl["logementRecherche"]
     pp = dl["personnePhysique"]
-    what = _weighted(rng, [("communes", 30), ("move", 5), ("typologies", 25),
+    what = weighted_pick(rng, [("communes", 30), ("move", 5), ("typologies", 25),
                            ("ressources", 25), ("tel", 15)])  # fmt: skip
     if what in ("communes", "move"):
         wishes = [w["commune"] for w in recherche["listeLocalisationSouhaite"]]
         first = wishes[0]
         # the département's area: few distinct ones, so the lru cache keeps them all
-        area = _area(geo, (geo.commune(first).departement,), None)
+        area = area_of(geo, (geo.commune(first).departement,), None)
         if what == "move":  # the household now looks elsewhere in its département
             first = area.pool.pick(rng)
             wishes = [first]
@@ -121,5 +121,5 @@ def _modify(rng: random.Random, geo: Geography, demande: Event) -> list[str]:
         else:
             ressources.append({"ressource": "SAL", "montant": rng.randrange(700, 1500)})
         return [F_RESSOURCES]
-    pp["demandeur"]["telPortable"] = _phone(rng, rng.choice(("06", "07")))
+    pp["demandeur"]["telPortable"] = draw_phone(rng, rng.choice(("06", "07")))
     return [F_TEL]

@@ -13,7 +13,7 @@ from hub.domain.geo import Geography
 
 
 @dataclass(frozen=True, slots=True)
-class _Pool:
+class Pool:
     """Codes with cumulative population weights, for O(log n) weighted draws."""
 
     codes: tuple[str, ...]
@@ -23,7 +23,7 @@ class _Pool:
         return rng.choices(self.codes, cum_weights=self.cum)[0]
 
 
-def _pool(geo: Geography, codes: Iterable[str]) -> _Pool:
+def pool_of(geo: Geography, codes: Iterable[str]) -> Pool:
     acc = 0.0
     out: list[str] = []
     cum: list[float] = []
@@ -31,33 +31,33 @@ def _pool(geo: Geography, codes: Iterable[str]) -> _Pool:
         acc += geo.population(code)
         out.append(code)
         cum.append(acc)
-    return _Pool(tuple(out), tuple(cum))
+    return Pool(tuple(out), tuple(cum))
 
 
 @dataclass(slots=True)
-class _Area:
+class Area:
     """The wishable communes of the requested territory, and per-EPCI sub-pools."""
 
     geo: Geography
     wishable: frozenset[str]
-    pool: _Pool
-    by_epci: dict[str, _Pool] = field(default_factory=dict)
+    pool: Pool
+    by_epci: dict[str, Pool] = field(default_factory=dict)
 
-    def epci_pool(self, code: str) -> _Pool:
+    def epci_pool(self, code: str) -> Pool:
         """Pool of the wishable communes of the EPCI of ``code`` (within the area)."""
         epci = self.geo.commune(code).epci
         if epci is None:
-            return _Pool((code,), (1.0,))
+            return Pool((code,), (1.0,))
         pool = self.by_epci.get(epci)
         if pool is None:
             members = self.geo.communes_of_epci(epci) & self.wishable
-            pool = _pool(self.geo, members) if members else _Pool((code,), (1.0,))
+            pool = pool_of(self.geo, members) if members else Pool((code,), (1.0,))
             self.by_epci[epci] = pool
         return pool
 
 
 @lru_cache(maxsize=128)
-def _area(geo: Geography, departements: tuple[str, ...] | None, epci: str | None) -> _Area:
+def area_of(geo: Geography, departements: tuple[str, ...] | None, epci: str | None) -> Area:
     if epci is not None:
         if not geo.epci_exists(epci):
             raise InputError(f"unknown EPCI SIREN {epci!r}")
@@ -80,16 +80,16 @@ def _area(geo: Geography, departements: tuple[str, ...] | None, epci: str | None
     wishable = frozenset(c for c in populated if c not in split)
     if not wishable:
         raise InputError("no inhabited commune in the requested territory")
-    return _Area(geo, wishable, _pool(geo, wishable))
+    return Area(geo, wishable, pool_of(geo, wishable))
 
 
-def _territory(departement: str) -> str:
+def territory_prefix(departement: str) -> str:
     """The 3-character territory prefix of a numéro unique: the département on 3 characters."""
     return departement.rjust(3, "0")  # "76" -> "076", "2A" -> "02A", "974" -> "974"
 
 
 @lru_cache(maxsize=256)
-def _guichets(departement: str) -> tuple[str, ...]:
+def guichets_of(departement: str) -> tuple[str, ...]:
     # A territory's registering offices do not depend on the seed: derive them from the
     # département (str seeds are hashed with SHA-512, stable across processes).
     rng = random.Random(f"guichets-{departement}")

@@ -93,8 +93,8 @@ LOGEMENT_ACTUEL = (
     ("CAMCAR", 0.5),
 )  # fmt: skip
 
-_RENTED = frozenset({"HLM", "LP", "RS", "RHVS", "RE", "FONC"})
+RENTED = frozenset({"HLM", "LP", "RS", "RHVS", "RE", "FONC"})
 
-_HOSTED = frozenset({"CPE", "CP", "LTG"})
+HOSTED = frozenset({"CPE", "CP", "LTG"})
 
-_NO_HOME = frozenset({"SH", "SQUAT", "CAMCAR", "HOT", "SLHT"})
+NO_HOME = frozenset({"SH", "SQUAT", "CAMCAR", "HOT", "SLHT"})
