@@ -39,8 +39,9 @@ import httpx
 
 from connectors.outbound.pump import FeedPump
 from connectors.outbound.push import PushChannel, actor_client
+from connectors.shape import ConnectorStats
 from hub.core.backoff import Backoff
-from hub.core.errors import HubError
+from hub.core.errors import ConfigError, HubError
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 
@@ -53,11 +54,29 @@ IDLE_S = 30.0
 
 
 class PushService:
-    """See the module doc. ``pump`` None: the outbox is fed by someone else (tests)."""
+    """The push connector (``hub deliver``; :class:`connectors.shape.Connector`, settings
+    section ``api``: ``api.webhook_*``, ``api.delivery_*``): see the module doc.
+    ``list_actors`` reads the registry (settable after construction); ``pump`` None: the
+    outbox is fed by someone else (tests). ``stats.counts``: ``delivered`` records; a
+    pass is a registry refresh, a failure an outage met by the refresh, the pump or an
+    actor's task. Metrics: one connector call per request (``webhook`` or ``soap_push``,
+    operation ``post``), the outbox depths, the webhook retries."""
 
-    def __init__(self, settings: HubSettings, channels: Sequence[PushChannel],
-                 pump: FeedPump | None, *, interval: float = 1.0) -> None:
+    name = "push"
+    section = "api"
+
+    def __init__(
+        self,
+        settings: HubSettings,
+        channels: Sequence[PushChannel],
+        pump: FeedPump | None,
+        *,
+        interval: float = 1.0,
+        list_actors: Callable[[], list[Actor]] | None = None,
+    ) -> None:
         self.settings = settings
+        self.list_actors = list_actors
+        self.stats = ConnectorStats()
         self.channels = {c.channel: c for c in channels}
         self.pump = pump
         self.interval = interval
@@ -70,10 +89,21 @@ class PushService:
         #: records delivered per actor since the start (answered by the receiver)
         self.delivered: dict[str, int] = {}
 
-    async def run(self, list_actors: Callable[[], list[Actor]],
-                  stop: asyncio.Event | None = None) -> None:
-        """Serve until ``stop`` is set (or the task is cancelled)."""
-        stop = stop if stop is not None else asyncio.Event()
+    async def run(
+        self,
+        stop: asyncio.Event | Callable[[], list[Actor]],
+        legacy_stop: asyncio.Event | None = None,
+    ) -> None:
+        """Serve until ``stop`` is set (or the task is cancelled).
+
+        The former form ``run(list_actors, stop)`` is still accepted (bench/push.py) and
+        sets :attr:`list_actors`; new code passes ``list_actors`` to the constructor."""
+        if not isinstance(stop, asyncio.Event):
+            self.list_actors = stop
+            stop = legacy_stop if legacy_stop is not None else asyncio.Event()
+        list_actors = self.list_actors
+        if list_actors is None:
+            raise ConfigError("PushService.run: no list_actors to read the registry with")
         slots = asyncio.Semaphore(self.settings.api.delivery_concurrency)
         for channel in self.channels.values():
             channel.slots = slots
@@ -85,11 +115,16 @@ class PushService:
                 try:
                     self._reconcile(list_actors(), tls)
                     failures, pause = 0, self.interval
+                    self.stats.succeeded()
                 except Exception as exc:  # registry outage: keep serving the known actors
                     failures += 1
+                    self.stats.failed(exc)
                     pause = self.backoff.delay(failures)
-                    log.warning("hub deliver: registry not read (%s), retrying in %.1f s",
-                                type(exc).__name__, pause)
+                    log.warning(
+                        "hub deliver: registry not read (%s), retrying in %.1f s",
+                        type(exc).__name__,
+                        pause,
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
         finally:
@@ -118,7 +153,8 @@ class PushService:
             if actor_id not in self.tasks or self.tasks[actor_id].done():  # new, or died
                 self.wake[actor_id] = asyncio.Event()
                 self.tasks[actor_id] = asyncio.create_task(
-                    self._serve(actor_id, tls), name=f"deliver-{actor_id}")
+                    self._serve(actor_id, tls), name=f"deliver-{actor_id}"
+                )
 
     async def _cancel(self, actor_ids: list[str]) -> None:
         tasks = [self.tasks.pop(a) for a in actor_ids if a in self.tasks]
@@ -141,22 +177,34 @@ class PushService:
             try:
                 sent = await channel.send_due(actor, http)
                 self.delivered[actor_id] = self.delivered.get(actor_id, 0) + sent
+                self.stats.add(delivered=sent)
                 failures = 0
                 pause = self._idle_pause(channel.retry_at.get(actor_id))
             except HubError as exc:
                 if exc.retriable:
                     failures += 1
+                    self.stats.failed(exc)
                     pause = self.backoff.delay(failures)
-                    log.warning("hub deliver: actor %s: %s, retrying in %.1f s", actor_id,
-                                exc.message, pause)
+                    log.warning(
+                        "hub deliver: actor %s: %s, retrying in %.1f s",
+                        actor_id,
+                        exc.message,
+                        pause,
+                    )
                 else:
                     pause = MAX_PAUSE_S
                     log.error("hub deliver: actor %s not served: %s", actor_id, exc.message)
             except Exception as exc:  # database outage or a bug: this actor only, retried
                 failures += 1
+                self.stats.failed(exc)
                 pause = self.backoff.delay(failures)
-                log.warning("hub deliver: actor %s: %s (outage?), retrying in %.1f s", actor_id,
-                            type(exc).__name__, pause, exc_info=not _is_outage(exc))
+                log.warning(
+                    "hub deliver: actor %s: %s (outage?), retrying in %.1f s",
+                    actor_id,
+                    type(exc).__name__,
+                    pause,
+                    exc_info=not _is_outage(exc),
+                )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), pause)
 
@@ -178,9 +226,14 @@ class PushService:
                 failures = 0
             except Exception as exc:
                 failures += 1
+                self.stats.failed(exc)
                 pause = self.backoff.delay(failures)
-                log.warning("hub deliver: feeds not copied (%s), retrying in %.1f s",
-                            type(exc).__name__, pause, exc_info=not _is_outage(exc))
+                log.warning(
+                    "hub deliver: feeds not copied (%s), retrying in %.1f s",
+                    type(exc).__name__,
+                    pause,
+                    exc_info=not _is_outage(exc),
+                )
                 await asyncio.sleep(pause)
                 continue
             if not self.pump.following:
@@ -195,4 +248,5 @@ def _is_outage(exc: BaseException) -> bool:
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     return isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, HubError) and exc.retriable)
+        isinstance(exc, HubError) and exc.retriable
+    )

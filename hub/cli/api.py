@@ -30,8 +30,9 @@ def api(host: str | None, port: int | None) -> None:
     settings = _settings()
     settings.private_dir(settings.home)  # before the app creates it with the umask's mode
     app = create_app(settings)
-    uvicorn.run(app, host=host or settings.api.host, port=port or settings.api.port,
-                log_level="info")
+    uvicorn.run(
+        app, host=host or settings.api.host, port=port or settings.api.port, log_level="info"
+    )
 
 
 @actors.command("api-key")
@@ -52,8 +53,7 @@ def api_key(actor_id: str, revoke_id: str | None) -> None:
         return
     new = store.create(actor_id)
     click.echo(new.key)
-    click.echo(f"key id {new.key_id} for {actor_id}: store it now, it is not shown again",
-               err=True)
+    click.echo(f"key id {new.key_id} for {actor_id}: store it now, it is not shown again", err=True)
 
 
 @click.group("audit", invoke_without_command=True)
@@ -61,8 +61,7 @@ def api_key(actor_id: str, revoke_id: str | None) -> None:
 @click.option("--actor", "actor_id", default=None, help="Deliveries to this actor.")
 @click.option("--limit", type=int, default=1000, show_default=True)
 @click.pass_context
-def audit(ctx: click.Context, num_unique: str | None, actor_id: str | None,
-          limit: int) -> None:
+def audit(ctx: click.Context, num_unique: str | None, actor_id: str | None, limit: int) -> None:
     """Print deliveries of personal data (one JSON per line), by demand and/or actor.
     ``hub audit record`` records the deliveries made on the Kafka feeds."""
     from hub.stores.audit.store import AuditStore
@@ -72,8 +71,7 @@ def audit(ctx: click.Context, num_unique: str | None, actor_id: str | None,
     settings = _settings()
     engine = make_engine(settings.database_url)
     migrate(engine)
-    for entry in AuditStore(engine).query(num_unique=num_unique, actor_id=actor_id,
-                                          limit=limit):
+    for entry in AuditStore(engine).query(num_unique=num_unique, actor_id=actor_id, limit=limit):
         click.echo(json.dumps(entry.to_json()))
 
 
@@ -89,9 +87,14 @@ def webhook_key(actor_id: str) -> None:
 
 @click.command("deliver")
 @click.option("--once", is_flag=True, help="One round, then exit.")
-@click.option("--interval", type=float, default=1.0, show_default=True,
-              help="Seconds between reads of the registry and checks of each actor's "
-              "outbox (new feed records wake an actor at once).")
+@click.option(
+    "--interval",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds between reads of the registry and checks of each actor's "
+    "outbox (new feed records wake an actor at once).",
+)
 @metrics_port_option
 def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     """Push feeds to the actors whose delivery channel is webhook or soap (outbox, retries),
@@ -104,6 +107,7 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     from connectors.outbound.service import PushService
     from connectors.outbound.soap import SoapDelivery
     from connectors.outbound.webhook import WebhookDelivery
+    from connectors.shape import run_until_signal
     from hub.core.errors import TransientError
     from hub.stores.audit.store import AuditStore
     from hub.stores.delivery.outbox import Outbox
@@ -113,8 +117,10 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     engine = make_engine(settings.database_url)
     migrate(engine)
     outbox, audit_store = Outbox(engine), AuditStore(engine)
-    channels = [WebhookDelivery(settings, outbox, audit_store),
-                SoapDelivery(settings, outbox, audit_store)]
+    channels = [
+        WebhookDelivery(settings, outbox, audit_store),
+        SoapDelivery(settings, outbox, audit_store),
+    ]
     serve_metrics(metrics_port, settings.monitoring.web_host)
 
     async def round_once() -> int:
@@ -128,9 +134,16 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     if once:
         click.echo(f"{asyncio.run(round_once())} record(s) delivered")
         return
-    service = PushService(settings, channels, FeedPump(settings, outbox), interval=interval)
-    # outages (database, broker) are retried inside, per actor: the service never exits
-    asyncio.run(service.run(ActorStore(engine).list))
+    service = PushService(
+        settings,
+        channels,
+        FeedPump(settings, outbox),
+        interval=interval,
+        list_actors=ActorStore(engine).list,
+    )
+    # outages (database, broker) are retried inside, per actor: the service stops only on
+    # SIGTERM or SIGINT (run_until_signal), letting the actors' requests in flight end
+    run_until_signal(service)
 
 
 COMMANDS = (api, audit, deliver)

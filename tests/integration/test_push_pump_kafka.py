@@ -35,10 +35,20 @@ pytestmark = pytest.mark.kafka
 
 def _feed_record(i: int) -> dict[str, Any]:
     now = int(time.time() * 1000)
-    return {"kind": "RETRAIT", "eventId": f"ev-{i}", "numUnique": f"076540{i % 5:012d}",
-            "operation": "MOD", "demandeVersion": i + 1, "occurredAt": now,
-            "dispatchedAt": now, "profile": "bailleur", "reason": "hors_territoire",
-            "changedFields": [], "demande": None, "evenement": None}
+    return {
+        "kind": "RETRAIT",
+        "eventId": f"ev-{i}",
+        "numUnique": f"076540{i % 5:012d}",
+        "operation": "MOD",
+        "demandeVersion": i + 1,
+        "occurredAt": now,
+        "dispatchedAt": now,
+        "profile": "bailleur",
+        "reason": "hors_territoire",
+        "changedFields": [],
+        "demande": None,
+        "evenement": None,
+    }
 
 
 async def _produce(settings: HubSettings, actor_id: str, start: int, n: int) -> None:
@@ -48,38 +58,61 @@ async def _produce(settings: HubSettings, actor_id: str, start: int, n: int) -> 
     try:
         for i in range(start, start + n):
             rec = _feed_record(i)
-            await producer.send(topics.feed_topic(actor_id), codec.encode("FeedRecord", rec),
-                                key=rec["numUnique"].encode())
+            await producer.send(
+                topics.feed_topic(actor_id),
+                codec.encode("FeedRecord", rec),
+                key=rec["numUnique"].encode(),
+            )
         await producer.flush()
     finally:
         await producer.stop()
 
 
 def test_service_pumps_feeds_and_delivers_each_actor_in_order(
-        settings: HubSettings, tmp_path: Path) -> None:
-    s = settings.model_copy(update={"api": ApiSettings(
-        webhook_secret=SecretStr("pump-master"), webhook_backoff_initial_s=0.05,
-        webhook_backoff_max_s=0.1)})
+    settings: HubSettings, tmp_path: Path
+) -> None:
+    s = settings.model_copy(
+        update={
+            "api": ApiSettings(
+                webhook_secret=SecretStr("pump-master"),
+                webhook_backoff_initial_s=0.05,
+                webhook_backoff_max_s=0.1,
+            )
+        }
+    )
     engine = make_engine(f"sqlite:///{tmp_path / 'pump.db'}")
     migrate(engine)
     outbox = Outbox(engine)
     receivers = Receivers()
     with serve(receivers.app) as base:
         names = ["pa", "pb", "late"]
-        actors = [Actor(id=f"{n}-{uuid.uuid4().hex[:8]}", name="ERP", kind="bailleur",
-                        filters=ActorFilters(communes=["76540"]),
-                        delivery=Delivery(channel="webhook", options={
-                            "url": f"{base}/hook/{n}", "batch": "true" if n == "pb" else "false"}))
-                  for n in names]
+        actors = [
+            Actor(
+                id=f"{n}-{uuid.uuid4().hex[:8]}",
+                name="ERP",
+                kind="bailleur",
+                filters=ActorFilters(communes=["76540"]),
+                delivery=Delivery(
+                    channel="webhook",
+                    options={"url": f"{base}/hook/{n}", "batch": "true" if n == "pb" else "false"},
+                ),
+            )
+            for n in names
+        ]
 
         async def scenario() -> None:
             await ensure_topics(s, [feed_spec(a.id) for a in actors[:2]])
             for a in actors[:2]:
                 await _produce(s, a.id, 0, 300)
-            service = PushService(s, [WebhookDelivery(s, outbox, AuditStore(engine))],
-                                  FeedPump(s, outbox), interval=0.2)
+            service = PushService(
+                s,
+                [WebhookDelivery(s, outbox, AuditStore(engine))],
+                FeedPump(s, outbox),
+                interval=0.2,
+            )
             stop = asyncio.Event()
-            task = asyncio.create_task(service.run(lambda: actors, stop))
+            service.list_actors = lambda: actors
+            task = asyncio.create_task(service.run(stop))
             await asyncio.sleep(1.0)
             # the late actor's feed appears while the service runs; more records arrive
             await ensure_topics(s, [feed_spec(actors[2].id)])
@@ -89,10 +122,10 @@ def test_service_pumps_feeds_and_delivers_each_actor_in_order(
                 await _produce(s, a.id, 300 if a is not actors[2] else 0, 200)
             deadline = time.monotonic() + 60
             want = {"pa": 500, "pb": 500, "late": 200}
-            while time.monotonic() < deadline and (any(
-                    len(_event_ids(receivers, n)) < w for n, w in want.items())
-                    or any(service.delivered.get(a.id, 0) < want[a.id.split("-")[0]]
-                           for a in actors)):  # answered and settled
+            while time.monotonic() < deadline and (
+                any(len(_event_ids(receivers, n)) < w for n, w in want.items())
+                or any(service.delivered.get(a.id, 0) < want[a.id.split("-")[0]] for a in actors)
+            ):  # answered and settled
                 await asyncio.sleep(0.1)
             took.append(time.monotonic() - produced)
             stop.set()
@@ -117,7 +150,8 @@ def _event_ids(receivers: Receivers, name: str) -> list[str]:
 
 
 def test_cli_deliver_once_takes_the_batch_option_from_yaml(
-        hub_env: dict[str, str], settings: HubSettings, tmp_path: Path) -> None:
+    hub_env: dict[str, str], settings: HubSettings, tmp_path: Path
+) -> None:
     """``hub actors import`` of ``batch: true`` (a YAML boolean), then ``hub deliver
     --once``: the actor's feed arrives as signed arrays, the count is printed."""
     import hashlib
@@ -125,8 +159,7 @@ def test_cli_deliver_once_takes_the_batch_option_from_yaml(
     import subprocess
     import sys
 
-    env = {**hub_env, "HUB_HOME": str(tmp_path / "home"),
-           "HUB_API__WEBHOOK_SECRET": "cli-master"}
+    env = {**hub_env, "HUB_HOME": str(tmp_path / "home"), "HUB_API__WEBHOOK_SECRET": "cli-master"}
     actor_id = f"yaml-{uuid.uuid4().hex[:8]}"
     receivers = Receivers()
     with serve(receivers.app) as base:
@@ -137,11 +170,17 @@ def test_cli_deliver_once_takes_the_batch_option_from_yaml(
             # their demands to this new actor's feed ahead of the records produced below)
             f"  - {{id: {actor_id}, name: ERP, kind: bailleur, filters: {{communes: ['48095']}},"
             f" delivery: {{channel: webhook, options: {{url: '{base}/hook/yaml',"
-            " batch: true}}}\n")
+            " batch: true}}}\n"
+        )
 
         def hub(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()",
-                                   *args], env=env, capture_output=True, text=True, timeout=120)
+            return subprocess.run(
+                [sys.executable, "-c", "from hub.cli import main; main()", *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
 
         res = hub("actors", "import", str(path))
         assert res.returncode == 0, res.stderr

@@ -45,8 +45,12 @@ class Receivers:
     """``/hook/<name>``: records what it gets; ``slow`` names answer after ``delay`` s;
     ``fail[name]`` lists the request numbers (1-based) answered 500."""
 
-    def __init__(self, slow: set[str] = frozenset(), delay: float = 2.0,  # type: ignore[assignment]
-                 fail: dict[str, set[int]] | None = None) -> None:
+    def __init__(
+        self,
+        slow: set[str] = frozenset(),
+        delay: float = 2.0,  # type: ignore[assignment]
+        fail: dict[str, set[int]] | None = None,
+    ) -> None:
         self.slow, self.delay, self.fail = slow, delay, fail or {}
         self.got: dict[str, list[tuple[float, dict[str, str], bytes]]] = {}
         self.calls: dict[str, int] = {}
@@ -66,16 +70,27 @@ class Receivers:
 
 
 def _settings(**api: Any) -> HubSettings:
-    return HubSettings().model_copy(update={"api": ApiSettings(
-        webhook_secret=SecretStr(MASTER), webhook_backoff_initial_s=0.05,
-        webhook_backoff_max_s=0.1, webhook_timeout_s=10, **api)})
+    return HubSettings().model_copy(
+        update={
+            "api": ApiSettings(
+                webhook_secret=SecretStr(MASTER),
+                webhook_backoff_initial_s=0.05,
+                webhook_backoff_max_s=0.1,
+                webhook_timeout_s=10,
+                **api,
+            )
+        }
+    )
 
 
 def _actor(base: str, name: str, **options: str) -> Actor:
-    return Actor(id=f"{name}-{uuid.uuid4().hex[:8]}", name="ERP", kind="bailleur",
-                 filters=ActorFilters(communes=["76540"]),
-                 delivery=Delivery(channel="webhook", options={"url": f"{base}/hook/{name}",
-                                                                **options}))
+    return Actor(
+        id=f"{name}-{uuid.uuid4().hex[:8]}",
+        name="ERP",
+        kind="bailleur",
+        filters=ActorFilters(communes=["76540"]),
+        delivery=Delivery(channel="webhook", options={"url": f"{base}/hook/{name}", **options}),
+    )
 
 
 def _records(n: int, demands: int = 7) -> list[tuple[int, str, bytes]]:
@@ -83,9 +98,16 @@ def _records(n: int, demands: int = 7) -> list[tuple[int, str, bytes]]:
     rows = []
     for o in range(n):
         num = f"07654{o % demands:013d}"
-        rec = {"kind": "DEMANDE", "eventId": f"ev-{o}", "numUnique": num,
-               "operation": "MOD", "demandeVersion": o // demands + 1, "profile": "bailleur",
-               "demande": {"numUnique": num, "nom": "X"}, "reason": None}
+        rec = {
+            "kind": "DEMANDE",
+            "eventId": f"ev-{o}",
+            "numUnique": num,
+            "operation": "MOD",
+            "demandeVersion": o // demands + 1,
+            "profile": "bailleur",
+            "demande": {"numUnique": num, "nom": "X"},
+            "reason": None,
+        }
         rows.append((o, num, json.dumps(rec, sort_keys=True).encode()))
     return rows
 
@@ -96,11 +118,13 @@ def _receivers(r: Receivers) -> Iterator[str]:
         yield base
 
 
-async def _serve_until(service: PushService, actors: list[Actor], done: Any,
-                       timeout: float) -> float:
+async def _serve_until(
+    service: PushService, actors: list[Actor], done: Any, timeout: float
+) -> float:
     """Run ``service`` until ``done()`` or ``timeout``; return the seconds it took."""
     stop = asyncio.Event()
-    task = asyncio.create_task(service.run(lambda: actors, stop))
+    service.list_actors = lambda: actors
+    task = asyncio.create_task(service.run(stop))
     start = time.monotonic()
     while not done() and time.monotonic() - start < timeout:
         await asyncio.sleep(0.02)
@@ -120,12 +144,18 @@ def test_a_slow_receiver_holds_back_only_its_own_actor(migrated_db: tuple[str, A
         fast = [_actor(base, f"fast{i}") for i in range(3)]
         for a in [slow, *fast]:
             outbox.add(a.id, _records(40))
-        service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
-                              None, interval=0.2)
-        took = asyncio.run(_serve_until(
-            service, [slow, *fast],
-            # delivered = answered and settled (the receiver sees a record before that)
-            lambda: all(service.delivered.get(a.id, 0) >= 40 for a in fast), 30))
+        service = PushService(
+            settings, [WebhookDelivery(settings, outbox, AuditStore(engine))], None, interval=0.2
+        )
+        took = asyncio.run(
+            _serve_until(
+                service,
+                [slow, *fast],
+                # delivered = answered and settled (the receiver sees a record before that)
+                lambda: all(service.delivered.get(a.id, 0) >= 40 for a in fast),
+                30,
+            )
+        )
     # the fast actors are done before the slow receiver's first answer (5 s): in a single
     # loop they would have waited behind its 40 records (200 s)
     assert took < 4.0, took
@@ -147,11 +177,17 @@ def test_a_dead_receiver_holds_back_only_its_own_actor(migrated_db: tuple[str, A
         fast = [_actor(base, f"alive{i}") for i in range(3)]
         for a in [dead, *fast]:
             outbox.add(a.id, _records(40))
-        service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
-                              None, interval=0.2)
-        asyncio.run(_serve_until(
-            service, [dead, *fast],
-            lambda: all(service.delivered.get(a.id, 0) >= 40 for a in fast), 30))
+        service = PushService(
+            settings, [WebhookDelivery(settings, outbox, AuditStore(engine))], None, interval=0.2
+        )
+        asyncio.run(
+            _serve_until(
+                service,
+                [dead, *fast],
+                lambda: all(service.delivered.get(a.id, 0) >= 40 for a in fast),
+                30,
+            )
+        )
     assert all(outbox.undelivered(a.id) == 0 for a in fast)
     head = outbox.head(dead.id)  # retried with its own backoff, nothing skipped
     assert head is not None and head.feed_offset == 0 and head.attempts >= 1
@@ -172,8 +208,7 @@ def test_batch_mode_posts_signed_arrays_in_feed_order(migrated_db: tuple[str, An
         assert asyncio.run(delivery.run_once([actor, single])) == 455
     requests = receivers.got["batched"]
     # 450 records in requests of at most 64, rows read 200 at a time: 64,64,64,8 per read
-    assert [int(h["x-passerelle-count"]) for _, h, _ in requests] == [64, 64, 64, 8] * 2 + [
-        50]
+    assert [int(h["x-passerelle-count"]) for _, h, _ in requests] == [64, 64, 64, 8] * 2 + [50]
     key = actor_key(MASTER, actor.id)
     seen: list[dict[str, Any]] = []
     for _, headers, body in requests:
@@ -190,7 +225,8 @@ def test_batch_mode_posts_signed_arrays_in_feed_order(migrated_db: tuple[str, An
         assert versions == sorted(versions)
     # an actor without the option still gets one record per request
     assert [json.loads(b)["eventId"] for _, _, b in receivers.got["single"]] == [
-        f"ev-{o}" for o in range(5)]
+        f"ev-{o}" for o in range(5)
+    ]
     assert outbox.undelivered(actor.id) == 0
     audited = AuditStore(engine).query(actor_id=actor.id, limit=1000)
     assert len(audited) == 450 and {a.channel for a in audited} == {"webhook"}
@@ -198,7 +234,8 @@ def test_batch_mode_posts_signed_arrays_in_feed_order(migrated_db: tuple[str, An
 
 @pytest.mark.parametrize("batch", ["true", "false"])
 def test_a_failure_mid_batch_loses_nothing_and_closes_nothing_early(
-        migrated_db: tuple[str, Any], batch: str) -> None:
+    migrated_db: tuple[str, Any], batch: str
+) -> None:
     _, engine = migrated_db
     settings = _settings(delivery_batch_rows=50, webhook_batch_max_records=10)
     outbox = Outbox(engine)
@@ -213,10 +250,15 @@ def test_a_failure_mid_batch_loses_nothing_and_closes_nothing_early(
         # the answered records are closed and audited, the rest waits, none is skipped
         assert first == 20 if batch == "true" else first == 22
         with engine.connect() as conn:
-            rows = conn.execute(select(webhook_outbox.c.feed_offset,
-                                       webhook_outbox.c.delivered_at, webhook_outbox.c.attempts)
-                                .where(webhook_outbox.c.actor_id == actor.id)
-                                .order_by(webhook_outbox.c.feed_offset)).all()
+            rows = conn.execute(
+                select(
+                    webhook_outbox.c.feed_offset,
+                    webhook_outbox.c.delivered_at,
+                    webhook_outbox.c.attempts,
+                )
+                .where(webhook_outbox.c.actor_id == actor.id)
+                .order_by(webhook_outbox.c.feed_offset)
+            ).all()
         assert [r.feed_offset for r in rows if r.delivered_at is not None] == list(range(first))
         assert rows[first].attempts == 1 and rows[first + 1].attempts == 0
         assert len(AuditStore(engine).query(actor_id=actor.id)) == first
@@ -228,8 +270,11 @@ def test_a_failure_mid_batch_loses_nothing_and_closes_nothing_early(
     offsets: list[int] = []
     for _, headers, body in receivers.got["flaky"]:
         parsed = json.loads(body)
-        offsets += ([r["offset"] for r in parsed] if batch == "true"
-                    else [int(headers["x-passerelle-offset"])])
+        offsets += (
+            [r["offset"] for r in parsed]
+            if batch == "true"
+            else [int(headers["x-passerelle-offset"])]
+        )
     # the failed request was not accepted: each record answered 2xx exactly once, in order
     assert offsets == list(range(100))
     assert len(AuditStore(engine).query(actor_id=actor.id, limit=1000)) == 100
@@ -251,7 +296,6 @@ def test_run_once_serves_actors_concurrently(migrated_db: tuple[str, Any]) -> No
     assert took < 2.5, took  # one after the other: 4 s
 
 
-
 class FlakyOutbox(Outbox):
     """An outbox whose second settling fails, before or after its commit."""
 
@@ -271,7 +315,8 @@ class FlakyOutbox(Outbox):
 
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_failed_settling_is_retried_without_sending_again(
-        migrated_db: tuple[str, Any], when: str) -> None:
+    migrated_db: tuple[str, Any], when: str
+) -> None:
     _, engine = migrated_db
     settings = _settings(delivery_batch_rows=10, webhook_batch_max_records=5)
     outbox = FlakyOutbox(engine, when)
@@ -303,24 +348,29 @@ def test_the_service_follows_the_registry(migrated_db: tuple[str, Any]) -> None:
     receivers = Receivers()
     with _receivers(receivers) as base:
         actor = _actor(base, "old")
-        moved = actor.model_copy(update={"delivery": Delivery(
-            channel="webhook", options={"url": f"{base}/hook/new"})})
+        moved = actor.model_copy(
+            update={"delivery": Delivery(channel="webhook", options={"url": f"{base}/hook/new"})}
+        )
         rows = _records(15)
         registry: list[Actor] = [actor]
-        service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
-                              None, interval=0.1)
+        service = PushService(
+            settings, [WebhookDelivery(settings, outbox, AuditStore(engine))], None, interval=0.1
+        )
 
         async def scenario() -> None:
             stop = asyncio.Event()
-            task = asyncio.create_task(service.run(lambda: list(registry), stop))
+            service.list_actors = lambda: list(registry)
+            task = asyncio.create_task(service.run(stop))
             outbox.add(actor.id, rows[:5])
-            await _until(lambda: len(receivers.got.get("old", [])) == 5
-                         and outbox.undelivered(actor.id) == 0)
+            await _until(
+                lambda: len(receivers.got.get("old", [])) == 5 and outbox.undelivered(actor.id) == 0
+            )
             registry[:] = [moved]
             await asyncio.sleep(0.3)
             outbox.add(actor.id, rows[5:10])
-            await _until(lambda: len(receivers.got.get("new", [])) == 5
-                         and outbox.undelivered(actor.id) == 0)
+            await _until(
+                lambda: len(receivers.got.get("new", [])) == 5 and outbox.undelivered(actor.id) == 0
+            )
             registry.clear()
             await asyncio.sleep(0.3)
             assert actor.id not in service.tasks
@@ -331,8 +381,7 @@ def test_the_service_follows_the_registry(migrated_db: tuple[str, Any]) -> None:
 
         asyncio.run(scenario())
     assert [int(h["x-passerelle-offset"]) for _, h, _ in receivers.got["old"]] == list(range(5))
-    assert [int(h["x-passerelle-offset"]) for _, h, _ in receivers.got["new"]] == list(
-        range(5, 10))
+    assert [int(h["x-passerelle-offset"]) for _, h, _ in receivers.got["new"]] == list(range(5, 10))
     assert outbox.undelivered(actor.id) == 5  # removed: its records wait, kept
 
 

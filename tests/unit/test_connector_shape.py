@@ -14,6 +14,7 @@ import httpx
 
 from connectors.files.scan import FileInbox
 from connectors.outbound.file_service import FileOutbox
+from connectors.outbound.service import PushService
 from connectors.shape import Connector, ConnectorStats, ServedApp, audit_rows, wait_or_stop
 from hub.core.errors import TransientError
 from hub.core.settings import HubSettings
@@ -21,9 +22,14 @@ from hub.core.settings import HubSettings
 
 def test_every_connector_has_the_shape() -> None:
     settings = HubSettings()
-    for c in (FileInbox(settings), FileOutbox(settings)):
+    connectors: list[Connector] = [
+        FileInbox(settings),
+        FileOutbox(settings),
+        PushService(settings, [], None),
+    ]
+    for c in connectors:
         assert isinstance(c, Connector)
-        assert c.name and c.section == "files" and isinstance(c.stats, ConnectorStats)
+        assert c.name and c.section in ("files", "api") and isinstance(c.stats, ConnectorStats)
 
 
 def test_stats_count_passes_failures_and_kinds() -> None:
