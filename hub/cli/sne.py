@@ -37,9 +37,9 @@ def sne_simulator(host: str, port: int | None, db_url: str | None) -> None:
 @click.option("--port", type=int, help="Default: settings sne.gateway_port (8791).")
 @metrics_port_option
 def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -> None:
-    """Serve the SNE-shaped services for ERPs, relayed to settings sne.url, until stopped."""
-    import uvicorn
-
+    """Serve the SNE-shaped services for ERPs, relayed to settings sne.url, until stopped
+    (SIGTERM or Ctrl-C)."""
+    from connectors.shape import ServedApp, run_until_signal
     from connectors.sne.gateway import create_app
     from connectors.sne.server import public_base
     from hub.core.errors import ConfigError
@@ -54,7 +54,9 @@ def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -
         f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url} "
         f"(WSDL address {base}/<Service>)"
     )
-    uvicorn.run(create_app(settings, public_url=base), host=host, port=port, log_level="warning")
+    run_until_signal(
+        ServedApp("sne_gateway", "sne", create_app(settings, public_url=base), host, port)
+    )
 
 
 @click.command("sne-poll")

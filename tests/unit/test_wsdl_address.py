@@ -80,6 +80,7 @@ def test_cli_serves_the_configured_address(
     import uvicorn
     from click.testing import CliRunner
 
+    from connectors import shape
     from hub.cli.sne import sne_simulator, soap_gateway
     from hub.core.settings import get_settings
 
@@ -90,6 +91,8 @@ def test_cli_serves_the_configured_address(
     get_settings.cache_clear()
     served: list[object] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    # the gateway is a connector served until a signal (connectors.shape.ServedApp)
+    monkeypatch.setattr(shape, "run_until_signal", lambda c: served.append(c.app))
     cli = soap_gateway if command == "soap-gateway" else sne_simulator
     try:
         result = CliRunner().invoke(cli, args)
