@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from hub.core import topics
@@ -28,19 +29,20 @@ def tick_value(codec: Codec, partition: int, now_ms: int) -> bytes:
                                          "now": now_ms})  # fmt: skip
 
 
-def assigned(app: Any) -> list[int]:
-    """The hub.demandes partitions this faust worker owns now."""
-    return sorted(tp.partition for tp in app.assignor.assigned_actives()
-                  if tp.topic == topics.DEMANDES)  # fmt: skip
+def demandes_partitions(assigned: Iterable[Any]) -> list[int]:
+    """The hub.demandes partitions among ``assigned`` topic-partitions (``.topic``,
+    ``.partition``), sorted."""
+    return sorted(tp.partition for tp in assigned if tp.topic == topics.DEMANDES)
 
 
-async def tick_assigned(app: Any, processor: Any, codec: Codec, sender: Any,
+async def tick_assigned(assigned: Iterable[Any], processor: Any, codec: Codec, sender: Any,
                         now_ms: int | None = None) -> list[int]:  # fmt: skip
-    """Write a tick (``now_ms``, default wall time) to each assigned partition, keyed so
-    the default partitioner puts it there (``Processor.partition_key``), and wait for the
-    acknowledgements. Returns the partitions ticked."""
+    """Write a tick (``now_ms``, default wall time) to each hub.demandes partition of
+    ``assigned`` (the worker's topic-partitions), keyed so the default partitioner puts it
+    there (``Processor.partition_key``), and wait for the acknowledgements. Returns the
+    partitions ticked."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    parts = assigned(app)
+    parts = demandes_partitions(assigned)
     futures = [await sender.send(topics.DEMANDES, processor.partition_key(p),
                                  tick_value(codec, p, now)) for p in parts]  # fmt: skip
     for fut in futures:

@@ -165,7 +165,8 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         @app.timer(settings.clock.tick_interval_s, name="passerelle-clock-tick")  # type: ignore[untyped-decorator]
         async def clock_tick() -> None:
             try:
-                await tick_assigned(app, processor, codec, sender)
+                # the partitions this worker owns now
+                await tick_assigned(app.assignor.assigned_actives(), processor, codec, sender)
             except Exception as exc:  # the next tick tries again; nothing is lost
                 log.warning("clock tick not written: %s: %s", type(exc).__name__, exc)
 

@@ -125,18 +125,15 @@ def test_recorder_counts_disagreements_and_clock_reads() -> None:
 def test_the_worker_ticks_its_assigned_partitions(codec: Any, geography: Any) -> None:
     """The timer writes one tick per assigned hub.demandes partition, routed there by the
     default partitioner; ``hub clock tick --now`` reads a naive time as Europe/Paris."""
-    from types import SimpleNamespace
-
-    from faust.types import TP
+    from aiokafka import TopicPartition as TP
 
     from dispatch.ticks import tick_assigned
     from hub.cli.clock import parse_now
 
     sender = MemorySender()
     proc = _processor(codec, geography, MemoryStore(N), sender)
-    app = SimpleNamespace(assignor=SimpleNamespace(assigned_actives=lambda: {
-        TP(topics.DEMANDES, 3), TP(topics.DEMANDES, 1), TP("other", 0)}))
-    assert asyncio.run(tick_assigned(app, proc, codec, sender, now_ms=1234)) == [1, 3]
+    assigned = {TP(topics.DEMANDES, 3), TP(topics.DEMANDES, 1), TP("other", 0)}
+    assert asyncio.run(tick_assigned(assigned, proc, codec, sender, now_ms=1234)) == [1, 3]
     sent = sender.sent[topics.DEMANDES]
     assert [_part(k) for k, _ in sent if k is not None] == [1, 3]
     assert [codec.decode_as(v, "DispatchTick")["now"] for _, v in sent] == [1234, 1234]
