@@ -28,7 +28,6 @@ poller (``hub sne-poll``), which compares the SNE's demands with what the hub ha
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -51,6 +50,7 @@ from connectors.sne.soap import Request, SoapFault
 from hub.core import topics
 from hub.core.db import make_engine, migrate
 from hub.core.errors import HubError, InputError
+from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
 from hub.stores.cal.guard import HISTORY_CODES
 from hub.stores.gp.service import GPService
@@ -65,7 +65,8 @@ class Gateway:
                  engine: Engine | None = None) -> None:
         self.settings = settings
         self.client = client or SneClient(settings.sne)
-        self.producer: Any = None
+        #: the hub's request-driven producer (hub.core.kafka.publisher)
+        self.publisher = KafkaPublisher(settings, timeout_s=PUBLISH_TIMEOUT_S)
         if engine is None:  # the hub's database, as the REST API's (migrated now)
             settings.private_dir(settings.home)
             engine = make_engine(settings.database_url)
@@ -76,16 +77,11 @@ class Gateway:
         self.cal = CalRoute(GPService(GPStore(engine), _LoggedPublisher(self)))
 
     async def start(self) -> None:
-        from hub.core.kafka.admin import core_topics, ensure_topics
-        from hub.core.kafka.client import new_producer
-
-        await ensure_topics(self.settings, core_topics(self.settings))
-        self.producer = new_producer(self.settings)
-        await self.producer.start()
+        """The hub's topics created and the producer started (the app's startup)."""
+        await self.publisher.start()
 
     async def stop(self) -> None:
-        if self.producer is not None:
-            await self.producer.stop()
+        await self.publisher.close()
 
     async def handle(self, req: Request) -> dict[str, Any]:
         actor = await self.authz.authenticate(req)
@@ -151,9 +147,7 @@ class Gateway:
             )
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
-        await asyncio.wait_for(
-            self.producer.send_and_wait(topic, value, key=key), PUBLISH_TIMEOUT_S
-        )
+        await self.publisher.publish(topic, key, value)
 
 
 class _LoggedPublisher:

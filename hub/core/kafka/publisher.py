@@ -1,5 +1,6 @@
-"""The hub's one producer for request-driven publishing: started lazily, idempotent
-(acks=all), every wait bounded by ``api.publish_timeout_s``; broker failures become
+"""The hub's one producer for request-driven publishing (the REST API, the SOAP gateway):
+started lazily (or by :meth:`KafkaPublisher.start`), idempotent (acks=all), every wait
+bounded by ``timeout_s`` (default ``api.publish_timeout_s``); broker failures become
 :class:`~hub.core.errors.TransientError` (HTTP 503 / SOAP retry), never a hung request.
 """
 
@@ -19,10 +20,17 @@ from hub.core.settings import HubSettings
 class KafkaPublisher:
     """``hub.stores.gp.service.Publisher`` over one shared producer (acks=all, idempotent)."""
 
-    def __init__(self, settings: HubSettings) -> None:
+    def __init__(self, settings: HubSettings, *, timeout_s: float | None = None) -> None:
         self.settings = settings
+        self.timeout_s = settings.api.publish_timeout_s if timeout_s is None else timeout_s
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Create the hub's topics and start the producer now rather than at the first
+        :meth:`publish` (a served app's startup); :class:`TransientError` when Kafka is
+        unavailable."""
+        await self._started()
 
     async def _started(self) -> AIOKafkaProducer:
         async with self._lock:
@@ -33,13 +41,13 @@ class KafkaPublisher:
                 try:
                     await asyncio.wait_for(
                         ensure_topics(self.settings, core_topics(self.settings)),
-                        self.settings.api.publish_timeout_s,
+                        self.timeout_s,
                     )
                 except TimeoutError:
                     raise TransientError("Kafka unavailable: TimeoutError") from None
                 producer = new_producer(self.settings)
                 try:
-                    await asyncio.wait_for(producer.start(), self.settings.api.publish_timeout_s)
+                    await asyncio.wait_for(producer.start(), self.timeout_s)
                 except (KafkaError, OSError, TimeoutError) as exc:
                     await producer.stop()
                     raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
@@ -48,9 +56,13 @@ class KafkaPublisher:
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> None:
         producer = await self._started()
-        try:
+
+        async def sent() -> None:
             fut = await producer.send(topic, value, key=key)
-            await asyncio.wait_for(fut, self.settings.api.publish_timeout_s)
+            await fut
+
+        try:  # the send itself may wait (metadata, a full buffer): bounded too
+            await asyncio.wait_for(sent(), self.timeout_s)
         except (KafkaError, TimeoutError) as exc:
             raise TransientError(f"publish to {topic} failed: {type(exc).__name__}") from None
 
