@@ -52,9 +52,15 @@ def build_context(settings: HubSettings, engine: Engine | None = None) -> ApiCon
     migrate(engine)
     publisher = KafkaPublisher(settings)
     gp = GPService(GPStore(engine), publisher)
-    return ApiContext(settings=settings, keys=KeyStore(engine),
-                      holders=Holders(engine, settings), publisher=publisher, gp=gp,
-                      cal=CALService(gp), audit=AuditStore(engine))
+    return ApiContext(
+        settings=settings,
+        keys=KeyStore(engine),
+        holders=Holders(engine, settings),
+        publisher=publisher,
+        gp=gp,
+        cal=CALService(gp),
+        audit=AuditStore(engine),
+    )
 
 
 def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
@@ -65,10 +71,14 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
         yield
         await ctx.publisher.close()
 
-    app = FastAPIOffline(title="Passerelle hub API", version="1", lifespan=lifespan,
-                         static_url=DOCS_ASSETS,
-                         description="Partners' API: demand events, gestion partagée, CAL "
-                                     "decisions, timelines, feeds by cursor. See docs/api.md.")
+    app = FastAPIOffline(
+        title="Passerelle hub API",
+        version="1",
+        lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        description="Partners' API: demand events, gestion partagée, CAL "
+        "decisions, timelines, feeds by cursor. See docs/api.md.",
+    )
     app.state.hub = ctx
     problems.install(app)
     app.include_router(routes_demandes.build_router(settings))
@@ -82,8 +92,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document, plus the :class:`~hub.api.problems.Problem` schema that every
     error answer declares (FastAPI's own validation-error schemas are never answered)."""
     if app.openapi_schema is None:
-        doc = get_openapi(title=app.title, version=app.version, description=app.description,
-                          routes=app.routes)
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)

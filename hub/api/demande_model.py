@@ -42,12 +42,19 @@ MAX_ITEMS = 100
 WISHED_COMMUNES = "listeLocalisationSouhaite"
 #: fields the hub fills when absent
 _FILLED = frozenset({"eventId", "occurredAt", "source"})
-_CODES = frozenset({"eventId", "numUnique", "operation", "source", "commune", "numGuichet",
-                    "versionInterface"})
+_CODES = frozenset(
+    {"eventId", "numUnique", "operation", "source", "commune", "numGuichet", "versionInterface"}
+)
 #: lengths of the fields whose doc names none: the client-chosen id (see
 #: :mod:`hub.api.models`), the numéro unique, codes, dotted paths of ``changedFields``
-_LENGTHS = {"eventId": MAX_ID, "numUnique": 18, "operation": 10, "source": 100,
-            "versionInterface": 10, "changedFields": 200}
+_LENGTHS = {
+    "eventId": MAX_ID,
+    "numUnique": 18,
+    "operation": 10,
+    "source": 100,
+    "versionInterface": 10,
+    "changedFields": 200,
+}
 #: a modification may flag many fields (a full snapshot has about 350 values)
 MAX_CHANGED_FIELDS = 500
 _INT32 = (-(2**31), 2**31 - 1)
@@ -76,8 +83,7 @@ class _Builder:
     def type_of(self, avro: Any, field: dict[str, Any], namespace: str) -> Any:
         if isinstance(avro, list):
             branches = [b for b in avro if b != "null"]
-            inner = (self.type_of(branches[0], field, namespace) if len(branches) == 1
-                     else Any)
+            inner = self.type_of(branches[0], field, namespace) if len(branches) == 1 else Any
             return inner | None if "null" in avro else inner
         if isinstance(avro, str):
             return self._named(avro, field, namespace)
@@ -85,8 +91,10 @@ class _Builder:
         if kind == "record":
             return self.record(avro, namespace)
         if kind == "array":
-            limit = {WISHED_COMMUNES: self.max_wished_communes,
-                     "changedFields": MAX_CHANGED_FIELDS}.get(field.get("name", ""), MAX_ITEMS)
+            limit = {
+                WISHED_COMMUNES: self.max_wished_communes,
+                "changedFields": MAX_CHANGED_FIELDS,
+            }.get(field.get("name", ""), MAX_ITEMS)
             item = self.type_of(avro["items"], {"name": field.get("name", "")}, namespace)
             return Annotated[list[item], Field(max_length=limit)]  # type: ignore[valid-type]
         if kind == "map":
@@ -98,18 +106,21 @@ class _Builder:
         doc = str(field.get("doc", ""))
         if name == "string":
             fname = str(field.get("name", ""))
-            pattern = (CODE_PATTERN if field.get("xmlCode") or fname in _CODES
-                       else TEXT_PATTERN)
+            pattern = CODE_PATTERN if field.get("xmlCode") or fname in _CODES else TEXT_PATTERN
             if fname == "eventId":
                 pattern = ID_PATTERN
-            length = (_facet(doc, "maxLength") or _LENGTHS.get(fname)
-                      or (MAX_CODE if field.get("xmlCode") else MAX_STRING))
+            length = (
+                _facet(doc, "maxLength")
+                or _LENGTHS.get(fname)
+                or (MAX_CODE if field.get("xmlCode") else MAX_STRING)
+            )
             return Annotated[str, StringConstraints(pattern=pattern, max_length=length)]
         if name in ("int", "long"):
             low, high = _INT32 if name == "int" else _INT64
             lo, hi = _facet(doc, "minInclusive"), _facet(doc, "maxInclusive")
-            return Annotated[int, Field(ge=low if lo is None else lo,
-                                        le=high if hi is None else hi)]
+            return Annotated[
+                int, Field(ge=low if lo is None else lo, le=high if hi is None else hi)
+            ]
         if name == "boolean":
             return bool
         if name == "null":

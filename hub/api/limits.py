@@ -92,21 +92,25 @@ class GuardedRoute(APIRoute):
             limits = get_context(request).settings.api
             declared = _declared_length(request)
             if declared is not None and declared > limits.max_body_bytes:
-                raise BodyTooLarge(f"request body of {declared} bytes, above "
-                                   f"{limits.max_body_bytes}")
+                raise BodyTooLarge(
+                    f"request body of {declared} bytes, above {limits.max_body_bytes}"
+                )
             if needs_actor:
                 await authenticate(request)
             if declared or "transfer-encoding" in request.headers:
                 body = await read_bounded(request, limits.max_body_bytes)
                 if depth_exceeds(body, limits.max_json_depth):
-                    raise InputError(f"JSON nested deeper than {limits.max_json_depth} "
-                                     "levels", code="too_deep")
+                    raise InputError(
+                        f"JSON nested deeper than {limits.max_json_depth} levels", code="too_deep"
+                    )
                 request._body = body  # what FastAPI reads and parses next
             unknown = sorted(set(request.query_params) - known)
             if unknown:
-                raise InputError(f"unknown query parameter {unknown[0][:40]!r} (known: "
-                                 f"{', '.join(sorted(known)) or 'none'})",
-                                 code="unknown_parameter")
+                raise InputError(
+                    f"unknown query parameter {unknown[0][:40]!r} (known: "
+                    f"{', '.join(sorted(known)) or 'none'})",
+                    code="unknown_parameter",
+                )
             return await handler(request)
 
         return guarded

@@ -35,12 +35,11 @@ class GPEventIn(Strict):
     codeTypeEvenement: Code = Field(min_length=1, max_length=10)
     dateSurvenance: date
     #: specific fields, code (at most 10 characters, like the SNE's) -> value
-    caracteristiques: dict[Annotated[Code, Field(max_length=10)],
-                           Annotated[Text, Field(max_length=MAX_TEXT)]] = Field(
-        default_factory=dict, max_length=50)
+    caracteristiques: dict[
+        Annotated[Code, Field(max_length=10)], Annotated[Text, Field(max_length=MAX_TEXT)]
+    ] = Field(default_factory=dict, max_length=50)
     commentaire: Text | None = Field(default=None, max_length=MAX_TEXT)
-    eventId: str | None = Field(default=None, min_length=1, max_length=MAX_ID,
-                                pattern=ID_PATTERN)
+    eventId: str | None = Field(default=None, min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)
 
 
 class Recorded(BaseModel):
@@ -58,8 +57,9 @@ class CandidateIn(Strict):
 
 
 class CALDecisionIn(Strict):
-    decisionId: str | None = Field(default=None, min_length=1, max_length=MAX_ID,
-                                   pattern=DECISION_ID)
+    decisionId: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID, pattern=DECISION_ID
+    )
     codeCal: Code = Field(min_length=1, max_length=100)
     logement: Code = Field(min_length=1, max_length=100)
     dateDecision: date

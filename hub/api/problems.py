@@ -72,13 +72,24 @@ class Problem(BaseModel):
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI declarations of error answers, for a route's ``responses=``."""
-    return {s: {"description": DESCRIPTIONS[s],
-                "content": {MEDIA_TYPE: {"schema": {"$ref": SCHEMA_REF}}}}
-            for s in statuses}
+    return {
+        s: {
+            "description": DESCRIPTIONS[s],
+            "content": {MEDIA_TYPE: {"schema": {"$ref": SCHEMA_REF}}},
+        }
+        for s in statuses
+    }
 
 
-def problem(status: int, code: str, title: str, detail: str, *,
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     body = {"type": PREFIX + code, "title": title, "status": status, "detail": detail, **extra}
     if status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
@@ -88,9 +99,15 @@ def problem(status: int, code: str, title: str, detail: str, *,
 def status_of(exc: HubError) -> int:
     if exc.retriable:
         return 503
-    for cls, status in ((BodyTooLarge, 413), (BadRequest, 400),
-                        (AuthenticationError, 401), (ForbiddenError, 403),
-                        (NotFoundError, 404), (ConflictError, 409), (InputError, 422)):
+    for cls, status in (
+        (BodyTooLarge, 413),
+        (BadRequest, 400),
+        (AuthenticationError, 401),
+        (ForbiddenError, 403),
+        (NotFoundError, 404),
+        (ConflictError, 409),
+        (InputError, 422),
+    ):
         if isinstance(exc, cls):
             return status
     return 500
@@ -121,11 +138,13 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # loc and msg only: the rejected input may be personal data (a loc part may be a key
     # the client sent: cut short, so an error never echoes a whole hostile key)
-    errors = [{"loc": [str(p)[:64] for p in e.get("loc", ())], "msg": _message(e)}
-              for e in exc.errors()][:20]
+    errors = [
+        {"loc": [str(p)[:64] for p in e.get("loc", ())], "msg": _message(e)} for e in exc.errors()
+    ][:20]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
-        return problem(400, "malformed_json", "Malformed JSON", "the body is not valid JSON",
-                       errors=errors)
+        return problem(
+            400, "malformed_json", "Malformed JSON", "the body is not valid JSON", errors=errors
+        )
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     detail = f"{'.'.join(first['loc'])}: {first['msg']}"
     return problem(422, "invalid_request", "Invalid request", detail, errors=errors)
@@ -133,11 +152,17 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 401: "unauthenticated",
-            403: "forbidden", 413: "body_too_large"}.get(exc.status_code, "http_error")
+    code = {
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthenticated",
+        403: "forbidden",
+        413: "body_too_large",
+    }.get(exc.status_code, "http_error")
     # keep the exception's headers (``Allow`` of a 405)
-    return problem(exc.status_code, code, "HTTP error", str(exc.detail),
-                   headers=dict(exc.headers or {}))
+    return problem(
+        exc.status_code, code, "HTTP error", str(exc.detail), headers=dict(exc.headers or {})
+    )
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

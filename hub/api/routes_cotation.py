@@ -81,8 +81,9 @@ class DeclarationIn(Strict):
     critere: str = Field(pattern=CRITERE, max_length=40)
     valeur: bool
     commentaire: Text | None = Field(default=None, max_length=MAX_TEXT)
-    declarationId: str | None = Field(default=None, min_length=1, max_length=MAX_ID,
-                                      pattern=ID_PATTERN)
+    declarationId: str | None = Field(
+        default=None, min_length=1, max_length=MAX_ID, pattern=ID_PATTERN
+    )
 
 
 class DeclarationRecorded(BaseModel):
@@ -110,7 +111,8 @@ def wished_epcis(snapshot: dict[str, Any]) -> list[str]:
     """The EPCIs of the demand's wished communes (today's codes), in wish order."""
     geo = get_geography()
     wished = ((snapshot.get("demandeLogement") or {}).get("logementRecherche") or {}).get(
-        "listeLocalisationSouhaite") or []
+        "listeLocalisationSouhaite"
+    ) or []
     out: list[str] = []
     for place in wished:
         code = (place or {}).get("commune")
@@ -130,34 +132,58 @@ def check_declarable(epci: str, critere: str, on: date) -> Grille:
     criteria; :class:`InputError` (422) otherwise."""
     grid = shipped_grids().en_vigueur(epci, on)
     if grid is None:
-        raise InputError(f"no cotation grid in force for EPCI {epci} on {on.isoformat()}",
-                         code="no_grid")
+        raise InputError(
+            f"no cotation grid in force for EPCI {epci} on {on.isoformat()}", code="no_grid"
+        )
     found = grid.critere(critere)
     if found is None:
-        raise InputError(f"criterion {critere} is not in grid {epci}-{grid.version}",
-                         code="unknown_critere")
+        raise InputError(
+            f"criterion {critere} is not in grid {epci}-{grid.version}", code="unknown_critere"
+        )
     if not found.declare:
-        raise InputError(f"criterion {critere} is computed from the demand, not declared",
-                         code="critere_not_declared")
+        raise InputError(
+            f"criterion {critere} is computed from the demand, not declared",
+            code="critere_not_declared",
+        )
     return grid
 
 
 def _out(result: Score) -> CotationOut:
     return CotationOut(
-        epci=result.epci, versionGrille=result.version, total=result.total,
-        horsCotation=result.hors_cotation, maximum=result.maximum,
-        criteres=[CritereOut(
-            code=d.code, libelle=d.libelle, categorie=d.categorie,
-            source=d.source, statut=d.statut, points=d.points, pointsMax=d.points_max,
-            explication=d.explication,
-            declaration=None if d.declaration is None else DeclarationOut(
-                valeur=d.declaration.valeur, auteur=d.declaration.auteur,
-                dateDeclaration=d.declaration.date)) for d in result.detail])
+        epci=result.epci,
+        versionGrille=result.version,
+        total=result.total,
+        horsCotation=result.hors_cotation,
+        maximum=result.maximum,
+        criteres=[
+            CritereOut(
+                code=d.code,
+                libelle=d.libelle,
+                categorie=d.categorie,
+                source=d.source,
+                statut=d.statut,
+                points=d.points,
+                pointsMax=d.points_max,
+                explication=d.explication,
+                declaration=None
+                if d.declaration is None
+                else DeclarationOut(
+                    valeur=d.declaration.valeur,
+                    auteur=d.declaration.auteur,
+                    dateDeclaration=d.declaration.date,
+                ),
+            )
+            for d in result.detail
+        ],
+    )
 
 
-@router.get("/demandes/{num_unique}/cotation", response_model=Cotations,
-            summary="A demand's score and its detail under each EPCI grid in force",
-            responses=responses(401, 403, 404, 422, 503))
+@router.get(
+    "/demandes/{num_unique}/cotation",
+    response_model=Cotations,
+    summary="A demand's score and its detail under each EPCI grid in force",
+    responses=responses(401, 403, 404, 422, 503),
+)
 async def cotation(
     request: Request,
     num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
@@ -188,11 +214,13 @@ async def cotation(
     return Cotations(numUnique=num_unique, date=at, demandeVersion=version, cotations=results)
 
 
-@router.post("/demandes/{num_unique}/cotation/declarations",
-             response_model=DeclarationRecorded, status_code=201,
-             responses={200: {"model": DeclarationRecorded},
-                        **responses(400, 401, 403, 409, 413, 422, 503)},
-             summary="Declare a cotation criterion the SNE data cannot tell")
+@router.post(
+    "/demandes/{num_unique}/cotation/declarations",
+    response_model=DeclarationRecorded,
+    status_code=201,
+    responses={200: {"model": DeclarationRecorded}, **responses(400, 401, 403, 409, 413, 422, 503)},
+    summary="Declare a cotation criterion the SNE data cannot tell",
+)
 async def declare(
     request: Request,
     num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
@@ -207,9 +235,16 @@ async def declare(
     await ctx.require_holder(actor, num_unique)
     today = datetime.now(UTC).date()
     check_declarable(body.epci, body.critere, today)
-    new = NewDeclaration(num_unique=num_unique, epci=body.epci, critere=body.critere,
-                         valeur=body.valeur, auteur=actor.id, date_declaration=today,
-                         commentaire=body.commentaire, declaration_id=body.declarationId)
+    new = NewDeclaration(
+        num_unique=num_unique,
+        epci=body.epci,
+        critere=body.critere,
+        valeur=body.valeur,
+        auteur=actor.id,
+        date_declaration=today,
+        commentaire=body.commentaire,
+        declaration_id=body.declarationId,
+    )
     stored, created = await run_in_threadpool(_stores(request).declarations.declare, new)
     out = DeclarationRecorded(created=created, declaration=stored)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

@@ -39,8 +39,10 @@ def _prepare(index: int, raw: dict[str, Any], actor: Actor) -> PreparedEvent:
         raise type(exc)(f"event {index}: {exc.message}", code=exc.code) from None
     except (TypeError, AttributeError, KeyError, ValueError) as exc:
         # a value of the wrong JSON type somewhere in the snapshot
-        raise InputError(f"event {index}: does not fit the DemandeEvent schema "
-                         f"({type(exc).__name__})", code="unencodable") from None
+        raise InputError(
+            f"event {index}: does not fit the DemandeEvent schema ({type(exc).__name__})",
+            code="unencodable",
+        ) from None
 
 
 def _submit_route(max_wished_communes: int) -> APIRoute:
@@ -60,26 +62,32 @@ def _submit_route(max_wished_communes: int) -> APIRoute:
         for p in prepared:
             if p.event["operation"] not in _CREATIONS:
                 await ctx.require_holder(actor, p.event["numUnique"])
-            elif await run_in_threadpool(claimed_by_others, ctx.keys.engine, actor.id,
-                                         p.event["numUnique"]):
+            elif await run_in_threadpool(
+                claimed_by_others, ctx.keys.engine, actor.id, p.event["numUnique"]
+            ):
                 # a creation must not make its submitter a holder of someone else's demand
-                raise ForbiddenError(f"actor {actor.id} may not create demand "
-                                     f"{p.event['numUnique']} again")
+                raise ForbiddenError(
+                    f"actor {actor.id} may not create demand {p.event['numUnique']} again"
+                )
         for p in prepared:
             if p.event["operation"] in _CREATIONS:
                 await run_in_threadpool(ctx.holders.add, actor.id, p.event["numUnique"])
             await ctx.publisher.publish(topics.DEMANDES, p.key, p.value)
-        return Published(accepted=len(prepared),
-                         eventIds=[p.event["eventId"] for p in prepared])
+        return Published(accepted=len(prepared), eventIds=[p.event["eventId"] for p in prepared])
 
     # the body's type is built at run time from the Avro schemas and the settings
-    submit_demand_events.__annotations__["events"] = Annotated[
-        list[item], Body(min_length=1, max_length=MAX_EVENTS)]  # type: ignore[valid-type]
+    events = Annotated[list[item], Body(min_length=1, max_length=MAX_EVENTS)]  # type: ignore[valid-type]
+    submit_demand_events.__annotations__["events"] = events
     return GuardedRoute(
-        "/demandes/evenements", submit_demand_events, methods=["POST"], status_code=202,
-        response_model=Published, tags=["demandes"],
+        "/demandes/evenements",
+        submit_demand_events,
+        methods=["POST"],
+        status_code=202,
+        response_model=Published,
+        tags=["demandes"],
         summary="Submit demand events (CRE, MOD, REN, RAD ...) to hub.demandes",
-        responses=responses(400, 401, 403, 413, 422, 503))
+        responses=responses(400, 401, 403, 413, 422, 503),
+    )
 
 
 def build_router(settings: HubSettings) -> APIRouter:
@@ -108,16 +116,22 @@ def actor_entry(record: dict[str, Any], catalogue: Catalogue) -> TimelineEntry:
     return TimelineEntry(
         codeTypeEvenement=record["codeTypeEvenement"],
         libelle=etype.libelle if etype else record["codeTypeEvenement"],
-        dateSurvenance=record["dateSurvenance"], caracteristiques=record["caracteristiques"],
-        auteur=record["auteur"], commentaire=record["commentaire"],
-        reglementaire=record["reglementaire"], aPublierSurPGP=record["aPublierSurPGP"],
+        dateSurvenance=record["dateSurvenance"],
+        caracteristiques=record["caracteristiques"],
+        auteur=record["auteur"],
+        commentaire=record["commentaire"],
+        reglementaire=record["reglementaire"],
+        aPublierSurPGP=record["aPublierSurPGP"],
         eventId=record["eventId"],
     )
 
 
-@router.get("/demandes/{num_unique}/timeline", response_model=Timeline,
-            summary="A demand's gestion partagée events, in order",
-            responses=responses(401, 403, 422, 503))
+@router.get(
+    "/demandes/{num_unique}/timeline",
+    response_model=Timeline,
+    summary="A demand's gestion partagée events, in order",
+    responses=responses(401, 403, 422, 503),
+)
 async def timeline(
     num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
     vue: Annotated[Literal["acteur", "demandeur"], Query()] = "acteur",
@@ -129,8 +143,8 @@ async def timeline(
     await ctx.require_holder(actor, num_unique)
     store = ctx.gp.store
     catalogue = await run_in_threadpool(store.catalogue)
-    records = await run_in_threadpool(store.timeline, num_unique,
-                                      published_only=vue == "demandeur")
+    records = await run_in_threadpool(store.timeline, num_unique, published_only=vue == "demandeur")
     entry = applicant_entry if vue == "demandeur" else actor_entry
-    return Timeline(numUnique=num_unique, vue=vue,
-                    evenements=[entry(r, catalogue) for r in records])
+    return Timeline(
+        numUnique=num_unique, vue=vue, evenements=[entry(r, catalogue) for r in records]
+    )

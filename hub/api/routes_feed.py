@@ -23,9 +23,13 @@ from hub.stores.access.scope import audit_needs_holding
 router = APIRouter(route_class=GuardedRoute)
 
 
-@router.get("/feed", response_model=FeedPage, tags=["feed"],
-            summary="Read the caller's own feed from a cursor",
-            responses=responses(401, 404, 422, 503))
+@router.get(
+    "/feed",
+    response_model=FeedPage,
+    tags=["feed"],
+    summary="Read the caller's own feed from a cursor",
+    responses=responses(401, 404, 422, 503),
+)
 async def feed(
     cursor: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -40,8 +44,12 @@ async def feed(
     return FeedPage(records=records, nextCursor=nxt, endCursor=end)
 
 
-@router.get("/audit", tags=["audit"], summary="Deliveries of personal data",
-            responses=responses(401, 403, 422, 503))
+@router.get(
+    "/audit",
+    tags=["audit"],
+    summary="Deliveries of personal data",
+    responses=responses(401, 403, 422, 503),
+)
 async def audit(
     numUnique: Annotated[str | None, Query(pattern=NUM_UNIQUE)] = None,
     actorId: Annotated[str | None, Query(max_length=63, pattern=ACTOR_ID_RE.pattern)] = None,
@@ -57,14 +65,20 @@ async def audit(
             raise ForbiddenError("an actor may only read the audit of its own deliveries")
         actorId = actor.id
     entries = await run_in_threadpool(
-        lambda: ctx.audit.query(num_unique=numUnique, actor_id=actorId))
+        lambda: ctx.audit.query(num_unique=numUnique, actor_id=actorId)
+    )
     return {"deliveries": [e.to_json() for e in entries]}
 
 
-@router.get("/health", response_model=Health, tags=["health"],
-            responses={503: {"model": Health, "description": "The database does not answer"}})
+@router.get(
+    "/health",
+    response_model=Health,
+    tags=["health"],
+    responses={503: {"model": Health, "description": "The database does not answer"}},
+)
 async def health(ctx: ApiContext = Depends(get_context)) -> JSONResponse:  # noqa: B008
     """Unauthenticated liveness: 200 when the database answers, 503 otherwise."""
+
     def probe() -> bool:
         try:
             with ctx.keys.engine.connect() as conn:

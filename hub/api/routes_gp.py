@@ -18,10 +18,13 @@ from hub.domain.gp.validation import GPInput
 router = APIRouter(tags=["gestion partagée"], route_class=GuardedRoute)
 
 
-@router.post("/demandes/{num_unique}/evenements-gp", response_model=Recorded,
-             status_code=201,
-             responses={200: {"model": Recorded}, **responses(400, 401, 403, 409, 413, 422, 503)},
-             summary="Record a gestion partagée event on a demand")
+@router.post(
+    "/demandes/{num_unique}/evenements-gp",
+    response_model=Recorded,
+    status_code=201,
+    responses={200: {"model": Recorded}, **responses(400, 401, 403, 409, 413, 422, 503)},
+    summary="Record a gestion partagée event on a demand",
+)
 async def record_gp_event(
     num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
     body: GPEventIn,
@@ -32,17 +35,23 @@ async def record_gp_event(
     ``hub.evenements`` and dispatched to every holder. 201 when recorded, 200 when the
     same ``eventId`` was recorded before with the same content (then published again)."""
     await ctx.require_holder(actor, num_unique)
-    data = GPInput(num_unique=num_unique, code=body.codeTypeEvenement,
-                   date_survenance=body.dateSurvenance, caracteristiques=body.caracteristiques,
-                   commentaire=body.commentaire, event_id=body.eventId)
+    data = GPInput(
+        num_unique=num_unique,
+        code=body.codeTypeEvenement,
+        date_survenance=body.dateSurvenance,
+        caracteristiques=body.caracteristiques,
+        commentaire=body.commentaire,
+        event_id=body.eventId,
+    )
     record = await run_in_threadpool(ctx.gp.prepare, data, actor.id)
     stored, created = (await ctx.gp.record_all([record]))[0]
     out = Recorded(created=created, evenement=stored)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 
 
-@router.get("/catalogue", summary="The event-type catalogue in force",
-            responses=responses(401, 503))
+@router.get(
+    "/catalogue", summary="The event-type catalogue in force", responses=responses(401, 503)
+)
 async def catalogue(
     _actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008

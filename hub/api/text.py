@@ -31,4 +31,3 @@ ID_PATTERN = r"^[\x21-\x7e]+$"
 
 Code = Annotated[str, StringConstraints(pattern=CODE_PATTERN)]
 Text = Annotated[str, StringConstraints(pattern=TEXT_PATTERN)]
-

@@ -51,8 +51,24 @@ def _register() -> None:
     from hub.cli.status import status
     from hub.cli.worker import worker
 
-    for command in (stack, actors, publish, feed, worker, demo, files, *api_commands,
-                    sne_simulator, soap_gateway, sne_poll, dlq, purge, gp, status, clock):
+    for command in (
+        stack,
+        actors,
+        publish,
+        feed,
+        worker,
+        demo,
+        files,
+        *api_commands,
+        sne_simulator,
+        soap_gateway,
+        sne_poll,
+        dlq,
+        purge,
+        gp,
+        status,
+        clock,
+    ):
         main.add_command(command)
 
 

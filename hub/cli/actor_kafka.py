@@ -26,8 +26,11 @@ def actor_properties(settings: HubSettings, actor_id: str) -> str:
     if not sec.enabled:
         raise ConfigError("HUB_KAFKA_SECURITY__ENABLED is off: actors have no Kafka identity")
     password = actor_password(sec.actor_secret.get_secret_value(), actor_id)
-    protocol = security_protocol(settings.model_copy(
-        update={"kafka": settings.kafka.model_copy(update={"sasl_username": actor_id})}))
+    protocol = security_protocol(
+        settings.model_copy(
+            update={"kafka": settings.kafka.model_copy(update={"sasl_username": actor_id})}
+        )
+    )
     lines = [
         f"# Kafka consumer of actor {actor_id}: topic {feed_topic(actor_id)}, "
         f"consumer groups {group_prefix(actor_id)}*",

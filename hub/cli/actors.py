@@ -158,10 +158,15 @@ def list_cmd(fmt: str, include_deleted: bool) -> None:
     # or in a pipe, the table becomes one block per actor (hub/cli/textout.py)
     print_table(
         Console(),
-        [Col("id"), Col("name", wrap=True, min_width=12), Col("kind"), Col("profile"),
-         Col("territory", wrap=True, min_width=16), Col("version", justify="right")],
-        [[a.id, a.name, a.kind, a.profile, _territory(a.filters), str(a.version)]
-         for a in found],
+        [
+            Col("id"),
+            Col("name", wrap=True, min_width=12),
+            Col("kind"),
+            Col("profile"),
+            Col("territory", wrap=True, min_width=16),
+            Col("version", justify="right"),
+        ],
+        [[a.id, a.name, a.kind, a.profile, _territory(a.filters), str(a.version)] for a in found],
     )
 
 

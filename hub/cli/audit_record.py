@@ -12,14 +12,29 @@ from hub.core.db import make_engine, migrate
 
 
 @audit.command("record")
-@click.option("--once", is_flag=True,
-              help="Read every feed to its current end, record, commit, then exit.")
-@click.option("--group", default="passerelle-audit", show_default=True,
-              help="Kafka consumer group (its committed offsets are the progress).")
-@click.option("--pattern", default=r"^hub\.feed\..+$", show_default=True,
-              help="Regular expression of the feed topics to read.")
-@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True,
-              help="With --once: give up (exit 1) if the end is not reached in time.")
+@click.option(
+    "--once", is_flag=True, help="Read every feed to its current end, record, commit, then exit."
+)
+@click.option(
+    "--group",
+    default="passerelle-audit",
+    show_default=True,
+    help="Kafka consumer group (its committed offsets are the progress).",
+)
+@click.option(
+    "--pattern",
+    default=r"^hub\.feed\..+$",
+    show_default=True,
+    help="Regular expression of the feed topics to read.",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="With --once: give up (exit 1) if the end is not reached in time.",
+)
 def record(once: bool, group: str, pattern: str, timeout_s: float) -> None:
     """Record every delivery of personal data on the hub.feed.* topics (channel kafka)."""
     from hub.stores.audit.recorder import AuditRecorder
@@ -35,16 +50,23 @@ def record(once: bool, group: str, pattern: str, timeout_s: float) -> None:
             stats = await recorder.run(once=once, timeout_s=timeout_s)
         finally:
             await recorder.stop()
-        click.echo(f"{stats.read} feed record(s) read, {stats.recorded} delivery(ies) "
-                   f"recorded, {stats.dead_lettered} dead-lettered")
+        click.echo(
+            f"{stats.read} feed record(s) read, {stats.recorded} delivery(ies) "
+            f"recorded, {stats.dead_lettered} dead-lettered"
+        )
 
     asyncio.run(go())
 
 
 @audit.command("verify")
-@click.option("--anchor", "anchors", multiple=True, metavar="HASH",
-              help="A head printed by an earlier run: it must still be in the chain "
-                   "(detects rows cut from the end). Repeatable.")
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    metavar="HASH",
+    help="A head printed by an earlier run: it must still be in the chain "
+    "(detects rows cut from the end). Repeatable.",
+)
 def verify(anchors: tuple[str, ...]) -> None:
     """Check that no audit row was modified, deleted, inserted or moved: one line per
     broken link and exit 1, or "audit chain intact: N rows" and exit 0."""

@@ -35,8 +35,7 @@ async def write_ticks(settings: HubSettings, now_ms: int) -> int:
                                 partition=p)  # fmt: skip
         await producer.flush()
     except Exception as exc:
-        raise TransientError(f"clock: cannot write ticks: {type(exc).__name__}: {exc}") \
-            from exc
+        raise TransientError(f"clock: cannot write ticks: {type(exc).__name__}: {exc}") from exc
     finally:
         await producer.stop()
     return len(parts)

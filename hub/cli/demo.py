@@ -150,12 +150,24 @@ def _report(
     rows: list[list[Cell]] = []
     for a in sorted(actors, key=lambda a: -expected[a.id]):
         ok = received[a.id] == expected[a.id]
-        rows.append([a.id, a.kind, a.profile, str(expected[a.id]),
-                     Text(str(received[a.id]), style="green" if ok else "red")])
+        rows.append(
+            [
+                a.id,
+                a.kind,
+                a.profile,
+                str(expected[a.id]),
+                Text(str(received[a.id]), style="green" if ok else "red"),
+            ]
+        )
     print_table(
         console,
-        [Col("actor"), Col("kind", optional=True), Col("profile"),
-         Col("expected", justify="right"), Col("received", justify="right")],
+        [
+            Col("actor"),
+            Col("kind", optional=True),
+            Col("profile"),
+            Col("expected", justify="right"),
+            Col("received", justify="right"),
+        ],
         rows,
         title="Demands per actor",
     )

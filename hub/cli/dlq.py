@@ -88,8 +88,11 @@ def show(ref: str, payload: bool) -> None:
         click.echo(f"earlier: {_when(h['failedAt'])} {h['reason']}: {h['message']}")
     if b["payload"] is None:
         size = b.get("payloadSize")
-        click.echo("payload: none (a tombstone)" if size is None else
-                   f"payload: {size} bytes, not kept in the letter (replay reads the source)")
+        click.echo(
+            "payload: none (a tombstone)"
+            if size is None
+            else f"payload: {size} bytes, not kept in the letter (replay reads the source)"
+        )
     else:
         click.echo(f"payload: {len(b['payload'])} bytes")
     if payload and b["payload"] is not None:

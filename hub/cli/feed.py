@@ -30,7 +30,9 @@ def _line(rec: dict[str, Any]) -> str:
 @click.argument("actor_id")
 @click.option("--from-beginning", is_flag=True, help="Start at the first record, not at new ones.")
 @click.option(
-    "-e", "--exit-at-end", is_flag=True,
+    "-e",
+    "--exit-at-end",
+    is_flag=True,
     help="Stop at the end of the feed as of the start (as kcat -e), instead of waiting.",
 )
 @click.option("--limit", type=click.IntRange(min=1), help="Stop after N records.")
@@ -54,8 +56,10 @@ def feed(
         if from_beginning:
             hint = f"end of {topic} reached; waiting for new records (Ctrl-C to stop)"
         else:
-            hint = (f"waiting for new records on {topic} "
-                    "(Ctrl-C to stop; --from-beginning to read the past)")
+            hint = (
+                f"waiting for new records on {topic} "
+                "(Ctrl-C to stop; --from-beginning to read the past)"
+            )
         click.echo(hint, err=True)
 
     async def run() -> None:

@@ -15,11 +15,21 @@ log = logging.getLogger(__name__)
 
 
 @click.command()
-@click.option("--older-than-days", type=click.IntRange(min=1), default=365, show_default=True,
-              help="Purge demands radiated more than this many days ago.")
+@click.option(
+    "--older-than-days",
+    type=click.IntRange(min=1),
+    default=365,
+    show_default=True,
+    help="Purge demands radiated more than this many days ago.",
+)
 @click.option("--dry-run", is_flag=True, help="Only count what would be purged.")
-@click.option("--every", "every_s", type=click.FloatRange(min=60), default=None,
-              help="Run again every SECONDS (the scheduled job; e.g. 86400).")
+@click.option(
+    "--every",
+    "every_s",
+    type=click.FloatRange(min=60),
+    default=None,
+    help="Run again every SECONDS (the scheduled job; e.g. 86400).",
+)
 def purge(older_than_days: int, dry_run: bool, every_s: float | None) -> None:
     """Purge radiated demands (dispatch state, SQL stores); see docs/reliability.md."""
     from hub.services.purge import run_purge

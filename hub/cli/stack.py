@@ -34,8 +34,13 @@ _with_postgres = click.option(
 def _kafka() -> KafkaStack:
     settings = get_settings()
     conf = settings.stack
-    return KafkaStack(settings.home, version=conf.kafka_version, port=conf.kafka_port,
-                      controller_port=conf.controller_port, heap=conf.kafka_heap)
+    return KafkaStack(
+        settings.home,
+        version=conf.kafka_version,
+        port=conf.kafka_port,
+        controller_port=conf.controller_port,
+        heap=conf.kafka_heap,
+    )
 
 
 def _postgres() -> PostgresStack:
@@ -59,11 +64,14 @@ def stack() -> None:
 
 @stack.command()
 @_with_postgres
-@click.option("--timeout", default=90.0, show_default=True,
-              help="Seconds to wait for each service to answer.")
-@click.option("--secure", is_flag=True,
-              help="Kafka with SASL_SSL + ACLs (generated CA; credentials in "
-                   "<home>/kafka/secure.env).")
+@click.option(
+    "--timeout", default=90.0, show_default=True, help="Seconds to wait for each service to answer."
+)
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Kafka with SASL_SSL + ACLs (generated CA; credentials in <home>/kafka/secure.env).",
+)
 def up(with_postgres: bool, timeout: float, secure: bool) -> None:
     """Start the stack (fetches the Kafka jars with Maven on first use). Idempotent."""
     from hub.cli.stack_secure import refuse_other_mode, secure_up
@@ -79,8 +87,9 @@ def up(with_postgres: bool, timeout: float, secure: bool) -> None:
         else:
             refuse_other_mode(kafka, "plain")
             bootstrap = kafka.up(timeout=timeout)
-            click.echo(f"kafka: up at {bootstrap} (pid {kafka.status().pid}, "
-                       f"logs {kafka.logs_dir})")
+            click.echo(
+                f"kafka: up at {bootstrap} (pid {kafka.status().pid}, logs {kafka.logs_dir})"
+            )
         if with_postgres:
             pg = _postgres()
             click.echo(f"postgres: up at {pg.up(timeout=timeout)} (data {pg.data_dir})")

@@ -26,7 +26,7 @@ def tls_stack(settings: HubSettings, password: str = "-", admin: str = "hub") ->
 
 
 def running_mode(stack: KafkaStack) -> str | None:
-    """"secure", "plain", or None when no broker of this home runs."""
+    """ "secure", "plain", or None when no broker of this home runs."""
     if stack._read_pid() is None:
         return None
     return "secure" if runs_secure(stack.config_file) else "plain"
@@ -36,8 +36,9 @@ def refuse_other_mode(stack: KafkaStack, wanted: str) -> None:
     """Raise :class:`ConfigError` when this home's broker runs in the other mode."""
     mode = running_mode(stack)
     if mode is not None and mode != wanted:
-        raise ConfigError(f"the {mode} broker of this home runs on port {stack.port}: "
-                          f"`hub stack down` first")
+        raise ConfigError(
+            f"the {mode} broker of this home runs on port {stack.port}: `hub stack down` first"
+        )
 
 
 def secure_up(settings: HubSettings, timeout: float) -> list[str]:

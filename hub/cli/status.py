@@ -72,8 +72,12 @@ def render(status: Status, width: int) -> list[str]:
         put(f"{o.channel} {o.actor} depth {o.depth:,}", 2)
     put(f"Feeds {len(status.feeds)}")
     for f in status.feeds:
-        put(f"{f.actor} end {f.end_offset:,} last record {age(f.age_s)} ago"
-            if f.last_at_ms is not None else f"{f.actor} end {f.end_offset:,} empty", 2)
+        put(
+            f"{f.actor} end {f.end_offset:,} last record {age(f.age_s)} ago"
+            if f.last_at_ms is not None
+            else f"{f.actor} end {f.end_offset:,} empty",
+            2,
+        )
     if status.problems:
         put("Problems")
         for problem in status.problems:
@@ -83,12 +87,21 @@ def render(status: Status, width: int) -> list[str]:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
-@click.option("--group", default=None, help="Consumer group of the workers "
-              "(default: the worker.app_id setting).")
-@click.option("--actor", "actors", multiple=True,
-              help="Only this actor's feed and outbox (repeatable).")
-@click.option("--timeout", type=click.FloatRange(0.5, 300), default=10.0, show_default=True,
-              help="Seconds each part may take.")
+@click.option(
+    "--group",
+    default=None,
+    help="Consumer group of the workers (default: the worker.app_id setting).",
+)
+@click.option(
+    "--actor", "actors", multiple=True, help="Only this actor's feed and outbox (repeatable)."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.5, 300),
+    default=10.0,
+    show_default=True,
+    help="Seconds each part may take.",
+)
 def status(as_json: bool, group: str | None, actors: tuple[str, ...], timeout: float) -> None:
     """Brokers, worker group, lag, DLQ, outboxes and feeds on one screen."""
     found = asyncio.run(gather(get_settings(), group=group, actors=actors, timeout_s=timeout))

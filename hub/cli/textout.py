@@ -94,8 +94,7 @@ def print_table(
             continue
         table = Table(
             *(
-                Column(c.header, width=w, justify=c.justify, no_wrap=not c.wrap,
-                       overflow="fold")
+                Column(c.header, width=w, justify=c.justify, no_wrap=not c.wrap, overflow="fold")
                 for c, w in zip(shown, widths, strict=True)
             ),
             title=title,
@@ -121,8 +120,10 @@ def _print_blocks(
                 console.print(Text(head) + _text(cell), soft_wrap=True, highlight=False)
                 continue
             lines = textwrap.wrap(
-                _plain(cell), width=max(console.width - len(head), 20),
-                break_long_words=False, break_on_hyphens=False,
+                _plain(cell),
+                width=max(console.width - len(head), 20),
+                break_long_words=False,
+                break_on_hyphens=False,
             ) or [""]
             for n, line in enumerate(lines):
                 lead = head if n == 0 else " " * len(head)

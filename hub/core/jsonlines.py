@@ -46,7 +46,7 @@ def read_objects(
             yield n, InputError(f"line longer than {max_line_bytes} bytes", code="too_large")
             continue
         if n == 1 and line.startswith(_BOM):
-            line = line[len(_BOM):]
+            line = line[len(_BOM) :]
         if not line.strip():
             continue
         try:

@@ -89,8 +89,18 @@ class Delivery(BaseModel):
     def _scalars_as_text(cls, v: Any) -> Any:
         if not isinstance(v, dict):
             return v
-        return {k: ("true" if x is True else "false" if x is False
-                    else str(x) if isinstance(x, int | float) else x) for k, x in v.items()}
+        return {
+            k: (
+                "true"
+                if x is True
+                else "false"
+                if x is False
+                else str(x)
+                if isinstance(x, int | float)
+                else x
+            )
+            for k, x in v.items()
+        }
 
     def flag(self, name: str) -> bool:
         """Whether option ``name`` is set to a true value (``true``, ``yes``, ``1``, ``on``)."""

@@ -81,13 +81,18 @@ History = Sequence[Mapping[str, Any]]
 
 
 def _events(history: History, code: str, **fields: str) -> list[Mapping[str, Any]]:
-    return [e for e in history if e["codeTypeEvenement"] == code
-            and all(e["caracteristiques"].get(k) == v for k, v in fields.items())]
+    return [
+        e
+        for e in history
+        if e["codeTypeEvenement"] == code
+        and all(e["caracteristiques"].get(k) == v for k, v in fields.items())
+    ]
 
 
 def _prefect_designated(history: History, d: Decision) -> bool:
-    designated = _events(history, "DESIGCAL", CODECAL=d.code_cal, LOGEMENT=d.logement,
-                         DESIGPREF="true")
+    designated = _events(
+        history, "DESIGCAL", CODECAL=d.code_cal, LOGEMENT=d.logement, DESIGPREF="true"
+    )
     return bool(designated) or bool(_events(history, "PRIORITE", TYPEPRIO="DALO"))
 
 
@@ -98,11 +103,17 @@ def check_decision(d: Decision, histories: Mapping[str, History]) -> None:
         raise CALRuleError("R441-3/candidat-unique", "a numéro unique is listed twice")
     for c in d.candidates:
         h = histories.get(c.num_unique, ())
-        if not [e for e in _events(h, "DESIGCAL", CODECAL=d.code_cal, LOGEMENT=d.logement)
-                if e["dateSurvenance"] <= d.date_decision.isoformat()]:
+        if not [
+            e
+            for e in _events(h, "DESIGCAL", CODECAL=d.code_cal, LOGEMENT=d.logement)
+            if e["dateSurvenance"] <= d.date_decision.isoformat()
+        ]:
             raise CALRuleError("R441-3/designation", f"candidate {c.num_unique}")
-        if not [e for e in _events(h, "EXAMCAL", CODECAL=d.code_cal)
-                if e["dateSurvenance"] <= d.date_decision.isoformat()]:
+        if not [
+            e
+            for e in _events(h, "EXAMCAL", CODECAL=d.code_cal)
+            if e["dateSurvenance"] <= d.date_decision.isoformat()
+        ]:
             raise CALRuleError("R441-3/examen", f"candidate {c.num_unique}")
     if len(d.candidates) < 3 and not all(
         _prefect_designated(histories.get(c.num_unique, ()), d) for c in d.candidates
@@ -116,22 +127,25 @@ def check_decision(d: Decision, histories: Mapping[str, History]) -> None:
 def _check_candidate(c: Candidate, d: Decision) -> None:
     if c.decision == "ATTRCOND":
         if c.piece_manquante not in PIECES_CONDITION:
-            raise CALRuleError("R441-3/condition-suspensive",
-                               f"candidate {c.num_unique}: missing document not allowed")
+            raise CALRuleError(
+                "R441-3/condition-suspensive",
+                f"candidate {c.num_unique}: missing document not allowed",
+            )
         if c.date_limite is None or c.date_limite <= d.date_decision:
-            raise CALRuleError("R441-3/condition-suspensive",
-                               f"candidate {c.num_unique}: deadline missing or not after "
-                               "the decision")
+            raise CALRuleError(
+                "R441-3/condition-suspensive",
+                f"candidate {c.num_unique}: deadline missing or not after the decision",
+            )
     elif c.piece_manquante is not None or c.date_limite is not None:
-        raise CALRuleError("R441-3/condition-suspensive",
-                           f"candidate {c.num_unique}: only for ATTRCOND")
+        raise CALRuleError(
+            "R441-3/condition-suspensive", f"candidate {c.num_unique}: only for ATTRCOND"
+        )
     if c.decision == "NONATTR" and not (c.motif or "").strip():
         raise CALRuleError("R441-3/non-attribution-motif", f"candidate {c.num_unique}")
     if c.decision == "IRREC" and c.motif not in IRRECEVABILITE_MOTIFS:
         raise CALRuleError("R441-3/irrecevabilite-motif", f"candidate {c.num_unique}")
     if c.decision not in ATTRIBUTIONS and c.rang is not None:
-        raise CALRuleError("R441-3/rangs", f"candidate {c.num_unique}: rang without "
-                           "attribution")
+        raise CALRuleError("R441-3/rangs", f"candidate {c.num_unique}: rang without attribution")
 
 
 def _check_ranks(d: Decision) -> None:
@@ -148,19 +162,25 @@ def _check_ranks(d: Decision) -> None:
         raise CALRuleError("R441-3/rangs", f"rangs {ranked}")
 
 
-def check_response(num_unique: str, decision_id: str, accepte: bool, motif: str | None,
-                   on: date, history: History) -> Mapping[str, Any]:
+def check_response(
+    num_unique: str, decision_id: str, accepte: bool, motif: str | None, on: date, history: History
+) -> Mapping[str, Any]:
     """Check the applicant's answer; return the DECISCAL event it answers."""
-    made = [e for e in _events(history, "DECISCAL", DECISIONID=decision_id)
-            if e["caracteristiques"].get("DECISION") in ATTRIBUTIONS]
+    made = [
+        e
+        for e in _events(history, "DECISCAL", DECISIONID=decision_id)
+        if e["caracteristiques"].get("DECISION") in ATTRIBUTIONS
+    ]
     if not made:
         raise CALRuleError("R441-3/reponse-decision", f"decision {decision_id[:40]}")
     decided = date.fromisoformat(made[0]["caracteristiques"]["DATEDEC"])
     if not decided <= on <= decided + timedelta(days=RESPONSE_DAYS):
-        raise CALRuleError("R441-3/reponse-delai", f"decision of {decided.isoformat()}, "
-                           f"answer of {on.isoformat()}")
+        raise CALRuleError(
+            "R441-3/reponse-delai", f"decision of {decided.isoformat()}, answer of {on.isoformat()}"
+        )
     if _events(history, "REFUSDEM", DECISIONID=decision_id) or _events(
-            history, "ACCEPTDEM", DECISIONID=decision_id):
+        history, "ACCEPTDEM", DECISIONID=decision_id
+    ):
         raise CALRuleError("R441-3/reponse-unique", f"decision {decision_id[:40]}")
     if not accepte and not (motif or "").strip():
         raise CALRuleError("R441-3/refus-motif", f"candidate {num_unique}")

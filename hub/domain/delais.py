@@ -48,8 +48,10 @@ class DelaiTable:
                 continue
             months, source, date = row.get("months"), row.get("source"), row.get("date")
             if not (isinstance(months, int) and months > 0 and source and date):
-                raise ConfigError(f"{where}: département {dep}: a known délai needs months "
-                                  "> 0, a source and a date (else status 'unknown')")
+                raise ConfigError(
+                    f"{where}: département {dep}: a known délai needs months "
+                    "> 0, a source and a date (else status 'unknown')"
+                )
             out[dep] = Delai(months, str(source), str(date))
         return cls(str(raw.get("version") or "?"), out)
 

@@ -181,8 +181,13 @@ class TerritoryIndex:
         entries = []
         for actor_id in ids:
             f = self._actors[actor_id].filters
-            entries.append((actor_id, f.premier_choix_seulement,
-                            frozenset(f.typologies) if f.typologies else None))
+            entries.append(
+                (
+                    actor_id,
+                    f.premier_choix_seulement,
+                    frozenset(f.typologies) if f.typologies else None,
+                )
+            )
         out = self._place_entries[commune] = tuple(entries)
         return out
 

@@ -116,10 +116,14 @@ def check_piece(piece: dict[str, Any], version: str = VERSION) -> dict[str, Any]
             code="bad_typePiece",
         )
     if not _DATE.match(str(piece.get("dateDepot"))):
-        raise InputError(f"document of category {cat.code}: dateDepot is not a date",
-                         code="bad_piece")
+        raise InputError(
+            f"document of category {cat.code}: dateDepot is not a date", code="bad_piece"
+        )
     ref = piece.get("reference")
     if ref is not None and not _REFERENCE.match(str(ref)):
-        raise InputError(f"document of category {cat.code}: reference is not an absolute "
-                         "http(s) or urn URI of printable ASCII (≤500)", code="bad_piece")
+        raise InputError(
+            f"document of category {cat.code}: reference is not an absolute "
+            "http(s) or urn URI of printable ASCII (≤500)",
+            code="bad_piece",
+        )
     return piece

@@ -55,8 +55,9 @@ def _present(doc: Any, path: tuple[str, ...]) -> bool:
     return doc is not None
 
 
-def visible_pieces(pieces: list[dict[str, Any]] | None, profile: str
-                   ) -> list[dict[str, Any]] | None:
+def visible_pieces(
+    pieces: list[dict[str, Any]] | None, profile: str
+) -> list[dict[str, Any]] | None:
     """The document index as ``profile`` may see it (see the module doc)."""
     if pieces is None or profile == "consultant_sensible":
         return pieces

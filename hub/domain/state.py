@@ -38,7 +38,8 @@ class DemandeState:
     #: only while the pair's snapshot *is* ``demande``: a copy of the state with another
     #: snapshot can never carry stale bytes.
     demande_encoding: tuple[dict[str, Any] | None, bytes] | None = field(
-        default=None, compare=False, repr=False)
+        default=None, compare=False, repr=False
+    )
     #: renewal notices sent for the current cycle, ``"<deadline>:<code>"``
     #: (dispatch.deadlines; a REN starts a new cycle: dispatch.deadlines.carry)
     notices_sent: tuple[str, ...] = ()

@@ -14,5 +14,12 @@ from hub.stores.registry.tables import Base
 
 metadata = Base.metadata
 
-__all__ = ["api_tables", "audit_tables", "cotation_tables", "delivery_tables", "gp_tables",
-           "metadata", "sne_tables"]
+__all__ = [
+    "api_tables",
+    "audit_tables",
+    "cotation_tables",
+    "delivery_tables",
+    "gp_tables",
+    "metadata",
+    "sne_tables",
+]

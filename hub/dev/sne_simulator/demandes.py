@@ -271,8 +271,9 @@ class DemandeService:
         if not dalo.get("statutDalo") or not dalo.get("dateDecisionDalo"):
             raise SoapFault("DALO", "informationDalo/statutDalo and dateDecisionDalo are required")
         if dalo["statutDalo"] not in STATUTS_DALO:
-            raise SoapFault("DALO", f"informationDalo/statutDalo must be one of "
-                            f"{', '.join(STATUTS_DALO)}")
+            raise SoapFault(
+                "DALO", f"informationDalo/statutDalo must be one of {', '.join(STATUTS_DALO)}"
+            )
         stored = parse_demande_xml(current["document"], validate=False)
         stored.update(
             operation="MOD", occurredAt=event["occurredAt"], changedFields=["informationDalo"]
@@ -344,9 +345,7 @@ def _doublon(row: dict[str, Any]) -> dict[str, Any]:
         return out
 
     pp = dl.get("personnePhysique") or {}
-    cotitulaires = [
-        {k: c.get(k) for k in ident} for c in (pp.get("listeCotitulaire") or [])
-    ]
+    cotitulaires = [{k: c.get(k) for k in ident} for c in (pp.get("listeCotitulaire") or [])]
     return {
         "numUnique": row["num_unique"],
         "demandeur": {k: p.get(k) for k in ident}

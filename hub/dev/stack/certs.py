@@ -82,8 +82,9 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def new_ca(name: str = "Passerelle local CA") -> tuple[x509.Certificate,
-                                                      ec.EllipticCurvePrivateKey]:
+def new_ca(
+    name: str = "Passerelle local CA",
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A self-signed CA certificate and its key (also used by tests as an untrusted CA)."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
@@ -103,8 +104,9 @@ def new_ca(name: str = "Passerelle local CA") -> tuple[x509.Certificate,
     return cert, key
 
 
-def new_leaf(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey,
-             hosts: tuple[str, ...]) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def new_leaf(
+    ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, hosts: tuple[str, ...]
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A server (and client: the broker connects to itself) certificate for ``hosts``."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
@@ -162,9 +164,13 @@ def ensure_certificates(folder: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS) ->
         if not _leaf_still_good(files, ca, hosts):
             leaf, key = new_leaf(ca, ca_key, hosts)
             _write_private(files.key_file, _key_pem(key))
-            files.cert_file.write_bytes(leaf.public_bytes(serialization.Encoding.PEM)
-                                        + ca.public_bytes(serialization.Encoding.PEM))
+            files.cert_file.write_bytes(
+                leaf.public_bytes(serialization.Encoding.PEM)
+                + ca.public_bytes(serialization.Encoding.PEM)
+            )
     except ValueError as exc:  # cryptography's "could not deserialize" family
-        raise ConfigError(f"unreadable certificate or key in {folder}: delete the folder "
-                          f"to create a new CA ({type(exc).__name__})") from exc
+        raise ConfigError(
+            f"unreadable certificate or key in {folder}: delete the folder "
+            f"to create a new CA ({type(exc).__name__})"
+        ) from exc
     return files

@@ -136,7 +136,11 @@ class KafkaStack:
     ) -> None:
         self.root = Path(home).resolve() / "kafka"
         self.version, self.port, self.controller_port, self.heap = (
-            version, port, controller_port, heap)
+            version,
+            port,
+            controller_port,
+            heap,
+        )
         self.libs_dir = self.root / f"libs-{version}"
         self.data_dir = self.root / "data"
         self.logs_dir = self.root / "logs"
@@ -167,12 +171,22 @@ class KafkaStack:
         self._private_root()
         # Maven may write next to its POM; copy it out of the (maybe read-only) package.
         pom = self.root / "kafka-jars.pom.xml"
-        pom.write_bytes(resources.files("hub.dev.stack").joinpath("kafka-jars.pom.xml").read_bytes())
+        pom.write_bytes(
+            resources.files("hub.dev.stack").joinpath("kafka-jars.pom.xml").read_bytes()
+        )
         tmp = self.root / f"libs-{self.version}.partial"
         shutil.rmtree(tmp, ignore_errors=True)
-        cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
-               "-DincludeScope=runtime", f"-DoutputDirectory={tmp}",
-               f"-Dkafka.version={self.version}"]
+        cmd = [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={tmp}",
+            f"-Dkafka.version={self.version}",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             lines = [ln for ln in (done.stdout + done.stderr).splitlines() if "ERROR" in ln]
@@ -183,11 +197,19 @@ class KafkaStack:
         return self.libs_dir
 
     def _java(self, main: str, *args: str, level: str = "INFO") -> list[str]:
-        return [require_tool("java", "install a JDK 17+"), f"-Xmx{self.heap}",
-                "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                f"-Dkafka.logs.dir={self.logs_dir}", f"-Dhub.log.level={level}",
-                f"-Dlog4j2.configurationFile={self.log4j_file}",
-                "-cp", f"{self.libs_dir}/*", main, *args]
+        return [
+            require_tool("java", "install a JDK 17+"),
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dkafka.logs.dir={self.logs_dir}",
+            f"-Dhub.log.level={level}",
+            f"-Dlog4j2.configurationFile={self.log4j_file}",
+            "-cp",
+            f"{self.libs_dir}/*",
+            main,
+            *args,
+        ]
 
     def _read_pid(self) -> int | None:
         """The pid of this home's broker, or None (a stale or foreign pid file is ignored)."""
@@ -207,9 +229,13 @@ class KafkaStack:
     def status(self) -> StackStatus:
         """Running means: our JVM is alive **and** its client port accepts connections."""
         pid = self._read_pid()
-        return StackStatus(running=pid is not None and port_answers(self.port), pid=pid,
-                           bootstrap=self.bootstrap, data_dir=self.data_dir,
-                           log_file=self.logs_dir / "server.log")
+        return StackStatus(
+            running=pid is not None and port_answers(self.port),
+            pid=pid,
+            bootstrap=self.bootstrap,
+            data_dir=self.data_dir,
+            log_file=self.logs_dir / "server.log",
+        )
 
     def _private_root(self) -> None:
         """``<home>/kafka`` owner-only (0700), ``<home>`` set to :func:`home_mode`."""
@@ -220,10 +246,14 @@ class KafkaStack:
         for folder in (self.data_dir, self.logs_dir):
             private_dir(folder, base=folder)
             tighten_tree(folder)  # data written by a broker started before this rule
-        self.config_file.write_text((_SERVER_PROPERTIES + SINGLE_NODE_PROPERTIES).format(
-            port=self.port, controller_port=self.controller_port, data_dir=self.data_dir))
+        self.config_file.write_text(
+            (_SERVER_PROPERTIES + SINGLE_NODE_PROPERTIES).format(
+                port=self.port, controller_port=self.controller_port, data_dir=self.data_dir
+            )
+        )
         self.log4j_file.write_bytes(
-            resources.files("hub.dev.stack").joinpath("log4j2.yaml").read_bytes())
+            resources.files("hub.dev.stack").joinpath("log4j2.yaml").read_bytes()
+        )
 
     def _format_storage(self) -> None:
         if (self.data_dir / "meta.properties").is_file():
@@ -233,10 +263,17 @@ class KafkaStack:
         while cluster_id.startswith("-"):
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         # voters-style quorum: no --standalone (the two are exclusive, see the notes)
-        cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
-                         "-c", str(self.config_file), "--ignore-formatted", level="WARN")
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              umask=JVM_UMASK)
+        cmd = self._java(
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(self.config_file),
+            "--ignore-formatted",
+            level="WARN",
+        )
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, umask=JVM_UMASK)
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
             raise ConfigError(f"formatting Kafka storage in {self.data_dir} failed: {detail[0]}")
@@ -260,20 +297,29 @@ class KafkaStack:
                 # caller's terminal does not reach it. Output to a file: a pipe nobody
                 # reads would eventually block the JVM.
                 proc = subprocess.Popen(
-                    self._java("kafka.Kafka", str(self.config_file)), stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, cwd=self.root, start_new_session=True,
-                    umask=JVM_UMASK)
+                    self._java("kafka.Kafka", str(self.config_file)),
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.root,
+                    start_new_session=True,
+                    umask=JVM_UMASK,
+                )
             pid = proc.pid
             self.pid_file.write_text(f"{pid}\n")
         deadline = time.monotonic() + timeout
         while not port_answers(self.port):
             if not pid_alive(pid):
                 self.pid_file.unlink(missing_ok=True)
-                raise ConfigError(f"Kafka exited during start; see {self.out_file} "
-                                  f"and {self.logs_dir / 'server.log'}")
+                raise ConfigError(
+                    f"Kafka exited during start; see {self.out_file} "
+                    f"and {self.logs_dir / 'server.log'}"
+                )
             if time.monotonic() > deadline:
-                raise TransientError(f"Kafka (pid {pid}) did not answer on port {self.port} "
-                                     f"within {timeout:g}s; see {self.logs_dir / 'server.log'}")
+                raise TransientError(
+                    f"Kafka (pid {pid}) did not answer on port {self.port} "
+                    f"within {timeout:g}s; see {self.logs_dir / 'server.log'}"
+                )
             time.sleep(0.2)
         return self.bootstrap
 

@@ -54,8 +54,9 @@ def _traversable(path: Path, uid: int, gid: int) -> bool:
             st = folder.stat()
         except FileNotFoundError:
             break  # folders we create get the default mode 0755
-        bit = (stat.S_IXUSR if st.st_uid == uid else
-               stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH)
+        bit = (
+            stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+        )
         if not st.st_mode & bit:
             return False
     return True
@@ -71,8 +72,10 @@ def _user_exists() -> bool:
 
 def _bin_dir(install: bool) -> Path | None:
     """Newest /usr/lib/postgresql/<N>/bin; installs Debian's package when asked and root."""
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-                   key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     if found:
         return found[-1].parent
     on_path = shutil.which("initdb")  # other distributions put it on PATH
@@ -81,8 +84,13 @@ def _bin_dir(install: bool) -> Path | None:
     if os.geteuid() != 0:
         raise ConfigError("PostgreSQL is not installed: as root, apt-get install -y postgresql")
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "postgresql"]):
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
         if done.returncode != 0:
             raise ConfigError(f"'{' '.join(cmd)}' failed: {done.stderr.strip()[-200:]}")
     return _bin_dir(install=False)
@@ -97,7 +105,7 @@ class PostgresStack:
         root = Path(home).resolve() / "postgres"
         # Before Debian's package is installed the postgres user does not exist: then
         # judge by the "others" bits, which are the ones that will apply to it.
-        uid, gid = (self._ids() if self.as_root and _user_exists() else (-1, -1))
+        uid, gid = self._ids() if self.as_root and _user_exists() else (-1, -1)
         if self.as_root and not _traversable(root, uid, gid):
             root = Path(f"/tmp/passerelle-pg-{port}")
         self.root = root
@@ -138,8 +146,13 @@ class PostgresStack:
     def status(self) -> PostgresStatus:
         """Never installs nor creates anything."""
         pid = self._pid(_bin_dir(install=False))
-        return PostgresStatus(running=pid is not None, pid=pid, url=self.url,
-                              data_dir=self.data_dir, log_file=self.log_file)
+        return PostgresStatus(
+            running=pid is not None,
+            pid=pid,
+            url=self.url,
+            data_dir=self.data_dir,
+            log_file=self.log_file,
+        )
 
     def _prepare(self, bin_dir: Path) -> None:
         """Create the folders and the cluster, once; write passerelle.conf every time."""
@@ -151,15 +164,29 @@ class PostgresStack:
             os.chown(folder, uid, gid)
             folder.chmod(0o700)
         if not (self.data_dir / "PG_VERSION").is_file():
-            self._check(self._run(bin_dir, "initdb", "-D", str(self.data_dir), "-U", "postgres",
-                                  "--auth-local=trust", "--auth-host=scram-sha-256",
-                                  "--encoding=UTF8", "--no-locale"), "initdb")
+            self._check(
+                self._run(
+                    bin_dir,
+                    "initdb",
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                ),
+                "initdb",
+            )
             with (self.data_dir / "postgresql.conf").open("a") as conf:
                 conf.write("\ninclude_if_exists = 'passerelle.conf'\n")
         conf_file = self.data_dir / "passerelle.conf"
-        conf_file.write_text(f"# written by hub/dev/stack/postgres.py at each start\n"
-                             f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
-                             f"unix_socket_directories = '{self.run_dir}'\n")
+        conf_file.write_text(
+            f"# written by hub/dev/stack/postgres.py at each start\n"
+            f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+            f"unix_socket_directories = '{self.run_dir}'\n"
+        )
         os.chown(conf_file, uid, gid)
 
     def up(self, timeout: float = 60) -> str:
@@ -171,10 +198,28 @@ class PostgresStack:
             if port_answers(self.port):
                 raise ConfigError(f"port {self.port} is already used by another process")
             self._prepare(bin_dir)
-            self._check(self._run(bin_dir, "pg_ctl", "start", "-w", "-t", str(int(timeout)),
-                                  "-D", str(self.data_dir), "-l", str(self.log_file)), "start")
-        with psycopg.connect(host=str(self.run_dir), port=self.port, user="postgres",
-                             dbname="postgres", autocommit=True) as conn:
+            self._check(
+                self._run(
+                    bin_dir,
+                    "pg_ctl",
+                    "start",
+                    "-w",
+                    "-t",
+                    str(int(timeout)),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                ),
+                "start",
+            )
+        with psycopg.connect(
+            host=str(self.run_dir),
+            port=self.port,
+            user="postgres",
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'hub'").fetchone() is None:
                 conn.execute("CREATE ROLE hub LOGIN PASSWORD 'hub'")
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'hub'").fetchone() is None:
@@ -186,8 +231,21 @@ class PostgresStack:
         bin_dir = _bin_dir(install=False)
         if bin_dir is None or self._pid(bin_dir) is None:
             return False
-        self._check(self._run(bin_dir, "pg_ctl", "stop", "-m", "fast", "-w",
-                              "-t", str(int(timeout)), "-D", str(self.data_dir)), "stop")
+        self._check(
+            self._run(
+                bin_dir,
+                "pg_ctl",
+                "stop",
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                str(int(timeout)),
+                "-D",
+                str(self.data_dir),
+            ),
+            "stop",
+        )
         return True
 
     def wipe(self) -> None:

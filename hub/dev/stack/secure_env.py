@@ -66,7 +66,8 @@ def write_env(path: Path, bootstrap: str, identity: SecureIdentity, ca_file: Pat
         "HUB_KAFKA_SECURITY__SSL_CAFILE": str(ca_file.resolve()),
     }
     body = _HEADER.format(path=shlex.quote(str(path))) + "".join(
-        f"export {name}={shlex.quote(value)}\n" for name, value in values.items())
+        f"export {name}={shlex.quote(value)}\n" for name, value in values.items()
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".env.tmp")
     tmp.unlink(missing_ok=True)
@@ -88,14 +89,21 @@ def resolve_identity(settings: HubSettings, env_file: Path, formatted: bool) -> 
     asked = k.sasl_password.get_secret_value()
     password = saved.get("HUB_KAFKA__SASL_PASSWORD", "")
     if password and asked and asked != password:
-        raise ConfigError(f"HUB_KAFKA__SASL_PASSWORD differs from the secure broker's admin "
-                          f"password in {env_file}: source that file or unset the variable")
+        raise ConfigError(
+            f"HUB_KAFKA__SASL_PASSWORD differs from the secure broker's admin "
+            f"password in {env_file}: source that file or unset the variable"
+        )
     if not password:
         if formatted and not asked:
-            raise ConfigError(f"the secure broker's storage exists but {env_file} is gone: "
-                              "set HUB_KAFKA__SASL_PASSWORD or run `hub stack down --wipe`")
+            raise ConfigError(
+                f"the secure broker's storage exists but {env_file} is gone: "
+                "set HUB_KAFKA__SASL_PASSWORD or run `hub stack down --wipe`"
+            )
         password = asked or secrets.token_urlsafe(24)
     username = saved.get("HUB_KAFKA__SASL_USERNAME") or k.sasl_username or "hub"
-    actor_secret = (saved.get("HUB_KAFKA_SECURITY__ACTOR_SECRET")
-                    or sec.actor_secret.get_secret_value() or secrets.token_urlsafe(32))
+    actor_secret = (
+        saved.get("HUB_KAFKA_SECURITY__ACTOR_SECRET")
+        or sec.actor_secret.get_secret_value()
+        or secrets.token_urlsafe(32)
+    )
     return SecureIdentity(username, password, actor_secret)

@@ -57,7 +57,7 @@ class SecureKafkaStack(KafkaStack):
                  ) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         if not password or '"' in password or "\\" in password:
-            raise ConfigError("the Kafka admin password must be non-empty, without \" or \\")
+            raise ConfigError('the Kafka admin password must be non-empty, without " or \\')
         self.admin, self.password = admin, password
 
     def _write_configs(self) -> None:
@@ -84,8 +84,7 @@ class SecureKafkaStack(KafkaStack):
         cmd = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
                          "-c", str(self.config_file), "--ignore-formatted",
                          "--add-scram", scram, level="WARN")  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False,
-                              umask=JVM_UMASK)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False, umask=JVM_UMASK)
         if done.returncode != 0:
             detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["?"]
             raise ConfigError(f"formatting secure Kafka storage failed: {detail[0]}")

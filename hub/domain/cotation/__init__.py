@@ -14,6 +14,18 @@ from hub.domain.cotation.grid import (
 )
 from hub.domain.cotation.quartiles import SeuilsQuartiles, seuils_quartiles
 
-__all__ = ["Declaration", "DetailCritere", "GridError", "Grille", "Grilles", "Score",
-           "SeuilsQuartiles", "load_grid", "load_grids", "parse_grid", "score",
-           "seuils_quartiles", "shipped_grids"]
+__all__ = [
+    "Declaration",
+    "DetailCritere",
+    "GridError",
+    "Grille",
+    "Grilles",
+    "Score",
+    "SeuilsQuartiles",
+    "load_grid",
+    "load_grids",
+    "parse_grid",
+    "score",
+    "seuils_quartiles",
+    "shipped_grids",
+]

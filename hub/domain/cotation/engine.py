@@ -92,9 +92,12 @@ def _motif(rule: RegleMotif, snapshot: Snapshot, at: date) -> Verdict:
         return "non_rempli", f"no motive among {', '.join(rule.codes)}"
     if not rule.avec_enfant_mineur:
         return "rempli", f"motive {named[0]}"
-    return _yes(faits.enfant_mineur(snapshot, at), f"motive {named[0]} and a minor child",
-                f"motive {named[0]} but no minor child",
-                f"motive {named[0]}; a dependant's birth date is missing")
+    return _yes(
+        faits.enfant_mineur(snapshot, at),
+        f"motive {named[0]} and a minor child",
+        f"motive {named[0]} but no minor child",
+        f"motive {named[0]}; a dependant's birth date is missing",
+    )
 
 
 def _logement(rule: RegleLogementActuel, snapshot: Snapshot) -> Verdict:
@@ -116,8 +119,9 @@ def _age(rule: RegleAge, snapshot: Snapshot, at: date) -> Verdict:
     if born is None or born > at:
         return "indetermine", "no birth date of the applicant before the reference date"
     age = faits.full_years(born, at)
-    met = ((rule.moins_de is None or age < rule.moins_de)
-           and (rule.au_moins is None or age >= rule.au_moins))
+    met = (rule.moins_de is None or age < rule.moins_de) and (
+        rule.au_moins is None or age >= rule.au_moins
+    )
     return _yes(met, f"applicant aged {age}", f"applicant aged {age}", "")
 
 
@@ -126,12 +130,17 @@ def _anciennete(rule: RegleAnciennete, snapshot: Snapshot, at: date) -> Verdict:
     if created is None:
         return "indetermine", "no dateCreationDemande"
     reached = faits.add_months(created, rule.mois)
-    return _yes(reached <= at, f"{rule.mois} months reached on {reached.isoformat()}",
-                f"{rule.mois} months reached on {reached.isoformat()}", "")
+    return _yes(
+        reached <= at,
+        f"{rule.mois} months reached on {reached.isoformat()}",
+        f"{rule.mois} months reached on {reached.isoformat()}",
+        "",
+    )
 
 
-def _quartile(rule: RegleQuartile, snapshot: Snapshot, at: date,
-              seuils: SeuilsQuartiles | None) -> Verdict:
+def _quartile(
+    rule: RegleQuartile, snapshot: Snapshot, at: date, seuils: SeuilsQuartiles | None
+) -> Verdict:
     if seuils is None:
         return "indetermine", "quartile thresholds of the EPCI not available"
     value = faits.ressources_par_uc(snapshot, at)
@@ -145,12 +154,19 @@ def _declared(declaration: Declaration | None) -> Verdict:
     if declaration is None:
         return "non_rempli", "not declared by a partner"
     word = "declared" if declaration.valeur else "declared not met"
-    return ("rempli" if declaration.valeur else "non_rempli",
-            f"{word} by {declaration.auteur} on {declaration.date.isoformat()}")
+    return (
+        "rempli" if declaration.valeur else "non_rempli",
+        f"{word} by {declaration.auteur} on {declaration.date.isoformat()}",
+    )
 
 
-def evaluate(critere: Critere, snapshot: Snapshot, declarations: Mapping[str, Declaration],
-             at: date, seuils: SeuilsQuartiles | None) -> DetailCritere:
+def evaluate(
+    critere: Critere,
+    snapshot: Snapshot,
+    declarations: Mapping[str, Declaration],
+    at: date,
+    seuils: SeuilsQuartiles | None,
+) -> DetailCritere:
     """The detail of one criterion (see :func:`score`)."""
     rule = critere.regle
     declaration = None
@@ -170,18 +186,36 @@ def evaluate(critere: Critere, snapshot: Snapshot, declarations: Mapping[str, De
     else:
         statut, why = _quartile(rule, snapshot, at, seuils)
     return DetailCritere(
-        code=critere.code, libelle=critere.libelle, categorie=critere.categorie,
-        source="declaration" if critere.declare else "demande", statut=statut,
-        points=critere.points if statut == "rempli" else 0, points_max=critere.points,
-        explication=why, declaration=declaration)
+        code=critere.code,
+        libelle=critere.libelle,
+        categorie=critere.categorie,
+        source="declaration" if critere.declare else "demande",
+        statut=statut,
+        points=critere.points if statut == "rempli" else 0,
+        points_max=critere.points,
+        explication=why,
+        declaration=declaration,
+    )
 
 
-def score(snapshot: Snapshot, grid: Grille, declarations: Mapping[str, Declaration],
-          at: date, seuils: SeuilsQuartiles | None = None) -> Score:
+def score(
+    snapshot: Snapshot,
+    grid: Grille,
+    declarations: Mapping[str, Declaration],
+    at: date,
+    seuils: SeuilsQuartiles | None = None,
+) -> Score:
     """The score of ``snapshot`` under ``grid`` on ``at`` (see the module doc)."""
     detail = tuple(evaluate(c, snapshot, declarations, at, seuils) for c in grid.criteres)
     dalo = faits.statut_dalo(snapshot)
     hors = dalo is not None and dalo in grid.hors_cotation.statuts_dalo
     total = grid.hors_cotation.points if hors else sum(d.points for d in detail)
-    return Score(epci=grid.epci, version=grid.version, at=at, total=total, hors_cotation=hors,
-                 maximum=grid.maximum, detail=detail)
+    return Score(
+        epci=grid.epci,
+        version=grid.version,
+        at=at,
+        total=total,
+        hors_cotation=hors,
+        maximum=grid.maximum,
+        detail=detail,
+    )

@@ -108,8 +108,7 @@ def modeles_logement(snapshot: Snapshot) -> frozenset[str]:
 
 
 def contrat_demandeur(snapshot: Snapshot) -> str | None:
-    value = _get(personne(snapshot), "demandeur", "situationProfessionnelle",
-                 "typeContratTravail")
+    value = _get(personne(snapshot), "demandeur", "situationProfessionnelle", "typeContratTravail")
     return value if isinstance(value, str) else None
 
 
@@ -123,8 +122,11 @@ def date_creation(snapshot: Snapshot) -> date | None:
 
 def _enfants(snapshot: Snapshot) -> list[Mapping[str, Any]]:
     p = personne(snapshot)
-    return [x for x in _list(_get(p, "listePersonneACharge"))
-            + _list(_get(p, "listePersonneEnGarde")) if isinstance(x, Mapping)]
+    return [
+        x
+        for x in _list(_get(p, "listePersonneACharge")) + _list(_get(p, "listePersonneEnGarde"))
+        if isinstance(x, Mapping)
+    ]
 
 
 def enfant_mineur(snapshot: Snapshot, at: date) -> bool | None:

@@ -41,8 +41,27 @@ FILE_NAME = re.compile(r"^(?P<epci>[0-9]{9})-(?P<version>[0-9A-Za-z._]{1,20})\.y
 
 #: SNE code lists a rule may name (domain README, "Code lists (SNE)")
 MOTIFS = frozenset(f"{i:02d}" for i in range(1, 24))
-MODELES_LOGEMENT = frozenset({"HLM", "LP", "RS", "RHVS", "RE", "SLHT", "SH", "CDEFCM", "CPE",
-                              "CP", "LTG", "FONC", "POCC", "CAMCAR", "HOT", "SD", "SQUAT"})
+MODELES_LOGEMENT = frozenset(
+    {
+        "HLM",
+        "LP",
+        "RS",
+        "RHVS",
+        "RE",
+        "SLHT",
+        "SH",
+        "CDEFCM",
+        "CPE",
+        "CP",
+        "LTG",
+        "FONC",
+        "POCC",
+        "CAMCAR",
+        "HOT",
+        "SD",
+        "SQUAT",
+    }
+)
 CONTRATS = frozenset({"CDI", "CDD", "ART", "CHO", "APP", "ETU", "RET", "AUT"})
 STATUTS_DALO = TABLES["statutDalo"]
 
@@ -142,9 +161,16 @@ class RegleDeclaration(_Strict):
     type: Literal["declaration"]
 
 
-Regle = Annotated[RegleMotif | RegleLogementActuel | RegleContrat | RegleAge
-                  | RegleAnciennete | RegleQuartile | RegleDeclaration,
-                  Field(discriminator="type")]
+Regle = Annotated[
+    RegleMotif
+    | RegleLogementActuel
+    | RegleContrat
+    | RegleAge
+    | RegleAnciennete
+    | RegleQuartile
+    | RegleDeclaration,
+    Field(discriminator="type"),
+]
 
 
 class Critere(_Strict):
@@ -191,8 +217,10 @@ class Grille(_Strict):
         if self.valide_du and self.valide_au and self.valide_au < self.valide_du:
             raise ValueError("valide_au is before valide_du")
         if self.hors_cotation.points <= self.maximum:
-            raise ValueError(f"hors_cotation.points ({self.hors_cotation.points}) must exceed "
-                             f"the grid's maximum ({self.maximum})")
+            raise ValueError(
+                f"hors_cotation.points ({self.hors_cotation.points}) must exceed "
+                f"the grid's maximum ({self.maximum})"
+            )
         return self
 
     @property
@@ -204,8 +232,9 @@ class Grille(_Strict):
         return next((c for c in self.criteres if c.code == code), None)
 
     def en_vigueur(self, at: date) -> bool:
-        return ((self.valide_du is None or self.valide_du <= at)
-                and (self.valide_au is None or at <= self.valide_au))
+        return (self.valide_du is None or self.valide_du <= at) and (
+            self.valide_au is None or at <= self.valide_au
+        )
 
 
 def _one_line(name: str, exc: ValidationError) -> str:
@@ -235,8 +264,9 @@ def parse_grid(text: str, name: str) -> Grille:
     except ValidationError as exc:
         raise GridError(_one_line(name, exc)) from None
     if (grid.epci, grid.version) != (found["epci"], found["version"]):
-        raise GridError(f"{name}: the file name does not match epci {grid.epci} and "
-                        f"version {grid.version}")
+        raise GridError(
+            f"{name}: the file name does not match epci {grid.epci} and version {grid.version}"
+        )
     return grid
 
 
@@ -256,8 +286,10 @@ class Grilles:
         for g in sorted(grids, key=lambda g: (g.epci, g.valide_du or date.min)):
             for other in self.by_epci.get(g.epci, []):
                 if _overlap(other, g):
-                    raise GridError(f"{g.epci}-{g.version}.yaml: its validity overlaps "
-                                    f"version {other.version} of the same EPCI")
+                    raise GridError(
+                        f"{g.epci}-{g.version}.yaml: its validity overlaps "
+                        f"version {other.version} of the same EPCI"
+                    )
             self.by_epci.setdefault(g.epci, []).append(g)
 
     def en_vigueur(self, epci: str, at: date) -> Grille | None:

@@ -33,8 +33,9 @@ class SeuilsQuartiles:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.q1) and math.isfinite(self.q2)) or self.q1 > self.q2:
-            raise InputError("quartile thresholds must be finite with q1 <= q2",
-                             code="bad_quartiles")
+            raise InputError(
+                "quartile thresholds must be finite with q1 <= q2", code="bad_quartiles"
+            )
 
     def quartile(self, value: float) -> int:
         """1, 2, or 3 for "above the median"."""

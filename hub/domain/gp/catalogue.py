@@ -82,17 +82,42 @@ class Catalogue(BaseModel):
         return [t for t in self.types if t.code == code]
 
 
-def _f(code: str, libelle: str, type_: FieldType = "TXT", obligatoire: bool = True,
-       valeurs: tuple[str, ...] = (), visible: bool = True) -> FieldSpec:
-    return FieldSpec(code=code, libelle=libelle, type=type_, obligatoire=obligatoire,
-                     valeurs=valeurs, visibleDemandeur=visible)
+def _f(
+    code: str,
+    libelle: str,
+    type_: FieldType = "TXT",
+    obligatoire: bool = True,
+    valeurs: tuple[str, ...] = (),
+    visible: bool = True,
+) -> FieldSpec:
+    return FieldSpec(
+        code=code,
+        libelle=libelle,
+        type=type_,
+        obligatoire=obligatoire,
+        valeurs=valeurs,
+        visibleDemandeur=visible,
+    )
 
 
-def _t(code: str, libelle: str, pgp: str, champs: tuple[FieldSpec, ...], *,
-       publier: bool = True, reglementaire: bool = True) -> EventType:
-    return EventType(code=code, libelle=libelle, texteDescriptifSNE=libelle,
-                     texteDescriptifPGP=pgp, reglementaire=reglementaire,
-                     aPublierSurPGP=publier, champs=champs)
+def _t(
+    code: str,
+    libelle: str,
+    pgp: str,
+    champs: tuple[FieldSpec, ...],
+    *,
+    publier: bool = True,
+    reglementaire: bool = True,
+) -> EventType:
+    return EventType(
+        code=code,
+        libelle=libelle,
+        texteDescriptifSNE=libelle,
+        texteDescriptifPGP=pgp,
+        reglementaire=reglementaire,
+        aPublierSurPGP=publier,
+        champs=champs,
+    )
 
 
 CAL = _f("CODECAL", "Code de la commission d'attribution")
@@ -103,57 +128,143 @@ DECISIONS = ("ATTR", "ATTRRANG", "ATTRCOND", "NONATTR", "IRREC")
 #: the only documents whose absence allows an attribution sous condition suspensive
 PIECES_CONDITION = ("IDENTITE", "AVISIMPOT")
 
-SEED = Catalogue(version=SEED_VERSION, types=(
-    _t("DEMPIECES", "Demande d'informations ou de pièces justificatives",
-       "Des informations ou pièces vous ont été demandées",
-       (_f("PIECES", "Pièces ou informations demandées"),
-        _f("DATELIM", "Date limite de réponse", "DAT", obligatoire=False))),
-    _t("DESIGCAL", "Désignation du demandeur pour une CAL",
-       "Votre demande a été désignée pour passer en commission d'attribution",
-       (CAL, LOGEMENT,
-        _f("DESIGPREF", "Désignation DALO ou préfectorale", "BOO", obligatoire=False,
-           visible=False))),
-    _t("ORDREJCAL", "Inscription à l'ordre du jour d'une CAL",
-       "Votre demande est inscrite à l'ordre du jour d'une commission d'attribution",
-       (CAL, _f("DATECAL", "Date de la commission", "DAT"))),
-    _t("EXAMCAL", "Examen de la demande par la CAL",
-       "Votre demande a été examinée par une commission d'attribution",
-       (CAL, _f("DATECAL", "Date de la commission", "DAT"))),
-    _t("VISPROP", "Visite de logement proposée", "Une visite de logement vous a été proposée",
-       (_f("DATEVIS", "Date de la visite", "DAT"), _f("LOGEMENT", "Logement", obligatoire=False,
-                                                        visible=False))),
-    _t("VISEFF", "Visite de logement effectuée", "Vous avez visité un logement",
-       (_f("DATEVIS", "Date de la visite", "DAT"), _f("LOGEMENT", "Logement", obligatoire=False,
-                                                        visible=False))),
-    _t("DECISCAL", "Décision de la CAL", "La commission d'attribution a rendu sa décision",
-       (CAL, LOGEMENT, DECISION_ID,
-        _f("DECISION", "Décision", "LST", valeurs=DECISIONS),
-        _f("RANG", "Rang", "INT", obligatoire=False),
-        _f("MOTIF", "Motif de non-attribution ou d'irrecevabilité", obligatoire=False),
-        _f("PIECEMANQ", "Pièce manquante (condition suspensive)", "LST", obligatoire=False,
-           valeurs=PIECES_CONDITION),
-        _f("DATELIM", "Date limite de la condition suspensive", "DAT", obligatoire=False),
-        _f("DATEDEC", "Date de la décision", "DAT"))),
-    _t("REFUSDEM", "Refus du logement par le demandeur", "Vous avez refusé le logement proposé",
-       (_f("MOTIF", "Motif du refus"), _f("LOGEMENT", "Logement", obligatoire=False,
-                                          visible=False),
-        _f("DECISIONID", "Décision concernée", obligatoire=False, visible=False))),
-    _t("ACCEPTDEM", "Acceptation du logement par le demandeur",
-       "Vous avez accepté le logement proposé",
-       (_f("LOGEMENT", "Logement", obligatoire=False, visible=False),
-        _f("DECISIONID", "Décision concernée", obligatoire=False, visible=False)),
-       reglementaire=False),
-    _t("BAILSIGNE", "Signature du bail", "Vous avez signé un bail",
-       (_f("DATEBAIL", "Date de signature", "DAT"), _f("LOGEMENT", "Logement",
-                                                      obligatoire=False, visible=False))),
-    _t("PRIORITE", "Caractère prioritaire reconnu", "Votre demande est reconnue prioritaire",
-       (_f("TYPEPRIO", "Type de priorité", "LST", valeurs=("DALO", "ACCCOLL", "LABELLOC")),)),
-    _t("CONTINGENT", "Contingent de réservation auquel le demandeur est éligible",
-       "Contingent de réservation",
-       (_f("RESERV", "Réservataire", "LST",
-           valeurs=("COLTER", "COLACT", "PPRIOR", "PFONCT", "AUTRES")),), publier=False),
-    _t("RECTIF", "Rectification de la demande au vu des pièces",
-       "Votre demande a été rectifiée au vu des pièces fournies",
-       (_f("CHAMP", "Information rectifiée"), _f("PIECE", "Pièce justificative",
-                                                 obligatoire=False))),
-))
+SEED = Catalogue(
+    version=SEED_VERSION,
+    types=(
+        _t(
+            "DEMPIECES",
+            "Demande d'informations ou de pièces justificatives",
+            "Des informations ou pièces vous ont été demandées",
+            (
+                _f("PIECES", "Pièces ou informations demandées"),
+                _f("DATELIM", "Date limite de réponse", "DAT", obligatoire=False),
+            ),
+        ),
+        _t(
+            "DESIGCAL",
+            "Désignation du demandeur pour une CAL",
+            "Votre demande a été désignée pour passer en commission d'attribution",
+            (
+                CAL,
+                LOGEMENT,
+                _f(
+                    "DESIGPREF",
+                    "Désignation DALO ou préfectorale",
+                    "BOO",
+                    obligatoire=False,
+                    visible=False,
+                ),
+            ),
+        ),
+        _t(
+            "ORDREJCAL",
+            "Inscription à l'ordre du jour d'une CAL",
+            "Votre demande est inscrite à l'ordre du jour d'une commission d'attribution",
+            (CAL, _f("DATECAL", "Date de la commission", "DAT")),
+        ),
+        _t(
+            "EXAMCAL",
+            "Examen de la demande par la CAL",
+            "Votre demande a été examinée par une commission d'attribution",
+            (CAL, _f("DATECAL", "Date de la commission", "DAT")),
+        ),
+        _t(
+            "VISPROP",
+            "Visite de logement proposée",
+            "Une visite de logement vous a été proposée",
+            (
+                _f("DATEVIS", "Date de la visite", "DAT"),
+                _f("LOGEMENT", "Logement", obligatoire=False, visible=False),
+            ),
+        ),
+        _t(
+            "VISEFF",
+            "Visite de logement effectuée",
+            "Vous avez visité un logement",
+            (
+                _f("DATEVIS", "Date de la visite", "DAT"),
+                _f("LOGEMENT", "Logement", obligatoire=False, visible=False),
+            ),
+        ),
+        _t(
+            "DECISCAL",
+            "Décision de la CAL",
+            "La commission d'attribution a rendu sa décision",
+            (
+                CAL,
+                LOGEMENT,
+                DECISION_ID,
+                _f("DECISION", "Décision", "LST", valeurs=DECISIONS),
+                _f("RANG", "Rang", "INT", obligatoire=False),
+                _f("MOTIF", "Motif de non-attribution ou d'irrecevabilité", obligatoire=False),
+                _f(
+                    "PIECEMANQ",
+                    "Pièce manquante (condition suspensive)",
+                    "LST",
+                    obligatoire=False,
+                    valeurs=PIECES_CONDITION,
+                ),
+                _f("DATELIM", "Date limite de la condition suspensive", "DAT", obligatoire=False),
+                _f("DATEDEC", "Date de la décision", "DAT"),
+            ),
+        ),
+        _t(
+            "REFUSDEM",
+            "Refus du logement par le demandeur",
+            "Vous avez refusé le logement proposé",
+            (
+                _f("MOTIF", "Motif du refus"),
+                _f("LOGEMENT", "Logement", obligatoire=False, visible=False),
+                _f("DECISIONID", "Décision concernée", obligatoire=False, visible=False),
+            ),
+        ),
+        _t(
+            "ACCEPTDEM",
+            "Acceptation du logement par le demandeur",
+            "Vous avez accepté le logement proposé",
+            (
+                _f("LOGEMENT", "Logement", obligatoire=False, visible=False),
+                _f("DECISIONID", "Décision concernée", obligatoire=False, visible=False),
+            ),
+            reglementaire=False,
+        ),
+        _t(
+            "BAILSIGNE",
+            "Signature du bail",
+            "Vous avez signé un bail",
+            (
+                _f("DATEBAIL", "Date de signature", "DAT"),
+                _f("LOGEMENT", "Logement", obligatoire=False, visible=False),
+            ),
+        ),
+        _t(
+            "PRIORITE",
+            "Caractère prioritaire reconnu",
+            "Votre demande est reconnue prioritaire",
+            (_f("TYPEPRIO", "Type de priorité", "LST", valeurs=("DALO", "ACCCOLL", "LABELLOC")),),
+        ),
+        _t(
+            "CONTINGENT",
+            "Contingent de réservation auquel le demandeur est éligible",
+            "Contingent de réservation",
+            (
+                _f(
+                    "RESERV",
+                    "Réservataire",
+                    "LST",
+                    valeurs=("COLTER", "COLACT", "PPRIOR", "PFONCT", "AUTRES"),
+                ),
+            ),
+            publier=False,
+        ),
+        _t(
+            "RECTIF",
+            "Rectification de la demande au vu des pièces",
+            "Votre demande a été rectifiée au vu des pièces fournies",
+            (
+                _f("CHAMP", "Information rectifiée"),
+                _f("PIECE", "Pièce justificative", obligatoire=False),
+            ),
+        ),
+    ),
+)

@@ -48,17 +48,22 @@ def find_type(catalogue: Catalogue, code: str, territory: str, day: date) -> Eve
     definition wins over the national one)."""
     defs = catalogue.get(code)
     if not defs:
-        raise InvalidGPEvent(f"unknown event type {code[:10]!r} (catalogue {catalogue.version})",
-                             code="unknown_event_type")
+        raise InvalidGPEvent(
+            f"unknown event type {code[:10]!r} (catalogue {catalogue.version})",
+            code="unknown_event_type",
+        )
     local = [t for t in defs if t.codeTerritoire == territory]
     national = [t for t in defs if t.codeTerritoire is None]
     if not local and not national:
-        raise InvalidGPEvent(f"event type {code} is not defined for territory {territory}",
-                             code="event_type_territory")
+        raise InvalidGPEvent(
+            f"event type {code} is not defined for territory {territory}",
+            code="event_type_territory",
+        )
     valid = [t for t in local + national if t.valid_on(day)]
     if not valid:
-        raise InvalidGPEvent(f"event type {code} is not valid on {day.isoformat()}",
-                             code="event_type_expired")
+        raise InvalidGPEvent(
+            f"event type {code} is not valid on {day.isoformat()}", code="event_type_expired"
+        )
     return valid[0]
 
 
@@ -82,27 +87,32 @@ def _check_value(spec: FieldSpec, value: str) -> None:
         raise InvalidGPEvent(f"field {spec.code}: expected {expected}", code="invalid_field")
 
 
-def validate_gp_event(catalogue: Catalogue, data: GPInput, *, auteur: str,
-                      source: str = "api") -> dict[str, object]:
+def validate_gp_event(
+    catalogue: Catalogue, data: GPInput, *, auteur: str, source: str = "api"
+) -> dict[str, object]:
     """The ``EvenementGP`` record of ``data`` (see module doc)."""
     num = check_num_unique(data.num_unique)
     etype = find_type(catalogue, data.code, territory_of(num), data.date_survenance)
     values = dict(data.caracteristiques)
     for key in values:
         if etype.field(key) is None:
-            raise InvalidGPEvent(f"event type {etype.code} has no field {key[:10]!r}",
-                                 code="unknown_field")
+            raise InvalidGPEvent(
+                f"event type {etype.code} has no field {key[:10]!r}", code="unknown_field"
+            )
     for spec in etype.champs:
         value = values.get(spec.code)
         if not spec.valid_on(data.date_survenance):
             if value is not None:
-                raise InvalidGPEvent(f"field {spec.code} is not valid on that date",
-                                     code="unknown_field")
+                raise InvalidGPEvent(
+                    f"field {spec.code} is not valid on that date", code="unknown_field"
+                )
             continue
         if value is None or value == "":
             if spec.obligatoire:
-                raise InvalidGPEvent(f"event type {etype.code}: mandatory field {spec.code} "
-                                     "missing", code="missing_field")
+                raise InvalidGPEvent(
+                    f"event type {etype.code}: mandatory field {spec.code} missing",
+                    code="missing_field",
+                )
             values.pop(spec.code, None)
             continue
         _check_value(spec, value)

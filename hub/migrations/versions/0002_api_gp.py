@@ -124,8 +124,15 @@ def _append_only(table: str) -> None:
 
 
 def downgrade() -> None:
-    for table in ("audit_deliveries", "webhook_outbox", "api_feed_cursors", "api_holders",
-                  "api_keys", "gp_catalogues", "gp_events"):
+    for table in (
+        "audit_deliveries",
+        "webhook_outbox",
+        "api_feed_cursors",
+        "api_holders",
+        "api_keys",
+        "gp_catalogues",
+        "gp_events",
+    ):
         op.drop_table(table)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS hub_append_only()")

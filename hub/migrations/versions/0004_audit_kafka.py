@@ -24,8 +24,12 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("audit_deliveries", sa.Column("event_id", sa.String(64), nullable=True))
-    op.create_index("ix_audit_deliveries_delivery", "audit_deliveries",
-                    ["event_id", "kind", "actor_id", "channel"], unique=True)
+    op.create_index(
+        "ix_audit_deliveries_delivery",
+        "audit_deliveries",
+        ["event_id", "kind", "actor_id", "channel"],
+        unique=True,
+    )
 
 
 def downgrade() -> None:

@@ -28,11 +28,17 @@ depends_on: str | Sequence[str] | None = None
 
 TABLE = "audit_deliveries"
 _rows = sa.table(
-    TABLE, sa.column("seq", sa.Integer()), sa.column("actor_id", sa.String()),
-    sa.column("num_unique", sa.String()), sa.column("demande_version", sa.Integer()),
-    sa.column("channel", sa.String()), sa.column("profile", sa.String()),
-    sa.column("kind", sa.String()), sa.column("at", sa.DateTime(timezone=True)),
-    sa.column("event_id", sa.String()), sa.column("prev_hash", sa.String()),
+    TABLE,
+    sa.column("seq", sa.Integer()),
+    sa.column("actor_id", sa.String()),
+    sa.column("num_unique", sa.String()),
+    sa.column("demande_version", sa.Integer()),
+    sa.column("channel", sa.String()),
+    sa.column("profile", sa.String()),
+    sa.column("kind", sa.String()),
+    sa.column("at", sa.DateTime(timezone=True)),
+    sa.column("event_id", sa.String()),
+    sa.column("prev_hash", sa.String()),
     sa.column("row_hash", sa.String()),
 )
 
@@ -40,14 +46,20 @@ _rows = sa.table(
 def create_triggers() -> None:
     """The append-only guards (hub_append_only() exists since 0002 on PostgreSQL)."""
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
-                   "FOR EACH ROW EXECUTE FUNCTION hub_append_only()")
-        op.execute(f"CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION hub_append_only()")
+        op.execute(
+            f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
+            "FOR EACH ROW EXECUTE FUNCTION hub_append_only()"
+        )
+        op.execute(
+            f"CREATE TRIGGER {TABLE}_no_truncate BEFORE TRUNCATE ON {TABLE} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION hub_append_only()"
+        )
         return
     for verb in ("UPDATE", "DELETE"):
-        op.execute(f"CREATE TRIGGER {TABLE}_no_{verb.lower()} BEFORE {verb} ON {TABLE} "
-                   f"BEGIN SELECT RAISE(ABORT, 'append-only table {TABLE}'); END")
+        op.execute(
+            f"CREATE TRIGGER {TABLE}_no_{verb.lower()} BEFORE {verb} ON {TABLE} "
+            f"BEGIN SELECT RAISE(ABORT, 'append-only table {TABLE}'); END"
+        )
 
 
 def drop_triggers() -> None:
@@ -61,13 +73,17 @@ def drop_triggers() -> None:
 
 def _backfill() -> None:
     bind = op.get_bind()
-    rows = bind.execute(sa.select(_rows.c.seq, *(_rows.c[f] for f in FIELDS))
-                        .order_by(_rows.c.seq)).mappings().all()
+    rows = (
+        bind.execute(sa.select(_rows.c.seq, *(_rows.c[f] for f in FIELDS)).order_by(_rows.c.seq))
+        .mappings()
+        .all()
+    )
     prev = GENESIS
     for row in rows:
         h = row_hash(row, prev)
-        bind.execute(sa.update(_rows).where(_rows.c.seq == row["seq"])
-                     .values(prev_hash=prev, row_hash=h))
+        bind.execute(
+            sa.update(_rows).where(_rows.c.seq == row["seq"]).values(prev_hash=prev, row_hash=h)
+        )
         prev = h
 
 

@@ -33,8 +33,9 @@ def upgrade() -> None:
         sa.Column("commentaire", sa.String(500), nullable=True),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index("ix_cotation_declarations_demande", "cotation_declarations",
-                    ["num_unique", "epci"])
+    op.create_index(
+        "ix_cotation_declarations_demande", "cotation_declarations", ["num_unique", "epci"]
+    )
     op.create_table(
         "api_snapshot_offsets",
         sa.Column("actor_id", sa.String(63), primary_key=True),

@@ -51,15 +51,24 @@ class KeyStore:
         key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
         salt = secrets.token_bytes(16)
         with write_transaction(self.engine) as conn:
-            conn.execute(insert(api_keys).values(
-                key_id=key_id, actor_id=actor_id, salt=salt, hash=_hash(secret, salt),
-                created_at=datetime.now(UTC)))
+            conn.execute(
+                insert(api_keys).values(
+                    key_id=key_id,
+                    actor_id=actor_id,
+                    salt=salt,
+                    hash=_hash(secret, salt),
+                    created_at=datetime.now(UTC),
+                )
+            )
         return NewKey(key_id, f"hk_{key_id}.{secret}")
 
     def revoke(self, key_id: str) -> None:
         with write_transaction(self.engine) as conn:
-            done = conn.execute(update(api_keys).where(api_keys.c.key_id == key_id)
-                                .values(revoked_at=datetime.now(UTC)))
+            done = conn.execute(
+                update(api_keys)
+                .where(api_keys.c.key_id == key_id)
+                .values(revoked_at=datetime.now(UTC))
+            )
             if done.rowcount == 0:
                 raise NotFoundError(f"no API key {key_id[:16]!r}")
         self._cache.clear()

@@ -24,16 +24,21 @@ from hub.stores.gp.tables import gp_events
 
 def claimed_by_others(engine: Engine, actor_id: str, num_unique: str) -> bool:
     """Whether the API knows ``num_unique`` as a demand of someone other than ``actor_id``."""
-    held = select(api_holders.c.actor_id).where(api_holders.c.num_unique == num_unique,
-                                                api_holders.c.actor_id != actor_id).limit(1)
-    mine = select(api_holders.c.actor_id).where(api_holders.c.num_unique == num_unique,
-                                                api_holders.c.actor_id == actor_id).limit(1)
+    held = (
+        select(api_holders.c.actor_id)
+        .where(api_holders.c.num_unique == num_unique, api_holders.c.actor_id != actor_id)
+        .limit(1)
+    )
+    mine = (
+        select(api_holders.c.actor_id)
+        .where(api_holders.c.num_unique == num_unique, api_holders.c.actor_id == actor_id)
+        .limit(1)
+    )
     events = select(gp_events.c.seq).where(gp_events.c.num_unique == num_unique).limit(1)
     with engine.connect() as conn:
         if conn.execute(mine).first() is not None:
             return False  # a holder may send its creation again (idempotent resubmission)
-        return (conn.execute(held).first() is not None
-                or conn.execute(events).first() is not None)
+        return conn.execute(held).first() is not None or conn.execute(events).first() is not None
 
 
 def audit_needs_holding(actor: Actor, num_unique: str | None) -> bool:

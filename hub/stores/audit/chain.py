@@ -36,8 +36,16 @@ from hub.stores.audit.tables import audit_deliveries
 #: ``prev_hash`` of the first row
 GENESIS = "0" * 64
 #: the fields a row's hash covers, besides ``prev_hash`` (``seq`` is the chain's order)
-FIELDS = ("actor_id", "num_unique", "demande_version", "channel", "profile", "kind", "at",
-          "event_id")
+FIELDS = (
+    "actor_id",
+    "num_unique",
+    "demande_version",
+    "channel",
+    "profile",
+    "kind",
+    "at",
+    "event_id",
+)
 _KEY = ("event_id", "kind", "actor_id", "channel")
 _CHUNK = 500
 
@@ -50,9 +58,12 @@ def utc(at: datetime) -> datetime:
 def canonical(row: Mapping[Any, Any], prev_hash: str) -> bytes:
     """The frozen byte encoding of ``row``'s delivery fields and ``prev_hash``."""
     doc = {
-        "actor_id": str(row["actor_id"]), "num_unique": str(row["num_unique"]),
-        "demande_version": int(row["demande_version"]), "channel": str(row["channel"]),
-        "profile": str(row["profile"]), "kind": str(row["kind"]),
+        "actor_id": str(row["actor_id"]),
+        "num_unique": str(row["num_unique"]),
+        "demande_version": int(row["demande_version"]),
+        "channel": str(row["channel"]),
+        "profile": str(row["profile"]),
+        "kind": str(row["kind"]),
         "at": utc(row["at"]).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "event_id": None if row["event_id"] is None else str(row["event_id"]),
         "prev_hash": prev_hash,
@@ -85,7 +96,7 @@ def _new_only(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> list[dict[
     ids = sorted({r["event_id"] for r in todo if r.get("event_id") is not None})
     seen: set[tuple[Any, ...]] = set()
     for i in range(0, len(ids), _CHUNK):
-        q = select(*(t.c[k] for k in _KEY)).where(t.c.event_id.in_(ids[i:i + _CHUNK]))
+        q = select(*(t.c[k] for k in _KEY)).where(t.c.event_id.in_(ids[i : i + _CHUNK]))
         seen.update(tuple(r) for r in conn.execute(q))
     fresh = []
     for r in todo:
@@ -115,8 +126,11 @@ def append(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
         prev = h
     t = audit_deliveries
     # sort_by_parameter_order: seq values are generated in the order of ``chained``
-    seqs = conn.execute(insert(t).returning(t.c.seq, sort_by_parameter_order=True),
-                        chained).scalars().all()
+    seqs = (
+        conn.execute(insert(t).returning(t.c.seq, sort_by_parameter_order=True), chained)
+        .scalars()
+        .all()
+    )
     if list(seqs) != sorted(seqs):  # would break the chain: refuse (rolled back)
         raise RuntimeError("audit rows did not get increasing seq values")
     return len(chained)
@@ -140,8 +154,7 @@ def verify(engine: Engine, *, anchors: Sequence[str] = ()) -> ChainReport:
     report = ChainReport()
     pending = set(anchors)
     prev_seq: int | None = None
-    q = select(t.c.seq, t.c.prev_hash, t.c.row_hash, *(t.c[f] for f in FIELDS)
-               ).order_by(t.c.seq)
+    q = select(t.c.seq, t.c.prev_hash, t.c.row_hash, *(t.c[f] for f in FIELDS)).order_by(t.c.seq)
     with engine.connect() as conn:
         for row in conn.execution_options(yield_per=1000).execute(q).mappings():
             report.rows += 1
@@ -150,18 +163,20 @@ def verify(engine: Engine, *, anchors: Sequence[str] = ()) -> ChainReport:
                 before = "the chain start" if prev_seq is None else f"seq {prev_seq}"
                 report.problems.append(
                     f"seq {seq}: prev_hash does not match the row_hash of {before} "
-                    "(a row deleted, inserted or moved between them)")
+                    "(a row deleted, inserted or moved between them)"
+                )
             if row["row_hash"] != row_hash(row, str(row["prev_hash"])):
-                report.problems.append(f"seq {seq}: row_hash does not match the row's "
-                                       "content (row modified)")
+                report.problems.append(
+                    f"seq {seq}: row_hash does not match the row's content (row modified)"
+                )
             pending.discard(str(row["row_hash"]))
             report.head = str(row["row_hash"])
             prev_seq = seq
     for anchor in sorted(pending):
-        report.problems.append(f"anchor {anchor} is not in the chain (rows cut from its "
-                               "end, or the chain rebuilt)")
+        report.problems.append(
+            f"anchor {anchor} is not in the chain (rows cut from its end, or the chain rebuilt)"
+        )
     return report
 
 
-__all__ = ["FIELDS", "GENESIS", "ChainReport", "append", "canonical", "row_hash", "utc",
-           "verify"]
+__all__ = ["FIELDS", "GENESIS", "ChainReport", "append", "canonical", "row_hash", "utc", "verify"]

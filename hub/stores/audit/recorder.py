@@ -71,18 +71,24 @@ def _when(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value) / 1000, UTC)
 
 
-def audit_row(actor_id: str, record: dict[str, Any], *, channel: str = CHANNEL,
-              at: datetime | None = None) -> dict[str, Any] | None:
+def audit_row(
+    actor_id: str, record: dict[str, Any], *, channel: str = CHANNEL, at: datetime | None = None
+) -> dict[str, Any] | None:
     """The audit row of one feed record delivered to ``actor_id`` through ``channel``, or
     None when it carries no personal data. ``at`` defaults to the record's
     ``dispatchedAt`` (the delivery time of the Kafka feed itself)."""
     if not carries_personal_data(record):
         return None
-    return {"actor_id": actor_id, "num_unique": record["numUnique"],
-            "demande_version": int(record["demandeVersion"]), "channel": channel,
-            "profile": record["profile"], "kind": record["kind"],
-            "at": at if at is not None else _when(record["dispatchedAt"]),
-            "event_id": record["eventId"]}
+    return {
+        "actor_id": actor_id,
+        "num_unique": record["numUnique"],
+        "demande_version": int(record["demandeVersion"]),
+        "channel": channel,
+        "profile": record["profile"],
+        "kind": record["kind"],
+        "at": at if at is not None else _when(record["dispatchedAt"]),
+        "event_id": record["eventId"],
+    }
 
 
 def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> int:
@@ -101,15 +107,26 @@ def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> int:
 class AuditRecorder:
     """Reads the feeds and records their deliveries (see the module doc)."""
 
-    def __init__(self, settings: HubSettings, engine: Engine, *, group: str = GROUP,
-                 pattern: str = PATTERN, metadata_max_age_ms: int = 10_000) -> None:
+    def __init__(
+        self,
+        settings: HubSettings,
+        engine: Engine,
+        *,
+        group: str = GROUP,
+        pattern: str = PATTERN,
+        metadata_max_age_ms: int = 10_000,
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.codec = get_codec()
         self.consumer = AIOKafkaConsumer(
-            **client_options(settings), group_id=group, enable_auto_commit=False,
-            auto_offset_reset="earliest", metadata_max_age_ms=metadata_max_age_ms,
-            client_id=f"hub-audit-{uuid.uuid4().hex[:8]}")
+            **client_options(settings),
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=metadata_max_age_ms,
+            client_id=f"hub-audit-{uuid.uuid4().hex[:8]}",
+        )
         self.pattern = pattern
         self.producer: AIOKafkaProducer | None = None
         self.stats = RecordStats()
@@ -127,24 +144,36 @@ class AuditRecorder:
         if self.producer is None:
             self.producer = new_producer(self.settings)
             await self.producer.start()
-        letter = {"reason": exc.code, "message": exc.message[:1000], "sourceTopic": m.topic,
-                  "sourcePartition": m.partition, "sourceOffset": m.offset, "key": m.key,
-                  "payload": m.value or b"", "failedAt": int(time.time() * 1000),
-                  "attempts": 1, "history": []}
+        letter = {
+            "reason": exc.code,
+            "message": exc.message[:1000],
+            "sourceTopic": m.topic,
+            "sourcePartition": m.partition,
+            "sourceOffset": m.offset,
+            "key": m.key,
+            "payload": m.value or b"",
+            "failedAt": int(time.time() * 1000),
+            "attempts": 1,
+            "history": [],
+        }
         try:
-            await asyncio.wait_for(self.producer.send_and_wait(
-                topics.DLQ, self.codec.encode("DeadLetter", letter), key=m.key), timeout=30)
+            await asyncio.wait_for(
+                self.producer.send_and_wait(
+                    topics.DLQ, self.codec.encode("DeadLetter", letter), key=m.key
+                ),
+                timeout=30,
+            )
         except (KafkaError, TimeoutError) as e:
             raise TransientError(f"hub.dlq unavailable: {type(e).__name__}") from None
         self.stats.dead_lettered += 1
 
-    async def handle(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-                     ) -> None:
+    async def handle(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Record one fetched batch, then commit its offsets (after the database). On a
         :class:`TransientError` the batch's partitions are rewound to read it again."""
         try:
             self.stats.recorded += await asyncio.to_thread(
-                insert_rows, self.engine, await self._rows(batch))
+                insert_rows, self.engine, await self._rows(batch)
+            )
         except TransientError:
             for tp, ms in batch.items():
                 if ms:
@@ -157,11 +186,12 @@ class AuditRecorder:
         except KafkaError as exc:  # e.g. a rebalance: the new owner re-reads, rows dedup
             log.warning("audit offsets not committed: %s", type(exc).__name__)
 
-    async def _rows(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-                    ) -> list[dict[str, Any]]:
+    async def _rows(
+        self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
         for tp, messages in batch.items():
-            actor_id = tp.topic[len(topics.FEED_PREFIX):]
+            actor_id = tp.topic[len(topics.FEED_PREFIX) :]
             for m in messages:
                 self.stats.read += 1
                 try:

@@ -31,24 +31,40 @@ class AuditEntry:
     at: datetime
 
     def to_json(self) -> dict[str, Any]:
-        return {"actorId": self.actor_id, "numUnique": self.num_unique,
-                "demandeVersion": self.demande_version, "channel": self.channel,
-                "profile": self.profile, "kind": self.kind, "at": self.at.isoformat()}
+        return {
+            "actorId": self.actor_id,
+            "numUnique": self.num_unique,
+            "demandeVersion": self.demande_version,
+            "channel": self.channel,
+            "profile": self.profile,
+            "kind": self.kind,
+            "at": self.at.isoformat(),
+        }
 
 
 def carries_personal_data(record: dict[str, Any]) -> bool:
     return record.get("demande") is not None
 
 
-def delivery_rows(actor_id: str, channel: str, feed_records: Iterable[dict[str, Any]],
-                  at: datetime) -> list[dict[str, Any]]:
+def delivery_rows(
+    actor_id: str, channel: str, feed_records: Iterable[dict[str, Any]], at: datetime
+) -> list[dict[str, Any]]:
     """The audit rows (no event id) of the pushes of ``feed_records`` to ``actor_id`` through
     ``channel`` at ``at``: one per record carrying personal data, in order. For callers
     that append them in their own transaction (:func:`hub.stores.audit.chain.append`)."""
-    return [{"actor_id": actor_id, "num_unique": r["numUnique"],
-             "demande_version": r["demandeVersion"], "channel": channel,
-             "profile": r["profile"], "kind": r["kind"], "at": at}
-            for r in feed_records if carries_personal_data(r)]
+    return [
+        {
+            "actor_id": actor_id,
+            "num_unique": r["numUnique"],
+            "demande_version": r["demandeVersion"],
+            "channel": channel,
+            "profile": r["profile"],
+            "kind": r["kind"],
+            "at": at,
+        }
+        for r in feed_records
+        if carries_personal_data(r)
+    ]
 
 
 class AuditStore:
@@ -63,12 +79,24 @@ class AuditStore:
                 chain.append(conn, rows)
         return len(rows)
 
-    def query(self, *, num_unique: str | None = None, actor_id: str | None = None,
-              limit: int = 1000) -> list[AuditEntry]:
+    def query(
+        self, *, num_unique: str | None = None, actor_id: str | None = None, limit: int = 1000
+    ) -> list[AuditEntry]:
         """Deliveries in time order, filtered by numéro unique and/or actor."""
         t = audit_deliveries
-        q = select(t.c.actor_id, t.c.num_unique, t.c.demande_version, t.c.channel,
-                   t.c.profile, t.c.kind, t.c.at).order_by(t.c.seq).limit(limit)
+        q = (
+            select(
+                t.c.actor_id,
+                t.c.num_unique,
+                t.c.demande_version,
+                t.c.channel,
+                t.c.profile,
+                t.c.kind,
+                t.c.at,
+            )
+            .order_by(t.c.seq)
+            .limit(limit)
+        )
         if num_unique is not None:
             q = q.where(t.c.num_unique == num_unique)
         if actor_id is not None:

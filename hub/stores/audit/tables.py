@@ -25,6 +25,5 @@ audit_deliveries = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("row_hash", String(64), nullable=False),
     #: a delivery recorded twice (consumer redelivery, rerun) is one row
-    Index("ix_audit_deliveries_delivery", "event_id", "kind", "actor_id", "channel",
-          unique=True),
+    Index("ix_audit_deliveries_delivery", "event_id", "kind", "actor_id", "channel", unique=True),
 )

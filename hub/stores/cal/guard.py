@@ -68,27 +68,39 @@ def decision_of(decision_id: str, records: Sequence[Record]) -> Decision:
     for r in records:
         f = _fields(r)
         if (f.get("CODECAL"), f.get("LOGEMENT"), f.get("DATEDEC")) != (
-                first.get("CODECAL"), first.get("LOGEMENT"), first.get("DATEDEC")) \
-                or r["dateSurvenance"] != f.get("DATEDEC"):
+            first.get("CODECAL"),
+            first.get("LOGEMENT"),
+            first.get("DATEDEC"),
+        ) or r["dateSurvenance"] != f.get("DATEDEC"):
             raise CALRuleError("R441-3/decision-coherente", f"decision {decision_id[:40]}")
     candidates = []
     for r in records:
         f = _fields(r)
         rang = f.get("RANG")
-        candidates.append(Candidate(
-            num_unique=r["numUnique"], decision=f.get("DECISION", ""),
-            rang=int(rang) if rang not in (None, "") else None,
-            motif=f.get("MOTIF"), piece_manquante=f.get("PIECEMANQ"),
-            date_limite=_day(f.get("DATELIM"), "DATELIM")))
+        candidates.append(
+            Candidate(
+                num_unique=r["numUnique"],
+                decision=f.get("DECISION", ""),
+                rang=int(rang) if rang not in (None, "") else None,
+                motif=f.get("MOTIF"),
+                piece_manquante=f.get("PIECEMANQ"),
+                date_limite=_day(f.get("DATELIM"), "DATELIM"),
+            )
+        )
     when = _day(first.get("DATEDEC"), "DATEDEC")
     assert when is not None  # DATEDEC is mandatory in the catalogue
-    return Decision(decision_id=decision_id, code_cal=first.get("CODECAL", ""),
-                    logement=first.get("LOGEMENT", ""), date_decision=when,
-                    candidates=tuple(candidates))
+    return Decision(
+        decision_id=decision_id,
+        code_cal=first.get("CODECAL", ""),
+        logement=first.get("LOGEMENT", ""),
+        date_decision=when,
+        candidates=tuple(candidates),
+    )
 
 
-def check_cal_records(records: Sequence[Record], timeline: Timeline,
-                      decision_events: DecisionEvents) -> None:
+def check_cal_records(
+    records: Sequence[Record], timeline: Timeline, decision_events: DecisionEvents
+) -> None:
     """Raise :class:`CALRuleError` if a record of ``records`` breaks a CAL rule (see the
     module doc); records of other types are not looked at."""
     sent = {r["eventId"] for r in records}
@@ -114,10 +126,16 @@ def check_cal_records(records: Sequence[Record], timeline: Timeline,
         f = _fields(r)
         decision_id = f.get("DECISIONID", "")
         earlier = [a for a in answered if a["numUnique"] == r["numUnique"]]
-        made = check_response(r["numUnique"], decision_id, r["codeTypeEvenement"] == "ACCEPTDEM",
-                              f.get("MOTIF"), date.fromisoformat(r["dateSurvenance"]),
-                              [*history(r["numUnique"]), *earlier])
+        made = check_response(
+            r["numUnique"],
+            decision_id,
+            r["codeTypeEvenement"] == "ACCEPTDEM",
+            f.get("MOTIF"),
+            date.fromisoformat(r["dateSurvenance"]),
+            [*history(r["numUnique"]), *earlier],
+        )
         if f.get("LOGEMENT") not in (None, _fields(made).get("LOGEMENT")):
-            raise CALRuleError("R441-3/reponse-decision", f"decision {decision_id[:40]}: "
-                               "another dwelling")
+            raise CALRuleError(
+                "R441-3/reponse-decision", f"decision {decision_id[:40]}: another dwelling"
+            )
         answered.append(r)

@@ -23,8 +23,11 @@ def decision_inputs(d: Decision) -> list[GPInput]:
     out = []
     for c in d.candidates:
         fields = {
-            "CODECAL": d.code_cal, "LOGEMENT": d.logement, "DECISIONID": d.decision_id,
-            "DECISION": c.decision, "DATEDEC": d.date_decision.isoformat(),
+            "CODECAL": d.code_cal,
+            "LOGEMENT": d.logement,
+            "DECISIONID": d.decision_id,
+            "DECISION": c.decision,
+            "DATEDEC": d.date_decision.isoformat(),
         }
         if c.rang is not None:
             fields["RANG"] = str(c.rang)  # checked as given (an ATTR must have rang 1)
@@ -38,9 +41,15 @@ def decision_inputs(d: Decision) -> list[GPInput]:
             fields["DATELIM"] = c.date_limite.isoformat()
         # the event id derives from the decision: re-sending the decision is idempotent
         event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"cal:{d.decision_id}:{c.num_unique}"))
-        out.append(GPInput(num_unique=c.num_unique, code="DECISCAL",
-                           date_survenance=d.date_decision, caracteristiques=fields,
-                           event_id=event_id))
+        out.append(
+            GPInput(
+                num_unique=c.num_unique,
+                code="DECISCAL",
+                date_survenance=d.date_decision,
+                caracteristiques=fields,
+                event_id=event_id,
+            )
+        )
     return out
 
 
@@ -54,20 +63,33 @@ class CALService:
         records = [self.gp.prepare(i, auteur) for i in decision_inputs(d)]
         return [r for r, _ in await self.gp.record_all(records)]
 
-    async def respond(self, num_unique: str, decision_id: str, accepte: bool,
-                      motif: str | None, on: date, auteur: str) -> dict[str, Any]:
+    async def respond(
+        self,
+        num_unique: str,
+        decision_id: str,
+        accepte: bool,
+        motif: str | None,
+        on: date,
+        auteur: str,
+    ) -> dict[str, Any]:
         """Record the applicant's answer (ACCEPTDEM / REFUSDEM) once the R441-3 checks
         pass (:mod:`hub.stores.cal.guard`); the answer names the decision's dwelling."""
         if not accepte and not (motif or "").strip():  # named as the rule, not a field
             raise CALRuleError("R441-3/refus-motif", f"candidate {num_unique}")
         fields = {"DECISIONID": decision_id}
         for e in self.gp.store.timeline(num_unique):
-            if e["codeTypeEvenement"] == "DECISCAL" and \
-                    e["caracteristiques"].get("DECISIONID") == decision_id:
+            if (
+                e["codeTypeEvenement"] == "DECISCAL"
+                and e["caracteristiques"].get("DECISIONID") == decision_id
+            ):
                 fields["LOGEMENT"] = e["caracteristiques"]["LOGEMENT"]
         if not accepte:
             fields["MOTIF"] = motif or ""
-        data = GPInput(num_unique=num_unique, code="ACCEPTDEM" if accepte else "REFUSDEM",
-                       date_survenance=on, caracteristiques=fields)
+        data = GPInput(
+            num_unique=num_unique,
+            code="ACCEPTDEM" if accepte else "REFUSDEM",
+            date_survenance=on,
+            caracteristiques=fields,
+        )
         record, _ = await self.gp.record(data, auteur)
         return record

@@ -39,16 +39,28 @@ class NewDeclaration:
     declaration_id: str | None = None
 
     def same_content(self, row: Any) -> bool:
-        return (row.num_unique, row.epci, row.critere, bool(row.valeur), row.auteur,
-                row.commentaire) == (self.num_unique, self.epci, self.critere, self.valeur,
-                                     self.auteur, self.commentaire)
+        return (
+            row.num_unique,
+            row.epci,
+            row.critere,
+            bool(row.valeur),
+            row.auteur,
+            row.commentaire,
+        ) == (self.num_unique, self.epci, self.critere, self.valeur, self.auteur, self.commentaire)
 
 
 def _out(row: Any) -> dict[str, Any]:
-    return {"seq": row.seq, "declarationId": row.declaration_id, "numUnique": row.num_unique,
-            "epci": row.epci, "critere": row.critere, "valeur": bool(row.valeur),
-            "auteur": row.auteur, "dateDeclaration": row.date_declaration.isoformat(),
-            "commentaire": row.commentaire}
+    return {
+        "seq": row.seq,
+        "declarationId": row.declaration_id,
+        "numUnique": row.num_unique,
+        "epci": row.epci,
+        "critere": row.critere,
+        "valeur": bool(row.valeur),
+        "auteur": row.auteur,
+        "dateDeclaration": row.date_declaration.isoformat(),
+        "commentaire": row.commentaire,
+    }
 
 
 class DeclarationStore:
@@ -57,8 +69,9 @@ class DeclarationStore:
 
     def _by_id(self, declaration_id: str) -> Any:
         with self.engine.connect() as conn:
-            return conn.execute(select(table).where(
-                table.c.declaration_id == declaration_id)).first()
+            return conn.execute(
+                select(table).where(table.c.declaration_id == declaration_id)
+            ).first()
 
     def declare(self, new: NewDeclaration) -> tuple[dict[str, Any], bool]:
         """See the module doc."""
@@ -66,10 +79,17 @@ class DeclarationStore:
             known = self._by_id(new.declaration_id)
             if known is not None:
                 return self._replay(new, known)
-        values = {"declaration_id": new.declaration_id, "num_unique": new.num_unique,
-                  "epci": new.epci, "critere": new.critere, "valeur": new.valeur,
-                  "auteur": new.auteur, "date_declaration": new.date_declaration,
-                  "commentaire": new.commentaire, "recorded_at": datetime.now(UTC)}
+        values = {
+            "declaration_id": new.declaration_id,
+            "num_unique": new.num_unique,
+            "epci": new.epci,
+            "critere": new.critere,
+            "valeur": new.valeur,
+            "auteur": new.auteur,
+            "date_declaration": new.date_declaration,
+            "commentaire": new.commentaire,
+            "recorded_at": datetime.now(UTC),
+        }
         try:
             with write_transaction(self.engine) as conn:
                 key = conn.execute(table.insert().values(**values)).inserted_primary_key
@@ -86,15 +106,22 @@ class DeclarationStore:
     @staticmethod
     def _replay(new: NewDeclaration, known: Any) -> tuple[dict[str, Any], bool]:
         if not new.same_content(known):
-            raise ConflictError(f"declarationId {new.declaration_id!r} was used before for "
-                                "another declaration", code="declaration_id_reused")
+            raise ConflictError(
+                f"declarationId {new.declaration_id!r} was used before for another declaration",
+                code="declaration_id_reused",
+            )
         return _out(known), False
 
     def in_force(self, num_unique: str, epci: str) -> dict[str, Declaration]:
         """The latest declaration of each criterion of the demand for ``epci``."""
-        q = (select(table).where(table.c.num_unique == num_unique, table.c.epci == epci)
-             .order_by(table.c.seq))
+        q = (
+            select(table)
+            .where(table.c.num_unique == num_unique, table.c.epci == epci)
+            .order_by(table.c.seq)
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(q).all()
-        return {r.critere: Declaration(r.critere, bool(r.valeur), r.auteur, r.date_declaration)
-                for r in rows}
+        return {
+            r.critere: Declaration(r.critere, bool(r.valeur), r.auteur, r.date_declaration)
+            for r in rows
+        }

@@ -47,12 +47,18 @@ class GPService:
         for r in records:
             codec.encode("EvenementGP", r)  # what cannot be published is not stored either
         checked = any(r["codeTypeEvenement"] in CAL_CODES for r in records)
-        stored = self.store.append_all(records, check=partial(
-            check_cal_records, records, self.store.timeline, self.store.decision_events)
-            if checked else None)
+        stored = self.store.append_all(
+            records,
+            check=partial(
+                check_cal_records, records, self.store.timeline, self.store.decision_events
+            )
+            if checked
+            else None,
+        )
         for record, _ in stored:
-            await self.publisher.publish(topics.EVENEMENTS, record["numUnique"].encode(),
-                                         codec.encode("EvenementGP", record))
+            await self.publisher.publish(
+                topics.EVENEMENTS, record["numUnique"].encode(), codec.encode("EvenementGP", record)
+            )
         return stored
 
     async def record(self, data: GPInput, auteur: str) -> tuple[dict[str, Any], bool]:

@@ -48,8 +48,9 @@ class GPStore:
         """Store ``record``; return (stored record, created). See module doc."""
         return self.append_all([record])[0]
 
-    def append_all(self, records: list[dict[str, Any]],
-                   check: Callable[[], None] | None = None) -> list[tuple[dict[str, Any], bool]]:
+    def append_all(
+        self, records: list[dict[str, Any]], check: Callable[[], None] | None = None
+    ) -> list[tuple[dict[str, Any], bool]]:
         """Store ``records`` in one transaction (all or none); (stored, created) for each.
 
         ``check`` (e.g. the CAL rules, which read the stored histories) runs inside the
@@ -70,14 +71,19 @@ class GPStore:
                     out.append((self._same(existing, record), False))
                     continue
                 try:
-                    conn.execute(insert(gp_events).values(
-                        event_id=record["eventId"], num_unique=record["numUnique"],
-                        code=record["codeTypeEvenement"],
-                        catalogue_version=record["catalogueVersion"] or "",
-                        date_survenance=record["dateSurvenance"], auteur=record["auteur"],
-                        recorded_at=datetime.now(UTC), record=record,
-                        a_publier=record["aPublierSurPGP"],
-                    ))
+                    conn.execute(
+                        insert(gp_events).values(
+                            event_id=record["eventId"],
+                            num_unique=record["numUnique"],
+                            code=record["codeTypeEvenement"],
+                            catalogue_version=record["catalogueVersion"] or "",
+                            date_survenance=record["dateSurvenance"],
+                            auteur=record["auteur"],
+                            recorded_at=datetime.now(UTC),
+                            record=record,
+                            a_publier=record["aPublierSurPGP"],
+                        )
+                    )
                 except IntegrityError:  # a concurrent append of the same id won the race
                     raise ConflictError(f"event {record['eventId']} is being recorded") from None
                 out.append((record, True))
@@ -102,8 +108,9 @@ class GPStore:
         with _db_errors(), self.engine.connect() as conn:
             return self._by_id(conn, event_id)
 
-    def timeline(self, num_unique: str, *, published_only: bool = False,
-                 codes: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def timeline(
+        self, num_unique: str, *, published_only: bool = False, codes: tuple[str, ...] = ()
+    ) -> list[dict[str, Any]]:
         """A demand's events in order (see module doc)."""
         q = select(gp_events.c.record).where(gp_events.c.num_unique == num_unique)
         if published_only:
@@ -118,9 +125,11 @@ class GPStore:
         """The stored ``DECISCAL`` records of one CAL decision (``DECISIONID``), on any
         demand. Reads the JSON record (no index: one scan of the DECISCAL rows)."""
         field = gp_events.c.record[("caracteristiques", "DECISIONID")].as_string()
-        q = (select(gp_events.c.record)
-             .where(gp_events.c.code == "DECISCAL", field == decision_id)
-             .order_by(gp_events.c.seq))
+        q = (
+            select(gp_events.c.record)
+            .where(gp_events.c.code == "DECISCAL", field == decision_id)
+            .order_by(gp_events.c.seq)
+        )
         with _db_errors(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).scalars()]
 
@@ -136,10 +145,16 @@ class GPStore:
     def save_catalogue(self, catalogue: Catalogue, source: str) -> None:
         """Store a new version (its version string must be new)."""
         with _db_errors(), write_transaction(self.engine) as conn:
-            exists = conn.execute(select(gp_catalogues.c.version).where(
-                gp_catalogues.c.version == catalogue.version)).first()
+            exists = conn.execute(
+                select(gp_catalogues.c.version).where(gp_catalogues.c.version == catalogue.version)
+            ).first()
             if exists is not None:
                 raise ConflictError(f"catalogue version {catalogue.version} already exists")
-            conn.execute(insert(gp_catalogues).values(
-                version=catalogue.version, created_at=datetime.now(UTC),
-                content=catalogue.model_dump(mode="json"), source=source[:200]))
+            conn.execute(
+                insert(gp_catalogues).values(
+                    version=catalogue.version,
+                    created_at=datetime.now(UTC),
+                    content=catalogue.model_dump(mode="json"),
+                    source=source[:200],
+                )
+            )

@@ -48,10 +48,16 @@ def check_former_communes(actor: Actor, geography: Geography) -> None:
             today = geography.resolve(code)
             name = geography.commune(today).name
             first = steps[0]
-            when = (f" on {first.date}" if first.basis == "history" and first.date
-                    else f" by {first.date}" if first.date else "")
-            former.append(f"{code!r} left the INSEE list{when} (today {today!r} {name}): "
-                          f"register {today!r}")
+            when = (
+                f" on {first.date}"
+                if first.basis == "history" and first.date
+                else f" by {first.date}"
+                if first.date
+                else ""
+            )
+            former.append(
+                f"{code!r} left the INSEE list{when} (today {today!r} {name}): register {today!r}"
+            )
     if former:
         raise InputError(
             f"actor {actor.id!r}: filters/communes: {'; '.join(former[:10])}",

@@ -31,6 +31,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {  # noqa: RUF012 (read by SQLAlchemy at class creation)
@@ -75,4 +76,3 @@ class ActorChangeRow(Base):
     at: Mapped[datetime]
     #: ``Actor.to_avro(deleted=...)``: the ``ActorRegistration`` record of this version
     registration: Mapped[dict[str, Any]]
-
