@@ -60,31 +60,48 @@ def record_document(rec: dict[str, Any]) -> bytes | None:
         "demande": rec["demande"],
     }
     doc = render_demande_xml(event)
-    return doc[len(_DECL):].lstrip() if doc.startswith(_DECL) else doc.split(b"?>", 1)[-1]
+    return doc[len(_DECL) :].lstrip() if doc.startswith(_DECL) else doc.split(b"?>", 1)[-1]
 
 
-def render_batch(actor_id: str, partition: int, records: Sequence[tuple[int, dict[str, Any]]]
-                 ) -> bytes:
+def render_batch(
+    actor_id: str, partition: int, records: Sequence[tuple[int, dict[str, Any]]]
+) -> bytes:
     """The DIS file of ``records`` ((offset, decoded FeedRecord) pairs, in offset order)."""
     if not records:
         raise ValueError("a DIS file holds at least one record")
-    head = _attrs([("acteur", actor_id), ("partition", partition),
-                   ("premierOffset", records[0][0]), ("dernierOffset", records[-1][0]),
-                   ("nombre", len(records))])
-    parts = [b'<?xml version="1.0" encoding="UTF-8"?>\n',
-             b'<lotDiffusion xmlns="' + NS.encode() + b'"' + head + b">\n"]
+    head = _attrs(
+        [
+            ("acteur", actor_id),
+            ("partition", partition),
+            ("premierOffset", records[0][0]),
+            ("dernierOffset", records[-1][0]),
+            ("nombre", len(records)),
+        ]
+    )
+    parts = [
+        b'<?xml version="1.0" encoding="UTF-8"?>\n',
+        b'<lotDiffusion xmlns="' + NS.encode() + b'"' + head + b">\n",
+    ]
     for offset, rec in records:
-        attrs = _attrs([
-            ("offset", offset), ("nature", rec["kind"]), ("eventId", rec["eventId"]),
-            ("numUnique", rec["numUnique"]), ("operation", rec["operation"]),
-            ("version", rec["demandeVersion"]), ("profil", rec["profile"]),
-            ("motif", rec.get("reason")), ("diffuseLe", _iso(rec["dispatchedAt"])),
-        ])
+        attrs = _attrs(
+            [
+                ("offset", offset),
+                ("nature", rec["kind"]),
+                ("eventId", rec["eventId"]),
+                ("numUnique", rec["numUnique"]),
+                ("operation", rec["operation"]),
+                ("version", rec["demandeVersion"]),
+                ("profil", rec["profile"]),
+                ("motif", rec.get("reason")),
+                ("diffuseLe", _iso(rec["dispatchedAt"])),
+            ]
+        )
         doc = record_document(rec)
         if doc is None:
             parts.append(b"  <enregistrement" + attrs + b"/>\n")
         else:
-            parts.append(b"  <enregistrement" + attrs + b">" + doc + pieces_xml(rec)
-                         + b"</enregistrement>\n")
+            parts.append(
+                b"  <enregistrement" + attrs + b">" + doc + pieces_xml(rec) + b"</enregistrement>\n"
+            )
     parts.append(b"</lotDiffusion>\n")
     return b"".join(parts)

@@ -72,8 +72,9 @@ def list_ready(folder: Path, *, settle_s: float, now: float) -> list[Candidate]:
     return ready
 
 
-def examine(candidate: Candidate, source: str, *,
-            max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES) -> Outcome | None:
+def examine(
+    candidate: Candidate, source: str, *, max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES
+) -> Outcome | None:
     """Read and validate one file. None if it changed since it was listed (still being
     written, or replaced), or if a creation without number could not be numbered because
     the SNE is unreachable: it is left for a later pass. Never raises for bad content.
@@ -85,16 +86,24 @@ def examine(candidate: Candidate, source: str, *,
         digest = _sha_of_path(candidate.path)
         if digest is None:
             return None
-        return Outcome(candidate, digest, REJECTED, "hostile_xml",
-                       f"file is {candidate.size} bytes, above the {max_bytes} bytes cap")
+        return Outcome(
+            candidate,
+            digest,
+            REJECTED,
+            "hostile_xml",
+            f"file is {candidate.size} bytes, above the {max_bytes} bytes cap",
+        )
     try:
         with candidate.path.open("rb") as fh:
             data = fh.read(candidate.size + 1)
         st = candidate.path.stat()
     except FileNotFoundError:
         return None
-    if (len(data) != candidate.size or st.st_size != candidate.size
-            or st.st_mtime_ns != candidate.mtime_ns):
+    if (
+        len(data) != candidate.size
+        or st.st_size != candidate.size
+        or st.st_mtime_ns != candidate.mtime_ns
+    ):
         return None
     digest = hashlib.sha256(data).hexdigest()
     try:
@@ -107,8 +116,13 @@ def examine(candidate: Candidate, source: str, *,
         return None
     except Exception as exc:  # a bug must not stop the inbox nor lose the file
         log.exception("unexpected error validating an inbox file of source %s", source)
-        return Outcome(candidate, digest, REJECTED, "internal_error",
-                       f"unexpected {type(exc).__name__} while validating")
+        return Outcome(
+            candidate,
+            digest,
+            REJECTED,
+            "internal_error",
+            f"unexpected {type(exc).__name__} while validating",
+        )
     return Outcome(candidate, digest, PUBLISHED, None, "published to hub.demandes", prepared)
 
 
@@ -138,7 +152,8 @@ def report(outcome: Outcome, source: str, *, now_ms: int) -> dict[str, Any]:
         "sha256": outcome.sha256,
         "size": outcome.candidate.size,
         "processedAt": datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(
-            timespec="milliseconds"),
+            timespec="milliseconds"
+        ),
     }
 
 

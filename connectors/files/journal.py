@@ -54,9 +54,7 @@ class Journal:
         new = [(d, n) for d, n in entries if d not in self._acked]
         if not new:
             return
-        data = b"".join(
-            json.dumps({"sha256": d, "name": n}).encode() + b"\n" for d, n in new
-        )
+        data = b"".join(json.dumps({"sha256": d, "name": n}).encode() + b"\n" for d, n in new)
         if self._torn:
             data = b"\n" + data
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)

@@ -87,8 +87,11 @@ def iter_inputs(paths: Iterable[Path], limits: InputLimits,
             suffix = f.suffix.lower()
             if suffix not in (".xml", ".jsonl", ".json", ".ndjson"):
                 if not path.is_dir():  # other files in a folder are not ours
-                    yield str(f), InputError(
-                        f"unsupported file type {suffix or '(none)'}; use .jsonl or .xml"
+                    yield (
+                        str(f),
+                        InputError(
+                            f"unsupported file type {suffix or '(none)'}; use .jsonl or .xml"
+                        ),
                     )
                 continue
             try:
@@ -100,8 +103,9 @@ def iter_inputs(paths: Iterable[Path], limits: InputLimits,
                     continue
                 with f.open("rb") as fh:
                     done = 0
-                    for n, raw in read_objects(fh, max_line_bytes=limits.max_line_bytes,
-                                               max_depth=limits.max_json_depth):
+                    for n, raw in read_objects(
+                        fh, max_line_bytes=limits.max_line_bytes, max_depth=limits.max_json_depth
+                    ):
                         if on_bytes is not None:
                             at = fh.tell()
                             on_bytes(at - done)
@@ -194,8 +198,11 @@ def _checked(event: dict[str, Any]) -> bytes:
         require_sne(event)
         demande = event.get("demande") or {}
         dl = {**(demande.get("demandeLogement") or {}), "numUnique": _PENDING_NUMBER}
-        probe = {**event, "numUnique": _PENDING_NUMBER,
-                 "demande": {**demande, "demandeLogement": dl} if demande else None}
+        probe = {
+            **event,
+            "numUnique": _PENDING_NUMBER,
+            "demande": {**demande, "demandeLogement": dl} if demande else None,
+        }
     value = get_codec().encode("DemandeEvent", probe)  # the shape first: InputError
     validate_event(probe)
     if probe["operation"] in TERRITORY_FREE_OPERATIONS:
@@ -268,8 +275,7 @@ YIELD_EVERY = 256
 class Sender(Protocol):
     """What :func:`send_all` needs of a producer (``AIOKafkaProducer.send``)."""
 
-    def send(self, topic: str, value: bytes, *, key: bytes) -> Awaitable[asyncio.Future[Any]]:
-        ...
+    def send(self, topic: str, value: bytes, *, key: bytes) -> Awaitable[asyncio.Future[Any]]: ...
 
 
 async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIterator[PreparedEvent],

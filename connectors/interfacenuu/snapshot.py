@@ -77,8 +77,17 @@ def snapshot_model() -> dict[str, tuple[Field, ...]]:
         array = isinstance(t, dict) and t["type"] == "array"
         kind = kind_of(t["items"] if array else t)
         code, attr = bool(f.get("xmlCode")), bool(f.get("xmlAttr"))
-        return Field(f["name"], kind, code, attr, array, f.get("xmlItem"), False,
-                     bool(f.get("xmlText")), bool(f.get("xmlRequired")))
+        return Field(
+            f["name"],
+            kind,
+            code,
+            attr,
+            array,
+            f.get("xmlItem"),
+            False,
+            bool(f.get("xmlText")),
+            bool(f.get("xmlRequired")),
+        )
 
     kind_of(json.loads((AVRO_DIR / f"{ROOT_RECORD}.avsc").read_text("utf-8")))
     return records

@@ -43,8 +43,7 @@ log = logging.getLogger(__name__)
 class FeedPump:
     """See the module doc. Call :meth:`stop` when done."""
 
-    def __init__(self, settings: HubSettings, outbox: Outbox, *, max_records: int = 2000
-                 ) -> None:
+    def __init__(self, settings: HubSettings, outbox: Outbox, *, max_records: int = 2000) -> None:
         self.settings = settings
         self.outbox = outbox
         self.max_records = max_records
@@ -57,8 +56,12 @@ class FeedPump:
     async def _consumer(self) -> AIOKafkaConsumer:
         if self.consumer is None:
             consumer = AIOKafkaConsumer(
-                **client_options(self.settings), group_id=None, enable_auto_commit=False,
-                auto_offset_reset="earliest", client_id=f"hub-deliver-{uuid.uuid4().hex[:8]}")
+                **client_options(self.settings),
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                client_id=f"hub-deliver-{uuid.uuid4().hex[:8]}",
+            )
             try:
                 await consumer.start()
             except (KafkaError, OSError) as exc:
@@ -83,8 +86,9 @@ class FeedPump:
             metadata = await consumer._client.fetch_all_metadata()
         except KafkaError as exc:
             raise TransientError(f"Kafka metadata: {type(exc).__name__}") from None
-        present = frozenset(a for a in wanted
-                            if metadata.partitions_for_topic(topics.feed_topic(a)))
+        present = frozenset(
+            a for a in wanted if metadata.partitions_for_topic(topics.feed_topic(a))
+        )
         self._wanted = wanted
         if present == self.following:
             return
@@ -108,14 +112,18 @@ class FeedPump:
         pending = dict(batch)
         try:
             for tp, messages in batch.items():
-                actor = tp.topic[len(topics.FEED_PREFIX):]
+                actor = tp.topic[len(topics.FEED_PREFIX) :]
                 rows = []
                 for m in messages:
                     try:
                         rec = self.codec.decode_as(m.value or b"", "FeedRecord")
                     except DecodeError as exc:
-                        log.error("feed of %s: offset %d does not decode (%s): its copy "
-                                  "stops there", actor, m.offset, exc.code)
+                        log.error(
+                            "feed of %s: offset %d does not decode (%s): its copy stops there",
+                            actor,
+                            m.offset,
+                            exc.code,
+                        )
                         consumer.pause(tp)
                         consumer.seek(tp, m.offset)
                         break

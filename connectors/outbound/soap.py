@@ -54,8 +54,13 @@ class SoapDelivery(PushChannel):
         mapping = check_mapping(actor.delivery.options.get("mapping", DEFAULT_MAPPING))
         return webhook_url(actor), mapping, actor.delivery.options.get("soap_action", "")
 
-    async def post(self, client: httpx.AsyncClient, actor: Actor,
-                   prepared: tuple[str, str, str], batch: Sequence[Pending]) -> Answer:
+    async def post(
+        self,
+        client: httpx.AsyncClient,
+        actor: Actor,
+        prepared: tuple[str, str, str],
+        batch: Sequence[Pending],
+    ) -> Answer:
         """One envelope per record, in order; a Fault answers its record (closed, audited,
         never retried), a transport error stops the run."""
         url, mapping, action = prepared
@@ -64,15 +69,17 @@ class SoapDelivery(PushChannel):
         for p in batch:
             if answered and time.monotonic() - start > SETTLE_EVERY_S:
                 break  # settle these first; the rest goes in the next batch
-            outcome = await self._post_soap(client, url, action,
-                                            envelope(p.body, p.feed_offset, mapping))
+            outcome = await self._post_soap(
+                client, url, action, envelope(p.body, p.feed_offset, mapping)
+            )
             if isinstance(outcome, str):  # transport error: retried later, order kept
                 return Answer(answered, outcome)
             answered.append(None if outcome is None else str(outcome))
         return Answer(answered)
 
-    async def _post_soap(self, client: httpx.AsyncClient, url: str, action: str,
-                         message: bytes) -> Fault | str | None:
+    async def _post_soap(
+        self, client: httpx.AsyncClient, url: str, action: str, message: bytes
+    ) -> Fault | str | None:
         """None: accepted; a Fault: business answer; a string: the transport error."""
         ctype = "application/soap+xml; charset=utf-8"
         if action:

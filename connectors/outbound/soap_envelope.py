@@ -46,10 +46,16 @@ def check_mapping(name: str) -> str:
 
 
 def _attrs(record: dict[str, Any], offset: int) -> str:
-    pairs = [("eventId", record["eventId"]), ("offset", offset), ("nature", record["kind"]),
-             ("numUnique", record["numUnique"]), ("operation", record["operation"]),
-             ("version", record["demandeVersion"]), ("profil", record["profile"]),
-             ("motif", record.get("reason"))]
+    pairs = [
+        ("eventId", record["eventId"]),
+        ("offset", offset),
+        ("nature", record["kind"]),
+        ("numUnique", record["numUnique"]),
+        ("operation", record["operation"]),
+        ("version", record["demandeVersion"]),
+        ("profil", record["profile"]),
+        ("motif", record.get("reason")),
+    ]
     return "".join(f" {k}={quoteattr(str(v))}" for k, v in pairs if v is not None)
 
 
@@ -60,11 +66,17 @@ def envelope(body_json: bytes, offset: int, mapping: str = DEFAULT_MAPPING) -> b
     attrs = _attrs(record, offset)
     doc = record_document(record)
     body = doc if doc is not None else f'<p:notification xmlns:p="{NS}"{attrs}/>'.encode()
-    return b"".join([
-        b'<?xml version="1.0" encoding="UTF-8"?>\n',
-        f'<env:Envelope xmlns:env="{SOAP12}"><env:Header>'
-        f'<p:diffusion xmlns:p="{NS}"{attrs}/>'.encode(), pieces_xml(record),
-        b"</env:Header><env:Body>", body, b"</env:Body></env:Envelope>"])
+    return b"".join(
+        [
+            b'<?xml version="1.0" encoding="UTF-8"?>\n',
+            f'<env:Envelope xmlns:env="{SOAP12}"><env:Header>'
+            f'<p:diffusion xmlns:p="{NS}"{attrs}/>'.encode(),
+            pieces_xml(record),
+            b"</env:Header><env:Body>",
+            body,
+            b"</env:Body></env:Envelope>",
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)

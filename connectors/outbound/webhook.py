@@ -45,8 +45,7 @@ from monitoring import recorder
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
-__all__ = ["LOOPBACK", "WebhookDelivery", "actor_key", "batch_body", "sign",
-           "webhook_url"]
+__all__ = ["LOOPBACK", "WebhookDelivery", "actor_key", "batch_body", "sign", "webhook_url"]
 
 
 def actor_key(master: str, actor_id: str) -> bytes:
@@ -93,11 +92,13 @@ class WebhookDelivery(PushChannel):
 
     def prepare(self, actor: Actor) -> _Target:
         master = self.settings.api.webhook_secret.get_secret_value()
-        return _Target(webhook_url(actor), actor_key(master, actor.id),
-                       actor.delivery.flag("batch"))
+        return _Target(
+            webhook_url(actor), actor_key(master, actor.id), actor.delivery.flag("batch")
+        )
 
-    async def post(self, client: httpx.AsyncClient, actor: Actor, prepared: _Target,
-                   batch: Sequence[Pending]) -> Answer:
+    async def post(
+        self, client: httpx.AsyncClient, actor: Actor, prepared: _Target, batch: Sequence[Pending]
+    ) -> Answer:
         if prepared.batch:
             return await self._post_batches(client, prepared, batch)
         answered: list[str | None] = []
@@ -106,39 +107,56 @@ class WebhookDelivery(PushChannel):
             if answered and time.monotonic() - start > SETTLE_EVERY_S:
                 break  # settle these first; the rest goes in the next batch
             event_id = json.loads(p.body).get("eventId", "")
-            error = await self._post(client, prepared, p.body, {
-                "x-passerelle-event-id": str(event_id),
-                "x-passerelle-offset": str(p.feed_offset)})
+            error = await self._post(
+                client,
+                prepared,
+                p.body,
+                {"x-passerelle-event-id": str(event_id), "x-passerelle-offset": str(p.feed_offset)},
+            )
             if error is not None:
                 return Answer(answered, error)
             answered.append(None)
         return Answer(answered)
 
-    async def _post_batches(self, client: httpx.AsyncClient, target: _Target,
-                            batch: Sequence[Pending]) -> Answer:
+    async def _post_batches(
+        self, client: httpx.AsyncClient, target: _Target, batch: Sequence[Pending]
+    ) -> Answer:
         api = self.settings.api
         answered: list[str | None] = []
         i = 0
         while i < len(batch):
             j, size = i, 2
-            while (j < len(batch) and j - i < api.webhook_batch_max_records
-                   and (j == i or size + len(batch[j].body) + 20 <= api.webhook_batch_max_bytes)):
+            while (
+                j < len(batch)
+                and j - i < api.webhook_batch_max_records
+                and (j == i or size + len(batch[j].body) + 20 <= api.webhook_batch_max_bytes)
+            ):
                 size += len(batch[j].body) + 20
                 j += 1
             chunk = batch[i:j]
-            error = await self._post(client, target, batch_body(chunk), {
-                "x-passerelle-offset": str(chunk[0].feed_offset),
-                "x-passerelle-count": str(len(chunk))})
+            error = await self._post(
+                client,
+                target,
+                batch_body(chunk),
+                {
+                    "x-passerelle-offset": str(chunk[0].feed_offset),
+                    "x-passerelle-count": str(len(chunk)),
+                },
+            )
             if error is not None:
                 return Answer(answered, error)
             answered += [None] * len(chunk)
             i = j
         return Answer(answered)
 
-    async def _post(self, client: httpx.AsyncClient, target: _Target, body: bytes,
-                    extra: dict[str, str]) -> str | None:
-        headers = {"content-type": "application/json",
-                   "x-passerelle-signature": sign(target.key, body), **extra}
+    async def _post(
+        self, client: httpx.AsyncClient, target: _Target, body: bytes, extra: dict[str, str]
+    ) -> str | None:
+        headers = {
+            "content-type": "application/json",
+            "x-passerelle-signature": sign(target.key, body),
+            **extra,
+        }
         with recorder.connector_call("webhook", "post") as call:
             try:
                 r = await self.request(client, target.url, body, headers)
@@ -147,7 +165,8 @@ class WebhookDelivery(PushChannel):
                 call["outcome"] = "timeout" if timeout else "transport_error"
                 return type(exc).__name__
             if not 200 <= r.status_code < 300:
-                call["outcome"] = ("business_error" if 400 <= r.status_code < 500
-                                   else "transport_error")
+                call["outcome"] = (
+                    "business_error" if 400 <= r.status_code < 500 else "transport_error"
+                )
                 return f"HTTP {r.status_code}"
         return None

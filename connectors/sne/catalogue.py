@@ -47,8 +47,9 @@ def _date(value: Any) -> date | None:
     try:
         return date.fromisoformat(str(value)[:10])
     except ValueError:
-        raise InputError("SNE event type: a validity date is not an ISO date",
-                         code="bad_catalogue") from None
+        raise InputError(
+            "SNE event type: a validity date is not an ISO date", code="bad_catalogue"
+        ) from None
 
 
 def _text(value: Any) -> str | None:
@@ -57,11 +58,14 @@ def _text(value: Any) -> str | None:
 
 def _field(item: dict[str, Any]) -> FieldSpec:
     ftype = (_text(item.get("typeCaracteristiqueSpecifique")) or "TXT").upper()
-    return FieldSpec(code=_text(item.get("code")) or "", libelle=_text(item.get("libelle")) or "",
-                     type=ftype if ftype in _TYPES else "TXT",  # type: ignore[arg-type]
-                     obligatoire=_bool(item.get("obligatoire")),
-                     dateDebutValidite=_date(item.get("dateDebutValidite")),
-                     dateFinValidite=_date(item.get("dateFinValidite")))
+    return FieldSpec(
+        code=_text(item.get("code")) or "",
+        libelle=_text(item.get("libelle")) or "",
+        type=ftype if ftype in _TYPES else "TXT",  # type: ignore[arg-type]
+        obligatoire=_bool(item.get("obligatoire")),
+        dateDebutValidite=_date(item.get("dateDebutValidite")),
+        dateFinValidite=_date(item.get("dateFinValidite")),
+    )
 
 
 def event_type_of(item: dict[str, Any]) -> EventType:
@@ -76,7 +80,8 @@ def event_type_of(item: dict[str, Any]) -> EventType:
         champs = [champs]
     try:
         return EventType(
-            code=code, libelle=libelle or _text(item.get("texteDescriptifSNE")) or code,
+            code=code,
+            libelle=libelle or _text(item.get("texteDescriptifSNE")) or code,
             texteDescriptifSNE=_text(item.get("texteDescriptifSNE")) or "",
             texteDescriptifPGP=_text(item.get("texteDescriptifPGP")) or "",
             reglementaire=_bool(item.get("reglementaire")),
@@ -84,10 +89,12 @@ def event_type_of(item: dict[str, Any]) -> EventType:
             dateDebutValidite=_date(item.get("dateDebutValidite")),
             dateFinValidite=_date(item.get("dateFinValidite")),
             codeTerritoire=_text(item.get("codeTerritoire")),
-            champs=tuple(_field(c) for c in champs))
+            champs=tuple(_field(c) for c in champs),
+        )
     except ValidationError as exc:  # a code outside [A-Z0-9_]{1,10} and the like
-        raise InputError(f"SNE event type {code[:10]!r} unusable: "
-                         f"{exc.errors()[0]['loc']}", code="bad_catalogue") from None
+        raise InputError(
+            f"SNE event type {code[:10]!r} unusable: {exc.errors()[0]['loc']}", code="bad_catalogue"
+        ) from None
 
 
 def fetch_sne_types(client: SneClient, territories: Iterable[str]) -> list[EventType]:
@@ -106,8 +113,12 @@ def _merge_type(sne: EventType, current: EventType | None) -> EventType:
     for f in sne.champs:
         prev = old.pop(f.code, None)
         if prev is not None:
-            f = f.model_copy(update={"valeurs": f.valeurs or prev.valeurs,
-                                     "visibleDemandeur": prev.visibleDemandeur})
+            f = f.model_copy(
+                update={
+                    "valeurs": f.valeurs or prev.valeurs,
+                    "visibleDemandeur": prev.visibleDemandeur,
+                }
+            )
         if f.type == "LST" and not f.valeurs:
             f = f.model_copy(update={"type": "TXT"})
         champs.append(f)
@@ -123,12 +134,21 @@ def merged(current: Catalogue, types: list[EventType], version: str) -> Catalogu
     return Catalogue(version=version, types=tuple(out.values()))
 
 
-def refresh_catalogue(client: SneClient, store: GPStore, territories: Iterable[str], *,
-                      version: str | None = None, source: str = "sne") -> tuple[Catalogue, bool]:
+def refresh_catalogue(
+    client: SneClient,
+    store: GPStore,
+    territories: Iterable[str],
+    *,
+    version: str | None = None,
+    source: str = "sne",
+) -> tuple[Catalogue, bool]:
     """(catalogue in force, whether a new version was saved)."""
     current = store.catalogue()
-    new = merged(current, fetch_sne_types(client, territories),
-                 version or datetime.now(UTC).strftime("sne-%Y%m%dT%H%M%S%f"))
+    new = merged(
+        current,
+        fetch_sne_types(client, territories),
+        version or datetime.now(UTC).strftime("sne-%Y%m%dT%H%M%S%f"),
+    )
     if new.types == current.types:
         return current, False
     store.save_catalogue(new, source)

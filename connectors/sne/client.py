@@ -204,7 +204,7 @@ class SneClient:
         if not answer.ok:
             return None, answer
         root = documents.load(answer.document, "demande", validate=False)
-        num = (root.findtext(f"{q('demande')}/{q('demandeLogement')}/{q('numUnique')}") or "")
+        num = root.findtext(f"{q('demande')}/{q('demandeLogement')}/{q('numUnique')}") or ""
         answer.attestation = attestations.of_parts(answer.extra, num.strip() or None)
         return num.strip() or None, answer
 

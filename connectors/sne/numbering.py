@@ -93,8 +93,9 @@ def number(
     try:
         check_num_unique(num)
     except InputError:
-        raise SneProtocolError(f"SNE getNumUnique: answered a malformed number {num[:40]!r}") \
-            from None
+        raise SneProtocolError(
+            f"SNE getNumUnique: answered a malformed number {num[:40]!r}"
+        ) from None
     if answer.attestation is not None:
         folder = settings.private_dir(settings.home / ATTESTATIONS_DIR)
         answer.attestation.save(folder)

@@ -54,8 +54,7 @@ def public_base(configured: str, host: str, port: int, prefix: str = "/sne") -> 
     :class:`ConfigError` when ``configured`` is not an http(s) URL."""
     if configured.strip():
         url = configured.strip().rstrip("/")
-        if not url.lower().startswith(("http://", "https://")) or any(
-                c in url for c in ' "<>'):
+        if not url.lower().startswith(("http://", "https://")) or any(c in url for c in ' "<>'):
             raise ConfigError(f"public URL of the SOAP services must be http(s)://...: {url!r}")
         return url
     if host in _WILDCARDS:
@@ -68,8 +67,7 @@ def public_base(configured: str, host: str, port: int, prefix: str = "/sne") -> 
 def wsdl_text(service: str, address: str) -> str:
     """The service's WSDL with its soap12:address set to ``address`` (XML-escaped)."""
     text = (WSDL_DIR / f"{service}.wsdl").read_text("utf-8")
-    return text.replace(f"http://localhost:8080/sne/{service}",
-                        escape(address, {'"': "&quot;"}))
+    return text.replace(f"http://localhost:8080/sne/{service}", escape(address, {'"': "&quot;"}))
 
 
 async def _read_capped(request: HttpRequest) -> bytes:
@@ -129,7 +127,6 @@ def soap_routes(handler: Handler, public_url: str, prefix: str = "/sne") -> list
     ]
 
 
-def soap_app(handler: Handler, public_url: str, prefix: str = "/sne", **kwargs: Any
-             ) -> Starlette:
+def soap_app(handler: Handler, public_url: str, prefix: str = "/sne", **kwargs: Any) -> Starlette:
     """A Starlette app serving only the SOAP routes (``kwargs`` go to Starlette)."""
     return Starlette(routes=soap_routes(handler, public_url, prefix), **kwargs)

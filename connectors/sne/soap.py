@@ -101,8 +101,9 @@ def parse_request(service: str, body: bytes, content_type: str) -> Request:
     missing = [n for n, k in request_parts.items() if n not in params and not k.endswith("?")]
     if missing:
         raise SoapFault("PARAMETRE", f"{qn.localname}: missing {', '.join(missing)}")
-    return Request(service, qn.localname, params, mtom, attachments,
-                   header=root.find(f"{{{SOAP12}}}Header"))
+    return Request(
+        service, qn.localname, params, mtom, attachments, header=root.find(f"{{{SOAP12}}}Header")
+    )
 
 
 def _b64_value(el: etree._Element, name: str, attachments: dict[str, bytes]) -> bytes:

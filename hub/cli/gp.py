@@ -16,9 +16,13 @@ def gp() -> None:
 
 
 @gp.command("refresh-catalogue")
-@click.option("--territoire", "territories", multiple=True,
-              help="Territory (3 chars, e.g. 076) whose territorial types to fetch; "
-                   "repeatable. Default: the departments of sne.poll_communes.")
+@click.option(
+    "--territoire",
+    "territories",
+    multiple=True,
+    help="Territory (3 chars, e.g. 076) whose territorial types to fetch; "
+    "repeatable. Default: the departments of sne.poll_communes.",
+)
 @click.option("--version", default=None, help="Version name (default: sne-<timestamp>).")
 def refresh_catalogue(territories: tuple[str, ...], version: str | None) -> None:
     """Fetch the event types from the configured SNE and save a new catalogue version."""
@@ -31,8 +35,13 @@ def refresh_catalogue(territories: tuple[str, ...], version: str | None) -> None
         territories = tuple(sorted({f"0{c[:2]}" for c in settings.sne.poll_communes}))
     engine = make_engine(settings.database_url)
     migrate(engine)
-    catalogue, saved = refresh(SneClient(settings.sne), GPStore(engine), territories,
-                               version=version, source=f"sne:{settings.sne.url}"[:200])
+    catalogue, saved = refresh(
+        SneClient(settings.sne),
+        GPStore(engine),
+        territories,
+        version=version,
+        source=f"sne:{settings.sne.url}"[:200],
+    )
     state = "saved" if saved else "unchanged, in force"
     click.echo(f"catalogue {catalogue.version} ({len(catalogue.types)} types) {state}")
 
@@ -44,5 +53,8 @@ def show_catalogue() -> None:
 
     engine = make_engine(_settings().database_url)
     migrate(engine)
-    click.echo(json.dumps(GPStore(engine).catalogue().model_dump(mode="json"), indent=1,
-                          ensure_ascii=False))
+    click.echo(
+        json.dumps(
+            GPStore(engine).catalogue().model_dump(mode="json"), indent=1, ensure_ascii=False
+        )
+    )

@@ -72,8 +72,14 @@ def progress_meter(label: str, total_bytes: int, *, show: bool | None = None) ->
         return
     console = Console(file=sys.stderr)
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), _EventsColumn(), DownloadColumn(),
-        TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        _EventsColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )
     with progress:
         task = progress.add_task(label, total=max(total_bytes, 1), events=0)

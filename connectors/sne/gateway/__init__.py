@@ -61,8 +61,9 @@ PUBLISH_TIMEOUT_S = 15.0
 
 
 class Gateway:
-    def __init__(self, settings: HubSettings, client: SneClient | None = None,
-                 engine: Engine | None = None) -> None:
+    def __init__(
+        self, settings: HubSettings, client: SneClient | None = None, engine: Engine | None = None
+    ) -> None:
         self.settings = settings
         self.client = client or SneClient(settings.sne)
         #: the hub's request-driven producer (hub.core.kafka.publisher)
@@ -128,8 +129,12 @@ class Gateway:
             ):
                 # the CAL history added here was recorded and published by self.cal
                 added = req.operation == "ajouterEvenementDemande"
-                for key, value in gp_records(req.operation, req.params["fluxXml"], answer,
-                                             exclude=HISTORY_CODES if added else frozenset()):
+                for key, value in gp_records(
+                    req.operation,
+                    req.params["fluxXml"],
+                    answer,
+                    exclude=HISTORY_CODES if added else frozenset(),
+                ):
                     await self._send(topics.EVENEMENTS, key, value)
         except (TimeoutError, HubError, OSError) as exc:
             code = getattr(exc, "code", type(exc).__name__)
@@ -162,20 +167,27 @@ class _LoggedPublisher:
         try:
             await self.gateway._send(topic, key, value)
         except Exception as exc:  # Kafka client errors have no common base worth naming
-            log.error("SOAP gateway: a CAL history event of %s stored but not published "
-                      "(%s)", key.decode(errors="replace")[:18], type(exc).__name__)
+            log.error(
+                "SOAP gateway: a CAL history event of %s stored but not published (%s)",
+                key.decode(errors="replace")[:18],
+                type(exc).__name__,
+            )
 
 
-def create_app(settings: HubSettings, client: SneClient | None = None,
-               engine: Engine | None = None, *, public_url: str | None = None) -> Starlette:
+def create_app(
+    settings: HubSettings,
+    client: SneClient | None = None,
+    engine: Engine | None = None,
+    *,
+    public_url: str | None = None,
+) -> Starlette:
     """The gateway app: services under ``/sne/<Service>``, ``?wsdl`` served with the
     address ``<public_url>/<Service>`` (default: settings ``sne.gateway_public_url``, else
     derived from ``sne.gateway_host``/``gateway_port``; never from the request). Callers
     authenticate with API keys, stored in ``engine`` (default: the hub's database)."""
     gateway = Gateway(settings, client, engine)
     sne = settings.sne
-    base = public_url or public_base(sne.gateway_public_url, sne.gateway_host,
-                                     sne.gateway_port)
+    base = public_url or public_base(sne.gateway_public_url, sne.gateway_host, sne.gateway_port)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

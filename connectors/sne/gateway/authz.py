@@ -52,18 +52,26 @@ from hub.stores.access.holders import Holders
 from hub.stores.access.keys import KeyStore
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-PASSWORD_TEXT = ("http://docs.oasis-open.org/wss/2004/01/"
-                 "oasis-200401-wss-username-token-profile-1.0#PasswordText")
+PASSWORD_TEXT = (
+    "http://docs.oasis-open.org/wss/2004/01/"
+    "oasis-200401-wss-username-token-profile-1.0#PasswordText"
+)
 _CREATIONS = ("CRE", "CRS")
 #: operations whose request names one demand in its business document
-_ONE_DEMAND_DOC = {"getDeclarationNouveauDalo", "listerEvenementsDemande",
-                   "ajouterEvenementDemande", "modifierEvenementDemande",
-                   "supprimerEvenementDemande"}
+_ONE_DEMAND_DOC = {
+    "getDeclarationNouveauDalo",
+    "listerEvenementsDemande",
+    "ajouterEvenementDemande",
+    "modifierEvenementDemande",
+    "supprimerEvenementDemande",
+}
 #: operations whose answer lists demands (wrapper, item): cut to the caller's
-_LISTS = {"getDemandesRadieesDepuisLe": ("listeDemandes", "numUnique"),
-          "getNouveauxDaloDepuisLe": ("listeDemandes", "numUnique"),
-          "rechercheDemandeMulticritere": ("listeDemandes", "numUnique"),
-          "getDoublons": ("listeDoublons", "doublon")}
+_LISTS = {
+    "getDemandesRadieesDepuisLe": ("listeDemandes", "numUnique"),
+    "getNouveauxDaloDepuisLe": ("listeDemandes", "numUnique"),
+    "rechercheDemandeMulticritere": ("listeDemandes", "numUnique"),
+    "getDoublons": ("listeDoublons", "doublon"),
+}
 
 
 def denied(num: str) -> SoapFault:
@@ -77,10 +85,13 @@ def username_token(header: etree._Element | None) -> tuple[str, str] | None:
         return None
     password = token.find(f"{{{WSSE}}}Password")
     if password is not None and password.get("Type", PASSWORD_TEXT) != PASSWORD_TEXT:
-        raise SoapFault("AUTHENTIFICATION", "only #PasswordText UsernameTokens are accepted",
-                        status=401)
-    return ((token.findtext(f"{{{WSSE}}}Username") or "").strip(),
-            (password.text or "").strip() if password is not None else "")
+        raise SoapFault(
+            "AUTHENTIFICATION", "only #PasswordText UsernameTokens are accepted", status=401
+        )
+    return (
+        (token.findtext(f"{{{WSSE}}}Username") or "").strip(),
+        (password.text or "").strip() if password is not None else "",
+    )
 
 
 class SoapAuthorizer:
@@ -105,16 +116,21 @@ class SoapAuthorizer:
         user = None
         if scheme.lower() != "bearer" or not key.strip():
             if token is None:
-                raise SoapFault("AUTHENTIFICATION", "no credentials: send Authorization: "
-                                "Bearer hk_... or a WS-Security UsernameToken", status=401)
+                raise SoapFault(
+                    "AUTHENTIFICATION",
+                    "no credentials: send Authorization: "
+                    "Bearer hk_... or a WS-Security UsernameToken",
+                    status=401,
+                )
             user, key = token
         try:
             actor: Actor = await to_thread.run_sync(self.keys.authenticate, key.strip())
         except AuthenticationError as exc:
             raise SoapFault("AUTHENTIFICATION", exc.message, status=401) from None
         if user is not None and user != actor.id:
-            raise SoapFault("AUTHENTIFICATION", "UsernameToken user is not the key's actor",
-                            status=401)
+            raise SoapFault(
+                "AUTHENTIFICATION", "UsernameToken user is not the key's actor", status=401
+            )
         return actor
 
     async def _require(self, actor: Actor, num: str) -> None:
@@ -137,8 +153,9 @@ class SoapAuthorizer:
         elif op in _ONE_DEMAND_DOC and isinstance(flux, bytes):
             await self._require(actor, _doc_num(flux, DOCUMENT[op]))
 
-    async def answer(self, actor: Actor, req: Request, event: dict[str, Any] | None,
-                     parts: dict[str, Any]) -> dict[str, Any]:
+    async def answer(
+        self, actor: Actor, req: Request, event: dict[str, Any] | None, parts: dict[str, Any]
+    ) -> dict[str, Any]:
         """After the SNE answered: the caller holds the demand it created; list answers
         are cut to the demands it holds."""
         answer = parts.get("return")
@@ -156,8 +173,9 @@ class SoapAuthorizer:
         root = xmlsafe.parse(answer)
         for lst in list(root.iter(q(wrapper[0]))):
             for item in list(lst):
-                num = (item.text if wrapper[1] == "numUnique"
-                       else item.findtext(q("numUnique"))) or ""
+                num = (
+                    item.text if wrapper[1] == "numUnique" else item.findtext(q("numUnique"))
+                ) or ""
                 if not await self.holders.holds(actor.id, num.strip()):
                     lst.remove(item)
             if len(lst) == 0:
@@ -172,6 +190,9 @@ def _doc_num(flux: bytes, kind: str) -> str:
     """The numéro unique a business document names (``demande/demandeLogement/numUnique``
     of a demand, ``operation/numUnique`` of a GP document); "" when absent."""
     root = documents.load(flux, kind, validate=False)
-    path = (f"{q('demande')}/{q('demandeLogement')}/{q('numUnique')}" if kind == "demande"
-            else f"{q('operation')}/{q('numUnique')}")
+    path = (
+        f"{q('demande')}/{q('demandeLogement')}/{q('numUnique')}"
+        if kind == "demande"
+        else f"{q('operation')}/{q('numUnique')}"
+    )
     return (root.findtext(path) or "").strip()

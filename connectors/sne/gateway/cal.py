@@ -84,14 +84,20 @@ def _day(ev: dict[str, Any]) -> date:
     try:
         return date.fromisoformat(str(ev.get("dateSurvenance") or ""))
     except ValueError:
-        raise InputError("evenement/dateSurvenance is required (ISO date)",
-                         code="invalid_gp_event") from None
+        raise InputError(
+            "evenement/dateSurvenance is required (ISO date)", code="invalid_gp_event"
+        ) from None
 
 
 def _input(num: str, ev: dict[str, Any], event_id: str) -> GPInput:
-    return GPInput(num_unique=num, code=str(ev.get("codeTypeEvenement")),
-                   date_survenance=_day(ev), caracteristiques=caracteristiques(ev),
-                   commentaire=ev.get("commentaire") or None, event_id=event_id)
+    return GPInput(
+        num_unique=num,
+        code=str(ev.get("codeTypeEvenement")),
+        date_survenance=_day(ev),
+        caracteristiques=caracteristiques(ev),
+        commentaire=ev.get("commentaire") or None,
+        event_id=event_id,
+    )
 
 
 def _pending_id(flux: bytes, i: int) -> str:
@@ -113,8 +119,7 @@ def deletion(flux: bytes, idents: list[str]) -> bytes:
     kind = root.find(f"{q('entete')}/{q('typeFichier')}")
     if kind is not None:
         kind.text = "SUP"
-    root.append(documents.element("listeEvenements",
-                                  [{"idEvenement": i} for i in idents]))
+    root.append(documents.element("listeEvenements", [{"idEvenement": i} for i in idents]))
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 
@@ -129,8 +134,10 @@ class CalRoute:
         """Whether ``req`` is a GP write naming an event the CAL rules read or govern."""
         flux = req.params.get("fluxXml")
         if not isinstance(flux, bytes) or req.operation not in (
-                "ajouterEvenementDemande", "modifierEvenementDemande",
-                "supprimerEvenementDemande"):
+            "ajouterEvenementDemande",
+            "modifierEvenementDemande",
+            "supprimerEvenementDemande",
+        ):
             return False
         num, found = cal_events(flux)
         if found:
@@ -140,13 +147,18 @@ class CalRoute:
         return bool(self._stored_cal_ids(num) & _ids(flux))
 
     def _stored_cal_ids(self, num: str) -> set[str]:
-        return {str(e.get("idEvenement")) for e in self.gp.store.timeline(num, codes=tuple(
-            sorted(HISTORY_CODES))) if e.get("idEvenement") is not None}
+        return {
+            str(e.get("idEvenement"))
+            for e in self.gp.store.timeline(num, codes=tuple(sorted(HISTORY_CODES)))
+            if e.get("idEvenement") is not None
+        }
 
     def _prepare(self, auteur: str, flux: bytes) -> tuple[str, list[dict[str, Any]]]:
         num, events = cal_events(flux)
-        records = [self.gp.prepare(_input(num, ev, _pending_id(flux, i)), auteur,
-                                   source="soap-gateway") for i, ev in enumerate(events)]
+        records = [
+            self.gp.prepare(_input(num, ev, _pending_id(flux, i)), auteur, source="soap-gateway")
+            for i, ev in enumerate(events)
+        ]
         check_cal_records(records, self.gp.store.timeline, self.gp.store.decision_events)
         return num, records
 
@@ -161,16 +173,25 @@ class CalRoute:
             parts = await forward(req.operation, req.params)
             answer = parts.get("return")
             if not isinstance(answer, bytes) or documents.anomalies(
-                    documents.load(answer, "evenement", validate=False)):
+                documents.load(answer, "evenement", validate=False)
+            ):
                 return parts  # the SNE refused: nothing recorded
             _, _, answered = gp_events(answer)
-            idents = [str(ev.get("idEvenement") or "") for ev in answered
-                      if (ev.get("codeTypeEvenement") or "") in HISTORY_CODES]
+            idents = [
+                str(ev.get("idEvenement") or "")
+                for ev in answered
+                if (ev.get("codeTypeEvenement") or "") in HISTORY_CODES
+            ]
             final = []
             for i, record in enumerate(records):
                 ident = idents[i] if i < len(idents) else ""
-                final.append({**record, "eventId": _recorded_id(num, ident, flux, i),
-                              "idEvenement": int(ident) if ident.isdigit() else None})
+                final.append(
+                    {
+                        **record,
+                        "eventId": _recorded_id(num, ident, flux, i),
+                        "idEvenement": int(ident) if ident.isdigit() else None,
+                    }
+                )
             try:
                 await self.gp.record_all(final)
             except HubError as exc:  # CAL rule, conflict, database down
@@ -183,18 +204,25 @@ class CalRoute:
     async def _undo(self, forward: Forward, num: str, flux: bytes, idents: list[str]) -> None:
         for ident in idents:  # one event per request: what the SNE accepts
             try:
-                parts = await forward("supprimerEvenementDemande",
-                                      {"fluxXml": deletion(flux, [ident])})
+                parts = await forward(
+                    "supprimerEvenementDemande", {"fluxXml": deletion(flux, [ident])}
+                )
                 answer = parts.get("return")
                 if isinstance(answer, bytes) and not documents.anomalies(
-                        documents.load(answer, "evenement", validate=False)):
+                    documents.load(answer, "evenement", validate=False)
+                ):
                     continue
                 failure = "anomalies"
             except (HubError, SoapFault, OSError) as exc:
                 failure = getattr(exc, "code", type(exc).__name__)
-            log.error("SOAP gateway: event %s of demand %s accepted by the SNE, refused by "
-                      "the hub at recording, and not deleted at the SNE (%s): delete it by "
-                      "hand", ident, num[:18], failure)
+            log.error(
+                "SOAP gateway: event %s of demand %s accepted by the SNE, refused by "
+                "the hub at recording, and not deleted at the SNE (%s): delete it by "
+                "hand",
+                ident,
+                num[:18],
+                failure,
+            )
 
     @staticmethod
     def refuse_change(req: Request) -> SoapFault:

@@ -57,12 +57,15 @@ def gp_events(document: bytes) -> tuple[str, str, list[dict[str, Any]]]:
 
 def caracteristiques(ev: dict[str, Any]) -> dict[str, str]:
     """The ``code → value`` map of one event's specific fields."""
-    return {c["code"]: c.get("valeurCaracteristiqueSpecifique") or ""
-            for c in ev.get("listeCaracteristiquesSpecifiques") or []}
+    return {
+        c["code"]: c.get("valeurCaracteristiqueSpecifique") or ""
+        for c in ev.get("listeCaracteristiquesSpecifiques") or []
+    }
 
 
-def gp_records(operation: str, request: bytes, answer: bytes,
-               exclude: frozenset[str] = frozenset()) -> list[tuple[bytes, bytes]]:
+def gp_records(
+    operation: str, request: bytes, answer: bytes, exclude: frozenset[str] = frozenset()
+) -> list[tuple[bytes, bytes]]:
     root = documents.load(answer, "evenement", validate=False)
     if documents.anomalies(root):
         return []
