@@ -191,10 +191,3 @@ class FileInbox:
                 delay = self.backoff.delay(self.stats.failed(exc))
                 log.warning("%s; retrying in %.0f s", exc.message, delay)
             await wait_or_stop(stop, delay)
-
-
-async def watch(
-    settings: HubSettings, only: str | None = None, stop: asyncio.Event | None = None
-) -> None:
-    """:meth:`FileInbox.run` (kept for callers of the former function)."""
-    await FileInbox(settings, only).run(stop or asyncio.Event())

@@ -94,10 +94,3 @@ class FileOutbox:
             for _, task in running.values():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-
-
-async def run_forever(
-    settings: HubSettings, only: str | None = None, stop: asyncio.Event | None = None
-) -> None:
-    """:meth:`FileOutbox.run` (kept for callers of the former function)."""
-    await FileOutbox(settings, only).run(stop or asyncio.Event())
