@@ -28,6 +28,7 @@ from dispatch.snapshotbytes import SnapshotBytes
 from schemas import Codec
 from schemas.codec import HEADER_SIZE
 from schemas.compiled import compile_schema, read_long, write_long
+from schemas.registry import strip_logical
 
 PIECES = "piecesJustificatives"
 #: FeedRecord fingerprint -> the writers of its index and evenement fields (or None)
@@ -49,15 +50,6 @@ def _type(t: Any) -> Any:
     return t["type"] if isinstance(t, dict) else t
 
 
-def _plain(node: Any) -> Any:
-    """Copy without ``logicalType`` (what the compiled writers take)."""
-    if isinstance(node, list):
-        return [_plain(n) for n in node]
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items() if k != "logicalType"}
-    return node
-
-
 def _tail_writers(fields: list[Any]) -> tuple[Callable[[Any], bytes], ...] | None:
     """Writers of the index field and of ``evenement`` when the FeedRecord ends with
     ``demande`` (["null", Demande] whose last field is the index) then ``evenement``."""
@@ -70,8 +62,8 @@ def _tail_writers(fields: list[Any]) -> tuple[Callable[[Any], bytes], ...] | Non
     if inner[-1].get("name") != PIECES:
         return None
     try:  # both types are stand-alone in the expanded schema; anything else: no splice
-        return (compile_schema(_plain(inner[-1]["type"]))[0],
-                compile_schema(_plain(fields[-1]["type"]))[0])
+        return (compile_schema(strip_logical(inner[-1]["type"]))[0],
+                compile_schema(strip_logical(fields[-1]["type"]))[0])
     except Exception:
         return None
 

@@ -17,9 +17,9 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from dispatch import deadlines, redispatch, territory
 from dispatch.batch import Batch
@@ -27,6 +27,8 @@ from dispatch.deadlines import Deadlines
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
 from dispatch.letters import check_key, dead_letter, refusal, replay_info, screen
+from dispatch.ports import InputRecord as InputRecord
+from dispatch.ports import StateStore as StateStore
 from dispatch.purge import purge_key, purgeable
 from dispatch.redispatch import Change, change_of
 from dispatch.sending import (
@@ -48,49 +50,6 @@ from hub.domain.state import DemandeState
 from schemas import Codec
 
 log = logging.getLogger(__name__)
-
-
-class StateStore(Protocol):
-    def get(self, key: bytes, partition: int | None = None) -> bytes | None:
-        """The state of ``key``; ``partition``: where it was stored (its input
-        partition), when known."""
-        ...
-
-    def put(self, key: bytes, partition: int, value: bytes | None) -> None: ...
-    async def flush(self) -> None:
-        """Send what the ``put`` calls since the last flush must send (a changelog);
-        called once per batch, after its puts."""
-        ...
-
-    def keys_of_partition(self, partition: int) -> Iterable[bytes]:
-        """The demand keys stored in ``partition`` (not the index's own keys)."""
-        ...
-
-    def scan_from(
-        self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
-    ) -> Iterable[tuple[bytes, bytes]]:
-        """Up to ``limit`` stored (key, value) pairs of ``partition`` whose key starts with
-        one of ``prefixes``, in key order, after ``after``. A prefix ending with a NUL byte
-        is followed by a numéro unique (dispatch.territory); the others (dispatch.deadlines)
-        span keys ending with one."""
-        ...
-
-    #: the number of partitions of the input topic (and of the store)
-    partitions: int
-
-
-@dataclass(frozen=True, slots=True)
-class InputRecord:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    #: None: a tombstone (dead-lettered, see dispatch.letters)
-    value: bytes | None
-    #: Kafka record headers; only ``dispatch.letters.REPLAY_HEADER`` is read (DLQ replay history)
-    headers: tuple[tuple[str, bytes], ...] = ()
-    #: the record's Kafka timestamp (ms): when the hub took it in (latency source)
-    timestamp_ms: int | None = None
 
 
 class TooManyDeadLetters(HubError):
