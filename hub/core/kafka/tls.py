@@ -1,7 +1,7 @@
 """The TLS context of the hub's Kafka clients (``HUB_KAFKA_SECURITY__SSL_CAFILE``).
 
 One place builds it for aiokafka (:func:`hub.core.kafka.client.client_options`) and faust
-(:func:`hub.core.kafka.isolation.faust_credentials`), so every client of the hub verifies the
+(:func:`dispatch.runtime.credentials.faust_credentials`), so every client of the hub verifies the
 broker the same way: its certificate must chain to the configured CA **only** (the
 system's CAs are not trusted for Kafka) and name the host it was reached at (127.0.0.1,
 localhost). No client certificate: clients authenticate with SASL/SCRAM inside TLS.
