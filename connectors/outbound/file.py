@@ -33,7 +33,6 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,12 +60,6 @@ log = logging.getLogger(__name__)
 
 #: longest wait for the records of a pending intent before giving up (TransientError)
 REPLAY_TIMEOUT_S = 60.0
-
-
-@dataclass(slots=True)
-class OutboxStats:
-    files: int = 0
-    records: int = 0
 
 
 def group_id(actor_id: str) -> str:
@@ -132,12 +125,13 @@ async def run_actor(
     stop: asyncio.Event | None = None,
     engine: Engine | None = None,
     totals: ConnectorStats | None = None,
-) -> OutboxStats:
+) -> ConnectorStats:
     """Write ``actor``'s feed as DIS files until caught up (``once``) or ``stop`` is set,
     auditing each delivery in ``engine`` (default: a migrated engine on
     ``settings.database_url``). Kafka and database failures raise :class:`TransientError`;
-    the next run resumes where this stopped. ``totals``: the connector's stats, counting
-    each DIS file (``files``) and its records (``records``) as it is written."""
+    the next run resumes where this stopped. Returns the stats of this run
+    (``counts``: ``files`` written and their ``records``); ``totals``: the connector's
+    stats, counting them too as each DIS file is written."""
     own = engine is None
     if engine is None:
         engine = make_engine(settings.database_url)
@@ -169,8 +163,8 @@ async def _run_actor(
     once: bool,
     stop: asyncio.Event,
     totals: ConnectorStats | None,
-) -> OutboxStats:
-    stats = OutboxStats()
+) -> ConnectorStats:
+    stats = ConnectorStats()
     folder = layout.outbox_dir(settings, actor)
     private_dir(folder)  # missing folders 0700; DIS files are written 0600 (fsutil)
     state = layout.state_dir(settings)
@@ -228,8 +222,7 @@ async def _run_actor(
                     with recorder.connector_call("files", "outbox"):
                         write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
                         await consumer.commit({tp: last + 1})
-                    stats.files += 1
-                    stats.records += len(msgs)
+                    stats.add(files=1, records=len(msgs))
                     if totals is not None:
                         totals.add(files=1, records=len(msgs))
                     progressed = True
@@ -241,4 +234,5 @@ async def _run_actor(
                     break
         finally:
             await consumer.stop()
+    stats.succeeded()
     return stats

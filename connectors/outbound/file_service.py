@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from connectors.outbound.file import OutboxStats, run_actor
+from connectors.outbound.file import run_actor
 from connectors.shape import ConnectorStats, describe, wait_or_stop
 from hub.core.db import make_engine, migrate
 from hub.core.errors import ConfigError
@@ -36,7 +36,7 @@ def file_actors(settings: HubSettings, only: str | None = None) -> list[Actor]:
     return [a for a in store.list() if a.delivery.channel == "file"]
 
 
-async def run_once(settings: HubSettings, only: str | None = None) -> dict[str, OutboxStats]:
+async def run_once(settings: HubSettings, only: str | None = None) -> dict[str, ConnectorStats]:
     """Write every file actor's pending feed records as DIS files, then return."""
     return {a.id: await run_actor(settings, a, once=True) for a in file_actors(settings, only)}
 
@@ -58,7 +58,7 @@ class FileOutbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         settings, only = self.settings, self.only
-        running: dict[str, tuple[Actor, asyncio.Task[OutboxStats]]] = {}
+        running: dict[str, tuple[Actor, asyncio.Task[ConnectorStats]]] = {}
         try:
             while not stop.is_set():
                 wanted = {a.id: a for a in file_actors(settings, only)}

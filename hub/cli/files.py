@@ -56,6 +56,8 @@ def outbox(actor_id: str | None, once: bool, metrics_port: int | None) -> None:
     serve_metrics(metrics_port, settings.monitoring.web_host)
     if once:
         for name, stats in asyncio.run(run_once(settings, actor_id)).items():
-            click.echo(f"{name}: {stats.files} file(s), {stats.records} record(s)")
+            click.echo(
+                f"{name}: {stats.counts['files']} file(s), {stats.counts['records']} record(s)"
+            )
         return
     run_until_signal(FileOutbox(settings, actor_id))

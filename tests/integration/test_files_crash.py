@@ -242,6 +242,6 @@ def test_outbox_replay_rewrites_the_same_range(settings, worker, actor_service, 
 
     large = files_settings(settings, tmp_path / "files", "unused", outbox_batch_max=500)
     stats = asyncio.run(run_actor(large, actor, once=True))
-    assert stats.records == end - 2
+    assert stats.counts["records"] == end - 2
     assert uncommitted.read_bytes() == content
     assert_outbox_complete(outdir, end)

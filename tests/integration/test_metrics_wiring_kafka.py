@@ -155,9 +155,9 @@ def test_file_connector_calls_and_outbox_depth(  # type: ignore[no-untyped-def]
         shutil.rmtree(b)
     outbox1 = calls("files", "outbox")
     written = asyncio.run(run_actor(s, actor, once=True))
-    assert written.records == len(feed) == written.files  # one record per file (batch max 1)
-    assert delta(outbox1, calls("files", "outbox")) == {
-        "ok": written.files, "duration": written.files}
+    files = written.counts["files"]
+    assert written.counts["records"] == len(feed) == files  # one record per file (batch max 1)
+    assert delta(outbox1, calls("files", "outbox")) == {"ok": files, "duration": files}
     assert gauge("passerelle_outbox_depth", actor=actor.id) == 0  # caught up, and set
     assert len(read_dis(out)) == len(feed)
 

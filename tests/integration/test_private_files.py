@@ -176,7 +176,7 @@ def test_dis_files_owner_only(settings: HubSettings, tmp_path: Path) -> None:
             await producer.send_and_wait(topics.feed_topic(actor.id), record, key=num.encode())
         finally:
             await producer.stop()
-        return (await run_actor(local, actor, once=True, engine=engine)).files
+        return (await run_actor(local, actor, once=True, engine=engine)).counts["files"]
 
     assert asyncio.run(go()) == 1
     out = tmp_path / "out"
