@@ -22,7 +22,6 @@ import asyncio
 import logging
 import os
 import time
-from dataclasses import dataclass, field
 
 from aiokafka.errors import KafkaError
 
@@ -40,20 +39,13 @@ from monitoring import recorder
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
-class PassStats:
-    published: int = 0
-    rejected: int = 0
-    #: files acknowledged before a crash, moved without publishing again
-    recovered: int = 0
-    deferred: int = 0
-    moved: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return (
-            f"{self.published} published, {self.rejected} rejected, "
-            f"{self.recovered} recovered after a crash, {self.deferred} left for later"
-        )
+def summary(stats: ConnectorStats) -> str:
+    """One inbox pass in words (``hub files scan``, the watch's log lines)."""
+    n = stats.counts
+    return (
+        f"{n['published']} published, {n['rejected']} rejected, "
+        f"{n['recovered']} recovered after a crash, {n['deferred']} left for later"
+    )
 
 
 def sources(settings: HubSettings, only: str | None = None) -> list[layout.InboxPaths]:
@@ -104,10 +96,13 @@ async def _publish(settings: HubSettings, outcomes: list[Outcome]) -> None:
         ) from exc
 
 
-async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassStats:
-    """One pass over one inbox (see the module doc). Raises :class:`TransientError` if
-    Kafka cannot take a batch: that batch and the rest stay in the inbox for next time."""
-    stats = PassStats()
+async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> ConnectorStats:
+    """One pass over one inbox (see the module doc); its stats count the files
+    ``published``, ``rejected``, ``recovered`` (acknowledged before a crash, moved
+    without publishing again) and ``deferred`` (changed while read: next pass). Raises
+    :class:`TransientError` if Kafka cannot take a batch: that batch and the rest stay in
+    the inbox for next time."""
+    stats = ConnectorStats()
     with exclusive_lock(paths.lock, f"inbox {paths.source!r}"):
         journal = Journal(paths.journal)
         pending = list_ready(paths.folder, settle_s=settings.files.settle_s, now=time.time())
@@ -121,7 +116,7 @@ async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassSt
                 settings.files.batch_size,
                 settings.files.max_file_bytes,
             )
-            stats.deferred += skipped
+            stats.add(deferred=skipped)
             fresh = [o for o in batch if o.status == PUBLISHED and o.sha256 not in journal]
             if fresh:
                 await _publish(settings, fresh)
@@ -133,19 +128,20 @@ async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> PassSt
                     if o.status != PUBLISHED:
                         call["outcome"] = "business_error"  # bad input: moved to error/
                     dest = finish(o, paths, now_ms=now_ms)
-                stats.moved.append(f"{dest.parent.name}/{dest.name}")
+                log.debug("inbox %s: moved to %s/%s", paths.source, dest.parent.name, dest.name)
                 if o.status != PUBLISHED:
-                    stats.rejected += 1
+                    stats.add(rejected=1)
                 elif o.sha256 in fresh_digests:
-                    stats.published += 1
+                    stats.add(published=1)
                 else:
-                    stats.recovered += 1
+                    stats.add(recovered=1)
         # moved files need no entry any more: the journal stays empty while idle
         journal.compact({n for n in os.listdir(paths.folder) if layout.is_inbox_candidate(n)})
+    stats.succeeded()
     return stats
 
 
-async def scan(settings: HubSettings, only: str | None = None) -> dict[str, PassStats]:
+async def scan(settings: HubSettings, only: str | None = None) -> dict[str, ConnectorStats]:
     """One pass over every configured inbox (``hub files scan``)."""
     return {p.source: await scan_source(settings, p) for p in sources(settings, only)}
 
@@ -172,21 +168,13 @@ class FileInbox:
         while not stop.is_set():
             delay = self.settings.files.poll_interval_s
             try:
-                done = PassStats()
                 for p in inboxes:
                     stats = await scan_source(self.settings, p)
-                    if stats.moved:
-                        log.info("inbox %s: %s", p.source, stats)
-                    done.published += stats.published
-                    done.rejected += stats.rejected
-                    done.recovered += stats.recovered
-                    done.deferred += stats.deferred
-                self.stats.succeeded(
-                    published=done.published,
-                    rejected=done.rejected,
-                    recovered=done.recovered,
-                    deferred=done.deferred,
-                )
+                    n = stats.counts
+                    if n["published"] + n["rejected"] + n["recovered"]:  # files moved
+                        log.info("inbox %s: %s", p.source, summary(stats))
+                    self.stats.add(**n)
+                self.stats.succeeded()
             except TransientError as exc:
                 delay = self.backoff.delay(self.stats.failed(exc))
                 log.warning("%s; retrying in %.0f s", exc.message, delay)

@@ -25,9 +25,10 @@ def files() -> None:
 def scan(source: str | None) -> None:
     """One pass over the inboxes: publish valid files, move each to done/ or error/."""
     from connectors.files.scan import scan as scan_all
+    from connectors.files.scan import summary
 
     for name, stats in asyncio.run(scan_all(get_settings(), source)).items():
-        click.echo(f"{name}: {stats}")
+        click.echo(f"{name}: {summary(stats)}")
 
 
 @files.command()

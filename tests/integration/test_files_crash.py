@@ -154,7 +154,8 @@ def test_crash_windows_of_a_batch(settings, worker, actor_service, tmp_path,  # 
     monkeypatch.undo()
     assert len(Journal(paths.journal)) == 5  # the first batch: one file per demand
     stats = asyncio.run(scan_source(s, paths))
-    assert (stats.recovered, stats.published, stats.rejected) == (5, 3, 0)
+    n = stats.counts
+    assert (n["recovered"], n["published"], n["rejected"]) == (5, 3, 0)
     assert not list(paths.folder.glob("*.xml")) and len(Journal(paths.journal)) == 0
     assert_feed_exactly(settings, actor.id, expected, worker)
 

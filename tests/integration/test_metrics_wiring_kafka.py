@@ -131,7 +131,7 @@ def test_file_connector_calls_and_outbox_depth(  # type: ignore[no-untyped-def]
     drop(paths.folder, "3-unknown-commune.xml", legacy_xml(new_num_unique(), ["76999"]))
     inbox0 = calls("files", "inbox")
     stats = asyncio.run(scan_source(s, paths))
-    assert (stats.published, stats.rejected) == (2, 2)
+    assert (stats.counts["published"], stats.counts["rejected"]) == (2, 2)
     assert delta(inbox0, calls("files", "inbox")) == {
         "ok": 2, "business_error": 2, "duration": 4}
 

@@ -128,7 +128,7 @@ def test_inbox_verdicts_owner_only(tmp_path: Path) -> None:
     dropped.write_bytes(b"<interfaceNuu><entete>")
     dropped.chmod(0o644)
     stats = asyncio.run(scan_source(settings, paths))
-    assert stats.rejected == 1
+    assert stats.counts["rejected"] == 1
     moved = paths.error / "broken.xml"
     report = paths.error / layout.report_name("broken.xml")
     assert oct(mode(moved)) == oct(0o600) and oct(mode(report)) == oct(0o600)

@@ -34,7 +34,7 @@ def test_a_file_above_the_setting_goes_to_error_with_its_report(tmp_path: Path) 
     paths.create()
     (paths.folder / "big.xml").write_bytes(doc)
     stats = asyncio.run(scan_source(s, paths))
-    assert (stats.published, stats.rejected) == (0, 1)
+    assert (stats.counts["published"], stats.counts["rejected"]) == (0, 1)
     assert (paths.error / "big.xml").read_bytes() == doc
     report = json.loads((paths.error / "big.xml.report.json").read_text())
     assert report["status"] == "rejected" and report["reason"] == "hostile_xml"
