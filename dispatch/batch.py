@@ -65,7 +65,8 @@ class Batch:
               prior: DemandeState | None) -> None:  # fmt: skip
         if key not in self.bases:  # what is stored for it now: the prior's entries
             indexed = self._indexed(partition) or any(
-                key in sub.overlay for sub in self.proc._unsettled)
+                key in sub.overlay for sub in self.proc._unsettled
+            )
             base = territory.entries(prior, self.proc.index) if indexed else {}
             # the due entries (dispatch.deadlines) are taken as stored: states stored
             # before them get theirs from the partition's upgrade pass, and a tick checks
@@ -93,14 +94,15 @@ class Batch:
                     return value
         return self.proc.store.get(key, partition)
 
-    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
-                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+    def scan_from(
+        self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
+    ) -> Iterable[tuple[bytes, bytes]]:
         """What is stored, as the writes of the batches not stored yet leave it."""
         found = dict(self.proc.store.scan_from(partition, prefixes, after, limit))
         wanted = set(prefixes)
         for raw in [*(sub.raw for sub in self.proc._unsettled), self.raw]:
             for key, p, value in raw:
-                if p == partition and key > after and key[:key.rfind(b"\x00") + 1] in wanted:
+                if p == partition and key > after and key[: key.rfind(b"\x00") + 1] in wanted:
                     if value is None:
                         found.pop(key, None)
                     else:

@@ -126,14 +126,14 @@ def deadline(demande: dict[str, Any] | None) -> dt.date | None:
     """The renewal deadline of a snapshot (None: no usable date)."""
     dl = _logement(demande)
     start = _date((dl.get("renouvellement") or {}).get("dateRenouvellement")) or _date(
-        dl.get("dateCreationDemande"))
+        dl.get("dateCreationDemande")
+    )
     return None if start is None else add_months(start, 12)
 
 
 def sne_indicator(demande: dict[str, Any] | None) -> bool | None:
     """The SNE's own ``informationTraitement/estDelaiAnormalementLong`` (None: absent)."""
-    value = (_logement(demande).get("informationTraitement") or {}).get(
-        "estDelaiAnormalementLong")
+    value = (_logement(demande).get("informationTraitement") or {}).get("estDelaiAnormalementLong")
     return value if isinstance(value, bool) else None
 
 
@@ -143,7 +143,7 @@ def entry_key(due_ms: int, code: str, num_unique: str) -> bytes:
 
 def parse(key: bytes) -> tuple[int, str, str]:
     """(due ms, code, numéro unique) of a due entry's key."""
-    due, code, num = key[len(PREFIX):].split(b"\x00", 2)
+    due, code, num = key[len(PREFIX) :].split(b"\x00", 2)
     return int(due), code.decode(), num.decode()
 
 
@@ -167,8 +167,9 @@ class Deadlines:
     def __init__(self, notice_months: Sequence[int] = (2, 1, 0),
                  delais: DelaiTable | None = None) -> None:  # fmt: skip
         if any(not 0 <= m <= 11 for m in notice_months):
-            raise ConfigError(f"clock.notice_months: months before the deadline, 0 to 11: "
-                              f"{list(notice_months)}")
+            raise ConfigError(
+                f"clock.notice_months: months before the deadline, 0 to 11: {list(notice_months)}"
+            )
         self.notice_months = tuple(sorted(set(notice_months), reverse=True))
         self.delais = delais if delais is not None else DelaiTable.load()
         self._any_delai = self.delais.known
@@ -187,8 +188,7 @@ class Deadlines:
             return None
         months = self.delais.months(self.departement(state, geography))
         created = _date(_logement(state.demande).get("dateCreationDemande"))
-        return None if months is None or created is None else day_ms(add_months(created,
-                                                                                 months))
+        return None if months is None or created is None else day_ms(add_months(created, months))
 
     def thresholds(self, state: DemandeState | None,
                    geography: Geography | None) -> list[tuple[int, str, dt.date]]:  # fmt: skip
@@ -240,8 +240,11 @@ class Deadlines:
             due = self.delai_due(state, geography)
             disagree = due is not None and (occurred_at >= due) != sne
             flag, source = sne, "sne"
-        if (kept, flag, source) == (state.notices_sent, state.delai_anormalement_long,
-                                    state.delai_source):
+        if (kept, flag, source) == (
+            state.notices_sent,
+            state.delai_anormalement_long,
+            state.delai_source,
+        ):
             return state, disagree  # nothing to carry (most events): no copy
         return replace(state, notices_sent=kept, delai_anormalement_long=flag,
                        delai_source=source), disagree  # fmt: skip
@@ -298,8 +301,12 @@ def _upgrade(batch: Batch, deadlines: Deadlines, partition: int, limit: int) -> 
     more = len(keys) > limit
     batch.put_raw(marker(partition), partition, b"@" + keys[limit - 1] if more else b"1")
     if more:
-        log.info("clock: due index of partition %d built up to %d more demands; continued "
-                 "at the next tick", partition, limit)
+        log.info(
+            "clock: due index of partition %d built up to %d more demands; continued "
+            "at the next tick",
+            partition,
+            limit,
+        )
     return min(len(keys), limit)
 
 
@@ -357,4 +364,3 @@ def _drop(batch: Batch, key: bytes, partition: int, state: DemandeState | None,
     record of the batch brings it back (then it stays: it is what the store holds)."""
     batch.write(key, partition, state, state)
     batch.bases[key][entry] = b""
-

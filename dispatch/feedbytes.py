@@ -62,8 +62,10 @@ def _tail_writers(fields: list[Any]) -> tuple[Callable[[Any], bytes], ...] | Non
     if inner[-1].get("name") != PIECES:
         return None
     try:  # both types are stand-alone in the expanded schema; anything else: no splice
-        return (compile_schema(strip_logical(inner[-1]["type"]))[0],
-                compile_schema(strip_logical(fields[-1]["type"]))[0])
+        return (
+            compile_schema(strip_logical(inner[-1]["type"]))[0],
+            compile_schema(strip_logical(fields[-1]["type"]))[0],
+        )
     except Exception:
         return None
 
@@ -97,8 +99,12 @@ class FeedBytes:
         self._tail = _TAILS.get(ws.fingerprint) if self.splice else None
         self._done: list[tuple[dict[str, Any], bytes]] = []
 
-    def encode(self, record: dict[str, Any], raw: bytes | None = None,
-               snapshot: dict[str, Any] | None = None) -> bytes:
+    def encode(
+        self,
+        record: dict[str, Any],
+        raw: bytes | None = None,
+        snapshot: dict[str, Any] | None = None,
+    ) -> bytes:
         """The bytes of ``record``. ``raw``: the bytes of ``snapshot`` (the demand's uncut
         snapshot) as read, when known: a record carrying ``snapshot`` itself copies them
         (``dispatch.snapshotbytes``), and one whose profile cut changed only the document
@@ -140,8 +146,9 @@ class FeedBytes:
                     return spliced
         return None
 
-    def _with_index(self, data: bytes, prev: dict[str, Any], record: dict[str, Any]
-                    ) -> bytes | None:
+    def _with_index(
+        self, data: bytes, prev: dict[str, Any], record: dict[str, Any]
+    ) -> bytes | None:
         """``data`` (the encoding of ``prev``) turned into the encoding of ``record`` when
         they differ only by the document index (and the profile); else None."""
         if self._tail is None or not _same_but_index(prev["demande"], record["demande"]):

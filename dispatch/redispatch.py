@@ -75,25 +75,31 @@ class Context(Protocol):
     def index(self) -> TerritoryIndex: ...
 
     def state(self, key: bytes, partition: int) -> DemandeState | None: ...
-    def write(self, key: bytes, partition: int, state: DemandeState,
-              prior: DemandeState | None) -> None:
+    def write(
+        self, key: bytes, partition: int, state: DemandeState, prior: DemandeState | None
+    ) -> None:
         """Store ``state`` (which replaces ``prior``) with the batch, index entries too."""
         ...
+
     def emit(self, decision: Decision, state: DemandeState, event_id: str, operation: str,
              occurred_at: int) -> None: ...  # fmt: skip
     def pending(self, partition: int) -> dict[bytes, DemandeState | None]:
         """States of ``partition`` decided but not stored yet (newest)."""
         ...
+
     def get(self, key: bytes, partition: int) -> bytes | None: ...
-    def scan_from(self, partition: int, prefixes: Sequence[bytes], after: bytes,
-                  limit: int) -> Iterable[tuple[bytes, bytes]]:
+    def scan_from(
+        self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
+    ) -> Iterable[tuple[bytes, bytes]]:
         """Up to ``limit`` stored (key, value) pairs of ``partition`` under ``prefixes``
         (sorted), in key order, with keys after ``after`` — as the writes of the batches
         not stored yet leave them."""
         ...
+
     def resume_later(self, partition: int, moves: str, after: bytes) -> None:
         """Write a ``DispatchResume`` record to ``partition`` with this batch."""
         ...
+
     def keys(self, partition: int) -> Iterable[bytes]: ...
     def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None: ...
 
@@ -285,4 +291,3 @@ def _resync(ctx: Context, key: bytes, partition: int, state: DemandeState,
     for actor_id in sorted(wanted ^ state.recipients):
         state = _reevaluate(ctx, key, partition, state, actor_id)
     return state
-

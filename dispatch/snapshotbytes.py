@@ -38,14 +38,17 @@ class SnapshotBytes:
         self.feed = self._target(FieldSplice(current("FeedRecord"), SNAPSHOT), event_ws)
 
     def _target(self, splice: FieldSplice, event_ws: Any) -> FieldSplice | None:
-        usable = (self.event.usable and splice.usable
-                  and same_type(event_ws, SNAPSHOT, splice.schema, SNAPSHOT))
+        usable = (
+            self.event.usable
+            and splice.usable
+            and same_type(event_ws, SNAPSHOT, splice.schema, SNAPSHOT)
+        )
         return splice if usable else None
 
     def event_span(self, data: bytes) -> tuple[str, dict[str, Any], bytes | None]:
         """(schema name, record, snapshot bytes or None) of one hub.demandes record."""
         name, record, span = self.codec.decode_span(data, self.event)
-        return name, record, None if span is None else data[span[0]:span[1]]
+        return name, record, None if span is None else data[span[0] : span[1]]
 
     def encode_state(self, state: DemandeState) -> bytes:
         return self._encode(self.state, "DemandeState", state.to_avro(), state.demande_bytes)
@@ -54,8 +57,9 @@ class SnapshotBytes:
         """``raw``: the bytes of ``record["demande"]`` (None: unknown)."""
         return self._encode(self.feed, "FeedRecord", record, raw)
 
-    def _encode(self, splice: FieldSplice | None, name: str, record: dict[str, Any],
-                raw: bytes | None) -> bytes:
+    def _encode(
+        self, splice: FieldSplice | None, name: str, record: dict[str, Any], raw: bytes | None
+    ) -> bytes:
         if splice is not None and raw is not None:
             try:
                 data = MARKER + splice.schema.fingerprint + splice.write(record, raw)

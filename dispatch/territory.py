@@ -32,10 +32,13 @@ from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
 #: prefix of every index key (no numéro unique starts with a NUL byte)
 PREFIX = b"\x00t:"
+
+
 def marker(partition: int) -> bytes:
     """Written once ``partition``'s index holds every active demand (dispatch.redispatch);
     the partition is in the key: the memory store keeps every partition in one dict."""
     return b"\x00t-complete:%d" % partition
+
 
 #: index key -> value, for one demand
 Entries = Mapping[bytes, bytes]
@@ -61,7 +64,7 @@ def scan_prefix(commune_key: str) -> bytes:
 
 def parse(key: bytes, value: bytes) -> tuple[str, Hit]:
     """(numéro unique, hit) of one stored entry."""
-    commune_key, _, num = key[len(PREFIX):].partition(b"\x00")
+    commune_key, _, num = key[len(PREFIX) :].partition(b"\x00")
     rank, _, typos = value.partition(b"|")
     return num.decode(), Hit(commune_key.decode(), int(rank),
                              frozenset(typos.decode().split(",")) - {""})  # fmt: skip

@@ -26,5 +26,6 @@ def metrics_response() -> Any:
     from starlette.responses import Response
 
     body, content_type = metrics_payload()
-    return Response(content=body, media_type=content_type.split(";")[0],
-                    headers={"Content-Type": content_type})
+    return Response(
+        content=body, media_type=content_type.split(";")[0], headers={"Content-Type": content_type}
+    )

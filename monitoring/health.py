@@ -43,8 +43,13 @@ class PartitionHealth:
         return max(self.end - (self.committed or 0), 0)
 
     def as_dict(self) -> dict[str, object]:
-        return {"committed": self.committed, "end": self.end, "lag": self.lag,
-                "unmoved_seconds": round(self.unmoved_s, 3), "stalled": self.stalled}
+        return {
+            "committed": self.committed,
+            "end": self.end,
+            "lag": self.lag,
+            "unmoved_seconds": round(self.unmoved_s, 3),
+            "stalled": self.stalled,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,14 +50,18 @@ class GroupOffsets:
     async def _read(self, partitions: Collection[Partition]
                     ) -> dict[Partition, tuple[int | None, int]]:  # fmt: skip
         if self._admin is None:
-            admin = AIOKafkaAdminClient(**client_options(self.settings),
-                                        request_timeout_ms=int(self.timeout_s * 1000))
+            admin = AIOKafkaAdminClient(
+                **client_options(self.settings), request_timeout_ms=int(self.timeout_s * 1000)
+            )
             await admin.start()
             self._admin = admin
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None,
-                                        enable_auto_commit=False,
-                                        request_timeout_ms=int(self.timeout_s * 1000))
+            consumer = AIOKafkaConsumer(
+                **client_options(self.settings),
+                group_id=None,
+                enable_auto_commit=False,
+                request_timeout_ms=int(self.timeout_s * 1000),
+            )
             await consumer.start()
             self._consumer = consumer
         names = {t for t, _ in partitions}

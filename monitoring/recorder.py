@@ -51,7 +51,8 @@ def connector_call(connector: str, operation: str) -> Iterator[dict[str, str]]:
         outcome = result["outcome"] if result["outcome"] in OUTCOMES else "transport_error"
         m.CONNECTOR_CALLS.labels(connector=connector, operation=operation, outcome=outcome).inc()
         m.CONNECTOR_LATENCY.labels(connector=connector, operation=operation).observe(
-            time.perf_counter() - start)
+            time.perf_counter() - start
+        )
 
 
 def _outcome_of_error(result: dict[str, str], default: str) -> None:

@@ -31,6 +31,8 @@ def serve_metrics(port: int | None, host: str) -> int | None:
 def metrics_port_option(command: F) -> F:
     """The ``--metrics-port`` option (bound to settings ``monitoring.web_host``)."""
     return click.option(
-        "--metrics-port", type=int, default=None,
+        "--metrics-port",
+        type=int,
+        default=None,
         help="Serve Prometheus /metrics on this port (on monitoring.web_host). Default: off.",
     )(command)
