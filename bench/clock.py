@@ -1,6 +1,6 @@
 """Per-tick cost of the demand's clock (issue 20): ``python -m bench.clock``.
 
-On demand, in-process, on the production store (``dispatch.tablestore.RocksTableStore``
+On demand, in-process, on the production store (``dispatch.runtime.tablestore.RocksTableStore``
 over real RocksDB databases, one per partition; its changelog producer replaced by an
 in-memory one). A stock of N active demands is written straight into the store (states
 and due entries, as ``Processor._store`` leaves them, the partitions' upgrade markers
@@ -27,7 +27,7 @@ from aiokafka.partitioner import murmur2
 
 from dispatch.deadlines import Deadlines, add_months, day_ms
 from dispatch.processor import InputRecord, Processor
-from dispatch.tablestore import RocksTableStore
+from dispatch.runtime.tablestore import RocksTableStore
 from hub.core import topics
 from hub.domain.actors import Actor, ActorFilters
 from hub.domain.geo import get_geography

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["InputRecord", "StateStore"]
+from aiokafka.partitioner import murmur2
+
+__all__ = ["InputRecord", "StateStore", "partition_of"]
 
 
 class StateStore(Protocol):
@@ -56,3 +58,8 @@ class InputRecord:
     headers: tuple[tuple[str, bytes], ...] = ()
     #: the record's Kafka timestamp (ms): when the hub took it in (latency source)
     timestamp_ms: int | None = None
+
+
+def partition_of(key: bytes, partitions: int) -> int:
+    """The hub.demandes partition of ``key`` (Kafka's default partitioner)."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)

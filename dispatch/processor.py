@@ -29,6 +29,7 @@ from dispatch.feedbytes import FeedBytes
 from dispatch.letters import check_key, dead_letter, refusal, replay_info, screen
 from dispatch.ports import InputRecord as InputRecord
 from dispatch.ports import StateStore as StateStore
+from dispatch.ports import partition_of
 from dispatch.purge import purge_key, purgeable
 from dispatch.redispatch import Change, change_of
 from dispatch.sending import (
@@ -41,7 +42,6 @@ from dispatch.sending import (
     wait_acks,
 )
 from dispatch.snapshotbytes import snapshot_bytes
-from dispatch.tablestore import partition_of
 from hub.core import topics
 from hub.core.errors import DecodeError, HubError
 from hub.domain.decisions import Decision, decide

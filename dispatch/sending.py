@@ -7,11 +7,8 @@ outputs in order and waits for every acknowledgement; a failed delivery raises
 :class:`DeliveryError` (retriable), so the caller stores no state and commits no offset
 for the batch: it is processed again (at-least-once, the same event ids).
 
-:class:`KafkaSender` sends through the aiokafka producer under the faust app (the one
-faust's own producer wraps, so the same settings: acks=all, idempotence, linger,
-compression)
-without faust's per-send coroutine and sensor hooks: two awaits per record instead of
-four, and no task per record.
+The worker's sender, over the producer under the faust app, is
+:class:`dispatch.runtime.sender.KafkaSender` (the faust adapter).
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from hub.core import topics
 from hub.core.backoff import Backoff
 from hub.core.errors import HubError, TransientError
 
@@ -77,35 +73,6 @@ async def send_all(sender: Sender, outputs: Sequence[Output]) -> None:
     Raises :class:`DeliveryError` when one was not (the others may have been: the caller
     must replay the whole batch)."""
     await wait_acks(await enqueue(sender, outputs))
-
-
-class KafkaSender:
-    """Sends through the faust app's underlying aiokafka producer (started with the app)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def warm(self, topics: Sequence[str]) -> None:
-        """Fetch the metadata of ``topics`` in one request. Otherwise the first send to
-        each feed topic waits for its own metadata request, one after the other: 2,000
-        round trips, each listing every topic known so far, at the start of a backfill."""
-        client = self.app.producer._ensure_producer().client
-        known = client.cluster.topics()
-        missing = [t for t in topics if t not in known]
-        if not missing:
-            return
-        try:  # one update for all (add_topic would request one per topic)
-            await asyncio.wait_for(client.set_topics([*client._topics, *missing]), timeout=30)
-        except Exception as exc:  # the sends will ask again, topic by topic
-            log.warning("feed topic metadata not fetched (%s): fetched on first send", exc)
-
-    async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
-        producer = self.app.producer._ensure_producer()  # aiokafka.AIOKafkaProducer
-        # feeds and hub.dlq have one partition (hub.core.kafka.admin): naming it spares the
-        # client's murmur2 partitioner, ~4 % of a worker's CPU at N = 10 (py-spy)
-        partition = 0 if topic.startswith(topics.FEED_PREFIX) or topic == topics.DLQ else None
-        fut: Awaitable[Any] = await producer.send(topic, value, key=key, partition=partition)
-        return fut
 
 
 async def until_acknowledged(

@@ -24,11 +24,12 @@ from dispatch.letters import record_headers
 from dispatch.pipeline import Pipeline
 from dispatch.processor import InputRecord, Processor, StateStore
 from dispatch.runtime.credentials import faust_credentials
+from dispatch.runtime.sender import KafkaSender
+from dispatch.runtime.tablestore import ROCKSDB_OPTIONS, table_store
 from dispatch.runtime.transport import RuntimeConfig
 from dispatch.runtime.transport import install as install_transport
 from dispatch.runtime.web import install_monitoring
-from dispatch.sending import KafkaSender, Sender
-from dispatch.tablestore import ROCKSDB_OPTIONS, table_store
+from dispatch.sending import Sender
 from hub.core import topics
 from hub.core.kafka.client import producer_options
 from hub.core.settings import HubSettings

@@ -8,9 +8,8 @@ those libraries is used by the adapter without being listed here, and fails when
 installed versions differ from :data:`CHECKED_AGAINST` (then re-check this list and the
 docs, and update the versions).
 
-Most uses are in ``dispatch/runtime/`` (the faust adapter). Two plain dispatch modules
-still touch faust objects they are handed (``dispatch/tablestore.py``: the state table's
-stores; ``dispatch/sending.py``: the app's producer); they are listed too.
+Every use is in ``dispatch/runtime/`` (the faust adapter), the state table's stores
+(``tablestore.py``) and the worker's sender over the app's producer (``sender.py``) included.
 """
 
 from __future__ import annotations
@@ -182,7 +181,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "_ensure_producer",
         "attribute",
         "call",
-        ("dispatch/sending.py", "dispatch/tablestore.py"),
+        ("dispatch/runtime/sender.py", "dispatch/runtime/tablestore.py"),
         "the aiokafka producer under faust's: feed records and changelog records sent "
         "without faust's per-send coroutine, FutureMessage and sensor hooks (~8 % of a "
         "worker's profile, docs/performance.md)",
@@ -192,7 +191,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "_topics",
         "instance",
         "read",
-        ("dispatch/sending.py",),
+        ("dispatch/runtime/sender.py",),
         "KafkaSender.warm: the topics the producer's metadata already follows, so one "
         "metadata request adds every feed topic (2,000 round trips otherwise at a backfill)",
     ),
@@ -202,7 +201,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "_db_for_partition",
         "attribute",
         "call",
-        ("dispatch/tablestore.py",),
+        ("dispatch/runtime/tablestore.py",),
         "a batch mixes partitions, and faust's stores pick the partition from the 'current "
         "event': writes name their partition, so the RocksDB store is addressed per "
         "partition (tests/unit/test_tablestore.py, tests/integration/test_tablestore_changelog.py)",
@@ -212,7 +211,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "offset_key",
         "value",
         "copy of its value",
-        ("dispatch/tablestore.py",),
+        ("dispatch/runtime/tablestore.py",),
         "faust's persisted-offset key inside each partition database: skipped when the "
         "dispatch scans a partition's keys",
         expected=b"__faust\0offset__",

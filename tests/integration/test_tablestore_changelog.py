@@ -1,4 +1,4 @@
-"""The state stores' changelog, sent straight to the producer (dispatch.tablestore), on the
+"""The state stores' changelog, sent straight to the producer (dispatch.runtime.tablestore), on the
 real broker: every write reaches the changelog in order, and a RocksDB partition's
 persisted offset is written once per batch, at the offset of its last record."""
 
@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.types import TP
 
 from dispatch.runtime.app import create_app
-from dispatch.tablestore import table_store
+from dispatch.runtime.tablestore import table_store
 from hub.core.settings import HubSettings
 from tests.support.sne import free_port
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from dispatch.tablestore import partition_of
+from dispatch.ports import partition_of
 
 #: first byte of the dispatch's own keys (dispatch.territory, dispatch.redispatch)
 OWN = b"\x00"

@@ -229,7 +229,7 @@ def test_the_worker_stores_scan_due_entries_in_due_order(kind: str, tmp_path: An
     from types import SimpleNamespace
 
     from dispatch.deadlines import PREFIX, entry_key
-    from dispatch.tablestore import MemoryTableStore, RocksTableStore
+    from dispatch.runtime.tablestore import MemoryTableStore, RocksTableStore
 
     nums = [new_num_unique() for _ in range(40)]
     if kind == "memory":

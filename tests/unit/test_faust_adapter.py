@@ -149,8 +149,7 @@ def test_the_installed_versions_are_the_ones_checked() -> None:
 
 
 #: adapter files scanned for private names of the libraries
-ADAPTER_FILES = (*sorted(p.relative_to(REPO).as_posix() for p in (REPO / ADAPTER).glob("*.py")),
-                 "dispatch/tablestore.py", "dispatch/sending.py")  # fmt: skip
+ADAPTER_FILES = tuple(sorted(p.relative_to(REPO).as_posix() for p in (REPO / ADAPTER).glob("*.py")))
 #: private names of our own that the libraries happen to use too
 OWN = {
     "_config",  # BoundedConsumer's RuntimeConfig

@@ -1,4 +1,4 @@
-"""dispatch.tablestore without a broker: a state reaches the local store only once its
+"""dispatch.runtime.tablestore without a broker: a state reaches the local store only once its
 changelog record was handed to the producer (the broker side is in
 tests/integration/test_tablestore_changelog.py)."""
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from dispatch.runtime.tablestore import MemoryTableStore
 from dispatch.sending import DeliveryError
-from dispatch.tablestore import MemoryTableStore
 
 
 class _Producer:

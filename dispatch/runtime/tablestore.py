@@ -44,8 +44,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiokafka import TopicPartition as TP
-from aiokafka.partitioner import murmur2
 
+from dispatch.ports import partition_of
 from dispatch.sending import DeliveryError
 
 #: RocksDB sizing per partition database: caches bounded so a worker holding 4 partitions
@@ -65,11 +65,6 @@ _FAUST_OFFSET_KEY = b"__faust\0offset__"
 #: keys of the dispatch's own records beside the states (territorial index, filters
 #: applied: dispatch.territory, dispatch.redispatch); no numéro unique starts so
 _OWN = b"\x00"
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The hub.demandes partition of ``key`` (Kafka's default partitioner)."""
-    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 async def _send(producer: Any, topic: str, value: bytes | None, key: bytes, partition: int) -> Any:
