@@ -153,10 +153,10 @@ async def _deliver(home: Path, receiver: Receiver, actors: list[Actor], rows: li
         receiver.reset()
         settings = _settings()
         service = PushService(settings, [WebhookDelivery(settings, outbox, AuditStore(engine))],
-                              None, interval=0.5)
+                              None, interval=0.5, list_actors=lambda: actors)
         stop = asyncio.Event()
         start, cpu0 = time.time(), time.process_time()
-        task = asyncio.create_task(service.run(lambda: actors, stop))
+        task = asyncio.create_task(service.run(stop))
         while (any(service.delivered.get(a, 0) < len(rows) for a in wait_for)
                and time.time() - start < timeout and not task.done()):
             await asyncio.sleep(0.05)
@@ -329,10 +329,11 @@ async def from_feed(home: Path, bootstrap: str, s: PushSuite, seed: int,
             actor = _actor(receiver.base, name, True)
             service = PushService(settings, [WebhookDelivery(settings, outbox,
                                                              AuditStore(engine))],
-                                  FeedPump(settings, outbox), interval=0.5)
+                                  FeedPump(settings, outbox), interval=0.5,
+                                  list_actors=lambda: [actor])
             stop = asyncio.Event()
             start, cpu0 = time.time(), time.process_time()
-            task = asyncio.create_task(service.run(lambda: [actor], stop))
+            task = asyncio.create_task(service.run(stop))
             while (service.delivered.get(name, 0) < s.backlog and time.time() - start < 600
                    and not task.done()):
                 await asyncio.sleep(0.05)

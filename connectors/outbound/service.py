@@ -89,18 +89,8 @@ class PushService:
         #: records delivered per actor since the start (answered by the receiver)
         self.delivered: dict[str, int] = {}
 
-    async def run(
-        self,
-        stop: asyncio.Event | Callable[[], list[Actor]],
-        legacy_stop: asyncio.Event | None = None,
-    ) -> None:
-        """Serve until ``stop`` is set (or the task is cancelled).
-
-        The former form ``run(list_actors, stop)`` is still accepted (bench/push.py) and
-        sets :attr:`list_actors`; new code passes ``list_actors`` to the constructor."""
-        if not isinstance(stop, asyncio.Event):
-            self.list_actors = stop
-            stop = legacy_stop if legacy_stop is not None else asyncio.Event()
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set (or the task is cancelled)."""
         list_actors = self.list_actors
         if list_actors is None:
             raise ConfigError("PushService.run: no list_actors to read the registry with")
