@@ -20,12 +20,19 @@ fi
 # more than it computes, so the integration tests (the shared stack above) run beside the
 # unit tests and the fault runs (which start private brokers on free ports). Each lane has
 # its own temporary folder; the second lane's report follows the first one's.
+# The integration tests that start servers of their own (private brokers, fresh venvs)
+# need nothing of the shared stack: they run in the first lane, which is shorter.
+own_servers=(tests/integration/test_bootstrap.py tests/integration/test_bench_smoke.py
+  tests/integration/test_bench_w4_smoke.py tests/integration/test_bench_push_smoke.py
+  tests/integration/test_stack.py tests/integration/test_stack_secure.py
+  tests/integration/test_stack_hardening.py)
 lanes=$(mktemp -d)
-python3 -m pytest tests/integration -p no:cacheprovider --basetemp "$lanes/integration" \
-  > "$lanes/integration.log" 2>&1 &
+python3 -m pytest tests/integration "${own_servers[@]/#/--ignore=}" -p no:cacheprovider \
+  --basetemp "$lanes/integration" > "$lanes/integration.log" 2>&1 &
 integration=$!
 set +e
-python3 -m pytest tests --ignore tests/integration -p no:cacheprovider --basetemp "$lanes/other"
+python3 -m pytest tests/unit tests/faults tests/fuzz "${own_servers[@]}" -p no:cacheprovider \
+  --basetemp "$lanes/other"
 other=$?
 wait "$integration"
 status=$?
