@@ -22,16 +22,23 @@ def _settings() -> HubSettings:
 @click.option("--host", default=None, help="Bind address (default: settings, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: settings, 8080).")
 def api(host: str | None, port: int | None) -> None:
-    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs)."""
-    import uvicorn
-
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) until SIGTERM/SIGINT."""
+    from connectors.shape import ServedApp, run_until_signal
     from hub.api.app import create_app
 
     settings = _settings()
     settings.private_dir(settings.home)  # before the app creates it with the umask's mode
     app = create_app(settings)
-    uvicorn.run(
-        app, host=host or settings.api.host, port=port or settings.api.port, log_level="info"
+    # the REST ingress, one connector shape: served until stop, requests in flight end
+    run_until_signal(
+        ServedApp(
+            "rest_api",
+            "api",
+            app,
+            host or settings.api.host,
+            port or settings.api.port,
+            log_level="info",
+        )
     )
 
 

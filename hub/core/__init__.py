@@ -1,3 +1,4 @@
-"""Floor 1, the ground: settings, errors, topics, database, Kafka plumbing, safe XML.
+"""The core floor, above the errors and the Avro contract: settings, topics, database,
+Kafka plumbing, safe XML, the one back-off.
 
 Imports nothing of the hub above it (tests/unit/test_floors.py)."""

@@ -1,1 +1,1 @@
-"""Floor 6: operations over the lower floors (purge, feeds, status, dead letters)."""
+"""The services' floor: operations over the lower floors (purge, feeds, status, dead letters)."""

@@ -1,2 +1,2 @@
-"""Floor 4: what the hub keeps (actor registry, audit chain, GP events, API access,
+"""The stores' floor: what the hub keeps (actor registry, audit chain, GP events, API access,
 cotation declarations, delivery outbox): tables and the stores over them."""
