@@ -108,13 +108,7 @@ class PushService:
                     self.stats.succeeded()
                 except Exception as exc:  # registry outage: keep serving the known actors
                     failures += 1
-                    self.stats.failed(exc)
-                    pause = self.backoff.delay(failures)
-                    log.warning(
-                        "hub deliver: registry not read (%s), retrying in %.1f s",
-                        type(exc).__name__,
-                        pause,
-                    )
+                    pause = self._failed(exc, failures, "registry not read")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
         finally:
@@ -206,6 +200,20 @@ class PushService:
             return max(0.0, min((retry_at - datetime.now(UTC)).total_seconds(), IDLE_S))
         return IDLE_S if self.pump is not None else self.interval
 
+    def _failed(self, exc: Exception, failures: int, what: str) -> float:
+        """Count a failed round of one of the service's loops and log it (with the
+        traceback unless it is a known outage); return the back-off pause before the next."""
+        self.stats.failed(exc)
+        pause = self.backoff.delay(failures)
+        log.warning(
+            "hub deliver: %s (%s), retrying in %.1f s",
+            what,
+            type(exc).__name__,
+            pause,
+            exc_info=not _is_outage(exc),
+        )
+        return pause
+
     async def _pump_loop(self, stop: asyncio.Event) -> None:
         assert self.pump is not None
         failures = 0
@@ -216,15 +224,7 @@ class PushService:
                 failures = 0
             except Exception as exc:
                 failures += 1
-                self.stats.failed(exc)
-                pause = self.backoff.delay(failures)
-                log.warning(
-                    "hub deliver: feeds not copied (%s), retrying in %.1f s",
-                    type(exc).__name__,
-                    pause,
-                    exc_info=not _is_outage(exc),
-                )
-                await asyncio.sleep(pause)
+                await asyncio.sleep(self._failed(exc, failures, "feeds not copied"))
                 continue
             if not self.pump.following:
                 await asyncio.sleep(self.interval)
