@@ -190,7 +190,6 @@ def test_dis_files_owner_only(settings: HubSettings, tmp_path: Path) -> None:
 
 def test_hub_api_makes_its_home_owner_only(tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    import uvicorn
     from click.testing import CliRunner
 
     from hub.cli.api import api
@@ -198,7 +197,8 @@ def test_hub_api_makes_its_home_owner_only(tmp_path: Path,
     home = tmp_path / "home"
     home.mkdir(mode=0o755)
     served: list[object] = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.append(app))
+    # the REST ingress is a served connector: record it instead of serving it
+    monkeypatch.setattr("connectors.shape.run_until_signal", lambda c: served.append(c.app))
     result = CliRunner().invoke(api, [], obj=HubSettings(home=home))
     assert result.exit_code == 0, result.output
     assert served
