@@ -14,12 +14,24 @@ from connectors.ingress.publishing import PreparedEvent, publish_events
 from connectors.sne.client import SneClient
 from connectors.sne.poller import SnePoller
 from hub.core.db import make_engine, migrate
-from hub.core.settings import HubSettings
+from hub.core.settings import HubSettings, SneSettings
 from hub.dev.sne_simulator import create_app
 from tests.support.sne import new_demande_xml, serve
 
 pytestmark = pytest.mark.kafka
 COMMUNE = "76451"  # Montivilliers: a commune of its own, so this test sees only its demands
+
+
+def _poll_config(settings: HubSettings, base: str) -> SneSettings:
+    """The SNE section polling the simulator at ``base`` for COMMUNE, without retries."""
+    return settings.sne.model_copy(
+        update={
+            "url": f"{base}/sne",
+            "retries": 0,
+            "poll_communes": (COMMUNE,),
+            "poll_since": "2025-01-01",
+        }
+    )
 
 
 def test_poller_publishes_changes_once(settings: HubSettings, tmp_path: Path) -> None:
@@ -30,14 +42,7 @@ def test_poller_publishes_changes_once(settings: HubSettings, tmp_path: Path) ->
         return asyncio.run(publish_events(settings, events))
 
     with serve(create_app(f"sqlite:///{tmp_path / 'sim.db'}")) as base:
-        cfg = settings.sne.model_copy(
-            update={
-                "url": f"{base}/sne",
-                "retries": 0,
-                "poll_communes": (COMMUNE,),
-                "poll_since": "2025-01-01",
-            }
-        )
+        cfg = _poll_config(settings, base)
         client = SneClient(cfg)
         g = "P" + uuid.uuid4().hex[:4].upper()
         nums = [
@@ -88,14 +93,7 @@ def test_run_serves_passes_until_stop_and_backs_off(settings: HubSettings, tmp_p
         return await publish_events(settings, events)
 
     with serve(create_app(f"sqlite:///{tmp_path / 'sim.db'}")) as base:
-        cfg = settings.sne.model_copy(
-            update={
-                "url": f"{base}/sne",
-                "retries": 0,
-                "poll_communes": (COMMUNE,),
-                "poll_since": "2025-01-01",
-            }
-        )
+        cfg = _poll_config(settings, base)
         client = SneClient(cfg)
         g = "R" + uuid.uuid4().hex[:4].upper()
         num = client.register_demande(new_demande_xml(g, [COMMUNE], nom=f"A{g}"))[0]
