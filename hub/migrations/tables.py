@@ -11,6 +11,7 @@ from hub.stores.cotation import tables as cotation_tables
 from hub.stores.delivery import tables as delivery_tables
 from hub.stores.gp import tables as gp_tables
 from hub.stores.registry.tables import Base
+from hub.stores.statistics import tables as statistics_tables
 
 metadata = Base.metadata
 
@@ -22,4 +23,5 @@ __all__ = [
     "gp_tables",
     "metadata",
     "sne_tables",
+    "statistics_tables",
 ]
