@@ -283,6 +283,21 @@ class KafkaSecuritySettings(BaseModel):
     actor_request_percentage: float = Field(default=25.0, ge=0)
 
 
+class StatisticsSettings(BaseModel):
+    """The statistics fold (``hub stats fold``, docs/statistics.md): a consumer of
+    hub.demandes of its own group folding each demand into the facts table."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: the fold's consumer group (its offsets are its own, apart from the workers')
+    group: str = "passerelle-statistics"
+    #: most records folded per database transaction
+    batch_max_records: int = Field(default=500, ge=1, le=100_000)
+    #: back-off after a broker or database outage (hub.core.backoff)
+    backoff_s: float = Field(default=1.0, gt=0)
+    backoff_max_s: float = Field(default=30.0, gt=0)
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -302,6 +317,7 @@ class HubSettings(BaseSettings):
     publish: PublishSettings = PublishSettings()
     api: ApiSettings = ApiSettings()
     kafka_security: KafkaSecuritySettings = KafkaSecuritySettings()
+    statistics: StatisticsSettings = StatisticsSettings()
 
     def private_dir(self, path: Path) -> Path:
         """Create folder ``path`` owner-only (0700), and set the folders from ``home`` down
