@@ -179,3 +179,17 @@ SNE_POLLER_BEHIND = Gauge(
     ["poller"],
     registry=REGISTRY,
 )
+STATISTICS_STOCK = Gauge(
+    "passerelle_statistics_stock_actif",
+    "Active demands whose first wished commune lies in the département (the statistics "
+    "fold, docs/statistics.md); absent below 11 demands (statistical secrecy).",
+    ["departement"],
+    registry=REGISTRY,
+)
+STATISTICS_RECORDS = Counter(
+    "passerelle_statistics_records_total",
+    "hub.demandes records read by the statistics fold, by outcome (folded, duplicate, "
+    "other_record, or the refusal's reason: tombstone, missing_key, undecodable…).",
+    ["outcome"],
+    registry=REGISTRY,
+)
