@@ -1,13 +1,16 @@
 """Building feed records: what an actor reads on hub.feed.<actor_id>.
 
 Records are encoded once per (kind, reason, profile) and the same bytes are sent to every
-recipient of that group: encode-once fan-out.
+recipient of that group: encode-once fan-out. A record carrying a snapshot also carries
+the state's délai anormalement long flag (docs/lifecycle.md) and the demand's score under
+its EPCIs' grids (:mod:`dispatch.cotation`, when a scoring is installed).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from dispatch import cotation
 from hub.domain.decisions import FORMER_RECIPIENT, RETRAIT
 from hub.domain.profiles import cut_for_profile
 from hub.domain.state import DemandeState
@@ -26,8 +29,12 @@ def feed_record(
     now_ms: int,
 ) -> dict[str, Any]:
     """One FeedRecord. A withdrawal, and a radiation told to a former recipient, carry no
-    snapshot: no personal data goes to an actor no longer entitled to it."""
+    snapshot: no personal data goes to an actor no longer entitled to it — nor the délai
+    flag or the score, which are about the demand."""
     bare = kind == RETRAIT or reason == FORMER_RECIPIENT
+    scoring = cotation.installed()
+    # an active demand is scored (a radiated one has left the queue)
+    scored = not bare and state.active and state.demande is not None
     return {
         "kind": kind,
         "eventId": event_id,
@@ -39,6 +46,9 @@ def feed_record(
         "profile": profile,
         "reason": reason,
         "changedFields": changed_fields,
+        "delaiAnormalementLong": None if bare else state.delai_anormalement_long,
+        "delaiAnormalementLongSource": None if bare else state.delai_source,
+        "cotations": scoring.cotations(state, occurred_at) if scoring and scored else [],
         "demande": None if bare else cut_for_profile(state.demande, profile),
         "evenement": None,
     }

@@ -77,6 +77,10 @@ def _same_but_index(a: Any, b: Any) -> bool:
     return all(a[k] is b[k] or a[k] == b[k] for k in a if k != PIECES)
 
 
+def _same(a: Any, b: Any) -> bool:
+    return a is b or a == b
+
+
 def _long_bytes(n: int) -> bytes:
     out = bytearray()
     write_long(n, out)
@@ -135,6 +139,10 @@ class FeedBytes:
                 and prev["operation"] == record["operation"]
                 and prev["changedFields"] == record["changedFields"]
                 and prev["evenement"] == record["evenement"]
+                and prev.get("delaiAnormalementLong") == record.get("delaiAnormalementLong")
+                and prev.get("delaiAnormalementLongSource")
+                == record.get("delaiAnormalementLongSource")
+                and _same(prev.get("cotations"), record.get("cotations"))
             ):
                 if prev["demande"] is record["demande"] or prev["demande"] == record["demande"]:
                     if prev["profile"] == record["profile"]:

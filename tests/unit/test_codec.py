@@ -114,6 +114,32 @@ def samples(rich: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "profile": "consultant_simple",
             "reason": None,
             "changedFields": [],
+            "delaiAnormalementLong": True,
+            "delaiAnormalementLongSource": "sne",
+            "cotations": [
+                {
+                    "epci": "200023414",
+                    "versionGrille": "1",
+                    "dateReference": "2025-09-01",
+                    "total": 60,
+                    "horsCotation": False,
+                    "maximum": 860,
+                    "criteres": [
+                        {
+                            "code": "REPRISE_ACTIVITE",
+                            "statut": "rempli",
+                            "points": 40,
+                            "declarePar": "rouen-habitat",
+                        },
+                        {
+                            "code": "RESSOURCES_Q1",
+                            "statut": "indetermine",
+                            "points": 0,
+                            "declarePar": None,
+                        },
+                    ],
+                }
+            ],
             "demande": rich["demande"],
             "evenement": gp,
         },

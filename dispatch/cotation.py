@@ -1,0 +1,273 @@
+"""The demand's score in its feed records (issue 20 points 2–3; docs/cotation.md, "The
+score in the feed").
+
+:class:`Scoring` turns a demand state into the ``cotations`` field of a FeedRecord: one
+entry per EPCI of the demand's wished communes whose grid is in force on the record's
+*reference day*, computed by the pure :func:`hub.domain.cotation.score` with
+
+* the **declarations** of a port ``(numéro, EPCI, cutoff ms) -> {criterion: Declaration}``
+  giving those recorded at or before the cutoff — the record's ``occurredAt``, so a
+  replayed record reads what the original read (:mod:`dispatch.declarations`);
+* the **quartile thresholds** of a port ``EPCI -> SeuilsQuartiles | None`` (None: the
+  population criteria are ``indetermine``). The statistics store that will give them is
+  not there yet: the worker passes :func:`no_seuils`.
+
+The reference day is the Paris day of the record's ``occurredAt``, or the day of the
+demand's *cotation clock* when later (:func:`clock_day`: the last time-criterion change
+the clock sent, kept in the state's ``noticesSent`` as ``cotation:<day>``), so a record
+never shows a score older than one already sent.
+
+**Time criteria** (18 months of seniority, the applicant's age thresholds, a child's
+birth or 18th birthday, a household member's 14th birthday for the consumption units, a
+grid's validity dates) change the score with no event: :meth:`Scoring.next_change` gives
+the next day one of them may change it, from the snapshot and the grids alone;
+:mod:`dispatch.deadlines` keeps a due entry for it and sends an ``AVIS`` (reason
+``cotation``) when the score did change on that day (:meth:`Scoring.changed`).
+
+The processor reaches the scoring through :func:`installed` (set once per worker by
+:func:`install`): :func:`dispatch.feed.feed_record` has no other way to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hub.core.errors import UnknownCommuneError
+from hub.domain.actors import Actor
+from hub.domain.cotation import (
+    Declaration,
+    Grilles,
+    Score,
+    SeuilsQuartiles,
+    faits,
+    score,
+    shipped_grids,
+)
+from hub.domain.cotation.grid import RegleAge, RegleAnciennete, RegleMotif, RegleQuartile
+from hub.domain.geo import Geography, get_geography
+from hub.domain.state import DemandeState, wished_communes
+
+#: the threshold code of a time-criterion change, and the reason of its AVIS record
+COTATION = "cotation"
+#: the prefix of the cotation clock's token in ``DemandeState.notices_sent``
+TOKEN = COTATION + ":"
+PARIS = ZoneInfo("Europe/Paris")
+
+DeclarationsPort = Callable[[str, str, int], Mapping[str, Declaration]]
+SeuilsPort = Callable[[str], SeuilsQuartiles | None]
+
+
+def no_declarations(num_unique: str, epci: str, cutoff_ms: int) -> Mapping[str, Declaration]:
+    return {}
+
+
+def no_seuils(epci: str) -> SeuilsQuartiles | None:
+    """The quartile thresholds port until the statistics store exists: unknown."""
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def paris_day(ms: int) -> dt.date:
+    """The Europe/Paris day of an epoch-ms instant."""
+    return dt.datetime.fromtimestamp(ms / 1000, PARIS).date()
+
+
+def clock_day(state: DemandeState) -> dt.date | None:
+    """The day of the last time-criterion change the clock sent for ``state``."""
+    for token in state.notices_sent:
+        if token.startswith(TOKEN):
+            return faits.parse_date(token[len(TOKEN) :])
+    return None
+
+
+def with_clock(state_tokens: Iterable[str], day: dt.date) -> tuple[str, ...]:
+    """``noticesSent`` tokens with the cotation clock moved to ``day``."""
+    return (*(t for t in state_tokens if not t.startswith(TOKEN)), TOKEN + day.isoformat())
+
+
+def _signature(s: Score) -> tuple[Any, ...]:
+    return (s.version, s.total, s.hors_cotation,
+            tuple((d.code, d.statut, d.points) for d in s.detail))  # fmt: skip
+
+
+def to_avro(s: Score) -> dict[str, Any]:
+    """One ``Cotation`` of the FeedRecord: the criteria met or undetermined (the others of
+    the grid are ``non_rempli``)."""
+    return {
+        "epci": s.epci,
+        "versionGrille": s.version,
+        "dateReference": s.at.isoformat(),
+        "total": s.total,
+        "horsCotation": s.hors_cotation,
+        "maximum": s.maximum,
+        "criteres": [
+            {
+                "code": d.code,
+                "statut": d.statut,
+                "points": d.points,
+                "declarePar": d.declaration.auteur if d.declaration is not None else None,
+            }
+            for d in s.detail
+            if d.statut != "non_rempli"
+        ],
+    }
+
+
+class Scoring:
+    """Scores of demands under the grids of their EPCIs (module doc)."""
+
+    def __init__(self, grids: Grilles | None = None, geography: Geography | None = None,
+                 declarations: DeclarationsPort = no_declarations,
+                 seuils: SeuilsPort = no_seuils) -> None:  # fmt: skip
+        self.grids = grids if grids is not None else shipped_grids()
+        self.geography = geography if geography is not None else get_geography()
+        self.declarations = declarations
+        self.seuils = seuils
+        self._last: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
+
+    def epcis(self, demande: dict[str, Any] | None) -> list[str]:
+        """The EPCIs of the wished communes (today's codes, wish order) having a grid."""
+        out: list[str] = []
+        for code in wished_communes(demande):
+            try:
+                epci = self.geography.commune(self.geography.resolve(code)).epci
+            except UnknownCommuneError:
+                continue
+            if epci is not None and epci in self.grids.by_epci and epci not in out:
+                out.append(epci)
+        return out
+
+    def scores(self, num_unique: str, demande: dict[str, Any] | None, day: dt.date,
+               cutoff_ms: int) -> list[Score]:  # fmt: skip
+        """The score under each grid in force on ``day``, declarations as of ``cutoff_ms``."""
+        out: list[Score] = []
+        for epci in self.epcis(demande):
+            grid = self.grids.en_vigueur(epci, day)
+            if grid is not None and demande is not None:
+                declared = self.declarations(num_unique, epci, cutoff_ms)
+                out.append(score(demande, grid, declared, day, self.seuils(epci)))
+        return out
+
+    def reference_day(self, state: DemandeState, occurred_at: int) -> dt.date:
+        day, clock = paris_day(occurred_at), clock_day(state)
+        return day if clock is None or clock < day else clock
+
+    def cotations(self, state: DemandeState, occurred_at: int) -> list[dict[str, Any]]:
+        """The ``cotations`` of a record of ``state`` that occurred at ``occurred_at``
+        (the last answer is kept: an emission asks once per profile)."""
+        day = self.reference_day(state, occurred_at)
+        key = (state.num_unique, id(state.demande), state.version, day, occurred_at)
+        if self._last is not None and self._last[0] == key:
+            return self._last[1]
+        found = [to_avro(s) for s in self.scores(state.num_unique, state.demande, day,
+                                                 occurred_at)]  # fmt: skip
+        self._last = (key, found)
+        return found
+
+    def changed(self, state: DemandeState, day: dt.date, cutoff_ms: int) -> list[str]:
+        """The EPCIs whose score of ``state`` differs on ``day`` from the day before (same
+        declarations and thresholds: only time moved)."""
+        before = {s.epci: _signature(s) for s in self.scores(
+            state.num_unique, state.demande, day - dt.timedelta(days=1), cutoff_ms)}  # fmt: skip
+        after = {s.epci: _signature(s) for s in self.scores(
+            state.num_unique, state.demande, day, cutoff_ms)}  # fmt: skip
+        return sorted(e for e in before.keys() | after.keys() if before.get(e) != after.get(e))
+
+    def next_change(self, demande: dict[str, Any] | None, after: dt.date) -> dt.date | None:
+        """The first day after ``after`` on which time alone may change the demand's score
+        under one of its EPCIs' grids (None: never)."""
+        days = [d for d in self._candidates(demande) if d > after]
+        return min(days) if days else None
+
+    def _candidates(self, demande: dict[str, Any] | None) -> Iterable[dt.date]:
+        if demande is None:
+            return
+        person = faits.personne(demande) or {}
+        born = faits.naissance_demandeur(demande)
+        created = faits.date_creation(demande)
+        children = [faits.parse_date(c.get("dateNaissance"))
+                    for key in ("listePersonneACharge", "listePersonneEnGarde")
+                    for c in _items(person.get(key))]  # fmt: skip
+        others = [faits.parse_date(c.get("dateNaissance"))
+                  for key in ("listeCotitulaire", "listePersonneACharge")
+                  for c in _items(person.get(key))]  # fmt: skip
+        for epci in self.epcis(demande):
+            for grid in self.grids.by_epci[epci]:
+                if grid.valide_du is not None:
+                    yield grid.valide_du
+                if grid.valide_au is not None:
+                    yield grid.valide_au + dt.timedelta(days=1)
+                for critere in grid.criteres:
+                    yield from _rule_days(critere.regle, born, created, children, others)
+
+
+def _items(value: Any) -> list[Mapping[str, Any]]:
+    return [x for x in (value if isinstance(value, list) else []) if isinstance(x, Mapping)]
+
+
+def _years(born: dt.date | None, years: int) -> list[dt.date]:
+    return [] if born is None else [faits.add_months(born, 12 * years)]
+
+
+def _rule_days(rule: Any, born: dt.date | None, created: dt.date | None,
+               children: list[dt.date | None],
+               others: list[dt.date | None]) -> Iterable[dt.date]:  # fmt: skip
+    if isinstance(rule, RegleAnciennete) and created is not None:
+        yield faits.add_months(created, rule.mois)
+    elif isinstance(rule, RegleAge) and born is not None:
+        yield born  # undetermined before the birth date
+        for years in (rule.moins_de, rule.au_moins):
+            if years is not None:
+                yield from _years(born, years)
+    elif isinstance(rule, RegleMotif) and rule.avec_enfant_mineur:
+        for child in children:
+            if child is not None:
+                yield child
+                yield from _years(child, faits.AGE_MAJORITE)
+    elif isinstance(rule, RegleQuartile):
+        for other in others:
+            yield from _years(other, faits.AGE_UC_ADULTE)
+
+
+def covers(actor: Actor | None, epci: str, geography: Geography) -> bool:
+    """Whether ``actor``'s territory holds a commune of ``epci``: the EPCI itself, one of
+    its communes (an arrondissement or a former code counts for its commune), or its
+    département. An actor not in the index covers nothing."""
+    if actor is None:
+        return False
+    f = actor.filters
+    if epci in f.epcis:
+        return True
+    communes = geography.communes_of_epci(epci)
+    for code in f.communes:
+        try:
+            if geography.commune(geography.resolve(code)).epci == epci:
+                return True
+        except UnknownCommuneError:
+            continue
+    deps = set(f.departements)
+    return bool(deps) and any(geography.commune(c).departement in deps for c in communes)
+
+
+def for_actor(cotations: list[dict[str, Any]], actor: Actor | None,
+              geography: Geography) -> list[dict[str, Any]]:  # fmt: skip
+    """The ``cotations`` an actor is entitled to: those of the EPCIs it covers. The hook
+    for :meth:`dispatch.processor.Processor._emit` (not wired: see docs/cotation.md)."""
+    return [c for c in cotations if covers(actor, c["epci"], geography)]
+
+
+_installed: Scoring | None = None
+
+
+def install(scoring: Scoring | None) -> None:
+    """Make ``scoring`` the one feed records of this process use (None: no cotations)."""
+    global _installed
+    _installed = scoring
+
+
+def installed() -> Scoring | None:
+    return _installed
