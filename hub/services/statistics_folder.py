@@ -1,0 +1,179 @@
+"""Folding a batch of hub.demandes records into the statistics' facts (no Kafka here: the
+connector that reads the topic is :mod:`hub.services.statistics_fold`).
+
+Contracts of :meth:`Folder.fold`:
+
+* Records are taken in the order given (a partition's order); each ends as exactly one
+  outcome, counted: ``folded``; ``duplicate`` (already folded: same event id among the
+  demand's recent ones, or a position at or before the one folded —
+  :func:`hub.domain.statistics_facts.applies`); ``other_record`` (the hub's own controls and
+  ticks, not demand events); or a refusal, by the reason the dispatch worker gives the same
+  record (``tombstone``, ``missing_key``, ``oversize``, ``undecodable``, ``key_mismatch``,
+  ``unknown_commune``…; an unexpected failure on one record is ``internal_error``). A refused
+  record is logged (reason, position; never its content) and skipped: it never stops the
+  fold nor costs another record. It is not dead-lettered here: the worker reading the same
+  topic dead-letters it, and a replay from hub.dlq comes back through hub.demandes, so the
+  fold sees it then.
+* The batch's changes are written in one transaction (:meth:`StatisticsStore.write`); a
+  database outage is a :class:`~hub.core.errors.TransientError` and nothing is written.
+* Each fact carries its score per wished EPCI whose grid is in force on the event's date:
+  :func:`hub.domain.cotation.score` with the declarations in force and the EPCI's quartile
+  thresholds as the facts stand before the batch.
+* Département gauges (``passerelle_statistics_stock_actif``) are set for every
+  département the batch touched, and removed below 11 active demands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from dispatch.letters import check_key, screen
+from hub.core.errors import HubError, InputError
+from hub.domain.cotation import Grilles, SeuilsQuartiles, score, shipped_grids
+from hub.domain.decisions import validate_event
+from hub.domain.geo import Geography, get_geography
+from hub.domain.statistics import SEUIL_SECRET
+from hub.domain.statistics_facts import Mark, applies, event_date, fait_of
+from hub.stores.cotation.store import DeclarationStore
+from hub.stores.statistics.store import Change, Prior, StatisticsStore
+from monitoring.metrics import STATISTICS_RECORDS, STATISTICS_STOCK
+from schemas import Codec, get_codec
+
+log = logging.getLogger(__name__)
+
+#: the records of hub.demandes that are not demand events, written by the hub itself
+OTHER_RECORDS = frozenset({"DispatchControl", "DispatchTick", "DispatchResume", "DispatchPurge"})
+#: larger records are refused, as the worker's default (worker.max_record_bytes)
+MAX_RECORD_BYTES = 262_144
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One record of hub.demandes as read."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def set_gauges(stock: dict[str, int]) -> None:
+    """The département gauges for ``stock`` (absent below the secrecy threshold)."""
+    for dep, n in stock.items():
+        if n >= SEUIL_SECRET:
+            STATISTICS_STOCK.labels(departement=dep).set(n)
+        else:
+            with contextlib.suppress(KeyError):
+                STATISTICS_STOCK.remove(dep)
+
+
+class Folder:
+    """Folds batches of records into a :class:`StatisticsStore` (module doc)."""
+
+    def __init__(
+        self,
+        store: StatisticsStore,
+        declarations: DeclarationStore,
+        *,
+        geography: Geography | None = None,
+        grids: Grilles | None = None,
+        codec: Codec | None = None,
+        max_record_bytes: int = MAX_RECORD_BYTES,
+    ) -> None:
+        self.store = store
+        self.declarations = declarations
+        self.geo = geography or get_geography()
+        self.grids = grids or shipped_grids()
+        self.codec = codec or get_codec()
+        self.max_record_bytes = max_record_bytes
+
+    def _decode(self, r: Record) -> tuple[str, dict[str, Any]]:
+        screen(r.value, r.key, self.max_record_bytes)
+        assert r.value is not None
+        name, body = self.codec.decode(r.value)
+        if name in OTHER_RECORDS:
+            return name, body
+        if name != "DemandeEvent":
+            raise InputError(f"a {name} record in hub.demandes", code="unexpected_record")
+        check_key(r.key, body["numUnique"])
+        validate_event(body)
+        return name, body
+
+    def _scores(
+        self, event: dict[str, Any], epcis: Sequence[str], seuils: dict[str, SeuilsQuartiles | None]
+    ) -> dict[str, int]:
+        on, snapshot, out = event_date(event), event.get("demande") or {}, {}
+        for epci in epcis:
+            grid = self.grids.en_vigueur(epci, on)
+            if grid is None:
+                continue
+            if epci not in seuils:
+                seuils[epci] = self.store.seuils(epci)
+            declared = self.declarations.in_force(event["numUnique"], epci)
+            out[epci] = score(snapshot, grid, declared, on, seuils[epci]).total
+        return out
+
+    def fold(self, records: Sequence[Record]) -> Counter[str]:
+        """Fold ``records`` (module doc); the outcomes counted."""
+        outcomes: Counter[str] = Counter()
+        decoded: list[tuple[Record, dict[str, Any]]] = []
+        for r in records:
+            try:
+                name, body = self._decode(r)
+            except HubError as exc:
+                if exc.retriable:
+                    raise
+                self._refused(outcomes, r, exc)
+                continue
+            except Exception as exc:  # a defect must not cost the records behind it
+                self._refused(outcomes, r, HubError(type(exc).__name__, code="internal_error"))
+                continue
+            if name in OTHER_RECORDS:
+                outcomes["other_record"] += 1
+            else:
+                decoded.append((r, body))
+        priors: dict[str, Prior] = self.store.priors(b["numUnique"] for _, b in decoded)
+        marks: dict[str, Mark | None] = {n: p.mark for n, p in priors.items()}
+        touched = {p.departement for p in priors.values() if p.departement}
+        seuils: dict[str, SeuilsQuartiles | None] = {}
+        changes: list[Change] = []
+        for r, event in decoded:
+            num = event["numUnique"]
+            prior = marks.get(num)
+            if not applies(prior, event["eventId"], r.partition, r.offset):
+                outcomes["duplicate"] += 1
+                continue
+            mark = (prior or Mark(-1, -1, ())).after(event["eventId"], r.partition, r.offset)
+            try:
+                fait = None
+                if event["operation"] != "SUP":
+                    fait = fait_of(event, self.geo)
+                    fait = replace(fait, scores=self._scores(event, fait.epcis_souhaites, seuils))
+            except HubError as exc:
+                if exc.retriable:
+                    raise
+                self._refused(outcomes, r, exc)
+                continue
+            except Exception as exc:  # a defect: this record only
+                self._refused(outcomes, r, HubError(type(exc).__name__, code="internal_error"))
+                continue
+            marks[num] = mark if fait is not None else None
+            if fait is not None and fait.departement:
+                touched.add(fait.departement)
+            changes.append(Change(num, fait, mark))
+            outcomes["folded"] += 1
+        self.store.write(changes)
+        set_gauges(self.store.stock_actif(touched))
+        for outcome, n in outcomes.items():
+            STATISTICS_RECORDS.labels(outcome=outcome).inc(n)
+        return outcomes
+
+    @staticmethod
+    def _refused(outcomes: Counter[str], r: Record, exc: HubError) -> None:
+        outcomes[exc.code] += 1
+        log.warning("statistics fold: record %d:%d refused (%s)", r.partition, r.offset, exc.code)

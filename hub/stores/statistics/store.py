@@ -1,0 +1,220 @@
+"""The statistics' facts (``stat_demandes``, ``stat_demande_epcis``) on SQLite or PostgreSQL.
+
+Contracts:
+
+* :meth:`StatisticsStore.write` applies a batch of :class:`Change` in one transaction: a
+  fact replaces the demand's row and its EPCI rows, ``None`` deletes them (a ``SUP``);
+  each change carries the demand's :class:`~hub.domain.statistics_facts.Mark`, read back
+  by :meth:`priors` (the fold's idempotence). A database outage is a
+  :class:`~hub.core.errors.TransientError` (nothing written).
+* The readers return plain :class:`~hub.domain.statistics.Fait`; the secrecy rule is the
+  domain's, applied on what they return (:mod:`hub.domain.statistics`).
+* :meth:`seuils` is the quartile port (:class:`~hub.domain.statistics.SeuilsSource`): the
+  thresholds of the resources per consumption unit of the active demands wishing the EPCI,
+  None below 11 known values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy.exc import OperationalError
+
+from hub.core.db import write_transaction
+from hub.core.errors import TransientError
+from hub.domain.cotation import SeuilsQuartiles
+from hub.domain.statistics import Fait, Niveau, seuils_population
+from hub.domain.statistics_facts import Mark
+from hub.stores.statistics.tables import stat_demande_epcis as epcis
+from hub.stores.statistics.tables import stat_demandes as demandes
+
+#: numéros read per query when looking marks up
+_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The demand ``num_unique`` after one event: its fact, or None when deleted."""
+
+    num_unique: str
+    fait: Fait | None
+    mark: Mark
+
+
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """A demand as last folded: its mark and its département."""
+
+    mark: Mark
+    departement: str | None
+
+
+@contextmanager
+def _guard() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        raise TransientError(f"database unavailable: {type(exc.orig).__name__}") from None
+
+
+def _row(change: Change) -> dict[str, Any]:
+    f = change.fait
+    assert f is not None
+    return {
+        "num_unique": f.num_unique,
+        "commune": f.commune,
+        "epci": f.epci,
+        "departement": f.departement,
+        "typologies": ",".join(f.typologies)[:64],
+        "date_creation": f.date_creation,
+        "active": f.active,
+        "date_radiation": f.date_radiation,
+        "motif_radiation": f.motif_radiation,
+        "ressources_uc": f.ressources_uc,
+        "last_partition": change.mark.partition,
+        "last_offset": change.mark.offset,
+        "recent_event_ids": json.dumps(list(change.mark.recent_event_ids)),
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def _fait(row: Any, scores: dict[str, int] | None = None) -> Fait:
+    return Fait(
+        num_unique=row.num_unique,
+        commune=row.commune,
+        epci=row.epci,
+        departement=row.departement,
+        typologies=tuple(t for t in row.typologies.split(",") if t),
+        date_creation=row.date_creation,
+        active=bool(row.active),
+        date_radiation=row.date_radiation,
+        motif_radiation=row.motif_radiation,
+        ressources_uc=row.ressources_uc,
+        scores=scores or {},
+    )
+
+
+class StatisticsStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def priors(self, nums: Iterable[str]) -> dict[str, Prior]:
+        """Where each of ``nums`` was last folded, and its département (absent: never
+        folded, or deleted)."""
+        wanted = sorted(set(nums))
+        found: dict[str, Prior] = {}
+        cols = (
+            demandes.c.num_unique,
+            demandes.c.last_partition,
+            demandes.c.last_offset,
+            demandes.c.recent_event_ids,
+            demandes.c.departement,
+        )
+        with _guard(), self.engine.connect() as conn:
+            for i in range(0, len(wanted), _CHUNK):
+                q = select(*cols).where(demandes.c.num_unique.in_(wanted[i : i + _CHUNK]))
+                for r in conn.execute(q):
+                    ids = tuple(str(x) for x in json.loads(r.recent_event_ids))
+                    mark = Mark(r.last_partition, r.last_offset, ids)
+                    found[r.num_unique] = Prior(mark, r.departement)
+        return found
+
+    def write(self, changes: list[Change]) -> None:
+        """Apply ``changes`` in order, in one transaction (module doc)."""
+        if not changes:
+            return
+        with _guard(), write_transaction(self.engine) as conn:
+            for change in changes:
+                self._apply(conn, change)
+
+    @staticmethod
+    def _apply(conn: Connection, change: Change) -> None:
+        num = change.num_unique
+        conn.execute(delete(epcis).where(epcis.c.num_unique == num))
+        conn.execute(delete(demandes).where(demandes.c.num_unique == num))
+        f = change.fait
+        if f is None:
+            return
+        conn.execute(insert(demandes).values(**_row(change)))
+        rows = [
+            {"num_unique": num, "epci": e, "rang": i, "score": f.scores.get(e)}
+            for i, e in enumerate(f.epcis_souhaites)
+        ]
+        if rows:
+            conn.execute(insert(epcis), rows)
+
+    def faits(self, niveau: Niveau, code: str) -> list[Fait]:
+        """The facts of the demands whose first wished commune lies in ``code``."""
+        column = {
+            "commune": demandes.c.commune,
+            "epci": demandes.c.epci,
+            "departement": demandes.c.departement,
+        }[niveau]
+        with _guard(), self.engine.connect() as conn:
+            return [_fait(r) for r in conn.execute(select(demandes).where(column == code))]
+
+    def faits_epci(self, epci: str) -> list[Fait]:
+        """The facts of the demands wishing ``epci`` (any wish), each with its score there
+        (``scores`` holds ``epci`` only, when scored) and ``epcis_souhaites`` = (epci,)."""
+        q = (
+            select(demandes, epcis.c.score)
+            .join(epcis, epcis.c.num_unique == demandes.c.num_unique)
+            .where(epcis.c.epci == epci)
+        )
+        with _guard(), self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        out = []
+        for r in rows:
+            f = _fait(r, {} if r.score is None else {epci: int(r.score)})
+            out.append(replace(f, epcis_souhaites=(epci,)))
+        return out
+
+    def ressources_epci(self, epci: str) -> list[float]:
+        """The known resources per consumption unit of the active demands wishing ``epci``."""
+        q = (
+            select(demandes.c.ressources_uc)
+            .join(epcis, epcis.c.num_unique == demandes.c.num_unique)
+            .where(
+                epcis.c.epci == epci,
+                demandes.c.active.is_(True),
+                demandes.c.ressources_uc.is_not(None),
+            )
+        )
+        with _guard(), self.engine.connect() as conn:
+            return [float(v) for (v,) in conn.execute(q)]
+
+    def seuils(self, epci: str) -> SeuilsQuartiles | None:
+        """The quartile thresholds of ``epci`` (None: fewer than 11 known values)."""
+        return seuils_population(self.ressources_epci(epci))
+
+    __call__ = seuils
+
+    def stock_actif(self, departements: Iterable[str]) -> dict[str, int]:
+        """Active demands per département (of the first wished commune), for ``departements``."""
+        wanted = sorted(set(departements))
+        if not wanted:
+            return {}
+        q = (
+            select(demandes.c.departement, func.count())
+            .where(demandes.c.active.is_(True), demandes.c.departement.in_(wanted))
+            .group_by(demandes.c.departement)
+        )
+        with _guard(), self.engine.connect() as conn:
+            found = {str(d): int(n) for d, n in conn.execute(q)}
+        return {d: found.get(d, 0) for d in wanted}
+
+    def stock_actif_all(self) -> dict[str, int]:
+        """Active demands of every département that has one (a scan: at start only)."""
+        q = (
+            select(demandes.c.departement, func.count())
+            .where(demandes.c.active.is_(True), demandes.c.departement.is_not(None))
+            .group_by(demandes.c.departement)
+        )
+        with _guard(), self.engine.connect() as conn:
+            return {str(d): int(n) for d, n in conn.execute(q)}
