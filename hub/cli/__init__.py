@@ -48,6 +48,7 @@ def _register() -> None:
     from hub.cli.purge import purge
     from hub.cli.sne import sne_poll, sne_simulator, soap_gateway
     from hub.cli.stack import stack
+    from hub.cli.stats import stats
     from hub.cli.status import status
     from hub.cli.worker import worker
 
@@ -68,6 +69,7 @@ def _register() -> None:
         gp,
         status,
         clock,
+        stats,
     ):
         main.add_command(command)
 
