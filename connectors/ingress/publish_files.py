@@ -1,25 +1,26 @@
-"""``hub publish`` of files in two streaming passes: constant memory, all or nothing.
+"""``hub publish`` of files in two passes: constant memory, all or nothing.
 
 Pass 1 (:func:`validate_files`) reads every input once and checks every event as the
-worker would (:func:`connectors.ingress.publishing.check_raw`), calling nobody: each refusal goes to
-``report`` as it is found, and only counts are kept. The caller decides from the counts
-whether anything may be published (nothing if one event is invalid, unless
-``--skip-invalid``).
+worker would (:func:`connectors.ingress.publishing.check_raw`), calling nobody, cut into
+units checked in this process or in worker processes (:mod:`connectors.ingress.checking`,
+results in input order): each refusal goes to ``report`` as it is found, and the records
+of the valid events, already encoded, go to a :class:`~connectors.ingress.spool.Spool`
+(a nameless file of the hub's private temp area). The caller decides from the counts
+whether anything may be sent (nothing if one event is invalid, unless
+``--skip-invalid``); once an event is refused without ``skip_invalid`` the spool stops
+growing (it will not be sent).
 
-Pass 2 (:func:`publish_files`) reads the inputs again and streams what passes the same
-checks to hub.demandes (:func:`connectors.ingress.publishing.publish_events`: the producer's own
-batching, at most ``window`` records awaiting their acknowledgement). Events refused in
-pass 1 are skipped without a second report. Creations without numéro unique are
-numbered by the SNE here, in pass 2 only, once every check passed: an SNE refusal is
-reported and counted in :attr:`Published.refused`, the rest still goes; an SNE that
-cannot be reached stops the pass (:attr:`Published.stopped`), what it numbered before
-is published.
+Pass 2 (:func:`publish_spool`) reads the spool back in order and streams its records to
+hub.demandes (:func:`connectors.ingress.publishing.publish_events`: the producer's own
+batching, at most ``window`` records awaiting their acknowledgement): no input is read,
+parsed, checked nor encoded again, so an input changed between the passes is irrelevant.
+Creations without numéro unique are numbered by the SNE here, in pass 2 only, once every
+check passed: an SNE refusal is reported and counted in :attr:`Published.refused`, the
+rest still goes; an SNE that cannot be reached stops the pass
+(:attr:`Published.stopped`), what it numbered before is published.
 
-An input that changes between the passes is noticed by the counts only (pass 2 sees
-another number of valid events than pass 1): :attr:`Published.drift`.
-
-Neither pass holds more than one event at a time (plus the producer's window), whatever
-the size of the inputs; progress goes to a :class:`Meter` (bytes read, events).
+Neither pass holds more than a few units of events (plus the producer's window),
+whatever the size of the inputs; progress goes to a :class:`Meter` (bytes, events).
 """
 
 from __future__ import annotations
@@ -29,16 +30,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from connectors.ingress.checking import Checker, units
 from connectors.ingress.publishing import (
     DEFAULT_WINDOW,
+    Checked,
     InputLimits,
     PreparedEvent,
-    check_raw,
-    iter_inputs,
     numbered,
     publish_events,
 )
-from connectors.sne.numbering import needs_number
+from connectors.ingress.spool import READY, Spool
 from hub.core.errors import HubError, InputError
 from hub.core.settings import HubSettings
 
@@ -82,59 +83,67 @@ class Published:
     published: int = 0
     #: creations the SNE refused to number (reported)
     refused: int = 0
-    #: events valid now that pass 1 refused, or the reverse (inputs changed meanwhile)
-    drift: int = 0
     #: ``where: message`` of the SNE outage that stopped the pass, "" otherwise
     stopped: str = ""
 
 
+#: spool entries between two progress updates of pass 2 (the bar costs more than a read)
+_METER_EVERY = 512
+
+
 def validate_files(paths: Iterable[Path], limits: InputLimits, report: Report,
-                   meter: Meter | None = None) -> Validated:  # fmt: skip
-    """Pass 1: check every event of ``paths``; refusals to ``report`` (module doc)."""
+                   meter: Meter | None = None, *, spool: Spool | None = None,
+                   checker: Checker | None = None,
+                   skip_invalid: bool = False) -> Validated:  # fmt: skip
+    """Pass 1: check every event of ``paths``; refusals to ``report``, the valid events'
+    records to ``spool`` (none: a dry run) (module doc). ``checker``: where the units are
+    checked (default: in this process)."""
     meter = meter or NoMeter()
+    checker = checker or Checker(limits)
     out = Validated()
-    for where, raw in iter_inputs(paths, limits, on_bytes=meter.read):
-        try:
-            checked = check_raw(raw, max_xml_bytes=limits.max_file_bytes)
-        except InputError as exc:
-            out.invalid += 1
-            report(where, exc.message)
-        else:
-            out.valid += 1
-            out.to_number += needs_number(checked.event)
-        meter.events(1)
+    for outcome in checker.run(units(paths), keep=spool is not None):
+        for where, message in outcome.refused:
+            report(where, message)
+        out.valid += outcome.valid
+        out.invalid += len(outcome.refused)
+        out.to_number += outcome.to_number
+        if spool is not None and outcome.framed and (skip_invalid or not out.invalid):
+            spool.write(outcome.framed, outcome.valid)
+        meter.read(outcome.nbytes)
+        meter.events(outcome.valid + len(outcome.refused))
     return out
 
 
-async def publish_files(settings: HubSettings, paths: Iterable[Path], limits: InputLimits,
-                        expected: Validated, report: Report, meter: Meter | None = None,
+async def publish_spool(settings: HubSettings, spool: Spool, report: Report,
+                        meter: Meter | None = None,
                         window: int = DEFAULT_WINDOW) -> Published:  # fmt: skip
-    """Pass 2: publish the valid events of ``paths`` as they are read (module doc).
-    ``expected``: the counts of pass 1. Raises :class:`HubError` when Kafka fails (what
-    was acknowledged before stays published)."""
+    """Pass 2: send the spooled records in order (module doc); ``meter`` counts the
+    spool's bytes read and the acknowledgements. Raises :class:`HubError` when Kafka
+    fails (what was acknowledged before stays published)."""
     meter = meter or NoMeter()
     out = Published()
-    seen_valid = 0
 
     def ready_events() -> Iterator[PreparedEvent]:
-        nonlocal seen_valid
-        for where, raw in iter_inputs(paths, limits, on_bytes=meter.read):
+        unread = 0
+        for n, entry in enumerate(spool.entries(), 1):
+            unread += entry.size
+            if n % _METER_EVERY == 0:
+                meter.read(unread)
+                unread = 0
+            if entry.kind == READY:
+                yield PreparedEvent(key=entry.key, value=entry.value, event={})
+                continue
+            where, event, document = entry.pending()
             try:
-                checked = check_raw(raw, max_xml_bytes=limits.max_file_bytes)
-            except InputError:
-                continue  # reported by pass 1
-            seen_valid += 1
-            try:
-                yield numbered(checked)
+                yield numbered(Checked(event, document, b""))
             except InputError as exc:  # the SNE refused it
                 out.refused += 1
                 report(where, exc.message)
             except HubError as exc:  # the SNE cannot be reached: what it numbered goes
                 out.stopped = f"{where}: {exc.message}"
                 return
+        meter.read(unread)
 
     out.published = await publish_events(settings, ready_events(), window=window,
                                          on_acked=meter.events)  # fmt: skip
-    if not out.stopped:
-        out.drift = abs(seen_valid - expected.valid)
     return out

@@ -13,8 +13,11 @@ the SNE then refuses is reported like an invalid event; the others, which the SN
 already hold, are published all the same (exit status 1).
 
 Constant memory whatever the size of the inputs (:mod:`connectors.ingress.publish_files`): a first
-streaming pass checks every event, a second one reads the files again and streams the
-valid events to the producer (numbering happens there). On a terminal a progress bar
+streaming pass checks every event, in ``--jobs`` worker processes (default: one per
+CPU; results kept in input order), and spools the records it encoded to a nameless file
+of the hub's private temp area (``<home>/tmp``; the disk it takes is about the size of
+the encoded events, given back when the command ends, however it ends); the second pass
+sends the spool to the producer (numbering happens there). On a terminal a progress bar
 (bytes, events, rates, time left) shows on stderr during each pass; the last line says
 what was published, the bytes read and the rate.
 """
@@ -22,13 +25,16 @@ what was published, the bytes read and the rate.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
 import click
 
-from connectors.ingress.publish_files import publish_files, validate_files
+from connectors.ingress.checking import Checker, default_jobs
+from connectors.ingress.publish_files import publish_spool, validate_files
 from connectors.ingress.publishing import InputLimits, input_bytes
+from connectors.ingress.spool import Spool, spool_dir
 from hub.cli.progress import progress_meter
 from hub.core.settings import get_settings
 
@@ -57,46 +63,57 @@ def _size(n: float) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--skip-invalid", is_flag=True, help="Publish the valid events even if some are not.")
 @click.option("--dry-run", is_flag=True, help="Validate only; produce nothing.")
-def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool) -> None:
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
+              help="Processes checking the events (default: one per CPU).")  # fmt: skip
+def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool, jobs: int | None) -> None:
     """Validate and publish demand events to hub.demandes.
 
     PATHS are files or folders of them: JSON lines (.jsonl, .ndjson or .json: one
     DemandeEvent object per line) and SNE InterfaceNuu XML (.xml: one document per file).
     A file named otherwise is refused; in a folder, such files are passed over.
 
-    Two passes over the inputs, in constant memory: every event is checked first, then
-    the files are read again and the events streamed to Kafka. A progress bar shows on a
-    terminal."""
+    Two passes, in constant memory: every event is checked first (in --jobs processes)
+    and its encoded record spooled to a temporary file of the hub's home; nothing is sent
+    if one is invalid (unless --skip-invalid), else the spool is streamed to Kafka. A
+    progress bar shows on a terminal."""
     settings = get_settings()
     limits = InputLimits.of(settings)
     total = input_bytes(paths)
     started = time.monotonic()
-    with progress_meter("checking", total) as meter:
-        checked = validate_files(paths, limits, _report, meter)
-    errors = checked.invalid
-    if errors and not skip_invalid:
-        raise click.ClickException(
-            f"{errors} invalid event(s), nothing published (use --skip-invalid to publish the rest)"
+    with contextlib.ExitStack() as stack:
+        spool = None if dry_run else stack.enter_context(Spool(spool_dir(settings)))
+        # the workers are forked before the progress bar starts its thread
+        with Checker(limits, jobs=jobs or default_jobs()) as checker, \
+                progress_meter("checking", total) as meter:  # fmt: skip
+            checked = validate_files(paths, limits, _report, meter, spool=spool,
+                                     checker=checker, skip_invalid=skip_invalid)  # fmt: skip
+        errors = checked.invalid
+        if errors and not skip_invalid:
+            raise click.ClickException(
+                f"{errors} invalid event(s), nothing published (use --skip-invalid to publish "
+                "the rest)"
+            )
+        if errors and not checked.valid:
+            raise click.ClickException(
+                f"{errors} invalid event(s) and no valid one, nothing published"
+            )
+        numbered = (
+            f", {checked.to_number} would be numbered by the SNE" if checked.to_number else ""
         )
-    if errors and not checked.valid:
-        raise click.ClickException(f"{errors} invalid event(s) and no valid one, nothing published")
-    numbered = f", {checked.to_number} would be numbered by the SNE" if checked.to_number else ""
-    if dry_run:
-        click.echo(
-            f"{checked.valid} valid event(s){numbered}, {errors} invalid; "
-            "nothing published (dry run)"
-        )
-        return
-    with progress_meter("publishing", total) as meter:
-        done = asyncio.run(publish_files(settings, paths, limits, checked, _report, meter))
+        if spool is None:
+            click.echo(
+                f"{checked.valid} valid event(s){numbered}, {errors} invalid; "
+                "nothing published (dry run)"
+            )
+            return
+        with progress_meter("publishing", spool.bytes_written) as meter:
+            done = asyncio.run(publish_spool(settings, spool, _report, meter))
     elapsed = max(time.monotonic() - started, 1e-3)
     summary = f"published {done.published} event(s) to hub.demandes" + (
         f", skipped {errors} invalid" if errors else ""
     )
     problems = (f"; the SNE refused {done.refused} creation(s)" if done.refused else "") + (
-        f"; stopped at {done.stopped}" if done.stopped else "") + (
-        f"; {done.drift} event(s) changed validity since the check (inputs modified?)"
-        if done.drift else "")  # fmt: skip
+        f"; stopped at {done.stopped}" if done.stopped else "")  # fmt: skip
     if problems:
         raise click.ClickException(one_line(summary + problems))
     click.echo(f"{summary} ({_size(total)} in {elapsed:.1f} s, "
