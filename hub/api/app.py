@@ -29,6 +29,7 @@ from hub.api import (
     routes_demandes,
     routes_feed,
     routes_gp,
+    routes_statistics,
 )
 from hub.api.context import ApiContext
 from hub.core.db import make_engine, migrate
@@ -82,7 +83,7 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
     app.state.hub = ctx
     problems.install(app)
     app.include_router(routes_demandes.build_router(settings))
-    for module in (routes_gp, routes_cal, routes_cotation, routes_feed):
+    for module in (routes_gp, routes_cal, routes_cotation, routes_statistics, routes_feed):
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
