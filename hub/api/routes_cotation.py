@@ -5,8 +5,9 @@ criteria the SNE data cannot tell (issue 20 point 4; docs/cotation.md).
   whose grid is in force on ``date`` (default: today, UTC), the score of the latest
   snapshot the caller received (:mod:`hub.api.snapshots`) with the declarations in force
   (:mod:`hub.stores.cotation.store`). 404 if the caller's feed holds no snapshot of it yet.
-  The quartile thresholds of the population criteria are not available yet (a streaming
-  aggregate left to a later change): those criteria are ``indetermine``.
+  The quartile thresholds of the population criteria come from the statistics' facts
+  (:meth:`hub.stores.statistics.store.StatisticsStore.seuils`, folded by ``hub stats
+  fold``): withheld below 11 applicants of the EPCI, those criteria are then ``indetermine``.
 * ``POST /demandes/{num}/cotation/declarations``: a declaration of a ``declaration``
   criterion of a grid in force today; taken into account by the next score.
 
@@ -33,7 +34,9 @@ from hub.core.errors import InputError, NotFoundError, UnknownCommuneError
 from hub.domain.actors import Actor
 from hub.domain.cotation import Grille, Score, score, shipped_grids
 from hub.domain.geo import get_geography
+from hub.domain.statistics import SeuilsSource
 from hub.stores.cotation.store import DeclarationStore, NewDeclaration
+from hub.stores.statistics.store import StatisticsStore
 
 router = APIRouter(tags=["cotation"], route_class=GuardedRoute)
 EPCI = r"^[0-9]{9}$"
@@ -97,6 +100,8 @@ class _Cotation:
     def __init__(self, ctx: ApiContext) -> None:
         self.snapshots = LatestSnapshots(ctx.keys.engine, ctx.settings)
         self.declarations = DeclarationStore(ctx.keys.engine)
+        #: the EPCI's quartile thresholds (None: unknown or withheld)
+        self.seuils: SeuilsSource = StatisticsStore(ctx.keys.engine).seuils
 
 
 def _stores(request: Request) -> _Cotation:
@@ -210,7 +215,8 @@ async def cotation(
         if grid is None or epci not in (None, code):
             continue
         declared = await run_in_threadpool(stores.declarations.in_force, num_unique, code)
-        results.append(_out(score(snapshot, grid, declared, at)))
+        seuils = await run_in_threadpool(stores.seuils, code)
+        results.append(_out(score(snapshot, grid, declared, at, seuils)))
     return Cotations(numUnique=num_unique, date=at, demandeVersion=version, cotations=results)
 
 
