@@ -10,7 +10,11 @@ February gives 28 February). Its thresholds, each a notice sent once:
 * ``echeance_depassee``: the deadline itself;
 * ``delai_anormalement_long``: ``dateCreationDemande`` plus the département's délai
   (:mod:`hub.domain.delais`; seniority is kept on renewal), only when the table knows the
-  département (of the first wished commune) and no one has set the flag yet.
+  département (of the first wished commune) and no one has set the flag yet;
+* ``cotation``: the next day time alone may change the demand's score under its EPCIs'
+  grids (18 months of seniority, an age threshold …: :meth:`dispatch.cotation.Scoring.
+  next_change`), after the later of its last event's day and the last such day done (the
+  *cotation clock*, ``noticesSent`` token ``cotation:<day>``); only with a scoring.
 
 A threshold is due at 00:00 Europe/Paris of its day. Only an **active** demand has
 thresholds: a radiated or deleted demand gets no further notice; a renewed one starts a
@@ -18,9 +22,10 @@ new cycle (the notices of the old one are never sent).
 
 **The due-time index kept with the state.** Like the territorial index
 (:mod:`dispatch.territory`), each active demand has, beside its state and in the same
-changelog partition, an own-key entry for its **next** renewal threshold and one for its
-délai crossing (when the table knows it) — the later thresholds of a cycle get theirs
-when the one before is done, so a demand event writes at most two entries:
+changelog partition, an own-key entry for its **next** renewal threshold, one for its
+délai crossing (when the table knows it) and one for its next cotation change (when a
+grid applies) — the later thresholds of a cycle get theirs when the one before is done,
+so a demand event writes at most three entries:
 
     key   = b"\\x00d:" + due epoch ms on 13 digits + b"\\x00" + code + b"\\x00" + numéro
     value = b""
@@ -29,18 +34,21 @@ written and removed with the state (:meth:`Deadlines.entries`, diffed by
 ``Processor._store``), so the keys sort by due time and a tick finds what is due with a
 range scan: O(due demands), never a scan of the stock.
 
-**Time enters the stream** as ``DispatchTick`` records in each partition of
-hub.demandes (:func:`on_tick`). A tick sends, per demand in due order (every threshold
-of the demand due by then, the later ones its index did not show yet included), a feed
-record of kind
-:data:`AVIS` (``reason``: the threshold code, ``occurredAt``: the due time, ``operation``:
-``AVIS``) to the demand's current recipients and records the threshold as done in the
-state (``noticesSent``, or the délai flag). Each entry found is checked against the
-demand's current state (the rule of record): an entry the state no longer has is stale
-and removed, never fired. The event id is a uuid5 of (numéro, code, cycle date): a tick
-replayed before its batch was stored gives the same records with the same ids (consumers
-deduplicate by (eventId, kind)); a tick replayed after finds the threshold done. A tick
-handles at most ``clock.due_chunk`` entries per partition; the rest waits for the next.
+**Time enters the stream** as ``DispatchTick`` records in each partition of hub.demandes
+(:func:`on_tick`). A tick sends, per demand in due order (every threshold of the demand
+due by then, the later ones its index did not show yet included), a feed record of kind
+:data:`AVIS` (``reason``: the threshold code, ``occurredAt``: the due time,
+``operation``: ``AVIS``) to the demand's current recipients and records the threshold as
+done in the state (``noticesSent``, or the délai flag). A ``cotation`` threshold sends
+an ``AVIS`` (reason ``cotation``, the new score in ``cotations``) only when the score
+did change that day, and only to the recipients covering an EPCI whose score changed
+(:func:`dispatch.cotation.covers`); it moves the cotation clock either way. Each entry
+found is checked against the demand's current state (the rule of record): an entry the
+state no longer has is stale and removed, never fired. The event id is a uuid5 of
+(numéro, code, cycle date): a tick replayed before its batch was stored gives the same
+records with the same ids (consumers deduplicate by (eventId, kind)); a tick replayed
+after finds the threshold done. A tick handles at most ``clock.due_chunk`` entries per
+partition; the rest waits for the next.
 
 **Upgrade.** States stored before the index existed have no entries: the first ticks of
 a partition without a complete :func:`marker` write the entries of its stored demands,
@@ -59,6 +67,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
+from dispatch.cotation import COTATION, Scoring, covers, with_clock
 from hub.core.errors import ConfigError
 from hub.domain.decisions import Decision, Delivery
 from hub.domain.delais import DelaiTable
@@ -147,9 +156,13 @@ def parse(key: bytes) -> tuple[int, str, str]:
     return int(due), code.decode(), num.decode()
 
 
-def marker(partition: int) -> bytes:
-    """Written once every stored demand of ``partition`` has its due entries."""
-    return b"\x00d-complete:%d" % partition
+def marker(partition: int, generation: int = 1) -> bytes:
+    """Written once every stored demand of ``partition`` has its due entries.
+    ``generation`` 2: the entries of the cotation clock too (a worker with a scoring
+    runs the upgrade pass again, once, for the states stored without them)."""
+    if generation == 1:
+        return b"\x00d-complete:%d" % partition
+    return b"\x00d-complete:%d:%d" % (generation, partition)
 
 
 def notice_id(num_unique: str, code: str, cycle: dt.date) -> str:
@@ -165,7 +178,8 @@ class Deadlines:
     """The thresholds of a demand under the hub's settings and délai table."""
 
     def __init__(self, notice_months: Sequence[int] = (2, 1, 0),
-                 delais: DelaiTable | None = None) -> None:  # fmt: skip
+                 delais: DelaiTable | None = None,
+                 scoring: Scoring | None = None) -> None:  # fmt: skip
         if any(not 0 <= m <= 11 for m in notice_months):
             raise ConfigError(
                 f"clock.notice_months: months before the deadline, 0 to 11: {list(notice_months)}"
@@ -173,6 +187,9 @@ class Deadlines:
         self.notice_months = tuple(sorted(set(notice_months), reverse=True))
         self.delais = delais if delais is not None else DelaiTable.load()
         self._any_delai = self.delais.known
+        #: the cotation clock's scoring (None: no cotation thresholds)
+        self.scoring = scoring
+        self.generation = 1 if scoring is None else 2
 
     def departement(self, state: DemandeState, geography: Geography | None) -> str | None:
         for commune in wished_communes(state.demande)[:1]:
@@ -205,6 +222,11 @@ class Deadlines:
             created = _date(_logement(state.demande).get("dateCreationDemande"))
             if due is not None and created is not None:
                 out.append((due, DELAI, created))
+        if self.scoring is not None:
+            after = self.scoring.reference_day(state, state.occurred_at)
+            change = self.scoring.next_change(state.demande, after)
+            if change is not None:
+                out.append((day_ms(change), COTATION, change))
         return out
 
     def entries(self, state: DemandeState | None,
@@ -218,9 +240,9 @@ class Deadlines:
         out: dict[bytes, bytes] = {}
         renewal = False
         for due, code, _ in sorted(self.thresholds(state, geography)):
-            if code == DELAI or not renewal:
+            if code in (DELAI, COTATION) or not renewal:
                 out[entry_key(due, code, state.num_unique)] = b""
-                renewal = renewal or code != DELAI
+                renewal = renewal or code not in (DELAI, COTATION)
         return out
 
     def carry(self, prior: DemandeState | None, state: DemandeState, occurred_at: int,
@@ -231,7 +253,8 @@ class Deadlines:
         hub's own table at ``occurred_at`` (counted, not acted upon: the SNE wins)."""
         end = deadline(state.demande)
         kept = tuple(n for n in (prior.notices_sent if prior else ())
-                     if end is not None and n.startswith(end.isoformat() + ":"))  # fmt: skip
+                     if (end is not None and n.startswith(end.isoformat() + ":"))
+                     or n.startswith(COTATION + ":"))  # fmt: skip
         flag, source = (prior.delai_anormalement_long, prior.delai_source) if prior \
             else (None, None)  # fmt: skip
         sne = sne_indicator(state.demande)
@@ -253,6 +276,8 @@ class Deadlines:
         """``state`` with threshold ``code`` of ``cycle`` done."""
         if code == DELAI:
             return replace(state, delai_anormalement_long=True, delai_source="hub")
+        if code == COTATION:
+            return replace(state, notices_sent=with_clock(state.notices_sent, cycle))
         return replace(state, notices_sent=(*state.notices_sent, f"{cycle.isoformat()}:{code}"))
 
 
@@ -286,7 +311,7 @@ def _upgrade(batch: Batch, deadlines: Deadlines, partition: int, limit: int) -> 
     batch's states (``Batch.pre``), and a demand this batch already changed has them as
     its base, so its own write diffs against what is really stored then. A demand not
     reached yet gets its entries when it is, read as it is then."""
-    done = batch.get(marker(partition), partition)
+    done = batch.get(marker(partition, deadlines.generation), partition)
     if done == b"1":
         return 0
     after = done[1:] if done else b""
@@ -299,7 +324,8 @@ def _upgrade(batch: Batch, deadlines: Deadlines, partition: int, limit: int) -> 
             batch.bases[key] = {k: v for k, v in batch.bases[key].items()
                                 if not k.startswith(PREFIX)} | due  # fmt: skip
     more = len(keys) > limit
-    batch.put_raw(marker(partition), partition, b"@" + keys[limit - 1] if more else b"1")
+    batch.put_raw(marker(partition, deadlines.generation), partition,
+                  b"@" + keys[limit - 1] if more else b"1")  # fmt: skip
     if more:
         log.info(
             "clock: due index of partition %d built up to %d more demands; continued "
@@ -345,11 +371,26 @@ def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
                                 if t[0] <= now_ms):  # fmt: skip
             due, code, cycle = due_now[0]
             new = deadlines.mark(state, code, cycle)
-            deliveries = [Delivery(a, AVIS, code) for a in sorted(state.recipients)]
-            batch.emit(Decision(new, deliveries), new, notice_id(num, code, cycle), AVIS, due)
+            deliveries = [Delivery(a, AVIS, code) for a in _told(batch, deadlines, state, code,
+                                                                 cycle, due)]  # fmt: skip
+            if deliveries:
+                batch.emit(Decision(new, deliveries), new, notice_id(num, code, cycle), AVIS,
+                           due)  # fmt: skip
             batch.write(key, partition, new, state)
             state = new
     return reads
+
+
+def _told(batch: Batch, deadlines: Deadlines, state: DemandeState, code: str,
+          cycle: dt.date, due: int) -> list[str]:  # fmt: skip
+    """Who gets the notice of threshold ``code``: the current recipients; for a cotation
+    change, those covering an EPCI whose score changed that day (none: no change)."""
+    if code != COTATION or deadlines.scoring is None:
+        return sorted(state.recipients)
+    changed = deadlines.scoring.changed(state, cycle, due)
+    geography = deadlines.scoring.geography
+    return [a for a in sorted(state.recipients)
+            if any(covers(batch.index.actor(a), e, geography) for e in changed)]  # fmt: skip
 
 
 def _pending(batch: Batch, key: bytes) -> bool:

@@ -18,7 +18,9 @@ import faust
 from mode import CrashingSupervisor
 
 from dispatch.actors_loader import load_actors
+from dispatch.cotation import install as install_scoring
 from dispatch.deadlines import Deadlines
+from dispatch.declarations import worker_scoring
 from dispatch.evenements import handle
 from dispatch.letters import record_headers
 from dispatch.pipeline import Pipeline
@@ -108,6 +110,9 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     codec = get_codec()
     index = TerritoryIndex(get_geography())
     sender = KafkaSender(app)
+    # the score in feed records and its clock (dispatch.cotation, dispatch.declarations)
+    scoring = worker_scoring(settings.database_url)
+    install_scoring(scoring)
     processor = Processor(
         index,
         codec,
@@ -116,7 +121,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
         max_record_bytes=settings.worker.max_record_bytes,
         redispatch_chunk=settings.worker.redispatch_chunk,
-        deadlines=Deadlines(settings.clock.notice_months),
+        deadlines=Deadlines(settings.clock.notice_months, scoring=scoring),
         due_chunk=settings.clock.due_chunk,
     )
     # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats

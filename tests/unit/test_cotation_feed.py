@@ -1,0 +1,257 @@
+"""Issue 20 points 1-3 in memory: the délai flag and the score in feed records, and the
+cotation clock (dispatch/cotation.py, dispatch/deadlines.py, dispatch/feed.py).
+
+Expected scores come from docs/cotation.md (the worked example's table, parsed from the
+page) and from this file's own reading of the Rouen grid's points (docs/cotation.md's
+criterion table: motive 11 gives 20, under 30 gives 20, 18 months give 20) with this
+file's own month arithmetic — never from dispatch.cotation or the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dispatch import cotation
+from dispatch.cotation import Scoring
+from dispatch.deadlines import Deadlines
+from dispatch.processor import Processor
+from hub.core import topics
+from hub.domain.cotation import Declaration, SeuilsQuartiles
+from hub.domain.matching import TerritoryIndex
+from tests.support.demandes import demande_event, new_num_unique
+from tests.support.memory import MemorySender, MemoryStore
+from tests.unit.test_clock import LE_HAVRE, ROUEN, _actor, _ev_rec, _ticks
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "cotation.md"
+PARIS = ZoneInfo("Europe/Paris")
+DARNETAL = "76212"
+METROPOLE = "200023414"
+
+
+def _ms(day: dt.date, hour: int = 0) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, hour, tzinfo=PARIS).timestamp() * 1000)
+
+
+def _plus_months(day: dt.date, months: int) -> dt.date:
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
+
+
+@pytest.fixture
+def installed() -> Iterator[list[Scoring]]:
+    """Installs what a test puts in the list; none afterwards."""
+    chosen: list[Scoring] = []
+    yield chosen
+    cotation.install(None)
+
+
+def _processor(
+    codec: Any, geography: Any, scoring: Scoring | None
+) -> tuple[Processor, MemorySender]:
+    cotation.install(scoring)
+    index = TerritoryIndex(geography, [_actor("rouen", communes=[ROUEN]),
+                                       _actor("havre", communes=[LE_HAVRE]),
+                                       _actor("dep", departements=["76"]),
+                                       _actor("metropole", epcis=[METROPOLE])])  # fmt: skip
+    sender = MemorySender()
+    proc = Processor(index, codec, MemoryStore(), sender, deadlines=Deadlines(scoring=scoring))
+    return proc, sender
+
+
+def _feed(codec: Any, sender: MemorySender, actor: str) -> list[dict[str, Any]]:
+    return [codec.decode_as(v, "FeedRecord") for _, v in sender.sent[topics.feed_topic(actor)]]
+
+
+def _page_example() -> tuple[dict[str, Any], dict[str, tuple[str, int]], int]:
+    text = PAGE.read_text("utf-8")
+    snap = text[text.index("<!-- cotation-example:snapshot -->") :]
+    block = re.search(r"```json\n(.*?)\n```", snap, re.S)
+    detail = text[text.index("<!-- cotation-example:detail -->") :]
+    rows = re.findall(r"^\| `([A-Z0-9_]+)` \| (\w+)[^|]* \| (\d+) \|$", detail, re.M)
+    total = re.search(r"^\| \*\*total\*\* \| \| \*\*(\d+)\*\* \|$", detail, re.M)
+    assert block is not None and rows and total is not None
+    return json.loads(block.group(1)), {c: (s, int(p)) for c, s, p in rows}, int(total[1])
+
+
+def _with_page_snapshot(ev: dict[str, Any], page: dict[str, Any]) -> dict[str, Any]:
+    """The event's snapshot with the page's applicant, household, motives and dates."""
+    dl, src = ev["demande"]["demandeLogement"], page["demandeLogement"]
+    dl["dateCreationDemande"] = src["dateCreationDemande"]
+    dl["principauxMotifDemande"] = src["principauxMotifDemande"]
+    pp, spp = dl["personnePhysique"], src["personnePhysique"]
+    pp["demandeur"].update(spp["demandeur"])
+    pp["listePersonneACharge"] = spp["listePersonneACharge"]
+    pp["logementActuel"] = spp["logementActuel"]
+    return ev
+
+
+def test_the_pages_example_reaches_the_feed_with_its_detail(codec: Any, geography: Any,
+                                                            installed: Any) -> None:  # fmt: skip
+    page, rows, total = _page_example()
+    num = new_num_unique()
+
+    def declared(n: str, epci: str, cutoff: int) -> Mapping[str, Declaration]:
+        # recorded on 2025-08-20 (the page), before the event's occurredAt
+        ok = (n, epci) == (num, METROPOLE) and cutoff >= _ms(dt.date(2025, 8, 20), 10)
+        return {"REPRISE_ACTIVITE": Declaration("REPRISE_ACTIVITE", True, "rouen-habitat",
+                                                dt.date(2025, 8, 20))} if ok else {}  # fmt: skip
+
+    scoring = Scoring(declarations=declared, seuils=lambda e: SeuilsQuartiles(900, 1200))
+    proc, sender = _processor(codec, geography, scoring)
+    ev = _with_page_snapshot(
+        demande_event(num, [DARNETAL, LE_HAVRE], occurred_at=_ms(dt.date(2025, 9, 1), 12)), page
+    )
+    asyncio.run(proc.process([_ev_rec(codec, ev)]))
+    for actor in ("dep", "havre"):  # every recipient, as docs/cotation.md defines it
+        (rec,) = _feed(codec, sender, actor)
+        (cot,) = rec["cotations"]
+        assert (cot["epci"], cot["versionGrille"], cot["dateReference"]) == (
+            METROPOLE,
+            "1",
+            "2025-09-01",
+        )
+        assert cot["total"] == total == 180 and not cot["horsCotation"]
+        assert cot["maximum"] == 16 * 40 + 11 * 20
+        assert {c["code"]: (c["statut"], c["points"]) for c in cot["criteres"]} == rows
+        assert [c["declarePar"] for c in cot["criteres"] if c["code"] == "REPRISE_ACTIVITE"] == [
+            "rouen-habitat"
+        ]
+    # without a scoring: no cotations, the rest unchanged
+    proc, sender = _processor(codec, geography, None)
+    asyncio.run(proc.process([_ev_rec(codec, {**ev, "eventId": str(uuid.uuid4())})]))
+    assert _feed(codec, sender, "dep")[0]["cotations"] == []
+
+
+def test_a_dalo_demand_is_hors_cotation_in_the_feed(codec: Any, geography: Any,
+                                                    installed: Any) -> None:  # fmt: skip
+    proc, sender = _processor(codec, geography, Scoring())
+    ev = demande_event(new_num_unique(), [DARNETAL])
+    ev["demande"]["informationDalo"] = {"statutDalo": "ACTIF"}
+    asyncio.run(proc.process([_ev_rec(codec, ev)]))
+    (cot,) = _feed(codec, sender, "dep")[0]["cotations"]
+    assert (cot["total"], cot["horsCotation"]) == (1000, True)
+
+
+def test_the_delai_flag_travels_in_records_carrying_the_demand(codec: Any, geography: Any,
+                                                               installed: Any) -> None:  # fmt: skip
+    proc, sender = _processor(codec, geography, Scoring())
+    num = new_num_unique()
+    first = demande_event(num, [ROUEN])
+    flagged = demande_event(num, [ROUEN], operation="MOD")
+    flagged["demande"]["demandeLogement"]["informationTraitement"] = {
+        "estDelaiAnormalementLong": True
+    }
+    moved = demande_event(num, [LE_HAVRE], operation="MOD")  # Rouen's actor loses it
+    moved["demande"]["demandeLogement"]["informationTraitement"] = {
+        "estDelaiAnormalementLong": True
+    }
+    asyncio.run(proc.process([_ev_rec(codec, e) for e in (first, flagged, moved)]))
+    got = [
+        (r["kind"], r["delaiAnormalementLong"], r["delaiAnormalementLongSource"])
+        for r in _feed(codec, sender, "rouen")
+    ]
+    assert got == [("DEMANDE", None, None), ("DEMANDE", True, "sne"), ("RETRAIT", None, None)]
+    assert [r["delaiAnormalementLong"] for r in _feed(codec, sender, "havre")] == [True]
+    # a withdrawal carries no score either (no data about the demand)
+    assert _feed(codec, sender, "rouen")[2]["cotations"] == []
+
+
+def _total(created: dt.date, born: dt.date, day: dt.date) -> int:
+    """This file's reading of the Rouen grid for the demands below: divorce (20), under
+    30 (20), 18 months of seniority (20); nothing else is met (no contract, no
+    resources, no thresholds)."""
+    thirty = _plus_months(born, 30 * 12)
+    return 20 + (20 if day < thirty else 0) + (20 if _plus_months(created, 18) <= day else 0)
+
+
+def _expected_changes(created: dt.date, born: dt.date, start: dt.date,
+                      end: dt.date) -> list[tuple[dt.date, int]]:  # fmt: skip
+    out, day, last = [], start, _total(created, born, start)
+    while day < end:
+        day += dt.timedelta(days=1)
+        if _total(created, born, day) != last:
+            last = _total(created, born, day)
+            out.append((day, last))
+    return out
+
+
+def test_time_criteria_send_a_new_score_once_to_the_epcis_actors(
+    codec: Any, geography: Any, installed: Any
+) -> None:
+    """Demands wishing Darnétal (Métropole) and Le Havre: the Métropole's and the
+    département's actors get an AVIS ``cotation`` on each day the score changes (18
+    months; turning 30), with the new total; Le Havre's actor, a recipient outside the
+    Métropole, gets none. Ticks replayed or repeated send nothing more."""
+    proc, sender = _processor(codec, geography, Scoring())
+    cases = [
+        (dt.date(2024, 3, 31), dt.date(1995, 10, 15)),  # 18 months on a 30 September
+        (dt.date(2024, 8, 29), dt.date(1990, 1, 1)),  # 30 already: 18 months only
+        (dt.date(2025, 5, 1), dt.date(1996, 2, 29)),
+    ]  # 29 February birthday
+    start, end = dt.date(2025, 6, 1), dt.date(2027, 1, 1)
+    events, expected = [], {}
+    for created, born in cases:
+        num = new_num_unique()
+        ev = demande_event(num, [DARNETAL, LE_HAVRE], occurred_at=_ms(start, 9))
+        dl = ev["demande"]["demandeLogement"]
+        dl["dateCreationDemande"] = created.isoformat()
+        dl["personnePhysique"]["demandeur"]["dateNaissance"] = born.isoformat()
+        dl["principauxMotifDemande"] = {"motifDemande": ["11"]}
+        events.append(ev)
+        expected[num] = [("DEMANDE", start, _total(created, born, start))] + [
+            ("AVIS", d, t) for d, t in _expected_changes(created, born, start, end)
+        ]
+    assert all(len(v) >= 2 for v in expected.values())
+    records = [_ev_rec(codec, e) for e in events]
+    days = [
+        dt.date(2025, 9, 1),
+        dt.date(2025, 10, 16),
+        dt.date(2025, 10, 16),
+        dt.date(2026, 3, 1),
+        end,
+    ]
+    for day in days:
+        records += _ticks(codec, proc, _ms(day, 6))
+    asyncio.run(proc.process(records))
+    asyncio.run(proc.process(_ticks(codec, proc, _ms(end, 7))))  # again: nothing new
+    for actor in ("metropole", "dep"):
+        got: dict[str, list[tuple[str, dt.date, int]]] = {}
+        ids = [(r["eventId"], r["kind"]) for r in _feed(codec, sender, actor)]
+        assert len(ids) == len(set(ids))
+        for r in _feed(codec, sender, actor):
+            assert r["kind"] == "DEMANDE" or r["reason"] in (
+                "cotation",
+                "renouvellement_m-2",
+                "renouvellement_m-1",
+                "echeance_depassee",
+            )
+            if r["kind"] == "AVIS" and r["reason"] != "cotation":
+                continue
+            (cot,) = r["cotations"]
+            day = dt.date.fromisoformat(cot["dateReference"])
+            if r["kind"] == "AVIS":
+                assert r["occurredAt"] == _ms(day)
+            got.setdefault(r["numUnique"], []).append((r["kind"], day, cot["total"]))
+        assert got == expected, actor
+    assert not [r for r in _feed(codec, sender, "havre") if r["reason"] == "cotation"]
+
+
+def test_next_change_ignores_demands_without_a_grid(geography: Any) -> None:
+    scoring = Scoring()
+    ev = demande_event(new_num_unique(), [LE_HAVRE])
+    assert scoring.epcis(ev["demande"]) == []
+    assert scoring.next_change(ev["demande"], dt.date(2025, 1, 1)) is None
+    # a commune code the geography does not know is skipped, not an error
+    ev = demande_event(new_num_unique(), ["99999", DARNETAL])
+    assert scoring.epcis(ev["demande"]) == [METROPOLE]
