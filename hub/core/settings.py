@@ -57,6 +57,8 @@ class StackSettings(BaseModel):
     #: PostgreSQL of the test stack (``hub stack up --with-postgres``)
     postgres_port: int = 25432
     kafka_heap: str = "1g"
+    #: Confluent-compatible schema registry (``hub stack up --with-registry``)
+    registry_port: int = 28081
 
 
 class WorkerSettings(BaseModel):
@@ -298,6 +300,23 @@ class StatisticsSettings(BaseModel):
     backoff_max_s: float = Field(default=30.0, gt=0)
 
 
+class RegistrySettings(BaseModel):
+    """The optional Confluent-compatible schema registry of the feeds (docs/consumers.md):
+    with ``wire_format="confluent"`` the worker registers FeedRecord at start-up and
+    writes every feed record as ``00`` + schema id + Avro body (hub.core.schema_registry)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    #: base URL of its Confluent-compatible API, e.g. Apicurio's
+    #: ``http://127.0.0.1:28081/apis/ccompat/v7``; empty: no registry
+    url: str = ""
+    #: ``single_object`` (the default: C3 01 + fingerprint) or ``confluent``
+    wire_format: Literal["single_object", "confluent"] = "single_object"
+    #: one HTTP request; and how long the start-up registration keeps retrying
+    request_timeout_s: float = Field(default=5.0, gt=0)
+    register_timeout_s: float = Field(default=60.0, gt=0)
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="HUB_", env_nested_delimiter="__", frozen=True, extra="ignore"
@@ -317,6 +336,7 @@ class HubSettings(BaseSettings):
     publish: PublishSettings = PublishSettings()
     api: ApiSettings = ApiSettings()
     kafka_security: KafkaSecuritySettings = KafkaSecuritySettings()
+    registry: RegistrySettings = RegistrySettings()
     statistics: StatisticsSettings = StatisticsSettings()
 
     def private_dir(self, path: Path) -> Path:
