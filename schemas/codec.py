@@ -34,6 +34,7 @@ from fastavro import schemaless_reader
 
 from hub.core.errors import DecodeError, InputError
 from schemas.compiled import Mismatch, Read
+from schemas.confluent import IDS, MAGIC
 from schemas.registry import SchemaRegistry, WriterSchema
 from schemas.splice import FieldSplice
 
@@ -77,7 +78,11 @@ class Codec:
         return ws.name, self._read(data, ws)
 
     def decode_as(self, data: bytes, name: str) -> dict[str, Any]:
-        """Like :meth:`decode`, but the message must be a ``name`` (any version)."""
+        """Like :meth:`decode`, but the message must be a ``name`` (any version). A value
+        in the Confluent wire format (``00`` + schema id: the feeds' optional framing) is
+        read too, its id resolved by :data:`schemas.confluent.IDS`."""
+        if data[:1] == MAGIC:
+            data = IDS.to_single_object(data)
         ws = self._writer(data)
         if ws.name != name:
             raise DecodeError(f"expected a {name} message, got {ws.name}", code="wrong_schema")
