@@ -17,6 +17,12 @@ snapshot is followed only by ``evenement``, so the index's bytes sit just before
 ``evenement`` bytes at the end of the encoding: they are replaced by the encoding of the
 other profile's index (compiled writers of those two field types), again byte-identical to
 a full encode. When the schema does not end that way, full encodes are used.
+
+Wire format: all of the above works on single-object bytes; :func:`wire` turns them into
+what goes on the feed topic at the very end. Single-object encoding is the default; the
+worker switches every feed record to the Confluent wire format when
+``HUB_REGISTRY__WIRE_FORMAT=confluent`` (:func:`use_wire`, called once at start-up by
+:func:`dispatch.feedwire.configure_feed_wire` after registering the schema).
 """
 
 from __future__ import annotations
@@ -31,6 +37,22 @@ from schemas.compiled import compile_schema, read_long, write_long
 from schemas.registry import strip_logical
 
 PIECES = "piecesJustificatives"
+#: single-object bytes -> the feed's wire format; None: single-object (the default)
+_FRAME: Callable[[bytes], bytes] | None = None
+
+
+def use_wire(frame: Callable[[bytes], bytes] | None) -> None:
+    """Write feed records through ``frame`` (e.g. :meth:`schemas.confluent.SchemaIds.to_confluent`)
+    from now on in this process; None: back to single-object encoding."""
+    global _FRAME
+    _FRAME = frame
+
+
+def wire(data: bytes) -> bytes:
+    """A FeedRecord's single-object bytes as they go on the feed topic."""
+    return data if _FRAME is None else _FRAME(data)
+
+
 #: FeedRecord fingerprint -> the writers of its index and evenement fields (or None)
 _TAILS: dict[bytes, tuple[Callable[[Any], bytes], ...] | None] = {}
 
@@ -115,7 +137,7 @@ class FeedBytes:
         index is spliced from them."""
         data = self._reuse(record) if self.splice else None
         if data is not None:
-            return data
+            return wire(data)
         if raw is not None and snapshot is not None and self.snapshots is not None:
             if record["demande"] is snapshot:
                 data = self.snapshots.encode_feed(record, raw)
@@ -125,7 +147,7 @@ class FeedBytes:
         if data is None:
             data = self.codec.encode("FeedRecord", record)
         self._done.append((record, data))
-        return data
+        return wire(data)
 
     def _reuse(self, record: dict[str, Any]) -> bytes | None:
         """An earlier encoding of this emission turned into ``record``'s, or None (a
