@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from dispatch.feedbytes import wire
 from dispatch.letters import check_key, dead_letter, refusal, screen
 from dispatch.processor import StateStore
 from dispatch.sending import Output, Sender, send_all
@@ -139,7 +140,7 @@ def _fan_out(
         actor = index.actor(actor_id)
         profile = actor.profile if actor is not None else "consultant_simple"
         record = evenement_record(evenement, state, profile, now)
-        pending.append((topics.feed_topic(actor_id), key, codec.encode("FeedRecord", record)))
+        pending.append((topics.feed_topic(actor_id), key, wire(codec.encode("FeedRecord", record))))
     radiation = radiation_for(evenement, state)
     if radiation is not None:
         pending.append((topics.DEMANDES, key, codec.encode("DemandeEvent", radiation)))
