@@ -61,7 +61,10 @@ def summary(record: dict[str, Any]) -> dict[str, Any]:
             "eventId": record["eventId"], "operation": record["operation"],
             "demandeVersion": record["demandeVersion"], "profile": record["profile"],
             "reason": record["reason"], "hasDemande": record["demande"] is not None,
-            "codeTypeEvenement": evenement.get("codeTypeEvenement")}
+            "codeTypeEvenement": evenement.get("codeTypeEvenement"),
+            # since FeedRecord v4 (older records read them at their defaults)
+            "delaiAnormalementLong": record["delaiAnormalementLong"],
+            "cotations": {c["epci"]: c["total"] for c in record["cotations"]}}
 
 
 async def consume(bootstrap: str, actor: str, avro_dir: Path, idle_s: float) -> None:

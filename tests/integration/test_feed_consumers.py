@@ -53,7 +53,7 @@ AVRO = ROOT / "schemas" / "avro"
 HERE, THERE = "85191", "85194"
 KINDS = {"DEMANDE", "COPIE", "RETRAIT", "RADIATION", "EVENEMENT"}
 FIELDS = ("kind", "numUnique", "eventId", "operation", "demandeVersion", "profile", "reason",
-          "hasDemande", "codeTypeEvenement")
+          "hasDemande", "codeTypeEvenement", "delaiAnormalementLong", "cotations")
 
 
 def _publish(settings: HubSettings, *events: dict[str, Any]) -> None:
@@ -73,8 +73,10 @@ def _summary(rec: dict[str, Any]) -> tuple[Any, ...]:
     """What the examples print, from a record the hub decoded (or an example's line)."""
     if "hasDemande" not in rec:
         rec = {**rec, "hasDemande": rec["demande"] is not None,
-               "codeTypeEvenement": (rec["evenement"] or {}).get("codeTypeEvenement")}
-    return tuple(rec[f] for f in FIELDS)
+               "codeTypeEvenement": (rec["evenement"] or {}).get("codeTypeEvenement"),
+               "delaiAnormalementLong": rec.get("delaiAnormalementLong"),
+               "cotations": {c["epci"]: c["total"] for c in rec.get("cotations") or []}}
+    return tuple(tuple(sorted(rec[f].items())) if f == "cotations" else rec[f] for f in FIELDS)
 
 
 @pytest.fixture(scope="module")
@@ -216,6 +218,11 @@ def versions_feed(settings: HubSettings) -> Iterator[tuple[str, list[tuple[Any, 
                 "dispatchedAt": 1_750_000_000_001, "profile": "consultant_simple",
                 "reason": None, "changedFields": [], "demande": demande, "evenement": None}
                for i, w in enumerate(writers)]
+    # the current writer's record carries issue 20's fields (older ones cannot)
+    records[-1].update(delaiAnormalementLong=True, delaiAnormalementLongSource="sne",
+                       cotations=[{"epci": "200023414", "versionGrille": "1",
+                                   "dateReference": "2025-06-17", "total": 60,
+                                   "horsCotation": False, "maximum": 860, "criteres": []}])
 
     async def produce() -> None:
         await ensure_topics(settings, [feed_spec(actor_id)])

@@ -73,7 +73,21 @@ public final class FeedConsumer {
             + ", \"reason\": " + json(r.get("reason"))
             + ", \"hasDemande\": " + (r.get("demande") != null)
             + ", \"codeTypeEvenement\": "
-            + json(evenement == null ? null : evenement.get("codeTypeEvenement")) + "}";
+            + json(evenement == null ? null : evenement.get("codeTypeEvenement"))
+            // since FeedRecord v4 (older records read them at their defaults)
+            + ", \"delaiAnormalementLong\": " + json(r.get("delaiAnormalementLong"))
+            + ", \"cotations\": " + totals(r) + "}";
+    }
+
+    /** {EPCI: total} of the record's scores (docs/cotation.md). */
+    static String totals(GenericRecord r) {
+        StringBuilder out = new StringBuilder("{");
+        for (Object c : (List<?>) r.get("cotations")) {
+            GenericRecord cotation = (GenericRecord) c;
+            out.append(out.length() > 1 ? ", " : "").append(json(cotation.get("epci")))
+                .append(": ").append(cotation.get("total"));
+        }
+        return out.append("}").toString();
     }
 
     public static void main(String[] args) throws IOException {
