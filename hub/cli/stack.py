@@ -22,12 +22,20 @@ from hub.core.errors import HubError
 from hub.core.settings import get_settings
 from hub.dev.stack.kafka import KafkaStack
 from hub.dev.stack.postgres import PostgresStack
+from hub.dev.stack.registry import VERSION as REGISTRY_VERSION
+from hub.dev.stack.registry import RegistryStack
 from hub.dev.stack.tls import TlsKafkaStack
 
 _with_postgres = click.option(
     "--with-postgres",
     is_flag=True,
     help="Also act on the PostgreSQL server (HUB_STACK__POSTGRES_PORT).",
+)
+_with_registry = click.option(
+    "--with-registry",
+    is_flag=True,
+    help="Also act on the Confluent-compatible schema registry (Apicurio, "
+    "HUB_STACK__REGISTRY_PORT; docs/consumers.md).",
 )
 
 
@@ -41,6 +49,10 @@ def _kafka() -> KafkaStack:
         controller_port=conf.controller_port,
         heap=conf.kafka_heap,
     )
+
+
+def _registry() -> RegistryStack:
+    return RegistryStack(get_settings().home, port=get_settings().stack.registry_port)
 
 
 def _postgres() -> PostgresStack:
@@ -64,6 +76,7 @@ def stack() -> None:
 
 @stack.command()
 @_with_postgres
+@_with_registry
 @click.option(
     "--timeout", default=90.0, show_default=True, help="Seconds to wait for each service to answer."
 )
@@ -72,7 +85,7 @@ def stack() -> None:
     is_flag=True,
     help="Kafka with SASL_SSL + ACLs (generated CA; credentials in <home>/kafka/secure.env).",
 )
-def up(with_postgres: bool, timeout: float, secure: bool) -> None:
+def up(with_postgres: bool, with_registry: bool, timeout: float, secure: bool) -> None:
     """Start the stack (fetches the Kafka jars with Maven on first use). Idempotent."""
     from hub.cli.stack_secure import refuse_other_mode, secure_up
 
@@ -93,12 +106,18 @@ def up(with_postgres: bool, timeout: float, secure: bool) -> None:
         if with_postgres:
             pg = _postgres()
             click.echo(f"postgres: up at {pg.up(timeout=timeout)} (data {pg.data_dir})")
+        if with_registry:
+            reg = _registry()
+            if not reg.is_built:
+                click.echo(f"registry: building Apicurio Registry {REGISTRY_VERSION} with Maven...")
+            click.echo(f"registry: up, HUB_REGISTRY__URL={reg.up(timeout=timeout)}")
 
 
 @stack.command()
 @_with_postgres
+@_with_registry
 @click.option("--wipe", is_flag=True, help="Also delete the data (topics, offsets, tables).")
-def down(with_postgres: bool, wipe: bool) -> None:
+def down(with_postgres: bool, with_registry: bool, wipe: bool) -> None:
     """Stop the stack. Idempotent."""
     from hub.cli.stack_secure import tls_stack
 
@@ -120,12 +139,15 @@ def down(with_postgres: bool, wipe: bool) -> None:
             if wipe:
                 pg.wipe()
                 click.echo(f"postgres: data wiped ({pg.data_dir})")
+        if with_registry:  # in-memory: stopping it forgets its schemas
+            click.echo("registry: stopped" if _registry().down() else "registry: was not running")
 
 
 @stack.command()
 @_with_postgres
+@_with_registry
 @click.pass_context
-def status(ctx: click.Context, with_postgres: bool) -> None:
+def status(ctx: click.Context, with_postgres: bool, with_registry: bool) -> None:
     """Show the hub's home and what runs. Exit code 3 when a service shown is not running
     (as pg_ctl)."""
     with _one_line_errors():
@@ -148,5 +170,11 @@ def status(ctx: click.Context, with_postgres: bool) -> None:
             all_up = all_up and p.running
             state = f"running (pid {p.pid}) at {p.url}" if p.running else "stopped"
             click.echo(f"postgres: {state}; data {p.data_dir}")
+        if with_registry:
+            r = _registry().status()
+            all_up = all_up and r.running
+            click.echo(
+                f"registry: running (pid {r.pid}) at {r.url}" if r.running else "registry: stopped"
+            )
     if not all_up:
         ctx.exit(3)
