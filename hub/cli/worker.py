@@ -17,6 +17,7 @@ from hub.core.settings import get_settings
 @click.option("--web-port", type=int, help="Port of the worker's web server (metrics/health).")
 def worker(loglevel: str, web_port: int | None) -> None:
     """Dispatch hub.demandes to the actors' feeds until stopped (SIGTERM/Ctrl-C)."""
+    from dispatch.feedwire import configure_feed_wire
     from dispatch.runtime.app import create_app
     from dispatch.runtime.worker import run_worker
     from hub.core import topics
@@ -45,6 +46,8 @@ def worker(loglevel: str, web_port: int | None) -> None:
                 f"recreate {topic} with {expected} partitions"
             )
     asyncio.run(ensure_topics(settings, core_topics(settings)))
+    # HUB_REGISTRY__WIRE_FORMAT=confluent: FeedRecord registered before any record is read
+    configure_feed_wire(settings)
     # local state (RocksDB) is kept per broker cluster: never reused on a wiped broker
     app = create_app(settings, cluster=asyncio.run(cluster_id(settings)))
     run_worker(app, loglevel)
