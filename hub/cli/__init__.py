@@ -31,6 +31,9 @@ def main(verbose: int) -> None:
         # The Kafka client warns about retries it then resolves (a new broker electing
         # leaders): noise for a person; -v shows it.
         logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    from hub.core.schema_registry import install_resolver
+
+    install_resolver()  # feed records in the Confluent wire format: ids read when first met
 
 
 def _register() -> None:
