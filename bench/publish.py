@@ -9,9 +9,15 @@ One run on a private broker (``bench.broker.private_broker``): synthetic demands
   the same bounded window as ``hub publish`` (``connectors.ingress.publishing.send_all``), in this
   process: what the client and the broker can take, the ceiling of ``hub publish``;
 * **hub publish** of each input as a real ``hub`` child process (``--dry-run`` first when
-  asked: the first pass alone), timed from spawn to exit; peak RSS is the child's
-  ``ru_maxrss`` (``os.wait4``), events/s is events over the whole command (both passes,
-  interpreter start included), the ratio is that rate over the raw producer's.
+  asked: the first pass alone), timed from spawn to exit, with ``--jobs`` when given
+  (default: the command's own, one check process per CPU); peak RSS is ``ru_maxrss`` from
+  ``os.wait4`` (the largest of the command and its check workers, each alone), and the
+  **tree** figures are sampled every 0.2 s from ``/proc``: the peak of the summed RSS of
+  the command and its workers (pages they share counted once per process) and the peak
+  of their summed PSS (shared pages split between them: the memory the tree really
+  takes); events/s is events over the whole command (both passes, interpreter start
+  included), the ratio is that rate over the raw producer's. The load average of the
+  machine is recorded at each run's start and end (others' work shares the CPUs).
 
 Prints a markdown table and writes the JSON result next to it (``--out``). Sizes:
 ``--demands`` JSONL events (several sizes allowed, e.g. ``200000,400000``: flat RSS across
@@ -34,6 +40,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,29 +123,72 @@ class _RawTopic:
         return await self.prod.send(RAW_TOPIC, value, key=key)
 
 
+def _tree_kib(root: int) -> tuple[int, int]:
+    """(summed RSS, summed PSS) in KiB of ``root`` and its direct children, from /proc."""
+    pids = [root]
+    try:
+        for task in Path(f"/proc/{root}/task").iterdir():
+            children = (task / "children").read_text().split()
+            pids += [int(c) for c in children]
+    except OSError:
+        return 0, 0
+    rss = pss = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except OSError:  # gone meanwhile
+            continue
+    return rss, pss
+
+
 def run_hub(args: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
-    """Run ``hub ARGS`` as a child; wall seconds, exit status, peak RSS, its last line."""
+    """Run ``hub ARGS`` as a child; wall seconds, exit status, peak RSS (module doc), its
+    last line."""
     start = time.monotonic()
+    peaks = [0, 0]
+    done = threading.Event()
     with log.open("wb") as out:
         argv = [sys.executable, "-c", "from hub.cli import main; main()", *args]
         child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                rss, pss = _tree_kib(child.pid)
+                peaks[0], peaks[1] = max(peaks[0], rss), max(peaks[1], pss)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(child.pid, 0)
+        done.set()
+        sampler.join()
         child.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.monotonic() - start
     lines = log.read_text(errors="replace").strip().splitlines()
     return {"seconds": round(elapsed, 2), "exit": child.returncode,
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
+            "tree_rss_mib": round(peaks[0] / 1024, 1), "tree_pss_mib": round(peaks[1] / 1024, 1),
             "last_line": lines[-1] if lines else ""}  # fmt: skip
 
 
 def measure(name: str, path: Path, n: int, env: dict[str, str], home: Path,
-            dry_run: bool) -> dict[str, Any]:  # fmt: skip
-    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.is_dir() \
+            dry_run: bool, jobs: int | None = None) -> dict[str, Any]:  # fmt: skip
+    size = (
+        sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        if path.is_dir()
         else path.stat().st_size
-    out: dict[str, Any] = {"input": name, "events": n, "bytes": size}
+    )
+    out: dict[str, Any] = {"input": name, "events": n, "bytes": size, "jobs": jobs,
+                           "loadavg_before": os.getloadavg()}  # fmt: skip
+    opts = ["--jobs", str(jobs)] if jobs else []
     if dry_run:
-        out["dry_run"] = run_hub(["publish", "--dry-run", str(path)], env, home / f"{name}-dry.log")
-    run = run_hub(["publish", str(path)], env, home / f"{name}.log")
+        out["dry_run"] = run_hub(["publish", "--dry-run", *opts, str(path)], env,
+                                 home / f"{name}-dry.log")  # fmt: skip
+    run = run_hub(["publish", *opts, str(path)], env, home / f"{name}.log")
+    out["loadavg_after"] = os.getloadavg()
     if run["exit"] != 0:
         raise SystemExit(f"hub publish {name} failed: {run['last_line']}")
     out["publish"] = run
@@ -147,7 +197,7 @@ def measure(name: str, path: Path, n: int, env: dict[str, str], home: Path,
 
 
 async def main_async(sizes: list[int], xml_files: int, seed: int, home: Path,
-                     dry_run: bool) -> dict[str, Any]:  # fmt: skip
+                     dry_run: bool, jobs: list[int | None]) -> dict[str, Any]:  # fmt: skip
     result: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seed": seed,
                               "machine": report.machine(), "versions": report.versions(),
                               "runs": []}  # fmt: skip
@@ -175,26 +225,32 @@ async def main_async(sizes: list[int], xml_files: int, seed: int, home: Path,
         result["raw_producer"] = raw
         print(f"raw producer: {raw['events_per_s']} events/s", flush=True)
         for name, path, n in inputs:
-            run = measure(name, path, n, env, home, dry_run)
-            run["ratio_to_raw"] = round(run["events_per_s"] / raw["events_per_s"], 3)
-            result["runs"].append(run)
-            print(json.dumps(run), flush=True)
+            for j in jobs:
+                run = measure(name, path, n, env, home, dry_run, j)
+                run["ratio_to_raw"] = round(run["events_per_s"] / raw["events_per_s"], 3)
+                result["runs"].append(run)
+                print(json.dumps(run), flush=True)
     result["bench_peak_rss_mib"] = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
     return result
 
 
 def markdown(result: dict[str, Any]) -> str:
     raw = result["raw_producer"]
-    rows = ["| input | events | MB | wall s | events/s | × raw | peak RSS MiB |"
-            + (" dry-run s |" if any("dry_run" in r for r in result["runs"]) else ""),
-            "|---|---:|---:|---:|---:|---:|---:|"
-            + ("---:|" if any("dry_run" in r for r in result["runs"]) else "")]
+    dry = any("dry_run" in r for r in result["runs"])
+    rows = [
+        "| input | jobs | events | MB | wall s | events/s | × raw | peak RSS MiB "
+        "| tree RSS / PSS MiB | load before → after |" + (" dry-run s |" if dry else ""),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|" if dry else ""),
+    ]
     for r in result["runs"]:
         p = r["publish"]
-        rows.append(f"| {r['input']} | {r['events']:,} | {r['bytes'] / 1e6:,.0f} "
-                    f"| {p['seconds']} | {r['events_per_s']:,} | {r['ratio_to_raw']} "
-                    f"| {p['peak_rss_mib']} |"
+        load = f"{r['loadavg_before'][0]:.1f} → {r['loadavg_after'][0]:.1f}"
+        rows.append(f"| {r['input']} | {r['jobs'] or 'default'} | {r['events']:,} "
+                    f"| {r['bytes'] / 1e6:,.0f} | {p['seconds']} | {r['events_per_s']:,} "
+                    f"| {r['ratio_to_raw']} | {p['peak_rss_mib']} "
+                    f"| {p['tree_rss_mib']} / {p['tree_pss_mib']} | {load} |"
                     + (f" {r['dry_run']['seconds']} |" if "dry_run" in r else ""))  # fmt: skip
     return "\n".join([f"raw producer: {raw['events']:,} records in {raw['seconds']} s, "
                       f"{raw['events_per_s']:,} events/s", "", *rows])  # fmt: skip
@@ -202,17 +258,20 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench.publish")
-    p.add_argument("--demands", default="200000",
-                   help="JSONL sizes, comma-separated (0: none)")
+    p.add_argument("--demands", default="200000", help="JSONL sizes, comma-separated (0: none)")
     p.add_argument("--xml-files", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--dry-run", action="store_true", help="also time the first pass alone")
+    p.add_argument(
+        "--jobs", default="", help="hub publish --jobs values, comma-separated (default: its own)"
+    )
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     args = p.parse_args(argv)
     sizes = [int(v) for v in args.demands.split(",") if int(v)]
     with tempfile.TemporaryDirectory(prefix="hub-bench-publish-") as tmp:
+        jobs: list[int | None] = [int(v) for v in args.jobs.split(",") if v] or [None]
         result = asyncio.run(main_async(sizes, args.xml_files, args.seed, Path(tmp),
-                                        args.dry_run))  # fmt: skip
+                                        args.dry_run, jobs))  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (args.out / f"publish-{stamp}.json").write_text(json.dumps(result, indent=2))

@@ -29,6 +29,7 @@ Contracts:
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 from collections import deque
@@ -255,10 +256,16 @@ class Checker:
             from schemas import get_codec
 
             get_codec(), get_geography()  # loaded once here, shared by the forked workers
-            self._pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("fork"),
-                                             initializer=_ignore_sigint)  # fmt: skip
-            for f in [self._pool.submit(_ready) for _ in range(self.jobs)]:
-                f.result()  # every worker forked now, before other threads exist
+            # frozen objects are left alone by the workers' collections, which would
+            # otherwise write to every object's header and unshare the pages holding them
+            gc.freeze()
+            try:
+                self._pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("fork"),
+                                                 initializer=_ignore_sigint)  # fmt: skip
+                for f in [self._pool.submit(_ready) for _ in range(self.jobs)]:
+                    f.result()  # every worker forked now, before other threads exist
+            finally:
+                gc.unfreeze()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
