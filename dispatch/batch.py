@@ -41,6 +41,9 @@ class Batch:
     pre: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
     #: partitions found without a complete index in this batch (no lookup again)
     unindexed: set[int] = field(default_factory=set)
+    #: index entries a re-dispatch may still examine in this batch, all partitions
+    #: together (dispatch.redispatch): one batch's worth of work, however many chains
+    redispatch_budget: int = 0
 
     @property
     def index(self) -> TerritoryIndex:

@@ -303,3 +303,62 @@ def test_a_large_redispatch_goes_in_chunks_behind_regular_events(geography: Any,
     assert last == ["DEMANDE"]  # the MOD after the control: no copy after it
     assert feed.index(next(r for r in feed if r["numUnique"] == nums[-1])) < len(feed) - 1
     _check(store, sender, codec, _expected(steps + change + later, geography))
+
+
+def test_one_batch_examines_one_budget_whatever_the_chains(geography: Any,
+                                                          codec: Any) -> None:  # fmt: skip
+    """The budget is the batch's, all partitions and chains together: three actor changes
+    in three successive batches start three chains per partition; batches that read every
+    pending record at once (a worker's backlog: the chains' resume records and a trickle of
+    events) never examine more than ``redispatch_chunk`` index entries, so a trickle event
+    waits for one budget's worth of work, not one per chain; every copy still arrives once
+    and the contract holds."""
+    chunk = 8
+    store, sender = MemoryStore(N), MemorySender()
+    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=chunk)
+    eure = [c for c in COMMUNES if c.startswith("27")]
+    nums = [f"0271126{i:06d}00001" for i in range(90)]
+    steps: list[tuple[str, Any]] = [("actor", ("seed", 1, ActorFilters(communes=["76540"]),
+                                               False))]  # fmt: skip
+    steps += [("event", demande_event(n, [eure[i % len(eure)]])) for i, n in enumerate(nums)]
+    asyncio.run(run_pipelined(proc, _records(steps, codec), random.Random(2), sender=sender))
+    changes = [("actor", (f"dep27-{i}", 1, ActorFilters(departements=["27"]), False))
+               for i in range(3)]  # fmt: skip
+    offsets = itertools.count(30_000_000)
+    queue: list[InputRecord] = []
+    examined: list[int] = []
+    trickle: list[str] = []
+
+    def follow(seen: int, partition_of_resume: dict[bytes, int]) -> None:
+        for key, value in sender.sent.get(topics.DEMANDES, [])[seen:]:
+            assert key is not None
+            queue.append(InputRecord(topics.DEMANDES, partition_of_resume.get(key, _part(key)),
+                                     next(offsets), key, value))  # fmt: skip
+
+    resume_partitions = {proc.partition_key(p): p for p in range(N)}
+
+    async def step(batch: list[InputRecord]) -> None:
+        seen = len(sender.sent.get(topics.DEMANDES, []))
+        stats = await proc.process(batch)
+        examined.append(stats.redispatch_reads)
+        follow(seen, resume_partitions)
+
+    async def drive() -> None:
+        nonlocal queue
+        for change in changes:  # one change per batch: three chains per partition
+            await step(_records([change], codec))
+        while queue:
+            batch, queue = queue, []
+            trickle.append(new_num_unique())
+            batch.append(_records([("event", demande_event(trickle[-1], [eure[0]]))],
+                                  codec)[0])  # fmt: skip
+            await step(batch)
+
+    asyncio.run(drive())
+    # each demand wishes one commune: one index entry per state read (a copy)
+    assert max(examined) <= chunk, examined
+    assert len(examined) > 3 * len(nums) // chunk  # in chunks, not at once
+    for i in range(3):  # every demand, the trickle's too, exactly once
+        feed = [codec.decode_as(v, "FeedRecord")["numUnique"]
+                for _, v in sender.sent[topics.feed_topic(f"dep27-{i}")]]  # fmt: skip
+        assert sorted(feed) == sorted(nums + trickle)
