@@ -21,7 +21,7 @@ are applied in one pass. A registration whose filters equal the applied ones cos
 read at all.
 
 **Bounded work per batch.** A batch examines at most ``worker.redispatch_chunk`` index
-entries; if more remain, it writes a ``DispatchResume`` record (the moves and the last
+entries (all partitions together); if more remain, it writes a ``DispatchResume`` record (the moves and the last
 key handled) to the same partition of ``hub.demandes``, acknowledged with the batch's
 other outputs. The rest is done when that record comes back, behind the events published
 meanwhile: regular events keep flowing, memory holds one chunk's outputs, and a crash
@@ -36,7 +36,17 @@ finds nothing owed (``reevaluate`` is the rule of record).
 in line once by a full pass: every active demand is matched against every registered
 actor, copies and withdrawals sent where its recipients differ, its index entries
 written, and the filters of every registered actor recorded as applied. Afterwards the
-states agree with the index, whatever controls are still ahead in the stream.
+states agree with the index, whatever controls are still ahead in the stream. Until then,
+a state written on such a partition deletes every entry its prior would have and writes
+all of its own (:data:`dispatch.batch.UNKNOWN`): whether the prior's are stored is not
+known, and an entry left under a commune no longer wished would answer for the actor's
+old territory and hide a change from a later re-dispatch.
+
+**Budget.** The entries a batch may examine are the batch's, shared by every partition
+and chain in it (:attr:`dispatch.batch.Batch.redispatch_budget`): a resume record met once
+it is spent is passed on unchanged, behind the events published meanwhile. So a regular
+event waits for one budget's worth of re-dispatch, however many chains are queued (a
+bulk import arriving over several batches starts one chain per batch and partition).
 """
 
 from __future__ import annotations
