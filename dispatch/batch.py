@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from dispatch.processor import BatchStats, Processor
 
 
+#: an index entry's value when it is not known whether the entry is stored: never equal
+#: to a real value (``b"<rank>|..."``), so the entry is written or deleted either way
+UNKNOWN = b""
+
+
 @dataclass(slots=True, eq=False)
 class Batch:
     """One batch's working set, and the view a re-dispatch works through
@@ -41,6 +46,9 @@ class Batch:
     pre: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
     #: partitions found without a complete index in this batch (no lookup again)
     unindexed: set[int] = field(default_factory=set)
+    #: index entries a re-dispatch may still examine in this batch, all partitions
+    #: together (dispatch.redispatch): one batch's worth of work, however many chains
+    redispatch_budget: int = 0
 
     @property
     def index(self) -> TerritoryIndex:
@@ -67,7 +75,13 @@ class Batch:
             indexed = self._indexed(partition) or any(
                 key in sub.overlay for sub in self.proc._unsettled
             )
-            base = territory.entries(prior, self.proc.index) if indexed else {}
+            base = territory.entries(prior, self.proc.index)
+            if not indexed:
+                # the prior's entries may or may not be stored (states written before
+                # the index existed have none): delete them all and write every entry
+                # of the new state, so no entry survives under a commune no longer
+                # wished (it would hide a change from a later re-dispatch)
+                base = dict.fromkeys(base, UNKNOWN)
             # the due entries (dispatch.deadlines) are taken as stored: states stored
             # before them get theirs from the partition's upgrade pass, and a tick checks
             # every entry against its state

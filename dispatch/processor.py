@@ -154,6 +154,7 @@ class Processor:
         Consecutive actor changes of a partition are applied together (one pass), before
         the partition's next demand record: per-partition order is kept."""
         batch = Batch(self, BatchStats(), [], {}, int(self._clock() * 1000))
+        batch.redispatch_budget = self.redispatch_chunk
         controls: dict[int, list[Change]] = {}
         for rec in records:
             operation = "UNDECODABLE"
@@ -176,9 +177,9 @@ class Processor:
                         batch.stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
                 elif name == "DispatchResume":  # the rest of a re-dispatch (redispatch.py)
                     operation = "CONTROL"
-                    batch.stats.redispatch_reads += redispatch.resume(
-                        batch, rec.partition, body["moves"], body["afterKey"], self.redispatch_chunk
-                    )
+                    self._spend(batch, redispatch.resume(
+                        batch, rec.partition, body["moves"], body["afterKey"],
+                        batch.redispatch_budget))  # fmt: skip
                 elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)
                     operation = "TICK"
                     batch.stats.clock_reads += deadlines.on_tick(
@@ -271,11 +272,7 @@ class Processor:
             if key in sub.overlay:
                 return sub.overlay[key][1]
         raw = self.store.get(key, partition)
-        return (
-            None
-            if raw is None
-            else DemandeState.from_avro(self.codec.decode_as(raw, "DemandeState"))
-        )
+        return None if raw is None else self._snapshots.decode_state(raw)
 
     def _indexed_partition(self, partition: int) -> bool:
         """Whether ``partition``'s stored states all have their index entries."""
@@ -315,9 +312,13 @@ class Processor:
 
     # -- actor changes (dispatch.redispatch) -----------------------------------------
     def _apply_controls(self, batch: Batch, partition: int, changes: list[Change]) -> None:
-        read = redispatch.apply(batch, partition, changes, self.redispatch_chunk)
-        batch.stats.redispatch_reads += read
+        self._spend(batch, redispatch.apply(batch, partition, changes, batch.redispatch_budget))
         self._indexed.add(partition)  # complete once this batch is stored (or replayed)
+
+    @staticmethod
+    def _spend(batch: Batch, done: redispatch.Pass) -> None:
+        batch.stats.redispatch_reads += done.read
+        batch.redispatch_budget = max(0, batch.redispatch_budget - done.examined)
 
     def partition_key(self, partition: int) -> bytes:
         """A key the default partitioner puts on ``partition`` (for DispatchResume)."""

@@ -21,7 +21,7 @@ are applied in one pass. A registration whose filters equal the applied ones cos
 read at all.
 
 **Bounded work per batch.** A batch examines at most ``worker.redispatch_chunk`` index
-entries; if more remain, it writes a ``DispatchResume`` record (the moves and the last
+entries (all partitions together); if more remain, it writes a ``DispatchResume`` record (the moves and the last
 key handled) to the same partition of ``hub.demandes``, acknowledged with the batch's
 other outputs. The rest is done when that record comes back, behind the events published
 meanwhile: regular events keep flowing, memory holds one chunk's outputs, and a crash
@@ -36,7 +36,17 @@ finds nothing owed (``reevaluate`` is the rule of record).
 in line once by a full pass: every active demand is matched against every registered
 actor, copies and withdrawals sent where its recipients differ, its index entries
 written, and the filters of every registered actor recorded as applied. Afterwards the
-states agree with the index, whatever controls are still ahead in the stream.
+states agree with the index, whatever controls are still ahead in the stream. Until then,
+a state written on such a partition deletes every entry its prior would have and writes
+all of its own (:data:`dispatch.batch.UNKNOWN`): whether the prior's are stored is not
+known, and an entry left under a commune no longer wished would answer for the actor's
+old territory and hide a change from a later re-dispatch.
+
+**Budget.** The entries a batch may examine are the batch's, shared by every partition
+and chain in it (:attr:`dispatch.batch.Batch.redispatch_budget`): a resume record met once
+it is spent is passed on unchanged, behind the events published meanwhile. So a regular
+event waits for one budget's worth of re-dispatch, however many chains are queued (a
+bulk import arriving over several batches starts one chain per batch and partition).
 """
 
 from __future__ import annotations
@@ -133,16 +143,18 @@ def _decode_applied(raw: bytes | None) -> tuple[int, ActorFilters | None]:
 Move = tuple[str, ActorFilters | None, ActorFilters | None]
 
 
-def apply(ctx: Context, partition: int, changes: Sequence[Change], budget: int) -> int:
-    """Apply ``changes`` (in stream order) to ``partition``; return the demands read.
+def apply(ctx: Context, partition: int, changes: Sequence[Change], budget: int) -> Pass:
+    """Apply ``changes`` (in stream order) to ``partition``: the demands read and the index
+    entries examined.
 
-    At most ``budget`` index entries are examined now; the rest is continued by a
-    ``DispatchResume`` record the re-dispatch writes to the partition (:func:`resume`)."""
+    At most ``budget`` index entries are examined now (none when ``budget`` is 0: the
+    batch's share is spent); the rest is continued by a ``DispatchResume`` record the
+    re-dispatch writes to the partition (:func:`resume`)."""
     index = ctx.index
     if ctx.get(territory.marker(partition), partition) is None:
         for ch in changes:
             _apply_to_index(index, ch)
-        return _full_pass(ctx, partition)
+        return Pass(_full_pass(ctx, partition), 0)
     moves: list[Move] = []
     for ch in changes:
         version, old = _decode_applied(ctx.get(_applied_key(ch.actor_id, partition), partition))
@@ -155,8 +167,8 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], budget: int) 
         if old != new:
             moves.append((ch.actor_id, old, new))
     if not moves:
-        return 0
-    keyed = _keyed(index, moves)
+        return Pass(0, 0)
+    plan = _plan(index, _encode_moves(moves))
     # states decided before these changes but not stored yet: their index entries are
     # not stored either, so they are looked at now, whole
     pending = ctx.pending(partition)
@@ -165,55 +177,101 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], budget: int) 
         for k, v in territory.entries(state, index).items():
             num, hit = territory.parse(k, v)
             found.setdefault(num, []).append(hit)
-    read = _decide(ctx, partition, keyed, found)
-    return read + _chunk(ctx, partition, moves, keyed, b"", budget, skip=set(pending))
+    read = _decide(ctx, partition, plan, found)
+    done = _chunk(ctx, partition, plan, b"", budget, skip=set(pending))
+    return Pass(read + done.read, done.examined)
 
 
-def resume(ctx: Context, partition: int, moves_json: str, after: bytes, budget: int) -> int:
-    """Continue a re-dispatch (a ``DispatchResume`` record) after index key ``after``."""
-    moves = _decode_moves(moves_json)
-    return _chunk(ctx, partition, moves, _keyed(ctx.index, moves), after, budget, skip=set())
+def resume(ctx: Context, partition: int, moves_json: str, after: bytes, budget: int) -> Pass:
+    """Continue a re-dispatch (a ``DispatchResume`` record) after index key ``after``;
+    with ``budget`` 0 it is only passed on (the same record again, behind the events
+    published meanwhile)."""
+    if budget <= 0:
+        ctx.resume_later(partition, moves_json, after)
+        return Pass(0, 0)
+    return _chunk(ctx, partition, _plan(ctx.index, moves_json), after, budget, skip=set())
 
 
-Keyed = list[tuple[str, ActorFilters | None, ActorFilters | None, frozenset[str],
-                   frozenset[str]]]  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """What one pass or chunk cost: stored states read, index entries examined."""
+
+    read: int
+    examined: int
 
 
-def _keyed(index: TerritoryIndex, moves: Sequence[Move]) -> Keyed:
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A pass's moves, ready to apply: each with its old and new commune keys, the scan
+    prefixes (sorted), and, per commune key, the moves concerned (indices, in order)."""
+
+    json: str
+    keyed: list[tuple[str, ActorFilters | None, ActorFilters | None, frozenset[str],
+                      frozenset[str]]]  # fmt: skip
+    prefixes: list[bytes]
+    by_key: dict[str, tuple[int, ...]]
+
+
+#: plans of the chains in progress, by geography and moves: a national actor's territory
+#: holds ~35,000 commune keys, too many to expand and sort again at every chunk
+_PLANS: dict[tuple[int, str], Plan] = {}
+_PLANS_KEPT = 16
+
+
+def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
     geo = index.geography
-    return [(a, old, new, territory.actor_keys(old, geo), territory.actor_keys(new, geo))
-            for a, old, new in moves]  # fmt: skip
+    cached = _PLANS.get((id(geo), moves_json))
+    if cached is not None:
+        return cached
+    keyed = [(a, old, new, territory.actor_keys(old, geo), territory.actor_keys(new, geo))
+             for a, old, new in _decode_moves(moves_json)]  # fmt: skip
+    by_key: dict[str, list[int]] = {}
+    for i, (*_, ko, kn) in enumerate(keyed):
+        for c in ko | kn:
+            by_key.setdefault(c, []).append(i)
+    plan = Plan(moves_json, keyed, sorted(territory.scan_prefix(c) for c in by_key),
+                {c: tuple(ix) for c, ix in by_key.items()})  # fmt: skip
+    if len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.pop(next(iter(_PLANS)))
+    _PLANS[(id(geo), moves_json)] = plan
+    return plan
 
 
-def _chunk(ctx: Context, partition: int, moves: Sequence[Move], keyed: Keyed, after: bytes,
-           budget: int, *, skip: set[bytes]) -> int:  # fmt: skip
+def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, budget: int, *,
+           skip: set[bytes]) -> Pass:  # fmt: skip
     """The next ``budget`` index entries of the moves' territories after ``after``, in key
     order (commune key, then numéro). A demand wishing several communes of the territories
     may be looked at once per commune: only an extra read, never a missed change (a change
     owed has a hit that alone tells it apart)."""
-    prefixes = sorted({territory.scan_prefix(c) for *_, ko, kn in keyed for c in ko | kn})
-    entries = list(ctx.scan_from(partition, prefixes, after, budget))
+    if budget <= 0:  # the batch's share is spent: all of it in a later batch
+        ctx.resume_later(partition, plan.json, after)
+        return Pass(0, 0)
+    entries = list(ctx.scan_from(partition, plan.prefixes, after, budget))
     found: dict[str, list[territory.Hit]] = {}
     for k, v in entries:
         num, hit = territory.parse(k, v)
         if num.encode() not in skip:
             found.setdefault(num, []).append(hit)
-    read = _decide(ctx, partition, keyed, found)
+    read = _decide(ctx, partition, plan, found)
     if len(entries) >= budget:  # more may follow: continue in a later batch
-        log.info("re-dispatch of partition %d continues after %d index entries "
-                 "(%d states read)", partition, len(entries), read)  # fmt: skip
-        ctx.resume_later(partition, _encode_moves(moves), entries[-1][0])
-    return read
+        log.debug("re-dispatch of partition %d continues after %d index entries "
+                  "(%d states read)", partition, len(entries), read)  # fmt: skip
+        ctx.resume_later(partition, plan.json, entries[-1][0])
+    return Pass(read, len(entries))
 
 
-def _decide(ctx: Context, partition: int, keyed: Keyed,
+def _decide(ctx: Context, partition: int, plan: Plan,
             found: dict[str, list[territory.Hit]]) -> int:  # fmt: skip
     read = 0
+    keyed, by_key = plan.keyed, plan.by_key
     for num in sorted(found):
         hits = found[num]
         key = num.encode()
         state: DemandeState | None = None
-        for actor_id, old, new, ko, kn in keyed:
+        # only the moves whose territories hold one of the hits can answer differently
+        concerned = sorted({i for h in hits for i in by_key.get(h.commune_key, ())})
+        for i in concerned:
+            actor_id, old, new, ko, kn = keyed[i]
             if territory.wants(old, ko, hits) == territory.wants(new, kn, hits):
                 continue  # same answer before and after: nothing owed, nothing read
             if state is None:

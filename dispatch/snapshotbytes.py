@@ -17,6 +17,7 @@ them along with it (``DemandeState.demande_bytes``), never on their own.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -49,6 +50,20 @@ class SnapshotBytes:
         """(schema name, record, snapshot bytes or None) of one hub.demandes record."""
         name, record, span = self.codec.decode_span(data, self.event)
         return name, record, None if span is None else data[span[0] : span[1]]
+
+    def decode_state(self, data: bytes) -> DemandeState:
+        """A stored state, carrying its snapshot's bytes when they can be copied as they
+        are: a copy or withdrawal of it then writes its feed record and its new state
+        without encoding the snapshot again (issue 22: the cost of a re-dispatch)."""
+        if self.state is None:
+            return DemandeState.from_avro(self.codec.decode_as(data, "DemandeState"))
+        name, record, span = self.codec.decode_span(data, self.state)
+        if name != "DemandeState":
+            return DemandeState.from_avro(self.codec.decode_as(data, "DemandeState"))
+        state = DemandeState.from_avro(record)
+        if span is None:
+            return state
+        return replace(state, demande_encoding=(state.demande, data[span[0] : span[1]]))
 
     def encode_state(self, state: DemandeState) -> bytes:
         return self._encode(self.state, "DemandeState", state.to_avro(), state.demande_bytes)
