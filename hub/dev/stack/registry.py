@@ -65,6 +65,18 @@ _BUILD_FLAGS = [
 ]
 
 
+def _alive(pid: int) -> bool:
+    """:func:`pid_alive`, a zombie counting as dead (a JVM started by another process of
+    ours, e.g. a test, stays a zombie until that process reaps it)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (not Linux): trust the signal
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
 @dataclass(frozen=True)
 class RegistryStatus:
     running: bool
@@ -124,7 +136,7 @@ class RegistryStack:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if not pid_alive(pid):
+        if not _alive(pid):
             return None
         try:  # pids get reused: check it still runs our jar
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -172,7 +184,7 @@ class RegistryStack:
             self.pid_file.write_text(f"{pid}\n")
         deadline = time.monotonic() + timeout
         while not port_answers(self.port):
-            if not pid_alive(pid):
+            if not _alive(pid):
                 self.pid_file.unlink(missing_ok=True)
                 raise ConfigError(f"the schema registry exited during start; see {self.out_file}")
             if time.monotonic() > deadline:
@@ -193,9 +205,9 @@ class RegistryStack:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
             deadline = time.monotonic() + wait
-            while pid_alive(pid) and time.monotonic() < deadline:
+            while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
-            if not pid_alive(pid):
+            if not _alive(pid):
                 self.pid_file.unlink(missing_ok=True)
                 return True
         raise TransientError(f"the schema registry (pid {pid}) survived SIGKILL")
