@@ -150,14 +150,31 @@ class StatisticsStore:
             conn.execute(insert(epcis), rows)
 
     def faits(self, niveau: Niveau, code: str) -> list[Fait]:
-        """The facts of the demands whose first wished commune lies in ``code``."""
+        """The facts of the demands whose first wished commune lies in ``code``, whole
+        (their wished EPCIs in wish order and their scores)."""
         column = {
             "commune": demandes.c.commune,
             "epci": demandes.c.epci,
             "departement": demandes.c.departement,
         }[niveau]
+        wished = (
+            select(epcis)
+            .join(demandes, epcis.c.num_unique == demandes.c.num_unique)
+            .where(column == code)
+            .order_by(epcis.c.num_unique, epcis.c.rang)
+        )
         with _guard(), self.engine.connect() as conn:
-            return [_fait(r) for r in conn.execute(select(demandes).where(column == code))]
+            rows = conn.execute(select(demandes).where(column == code)).all()
+            by_num: dict[str, list[Any]] = {}
+            for w in conn.execute(wished):
+                by_num.setdefault(w.num_unique, []).append(w)
+        out = []
+        for r in rows:
+            mine = by_num.get(r.num_unique, [])
+            scores = {w.epci: int(w.score) for w in mine if w.score is not None}
+            fait = _fait(r, scores)
+            out.append(replace(fait, epcis_souhaites=tuple(w.epci for w in mine)))
+        return out
 
     def faits_epci(self, epci: str) -> list[Fait]:
         """The facts of the demands wishing ``epci`` (any wish), each with its score there
