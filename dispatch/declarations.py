@@ -28,8 +28,6 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from dispatch.cotation import Scoring, no_seuils
-from hub.core.db import make_engine
 from hub.domain.cotation import Declaration
 from hub.stores.cotation.tables import cotation_declarations as table
 
@@ -92,8 +90,3 @@ class CachedDeclarations:
                 out[found.critere] = found
         return out
 
-
-def worker_scoring(database_url: str) -> Scoring:
-    """The worker's scoring: the shipped grids, the declarations of ``database_url``
-    through the cache, no quartile thresholds yet (:func:`dispatch.cotation.no_seuils`)."""
-    return Scoring(declarations=CachedDeclarations(make_engine(database_url)), seuils=no_seuils)

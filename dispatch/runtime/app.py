@@ -20,7 +20,6 @@ from mode import CrashingSupervisor
 from dispatch.actors_loader import load_actors
 from dispatch.cotation import install as install_scoring
 from dispatch.deadlines import Deadlines
-from dispatch.declarations import worker_scoring
 from dispatch.evenements import handle
 from dispatch.letters import record_headers
 from dispatch.pipeline import Pipeline
@@ -31,6 +30,7 @@ from dispatch.runtime.tablestore import ROCKSDB_OPTIONS, table_store
 from dispatch.runtime.transport import RuntimeConfig
 from dispatch.runtime.transport import install as install_transport
 from dispatch.runtime.web import install_monitoring
+from dispatch.scoring_ports import worker_scoring
 from dispatch.sending import Sender
 from hub.core import topics
 from hub.core.kafka.client import producer_options

@@ -1,7 +1,9 @@
-"""The worker's declarations port (dispatch/declarations.py) on a real database (SQLite
-and PostgreSQL), fed by the API's own store: per criterion the latest declaration
-recorded at or before the cutoff; the cache reads the database once per interval, and
-an answer for a cutoff before what it has read never changes (a replay reads the same)."""
+"""The worker's scoring ports on a real database (SQLite and PostgreSQL). Declarations
+(dispatch/declarations.py), fed by the API's own store: per criterion the latest
+declaration recorded at or before the cutoff; the cache reads the database once per
+interval, and an answer for a cutoff before what it has read never changes (a replay
+reads the same). Quartile thresholds (dispatch/scoring_ports.py): the statistics store
+asked once per EPCI and TTL, a failure answered with what was known."""
 
 from __future__ import annotations
 
@@ -89,3 +91,36 @@ def test_an_unreadable_database_leaves_the_cache_answering(tmp_path: Any) -> Non
     port = CachedDeclarations(engine, min_interval_s=0.0)
     assert port.refresh() == 0
     assert port(NUM, EPCI, 2**41) == {}
+
+
+def test_the_quartile_port_asks_the_statistics_store_once_per_ttl(
+    migrated_db: tuple[str, Any],
+) -> None:
+    from dispatch.scoring_ports import CachedSeuils
+    from hub.domain.cotation import SeuilsQuartiles
+    from hub.stores.statistics.store import StatisticsStore
+
+    _url, engine = migrated_db
+    real = StatisticsStore(engine)
+    asked: list[str] = []
+    answers: list[SeuilsQuartiles | Exception | None] = [
+        SeuilsQuartiles(800, 1100), RuntimeError("down"), RuntimeError("down")]  # fmt: skip
+
+    def source(epci: str) -> SeuilsQuartiles | None:
+        asked.append(epci)
+        if len(asked) == 1:
+            return real(epci)  # the real store: no facts folded, so unknown
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    clock = _Clock()
+    port = CachedSeuils(source, ttl_s=60.0, clock=clock)
+    assert port(EPCI) is None and port(EPCI) is None and asked == [EPCI]
+    clock.now += 60.0
+    assert port(EPCI) == SeuilsQuartiles(800, 1100)
+    assert port("200084952") is None  # another EPCI, whose store read fails: unknown
+    clock.now += 60.0
+    assert port(EPCI) == SeuilsQuartiles(800, 1100)  # the read fails: the last answer kept
+    assert asked == [EPCI, EPCI, "200084952", EPCI]
