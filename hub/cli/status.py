@@ -52,9 +52,10 @@ def render(status: Status, width: int) -> list[str]:
     for node in b.nodes:
         put(f"node {node}", 2)
     put(f"Worker group {status.group} state {status.group_state or 'unknown'} "
-        f"members {len(status.members)}")  # fmt: skip
+        f"protocol {status.group_protocol or 'none'} members {len(status.members)}")  # fmt: skip
     for m in status.members:
-        put(f"{m.client_id} host {m.host} member {m.member_id}", 2)
+        worker = f"worker {m.worker_url} " if m.worker_url else ""
+        put(f"{worker}{m.client_id} host {m.host} member {m.member_id}", 2)
         put("partitions " + (" ".join(m.partitions) or "none"), 4)
     put(f"Lag total {status.total_lag:,} (end - committed)")
     for p in status.lag:
@@ -69,7 +70,8 @@ def render(status: Status, width: int) -> list[str]:
     depths = status.as_dict()["outbox_depths"]
     put("Outboxes " + (" ".join(f"{c} {d:,}" for c, d in sorted(depths.items())) or "empty"))
     for o in status.outboxes:
-        put(f"{o.channel} {o.actor} depth {o.depth:,}", 2)
+        waiting = f" of which {o.not_copied:,} not copied from the feed" if o.not_copied else ""
+        put(f"{o.channel} {o.actor} depth {o.depth:,}{waiting}", 2)
     put(f"Feeds {len(status.feeds)}")
     for f in status.feeds:
         put(

@@ -3,18 +3,26 @@
 :func:`gather` reads, each part bounded by ``timeout_s`` and none stopping the others:
 
 * **brokers**: reachable or not, cluster id, controller, the nodes (DescribeCluster);
-* **worker group** (``worker.app_id`` unless told): its state and members, each with the
-  partitions assigned to it (DescribeGroups, the consumer protocol's assignment);
+* **worker group** (``worker.app_id`` unless told): its state, its assignment protocol
+  (``faust`` for ``hub worker``s) and members, each with the partitions assigned to it
+  (DescribeGroups, the consumer protocol's assignment) and, for a faust worker, the
+  address of its web server from the metadata it joined with: every faust worker has the
+  same client id (``faust-<version>``), its address tells them apart;
 * **lag** per partition of the inputs (hub.demandes, hub.evenements): committed offset
   of the group, end offset, ``lag = end - committed`` (all of ``end`` when the group never
-  committed), and the member holding the partition (None: nobody reads it), read from
-  the broker (:class:`monitoring.offsets.GroupOffsets`, as ``/health``);
+  committed), and the member holding the partition (None: nobody reads it: its worker
+  address, else its client id, and its member id), read from the broker
+  (:class:`monitoring.offsets.GroupOffsets`, as ``/health``);
 * **DLQ**: letters by reason, and how many are pending (neither replayed nor a
   duplicate of another letter) (:func:`hub.services.dlq.read_letters`);
-* **outboxes** per channel and actor: undelivered rows of the database outbox for
-  webhook and SOAP actors (the channel of the actor in the registry), feed records not
-  yet written as DIS files for file actors (end offsets minus the committed offsets of
-  group ``passerelle-files-<actor>``);
+* **outboxes** per channel and actor, every actor of the registry delivering by
+  ``webhook``, ``soap`` or ``file`` (a depth of 0 included, so each channel shows):
+  for webhook and SOAP actors, the undelivered rows of the database outbox **plus** the
+  feed records the pump (``hub deliver``) has not copied into it yet (feed end offset
+  minus one past the last copied offset; while the pump is down or behind, they wait
+  there); for file actors, the feed records not yet written as DIS files (end offset
+  minus the committed offset of group ``passerelle-files-<actor>``). Computed only when
+  the feeds' end offsets could be read;
 * **feeds**: per ``hub.feed.<actor>`` topic, the end offset and the time of its last
   record (its Kafka timestamp) with its age.
 
@@ -26,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections import Counter
@@ -45,6 +54,8 @@ from hub.core.settings import HubSettings
 
 T = TypeVar("T")
 INPUTS = (topics.DEMANDES, topics.EVENEMENTS)
+#: channels whose records wait in the database outbox (``hub deliver``)
+PUSH_CHANNELS = ("webhook", "soap")
 
 
 @dataclass(slots=True)
@@ -64,6 +75,14 @@ class Member:
     host: str
     #: ``topic:partition`` assigned to the member
     partitions: list[str] = field(default_factory=list)
+    #: web address of a faust worker (``hub worker``), from its join metadata; else None
+    worker_url: str | None = None
+
+    @property
+    def name(self) -> str:
+        """What tells this member apart for an operator: its worker address, else its
+        client id."""
+        return self.worker_url or self.client_id
 
 
 @dataclass(slots=True)
@@ -73,15 +92,21 @@ class Lag:
     committed: int | None
     end: int
     lag: int
-    #: client id of the member the partition is assigned to; None: nobody reads it
+    #: the member the partition is assigned to (:attr:`Member.name`); None: nobody reads it
     owner: str | None = None
+    #: its member id
+    member: str | None = None
 
 
 @dataclass(slots=True)
 class Outbox:
     channel: str
     actor: str
+    #: records not delivered yet (module doc)
     depth: int
+    #: webhook and SOAP: of ``depth``, the feed records not copied into the database
+    #: outbox yet; 0 for file actors
+    not_copied: int = 0
 
 
 @dataclass(slots=True)
@@ -100,6 +125,8 @@ class Status:
     group: str
     brokers: Brokers
     group_state: str | None = None
+    #: the group's assignment protocol (``faust`` for hub workers)
+    group_protocol: str | None = None
     members: list[Member] = field(default_factory=list)
     lag: list[Lag] = field(default_factory=list)
     #: reason -> {"letters": n, "pending": m}
@@ -146,18 +173,17 @@ async def gather(settings: HubSettings, *, group: str | None = None,
             return status
         await _bounded(status, "worker group", _group(admin, status), timeout_s)
         await _bounded(status, "lag", _lag(settings, admin, status, timeout_s), timeout_s * 2)
-        feeds = await _bounded(status, "feeds", _feed_topics(admin, wanted), timeout_s) or []
-        await _bounded(status, "feeds", _feeds(consumer, feeds, status), timeout_s)
+        names = await _bounded(status, "feeds", _feed_topics(admin, wanted), timeout_s)
+        ends = await _bounded(status, "feeds", _feeds(consumer, names or [], status), timeout_s)
         await _bounded(status, "DLQ", _dlq(settings, status, timeout_s), timeout_s * 3)
-        if registry is not None:
+        if registry is not None and names is not None and ends is not None:
             await _bounded(status, "file outboxes",
-                           _file_outboxes(admin, consumer, registry, wanted, status),
-                           timeout_s)  # fmt: skip
+                           _file_outboxes(admin, registry, wanted, status), timeout_s)  # fmt: skip
     finally:
         for close in (admin.close(), consumer.stop()):
             with contextlib.suppress(Exception):  # clients of a dead broker: nothing to do
                 await asyncio.wait_for(close, timeout_s)
-    if registry is not None:
+    if registry is not None and names is not None and ends is not None:
         _db_outboxes(settings, registry, wanted, status)
     status.outboxes.sort(key=lambda o: (o.channel, o.actor))
     return status
@@ -190,14 +216,30 @@ async def _group(admin: AIOKafkaAdminClient, status: Status) -> None:
             if g["group"] != status.group:
                 continue
             status.group_state = g["state"] or None
+            status.group_protocol = g["protocol"] or None
             for m in g["members"]:
                 member = Member(m["member_id"], m["client_id"], m["client_host"])
                 if m["member_assignment"]:
                     assignment = MemberAssignment.decode(m["member_assignment"])
                     member.partitions = [f"{t}:{p}" for t, parts in assignment.assignment
                                          for p in sorted(parts)]  # fmt: skip
+                if status.group_protocol == "faust":
+                    member.worker_url = _faust_url(m["member_metadata"])
                 status.members.append(member)
-    status.members.sort(key=lambda m: (m.client_id, m.member_id))
+    status.members.sort(key=lambda m: (m.name, m.member_id))
+
+
+def _faust_url(metadata: bytes) -> str | None:
+    """The web address a faust worker joined with (its subscription's user data is the
+    JSON of faust's ``ClientMetadata``); None when absent or unreadable."""
+    from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
+
+    try:
+        data = json.loads(ConsumerProtocolMemberMetadata.decode(metadata).user_data or b"{}")
+    except Exception:  # another client's metadata under the same protocol name: no address
+        return None
+    url = data.get("url") if isinstance(data, dict) else None
+    return url if isinstance(url, str) and url else None
 
 
 async def _lag(settings: HubSettings, admin: AIOKafkaAdminClient, status: Status,
@@ -213,11 +255,13 @@ async def _lag(settings: HubSettings, admin: AIOKafkaAdminClient, status: Status
         await reader.close()
     if offsets is None:
         raise TransientError(f"committed and end offsets not read within {timeout_s:g}s")
-    owners = {p: m.client_id for m in status.members for p in m.partitions}
+    owners = {p: m for m in status.members for p in m.partitions}
     for (topic, partition), (committed, end) in sorted(offsets.items()):
         lag = end - (committed or 0)
+        owner = owners.get(f"{topic}:{partition}")
         status.lag.append(Lag(topic, partition, committed, end, max(lag, 0),
-                              owners.get(f"{topic}:{partition}")))  # fmt: skip
+                              owner.name if owner else None,
+                              owner.member_id if owner else None))  # fmt: skip
 
 
 async def _feed_topics(admin: AIOKafkaAdminClient, wanted: set[str]) -> list[str]:
@@ -227,10 +271,10 @@ async def _feed_topics(admin: AIOKafkaAdminClient, wanted: set[str]) -> list[str
     return sorted(names)
 
 
-async def _feeds(consumer: AIOKafkaConsumer, names: list[str], status: Status) -> None:
+async def _feeds(consumer: AIOKafkaConsumer, names: list[str], status: Status) -> bool:
     """End offset and last record time of each feed (its partition 0: one per feed)."""
     if not names:
-        return
+        return True
     from hub.core.kafka.admin import known_partitions
 
     tps = await known_partitions(consumer, names)
@@ -253,6 +297,7 @@ async def _feeds(consumer: AIOKafkaConsumer, names: list[str], status: Status) -
                 None if at is None else round(max(0, now - at) / 1000, 1),
             )
         )
+    return True
 
 
 async def _dlq(settings: HubSettings, status: Status, timeout_s: float) -> None:
@@ -280,6 +325,7 @@ def _registry(settings: HubSettings, status: Status) -> dict[str, str] | None:
 
 def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[str],
                  status: Status) -> None:  # fmt: skip
+    """Webhook and SOAP actors: undelivered rows plus feed records not copied (module doc)."""
     from sqlalchemy import func, select
 
     from hub.core.db import make_engine
@@ -288,29 +334,43 @@ def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[st
     try:
         with make_engine(settings.database_url).connect() as conn:
             rows = conn.execute(
-                select(t.c.actor_id, func.count())
-                .where(t.c.delivered_at.is_(None))
-                .group_by(t.c.actor_id)
+                select(
+                    t.c.actor_id,
+                    func.count(t.c.delivered_at),
+                    func.count(),
+                    func.max(t.c.feed_offset),
+                ).group_by(t.c.actor_id)
             ).all()
     except Exception as exc:  # reported, the rest of the status stands
         status.problems.append(f"outboxes: {str(exc).splitlines()[0][:300]}")
         return
-    for actor, depth in rows:
-        if not wanted or actor in wanted:
-            status.outboxes.append(Outbox(registry.get(actor, "webhook"), actor, int(depth)))
+    ends = {f.actor: f.end_offset for f in status.feeds}
+    known: dict[str, tuple[int, int]] = {}  # actor -> (undelivered, next offset to copy)
+    for actor, delivered, total, last in rows:
+        known[str(actor)] = (int(total) - int(delivered), -1 if last is None else int(last) + 1)
+    push = {a for a, channel in registry.items() if channel in PUSH_CHANNELS}
+    for actor in sorted(push | set(known)):
+        if wanted and actor not in wanted:
+            continue
+        undelivered, copied = known.get(actor, (0, 0))
+        not_copied = max(0, ends.get(actor, 0) - copied)
+        channel = registry.get(actor, "unregistered")
+        status.outboxes.append(Outbox(channel, actor, undelivered + not_copied, not_copied))
 
 
-async def _file_outboxes(admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer,
-                         registry: dict[str, str], wanted: set[str],
-                         status: Status) -> None:  # fmt: skip
+async def _file_outboxes(admin: AIOKafkaAdminClient, registry: dict[str, str],
+                         wanted: set[str], status: Status) -> None:  # fmt: skip
+    """File actors: feed records not written as DIS files (module doc)."""
     from connectors.outbound.file import group_id
 
     ends = {f.actor: f.end_offset for f in status.feeds}
     for actor, channel in sorted(registry.items()):
-        if channel != "file" or (wanted and actor not in wanted) or actor not in ends:
+        if channel != "file" or (wanted and actor not in wanted):
             continue
-        tp = TopicPartition(topics.feed_topic(actor), 0)
-        committed = await admin.list_consumer_group_offsets(group_id(actor), partitions=[tp])
-        meta = committed.get(tp)
-        done = 0 if meta is None or meta.offset < 0 else int(meta.offset)
-        status.outboxes.append(Outbox("file", actor, max(0, ends[actor] - done)))
+        done = 0
+        if ends.get(actor):
+            tp = TopicPartition(topics.feed_topic(actor), 0)
+            committed = await admin.list_consumer_group_offsets(group_id(actor), partitions=[tp])
+            meta = committed.get(tp)
+            done = 0 if meta is None or meta.offset < 0 else int(meta.offset)
+        status.outboxes.append(Outbox("file", actor, max(0, ends.get(actor, 0) - done)))

@@ -5,9 +5,17 @@ of its own.
 The scene: a member of the group holds every partition of hub.demandes but reads
 nothing (a stuck worker); a demand is published behind the group's committed offsets, so
 its partition lags and its committed offset does not move between two readings; a dead
-letter with the test's reason is in hub.dlq; a webhook actor has one undelivered outbox
-row and one record in its feed. ``hub status --json`` shows each of them, and the text
-view at 80 columns shows every id whole.
+letter with the test's reason is in hub.dlq; one actor per delivery channel with records
+waiting: a webhook actor with one undelivered outbox row for the one record of its feed,
+a SOAP actor with three feed records of which the pump copied two (one delivered), a
+file actor with two feed records of which one was written as a DIS file, and a file
+actor with no feed yet. ``hub status --json`` shows each of them (every channel, its
+depth counting the records still in the feed), and the text view at 80 columns shows
+every id whole.
+
+Apart, with a real ``hub worker`` (the session's): its group is shown with faust's
+protocol, the worker as a member under its own web address (every faust worker has the
+same client id), holding the input partitions, whose committed lag names it.
 """
 
 from __future__ import annotations
@@ -24,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from connectors.ingress.publishing import prepare_event, publish_events
+from connectors.outbound.file import group_id
 from hub.core import topics
 from hub.core.db import make_engine, migrate
 from hub.core.kafka.admin import core_topics, ensure_topics, feed_spec
@@ -36,6 +45,7 @@ from hub.domain.actors import Actor, ActorFilters, Delivery
 from hub.stores.delivery.outbox import Outbox
 from hub.stores.registry.store import ActorStore
 from schemas import get_codec
+from tests.integration.conftest import WorkerProcess
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.worker_metrics import partition_of
 
@@ -83,14 +93,28 @@ async def _letter(settings: HubSettings, reason: str, num: str) -> None:
         await producer.stop()
 
 
-async def _feed_record(settings: HubSettings, actor: str) -> None:
+async def _feed_record(settings: HubSettings, actor: str, n: int = 1) -> None:
     await ensure_topics(settings, [feed_spec(actor)])
     producer = AIOKafkaProducer(**client_options(settings))
     await producer.start()
     try:
-        await producer.send_and_wait(topics.feed_topic(actor), b"record", key=b"k")
+        for _ in range(n):
+            await producer.send_and_wait(topics.feed_topic(actor), b"record", key=b"k")
     finally:
         await producer.stop()
+
+
+async def _written_as_files(settings: HubSettings, actor: str, offset: int) -> None:
+    """The DIS file outbox of ``actor`` committed up to ``offset`` (as ``hub files outbox``)."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group_id(actor),
+                                enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+        tp = TopicPartition(topics.feed_topic(actor), 0)
+        consumer.assign([tp])
+        await consumer.commit({tp: offset})
+    finally:
+        await consumer.stop()
 
 
 def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
@@ -101,17 +125,31 @@ def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
     db = f"sqlite:///{tmp_path / 'hub.db'}"
     engine = make_engine(db)
     migrate(engine)
-    ActorStore(engine).upsert(Actor(
-        id=actor, name=actor, kind="bailleur", filters=ActorFilters(communes=["27229"]),
-        delivery=Delivery(channel="webhook", options={"url": "http://127.0.0.1:9/hook"})))
+    soap, files, no_feed = f"status-soap-{tag}", f"status-file-{tag}", f"status-nofeed-{tag}"
+    store = ActorStore(engine)
+    for actor_id, delivery in (
+        (actor, Delivery(channel="webhook", options={"url": "http://127.0.0.1:9/hook"})),
+        (soap, Delivery(channel="soap", options={"url": "http://127.0.0.1:9/soap"})),
+        (files, Delivery(channel="file")),
+        (no_feed, Delivery(channel="file")),
+    ):
+        store.upsert(Actor(id=actor_id, name=actor_id, kind="bailleur", delivery=delivery,
+                           filters=ActorFilters(communes=["27229"])))  # fmt: skip
     num = new_num_unique()
-    Outbox(engine).add(actor, [(0, num, b"{}")])
+    outbox = Outbox(engine)
+    outbox.add(actor, [(0, num, b"{}")])
+    outbox.add(soap, [(0, num, b"{}"), (1, num, b"{}")])  # the pump copied 2 of 3
+    outbox.delivered(outbox.due(soap, 1)[0].seq)  # and the first was delivered
     env = {**hub_env, "HUB_DATABASE__URL": db}
     asyncio.run(ensure_topics(settings, core_topics(settings)))
     asyncio.run(_letter(settings, reason, num))
     asyncio.run(_feed_record(settings, actor))
+    asyncio.run(_feed_record(settings, soap, 3))
+    asyncio.run(_feed_record(settings, files, 2))
+    asyncio.run(_written_as_files(settings, files, 1))
     part = partition_of(num, settings.kafka.partitions)
-    args = ("status", "--json", "--group", group, "--actor", actor)
+    args = ("status", "--json", "--group", group, "--actor", actor, "--actor", soap,
+            "--actor", files, "--actor", no_feed)  # fmt: skip
 
     async def scene() -> tuple[str, list[dict[str, Any]], subprocess.CompletedProcess[str]]:
         async with stuck_member(settings, group) as client_id:
@@ -122,8 +160,8 @@ def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
                 assert res.returncode == 0, res.stderr[-2000:]
                 readings.append(json.loads(res.stdout))
                 await asyncio.sleep(2)
-            text = await asyncio.to_thread(hub, {**env, "COLUMNS": "80"}, "status", "--group",
-                                           group, "--actor", actor)  # fmt: skip
+            text = await asyncio.to_thread(hub, {**env, "COLUMNS": "80"}, "status",
+                                           *args[2:])  # the same, as text  # fmt: skip
             return client_id, readings, text
 
     client_id, (first, second), text = asyncio.run(scene())
@@ -132,26 +170,79 @@ def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
     [member] = first["members"]
     assert member["client_id"] == client_id
     assert sorted(member["partitions"]) == sorted(
-        f"{topics.DEMANDES}:{p}" for p in range(settings.kafka.partitions))
+        f"{topics.DEMANDES}:{p}" for p in range(settings.kafka.partitions)
+    )
     lags = [{(x["topic"], x["partition"]): x for x in r["lag"]} for r in (first, second)]
     mine = [lag[(topics.DEMANDES, part)] for lag in lags]
     assert all(x["lag"] >= 1 and x["owner"] == client_id for x in mine), mine
     assert mine[0]["committed"] == mine[1]["committed"] is not None  # stuck: not moving
     assert mine[0]["lag"] == mine[0]["end"] - mine[0]["committed"]
     assert first["dlq"][reason] == {"letters": 1, "pending": 1}
-    assert first["outboxes"] == [{"channel": "webhook", "actor": actor, "depth": 1}]
-    assert first["outbox_depths"] == {"webhook": 1}
-    [feed] = first["feeds"]
-    assert feed["actor"] == actor and feed["end_offset"] == 1
+    assert first["outboxes"] == [
+        {"channel": "file", "actor": files, "depth": 1, "not_copied": 0},
+        {"channel": "file", "actor": no_feed, "depth": 0, "not_copied": 0},
+        {"channel": "soap", "actor": soap, "depth": 2, "not_copied": 1},
+        {"channel": "webhook", "actor": actor, "depth": 1, "not_copied": 0},
+    ]
+    assert first["outbox_depths"] == {"file": 1, "soap": 2, "webhook": 1}
+    feeds = {f["actor"]: f for f in first["feeds"]}
+    assert sorted(feeds) == sorted([actor, soap, files])
+    feed = feeds[actor]
+    assert feed["end_offset"] == 1 and feeds[soap]["end_offset"] == 3
     assert feed["age_s"] is not None and 0 <= feed["age_s"] < 120
 
     assert text.returncode == 0, text.stderr[-2000:]
     lines = text.stdout.splitlines()
     assert all(len(ln) <= 80 or " " not in ln.strip() for ln in lines), lines
     words = text.stdout.split()
-    for name in (group, actor, reason, client_id, f"{topics.DEMANDES}:{part}",
-                 first["brokers"]["cluster_id"]):
+    for name in (
+        group,
+        actor,
+        soap,
+        files,
+        no_feed,
+        reason,
+        client_id,
+        f"{topics.DEMANDES}:{part}",
+        first["brokers"]["cluster_id"],
+    ):
         assert name in words, (name, lines)
+    assert any(ln.split()[:4] == ["soap", soap, "depth", "2"] and "not copied" in ln
+               for ln in lines), lines  # fmt: skip
+
+
+def test_status_shows_the_hub_workers_of_the_group(
+    worker: WorkerProcess, hub_env: dict[str, str], settings: HubSettings
+) -> None:
+    url = f"http://{settings.monitoring.web_host}:{worker.env['HUB_WORKER__WEB_PORT']}"
+    inputs = {f"{t}:{p}" for t in (topics.DEMANDES, topics.EVENEMENTS)
+              for p in range(settings.kafka.partitions)}  # fmt: skip
+    deadline = time.monotonic() + 90
+    found: dict[str, Any] = {}
+    while time.monotonic() < deadline:  # the worker joins, is assigned, commits
+        assert worker.alive(), f"worker died; see {worker.log}"
+        res = hub(hub_env, "status", "--json", "--actor", "no-such-actor")
+        found = json.loads(res.stdout)
+        mine = [m for m in found["members"] if m["worker_url"] == url]
+        held = {p for m in found["members"] for p in m["partitions"]}
+        lag = [x for x in found["lag"] if x["topic"] == topics.DEMANDES]
+        if (found["group_state"] == "Stable" and mine and inputs <= held and lag
+                and all(x["committed"] is not None for x in lag)):  # fmt: skip
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"the worker is not shown in its group: {found}")
+    assert found["group"] == settings.worker.app_id and found["group_protocol"] == "faust"
+    [member] = mine
+    assert member["client_id"].startswith("faust")
+    assert {x["owner"] for x in found["lag"]} <= {m["worker_url"] for m in found["members"]}
+    for x in found["lag"]:
+        if f"{x['topic']}:{x['partition']}" in member["partitions"]:
+            assert (x["owner"], x["member"]) == (url, member["member_id"]), x
+            assert x["lag"] == max(0, x["end"] - x["committed"])
+    text = hub({**hub_env, "COLUMNS": "80"}, "status", "--actor", "no-such-actor")
+    words = text.stdout.split()
+    assert url in words and "faust" in words, text.stdout
 
 
 def test_status_without_a_broker_says_so(hub_env: dict[str, str], tmp_path: Path) -> None:
