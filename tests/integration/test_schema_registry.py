@@ -43,6 +43,7 @@ from dispatch.processor import InputRecord, Processor
 from hub.core import topics
 from hub.core.errors import HubError
 from hub.core.kafka.admin import ensure_topics, feed_spec
+from hub.core.schema_registry import FEED_SUBJECT, RegistryClient, RegistryRefused, resolver
 from hub.core.settings import HubSettings
 from hub.dev.stack.registry import RegistryStack
 from hub.domain.actors import Actor, ActorFilters
@@ -196,7 +197,8 @@ def _independent_decode(registry_url: str, value: bytes) -> dict[str, Any]:
     r = httpx.get(f"{registry_url}/schemas/ids/{schema_id}", timeout=10)
     assert r.status_code == 200, r.text
     writer = parse_schema(json.loads(r.json()["schema"]))  # named types inlined: no files
-    rec: dict[str, Any] = schemaless_reader(io.BytesIO(value[5:]), writer)
+    rec = schemaless_reader(io.BytesIO(value[5:]), writer)
+    assert isinstance(rec, dict)
     return rec
 
 
@@ -224,6 +226,14 @@ def test_every_kind_in_the_confluent_format_read_through_the_registry(
         assert int(m["occurredAt"].timestamp() * 1000) == h["occurredAt"]
     # registering again (a second worker, a restart) gives the same id
     assert configure_feed_wire(confluent) == schema_id
+    client = RegistryClient(registry_url)
+    current = get_codec().registry.current("FeedRecord").fingerprint
+    assert resolver(client, get_codec().registry)(schema_id) == current
+    with pytest.raises(RegistryRefused) as refused:  # not an Avro schema: HTTP 4xx
+        client.register(FEED_SUBJECT, {"type": "no-such-type"})
+    assert not refused.value.retriable
+    assert client.schema(2**31 - 1) is None  # unknown id: 404
+    client.close()
 
 
 def test_worker_stops_on_an_unreachable_registry(hub_env: dict[str, str], tmp_path: Path) -> None:

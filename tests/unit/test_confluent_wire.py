@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from fastavro import schemaless_reader
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch import feedbytes
@@ -32,6 +32,7 @@ ids = st.integers(min_value=0, max_value=MAX_ID)
 bodies = st.binary(max_size=64)
 
 
+@settings(deadline=None)  # a loaded machine: the first example may be slow
 @given(ids, bodies)
 def test_frame_is_magic_then_big_endian_id_then_body(schema_id: int, body: bytes) -> None:
     data = frame(schema_id, body)
@@ -70,6 +71,7 @@ def _record(kind: str = "RETRAIT", profile: str = "consultant_simple") -> dict[s
             "evenement": None}  # fmt: skip
 
 
+@settings(deadline=None)
 @given(ids)
 def test_reframing_keeps_the_avro_body_and_reads_back(schema_id: int) -> None:
     codec, table = get_codec(), SchemaIds()
@@ -81,6 +83,7 @@ def test_reframing_keeps_the_avro_body_and_reads_back(schema_id: int) -> None:
     assert table.to_single_object(conf) == single
     # what an independent consumer does with the registry's schema: read the body
     body = schemaless_reader(io.BytesIO(conf[5:]), codec.registry.current("FeedRecord").parsed)
+    assert isinstance(body, dict)
     assert body["kind"] == "RETRAIT" and body["demandeVersion"] == 3
 
 
@@ -93,7 +96,12 @@ def test_hub_readers_accept_both_framings(ids_table: SchemaIds) -> None:
     assert err.value.code == "unknown_schema"
     asked: list[int] = []
     fp = codec.registry.current("FeedRecord").fingerprint
-    ids_table.resolver = lambda i: asked.append(i) or (fp if i == 7 else None)  # type: ignore[func-returns-value]
+
+    def resolve(i: int) -> bytes | None:
+        asked.append(i)
+        return fp if i == 7 else None
+
+    ids_table.resolver = resolve
     assert codec.decode_as(conf, "FeedRecord") == codec.decode_as(single, "FeedRecord")
     assert codec.decode_as(conf, "FeedRecord")["reason"] == "hors_territoire"
     assert asked == [7]  # learned: asked once
@@ -131,11 +139,32 @@ def test_unreachable_registry_is_retriable_after_the_deadline() -> None:
         port = s.getsockname()[1]
     client = RegistryClient(f"http://127.0.0.1:{port}/apis/ccompat/v7", timeout_s=0.5)
     waits: list[float] = []
+
+    def sleep(w: float) -> None:
+        waits.append(w)
+        time.sleep(w)
+
     t0 = time.monotonic()
     with pytest.raises(RegistryUnavailable, match="gave up registering") as err:
-        register_with_retries(client, "s", {"type": "string"}, timeout_s=1.0,
-                              backoff=Backoff(0.1, 0.4, jitter=(1.0, 1.0)),
-                              sleep=lambda w: (waits.append(w), time.sleep(w))[1])  # fmt: skip
+        exact = Backoff(0.1, 0.4, jitter=(1.0, 1.0))
+        register_with_retries(client, "s", {"type": "string"}, timeout_s=1.0, backoff=exact,
+                              sleep=sleep)  # fmt: skip
     assert err.value.retriable and f"127.0.0.1:{port}" in str(err.value)
     assert waits[:3] == [0.1, 0.2, 0.4] and sum(waits) <= 1.0  # the house back-off, bounded
     assert time.monotonic() - t0 < 5
+
+
+def test_wire_format_setting(ids_table: SchemaIds) -> None:
+    from dispatch.feedwire import configure_feed_wire
+    from hub.core.errors import ConfigError
+    from hub.core.settings import HubSettings, RegistrySettings
+
+    record = _record()
+    feedbytes.use_wire(ids_table.to_confluent)  # left over: the default setting resets it
+    assert configure_feed_wire(HubSettings()) is None
+    assert FeedBytes(get_codec()).encode(record)[:2] == b"\xc3\x01"
+    unset = HubSettings(registry=RegistrySettings(wire_format="confluent"))
+    with pytest.raises(ConfigError, match="needs HUB_REGISTRY__URL") as err:
+        configure_feed_wire(unset)
+    assert not err.value.retriable
+    assert FeedBytes(get_codec()).encode(record)[:2] == b"\xc3\x01"  # never half-switched
