@@ -113,7 +113,7 @@ def test_the_pages_example_reaches_the_feed_with_its_detail(codec: Any, geograph
         demande_event(num, [DARNETAL, LE_HAVRE], occurred_at=_ms(dt.date(2025, 9, 1), 12)), page
     )
     asyncio.run(proc.process([_ev_rec(codec, ev)]))
-    for actor in ("dep", "havre"):  # every recipient, as docs/cotation.md defines it
+    for actor in ("dep", "havre", "metropole"):  # every recipient (docs/cotation.md)
         (rec,) = _feed(codec, sender, actor)
         (cot,) = rec["cotations"]
         assert (cot["epci"], cot["versionGrille"], cot["dateReference"]) == (
@@ -127,6 +127,27 @@ def test_the_pages_example_reaches_the_feed_with_its_detail(codec: Any, geograph
         assert [c["declarePar"] for c in cot["criteres"] if c["code"] == "REPRISE_ACTIVITE"] == [
             "rouen-habitat"
         ]
+    # the page's feed excerpt, as the page prints it
+    excerpt = PAGE.read_text("utf-8").split("### The example in the feed and over time")[1]
+    block = re.search(r'```json\n"cotations": (.*?)\n```', excerpt, re.S)
+    assert block is not None
+    assert _feed(codec, sender, "dep")[0]["cotations"] == json.loads(block[1])
+    # and over time: a tick in 2058 sends the page's table, to the Métropole's actors only
+    asyncio.run(proc.process(_ticks(codec, proc, _ms(dt.date(2058, 1, 1)))))
+    table = re.findall(
+        r"^\| (\d{4}-\d\d-\d\d) \| [^|]+ \| (\d+) \|$",
+        excerpt[excerpt.index("<!-- cotation-example:clock -->") :],
+        re.M,
+    )
+    assert len(table) == 4
+    for actor in ("dep", "metropole"):
+        got = [
+            (r["cotations"][0]["dateReference"], r["cotations"][0]["total"], r["occurredAt"])
+            for r in _feed(codec, sender, actor)
+            if r["reason"] == "cotation"
+        ]
+        assert got == [(day, int(t), _ms(dt.date.fromisoformat(day))) for day, t in table]
+    assert not [r for r in _feed(codec, sender, "havre") if r["reason"] == "cotation"]
     # without a scoring: no cotations, the rest unchanged
     proc, sender = _processor(codec, geography, None)
     asyncio.run(proc.process([_ev_rec(codec, {**ev, "eventId": str(uuid.uuid4())})]))
