@@ -4,7 +4,7 @@ worker's feed-writing path, and an independent consumer.
 
 The registry is built once per user into ``~/.cache/passerelle/registry/`` (as ``hub
 stack up --with-registry`` builds it into the stack's home: 17 s with ``~/.m2`` filled,
-more while Maven fetches 131 MB of jars the first time) and a private instance of it runs on a free port for this
+102 s from an empty one) and a private instance of it runs on a free port for this
 module (7 s to start). The tests are skipped, saying
 why, when it cannot be built or started here (no java or mvn, Maven Central unreachable).
 

@@ -12,8 +12,8 @@ encoding). Layout under ``<home>/registry/``::
     app-<version>/      the Maven project and its build (target/quarkus-app/)
     registry.pid        logs/registry.out (the JVM's output)
 
-Measured on 2 shared cores: build 17 s with ``~/.m2`` filled (61 s when Maven still had
-plugins to fetch; an empty ``~/.m2`` also fetches the app's 290 jars, 131 MB, not timed);
+Measured on 2 shared cores: build 17 s with ``~/.m2`` filled (102 s from an empty one:
+225 MB fetched from Maven Central);
 start 7 s; 190 MB resident.
 
 Every public method is idempotent, as :class:`hub.dev.stack.kafka.KafkaStack`'s.
