@@ -1,14 +1,17 @@
 """Demand events (to ``hub.demandes``) and a demand's timeline (right to information).
 
 :func:`build_router` gives the routes; the submission body is the ``DemandeEventIn`` model
-of :mod:`hub.api.demande_model`, bounded by the settings.
+of :mod:`hub.api.demande_model`, bounded by the settings. The timeline carries the
+demand's **current** score (today's, as ``GET /demandes/{num}/cotation`` gives it:
+:mod:`hub.api.routes_cotation`), not the score as of each event (docs/cotation.md, "The
+score in the timeline").
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
@@ -18,8 +21,10 @@ from hub.api.demande_model import as_event, demande_event_model
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, Published, Timeline, TimelineEntry
 from hub.api.problems import responses
+from hub.api.routes_cotation import Cotations, CritereOut
+from hub.api.routes_cotation import cotation as current_cotation
 from hub.core import topics
-from hub.core.errors import ForbiddenError, HubError, InputError
+from hub.core.errors import ForbiddenError, HubError, InputError, NotFoundError
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.domain.gp.catalogue import Catalogue
@@ -126,25 +131,57 @@ def actor_entry(record: dict[str, Any], catalogue: Catalogue) -> TimelineEntry:
     )
 
 
+class ScoredTimeline(Timeline):
+    """The timeline with the demand's score today under each EPCI grid in force; null
+    when the caller's feed holds no snapshot of the demand (not dispatched yet,
+    withdrawn)."""
+
+    cotation: Cotations | None = None
+
+
+def applicant_critere(critere: CritereOut) -> CritereOut:
+    """What the applicant sees of a criterion: a declaration without its author."""
+    found = critere.declaration
+    if found is None:
+        return critere
+    word = "declared" if found.valeur else "declared not met"
+    return critere.model_copy(update={
+        "declaration": None,
+        "explication": f"{word} by a partner on {found.dateDeclaration.isoformat()}"})  # fmt: skip
+
+
 @router.get(
     "/demandes/{num_unique}/timeline",
-    response_model=Timeline,
+    response_model=ScoredTimeline,
     summary="A demand's gestion partagée events, in order",
     responses=responses(401, 403, 422, 503),
 )
 async def timeline(
+    request: Request,
     num_unique: Annotated[str, Path(pattern=NUM_UNIQUE)],
     vue: Annotated[Literal["acteur", "demandeur"], Query()] = "acteur",
     actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008
-) -> Timeline:
+) -> ScoredTimeline:
     """``vue=demandeur`` is the applicant's view (right to information): only events whose
-    type is ``aPublierSurPGP``, with what the applicant may see. Holders only."""
+    type is ``aPublierSurPGP``, with what the applicant may see — and the current score,
+    declarations without their author. Holders only."""
     await ctx.require_holder(actor, num_unique)
     store = ctx.gp.store
     catalogue = await run_in_threadpool(store.catalogue)
     records = await run_in_threadpool(store.timeline, num_unique, published_only=vue == "demandeur")
     entry = applicant_entry if vue == "demandeur" else actor_entry
-    return Timeline(
-        numUnique=num_unique, vue=vue, evenements=[entry(r, catalogue) for r in records]
+    try:
+        scored: Cotations | None = await current_cotation(request, num_unique, actor=actor,
+                                                          ctx=ctx)  # fmt: skip
+    except NotFoundError:
+        scored = None
+    if scored is not None and vue == "demandeur":
+        for c in scored.cotations:
+            c.criteres = [applicant_critere(x) for x in c.criteres]
+    return ScoredTimeline(
+        numUnique=num_unique,
+        vue=vue,
+        evenements=[entry(r, catalogue) for r in records],
+        cotation=scored,
     )
