@@ -9,9 +9,14 @@ twice."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +32,7 @@ from hub.services.statistics_folder import Folder
 from hub.stores.cotation.store import DeclarationStore
 from hub.stores.statistics.store import StatisticsStore
 from monitoring.metrics import REGISTRY
+from reliability.cluster import REPO, free_port
 from schemas import get_codec
 from tests.support.demandes import demande_event, new_num_unique
 
@@ -125,3 +131,38 @@ def test_the_fold_handles_every_odd_record_and_folds_each_demand_once(
         assert len(store.faits("commune", ROUEN_COMMUNE)) == 13
 
     asyncio.run(scenario())
+
+
+def test_hub_stats_fold_stops_cleanly_on_sigterm(tmp_path: Path, hub_env: dict[str, str]) -> None:
+    """The real command in a subprocess (its own group, its own database): it folds
+    hub.demandes (its metrics say so), then SIGTERM ends it with exit 0."""
+    port = free_port()
+    env = {**hub_env, "HUB_HOME": str(tmp_path / "home"),
+           "HUB_STATISTICS__GROUP": f"test-stats-cli-{uuid.uuid4().hex[:8]}"}
+    log = tmp_path / "fold.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from hub.cli import main; main()", "stats", "fold",
+             "--metrics-port", str(port)], env=env, cwd=REPO, stdout=out,
+            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while "passerelle_statistics_records_total{" not in _metrics(port):
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "statistics fold stopped" in log.read_text()
+
+
+def _metrics(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
