@@ -19,6 +19,15 @@ One run on a private broker (``bench.broker.private_broker``): synthetic demands
   included), the ratio is that rate over the raw producer's. The load average of the
   machine is recorded at each run's start and end (others' work shares the CPUs).
 
+**CPU**: user + system seconds of the command and its check workers (``os.wait4``; the
+workers are reaped by the command), per event: what the load of other programs on a
+shared machine changes least (the wall time of a run is the CPU time it was given).
+``--baseline DIR`` also runs ``hub publish`` from another source tree (e.g. ``git
+archive <commit> | tar -x -C DIR``: the package imported from ``DIR`` first), right after
+the runs of the current one on each input, so both see about the same load: before and
+after, back to back. ``--work DIR`` keeps the inputs there and reuses those already
+written.
+
 Prints a markdown table and writes the JSON result next to it (``--out``). Sizes:
 ``--demands`` JSONL events (several sizes allowed, e.g. ``200000,400000``: flat RSS across
 them is the point), ``--xml-files``. Never timed in tests.
@@ -33,10 +42,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,6 +100,14 @@ def write_xml_folder(folder: Path, n: int, seed: int) -> int:
         (sub / f"demande-{i:07d}.xml").write_bytes(data)
         total += len(data)
     return total
+
+
+def _written(path: Path, done: bool = False) -> bool:
+    """Whether ``path`` was written whole by an earlier run (``--work``); ``done``: say so."""
+    marker = path.with_name(path.name + ".done")
+    if done:
+        marker.touch()
+    return marker.exists()
 
 
 async def raw_producer(bootstrap: str, jsonl: Path, n: int) -> dict[str, Any]:
@@ -169,20 +188,22 @@ def run_hub(args: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     elapsed = time.monotonic() - start
     lines = log.read_text(errors="replace").strip().splitlines()
     return {"seconds": round(elapsed, 2), "exit": child.returncode,
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
             "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
             "tree_rss_mib": round(peaks[0] / 1024, 1), "tree_pss_mib": round(peaks[1] / 1024, 1),
             "last_line": lines[-1] if lines else ""}  # fmt: skip
 
 
 def measure(name: str, path: Path, n: int, env: dict[str, str], home: Path,
-            dry_run: bool, jobs: int | None = None) -> dict[str, Any]:  # fmt: skip
+            dry_run: bool, jobs: int | None = None,
+            label: str = "current") -> dict[str, Any]:  # fmt: skip
     size = (
         sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
         if path.is_dir()
         else path.stat().st_size
     )
     out: dict[str, Any] = {"input": name, "events": n, "bytes": size, "jobs": jobs,
-                           "loadavg_before": os.getloadavg()}  # fmt: skip
+                           "code": label, "loadavg_before": os.getloadavg()}  # fmt: skip
     opts = ["--jobs", str(jobs)] if jobs else []
     if dry_run:
         out["dry_run"] = run_hub(["publish", "--dry-run", *opts, str(path)], env,
@@ -193,11 +214,13 @@ def measure(name: str, path: Path, n: int, env: dict[str, str], home: Path,
         raise SystemExit(f"hub publish {name} failed: {run['last_line']}")
     out["publish"] = run
     out["events_per_s"] = round(n / run["seconds"])
+    out["cpu_us_per_event"] = round(run["cpu_s"] / n * 1e6)
     return out
 
 
 async def main_async(sizes: list[int], xml_files: int, seed: int, home: Path,
-                     dry_run: bool, jobs: list[int | None]) -> dict[str, Any]:  # fmt: skip
+                     dry_run: bool, jobs: list[int | None],
+                     baseline: Path | None = None) -> dict[str, Any]:  # fmt: skip
     result: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seed": seed,
                               "machine": report.machine(), "versions": report.versions(),
                               "runs": []}  # fmt: skip
@@ -207,14 +230,31 @@ async def main_async(sizes: list[int], xml_files: int, seed: int, home: Path,
     for n in sizes:
         t = time.monotonic()
         path = home / f"demandes-{n}.jsonl"
-        write_demands(path, n, seed)
+        if not _written(path):
+            write_demands(path, n, seed)
+            _written(path, True)
         print(f"generated {n} demands as JSONL in {time.monotonic() - t:.0f} s", flush=True)
         inputs.append((f"jsonl-{n}", path, n))
     if xml_files:
         t = time.monotonic()
-        write_xml_folder(home / "xml", xml_files, seed)
+        folder = home / f"xml-{xml_files}"
+        if not _written(folder):
+            write_xml_folder(folder, xml_files, seed)
+            _written(folder, True)
         print(f"rendered {xml_files} XML files in {time.monotonic() - t:.0f} s", flush=True)
-        inputs.append((f"xml-{xml_files}", home / "xml", xml_files))
+        inputs.append((f"xml-{xml_files}", folder, xml_files))
+    run_dir = Path(tempfile.mkdtemp(dir=home, prefix="run-"))  # broker, hub home, logs
+    try:
+        return await _measure_all(result, inputs, run_dir, samples, sizes, xml_files, dry_run,
+                                  jobs, baseline)  # fmt: skip
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+async def _measure_all(result: dict[str, Any], inputs: list[tuple[str, Path, int]],
+                       home: Path, samples: Path, sizes: list[int], xml_files: int,
+                       dry_run: bool, jobs: list[int | None],
+                       baseline: Path | None) -> dict[str, Any]:  # fmt: skip
     with private_broker(home / "broker") as broker:
         await create_topics(broker.bootstrap, {RAW_TOPIC: PARTITIONS})
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
@@ -225,9 +265,16 @@ async def main_async(sizes: list[int], xml_files: int, seed: int, home: Path,
         result["raw_producer"] = raw
         print(f"raw producer: {raw['events_per_s']} events/s", flush=True)
         for name, path, n in inputs:
-            for j in jobs:
-                run = measure(name, path, n, env, home, dry_run, j)
-                run["ratio_to_raw"] = round(run["events_per_s"] / raw["events_per_s"], 3)
+            # the ceiling again, under the load of this moment, for this input's ratios
+            here = await raw_producer(broker.bootstrap, samples, n)
+            print(f"raw producer before {name}: {here['events_per_s']} events/s", flush=True)
+            runs = [measure(name, path, n, env, home, dry_run, j) for j in jobs]
+            if baseline is not None:
+                old = {**env, "PYTHONPATH": str(baseline)}
+                runs.append(measure(name, path, n, old, home, False, label="baseline"))
+            for run in runs:
+                run["raw_events_per_s"] = here["events_per_s"]
+                run["ratio_to_raw"] = round(run["events_per_s"] / here["events_per_s"], 3)
                 result["runs"].append(run)
                 print(json.dumps(run), flush=True)
     result["bench_peak_rss_mib"] = round(
@@ -240,18 +287,21 @@ def markdown(result: dict[str, Any]) -> str:
     raw = result["raw_producer"]
     dry = any("dry_run" in r for r in result["runs"])
     rows = [
-        "| input | jobs | events | MB | wall s | events/s | × raw | peak RSS MiB "
-        "| tree RSS / PSS MiB | load before → after |" + (" dry-run s |" if dry else ""),
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|" if dry else ""),
+        "| input | code | jobs | events | MB | wall s | events/s | × raw | CPU µs/event "
+        "| peak RSS MiB | tree RSS / PSS MiB | load before → after |"
+        + (" dry-run s |" if dry else ""),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|" + ("---:|" if dry else ""),
     ]
     for r in result["runs"]:
         p = r["publish"]
         load = f"{r['loadavg_before'][0]:.1f} → {r['loadavg_after'][0]:.1f}"
-        rows.append(f"| {r['input']} | {r['jobs'] or 'default'} | {r['events']:,} "
-                    f"| {r['bytes'] / 1e6:,.0f} | {p['seconds']} | {r['events_per_s']:,} "
-                    f"| {r['ratio_to_raw']} | {p['peak_rss_mib']} "
-                    f"| {p['tree_rss_mib']} / {p['tree_pss_mib']} | {load} |"
-                    + (f" {r['dry_run']['seconds']} |" if "dry_run" in r else ""))  # fmt: skip
+        dry_s = f" {r['dry_run']['seconds']} |" if "dry_run" in r else (" |" if dry else "")
+        ceiling = r.get("raw_events_per_s", raw["events_per_s"])
+        rows.append(f"| {r['input']} | {r.get('code', 'current')} | {r['jobs'] or 'default'} "
+                    f"| {r['events']:,} | {r['bytes'] / 1e6:,.0f} | {p['seconds']} "
+                    f"| {r['events_per_s']:,} | {r['ratio_to_raw']} (raw {ceiling:,}) "
+                    f"| {r.get('cpu_us_per_event', '')} | {p['peak_rss_mib']} "
+                    f"| {p['tree_rss_mib']} / {p['tree_pss_mib']} | {load} |{dry_s}")  # fmt: skip
     return "\n".join([f"raw producer: {raw['events']:,} records in {raw['seconds']} s, "
                       f"{raw['events_per_s']:,} events/s", "", *rows])  # fmt: skip
 
@@ -265,13 +315,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--jobs", default="", help="hub publish --jobs values, comma-separated (default: its own)"
     )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="also run hub publish from this source tree (module doc)",
+    )
+    p.add_argument("--work", type=Path, default=None,
+                   help="keep the inputs in this folder and reuse those there")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     args = p.parse_args(argv)
     sizes = [int(v) for v in args.demands.split(",") if int(v)]
-    with tempfile.TemporaryDirectory(prefix="hub-bench-publish-") as tmp:
-        jobs: list[int | None] = [int(v) for v in args.jobs.split(",") if v] or [None]
-        result = asyncio.run(main_async(sizes, args.xml_files, args.seed, Path(tmp),
-                                        args.dry_run, jobs))  # fmt: skip
+    jobs: list[int | None] = [int(v) for v in args.jobs.split(",") if v] or [None]
+    baseline = args.baseline.resolve() if args.baseline else None
+    with contextlib.ExitStack() as stack:
+        if args.work is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="hub-bench-publish-"))
+            work = Path(tmp)
+        else:
+            work = args.work.resolve()
+            work.mkdir(parents=True, exist_ok=True)
+        result = asyncio.run(main_async(sizes, args.xml_files, args.seed, work,
+                                        args.dry_run, jobs, baseline))  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     (args.out / f"publish-{stamp}.json").write_text(json.dumps(result, indent=2))
