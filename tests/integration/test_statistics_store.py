@@ -66,18 +66,3 @@ def test_changes_marks_and_readers(migrated_db: tuple[str, Engine]) -> None:
     values = [100.0 * (i + 1) for i in range(3, 14)]
     assert store.seuils(ROUEN) == seuils_quartiles(values) == store(ROUEN)
 
-
-def test_the_cached_port_reads_again_after_its_ttl(migrated_db: tuple[str, Engine]) -> None:
-    from hub.stores.statistics.quartiles import CachedSeuils
-
-    _url, engine = migrated_db
-    store = StatisticsStore(engine)
-    now = [0.0]
-    port = CachedSeuils(store, ttl_s=60, clock=lambda: now[0])
-    assert port(ROUEN) is None
-    faits = [_fait(i) for i in range(11)]
-    store.write([Change(f.num_unique, f, Mark(0, i, ())) for i, f in enumerate(faits)])
-    now[0] = 59.0
-    assert port(ROUEN) is None  # cached
-    now[0] = 61.0
-    assert port(ROUEN) == seuils_quartiles([100.0 * (i + 1) for i in range(11)])
