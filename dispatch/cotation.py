@@ -57,6 +57,9 @@ COTATION = "cotation"
 TOKEN = COTATION + ":"
 PARIS = ZoneInfo("Europe/Paris")
 
+#: states whose candidate days are kept (a few hundred kB)
+_DAYS_KEPT = 4096
+
 DeclarationsPort = Callable[[str, str, int], Mapping[str, Declaration]]
 SeuilsPort = Callable[[str], SeuilsQuartiles | None]
 
@@ -128,6 +131,8 @@ class Scoring:
         self.declarations = declarations
         self.seuils = seuils
         self._last: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
+        #: candidate days of recent snapshots, by (numéro, event id), oldest first
+        self._days: dict[tuple[str, str], tuple[dt.date, ...]] = {}
 
     def epcis(self, demande: dict[str, Any] | None) -> list[str]:
         """The EPCIs of the wished communes (today's codes, wish order) having a grid."""
@@ -177,11 +182,21 @@ class Scoring:
             state.num_unique, state.demande, day, cutoff_ms)}  # fmt: skip
         return sorted(e for e in before.keys() | after.keys() if before.get(e) != after.get(e))
 
-    def next_change(self, demande: dict[str, Any] | None, after: dt.date) -> dt.date | None:
+    def next_change(self, demande: dict[str, Any] | None, after: dt.date,
+                    key: tuple[str, str] | None = None) -> dt.date | None:  # fmt: skip
         """The first day after ``after`` on which time alone may change the demand's score
-        under one of its EPCIs' grids (None: never)."""
-        days = [d for d in self._candidates(demande) if d > after]
-        return min(days) if days else None
+        under one of its EPCIs' grids (None: never). ``key``: the state's (numéro, last
+        event id), which fixes its snapshot: the candidate days are then computed once per
+        snapshot, not at each of its state's writes (a state is written, then read as the
+        next one's prior)."""
+        days = self._days.get(key) if key is not None else None
+        if days is None:
+            days = tuple(sorted(set(self._candidates(demande))))
+            if key is not None:
+                if len(self._days) >= _DAYS_KEPT:
+                    self._days.pop(next(iter(self._days)))
+                self._days[key] = days
+        return next((d for d in days if d > after), None)
 
     def _candidates(self, demande: dict[str, Any] | None) -> Iterable[dt.date]:
         if demande is None:

@@ -224,7 +224,8 @@ class Deadlines:
                 out.append((due, DELAI, created))
         if self.scoring is not None:
             after = self.scoring.reference_day(state, state.occurred_at)
-            change = self.scoring.next_change(state.demande, after)
+            change = self.scoring.next_change(state.demande, after,
+                                              (state.num_unique, state.last_event_id))  # fmt: skip
             if change is not None:
                 out.append((day_ms(change), COTATION, change))
         return out
