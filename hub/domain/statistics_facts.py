@@ -7,7 +7,8 @@ Contracts:
   arrondissement or commune déléguée counted in its commune), every EPCI it wishes (in
   wish order), its typologies, ``dateCreationDemande``, and for ``RAD`` the radiation's
   date and motive (``radiation/dateRadiation``, ``motifRadiation``; the event's own date
-  when the snapshot lacks it). Any other live operation makes the demand active again (a
+  when the snapshot lacks it; a motive outside the reference table ``motifRadiation`` is
+  kept as unknown, ``None``). Any other live operation makes the demand active again (a
   ``MOD`` after a ``RAD`` is a reactivation: domain README, "Empty motive = reactivation").
   The resources per consumption unit are :func:`hub.domain.cotation.faits.ressources_par_uc`
   on the event's date. Unknown wished codes raise :class:`UnknownCommuneError` for the
@@ -28,6 +29,7 @@ from typing import Any
 from hub.core.errors import UnknownCommuneError
 from hub.domain.cotation import faits
 from hub.domain.geo import Geography
+from hub.domain.refdata import TABLES
 from hub.domain.state import wished_communes, wished_typologies
 from hub.domain.statistics import Fait
 
@@ -105,7 +107,7 @@ def fait_of(event: dict[str, Any], geo: Geography, scores: dict[str, int] | None
         date_creation=faits.date_creation(demande),
         active=active,
         date_radiation=None if active else (faits.parse_date(radiation.get("dateRadiation")) or on),
-        motif_radiation=motif if isinstance(motif, str) and motif else None,
+        motif_radiation=motif if motif in TABLES["motifRadiation"] and motif else None,
         ressources_uc=faits.ressources_par_uc(demande, on),
         scores=dict(scores or {}),
     )

@@ -13,7 +13,8 @@ Contracts of :meth:`Folder.fold`:
   record is logged (reason, position; never its content) and skipped: it never stops the
   fold nor costs another record. It is not dead-lettered here: the worker reading the same
   topic dead-letters it, and a replay from hub.dlq comes back through hub.demandes, so the
-  fold sees it then.
+  fold sees it then. A change the database refuses for its data (not an outage) is
+  ``unstorable``; the rest of the batch is stored.
 * The batch's changes are written in one transaction (:meth:`StatisticsStore.write`); a
   database outage is a :class:`~hub.core.errors.TransientError` and nothing is written.
 * Each fact carries its score per wished EPCI whose grid is in force on the event's date:
@@ -31,6 +32,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dispatch.letters import check_key, screen
 from hub.core.errors import HubError, InputError
@@ -167,11 +170,35 @@ class Folder:
                 touched.add(fait.departement)
             changes.append(Change(num, fait, mark))
             outcomes["folded"] += 1
-        self.store.write(changes)
+        self._write(changes, outcomes)
         set_gauges(self.store.stock_actif(touched))
         for outcome, n in outcomes.items():
             STATISTICS_RECORDS.labels(outcome=outcome).inc(n)
         return outcomes
+
+    def _write(self, changes: list[Change], outcomes: Counter[str]) -> None:
+        """The batch in one transaction; if the database refuses it for its data (not an
+        outage: that one is retried whole), change by change, each refused one counted
+        ``unstorable`` instead of ``folded`` — one bad record never blocks the topic."""
+        try:
+            self.store.write(changes)
+        except DBAPIError as exc:
+            if isinstance(exc, OperationalError):
+                raise
+            for change in changes:
+                try:
+                    self.store.write([change])
+                except DBAPIError as one:
+                    if isinstance(one, OperationalError):
+                        raise
+                    outcomes["folded"] -= 1
+                    outcomes["unstorable"] += 1
+                    log.warning(
+                        "statistics fold: record %d:%d not stored (%s)",
+                        change.mark.partition,
+                        change.mark.offset,
+                        type(one).__name__,
+                    )
 
     @staticmethod
     def _refused(outcomes: Counter[str], r: Record, exc: HubError) -> None:

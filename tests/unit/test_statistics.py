@@ -154,3 +154,12 @@ def test_the_fold_skips_a_known_event_id_and_a_position_already_folded() -> None
     for i in range(20):
         longer = longer.after(f"x{i}", 2, 41 + i)
     assert len(longer.recent_event_ids) == 16 and longer.recent_event_ids[-1] == "x19"
+
+
+def test_a_radiation_motive_outside_the_reference_table_is_unknown() -> None:
+    geo = get_geography()
+    odd = fait_of(_event(["76540"], op="RAD", radiation={
+        "dateRadiation": "2026-01-05", "motifRadiation": "RADATT-BUT-LONGER"}), geo)
+    assert (odd.active, odd.motif_radiation, odd.attribuee) == (False, None, False)
+    empty = fait_of(_event(["76540"], op="RAD", radiation={"motifRadiation": ""}), geo)
+    assert empty.motif_radiation is None and not empty.active

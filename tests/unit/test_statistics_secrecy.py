@@ -296,7 +296,7 @@ def _fold(world: World, specs: list[Spec], dups: list[int]) -> dict[str, dict[st
     return {num: evs[0] for num, evs in events.items()}
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(specs=demands(), dups=st.lists(st.integers(0, 90), max_size=6),
        cli_code=st.sampled_from(sorted(PLACES)))
