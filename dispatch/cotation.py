@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,7 +48,7 @@ from hub.domain.cotation import (
     score,
     shipped_grids,
 )
-from hub.domain.cotation.grid import RegleAge, RegleAnciennete, RegleMotif, RegleQuartile
+from hub.domain.cotation.grid import Grille, RegleAge, RegleAnciennete, RegleMotif, RegleQuartile
 from hub.domain.geo import Geography, get_geography
 from hub.domain.state import DemandeState, wished_communes
 
@@ -131,6 +132,7 @@ class Scoring:
         self.declarations = declarations
         self.seuils = seuils
         self._last: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
+        self._time_rules: dict[str, _Times] = {}
         #: candidate days of recent snapshots, by (numéro, event id), oldest first
         self._days: dict[tuple[str, str], tuple[dt.date, ...]] = {}
 
@@ -199,53 +201,77 @@ class Scoring:
         return next((d for d in days if d > after), None)
 
     def _candidates(self, demande: dict[str, Any] | None) -> Iterable[dt.date]:
-        if demande is None:
+        epcis = self.epcis(demande)
+        if demande is None or not epcis:
             return
         person = faits.personne(demande) or {}
         born = faits.naissance_demandeur(demande)
         created = faits.date_creation(demande)
-        children = [faits.parse_date(c.get("dateNaissance"))
-                    for key in ("listePersonneACharge", "listePersonneEnGarde")
-                    for c in _items(person.get(key))]  # fmt: skip
-        others = [faits.parse_date(c.get("dateNaissance"))
-                  for key in ("listeCotitulaire", "listePersonneACharge")
-                  for c in _items(person.get(key))]  # fmt: skip
-        for epci in self.epcis(demande):
-            for grid in self.grids.by_epci[epci]:
-                if grid.valide_du is not None:
-                    yield grid.valide_du
-                if grid.valide_au is not None:
-                    yield grid.valide_au + dt.timedelta(days=1)
-                for critere in grid.criteres:
-                    yield from _rule_days(critere.regle, born, created, children, others)
+        for epci in epcis:
+            t = self._times(epci)
+            yield from t.bounds
+            if created is not None:
+                yield from (faits.add_months(created, m) for m in t.mois)
+            if born is not None and t.ages:
+                yield born  # an age is undetermined before the birth date
+                yield from (faits.add_months(born, 12 * y) for y in t.ages)
+            if t.minors:  # a child's birth and 18th birthday
+                for key in ("listePersonneACharge", "listePersonneEnGarde"):
+                    for day in _births(person.get(key)):
+                        yield day
+                        yield faits.add_months(day, 12 * faits.AGE_MAJORITE)
+            if t.quartile:  # a member's 14th birthday changes the consumption units
+                for key in ("listeCotitulaire", "listePersonneACharge"):
+                    for day in _births(person.get(key)):
+                        yield faits.add_months(day, 12 * faits.AGE_UC_ADULTE)
+
+    def _times(self, epci: str) -> _Times:
+        found = self._time_rules.get(epci)
+        if found is None:
+            found = self._time_rules[epci] = _Times.of(self.grids.by_epci[epci])
+        return found
 
 
-def _items(value: Any) -> list[Mapping[str, Any]]:
-    return [x for x in (value if isinstance(value, list) else []) if isinstance(x, Mapping)]
+@dataclass(frozen=True, slots=True)
+class _Times:
+    """What in an EPCI's grids depends on time (read once per EPCI, not per demand)."""
+
+    bounds: tuple[dt.date, ...]  #: days a grid comes into or goes out of force
+    mois: tuple[int, ...]  #: seniority thresholds, months
+    ages: tuple[int, ...]  #: the applicant's age thresholds, years
+    minors: bool  #: a rule needs a minor child
+    quartile: bool  #: a rule reads the resources per consumption unit
+
+    @classmethod
+    def of(cls, grids: Iterable[Grille]) -> _Times:
+        bounds: set[dt.date] = set()
+        mois: set[int] = set()
+        ages: set[int] = set()
+        minors = quartile = False
+        for grid in grids:
+            if grid.valide_du is not None:
+                bounds.add(grid.valide_du)
+            if grid.valide_au is not None:
+                bounds.add(grid.valide_au + dt.timedelta(days=1))
+            for critere in grid.criteres:
+                rule = critere.regle
+                if isinstance(rule, RegleAnciennete):
+                    mois.add(rule.mois)
+                elif isinstance(rule, RegleAge):
+                    ages.update(y for y in (rule.moins_de, rule.au_moins) if y is not None)
+                elif isinstance(rule, RegleMotif):
+                    minors = minors or rule.avec_enfant_mineur
+                elif isinstance(rule, RegleQuartile):
+                    quartile = True
+        return cls(tuple(sorted(bounds)), tuple(sorted(mois)), tuple(sorted(ages)), minors,
+                   quartile)  # fmt: skip
 
 
-def _years(born: dt.date | None, years: int) -> list[dt.date]:
-    return [] if born is None else [faits.add_months(born, 12 * years)]
-
-
-def _rule_days(rule: Any, born: dt.date | None, created: dt.date | None,
-               children: list[dt.date | None],
-               others: list[dt.date | None]) -> Iterable[dt.date]:  # fmt: skip
-    if isinstance(rule, RegleAnciennete) and created is not None:
-        yield faits.add_months(created, rule.mois)
-    elif isinstance(rule, RegleAge) and born is not None:
-        yield born  # undetermined before the birth date
-        for years in (rule.moins_de, rule.au_moins):
-            if years is not None:
-                yield from _years(born, years)
-    elif isinstance(rule, RegleMotif) and rule.avec_enfant_mineur:
-        for child in children:
-            if child is not None:
-                yield child
-                yield from _years(child, faits.AGE_MAJORITE)
-    elif isinstance(rule, RegleQuartile):
-        for other in others:
-            yield from _years(other, faits.AGE_UC_ADULTE)
+def _births(value: Any) -> Iterable[dt.date]:
+    for item in value if isinstance(value, list) else ():
+        born = faits.parse_date(item.get("dateNaissance")) if isinstance(item, Mapping) else None
+        if born is not None:
+            yield born
 
 
 def covers(actor: Actor | None, epci: str, geography: Geography) -> bool:
