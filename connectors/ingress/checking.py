@@ -24,7 +24,8 @@ Contracts:
   in ``jobs`` forked worker processes, and yields the outcomes **in the order of the
   units**, with at most ``2 × jobs`` units in flight (memory stays bounded). The
   workers are forked when the checker is entered, before any progress bar thread
-  starts, and ignore SIGINT: Ctrl-C reaches the command, which stops them.
+  starts, and ignore SIGINT: Ctrl-C reaches the command, which stops them; a worker
+  whose command is gone (killed) ends within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -227,8 +230,18 @@ def check_unit(unit: Unit, limits: InputLimits, keep: bool) -> Outcome:
     return out
 
 
-def _ignore_sigint() -> None:
+def _init_worker(parent: int) -> None:
+    """A check worker ignores Ctrl-C (the command stops it) and ends as soon as the
+    command is gone, however it ended (SIGTERM, SIGKILL: nothing would stop it else, it
+    waits for work on a pipe its sibling holds open)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _ready() -> int:
@@ -261,7 +274,8 @@ class Checker:
             gc.freeze()
             try:
                 self._pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("fork"),
-                                                 initializer=_ignore_sigint)  # fmt: skip
+                                                 initializer=_init_worker,
+                                                 initargs=(os.getpid(),))  # fmt: skip
                 for f in [self._pool.submit(_ready) for _ in range(self.jobs)]:
                     f.result()  # every worker forked now, before other threads exist
             finally:
