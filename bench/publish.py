@@ -172,7 +172,10 @@ def run_hub(args: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     done = threading.Event()
     with log.open("wb") as out:
         argv = [sys.executable, "-c", "from hub.cli import main; main()", *args]
-        child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # run from the log's folder: ``-c`` puts the current folder first on the path, and
+        # the code must come from PYTHONPATH (the current tree or ``--baseline``)
+        child = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                 cwd=log.parent)  # fmt: skip
 
         def sample() -> None:
             while not done.wait(0.2):
