@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatch import deadlines, redispatch, territory
+from dispatch import cotation, deadlines, redispatch, territory
 from dispatch.batch import Batch
 from dispatch.deadlines import Deadlines
 from dispatch.feed import feed_record
@@ -336,7 +336,11 @@ class Processor:
     # -- output ------------------------------------------------------------------------
     def _emit(self, batch: Batch, decision: Decision, state: DemandeState, event_id: str,
               operation: str, occurred_at: int, changed: list[str]) -> None:  # fmt: skip
-        encoded: dict[tuple[str, str | None, str], bytes] = {}
+        """The decision's feed records: one record per kind, reason and profile, cut to the
+        scores (``cotations``) of the EPCIs each actor covers (docs/cotation.md), one
+        encoding per distinct record."""
+        records: dict[tuple[str, str | None, str], dict[str, Any]] = {}
+        encoded: dict[tuple[str, str | None, str, tuple[str, ...]], bytes] = {}
         # profiles seeing the same snapshot share one encoding (dispatch.feedbytes)
         feed_bytes = FeedBytes(self.codec, self._snapshots)
         key = state.num_unique.encode()
@@ -344,15 +348,21 @@ class Processor:
         for d in decision.deliveries:
             actor = self.index.actor(d.actor_id)
             profile = actor.profile if actor is not None else "consultant_simple"
-            group = (d.kind, d.reason, profile)
+            base = (d.kind, d.reason, profile)
+            record = records.get(base)
+            if record is None:
+                record = records[base] = feed_record(
+                    kind=d.kind, state=state, event_id=event_id, operation=operation,
+                    occurred_at=occurred_at, changed_fields=changed, profile=profile,
+                    reason=d.reason, now_ms=batch.now_ms)  # fmt: skip
+            scores = record["cotations"]
+            mine = cotation.for_actor(scores, actor, self.index.geography) if scores else scores
+            group = (*base, tuple(c["epci"] for c in mine))
             value = encoded.get(group)
             if value is None:
-                value = encoded[group] = feed_bytes.encode(
-                    feed_record(kind=d.kind, state=state, event_id=event_id,
-                                operation=operation, occurred_at=occurred_at,
-                                changed_fields=changed, profile=profile, reason=d.reason,
-                                now_ms=batch.now_ms),
-                    state.demande_bytes, state.demande)  # fmt: skip
+                cut = record if len(mine) == len(scores) else {**record, "cotations": mine}
+                value = encoded[group] = feed_bytes.encode(cut, state.demande_bytes,
+                                                           state.demande)  # fmt: skip
             batch.outputs.append((topics.feed_topic(d.actor_id), key, value))
             stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
             stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1
