@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from dispatch import cotation, deadlines, redispatch, territory
 from dispatch.batch import Batch
@@ -45,6 +45,7 @@ from dispatch.snapshotbytes import snapshot_bytes
 from hub.core import topics
 from hub.core.errors import DecodeError, HubError
 from hub.domain.decisions import Decision, decide
+from hub.domain.geo import Geography
 from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState
 from schemas import Codec
@@ -356,7 +357,9 @@ class Processor:
                     occurred_at=occurred_at, changed_fields=changed, profile=profile,
                     reason=d.reason, now_ms=batch.now_ms)  # fmt: skip
             scores = record["cotations"]
-            mine = cotation.for_actor(scores, actor, self.index.geography) if scores else scores
+            # scores exist only where a scoring is installed, over the real geography
+            mine = cotation.for_actor(scores, actor, cast(Geography, self.index.geography)) \
+                if scores else scores  # fmt: skip
             group = (*base, tuple(c["epci"] for c in mine))
             value = encoded.get(group)
             if value is None:
