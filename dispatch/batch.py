@@ -9,6 +9,8 @@ stored yet leave them.
 
 from __future__ import annotations
 
+import bisect
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +51,8 @@ class Batch:
     #: index entries a re-dispatch may still examine in this batch, all partitions
     #: together (dispatch.redispatch): one batch's worth of work, however many chains
     redispatch_budget: int = 0
+    #: monotonic time after which a re-dispatch stops at its next step (the slice)
+    redispatch_until: float = float("inf")
 
     @property
     def index(self) -> TerritoryIndex:
@@ -113,15 +117,17 @@ class Batch:
     ) -> Iterable[tuple[bytes, bytes]]:
         """What is stored, as the writes of the batches not stored yet leave it."""
         found = dict(self.proc.store.scan_from(partition, prefixes, after, limit))
-        wanted = set(prefixes)
         for raw in [*(sub.raw for sub in self.proc._unsettled), self.raw]:
             for key, p, value in raw:
-                if p == partition and key > after and key[: key.rfind(b"\x00") + 1] in wanted:
+                if p == partition and key > after and _under(key, prefixes):
                     if value is None:
                         found.pop(key, None)
                     else:
                         found[key] = value
         return sorted(found.items())[:limit]
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() >= self.redispatch_until
 
     def resume_later(self, partition: int, moves: str, after: bytes) -> None:
         value = self.proc.codec.encode("DispatchResume", {
@@ -134,3 +140,10 @@ class Batch:
 
     def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None:
         self.raw.append((key, partition, value))
+
+
+def _under(key: bytes, prefixes: Sequence[bytes]) -> bool:
+    """Whether index key ``key`` is under one of ``prefixes`` (sorted): by bisection."""
+    prefix = key[: key.rfind(b"\x00") + 1]
+    i = bisect.bisect_left(prefixes, prefix)
+    return i < len(prefixes) and prefixes[i] == prefix

@@ -111,6 +111,7 @@ class Processor:
         max_consecutive_dead_letters: int = 1000,
         max_record_bytes: int = 262_144,
         redispatch_chunk: int = 500,
+        redispatch_slice_s: float = 0.1,
         clock: Callable[[], float] = time.time,
         deadlines: Deadlines | None = None,
         due_chunk: int = 5000,
@@ -122,6 +123,9 @@ class Processor:
         self.max_consecutive_dead_letters = max_consecutive_dead_letters
         self.max_record_bytes = max_record_bytes
         self.redispatch_chunk = redispatch_chunk
+        #: wall time a batch gives re-dispatch work (from the batch's start; at least one
+        #: step of dispatch.redispatch.STEP entries per chunk)
+        self.redispatch_slice_s = redispatch_slice_s
         self._partition_keys: dict[int, bytes] = {}
         self._clock = clock
         #: the demand's clock: thresholds and due entries (dispatch.deadlines)
@@ -156,6 +160,7 @@ class Processor:
         the partition's next demand record: per-partition order is kept."""
         batch = Batch(self, BatchStats(), [], {}, int(self._clock() * 1000))
         batch.redispatch_budget = self.redispatch_chunk
+        batch.redispatch_until = time.monotonic() + self.redispatch_slice_s
         controls: dict[int, list[Change]] = {}
         for rec in records:
             operation = "UNDECODABLE"

@@ -21,15 +21,17 @@ are applied in one pass. A registration whose filters equal the applied ones cos
 read at all.
 
 **Bounded work per batch.** A batch examines at most ``worker.redispatch_chunk`` index
-entries (all partitions together); if more remain, it writes a ``DispatchResume`` record (the moves and the last
-key handled) to the same partition of ``hub.demandes``, acknowledged with the batch's
-other outputs. The rest is done when that record comes back, behind the events published
-meanwhile: regular events keep flowing, memory holds one chunk's outputs, and a crash
-loses nothing (the record is in the topic, or the batch is read again). Events between
-two chunks are decided with the actor's new filters (the index is updated at the
-control), so every demand's records stay in order and an event after the control sees
-the actor as changed; a chunk reaching a demand already brought in line by such an event
-finds nothing owed (``reevaluate`` is the rule of record).
+entries, all partitions together, and stops at the first step (:data:`STEP` entries)
+that ends past its time slice (``worker.redispatch_slice_ms`` from the batch's start). If
+more remain, it writes a ``DispatchResume`` record (the moves and the last key handled) to
+the same partition of ``hub.demandes``, acknowledged with the batch's other outputs. The
+rest is done when that record comes back, behind the events published meanwhile: regular
+events keep flowing, memory holds one chunk's outputs, and a crash loses nothing (the
+record is in the topic, or the batch is read again). Events between two chunks are
+decided with the actor's new filters (the index is updated at the control), so every
+demand's records stay in order and an event after the control sees the actor as changed;
+a chunk reaching a demand already brought in line by such an event finds nothing owed
+(``reevaluate`` is the rule of record).
 
 **Upgrade.** A partition whose index was never completed (no
 :data:`dispatch.territory.MARKER`: states written before the index existed) is brought
@@ -108,6 +110,10 @@ class Context(Protocol):
 
     def resume_later(self, partition: int, moves: str, after: bytes) -> None:
         """Write a ``DispatchResume`` record to ``partition`` with this batch."""
+        ...
+
+    def out_of_time(self) -> bool:
+        """Whether the batch's time slice for re-dispatch work is spent."""
         ...
 
     def keys(self, partition: int) -> Iterable[bytes]: ...
@@ -237,27 +243,40 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
     return plan
 
 
+#: index entries examined between two looks at the batch's clock
+STEP = 64
+
+
 def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, budget: int, *,
            skip: set[bytes]) -> Pass:  # fmt: skip
-    """The next ``budget`` index entries of the moves' territories after ``after``, in key
-    order (commune key, then numéro). A demand wishing several communes of the territories
-    may be looked at once per commune: only an extra read, never a missed change (a change
-    owed has a hit that alone tells it apart)."""
+    """The next index entries of the moves' territories after ``after``, in key order
+    (commune key, then numéro): up to ``budget``, by steps of :data:`STEP`, stopping after
+    the step that reaches the batch's time slice (``ctx.out_of_time()``; at least one step
+    per chunk, so a re-dispatch always progresses). A demand wishing several communes of
+    the territories may be looked at once per commune: only an extra read, never a missed
+    change (a change owed has a hit that alone tells it apart)."""
     if budget <= 0:  # the batch's share is spent: all of it in a later batch
         ctx.resume_later(partition, plan.json, after)
         return Pass(0, 0)
-    entries = list(ctx.scan_from(partition, plan.prefixes, after, budget))
-    found: dict[str, list[territory.Hit]] = {}
-    for k, v in entries:
-        num, hit = territory.parse(k, v)
-        if num.encode() not in skip:
-            found.setdefault(num, []).append(hit)
-    read = _decide(ctx, partition, plan, found)
-    if len(entries) >= budget:  # more may follow: continue in a later batch
-        log.debug("re-dispatch of partition %d continues after %d index entries "
-                  "(%d states read)", partition, len(entries), read)  # fmt: skip
-        ctx.resume_later(partition, plan.json, entries[-1][0])
-    return Pass(read, len(entries))
+    read = examined = 0
+    while True:
+        step = min(STEP, budget - examined)
+        entries = list(ctx.scan_from(partition, plan.prefixes, after, step))
+        found: dict[str, list[territory.Hit]] = {}
+        for k, v in entries:
+            num, hit = territory.parse(k, v)
+            if num.encode() not in skip:
+                found.setdefault(num, []).append(hit)
+        read += _decide(ctx, partition, plan, found)
+        examined += len(entries)
+        if len(entries) < step:
+            return Pass(read, examined)  # the territories are done
+        after = entries[-1][0]
+        if examined >= budget or ctx.out_of_time():  # more may follow: a later batch
+            log.debug("re-dispatch of partition %d continues after %d index entries "
+                      "(%d states read)", partition, examined, read)  # fmt: skip
+            ctx.resume_later(partition, plan.json, after)
+            return Pass(read, examined)
 
 
 def _decide(ctx: Context, partition: int, plan: Plan,

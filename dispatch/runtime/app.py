@@ -121,6 +121,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
         max_record_bytes=settings.worker.max_record_bytes,
         redispatch_chunk=settings.worker.redispatch_chunk,
+        redispatch_slice_s=settings.worker.redispatch_slice_ms / 1000,
         deadlines=Deadlines(settings.clock.notice_months, scoring=scoring),
         due_chunk=settings.clock.due_chunk,
     )

@@ -39,7 +39,9 @@ batch's writes (``put`` each state, then ``await flush()``):
 from __future__ import annotations
 
 import asyncio
+import bisect
 import functools
+import itertools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -193,12 +195,15 @@ class RocksTableStore(_ChangelogStore):
         self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
     ) -> Iterable[tuple[bytes, bytes]]:
         """One seek per prefix from ``after`` (RocksDB keeps keys sorted: the cost is the
-        entries returned)."""
+        entries returned). ``prefixes`` sorted; the first one is found by bisection: a
+        national territory has ~35,000 and a re-dispatch calls this every few dozen
+        entries."""
         db = self._db(partition)
         out: list[tuple[bytes, bytes]] = []
-        for prefix in sorted(prefixes):
-            if prefix < after and not after.startswith(prefix):
-                continue  # every key under it sorts before ``after``
+        start = bisect.bisect_left(prefixes, after)
+        if start and after.startswith(prefixes[start - 1]):
+            start -= 1  # ``after`` is a key under that prefix: the rest of it comes first
+        for prefix in itertools.islice(prefixes, start, None):
             for k, v in db.items(from_key=max(prefix, after)):
                 if not k.startswith(prefix) or len(out) >= limit:
                     break

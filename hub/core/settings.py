@@ -82,11 +82,14 @@ class WorkerSettings(BaseModel):
     #: consecutive dead letters after which the worker stops instead of dead-lettering all
     #: (the process exits non-zero: a supervisor restarts it; docs/operations.md)
     max_consecutive_dead_letters: int = Field(default=1000, ge=1)
-    #: index entries an actor change examines per batch; the rest continues through a
-    #: DispatchResume record behind the events published meanwhile (dispatch/redispatch.py)
-    #: 500: a national actor's re-dispatch over 200k demands kept a trickle's p99 at 1.5 s
-    #: (5,000: 16 s) for 34 % more CPU per copy (docs/performance.md, W4)
+    #: index entries actor changes examine per batch, all partitions together; the rest
+    #: continues through DispatchResume records behind the events published meanwhile
+    #: (dispatch/redispatch.py; docs/performance.md, W4)
     redispatch_chunk: int = Field(default=500, ge=1)
+    #: wall time per batch, from its start, after which a re-dispatch stops at its next
+    #: step (64 entries): the latency a re-dispatch adds to regular events, whatever a copy
+    #: costs on this machine
+    redispatch_slice_ms: int = Field(default=100, ge=1, le=60_000)
     #: largest input record value accepted; a larger one is dead-lettered (``oversize``).
     #: A fully populated SNE demand encodes in a few kB (docs/limits.md)
     max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=64 << 20)

@@ -19,11 +19,12 @@ import random
 import uuid
 from typing import Any
 
+import pytest
 from aiokafka.partitioner import murmur2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch import territory
+from dispatch import redispatch, territory
 from dispatch.processor import InputRecord, Processor
 from hub.core import topics
 from hub.domain.actors import Actor, ActorFilters
@@ -385,3 +386,41 @@ def test_wishes_changed_before_the_upgrade_leave_no_stale_index_entry(
             for _, v in sender.sent[topics.feed_topic("a")]]  # fmt: skip
     assert feed == ["DEMANDE", "RETRAIT", "COPIE"]
     assert num in _held(sender, codec, "a")
+
+
+@pytest.mark.parametrize("slice_s", [0.0, 60.0])
+def test_a_batch_stops_its_redispatch_at_the_step_that_ends_its_time_slice(
+        geography: Any, codec: Any, slice_s: float) -> None:  # fmt: skip
+    """With a spent slice, each batch examines one step (redispatch.STEP entries) and
+    passes the rest on; with time to spare, the entries budget alone bounds it. Either
+    way every copy arrives once."""
+    store, sender = MemoryStore(N), MemorySender()
+    proc = Processor(TerritoryIndex(geography), codec, store, sender,
+                     redispatch_chunk=10_000, redispatch_slice_s=slice_s)  # fmt: skip
+    eure = [c for c in COMMUNES if c.startswith("27")]
+    nums = [f"0271127{i:06d}00001" for i in range(300)]
+    steps: list[tuple[str, Any]] = [("actor", ("seed", 1, ActorFilters(communes=["76540"]),
+                                               False))]  # fmt: skip
+    steps += [("event", demande_event(n, [eure[i % len(eure)]])) for i, n in enumerate(nums)]
+    asyncio.run(run_pipelined(proc, _records(steps, codec), random.Random(3), sender=sender))
+    queue = _records([("actor", ("dep27", 1, ActorFilters(departements=["27"]), False))], codec)
+    reads: list[int] = []
+    offsets = itertools.count(40_000_000)
+
+    async def drain() -> None:
+        nonlocal queue
+        while queue:
+            batch, queue = queue, []
+            seen = len(sender.sent.get(topics.DEMANDES, []))
+            reads.append((await proc.process(batch)).redispatch_reads)
+            for key, value in sender.sent.get(topics.DEMANDES, [])[seen:]:
+                assert key is not None and key.startswith(b"resume")
+                part = next(p for p in range(N) if proc.partition_key(p) == key)
+                queue.append(InputRecord(topics.DEMANDES, part, next(offsets), key, value))
+
+    asyncio.run(drain())
+    if slice_s == 0.0:  # one step per chain and batch (one chain per partition here)
+        assert max(reads) <= N * redispatch.STEP and len(reads) >= len(nums) // (N * 64)
+    else:
+        assert len(reads) == 1
+    assert sorted(_held(sender, codec, "dep27")) == sorted(nums)

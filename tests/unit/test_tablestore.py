@@ -9,6 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dispatch.runtime.tablestore import MemoryTableStore
 from dispatch.sending import DeliveryError
@@ -77,3 +79,41 @@ def test_a_new_changelog_topic_missing_from_the_metadata_is_waited_for() -> None
     store.put(b"a", 3, b"A")
     asyncio.run(store.flush())  # used to fail the batch, and now stop the worker
     assert producer.refreshes == 2 and store.get(b"a") == b"A"
+
+
+# -- RocksDB: the index scan a re-dispatch runs (dispatch.redispatch) ------------------
+_COMMUNES = ["c:27229", "c:75056", "c:75112", "c:76540", "c:76", "c:7654"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=st.sets(st.tuples(st.sampled_from(_COMMUNES), st.integers(0, 40)), max_size=60),
+       wanted=st.sets(st.sampled_from(_COMMUNES), min_size=1),
+       cut=st.integers(0, 70), limit=st.integers(1, 30))
+def test_rocks_scan_from_is_the_sorted_slice_of_the_wanted_entries(
+        tmp_path_factory: Any, entries: set[tuple[str, int]], wanted: set[str], cut: int,
+        limit: int) -> None:  # fmt: skip
+    """Oracle: every stored key under a wanted prefix, sorted, after ``after``, the first
+    ``limit`` — whatever ``after`` is (nothing, a key of a wanted prefix, of another one).
+    Commune keys that prefix one another ("c:76" and "c:76540") must not mix: a prefix ends
+    with the NUL byte that closes the commune key."""
+    from rocksdict import Rdict
+
+    from dispatch import territory
+    from dispatch.runtime.tablestore import RocksTableStore
+
+    db = Rdict(str(tmp_path_factory.mktemp("rocks") / "db"))
+    try:
+        keys = sorted(territory.entry_key(c, f"{n:018d}") for c, n in entries)
+        for k in keys:
+            db[k] = b"0|T2"
+        db[b"0761125000001000001"] = b"a state"  # not an index key
+        table = SimpleNamespace(data=SimpleNamespace(_db_for_partition=lambda p: db))
+        store = RocksTableStore(table, 1)
+        prefixes = sorted(territory.scan_prefix(c) for c in wanted)
+        after = b"" if cut >= len(keys) else keys[cut]
+        expected = [k for k in keys if k > after
+                    and any(k.startswith(p) for p in prefixes)][:limit]  # fmt: skip
+        got = [k for k, _ in store.scan_from(0, prefixes, after, limit)]
+        assert got == expected
+    finally:
+        db.close()
