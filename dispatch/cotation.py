@@ -283,7 +283,6 @@ def covers(actor: Actor | None, epci: str, geography: Geography) -> bool:
     f = actor.filters
     if epci in f.epcis:
         return True
-    communes = geography.communes_of_epci(epci)
     for code in f.communes:
         try:
             if geography.commune(geography.resolve(code)).epci == epci:
@@ -291,14 +290,16 @@ def covers(actor: Actor | None, epci: str, geography: Geography) -> bool:
         except UnknownCommuneError:
             continue
     deps = set(f.departements)
-    return bool(deps) and any(geography.commune(c).departement in deps for c in communes)
+    return bool(deps) and any(
+        geography.commune(c).departement in deps for c in geography.communes_of_epci(epci)
+    )
 
 
-def for_actor(cotations: list[dict[str, Any]], actor: Actor | None,
-              geography: Geography) -> list[dict[str, Any]]:  # fmt: skip
-    """The ``cotations`` an actor is entitled to: those of the EPCIs it covers. The hook
-    for :meth:`dispatch.processor.Processor._emit` (not wired: see docs/cotation.md)."""
-    return [c for c in cotations if covers(actor, c["epci"], geography)]
+def scope(actor: Actor | None, scoring: Scoring, demande: dict[str, Any] | None) -> frozenset[str]:
+    """The EPCIs of ``demande`` whose scores ``actor`` receives: those it covers. The hook
+    for :meth:`dispatch.processor.Processor._emit` (not wired: docs/cotation.md): add it to
+    the group key and pass it to :func:`dispatch.feed.feed_record` as ``epcis``."""
+    return frozenset(e for e in scoring.epcis(demande) if covers(actor, e, scoring.geography))
 
 
 _installed: Scoring | None = None

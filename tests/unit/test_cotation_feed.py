@@ -276,3 +276,38 @@ def test_next_change_ignores_demands_without_a_grid(geography: Any) -> None:
     # a commune code the geography does not know is skipped, not an error
     ev = demande_event(new_num_unique(), ["99999", DARNETAL])
     assert scoring.epcis(ev["demande"]) == [METROPOLE]
+
+
+def test_scope_is_what_an_actor_covers_and_feed_records_follow_it(geography: Any) -> None:
+    """The hook the processor lacks (docs/cotation.md): an actor's EPCIs among the
+    demand's — by EPCI, by a commune (an arrondissement-free commune of the Métropole),
+    by département — and a feed record limited to them."""
+    from dispatch.cotation import scope
+    from dispatch.feed import feed_record
+    from hub.domain.state import DemandeState
+
+    scoring = Scoring()
+    ev = demande_event(new_num_unique(), [LE_HAVRE, DARNETAL])
+    demande = ev["demande"]
+    assert scope(_actor("m", epcis=[METROPOLE]), scoring, demande) == {METROPOLE}
+    assert scope(_actor("r", communes=[ROUEN]), scoring, demande) == {METROPOLE}
+    assert scope(_actor("d", departements=["76"]), scoring, demande) == {METROPOLE}
+    assert scope(_actor("h", communes=[LE_HAVRE]), scoring, demande) == frozenset()
+    assert scope(_actor("c", departements=["14"]), scoring, demande) == frozenset()
+    assert scope(None, scoring, demande) == frozenset()
+    state = DemandeState(ev["numUnique"], 1, True, frozenset(), "e", "CRE",
+                         _ms(dt.date(2026, 1, 5), 9), demande=demande)  # fmt: skip
+    cotation.install(scoring)
+    try:
+
+        def rec(epcis: Any) -> dict[str, Any]:
+            return feed_record(kind="DEMANDE", state=state, event_id="e", operation="CRE",
+                               occurred_at=state.occurred_at, changed_fields=[],
+                               profile="consultant_simple", reason=None, now_ms=1,
+                               epcis=epcis)  # fmt: skip
+
+        assert [c["epci"] for c in rec(None)["cotations"]] == [METROPOLE]
+        assert [c["epci"] for c in rec({METROPOLE})["cotations"]] == [METROPOLE]
+        assert rec(frozenset())["cotations"] == []
+    finally:
+        cotation.install(None)
