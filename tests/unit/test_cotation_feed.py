@@ -311,3 +311,29 @@ def test_scope_is_what_an_actor_covers_and_feed_records_follow_it(geography: Any
         assert rec(frozenset())["cotations"] == []
     finally:
         cotation.install(None)
+
+
+def test_feed_bytes_never_reuses_an_encoding_across_scores_or_flags(codec: Any) -> None:
+    """Encode-once fan-out (dispatch.feedbytes) reuses an encoding for another profile
+    only when issue 20's fields are the same too: records differing by their score or
+    délai flag each decode to themselves."""
+    from dispatch.feedbytes import FeedBytes
+
+    num = new_num_unique()
+    base = {"kind": "DEMANDE", "eventId": "e", "numUnique": num, "operation": "CRE",
+            "demandeVersion": 1, "occurredAt": 1, "dispatchedAt": 2,
+            "profile": "consultant_simple", "reason": None, "changedFields": [],
+            "delaiAnormalementLong": None, "delaiAnormalementLongSource": None,
+            "cotations": [], "demande": demande_event(num, [DARNETAL])["demande"],
+            "evenement": None}  # fmt: skip
+    scored = {**base, "profile": "consultant_demande", "cotations": [
+        {"epci": METROPOLE, "versionGrille": "1", "dateReference": "2026-01-05", "total": 20,
+         "horsCotation": False, "maximum": 860, "criteres": []}]}  # fmt: skip
+    flagged = {**base, "profile": "consultant_sensible", "delaiAnormalementLong": True,
+               "delaiAnormalementLongSource": "sne"}  # fmt: skip
+    fb = FeedBytes(codec)
+    for rec in (base, scored, flagged):
+        got = codec.decode_as(fb.encode(rec), "FeedRecord")
+        assert {k: got[k] for k in rec if k != "demande"} == {
+            k: v for k, v in rec.items() if k != "demande"
+        }
