@@ -89,4 +89,3 @@ class CachedDeclarations:
             if recorded <= cutoff_ms:  # rows in seq order: the latest one wins
                 out[found.critere] = found
         return out
-
