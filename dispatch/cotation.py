@@ -9,8 +9,8 @@ entry per EPCI of the demand's wished communes whose grid is in force on the rec
   giving those recorded at or before the cutoff — the record's ``occurredAt``, so a
   replayed record reads what the original read (:mod:`dispatch.declarations`);
 * the **quartile thresholds** of a port ``EPCI -> SeuilsQuartiles | None`` (None: the
-  population criteria are ``indetermine``). The statistics store that will give them is
-  not there yet: the worker passes :func:`no_seuils`.
+  population criteria are ``indetermine``): the worker passes the statistics store's,
+  cached (:mod:`dispatch.scoring_ports`); :func:`no_seuils` by default.
 
 The reference day is the Paris day of the record's ``occurredAt``, or the day of the
 demand's *cotation clock* when later (:func:`clock_day`: the last time-criterion change
