@@ -70,7 +70,7 @@ def no_declarations(num_unique: str, epci: str, cutoff_ms: int) -> Mapping[str, 
 
 
 def no_seuils(epci: str) -> SeuilsQuartiles | None:
-    """The quartile thresholds port until the statistics store exists: unknown."""
+    """A quartile thresholds port that knows none (the default)."""
     return None
 
 
