@@ -337,3 +337,39 @@ def test_feed_bytes_never_reuses_an_encoding_across_scores_or_flags(codec: Any) 
         assert {k: got[k] for k in rec if k != "demande"} == {
             k: v for k, v in rec.items() if k != "demande"
         }
+
+
+def test_the_hubs_own_crossing_reaches_the_feed_with_its_source(codec: Any, geography: Any) -> None:
+    """With a département whose délai is known (a test table, 18 months for 76): the
+    AVIS of the crossing already carries ``true``/``hub``, and so do the demand's next
+    records; a demand the SNE flagged carries ``sne`` and gets no hub notice."""
+    from hub.domain.delais import DelaiTable
+
+    table = DelaiTable.from_dict({"version": "test", "departements": {"76": {
+        "status": "known", "months": 18, "source": "test fixture, not a real arrêté",
+        "date": "2026-01-01"}}})  # fmt: skip
+    index = TerritoryIndex(geography, [_actor("rouen", communes=[ROUEN])])
+    sender = MemorySender()
+    proc = Processor(index, codec, MemoryStore(), sender, deadlines=Deadlines((2, 1, 0), table))
+    hub_num, sne_num = new_num_unique(), new_num_unique()
+    events = []
+    for num, dal in ((hub_num, None), (sne_num, True)):
+        ev = demande_event(num, [ROUEN], operation="REN", occurred_at=_ms(dt.date(2026, 1, 10)))
+        dl = ev["demande"]["demandeLogement"]
+        dl["dateCreationDemande"] = "2025-01-15"  # 18 months: 15 July 2026
+        dl["renouvellement"] = {"dateRenouvellement": "2026-01-10"}
+        if dal is not None:
+            dl["informationTraitement"] = {"estDelaiAnormalementLong": dal}
+        events.append(ev)
+    asyncio.run(proc.process([_ev_rec(codec, e) for e in events]))
+    asyncio.run(proc.process(_ticks(codec, proc, _ms(dt.date(2026, 7, 16)))))
+    later = demande_event(hub_num, [ROUEN], operation="MOD", occurred_at=_ms(dt.date(2026, 8, 1)))
+    later["demande"]["demandeLogement"]["dateCreationDemande"] = "2025-01-15"
+    later["demande"]["demandeLogement"]["renouvellement"] = {"dateRenouvellement": "2026-01-10"}
+    asyncio.run(proc.process([_ev_rec(codec, later)]))
+    got = [(r["numUnique"], r["kind"], r["reason"], r["delaiAnormalementLong"],
+            r["delaiAnormalementLongSource"]) for r in _feed(codec, sender, "rouen")]  # fmt: skip
+    assert got == [(hub_num, "DEMANDE", None, None, None),
+                   (sne_num, "DEMANDE", None, True, "sne"),
+                   (hub_num, "AVIS", "delai_anormalement_long", True, "hub"),
+                   (hub_num, "DEMANDE", None, True, "hub")]  # fmt: skip
