@@ -49,10 +49,9 @@ def _plus_months(day: dt.date, months: int) -> dt.date:
 
 
 @pytest.fixture
-def installed() -> Iterator[list[Scoring]]:
-    """Installs what a test puts in the list; none afterwards."""
-    chosen: list[Scoring] = []
-    yield chosen
+def installed() -> Iterator[None]:
+    """No scoring installed after the test (``_processor`` installs one)."""
+    yield
     cotation.install(None)
 
 
