@@ -372,3 +372,38 @@ def test_the_hubs_own_crossing_reaches_the_feed_with_its_source(codec: Any, geog
                    (sne_num, "DEMANDE", None, True, "sne"),
                    (hub_num, "AVIS", "delai_anormalement_long", True, "hub"),
                    (hub_num, "DEMANDE", None, True, "hub")]  # fmt: skip
+
+
+def test_states_stored_before_the_clock_get_their_entries_at_the_first_tick(
+    codec: Any, geography: Any, installed: None
+) -> None:
+    """States written by a worker without a scoring have no cotation entry: the first
+    tick of a worker with one runs the upgrade pass again (marker generation 2) and
+    sends what is due, once."""
+    from dispatch.deadlines import marker
+
+    store = MemoryStore()
+    index = TerritoryIndex(geography, [_actor("metropole", epcis=[METROPOLE])])
+    before = Processor(index, codec, store, MemorySender(), deadlines=Deadlines())
+    num = new_num_unique()
+    ev = demande_event(num, [DARNETAL], occurred_at=_ms(dt.date(2025, 6, 1), 9))
+    dl = ev["demande"]["demandeLogement"]
+    dl["dateCreationDemande"] = "2024-03-31"
+    dl["personnePhysique"]["demandeur"]["dateNaissance"] = "1995-10-15"
+    dl["principauxMotifDemande"] = {"motifDemande": ["11"]}
+    asyncio.run(before.process([_ev_rec(codec, ev)]))
+    # that worker's own upgrade pass is complete (its marker written)
+    asyncio.run(before.process(_ticks(codec, before, _ms(dt.date(2025, 6, 2)))))
+    assert all(store.get(marker(p), p) == b"1" for p in range(4))
+    assert not [k for (_, k) in store.own if k.startswith(b"\x00d:") and b"cotation" in k]
+    scoring = Scoring()
+    cotation.install(scoring)
+    sender = MemorySender()
+    after = Processor(index, codec, store, sender, deadlines=Deadlines(scoring=scoring))
+    for _ in range(2):
+        asyncio.run(after.process(_ticks(codec, after, _ms(dt.date(2025, 10, 16), 6))))
+    got = [(r["cotations"][0]["dateReference"], r["cotations"][0]["total"])
+           for r in _feed(codec, sender, "metropole") if r["reason"] == "cotation"]  # fmt: skip
+    # 18 months on 2025-09-30 (+20), 30 years on 2025-10-15 (-20): docs/cotation.md's points
+    assert got == [("2025-09-30", 60), ("2025-10-15", 40)]
+    assert all(store.get(marker(p, 2), p) == b"1" for p in range(4))
