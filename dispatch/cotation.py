@@ -9,8 +9,8 @@ entry per EPCI of the demand's wished communes whose grid is in force on the rec
   giving those recorded at or before the cutoff — the record's ``occurredAt``, so a
   replayed record reads what the original read (:mod:`dispatch.declarations`);
 * the **quartile thresholds** of a port ``EPCI -> SeuilsQuartiles | None`` (None: the
-  population criteria are ``indetermine``). The statistics store that will give them is
-  not there yet: the worker passes :func:`no_seuils`.
+  population criteria are ``indetermine``): the worker passes the statistics store's,
+  cached (:mod:`dispatch.scoring_ports`); :func:`no_seuils` by default.
 
 The reference day is the Paris day of the record's ``occurredAt``, or the day of the
 demand's *cotation clock* when later (:func:`clock_day`: the last time-criterion change
@@ -70,7 +70,7 @@ def no_declarations(num_unique: str, epci: str, cutoff_ms: int) -> Mapping[str, 
 
 
 def no_seuils(epci: str) -> SeuilsQuartiles | None:
-    """The quartile thresholds port until the statistics store exists: unknown."""
+    """A quartile thresholds port that knows none (the default)."""
     return None
 
 
@@ -283,7 +283,6 @@ def covers(actor: Actor | None, epci: str, geography: Geography) -> bool:
     f = actor.filters
     if epci in f.epcis:
         return True
-    communes = geography.communes_of_epci(epci)
     for code in f.communes:
         try:
             if geography.commune(geography.resolve(code)).epci == epci:
@@ -291,14 +290,16 @@ def covers(actor: Actor | None, epci: str, geography: Geography) -> bool:
         except UnknownCommuneError:
             continue
     deps = set(f.departements)
-    return bool(deps) and any(geography.commune(c).departement in deps for c in communes)
+    return bool(deps) and any(
+        geography.commune(c).departement in deps for c in geography.communes_of_epci(epci)
+    )
 
 
-def for_actor(cotations: list[dict[str, Any]], actor: Actor | None,
-              geography: Geography) -> list[dict[str, Any]]:  # fmt: skip
-    """The ``cotations`` an actor is entitled to: those of the EPCIs it covers. The hook
-    for :meth:`dispatch.processor.Processor._emit` (not wired: see docs/cotation.md)."""
-    return [c for c in cotations if covers(actor, c["epci"], geography)]
+def scope(actor: Actor | None, scoring: Scoring, demande: dict[str, Any] | None) -> frozenset[str]:
+    """The EPCIs of ``demande`` whose scores ``actor`` receives: those it covers. The hook
+    for :meth:`dispatch.processor.Processor._emit` (not wired: docs/cotation.md): add it to
+    the group key and pass it to :func:`dispatch.feed.feed_record` as ``epcis``."""
+    return frozenset(e for e in scoring.epcis(demande) if covers(actor, e, scoring.geography))
 
 
 _installed: Scoring | None = None

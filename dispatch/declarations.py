@@ -16,7 +16,9 @@ the port refresh first when ``min_interval_s`` has passed, else answer from what
 a declaration recorded less than ``min_interval_s + margin_s`` before an event's
 ``occurredAt`` may be missed by that event's record and seen by a replay of it (the only
 non-determinism; the next record of the demand sees it). A database that cannot be read
-is logged and retried at the next refresh, the cache answering meanwhile.
+is logged and tried again after a back-off doubling up to :data:`MAX_BACKOFF_S` (the read
+runs on the worker's loop: an unreachable server must not stall it every second), the
+cache answering meanwhile.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from hub.stores.cotation.tables import cotation_declarations as table
 
 log = logging.getLogger(__name__)
 
+#: longest wait between two reads of an unreadable database
+MAX_BACKOFF_S = 60.0
 #: (seq, recorded at ms, declaration)
 _Row = tuple[int, int, Declaration]
 
@@ -57,6 +61,7 @@ class CachedDeclarations:
         self._complete_ms = -1
         self._tried = float("-inf")
         self._warned = False
+        self._wait = min_interval_s
 
     def refresh(self) -> int:
         """Read the rows added since the last refresh; returns how many."""
@@ -66,12 +71,14 @@ class CachedDeclarations:
             with self.engine.connect() as conn:
                 rows = conn.execute(q).all()
         except Exception as exc:  # the cache answers meanwhile (module doc)
+            self._wait = min(MAX_BACKOFF_S, max(2 * self._wait, 1.0))
             (log.debug if self._warned else log.warning)(
-                "cotation declarations not read (retried every %.0f s): %s: %s",
-                self.min_interval_s, type(exc).__name__, exc)  # fmt: skip
+                "cotation declarations not read (tried again in %.0f s): %s: %s",
+                self._wait, type(exc).__name__, exc)  # fmt: skip
             self._warned = True
             return 0
         self._warned = False
+        self._wait = self.min_interval_s
         for r in rows:
             found = Declaration(r.critere, bool(r.valeur), r.auteur, r.date_declaration)
             self._rows.setdefault((r.num_unique, r.epci), []).append(
@@ -82,11 +89,10 @@ class CachedDeclarations:
         return len(rows)
 
     def __call__(self, num_unique: str, epci: str, cutoff_ms: int) -> Mapping[str, Declaration]:
-        if cutoff_ms > self._complete_ms and self._clock() - self._tried >= self.min_interval_s:
+        if cutoff_ms > self._complete_ms and self._clock() - self._tried >= self._wait:
             self.refresh()
         out: dict[str, Declaration] = {}
         for _, recorded, found in self._rows.get((num_unique, epci), ()):
             if recorded <= cutoff_ms:  # rows in seq order: the latest one wins
                 out[found.critere] = found
         return out
-

@@ -8,6 +8,7 @@ its EPCIs' grids (:mod:`dispatch.cotation`, when a scoring is installed).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from dispatch import cotation
@@ -27,10 +28,13 @@ def feed_record(
     profile: str,
     reason: str | None,
     now_ms: int,
+    epcis: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """One FeedRecord. A withdrawal, and a radiation told to a former recipient, carry no
     snapshot: no personal data goes to an actor no longer entitled to it — nor the délai
-    flag or the score, which are about the demand."""
+    flag or the score, which are about the demand. ``epcis``: the EPCIs whose scores the
+    record may carry (:func:`dispatch.cotation.scope` of its recipients); None: every
+    EPCI of the demand (what the processor passes today: docs/cotation.md)."""
     bare = kind == RETRAIT or reason == FORMER_RECIPIENT
     scoring = cotation.installed()
     # an active demand is scored (a radiated one has left the queue)
@@ -48,7 +52,11 @@ def feed_record(
         "changedFields": changed_fields,
         "delaiAnormalementLong": None if bare else state.delai_anormalement_long,
         "delaiAnormalementLongSource": None if bare else state.delai_source,
-        "cotations": scoring.cotations(state, occurred_at) if scoring and scored else [],
+        "cotations": [
+            c for c in scoring.cotations(state, occurred_at) if epcis is None or c["epci"] in epcis
+        ]
+        if scoring and scored
+        else [],
         "demande": None if bare else cut_for_profile(state.demande, profile),
         "evenement": None,
     }

@@ -1,10 +1,10 @@
 """Demand events (to ``hub.demandes``) and a demand's timeline (right to information).
 
 :func:`build_router` gives the routes; the submission body is the ``DemandeEventIn`` model
-of :mod:`hub.api.demande_model`, bounded by the settings. The timeline carries the
-demand's **current** score (today's, as ``GET /demandes/{num}/cotation`` gives it:
-:mod:`hub.api.routes_cotation`), not the score as of each event (docs/cotation.md, "The
-score in the timeline").
+of :mod:`hub.api.demande_model`, bounded by the settings. The applicant's timeline
+(``vue=demandeur``) carries the demand's **current** score (today's, as ``GET
+/demandes/{num}/cotation`` gives it: :mod:`hub.api.routes_cotation`), not the score as of
+each event (docs/cotation.md, "The score in the timeline").
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ def actor_entry(record: dict[str, Any], catalogue: Catalogue) -> TimelineEntry:
 
 
 class ScoredTimeline(Timeline):
-    """The timeline with the demand's score today under each EPCI grid in force; null
-    when the caller's feed holds no snapshot of the demand (not dispatched yet,
-    withdrawn)."""
+    """The timeline; the applicant's view adds the demand's score today under each EPCI
+    grid in force (null in the actors' view — actors read ``GET …/cotation`` and their
+    feed —, and when the caller's feed holds no snapshot of the demand)."""
 
     cotation: Cotations | None = None
 
@@ -171,13 +171,13 @@ async def timeline(
     catalogue = await run_in_threadpool(store.catalogue)
     records = await run_in_threadpool(store.timeline, num_unique, published_only=vue == "demandeur")
     entry = applicant_entry if vue == "demandeur" else actor_entry
-    try:
-        scored: Cotations | None = await current_cotation(request, num_unique, actor=actor,
-                                                          ctx=ctx)  # fmt: skip
-    except NotFoundError:
-        scored = None
-    if scored is not None and vue == "demandeur":
-        for c in scored.cotations:
+    scored: Cotations | None = None
+    if vue == "demandeur":  # the applicant's right to see the score (a feed read: not for actors)
+        try:
+            scored = await current_cotation(request, num_unique, actor=actor, ctx=ctx)
+        except NotFoundError:
+            scored = None
+        for c in scored.cotations if scored is not None else []:
             c.criteres = [applicant_critere(x) for x in c.criteres]
     return ScoredTimeline(
         numUnique=num_unique,

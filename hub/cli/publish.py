@@ -14,7 +14,7 @@ already hold, are published all the same (exit status 1).
 
 Constant memory whatever the size of the inputs (:mod:`connectors.ingress.publish_files`): a first
 streaming pass checks every event, in ``--jobs`` worker processes (default: one per
-CPU; results kept in input order), and spools the records it encoded to a nameless file
+CPU, none forked for less than 1 MiB of input; results kept in input order), and spools the records it encoded to a nameless file
 of the hub's private temp area (``<home>/tmp``; the disk it takes is about the size of
 the encoded events, given back when the command ends, however it ends); the second pass
 sends the spool to the producer (numbering happens there). On a terminal a progress bar
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import click
 
-from connectors.ingress.checking import Checker, default_jobs
+from connectors.ingress.checking import SLICE_BYTES, Checker, default_jobs
 from connectors.ingress.publish_files import publish_spool, validate_files
 from connectors.ingress.publishing import InputLimits, input_bytes
 from connectors.ingress.spool import Spool, spool_dir
@@ -64,7 +64,8 @@ def _size(n: float) -> str:
 @click.option("--skip-invalid", is_flag=True, help="Publish the valid events even if some are not.")
 @click.option("--dry-run", is_flag=True, help="Validate only; produce nothing.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=None,
-              help="Processes checking the events (default: one per CPU).")  # fmt: skip
+              help="Processes checking the events (default: one per CPU, one for inputs "
+                   "under 1 MiB).")  # fmt: skip
 def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool, jobs: int | None) -> None:
     """Validate and publish demand events to hub.demandes.
 
@@ -83,7 +84,9 @@ def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool, jobs: in
     with contextlib.ExitStack() as stack:
         spool = None if dry_run else stack.enter_context(Spool(spool_dir(settings)))
         # the workers are forked before the progress bar starts its thread
-        with Checker(limits, jobs=jobs or default_jobs()) as checker, \
+        # by default one process per CPU, but no workers to fork for less than one unit
+        jobs = jobs or (default_jobs() if total >= SLICE_BYTES else 1)
+        with Checker(limits, jobs=jobs) as checker, \
                 progress_meter("checking", total) as meter:  # fmt: skip
             checked = validate_files(paths, limits, _report, meter, spool=spool,
                                      checker=checker, skip_invalid=skip_invalid)  # fmt: skip

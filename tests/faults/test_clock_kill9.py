@@ -39,6 +39,8 @@ def _records(feed: list[dict[str, Any]], nums: set[str]) -> tuple[list[tuple[str
     for r in feed:
         if r["numUnique"] not in nums:
             continue
+        if r["kind"] == "AVIS" and r["reason"] == "cotation":
+            continue  # the score's clock (Rouen demands): tests/faults/test_cotation_clock.py
         if (r["eventId"], r["kind"]) in seen:
             dups += 1
             continue

@@ -41,7 +41,7 @@ N_ACTORS = 24
 PUBLIC = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("GET", "/docs-assets")}
 #: authenticated, but about no demand: nothing to scope
-NO_OBJECT = {("GET", "/catalogue")}
+NO_OBJECT = {("GET", "/catalogue"), ("GET", "/statistiques/{niveau}/{code}")}
 
 
 @dataclass
@@ -163,6 +163,10 @@ def _cotation(_w: Who, num: str, _own: str) -> list[Call]:
              {"epci": "200023414", "critere": "JEUNE_ASE", "valeur": True})]
 
 
+def _similaires(_w: Who, num: str, _own: str) -> list[Call]:
+    return [("GET", f"/demandes/{num}/cotation/similaires", None)]
+
+
 PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/demandes/{num_unique}/timeline"): _timeline,
     ("POST", "/demandes/{num_unique}/evenements-gp"): _gp,
@@ -172,6 +176,7 @@ PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/audit"): _audit,
     ("GET", "/demandes/{num_unique}/cotation"): _cotation,
     ("POST", "/demandes/{num_unique}/cotation/declarations"): _cotation,
+    ("GET", "/demandes/{num_unique}/cotation/similaires"): _similaires,
 }
 #: routes scoped to the caller by construction, checked by content in their own tests
 CALLER_SCOPED = {("GET", "/feed")}
@@ -216,6 +221,7 @@ def test_every_route_is_checked_or_declared(world: World) -> None:
     assert len(api_routes) >= 8
     for method, path in sorted(api_routes - PUBLIC):
         url = path.replace("{num_unique}", num).replace("{decision_id}", "d1")
+        url = url.replace("{niveau}", "departement").replace("{code}", "76")
         r = world.client.request(method, url)
         assert r.status_code == 401, (method, path, r.status_code)
 

@@ -88,9 +88,32 @@ def test_an_unreadable_database_leaves_the_cache_answering(tmp_path: Any) -> Non
     from hub.core.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")  # never migrated: no table
-    port = CachedDeclarations(engine, min_interval_s=0.0)
+    clock = _Clock()
+    port = CachedDeclarations(engine, min_interval_s=0.0, clock=clock)
     assert port.refresh() == 0
     assert port(NUM, EPCI, 2**41) == {}
+    # tried again after a back-off doubling from 1 s, not at every call
+    clock.now += 100.0
+    fresh = CachedDeclarations(engine, min_interval_s=0.0, clock=clock)
+    tries: list[float] = []
+    real = fresh.refresh
+
+    def counted() -> int:
+        tries.append(clock.now)
+        return real()
+
+    fresh.refresh = counted  # type: ignore[method-assign]
+    start = clock.now
+    for _ in range(20):  # 10 s of calls, one every 0.5 s
+        assert fresh(NUM, EPCI, 2**41) == {}
+        clock.now += 0.5
+    assert [t - start for t in tries] == [0.0, 1.0, 3.0, 7.0]
+    from dispatch.declarations import MAX_BACKOFF_S
+
+    failing = CachedDeclarations(engine, min_interval_s=0.0, clock=clock)
+    for _ in range(12):
+        failing.refresh()
+    assert failing._wait == MAX_BACKOFF_S
 
 
 def test_the_quartile_port_asks_the_statistics_store_once_per_ttl(

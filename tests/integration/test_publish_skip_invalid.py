@@ -98,8 +98,10 @@ def test_skip_invalid_publishes_exactly_the_valid_events(
     assert f"published 3 event(s) to hub.demandes, skipped {len(bad)} invalid" in res.stdout
     reported = [ln.split(": ", 1)[0] for ln in res.stderr.splitlines()]
     assert reported == [f"{path}:{n}" for n in bad]
-    assert (f"{path}:8: logementRecherche/listeLocalisationSouhaite/commune: unknown INSEE"
-            " commune code '99999'") in res.stderr
+    assert (
+        f"{path}:8: logementRecherche/listeLocalisationSouhaite/commune: unknown INSEE"
+        " commune code '99999'"
+    ) in res.stderr
 
     after = asyncio.run(_end_offsets(bootstrap))
     mine = {e["eventId"] for e in [*valid, unknown_commune]}
@@ -107,7 +109,10 @@ def test_skip_invalid_publishes_exactly_the_valid_events(
     for key, value in asyncio.run(_read(bootstrap, before, after)):
         if value[:2] != b"\xc3\x01":
             continue  # another test's hostile record
-        event: dict[str, Any] = read_spec_event(value)
+        try:
+            event: dict[str, Any] = read_spec_event(value)
+        except Exception:  # another session's record of another schema: ours are
+            continue  # all found below, or the assertion fails
         if event["eventId"] in mine:
             got.append((key, event))
     # each valid event once (the refused run published nothing), keyed by its numéro unique

@@ -49,10 +49,9 @@ def _plus_months(day: dt.date, months: int) -> dt.date:
 
 
 @pytest.fixture
-def installed() -> Iterator[list[Scoring]]:
-    """Installs what a test puts in the list; none afterwards."""
-    chosen: list[Scoring] = []
-    yield chosen
+def installed() -> Iterator[None]:
+    """No scoring installed after the test (``_processor`` installs one)."""
+    yield
     cotation.install(None)
 
 
@@ -276,3 +275,135 @@ def test_next_change_ignores_demands_without_a_grid(geography: Any) -> None:
     # a commune code the geography does not know is skipped, not an error
     ev = demande_event(new_num_unique(), ["99999", DARNETAL])
     assert scoring.epcis(ev["demande"]) == [METROPOLE]
+
+
+def test_scope_is_what_an_actor_covers_and_feed_records_follow_it(geography: Any) -> None:
+    """The hook the processor lacks (docs/cotation.md): an actor's EPCIs among the
+    demand's — by EPCI, by a commune (an arrondissement-free commune of the Métropole),
+    by département — and a feed record limited to them."""
+    from dispatch.cotation import scope
+    from dispatch.feed import feed_record
+    from hub.domain.state import DemandeState
+
+    scoring = Scoring()
+    ev = demande_event(new_num_unique(), [LE_HAVRE, DARNETAL])
+    demande = ev["demande"]
+    assert scope(_actor("m", epcis=[METROPOLE]), scoring, demande) == {METROPOLE}
+    assert scope(_actor("r", communes=[ROUEN]), scoring, demande) == {METROPOLE}
+    assert scope(_actor("d", departements=["76"]), scoring, demande) == {METROPOLE}
+    assert scope(_actor("h", communes=[LE_HAVRE]), scoring, demande) == frozenset()
+    assert scope(_actor("c", departements=["14"]), scoring, demande) == frozenset()
+    assert scope(None, scoring, demande) == frozenset()
+    state = DemandeState(ev["numUnique"], 1, True, frozenset(), "e", "CRE",
+                         _ms(dt.date(2026, 1, 5), 9), demande=demande)  # fmt: skip
+    cotation.install(scoring)
+    try:
+
+        def rec(epcis: Any) -> dict[str, Any]:
+            return feed_record(kind="DEMANDE", state=state, event_id="e", operation="CRE",
+                               occurred_at=state.occurred_at, changed_fields=[],
+                               profile="consultant_simple", reason=None, now_ms=1,
+                               epcis=epcis)  # fmt: skip
+
+        assert [c["epci"] for c in rec(None)["cotations"]] == [METROPOLE]
+        assert [c["epci"] for c in rec({METROPOLE})["cotations"]] == [METROPOLE]
+        assert rec(frozenset())["cotations"] == []
+    finally:
+        cotation.install(None)
+
+
+def test_feed_bytes_never_reuses_an_encoding_across_scores_or_flags(codec: Any) -> None:
+    """Encode-once fan-out (dispatch.feedbytes) reuses an encoding for another profile
+    only when issue 20's fields are the same too: records differing by their score or
+    délai flag each decode to themselves."""
+    from dispatch.feedbytes import FeedBytes
+
+    num = new_num_unique()
+    base = {"kind": "DEMANDE", "eventId": "e", "numUnique": num, "operation": "CRE",
+            "demandeVersion": 1, "occurredAt": 1, "dispatchedAt": 2,
+            "profile": "consultant_simple", "reason": None, "changedFields": [],
+            "delaiAnormalementLong": None, "delaiAnormalementLongSource": None,
+            "cotations": [], "demande": demande_event(num, [DARNETAL])["demande"],
+            "evenement": None}  # fmt: skip
+    scored = {**base, "profile": "consultant_demande", "cotations": [
+        {"epci": METROPOLE, "versionGrille": "1", "dateReference": "2026-01-05", "total": 20,
+         "horsCotation": False, "maximum": 860, "criteres": []}]}  # fmt: skip
+    flagged = {**base, "profile": "consultant_sensible", "delaiAnormalementLong": True,
+               "delaiAnormalementLongSource": "sne"}  # fmt: skip
+    fb = FeedBytes(codec)
+    for rec in (base, scored, flagged):
+        got = codec.decode_as(fb.encode(rec), "FeedRecord")
+        assert {k: got[k] for k in rec if k != "demande"} == {
+            k: v for k, v in rec.items() if k != "demande"
+        }
+
+
+def test_the_hubs_own_crossing_reaches_the_feed_with_its_source(codec: Any, geography: Any) -> None:
+    """With a département whose délai is known (a test table, 18 months for 76): the
+    AVIS of the crossing already carries ``true``/``hub``, and so do the demand's next
+    records; a demand the SNE flagged carries ``sne`` and gets no hub notice."""
+    from hub.domain.delais import DelaiTable
+
+    table = DelaiTable.from_dict({"version": "test", "departements": {"76": {
+        "status": "known", "months": 18, "source": "test fixture, not a real arrêté",
+        "date": "2026-01-01"}}})  # fmt: skip
+    index = TerritoryIndex(geography, [_actor("rouen", communes=[ROUEN])])
+    sender = MemorySender()
+    proc = Processor(index, codec, MemoryStore(), sender, deadlines=Deadlines((2, 1, 0), table))
+    hub_num, sne_num = new_num_unique(), new_num_unique()
+    events = []
+    for num, dal in ((hub_num, None), (sne_num, True)):
+        ev = demande_event(num, [ROUEN], operation="REN", occurred_at=_ms(dt.date(2026, 1, 10)))
+        dl = ev["demande"]["demandeLogement"]
+        dl["dateCreationDemande"] = "2025-01-15"  # 18 months: 15 July 2026
+        dl["renouvellement"] = {"dateRenouvellement": "2026-01-10"}
+        if dal is not None:
+            dl["informationTraitement"] = {"estDelaiAnormalementLong": dal}
+        events.append(ev)
+    asyncio.run(proc.process([_ev_rec(codec, e) for e in events]))
+    asyncio.run(proc.process(_ticks(codec, proc, _ms(dt.date(2026, 7, 16)))))
+    later = demande_event(hub_num, [ROUEN], operation="MOD", occurred_at=_ms(dt.date(2026, 8, 1)))
+    later["demande"]["demandeLogement"]["dateCreationDemande"] = "2025-01-15"
+    later["demande"]["demandeLogement"]["renouvellement"] = {"dateRenouvellement": "2026-01-10"}
+    asyncio.run(proc.process([_ev_rec(codec, later)]))
+    got = [(r["numUnique"], r["kind"], r["reason"], r["delaiAnormalementLong"],
+            r["delaiAnormalementLongSource"]) for r in _feed(codec, sender, "rouen")]  # fmt: skip
+    assert got == [(hub_num, "DEMANDE", None, None, None),
+                   (sne_num, "DEMANDE", None, True, "sne"),
+                   (hub_num, "AVIS", "delai_anormalement_long", True, "hub"),
+                   (hub_num, "DEMANDE", None, True, "hub")]  # fmt: skip
+
+
+def test_states_stored_before_the_clock_get_their_entries_at_the_first_tick(
+    codec: Any, geography: Any, installed: None
+) -> None:
+    """States written by a worker without a scoring have no cotation entry: the first
+    tick of a worker with one runs the upgrade pass again (marker generation 2) and
+    sends what is due, once."""
+    from dispatch.deadlines import marker
+
+    store = MemoryStore()
+    index = TerritoryIndex(geography, [_actor("metropole", epcis=[METROPOLE])])
+    before = Processor(index, codec, store, MemorySender(), deadlines=Deadlines())
+    num = new_num_unique()
+    ev = demande_event(num, [DARNETAL], occurred_at=_ms(dt.date(2025, 6, 1), 9))
+    dl = ev["demande"]["demandeLogement"]
+    dl["dateCreationDemande"] = "2024-03-31"
+    dl["personnePhysique"]["demandeur"]["dateNaissance"] = "1995-10-15"
+    dl["principauxMotifDemande"] = {"motifDemande": ["11"]}
+    asyncio.run(before.process([_ev_rec(codec, ev)]))
+    # that worker's own upgrade pass is complete (its marker written)
+    asyncio.run(before.process(_ticks(codec, before, _ms(dt.date(2025, 6, 2)))))
+    assert all(store.get(marker(p), p) == b"1" for p in range(4))
+    assert not [k for (_, k) in store.own if k.startswith(b"\x00d:") and b"cotation" in k]
+    scoring = Scoring()
+    cotation.install(scoring)
+    sender = MemorySender()
+    after = Processor(index, codec, store, sender, deadlines=Deadlines(scoring=scoring))
+    for _ in range(2):
+        asyncio.run(after.process(_ticks(codec, after, _ms(dt.date(2025, 10, 16), 6))))
+    got = [(r["cotations"][0]["dateReference"], r["cotations"][0]["total"])
+           for r in _feed(codec, sender, "metropole") if r["reason"] == "cotation"]  # fmt: skip
+    # 18 months on 2025-09-30 (+20), 30 years on 2025-10-15 (-20): docs/cotation.md's points
+    assert got == [("2025-09-30", 60), ("2025-10-15", 40)]
+    assert all(store.get(marker(p, 2), p) == b"1" for p in range(4))

@@ -20,7 +20,11 @@ from tests.support.demandes import demande_event, new_num_unique
 ROOT = Path(__file__).resolve().parents[2]
 #: FeedRecord writer fingerprints in use before issue 20's fields
 BEFORE = {"fc0440e71647edb1", "fbdb7bfc8135cc43"}
-NEW: dict[str, Any] = {"delaiAnormalementLong": None, "delaiAnormalementLongSource": None, "cotations": []}
+NEW: dict[str, Any] = {
+    "delaiAnormalementLong": None,
+    "delaiAnormalementLongSource": None,
+    "cotations": [],
+}
 
 
 def _record() -> dict[str, Any]:
