@@ -296,9 +296,9 @@ def covers(actor: Actor | None, epci: str, geography: Geography) -> bool:
 
 
 def scope(actor: Actor | None, scoring: Scoring, demande: dict[str, Any] | None) -> frozenset[str]:
-    """The EPCIs of ``demande`` whose scores ``actor`` receives: those it covers. The hook
-    for :meth:`dispatch.processor.Processor._emit` (not wired: docs/cotation.md): add it to
-    the group key and pass it to :func:`dispatch.feed.feed_record` as ``epcis``."""
+    """The EPCIs of ``demande`` whose scores ``actor`` receives: those it covers
+    (:meth:`dispatch.processor.Processor._emit` cuts each record's ``cotations`` to them;
+    docs/cotation.md)."""
     return frozenset(e for e in scoring.epcis(demande) if covers(actor, e, scoring.geography))
 
 

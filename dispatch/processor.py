@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from dispatch import cotation, deadlines, redispatch, territory
 from dispatch.batch import Batch
@@ -45,7 +45,6 @@ from dispatch.snapshotbytes import snapshot_bytes
 from hub.core import topics
 from hub.core.errors import DecodeError, HubError
 from hub.domain.decisions import Decision, decide
-from hub.domain.geo import Geography
 from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState
 from schemas import Codec
@@ -362,9 +361,12 @@ class Processor:
                     occurred_at=occurred_at, changed_fields=changed, profile=profile,
                     reason=d.reason, now_ms=batch.now_ms)  # fmt: skip
             scores = record["cotations"]
-            # scores exist only where a scoring is installed, over the real geography
-            mine = cotation.for_actor(scores, actor, cast(Geography, self.index.geography)) \
-                if scores else scores  # fmt: skip
+            scoring = cotation.installed() if scores else None
+            if scoring is not None:  # the scores of the EPCIs this actor covers
+                covered = cotation.scope(actor, scoring, state.demande)
+                mine = [c for c in scores if c["epci"] in covered]
+            else:
+                mine = scores
             group = (*base, tuple(c["epci"] for c in mine))
             value = encoded.get(group)
             if value is None:

@@ -112,7 +112,9 @@ def test_the_pages_example_reaches_the_feed_with_its_detail(codec: Any, geograph
         demande_event(num, [DARNETAL, LE_HAVRE], occurred_at=_ms(dt.date(2025, 9, 1), 12)), page
     )
     asyncio.run(proc.process([_ev_rec(codec, ev)]))
-    for actor in ("dep", "havre", "metropole"):  # every recipient (docs/cotation.md)
+    (havre,) = _feed(codec, sender, "havre")  # a recipient covering no Métropole commune
+    assert havre["cotations"] == [] and havre["demande"] is not None
+    for actor in ("dep", "metropole"):  # those covering it (docs/cotation.md)
         (rec,) = _feed(codec, sender, actor)
         (cot,) = rec["cotations"]
         assert (cot["epci"], cot["versionGrille"], cot["dateReference"]) == (
