@@ -14,7 +14,8 @@ already hold, are published all the same (exit status 1).
 
 Constant memory whatever the size of the inputs (:mod:`connectors.ingress.publish_files`): a first
 streaming pass checks every event, in ``--jobs`` worker processes (default: one per
-CPU, none forked for less than 1 MiB of input; results kept in input order), and spools the records it encoded to a nameless file
+CPU, none forked for less than 1 MiB of input; results kept in input order), and spools
+the records it encoded to a nameless file
 of the hub's private temp area (``<home>/tmp``; the disk it takes is about the size of
 the encoded events, given back when the command ends, however it ends); the second pass
 sends the spool to the producer (numbering happens there). On a terminal a progress bar
