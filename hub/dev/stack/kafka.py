@@ -23,24 +23,19 @@ Every public method is idempotent, so ``hub stack up`` can be run any number of 
 from __future__ import annotations
 
 import base64
-import contextlib
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hub.core.errors import ConfigError, TransientError
+from hub.core.errors import ConfigError
 from hub.core.private import home_mode, private_dir, tighten_tree
-
-#: umask of the broker's JVMs: Kafka creates its segments, indexes and checkpoints with
-#: the process umask, so 077 makes them 0600 (folders 0700)
-JVM_UMASK = 0o077
+from hub.dev.stack.detached import JVM_UMASK as JVM_UMASK
+from hub.dev.stack.detached import await_port, spawn, stop
+from hub.dev.stack.detached import pid_alive as pid_alive
+from hub.dev.stack.detached import port_answers as port_answers
 
 _SERVER_PROPERTIES = """\
 # Written by hub/dev/stack/kafka.py at each start: edit that file, not this one.
@@ -94,33 +89,6 @@ def require_tool(name: str, hint: str) -> str:
     if path is None:
         raise ConfigError(f"'{name}' not found on PATH: {hint}")
     return path
-
-
-def port_answers(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
-    """True when a TCP connect to host:port succeeds (someone listens there)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def pid_alive(pid: int) -> bool:
-    """True when ``pid`` runs and is not a zombie (reaped here if it is our child)."""
-    try:
-        # A broker we started from this process becomes a zombie when it exits: reap it,
-        # or os.kill(pid, 0) would go on reporting it alive.
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: its parent (or init) reaps it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class KafkaStack:
@@ -291,36 +259,12 @@ class KafkaStack:
             self.fetch_jars()
             self._write_configs()
             self._format_storage()
-            out_fd = os.open(self.out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            with open(out_fd, "ab") as out:
-                # Own session: the broker survives the CLI, and a Ctrl-C aimed at the
-                # caller's terminal does not reach it. Output to a file: a pipe nobody
-                # reads would eventually block the JVM.
-                proc = subprocess.Popen(
-                    self._java("kafka.Kafka", str(self.config_file)),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.root,
-                    start_new_session=True,
-                    umask=JVM_UMASK,
-                )
-            pid = proc.pid
+            pid = spawn(self._java("kafka.Kafka", str(self.config_file)), self.out_file,
+                        self.root)  # fmt: skip
             self.pid_file.write_text(f"{pid}\n")
-        deadline = time.monotonic() + timeout
-        while not port_answers(self.port):
-            if not pid_alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                raise ConfigError(
-                    f"Kafka exited during start; see {self.out_file} "
-                    f"and {self.logs_dir / 'server.log'}"
-                )
-            if time.monotonic() > deadline:
-                raise TransientError(
-                    f"Kafka (pid {pid}) did not answer on port {self.port} "
-                    f"within {timeout:g}s; see {self.logs_dir / 'server.log'}"
-                )
-            time.sleep(0.2)
+        await_port(self.port, pid, timeout, what="Kafka",
+                   see=f"{self.out_file} and {self.logs_dir / 'server.log'}",
+                   on_exit=lambda: self.pid_file.unlink(missing_ok=True))  # fmt: skip
         return self.bootstrap
 
     def down(self, timeout: float = 30) -> bool:
@@ -332,16 +276,9 @@ class KafkaStack:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-            with contextlib.suppress(ProcessLookupError):  # it may exit on its own
-                os.kill(pid, sig)
-            deadline = time.monotonic() + wait
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if not pid_alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                return True
-        raise TransientError(f"Kafka (pid {pid}) survived SIGKILL; is it stuck in the kernel?")
+        stop(pid, timeout, what="Kafka")
+        self.pid_file.unlink(missing_ok=True)
+        return True
 
     def wipe(self) -> None:
         """Stop the broker and delete its data (topics, offsets, cluster id); keeps jars."""

@@ -21,19 +21,16 @@ Every public method is idempotent, as :class:`hub.dev.stack.kafka.KafkaStack`'s.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hub.core.errors import ConfigError, TransientError
+from hub.core.errors import ConfigError
 from hub.core.private import home_mode, private_dir
-from hub.dev.stack.kafka import JVM_UMASK, pid_alive, port_answers, require_tool
+from hub.dev.stack.detached import await_port, pid_alive, port_answers, spawn, stop
+from hub.dev.stack.kafka import require_tool
 
 VERSION = "2.4.2.Final"
 
@@ -64,18 +61,6 @@ _BUILD_FLAGS = [
     "-Dquarkus.index-dependency.registry-app.group-id=io.apicurio",
     "-Dquarkus.index-dependency.registry-app.artifact-id=apicurio-registry-app",
 ]
-
-
-def _alive(pid: int) -> bool:
-    """:func:`pid_alive`, a zombie counting as dead (a JVM started by another process of
-    ours, e.g. a test, stays a zombie until that process reaps it)."""
-    if not pid_alive(pid):
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (not Linux): trust the signal
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 @dataclass(frozen=True)
@@ -137,7 +122,7 @@ class RegistryStack:
             pid = int(self.pid_file.read_text().strip())
         except (OSError, ValueError):
             return None
-        if not _alive(pid):
+        if not pid_alive(pid):
             return None
         try:  # pids get reused: check it still runs our jar
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -161,7 +146,6 @@ class RegistryStack:
                 raise ConfigError(f"port {self.port} is already used by another process")
             self.build()
             private_dir(self.logs_dir, base=self.logs_dir)
-            out_fd = os.open(self.out_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             cmd = [
                 require_tool("java", "install a JDK 17+"),
                 f"-Xmx{self.heap}",
@@ -171,29 +155,10 @@ class RegistryStack:
                 "-jar",
                 str(self.run_jar),
             ]
-            with open(out_fd, "ab") as out:  # own session, output to a file (as Kafka's)
-                proc = subprocess.Popen(
-                    cmd,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=self.root,
-                    start_new_session=True,
-                    umask=JVM_UMASK,
-                )
-            pid = proc.pid
+            pid = spawn(cmd, self.out_file, self.root)  # output to a file, as Kafka's
             self.pid_file.write_text(f"{pid}\n")
-        deadline = time.monotonic() + timeout
-        while not port_answers(self.port):
-            if not _alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                raise ConfigError(f"the schema registry exited during start; see {self.out_file}")
-            if time.monotonic() > deadline:
-                raise TransientError(
-                    f"the schema registry (pid {pid}) did not answer on port {self.port} "
-                    f"within {timeout:g}s; see {self.out_file}"
-                )
-            time.sleep(0.2)
+        await_port(self.port, pid, timeout, what="the schema registry", see=str(self.out_file),
+                   on_exit=lambda: self.pid_file.unlink(missing_ok=True))  # fmt: skip
         return self.api_url
 
     def down(self, timeout: float = 30) -> bool:
@@ -202,13 +167,6 @@ class RegistryStack:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            deadline = time.monotonic() + wait
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if not _alive(pid):
-                self.pid_file.unlink(missing_ok=True)
-                return True
-        raise TransientError(f"the schema registry (pid {pid}) survived SIGKILL")
+        stop(pid, timeout, what="the schema registry")
+        self.pid_file.unlink(missing_ok=True)
+        return True
