@@ -34,6 +34,7 @@ import datetime as dt
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -277,19 +278,27 @@ def _births(value: Any) -> Iterable[dt.date]:
 def covers(actor: Actor | None, epci: str, geography: Geography) -> bool:
     """Whether ``actor``'s territory holds a commune of ``epci``: the EPCI itself, one of
     its communes (an arrondissement or a former code counts for its commune), or its
-    département. An actor not in the index covers nothing."""
+    département. An actor not in the index covers nothing. Asked per recipient of every
+    scored record: answered once per territory and EPCI (cached, like the territorial
+    index's commune keys)."""
     if actor is None:
         return False
     f = actor.filters
-    if epci in f.epcis:
+    return _covers(tuple(f.epcis), tuple(f.communes), tuple(f.departements), epci, geography)
+
+
+@lru_cache(maxsize=16384)
+def _covers(epcis: tuple[str, ...], communes: tuple[str, ...], departements: tuple[str, ...],
+            epci: str, geography: Geography) -> bool:  # fmt: skip
+    if epci in epcis:
         return True
-    for code in f.communes:
+    for code in communes:
         try:
             if geography.commune(geography.resolve(code)).epci == epci:
                 return True
         except UnknownCommuneError:
             continue
-    deps = set(f.departements)
+    deps = set(departements)
     return bool(deps) and any(
         geography.commune(c).departement in deps for c in geography.communes_of_epci(epci)
     )

@@ -363,8 +363,8 @@ class Processor:
             scores = record["cotations"]
             scoring = cotation.installed() if scores else None
             if scoring is not None:  # the scores of the EPCIs this actor covers
-                covered = cotation.scope(actor, scoring, state.demande)
-                mine = [c for c in scores if c["epci"] in covered]
+                geo = scoring.geography
+                mine = [c for c in scores if cotation.covers(actor, c["epci"], geo)]
             else:
                 mine = scores
             group = (*base, tuple(c["epci"] for c in mine))
