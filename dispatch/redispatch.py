@@ -60,6 +60,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dispatch import territory
+from hub.core.errors import InputError
 from hub.domain.actors import Actor, ActorFilters
 from hub.domain.decisions import COPIE, Decision, reevaluate
 from hub.domain.matching import TerritoryIndex
@@ -192,10 +193,8 @@ def resume(ctx: Context, partition: int, moves_json: str, after: bytes, budget: 
     """Continue a re-dispatch (a ``DispatchResume`` record) after index key ``after``;
     with ``budget`` 0 it is only passed on (the same record again, behind the events
     published meanwhile)."""
-    if budget <= 0:
-        ctx.resume_later(partition, moves_json, after)
-        return Pass(0, 0)
-    return _chunk(ctx, partition, _plan(ctx.index, moves_json), after, budget, skip=set())
+    plan = _plan(ctx.index, moves_json)  # a malformed record fails here: dead-lettered
+    return _chunk(ctx, partition, plan, after, budget, skip=set())
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,13 +219,14 @@ class Plan:
 
 #: plans of the chains in progress, by geography and moves: a national actor's territory
 #: holds ~35,000 commune keys, too many to expand and sort again at every chunk
-_PLANS: dict[tuple[int, str], Plan] = {}
+_PLANS: dict[tuple[Any, str], Plan] = {}
 _PLANS_KEPT = 16
 
 
 def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
     geo = index.geography
-    cached = _PLANS.get((id(geo), moves_json))
+    # the geography itself in the key (an id could be reused by another one)
+    cached = _PLANS.get((geo, moves_json))
     if cached is not None:
         return cached
     keyed = [(a, old, new, territory.actor_keys(old, geo), territory.actor_keys(new, geo))
@@ -239,7 +239,7 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
                 {c: tuple(ix) for c, ix in by_key.items()})  # fmt: skip
     if len(_PLANS) >= _PLANS_KEPT:
         _PLANS.pop(next(iter(_PLANS)))
-    _PLANS[(id(geo), moves_json)] = plan
+    _PLANS[(geo, moves_json)] = plan
     return plan
 
 
@@ -309,9 +309,20 @@ def _encode_moves(moves: Sequence[Move]) -> str:
 
 
 def _decode_moves(raw: str) -> list[Move]:
-    return [(str(a), None if o is None else ActorFilters.model_validate(o),
-             None if n is None else ActorFilters.model_validate(n))
-            for a, o, n in json.loads(raw)]  # fmt: skip
+    """The moves of a ``DispatchResume`` record: a JSON list of [actor id, filters before
+    or null, filters after or null]; anything else is an :class:`InputError` (the record
+    is dead-lettered)."""
+    try:
+        moves = json.loads(raw)
+        if not isinstance(moves, list) or not all(
+            isinstance(m, list) and len(m) == 3 and isinstance(m[0], str) for m in moves
+        ):
+            raise ValueError("not a list of [actor id, filters before, filters after]")
+        return [(a, None if o is None else ActorFilters.model_validate(o),
+                 None if n is None else ActorFilters.model_validate(n))
+                for a, o, n in moves]  # fmt: skip
+    except ValueError as exc:  # JSON and pydantic errors are ValueErrors
+        raise InputError(f"malformed re-dispatch moves: {exc}", code="bad_resume") from exc
 
 
 def _apply_to_index(index: TerritoryIndex, ch: Change) -> None:

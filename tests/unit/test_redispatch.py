@@ -424,3 +424,33 @@ def test_a_batch_stops_its_redispatch_at_the_step_that_ends_its_time_slice(
     else:
         assert len(reads) == 1
     assert sorted(_held(sender, codec, "dep27")) == sorted(nums)
+
+
+@pytest.mark.parametrize("moves", [
+    "not json", "{}", "[1, 2]", '[["a", null]]',
+    '[["a", null, {"departements": ["9Z"]}]]',  # no such département
+    '[["a", null, {"communes": ["76540"], "typologies": "T2"}]]',  # a string, not a list
+])  # fmt: skip
+@pytest.mark.parametrize("budget", [10, 0])
+def test_a_malformed_resume_record_is_dead_lettered_and_costs_no_event(
+        geography: Any, codec: Any, moves: str, budget: int) -> None:  # fmt: skip
+    """A ``DispatchResume`` is the hub's own record, but anyone who can write to
+    hub.demandes can forge one: one whose moves do not decode as the schema's JSON
+    (issue 22's record model: a list of [actor id, filters before, filters after]) is
+    dead-lettered with its reason — also when the batch's budget is spent, where a valid
+    one is only passed on — and the event behind it is dispatched."""
+    store, sender = MemoryStore(N), MemorySender()
+    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=budget)
+    seed = _records([("actor", ("seed", 1, ActorFilters(communes=["76540"]), False))], codec)
+    asyncio.run(proc.process(seed))
+    num = new_num_unique()
+    part = _part(num.encode())
+    forged = codec.encode("DispatchResume", {"resumeId": str(uuid.uuid4()), "partition": part,
+                                             "moves": moves, "afterKey": b"\xff\x00junk"})
+    records = [InputRecord(topics.DEMANDES, part, 50_000_000, proc.partition_key(part), forged),
+               *_records([("event", demande_event(num, ["76540"]))], codec)]  # fmt: skip
+    stats = asyncio.run(proc.process(records))
+    assert stats.dead_letters == 1
+    assert stats.dead_letter_reasons and "CONTROL" not in stats.dead_letter_reasons
+    assert not [k for k, _ in sender.sent.get(topics.DEMANDES, [])]  # not passed on
+    assert _held(sender, codec, "seed") == {num}
