@@ -235,7 +235,12 @@ def test_scores_move_with_the_clock_exactly_once_across_kill9(private_hub: Priva
             assert first.alive(), f"worker died: {first.log}"
             time.sleep(0.05)
         first.signal(signal.SIGKILL)
-        done = hub.feed_total(list(names.values()))
+        # this test's records, duplicates dropped: a feed's size also counts records sent
+        # twice, and a CI run once saw 890 records for 315 expected at this point
+        feeds = asyncio.run(read_feeds(hub.settings, list(names.values())))
+        done = sum(len(recs) for short, actor_id in names.items()
+                   for recs in _got(feeds[actor_id], {d.num for d in demands},
+                                    short != "havre")[0].values())  # fmt: skip
         assert 0 < done < before_kill, ("the kill did not come mid-way", done, before_kill)
         second = worker("2")
         asyncio.run(play(steps[split:]))
