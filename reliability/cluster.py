@@ -200,4 +200,20 @@ class PrivateHub:
             except TransientError:
                 pass
             time.sleep(0.5)
-        raise TransientError(f"inputs not all committed within {timeout:g}s")
+        raise TransientError(f"inputs not all committed within {timeout:g}s\n{self.diagnosis()}")
+
+    def diagnosis(self, lines: int = 25) -> str:
+        """What a stuck run needs to be understood from a CI log alone: per partition of
+        hub.demandes its end and committed offsets, and the tail of each worker's log."""
+        try:
+            offsets = asyncio.run(self.partition_offsets(topics.DEMANDES))
+            parts = ", ".join(f"p{p}: {done}/{end}" for p, (end, done) in enumerate(offsets))
+        except Exception as exc:
+            parts = f"unavailable ({type(exc).__name__})"
+        out = [f"committed/end per partition: {parts}"]
+        for w in self.workers:
+            state = "alive" if w.alive() else f"exited {w.proc.returncode if w.proc else None}"
+            tail = w.log.read_text(errors="replace").splitlines()[-lines:] if w.log.exists() else []
+            out.append(f"--- {w.log.name} ({state}), last {len(tail)} lines:")
+            out.extend(line[:300] for line in tail)
+        return "\n".join(out)

@@ -194,13 +194,30 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                 await self.seek_wait({tp: back})
 
     async def perform_seek(self) -> None:
+        """faust's seek of every partition to its committed offset, and, for an input
+        partition with none (or 0), a seek to the log's first offset.
+
+        Why: faust drops the records it fetched while a partition was paused (recovery)
+        or the generation changed, counting on this seek to read them again. The client
+        seeks only to a committed offset above 0 and leaves any other partition where it
+        stands: past the dropped records. Seen on a group whose first worker was killed
+        before its first commit on two partitions: the worker that took them over after
+        the rebalance read nothing of them and waited at their end forever (and a record
+        published later would have been committed past them: lost)."""
         await super().perform_seek()
         # private_names: Consumer._read_offset
         # perform_seek leaves faust's read offsets at the committed offsets (None: none)
         inputs = self._inputs()
-        for tp, offset in list(self._read_offset.items()):
-            if tp.topic in inputs:
-                self._contiguity.reset(tp, offset)
+        expected: dict[Any, int | None] = {
+            tp: off for tp, off in self._read_offset.items() if tp.topic in inputs
+        }
+        fresh = [tp for tp in self.assignment() if tp.topic in inputs and not expected.get(tp)]
+        if fresh:
+            for tp, offset in (await self.earliest_offsets(*fresh)).items():
+                await super().seek(tp, offset)  # faust's read offset and the client's position
+                expected[tp] = offset
+        for tp, offset in expected.items():
+            self._contiguity.reset(tp, offset)
 
     async def seek(self, partition: Any, offset: int) -> None:
         await super().seek(partition, offset)

@@ -168,3 +168,42 @@ async def test_no_commit_at_stop_when_the_changelog_was_not_flushed(
     consumer.app._stopped.set()
     assert await consumer._commit_offsets({tp: 42}) is False
     assert commits == []
+
+
+@pytest.mark.asyncio
+async def test_an_input_partition_without_a_commit_is_read_from_its_first_offset(
+    consumer: Any,
+) -> None:
+    """faust drops the records it fetched while a partition was paused (recovery) or the
+    generation changed, and counts on its seek to the committed offsets to read them
+    again; the client seeks only to a committed offset above 0. So a partition without a
+    commit (a group's first worker killed before its first commit there) was left at the
+    end of what had been fetched: its next owner read nothing of it (seen on CI:
+    tests/faults/test_clock_kill9.py waited for 600 s). Such a partition is now sought to
+    the log's first offset, and the contiguity guard expects that offset."""
+    from faust.types import TP
+
+    consumer.loop = asyncio.get_running_loop()
+    fresh, zero, done = TP("hub.demandes", 0), TP("hub.demandes", 1), TP("hub.demandes", 2)
+    changelog = TP("reliability-dispatch-demande-state-changelog", 0)
+    client_seeks: list[tuple[Any, int]] = []
+
+    async def seek_to_committed() -> dict[Any, int | None]:  # the client's own answer
+        return {fresh: None, zero: 0, done: 57, changelog: None}
+
+    async def earliest_offsets(*tps: Any) -> dict[Any, int]:
+        return {tp: 12 if tp == fresh else 0 for tp in tps}  # p0's head was deleted
+
+    async def seek_client(tp: Any, offset: int) -> None:
+        client_seeks.append((tp, offset))
+
+    consumer.assignment = lambda: {fresh, zero, done, changelog}
+    consumer.seek_to_committed = seek_to_committed
+    consumer.earliest_offsets = earliest_offsets
+    consumer._seek = seek_client
+    await consumer.perform_seek()
+    assert sorted(client_seeks) == sorted([(fresh, 12), (zero, 0)])  # not p2, nor a changelog
+    assert consumer._contiguity.expected(fresh) == 12
+    assert consumer._contiguity.expected(zero) == 0
+    assert consumer._contiguity.expected(done) == 57
+    assert consumer._read_offset[done] == 57  # faust's own seek result untouched
