@@ -216,8 +216,8 @@ class BoundedConsumer(faust_aiokafka.Consumer):
             for tp, offset in (await self.earliest_offsets(*fresh)).items():
                 await super().seek(tp, offset)  # faust's read offset and the client's position
                 expected[tp] = offset
-        for tp, offset in expected.items():
-            self._contiguity.reset(tp, offset)
+        for tp, at in expected.items():
+            self._contiguity.reset(tp, at)
 
     async def seek(self, partition: Any, offset: int) -> None:
         await super().seek(partition, offset)
