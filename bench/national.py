@@ -83,12 +83,14 @@ class Config:
     mix: ActorMix = field(default_factory=ActorMix)
     chunk: int = 20_000  # demands generated, matched and sent at a time
     progress_s: float = 10.0
-    #: a dispatch run's limit (None: 600 s + 1 s per 50 demands), only to never hang
-    timeout: float | None = None
+    #: each dispatch run's limit, in the order of ``workers`` (the last one for the runs
+    #: after it; empty: 600 s + 1 s per 50 demands): past it the run's row is partial
+    timeouts: tuple[float, ...] = ()
 
-    @property
-    def timeout_s(self) -> float:
-        return self.timeout if self.timeout is not None else 600 + self.demands / 50
+    def timeout_s(self, run: int) -> float:
+        if not self.timeouts:
+            return 600 + self.demands / 50
+        return self.timeouts[min(run, len(self.timeouts) - 1)]
 
 
 @dataclass
@@ -181,7 +183,7 @@ def _sample_partitions(held: list[list[list[int]]], procs: list[Proc]) -> None:
 
 async def dispatch_run(bootstrap: str, home: Path, k: int, cfg: Config, exp: Expected,
                        feeds: dict[str, TopicPartition], broker_pid: int | None,
-                       data_dir: Path, logs: Path) -> dict[str, Any]:  # fmt: skip
+                       data_dir: Path, logs: Path, limit: float) -> dict[str, Any]:  # fmt: skip
     """K workers in a fresh group dispatch the whole backlog; the run's row (see module).
 
     ``events_per_s_second_half``: from the group's first commit past half the backlog to
@@ -218,9 +220,9 @@ async def dispatch_run(bootstrap: str, home: Path, k: int, cfg: Config, exp: Exp
                 half, half_committed = now, committed
             if committed >= end:
                 break
-            if now - t0 > cfg.timeout_s:  # a partial row: the rate over what was done
+            if now - t0 > limit:  # a partial row: the rate over what was done
                 timed_out = committed
-                _log(f"{k} worker(s): {committed:,} of {end:,} committed in {cfg.timeout_s:g}s:"
+                _log(f"{k} worker(s): {committed:,} of {end:,} committed in {limit:g}s:"
                      " stopped, the row is partial")  # fmt: skip
                 break
             if dead := [p for p in procs if not p.alive()]:
@@ -291,7 +293,7 @@ async def dispatch_run(bootstrap: str, home: Path, k: int, cfg: Config, exp: Exp
         "delivered_over_expected": round(delivered / max(exp.total, 1), 6),
         "actors_off": len(off), "actors_off_sample": dict(list(off.items())[:10]),
         # inputs read twice (a start-up rebalance); the state absorbs them
-        "inputs_reread": None if None in counts else sum(counts) - end,
+        "inputs_reread": None if None in counts or timed_out is not None else sum(counts) - end,
         "worker_cpu_s_sum": _r(sum(cpus)), "worker_cpu_s_max": _r(max(cpus, default=None)),
         "worker_peak_rss_mib_max": max(peaks, default=None),
         "worker_peak_rss_mib_sum": _r(sum(peaks)),
@@ -299,7 +301,7 @@ async def dispatch_run(bootstrap: str, home: Path, k: int, cfg: Config, exp: Exp
         "broker_disk_gib_added": round((disk1 - disk0) / 2**30, 2),
         "progress": progress, "per_worker": rows,
     }  # fmt: skip
-    _log(f"{k} worker(s) done: {wall:.1f}s, {end / wall:,.0f} events/s, delivered "
+    _log(f"{k} worker(s) done: {wall:.1f}s, {done / wall:,.0f} events/s, delivered "
          f"{delivered:,}/{exp.total:,}, peak RSS MiB {peaks}, CPU s {cpus}")  # fmt: skip
     return row
 
@@ -335,7 +337,7 @@ async def national(cfg: Config, home: Path, logs: Path) -> dict[str, Any]:
                 break
             try:
                 row = await dispatch_run(bootstrap, home, k, cfg, exp, feeds, broker_pid,
-                                         broker.data_dir, logs)  # fmt: skip
+                                         broker.data_dir, logs, cfg.timeout_s(i))  # fmt: skip
                 result["runs"].append(row)
             except (TimeoutError, RuntimeError) as exc:  # the runs before are kept
                 _log(f"{k} worker(s) failed: {exc}")
@@ -404,10 +406,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--chunk", type=int, default=Config.chunk, help="demands per chunk")
     p.add_argument(
         "--timeout",
-        type=float,
-        default=None,
-        metavar="S",
-        help="limit of each dispatch run (default 600 s + 1 s per 50 demands)",
+        default="",
+        metavar="S,S",
+        help="limit of each dispatch run, in the order of --workers, the last for the runs "
+        "after it (default 600 s + 1 s per 50 demands); past it the run's row is partial",
     )
     p.add_argument("--out", type=Path, default=Path("bench-results"))
     a = p.parse_args(argv)
@@ -416,7 +418,7 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--demands >= 1 and 1 <= each of --workers <= --partitions")
     cfg = Config(a.demands, workers, a.seed, a.partitions,
                  ActorMix(guichets=a.guichets, landlords=a.landlords), a.chunk,
-                 timeout=a.timeout)  # fmt: skip
+                 timeouts=tuple(float(x) for x in a.timeout.split(",") if x))  # fmt: skip
     a.out.mkdir(parents=True, exist_ok=True)
     stem = a.out / f"national-{cfg.demands}-{time.strftime('%Y%m%dT%H%M%S')}"
     with tempfile.TemporaryDirectory(prefix="hub-national-") as tmp:
