@@ -30,6 +30,7 @@ Contracts:
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -262,6 +263,8 @@ class Checker:
     def __init__(self, limits: InputLimits, *, jobs: int = 1) -> None:
         self.limits, self.jobs = limits, max(1, jobs)
         self._pool: ProcessPoolExecutor | None = None
+        #: the forked workers' pids (stopped at once when the command is interrupted)
+        self._workers: list[int] = []
 
     def __enter__(self) -> Checker:
         if self.jobs > 1:
@@ -276,17 +279,27 @@ class Checker:
                 self._pool = ProcessPoolExecutor(self.jobs, mp_context=get_context("fork"),
                                                  initializer=_init_worker,
                                                  initargs=(os.getpid(),))  # fmt: skip
-                for f in [self._pool.submit(_ready) for _ in range(self.jobs)]:
-                    f.result()  # every worker forked now, before other threads exist
+                # every worker forked now, before other threads exist
+                self._workers = [f.result() for f in
+                                 [self._pool.submit(_ready) for _ in range(self.jobs)]]  # fmt: skip
             finally:
                 gc.unfreeze()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
-        if self._pool is not None:
+        if self._pool is None:
+            return
+        if kind is not None and not issubclass(kind, Exception):
+            # Ctrl-C or a stop: the workers are killed, not waited for (their unit's
+            # result is not wanted; a wait could outlast the user's patience)
+            for pid in self._workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        else:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._pool = None
 
     def run(self, work: Iterable[Unit], *, keep: bool = True) -> Iterator[Outcome]:
         """The outcome of each unit of ``work``, in order (module doc); ``keep``: frame

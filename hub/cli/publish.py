@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -78,6 +80,22 @@ def publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool, jobs: in
     and its encoded record spooled to a temporary file of the hub's home; nothing is sent
     if one is invalid (unless --skip-invalid), else the spool is streamed to Kafka. A
     progress bar shows on a terminal."""
+    try:
+        _publish(paths, skip_invalid, dry_run, jobs)
+    except KeyboardInterrupt:
+        # One line and out. Not click's own "Aborted!" path: a Ctrl-C landing while the
+        # check pool builds a multiprocessing finalizer leaves a half-built one, and the
+        # interpreter's exit then hung on it (seen once under load: "Finalize object has
+        # no attribute _key", then no exit in 60 s). Nothing is lost by skipping the
+        # exit handlers: the spool has no name, the check workers were killed (Checker).
+        click.echo("Aborted!", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+
+
+def _publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool,
+             jobs: int | None) -> None:  # fmt: skip
     settings = get_settings()
     limits = InputLimits.of(settings)
     total = input_bytes(paths)

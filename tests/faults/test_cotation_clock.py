@@ -237,10 +237,18 @@ def test_scores_move_with_the_clock_exactly_once_across_kill9(private_hub: Priva
         first.signal(signal.SIGKILL)
         # this test's records, duplicates dropped: a feed's size also counts records sent
         # twice, and a CI run once saw 890 records for 315 expected at this point
-        feeds = asyncio.run(read_feeds(hub.settings, list(names.values())))
-        done = sum(len(recs) for short, actor_id in names.items()
-                   for recs in _got(feeds[actor_id], {d.num for d in demands},
-                                    short != "havre")[0].values())  # fmt: skip
+        def done_before_kill() -> int:
+            feeds = asyncio.run(read_feeds(hub.settings, list(names.values())))
+            return sum(len(recs) for short, actor_id in names.items()
+                       for recs in _got(feeds[actor_id], {d.num for d in demands},
+                                        short != "havre")[0].values())  # fmt: skip
+
+        # the worker is dead: the feeds no longer grow, so reading again is safe; a loaded
+        # CI run once read none of the records whose end offset had just been seen
+        done, deadline = done_before_kill(), time.monotonic() + 30
+        while done == 0 and time.monotonic() < deadline:
+            time.sleep(1)
+            done = done_before_kill()
         assert 0 < done < before_kill, ("the kill did not come mid-way", done, before_kill)
         second = worker("2")
         asyncio.run(play(steps[split:]))
