@@ -348,9 +348,9 @@ class Processor:
         version after it (seen in tests/faults/test_redispatch_kill9.py under load).
         Passed on to the end of the partition, the chunk runs after every such event.
         A record without a timestamp (tests) is taken as new."""
-        p, now = rec.partition, int(self._clock() * 1000)
-        if self._last_offset.get(p) != rec.offset - 1:
-            self._reading_since[p] = now
+        p = rec.partition
+        if self._last_offset.get(p) != rec.offset - 1:  # the clock only at a break
+            self._reading_since[p] = int(self._clock() * 1000)
         self._last_offset[p] = rec.offset
         return (
             rec.timestamp_ms is not None
