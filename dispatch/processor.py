@@ -111,7 +111,6 @@ class Processor:
         max_record_bytes: int = 262_144,
         redispatch_chunk: int = 500,
         redispatch_slice_s: float = 0.1,
-        redispatch_replay_guard_s: float = 5.0,
         clock: Callable[[], float] = time.time,
         deadlines: Deadlines | None = None,
         due_chunk: int = 5000,
@@ -126,11 +125,6 @@ class Processor:
         #: wall time a batch gives re-dispatch work (from the batch's start; at least one
         #: step of dispatch.redispatch.STEP entries per chunk)
         self.redispatch_slice_s = redispatch_slice_s
-        self.redispatch_replay_guard_ms = int(redispatch_replay_guard_s * 1000)
-        #: per partition: since when (ms) this processor reads it without a break, and
-        #: the last offset read (see :meth:`_replayed`)
-        self._reading_since: dict[int, int] = {}
-        self._last_offset: dict[int, int] = {}
         self._partition_keys: dict[int, bytes] = {}
         self._clock = clock
         #: the demand's clock: thresholds and due entries (dispatch.deadlines)
@@ -167,11 +161,8 @@ class Processor:
         batch.redispatch_budget = self.redispatch_chunk
         batch.redispatch_until = time.monotonic() + self.redispatch_slice_s
         controls: dict[int, list[Change]] = {}
-        #: partitions whose pending controls came in records a previous owner may have read
-        deferred: set[int] = set()
         for rec in records:
             operation = "UNDECODABLE"
-            replayed = self._replayed(rec)
             try:
                 screen(rec.value, rec.key, self.max_record_bytes)
                 assert rec.value is not None  # screened
@@ -179,14 +170,10 @@ class Processor:
                 operation = "CONTROL" if name == "DispatchControl" else name
                 if name == "DispatchControl":
                     controls.setdefault(rec.partition, []).append(change_of(body))
-                    if replayed:
-                        deferred.add(rec.partition)
                     self._consecutive_dead = 0
                     continue
                 if rec.partition in controls:  # the changes before it come first
-                    self._apply_controls(batch, rec.partition, controls.pop(rec.partition),
-                                         rec.partition in deferred)  # fmt: skip
-                    deferred.discard(rec.partition)
+                    self._apply_controls(batch, rec.partition, controls.pop(rec.partition))
                 if name == "DemandeEvent":
                     operation = str(body.get("operation"))
                     check_key(rec.key, body["numUnique"])
@@ -197,7 +184,7 @@ class Processor:
                     operation = "CONTROL"
                     self._spend(batch, redispatch.resume(
                         batch, rec.partition, body["moves"], body["afterKey"],
-                        0 if replayed else batch.redispatch_budget))  # fmt: skip
+                        batch.redispatch_budget))  # fmt: skip
                 elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)
                     operation = "TICK"
                     batch.stats.clock_reads += deadlines.on_tick(
@@ -224,7 +211,7 @@ class Processor:
                 if rec.headers and replay_info(rec.headers) is not None:
                     batch.stats.replays += 1
         for partition in sorted(controls):
-            self._apply_controls(batch, partition, controls[partition], partition in deferred)
+            self._apply_controls(batch, partition, controls[partition])
         sub = Submitted(batch.stats, batch.outputs, await enqueue(self.sender, batch.outputs),
                         batch.overlay, batch.bases, batch.raw, batch.pre)  # fmt: skip
         self._unsettled.append(sub)
@@ -329,33 +316,9 @@ class Processor:
         return True
 
     # -- actor changes (dispatch.redispatch) -----------------------------------------
-    def _apply_controls(self, batch: Batch, partition: int, changes: list[Change],
-                        deferred: bool = False) -> None:  # fmt: skip
-        budget = 0 if deferred else batch.redispatch_budget
-        self._spend(batch, redispatch.apply(batch, partition, changes, budget))
+    def _apply_controls(self, batch: Batch, partition: int, changes: list[Change]) -> None:
+        self._spend(batch, redispatch.apply(batch, partition, changes, batch.redispatch_budget))
         self._indexed.add(partition)  # complete once this batch is stored (or replayed)
-
-    def _replayed(self, rec: InputRecord) -> bool:
-        """Whether a previous owner of the partition may have decided ``rec`` and sent its
-        records: it was written before this processor began reading the partition without
-        a break (a start, a rebalance, a seek back), plus the clock allowance.
-
-        Why it matters: a previous owner killed after its outputs were acknowledged but
-        before its states were stored is replayed from older states. Demand events replay
-        to the same records; a re-dispatch chunk does not (its extent depends on the
-        batch's budget and time slice), so it could reach a demand *before* the replay of
-        an event whose newer version the feed already holds, and copy the older stored
-        version after it (seen in tests/faults/test_redispatch_kill9.py under load).
-        Passed on to the end of the partition, the chunk runs after every such event.
-        A record without a timestamp (tests) is taken as new."""
-        p = rec.partition
-        if self._last_offset.get(p) != rec.offset - 1:  # the clock only at a break
-            self._reading_since[p] = int(self._clock() * 1000)
-        self._last_offset[p] = rec.offset
-        return (
-            rec.timestamp_ms is not None
-            and rec.timestamp_ms < self._reading_since[p] + self.redispatch_replay_guard_ms
-        )
 
     @staticmethod
     def _spend(batch: Batch, done: redispatch.Pass) -> None:

@@ -122,7 +122,6 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         max_record_bytes=settings.worker.max_record_bytes,
         redispatch_chunk=settings.worker.redispatch_chunk,
         redispatch_slice_s=settings.worker.redispatch_slice_ms / 1000,
-        redispatch_replay_guard_s=settings.worker.redispatch_replay_guard_s,
         deadlines=Deadlines(settings.clock.notice_months, scoring=scoring),
         due_chunk=settings.clock.due_chunk,
     )

@@ -90,11 +90,6 @@ class WorkerSettings(BaseModel):
     #: step (64 entries): the latency a re-dispatch adds to regular events, whatever a copy
     #: costs on this machine
     redispatch_slice_ms: int = Field(default=100, ge=1, le=60_000)
-    #: re-dispatch work (DispatchResume records, the first chunk of an actor change) in
-    #: records written before this worker took the partition, plus this allowance for
-    #: clocks running ahead, is passed on to the end of the partition instead of done at
-    #: once: a previous owner may have sent records past it (docs/reliability.md)
-    redispatch_replay_guard_s: float = Field(default=5.0, ge=0, le=3600)
     #: largest input record value accepted; a larger one is dead-lettered (``oversize``).
     #: A fully populated SNE demand encodes in a few kB (docs/limits.md)
     max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=64 << 20)
