@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -84,6 +85,38 @@ async def read_feeds(
                     if m.offset + 1 >= ends[tp]:
                         todo.discard(tp)
         return out
+    finally:
+        await consumer.stop()
+
+
+async def wait_for_record(
+    settings: HubSettings,
+    actor_ids: list[str],
+    accept: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    alive: Callable[[], bool] = lambda: True,
+) -> bool:
+    """Tail the actors' feeds from their start until one record ``accept`` takes arrives;
+    False after ``timeout`` seconds or once ``alive()`` turns false.
+
+    A feed's end offset is no sign that a test's own records arrived: on a broker shared by
+    several tests a new actor's feed first fills with copies of the demands other tests left
+    in its territory (an actor change re-dispatches them)."""
+    codec = get_codec()
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")  # fmt: skip
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topics.feed_topic(a), 0) for a in actor_ids]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and alive():
+            batch = await consumer.getmany(timeout_ms=50, max_records=5000)
+            for messages in batch.values():
+                if any(accept(codec.decode_as(m.value, "FeedRecord")) for m in messages):
+                    return True
+        return False
     finally:
         await consumer.stop()
 
