@@ -55,6 +55,10 @@ class PrivateName:
 _TRANSPORT = ("dispatch/runtime/transport.py",)
 _FAUST_CONSUMER = "faust.transport.consumer:Consumer"
 _FAUST_AIOKAFKA = "faust.transport.drivers.aiokafka"
+_STALL_WHY = (
+    "read for the one log line of a stalled input partition (BoundedConsumer.reading_state): "
+    "how far the worker reads it and what holds it; faust and aiokafka expose no such view"
+)
 
 PRIVATE_NAMES: tuple[PrivateName, ...] = (
     # -- stop bounded by worker.shutdown_timeout_s -----------------------------------------
@@ -107,6 +111,115 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "after perform_seek, the offsets faust reset each input partition to: the "
         "contiguity guard starts there (records fetched before the seek were committed "
         "past: tests/faults/test_fault_runs_delivery.py, docs/reliability.md)",
+    ),
+    # -- diagnosis of a stalled input partition (read only) ---------------------------------
+    PrivateName(
+        _FAUST_CONSUMER,
+        "_active_partitions",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="_reset_state",
+    ),
+    PrivateName(
+        _FAUST_CONSUMER,
+        "_paused_partitions",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="_reset_state",
+    ),
+    PrivateName(
+        _FAUST_CONSUMER,
+        "_buffered_partitions",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="_reset_state",
+    ),
+    PrivateName(
+        _FAUST_CONSUMER,
+        "_committed_offset",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="__init__",
+    ),
+    PrivateName(
+        "faust.transport.consumer:ThreadDelegateConsumer",
+        "_thread",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="__init__",
+    ),
+    PrivateName(
+        "faust.transport.drivers.aiokafka:AIOKafkaConsumerThread",
+        "_consumer",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="on_start",
+    ),
+    PrivateName(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer",
+        "_subscription",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="__init__",
+    ),
+    PrivateName(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer",
+        "_fetcher",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="start",
+    ),
+    PrivateName(
+        "aiokafka.consumer.fetcher:Fetcher",
+        "_records",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="__init__",
+    ),
+    PrivateName(
+        "aiokafka.consumer.subscription_state:TopicPartitionState",
+        "_position",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="__init__",
+    ),
+    PrivateName(
+        "aiokafka.consumer.subscription_state:TopicPartitionState",
+        "_paused",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="__init__",
+    ),
+    PrivateName(
+        "aiokafka.consumer.subscription_state:TopicPartitionState",
+        "_reset_strategy",
+        "instance",
+        "read",
+        _TRANSPORT,
+        _STALL_WHY,
+        set_in="__init__",
     ),
     PrivateName(
         "mode.utils.queues:FlowControlEvent",

@@ -77,7 +77,7 @@ class DispatchSensor(Sensor):
         if reading is not None:
             self.watch.read(reading)
         verdict = self.watch.verdict(self.agents)
-        self._publish(verdict, assigned)
+        self._publish(verdict, assigned, consumer)
         return verdict
 
     def verdict(self) -> Verdict:
@@ -85,7 +85,18 @@ class DispatchSensor(Sensor):
         once, and a reading that hangs shows as a broker growing silent)."""
         return self.watch.verdict(self.agents)
 
-    def _publish(self, verdict: Verdict, assigned: frozenset[tuple[str, int]]) -> None:
+    @staticmethod
+    def _reading(consumer: Any, topic: str, partition: int) -> str:
+        """How far the worker reads the partition (``BoundedConsumer.reading_state``)."""
+        describe = getattr(consumer, "reading_state", None)
+        if describe is None:
+            return "reading state unknown"
+        from faust.types import TP
+
+        return str(describe(TP(topic, partition)))
+
+    def _publish(self, verdict: Verdict, assigned: frozenset[tuple[str, int]],
+                 consumer: Any = None) -> None:  # fmt: skip
         series: set[tuple[str, str]] = set()
         for p in verdict.partitions:
             labels = (p.topic, str(p.partition))
@@ -106,8 +117,8 @@ class DispatchSensor(Sensor):
         for p in verdict.partitions:
             if p.stalled and (p.topic, p.partition) not in self._stalled:
                 log.warning("input %s/%d stalled: committed offset %s unmoved for %.0f s, "
-                            "lag %d", p.topic, p.partition, p.committed, p.unmoved_s,
-                            p.lag)  # fmt: skip
+                            "lag %d; %s", p.topic, p.partition, p.committed, p.unmoved_s,
+                            p.lag, self._reading(consumer, p.topic, p.partition))  # fmt: skip
         for moving in sorted(self._stalled - now_stalled):
             log.warning("input %s/%d moves again", *moving)
         self._stalled = now_stalled

@@ -247,6 +247,46 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                 return False
         return bool(await super()._commit_offsets(offsets, start_new_transaction))
 
+    def reading_state(self, tp: Any) -> str:
+        """One line on how far this worker reads input partition ``tp``, for the log line
+        of a stalled partition: faust's committed and read offsets, whether faust counts it
+        active or paused, the contiguity guard's expectation, and the client's position,
+        pause and buffered records. Best effort (read across threads, never raises).
+
+        private_names: Consumer._committed_offset, _read_offset, _active_partitions,
+        _paused_partitions, _buffered_partitions, AIOKafkaConsumerThread._consumer,
+        AIOKafkaConsumer._subscription, _fetcher, Fetcher._records, TopicPartitionState._position,
+        _paused, _reset_strategy."""
+        parts: list[str] = []
+        try:
+            active = self._active_partitions
+            parts += [
+                f"committed={self._committed_offset.get(tp)}",
+                f"read={self._read_offset.get(tp)}",
+                f"active={active is None or tp in active}",
+                f"paused={tp in self._paused_partitions}",
+                f"buffered={tp in self._buffered_partitions}",
+                f"expected={self._contiguity.expected(tp)}",
+                f"rewound={self._contiguity._rewound.get(tp)}",
+                f"seeks_back={len(self._seeks_back)}",
+                f"flow_active={self.flow_active}",
+            ]
+            client = getattr(self._thread, "_consumer", None)
+            if client is not None:
+                assignment = client._subscription.subscription
+                state = assignment.assignment.state_value(tp) if assignment else None
+                if state is None:
+                    parts.append("client: not assigned")
+                else:
+                    parts += [f"client position={state._position}",
+                              f"client paused={state._paused}",
+                              f"reset={state._reset_strategy}"]  # fmt: skip
+                records = client._fetcher._records.get(tp)
+                parts.append(f"fetched={'yes' if records else 'no'}")
+        except Exception as exc:  # a diagnosis must not break the sensor
+            parts.append(f"({type(exc).__name__}: {exc})")
+        return " ".join(parts)
+
     async def on_task_error(self, exc: BaseException) -> None:
         """An agent raised (a broker outage past every retry, a defect, too many dead
         letters in a row): one clear line. faust commits here; not us: the agents'

@@ -207,3 +207,19 @@ async def test_an_input_partition_without_a_commit_is_read_from_its_first_offset
     assert consumer._contiguity.expected(zero) == 0
     assert consumer._contiguity.expected(done) == 57
     assert consumer._read_offset[done] == 57  # faust's own seek result untouched
+
+
+def test_a_stalled_partition_s_reading_state_names_what_holds_it(consumer: Any) -> None:
+    """The stalled-partition log line carries faust's and the guard's view of the partition
+    (how a hang on CI is read from its log); on a consumer whose client has not started it
+    still answers, and it never raises."""
+    from faust.types import TP
+
+    tp = TP("hub.demandes", 3)
+    consumer._committed_offset[tp] = 1282
+    consumer._read_offset[tp] = 1290
+    consumer._contiguity.reset(tp, 1283)
+    line = consumer.reading_state(tp)
+    assert "committed=1282" in line and "read=1290" in line and "expected=1283" in line
+    consumer._read_offset = None  # whatever breaks inside, the sensor still gets a line
+    assert "TypeError" in consumer.reading_state(tp) or "Error" in consumer.reading_state(tp)
