@@ -190,9 +190,17 @@ class Processor:
                         batch.stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
                 elif name == "DispatchResume":  # the rest of a re-dispatch (redispatch.py)
                     operation = "CONTROL"
-                    self._spend(batch, redispatch.resume(
-                        batch, rec.partition, body["moves"], body["afterKey"],
-                        size := self._chunk_of(body), self._may_redispatch(batch, size)))
+                    self._spend(
+                        batch,
+                        redispatch.resume(
+                            batch,
+                            rec.partition,
+                            body["moves"],
+                            body["afterKey"],
+                            size := self._chunk_of(body),
+                            self._may_redispatch(batch, size),
+                        ),
+                    )
                 elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)
                     operation = "TICK"
                     batch.stats.clock_reads += deadlines.on_tick(

@@ -20,8 +20,6 @@ import itertools
 import uuid
 from typing import Any
 
-import pytest
-
 from dispatch.processor import InputRecord, Processor
 from hub.core import topics
 from hub.domain.actors import Actor, ActorFilters
