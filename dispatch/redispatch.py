@@ -75,7 +75,7 @@ from typing import Any, Protocol
 from dispatch import territory
 from hub.core.errors import InputError
 from hub.domain.actors import Actor, ActorFilters
-from hub.domain.decisions import COPIE, Decision, reevaluate
+from hub.domain.decisions import COPIE, Decision, Delivery, reevaluate
 from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
@@ -274,17 +274,41 @@ def _decide(ctx: Context, partition: int, plan: Plan,
         state: DemandeState | None = None
         # only the moves whose territories hold one of the hits can answer differently
         concerned = sorted({i for h in hits for i in by_key.get(h.commune_key, ())})
+        before: DemandeState | None = None
+        owed: list[Decision] = []
         for i in concerned:
             actor_id, old, new, ko, kn = keyed[i]
             if territory.wants(old, ko, hits) == territory.wants(new, kn, hits):
                 continue  # same answer before and after: nothing owed, nothing read
             if state is None:
-                state = ctx.state(key, partition)
+                state = before = ctx.state(key, partition)
                 read += 1
             if state is None or not state.active:
                 break
-            state = _reevaluate(ctx, key, partition, state, actor_id)
+            decision = reevaluate(state, actor_id, ctx.index)
+            if decision is not None and decision.state is not None:
+                owed.append(decision)
+                state = decision.state
+        if owed and state is not None and before is not None:
+            _send_all(ctx, owed, before, state)
+            ctx.write(key, partition, state, before)
     return read
+
+
+def _send_all(ctx: Context, owed: list[Decision], before: DemandeState,
+              after: DemandeState) -> None:  # fmt: skip
+    """The records of a demand's decisions for the actors of one pass, as one state
+    change: consecutive deliveries of a kind sent together (encoded once per profile), in
+    the decisions' order (one actor changed twice in a pass may be withdrawn, then copied
+    again), and the state written once (by the caller)."""
+    groups: list[list[Delivery]] = []
+    for d in (d for dec in owed for d in dec.deliveries):
+        if groups and (groups[-1][0].kind == COPIE) == (d.kind == COPIE):
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    for deliveries in groups:
+        _send(ctx, Decision(state=after, deliveries=deliveries), before)
 
 
 def _encode_moves(moves: Sequence[Move]) -> str:
