@@ -12,6 +12,8 @@ scenario in turn, its actors added to those of the scenarios before:
   event ids): the worker CPU per delivery of that run is what a copy is compared with;
 * ``departement``: one actor over Paris (75, ~3 %: the issue's own measurement);
 * ``bulk20``: one import of 20 actors over the 20 départements nearest 1 %;
+* ``bulk20_shared``: one import of 20 actors over the 1 % département of ``one_percent``
+  (twenty landlords of one territory: each demand read once for all twenty);
 * ``national``: one actor over every département;
 * ``bulk2000``: one import of 2,000 commune and EPCI offices (``bench.data`` draw).
 
@@ -55,7 +57,9 @@ from hub.domain.actors import Actor, ActorFilters
 from hub.domain.geo import Geography
 
 TRICKLE_DEPARTEMENT = "23"
-SCENARIOS = ("one_percent", "departement", "bulk20", "national", "bulk2000")
+SCENARIOS = (
+    "one_percent", "departement", "bulk20", "bulk20_shared", "national", "bulk2000",
+)
 NATIONAL_STOCK = 1_900_000
 MiB = 2**20
 
@@ -105,6 +109,8 @@ def scenario_actors(cfg: W4Config, geo: Geography) -> dict[str, list[Actor]]:
         "departement": [_actor("w4-dep-75", ActorFilters(departements=["75"]))],
         "bulk20": [_actor(f"w4-b20-{d.lower()}", ActorFilters(departements=[d]))
                    for d in _nearest(shares, cfg.bulk_departements)],
+        "bulk20_shared": [_actor(f"w4-b20s-{i:02d}", ActorFilters(departements=[one]),
+                                 kind="bailleur") for i in range(cfg.bulk_departements)],
         "national": [_actor("w4-national", ActorFilters(departements=sorted(shares)))],
         "bulk2000": [a.model_copy(update={"id": f"w4-{a.id}", "version": 0})
                      for a in offices],

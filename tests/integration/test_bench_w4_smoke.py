@@ -19,13 +19,13 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
 
 
 def test_w4_smoke_copies_exact(tmp_path: Path) -> None:
-    cfg = W4Config(2000, ("one_percent", "bulk20"), seed=3, warm_s=0.5)
+    cfg = W4Config(2000, ("one_percent", "bulk20", "bulk20_shared"), seed=3, warm_s=0.5)
     result = asyncio.run(run("smoke", False, 3, tmp_path / "home", only="w4", w4_config=cfg))
 
     w4 = result["w4"]
     assert w4["load"]["demands"] == 2000
     rows = w4["scenarios"]
-    assert set(rows) == {"one_percent", "bulk20"}
+    assert set(rows) == {"one_percent", "bulk20", "bulk20_shared"}
     for row in rows.values():
         assert row["completed"] and row["exact"], row
         led = row["ledger"]
@@ -36,6 +36,8 @@ def test_w4_smoke_copies_exact(tmp_path: Path) -> None:
         assert row["worker_cpu_s"] is not None and row["worker_peak_rss_mib"] > 0
         assert row["trickle"]["events"] > 0 and row["trickle"]["not_received"] == 0
     assert rows["bulk20"]["actors"] == 20 and rows["bulk20"]["controls"] == 20 * 4
+    # twenty actors of the one 1 % territory: twenty times its copies
+    assert rows["bulk20_shared"]["copies_expected"] == 20 * rows["one_percent"]["copies_expected"]
     new = rows["one_percent"]["as_new_events"]
     assert new["deliveries"] == rows["one_percent"]["copies_expected"]
     assert {"w4_a_cpu_copy_over_new_event", "w4_b_bulk20_time_over_one"} <= set(
