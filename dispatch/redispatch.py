@@ -254,8 +254,15 @@ def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int) -
     entries = list(ctx.scan_from(partition, plan.prefixes, after, chunk))
     found: dict[str, list[territory.Hit]] = {}
     for k, v in entries:
-        num, hit = territory.parse(k, v)
-        found.setdefault(num, []).append(hit)
+        num, hit, siblings = territory.parse_all(k, v)
+        if siblings is None:  # an entry without its siblings: decided on what it holds
+            found.setdefault(num, []).append(hit)
+            continue
+        # the demand's hits in the moves' territories: decided whole at the first of them
+        # in key order (scanned before the others, in this chunk or an earlier one)
+        mine = [h for h in siblings if h.commune_key in plan.by_key]
+        if mine and hit.commune_key == min(h.commune_key for h in mine):
+            found[num] = mine
     read = _decide(ctx, partition, plan, found)
     if len(entries) >= chunk:  # more may follow: a later batch
         log.debug("re-dispatch of partition %d continues after %d index entries "

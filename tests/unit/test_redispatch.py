@@ -491,3 +491,29 @@ def test_a_malformed_resume_record_is_dead_lettered_and_costs_no_event(
     assert stats.dead_letter_reasons and "CONTROL" not in stats.dead_letter_reasons
     assert not [k for k, _ in sender.sent.get(topics.DEMANDES, [])]  # not passed on
     assert _held(sender, codec, "seed") == {num}
+
+
+@pytest.mark.parametrize("siblings", [True, False])
+def test_a_demand_wishing_several_communes_of_a_territory_is_read_once(
+        geography: Any, codec: Any, monkeypatch: pytest.MonkeyPatch,
+        siblings: bool) -> None:  # fmt: skip
+    """60 demands each wishing three communes of the Eure, a département-wide actor, chunks
+    of 10 entries: a demand's three entries fall in different chunks. With its siblings in
+    its entries, each demand is decided once, at its first entry: one state read per copy.
+    Without (entries written before them, or a demand wishing too many communes), one
+    read per entry met (180: the later ones find the actor already there)."""
+    if not siblings:
+        monkeypatch.setattr(territory, "MAX_SIBLINGS", 0)
+    store, sender = MemoryStore(N), MemorySender()
+    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=10)
+    eure = ["27229", "27681", "27056"]
+    steps: list[tuple[str, Any]] = [("actor", ("seed", 1, ActorFilters(communes=["76540"]),
+                                               False))]  # fmt: skip
+    steps += [("event", demande_event(new_num_unique(), eure)) for _ in range(60)]
+    asyncio.run(run_pipelined(proc, _records(steps, codec), random.Random(4), sender=sender))
+    change = [("actor", ("dep27", 1, ActorFilters(departements=["27"]), False))]
+    stats = _process_draining(proc, sender, _records(change, codec))
+    assert len(_held(sender, codec, "dep27")) == 60
+    reads = sum(s.redispatch_reads for s in stats)
+    assert reads == (60 if siblings else 180), reads
+    _check(store, sender, codec, _expected(steps + change, geography))
