@@ -197,8 +197,8 @@ class Processor:
                             rec.partition,
                             body["moves"],
                             body["afterKey"],
-                            size := self._chunk_of(body),
-                            self._may_redispatch(batch, size),
+                            self._chunk_of(body),
+                            self._may_redispatch(batch),
                         ),
                     )
                 elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)
@@ -343,13 +343,14 @@ class Processor:
         size = int(resume.get("chunk") or 0) or self.redispatch_chunk
         return max(1, min(size, MAX_CHUNK))
 
-    def _may_redispatch(self, batch: Batch, size: int) -> bool:
-        """Whether a re-dispatch chunk of ``size`` entries may start in ``batch``: always
-        its first one (a re-dispatch always progresses), another one only if the batch's
-        entries left cover it whole and its time slice is not spent."""
+    def _may_redispatch(self, batch: Batch) -> bool:
+        """Whether a re-dispatch chunk may start in ``batch``: always its first one (a
+        re-dispatch always progresses), another one while the batch has entries left and
+        its time slice is not spent (chains of small territories share a batch; one chunk
+        may go past the budget, by less than a chunk)."""
         if batch.redispatch_budget >= self.redispatch_chunk:
             return True
-        return batch.redispatch_budget >= size and not batch.out_of_time()
+        return batch.redispatch_budget > 0 and not batch.out_of_time()
 
     @staticmethod
     def _spend(batch: Batch, done: redispatch.Pass) -> None:

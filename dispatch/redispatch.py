@@ -45,11 +45,11 @@ record, behind everything already in the partition): deferred work is always saf
 only work done further than the first time could reorder.
 
 **Budget.** The first chunk of a batch always runs (a re-dispatch always progresses);
-another one only while the batch's entries left (``worker.redispatch_chunk``, all
-partitions and chains together) cover it whole and the batch's time slice
-(``worker.redispatch_slice_ms``) is not spent. Otherwise its record is passed on
-unchanged. So a regular event waits for at most one chunk's worth of re-dispatch per
-batch, however many chains are queued (a bulk import arriving over several batches
+another one only while the batch has entries left (``worker.redispatch_chunk``, all
+partitions and chains together) and its time slice (``worker.redispatch_slice_ms``) is
+not spent. Otherwise its record is passed on unchanged. So a regular event waits for at
+most the budget plus one chunk of re-dispatch per batch, however many chains are queued,
+and chains of small territories share a batch (a bulk import arriving over several batches
 starts one chain per batch and partition; consecutive controls of a batch start one).
 
 **Upgrade.** A partition whose index was never completed (no

@@ -331,9 +331,9 @@ def test_one_batch_examines_one_budget_whatever_the_chains(geography: Any,
     """The budget is the batch's, all partitions and chains together: three actor changes
     in three successive batches start three chains per partition; batches that read every
     pending record at once (a worker's backlog: the chains' resume records and a trickle of
-    events) never examine more than ``redispatch_chunk`` index entries, so a trickle event
-    waits for one budget's worth of work, not one per chain; every copy still arrives once
-    and the contract holds."""
+    events) never examine more than ``redispatch_chunk`` index entries plus one chunk, so a
+    trickle event waits for about one budget's worth of work, not one per chain; every copy
+    still arrives once and the contract holds."""
     chunk = 8
     store, sender = MemoryStore(N), MemorySender()
     proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=chunk)
@@ -376,8 +376,10 @@ def test_one_batch_examines_one_budget_whatever_the_chains(geography: Any,
             await step(batch)
 
     asyncio.run(drive())
-    # each demand wishes one commune: one index entry per state read (a copy)
-    assert max(examined) <= chunk, examined
+    # each demand wishes one commune: one index entry per state read (a copy); a batch's
+    # last chunk may start with less than a chunk of budget left (its extent is its
+    # record's: dispatch/redispatch.py, "Replay"): under two chunks, never one per chain
+    assert max(examined) < 2 * chunk, examined
     assert len(examined) > 3 * len(nums) // chunk  # in chunks, not at once
     for i in range(3):  # every demand, the trickle's too, exactly once
         feed = [codec.decode_as(v, "FeedRecord")["numUnique"]
@@ -416,15 +418,15 @@ def test_wishes_changed_before_the_upgrade_leave_no_stale_index_entry(
 def test_a_batch_starts_another_chunk_only_within_its_budget_and_time_slice(
         geography: Any, codec: Any, slice_s: float) -> None:  # fmt: skip
     """A resume record's chunk is the one its re-dispatch began with (here 20 entries, a
-    worker set to 50 reading them). A batch holding three such records runs the first
-    always; another only while the budget left covers its whole chunk and the time slice
-    lasts: with a spent slice one chunk (the others passed on unchanged), with time to
-    spare two (20 + 20 entries, then 10 left: the third passed on). Either way every copy
-    arrives once."""
+    worker set to 50 reading them). A batch holding four such records runs the first
+    always; another only while entries are left and the time slice lasts: with a spent
+    slice one chunk (the others passed on unchanged), with time to spare three (20 + 20 +
+    20 entries: the budget of 50 is spent during the third; the fourth passed on). Either
+    way every copy arrives once."""
     store, sender = MemoryStore(1), MemorySender()
     proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=50,
                      redispatch_slice_s=slice_s)  # fmt: skip
-    eure = ["27229", "27681", "27056"]
+    eure = ["27229", "27681", "27056", "27375"]
     nums = {c: [f"0271127{i:06d}{j:05d}" for i in range(20)] for j, c in enumerate(eure)}
     offsets = itertools.count(40_000_000)
 
@@ -454,8 +456,8 @@ def test_a_batch_starts_another_chunk_only_within_its_budget_and_time_slice(
     written = [codec.decode_as(v, "DispatchResume")
                for _, v in sender.sent[topics.DEMANDES][seen:]]  # fmt: skip
     passed_on = [r for r in written if r["afterKey"] == b""]
-    assert stats.redispatch_reads == (20 if slice_s == 0.0 else 40)
-    assert len(passed_on) == (2 if slice_s == 0.0 else 1)
+    assert stats.redispatch_reads == (20 if slice_s == 0.0 else 60)
+    assert len(passed_on) == (3 if slice_s == 0.0 else 1)
     assert all(r["chunk"] == 20 for r in written)  # the chunk goes with the record
     _process_draining(proc, sender, [rec(k, v) for k, v in sender.sent[topics.DEMANDES][seen:]
                                      if k is not None])  # fmt: skip
