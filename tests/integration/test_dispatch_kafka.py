@@ -284,6 +284,15 @@ def test_state_rebuilt_from_the_changelog_when_the_local_store_is_lost(  # type:
     worker.start()
     publish(settings, demande_event(num, [LE_HAVRE], operation="MOD"))
     got = collect_feed(
-        settings, aid, worker=worker, timeout=120, until=lambda rs: len(mine(rs, {num})) >= 2
-    )
-    assert mine(got, {num}) == [(num, "DEMANDE"), (num, "RETRAIT")]
+        settings, aid, worker=worker, timeout=120,
+        until=lambda rs: (num, "RETRAIT") in mine(rs, {num}),
+    )  # fmt: skip
+    # at-least-once: a stop that could not commit in time (a loaded CI run) sends the
+    # DEMANDE again, with its ids; a consumer drops it as a duplicate (docs/consumers.md)
+    seen: set[tuple[str, str]] = set()
+    deduped = []
+    for r in got:
+        if r["numUnique"] == num and (r["eventId"], r["kind"]) not in seen:
+            seen.add((r["eventId"], r["kind"]))
+            deduped.append((num, r["kind"]))
+    assert deduped == [(num, "DEMANDE"), (num, "RETRAIT")]
