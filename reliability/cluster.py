@@ -97,7 +97,7 @@ class PrivateHub:
 
     def _link_jars(self) -> None:
         """Reuse the jars of the shared stack's cache (read-only) instead of fetching."""
-        cached = (REPO / ".hub" / "kafka" / self.stack.libs_dir.name)
+        cached = REPO / ".hub" / "kafka" / self.stack.libs_dir.name
         if not self.stack.has_jars and cached.is_dir():
             self.stack.root.mkdir(parents=True, exist_ok=True)
             self.stack.libs_dir.symlink_to(cached)
@@ -211,9 +211,16 @@ class PrivateHub:
         except Exception as exc:
             parts = f"unavailable ({type(exc).__name__})"
         out = [f"committed/end per partition: {parts}"]
+        # a live worker's tasks and threads (mode's SIGUSR1 handler logs their stacks)
+        alive = [w for w in self.workers if w.alive() and w.proc is not None]
+        for w in alive:
+            w.proc.send_signal(signal.SIGUSR1)
+        if alive:
+            time.sleep(3)
         for w in self.workers:
             state = "alive" if w.alive() else f"exited {w.proc.returncode if w.proc else None}"
-            tail = w.log.read_text(errors="replace").splitlines()[-lines:] if w.log.exists() else []
+            n = lines * 12 if w in alive else lines
+            tail = w.log.read_text(errors="replace").splitlines()[-n:] if w.log.exists() else []
             out.append(f"--- {w.log.name} ({state}), last {len(tail)} lines:")
             out.extend(line[:300] for line in tail)
         return "\n".join(out)
