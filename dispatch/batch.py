@@ -24,7 +24,7 @@ from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState
 
 if TYPE_CHECKING:
-    from dispatch.processor import BatchStats, Processor
+    from dispatch.processor import BatchStats, Processor, Submitted
 
 
 #: an index entry's value when it is not known whether the entry is stored: never equal
@@ -51,8 +51,12 @@ class Batch:
     #: index entries a re-dispatch may still examine in this batch, all partitions
     #: together (dispatch.redispatch): one batch's worth of work, however many chains
     redispatch_budget: int = 0
-    #: monotonic time after which a re-dispatch stops at its next step (the slice)
+    #: monotonic time after which no re-dispatch chunk starts in this batch (the slice)
     redispatch_until: float = float("inf")
+    #: each overlay state's territorial index entries, by key: (the state, its entries)
+    entry_memo: dict[bytes, tuple[DemandeState | None, dict[bytes, bytes]]] = field(
+        default_factory=dict
+    )
 
     @property
     def index(self) -> TerritoryIndex:
@@ -115,24 +119,57 @@ class Batch:
     def scan_from(
         self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
     ) -> Iterable[tuple[bytes, bytes]]:
-        """What is stored, as the writes of the batches not stored yet leave it."""
-        found = dict(self.proc.store.scan_from(partition, prefixes, after, limit))
-        for raw in [*(sub.raw for sub in self.proc._unsettled), self.raw]:
-            for key, p, value in raw:
-                if p == partition and key > after and _under(key, prefixes):
-                    if value is None:
-                        found.pop(key, None)
-                    else:
-                        found[key] = value
+        """The index as every state decided so far leaves it: what is stored, then each
+        unsettled batch's writes and this one's, the index entries of their states
+        included. So a re-dispatch chunk is the same whether the states before it were
+        stored or not (a replay after a crash stores at other points: dispatch.redispatch)."""
+        view = self._index_view(partition, prefixes, after)
+        # a stored entry the view deletes must not shorten the page
+        deleted = sum(1 for value in view.values() if value is None)
+        found = dict(self.proc.store.scan_from(partition, prefixes, after, limit + deleted))
+        for key, value in view.items():
+            if value is None:
+                found.pop(key, None)
+            else:
+                found[key] = value
         return sorted(found.items())[:limit]
+
+    def _index_view(self, partition: int, prefixes: Sequence[bytes],
+                    after: bytes) -> dict[bytes, bytes | None]:  # fmt: skip
+        """The unstored writes under ``prefixes`` after ``after``, in the order
+        :meth:`dispatch.processor.Processor._store` applies them (None: deleted)."""
+        view: dict[bytes, bytes | None] = {}
+
+        def put(key: bytes, value: bytes | None) -> None:
+            if key > after and _under(key, prefixes):
+                view[key] = value
+
+        subs: list[Batch | Submitted] = [*self.proc._unsettled, self]
+        for sub in subs:
+            for key, p, value in sub.pre:
+                if p == partition:
+                    put(key, value)
+            for key, (p, state) in sub.overlay.items():
+                if p != partition:
+                    continue
+                new = memo_entries(sub.entry_memo, key, state, self.proc.index)
+                for k in sub.bases.get(key, {}):
+                    if k not in new:
+                        put(k, None)
+                for k, v in new.items():
+                    put(k, v)
+            for key, p, value in sub.raw:
+                if p == partition:
+                    put(key, value)
+        return view
 
     def out_of_time(self) -> bool:
         return time.monotonic() >= self.redispatch_until
 
-    def resume_later(self, partition: int, moves: str, after: bytes) -> None:
+    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int) -> None:
         value = self.proc.codec.encode("DispatchResume", {
             "resumeId": str(uuid.uuid4()), "partition": partition, "moves": moves,
-            "afterKey": after})  # fmt: skip
+            "afterKey": after, "chunk": chunk})  # fmt: skip
         self.outputs.append((topics.DEMANDES, self.proc.partition_key(partition), value))
 
     def keys(self, partition: int) -> Iterable[bytes]:
@@ -140,6 +177,19 @@ class Batch:
 
     def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None:
         self.raw.append((key, partition, value))
+
+
+def memo_entries(memo: dict[bytes, tuple[DemandeState | None, dict[bytes, bytes]]],
+                 key: bytes, state: DemandeState | None,
+                 index: TerritoryIndex) -> dict[bytes, bytes]:  # fmt: skip
+    """``state``'s territorial index entries, computed once per state (``memo``: a batch's,
+    by key): a re-dispatch's view and the batch's store both need them."""
+    hit = memo.get(key)
+    if hit is not None and hit[0] is state:
+        return hit[1]
+    entries = territory.entries(state, index)
+    memo[key] = (state, entries)
+    return entries
 
 
 def _under(key: bytes, prefixes: Sequence[bytes]) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dispatch import cotation, deadlines, redispatch, territory
-from dispatch.batch import Batch
+from dispatch.batch import Batch, memo_entries
 from dispatch.deadlines import Deadlines
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
@@ -97,6 +97,14 @@ class Submitted:
     raw: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
     #: writes stored before the states (due entries of a partition's upgrade pass)
     pre: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
+    #: the overlay states' index entries already computed (dispatch.batch.memo_entries)
+    entry_memo: dict[bytes, tuple[DemandeState | None, dict[bytes, bytes]]] = field(
+        default_factory=dict
+    )
+
+
+#: the largest chunk a DispatchResume may fix (dispatch/redispatch.py)
+MAX_CHUNK = 100_000
 
 
 class Processor:
@@ -182,9 +190,17 @@ class Processor:
                         batch.stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
                 elif name == "DispatchResume":  # the rest of a re-dispatch (redispatch.py)
                     operation = "CONTROL"
-                    self._spend(batch, redispatch.resume(
-                        batch, rec.partition, body["moves"], body["afterKey"],
-                        batch.redispatch_budget))  # fmt: skip
+                    self._spend(
+                        batch,
+                        redispatch.resume(
+                            batch,
+                            rec.partition,
+                            body["moves"],
+                            body["afterKey"],
+                            self._chunk_of(body),
+                            self._may_redispatch(batch),
+                        ),
+                    )
                 elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)
                     operation = "TICK"
                     batch.stats.clock_reads += deadlines.on_tick(
@@ -213,7 +229,8 @@ class Processor:
         for partition in sorted(controls):
             self._apply_controls(batch, partition, controls[partition])
         sub = Submitted(batch.stats, batch.outputs, await enqueue(self.sender, batch.outputs),
-                        batch.overlay, batch.bases, batch.raw, batch.pre)  # fmt: skip
+                        batch.overlay, batch.bases, batch.raw, batch.pre,
+                        batch.entry_memo)  # fmt: skip
         self._unsettled.append(sub)
         return sub
 
@@ -255,9 +272,8 @@ class Processor:
             for key, partition, raw in sub.pre:
                 self.store.put(key, partition, raw)
             for key, (partition, state) in sub.overlay.items():
-                after = territory.entries(state, self.index) | self.deadlines.entries(
-                    state, self.index.geography
-                )
+                territorial = memo_entries(sub.entry_memo, key, state, self.index)
+                after = territorial | self.deadlines.entries(state, self.index.geography)
                 for k, v in territory.diff(sub.bases.get(key, {}), after):
                     self.store.put(k, partition, v)
                 value = None if state is None else self._snapshots.encode_state(state)
@@ -317,8 +333,24 @@ class Processor:
 
     # -- actor changes (dispatch.redispatch) -----------------------------------------
     def _apply_controls(self, batch: Batch, partition: int, changes: list[Change]) -> None:
-        self._spend(batch, redispatch.apply(batch, partition, changes, batch.redispatch_budget))
+        size = max(1, min(self.redispatch_chunk, MAX_CHUNK))
+        self._spend(batch, redispatch.apply(batch, partition, changes, size))
         self._indexed.add(partition)  # complete once this batch is stored (or replayed)
+
+    def _chunk_of(self, resume: dict[str, Any]) -> int:
+        """The chunk a ``DispatchResume`` fixed (0, from an older writer: the setting's),
+        bounded: a forged record must not make one batch scan a whole partition."""
+        size = int(resume.get("chunk") or 0) or self.redispatch_chunk
+        return max(1, min(size, MAX_CHUNK))
+
+    def _may_redispatch(self, batch: Batch) -> bool:
+        """Whether a re-dispatch chunk may start in ``batch``: always its first one (a
+        re-dispatch always progresses), another one while the batch has entries left and
+        its time slice is not spent (chains of small territories share a batch; one chunk
+        may go past the budget, by less than a chunk)."""
+        if batch.redispatch_budget >= self.redispatch_chunk:
+            return True
+        return batch.redispatch_budget > 0 and not batch.out_of_time()
 
     @staticmethod
     def _spend(batch: Batch, done: redispatch.Pass) -> None:

@@ -20,18 +20,37 @@ state read per copy or withdrawal. Consecutive controls of a partition (a bulk i
 are applied in one pass. A registration whose filters equal the applied ones costs no
 read at all.
 
-**Bounded work per batch.** A batch examines at most ``worker.redispatch_chunk`` index
-entries, all partitions together, and stops at the first step (:data:`STEP` entries)
-that ends past its time slice (``worker.redispatch_slice_ms`` from the batch's start). If
-more remain, it writes a ``DispatchResume`` record (the moves and the last key handled) to
-the same partition of ``hub.demandes``, acknowledged with the batch's other outputs. The
-rest is done when that record comes back, behind the events published meanwhile: regular
-events keep flowing, memory holds one chunk's outputs, and a crash loses nothing (the
-record is in the topic, or the batch is read again). Events between two chunks are
-decided with the actor's new filters (the index is updated at the control), so every
-demand's records stay in order and an event after the control sees the actor as changed;
-a chunk reaching a demand already brought in line by such an event finds nothing owed
-(``reevaluate`` is the rule of record).
+**Bounded work per batch.** A control only updates the index and the filters applied;
+its copies and withdrawals go through a ``DispatchResume`` record it writes to the same
+partition of ``hub.demandes`` (the moves, the last key handled, and the chunk: the
+``worker.redispatch_chunk`` of the worker that began the re-dispatch). Each such record,
+when it comes back behind the events published meanwhile, examines the next ``chunk``
+index entries and writes a record for the rest. Regular events keep flowing, memory holds
+one chunk's outputs, and a crash loses nothing (the record is in the topic, or the batch
+is read again). Events between two chunks are decided with the actor's new filters (the
+index is updated at the control), so every demand's records stay in order and an event
+after the control sees the actor as changed; a chunk reaching a demand already brought in
+line by such an event finds nothing owed (``reevaluate`` is the rule of record).
+
+**Replay.** A worker killed after sending a batch's records and before storing its
+states is replayed by the next owner from the states stored before. Every record must
+then decide what it decided the first time, or more records could come after what was
+already sent: a chunk that went further on replay than the first time copied a demand's
+stored older version after its newer one had been delivered (docs/reliability.md). So a
+chunk's extent depends on nothing but its record and the states decided before it: a
+fixed number of entries (the record's chunk), counted over the index as every state
+decided so far leaves it, stored or not (:meth:`dispatch.batch.Batch.scan_from`); no
+time cut inside a chunk. A record a batch does not run is passed on whole (the same
+record, behind everything already in the partition): deferred work is always safe, as
+only work done further than the first time could reorder.
+
+**Budget.** The first chunk of a batch always runs (a re-dispatch always progresses);
+another one only while the batch has entries left (``worker.redispatch_chunk``, all
+partitions and chains together) and its time slice (``worker.redispatch_slice_ms``) is
+not spent. Otherwise its record is passed on unchanged. So a regular event waits for at
+most the budget plus one chunk of re-dispatch per batch, however many chains are queued,
+and chains of small territories share a batch (a bulk import arriving over several batches
+starts one chain per batch and partition; consecutive controls of a batch start one).
 
 **Upgrade.** A partition whose index was never completed (no
 :data:`dispatch.territory.MARKER`: states written before the index existed) is brought
@@ -43,12 +62,6 @@ a state written on such a partition deletes every entry its prior would have and
 all of its own (:data:`dispatch.batch.UNKNOWN`): whether the prior's are stored is not
 known, and an entry left under a commune no longer wished would answer for the actor's
 old territory and hide a change from a later re-dispatch.
-
-**Budget.** The entries a batch may examine are the batch's, shared by every partition
-and chain in it (:attr:`dispatch.batch.Batch.redispatch_budget`): a resume record met once
-it is spent is passed on unchanged, behind the events published meanwhile. So a regular
-event waits for one budget's worth of re-dispatch, however many chains are queued (a
-bulk import arriving over several batches starts one chain per batch and partition).
 """
 
 from __future__ import annotations
@@ -62,7 +75,7 @@ from typing import Any, Protocol
 from dispatch import territory
 from hub.core.errors import InputError
 from hub.domain.actors import Actor, ActorFilters
-from hub.domain.decisions import COPIE, Decision, reevaluate
+from hub.domain.decisions import COPIE, Decision, Delivery, reevaluate
 from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
@@ -109,12 +122,8 @@ class Context(Protocol):
         not stored yet leave them."""
         ...
 
-    def resume_later(self, partition: int, moves: str, after: bytes) -> None:
+    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int) -> None:
         """Write a ``DispatchResume`` record to ``partition`` with this batch."""
-        ...
-
-    def out_of_time(self) -> bool:
-        """Whether the batch's time slice for re-dispatch work is spent."""
         ...
 
     def keys(self, partition: int) -> Iterable[bytes]: ...
@@ -150,13 +159,11 @@ def _decode_applied(raw: bytes | None) -> tuple[int, ActorFilters | None]:
 Move = tuple[str, ActorFilters | None, ActorFilters | None]
 
 
-def apply(ctx: Context, partition: int, changes: Sequence[Change], budget: int) -> Pass:
-    """Apply ``changes`` (in stream order) to ``partition``: the demands read and the index
-    entries examined.
-
-    At most ``budget`` index entries are examined now (none when ``budget`` is 0: the
-    batch's share is spent); the rest is continued by a ``DispatchResume`` record the
-    re-dispatch writes to the partition (:func:`resume`)."""
+def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -> Pass:
+    """Apply ``changes`` (in stream order) to ``partition``: the actor index and the
+    filters applied now, the copies and withdrawals through a ``DispatchResume`` record
+    (from the start of the territories, ``chunk`` index entries per record: module doc,
+    "Replay"). Only a partition's one-time upgrade pass reads states here."""
     index = ctx.index
     if ctx.get(territory.marker(partition), partition) is None:
         for ch in changes:
@@ -173,28 +180,22 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], budget: int) 
         ctx.put_raw(_applied_key(ch.actor_id, partition), partition, applied)
         if old != new:
             moves.append((ch.actor_id, old, new))
-    if not moves:
-        return Pass(0, 0)
-    plan = _plan(index, _encode_moves(moves))
-    # states decided before these changes but not stored yet: their index entries are
-    # not stored either, so they are looked at now, whole
-    pending = ctx.pending(partition)
-    found: dict[str, list[territory.Hit]] = {}
-    for state in pending.values():
-        for k, v in territory.entries(state, index).items():
-            num, hit = territory.parse(k, v)
-            found.setdefault(num, []).append(hit)
-    read = _decide(ctx, partition, plan, found)
-    done = _chunk(ctx, partition, plan, b"", budget, skip=set(pending))
-    return Pass(read + done.read, done.examined)
+    if moves:
+        ctx.resume_later(partition, _encode_moves(moves), b"", chunk)
+    return Pass(0, 0)
 
 
-def resume(ctx: Context, partition: int, moves_json: str, after: bytes, budget: int) -> Pass:
-    """Continue a re-dispatch (a ``DispatchResume`` record) after index key ``after``;
-    with ``budget`` 0 it is only passed on (the same record again, behind the events
-    published meanwhile)."""
+def resume(ctx: Context, partition: int, moves_json: str, after: bytes, chunk: int,
+           run: bool) -> Pass:  # fmt: skip
+    """Continue a re-dispatch (a ``DispatchResume`` record): the next ``chunk`` index
+    entries after ``after``, and a record for the rest; with ``run`` False (the batch's
+    share is spent) only passed on: the same record again, behind the events published
+    meanwhile."""
     plan = _plan(ctx.index, moves_json)  # a malformed record fails here: dead-lettered
-    return _chunk(ctx, partition, plan, after, budget, skip=set())
+    if not run:
+        ctx.resume_later(partition, plan.json, after, chunk)
+        return Pass(0, 0)
+    return _chunk(ctx, partition, plan, after, chunk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,40 +244,31 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
     return plan
 
 
-#: index entries examined between two looks at the batch's clock
-STEP = 64
-
-
-def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, budget: int, *,
-           skip: set[bytes]) -> Pass:  # fmt: skip
-    """The next index entries of the moves' territories after ``after``, in key order
-    (commune key, then numéro): up to ``budget``, by steps of :data:`STEP`, stopping after
-    the step that reaches the batch's time slice (``ctx.out_of_time()``; at least one step
-    per chunk, so a re-dispatch always progresses). A demand wishing several communes of
-    the territories may be looked at once per commune: only an extra read, never a missed
-    change (a change owed has a hit that alone tells it apart)."""
-    if budget <= 0:  # the batch's share is spent: all of it in a later batch
-        ctx.resume_later(partition, plan.json, after)
-        return Pass(0, 0)
-    read = examined = 0
-    while True:
-        step = min(STEP, budget - examined)
-        entries = list(ctx.scan_from(partition, plan.prefixes, after, step))
-        found: dict[str, list[territory.Hit]] = {}
-        for k, v in entries:
-            num, hit = territory.parse(k, v)
-            if num.encode() not in skip:
-                found.setdefault(num, []).append(hit)
-        read += _decide(ctx, partition, plan, found)
-        examined += len(entries)
-        if len(entries) < step:
-            return Pass(read, examined)  # the territories are done
-        after = entries[-1][0]
-        if examined >= budget or ctx.out_of_time():  # more may follow: a later batch
-            log.debug("re-dispatch of partition %d continues after %d index entries "
-                      "(%d states read)", partition, examined, read)  # fmt: skip
-            ctx.resume_later(partition, plan.json, after)
-            return Pass(read, examined)
+def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int) -> Pass:
+    """The next ``chunk`` index entries of the moves' territories after ``after``, in key
+    order (commune key, then numéro), as every state decided so far leaves the index;
+    a record for the rest if the territories go on. Its extent depends on nothing but the
+    record and the states before it (module doc, "Replay"). A demand wishing several
+    communes of the territories may be looked at once per commune: only an extra read,
+    never a missed change (a change owed has a hit that alone tells it apart)."""
+    entries = list(ctx.scan_from(partition, plan.prefixes, after, chunk))
+    found: dict[str, list[territory.Hit]] = {}
+    for k, v in entries:
+        num, hit, siblings = territory.parse_all(k, v)
+        if siblings is None:  # an entry without its siblings: decided on what it holds
+            found.setdefault(num, []).append(hit)
+            continue
+        # the demand's hits in the moves' territories: decided whole at the first of them
+        # in key order (scanned before the others, in this chunk or an earlier one)
+        mine = [h for h in siblings if h.commune_key in plan.by_key]
+        if mine and hit.commune_key == min(h.commune_key for h in mine):
+            found[num] = mine
+    read = _decide(ctx, partition, plan, found)
+    if len(entries) >= chunk:  # more may follow: a later batch
+        log.debug("re-dispatch of partition %d continues after %d index entries "
+                  "(%d states read)", partition, len(entries), read)  # fmt: skip
+        ctx.resume_later(partition, plan.json, entries[-1][0], chunk)
+    return Pass(read, len(entries))
 
 
 def _decide(ctx: Context, partition: int, plan: Plan,
@@ -289,17 +281,41 @@ def _decide(ctx: Context, partition: int, plan: Plan,
         state: DemandeState | None = None
         # only the moves whose territories hold one of the hits can answer differently
         concerned = sorted({i for h in hits for i in by_key.get(h.commune_key, ())})
+        before: DemandeState | None = None
+        owed: list[Decision] = []
         for i in concerned:
             actor_id, old, new, ko, kn = keyed[i]
             if territory.wants(old, ko, hits) == territory.wants(new, kn, hits):
                 continue  # same answer before and after: nothing owed, nothing read
             if state is None:
-                state = ctx.state(key, partition)
+                state = before = ctx.state(key, partition)
                 read += 1
             if state is None or not state.active:
                 break
-            state = _reevaluate(ctx, key, partition, state, actor_id)
+            decision = reevaluate(state, actor_id, ctx.index)
+            if decision is not None and decision.state is not None:
+                owed.append(decision)
+                state = decision.state
+        if owed and state is not None and before is not None:
+            _send_all(ctx, owed, before, state)
+            ctx.write(key, partition, state, before)
     return read
+
+
+def _send_all(ctx: Context, owed: list[Decision], before: DemandeState,
+              after: DemandeState) -> None:  # fmt: skip
+    """The records of a demand's decisions for the actors of one pass, as one state
+    change: consecutive deliveries of a kind sent together (encoded once per profile), in
+    the decisions' order (one actor changed twice in a pass may be withdrawn, then copied
+    again), and the state written once (by the caller)."""
+    groups: list[list[Delivery]] = []
+    for d in (d for dec in owed for d in dec.deliveries):
+        if groups and (groups[-1][0].kind == COPIE) == (d.kind == COPIE):
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    for deliveries in groups:
+        _send(ctx, Decision(state=after, deliveries=deliveries), before)
 
 
 def _encode_moves(moves: Sequence[Move]) -> str:

@@ -7,10 +7,14 @@ under (``c:<INSEE>`` of each wished commune, and of the current commune an arron
 or commune déléguée belongs to):
 
     key   = b"\\x00t:" + b"c:<INSEE>" + b"\\x00" + numéro unique
-    value = b"<rank>|<typologies, comma separated>"
+    value = b"<rank>|<typologies, comma separated>|<every commune key of the demand>=<rank>,..."
 
 ``rank`` is the commune's first position in the wishes (0 = first choice); with the
-typologies it is all a filter needs to tell whether an actor wants the demand. Entries
+typologies it is all a filter needs to tell whether an actor wants the demand. The third
+part (the demand's *siblings*: all its commune keys with their ranks, up to
+:data:`MAX_SIBLINGS`) lets a re-dispatch decide a demand wishing several communes of a
+territory once, at its first entry in key order, with one state read, instead of once
+per entry (entries written before it have no third part: decided per entry, as before). Entries
 are written with the state, in the same changelog partition, so a worker's recovery
 restores them with the states (no rebuild, no full scan). A radiated or deleted demand
 has none (no actor change concerns it).
@@ -62,12 +66,32 @@ def scan_prefix(commune_key: str) -> bytes:
     return PREFIX + commune_key.encode() + b"\x00"
 
 
+#: a demand with more commune keys than this has no siblings in its entries (each entry
+#: would carry them all: quadratic in the wishes)
+MAX_SIBLINGS = 16
+
+
 def parse(key: bytes, value: bytes) -> tuple[str, Hit]:
     """(numéro unique, hit) of one stored entry."""
+    num, hit, _ = parse_all(key, value)
+    return num, hit
+
+
+def parse_all(key: bytes, value: bytes) -> tuple[str, Hit, tuple[Hit, ...] | None]:
+    """(numéro unique, hit, the demand's hits under every one of its commune keys, or None
+    when the entry does not carry them) of one stored entry."""
     commune_key, _, num = key[len(PREFIX) :].partition(b"\x00")
-    rank, _, typos = value.partition(b"|")
-    return num.decode(), Hit(commune_key.decode(), int(rank),
-                             frozenset(typos.decode().split(",")) - {""})  # fmt: skip
+    rank, _, rest = value.partition(b"|")
+    typos_raw, bar, siblings_raw = rest.partition(b"|")
+    typos = frozenset(typos_raw.decode().split(",")) - {""}
+    hit = Hit(commune_key.decode(), int(rank), typos)
+    if not bar:
+        return num.decode(), hit, None
+    siblings = []
+    for item in siblings_raw.decode().split(","):
+        k, _, r = item.partition("=")
+        siblings.append(Hit(k, int(r), typos))
+    return num.decode(), hit, tuple(siblings)
 
 
 def entries(state: DemandeState | None, index: TerritoryIndex) -> dict[bytes, bytes]:
@@ -75,18 +99,20 @@ def entries(state: DemandeState | None, index: TerritoryIndex) -> dict[bytes, by
     if state is None or not state.active:
         return {}
     typos = ",".join(sorted(set(wished_typologies(state.demande)))).encode()
-    out: dict[bytes, bytes] = {}
+    ranks: dict[str, int] = {}
     for rank, commune in enumerate(wished_communes(state.demande)):
         try:
             keys = index.place_keys(commune)
         except Exception:  # a code the geography no longer knows: not indexed
             continue
         for key in keys:
-            if key.startswith("c:"):
-                k = entry_key(key, state.num_unique)
-                if k not in out:  # the first (best) rank of the commune
-                    out[k] = b"%d|%s" % (rank, typos)
-    return out
+            if key.startswith("c:") and key not in ranks:  # its first (best) rank
+                ranks[key] = rank
+    siblings = b""
+    if len(ranks) <= MAX_SIBLINGS:
+        siblings = b"|" + ",".join(f"{k}={r}" for k, r in sorted(ranks.items())).encode()
+    return {entry_key(k, state.num_unique): b"%d|%s%s" % (r, typos, siblings)
+            for k, r in ranks.items()}  # fmt: skip
 
 
 def diff(before: Entries, after: Entries) -> Iterable[tuple[bytes, bytes | None]]:

@@ -82,13 +82,13 @@ class WorkerSettings(BaseModel):
     #: consecutive dead letters after which the worker stops instead of dead-lettering all
     #: (the process exits non-zero: a supervisor restarts it; docs/operations.md)
     max_consecutive_dead_letters: int = Field(default=1000, ge=1)
-    #: index entries actor changes examine per batch, all partitions together; the rest
-    #: continues through DispatchResume records behind the events published meanwhile
-    #: (dispatch/redispatch.py; docs/performance.md, W4)
-    redispatch_chunk: int = Field(default=500, ge=1)
-    #: wall time per batch, from its start, after which a re-dispatch stops at its next
-    #: step (64 entries): the latency a re-dispatch adds to regular events, whatever a copy
-    #: costs on this machine
+    #: index entries an actor change's DispatchResume record examines (fixed in the record
+    #: when the change begins: a replay examines the same), and the entries one batch may
+    #: examine, all partitions together; the rest continues behind the events published
+    #: meanwhile (dispatch/redispatch.py; docs/performance.md, W4)
+    redispatch_chunk: int = Field(default=500, ge=1, le=100_000)
+    #: wall time per batch, from its start, after which no further re-dispatch chunk
+    #: starts in it (a chunk once started runs whole: dispatch/redispatch.py, "Replay")
     redispatch_slice_ms: int = Field(default=100, ge=1, le=60_000)
     #: largest input record value accepted; a larger one is dead-lettered (``oversize``).
     #: A fully populated SNE demand encodes in a few kB (docs/limits.md)

@@ -10,7 +10,8 @@ duplicate, kept v3).
 
 Here the same sequence in memory (the processor's real code, a memory store and
 sender). Per demand, the versions an actor receives, duplicates dropped, must never go
-back: they do (COPIE v3 after v4), so this test is a strict xfail until it is fixed."""
+back. They did (COPIE v3 after v4) until every chunk's extent was made a function of
+its record alone (dispatch/redispatch.py, "Replay")."""
 
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ import asyncio
 import itertools
 import uuid
 from typing import Any
-
-import pytest
 
 from dispatch.processor import InputRecord, Processor
 from hub.core import topics
@@ -59,13 +58,6 @@ async def _drain(proc: Processor, sender: MemorySender, pending: list[InputRecor
             queue.append(InputRecord(topics.DEMANDES, 0, next(offsets), key, value))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect (docs/reliability.md): the fix tried, passing "
-    "on re-dispatch work in records a previous owner may have read, deferred "
-    "every actor change of a backlog at a first start behind it (fault tests "
-    "2-4x slower) and was taken back",
-)
 def test_a_replayed_redispatch_never_sends_an_older_version_after_a_newer(
     geography: Any, codec: Any
 ) -> None:
