@@ -42,7 +42,8 @@ def test_a_hole_still_there_after_the_rewind_is_a_real_one() -> None:
     c = Contiguity()
     c.reset(TP, 5)
     assert c.check(TP, 8) is Verdict.REWIND
-    assert c.check(TP, 8) is Verdict.ADMIT_PAST_HOLE  # fetched again after the seek: 5..7 do not exist
+    # fetched again after the seek: 5..7 do not exist
+    assert c.check(TP, 8) is Verdict.ADMIT_PAST_HOLE
     assert c.expected(TP) == 9
     assert c.check(TP, 12) is Verdict.REWIND  # a new hole is checked again
 
