@@ -212,9 +212,10 @@ class PrivateHub:
             parts = f"unavailable ({type(exc).__name__})"
         out = [f"committed/end per partition: {parts}"]
         # a live worker's tasks and threads (mode's SIGUSR1 handler logs their stacks)
-        alive = [w for w in self.workers if w.alive() and w.proc is not None]
+        alive = [w for w in self.workers if w.alive()]
         for w in alive:
-            w.proc.send_signal(signal.SIGUSR1)
+            if w.proc is not None:
+                w.proc.send_signal(signal.SIGUSR1)
         if alive:
             time.sleep(3)
         for w in self.workers:
