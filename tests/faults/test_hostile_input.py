@@ -336,7 +336,7 @@ def test_commit_markers_of_a_transactional_upstream_stop_nothing(private_hub: Pr
     rng = random.Random(23)
     # A département no other test on the session's shared hub publishes to: a new actor
     # first receives copies of the demands earlier tests left in its territory.
-    ledger = generate(get_geography(), events=800, seed=23, departement="29", actors=4,
+    ledger = generate(get_geography(), events=800, seed=23, departement="56", actors=4,
                       prefix=f"txn-{uuid.uuid4().hex[:6]}")  # fmt: skip
     hub.register(ledger.actors)
     txns = asyncio.run(_publish_in_transactions(hub, ledger.events, rng, plain_tail=40))
