@@ -33,6 +33,8 @@ class GroupOffsets:
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._known: set[str] = set()
+        #: a committed read of one input partition at a time (:meth:`first_record`)
+        self._probe: AIOKafkaConsumer | None = None
 
     async def read(self, partitions: Collection[Partition]
                    ) -> dict[Partition, tuple[int | None, int]] | None:  # fmt: skip
@@ -78,7 +80,60 @@ class GroupOffsets:
             out[(tp.topic, tp.partition)] = (offset, int(ends[tp]))
         return out
 
+    async def first_record(self, partition: Partition, start: int, end: int) -> int | None:
+        """Where the first record a committed read (``read_committed``) returns at or after
+        ``start`` stands: its offset, or, when no record comes before ``end``, the
+        position the read reached (up to ``end``: the offsets in between hold transaction
+        markers, aborted or compacted records only). None when the broker did not answer
+        within the timeout. A read past the log's start or end is an error (None), never
+        a jump: an offset reset would claim records absent."""
+        try:
+            return await asyncio.wait_for(self._first_record(partition, start, end),
+                                          self.timeout_s)  # fmt: skip
+        except Exception as exc:
+            log.info("input %s/%d not probed from %d (%s: %s)", *partition, start,
+                     type(exc).__name__, exc)  # fmt: skip
+            await self._close_probe()
+            return None
+
+    async def _first_record(self, partition: Partition, start: int, end: int) -> int:
+        if self._probe is None:
+            probe = AIOKafkaConsumer(
+                **client_options(self.settings),
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+                auto_offset_reset="none",
+                max_partition_fetch_bytes=64 << 10,
+                request_timeout_ms=int(self.timeout_s * 1000),
+            )
+            await probe.start()
+            self._probe = probe
+        tp = TopicPartition(*partition)
+        self._probe.assign([tp])
+        self._probe.seek(tp, start)
+        position, loop = start, asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s / 2
+        while position < end and loop.time() < deadline:
+            batch = await self._probe.getmany(tp, timeout_ms=200, max_records=1)
+            records = batch.get(tp, [])
+            if records:
+                return int(records[0].offset)
+            position = await self._probe.position(tp)
+        # end not reached within the time: an open transaction holds the read (or the
+        # broker is slow); what was passed is absent all the same
+        return min(position, end)
+
+    async def _close_probe(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            try:
+                await asyncio.wait_for(probe.stop(), self.timeout_s)
+            except Exception as exc:
+                log.debug("probe client not closed cleanly: %r", exc)
+
     async def close(self) -> None:
+        await self._close_probe()
         admin, consumer, self._admin, self._consumer = self._admin, self._consumer, None, None
         self._known = set()
         for client in (admin, consumer):

@@ -125,6 +125,48 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "contiguity guard starts there (records fetched before the seek were committed "
         "past: tests/faults/test_fault_runs_delivery.py, docs/reliability.md)",
     ),
+    PrivateName(
+        _FAUST_CONSUMER,
+        "_acked",
+        "instance",
+        "write: absent offsets appended",
+        _TRANSPORT,
+        "BoundedConsumer.skip_absent: offsets of an input partition that hold no committed "
+        "record (transaction markers, aborted records), found by a committed read, counted "
+        "as acknowledged so that faust's commit passes them; a log ending on them was "
+        "never committed to its end (tests/faults/test_hostile_input.py). faust's own "
+        "gaps are merged only below an acknowledged offset, i.e. never at a log's end.",
+    ),
+    PrivateName(
+        _FAUST_CONSUMER,
+        "_acked_index",
+        "instance",
+        "write",
+        _TRANSPORT,
+        "the set faust keeps beside _acked (its ack() and commit keep both in step)",
+    ),
+    PrivateName(
+        _FAUST_CONSUMER,
+        "_gap",
+        "instance",
+        "read",
+        _TRANSPORT,
+        "BoundedConsumer.skip_absent leaves out the offsets of a hole the guard recorded: "
+        "faust merges them into the acknowledged offsets at commit, and an offset listed "
+        "twice stops the commit's run of consecutive offsets (a creeping commit, seen on "
+        "the real broker with a transactional upstream producer)",
+    ),
+    # -- committed reads of the inputs ------------------------------------------------------
+    PrivateName(
+        "aiokafka.consumer.consumer:AIOKafkaConsumer",
+        "_isolation_level",
+        "instance",
+        "write before start",
+        _TRANSPORT,
+        "faust builds the worker's client with read_committed only in exactly-once mode; "
+        "records of an upstream producer's aborted transactions were dispatched "
+        "(tests/faults/test_hostile_input.py). aiokafka builds its fetcher from it at start.",
+    ),
     # -- diagnosis of a stalled input partition (read only): _STALL_READS below -------------
     PrivateName(
         "mode.utils.queues:FlowControlEvent",

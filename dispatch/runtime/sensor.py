@@ -47,6 +47,10 @@ class DispatchSensor(Sensor):
         #: what the last refresh logged as stalled / silent (a line on each change only)
         self._stalled: set[tuple[str, int]] = set()
         self._silent = False
+        #: an unmoved partition is probed for absent offsets after this long (well before
+        #: it counts as stalled), and then at most this often (:meth:`_probe_absent`)
+        self.probe_after_s = min(10.0, stall_after_s / 3)
+        self._probed: dict[tuple[str, int], float] = {}
 
     # -- faust hooks ---------------------------------------------------------------------
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
@@ -77,8 +81,40 @@ class DispatchSensor(Sensor):
         if reading is not None:
             self.watch.read(reading)
         verdict = self.watch.verdict(self.agents)
+        await self._probe_absent(verdict, consumer, offsets)
         self._publish(verdict, assigned, consumer)
         return verdict
+
+    async def _probe_absent(self, verdict: Verdict, consumer: Any, offsets: GroupOffsets) -> None:
+        """A partition with input waiting whose committed offset has not moved for
+        ``probe_after_s`` is read from there (committed records only): if no record comes
+        before the first one the read returns, the offsets in between are transaction
+        markers, aborted or compacted records: the consumer counts them as consumed
+        (``BoundedConsumer.skip_absent``) and commits. A partition whose log ends on such offsets is
+        then committed to its end instead of showing a lag, and stalled, for ever. A
+        partition is probed at most once per ``probe_after_s``; a real record found
+        changes nothing (a really stuck partition stays stalled)."""
+        skip = getattr(consumer, "skip_absent", None)
+        if skip is None:
+            return
+        now = self._clock()
+        for p in verdict.partitions:
+            key = (p.topic, p.partition)
+            if (
+                p.committed is None
+                or p.lag == 0
+                or p.unmoved_s < self.probe_after_s
+                or now - self._probed.get(key, float("-inf")) < self.probe_after_s
+            ):
+                continue
+            self._probed[key] = now
+            first = await offsets.first_record(key, p.committed, p.end)
+            if first is not None and first > p.committed:
+                from faust.types import TP
+
+                tp = TP(p.topic, p.partition)
+                if skip(tp, p.committed, first):
+                    await consumer.commit({tp})  # now, not at faust's next interval
 
     def verdict(self) -> Verdict:
         """The verdict now, from the last reading (no broker call: ``/health`` answers at

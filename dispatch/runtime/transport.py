@@ -31,6 +31,10 @@ from monitoring import recorder
 
 log = logging.getLogger(__name__)
 
+#: most absent offsets :meth:`BoundedConsumer.skip_absent` adds at once (faust keeps
+#: acknowledged offsets one by one; a longer run is passed in steps, one per probe)
+MAX_ABSENT_STEP = 100_000
+
 
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
@@ -94,6 +98,10 @@ class BoundedConsumer(faust_aiokafka.Consumer):
             # why not); aiokafka builds its fetcher from this attribute at start
             consumer = create(*args, **kwargs)
             consumer._fetch_max_wait_ms = wait_ms
+            # faust reads committed only in exactly-once mode; an upstream producer's
+            # aborted (or still open) transactions must never be dispatched
+            # (tests/faults/test_hostile_input.py; private_names: AIOKafkaConsumer._isolation_level)
+            consumer._isolation_level = "read_committed"
             return consumer
 
         thread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]
@@ -209,6 +217,44 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         if tp.topic in self._inputs():
             return
         await super()._add_gap(tp, offset_from, offset_to)
+
+    def skip_absent(self, tp: Any, start: int, end: int) -> int:
+        """Count offsets ``start`` .. ``end - 1`` of input partition ``tp`` as consumed:
+        the caller found that they hold no record a committed read returns (transaction
+        markers, aborted or compacted records: ``monitoring.offsets``), a fact of the log
+        that does not change. Done only while faust's committed offset is ``start``;
+        faust's next commit passes them. Returns how many offsets were added.
+
+        Why: the contiguity guard finds a hole only when a record follows it, so a
+        partition whose log ends on a commit marker (a transactional upstream producer)
+        or an aborted transaction was never committed to its end: lag 1 or more for ever,
+        and ``/health`` stalled. (private_names: Consumer._committed_offset, _acked,
+        _acked_index, _gap)"""
+        if tp.topic not in self._inputs() or start >= end:
+            return 0
+        if self._committed_offset.get(tp) != start:
+            return 0  # moved meanwhile: the next probe starts from there
+        end = min(end, start + MAX_ABSENT_STEP)
+        # not those acknowledged, nor those of a hole the guard recorded (faust merges its
+        # gaps into the acknowledged offsets at commit: an offset listed twice stops its
+        # run of consecutive offsets there, the commit then creeps)
+        index, acked, gap = self._acked_index[tp], self._acked[tp], self._gap[tp]
+        added = [o for o in range(start, end) if o not in index and not gap.overlaps(o)]
+        if self._contiguity.expected(tp) == start:  # nothing handed out past them
+            self._contiguity.reset(tp, end)
+        if not added:
+            return 0
+        index.update(added)
+        acked.extend(added)
+        acked.sort()
+        log.info(
+            "input %s: offsets %d..%d hold no committed record (transaction "
+            "markers, aborted or compacted records): committed past",
+            tp,
+            start,
+            end - 1,
+        )
+        return len(added)
 
     async def perform_seek(self) -> None:
         """faust's seek of every partition to its committed offset, and, for an input

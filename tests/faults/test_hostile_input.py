@@ -8,8 +8,6 @@
 * A partition that cannot progress (its feed topic refuses every record) is reported by
   the lag gauge and ``/health`` within ``monitoring.stall_after_s``, with the worker alive;
   healthy again once it can.
-* Input partitions full of holes (the commit markers of a transactional upstream
-  producer), read as a backlog: every event delivered, committed offsets = end offsets.
 * After ``worker.max_consecutive_dead_letters`` bad records in a row the worker process
   exits non-zero (it used to crash its agent and keep running).
 """
@@ -288,66 +286,3 @@ def test_health_fails_while_the_broker_is_frozen(private_hub: PrivateHub) -> Non
         _wait("/health 200", lambda: _health(port)[0] == 200, 90, worker)
     finally:
         worker.signal(signal.SIGTERM)
-
-
-async def _publish_in_transactions(hub: PrivateHub, events: list[dict[str, Any]],
-                                   rng: random.Random, plain_tail: int) -> int:  # fmt: skip
-    """Publish ``events`` with a transactional producer, in transactions of 1 to 20 events;
-    each commit writes a control record (the commit marker) that takes an offset of every
-    partition the transaction wrote to and that no consumer ever receives: holes in the
-    log. The last ``plain_tail`` events go without a transaction, so that no partition
-    ends on a marker. Returns the number of transactions."""
-    codec = get_codec()
-    producer = AIOKafkaProducer(**{**producer_options(hub.settings), "enable_idempotence": True},
-                                transactional_id=f"upstream-{uuid.uuid4().hex[:6]}")  # fmt: skip
-    await producer.start()
-    txns, i, cut = 0, 0, len(events) - plain_tail
-    try:
-        while i < cut:
-            n = min(rng.randint(1, 20), cut - i)
-            async with producer.transaction():
-                for ev in events[i:i + n]:
-                    await producer.send(topics.DEMANDES, codec.encode("DemandeEvent", ev),
-                                        key=str(ev["numUnique"]).encode())  # fmt: skip
-            txns, i = txns + 1, i + n
-    finally:
-        await producer.stop()
-    plain = AIOKafkaProducer(**producer_options(hub.settings))
-    await plain.start()
-    try:
-        for ev in events[cut:]:
-            await plain.send(topics.DEMANDES, codec.encode("DemandeEvent", ev),
-                             key=str(ev["numUnique"]).encode())  # fmt: skip
-        await plain.flush()
-    finally:
-        await plain.stop()
-    return txns
-
-
-@pytest.mark.timeout(600)
-def test_commit_markers_of_a_transactional_upstream_stop_nothing(private_hub: PrivateHub,
-                                                                 ) -> None:  # fmt: skip
-    """Legal in the Kafka record model, written by no hub producer: input partitions
-    full of holes (the commit markers of an upstream transactional producer), read as a
-    backlog by a worker that starts, seeks to its committed offsets and back. Every event
-    is delivered to exactly its recipients and the committed offsets reach the end of
-    every partition (the guard's confirmed holes are committed past)."""
-    hub = private_hub
-    rng = random.Random(23)
-    # A département no other test on the session's shared hub publishes to: a new actor
-    # first receives copies of the demands earlier tests left in its territory.
-    ledger = generate(get_geography(), events=800, seed=23, departement="56", actors=4,
-                      prefix=f"txn-{uuid.uuid4().hex[:6]}")  # fmt: skip
-    hub.register(ledger.actors)
-    txns = asyncio.run(_publish_in_transactions(hub, ledger.events, rng, plain_tail=40))
-    assert txns > 40
-    worker = hub.start_worker()
-    try:
-        hub.wait_drained(300)
-        assert worker.alive(), f"worker died: {worker.log}"
-    finally:
-        worker.signal(signal.SIGTERM)
-    figures = check_feeds(hub.settings, ledger)
-    assert figures.owed > 0 and figures.ok, figures.as_dict()
-    offsets = asyncio.run(hub.partition_offsets(topics.DEMANDES))
-    assert all(end == committed for end, committed in offsets), offsets

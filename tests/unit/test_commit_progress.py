@@ -166,3 +166,58 @@ async def test_offsets_really_absent_from_the_log_are_committed_past(
     for message in handed:
         consumer.ack(message)
     assert _commit_once(consumer, tp) == 13
+
+
+def _faust_add_gap(consumer: Any, tp: Any, first: int, last: int) -> None:
+    """faust's own gap recording (what the guard calls for a confirmed hole)."""
+    base = type(consumer).__mro__[1]
+    asyncio.run(base._add_gap(consumer, tp, first, last))
+
+
+def test_a_log_ending_on_absent_offsets_is_committed_to_its_end(tmp_path: Path) -> None:
+    """Offsets after the last record that hold no committed record (a transactional
+    upstream's last commit marker, an aborted transaction): faust merges gaps only below
+    an acknowledged offset, so nothing committed them. Counted as consumed, they are."""
+    from faust.types import TP
+
+    consumer = _consumer(tmp_path)
+    tp = TP("hub.demandes", 1)
+    consumer._committed_offset[tp] = 40
+    consumer._contiguity.reset(tp, 40)
+    assert consumer._new_offset(tp) is None
+    _faust_add_gap(consumer, tp, 40, 44)  # faust's gap alone: never merged at a log's end
+    assert consumer._new_offset(tp) is None
+    consumer._gap[tp].clear()
+    assert consumer.skip_absent(tp, 40, 45) == 5
+    assert _commit_once(consumer, tp) == 45
+    assert consumer._contiguity.expected(tp) == 45  # the next record, at 45, is admitted
+
+
+def test_absent_offsets_the_guard_already_recorded_are_not_counted_twice(tmp_path: Path) -> None:
+    """A probe of the committed offset while the worker reads on: the guard recorded the
+    same hole (faust's gap) and records after it are acknowledged. Counting its offsets
+    again listed them twice at commit and the commit crept (one or two offsets per probe,
+    seen on the real broker)."""
+    from faust.types import TP
+
+    consumer = _consumer(tmp_path)
+    tp = TP("hub.demandes", 1)
+    consumer._committed_offset[tp] = 419
+    consumer._contiguity.reset(tp, 497)
+    _faust_add_gap(consumer, tp, 419, 422)  # the guard's confirmed hole
+    for offset in range(423, 497):
+        consumer._acked[tp].append(offset)
+        consumer._acked_index[tp].add(offset)
+    consumer.skip_absent(tp, 419, 423)  # the probe's finding: the same offsets
+    assert _commit_once(consumer, tp) == 497
+    assert consumer._contiguity.expected(tp) == 497  # records handed out past: unchanged
+
+
+def test_absent_offsets_are_skipped_only_from_fausts_committed_offset(tmp_path: Path) -> None:
+    from faust.types import TP
+
+    consumer = _consumer(tmp_path)
+    tp = TP("hub.demandes", 0)
+    consumer._committed_offset[tp] = 12  # committed moved since the probe read 10
+    assert consumer.skip_absent(tp, 10, 15) == 0
+    assert consumer._new_offset(tp) is None
