@@ -47,7 +47,8 @@ consumer resets the expected offset there and seeks back, so they are read again
 from __future__ import annotations
 
 import logging
-from collections.abc import Container, Hashable, Iterable
+import time
+from collections.abc import Callable, Container, Hashable, Iterable
 from enum import Enum
 
 log = logging.getLogger(__name__)
@@ -63,11 +64,41 @@ class Verdict(Enum):
     REWIND = "rewind"
 
 
+#: seconds between two log lines about one partition's holes or rewinds: a transactional
+#: upstream producer makes one hole per transaction and partition (its commit marker)
+LOG_EVERY_S = 60.0
+
+
+class _Throttle:
+    """One log line per partition and kind at most every :data:`LOG_EVERY_S`, the lines
+    held back counted in the next one."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._last: dict[tuple[Hashable, str], float] = {}
+        self._held: dict[tuple[Hashable, str], int] = {}
+
+    def due(self, tp: Hashable, kind: str) -> int | None:
+        """None: hold this line back; else how many were held back since the last one."""
+        key, now = (tp, kind), self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < LOG_EVERY_S:
+            self._held[key] = self._held.get(key, 0) + 1
+            return None
+        self._last[key] = now
+        return self._held.pop(key, 0)
+
+
+def _more(held: int) -> str:
+    return f" ({held} more since the last line)" if held else ""
+
+
 class Contiguity:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._expected: dict[Hashable, int] = {}
         #: partitions rewound to this offset and not yet past it
         self._rewound: dict[Hashable, int] = {}
+        self._throttle = _Throttle(clock)
 
     def expected(self, tp: Hashable) -> int | None:
         return self._expected.get(tp)
@@ -92,13 +123,18 @@ class Contiguity:
         if offset < expected:
             return Verdict.DROP
         if self._rewound.get(tp) == expected:
-            log.warning("input %s: offsets %d..%d absent from the log after a rewind: "
-                        "going on at %d", tp, expected, offset - 1, offset)  # fmt: skip
+            held = self._throttle.due(tp, "hole")
+            if held is not None:
+                log.warning("input %s: offsets %d..%d absent from the log after a rewind "
+                            "(transaction markers, compaction): going on at %d%s",
+                            tp, expected, offset - 1, offset, _more(held))  # fmt: skip
             self._admit(tp, offset)
             return Verdict.ADMIT_PAST_HOLE
         # expected at a start or rebalance on a backlog (see module doc): not an error
-        log.info("input %s: offset %d handed out where %d was expected: seeking back",
-                 tp, offset, expected)  # fmt: skip
+        held = self._throttle.due(tp, "rewind")
+        if held is not None:
+            log.info("input %s: offset %d handed out where %d was expected: seeking back%s",
+                     tp, offset, expected, _more(held))  # fmt: skip
         self._rewound[tp] = expected
         return Verdict.REWIND
 

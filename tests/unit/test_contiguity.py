@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from dispatch.runtime.contiguity import Contiguity, Verdict, lowest_offsets
 
 TP = ("hub.demandes", 3)
@@ -92,3 +96,29 @@ def test_lowest_queued_offset_of_each_input_partition() -> None:
     ]
     got = lowest_offsets(queued, {"hub.demandes", "hub.evenements"})
     assert got == {("hub.demandes", 0): 201, ("hub.demandes", 1): 7}
+
+
+def test_holes_and_rewinds_are_logged_once_a_minute_per_partition_with_a_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A transactional upstream makes one hole per transaction and partition: without a
+    limit, two log lines each (thousands a minute). One line per partition and kind per
+    minute, the lines held back counted in the next."""
+    now = [0.0]
+    c = Contiguity(clock=lambda: now[0])
+    other = ("hub.demandes", 0)
+    with caplog.at_level(logging.INFO, logger="dispatch.runtime.contiguity"):
+        for tp in (TP, other):
+            c.reset(tp, 0)
+        for i in range(100):  # records at 0, 2, 4, ...: a marker after each
+            for tp in (TP, other):
+                if i:
+                    assert c.check(tp, 2 * i) is Verdict.REWIND
+                    assert c.check(tp, 2 * i) is Verdict.ADMIT_PAST_HOLE
+                else:
+                    assert c.check(tp, 0) is Verdict.ADMIT
+            now[0] += 1.0  # 100 s in all
+    holes = [r.getMessage() for r in caplog.records if "absent from the log" in r.getMessage()]
+    rewinds = [r.getMessage() for r in caplog.records if "seeking back" in r.getMessage()]
+    assert len(holes) == len(rewinds) == 4  # two partitions, at 1 s and at 61 s
+    assert "59 more since the last line" in holes[-1]
