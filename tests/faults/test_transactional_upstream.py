@@ -1,4 +1,5 @@
-"""An upstream producer that writes hub.demandes in Kafka transactions, on a private broker.
+"""Upstream producers other than the hub's own writing hub.demandes, on a private broker:
+in Kafka transactions, and with every compression codec.
 
 Legal in the Kafka record model and written by no hub producer: each transaction ends
 with a control record (the commit or abort marker) that takes an offset of every
@@ -12,6 +13,11 @@ stay in the log, for a committed read (``read_committed``) to skip.
   worker read uncommitted records and dispatched them), the committed offsets reach the
   end of every partition (they stopped before the last marker for ever: the guard finds
   a hole only when a record follows it) and ``/health`` stays 200 (it said "stalled").
+
+* Batches compressed with each codec a producer may choose (gzip, snappy, lz4, zstd: a
+  Java producer's ``compression.type``), written by producers that batch: every event
+  delivered exactly (the codecs come with ``aiokafka[lz4]``'s cramjam; without it the
+  worker cannot read such a batch at all).
 
 Each test uses a département no other test on the session's shared hub publishes to: a
 new actor first receives copies of the demands earlier tests left in its territory.
@@ -172,3 +178,38 @@ def test_aborted_transactions_never_reach_a_feed_and_a_log_ending_on_them_is_com
     assert figures.owed > 0 and figures.ok, figures.as_dict()
     offsets = asyncio.run(hub.partition_offsets(topics.DEMANDES))
     assert all(end == committed for end, committed in offsets), offsets
+
+
+@pytest.mark.timeout(600)
+def test_batches_compressed_with_every_codec_are_read(private_hub: PrivateHub) -> None:
+    hub = private_hub
+    ledger = generate(get_geography(), events=400, seed=41, departement="87", actors=3,
+                      prefix=f"codec-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    hub.register(ledger.actors)
+    codecs = ("gzip", "snappy", "lz4", "zstd")
+    codec = get_codec()
+
+    async def publish() -> None:
+        step = -(-len(ledger.events) // len(codecs))
+        for i, compression in enumerate(codecs):  # in order: a demand's events stay ordered
+            producer = AIOKafkaProducer(**{**producer_options(hub.settings),
+                                           "compression_type": compression, "linger_ms": 50})
+            await producer.start()
+            try:
+                sent = [await producer.send(topics.DEMANDES, codec.encode("DemandeEvent", ev),
+                                            key=str(ev["numUnique"]).encode())
+                        for ev in ledger.events[i * step:(i + 1) * step]]
+                await producer.flush()
+                assert all(f.done() and not f.exception() for f in sent)
+            finally:
+                await producer.stop()
+
+    asyncio.run(publish())
+    worker = hub.start_worker()
+    try:
+        hub.wait_drained(300)
+        assert worker.alive(), f"worker died: {worker.log}"
+    finally:
+        worker.signal(signal.SIGTERM)
+    figures = check(ledger, asyncio.run(read_feeds(hub.settings, [a.id for a in ledger.actors])))
+    assert figures.owed > 0 and figures.ok, figures.as_dict()
