@@ -102,6 +102,18 @@ async def _publish_in_transactions(hub: PrivateHub, events: list[Event], rng: ra
     return txns
 
 
+def _drain_and_check(hub: PrivateHub, ledger: Any) -> None:
+    """A worker reads the backlog to its end; every actor got exactly what it is owed."""
+    worker = hub.start_worker()
+    try:
+        hub.wait_drained(300)
+        assert worker.alive(), f"worker died: {worker.log}"
+    finally:
+        worker.signal(signal.SIGTERM)
+    figures = check(ledger, asyncio.run(read_feeds(hub.settings, [a.id for a in ledger.actors])))
+    assert figures.owed > 0 and figures.ok, figures.as_dict()
+
+
 def _health(port: int) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
@@ -127,14 +139,7 @@ def test_commit_markers_of_a_transactional_upstream_stop_nothing(private_hub: Pr
     hub.register(ledger.actors)
     txns = asyncio.run(_publish_in_transactions(hub, ledger.events, rng, plain_tail=40))
     assert txns > 40
-    worker = hub.start_worker()
-    try:
-        hub.wait_drained(300)
-        assert worker.alive(), f"worker died: {worker.log}"
-    finally:
-        worker.signal(signal.SIGTERM)
-    figures = check(ledger, asyncio.run(read_feeds(hub.settings, [a.id for a in ledger.actors])))
-    assert figures.owed > 0 and figures.ok, figures.as_dict()
+    _drain_and_check(hub, ledger)
     offsets = asyncio.run(hub.partition_offsets(topics.DEMANDES))
     assert all(end == committed for end, committed in offsets), offsets
 
@@ -205,11 +210,4 @@ def test_batches_compressed_with_every_codec_are_read(private_hub: PrivateHub) -
                 await producer.stop()
 
     asyncio.run(publish())
-    worker = hub.start_worker()
-    try:
-        hub.wait_drained(300)
-        assert worker.alive(), f"worker died: {worker.log}"
-    finally:
-        worker.signal(signal.SIGTERM)
-    figures = check(ledger, asyncio.run(read_feeds(hub.settings, [a.id for a in ledger.actors])))
-    assert figures.owed > 0 and figures.ok, figures.as_dict()
+    _drain_and_check(hub, ledger)
