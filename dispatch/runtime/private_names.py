@@ -134,7 +134,7 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         "BoundedConsumer.skip_absent: offsets of an input partition that hold no committed "
         "record (transaction markers, aborted records), found by a committed read, counted "
         "as acknowledged so that faust's commit passes them; a log ending on them was "
-        "never committed to its end (tests/faults/test_hostile_input.py). faust's own "
+        "never committed to its end (tests/faults/test_transactional_upstream.py). faust's own "
         "gaps are merged only below an acknowledged offset, i.e. never at a log's end.",
     ),
     PrivateName(
@@ -165,7 +165,8 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         _TRANSPORT,
         "faust builds the worker's client with read_committed only in exactly-once mode; "
         "records of an upstream producer's aborted transactions were dispatched "
-        "(tests/faults/test_hostile_input.py). aiokafka builds its fetcher from it at start.",
+        "(tests/faults/test_transactional_upstream.py). aiokafka builds its fetcher from it "
+        "at start.",
     ),
     # -- diagnosis of a stalled input partition (read only): _STALL_READS below -------------
     PrivateName(

@@ -100,7 +100,8 @@ class BoundedConsumer(faust_aiokafka.Consumer):
             consumer._fetch_max_wait_ms = wait_ms
             # faust reads committed only in exactly-once mode; an upstream producer's
             # aborted (or still open) transactions must never be dispatched
-            # (tests/faults/test_hostile_input.py; private_names: AIOKafkaConsumer._isolation_level)
+            # (tests/faults/test_transactional_upstream.py;
+            # private_names: AIOKafkaConsumer._isolation_level)
             consumer._isolation_level = "read_committed"
             return consumer
 
@@ -223,7 +224,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         the caller found that they hold no record a committed read returns (transaction
         markers, aborted or compacted records: ``monitoring.offsets``), a fact of the log
         that does not change. Done only while faust's committed offset is ``start``;
-        faust's next commit passes them. Returns how many offsets were added.
+        the caller then commits them. Returns how many offsets were added.
 
         Why: the contiguity guard finds a hole only when a record follows it, so a
         partition whose log ends on a commit marker (a transactional upstream producer)
