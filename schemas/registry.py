@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,23 @@ class WriterSchema:
     fingerprint: bytes  #: 8 bytes, CRC-64-AVRO of the canonical form, little-endian
     schema: dict[str, Any]  #: stand-alone JSON form (logical types kept)
     parsed: Any  #: fastavro-parsed copy without logical types: timestamps stay plain ints
-    write: Callable[[Any], bytes]  #: compiled body writer (see :mod:`schemas.compiled`)
-    read: Read  #: compiled body reader: (buf, pos) -> (record, end)
+    plain: dict[str, Any]  #: the stand-alone form without logical types
+
+    # compiled at first use: a process reads and writes a few of the schemas, and an
+    # older version is read through fastavro (see :class:`schemas.codec.Codec`)
+    @cached_property
+    def _compiled(self) -> tuple[Callable[[Any], bytes], Read]:
+        return compile_schema(self.plain)
+
+    @property
+    def write(self) -> Callable[[Any], bytes]:
+        """The body writer (see :mod:`schemas.compiled`)."""
+        return self._compiled[0]
+
+    @property
+    def read(self) -> Read:
+        """The body reader: (buf, pos) -> (record, end)."""
+        return self._compiled[1]
 
 
 def _fullname(name: str, namespace: str | None) -> str:
@@ -188,7 +204,7 @@ class SchemaRegistry:
             fp,
             standalone,
             parse_schema(plain),
-            *compile_schema(plain),
+            plain,
         )
         other = self._by_fp.setdefault(fp, ws)
         if other.fullname != ws.fullname:
