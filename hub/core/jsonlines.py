@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterator
 from typing import IO, Any
 
+import orjson
+
 from hub.core.errors import InputError
 
 _BOM = b"\xef\xbb\xbf"
@@ -33,6 +35,8 @@ _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 _OPEN = frozenset(b"[{")
 _CLOSE = frozenset(b"]}")
 _MAX_INT_DIGITS = 30
+#: where orjson and ``json`` may disagree: integers beyond 64 bits have at least 19 digits
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _KINDS = {type(None): "null", bool: "a boolean", int: "a number", float: "a number",
           str: "a string", list: "an array"}  # fmt: skip
 
@@ -56,7 +60,27 @@ def read_objects(
 
 
 def parse_object(line: bytes, *, max_depth: int) -> dict[str, Any]:
-    """The JSON object of one line of bytes, or :class:`InputError` (see the module doc)."""
+    """The JSON object of one line of bytes, or :class:`InputError` (see the module doc).
+
+    Speed: most lines are parsed by orjson (~3× faster than ``json``). Its results are
+    those of the reference path below whenever it accepts a line, except for integers
+    beyond 64 bits (floats for orjson), so a line holding a run of 19 or more digits
+    goes to the reference path, as does every line orjson refuses: the verdict and the
+    message are always the reference path's."""
+    # the depth first: orjson 3.8 was seen to crash the process on deep nesting
+    if _LONG_DIGITS.search(line) is None and not depth_exceeds(line, max_depth):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass  # the reference path says why
+        else:
+            if type(value) is dict:
+                return value
+    return _parse_reference(line, max_depth)
+
+
+def _parse_reference(line: bytes, max_depth: int) -> dict[str, Any]:
+    """:func:`parse_object` with the standard library alone: the behaviour of record."""
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:

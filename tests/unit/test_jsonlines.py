@@ -9,7 +9,10 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hub.core import jsonlines
 from hub.core.errors import InputError
 from hub.core.jsonlines import depth_exceeds, parse_object, read_objects
 
@@ -73,8 +76,17 @@ def test_invalid_utf8_is_refused_with_its_column(line: bytes) -> None:
     assert code == "undecodable" and message.startswith("not UTF-8 (invalid byte at column ")
 
 
-@pytest.mark.parametrize("line", [b"{", b"{'a': 1}", b'{"a": NaN}', b'{"a": -Infinity}',
-                                  b'{"a": 1' + b"0" * 40 + b"}", b"{} {}"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"{",
+        b"{'a': 1}",
+        b'{"a": NaN}',
+        b'{"a": -Infinity}',
+        b'{"a": 1' + b"0" * 40 + b"}",
+        b"{} {}",
+    ],
+)
 def test_not_json_is_refused(line: bytes) -> None:
     [(n, (code, message))] = read(line)
     assert n == 1
@@ -112,3 +124,59 @@ def test_parse_object_messages_never_quote_the_line() -> None:
     with pytest.raises(InputError) as err:
         parse_object(b'{"nom": "DUPONT", "x": }', max_depth=8)
     assert "DUPONT" not in err.value.message
+
+
+# -- the orjson fast path gives the reference path's verdicts -----------------------------
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(2**70), 2**70) | st.integers(2**63, 2**70) | st.integers(-(2**70), -(2**63))
+    | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                               max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+_TOKENS_ODD = st.sampled_from(
+    [b"NaN", b"-Infinity", b"1e400", b"-0", b"-0.0", b"1E-400", b'"\\ud800"', b'"\\udc00x"',
+     b'"\\ud83d\\ude00"', b"\xef\xbb\xbf", b"\xff", b"\xed\xa0\x80", b",", b"}", b"]", b"{",
+     b'"\x01"', b"\t", b"\r", b"00", b"1.", b"9" * 19, b"-" + b"9" * 25, b"1" * 31, b'"a":',
+     b"true", b"nul", b"\xc3\xa9"]
+)  # fmt: skip
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, with the same types all the way down (0 is not 0.0, -0.0 is not 0.0)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return repr(a) == repr(b)
+
+
+def _verdict(parse: Any, line: bytes) -> Any:
+    try:
+        return ("ok", parse(line))
+    except InputError as exc:
+        return ("refused", str(exc), exc.code)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.data())
+def test_the_fast_path_agrees_with_the_reference_path(data: st.DataObject) -> None:
+    """Documents from the JSON grammar (big integers, floats, escapes, nesting), then
+    spliced with odd-but-legal and hostile tokens: ``parse_object`` accepts exactly what
+    the standard-library path accepts, with the same values, and refuses the rest with
+    the same message."""
+    if data.draw(st.booleans()):
+        line = json.dumps({"k": data.draw(_JSON)}, ensure_ascii=data.draw(st.booleans())).encode()
+    else:  # one odd token where a value goes
+        line = b'{"k": [1, ' + data.draw(_TOKENS_ODD) + b"]}"
+    for _ in range(data.draw(st.integers(0, 3))):
+        at = data.draw(st.integers(0, len(line)))
+        line = line[:at] + data.draw(_TOKENS_ODD) + line[at:]
+    depth = data.draw(st.sampled_from([2, 5, 64]))
+    fast = _verdict(lambda b: parse_object(b, max_depth=depth), line)
+    ref = _verdict(lambda b: jsonlines._parse_reference(b, depth), line)
+    assert fast[0] == ref[0] and (_same(fast[1], ref[1]) if fast[0] == "ok" else fast == ref)
