@@ -35,8 +35,11 @@ _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 _OPEN = frozenset(b"[{")
 _CLOSE = frozenset(b"]}")
 _MAX_INT_DIGITS = 30
-#: where orjson and ``json`` may disagree: integers beyond 64 bits have at least 19 digits
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+#: where orjson and ``json`` may disagree: integers beyond 64 bits have at least 19 digits.
+#: Found by mapping every digit to 9 and the rest to a space, then a substring search:
+#: ~3 µs for a 2 kB line, where the regular expression took ~30.
+_DIGITS_AS_9 = bytes(0x39 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"9" * 19
 _KINDS = {type(None): "null", bool: "a boolean", int: "a number", float: "a number",
           str: "a string", list: "an array"}  # fmt: skip
 
@@ -68,7 +71,7 @@ def parse_object(line: bytes, *, max_depth: int) -> dict[str, Any]:
     goes to the reference path, as does every line orjson refuses: the verdict and the
     message are always the reference path's."""
     # the depth first: orjson 3.8 was seen to crash the process on deep nesting
-    if _LONG_DIGITS.search(line) is None and not depth_exceeds(line, max_depth):
+    if _LONG_RUN not in line.translate(_DIGITS_AS_9) and not depth_exceeds(line, max_depth):
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError:
