@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any, NamedTuple
 
 from lxml import etree
@@ -107,7 +107,13 @@ def _flagged(el: etree._Element) -> bool:
     return el.get(MODIFIE, el.get("modifie")) in ("true", "1")
 
 
+_TAG_PREFIX = f"{{{NS}}}"
+
+
 def _local(el: etree._Element, where: str) -> str:
+    tag = el.tag
+    if type(tag) is str and tag.startswith(_TAG_PREFIX):  # the usual case, without a QName
+        return tag[len(_TAG_PREFIX) :]
     qn = etree.QName(el)
     if qn.namespace != NS:
         raise fail(f"unexpected element {qn.text} in {where or 'demande'}: namespace must be {NS}")
@@ -118,10 +124,9 @@ def read_record(
     el: etree._Element, record: str, path: str, changed: dict[str, None]
 ) -> dict[str, Any]:
     """Snapshot dict of ``el`` (a ``record`` element at ``path``); flags go to ``changed``."""
-    fields = snapshot_model()[record]
+    fields, by_name, simple = _layout(record)
     out: dict[str, Any] = {f.name: (el.get(f.name) if f.attr else None) for f in fields}
-    by_name = {f.name: f for f in fields if not (f.attr or f.ext or f.text)}
-    if len(by_name) < len(fields) and any(f.text for f in fields):  # simple content
+    if simple:  # simple content
         if len(el):
             raise fail(f"{path}: a simple-content element cannot have child elements")
         out.update({f.name: el.text or "" for f in fields if f.text})
@@ -145,6 +150,15 @@ def read_record(
         else:
             out[name] = _read_value(child, f, cpath, changed)
     return out
+
+
+@cache
+def _layout(record: str) -> tuple[tuple[Field, ...], dict[str, Field], bool]:
+    """(fields, the fields read from child elements by name, whether the record is a
+    simple-content element) of ``record``, computed once per record."""
+    fields = snapshot_model()[record]
+    by_name = {f.name: f for f in fields if not (f.attr or f.ext or f.text)}
+    return fields, by_name, len(by_name) < len(fields) and any(f.text for f in fields)
 
 
 def _read_item(el: etree._Element, f: Field, wpath: str, changed: dict[str, None]) -> Any:
