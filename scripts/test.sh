@@ -22,11 +22,14 @@ fi
 # unit tests run side by side. Each lane has its own temporary folder; the two background
 # lanes' reports follow the first one's. Measured with two lanes: 14:22 and 11:08 on an
 # idle 2-core machine, 21 min in CI; the fault runs alone take ~9.5 min.
-# The integration tests that start servers of their own (private brokers, fresh venvs)
-# need nothing of the shared stack: they run in the unit lane, the shortest.
+# The integration tests that need nothing of the shared stack (private brokers, fresh
+# venvs, a browser) run in the unit lane, the shortest (three lanes measured on a fresh
+# clone: unit 4:15, faults 9:45, integration 13:18 with these four in it).
 own_servers=(tests/integration/test_bench_w4_smoke.py tests/integration/test_bench_push_smoke.py
   tests/integration/test_stack.py tests/integration/test_stack_secure.py
-  tests/integration/test_stack_hardening.py)
+  tests/integration/test_stack_hardening.py tests/integration/test_bootstrap.py
+  tests/integration/test_bench_smoke.py tests/integration/test_bench_national_smoke.py
+  tests/integration/test_api_docs_browser.py)
 lanes=$(mktemp -d)
 python3 -m pytest tests/integration "${own_servers[@]/#/--ignore=}" -p no:cacheprovider \
   --basetemp "$lanes/integration" > "$lanes/integration.log" 2>&1 &
