@@ -113,6 +113,14 @@ INPUT_REWINDS = Counter(
     ["topic"],
     registry=REGISTRY,
 )
+INPUT_RECORDS_REMOVED = Counter(
+    "passerelle_input_records_removed_total",
+    "Input offsets the worker never read because they had left the log before it came to "
+    "them (retention.ms, DeleteRecords): records lost to the hub; the SNE still holds "
+    "the demands (dispatch.runtime.transport).",
+    ["topic"],
+    registry=REGISTRY,
+)
 CONNECTOR_CALLS = Counter(
     "passerelle_connector_calls_total",
     "Calls to an external system, by connector (sne_soap, webhook, file...), operation "

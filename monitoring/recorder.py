@@ -64,6 +64,10 @@ def input_rewind(topic: str) -> None:
     m.INPUT_REWINDS.labels(topic=topic).inc()
 
 
+def input_removed(topic: str, count: int) -> None:
+    m.INPUT_RECORDS_REMOVED.labels(topic=topic).inc(count)
+
+
 def webhook_retry(actor: str) -> None:
     m.WEBHOOK_RETRIES.labels(actor=actor).inc()
 

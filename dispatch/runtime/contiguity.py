@@ -126,7 +126,8 @@ class Contiguity:
             held = self._throttle.due(tp, "hole")
             if held is not None:
                 log.warning("input %s: offsets %d..%d absent from the log after a rewind "
-                            "(transaction markers, compaction): going on at %d%s",
+                            "(transaction markers, compaction, or removed: see the error "
+                            "line that follows if so): going on at %d%s",
                             tp, expected, offset - 1, offset, _more(held))  # fmt: skip
             self._admit(tp, offset)
             return Verdict.ADMIT_PAST_HOLE

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -117,7 +117,8 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         self._delivering: Any = None
         #: that record when a queue clear happened during its delivery (see getmany)
         self._stray: Any = None
-        self._seeks_back: set[asyncio.Task[None]] = set()
+        #: work run beside the fetch loop (seeks back, reports): kept until done
+        self._side_tasks: set[asyncio.Future[None]] = set()
 
     async def on_start(self) -> None:
         self._watch_queue_clears()
@@ -160,9 +161,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         recorder.input_rewind(tp.topic)
         # records already fetched past it are a hole now: the guard rewinds on them too
         self._contiguity.reset(tp, offset)
-        task = asyncio.ensure_future(self._seek_back(tp, offset))
-        self._seeks_back.add(task)
-        task.add_done_callback(self._seeks_back.discard)
+        self._background(self._seek_back(tp, offset))
 
     async def _seek_back(self, tp: Any, offset: int) -> None:
         try:
@@ -189,6 +188,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                 assert expected is not None  # a hole always follows an expected offset
                 # the absent offsets count as consumed (faust's own gap, see _add_gap)
                 await super()._add_gap(tp, expected, message.offset - 1)
+                self._background(self._report_removed(tp, expected, message.offset))
                 verdict = Verdict.ADMIT
             if verdict is Verdict.ADMIT:
                 self._delivering = message
@@ -207,6 +207,32 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                 # in the client's thread; sets faust's read offset too (not self.seek:
                 # that would reset the guard's memory of this rewind)
                 await self.seek_wait({tp: back})
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` beside the fetch loop (a reference kept until it ends)."""
+        task = asyncio.ensure_future(work)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+    async def _report_removed(self, tp: Any, start: int, end: int) -> None:
+        """Which of the absent offsets ``start`` .. ``end - 1`` were removed from the log
+        (below its first offset now: retention.ms, DeleteRecords) rather than markers or
+        compacted records: those records are lost to the hub, said once, as an error, and
+        counted. Why apart: the guard sees the same hole either way."""
+        try:
+            first = (await self.earliest_offsets(tp))[tp]
+        except Exception as exc:  # the broker busy or gone: the warning line stands
+            log.info("input %s: log start not read (%s)", tp, type(exc).__name__)
+            return
+        removed = min(first, end) - start
+        if removed > 0:
+            recorder.input_removed(tp.topic, removed)
+            log.error(
+                "input %s: offsets %d..%d were removed from the log before the worker read "
+                "them (retention.ms or DeleteRecords): %d record(s) lost to the hub; the "
+                "SNE still holds those demands (docs/operations.md)",
+                tp, start, start + removed - 1, removed,
+            )  # fmt: skip
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         """faust's gap (offsets it takes as absent from the log), refused on input topics:
@@ -332,7 +358,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
                 f"buffered={tp in self._buffered_partitions}",
                 f"expected={self._contiguity.expected(tp)}",
                 f"rewound={self._contiguity._rewound.get(tp)}",
-                f"seeks_back={len(self._seeks_back)}",
+                f"background_tasks={len(self._side_tasks)}",
                 f"flow_active={self.flow_active}",
             ]
             client = getattr(self._thread, "_consumer", None)

@@ -1,0 +1,117 @@
+"""The start of hub.demandes' log moved past the dispatch group's committed offsets while
+no worker ran, on a private broker.
+
+hub.demandes keeps the broker's default retention (7 days): a worker stopped for longer
+over a partition, or an operator's DeleteRecords, removes records the group never read.
+Legal in the Kafka record model; those records are lost to the hub whatever it does (the
+SNE still holds the demands), but nothing after them may be: the worker must read on from
+the new start, commit, and say what was lost.
+
+Each test uses a département no other test on the session's shared hub publishes to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
+
+from hub.core import topics
+from hub.core.kafka.client import client_options
+from hub.domain.geo import get_geography
+from reliability.checker import check, read_feeds
+from reliability.cluster import PrivateHub, Worker
+from reliability.ledger import generate
+
+pytestmark = [pytest.mark.kafka, pytest.mark.faults]
+
+
+def _health(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
+            json.loads(resp.read())
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError:  # not listening yet
+        return 0
+
+
+async def _delete_up_to_the_end(hub: PrivateHub) -> list[int]:
+    """DeleteRecords of everything hub.demandes holds now (what retention does to records
+    older than ``retention.ms``); the new log start offsets."""
+    ends = [end for end, _ in await hub.partition_offsets(topics.DEMANDES)]
+    admin = AIOKafkaAdminClient(**client_options(hub.settings))
+    await admin.start()
+    try:
+        done = await admin.delete_records(
+            {TopicPartition(topics.DEMANDES, p): RecordsToDelete(end) for p, end in enumerate(ends)}
+        )
+        return [done[TopicPartition(topics.DEMANDES, p)] for p in range(len(ends))]
+    finally:
+        await admin.close()
+
+
+@pytest.mark.timeout(600)
+def test_records_removed_before_the_worker_read_them_cost_no_later_event(
+        private_hub: PrivateHub) -> None:  # fmt: skip
+    hub, geo = private_hub, get_geography()
+    prefix = f"gone-{uuid.uuid4().hex[:6]}"
+    ledger = generate(geo, events=600, seed=44, departement="44", actors=3, prefix=prefix)
+    owned = {e["numUnique"] for e in ledger.events}
+    other = generate(geo, events=200, seed=45, departement="44", actors=1, prefix=f"{prefix}-x")
+    removed = [e for e in other.events if e["numUnique"] not in owned]
+    hub.register(ledger.actors)
+    stall_after_s = 6
+    env = {**hub.env, "HUB_MONITORING__STALL_AFTER_S": str(stall_after_s)}
+
+    def worker(name: str) -> Worker:
+        w = Worker(env, hub.home / f"worker-{name}-{uuid.uuid4().hex[:4]}.log")
+        w.start()
+        hub.workers.append(w)
+        return w
+
+    half = len(ledger.events) // 2
+    first = worker("before")
+    try:
+        asyncio.run(hub.publish(ledger.events[:half]))
+        hub.wait_drained(180)
+    finally:
+        first.signal(signal.SIGTERM)
+    # the worker is down: records come, then leave the log before any worker reads them
+    asyncio.run(hub.publish(removed))
+    starts = asyncio.run(_delete_up_to_the_end(hub))
+    committed = [done for _, done in asyncio.run(hub.partition_offsets(topics.DEMANDES))]
+    assert all(s > c for s, c in zip(starts, committed, strict=True)), (starts, committed)
+    asyncio.run(hub.publish(ledger.events[half:]))
+
+    second = worker("after")
+    port = int(second.env["HUB_WORKER__WEB_PORT"])
+    try:
+        hub.wait_drained(180)
+        assert second.alive(), f"worker died: {second.log}"
+        healthy_since = time.monotonic()
+        while time.monotonic() - healthy_since < stall_after_s + 4:  # past a stall's delay
+            assert _health(port) == 200, f"/health not 200; log {second.log}"
+            time.sleep(0.5)
+    finally:
+        second.signal(signal.SIGTERM)
+    feeds = asyncio.run(read_feeds(hub.settings, [a.id for a in ledger.actors]))
+    figures = check(ledger, feeds)
+    assert figures.owed > 0 and figures.ok, figures.as_dict()
+    offsets = asyncio.run(hub.partition_offsets(topics.DEMANDES))
+    assert all(end == done for end, done in offsets), offsets
+    # what was lost is said, and exactly: every removed record counted once
+    log = second.log.read_text()
+    said = r"read them \(retention.ms or DeleteRecords\): (\d+) record\(s\) lost"
+    lost = [int(n) for n in re.findall(said, log)]
+    assert sum(lost) == len(removed) and len(lost) <= len(starts), (lost, len(removed))
