@@ -36,11 +36,14 @@ class PartitionHealth:
     #: seconds since the committed offset last moved (or the partition was assigned)
     unmoved_s: float
     stalled: bool
+    #: the log's first offset when nothing is committed (records below it are gone)
+    start: int = 0
 
     @property
     def lag(self) -> int:
-        """Records not yet committed by the group: end offset − committed offset."""
-        return max(self.end - (self.committed or 0), 0)
+        """Records not yet committed by the group: end offset − committed offset (− the
+        log's first offset when nothing is committed)."""
+        return max(self.end - (self.start if self.committed is None else self.committed), 0)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -81,26 +84,27 @@ class CommitWatch:
         self._seen: dict[Partition, tuple[int | None, float]] = {}
         #: when the offsets were last read; None until the first attempt (starting)
         self._last_read: float | None = None
-        self._last: dict[Partition, tuple[int | None, int]] = {}
+        self._last: dict[Partition, tuple[int | None, int, int]] = {}
 
     def assigned(self, partitions: Iterable[Partition]) -> None:
         """New assignment: times count from now for the partitions not held before."""
         now, keep = self._clock(), set(partitions)
         self._seen = {p: v for p, v in self._seen.items() if p in keep}
         for p in keep - self._seen.keys():
-            self._seen[p] = (self._last.get(p, (None, 0))[0], now)
+            self._seen[p] = (self._last.get(p, (None, 0, 0))[0], now)
 
     def attempted(self) -> None:
         """A reading is being attempted: from now on, silence counts."""
         if self._last_read is None:
             self._last_read = self._clock()
 
-    def read(self, offsets: Mapping[Partition, tuple[int | None, int]]) -> None:
-        """A successful reading: (committed, end) per assigned partition."""
+    def read(self, offsets: Mapping[Partition, tuple[int | None, int, int]]) -> None:
+        """A successful reading: (committed, end, log start when nothing is committed)
+        per assigned partition (:data:`monitoring.offsets.Offsets`)."""
         now = self._clock()
         self._last_read = now
         self._last = dict(offsets)
-        for p, (committed, _) in offsets.items():
+        for p, (committed, _, _) in offsets.items():
             before = self._seen.get(p)
             if before is None or before[0] != committed:
                 self._seen[p] = (committed, now)
@@ -109,14 +113,15 @@ class CommitWatch:
         """``agents`` maps input topic -> agent name."""
         now = self._clock()
         parts: list[PartitionHealth] = []
-        for (topic, partition), (committed, end) in sorted(self._last.items()):
+        for (topic, partition), (committed, end, start) in sorted(self._last.items()):
             if (topic, partition) not in self._seen:
                 continue  # no longer assigned
             since = self._seen[(topic, partition)][1]
             unmoved = now - since
-            waiting = end > (committed or 0)
+            waiting = end > (start if committed is None else committed)
             parts.append(PartitionHealth(topic, partition, committed, end, unmoved,
-                                         waiting and unmoved > self.stall_after_s))  # fmt: skip
+                                         waiting and unmoved > self.stall_after_s,
+                                         start if committed is None else 0))  # fmt: skip
         silent = 0.0 if self._last_read is None else now - self._last_read
         by_agent: dict[str, tuple[PartitionHealth, ...]] = {a: () for a in agents.values()}
         for p in parts:

@@ -23,6 +23,10 @@ from monitoring.health import Partition
 log = logging.getLogger(__name__)
 
 
+#: (committed offset or None, end offset, log start offset when nothing is committed else 0)
+Offsets = tuple[int | None, int, int]
+
+
 class GroupOffsets:
     """Reads (committed, end) per partition for ``group``; clients start on first use."""
 
@@ -37,9 +41,11 @@ class GroupOffsets:
         self._probe: AIOKafkaConsumer | None = None
 
     async def read(self, partitions: Collection[Partition]
-                   ) -> dict[Partition, tuple[int | None, int]] | None:  # fmt: skip
-        """(committed or None, end) for each of ``partitions``; None when the broker did
-        not answer within the timeout."""
+                   ) -> dict[Partition, Offsets] | None:  # fmt: skip
+        """(committed or None, end, log start) for each of ``partitions``; None when the
+        broker did not answer within the timeout. The log start is read only for the
+        partitions the group never committed (else it is the committed offset's floor, 0):
+        records below it are gone, so nothing waits there (retention, DeleteRecords)."""
         if not partitions:
             return {}
         try:
@@ -50,7 +56,7 @@ class GroupOffsets:
             return None
 
     async def _read(self, partitions: Collection[Partition]
-                    ) -> dict[Partition, tuple[int | None, int]]:  # fmt: skip
+                    ) -> dict[Partition, Offsets]:  # fmt: skip
         if self._admin is None:
             admin = AIOKafkaAdminClient(
                 **client_options(self.settings), request_timeout_ms=int(self.timeout_s * 1000)
@@ -73,12 +79,16 @@ class GroupOffsets:
         tps = [TopicPartition(t, p) for t, p in partitions]
         committed = await self._admin.list_consumer_group_offsets(self.group, partitions=tps)
         ends = await self._consumer.end_offsets(tps)
-        out: dict[Partition, tuple[int | None, int]] = {}
+        offsets: dict[TopicPartition, int | None] = {}
         for tp in tps:
             meta = committed.get(tp)
-            offset = None if meta is None or meta.offset < 0 else int(meta.offset)
-            out[(tp.topic, tp.partition)] = (offset, int(ends[tp]))
-        return out
+            offsets[tp] = None if meta is None or meta.offset < 0 else int(meta.offset)
+        never = [tp for tp, offset in offsets.items() if offset is None]
+        starts = await self._consumer.beginning_offsets(never) if never else {}
+        return {
+            (tp.topic, tp.partition): (offsets[tp], int(ends[tp]), int(starts.get(tp, 0)))
+            for tp in tps
+        }
 
     async def first_record(self, partition: Partition, start: int, end: int) -> int | None:
         """Where the first record a committed read (``read_committed``) returns at or after

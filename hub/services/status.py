@@ -9,9 +9,10 @@
   address of its web server from the metadata it joined with: every faust worker has the
   same client id (``faust-<version>``), its address tells them apart;
 * **lag** per partition of the inputs (hub.demandes, hub.evenements): committed offset
-  of the group, end offset, ``lag = end - committed`` (all of ``end`` when the group never
-  committed), and the member holding the partition (None: nobody reads it: its worker
-  address, else its client id, and its member id), read from the broker
+  of the group, end offset, ``lag = end - committed`` (``end`` minus the log's first
+  offset when the group never committed), and the member holding the partition (None:
+  nobody reads it: its worker address, else its client id, and its member id), read
+  from the broker
   (:class:`monitoring.offsets.GroupOffsets`, as ``/health``);
 * **DLQ**: letters by reason, and how many are pending (neither replayed nor a
   duplicate of another letter) (:func:`hub.services.dlq.read_letters`);
@@ -256,8 +257,8 @@ async def _lag(settings: HubSettings, admin: AIOKafkaAdminClient, status: Status
     if offsets is None:
         raise TransientError(f"committed and end offsets not read within {timeout_s:g}s")
     owners = {p: m for m in status.members for p in m.partitions}
-    for (topic, partition), (committed, end) in sorted(offsets.items()):
-        lag = end - (committed or 0)
+    for (topic, partition), (committed, end, start) in sorted(offsets.items()):
+        lag = end - (start if committed is None else committed)
         owner = owners.get(f"{topic}:{partition}")
         status.lag.append(Lag(topic, partition, committed, end, max(lag, 0),
                               owner.name if owner else None,

@@ -22,7 +22,7 @@ import urllib.request
 import uuid
 
 import pytest
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from hub.core import topics
@@ -49,7 +49,13 @@ def _health(port: int) -> int:
 async def _delete_up_to_the_end(hub: PrivateHub) -> list[int]:
     """DeleteRecords of everything hub.demandes holds now (what retention does to records
     older than ``retention.ms``); the new log start offsets."""
-    ends = [end for end, _ in await hub.partition_offsets(topics.DEMANDES)]
+    tps = [TopicPartition(topics.DEMANDES, p) for p in range(hub.settings.kafka.partitions)]
+    consumer = AIOKafkaConsumer(**client_options(hub.settings), group_id=None)
+    await consumer.start()
+    try:
+        ends = [(await consumer.end_offsets(tps))[tp] for tp in tps]
+    finally:
+        await consumer.stop()
     admin = AIOKafkaAdminClient(**client_options(hub.settings))
     await admin.start()
     try:
@@ -115,3 +121,44 @@ def test_records_removed_before_the_worker_read_them_cost_no_later_event(
     said = r"read them \(retention.ms or DeleteRecords\): (\d+) record\(s\) lost"
     lost = [int(n) for n in re.findall(said, log)]
     assert sum(lost) == len(removed) and len(lost) <= len(starts), (lost, len(removed))
+
+
+@pytest.mark.timeout(300)
+def test_a_new_worker_group_over_a_log_emptied_by_retention_is_healthy(
+        private_hub: PrivateHub) -> None:  # fmt: skip
+    """A worker group that never committed (a new group id, or the group deleted by an
+    operator) over partitions whose records all left the log: nothing waits, so the lag
+    is 0 and ``/health`` stays 200 (a lag counted from offset 0 said "stalled" for ever)."""
+    hub = private_hub
+    asyncio.run(
+        hub.publish(
+            generate(
+                get_geography(),
+                events=40,
+                seed=47,
+                departement="44",
+                actors=1,
+                prefix=f"empty-{uuid.uuid4().hex[:6]}",
+            ).events
+        )
+    )
+    starts = asyncio.run(_delete_up_to_the_end(hub))
+    assert all(s > 0 for s in starts), starts
+    stall_after_s = 6
+    env = {**hub.env, "HUB_MONITORING__STALL_AFTER_S": str(stall_after_s),
+           "HUB_WORKER__APP_ID": f"fresh-{uuid.uuid4().hex[:6]}"}  # fmt: skip
+    worker = Worker(env, hub.home / f"worker-fresh-{uuid.uuid4().hex[:4]}.log")
+    worker.start()
+    hub.workers.append(worker)
+    port = int(worker.env["HUB_WORKER__WEB_PORT"])
+    try:
+        deadline = time.monotonic() + 90
+        while _health(port) == 0:  # until it listens
+            assert time.monotonic() < deadline and worker.alive(), worker.log.read_text()[-3000:]
+            time.sleep(0.5)
+        held = time.monotonic()
+        while time.monotonic() - held < stall_after_s + 6:  # past a stall's delay
+            assert _health(port) == 200, worker.log.read_text()[-3000:]
+            time.sleep(0.5)
+    finally:
+        worker.signal(signal.SIGTERM)

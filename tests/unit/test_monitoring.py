@@ -132,24 +132,24 @@ def test_stall_is_a_committed_offset_unmoved_while_input_waits() -> None:
     now = [1000.0]
     w = CommitWatch(60, 20, clock=lambda: now[0])
     w.assigned({P0, P1})
-    w.read({P0: (5, 5), P1: (None, 0)})
+    w.read({P0: (5, 5, 0), P1: (None, 0, 0)})
     now[0] += 61
-    w.read({P0: (5, 5), P1: (None, 0)})
+    w.read({P0: (5, 5, 0), P1: (None, 0, 0)})
     v = w.verdict(AGENTS)
     assert v.healthy  # idle with nothing to do is healthy, however long
     # input waits on P0 and its commit does not move: stalled after 60 s, not before
-    w.read({P0: (5, 9), P1: (None, 0)})
+    w.read({P0: (5, 9, 0), P1: (None, 0, 0)})
     assert w.verdict(AGENTS).healthy is False  # unmoved since t=1000 (61 s), input waiting
     status, body = report(w.verdict(AGENTS))
     assert status == 503 and body["status"] == "stalled" and body["stalled"] == ["dispatch"]
     assert body["partitions"]["hub.demandes/0"]["lag"] == 4  # type: ignore[index]
     # the commit moves: healthy again, and the clock restarts
-    w.read({P0: (7, 9), P1: (None, 0)})
+    w.read({P0: (7, 9, 0), P1: (None, 0, 0)})
     now[0] += 30
-    w.read({P0: (7, 9), P1: (None, 0)})
+    w.read({P0: (7, 9, 0), P1: (None, 0, 0)})
     assert w.verdict(AGENTS).healthy
     now[0] += 31
-    w.read({P0: (7, 9), P1: (None, 0)})
+    w.read({P0: (7, 9, 0), P1: (None, 0, 0)})
     assert not w.verdict(AGENTS).healthy
     # a new assignment: time counts from now for a partition got again
     w.assigned({P1})
@@ -160,8 +160,22 @@ def test_stall_is_a_committed_offset_unmoved_while_input_waits() -> None:
 def test_lag_counts_from_the_committed_offset_not_the_read_position() -> None:
     w = CommitWatch(60, 20, clock=lambda: 0.0)
     w.assigned({P0})
-    w.read({P0: (None, 11)})  # nothing committed: the whole partition is lag
+    w.read({P0: (None, 11, 0)})  # nothing committed: the whole partition is lag
     assert [p.lag for p in w.verdict(AGENTS).partitions] == [11]
+
+
+def test_nothing_committed_counts_from_the_logs_first_offset() -> None:
+    """Records below the log's first offset are gone (retention, DeleteRecords): a group
+    that never committed over a log emptied so waits for nothing, and is never stalled;
+    over a log of 4 records from offset 7 it waits for those 4."""
+    now = [0.0]
+    w = CommitWatch(60, 20, clock=lambda: now[0])
+    w.assigned({P0, P1})
+    w.read({P0: (None, 11, 11), P1: (None, 11, 7)})
+    now[0] += 100
+    p0, p1 = w.verdict(AGENTS).partitions
+    assert (p0.lag, p0.stalled) == (0, False)
+    assert (p1.lag, p1.stalled) == (4, True)
 
 
 def test_broker_silent_too_long_is_unhealthy() -> None:
@@ -171,14 +185,14 @@ def test_broker_silent_too_long_is_unhealthy() -> None:
     now[0] += 100
     assert w.verdict(AGENTS).healthy  # starting: no reading attempted yet
     w.attempted()
-    w.read({P0: (3, 3)})
+    w.read({P0: (3, 3, 0)})
     now[0] += 19
     assert w.verdict(AGENTS).healthy
     w.attempted()  # attempts that fail teach nothing
     now[0] += 2  # no reading for 21 s
     status, body = report(w.verdict(AGENTS))
     assert status == 503 and body["status"] == "broker_unreachable"
-    w.read({P0: (3, 3)})
+    w.read({P0: (3, 3, 0)})
     assert w.verdict(AGENTS).healthy
 
 
