@@ -101,19 +101,21 @@ class DispatchSensor(Sensor):
         for p in verdict.partitions:
             key = (p.topic, p.partition)
             if (
-                p.committed is None
-                or p.lag == 0
+                p.lag == 0
                 or p.unmoved_s < self.probe_after_s
                 or now - self._probed.get(key, float("-inf")) < self.probe_after_s
             ):
                 continue
             self._probed[key] = now
-            first = await offsets.first_record(key, p.committed, p.end)
-            if first is not None and first > p.committed:
+            # nothing committed: from the log's first offset (a new group over a log that
+            # holds aborted transactions only, say)
+            begin = p.start if p.committed is None else p.committed
+            first = await offsets.first_record(key, begin, p.end)
+            if first is not None and first > begin:
                 from faust.types import TP
 
                 tp = TP(p.topic, p.partition)
-                if skip(tp, p.committed, first):
+                if skip(tp, begin, first, committed=p.committed):
                     await consumer.commit({tp})  # now, not at faust's next interval
 
     def verdict(self) -> Verdict:

@@ -245,12 +245,14 @@ class BoundedConsumer(faust_aiokafka.Consumer):
             return
         await super()._add_gap(tp, offset_from, offset_to)
 
-    def skip_absent(self, tp: Any, start: int, end: int) -> int:
+    def skip_absent(self, tp: Any, start: int, end: int, *, committed: int | None) -> int:
         """Count offsets ``start`` .. ``end - 1`` of input partition ``tp`` as consumed:
         the caller found that they hold no record a committed read returns (transaction
         markers, aborted or compacted records: ``monitoring.offsets``), a fact of the log
-        that does not change. Done only while faust's committed offset is ``start``;
-        the caller then commits them. Returns how many offsets were added.
+        that does not change. Done only while faust's committed offset is still the
+        ``committed`` the caller saw (``start`` itself, or None with ``start`` the log's
+        first offset: nothing committed yet); the caller then commits them. Returns how
+        many offsets were added.
 
         Why: the contiguity guard finds a hole only when a record follows it, so a
         partition whose log ends on a commit marker (a transactional upstream producer)
@@ -259,7 +261,7 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         _acked_index, _gap)"""
         if tp.topic not in self._inputs() or start >= end:
             return 0
-        if self._committed_offset.get(tp) != start:
+        if self._committed_offset.get(tp) != committed:
             return 0  # moved meanwhile: the next probe starts from there
         end = min(end, start + MAX_ABSENT_STEP)
         # not those acknowledged, nor those of a hole the guard recorded (faust merges its

@@ -20,19 +20,23 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from hub.core import topics
-from hub.core.kafka.client import client_options
+from hub.core.kafka.client import client_options, producer_options
 from hub.domain.geo import get_geography
 from reliability.checker import check, read_feeds
 from reliability.cluster import PrivateHub, Worker
 from reliability.ledger import generate
+from schemas import get_codec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
+
+Event = dict[str, Any]
 
 
 def _health(port: int) -> int:
@@ -46,16 +50,34 @@ def _health(port: int) -> int:
         return 0
 
 
-async def _delete_up_to_the_end(hub: PrivateHub) -> list[int]:
-    """DeleteRecords of everything hub.demandes holds now (what retention does to records
-    older than ``retention.ms``); the new log start offsets."""
-    tps = [TopicPartition(topics.DEMANDES, p) for p in range(hub.settings.kafka.partitions)]
+def _tps(hub: PrivateHub) -> list[TopicPartition]:
+    return [TopicPartition(topics.DEMANDES, p) for p in range(hub.settings.kafka.partitions)]
+
+
+async def _ends(hub: PrivateHub) -> list[int]:
     consumer = AIOKafkaConsumer(**client_options(hub.settings), group_id=None)
     await consumer.start()
     try:
-        ends = [(await consumer.end_offsets(tps))[tp] for tp in tps]
+        ends = await consumer.end_offsets(_tps(hub))
+        return [ends[tp] for tp in _tps(hub)]
     finally:
         await consumer.stop()
+
+
+async def _committed(hub: PrivateHub, group: str) -> list[int | None]:
+    admin = AIOKafkaAdminClient(**client_options(hub.settings))
+    await admin.start()
+    try:
+        done = await admin.list_consumer_group_offsets(group)
+        return [done[tp].offset if tp in done else None for tp in _tps(hub)]
+    finally:
+        await admin.close()
+
+
+async def _delete_up_to_the_end(hub: PrivateHub) -> list[int]:
+    """DeleteRecords of everything hub.demandes holds now (what retention does to records
+    older than ``retention.ms``); the new log start offsets."""
+    ends = await _ends(hub)
     admin = AIOKafkaAdminClient(**client_options(hub.settings))
     await admin.start()
     try:
@@ -123,27 +145,39 @@ def test_records_removed_before_the_worker_read_them_cost_no_later_event(
     assert sum(lost) == len(removed) and len(lost) <= len(starts), (lost, len(removed))
 
 
+async def _aborted_everywhere(hub: PrivateHub, events: list[Event]) -> None:
+    """One transaction over ``events`` (keys spread over every partition), aborted."""
+    producer = AIOKafkaProducer(**{**producer_options(hub.settings), "enable_idempotence": True},
+                                transactional_id=f"upstream-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        for ev in events:
+            await producer.send(topics.DEMANDES, get_codec().encode("DemandeEvent", ev),
+                                key=str(ev["numUnique"]).encode())  # fmt: skip
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("then", ["nothing", "an aborted transaction"])
 def test_a_new_worker_group_over_a_log_emptied_by_retention_is_healthy(
-        private_hub: PrivateHub) -> None:  # fmt: skip
+        private_hub: PrivateHub, then: str) -> None:  # fmt: skip
     """A worker group that never committed (a new group id, or the group deleted by an
     operator) over partitions whose records all left the log: nothing waits, so the lag
-    is 0 and ``/health`` stays 200 (a lag counted from offset 0 said "stalled" for ever)."""
+    is 0 and ``/health`` stays 200 (a lag counted from offset 0 said "stalled" for ever).
+    Then the same over a log that holds, from its first offset, only an aborted
+    transaction: the probe reads from the log's first offset when nothing is committed
+    (it probed from a committed offset only) and the group commits to the end."""
     hub = private_hub
-    asyncio.run(
-        hub.publish(
-            generate(
-                get_geography(),
-                events=40,
-                seed=47,
-                departement="44",
-                actors=1,
-                prefix=f"empty-{uuid.uuid4().hex[:6]}",
-            ).events
-        )
-    )
+    demands = generate(get_geography(), events=40, seed=47, departement="44", actors=1,
+                       prefix=f"empty-{uuid.uuid4().hex[:6]}").events  # fmt: skip
+    asyncio.run(hub.publish(demands))
     starts = asyncio.run(_delete_up_to_the_end(hub))
     assert all(s > 0 for s in starts), starts
+    if then != "nothing":
+        asyncio.run(_aborted_everywhere(hub, demands))
     stall_after_s = 6
     env = {**hub.env, "HUB_MONITORING__STALL_AFTER_S": str(stall_after_s),
            "HUB_WORKER__APP_ID": f"fresh-{uuid.uuid4().hex[:6]}"}  # fmt: skip
@@ -160,5 +194,9 @@ def test_a_new_worker_group_over_a_log_emptied_by_retention_is_healthy(
         while time.monotonic() - held < stall_after_s + 6:  # past a stall's delay
             assert _health(port) == 200, worker.log.read_text()[-3000:]
             time.sleep(0.5)
+        if then != "nothing":  # committed to the end, not only healthy
+            done = asyncio.run(_committed(hub, env["HUB_WORKER__APP_ID"]))
+            ends = asyncio.run(_ends(hub))
+            assert done == ends, (done, ends)
     finally:
         worker.signal(signal.SIGTERM)

@@ -108,7 +108,9 @@ def test_any_log_is_read_in_order_once_and_committed_to_its_end(
                     consumer.ack(message)
             if probe:
                 committed = consumer._committed_offset[tp]
-                consumer.skip_absent(tp, committed, _first_record(log, committed))
+                consumer.skip_absent(
+                    tp, committed, _first_record(log, committed), committed=committed
+                )
             if commit:
                 # the first record not handed out yet is not acknowledged: never passed
                 unhanded = records[len(handed)] if len(handed) < len(records) else len(log)

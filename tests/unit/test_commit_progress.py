@@ -188,9 +188,24 @@ def test_a_log_ending_on_absent_offsets_is_committed_to_its_end(tmp_path: Path) 
     _faust_add_gap(consumer, tp, 40, 44)  # faust's gap alone: never merged at a log's end
     assert consumer._new_offset(tp) is None
     consumer._gap[tp].clear()
-    assert consumer.skip_absent(tp, 40, 45) == 5
+    assert consumer.skip_absent(tp, 40, 45, committed=40) == 5
     assert _commit_once(consumer, tp) == 45
     assert consumer._contiguity.expected(tp) == 45  # the next record, at 45, is admitted
+
+
+def test_nothing_committed_and_absent_offsets_from_the_logs_start(tmp_path: Path) -> None:
+    """A group that never committed, over a log whose first offsets (from 12, the log's
+    start) hold no committed record: counted as consumed from there, committed past; a
+    probe that saw another committed offset than faust's changes nothing."""
+    from faust.types import TP
+
+    consumer = _consumer(tmp_path)
+    tp = TP("hub.demandes", 2)
+    consumer._contiguity.reset(tp, 12)  # the seek of a fresh partition to the log's start
+    assert consumer.skip_absent(tp, 12, 20, committed=12) == 0  # faust committed nothing
+    assert consumer.skip_absent(tp, 12, 20, committed=None) == 8
+    assert _commit_once(consumer, tp) == 20
+    assert consumer._contiguity.expected(tp) == 20
 
 
 def test_absent_offsets_the_guard_already_recorded_are_not_counted_twice(tmp_path: Path) -> None:
@@ -208,7 +223,7 @@ def test_absent_offsets_the_guard_already_recorded_are_not_counted_twice(tmp_pat
     for offset in range(423, 497):
         consumer._acked[tp].append(offset)
         consumer._acked_index[tp].add(offset)
-    consumer.skip_absent(tp, 419, 423)  # the probe's finding: the same offsets
+    consumer.skip_absent(tp, 419, 423, committed=419)  # the probe's finding: the same offsets
     assert _commit_once(consumer, tp) == 497
     assert consumer._contiguity.expected(tp) == 497  # records handed out past: unchanged
 
@@ -219,5 +234,5 @@ def test_absent_offsets_are_skipped_only_from_fausts_committed_offset(tmp_path: 
     consumer = _consumer(tmp_path)
     tp = TP("hub.demandes", 0)
     consumer._committed_offset[tp] = 12  # committed moved since the probe read 10
-    assert consumer.skip_absent(tp, 10, 15) == 0
+    assert consumer.skip_absent(tp, 10, 15, committed=10) == 0
     assert consumer._new_offset(tp) is None
