@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import signal
 import time
@@ -34,7 +33,7 @@ from hub.core.kafka.client import client_options, producer_options
 from hub.domain.geo import get_geography
 from hub.services.dlq import read_letters
 from reliability.checker import check_feeds
-from reliability.cluster import PrivateHub, Worker
+from reliability.cluster import PrivateHub, Worker, health
 from reliability.ledger import generate
 from schemas import get_codec
 from tests.support.demandes import demande_event, new_num_unique
@@ -137,16 +136,6 @@ def test_hostile_records_never_cost_a_valid_event_across_a_kill9(private_hub: Pr
     assert all(end == committed for end, committed in offsets), offsets
 
 
-def _health(port: int) -> tuple[int, dict[str, Any]]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
-    except OSError:  # not listening yet, or no answer
-        return 0, {}
-
-
 def _metric(port: int, name: str, **labels: str) -> float | None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
@@ -195,13 +184,13 @@ def test_a_stuck_partition_shows_in_lag_and_health_with_the_worker_alive(
     port = int(worker.env["HUB_WORKER__WEB_PORT"])
     try:
         hub.wait_drained(120)
-        _wait("a healthy worker", lambda: _health(port)[0] == 200, 60, worker)
+        _wait("a healthy worker", lambda: health(port)[0] == 200, 60, worker)
         # the actor's feed now refuses every record: its demands' partition cannot commit
         asyncio.run(_feed_max_bytes(hub, actor.id, "64"))
         num = new_num_unique()
         asyncio.run(hub.publish([demande_event(num, ["29019"])]))
         t0 = time.monotonic()
-        _, body = _wait("/health 503", lambda: (h := _health(port))[0] == 503 and h, 60,
+        _, body = _wait("/health 503", lambda: (h := health(port))[0] == 503 and h, 60,
                              worker)  # fmt: skip
         assert body["status"] == "stalled" and body["stalled"] == ["dispatch"]
         stuck = [k for k, p in body["partitions"].items() if p["stalled"]]
@@ -212,7 +201,7 @@ def test_a_stuck_partition_shows_in_lag_and_health_with_the_worker_alive(
         assert lag is not None and lag >= 1
         # the feed takes records again: the batch goes through, health comes back
         asyncio.run(_feed_max_bytes(hub, actor.id, None))
-        _wait("/health 200", lambda: _health(port)[0] == 200, 90, worker)
+        _wait("/health 200", lambda: health(port)[0] == 200, 90, worker)
         hub.wait_drained(60)
     finally:
         asyncio.run(_feed_max_bytes(hub, actor.id, None))
@@ -274,15 +263,15 @@ def test_health_fails_while_the_broker_is_frozen(private_hub: PrivateHub) -> Non
     assert broker is not None
     try:
         # started: its partitions assigned and their offsets read at least once
-        _wait("a started worker", lambda: (h := _health(port))[0] == 200 and h[1]["partitions"],
+        _wait("a started worker", lambda: (h := health(port))[0] == 200 and h[1]["partitions"],
               120, worker)  # fmt: skip
         os.kill(broker, signal.SIGSTOP)
         try:
-            _, body = _wait("/health 503", lambda: (h := _health(port))[0] == 503 and h, 30,
+            _, body = _wait("/health 503", lambda: (h := health(port))[0] == 503 and h, 30,
                             worker)  # fmt: skip
             assert body["status"] == "broker_unreachable" and body["broker"]["unreachable"]
         finally:
             os.kill(broker, signal.SIGCONT)
-        _wait("/health 200", lambda: _health(port)[0] == 200, 90, worker)
+        _wait("/health 200", lambda: health(port)[0] == 200, 90, worker)
     finally:
         worker.signal(signal.SIGTERM)

@@ -13,12 +13,9 @@ Each test uses a département no other test on the session's shared hub publishe
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import signal
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
@@ -30,24 +27,13 @@ from hub.core import topics
 from hub.core.kafka.client import client_options, producer_options
 from hub.domain.geo import get_geography
 from reliability.checker import check, read_feeds
-from reliability.cluster import PrivateHub, Worker
+from reliability.cluster import PrivateHub, Worker, health
 from reliability.ledger import generate
 from schemas import get_codec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 
 Event = dict[str, Any]
-
-
-def _health(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
-            json.loads(resp.read())
-            return int(resp.status)
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:  # not listening yet
-        return 0
 
 
 def _tps(hub: PrivateHub) -> list[TopicPartition]:
@@ -129,7 +115,7 @@ def test_records_removed_before_the_worker_read_them_cost_no_later_event(
         assert second.alive(), f"worker died: {second.log}"
         healthy_since = time.monotonic()
         while time.monotonic() - healthy_since < stall_after_s + 4:  # past a stall's delay
-            assert _health(port) == 200, f"/health not 200; log {second.log}"
+            assert health(port)[0] == 200, f"/health not 200; log {second.log}"
             time.sleep(0.5)
     finally:
         second.signal(signal.SIGTERM)
@@ -187,12 +173,12 @@ def test_a_new_worker_group_over_a_log_emptied_by_retention_is_healthy(
     port = int(worker.env["HUB_WORKER__WEB_PORT"])
     try:
         deadline = time.monotonic() + 90
-        while _health(port) == 0:  # until it listens
+        while health(port)[0] == 0:  # until it listens
             assert time.monotonic() < deadline and worker.alive(), worker.log.read_text()[-3000:]
             time.sleep(0.5)
         held = time.monotonic()
         while time.monotonic() - held < stall_after_s + 6:  # past a stall's delay
-            assert _health(port) == 200, worker.log.read_text()[-3000:]
+            assert health(port)[0] == 200, worker.log.read_text()[-3000:]
             time.sleep(0.5)
         if then != "nothing":  # committed to the end, not only healthy
             done = asyncio.run(_committed(hub, env["HUB_WORKER__APP_ID"]))

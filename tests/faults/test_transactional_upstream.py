@@ -26,12 +26,9 @@ new actor first receives copies of the demands earlier tests left in its territo
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import signal
 import time
-import urllib.error
-import urllib.request
 import uuid
 from typing import Any
 
@@ -42,7 +39,7 @@ from hub.core import topics
 from hub.core.kafka.client import producer_options
 from hub.domain.geo import get_geography
 from reliability.checker import check, read_feeds
-from reliability.cluster import PrivateHub, Worker
+from reliability.cluster import PrivateHub, Worker, health
 from reliability.ledger import generate
 from schemas import get_codec
 
@@ -114,17 +111,6 @@ def _drain_and_check(hub: PrivateHub, ledger: Any) -> None:
     assert figures.owed > 0 and figures.ok, figures.as_dict()
 
 
-def _health(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as resp:
-            json.loads(resp.read())
-            return int(resp.status)
-    except urllib.error.HTTPError as err:
-        return err.code
-    except OSError:  # not listening yet
-        return 0
-
-
 @pytest.mark.timeout(600)
 def test_commit_markers_of_a_transactional_upstream_stop_nothing(private_hub: PrivateHub,
                                                                  ) -> None:  # fmt: skip
@@ -171,7 +157,7 @@ def test_aborted_transactions_never_reach_a_feed_and_a_log_ending_on_them_is_com
         assert worker.alive(), f"worker died: {worker.log}"
         healthy_since = time.monotonic()
         while time.monotonic() - healthy_since < stall_after_s + 4:  # past a stall's delay
-            assert _health(port) == 200, f"/health not 200; log {worker.log}"
+            assert health(port)[0] == 200, f"/health not 200; log {worker.log}"
             time.sleep(0.5)
     finally:
         worker.signal(signal.SIGTERM)
