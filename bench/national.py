@@ -251,6 +251,12 @@ async def dispatch_run(bootstrap: str, home: Path, k: int, cfg: Config, exp: Exp
         after = await watcher.consumer.end_offsets(list(feeds.values()))
         disk1 = _du(data_dir)  # with the run's state changelog: what the next run needs
         _sample_partitions(held, procs)
+        # a short run may end before a worker's first offsets reading (its lag series name
+        # its partitions): wait for it a little (seen once in a loaded CI rehearsal)
+        settle = time.monotonic() + 15
+        while any(not seen for seen in held) and time.monotonic() < settle:
+            await asyncio.sleep(0.5)
+            _sample_partitions(held, procs)
         rows: list[dict[str, Any]] = []
         for seen, p in zip(held, procs, strict=True):
             inputs = batch_inputs(p)
