@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
+from typing import NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -25,6 +26,15 @@ log = logging.getLogger(__name__)
 
 #: (committed offset or None, end offset, log start offset when nothing is committed else 0)
 Offsets = tuple[int | None, int, int]
+
+
+class Probed(NamedTuple):
+    """What :meth:`GroupOffsets.first_record` found."""
+
+    #: the first record's offset (or where the read stopped: see the method)
+    first: int
+    #: the log's first offset then
+    log_start: int
 
 
 class GroupOffsets:
@@ -90,13 +100,15 @@ class GroupOffsets:
             for tp in tps
         }
 
-    async def first_record(self, partition: Partition, start: int, end: int) -> int | None:
+    async def first_record(self, partition: Partition, start: int, end: int) -> Probed | None:
         """Where the first record a committed read (``read_committed``) returns at or after
         ``start`` stands: its offset, or, when no record comes before ``end``, the
         position the read reached (up to ``end``: the offsets in between hold transaction
-        markers, aborted or compacted records only). None when the broker did not answer
-        within the timeout. A read past the log's start or end is an error (None), never
-        a jump: an offset reset would claim records absent."""
+        markers, aborted or compacted records only), with the log's first offset. A
+        ``start`` below the log's first offset reads from there: the offsets below it were
+        removed (retention, DeleteRecords). None when the broker did not answer within the
+        timeout. A read past the log's end is an error (None), never a jump: an offset
+        reset would claim records absent."""
         try:
             return await asyncio.wait_for(self._first_record(partition, start, end),
                                           self.timeout_s)  # fmt: skip
@@ -106,7 +118,7 @@ class GroupOffsets:
             await self._close_probe()
             return None
 
-    async def _first_record(self, partition: Partition, start: int, end: int) -> int:
+    async def _first_record(self, partition: Partition, start: int, end: int) -> Probed:
         if self._probe is None:
             probe = AIOKafkaConsumer(
                 **client_options(self.settings),
@@ -121,18 +133,19 @@ class GroupOffsets:
             self._probe = probe
         tp = TopicPartition(*partition)
         self._probe.assign([tp])
-        self._probe.seek(tp, start)
-        position, loop = start, asyncio.get_running_loop()
+        log_start = int((await self._probe.beginning_offsets([tp]))[tp])
+        position, loop = max(start, log_start), asyncio.get_running_loop()
+        self._probe.seek(tp, position)
         deadline = loop.time() + self.timeout_s / 2
         while position < end and loop.time() < deadline:
             batch = await self._probe.getmany(tp, timeout_ms=200, max_records=1)
             records = batch.get(tp, [])
             if records:
-                return int(records[0].offset)
+                return Probed(int(records[0].offset), log_start)
             position = await self._probe.position(tp)
         # end not reached within the time: an open transaction holds the read (or the
         # broker is slow); what was passed is absent all the same
-        return min(position, end)
+        return Probed(min(position, end), log_start)
 
     async def _close_probe(self) -> None:
         probe, self._probe = self._probe, None

@@ -93,7 +93,10 @@ class DispatchSensor(Sensor):
         (``BoundedConsumer.skip_absent``) and commits. A partition whose log ends on such offsets is
         then committed to its end instead of showing a lag, and stalled, for ever. A
         partition is probed at most once per ``probe_after_s``; a real record found
-        changes nothing (a really stuck partition stays stalled)."""
+        changes nothing (a really stuck partition stays stalled). A committed offset below
+        the log's first one (records removed before they were read, which the guard does
+        not always see: a queue clear may reset it past them) is read from the log's start,
+        the removed offsets reported (``BoundedConsumer.note_removed``) and skipped."""
         skip = getattr(consumer, "skip_absent", None)
         if skip is None:
             return
@@ -110,13 +113,16 @@ class DispatchSensor(Sensor):
             # nothing committed: from the log's first offset (a new group over a log that
             # holds aborted transactions only, say)
             begin = p.start if p.committed is None else p.committed
-            first = await offsets.first_record(key, begin, p.end)
-            if first is not None and first > begin:
-                from faust.types import TP
+            probed = await offsets.first_record(key, begin, p.end)
+            if probed is None or probed.first <= begin:
+                continue
+            from faust.types import TP
 
-                tp = TP(p.topic, p.partition)
-                if skip(tp, begin, first, committed=p.committed):
-                    await consumer.commit({tp})  # now, not at faust's next interval
+            tp = TP(p.topic, p.partition)
+            if probed.log_start > begin:  # below the log's start: removed, not absent
+                consumer.note_removed(tp, begin, probed.log_start)
+            if skip(tp, begin, probed.first, committed=p.committed):
+                await consumer.commit({tp})  # now, not at faust's next interval
 
     def verdict(self) -> Verdict:
         """The verdict now, from the last reading (no broker call: ``/health`` answers at

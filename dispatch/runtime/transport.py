@@ -119,6 +119,8 @@ class BoundedConsumer(faust_aiokafka.Consumer):
         self._stray: Any = None
         #: work run beside the fetch loop (seeks back, reports): kept until done
         self._side_tasks: set[asyncio.Future[None]] = set()
+        #: per input partition, where the offsets reported removed end (note_removed)
+        self._removed_to: dict[Any, int] = {}
 
     async def on_start(self) -> None:
         self._watch_queue_clears()
@@ -217,22 +219,32 @@ class BoundedConsumer(faust_aiokafka.Consumer):
     async def _report_removed(self, tp: Any, start: int, end: int) -> None:
         """Which of the absent offsets ``start`` .. ``end - 1`` were removed from the log
         (below its first offset now: retention.ms, DeleteRecords) rather than markers or
-        compacted records: those records are lost to the hub, said once, as an error, and
-        counted. Why apart: the guard sees the same hole either way."""
+        compacted records (:meth:`note_removed`). Why apart: the guard sees the same hole
+        either way."""
         try:
             first = (await self.earliest_offsets(tp))[tp]
         except Exception as exc:  # the broker busy or gone: the warning line stands
             log.info("input %s: log start not read (%s)", tp, type(exc).__name__)
             return
-        removed = min(first, end) - start
-        if removed > 0:
-            recorder.input_removed(tp.topic, removed)
-            log.error(
-                "input %s: offsets %d..%d were removed from the log before the worker read "
-                "them (retention.ms or DeleteRecords): %d record(s) lost to the hub; the "
-                "SNE still holds those demands (docs/operations.md)",
-                tp, start, start + removed - 1, removed,
-            )  # fmt: skip
+        self.note_removed(tp, start, min(first, end))
+
+    def note_removed(self, tp: Any, start: int, log_start: int) -> None:
+        """Offsets ``start`` .. ``log_start - 1`` of input partition ``tp`` left the log
+        before the worker read them: records lost to the hub, said once, as an error, and
+        counted. Found by the guard (a hole) or by the sensor's probe (a committed offset
+        below the log's first one); each offset is reported once whoever finds it."""
+        start = max(start, self._removed_to.get(tp, start))
+        if log_start <= start:
+            return
+        self._removed_to[tp] = log_start
+        removed = log_start - start
+        recorder.input_removed(tp.topic, removed)
+        log.error(
+            "input %s: offsets %d..%d were removed from the log before the worker read "
+            "them (retention.ms or DeleteRecords): %d record(s) lost to the hub; the "
+            "SNE still holds those demands (docs/operations.md)",
+            tp, start, log_start - 1, removed,
+        )  # fmt: skip
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         """faust's gap (offsets it takes as absent from the log), refused on input topics:

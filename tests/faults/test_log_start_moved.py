@@ -26,8 +26,9 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from hub.core import topics
 from hub.core.kafka.client import client_options, producer_options
 from hub.domain.geo import get_geography
+from monitoring.offsets import GroupOffsets, Probed
 from reliability.checker import check, read_feeds
-from reliability.cluster import PrivateHub, Worker, health
+from reliability.cluster import APP_ID, PrivateHub, Worker, health
 from reliability.ledger import generate
 from schemas import get_codec
 
@@ -58,6 +59,19 @@ async def _committed(hub: PrivateHub, group: str) -> list[int | None]:
         return [done[tp].offset if tp in done else None for tp in _tps(hub)]
     finally:
         await admin.close()
+
+
+async def _probe_all(hub: PrivateHub, committed: list[int]) -> list[Probed]:
+    """The sensor's probe of each partition of hub.demandes from ``committed``."""
+    offsets = GroupOffsets(hub.settings, APP_ID, timeout_s=10)
+    try:
+        ends = await _ends(hub)
+        found = [await offsets.first_record((topics.DEMANDES, p), c, e)
+                 for p, (c, e) in enumerate(zip(committed, ends, strict=True))]  # fmt: skip
+    finally:
+        await offsets.close()
+    assert all(f is not None for f in found), found
+    return [f for f in found if f is not None]
 
 
 async def _delete_up_to_the_end(hub: PrivateHub) -> list[int]:
@@ -107,6 +121,10 @@ def test_records_removed_before_the_worker_read_them_cost_no_later_event(
     committed = [done for _, done in asyncio.run(hub.partition_offsets(topics.DEMANDES))]
     assert all(s > c for s, c in zip(starts, committed, strict=True)), (starts, committed)
     asyncio.run(hub.publish(ledger.events[half:]))
+    # the sensor's probe reads from the log's start, below it nothing: never an error
+    probed = asyncio.run(_probe_all(hub, committed))
+    assert [p.log_start for p in probed] == starts, (probed, starts)
+    assert all(p.first == s for p, s in zip(probed, starts, strict=True)), (probed, starts)
 
     second = worker("after")
     port = int(second.env["HUB_WORKER__WEB_PORT"])

@@ -15,6 +15,7 @@ fetched are given.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,53 @@ def test_absent_offsets_are_skipped_only_from_fausts_committed_offset(tmp_path: 
     consumer._committed_offset[tp] = 12  # committed moved since the probe read 10
     assert consumer.skip_absent(tp, 10, 15, committed=10) == 0
     assert consumer._new_offset(tp) is None
+
+
+def test_a_committed_offset_below_the_logs_start_is_reported_and_passed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """Records removed (retention, DeleteRecords) while no worker ran, and the guard reset
+    past them by a queue clear (seen on the real broker: partition 2 stuck at 1605 with
+    1695..1738 dispatched, faust never committing past its gap). The sensor's probe finds
+    the committed offset below the log's first one: it reports the 90 removed offsets
+    once, as an error and in the counter, and the partition is committed to its end."""
+    from faust.types import TP
+
+    from dispatch.runtime.sensor import DispatchSensor
+    from monitoring import metrics
+    from monitoring.health import PartitionHealth, Verdict
+    from monitoring.offsets import Probed
+
+    consumer = _consumer(tmp_path)
+    tp = TP("hub.demandes", 2)
+    consumer._committed_offset[tp] = 1605
+    consumer._contiguity.reset(tp, 1739)
+    for offset in range(1695, 1739):  # dispatched and acknowledged
+        consumer._acked[tp].append(offset)
+        consumer._acked_index[tp].add(offset)
+    assert consumer._new_offset(tp) is None  # faust alone: never past 1605
+
+    class Offsets:
+        async def first_record(self, key: Any, start: int, end: int) -> Probed:
+            assert (key, start, end) == (("hub.demandes", 2), 1605, 1739)
+            return Probed(1695, 1695)
+
+    commits: list[Any] = []
+
+    async def commit(tps: Any) -> bool:
+        commits.append(tps)
+        return True
+
+    consumer.commit = commit
+    sensor = DispatchSensor(group="g", agents={"hub.demandes": "dispatch"}, stall_after_s=6)
+    health = PartitionHealth("hub.demandes", 2, 1605, 1739, 60.0, True)
+    verdict = Verdict((health,), None, False, {"dispatch": (health,)})
+    counter = metrics.INPUT_RECORDS_REMOVED.labels(topic="hub.demandes")
+    before = counter._value.get()
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(sensor._probe_absent(verdict, consumer, Offsets()))
+    assert commits == [{tp}]
+    assert _commit_once(consumer, tp) == 1739
+    assert counter._value.get() - before == 90
+    assert "offsets 1605..1694 were removed" in caplog.text
+    consumer.note_removed(tp, 1605, 1695)  # the guard finding the same: not counted again
+    assert counter._value.get() - before == 90
