@@ -38,7 +38,8 @@ class Probed(NamedTuple):
 
 
 class GroupOffsets:
-    """Reads (committed, end) per partition for ``group``; clients start on first use."""
+    """Reads (committed, end, log start) per partition for ``group`` (:data:`Offsets`);
+    clients start on first use."""
 
     def __init__(self, settings: HubSettings, group: str, timeout_s: float = 5.0) -> None:
         self.settings = settings
