@@ -55,6 +55,17 @@ def health(port: int) -> tuple[int, dict[str, Any]]:
         return 0, {}
 
 
+def hold_healthy(worker: Worker, seconds: float) -> None:
+    """Assert that ``worker``'s ``/health`` answers 200 throughout ``seconds`` (e.g. past
+    its ``stall_after_s``), polled twice a second; the failure shows its log's end."""
+    port = int(worker.env["HUB_WORKER__WEB_PORT"])
+    since = time.monotonic()
+    while time.monotonic() - since < seconds:
+        status, _ = health(port)
+        assert status == 200, f"/health {status}; log:\n{worker.log.read_text()[-3000:]}"
+        time.sleep(0.5)
+
+
 class Worker:
     """One ``hub worker`` subprocess (its own web port and log file)."""
 

@@ -28,7 +28,7 @@ from hub.core.kafka.client import client_options, producer_options
 from hub.domain.geo import get_geography
 from monitoring.offsets import GroupOffsets, Probed
 from reliability.checker import check, read_feeds
-from reliability.cluster import APP_ID, PrivateHub, Worker, health
+from reliability.cluster import APP_ID, PrivateHub, Worker, health, hold_healthy
 from reliability.ledger import generate
 from schemas import get_codec
 
@@ -127,14 +127,10 @@ def test_records_removed_before_the_worker_read_them_cost_no_later_event(
     assert all(p.first == s for p, s in zip(probed, starts, strict=True)), (probed, starts)
 
     second = worker("after")
-    port = int(second.env["HUB_WORKER__WEB_PORT"])
     try:
         hub.wait_drained(180)
         assert second.alive(), f"worker died: {second.log}"
-        healthy_since = time.monotonic()
-        while time.monotonic() - healthy_since < stall_after_s + 4:  # past a stall's delay
-            assert health(port)[0] == 200, f"/health not 200; log {second.log}"
-            time.sleep(0.5)
+        hold_healthy(second, stall_after_s + 4)  # past a stall's delay
     finally:
         second.signal(signal.SIGTERM)
     feeds = asyncio.run(read_feeds(hub.settings, [a.id for a in ledger.actors]))
@@ -194,10 +190,7 @@ def test_a_new_worker_group_over_a_log_emptied_by_retention_is_healthy(
         while health(port)[0] == 0:  # until it listens
             assert time.monotonic() < deadline and worker.alive(), worker.log.read_text()[-3000:]
             time.sleep(0.5)
-        held = time.monotonic()
-        while time.monotonic() - held < stall_after_s + 6:  # past a stall's delay
-            assert health(port)[0] == 200, worker.log.read_text()[-3000:]
-            time.sleep(0.5)
+        hold_healthy(worker, stall_after_s + 6)  # past a stall's delay
         if then != "nothing":  # committed to the end, not only healthy
             done = asyncio.run(_committed(hub, env["HUB_WORKER__APP_ID"]))
             ends = asyncio.run(_ends(hub))

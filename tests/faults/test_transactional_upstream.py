@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
-import time
 import uuid
 from typing import Any
 
@@ -39,7 +38,7 @@ from hub.core import topics
 from hub.core.kafka.client import producer_options
 from hub.domain.geo import get_geography
 from reliability.checker import check, read_feeds
-from reliability.cluster import PrivateHub, Worker, health
+from reliability.cluster import PrivateHub, Worker, hold_healthy
 from reliability.ledger import generate
 from schemas import get_codec
 
@@ -148,17 +147,13 @@ def test_aborted_transactions_never_reach_a_feed_and_a_log_ending_on_them_is_com
                     hub.home / f"worker-abort-{uuid.uuid4().hex[:4]}.log")  # fmt: skip
     worker.start()
     hub.workers.append(worker)
-    port = int(worker.env["HUB_WORKER__WEB_PORT"])
     try:
         # the final aborted transaction touches every partition (keys spread over them)
         asyncio.run(_publish_in_transactions(hub, ledger.events, rng, aborted=phantoms,
                                              aborted_last=24))  # fmt: skip
         hub.wait_drained(180)
         assert worker.alive(), f"worker died: {worker.log}"
-        healthy_since = time.monotonic()
-        while time.monotonic() - healthy_since < stall_after_s + 4:  # past a stall's delay
-            assert health(port)[0] == 200, f"/health not 200; log {worker.log}"
-            time.sleep(0.5)
+        hold_healthy(worker, stall_after_s + 4)  # past a stall's delay
     finally:
         worker.signal(signal.SIGTERM)
     feeds = asyncio.run(read_feeds(hub.settings, [a.id for a in ledger.actors]))
