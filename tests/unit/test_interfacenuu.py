@@ -283,6 +283,28 @@ def test_structural_errors_without_xsd(body: str, problem: str) -> None:
     assert err.value.code == "invalid_interfacenuu"
 
 
+@pytest.mark.parametrize(
+    ("body", "read"),
+    [
+        # another prefix for the same namespace: legal XML, the same element
+        ('<n:forcerDoublon xmlns:n="http://nuu.application.i2/">true</n:forcerDoublon>', True),
+        # a namespace that only begins like ours, and one that ends like it: not ours
+        ('<x:forcerDoublon xmlns:x="http://nuu.application.i2/x">true</x:forcerDoublon>', None),
+        ('<x:forcerDoublon xmlns:x="urn:http://nuu.application.i2/">true</x:forcerDoublon>', None),
+        ('<forcerDoublon xmlns="">true</forcerDoublon>', None),
+    ],
+)
+def test_element_names_are_read_by_namespace_not_by_prefix(body: str, read: bool | None) -> None:
+    """The local name is taken from the tag's text (``{namespace}name``) without a QName:
+    only an element of exactly the InterfaceNuu namespace is read, whatever its prefix."""
+    if read is None:
+        with pytest.raises(InputError, match="namespace must be"):
+            parse_demande_xml(_doc(body), validate=False)
+    else:
+        event = parse_demande_xml(_doc(body), validate=False)
+        assert event["demande"]["demandeLogement"]["forcerDoublon"] is read
+
+
 def test_hostile_xml_is_refused_before_mapping() -> None:
     doc = b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>' + _doc()
     with pytest.raises(InputError) as err:
