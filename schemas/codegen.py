@@ -439,7 +439,9 @@ _LOCK = threading.Lock()
 def generate(schema: Any, label: str) -> tuple[Write, Read, str]:
     """(writer, reader, the source generated for it) of a stand-alone schema; ``label``
     names the source in tracebacks. Records already generated for an earlier schema
-    with the same definition are reused, not generated again."""
+    with the same definition are reused, not generated again. Each call adds its
+    top-level functions to the process-wide namespace: meant for the schemas of a process,
+    compiled once each (the registry, the splices and the feed tails cache theirs)."""
     with _LOCK:
         gen = _GENERATOR
         gen.begin()
