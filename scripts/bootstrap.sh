@@ -6,10 +6,11 @@
 #
 # Where the package goes (scripts/venv.sh then puts that environment first on PATH):
 # - the active virtual environment ($VIRTUAL_ENV), if any;
-# - else the project's .venv/ when it exists (reused, never recreated while it works);
-# - else the interpreter's own environment ($PYTHON, default python3) when it allows
-#   installs, as on a pyenv or python.org build;
-# - else (PEP 668: an EXTERNALLY-MANAGED marker, e.g. Debian's python3) a new .venv/.
+# - else $PYTHON when it is itself a virtual environment's interpreter (chosen on purpose);
+# - else the project's .venv/: reused when it works, else created with $PYTHON (default
+#   python3). Never the interpreter's own environment: on a PEP 668 Python (Debian's
+#   python3) it is refused, and elsewhere (pyenv, python.org) a second clone's install
+#   would silently take the `hub` of the first one over.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,20 +23,26 @@ for arg in "$@"; do
 done
 
 PY=${PYTHON:-python3}
-if [ -z "${VIRTUAL_ENV:-}" ]; then
-  if [ -x .venv/bin/python ] && .venv/bin/python -c '' 2>/dev/null; then
-    PY=.venv/bin/python
-  elif "$PY" -c 'import os, sys, sysconfig
-marker = os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")
-sys.exit(0 if sys.prefix == sys.base_prefix and os.path.isfile(marker) else 1)' 2>/dev/null
-  then
-    echo "bootstrap: $PY refuses installs into its environment (PEP 668): creating .venv/"
-    if ! "$PY" -m venv --clear .venv >/dev/null; then
-      echo "bootstrap: cannot create .venv with $PY: install its venv module (Debian: apt-get install python3-venv)" >&2
-      exit 1
-    fi
-    PY=.venv/bin/python
+if ! command -v "$PY" >/dev/null 2>&1; then
+  echo "bootstrap: no $PY found: install Python >= 3.11 (or set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+  echo "bootstrap: Python >= 3.11 is required (found $("$PY" --version 2>&1); set PYTHON=/path/to/python3.11)" >&2; exit 1
+fi
+if [ -n "${VIRTUAL_ENV:-}" ]; then
+  :  # the active environment (its python3 is first on PATH)
+elif [ -n "${PYTHON:-}" ] && "$PY" -c 'import sys; sys.exit(0 if sys.prefix != sys.base_prefix else 1)' 2>/dev/null; then
+  :  # PYTHON names a virtual environment's interpreter: installed there
+elif [ -x .venv/bin/python ] && .venv/bin/python -c '' 2>/dev/null; then
+  PY=.venv/bin/python
+else
+  echo "bootstrap: no virtual environment active: creating the project's .venv/ with $PY"
+  if ! "$PY" -m venv --clear .venv >/dev/null; then
+    echo "bootstrap: cannot create .venv with $PY: install its venv module (Debian: apt-get install python3-venv)" >&2
+    exit 1
   fi
+  PY=.venv/bin/python
 fi
 if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
   echo "bootstrap: Python >= 3.11 is required (found $("$PY" --version 2>&1))" >&2; exit 1

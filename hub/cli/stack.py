@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import click
 
@@ -69,9 +69,27 @@ def _one_line_errors() -> Iterator[None]:
         raise click.ClickException(str(exc)) from exc
 
 
+@contextmanager
+def _stop_on_interrupt() -> Iterator[None]:
+    """Ctrl-C while ``up`` waits for a service: stop what this command was starting (a
+    broker left to finish its start-up behind the user's back would hold the port and
+    the data), say so, exit 130 as shells expect after SIGINT."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo("interrupted: stopping what was being started", err=True)
+        for name, service in (("kafka", _kafka()), ("postgres", _postgres()),
+                              ("registry", _registry())):  # fmt: skip
+            with suppress(Exception):
+                if service.down():
+                    click.echo(f"{name}: stopped", err=True)
+        raise click.exceptions.Exit(130) from None
+
+
 @click.group("stack")
 def stack() -> None:
-    """Run the local development stack: a Kafka broker, and PostgreSQL on request."""
+    """Run the local development stack: a Kafka broker, and on request PostgreSQL
+    (--with-postgres) and a Confluent-compatible schema registry (--with-registry)."""
 
 
 @stack.command()
@@ -89,7 +107,7 @@ def up(with_postgres: bool, with_registry: bool, timeout: float, secure: bool) -
     """Start the stack (fetches the Kafka jars with Maven on first use). Idempotent."""
     from hub.cli.stack_secure import refuse_other_mode, secure_up
 
-    with _one_line_errors():
+    with _one_line_errors(), _stop_on_interrupt():
         kafka = _kafka()
         if not kafka.has_jars:
             click.echo(f"kafka: fetching Kafka {kafka.version} jars with Maven...")
@@ -118,10 +136,14 @@ def up(with_postgres: bool, with_registry: bool, timeout: float, secure: bool) -
 @_with_registry
 @click.option("--wipe", is_flag=True, help="Also delete the data (topics, offsets, tables).")
 def down(with_postgres: bool, with_registry: bool, wipe: bool) -> None:
-    """Stop the stack. Idempotent."""
+    """Stop the stack: the broker, and PostgreSQL and the schema registry when they run
+    (the flags only report them when they do not). Idempotent."""
     from hub.cli.stack_secure import tls_stack
 
     with _one_line_errors():
+        pg, reg = _postgres(), _registry()
+        stop_postgres = with_postgres or pg.status().running
+        stop_registry = with_registry or reg.status().running
         kafka = _kafka()
         click.echo("kafka: stopped" if kafka.down() else "kafka: was not running")
         if wipe:
@@ -133,14 +155,13 @@ def down(with_postgres: bool, with_registry: bool, wipe: bool) -> None:
                 click.echo(f"kafka: data wiped ({secure.data_dir})")
             # the workers' local state (RocksDB tables) belongs to the wiped broker
             shutil.rmtree(get_settings().home / "faust", ignore_errors=True)
-        if with_postgres:
-            pg = _postgres()
+        if stop_postgres:
             click.echo("postgres: stopped" if pg.down() else "postgres: was not running")
-            if wipe:
+            if wipe and with_postgres:  # its data only when asked for by name
                 pg.wipe()
                 click.echo(f"postgres: data wiped ({pg.data_dir})")
-        if with_registry:  # in-memory: stopping it forgets its schemas
-            click.echo("registry: stopped" if _registry().down() else "registry: was not running")
+        if stop_registry:  # in-memory: stopping it forgets its schemas
+            click.echo("registry: stopped" if reg.down() else "registry: was not running")
 
 
 @stack.command()
@@ -148,8 +169,9 @@ def down(with_postgres: bool, with_registry: bool, wipe: bool) -> None:
 @_with_registry
 @click.pass_context
 def status(ctx: click.Context, with_postgres: bool, with_registry: bool) -> None:
-    """Show the hub's home and what runs. Exit code 3 when a service shown is not running
-    (as pg_ctl)."""
+    """Show the hub's home and what runs: the broker, and PostgreSQL and the schema
+    registry when they run or are asked for. Exit code 3 when the broker or a service
+    asked for is not running (as pg_ctl)."""
     with _one_line_errors():
         from hub.cli.stack_secure import running_mode, tls_stack
         from hub.core.home import describe_home
@@ -165,13 +187,13 @@ def status(ctx: click.Context, with_postgres: bool, with_registry: bool) -> None
         if k.running and isinstance(kafka, TlsKafkaStack):
             state += f", SASL_SSL + ACLs (credentials: {kafka.env_file})"
         click.echo(f"kafka: {state}; data {k.data_dir}")
-        if with_postgres:
-            p = _postgres().status()
+        p = _postgres().status()
+        if with_postgres or p.running:
             all_up = all_up and p.running
             state = f"running (pid {p.pid}) at {p.url}" if p.running else "stopped"
             click.echo(f"postgres: {state}; data {p.data_dir}")
-        if with_registry:
-            r = _registry().status()
+        r = _registry().status()
+        if with_registry or r.running:
             all_up = all_up and r.running
             click.echo(
                 f"registry: running (pid {r.pid}) at {r.url}" if r.running else "registry: stopped"

@@ -1,7 +1,9 @@
-"""scripts/bootstrap.sh on an interpreter that refuses installs into its own environment
-(PEP 668, as Debian's python3): it creates the project's .venv/, installs the package
-there, and scripts/demo.sh runs the `hub` of that venv; on an interpreter that allows
-installs it installs there, as before, and creates no .venv/.
+"""scripts/bootstrap.sh with no virtual environment active: it creates the project's
+.venv/ and installs the package there, on an interpreter that refuses installs into its
+own environment (PEP 668, as Debian's python3) as on one that allows them (pyenv,
+python.org: its environment is left alone, so a second clone never takes over the `hub`
+of a first one); scripts/demo.sh runs the `hub` of that venv. A virtual environment's
+interpreter given as PYTHON is used as it is.
 
 The refusing interpreter is simulated on any machine: a wrapper running this Python with a
 ``sitecustomize`` that puts an ``EXTERNALLY-MANAGED`` marker in ``sysconfig``'s stdlib
@@ -130,9 +132,40 @@ def test_bootstrap_makes_a_venv_on_a_pep668_python(tmp_path: Path) -> None:
     assert "Usage: hub demo" in helped, helped
 
 
-def test_bootstrap_installs_into_an_interpreter_that_allows_it(tmp_path: Path) -> None:
-    """A venv given as PYTHON (not active) allows installs: the package goes there, no
-    .venv/ is made (the CI's pyenv Python takes this path)."""
+def test_bootstrap_makes_a_venv_on_an_interpreter_that_allows_installs(tmp_path: Path) -> None:
+    """No venv active, an interpreter that accepts installs into its own environment (a
+    pyenv build, as this machine's): .venv/ is made and that environment gets nothing.
+
+    The interpreter is a throwaway venv's, disguised as a plain one (``sys.base_prefix``
+    set to ``sys.prefix`` by a ``sitecustomize`` its wrapper puts on the path), so the
+    former rule — install where the interpreter allows it — would write to the throwaway
+    venv, never to this test run's interpreter."""
+    base = tmp_path / "base"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", str(base)], tmp_path, _env())
+    disguise = tmp_path / "disguise"
+    disguise.mkdir()
+    (disguise / "sitecustomize.py").write_text("import sys\nsys.base_prefix = sys.prefix\n")
+    wrapper = tmp_path / "python3"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{disguise}" exec "{base}/bin/python" "$@"\n')
+    wrapper.chmod(0o755)
+    plain = _run([str(wrapper), "-c", "import sys; print(sys.prefix == sys.base_prefix)"],
+                 tmp_path, _env())
+    assert plain.strip() == "True"
+    where = [str(wrapper), "-P", "-c", "import hub; print(hub.__file__)"]
+    before = _run(where, tmp_path, _env())
+
+    repo = _copy_repo(tmp_path / "clone")
+    out = _run(["scripts/bootstrap.sh"], repo, _env(PYTHON=str(wrapper)))
+    assert "creating the project's .venv/" in out, out
+    origin = _run([str(repo / ".venv/bin/python"), "-P", "-c", "import hub; print(hub.__file__)"],
+                  repo, _env())
+    assert Path(origin.strip()).resolve().is_relative_to(repo.resolve())
+    assert _run(where, tmp_path, _env()) == before  # the interpreter's own `hub` unchanged
+
+
+def test_bootstrap_installs_into_a_venv_given_as_python(tmp_path: Path) -> None:
+    """A venv's interpreter given as PYTHON (not active) is a choice: the package goes
+    there, no .venv/ is made."""
     target = tmp_path / "env"
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(target)], tmp_path, _env())
     repo = _copy_repo(tmp_path / "clone")

@@ -114,3 +114,42 @@ def test_postgres_stack_select_one(postgres: PostgresStack) -> None:
     assert postgres.down() is True
     assert not postgres.status().running
     assert postgres.down() is False
+
+
+def test_ctrl_c_during_stack_up_stops_the_broker_it_was_starting(tmp_path: Path) -> None:
+    """SIGINT while ``hub stack up`` waits for the broker: the JVM it spawned is stopped
+    (it used to finish its start-up behind the user's back), exit 130, said on stderr."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent.parent
+    cached = repo / ".hub" / "kafka" / "libs-4.1.1"
+    if cached.is_dir():  # no Maven download: the shared stack's jars
+        (tmp_path / "kafka").mkdir()
+        (tmp_path / "kafka" / "libs-4.1.1").symlink_to(cached)
+    port, controller = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(HUB_HOME=str(tmp_path), HUB_STACK__KAFKA_PORT=str(port),
+               HUB_STACK__CONTROLLER_PORT=str(controller), HUB_STACK__KAFKA_HEAP="512m")
+    stack = KafkaStack(tmp_path, port=port, controller_port=controller, heap="512m")
+    proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()",
+                             "stack", "up", "--timeout", "120"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while stack.status().pid is None:  # the JVM was spawned: up() now waits for it
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        pid = stack.status().pid
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, (out, err)
+        assert "interrupted" in err and "kafka: stopped" in err, err
+        assert not stack.status().running
+        with pytest.raises(ProcessLookupError):  # the JVM itself is gone, not only its pid file
+            os.kill(pid, 0)  # type: ignore[arg-type]
+    finally:
+        proc.kill()
+        stack.down()

@@ -255,7 +255,11 @@ class KafkaStack:
         pid = self._read_pid()
         if pid is None:
             if port_answers(self.port):
-                raise ConfigError(f"port {self.port} is already used by another process")
+                raise ConfigError(
+                    f"port {self.port} is already used by another process (the broker of "
+                    "another hub home? `hub stack status` from that project says; or set "
+                    "HUB_STACK__KAFKA_PORT)"
+                )
             self.fetch_jars()
             self._write_configs()
             self._format_storage()
