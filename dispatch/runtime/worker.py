@@ -14,8 +14,13 @@ log = logging.getLogger(__name__)
 def run_worker(app: faust.App, loglevel: str) -> None:
     """Run ``app`` in faust's worker (signals, logging, start and stop) until SIGTERM or
     Ctrl-C; exits the process (``SystemExit``) with faust's exit code."""
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    if not worker.stdout.isatty():
+        # faust's start-up spinner writes cursor hide/show codes even to a pipe or a log
+        # file (its frames check for a terminal, these two codes do not)
+        worker.spinner = None
     try:
-        faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        worker.execute_from_commandline()
     except SystemExit as done:
         _exit_despite_stuck_clients(done)
         raise

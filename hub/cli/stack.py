@@ -128,7 +128,10 @@ def up(with_postgres: bool, with_registry: bool, timeout: float, secure: bool) -
             reg = _registry()
             if not reg.is_built:
                 click.echo(f"registry: building Apicurio Registry {REGISTRY_VERSION} with Maven...")
-            click.echo(f"registry: up, HUB_REGISTRY__URL={reg.up(timeout=timeout)}")
+            url = reg.up(timeout=timeout)
+            # the setting to copy on its own line (docs/consumers.md)
+            click.echo(f"registry: up at {url}; point the hub at it with:")
+            click.echo(f"  export HUB_REGISTRY__URL={url}")
 
 
 @stack.command()

@@ -85,7 +85,14 @@ def show(
     engine = make_engine(settings.database_url, echo=settings.database.echo)
     migrate(engine)
     at: date = on.date() if on is not None else datetime.now(UTC).date()
-    figures = service.territory(StatisticsStore(engine), niveau, code, at, mois)
+    store = StatisticsStore(engine)
+    figures = service.territory(store, niveau, code, at, mois)
+    if store.is_empty():  # every figure below would read "secret": say why instead
+        click.echo(
+            "note: no statistics folded yet in this hub home: run `hub stats fold` "
+            "(it reads hub.demandes) first",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(service.territory_json(figures), ensure_ascii=False, indent=2))
     elif as_csv:

@@ -174,6 +174,10 @@ def test_demo_small(hub_env: dict[str, str], tmp_path: Path) -> None:
     assert any(re.fullmatch(r"\s*hub feed [a-z0-9_-]+ --from-beginning --limit 5", line)
                for line in lines), res.stdout
     assert "hub stack down" in [line.strip() for line in lines]
+    # the demo's worker writes to a log file: no terminal codes in it (faust's start-up
+    # spinner wrote cursor hide/show codes to any stream)
+    log = (tmp_path / "demo-home" / "demo-worker.log").read_bytes()
+    assert b"\x1b[" not in log, log[:300]
 
 
 def test_feed_says_what_it_waits_for_and_exits_at_end(

@@ -328,7 +328,7 @@ def test_no_output_shows_a_figure_on_fewer_than_11_demands(
         for form in ("--json", "--csv", None):
             res = runner.invoke(main, base + ([form] if form else []), obj=world.settings)
             assert res.exit_code == 0, res.output
-            outputs[form] = res.output
+            outputs[form] = res.stdout  # stderr may hold the "nothing folded yet" note
         forms = {"json": _flat(json.loads(outputs["--json"])), "csv": _from_csv(outputs["--csv"]),
                  "text": _from_text(outputs[None])}
         for form, got in forms.items():
@@ -349,3 +349,21 @@ def test_no_output_shows_a_figure_on_fewer_than_11_demands(
         body = service.similaires_json(got)
         for name, w in want.items():
             check(f"similar {typologie} {name}", w, body[name]["valeur"], body[name]["secret"])
+
+
+def test_stats_show_says_when_nothing_was_folded(world: World) -> None:
+    """An empty facts table makes every figure "secret (< 11)": the command says why (a
+    newcomer read it as secrecy), on stderr, and only then."""
+    from hub.cli import main
+
+    _fold(world, [], [])
+    args = ["stats", "show", "--niveau", "departement", "--code", "76",
+            "--date", AT.isoformat()]
+    res = CliRunner().invoke(main, args, obj=world.settings)
+    assert res.exit_code == 0, res.output
+    assert "no statistics folded yet" in res.stderr and "hub stats fold" in res.stderr
+    assert "no statistics folded yet" not in res.stdout
+    one = Spec("076000000001234567", (sorted(PLACES)[0],), (TYPOLOGIES[0],), AT, None, 20000)
+    _fold(world, [one], [])
+    res = CliRunner().invoke(main, args, obj=world.settings)
+    assert res.exit_code == 0 and "no statistics folded yet" not in res.output

@@ -149,6 +149,11 @@ class StatisticsStore:
         if rows:
             conn.execute(insert(epcis), rows)
 
+    def is_empty(self) -> bool:
+        """No demand folded at all (``hub stats fold`` never ran, or over nothing)."""
+        with _guard(), self.engine.connect() as conn:
+            return conn.execute(select(demandes.c.num_unique).limit(1)).first() is None
+
     def faits(self, niveau: Niveau, code: str) -> list[Fait]:
         """The facts of the demands whose first wished commune lies in ``code``, whole
         (their wished EPCIs in wish order and their scores)."""
