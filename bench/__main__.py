@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     try:
         if args.cmd == "data":
+            if not args.out.parent.is_dir():  # a one-line refusal, not a traceback
+                raise HubError(f"--out: no folder {args.out.parent}")
             n = write_jsonl(args.out, demand_events(args.demands, args.seed, get_geography()))
             print(f"{n} demands written to {args.out}")
             return
