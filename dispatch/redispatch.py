@@ -68,6 +68,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -218,10 +219,15 @@ class Plan:
     by_key: dict[str, tuple[int, ...]]
 
 
-#: plans of the chains in progress, by geography and moves: a national actor's territory
-#: holds ~35,000 commune keys, too many to expand and sort again at every chunk
-_PLANS: dict[tuple[Any, str], Plan] = {}
-_PLANS_KEPT = 16
+#: plans of the chains in progress, by geography and moves, least recently used first: a
+#: national actor's territory holds ~35,000 commune keys, too many to expand and sort again
+#: at every chunk. Bounded by the scan prefixes they hold, not by their number: a bulk
+#: import runs a chain per batch and partition (~64 for 2,000 offices arriving over 16
+#: batches), visited in turn, and a cache smaller than that missed at every chunk (a
+#: tenth of the worker's time in that import, docs/performance.md)
+_PLANS: OrderedDict[tuple[Any, str], Plan] = OrderedDict()
+#: ~11 national plans' worth (~60 MB with their commune maps); the newest is kept whatever its size
+PLANS_BUDGET = 400_000
 
 
 def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
@@ -229,6 +235,7 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
     # the geography itself in the key (an id could be reused by another one)
     cached = _PLANS.get((geo, moves_json))
     if cached is not None:
+        _PLANS.move_to_end((geo, moves_json))
         return cached
     keyed = [(a, old, new, territory.actor_keys(old, geo), territory.actor_keys(new, geo))
              for a, old, new in _decode_moves(moves_json)]  # fmt: skip
@@ -238,9 +245,10 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
             by_key.setdefault(c, []).append(i)
     plan = Plan(moves_json, keyed, sorted(territory.scan_prefix(c) for c in by_key),
                 {c: tuple(ix) for c, ix in by_key.items()})  # fmt: skip
-    if len(_PLANS) >= _PLANS_KEPT:
-        _PLANS.pop(next(iter(_PLANS)))
     _PLANS[(geo, moves_json)] = plan
+    held = sum(len(p.prefixes) for p in _PLANS.values())
+    while held > PLANS_BUDGET and len(_PLANS) > 1:
+        held -= len(_PLANS.popitem(last=False)[1].prefixes)
     return plan
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import uuid
 from typing import Any
@@ -519,3 +520,36 @@ def test_a_demand_wishing_several_communes_of_a_territory_is_read_once(
     reads = sum(s.redispatch_reads for s in stats)
     assert reads == (60 if siblings else 180), reads
     _check(store, sender, codec, _expected(steps + change, geography))
+
+
+def test_the_plans_of_many_chains_visited_in_turn_are_kept(geography: Any,
+                                                           monkeypatch: Any) -> None:  # fmt: skip
+    """A bulk import runs a chain per batch and partition (~64 for 2,000 offices), each
+    chunk of which needs its chain's plan: visited in turn, they must all stay cached (a
+    cache of 16, first in first out, missed at every chunk), within the prefix budget
+    (least recently used evicted first)."""
+    expanded: list[str] = []
+    real = territory.actor_keys
+
+    def counting(filters: ActorFilters | None, geo: Any) -> frozenset[str]:
+        expanded.append("x")
+        return real(filters, geo)
+
+    monkeypatch.setattr(territory, "actor_keys", counting)
+    monkeypatch.setattr(redispatch, "_PLANS", type(redispatch._PLANS)())
+    index = TerritoryIndex(geography, [])
+    communes = sorted(geography.communes_of_departement("76"))[:64]
+    chains = [json.dumps([[f"office-{i}", None, {"communes": [c]}]])
+              for i, c in enumerate(communes)]  # fmt: skip
+    for _ in range(3):
+        for moves in chains:
+            plan = redispatch._plan(index, moves)
+            assert plan.prefixes == [territory.scan_prefix(f"c:{communes[chains.index(moves)]}")]
+    assert len(expanded) == 2 * len(chains)  # old and new territories, once per chain
+    # the budget: a plan of one prefix each, room for 10, the least recently used go
+    monkeypatch.setattr(redispatch, "PLANS_BUDGET", 10)
+    redispatch._plan(index, chains[0])  # a hit: now the most recently used
+    redispatch._plan(index, json.dumps([["office-new", None, {"communes": [communes[0]]}]]))
+    assert len(redispatch._PLANS) == 10
+    kept = {moves for _, moves in redispatch._PLANS}
+    assert chains[0] in kept and chains[1] not in kept
