@@ -2,20 +2,30 @@
 real broker (issue 21.7).
 
 A fresh actor gets, through the real worker and API, a DEMANDE, an EVENEMENT (a gestion
-partagée event it records), a RETRAIT (a demand moved out of its territory), a RADIATION
-and COPIEs (its territory widened over demands already there). Then each example runs as
-a user would run it, as a separate process on the actor's topic: the Python one
-(fastavro, ``examples/python-consumer``) and the JVM one (plain Apache Avro and the Kafka
-client, ``examples/jvm-consumer``, built by Maven in a copy under the test's tmp dir:
-offline from ``~/.m2`` when everything is cached, else online from Maven Central). Every
-record the hub itself decodes from the feed must be printed by the example with the same
-fields, and the examples must have seen all five kinds. A second feed holds one record
+partagée event it records), a RETRAIT (a demand moved out of its territory), a RADIATION,
+COPIEs (its territory widened over demands already there) and an AVIS (the demand's
+clock: ``hub clock tick --now`` past a renewal notice of one of its demands). Then each
+example runs as a user would run it, as a separate process on the actor's topic: the
+Python one (fastavro, ``examples/python-consumer``, run from its folder with the command
+of docs/consumers.md) and the JVM one (plain Apache Avro and the Kafka client,
+``examples/jvm-consumer``, built by Maven in a copy under the test's tmp dir: offline from
+``~/.m2`` when everything is cached, else online from Maven Central). Every record the hub
+itself decodes from the feed must be printed by the example with the same fields, and the
+examples must have seen all six kinds of ``FeedRecord.kind``. A second feed holds one record
 written with each archived ``FeedRecord`` version (``schemas/avro/history/``) and one with
 the current: both examples must find each writer schema by its fingerprint.
 
 Measured (2 cores shared, load ~10): the feed fixture 13 s, the Python example 3 to 4 s
 (3 s of it waiting for the end), the JVM one 13 s of which the Maven build 4 to 8 s
 offline (12 s from an empty ``~/.m2``): well under 60 s, so no marker but ``kafka``.
+With the AVIS step (one ``hub clock tick``, a CLI process) at load 1.4 to 3: the fixture
+12.5 to 13 s, the whole module 38 to 42 s.
+
+A last test writes a switched feed by hand (a single-object record, then one in the
+Confluent wire format of the registry option): the Python example, run without
+``--registry``, prints the first and stops at the second with one line saying what it is
+and which option to give (its decoding with ``--registry``: tests/unit/
+test_feed_consumer_example.py).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +62,12 @@ ROOT = Path(__file__).resolve().parents[2]
 AVRO = ROOT / "schemas" / "avro"
 #: communes no other test uses (La Roche-sur-Yon, Les Sables-d'Olonne)
 HERE, THERE = "85191", "85194"
-KINDS = {"DEMANDE", "COPIE", "RETRAIT", "RADIATION", "EVENEMENT"}
+KINDS = {"DEMANDE", "COPIE", "RETRAIT", "RADIATION", "EVENEMENT", "AVIS"}
+#: the AVIS demand's creation day and the clock's time: its renewal deadline is 2002-01-15,
+#: so the tick is one day past its ``renouvellement_m-2`` (2001-11-15) and before any
+#: threshold of the other demands of the shared broker (created 2024 and later): the tick
+#: (to every partition of hub.demandes) sends nothing to anyone else
+NOTICE_CREATED, NOTICE_TICK = "2001-01-15", "2001-11-16"
 FIELDS = ("kind", "numUnique", "eventId", "operation", "demandeVersion", "profile", "reason",
           "hasDemande", "codeTypeEvenement", "delaiAnormalementLong", "cotations")
 
@@ -69,6 +85,21 @@ def _radiation(num: str, commune: str) -> dict[str, Any]:
                          radiation={"dateRadiation": "2026-11-20", "motifRadiation": "RADATT"})
 
 
+def _noticed(num: str) -> dict[str, Any]:
+    """A demand whose renewal notices are long due (the clock sends them at a tick)."""
+    event = demande_event(num, [HERE])
+    event["demande"]["demandeLogement"]["dateCreationDemande"] = NOTICE_CREATED
+    return event
+
+
+def _tick(env: dict[str, str], now: str) -> None:
+    """``hub clock tick --now NOW``, the command tests and operators move the clock with."""
+    done = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", "clock",
+                           "tick", "--now", now], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0 and "ticked" in done.stdout, done.stderr[-3000:]
+
+
 def _summary(rec: dict[str, Any]) -> tuple[Any, ...]:
     """What the examples print, from a record the hub decoded (or an example's line)."""
     if "hasDemande" not in rec:
@@ -80,9 +111,9 @@ def _summary(rec: dict[str, Any]) -> tuple[Any, ...]:
 
 
 @pytest.fixture(scope="module")
-def feed(worker: Any, actor_service: Any,
-         settings: HubSettings) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """(actor id, its whole feed as the hub decodes it) holding all five kinds."""
+def feed(worker: Any, actor_service: Any, settings: HubSettings,
+         hub_env: dict[str, str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(actor id, its whole feed as the hub decodes it) holding all six kinds."""
     from hub.api.app import create_app
 
     engine = make_engine(settings.database_url)
@@ -96,7 +127,8 @@ def feed(worker: Any, actor_service: Any,
     actor_service.add_or_update(sentinel)
     me = Caller(actor, {"Authorization": f"Bearer {KeyStore(engine).create(actor.id).key}"})
     held, moved, elsewhere = new_num_unique(), new_num_unique(), new_num_unique()
-    nums = {held, moved, elsewhere}
+    noticed = new_num_unique()
+    nums = {held, moved, elsewhere, noticed}
 
     def wait(actor_id: str, *wanted: tuple[str, str]) -> list[dict[str, Any]]:
         got = collect_feed(settings, actor_id, until=_has(*wanted), worker=worker,
@@ -106,9 +138,13 @@ def feed(worker: Any, actor_service: Any,
         return got
 
     _publish(settings, demande_event(held, [HERE]), demande_event(moved, [HERE]),
-             demande_event(elsewhere, [THERE]))
+             demande_event(elsewhere, [THERE]), _noticed(noticed))
     wait(sentinel.id, (elsewhere, "DEMANDE"))
-    wait(actor.id, (held, "DEMANDE"), (moved, "DEMANDE"))
+    wait(actor.id, (held, "DEMANDE"), (moved, "DEMANDE"), (noticed, "DEMANDE"))
+    _tick(hub_env, NOTICE_TICK)  # after the DEMANDE: the demand is stored before the tick
+    avis = [r for r in wait(actor.id, (noticed, "AVIS"))
+            if (r["numUnique"], r["kind"]) == (noticed, "AVIS")]
+    assert "renouvellement_m-2" in {r["reason"] for r in avis}, avis
     with TestClient(create_app(settings, engine)) as client:
         gp_event(client, me, held, "VISPROP", {"DATEVIS": "2025-06-02"})
     wait(actor.id, (held, "EVENEMENT"))
@@ -119,10 +155,14 @@ def feed(worker: Any, actor_service: Any,
     actor_service.add_or_update(actor.model_copy(
         update={"filters": ActorFilters(communes=[HERE, THERE])}))
     records = wait(actor.id, (held, "DEMANDE"), (held, "EVENEMENT"), (held, "RADIATION"),
-                   (moved, "RETRAIT"), (moved, "COPIE"), (elsewhere, "COPIE"))
+                   (moved, "RETRAIT"), (moved, "COPIE"), (elsewhere, "COPIE"),
+                   (noticed, "AVIS"))
+    assert {r["kind"] for r in records if r["numUnique"] in nums} == KINDS
     yield actor.id, records
-    # radiated, so that later runs' widened actors get no copies of them
-    _publish(settings, _radiation(moved, THERE), _radiation(elsewhere, THERE))
+    # radiated, so that later runs' widened actors get no copies of them (and no later
+    # tick sends notices of them)
+    _publish(settings, _radiation(moved, THERE), _radiation(elsewhere, THERE),
+             _radiation(noticed, HERE))
     engine.dispose()
 
 
@@ -153,11 +193,11 @@ Example = Callable[[str], str]
 
 @pytest.fixture(scope="module")
 def python_example(kafka_bootstrap: str) -> Example:
-    """Runs the Python example on an actor's feed; returns what it printed."""
-    script = ROOT / "examples/python-consumer/feed_consumer.py"
+    """Runs the Python example on an actor's feed as docs/consumers.md says (from its
+    folder, ``--schemas`` left to its default); returns what it printed."""
     return lambda actor_id: _run(
-        [sys.executable, str(script), "--bootstrap", kafka_bootstrap, "--actor", actor_id,
-         "--schemas", str(AVRO), "--idle", "3"], timeout=120)
+        [sys.executable, "feed_consumer.py", "--bootstrap", kafka_bootstrap, "--actor",
+         actor_id, "--idle", "3"], cwd=ROOT / "examples/python-consumer", timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -193,16 +233,48 @@ def test_jvm_example_decodes_every_kind(
     _check(jvm_example(actor_id), records)
 
 
-@pytest.fixture(scope="module")
-def versions_feed(settings: HubSettings) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
-    """(actor id, summaries) of a feed written by hand: the same kind of record once with
-    each archived FeedRecord writer schema, then with the current one."""
+@contextmanager
+def _hand_written_feed(settings: HubSettings, actor_id: str, num: str,
+                       values: list[bytes]) -> Iterator[None]:
+    """``values`` written as they are to a new feed topic of ``actor_id`` (keyed ``num``:
+    one partition, in order), the topic deleted afterwards."""
     from aiokafka import AIOKafkaProducer
     from aiokafka.admin import AIOKafkaAdminClient
 
     from hub.core import topics
     from hub.core.kafka.admin import ensure_topics, feed_spec
     from hub.core.kafka.client import client_options
+
+    async def produce() -> None:
+        await ensure_topics(settings, [feed_spec(actor_id)])
+        producer = AIOKafkaProducer(**client_options(settings))
+        await producer.start()
+        try:
+            for value in values:
+                await producer.send_and_wait(topics.feed_topic(actor_id), value,
+                                             key=num.encode())
+        finally:
+            await producer.stop()
+
+    async def drop() -> None:
+        admin = AIOKafkaAdminClient(**client_options(settings))
+        await admin.start()
+        try:
+            await admin.delete_topics([topics.feed_topic(actor_id)])
+        finally:
+            await admin.close()
+
+    asyncio.run(produce())
+    try:
+        yield
+    finally:
+        asyncio.run(drop())
+
+
+@pytest.fixture(scope="module")
+def versions_feed(settings: HubSettings) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+    """(actor id, summaries) of a feed written by hand: the same kind of record once with
+    each archived FeedRecord writer schema, then with the current one."""
     from schemas import MARKER, SchemaRegistry
 
     registry = SchemaRegistry()
@@ -224,29 +296,10 @@ def versions_feed(settings: HubSettings) -> Iterator[tuple[str, list[tuple[Any, 
                                    "dateReference": "2025-06-17", "total": 60,
                                    "horsCotation": False, "maximum": 860, "criteres": []}])
 
-    async def produce() -> None:
-        await ensure_topics(settings, [feed_spec(actor_id)])
-        producer = AIOKafkaProducer(**client_options(settings))
-        await producer.start()
-        try:
-            for w, rec in zip(writers, records, strict=True):
-                await producer.send_and_wait(topics.feed_topic(actor_id),
-                                             MARKER + w.fingerprint + w.write(rec),
-                                             key=num.encode())
-        finally:
-            await producer.stop()
-
-    async def drop() -> None:
-        admin = AIOKafkaAdminClient(**client_options(settings))
-        await admin.start()
-        try:
-            await admin.delete_topics([topics.feed_topic(actor_id)])
-        finally:
-            await admin.close()
-
-    asyncio.run(produce())
-    yield actor_id, [_summary(r) for r in records]
-    asyncio.run(drop())
+    values = [MARKER + w.fingerprint + w.write(rec)
+              for w, rec in zip(writers, records, strict=True)]
+    with _hand_written_feed(settings, actor_id, num, values):
+        yield actor_id, [_summary(r) for r in records]
 
 
 def test_examples_find_every_schema_version_by_fingerprint(
@@ -256,3 +309,36 @@ def test_examples_find_every_schema_version_by_fingerprint(
     for run in (python_example, jvm_example):
         printed = [json.loads(line) for line in run(actor_id).splitlines() if line.strip()]
         assert [_summary(line) for line in printed] == expected
+
+
+def test_the_python_example_stops_at_a_confluent_record_with_one_line(
+        settings: HubSettings, kafka_bootstrap: str) -> None:
+    """A feed switched to the registry option (docs/consumers.md): a single-object record,
+    then the same one in the Confluent wire format. Without ``--registry`` the example
+    prints the first, then stops at the second with one line naming the format and the
+    option (exit 1), where it used to die with a traceback."""
+    from schemas import get_codec
+    from schemas.confluent import frame
+
+    actor_id = f"cons-c-{uuid.uuid4().hex[:8]}"
+    num = new_num_unique()
+    single = get_codec().encode("FeedRecord", {
+        "kind": "DEMANDE", "eventId": f"{actor_id}-1", "numUnique": num, "operation": "CRE",
+        "demandeVersion": 1, "occurredAt": 1_750_000_000_000,
+        "dispatchedAt": 1_750_000_000_001, "profile": "consultant_simple", "reason": None,
+        "changedFields": [], "demande": demande_event(num, [HERE])["demande"],
+        "evenement": None, "delaiAnormalementLong": None,
+        "delaiAnormalementLongSource": None, "cotations": []})  # fmt: skip
+    with _hand_written_feed(settings, actor_id, num, [single, frame(42, single[10:])]):
+        done = subprocess.run(
+            [sys.executable, "feed_consumer.py", "--bootstrap", kafka_bootstrap, "--actor",
+             actor_id, "--idle", "3"], cwd=ROOT / "examples/python-consumer",
+            capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    printed = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    assert [(p["offset"], p["kind"], p["numUnique"]) for p in printed] == [(0, "DEMANDE", num)]
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"feed_consumer.py: error: hub.feed.{actor_id} partition "), lines
+    assert "offset 1: the record is in the Confluent wire format (magic byte 0, schema id 42)" \
+        in lines[0] and "--registry URL" in lines[0], lines  # fmt: skip
