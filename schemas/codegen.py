@@ -205,6 +205,11 @@ class Generator:
         elif t in _RANGES:
             lo, hi = _RANGES[t]
             src.add(d, f"if type({x}) is not int or not {lo} <= {x} < {hi}:")
+            # only the failing branch tells "not an int" from "an int out of range"
+            bits = {"int": 32, "long": 64}[t]
+            wide = path + f": integer out of range for {t} ({bits} bits)"
+            src.add(d + 1, f"if type({x}) is int:")
+            src.add(d + 2, f"raise Mismatch({wide!r})")
             src.add(d + 1, fail)
             src.add(d, f"if -64 <= {x} < 64:")  # the zigzag fits one byte
             src.add(d + 1, f"out.append(({x} << 1) ^ ({x} >> 63))")

@@ -11,13 +11,16 @@ Contracts:
   reads them, into :class:`JsonSlice` (a byte range of a JSON lines file, about
   :data:`SLICE_BYTES`, cut just after an end of line, with the number of its first
   line), :class:`XmlBatch` (up to :data:`XML_BATCH` XML files) and :class:`Refusal` (a
-  file refused as a whole: unsupported type, unreadable). Only one block of
+  file refused as a whole: unsupported type, unreadable). A file of a folder whose name
+  does not end in one of :data:`SUFFIXES` is passed over: no unit, only a call of
+  ``on_skipped`` (``hub publish`` reports how many). Only one block of
   :data:`_BLOCK` bytes is held while cutting, whatever the lines hold; a line is never
   split, and no slice but a file's first starts with a byte order mark (only line 1 may
   carry one);
 * :func:`check_unit` checks every event of a unit exactly as pass 1 always did
   (:func:`connectors.ingress.publishing.check_raw`, locations ``file:line`` or ``file``)
-  and returns an :class:`Outcome`: the refusals in order, the counts, the input bytes,
+  and returns an :class:`Outcome`: the refusals in order (those of whole files counted
+  apart: a file refused as such is no invalid event), the counts, the input bytes,
   and, when ``keep``, the spool entries of the valid events framed in order
   (:mod:`connectors.ingress.spool`);
 * :class:`Checker` runs :func:`check_unit` over units, in this process (``jobs`` 1) or
@@ -37,7 +40,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -45,7 +48,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeAlias, cast
 
-from connectors.ingress.publishing import InputLimits, check_raw, read_bounded, walk_files
+from connectors.ingress.publishing import (
+    SUFFIXES,
+    InputLimits,
+    check_raw,
+    read_bounded,
+    walk_files,
+)
 from connectors.ingress.spool import READY, frame, frame_pending
 from connectors.sne.numbering import needs_number
 from hub.core.errors import InputError
@@ -57,7 +66,6 @@ SLICE_BYTES = 1 << 20
 XML_BATCH = 64
 _BLOCK = 1 << 20
 _BOM = b"\xef\xbb\xbf"
-SUFFIXES = (".xml", ".jsonl", ".json", ".ndjson")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,16 +97,22 @@ class Outcome:
 
     #: (location, message) of each refused event or file, in input order
     refused: list[tuple[str, str]] = field(default_factory=list)
+    #: how many of ``refused`` are whole files (unsupported type, unreadable), not events
+    files_refused: int = 0
     valid: int = 0
     to_number: int = 0
+    #: valid JSON events without an ``eventId`` (the hub gave them a new one)
+    ids_given: int = 0
     #: input bytes the unit covers (progress)
     nbytes: int = 0
     #: spool entries of the valid events, framed in order (empty unless ``keep``)
     framed: bytes = b""
 
 
-def units(paths: Iterable[Path]) -> Iterator[Unit]:
-    """The units of ``paths`` in input order (module doc); never raises for a file."""
+def units(paths: Iterable[Path],
+          on_skipped: Callable[[Path], None] | None = None) -> Iterator[Unit]:  # fmt: skip
+    """The units of ``paths`` in input order (module doc); never raises for a file.
+    ``on_skipped(file)``: called for each file of a folder passed over for its name."""
     for path in paths:
         in_folder = path.is_dir()
         batch: list[str] = []
@@ -118,6 +132,8 @@ def units(paths: Iterable[Path]) -> Iterator[Unit]:
             elif not in_folder:  # other files in a folder are not ours
                 yield Refusal(str(f), f"unsupported file type {suffix or '(none)'}; "
                                       "use .jsonl or .xml")  # fmt: skip
+            elif on_skipped is not None:
+                on_skipped(f)
         if batch:
             yield XmlBatch(tuple(batch))
 
@@ -179,6 +195,7 @@ class _Range:
 def _raws(unit: Unit, limits: InputLimits, out: Outcome
           ) -> Iterator[tuple[str, dict[str, object] | bytes | InputError]]:  # fmt: skip
     if isinstance(unit, Refusal):
+        out.files_refused += 1
         yield unit.where, InputError(unit.message)
     elif isinstance(unit, JsonSlice):
         out.nbytes = unit.end - unit.start
@@ -191,12 +208,14 @@ def _raws(unit: Unit, limits: InputLimits, out: Outcome
                 for n, raw in lines:
                     yield f"{unit.path}:{unit.first_line + n - 1}", raw
         except OSError as exc:
+            out.files_refused += 1
             yield unit.path, InputError(f"cannot read the file ({exc.strerror or exc})")
     else:
         for path in unit.paths:
             try:
                 document = read_bounded(Path(path), limits.max_file_bytes)
             except OSError as exc:
+                out.files_refused += 1
                 yield path, InputError(f"cannot read the file ({exc.strerror or exc})")
                 continue
             out.nbytes += len(document) if isinstance(document, bytes) else _size(path)
@@ -221,6 +240,8 @@ def check_unit(unit: Unit, limits: InputLimits, keep: bool) -> Outcome:
             out.refused.append((where, exc.message))
             continue
         out.valid += 1
+        if type(raw) is dict and "eventId" not in raw:
+            out.ids_given += 1
         if needs_number(checked.event):
             out.to_number += 1
             if keep:

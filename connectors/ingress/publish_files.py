@@ -3,7 +3,9 @@
 Pass 1 (:func:`validate_files`) reads every input once and checks every event as the
 worker would (:func:`connectors.ingress.publishing.check_raw`), calling nobody, cut into
 units checked in this process or in worker processes (:mod:`connectors.ingress.checking`,
-results in input order): each refusal goes to ``report`` as it is found, and the records
+results in input order): each refusal goes to ``report`` as it is found (a file refused
+as a whole is counted apart from the invalid events; the files of a folder passed over
+for their name are counted, the first few named), and the records
 of the valid events, already encoded, go to a :class:`~connectors.ingress.spool.Spool`
 (a nameless file of the hub's private temp area). The caller decides from the counts
 whether anything may be sent (nothing if one event is invalid, unless
@@ -17,7 +19,9 @@ parsed, checked nor encoded again, so an input changed between the passes is irr
 Creations without numéro unique are numbered by the SNE here, in pass 2 only, once every
 check passed: an SNE refusal is reported and counted in :attr:`Published.refused`, the
 rest still goes; an SNE that cannot be reached stops the pass
-(:attr:`Published.stopped`), what it numbered before is published.
+(:attr:`Published.stopped`), what it numbered before is published. Its counts are kept
+up to date as it goes: a Ctrl-C (the pass waits for the records the producer holds) leaves
+the number of events the broker acknowledged in the caller's :class:`Published`.
 
 Neither pass holds more than a few units of events (plus the producer's window),
 whatever the size of the inputs; progress goes to a :class:`Meter` (bytes, events).
@@ -26,7 +30,7 @@ whatever the size of the inputs; progress goes to a :class:`Meter` (bytes, event
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -36,6 +40,7 @@ from connectors.ingress.publishing import (
     Checked,
     InputLimits,
     PreparedEvent,
+    Sent,
     numbered,
     publish_events,
 )
@@ -67,20 +72,42 @@ class NoMeter:
         pass
 
 
+#: names of passed-over files :class:`Validated` keeps (for the report)
+SKIPPED_NAMES = 3
+
+
 @dataclass(slots=True)
 class Validated:
     """Counts of pass 1."""
 
     valid: int = 0
+    #: refused events (a file refused as a whole is counted in ``files_refused``)
     invalid: int = 0
     to_number: int = 0
+    #: files given by name refused as a whole (unsupported type, unreadable)
+    files_refused: int = 0
+    #: files of the folders passed over for their name (not .jsonl, .xml…), and the
+    #: first :data:`SKIPPED_NAMES` of them
+    skipped: int = 0
+    skipped_names: list[str] = field(default_factory=list)
+    #: valid JSON events without an ``eventId``: the hub gives one, new at each publish
+    ids_given: int = 0
+
+    @property
+    def refused(self) -> int:
+        """Invalid events and refused files: what ``--skip-invalid`` passes over."""
+        return self.invalid + self.files_refused
 
 
 @dataclass(slots=True)
 class Published:
-    """Outcome of pass 2."""
+    """Outcome of pass 2, kept up to date as it goes (a caller interrupted reads it)."""
 
+    #: events acknowledged by the broker
     published: int = 0
+    #: events handed to the producer whose acknowledgement had not come when the pass
+    #: was stopped (Ctrl-C twice): they may or may not be on the topic
+    unsettled: int = 0
     #: creations the SNE refused to number (reported)
     refused: int = 0
     #: ``where: message`` of the SNE outage that stopped the pass, "" otherwise
@@ -101,13 +128,21 @@ def validate_files(paths: Iterable[Path], limits: InputLimits, report: Report,
     meter = meter or NoMeter()
     checker = checker or Checker(limits)
     out = Validated()
-    for outcome in checker.run(units(paths), keep=spool is not None):
+
+    def skipped(f: Path) -> None:
+        out.skipped += 1
+        if len(out.skipped_names) < SKIPPED_NAMES:
+            out.skipped_names.append(str(f))
+
+    for outcome in checker.run(units(paths, skipped), keep=spool is not None):
         for where, message in outcome.refused:
             report(where, message)
         out.valid += outcome.valid
-        out.invalid += len(outcome.refused)
+        out.invalid += len(outcome.refused) - outcome.files_refused
+        out.files_refused += outcome.files_refused
         out.to_number += outcome.to_number
-        if spool is not None and outcome.framed and (skip_invalid or not out.invalid):
+        out.ids_given += outcome.ids_given
+        if spool is not None and outcome.framed and (skip_invalid or not out.refused):
             spool.write(outcome.framed, outcome.valid)
         meter.read(outcome.nbytes)
         meter.events(outcome.valid + len(outcome.refused))
@@ -115,13 +150,21 @@ def validate_files(paths: Iterable[Path], limits: InputLimits, report: Report,
 
 
 async def publish_spool(settings: HubSettings, spool: Spool, report: Report,
-                        meter: Meter | None = None,
-                        window: int = DEFAULT_WINDOW) -> Published:  # fmt: skip
+                        meter: Meter | None = None, window: int = DEFAULT_WINDOW,
+                        out: Published | None = None) -> Published:  # fmt: skip
     """Pass 2: send the spooled records in order (module doc); ``meter`` counts the
     spool's bytes read and the acknowledgements. Raises :class:`HubError` when Kafka
-    fails (what was acknowledged before stays published)."""
+    fails (what was acknowledged before stays published). ``out``: filled as the pass
+    goes, so that a caller interrupted (Ctrl-C: the pass waits for the records the
+    producer holds, :func:`connectors.ingress.publishing.send_all`) knows how many
+    events the broker acknowledged."""
     meter = meter or NoMeter()
-    out = Published()
+    out = out if out is not None else Published()
+    sent = Sent()
+
+    def acked(n: int) -> None:
+        out.published += n
+        meter.events(n)
 
     def ready_events() -> Iterator[PreparedEvent]:
         unread = 0
@@ -144,6 +187,9 @@ async def publish_spool(settings: HubSettings, spool: Spool, report: Report,
                 return
         meter.read(unread)
 
-    out.published = await publish_events(settings, ready_events(), window=window,
-                                         on_acked=meter.events)  # fmt: skip
+    try:
+        await publish_events(settings, ready_events(), window=window, on_acked=acked,
+                             sent=sent)  # fmt: skip
+    finally:
+        out.unsettled = sent.unsettled
     return out

@@ -67,6 +67,10 @@ class InputLimits:
         )
 
 
+#: the names (lowercase endings) of the files ``hub publish`` reads; in a folder, the
+#: others are passed over, a file given by name is refused
+SUFFIXES = (".xml", ".jsonl", ".json", ".ndjson")
+
 #: what :func:`iter_inputs` yields for one event: JSON object, XML bytes, or the refusal
 Raw: TypeAlias = dict[str, Any] | bytes | InputError
 
@@ -85,7 +89,7 @@ def iter_inputs(paths: Iterable[Path], limits: InputLimits,
         files = walk_files(path) if path.is_dir() else iter([path])
         for f in files:
             suffix = f.suffix.lower()
-            if suffix not in (".xml", ".jsonl", ".json", ".ndjson"):
+            if suffix not in SUFFIXES:
                 if not path.is_dir():  # other files in a folder are not ours
                     yield (
                         str(f),
@@ -136,11 +140,13 @@ def walk_files(folder: Path) -> Iterator[Path]:
 
 
 def input_bytes(paths: Iterable[Path]) -> int:
-    """Total size of the files :func:`iter_inputs` would read (progress totals)."""
+    """Total size of the files :func:`iter_inputs` would read (progress totals): those
+    named as :data:`SUFFIXES` says, the others are not read."""
     total = 0
     for path in paths:
         for f in walk_files(path) if path.is_dir() else (path,):
-            total += _size(f)
+            if f.suffix.lower() in SUFFIXES:
+                total += _size(f)
     return total
 
 
@@ -272,6 +278,18 @@ DEFAULT_WINDOW = 10_000
 YIELD_EVERY = 256
 
 
+@dataclass(slots=True)
+class Sent:
+    """How far :func:`send_all` got, kept up to date as it goes: a caller interrupted in
+    the middle (Ctrl-C) still reads it."""
+
+    #: records the broker acknowledged
+    acked: int = 0
+    #: records handed to the producer, neither acknowledged nor failed when it stopped
+    #: (a stop before their outcome: they may or may not be on the topic)
+    unsettled: int = 0
+
+
 class Sender(Protocol):
     """What :func:`send_all` needs of a producer (``AIOKafkaProducer.send``)."""
 
@@ -280,23 +298,47 @@ class Sender(Protocol):
 
 async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIterator[PreparedEvent],
                    *, window: int = DEFAULT_WINDOW,
-                   on_acked: Callable[[int], None] | None = None) -> int:  # fmt: skip
+                   on_acked: Callable[[int], None] | None = None,
+                   sent: Sent | None = None) -> int:  # fmt: skip
     """Send ``events`` to hub.demandes in order, pulling the next one only while fewer
     than ``window`` sends await their acknowledgement (the producer batches them); return
     the count acknowledged. The first failed send raises (what follows is not sent).
-    ``on_acked(n)``: called as acknowledgements arrive, with how many since last call."""
-    pending: deque[asyncio.Future[Any]] = deque()
-    acked = 0
+    ``on_acked(n)``: called as acknowledgements arrive, with how many since last call;
+    ``sent``: kept up to date (:class:`Sent`).
 
-    async def settle(keep: int) -> None:
-        nonlocal acked
-        done = 0
-        while len(pending) > keep or (pending and pending[0].done()):
-            await pending.popleft()  # raises the send's error, if any
-            done += 1
-        acked += done
+    Cancelled (Ctrl-C under ``asyncio.run``): no further event is taken, the records the
+    producer holds are waited for (each is acknowledged or fails within the producer's
+    own timeouts) and the acknowledged ones counted, then the cancellation goes on; a
+    second cancellation stops that wait, the records still awaited are then counted in
+    :attr:`Sent.unsettled`."""
+    pending: deque[asyncio.Future[Any]] = deque()
+    sent = sent if sent is not None else Sent()
+
+    def count(done: int) -> None:
+        sent.acked += done
         if done and on_acked is not None:
             on_acked(done)
+
+    async def settle(keep: int) -> None:
+        done = 0
+        try:
+            while len(pending) > keep or (pending and pending[0].done()):
+                head = pending[0]
+                if not head.done():  # not ``await head``: a cancel would cancel the send
+                    await asyncio.wait((head,))
+                pending.popleft().result()  # raises the send's error, if any
+                done += 1
+        finally:
+            count(done)
+
+    async def drain() -> None:
+        try:
+            if pending:
+                await asyncio.wait(pending)
+        finally:
+            over = [f for f in pending if f.done()]
+            count(sum(1 for f in over if not f.cancelled() and f.exception() is None))
+            sent.unsettled = len(pending) - len(over)
 
     async def each() -> AsyncIterator[PreparedEvent]:
         if isinstance(events, AsyncIterator):
@@ -306,28 +348,34 @@ async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIter
             for ev in events:
                 yield ev
 
-    async for ev in each():
-        pending.append(await producer.send(topics.DEMANDES, ev.value, key=ev.key))
-        if len(pending) % YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # the producer's sender runs between records of a sync input
-        if len(pending) >= window or pending[0].done():  # acknowledged ones let go at once
-            await settle(window // 2 if len(pending) >= window else len(pending))
-    await settle(0)
-    return acked
+    try:
+        async for ev in each():
+            pending.append(await producer.send(topics.DEMANDES, ev.value, key=ev.key))
+            if len(pending) % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # the producer's sender runs between records of a sync input
+            if len(pending) >= window or pending[0].done():  # acknowledged ones let go at once
+                await settle(window // 2 if len(pending) >= window else len(pending))
+        await settle(0)
+    except asyncio.CancelledError:
+        await drain()  # what the producer holds: acknowledged or failed, and counted
+        raise
+    return sent.acked
 
 
 async def publish_events(settings: HubSettings,
                          events: Iterable[PreparedEvent] | AsyncIterator[PreparedEvent],
                          *, window: int = DEFAULT_WINDOW,
-                         on_acked: Callable[[int], None] | None = None) -> int:  # fmt: skip
+                         on_acked: Callable[[int], None] | None = None,
+                         sent: Sent | None = None) -> int:  # fmt: skip
     """Produce events to hub.demandes (keyed by numéro unique); return the count acked.
-    Streams: see :func:`send_all` (at most ``window`` records held at a time). A failure
-    of Kafka is a :class:`TransientError` (what was acknowledged before stays published)."""
+    Streams: see :func:`send_all` (at most ``window`` records held at a time; ``sent``:
+    its progress, also when cancelled). A failure of Kafka is a :class:`TransientError`
+    (what was acknowledged before stays published)."""
     await ensure_topics(settings, core_topics(settings))
     producer = new_producer(settings)
     try:
         await producer.start()
-        return await send_all(producer, events, window=window, on_acked=on_acked)
+        return await send_all(producer, events, window=window, on_acked=on_acked, sent=sent)
     except KafkaError as exc:
         raise TransientError(f"publishing to {topics.DEMANDES} failed: {exc}") from exc
     finally:

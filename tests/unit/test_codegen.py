@@ -142,7 +142,13 @@ def test_truncated_or_corrupted_bytes_raise_only_the_readers_errors(data: st.Dat
 @pytest.mark.parametrize(
     ("field_type", "value", "where"),
     [
-        ("int", 2**31, "expected int"),
+        ("int", 2**31, r"integer out of range for int \(32 bits\)"),
+        ("int", -(2**31) - 1, r"integer out of range for int \(32 bits\)"),
+        ("int", 1.5, "expected int, got float"),
+        ("long", 10**19, r"integer out of range for long \(64 bits\)"),
+        ("long", -99999999999999999999, r"integer out of range for long \(64 bits\)"),
+        ("long", 10**28, r"integer out of range for long \(64 bits\)"),
+        (["null", "long"], 2**63, r"integer out of range for long \(64 bits\)"),
         ("long", True, "expected long, got bool"),
         ("string", b"x", "expected string, got bytes"),
         ("string", "\ud800", "not encodable"),
@@ -159,6 +165,18 @@ def test_a_value_that_does_not_fit_names_the_field(field_type: Any, value: Any, 
     with pytest.raises(Mismatch, match=where) as caught:
         write({"v": value})
     assert ".v" in str(caught.value)
+    assert ("out of range" in str(caught.value)) == ("out of range" in where), caught.value
+
+
+@pytest.mark.parametrize("t", ["int", "long"])
+def test_the_bounds_of_int_and_long_are_written_and_one_past_them_is_out_of_range(t: str) -> None:
+    bits = {"int": 32, "long": 64}[t]
+    write, read = compile_schema(_top(t))
+    for ok in (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1):
+        assert read(write({"v": ok}), 0)[0] == {"v": ok}
+    for wide in (-(2 ** (bits - 1)) - 1, 2 ** (bits - 1)):
+        with pytest.raises(Mismatch, match=rf"\.v: integer out of range for {t} \({bits} bits\)$"):
+            write({"v": wide})
 
 
 def test_one_name_defined_differently_in_two_schemas_keeps_each_definition() -> None:

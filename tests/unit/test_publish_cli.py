@@ -94,7 +94,10 @@ def _check(stderr: str, stdout: str, code: int, path: Path, content: list[Line],
     assert [(m["where"], int(m["line"])) for m in refused if m] == [
         (str(path), n) for n, ln in events if not ln.valid
     ]
-    if invalid and (not skip_invalid or not valid):
+    if not events:  # blank lines only
+        assert code == 1, (stdout, stderr[-2000:])
+        assert stderr.splitlines() == [f"Error: no event found in {path}; nothing published"]
+    elif invalid and (not skip_invalid or not valid):
         assert code == 1, (stdout, stderr[-2000:])
         assert stderr.splitlines()[-1].startswith("Error: ")
     else:
@@ -172,6 +175,10 @@ def test_usage_errors_and_other_files(tmp_path: Path) -> None:
     assert res.exit_code == 1, res.output
     assert f"{big}: file larger than the {MAX_FILE} bytes cap" in res.stderr
     assert f"{odd}: unsupported file type .txt; use .jsonl or .xml" in res.stderr
+    # an XML file is one event, a file of another type is refused as a file
+    assert res.stderr.splitlines()[-1] == (
+        "Error: 1 invalid event(s) and 1 refused file(s) and no valid event, nothing published"
+    )
 
 
 def test_xml_size_limit_is_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -253,4 +260,110 @@ def test_names_from_the_input_never_break_the_one_line(tmp_path: Path) -> None:
         f"{folder}/c.jsonl:1: DemandeEvent: fr.passerelle.hub.DemandeEvent: unknown fields "
         f"'evil\\nname', '{'x' * 40}'",
         "Error: 2 invalid event(s), nothing published (use --skip-invalid to publish the rest)",
+    ]
+
+
+# -- no event at all, files refused or passed over ---------------------------------------
+
+
+def _no_kafka(monkeypatch: pytest.MonkeyPatch) -> None:
+    from connectors.ingress import publishing
+
+    def refuse(_settings: object) -> None:
+        raise AssertionError("nothing to send: Kafka must not be called")
+
+    monkeypatch.setattr(publishing, "new_producer", refuse)
+
+
+@pytest.mark.parametrize("kind", ["empty", "blank lines", "bom", "folder of .txt", "empty folder"])
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_an_input_without_any_event_is_refused_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, dry_run: bool
+) -> None:
+    """An empty file, blank lines only, a byte order mark only, a folder holding no file
+    of ours: one line naming the input, exit 1 like the other refusals, nothing sent (the
+    passed-over files counted and named on stderr)."""
+    _no_kafka(monkeypatch)
+    path = tmp_path / ("in" if "folder" in kind else "events.jsonl")
+    if "folder" in kind:
+        path.mkdir()
+        if kind == "folder of .txt":
+            (path / "notes.txt").write_text('{"an": "event"}\n')
+    else:
+        path.write_bytes({"empty": b"", "blank lines": b"\n  \n\r\n\t\n",
+                          "bom": b"\xef\xbb\xbf"}[kind])  # fmt: skip
+    res = CliRunner().invoke(main, ["publish", *(["--dry-run"] if dry_run else []), str(path)])
+    assert res.exit_code == 1, (res.output, res.exception)
+    assert res.stdout == ""
+    skipped = [f"passed over 1 file(s) in folders, not named .jsonl, .ndjson, .json or .xml: "
+               f"{path / 'notes.txt'}"] if kind == "folder of .txt" else []  # fmt: skip
+    assert res.stderr.splitlines() == [
+        *skipped, f"Error: no event found in {path}; nothing published"
+    ]
+
+
+def test_several_inputs_without_event_are_named_the_first_three(tmp_path: Path) -> None:
+    paths = [tmp_path / f"e{i}.jsonl" for i in range(5)]
+    for p in paths:
+        p.write_bytes(b"\n")
+    res = CliRunner().invoke(main, ["publish", "--dry-run", *map(str, paths)])
+    assert res.exit_code == 1
+    assert res.stderr.splitlines() == [
+        f"Error: no event found in {paths[0]}, {paths[1]}, {paths[2]} and 2 more; "
+        "nothing published"
+    ]
+
+
+def test_files_passed_over_in_a_folder_are_counted_and_the_first_named(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.jsonl").write_text(json.dumps(SPEC) + "\n")
+    odd = [folder / "README", folder / "notes.txt", folder / "sub" / "x.csv", folder / "z.md"]
+    for f in odd:
+        f.write_text("not ours")
+    res = CliRunner().invoke(main, ["publish", "--dry-run", str(folder)])
+    assert res.exit_code == 0, (res.output, res.exception)
+    assert res.stderr.splitlines() == [
+        "passed over 4 file(s) in folders, not named .jsonl, .ndjson, .json or .xml: "
+        f"{odd[0]}, {odd[1]}, {odd[2]} and 1 more"
+    ]
+    assert "1 valid event(s), 0 invalid; nothing published (dry run)" in res.stdout
+
+
+def test_the_bytes_of_files_passed_over_are_not_counted(tmp_path: Path) -> None:
+    from connectors.ingress.publishing import input_bytes
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(b"x" * 10)
+    (folder / "b.XML").write_bytes(b"x" * 100)
+    (folder / "big.txt").write_bytes(b"x" * 100_000)
+    odd = tmp_path / "c.txt"  # named: refused, not read
+    odd.write_bytes(b"x" * 1000)
+    assert input_bytes([folder, odd]) == 110
+
+
+def test_a_file_refused_as_a_whole_is_a_refused_file_not_an_invalid_event(
+    tmp_path: Path,
+) -> None:
+    good = tmp_path / "a.jsonl"
+    good.write_text(json.dumps(SPEC) + "\n")
+    odd = tmp_path / "notes.txt"
+    odd.write_text("hello")
+    runner = CliRunner()
+    res = runner.invoke(main, ["publish", "--dry-run", str(odd)])
+    assert res.exit_code == 1
+    assert res.stderr.splitlines() == [
+        f"{odd}: unsupported file type .txt; use .jsonl or .xml",
+        "Error: 1 refused file(s) and no event found, nothing published",
+    ]
+    res = runner.invoke(main, ["publish", "--dry-run", str(good), str(odd)])
+    assert res.exit_code == 1  # all or nothing: a refused file as an invalid event
+    assert res.stderr.splitlines()[-1] == (
+        "Error: 1 refused file(s), nothing published (use --skip-invalid to publish the rest)"
+    )
+    res = runner.invoke(main, ["publish", "--dry-run", "--skip-invalid", str(good), str(odd)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [
+        "1 valid event(s), 0 invalid, 1 refused file(s); nothing published (dry run)"
     ]

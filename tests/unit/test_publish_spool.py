@@ -10,7 +10,9 @@ of the event loop and records the keys and values in the order sent).
 * the all-or-nothing rule through the spool: one invalid event after thousands of valid
   ones and nothing is sent; with ``--skip-invalid`` the others are, in order;
 * what is sent is what was checked, even if an input changes between the passes;
-* Ctrl-C during the check ends the command and its workers, the spool gone with them.
+* Ctrl-C during the check ends the command and its workers, the spool gone with them,
+  and says nothing was sent; during the send pass it says how many events the producer
+  acknowledged (exactly those it got) and how to send the rest.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,6 +89,12 @@ def small_units(monkeypatch: pytest.MonkeyPatch) -> None:
 def _event_line(**extra: Any) -> bytes:
     event = spec_event(new_num_unique(), list(wished_communes())[:2])
     event.update(extra)
+    return json.dumps(event).encode()
+
+
+def _event_line_without_id() -> bytes:
+    event = spec_event(new_num_unique(), list(wished_communes())[:2])
+    del event["eventId"]
     return json.dumps(event).encode()
 
 
@@ -383,8 +392,97 @@ def test_stopping_the_check_ends_the_command_its_workers_and_the_spool(
     assert proc.returncode != 0
     if sig == signal.SIGINT:
         assert b"Traceback" not in err, err[-2000:]
+        assert proc.returncode == 130
+        assert err.decode().splitlines()[-1:] == [
+            "interrupted during the check: nothing sent; all or nothing holds, publish the same "
+            "input again"
+        ], err[-2000:]
     deadline = time.monotonic() + 10
     while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert all(_gone(pid) for pid in workers), workers
     assert os.listdir(home / "tmp") == []
+
+
+#: ``hub`` with a producer that sends a record per millisecond and acknowledges it 20 ms
+#: later (so some are always awaiting theirs), writing ``<sent> <acked>`` to
+#: ``$FAKE_OUT`` when stopped and creating ``$FAKE_OUT.sending`` at its 300th record
+_SLOW_HUB = """
+import asyncio, os
+from connectors.ingress import publishing
+out = os.environ["FAKE_OUT"]
+class Slow:
+    sent = acked = 0
+    async def start(self): pass
+    async def stop(self):
+        await asyncio.sleep(0.1)
+        with open(out, "w") as f: f.write(f"{self.sent} {self.acked}")
+    async def send(self, topic, value, *, key):
+        await asyncio.sleep(0.001)
+        self.sent += 1
+        if self.sent == 300: open(out + ".sending", "w").close()
+        fut = asyncio.get_running_loop().create_future()
+        def ack():
+            self.acked += 1
+            fut.set_result(None)
+        asyncio.get_running_loop().call_later(0.02, ack)
+        return fut
+async def no_topics(*_): return []
+publishing.new_producer = lambda _settings: Slow()
+publishing.ensure_topics = no_topics
+from hub.cli import main
+main()
+"""
+
+_INTERRUPTED = re.compile(
+    r"^interrupted: ([\d,]+) of ([\d,]+) event\(s\) sent \(acknowledged by Kafka\) before "
+    r"the stop; the rest not sent\. Sending had begun, so all or nothing could not hold; "
+)
+
+
+@pytest.mark.parametrize("with_ids", [True, False])
+def test_ctrl_c_while_sending_says_how_many_events_kafka_acknowledged(
+    tmp_path: Path, with_ids: bool
+) -> None:
+    """Ctrl-C in the send pass: exit 130 with one line giving the count the producer
+    really acknowledged (those it held when stopped included), that the rest was not
+    sent, and how to send it: the same input again only when every event carries its
+    eventId (the dispatcher skips an id it has applied), else only the rest."""
+    n = 5_000
+    path = tmp_path / "big.jsonl"
+    with path.open("wb") as f:
+        for _ in range(n):
+            f.write((_event_line() if with_ids else _event_line_without_id()) + b"\n")
+    out = tmp_path / "fake"
+    env = {**os.environ, "HUB_HOME": str(tmp_path / "home"), "FAKE_OUT": str(out)}
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_HUB, "publish", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not Path(f"{out}.sending").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "the send pass did not begin"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        stdout, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = err.decode().splitlines()
+    assert proc.returncode == 130, err[-2000:]
+    assert stdout == b"" and len(lines) == 1, err[-2000:]
+    found = _INTERRUPTED.match(lines[0])
+    assert found, lines
+    sent, acked = map(int, out.read_text().split())
+    assert int(found[1].replace(",", "")) == acked == sent  # nothing left awaiting its ack
+    assert 300 <= acked < n and int(found[2].replace(",", "")) == n
+    if with_ids:
+        assert lines[0].endswith("to send the rest, publish the same input again: every event "
+                                 "carries its eventId and the hub skips one it has already "
+                                 "applied (docs/operations.md)")  # fmt: skip
+    else:
+        assert lines[0].endswith(
+            f"{n:,} event(s) have no eventId (the hub gives a new one at each publish), so "
+            "publishing the same input again would duplicate what was sent: to send the rest, "
+            f"publish only the events after the first {found[1]} valid ones (docs/operations.md)"
+        )

@@ -198,3 +198,73 @@ def test_a_failed_send_is_one_hub_error_and_stops_the_input(
     with pytest.raises(HubError, match=r"publishing to hub\.demandes failed"):
         asyncio.run(publish_events(get_settings(), events(), window=10))
     assert pulled < 100  # the rest of the input is not read
+
+
+class LateProducer:
+    """Acknowledges each send ``delay`` seconds after it; ``held`` sends are never
+    acknowledged (a broker that stopped answering)."""
+
+    def __init__(self, delay: float, held: int = 0) -> None:
+        self.delay, self.held = delay, held
+        self.sent = self.acked = 0
+        self.open: list[asyncio.Future[None]] = []
+
+    async def send(self, topic: str, value: bytes, *, key: bytes) -> asyncio.Future[None]:
+        self.sent += 1
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.sent > self.held:
+
+            def ack() -> None:
+                self.acked += 1
+                fut.set_result(None)
+
+            asyncio.get_running_loop().call_later(self.delay, ack)
+        self.open.append(fut)
+        return fut
+
+
+def _many() -> Iterator[PreparedEvent]:
+    for i in range(1_000_000):
+        yield PreparedEvent(key=str(i).encode(), value=b"v", event={})
+
+
+def test_a_cancelled_send_counts_what_the_broker_acknowledged_after_the_cancel() -> None:
+    """Ctrl-C in the send pass (asyncio.run cancels the task): nothing more is sent, the
+    records the producer holds are waited for and every acknowledged one is counted, so
+    the count is exactly what the broker got."""
+    producer = LateProducer(delay=0.05)
+    sent = publishing.Sent()
+    counted: list[int] = []
+
+    async def run() -> None:
+        task = asyncio.ensure_future(
+            publishing.send_all(producer, _many(), window=500, sent=sent, on_acked=counted.append)
+        )
+        while producer.acked < 2_000:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert 2_000 <= sent.acked == producer.acked == producer.sent == sum(counted) < 1_000_000
+    assert sent.unsettled == 0
+
+
+def test_a_second_cancel_stops_the_wait_and_counts_the_unsettled() -> None:
+    producer = LateProducer(delay=0.001, held=10_000)  # the first 10,000: no answer
+    sent = publishing.Sent()
+
+    async def run() -> None:
+        task = asyncio.ensure_future(publishing.send_all(producer, _many(), window=300, sent=sent))
+        while producer.sent < 300:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.1)  # waiting for the answers that will not come
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(run())
+    assert (sent.acked, sent.unsettled) == (0, producer.sent) and producer.sent >= 300
