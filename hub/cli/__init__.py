@@ -1,23 +1,114 @@
-"""The ``hub`` command line. Errors for a person are one line and a non-zero exit."""
+"""The ``hub`` command line. Errors for a person are one line and a non-zero exit:
+
+* a :class:`~hub.core.errors.HubError` is its message;
+* a Kafka broker that does not answer (:class:`~hub.core.errors.KafkaUnavailableError`,
+  or aiokafka's ``KafkaConnectionError`` from any client) is
+  :func:`hub.core.kafka.client.unavailable_message`: where Kafka was looked for and how
+  to start it, whichever command met it;
+* a closed stdout (``hub feed ... | head``) ends the command quietly with exit 0, as Unix
+  tools do.
+
+Without ``-v`` the Kafka client's own log lines about connections it could not make are
+dropped (:class:`hub.core.kafka.client.ConnectionNoise`): the command says it once.
+
+Help is plain text: the reST literals of a command's docstring (````hub audit record````)
+show as ``'hub audit record'`` (:func:`plain_help`, applied to every command).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import sys
 from typing import Any
 
 import click
 
-from hub.core.errors import HubError
+from hub.core.errors import HubError, KafkaUnavailableError
+
+
+def _bootstrap_servers() -> str:
+    """The configured bootstrap servers, or a placeholder when the settings themselves
+    cannot be read (that error is not the one being reported)."""
+    from hub.core.settings import get_settings
+
+    try:
+        return get_settings().kafka.bootstrap_servers
+    except Exception:  # a broken setting: say what is known, the next command says why
+        return "the configured bootstrap servers"
+
+
+def _kafka_unreachable(exc: BaseException) -> str | None:
+    """The one-line message when ``exc`` says no Kafka broker answers, else None."""
+    # imported here: most errors (bad input) never need the Kafka client loaded
+    if isinstance(exc, KafkaUnavailableError):
+        from hub.core.kafka.client import unavailable_message
+
+        return unavailable_message(exc.bootstrap_servers or _bootstrap_servers())
+    if type(exc).__module__.startswith("aiokafka"):
+        # services that start their clients themselves let aiokafka's error through
+        from aiokafka.errors import KafkaConnectionError
+
+        from hub.core.kafka.client import unavailable_message
+
+        if isinstance(exc, KafkaConnectionError):
+            return unavailable_message(_bootstrap_servers())
+    return None
+
+
+def error_message(exc: BaseException) -> str | None:
+    """The one line a person reads for ``exc`` (module doc), or None when ``exc`` is not an
+    error of the hub nor an unreachable broker (a bug: its traceback is wanted).
+
+    A hub error caused by an unreachable broker, whose message quotes it ("actor registry
+    saved but not yet published: ... Kafka unavailable: ..."), has that part said as for
+    the broker alone: where Kafka was looked for and how to start it."""
+    unreachable = _kafka_unreachable(exc)
+    if unreachable is not None or not isinstance(exc, HubError):
+        return unreachable
+    message = exc.message
+    cause: BaseException | None = exc.__cause__ or exc.__context__
+    for _ in range(10):  # a chain is short; a cycle is not followed for ever
+        if cause is None:
+            break
+        if isinstance(cause, KafkaUnavailableError) and cause.message in message:
+            return message.replace(cause.message, _kafka_unreachable(cause) or cause.message)
+        cause = cause.__cause__ or cause.__context__
+    return message
+
+
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): send what is left to /dev/null, so
+    the interpreter's flush at exit does not fail again with "Exception ignored ...
+    BrokenPipeError" on stderr."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # nothing better to do: the exit may say "Exception ignored"
+        return
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured): nothing will be flushed there
+        pass
+    finally:
+        os.close(devnull)
 
 
 class HubGroup(click.Group):
-    """Turns every :class:`HubError` into a one-line message (no traceback), exit 1."""
+    """Turns every :class:`HubError` and an unreachable Kafka into a one-line message (no
+    traceback), exit 1; a closed stdout into a quiet exit 0 (module doc)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except HubError as exc:
-            raise click.ClickException(exc.message) from None
+        except BrokenPipeError:
+            _quiet_broken_pipe()
+            raise click.exceptions.Exit(0) from None
+        except Exception as exc:
+            message = error_message(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=HubGroup)
@@ -27,13 +118,40 @@ def main(verbose: int) -> None:
     """Passerelle: dispatch social-housing demands to every actor of their territory."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        # The Kafka client warns about retries it then resolves (a new broker electing
-        # leaders): noise for a person; -v shows it.
-        logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    from hub.core.kafka.client import ConnectionNoise
+
+    # Without -v, the Kafka client's warnings about retries it then resolves (a new broker
+    # electing leaders) are noise for a person, and so are the errors it logs for each
+    # connection it could not make: the command says "Kafka not reachable" once instead.
+    logging.getLogger("aiokafka").setLevel(logging.NOTSET if verbose else logging.ERROR)
+    for name in ConnectionNoise.LOGGERS:
+        noisy = logging.getLogger(name)
+        for old in [f for f in noisy.filters if isinstance(f, ConnectionNoise)]:
+            noisy.removeFilter(old)  # main() run again in one process (tests): as told now
+        if not verbose:
+            noisy.addFilter(ConnectionNoise())
     from hub.core.schema_registry import install_resolver
 
     install_resolver()  # feed records in the Confluent wire format: ids read when first met
+
+
+_LITERAL = re.compile(r"``(.+?)``", re.DOTALL)
+
+
+def plain_help(command: click.Command) -> None:
+    """Rewrite the help of ``command``, its options and its subcommands as plain text:
+    a docstring's reST literal ````x```` (for Sphinx and readers of the code) shows as
+    ``'x'``, as the other help texts quote commands."""
+    for attr in ("help", "short_help", "epilog"):
+        text = getattr(command, attr)
+        if text:
+            setattr(command, attr, _LITERAL.sub(r"'\1'", text))
+    for param in command.params:
+        if isinstance(param, click.Option) and param.help:
+            param.help = _LITERAL.sub(r"'\1'", param.help)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            plain_help(sub)
 
 
 def _register() -> None:
@@ -75,6 +193,7 @@ def _register() -> None:
         stats,
     ):
         main.add_command(command)
+    plain_help(main)
 
 
 _register()

@@ -16,7 +16,7 @@ from typing import Any, ParamSpec, TypeVar, get_args
 import click
 from rich.console import Console
 
-from hub.cli import context
+from hub.cli import context, error_message
 from hub.cli.textout import Col, print_table
 from hub.core.errors import HubError
 from hub.core.settings import HubSettings, get_settings
@@ -34,7 +34,8 @@ def _one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except HubError as exc:
-            raise click.ClickException(exc.message) from exc
+            # as the hub's CLI says it (an unreachable broker: where, and how to start it)
+            raise click.ClickException(error_message(exc) or exc.message) from exc
 
     return wrapper
 

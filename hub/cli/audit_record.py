@@ -45,8 +45,9 @@ def record(once: bool, group: str, pattern: str, timeout_s: float) -> None:
 
     async def go() -> None:
         recorder = AuditRecorder(settings, engine, group=group, pattern=pattern)
-        await recorder.start()
         try:
+            # in the try: a start that fails (no broker) leaves a consumer to close
+            await recorder.start()
             stats = await recorder.run(once=once, timeout_s=timeout_s)
         finally:
             await recorder.stop()

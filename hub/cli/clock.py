@@ -22,13 +22,14 @@ async def write_ticks(settings: HubSettings, now_ms: int) -> int:
     """One tick per partition of hub.demandes (acks=all, awaited); the partitions ticked."""
     from dispatch.ticks import tick_value
     from hub.core import topics
-    from hub.core.kafka.client import new_producer
+    from hub.core.kafka.client import new_producer, start_client
     from schemas import get_codec
 
     codec = get_codec()
     producer = new_producer(settings)
+    # before the try: no broker is a KafkaUnavailableError, not wrapped as below
+    await start_client(producer, settings)
     try:
-        await producer.start()
         parts = sorted(await producer.partitions_for(topics.DEMANDES))
         for p in parts:
             await producer.send(topics.DEMANDES, tick_value(codec, p, now_ms), key=b"clock",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +36,21 @@ def _line(letter: Any) -> str:
         f"from={b['sourceTopic']}/{b['sourcePartition']}@{b['sourceOffset']} "
         f"attempts={b['attempts']} failed={_when(b['failedAt'])}{state}"
     )
+
+
+def _ref(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A letter's position as ``PARTITION:OFFSET`` (two whole numbers), written as the
+    letter's ``ref`` is (``0:042`` is ``0:42``); anything else is a usage error, before
+    Kafka is read."""
+    if value is None:
+        return None
+    m = re.fullmatch(r"([0-9]+):([0-9]+)", value.strip())
+    if m is None:
+        raise click.BadParameter(
+            f"{value!r} is not PARTITION:OFFSET, e.g. 0:42 (the first column of 'hub dlq list')",
+            ctx=ctx, param=param,
+        )  # fmt: skip
+    return f"{int(m[1])}:{int(m[2])}"
 
 
 def _letters() -> list[Any]:
@@ -71,12 +87,13 @@ def list_(reason: str | None, pending: bool, quiet: bool) -> None:
 
 
 @dlq.command()
-@click.argument("ref", metavar="P:O")
+@click.argument("ref", metavar="PARTITION:OFFSET", callback=_ref)
 @click.option(
     "--payload", is_flag=True, help="Also print the decoded payload (may hold personal data)."
 )
 def show(ref: str, payload: bool) -> None:
-    """One letter by its position in hub.dlq (partition:offset)."""
+    """One letter by its position in hub.dlq, PARTITION:OFFSET (e.g. 0:42, the first column
+    of 'hub dlq list')."""
     from hub.services.dlq import select
     from schemas import get_codec
 
@@ -106,7 +123,7 @@ def show(ref: str, payload: bool) -> None:
 
 
 @dlq.command()
-@click.argument("ref", metavar="[P:O]", required=False)
+@click.argument("ref", metavar="[PARTITION:OFFSET]", required=False, callback=_ref)
 @click.option("--reason", help="Replay every letter with this reason code.")
 @click.option("--key", "key", help="Replay the letters of this key (numéro unique), in order.")
 @click.option("--all", "every", is_flag=True, help="Replay every letter not replayed yet.")

@@ -9,8 +9,34 @@ from typing import Any
 
 import click
 
-from hub.core.settings import get_settings
+from hub.core import topics
+from hub.core.errors import ConfigError, DecodeError
+from hub.core.settings import HubSettings, get_settings
 from hub.services.feeds import read_feed
+
+#: the API of the local stack's registry (``hub stack up --with-registry``)
+REGISTRY_EXAMPLE = "http://127.0.0.1:28081/apis/ccompat/v7"
+
+
+def unknown_schema(exc: DecodeError, actor_id: str, settings: HubSettings) -> ConfigError:
+    """What to say for a feed record framed with a schema registry id this process cannot
+    resolve: without ``HUB_REGISTRY__URL``, that the feed is in the registry's (Confluent)
+    wire format and the setting must point at the registry; with it, that the registry
+    does not hold that id as a FeedRecord schema."""
+    topic = topics.feed_topic(actor_id)
+    url = settings.registry.url.strip()
+    if not url:
+        return ConfigError(
+            f"{topic} holds records in the schema registry's (Confluent) wire format "
+            f"({exc.message}): set HUB_REGISTRY__URL to the registry's Confluent-compatible "
+            f"API (e.g. {REGISTRY_EXAMPLE}) to read them",
+            code=exc.code,
+        )
+    return ConfigError(
+        f"{topic}: {exc.message}: the registry at {url} (HUB_REGISTRY__URL) does not hold "
+        "it as a FeedRecord schema (is it the registry the feed was written with?)",
+        code=exc.code,
+    )
 
 
 def _line(rec: dict[str, Any]) -> str:
@@ -62,9 +88,11 @@ def feed(
             )
         click.echo(hint, err=True)
 
+    settings = get_settings()
+
     async def run() -> None:
         async for rec in read_feed(
-            get_settings(),
+            settings,
             actor_id,
             from_beginning=from_beginning,
             limit=limit,
@@ -79,4 +107,9 @@ def feed(
                 click.echo(_line(rec))
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+        try:
+            asyncio.run(run())
+        except DecodeError as exc:
+            if exc.code != "unknown_schema":
+                raise
+            raise unknown_schema(exc, actor_id, settings) from None

@@ -9,7 +9,9 @@ Text output fits the terminal's width (80 columns when piped): lines are wrapped
 words, never inside an id, topic or number, so nothing is cut; a single id longer than the
 width stays whole on its own line. Exit status 1 when the broker cannot be reached (the
 status is printed all the same), else 0; parts that could not be read are listed under
-"Problems".
+"Problems" and shown as ``unknown`` (``null`` in the JSON document, with the totals
+computed from them): never as 0 or empty. ``--actor`` with an id the registry does not
+know is an error (exit 1) before anything is read.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ def age(seconds: float | None) -> str:
     return f"{seconds:.0f} s"
 
 
+#: what a part that could not be read shows (its line under "Problems" says why)
+UNKNOWN = "unknown"
+
+
 def render(status: Status, width: int) -> list[str]:
     """The text lines of ``status`` for a terminal ``width`` columns wide (module doc)."""
     out: list[str] = []
@@ -51,29 +57,37 @@ def render(status: Status, width: int) -> list[str]:
         else "NOT REACHABLE"))  # fmt: skip
     for node in b.nodes:
         put(f"node {node}", 2)
-    put(f"Worker group {status.group} state {status.group_state or 'unknown'} "
-        f"protocol {status.group_protocol or 'none'} members {len(status.members)}")  # fmt: skip
-    for m in status.members:
+    unread = status.members is None  # the group could not be described
+    members = UNKNOWN if status.members is None else len(status.members)
+    put(f"Worker group {status.group} state {status.group_state or UNKNOWN} "
+        f"protocol {status.group_protocol or (UNKNOWN if unread else 'none')} "
+        f"members {members}")  # fmt: skip
+    for m in status.members or ():
         worker = f"worker {m.worker_url} " if m.worker_url else ""
         put(f"{worker}{m.client_id} host {m.host} member {m.member_id}", 2)
         put("partitions " + (" ".join(m.partitions) or "none"), 4)
-    put(f"Lag total {status.total_lag:,} (end - committed)")
-    for p in status.lag:
+    total = status.total_lag
+    put("Lag total " + (UNKNOWN if total is None else f"{total:,} (end - committed)"))
+    for p in status.lag or ():
         committed = "none" if p.committed is None else f"{p.committed:,}"
         put(f"{p.topic}:{p.partition} committed {committed} end {p.end:,} lag {p.lag:,} "
             f"reader {p.owner or 'nobody'}", 2)  # fmt: skip
-    letters = sum(v["letters"] for v in status.dlq.values())
-    pending = sum(v["pending"] for v in status.dlq.values())
-    put(f"DLQ letters {letters:,} pending {pending:,}")
-    for reason, n in status.dlq.items():
-        put(f"{reason} letters {n['letters']:,} pending {n['pending']:,}", 2)
+    if status.dlq is None:
+        put(f"DLQ letters {UNKNOWN}")
+    else:
+        letters = sum(v["letters"] for v in status.dlq.values())
+        pending = sum(v["pending"] for v in status.dlq.values())
+        put(f"DLQ letters {letters:,} pending {pending:,}")
+        for reason, n in status.dlq.items():
+            put(f"{reason} letters {n['letters']:,} pending {n['pending']:,}", 2)
     depths = status.as_dict()["outbox_depths"]
-    put("Outboxes " + (" ".join(f"{c} {d:,}" for c, d in sorted(depths.items())) or "empty"))
-    for o in status.outboxes:
+    shown = None if depths is None else " ".join(f"{c} {d:,}" for c, d in sorted(depths.items()))
+    put("Outboxes " + (UNKNOWN if shown is None else shown or "empty"))
+    for o in status.outboxes or ():
         waiting = f" of which {o.not_copied:,} not copied from the feed" if o.not_copied else ""
         put(f"{o.channel} {o.actor} depth {o.depth:,}{waiting}", 2)
-    put(f"Feeds {len(status.feeds)}")
-    for f in status.feeds:
+    put("Feeds " + (UNKNOWN if status.feeds is None else str(len(status.feeds))))
+    for f in status.feeds or ():
         put(
             f"{f.actor} end {f.end_offset:,} last record {age(f.age_s)} ago"
             if f.last_at_ms is not None
@@ -105,7 +119,12 @@ def render(status: Status, width: int) -> list[str]:
     help="Seconds each part may take.",
 )
 def status(as_json: bool, group: str | None, actors: tuple[str, ...], timeout: float) -> None:
-    """Brokers, worker group, lag, DLQ, outboxes and feeds on one screen."""
+    """Brokers, worker group, lag, DLQ, outboxes and feeds on one screen.
+
+    A part that could not be read (see Problems) shows as "unknown"; in --json it is null,
+    and so are the totals computed from it (total_lag, dlq_letters, dlq_pending,
+    outbox_depths). Exit 1 when the broker cannot be reached (the status is printed all
+    the same), or when an --actor is not in the registry."""
     found = asyncio.run(gather(get_settings(), group=group, actors=actors, timeout_s=timeout))
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2, ensure_ascii=False))

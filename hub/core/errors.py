@@ -69,6 +69,20 @@ class TransientError(HubError):
     code = "transient"
 
 
+class KafkaUnavailableError(TransientError):
+    """No Kafka broker answers at ``bootstrap_servers`` (down, wrong address, no start in
+    time). The message names no address (it may reach an API client); the CLI tells a
+    person where Kafka was looked for and how to start it
+    (:func:`hub.core.kafka.client.unavailable_message`)."""
+
+    code = "kafka_unavailable"
+
+    def __init__(self, message: str, *, bootstrap_servers: str = "",
+                 code: str | None = None) -> None:  # fmt: skip
+        super().__init__(message, code=code)
+        self.bootstrap_servers = bootstrap_servers
+
+
 class ConflictError(HubError):
     """The same id was used before for different content (issue 4)."""
 

@@ -27,8 +27,14 @@
 * **feeds**: per ``hub.feed.<actor>`` topic, the end offset and the time of its last
   record (its Kafka timestamp) with its age.
 
-What could not be read is said in :attr:`Status.problems` (one line each), the part left
-empty: a status command must answer when things are broken. Nothing is written anywhere.
+What could not be read is said in :attr:`Status.problems` (one line each) and the part
+is None (unknown, never shown as zero or empty): a status command must answer when
+things are broken. A broker that cannot be reached is said as
+:func:`hub.core.kafka.client.unavailable_message`. Nothing is written anywhere.
+
+``actors`` that the registry does not know (never registered) are a
+:class:`~hub.core.errors.NotFoundError`, raised before anything is read from Kafka; when
+the registry cannot be read they are not checked (the problem says why).
 """
 
 from __future__ import annotations
@@ -48,8 +54,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.group import MemberAssignment
 
 from hub.core import topics
-from hub.core.errors import TransientError
-from hub.core.kafka.client import client_options
+from hub.core.errors import KafkaUnavailableError, NotFoundError, TransientError
+from hub.core.kafka.client import client_options, start_client, unavailable_message
 from hub.core.kafka.reader import read_partitions
 from hub.core.settings import HubSettings
 
@@ -122,33 +128,43 @@ class Feed:
 
 @dataclass(slots=True)
 class Status:
+    """What :func:`gather` read. A part that could not be read (``members``, ``lag``,
+    ``dlq``, ``outboxes``, ``feeds``) is None, unknown, with a line in ``problems``; an
+    empty list or dict is a part read and found empty."""
+
     generated_at_ms: int
     group: str
     brokers: Brokers
     group_state: str | None = None
     #: the group's assignment protocol (``faust`` for hub workers)
     group_protocol: str | None = None
-    members: list[Member] = field(default_factory=list)
-    lag: list[Lag] = field(default_factory=list)
+    members: list[Member] | None = None
+    lag: list[Lag] | None = None
     #: reason -> {"letters": n, "pending": m}
-    dlq: dict[str, dict[str, int]] = field(default_factory=dict)
-    outboxes: list[Outbox] = field(default_factory=list)
-    feeds: list[Feed] = field(default_factory=list)
+    dlq: dict[str, dict[str, int]] | None = None
+    outboxes: list[Outbox] | None = None
+    feeds: list[Feed] | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
-    def total_lag(self) -> int:
-        return sum(p.lag for p in self.lag)
+    def total_lag(self) -> int | None:
+        """The lag of every input partition; None when the lag could not be read."""
+        return None if self.lag is None else sum(p.lag for p in self.lag)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON document of ``hub status --json``."""
+        """The JSON document of ``hub status --json``: the fields, plus ``total_lag``,
+        ``dlq_letters``, ``dlq_pending`` and ``outbox_depths`` (channel -> depth). A part
+        not read is ``null``, and so are the totals computed from it."""
         out = asdict(self)
         out["total_lag"] = self.total_lag
-        out["dlq_letters"] = sum(v["letters"] for v in self.dlq.values())
-        out["dlq_pending"] = sum(v["pending"] for v in self.dlq.values())
-        channels: dict[str, int] = {}
-        for o in self.outboxes:
-            channels[o.channel] = channels.get(o.channel, 0) + o.depth
+        dlq = self.dlq
+        out["dlq_letters"] = None if dlq is None else sum(v["letters"] for v in dlq.values())
+        out["dlq_pending"] = None if dlq is None else sum(v["pending"] for v in dlq.values())
+        channels: dict[str, int] | None = None
+        if self.outboxes is not None:
+            channels = {}
+            for o in self.outboxes:
+                channels[o.channel] = channels.get(o.channel, 0) + o.depth
         out["outbox_depths"] = channels
         return out
 
@@ -156,38 +172,60 @@ class Status:
 async def gather(settings: HubSettings, *, group: str | None = None,
                  actors: Sequence[str] = (), timeout_s: float = 10.0) -> Status:  # fmt: skip
     """The status of the hub (module doc). ``actors``: only these actors' feeds and
-    outboxes (default: every one)."""
+    outboxes (default: every one); NotFoundError when the registry has none of that id."""
     status = Status(generated_at_ms=int(time.time() * 1000),
                     group=group or settings.worker.app_id,
                     brokers=Brokers(settings.kafka.bootstrap_servers))  # fmt: skip
     wanted = set(actors)
-    registry = _registry(settings, status)
+    registry, known = _registry(settings, status)
+    unknown = sorted(wanted - known) if registry is not None else []
+    if unknown:
+        raise NotFoundError(f"no actor{'s' if len(unknown) > 1 else ''} "
+                            f"{', '.join(map(repr, unknown))} in the registry "
+                            "(hub actors list)")  # fmt: skip
     admin = AIOKafkaAdminClient(**client_options(settings),
                                 request_timeout_ms=int(timeout_s * 1000))  # fmt: skip
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
                                 enable_auto_commit=False, request_timeout_ms=int(timeout_s * 1000),
                                 client_id=f"hub-status-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    names: list[str] | None = None
+    ends: bool | None = None
     try:
-        await _bounded(status, "brokers", admin.start(), timeout_s)
-        await _bounded(status, "brokers", consumer.start(), timeout_s)
+        # a broker that does not answer: nothing else to ask it
+        if not await _bounded(status, "brokers", _start(settings, admin, consumer, timeout_s),
+                              timeout_s * 3):  # fmt: skip
+            return status
         if not await _bounded(status, "brokers", _brokers(admin, status), timeout_s):
             return status
         await _bounded(status, "worker group", _group(admin, status), timeout_s)
         await _bounded(status, "lag", _lag(settings, admin, status, timeout_s), timeout_s * 2)
         names = await _bounded(status, "feeds", _feed_topics(admin, wanted), timeout_s)
-        ends = await _bounded(status, "feeds", _feeds(consumer, names or [], status), timeout_s)
+        if names is not None:
+            ends = await _bounded(status, "feeds", _feeds(consumer, names, status), timeout_s)
         await _bounded(status, "DLQ", _dlq(settings, status, timeout_s), timeout_s * 3)
-        if registry is not None and names is not None and ends is not None:
-            await _bounded(status, "file outboxes",
-                           _file_outboxes(admin, registry, wanted, status), timeout_s)  # fmt: skip
+        if registry is not None and ends is not None:
+            # the outboxes are known when both their parts are (a depth is never guessed)
+            status.outboxes = await _bounded(status, "file outboxes",
+                                             _file_outboxes(admin, registry, wanted, status),
+                                             timeout_s)  # fmt: skip
     finally:
         for close in (admin.close(), consumer.stop()):
             with contextlib.suppress(Exception):  # clients of a dead broker: nothing to do
                 await asyncio.wait_for(close, timeout_s)
-    if registry is not None and names is not None and ends is not None:
-        _db_outboxes(settings, registry, wanted, status)
-    status.outboxes.sort(key=lambda o: (o.channel, o.actor))
+    if status.outboxes is not None and registry is not None:
+        pushed = _db_outboxes(settings, registry, wanted, status)
+        status.outboxes = None if pushed is None else sorted(
+            status.outboxes + pushed, key=lambda o: (o.channel, o.actor))  # fmt: skip
     return status
+
+
+async def _start(settings: HubSettings, admin: AIOKafkaAdminClient,
+                 consumer: AIOKafkaConsumer, timeout_s: float) -> bool:  # fmt: skip
+    """Both clients started (True); no answer in ``timeout_s`` each is a
+    KafkaUnavailableError, reported as :func:`unavailable_message`."""
+    await start_client(admin, settings, timeout_s=timeout_s)
+    await start_client(consumer, settings, timeout_s=timeout_s)
+    return True
 
 
 async def _bounded(status: Status, part: str, call: Awaitable[T], timeout_s: float) -> T | None:
@@ -196,6 +234,8 @@ async def _bounded(status: Status, part: str, call: Awaitable[T], timeout_s: flo
         return await asyncio.wait_for(call, timeout_s)
     except Exception as exc:  # any failure of one part is reported, not raised
         text = str(exc) or type(exc).__name__
+        if isinstance(exc, KafkaUnavailableError):
+            text = unavailable_message(exc.bootstrap_servers)
         line = f"{part}: {text.splitlines()[0][:300]}"
         if line not in status.problems:
             status.problems.append(line)
@@ -212,6 +252,7 @@ async def _brokers(admin: AIOKafkaAdminClient, status: Status) -> bool:
 
 
 async def _group(admin: AIOKafkaAdminClient, status: Status) -> None:
+    members: list[Member] = []
     for response in await admin.describe_consumer_groups([status.group]):
         for g in response.to_object()["groups"]:
             if g["group"] != status.group:
@@ -226,8 +267,8 @@ async def _group(admin: AIOKafkaAdminClient, status: Status) -> None:
                                          for p in sorted(parts)]  # fmt: skip
                 if status.group_protocol == "faust":
                     member.worker_url = _faust_url(m["member_metadata"])
-                status.members.append(member)
-    status.members.sort(key=lambda m: (m.name, m.member_id))
+                members.append(member)
+    status.members = sorted(members, key=lambda m: (m.name, m.member_id))
 
 
 def _faust_url(metadata: bytes) -> str | None:
@@ -256,13 +297,15 @@ async def _lag(settings: HubSettings, admin: AIOKafkaAdminClient, status: Status
         await reader.close()
     if offsets is None:
         raise TransientError(f"committed and end offsets not read within {timeout_s:g}s")
-    owners = {p: m for m in status.members for p in m.partitions}
+    owners = {p: m for m in status.members or () for p in m.partitions}
+    lags: list[Lag] = []
     for (topic, partition), (committed, end, start) in sorted(offsets.items()):
         lag = end - (start if committed is None else committed)
         owner = owners.get(f"{topic}:{partition}")
-        status.lag.append(Lag(topic, partition, committed, end, max(lag, 0),
-                              owner.name if owner else None,
-                              owner.member_id if owner else None))  # fmt: skip
+        lags.append(Lag(topic, partition, committed, end, max(lag, 0),
+                        owner.name if owner else None,
+                        owner.member_id if owner else None))  # fmt: skip
+    status.lag = lags
 
 
 async def _feed_topics(admin: AIOKafkaAdminClient, wanted: set[str]) -> list[str]:
@@ -275,6 +318,7 @@ async def _feed_topics(admin: AIOKafkaAdminClient, wanted: set[str]) -> list[str
 async def _feeds(consumer: AIOKafkaConsumer, names: list[str], status: Status) -> bool:
     """End offset and last record time of each feed (its partition 0: one per feed)."""
     if not names:
+        status.feeds = []
         return True
     from hub.core.kafka.admin import known_partitions
 
@@ -287,9 +331,10 @@ async def _feeds(consumer: AIOKafkaConsumer, names: list[str], status: Status) -
         tp = TopicPartition(r.topic, r.partition)
         last[tp] = max(last.get(tp, 0), r.timestamp)
     now = status.generated_at_ms
+    feeds: list[Feed] = []
     for tp in sorted(tps, key=lambda tp: tp.topic):
         at = last.get(tp)
-        status.feeds.append(
+        feeds.append(
             Feed(
                 tp.topic[len(topics.FEED_PREFIX) :],
                 tp.topic,
@@ -298,6 +343,7 @@ async def _feeds(consumer: AIOKafkaConsumer, names: list[str], status: Status) -
                 None if at is None else round(max(0, now - at) / 1000, 1),
             )
         )
+    status.feeds = feeds
     return True
 
 
@@ -311,22 +357,27 @@ async def _dlq(settings: HubSettings, status: Status, timeout_s: float) -> None:
     status.dlq = {r: {"letters": total[r], "pending": pending[r]} for r in sorted(total)}
 
 
-def _registry(settings: HubSettings, status: Status) -> dict[str, str] | None:
-    """Actor id -> delivery channel from the registry; None (a problem) if unreadable."""
+def _registry(settings: HubSettings,
+              status: Status) -> tuple[dict[str, str] | None, set[str]]:  # fmt: skip
+    """(Actor id -> delivery channel of the registered actors, every id ever registered,
+    removed ones included) from the registry; (None, empty) with a problem if unreadable."""
     from hub.core.db import make_engine
     from hub.stores.registry.store import ActorStore
 
     try:
         engine = make_engine(settings.database_url)
-        return {a.id: a.delivery.channel for a in ActorStore(engine).list()}
+        states = ActorStore(engine).states()
     except Exception as exc:  # the database down or never migrated
         status.problems.append(f"database: {str(exc).splitlines()[0][:300]}")
-        return None
+        return None, set()
+    return ({s.actor.id: s.actor.delivery.channel for s in states if not s.deleted},
+            {s.actor.id for s in states})  # fmt: skip
 
 
 def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[str],
-                 status: Status) -> None:  # fmt: skip
-    """Webhook and SOAP actors: undelivered rows plus feed records not copied (module doc)."""
+                 status: Status) -> list[Outbox] | None:  # fmt: skip
+    """Webhook and SOAP actors: undelivered rows plus feed records not copied (module doc);
+    None, with a problem, when the database cannot be read."""
     from sqlalchemy import func, select
 
     from hub.core.db import make_engine
@@ -344,27 +395,30 @@ def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[st
             ).all()
     except Exception as exc:  # reported, the rest of the status stands
         status.problems.append(f"outboxes: {str(exc).splitlines()[0][:300]}")
-        return
-    ends = {f.actor: f.end_offset for f in status.feeds}
+        return None
+    ends = {f.actor: f.end_offset for f in status.feeds or ()}
     known: dict[str, tuple[int, int]] = {}  # actor -> (undelivered, next offset to copy)
     for actor, delivered, total, last in rows:
         known[str(actor)] = (int(total) - int(delivered), -1 if last is None else int(last) + 1)
     push = {a for a, channel in registry.items() if channel in PUSH_CHANNELS}
+    found: list[Outbox] = []
     for actor in sorted(push | set(known)):
         if wanted and actor not in wanted:
             continue
         undelivered, copied = known.get(actor, (0, 0))
         not_copied = max(0, ends.get(actor, 0) - copied)
         channel = registry.get(actor, "unregistered")
-        status.outboxes.append(Outbox(channel, actor, undelivered + not_copied, not_copied))
+        found.append(Outbox(channel, actor, undelivered + not_copied, not_copied))
+    return found
 
 
 async def _file_outboxes(admin: AIOKafkaAdminClient, registry: dict[str, str],
-                         wanted: set[str], status: Status) -> None:  # fmt: skip
+                         wanted: set[str], status: Status) -> list[Outbox]:  # fmt: skip
     """File actors: feed records not written as DIS files (module doc)."""
     from connectors.outbound.file import group_id
 
-    ends = {f.actor: f.end_offset for f in status.feeds}
+    ends = {f.actor: f.end_offset for f in status.feeds or ()}
+    outboxes: list[Outbox] = []
     for actor, channel in sorted(registry.items()):
         if channel != "file" or (wanted and actor not in wanted):
             continue
@@ -374,4 +428,5 @@ async def _file_outboxes(admin: AIOKafkaAdminClient, registry: dict[str, str],
             committed = await admin.list_consumer_group_offsets(group_id(actor), partitions=[tp])
             meta = committed.get(tp)
             done = 0 if meta is None or meta.offset < 0 else int(meta.offset)
-        status.outboxes.append(Outbox("file", actor, max(0, ends.get(actor, 0) - done)))
+        outboxes.append(Outbox("file", actor, max(0, ends.get(actor, 0) - done)))
+    return outboxes

@@ -11,11 +11,11 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from hub.core import topics
 from hub.core.errors import TransientError
-from hub.core.kafka.client import client_options
+from hub.core.kafka.client import client_options, start_client
 from hub.core.settings import HubSettings
 
 
@@ -41,14 +41,10 @@ def core_topics(settings: HubSettings) -> list[TopicSpec]:
 
 @contextlib.asynccontextmanager
 async def _admin(settings: HubSettings) -> AsyncIterator[AIOKafkaAdminClient]:
-    """A started admin client, closed after; an unreachable broker is a TransientError."""
+    """A started admin client, closed after; an unreachable broker is a
+    :class:`~hub.core.errors.KafkaUnavailableError` (a TransientError)."""
     admin = AIOKafkaAdminClient(**client_options(settings))
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        raise TransientError(
-            f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
-        ) from exc
+    await start_client(admin, settings)
     try:
         yield admin
     finally:

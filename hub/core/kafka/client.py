@@ -1,13 +1,33 @@
-"""Kafka client options built from settings, the same for every client of the hub."""
+"""Kafka client options built from settings, the same for every client of the hub, and
+the one way a broker that does not answer is reported:
+
+* :func:`start_client` starts any aiokafka client (consumer, producer, admin); when no
+  broker answers it closes the half-started client (no "Unclosed AIOKafkaConsumer" at
+  exit) and raises :func:`unavailable`, a :class:`~hub.core.errors.KafkaUnavailableError`;
+* :func:`unavailable_message` is what a person reads instead (the CLI prints it for that
+  error and for any aiokafka ``KafkaConnectionError`` met elsewhere): where Kafka was
+  looked for and how to start it or point the hub at another broker;
+* :class:`ConnectionNoise` drops aiokafka's own log lines about failed connections, for
+  the CLI without ``-v``: the command says it once, in its own words.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
 
+from hub.core.errors import KafkaUnavailableError
 from hub.core.kafka.tls import security_protocol, ssl_context
 from hub.core.settings import HubSettings, KafkaSettings
+
+#: the environment variable of ``kafka.bootstrap_servers`` (HubSettings: ``HUB_`` prefix,
+#: ``__`` between levels)
+BOOTSTRAP_ENV = "HUB_KAFKA__BOOTSTRAP_SERVERS"
 
 
 def client_options(settings: HubSettings) -> dict[str, Any]:
@@ -64,3 +84,69 @@ async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[Topic
     if parts is None:
         return None
     return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+def unavailable_message(bootstrap_servers: str) -> str:
+    """One line for a person: no Kafka broker answers at ``bootstrap_servers``, and how to
+    start the development broker or point the hub at another one."""
+    return (f"Kafka not reachable at {bootstrap_servers}: start it with 'hub stack up' "
+            f"(or set {BOOTSTRAP_ENV})")  # fmt: skip
+
+
+def unavailable(settings: HubSettings, cause: BaseException) -> KafkaUnavailableError:
+    """The error of a broker that does not answer. Its message, ``Kafka unavailable:
+    <cause's type>``, names no address: it may reach an API client (HTTP 503)."""
+    return KafkaUnavailableError(f"Kafka unavailable: {type(cause).__name__}",
+                                 bootstrap_servers=settings.kafka.bootstrap_servers)  # fmt: skip
+
+
+#: any aiokafka client the hub starts
+AnyClient: TypeAlias = AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient
+
+
+async def start_client(client: AnyClient, settings: HubSettings, *,
+                       timeout_s: float | None = None) -> None:  # fmt: skip
+    """Start ``client``. When no broker answers (connection refused or failed, or no start
+    within ``timeout_s``), close it and raise :func:`unavailable`. Other errors of the
+    start (authentication, TLS) are raised as they are, the client closed as well."""
+    try:
+        if timeout_s is None:
+            await client.start()
+        else:
+            await asyncio.wait_for(client.start(), timeout_s)
+    except BaseException as exc:
+        # aiokafka does not close what it opened when its start fails: the caller never
+        # gets a client to close, so close it here (asyncio warns about it otherwise)
+        await _close(client)
+        if isinstance(exc, KafkaConnectionError | TimeoutError):
+            raise unavailable(settings, exc) from exc
+        raise
+
+
+async def _close(client: AnyClient) -> None:
+    try:
+        if isinstance(client, AIOKafkaAdminClient):
+            await client.close()
+        else:
+            await client.stop()
+    except Exception:  # nothing more to do for a client that never started
+        logging.getLogger(__name__).debug("closing a client that did not start", exc_info=True)
+
+
+class ConnectionNoise(logging.Filter):
+    """Drops aiokafka's log lines about a broker it could not connect to ("Unable connect
+    to ...", "Unable to update metadata from ..."). Installed by the CLI
+    unless ``-v``: a command that cannot reach Kafka says so once, as
+    :func:`unavailable_message`; every other aiokafka line passes."""
+
+    TEMPLATES = frozenset({
+        'Unable connect to "%s:%s": %s',
+        "Unable to update metadata from %s",
+        "Unable connect to node with id %s: %s",
+    })  # fmt: skip
+    #: the loggers aiokafka writes them to (its client module logs as ``aiokafka``, not
+    #: under its module name): a logger's filters see only its own records
+    LOGGERS = ("aiokafka", "aiokafka.client")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg not in self.TEMPLATES

@@ -12,7 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from hub.core.errors import ConfigError, HubError, TransientError
 from hub.core.kafka import acl, quotas
-from hub.core.kafka.client import client_options
+from hub.core.kafka.client import client_options, start_client
 from hub.core.settings import HubSettings
 
 
@@ -29,7 +29,7 @@ async def provision_actor(settings: HubSettings, actor_id: str) -> None:
     password = acl.actor_password(sec.actor_secret.get_secret_value(), actor_id)
     admin = _admin(settings)
     try:
-        await admin.start()
+        await start_client(admin, settings)
         await acl.set_scram(admin, actor_id, password, sec.scram_iterations)
         await acl.grant_actor(admin, actor_id)
         await quotas.set_user_quotas(admin, actor_id, quotas.actor_quotas(sec))
@@ -45,7 +45,7 @@ async def deprovision_actor(settings: HubSettings, actor_id: str) -> None:
     """Remove the actor's ACLs, quotas and credentials: it can no longer connect or read."""
     admin = _admin(settings)
     try:
-        await admin.start()
+        await start_client(admin, settings)
         await acl.revoke_actor(admin, actor_id)
         await quotas.remove_user_quotas(admin, actor_id)
         await acl.delete_scram(admin, actor_id)

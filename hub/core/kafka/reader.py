@@ -25,9 +25,11 @@ Contracts:
 
 * :func:`standalone_consumer` opens a consumer with no group and no commits (it never
   moves anybody's offsets), with the hub's connection options (TLS, SASL) and a client id
-  that says who reads; it is stopped when the block ends, even on error. With
-  ``timeout_s`` a broker that does not answer the start in time, or refuses it, is a
-  :class:`~hub.core.errors.TransientError` ("Kafka unavailable").
+  that says who reads; it is stopped when the block ends, even on error. A broker that
+  cannot be reached (or, with ``timeout_s``, does not answer the start in time) is a
+  :class:`~hub.core.errors.KafkaUnavailableError` (:func:`hub.core.kafka.client.start_client`);
+  with ``timeout_s``, any other failure of the start is a
+  :class:`~hub.core.errors.TransientError` ("Kafka unavailable") too.
 * :func:`read_to_end` yields every record of ``topic`` (or of the ``partitions`` given)
   from ``start`` (offset per partition; the beginning where absent) to the end offsets
   taken when it starts: records written afterwards are not waited for, so the read
@@ -43,7 +45,6 @@ Contracts:
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -53,7 +54,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from hub.core.errors import TransientError
-from hub.core.kafka.client import client_options, topic_partitions
+from hub.core.kafka.client import client_options, start_client, topic_partitions
 from hub.core.settings import HubSettings
 
 
@@ -68,13 +69,12 @@ async def standalone_consumer(settings: HubSettings, purpose: str, *,
                                 client_id=f"hub-{purpose}-{uuid.uuid4().hex[:8]}",
                                 **options)  # fmt: skip
     try:
-        if timeout_s is None:
-            await consumer.start()
-        else:
-            try:
-                await asyncio.wait_for(consumer.start(), timeout_s)
-            except (KafkaError, OSError, TimeoutError) as exc:
-                raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
+        try:
+            await start_client(consumer, settings, timeout_s=timeout_s)
+        except (KafkaError, OSError) as exc:
+            if timeout_s is None:
+                raise
+            raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
         yield consumer
     finally:
         await consumer.stop()
