@@ -130,6 +130,10 @@ def add_cmd(
         "actor",
     )
     saved = _service().add_or_update(actor)
+    if saved.change == "resend":
+        click.echo(f"unchanged {saved.actor.id} (version {saved.actor.version}), "
+                   "re-sent to Kafka: the last attempt had not reached it")  # fmt: skip
+        return
     verb = {"add": "added", "update": "updated", None: "unchanged"}[saved.change]
     click.echo(f"{verb} {saved.actor.id} (version {saved.actor.version})")
 
@@ -146,8 +150,10 @@ def add_cmd(
 @click.option("--include-deleted", is_flag=True, help="Also list removed actors.")
 @_one_line_errors
 def list_cmd(fmt: str, include_deleted: bool) -> None:
-    """List the registered actors, by id."""
-    found = _service().store.list(include_deleted)
+    """List the registered actors, by id (and, on stderr, those Kafka has not acknowledged:
+    saved while it was unreachable)."""
+    store = _service().store
+    found = store.list(include_deleted)
     if fmt == "json":
         for actor in found:
             click.echo(json.dumps(actor.model_dump(mode="json"), ensure_ascii=False))
@@ -169,6 +175,13 @@ def list_cmd(fmt: str, include_deleted: bool) -> None:
         ],
         [[a.id, a.name, a.kind, a.profile, _territory(a.filters), str(a.version)] for a in found],
     )
+    pending = [s.actor.id + (" (removal)" if s.deleted else "") for s in store.unpublished()]
+    if pending:
+        shown = ", ".join(pending[:5]) + (
+            f" and {len(pending) - 5} more" if len(pending) > 5 else ""
+        )
+        click.echo(f"not yet on Kafka (the workers do not know them): {shown}", err=True)
+        click.echo("  hub actors publish", err=True)
 
 
 @actors.command("show")

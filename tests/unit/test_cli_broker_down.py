@@ -248,3 +248,22 @@ def test_error_message_rewrites_a_quoted_unreachable_broker() -> None:
         said = error_message(outer)
     assert said == f"saved but not published: {unavailable_message('broker:9092')}; run it again"
     assert error_message(ValueError("a bug")) is None
+
+
+def test_an_actor_saved_while_kafka_is_down_is_named_and_sent_by_the_same_command(
+    env: dict[str, str],
+) -> None:
+    """The registry keeps an actor whose publication failed: ``hub actors list`` names it
+    on stderr with the command that sends it, and ``hub actors add`` again does not
+    answer "unchanged" (it tries to send it, here failing again on the same dead broker)."""
+    args = ["actors", "add", "--id", "late-office", "--name", "Late", "--kind", "guichet",
+            "--commune", "76540"]  # fmt: skip
+    first = hub(env, *args)
+    assert first.returncode == 1 and "saved but not yet published" in first.stderr
+    listed = hub(env, "actors", "list")
+    assert listed.returncode == 0 and "late-office" in listed.stdout
+    assert "not yet on Kafka" in listed.stderr and "late-office" in listed.stderr
+    assert "hub actors publish" in listed.stderr
+    again = hub(env, *args)
+    assert "unchanged" not in again.stdout and again.returncode == 1, again.stdout
+    assert "saved but not yet published" in again.stderr

@@ -130,10 +130,14 @@ class TestActorStore:
 
     def test_same_content_is_a_noop(self, store: ActorStore) -> None:
         first = store.upsert(rouen())
+        # never acknowledged by Kafka: the same content asks for that version again
+        assert store.save(rouen()) == (first, "resend")
+        store.mark_published([first])
         again = store.save(rouen())
         assert again.change is None
         assert again.actor == first
         assert [c.version for c in store.history("rouen-habitat")] == [1]
+        assert store.unpublished() == []
 
     def test_remove_is_a_soft_delete(self, store: ActorStore) -> None:
         store.upsert(rouen())
@@ -335,6 +339,72 @@ def test_failed_publication_keeps_the_registry(
     publisher.fail, publisher.sent = False, []
     assert service.republish_all() == 2
     assert publisher.sent == [("gone", 2, True), ("rouen-habitat", 1, False)]
+
+
+def test_what_kafka_never_got_is_sent_again_by_the_same_command(
+    tmp_path: Path, service: ActorService, publisher: RecordingPublisher
+) -> None:
+    """Kafka down while an actor is saved: registering it again used to answer
+    "unchanged" and publish nothing, so the workers never learnt of it. The registry
+    knows what Kafka acknowledged: the same command re-sends what it lacks, once."""
+    publisher.fail = True
+    with pytest.raises(TransientError):
+        service.add_or_update(rouen())
+    assert [a.id for a, _ in service.store.unpublished()] == ["rouen-habitat"]
+    publisher.fail = False
+    again = service.add_or_update(rouen())
+    assert again.change == "resend" and again.actor.version == 1
+    assert publisher.sent == [("rouen-habitat", 1, False)]
+    assert service.add_or_update(rouen()).change is None  # now on Kafka: nothing sent
+    assert publisher.sent == [("rouen-habitat", 1, False)] and not service.store.unpublished()
+
+    # a removal that did not reach Kafka: removing again sends it (and only then refuses)
+    publisher.fail = True
+    with pytest.raises(TransientError):
+        service.remove("rouen-habitat")
+    publisher.fail = False
+    assert service.remove("rouen-habitat").version == 2
+    assert publisher.sent[-1] == ("rouen-habitat", 2, True)
+    with pytest.raises(NotFoundError):
+        service.remove("rouen-habitat")
+
+    # an import: what Kafka lacks is re-sent, and said so
+    publisher.fail = True
+    with pytest.raises(TransientError):
+        service.import_file(write(tmp_path, YAML_OK))
+    publisher.fail, publisher.sent = False, []
+    report = service.import_file(write(tmp_path, YAML_OK))
+    assert sorted(report.resent) == ["metropole-rouen", "rouen-habitat"]
+    assert str(report).endswith("2 re-sent to Kafka")
+    assert sorted(a for a, _, _ in publisher.sent) == ["metropole-rouen", "rouen-habitat"]
+    assert service.import_file(write(tmp_path, YAML_OK)).resent == []
+
+
+def test_an_import_interrupted_by_kafka_records_what_was_acknowledged(
+    tmp_path: Path, service: ActorService, publisher: RecordingPublisher
+) -> None:
+    """The first actor of an import reached Kafka, the second did not: only the second is
+    sent again, and `hub actors publish` marks everything acknowledged."""
+    real = publisher.publish
+    calls: list[str] = []
+
+    def second_fails(actor: Actor, *, deleted: bool) -> None:
+        calls.append(actor.id)
+        if len(calls) == 2:
+            raise RuntimeError("broker down")
+        real(actor, deleted=deleted)
+
+    publisher.publish = second_fails  # type: ignore[method-assign]
+    with pytest.raises(TransientError):
+        service.import_file(write(tmp_path, YAML_OK))
+    assert [a.id for a, _ in service.store.unpublished()] == [calls[1]]
+    publisher.publish = real  # type: ignore[method-assign]
+    assert service.import_file(write(tmp_path, YAML_OK)).resent == [calls[1]]
+    publisher.fail = True
+    with pytest.raises(TransientError):
+        service.add_or_update(rouen(name="Rouen Habitat SA"))
+    publisher.fail = False
+    assert service.republish_all() == 2 and not service.store.unpublished()
 
 
 def test_republish_without_publisher(store: ActorStore) -> None:

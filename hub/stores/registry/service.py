@@ -8,9 +8,15 @@ Order and guarantees of every change made through :class:`ActorService`:
 2. the database transaction commits (the registry is the source of truth);
 3. only then, and only for actors whose version changed, the publisher is called.
 
-If step 3 fails the registry is ahead of Kafka: the call raises ``TransientError`` saying so,
-and :meth:`ActorService.republish_all` (``hub actors publish``) re-sends every actor, removed
-ones as deletions. Re-sending is harmless: consumers keep the highest version per actor.
+If step 3 fails the registry is ahead of Kafka: the call raises ``TransientError`` saying so.
+The registry records the version Kafka last acknowledged for each actor
+(``actors.published_version``), so nothing is forgotten: registering the same actor again
+(or removing a removed one, or importing the same file) re-sends what Kafka lacks
+(``resend``, ``resend_remove``) instead of answering "unchanged", and
+:meth:`ActorService.republish_all` (``hub actors publish``) re-sends every actor, removed
+ones as deletions. Re-sending is harmless: consumers keep the highest version per actor,
+and a worker applies a registration equal to the one it applied at no cost. ``hub actors
+list`` names, on stderr, the actors Kafka has not acknowledged.
 
 A filter naming a former commune code (one that left the INSEE list, e.g. merged into a
 commune nouvelle) is refused with a message naming today's code to register instead: an
@@ -23,7 +29,7 @@ a former code: matching resolves it (``hub.domain.geo.Geography.resolve``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -78,11 +84,14 @@ class ImportReport:
     added: list[str]
     updated: list[str]
     unchanged: list[str]
+    #: unchanged, but never acknowledged by Kafka before: sent again
+    resent: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged"
         )
+        return text + (f", {len(self.resent)} re-sent to Kafka" if self.resent else "")
 
 
 class ActorService:
@@ -105,10 +114,11 @@ class ActorService:
         return saved
 
     def remove(self, actor_id: str) -> Actor:
-        """Soft-delete the actor and publish its removal; NotFoundError if absent."""
-        removed = self.store.remove(actor_id)
-        self._publish([Saved(removed, "remove")])
-        return removed
+        """Soft-delete the actor and publish its removal; NotFoundError if absent (or
+        removed already, unless that removal never reached Kafka: it is sent again)."""
+        saved = self.store.remove_or_resend(actor_id)
+        self._publish([saved])
+        return saved.actor
 
     def import_file(self, path: str | Path) -> ImportReport:
         """Import a YAML file (see :mod:`hub.stores.registry.importer`) atomically.
@@ -126,20 +136,26 @@ class ActorService:
             added=[s.actor.id for s in results if s.change == "add"],
             updated=[s.actor.id for s in results if s.change == "update"],
             unchanged=[s.actor.id for s in results if s.change is None],
+            resent=[s.actor.id for s in results if s.change == "resend"],
         )
 
     def republish_all(self) -> int:
         """Publish every actor, removed ones as deletions; return how many were sent."""
         publisher = self._require_publisher()
         states = self.store.states()
-        for actor, deleted in states:
-            try:
-                publisher.publish(actor, deleted=deleted)
-            except Exception as exc:
-                raise TransientError(
-                    f"publishing actor {actor.id!r} failed ({_reason(exc)}); "
-                    "run `hub actors publish` again"
-                ) from exc
+        done: list[Actor] = []
+        try:
+            for actor, deleted in states:
+                try:
+                    publisher.publish(actor, deleted=deleted)
+                except Exception as exc:
+                    raise TransientError(
+                        f"publishing actor {actor.id!r} failed ({_reason(exc)}); "
+                        "run `hub actors publish` again"
+                    ) from exc
+                done.append(actor)
+        finally:
+            self.store.mark_published(done)
         return len(states)
 
     def _require_publisher(self) -> ActorPublisher:
@@ -150,19 +166,25 @@ class ActorService:
     def _publish(self, results: Iterable[Saved]) -> None:
         if self._publisher is None:
             return
-        for actor, change in results:
-            if change is None:
-                continue  # same version as already published: nothing to tell the workers
-            try:
-                self._publisher.publish(actor, deleted=change == "remove")
-            except Exception as exc:
-                # any failure (publisher errors are not all HubErrors) leaves the same state:
-                # saved in the registry, not yet on Kafka
-                raise TransientError(
-                    f"actor registry saved but not yet published: actor {actor.id!r} "
-                    f"v{actor.version}: {_reason(exc)}; run `hub actors publish` to re-send "
-                    "all actors"
-                ) from exc
+        done: list[Actor] = []
+        try:
+            for actor, change in results:
+                if change is None:
+                    continue  # this version is on Kafka already: nothing to tell the workers
+                deleted = change in ("remove", "resend_remove")
+                try:
+                    self._publisher.publish(actor, deleted=deleted)
+                except Exception as exc:
+                    # any failure (publisher errors are not all HubErrors) leaves the same
+                    # state: saved in the registry, not yet on Kafka (and known as such)
+                    raise TransientError(
+                        f"actor registry saved but not yet published: actor {actor.id!r} "
+                        f"v{actor.version}: {_reason(exc)}; run the same command again, or "
+                        "`hub actors publish` to re-send all actors"
+                    ) from exc
+                done.append(actor)
+        finally:  # what Kafka acknowledged is recorded even when a later actor failed
+            self.store.mark_published(done)
 
 
 def _reason(exc: Exception) -> str:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,6 +32,10 @@ from hub.domain.actors import Actor
 from hub.stores.registry.tables import ActorChangeRow, ActorRow
 
 ChangeKind = Literal["add", "update", "remove"]
+#: what a save or removal asks of the publisher: a change, or the stored version again
+#: because Kafka never acknowledged it: ``resend`` (a registration), ``resend_remove`` (a
+#: removal)
+SaveKind = Literal["add", "update", "remove", "resend", "resend_remove"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
@@ -40,7 +44,7 @@ class Saved(NamedTuple):
     """The stored actor after a write, and what the write did (``None``: nothing changed)."""
 
     actor: Actor
-    change: ChangeKind | None
+    change: SaveKind | None
 
 
 class ActorState(NamedTuple):
@@ -71,6 +75,10 @@ def _to_ms(value: datetime) -> int:
     # SQLite hands back naive datetimes; everything is written in UTC
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     return (aware - _EPOCH) // _MS
+
+
+def _published(row: ActorRow) -> bool:
+    return row.published_version is not None and row.published_version >= row.version
 
 
 def _to_actor(row: ActorRow) -> Actor:
@@ -146,7 +154,7 @@ class ActorStore:
         elif row.deleted_at is not None:
             change = "add"
         elif _content(_to_actor(row)) == _content(actor):
-            return Saved(_to_actor(row), None)
+            return Saved(_to_actor(row), None if _published(row) else "resend")
         else:
             change = "update"
         row.name, row.kind, row.profile = actor.name, actor.kind, actor.profile
@@ -160,11 +168,22 @@ class ActorStore:
         return Saved(stored, change)
 
     def remove(self, actor_id: str) -> Actor:
-        """Soft-delete the actor; return it with its new version. NotFoundError if absent."""
+        """Soft-delete the actor; return it with its new version. NotFoundError if absent
+        or removed already."""
+        saved = self.remove_or_resend(actor_id)
+        if saved.change != "remove":
+            raise NotFoundError(f"no actor {actor_id!r}")
+        return saved.actor
+
+    def remove_or_resend(self, actor_id: str) -> Saved:
+        """:meth:`remove`, or, for an actor removed already whose removal never reached
+        Kafka, that removal again (``resend_remove``, same version). NotFoundError otherwise."""
         with self._write() as session:
             row = session.scalars(
                 select(ActorRow).where(ActorRow.id == actor_id).with_for_update()
             ).one_or_none()
+            if row is not None and row.deleted_at is not None and not _published(row):
+                return Saved(_to_actor(row), "resend_remove")
             if row is None or row.deleted_at is not None:
                 raise NotFoundError(f"no actor {actor_id!r}")
             now = _now()
@@ -172,7 +191,31 @@ class ActorStore:
             row.updated_at = row.deleted_at = now
             removed = _to_actor(row)
             self._log(session, removed, "remove", now)
-            return removed
+            return Saved(removed, "remove")
+
+    def mark_published(self, actors: Sequence[Actor]) -> None:
+        """Kafka acknowledged these versions (never moves a version back: a later save may
+        have been published by another process meanwhile)."""
+        if not actors:
+            return
+        with self._write() as session:
+            for actor in actors:
+                session.execute(
+                    update(ActorRow)
+                    .where(ActorRow.id == actor.id)
+                    .where(
+                        (ActorRow.published_version.is_(None))
+                        | (ActorRow.published_version < actor.version)
+                    )
+                    .values(published_version=actor.version)
+                )
+
+    def unpublished(self) -> builtins.list[ActorState]:
+        """The actors whose current version (removal included) Kafka never acknowledged."""
+        with self._read() as session:
+            rows = session.scalars(select(ActorRow).order_by(ActorRow.id))
+            return [ActorState(_to_actor(r), r.deleted_at is not None)
+                    for r in rows if not _published(r)]  # fmt: skip
 
     @staticmethod
     def _log(session: Session, actor: Actor, change: ChangeKind, at: datetime) -> None:

@@ -58,6 +58,8 @@ class ActorRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    #: the version last acknowledged on Kafka (registration and controls); None: never
+    published_version: Mapped[int | None]
 
 
 class ActorChangeRow(Base):
