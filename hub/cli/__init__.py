@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -94,9 +95,46 @@ def _quiet_broken_pipe() -> None:
         os.close(devnull)
 
 
+#: ``-v`` given after the subcommand (``hub stack status -v``): no subcommand has a ``-v``
+#: of its own, so it means the group's; a ``--`` ends the options (a value may look alike)
+_VERBOSE = re.compile(r"-v+|--verbose")
+
+
+def _verbose_first(args: list[str]) -> list[str]:
+    """``args`` with the verbosity flags met before ``--`` moved to the front."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if _VERBOSE.fullmatch(a)]
+    if not flags:
+        return args
+    return [*flags, *(a for a in args[:end] if not _VERBOSE.fullmatch(a)), *args[end:]]
+
+
+def _announce_new_home() -> None:
+    """One line on stderr when this command is about to use a hub home that does not
+    exist yet (no ``HUB_HOME``, no ``.hub`` here or above): a command run from the wrong
+    folder otherwise shows a new, empty registry as if it were the real one."""
+    if os.environ.get("HUB_HOME") or {"--help", "-h"} & set(sys.argv[1:]):
+        return
+    from hub.core.home import HOME_NAME, find_home
+
+    home = find_home()
+    try:
+        exists = home.is_dir()
+    except OSError:
+        return
+    if not exists:
+        click.echo(f"hub: no {HOME_NAME} in {Path.cwd()} or above: this command uses a new, "
+                   f"empty hub home there (set HUB_HOME, or run it from your project)",
+                   err=True)  # fmt: skip
+
+
 class HubGroup(click.Group):
     """Turns every :class:`HubError` and an unreachable Kafka into a one-line message (no
-    traceback), exit 1; a closed stdout into a quiet exit 0 (module doc)."""
+    traceback), exit 1; a closed stdout into a quiet exit 0 (module doc). ``-v`` is taken
+    wherever it stands (:func:`_verbose_first`)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _verbose_first(args))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -111,8 +149,15 @@ class HubGroup(click.Group):
             raise click.ClickException(message) from None
 
 
+#: which install runs, for two clones or a venv beside a global install
+_VERSION = (
+    "%(prog)s, version %(version)s, from "
+    f"{Path(__file__).resolve().parents[2]} (Python {sys.version.split()[0]}, {sys.executable})"
+)
+
+
 @click.group(cls=HubGroup)
-@click.version_option(package_name="passerelle", prog_name="hub")
+@click.version_option(package_name="passerelle", prog_name="hub", message=_VERSION)
 @click.option("-v", "--verbose", count=True, help="More logs (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Passerelle: dispatch social-housing demands to every actor of their territory."""
@@ -130,6 +175,7 @@ def main(verbose: int) -> None:
             noisy.removeFilter(old)  # main() run again in one process (tests): as told now
         if not verbose:
             noisy.addFilter(ConnectionNoise())
+    _announce_new_home()
     from hub.core.schema_registry import install_resolver
 
     install_resolver()  # feed records in the Confluent wire format: ids read when first met

@@ -109,7 +109,7 @@ def test_a_value_wider_than_the_console_is_never_cut() -> None:
 def test_version() -> None:
     res = CliRunner().invoke(main, ["--version"])
     assert res.exit_code == 0
-    assert res.stdout == f"hub, version {metadata.version('passerelle')}\n"
+    assert res.stdout.startswith(f"hub, version {metadata.version('passerelle')}, from ")
 
 
 def test_publish_help_names_exactly_the_accepted_file_types(tmp_path: Path) -> None:

@@ -1,0 +1,61 @@
+"""What a newcomer met (the audit of issue 21): ``-v`` after the subcommand, a hub home
+created silently from the wrong folder, ``hub --version`` not telling two installs apart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hub.cli import _verbose_first
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _hub(cwd: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(extra)
+    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def test_verbose_flags_are_the_groups_wherever_they_stand() -> None:
+    assert _verbose_first(["stack", "status", "-v"]) == ["-v", "stack", "status"]
+    assert _verbose_first(["-vv", "feed", "x"]) == ["-vv", "feed", "x"]
+    assert _verbose_first(["feed", "x", "--verbose", "-e"]) == ["--verbose", "feed", "x", "-e"]
+    # after --, a value that looks like the flag is a value
+    assert _verbose_first(["publish", "--", "-v"]) == ["publish", "--", "-v"]
+    assert _verbose_first(["publish", "-vx"]) == ["publish", "-vx"]
+
+
+def test_v_after_the_subcommand_logs_the_home(tmp_path: Path) -> None:
+    (tmp_path / ".hub").mkdir()
+    res = _hub(tmp_path, "stack", "status", "-v")
+    assert "No such option" not in res.stderr, res.stderr
+    assert "INFO hub.core.settings: home" in res.stderr
+
+
+def test_a_new_empty_home_is_announced_once_and_only_then(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = _hub(elsewhere, "actors", "list")
+    assert res.returncode == 0
+    notes = [line for line in res.stderr.splitlines() if "new, empty hub home" in line]
+    assert len(notes) == 1 and str(elsewhere) in notes[0], res.stderr
+    again = _hub(elsewhere, "actors", "list")  # the home exists now: no note
+    assert "new, empty hub home" not in again.stderr
+    # from a subfolder, the project's .hub is found upward: no note either
+    sub = elsewhere / "docs"
+    sub.mkdir()
+    assert "new, empty hub home" not in _hub(sub, "actors", "list").stderr
+    # HUB_HOME set: the user chose it
+    chosen = _hub(tmp_path, "actors", "list", HUB_HOME=str(tmp_path / "chosen"))
+    assert "new, empty hub home" not in chosen.stderr
+
+
+def test_version_says_which_install_runs(tmp_path: Path) -> None:
+    res = _hub(tmp_path, "--version")
+    assert res.returncode == 0
+    assert res.stdout.startswith("hub, version ")
+    assert str(REPO) in res.stdout and sys.executable in res.stdout
