@@ -40,15 +40,18 @@ def unknown_schema(exc: DecodeError, actor_id: str, settings: HubSettings) -> Co
 
 
 def _line(rec: dict[str, Any]) -> str:
-    commune = ""
+    """One record on one line (``wc -l`` counts records) within 80 columns: offset, kind,
+    numéro unique, operation, version, reason (when there is one), first wished commune and
+    how many more (``--format json`` holds everything)."""
+    where = ""
     lr = ((rec.get("demande") or {}).get("demandeLogement") or {}).get("logementRecherche") or {}
-    locs = lr.get("listeLocalisationSouhaite") or []
-    if locs:
-        commune = f" communes={','.join(loc['commune'] for loc in locs)}"
-    reason = f" reason={rec['reason']}" if rec.get("reason") else ""
+    locs = [loc["commune"] for loc in lr.get("listeLocalisationSouhaite") or []]
+    if locs:  # the whole list made one line in two wider than 80 columns
+        where = f" {locs[0]}" + (f"+{len(locs) - 1}" if len(locs) > 1 else "")
+    reason = f" {rec['reason']}" if rec.get("reason") else ""
     return (
-        f"{rec['_offset']:>8} {rec['kind']:<9} {rec['numUnique']} {rec['operation']} "
-        f"v{rec['demandeVersion']}{reason}{commune}"
+        f"{rec['_offset']:>7} {rec['kind']:<9} {rec['numUnique']} {rec['operation']} "
+        f"v{rec['demandeVersion']}{reason}{where}"
     )
 
 
@@ -74,23 +77,30 @@ def feed(
     idle_timeout: float | None,
     fmt: str,
 ) -> None:
-    """Print ACTOR_ID's feed (one line per record; --format json: one JSON object per line).
+    """Print ACTOR_ID's feed: one line per record (offset, kind, numéro unique, operation,
+    version, reason, first wished commune and how many more); --format json: the whole
+    record, one JSON object per line.
 
-    Records go to stdout; what the command waits for goes to stderr (without -e)."""
+    Records go to stdout; on stderr, what the command waits for (without -e), or with -e
+    how many records it printed when it reached the end."""
+    stop = (
+        "Ctrl-C to stop"
+        if idle_timeout is None
+        else f"stopping after {idle_timeout:g} s without one"
+    )
 
     def waiting(topic: str) -> None:
         if from_beginning:
-            hint = f"end of {topic} reached; waiting for new records (Ctrl-C to stop)"
+            hint = f"end of {topic} reached; waiting for new records ({stop})"
         else:
-            hint = (
-                f"waiting for new records on {topic} "
-                "(Ctrl-C to stop; --from-beginning to read the past)"
-            )
+            hint = f"waiting for new records on {topic} ({stop}; --from-beginning to read the past)"
         click.echo(hint, err=True)
 
     settings = get_settings()
+    printed = 0
 
     async def run() -> None:
+        nonlocal printed
         async for rec in read_feed(
             settings,
             actor_id,
@@ -105,11 +115,16 @@ def feed(
                 click.echo(json.dumps(rec, ensure_ascii=False, separators=(",", ":")))
             else:
                 click.echo(_line(rec))
+            printed += 1
 
+    finished = False
     with contextlib.suppress(KeyboardInterrupt):
         try:
             asyncio.run(run())
+            finished = True
         except DecodeError as exc:
             if exc.code != "unknown_schema":
                 raise
             raise unknown_schema(exc, actor_id, settings) from None
+    if finished and exit_at_end and (limit is None or printed < limit):
+        click.echo(f"end of {topics.feed_topic(actor_id)} reached: {printed:,} record(s)", err=True)

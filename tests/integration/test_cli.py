@@ -198,10 +198,11 @@ def test_feed_says_what_it_waits_for_and_exits_at_end(
 
     res = hub(hub_env, "feed", actor, "-e", timeout=60)  # nothing new as of the start
     assert res.returncode == 0 and res.stdout == "" and "waiting" not in res.stderr, res.stderr
+    assert res.stderr.splitlines() == [f"end of {topic} reached: 0 record(s)"]
     res = hub(hub_env, "feed", actor, "--idle-timeout", "1")
     assert res.returncode == 0 and res.stdout == ""
-    assert res.stderr.splitlines() == [f"waiting for new records on {topic} (Ctrl-C to stop; "
-                                       "--from-beginning to read the past)"]
+    assert res.stderr.splitlines() == [f"waiting for new records on {topic} (stopping after 1 "
+                                       "s without one; --from-beginning to read the past)"]
 
     nums = [new_num_unique("057") for _ in range(2)]
     events = tmp_path / "events.jsonl"
@@ -218,9 +219,12 @@ def test_feed_says_what_it_waits_for_and_exits_at_end(
             break
         assert time.monotonic() < deadline, res.stdout
         time.sleep(1)
-    assert len(got) == size and res.stderr == ""  # exactly the records present at its start
+    # exactly the records present at its start, and said so
+    assert len(got) == size and res.stderr == f"end of {topic} reached: {size:,} record(s)\n"
 
     res = hub(hub_env, "feed", actor, "--from-beginning", "--idle-timeout", "1")
-    assert res.returncode == 0 and len(res.stdout.splitlines()) == size
+    lines = res.stdout.splitlines()
+    assert res.returncode == 0 and len(lines) == size  # one line per record
+    assert all(len(line) <= 80 for line in lines), lines  # a person's 80 columns
     assert res.stderr.splitlines() == [
-        f"end of {topic} reached; waiting for new records (Ctrl-C to stop)"]
+        f"end of {topic} reached; waiting for new records (stopping after 1 s without one)"]

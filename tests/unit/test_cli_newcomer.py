@@ -59,3 +59,22 @@ def test_version_says_which_install_runs(tmp_path: Path) -> None:
     assert res.returncode == 0
     assert res.stdout.startswith("hub, version ")
     assert str(REPO) in res.stdout and sys.executable in res.stdout
+
+
+def test_a_feed_line_fits_80_columns_whatever_the_record() -> None:
+    """``hub feed``'s text line: one record per line, within 80 columns even at the longest
+    (an 8-digit offset, the longest kind and reason, many wished communes), the first
+    commune and how many more (the whole list made lines of up to 101 columns)."""
+    from hub.cli.feed import _line
+
+    communes = ["76540", "76351", "76108", "76498", "76681", "76217", "76157", "76322"]
+    rec = {"_offset": 99_999_999, "kind": "RADIATION", "numUnique": "076" + "1" * 15,
+           "operation": "MOD", "demandeVersion": 999, "reason": "delai_anormalement_long",
+           "demande": {"demandeLogement": {"logementRecherche": {
+               "listeLocalisationSouhaite": [{"commune": c} for c in communes]}}}}  # fmt: skip
+    line = _line(rec)
+    assert len(line) <= 80 and "\n" not in line, (len(line), line)
+    assert line.endswith(" 76540+7") and "delai_anormalement_long" in line
+    assert line.split()[:5] == ["99999999", "RADIATION", "076" + "1" * 15, "MOD", "v999"]
+    bare = _line({**rec, "reason": None, "demande": None})
+    assert bare.split() == ["99999999", "RADIATION", "076" + "1" * 15, "MOD", "v999"]
