@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _hub(cwd: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(extra)
-    return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    cmd = [sys.executable, "-c", "from hub.cli import main; main()", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def test_verbose_flags_are_the_groups_wherever_they_stand() -> None:
