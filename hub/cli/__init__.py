@@ -6,7 +6,9 @@
   :func:`hub.core.kafka.client.unavailable_message`: where Kafka was looked for and how
   to start it, whichever command met it;
 * a closed stdout (``hub feed ... | head``) ends the command quietly with exit 0, as Unix
-  tools do.
+  tools do;
+* Ctrl-C that a command does not handle itself ends it with exit 130, as shells expect
+  after SIGINT (``hub feed`` stops with 0: Ctrl-C is how one stops following a feed).
 
 Without ``-v`` the Kafka client's own log lines about connections it could not make are
 dropped (:class:`hub.core.kafka.client.ConnectionNoise`): the command says it once.
@@ -142,6 +144,9 @@ class HubGroup(click.Group):
         except BrokenPipeError:
             _quiet_broken_pipe()
             raise click.exceptions.Exit(0) from None
+        except KeyboardInterrupt:  # click's own answer is "Aborted!" and exit 1
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
         except Exception as exc:
             message = error_message(exc)
             if message is None:

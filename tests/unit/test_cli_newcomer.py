@@ -78,3 +78,21 @@ def test_a_feed_line_fits_80_columns_whatever_the_record() -> None:
     assert line.split()[:5] == ["99999999", "RADIATION", "076" + "1" * 15, "MOD", "v999"]
     bare = _line({**rec, "reason": None, "demande": None})
     assert bare.split() == ["99999999", "RADIATION", "076" + "1" * 15, "MOD", "v999"]
+
+
+def test_ctrl_c_in_a_command_that_does_not_handle_it_exits_130() -> None:
+    """Shells expect 128 + SIGINT; click alone says "Aborted!" and exits 1."""
+    import click
+    from click.testing import CliRunner
+
+    from hub.cli import HubGroup
+
+    @click.group(cls=HubGroup)
+    def group() -> None: ...
+
+    @group.command()
+    def slow() -> None:
+        raise KeyboardInterrupt
+
+    res = CliRunner().invoke(group, ["slow"])
+    assert res.exit_code == 130 and res.stderr == "interrupted\n", (res.exit_code, res.output)
