@@ -103,7 +103,7 @@ def test_bootstrap_makes_a_venv_on_a_pep668_python(tmp_path: Path) -> None:
     env = _env(PYTHON=str(python))
 
     out = _run(["scripts/bootstrap.sh"], repo, env)
-    assert "creating .venv/" in out, out
+    assert "creating the project's .venv/" in out, out
     version = _run([str(repo / ".venv/bin/hub"), "--version"], repo, env)
     assert version.startswith("hub, version "), version
     # the editable install points at this copy, not at the repository under test
