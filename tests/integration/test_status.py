@@ -221,7 +221,7 @@ def test_status_shows_the_hub_workers_of_the_group(
     found: dict[str, Any] = {}
     while time.monotonic() < deadline:  # the worker joins, is assigned, commits
         assert worker.alive(), f"worker died; see {worker.log}"
-        res = hub(hub_env, "status", "--json", "--actor", "no-such-actor")
+        res = hub(hub_env, "status", "--json")
         found = json.loads(res.stdout)
         mine = [m for m in found["members"] if m["worker_url"] == url]
         held = {p for m in found["members"] for p in m["partitions"]}
@@ -239,7 +239,10 @@ def test_status_shows_the_hub_workers_of_the_group(
     for x in found["lag"]:
         if f"{x['topic']}:{x['partition']}" in member["partitions"]:
             assert (x["owner"], x["member"]) == (url, member["member_id"]), x
-            assert x["lag"] == max(0, x["end"] - x["committed"])
+            if x["committed"] is None:  # never committed (no event yet): from the log start
+                assert 0 <= x["lag"] <= x["end"], x
+            else:
+                assert x["lag"] == max(0, x["end"] - x["committed"])
     text = hub({**hub_env, "COLUMNS": "80"}, "status")
     words = text.stdout.split()
     assert url in words and "faust" in words, text.stdout
