@@ -56,7 +56,8 @@ AVRO_OF = {"xs:int": "int", "xs:boolean": "boolean"}  # everything else is a lex
 
 #: Fields appended to the ``Demande`` record that the SNE interface does not carry (see the
 #: module doc). The document index: one item per piece justificative, category and type as
-#: codes of the versioned table :mod:`hub.domain.pieces`, ``reference`` locating the document itself.
+#: codes of the versioned table :mod:`hub.domain.pieces`, ``reference`` locating the
+#: document itself.
 HUB_EXTENSIONS: list[dict[str, Any]] = [
     {
         "name": "piecesJustificatives",
