@@ -96,3 +96,27 @@ def test_ctrl_c_in_a_command_that_does_not_handle_it_exits_130() -> None:
 
     res = CliRunner().invoke(group, ["slow"])
     assert res.exit_code == 130 and res.stderr == "interrupted\n", (res.exit_code, res.output)
+
+
+def test_verbose_first_over_any_argument_list() -> None:
+    """Any argv (flags, values that look like flags, ``--``, unicode): the verbosity flags
+    before ``--`` move to the front, everything else keeps its order, nothing is lost."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    token = st.one_of(st.sampled_from(["-v", "-vv", "--verbose", "--", "-e", "-vx", "--v",
+                                       "feed", "-", ""]), st.text(max_size=6))  # fmt: skip
+
+    def is_flag(a: str) -> bool:  # the group's -v, -vv, ... and --verbose
+        return a == "--verbose" or (len(a) > 1 and a[0] == "-" and set(a[1:]) == {"v"})
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(token, max_size=12))
+    def check(args: list[str]) -> None:
+        end = args.index("--") if "--" in args else len(args)
+        before, after = args[:end], args[end:]
+        assert _verbose_first(args) == (
+            [a for a in before if is_flag(a)] + [a for a in before if not is_flag(a)] + after
+        )
+
+    check()
