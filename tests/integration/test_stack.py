@@ -139,7 +139,10 @@ def test_ctrl_c_during_stack_up_stops_the_broker_it_was_starting(tmp_path: Path)
     stack = KafkaStack(tmp_path, port=port, controller_port=controller, heap="512m")
     proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()",
                              "stack", "up", "--timeout", "120"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            # a test run in the background (the CI lanes) inherits SIGINT
+                            # ignored, and Python then never raises KeyboardInterrupt
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 60
         while stack.status().pid is None:  # the JVM was spawned: up() now waits for it
