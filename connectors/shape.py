@@ -141,7 +141,11 @@ def audit_rows(
 
 
 def run_until_signal(connector: Connector) -> None:
-    """Run ``connector`` until SIGTERM or SIGINT (Ctrl-C) sets its stop event."""
+    """Run ``connector`` until SIGTERM or SIGINT (Ctrl-C) sets its stop event; its log
+    keeps every Kafka connection it could not make (a person's command hides them)."""
+    from hub.core.kafka.client import ConnectionNoise
+
+    ConnectionNoise.lift()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -14,6 +14,9 @@ log = logging.getLogger(__name__)
 def run_worker(app: faust.App, loglevel: str) -> None:
     """Run ``app`` in faust's worker (signals, logging, start and stop) until SIGTERM or
     Ctrl-C; exits the process (``SystemExit``) with faust's exit code."""
+    from hub.core.kafka.client import ConnectionNoise
+
+    ConnectionNoise.lift()  # the worker's log says every connection it could not make
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     if not worker.stdout.isatty():
         # faust's start-up spinner writes cursor hide/show codes even to a pipe or a log

@@ -178,7 +178,7 @@ def main(verbose: int) -> None:
         noisy = logging.getLogger(name)
         for old in [f for f in noisy.filters if isinstance(f, ConnectionNoise)]:
             noisy.removeFilter(old)  # main() run again in one process (tests): as told now
-        if not verbose:
+        if not verbose:  # a service (worker, API, connectors) takes it off as it starts
             noisy.addFilter(ConnectionNoise())
     _announce_new_home()
     from hub.core.schema_registry import install_resolver

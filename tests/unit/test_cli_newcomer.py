@@ -120,3 +120,31 @@ def test_verbose_first_over_any_argument_list() -> None:
         )
 
     check()
+
+
+def test_services_keep_the_kafka_clients_connection_errors_in_their_logs() -> None:
+    """The filter that spares a person aiokafka's "Unable connect" lines is lifted by a
+    service as it starts (its log is what an operator reads later)."""
+    import asyncio
+    import logging
+
+    from click.testing import CliRunner
+
+    from connectors.shape import run_until_signal
+    from hub.cli import main
+    from hub.core.kafka.client import ConnectionNoise
+
+    def installed() -> bool:
+        return any(isinstance(f, ConnectionNoise) for f in logging.getLogger("aiokafka").filters)
+
+    CliRunner().invoke(main, ["status", "--help"])
+    assert installed()  # a command for a person
+
+    class Once:
+        async def run(self, stop: asyncio.Event) -> None:
+            assert not installed()
+
+    run_until_signal(Once())  # type: ignore[arg-type]
+    assert not installed()
+    CliRunner().invoke(main, ["-v", "status", "--help"])
+    assert not installed()

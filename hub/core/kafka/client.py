@@ -150,3 +150,14 @@ class ConnectionNoise(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.msg not in self.TEMPLATES
+
+    @classmethod
+    def lift(cls) -> None:
+        """Let every such line through again: a service (worker, API, connector) runs until
+        stopped and its log is what an operator reads later, so each connection it could
+        not make is said there (:func:`connectors.shape.run_until_signal`,
+        :func:`dispatch.runtime.worker.run_worker`)."""
+        for name in cls.LOGGERS:
+            noisy = logging.getLogger(name)
+            for f in [f for f in noisy.filters if isinstance(f, cls)]:
+                noisy.removeFilter(f)
