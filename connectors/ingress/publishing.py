@@ -302,7 +302,8 @@ async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIter
                    sent: Sent | None = None) -> int:  # fmt: skip
     """Send ``events`` to hub.demandes in order, pulling the next one only while fewer
     than ``window`` sends await their acknowledgement (the producer batches them); return
-    the count acknowledged. The first failed send raises (what follows is not sent).
+    the count acknowledged. The first failed send raises (what follows is not sent), once
+    the records handed over before it are acknowledged or failed, and counted in ``sent``.
     ``on_acked(n)``: called as acknowledgements arrive, with how many since last call;
     ``sent``: kept up to date (:class:`Sent`).
 
@@ -356,8 +357,11 @@ async def send_all(producer: Sender, events: Iterable[PreparedEvent] | AsyncIter
             if len(pending) >= window or pending[0].done():  # acknowledged ones let go at once
                 await settle(window // 2 if len(pending) >= window else len(pending))
         await settle(0)
-    except asyncio.CancelledError:
-        await drain()  # what the producer holds: acknowledged or failed, and counted
+    except (asyncio.CancelledError, Exception):
+        # what the producer holds: acknowledged or failed, and counted (a Ctrl-C, or a
+        # failed send: the records before it may have reached the broker, and the caller
+        # says how many did)
+        await drain()
         raise
     return sent.acked
 

@@ -47,6 +47,7 @@ from connectors.ingress.publish_files import Published, Validated, publish_spool
 from connectors.ingress.publishing import InputLimits, input_bytes
 from connectors.ingress.spool import Spool, spool_dir
 from hub.cli.progress import progress_meter
+from hub.core.errors import HubError
 from hub.core.settings import get_settings
 
 
@@ -101,7 +102,15 @@ def interrupted_line(run: _Run) -> str:
     if not (done or unsettled):
         return (f"interrupted before Kafka acknowledged any of the {checked.valid:,} event(s): "
                 "nothing sent; publish the same input again")  # fmt: skip
-    line = (f"interrupted: {done:,} of {checked.valid:,} event(s) sent (acknowledged by Kafka) "
+    return "interrupted: " + sent_so_far(run)
+
+
+def sent_so_far(run: _Run) -> str:
+    """How far the send pass went (``run.sending`` and ``run.checked`` set, something
+    sent or handed over) and how to send the rest: after a Ctrl-C or a failure of Kafka."""
+    assert run.sending is not None and run.checked is not None
+    done, unsettled, checked = run.sending.published, run.sending.unsettled, run.checked
+    line = (f"{done:,} of {checked.valid:,} event(s) sent (acknowledged by Kafka) "
             "before the stop; the rest not sent")  # fmt: skip
     if unsettled:
         line += (f" ({unsettled:,} more were handed to Kafka without an acknowledgement: they "
@@ -224,7 +233,12 @@ def _publish(paths: tuple[Path, ...], skip_invalid: bool, dry_run: bool,
         run.checked = checked
         with progress_meter("publishing", spool.bytes_written) as meter:
             run.sending = Published()
-            done = asyncio.run(publish_spool(settings, spool, _report, meter, out=run.sending))
+            try:
+                done = asyncio.run(publish_spool(settings, spool, _report, meter, out=run.sending))
+            except HubError as exc:  # Kafka failed mid-way: say what it had already taken
+                if not (run.sending.published or run.sending.unsettled):
+                    raise
+                raise click.ClickException(one_line(f"{exc.message}; {sent_so_far(run)}")) from exc
     elapsed = max(time.monotonic() - started, 1e-3)
     summary = (
         f"published {done.published} event(s) to hub.demandes"

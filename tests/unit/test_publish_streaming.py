@@ -268,3 +268,29 @@ def test_a_second_cancel_stops_the_wait_and_counts_the_unsettled() -> None:
 
     asyncio.run(run())
     assert (sent.acked, sent.unsettled) == (0, producer.sent) and producer.sent >= 300
+
+
+def test_kafka_failing_mid_send_says_how_many_events_it_had_acknowledged(
+    fake: FakeProducer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broker failure in the send pass: the one line says what Kafka had already taken
+    (those stay published) and how to send the rest, not only "failed"."""
+    from tests.support.demandes import demande_event, new_num_unique
+
+    real_send = fake.send
+
+    async def send(topic: str, value: bytes, *, key: bytes) -> asyncio.Future[None]:
+        if fake.sent == 40:
+            raise KafkaTimeoutError("broker gone")
+        return await real_send(topic, value, key=key)
+
+    monkeypatch.setattr(fake, "send", send)
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(demande_event(new_num_unique(), ["76540"])) + "\n"
+                            for _ in range(100)))  # fmt: skip
+    res = CliRunner().invoke(main, ["publish", str(path)])
+    assert res.exit_code == 1, res.output
+    [line] = res.stderr.splitlines()
+    assert "publishing to hub.demandes failed" in line
+    assert f"{fake.acked} of 100 event(s) sent (acknowledged by Kafka)" in line, line
+    assert fake.acked == 40 and "publish the same input again" in line
