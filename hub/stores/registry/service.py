@@ -28,7 +28,7 @@ a former code: matching resolves it (``hub.domain.geo.Geography.resolve``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -143,19 +143,9 @@ class ActorService:
         """Publish every actor, removed ones as deletions; return how many were sent."""
         publisher = self._require_publisher()
         states = self.store.states()
-        done: list[Actor] = []
-        try:
-            for actor, deleted in states:
-                try:
-                    publisher.publish(actor, deleted=deleted)
-                except Exception as exc:
-                    raise TransientError(
-                        f"publishing actor {actor.id!r} failed ({_reason(exc)}); "
-                        "run `hub actors publish` again"
-                    ) from exc
-                done.append(actor)
-        finally:
-            self.store.mark_published(done)
+        self._send(publisher, [(s.actor, s.deleted) for s in states],
+                   lambda actor, reason: f"publishing actor {actor.id!r} failed ({reason}); "
+                                         "run `hub actors publish` again")  # fmt: skip
         return len(states)
 
     def _require_publisher(self) -> ActorPublisher:
@@ -166,24 +156,29 @@ class ActorService:
     def _publish(self, results: Iterable[Saved]) -> None:
         if self._publisher is None:
             return
+        # a change None: this version is on Kafka already, nothing to tell the workers
+        todo = [(actor, change in ("remove", "resend_remove"))
+                for actor, change in results if change is not None]  # fmt: skip
+        self._send(self._publisher, todo,
+                   lambda actor, reason: "actor registry saved but not yet published: actor "
+                   f"{actor.id!r} v{actor.version}: {reason}; run the same command again, or "
+                   "`hub actors publish` to re-send all actors")  # fmt: skip
+
+    def _send(self, publisher: ActorPublisher, todo: list[tuple[Actor, bool]],
+              failed: Callable[[Actor, str], str]) -> None:  # fmt: skip
+        """Publish each (actor, deleted) in order; the first failure raises
+        ``TransientError(failed(actor, reason))`` (publisher errors are not all HubErrors:
+        any failure leaves the same state, saved in the registry and not yet on Kafka). What
+        Kafka acknowledged before it is recorded as published all the same."""
         done: list[Actor] = []
         try:
-            for actor, change in results:
-                if change is None:
-                    continue  # this version is on Kafka already: nothing to tell the workers
-                deleted = change in ("remove", "resend_remove")
+            for actor, deleted in todo:
                 try:
-                    self._publisher.publish(actor, deleted=deleted)
+                    publisher.publish(actor, deleted=deleted)
                 except Exception as exc:
-                    # any failure (publisher errors are not all HubErrors) leaves the same
-                    # state: saved in the registry, not yet on Kafka (and known as such)
-                    raise TransientError(
-                        f"actor registry saved but not yet published: actor {actor.id!r} "
-                        f"v{actor.version}: {_reason(exc)}; run the same command again, or "
-                        "`hub actors publish` to re-send all actors"
-                    ) from exc
+                    raise TransientError(failed(actor, _reason(exc))) from exc
                 done.append(actor)
-        finally:  # what Kafka acknowledged is recorded even when a later actor failed
+        finally:
             self.store.mark_published(done)
 
 
