@@ -29,12 +29,14 @@ import argparse
 import asyncio
 import io
 import json
+import logging
 import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
 from fastavro import parse_schema, schemaless_reader
 from fastavro.repository.base import SchemaRepositoryError
 from fastavro.schema import fingerprint, load_schema, to_parsing_canonical_form
@@ -135,11 +137,21 @@ def load_schemas(avro_dir: Path) -> tuple[Any, dict[bytes, Any]]:
 async def consume(bootstrap: str, actor: str, avro_dir: Path, idle_s: float,
                   registry: Registry | None = None) -> None:
     reader, writers = load_schemas(avro_dir)
-    consumer = AIOKafkaConsumer(f"hub.feed.{actor}", bootstrap_servers=bootstrap,
+    topic = f"hub.feed.{actor}"
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap,
                                 group_id=None,  # no group: every partition, no commit
                                 auto_offset_reset="earliest", enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
+    except KafkaConnectionError:
+        await consumer.stop()
+        raise Unreadable(f"Kafka not reachable at {bootstrap} (--bootstrap)") from None
+    try:
+        # a topic the broker does not hold would be waited for, then fail: say it at once
+        if topic not in await consumer.topics():
+            raise Unreadable(f"no topic {topic} at {bootstrap}: is the actor {actor!r} "
+                             "registered? (hub actors list)")
+        consumer.subscribe([topic])
         while batch := await consumer.getmany(timeout_ms=int(idle_s * 1000)):
             for messages in batch.values():
                 for m in messages:
@@ -166,6 +178,9 @@ def main() -> None:
     args.add_argument("--idle", type=float, default=5.0, help="exit after this many idle s")
     a = args.parse_args()
     registry = Registry(a.registry) if a.registry else None
+    # the client's own warnings (reconnections, metadata) would bury this example's output;
+    # what stops it is said in one line below
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         asyncio.run(consume(a.bootstrap, a.actor, a.schemas, a.idle, registry))
     except Unreadable as exc:

@@ -342,3 +342,18 @@ def test_the_python_example_stops_at_a_confluent_record_with_one_line(
     assert lines[0].startswith(f"feed_consumer.py: error: hub.feed.{actor_id} partition "), lines
     assert "offset 1: the record is in the Confluent wire format (magic byte 0, schema id 42)" \
         in lines[0] and "--registry URL" in lines[0], lines  # fmt: skip
+
+
+def test_the_python_example_says_when_the_actor_has_no_feed(kafka_bootstrap: str) -> None:
+    """An actor id with no topic on the broker (never registered, or a typo): one line
+    naming the topic and how to list the actors, at once (the client waited for the
+    topic's metadata, printed a warning every retry, then a traceback)."""
+    actor_id = f"cons-none-{uuid.uuid4().hex[:8]}"
+    done = subprocess.run(
+        [sys.executable, "feed_consumer.py", "--bootstrap", kafka_bootstrap, "--actor",
+         actor_id, "--idle", "1"], cwd=ROOT / "examples/python-consumer",
+        capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"feed_consumer.py: error: no topic hub.feed.{actor_id} at {kafka_bootstrap}: is "
+        f"the actor {actor_id!r} registered? (hub actors list)"]

@@ -24,6 +24,7 @@ import pytest
 
 from schemas import get_codec
 from schemas.confluent import frame
+from tests.support.sne import free_port
 from tests.unit.test_feedrecord_evolution import _record, _scored
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,18 @@ def test_the_default_schemas_are_the_repository_s_whatever_the_cwd(
     assert example.DEFAULT_SCHEMAS == ROOT / "schemas" / "avro"
     _reader, writers = example.load_schemas(example.DEFAULT_SCHEMAS)
     assert get_codec().registry.current("FeedRecord").fingerprint in writers
+
+
+def test_kafka_unreachable_is_one_line_of_error(tmp_path: Path) -> None:
+    """No broker at ``--bootstrap`` (a port nothing listens on): exit 1 with one line naming
+    the address and the option, no traceback, none of the client's warnings."""
+    port = free_port()
+    done = subprocess.run([sys.executable, str(SCRIPT), "--bootstrap", f"127.0.0.1:{port}",
+                           "--actor", "nobody", "--idle", "1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"feed_consumer.py: error: Kafka not reachable at 127.0.0.1:{port} (--bootstrap)"]
 
 
 @pytest.mark.parametrize("schemas", ["schemas/avro", "nowhere", "bad"])
