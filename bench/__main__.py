@@ -24,6 +24,7 @@ from bench.broker import private_broker
 from bench.data import ActorMix, demand_events, match_distribution, national_actors, write_jsonl
 from bench.micro import matching
 from bench.phase import start_phase, stop_phase
+from bench.processes import worker_env
 from bench.w4 import SCENARIOS as W4_SCENARIOS
 from bench.w4 import W4Config, w4
 from bench.w4_report import verdicts as w4_verdicts
@@ -164,14 +165,6 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
     return result
 
 
-def _worker_env(pairs: list[str]) -> dict[str, str]:
-    env = dict(p.split("=", 1) for p in pairs if "=" in p)
-    bad = [p for p in pairs if "=" not in p or not p.startswith("HUB_")]
-    if bad:
-        raise HubError(f"--worker-env takes HUB_NAME=value, not {bad[0]!r}")
-    return env
-
-
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m bench")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -211,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
             n = write_jsonl(args.out, demand_events(args.demands, args.seed, get_geography()))
             print(f"{n} demands written to {args.out}")
             return
-        env = _worker_env(args.worker_env)
+        env = worker_env(args.worker_env)
         # the harness's own producer (the generator) uses the same producer settings
         os.environ.update({k: v for k, v in env.items() if k.startswith("HUB_KAFKA__")})
         with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:

@@ -62,7 +62,7 @@ from bench import report
 from bench.broker import create_topics, private_broker
 from bench.data import ActorMix, demand_events, national_actors
 from bench.harness import Watcher, producer, register_actors
-from bench.processes import Proc, batch_inputs, start_worker
+from bench.processes import Proc, batch_inputs, start_worker, worker_env
 from bench.procstat import CpuMeter, cpu_seconds, peak_rss_bytes, rss_bytes
 from bench.workloads import encode
 from hub.core import topics
@@ -86,6 +86,8 @@ class Config:
     #: each dispatch run's limit, in the order of ``workers`` (the last one for the runs
     #: after it; empty: 600 s + 1 s per 50 demands): past it the run's row is partial
     timeouts: tuple[float, ...] = ()
+    #: settings of the measured workers (``--worker-env HUB_X=V``: tuning runs)
+    worker_env: tuple[tuple[str, str], ...] = ()
 
     def timeout_s(self, run: int) -> float:
         if not self.timeouts:
@@ -190,7 +192,11 @@ async def dispatch_run(bootstrap: str, home: Path, k: int, cfg: Config, exp: Exp
     the end, free of the start-up and of the first minutes' warm-up (broker JIT, caches).
     The workers' logs are copied to ``logs`` (their homes, with the state, are not kept)."""
     app_id = f"national-{k}w-{uuid.uuid4().hex[:6]}"
-    env = {"HUB_WORKER__APP_ID": app_id, "HUB_KAFKA__PARTITIONS": str(cfg.partitions)}
+    env = {
+        **dict(cfg.worker_env),
+        "HUB_WORKER__APP_ID": app_id,
+        "HUB_KAFKA__PARTITIONS": str(cfg.partitions),
+    }
     disk0 = _du(data_dir)
     watcher, admin = Watcher(bootstrap), AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await watcher.start()
@@ -418,13 +424,21 @@ def main(argv: list[str] | None = None) -> None:
         "after it (default 600 s + 1 s per 50 demands); past it the run's row is partial",
     )
     p.add_argument("--out", type=Path, default=Path("bench-results"))
+    p.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="HUB_X=V",
+        help="a setting of the measured workers (tuning runs); repeatable",
+    )
     a = p.parse_args(argv)
     workers = tuple(int(x) for x in a.workers.split(","))
     if a.demands < 1 or not workers or min(workers) < 1 or max(workers) > a.partitions:
         p.error("--demands >= 1 and 1 <= each of --workers <= --partitions")
     cfg = Config(a.demands, workers, a.seed, a.partitions,
                  ActorMix(guichets=a.guichets, landlords=a.landlords), a.chunk,
-                 timeouts=tuple(float(x) for x in a.timeout.split(",") if x))  # fmt: skip
+                 timeouts=tuple(float(x) for x in a.timeout.split(",") if x),
+                 worker_env=tuple(worker_env(a.worker_env).items()))  # fmt: skip
     a.out.mkdir(parents=True, exist_ok=True)
     stem = a.out / f"national-{cfg.demands}-{time.strftime('%Y%m%dT%H%M%S')}"
     with tempfile.TemporaryDirectory(prefix="hub-national-") as tmp:

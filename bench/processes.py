@@ -15,10 +15,19 @@ import uuid
 from pathlib import Path
 
 from bench.broker import free_port
-from hub.core.errors import TransientError
+from hub.core.errors import HubError, TransientError
 
 #: the repository root, so that ``python -m bench.baseline`` resolves in a child process
 _ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def worker_env(pairs: list[str]) -> dict[str, str]:
+    """``--worker-env`` values (``HUB_NAME=value``) as a dict; :class:`HubError` otherwise."""
+    env = dict(p.split("=", 1) for p in pairs if "=" in p)
+    bad = [p for p in pairs if "=" not in p or not p.startswith("HUB_")]
+    if bad:
+        raise HubError(f"--worker-env takes HUB_NAME=value, not {bad[0]!r}")
+    return env
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
@@ -160,8 +169,14 @@ def start_baseline(
     ]
     if national is not None:
         seed, guichets, landlords = national
-        argv += ["--national-seed", str(seed), "--guichets", str(guichets),
-                 "--landlords", str(landlords)]
+        argv += [
+            "--national-seed",
+            str(seed),
+            "--guichets",
+            str(guichets),
+            "--landlords",
+            str(landlords),
+        ]
     proc = Proc(argv, _env(env or {}), log, pipe=True)
     proc.wait_line("ready", timeout=60)
     return proc
