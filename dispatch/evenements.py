@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dispatch.feedbytes import wire
-from dispatch.letters import check_key, dead_letter, refusal, screen
+from dispatch.letters import check_key, check_outputs, dead_letter, refusal, screen
 from dispatch.processor import StateStore
 from dispatch.sending import Output, Sender, send_all
 from hub.core import topics
@@ -96,16 +96,19 @@ async def handle(
     partition: int = -1,
     offset: int = -1,
     max_record_bytes: int = 262_144,
+    max_output_bytes: int = 1_000_000,
     headers: Sequence[tuple[str, bytes]] = (),
 ) -> int:
     """Fan one hub.evenements message out; return the number of feed records sent.
 
     Every record ends in one place: its holders' feeds (possibly none: a demand not
-    dispatched here is logged), or ``hub.dlq`` with its reason (``dispatch.letters``).
-    Only a retriable error (the broker) propagates."""
+    dispatched here is logged), or ``hub.dlq`` with its reason (``dispatch.letters``;
+    ``oversize`` too when one of its outputs is above ``max_output_bytes``, the
+    producer's max_request_size). Only a retriable error (the broker) propagates."""
     now = int(time.time() * 1000)
     try:
         pending = _fan_out(value, key, store, index, codec, partition, now, max_record_bytes)
+        check_outputs(pending, max_output_bytes)  # else the producer refuses it at every try
     except Exception as exc:
         if isinstance(exc, HubError) and exc.retriable:
             raise

@@ -7,7 +7,10 @@ each shape has its reason (docs/limits.md):
 * ``tombstone``: no value (``null``), e.g. a compaction delete sent by a foreign tool;
 * ``missing_key``: no key; the hub keys every record, and a keyless record lands on a
   partition that does not hold its demand's state;
-* ``oversize``: a value above ``worker.max_record_bytes`` (an SNE demand is a few kB);
+* ``oversize``: a value above ``worker.max_record_bytes`` (an SNE demand is a few kB), or
+  a valid input one of whose outputs would be larger than the worker's producer sends
+  (:func:`check_outputs`): refused like any bad input, rather than stopping its
+  partition at every restart;
 * ``key_mismatch``: a key that is not the record's numéro unique (same reason as above);
 * what the codec refuses: ``undecodable``, ``unknown_schema``, ``wrong_schema``, ...
 
@@ -22,7 +25,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from dispatch.sending import Output
+from dispatch.sending import Output, record_bytes
 from hub.core import topics
 from hub.core.errors import DecodeError, HubError, InputError
 from schemas import Codec
@@ -50,6 +53,19 @@ def screen(value: bytes | None, key: bytes | None, max_record_bytes: int) -> Non
     if len(value) > max_record_bytes:
         raise InputError(f"record of {len(value)} bytes, above the {max_record_bytes}-byte "
                          "limit (worker.max_record_bytes)", code="oversize")  # fmt: skip
+
+
+def check_outputs(outputs: Sequence[Output], max_output_bytes: int) -> None:
+    """Raise the ``oversize`` :class:`InputError` that refuses an input when one of its
+    ``outputs`` is larger than the producer sends (``max_output_bytes``, measured as the
+    producer measures: :func:`dispatch.sending.record_bytes`); else return. Called before
+    the outputs join their batch, so the input leaves neither records nor state."""
+    for topic, key, value in outputs:
+        size = record_bytes(key, value)
+        if size > max_output_bytes:
+            raise InputError(f"its record for {topic} would be {size} bytes, above the "
+                             f"{max_output_bytes} bytes the worker's producer sends "
+                             "(max_request_size)", code="oversize")  # fmt: skip
 
 
 def record_headers(raw: Any) -> tuple[tuple[str, bytes], ...]:

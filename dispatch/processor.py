@@ -7,8 +7,10 @@ Contract, per batch:
 So a crash at any point replays inputs whose state was not stored; those replays produce
 the same records with the same event ids (at-least-once, duplicates dedupable), and
 inputs whose state was stored are recognised (event id / offset) and skipped.
-Bad input goes to hub.dlq with its reason; ``max_consecutive_dead_letters`` in a row stop
-the processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything.
+Bad input goes to hub.dlq with its reason, a valid event whose feed record the producer
+could not send (above ``max_output_bytes``) included: refused before any of its records
+or its state joins the batch. ``max_consecutive_dead_letters`` in a row stop the
+processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from dispatch import cotation, deadlines, redispatch, territory
 from dispatch.batch import Batch, memo_entries
+from dispatch.batchstats import BatchStats as BatchStats
+from dispatch.batchstats import Submitted as Submitted
 from dispatch.deadlines import Deadlines
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
-from dispatch.letters import check_key, dead_letter, refusal, replay_info, screen
+from dispatch.known_letters import Identity, refusal_identity
+from dispatch.letters import check_key, check_outputs, dead_letter, refusal, replay_info, screen
 from dispatch.ports import InputRecord as InputRecord
 from dispatch.ports import StateStore as StateStore
 from dispatch.ports import partition_of
@@ -56,53 +60,6 @@ class TooManyDeadLetters(HubError):
     code = "too_many_dead_letters"
 
 
-@dataclass(slots=True)
-class BatchStats:
-    events: int = 0
-    skipped: int = 0
-    dead_letters: int = 0
-    deliveries: dict[str, int] = field(default_factory=dict)  # by kind
-    #: inputs by (topic, operation): operation code, CONTROL, or UNDECODABLE
-    inputs: dict[tuple[str, str], int] = field(default_factory=dict)
-    #: feed records by (actor id, kind)
-    by_actor: dict[tuple[str, str], int] = field(default_factory=dict)
-    dead_letter_reasons: dict[str, int] = field(default_factory=dict)
-    #: one entry per demand event decided in the batch (not dead-lettered, not a replay
-    #: already stored): its Kafka timestamp (ms, None if unknown) and its occurredAt (ms:
-    #: the document's own date, e.g. an SNE file's dateFichier)
-    decided: list[tuple[int | None, int]] = field(default_factory=list)
-    #: inputs carrying the DLQ replay header
-    replays: int = 0
-    #: stored states read to apply actor changes (dispatch.redispatch)
-    redispatch_reads: int = 0
-    #: demand states read by DispatchTick records (dispatch.deadlines): the due ones
-    clock_reads: int = 0
-    #: snapshots whose SNE délai anormalement long indicator disagrees with the hub's table
-    delai_disagreements: int = 0
-
-
-@dataclass(slots=True, eq=False)
-class Submitted:
-    """A batch handed to the producer, not yet settled (see :meth:`Processor.settle`)."""
-
-    stats: BatchStats
-    outputs: list[Output]
-    acks: list[Awaitable[Any]]
-    #: the batch's new demand states (None: deleted), stored once acknowledged
-    overlay: dict[bytes, tuple[int, DemandeState | None]]
-    #: per key of ``overlay``: the index entries stored for it before the batch
-    #: (dispatch.territory), so that storing writes only the difference
-    bases: dict[bytes, dict[bytes, bytes]] = field(default_factory=dict)
-    #: other writes, stored after the states, in order: (key, partition, value or None)
-    raw: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
-    #: writes stored before the states (due entries of a partition's upgrade pass)
-    pre: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
-    #: the overlay states' index entries already computed (dispatch.batch.memo_entries)
-    entry_memo: dict[bytes, tuple[DemandeState | None, dict[bytes, bytes]]] = field(
-        default_factory=dict
-    )
-
-
 #: the largest chunk a DispatchResume may fix (dispatch/redispatch.py)
 MAX_CHUNK = 100_000
 
@@ -117,6 +74,7 @@ class Processor:
         *,
         max_consecutive_dead_letters: int = 1000,
         max_record_bytes: int = 262_144,
+        max_output_bytes: int = 1_000_000,
         redispatch_chunk: int = 500,
         redispatch_slice_s: float = 0.1,
         clock: Callable[[], float] = time.time,
@@ -129,6 +87,8 @@ class Processor:
         self.sender = sender
         self.max_consecutive_dead_letters = max_consecutive_dead_letters
         self.max_record_bytes = max_record_bytes
+        #: the producer's max_request_size (WorkerSettings.PRODUCER_MAX_REQUEST_BYTES)
+        self.max_output_bytes = max_output_bytes
         self.redispatch_chunk = redispatch_chunk
         #: wall time a batch gives re-dispatch work (from the batch's start; at least one
         #: step of dispatch.redispatch.STEP entries per chunk)
@@ -140,6 +100,9 @@ class Processor:
         self.due_chunk = due_chunk
         self._snapshots = snapshot_bytes(codec)
         self._consecutive_dead = 0
+        #: letters read on hub.dlq at start (dispatch.known_letters): a refusal among
+        #: them is counted, not written again (a restart after TooManyDeadLetters)
+        self.known_letters: set[Identity] = set()
         #: submitted batches not yet settled, oldest first
         self._unsettled: list[Submitted] = []
         #: partitions whose territorial index is known complete (dispatch.redispatch)
@@ -185,8 +148,9 @@ class Processor:
                 if name == "DemandeEvent":
                     operation = str(body.get("operation"))
                     check_key(rec.key, body["numUnique"])
+                    decided = self._on_event(batch, rec, body, snapshot)
                     batch.stats.events += 1
-                    if self._on_event(batch, rec, body, snapshot):
+                    if decided:
                         batch.stats.decided.append((rec.timestamp_ms, int(body["occurredAt"])))
                 elif name == "DispatchResume":  # the rest of a re-dispatch (redispatch.py)
                     operation = "CONTROL"
@@ -235,7 +199,8 @@ class Processor:
         return sub
 
     async def _refuse(self, batch: Batch, rec: InputRecord, exc: HubError) -> None:
-        batch.outputs.append(self._dead_letter(rec, exc, batch.now_ms))
+        if not self._already_written(rec, exc):
+            batch.outputs.append(self._dead_letter(rec, exc, batch.now_ms))
         stats = batch.stats
         stats.dead_letters += 1
         stats.dead_letter_reasons[exc.code] = stats.dead_letter_reasons.get(exc.code, 0) + 1
@@ -243,8 +208,21 @@ class Processor:
         if self._consecutive_dead >= self.max_consecutive_dead_letters:
             await send_all(self.sender, batch.outputs)
             raise TooManyDeadLetters(
-                f"{self._consecutive_dead} consecutive dead letters: stopping"
+                f"{self._consecutive_dead} consecutive dead letters, the last "
+                f"{rec.topic}/{rec.partition}@{rec.offset} ({exc.code}): stopping; "
+                "restarted, a worker reads them again and stops here again (their letters "
+                "are not written twice) until a fixed version accepts them or "
+                "HUB_WORKER__MAX_CONSECUTIVE_DEAD_LETTERS lets them through"
             ) from exc
+
+    def _already_written(self, rec: InputRecord, exc: HubError) -> bool:
+        """Whether hub.dlq already holds the letter of this refusal (among the letters read
+        when the worker started: dispatch.known_letters)."""
+        if not self.known_letters:
+            return False
+        known = refusal_identity(rec.topic, rec.partition, rec.offset, exc.code, rec.key,
+                                 rec.value)  # fmt: skip
+        return known in self.known_letters
 
     async def settle(self, sub: Submitted, *, resend: bool = False) -> bool:
         """Wait for ``sub``'s acknowledgements, then store its states. Batches are settled
@@ -327,7 +305,8 @@ class Processor:
         base = decision.state if decision.state is not None else prior
         if base is not None:
             self._emit(batch, decision, base, event["eventId"], event["operation"],
-                       event["occurredAt"], list(event.get("changedFields") or []))  # fmt: skip
+                       event["occurredAt"], list(event.get("changedFields") or []),
+                       refuse_oversize=True)  # fmt: skip
         batch.write(key, rec.partition, None if decision.delete else decision.state, prior)
         return True
 
@@ -372,12 +351,16 @@ class Processor:
 
     # -- output ------------------------------------------------------------------------
     def _emit(self, batch: Batch, decision: Decision, state: DemandeState, event_id: str,
-              operation: str, occurred_at: int, changed: list[str]) -> None:  # fmt: skip
+              operation: str, occurred_at: int, changed: list[str], *,
+              refuse_oversize: bool = False) -> None:  # fmt: skip
         """The decision's feed records: one record per kind, reason and profile, cut to the
         scores (``cotations``) of the EPCIs each actor covers (docs/cotation.md), one
-        encoding per distinct record."""
+        encoding per distinct record. With ``refuse_oversize`` (a demand event's own
+        records), the ``oversize`` InputError of ``dispatch.letters.check_outputs`` when one
+        is larger than the producer sends; nothing is added to the batch then."""
         records: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         encoded: dict[tuple[str, str | None, str, tuple[str, ...]], bytes] = {}
+        out: list[Output] = []
         # profiles seeing the same snapshot share one encoding (dispatch.feedbytes)
         feed_bytes = FeedBytes(self.codec, self._snapshots)
         key = state.num_unique.encode()
@@ -405,7 +388,14 @@ class Processor:
                 cut = record if len(mine) == len(scores) else {**record, "cotations": mine}
                 value = encoded[group] = feed_bytes.encode(cut, state.demande_bytes,
                                                            state.demande)  # fmt: skip
-            batch.outputs.append((topics.feed_topic(d.actor_id), key, value))
+            out.append((topics.feed_topic(d.actor_id), key, value))
+        if refuse_oversize:
+            # a record the producer would refuse at send (for the whole batch, at every
+            # restart) refuses this input instead: nothing of it is in the batch yet.
+            # Not for a re-dispatch or a notice: their control concerns many demands
+            check_outputs(out, self.max_output_bytes)
+        batch.outputs.extend(out)
+        for d in decision.deliveries:
             stats.deliveries[d.kind] = stats.deliveries.get(d.kind, 0) + 1
             stats.by_actor[(d.actor_id, d.kind)] = stats.by_actor.get((d.actor_id, d.kind), 0) + 1
 

@@ -9,6 +9,10 @@ for the batch: it is processed again (at-least-once, the same event ids).
 
 The worker's sender, over the producer under the faust app, is
 :class:`dispatch.runtime.sender.KafkaSender` (the faust adapter).
+
+A record larger than the producer sends is refused by the producer itself, at ``send``,
+for the whole batch: :func:`record_bytes` is its own measure, so that callers refuse the
+*input* that would produce it before anything is sent (``dispatch.letters.check_outputs``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
+
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from hub.core.backoff import Backoff
 from hub.core.errors import HubError, TransientError
@@ -32,6 +38,12 @@ class Sender(Protocol):
     async def send(self, topic: str, key: bytes | None, value: bytes) -> Awaitable[Any]:
         """Enqueue one record; return the future of its acknowledgement."""
         ...
+
+
+def record_bytes(key: bytes | None, value: bytes) -> int:
+    """The size the producer gives one output record (no headers) when it compares it with
+    its ``max_request_size``: aiokafka's own estimate, the record and its batch framing."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, []))
 
 
 class DeliveryError(TransientError):

@@ -201,3 +201,10 @@ STATISTICS_RECORDS = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+GP_UNPUBLISHED = Gauge(
+    "passerelle_gp_unpublished_events",
+    "Gestion partagée events stored but not acknowledged by Kafka yet (gp_unpublished), "
+    "as last counted by hub api's republisher (at startup and every "
+    "api.republish_interval_s); it publishes them in store order per demand.",
+    registry=REGISTRY,
+)

@@ -85,3 +85,7 @@ def sne_poll_succeeded(
     m.SNE_POLLER_LAST_SUCCESS.labels(poller=poller).set(now)
     if newest_change is not None:
         m.SNE_POLLER_BEHIND.labels(poller=poller).set(max(now - newest_change, 0.0))
+
+
+def gp_unpublished(count: int) -> None:
+    m.GP_UNPUBLISHED.set(count)

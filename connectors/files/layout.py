@@ -5,6 +5,7 @@
     <root>/inbox/<source>/            legacy systems drop *.xml here
     <root>/inbox/<source>/done/       published files, each with <name>.report.json
     <root>/inbox/<source>/error/      rejected files, each with <name>.report.json
+    <root>/inbox/<source>/.hub-work/  files the hub took and has not moved yet (its own)
     <root>/outbox/<actor_id>/         DIS files (unless the actor's delivery option "dir")
     <root>/.state/                    the hub's own journals and locks
 
@@ -25,6 +26,9 @@ from hub.core.topics import ACTOR_ID_RE
 from hub.domain.actors import Actor
 
 DONE, ERROR = "done", "error"
+#: the inbox's work folder (:mod:`connectors.files.claim`): a subfolder of the inbox, so a
+#: claim is a rename within one filesystem; dot-named, so never taken for a dropped file
+WORK = ".hub-work"
 REPORT_SUFFIX = ".report.json"
 DIS_PREFIX = "DIS_"
 
@@ -37,13 +41,14 @@ class InboxPaths:
     error: Path
     journal: Path
     lock: Path
+    work: Path
 
     def create(self) -> None:
-        """Create the folders: missing ones 0700; ``done/``, ``error/`` and the state
-        folder, the hub's own, set to 0700 even if they exist. The inbox folder keeps the
-        mode an operator gave it (another account may drop files there)."""
+        """Create the folders: missing ones 0700; ``done/``, ``error/``, the work folder
+        and the state folder, the hub's own, set to 0700 even if they exist. The inbox
+        folder keeps the mode an operator gave it (another account may drop files there)."""
         private_dir(self.folder)
-        for d in (self.done, self.error):
+        for d in (self.done, self.error, self.work):
             private_dir(d, base=d)
         private_dir(self.journal.parent, base=self.journal.parent)
 
@@ -69,6 +74,7 @@ def inbox_paths(settings: HubSettings, source: str) -> InboxPaths:
         error=folder / ERROR,
         journal=state / f"inbox-{source}.journal",
         lock=state / f"inbox-{source}.lock",
+        work=folder / WORK,
     )
 
 

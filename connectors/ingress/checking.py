@@ -16,7 +16,9 @@ Contracts:
   ``on_skipped`` (``hub publish`` reports how many). Only one block of
   :data:`_BLOCK` bytes is held while cutting, whatever the lines hold; a line is never
   split, and no slice but a file's first starts with a byte order mark (only line 1 may
-  carry one);
+  carry one). A ``.json`` file holding one multi-line JSON document is one
+  :class:`Refusal` (:func:`connectors.ingress.json_files.document_refusal`), not a
+  refusal per line;
 * :func:`check_unit` checks every event of a unit exactly as pass 1 always did
   (:func:`connectors.ingress.publishing.check_raw`, locations ``file:line`` or ``file``)
   and returns an :class:`Outcome`: the refusals in order (those of whole files counted
@@ -48,6 +50,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeAlias, cast
 
+from connectors.ingress.json_files import document_refusal
 from connectors.ingress.publishing import (
     SUFFIXES,
     InputLimits,
@@ -128,7 +131,11 @@ def units(paths: Iterable[Path],
                 yield XmlBatch(tuple(batch))
                 batch = []
             if suffix in SUFFIXES:
-                yield from _slices(f)
+                refusal = document_refusal(f)  # one line for a pretty-printed .json
+                if refusal is not None:
+                    yield Refusal(str(f), refusal)
+                else:
+                    yield from _slices(f)
             elif not in_folder:  # other files in a folder are not ours
                 yield Refusal(str(f), f"unsupported file type {suffix or '(none)'}; "
                                       "use .jsonl or .xml")  # fmt: skip

@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeAlias
 
 from aiokafka.errors import KafkaError
 
+from connectors.ingress.json_files import document_refusal
 from connectors.sne.numbering import CREATIONS, needs_number, number, require_sne
 from hub.core import topics
 from hub.core.errors import InputError, TransientError, UnknownCommuneError
@@ -80,7 +81,9 @@ def iter_inputs(paths: Iterable[Path], limits: InputLimits,
                 ) -> Iterator[tuple[str, Raw]]:  # fmt: skip
     """Yield (location, raw) for every event in files or folders: an object per JSON line
     (location ``file:line``), the bytes of an XML document (one interfaceNuu document per
-    file), or the :class:`InputError` refusing that line or file (unreadable ones too).
+    file), or the :class:`InputError` refusing that line or file (unreadable ones too; a
+    ``.json`` file holding one multi-line JSON document is refused whole, in one line:
+    :mod:`connectors.ingress.json_files`).
     Files of a folder come in the order of their sorted paths, found by a lazy walk.
     Memory stays bounded by ``limits`` (and the names of one folder) whatever the files
     hold; never raises. ``on_bytes(n)``: called with the input bytes consumed since its
@@ -97,6 +100,12 @@ def iter_inputs(paths: Iterable[Path], limits: InputLimits,
                             f"unsupported file type {suffix or '(none)'}; use .jsonl or .xml"
                         ),
                     )
+                continue
+            refusal = document_refusal(f)  # a pretty-printed .json: one line, not one a line
+            if refusal is not None:
+                if on_bytes is not None:
+                    on_bytes(_size(f))
+                yield str(f), InputError(refusal)
                 continue
             try:
                 if suffix == ".xml":

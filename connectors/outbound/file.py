@@ -9,7 +9,10 @@ Per batch of feed records (one partition, offsets ``first..last``):
    (``audit_deliveries``, channel ``file``, time = now, hub.stores.audit.recorder.insert_rows) in
    the hub's database (``settings.database_url``), *before* the file exists: no file is
    ever readable by the receiver without its audit rows. A replay of the same range finds
-   them recorded (key: event id, kind, actor, channel) and adds none;
+   them recorded (key: event id, kind, actor, channel) and adds none. A record XML cannot
+   hold (:func:`connectors.files.disfile.check_renderable`) is written without its
+   document, with a ``nonRendu`` attribute giving the reason (one error line logged): it
+   has no audit row (no personal data left the hub) and never stops the outbox;
 4. the file ``DIS_<actor>_p<partition>_<first>-<last>.xml`` is written atomically (temp
    file in the same folder, fsync, rename, folder fsync), owner-only (0600; a missing
    outbox folder is created 0700);
@@ -42,12 +45,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from connectors.files import layout
-from connectors.files.disfile import render_batch
+from connectors.files.disfile import check_renderable, render_batch
 from connectors.files.fsutil import exclusive_lock, remove_stale_tmp, write_atomic
 from connectors.shape import ConnectorStats, audit_rows, wait_or_stop
 from hub.core import topics
 from hub.core.db import make_engine, migrate
-from hub.core.errors import TransientError
+from hub.core.errors import TransientError, UnrenderableError
 from hub.core.kafka.client import client_options, topic_partitions
 from hub.core.private import private_dir
 from hub.core.settings import HubSettings
@@ -108,6 +111,18 @@ async def _take(
             return records
         if time.monotonic() > deadline:
             raise TransientError(f"feed {tp.topic}: offsets up to {last} not readable")
+
+
+def _unrendered(decoded: list[tuple[int, dict[str, Any]]]) -> dict[int, str]:
+    """Offset -> reason of the records of a batch XML cannot hold (written without their
+    document: see the module doc)."""
+    reasons: dict[int, str] = {}
+    for offset, rec in decoded:
+        try:
+            check_renderable(rec)
+        except UnrenderableError as exc:
+            reasons[offset] = exc.message
+    return reasons
 
 
 def _audit(engine: Engine, actor_id: str, decoded: list[tuple[int, dict[str, Any]]]) -> int:
@@ -218,7 +233,9 @@ async def _run_actor(
                     if intents.ranges.get(tp.partition) != (first, last):
                         intents.save(tp.partition, first, last)
                     name = layout.dis_name(actor.id, tp.partition, first, last)
-                    await asyncio.to_thread(_audit, engine, actor.id, decoded)
+                    unrendered = _unrendered(decoded)
+                    rendered = [d for d in decoded if d[0] not in unrendered]
+                    await asyncio.to_thread(_audit, engine, actor.id, rendered)
                     with recorder.connector_call("files", "outbox"):
                         write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
                         await consumer.commit({tp: last + 1})
@@ -227,6 +244,14 @@ async def _run_actor(
                         totals.add(files=1, records=len(msgs))
                     progressed = True
                     log.info("actor %s: wrote %s (%d records)", actor.id, name, len(msgs))
+                    for offset, reason in unrendered.items():  # an operator must hear of it
+                        log.error(
+                            "actor %s: %s: feed offset %d written without its document: %s",
+                            actor.id,
+                            name,
+                            offset,
+                            reason,
+                        )
                 if once:
                     if not behind:
                         break  # caught up with the end offsets read at this round

@@ -13,7 +13,9 @@ receiver (:meth:`PushChannel.post`); everything else is common:
   the previous one settled, so records never overtake each other (per demand nor
   overall).
 * **at least once**: a record is closed only after the receiver answered it (a 2xx, or
-  for SOAP a Fault, the ERP's business answer); a transport error stops the actor at
+  for SOAP a Fault, the ERP's business answer), or when the channel cannot render it at
+  all (:class:`Answer.unsent`: closed with its reason, logged, never audited, and the
+  next record goes: one such record never blocks its actor); a transport error stops the actor at
   that record, which is retried after a :class:`hub.core.backoff.Backoff` delay
   (``api.webhook_backoff_*``; per actor: the backoff is the record's
   ``next_attempt_at``). If the settling fails (a database outage), the outcome
@@ -74,6 +76,10 @@ class Answer:
 
     answered: list[str | None]
     error: str | None = None
+    #: indexes in ``answered`` of records closed *unsent*: the channel cannot render them
+    #: (:class:`~hub.core.errors.UnrenderableError`); their answer is the reason. No
+    #: personal data left the hub, so they have no audit row
+    unsent: frozenset[int] = frozenset()
 
 
 def actor_client(ssl: ssl_module.SSLContext | None = None) -> httpx.AsyncClient:
@@ -160,7 +166,8 @@ class PushChannel:
 
     async def send_due(self, actor: Actor, client: httpx.AsyncClient) -> int:
         """Deliver the actor's due records batch after batch, in feed order, until none is
-        due or one meets a transport error; return the records the receiver answered."""
+        due or one meets a transport error; return the records the receiver answered
+        (those closed unsent, :attr:`Answer.unsent`, not counted)."""
         prepared = self.prepare(actor)
         rows = self.settings.api.delivery_batch_rows
         sent, after, failed = 0, None, False
@@ -181,7 +188,7 @@ class PushChannel:
             answer = await self.post(client, actor, prepared, batch)
             failed = self._settle(actor, batch, answer)
             n = len(answer.answered)
-            sent += n
+            sent += n - len(answer.unsent)  # a record closed unsent was not delivered
             after = batch[n - 1].feed_offset if n else after
             batch = batch[n:]
         if sent or failed or actor.id not in self._depth_set:
@@ -197,7 +204,8 @@ class PushChannel:
             error = "no record answered"
         now = datetime.now(UTC)
         done = batch[:n]
-        audit = audit_rows(actor.id, self.channel, (json.loads(p.body) for p in done), now)
+        sent = (json.loads(p.body) for i, p in enumerate(done) if i not in answer.unsent)
+        audit = audit_rows(actor.id, self.channel, sent, now)
         failure = None
         if error is not None:
             head = batch[n]
@@ -212,6 +220,13 @@ class PushChannel:
         except Exception:  # e.g. the database went down: kept, settled before anything else
             self._unsettled[actor.id] = outcome
             raise
+        for i in sorted(answer.unsent):  # one line each: an operator must hear of it
+            log.error(
+                "hub deliver: actor %s: feed offset %d closed unsent: %s",
+                actor.id,
+                done[i].feed_offset,
+                answer.answered[i],
+            )
         if failure is not None:
             self.retry_at[actor.id] = failure[1]
         return failure is not None

@@ -22,8 +22,11 @@ Contracts:
   growing delay (1, 2, 4... × ``interval``,
   at most 30 s); the pump and the registry refresh likewise. Nothing stops the service
   but :meth:`PushService.run`'s ``stop`` event (or cancellation).
-* an actor whose options are unusable (no HTTPS URL, no webhook secret, an unknown SOAP
-  mapping) is logged and re-checked every 30 s, without touching its outbox.
+* an actor whose options are unusable (no absolute HTTPS URL with a host, no webhook
+  secret, an unknown SOAP mapping: an older registry may hold one, the registry refuses
+  them today) is logged in one line, ``actor X not served: <reason>`` (again only when
+  the reason changes), and re-checked every 30 s without touching its outbox; the others
+  are served as usual.
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ class PushService:
         self._stopping: set[asyncio.Task[None]] = set()
         #: records delivered per actor since the start (answered by the receiver)
         self.delivered: dict[str, int] = {}
+        #: per actor not served, the reason last logged (logged again only when it changes)
+        self.not_served: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (or the task is cancelled)."""
@@ -130,6 +135,7 @@ class PushService:
             task.add_done_callback(self._stopping.discard)
             self.actors.pop(actor_id, None)
             self.wake.pop(actor_id, None)
+            self.not_served.pop(actor_id, None)
         for actor_id, actor in mine.items():
             if actor_id in self.tasks and self.actors.get(actor_id) != actor:
                 self.wake[actor_id].set()  # changed (e.g. its URL): served again at once
@@ -162,6 +168,7 @@ class PushService:
                 sent = await channel.send_due(actor, http)
                 self.delivered[actor_id] = self.delivered.get(actor_id, 0) + sent
                 self.stats.add(delivered=sent)
+                self.not_served.pop(actor_id, None)
                 failures = 0
                 pause = self._idle_pause(channel.retry_at.get(actor_id))
             except HubError as exc:
@@ -177,7 +184,9 @@ class PushService:
                     )
                 else:
                     pause = MAX_PAUSE_S
-                    log.error("hub deliver: actor %s not served: %s", actor_id, exc.message)
+                    if self.not_served.get(actor_id) != exc.message:
+                        self.not_served[actor_id] = exc.message
+                        log.error("hub deliver: actor %s not served: %s", actor_id, exc.message)
             except Exception as exc:  # database outage or a bug: this actor only, retried
                 failures += 1
                 self.stats.failed(exc)

@@ -16,6 +16,14 @@ Outcomes of one POST:
   answer. It is recorded on the outbox row (``last_error`` = ``SOAP Fault <code>:
   <reason>``), the row is closed and the next record goes: never retried. The record did
   reach the ERP, so it is audited too;
+* no POST at all for a record XML cannot hold (a character XML 1.0 cannot carry, e.g.
+  U+FFFE or U+0001 in a text, in a record written to the feed before the hub refused
+  them at the door: :func:`connectors.files.disfile.check_renderable`): the row is
+  closed with ``last_error`` = ``not sent: <field path>: character U+FFFE ...``, one
+  error line is logged, and the next record goes. Nothing reached the ERP, so there is
+  no audit row. Replacing the character instead would change an applicant's data in
+  the one channel where it travels as a legal document (the webhook and the Kafka feed
+  carry it intact), so the record is closed with its reason, never silently;
 * anything else (refused connection, timeout, a 5xx or other status without a Fault):
   a transport error, retried after the webhook's backoff (exponential, jitter, capped;
   ``api.webhook_backoff_*``), always with the ``api.webhook_timeout_s`` timeout.
@@ -37,6 +45,7 @@ from connectors.outbound.soap_envelope import (
     read_answer,
 )
 from connectors.outbound.webhook import webhook_url
+from hub.core.errors import UnrenderableError
 from hub.domain.actors import Actor
 from hub.stores.delivery.outbox import Pending
 from monitoring import recorder
@@ -62,20 +71,26 @@ class SoapDelivery(PushChannel):
         batch: Sequence[Pending],
     ) -> Answer:
         """One envelope per record, in order; a Fault answers its record (closed, audited,
-        never retried), a transport error stops the run."""
+        never retried), a record XML cannot hold is closed unsent with its reason, a
+        transport error stops the run."""
         url, mapping, action = prepared
         answered: list[str | None] = []
+        unsent: set[int] = set()
         start = time.monotonic()
         for p in batch:
             if answered and time.monotonic() - start > SETTLE_EVERY_S:
                 break  # settle these first; the rest goes in the next batch
-            outcome = await self._post_soap(
-                client, url, action, envelope(p.body, p.feed_offset, mapping)
-            )
+            try:
+                message = envelope(p.body, p.feed_offset, mapping)
+            except UnrenderableError as exc:  # this record's problem, not the actor's
+                unsent.add(len(answered))
+                answered.append(f"not sent: {exc.message}")
+                continue
+            outcome = await self._post_soap(client, url, action, message)
             if isinstance(outcome, str):  # transport error: retried later, order kept
-                return Answer(answered, outcome)
+                return Answer(answered, outcome, frozenset(unsent))
             answered.append(None if outcome is None else str(outcome))
-        return Answer(answered)
+        return Answer(answered, unsent=frozenset(unsent))
 
     async def _post_soap(
         self, client: httpx.AsyncClient, url: str, action: str, message: bytes

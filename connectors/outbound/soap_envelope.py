@@ -26,14 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from connectors.files.disfile import record_document
+from connectors.files.disfile import check_renderable, record_document
 from connectors.files.pieces_xml import pieces_xml
 from hub.core import xmlsafe
 from hub.core.errors import ConfigError, InputError
+from hub.domain.actors import SOAP_MAPPINGS
 
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 NS = "urn:passerelle:soap:1"
-MAPPINGS = ("interfacenuu-dis",)
+MAPPINGS = SOAP_MAPPINGS
 DEFAULT_MAPPING = MAPPINGS[0]
 #: most bytes of a receiver's answer that are read as XML
 MAX_ANSWER = 1_000_000
@@ -60,9 +61,12 @@ def _attrs(record: dict[str, Any], offset: int) -> str:
 
 
 def envelope(body_json: bytes, offset: int, mapping: str = DEFAULT_MAPPING) -> bytes:
-    """The SOAP 1.2 envelope of one outbox record (its FeedRecord as JSON)."""
+    """The SOAP 1.2 envelope of one outbox record (its FeedRecord as JSON);
+    :class:`~hub.core.errors.UnrenderableError` when XML cannot hold the record
+    (:func:`connectors.files.disfile.check_renderable`): nothing of it is sent."""
     check_mapping(mapping)
     record = json.loads(body_json)
+    check_renderable(record)
     attrs = _attrs(record, offset)
     doc = record_document(record)
     body = doc if doc is not None else f'<p:notification xmlns:p="{NS}"{attrs}/>'.encode()

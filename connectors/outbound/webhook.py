@@ -9,8 +9,10 @@ webhook-key ACTOR`` prints it): nothing secret is stored. A 2xx answer is a deli
 (audited, channel ``webhook``); anything else, a timeout or a refused connection is
 retried after ``min(max, initial·2^attempts)`` seconds scaled by a random jitter in
 [0.5, 1] (:class:`hub.core.backoff.Backoff`): a receiver down for hours gets
-everything, in order, once back. URLs must be HTTPS, except on the loopback
-(tests, local receivers).
+everything, in order, once back. URLs must be absolute HTTPS URLs with a host, plain
+HTTP only on the loopback (tests, local receivers): :mod:`hub.core.urls`, checked at
+registration and again here (an actor whose URL is unusable is logged in one line and
+not served; the others go on).
 
 **Batches** (option ``batch: true``): the receiver declares it takes a JSON array of
 records per request. Each element is the FeedRecord with its feed ``offset`` added (the
@@ -33,17 +35,15 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
 from connectors.outbound.push import SETTLE_EVERY_S, Answer, PushChannel
 from hub.core.errors import ConfigError, InputError
+from hub.core.urls import LOOPBACK, push_url_problem
 from hub.domain.actors import Actor
 from hub.stores.delivery.outbox import Pending
 from monitoring import recorder
-
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 __all__ = ["LOOPBACK", "WebhookDelivery", "actor_key", "batch_body", "sign", "webhook_url"]
 
@@ -59,11 +59,13 @@ def sign(key: bytes, body: bytes) -> str:
 
 
 def webhook_url(actor: Actor) -> str:
+    """The actor's push URL (webhook and SOAP), or :class:`InputError` (never retriable:
+    ``hub deliver`` logs "actor X not served: ..." and goes on) when it is unusable."""
     url = actor.delivery.options.get("url", "")
-    parts = urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
-        return url
-    raise InputError(f"actor {actor.id}: webhook url must be https", code="bad_webhook_url")
+    problem = push_url_problem(url)
+    if problem is not None:
+        raise InputError(f"delivery.options.url {problem}", code="bad_webhook_url")
+    return url
 
 
 def batch_body(records: Sequence[Pending]) -> bytes:

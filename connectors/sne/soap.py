@@ -16,6 +16,7 @@ import binascii
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from lxml import etree
 
@@ -106,13 +107,27 @@ def parse_request(service: str, body: bytes, content_type: str) -> Request:
     )
 
 
+def attachment_of(href: str, attachments: dict[str, bytes]) -> bytes | None:
+    """The part an ``xop:Include`` ``href`` names, None if there is none. XOP refers to
+    parts by ``cid:`` URL (RFC 2392): the Content-ID without its angle brackets,
+    %-encoded — ``cid:foo4%25foo1@bar.net`` names ``<foo4%foo1@bar.net>``, and .NET WCF
+    writes ``cid:http%3A%2F%2Ftempuri.org%2F1%2F...`` for ``<http://tempuri.org/1/...>``.
+    The href is decoded first; as written is tried second, for senders that put a
+    Content-ID holding ``%`` in the href unencoded (and, as before, a bare Content-ID)."""
+    written = href[4:] if href[:4].lower() == "cid:" else href  # the scheme is caseless
+    for cid in dict.fromkeys((unquote(written), written)):
+        if cid in attachments:
+            return attachments[cid]
+    return None
+
+
 def _b64_value(el: etree._Element, name: str, attachments: dict[str, bytes]) -> bytes:
     include = el.find(f"{{{XOP}}}Include")
     if include is not None:
-        cid = (include.get("href") or "").removeprefix("cid:")
-        if cid not in attachments:
+        part = attachment_of(include.get("href") or "", attachments)
+        if part is None:
             raise SoapFault("MIME", f"{name}: xop:Include refers to a missing attachment")
-        return attachments[cid]
+        return part
     try:
         return base64.b64decode("".join((el.text or "").split()), validate=True)
     except (binascii.Error, ValueError):

@@ -21,6 +21,7 @@ from dispatch.actors_loader import load_actors
 from dispatch.cotation import install as install_scoring
 from dispatch.deadlines import Deadlines
 from dispatch.evenements import handle
+from dispatch.known_letters import recent_letters
 from dispatch.letters import record_headers
 from dispatch.pipeline import Pipeline
 from dispatch.processor import InputRecord, Processor, StateStore
@@ -34,7 +35,7 @@ from dispatch.scoring_ports import worker_scoring
 from dispatch.sending import Sender
 from hub.core import topics
 from hub.core.kafka.client import producer_options
-from hub.core.settings import HubSettings
+from hub.core.settings import HubSettings, WorkerSettings
 from hub.domain.geo import get_geography
 from hub.domain.matching import TerritoryIndex
 from schemas import Codec, get_codec
@@ -81,6 +82,9 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         producer_linger_ms=opts["linger_ms"],
         producer_compression_type=opts["compression_type"],
         producer_max_batch_size=opts["max_batch_size"],
+        # faust's default, named: the processor refuses an input whose record is larger
+        # (WorkerSettings bounds max_record_bytes below it; docs/limits.md)
+        producer_max_request_size=WorkerSettings.PRODUCER_MAX_REQUEST_BYTES,
         web_enabled=True,
         web_port=settings.worker.web_port,
         web_host=settings.monitoring.web_host,
@@ -120,6 +124,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         sender,
         max_consecutive_dead_letters=settings.worker.max_consecutive_dead_letters,
         max_record_bytes=settings.worker.max_record_bytes,
+        max_output_bytes=WorkerSettings.PRODUCER_MAX_REQUEST_BYTES,
         redispatch_chunk=settings.worker.redispatch_chunk,
         redispatch_slice_s=settings.worker.redispatch_slice_ms / 1000,
         deadlines=Deadlines(settings.clock.notice_months, scoring=scoring),
@@ -136,6 +141,10 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         loaded = await load_actors(settings, index)
         log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
         await sender.warm([topics.feed_topic(a.id) for a in index.actors()])
+        # not written twice: what a worker stopped by the dead-letter cap already wrote
+        processor.known_letters = await recent_letters(
+            settings, 2 * settings.worker.max_consecutive_dead_letters
+        )
         # The geography, the actor index and faust's own objects live as long as the
         # worker: kept out of the collector's generations, a full collection no longer
         # walks them (pauses of tens of ms otherwise land in the latency tail).
@@ -197,4 +206,5 @@ def _wire_evenements(app: faust.App, settings: HubSettings, store: StateStore,
             m = event.message
             await handle(m.value, m.key, store, index, codec, sender, partition=m.partition,
                          offset=m.offset, max_record_bytes=max_record_bytes,
+                         max_output_bytes=WorkerSettings.PRODUCER_MAX_REQUEST_BYTES,
                          headers=record_headers(m.headers))  # fmt: skip

@@ -1,18 +1,23 @@
 """The partners' REST API (``hub api``): FastAPI app factory.
 
 ``create_app(settings)`` wires the stores on the configured database (migrated at
-start), the Kafka publisher (started at the first publish, stopped at shutdown) and the
-routes. OpenAPI is served at ``/openapi.json``: every status a route answers is declared,
-errors as ``application/problem+json`` :class:`~hub.api.problems.Problem`. Its pages,
-Swagger UI at ``/docs`` and ReDoc at ``/redoc``, load every asset from the hub itself
-(``/docs-assets/``, bundled by the ``fastapi-offline`` package), never from a CDN: they
-work on a closed network. The docs pages and assets are public and not in the document.
-Every error is such an answer (:mod:`hub.api.problems`); bodies are bounded and callers
-authenticated before a body is read (:mod:`hub.api.limits`).
+start), the Kafka publisher (started at the first publish, stopped at shutdown), the
+republisher of the gestion partagée events Kafka has not acknowledged
+(:mod:`hub.services.gp_republish`: at startup, then every ``api.republish_interval_s``,
+until shutdown) and the routes. OpenAPI is served at ``/openapi.json``: every status a
+route answers is declared, errors as ``application/problem+json``
+:class:`~hub.api.problems.Problem`. Its pages, Swagger UI at ``/docs`` and ReDoc at
+``/redoc``, load every asset from the hub itself (``/docs-assets/``, bundled by the
+``fastapi-offline`` package), never from a CDN: they work on a closed network. The docs
+pages and assets are public and not in the document. Every error is such an answer
+(:mod:`hub.api.problems`); bodies are bounded and callers authenticated before a body is
+read (:mod:`hub.api.limits`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,11 +35,13 @@ from hub.api import (
     routes_feed,
     routes_gp,
     routes_statistics,
+    unpublished,
 )
 from hub.api.context import ApiContext
 from hub.core.db import make_engine, migrate
 from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
+from hub.services.gp_republish import republish_forever
 from hub.stores.access.holders import Holders
 from hub.stores.access.keys import KeyStore
 from hub.stores.audit.store import AuditStore
@@ -69,7 +76,11 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(republish_forever(ctx.gp, settings.api.republish_interval_s))
         yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await ctx.publisher.close()
 
     app = FastAPIOffline(
@@ -82,6 +93,7 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.hub = ctx
     problems.install(app)
+    unpublished.install(app)
     app.include_router(routes_demandes.build_router(settings))
     for module in (routes_gp, routes_cal, routes_cotation, routes_statistics, routes_feed):
         app.include_router(module.router)
@@ -102,5 +114,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         problem = problems.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(problem.pop("$defs", {}))
         schemas["Problem"] = problem
+        schemas.update(unpublished.openapi_schemas())
         app.openapi_schema = doc
     return app.openapi_schema

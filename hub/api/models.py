@@ -25,6 +25,8 @@ MAX_ID = 64
 DECISION_ID = r"^[A-Za-z0-9_.:-]+$"
 #: longest free text (comment, motive, a specific field's value): the GP store's bound
 MAX_TEXT = 500
+#: what the OpenAPI document says of a date the hub computes with (hub.domain.days)
+DAY = "A date from 1900-01-01 to 2199-12-31 (else 422 bad_date)."
 
 
 class Strict(BaseModel):
@@ -33,7 +35,7 @@ class Strict(BaseModel):
 
 class GPEventIn(Strict):
     codeTypeEvenement: Code = Field(min_length=1, max_length=10)
-    dateSurvenance: date
+    dateSurvenance: date = Field(description=DAY)
     #: specific fields, code (at most 10 characters, like the SNE's) -> value
     caracteristiques: dict[
         Annotated[Code, Field(max_length=10)], Annotated[Text, Field(max_length=MAX_TEXT)]
@@ -53,16 +55,18 @@ class CandidateIn(Strict):
     rang: int | None = Field(default=None, ge=1, le=99)
     motif: Text | None = Field(default=None, max_length=MAX_TEXT)
     pieceManquante: Literal["IDENTITE", "AVISIMPOT"] | None = None
-    dateLimite: date | None = None
+    dateLimite: date | None = Field(default=None, description=DAY)
 
 
 class CALDecisionIn(Strict):
     decisionId: str | None = Field(
-        default=None, min_length=1, max_length=MAX_ID, pattern=DECISION_ID
-    )
+        default=None, min_length=1, max_length=MAX_ID, pattern=DECISION_ID,
+        description="Optional. Without it the hub derives the id from the decision's content "
+        "and author: the same decision re-sent is the same decision.",
+    )  # fmt: skip
     codeCal: Code = Field(min_length=1, max_length=100)
     logement: Code = Field(min_length=1, max_length=100)
-    dateDecision: date
+    dateDecision: date = Field(description=DAY)
     candidats: list[CandidateIn] = Field(min_length=1, max_length=50)
 
 
@@ -75,7 +79,7 @@ class ResponseIn(Strict):
     numUnique: str = Field(pattern=NUM_UNIQUE)
     accepte: bool
     motif: Text | None = Field(default=None, max_length=MAX_TEXT)
-    dateReponse: date
+    dateReponse: date = Field(description=DAY)
 
 
 class Published(BaseModel):

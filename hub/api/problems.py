@@ -128,7 +128,7 @@ async def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
 def _message(error: Any) -> str:
     ctx = error.get("ctx") or {}
     if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") in PATTERNS:
-        return "control characters are not allowed here"
+        return "control characters and U+FFFE, U+FFFF are not allowed here"
     if error.get("type") == "string_pattern_mismatch" and ctx.get("pattern") == ID_PATTERN:
         return "an id is printable ASCII: no space, no control character"
     return str(error.get("msg", ""))
@@ -150,8 +150,29 @@ async def _validation(_request: Request, exc: Exception) -> JSONResponse:
     return problem(422, "invalid_request", "Invalid request", detail, errors=errors)
 
 
+def _body_not_json(exc: StarletteHTTPException) -> str | None:
+    """The reason of FastAPI's 400 for a body it could not read as JSON, or None.
+
+    FastAPI answers ``json.JSONDecodeError`` itself (``json_invalid``, see
+    :func:`_validation`) but turns any other error of ``json.loads`` into a bare
+    ``HTTPException(400)`` raised ``from`` it: a body that is not UTF-8
+    (``UnicodeDecodeError``) or a number longer than Python's 4300-digit conversion
+    limit (``ValueError``). Both are a body that is not JSON the hub can read."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or not isinstance(cause, ValueError):
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid JSON: not UTF-8"
+    if "digits" in str(cause):
+        return "the body is not valid JSON: a number of more than 4300 digits"
+    return "the body is not valid JSON"
+
+
 async def _http(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    reason = _body_not_json(exc)
+    if reason is not None:
+        return problem(400, "malformed_json", "Malformed JSON", reason)
     code = {
         404: "not_found",
         405: "method_not_allowed",

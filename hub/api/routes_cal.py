@@ -1,11 +1,17 @@
-"""CAL decisions (CCH R441-3) and the applicant's answers."""
+"""CAL decisions (CCH R441-3) and the applicant's answers.
+
+Their dates lie within the hub's (:mod:`hub.domain.days`: 422 ``bad_date`` otherwise).
+Retries are the same request (:mod:`hub.stores.cal.service`): a decision without
+``decisionId`` gets one derived from its content; the identical answer re-sent is 200.
+"""
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated
+from dataclasses import replace
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
 
 from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
@@ -17,10 +23,12 @@ from hub.api.models import (
     Recorded,
     ResponseIn,
 )
-from hub.api.problems import responses
+from hub.api.unpublished import publish_responses
 from hub.core.errors import ForbiddenError
 from hub.domain.actors import Actor
 from hub.domain.cal_rules import Candidate, Decision
+from hub.domain.days import check_day
+from hub.stores.cal.service import content_decision_id
 
 router = APIRouter(tags=["CAL"], route_class=GuardedRoute)
 
@@ -30,7 +38,7 @@ router = APIRouter(tags=["CAL"], route_class=GuardedRoute)
     response_model=CALDecisionOut,
     status_code=201,
     summary="Record the decision of a CAL on one dwelling",
-    responses=responses(400, 401, 403, 409, 413, 422, 503),
+    responses=publish_responses(400, 401, 403, 409, 413, 422),
 )
 async def record_decision(
     body: CALDecisionIn,
@@ -41,10 +49,14 @@ async def record_decision(
     422 problem whose ``rule`` names it (e.g. ``R441-3/trois-candidats``)."""
     if actor.kind != "bailleur":
         raise ForbiddenError(f"only a bailleur records CAL decisions (actor kind {actor.kind})")
+    check_day(body.dateDecision, "dateDecision")
+    for c in body.candidats:
+        if c.dateLimite is not None:
+            check_day(c.dateLimite, "dateLimite")
     for c in body.candidats:
         await ctx.require_holder(actor, c.numUnique)
     d = Decision(
-        decision_id=body.decisionId or str(uuid.uuid4()),
+        decision_id=body.decisionId or "",
         code_cal=body.codeCal,
         logement=body.logement,
         date_decision=body.dateDecision,
@@ -60,6 +72,8 @@ async def record_decision(
             for c in body.candidats
         ),
     )
+    if not body.decisionId:  # the same decision re-sent without an id is the same decision
+        d = replace(d, decision_id=content_decision_id(d, actor.id))
     records = await ctx.cal.decide(d, actor.id)
     return CALDecisionOut(decisionId=d.decision_id, evenements=records)
 
@@ -69,16 +83,21 @@ async def record_decision(
     response_model=Recorded,
     status_code=201,
     summary="Record the applicant's acceptance or refusal (within 10 days)",
-    responses=responses(400, 401, 403, 409, 413, 422, 503),
+    responses={200: {"model": Recorded}, **publish_responses(400, 401, 403, 409, 413, 422)},
 )
 async def record_response(
     decision_id: Annotated[str, Path(min_length=1, max_length=MAX_ID, pattern=DECISION_ID)],
     body: ResponseIn,
     actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008
-) -> Recorded:
+) -> Any:
+    """201 when recorded; 200 when the identical answer was recorded before (then
+    published again); another answer to the same decision is refused
+    (``R441-3/reponse-unique``)."""
+    check_day(body.dateReponse, "dateReponse")
     await ctx.require_holder(actor, body.numUnique)
-    record = await ctx.cal.respond(
+    record, created = await ctx.cal.respond(
         body.numUnique, decision_id, body.accepte, body.motif, body.dateReponse, actor.id
     )
-    return Recorded(created=True, evenement=record)
+    out = Recorded(created=created, evenement=record)
+    return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

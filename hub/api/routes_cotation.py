@@ -33,6 +33,7 @@ from hub.api.text import ID_PATTERN, Text
 from hub.core.errors import InputError, NotFoundError, UnknownCommuneError
 from hub.domain.actors import Actor
 from hub.domain.cotation import Grille, Score, score, shipped_grids
+from hub.domain.days import FIRST_DAY, LAST_DAY  # the dates a score may be asked for
 from hub.domain.geo import get_geography
 from hub.domain.statistics import SeuilsSource
 from hub.stores.cotation.store import DeclarationStore, NewDeclaration
@@ -41,8 +42,6 @@ from hub.stores.statistics.store import StatisticsStore
 router = APIRouter(tags=["cotation"], route_class=GuardedRoute)
 EPCI = r"^[0-9]{9}$"
 CRITERE = r"^[A-Z][A-Z0-9_]{0,39}$"
-#: the dates a score may be asked for
-FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
 
 
 class DeclarationOut(BaseModel):

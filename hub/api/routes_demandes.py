@@ -23,8 +23,16 @@ from hub.api.models import NUM_UNIQUE, Published, Timeline, TimelineEntry
 from hub.api.problems import responses
 from hub.api.routes_cotation import Cotations, CritereOut
 from hub.api.routes_cotation import cotation as current_cotation
+from hub.api.unpublished import publish_responses
 from hub.core import topics
-from hub.core.errors import ForbiddenError, HubError, InputError, NotFoundError
+from hub.core.errors import (
+    ForbiddenError,
+    HubError,
+    InputError,
+    NotFoundError,
+    PublishError,
+    TransientError,
+)
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.domain.gp.catalogue import Catalogue
@@ -61,7 +69,8 @@ def _submit_route(max_wished_communes: int) -> APIRoute:
     ) -> Published:
         """All events are validated before any is published (all or none refused). A
         creation makes the submitter a holder; any other operation needs the demand to be
-        held. ``source`` is set by the hub (``api:<actor id>``)."""
+        held. ``source`` is set by the hub (``api:<actor id>``). A 503 from Kafka names
+        every event's ``eventId`` (``eventIds``): re-send them with those ids."""
         raws = [as_event(e) for e in events]
         prepared = [await run_in_threadpool(_prepare, i, e, actor) for i, e in enumerate(raws)]
         for p in prepared:
@@ -74,11 +83,21 @@ def _submit_route(max_wished_communes: int) -> APIRoute:
                 raise ForbiddenError(
                     f"actor {actor.id} may not create demand {p.event['numUnique']} again"
                 )
-        for p in prepared:
-            if p.event["operation"] in _CREATIONS:
-                await run_in_threadpool(ctx.holders.add, actor.id, p.event["numUnique"])
-            await ctx.publisher.publish(topics.DEMANDES, p.key, p.value)
-        return Published(accepted=len(prepared), eventIds=[p.event["eventId"] for p in prepared])
+        ids = tuple(p.event["eventId"] for p in prepared)
+        try:
+            for p in prepared:
+                if p.event["operation"] in _CREATIONS:
+                    await run_in_threadpool(ctx.holders.add, actor.id, p.event["numUnique"])
+                await ctx.publisher.publish(topics.DEMANDES, p.key, p.value)
+        except TransientError as exc:
+            # nothing is stored here: the client re-sends, and with the same eventIds the
+            # worker drops what was written before (or after: a timed-out send may still
+            # be written) instead of dispatching it twice
+            raise PublishError(
+                f"{exc.message}; re-send the events with the eventIds of this answer",
+                event_ids=ids, code=exc.code,
+            ) from None  # fmt: skip
+        return Published(accepted=len(prepared), eventIds=list(ids))
 
     # the body's type is built at run time from the Avro schemas and the settings
     events = Annotated[list[item], Body(min_length=1, max_length=MAX_EVENTS)]  # type: ignore[valid-type]
@@ -91,7 +110,7 @@ def _submit_route(max_wished_communes: int) -> APIRoute:
         response_model=Published,
         tags=["demandes"],
         summary="Submit demand events (CRE, MOD, REN, RAD ...) to hub.demandes",
-        responses=responses(400, 401, 403, 413, 422, 503),
+        responses=publish_responses(400, 401, 403, 413, 422),
     )
 
 

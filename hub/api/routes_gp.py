@@ -12,6 +12,7 @@ from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, GPEventIn, Recorded
 from hub.api.problems import responses
+from hub.api.unpublished import publish_responses
 from hub.domain.actors import Actor
 from hub.domain.gp.validation import GPInput
 
@@ -22,7 +23,7 @@ router = APIRouter(tags=["gestion partagée"], route_class=GuardedRoute)
     "/demandes/{num_unique}/evenements-gp",
     response_model=Recorded,
     status_code=201,
-    responses={200: {"model": Recorded}, **responses(400, 401, 403, 409, 413, 422, 503)},
+    responses={200: {"model": Recorded}, **publish_responses(400, 401, 403, 409, 413, 422)},
     summary="Record a gestion partagée event on a demand",
 )
 async def record_gp_event(
@@ -33,7 +34,9 @@ async def record_gp_event(
 ) -> Any:
     """Validated against its type in the catalogue, stored append-only, published to
     ``hub.evenements`` and dispatched to every holder. 201 when recorded, 200 when the
-    same ``eventId`` was recorded before with the same content (then published again)."""
+    same ``eventId`` was recorded before with the same content (then published again).
+    503 when Kafka did not acknowledge it: stored all the same, published later by the
+    hub; the body names its ``eventId``."""
     await ctx.require_holder(actor, num_unique)
     data = GPInput(
         num_unique=num_unique,

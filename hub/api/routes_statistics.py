@@ -23,10 +23,11 @@ from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE
 from hub.api.problems import responses
-from hub.api.routes_cotation import EPCI, FIRST_DAY, LAST_DAY, _out, _stores, wished_epcis
+from hub.api.routes_cotation import EPCI, _out, _stores, wished_epcis
 from hub.core.errors import InputError, NotFoundError
 from hub.domain.actors import Actor
 from hub.domain.cotation import score, shipped_grids
+from hub.domain.days import FIRST_DAY, LAST_DAY
 from hub.domain.state import wished_typologies
 from hub.services import statistics as service
 from hub.stores.statistics.store import StatisticsStore

@@ -98,6 +98,11 @@ def import_cmd(file: Path) -> None:
     help="Only demands whose first choice is in the territory.",
 )
 @click.option("--channel", default="kafka", show_default=True, type=click.Choice(get_args(Channel)))
+@click.option(
+    "--url",
+    default=None,
+    help="Receiver URL of a webhook or soap channel: https (http only on the loopback).",
+)
 @_one_line_errors
 def add_cmd(
     actor_id: str,
@@ -110,6 +115,7 @@ def add_cmd(
     typologie: tuple[str, ...],
     premier_choix_seulement: bool,
     channel: str,
+    url: str | None,
 ) -> None:
     """Add an actor, or replace the registration of an existing one."""
     actor = parse_actor(
@@ -125,7 +131,7 @@ def add_cmd(
                 "typologies": list(typologie),
                 "premier_choix_seulement": premier_choix_seulement,
             },
-            "delivery": {"channel": channel},
+            "delivery": {"channel": channel, "options": {} if url is None else {"url": url}},
         },
         "actor",
     )

@@ -21,14 +21,18 @@ def _settings() -> HubSettings:
 @click.command("api")
 @click.option("--host", default=None, help="Bind address (default: settings, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: settings, 8080).")
-def api(host: str | None, port: int | None) -> None:
-    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) until SIGTERM/SIGINT."""
+@metrics_port_option
+def api(host: str | None, port: int | None, metrics_port: int | None) -> None:
+    """Serve the REST API (OpenAPI at /openapi.json, docs at /docs) until SIGTERM/SIGINT.
+    Gestion partagée events stored but not acknowledged by Kafka are published at startup
+    and every api.republish_interval_s (gauge passerelle_gp_unpublished_events)."""
     from connectors.shape import ServedApp, run_until_signal
     from hub.api.app import create_app
 
     settings = _settings()
     settings.private_dir(settings.home)  # before the app creates it with the umask's mode
     app = create_app(settings)
+    serve_metrics(metrics_port, settings.monitoring.web_host)
     # the REST ingress, one connector shape: served until stop, requests in flight end
     run_until_signal(
         ServedApp(

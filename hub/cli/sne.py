@@ -13,7 +13,14 @@ from monitoring.serve import metrics_port_option, serve_metrics
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, help="Default: settings sne.simulator_port (8790).")
 @click.option("--db-url", help="SQLAlchemy URL of the store. Default: <home>/sne-simulator.db.")
-def sne_simulator(host: str, port: int | None, db_url: str | None) -> None:
+@click.option(
+    "--max-results",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Most demands a search answers; beyond, the anomaly TROPRESULT.",
+)
+def sne_simulator(host: str, port: int | None, db_url: str | None, max_results: int) -> None:
     """Serve a simulated SNE (the three services, ?wsdl) until stopped."""
     import uvicorn
 
@@ -24,7 +31,7 @@ def sne_simulator(host: str, port: int | None, db_url: str | None) -> None:
     url = db_url or f"sqlite:///{(settings.home / 'sne-simulator.db').resolve()}"
     port = port or settings.sne.simulator_port
     base = public_base(settings.sne.simulator_public_url, host, port)
-    app = create_app(url, base)
+    app = create_app(url, base, max_results=max_results)
     click.echo(
         f"SNE simulator on http://{host}:{port}/sne/DemandeLogementImplService?wsdl "
         f"(WSDL address {base}/<Service>)"
@@ -66,7 +73,9 @@ def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -
 )
 @metrics_port_option
 def sne_poll(once: bool, interval: float, metrics_port: int | None) -> None:
-    """Capture the SNE's changes in the hub's territory and publish CRE/MOD/REN/RAD."""
+    """Capture the SNE's changes in the hub's territory and publish CRE/MOD/REN/RAD, and
+    SUP for a demand the SNE no longer knows. With --once, exit status 1 when the pass was
+    incomplete (deletions held back, a search day above the SNE's limit: on stderr)."""
     import asyncio
 
     from connectors.ingress.publishing import PreparedEvent, publish_events
@@ -91,13 +100,18 @@ def sne_poll(once: bool, interval: float, metrics_port: int | None) -> None:
     def echo(report: PollReport) -> None:
         click.echo(
             f"published {len(report.published)}, unchanged {report.unchanged}, "
-            f"refused {report.refused}"
+            f"refused {report.refused}, deleted {report.deleted}"
         )
 
     poller = SnePoller(
         settings.sne, SneClient(settings.sne), engine, publish, interval=interval, on_pass=echo
     )
     if once:
-        echo(asyncio.run(poller.pass_once()))
+        report = asyncio.run(poller.pass_once())
+        echo(report)
+        for line in report.incomplete:  # the rest of the pass was done: say what was not
+            click.echo(f"incomplete: {line}", err=True)
+        if report.incomplete:
+            raise click.exceptions.Exit(1)
         return
     run_until_signal(poller)

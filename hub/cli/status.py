@@ -1,9 +1,10 @@
 """``hub status``: one screen for an operator (issue 21 point 5).
 
 Brokers, the worker group's members and their partitions, committed lag per input
-partition, DLQ letters by reason, outbox depths per channel, and each actor's feed (end
-offset, age of the last record), gathered by :func:`hub.services.status.gather`. ``--json``
-prints the same as one JSON document (:meth:`hub.services.status.Status.as_dict`) for scripts.
+partition, DLQ letters by reason, outbox depths per channel, each actor's feed (end
+offset, age of the last record) and the gestion partagée events not acknowledged by
+Kafka, gathered by :func:`hub.services.status.gather`. ``--json`` prints the same as one
+JSON document (:meth:`hub.services.status.Status.as_dict`) for scripts.
 
 Text output fits the terminal's width (80 columns when piped): lines are wrapped between
 words, never inside an id, topic or number, so nothing is cut; a single id longer than the
@@ -85,6 +86,8 @@ def render(status: Status, width: int) -> list[str]:
     put("Outboxes " + (UNKNOWN if shown is None else shown or "empty"))
     for o in status.outboxes or ():
         waiting = f" of which {o.not_copied:,} not copied from the feed" if o.not_copied else ""
+        if o.closed_with_error:
+            waiting += f"; {o.closed_with_error:,} closed with an error (hub deliver's log)"
         put(f"{o.channel} {o.actor} depth {o.depth:,}{waiting}", 2)
     put("Feeds " + (UNKNOWN if status.feeds is None else str(len(status.feeds))))
     for f in status.feeds or ():
@@ -94,6 +97,11 @@ def render(status: Status, width: int) -> list[str]:
             else f"{f.actor} end {f.end_offset:,} empty",
             2,
         )
+    owed = status.gp_unpublished
+    put("Gestion partagée events not acknowledged by Kafka " + (
+        UNKNOWN if owed is None else f"{owed:,}" + (
+            f" oldest {age(status.gp_unpublished_age_s)} ago (hub api publishes them)"
+            if owed else "")))  # fmt: skip
     if status.problems:
         put("Problems")
         for problem in status.problems:

@@ -50,6 +50,14 @@ class InvalidNumUniqueError(InputError):
     code = "invalid_num_unique"
 
 
+class UnrenderableError(InputError):
+    """A record a channel's format cannot hold as it is (a character XML 1.0 cannot
+    carry, a date outside its years): that channel closes it with this reason, unsent,
+    and goes on with the next record (:mod:`hub.domain.carriable`)."""
+
+    code = "unrenderable"
+
+
 class NotFoundError(HubError):
     """The named object (actor, demand...) does not exist."""
 
@@ -99,3 +107,17 @@ class ForbiddenError(HubError):
     """Valid credentials, but the actor's registration does not allow this."""
 
     code = "forbidden"
+
+
+class PublishError(TransientError):
+    """Kafka did not acknowledge a publication the hub owes (a broker outage, a refused
+    record). Carries the ids the hub drew for what was sent, so the client's retry can
+    name them and be the same request rather than a new one: ``event_ids`` (every event of
+    the request, in order) and ``decision_id`` (a CAL decision). The API answers 503 with
+    them in the body (``eventIds``, ``decisionId``)."""
+
+    def __init__(self, message: str, *, event_ids: tuple[str, ...] = (),
+                 decision_id: str | None = None, code: str | None = None) -> None:  # fmt: skip
+        super().__init__(message, code=code)
+        self.event_ids = event_ids
+        self.decision_id = decision_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -90,9 +90,20 @@ class WorkerSettings(BaseModel):
     #: wall time per batch, from its start, after which no further re-dispatch chunk
     #: starts in it (a chunk once started runs whole: dispatch/redispatch.py, "Replay")
     redispatch_slice_ms: int = Field(default=100, ge=1, le=60_000)
+    #: the largest request of the worker's producer (aiokafka ``max_request_size``, as
+    #: aiokafka counts a record: its bytes plus their framing): no record the worker
+    #: writes may be larger. Below Kafka's default ``message.max.bytes`` (1,048,588), which
+    #: a broker or a feed topic must not set lower (docs/limits.md)
+    PRODUCER_MAX_REQUEST_BYTES: ClassVar[int] = 1_000_000
+    #: what a feed record adds to its input's bytes: the event's envelope, the demand's
+    #: scores (a few kB at most)
+    FEED_RECORD_ROOM: ClassVar[int] = 64 * 1024
     #: largest input record value accepted; a larger one is dead-lettered (``oversize``).
-    #: A fully populated SNE demand encodes in a few kB (docs/limits.md)
-    max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=64 << 20)
+    #: A fully populated SNE demand encodes in a few kB (docs/limits.md). Bounded so that
+    #: its feed records fit the producer's requests: above, an input accepted here could
+    #: not be dispatched at all (the worker dead-letters it ``oversize`` anyway)
+    max_record_bytes: int = Field(default=256 * 1024, ge=1024,
+                                  le=PRODUCER_MAX_REQUEST_BYTES - FEED_RECORD_ROOM)  # fmt: skip
     #: a worker silent this long leaves the group and its partitions move (kill -9
     #: recovery time); heartbeats run in the background every ``heartbeat_interval_s``
     session_timeout_s: float = 15.0
@@ -149,6 +160,9 @@ class ApiSettings(BaseModel):
     webhook_batch_max_bytes: int = Field(default=4 << 20, ge=1024, le=256 << 20)
     #: Kafka publish timeout of an API call before it answers 503
     publish_timeout_s: float = 15.0
+    #: seconds between two passes of ``hub api``'s republisher, which publishes the
+    #: gestion partagée events stored but not acknowledged by Kafka (also run at startup)
+    republish_interval_s: float = Field(default=30.0, gt=0, le=3600)
     #: largest request body in bytes (docs/limits.md, "REST API"): a larger declared
     #: Content-Length is refused before anything is read, a chunked body as soon as the
     #: bytes read pass it (413). 100 fully populated demands (~10 kB of JSON each) fit
@@ -257,6 +271,10 @@ class SneSettings(BaseModel):
     #: poller: INSEE communes of the hub's territory, first dépôt date of the first run
     poll_communes: tuple[str, ...] = ()
     poll_since: str = "2011-01-01"
+    #: poller: most demands published before that one pass may find unknown to the SNE
+    #: (``NUMINCONNU``: deleted there) and publish as ``SUP``; more is taken for a wrong
+    #: ``url`` (another SNE, an empty simulator): no ``SUP`` then, the pass says so
+    poll_max_deletions: int = Field(default=100, ge=0)
 
     @property
     def configured(self) -> bool:

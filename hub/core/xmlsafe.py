@@ -111,11 +111,35 @@ XSD_KEPT_WORDS = frozenset(
 )
 
 
+#: the constraining facets whose ``value`` libxml2 quotes in its messages
+_FACETS = (
+    "pattern",
+    "enumeration",
+    "length",
+    "minLength",
+    "maxLength",
+    "minInclusive",
+    "maxInclusive",
+    "minExclusive",
+    "maxExclusive",
+    "totalDigits",
+    "fractionDigits",
+)
+_XS = "http://www.w3.org/2001/XMLSchema"
+
+
 def xsd_names(xsd: etree._ElementTree) -> frozenset[str]:
-    """The names an XSD declares (elements, attributes, types), bare and ``tns:``-prefixed:
-    safe to show in an error (see :func:`mask_xsd_message`'s ``names``)."""
+    """What an XSD makes public, safe to show in an error (see :func:`mask_xsd_message`'s
+    ``names``): the names it declares (elements, attributes, types), bare and
+    ``tns:``-prefixed, and its facet values — patterns, enumerations, length and range
+    bounds, ``fixed``/``default`` values — which tell a sender what is expected
+    (``The value '…' is not accepted by the pattern '[a-zA-Z0-9]{3}'``)."""
     names = [str(n) for n in xsd.xpath("//@name")]
-    return frozenset(names) | {f"tns:{n}" for n in names}
+    facets = xsd.xpath(
+        " | ".join(f"//xs:{f}/@value" for f in _FACETS) + " | //@fixed | //@default",
+        namespaces={"xs": _XS},
+    )
+    return frozenset(names) | {f"tns:{n}" for n in names} | {str(v) for v in facets}
 
 
 def xsd_error_node(root: etree._Element, path: str | None) -> etree._Element | None:
@@ -143,7 +167,8 @@ def mask_xsd_message(
        and whitespace-collapsed), quoted anywhere in the message, become ``'…'`` — even
        numbers and names;
     2. every other quoted token becomes ``'…'`` unless it is a number (facet bounds), a
-       word of :data:`XSD_KEPT_WORDS`, one of ``names`` (the XSD's declared names) or a
+       word of :data:`XSD_KEPT_WORDS`, one of ``names`` (:func:`xsd_names`: the XSD's
+       declared names and facet values, public and never the sender's data) or a
        qualified name ``'{uri}name'``;
     3. ``{namespace}`` is removed from the qualified names left.
     """

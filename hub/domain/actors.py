@@ -2,7 +2,11 @@
 
 An actor is validated in two steps: :class:`Actor` checks shapes (id pattern, known kind and
 profile, code formats); :func:`check_territory` checks every code against the geography,
-so that an unknown commune is an input error and never a silent miss.
+so that an unknown commune is an input error and never a silent miss, and
+:func:`check_delivery` the options of a push channel (its URL, its SOAP mapping), so
+that ``hub deliver`` is never handed an actor it cannot serve. Both are the registry's
+(:class:`hub.stores.registry.service.ActorService`): an :class:`Actor` read back from an
+older registry or from ``hub.actors`` is never refused, ``hub deliver`` logs and skips it.
 ``Actor.to_avro()`` / ``Actor.from_avro()`` convert to the ``ActorRegistration`` record that
 travels on ``hub.actors``.
 """
@@ -16,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.core.errors import InputError
 from hub.core.topics import ACTOR_ID_RE
+from hub.core.urls import push_url_problem
 
 if TYPE_CHECKING:
     from hub.domain.geo import Geography
@@ -24,6 +29,10 @@ ActorKind = Literal["bailleur", "guichet", "commune", "epci", "reservataire", "e
 Profile = Literal["consultant_simple", "consultant_demande", "consultant_sensible"]
 Channel = Literal["kafka", "webhook", "soap", "file"]
 TYPOLOGIES = frozenset({"C", "T1", "T2", "T3", "T4", "T5", "T6P"})
+#: channels whose ``delivery.options.url`` is POSTed to by ``hub deliver``
+PUSH_CHANNELS = ("webhook", "soap")
+#: renderings of the SOAP push (``delivery.options.mapping``; the first is the default)
+SOAP_MAPPINGS = ("interfacenuu-dis",)
 
 _COMMUNE_RE = re.compile(r"^(?:[0-9]{5}|2[AB][0-9]{3})$")
 _SIREN_RE = re.compile(r"^[0-9]{9}$")
@@ -183,4 +192,25 @@ def check_territory(actor: Actor, geography: Geography) -> None:
         raise InputError(
             f"actor {actor.id!r}: unknown code(s) in filters: {', '.join(unknown[:10])}",
             code="unknown_territory",
+        )
+
+
+def check_delivery(actor: Actor) -> None:
+    """Raise :class:`InputError` naming the unusable delivery option of a push actor: a
+    ``url`` that is no absolute https URL with a host (:mod:`hub.core.urls`), an unknown
+    SOAP ``mapping``."""
+    if actor.delivery.channel not in PUSH_CHANNELS:
+        return
+    options = actor.delivery.options
+    problem = push_url_problem(options.get("url"))
+    if problem is not None:
+        raise InputError(
+            f"actor {actor.id!r}: delivery.options.url {problem}", code="bad_delivery_url"
+        )
+    mapping = options.get("mapping", SOAP_MAPPINGS[0])
+    if actor.delivery.channel == "soap" and mapping not in SOAP_MAPPINGS:
+        raise InputError(
+            f"actor {actor.id!r}: delivery.options.mapping {mapping[:40]!r} is unknown "
+            f"(known: {', '.join(SOAP_MAPPINGS)})",
+            code="bad_delivery_option",
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from hub.core.errors import InputError
@@ -174,7 +174,9 @@ def check_response(
     if not made:
         raise CALRuleError("R441-3/reponse-decision", f"decision {decision_id[:40]}")
     decided = date.fromisoformat(made[0]["caracteristiques"]["DATEDEC"])
-    if not decided <= on <= decided + timedelta(days=RESPONSE_DAYS):
+    # a difference of dates never overflows; decided + 10 days does near date.max (a
+    # decision stored before dates were bounded, hub.domain.days)
+    if not 0 <= (on - decided).days <= RESPONSE_DAYS:
         raise CALRuleError(
             "R441-3/reponse-delai", f"decision of {decided.isoformat()}, answer of {on.isoformat()}"
         )

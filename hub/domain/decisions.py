@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hub.core.errors import InputError
+from hub.domain.carriable import check_carriable
 from hub.domain.matching import TerritoryIndex
 from hub.domain.pieces import check_piece
 from hub.domain.refdata import check_code, check_num_unique
@@ -60,6 +61,7 @@ def validate_event(event: dict[str, Any]) -> None:
     """Raise :class:`InputError` naming the first problem of a demand event."""
     num = check_num_unique(event["numUnique"])
     op = check_code("operation", event["operation"])
+    check_carriable(event)  # what some channel cannot carry: refused for every channel
     demande = event.get("demande")
     if op == "SUP":
         return

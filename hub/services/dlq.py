@@ -9,7 +9,15 @@ Each replayed record carries :data:`dispatch.letters.REPLAY_HEADER` (attempts an
 earlier failures): if it fails again, the worker dead-letters it with ``attempts + 1``
 and its history. Each replay is also recorded in the compacted ledger topic
 :data:`REPLAYS_TOPIC` (key ``<dlq partition>:<dlq offset>``) so a letter is not replayed
-twice by accident (``--again`` forces it).
+twice by accident (``--again`` forces it). The entry names the letter it marks (its source
+position and ``failedAt``), so a letter written at the same position of a ``hub.dlq``
+deleted and created again (offsets start over) is not taken for the one replayed.
+
+Anything Kafka allows may sit on ``hub.dlq``. A record that is not a readable
+``DeadLetter`` (a tombstone, garbage, a schema this version does not know) is listed as
+*unreadable* at its position, with why; it never hides the letters around it. Letters that
+can never be replayed (unreadable, a tombstone's letter, a source that is not an input
+topic) are counted apart, never as pending, and bulk replays pass over them.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any
 
 from dispatch.letters import REPLAY_HEADER
 from hub.core import topics
-from hub.core.errors import InputError, NotFoundError
+from hub.core.errors import HubError, InputError, NotFoundError
 from hub.core.kafka.admin import TopicSpec, ensure_topics
 from hub.core.kafka.client import new_producer
 from hub.core.kafka.reader import read_to_end, standalone_consumer
@@ -33,8 +41,15 @@ REPLAYS_TOPIC = "hub.dlq.replays"
 REPLAYABLE_TOPICS = frozenset({topics.DEMANDES, topics.EVENEMENTS})
 
 
+#: the reason a record that is no readable letter is listed under
+UNREADABLE = "unreadable"
+
+
 @dataclass(frozen=True, slots=True)
 class Letter:
+    """One record of hub.dlq: a ``DeadLetter`` (``body``), or, when ``unreadable`` says why
+    it is none, a record whose ``body`` holds only its Kafka ``key``."""
+
     partition: int
     offset: int
     body: dict[str, Any]
@@ -43,6 +58,8 @@ class Letter:
     #: ref of an earlier letter for the same source record (a worker restarted or
     #: rebalanced before committing dead-letters it again: at-least-once)
     duplicate_of: str | None = None
+    #: why the record is not a readable DeadLetter (None: it is one)
+    unreadable: str | None = None
 
     @property
     def ref(self) -> str:
@@ -55,12 +72,66 @@ class Letter:
 
     @property
     def reason(self) -> str:
-        return str(self.body["reason"])
+        return UNREADABLE if self.unreadable is not None else str(self.body["reason"])
 
     @property
     def key(self) -> bytes | None:
         key = self.body.get("key")
         return None if key is None else bytes(key)
+
+    @property
+    def unreplayable(self) -> str | None:
+        """Why this letter can never be replayed, whatever is fixed (None: it can be)."""
+        if self.unreadable is not None:
+            return f"is not a readable dead letter ({self.unreadable}): nothing to replay"
+        b = self.body
+        if b["payload"] is None and b.get("payloadSize") is None:
+            return "is a tombstone (a record without value): nothing to replay"
+        if b["sourceTopic"] not in REPLAYABLE_TOPICS:
+            return (f"comes from {b['sourceTopic']!r}, not an input topic of the hub: "
+                    "not replayed")  # fmt: skip
+        return None
+
+    @property
+    def pending(self) -> bool:
+        """Still to replay: not replayed, not a duplicate, and replayable."""
+        return self.replayed is None and self.duplicate_of is None and self.unreplayable is None
+
+
+def identity(letter: Letter) -> dict[str, Any]:
+    """What tells a letter from another one written later at the same position (a
+    recreated hub.dlq starts its offsets over): its source record and when it failed."""
+    topic, partition, offset = letter.source
+    return {"sourceTopic": topic, "sourcePartition": partition, "sourceOffset": offset,
+            "failedAt": int(letter.body["failedAt"])}  # fmt: skip
+
+
+def marks(entry: dict[str, Any], letter: Letter) -> bool:
+    """Whether ledger ``entry``, kept under ``letter``'s position, records a replay of this
+    very letter. An entry written before entries named their letter is trusted unless it
+    predates the letter's failure (no replay comes before the failure it replays)."""
+    if "letter" in entry:
+        return bool(entry["letter"] == identity(letter))
+    replayed_at = entry.get("replayedAt")
+    return isinstance(replayed_at, int) and int(letter.body["failedAt"]) <= replayed_at
+
+
+def _ledger_entry(value: bytes) -> dict[str, Any] | None:
+    """A replay ledger value, or None when it is not one (anyone may write to a topic)."""
+    try:
+        entry = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(entry, dict):
+        return None
+    wanted = {"topic": str, "partition": int, "offset": int}
+    return entry if all(isinstance(entry.get(k), t) for k, t in wanted.items()) else None
+
+
+def _why(exc: Exception) -> str:
+    """One short line on why a record is no readable letter (never its bytes)."""
+    text = exc.message if isinstance(exc, HubError) else f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 async def _read_all(settings: HubSettings, topic: str, timeout_s: float) -> list[Any]:
@@ -71,17 +142,33 @@ async def _read_all(settings: HubSettings, topic: str, timeout_s: float) -> list
 
 
 async def read_letters(settings: HubSettings, timeout_s: float = 30.0) -> list[Letter]:
-    """All letters of hub.dlq in order, each with its replay ledger entry if any."""
+    """Every record of hub.dlq in order, each with its replay ledger entry if any; a
+    record that is no readable letter comes as one with ``unreadable`` set."""
     codec = get_codec()
     ledger: dict[str, dict[str, Any]] = {}
     for m in await _read_all(settings, REPLAYS_TOPIC, timeout_s):
-        if m.key is not None and m.value is not None:
-            ledger[m.key.decode()] = json.loads(m.value)
+        if m.key is None:
+            continue
+        ref = m.key.decode(errors="replace")
+        entry = None if m.value is None else _ledger_entry(m.value)
+        if entry is None:  # a tombstone deletes the entry (compaction); garbage marks nothing
+            ledger.pop(ref, None)
+        else:
+            ledger[ref] = entry
     letters: list[Letter] = []
     first: dict[tuple[str, int, int, bytes], Letter] = {}
     for m in await _read_all(settings, topics.DLQ, timeout_s):
-        body = codec.decode_as(m.value, "DeadLetter")
-        letter = Letter(m.partition, m.offset, body, ledger.get(f"{m.partition}:{m.offset}"))
+        try:
+            if m.value is None:
+                raise InputError("a tombstone (a record without value)")
+            body = codec.decode_as(m.value, "DeadLetter")
+        except Exception as exc:  # whatever landed there: one record never hides the others
+            letters.append(Letter(m.partition, m.offset, {"key": m.key}, unreadable=_why(exc)))
+            continue
+        letter = Letter(m.partition, m.offset, body)
+        entry = ledger.get(letter.ref)
+        if entry is not None and marks(entry, letter):
+            letter = Letter(m.partition, m.offset, body, entry)
         # same source position and same bytes: the same record dead-lettered twice
         same = (*letter.source, bytes(body["payload"] or b""))
         original = first.setdefault(same, letter)
@@ -122,7 +209,8 @@ def select(
     """The letters to replay: one by ``ref`` (``P:O``), or those matching ``reason`` and/or
     ``key`` (numéro unique), or ``every`` one. Already replayed ones only with ``again``;
     duplicates (same source record) never: replaying an old event twice could apply it
-    after a newer one."""
+    after a newer one. Letters that can never be replayed are chosen too: the caller
+    tells them apart with :func:`replayable`."""
     if ref is not None:
         found = [x for x in letters if x.ref == ref]
         if not found:
@@ -151,6 +239,14 @@ def select(
     ]
 
 
+def replayable(chosen: list[Letter]) -> tuple[list[Letter], list[Letter]]:
+    """``chosen`` in two, order kept: the letters that can be replayed, and those that
+    never can (each says why: :attr:`Letter.unreplayable`), which a bulk replay passes
+    over and reports."""
+    return ([x for x in chosen if x.unreplayable is None],
+            [x for x in chosen if x.unreplayable is not None])  # fmt: skip
+
+
 def replay_header(letter: Letter) -> bytes:
     """Attempts so far and every failure so far (earlier history + this letter)."""
     b = letter.body
@@ -168,17 +264,13 @@ def replay_header(letter: Letter) -> bytes:
 
 
 async def replay(settings: HubSettings, letters: list[Letter]) -> list[tuple[Letter, str]]:
-    """Republish ``letters`` in order; returns each with where it went (``topic/p@o``)."""
+    """Republish ``letters`` in order; returns each with where it went (``topic/p@o``).
+    A letter that can never be replayed is refused before anything is sent (callers of
+    a bulk replay leave those out first: :func:`replayable`)."""
     for letter in letters:
-        if letter.body["payload"] is None and letter.body.get("payloadSize") is None:
-            raise InputError(f"letter {letter.ref} is a tombstone (a record without value): "
-                             "nothing to replay", code="not_replayable")  # fmt: skip
-        if letter.body["sourceTopic"] not in REPLAYABLE_TOPICS:
-            raise InputError(
-                f"letter {letter.ref} comes from {letter.body['sourceTopic']!r}, "
-                "not an input topic of the hub: not replayed",
-                code="not_replayable",
-            )
+        if letter.unreplayable is not None:
+            raise InputError(f"letter {letter.ref} {letter.unreplayable}",
+                             code="not_replayable")  # fmt: skip
     await ensure_topics(settings, [TopicSpec(REPLAYS_TOPIC, 1, {"cleanup.policy": "compact"})])
     producer = new_producer(settings)
     await producer.start()
@@ -197,6 +289,7 @@ async def replay(settings: HubSettings, letters: list[Letter]) -> list[tuple[Let
                 "topic": meta.topic,
                 "partition": meta.partition,
                 "offset": meta.offset,
+                "letter": identity(letter),
             }
             await producer.send_and_wait(
                 REPLAYS_TOPIC, json.dumps(mark).encode(), key=letter.ref.encode()

@@ -15,17 +15,23 @@
   from the broker
   (:class:`monitoring.offsets.GroupOffsets`, as ``/health``);
 * **DLQ**: letters by reason, and how many are pending (neither replayed nor a
-  duplicate of another letter) (:func:`hub.services.dlq.read_letters`);
+  duplicate of another letter, and replayable); records that are no readable letter
+  count under ``unreadable``, never pending (:func:`hub.services.dlq.read_letters`);
 * **outboxes** per channel and actor, every actor of the registry delivering by
   ``webhook``, ``soap`` or ``file`` (a depth of 0 included, so each channel shows):
   for webhook and SOAP actors, the undelivered rows of the database outbox **plus** the
   feed records the pump (``hub deliver``) has not copied into it yet (feed end offset
   minus one past the last copied offset; while the pump is down or behind, they wait
-  there); for file actors, the feed records not yet written as DIS files (end offset
-  minus the committed offset of group ``passerelle-files-<actor>``). Computed only when
+  there), and apart the records closed with an error (a SOAP Fault, a record XML cannot
+  hold: closed, not delivered, their reason in ``last_error``); for file actors, the
+  feed records not yet written as DIS files (end offset minus the committed offset of
+  group ``passerelle-files-<actor>``). Computed only when
   the feeds' end offsets could be read;
 * **feeds**: per ``hub.feed.<actor>`` topic, the end offset and the time of its last
-  record (its Kafka timestamp) with its age.
+  record (its Kafka timestamp) with its age;
+* **gestion partagée events owed to Kafka**: stored but not acknowledged yet (``hub api``
+  publishes them: :mod:`hub.services.gp_republish`), and the age of the oldest; read
+  from the database, so shown when the broker is down too.
 
 What could not be read is said in :attr:`Status.problems` (one line each) and the part
 is None (unknown, never shown as zero or empty): a status command must answer when
@@ -75,6 +81,7 @@ async def gather(settings: HubSettings, *, group: str | None = None,
                     brokers=Brokers(settings.kafka.bootstrap_servers))  # fmt: skip
     wanted = set(actors)
     registry, known = _registry(settings, status)
+    _gp_unpublished(settings, status)
     unknown = sorted(wanted - known) if registry is not None else []
     if unknown:
         raise NotFoundError(f"no actor{'s' if len(unknown) > 1 else ''} "
@@ -249,8 +256,8 @@ async def _dlq(settings: HubSettings, status: Status, timeout_s: float) -> None:
 
     letters = await read_letters(settings, timeout_s=timeout_s)
     total = Counter(letter.reason for letter in letters)
-    pending = Counter(letter.reason for letter in letters
-                      if letter.replayed is None and letter.duplicate_of is None)  # fmt: skip
+    # an unreadable record or a letter that can never be replayed is no one's to-do
+    pending = Counter(letter.reason for letter in letters if letter.pending)
     status.dlq = {r: {"letters": total[r], "pending": pending[r]} for r in sorted(total)}
 
 
@@ -271,15 +278,36 @@ def _registry(settings: HubSettings,
             {s.actor.id for s in states})  # fmt: skip
 
 
+def _gp_unpublished(settings: HubSettings, status: Status) -> None:
+    """The gestion partagée events owed to Kafka (module doc); a problem if unreadable."""
+    from datetime import UTC
+
+    from hub.core.db import make_engine
+    from hub.stores.gp.store import GPStore
+
+    try:
+        count, oldest = GPStore(make_engine(settings.database_url)).unpublished_summary()
+    except Exception as exc:  # the database down or never migrated: reported, not raised
+        status.problems.append(f"gestion partagée: {str(exc).splitlines()[0][:300]}")
+        return
+    status.gp_unpublished = count
+    if oldest is not None:
+        at = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)  # SQLite drops it
+        status.gp_unpublished_age_s = round(
+            max(0.0, status.generated_at_ms / 1000 - at.timestamp()), 1
+        )
+
+
 def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[str],
                  status: Status) -> list[Outbox] | None:  # fmt: skip
     """Webhook and SOAP actors: undelivered rows plus feed records not copied (module doc);
     None, with a problem, when the database cannot be read."""
-    from sqlalchemy import func, select
+    from sqlalchemy import and_, case, func, select
 
     from hub.core.db import make_engine
     from hub.stores.delivery.tables import webhook_outbox as t
 
+    closed_with_error = and_(t.c.delivered_at.is_not(None), t.c.last_error.is_not(None))
     try:
         with make_engine(settings.database_url).connect() as conn:
             rows = conn.execute(
@@ -288,24 +316,30 @@ def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[st
                     func.count(t.c.delivered_at),
                     func.count(),
                     func.max(t.c.feed_offset),
+                    func.count(case((closed_with_error, 1))),
                 ).group_by(t.c.actor_id)
             ).all()
     except Exception as exc:  # reported, the rest of the status stands
         status.problems.append(f"outboxes: {str(exc).splitlines()[0][:300]}")
         return None
     ends = {f.actor: f.end_offset for f in status.feeds or ()}
-    known: dict[str, tuple[int, int]] = {}  # actor -> (undelivered, next offset to copy)
-    for actor, delivered, total, last in rows:
-        known[str(actor)] = (int(total) - int(delivered), -1 if last is None else int(last) + 1)
+    # actor -> (undelivered, next offset to copy, closed with an error)
+    known: dict[str, tuple[int, int, int]] = {}
+    for actor, delivered, total, last, errors in rows:
+        known[str(actor)] = (
+            int(total) - int(delivered),
+            -1 if last is None else int(last) + 1,
+            int(errors),
+        )
     push = {a for a, channel in registry.items() if channel in PUSH_CHANNELS}
     found: list[Outbox] = []
     for actor in sorted(push | set(known)):
         if wanted and actor not in wanted:
             continue
-        undelivered, copied = known.get(actor, (0, 0))
+        undelivered, copied, errors = known.get(actor, (0, 0, 0))
         not_copied = max(0, ends.get(actor, 0) - copied)
         channel = registry.get(actor, "unregistered")
-        found.append(Outbox(channel, actor, undelivered + not_copied, not_copied))
+        found.append(Outbox(channel, actor, undelivered + not_copied, not_copied, errors))
     return found
 
 

@@ -58,6 +58,11 @@ class Outbox:
     #: webhook and SOAP: of ``depth``, the feed records not copied into the database
     #: outbox yet; 0 for file actors
     not_copied: int = 0
+    #: webhook and SOAP: records closed without being accepted, not counted in ``depth``
+    #: (a SOAP Fault, or not sent because XML cannot hold them), each with its reason in
+    #: the outbox row's ``last_error`` and in ``hub deliver``'s log; 0 for file actors
+    #: (a DIS file names its records not rendered: ``nonRendu``)
+    closed_with_error: int = 0
 
 
 @dataclass(slots=True)
@@ -73,8 +78,8 @@ class Feed:
 @dataclass(slots=True)
 class Status:
     """What :func:`gather` read. A part that could not be read (``members``, ``lag``,
-    ``dlq``, ``outboxes``, ``feeds``) is None, unknown, with a line in ``problems``; an
-    empty list or dict is a part read and found empty."""
+    ``dlq``, ``outboxes``, ``feeds``, ``gp_unpublished``) is None, unknown, with a line in
+    ``problems``; an empty list or dict is a part read and found empty."""
 
     generated_at_ms: int
     group: str
@@ -88,6 +93,10 @@ class Status:
     dlq: dict[str, dict[str, int]] | None = None
     outboxes: list[Outbox] | None = None
     feeds: list[Feed] | None = None
+    #: gestion partagée events stored but not acknowledged by Kafka (``hub api``
+    #: publishes them), and the age of the oldest in seconds (None when there is none)
+    gp_unpublished: int | None = None
+    gp_unpublished_age_s: float | None = None
     problems: list[str] = field(default_factory=list)
 
     @property

@@ -118,7 +118,7 @@ def test_kill_9_during_watch_loses_and_duplicates_nothing(  # type: ignore[no-un
 
     run = hub(env, "files", "scan")
     assert run.returncode == 0, run.stderr
-    assert not list(inbox.glob("*.xml"))
+    assert not list(inbox.glob("*.xml")) and not list((inbox / ".hub-work").iterdir())
     assert moved(inbox) == total and not list((inbox / "error").iterdir())
     assert len(list((inbox / "done").glob("*.report.json"))) == total
     assert_feed_exactly(settings, actor.id, expected, worker)
@@ -143,7 +143,8 @@ def test_crash_windows_of_a_batch(settings, worker, actor_service, tmp_path,  # 
     with pytest.raises(RuntimeError):
         asyncio.run(scan_source(s, paths))
     monkeypatch.undo()
-    assert len(list(paths.folder.glob("*.xml"))) == 8  # nothing moved: nothing lost
+    # nothing moved: nothing lost (the first batch is claimed, in the hub's work folder)
+    assert len(list(paths.folder.glob("*.xml")) + list(paths.work.glob("*.xml"))) == 8
 
     def no_move(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("crash before the moves")
@@ -157,6 +158,7 @@ def test_crash_windows_of_a_batch(settings, worker, actor_service, tmp_path,  # 
     n = stats.counts
     assert (n["recovered"], n["published"], n["rejected"]) == (5, 3, 0)
     assert not list(paths.folder.glob("*.xml")) and len(Journal(paths.journal)) == 0
+    assert not list(paths.work.iterdir())
     assert_feed_exactly(settings, actor.id, expected, worker)
 
 

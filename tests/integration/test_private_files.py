@@ -132,7 +132,7 @@ def test_inbox_verdicts_owner_only(tmp_path: Path) -> None:
     moved = paths.error / "broken.xml"
     report = paths.error / layout.report_name("broken.xml")
     assert oct(mode(moved)) == oct(0o600) and oct(mode(report)) == oct(0o600)
-    for folder in (paths.done, paths.error, paths.journal.parent):
+    for folder in (paths.done, paths.error, paths.work, paths.journal.parent):
         assert oct(mode(folder)) == oct(0o700), folder
     for f in paths.journal.parent.iterdir():
         assert oct(mode(f)) == oct(0o600), f

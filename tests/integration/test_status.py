@@ -6,7 +6,8 @@ The scene: a member of the group holds every partition of hub.demandes but reads
 nothing (a stuck worker); a demand is published behind the group's committed offsets, so
 its partition lags and its committed offset does not move between two readings; a dead
 letter with the test's reason is in hub.dlq; one actor per delivery channel with records
-waiting: a webhook actor with one undelivered outbox row for the one record of its feed,
+waiting: a webhook actor with one undelivered outbox row for the one record of its feed
+(and one row closed with an error, counted apart),
 a SOAP actor with three feed records of which the pump copied two (one delivered), a
 file actor with two feed records of which one was written as a DIS file, and a file
 actor with no feed yet. ``hub status --json`` shows each of them (every channel, its
@@ -140,6 +141,9 @@ def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
     outbox.add(actor, [(0, num, b"{}")])
     outbox.add(soap, [(0, num, b"{}"), (1, num, b"{}")])  # the pump copied 2 of 3
     outbox.delivered(outbox.due(soap, 1)[0].seq)  # and the first was delivered
+    outbox.add(actor, [(1, num, b"{}")])  # closed with an error: not in the depth
+    outbox.settle([(outbox.due(actor, 2)[1], "not sent: demande.x: character U+FFFE ...")],
+                  None, [])  # fmt: skip
     env = {**hub_env, "HUB_DATABASE__URL": db}
     asyncio.run(ensure_topics(settings, core_topics(settings)))
     asyncio.run(_letter(settings, reason, num))
@@ -179,10 +183,12 @@ def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
     assert mine[0]["lag"] == mine[0]["end"] - mine[0]["committed"]
     assert first["dlq"][reason] == {"letters": 1, "pending": 1}
     assert first["outboxes"] == [
-        {"channel": "file", "actor": files, "depth": 1, "not_copied": 0},
-        {"channel": "file", "actor": no_feed, "depth": 0, "not_copied": 0},
-        {"channel": "soap", "actor": soap, "depth": 2, "not_copied": 1},
-        {"channel": "webhook", "actor": actor, "depth": 1, "not_copied": 0},
+        {"channel": "file", "actor": files, "depth": 1, "not_copied": 0, "closed_with_error": 0},
+        {"channel": "file", "actor": no_feed, "depth": 0, "not_copied": 0,
+         "closed_with_error": 0},
+        {"channel": "soap", "actor": soap, "depth": 2, "not_copied": 1, "closed_with_error": 0},
+        {"channel": "webhook", "actor": actor, "depth": 1, "not_copied": 0,
+         "closed_with_error": 1},
     ]
     assert first["outbox_depths"] == {"file": 1, "soap": 2, "webhook": 1}
     feeds = {f["actor"]: f for f in first["feeds"]}
@@ -209,6 +215,8 @@ def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
         assert name in words, (name, lines)
     assert any(ln.split()[:4] == ["soap", soap, "depth", "2"] and "not copied" in ln
                for ln in lines), lines  # fmt: skip
+    assert (f"webhook {actor} depth 1; 1 closed with an error (hub deliver's log)"
+            in " ".join(words)), lines  # fmt: skip
 
 
 def test_status_shows_the_hub_workers_of_the_group(

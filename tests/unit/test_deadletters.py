@@ -60,3 +60,36 @@ def test_replay_header_carries_every_failure_so_far() -> None:
         earlier,
         {"reason": "bad_operation", "message": "m7", "failedAt": 1007},
     ]
+
+
+def test_letters_that_can_never_be_replayed_are_not_pending() -> None:
+    from hub.services.dlq import replayable
+
+    tomb = letter(4, "tombstone", "A", 13)
+    tomb.body.update(payload=None, payloadSize=None)
+    foreign = letter(5, "internal_error", "A", 14)
+    foreign.body["sourceTopic"] = "hub.actors"
+    unreadable = Letter(0, 6, {"key": b"k"}, unreadable="message is 5 bytes")
+    dropped = letter(7, "oversize", "A", 15)  # too large to keep: replayed from its source
+    dropped.body.update(payload=None, payloadSize=2_000_000)
+    chosen = [*LETTERS[:1], tomb, foreign, unreadable, dropped]
+    ready, never = replayable(chosen)
+    assert [x.ref for x in ready] == ["0:0", "0:7"]
+    assert [x.ref for x in never] == ["0:4", "0:5", "0:6"]
+    assert "tombstone" in (tomb.unreplayable or "") and "hub.actors" in (foreign.unreplayable or "")
+    assert unreadable.reason == "unreadable" and not unreadable.pending
+    assert [x.pending for x in LETTERS] == [True, False, True, False]
+
+
+def test_a_ledger_entry_marks_only_the_letter_it_names() -> None:
+    from hub.services.dlq import identity, marks
+
+    x = letter(0, "bad_operation", "A", 10)
+    named = {"topic": "hub.demandes", "partition": 0, "offset": 1, "letter": identity(x)}
+    assert marks(named, x)
+    later = letter(0, "bad_operation", "A", 10)
+    later.body["failedAt"] += 1  # another letter at the same position (hub.dlq recreated)
+    assert not marks(named, later)
+    # entries written before they named their letter: not older than its failure
+    legacy = {"topic": "hub.demandes", "partition": 0, "offset": 1, "replayedAt": 1000}
+    assert marks(legacy, x) and not marks({**legacy, "replayedAt": 999}, x)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from connectors.files import fsutil, layout
+from connectors.files import claim, fsutil, layout
 from connectors.files.disfile import render_batch
 from connectors.files.inbox import PUBLISHED, REJECTED, Candidate, examine, finish, list_ready
 from connectors.files.journal import Journal
@@ -133,6 +133,47 @@ def test_journal_survives_a_torn_line_and_compacts(tmp_path: Path) -> None:
     assert len(Journal(path)) == 1 and "d4" in Journal(path)
 
 
+def test_journal_keeps_the_sne_numbers_of_files_not_moved_yet(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    j = Journal(path)
+    j.add_number("d1", "000000000001-new.xml", "076112500000110691")
+    j.add([("d2", "000000000002-mod.xml")])
+    with path.open("ab") as fh:
+        fh.write(b'{"sha256": "d3", "name": "x", "step": "numbe')  # a crashed append
+    j = Journal(path)  # another process: what was fsynced is there
+    assert j.number_of("d1") == "076112500000110691" and "d1" not in j
+    assert "d2" in j and j.number_of("d2") is None and j.number_of("d3") is None
+    j.compact({"000000000001-new.xml"})  # mod.xml was moved, new.xml still waits
+    j = Journal(path)
+    assert j.number_of("d1") == "076112500000110691" and "d2" not in j
+    j.compact(set())
+    assert Journal(path).number_of("d1") is None
+
+
+def test_claimed_files_keep_their_claim_order_and_inbox_name(tmp_path: Path) -> None:
+    inbox, work = tmp_path / "inbox", tmp_path / "inbox" / layout.WORK
+    work.mkdir(parents=True)
+    for name in ("b.xml", "a.xml", "export.xml"):
+        (inbox / name).write_bytes(name.encode())
+    seq = claim.next_sequence(work)
+    taken = [claim.claim(_candidate(inbox / n), work, seq + i)
+             for i, n in enumerate(("b.xml", "a.xml", "export.xml"))]
+    gone = inbox / "gone.xml"
+    gone.write_bytes(b"removed after the listing")
+    listed_gone = _candidate(gone)
+    gone.unlink()
+    assert claim.claim(listed_gone, work, 99) is None
+    assert [c.name for c in taken if c] == ["b.xml", "a.xml", "export.xml"]
+    (inbox / "export.xml").write_bytes(b"the next export")  # the name is free again
+    again = claim.claim(_candidate(inbox / "export.xml"), work, claim.next_sequence(work))
+    assert again is not None and again.path.read_bytes() == b"the next export"
+    listed = claim.list_claimed(work)
+    assert [c.name for c in listed] == ["b.xml", "a.xml", "export.xml", "export.xml"]
+    assert listed[2].path.read_bytes() == b"export.xml"  # the first one, untouched
+    assert claim.inbox_name(listed[3].path.name) == "export.xml"
+    assert not [p for p in inbox.iterdir() if p.is_file()]
+
+
 def test_list_ready_waits_for_files_to_settle_and_orders_them(tmp_path: Path) -> None:
     old, new = tmp_path / "b.xml", tmp_path / "a.xml"
     old.write_bytes(b"1")
@@ -151,10 +192,12 @@ def test_examine_verdicts(tmp_path: Path) -> None:
     good = tmp_path / "good.xml"
     good.write_bytes(legacy_xml(new_num_unique(), ["76540"]))
     out = examine(_candidate(good), "erp")
-    assert out is not None and out.status == PUBLISHED and out.prepared is not None
-    assert out.prepared.event["source"] == "files:erp"
+    # valid, checked; prepared (numbered if need be) only when about to be published
+    assert out is not None and out.status == PUBLISHED and out.checked is not None
+    assert out.prepared is None
+    assert out.checked.event["source"] == "files:erp"
     # same bytes, same event id: the dispatcher recognises a replay
-    assert out.prepared.event["eventId"] == parse_demande_xml(good.read_bytes())["eventId"]
+    assert out.checked.event["eventId"] == parse_demande_xml(good.read_bytes())["eventId"]
 
     xxe = tmp_path / "xxe.xml"
     xxe.write_bytes(XXE)

@@ -148,6 +148,8 @@ def test_inbox_leaves_a_creation_for_later_when_the_sne_is_unreachable(
     hub_with: Any, tmp_path: Path
 ) -> None:
     from connectors.files.inbox import PUBLISHED, Candidate, examine
+    from connectors.files.journal import Journal
+    from connectors.files.numbering import SneState, ready
     from tests.support.sne import free_port
 
     path = tmp_path / "new.xml"
@@ -155,7 +157,11 @@ def test_inbox_leaves_a_creation_for_later_when_the_sne_is_unreachable(
     st = path.stat()
     candidate = Candidate(path, st.st_size, st.st_mtime_ns)
     hub_with(f"http://127.0.0.1:{free_port()}/sne")  # nothing listens: SneUnavailable
-    assert examine(candidate, "erp") is None  # not rejected: retried at a later pass
+    outcome = examine(candidate, "erp")  # examining never calls the SNE
+    assert outcome is not None and outcome.status == PUBLISHED and outcome.prepared is None
+    journal, sne = Journal(tmp_path / "journal"), SneState()
+    assert ready(outcome, journal, sne) is None  # not rejected: retried at a later pass
+    assert sne.down and journal.number_of(outcome.sha256) is None
     assert path.exists()
     hub_with("")
     outcome = examine(candidate, "erp")

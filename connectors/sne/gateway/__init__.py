@@ -22,8 +22,12 @@ history whatever the route (``/cal``, REST, SOAP). Modifying or deleting them by
 refused (``REGLE_CAL`` ``R441-3/historique``).
 
 A failed publication does not change the ERP's answer (the SNE has acted; refusing now
-would make the ERP register twice): it is logged with the numéro and caught up by the SNE
-poller (``hub sne-poll``), which compares the SNE's demands with what the hub has seen.
+would make the ERP register twice): it is logged at ``ERROR`` with the operation and the
+numéro. A demand event is caught up by the SNE poller (``hub sne-poll``), which compares the
+SNE's demands with what the hub has seen — only for a demand it reads: one wishing a
+commune of ``sne.poll_communes``, or one it published before. A GP event relayed this way
+(not the CAL history, which the hub's store keeps) is not caught up: no poller reads the
+SNE's GP events.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ from connectors.sne.server import public_base, soap_routes
 from connectors.sne.soap import Request, SoapFault
 from hub.core import topics
 from hub.core.db import make_engine, migrate
-from hub.core.errors import HubError, InputError
+from hub.core.errors import HubError, InputError, TransientError
 from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
 from hub.stores.cal.guard import HISTORY_CODES
@@ -58,6 +62,11 @@ from hub.stores.gp.store import GPStore
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 15.0
+#: what becomes of a demand event / a GP event the SNE accepted but Kafka did not take
+CATCH_UP_DEMANDE = (
+    "hub sne-poll publishes it at its next pass if it wishes a commune of sne.poll_communes"
+)
+CATCH_UP_GP = "no poller reads the SNE's GP events: not published unless sent again"
 
 
 class Gateway:
@@ -117,10 +126,12 @@ class Gateway:
         return parts
 
     async def _publish(self, req: Request, event: dict[str, Any] | None, answer: bytes) -> None:
+        num = ""  # the demand concerned, named in the log when publishing fails
         try:
             if event is not None:
                 prepared = demande_event(event, answer)
                 if prepared is not None:
+                    num = prepared.key.decode(errors="replace")
                     await self._send(topics.DEMANDES, prepared.key, prepared.value)
             elif req.operation in (
                 "ajouterEvenementDemande",
@@ -135,20 +146,16 @@ class Gateway:
                     answer,
                     exclude=HISTORY_CODES if added else frozenset(),
                 ):
+                    num = key.decode(errors="replace")[:18]
                     await self._send(topics.EVENEMENTS, key, value)
-        except (TimeoutError, HubError, OSError) as exc:
-            code = getattr(exc, "code", type(exc).__name__)
-            log.error(
-                "SOAP gateway: %s accepted by the SNE but not published (%s); the SNE "
-                "poller will catch it up",
-                req.operation,
-                code,
-            )
         except Exception as exc:  # Kafka client errors have no common base worth naming
+            code = exc.code if isinstance(exc, HubError) else type(exc).__name__
             log.error(
-                "SOAP gateway: %s accepted by the SNE but not published (%s)",
+                "SOAP gateway: %s of %s accepted by the SNE but not published (%s); %s",
                 req.operation,
-                type(exc).__name__,
+                num or "a demand",
+                code,
+                CATCH_UP_DEMANDE if event is not None else CATCH_UP_GP,
             )
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -156,9 +163,10 @@ class Gateway:
 
 
 class _LoggedPublisher:
-    """``GPService``'s publisher on the gateway's producer. A failed publication is logged,
-    not raised: the SNE has acted and the event is stored (as for the other events, the
-    ERP's answer does not change)."""
+    """``GPService``'s publisher on the gateway's producer. A failed publication is logged
+    and raised as :class:`TransientError`, so that the store keeps the event owed to Kafka
+    (``hub api`` publishes it later); :meth:`CalRoute.add` does not change the ERP's answer
+    for it (the SNE has acted and the event is stored)."""
 
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -168,10 +176,12 @@ class _LoggedPublisher:
             await self.gateway._send(topic, key, value)
         except Exception as exc:  # Kafka client errors have no common base worth naming
             log.error(
-                "SOAP gateway: a CAL history event of %s stored but not published (%s)",
+                "SOAP gateway: a CAL history event of %s stored but not published (%s); "
+                "hub api publishes it",
                 key.decode(errors="replace")[:18],
                 type(exc).__name__,
             )
+            raise TransientError(f"publish to {topic} failed: {type(exc).__name__}") from None
 
 
 def create_app(
@@ -197,4 +207,6 @@ def create_app(
         finally:
             await gateway.stop()
 
-    return Starlette(routes=soap_routes(gateway.handle, base), lifespan=lifespan)
+    app = Starlette(routes=soap_routes(gateway.handle, base), lifespan=lifespan)
+    app.state.gateway = gateway  # its publisher and services, for operators' probes and tests
+    return app

@@ -16,8 +16,10 @@ it. Order for an ``ajouterEvenementDemande`` holding such events (:meth:`CalRout
 2. the request is forwarded unchanged to the SNE;
 3. only if the SNE accepted it (an answer without anomaly) are the records stored and
    published to ``hub.evenements`` by ``GPService.record_all``, which checks them again
-   inside the storing transaction. ``idEvenement`` is the SNE's; ``eventId`` derives
-   from the numéro and that id. If the SNE refuses (anomalies, Fault, unavailable),
+   inside the storing transaction (stored but not acknowledged by Kafka: the ERP's answer
+   is the SNE's all the same, and ``hub api``'s republisher publishes them later).
+   ``idEvenement`` is the SNE's; ``eventId`` derives from the numéro and that id. If the
+   SNE refuses (anomalies, Fault, unavailable),
    nothing is recorded and the ERP gets the SNE's answer.
 
 Concurrency: one gateway process runs steps 1-3 one request at a time (an asyncio lock),
@@ -56,7 +58,7 @@ from connectors.sne import documents
 from connectors.sne.documents import q
 from connectors.sne.gateway.events import caracteristiques, gp_events
 from connectors.sne.soap import Request, SoapFault
-from hub.core.errors import HubError, InputError
+from hub.core.errors import HubError, InputError, PublishError
 from hub.domain.cal_rules import CALRuleError
 from hub.domain.gp.validation import GPInput
 from hub.stores.cal.guard import HISTORY_CODES, check_cal_records
@@ -194,6 +196,10 @@ class CalRoute:
                 )
             try:
                 await self.gp.record_all(final)
+            except PublishError:
+                # stored and owed to Kafka: hub api publishes it (logged by the publisher);
+                # the SNE has acted, the ERP's answer stays the SNE's
+                return parts
             except HubError as exc:  # CAL rule, conflict, database down
                 await self._undo(forward, num, flux, [i for i in idents if i])
                 if isinstance(exc, CALRuleError):

@@ -2,11 +2,18 @@
 started lazily (or by :meth:`KafkaPublisher.start`), idempotent (acks=all), every wait
 bounded by ``timeout_s`` (default ``api.publish_timeout_s``); broker failures become
 :class:`~hub.core.errors.TransientError` (HTTP 503 / SOAP retry), never a hung request.
+
+A producer that a failure may have left unusable is replaced: after a non-retriable
+:class:`~aiokafka.errors.KafkaError` (a record the broker refused, such as
+``MessageSizeTooLargeError``; ``OutOfOrderSequenceNumber``; an authorization refusal...)
+it is stopped and dropped, and the next :meth:`KafkaPublisher.publish` starts a fresh one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -15,6 +22,8 @@ from hub.core.errors import TransientError
 from hub.core.kafka.admin import core_topics, ensure_topics
 from hub.core.kafka.client import new_producer
 from hub.core.settings import HubSettings
+
+log = logging.getLogger(__name__)
 
 
 class KafkaPublisher:
@@ -55,6 +64,7 @@ class KafkaPublisher:
             return self._producer
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> None:
+        """Produce one record and wait for the broker's acknowledgement (module doc)."""
         producer = await self._started()
 
         async def sent() -> None:
@@ -63,8 +73,32 @@ class KafkaPublisher:
 
         try:  # the send itself may wait (metadata, a full buffer): bounded too
             await asyncio.wait_for(sent(), self.timeout_s)
-        except (KafkaError, TimeoutError) as exc:
+        except KafkaError as exc:
+            if not exc.retriable:
+                # aiokafka's idempotent producer numbers each partition's batches and does
+                # not take a number back when the broker refuses a batch: every later batch
+                # to that partition is then out of sequence (OutOfOrderSequenceNumber),
+                # forever. A new producer gets a new producer id and starts at 0.
+                await self._discard(producer, exc)
             raise TransientError(f"publish to {topic} failed: {type(exc).__name__}") from None
+        except TimeoutError:
+            # not discarded: the record may still be written (a slow or hung broker leaves
+            # the producer's sequence whole) and the same producer carries on afterwards
+            raise TransientError(f"publish to {topic} failed: TimeoutError") from None
+
+    async def _discard(self, producer: AIOKafkaProducer, cause: KafkaError) -> None:
+        """Stop and forget ``producer`` unless another failure already replaced it."""
+        async with self._lock:
+            replaced = self._producer is not producer
+            if not replaced:
+                self._producer = None
+        if replaced:
+            return
+        log.warning("Kafka producer replaced after %s", type(cause).__name__)
+        # other sends still queued on it fail now: their callers answer 503 (the records
+        # they owe stay unacknowledged: see hub.stores.gp.publication)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(producer.stop(), self.timeout_s)
 
     async def close(self) -> None:
         if self._producer is not None:

@@ -3,7 +3,9 @@
 Supported criteria: numUnique, etatDemande (``A`` active, ``R`` radiée), the dépôt /
 renouvellement / radiation date windows, motifRadiation, communeSouhaitee (any wished
 commune), personneRecherchee (nom + prénom + date de naissance together). Other criteria
-are answered with an anomaly ``CRITERE`` rather than silently ignored.
+are answered with an anomaly ``CRITERE`` rather than silently ignored. More than
+``max_results`` (:data:`MAX_RESULTS`) matching demands — every criterion counted, the
+wished commune included — is answered with the anomaly ``TROPRESULT`` and no list.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from hub.core.errors import InputError
 from hub.dev.sne_simulator.demandes import identity
 from hub.dev.sne_simulator.store import SimulatorStore
 
+#: most numéros one search answers; beyond, the anomaly ``TROPRESULT`` and no list. The
+#: real SNE's limit is not published (the domain reference names none): this one is the
+#: project's, settable (``create_app(max_results=)``, ``hub sne-simulator --max-results``)
+#: so that tests reach it without thousands of demands
 MAX_RESULTS = 5000
 WINDOWS = {
     "dateDepot": t.c.date_depot,
@@ -39,8 +45,8 @@ def reject(data: bytes, found: list[Anomaly]) -> bytes:
 
 
 class RechercheService:
-    def __init__(self, store: SimulatorStore) -> None:
-        self.store = store
+    def __init__(self, store: SimulatorStore, *, max_results: int = MAX_RESULTS) -> None:
+        self.store, self.max_results = store, max_results
 
     def rechercheDemandeMulticritere(self, p: dict[str, Any]) -> dict[str, Any]:
         data = p["fluxXml"]
@@ -55,14 +61,15 @@ class RechercheService:
         where, found = self._where(crit)
         if found:
             return {"return": reject(data, found)}
-        rows = self.store.search(where, limit=MAX_RESULTS + 1)
-        commune = crit.get("communeSouhaitee")
-        nums = [r["num_unique"] for r in rows if not commune or commune in r["communes"]]
-        if len(rows) > MAX_RESULTS:
+        # the limit counts the demands matching every criterion, the wished commune too
+        limit = self.max_results
+        nums = self.store.numbers(
+            where, commune=crit.get("communeSouhaitee") or None, limit=limit + 1
+        )
+        if len(nums) > limit:
             return {
                 "return": reject(
-                    data,
-                    [Anomaly("TROPRESULT", f"more than {MAX_RESULTS} demands: narrow the search")],
+                    data, [Anomaly("TROPRESULT", f"more than {limit} demands: narrow the search")]
                 )
             }
         answer = copy.deepcopy(root)

@@ -67,6 +67,32 @@ class SimulatorStore:
             row = conn.execute(select(sim_demandes).where(sim_demandes.c.num_unique == num)).first()
         return dict(row._mapping) if row is not None else None
 
+    def delete(self, num: str) -> bool:
+        """Remove the demand ``num`` as a deletion (``SUP``) at the SNE does — an act of the
+        SNE's side that none of its web services performs (for tests and demos); whether
+        it was there. Its reads answer ``NUMINCONNU`` from now on."""
+        with write_transaction(self.engine) as conn:
+            gone = conn.execute(sim_demandes.delete().where(sim_demandes.c.num_unique == num))
+            return bool(gone.rowcount)
+
+    def numbers(self, where: list[Any], *, commune: str | None, limit: int) -> list[str]:
+        """Numéros of the demands matching every condition of ``where`` and wishing
+        ``commune`` (any commune if None), by numéro, at most ``limit``: the wished
+        communes are a JSON list, filtered here, before the limit counts."""
+        stmt = (
+            select(sim_demandes.c.num_unique, sim_demandes.c.communes)
+            .where(*where)
+            .order_by(sim_demandes.c.num_unique)
+        )
+        found: list[str] = []
+        with self.engine.connect() as conn:
+            for num, communes in conn.execute(stmt):
+                if commune is None or commune in communes:
+                    found.append(num)
+                    if len(found) >= limit:
+                        break
+        return found
+
     def search(self, where: list[Any], limit: int = 10_000) -> list[dict[str, Any]]:
         """Demands matching every SQLAlchemy condition of ``where``, by numéro."""
         stmt = select(sim_demandes).where(*where).order_by(sim_demandes.c.num_unique).limit(limit)

@@ -3,7 +3,9 @@
 :func:`validate_gp_event` returns the ``EvenementGP`` record (as a dict ready for the
 codec and the store) or raises :class:`InvalidGPEvent` naming the problem: unknown or
 out-of-validity type, a type of another territory, a missing mandatory field, an unknown
-field, a value of the wrong type. Messages name codes, never values (they may be personal).
+field, a value of the wrong type. ``dateSurvenance`` and every ``DAT`` value lie within
+the hub's dates (:mod:`hub.domain.days`), else :class:`~hub.core.errors.InputError`
+``bad_date``. Messages name codes, never values (they may be personal).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from hub.core.errors import InputError
+from hub.domain.days import check_day
 from hub.domain.gp.catalogue import Catalogue, EventType, FieldSpec
 from hub.domain.refdata import check_num_unique
 
@@ -73,9 +76,11 @@ def _check_value(spec: FieldSpec, value: str) -> None:
         ok = 0 < len(value) <= MAX_TEXT
     elif spec.type == "DAT":
         try:
-            date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             ok = False
+        else:
+            check_day(day, f"field {spec.code}")
     elif spec.type == "INT":
         ok = value.lstrip("-").isdigit() and len(value) <= 12
     elif spec.type == "BOO":
@@ -92,6 +97,7 @@ def validate_gp_event(
 ) -> dict[str, object]:
     """The ``EvenementGP`` record of ``data`` (see module doc)."""
     num = check_num_unique(data.num_unique)
+    check_day(data.date_survenance, "dateSurvenance")
     etype = find_type(catalogue, data.code, territory_of(num), data.date_survenance)
     values = dict(data.caracteristiques)
     for key in values:

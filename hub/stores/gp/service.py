@@ -6,35 +6,38 @@ decision or an answer to one meets the same CCH R441-3 checks whether it comes f
 ``/cal``, from the gestion partagée route or from any other caller of this service, and
 two concurrent batches are checked one after the other.
 
-Order: the record is stored (the source of truth) before it is published to
-``hub.evenements``. If publishing fails the call raises :class:`TransientError`; the
-author retries with the same ``eventId``, which finds the stored record and publishes it
-again (consumers deduplicate by ``eventId``).
+Order: the record is stored (the source of truth), and owed to ``hub.evenements`` in the
+same transaction, before it is published (:mod:`hub.stores.gp.publication`: the demands'
+earlier unacknowledged events first, in store order). If publishing fails the call raises
+:class:`~hub.core.errors.PublishError` naming the batch's event ids: the records stay
+stored and owed, and :meth:`GPService.republish` (run by ``hub api`` at startup and
+periodically) publishes them without any client action. A retry with the same
+``eventId`` finds the stored record and publishes it again (consumers deduplicate by
+``eventId``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from hub.core import topics
+from hub.core.errors import PublishError, TransientError
 from hub.domain.gp.validation import GPInput, validate_gp_event
 from hub.stores.cal.guard import CAL_CODES, check_cal_records
+from hub.stores.gp.publication import Publication, Publisher
 from hub.stores.gp.store import GPStore
 from schemas import get_codec
 
-
-class Publisher(Protocol):
-    """Produces one message and waits for the broker's acknowledgement."""
-
-    def publish(self, topic: str, key: bytes, value: bytes) -> Awaitable[None]: ...
+__all__ = ["GPService", "Publisher"]
 
 
 class GPService:
-    def __init__(self, store: GPStore, publisher: Publisher) -> None:
+    def __init__(self, store: GPStore, publisher: Publisher, *,
+                 topic: str = topics.EVENEMENTS) -> None:  # fmt: skip
         self.store = store
         self.publisher = publisher
+        self.publication = Publication(store, publisher, topic)
 
     def prepare(self, data: GPInput, auteur: str, source: str = "api") -> dict[str, Any]:
         """The validated ``EvenementGP`` record (not stored)."""
@@ -42,7 +45,9 @@ class GPService:
 
     async def record_all(self, records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
         """Check ``records`` against the CAL rules (:class:`~hub.domain.cal_rules.CALRuleError`),
-        store them together, then publish each (stored first, see module doc)."""
+        store them together, then publish each (stored first, see module doc);
+        :class:`PublishError` (retriable, with the batch's event ids) when Kafka did not
+        acknowledge them."""
         codec = get_codec()
         for r in records:
             codec.encode("EvenementGP", r)  # what cannot be published is not stored either
@@ -55,11 +60,23 @@ class GPService:
             if checked
             else None,
         )
-        for record, _ in stored:
-            await self.publisher.publish(
-                topics.EVENEMENTS, record["numUnique"].encode(), codec.encode("EvenementGP", record)
+        try:
+            await self.publication.flush(
+                [r["numUnique"] for r, _ in stored], also=[r for r, new in stored if not new]
             )
+        except TransientError as exc:
+            raise PublishError(
+                f"{exc.message} (stored: the hub publishes it later by itself; a retry with "
+                "the same ids is the same request)",
+                event_ids=tuple(r["eventId"] for r, _ in stored),
+                code=exc.code,
+            ) from None
         return stored
 
     async def record(self, data: GPInput, auteur: str) -> tuple[dict[str, Any], bool]:
         return (await self.record_all([self.prepare(data, auteur)]))[0]
+
+    async def republish(self, demands: int = 100) -> int:
+        """Publish what the store owes Kafka, for up to ``demands`` demands
+        (:meth:`~hub.stores.gp.publication.Publication.republish`); how many were sent."""
+        return await self.publication.republish(demands)

@@ -9,23 +9,26 @@ Contracts:
   it with triggers, see migration 0002).
 * :meth:`GPStore.timeline` lists a demand's events in order of occurrence
   (``dateSurvenance``, then recording order).
+* Every event :meth:`GPStore.append_all` creates is also *owed* to Kafka
+  (``gp_unpublished``, same transaction) until :meth:`GPStore.mark_published` records
+  Kafka's acknowledgement; :meth:`GPStore.unpublished` lists what is owed in store order.
 * The catalogue in force is the latest stored version, or the seed when none is stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.core.db import write_transaction
 from hub.core.errors import ConflictError, TransientError
 from hub.domain.gp.catalogue import SEED, Catalogue
-from hub.stores.gp.tables import gp_catalogues, gp_events
+from hub.stores.gp.tables import gp_catalogues, gp_events, gp_unpublished
 
 #: PostgreSQL advisory lock key of checked appends (see :meth:`GPStore.append_all`)
 _CHECK_LOCK = 0x6770_6361_6C00  # "gpcal"
@@ -70,8 +73,9 @@ class GPStore:
                 if existing is not None:
                     out.append((self._same(existing, record), False))
                     continue
+                now = datetime.now(UTC)
                 try:
-                    conn.execute(
+                    key = conn.execute(
                         insert(gp_events).values(
                             event_id=record["eventId"],
                             num_unique=record["numUnique"],
@@ -79,13 +83,21 @@ class GPStore:
                             catalogue_version=record["catalogueVersion"] or "",
                             date_survenance=record["dateSurvenance"],
                             auteur=record["auteur"],
-                            recorded_at=datetime.now(UTC),
+                            recorded_at=now,
                             record=record,
                             a_publier=record["aPublierSurPGP"],
                         )
-                    )
+                    ).inserted_primary_key
                 except IntegrityError:  # a concurrent append of the same id won the race
                     raise ConflictError(f"event {record['eventId']} is being recorded") from None
+                assert key is not None  # an INSERT always has one
+                seq = key[0]
+                conn.execute(  # owed to Kafka until acknowledged (module doc)
+                    insert(gp_unpublished).values(
+                        event_id=record["eventId"], seq=seq,
+                        num_unique=record["numUnique"], stored_at=now,
+                    )
+                )  # fmt: skip
                 out.append((record, True))
         return out
 
@@ -132,6 +144,53 @@ class GPStore:
         )
         with _db_errors(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).scalars()]
+
+    # --- what Kafka has not acknowledged yet -------------------------------------------
+
+    def unpublished(
+        self, nums: Collection[str] | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The stored records not acknowledged by Kafka yet, in store order; only those of
+        the demands ``nums`` when given; at most ``limit``."""
+        q = (
+            select(gp_events.c.record)
+            .join(gp_unpublished, gp_unpublished.c.seq == gp_events.c.seq)
+            .order_by(gp_unpublished.c.seq)
+        )
+        if nums is not None:
+            q = q.where(gp_unpublished.c.num_unique.in_(sorted(set(nums))))
+        if limit is not None:
+            q = q.limit(limit)
+        with _db_errors(), self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).scalars()]
+
+    def unpublished_demands(self, limit: int) -> list[str]:
+        """Up to ``limit`` demands with an unacknowledged event, the one owed longest first."""
+        first = func.min(gp_unpublished.c.seq)
+        q = (
+            select(gp_unpublished.c.num_unique)
+            .group_by(gp_unpublished.c.num_unique)
+            .order_by(first)
+            .limit(limit)
+        )
+        with _db_errors(), self.engine.connect() as conn:
+            return [str(n) for n in conn.execute(q).scalars()]
+
+    def mark_published(self, event_ids: Collection[str]) -> None:
+        """Record Kafka's acknowledgement of ``event_ids`` (those not owed: nothing)."""
+        if not event_ids:
+            return
+        with _db_errors(), write_transaction(self.engine) as conn:
+            conn.execute(
+                delete(gp_unpublished).where(gp_unpublished.c.event_id.in_(sorted(event_ids)))
+            )
+
+    def unpublished_summary(self) -> tuple[int, datetime | None]:
+        """(How many events Kafka has not acknowledged, when the oldest was stored)."""
+        q = select(func.count(), func.min(gp_unpublished.c.stored_at))
+        with _db_errors(), self.engine.connect() as conn:
+            count, oldest = conn.execute(q).one()
+        return int(count), oldest
 
     # --- catalogue versions -------------------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""Tables of the gestion partagée record: the append-only events and catalogue versions.
+"""Tables of the gestion partagée record: the append-only events, the events Kafka has not
+acknowledged yet, and catalogue versions.
 
 They live on the registry's metadata (``hub.stores.registry.tables.Base``) so that the migrations
 and the autogenerate comparison see every table of the hub.
@@ -6,7 +7,7 @@ and the autogenerate comparison see every table of the hub.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Table, Text
 
 from hub.stores.registry.tables import Base
 
@@ -26,6 +27,19 @@ gp_events = Table(
     #: the whole EvenementGP record as published (what)
     Column("record", JSON, nullable=False),
     Column("a_publier", Boolean, nullable=False),
+)
+
+#: one row per stored event whose publication Kafka has not acknowledged yet: inserted in
+#: the transaction that stores the event, deleted once Kafka acknowledged it (the events
+#: stay append-only; this table says what is still owed to ``hub.evenements``)
+gp_unpublished = Table(
+    "gp_unpublished",
+    Base.metadata,
+    Column("event_id", String(64), primary_key=True),
+    #: the event's ``gp_events.seq``: store order, the order of publication per demand
+    Column("seq", Integer, ForeignKey("gp_events.seq"), nullable=False, unique=True),
+    Column("num_unique", String(40), nullable=False, index=True),
+    Column("stored_at", DateTime(timezone=True), nullable=False),
 )
 
 gp_catalogues = Table(

@@ -2,9 +2,11 @@
 
 Order and guarantees of every change made through :class:`ActorService`:
 
-1. shape validation (the :class:`~hub.domain.actors.Actor` model) and territory validation
-   (:func:`check_former_communes`, then :func:`~hub.domain.actors.check_territory`): an unknown
-   code is an ``InputError``, nothing is saved;
+1. shape validation (the :class:`~hub.domain.actors.Actor` model), territory validation
+   (:func:`check_former_communes`, then :func:`~hub.domain.actors.check_territory`) and the
+   push options (:func:`~hub.domain.actors.check_delivery`: a webhook or SOAP URL that is
+   no absolute https URL with a host, an unknown SOAP mapping): an unknown code or an
+   unusable option is an ``InputError``, nothing is saved;
 2. the database transaction commits (the registry is the source of truth);
 3. only then, and only for actors whose version changed, the publisher is called.
 
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from hub.core.errors import ConfigError, HubError, InputError, TransientError
-from hub.domain.actors import Actor, check_territory
+from hub.domain.actors import Actor, check_delivery, check_territory
 from hub.stores.registry.importer import load_actors_yaml
 from hub.stores.registry.store import ActorStore, Saved
 
@@ -109,6 +111,7 @@ class ActorService:
         """Validate, store and publish ``actor``; ``Saved.change`` is None if it was unchanged."""
         check_former_communes(actor, self._geography)
         check_territory(actor, self._geography)
+        check_delivery(actor)
         saved = self.store.save(actor)
         self._publish([saved])
         return saved
@@ -130,6 +133,7 @@ class ActorService:
         for actor in actors:
             check_former_communes(actor, self._geography)
             check_territory(actor, self._geography)
+            check_delivery(actor)
         results = self.store.save_all(actors)
         self._publish(results)
         return ImportReport(

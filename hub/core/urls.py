@@ -1,0 +1,58 @@
+"""The one rule of a push receiver's URL (webhook, SOAP push): checked when an actor is
+registered (``hub actors import/add``) and again by ``hub deliver`` before serving one
+(a registry written before the rule may hold anything).
+
+A usable URL is an absolute ``https`` URL with a host, that Python's ``urlsplit`` and the
+HTTP client (httpx) both read the same way:
+
+* no whitespace nor control character anywhere (RFC 3986 has none; httpx would
+  percent-encode a space in a host and fail only at connection time, like a receiver
+  that is down: silent);
+* scheme ``https``; plain ``http`` only on the loopback (tests, local receivers);
+* a host of letters, digits, ``-``, ``_`` and ``.`` (internationalised names included),
+  or a bracketed IPv6 address; a port, when given, from 1 to 65535.
+
+Reasons name what is wrong, never quote the URL (it may carry a token in its query).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+_HOST = re.compile(r"[\w.-]+")
+#: whitespace, C0, DEL, C1 (``str.isspace`` misses none of the ASCII ones)
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+def push_url_problem(url: object) -> str | None:
+    """Why ``url`` is no usable push URL (see the module doc), or None."""
+    if not isinstance(url, str) or not url:
+        return "is missing (an https URL)"
+    if _SPACE_OR_CONTROL.search(url):
+        return "holds a space or a control character"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is no number, or out of range, raises here
+    except ValueError as exc:
+        return f"does not parse as a URL ({exc})"
+    host = parts.hostname or ""
+    if parts.scheme not in ("https", "http") or not host:
+        return "is not an absolute https URL with a host"
+    if parts.scheme == "http" and host not in LOOPBACK:
+        return "must be https (plain http only on the loopback)"
+    bracketed = parts.netloc.rpartition("@")[2].startswith("[")
+    if not (bracketed or _HOST.fullmatch(host)):
+        return "has a host that is no DNS name nor IP address"
+    if port == 0:
+        return "has port 0"
+    import httpx  # here: the actor model is imported by processes that never POST
+
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:  # its message may quote the URL
+        return "is refused by the HTTP client"
+    if not parsed.host:
+        return "is not an absolute https URL with a host"
+    return None

@@ -1,0 +1,63 @@
+"""What every delivery channel can carry, checked at the door (docs/limits.md).
+
+A demand event reaches actors on every channel: the Kafka feed and the webhook (JSON),
+the SOAP push and the DIS files (XML, the InterfaceNuu rendering). An event one channel
+cannot carry would be accepted for some actors and stuck or lost for others, so the hub
+refuses it where it enters — ``hub publish``, the REST API and the dispatch worker
+(a dead letter) all call :func:`hub.domain.decisions.validate_event`, which calls
+:func:`check_carriable`:
+
+* **text**: every string of the event is made of XML 1.0 characters
+  (:mod:`hub.core.xmlchars`: no C0 control but tab, line feed, carriage return; no
+  surrogate; not U+FFFE nor U+FFFF). The SNE's own data is XML, so such a character can
+  never legitimately come from it: refusing it costs no real demand. C1 controls and
+  DEL *are* XML characters (a mis-decoded Windows-1252 text holds U+0085): they are
+  accepted here; the REST API's models refuse them too (``hub/api/text.py``);
+* **dates**: ``occurredAt`` between 0001-01-02 and 9999-12-30 (UTC), so that it is an
+  ``xs:dateTime`` of years 0001–9999 in any time zone: what the SNE's ``dateFichier``
+  can say, and what the hub can turn into a calendar day in French legal time (the
+  score's reference day, the statistics) without an overflow.
+
+The push channels apply the same rules to the records already in a feed
+(:func:`connectors.files.disfile.check_renderable`): one written before these checks is
+closed with its reason there, never left blocking its actor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.core.errors import InputError
+from hub.core.xmlchars import find_not_char
+
+#: 0001-01-02T00:00:00Z and 9999-12-30T00:00:00Z in epoch milliseconds
+MIN_DATE_MS = -62_135_510_400_000
+MAX_DATE_MS = 253_402_128_000_000
+
+
+def text_problem(value: Any, path: str = "") -> str | None:
+    """Why a string inside ``value`` cannot be carried as XML (its path and code point,
+    never the text), or None."""
+    found = find_not_char(value, path)
+    if found is None:
+        return None
+    where, code_point = found
+    return f"{where}: character {code_point} is not allowed (XML 1.0 cannot carry it)"
+
+
+def date_problem(ms: Any, name: str) -> str | None:
+    """Why epoch milliseconds ``ms`` (field ``name``) cannot be written as an XML date."""
+    if isinstance(ms, int) and not MIN_DATE_MS <= ms <= MAX_DATE_MS:
+        return f"{name}: {ms} ms is outside the dates XML carries (years 0001-9999)"
+    return None
+
+
+def check_carriable(event: dict[str, Any]) -> None:
+    """Raise :class:`InputError` (``invalid_character``, ``date_out_of_range``) naming the
+    field of ``event`` (a demand event) that some channel cannot carry."""
+    problem = text_problem(event)
+    if problem is not None:
+        raise InputError(problem, code="invalid_character")
+    problem = date_problem(event.get("occurredAt"), "occurredAt")
+    if problem is not None:
+        raise InputError(problem, code="date_out_of_range")
