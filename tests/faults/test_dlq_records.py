@@ -188,7 +188,7 @@ FOREIGN = st.tuples(st.one_of(st.none(), st.binary(max_size=40)), FOREIGN_VALUES
                     ).filter(lambda r: r[0] is not None or r[1] is not None)  # aiokafka's rule
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=SLOW)
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=SLOW)
 @given(st.lists(st.tuples(st.booleans(), FOREIGN), min_size=1, max_size=6))
 def test_a_record_that_is_no_letter_is_listed_unreadable_and_the_letters_stay_usable(
         dlq_hub: PrivateHub, cli: Cli, drawn: list[tuple[bool, Record]]) -> None:  # fmt: skip
@@ -252,7 +252,7 @@ def test_replay_all_skips_what_can_never_be_replayed_and_replays_the_rest(cli: C
     assert (status["dlq_letters"], status["dlq_pending"]) == (5, 0), status["dlq"]
 
 
-@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=SLOW)
+@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=SLOW)
 @given(key=st.one_of(st.none(), st.binary(max_size=30), TEXT.map(str.encode)), reason=TEXT,
        message=TEXT, source=TEXT, earlier=TEXT)  # fmt: skip
 def test_control_characters_of_records_are_escaped_one_letter_one_line(
