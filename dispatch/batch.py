@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dispatch import territory
+from dispatch.known_letters import Identity
 from dispatch.sending import Output
 from hub.core import topics
 from hub.domain.decisions import Decision
@@ -57,6 +58,8 @@ class Batch:
     entry_memo: dict[bytes, tuple[DemandeState | None, dict[bytes, bytes]]] = field(
         default_factory=dict
     )
+    #: identities of the dead letters among ``outputs`` (dispatch.known_letters)
+    letters: list[Identity] = field(default_factory=list)
 
     @property
     def index(self) -> TerritoryIndex:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatch.known_letters import Identity
 from dispatch.sending import Output
 from hub.domain.state import DemandeState
 
@@ -57,3 +58,5 @@ class Submitted:
     entry_memo: dict[bytes, tuple[DemandeState | None, dict[bytes, bytes]]] = field(
         default_factory=dict
     )
+    #: identities of the dead letters among ``outputs``: known once acknowledged
+    letters: list[Identity] = field(default_factory=list)

@@ -11,14 +11,18 @@ keeps its records for ever). A refusal whose letter is among the last letters of
 ``hub.dlq`` is now counted as before (the cap still stops the worker at the same record)
 and not written again.
 
-Only letters read from the broker are known: they are durable. A letter this process sent
-is never assumed written (its batch may fail and be decided again).
+Known are the letters read from the broker, and the letters of this process's batches once
+the broker acknowledged them (:meth:`KnownLetters.add_all` at settlement): both are durable.
+A letter only sent is never assumed written (its batch may fail and be decided again). So a
+batch decided again in the same process (a rebalance before its commit) does not write its
+letters twice either. The most recent :data:`MAX_READ` are kept.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from hub.core import topics
@@ -52,6 +56,28 @@ def letter_identity(body: dict[str, Any]) -> Identity:
     return (str(body["sourceTopic"]), int(body["sourcePartition"]), int(body["sourceOffset"]),
             str(body["reason"]), None if key is None else bytes(key),
             _digest(None if body["payload"] is None else bytes(body["payload"])))  # fmt: skip
+
+
+class KnownLetters:
+    """Identities of letters known to be on ``hub.dlq`` (module doc), the most recent
+    ``limit`` kept: memory stays bounded however many letters a worker writes."""
+
+    def __init__(self, limit: int = MAX_READ) -> None:
+        self.limit = limit
+        self._ids: dict[Identity, None] = {}  # insertion-ordered: the oldest go first
+
+    def add_all(self, ids: Iterable[Identity]) -> None:
+        for i in ids:
+            self._ids.pop(i, None)
+            self._ids[i] = None
+        while len(self._ids) > self.limit:
+            del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, identity: object) -> bool:
+        return identity in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 async def recent_letters(settings: HubSettings, count: int) -> set[Identity]:

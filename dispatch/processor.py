@@ -29,7 +29,7 @@ from dispatch.batchstats import Submitted as Submitted
 from dispatch.deadlines import Deadlines
 from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
-from dispatch.known_letters import Identity, refusal_identity
+from dispatch.known_letters import KnownLetters, refusal_identity
 from dispatch.letters import check_key, check_outputs, dead_letter, refusal, replay_info, screen
 from dispatch.ports import InputRecord as InputRecord
 from dispatch.ports import StateStore as StateStore
@@ -100,9 +100,10 @@ class Processor:
         self.due_chunk = due_chunk
         self._snapshots = snapshot_bytes(codec)
         self._consecutive_dead = 0
-        #: letters read on hub.dlq at start (dispatch.known_letters): a refusal among
-        #: them is counted, not written again (a restart after TooManyDeadLetters)
-        self.known_letters: set[Identity] = set()
+        #: letters known on hub.dlq (dispatch.known_letters): read at start, and this
+        #: process's once acknowledged; a refusal among them is counted, not written again
+        #: (a restart after TooManyDeadLetters, a batch decided again after a rebalance)
+        self.known_letters = KnownLetters()
         #: submitted batches not yet settled, oldest first
         self._unsettled: list[Submitted] = []
         #: partitions whose territorial index is known complete (dispatch.redispatch)
@@ -194,13 +195,16 @@ class Processor:
             self._apply_controls(batch, partition, controls[partition])
         sub = Submitted(batch.stats, batch.outputs, await enqueue(self.sender, batch.outputs),
                         batch.overlay, batch.bases, batch.raw, batch.pre,
-                        batch.entry_memo)  # fmt: skip
+                        batch.entry_memo, batch.letters)  # fmt: skip
         self._unsettled.append(sub)
         return sub
 
     async def _refuse(self, batch: Batch, rec: InputRecord, exc: HubError) -> None:
-        if not self._already_written(rec, exc):
+        identity = refusal_identity(rec.topic, rec.partition, rec.offset, exc.code, rec.key,
+                                    rec.value)  # fmt: skip
+        if identity not in self.known_letters:
             batch.outputs.append(self._dead_letter(rec, exc, batch.now_ms))
+            batch.letters.append(identity)
         stats = batch.stats
         stats.dead_letters += 1
         stats.dead_letter_reasons[exc.code] = stats.dead_letter_reasons.get(exc.code, 0) + 1
@@ -214,15 +218,6 @@ class Processor:
                 "are not written twice) until a fixed version accepts them or "
                 "HUB_WORKER__MAX_CONSECUTIVE_DEAD_LETTERS lets them through"
             ) from exc
-
-    def _already_written(self, rec: InputRecord, exc: HubError) -> bool:
-        """Whether hub.dlq already holds the letter of this refusal (among the letters read
-        when the worker started: dispatch.known_letters)."""
-        if not self.known_letters:
-            return False
-        known = refusal_identity(rec.topic, rec.partition, rec.offset, exc.code, rec.key,
-                                 rec.value)  # fmt: skip
-        return known in self.known_letters
 
     async def settle(self, sub: Submitted, *, resend: bool = False) -> bool:
         """Wait for ``sub``'s acknowledgements, then store its states. Batches are settled
@@ -245,7 +240,9 @@ class Processor:
     async def _store(self, sub: Submitted) -> None:
         """Each state after its index entries (a stored state always has its entries:
         a replay that skips it finds them), then the other writes (the filters applied
-        by an actor change after the states it changed)."""
+        by an actor change after the states it changed). Called once ``sub`` is
+        acknowledged: its dead letters are durable on hub.dlq from then on."""
+        self.known_letters.add_all(sub.letters)
         try:
             for key, partition, raw in sub.pre:
                 self.store.put(key, partition, raw)

@@ -142,8 +142,8 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
         await sender.warm([topics.feed_topic(a.id) for a in index.actors()])
         # not written twice: what a worker stopped by the dead-letter cap already wrote
-        processor.known_letters = await recent_letters(
-            settings, 2 * settings.worker.max_consecutive_dead_letters
+        processor.known_letters.add_all(
+            await recent_letters(settings, 2 * settings.worker.max_consecutive_dead_letters)
         )
         # The geography, the actor index and faust's own objects live as long as the
         # worker: kept out of the collector's generations, a full collection no longer
