@@ -14,23 +14,15 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, text
 
-from hub.core.db import alembic_config, make_engine, migrate, write_transaction
+from hub.core.db import alembic_config, migrate, write_transaction
 from hub.domain.actors import Actor, ActorFilters
 from hub.stores.registry.store import ActorStore
+from tests.support.postgres import unmigrated_engine
 
 
 @contextmanager
 def _database(kind: str, tmp_path: Path) -> Iterator[Engine]:
-    if kind == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    from tests.support.postgres import postgres_url, schema_engine
-
-    with schema_engine(postgres_url(), "published", migrated=False) as engine:
+    with unmigrated_engine(kind, tmp_path, "published") as engine:
         yield engine
 
 

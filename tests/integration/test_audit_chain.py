@@ -22,11 +22,12 @@ from alembic import command
 from sqlalchemy import Connection, Engine, insert, select, text
 from sqlalchemy.exc import DBAPIError
 
-from hub.core.db import alembic_config, make_engine, migrate, write_transaction
+from hub.core.db import alembic_config, migrate, write_transaction
 from hub.stores.audit.chain import GENESIS, row_hash, verify
 from hub.stores.audit.recorder import insert_rows
 from hub.stores.audit.store import AuditStore
 from hub.stores.audit.tables import audit_deliveries
+from tests.support.postgres import unmigrated_engine
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -214,16 +215,7 @@ def test_concurrent_appenders_keep_the_chain(migrated_db: tuple[str, Engine]) ->
 
 @contextmanager
 def _database_at_0004(kind: str, tmp_path: Path) -> Iterator[Engine]:
-    if kind == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-        return
-    from tests.support.postgres import postgres_url, schema_engine
-
-    with schema_engine(postgres_url(), "chain", migrated=False) as engine:
+    with unmigrated_engine(kind, tmp_path, "chain") as engine:
         yield engine
 
 

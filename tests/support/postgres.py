@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
@@ -69,3 +70,19 @@ def schema_engine(url: str, prefix: str, *, migrated: bool = True) -> Iterator[E
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def unmigrated_engine(kind: str, tmp_path: Path, prefix: str) -> Iterator[Engine]:
+    """An empty database that no migration touched yet, for the upgrade tests: a SQLite
+    file under ``tmp_path`` (``kind`` "sqlite") or a fresh PostgreSQL schema named after
+    ``prefix`` (``kind`` "postgresql"), disposed of afterwards."""
+    if kind == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    with schema_engine(postgres_url(), prefix, migrated=False) as engine:
+        yield engine
