@@ -148,3 +148,19 @@ def test_the_audit_recorder_runs_with_the_hub(compose: dict[str, Any]) -> None:
 
     result = CliRunner().invoke(main, [*recorder["command"], "--help"])
     assert result.exit_code == 0 and "hub.feed" in result.output
+
+
+def test_every_static_scrape_target_is_a_port_its_service_serves_metrics_on(
+        compose: dict[str, Any]) -> None:  # fmt: skip
+    """A Prometheus target ``service:port`` names a port the service's command serves
+    ``/metrics`` on (``--metrics-port``): the API's own port 8080 serves no ``/metrics``,
+    so a target there would scrape nothing but 404s."""
+    prometheus = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    targets = [t for job in prometheus["scrape_configs"]
+               for sc in job.get("static_configs", []) for t in sc["targets"]]  # fmt: skip
+    assert targets
+    for target in targets:
+        service, port = target.rsplit(":", 1)
+        command = [str(x) for x in compose["services"][service].get("command", [])]
+        assert "--metrics-port" in command, (target, command)
+        assert command[command.index("--metrics-port") + 1] == port, (target, command)
