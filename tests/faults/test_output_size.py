@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -75,8 +76,19 @@ def _actor(hub: PrivateHub) -> Actor:
 
 
 async def _records(hub: PrivateHub, topic: str, start: int) -> list[Any]:
-    async with standalone_consumer(hub.settings, "test-output-size") as consumer:
-        return [m async for m in read_to_end(consumer, topic, start={0: start}, timeout_s=30)]
+    """The records of ``topic`` (one partition) from ``start``. A broker just thawed
+    (SIGCONT) can refuse a new client's first metadata request for a few seconds: asked
+    again until it answers, within a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            async with standalone_consumer(hub.settings, "test-output-size") as consumer:
+                return [m async for m in read_to_end(consumer, topic, start={0: start},
+                                                     timeout_s=30)]  # fmt: skip
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1)
 
 
 async def _end(hub: PrivateHub, topic: str) -> int:
