@@ -305,15 +305,24 @@ class SnePoller:
             report.unchanged += 1
             return
         event, digest = found
-        try:
-            prepared = prepare_event(event)
-        except HubError as exc:
-            log.warning("SNE poller: demand %s refused by the hub (%s)", num, exc.code)
-            report.refused += 1
+        prepared = self._prepared(num, event, report, "demand")
+        if prepared is None:
             return
         self._publish([prepared])
         self._record(num, digest, event)
         report.published.append(event)
+
+    @staticmethod
+    def _prepared(num: str, event: dict[str, Any], report: PollReport,
+                  what: str) -> PreparedEvent | None:  # fmt: skip
+        """``event`` checked and encoded, or None (logged, counted ``refused``: retried at
+        the next pass) when the hub refuses it."""
+        try:
+            return prepare_event(event)
+        except HubError as exc:
+            log.warning("SNE poller: %s %s refused by the hub (%s)", what, num, exc.code)
+            report.refused += 1
+            return None
 
     def _deleted(self, unknown: list[str], report: PollReport) -> None:
         """A ``SUP`` for each demand of ``unknown`` (published before, unknown to the SNE
@@ -337,11 +346,8 @@ class SnePoller:
                 "occurredAt": int(datetime.now(UTC).timestamp() * 1000),
                 "source": SOURCE,
             }
-            try:
-                prepared = prepare_event(event)
-            except HubError as exc:
-                log.warning("SNE poller: deletion of %s refused by the hub (%s)", num, exc.code)
-                report.refused += 1
+            prepared = self._prepared(num, event, report, "deletion of")
+            if prepared is None:
                 continue
             self._publish([prepared])
             # the snapshot of a deleted demand is kept no longer; the digest stays

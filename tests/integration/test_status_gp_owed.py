@@ -11,20 +11,12 @@ from pathlib import Path
 
 from hub.core.db import make_engine, migrate
 from hub.stores.gp.store import GPStore
+from tests.integration.test_gp_unpublished_migration import _record
 
 
 def _hub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args],
                           env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
-
-
-def _record(event_id: str, num: str) -> dict[str, object]:
-    return {"eventId": event_id, "numUnique": num, "operation": "AJO", "idEvenement": None,
-            "codeTypeEvenement": "VISPROP", "catalogueVersion": "2025.1",
-            "dateSurvenance": "2025-06-01", "auteur": "bailleur-x", "commentaire": None,
-            "reglementaire": True, "aPublierSurPGP": True,
-            "caracteristiques": {"DATEVIS": "2025-06-05"}, "occurredAt": 0,
-            "source": "api"}  # fmt: skip
 
 
 def test_status_shows_the_events_kafka_has_not_acknowledged(hub_env: dict[str, str],
