@@ -208,3 +208,22 @@ GP_UNPUBLISHED = Gauge(
     "api.republish_interval_s); it publishes them in store order per demand.",
     registry=REGISTRY,
 )
+RECORDS_CLOSED_UNDELIVERED = Counter(
+    "passerelle_records_closed_undelivered_total",
+    "Feed records a delivery channel (webhook, soap, file) closed without delivering them, "
+    "by reason (soap_fault: refused by the receiver; unrenderable: its format cannot hold "
+    "the record; actor_removed: its actor left the registry) and actor; each has an audit "
+    "row with that outcome and reason, and the outbox row its last_error.",
+    ["channel", "reason", "actor"],
+    registry=REGISTRY,
+)
+SNE_GATEWAY_UNPUBLISHED = Gauge(
+    "passerelle_sne_gateway_unpublished_records",
+    "Records the SOAP gateway owes Kafka for what the SNE accepted (sne_gateway_unpublished), "
+    "by state: owed (published in store order per demand at the gateway's start and every "
+    "sne.gateway_republish_interval_s) or refused (Kafka refused the record itself, e.g. too "
+    "large: set aside, tried again at the gateway's next start); as last counted by hub "
+    "soap-gateway.",
+    ["state"],
+    registry=REGISTRY,
+)

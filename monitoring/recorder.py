@@ -89,3 +89,14 @@ def sne_poll_succeeded(
 
 def gp_unpublished(count: int) -> None:
     m.GP_UNPUBLISHED.set(count)
+
+
+def records_closed(channel: str, reason: str, actor: str, count: int = 1) -> None:
+    """``count`` records of ``actor`` closed by ``channel`` without being delivered."""
+    if count:
+        m.RECORDS_CLOSED_UNDELIVERED.labels(channel=channel, reason=reason, actor=actor).inc(count)
+
+
+def sne_gateway_unpublished(owed: int, refused: int) -> None:
+    m.SNE_GATEWAY_UNPUBLISHED.labels(state="owed").set(owed)
+    m.SNE_GATEWAY_UNPUBLISHED.labels(state="refused").set(refused)

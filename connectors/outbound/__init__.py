@@ -2,7 +2,8 @@
 
 * :mod:`connectors.outbound.webhook`: each actor's feed POSTed as signed JSON;
 * :mod:`connectors.outbound.soap`: each actor's feed POSTed as SOAP 1.2 envelopes
-  (:mod:`connectors.outbound.soap_envelope`);
+  (:mod:`connectors.outbound.soap_envelope`), the ERP's answer read by
+  :mod:`connectors.outbound.soap_fault` (a Fault refusing the record, or to retry);
 * :mod:`connectors.outbound.push`: the loop the push channels share (outbox, batches,
   order, settling, back-off); :mod:`connectors.outbound.service` serves every push actor
   (one task each), fed by :mod:`connectors.outbound.pump`;

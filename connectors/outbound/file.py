@@ -11,8 +11,11 @@ Per batch of feed records (one partition, offsets ``first..last``):
    ever readable by the receiver without its audit rows. A replay of the same range finds
    them recorded (key: event id, kind, actor, channel) and adds none. A record XML cannot
    hold (:func:`connectors.files.disfile.check_renderable`) is written without its
-   document, with a ``nonRendu`` attribute giving the reason (one error line logged): it
-   has no audit row (no personal data left the hub) and never stops the outbox;
+   document, with a ``nonRendu`` attribute giving the reason (one error line logged): no
+   personal data of it left the hub, so its audit row says so (outcome ``unsent``, reason
+   ``unrenderable``, with its event id: a replay adds none), it counts one
+   ``passerelle_records_closed_undelivered_total{channel="file"}`` (once: when that row
+   is new), and it never stops the outbox;
 4. the file ``DIS_<actor>_p<partition>_<first>-<last>.xml`` is written atomically (temp
    file in the same folder, fsync, rename, folder fsync), owner-only (0600; a missing
    outbox folder is created 0700);
@@ -56,6 +59,7 @@ from hub.core.private import private_dir
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.stores.audit.recorder import insert_rows
+from hub.stores.audit.store import UNSENT, closed_row
 from monitoring import recorder
 from schemas import get_codec
 
@@ -63,6 +67,8 @@ log = logging.getLogger(__name__)
 
 #: longest wait for the records of a pending intent before giving up (TransientError)
 REPLAY_TIMEOUT_S = 60.0
+#: the reason of a record written without its document (audit row, metric label)
+NOT_RENDERED = "unrenderable"
 
 
 def group_id(actor_id: str) -> str:
@@ -125,11 +131,20 @@ def _unrendered(decoded: list[tuple[int, dict[str, Any]]]) -> dict[int, str]:
     return reasons
 
 
-def _audit(engine: Engine, actor_id: str, decoded: list[tuple[int, dict[str, Any]]]) -> int:
-    """Record the deliveries of personal data of one DIS file (channel ``file``)."""
+def _audit(
+    engine: Engine,
+    actor_id: str,
+    decoded: list[tuple[int, dict[str, Any]]],
+    unrendered: dict[int, str],
+) -> None:
+    """Record the deliveries of personal data of one DIS file (channel ``file``) and its
+    records written without their document (outcome ``unsent``), counting those once."""
     now = datetime.now(UTC)
-    rows = audit_rows(actor_id, "file", (rec for _, rec in decoded), now, replayable=True)
-    return insert_rows(engine, rows)
+    sent = (rec for offset, rec in decoded if offset not in unrendered)
+    insert_rows(engine, audit_rows(actor_id, "file", sent, now, replayable=True))
+    closed = [closed_row(actor_id, "file", rec, now, UNSENT, NOT_RENDERED, replayable=True)
+              for offset, rec in decoded if offset in unrendered]  # fmt: skip
+    recorder.records_closed("file", NOT_RENDERED, actor_id, insert_rows(engine, closed))
 
 
 async def run_actor(
@@ -234,8 +249,7 @@ async def _run_actor(
                         intents.save(tp.partition, first, last)
                     name = layout.dis_name(actor.id, tp.partition, first, last)
                     unrendered = _unrendered(decoded)
-                    rendered = [d for d in decoded if d[0] not in unrendered]
-                    await asyncio.to_thread(_audit, engine, actor.id, rendered)
+                    await asyncio.to_thread(_audit, engine, actor.id, decoded, unrendered)
                     with recorder.connector_call("files", "outbox"):
                         write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
                         await consumer.commit({tp: last + 1})

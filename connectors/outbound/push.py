@@ -12,17 +12,26 @@ receiver (:meth:`PushChannel.post`); everything else is common:
   again). One batch of an actor is in flight at a time and the next one starts after
   the previous one settled, so records never overtake each other (per demand nor
   overall).
-* **at least once**: a record is closed only after the receiver answered it (a 2xx, or
-  for SOAP a Fault, the ERP's business answer), or when the channel cannot render it at
-  all (:class:`Answer.unsent`: closed with its reason, logged, never audited, and the
-  next record goes: one such record never blocks its actor); a transport error stops the actor at
-  that record, which is retried after a :class:`hub.core.backoff.Backoff` delay
+* **at least once**: a record is closed only after the receiver answered it (a 2xx), or
+  when it is closed *undelivered* (:class:`Closed`): the receiver refused it (a SOAP
+  Fault that is about the record: :mod:`connectors.outbound.soap_fault`; outcome
+  ``refused``) or the channel cannot render it at all (outcome ``unsent``, reason
+  ``unrenderable``). A record closed undelivered keeps its reason in ``last_error``, gets
+  an audit row saying so (outcome and reason: docs/audit.md), counts one
+  ``passerelle_records_closed_undelivered_total{channel,reason,actor}`` and one error
+  line, and the next record goes: one such record never blocks its actor. A transport
+  error stops the actor at that record, which is retried after a
+  :class:`hub.core.backoff.Backoff` delay
   (``api.webhook_backoff_*``; per actor: the backoff is the record's
   ``next_attempt_at``). If the settling fails (a database outage), the outcome
   is kept in memory and settled first when the actor is served again, before anything
   is read or sent (a retry whose first try did commit is recognised and skipped): the
   records are not sent again. A crash meanwhile sends them again (same event ids),
   never loses nor half-audits them.
+* **removed actors**: :meth:`PushChannel.run_once` first closes the undelivered records of
+  actors the registry no longer holds (:mod:`hub.stores.delivery.removed`, reason
+  ``actor_removed``), as ``hub deliver``'s service does at its start and whenever an
+  actor leaves the registry.
 * **actors independent**: :meth:`PushChannel.run_once` serves its actors concurrently
   (at most ``api.delivery_concurrency`` requests in flight), and
   :class:`connectors.outbound.service.PushService` gives each actor its own task, so a slow or
@@ -30,7 +39,7 @@ receiver (:meth:`PushChannel.post`); everything else is common:
 
 Metrics: the channel's connector calls (one per request), one webhook retry per request
 whose first record was attempted before, the actor's outbox depth after each
-``send_due`` that did something (and the first one).
+``send_due`` that did something (and the first one), the records closed undelivered.
 """
 
 from __future__ import annotations
@@ -41,9 +50,9 @@ import logging
 import ssl as ssl_module
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import httpx
 
@@ -53,7 +62,8 @@ from hub.core.errors import HubError, NotFoundError
 from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
-from hub.stores.audit.store import AuditStore
+from hub.stores.audit.store import REFUSED, UNSENT, AuditStore, closed_row
+from hub.stores.delivery import removed
 from hub.stores.delivery.outbox import Outbox, Pending
 from monitoring import recorder
 
@@ -65,21 +75,45 @@ log = logging.getLogger(__name__)
 SETTLE_EVERY_S = 1.0
 
 
+class Closed(NamedTuple):
+    """How a record was closed without being delivered: ``outcome`` :data:`REFUSED` (the
+    receiver got it and refused it) or :data:`UNSENT` (nothing of it left the hub), and a
+    ``reason`` code (a metric label and the audit row's reason: bounded, no data)."""
+
+    outcome: str
+    reason: str
+
+
+#: a record the channel's format cannot hold (:class:`~hub.core.errors.UnrenderableError`)
+NOT_RENDERABLE = Closed(UNSENT, "unrenderable")
+#: a record the receiver refused with a SOAP Fault (connectors.outbound.soap_fault)
+SOAP_FAULT = Closed(REFUSED, "soap_fault")
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What a receiver made of a run of records. ``answered[i]`` is None when record ``i``
-    was accepted, or the receiver's business answer (a SOAP Fault: the record is closed
-    all the same, never retried). ``error`` is the transport error met by the record
+    was accepted, else the reason it was closed undelivered (kept in ``last_error``; its
+    :class:`Closed` is ``closed[i]``). ``error`` is the transport error met by the record
     after them (it and the rest are retried later). With no error, a run shorter than the
     batch (at least one record) means the channel stopped early (:data:`SETTLE_EVERY_S`):
     the rest goes in the next batch."""
 
     answered: list[str | None]
     error: str | None = None
-    #: indexes in ``answered`` of records closed *unsent*: the channel cannot render them
-    #: (:class:`~hub.core.errors.UnrenderableError`); their answer is the reason. No
-    #: personal data left the hub, so they have no audit row
-    unsent: frozenset[int] = frozenset()
+    #: index in ``answered`` -> how that record was closed undelivered
+    closed: dict[int, Closed] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """One batch's outcome, as :meth:`Outbox.settle` takes it, and the reasons of the
+    records it closes undelivered (counted once it is written)."""
+
+    answered: list[tuple[Pending, str | None]]
+    failure: tuple[Pending, datetime, str] | None
+    audit: list[dict[str, Any]]
+    closed: list[tuple[int, Closed, str]]
 
 
 def actor_client(ssl: ssl_module.SSLContext | None = None) -> httpx.AsyncClient:
@@ -111,14 +145,7 @@ class PushChannel:
         #: waits), as :meth:`send_due` last saw it
         self.retry_at: dict[str, datetime | None] = {}
         #: per actor, the outcome of a batch whose settling failed (see :meth:`send_due`)
-        self._unsettled: dict[
-            str,
-            tuple[
-                list[tuple[Pending, str | None]],
-                tuple[Pending, datetime, str] | None,
-                list[dict[str, Any]],
-            ],
-        ] = {}
+        self._unsettled: dict[str, _Outcome] = {}
 
     def prepare(self, actor: Actor) -> Any:
         """The actor's checked delivery options, handed to :meth:`post` (raises
@@ -166,16 +193,16 @@ class PushChannel:
 
     async def send_due(self, actor: Actor, client: httpx.AsyncClient) -> int:
         """Deliver the actor's due records batch after batch, in feed order, until none is
-        due or one meets a transport error; return the records the receiver answered
-        (those closed unsent, :attr:`Answer.unsent`, not counted)."""
+        due or one meets a transport error; return the records delivered (those closed
+        undelivered, :attr:`Answer.closed`, not counted)."""
         prepared = self.prepare(actor)
         rows = self.settings.api.delivery_batch_rows
         sent, after, failed = 0, None, False
         held = self._unsettled.get(actor.id)
         if held is not None:  # answers whose settling failed: settled now, not sent again
-            self.outbox.settle(*held, again=True)  # raises while the database is down
+            self._write(actor, held, again=True)  # raises while the database is down
             del self._unsettled[actor.id]
-            sent += len(held[0])
+            sent += len(held.answered) - len(held.closed)
         batch: Sequence[Pending] = []
         while not failed:
             if not batch:  # the rest of a batch stopped early goes first, not re-read
@@ -188,7 +215,7 @@ class PushChannel:
             answer = await self.post(client, actor, prepared, batch)
             failed = self._settle(actor, batch, answer)
             n = len(answer.answered)
-            sent += n - len(answer.unsent)  # a record closed unsent was not delivered
+            sent += n - len(answer.closed)  # a record closed undelivered was not delivered
             after = batch[n - 1].feed_offset if n else after
             batch = batch[n:]
         if sent or failed or actor.id not in self._depth_set:
@@ -204,8 +231,14 @@ class PushChannel:
             error = "no record answered"
         now = datetime.now(UTC)
         done = batch[:n]
-        sent = (json.loads(p.body) for i, p in enumerate(done) if i not in answer.unsent)
-        audit = audit_rows(actor.id, self.channel, sent, now)
+        audit: list[dict[str, Any]] = []
+        for i, p in enumerate(done):  # in feed order: the chain's order
+            record = json.loads(p.body)
+            how = answer.closed.get(i)
+            if how is None:
+                audit += audit_rows(actor.id, self.channel, [record], now)
+            else:
+                audit.append(closed_row(actor.id, self.channel, record, now, *how))
         failure = None
         if error is not None:
             head = batch[n]
@@ -214,28 +247,40 @@ class PushChannel:
                 head.attempts
             )
             failure = (head, now + timedelta(seconds=delay), error)
-        outcome = (list(zip(done, answer.answered, strict=True)), failure, audit)
+        closed = [(done[i].feed_offset, how, answer.answered[i] or "") for i, how in
+                  sorted(answer.closed.items())]  # fmt: skip
+        outcome = _Outcome(list(zip(done, answer.answered, strict=True)), failure, audit, closed)
         try:
-            self.outbox.settle(*outcome)
+            self._write(actor, outcome, again=False)
         except Exception:  # e.g. the database went down: kept, settled before anything else
             self._unsettled[actor.id] = outcome
             raise
-        for i in sorted(answer.unsent):  # one line each: an operator must hear of it
-            log.error(
-                "hub deliver: actor %s: feed offset %d closed unsent: %s",
-                actor.id,
-                done[i].feed_offset,
-                answer.answered[i],
-            )
         if failure is not None:
             self.retry_at[actor.id] = failure[1]
         return failure is not None
 
+    def _write(self, actor: Actor, outcome: _Outcome, *, again: bool) -> None:
+        """Settle ``outcome``; once written, count and log its records closed undelivered.
+        A first try that raised counted nothing, even if it did commit (``again`` then
+        writes nothing): they are counted here, once either way."""
+        self.outbox.settle(outcome.answered, outcome.failure, outcome.audit, again=again)
+        for offset, how, why in outcome.closed:  # one line each: an operator must hear of it
+            recorder.records_closed(self.channel, how.reason, actor.id)
+            log.error(
+                "hub deliver: actor %s: feed offset %d closed %s: %s",
+                actor.id,
+                offset,
+                how.outcome,
+                why,
+            )
+
     async def run_once(self, actors: list[Actor]) -> int:
-        """One round over this channel's actors, served concurrently: copy each one's new
+        """One round over this channel's actors, served concurrently (after closing the
+        records of removed actors: :func:`close_removed_actors`): copy each one's new
         feed records, then deliver its due records; return the records delivered. An
         actor whose options are unusable is logged and skipped; any other error is raised
         once every actor's round ended."""
+        close_removed_actors(self.outbox)
         mine = [a for a in actors if a.delivery.channel == self.channel]
         self.slots = slots = asyncio.Semaphore(self.settings.api.delivery_concurrency)
         tls = httpx.create_ssl_context()
@@ -258,6 +303,23 @@ class PushChannel:
             if isinstance(r, BaseException):
                 raise r
         return sum(r for r in results if isinstance(r, int))
+
+
+def close_removed_actors(outbox: Outbox) -> int:
+    """Close the undelivered records of the actors removed from the registry
+    (:func:`hub.stores.delivery.removed.close_removed`: audited, reason
+    ``actor_removed``), count them and log one line per actor; return how many."""
+    closed = removed.close_removed(outbox.engine)
+    for (actor_id, channel), n in sorted(closed.items()):
+        recorder.records_closed(channel, removed.REASON, actor_id, n)
+        log.warning(
+            "hub deliver: actor %s is no longer in the registry: %d undelivered record(s) "
+            "closed (%s)",
+            actor_id,
+            n,
+            removed.REASON,
+        )
+    return sum(closed.values())
 
 
 def record_body(record: dict[str, Any]) -> bytes:

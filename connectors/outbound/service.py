@@ -22,6 +22,11 @@ Contracts:
   growing delay (1, 2, 4... × ``interval``,
   at most 30 s); the pump and the registry refresh likewise. Nothing stops the service
   but :meth:`PushService.run`'s ``stop`` event (or cancellation).
+* **removed actors**: at its start and whenever an actor left the registry, the service
+  closes the undelivered records of the actors removed from it
+  (:func:`~connectors.outbound.push.close_removed_actors`: reason ``actor_removed``,
+  audited, counted); a failure (database outage) is logged and tried again at the next
+  registry read.
 * an actor whose options are unusable (no absolute HTTPS URL with a host, no webhook
   secret, an unknown SOAP mapping: an older registry may hold one, the registry refuses
   them today) is logged in one line, ``actor X not served: <reason>`` (again only when
@@ -41,7 +46,7 @@ from datetime import UTC, datetime
 import httpx
 
 from connectors.outbound.pump import FeedPump
-from connectors.outbound.push import PushChannel, actor_client
+from connectors.outbound.push import PushChannel, actor_client, close_removed_actors
 from connectors.shape import ConnectorStats
 from hub.core.backoff import Backoff
 from hub.core.errors import ConfigError, HubError
@@ -93,6 +98,9 @@ class PushService:
         self.delivered: dict[str, int] = {}
         #: per actor not served, the reason last logged (logged again only when it changes)
         self.not_served: dict[str, str] = {}
+        #: the registry's actor ids when the records of removed actors were last closed
+        #: (None: not yet): closed again when one of them leaves
+        self._swept: set[str] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set (or the task is cancelled)."""
@@ -108,12 +116,15 @@ class PushService:
         try:
             while not stop.is_set():
                 try:
-                    self._reconcile(list_actors(), tls)
+                    actors = list_actors()
+                    self._reconcile(actors, tls)
                     failures, pause = 0, self.interval
                     self.stats.succeeded()
                 except Exception as exc:  # registry outage: keep serving the known actors
                     failures += 1
                     pause = self._failed(exc, failures, "registry not read")
+                else:
+                    self._close_removed({a.id for a in actors})
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), pause)
         finally:
@@ -145,6 +156,19 @@ class PushService:
                 self.tasks[actor_id] = asyncio.create_task(
                     self._serve(actor_id, tls), name=f"deliver-{actor_id}"
                 )
+
+    def _close_removed(self, registered: set[str]) -> None:
+        """Close the records of removed actors (module doc) unless no actor left the
+        registry since the last time."""
+        if not self.channels or (self._swept is not None and self._swept <= registered):
+            return
+        outbox = next(iter(self.channels.values())).outbox  # the channels share it
+        try:
+            close_removed_actors(outbox)
+        except Exception as exc:  # database outage: tried again at the next registry read
+            self._failed(exc, 1, "records of removed actors not closed")
+            return
+        self._swept = registered
 
     async def _cancel(self, actor_ids: list[str]) -> None:
         tasks = [self.tasks.pop(a) for a in actor_ids if a in self.tasks]

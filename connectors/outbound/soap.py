@@ -12,21 +12,35 @@ type; optional), ``mapping`` (default ``interfacenuu-dis``, see
 Outcomes of one POST:
 
 * 2xx without a Fault: delivered (audited, channel ``soap``);
-* a SOAP Fault (whatever the HTTP status, SOAP 1.2 uses 4xx/5xx): the ERP's business
-  answer. It is recorded on the outbox row (``last_error`` = ``SOAP Fault <code>:
-  <reason>``), the row is closed and the next record goes: never retried. The record did
-  reach the ERP, so it is audited too;
+* a SOAP Fault, SOAP 1.1 or 1.2, whatever the HTTP status
+  (:mod:`connectors.outbound.soap_fault` reads it and decides):
+
+  - one that refuses *this record* (``Sender``/``Client``, an application's own code,
+    ``Receiver``/``Server`` with any status but 503): the ERP's business answer. The row
+    is closed with ``last_error`` = ``SOAP Fault <code>: <reason>``, never retried, and
+    the next record goes at once: one refused record never stalls the actor. The record
+    did reach the ERP, so it has an audit row, outcome ``refused``, reason
+    ``soap_fault``; it counts one ``passerelle_records_closed_undelivered_total``
+    (reason ``soap_fault``) and one error line is logged;
+  - one that says "try again later" (``Receiver``/``Server`` with HTTP 503, the domain's
+    ``sne_unavailable``) or is about the message rather than the record
+    (``VersionMismatch``, ``MustUnderstand``, ``DataEncodingUnknown``): a transport error
+    (below), ``last_error`` = ``SOAP Fault <code>: <reason> (HTTP <status>, retried)``;
 * no POST at all for a record XML cannot hold (a character XML 1.0 cannot carry, e.g.
   U+FFFE or U+0001 in a text, in a record written to the feed before the hub refused
   them at the door: :func:`connectors.files.disfile.check_renderable`): the row is
   closed with ``last_error`` = ``not sent: <field path>: character U+FFFE ...``, one
-  error line is logged, and the next record goes. Nothing reached the ERP, so there is
-  no audit row. Replacing the character instead would change an applicant's data in
-  the one channel where it travels as a legal document (the webhook and the Kafka feed
-  carry it intact), so the record is closed with its reason, never silently;
-* anything else (refused connection, timeout, a 5xx or other status without a Fault):
-  a transport error, retried after the webhook's backoff (exponential, jitter, capped;
-  ``api.webhook_backoff_*``), always with the ``api.webhook_timeout_s`` timeout.
+  error line is logged, and the next record goes. Nothing reached the ERP: its audit
+  row says outcome ``unsent``, reason ``unrenderable`` (and it counts one
+  ``passerelle_records_closed_undelivered_total``). Replacing the character instead
+  would change an applicant's data in the one channel where it travels as a legal
+  document (the webhook and the Kafka feed carry it intact), so the record is closed
+  with its reason, never silently;
+* anything else (refused connection, timeout, a 5xx or other status without a Fault, a
+  body that is no SOAP envelope, e.g. a proxy's HTML page or a truncated answer): a
+  transport error, retried after the webhook's backoff (exponential, jitter, capped;
+  ``api.webhook_backoff_*``), always with the ``api.webhook_timeout_s`` timeout; the
+  records after it wait (feed order).
 """
 
 from __future__ import annotations
@@ -36,14 +50,16 @@ from collections.abc import Sequence
 
 import httpx
 
-from connectors.outbound.push import SETTLE_EVERY_S, Answer, PushChannel
-from connectors.outbound.soap_envelope import (
-    DEFAULT_MAPPING,
-    Fault,
-    check_mapping,
-    envelope,
-    read_answer,
+from connectors.outbound.push import (
+    NOT_RENDERABLE,
+    SETTLE_EVERY_S,
+    SOAP_FAULT,
+    Answer,
+    Closed,
+    PushChannel,
 )
+from connectors.outbound.soap_envelope import DEFAULT_MAPPING, check_mapping, envelope
+from connectors.outbound.soap_fault import Fault, read_fault
 from connectors.outbound.webhook import webhook_url
 from hub.core.errors import UnrenderableError
 from hub.domain.actors import Actor
@@ -70,12 +86,12 @@ class SoapDelivery(PushChannel):
         prepared: tuple[str, str, str],
         batch: Sequence[Pending],
     ) -> Answer:
-        """One envelope per record, in order; a Fault answers its record (closed, audited,
-        never retried), a record XML cannot hold is closed unsent with its reason, a
-        transport error stops the run."""
+        """One envelope per record, in order; a Fault refusing a record closes it (audited
+        ``refused``, never retried), a record XML cannot hold is closed unsent with its
+        reason, a transport error (or a Fault to try again) stops the run."""
         url, mapping, action = prepared
         answered: list[str | None] = []
-        unsent: set[int] = set()
+        closed: dict[int, Closed] = {}
         start = time.monotonic()
         for p in batch:
             if answered and time.monotonic() - start > SETTLE_EVERY_S:
@@ -83,19 +99,22 @@ class SoapDelivery(PushChannel):
             try:
                 message = envelope(p.body, p.feed_offset, mapping)
             except UnrenderableError as exc:  # this record's problem, not the actor's
-                unsent.add(len(answered))
+                closed[len(answered)] = NOT_RENDERABLE
                 answered.append(f"not sent: {exc.message}")
                 continue
             outcome = await self._post_soap(client, url, action, message)
             if isinstance(outcome, str):  # transport error: retried later, order kept
-                return Answer(answered, outcome, frozenset(unsent))
+                return Answer(answered, outcome, closed)
+            if outcome is not None:
+                closed[len(answered)] = SOAP_FAULT
             answered.append(None if outcome is None else str(outcome))
-        return Answer(answered, unsent=frozenset(unsent))
+        return Answer(answered, closed=closed)
 
     async def _post_soap(
         self, client: httpx.AsyncClient, url: str, action: str, message: bytes
     ) -> Fault | str | None:
-        """None: accepted; a Fault: business answer; a string: the transport error."""
+        """None: accepted; a Fault: it refuses the record; a string: the transport error
+        (a Fault to try again included: :meth:`Fault.retried`)."""
         ctype = "application/soap+xml; charset=utf-8"
         if action:
             ctype += f'; action="{action}"'
@@ -106,7 +125,10 @@ class SoapDelivery(PushChannel):
                 timeout = isinstance(exc, httpx.TimeoutException)
                 call["outcome"] = "timeout" if timeout else "transport_error"
                 return type(exc).__name__
-            fault = read_answer(r.content)
+            fault = read_fault(r.content)
+            if fault is not None and fault.retried(r.status_code):
+                call["outcome"] = "transport_error"
+                return f"{fault} (HTTP {r.status_code}, retried)"
             if fault is not None:
                 call["outcome"] = "business_error"
                 return fault

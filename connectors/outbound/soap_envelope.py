@@ -15,29 +15,25 @@ Mapping ``interfacenuu-dis`` (the only one so far, named by ``delivery.options.m
   block, ``piecesJustificatives`` of namespace ``urn:passerelle:pieces:1``
   (:mod:`connectors.files.pieces_xml`), absent when the record has no index.
 
-:func:`read_answer` tells a SOAP Fault (a business answer: never retried) from anything
-else; every answer is parsed with the project's hardened parser.
+:mod:`connectors.outbound.soap_fault` reads the receiver's answer (a SOAP 1.1 or 1.2 Fault
+or not) and tells a refusal of the record from a fault to try again.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from connectors.files.disfile import check_renderable, record_document
 from connectors.files.pieces_xml import pieces_xml
-from hub.core import xmlsafe
-from hub.core.errors import ConfigError, InputError
+from connectors.outbound.soap_fault import SOAP12 as SOAP12
+from hub.core.errors import ConfigError
 from hub.domain.actors import SOAP_MAPPINGS
 
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 NS = "urn:passerelle:soap:1"
 MAPPINGS = SOAP_MAPPINGS
 DEFAULT_MAPPING = MAPPINGS[0]
-#: most bytes of a receiver's answer that are read as XML
-MAX_ANSWER = 1_000_000
 
 
 def check_mapping(name: str) -> str:
@@ -81,29 +77,3 @@ def envelope(body_json: bytes, offset: int, mapping: str = DEFAULT_MAPPING) -> b
             b"</env:Body></env:Envelope>",
         ]
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    code: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"SOAP Fault {self.code}: {self.reason}"
-
-
-def read_answer(content: bytes) -> Fault | None:
-    """The SOAP Fault in ``content``, or None when it is not one (or not XML at all)."""
-    if not content.strip() or len(content) > MAX_ANSWER:
-        return None
-    try:
-        root = xmlsafe.parse(content)
-    except InputError:
-        return None
-    fault = root.find(f"{{{SOAP12}}}Body/{{{SOAP12}}}Fault")
-    if root.tag != f"{{{SOAP12}}}Envelope" or fault is None:
-        return None
-    code = fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Value") or "env:Receiver"
-    sub = fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Subcode/{{{SOAP12}}}Value")
-    reason = fault.findtext(f"{{{SOAP12}}}Reason/{{{SOAP12}}}Text") or ""
-    return Fault(code=(sub or code).strip()[:60], reason=" ".join(reason.split())[:200])

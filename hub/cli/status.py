@@ -2,9 +2,10 @@
 
 Brokers, the worker group's members and their partitions, committed lag per input
 partition, DLQ letters by reason, outbox depths per channel, each actor's feed (end
-offset, age of the last record) and the gestion partagée events not acknowledged by
-Kafka, gathered by :func:`hub.services.status.gather`. ``--json`` prints the same as one
-JSON document (:meth:`hub.services.status.Status.as_dict`) for scripts.
+offset, age of the last record), the gestion partagée events not acknowledged by
+Kafka and the SOAP gateway's records owed to Kafka (with those Kafka refused), gathered
+by :func:`hub.services.status.gather`. ``--json`` prints the same as one JSON document
+(:meth:`hub.services.status.Status.as_dict`) for scripts.
 
 Text output fits the terminal's width (80 columns when piped): lines are wrapped between
 words, never inside an id, topic or number, so nothing is cut; a single id longer than the
@@ -21,6 +22,7 @@ import asyncio
 import json
 import shutil
 import textwrap
+from collections.abc import Callable
 
 import click
 
@@ -102,11 +104,30 @@ def render(status: Status, width: int) -> list[str]:
         UNKNOWN if owed is None else f"{owed:,}" + (
             f" oldest {age(status.gp_unpublished_age_s)} ago (hub api publishes them)"
             if owed else "")))  # fmt: skip
+    gateway(status, put)
     if status.problems:
         put("Problems")
         for problem in status.problems:
             put(problem, 2)
     return out
+
+
+def gateway(status: Status, put: Callable[..., None]) -> None:
+    """The SOAP gateway's records owed to Kafka, and those Kafka refused, one line each."""
+    owed, refused = status.gateway_unpublished, status.gateway_refused
+    put("SOAP gateway records not acknowledged by Kafka " + (
+        UNKNOWN if owed is None else f"{owed:,}" + (
+            f" oldest {age(status.gateway_unpublished_age_s)} ago (hub soap-gateway "
+            "publishes them)" if owed else "")) + (
+        f"; refused by Kafka {refused:,} (set aside, tried again at the gateway's next "
+        "start)" if refused else ""))  # fmt: skip
+    now = status.generated_at_ms
+    for r in status.gateway_refused_records or ():
+        put(f"{r.topic} {r.num_unique} event {r.event_id} {r.size_bytes:,} bytes refused "
+            f"{age(max(0, now - r.refused_at_ms) / 1000)} ago: {r.error}", 2)  # fmt: skip
+    shown = len(status.gateway_refused_records or ())
+    if refused and refused > shown:
+        put(f"and {refused - shown:,} more (hub status --json lists {shown:,})", 2)
 
 
 @click.command()

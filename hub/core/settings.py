@@ -274,6 +274,9 @@ class SneSettings(BaseModel):
     #: poller: most demands published before that one pass may find unknown to the SNE
     #: (``NUMINCONNU``: deleted there) and publish as ``SUP``; more is taken for a wrong
     #: ``url`` (another SNE, an empty simulator): no ``SUP`` then, the pass says so
+    #: seconds between two passes of ``hub soap-gateway``'s republisher, which publishes the
+    #: records owed to Kafka for what the SNE accepted (also run at the gateway's start)
+    gateway_republish_interval_s: float = Field(default=30.0, gt=0, le=3600)
     poll_max_deletions: int = Field(default=100, ge=0)
 
     @property

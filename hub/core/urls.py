@@ -5,6 +5,12 @@ registered (``hub actors import/add``) and again by ``hub deliver`` before servi
 A usable URL is an absolute ``https`` URL with a host, that Python's ``urlsplit`` and the
 HTTP client (httpx) both read the same way:
 
+* no credentials: no userinfo (``user:password@``, ``user@``, ``:password@``, an empty
+  ``@``, percent-encoded or not) before the host. A secret in a URL is kept in clear in
+  the registry and its change log, and ends up in logs and error messages; a webhook
+  receiver authenticates the hub by the request's HMAC signature instead (its key:
+  ``hub actors webhook-key ACTOR``). ``@`` after the host (path, query, fragment) is no
+  userinfo and changes nothing;
 * no whitespace nor control character anywhere (RFC 3986 has none; httpx would
   percent-encode a space in a host and fail only at connection time, like a receiver
   that is down: silent);
@@ -24,12 +30,21 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _HOST = re.compile(r"[\w.-]+")
 #: whitespace, C0, DEL, C1 (``str.isspace`` misses none of the ASCII ones)
 _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+#: an authority (RFC 3986: after ``//``, up to the first ``/``, ``?`` or ``#``) with ``@``
+_USERINFO = re.compile(r"^[^:/?#]*://[^/?#]*@")
+#: the problem of a URL carrying credentials (the registry adds how to give a secret)
+CREDENTIALS = (
+    "carries credentials (userinfo before '@'), which would be kept in clear in the "
+    "registry and in logs"
+)
 
 
 def push_url_problem(url: object) -> str | None:
     """Why ``url`` is no usable push URL (see the module doc), or None."""
     if not isinstance(url, str) or not url:
         return "is missing (an https URL)"
+    if _USERINFO.match(url):  # first: whatever else is wrong, never keep a secret
+        return CREDENTIALS
     if _SPACE_OR_CONTROL.search(url):
         return "holds a space or a control character"
     try:

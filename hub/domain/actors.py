@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hub.core.errors import InputError
 from hub.core.topics import ACTOR_ID_RE
-from hub.core.urls import push_url_problem
+from hub.core.urls import CREDENTIALS, push_url_problem
 
 if TYPE_CHECKING:
     from hub.domain.geo import Geography
@@ -197,12 +197,20 @@ def check_territory(actor: Actor, geography: Geography) -> None:
 
 def check_delivery(actor: Actor) -> None:
     """Raise :class:`InputError` naming the unusable delivery option of a push actor: a
-    ``url`` that is no absolute https URL with a host (:mod:`hub.core.urls`), an unknown
-    SOAP ``mapping``."""
+    ``url`` that is no absolute https URL with a host or that carries credentials (then
+    saying how the channel authenticates instead; :mod:`hub.core.urls`), an unknown SOAP
+    ``mapping``."""
     if actor.delivery.channel not in PUSH_CHANNELS:
         return
     options = actor.delivery.options
     problem = push_url_problem(options.get("url"))
+    if problem == CREDENTIALS:
+        problem += "; give the URL without them: " + (
+            "the receiver authenticates the hub by the X-Passerelle-Signature HMAC, keyed "
+            f"by `hub actors webhook-key {actor.id}`"
+            if actor.delivery.channel == "webhook"
+            else "SOAP push sends no secret (docs/api.md: restrict the endpoint to the hub)"
+        )
     if problem is not None:
         raise InputError(
             f"actor {actor.id!r}: delivery.options.url {problem}", code="bad_delivery_url"

@@ -4,6 +4,7 @@ tables, so no module has to import the tables of the modules built on it."""
 
 from __future__ import annotations
 
+from connectors.sne import gateway_tables
 from connectors.sne import tables as sne_tables
 from hub.stores.access import tables as api_tables
 from hub.stores.audit import tables as audit_tables
@@ -20,6 +21,7 @@ __all__ = [
     "audit_tables",
     "cotation_tables",
     "delivery_tables",
+    "gateway_tables",
     "gp_tables",
     "metadata",
     "sne_tables",

@@ -23,7 +23,9 @@
   feed records the pump (``hub deliver``) has not copied into it yet (feed end offset
   minus one past the last copied offset; while the pump is down or behind, they wait
   there), and apart the records closed with an error (a SOAP Fault, a record XML cannot
-  hold: closed, not delivered, their reason in ``last_error``); for file actors, the
+  hold: closed, not delivered, their reason in ``last_error``); an actor removed from
+  the registry is shown (channel ``unregistered``) only while it has undelivered rows,
+  which ``hub deliver`` closes (reason ``actor_removed``); for file actors, the
   feed records not yet written as DIS files (end offset minus the committed offset of
   group ``passerelle-files-<actor>``). Computed only when
   the feeds' end offsets could be read;
@@ -32,6 +34,10 @@
 * **gestion partagée events owed to Kafka**: stored but not acknowledged yet (``hub api``
   publishes them: :mod:`hub.services.gp_republish`), and the age of the oldest; read
   from the database, so shown when the broker is down too.
+* **SOAP gateway records owed to Kafka**: what the SNE accepted through ``hub
+  soap-gateway`` and Kafka has not acknowledged yet, the age of the oldest, and the
+  records Kafka refused for good with their error (:mod:`hub.services.status_gateway`);
+  from the database too.
 
 What could not be read is said in :attr:`Status.problems` (one line each) and the part
 is None (unknown, never shown as zero or empty): a status command must answer when
@@ -63,6 +69,7 @@ from hub.core.errors import KafkaUnavailableError, NotFoundError, TransientError
 from hub.core.kafka.client import client_options, start_client, unavailable_message
 from hub.core.kafka.reader import read_partitions
 from hub.core.settings import HubSettings
+from hub.services import status_gateway
 from hub.services.status_model import Brokers, Feed, Lag, Member, Outbox, Status
 
 __all__ = ["Brokers", "Feed", "Lag", "Member", "Outbox", "Status", "gather"]
@@ -82,6 +89,7 @@ async def gather(settings: HubSettings, *, group: str | None = None,
     wanted = set(actors)
     registry, known = _registry(settings, status)
     _gp_unpublished(settings, status)
+    status_gateway.read(settings, status)
     unknown = sorted(wanted - known) if registry is not None else []
     if unknown:
         raise NotFoundError(f"no actor{'s' if len(unknown) > 1 else ''} "
@@ -337,6 +345,10 @@ def _db_outboxes(settings: HubSettings, registry: dict[str, str], wanted: set[st
         if wanted and actor not in wanted:
             continue
         undelivered, copied, errors = known.get(actor, (0, 0, 0))
+        if actor not in registry:  # removed: nothing more is copied, nor owed once closed
+            if undelivered:  # until hub deliver closes them (reason actor_removed)
+                found.append(Outbox("unregistered", actor, undelivered, 0, errors))
+            continue
         not_copied = max(0, ends.get(actor, 0) - copied)
         channel = registry.get(actor, "unregistered")
         found.append(Outbox(channel, actor, undelivered + not_copied, not_copied, errors))

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+#: most refused gateway records listed one by one (all are counted)
+REFUSED_SHOWN = 20
+
 
 @dataclass(slots=True)
 class Brokers:
@@ -76,10 +79,25 @@ class Feed:
 
 
 @dataclass(slots=True)
+class RefusedRecord:
+    """A record the SOAP gateway owes Kafka that Kafka refused for good (set aside)."""
+
+    topic: str
+    num_unique: str
+    event_id: str
+    #: the SOAP operation the SNE accepted
+    operation: str
+    #: Kafka's refusal (e.g. ``MessageSizeTooLargeError``)
+    error: str
+    refused_at_ms: int
+    size_bytes: int
+
+
+@dataclass(slots=True)
 class Status:
     """What :func:`gather` read. A part that could not be read (``members``, ``lag``,
-    ``dlq``, ``outboxes``, ``feeds``, ``gp_unpublished``) is None, unknown, with a line in
-    ``problems``; an empty list or dict is a part read and found empty."""
+    ``dlq``, ``outboxes``, ``feeds``, ``gp_unpublished``, ``gateway_*``) is None, unknown,
+    with a line in ``problems``; an empty list or dict is a part read and found empty."""
 
     generated_at_ms: int
     group: str
@@ -97,6 +115,13 @@ class Status:
     #: publishes them), and the age of the oldest in seconds (None when there is none)
     gp_unpublished: int | None = None
     gp_unpublished_age_s: float | None = None
+    #: records the SOAP gateway owes Kafka for what the SNE accepted (``hub soap-gateway``
+    #: publishes them), the age of the oldest (None when there is none), and those Kafka
+    #: refused for good: how many, and the first ones (:data:`REFUSED_SHOWN` at most)
+    gateway_unpublished: int | None = None
+    gateway_unpublished_age_s: float | None = None
+    gateway_refused: int | None = None
+    gateway_refused_records: list[RefusedRecord] | None = None
     problems: list[str] = field(default_factory=list)
 
     @property

@@ -4,11 +4,13 @@ to a feed before the hub refused such characters at the door (here produced stra
 control character or an out-of-range date.
 
 * SOAP push (real SOAP 1.2 receiver, real outbox on SQLite and PostgreSQL): the record is
-  closed unsent with its reason (``last_error``, one error line), has no audit row, and
-  the records after it are delivered in order;
+  closed unsent with its reason (``last_error``, one error line, an audit row saying
+  ``unsent``/``unrenderable``, one count of ``passerelle_records_closed_undelivered_total``),
+  and the records after it are delivered in order;
 * webhook (real receiver): JSON carries every one of them, as they are;
 * DIS files (``hub files outbox``'s ``run_actor``): the file is written, well-formed, the
-  record without its document and with ``nonRendu``; no audit row for it.
+  record without its document and with ``nonRendu``; its audit row says ``unsent``
+  (counted once: a replay of the same file adds no row and no count).
 """
 
 from __future__ import annotations
@@ -43,10 +45,12 @@ from hub.stores.audit.store import AuditStore
 from hub.stores.delivery.outbox import Outbox
 from hub.stores.delivery.tables import webhook_outbox
 from schemas import get_codec
+from tests.support.connector_metrics import sample
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.sne import serve
 
 pytestmark = pytest.mark.kafka
+CLOSED = "passerelle_records_closed_undelivered_total"
 NUU = "http://nuu.application.i2/"
 ACK = (f'<env:Envelope xmlns:env="{SOAP12}"><env:Body><ok xmlns="urn:erp"/></env:Body>'
        "</env:Envelope>").encode()  # fmt: skip
@@ -132,8 +136,13 @@ def test_soap_push_closes_a_record_xml_cannot_hold_and_delivers_the_next_ones(
                              f"{BAD[offset]} is not allowed (XML 1.0 cannot carry it)")
         else:
             assert error is None
-    audited = {a.num_unique for a in AuditStore(engine).query(actor_id=actor.id)}
-    assert audited == {records[0]["numUnique"], records[3]["numUnique"]}  # nothing else left
+    audited = [(a.num_unique, a.outcome, a.reason) for a in AuditStore(engine).query(
+        actor_id=actor.id)]  # fmt: skip
+    assert audited == [(records[0]["numUnique"], None, None),
+                       (records[1]["numUnique"], "unsent", "unrenderable"),
+                       (records[2]["numUnique"], "unsent", "unrenderable"),
+                       (records[3]["numUnique"], None, None)]  # fmt: skip
+    assert sample(CLOSED, channel="soap", reason="unrenderable", actor=actor.id) == 2
     lines = [r.getMessage() for r in caplog.records if "closed unsent" in r.getMessage()]
     assert len(lines) == 2 and all("\n" not in ln and actor.id in ln for ln in lines), lines
     assert all(name not in " ".join(lines) for name in NAMES)  # no personal data logged
@@ -185,7 +194,21 @@ def test_a_dis_file_holds_the_record_without_its_document_and_the_outbox_goes_on
         else:
             assert el.get("nonRendu") is None
             assert el.findtext(f".//{{{NUU}}}association/{{{NUU}}}nom") == NAMES[offset]
-    audited = {a.num_unique for a in AuditStore(engine).query(actor_id=actor.id)}
-    assert audited == {records[0]["numUnique"], records[3]["numUnique"]}
+    def audited() -> list[tuple[str, str | None]]:
+        return [(a.num_unique, a.outcome) for a in AuditStore(engine).query(actor_id=actor.id)]
+
+    delivered = {records[0]["numUnique"], records[3]["numUnique"]}
+    assert {n for n, outcome in audited() if outcome is None} == delivered
+    assert sorted(n for n, outcome in audited() if outcome == "unsent") == sorted(
+        [records[1]["numUnique"], records[2]["numUnique"]])
+    assert sample(CLOSED, channel="file", reason="unrenderable", actor=actor.id) == 2
     lines = [r.getMessage() for r in caplog.records if "without its document" in r.getMessage()]
     assert len(lines) == 2, lines
+    # the same rows again (a DIS file rewritten after a crash): no row, no count added
+    from connectors.outbound.file import _audit, _unrendered
+
+    decoded = [(i, r) for i, r in enumerate(records)]
+    before = audited()
+    _audit(engine, actor.id, decoded, _unrendered(decoded))
+    assert audited() == before
+    assert sample(CLOSED, channel="file", reason="unrenderable", actor=actor.id) == 2

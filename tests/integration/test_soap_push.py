@@ -1,7 +1,8 @@
 """SOAP push through the real worker and broker to a small real SOAP 1.2 receiver on
 127.0.0.1: down at first (nothing lost), then a 503 (retried), then every record once in
 feed order as SOAP 1.2 envelopes whose body is the InterfaceNuu document; a SOAP Fault is
-recorded on the outbox row and not retried; deliveries are audited (channel soap)."""
+recorded on the outbox row and not retried; deliveries are audited (channel soap), the
+refused record too (outcome ``refused``). Every kind of Fault: test_push_soap_faults.py."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ from starlette.routing import Route
 
 from connectors.ingress.publishing import prepare_event, publish_events
 from connectors.outbound.soap import SoapDelivery
-from connectors.outbound.soap_envelope import NS, SOAP12, read_answer
+from connectors.outbound.soap_envelope import NS, SOAP12
+from connectors.outbound.soap_fault import read_fault
 from hub.core import xmlsafe
 from hub.core.db import make_engine, migrate
 from hub.core.settings import ApiSettings, HubSettings
@@ -93,11 +95,12 @@ def erp_on(port: int, erp: Erp) -> Iterator[None]:
         thread.join(10)
 
 
-def test_read_answer_tells_faults_from_the_rest() -> None:
-    fault = read_answer(_fault("x"))
+def test_read_fault_tells_faults_from_the_rest() -> None:
+    fault = read_fault(_fault("x"))
     assert fault is not None and fault.code == "e:DEMREFUS" and fault.reason == "x"
-    assert read_answer(ACK) is None and read_answer(b"busy") is None
-    assert read_answer(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>') is None  # hostile: not a fault
+    assert fault.kind == "Sender" and not fault.retried(500)
+    assert read_fault(ACK) is None and read_fault(b"busy") is None
+    assert read_fault(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>') is None  # hostile: not a fault
 
 
 def test_soap_push_down_busy_fault_then_everything_in_order(
@@ -175,3 +178,5 @@ def test_soap_push_down_busy_fault_then_everything_in_order(
                if a.channel == "soap"}
     assert {(ok, "DEMANDE"), (refused, "DEMANDE"), (moved, "DEMANDE")} <= audited
     assert (moved, "RETRAIT") not in audited
+    outcomes = {a.outcome for a in AuditStore(engine).query(num_unique=refused)}
+    assert outcomes == {"refused"}  # its one row says the ERP refused it

@@ -8,10 +8,11 @@ An ERP built for the SNE points at ``http://<hub>/sne/<Service>`` instead of the
 2. it is forwarded unchanged to the configured SNE (or simulator) by :class:`SneClient`;
    SNE faults are relayed with their code, SNE unavailability is a ``Receiver`` fault, HTTP
    503, code ``sne_unavailable`` (the ERP may retry later);
-3. the SNE's answer goes back to the ERP as is; when it accepted a demand
-   (``getNumUnique`` without anomaly) the demand event (the request's operation and
-   ``modifie`` flags, the SNE's numéro) is published to ``hub.demandes``; an accepted GP
-   event (add/modify/delete) is published to ``hub.evenements`` as ``EvenementGP``.
+3. when the SNE accepted a demand (``getNumUnique`` without anomaly) the demand event
+   (the request's operation and ``modifie`` flags, the SNE's numéro) is owed to
+   ``hub.demandes``; an accepted GP event (add/modify/delete) is owed to ``hub.evenements``
+   as ``EvenementGP`` (kept, then published: below); the SNE's answer goes back to the
+   ERP as is.
 
 Gestion partagée events the CAL rules read or govern (designation, examination,
 priority, CAL decision, answer) take another path (:mod:`connectors.sne.gateway.cal`):
@@ -21,17 +22,20 @@ published through :class:`hub.stores.gp.service.GPService` once the SNE accepted
 history whatever the route (``/cal``, REST, SOAP). Modifying or deleting them by SOAP is
 refused (``REGLE_CAL`` ``R441-3/historique``).
 
-A failed publication does not change the ERP's answer (the SNE has acted; refusing now
-would make the ERP register twice): it is logged at ``ERROR`` with the operation and the
-numéro. A demand event is caught up by the SNE poller (``hub sne-poll``), which compares the
-SNE's demands with what the hub has seen — only for a demand it reads: one wishing a
-commune of ``sne.poll_communes``, or one it published before. A GP event relayed this way
-(not the CAL history, which the hub's store keeps) is not caught up: no poller reads the
-SNE's GP events.
+What the SNE accepted is owed to Kafka before the ERP gets its answer
+(:mod:`connectors.sne.gateway.owed`): the records are written to the hub's database
+(``sne_gateway_unpublished``) and then published in store order per demand; those Kafka
+does not acknowledge stay owed and are published by the gateway itself, at its start and
+every ``sne.gateway_republish_interval_s``, keeping each demand's order. The ERP's answer
+is the SNE's whatever Kafka does (the SNE has acted; refusing now would make the ERP
+register twice). Only when the database cannot be written either is a record published
+without being kept, and lost if Kafka fails too (logged at ``ERROR`` with the numéro).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -47,7 +51,9 @@ from connectors.sne.client import SneClient
 from connectors.sne.errors import SneFault
 from connectors.sne.gateway.authz import SoapAuthorizer
 from connectors.sne.gateway.cal import CalRoute
-from connectors.sne.gateway.events import demande_event, gp_records
+from connectors.sne.gateway.events import accepted_records
+from connectors.sne.gateway.owed import OwedRecords
+from connectors.sne.gateway.owed_store import OwedStore, Record
 from connectors.sne.operations import DOCUMENT
 from connectors.sne.server import public_base, soap_routes
 from connectors.sne.soap import Request, SoapFault
@@ -56,17 +62,16 @@ from hub.core.db import make_engine, migrate
 from hub.core.errors import HubError, InputError, TransientError
 from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
-from hub.stores.cal.guard import HISTORY_CODES
 from hub.stores.gp.service import GPService
 from hub.stores.gp.store import GPStore
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 15.0
-#: what becomes of a demand event / a GP event the SNE accepted but Kafka did not take
-CATCH_UP_DEMANDE = (
-    "hub sne-poll publishes it at its next pass if it wishes a commune of sne.poll_communes"
-)
-CATCH_UP_GP = "no poller reads the SNE's GP events: not published unless sent again"
+#: what becomes of a record the SNE accepted that neither the database nor Kafka took
+CATCH_UP = {
+    topics.DEMANDES: "hub sne-poll publishes the demand at its next pass if it reads it",
+    topics.EVENEMENTS: "no poller reads the SNE's GP events: not published unless sent again",
+}
 
 
 class Gateway:
@@ -85,12 +90,23 @@ class Gateway:
         self.authz = SoapAuthorizer.on_database(settings, engine)
         # the CAL history: the REST API's GP store, published through this producer
         self.cal = CalRoute(GPService(GPStore(engine), _LoggedPublisher(self)))
+        # the records of what the SNE accepted, owed to Kafka until acknowledged (owed.py)
+        self.owed = OwedRecords(OwedStore(engine), _Current(self))
+        self._republisher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """The hub's topics created and the producer started (the app's startup)."""
+        """The hub's topics created, the producer started, and the republisher of owed
+        records running (the app's startup)."""
         await self.publisher.start()
+        interval = self.settings.sne.gateway_republish_interval_s
+        self._republisher = asyncio.create_task(self.owed.run(interval))
 
     async def stop(self) -> None:
+        if self._republisher is not None:
+            self._republisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._republisher
+            self._republisher = None
         await self.publisher.close()
 
     async def handle(self, req: Request) -> dict[str, Any]:
@@ -126,40 +142,49 @@ class Gateway:
         return parts
 
     async def _publish(self, req: Request, event: dict[str, Any] | None, answer: bytes) -> None:
-        num = ""  # the demand concerned, named in the log when publishing fails
+        """Keep and publish what the SNE's ``answer`` owes Kafka (module doc). Never raises:
+        the ERP gets the SNE's answer whatever happens here."""
         try:
-            if event is not None:
-                prepared = demande_event(event, answer)
-                if prepared is not None:
-                    num = prepared.key.decode(errors="replace")
-                    await self._send(topics.DEMANDES, prepared.key, prepared.value)
-            elif req.operation in (
-                "ajouterEvenementDemande",
-                "modifierEvenementDemande",
-                "supprimerEvenementDemande",
-            ):
-                # the CAL history added here was recorded and published by self.cal
-                added = req.operation == "ajouterEvenementDemande"
-                for key, value in gp_records(
-                    req.operation,
-                    req.params["fluxXml"],
-                    answer,
-                    exclude=HISTORY_CODES if added else frozenset(),
-                ):
-                    num = key.decode(errors="replace")[:18]
-                    await self._send(topics.EVENEMENTS, key, value)
-        except Exception as exc:  # Kafka client errors have no common base worth naming
-            code = exc.code if isinstance(exc, HubError) else type(exc).__name__
-            log.error(
-                "SOAP gateway: %s of %s accepted by the SNE but not published (%s); %s",
-                req.operation,
-                num or "a demand",
-                code,
-                CATCH_UP_DEMANDE if event is not None else CATCH_UP_GP,
-            )
+            records = accepted_records(req.operation, event, req.params.get("fluxXml"), answer)
+        except Exception as exc:  # an SNE answer the hub cannot make a record of
+            log.error("SOAP gateway: %s accepted by the SNE, but its answer makes no record "
+                      "(%s): nothing published", req.operation, _code(exc))  # fmt: skip
+            return
+        try:
+            await self.owed.publish(records)
+        except HubError as exc:  # the database is down: the records cannot be kept
+            await self._publish_unkept(records, exc)
+
+    async def _publish_unkept(self, records: list[Record], cause: HubError) -> None:
+        """The records published as before the owed queue, when the database cannot keep
+        them: a Kafka failure now loses them (logged with the numéro)."""
+        for r in records:
+            try:
+                await self._send(r.topic, r.key, r.value)
+            except Exception as exc:  # Kafka client errors have no common base worth naming
+                log.error(
+                    "SOAP gateway: %s of %s accepted by the SNE but neither kept (%s) nor "
+                    "published (%s); %s",
+                    r.operation, r.num_unique, cause.code, _code(exc), CATCH_UP[r.topic],
+                )  # fmt: skip
 
     async def _send(self, topic: str, key: bytes, value: bytes) -> None:
         await self.publisher.publish(topic, key, value)
+
+
+def _code(exc: Exception) -> str:
+    return exc.code if isinstance(exc, HubError) else type(exc).__name__
+
+
+class _Current:
+    """The owed records' publisher: the gateway's producer of the moment (tests and
+    operators' probes may replace ``gateway.publisher``)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def publish(self, topic: str, key: bytes, value: bytes) -> None:
+        await self.gateway._send(topic, key, value)
 
 
 class _LoggedPublisher:

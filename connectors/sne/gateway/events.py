@@ -3,7 +3,10 @@
 * :func:`demande_event`: the ``DemandeEvent`` of an accepted ``getNumUnique`` — the
   request's event (operation, ``modifie`` flags → ``changedFields``, snapshot) with the
   numéro the SNE answered; None when the answer carries anomalies.
-* :func:`gp_records`: ``EvenementGP`` records (key, value) of an accepted GP operation:
+* :func:`accepted_records`: every record the gateway owes Kafka for an SNE answer (the
+  two below, each a :class:`~connectors.sne.gateway.owed_store.Record`); none when the
+  SNE refused (anomalies) or the operation publishes nothing.
+* :func:`gp_records`: ``EvenementGP`` records of an accepted GP operation:
   one per event the SNE answered, ``operation`` AJO/MOD/SUP, ``auteur`` the request's
   guichet, specific fields as a ``code → value`` map; events whose type is in ``exclude``
   are left out (the gateway records and publishes the CAL history itself, see
@@ -22,6 +25,9 @@ from typing import Any
 from connectors.ingress.publishing import PreparedEvent, prepare_event
 from connectors.sne import documents
 from connectors.sne.documents import q
+from connectors.sne.gateway.owed_store import Record
+from hub.core import topics
+from hub.stores.cal.guard import HISTORY_CODES
 from schemas import get_codec
 
 GP_OPERATION = {
@@ -63,22 +69,42 @@ def caracteristiques(ev: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def accepted_records(
+    operation: str, event: dict[str, Any] | None, request: bytes | None, answer: bytes
+) -> list[Record]:
+    """The records of ``operation`` answered ``answer`` (module doc): ``event`` is the
+    request's demand event for ``getNumUnique``; the CAL history an ``ajouter`` holds is
+    left out (:mod:`connectors.sne.gateway.cal` records and publishes it). Raises
+    :class:`~hub.core.errors.InputError` when the hub cannot make a record of the answer."""
+    if event is not None:
+        prepared = demande_event(event, answer)
+        if prepared is None:
+            return []
+        event_id = str(prepared.event.get("eventId") or "")
+        return [Record(topics.DEMANDES, prepared.key, prepared.value, event_id, operation)]
+    if operation in GP_OPERATION and request is not None:
+        exclude = HISTORY_CODES if operation == "ajouterEvenementDemande" else frozenset()
+        return gp_records(operation, request, answer, exclude=exclude)
+    return []
+
+
 def gp_records(
     operation: str, request: bytes, answer: bytes, exclude: frozenset[str] = frozenset()
-) -> list[tuple[bytes, bytes]]:
+) -> list[Record]:
     root = documents.load(answer, "evenement", validate=False)
     if documents.anomalies(root):
         return []
     num, guichet, _ = gp_events(request)
     _, _, answered = gp_events(answer)
-    out = []
+    out: list[Record] = []
     for ev in answered:
         if (ev.get("codeTypeEvenement") or "") in exclude:
             continue
         ident = str(ev.get("idEvenement") or "")
         seed = f"{num}|{ident}|{operation}|{hashlib.sha256(answer).hexdigest()}"
+        event_id = str(uuid.uuid5(_NS, seed))
         record = {
-            "eventId": str(uuid.uuid5(_NS, seed)),
+            "eventId": event_id,
             "numUnique": num,
             "operation": GP_OPERATION[operation],
             "idEvenement": int(ident) if ident.isdigit() else None,
@@ -93,5 +119,6 @@ def gp_records(
             "occurredAt": int(time.time() * 1000),
             "source": "soap-gateway",
         }
-        out.append((num.encode(), get_codec().encode("EvenementGP", record)))
+        value = get_codec().encode("EvenementGP", record)
+        out.append(Record(topics.EVENEMENTS, num.encode(), value, event_id, operation))
     return out

@@ -5,9 +5,12 @@ Contract:
 
 * ``row_hash = SHA-256(canonical(row, prev_hash))`` where :func:`canonical` encodes the delivery
   fields (actor, numéro unique, version, channel, profile, kind, time in UTC to the
-  microsecond, event id) **and** ``prev_hash``, the ``row_hash`` of the row before it in
-  ``seq`` order (:data:`GENESIS` for the first row). The encoding is frozen: changing it
-  would make every existing row fail verification.
+  microsecond, event id; and, for a record closed without being delivered only, its
+  ``outcome`` and ``reason``: :data:`CLOSURE`, absent from a delivery's encoding, so the
+  rows written before those columns existed verify unchanged) **and** ``prev_hash``,
+  the ``row_hash`` of the row before it in ``seq`` order (:data:`GENESIS` for the first
+  row). The encoding is frozen: changing it would make every existing row fail
+  verification.
 * :func:`append` is the only way rows enter the table. It serialises appenders (PostgreSQL:
   ``LOCK TABLE ... IN EXCLUSIVE MODE`` inside the insert transaction, which still lets
   readers in and also blocks a writer that would bypass this module; SQLite: the write
@@ -46,6 +49,8 @@ FIELDS = (
     "at",
     "event_id",
 )
+#: the fields of a record closed undelivered, hashed only when ``outcome`` is set
+CLOSURE = ("outcome", "reason")
 _KEY = ("event_id", "kind", "actor_id", "channel")
 _CHUNK = 500
 
@@ -68,6 +73,8 @@ def canonical(row: Mapping[Any, Any], prev_hash: str) -> bytes:
         "event_id": None if row["event_id"] is None else str(row["event_id"]),
         "prev_hash": prev_hash,
     }
+    if row.get("outcome") is not None:  # a delivery's encoding stays the frozen one
+        doc.update({k: str(row[k]) for k in CLOSURE})
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
@@ -110,9 +117,10 @@ def _new_only(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> list[dict[
 
 
 def append(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Chain and insert ``rows`` (delivery fields; ``event_id`` optional) through ``conn``,
-    which must be in a write transaction (:func:`hub.core.db.write_transaction`). Returns the
-    rows inserted (the new ones, see the module doc)."""
+    """Chain and insert ``rows`` (delivery fields; ``event_id``, ``outcome`` and ``reason``
+    optional) through ``conn``, which must be in a write transaction
+    (:func:`hub.core.db.write_transaction`). Returns the rows inserted (the new ones, see
+    the module doc)."""
     _lock(conn)
     fresh = _new_only(conn, rows)
     if not fresh:
@@ -120,7 +128,8 @@ def append(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> int:
     prev = _head(conn)
     chained = []
     for r in fresh:
-        r = {**r, "event_id": r.get("event_id"), "at": utc(r["at"])}
+        # every row with every column: one executemany, whatever each row left out
+        r = {**r, **{k: r.get(k) for k in ("event_id", *CLOSURE)}, "at": utc(r["at"])}
         h = row_hash(r, prev)
         chained.append({**r, "prev_hash": prev, "row_hash": h})
         prev = h
@@ -154,7 +163,8 @@ def verify(engine: Engine, *, anchors: Sequence[str] = ()) -> ChainReport:
     report = ChainReport()
     pending = set(anchors)
     prev_seq: int | None = None
-    q = select(t.c.seq, t.c.prev_hash, t.c.row_hash, *(t.c[f] for f in FIELDS)).order_by(t.c.seq)
+    fields = (*FIELDS, *CLOSURE)
+    q = select(t.c.seq, t.c.prev_hash, t.c.row_hash, *(t.c[f] for f in fields)).order_by(t.c.seq)
     with engine.connect() as conn:
         for row in conn.execution_options(yield_per=1000).execute(q).mappings():
             report.rows += 1
@@ -179,4 +189,14 @@ def verify(engine: Engine, *, anchors: Sequence[str] = ()) -> ChainReport:
     return report
 
 
-__all__ = ["FIELDS", "GENESIS", "ChainReport", "append", "canonical", "row_hash", "utc", "verify"]
+__all__ = [
+    "CLOSURE",
+    "FIELDS",
+    "GENESIS",
+    "ChainReport",
+    "append",
+    "canonical",
+    "row_hash",
+    "utc",
+    "verify",
+]

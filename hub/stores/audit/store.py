@@ -2,8 +2,11 @@
 
 A delivery is recorded when a record carrying a demand snapshot leaves the hub through a
 channel this package serves (API feed reads, webhook POSTs): actor, numéro unique, demand
-version, channel, time, profile applied, record kind. Rows are only appended, through
-the hash chain of :mod:`hub.stores.audit.chain` (``hub audit verify``); docs/audit.md.
+version, channel, time, profile applied, record kind. A record a channel closes without
+delivering it (the receiver refused it, it cannot be rendered, its actor was removed)
+is recorded too, whether it carries personal data or not, with its ``outcome`` and
+``reason`` (:func:`closed_row`). Rows are only appended, through the hash chain of
+:mod:`hub.stores.audit.chain` (``hub audit verify``); docs/audit.md.
 """
 
 from __future__ import annotations
@@ -19,9 +22,16 @@ from hub.core.db import write_transaction
 from hub.stores.audit import chain
 from hub.stores.audit.tables import audit_deliveries
 
+#: ``outcome`` of a record the receiver got and refused (personal data did reach it)
+REFUSED = "refused"
+#: ``outcome`` of a record closed without being sent (nothing of it left the hub)
+UNSENT = "unsent"
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:
+    """One row; ``outcome`` None for a delivery (see :data:`REFUSED`, :data:`UNSENT`)."""
+
     actor_id: str
     num_unique: str
     demande_version: int
@@ -29,9 +39,13 @@ class AuditEntry:
     profile: str
     kind: str
     at: datetime
+    outcome: str | None = None
+    reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The row as the API and ``hub audit`` show it (``outcome`` and ``reason`` only
+        for a record closed without being delivered)."""
+        out: dict[str, Any] = {
             "actorId": self.actor_id,
             "numUnique": self.num_unique,
             "demandeVersion": self.demande_version,
@@ -40,6 +54,9 @@ class AuditEntry:
             "kind": self.kind,
             "at": self.at.isoformat(),
         }
+        if self.outcome is not None:
+            out.update(outcome=self.outcome, reason=self.reason)
+        return out
 
 
 def carries_personal_data(record: dict[str, Any]) -> bool:
@@ -67,6 +84,36 @@ def delivery_rows(
     ]
 
 
+def closed_row(
+    actor_id: str,
+    channel: str,
+    record: dict[str, Any],
+    at: datetime,
+    outcome: str,
+    reason: str,
+    *,
+    replayable: bool = False,
+) -> dict[str, Any]:
+    """The audit row of a feed ``record`` that ``channel`` closed at ``at`` without
+    delivering it to ``actor_id``: ``outcome`` :data:`REFUSED` or :data:`UNSENT`,
+    ``reason`` a short code (``soap_fault``, ``unrenderable``, ``actor_removed``), never
+    the receiver's text. Written whether the record carries personal data or not: it is
+    the trace of the closure. ``replayable``: the row carries the record's event id
+    (a DIS file rewritten after a crash adds none)."""
+    return {
+        "actor_id": actor_id,
+        "num_unique": record["numUnique"],
+        "demande_version": int(record["demandeVersion"]),
+        "channel": channel,
+        "profile": record["profile"],
+        "kind": record["kind"],
+        "at": at,
+        "event_id": record["eventId"] if replayable else None,
+        "outcome": outcome,
+        "reason": reason[:40],
+    }
+
+
 class AuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -82,7 +129,8 @@ class AuditStore:
     def query(
         self, *, num_unique: str | None = None, actor_id: str | None = None, limit: int = 1000
     ) -> list[AuditEntry]:
-        """Deliveries in time order, filtered by numéro unique and/or actor."""
+        """Rows in time order (deliveries, and records closed undelivered with their
+        ``outcome``), filtered by numéro unique and/or actor."""
         t = audit_deliveries
         q = (
             select(
@@ -93,6 +141,8 @@ class AuditStore:
                 t.c.profile,
                 t.c.kind,
                 t.c.at,
+                t.c.outcome,
+                t.c.reason,
             )
             .order_by(t.c.seq)
             .limit(limit)

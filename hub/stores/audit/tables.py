@@ -1,4 +1,5 @@
-"""The audit trail of deliveries of personal data."""
+"""The audit trail of deliveries of personal data, and of the records a channel closed
+without delivering them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,11 @@ audit_deliveries = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     #: source event id of a Kafka feed delivery (NULL for API reads and webhooks)
     Column("event_id", String(64), nullable=True),
+    #: NULL: a delivery. Else the record was closed without being delivered: ``refused``
+    #: (the receiver got it and refused it, e.g. a SOAP Fault) or ``unsent`` (nothing of it
+    #: left the hub); ``reason`` is then a short code (hub.stores.audit.store.closed_row)
+    Column("outcome", String(16), nullable=True),
+    Column("reason", String(40), nullable=True),
     #: hash chain (hub.stores.audit.chain): row_hash of the previous row in seq order, and
     #: SHA-256 over this row's delivery fields and prev_hash (hex)
     Column("prev_hash", String(64), nullable=False),

@@ -4,7 +4,9 @@ Feed records are copied into the outbox with their feed offset ((actor, offset) 
 copying again is a no-op), then sent strictly in offset order per actor: the next record
 of an actor waits until the previous one is delivered, which keeps the order per demand
 (and overall). A failed attempt sets ``next_attempt_at`` on the actor's oldest
-undelivered record (its head), which holds back the whole actor; nothing is ever dropped.
+undelivered record (its head), which holds back the whole actor; nothing is dropped
+silently: a record closed undelivered (refused by the receiver, unrenderable, its actor
+removed: :mod:`hub.stores.delivery.removed`) keeps its reason and gets an audit row.
 
 Batches (issue 22 point 4): :meth:`Outbox.due` reads up to N records in feed order when
 the head is due, and :meth:`Outbox.settle` closes what the receiver answered, sets the
