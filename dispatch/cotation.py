@@ -18,9 +18,9 @@ the clock sent, kept in the state's ``noticesSent`` as ``cotation:<day>``), so a
 never shows a score older than one already sent.
 
 **Time criteria** (18 months of seniority, the applicant's age thresholds, a child's
-birth or 18th birthday, a household member's 14th birthday for the consumption units, a
-grid's validity dates) change the score with no event: :meth:`Scoring.next_change` gives
-the next day one of them may change it, from the snapshot and the grids alone;
+birth or 18th birthday, a household member's birth or 14th birthday for the consumption
+units, a grid's validity dates) change the score with no event: :meth:`Scoring.next_change`
+gives the next day one of them may change it, from the snapshot and the grids alone;
 :mod:`dispatch.deadlines` keeps a due entry for it and sends an ``AVIS`` (reason
 ``cotation``) when the score did change on that day (:meth:`Scoring.changed`).
 
@@ -221,9 +221,10 @@ class Scoring:
                     for day in _births(person.get(key)):
                         yield day
                         yield faits.add_months(day, 12 * faits.AGE_MAJORITE)
-            if t.quartile:  # a member's 14th birthday changes the consumption units
+            if t.quartile:  # a member's birth (0.3 from that day) and 14th birthday (0.5)
                 for key in ("listeCotitulaire", "listePersonneACharge"):
                     for day in _births(person.get(key)):
+                        yield day
                         yield faits.add_months(day, 12 * faits.AGE_UC_ADULTE)
 
     def _times(self, epci: str) -> _Times:

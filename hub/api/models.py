@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from hub.api.text import ID_PATTERN, Code, Text
 
@@ -77,7 +77,8 @@ class CALDecisionOut(BaseModel):
 
 class ResponseIn(Strict):
     numUnique: str = Field(pattern=NUM_UNIQUE)
-    accepte: bool
+    #: a JSON boolean only: lax mode would read "no" or 0 as an answer the candidate never gave
+    accepte: StrictBool
     motif: Text | None = Field(default=None, max_length=MAX_TEXT)
     dateReponse: date = Field(description=DAY)
 

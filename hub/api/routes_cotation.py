@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.context import ApiContext, current_actor, get_context
@@ -79,9 +79,15 @@ class Cotations(BaseModel):
 
 
 class DeclarationIn(Strict):
+    """A partner's declaration. ``valeur`` is a JSON boolean and nothing else: pydantic's
+    lax mode would read ``"true"``, ``"no"``, ``1`` or ``0.0`` as one, and a declaration
+    is a partner's statement recorded as such (422 ``invalid_request`` naming
+    ``body.valeur``). The string fields keep their patterns (JSON strings only)."""
+
     epci: str = Field(pattern=EPCI)
     critere: str = Field(pattern=CRITERE, max_length=40)
-    valeur: bool
+    valeur: StrictBool = Field(description="true: the criterion is met; false: withdrawn. "
+                               "A JSON boolean (no \"true\", no 1).")  # fmt: skip
     commentaire: Text | None = Field(default=None, max_length=MAX_TEXT)
     declarationId: str | None = Field(
         default=None, min_length=1, max_length=MAX_ID, pattern=ID_PATTERN

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from fastapi.testclient import TestClient
@@ -131,6 +132,12 @@ def test_a_declared_criterion_counts_at_the_next_score(
         r = client.post(url, headers=landlord.headers, json={**withdrawn, **bad})
         assert r.status_code == 422, r.text
         assert r.json()["type"].endswith(code)
+    # a value is a JSON boolean, even for a holder (audit D, S3): nothing recorded
+    for lax in ("true", 1):
+        r = client.post(url, headers=landlord.headers, json={**withdrawn, "valeur": lax})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"] == [{"loc": ["body", "valeur"], "msg": ANY}]
+    assert _score(client, landlord, num)["total"] == 120
     # a non-holder neither reads nor declares
     assert client.get(f"/demandes/{num}/cotation", headers=stranger.headers).status_code == 403
     assert client.post(url, headers=stranger.headers, json=body).status_code == 403

@@ -16,10 +16,12 @@ Contracts:
   counted as minors only, not in consumption units). A person to be born is not counted.
 * :func:`ressources_par_uc`: monthly resources (euros) of the household per consumption
   unit (INSEE's modified OECD scale: 1 for the applicant, 0.5 for each other person of 14
-  or more, 0.3 under 14). Resources are the amounts received (``listeRessourceRecue`` of
-  the applicant and of each co-holder, ``listeRessourceRecuePersACharge``) less those paid
-  (the matching ``…Versee`` lists). Unknown when a dependant's birth date is missing or
-  the demand has no natural person.
+  or more, 0.3 under 14). A co-holder or dependant born after ``at`` (a person to be
+  born) counts nothing until the birth day, then 0.3 — the person :func:`enfant_mineur`
+  ignores until then too. Resources are the amounts received (``listeRessourceRecue`` of
+  the applicant and of each co-holder, ``listeRessourceRecuePersACharge``) less those
+  paid (the matching ``…Versee`` lists). Unknown when a co-holder's or dependant's birth
+  date is missing or the demand has no natural person.
 """
 
 from __future__ import annotations
@@ -178,6 +180,8 @@ def _dixiemes_uc(snapshot: Snapshot, at: date) -> int | None:
         born = parse_date(person.get("dateNaissance"))
         if born is None:
             return None
+        if born > at:  # a person to be born counts from the birth day (module doc)
+            continue
         tenths += 5 if full_years(born, at) >= AGE_UC_ADULTE else 3
     return tenths
 
