@@ -67,6 +67,10 @@ def render(status: Status, width: int) -> list[str]:
         f"members {members}")  # fmt: skip
     for m in status.members or ():
         worker = f"worker {m.worker_url} " if m.worker_url else ""
+        if m.health is not None and m.health != "ok":  # listed by Kafka, gone or stuck here
+            worker += f"health {m.health.upper()} "
+        elif m.health == "ok":
+            worker += "health ok "
         put(f"{worker}{m.client_id} host {m.host} member {m.member_id}", 2)
         put("partitions " + (" ".join(m.partitions) or "none"), 4)
     total = status.total_lag

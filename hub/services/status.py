@@ -69,7 +69,7 @@ from hub.core.errors import KafkaUnavailableError, NotFoundError, TransientError
 from hub.core.kafka.client import client_options, start_client, unavailable_message
 from hub.core.kafka.reader import read_partitions
 from hub.core.settings import HubSettings
-from hub.services import status_gateway
+from hub.services import status_gateway, status_probe
 from hub.services.status_model import Brokers, Feed, Lag, Member, Outbox, Status
 
 __all__ = ["Brokers", "Feed", "Lag", "Member", "Outbox", "Status", "gather"]
@@ -110,6 +110,7 @@ async def gather(settings: HubSettings, *, group: str | None = None,
         if not await _bounded(status, "brokers", _brokers(admin, status), timeout_s):
             return status
         await _bounded(status, "worker group", _group(admin, status), timeout_s)
+        await status_probe.probe(status.members or (), min(timeout_s, 2.0))
         await _bounded(status, "lag", _lag(settings, admin, status, timeout_s), timeout_s * 2)
         names = await _bounded(status, "feeds", _feed_topics(admin, wanted), timeout_s)
         if names is not None:

@@ -31,6 +31,9 @@ class Member:
     partitions: list[str] = field(default_factory=list)
     #: web address of a faust worker (``hub worker``), from its join metadata; else None
     worker_url: str | None = None
+    #: what its ``/health`` answered to this command (:mod:`hub.services.status_probe`);
+    #: None when it has no address or was not asked
+    health: str | None = None
 
     @property
     def name(self) -> str:

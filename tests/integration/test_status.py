@@ -243,6 +243,7 @@ def test_status_shows_the_hub_workers_of_the_group(
     assert found["group"] == settings.worker.app_id and found["group_protocol"] == "faust"
     [member] = mine
     assert member["client_id"].startswith("faust")
+    assert member["health"] == "ok", member  # its /health answered this command
     assert {x["owner"] for x in found["lag"]} <= {m["worker_url"] for m in found["members"]}
     for x in found["lag"]:
         if f"{x['topic']}:{x['partition']}" in member["partitions"]:
@@ -264,3 +265,40 @@ def test_status_without_a_broker_says_so(hub_env: dict[str, str], tmp_path: Path
     found = json.loads(res.stdout)
     assert found["brokers"]["reachable"] is False
     assert any(p.startswith("brokers: ") for p in found["problems"]), found["problems"]
+
+
+def test_status_tells_a_killed_worker_from_a_live_one(
+    hub_env: dict[str, str], settings: HubSettings, tmp_path: Path
+) -> None:
+    """Kafka keeps a worker killed with ``kill -9`` in its group until its session times
+    out (audit D, S2): ``hub status`` lists it, reading its partitions, but says its
+    ``/health`` address refuses. A group of its own: the session's worker is not disturbed
+    by a member that stays dead for a session timeout."""
+    group = f"passerelle-probe-{uuid.uuid4().hex[:8]}"
+    env = {**hub_env, "HUB_WORKER__APP_ID": group}
+    worker = WorkerProcess(env, tmp_path / "worker.log")
+    url = f"http://{settings.monitoring.web_host}:{worker.env['HUB_WORKER__WEB_PORT']}"
+    worker.start()
+    try:
+        deadline = time.monotonic() + 120
+        found: dict[str, Any] = {}
+        while True:
+            assert worker.alive(), f"worker died; see {worker.log}"
+            assert time.monotonic() < deadline, f"never shown healthy: {found}"
+            found = json.loads(hub(env, "status", "--json", "--group", group).stdout)
+            mine = [m for m in found["members"] if m["worker_url"] == url and m["partitions"]]
+            if mine and mine[0]["health"] == "ok":
+                break
+            time.sleep(1)
+        assert worker.proc is not None
+        worker.proc.kill()  # SIGKILL: no leave-group request reaches the broker
+        worker.proc.wait(timeout=10)
+        res = hub({**env, "COLUMNS": "80"}, "status", "--json", "--group", group)
+        after = json.loads(res.stdout)
+        [dead] = [m for m in after["members"] if m["worker_url"] == url]
+        assert dead["partitions"], dead  # still listed by Kafka: the case at hand
+        assert dead["health"] == "refused", dead
+        text = hub({**env, "COLUMNS": "80"}, "status", "--group", group).stdout
+        assert "health REFUSED" in " ".join(text.split()), text
+    finally:
+        worker.stop()
