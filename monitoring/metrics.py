@@ -227,3 +227,19 @@ SNE_GATEWAY_UNPUBLISHED = Gauge(
     ["state"],
     registry=REGISTRY,
 )
+SNE_POLLER_SKIPPED = Counter(
+    "passerelle_sne_poller_skipped_total",
+    "What a pass of the SNE poller left for a later pass while going on, by poller and what: "
+    "demand_unanswered (its read timed out or its connection failed), demand_refused (the "
+    "SNE refused it or answered what the hub cannot read, or the hub refused it), "
+    "search_refused (a commune's search), radiations_refused (the radiation listing).",
+    ["poller", "what"],
+    registry=REGISTRY,
+)
+SNE_POLLER_UNREAD = Gauge(
+    "passerelle_sne_poller_unread_demands",
+    "Demands the SNE poller has not read (or published) yet and reads again at every pass, "
+    "by poller; as counted at the end of its last pass.",
+    ["poller"],
+    registry=REGISTRY,
+)

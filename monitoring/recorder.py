@@ -100,3 +100,18 @@ def records_closed(channel: str, reason: str, actor: str, count: int = 1) -> Non
 def sne_gateway_unpublished(owed: int, refused: int) -> None:
     m.SNE_GATEWAY_UNPUBLISHED.labels(state="owed").set(owed)
     m.SNE_GATEWAY_UNPUBLISHED.labels(state="refused").set(refused)
+
+
+#: what a pass of the SNE poller may leave for a later one (label ``what``)
+SNE_POLL_SKIPPED = ("demand_unanswered", "demand_refused", "search_refused", "radiations_refused")
+
+
+def sne_poll_skipped(poller: str, what: str, count: int = 1) -> None:
+    """A pass of the SNE poller left ``count`` of ``what`` for a later pass and went on."""
+    label = what if what in SNE_POLL_SKIPPED else "other"
+    m.SNE_POLLER_SKIPPED.labels(poller=poller, what=label).inc(count)
+
+
+def sne_poll_unread(poller: str, count: int) -> None:
+    """The demands the SNE poller still has to read, at the end of a pass."""
+    m.SNE_POLLER_UNREAD.labels(poller=poller).set(count)

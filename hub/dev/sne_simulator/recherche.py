@@ -3,7 +3,9 @@
 Supported criteria: numUnique, etatDemande (``A`` active, ``R`` radiée), the dépôt /
 renouvellement / radiation date windows, motifRadiation, communeSouhaitee (any wished
 commune), personneRecherchee (nom + prénom + date de naissance together). Other criteria
-are answered with an anomaly ``CRITERE`` rather than silently ignored. More than
+are answered with an anomaly ``CRITERE`` rather than silently ignored; a communeSouhaitee
+that is not an INSEE commune code (nor a former one) with ``COMMUNE``, as ``getNumUnique``
+answers such a wished commune. More than
 ``max_results`` (:data:`MAX_RESULTS`) matching demands — every criterion counted, the
 wished commune included — is answered with the anomaly ``TROPRESULT`` and no list.
 """
@@ -80,6 +82,8 @@ class RechercheService:
         return {"return": etree.tostring(answer, xml_declaration=True, encoding="UTF-8")}
 
     def _where(self, crit: dict[str, Any]) -> tuple[list[Any], list[Anomaly]]:
+        from hub.domain.geo import get_geography
+
         where: list[Any] = []
         found: list[Anomaly] = []
         supported = {
@@ -105,6 +109,15 @@ class RechercheService:
             where.append(t.c.etat == crit["etatDemande"])
         if crit.get("motifRadiation"):
             where.append(t.c.motif_radiation == crit["motifRadiation"])
+        commune = crit.get("communeSouhaitee")
+        if commune and not get_geography().is_known(str(commune)):
+            found.append(
+                Anomaly(
+                    "COMMUNE",
+                    f"demandeMulticritere/communeSouhaitee {commune!r} is not an INSEE "
+                    "commune code",
+                )
+            )
         for prefix, column in WINDOWS.items():
             start, end = crit.get(f"{prefix}Debut"), crit.get(f"{prefix}Fin")
             if start and end and start > end:
