@@ -43,7 +43,7 @@ from connectors.sne.errors import SneFault, SneProtocolError, SneUnavailable, Sn
 from connectors.sne.operations import DEMANDE, GP, RECHERCHE, SERVICES, WS_NS, service_of
 from connectors.sne.server import WSDL_DIR
 from hub.core.backoff import Backoff
-from hub.core.errors import ConfigError, InputError
+from hub.core.errors import ConfigError, HubError, InputError
 from hub.core.settings import SneSettings
 from monitoring import recorder
 
@@ -159,7 +159,12 @@ class SneClient:
                 break
             except Fault as fault:
                 raise _fault_error(fault) from None
-            except (requests.ConnectionError, requests.Timeout, TransportError) as exc:
+            except (
+                requests.ConnectionError,
+                requests.Timeout,
+                requests.exceptions.ChunkedEncodingError,  # a connection cut mid-body
+                TransportError,
+            ) as exc:
                 final = attempt >= self.cfg.retries or (
                     operation in NOT_REPLAYABLE and isinstance(exc, requests.ReadTimeout)
                 )
@@ -183,6 +188,18 @@ class SneClient:
             except XMLSyntaxError:
                 result["outcome"] = "transport_error"  # e.g. an HTML maintenance page
                 raise SneProtocolError(f"SNE {operation}: answer is not XML") from None
+            except HubError:
+                raise
+            except Exception as exc:
+                # what a hostile answer makes a third-party parser raise: an empty Body
+                # (zeep's IndexError), a multipart or gzip body that is not one (requests,
+                # requests_toolbelt). An answer the hub cannot read, for every caller
+                # (the gateway, the poller, numbering), never a crash
+                result["outcome"] = "transport_error"
+                log.debug("SNE %s: answer refused by a parser", operation, exc_info=True)
+                raise SneProtocolError(
+                    f"SNE {operation}: answer the hub cannot read ({type(exc).__name__})"
+                ) from None
         if isinstance(result, bytes):
             return {"return": result}
         return dict(zeep.helpers.serialize_object(result, dict) or {})  # type: ignore[no-untyped-call]
