@@ -36,6 +36,12 @@ class BatchStats:
     clock_reads: int = 0
     #: snapshots whose SNE délai anormalement long indicator disagrees with the hub's table
     delai_disagreements: int = 0
+    #: gestion partagée events of unknown demands (dispatch.parking), by outcome: parked,
+    #: delivered (released), unknown_demande (expired), parking_full, refused (at release)
+    parked: dict[str, int] = field(default_factory=dict)
+    #: events parked per partition, as counted by the batch (where it parked or released
+    #: some, and at each tick)
+    parked_now: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True, eq=False)

@@ -1,9 +1,10 @@
 """The demand's clock (issue 20): renewal notices and the délai anormalement long.
 
 **Due times derive from the stored state only.** A demand is valid 12 months: its
-*deadline* is the anniversary of ``demandeLogement/renouvellement/dateRenouvellement``
-when the snapshot has one (a ``REN`` resets it), else of ``dateCreationDemande`` (29
-February gives 28 February). Its thresholds, each a notice sent once:
+*deadline* is the anniversary of its cycle's start — the renewal date the state keeps
+(``demandeLogement/renouvellement/dateRenouvellement`` of the last snapshot that had
+one: a snapshot without the element leaves it), else ``dateCreationDemande`` (29
+February gives 28 February; :mod:`dispatch.renewal`). Its thresholds, each a notice sent once:
 
 * ``renouvellement_m-2`` / ``renouvellement_m-1``: the deadline minus 2 / 1 months
   (``clock.notice_months``; same day of the month, clamped to the month's last day);
@@ -25,14 +26,10 @@ new cycle (the notices of the old one are never sent).
 changelog partition, an own-key entry for its **next** renewal threshold, one for its
 délai crossing (when the table knows it) and one for its next cotation change (when a
 grid applies) — the later thresholds of a cycle get theirs when the one before is done,
-so a demand event writes at most three entries:
-
-    key   = b"\\x00d:" + due epoch ms on 13 digits + b"\\x00" + code + b"\\x00" + numéro
-    value = b""
-
-written and removed with the state (:meth:`Deadlines.entries`, diffed by
-``Processor._store``), so the keys sort by due time and a tick finds what is due with a
-range scan: O(due demands), never a scan of the stock.
+so a demand event writes at most three entries. Their keys (:mod:`dispatch.dueindex`)
+sort by due time, whatever the due time; they are written and removed with the state
+(:meth:`Deadlines.entries`, diffed by ``Processor._store``), so a tick finds what is due
+with a range scan: O(due demands), never a scan of the stock.
 
 **Time enters the stream** as ``DispatchTick`` records in each partition of hub.demandes
 (:func:`on_tick`). A tick sends, per demand in due order (every threshold of the demand
@@ -52,22 +49,34 @@ partition; the rest waits for the next.
 
 **Upgrade.** States stored before the index existed have no entries: the first ticks of
 a partition without a complete :func:`marker` write the entries of its stored demands,
-50,000 per tick in key order (one pass over the partition, once), then the marker.
+50,000 per tick in key order (one pass over the partition, once), then the marker. A key
+written out of due order by an earlier version (a due time of 10^13 ms or more on 14
+digits) is found by the tick's scan whatever its due time, removed as stale and its
+demand's entries written again (:mod:`dispatch.dueindex`): no pass, no marker.
 """
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import functools
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
-from zoneinfo import ZoneInfo
 
 from dispatch.cotation import COTATION, Scoring, covers, with_clock
+from dispatch.dueindex import PREFIX, due_in_store, entry_key, marker, misplaced, parse
+from dispatch.renewal import (
+    add_months,
+    created,
+    cycle_end,
+    day_ms,
+    deadline,
+    logement,
+    renewal_tokens,
+    schedule,
+    shifted,
+)
 from hub.core.errors import ConfigError
 from hub.domain.decisions import Decision, Delivery
 from hub.domain.delais import DelaiTable
@@ -76,93 +85,25 @@ from hub.domain.state import DemandeState, wished_communes
 if TYPE_CHECKING:
     from dispatch.batch import Batch
 
+#: the clock's interface; the index's keys and the calendar are re-exported for the
+#: modules and tests that import them from here
+__all__ = ["AVIS", "DELAI", "PREFIX", "UPGRADE_CHUNK", "Deadlines", "add_months", "day_ms",
+           "entry_key", "marker", "notice_id", "on_tick", "sne_indicator"]  # fmt: skip
+
 log = logging.getLogger(__name__)
 
 #: feed record kind of a notice sent by the clock
 AVIS = "AVIS"
-ECHEANCE = "echeance_depassee"
 DELAI = "delai_anormalement_long"
-#: prefix of every due entry
-PREFIX = b"\x00d:"
-PARIS = ZoneInfo("Europe/Paris")
 _IDS = uuid.UUID("6f1c7f0e-6b55-5d0e-9a64-2f7d0c1d2a20")
-#: due entries read per store scan page
-_PAGE = 128
 #: stored demands a tick brings into the due index while a partition is upgraded
 UPGRADE_CHUNK = 50_000
 
 
-def renewal_code(months: int) -> str:
-    """The threshold code of the notice ``months`` before the deadline."""
-    return f"renouvellement_m-{months}" if months else ECHEANCE
-
-
-@functools.lru_cache(maxsize=8192)
-def add_months(day: dt.date, months: int) -> dt.date:
-    """``day`` moved by ``months``, clamped to the target month's last day."""
-    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
-    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
-
-
-@functools.lru_cache(maxsize=8192)
-def day_ms(day: dt.date) -> int:
-    """00:00 Europe/Paris of ``day``, in epoch ms (0 for earlier days); cached: a
-    time-zone conversion costs tens of µs, and every state write asks for a few days."""
-    moment = dt.datetime(day.year, day.month, day.day, tzinfo=PARIS)
-    return max(0, int(moment.timestamp() * 1000))
-
-
-@functools.lru_cache(maxsize=8192)
-def _schedule(end: dt.date, notice_months: tuple[int, ...]) -> tuple[tuple[int, str, str], ...]:
-    """(due ms, code, ``noticesSent`` token) of each renewal notice of the cycle ending
-    at ``end`` (cached: a day's deadlines share it)."""
-    return tuple((day_ms(add_months(end, -m)), renewal_code(m), f"{end.isoformat()}:"
-                  f"{renewal_code(m)}") for m in notice_months)  # fmt: skip
-
-
-def _date(value: Any) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
-    except ValueError:
-        return None
-
-
-def _logement(demande: dict[str, Any] | None) -> dict[str, Any]:
-    return (demande or {}).get("demandeLogement") or {}
-
-
-def deadline(demande: dict[str, Any] | None) -> dt.date | None:
-    """The renewal deadline of a snapshot (None: no usable date)."""
-    dl = _logement(demande)
-    start = _date((dl.get("renouvellement") or {}).get("dateRenouvellement")) or _date(
-        dl.get("dateCreationDemande")
-    )
-    return None if start is None else add_months(start, 12)
-
-
 def sne_indicator(demande: dict[str, Any] | None) -> bool | None:
     """The SNE's own ``informationTraitement/estDelaiAnormalementLong`` (None: absent)."""
-    value = (_logement(demande).get("informationTraitement") or {}).get("estDelaiAnormalementLong")
+    value = (logement(demande).get("informationTraitement") or {}).get("estDelaiAnormalementLong")
     return value if isinstance(value, bool) else None
-
-
-def entry_key(due_ms: int, code: str, num_unique: str) -> bytes:
-    return PREFIX + b"%013d\x00%s\x00%s" % (due_ms, code.encode(), num_unique.encode())
-
-
-def parse(key: bytes) -> tuple[int, str, str]:
-    """(due ms, code, numéro unique) of a due entry's key."""
-    due, code, num = key[len(PREFIX) :].split(b"\x00", 2)
-    return int(due), code.decode(), num.decode()
-
-
-def marker(partition: int, generation: int = 1) -> bytes:
-    """Written once every stored demand of ``partition`` has its due entries.
-    ``generation`` 2: the entries of the cotation clock too (a worker with a scoring
-    runs the upgrade pass again, once, for the states stored without them)."""
-    if generation == 1:
-        return b"\x00d-complete:%d" % partition
-    return b"\x00d-complete:%d:%d" % (generation, partition)
 
 
 def notice_id(num_unique: str, code: str, cycle: dt.date) -> str:
@@ -204,8 +145,9 @@ class Deadlines:
         if not self._any_delai:  # no département known: no lookup at every write
             return None
         months = self.delais.months(self.departement(state, geography))
-        created = _date(_logement(state.demande).get("dateCreationDemande"))
-        return None if months is None or created is None else day_ms(add_months(created, months))
+        start = created(state.demande)
+        crossing = None if months is None or start is None else shifted(start, months)
+        return None if crossing is None else day_ms(crossing)
 
     def thresholds(self, state: DemandeState | None,
                    geography: Geography | None) -> list[tuple[int, str, dt.date]]:  # fmt: skip
@@ -213,15 +155,15 @@ class Deadlines:
         if state is None or not state.active:
             return []
         out: list[tuple[int, str, dt.date]] = []
-        end = deadline(state.demande)
+        end = deadline(state)
         if end is not None:
-            out += [(due, code, end) for due, code, token in _schedule(end, self.notice_months)
+            out += [(due, code, end) for due, code, token in schedule(end, self.notice_months)
                     if token not in state.notices_sent]  # fmt: skip
         if state.delai_anormalement_long is None:
             due = self.delai_due(state, geography)
-            created = _date(_logement(state.demande).get("dateCreationDemande"))
-            if due is not None and created is not None:
-                out.append((due, DELAI, created))
+            start = created(state.demande)
+            if due is not None and start is not None:
+                out.append((due, DELAI, start))
         if self.scoring is not None:
             after = self.scoring.reference_day(state, state.occurred_at)
             change = self.scoring.next_change(state.demande, after,
@@ -249,13 +191,16 @@ class Deadlines:
     def carry(self, prior: DemandeState | None, state: DemandeState, occurred_at: int,
               geography: Geography | None) -> tuple[DemandeState, bool]:  # fmt: skip
         """``state`` (just decided from an event) with what the clock kept in ``prior``:
-        the notices of the same cycle, the délai flag — replaced by the SNE's indicator
-        when the snapshot has one. Second: whether that indicator disagrees with the
-        hub's own table at ``occurred_at`` (counted, not acted upon: the SNE wins)."""
-        end = deadline(state.demande)
-        kept = tuple(n for n in (prior.notices_sent if prior else ())
-                     if (end is not None and n.startswith(end.isoformat() + ":"))
-                     or n.startswith(COTATION + ":"))  # fmt: skip
+        the cycle's renewal date (its snapshot's, else the prior's: :mod:`dispatch.
+        renewal`), the notices of the same cycle, the cotation clock, the délai flag —
+        replaced by the SNE's indicator when the snapshot has one. Second: whether that
+        indicator disagrees with the hub's own table at ``occurred_at`` (counted, not
+        acted upon: the SNE wins)."""
+        renewed = renewal_tokens(prior, state)
+        end = cycle_end(state.demande, renewed)
+        kept = (*renewed, *(n for n in (prior.notices_sent if prior else ())
+                            if (end is not None and n.startswith(end.isoformat() + ":"))
+                            or n.startswith(COTATION + ":")))  # fmt: skip
         flag, source = (prior.delai_anormalement_long, prior.delai_source) if prior \
             else (None, None)  # fmt: skip
         sne = sne_indicator(state.demande)
@@ -280,26 +225,6 @@ class Deadlines:
         if code == COTATION:
             return replace(state, notices_sent=with_clock(state.notices_sent, cycle))
         return replace(state, notices_sent=(*state.notices_sent, f"{cycle.isoformat()}:{code}"))
-
-
-def due_in_store(store: Any, partition: int, now_ms: int, limit: int) -> list[bytes]:
-    """The keys of up to ``limit`` stored due entries of ``partition`` with a due time at
-    or before ``now_ms``, in key (due) order: pages of the range scan, stopping at the
-    first entry not due (the cost is the due entries plus at most one page)."""
-    out: list[bytes] = []
-    after = PREFIX
-    while len(out) < limit:
-        page = list(store.scan_from(partition, [PREFIX], after, _PAGE))
-        for key, _ in page:
-            if parse(key)[0] > now_ms:
-                return out
-            out.append(key)
-            if len(out) >= limit:
-                return out
-        if len(page) < _PAGE:
-            return out
-        after = page[-1][0]
-    return out
 
 
 def _upgrade(batch: Batch, deadlines: Deadlines, partition: int, limit: int) -> int:
@@ -364,7 +289,7 @@ def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
             # stale in the store; a demand not stored yet is left to its own write (the
             # entry is in its base when its prior had it), else cleaned at a later tick
             if entry in stored and not _pending(batch, key):
-                _drop(batch, key, partition, state, entry)
+                _drop(batch, key, partition, state, entry, deadlines)
             continue
         assert state is not None  # it has the entry
         # this threshold, then those it made next, while due: each once, in due order
@@ -400,9 +325,15 @@ def _pending(batch: Batch, key: bytes) -> bool:
 
 
 def _drop(batch: Batch, key: bytes, partition: int, state: DemandeState | None,
-          entry: bytes) -> None:  # fmt: skip
+          entry: bytes, deadlines: Deadlines) -> None:  # fmt: skip
     """Remove a stale stored entry: the state is written again (None: deleted again) with
     the entry among what it had stored, so storing it deletes the entry unless a later
-    record of the batch brings it back (then it stays: it is what the store holds)."""
+    record of the batch brings it back (then it stays: it is what the store holds). A
+    misplaced entry (:func:`dispatch.dueindex.misplaced`) stood for one of the state's
+    own, never stored in the current layout: those are written too (again, if stored)."""
     batch.write(key, partition, state, state)
-    batch.bases[key][entry] = b""
+    base = batch.bases[key]
+    if misplaced(entry):
+        for own in deadlines.entries(state, batch.index.geography):
+            base.pop(own, None)
+    base[entry] = b""

@@ -1,10 +1,12 @@
 """Gestion partagée events (``hub.evenements``) fanned out to every holder of the demand.
 
-``hub.evenements`` is keyed and partitioned like ``hub.demandes``, so the worker that owns
-a demand's state (``demande-state`` table) also reads its events: the holders are the
-state's ``recipients``. Each holder gets a ``FeedRecord`` of kind ``EVENEMENT`` (field
+``hub.evenements`` is keyed and partitioned like ``hub.demandes`` and read by the same
+dispatch processor, in the same batches, so the worker that owns a demand's state
+(``demande-state`` table) also reads its events: the holders are the state's
+``recipients``. Each holder gets a ``FeedRecord`` of kind ``EVENEMENT`` (field
 ``evenement``; no demand snapshot) on its feed. An event of a demand the worker does not
-know (not dispatched yet, or deleted) reaches nobody but is logged.
+know yet is parked until the demand's first state is stored, then delivered; one of a
+deleted demand, or one parked too long, goes to ``hub.dlq`` (:mod:`dispatch.parking`).
 
 A CAL decision rejecting the demand for irrecevabilité (``DECISCAL`` with
 ``DECISION=IRREC``) leads to its radiation (CCH R441-3): the worker, which holds the last
@@ -12,25 +14,23 @@ snapshot, publishes a ``RAD`` demand event (motive ``RADIRR``) to ``hub.demandes
 event id derives from the GP event's, so a replay produces the same radiation.
 Undecodable input goes to ``hub.dlq`` like every bad input of the worker.
 
-Plain logic: the faust agent that calls :func:`handle` is declared in
-``dispatch.runtime.app``.
+Plain logic: :func:`fan_out` is what one event sends for a known demand; the processor
+calls it through :class:`dispatch.parking.Parking`; :func:`handle` runs one record alone.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from dispatch.feedbytes import wire
-from dispatch.letters import check_key, check_outputs, dead_letter, refusal, screen
-from dispatch.processor import StateStore
-from dispatch.sending import Output, Sender, send_all
+from dispatch.ports import StateStore, partition_of
+from dispatch.sending import Output, Sender
 from hub.core import topics
-from hub.core.errors import HubError
+from hub.domain.cal_rules import IRRECEVABILITE_MOTIFS
 from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState
 from schemas import Codec
@@ -59,7 +59,13 @@ def evenement_record(
 
 
 def radiation_for(evenement: dict[str, Any], state: DemandeState) -> dict[str, Any] | None:
-    """The RAD demand event an irrecevabilité decision leads to (None otherwise)."""
+    """The RAD demand event an irrecevabilité decision leads to (None otherwise).
+
+    Its ``sousMotifIrrecevabilite`` is the decision's ``MOTIF`` only when that is a code of
+    the domain's list (:data:`~hub.domain.cal_rules.IRRECEVABILITE_MOTIFS`), else null: the
+    element is a code (``[a-zA-Z0-9]{1,6}`` in the InterfaceNuu XSD) and ``MOTIF`` is free
+    text wherever the API's CAL guard did not check it (a record written to hub.evenements
+    by another producer); the radiation happens either way."""
     fields = evenement.get("caracteristiques") or {}
     if evenement["codeTypeEvenement"] != "DECISCAL" or fields.get("DECISION") != "IRREC":
         return None
@@ -67,10 +73,11 @@ def radiation_for(evenement: dict[str, Any], state: DemandeState) -> dict[str, A
         return None
     demande = copy.deepcopy(state.demande)
     inner = demande.get("demandeLogement") or {}
+    motif = fields.get("MOTIF")
     inner["radiation"] = {
         "dateRadiation": fields.get("DATEDEC") or evenement["dateSurvenance"],
         "motifRadiation": "RADIRR",
-        "sousMotifIrrecevabilite": fields.get("MOTIF"),
+        "sousMotifIrrecevabilite": motif if motif in IRRECEVABILITE_MOTIFS else None,
         "absenceReponse": None,
     }
     return {
@@ -99,45 +106,32 @@ async def handle(
     max_output_bytes: int = 1_000_000,
     headers: Sequence[tuple[str, bytes]] = (),
 ) -> int:
-    """Fan one hub.evenements message out; return the number of feed records sent.
+    """Process one hub.evenements message alone, as the worker's processor does within a
+    batch (:mod:`dispatch.parking`: delivered, parked or dead-lettered), its outputs
+    acknowledged and its writes stored; return the number of feed records sent.
 
-    Every record ends in one place: its holders' feeds (possibly none: a demand not
-    dispatched here is logged), or ``hub.dlq`` with its reason (``dispatch.letters``;
-    ``oversize`` too when one of its outputs is above ``max_output_bytes``, the
-    producer's max_request_size). Only a retriable error (the broker) propagates."""
-    now = int(time.time() * 1000)
-    try:
-        pending = _fan_out(value, key, store, index, codec, partition, now, max_record_bytes)
-        check_outputs(pending, max_output_bytes)  # else the producer refuses it at every try
-    except Exception as exc:
-        if isinstance(exc, HubError) and exc.retriable:
-            raise
-        pending = [dead_letter(codec, refusal(exc), topic=topics.EVENEMENTS,
-                               partition=partition, offset=offset, key=key, value=value,
-                               now_ms=now, headers=headers)]  # fmt: skip
-    await send_all(sender, pending)  # acknowledged before faust acks (and commits) the input
-    return sum(1 for topic, _, _ in pending if topic.startswith(topics.FEED_PREFIX))
+    ``partition`` -1: the key's. Every record ends in one place: its holders' feeds
+    (possibly none), the parking, or ``hub.dlq`` with its reason (``oversize`` too when
+    one of its outputs is above ``max_output_bytes``, the producer's max_request_size).
+    Only a retriable error (the broker) propagates."""
+    # the processor imports dispatch.parking, which imports this module
+    from dispatch.processor import InputRecord, Processor
+
+    if partition < 0:
+        partition = 0 if key is None else partition_of(key, store.partitions)
+    proc = Processor(index, codec, store, sender, max_record_bytes=max_record_bytes,
+                     max_output_bytes=max_output_bytes)  # fmt: skip
+    rec = InputRecord(topics.EVENEMENTS, partition, offset, key, value, tuple(headers))
+    stats = await proc.process([rec])
+    return sum(n for (_, kind), n in stats.by_actor.items() if kind == EVENEMENT)
 
 
-def _fan_out(
-    value: bytes | None,
-    key: bytes | None,
-    store: StateStore,
-    index: TerritoryIndex,
-    codec: Codec,
-    partition: int,
-    now: int,
-    max_record_bytes: int,
+def fan_out(
+    evenement: dict[str, Any], state: DemandeState, index: TerritoryIndex, codec: Codec, now: int
 ) -> list[Output]:
-    screen(value, key, max_record_bytes)
-    assert value is not None  # screened
-    evenement = codec.decode_as(value, "EvenementGP")
-    check_key(key, evenement["numUnique"])
-    raw = store.get(evenement["numUnique"].encode(), partition if partition >= 0 else None)
-    if raw is None:
-        log.info("gestion partagée event for a demand not dispatched here; nobody to tell")
-        return []
-    state = DemandeState.from_avro(codec.decode_as(raw, "DemandeState"))
+    """What one event of a known demand sends: an ``EVENEMENT`` record to each of the
+    state's recipients (with its profile), then the ``RAD`` it leads to, if any."""
+    key = state.num_unique.encode()
     pending: list[Output] = []
     for actor_id in sorted(state.recipients):
         actor = index.actor(actor_id)

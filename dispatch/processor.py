@@ -31,6 +31,7 @@ from dispatch.feed import feed_record
 from dispatch.feedbytes import FeedBytes
 from dispatch.known_letters import KnownLetters, refusal_identity
 from dispatch.letters import check_key, check_outputs, dead_letter, refusal, replay_info, screen
+from dispatch.parking import Parking
 from dispatch.ports import InputRecord as InputRecord
 from dispatch.ports import StateStore as StateStore
 from dispatch.ports import partition_of
@@ -80,6 +81,7 @@ class Processor:
         clock: Callable[[], float] = time.time,
         deadlines: Deadlines | None = None,
         due_chunk: int = 5000,
+        parking: Parking | None = None,
     ) -> None:
         self.index = index
         self.codec = codec
@@ -98,6 +100,8 @@ class Processor:
         #: the demand's clock: thresholds and due entries (dispatch.deadlines)
         self.deadlines = deadlines if deadlines is not None else Deadlines()
         self.due_chunk = due_chunk
+        #: hub.evenements records: delivered, or parked until their demand is (dispatch.parking)
+        self.parking = parking if parking is not None else Parking()
         self._snapshots = snapshot_bytes(codec)
         self._consecutive_dead = 0
         #: letters known on hub.dlq (dispatch.known_letters): read at start, and this
@@ -138,6 +142,11 @@ class Processor:
             try:
                 screen(rec.value, rec.key, self.max_record_bytes)
                 assert rec.value is not None  # screened
+                if rec.topic == topics.EVENEMENTS:  # gestion partagée (dispatch.parking)
+                    operation = "EVENEMENT"
+                    self.parking.on_record(batch, rec)
+                    self._consecutive_dead = 0
+                    continue
                 name, body, snapshot = self._snapshots.event_span(rec.value)
                 operation = "CONTROL" if name == "DispatchControl" else name
                 if name == "DispatchControl":
@@ -171,6 +180,7 @@ class Processor:
                     batch.stats.clock_reads += deadlines.on_tick(
                         batch, self.deadlines, rec.partition, body["now"], self.due_chunk
                     )
+                    self.parking.on_tick(batch, rec.partition, body["now"])  # expired ones
                 elif name == "DispatchPurge":  # hub purge (dispatch/purge.py): no output
                     key = purge_key(body)
                     check_key(rec.key, key.decode())
@@ -294,17 +304,21 @@ class Processor:
         if decision.skipped:
             batch.stats.skipped += 1
             return False
-        if decision.state is not None:  # what the clock keeps (dispatch.deadlines.carry)
-            decision.state, disagrees = self.deadlines.carry(
-                prior, decision.state, event["occurredAt"], self.index.geography
+        state = decision.state
+        assert state is not None  # decide always answers a state (a SUP: its marker)
+        if not decision.delete:  # what the clock keeps (a deletion marker keeps nothing)
+            state, disagrees = self.deadlines.carry(
+                prior, state, event["occurredAt"], self.index.geography
             )
+            decision.state = state
             batch.stats.delai_disagreements += disagrees
-        base = decision.state if decision.state is not None else prior
-        if base is not None:
-            self._emit(batch, decision, base, event["eventId"], event["operation"],
-                       event["occurredAt"], list(event.get("changedFields") or []),
-                       refuse_oversize=True)  # fmt: skip
-        batch.write(key, rec.partition, None if decision.delete else decision.state, prior)
+        # a SUP's withdrawals are built from its marker: no snapshot, the last version
+        self._emit(batch, decision, state, event["eventId"], event["operation"],
+                   event["occurredAt"], list(event.get("changedFields") or []),
+                   refuse_oversize=True)  # fmt: skip
+        batch.write(key, rec.partition, state, prior)
+        if prior is None:  # its first state: the GP events parked for it, right after it
+            self.parking.on_created(batch, rec.partition, state)
         return True
 
     # -- actor changes (dispatch.redispatch) -----------------------------------------

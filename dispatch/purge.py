@@ -1,4 +1,4 @@
-"""Purging radiated demands from the dispatch state (issue 7, ``hub purge``).
+"""Purging radiated and deleted demands from the dispatch state (issue 7, ``hub purge``).
 
 The purge job never writes the state table itself: it publishes a ``DispatchPurge``
 record on hub.demandes, keyed like the demand's events, so the worker that owns the
@@ -14,13 +14,19 @@ from typing import Any
 
 from hub.domain.state import DemandeState
 
+#: the last operations of a state the purge removes: a radiation, a deletion's marker
+PURGED_OPERATIONS = frozenset({"RAD", "SUP"})
+
 
 def purgeable(state: DemandeState | None, radiated_before_ms: int) -> bool:
-    """True when ``state`` is a radiation older than ``radiated_before_ms``."""
+    """True when ``state`` is a radiation, or a deletion's marker (hub.domain.decisions.
+    deletion_marker), older than ``radiated_before_ms``. The marker is kept that long so
+    that the deleted demand's events published again (retries, re-publications) are
+    still recognised as duplicates; after the purge they would create it again."""
     return (
         state is not None
         and not state.active
-        and state.last_operation == "RAD"
+        and state.last_operation in PURGED_OPERATIONS
         and state.occurred_at < radiated_before_ms
     )
 

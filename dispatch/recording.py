@@ -34,6 +34,10 @@ def record_batch(stats: BatchStats, *, now: float | None = None) -> None:
         m.DELAI_DISAGREEMENTS.inc(stats.delai_disagreements)
     if stats.clock_reads:
         m.CLOCK_READS.inc(stats.clock_reads)
+    for outcome, n in stats.parked.items():
+        m.PARKED_EVENEMENTS_OUTCOMES.labels(outcome=outcome).inc(n)
+    for partition, n in stats.parked_now.items():
+        m.PARKED_EVENEMENTS.labels(partition=str(partition)).set(n)
     if stats.replays:
         topic = next(iter(stats.inputs))[0] if stats.inputs else ""
         m.DLQ_REPLAYS.labels(topic=topic).inc(stats.replays)

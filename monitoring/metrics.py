@@ -37,7 +37,8 @@ CALL_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 EVENTS_IN = Counter(
     "passerelle_events_in_total",
     "Input records processed by dispatch, by source topic and operation "
-    "(CRE/MOD/RAD/... for demand events, CONTROL for actor changes, UNDECODABLE otherwise).",
+    "(CRE/MOD/RAD/... for demand events, CONTROL for actor changes, TICK for the clock, "
+    "EVENEMENT for gestion partagée events, UNDECODABLE otherwise).",
     ["topic", "operation"],
     registry=REGISTRY,
 )
@@ -91,6 +92,24 @@ DLQ_REPLAYS = Counter(
     "passerelle_dlq_replays_total",
     "Input records this worker saw that were replayed from hub.dlq (hub dlq replay).",
     ["topic"],
+    registry=REGISTRY,
+)
+PARKED_EVENEMENTS = Gauge(
+    "passerelle_parked_evenements",
+    "Gestion partagée events of demands not dispatched yet, parked in the worker's state "
+    "until their demand's first event (dispatch/parking.py), by partition of hub.evenements; "
+    "as last counted by the worker holding the partition (where a batch parked or released "
+    "some, and at each clock tick). Bounded by worker.parked_evenements_max.",
+    ["partition"],
+    registry=REGISTRY,
+)
+PARKED_EVENEMENTS_OUTCOMES = Counter(
+    "passerelle_evenements_parking_total",
+    "Gestion partagée events of unknown demands, by outcome: parked, delivered (released at "
+    "their demand's first event), unknown_demande (parked longer than "
+    "worker.parked_evenement_ttl_s: hub.dlq), parking_full (not parked: hub.dlq), refused "
+    "(released to hub.dlq: a deleted demand, too large).",
+    ["outcome"],
     registry=REGISTRY,
 )
 DELAI_DISAGREEMENTS = Counter(
@@ -148,6 +167,15 @@ OUTBOX_DEPTH = Gauge(
     ["actor"],
     registry=REGISTRY,
 )
+RECORDS_CLOSED_UNDELIVERED = Counter(
+    "passerelle_records_closed_undelivered_total",
+    "Feed records a delivery channel (webhook, soap, file) closed without delivering them, "
+    "by reason (soap_fault: refused by the receiver; unrenderable: its format cannot hold "
+    "the record; actor_removed: its actor left the registry) and actor; each has an audit "
+    "row with that outcome and reason, and the outbox row its last_error.",
+    ["channel", "reason", "actor"],
+    registry=REGISTRY,
+)
 AGENT_LAST_EVENT = Gauge(
     "passerelle_agent_last_event_timestamp_seconds",
     "Unix time at which the agent last finished processing an input record "
@@ -187,6 +215,22 @@ SNE_POLLER_BEHIND = Gauge(
     ["poller"],
     registry=REGISTRY,
 )
+SNE_POLLER_SKIPPED = Counter(
+    "passerelle_sne_poller_skipped_total",
+    "What a pass of the SNE poller left for a later pass while going on, by poller and what: "
+    "demand_unanswered (its read timed out or its connection failed), demand_refused (the "
+    "SNE refused it or answered what the hub cannot read, or the hub refused it), "
+    "search_refused (a commune's search), radiations_refused (the radiation listing).",
+    ["poller", "what"],
+    registry=REGISTRY,
+)
+SNE_POLLER_UNREAD = Gauge(
+    "passerelle_sne_poller_unread_demands",
+    "Demands the SNE poller has not read (or published) yet and reads again at every pass, "
+    "by poller; as counted at the end of its last pass.",
+    ["poller"],
+    registry=REGISTRY,
+)
 STATISTICS_STOCK = Gauge(
     "passerelle_statistics_stock_actif",
     "Active demands whose first wished commune lies in the département (the statistics "
@@ -208,15 +252,6 @@ GP_UNPUBLISHED = Gauge(
     "api.republish_interval_s); it publishes them in store order per demand.",
     registry=REGISTRY,
 )
-RECORDS_CLOSED_UNDELIVERED = Counter(
-    "passerelle_records_closed_undelivered_total",
-    "Feed records a delivery channel (webhook, soap, file) closed without delivering them, "
-    "by reason (soap_fault: refused by the receiver; unrenderable: its format cannot hold "
-    "the record; actor_removed: its actor left the registry) and actor; each has an audit "
-    "row with that outcome and reason, and the outbox row its last_error.",
-    ["channel", "reason", "actor"],
-    registry=REGISTRY,
-)
 SNE_GATEWAY_UNPUBLISHED = Gauge(
     "passerelle_sne_gateway_unpublished_records",
     "Records the SOAP gateway owes Kafka for what the SNE accepted (sne_gateway_unpublished), "
@@ -225,21 +260,5 @@ SNE_GATEWAY_UNPUBLISHED = Gauge(
     "large: set aside, tried again at the gateway's next start); as last counted by hub "
     "soap-gateway.",
     ["state"],
-    registry=REGISTRY,
-)
-SNE_POLLER_SKIPPED = Counter(
-    "passerelle_sne_poller_skipped_total",
-    "What a pass of the SNE poller left for a later pass while going on, by poller and what: "
-    "demand_unanswered (its read timed out or its connection failed), demand_refused (the "
-    "SNE refused it or answered what the hub cannot read, or the hub refused it), "
-    "search_refused (a commune's search), radiations_refused (the radiation listing).",
-    ["poller", "what"],
-    registry=REGISTRY,
-)
-SNE_POLLER_UNREAD = Gauge(
-    "passerelle_sne_poller_unread_demands",
-    "Demands the SNE poller has not read (or published) yet and reads again at every pass, "
-    "by poller; as counted at the end of its last pass.",
-    ["poller"],
     registry=REGISTRY,
 )

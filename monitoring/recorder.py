@@ -17,7 +17,8 @@ from hub.domain.refdata import TABLES
 from monitoring import metrics as m
 
 #: operation label values; anything else read from input is counted as INVALID
-_OPERATIONS = TABLES["operation"] | {"CONTROL", "TICK", "UNDECODABLE"}
+#: (EVENEMENT: a hub.evenements record, dispatch.parking)
+_OPERATIONS = TABLES["operation"] | {"CONTROL", "TICK", "UNDECODABLE", "EVENEMENT"}
 #: ``anomalies``: the remote system answered and refused the input with an anomaly list
 OUTCOMES = ("ok", "business_error", "transport_error", "timeout", "anomalies")
 
@@ -76,6 +77,12 @@ def outbox_depth(actor: str, depth: int) -> None:
     m.OUTBOX_DEPTH.labels(actor=actor).set(depth)
 
 
+def records_closed(channel: str, reason: str, actor: str, count: int = 1) -> None:
+    """``count`` records of ``actor`` closed by ``channel`` without being delivered."""
+    if count:
+        m.RECORDS_CLOSED_UNDELIVERED.labels(channel=channel, reason=reason, actor=actor).inc(count)
+
+
 def sne_poll_succeeded(
     poller: str, newest_change: float | None, *, now: float | None = None
 ) -> None:
@@ -85,21 +92,6 @@ def sne_poll_succeeded(
     m.SNE_POLLER_LAST_SUCCESS.labels(poller=poller).set(now)
     if newest_change is not None:
         m.SNE_POLLER_BEHIND.labels(poller=poller).set(max(now - newest_change, 0.0))
-
-
-def gp_unpublished(count: int) -> None:
-    m.GP_UNPUBLISHED.set(count)
-
-
-def records_closed(channel: str, reason: str, actor: str, count: int = 1) -> None:
-    """``count`` records of ``actor`` closed by ``channel`` without being delivered."""
-    if count:
-        m.RECORDS_CLOSED_UNDELIVERED.labels(channel=channel, reason=reason, actor=actor).inc(count)
-
-
-def sne_gateway_unpublished(owed: int, refused: int) -> None:
-    m.SNE_GATEWAY_UNPUBLISHED.labels(state="owed").set(owed)
-    m.SNE_GATEWAY_UNPUBLISHED.labels(state="refused").set(refused)
 
 
 #: what a pass of the SNE poller may leave for a later one (label ``what``)
@@ -115,3 +107,12 @@ def sne_poll_skipped(poller: str, what: str, count: int = 1) -> None:
 def sne_poll_unread(poller: str, count: int) -> None:
     """The demands the SNE poller still has to read, at the end of a pass."""
     m.SNE_POLLER_UNREAD.labels(poller=poller).set(count)
+
+
+def gp_unpublished(count: int) -> None:
+    m.GP_UNPUBLISHED.set(count)
+
+
+def sne_gateway_unpublished(owed: int, refused: int) -> None:
+    m.SNE_GATEWAY_UNPUBLISHED.labels(state="owed").set(owed)
+    m.SNE_GATEWAY_UNPUBLISHED.labels(state="refused").set(refused)

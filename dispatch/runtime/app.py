@@ -1,10 +1,12 @@
 """Wiring: the faust app, its topics, the state table and the agents.
 
 Declarations and wiring live here; the logic is in ``dispatch.processor``,
-``dispatch.evenements`` and ``hub.domain.decisions``. The agents only turn faust events
-into plain calls. Settings reach the faust objects through this factory: the transport
-gets a :class:`~dispatch.runtime.transport.RuntimeConfig`, the sensor and the agents
-their values as arguments and closures; nothing is hung on the App.
+``dispatch.parking``, ``dispatch.evenements`` and ``hub.domain.decisions``. The agent only
+turns faust events into plain calls; it reads ``hub.demandes`` and ``hub.evenements``
+together (a gestion partagée event is decided against the same states as its demand's
+events). Settings reach the faust objects through this factory: the transport gets a
+:class:`~dispatch.runtime.transport.RuntimeConfig`, the sensor and the agents their values
+as arguments and closures; nothing is hung on the App.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from mode import CrashingSupervisor
 from dispatch.actors_loader import load_actors
 from dispatch.cotation import install as install_scoring
 from dispatch.deadlines import Deadlines
-from dispatch.evenements import handle
 from dispatch.known_letters import recent_letters
 from dispatch.letters import record_headers
+from dispatch.parking import Parking
 from dispatch.pipeline import Pipeline
-from dispatch.processor import InputRecord, Processor, StateStore
+from dispatch.processor import InputRecord, Processor
 from dispatch.runtime.credentials import faust_credentials
 from dispatch.runtime.sender import KafkaSender
 from dispatch.runtime.tablestore import ROCKSDB_OPTIONS, table_store
@@ -32,13 +34,12 @@ from dispatch.runtime.transport import RuntimeConfig
 from dispatch.runtime.transport import install as install_transport
 from dispatch.runtime.web import install_monitoring
 from dispatch.scoring_ports import worker_scoring
-from dispatch.sending import Sender
 from hub.core import topics
 from hub.core.kafka.client import producer_options
 from hub.core.settings import HubSettings, WorkerSettings
 from hub.domain.geo import get_geography
 from hub.domain.matching import TerritoryIndex
-from schemas import Codec, get_codec
+from schemas import get_codec
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,10 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         fetch_max_wait_ms=settings.worker.fetch_max_wait_ms,
         # the agents' inputs, whose records BoundedConsumer hands out without a hole
         input_topics=frozenset({topics.DEMANDES, topics.EVENEMENTS})))  # fmt: skip
-    demandes = app.topic(topics.DEMANDES, key_type=bytes, value_type=bytes, partitions=k.partitions)
+    # one agent reads both inputs, co-partitioned: a gestion partagée event is decided in
+    # the same batches as its demand's events, against the same states (dispatch.parking)
+    inputs = app.topic(topics.DEMANDES, topics.EVENEMENTS, key_type=bytes, value_type=bytes,
+                       partitions=k.partitions)  # fmt: skip
     table = app.Table(
         "demande-state",
         default=None,
@@ -117,6 +121,9 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     # the score in feed records and its clock (dispatch.cotation, dispatch.declarations)
     scoring = worker_scoring(settings.database_url)
     install_scoring(scoring)
+    # hub.evenements records of demands not known yet (dispatch.parking)
+    parking = Parking(settings.worker.parked_evenements_max,
+                      int(settings.worker.parked_evenement_ttl_s * 1000))  # fmt: skip
     processor = Processor(
         index,
         codec,
@@ -129,6 +136,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         redispatch_slice_s=settings.worker.redispatch_slice_ms / 1000,
         deadlines=Deadlines(settings.clock.notice_months, scoring=scoring),
         due_chunk=settings.clock.due_chunk,
+        parking=parking,
     )
     # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats
     sensor = install_monitoring(app, settings, agents={topics.DEMANDES: "dispatch"})
@@ -136,7 +144,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     # A crashed agent stops the whole worker (non-zero exit; a supervisor restarts it)
     # instead of faust restarting the agent on the next record: what the crashed batch
     # held is neither committed nor skipped, it is read again by the next worker.
-    @app.agent(demandes, name="dispatch", supervisor_strategy=CrashingSupervisor)
+    @app.agent(inputs, name="dispatch", supervisor_strategy=CrashingSupervisor)
     async def dispatch(stream: Any) -> None:
         loaded = await load_actors(settings, index)
         log.info("dispatch: %d actors loaded from %s", loaded, topics.ACTORS)
@@ -186,25 +194,4 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
             except Exception as exc:  # the next tick tries again; nothing is lost
                 log.warning("clock tick not written: %s: %s", type(exc).__name__, exc)
 
-    # issue 4: gestion partagée events fanned out to the demand's holders (same table)
-    store = table_store(table, k.partitions, settings.worker.store)
-    _wire_evenements(app, settings, store, index, codec, KafkaSender(app))
     return app
-
-
-def _wire_evenements(app: faust.App, settings: HubSettings, store: StateStore,
-                     index: TerritoryIndex, codec: Codec, sender: Sender) -> None:  # fmt: skip
-    """Declare the ``evenements`` agent (additive to dispatch; logic in dispatch.evenements)."""
-    evenements = app.topic(topics.EVENEMENTS, key_type=bytes, value_type=bytes,
-                           partitions=settings.kafka.partitions)  # fmt: skip
-    max_record_bytes = settings.worker.max_record_bytes
-
-    # crashing, like dispatch: an agent that raised stops the worker (see create_app)
-    @app.agent(evenements, name="evenements", supervisor_strategy=CrashingSupervisor)
-    async def fan_out(stream: Any) -> None:
-        async for event in stream.events():
-            m = event.message
-            await handle(m.value, m.key, store, index, codec, sender, partition=m.partition,
-                         offset=m.offset, max_record_bytes=max_record_bytes,
-                         max_output_bytes=WorkerSettings.PRODUCER_MAX_REQUEST_BYTES,
-                         headers=record_headers(m.headers))  # fmt: skip

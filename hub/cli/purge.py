@@ -1,4 +1,5 @@
-"""``hub purge``: remove demands radiated more than a year ago from the hub's stores."""
+"""``hub purge``: remove demands radiated or deleted more than a year ago from the hub's
+stores."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
     type=click.IntRange(min=1),
     default=365,
     show_default=True,
-    help="Purge demands radiated more than this many days ago.",
+    help="Purge demands radiated or deleted more than this many days ago.",
 )
 @click.option("--dry-run", is_flag=True, help="Only count what would be purged.")
 @click.option(
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
     help="Run again every SECONDS (the scheduled job; e.g. 86400).",
 )
 def purge(older_than_days: int, dry_run: bool, every_s: float | None) -> None:
-    """Purge radiated demands (dispatch state, SQL stores); see docs/reliability.md."""
+    """Purge radiated or deleted demands (dispatch state, SQL stores); see
+    docs/reliability.md."""
     from hub.services.purge import run_purge
 
     settings = get_settings()

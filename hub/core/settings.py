@@ -117,6 +117,12 @@ class WorkerSettings(BaseModel):
     #: Past it the batch is given up: its inputs stay uncommitted and are dispatched again
     #: at restart (same event ids), so a broker gone for good cannot keep SIGTERM waiting
     shutdown_timeout_s: float = 15.0
+    #: a gestion partagée event of a demand the worker does not know yet is parked in its
+    #: state until the demand's first event, then delivered (dispatch/parking.py): at most
+    #: this many per partition (beyond: hub.dlq, reason ``parking_full``; 0 parks none),
+    #: each at most this long (then hub.dlq, reason ``unknown_demande``, at a clock tick)
+    parked_evenements_max: int = Field(default=10_000, ge=0, le=100_000)
+    parked_evenement_ttl_s: float = Field(default=7 * 86_400, gt=0)
 
 
 class ClockSettings(BaseModel):
@@ -268,15 +274,15 @@ class SneSettings(BaseModel):
     #: ``http://<bind host>:<bind port>/sne`` (a wildcard bind host gives the host name)
     gateway_public_url: str = ""
     simulator_public_url: str = ""
+    #: seconds between two passes of ``hub soap-gateway``'s republisher, which publishes the
+    #: records owed to Kafka for what the SNE accepted (also run at the gateway's start)
+    gateway_republish_interval_s: float = Field(default=30.0, gt=0, le=3600)
     #: poller: INSEE communes of the hub's territory, first dépôt date of the first run
     poll_communes: tuple[str, ...] = ()
     poll_since: str = "2011-01-01"
     #: poller: most demands published before that one pass may find unknown to the SNE
     #: (``NUMINCONNU``: deleted there) and publish as ``SUP``; more is taken for a wrong
     #: ``url`` (another SNE, an empty simulator): no ``SUP`` then, the pass says so
-    #: seconds between two passes of ``hub soap-gateway``'s republisher, which publishes the
-    #: records owed to Kafka for what the SNE accepted (also run at the gateway's start)
-    gateway_republish_interval_s: float = Field(default=30.0, gt=0, le=3600)
     poll_max_deletions: int = Field(default=100, ge=0)
 
     @property

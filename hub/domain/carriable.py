@@ -16,7 +16,11 @@ refuses it where it enters — ``hub publish``, the REST API and the dispatch wo
 * **dates**: ``occurredAt`` between 0001-01-02 and 9999-12-30 (UTC), so that it is an
   ``xs:dateTime`` of years 0001–9999 in any time zone: what the SNE's ``dateFichier``
   can say, and what the hub can turn into a calendar day in French legal time (the
-  score's reference day, the statistics) without an overflow.
+  score's reference day, the statistics) without an overflow; and the snapshot's dates
+  the demand's clock computes with (``dateCreationDemande``, ``renouvellement/
+  dateRenouvellement``) within the hub's days, 1900-01-01 to 2199-12-31
+  (:mod:`hub.domain.days`): a demand dated 2300 has no renewal notice the hub could
+  compute, and a typo is better refused where it enters than carried to every actor.
 
 The push channels apply the same rules to the records already in a feed
 (:func:`connectors.files.disfile.check_renderable`): one written before these checks is
@@ -25,10 +29,12 @@ closed with its reason there, never left blocking its actor.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from hub.core.errors import InputError
 from hub.core.xmlchars import find_not_char
+from hub.domain.days import FIRST_DAY, LAST_DAY
 
 #: 0001-01-02T00:00:00Z and 9999-12-30T00:00:00Z in epoch milliseconds
 MIN_DATE_MS = -62_135_510_400_000
@@ -52,12 +58,37 @@ def date_problem(ms: Any, name: str) -> str | None:
     return None
 
 
+#: the snapshot dates the demand's clock computes with, under ``demandeLogement``
+CLOCK_DATES = (("dateCreationDemande",), ("renouvellement", "dateRenouvellement"))
+
+
+def day_problem(demande: Any) -> str | None:
+    """Why a date of ``demande`` (a snapshot) the clock computes with lies outside the
+    hub's days (its path, never its value), or None. An unreadable date is not this
+    check's business: the clock ignores it."""
+    for path in CLOCK_DATES:
+        node = demande.get("demandeLogement") if isinstance(demande, dict) else None
+        for name in path:
+            node = node.get(name) if isinstance(node, dict) else None
+        try:
+            day = date.fromisoformat(node[:10]) if isinstance(node, str) else None
+        except ValueError:
+            continue
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            where = ".".join(("demande", "demandeLogement", *path))
+            return f"{where}: outside the dates the hub computes with ({FIRST_DAY} to {LAST_DAY})"
+    return None
+
+
 def check_carriable(event: dict[str, Any]) -> None:
     """Raise :class:`InputError` (``invalid_character``, ``date_out_of_range``) naming the
-    field of ``event`` (a demand event) that some channel cannot carry."""
+    field of ``event`` (a demand event) that some channel cannot carry, or a date of its
+    snapshot the clock cannot compute with."""
     problem = text_problem(event)
     if problem is not None:
         raise InputError(problem, code="invalid_character")
-    problem = date_problem(event.get("occurredAt"), "occurredAt")
+    problem = date_problem(event.get("occurredAt"), "occurredAt") or day_problem(
+        event.get("demande")
+    )
     if problem is not None:
         raise InputError(problem, code="date_out_of_range")

@@ -2,7 +2,9 @@
 
 One entry per numéro unique: the last accepted snapshot (needed to send copies when an
 actor's filters change), who received it, and where in the input it was last applied
-(so an input replayed after a crash is recognised and skipped).
+(so an input replayed after a crash is recognised and skipped). A deleted demand (``SUP``)
+keeps a *deletion marker* (:attr:`DemandeState.deleted`) until ``hub purge`` removes it,
+so the same events published again are still recognised.
 """
 
 from __future__ import annotations
@@ -41,12 +43,20 @@ class DemandeState:
         default=None, compare=False, repr=False
     )
     #: renewal notices sent for the current cycle, ``"<deadline>:<code>"``
-    #: (dispatch.deadlines; a REN starts a new cycle: dispatch.deadlines.carry)
+    #: (dispatch.deadlines; a REN starts a new cycle: dispatch.deadlines.carry), and the
+    #: clock's tokens: ``"cotation:<day>"`` (dispatch.cotation), ``"renouvellement:<day>"``
+    #: the cycle's renewal date (dispatch.renewal)
     notices_sent: tuple[str, ...] = ()
     #: past the délai anormalement long: None unknown; set by the hub at the crossing or by
     #: the SNE's indicator (which wins); ``delai_source`` says which ("hub" or "sne")
     delai_anormalement_long: bool | None = None
     delai_source: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        """A deletion marker: what a ``SUP`` leaves (hub.domain.decisions.deletion_marker),
+        inactive, without snapshot nor recipients, kept for its event ids until purged."""
+        return not self.active and self.last_operation == "SUP"
 
     @property
     def demande_bytes(self) -> bytes | None:

@@ -16,7 +16,8 @@ Contracts:
 * :func:`applies` is the fold's ordering rule, the dispatch worker's (hub.domain.decisions):
   a demand's order is its partition's order, so an event is skipped when its id is among
   the demand's recent ones (the same event published twice) or it sits at or before the
-  position last folded in the same partition (a replay after a crash or a rebalance).
+  position last folded in the same partition (a replay after a crash or a rebalance). A
+  deleted demand keeps its mark (a deletion marker), so this holds after its ``SUP`` too.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ def _places(
 
 
 def fait_of(event: dict[str, Any], geo: Geography, scores: dict[str, int] | None = None) -> Fait:
-    """The fact of the demand after ``event`` (not ``SUP``: that one deletes it)."""
+    """The fact of the demand after ``event`` (not ``SUP``: that one leaves only its mark,
+    hub.stores.statistics.store)."""
     demande = event.get("demande") or {}
     op = event["operation"]
     places = _places(wished_communes(demande), geo, strict=op != "RAD")

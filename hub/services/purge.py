@@ -1,11 +1,12 @@
-"""The purge job: demands radiated more than a year ago leave the hub's stores.
+"""The purge job: demands radiated or deleted more than a year ago leave the hub's stores
+(a deleted demand's state is the marker a ``SUP`` leaves: hub.domain.decisions).
 
 Stores holding demand data, and what happens to each (docs/reliability.md):
 
 * the dispatch state (faust table ``<app_id>-demande-state``, changelog topic
   ``<app_id>-demande-state-changelog``): the job reads the changelog, picks the demands
-  whose state is a radiation older than the cut-off, and publishes one ``DispatchPurge``
-  per demand on hub.demandes; the worker re-checks and writes the tombstone
+  whose state is a radiation or a deletion older than the cut-off, and publishes one
+  ``DispatchPurge`` per demand on hub.demandes; the worker re-checks and writes the tombstone
   (:mod:`dispatch.purge`). Compaction then removes the older values from the log;
 * SQL tables keyed by numéro unique (webhook outbox, API holders, cotation declarations
   and snapshot offsets), when present: rows of the purged demands are deleted here, in
@@ -51,8 +52,8 @@ class PurgeReport:
 
     def __str__(self) -> str:
         rows = ", ".join(f"{t}: {n}" for t, n in self.sql_rows.items()) or "none"
-        return (f"{self.scanned} demand states scanned, {len(self.purged)} radiated before "
-                f"the cut-off purged; SQL rows deleted: {rows}")  # fmt: skip
+        return (f"{self.scanned} demand states scanned, {len(self.purged)} radiated or deleted "
+                f"before the cut-off purged; SQL rows deleted: {rows}")  # fmt: skip
 
 
 def changelog_topic(settings: HubSettings) -> str:

@@ -141,7 +141,7 @@ class Folder:
             else:
                 decoded.append((r, body))
         priors: dict[str, Prior] = self.store.priors(b["numUnique"] for _, b in decoded)
-        marks: dict[str, Mark | None] = {n: p.mark for n, p in priors.items()}
+        marks: dict[str, Mark] = {n: p.mark for n, p in priors.items()}
         touched = {p.departement for p in priors.values() if p.departement}
         seuils: dict[str, SeuilsQuartiles | None] = {}
         changes: list[Change] = []
@@ -165,7 +165,7 @@ class Folder:
             except Exception as exc:  # a defect: this record only
                 self._refused(outcomes, r, HubError(type(exc).__name__, code="internal_error"))
                 continue
-            marks[num] = mark if fait is not None else None
+            marks[num] = mark  # a SUP's too: its events published again stay duplicates
             if fait is not None and fait.departement:
                 touched.add(fait.departement)
             changes.append(Change(num, fait, mark))

@@ -1,7 +1,8 @@
 """``hub purge`` end to end on a private broker with a real worker (a private one: workers
-of the shared broker may run older code): a demand radiated 400 days ago is tombstoned in
-the dispatch state (changelog), a recent radiation and an active demand are kept, SQL rows
-of the purged demand go, a second pass finds nothing, and the CLI runs the same job."""
+of the shared broker may run older code): a demand radiated 400 days ago, and the marker
+of one deleted 400 days ago, are tombstoned in the dispatch state (changelog), a recent
+radiation, a recent deletion's marker and an active demand are kept, SQL rows of the
+purged demand go, a second pass finds nothing, and the CLI runs the same job."""
 
 from __future__ import annotations
 
@@ -53,14 +54,21 @@ def test_purge_radiated_over_a_year(private_hub: PrivateHub) -> None:
     hub.register([Actor(id=aid, name=aid, kind="bailleur",
                         filters=ActorFilters(communes=[ROUEN]))])  # fmt: skip
     old, recent, active = new_num_unique(), new_num_unique(), new_num_unique()
-    nums = {old, recent, active}
+    # deleted 400 and 10 days ago: their deletion markers (hub.domain.decisions)
+    deleted, deleted_recent = new_num_unique(), new_num_unique()
+    nums = {old, recent, active, deleted, deleted_recent}
     asyncio.run(hub.publish([_event(old, "CRE", 500), _event(old, "RAD", 400, radiation=RAD),
                              _event(recent, "CRE", 500),
                              _event(recent, "RAD", 10, radiation=RAD),
-                             _event(active, "CRE", 500)]))  # fmt: skip
+                             _event(active, "CRE", 500),
+                             _event(deleted, "CRE", 500), _event(deleted, "SUP", 400),
+                             _event(deleted_recent, "CRE", 500),
+                             _event(deleted_recent, "SUP", 10)]))  # fmt: skip
     worker = hub.start_worker()
     try:
         assert _versions(hub, aid, old, 2) == [1, 2]
+        assert _versions(hub, aid, deleted, 2) == [1, 1]  # DEMANDE, RETRAIT
+        assert _versions(hub, aid, deleted_recent, 2) == [1, 1]
         engine = make_engine(hub.settings.database_url)
         since = datetime(2024, 1, 1, tzinfo=UTC)
         with engine.begin() as conn:
@@ -68,9 +76,10 @@ def test_purge_radiated_over_a_year(private_hub: PrivateHub) -> None:
             conn.execute(insert(api_holders), rows)
 
         dry = asyncio.run(run_purge(hub.settings, only=nums, dry_run=True))
-        assert dry.purged == [old] and dry.sql_rows == {}
+        assert dry.purged == sorted([old, deleted]) and dry.sql_rows == {}
         report = asyncio.run(run_purge(hub.settings, only=nums))
-        assert report.purged == [old] and report.sql_rows.get("api_holders") == 1
+        assert report.purged == sorted([old, deleted])
+        assert report.sql_rows.get("api_holders") == 1
         with engine.begin() as conn:
             left = {r.num_unique for r in conn.execute(select(api_holders.c.num_unique))}
         assert old not in left and recent in left
@@ -84,6 +93,10 @@ def test_purge_radiated_over_a_year(private_hub: PrivateHub) -> None:
         asyncio.run(hub.publish([_event(old, "CRE", 0)]))
         assert _versions(hub, aid, old, 3) == [1, 2, 1]
         assert _versions(hub, aid, recent, 2) == [1, 2]  # kept, untouched
+        # the purged marker is forgotten too; the recent one still knows its creation
+        asyncio.run(hub.publish([_event(deleted, "CRE", 0), _event(deleted_recent, "CRE", 0)]))
+        assert _versions(hub, aid, deleted, 3) == [1, 1, 1]
+        assert _versions(hub, aid, deleted_recent, 3) == [1, 1, 2]
 
         cli = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", "purge",
                               "--dry-run"], env=hub.env, capture_output=True, text=True,
@@ -91,7 +104,7 @@ def test_purge_radiated_over_a_year(private_hub: PrivateHub) -> None:
         assert cli.returncode == 0, cli.stderr
         # the private broker is shared with the other fault tests (their ledgers hold old
         # radiations too): the whole-hub count is theirs, the format is the CLI's
-        assert re.search(r"^dry run: \d+ demand states scanned, \d+ radiated before the "
-                         r"cut-off purged", cli.stdout), cli.stdout
+        assert re.search(r"^dry run: \d+ demand states scanned, \d+ radiated or deleted "
+                         r"before the cut-off purged", cli.stdout), cli.stdout
     finally:
         worker.signal(signal.SIGTERM)

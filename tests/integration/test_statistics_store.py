@@ -1,7 +1,8 @@
 """The statistics' facts store on a real database (SQLite and PostgreSQL): a change replaces
-the demand's rows, a deletion removes them, marks come back as written; the readers select
-by territory of the first wished commune or by EPCI wished; the quartile thresholds are
-those of the active applicants with known resources, withheld below 11."""
+the demand's rows, a deletion leaves only its marks (read by no reader), marks come back
+as written; the readers select by territory of the first wished commune or by EPCI
+wished; the quartile thresholds are those of the active applicants with known resources,
+withheld below 11."""
 
 from __future__ import annotations
 
@@ -42,7 +43,9 @@ def test_changes_marks_and_readers(migrated_db: tuple[str, Engine]) -> None:
     store.write([Change(moved.num_unique, moved, Mark(1, 20, ("e0", "e20"))),
                  Change(radiated.num_unique, radiated, Mark(1, 21, ("e1", "e21"))),
                  Change(faits[2].num_unique, None, Mark(1, 22, ("e2", "e22")))])
-    assert store.priors([faits[2].num_unique]) == {}
+    # the deleted one is a marker: its marks only (its events stay duplicates), no demand
+    deleted = store.priors([faits[2].num_unique])[faits[2].num_unique]
+    assert (deleted.mark, deleted.departement) == (Mark(1, 22, ("e2", "e22")), None)
     assert store.priors([moved.num_unique])[moved.num_unique].mark.recent_event_ids == ("e0",
                                                                                        "e20")
     rouen = {f.num_unique: f for f in store.faits("epci", ROUEN)}

@@ -3,10 +3,15 @@
 Contracts:
 
 * :meth:`StatisticsStore.write` applies a batch of :class:`Change` in one transaction: a
-  fact replaces the demand's row and its EPCI rows, ``None`` deletes them (a ``SUP``);
-  each change carries the demand's :class:`~hub.domain.statistics_facts.Mark`, read back
-  by :meth:`priors` (the fold's idempotence). A database outage is a
+  fact replaces the demand's row and its EPCI rows, ``None`` (a ``SUP``) replaces them by
+  a *deletion marker* (:func:`marker_row`); each change carries the demand's
+  :class:`~hub.domain.statistics_facts.Mark`, read back by :meth:`priors` (the fold's
+  idempotence: the marker keeps a deleted demand's event ids, so the same events
+  published again stay duplicates). A database outage is a
   :class:`~hub.core.errors.TransientError` (nothing written).
+* A deletion marker is no demand for any reader: no territory (commune, EPCI and
+  département null, so no territorial query selects it), no EPCI row, not active, and no
+  radiation date (a radiated row always has one: that tells a marker apart).
 * The readers return plain :class:`~hub.domain.statistics.Fait`; the secrecy rule is the
   domain's, applied on what they return (:mod:`hub.domain.statistics`).
 * :meth:`seuils` is the quartile port (:class:`~hub.domain.statistics.SeuilsSource`): the
@@ -40,7 +45,8 @@ _CHUNK = 500
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """The demand ``num_unique`` after one event: its fact, or None when deleted."""
+    """The demand ``num_unique`` after one event: its fact, or None when deleted (then
+    the row keeps only ``mark``: a deletion marker)."""
 
     num_unique: str
     fait: Fait | None
@@ -63,9 +69,27 @@ def _guard() -> Iterator[None]:
         raise TransientError(f"database unavailable: {type(exc.orig).__name__}") from None
 
 
+def _marks(change: Change) -> dict[str, Any]:
+    return {
+        "last_partition": change.mark.partition,
+        "last_offset": change.mark.offset,
+        "recent_event_ids": json.dumps(list(change.mark.recent_event_ids)),
+        "updated_at": datetime.now(UTC),
+    }
+
+
+def marker_row(change: Change) -> dict[str, Any]:
+    """The row a deleted demand leaves: its marks only (module doc)."""
+    return {"num_unique": change.num_unique, "commune": None, "epci": None,
+            "departement": None, "typologies": "", "date_creation": None, "active": False,
+            "date_radiation": None, "motif_radiation": None, "ressources_uc": None,
+            **_marks(change)}  # fmt: skip
+
+
 def _row(change: Change) -> dict[str, Any]:
     f = change.fait
-    assert f is not None
+    if f is None:
+        return marker_row(change)
     return {
         "num_unique": f.num_unique,
         "commune": f.commune,
@@ -77,10 +101,7 @@ def _row(change: Change) -> dict[str, Any]:
         "date_radiation": f.date_radiation,
         "motif_radiation": f.motif_radiation,
         "ressources_uc": f.ressources_uc,
-        "last_partition": change.mark.partition,
-        "last_offset": change.mark.offset,
-        "recent_event_ids": json.dumps(list(change.mark.recent_event_ids)),
-        "updated_at": datetime.now(UTC),
+        **_marks(change),
     }
 
 
@@ -106,7 +127,7 @@ class StatisticsStore:
 
     def priors(self, nums: Iterable[str]) -> dict[str, Prior]:
         """Where each of ``nums`` was last folded, and its département (absent: never
-        folded, or deleted)."""
+        folded; a deleted demand's marker answers its marks and no département)."""
         wanted = sorted(set(nums))
         found: dict[str, Prior] = {}
         cols = (
@@ -138,10 +159,10 @@ class StatisticsStore:
         num = change.num_unique
         conn.execute(delete(epcis).where(epcis.c.num_unique == num))
         conn.execute(delete(demandes).where(demandes.c.num_unique == num))
-        f = change.fait
-        if f is None:
-            return
         conn.execute(insert(demandes).values(**_row(change)))
+        f = change.fait
+        if f is None:  # deleted: its marker only
+            return
         rows = [
             {"num_unique": num, "epci": e, "rang": i, "score": f.scores.get(e)}
             for i, e in enumerate(f.epcis_souhaites)

@@ -1,6 +1,7 @@
 """Tables of the territorial statistics (issue 20 point 5; migration 0007).
 
-* ``stat_demandes``: one row per demand folded from hub.demandes (a ``SUP`` deletes it):
+* ``stat_demandes``: one row per demand folded from hub.demandes (a ``SUP`` leaves a
+  deletion marker: its position and event ids only, no territory nor EPCI row):
   the territory of its first wished commune, typologies, creation date, active or radiated
   (date, motive), resources per consumption unit, and where it was last folded (partition,
   offset, recent event ids: the fold's idempotence). No personal data beyond what a
