@@ -45,7 +45,7 @@ from hub.core.errors import DecodeError, TransientError
 from hub.core.kafka.client import client_options, new_producer
 from hub.core.settings import HubSettings
 from hub.stores.audit import chain
-from hub.stores.audit.store import carries_personal_data
+from hub.stores.audit.store import carries_personal_data, row_of
 from schemas import get_codec
 
 log = logging.getLogger(__name__)
@@ -79,16 +79,8 @@ def audit_row(
     ``dispatchedAt`` (the delivery time of the Kafka feed itself)."""
     if not carries_personal_data(record):
         return None
-    return {
-        "actor_id": actor_id,
-        "num_unique": record["numUnique"],
-        "demande_version": int(record["demandeVersion"]),
-        "channel": channel,
-        "profile": record["profile"],
-        "kind": record["kind"],
-        "at": at if at is not None else _when(record["dispatchedAt"]),
-        "event_id": record["eventId"],
-    }
+    when = at if at is not None else _when(record["dispatchedAt"])
+    return row_of(actor_id, channel, record, when, record["eventId"])
 
 
 def insert_rows(engine: Engine, rows: list[dict[str, Any]]) -> int:

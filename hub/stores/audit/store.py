@@ -63,25 +63,29 @@ def carries_personal_data(record: dict[str, Any]) -> bool:
     return record.get("demande") is not None
 
 
+def row_of(actor_id: str, channel: str, record: dict[str, Any], at: datetime,
+           event_id: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The columns every audit row takes from a feed ``record`` pushed (or closed) by
+    ``channel`` for ``actor_id`` at ``at``; ``event_id`` None: not replayable from it."""
+    return {
+        "actor_id": actor_id,
+        "num_unique": record["numUnique"],
+        "demande_version": int(record["demandeVersion"]),
+        "channel": channel,
+        "profile": record["profile"],
+        "kind": record["kind"],
+        "at": at,
+        "event_id": event_id,
+    }
+
+
 def delivery_rows(
     actor_id: str, channel: str, feed_records: Iterable[dict[str, Any]], at: datetime
 ) -> list[dict[str, Any]]:
     """The audit rows (no event id) of the pushes of ``feed_records`` to ``actor_id`` through
     ``channel`` at ``at``: one per record carrying personal data, in order. For callers
     that append them in their own transaction (:func:`hub.stores.audit.chain.append`)."""
-    return [
-        {
-            "actor_id": actor_id,
-            "num_unique": r["numUnique"],
-            "demande_version": r["demandeVersion"],
-            "channel": channel,
-            "profile": r["profile"],
-            "kind": r["kind"],
-            "at": at,
-        }
-        for r in feed_records
-        if carries_personal_data(r)
-    ]
+    return [row_of(actor_id, channel, r, at) for r in feed_records if carries_personal_data(r)]
 
 
 def closed_row(
@@ -100,18 +104,9 @@ def closed_row(
     the receiver's text. Written whether the record carries personal data or not: it is
     the trace of the closure. ``replayable``: the row carries the record's event id
     (a DIS file rewritten after a crash adds none)."""
-    return {
-        "actor_id": actor_id,
-        "num_unique": record["numUnique"],
-        "demande_version": int(record["demandeVersion"]),
-        "channel": channel,
-        "profile": record["profile"],
-        "kind": record["kind"],
-        "at": at,
-        "event_id": record["eventId"] if replayable else None,
-        "outcome": outcome,
-        "reason": reason[:40],
-    }
+    event_id = record["eventId"] if replayable else None
+    return {**row_of(actor_id, channel, record, at, event_id), "outcome": outcome,
+            "reason": reason[:40]}  # fmt: skip
 
 
 class AuditStore:
