@@ -5,6 +5,8 @@ criteria the SNE data cannot tell (issue 20 point 4; docs/cotation.md).
   whose grid is in force on ``date`` (default: today, UTC), the score of the latest
   snapshot the caller received (:mod:`hub.api.snapshots`) with the declarations in force
   (:mod:`hub.stores.cotation.store`). 404 if the caller's feed holds no snapshot of it yet.
+  Cut to the caller's profile (:func:`hub.domain.profiles_cotation.cut_score`,
+  docs/profiles.md "Scores and changed fields"), like the feed's.
   The quartile thresholds of the population criteria come from the statistics' facts
   (:meth:`hub.stores.statistics.store.StatisticsStore.seuils`, folded by ``hub stats
   fold``): withheld below 11 applicants of the EPCI, those criteria are then ``indetermine``.
@@ -35,6 +37,7 @@ from hub.domain.actors import Actor
 from hub.domain.cotation import Grille, Score, score, shipped_grids
 from hub.domain.days import FIRST_DAY, LAST_DAY  # the dates a score may be asked for
 from hub.domain.geo import get_geography
+from hub.domain.profiles_cotation import cut_score
 from hub.domain.statistics import SeuilsSource
 from hub.stores.cotation.store import DeclarationStore, NewDeclaration
 from hub.stores.statistics.store import StatisticsStore
@@ -204,7 +207,9 @@ async def cotation(
 ) -> Cotations:
     """One score per EPCI of the demand's wished communes that has a grid in force on
     ``date`` (only ``epci`` if given), from the latest snapshot in the caller's feed and
-    the partners' declarations recorded so far. DALO demands are *hors cotation*."""
+    the partners' declarations recorded so far, cut to the caller's profile (a criterion
+    withheld from it is absent, its points out of the total). DALO demands are *hors
+    cotation*."""
     at = on or datetime.now(UTC).date()
     if not FIRST_DAY <= at <= LAST_DAY:
         raise InputError(f"date must be within {FIRST_DAY} and {LAST_DAY}", code="bad_date")
@@ -221,7 +226,8 @@ async def cotation(
             continue
         declared = await run_in_threadpool(stores.declarations.in_force, num_unique, code)
         seuils = await run_in_threadpool(stores.seuils, code)
-        results.append(_out(score(snapshot, grid, declared, at, seuils)))
+        results.append(_out(cut_score(score(snapshot, grid, declared, at, seuils), grid,
+                                      actor.profile)))  # fmt: skip
     return Cotations(numUnique=num_unique, date=at, demandeVersion=version, cotations=results)
 
 

@@ -28,6 +28,7 @@ from hub.core.errors import InputError, NotFoundError
 from hub.domain.actors import Actor
 from hub.domain.cotation import score, shipped_grids
 from hub.domain.days import FIRST_DAY, LAST_DAY
+from hub.domain.profiles_cotation import cut_score
 from hub.domain.state import wished_typologies
 from hub.services import statistics as service
 from hub.stores.statistics.store import StatisticsStore
@@ -105,7 +106,8 @@ async def similaires(
             continue
         declared = await run_in_threadpool(cot.declarations.in_force, num_unique, code)
         seuils = await run_in_threadpool(cot.seuils, code)
-        own = _out(score(snapshot, grid, declared, at, seuils))
+        # the caller's view of the score, as GET …/cotation gives it (docs/profiles.md)
+        own = _out(cut_score(score(snapshot, grid, declared, at, seuils), grid, actor.profile))
         similar = await run_in_threadpool(service.similar, _store(request), [code], typologies, at)
         out.append(
             {

@@ -10,13 +10,17 @@ The declared list of what a profile without the right never receives:
   ``reference`` of each non-sensitive piece); ``consultant_simple`` gets the list only
   (category, type, deposit date, ``reference`` set to None).
 
-Every channel (Kafka feed, API feed, webhook, SOAP push, DIS files) builds its records
-from the FeedRecord made by :func:`dispatch.feed.feed_record`, which calls
-:func:`cut_for_profile`: what is declared here is enforced everywhere.
+What a record says *changed* is cut the same way (:func:`visible_changes`), and so is its
+score (:mod:`hub.domain.profiles_cotation`). Every channel (Kafka feed, API feed,
+webhook, SOAP push, DIS files) builds its records from the FeedRecord made by
+:func:`dispatch.feed.feed_record`, which calls these cuts: what is declared here is
+enforced everywhere.
 """
 
 from __future__ import annotations
 
+import re
+from functools import lru_cache
 from typing import Any
 
 from hub.domain.pieces import VERSION as PIECES_VERSION
@@ -89,3 +93,38 @@ def cut_for_profile(demande: dict[str, Any] | None, profile: str) -> dict[str, A
     if shown != pieces:
         out = {**out, PIECES: shown}
     return out
+
+
+#: What separates the parts of a changed-field path: dots (the documented form), and the
+#: slashes and list indices a producer may write (``a/b``, ``a[0].b``) — read generously,
+#: so that no spelling of a withheld field slips through.
+_PARTS = re.compile(r"[./\[\]]+")
+#: The changed-field roots withheld below consultant_sensible: the sensitive fields, and
+#: the document index (its cut hides withheld documents: "the index changed" while the
+#: profile's index did not would tell a withheld document came or went).
+_UNSEEN_CHANGES = tuple(
+    tuple(part.lower() for part in path) for path in (*SENSITIVE_PATHS, (PIECES,))
+)
+
+
+@lru_cache(maxsize=4096)
+def _withheld_change(path: str) -> bool:
+    """Whether ``path`` is at, below or above a withheld root (above: it may have changed
+    only through the withheld field below it)."""
+    parts = tuple(p for p in _PARTS.split(path.lower()) if p and not p.isdigit())
+    return any(
+        parts[: len(root)] == root or root[: len(parts)] == parts for root in _UNSEEN_CHANGES
+    )
+
+
+def visible_changes(changed: list[str], profile: str) -> list[str]:
+    """``changedFields`` as ``profile`` may see them: below consultant_sensible, without
+    the paths at, below or above a sensitive field or the document index. Returns the
+    input itself when nothing is cut (never modifies it). Raises ValueError for an
+    unknown profile."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}")
+    if profile == "consultant_sensible" or not changed:
+        return changed
+    kept = [p for p in changed if not _withheld_change(p)]
+    return changed if len(kept) == len(changed) else kept
