@@ -121,7 +121,22 @@ def test_same_bytes_as_fastavro_and_read_back_equal(data: st.DataObject) -> None
     assert ours == ref.getvalue()
     back, end = read(ours, 0)
     assert end == len(ours)
-    assert back == value == schemaless_reader(io.BytesIO(ours), parsed)
+    assert back == schemaless_reader(io.BytesIO(ours), parsed)
+    assert _same(back, value)
+
+
+def _same(back: object, value: object) -> bool:
+    """``back`` read is ``value`` written, an int written through a ``float``/``double``
+    branch coming back as that float (both libraries pick the first branch that validates:
+    an int of a ``["double", "long"]`` union is written as a double; 2**53 + 1 comes back
+    2**53, as Avro says a double holds it)."""
+    if isinstance(back, float) and isinstance(value, int) and not isinstance(value, bool):
+        return back == float(value)
+    if isinstance(back, dict) and isinstance(value, dict):
+        return back.keys() == value.keys() and all(_same(back[k], value[k]) for k in back)
+    if isinstance(back, list) and isinstance(value, list):
+        return len(back) == len(value) and all(map(_same, back, value))
+    return back == value
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
