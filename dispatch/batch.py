@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dispatch import territory
+from dispatch.chains import Link
 from dispatch.known_letters import Identity
 from dispatch.sending import Output
 from hub.core import topics
@@ -169,10 +170,12 @@ class Batch:
     def out_of_time(self) -> bool:
         return time.monotonic() >= self.redispatch_until
 
-    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int) -> None:
+    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int,
+                     link: Link) -> None:  # fmt: skip
         value = self.proc.codec.encode("DispatchResume", {
             "resumeId": str(uuid.uuid4()), "partition": partition, "moves": moves,
-            "afterKey": after, "chunk": chunk})  # fmt: skip
+            "afterKey": after, "chunk": chunk, "chainId": link.chain,
+            "step": link.step})  # fmt: skip
         self.outputs.append((topics.DEMANDES, self.proc.partition_key(partition), value))
 
     def keys(self, partition: int) -> Iterable[bytes]:
@@ -180,6 +183,9 @@ class Batch:
 
     def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None:
         self.raw.append((key, partition, value))
+
+    def put_early(self, key: bytes, partition: int, value: bytes | None) -> None:
+        self.pre.append((key, partition, value))
 
 
 def memo_entries(memo: dict[bytes, tuple[DemandeState | None, dict[bytes, bytes]]],

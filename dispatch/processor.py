@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dispatch import cotation, deadlines, redispatch, territory
+from dispatch import chains, cotation, deadlines, redispatch, territory
 from dispatch.batch import Batch, memo_entries
 from dispatch.batchstats import BatchStats as BatchStats
 from dispatch.batchstats import Submitted as Submitted
@@ -173,6 +173,7 @@ class Processor:
                             body["afterKey"],
                             self._chunk_of(body),
                             self._may_redispatch(batch),
+                            chains.link_of(body),
                         ),
                     )
                 elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)
@@ -364,7 +365,8 @@ class Processor:
     def _emit(self, batch: Batch, decision: Decision, state: DemandeState, event_id: str,
               operation: str, occurred_at: int, changed: list[str], *,
               refuse_oversize: bool = False) -> None:  # fmt: skip
-        """The decision's feed records: one record per kind, reason and profile, cut to the
+        """The decision's feed records: one record per kind, reason and profile (its scores
+        already cut to the profile by ``feed_record``: docs/profiles.md), cut to the
         scores (``cotations``) of the EPCIs each actor covers (docs/cotation.md), one
         encoding per distinct record. With ``refuse_oversize`` (a demand event's own
         records), the ``oversize`` InputError of ``dispatch.letters.check_outputs`` when one

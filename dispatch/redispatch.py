@@ -3,22 +3,29 @@
 A ``DispatchControl`` (an actor added, changed or removed) reaches every partition of
 ``hub.demandes`` at its point of the stream. The partition must send the actor a copy
 (``COPIE``) of each active demand it now wants and did not have, and a withdrawal
-(``RETRAIT``) of each it had and no longer wants. Which demands? Only those wishing a
-commune of the actor's old or new territory, found through the territorial index kept
-with the state (:mod:`dispatch.territory`), never a scan of the stock:
+(``RETRAIT``) of each it had and no longer wants — a removed actor wants none, so it is
+withdrawn everything it held. A changed **profile** owes the actor a ``COPIE``
+(``profil_modifie``) of every demand it holds, cut to the new profile (the one it holds
+was cut to the old one). Which demands? Only those wishing a commune of the actor's old
+or new territory, found through the territorial index kept with the state
+(:mod:`dispatch.territory`), never a scan of the stock:
 
-1. the partition keeps, beside its states, the filters it last applied for each actor
-   (``\\x00a:<actor id>``, in the changelog like the states): the **old** territory;
+1. the partition keeps, beside its states, the filters and profile it last applied for
+   each actor (:mod:`dispatch.moves`, in the changelog like the states): the **old**
+   territory and profile;
 2. the index entries under the old and new territories' commune keys give the
    candidates, each with its ranks and typologies;
-3. a candidate whose answer is the same under both filters is left alone, unread; the
-   others (the copies and withdrawals due) are read and decided by
-   :func:`hub.domain.decisions.reevaluate`, the one rule of record.
+3. a candidate whose answer is the same under both filters is left alone, unread (unless
+   the profile changed and the actor wants it); the others (the copies and withdrawals
+   due) are read and decided by :func:`hub.domain.decisions.reevaluate`, the one rule of
+   record.
 
 So the cost is a scan of index entries of the two territories (a few µs each) plus one
-state read per copy or withdrawal. Consecutive controls of a partition (a bulk import)
-are applied in one pass. A registration whose filters equal the applied ones costs no
-read at all.
+state read per copy or withdrawal (per demand of the territory, for a profile change).
+Consecutive controls of a partition (a bulk import) are applied in one pass. A
+registration whose filters and profile equal the applied ones costs no read at all.
+Each record carries the event id :func:`hub.domain.decisions.change_event_id` gives it:
+an actor may be owed the same demand version twice (removed, then registered again).
 
 **Bounded work per batch.** A control only updates the index and the filters applied;
 its copies and withdrawals go through a ``DispatchResume`` record it writes to the same
@@ -52,6 +59,13 @@ most the budget plus one chunk of re-dispatch per batch, however many chains are
 and chains of small territories share a batch (a bulk import arriving over several batches
 starts one chain per batch and partition; consecutive controls of a batch start one).
 
+**Chains.** A record read again after a crash would write its successor again, and each
+copy would run to the end of the territories: N links replayed, N more chains (quadratic
+work; docs/reliability.md). So each chain's progress is kept in the partition's state,
+written with the batch like the other writes (:mod:`dispatch.chains`): a link runs only
+if it is the one its chain's cursor names; a copy of a link already run is dropped, and a
+chain that ends removes its cursor.
+
 **Upgrade.** A partition whose index was never completed (no
 :data:`dispatch.territory.MARKER`: states written before the index existed) is brought
 in line once by a full pass: every active demand is matched against every registered
@@ -66,24 +80,28 @@ old territory and hide a change from a later re-dispatch.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dispatch import territory
-from hub.core.errors import InputError
+from dispatch import chains, territory
+from dispatch.moves import (
+    Move,
+    applied_key,
+    decode_applied,
+    decode_moves,
+    encode_applied,
+    encode_moves,
+    is_move,
+)
 from hub.domain.actors import Actor, ActorFilters
-from hub.domain.decisions import COPIE, Decision, Delivery, reevaluate
+from hub.domain.decisions import COPIE, Decision, Delivery, change_event_id, reevaluate
 from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
 log = logging.getLogger(__name__)
-
-#: prefix of the per-partition "filters applied" records
-APPLIED = b"\x00a:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +141,17 @@ class Context(Protocol):
         not stored yet leave them."""
         ...
 
-    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int) -> None:
-        """Write a ``DispatchResume`` record to ``partition`` with this batch."""
+    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int,
+                     link: chains.Link) -> None:  # fmt: skip
+        """Write a ``DispatchResume`` record (``link`` of its chain) to ``partition`` with
+        this batch."""
         ...
 
     def keys(self, partition: int) -> Iterable[bytes]: ...
     def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None: ...
+    def put_early(self, key: bytes, partition: int, value: bytes | None) -> None:
+        """Store ``value`` with this batch, before its states (``put_raw``: after them)."""
+        ...
 
 
 def change_of(control: dict[str, Any]) -> Change:
@@ -138,33 +161,12 @@ def change_of(control: dict[str, Any]) -> Change:
     return Change(reg["id"], int(reg["version"]), actor)
 
 
-def _applied_key(actor_id: str, partition: int) -> bytes:
-    # the partition in the key too: the memory store keeps every partition in one dict
-    return APPLIED + b"%d:" % partition + actor_id.encode()
-
-
-def _encode_applied(version: int, filters: ActorFilters | None) -> bytes:
-    return json.dumps({"version": version, "filters": None if filters is None
-                       else filters.model_dump(mode="json")}).encode()  # fmt: skip
-
-
-def _decode_applied(raw: bytes | None) -> tuple[int, ActorFilters | None]:
-    if raw is None:
-        return -1, None
-    rec = json.loads(raw)
-    f = rec["filters"]
-    return int(rec["version"]), None if f is None else ActorFilters.model_validate(f)
-
-
-#: one move: (actor id, filters before or None, filters after or None)
-Move = tuple[str, ActorFilters | None, ActorFilters | None]
-
-
 def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -> Pass:
     """Apply ``changes`` (in stream order) to ``partition``: the actor index and the
-    filters applied now, the copies and withdrawals through a ``DispatchResume`` record
-    (from the start of the territories, ``chunk`` index entries per record: module doc,
-    "Replay"). Only a partition's one-time upgrade pass reads states here."""
+    filters and profile applied now, the copies and withdrawals (and a changed profile's
+    copies: :func:`~dispatch.moves.is_move`) through a ``DispatchResume`` record (from the
+    start of the territories, ``chunk`` index entries per record: module doc, "Replay").
+    Only a partition's one-time upgrade pass reads states here."""
     index = ctx.index
     if ctx.get(territory.marker(partition), partition) is None:
         for ch in changes:
@@ -172,31 +174,37 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -
         return Pass(_full_pass(ctx, partition), 0)
     moves: list[Move] = []
     for ch in changes:
-        version, old = _decode_applied(ctx.get(_applied_key(ch.actor_id, partition), partition))
+        raw = ctx.get(applied_key(ch.actor_id, partition), partition)
+        version, old, old_profile = decode_applied(raw)
         if ch.version < version:
             continue  # an older registration than the one this partition applied
         _apply_to_index(index, ch)
         new = None if ch.actor is None else ch.actor.filters
-        applied = _encode_applied(ch.version, new)
-        ctx.put_raw(_applied_key(ch.actor_id, partition), partition, applied)
-        if old != new:
-            moves.append((ch.actor_id, old, new))
+        profile = None if ch.actor is None else ch.actor.profile
+        applied = encode_applied(ch.version, new, profile)
+        ctx.put_raw(applied_key(ch.actor_id, partition), partition, applied)
+        owes, recut = is_move(old, new, old_profile, profile)
+        if owes:
+            moves.append((ch.actor_id, old, new, ch.version, recut))
     if moves:
-        ctx.resume_later(partition, _encode_moves(moves), b"", chunk)
+        chains.begin(ctx, partition, encode_moves(moves), chunk)
     return Pass(0, 0)
 
 
 def resume(ctx: Context, partition: int, moves_json: str, after: bytes, chunk: int,
-           run: bool) -> Pass:  # fmt: skip
-    """Continue a re-dispatch (a ``DispatchResume`` record): the next ``chunk`` index
-    entries after ``after``, and a record for the rest; with ``run`` False (the batch's
-    share is spent) only passed on: the same record again, behind the events published
-    meanwhile."""
+           run: bool, link: chains.Link) -> Pass:  # fmt: skip
+    """Continue a re-dispatch (a ``DispatchResume`` record, ``link`` of its chain): the
+    next ``chunk`` index entries after ``after``, and a record for the rest; with ``run``
+    False (the batch's share is spent) only passed on: the same record again, behind the
+    events published meanwhile. A link that is not its chain's next (a copy read again
+    after a crash: module doc, "Chains") is dropped: no work, nothing written."""
     plan = _plan(ctx.index, moves_json)  # a malformed record fails here: dead-lettered
-    if not run:
-        ctx.resume_later(partition, plan.json, after, chunk)
+    if not chains.admit(ctx, partition, link):
         return Pass(0, 0)
-    return _chunk(ctx, partition, plan, after, chunk)
+    if not run:
+        ctx.resume_later(partition, plan.json, after, chunk, chains.keep(ctx, partition, link))
+        return Pass(0, 0)
+    return _chunk(ctx, partition, plan, after, chunk, link)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,13 +218,16 @@ class Pass:
 @dataclass(frozen=True, slots=True)
 class Plan:
     """A pass's moves, ready to apply: each with its old and new commune keys, the scan
-    prefixes (sorted), and, per commune key, the moves concerned (indices, in order)."""
+    prefixes (sorted), and, per commune key, the moves concerned (indices, in order);
+    ``changes``: per move, the registration's version (None: unknown) and whether its
+    profile changed."""
 
     json: str
     keyed: list[tuple[str, ActorFilters | None, ActorFilters | None, frozenset[str],
                       frozenset[str]]]  # fmt: skip
     prefixes: list[bytes]
     by_key: dict[str, tuple[int, ...]]
+    changes: tuple[tuple[int | None, bool], ...] = ()
 
 
 #: plans of the chains in progress, by geography and moves, least recently used first: a
@@ -237,14 +248,16 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
     if cached is not None:
         _PLANS.move_to_end((geo, moves_json))
         return cached
+    moves = decode_moves(moves_json)
     keyed = [(a, old, new, territory.actor_keys(old, geo), territory.actor_keys(new, geo))
-             for a, old, new in _decode_moves(moves_json)]  # fmt: skip
+             for a, old, new, *_ in moves]  # fmt: skip
     by_key: dict[str, list[int]] = {}
     for i, (*_, ko, kn) in enumerate(keyed):
         for c in ko | kn:
             by_key.setdefault(c, []).append(i)
     plan = Plan(moves_json, keyed, sorted(territory.scan_prefix(c) for c in by_key),
-                {c: tuple(ix) for c, ix in by_key.items()})  # fmt: skip
+                {c: tuple(ix) for c, ix in by_key.items()},
+                tuple((version, recut) for *_, version, recut in moves))  # fmt: skip
     _PLANS[(geo, moves_json)] = plan
     held = sum(len(p.prefixes) for p in _PLANS.values())
     while held > PLANS_BUDGET and len(_PLANS) > 1:
@@ -252,7 +265,8 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
     return plan
 
 
-def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int) -> Pass:
+def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int,
+           link: chains.Link) -> Pass:  # fmt: skip
     """The next ``chunk`` index entries of the moves' territories after ``after``, in key
     order (commune key, then numéro), as every state decided so far leaves the index;
     a record for the rest if the territories go on. Its extent depends on nothing but the
@@ -275,7 +289,10 @@ def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int) -
     if len(entries) >= chunk:  # more may follow: a later batch
         log.debug("re-dispatch of partition %d continues after %d index entries "
                   "(%d states read)", partition, len(entries), read)  # fmt: skip
-        ctx.resume_later(partition, plan.json, entries[-1][0], chunk)
+        successor = chains.advance(ctx, partition, link)
+        ctx.resume_later(partition, plan.json, entries[-1][0], chunk, successor)
+    else:  # the end of the territories: the chain leaves nothing in the state
+        chains.finish(ctx, partition, link)
     return Pass(read, len(entries))
 
 
@@ -290,19 +307,21 @@ def _decide(ctx: Context, partition: int, plan: Plan,
         # only the moves whose territories hold one of the hits can answer differently
         concerned = sorted({i for h in hits for i in by_key.get(h.commune_key, ())})
         before: DemandeState | None = None
-        owed: list[Decision] = []
+        owed: list[tuple[Decision, int | None]] = []
         for i in concerned:
             actor_id, old, new, ko, kn = keyed[i]
-            if territory.wants(old, ko, hits) == territory.wants(new, kn, hits):
+            version, recut = plan.changes[i] if plan.changes else (None, False)
+            wanted = territory.wants(new, kn, hits)
+            if territory.wants(old, ko, hits) == wanted and not (recut and wanted):
                 continue  # same answer before and after: nothing owed, nothing read
             if state is None:
                 state = before = ctx.state(key, partition)
                 read += 1
             if state is None or not state.active:
                 break
-            decision = reevaluate(state, actor_id, ctx.index)
+            decision = reevaluate(state, actor_id, ctx.index, recut=recut)
             if decision is not None and decision.state is not None:
-                owed.append(decision)
+                owed.append((decision, version))
                 state = decision.state
         if owed and state is not None and before is not None:
             _send_all(ctx, owed, before, state)
@@ -310,43 +329,24 @@ def _decide(ctx: Context, partition: int, plan: Plan,
     return read
 
 
-def _send_all(ctx: Context, owed: list[Decision], before: DemandeState,
+def _send_all(ctx: Context, owed: list[tuple[Decision, int | None]], before: DemandeState,
               after: DemandeState) -> None:  # fmt: skip
-    """The records of a demand's decisions for the actors of one pass, as one state
-    change: consecutive deliveries of a kind sent together (encoded once per profile), in
-    the decisions' order (one actor changed twice in a pass may be withdrawn, then copied
-    again), and the state written once (by the caller)."""
-    groups: list[list[Delivery]] = []
-    for d in (d for dec in owed for d in dec.deliveries):
-        if groups and (groups[-1][0].kind == COPIE) == (d.kind == COPIE):
-            groups[-1].append(d)
-        else:
-            groups.append([d])
-    for deliveries in groups:
-        _send(ctx, Decision(state=after, deliveries=deliveries), before)
-
-
-def _encode_moves(moves: Sequence[Move]) -> str:
-    return json.dumps([[a, None if o is None else o.model_dump(mode="json"),
-                        None if n is None else n.model_dump(mode="json")]
-                       for a, o, n in moves])  # fmt: skip
-
-
-def _decode_moves(raw: str) -> list[Move]:
-    """The moves of a ``DispatchResume`` record: a JSON list of [actor id, filters before
-    or null, filters after or null]; anything else is an :class:`InputError` (the record
-    is dead-lettered)."""
-    try:
-        moves = json.loads(raw)
-        if not isinstance(moves, list) or not all(
-            isinstance(m, list) and len(m) == 3 and isinstance(m[0], str) for m in moves
-        ):
-            raise ValueError("not a list of [actor id, filters before, filters after]")
-        return [(a, None if o is None else ActorFilters.model_validate(o),
-                 None if n is None else ActorFilters.model_validate(n))
-                for a, o, n in moves]  # fmt: skip
-    except ValueError as exc:  # JSON and pydantic errors are ValueErrors
-        raise InputError(f"malformed re-dispatch moves: {exc}", code="bad_resume") from exc
+    """The records of a demand's decisions for the actors of one pass (each with the
+    version of the registration that owes it), as one state change: consecutive deliveries
+    of a kind and event id sent together (encoded once per profile), in the decisions'
+    order (one actor changed twice in a pass may be withdrawn, then copied again), and the
+    state written once (by the caller). Event ids: :func:`~hub.domain.decisions.change_event_id`."""
+    groups: list[tuple[str, list[Delivery]]] = []
+    for dec, version in owed:
+        for d in dec.deliveries:
+            eid = change_event_id(before.last_event_id, d.actor_id, version)
+            last = groups[-1] if groups else ("", [d])
+            if last[0] == eid and (last[1][0].kind == COPIE) == (d.kind == COPIE):
+                last[1].append(d)
+            else:
+                groups.append((eid, [d]))
+    for eid, deliveries in groups:
+        _send(ctx, Decision(state=after, deliveries=deliveries), before, eid)
 
 
 def _apply_to_index(index: TerritoryIndex, ch: Change) -> None:
@@ -361,17 +361,19 @@ def _reevaluate(ctx: Context, key: bytes, partition: int, state: DemandeState,
     decision = reevaluate(state, actor_id, ctx.index)
     if decision is None or decision.state is None:
         return state
-    _send(ctx, decision, state)
+    actor = ctx.index.actor(actor_id)  # None: removed (its version is not known here)
+    eid = change_event_id(state.last_event_id, actor_id, None if actor is None else actor.version)
+    _send(ctx, decision, state, eid)
     ctx.write(key, partition, decision.state, state)
     return decision.state
 
 
-def _send(ctx: Context, decision: Decision, state: DemandeState) -> None:
+def _send(ctx: Context, decision: Decision, state: DemandeState, event_id: str) -> None:
+    """Emit ``decision``'s records for ``state`` (the version they copy or withdraw) with
+    ``event_id`` (:func:`~hub.domain.decisions.change_event_id`)."""
     assert decision.state is not None
     op = "COP" if any(d.kind == COPIE for d in decision.deliveries) else state.last_operation
-    # A copy carries the id of the version it copies: a consumer that already has that
-    # version drops it as a duplicate.
-    ctx.emit(decision, decision.state, state.last_event_id, op, state.occurred_at)
+    ctx.emit(decision, decision.state, event_id, op, state.occurred_at)
 
 
 def _full_pass(ctx: Context, partition: int) -> int:
@@ -387,11 +389,15 @@ def _full_pass(ctx: Context, partition: int) -> int:
             continue
         after = _resync(ctx, key, partition, before, index)
         if key not in pending and after is before:  # unchanged: its index entries only
+            # stored *before* the batch's states, not with the raw writes (stored after
+            # them): an event of this batch moving the demand elsewhere deletes them as
+            # its prior's entries, and a stale entry would hide the demand from a later
+            # change (it answers for the demand under its old commune)
             for k, v in territory.entries(before, index).items():
-                ctx.put_raw(k, partition, v)
+                ctx.put_early(k, partition, v)
     for actor in index.actors():
-        ctx.put_raw(_applied_key(actor.id, partition), partition,
-                    _encode_applied(actor.version, actor.filters))  # fmt: skip
+        ctx.put_raw(applied_key(actor.id, partition), partition,
+                    encode_applied(actor.version, actor.filters, actor.profile))  # fmt: skip
     ctx.put_raw(territory.marker(partition), partition, b"1")
     return read
 

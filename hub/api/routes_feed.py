@@ -14,6 +14,7 @@ from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE, FeedPage, Health
 from hub.api.problems import responses
+from hub.api.recut import recut
 from hub.core.errors import ForbiddenError
 from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.topics import ACTOR_ID_RE
@@ -37,9 +38,12 @@ async def feed(
     ctx: ApiContext = Depends(get_context),  # noqa: B008
 ) -> FeedPage:
     """Records of ``hub.feed.<caller>`` from offset ``cursor``; pass ``nextCursor`` back
-    to continue. Records are cut to the caller's profile; every one carrying personal data
-    is recorded in the audit trail (channel ``api``). 404 if no feed exists yet."""
-    records, nxt, end = await read_feed_page(ctx.settings, actor.id, cursor, limit)
+    to continue. Records are cut to the caller's profile as it is now (a record written
+    for a wider profile before a downgrade is cut again: :mod:`hub.api.recut`); every one
+    carrying personal data is recorded in the audit trail (channel ``api``). 404 if no
+    feed exists yet."""
+    page, nxt, end = await read_feed_page(ctx.settings, actor.id, cursor, limit)
+    records = [recut(r, actor.profile) for r in page]
     await run_in_threadpool(ctx.audit.record, actor.id, "api", records)
     return FeedPage(records=records, nextCursor=nxt, endCursor=end)
 

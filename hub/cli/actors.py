@@ -217,7 +217,10 @@ def show_cmd(actor_id: str, history: bool) -> None:
 @click.argument("actor_id", metavar="ID")
 @_one_line_errors
 def remove_cmd(actor_id: str) -> None:
-    """Remove an actor (kept in the history; adding the id again continues its versions)."""
+    """Remove an actor (kept in the history; adding the id again continues its versions).
+
+    Every active demand it holds is withdrawn on its feed (RETRAIT filtres_modifies);
+    records it already read cannot be recalled (docs/operations.md, "Removing an actor")."""
     removed = _service().remove(actor_id)
     click.echo(f"removed {removed.id} (version {removed.version})")
 

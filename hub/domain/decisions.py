@@ -1,8 +1,17 @@
 """Dispatch decisions: plain functions over plain data, no broker, no faust.
 
 ``decide`` turns one demand event and the demand's prior state into the new state and the
-feed records to send; ``reevaluate`` does the same for one demand when an actor's filters
-change. The agents (``dispatch.agents``) only decode, call these, encode and send.
+feed records to send; ``reevaluate`` does the same for one demand when an actor changes
+(filters, profile, removal). The agents (``dispatch.agents``) only decode, call these,
+encode and send.
+
+The house rule both keep: a **registered** actor holds (last received a DEMANDE, COPIE or
+RADIATION of) exactly the demands it matches, each as its current profile may see it; an
+actor that is not registered (removed from the registry) holds none. A removal is the
+limiting case of a filter change — a territory matching nothing — so it withdraws
+(``RETRAIT``, ``filtres_modifies``) what the actor held, and the actor stays a *former*
+recipient like any actor withdrawn; registered again, it is copied what it matches, as
+any actor whose territory grew.
 
 A ``SUP`` does not forget the demand: it leaves a *deletion marker*
 (:func:`deletion_marker`), so an event of the demand published again later (same
@@ -13,6 +22,7 @@ with the radiations (dispatch.purge).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +45,8 @@ FILTERS_CHANGED = "filtres_modifies"
 DELETED = "demande_supprimee"
 #: RADIATION sent to an actor withdrawn earlier: it learns the outcome, not the data
 FORMER_RECIPIENT = "ancien_destinataire"
+#: COPIE replacing the copy an actor holds, cut to the profile it had (docs/profiles.md)
+PROFILE_CHANGED = "profil_modifie"
 
 _LIVE_OPERATIONS = frozenset({"CRE", "CRS", "MOD", "REN"})
 #: operations never refused for a territorial reason (a wished commune unknown today): a
@@ -124,13 +136,19 @@ def decide(
     )
     deliveries: list[Delivery]
     if op == "RAD":
-        # Everyone who had the demand, and anyone it matches now, learns of the radiation.
-        recipients = before | matched
+        # Everyone who had the demand, and anyone it matches now, learns of the radiation;
+        # an actor removed meanwhile (a recipient until its removal's re-dispatch reaches
+        # the demand) is withdrawn instead: no data for an actor no longer registered, and
+        # a radiated demand is never re-dispatched. Former recipients learn the outcome
+        # only while registered (a removed actor's feed gets nothing more).
+        held = before | matched
+        recipients = frozenset(a for a in held if a in index)
+        removed = held - recipients
         deliveries = [Delivery(a, RADIATION) for a in sorted(recipients)]
-        deliveries += [
-            Delivery(a, RADIATION, FORMER_RECIPIENT) for a in sorted(former - recipients)
-        ]
-        former = former - recipients
+        deliveries += [Delivery(a, RETRAIT, FILTERS_CHANGED) for a in sorted(removed)]
+        told = sorted(a for a in former - held if a in index)
+        deliveries += [Delivery(a, RADIATION, FORMER_RECIPIENT) for a in told]
+        former = (former | removed) - recipients
         active = False
     else:
         recipients = matched
@@ -182,24 +200,30 @@ def deletion_marker(
     )
 
 
-def reevaluate(state: DemandeState, actor_id: str, index: TerritoryIndex) -> Decision | None:
-    """After actor ``actor_id`` changed (already applied to ``index``; absent = removed),
-    return the copy or withdrawal this demand owes it, or None when nothing changes."""
+def reevaluate(
+    state: DemandeState, actor_id: str, index: TerritoryIndex, *, recut: bool = False
+) -> Decision | None:
+    """The record this demand owes actor ``actor_id`` after it changed (the change already
+    applied to ``index``; absent from it = removed), or None when it owes nothing.
+
+    The actor must end holding the demand exactly when it is registered and matches it
+    (module doc):
+
+    * matches and does not hold it: ``COPIE``;
+    * holds it and no longer matches — or was removed: ``RETRAIT`` (``filtres_modifies``);
+      it becomes a former recipient (a radiation tells it the outcome while registered);
+    * holds it, still matches and ``recut`` (its profile changed): ``COPIE``
+      (``profil_modifie``), the snapshot cut to the new profile, replacing the one it
+      holds — after a downgrade the latest record of the demand holds no more than the
+      new profile allows, after an upgrade it holds what that profile is entitled to.
+
+    An inactive demand (radiated, deleted) owes nothing: it has no index entry and is
+    never re-dispatched. The records' profile is the one ``index`` registers at emission.
+    """
     if not state.active:
         return None
     had = actor_id in state.recipients
-    if actor_id not in index:
-        # A removed actor gets nothing more; forget it so a re-registration starts clean.
-        if had or actor_id in state.former:
-            return Decision(
-                state=replace(
-                    state,
-                    recipients=state.recipients - {actor_id},
-                    former=state.former - {actor_id},
-                )
-            )
-        return None
-    wants = index.matches(
+    wants = actor_id in index and index.matches(
         actor_id, wished_communes(state.demande), wished_typologies(state.demande)
     )
     if wants and not had:
@@ -216,4 +240,29 @@ def reevaluate(state: DemandeState, actor_id: str, index: TerritoryIndex) -> Dec
             ),
             deliveries=[Delivery(actor_id, RETRAIT, FILTERS_CHANGED)],
         )
+    if had and recut:
+        return Decision(state=state, deliveries=[Delivery(actor_id, COPIE, PROFILE_CHANGED)])
     return None
+
+
+#: namespace of the event ids of records an actor change owes (:func:`change_event_id`)
+_CHANGE_IDS = uuid.UUID("5d0b7c1e-2f4a-4c8e-9a61-3b7e0d2c9f14")
+
+
+def change_event_id(event_id: str, actor_id: str, actor_version: int | None) -> str:
+    """The ``eventId`` of a record that registration ``actor_version`` of ``actor_id`` owes
+    a demand whose current version came with ``event_id`` (a ``COPIE`` or a ``RETRAIT`` of
+    a re-dispatch).
+
+    Consumers drop a record whose (``eventId``, ``kind``) they already applied
+    (docs/reliability.md). An actor may be owed a record of one demand version more than
+    once — copied, withdrawn (a filter change, a removal), copied again (registered
+    again), or copied again cut to a new profile — so each registration's records carry
+    their own id: ``uuid5`` of the three, the same when a replay decides them again (the
+    consumer drops that duplicate). A first registration (version 1, or unknown: a moves
+    record of an older writer) keeps the version's own ``event_id``: nothing of that
+    version went to the actor before, and copies made for many new actors at once share
+    one encoding."""
+    if actor_version is None or actor_version <= 1:
+        return event_id
+    return str(uuid.uuid5(_CHANGE_IDS, f"{event_id}\x00{actor_id}\x00{actor_version}"))

@@ -118,7 +118,9 @@ class ActorService:
 
     def remove(self, actor_id: str) -> Actor:
         """Soft-delete the actor and publish its removal; NotFoundError if absent (or
-        removed already, unless that removal never reached Kafka: it is sent again)."""
+        removed already, unless that removal never reached Kafka: it is sent again). The
+        workers then withdraw every active demand it holds (``RETRAIT`` on its feed:
+        :func:`hub.domain.decisions.reevaluate`)."""
         saved = self.store.remove_or_resend(actor_id)
         self._publish([saved])
         return saved.actor

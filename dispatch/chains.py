@@ -1,0 +1,123 @@
+"""Each re-dispatch chain's progress, kept in the partition's state: a ``DispatchResume``
+read again after a crash does not start another copy of its chain.
+
+A *chain* is the sequence of ``DispatchResume`` records (its *links*) that carries one
+pass's moves through a partition (:mod:`dispatch.redispatch`). Each link names its chain
+(``chainId``, drawn when the chain begins) and its place in it (``step``: 0 for the link
+a control writes, then 1, 2…). Beside the states, the partition keeps the chain's
+*cursor*, ``\\x00r:<partition>:<chain id>`` → the step of the one link still to run. The
+cursor is one of the batch's other writes (``put_raw``): stored after the batch's states
+and only once the batch's outputs, the link it names included, are acknowledged. So a
+stored cursor always names a link that is in the topic, and it is stored exactly when the
+work of the links before it is.
+
+* :func:`begin`: a control's pass writes link 0 and cursor 0;
+* :func:`admit`: a link runs (or is passed on whole) only if its step is its chain's
+  cursor; any other is **dropped**: a link read again after the batch where it ran was
+  stored (its offset not committed yet), the copy of a successor that a replay wrote
+  again, a stale copy of a link passed on, or a link of a control whose batch was never
+  stored (the control, replayed, began another chain). Its work is done, or will be done
+  by the copy the cursor names, at a position in the partition no earlier than its own;
+* :func:`advance`: a link that ran and leaves entries for later writes link step + 1
+  and moves the cursor to it; :func:`finish`: at the end of the territories the cursor is
+  removed, so a finished chain leaves nothing in the state (a copy read afterwards finds
+  no cursor: dropped).
+
+So after a crash every replayed link costs one input at most, and the chain goes on once.
+A link of an older writer (no ``chainId``) is taken as step 0 of a chain named by its
+``resumeId``, with no cursor yet: it runs as before, and its successor or the copy passed
+on carries the cursor from then on (read again once that chain has ended, it would run
+once more: only across the upgrade).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from hub.core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: prefix of the per-partition chain cursors
+CURSOR = b"\x00r:"
+#: longest chain id accepted (the hub's are UUIDs): a forged one must not bloat the state
+MAX_ID = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One ``DispatchResume``'s place: its chain, its step; ``legacy`` for a record of an
+    older writer (no ``chainId``: the chain is named after its ``resumeId``)."""
+
+    chain: str
+    step: int
+    legacy: bool = False
+
+
+class Ledger(Protocol):
+    """The part of :class:`dispatch.redispatch.Context` a chain's bookkeeping uses."""
+
+    def get(self, key: bytes, partition: int) -> bytes | None: ...
+    def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None: ...
+    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int,
+                     link: Link) -> None: ...  # fmt: skip
+
+
+def link_of(record: Mapping[str, Any]) -> Link:
+    """The link a decoded ``DispatchResume`` is (InputError ``bad_resume`` if its chain id
+    is too long or its step negative: a forged record, dead-lettered)."""
+    chain, step = str(record.get("chainId") or ""), int(record.get("step") or 0)
+    link = Link(chain, step) if chain else Link(str(record["resumeId"]), 0, legacy=True)
+    if not link.chain or len(link.chain) > MAX_ID or step < 0:
+        raise InputError("malformed re-dispatch link (chain id or step)", code="bad_resume")
+    return link
+
+
+def _key(partition: int, chain: str) -> bytes:
+    # the partition in the key too: the memory store keeps every partition in one dict
+    return CURSOR + b"%d:" % partition + chain.encode()
+
+
+def begin(ctx: Ledger, partition: int, moves: str, chunk: int) -> None:
+    """Start a chain over ``moves``: link 0 (from the start of the territories) and its
+    cursor, with the batch."""
+    link = Link(str(uuid.uuid4()), 0)
+    ctx.put_raw(_key(partition, link.chain), partition, b"0")
+    ctx.resume_later(partition, moves, b"", chunk, link)
+
+
+def admit(ctx: Ledger, partition: int, link: Link) -> bool:
+    """Whether ``link`` is its chain's next (module doc); False: drop it."""
+    raw = ctx.get(_key(partition, link.chain), partition)
+    if raw is None and link.legacy:
+        return True
+    if raw is not None and int(raw) == link.step:
+        return True
+    log.info("re-dispatch link %d of chain %s in partition %d dropped: its chain is %s "
+             "(a copy read again after a crash)", link.step, link.chain, partition,
+             "over" if raw is None else f"at link {int(raw)}")  # fmt: skip
+    return False
+
+
+def keep(ctx: Ledger, partition: int, link: Link) -> Link:
+    """The link to write when ``link`` is passed on whole (same chain, same step); an
+    older writer's link gets its cursor here."""
+    if link.legacy:
+        ctx.put_raw(_key(partition, link.chain), partition, b"%d" % link.step)
+    return Link(link.chain, link.step)
+
+
+def advance(ctx: Ledger, partition: int, link: Link) -> Link:
+    """The successor of ``link``, which ran: the cursor moves to it, with the batch."""
+    successor = Link(link.chain, link.step + 1)
+    ctx.put_raw(_key(partition, link.chain), partition, b"%d" % successor.step)
+    return successor
+
+
+def finish(ctx: Ledger, partition: int, link: Link) -> None:
+    """``link`` ran to the end of the territories: its chain's cursor is removed."""
+    ctx.put_raw(_key(partition, link.chain), partition, None)
