@@ -13,76 +13,31 @@ pass fails, retriable); the radiation listing → not listed, the watermark kept
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from connectors.ingress.publishing import PreparedEvent, publish_events
-from connectors.sne.client import SneClient
 from connectors.sne.errors import SneUnavailable
 from connectors.sne.poll_calls import SneUnusable
-from connectors.sne.poller import PollReport, SnePoller
-from hub.core.db import make_engine, migrate
-from hub.core.settings import HubSettings, SneSettings
-from hub.dev.sne_simulator import create_app
+from connectors.sne.poller import PollReport
+from hub.core.settings import HubSettings
 from tests.support.sne import new_demande_xml
-from tests.support.sne_faults import HOSTILE, TRANSPORT, FaultySne, hostile, served
+from tests.support.sne_faults import HOSTILE, TRANSPORT, hostile
+from tests.support.sne_poll_rig import COMMUNE, Rig, rig_of
 
 pytestmark = pytest.mark.kafka
-COMMUNE = "76451"
 DAY1, DAY2 = date(2026, 11, 23), date(2026, 11, 24)
 READ, SEARCH, RADIATIONS = (
     "getDemandeLogement", "rechercheDemandeMulticritere", "getDemandesRadieesDepuisLe")  # fmt: skip
 
 
-@dataclass
-class Rig:
-    settings: HubSettings
-    cfg: SneSettings
-    client: SneClient
-    sne: FaultySne
-    engine: Engine
-    g: str
-    sent: list[PreparedEvent] = field(default_factory=list)
-
-    def poller(self, **kwargs: float) -> SnePoller:
-        return SnePoller(self.cfg, self.client, self.engine, self.publish, **kwargs)
-
-    def publish(self, events: list[PreparedEvent]) -> int:
-        acked = asyncio.run(publish_events(self.settings, events))
-        assert acked == len(events)
-        self.sent.extend(events)
-        return acked
-
-    def register(self, tag: str) -> str:
-        num, answer = self.client.register_demande(
-            new_demande_xml(self.g, [COMMUNE], nom=f"{tag}{self.g}")
-        )
-        assert answer.ok and num, answer.anomalies
-        return num
-
-
 @pytest.fixture()
 def rig(settings: HubSettings, tmp_path: Path) -> Iterator[Rig]:
-    sne = FaultySne(create_app(f"sqlite:///{tmp_path / 'sim.db'}"))
-    with served(sne) as server:
-        cfg = settings.sne.model_copy(
-            update={
-                "url": f"{server.base}/sne",
-                "retries": 0,
-                "poll_communes": (COMMUNE,),
-                "poll_since": "2025-01-01",
-            }
-        )
-        engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
-        migrate(engine)
-        g = "H" + uuid.uuid4().hex[:4].upper()
-        yield Rig(settings, cfg, SneClient(cfg), sne, engine, g)
+    with rig_of(settings, tmp_path, "H", retries=0, poll_communes=(COMMUNE,),
+                poll_since="2025-01-01") as r:  # fmt: skip
+        yield r
 
 
 def ops(report: PollReport) -> dict[str, str]:
@@ -114,8 +69,9 @@ def test_a_hostile_answer_to_one_read_costs_that_demand_only(rig: Rig, answer: s
 def test_a_hostile_answer_to_the_searches_costs_the_commune_only(rig: Rig, answer: str) -> None:
     a = rig.register("A")
     rig.poller().poll_once(DAY1)
-    assert rig.client.register_demande(new_demande_xml(
-        rig.g, [COMMUNE, "76540"], operation="MOD", num_unique=a, nom=f"A{rig.g}"))[1].ok
+    assert rig.client.register_demande(
+        new_demande_xml(rig.g, [COMMUNE, "76540"], operation="MOD", num_unique=a, nom=f"A{rig.g}")
+    )[1].ok
     rig.sne.answers[SEARCH] = hostile(answer, SEARCH)
     poller = rig.poller()
 

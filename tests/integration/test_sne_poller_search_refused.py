@@ -15,77 +15,32 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from connectors.ingress.publishing import PreparedEvent, publish_events
-from connectors.sne.client import SneClient
 from connectors.sne.poll_calls import SneUnusable
-from connectors.sne.poller import POLLER, PollReport, SnePoller
-from hub.core.db import make_engine, migrate
-from hub.core.settings import HubSettings, SneSettings
-from hub.dev.sne_simulator import create_app
+from connectors.sne.poller import POLLER, PollReport
+from hub.core.settings import HubSettings
 from monitoring.metrics import REGISTRY
 from tests.support.sne import new_demande_xml
-from tests.support.sne_faults import FaultySne, Served, fault, served
+from tests.support.sne_faults import fault
+from tests.support.sne_poll_rig import COMMUNE, Rig, rig_of
 
 pytestmark = pytest.mark.kafka
-COMMUNE, UNKNOWN = "76451", "99999"
+UNKNOWN = "99999"
 DAY1, DAY2 = date(2026, 11, 23), date(2026, 11, 24)
 SEARCH = "rechercheDemandeMulticritere"
 
 
-@dataclass
-class Rig:
-    settings: HubSettings
-    cfg: SneSettings
-    client: SneClient
-    sne: FaultySne
-    served: Served
-    engine: Engine
-    g: str
-    sent: list[PreparedEvent] = field(default_factory=list)
-
-    def poller(self, cfg: SneSettings | None = None, **kwargs: float) -> SnePoller:
-        return SnePoller(cfg or self.cfg, self.client, self.engine, self.publish, **kwargs)
-
-    def publish(self, events: list[PreparedEvent]) -> int:
-        acked = asyncio.run(publish_events(self.settings, events))
-        assert acked == len(events)
-        self.sent.extend(events)
-        return acked
-
-    def register(self, tag: str) -> str:
-        num, answer = self.client.register_demande(
-            new_demande_xml(self.g, [COMMUNE], nom=f"{tag}{self.g}")
-        )
-        assert answer.ok and num, answer.anomalies
-        return num
-
-
 @pytest.fixture()
 def rig(settings: HubSettings, tmp_path: Path) -> Iterator[Rig]:
-    sne = FaultySne(create_app(f"sqlite:///{tmp_path / 'sim.db'}"))
-    with served(sne) as server:
-        cfg = settings.sne.model_copy(
-            update={
-                "url": f"{server.base}/sne",
-                "retries": 0,
-                # the unknown commune first: before the fix, nothing was read after it
-                "poll_communes": (UNKNOWN, COMMUNE),
-                "poll_since": "2025-01-01",
-            }
-        )
-        engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
-        migrate(engine)
-        g = "R" + uuid.uuid4().hex[:4].upper()
-        yield Rig(settings, cfg, SneClient(cfg), sne, server, engine, g)
+    # the unknown commune first: before the fix, nothing was read after it
+    with rig_of(settings, tmp_path, "R", retries=0, poll_communes=(UNKNOWN, COMMUNE),
+                poll_since="2025-01-01") as r:  # fmt: skip
+        yield r
 
 
 def ops(report: PollReport) -> dict[str, str]:
@@ -176,8 +131,9 @@ def test_reversed_dates_are_refused_without_ending_the_pass(rig: Rig) -> None:
 def test_a_refusal_of_the_hub_itself_stops_the_searches_for_the_pass(rig: Rig) -> None:
     a = rig.register("A")
     rig.poller().poll_once(DAY1)
-    assert rig.client.register_demande(new_demande_xml(
-        rig.g, [COMMUNE, "76540"], operation="MOD", num_unique=a, nom=f"A{rig.g}"))[1].ok
+    assert rig.client.register_demande(
+        new_demande_xml(rig.g, [COMMUNE, "76540"], operation="MOD", num_unique=a, nom=f"A{rig.g}")
+    )[1].ok
     b = rig.register("B")
     rig.sne.answers[SEARCH] = fault("ACCES", "guichet PASSR non habilite a la recherche",
                                     status=403)  # fmt: skip

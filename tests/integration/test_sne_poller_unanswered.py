@@ -13,84 +13,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
-from connectors.ingress.publishing import PreparedEvent, publish_events
 from connectors.sne.client import SneClient
 from connectors.sne.errors import SneUnavailable
 from connectors.sne.poll_reads import SNE_DOWN_AFTER
 from connectors.sne.poller import POLLER, PollReport, SnePoller
-from hub.core.db import make_engine, migrate
-from hub.core.settings import HubSettings, SneSettings
-from hub.dev.sne_simulator import create_app
+from hub.core.settings import HubSettings
 from monitoring.metrics import REGISTRY
-from tests.support.sne import free_port, new_demande_xml
-from tests.support.sne_faults import FaultySne, Served, served
+from tests.support.sne import free_port
+from tests.support.sne_poll_rig import COMMUNE, Rig, rig_of
 
 pytestmark = pytest.mark.kafka
-COMMUNE = "76451"
 DAY1, DAY2, DAY3, DAY4 = (date(2026, 11, d) for d in (23, 24, 25, 26))
 TIMEOUT = 1.0  # the poller's client's; registrations go through a patient one
 SLOW = 2.5  # beyond it
 
 
-@dataclass
-class Rig:
-    settings: HubSettings
-    cfg: SneSettings
-    client: SneClient  # the poller's
-    registrar: SneClient  # for the test's registrations: not bound by TIMEOUT
-    sne: FaultySne  # the simulator behind the faults
-    served: Served
-    engine: Engine
-    g: str  # the guichet of this test's demands (their applicants' names carry it too)
-    sent: list[PreparedEvent] = field(default_factory=list)  # acknowledged by the broker
-
-    def poller(self, **kwargs: float) -> SnePoller:
-        """A poller on this rig's memory (a new one: as after a restart)."""
-        return SnePoller(self.cfg, self.client, self.engine, self.publish, **kwargs)
-
-    def publish(self, events: list[PreparedEvent]) -> int:
-        acked = asyncio.run(publish_events(self.settings, events))
-        assert acked == len(events)
-        self.sent.extend(events)
-        return acked
-
-    def register(self, tag: str) -> str:
-        """Register a new demand wishing COMMUNE at the simulator; its numéro."""
-        num, answer = self.registrar.register_demande(
-            new_demande_xml(self.g, [COMMUNE], nom=f"{tag}{self.g}")
-        )
-        assert answer.ok and num, answer.anomalies
-        return num
-
-
 @pytest.fixture()
 def rig(settings: HubSettings, tmp_path: Path) -> Iterator[Rig]:
-    sne = FaultySne(create_app(f"sqlite:///{tmp_path / 'sim.db'}"))
-    with served(sne) as server:
-        cfg = settings.sne.model_copy(
-            update={
-                "url": f"{server.base}/sne",
-                "retries": 1,
-                "backoff_s": 0.01,
-                "timeout_s": TIMEOUT,
-                "poll_communes": (COMMUNE,),
-                "poll_since": "2025-01-01",
-            }
-        )
-        engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
-        migrate(engine)
-        g = "U" + uuid.uuid4().hex[:4].upper()
-        registrar = SneClient(cfg.model_copy(update={"timeout_s": 30.0, "retries": 0}))
-        yield Rig(settings, cfg, SneClient(cfg), registrar, sne, server, engine, g)
+    with rig_of(settings, tmp_path, "U", registrar={"timeout_s": 30.0, "retries": 0},
+                retries=1, backoff_s=0.01, timeout_s=TIMEOUT, poll_communes=(COMMUNE,),
+                poll_since="2025-01-01") as r:  # fmt: skip
+        yield r
 
 
 def ops(report: PollReport) -> dict[str, str]:
