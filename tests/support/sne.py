@@ -29,12 +29,8 @@ def serve(app: Any) -> Iterator[str]:
         yield base
 
 
-@contextmanager
-def serve_at(factory: Callable[[str], Any]) -> Iterator[str]:
-    """Serve ``factory(base URL)`` on a free loopback port; yields the base URL. For apps
-    that must know where they are served (the WSDL address comes from their settings)."""
-    port = free_port()
-    app = factory(f"http://127.0.0.1:{port}")
+def start_server(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
+    """``app`` served by uvicorn on 127.0.0.1:``port`` in a daemon thread, once started."""
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -45,6 +41,15 @@ def serve_at(factory: Callable[[str], Any]) -> Iterator[str]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
+    return server, thread
+
+
+@contextmanager
+def serve_at(factory: Callable[[str], Any]) -> Iterator[str]:
+    """Serve ``factory(base URL)`` on a free loopback port; yields the base URL. For apps
+    that must know where they are served (the WSDL address comes from their settings)."""
+    port = free_port()
+    server, thread = start_server(factory(f"http://127.0.0.1:{port}"), port)
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +17,7 @@ from typing import Any
 
 import uvicorn
 
-from tests.support.sne import free_port
+from tests.support.sne import free_port, start_server
 
 OPERATION = re.compile(
     rb"<(?:[\w.-]+:)?(getDemandeLogement|getDemandesRadieesDepuisLe|"
@@ -178,16 +176,7 @@ class Served:
 def served(app: Any) -> Iterator[Served]:
     """Serve ``app`` on a free loopback port until the end of the block or ``stop()``."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
+    server, thread = start_server(app, port)
     try:
         yield Served(f"http://127.0.0.1:{port}", server)
     finally:
