@@ -27,6 +27,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from dispatch.runtime.contiguity import Contiguity, Verdict, lowest_offsets
 from dispatch.shutdown import bounded
+from hub.core.kafka.metadata import track_every_topic
 from monitoring import recorder
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,11 @@ class IdempotentProducer(faust_aiokafka.Producer):
 
     def _settings_extra(self) -> dict[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        # feed topics appear while the worker runs: hub.core.kafka.metadata (why)
+        await track_every_topic(self._ensure_producer())
 
     async def flush(self) -> None:
         if not self.app.should_stop:

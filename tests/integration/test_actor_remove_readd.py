@@ -12,9 +12,6 @@ actor removed, then registered again on a smaller territory with a narrower prof
 
 from __future__ import annotations
 
-import json
-import time
-import urllib.request
 import uuid
 from typing import Any
 
@@ -38,27 +35,10 @@ def _kinds(records: list[dict[str, Any]], num: str) -> list[tuple[str, str | Non
     return [(r["kind"], r["reason"]) for r in records if r["numUnique"] == num]
 
 
-def _ready(worker: Any, timeout: float = 60.0) -> None:
-    """Wait until the worker reads its partitions: registering an actor while it starts
-    may leave its producer hanging at its first commit (seen with this change and before
-    it; reported, not fixed here)."""
-    url = f"http://127.0.0.1:{worker.env['HUB_WORKER__WEB_PORT']}/health"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if json.load(resp).get("partitions"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-
-
 def test_remove_then_readd_smaller_withdraws_and_the_api_follows(
         worker: Any, actor_service: Any, settings: HubSettings) -> None:  # fmt: skip
     from hub.api.app import create_app
 
-    _ready(worker)
     engine = make_engine(settings.database_url)
     migrate(engine)
     aid = f"e3-{uuid.uuid4().hex[:8]}"
@@ -120,7 +100,6 @@ def test_a_profile_downgrade_recopies_held_demands_cut(
         worker: Any, actor_service: Any, settings: HubSettings) -> None:  # fmt: skip
     """Audit E2 on the real worker: consultant_sensible → consultant_simple sends a COPIE
     (profil_modifie) of the demand held, without the sensitive parts."""
-    _ready(worker)
     aid = f"e2-{uuid.uuid4().hex[:8]}"
 
     def register(profile: str) -> None:

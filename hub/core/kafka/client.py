@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
 from hub.core.errors import KafkaUnavailableError
+from hub.core.kafka.metadata import track_every_topic
 from hub.core.kafka.tls import security_protocol, ssl_context
 from hub.core.settings import HubSettings, KafkaSettings
 
@@ -107,13 +108,16 @@ AnyClient: TypeAlias = AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient
 async def start_client(client: AnyClient, settings: HubSettings, *,
                        timeout_s: float | None = None) -> None:  # fmt: skip
     """Start ``client``. When no broker answers (connection refused or failed, or no start
-    within ``timeout_s``), close it and raise :func:`unavailable`. Other errors of the
+    within ``timeout_s``), close it and raise :func:`unavailable`. A producer tracks the
+    existing topics by name (:mod:`hub.core.kafka.metadata`: why). Other errors of the
     start (authentication, TLS) are raised as they are, the client closed as well."""
     try:
         if timeout_s is None:
             await client.start()
         else:
             await asyncio.wait_for(client.start(), timeout_s)
+        if isinstance(client, AIOKafkaProducer):
+            await track_every_topic(client)
     except BaseException as exc:
         # aiokafka does not close what it opened when its start fails: the caller never
         # gets a client to close, so close it here (asyncio warns about it otherwise)

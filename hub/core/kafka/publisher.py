@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from hub.core.errors import TransientError
 from hub.core.kafka.admin import core_topics, ensure_topics
 from hub.core.kafka.client import new_producer
+from hub.core.kafka.metadata import track_every_topic
 from hub.core.settings import HubSettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class KafkaPublisher:
                 producer = new_producer(self.settings)
                 try:
                     await asyncio.wait_for(producer.start(), self.timeout_s)
+                    await asyncio.wait_for(track_every_topic(producer), self.timeout_s)
                 except (KafkaError, OSError, TimeoutError) as exc:
                     await producer.stop()
                     raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
