@@ -89,7 +89,8 @@ def audit(ctx: click.Context, num_unique: str | None, actor_id: str | None, limi
 @actors.command("webhook-key")
 @click.argument("actor_id", metavar="ACTOR")
 def webhook_key(actor_id: str) -> None:
-    """Print the HMAC key ACTOR uses to check webhook signatures (hex)."""
+    """Print the HMAC key ACTOR uses to check webhook signatures: 64 hex characters
+    encoding the 32-byte key (decode them: docs/api.md, "Checking the signature")."""
     from connectors.outbound.webhook import actor_key
 
     settings = _settings()
