@@ -34,6 +34,7 @@ from hub.api import (
     routes_demandes,
     routes_feed,
     routes_gp,
+    routes_schemas,
     routes_statistics,
     unpublished,
 )
@@ -95,7 +96,8 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
     problems.install(app)
     unpublished.install(app)
     app.include_router(routes_demandes.build_router(settings))
-    for module in (routes_gp, routes_cal, routes_cotation, routes_statistics, routes_feed):
+    for module in (routes_gp, routes_cal, routes_cotation, routes_statistics, routes_feed,
+                   routes_schemas):  # fmt: skip
         app.include_router(module.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -41,7 +41,8 @@ N_ACTORS = 24
 PUBLIC = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs"),
           ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"), ("GET", "/docs-assets")}
 #: authenticated, but about no demand: nothing to scope
-NO_OBJECT = {("GET", "/catalogue"), ("GET", "/statistiques/{niveau}/{code}")}
+NO_OBJECT = {("GET", "/catalogue"), ("GET", "/statistiques/{niveau}/{code}"),
+             ("GET", "/schemas/{fingerprint}")}
 
 
 @dataclass
