@@ -9,8 +9,14 @@ Mapping ``interfacenuu-dis`` (the only one so far, named by ``delivery.options.m
 * the SOAP Body is the InterfaceNuu document of the record (``typeFichier`` ``DIS``, or
   ``RAD`` for a radiation), the same rendering as the legacy DIS files
   (:func:`connectors.files.disfile.record_document`), already cut to the actor's profile;
-  a record without a snapshot (RETRAIT, EVENEMENT) has a body holding only
-  ``<p:notification/>`` with the same attributes: no personal data;
+  a record without a snapshot has a body holding ``<p:notification/>`` with the same
+  attributes (a RETRAIT: no personal data), or, for an EVENEMENT, ``<p:evenement>``
+  (:func:`evenement_xml`: the gestion partagée event as the Kafka feed carries it, its
+  type, date, author, comment and characteristics; independent audit F4: a bare
+  notification told a SOAP ERP nothing of a CAL decision or a visit);
+* the header's ``occurredAt`` attribute (ISO 8601, UTC, milliseconds) is the record's
+  ``occurredAt``: for an AVIS, the due time of the notice (docs/lifecycle.md), which the
+  DIS document's ``dateFichier`` (dispatch time) is not;
 * the document index of the snapshot (already cut to the profile) is a second header
   block, ``piecesJustificatives`` of namespace ``urn:passerelle:pieces:1``
   (:mod:`connectors.files.pieces_xml`), absent when the record has no index.
@@ -22,14 +28,16 @@ or not) and tells a refusal of the record from a fault to try again.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from connectors.files.disfile import check_renderable, record_document
 from connectors.files.pieces_xml import pieces_xml
 from connectors.outbound.soap_fault import SOAP12 as SOAP12
-from hub.core.errors import ConfigError
+from hub.core.errors import ConfigError, UnrenderableError
 from hub.domain.actors import SOAP_MAPPINGS
+from hub.domain.carriable import date_problem, text_problem
 
 NS = "urn:passerelle:soap:1"
 MAPPINGS = SOAP_MAPPINGS
@@ -52,8 +60,54 @@ def _attrs(record: dict[str, Any], offset: int) -> str:
         ("version", record["demandeVersion"]),
         ("profil", record["profile"]),
         ("motif", record.get("reason")),
+        ("occurredAt", _iso(record.get("occurredAt"))),
     ]
     return "".join(f" {k}={quoteattr(str(v))}" for k, v in pairs if v is not None)
+
+
+def _iso(ms: Any) -> str | None:
+    if not isinstance(ms, int):
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+#: the EvenementGP fields written as attributes of ``<p:evenement>`` (schema names)
+EVENEMENT_ATTRIBUTES = ("codeTypeEvenement", "idEvenement", "operation", "dateSurvenance",
+                        "auteur", "reglementaire", "aPublierSurPGP", "catalogueVersion",
+                        "source")  # fmt: skip
+
+
+def evenement_xml(ev: dict[str, Any]) -> bytes:
+    """``<p:evenement>`` of a FeedRecord's ``evenement``: the fields of
+    :data:`EVENEMENT_ATTRIBUTES` as attributes (booleans ``true``/``false``),
+    ``occurredAt`` in ISO 8601, then ``<p:commentaire>`` and one ``<p:caracteristique
+    code="...">value</p:caracteristique>`` per characteristic, in code order."""
+    pairs = [(k, ev.get(k)) for k in EVENEMENT_ATTRIBUTES]
+    pairs.append(("occurredAt", _iso(ev.get("occurredAt"))))
+    attrs = "".join(
+        f" {k}={quoteattr(str(v).lower() if isinstance(v, bool) else str(v))}"
+        for k, v in pairs if v is not None
+    )  # fmt: skip
+    parts = [f'<p:evenement xmlns:p="{NS}"{attrs}>']
+    if ev.get("commentaire") is not None:
+        parts.append(f"<p:commentaire>{_text(ev['commentaire'])}</p:commentaire>")
+    for code, value in sorted((ev.get("caracteristiques") or {}).items()):
+        parts.append(f"<p:caracteristique code={quoteattr(code)}>{_text(value)}"
+                     "</p:caracteristique>")  # fmt: skip
+    parts.append("</p:evenement>")
+    return "".join(parts).encode()
+
+
+def _text(value: str) -> str:
+    # a CR as a character reference: XML parsers turn a literal one into LF
+    return escape(value, {"\r": "&#13;"})
+
+
+def _evenement_problem(record: dict[str, Any]) -> str | None:
+    ev = record.get("evenement")
+    if ev is None:
+        return None
+    return text_problem(ev, "evenement") or date_problem(ev.get("occurredAt"), "occurredAt")
 
 
 def envelope(body_json: bytes, offset: int, mapping: str = DEFAULT_MAPPING) -> bytes:
@@ -63,9 +117,17 @@ def envelope(body_json: bytes, offset: int, mapping: str = DEFAULT_MAPPING) -> b
     check_mapping(mapping)
     record = json.loads(body_json)
     check_renderable(record)
+    problem = _evenement_problem(record) or date_problem(record.get("occurredAt"), "occurredAt")
+    if problem is not None:
+        raise UnrenderableError(problem)
     attrs = _attrs(record, offset)
     doc = record_document(record)
-    body = doc if doc is not None else f'<p:notification xmlns:p="{NS}"{attrs}/>'.encode()
+    if doc is not None:
+        body = doc
+    elif record.get("evenement") is not None:
+        body = evenement_xml(record["evenement"])
+    else:
+        body = f'<p:notification xmlns:p="{NS}"{attrs}/>'.encode()
     return b"".join(
         [
             b'<?xml version="1.0" encoding="UTF-8"?>\n',
