@@ -2,7 +2,7 @@
 
 A :class:`Batch` holds what :meth:`dispatch.processor.Processor.submit` builds for one
 batch — outputs, new states (the overlay), their stored index entries (bases), other
-writes — and implements :class:`dispatch.redispatch.Context` over it and the processor's
+writes — and implements :class:`dispatch.changes.Context` over it and the processor's
 unsettled batches, so a re-dispatch sees the states and index entries as the batches not
 stored yet leave them.
 """
@@ -37,7 +37,7 @@ UNKNOWN = b""
 @dataclass(slots=True, eq=False)
 class Batch:
     """One batch's working set, and the view a re-dispatch works through
-    (:class:`dispatch.redispatch.Context`)."""
+    (:class:`dispatch.changes.Context`)."""
 
     proc: Processor
     stats: BatchStats

@@ -59,7 +59,7 @@ class Link:
 
 
 class Ledger(Protocol):
-    """The part of :class:`dispatch.redispatch.Context` a chain's bookkeeping uses."""
+    """The part of :class:`dispatch.changes.Context` a chain's bookkeeping uses."""
 
     def get(self, key: bytes, partition: int) -> bytes | None: ...
     def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None: ...

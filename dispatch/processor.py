@@ -22,13 +22,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dispatch import chains, cotation, deadlines, redispatch, territory
+from dispatch import chains, deadlines, redispatch, territory
 from dispatch.batch import Batch, memo_entries
 from dispatch.batchstats import BatchStats as BatchStats
 from dispatch.batchstats import Submitted as Submitted
+from dispatch.changes import Change, change_of
 from dispatch.deadlines import Deadlines
-from dispatch.feed import feed_record
-from dispatch.feedbytes import FeedBytes
+from dispatch.emit import feed_outputs
 from dispatch.known_letters import KnownLetters, refusal_identity
 from dispatch.letters import check_key, check_outputs, dead_letter, refusal, replay_info, screen
 from dispatch.parking import Parking
@@ -36,7 +36,6 @@ from dispatch.ports import InputRecord as InputRecord
 from dispatch.ports import StateStore as StateStore
 from dispatch.ports import partition_of
 from dispatch.purge import purge_key, purgeable
-from dispatch.redispatch import Change, change_of
 from dispatch.sending import (
     DeliveryError,
     Output,
@@ -365,43 +364,14 @@ class Processor:
     def _emit(self, batch: Batch, decision: Decision, state: DemandeState, event_id: str,
               operation: str, occurred_at: int, changed: list[str], *,
               refuse_oversize: bool = False) -> None:  # fmt: skip
-        """The decision's feed records: one record per kind, reason and profile (its scores
-        already cut to the profile by ``feed_record``: docs/profiles.md), cut to the
-        scores (``cotations``) of the EPCIs each actor covers (docs/cotation.md), one
-        encoding per distinct record. With ``refuse_oversize`` (a demand event's own
+        """Add the decision's feed records (:func:`dispatch.emit.feed_outputs`) to the
+        batch, counted. With ``refuse_oversize`` (a demand event's own
         records), the ``oversize`` InputError of ``dispatch.letters.check_outputs`` when one
         is larger than the producer sends; nothing is added to the batch then."""
-        records: dict[tuple[str, str | None, str], dict[str, Any]] = {}
-        encoded: dict[tuple[str, str | None, str, tuple[str, ...]], bytes] = {}
-        out: list[Output] = []
-        # profiles seeing the same snapshot share one encoding (dispatch.feedbytes)
-        feed_bytes = FeedBytes(self.codec, self._snapshots)
-        key = state.num_unique.encode()
+        out = feed_outputs(self.codec, self._snapshots, self.index, decision, state,
+                           event_id=event_id, operation=operation, occurred_at=occurred_at,
+                           changed=changed, now_ms=batch.now_ms)  # fmt: skip
         stats = batch.stats
-        for d in decision.deliveries:
-            actor = self.index.actor(d.actor_id)
-            profile = actor.profile if actor is not None else "consultant_simple"
-            base = (d.kind, d.reason, profile)
-            record = records.get(base)
-            if record is None:
-                record = records[base] = feed_record(
-                    kind=d.kind, state=state, event_id=event_id, operation=operation,
-                    occurred_at=occurred_at, changed_fields=changed, profile=profile,
-                    reason=d.reason, now_ms=batch.now_ms)  # fmt: skip
-            scores = record["cotations"]
-            scoring = cotation.installed() if scores else None
-            if scoring is not None:  # the scores of the EPCIs this actor covers
-                geo = scoring.geography
-                mine = [c for c in scores if cotation.covers(actor, c["epci"], geo)]
-            else:
-                mine = scores
-            group = (*base, tuple(c["epci"] for c in mine))
-            value = encoded.get(group)
-            if value is None:
-                cut = record if len(mine) == len(scores) else {**record, "cotations": mine}
-                value = encoded[group] = feed_bytes.encode(cut, state.demande_bytes,
-                                                           state.demande)  # fmt: skip
-            out.append((topics.feed_topic(d.actor_id), key, value))
         if refuse_oversize:
             # a record the producer would refuse at send (for the whole batch, at every
             # restart) refuses this input instead: nothing of it is in the batch yet.

@@ -66,27 +66,20 @@ written with the batch like the other writes (:mod:`dispatch.chains`): a link ru
 if it is the one its chain's cursor names; a copy of a link already run is dropped, and a
 chain that ends removes its cursor.
 
-**Upgrade.** A partition whose index was never completed (no
-:data:`dispatch.territory.MARKER`: states written before the index existed) is brought
-in line once by a full pass: every active demand is matched against every registered
-actor, copies and withdrawals sent where its recipients differ, its index entries
-written, and the filters of every registered actor recorded as applied. Afterwards the
-states agree with the index, whatever controls are still ahead in the stream. Until then,
-a state written on such a partition deletes every entry its prior would have and writes
-all of its own (:data:`dispatch.batch.UNKNOWN`): whether the prior's are stored is not
-known, and an entry left under a commune no longer wished would answer for the actor's
-old territory and hide a change from a later re-dispatch.
+**Upgrade.** A partition whose index was never completed is brought in line once by a
+full pass first (:mod:`dispatch.upgrade`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from dispatch import chains, territory
+from dispatch import chains, territory, upgrade
+from dispatch.changes import Change, Context
 from dispatch.moves import (
     Move,
     applied_key,
@@ -96,69 +89,12 @@ from dispatch.moves import (
     encode_moves,
     is_move,
 )
-from hub.domain.actors import Actor, ActorFilters
+from hub.domain.actors import ActorFilters
 from hub.domain.decisions import COPIE, Decision, Delivery, change_event_id, reevaluate
 from hub.domain.matching import TerritoryIndex
-from hub.domain.state import DemandeState, wished_communes, wished_typologies
+from hub.domain.state import DemandeState
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One control, decoded: the actor's new registration (None: removed)."""
-
-    actor_id: str
-    version: int
-    actor: Actor | None
-
-
-class Context(Protocol):
-    """What the processor lends a re-dispatch (its state view, its outputs)."""
-
-    @property
-    def index(self) -> TerritoryIndex: ...
-
-    def state(self, key: bytes, partition: int) -> DemandeState | None: ...
-    def write(
-        self, key: bytes, partition: int, state: DemandeState, prior: DemandeState | None
-    ) -> None:
-        """Store ``state`` (which replaces ``prior``) with the batch, index entries too."""
-        ...
-
-    def emit(self, decision: Decision, state: DemandeState, event_id: str, operation: str,
-             occurred_at: int) -> None: ...  # fmt: skip
-    def pending(self, partition: int) -> dict[bytes, DemandeState | None]:
-        """States of ``partition`` decided but not stored yet (newest)."""
-        ...
-
-    def get(self, key: bytes, partition: int) -> bytes | None: ...
-    def scan_from(
-        self, partition: int, prefixes: Sequence[bytes], after: bytes, limit: int
-    ) -> Iterable[tuple[bytes, bytes]]:
-        """Up to ``limit`` stored (key, value) pairs of ``partition`` under ``prefixes``
-        (sorted), in key order, with keys after ``after`` — as the writes of the batches
-        not stored yet leave them."""
-        ...
-
-    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int,
-                     link: chains.Link) -> None:  # fmt: skip
-        """Write a ``DispatchResume`` record (``link`` of its chain) to ``partition`` with
-        this batch."""
-        ...
-
-    def keys(self, partition: int) -> Iterable[bytes]: ...
-    def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None: ...
-    def put_early(self, key: bytes, partition: int, value: bytes | None) -> None:
-        """Store ``value`` with this batch, before its states (``put_raw``: after them)."""
-        ...
-
-
-def change_of(control: dict[str, Any]) -> Change:
-    """The change a ``DispatchControl`` record carries (InputError if malformed)."""
-    reg = control["actor"]
-    actor = None if reg["deleted"] else Actor.from_avro(reg)
-    return Change(reg["id"], int(reg["version"]), actor)
 
 
 def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -> Pass:
@@ -171,7 +107,7 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -
     if ctx.get(territory.marker(partition), partition) is None:
         for ch in changes:
             _apply_to_index(index, ch)
-        return Pass(_full_pass(ctx, partition), 0)
+        return Pass(upgrade.full_pass(ctx, partition), 0)
     moves: list[Move] = []
     for ch in changes:
         raw = ctx.get(applied_key(ch.actor_id, partition), partition)
@@ -346,7 +282,7 @@ def _send_all(ctx: Context, owed: list[tuple[Decision, int | None]], before: Dem
             else:
                 groups.append((eid, [d]))
     for eid, deliveries in groups:
-        _send(ctx, Decision(state=after, deliveries=deliveries), before, eid)
+        upgrade.send(ctx, Decision(state=after, deliveries=deliveries), before, eid)
 
 
 def _apply_to_index(index: TerritoryIndex, ch: Change) -> None:
@@ -354,58 +290,3 @@ def _apply_to_index(index: TerritoryIndex, ch: Change) -> None:
         index.upsert(ch.actor)
         return
     index.delete(ch.actor_id, ch.version)
-
-
-def _reevaluate(ctx: Context, key: bytes, partition: int, state: DemandeState,
-                actor_id: str) -> DemandeState:  # fmt: skip
-    decision = reevaluate(state, actor_id, ctx.index)
-    if decision is None or decision.state is None:
-        return state
-    actor = ctx.index.actor(actor_id)  # None: removed (its version is not known here)
-    eid = change_event_id(state.last_event_id, actor_id, None if actor is None else actor.version)
-    _send(ctx, decision, state, eid)
-    ctx.write(key, partition, decision.state, state)
-    return decision.state
-
-
-def _send(ctx: Context, decision: Decision, state: DemandeState, event_id: str) -> None:
-    """Emit ``decision``'s records for ``state`` (the version they copy or withdraw) with
-    ``event_id`` (:func:`~hub.domain.decisions.change_event_id`)."""
-    assert decision.state is not None
-    op = "COP" if any(d.kind == COPIE for d in decision.deliveries) else state.last_operation
-    ctx.emit(decision, decision.state, event_id, op, state.occurred_at)
-
-
-def _full_pass(ctx: Context, partition: int) -> int:
-    """The one-time pass of a partition whose index is not complete (module doc)."""
-    index = ctx.index
-    pending = ctx.pending(partition)
-    keys = set(ctx.keys(partition)) | set(pending)
-    read = 0
-    for key in sorted(keys):
-        before = ctx.state(key, partition)
-        read += 1
-        if before is None or not before.active:
-            continue
-        after = _resync(ctx, key, partition, before, index)
-        if key not in pending and after is before:  # unchanged: its index entries only
-            # stored *before* the batch's states, not with the raw writes (stored after
-            # them): an event of this batch moving the demand elsewhere deletes them as
-            # its prior's entries, and a stale entry would hide the demand from a later
-            # change (it answers for the demand under its old commune)
-            for k, v in territory.entries(before, index).items():
-                ctx.put_early(k, partition, v)
-    for actor in index.actors():
-        ctx.put_raw(applied_key(actor.id, partition), partition,
-                    encode_applied(actor.version, actor.filters, actor.profile))  # fmt: skip
-    ctx.put_raw(territory.marker(partition), partition, b"1")
-    return read
-
-
-def _resync(ctx: Context, key: bytes, partition: int, state: DemandeState,
-            index: TerritoryIndex) -> DemandeState:  # fmt: skip
-    """Copies and withdrawals that make ``state``'s recipients those the index matches."""
-    wanted = index.match(wished_communes(state.demande), wished_typologies(state.demande))
-    for actor_id in sorted(wanted ^ state.recipients):
-        state = _reevaluate(ctx, key, partition, state, actor_id)
-    return state
