@@ -211,6 +211,7 @@ def _register() -> None:
     from hub.cli.api import COMMANDS as api_commands
     from hub.cli.audit_record import record as _audit_record  # noqa: F401 (hub audit record)
     from hub.cli.clock import clock
+    from hub.cli.db import db as _db  # noqa: F401 (hub db: registers itself on main)
     from hub.cli.demo import demo
     from hub.cli.dlq import dlq
     from hub.cli.feed import feed

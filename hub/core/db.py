@@ -10,20 +10,32 @@
   "database is locked"; elsewhere it is a plain transaction.
 * :func:`migrate` brings the schema to the latest alembic revision; it is idempotent and safe
   to call at every start (concurrent callers on PostgreSQL are serialised by an advisory lock).
+  On a database a newer release migrated (its revision is not one of this release's) it
+  raises :class:`SchemaTooNewError`, one line naming the database's revision, the last one
+  this release knows and the command that steps the database down (``hub db``), instead
+  of alembic's "Can't locate revision".
+* :func:`upgrade`, :func:`downgrade` and :func:`current` are ``hub db``'s (the rollback of
+  docs/operations.md): each migration step of one call runs in one transaction, so a
+  downgrade a revision refuses leaves the database as it was.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from hub.core.errors import ConfigError
 from hub.core.private import private_dir, private_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
@@ -105,15 +117,124 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def migrate(target: Engine | str) -> None:
-    """Upgrade the database at ``target`` (an engine or a URL) to the latest revision."""
+class SchemaTooNewError(ConfigError):
+    """The database is at a schema revision this release does not know: a newer release
+    migrated it (module doc)."""
+
+    code = "schema_too_new"
+
+
+class MigrationRefusedError(ConfigError):
+    """A migration step refused to run (a downgrade that would lose what the database
+    holds); nothing was changed."""
+
+    code = "migration_refused"
+
+
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def release_revisions() -> list[str]:
+    """This release's schema revisions, oldest first (the history is linear)."""
+    return list(_release_revisions())
+
+
+@cache
+def _release_revisions() -> tuple[str, ...]:
+    return tuple(r.revision for r in reversed(list(_script().walk_revisions())))
+
+
+def release_head() -> str:
+    """The latest schema revision this release knows."""
+    return release_revisions()[-1]
+
+
+def _current(conn: Connection, known: list[str]) -> str | None:
+    """The database's revision (None: never migrated); :class:`SchemaTooNewError` when
+    this release does not know it."""
+    heads = MigrationContext.configure(conn).get_current_heads()
+    for rev in heads:
+        if rev not in known:
+            raise SchemaTooNewError(
+                f"the database schema is at revision {rev}, which this release does not "
+                f"know (it knows up to {known[-1]}): a newer release migrated it; to run "
+                f"this release, first step the database down with that newer release: "
+                f"hub db downgrade {known[-1]}"
+            )
+    return heads[0] if heads else None
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A write transaction holding, on PostgreSQL, the migration lock: two processes
+    starting together would both try to CREATE TABLE."""
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
+        yield conn
+
+
+@contextmanager
+def _engine_of(target: Engine | str) -> Iterator[Engine]:
     engine = make_engine(target) if isinstance(target, str) else target
     try:
-        with write_transaction(engine) as conn:
-            if conn.dialect.name == "postgresql":
-                # two processes starting together would both try to CREATE TABLE
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
-            command.upgrade(alembic_config(conn), "head")
+        yield engine
     finally:
         if isinstance(target, str):
             engine.dispose()
+
+
+def current(target: Engine | str) -> str | None:
+    """The database's schema revision, None if never migrated (:class:`SchemaTooNewError`
+    if this release does not know it)."""
+    with _engine_of(target) as engine, engine.connect() as conn:
+        return _current(conn, release_revisions())
+
+
+def upgrade(target: Engine | str, revision: str = "head") -> tuple[str | None, str]:
+    """Upgrade the database at ``target`` to ``revision`` (default: the latest); (revision
+    before, revision after). Idempotent."""
+    known = release_revisions()
+    wanted = known[-1] if revision == "head" else revision
+    if wanted not in known:
+        raise ConfigError(f"unknown schema revision {wanted}: this release knows "
+                          f"{known[0]} to {known[-1]} (hub db history)")  # fmt: skip
+    with _engine_of(target) as engine, _migrating(engine) as conn:
+        before = _current(conn, known)
+        if before is not None and known.index(before) > known.index(wanted):
+            raise ConfigError(f"the database is at {before}, after {wanted}: "
+                              f"hub db downgrade {wanted} steps it down")  # fmt: skip
+        command.upgrade(alembic_config(conn), wanted)
+    return before, wanted
+
+
+def downgrade(target: Engine | str, revision: str) -> tuple[str, str]:
+    """Step the database at ``target`` down to ``revision``, a revision of this release
+    older than the database's; (revision before, revision after). One transaction: when
+    a step refuses (:class:`MigrationRefusedError`) the database is left as it was."""
+    known = release_revisions()
+    if revision not in known:
+        raise ConfigError(f"unknown schema revision {revision}: this release knows "
+                          f"{known[0]} to {known[-1]} (hub db history)")  # fmt: skip
+    with _engine_of(target) as engine, _migrating(engine) as conn:
+        before = _current(conn, known)
+        if before is None:
+            raise ConfigError("the database has no schema yet: nothing to step down")
+        if known.index(before) < known.index(revision):
+            raise ConfigError(f"the database is at {before}, before {revision}: "
+                              f"hub db upgrade {revision} moves it forward")  # fmt: skip
+        try:
+            command.downgrade(alembic_config(conn), revision)
+        except (RuntimeError, CommandError) as exc:  # a step refusing: rolled back whole
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise MigrationRefusedError(
+                f"downgrade to {revision} refused, the database is still at {before}: {first}"
+            ) from exc
+    return before, revision
+
+
+def migrate(target: Engine | str) -> None:
+    """Upgrade the database at ``target`` (an engine or a URL) to the latest revision
+    (:class:`SchemaTooNewError` on a database a newer release migrated)."""
+    upgrade(target, "head")

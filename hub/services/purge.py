@@ -8,12 +8,19 @@ Stores holding demand data, and what happens to each (docs/reliability.md):
   whose state is a radiation or a deletion older than the cut-off, and publishes one
   ``DispatchPurge`` per demand on hub.demandes; the worker re-checks and writes the tombstone
   (:mod:`dispatch.purge`). Compaction then removes the older values from the log;
-* SQL tables keyed by numéro unique (webhook outbox, API holders, cotation declarations
-  and snapshot offsets), when present: rows of the purged demands are deleted here, in
-  one transaction;
+* the SQL tables of :data:`SQL_TABLES` (webhook outbox, API holders, cotation
+  declarations, snapshot offsets, the SNE poller's last snapshots, the SOAP gateway's
+  records owed to Kafka, the gestion partagée record and what of it is owed to Kafka, the
+  statistics' facts): rows of the purged demands are deleted here, in one transaction.
+  ``gp_events`` is append-only: its rows go through the marked path of migration 0012
+  (the demands are written to ``gp_purge_marks``, the only DELETE its trigger lets
+  through, and the marks are deleted before the commit);
 * Kafka topics (hub.demandes, feeds, DLQ) age out by their retention, not by this job.
-The registry holds actors only, never demands. Audit records are append-only: they keep
-ids (actor, numéro unique, version), never personal data.
+
+The tables of :data:`KEPT` name demands and stay, each for the reason given there (the
+audit keeps ids, never personal data). The registry holds actors only, never demands.
+``tests/unit/test_purge_tables.py`` fails when a table of the head schema names a demand
+and is in neither list.
 
 Contract: idempotent (running twice purges nothing more), at-least-once (a crash between
 publishing and the worker's tombstone is repaired by the next run), and it never touches
@@ -26,7 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import MetaData, Table, delete, inspect
+from sqlalchemy import MetaData, Table, delete, insert
 
 from dispatch.purge import purgeable
 from hub.core import topics
@@ -38,8 +45,34 @@ from hub.domain.state import DemandeState
 from schemas import get_codec
 
 DAY_MS = 86_400_000
-#: SQL tables with a ``num_unique`` column that may hold demand data
-SQL_TABLES = ("webhook_outbox", "api_holders", "cotation_declarations", "api_snapshot_offsets")
+#: SQL tables whose rows of a purged demand (``num_unique``) are deleted, in this order
+#: (``gp_unpublished`` points at ``gp_events``; docs/reliability.md says what each holds)
+SQL_TABLES = (
+    "webhook_outbox",
+    "api_holders",
+    "cotation_declarations",
+    "api_snapshot_offsets",
+    "sne_poll_seen",
+    "sne_gateway_unpublished",
+    "gp_unpublished",
+    "gp_events",
+    "stat_demande_epcis",
+    "stat_demandes",
+)
+#: the demands whose ``gp_events`` (append-only) the running purge deletes: the marked path
+#: of migration 0012; empty outside the purge's transaction
+GP_PURGE_MARKS = "gp_purge_marks"
+#: tables naming demands that the purge keeps, and why
+KEPT = {
+    "audit_deliveries": "ids only (actor, numéro unique, version, codes): the proof of who "
+    "received what, append-only and hash-chained (docs/audit.md)",
+    "sne_poll_watermarks": "the SNE poller's cursor: an `unread:<numéro>` row names a demand "
+    "a pass could not read (count, day, reason code), no snapshot; kept so that the poller "
+    "reads it again",
+    "sne_sim_demandes": "the SNE simulator's store (demo and tests): it plays the national "
+    "system, which keeps its own records; no hub deployment runs it",
+    "sne_sim_evenements": "the SNE simulator's events, as sne_sim_demandes",
+}
 
 
 @dataclass(slots=True)
@@ -110,23 +143,35 @@ async def request(settings: HubSettings, nums: list[str], cutoff_ms: int) -> Non
 
 
 def purge_sql(database_url: str, nums: list[str]) -> dict[str, int]:
-    """Delete the rows of ``nums`` from :data:`SQL_TABLES` that exist; rows per table."""
-    from hub.core.db import make_engine
+    """Delete the rows of ``nums`` from :data:`SQL_TABLES`, in one transaction; rows per
+    table. The database is migrated first (:data:`GP_PURGE_MARKS` is of migration 0012)."""
+    from hub.core.db import make_engine, migrate, write_transaction
 
+    nums = sorted(set(nums))
+    if not nums:
+        return {}
     engine = make_engine(database_url)
-    present = set(inspect(engine).get_table_names())
-    counts: dict[str, int] = {}
-    with engine.begin() as conn:
-        for name in SQL_TABLES:
-            if name not in present or not nums:
-                continue
-            table = Table(name, MetaData(), autoload_with=conn)
-            total = 0
+    try:
+        migrate(engine)
+        counts: dict[str, int] = {}
+        with write_transaction(engine) as conn:
+            marks = Table(GP_PURGE_MARKS, MetaData(), autoload_with=conn)
+            # a mark left by hand would let its demand's events go: none survives a purge
+            conn.execute(delete(marks))
             for i in range(0, len(nums), 500):
-                done = conn.execute(delete(table).where(table.c.num_unique.in_(nums[i : i + 500])))
-                total += done.rowcount or 0
-            counts[name] = total
-    return counts
+                conn.execute(insert(marks), [{"num_unique": n} for n in nums[i : i + 500]])
+            for name in SQL_TABLES:
+                table = Table(name, MetaData(), autoload_with=conn)
+                total = 0
+                for i in range(0, len(nums), 500):
+                    chunk = nums[i : i + 500]
+                    done = conn.execute(delete(table).where(table.c.num_unique.in_(chunk)))
+                    total += done.rowcount or 0
+                counts[name] = total
+            conn.execute(delete(marks))
+        return counts
+    finally:
+        engine.dispose()
 
 
 async def run_purge(settings: HubSettings, *, older_than_days: int = 365,

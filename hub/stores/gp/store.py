@@ -6,7 +6,8 @@ Contracts:
   (``recorded_at``) and what (the record). Appending the same ``eventId`` again with the
   same content returns the stored record (idempotent retry); with different content it
   raises :class:`ConflictError`. Rows are never updated nor deleted (the database refuses
-  it with triggers, see migration 0002).
+  it with triggers, see migration 0002), except by ``hub purge`` for a demand radiated or
+  deleted more than a year ago (the marked path of migration 0012).
 * :meth:`GPStore.timeline` lists a demand's events in order of occurrence
   (``dateSurvenance``, then recording order).
 * Every event :meth:`GPStore.append_all` creates is also *owed* to Kafka

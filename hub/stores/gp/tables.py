@@ -1,5 +1,5 @@
 """Tables of the gestion partagée record: the append-only events, the events Kafka has not
-acknowledged yet, and catalogue versions.
+acknowledged yet, the purge's marks, and catalogue versions.
 
 They live on the registry's metadata (``hub.stores.registry.tables.Base``) so that the migrations
 and the autogenerate comparison see every table of the hub.
@@ -40,6 +40,15 @@ gp_unpublished = Table(
     Column("seq", Integer, ForeignKey("gp_events.seq"), nullable=False, unique=True),
     Column("num_unique", String(40), nullable=False, index=True),
     Column("stored_at", DateTime(timezone=True), nullable=False),
+)
+
+#: the demands whose events the running purge deletes: the only DELETE the triggers of
+#: ``gp_events`` let through (migration 0012); written and emptied in the purge's
+#: transaction (hub.services.purge), so empty at any other time
+gp_purge_marks = Table(
+    "gp_purge_marks",
+    Base.metadata,
+    Column("num_unique", String(40), primary_key=True),
 )
 
 gp_catalogues = Table(
