@@ -84,7 +84,8 @@ CONSUMER_LAG = Gauge(
 )
 DEAD_LETTERS = Counter(
     "passerelle_dead_letters_total",
-    "Input records sent to hub.dlq, by reason code.",
+    "Input records sent to hub.dlq, by reason code (the worker's known reasons exported at "
+    "0 from its start: monitoring.recorder.DEAD_LETTER_REASONS).",
     ["reason"],
     registry=REGISTRY,
 )
@@ -136,7 +137,8 @@ INPUT_RECORDS_REMOVED = Counter(
     "passerelle_input_records_removed_total",
     "Input offsets the worker never read because they had left the log before it came to "
     "them (retention.ms, DeleteRecords): records lost to the hub; the SNE still holds "
-    "the demands (dispatch.runtime.transport).",
+    "the demands (dispatch.runtime.transport); exported at 0 for each input from the "
+    "worker's start.",
     ["topic"],
     registry=REGISTRY,
 )
@@ -179,7 +181,8 @@ RECORDS_CLOSED_UNDELIVERED = Counter(
 AGENT_LAST_EVENT = Gauge(
     "passerelle_agent_last_event_timestamp_seconds",
     "Unix time at which the agent last finished processing an input record "
-    "(time() minus this is the time since its last processed event).",
+    "(time() minus this is the time since its last processed event); the process's start "
+    "time (process_start_time_seconds) until its first record.",
     ["agent"],
     registry=REGISTRY,
 )

@@ -10,7 +10,7 @@ are checked in one place (bounded sets only: no personal data, no free text).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from hub.domain.refdata import TABLES
@@ -59,6 +59,41 @@ def connector_call(connector: str, operation: str) -> Iterator[dict[str, str]]:
 def _outcome_of_error(result: dict[str, str], default: str) -> None:
     if result["outcome"] == "ok":
         result["outcome"] = default
+
+
+#: the dead-letter reasons of the worker (``hub dlq list``; docs/operations.md, "Dead
+#: letters and replay"): their ``passerelle_dead_letters_total`` series exist, at 0, from
+#: the worker's start (:func:`worker_started`). Other reasons (a new error code) are
+#: counted all the same, their series born with their first letter: the alert sees that too.
+DEAD_LETTER_REASONS = (
+    "tombstone", "missing_key", "key_mismatch", "oversize", "undecodable", "unknown_schema",
+    "wrong_schema", "unknown_commune", "invalid_num_unique", "date_out_of_range",
+    "invalid_input", "internal_error", "unknown_demande", "parking_full", "deleted_demande",
+)  # fmt: skip
+
+
+def process_start_time() -> float | None:
+    """This process's start (Unix time), as exported in ``process_start_time_seconds``;
+    None where the process collector has no value (not Linux)."""
+    return m.REGISTRY.get_sample_value("process_start_time_seconds")
+
+
+def worker_started(input_topics: Iterable[str], agents: Iterable[str], started_at: float) -> None:
+    """Series a worker exports from its start, before anything happens: an alert on
+    ``increase()`` sees a counter's first value only if its series existed before it, and
+    an alert on time since the last event needs a last event.
+
+    * ``passerelle_input_records_removed_total{topic}`` of each input and
+      ``passerelle_dead_letters_total{reason}`` of each :data:`DEAD_LETTER_REASONS`, at 0;
+    * ``passerelle_agent_last_event_timestamp_seconds{agent}`` = ``started_at`` (the
+      process's start): until its first record, "time since the last event" is the time
+      since the start, so a worker that never finishes a record shows no progress."""
+    for topic in input_topics:
+        m.INPUT_RECORDS_REMOVED.labels(topic=topic)
+    for reason in DEAD_LETTER_REASONS:
+        m.DEAD_LETTERS.labels(reason=reason)
+    for agent in agents:
+        m.AGENT_LAST_EVENT.labels(agent=agent).set(started_at)
 
 
 def input_rewind(topic: str) -> None:

@@ -29,6 +29,7 @@ from dispatch.pipeline import Pipeline
 from dispatch.processor import InputRecord, Processor
 from dispatch.runtime.credentials import faust_credentials
 from dispatch.runtime.sender import KafkaSender
+from dispatch.runtime.statedir import state_dir
 from dispatch.runtime.tablestore import ROCKSDB_OPTIONS, table_store
 from dispatch.runtime.transport import RuntimeConfig
 from dispatch.runtime.transport import install as install_transport
@@ -63,11 +64,11 @@ def _settled(app: faust.App, sensor: Any, stats: Any, events: Any) -> None:
 def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     k = settings.kafka
     opts = producer_options(settings)
-    # One directory per broker cluster (state of a wiped broker is never reused) and per
-    # worker of this host (its web port, unique per host): RocksDB locks its files, so two
-    # workers of one host must not share them; a restarted worker finds its own again.
-    datadir = settings.home / "faust" / (cluster or "default") / f"w{settings.worker.web_port}"
-    settings.private_dir(datadir)  # owner-only: the state store holds personal data
+    # One directory per broker cluster (state of a wiped broker is never reused), per
+    # worker of this host (its web port: RocksDB locks its files) and per app id (one
+    # changelog's state); a folder of the former layout is moved when it is this app id's
+    # (dispatch.runtime.statedir). Owner-only: the state store holds personal data.
+    datadir = state_dir(settings, cluster)
     app = faust.App(
         settings.worker.app_id,
         # never built from this scheme (install_transport gives the app its transports):

@@ -16,14 +16,19 @@ from typing import TYPE_CHECKING, Any
 from faust import Sensor
 
 from dispatch.recording import record_batch
+from hub.core import topics
 from monitoring import metrics as m
 from monitoring.health import CommitWatch, Verdict
+from monitoring.recorder import process_start_time, worker_started
 
 if TYPE_CHECKING:
     from dispatch.processor import BatchStats
     from monitoring.offsets import GroupOffsets
 
 log = logging.getLogger(__name__)
+
+#: the worker's input topics (dispatch.runtime.app: one agent reads both)
+INPUT_TOPICS = (topics.DEMANDES, topics.EVENEMENTS)
 
 
 class DispatchSensor(Sensor):
@@ -51,6 +56,11 @@ class DispatchSensor(Sensor):
         #: it counts as stalled), and then at most this often (:meth:`_probe_absent`)
         self.probe_after_s = min(10.0, stall_after_s / 3)
         self._probed: dict[tuple[str, int], float] = {}
+        # the series alerts need from the start (monitoring.recorder.worker_started): the
+        # removed-records and dead-letter counters at 0, the last event at the start
+        started = process_start_time()
+        worker_started(INPUT_TOPICS, set(self.agents.values()),
+                       started if started is not None else clock())  # fmt: skip
 
     # -- faust hooks ---------------------------------------------------------------------
     def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
