@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.api.limits import BadRequest, BodyTooLarge
@@ -37,6 +38,8 @@ from hub.core.errors import (
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
 PREFIX = "urn:passerelle:problem:"
+#: the detail of a 503 caused by the database (its driver's text stays in the log)
+DATABASE_UNAVAILABLE = "the hub's database is unavailable; retry later"
 
 
 SCHEMA_REF = "#/components/schemas/Problem"
@@ -122,7 +125,13 @@ async def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
         extra["rule"] = rule
     if status == 500:
         log.error("hub error answered 500: %s", exc.code)
-    return problem(status, exc.code, type(exc).__name__, exc.message, **extra)
+    message = exc.message
+    if isinstance(exc.__cause__, SQLAlchemyError):
+        # the driver's text names the database's host, port, user or server messages:
+        # the operator's, in the log; a partner gets the fact (independent audit H, F-3)
+        log.warning("%s answered %d: %s", exc.code, status, message)
+        message = DATABASE_UNAVAILABLE if status == 503 else "the hub's database failed"
+    return problem(status, exc.code, type(exc).__name__, message, **extra)
 
 
 def _message(error: Any) -> str:
