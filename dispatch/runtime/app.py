@@ -140,7 +140,10 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         parking=parking,
     )
     # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats
-    sensor = install_monitoring(app, settings, agents={topics.DEMANDES: "dispatch"})
+    # the one agent reads both topics: a partition of either that stops moving is a stall
+    sensor = install_monitoring(
+        app, settings, agents={topics.DEMANDES: "dispatch", topics.EVENEMENTS: "dispatch"}
+    )
 
     # A crashed agent stops the whole worker (non-zero exit; a supervisor restarts it)
     # instead of faust restarting the agent on the next record: what the crashed batch

@@ -174,6 +174,12 @@ def test_metrics_after_a_known_workload(settings, worker, actor_service) -> None
     status, body = health(port)
     assert status == 200 and body["status"] == "ok", body
     assert body["agents"]["dispatch"]["stalled"] is False
+    # the agent reads hub.evenements too: its partitions are watched as well (a stall of
+    # the gestion partagée input was invisible to /health and the lag)
+    watched = {k.split("/")[0] for k in body["partitions"]}
+    assert watched == {topics.DEMANDES, topics.EVENEMENTS}, body["partitions"]
+    lag_topics = {dict(k[1]).get("topic") for k in drained if k[0] == "passerelle_consumer_lag"}
+    assert topics.EVENEMENTS in lag_topics, lag_topics
 
 
 def _listening_addresses(port: int) -> set[str]:
