@@ -39,17 +39,27 @@ Outcomes of one POST:
 * anything else (refused connection, timeout, a 5xx or other status without a Fault, a
   body that is no SOAP envelope, e.g. a proxy's HTML page or a truncated answer): a
   transport error, retried after the webhook's backoff (exponential, jitter, capped;
-  ``api.webhook_backoff_*``), always with the ``api.webhook_timeout_s`` timeout; the
-  records after it wait (feed order).
+  ``api.webhook_backoff_*``); the records after it wait (feed order).
+
+**Bounds** (:mod:`connectors.outbound.bounded_http`, independent audit F points 2 and 5):
+the Fault is read from the body, so the whole answer must be read, within one deadline,
+``api.webhook_timeout_s``, from connecting to the last byte of the answer, and at most
+``api.delivery_answer_max_bytes`` of it (a Fault is a few kB). An answer slower (headers
+at once, then a byte now and then) or larger (a 500 with a 1.5 GB log) is not read
+further: the connection is closed and it is a transport error, retried (outcome
+``timeout`` or ``transport_error``), with one warning line (actor, feed offset, what
+happened, "retried").
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 import httpx
 
+from connectors.outbound import bounded_http
 from connectors.outbound.push import (
     NOT_RENDERABLE,
     SETTLE_EVERY_S,
@@ -67,6 +77,8 @@ from hub.stores.delivery.outbox import Pending
 from monitoring import recorder
 
 CHANNEL = "soap"
+
+log = logging.getLogger(__name__)
 
 
 class SoapDelivery(PushChannel):
@@ -102,7 +114,8 @@ class SoapDelivery(PushChannel):
                 closed[len(answered)] = NOT_RENDERABLE
                 answered.append(f"not sent: {exc.message}")
                 continue
-            outcome = await self._post_soap(client, url, action, message)
+            where = f"hub deliver: actor {actor.id}: SOAP, feed offset {p.feed_offset}"
+            outcome = await self._post_soap(client, url, action, message, where)
             if isinstance(outcome, str):  # transport error: retried later, order kept
                 return Answer(answered, outcome, closed)
             if outcome is not None:
@@ -111,16 +124,31 @@ class SoapDelivery(PushChannel):
         return Answer(answered, closed=closed)
 
     async def _post_soap(
-        self, client: httpx.AsyncClient, url: str, action: str, message: bytes
+        self, client: httpx.AsyncClient, url: str, action: str, message: bytes, where: str
     ) -> Fault | str | None:
         """None: accepted; a Fault: it refuses the record; a string: the transport error
-        (a Fault to try again included: :meth:`Fault.retried`)."""
+        (a Fault to try again included: :meth:`Fault.retried`). ``where``: the log
+        lines' opening (actor, feed offset)."""
         ctype = "application/soap+xml; charset=utf-8"
         if action:
             ctype += f'; action="{action}"'
+        api = self.settings.api
         with recorder.connector_call("soap_push", "post") as call:
             try:
-                r = await self.request(client, url, message, {"content-type": ctype})
+                r = await bounded_http.post(
+                    client,
+                    url,
+                    message,
+                    {"content-type": ctype},
+                    deadline_s=api.webhook_timeout_s,
+                    max_bytes=api.delivery_answer_max_bytes,
+                    gate=self.slots,  # waiting for a slot is not part of the deadline
+                )
+            except bounded_http.AnswerNotRead as exc:  # too slow, too large: retried
+                timeout = isinstance(exc, bounded_http.DeadlineExceeded)
+                call["outcome"] = "timeout" if timeout else "transport_error"
+                log.warning("%s: %s; retried after the back-off", where, exc)
+                return str(exc)
             except httpx.HTTPError as exc:
                 timeout = isinstance(exc, httpx.TimeoutException)
                 call["outcome"] = "timeout" if timeout else "transport_error"

@@ -42,7 +42,10 @@ from hub.core.errors import InputError
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-#: most bytes of a receiver's answer that are read as XML
+#: most bytes of a receiver's answer that are read as XML. The SOAP push reads at most
+#: ``api.delivery_answer_max_bytes`` (256 kB; the setting is at most this) of an answer
+#: (connectors/outbound/bounded_http.py), a larger one being a transport error: so every
+#: answer it reads in full is parsed, and a larger ``content`` here never came from it
 MAX_ANSWER = 1_000_000
 #: fault classes about the message as a whole, never about one record: retried
 ENVELOPE_FAULTS = frozenset({"VersionMismatch", "MustUnderstand", "DataEncodingUnknown"})

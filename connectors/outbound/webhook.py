@@ -22,9 +22,18 @@ request (a single larger record goes alone). One signature over the whole body;
 ``X-Passerelle-Offset`` is the first record's offset and ``X-Passerelle-Count`` the
 number of records. A 2xx delivers every record of the request, anything else none.
 
+**Bounds** (:mod:`connectors.outbound.bounded_http`, independent audit F points 2 and 5):
+each request has one deadline, ``api.webhook_timeout_s``, from connecting to the status of
+the answer (past it: a ``timeout``, retried); the status is the whole answer, so its body
+is read only to keep the connection for the next request, at most
+``api.delivery_answer_max_bytes`` of it within the same deadline: a body larger, slower
+or broken off is dropped with the connection, one warning line is logged, and the status
+decides (a 2xx is a delivery). Each deadline missed is one warning line too (actor, feed
+offset, what happened, "retried").
+
 Metrics: each request is a connector call (``connector="webhook"``, operation ``post``;
 outcome ``ok`` for 2xx, ``business_error`` for 4xx, ``transport_error`` for 5xx/other or a
-refused connection, ``timeout``).
+refused connection, ``timeout`` for the deadline).
 """
 
 from __future__ import annotations
@@ -32,12 +41,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
 
+from connectors.outbound import bounded_http
 from connectors.outbound.push import SETTLE_EVERY_S, Answer, PushChannel
 from hub.core.errors import ConfigError, InputError
 from hub.core.urls import LOOPBACK, push_url_problem
@@ -46,6 +57,8 @@ from hub.stores.delivery.outbox import Pending
 from monitoring import recorder
 
 __all__ = ["LOOPBACK", "WebhookDelivery", "actor_key", "batch_body", "sign", "webhook_url"]
+
+log = logging.getLogger(__name__)
 
 
 def actor_key(master: str, actor_id: str) -> bytes:
@@ -82,6 +95,7 @@ def batch_body(records: Sequence[Pending]) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Target:
+    actor_id: str
     url: str
     key: bytes
     batch: bool
@@ -95,7 +109,7 @@ class WebhookDelivery(PushChannel):
     def prepare(self, actor: Actor) -> _Target:
         master = self.settings.api.webhook_secret.get_secret_value()
         return _Target(
-            webhook_url(actor), actor_key(master, actor.id), actor.delivery.flag("batch")
+            actor.id, webhook_url(actor), actor_key(master, actor.id), actor.delivery.flag("batch")
         )
 
     async def post(
@@ -159,13 +173,36 @@ class WebhookDelivery(PushChannel):
             "x-passerelle-signature": sign(target.key, body),
             **extra,
         }
+        api = self.settings.api
+        offset = extra["x-passerelle-offset"]  # the first record's, for a batch
+        where = f"hub deliver: actor {target.actor_id}: webhook, feed offset {offset}"
         with recorder.connector_call("webhook", "post") as call:
             try:
-                r = await self.request(client, target.url, body, headers)
-            except httpx.HTTPError as exc:  # refused, reset, timeout: transport, retried
+                r = await bounded_http.post(
+                    client,
+                    target.url,
+                    body,
+                    headers,
+                    deadline_s=api.webhook_timeout_s,
+                    max_bytes=api.delivery_answer_max_bytes,
+                    need_body=False,  # the status is the answer
+                    gate=self.slots,  # waiting for a slot is not part of the deadline
+                )
+            except bounded_http.DeadlineExceeded as exc:  # before the status: retried
+                call["outcome"] = "timeout"
+                log.warning("%s: %s; retried after the back-off", where, exc)
+                return str(exc)
+            except httpx.HTTPError as exc:  # refused, reset: transport, retried
                 timeout = isinstance(exc, httpx.TimeoutException)
                 call["outcome"] = "timeout" if timeout else "transport_error"
                 return type(exc).__name__
+            if r.cut is not None:
+                log.warning(
+                    "%s: HTTP %d answered, its body %s: connection closed, the status decides",
+                    where,
+                    r.status_code,
+                    r.cut,
+                )
             if not 200 <= r.status_code < 300:
                 call["outcome"] = (
                     "business_error" if 400 <= r.status_code < 500 else "transport_error"

@@ -152,8 +152,10 @@ class ApiSettings(BaseModel):
     port: int = 8080
     #: master secret from which each actor's webhook HMAC key is derived (never stored)
     webhook_secret: SecretStr = SecretStr("")
-    #: webhook delivery: request timeout, first and largest retry delay
-    webhook_timeout_s: float = 10.0
+    #: push delivery (webhook and SOAP): the deadline of one request, from connecting to
+    #: the last byte of the answer (connectors/outbound/bounded_http.py); first and
+    #: largest retry delay
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=3600)
     webhook_backoff_initial_s: float = 1.0
     webhook_backoff_max_s: float = 300.0
     #: ``hub deliver`` (webhook and SOAP push, issue 22 point 4): most actors with a
@@ -164,6 +166,10 @@ class ApiSettings(BaseModel):
     delivery_batch_rows: int = Field(default=200, ge=1, le=10_000)
     webhook_batch_max_records: int = Field(default=200, ge=1, le=10_000)
     webhook_batch_max_bytes: int = Field(default=4 << 20, ge=1024, le=256 << 20)
+    #: most bytes of a push receiver's answer read (webhook and SOAP; the rest is never
+    #: read, the connection is closed): a SOAP answer larger is a transport error,
+    #: retried (a Fault is a few kB); a webhook's status is its answer (docs/limits.md)
+    delivery_answer_max_bytes: int = Field(default=256 << 10, ge=4096, le=1_000_000)
     #: Kafka publish timeout of an API call before it answers 503
     publish_timeout_s: float = 15.0
     #: seconds between two passes of ``hub api``'s republisher, which publishes the
