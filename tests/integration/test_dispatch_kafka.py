@@ -279,7 +279,7 @@ def test_state_rebuilt_from_the_changelog_when_the_local_store_is_lost(  # type:
     collect_feed(settings, aid, worker=worker, until=lambda rs: bool(mine(rs, {num})))
     worker.stop()
     tables = list((hub_home / "faust").glob("*/w*/*/v1/tables/demande-state-*.db"))
-    assert tables, "the worker keeps its state in RocksDB under <home>/faust/<cluster>/w<port>/<app id>"
+    assert tables, "the worker's RocksDB state: <home>/faust/<cluster>/w<port>/<app id>"
     shutil.rmtree(hub_home / "faust")
     worker.start()
     publish(settings, demande_event(num, [LE_HAVRE], operation="MOD"))
