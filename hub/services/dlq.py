@@ -17,7 +17,9 @@ Anything Kafka allows may sit on ``hub.dlq``. A record that is not a readable
 ``DeadLetter`` (a tombstone, garbage, a schema this version does not know) is listed as
 *unreadable* at its position, with why; it never hides the letters around it. Letters that
 can never be replayed (unreadable, a tombstone's letter, a source that is not an input
-topic) are counted apart, never as pending, and bulk replays pass over them.
+topic) are counted apart, never as pending, and bulk replays pass over them. A letter from
+an actor's feed (``hub.feed.*``, written by a reader of the feeds) is one of them, named
+as such: writing it back would hand that record to the actor a second time.
 """
 
 from __future__ import annotations
@@ -87,8 +89,13 @@ class Letter:
         b = self.body
         if b["payload"] is None and b.get("payloadSize") is None:
             return "is a tombstone (a record without value): nothing to replay"
-        if b["sourceTopic"] not in REPLAYABLE_TOPICS:
-            return (f"comes from {b['sourceTopic']!r}, not an input topic of the hub: "
+        source = str(b["sourceTopic"])
+        if source.startswith(topics.FEED_PREFIX):  # a reader of the feeds dead-lettered it
+            return (f"comes from the actor feed {source!r}: replaying it would hand "
+                    "the record to that actor again; not replayed (it is still on the "
+                    "feed)")  # fmt: skip
+        if source not in REPLAYABLE_TOPICS:
+            return (f"comes from {source!r}, not an input topic of the hub: "
                     "not replayed")  # fmt: skip
         return None
 

@@ -14,7 +14,18 @@ Contracts:
   row already present is skipped (rows enter the hash chain of :mod:`hub.stores.audit.chain`),
   so a crash between the two commits, a rebalance or a rerun never duplicates a row.
 * A feed record that does not decode (never written by the hub) is not lost: it goes to
-  ``hub.dlq`` with reason ``undecodable`` before its offset is committed.
+  ``hub.dlq`` with its reason (``undecodable``...) before its offset is committed, and a
+  warning names the feed and the offset.
+* A feed record whose writer schema this process cannot resolve (a schema registry that
+  answers 404 for its id, an empty ``HUB_REGISTRY__URL``, a newer release's FeedRecord:
+  ``unknown_schema``) is a deployment problem, not bad input: it is never dead-lettered
+  and no record after it is skipped. Its partition stops there (rows before it recorded,
+  offsets committed up to it, the partition paused) with one error line naming the feed,
+  the offset and what to fix (:mod:`hub.stores.audit.stops`), said again every few minutes
+  while it lasts; the long-running recorder asks again with the hub's back-off (up to a
+  minute) and resumes that partition, with a line, once the schema resolves; the other
+  feeds go on meanwhile. ``--once`` records every other feed to its end, then fails with
+  that line (:class:`~hub.core.errors.ConfigError`).
 * Database and broker outages are :class:`~hub.core.errors.TransientError`: nothing is committed,
   the batch's partitions are rewound, and the long-running recorder reads the batch again
   after :data:`RETRY_S` (``--once`` exits with the one-line error instead).
@@ -40,11 +51,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from hub.core import topics
+from hub.core.backoff import Backoff
 from hub.core.db import write_transaction
-from hub.core.errors import DecodeError, TransientError
+from hub.core.errors import ConfigError, DecodeError, TransientError
 from hub.core.kafka.client import client_options, new_producer
 from hub.core.settings import HubSettings
 from hub.stores.audit import chain
+from hub.stores.audit.stops import REMIND_S, STOP_BACKOFF, Stops, is_unresolved, stop_line
 from hub.stores.audit.store import carries_personal_data, row_of
 from schemas import get_codec
 
@@ -55,6 +68,9 @@ PATTERN = r"^hub\.feed\..+$"
 CHANNEL = "kafka"
 #: pause of the long-running recorder after a database or DLQ outage
 RETRY_S = 5.0
+
+#: a record a partition stops at, and why
+Stopped = tuple[ConsumerRecord[bytes, bytes], DecodeError]
 
 
 @dataclass
@@ -107,6 +123,8 @@ class AuditRecorder:
         group: str = GROUP,
         pattern: str = PATTERN,
         metadata_max_age_ms: int = 10_000,
+        stop_backoff: Backoff = STOP_BACKOFF,
+        remind_s: float = REMIND_S,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -122,6 +140,8 @@ class AuditRecorder:
         self.pattern = pattern
         self.producer: AIOKafkaProducer | None = None
         self.stats = RecordStats()
+        #: partitions stopped at a record whose writer schema cannot be resolved
+        self.stops = Stops(backoff=stop_backoff, remind_s=remind_s)
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -158,43 +178,109 @@ class AuditRecorder:
         except (KafkaError, TimeoutError) as e:
             raise TransientError(f"hub.dlq unavailable: {type(e).__name__}") from None
         self.stats.dead_lettered += 1
+        log.warning("audit of %s: offset %d does not decode (%s): dead-lettered to %s, "
+                    "no audit row", m.topic, m.offset, exc.code, topics.DLQ)  # fmt: skip
 
     async def handle(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
         """Record one fetched batch, then commit its offsets (after the database). On a
-        :class:`TransientError` the batch's partitions are rewound to read it again."""
+        :class:`TransientError` the batch's partitions are rewound to read it again. A
+        partition stopped at a record whose schema cannot be resolved is committed up to
+        that record, rewound to it and paused (see the module doc)."""
         try:
-            self.stats.recorded += await asyncio.to_thread(
-                insert_rows, self.engine, await self._rows(batch)
-            )
+            rows, stopped = await self._rows(batch)
+            self.stats.recorded += await asyncio.to_thread(insert_rows, self.engine, rows)
         except TransientError:
             for tp, ms in batch.items():
                 if ms:
                     self.consumer.seek(tp, ms[0].offset)
             raise
         offsets = {tp: ms[-1].offset + 1 for tp, ms in batch.items() if ms}
+        for tp, (m, exc) in stopped.items():
+            offsets[tp] = m.offset  # the rows before it are in: nothing past it
+            self._stop(tp, m, exc)
         try:
             if offsets:
                 await self.consumer.commit(offsets)
         except KafkaError as exc:  # e.g. a rebalance: the new owner re-reads, rows dedup
             log.warning("audit offsets not committed: %s", type(exc).__name__)
 
+    def _stop(self, tp: TopicPartition, m: ConsumerRecord[bytes, bytes], exc: DecodeError) -> None:
+        try:
+            self.consumer.seek(tp, m.offset)
+            self.consumer.pause(tp)
+        except IllegalStateError:  # revoked meanwhile: its new owner reads it from m
+            return
+        line = stop_line(self.settings, m.topic, m.offset, m.value or b"", exc)
+        if self.stops.stop(tp, m.offset, m.value or b"", line):
+            log.error("%s", line)
+
     async def _rows(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], dict[TopicPartition, Stopped]]:
+        """The audit rows of ``batch``, and per partition the record it stops at (its
+        writer schema cannot be resolved: nothing after it is read)."""
         rows: list[dict[str, Any]] = []
+        stopped: dict[TopicPartition, Stopped] = {}
         for tp, messages in batch.items():
             actor_id = tp.topic[len(topics.FEED_PREFIX) :]
             for m in messages:
-                self.stats.read += 1
                 try:
                     record = self.codec.decode_as(m.value or b"", "FeedRecord")
                 except DecodeError as exc:
+                    if is_unresolved(exc):
+                        stopped[tp] = (m, exc)
+                        break
+                    self.stats.read += 1
                     await self._dead_letter(m, exc)
                     continue
+                self.stats.read += 1
                 row = audit_row(actor_id, record)
                 if row is not None:
                     rows.append(row)
-        return rows
+        return rows, stopped
+
+    async def _retry_stops(self) -> None:
+        """Ask again for the schema of each stopped partition due for a try (one question
+        per schema id or fingerprint); resume those that resolve now."""
+        due = self.stops.due()
+        if not due:
+            return
+        assigned = self.consumer.assignment()
+        for group in self.stops.probes(due).values():
+            mine = [s for s in group if s.tp in assigned]
+            for s in group:
+                if s.tp not in assigned:  # another member of the group owns it now
+                    self.stops.drop(s.tp)
+            if not mine:
+                continue
+            if await asyncio.to_thread(self._unresolvable, mine[0].value):
+                for s in mine:
+                    if self.stops.again(s):
+                        since = self.stops.clock() - s.since
+                        log.error("%s (stopped for %.0f s)", s.line, since)
+                continue
+            for s in mine:
+                self.stops.drop(s.tp)
+                try:
+                    self.consumer.seek(s.tp, s.offset)
+                    self.consumer.resume(s.tp)
+                except IllegalStateError:
+                    continue
+                log.warning("audit of %s resumes at offset %d: its writer schema resolves "
+                            "now (stopped for %.0f s)", s.tp.topic, s.offset,
+                            self.stops.clock() - s.since)  # fmt: skip
+
+    def _unresolvable(self, value: bytes) -> bool:
+        """Whether ``value``'s writer schema still cannot be resolved (a registry that does
+        not answer counts as not yet)."""
+        try:
+            self.codec.decode_as(value, "FeedRecord")
+        except DecodeError as exc:
+            return is_unresolved(exc)  # another error: the regular path dead-letters it
+        except TransientError as exc:
+            log.info("audit: stopped feeds not tried again: %s", exc.message)
+            return True
+        return False
 
     async def run(self, *, once: bool = False, timeout_s: float = 120.0) -> RecordStats:
         """Follow the feeds forever; with ``once``, stop when every assigned partition is
@@ -204,6 +290,8 @@ class AuditRecorder:
         if once and not await self._any_topic():
             return self.stats  # nothing matches the pattern: nothing to record
         while True:
+            if not once:
+                await self._retry_stops()
             batch = await self.consumer.getmany(timeout_ms=500, max_records=2000)
             if batch:
                 try:
@@ -220,6 +308,8 @@ class AuditRecorder:
             if assigned and ends is None:
                 ends = await self.consumer.end_offsets(list(assigned))
             if ends is not None and await self._caught_up(ends):
+                if self.stops:  # every other feed is recorded to its end
+                    raise ConfigError(self.stops.summary(), code="unknown_schema")
                 return self.stats
             if time.monotonic() > deadline:
                 raise TransientError("audit recorder: feeds not read to their end in time")
@@ -230,7 +320,7 @@ class AuditRecorder:
 
     async def _caught_up(self, ends: dict[TopicPartition, int]) -> bool:
         for tp, end in ends.items():
-            if await self._position(tp) < end:
+            if tp not in self.stops and await self._position(tp) < end:
                 return False
         return True
 
