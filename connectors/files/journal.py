@@ -91,6 +91,12 @@ class Journal:
         self._append([{"sha256": digest, "name": name, "step": NUMBERED, "numUnique": num}])
         self._numbers[digest] = (num, name)
 
+    def stale(self, present: set[str]) -> int:
+        """How many entries :meth:`compact` would forget (their file is not in ``present``)."""
+        return sum(n not in present for n in self._acked.values()) + sum(
+            v[1] not in present for v in self._numbers.values()
+        )
+
     def compact(self, present: set[str]) -> None:
         """Forget the entries whose file name is no longer in ``present`` (moved)."""
         acked = {d: n for d, n in self._acked.items() if n in present}

@@ -15,6 +15,11 @@ Stores holding demand data, and what happens to each (docs/reliability.md):
   ``gp_events`` is append-only: its rows go through the marked path of migration 0012
   (the demands are written to ``gp_purge_marks``, the only DELETE its trigger lets
   through, and the marks are deleted before the commit);
+* the files the hub keeps per demand (:mod:`connectors.files.purge`): the inbox copies
+  (``done/``, ``error/``, their reports, the inbox journal's entries of files already
+  moved) and the SNE's attestations (``<home>/sne-attestations/``); a file holding also a
+  demand still held (a batch document) is kept and listed in the report. An optional
+  retention (``files_retention_days``) removes every such file older than that;
 * Kafka topics (hub.demandes, feeds, DLQ) age out by their retention, not by this job.
 
 The tables of :data:`KEPT` name demands and stay, each for the reason given there (the
@@ -25,19 +30,30 @@ and is in neither list.
 Contract: idempotent (running twice purges nothing more), at-least-once (a crash between
 publishing and the worker's tombstone is repaired by the next run), and it never touches
 a demand that is active or radiated since less than ``older_than_days``.
+
+Crash-safe: the numéros a run purges are written first to ``<home>/purge-pending.json``
+(fsynced; ids only), and the file is removed only once every store went through them.
+A run killed midway (or that found an inbox busy) leaves it: the next run finishes those
+demands too, even once the worker's tombstones have hidden them from the changelog
+(:attr:`PurgeReport.resumed`); a pending demand that the state holds again, active or
+radiated since, is dropped from it.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import MetaData, Table, delete, insert
 
+from connectors.files.fsutil import write_atomic
+from connectors.files.purge import FilesReport, purge_files
 from dispatch.purge import purgeable
 from hub.core import topics
-from hub.core.errors import TransientError
+from hub.core.errors import ConfigError, TransientError
 from hub.core.kafka.client import new_producer
 from hub.core.kafka.reader import read_to_end, standalone_consumer
 from hub.core.settings import HubSettings
@@ -75,18 +91,56 @@ KEPT = {
 }
 
 
+#: the numéros a purge run has not finished (module doc), in the hub's home
+PENDING_FILE = "purge-pending.json"
+
+
 @dataclass(slots=True)
 class PurgeReport:
     cutoff_ms: int
     scanned: int = 0
     #: numéros uniques asked to be purged (ids, not personal data)
     purged: list[str] = field(default_factory=list)
+    #: numéros of an interrupted run finished by this one (gone from the dispatch state)
+    resumed: list[str] = field(default_factory=list)
     sql_rows: dict[str, int] = field(default_factory=dict)
+    #: files removed (or, in a dry run, to remove), kept, inboxes left for the next run
+    files: FilesReport = field(default_factory=FilesReport)
+    dry_run: bool = False
+    #: the hub's home: the report's paths are written relative to it
+    home: Path | None = None
 
     def __str__(self) -> str:
         rows = ", ".join(f"{t}: {n}" for t, n in self.sql_rows.items()) or "none"
-        return (f"{self.scanned} demand states scanned, {len(self.purged)} radiated or deleted "
-                f"before the cut-off purged; SQL rows deleted: {rows}")  # fmt: skip
+        resumed = (f", {len(self.resumed)} of an interrupted purge finished"
+                   if self.resumed else "")  # fmt: skip
+        f = self.files
+        verb = "to remove" if self.dry_run else "removed"
+        out = [f"{self.scanned} demand states scanned, {len(self.purged)} radiated or deleted "
+               f"before the cut-off purged{resumed}; SQL rows deleted: {rows}; files {verb}: "
+               f"{len(f.removed)} of purged demands, {len(f.expired)} past the retention, "
+               f"{len(f.kept)} kept, {f.journal_entries} inbox journal entries"]  # fmt: skip
+        if self.dry_run:
+            out += [f"  would remove {self._rel(p)}" for p in f.removed + f.expired]
+        out += [f"  kept {self._rel(k.path)}: {k.why}" for k in f.kept]
+        out += [f"  inbox {s!r} busy (a pass held its lock): its files are left for the next "
+                "purge" for s in f.busy]  # fmt: skip
+        return "\n".join(out)
+
+    def _rel(self, path: Path) -> str:
+        if self.home is not None and path.is_relative_to(self.home):
+            return str(path.relative_to(self.home))
+        return str(path)
+
+
+@dataclass(frozen=True, slots=True)
+class StateScan:
+    """What the dispatch state holds: how many keys were read, the numéros purgeable at
+    the cut-off, and every demand it holds (a state, purgeable or not)."""
+
+    scanned: int
+    purgeable: list[str]
+    held: frozenset[str]
 
 
 def changelog_topic(settings: HubSettings) -> str:
@@ -96,6 +150,14 @@ def changelog_topic(settings: HubSettings) -> str:
 async def scan(settings: HubSettings, cutoff_ms: int,
                only: set[str] | None = None) -> tuple[int, list[str]]:  # fmt: skip
     """(states read, numéros uniques purgeable at ``cutoff_ms``) from the changelog."""
+    found = await scan_state(settings, cutoff_ms, only)
+    return found.scanned, found.purgeable
+
+
+async def scan_state(settings: HubSettings, cutoff_ms: int,
+                     only: set[str] | None = None) -> StateScan:  # fmt: skip
+    """The changelog read to its end (:class:`StateScan`); ``only`` restricts the
+    purgeable ones, never ``held``."""
     codec = get_codec()
     latest: dict[bytes, bytes | None] = {}
     patience_s = settings.kafka.request_timeout_ms / 1000 * 10
@@ -114,13 +176,14 @@ async def scan(settings: HubSettings, cutoff_ms: int,
             f"purge: cannot read the dispatch state: {type(exc).__name__}"
         ) from exc
     found = []
+    held = frozenset(k.decode() for k, v in latest.items() if v is not None)
     for key, value in latest.items():
         if value is None or (only is not None and key.decode() not in only):
             continue
         state = DemandeState.from_avro(codec.decode_as(value, "DemandeState"))
         if purgeable(state, cutoff_ms):
             found.append(state.num_unique)
-    return len(latest), sorted(found)
+    return StateScan(len(latest), sorted(found), held)
 
 
 async def request(settings: HubSettings, nums: list[str], cutoff_ms: int) -> None:
@@ -174,15 +237,64 @@ def purge_sql(database_url: str, nums: list[str]) -> dict[str, int]:
         engine.dispose()
 
 
+def pending(settings: HubSettings) -> set[str]:
+    """The numéros an interrupted run left to finish (module doc)."""
+    path = settings.home / PENDING_FILE
+    try:
+        return {str(n) for n in json.loads(path.read_bytes())["nums"]}
+    except FileNotFoundError:
+        return set()
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path} is not a list of numéros written by hub purge: "
+                          "restore it, or remove it to forget that run") from None  # fmt: skip
+
+
+def _set_pending(settings: HubSettings, nums: list[str]) -> None:
+    home = settings.private_dir(settings.home)
+    if nums:
+        write_atomic(home, PENDING_FILE, json.dumps({"nums": nums}).encode() + b"\n")
+    else:
+        (home / PENDING_FILE).unlink(missing_ok=True)
+
+
 async def run_purge(settings: HubSettings, *, older_than_days: int = 365,
                     now_ms: int | None = None, dry_run: bool = False,
-                    only: set[str] | None = None) -> PurgeReport:  # fmt: skip
-    """One purge pass (see the module doc). ``only`` restricts it to those demands."""
+                    only: set[str] | None = None,
+                    files_retention_days: float | None = None,
+                    lock_wait_s: float = 30.0) -> PurgeReport:  # fmt: skip
+    """One purge pass (see the module doc). ``only`` restricts it to those demands (the
+    numéros an interrupted run left are finished whatever ``only``);
+    ``files_retention_days``: also remove every inbox copy and attestation older than
+    that (:mod:`connectors.files.purge`); ``lock_wait_s``: how long to wait for an
+    inbox pass to end."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    report = PurgeReport(cutoff_ms=now - older_than_days * DAY_MS)
-    report.scanned, report.purged = await scan(settings, report.cutoff_ms, only)
-    if dry_run or not report.purged:
+    report = PurgeReport(cutoff_ms=now - older_than_days * DAY_MS, dry_run=dry_run,
+                         home=settings.home)  # fmt: skip
+    state = await scan_state(settings, report.cutoff_ms, only)
+    report.scanned, report.purged = state.scanned, state.purgeable
+    left = pending(settings)
+    # an interrupted run's demand the state holds again (not purgeable) got an event since
+    report.resumed = sorted(left - set(report.purged) - state.held)
+    nums = sorted({*report.purged, *report.resumed})
+    if not nums and files_retention_days is None:
+        if left and not dry_run:
+            _set_pending(settings, [])  # only demands that came back: nothing to finish
         return report
-    await request(settings, report.purged, report.cutoff_ms)
-    report.sql_rows = purge_sql(settings.database_url, report.purged)
+
+    def files(dry: bool) -> FilesReport:
+        return purge_files(settings, nums, state.held, retention_days=files_retention_days,
+                           now=now / 1000, dry_run=dry, lock_wait_s=lock_wait_s)  # fmt: skip
+
+    if dry_run:
+        report.files = files(True)
+        return report
+    if nums:
+        _set_pending(settings, nums)  # before any store is touched
+    if report.purged:
+        await request(settings, report.purged, report.cutoff_ms)
+    if nums:
+        report.sql_rows = purge_sql(settings.database_url, nums)
+    report.files = files(False)
+    if (nums or left) and report.files.complete:
+        _set_pending(settings, [])
     return report
