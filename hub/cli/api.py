@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 import click
 
 from hub.cli.actors import actors
 from hub.core.db import make_engine, migrate
+from hub.core.db_lock import ProcessLock, keep
+from hub.core.errors import ConfigError
 from hub.core.settings import HubSettings, get_settings
 from monitoring.serve import metrics_port_option, serve_metrics
 
@@ -111,8 +115,6 @@ def webhook_key(actor_id: str) -> None:
 def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
     """Push feeds to the actors whose delivery channel is webhook or soap (outbox, retries),
     each actor on its own (docs/api.md, "Delivery channels")."""
-    import asyncio
-
     from sqlalchemy.exc import InterfaceError, OperationalError
 
     from connectors.outbound.pump import FeedPump
@@ -143,19 +145,46 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
             # nothing is lost (the outbox is only marked after the answer)
             raise TransientError(f"delivery round failed: {type(exc).__name__}") from None
 
-    if once:
-        click.echo(f"{asyncio.run(round_once())} record(s) delivered")
-        return
-    service = PushService(
-        settings,
-        channels,
-        FeedPump(settings, outbox),
-        interval=interval,
-        list_actors=ActorStore(engine).list,
-    )
-    # outages (database, broker) are retried inside, per actor: the service stops only on
-    # SIGTERM or SIGINT (run_until_signal), letting the actors' requests in flight end
-    run_until_signal(service)
+    # one deliverer per database: a second would send every record twice (hub.core.db_lock)
+    lock = ProcessLock(engine, "deliver", "hub deliver")
+    lock.acquire()
+    try:
+        if once:
+            click.echo(f"{asyncio.run(round_once())} record(s) delivered")
+            return
+        service = PushService(
+            settings,
+            channels,
+            FeedPump(settings, outbox),
+            interval=interval,
+            list_actors=ActorStore(engine).list,
+        )
+        # outages (database, broker) are retried inside, per actor: the service stops only
+        # on SIGTERM or SIGINT (run_until_signal), letting the actors' requests in flight
+        # end, or when another deliverer took the lock (a database restart drops it)
+        guarded = _Guarded(service, lock)
+        run_until_signal(guarded)
+        if guarded.lost is not None:
+            raise guarded.lost
+    finally:
+        lock.release()
+
+
+class _Guarded:
+    """``service`` run with its :class:`ProcessLock` checked beside it (:func:`keep`)."""
+
+    def __init__(self, service: Any, lock: ProcessLock) -> None:
+        self.service, self.lock = service, lock
+        self.name, self.section, self.stats = service.name, service.section, service.stats
+        self.lost: ConfigError | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        watch = asyncio.create_task(keep(self.lock, stop))
+        try:
+            await self.service.run(stop)
+        finally:
+            stop.set()
+            self.lost = await watch
 
 
 COMMANDS = (api, audit, deliver)
