@@ -86,6 +86,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         # WAL: readers never block the writer nor the other way round
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=10000")
+        # a deleted row's bytes are overwritten, not left readable in a free page: a purged
+        # demand's personal data must leave the file too (docs/reliability.md)
+        cursor.execute("PRAGMA secure_delete=ON")
     finally:
         cursor.close()
 
