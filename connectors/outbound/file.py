@@ -5,7 +5,12 @@ Per batch of feed records (one partition, offsets ``first..last``):
 1. the records are decoded (a record that does not decode stops this actor's outbox with
    a :class:`DecodeError`: nothing is skipped silently);
 2. the range is saved as an *intent* in ``<root>/.state/outbox-<actor>.json`` (fsynced);
-3. each record carrying personal data (``demande`` not null) is appended to the audit trail
+3. the records are cut to the actor's profile as the registry holds it now, read once per
+   file (:func:`prepare_batch`; independent audit F1): a record written for a wider
+   profile before a downgrade is written cut to the new one, never wider than its own cut
+   (:func:`hub.domain.recut.recut`); an actor the registry holds removed gets no file (its
+   outbox stops with a :class:`~hub.core.errors.NotFoundError`);
+4. each record carrying personal data (``demande`` not null) is appended to the audit trail
    (``audit_deliveries``, channel ``file``, time = now, hub.stores.audit.recorder.insert_rows) in
    the hub's database (``settings.database_url``), *before* the file exists: no file is
    ever readable by the receiver without its audit rows. A replay of the same range finds
@@ -16,15 +21,17 @@ Per batch of feed records (one partition, offsets ``first..last``):
    ``unrenderable``, with its event id: a replay adds none), it counts one
    ``passerelle_records_closed_undelivered_total{channel="file"}`` (once: when that row
    is new), and it never stops the outbox;
-4. the file ``DIS_<actor>_p<partition>_<first>-<last>.xml`` is written atomically (temp
+5. the file ``DIS_<actor>_p<partition>_<first>-<last>.xml`` is written atomically (temp
    file in the same folder, fsync, rename, folder fsync), owner-only (0600; a missing
    outbox folder is created 0700);
-5. only then offset ``last + 1`` is committed for group ``passerelle-files-<actor_id>``.
+6. only then offset ``last + 1`` is committed for group ``passerelle-files-<actor_id>``.
 
 After a crash the consumer restarts at the committed offset. If the intent starts there,
 exactly the intent's range is read again and the same name rewritten with the same bytes
 (the batch boundaries do not depend on what the broker returns this time): no record is
-lost and none lands in two different files. A receiver that already took the first copy
+lost and none lands in two different files (the same bytes unless the actor's profile
+changed in between: the range is then cut to the profile of the replay, never wider, and
+keeps the audit rows of the first write). A receiver that already took the first copy
 sees the same name again and must treat a name it has seen as already processed.
 
 Metrics: each DIS file (write and commit) counts one connector call ``connector="files"``,
@@ -50,14 +57,16 @@ from sqlalchemy.exc import OperationalError
 from connectors.files import layout
 from connectors.files.disfile import check_renderable, render_batch
 from connectors.files.fsutil import exclusive_lock, remove_stale_tmp, write_atomic
+from connectors.outbound.recut import current_profile
 from connectors.shape import ConnectorStats, audit_rows, wait_or_stop
 from hub.core import topics
 from hub.core.db import make_engine, migrate
-from hub.core.errors import TransientError, UnrenderableError
+from hub.core.errors import NotFoundError, TransientError, UnrenderableError
 from hub.core.kafka.client import client_options, topic_partitions
 from hub.core.private import private_dir
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
+from hub.domain.recut import recut
 from hub.stores.audit.recorder import insert_rows
 from hub.stores.audit.store import UNSENT, closed_row
 from monitoring import recorder
@@ -145,6 +154,25 @@ def _audit(
     closed = [closed_row(actor_id, "file", rec, now, UNSENT, NOT_RENDERED, replayable=True)
               for offset, rec in decoded if offset in unrendered]  # fmt: skip
     recorder.records_closed("file", NOT_RENDERED, actor_id, insert_rows(engine, closed))
+
+
+def prepare_batch(
+    engine: Engine, actor: Actor, decoded: list[tuple[int, dict[str, Any]]]
+) -> tuple[list[tuple[int, dict[str, Any]]], dict[int, str]]:
+    """The records of one DIS file as ``actor`` may receive them now, audited: each cut
+    to the actor's profile read from the registry at this call
+    (:func:`connectors.outbound.recut.current_profile`, :func:`hub.domain.recut.recut`),
+    then their audit rows written (:func:`_audit`: the profile applied, before the file
+    exists). Returns the cut records (what :func:`render_batch` writes) and the reasons of
+    those written without their document. :class:`~hub.core.errors.NotFoundError` when
+    the registry holds the actor removed: nothing is written."""
+    profile = current_profile(engine, actor)
+    if profile is None:
+        raise NotFoundError(f"actor {actor.id!r} was removed from the registry: no DIS file")
+    cut = [(offset, recut(rec, profile)) for offset, rec in decoded]
+    unrendered = _unrendered(cut)
+    _audit(engine, actor.id, cut, unrendered)
+    return cut, unrendered
 
 
 async def run_actor(
@@ -248,8 +276,9 @@ async def _run_actor(
                     if intents.ranges.get(tp.partition) != (first, last):
                         intents.save(tp.partition, first, last)
                     name = layout.dis_name(actor.id, tp.partition, first, last)
-                    unrendered = _unrendered(decoded)
-                    await asyncio.to_thread(_audit, engine, actor.id, decoded, unrendered)
+                    decoded, unrendered = await asyncio.to_thread(
+                        prepare_batch, engine, actor, decoded
+                    )
                     with recorder.connector_call("files", "outbox"):
                         write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
                         await consumer.commit({tp: last + 1})

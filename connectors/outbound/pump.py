@@ -13,6 +13,10 @@ Contracts:
   offset and the error is raised: nothing is skipped;
 * an actor whose feed topic does not exist yet is followed as soon as it appears (the
   next :meth:`follow` after it was created);
+* each record is copied as the dispatcher cut it (canonical JSON,
+  :func:`connectors.outbound.recut.record_body`): the sender cuts it again to the actor's
+  profile when it sends it (:meth:`connectors.outbound.push.PushChannel.send_due`), so a
+  profile lowered while records wait in the outbox applies to them;
 * a feed record that does not decode (never written by the hub) stops that actor's copy
   only (its partition is paused and the error logged); the other actors go on.
 
@@ -29,7 +33,7 @@ from collections.abc import Iterable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from connectors.outbound.push import record_body
+from connectors.outbound.recut import record_body
 from hub.core import topics
 from hub.core.errors import DecodeError, TransientError
 from hub.core.kafka.client import client_options

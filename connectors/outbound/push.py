@@ -28,6 +28,14 @@ receiver (:meth:`PushChannel.post`); everything else is common:
   is read or sent (a retry whose first try did commit is recognised and skipped): the
   records are not sent again. A crash meanwhile sends them again (same event ids),
   never loses nor half-audits them.
+* **cut to the actor's profile now** (independent audit F1): the outbox holds each record
+  as the dispatcher cut it, and a record may wait there long (a receiver down for hours)
+  while the actor's profile is lowered. Before each :meth:`PushChannel.post`,
+  :meth:`PushChannel.send_due` reads the actor's profile from the registry and cuts the
+  records to it (:mod:`connectors.outbound.recut`; never wider than the record's own
+  cut): what is posted, signed (the webhook's HMAC is over the bytes sent) and audited
+  (the row's profile is the one applied) is that cut. An actor the registry holds
+  removed is sent nothing.
 * **removed actors**: :meth:`PushChannel.run_once` first closes the undelivered records of
   actors the registry no longer holds (:mod:`hub.stores.delivery.removed`, reason
   ``actor_removed``), as ``hub deliver``'s service does at its start and whenever an
@@ -45,7 +53,6 @@ whose first record was attempted before, the actor's outbox depth after each
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl as ssl_module
 from collections.abc import Sequence
@@ -56,6 +63,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import httpx
 
+from connectors.outbound.recut import current_profile, cut_batch, record_body
 from connectors.shape import audit_rows
 from hub.core.backoff import Backoff
 from hub.core.errors import HubError, NotFoundError
@@ -194,7 +202,10 @@ class PushChannel:
     async def send_due(self, actor: Actor, client: httpx.AsyncClient) -> int:
         """Deliver the actor's due records batch after batch, in feed order, until none is
         due or one meets a transport error; return the records delivered (those closed
-        undelivered, :attr:`Answer.closed`, not counted)."""
+        undelivered, :attr:`Answer.closed`, not counted). Before each :meth:`post`, the
+        actor's profile is read from the registry and the records are cut to it
+        (:mod:`connectors.outbound.recut`): what is posted, signed and audited is that
+        cut; an actor the registry holds removed is sent nothing."""
         prepared = self.prepare(actor)
         rows = self.settings.api.delivery_batch_rows
         sent, after, failed = 0, None, False
@@ -203,28 +214,44 @@ class PushChannel:
             self._write(actor, held, again=True)  # raises while the database is down
             del self._unsettled[actor.id]
             sent += len(held.answered) - len(held.closed)
-        batch: Sequence[Pending] = []
+        batch: Sequence[Pending] = []  # as stored: cut when the dispatcher wrote them
+        cut: list[Pending] = []  # the same, as sent: cut to ``profile``
+        records: list[dict[str, Any]] = []  # the FeedRecord of each of ``cut``
+        profile: str | None = None
         while not failed:
             if not batch:  # the rest of a batch stopped early goes first, not re-read
                 batch, retry_at = self.outbox.due_or_wait(actor.id, rows, after)
                 self.retry_at[actor.id] = retry_at
                 if not batch:
                     break
-            if batch[0].attempts:  # tried before (in this process or an earlier one)
+                profile = None
+            current = current_profile(self.outbox.engine, actor)  # read at each post
+            if current is None:  # removed from the registry: its records are closed, not sent
+                break
+            if current != profile:
+                (cut, records), profile = cut_batch(batch, current), current
+            if cut[0].attempts:  # tried before (in this process or an earlier one)
                 recorder.webhook_retry(actor.id)
-            answer = await self.post(client, actor, prepared, batch)
-            failed = self._settle(actor, batch, answer)
+            answer = await self.post(client, actor, prepared, cut)
+            failed = self._settle(actor, cut, records, answer)
             n = len(answer.answered)
             sent += n - len(answer.closed)  # a record closed undelivered was not delivered
             after = batch[n - 1].feed_offset if n else after
-            batch = batch[n:]
+            batch, cut, records = batch[n:], cut[n:], records[n:]
         if sent or failed or actor.id not in self._depth_set:
             self._depth_set.add(actor.id)
             recorder.outbox_depth(actor.id, self.outbox.undelivered(actor.id))
         return sent
 
-    def _settle(self, actor: Actor, batch: Sequence[Pending], answer: Answer) -> bool:
-        """Write the outcome of one batch in one transaction; True when one failed."""
+    def _settle(
+        self,
+        actor: Actor,
+        batch: Sequence[Pending],
+        records: Sequence[dict[str, Any]],
+        answer: Answer,
+    ) -> bool:
+        """Write the outcome of one batch (``records``: the FeedRecord each of ``batch``
+        holds, as sent) in one transaction; True when one failed."""
         n = len(answer.answered)
         error = answer.error
         if error is None and n == 0:
@@ -232,8 +259,7 @@ class PushChannel:
         now = datetime.now(UTC)
         done = batch[:n]
         audit: list[dict[str, Any]] = []
-        for i, p in enumerate(done):  # in feed order: the chain's order
-            record = json.loads(p.body)
+        for i, record in enumerate(records[:n]):  # in feed order: the chain's order
             how = answer.closed.get(i)
             if how is None:
                 audit += audit_rows(actor.id, self.channel, [record], now)
@@ -320,8 +346,3 @@ def close_removed_actors(outbox: Outbox) -> int:
             removed.REASON,
         )
     return sum(closed.values())
-
-
-def record_body(record: dict[str, Any]) -> bytes:
-    """The outbox body of a decoded FeedRecord (its offset removed): canonical JSON."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True).encode()

@@ -17,6 +17,10 @@ Contracts:
   per actor; records closed only after their answer). An actor removed or moved to
   another channel is stopped between two batches or mid-request; what it had in flight
   is sent again later, never lost.
+* **profile changes**: the actor a task serves is refreshed at each registry read, but
+  what it sends is cut to the profile the registry holds when each request run starts
+  (read by :meth:`~connectors.outbound.push.PushChannel.send_due`, not taken from this
+  service's last read): a profile lowered while records wait applies to them at once.
 * **outages**: a database or broker outage, or an unexpected error, in an actor's task
   is logged (a warning line holding ``retrying in``) and that task retries after a
   growing delay (1, 2, 4... × ``interval``,
