@@ -11,7 +11,9 @@ type; optional), ``mapping`` (default ``interfacenuu-dis``, see
 
 Outcomes of one POST:
 
-* 2xx without a Fault: delivered (audited, channel ``soap``);
+* 2xx without a Fault: delivered (audited, channel ``soap``), unless it is an HTML page
+  (``text/html``: a proxy's or a portal's answer, not the ERP's), which is retried as
+  a transport error;
 * a SOAP Fault, SOAP 1.1 or 1.2, whatever the HTTP status
   (:mod:`connectors.outbound.soap_fault` reads it and decides):
 
@@ -163,4 +165,24 @@ class SoapDelivery(PushChannel):
             if not 200 <= r.status_code < 300:
                 call["outcome"] = "transport_error"
                 return f"HTTP {r.status_code}"
+            if _html_page(r):
+                # a proxy's or a portal's page answered, not the ERP: counting it delivered
+                # would lose the record without a trace (independent audit F)
+                call["outcome"] = "transport_error"
+                log.warning("%s: HTTP %d with an HTML page, not a SOAP answer (a proxy or "
+                            "portal in the way?); retried after the back-off",
+                            where, r.status_code)  # fmt: skip
+                return f"HTTP {r.status_code} with an HTML page, not a SOAP answer"
         return None
+
+
+def _html_page(r: bounded_http.Reply) -> bool:
+    """Whether a 2xx answer is an HTML page (by its content type, or by its first bytes
+    when it declares none): what a proxy, a captive portal or a web server's default page
+    answers. Any other 2xx without a Fault (an envelope, an empty 202, an ERP's plain
+    "OK") is the ERP's acceptance."""
+    ctype = r.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype in ("text/html", "application/xhtml+xml"):
+        return True
+    head = r.content[:512].lstrip().lower()
+    return not ctype and (head.startswith(b"<!doctype html") or head.startswith(b"<html"))

@@ -105,6 +105,10 @@ HTML_502 = b"""<html>
 </html>"""
 
 
+PORTAL_200 = b"""<html><head><title>Connexion requise</title></head>
+<body><form action="/login" method="post">Identifiez-vous pour continuer</form></body></html>"""
+
+
 @dataclass(frozen=True, slots=True)
 class Case:
     status: int
@@ -137,4 +141,10 @@ CASES = {
     "malformed 500 body": Case(500, SOAP_XML, _soap11("SOAP-ENV:Client", "x")[:-30], None),
     "non-XML 500 body": Case(500, "text/plain", b"Internal Server Error", None),
     "HTML 502 from a proxy": Case(502, "text/html", HTML_502, None),
+    # a 2xx that is a page, not the ERP's answer (a captive portal, a web server's default
+    # page behind a misrouted proxy): retried, never counted delivered (audit F)
+    "HTML 200 from a portal": Case(200, "text/html; charset=utf-8", PORTAL_200, None),
+    "XHTML 200, no charset": Case(200, "application/xhtml+xml", PORTAL_200, None),
+    "HTML 200 without a content type": Case(200, "", b"\n  <!DOCTYPE html>" + PORTAL_200,
+                                            None),
 }  # fmt: skip
