@@ -56,13 +56,13 @@ import asyncio
 import logging
 import ssl as ssl_module
 from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple
 
 import httpx
 
+from connectors.outbound import bounded_http
 from connectors.outbound.recut import current_profile, cut_batch, record_body
 from connectors.shape import audit_rows
 from hub.core.backoff import Backoff
@@ -171,16 +171,24 @@ class PushChannel:
 
     async def request(
         self, client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]
-    ) -> httpx.Response:
-        """POST through one of :attr:`slots` (waiting for a slot is not part of the
-        ``api.webhook_timeout_s`` timeout)."""
-        gate: AbstractAsyncContextManager[Any] = (
-            self.slots if self.slots is not None else nullcontext()
+    ) -> bounded_http.Reply:
+        """POST through one of :attr:`slots`, bounded (:func:`bounded_http.post`): one
+        deadline, ``api.webhook_timeout_s``, for connecting, sending and reading the whole
+        answer (waiting for a slot is not part of it), and at most
+        ``api.delivery_answer_max_bytes`` of the answer read; past either,
+        :class:`bounded_http.AnswerNotRead`, an httpx transport error (retried). The
+        webhook and SOAP channels call :func:`bounded_http.post` themselves (the webhook
+        needs only the status)."""
+        api = self.settings.api
+        return await bounded_http.post(
+            client,
+            url,
+            body,
+            headers,
+            deadline_s=api.webhook_timeout_s,
+            max_bytes=api.delivery_answer_max_bytes,
+            gate=self.slots,
         )
-        async with gate:
-            return await client.post(
-                url, content=body, headers=headers, timeout=self.settings.api.webhook_timeout_s
-            )
 
     async def pump(self, actor: Actor) -> int:
         """Copy the actor's new feed records into the outbox; return how many. (One
