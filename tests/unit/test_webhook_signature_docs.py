@@ -30,8 +30,14 @@ def _doc_check() -> Any:
 
 
 def _printed_key(monkeypatch: Any, actor: str) -> str:
+    from hub.core.settings import get_settings
+
     monkeypatch.setenv("HUB_API__WEBHOOK_SECRET", SECRET)
-    out = CliRunner().invoke(main, ["actors", "webhook-key", actor])
+    get_settings.cache_clear()  # read once per process: an earlier test may have read it
+    try:
+        out = CliRunner().invoke(main, ["actors", "webhook-key", actor])
+    finally:
+        get_settings.cache_clear()
     assert out.exit_code == 0, out.output
     return out.output.strip()
 
