@@ -45,6 +45,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 
@@ -56,7 +57,15 @@ from hub.domain.actors import Actor
 from hub.stores.delivery.outbox import Pending
 from monitoring import recorder
 
-__all__ = ["LOOPBACK", "WebhookDelivery", "actor_key", "batch_body", "sign", "webhook_url"]
+__all__ = [
+    "LOOPBACK",
+    "WebhookDelivery",
+    "actor_key",
+    "batch_body",
+    "header_value",
+    "sign",
+    "webhook_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +74,14 @@ def actor_key(master: str, actor_id: str) -> bytes:
     if not master:
         raise ConfigError("HUB_API__WEBHOOK_SECRET is empty: webhook delivery needs it")
     return hmac.new(master.encode(), f"webhook:{actor_id}".encode(), hashlib.sha256).digest()
+
+
+def header_value(text: str) -> str:
+    """``text`` as an HTTP header value: unchanged when printable ASCII (every event id the
+    hub lets in since it checks them: :func:`hub.domain.carriable.check_event_id`), else
+    its UTF-8 bytes outside it percent-encoded (an id written to a feed before that check
+    must not stall the actor: httpx refuses a non-ASCII header)."""
+    return quote(text, safe="".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%"))
 
 
 def sign(key: bytes, body: bytes) -> str:
@@ -127,7 +144,10 @@ class WebhookDelivery(PushChannel):
                 client,
                 prepared,
                 p.body,
-                {"x-passerelle-event-id": str(event_id), "x-passerelle-offset": str(p.feed_offset)},
+                {
+                    "x-passerelle-event-id": header_value(str(event_id)),
+                    "x-passerelle-offset": str(p.feed_offset),
+                },
             )
             if error is not None:
                 return Answer(answered, error)

@@ -29,6 +29,7 @@ closed with its reason there, never left blocking its actor.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -80,10 +81,25 @@ def day_problem(demande: Any) -> str | None:
     return None
 
 
+#: an event id every channel carries as it is: printable ASCII, no space (the webhook sends
+#: it as an HTTP header, the SOAP push as an attribute, receivers dedup by it)
+EVENT_ID = re.compile(r"[\x21-\x7e]+")
+
+
+def check_event_id(event_id: Any) -> None:
+    """Raise :class:`InputError` (``invalid_event_id``) unless ``event_id`` is printable
+    ASCII without space (never quoting it: it may be anything)."""
+    if not isinstance(event_id, str) or EVENT_ID.fullmatch(event_id) is None:
+        raise InputError("eventId must be printable ASCII without space (a UUID, say)",
+                         code="invalid_event_id")  # fmt: skip
+
+
 def check_carriable(event: dict[str, Any]) -> None:
     """Raise :class:`InputError` (``invalid_character``, ``date_out_of_range``) naming the
     field of ``event`` (a demand event) that some channel cannot carry, or a date of its
-    snapshot the clock cannot compute with."""
+    snapshot the clock cannot compute with; ``invalid_event_id`` for an event id that is
+    not printable ASCII (:func:`check_event_id`)."""
+    check_event_id(event.get("eventId"))
     problem = text_problem(event)
     if problem is not None:
         raise InputError(problem, code="invalid_character")
