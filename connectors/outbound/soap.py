@@ -11,9 +11,9 @@ type; optional), ``mapping`` (default ``interfacenuu-dis``, see
 
 Outcomes of one POST:
 
-* 2xx without a Fault: delivered (audited, channel ``soap``), unless it is an HTML page
-  (``text/html``: a proxy's or a portal's answer, not the ERP's), which is retried as
-  a transport error;
+* 2xx without a Fault: delivered (audited, channel ``soap``), unless its body is an HTML
+  page (``<!DOCTYPE html``/``<html``: a proxy's or a portal's answer, not the ERP's),
+  which is retried as a transport error;
 * a SOAP Fault, SOAP 1.1 or 1.2, whatever the HTTP status
   (:mod:`connectors.outbound.soap_fault` reads it and decides):
 
@@ -177,12 +177,11 @@ class SoapDelivery(PushChannel):
 
 
 def _html_page(r: bounded_http.Reply) -> bool:
-    """Whether a 2xx answer is an HTML page (by its content type, or by its first bytes
-    when it declares none): what a proxy, a captive portal or a web server's default page
-    answers. Any other 2xx without a Fault (an envelope, an empty 202, an ERP's plain
-    "OK") is the ERP's acceptance."""
-    ctype = r.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype in ("text/html", "application/xhtml+xml"):
-        return True
-    head = r.content[:512].lstrip().lower()
-    return not ctype and (head.startswith(b"<!doctype html") or head.startswith(b"<html"))
+    """Whether a 2xx answer is an HTML page, by its first bytes (``<!DOCTYPE html``,
+    ``<html``): what a proxy, a captive portal or a web server's default page answers.
+    Not by its content type: many ERP endpoints (PHP, ASP) label every answer
+    ``text/html``, their SOAP envelopes and empty 200s included, and those are the ERP's
+    acceptance (independent review I, F1). Any other 2xx without a Fault (an envelope, an
+    empty 202, an ERP's plain "OK") is the ERP's acceptance."""
+    head = r.content[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return head.startswith((b"<!doctype html", b"<html"))

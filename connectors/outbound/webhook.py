@@ -77,11 +77,12 @@ def actor_key(master: str, actor_id: str) -> bytes:
 
 
 def header_value(text: str) -> str:
-    """``text`` as an HTTP header value: unchanged when printable ASCII (every event id the
-    hub lets in since it checks them: :func:`hub.domain.carriable.check_event_id`), else
-    its UTF-8 bytes outside it percent-encoded (an id written to a feed before that check
-    must not stall the actor: httpx refuses a non-ASCII header)."""
-    return quote(text, safe="".join(chr(c) for c in range(0x21, 0x7F) if chr(c) != "%"))
+    """``text`` as an HTTP header value: unchanged when printable ASCII without space
+    (every event id the hub lets in since it checks them,
+    :func:`hub.domain.carriable.check_event_id`, ``%`` included), else each character
+    outside that range as the percent-encoding of its UTF-8 bytes (an id written to a feed
+    before that check must not stall the actor: httpx refuses a non-ASCII header)."""
+    return "".join(c if 0x21 <= ord(c) <= 0x7E else quote(c, safe="") for c in text)
 
 
 def sign(key: bytes, body: bytes) -> str:

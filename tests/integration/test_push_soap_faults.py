@@ -181,3 +181,28 @@ def test_a_receiver_refusing_record_0_forever_does_not_hold_back_the_next_ones(
     assert entries == [(nums[0], "refused"), *((n, None) for n in nums[1:])]
     report = chain.verify(engine)
     assert report.intact, report.problems
+
+
+@pytest.mark.parametrize("body", [ACK, b"", b"OK", b"\n" + ACK])
+def test_an_erp_labelling_its_answers_text_html_is_delivered(body: bytes, tmp_path: Path) -> None:
+    """Many ERP endpoints (PHP, ASP) label every answer ``text/html``: an envelope, an
+    empty 200 or a plain "OK" so labelled is the ERP's acceptance, never retried (only an
+    HTML page is: independent review I, F1)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    migrate(engine)
+    outbox, audit = Outbox(engine), AuditStore(engine)
+    got: list[int] = []
+
+    async def endpoint(request: Request) -> Response:
+        got.append(len(await request.body()))
+        return Response(body, 200, headers={"content-type": "text/html; charset=UTF-8"})
+
+    app = Starlette(routes=[Route("/erp", endpoint, methods=["POST"])])
+    with serve(app) as base:
+        actor = _actor(f"{base}/erp")
+        _fill(outbox, actor.id, 2)
+        delivery = SoapDelivery(_settings(), outbox, audit)
+        assert asyncio.run(_rounds(delivery, actor, 1)) == [2]
+    assert len(got) == 2
+    assert all(r[1] is not None and r[2] is None and r[3] == 1 for r in _rows(engine, actor.id))
+    engine.dispose()

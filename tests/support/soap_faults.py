@@ -145,6 +145,7 @@ CASES = {
     # page behind a misrouted proxy): retried, never counted delivered (audit F)
     "HTML 200 from a portal": Case(200, "text/html; charset=utf-8", PORTAL_200, None),
     "XHTML 200, no charset": Case(200, "application/xhtml+xml", PORTAL_200, None),
+    "HTML 200 labelled as SOAP": Case(200, SOAP_XML, PORTAL_200, None),
     "HTML 200 without a content type": Case(200, "", b"\n  <!DOCTYPE html>" + PORTAL_200,
                                             None),
 }  # fmt: skip
