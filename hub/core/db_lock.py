@@ -125,7 +125,7 @@ class ProcessLock:
         self.release()
 
 
-async def keep(lock: ProcessLock, stop: asyncio.Event, every_s: float = 30.0) -> ConfigError | None:
+async def keep(lock: ProcessLock, stop: asyncio.Event, every_s: float = 5.0) -> ConfigError | None:
     """Check ``lock`` every ``every_s`` until ``stop``; when another process holds it now,
     log it, set ``stop`` and return the error (a database that does not answer is checked
     again at the next turn: no one else can take the lock meanwhile)."""
