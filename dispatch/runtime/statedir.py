@@ -106,6 +106,13 @@ def state_dir(settings: HubSettings, cluster: str | None,
                         "%s: left in place (another app id's?); this worker reads its state "
                         "from its changelog (docs/operations.md, \"Worker state\")",
                         port_dir, changelog_topic(app_id))  # fmt: skip
+    elif legacy:
+        # said at every start while it remains: it holds demands' snapshots (personal data)
+        # that no purge reaches (review I, F4)
+        log.warning("%s still holds worker state of the former layout (%s), which this "
+                    "worker does not use and no purge reaches: remove it once every worker "
+                    "of this host runs this release (docs/operations.md, \"Worker state\")",
+                    port_dir, ", ".join(sorted(e.name for e in legacy)))  # fmt: skip
     settings.private_dir(datadir)
     return datadir
 

@@ -235,3 +235,17 @@ def test_a_new_sensor_exports_the_series_the_alerts_need() -> None:
         value("passerelle_agent_last_event_timestamp_seconds", {"agent": "dispatch-state-dir-test"})
         == started
     )
+
+
+def test_a_former_folder_left_is_said_at_every_start(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    """Review I, F4: a former-layout folder no app id took holds demands' snapshots no
+    purge reaches: said at every start, not only the first."""
+    home = tmp_path / "home"
+    port_dir = _legacy(home)
+    for _ in range(3):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="dispatch.runtime.statedir"):
+            state_dir(settings_for(home, "other-app"), "c1", owns=lambda _: False)
+        assert any(str(port_dir) in r.getMessage() for r in caplog.records), caplog.text
+    assert legacy_left(port_dir) == ["v1"]
