@@ -246,20 +246,38 @@ def inbox_entries(folder: Path) -> list[_Entry]:
 
 
 def attestation_entries(folder: Path) -> list[_Entry]:
-    """The attestations (and temporary files a crashed save left), one entry each."""
+    """The attestations (and temporary files a crashed save left), one entry each: those
+    of ``<folder>/<numéro>/`` (where the hub saves them: the folder names the demand,
+    whatever the PDF's name and text) and those of ``folder`` itself (releases before),
+    whose demand is read from their name and text."""
     out = []
-    for entry in sorted(_regular(folder), key=lambda e: e.name):
-        path = Path(entry.path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            out.append(_Entry((path,), frozenset(), _mtime(entry), type(exc).__name__))
-            continue
-        demands = tokens(entry.name.encode()) | pdf_demands(data)
-        out.append(_Entry((path,), frozenset(demands), _mtime(entry)))
+    subfolders: list[os.DirEntry[str]] = []
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        subfolders = [e for e in os.scandir(folder)
+                      if e.is_dir(follow_symlinks=False) and is_num_unique(e.name)]  # fmt: skip
+    for where, named in [(folder, None), *((Path(e.path), e.name) for e in subfolders)]:
+        for entry in sorted(_regular(where), key=lambda e: e.name):
+            path = Path(entry.path)
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                out.append(_Entry((path,), frozenset(), _mtime(entry), type(exc).__name__))
+                continue
+            demands = tokens(entry.name.encode()) | pdf_demands(data)
+            if named is not None:
+                demands = {named}  # the folder says whose it is; nothing else counts
+            out.append(_Entry((path,), frozenset(demands), _mtime(entry)))
     return out
+
+
+def _drop_empty_demand_folders(folder: Path, nums: set[str]) -> None:
+    """Remove ``<folder>/<numéro>/`` of the purged demands once empty (the name is the
+    demand's numéro)."""
+    for num in sorted(nums):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError, OSError):
+            (folder / num).rmdir()  # refused while not empty: kept with what it holds
 
 
 def _size(entry: os.DirEntry[str]) -> int:
@@ -312,6 +330,10 @@ class _Purge:
             elif self.too_old is not None and e.mtime < self.too_old:
                 target = self.report.expired
             else:
+                if not e.demands:  # said at every purge: personal data no purge attributes
+                    why = ("names no demand the purge can find (name and text); removed "
+                           "only by the files retention (--files-retention-days)")  # fmt: skip
+                    self.report.kept += [Kept(p, why) for p in e.members]
                 if purged:
                     why = (f"also holds {len(still)} demand(s) the hub still holds; removed "
                            "with the purge of the last of them")  # fmt: skip
@@ -388,5 +410,8 @@ def purge_files(settings: HubSettings, nums: Iterable[str], held: Container[str]
                 run.inbox(paths)
             else:
                 run.report.busy.append(paths.source)
-    run.apply(attestation_entries(settings.home / ATTESTATIONS_DIR))
+    attestations = settings.home / ATTESTATIONS_DIR
+    run.apply(attestation_entries(attestations))
+    if not dry_run:
+        _drop_empty_demand_folders(attestations, run.nums)
     return run.report

@@ -12,7 +12,8 @@ number. Contracts of :func:`number`:
 * else ``getNumUnique`` through :class:`~connectors.sne.client.SneClient` with the input
   document (the XML as received, or the event rendered as InterfaceNuu); the SNE's number
   is set on the event and on its snapshot; the attestation the SNE answers is saved under
-  its name in ``<home>/sne-attestations/`` (owner-only: it names the applicant);
+  its name in ``<home>/sne-attestations/<numéro>/`` (owner-only: it names the
+  applicant; the folder tells the purge whose it is);
 * the SNE refuses (anomaly list or SOAP Fault) → :class:`InputError` ``sne_refused``,
   one line with the SNE's codes and messages; an SNE that cannot be reached →
   :class:`~connectors.sne.errors.SneUnavailable` (retriable) from the client's retry
@@ -97,7 +98,9 @@ def number(
             f"SNE getNumUnique: answered a malformed number {num[:40]!r}"
         ) from None
     if answer.attestation is not None:
-        folder = settings.private_dir(settings.home / ATTESTATIONS_DIR)
+        # one folder per demand: the purge finds a demand's attestation by it, whatever the
+        # SNE named the PDF and however its text is encoded (review I, F3)
+        folder = settings.private_dir(settings.home / ATTESTATIONS_DIR / num)
         answer.attestation.save(folder)
     log.info("%s numbered by the SNE: %s", event["operation"], num)
     demande = event.get("demande") or {}

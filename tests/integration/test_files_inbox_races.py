@@ -143,6 +143,6 @@ def test_a_new_demand_is_registered_once_across_a_kafka_failure(
     report = json.loads((paths.done / "nouvelle.xml.report.json").read_text())
     assert (report["status"], report["numUnique"], report["operation"]) == (
         "published", num, "CRE")
-    assert (tmp_path / "home" / "sne-attestations"
+    assert (tmp_path / "home" / "sne-attestations" / num
             / f"attestation_enregistrement_{num}.pdf").exists()  # fmt: skip
     assert _feed(s, actor, worker, {num}) == [num]

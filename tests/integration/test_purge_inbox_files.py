@@ -116,7 +116,7 @@ def test_purge_leaves_no_file_of_a_purged_demand(
     purged = {a: who[a], b: who_b, c: who[c]}
     recent = {r: who[r], q: who[q], sn: who_s}
     nums = {*purged, *recent}
-    attestation_b = home / "sne-attestations" / f"attestation_enregistrement_{b}.pdf"
+    attestation_b = home / "sne-attestations" / b / f"attestation_enregistrement_{b}.pdf"
     assert attestation_b.exists()
     needles = [*purged, *purged.values()]
     assert len(files_naming(home, needles)) >= 15

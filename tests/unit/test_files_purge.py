@@ -126,7 +126,7 @@ def populate(root: Path, sne_url: str, monkeypatch: pytest.MonkeyPatch) -> Tree:
              (f"{r2}.xml", assoc),
              ("broken.xml", b"<interfaceNuu><nom>" + _person().encode() + b"</nom>"))  # fmt: skip
     assert not list(paths.folder.glob("*.xml")) and not list(paths.work.iterdir())
-    assert (home / "sne-attestations" / f"attestation_enregistrement_{b}.pdf").exists()
+    assert (home / "sne-attestations" / b / f"attestation_enregistrement_{b}.pdf").exists()
     assert Journal(paths.journal).stale(set()) > 0  # the leftovers of the passes
     purged = {a: who[a], b: who_b, c: who[c], d: who[d], e: who[e]}
     recent = {r: who[r], r2: who[r2], sn: who_s}
@@ -172,10 +172,14 @@ def test_the_purge_removes_every_file_of_the_purged_demands(tree: Tree) -> None:
     # demand too (reported with why) and the recent document referring to a purged one
     left = files_naming(home, tree.names())
     assert set(left) == {tree.mixed, tree.associated}, left
-    assert {k.path for k in report.kept} == {tree.mixed, tree.mixed.with_name(
-        layout.report_name(tree.mixed.name))}  # fmt: skip
-    assert all("still holds" in k.why for k in report.kept)
-    [kept_pdf] = (home / "sne-attestations").iterdir()  # the recent demand's
+    holding = {tree.mixed, tree.mixed.with_name(layout.report_name(tree.mixed.name))}
+    nameless = {tree.nameless, Path(layout.report_name(str(tree.nameless)))}
+    assert {k.path for k in report.kept} == holding | nameless
+    assert all("still holds" in k.why for k in report.kept if k.path in holding)
+    # a file naming no demand is said at every purge (review I, F3): personal data no
+    # purge attributes, removed only by the retention
+    assert all("names no demand" in k.why for k in report.kept if k.path in nameless)
+    [kept_pdf] = (home / "sne-attestations").rglob("*.pdf")  # the recent demand's
     assert set(files_naming(kept_pdf.parent, tree.recent)) == {kept_pdf}
     assert Journal(tree.paths.journal).stale(set()) == 0  # nothing names a moved file
     # the recent demands' files are as they were
@@ -189,7 +193,7 @@ def test_the_purge_removes_every_file_of_the_purged_demands(tree: Tree) -> None:
     # the batch goes with the purge of its last demand (the purged one is no longer held)
     r = next(n for n in tree.recent if tree.mixed.read_bytes().count(n.encode()))
     last = purge_files(tree.settings, {r}, _held(tree) - set(tree.purged))
-    assert tree.mixed in last.removed and not tree.mixed.exists() and last.kept == []
+    assert tree.mixed in last.removed and not tree.mixed.exists() and {k.path for k in last.kept} == nameless
 
 
 def test_a_purge_killed_midway_is_finished_by_the_next_one(

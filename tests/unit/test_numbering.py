@@ -75,7 +75,7 @@ def test_creation_without_number_is_numbered_by_the_sne(
     assert prepared.event["demande"]["demandeLogement"]["numUnique"] == num
     # the attestation the SNE answered is kept under its name, owner-only, a real PDF
     pypdf = pytest.importorskip("pypdf")
-    pdf = home / "sne-attestations" / f"attestation_enregistrement_{num}.pdf"
+    pdf = home / "sne-attestations" / num / f"attestation_enregistrement_{num}.pdf"
     assert pdf.stat().st_mode & 0o777 == 0o600
     text = pypdf.PdfReader(io.BytesIO(pdf.read_bytes()), strict=True).pages[0].extract_text()
     assert f"{num[:3]} {num[3:7]} {num[7:13]} {num[13:]}" in text
