@@ -64,7 +64,8 @@ def test_cre_without_number_is_numbered_by_the_sne_and_dispatched_under_it(
     assert [(r["numUnique"], r["operation"]) for r in mine] == [(num, "CRE")]
     assert all(r["numUnique"] for r in records)  # nothing keyed by an empty number
     # the attestation the SNE answered, kept under its name in the hub's home
-    pdf = (hub_home / "sne-attestations" / num / f"attestation_enregistrement_{num}.pdf").read_bytes()
+    folder = hub_home / "sne-attestations" / num
+    pdf = (folder / f"attestation_enregistrement_{num}.pdf").read_bytes()
     pypdf = pytest.importorskip("pypdf")
     text = pypdf.PdfReader(io.BytesIO(pdf), strict=True).pages[0].extract_text()
     assert f"{num[:3]} {num[3:7]} {num[7:13]} {num[13:]}" in text
