@@ -74,8 +74,10 @@ def schedule(end: dt.date, notice_months: tuple[int, ...]) -> tuple[tuple[int, s
 
 
 def parse_day(value: Any) -> dt.date | None:
+    """The day of an ``xs:date`` (or ``xs:dateTime``) value, the XML whitespace around it
+    ignored (``whiteSpace=collapse``); None when absent or unreadable."""
     try:
-        return dt.date.fromisoformat(str(value)[:10]) if value else None
+        return dt.date.fromisoformat(str(value).strip(" \t\r\n")[:10]) if value else None
     except ValueError:
         return None
 

@@ -12,10 +12,21 @@ Decisions:
 * ``changedFields``: dotted element paths below ``demande`` of the elements flagged
   ``modifie="true"``, no list index, wrapper and item both named, e.g.
   ``demandeLogement.logementRecherche.listeLocalisationSouhaite.localisationSouhaite``;
-  unique, in document order. Rendering flags every element on a listed path, so a flag on
-  one list item comes back on every item of that list.
-* ``occurredAt`` = ``entete/dateFichier`` in epoch ms; a value without offset is French
-  legal time (Europe/Paris), as the SNE writes it. Rendering writes it with its offset.
+  unique, in document order; a list item is named with its 0-based index
+  (``…listeLocalisationSouhaite.localisationSouhaite[1]``, and the paths below it too), so
+  a flag on one item comes back on that item only (:mod:`connectors.interfacenuu.snapshot`).
+* ``occurredAt`` = ``entete/dateFichier`` in epoch ms (the model's precision: the Avro
+  ``timestamp-millis``); a value without offset is French legal time (Europe/Paris), as
+  the SNE writes it; digits below the millisecond are dropped (the instant is floored to
+  its millisecond: docs/limits.md). Rendering writes it with its offset.
+* Dates: the values of the elements the XSD types ``xs:date``/``xs:dateTime`` are
+  whitespace-collapsed first (:func:`collapse_dates`), before the XSD check: XSD 1.0 gives
+  those types ``whiteSpace=collapse``, which libxml2 does not apply to them, and the
+  snapshot then holds the date itself, as every date reader of the hub expects.
+* Reactivation: the domain's "empty motive = reactivation". A ``RAD`` document whose
+  ``radiation/motifRadiation`` has no code (``<motifRadiation/>``, read as "") radiates
+  nothing: its event is a ``MOD`` (a radiated demand modified is active again:
+  docs/lifecycle.md), the snapshot keeping the SNE's radiation block as it is.
 * ``numUnique`` may be missing only for CRE/CRS (the SNE numbers new demands): the event
   then carries "".
 """
@@ -25,14 +36,22 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-from connectors.interfacenuu.snapshot import NS, ROOT_RECORD, fail, q, read_record, write_record
+from connectors.interfacenuu.snapshot import (
+    NS,
+    ROOT_RECORD,
+    collapsed,
+    fail,
+    q,
+    read_record,
+    write_record,
+)
 from hub.core import xmlsafe
 from schemas.registry import AVRO_DIR
 
@@ -43,6 +62,12 @@ SOURCE = "interfacenuu-xml"
 PARIS = ZoneInfo("Europe/Paris")
 XSD_PATH = AVRO_DIR.parent / "xsd" / "InterfaceNuu_v0201.xsd"
 _EVENT_NS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:passerelle:interfacenuu:document")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+_DATE_TYPES = frozenset({"xs:date", "xs:dateTime"})
+#: the operation a RAD document with an empty radiation motive stands for (module doc)
+REACTIVATION = "MOD"
 _END_OF_DAY = re.compile(r"T24:00:00(?:\.0+)?(?=$|[+-])")  # xs:dateTime allows 24:00:00
 
 
@@ -55,6 +80,48 @@ def _xsd() -> etree.XMLSchema:
 def _schema_names() -> frozenset[str]:
     """Names declared by the XSD (elements, attributes, types): safe to show in errors."""
     return xmlsafe.xsd_names(etree.parse(str(XSD_PATH)))
+
+
+@lru_cache(maxsize=1)
+def _date_tags() -> tuple[str, ...]:
+    """Qualified tags of the elements the XSD types ``xs:date`` or ``xs:dateTime`` (through
+    its restrictions and simple-content extensions). An element name is a date wherever it
+    appears (checked: a name typed both ways would need its parent to tell)."""
+    xsd = etree.parse(str(XSD_PATH)).getroot()
+    base: dict[str, str] = {}
+    for t in xsd.iter(f"{_XS}simpleType", f"{_XS}complexType"):
+        derived = t.find(f"{_XS}restriction")
+        if derived is None:
+            derived = t.find(f"{_XS}simpleContent/{_XS}extension")
+        if t.get("name") and derived is not None and derived.get("base"):
+            base[f"tns:{t.get('name')}"] = str(derived.get("base"))
+
+    def is_date(name: str | None) -> bool:
+        seen: set[str] = set()
+        while name in base and name not in seen:
+            seen.add(name)
+            name = base[name]
+        return name in _DATE_TYPES
+
+    dates: set[str] = set()
+    others: set[str] = set()
+    for el in xsd.iter(f"{_XS}element"):
+        if el.get("name"):
+            (dates if is_date(el.get("type")) else others).add(str(el.get("name")))
+    if dates & others or not dates:
+        raise RuntimeError(f"{XSD_PATH}: date elements not told by name: {dates & others}")
+    return tuple(q(name) for name in sorted(dates))
+
+
+def collapse_dates(root: etree._Element) -> None:
+    """Apply ``whiteSpace=collapse`` to the value of every ``xs:date``/``xs:dateTime``
+    element of ``root`` in place (module doc); other values are left as they are."""
+    for el in root.iter(*_date_tags()):
+        text = el.text
+        if text and len(el) == 0:
+            value = collapsed(text)
+            if value != text:
+                el.text = value
 
 
 def _validate(root: etree._Element) -> None:
@@ -84,7 +151,7 @@ def _occurred_at(text: str) -> int:
         raise fail("entete/dateFichier: not an xs:dateTime of years 0001-9999") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=PARIS)
-    return int((when + later).timestamp() * 1000)
+    return (when + later - _EPOCH) // _MS  # exact, floored to the millisecond
 
 
 def parse_demande_xml(
@@ -107,6 +174,7 @@ def parse_demande_xml(
     version = root.get("versionInterface")
     if version not in VERSIONS:
         raise fail(f"versionInterface {version!r} unsupported (expected one of {VERSIONS})")
+    collapse_dates(root)
     if validate:
         _validate(root)
     operation = (root.findtext(f"{q('entete')}/{q('typeFichier')}") or "").strip()
@@ -118,7 +186,10 @@ def parse_demande_xml(
         raise fail("entete/dateFichier and demande are required")
     changed: dict[str, None] = {}
     demande = read_record(demande_el, ROOT_RECORD, "", changed)
-    num = ((demande.get("demandeLogement") or {}).get("numUnique") or "").strip()
+    logement = demande.get("demandeLogement") or {}
+    if operation == "RAD" and (logement.get("radiation") or {}).get("motifRadiation") == "":
+        operation = REACTIVATION  # empty motive = reactivation (module doc)
+    num = (logement.get("numUnique") or "").strip()
     if not num and operation not in NEW_DEMAND_OPERATIONS:
         raise fail(f"demandeLogement/numUnique is required for operation {operation}")
     digest = hashlib.sha256(bytes(data)).hexdigest()

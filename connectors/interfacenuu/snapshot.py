@@ -12,15 +12,29 @@ An element whose simple content carries attributes (``anomalie/complement`` and 
 attributes; reading always yields that record, rendering also takes a bare string (items
 written before the attributes were modelled: the value without attributes).
 
-Coded elements: the value is the ``code`` attribute; an optional one without it is absent
-(None), while a list item or a required coded element (``xmlRequired``) without it is
-refused with a one-line error naming the element (it would otherwise vanish, or reach the
-codec as an internal type error).
+Coded elements: the value is the ``code`` attribute. The outline makes ``@code`` optional
+everywhere (``t_codeElement``, ``t_commune``), so an element without it is legal: such an
+element reads as the empty code "" (the domain's "empty motive = reactivation" is
+``<motifRadiation/>``: ``code=""`` breaks the attribute's pattern), an absent element as
+None. Rendering writes "" as the element without ``code`` (never ``code=""``, which the
+XSD refuses), so both read back as they were; whether an empty code
+is acceptable is the reference tables' business (hub.domain.decisions), not the reader's.
 
-Change flags: ``changed`` collects the dotted path (from ``demande``, excluded; no list
-index; wrapper and item both named) of every element carrying ``modifie="true"`` — the
-business-namespace attribute, or an unqualified one (tolerated). Rendering flags every
-element whose path is listed.
+Date values: ``xs:date`` and ``xs:dateTime`` have ``whiteSpace=collapse`` (XSD 1.0), so
+``<dateNaissance> 2011-01-01 </dateNaissance>`` is valid and its value is ``2011-01-01``:
+:func:`connectors.interfacenuu.mapping.collapse_dates` rewrites such values collapsed before
+the XSD check (libxml2 does not collapse them), and the snapshot holds the collapsed value,
+which every date reader takes.
+
+Change flags: ``changed`` collects the dotted path (from ``demande``, excluded; wrapper
+and item both named) of every element carrying ``modifie`` true (``true`` or ``1``, with
+the whitespace ``xs:boolean`` collapses) — the business-namespace attribute, or an
+unqualified one (tolerated). An item of a list (a wrapper's item, or an element repeated
+in place) is named with its 0-based index, ``…listeLocalisationSouhaite.
+localisationSouhaite[1]``, and so are the paths below it (``…cotitulaire[0].
+listeRessourceRecue.detailRessource[1]``). Rendering flags every element whose path is
+listed; a listed path without index on a list item (an event from another source, or one
+read before indices were written) flags every item of that list.
 """
 
 from __future__ import annotations
@@ -103,8 +117,19 @@ def q(name: str) -> str:
     return f"{{{NS}}}{name}"
 
 
+#: XML whitespace (what ``whiteSpace=collapse`` removes), not Python's wider ``str.split()``
+_XML_SPACE = re.compile(r"[ \t\r\n]+")
+_TRUE = frozenset({"true", "1"})
+
+
+def collapsed(text: str) -> str:
+    """``text`` with ``whiteSpace=collapse`` applied (XSD 1.0 Part 2, 4.3.6)."""
+    return _XML_SPACE.sub(" ", text).strip(" ")
+
+
 def _flagged(el: etree._Element) -> bool:
-    return el.get(MODIFIE, el.get("modifie")) in ("true", "1")
+    flag = el.get(MODIFIE, el.get("modifie"))
+    return flag is not None and (flag in _TRUE or collapsed(flag) in _TRUE)
 
 
 _TAG_PREFIX = f"{{{NS}}}"
@@ -141,12 +166,17 @@ def read_record(
         if name in seen and not (f.array and f.item is None):
             raise fail(f"{cpath} appears twice")
         seen.add(name)
+        if f.array and f.item is None:  # repeated in place: each occurrence is an item
+            items = out[name] or []
+            cpath = f"{cpath}[{len(items)}]"
+            if _flagged(child):
+                changed[cpath] = None
+            out[name] = [*items, _read_value(child, f, cpath, changed)]
+            continue
         if _flagged(child):
             changed[cpath] = None
         if f.item is not None:
-            out[name] = [_read_item(it, f, cpath, changed) for it in child]
-        elif f.array:
-            out[name] = (out[name] or []) + [_read_value(child, f, cpath, changed)]
+            out[name] = [_read_item(it, f, cpath, i, changed) for i, it in enumerate(child)]
         else:
             out[name] = _read_value(child, f, cpath, changed)
     return out
@@ -161,10 +191,12 @@ def _layout(record: str) -> tuple[tuple[Field, ...], dict[str, Field], bool]:
     return fields, by_name, len(by_name) < len(fields) and any(f.text for f in fields)
 
 
-def _read_item(el: etree._Element, f: Field, wpath: str, changed: dict[str, None]) -> Any:
+def _read_item(
+    el: etree._Element, f: Field, wpath: str, index: int, changed: dict[str, None]
+) -> Any:
     if _local(el, wpath) != f.item:
         raise fail(f"unexpected element {etree.QName(el).localname} in {wpath}")
-    path = f"{wpath}.{f.item}"
+    path = f"{wpath}.{f.item}[{index}]"
     if _flagged(el):
         changed[path] = None
     return _read_value(el, f, path, changed)
@@ -173,9 +205,7 @@ def _read_item(el: etree._Element, f: Field, wpath: str, changed: dict[str, None
 def _read_value(el: etree._Element, f: Field, path: str, changed: dict[str, None]) -> Any:
     if f.code:
         code = el.get("code")
-        if code is None and (f.required or f.array or f.item is not None):
-            raise fail(f"{path}: coded element without its code attribute")
-        return code
+        return "" if code is None else code  # legal: @code is optional (module doc)
     if f.kind.startswith(NS_AVRO):
         return read_record(el, f.kind, path, changed)
     if len(el):
@@ -194,12 +224,20 @@ def _read_value(el: etree._Element, f: Field, path: str, changed: dict[str, None
 
 
 def write_record(
-    el: etree._Element, record: str, data: dict[str, Any], path: str, changed: frozenset[str]
+    el: etree._Element,
+    record: str,
+    data: dict[str, Any],
+    path: str,
+    changed: frozenset[str],
+    plain: str | None = None,
 ) -> None:
-    """Append to ``el`` the children (and attributes) of snapshot ``data``."""
+    """Append to ``el`` the children (and attributes) of snapshot ``data``; ``path`` is
+    the element's path with list indices, ``plain`` the same without them (the default:
+    ``path``), so that a listed path of either form flags the element (module doc)."""
     if isinstance(data, str):  # a simple-content record written as its bare value
         el.text = data
         return
+    plain = path if plain is None else plain
     for f in snapshot_model()[record]:
         value = data.get(f.name)
         if value is None or f.ext:
@@ -211,30 +249,41 @@ def write_record(
             el.text = value
             continue
         cpath = f"{path}.{f.name}" if path else f.name
+        cplain = f"{plain}.{f.name}" if plain else f.name
         if f.item is not None:
-            wrapper = _element(el, f.name, cpath, changed)
-            ipath = f"{cpath}.{f.item}"
-            for item in value:
-                _write_value(_element(wrapper, f.item, ipath, changed), f, item, ipath, changed)
+            wrapper = _element(el, f.name, cpath, cplain, changed)
+            cpath, cplain = f"{cpath}.{f.item}", f"{cplain}.{f.item}"
+            for i, item in enumerate(value):
+                ipath = f"{cpath}[{i}]"
+                child = _element(wrapper, f.item, ipath, cplain, changed)
+                _write_value(child, f, item, ipath, cplain, changed)
+        elif f.array:
+            for i, item in enumerate(value):
+                ipath = f"{cpath}[{i}]"
+                child = _element(el, f.name, ipath, cplain, changed)
+                _write_value(child, f, item, ipath, cplain, changed)
         else:
-            for item in value if f.array else [value]:
-                _write_value(_element(el, f.name, cpath, changed), f, item, cpath, changed)
+            child = _element(el, f.name, cpath, cplain, changed)
+            _write_value(child, f, value, cpath, cplain, changed)
 
 
-def _element(parent: etree._Element, name: str, path: str, changed: frozenset[str]) -> Any:
+def _element(
+    parent: etree._Element, name: str, path: str, plain: str, changed: frozenset[str]
+) -> Any:
     el = etree.SubElement(parent, q(name))
-    if path in changed:
+    if changed and (path in changed or plain in changed):
         el.set(MODIFIE, "true")
     return el
 
 
 def _write_value(
-    el: etree._Element, f: Field, value: Any, path: str, changed: frozenset[str]
+    el: etree._Element, f: Field, value: Any, path: str, plain: str, changed: frozenset[str]
 ) -> None:
     if f.code:
-        el.set("code", value)
+        if value:  # the empty code is the element without its (optional) attribute
+            el.set("code", value)
     elif f.kind.startswith(NS_AVRO):
-        write_record(el, f.kind, value, path, changed)
+        write_record(el, f.kind, value, path, changed, plain)
     elif f.kind == "boolean":
         el.text = "true" if value else "false"
     else:

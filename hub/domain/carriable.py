@@ -63,19 +63,32 @@ def date_problem(ms: Any, name: str) -> str | None:
 CLOCK_DATES = (("dateCreationDemande",), ("renouvellement", "dateRenouvellement"))
 
 
+#: the year of an ``xs:date``-shaped value (any number of digits, a sign), XML whitespace
+#: around it allowed (``whiteSpace=collapse``)
+_YEAR = re.compile(r"[ \t\r\n]*(-?)([0-9]+)-[0-9]{2}-[0-9]{2}")
+
+
 def day_problem(demande: Any) -> str | None:
     """Why a date of ``demande`` (a snapshot) the clock computes with lies outside the
-    hub's days (its path, never its value), or None. An unreadable date is not this
-    check's business: the clock ignores it."""
+    hub's days (its path, never its value), or None. The value is read as an ``xs:date``
+    (surrounding XML whitespace collapsed): a year of more than 4 digits or below zero is
+    outside too (``10000-01-01``, ``-0001-01-01``). A value that is no date at all is not
+    this check's business: the clock ignores it."""
     for path in CLOCK_DATES:
         node = demande.get("demandeLogement") if isinstance(demande, dict) else None
         for name in path:
             node = node.get(name) if isinstance(node, dict) else None
-        try:
-            day = date.fromisoformat(node[:10]) if isinstance(node, str) else None
-        except ValueError:
+        year = _YEAR.match(node) if isinstance(node, str) else None
+        if year is None:
             continue
-        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        outside = bool(year.group(1)) or not FIRST_DAY.year <= int(year.group(2)) <= LAST_DAY.year
+        if not outside:
+            try:
+                day = date.fromisoformat(year.string.strip(" \t\r\n")[:10])
+            except ValueError:
+                continue
+            outside = not FIRST_DAY <= day <= LAST_DAY
+        if outside:
             where = ".".join(("demande", "demandeLogement", *path))
             return f"{where}: outside the dates the hub computes with ({FIRST_DAY} to {LAST_DAY})"
     return None

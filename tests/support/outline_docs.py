@@ -26,8 +26,8 @@ of the demand operations; ``dateFichier`` in years 1900–2100. (``live_search=T
 ``logementRecherche`` for CRE, CRS, MOD and REN; by default the walk decides.)
 
 :func:`breakages` lists, for a document, every way to make it invalid once: remove each
-required element or attribute, violate each facet, drop the code of each coded list item
-or required coded element; each comes with the name the refusal must give.
+required element or attribute, violate each facet; each comes with the name the refusal
+must give. (A coded element without its code is legal: the outline's @code is optional.)
 """
 
 from __future__ import annotations
@@ -497,8 +497,7 @@ def _bad_values(t: Simple) -> Iterator[tuple[str, str]]:
 
 def breakages(doc: Document) -> Iterator[Breakage]:
     """Every single violation of ``doc``, each part once (first occurrence of each path):
-    required element removed, required attribute removed, each facet violated, the code of
-    each coded list item or required coded element dropped."""
+    required element removed, required attribute removed, each facet violated."""
     g = grammar()
     bare = _copy(doc.root)
     bare.attrs.pop("versionInterface")
@@ -543,6 +542,4 @@ def breakages(doc: Document) -> Iterator[Breakage]:
                 for facet, bad in _bad_values(a.type):
                     yield variant(lambda p, n, b=bad, k=a.name: n.attrs.__setitem__(k, b),
                                   f"{facet} of {path}@{a.name}", e.name, value=bad)
-        listed = e.max is None or e.max > 1 or parent.name.startswith("liste")
-        if g.coded(e) and (e.min >= 1 or listed) and "code" in node.attrs:
-            yield variant(lambda p, n: n.attrs.pop("code"), f"no code on {path}", e.name)
+        # a coded element without its code is legal (@code is optional): the empty code

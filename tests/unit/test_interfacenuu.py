@@ -17,7 +17,7 @@ from lxml import etree
 
 from connectors.interfacenuu import parse_demande_xml, render_demande_xml
 from connectors.interfacenuu.mapping import XSD_PATH
-from connectors.interfacenuu.snapshot import NS_AVRO, ROOT_RECORD, snapshot_model
+from connectors.interfacenuu.snapshot import NS_AVRO, ROOT_RECORD, collapsed, snapshot_model
 from hub.core.errors import InputError
 from schemas import AVRO_DIR, get_codec
 
@@ -34,8 +34,9 @@ def snapshots(*, for_xml: bool) -> st.SearchStrategy[dict[str, Any]]:
     """Snapshot dicts generated from ``fr.passerelle.sne.Demande.avsc``.
 
     ``for_xml`` keeps to what XML can carry back unchanged: no control characters (attribute
-    values are whitespace-normalised, \\r becomes \\n) and no empty in-place repeated
-    elements ([] and None both mean "no element" there).
+    values are whitespace-normalised, \\r becomes \\n), no empty in-place repeated
+    elements ([] and None both mean "no element" there) and date values already
+    whitespace-collapsed (``xs:date``/``xs:dateTime`` read back collapsed).
     """
     raw = json.loads((AVRO_DIR / f"{ROOT_RECORD}.avsc").read_text("utf-8"))
     named: dict[str, st.SearchStrategy[Any]] = {}
@@ -47,6 +48,8 @@ def snapshots(*, for_xml: bool) -> st.SearchStrategy[dict[str, Any]]:
             return of(t[1]) if for_xml else st.one_of(of(t[0]), of(t[1]))
         if isinstance(t, list):
             return st.none() | of(t[1], field)
+        if for_xml and t == "string" and field is not None and "=xs:date" in field.get("doc", ""):
+            return text.map(collapsed)
         if isinstance(t, str):
             return prim[t] if t in prim else st.deferred(lambda: named[t])
         if t["type"] == "array":
@@ -77,13 +80,13 @@ def test_envelope_of_the_complete_sample() -> None:
     expected = datetime.fromisoformat("2024-03-05T14:30:12.250+01:00").timestamp() * 1000
     assert ev["occurredAt"] == int(expected) and ev["versionInterface"] == "02.01"
     assert ev["source"] == "interfacenuu-xml"
-    assert ev["changedFields"] == [
+    assert ev["changedFields"] == [  # list items with their 0-based index
         "informationDalo.statutDalo",
-        "demandeLogement.logementRecherche.listeTypeLogement.typeLogement",
-        "demandeLogement.logementRecherche.listeLocalisationSouhaite.localisationSouhaite",
-        "demandeLogement.principauxMotifDemande.motifDemande",  # unqualified flag tolerated
+        "demandeLogement.logementRecherche.listeTypeLogement.typeLogement[1]",
+        "demandeLogement.logementRecherche.listeLocalisationSouhaite.localisationSouhaite[0]",
+        "demandeLogement.principauxMotifDemande.motifDemande[1]",  # unqualified flag tolerated
         "demandeLogement.personnePhysique.demandeur.nom",
-        "demandeLogement.personnePhysique.listePersonneACharge.personneACharge",
+        "demandeLogement.personnePhysique.listePersonneACharge.personneACharge[1]",
     ]
 
 

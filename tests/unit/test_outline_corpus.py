@@ -167,9 +167,8 @@ def test_dry_run_accepts_a_folder_of_corpus_documents(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("prefer", [0, 1])
 def test_each_required_part_broken_once_is_refused_naming_it(prefer: int) -> None:
-    """Every required element and attribute removed, every facet violated, every coded list
-    item or required coded element without its code: one line naming the element, never
-    echoing the offending value."""
+    """Every required element and attribute removed, every facet violated: one line naming
+    the element, never echoing the offending value."""
     doc = generate(FIXED_SEED + prefer, "maximal", operation="MOD", prefer=prefer)
     count = 0
     for b in breakages(doc):

@@ -104,28 +104,24 @@ def test_events_written_before_complement_records_still_decode_and_render() -> N
     assert codec.decode_as(codec.encode("DemandeEvent", got), "DemandeEvent") == got
 
 
-@pytest.mark.parametrize(("old", "element"), [
+@pytest.mark.parametrize(("old", "path"), [
     (b'<typeLogement code="T4" n:modifie="true"/>',
-     "demandeLogement.logementRecherche.listeTypeLogement.typeLogement"),
-    (b'<civilite code="2"/>', "demandeLogement.personnePhysique.demandeur.civilite"),
+     ("demandeLogement", "logementRecherche", "listeTypeLogement", 1)),
+    (b'<civilite code="2"/>', ("demandeLogement", "personnePhysique", "demandeur", "civilite")),
+    (b'<statutDalo code="ACTIF" n:modifie="true"/>', ("informationDalo", "statutDalo")),
 ])
-def test_coded_item_without_code_is_refused_naming_the_element(old: bytes, element: str) -> None:
+def test_coded_element_without_code_is_the_empty_code(old: bytes, path: tuple[Any, ...]) -> None:
+    """@code is optional in the outline (audit J, F2): the element without it is the empty
+    code "" (required, list item or optional alike), rendered back without the attribute."""
     assert old in COMPLETE
     doc = COMPLETE.replace(old, re.sub(rb' code="[^"]*"', b"", old), 1)
     assert _xsd().validate(etree.fromstring(doc))  # the XSD leaves @code optional
-    with pytest.raises(InputError) as err:
-        prepare_event(doc)
-    msg = str(err.value)
-    assert msg == f"{element}: coded element without its code attribute"
-    assert "expected string" not in msg and "\n" not in msg
-
-
-def test_optional_coded_element_without_code_is_absent() -> None:
-    old = b'<statutDalo code="ACTIF" n:modifie="true"/>'
-    assert old in COMPLETE
-    doc = COMPLETE.replace(old, b'<statutDalo n:modifie="true"/>')
-    ev = prepare_event(doc).event
-    assert ev["demande"]["informationDalo"]["statutDalo"] is None
+    node: Any = prepare_event(doc).event["demande"]
+    for step in path:
+        node = node[step]
+    assert node == ""
+    xml = render_demande_xml(prepare_event(doc).event)
+    assert _xsd().validate(etree.fromstring(xml)) and b'code=""' not in xml
 
 
 #: Writer fingerprints current before complement became a record: still known, archived.

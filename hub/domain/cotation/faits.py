@@ -63,10 +63,12 @@ def months_reached(start: date, months: int, at: date) -> bool:
 
 
 def parse_date(value: Any) -> date | None:
+    """The day of an ``xs:date`` (or ``xs:dateTime``) value, the XML whitespace around it
+    ignored (``whiteSpace=collapse``); None when it is not one."""
     if not isinstance(value, str):
         return None
     try:
-        return date.fromisoformat(value[:10])
+        return date.fromisoformat(value.strip(" \t\r\n")[:10])
     except ValueError:
         return None
 
