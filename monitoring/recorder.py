@@ -69,7 +69,7 @@ DEAD_LETTER_REASONS = (
     "tombstone", "missing_key", "key_mismatch", "oversize", "undecodable", "unknown_schema",
     "wrong_schema", "unknown_commune", "invalid_num_unique", "date_out_of_range",
     "invalid_input", "internal_error", "unknown_demande", "parking_full", "deleted_demande",
-    "invalid_character", "invalid_event_id",
+    "invalid_character", "invalid_event_id", "unknown_code", "bad_operation",
 )  # fmt: skip
 
 

@@ -26,11 +26,11 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from hub.core.errors import InputError
+from hub.core.errors import InputError, InvalidNumUniqueError
 from hub.domain.carriable import check_carriable
 from hub.domain.matching import TerritoryIndex
 from hub.domain.pieces import check_piece
-from hub.domain.refdata import check_code, check_num_unique
+from hub.domain.refdata import PENDING_NUM_UNIQUE, check_code, check_codes, check_num_unique
 from hub.domain.state import RECENT_EVENT_IDS, DemandeState, wished_communes, wished_typologies
 
 # Feed record kinds
@@ -77,9 +77,15 @@ class Decision:
     skipped: bool = False
 
 
+#: operations a creation's numéro comes with (the SNE numbers them: PENDING_NUM_UNIQUE)
+_CREATIONS = frozenset({"CRE", "CRS"})
+
+
 def validate_event(event: dict[str, Any]) -> None:
-    """Raise :class:`InputError` naming the first problem of a demand event."""
-    num = check_num_unique(event["numUnique"])
+    """Raise :class:`InputError` naming the first problem of a demand event: numéro unique,
+    operation, characters, snapshot, then every coded field against the reference tables
+    in force (``unknown_code``: :func:`hub.domain.refdata.check_codes`)."""
+    num = check_num_unique(event["numUnique"], pending_ok=event.get("operation") in _CREATIONS)
     op = check_code("operation", event["operation"])
     check_carriable(event)  # what some channel cannot carry: refused for every channel
     demande = event.get("demande")
@@ -92,8 +98,7 @@ def validate_event(event: dict[str, Any]) -> None:
         raise InputError("snapshot numUnique differs from the event's", code="num_unique_mismatch")
     # a live demand wishing no commune (logementRecherche is optional in the SNE outline)
     # is valid: no territorial filter matches it, so it reaches nobody until it wishes one
-    for t in wished_typologies(demande):
-        check_code("typologie", t)
+    check_codes(demande)  # the wished typologies among them
     for piece in demande.get("piecesJustificatives") or ():  # the document index
         check_piece(piece)
 
@@ -115,6 +120,8 @@ def decide(
         or (partition == prior.partition and 0 <= offset <= prior.offset)
     ):
         return Decision(state=prior, skipped=True)
+    if event["numUnique"] == PENDING_NUM_UNIQUE:  # the door's stand-in, never a demand's
+        raise InvalidNumUniqueError("the stand-in numéro of a creation not numbered yet")
     validate_event(event)
     op = event["operation"]
     demande = event.get("demande")

@@ -97,7 +97,8 @@ def demands(draw: st.DrawFn) -> list[Spec]:
         if draw(st.booleans()):
             when = created + timedelta(days=draw(st.integers(0, (AT - created).days)))
             radiation = (when, draw(st.sampled_from(["RADATT", "RADATT", "RADABA", "RADREN"])))
-        out.append(Spec(f"076{i:06d}{uuid.uuid4().int % 10**9:09d}", tuple(communes),
+        num = f"076{i % 12 + 1:02d}25{i:06d}{uuid.uuid4().int % 10**5:05d}"  # MM: 01-12
+        out.append(Spec(num, tuple(communes),
                         tuple(typos), created, radiation, draw(st.integers(0, 3000))))
     return out
 
@@ -363,7 +364,7 @@ def test_stats_show_says_when_nothing_was_folded(world: World) -> None:
     assert res.exit_code == 0, res.output
     assert "no statistics folded yet" in res.stderr and "hub stats fold" in res.stderr
     assert "no statistics folded yet" not in res.stdout
-    one = Spec("076000000001234567", (sorted(PLACES)[0],), (TYPOLOGIES[0],), AT, None, 20000)
+    one = Spec("076012500001234567", (sorted(PLACES)[0],), (TYPOLOGIES[0],), AT, None, 20000)
     _fold(world, [one], [])
     res = CliRunner().invoke(main, args, obj=world.settings)
     assert res.exit_code == 0 and "no statistics folded yet" not in res.output
