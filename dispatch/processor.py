@@ -48,7 +48,7 @@ from dispatch.sending import (
 from dispatch.snapshotbytes import snapshot_bytes
 from hub.core import topics
 from hub.core.errors import DecodeError, HubError
-from hub.domain.decisions import Decision, decide
+from hub.domain.decisions import Decision, as_received, decide
 from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState
 from schemas import Codec
@@ -291,6 +291,7 @@ class Processor:
     def _on_event(self, batch: Batch, rec: InputRecord, event: dict[str, Any],
                   snapshot: bytes | None) -> bool:  # fmt: skip
         """Decide one demand event; False when it was skipped (already stored)."""
+        event = as_received(event)  # a RAD with an empty motive is a reactivation
         key = event["numUnique"].encode()
         prior = batch.state(key, rec.partition)
         decision = decide(

@@ -42,7 +42,9 @@ def compare(
     ``sne_poll_seen`` row, None if never published) and its digest; None when nothing
     changed or nobody is to be told (radiated before the hub published it, or after it was
     deleted)."""
-    radiated = bool((event["demande"]["demandeLogement"] or {}).get("radiation"))
+    radiation = (event["demande"]["demandeLogement"] or {}).get("radiation")
+    # a radiation block with an empty motive is a reactivation (docs/lifecycle.md)
+    radiated = bool(radiation) and (radiation or {}).get("motifRadiation") != ""
     sha = seed = digest(event["demande"])
     if radiated:
         if seen is None or seen["event"]["operation"] in (RAD, SUP):

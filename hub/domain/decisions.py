@@ -81,6 +81,27 @@ class Decision:
 _CREATIONS = frozenset({"CRE", "CRS"})
 
 
+#: what a RAD with an empty radiation motive stands for: the domain's "empty motive =
+#: reactivation" (docs/lifecycle.md)
+REACTIVATION = "MOD"
+
+
+def is_reactivation(event: dict[str, Any]) -> bool:
+    """Whether ``event`` is a ``RAD`` whose radiation motive is empty (``""``): a
+    reactivation, whatever the entrance (the document connector turns such a document
+    into a ``MOD`` already; a JSON line or a direct producer may not)."""
+    if event.get("operation") != "RAD":
+        return False
+    inner = (event.get("demande") or {}).get("demandeLogement") or {}
+    return (inner.get("radiation") or {}).get("motifRadiation") == ""
+
+
+def as_received(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with the operation it stands for: a reactivation (:func:`is_reactivation`)
+    as a ``MOD``; any other event as it is (the same object)."""
+    return {**event, "operation": REACTIVATION} if is_reactivation(event) else event
+
+
 def validate_event(event: dict[str, Any]) -> None:
     """Raise :class:`InputError` naming the first problem of a demand event: numéro unique,
     operation, characters, snapshot, then every coded field against the reference tables

@@ -29,6 +29,7 @@ from typing import Any
 
 from hub.core.errors import UnknownCommuneError
 from hub.domain.cotation import faits
+from hub.domain.decisions import as_received
 from hub.domain.geo import Geography
 from hub.domain.refdata import TABLES
 from hub.domain.state import wished_communes, wished_typologies
@@ -88,7 +89,7 @@ def fait_of(event: dict[str, Any], geo: Geography, scores: dict[str, int] | None
     """The fact of the demand after ``event`` (not ``SUP``: that one leaves only its mark,
     hub.stores.statistics.store)."""
     demande = event.get("demande") or {}
-    op = event["operation"]
+    op = as_received(event)["operation"]  # a RAD with an empty motive: reactivated
     places = _places(wished_communes(demande), geo, strict=op != "RAD")
     first = places[0] if places else (None, None, None)
     epcis: list[str] = []

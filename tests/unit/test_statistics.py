@@ -162,4 +162,5 @@ def test_a_radiation_motive_outside_the_reference_table_is_unknown() -> None:
         "dateRadiation": "2026-01-05", "motifRadiation": "RADATT-BUT-LONGER"}), geo)
     assert (odd.active, odd.motif_radiation, odd.attribuee) == (False, None, False)
     empty = fait_of(_event(["76540"], op="RAD", radiation={"motifRadiation": ""}), geo)
-    assert empty.motif_radiation is None and not empty.active
+    # the domain's "empty motive = reactivation" (docs/lifecycle.md): active again
+    assert empty.motif_radiation is None and empty.active
