@@ -128,8 +128,17 @@ class _Entry:
     unreadable: str | None = None
 
 
+#: the shape of a numéro without the month check the door makes since session 19: a demand
+#: accepted before it (month 00, 13-99) is still found by its files
+_ANY_MONTH = re.compile(r"\A[0-9]{2}[0-9AB][0-9]{4}[0-9]{6}[0-9A-Z]{5}\Z")
+
+
 def is_num_unique(value: str) -> bool:
-    return any(p.match(value) for p in NUM_UNIQUE_PATTERNS.values())
+    """Whether ``value`` may be a demand's numéro: one the door accepts, or one it accepted
+    before it checked the month (the purge must find every demand's files)."""
+    return bool(_ANY_MONTH.match(value)) or any(
+        p.fullmatch(value) for p in NUM_UNIQUE_PATTERNS.values()
+    )
 
 
 def tokens(data: bytes) -> set[str]:
@@ -142,7 +151,7 @@ def document_demands(data: bytes) -> set[str]:
     """The demands an InterfaceNuu document (or a batch of them) holds: the ``numUnique``
     of each ``demandeLogement``; for a document that does not parse, every
     ``<numUnique>`` element (module doc)."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16, refused at the door: read anyway
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 (read by the door since session 19)
         with contextlib.suppress(UnicodeDecodeError):
             data = data.decode("utf-16").encode()
     try:

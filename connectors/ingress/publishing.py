@@ -40,6 +40,7 @@ from hub.core.settings import HubSettings
 from hub.domain.decisions import TERRITORY_FREE_OPERATIONS, validate_event
 from hub.domain.geo import get_geography
 from hub.domain.matching import WISHED_COMMUNE
+from hub.domain.refdata import PENDING_NUM_UNIQUE
 from hub.domain.state import wished_communes
 from schemas import get_codec
 
@@ -178,7 +179,7 @@ def read_bounded(path: Path, max_bytes: int) -> bytes | InputError:
 
 #: stands for the number the SNE will give, while the hub checks a creation without one
 #: (matches the numbering pattern, never keyed nor published)
-_PENDING_NUMBER = "000000000000000000"
+_PENDING_NUMBER = PENDING_NUM_UNIQUE  # hub.domain.refdata: accepted for a creation only
 
 
 def _parse(raw: Raw, max_xml_bytes: int | None) -> tuple[dict[str, Any], bytes | None]:

@@ -43,3 +43,18 @@ def test_one_the_purge_cannot_attribute_is_reported(tmp_path: Path) -> None:
     assert pdf.exists() and report.removed == []
     assert [k.path for k in report.kept] == [pdf]
     assert "names no demand" in report.kept[0].why
+
+
+def test_a_demand_accepted_before_the_month_check_is_still_purged(tmp_path: Path) -> None:
+    """A numéro with month 00 (the door accepted it before session 19) keeps its files
+    findable by the purge."""
+    legacy = "076001500000012345"
+    settings = HubSettings(home=tmp_path / "home")
+    folder = settings.home / "sne-attestations" / legacy
+    folder.mkdir(parents=True)
+    (folder / "recepisse.pdf").write_bytes(PDF)
+    flat = settings.home / "sne-attestations" / f"attestation_{legacy}.pdf"
+    flat.write_bytes(b"%PDF-1.4\n%%EOF\n")
+    report = purge_files(settings, {legacy}, held=set())
+    assert sorted(report.removed) == sorted([folder / "recepisse.pdf", flat])
+    assert not folder.exists()
