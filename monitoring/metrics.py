@@ -169,6 +169,13 @@ OUTBOX_DEPTH = Gauge(
     ["actor"],
     registry=REGISTRY,
 )
+AUDIT_FEEDS_STOPPED = Gauge(
+    "passerelle_audit_feeds_stopped",
+    "Feed partitions `hub audit record` holds at a record whose writer schema it cannot "
+    "resolve (a schema registry without the id: hub/stores/audit/stops.py); their "
+    "deliveries are recorded only once it resolves.",
+    registry=REGISTRY,
+)
 RECORDS_CLOSED_UNDELIVERED = Counter(
     "passerelle_records_closed_undelivered_total",
     "Feed records a delivery channel (webhook, soap, file) closed without delivering them, "

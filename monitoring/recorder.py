@@ -113,6 +113,11 @@ def outbox_depth(actor: str, depth: int) -> None:
     m.OUTBOX_DEPTH.labels(actor=actor).set(depth)
 
 
+def audit_feeds_stopped(count: int) -> None:
+    """The audit recorder holds ``count`` feed partitions at an unresolvable record."""
+    m.AUDIT_FEEDS_STOPPED.set(count)
+
+
 def records_closed(channel: str, reason: str, actor: str, count: int = 1) -> None:
     """``count`` records of ``actor`` closed by ``channel`` without being delivered."""
     if count:

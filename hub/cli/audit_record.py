@@ -9,6 +9,7 @@ import click
 
 from hub.cli.api import _settings, audit
 from hub.core.db import make_engine, migrate
+from monitoring.serve import metrics_port_option, serve_metrics
 
 
 @audit.command("record")
@@ -35,13 +36,18 @@ from hub.core.db import make_engine, migrate
     show_default=True,
     help="With --once: give up (exit 1) if the end is not reached in time.",
 )
-def record(once: bool, group: str, pattern: str, timeout_s: float) -> None:
+@metrics_port_option
+def record(
+    once: bool, group: str, pattern: str, timeout_s: float, metrics_port: int | None
+) -> None:
     """Record every delivery of personal data on the hub.feed.* topics (channel kafka)."""
     from hub.stores.audit.recorder import AuditRecorder
 
     settings = _settings()
     engine = make_engine(settings.database_url)
     migrate(engine)
+    # passerelle_audit_feeds_stopped among them (alert PasserelleAuditFeedStopped)
+    serve_metrics(metrics_port, settings.monitoring.web_host)
 
     async def go() -> None:
         recorder = AuditRecorder(settings, engine, group=group, pattern=pattern)

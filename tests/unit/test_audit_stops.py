@@ -137,3 +137,21 @@ def test_retry_asks_once_per_id_and_resumes_when_it_resolves(
                   if r.name == "hub.stores.audit.recorder")  # fmt: skip
     assert said == ["audit of hub.feed.a resumes at offset 3:",
                     "audit of hub.feed.b resumes at offset 3:"]  # fmt: skip
+
+
+def test_the_gauge_counts_the_partitions_held() -> None:
+    """passerelle_audit_feeds_stopped follows the stops (alert PasserelleAuditFeedStopped)."""
+    from monitoring import metrics
+
+    def gauge() -> float | None:
+        return metrics.REGISTRY.get_sample_value("passerelle_audit_feeds_stopped")
+
+    stops = Stops()
+    a, b = TopicPartition("hub.feed.a", 0), TopicPartition("hub.feed.b", 0)
+    stops.stop(a, 3, b"x", "line a")
+    stops.stop(b, 7, b"y", "line b")
+    assert gauge() == 2
+    stops.drop(a)
+    assert gauge() == 1
+    stops.drop(b)
+    assert gauge() == 0

@@ -133,7 +133,11 @@ def test_the_audit_recorder_runs_with_the_hub(compose: dict[str, Any]) -> None:
     """``hub audit record`` (Kafka feed deliveries into audit_deliveries) is a service of
     the deployment, built like the other hub services, waiting for Kafka and PostgreSQL."""
     recorder = compose["services"]["audit-recorder"]
-    assert recorder["command"] == ["audit", "record"]
+    assert recorder["command"] == ["audit", "record", "--metrics-port", "9465"]
+    # scraped (PasserelleAuditFeedStopped reads its gauge)
+    config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "passerelle-audit")
+    assert job["static_configs"][0]["targets"] == ["audit-recorder:9465"]
     assert recorder["image"] == compose["services"]["worker"]["image"]
     assert recorder["restart"] == "unless-stopped"
     env = recorder["environment"]

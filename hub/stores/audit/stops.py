@@ -34,6 +34,7 @@ from aiokafka import TopicPartition
 from hub.core.backoff import Backoff
 from hub.core.errors import DecodeError
 from hub.core.settings import HubSettings
+from monitoring import recorder
 from schemas.codec import HEADER_SIZE
 from schemas.confluent import MAGIC, PREFIX_SIZE
 
@@ -114,10 +115,13 @@ class Stops:
             return False
         self.by_tp[tp] = Stop(tp, offset, value, line, since=now, said=now,
                               next_try=now + self.backoff.delay(0))  # fmt: skip
+        recorder.audit_feeds_stopped(len(self.by_tp))
         return True
 
     def drop(self, tp: TopicPartition) -> Stop | None:
-        return self.by_tp.pop(tp, None)
+        dropped = self.by_tp.pop(tp, None)
+        recorder.audit_feeds_stopped(len(self.by_tp))
+        return dropped
 
     def due(self) -> list[Stop]:
         now = self.clock()
