@@ -8,13 +8,13 @@ POSIX only (fsync on a directory, ``fcntl`` locks), like the rest of the hub's t
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from hub.core.errors import ConfigError
-from hub.core.private import FILE_MODE, private_dir
+from hub.core.flock import try_lock
+from hub.core.private import FILE_MODE
 
 TMP_SUFFIX = ".tmp"
 
@@ -91,13 +91,10 @@ def exclusive_lock(path: Path, what: str) -> Iterator[None]:
 
     The kernel drops the lock when the process dies (even by ``kill -9``), so a crashed
     holder never blocks its successor."""
-    private_dir(path.parent)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    fd = try_lock(path)
+    if fd is None:
+        raise ConfigError(f"{what} is already being processed by another hub process")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(f"{what} is already being processed by another hub process") from None
         yield
     finally:
         os.close(fd)  # closing releases the lock

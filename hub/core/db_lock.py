@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -30,7 +29,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from hub.core.errors import ConfigError
-from hub.core.private import FILE_MODE, private_dir
+from hub.core.flock import try_lock
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,9 @@ class ProcessLock:
         database = self.engine.url.database
         if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
             return  # a private database: nothing to share
-        path = Path(f"{database}.{self.name}.lock")
-        private_dir(path.parent)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise self._held_elsewhere() from None
+        fd = try_lock(Path(f"{database}.{self.name}.lock"))
+        if fd is None:
+            raise self._held_elsewhere()
         self._fd = fd
 
     def _take_advisory(self) -> bool:
