@@ -18,7 +18,6 @@ and accepts everything else.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,7 +44,7 @@ from hub.stores.audit.store import AuditStore
 from hub.stores.delivery.outbox import Outbox
 from hub.stores.delivery.tables import webhook_outbox
 from tests.support.connector_metrics import sample
-from tests.support.demandes import demande_event, new_num_unique
+from tests.support.outbox_records import demande_record
 from tests.support.sne import serve
 from tests.support.soap_faults import CASES, SOAP_XML, Case
 
@@ -87,15 +86,9 @@ def _fill(outbox: Outbox, actor_id: str, n: int) -> list[str]:
     """``n`` demand records (offsets 0..n-1) in the actor's outbox; their numéros."""
     nums, rows = [], []
     for offset in range(n):
-        num = new_num_unique()
-        now = int(time.time() * 1000)
-        record = {"kind": "DEMANDE", "eventId": str(uuid.uuid4()), "numUnique": num,
-                  "operation": "CRE", "demandeVersion": 1, "occurredAt": now,
-                  "dispatchedAt": now, "profile": "consultant_demande", "reason": None,
-                  "changedFields": [], "demande": demande_event(num, ["76540"])["demande"],
-                  "evenement": None}  # fmt: skip
-        nums.append(num)
-        rows.append((offset, num, record_body(record)))
+        record = demande_record()
+        nums.append(record["numUnique"])
+        rows.append((offset, record["numUnique"], record_body(record)))
     outbox.add(actor_id, rows)
     return nums
 

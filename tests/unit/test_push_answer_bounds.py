@@ -24,7 +24,6 @@ import asyncio
 import gzip
 import json
 import logging
-import time
 import uuid
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -50,8 +49,8 @@ from hub.stores.audit.store import AuditStore
 from hub.stores.delivery.outbox import Outbox
 from hub.stores.delivery.tables import webhook_outbox
 from tests.support.connector_metrics import calls, delta
-from tests.support.demandes import demande_event, new_num_unique
 from tests.support.hostile_receiver import CountingTransport, Mode, hostile_receiver
+from tests.support.outbox_records import demande_record
 
 T = TypeVar("T")
 
@@ -214,14 +213,9 @@ def _fill(outbox: Outbox, actor_id: str, n: int) -> None:
     """``n`` demand records (offsets 0..n-1) in the actor's outbox."""
     rows = []
     for offset in range(n):
-        num = new_num_unique()
-        now = int(time.time() * 1000)
-        record = {"kind": "DEMANDE", "eventId": str(uuid.uuid4()), "numUnique": num,
-                  "operation": "CRE", "demandeVersion": 1, "occurredAt": now,
-                  "dispatchedAt": now, "profile": "consultant_demande", "reason": None,
-                  "changedFields": [], "demande": demande_event(num, ["76540"])["demande"],
-                  "evenement": None}  # fmt: skip
-        rows.append((offset, num, json.dumps(record, ensure_ascii=False, sort_keys=True).encode()))
+        record = demande_record()
+        body = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+        rows.append((offset, record["numUnique"], body))
     outbox.add(actor_id, rows)
 
 
