@@ -11,9 +11,18 @@ import click
 from hub.core.errors import ConfigError
 from hub.core.settings import get_settings
 
+#: what faust's logging setup takes (anything else was a 40-line traceback at start)
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
 
 @click.command()
-@click.option("--loglevel", default="warning", show_default=True)
+@click.option(
+    "--loglevel",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="warning",
+    show_default=True,
+    help="The worker's log level.",
+)
 @click.option("--web-port", type=int, help="Port of the worker's web server (metrics/health).")
 def worker(loglevel: str, web_port: int | None) -> None:
     """Dispatch hub.demandes to the actors' feeds until stopped (SIGTERM/Ctrl-C)."""
