@@ -30,6 +30,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import sys
 import urllib.request
 from pathlib import Path
@@ -185,6 +186,10 @@ def main() -> None:
         asyncio.run(consume(a.bootstrap, a.actor, a.schemas, a.idle, registry))
     except Unreadable as exc:
         sys.exit(f"feed_consumer.py: error: {exc}")
+    except BrokenPipeError:  # piped into `head`: the reader has had enough, not an error
+        # stdout's buffer still holds bytes for the closed pipe: point it at /dev/null so
+        # the interpreter's final flush does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -227,6 +227,26 @@ def test_python_example_decodes_every_kind(
     _check(python_example(actor_id), records)
 
 
+def test_the_python_example_piped_into_head_ends_quietly(
+        feed: tuple[str, list[dict[str, Any]]], kafka_bootstrap: str) -> None:
+    """``feed_consumer.py ... | head``, as a reader tries it (audit L, F10): the reader
+    closing the pipe ends the example without a BrokenPipeError traceback."""
+    actor_id, records = feed
+    assert len(records) > 1
+    example = subprocess.Popen(
+        [sys.executable, "feed_consumer.py", "--bootstrap", kafka_bootstrap, "--actor",
+         actor_id, "--idle", "3"], cwd=ROOT / "examples/python-consumer",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    assert example.stdout is not None and example.stderr is not None
+    # the reader closes the pipe before the example writes (it connects to Kafka first):
+    # its next print meets a closed pipe, as past `head`'s last line (a pipe buffer holds
+    # ~64 KiB, so with a small feed `head` alone would not show it)
+    example.stdout.close()
+    err = example.stderr.read().decode()
+    assert example.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_jvm_example_decodes_every_kind(
         feed: tuple[str, list[dict[str, Any]]], jvm_example: Example) -> None:
     actor_id, records = feed
