@@ -214,7 +214,9 @@ ASSIGNED_PARTITIONS = Gauge(
 )
 SNE_POLLER_LAST_SUCCESS = Gauge(
     "passerelle_sne_poller_last_success_timestamp_seconds",
-    "Unix time of the SNE poller's last successful poll, by poller (demandes, evenements).",
+    "Unix time of the SNE poller's last successful poll, by poller (demandes); the "
+    "process's start time (process_start_time_seconds) until its first success, so that a "
+    "poller failing from its start shows no success since then.",
     ["poller"],
     registry=REGISTRY,
 )

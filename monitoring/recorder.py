@@ -124,6 +124,21 @@ def records_closed(channel: str, reason: str, actor: str, count: int = 1) -> Non
         m.RECORDS_CLOSED_UNDELIVERED.labels(channel=channel, reason=reason, actor=actor).inc(count)
 
 
+_SNE_LAST_SUCCESS = "passerelle_sne_poller_last_success_timestamp_seconds"
+
+
+def sne_poller_started(poller: str, started_at: float) -> None:
+    """A poller's loop begins: ``passerelle_sne_poller_last_success_timestamp_seconds``
+    holds ``started_at`` (the process's start) until its first success, so "time since
+    the last success" grows from the start for a poller that never succeeds (the SNE
+    unreachable, a certificate expired, restarted during an outage), as the worker's last
+    event does (:func:`worker_started`). A success already recorded in this process is
+    kept."""
+    labels = {"poller": poller}
+    if m.REGISTRY.get_sample_value(_SNE_LAST_SUCCESS, labels) is None:
+        m.SNE_POLLER_LAST_SUCCESS.labels(**labels).set(started_at)
+
+
 def sne_poll_succeeded(
     poller: str, newest_change: float | None, *, now: float | None = None
 ) -> None:

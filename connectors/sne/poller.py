@@ -45,7 +45,9 @@ the pass is *incomplete*, is no success for the alert below, and :meth:`SnePolle
 makes the next pass after the back-off rather than the interval.
 
 A pass that completes feeds the ``PasserelleSnePollerBehind`` alert (poller
-``demandes``): ``passerelle_sne_poller_last_success_timestamp_seconds`` = now, and, when
+``demandes``): ``passerelle_sne_poller_last_success_timestamp_seconds`` = now (from the
+start of :meth:`SnePoller.run` until then: the process's start, so a poller that never
+succeeds shows it too), and, when
 the pass published changes, ``passerelle_sne_poller_behind_seconds`` = now minus the
 newest ``occurredAt`` (the document's ``dateFichier``) among them (a ``SUP`` has no
 document: not counted). Every pass that ends sets
@@ -58,6 +60,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -168,7 +171,10 @@ class SnePoller:
             self._loop = None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Pass after pass until ``stop`` (see the class doc)."""
+        """Pass after pass until ``stop`` (see the class doc). The last-success gauge
+        holds the process's start until a first pass succeeds (module doc)."""
+        started = recorder.process_start_time()
+        recorder.sne_poller_started(POLLER, started if started is not None else time.time())
         while not stop.is_set():
             try:
                 report = await self.pass_once()
