@@ -39,6 +39,7 @@ pytestmark = pytest.mark.kafka
 POLL_COMMUNE = "76451"  # the poller test's commune: a fresh simulator holds only ours
 FILES_COMMUNE = "76743"  # no other test uses it: the file actor's feed holds only ours
 LAST = "passerelle_sne_poller_last_success_timestamp_seconds"
+BEHIND = "passerelle_sne_poller_behind_seconds"
 POLL_LABELS = frozenset({("poller", POLLER)})
 
 
@@ -192,15 +193,18 @@ def test_sne_poll_command_serves_its_metrics(hub_env: dict[str, str], tmp_path: 
             deadline, got = time.monotonic() + 60, None
             while time.monotonic() < deadline and proc.poll() is None:
                 got = scrape(port)
-                if got and (LAST, POLL_LABELS) in got:
+                # the last success holds the process's start until the pass succeeds
+                # (audit L F2): the pass is done once it has set how far behind it is
+                if got and (BEHIND, POLL_LABELS) in got:
                     break
                 time.sleep(0.2)
         finally:
             proc.terminate()
             _, err = proc.communicate(timeout=20)
-    assert got is not None and (LAST, POLL_LABELS) in got, err
+    assert got is not None and (BEHIND, POLL_LABELS) in got, err
     assert start <= got[(LAST, POLL_LABELS)] <= time.time()
-    behind_s = got[("passerelle_sne_poller_behind_seconds", POLL_LABELS)]
+    assert got[(LAST, POLL_LABELS)] > got[("process_start_time_seconds", frozenset())]  # no seed
+    behind_s = got[(BEHIND, POLL_LABELS)]
     assert 0.0 <= behind_s <= time.time() - registered + 1.0
 
     def sne(operation: str) -> float:
