@@ -2,13 +2,26 @@
 
 The loop (outbox, batches, order, settling, concurrency) is :mod:`connectors.outbound.push`;
 this module is the webhook's request. Body: the FeedRecord as JSON (already cut to the
-actor's profile). Headers: ``X-Passerelle-Signature: sha256=<hex HMAC-SHA256 of the
-body>``, ``X-Passerelle-Event-Id`` (dedup key), ``X-Passerelle-Offset``. The HMAC key of
-an actor is derived from the master secret ``HUB_API__WEBHOOK_SECRET`` (``hub actors
-webhook-key ACTOR`` prints it): nothing secret is stored. A 2xx answer is a delivery
-(audited, channel ``webhook``); anything else, a timeout or a refused connection is
-retried after ``min(max, initial·2^attempts)`` seconds scaled by a random jitter in
-[0.5, 1] (:class:`hub.core.backoff.Backoff`): a receiver down for hours gets
+actor's profile). Headers: ``X-Passerelle-Event-Id``, ``X-Passerelle-Offset``,
+``X-Passerelle-Timestamp`` (the request's Unix time in seconds, decimal) and two
+signatures, HMAC-SHA256 keyed by the actor's key, each ``sha256=<hex>``:
+
+* ``X-Passerelle-Signature`` (:func:`sign`): of the body alone, as before the timestamp
+  was added (receivers written for it keep working; it proves the body's origin, not its
+  freshness nor its headers);
+* ``X-Passerelle-Signature-V2`` (:func:`sign_v2`, independent audit K F8): of
+  ``<timestamp> LF <event id> LF <offset> LF <body>``, the three header values exactly as
+  sent (the event id empty for a batch, which has none), LF one line feed byte: no
+  header value holds one (:func:`header_value`), so the split is unambiguous. A receiver
+  refusing a timestamp outside its tolerance window (docs/api.md: 5 minutes) refuses a
+  replay of a captured request, and the id and offset it dedups by are signed. Each
+  attempt, retries included, is signed at its own time.
+
+The HMAC key of an actor is derived from the master secret ``HUB_API__WEBHOOK_SECRET``
+(``hub actors webhook-key ACTOR`` prints it): nothing secret is stored. A 2xx answer is
+a delivery (audited, channel ``webhook``); anything else, a timeout or a refused
+connection is retried after ``min(max, initial·2^attempts)`` seconds scaled by a random
+jitter in [0.5, 1] (:class:`hub.core.backoff.Backoff`): a receiver down for hours gets
 everything, in order, once back. URLs must be absolute HTTPS URLs with a host, plain
 HTTP only on the loopback (tests, local receivers): :mod:`hub.core.urls`, checked at
 registration and again here (an actor whose URL is unusable is logged in one line and
@@ -18,9 +31,10 @@ not served; the others go on).
 records per request. Each element is the FeedRecord with its feed ``offset`` added (the
 shape of ``GET /feed``'s records), the array in feed order; at most
 ``api.webhook_batch_max_records`` records and ``api.webhook_batch_max_bytes`` bytes per
-request (a single larger record goes alone). One signature over the whole body;
-``X-Passerelle-Offset`` is the first record's offset and ``X-Passerelle-Count`` the
-number of records. A 2xx delivers every record of the request, anything else none.
+request (a single larger record goes alone). Both signatures are over the whole body
+(V2: with an empty event id); ``X-Passerelle-Offset`` is the first record's offset and
+``X-Passerelle-Count`` the number of records (not signed: the array holds them). A 2xx
+delivers every record of the request, anything else none.
 
 **Bounds** (:mod:`connectors.outbound.bounded_http`, independent audit F points 2 and 5):
 each request has one deadline, ``api.webhook_timeout_s``, from connecting to the status of
@@ -64,6 +78,7 @@ __all__ = [
     "batch_body",
     "header_value",
     "sign",
+    "sign_v2",
     "webhook_url",
 ]
 
@@ -86,7 +101,17 @@ def header_value(text: str) -> str:
 
 
 def sign(key: bytes, body: bytes) -> str:
+    """``X-Passerelle-Signature``: ``sha256=`` and the hex HMAC-SHA256 of ``body``."""
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def sign_v2(key: bytes, timestamp: str, event_id: str, offset: str, body: bytes) -> str:
+    """``X-Passerelle-Signature-V2``: ``sha256=`` and the hex HMAC-SHA256 of
+    ``timestamp LF event_id LF offset LF body``, the first three being the values of the
+    headers ``X-Passerelle-Timestamp``, ``X-Passerelle-Event-Id`` (empty when not sent)
+    and ``X-Passerelle-Offset`` as sent (ASCII, no LF: :func:`header_value`)."""
+    signed = f"{timestamp}\n{event_id}\n{offset}\n".encode("ascii") + body
+    return "sha256=" + hmac.new(key, signed, hashlib.sha256).hexdigest()
 
 
 def webhook_url(actor: Actor) -> str:
@@ -189,13 +214,17 @@ class WebhookDelivery(PushChannel):
     async def _post(
         self, client: httpx.AsyncClient, target: _Target, body: bytes, extra: dict[str, str]
     ) -> str | None:
+        offset = extra["x-passerelle-offset"]  # the first record's, for a batch
+        timestamp = str(int(time.time()))  # this attempt's: a retry is signed anew
+        event_id = extra.get("x-passerelle-event-id", "")
         headers = {
             "content-type": "application/json",
             "x-passerelle-signature": sign(target.key, body),
+            "x-passerelle-timestamp": timestamp,
+            "x-passerelle-signature-v2": sign_v2(target.key, timestamp, event_id, offset, body),
             **extra,
         }
         api = self.settings.api
-        offset = extra["x-passerelle-offset"]  # the first record's, for a batch
         where = f"hub deliver: actor {target.actor_id}: webhook, feed offset {offset}"
         with recorder.connector_call("webhook", "post") as call:
             try:
