@@ -172,8 +172,17 @@ OUTBOX_DEPTH = Gauge(
 AUDIT_FEEDS_STOPPED = Gauge(
     "passerelle_audit_feeds_stopped",
     "Feed partitions `hub audit record` holds at a record whose writer schema it cannot "
-    "resolve (a schema registry without the id: hub/stores/audit/stops.py); their "
+    "resolve (a schema registry without the id: hub/core/kafka/feed_stops.py); their "
     "deliveries are recorded only once it resolves.",
+    registry=REGISTRY,
+)
+OUTBOX_FEEDS_STOPPED = Gauge(
+    "passerelle_outbox_feeds_stopped",
+    "Feed partitions a delivery channel holds at a record whose writer schema it cannot "
+    "resolve (a schema registry without the id: hub/core/kafka/feed_stops.py), by channel "
+    "(push: the feed pump of `hub deliver`; file: the DIS outboxes of `hub files outbox`); "
+    "nothing after it is copied or written until it resolves.",
+    ["channel"],
     registry=REGISTRY,
 )
 RECORDS_CLOSED_UNDELIVERED = Counter(

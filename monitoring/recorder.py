@@ -118,6 +118,19 @@ def audit_feeds_stopped(count: int) -> None:
     m.AUDIT_FEEDS_STOPPED.set(count)
 
 
+#: per (channel, owner) the feed partitions held: one gauge value sums a channel's owners
+_OUTBOX_HELD: dict[tuple[str, str], int] = {}
+
+
+def outbox_feeds_stopped(channel: str, count: int, owner: str = "") -> None:
+    """``owner`` of ``channel`` (the feed pump of ``push``; one actor's DIS outbox of
+    ``file``, several in one process) holds ``count`` feed partitions at an unresolvable
+    record; the channel's gauge is the sum over its owners."""
+    _OUTBOX_HELD[(channel, owner)] = count
+    total = sum(n for (c, _), n in _OUTBOX_HELD.items() if c == channel)
+    m.OUTBOX_FEEDS_STOPPED.labels(channel=channel).set(total)
+
+
 def records_closed(channel: str, reason: str, actor: str, count: int = 1) -> None:
     """``count`` records of ``actor`` closed by ``channel`` without being delivered."""
     if count:

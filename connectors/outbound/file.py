@@ -3,7 +3,18 @@
 Per batch of feed records (one partition, offsets ``first..last``):
 
 1. the records are decoded (a record that does not decode stops this actor's outbox with
-   a :class:`DecodeError`: nothing is skipped silently);
+   a :class:`DecodeError`: nothing is skipped silently). A record whose writer schema
+   this process cannot resolve (``unknown_schema``: a schema registry answering 404 for
+   its id, an empty ``HUB_REGISTRY__URL``, a newer release's FeedRecord) is a deployment
+   problem, not bad input: the batch ends before it, and that partition stops at it (at
+   the batch's first record when the batch replays a pending intent, written whole or
+   not at all) with one error line naming the feed, the offset and what to fix, said
+   again every 5 min (:mod:`hub.core.kafka.feed_stops`). The long-running outbox asks
+   again with the hub's back-off (5 s doubling to 60 s) and resumes there, with a line,
+   once it resolves (:class:`hub.core.kafka.feed_holds.FeedHolds`); ``once`` writes the
+   other partitions to their end, then raises :class:`~hub.core.errors.ConfigError`
+   (code ``unknown_schema``) with that line. The gauge
+   ``passerelle_outbox_feeds_stopped{channel="file"}`` counts the partitions held;
 2. the range is saved as an *intent* in ``<root>/.state/outbox-<actor>.json`` (fsynced);
 3. the records are cut to the actor's profile as the registry holds it now, read once per
    file (:func:`prepare_batch`; independent audit F1): a record written for a wider
@@ -47,6 +58,7 @@ import logging
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -61,8 +73,16 @@ from connectors.outbound.recut import current_profile
 from connectors.shape import ConnectorStats, audit_rows, wait_or_stop
 from hub.core import topics
 from hub.core.db import make_engine, migrate
-from hub.core.errors import NotFoundError, TransientError, UnrenderableError
+from hub.core.errors import (
+    ConfigError,
+    DecodeError,
+    NotFoundError,
+    TransientError,
+    UnrenderableError,
+)
 from hub.core.kafka.client import client_options, topic_partitions
+from hub.core.kafka.feed_holds import FeedHolds
+from hub.core.kafka.feed_stops import UNRESOLVED, Reader, Stops, is_unresolved
 from hub.core.private import private_dir
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
@@ -78,6 +98,10 @@ log = logging.getLogger(__name__)
 REPLAY_TIMEOUT_S = 60.0
 #: the reason of a record written without its document (audit row, metric label)
 NOT_RENDERED = "unrenderable"
+#: the outbox's words in its stop lines
+DIS = Reader(what="DIS outbox of", command="hub files outbox", done="written")
+#: where a partition stops: the offset read again, the record asked for, why
+Held = tuple[int, bytes, DecodeError]
 
 
 def group_id(actor_id: str) -> str:
@@ -126,6 +150,27 @@ async def _take(
             return records
         if time.monotonic() > deadline:
             raise TransientError(f"feed {tp.topic}: offsets up to {last} not readable")
+
+
+def _decode(
+    codec: Any, msgs: list[ConsumerRecord], replay: bool
+) -> tuple[list[tuple[int, dict[str, Any]]], Held | None]:
+    """The records of a batch that decode, up to the first whose writer schema cannot be
+    resolved, and where the partition then stops (None: all decode): at that record, or
+    with nothing decoded at the batch's first when ``replay`` (a pending intent's range is
+    written whole: a shorter file would put its records in two files). A record that
+    does not decode at all raises its :class:`DecodeError`."""
+    decoded: list[tuple[int, dict[str, Any]]] = []
+    for m in msgs:
+        try:
+            decoded.append((m.offset, codec.decode_as(m.value, "FeedRecord")))
+        except DecodeError as exc:
+            if not is_unresolved(exc):
+                raise
+            if replay:
+                return [], (msgs[0].offset, m.value or b"", exc)
+            return decoded, (m.offset, m.value or b"", exc)
+    return decoded, None
 
 
 def _unrendered(decoded: list[tuple[int, dict[str, Any]]]) -> dict[int, str]:
@@ -230,6 +275,8 @@ async def _run_actor(
         remove_stale_tmp(folder)
         intents = _Intents(settings, actor.id)
         codec = get_codec()
+        gauge = partial(recorder.outbox_feeds_stopped, "file", owner=actor.id)
+        holds = FeedHolds(settings, DIS, log, Stops(gauge=gauge))
         consumer = AIOKafkaConsumer(
             **client_options(settings),
             group_id=group_id(actor.id),
@@ -253,25 +300,29 @@ async def _run_actor(
                 else:
                     consumer.seek(tp, committed)
             while not stop.is_set():
+                if not once:
+                    await holds.retry(consumer)
                 ends = await consumer.end_offsets(tps)
                 progressed = behind = False
                 positions = {tp: await consumer.position(tp) for tp in tps}
                 recorder.outbox_depth(actor.id, sum(max(ends[tp] - positions[tp], 0) for tp in tps))
                 for tp in tps:
                     position = positions[tp]
-                    if position >= ends[tp]:
-                        continue
+                    if position >= ends[tp] or tp in holds.stops:
+                        continue  # a held partition waits for its retry (``once``: done)
                     behind = True
-                    msgs = await _take(
-                        consumer,
-                        tp,
-                        position,
-                        intents.ranges.get(tp.partition),
-                        settings.files.outbox_batch_max,
-                    )
+                    intent = intents.ranges.get(tp.partition)
+                    max_records = settings.files.outbox_batch_max
+                    msgs = await _take(consumer, tp, position, intent, max_records)
                     if not msgs:
                         continue
-                    decoded = [(m.offset, codec.decode_as(m.value, "FeedRecord")) for m in msgs]
+                    replay = intent is not None and intent[0] == position
+                    decoded, held = _decode(codec, msgs, replay)
+                    if held is not None:  # the file ends before it; the partition stops there
+                        holds.hold(consumer, tp, *held)
+                        msgs = msgs[: len(decoded)]
+                        if not msgs:
+                            continue
                     first, last = msgs[0].offset, msgs[-1].offset
                     if intents.ranges.get(tp.partition) != (first, last):
                         intents.save(tp.partition, first, last)
@@ -300,7 +351,10 @@ async def _run_actor(
                         break  # caught up with the end offsets read at this round
                 elif not progressed and await wait_or_stop(stop, settings.files.poll_interval_s):
                     break
+            if once and holds.stops:  # every other partition is written to its end
+                raise ConfigError(holds.stops.summary(), code=UNRESOLVED)
         finally:
+            gauge(0)  # this run no longer holds anything: a next run says so again
             await consumer.stop()
     stats.succeeded()
     return stats

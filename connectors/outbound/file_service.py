@@ -16,6 +16,7 @@ from connectors.outbound.file import run_actor
 from connectors.shape import ConnectorStats, describe, wait_or_stop
 from hub.core.db import make_engine, migrate
 from hub.core.errors import ConfigError
+from hub.core.kafka.feed_stops import UNRESOLVED
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.stores.registry.store import ActorStore
@@ -37,8 +38,22 @@ def file_actors(settings: HubSettings, only: str | None = None) -> list[Actor]:
 
 
 async def run_once(settings: HubSettings, only: str | None = None) -> dict[str, ConnectorStats]:
-    """Write every file actor's pending feed records as DIS files, then return."""
-    return {a.id: await run_actor(settings, a, once=True) for a in file_actors(settings, only)}
+    """Write every file actor's pending feed records as DIS files, then return. An actor
+    whose feed stops at a record whose writer schema cannot be resolved does not hold up
+    the others: its :class:`ConfigError` (code ``unknown_schema``) is raised once every
+    actor was served."""
+    done: dict[str, ConnectorStats] = {}
+    held: ConfigError | None = None
+    for actor in file_actors(settings, only):
+        try:
+            done[actor.id] = await run_actor(settings, actor, once=True)
+        except ConfigError as exc:
+            if exc.code != UNRESOLVED:
+                raise
+            held = held or exc
+    if held is not None:
+        raise held
+    return done
 
 
 class FileOutbox:

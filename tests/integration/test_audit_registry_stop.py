@@ -16,8 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -34,7 +32,7 @@ from sqlalchemy import Engine
 from hub.core import topics
 from hub.core.backoff import Backoff
 from hub.core.db import make_engine, migrate
-from hub.core.errors import ConfigError, HubError
+from hub.core.errors import ConfigError
 from hub.core.kafka.admin import core_topics, ensure_topics, feed_spec
 from hub.core.kafka.client import client_options, new_producer, topic_partitions
 from hub.core.schema_registry import install_resolver, register_feed_schema
@@ -45,44 +43,21 @@ from hub.stores.audit.store import AuditStore
 from schemas import get_codec
 from schemas.confluent import IDS, frame
 from tests.support.demandes import demande_event, new_num_unique
+from tests.support.registry import confluent_settings, private_registry
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 HERE = "76204"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryStack]:
-    # built once per user (as tests/integration/test_schema_registry.py does), run privately
-    shared = RegistryStack(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                           / "passerelle")  # fmt: skip
-    try:
-        shared.build()
-    except HubError as exc:
-        pytest.skip(f"the schema registry cannot be built here: {exc}")
-    home = tmp_path_factory.mktemp("registry-home")
-    private = RegistryStack(home, port=_free_port())
-    private.root.mkdir(mode=0o700)
-    private.project_dir.symlink_to(shared.project_dir)
-    try:
-        private.up(timeout=120)
-    except HubError as exc:
-        pytest.skip(f"the schema registry cannot be started here: {exc}")
-    try:
-        yield private
-    finally:
-        private.down()
+    with private_registry(tmp_path_factory) as fresh:
+        yield fresh
 
 
 @pytest.fixture()
 def confluent(settings: HubSettings, registry: RegistryStack) -> Iterator[HubSettings]:
-    conf = settings.model_copy(update={"registry": settings.registry.model_copy(
-        update={"url": registry.api_url, "wire_format": "confluent"})})  # fmt: skip
+    conf = confluent_settings(settings, registry)
     IDS.forget()  # a fresh recorder process: no id learned
     install_resolver(conf)
     yield conf

@@ -55,9 +55,10 @@ from hub.core.backoff import Backoff
 from hub.core.db import write_transaction
 from hub.core.errors import ConfigError, DecodeError, TransientError
 from hub.core.kafka.client import client_options, new_producer
+from hub.core.kafka.feed_holds import FeedHolds
 from hub.core.settings import HubSettings
 from hub.stores.audit import chain
-from hub.stores.audit.stops import REMIND_S, STOP_BACKOFF, Stops, is_unresolved, stop_line
+from hub.stores.audit.stops import AUDIT, REMIND_S, STOP_BACKOFF, Stops, is_unresolved
 from hub.stores.audit.store import carries_personal_data, row_of
 from schemas import get_codec
 
@@ -142,6 +143,7 @@ class AuditRecorder:
         self.stats = RecordStats()
         #: partitions stopped at a record whose writer schema cannot be resolved
         self.stops = Stops(backoff=stop_backoff, remind_s=remind_s)
+        self.holds = FeedHolds(settings, AUDIT, log, self.stops)
 
     async def start(self) -> None:
         await self.consumer.start()
@@ -205,14 +207,7 @@ class AuditRecorder:
             log.warning("audit offsets not committed: %s", type(exc).__name__)
 
     def _stop(self, tp: TopicPartition, m: ConsumerRecord[bytes, bytes], exc: DecodeError) -> None:
-        try:
-            self.consumer.seek(tp, m.offset)
-            self.consumer.pause(tp)
-        except IllegalStateError:  # revoked meanwhile: its new owner reads it from m
-            return
-        line = stop_line(self.settings, m.topic, m.offset, m.value or b"", exc)
-        if self.stops.stop(tp, m.offset, m.value or b"", line):
-            log.error("%s", line)
+        self.holds.hold(self.consumer, tp, m.offset, m.value or b"", exc)
 
     async def _rows(
         self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -241,46 +236,9 @@ class AuditRecorder:
 
     async def _retry_stops(self) -> None:
         """Ask again for the schema of each stopped partition due for a try (one question
-        per schema id or fingerprint); resume those that resolve now."""
-        due = self.stops.due()
-        if not due:
-            return
-        assigned = self.consumer.assignment()
-        for group in self.stops.probes(due).values():
-            mine = [s for s in group if s.tp in assigned]
-            for s in group:
-                if s.tp not in assigned:  # another member of the group owns it now
-                    self.stops.drop(s.tp)
-            if not mine:
-                continue
-            if await asyncio.to_thread(self._unresolvable, mine[0].value):
-                for s in mine:
-                    if self.stops.again(s):
-                        since = self.stops.clock() - s.since
-                        log.error("%s (stopped for %.0f s)", s.line, since)
-                continue
-            for s in mine:
-                self.stops.drop(s.tp)
-                try:
-                    self.consumer.seek(s.tp, s.offset)
-                    self.consumer.resume(s.tp)
-                except IllegalStateError:
-                    continue
-                log.warning("audit of %s resumes at offset %d: its writer schema resolves "
-                            "now (stopped for %.0f s)", s.tp.topic, s.offset,
-                            self.stops.clock() - s.since)  # fmt: skip
-
-    def _unresolvable(self, value: bytes) -> bool:
-        """Whether ``value``'s writer schema still cannot be resolved (a registry that does
-        not answer counts as not yet)."""
-        try:
-            self.codec.decode_as(value, "FeedRecord")
-        except DecodeError as exc:
-            return is_unresolved(exc)  # another error: the regular path dead-letters it
-        except TransientError as exc:
-            log.info("audit: stopped feeds not tried again: %s", exc.message)
-            return True
-        return False
+        per schema id or fingerprint); resume those that resolve now
+        (:meth:`hub.core.kafka.feed_holds.FeedHolds.retry`)."""
+        await self.holds.retry(self.consumer)
 
     async def run(self, *, once: bool = False, timeout_s: float = 120.0) -> RecordStats:
         """Follow the feeds forever; with ``once``, stop when every assigned partition is
