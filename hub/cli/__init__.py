@@ -11,7 +11,9 @@
   after SIGINT (``hub feed`` stops with 0: Ctrl-C is how one stops following a feed).
 
 Without ``-v`` the Kafka client's own log lines about connections it could not make are
-dropped (:class:`hub.core.kafka.client.ConnectionNoise`): the command says it once.
+dropped (:class:`hub.core.kafka.client.ConnectionNoise`): the command says it once. At any
+``-v``, no line shows a URL's query or userinfo (:mod:`hub.core.log_urls`: httpx and
+httpcore kept at WARNING, every line the CLI's handler writes redacted).
 
 Help is plain text: the reST literals of a command's docstring (````hub audit record````)
 show as ``'hub audit record'`` (:func:`plain_help`, applied to every command).
@@ -167,7 +169,14 @@ _VERSION = (
 def main(verbose: int) -> None:
     """Passerelle: dispatch social-housing demands to every actor of their territory."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    root = logging.getLogger()
+    before = set(root.handlers)
+    logging.basicConfig(level=level, format=fmt)
+    from hub.core import log_urls
+
+    # no URL's query (a push URL's token) nor userinfo in any line, at any -v (audit K F9)
+    log_urls.install([h for h in root.handlers if h not in before], fmt)
     from hub.core.kafka.client import ConnectionNoise
 
     # Without -v, the Kafka client's warnings about retries it then resolves (a new broker
