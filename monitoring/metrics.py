@@ -3,8 +3,9 @@
 Names follow the Prometheus conventions (``passerelle_`` prefix, base units, ``_total``
 for counters, ``_seconds`` for durations). Labels never carry personal data: only topic
 names, operation codes, actor ids, feed record kinds, reason codes and connector names,
-all bounded sets. The metrics live in :data:`REGISTRY` (not the library's global one) so
-the worker and the API expose exactly the hub's metrics plus the process collectors.
+all bounded sets. The metrics live in :data:`REGISTRY` (not the library's global one);
+each process exports its own only, plus the process collectors
+(:data:`PROCESS_METRICS`, :func:`process_registry`).
 
 Who feeds what:
 - the faust sensor (:mod:`dispatch.runtime.sensor`) and the per-batch recorder
@@ -16,6 +17,9 @@ Who feeds what:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import cache
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -24,6 +28,8 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -283,3 +289,63 @@ SNE_GATEWAY_UNPUBLISHED = Gauge(
     ["state"],
     registry=REGISTRY,
 )
+
+
+# -- which process exports what -----------------------------------------------------------
+_CALLS = (CONNECTOR_CALLS, CONNECTOR_LATENCY)
+_OUTBOXES = (OUTBOX_DEPTH, OUTBOX_FEEDS_STOPPED, RECORDS_CLOSED_UNDELIVERED)
+
+#: The hub processes that serve ``/metrics``, named by their ``hub`` command (the worker
+#: on its web port, the others with ``--metrics-port``), and the metrics each one feeds.
+#: A process exports these and the process collectors' only: a metric it never measures
+#: would be exported at its initial value (a gauge at 0), which a panel or a query without
+#: a ``job`` matcher reads as a measurement (the API's ``passerelle_broker_unreachable 0``
+#: while its broker is down). A metric placed in no process is exported by all; every
+#: metric above is placed (tests/unit/test_metric_owners.py).
+PROCESS_METRICS: dict[str, tuple[Counter | Gauge | Histogram, ...]] = {
+    "worker": (
+        EVENTS_IN, FEED_RECORDS_OUT, DISPATCH_LATENCY, DOCUMENT_AGE, DISPATCH_BATCH_INPUTS,
+        CONSUMER_LAG, DEAD_LETTERS, DLQ_REPLAYS, PARKED_EVENEMENTS, PARKED_EVENEMENTS_OUTCOMES,
+        DELAI_DISAGREEMENTS, CLOCK_READS, INPUT_REWINDS, INPUT_RECORDS_REMOVED,
+        AGENT_LAST_EVENT, AGENT_STALLED, BROKER_UNREACHABLE, ASSIGNED_PARTITIONS,
+    ),
+    "api": (GP_UNPUBLISHED,),
+    "deliver": (*_CALLS, WEBHOOK_RETRIES, *_OUTBOXES),
+    "files outbox": (*_CALLS, *_OUTBOXES),
+    "files watch": _CALLS,
+    "sne-poll": (
+        *_CALLS, SNE_POLLER_LAST_SUCCESS, SNE_POLLER_BEHIND, SNE_POLLER_SKIPPED,
+        SNE_POLLER_UNREAD,
+    ),
+    "soap-gateway": (*_CALLS, SNE_GATEWAY_UNPUBLISHED),
+    "audit record": (AUDIT_FEEDS_STOPPED,),
+    "stats fold": (STATISTICS_STOCK, STATISTICS_RECORDS),
+}  # fmt: skip
+
+
+def family_name(metric: Counter | Gauge | Histogram) -> str:
+    """The metric family's name as exposed (a counter's without ``_total``)."""
+    [family] = metric.describe()
+    return str(family.name)
+
+
+class _ProcessView(Collector):
+    """The families of :data:`REGISTRY` but those of other processes."""
+
+    def __init__(self, others: frozenset[str]) -> None:
+        self._others = others
+
+    def collect(self) -> Iterable[Metric]:
+        return [f for f in REGISTRY.collect() if f.name not in self._others]
+
+
+@cache
+def process_registry(process: str) -> CollectorRegistry:
+    """What ``process`` (a key of :data:`PROCESS_METRICS`) serves on ``/metrics``: its
+    metrics, those placed in no process, and the process collectors. KeyError for a
+    process not listed there."""
+    own = {family_name(metric) for metric in PROCESS_METRICS[process]}
+    placed = {family_name(metric) for owned in PROCESS_METRICS.values() for metric in owned}
+    view = CollectorRegistry(auto_describe=False)
+    view.register(_ProcessView(frozenset(placed - own)))
+    return view

@@ -14,17 +14,18 @@ from typing import Any, TypeVar
 import click
 from prometheus_client import start_http_server
 
-from monitoring.metrics import REGISTRY
+from monitoring.metrics import process_registry
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def serve_metrics(port: int | None, host: str) -> int | None:
-    """Serve the registry on ``http://host:port/metrics`` from a daemon thread (None: do
-    nothing). Returns the bound port (useful with ``port=0``)."""
+def serve_metrics(port: int | None, host: str, process: str) -> int | None:
+    """Serve ``process``'s metrics (:data:`monitoring.metrics.PROCESS_METRICS`: its own,
+    not another process's at 0) on ``http://host:port/metrics`` from a daemon thread
+    (None: do nothing). Returns the bound port (useful with ``port=0``)."""
     if port is None:
         return None
-    server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
+    server, _thread = start_http_server(port, addr=host, registry=process_registry(process))
     return int(server.server_port)
 
 

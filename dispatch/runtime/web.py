@@ -44,7 +44,7 @@ def install_monitoring(
 
     @app.page("/metrics")
     async def metrics_view(self: Any, request: Any) -> Any:
-        body, content_type = metrics_payload()
+        body, content_type = metrics_payload("worker")
         # aiohttp refuses a charset inside content_type=: pass the header as is
         return self.bytes(body, headers={"Content-Type": content_type})
 

@@ -36,7 +36,7 @@ def api(host: str | None, port: int | None, metrics_port: int | None) -> None:
     settings = _settings()
     settings.private_dir(settings.home)  # before the app creates it with the umask's mode
     app = create_app(settings)
-    serve_metrics(metrics_port, settings.monitoring.web_host)
+    serve_metrics(metrics_port, settings.monitoring.web_host, "api")
     # the REST ingress, one connector shape: served until stop, requests in flight end
     run_until_signal(
         ServedApp(
@@ -135,7 +135,7 @@ def deliver(once: bool, interval: float, metrics_port: int | None) -> None:
         WebhookDelivery(settings, outbox, audit_store),
         SoapDelivery(settings, outbox, audit_store),
     ]
-    serve_metrics(metrics_port, settings.monitoring.web_host)
+    serve_metrics(metrics_port, settings.monitoring.web_host, "deliver")
 
     async def round_once() -> int:
         try:

@@ -47,7 +47,7 @@ def record(
     engine = make_engine(settings.database_url)
     migrate(engine)
     # passerelle_audit_feeds_stopped among them (alert PasserelleAuditFeedStopped)
-    serve_metrics(metrics_port, settings.monitoring.web_host)
+    serve_metrics(metrics_port, settings.monitoring.web_host, "audit record")
 
     async def go() -> None:
         recorder = AuditRecorder(settings, engine, group=group, pattern=pattern)

@@ -40,7 +40,7 @@ def watch(source: str | None, metrics_port: int | None) -> None:
     from connectors.shape import run_until_signal
 
     settings = get_settings()
-    serve_metrics(metrics_port, settings.monitoring.web_host)
+    serve_metrics(metrics_port, settings.monitoring.web_host, "files watch")
     run_until_signal(FileInbox(settings, source))
 
 
@@ -54,7 +54,7 @@ def outbox(actor_id: str | None, once: bool, metrics_port: int | None) -> None:
     from connectors.shape import run_until_signal
 
     settings = get_settings()
-    serve_metrics(metrics_port, settings.monitoring.web_host)
+    serve_metrics(metrics_port, settings.monitoring.web_host, "files outbox")
     if once:
         for name, stats in asyncio.run(run_once(settings, actor_id)).items():
             click.echo(

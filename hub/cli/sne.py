@@ -56,7 +56,7 @@ def soap_gateway(host: str | None, port: int | None, metrics_port: int | None) -
         raise ConfigError("no SNE configured: set HUB_SNE__URL, the SNE the gateway relays to")
     host, port = host or settings.sne.gateway_host, port or settings.sne.gateway_port
     base = public_base(settings.sne.gateway_public_url, host, port)
-    serve_metrics(metrics_port, settings.monitoring.web_host)
+    serve_metrics(metrics_port, settings.monitoring.web_host, "soap-gateway")
     click.echo(
         f"SOAP gateway on http://{host}:{port}/sne/<Service>?wsdl -> {settings.sne.url} "
         f"(WSDL address {base}/<Service>)"
@@ -92,7 +92,7 @@ def sne_poll(once: bool, interval: float, metrics_port: int | None) -> None:
         raise ConfigError("set HUB_SNE__POLL_COMMUNES (JSON list of INSEE codes) to poll the SNE")
     engine = make_engine(settings.database_url)
     migrate(engine)
-    serve_metrics(metrics_port, settings.monitoring.web_host)
+    serve_metrics(metrics_port, settings.monitoring.web_host, "sne-poll")
 
     async def publish(events: list[PreparedEvent]) -> int:
         return await publish_events(settings, events)

@@ -44,7 +44,7 @@ def fold(group: str | None, metrics_port: int | None) -> None:
     settings.private_dir(settings.home)
     engine = make_engine(settings.database_url, echo=settings.database.echo)
     migrate(engine)
-    serve_metrics(metrics_port, settings.monitoring.web_host)
+    serve_metrics(metrics_port, settings.monitoring.web_host, "stats fold")
     folder = Folder(StatisticsStore(engine), DeclarationStore(engine))
     connector = StatisticsFold(settings, folder, group=group)
     run_until_signal(connector)

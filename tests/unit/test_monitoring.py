@@ -117,7 +117,7 @@ def test_metric_values_after_a_known_batch(geography, codec) -> None:  # type: i
     assert value("passerelle_document_age_seconds_bucket", le="900.0") - before["age_600"] == 2
     assert value("passerelle_dispatch_batch_inputs_count") - before["batches"] == 1
     assert value("passerelle_dispatch_batch_inputs_sum") - before["inputs"] == len(batch)
-    body, content_type = metrics_payload()
+    body, content_type = metrics_payload("worker")
     assert content_type.startswith("text/plain")
     assert (
         f'passerelle_feed_records_out_total{{actor="{havre}",kind="DEMANDE"}} 1.0' in body.decode()
@@ -253,7 +253,7 @@ def test_connector_call_outcomes() -> None:
     assert value("passerelle_sne_poller_last_success_timestamp_seconds", poller=c) == 1600
 
 
-def test_api_helper_serves_the_same_registry() -> None:
+def test_starlette_helper_serves_the_process_metrics() -> None:
     from starlette.applications import Starlette
     from starlette.routing import Route
     from starlette.testclient import TestClient
@@ -262,10 +262,10 @@ def test_api_helper_serves_the_same_registry() -> None:
     recorder.outbox_depth(actor, 3)
     from monitoring.exposition import metrics_response
 
-    app = Starlette(routes=[Route("/metrics", lambda request: metrics_response())])
+    app = Starlette(routes=[Route("/metrics", lambda request: metrics_response("deliver"))])
     resp = TestClient(app).get("/metrics")
     assert resp.status_code == 200
-    assert resp.headers["content-type"] == metrics_payload()[1]
+    assert resp.headers["content-type"] == metrics_payload("deliver")[1]
     assert f'passerelle_outbox_depth{{actor="{actor}"}} 3.0' in resp.text
 
 
