@@ -168,3 +168,79 @@ def test_every_static_scrape_target_is_a_port_its_service_serves_metrics_on(
         command = [str(x) for x in compose["services"][service].get("command", [])]
         assert "--metrics-port" in command, (target, command)
         assert command[command.index("--metrics-port") + 1] == port, (target, command)
+
+
+def _alerted_families() -> tuple[set[str], set[str]]:
+    """The hub metric families the alert rules read, and the job names they name."""
+    from monitoring.metrics import PROCESS_METRICS, family_name
+
+    families = {family_name(m) for owned in PROCESS_METRICS.values() for m in owned}
+    rules = [r for g in yaml.safe_load((REPO / "monitoring" / "alerts.yml").read_text())["groups"]
+             for r in g["rules"]]  # fmt: skip
+    read: set[str] = set()
+    jobs: set[str] = set()
+    for rule in rules:
+        for name in re.findall(r"\bpasserelle_[a-z_]+", rule["expr"]):
+            family = next((f for f in (name, *(name.removesuffix(s) for s in
+                           ("_total", "_bucket", "_count", "_sum"))) if f in families),
+                          None)  # fmt: skip
+            assert family is not None, (rule["alert"], name)  # a metric nobody declares
+            read.add(family)
+        jobs |= set(re.findall(r'job="([^"]+)"', rule["expr"]))
+    return read, jobs
+
+
+def _process_of(command: list[str]) -> str | None:
+    """The hub process (a key of PROCESS_METRICS) a compose command runs, if any."""
+    from monitoring.metrics import PROCESS_METRICS
+
+    words = [str(w) for w in command]
+    matches = [p for p in PROCESS_METRICS if words[: len(p.split())] == p.split()]
+    return max(matches, key=len, default=None)
+
+
+def test_every_process_feeding_an_alert_is_scraped(compose: dict[str, Any]) -> None:
+    """Each compose service running a hub process whose metrics an alert reads serves
+    them (``--metrics-port``, or the worker's web port) and Prometheus scrapes it there;
+    every metric an alert reads comes from a scraped service, and every job an alert
+    names is a job of the configuration. Before, ``deliver`` and ``sne-poll`` served no
+    ``/metrics``: PasserelleWebhookFailing, PasserelleRecordsClosedUndelivered and
+    PasserelleSnePollerBehind could never fire (audit L F1)."""
+    from monitoring.metrics import PROCESS_METRICS, family_name
+
+    read, jobs = _alerted_families()
+    prometheus = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
+    assert jobs <= {job["job_name"] for job in prometheus["scrape_configs"]}
+
+    def scraped(service: str, port: int) -> bool:
+        for job in prometheus["scrape_configs"]:
+            for sc in job.get("static_configs", []):
+                if f"{service}:{port}" in sc["targets"]:
+                    return True
+            for sd in job.get("dns_sd_configs", []):
+                if service in sd["names"] and sd["port"] == port:
+                    return True
+        return False
+
+    fed: set[str] = set()
+    for name, service in compose["services"].items():
+        process = _process_of(service.get("command", []))
+        if process is None:
+            continue
+        feeds = read & {family_name(m) for m in PROCESS_METRICS[process]}
+        if not feeds:
+            continue
+        command = [str(w) for w in service["command"]]
+        if process == "worker":
+            env = service.get("environment", {})
+            port = int(env.get("HUB_WORKER__WEB_PORT", HubSettings().worker.web_port))
+        else:
+            assert "--metrics-port" in command, (
+                f"service {name} (hub {process}) feeds {sorted(feeds)} that alerts read, "
+                "but serves no /metrics (--metrics-port)")
+            port = int(command[command.index("--metrics-port") + 1])
+        assert scraped(name, port), (
+            f"service {name} (hub {process}) serves {sorted(feeds)} on :{port}, which no "
+            "job of deploy/prometheus.yml scrapes")
+        fed |= feeds
+    assert read - fed == set(), "alerts reading metrics no scraped service exports"
