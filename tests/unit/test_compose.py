@@ -56,7 +56,7 @@ def test_services_images_health_checks_and_volumes(compose: dict[str, Any]) -> N
     for name in ("kafka", "postgres", "worker", "api", "sne-simulator", "prometheus", "grafana"):
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
     declared = set(compose["volumes"])
-    for name in ("kafka", "postgres", "worker", "prometheus", "grafana"):
+    for name in ("kafka", "postgres", "prometheus", "grafana"):
         named = {
             v.split(":")[0] for v in services[name].get("volumes", []) if not v.startswith(".")
         }
@@ -244,3 +244,19 @@ def test_every_process_feeding_an_alert_is_scraped(compose: dict[str, Any]) -> N
             "job of deploy/prometheus.yml scrapes")
         fed |= feeds
     assert read - fed == set(), "alerts reading metrics no scraped service exports"
+
+
+def test_each_worker_replica_has_a_state_folder_of_its_own(compose: dict[str, Any]) -> None:
+    """The worker's state folder is ``<HUB_HOME>/faust/<cluster>/w<web port>/<app id>``:
+    replicas of one service share the port and the app id, so a named volume at HUB_HOME
+    (shared by every replica) gave two workers one RocksDB folder (audit L F7). HUB_HOME
+    is an anonymous volume instead: one per replica, kept when compose recreates it."""
+    worker = compose["services"]["worker"]
+    home = worker.get("environment", compose["x-hub"]["environment"])["HUB_HOME"]
+    assert worker["deploy"]["replicas"] >= 2
+    mounts = [v if isinstance(v, str) else f"{v.get('source', '')}:{v['target']}"
+              for v in worker.get("volumes", [])]  # fmt: skip
+    for mount in mounts:
+        source, _, target = mount.rpartition(":") if ":" in mount else ("", "", mount)
+        assert not source, f"{mount}: a volume or folder every replica shares"
+    assert home in mounts  # its state kept across a container's recreation
