@@ -112,6 +112,17 @@ class FeedPage(BaseModel):
     endCursor: int
 
 
+class AuditPage(BaseModel):
+    deliveries: list[dict[str, Any]] = Field(
+        description="Rows in the order they were recorded: actorId, numUnique, "
+        "demandeVersion, channel, profile, kind, at; outcome and reason for a record "
+        "closed without being delivered."
+    )
+    nextCursor: int | None = Field(
+        description="Pass it back as cursor for the rows that follow; null when none follows (yet)."
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "down"]

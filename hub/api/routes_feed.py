@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
-from hub.api.models import NUM_UNIQUE, FeedPage, Health
+from hub.api.models import NUM_UNIQUE, AuditPage, FeedPage, Health
 from hub.api.problems import responses
 from hub.api.recut import recut
 from hub.core.errors import ForbiddenError
@@ -22,6 +22,11 @@ from hub.domain.actors import Actor
 from hub.stores.access.scope import audit_needs_holding
 
 router = APIRouter(route_class=GuardedRoute)
+
+#: rows of one ``GET /audit`` page at most (and by default: the answer before paging)
+AUDIT_PAGE_MAX = 1000
+#: the highest audit cursor: a position in the audit trail (``seq``, a 32-bit integer)
+AUDIT_CURSOR_MAX = 2**31 - 1
 
 
 @router.get(
@@ -50,28 +55,38 @@ async def feed(
 
 @router.get(
     "/audit",
+    response_model=AuditPage,
     tags=["audit"],
-    summary="Deliveries of personal data",
+    summary="Deliveries of personal data, page by page",
     responses=responses(401, 403, 422, 503),
 )
 async def audit(
     numUnique: Annotated[str | None, Query(pattern=NUM_UNIQUE)] = None,
     actorId: Annotated[str | None, Query(max_length=63, pattern=ACTOR_ID_RE.pattern)] = None,
+    cursor: Annotated[
+        int,
+        Query(ge=0, le=AUDIT_CURSOR_MAX, description="Where to start: 0, or a nextCursor."),
+    ] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=AUDIT_PAGE_MAX, description="Rows of this page at most.")
+    ] = AUDIT_PAGE_MAX,
     actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008
-) -> dict[str, list[dict[str, object]]]:
-    """An ``etat`` actor (the territory's administrator) sees every delivery; any other
-    actor only the deliveries made to itself, and by numéro only for a demand it holds."""
+) -> AuditPage:
+    """Up to ``limit`` rows from ``cursor`` on, oldest first; pass ``nextCursor`` back to
+    continue (null: no row follows yet). An ``etat`` actor (the territory's
+    administrator) sees every delivery; any other actor only the deliveries made to
+    itself, and by numéro only for a demand it holds."""
     if audit_needs_holding(actor, numUnique):
         await ctx.require_holder(actor, numUnique or "")
     if actor.kind != "etat":
         if actorId not in (None, actor.id):
             raise ForbiddenError("an actor may only read the audit of its own deliveries")
         actorId = actor.id
-    entries = await run_in_threadpool(
-        lambda: ctx.audit.query(num_unique=numUnique, actor_id=actorId)
+    entries, nxt = await run_in_threadpool(
+        lambda: ctx.audit.page(num_unique=numUnique, actor_id=actorId, cursor=cursor, limit=limit)
     )
-    return {"deliveries": [e.to_json() for e in entries]}
+    return AuditPage(deliveries=[e.to_json() for e in entries], nextCursor=nxt)
 
 
 @router.get(

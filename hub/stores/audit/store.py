@@ -124,11 +124,26 @@ class AuditStore:
     def query(
         self, *, num_unique: str | None = None, actor_id: str | None = None, limit: int = 1000
     ) -> list[AuditEntry]:
-        """Rows in time order (deliveries, and records closed undelivered with their
-        ``outcome``), filtered by numéro unique and/or actor."""
+        """The first ``limit`` rows in time order (deliveries, and records closed
+        undelivered with their ``outcome``), filtered by numéro unique and/or actor."""
+        return self.page(num_unique=num_unique, actor_id=actor_id, limit=limit)[0]
+
+    def page(
+        self,
+        *,
+        num_unique: str | None = None,
+        actor_id: str | None = None,
+        cursor: int = 0,
+        limit: int = 1000,
+    ) -> tuple[list[AuditEntry], int | None]:
+        """Up to ``limit`` rows from position ``cursor`` on, in the order they were
+        recorded (``seq``: appends are serialised, so a row committed later never lands
+        before a page already read), filtered by numéro unique and/or actor; and the
+        cursor of the next page, None when no row follows."""
         t = audit_deliveries
         q = (
             select(
+                t.c.seq,
                 t.c.actor_id,
                 t.c.num_unique,
                 t.c.demande_version,
@@ -139,12 +154,16 @@ class AuditStore:
                 t.c.outcome,
                 t.c.reason,
             )
+            .where(t.c.seq >= cursor)
             .order_by(t.c.seq)
-            .limit(limit)
+            .limit(limit + 1)  # one more: whether a next page exists
         )
         if num_unique is not None:
             q = q.where(t.c.num_unique == num_unique)
         if actor_id is not None:
             q = q.where(t.c.actor_id == actor_id)
         with self.engine.connect() as conn:
-            return [AuditEntry(*row) for row in conn.execute(q)]
+            rows = conn.execute(q).all()
+        entries = [AuditEntry(*tuple(row)[1:]) for row in rows[:limit]]
+        nxt = rows[limit - 1][0] + 1 if len(rows) > limit else None
+        return entries, nxt
