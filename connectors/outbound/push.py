@@ -55,7 +55,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, NamedTuple
@@ -63,8 +63,10 @@ from typing import Any, ClassVar, NamedTuple
 import httpx
 
 from connectors.outbound import bounded_http
+from connectors.outbound.guarded_net import guarded_transport
 from connectors.outbound.recut import current_profile, cut_batch, record_body
 from connectors.shape import audit_rows
+from hub.core.addresses import Network
 from hub.core.backoff import Backoff
 from hub.core.errors import HubError, NotFoundError
 from hub.core.kafka.feed_pages import read_feed_page
@@ -124,16 +126,18 @@ class _Outcome:
     closed: list[tuple[int, Closed, str]]
 
 
-def actor_client(ssl: ssl_module.SSLContext | None = None) -> httpx.AsyncClient:
+def actor_client(
+    ssl: ssl_module.SSLContext | None = None, deny: Iterable[Network] = ()
+) -> httpx.AsyncClient:
     """The HTTP client of one actor: its own small pool (one batch of an actor is in flight
     at a time), so actors never queue behind each other in a shared pool (httpcore's pool
     costs grow with the requests it holds: 2.2 ms of CPU per request at 64 in flight
-    against 0.85 ms alone). ``ssl``: one context shared by every actor's client."""
-    return httpx.AsyncClient(
-        follow_redirects=False,
-        verify=ssl if ssl is not None else True,
-        limits=httpx.Limits(max_connections=2, max_keepalive_connections=1),
-    )
+    against 0.85 ms alone). ``ssl``: one context shared by every actor's client. It
+    connects only to addresses that are not link-local, unspecified nor in ``deny``
+    (``api.push_deny_networks``), checked after resolving the host
+    (:mod:`connectors.outbound.guarded_net`), and follows no redirect."""
+    limits = httpx.Limits(max_connections=2, max_keepalive_connections=1)
+    return httpx.AsyncClient(follow_redirects=False, transport=guarded_transport(ssl, limits, deny))
 
 
 class PushChannel:
@@ -329,7 +333,7 @@ class PushChannel:
                 return 0
             async with slots:
                 await self.pump(actor)
-            async with actor_client(tls) as http:
+            async with actor_client(tls, self.settings.api.push_deny_networks) as http:
                 return await self.send_due(actor, http)
 
         results = await asyncio.gather(*(one(a) for a in mine), return_exceptions=True)

@@ -181,7 +181,7 @@ class PushService:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _serve(self, actor_id: str, tls: ssl.SSLContext) -> None:
-        async with actor_client(tls) as http:
+        async with actor_client(tls, self.settings.api.push_deny_networks) as http:
             await self._serve_with(actor_id, http)
 
     async def _serve_with(self, actor_id: str, http: httpx.AsyncClient) -> None:

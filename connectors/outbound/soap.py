@@ -62,6 +62,7 @@ from collections.abc import Sequence
 import httpx
 
 from connectors.outbound import bounded_http
+from connectors.outbound.guarded_net import AddressRefused
 from connectors.outbound.push import (
     NOT_RENDERABLE,
     SETTLE_EVERY_S,
@@ -91,7 +92,8 @@ class SoapDelivery(PushChannel):
     def prepare(self, actor: Actor) -> tuple[str, str, str]:
         """(url, mapping, SOAP action) of the actor."""
         mapping = check_mapping(actor.delivery.options.get("mapping", DEFAULT_MAPPING))
-        return webhook_url(actor), mapping, actor.delivery.options.get("soap_action", "")
+        url = webhook_url(actor, self.settings.api.push_deny_networks)
+        return url, mapping, actor.delivery.options.get("soap_action", "")
 
     async def post(
         self,
@@ -149,6 +151,10 @@ class SoapDelivery(PushChannel):
             except bounded_http.AnswerNotRead as exc:  # too slow, too large: retried
                 timeout = isinstance(exc, bounded_http.DeadlineExceeded)
                 call["outcome"] = "timeout" if timeout else "transport_error"
+                log.warning("%s: %s; retried after the back-off", where, exc)
+                return str(exc)
+            except AddressRefused as exc:  # a denied address: nothing sent, retried
+                call["outcome"] = "transport_error"
                 log.warning("%s: %s; retried after the back-off", where, exc)
                 return str(exc)
             except httpx.HTTPError as exc:

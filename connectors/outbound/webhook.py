@@ -57,14 +57,16 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import httpx
 
 from connectors.outbound import bounded_http
+from connectors.outbound.guarded_net import AddressRefused
 from connectors.outbound.push import SETTLE_EVERY_S, Answer, PushChannel
+from hub.core.addresses import Network
 from hub.core.errors import ConfigError, InputError
 from hub.core.urls import LOOPBACK, push_url_problem
 from hub.domain.actors import Actor
@@ -114,11 +116,12 @@ def sign_v2(key: bytes, timestamp: str, event_id: str, offset: str, body: bytes)
     return "sha256=" + hmac.new(key, signed, hashlib.sha256).hexdigest()
 
 
-def webhook_url(actor: Actor) -> str:
+def webhook_url(actor: Actor, deny: Iterable[Network] = ()) -> str:
     """The actor's push URL (webhook and SOAP), or :class:`InputError` (never retriable:
-    ``hub deliver`` logs "actor X not served: ..." and goes on) when it is unusable."""
+    ``hub deliver`` logs "actor X not served: ..." and goes on) when it is unusable
+    (``deny``: ``api.push_deny_networks``, :func:`hub.core.urls.push_url_problem`)."""
     url = actor.delivery.options.get("url", "")
-    problem = push_url_problem(url)
+    problem = push_url_problem(url, deny)
     if problem is not None:
         raise InputError(f"delivery.options.url {problem}", code="bad_webhook_url")
     return url
@@ -151,9 +154,8 @@ class WebhookDelivery(PushChannel):
 
     def prepare(self, actor: Actor) -> _Target:
         master = self.settings.api.webhook_secret.get_secret_value()
-        return _Target(
-            actor.id, webhook_url(actor), actor_key(master, actor.id), actor.delivery.flag("batch")
-        )
+        url = webhook_url(actor, self.settings.api.push_deny_networks)
+        return _Target(actor.id, url, actor_key(master, actor.id), actor.delivery.flag("batch"))
 
     async def post(
         self, client: httpx.AsyncClient, actor: Actor, prepared: _Target, batch: Sequence[Pending]
@@ -240,6 +242,10 @@ class WebhookDelivery(PushChannel):
                 )
             except bounded_http.DeadlineExceeded as exc:  # before the status: retried
                 call["outcome"] = "timeout"
+                log.warning("%s: %s; retried after the back-off", where, exc)
+                return str(exc)
+            except AddressRefused as exc:  # a denied address: nothing sent, retried
+                call["outcome"] = "transport_error"
                 log.warning("%s: %s; retried after the back-off", where, exc)
                 return str(exc)
             except httpx.HTTPError as exc:  # refused, reset: transport, retried

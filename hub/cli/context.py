@@ -11,7 +11,8 @@ from hub.stores.registry.store import ActorStore
 def build_actor_service(settings: HubSettings, *, publish: bool = True) -> ActorService:
     """The actor service on the configured database (migrated to the latest schema),
     publishing every change to Kafka (``hub.actors`` + a control record per partition
-    of ``hub.demandes``) unless ``publish`` is False."""
+    of ``hub.demandes``) unless ``publish`` is False, refusing push URLs whose host is in
+    ``api.push_deny_networks``."""
     from hub.domain.geo import get_geography  # imported late: loading the geography costs time
     from hub.stores.registry.publisher import KafkaActorPublisher
 
@@ -19,4 +20,5 @@ def build_actor_service(settings: HubSettings, *, publish: bool = True) -> Actor
     engine = make_engine(settings.database_url, echo=settings.database.echo)
     migrate(engine)
     publisher = KafkaActorPublisher(settings) if publish else None
-    return ActorService(ActorStore(engine), get_geography(), publisher=publisher)
+    return ActorService(ActorStore(engine), get_geography(), publisher=publisher,
+                        deny_networks=settings.api.push_deny_networks)  # fmt: skip

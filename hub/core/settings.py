@@ -7,14 +7,16 @@ Secrets are :class:`pydantic.SecretStr` so they never print.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hub.core.addresses import DEFAULT_DENY
 from hub.core.errors import ConfigError
 from hub.core.home import describe_home, find_home
 
@@ -170,6 +172,14 @@ class ApiSettings(BaseModel):
     #: read, the connection is closed): a SOAP answer larger is a transport error,
     #: retried (a Fault is a few kB); a webhook's status is its answer (docs/limits.md)
     delivery_answer_max_bytes: int = Field(default=256 << 10, ge=4096, le=1_000_000)
+    #: networks no push receiver (webhook, SOAP) may be in, checked on the URL at
+    #: registration and on every address its host resolves to at each connection (a JSON
+    #: list of CIDRs; hub.core.addresses). Link-local and unspecified addresses are refused
+    #: whatever this says; add private or loopback ranges where no receiver lives there
+    #: (docs/operations.md, "Push receivers' addresses")
+    push_deny_networks: tuple[IPvAnyNetwork, ...] = tuple(
+        ipaddress.ip_network(n) for n in DEFAULT_DENY
+    )
     #: Kafka publish timeout of an API call before it answers 503
     publish_timeout_s: float = 15.0
     #: seconds between two passes of ``hub api``'s republisher, which publishes the

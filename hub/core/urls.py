@@ -16,7 +16,13 @@ HTTP client (httpx) both read the same way:
   that is down: silent);
 * scheme ``https``; plain ``http`` only on the loopback (tests, local receivers);
 * a host of letters, digits, ``-``, ``_`` and ``.`` (internationalised names included),
-  or a bracketed IPv6 address; a port, when given, from 1 to 65535.
+  or a bracketed IPv6 address; a port, when given, from 1 to 65535;
+* no host that stands for a denied address (independent audit K F10,
+  :mod:`hub.core.addresses`): an address literal in any spelling the resolver takes
+  (``https://2130706433/``, ``https://[::ffff:169.254.169.254]/``...) or ``localhost``
+  (the loopback) in a link-local or unspecified network, or in ``deny``
+  (``api.push_deny_networks``). A DNS name is checked when ``hub deliver`` connects, on
+  each address it resolves to (:mod:`connectors.outbound.guarded_net`).
 
 Reasons name what is wrong, never quote the URL (it may carry a token in its query).
 """
@@ -24,7 +30,10 @@ Reasons name what is wrong, never quote the URL (it may carry a token in its que
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit
+
+from hub.core.addresses import Network, denied_by, name_addresses, why_denied
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _HOST = re.compile(r"[\w.-]+")
@@ -39,8 +48,13 @@ CREDENTIALS = (
 )
 
 
-def push_url_problem(url: object) -> str | None:
-    """Why ``url`` is no usable push URL (see the module doc), or None."""
+#: the opening of the problem of a URL whose host stands for a denied address
+DENIED_ADDRESS = "has a host whose address is refused"
+
+
+def push_url_problem(url: object, deny: Iterable[Network] = ()) -> str | None:
+    """Why ``url`` is no usable push URL (see the module doc; ``deny``: the networks of
+    ``api.push_deny_networks``), or None."""
     if not isinstance(url, str) or not url:
         return "is missing (an https URL)"
     if _USERINFO.match(url):  # first: whatever else is wrong, never keep a secret
@@ -70,4 +84,15 @@ def push_url_problem(url: object) -> str | None:
         return "is refused by the HTTP client"
     if not parsed.host:
         return "is not an absolute https URL with a host"
+    return _address_problem((host, parsed.raw_host.decode("ascii", "replace")), tuple(deny))
+
+
+def _address_problem(hosts: Iterable[str], deny: tuple[Network, ...]) -> str | None:
+    """Why one of ``hosts`` (the URL's host as Python and httpx read it) stands for a
+    denied address, or None."""
+    for host in hosts:
+        for address in name_addresses(host):
+            network = denied_by(address, deny)
+            if network is not None:
+                return f"{DENIED_ADDRESS} ({why_denied(network)})"
     return None

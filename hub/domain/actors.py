@@ -23,6 +23,9 @@ from hub.core.topics import ACTOR_ID_RE
 from hub.core.urls import CREDENTIALS, push_url_problem
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from hub.core.addresses import Network
     from hub.domain.geo import Geography
 
 ActorKind = Literal["bailleur", "guichet", "commune", "epci", "reservataire", "etat"]
@@ -195,15 +198,16 @@ def check_territory(actor: Actor, geography: Geography) -> None:
         )
 
 
-def check_delivery(actor: Actor) -> None:
+def check_delivery(actor: Actor, deny: Iterable[Network] = ()) -> None:
     """Raise :class:`InputError` naming the unusable delivery option of a push actor: a
-    ``url`` that is no absolute https URL with a host or that carries credentials (then
-    saying how the channel authenticates instead; :mod:`hub.core.urls`), an unknown SOAP
-    ``mapping``."""
+    ``url`` that is no absolute https URL with a host, that carries credentials (then
+    saying how the channel authenticates instead) or whose host is a denied address
+    (link-local, unspecified, or in ``deny``: ``api.push_deny_networks``;
+    :mod:`hub.core.urls`), an unknown SOAP ``mapping``."""
     if actor.delivery.channel not in PUSH_CHANNELS:
         return
     options = actor.delivery.options
-    problem = push_url_problem(options.get("url"))
+    problem = push_url_problem(options.get("url"), deny)
     if problem == CREDENTIALS:
         problem += "; give the URL without them: " + (
             "the receiver authenticates the hub by the X-Passerelle-Signature HMAC, keyed "

@@ -21,9 +21,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.provisional import urls
 
+from hub.core.addresses import denied_by, name_addresses
 from hub.core.db import make_engine, migrate
 from hub.core.errors import InputError
-from hub.core.urls import CREDENTIALS, LOOPBACK, push_url_problem
+from hub.core.urls import CREDENTIALS, DENIED_ADDRESS, LOOPBACK, push_url_problem
 from hub.domain.actors import Actor, ActorFilters, Delivery
 from hub.domain.geo import get_geography
 from hub.stores.registry.service import ActorService
@@ -213,7 +214,18 @@ def test_exactly_the_urls_with_a_userinfo_are_refused_for_it(
     before, after = parts
     plain = before + after
     assert push_url_problem(before + userinfo + after) == CREDENTIALS
-    assert push_url_problem(plain) == _rule_before(plain)  # unchanged without a userinfo
+    verdict, before_verdict = push_url_problem(plain), _rule_before(plain)
+    if before_verdict is None and _denied_host(plain):  # refused since audit K F10
+        assert verdict is not None and verdict.startswith(DENIED_ADDRESS)
+    else:
+        assert verdict == before_verdict  # unchanged without a userinfo
+
+
+def _denied_host(url: str) -> bool:
+    """Whether ``url``'s host spells a link-local or unspecified address (hub.core.addresses;
+    tests/unit/test_push_addresses.py: every spelling)."""
+    host = urlsplit(url).hostname or ""
+    return any(denied_by(a) is not None for a in name_addresses(host))
 
 
 @pytest.mark.parametrize("url", [

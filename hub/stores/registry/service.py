@@ -5,8 +5,10 @@ Order and guarantees of every change made through :class:`ActorService`:
 1. shape validation (the :class:`~hub.domain.actors.Actor` model), territory validation
    (:func:`check_former_communes`, then :func:`~hub.domain.actors.check_territory`) and the
    push options (:func:`~hub.domain.actors.check_delivery`: a webhook or SOAP URL that is
-   no absolute https URL with a host, an unknown SOAP mapping): an unknown code or an
-   unusable option is an ``InputError``, nothing is saved;
+   no absolute https URL with a host or whose host is a denied address — link-local,
+   unspecified, or in the service's ``deny_networks``, ``api.push_deny_networks`` —, an
+   unknown SOAP mapping): an unknown code or an unusable option is an ``InputError``,
+   nothing is saved;
 2. the database transaction commits (the registry is the source of truth);
 3. only then, and only for actors whose version changed, the publisher is called.
 
@@ -41,6 +43,7 @@ from hub.stores.registry.importer import load_actors_yaml
 from hub.stores.registry.store import ActorStore, Saved
 
 if TYPE_CHECKING:
+    from hub.core.addresses import Network
     from hub.domain.geo import Geography
 
 
@@ -100,18 +103,25 @@ class ActorService:
     """Registry operations for the CLI and any other front end; see the module docstring."""
 
     def __init__(
-        self, store: ActorStore, geography: Geography, publisher: ActorPublisher | None
+        self,
+        store: ActorStore,
+        geography: Geography,
+        publisher: ActorPublisher | None,
+        *,
+        deny_networks: Iterable[Network] = (),
     ) -> None:
-        #: ``publisher=None`` stores without publishing (tests, offline preparation)
+        #: ``publisher=None`` stores without publishing (tests, offline preparation);
+        #: ``deny_networks``: ``api.push_deny_networks`` (push URLs' hosts refused there)
         self.store = store
         self._geography = geography
         self._publisher = publisher
+        self._deny = tuple(deny_networks)
 
     def add_or_update(self, actor: Actor) -> Saved:
         """Validate, store and publish ``actor``; ``Saved.change`` is None if it was unchanged."""
         check_former_communes(actor, self._geography)
         check_territory(actor, self._geography)
-        check_delivery(actor)
+        check_delivery(actor, self._deny)
         saved = self.store.save(actor)
         self._publish([saved])
         return saved
@@ -135,7 +145,7 @@ class ActorService:
         for actor in actors:
             check_former_communes(actor, self._geography)
             check_territory(actor, self._geography)
-            check_delivery(actor)
+            check_delivery(actor, self._deny)
         results = self.store.save_all(actors)
         self._publish(results)
         return ImportReport(
