@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from hub.core.kafka.tls import ssl_context
+from hub.core.kafka.tls import security_protocol, ssl_context
 from hub.core.settings import HubSettings
 
 
@@ -12,8 +12,10 @@ def faust_credentials(settings: HubSettings) -> faust.SASLCredentials | faust.SS
     """faust's ``broker_credentials`` for the hub's own SASL/SCRAM user (None: PLAINTEXT),
     the same identity :func:`hub.core.kafka.client.client_options` gives the other clients,
     over TLS verifying ``kafka_security.ssl_cafile`` when set (``SASL_SSL``, or ``SSL``
-    without a user)."""
+    without a user); a user without TLS is refused as for the other clients
+    (:func:`hub.core.kafka.tls.security_protocol`)."""
     k = settings.kafka
+    security_protocol(settings)  # refuses SASL without TLS unless allowed (one line)
     context = ssl_context(settings)
     if not k.sasl_username:
         return None if context is None else faust.SSLCredentials(context)

@@ -322,6 +322,10 @@ class KafkaSecuritySettings(BaseModel):
     #: the hub connects over TLS (SASL_SSL with a SASL user, else SSL) and verifies the
     #: broker's name; empty: no TLS (``hub stack up --secure`` writes it in secure.env)
     ssl_cafile: str = ""
+    #: a SASL user (``kafka.sasl_username``) without ``ssl_cafile`` is SASL_PLAINTEXT: the
+    #: records, personal data, cross the network in clear. Refused at start unless this is
+    #: set, for a network the deployment trusts (hub.core.kafka.tls.security_protocol)
+    allow_sasl_plaintext: bool = False
     #: client quotas of each actor's SCRAM user, set when its identity is provisioned
     #: (hub.core.kafka.quotas; 0: none): bytes/s it may fetch and produce (actors have no
     #: WRITE ACL: the producer quota bounds what refused attempts cost), and share of the

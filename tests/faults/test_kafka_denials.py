@@ -60,7 +60,9 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SecureKaf
     settings = HubSettings(
         home=home, kafka=KafkaSettings(bootstrap_servers=stack.bootstrap, sasl_username="hub",
                                        sasl_password=ADMIN_PW),  # type: ignore[arg-type]
+        # the private broker's listener is SASL_PLAINTEXT (no TLS): allowed for it
         kafka_security=KafkaSecuritySettings(enabled=True, actor_secret=SECRET,  # type: ignore[arg-type]
+                                             allow_sasl_plaintext=True,
                                              actor_consumer_byte_rate=1_000_000,
                                              actor_producer_byte_rate=10_000,
                                              actor_request_percentage=12.5))

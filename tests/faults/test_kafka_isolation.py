@@ -56,7 +56,9 @@ def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubSettings]:
             home=home, kafka={"bootstrap_servers": stack.bootstrap, "sasl_username": "hub",
                               "sasl_password": ADMIN_PW},
             database={"url": f"sqlite:///{home / 'hub.db'}"},
-            kafka_security={"enabled": True, "actor_secret": SECRET})  # fmt: skip
+            # the private broker's listener is SASL_PLAINTEXT (no TLS): allowed for it
+            kafka_security={"enabled": True, "actor_secret": SECRET,
+                            "allow_sasl_plaintext": True})  # fmt: skip
     finally:
         stack.down()
 
@@ -86,6 +88,7 @@ def test_isolation_matrix(secure: HubSettings) -> None:
     env.update(HUB_HOME=str(secure.home),
                HUB_KAFKA__BOOTSTRAP_SERVERS=secure.kafka.bootstrap_servers,
                HUB_KAFKA__SASL_USERNAME="hub", HUB_KAFKA__SASL_PASSWORD=ADMIN_PW,
+               HUB_KAFKA_SECURITY__ALLOW_SASL_PLAINTEXT="true",
                HUB_WORKER__APP_ID="isolation-dispatch", HUB_DATABASE__URL=secure.database_url)
     dispatch_to_own_feeds(env, secure.home, secure, ids, creds, timeout=90)
     breaches, _ = actor_matrix(ids, creds)

@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import ssl
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,7 @@ from tests.support.kafka_access import (
     refused,
     write,
 )
+from tests.unit.test_publish_cli import _hub
 
 pytestmark = [pytest.mark.kafka, pytest.mark.faults]
 ACTORS = int(os.environ.get("HUB_ISOLATION_ACTORS", "4"))
@@ -194,3 +196,57 @@ def test_untrusted_ca_refused(tls_hub: HubSettings, tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="SSL_CAFILE"):
         client_options(broken)
+
+
+def test_refused_handshakes_say_so_in_one_line(tls_hub: HubSettings, tmp_path: Path) -> None:
+    """Audit K F11: a wrong password, a CA that did not sign the broker's certificate, a
+    client without TLS were all "Kafka not reachable ... start it with 'hub stack up'".
+    Each is now one line saying what was refused and which settings to check, never the
+    password; the hub's own settings still start (the control)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from hub.core.kafka.client import start_client
+    from hub.core.kafka.handshake import KafkaHandshakeError
+
+    async def start(settings: HubSettings) -> None:
+        consumer = AIOKafkaConsumer(**client_options(settings), request_timeout_ms=5000)
+        await start_client(consumer, settings, timeout_s=30)
+        await consumer.stop()
+
+    def changed(**kafka_security: Any) -> HubSettings:
+        sec = tls_hub.kafka_security.model_copy(update=kafka_security)
+        return tls_hub.model_copy(update={"kafka_security": sec})
+
+    asyncio.run(start(tls_hub))  # the control
+    wrong = "Wrong-" + uuid.uuid4().hex
+    bad_password = tls_hub.model_copy(update={"kafka": tls_hub.kafka.model_copy(
+        update={"sasl_password": SecretStr(wrong)})})  # fmt: skip
+    bootstrap = tls_hub.kafka.bootstrap_servers
+    with pytest.raises(KafkaHandshakeError) as caught:
+        asyncio.run(start(bad_password))
+    assert caught.value.message == (
+        f"Kafka at {bootstrap} refused the hub's SASL authentication as 'hub' "
+        "(SCRAM-SHA-512 over TLS: wrong user or password): check HUB_KAFKA__SASL_USERNAME "
+        "and HUB_KAFKA__SASL_PASSWORD")
+    other_ca, _ = new_ca("Not the hub's CA")
+    other = tmp_path / "other-ca.pem"
+    other.write_bytes(other_ca.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(KafkaHandshakeError, match=r"the broker's TLS certificate is not "
+                                                  r"trusted \(.*\): check HUB_KAFKA_SECURITY__"
+                                                  r"SSL_CAFILE"):  # fmt: skip
+        asyncio.run(start(changed(ssl_cafile=str(other))))
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(HUB_HOME=str(tmp_path / "home"), HUB_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
+               HUB_KAFKA__SASL_USERNAME="hub", HUB_KAFKA__SASL_PASSWORD=wrong,
+               HUB_KAFKA_SECURITY__SSL_CAFILE=tls_hub.kafka_security.ssl_cafile)
+    res = subprocess.run([*_hub(), "feed", "rouen-habitat", "-e"], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 1 and res.stderr.splitlines() == [
+        f"Error: {caught.value.message}"], res.stderr
+    assert wrong not in res.stdout + res.stderr
+    # no TLS at all: refused before any connection (the records would be in clear)
+    env.pop("HUB_KAFKA_SECURITY__SSL_CAFILE")
+    res = subprocess.run([*_hub(), "feed", "rouen-habitat", "-e"], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 1 and "SASL_PLAINTEXT" in res.stderr and wrong not in res.stderr

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from dispatch.runtime.credentials import faust_credentials
 from hub.core.errors import ConfigError
 from hub.core.kafka.client import client_options
+from hub.core.kafka.tls import PLAINTEXT_SASL
 from hub.core.settings import HubSettings, KafkaSecuritySettings, KafkaSettings
 from hub.dev.stack import certs
 from hub.dev.stack.secure_env import SecureIdentity, read_env, resolve_identity, write_env
@@ -100,7 +101,8 @@ def test_client_options_tls(tmp_path: Path) -> None:
                                                             "Passerelle local CA"),),)]
     creds = faust_credentials(_settings(ssl_cafile=str(files.ca_file)))
     assert creds.protocol.value == "SASL_SSL" and creds.ssl_context is not None
-    assert client_options(_settings())["security_protocol"] == "SASL_PLAINTEXT"
+    plain = _settings(allow_sasl_plaintext=True)  # SASL without TLS: only when allowed
+    assert client_options(plain)["security_protocol"] == "SASL_PLAINTEXT"
     no_sasl = HubSettings(kafka_security=KafkaSecuritySettings(ssl_cafile=str(files.ca_file)))
     assert client_options(no_sasl)["security_protocol"] == "SSL"
     assert faust_credentials(no_sasl).protocol.value == "SSL"
@@ -142,7 +144,52 @@ def test_actor_kafka_config(tmp_path: Path) -> None:
     assert f'password="{actor_password("s", "rouen-habitat")}";' in text
     assert f"ssl.truststore.location={tmp_path / 'ca.pem'}" in text
     assert "group.id=rouen-habitat.consumer" in text
-    plain = actor_properties(_settings(enabled=True, actor_secret=SecretStr("s")), "a")
+    plain = actor_properties(_settings(enabled=True, actor_secret=SecretStr("s"),
+                                       allow_sasl_plaintext=True), "a")  # fmt: skip
     assert "security.protocol=SASL_PLAINTEXT" in plain and "truststore" not in plain
+    with pytest.raises(ConfigError, match="ALLOW_SASL_PLAINTEXT"):
+        actor_properties(_settings(enabled=True, actor_secret=SecretStr("s")), "a")
     with pytest.raises(ConfigError, match="ENABLED"):
         actor_properties(_settings(), "a")
+
+
+def test_sasl_without_tls_is_refused_unless_allowed() -> None:
+    """Audit K F11: a SASL user without a CA file silently selected SASL_PLAINTEXT, the
+    records (personal data) in clear. Every client of the hub (aiokafka's options,
+    faust's credentials) refuses it in one line naming the settings, never the password;
+    the explicit setting allows it, and a user with TLS or no user at all is unchanged."""
+    refused = _settings()  # a SASL user, no CA file
+    for build in (client_options, faust_credentials):
+        with pytest.raises(ConfigError) as caught:
+            build(refused)
+        message = caught.value.message
+        assert message == PLAINTEXT_SASL and "\n" not in message
+        assert "HUB_KAFKA__SASL_USERNAME" in message and "SSL_CAFILE" in message
+        assert "ALLOW_SASL_PLAINTEXT" in message
+    allowed = _settings(allow_sasl_plaintext=True)
+    assert client_options(allowed)["security_protocol"] == "SASL_PLAINTEXT"
+    assert faust_credentials(allowed).protocol.value == "SASL_PLAINTEXT"
+    assert client_options(HubSettings())["security_protocol"] == "PLAINTEXT"  # no user
+
+
+def test_hub_commands_refuse_sasl_without_tls_in_one_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from tests.unit.test_publish_cli import _hub
+
+    password = "Pw-" + "x" * 20
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env.update(HUB_HOME=str(tmp_path / "home"), HUB_KAFKA__SASL_USERNAME="hub",
+               HUB_KAFKA__SASL_PASSWORD=password,
+               HUB_KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9")  # nothing is asked of it  # fmt: skip
+    for args in (["feed", "rouen-habitat", "-e"], ["worker"], ["status"]):
+        res = subprocess.run([*_hub(), *args], env=env, capture_output=True, text=True,
+                             timeout=120)  # fmt: skip
+        out = res.stdout + res.stderr
+        assert password not in out
+        if args[0] == "status":  # the view goes on, the brokers' line says why
+            assert PLAINTEXT_SASL.split(":")[0] in " ".join(out.split()), out
+            continue
+        assert res.returncode == 1 and res.stderr.splitlines() == [f"Error: {PLAINTEXT_SASL}"], (
+            args, res.stderr)  # fmt: skip

@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 
 from hub.core.errors import KafkaUnavailableError
+from hub.core.kafka.handshake import diagnose
 from hub.core.kafka.metadata import track_every_topic
 from hub.core.kafka.tls import security_protocol, ssl_context
 from hub.core.settings import HubSettings, KafkaSettings
@@ -108,9 +109,12 @@ AnyClient: TypeAlias = AIOKafkaConsumer | AIOKafkaProducer | AIOKafkaAdminClient
 async def start_client(client: AnyClient, settings: HubSettings, *,
                        timeout_s: float | None = None) -> None:  # fmt: skip
     """Start ``client``. When no broker answers (connection refused or failed, or no start
-    within ``timeout_s``), close it and raise :func:`unavailable`. A producer tracks the
-    existing topics by name (:mod:`hub.core.kafka.metadata`: why). Other errors of the
-    start (authentication, TLS) are raised as they are, the client closed as well."""
+    within ``timeout_s``), close it and raise :func:`unavailable`; when a broker answered
+    but refused the SASL authentication or the TLS handshake (aiokafka says "unable to
+    bootstrap" for both), raise :class:`~hub.core.kafka.handshake.KafkaHandshakeError`
+    instead, one line saying so (:func:`hub.core.kafka.handshake.diagnose`). A producer
+    tracks the existing topics by name (:mod:`hub.core.kafka.metadata`: why). Other
+    errors of the start are raised as they are, the client closed as well."""
     try:
         if timeout_s is None:
             await client.start()
@@ -122,6 +126,10 @@ async def start_client(client: AnyClient, settings: HubSettings, *,
         # aiokafka does not close what it opened when its start fails: the caller never
         # gets a client to close, so close it here (asyncio warns about it otherwise)
         await _close(client)
+        if isinstance(exc, KafkaConnectionError):
+            refused = await diagnose(settings, client_options(settings))
+            if refused is not None:
+                raise refused from exc
         if isinstance(exc, KafkaConnectionError | TimeoutError):
             raise unavailable(settings, exc) from exc
         raise

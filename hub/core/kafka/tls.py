@@ -35,8 +35,26 @@ def ssl_context(settings: HubSettings) -> ssl.SSLContext | None:
 
 
 def security_protocol(settings: HubSettings) -> str:
-    """Kafka's security.protocol for the hub's settings (SASL user and/or TLS)."""
-    tls = bool(settings.kafka_security.ssl_cafile)
+    """Kafka's security.protocol for the hub's settings (SASL user and/or TLS).
+
+    A SASL user without TLS (``SASL_PLAINTEXT``: SCRAM keeps the password off the wire,
+    but every record, personal data, crosses it in clear, and nothing proves the broker is
+    the broker) raises :class:`ConfigError` in one line, unless
+    ``kafka_security.allow_sasl_plaintext`` says the network is trusted (independent audit
+    K F11): every client of the hub gets its options here, so none starts so."""
+    sec = settings.kafka_security
+    tls = bool(sec.ssl_cafile)
     if settings.kafka.sasl_username:
+        if not tls and not sec.allow_sasl_plaintext:
+            raise ConfigError(PLAINTEXT_SASL)
         return "SASL_SSL" if tls else "SASL_PLAINTEXT"
     return "SSL" if tls else "PLAINTEXT"
+
+
+#: the refusal of a SASL user without TLS
+PLAINTEXT_SASL = (
+    "HUB_KAFKA__SASL_USERNAME is set but HUB_KAFKA_SECURITY__SSL_CAFILE is empty: SASL "
+    "without TLS (SASL_PLAINTEXT) would carry the records, personal data, in clear; set the "
+    "broker's CA file (TLS), or HUB_KAFKA_SECURITY__ALLOW_SASL_PLAINTEXT=true on a network "
+    "you trust"
+)
