@@ -30,6 +30,15 @@ from hub.core import topics
 from hub.core.errors import DecodeError, HubError, InputError
 from schemas import Codec
 
+#: Refusals of a well-formed event by a rule of the domain, not by its shape nor by a
+#: defect: a creation of an existing numéro (``demande_existante``,
+#: :data:`hub.domain.decisions.EXISTING`). Any API actor can write such events (the door
+#: cannot tell them: only the worker knows every numéro), so they never count towards
+#: ``worker.max_consecutive_dead_letters``: a run of them would otherwise stop every
+#: worker, at every restart, on an actor's say-so. A run of real faults still trips it
+#: (they neither count nor reset the run).
+DOMAIN_REFUSALS = frozenset({"demande_existante"})
+
 #: Header set by ``hub dlq replay`` on a replayed record: JSON ``{"attempts": n,
 #: "history": [{reason, message, failedAt}...], "from": "hub.dlq:<partition>:<offset>"}``.
 #: A replayed record that fails again is dead-lettered with ``attempts + 1`` and the

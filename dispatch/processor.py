@@ -10,7 +10,8 @@ inputs whose state was stored are recognised (event id / offset) and skipped.
 Bad input goes to hub.dlq with its reason, a valid event whose feed record the producer
 could not send (above ``max_output_bytes``) included: refused before any of its records
 or its state joins the batch. ``max_consecutive_dead_letters`` in a row stop the
-processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything.
+processor (:class:`TooManyDeadLetters`) instead of dead-lettering everything; a refusal by
+a domain rule (``dispatch.letters.DOMAIN_REFUSALS``) is no step towards it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,15 @@ from dispatch.changes import Change, change_of
 from dispatch.deadlines import Deadlines
 from dispatch.emit import feed_outputs
 from dispatch.known_letters import KnownLetters, refusal_identity
-from dispatch.letters import check_key, check_outputs, dead_letter, refusal, replay_info, screen
+from dispatch.letters import (
+    DOMAIN_REFUSALS,
+    check_key,
+    check_outputs,
+    dead_letter,
+    refusal,
+    replay_info,
+    screen,
+)
 from dispatch.parking import Parking
 from dispatch.ports import InputRecord as InputRecord
 from dispatch.ports import StateStore as StateStore
@@ -218,6 +227,8 @@ class Processor:
         stats = batch.stats
         stats.dead_letters += 1
         stats.dead_letter_reasons[exc.code] = stats.dead_letter_reasons.get(exc.code, 0) + 1
+        if exc.code in DOMAIN_REFUSALS:  # the worker is sound: no step towards the stop
+            return
         self._consecutive_dead += 1
         if self._consecutive_dead >= self.max_consecutive_dead_letters:
             await send_all(self.sender, batch.outputs)

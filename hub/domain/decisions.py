@@ -18,6 +18,19 @@ A ``SUP`` does not forget the demand: it leaves a *deletion marker*
 ``eventId``: a retried API call, a connector re-publishing after a crash) is still a
 duplicate instead of bringing the deleted demand back. ``hub purge`` removes the marker
 with the radiations (dispatch.purge).
+
+A **creation** (``CRE``, ``CRS``: :data:`CREATIONS`) is accepted only for a numéro the hub
+holds no demand of — never seen, purged, or deleted (a deletion marker: the SNE poller
+publishes a ``CRE`` for a demand deleted and found again). For an active or radiated
+demand it is refused, ``demande_existante`` (:data:`EXISTING`): nothing is applied nor
+sent, the worker dead-letters it (replayable: once the demand is deleted it is a creation
+again). Taken as a new version, it let any actor replace the demand's snapshot, move it
+to its own territory and have every holder told to delete it (audit K, F1); the worker is
+the one place that knows every numéro, so it is the guard. The same creation published
+again is no takeover: within the dedup window it is skipped as any duplicate, and later
+(its id forgotten, e.g. a file dropped again months after) it is skipped too while it is
+identical to the demand's current snapshot — nothing would change; a creation differing
+from it would roll the demand back, and is refused like a takeover.
 """
 
 from __future__ import annotations
@@ -77,8 +90,11 @@ class Decision:
     skipped: bool = False
 
 
-#: operations a creation's numéro comes with (the SNE numbers them: PENDING_NUM_UNIQUE)
-_CREATIONS = frozenset({"CRE", "CRS"})
+#: creations: their numéro comes from the SNE (a stand-in until numbered:
+#: PENDING_NUM_UNIQUE), and they are refused on a numéro the hub holds a demand of
+CREATIONS = frozenset({"CRE", "CRS"})
+#: the dead-letter reason of a creation naming an active or radiated demand (module doc)
+EXISTING = "demande_existante"
 
 
 #: what a RAD with an empty radiation motive stands for: the domain's "empty motive =
@@ -106,7 +122,7 @@ def validate_event(event: dict[str, Any]) -> None:
     """Raise :class:`InputError` naming the first problem of a demand event: numéro unique,
     operation, characters, snapshot, then every coded field against the reference tables
     in force (``unknown_code``: :func:`hub.domain.refdata.check_codes`)."""
-    num = check_num_unique(event["numUnique"], pending_ok=event.get("operation") in _CREATIONS)
+    num = check_num_unique(event["numUnique"], pending_ok=event.get("operation") in CREATIONS)
     op = check_code("operation", event["operation"])
     check_carriable(event)  # what some channel cannot carry: refused for every channel
     demande = event.get("demande")
@@ -146,6 +162,15 @@ def decide(
     validate_event(event)
     op = event["operation"]
     demande = event.get("demande")
+    if op in CREATIONS and prior is not None and not prior.deleted:
+        if demande == prior.demande:  # published again past the dedup window: a no-op
+            return Decision(state=prior, skipped=True)
+        raise InputError(
+            f"{op} of a demand that exists ({'active' if prior.active else 'radiée'}, "
+            f"version {prior.version}): a creation is refused on an existing numéro, only "
+            "accepted again after the demand's deletion (SUP)",
+            code=EXISTING,
+        )
     before = prior.recipients if prior is not None else frozenset()
     former = prior.former if prior is not None else frozenset()
     version = (prior.version if prior is not None else 0) + 1

@@ -9,7 +9,9 @@ Contracts of :meth:`Folder.fold`:
   :func:`hub.domain.statistics_facts.applies`); ``other_record`` (the hub's own controls and
   ticks, not demand events); or a refusal, by the reason the dispatch worker gives the same
   record (``tombstone``, ``missing_key``, ``oversize``, ``undecodable``, ``key_mismatch``,
-  ``unknown_commune``…; an unexpected failure on one record is ``internal_error``). A refused
+  ``unknown_commune``…, ``demande_existante`` for a creation of a demand folded and not
+  deleted — the worker skips it instead when it is the very snapshot it holds, either way
+  the fact stays as it was; an unexpected failure on one record is ``internal_error``). A refused
   record is logged (reason, position; never its content) and skipped: it never stops the
   fold nor costs another record. It is not dead-lettered here: the worker reading the same
   topic dead-letters it, and a replay from hub.dlq comes back through hub.demandes, so the
@@ -38,7 +40,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dispatch.letters import check_key, screen
 from hub.core.errors import HubError, InputError
 from hub.domain.cotation import Grilles, SeuilsQuartiles, score, shipped_grids
-from hub.domain.decisions import validate_event
+from hub.domain.decisions import CREATIONS, EXISTING, validate_event
 from hub.domain.geo import Geography, get_geography
 from hub.domain.statistics import SEUIL_SECRET
 from hub.domain.statistics_facts import Mark, applies, event_date, fait_of
@@ -142,6 +144,7 @@ class Folder:
                 decoded.append((r, body))
         priors: dict[str, Prior] = self.store.priors(b["numUnique"] for _, b in decoded)
         marks: dict[str, Mark] = {n: p.mark for n, p in priors.items()}
+        live = {n for n, p in priors.items() if p.live}
         touched = {p.departement for p in priors.values() if p.departement}
         seuils: dict[str, SeuilsQuartiles | None] = {}
         changes: list[Change] = []
@@ -150,6 +153,10 @@ class Folder:
             prior = marks.get(num)
             if not applies(prior, event["eventId"], r.partition, r.offset):
                 outcomes["duplicate"] += 1
+                continue
+            if event["operation"] in CREATIONS and num in live:  # as the worker: a takeover
+                self._refused(outcomes, r, InputError("creation of an existing demand",
+                                                      code=EXISTING))  # fmt: skip
                 continue
             mark = (prior or Mark(-1, -1, ())).after(event["eventId"], r.partition, r.offset)
             try:
@@ -166,6 +173,10 @@ class Folder:
                 self._refused(outcomes, r, HubError(type(exc).__name__, code="internal_error"))
                 continue
             marks[num] = mark  # a SUP's too: its events published again stay duplicates
+            if fait is None:
+                live.discard(num)
+            else:
+                live.add(num)
             if fait is not None and fait.departement:
                 touched.add(fait.departement)
             changes.append(Change(num, fait, mark))

@@ -89,7 +89,9 @@ def test_a_snapshot_without_renouvellement_keeps_the_renewed_deadline(
 def test_a_radiation_keeps_the_renewal_date_and_a_creation_drops_it(
         codec: Any, geography: Any) -> None:  # fmt: skip
     """RAD then a reactivating MOD without the element: the renewed cycle still (its
-    notices already sent are not sent again); a CRE of the numéro: its own creation."""
+    notices already sent are not sent again); a CRE of the radiated numéro is refused
+    (``demande_existante``: the radiation stands); deleted (SUP), a CRE of the numéro is
+    its own creation."""
     d = Demand(codec, geography)
     created, renewed = dt.date(2024, 3, 10), dt.date(2025, 2, 1)
     d.event("CRE", created)
@@ -99,7 +101,11 @@ def test_a_radiation_keeps_the_renewal_date_and_a_creation_drops_it(
     d.event("MOD", created)
     assert d.tick(dt.date(2026, 1, 2)) == [("renouvellement_m-1", _ms(dt.date(2026, 1, 1)))]
     d.event("RAD", created)
+    radiated = d.state()
     again = dt.date(2026, 5, 20)
+    d.event("CRE", again)
+    assert d.state() == radiated and not radiated.active
+    d.event("SUP", created)
     d.event("CRE", again)
     assert d.tick(dt.date(2027, 5, 20)) == _notices(again, dt.date(2027, 5, 20))
     assert not [t for t in d.state().notices_sent if t.startswith("renouvellement:")]
@@ -151,7 +157,9 @@ def test_every_notice_of_the_current_cycle_is_sent_once(
     """For sequences of CRE / MOD / REN / RAD, their snapshots with a renewal date, the
     current one or none, and ticks: the hub sends exactly the oracle's notices, in order —
     each threshold of the current cycle once, at the first tick at or after its day, none
-    of a cycle a renewal left, none while radiated."""
+    of a cycle a renewal left, none while radiated. A CRE step is the numéro deleted (SUP)
+    and created again: a CRE of a live demand is refused (``demande_existante``:
+    tests/unit/test_creation_of_existing.py)."""
     d = Demand(codec, geography)
     d.event("CRE", created)
     day, kept, active = created, None, True
@@ -166,8 +174,9 @@ def test_every_notice_of_the_current_cycle_is_sent_once(
                     told.add(code)
                     expected.append((code, due))
             continue
-        if what == "CRE":  # a new demand on the numéro: no renewal date of the last one
-            created, kept = day, None
+        if what == "CRE":  # a new demand on the numéro: no renewal date of the last one,
+            d.event("SUP", created)  # nor any notice (a deletion marker keeps none)
+            created, kept, start = day, None, None
         given_date = {"none": None, "new": day, "kept": kept}[renewal]
         kept = given_date or kept
         d.event(what, created, given_date)

@@ -9,7 +9,10 @@ re-inserted later, cut into random batches:
   those folded from the sequence without the copies.
 
 Each demand has at most 12 events, within the 16 recent event ids a demand remembers (a
-copy older than that is applied again: docs/reliability.md, "Duplicates")."""
+copy older than that is applied again: docs/reliability.md, "Duplicates"). A CRE is drawn
+only where it creates the demand (first, or after a SUP): a creation of a live demand is
+refused, not applied (``demande_existante``), so a copy of it published after a deletion
+is a creation like a replayed letter (tests/unit/test_creation_of_existing.py)."""
 
 from __future__ import annotations
 
@@ -44,13 +47,17 @@ def streams(draw: st.DrawFn) -> tuple[list[Step], list[tuple[int, int]], list[in
     batch sizes)."""
     n = draw(st.integers(1, 20))
     steps: list[Step] = []
-    per = [0, 0]
+    per, live = [0, 0], [False, False]
     for _ in range(n):
         d = draw(st.integers(0, 1))
         if per[d] == 12:
             continue
         per[d] += 1
-        steps.append((d, draw(st.sampled_from(OPS)), draw(st.sampled_from((ROUEN, LE_HAVRE)))))
+        op = draw(st.sampled_from(OPS))
+        if op == "CRE" and live[d]:  # refused, not applied: see the module doc
+            op = "MOD"
+        live[d] = op != "SUP"
+        steps.append((d, op, draw(st.sampled_from((ROUEN, LE_HAVRE)))))
     copies = draw(
         st.lists(
             st.integers(0, len(steps) - 1).flatmap(

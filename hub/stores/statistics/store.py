@@ -55,10 +55,12 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Prior:
-    """A demand as last folded: its mark and its département."""
+    """A demand as last folded: its mark, its département, and whether it is a demand
+    (active or radiated) rather than a deletion marker (a creation is refused on one)."""
 
     mark: Mark
     departement: str | None
+    live: bool = True
 
 
 @contextmanager
@@ -136,6 +138,8 @@ class StatisticsStore:
             demandes.c.last_offset,
             demandes.c.recent_event_ids,
             demandes.c.departement,
+            demandes.c.active,
+            demandes.c.date_radiation,
         )
         with _guard(), self.engine.connect() as conn:
             for i in range(0, len(wanted), _CHUNK):
@@ -143,7 +147,8 @@ class StatisticsStore:
                 for r in conn.execute(q):
                     ids = tuple(str(x) for x in json.loads(r.recent_event_ids))
                     mark = Mark(r.last_partition, r.last_offset, ids)
-                    found[r.num_unique] = Prior(mark, r.departement)
+                    live = bool(r.active) or r.date_radiation is not None  # module doc
+                    found[r.num_unique] = Prior(mark, r.departement, live)
         return found
 
     def write(self, changes: list[Change]) -> None:

@@ -1,0 +1,95 @@
+"""Audit K, F1 end to end (the real broker, the real worker, the API): an actor "creates"
+(``CRE``) the numéro of a live demand of another territory that it never received. The
+API cannot tell (no holder of the demand ever called it: its ``api_holders`` projection
+is empty) and answers 202; the worker, which knows every numéro, refuses the creation:
+the letter lands in ``hub.dlq`` with reason ``demande_existante``, the holder's feed gets
+no ``RETRAIT`` (it used to be told to delete the demand, the snapshot replaced by the
+sender's and the demand moved to its territory) and the sender's feed gets nothing.
+
+The request body is written by hand, as the audit's reproduction
+(``repro/hijack_cre.sh``), not built by the hub's helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters
+from hub.stores.access.keys import KeyStore
+from tests.integration.conftest import collect_feed
+from tests.integration.test_dlq import letters_of
+from tests.support.demandes import demande_event, new_num_unique
+
+pytestmark = pytest.mark.kafka
+
+#: the holder's territory and the sender's (communes no other integration test uses)
+HOLDER_COMMUNE, SENDER_COMMUNE = "76305", "76474"
+
+
+@pytest.fixture(scope="module")
+def api(worker: Any, settings: HubSettings) -> Iterator[TestClient]:
+    from hub.api.app import create_app
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with TestClient(create_app(settings, engine)) as client:
+        yield client
+    engine.dispose()
+
+
+def _register(actor_service: Any, settings: HubSettings, actor: Actor) -> dict[str, str]:
+    actor_service.add_or_update(actor)
+    engine = make_engine(settings.database_url)
+    try:
+        return {"Authorization": f"Bearer {KeyStore(engine).create(actor.id).key}"}
+    finally:
+        engine.dispose()
+
+
+def _of(records: list[dict[str, Any]], num: str) -> list[tuple[str, str | None, str | None]]:
+    return [(r["kind"], r["operation"], r["reason"]) for r in records if r["numUnique"] == num]
+
+
+def test_a_creation_of_someone_elses_live_demand_is_dead_lettered(
+    api: TestClient, worker: Any, actor_service: Any, settings: HubSettings
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    holder = Actor(id=f"takeover-holder-{suffix}", name="holder", kind="bailleur",
+                   profile="consultant_demande",
+                   filters=ActorFilters(communes=[HOLDER_COMMUNE]))  # fmt: skip
+    sender = Actor(id=f"takeover-sender-{suffix}", name="sender", kind="bailleur",
+                   profile="consultant_demande",
+                   filters=ActorFilters(communes=[SENDER_COMMUNE]))  # fmt: skip
+    _register(actor_service, settings, holder)
+    key = _register(actor_service, settings, sender)
+    num = new_num_unique()
+    asyncio.run(publish_events(settings, [prepare_event(demande_event(num, [HOLDER_COMMUNE]))]))
+    held = collect_feed(settings, holder.id, worker=worker, timeout=120,
+                        until=lambda rs: _of(rs, num) == [("DEMANDE", "CRE", None)])  # fmt: skip
+    assert _of(held, num) == [("DEMANDE", "CRE", None)]
+
+    body = [{"numUnique": num, "operation": "CRE",
+             "demande": {"demandeLogement": {
+                 "numUnique": num,
+                 "logementRecherche": {"listeLocalisationSouhaite": [
+                     {"commune": SENDER_COMMUNE}]}}}}]  # fmt: skip
+    answer = api.post("/demandes/evenements", json=body, headers=key)
+    assert answer.status_code == 202, answer.text  # the API cannot tell: the worker does
+    (event_id,) = answer.json()["eventIds"]
+
+    (letter,) = letters_of(settings, num, 1, timeout=120)
+    assert letter.reason == "demande_existante"
+    assert "DUPONT" not in letter.body["message"]
+    assert letter.body["payload"] and event_id.encode() in letter.body["payload"]
+
+    after = collect_feed(settings, holder.id, until=lambda rs: False, timeout=3)
+    assert _of(after, num) == [("DEMANDE", "CRE", None)]  # no RETRAIT: still held
+    assert _of(collect_feed(settings, sender.id, until=lambda rs: False, timeout=3), num) == []
