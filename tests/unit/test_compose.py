@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hub.core.settings import HubSettings
+from hub.core.settings import HubSettings, WorkerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
@@ -81,7 +81,7 @@ def test_mounted_files_exist_and_monitoring_is_wired(compose: dict[str, Any]) ->
     config = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
     assert config["rule_files"] == ["/etc/prometheus/rules/alerts.yml"]
     worker_job = next(j for j in config["scrape_configs"] if j["job_name"] == "passerelle-worker")
-    assert worker_job["dns_sd_configs"][0]["port"] == HubSettings().worker.web_port
+    assert worker_job["dns_sd_configs"][0]["port"] == WorkerSettings().web_port  # not env
     assert "6066/health" in " ".join(services["worker"]["healthcheck"]["test"])
     grafana = "\n".join(services["grafana"]["volumes"])
     provider = yaml.safe_load(
@@ -233,7 +233,7 @@ def test_every_process_feeding_an_alert_is_scraped(compose: dict[str, Any]) -> N
         command = [str(w) for w in service["command"]]
         if process == "worker":
             env = service.get("environment", {})
-            port = int(env.get("HUB_WORKER__WEB_PORT", HubSettings().worker.web_port))
+            port = int(env.get("HUB_WORKER__WEB_PORT", WorkerSettings().web_port))
         else:
             assert "--metrics-port" in command, (
                 f"service {name} (hub {process}) feeds {sorted(feeds)} that alerts read, "
