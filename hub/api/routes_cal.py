@@ -24,10 +24,10 @@ from hub.api.models import (
     ResponseIn,
 )
 from hub.api.unpublished import publish_responses
-from hub.core.errors import ForbiddenError
 from hub.domain.actors import Actor
 from hub.domain.cal_rules import Candidate, Decision
 from hub.domain.days import check_day
+from hub.domain.rights import require_cal_author
 from hub.stores.cal.service import content_decision_id
 
 router = APIRouter(tags=["CAL"], route_class=GuardedRoute)
@@ -47,8 +47,7 @@ async def record_decision(
 ) -> CALDecisionOut:
     """Only a landlord (whose CAL it is) holding every candidate demand. A broken rule is a
     422 problem whose ``rule`` names it (e.g. ``R441-3/trois-candidats``)."""
-    if actor.kind != "bailleur":
-        raise ForbiddenError(f"only a bailleur records CAL decisions (actor kind {actor.kind})")
+    require_cal_author(actor, ["DECISCAL"])  # the GP service checks it too, on every route
     check_day(body.dateDecision, "dateDecision")
     for c in body.candidats:
         if c.dateLimite is not None:
@@ -74,7 +73,7 @@ async def record_decision(
     )
     if not body.decisionId:  # the same decision re-sent without an id is the same decision
         d = replace(d, decision_id=content_decision_id(d, actor.id))
-    records = await ctx.cal.decide(d, actor.id)
+    records = await ctx.cal.decide(d, actor)
     return CALDecisionOut(decisionId=d.decision_id, evenements=records)
 
 
@@ -91,13 +90,14 @@ async def record_response(
     actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008
 ) -> Any:
-    """201 when recorded; 200 when the identical answer was recorded before (then
-    published again); another answer to the same decision is refused
-    (``R441-3/reponse-unique``)."""
+    """Recorded by the actor that recorded the decision (403 otherwise: the landlord
+    receives the applicant's answer). 201 when recorded; 200
+    when the identical answer was recorded before (then published again); another
+    answer to the same decision is refused (``R441-3/reponse-unique``)."""
     check_day(body.dateReponse, "dateReponse")
     await ctx.require_holder(actor, body.numUnique)
     record, created = await ctx.cal.respond(
-        body.numUnique, decision_id, body.accepte, body.motif, body.dateReponse, actor.id
+        body.numUnique, decision_id, body.accepte, body.motif, body.dateReponse, actor
     )
     out = Recorded(created=created, evenement=record)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)

@@ -36,6 +36,7 @@ from hub.core.errors import (
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.domain.gp.catalogue import Catalogue
+from hub.domain.rights import require_demand_writer
 from hub.stores.access.scope import claimed_by_others
 
 router = APIRouter(tags=["demandes"], route_class=GuardedRoute)
@@ -67,10 +68,13 @@ def _submit_route(max_wished_communes: int) -> APIRoute:
         actor: Actor = Depends(current_actor),  # noqa: B008
         ctx: ApiContext = Depends(get_context),  # noqa: B008
     ) -> Published:
-        """All events are validated before any is published (all or none refused). A
-        creation makes the submitter a holder; any other operation needs the demand to be
-        held. ``source`` is set by the hub (``api:<actor id>``). A 503 from Kafka names
-        every event's ``eventId`` (``eventIds``): re-send them with those ids."""
+        """All events are validated before any is published (all or none refused). Only
+        an actor that writes demands (a registering office: :mod:`hub.domain.rights`)
+        submits any; a creation makes the submitter a holder; any other operation needs
+        the demand to be held. ``source`` is set by the hub (``api:<actor id>``). A 503
+        from Kafka names every event's ``eventId`` (``eventIds``): re-send them with
+        those ids."""
+        require_demand_writer(actor)  # 403 for any operation: writing is a guichet's
         raws = [as_event(e) for e in events]
         prepared = [await run_in_threadpool(_prepare, i, e, actor) for i, e in enumerate(raws)]
         for p in prepared:

@@ -36,7 +36,9 @@ async def record_gp_event(
     ``hub.evenements`` and dispatched to every holder. 201 when recorded, 200 when the
     same ``eventId`` was recorded before with the same content (then published again).
     503 when Kafka did not acknowledge it: stored all the same, published later by the
-    hub; the body names its ``eventId``."""
+    hub; the body names its ``eventId``. A CAL's acts (``ORDREJCAL``, ``EXAMCAL``,
+    ``DECISCAL``) by a non-``bailleur`` and an answer to a decision by another actor than
+    its author are 403 (:mod:`hub.domain.rights`)."""
     await ctx.require_holder(actor, num_unique)
     data = GPInput(
         num_unique=num_unique,
@@ -47,7 +49,7 @@ async def record_gp_event(
         event_id=body.eventId,
     )
     record = await run_in_threadpool(ctx.gp.prepare, data, actor.id)
-    stored, created = (await ctx.gp.record_all([record]))[0]
+    stored, created = (await ctx.gp.record_all([record], actor))[0]
     out = Recorded(created=created, evenement=stored)
     return JSONResponse(out.model_dump(mode="json"), status_code=201 if created else 200)
 

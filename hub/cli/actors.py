@@ -20,7 +20,7 @@ from hub.cli import context, error_message
 from hub.cli.textout import Col, print_table
 from hub.core.errors import HubError
 from hub.core.settings import HubSettings, get_settings
-from hub.domain.actors import ActorFilters, ActorKind, Channel, Profile
+from hub.domain.actors import Actor, ActorFilters, ActorKind, Channel, Profile
 from hub.stores.registry.importer import parse_actor
 from hub.stores.registry.service import ActorService
 
@@ -64,6 +64,12 @@ def _territory(f: ActorFilters) -> str:
     return "; ".join(parts) or "(none: matches nothing)"
 
 
+def _writes(actor: Actor) -> str:
+    """The write right as listed: ``yes``/``no``, ``(kind)`` when it is the kind's default."""
+    said = "yes" if actor.writes_demands else "no"
+    return said if actor.enregistreur is not None else f"{said} (kind)"
+
+
 @click.group("actors")
 def actors() -> None:
     """Manage the actors that receive demands (the registry is the source of truth)."""
@@ -97,6 +103,12 @@ def import_cmd(file: Path) -> None:
     is_flag=True,
     help="Only demands whose first choice is in the territory.",
 )
+@click.option(
+    "--enregistreur/--no-enregistreur",
+    default=None,
+    help="Writes demands (a registering office: CRE, MOD, REN, RAD, SUP). "
+    "Default: by kind (yes for bailleur and guichet, no for the others).",
+)
 @click.option("--channel", default="kafka", show_default=True, type=click.Choice(get_args(Channel)))
 @click.option(
     "--url",
@@ -114,6 +126,7 @@ def add_cmd(
     departement: tuple[str, ...],
     typologie: tuple[str, ...],
     premier_choix_seulement: bool,
+    enregistreur: bool | None,
     channel: str,
     url: str | None,
 ) -> None:
@@ -132,6 +145,7 @@ def add_cmd(
                 "premier_choix_seulement": premier_choix_seulement,
             },
             "delivery": {"channel": channel, "options": {} if url is None else {"url": url}},
+            "enregistreur": enregistreur,
         },
         "actor",
     )
@@ -176,10 +190,14 @@ def list_cmd(fmt: str, include_deleted: bool) -> None:
             Col("name", wrap=True, min_width=12),
             Col("kind"),
             Col("profile"),
+            Col("writes"),
             Col("territory", wrap=True, min_width=16),
             Col("version", justify="right"),
         ],
-        [[a.id, a.name, a.kind, a.profile, _territory(a.filters), str(a.version)] for a in found],
+        [
+            [a.id, a.name, a.kind, a.profile, _writes(a), _territory(a.filters), str(a.version)]
+            for a in found
+        ],
     )
     pending = [s.actor.id + (" (removal)" if s.deleted else "") for s in store.unpublished()]
     if pending:

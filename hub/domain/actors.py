@@ -9,6 +9,13 @@ that ``hub deliver`` is never handed an actor it cannot serve. Both are the regi
 older registry or from ``hub.actors`` is never refused, ``hub deliver`` logs and skips it.
 ``Actor.to_avro()`` / ``Actor.from_avro()`` convert to the ``ActorRegistration`` record that
 travels on ``hub.actors``.
+
+Rights: the profile says what an actor *reads* (docs/profiles.md); :attr:`Actor.enregistreur`
+says whether it *writes* demands — registers (CRE/CRS), modifies, renews, radiates or
+deletes them, through any route (docs/api.md, "Authorization model"). The SNE's profiles
+are consultant (read) profiles: writing is the registering office's (*guichet
+enregistreur*). ``None`` is the default of the actor's kind (:data:`ENREGISTREUR_KINDS`),
+kept as given so that the registry stores what the operator declared.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from hub.core.errors import InputError
 from hub.core.topics import ACTOR_ID_RE
@@ -36,6 +43,11 @@ TYPOLOGIES = frozenset({"C", "T1", "T2", "T3", "T4", "T5", "T6P"})
 PUSH_CHANNELS = ("webhook", "soap")
 #: renderings of the SOAP push (``delivery.options.mapping``; the first is the default)
 SOAP_MAPPINGS = ("interfacenuu-dis",)
+#: kinds that are registering offices (guichets enregistreurs) unless registered otherwise:
+#: landlords and guichets register demands in practice; a commune, an EPCI, the State or
+#: a réservataire receiving demands for information does not, unless its registration
+#: says ``enregistreur: true`` (a CCAS or a mairie registering demands)
+ENREGISTREUR_KINDS = frozenset({"bailleur", "guichet"})
 
 _COMMUNE_RE = re.compile(r"^(?:[0-9]{5}|2[AB][0-9]{3})$")
 _SIREN_RE = re.compile(r"^[0-9]{9}$")
@@ -130,6 +142,9 @@ class Actor(BaseModel):
     profile: Profile = "consultant_simple"
     filters: ActorFilters = Field(default_factory=ActorFilters)
     delivery: Delivery = Field(default_factory=Delivery)
+    #: writes demands (a registering office); None: the default of its kind (module doc).
+    #: A YAML/JSON boolean only: ``"no"`` or ``0`` must not grant or deny a right by accident
+    enregistreur: StrictBool | None = None
     version: int = 0
     updated_at_ms: int = 0
 
@@ -141,6 +156,14 @@ class Actor(BaseModel):
                 f"actor id {v!r} must be lowercase letters, digits, '-' or '_' (max 63)"
             )
         return v
+
+    @property
+    def writes_demands(self) -> bool:
+        """Whether this actor may write demands: its ``enregistreur`` if given, else
+        whether its kind is one of :data:`ENREGISTREUR_KINDS`."""
+        if self.enregistreur is not None:
+            return self.enregistreur
+        return self.kind in ENREGISTREUR_KINDS
 
     def to_avro(self, *, deleted: bool = False) -> dict[str, Any]:
         """The ``ActorRegistration`` record."""
@@ -162,10 +185,14 @@ class Actor(BaseModel):
             "version": self.version,
             "updatedAt": self.updated_at_ms,
             "deleted": deleted,
+            "enregistreur": self.enregistreur,
         }
 
     @classmethod
     def from_avro(cls, rec: dict[str, Any]) -> Actor:
+        """The actor of an ``ActorRegistration`` record; a record of an older version
+        (the registry's history keeps them as written) has no ``enregistreur``: the
+        default of its kind."""
         f = rec["filters"]
         return cls(
             id=rec["id"],
@@ -180,6 +207,7 @@ class Actor(BaseModel):
                 premier_choix_seulement=f["premierChoixSeulement"],
             ),
             delivery=Delivery(channel=rec["deliveryChannel"], options=rec["deliveryOptions"]),
+            enregistreur=rec.get("enregistreur"),
             version=rec["version"],
             updated_at_ms=rec["updatedAt"],
         )

@@ -29,9 +29,10 @@ class Caller:
 
 def register(engine: Engine, kind: str = "bailleur", profile: str = "consultant_demande",
              communes: tuple[str, ...] = ("76540",), channel: str = "kafka",
-             options: dict[str, str] | None = None) -> Caller:
+             options: dict[str, str] | None = None,
+             enregistreur: bool | None = None) -> Caller:
     actor = Actor(id=f"t-{kind[:4]}-{uuid.uuid4().hex[:10]}", name="Test", kind=kind,  # type: ignore[arg-type]
-                  profile=profile,  # type: ignore[arg-type]
+                  profile=profile, enregistreur=enregistreur,  # type: ignore[arg-type]
                   filters=ActorFilters(communes=list(communes)),
                   delivery={"channel": channel, "options": options or {}})  # type: ignore[arg-type]
     saved = ActorStore(engine).save(actor).actor

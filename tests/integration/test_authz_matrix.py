@@ -8,6 +8,16 @@ commune is published to ``hub.demandes`` and dispatched by the real worker. Each
 scope is computed from its filters (the oracle), independently of the hub. The routes are
 enumerated from the app: a new route that is neither in :data:`PROBES` nor declared public
 or object-free makes :func:`test_every_route_is_checked_or_declared` fail.
+
+Write rights (independent audit K, F3-F5), beyond holding: every route that writes is
+declared in :data:`WRITES` with its rule (a new write route fails
+:func:`test_every_write_route_is_declared`). 18 more actors — every kind × write right
+(default of its kind, ``enregistreur: true``, ``false``), the three profiles — each hold a
+demand of their own in one commune of the Métropole Rouen Normandie (its cotation grid)
+and try every demand operation on it: only registering offices get 202, the others 403
+naming the write right, and their demands stay. A CAL's acts are refused to non-landlords on
+the gestion partagée route too, the applicant's answer to another actor's decision is
+refused.
 """
 
 from __future__ import annotations
@@ -17,6 +27,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from itertools import product
 from typing import Any
 
 import pytest
@@ -27,6 +39,7 @@ from connectors.ingress.publishing import prepare_event, publish_events
 from hub.core.db import make_engine, migrate
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor, ActorFilters
+from hub.domain.profiles import PROFILES
 from hub.stores.access.keys import KeyStore
 from tests.support.demandes import demande_event, new_num_unique
 
@@ -322,3 +335,217 @@ def test_a_creation_cannot_take_over_another_actors_demand(
                         json=[demande_event(num, ["76540"])])
         assert r.status_code == 202, r.text
     engine.dispose()
+
+
+# --- write rights (independent audit K) ------------------------------------------------
+
+#: every route that writes, and what it needs beyond holding the demand (docs/api.md)
+WRITES = {
+    ("POST", "/demandes/evenements"): "a registering office (enregistreur)",
+    ("POST", "/demandes/{num_unique}/evenements-gp"): "a CAL's acts: a bailleur",
+    ("POST", "/cal/decisions"): "a bailleur",
+    ("POST", "/cal/decisions/{decision_id}/reponses"): "the decision's author",
+    ("POST", "/demandes/{num_unique}/cotation/declarations"): "holding the demand",
+}
+#: the commune of the write-right actors: in the Métropole Rouen Normandie (a cotation
+#: grid), used by no other test
+WRITERS_COMMUNE = "76237"
+RADIATION = {"dateRadiation": "2026-01-02", "motifRadiation": "RADABA"}
+ROUEN_EPCI = "200023414"
+
+
+@dataclass
+class Writer:
+    who: Who
+    own: str  # the demand it tries every operation on (no other writer touches it)
+
+
+@dataclass
+class Writers:
+    client: TestClient
+    writers: list[Writer]
+    shared: str  # held by every writer, modified by none (declarations)
+
+
+def _wait_held(client: TestClient, pairs: set[tuple[int, str]], whos: list[Who],
+               worker: Any, timeout: float = 300.0) -> None:
+    """Until each (index in ``whos``, numéro) is read by that actor."""
+    pending = set(pairs)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for i, num in sorted(pending):
+            if client.get(f"/demandes/{num}/timeline", headers=whos[i].headers).status_code == 200:
+                pending.discard((i, num))
+        if pending:
+            assert worker.alive(), f"worker died; see {worker.log}"
+            time.sleep(1.0)
+    assert not pending, f"{len(pending)} (actor, demand) pairs never dispatched"
+
+
+@pytest.fixture(scope="module")
+def writers(world: World, worker: Any, actor_service: Any,
+            settings: HubSettings) -> Iterator[Writers]:  # fmt: skip
+    engine = make_engine(settings.database_url)
+    keys = KeyStore(engine)
+    suffix = uuid.uuid4().hex[:8]
+    whos = []
+    for i, (kind, right) in enumerate(product(KINDS, (None, True, False))):
+        actor = Actor(id=f"wr-{kind[:4]}-{i:02d}-{suffix}", name=f"writer {i}",
+                      kind=kind, enregistreur=right,  # type: ignore[arg-type]
+                      profile=PROFILES[i % len(PROFILES)],  # type: ignore[arg-type]
+                      filters=ActorFilters(communes=[WRITERS_COMMUNE]))  # fmt: skip
+        actor_service.add_or_update(actor)
+        whos.append(Who(actor, {"Authorization": f"Bearer {keys.create(actor.id).key}"}))
+    owns = [new_num_unique() for _ in whos]
+    shared = new_num_unique()
+    asyncio.run(publish_events(settings, [prepare_event(demande_event(n, [WRITERS_COMMUNE]))
+                                          for n in [*owns, shared]]))  # fmt: skip
+    pairs = {(i, n) for i, own in enumerate(owns) for n in (own, shared)}
+    _wait_held(world.client, pairs, whos, worker)
+    yield Writers(world.client, [Writer(w, n) for w, n in zip(whos, owns, strict=True)], shared)
+    engine.dispose()
+
+
+def _routes_of(client: TestClient, method: str) -> set[tuple[str, str]]:
+    return {r for r in _routes(client, api_only=True) if r[0] == method}
+
+
+def test_every_write_route_is_declared(world: World) -> None:
+    """Every POST route writes something: it must say what it needs (:data:`WRITES`)."""
+    assert _routes_of(world.client, "POST") == set(WRITES)
+    assert {m for m, _ in _routes(world.client, api_only=True)} <= {"GET", "POST"}
+
+
+def _problem(r: Any, status: int, code: str) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    body: dict[str, Any] = r.json()
+    assert body["type"] == f"urn:passerelle:problem:{code}", body
+    return body
+
+
+#: what each write rule's 403 says (the type is ``forbidden``, as every refusal)
+NO_WRITE_RIGHT = "does not write demands"
+NOT_CAL_AUTHOR = "records a CAL's acts"
+NOT_DECISION_AUTHOR = "is recorded by the actor that recorded the decision"
+
+
+def _refused(r: Any, says: str) -> dict[str, Any]:
+    body = _problem(r, 403, "forbidden")
+    assert says in body["detail"], body
+    return body
+
+
+def test_only_registering_offices_write_demands(writers: Writers, worker: Any) -> None:
+    """F3: MOD, REN, RAD, SUP on a demand it holds and CRE of a new one: 202 for an actor
+    that writes demands (bailleur and guichet by default, any kind registered
+    ``enregistreur: true``), 403 naming the write right for the others whatever their
+    profile — and their demands are still there for everyone."""
+    client = writers.client
+    outcome: dict[tuple[str, bool | None], bool] = {}
+    for w in writers.writers:
+        actor = w.who.actor
+        calls = [demande_event(w.own, [WRITERS_COMMUNE], operation=op,
+                               radiation=RADIATION if op == "RAD" else None)
+                 for op in ("MOD", "REN", "RAD", "SUP")]  # fmt: skip
+        calls.append(demande_event(new_num_unique(), [WRITERS_COMMUNE]))
+        for event in calls:
+            r = client.post("/demandes/evenements", headers=w.who.headers, json=[event])
+            if actor.writes_demands:
+                assert r.status_code == 202, (actor.id, event["operation"], r.text)
+            else:
+                body = _refused(r, NO_WRITE_RIGHT)
+                assert actor.id in body["detail"] and "enregistreur" in body["detail"]
+        outcome[(actor.kind, actor.enregistreur)] = actor.writes_demands
+    assert outcome == {(k, right): (right if right is not None else k in ("bailleur", "guichet"))
+                       for k, right in product(KINDS, (None, True, False))}  # fmt: skip
+    # the writers' deletions reach their holders; the refused ones' demands stay
+    allowed = [w for w in writers.writers if w.who.actor.writes_demands]
+    refused = [w for w in writers.writers if not w.who.actor.writes_demands]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        gone = [client.get(f"/demandes/{w.own}/timeline", headers=w.who.headers).status_code
+                for w in allowed]  # fmt: skip
+        if set(gone) == {403}:
+            break
+        assert worker.alive(), f"worker died; see {worker.log}"
+        time.sleep(1.0)
+    assert set(gone) == {403}, "a registering office's SUP was not applied"
+    reader = allowed[0].who
+    for w in refused:
+        for who in (w.who, reader):
+            r = client.get(f"/demandes/{w.own}/timeline", headers=who.headers)
+            assert r.status_code == 200, (w.who.actor.id, who.actor.id, r.text)
+
+
+def _gp_body(code: str, fields: dict[str, str], on: date) -> dict[str, Any]:
+    return {"codeTypeEvenement": code, "dateSurvenance": on.isoformat(), "caracteristiques": fields}
+
+
+def test_only_a_landlord_records_a_cal_act_whatever_the_route(world: World) -> None:
+    """F4: the CAL's agenda, examination and decision posted as gestion partagée events by
+    a holder that is no ``bailleur`` are 403 (only a bailleur), as ``/cal/decisions``
+    is; nothing is recorded. A designation stays open (réservataires designate); a
+    landlord's decision goes on to the CAL rules."""
+    day = date.today() - timedelta(days=3)
+    acts = {
+        "ORDREJCAL": {"CODECAL": "CAL-K", "DATECAL": day.isoformat()},
+        "EXAMCAL": {"CODECAL": "CAL-K", "DATECAL": day.isoformat()},
+        "DECISCAL": {"CODECAL": "CAL-K", "LOGEMENT": "LGT-1", "DECISIONID": "",
+                     "DECISION": "IRREC", "MOTIF": "IRRRES", "DATEDEC": day.isoformat()},
+    }  # fmt: skip
+    for who in world.actors:
+        num = sorted(who.scope)[0]
+        url = f"/demandes/{num}/evenements-gp"
+        decision = {**acts["DECISCAL"], "DECISIONID": f"k-{uuid.uuid4().hex[:12]}"}
+        if who.actor.kind == "bailleur":
+            r = world.client.post(url, headers=who.headers,
+                                  json=_gp_body("DECISCAL", decision, day))
+            _problem(r, 422, "cal_rule")  # past the author's kind, the CAL rules apply
+            continue
+        for code, fields in {**acts, "DECISCAL": decision}.items():
+            r = world.client.post(url, headers=who.headers, json=_gp_body(code, fields, day))
+            body = _refused(r, NOT_CAL_AUTHOR)
+            assert code in body["detail"] and who.actor.kind in body["detail"]
+        r = world.client.post("/cal/decisions", headers=who.headers, json={
+            "codeCal": "CAL-K", "logement": "LGT-1", "dateDecision": day.isoformat(),
+            "candidats": [{"numUnique": num, "decision": "IRREC", "motif": "IRRRES"}]})
+        _refused(r, NOT_CAL_AUTHOR)
+        r = world.client.post(url, headers=who.headers, json=_gp_body(
+            "DESIGCAL", {"CODECAL": "CAL-K", "LOGEMENT": "LGT-1"}, day))
+        assert r.status_code in (200, 201), r.text
+        timeline = world.client.get(f"/demandes/{num}/timeline", headers=who.headers).json()
+        assert not {e["codeTypeEvenement"] for e in timeline["evenements"]} & set(acts)
+
+
+def test_only_the_decisions_author_records_the_applicants_answer(world: World) -> None:
+    """F4: a landlord's attribution is answered (for the applicant) by that landlord only:
+    another holder of the demand gets 403 (not the decision's author) on both routes and
+    cannot lock the decision's one answer; the landlord's answer is then recorded."""
+    landlord, num, other = next(
+        (w, n, o) for w in world.actors if w.actor.kind == "bailleur"
+        for n in sorted(w.scope) for o in world.actors if o is not w and n in o.scope)
+    client, cal = world.client, f"CAL-A-{uuid.uuid4().hex[:8]}"
+    day = date.today() - timedelta(days=2)
+    url = f"/demandes/{num}/evenements-gp"
+    for code, fields in (("DESIGCAL", {"CODECAL": cal, "LOGEMENT": "LGT-9", "DESIGPREF": "true"}),
+                         ("EXAMCAL", {"CODECAL": cal, "DATECAL": day.isoformat()})):
+        r = client.post(url, headers=landlord.headers, json=_gp_body(code, fields, day))
+        assert r.status_code == 201, r.text
+    decision_id = f"dec-{uuid.uuid4().hex[:12]}"
+    r = client.post("/cal/decisions", headers=landlord.headers, json={
+        "decisionId": decision_id, "codeCal": cal, "logement": "LGT-9",
+        "dateDecision": day.isoformat(), "candidats": [{"numUnique": num, "decision": "ATTR",
+                                                        "rang": 1}]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    answer = {"numUnique": num, "accepte": False, "motif": "trop loin",
+              "dateReponse": (day + timedelta(days=1)).isoformat()}  # fmt: skip
+    r = client.post(f"/cal/decisions/{decision_id}/reponses", headers=other.headers, json=answer)
+    _refused(r, NOT_DECISION_AUTHOR)
+    r = client.post(url, headers=other.headers, json=_gp_body(
+        "REFUSDEM", {"DECISIONID": decision_id, "MOTIF": "trop loin"}, day + timedelta(days=1)))
+    _refused(r, NOT_DECISION_AUTHOR)
+    r = client.post(f"/cal/decisions/{decision_id}/reponses", headers=landlord.headers,
+                    json={**answer, "accepte": True, "motif": None})
+    assert r.status_code == 201, r.text
+    assert r.json()["evenement"]["auteur"] == landlord.actor.id
+

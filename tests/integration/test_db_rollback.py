@@ -43,6 +43,9 @@ from tests.integration.test_gp_unpublished_migration import _record
 from tests.support.demandes import new_num_unique
 
 NEWER = "0099_from_a_newer_release"
+#: the release rolled back to: the last one before the GP purge's marks (0012), whose
+#: absence the rollback test checks; every later step (0012, 0013 ...) goes down on the way
+PREVIOUS = "0011_audit_closed"
 
 
 def hub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -115,7 +118,7 @@ def test_rollback_to_the_previous_release_and_forward_again(
     db: tuple[Engine, dict[str, str]], tmp_path: Path
 ) -> None:
     engine, env = db
-    head, previous = release_revisions()[-1], release_revisions()[-2]
+    head, previous = release_revisions()[-1], PREVIOUS
     num = _gp_event(engine)
 
     res = hub(env, "db", "downgrade", previous)
@@ -152,10 +155,11 @@ def test_a_refused_downgrade_leaves_the_database_as_it_was(
     line = one_line_error(hub(env, "db", "downgrade", "0010_gateway_unpublished"))
     assert "downgrade to 0010_gateway_unpublished refused" in line
     assert f"still at {head}" in line and "closed undelivered" in line
-    # nothing changed, 0012's step included (it ran before 0011 refused)
+    # nothing changed, 0013's and 0012's steps included (they ran before 0011 refused)
     assert _version(engine) == head
     columns = {c["name"] for c in inspect(engine).get_columns("audit_deliveries")}
     assert {"outcome", "reason"} <= columns
     assert "gp_purge_marks" in inspect(engine).get_table_names()
+    assert "enregistreur" in {c["name"] for c in inspect(engine).get_columns("actors")}
     assert chain.verify(engine).intact
     assert purge_sql(env["HUB_DATABASE__URL"], [num])["gp_events"] == 1

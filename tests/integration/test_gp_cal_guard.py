@@ -13,13 +13,18 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from hub.domain.actors import Actor
 from hub.domain.cal_rules import CALRuleError
 from hub.domain.gp.validation import GPInput
+from hub.domain.rights import NotCalAuthor, NotDecisionAuthor
 from hub.stores.gp.service import GPService
 from hub.stores.gp.store import GPStore
 from tests.support.demandes import new_num_unique
 
 DAY = date(2025, 6, 10)
+
+#: the landlord every record of this module is prepared by (``auteur``)
+AUTHOR = Actor(id="bailleur-x", name="B", kind="bailleur")
 
 
 class Outbox:
@@ -43,10 +48,10 @@ class SlowReads(GPStore):
 
 
 def _record(service: GPService, num: str, code: str, fields: dict[str, str],
-            on: date = DAY, event_id: str | None = None) -> dict[str, Any]:
+            on: date = DAY, event_id: str | None = None, by: Actor = AUTHOR) -> dict[str, Any]:
     data = GPInput(num_unique=num, code=code, date_survenance=on, caracteristiques=fields,
                    event_id=event_id)
-    return service.prepare(data, "bailleur-x")
+    return service.prepare(data, by.id)
 
 
 @pytest.fixture
@@ -62,7 +67,7 @@ def _decided(service: GPService) -> str:
                          ("DECISCAL", {"CODECAL": "C", "LOGEMENT": "L", "DECISIONID": f"d-{num}",
                                        "DECISION": "ATTR", "RANG": "1",
                                        "DATEDEC": DAY.isoformat()})):
-        asyncio.run(service.record_all([_record(service, num, code, fields)]))
+        asyncio.run(service.record_all([_record(service, num, code, fields)], AUTHOR))
     return num
 
 
@@ -77,7 +82,7 @@ def test_two_concurrent_answers_to_one_decision_are_not_both_recorded(
 
     def answer(record: dict[str, Any]) -> None:
         try:
-            asyncio.run(service.record_all([record]))
+            asyncio.run(service.record_all([record], AUTHOR))
             outcomes.append("recorded")
         except CALRuleError as exc:
             outcomes.append(exc.rule)
@@ -98,6 +103,42 @@ def test_every_caller_of_the_service_meets_the_cal_rules(service: GPService) -> 
         "CODECAL": "C", "LOGEMENT": "L", "DECISIONID": "forged", "DECISION": "IRREC",
         "MOTIF": "IRRSEJ", "DATEDEC": DAY.isoformat()})
     with pytest.raises(CALRuleError) as info:
-        asyncio.run(service.record_all([forged]))
+        asyncio.run(service.record_all([forged], AUTHOR))
     assert info.value.rule == "R441-3/designation"
     assert service.store.timeline(num) == [] and service.publisher.sent == []  # type: ignore[attr-defined]
+
+
+def test_every_caller_of_the_service_meets_the_author_rules(service: GPService) -> None:
+    """Independent audit K, F4, below every route: a CAL's acts by a non-``bailleur``, and
+    an answer to a decision by another actor than its author, are refused by the service
+    itself; nothing stored nor published."""
+    commune = Actor(id="commune-x", name="C", kind="commune")
+    other_landlord = Actor(id="bailleur-y", name="Y", kind="bailleur")
+    num = new_num_unique()
+    acts = {"ORDREJCAL": {"CODECAL": "C", "DATECAL": DAY.isoformat()},
+            "EXAMCAL": {"CODECAL": "C", "DATECAL": DAY.isoformat()},
+            "DECISCAL": {"CODECAL": "C", "LOGEMENT": "L", "DECISIONID": "c-1",
+                         "DECISION": "IRREC", "MOTIF": "IRRRES", "DATEDEC": DAY.isoformat()}}
+    for code, fields in acts.items():
+        with pytest.raises(NotCalAuthor, match=code):
+            asyncio.run(service.record_all([_record(service, num, code, fields, by=commune)],
+                                           commune))
+    # a designation stays open to every holder (réservataires designate candidates)
+    designation = _record(service, num, "DESIGCAL", {"CODECAL": "C", "LOGEMENT": "L"}, by=commune)
+    ((stored, _),) = asyncio.run(service.record_all([designation], commune))
+    assert stored["auteur"] == "commune-x"
+    with pytest.raises(ValueError, match="another author"):  # records name their author
+        asyncio.run(service.record_all([designation], AUTHOR))
+
+    decided = _decided(service)
+    before = len(service.publisher.sent)  # type: ignore[attr-defined]
+    for by in (commune, other_landlord):
+        refusal = _record(service, decided, "REFUSDEM", {"DECISIONID": f"d-{decided}",
+                                                         "MOTIF": "loin"}, by=by)  # fmt: skip
+        with pytest.raises(NotDecisionAuthor):
+            asyncio.run(service.record_all([refusal], by))
+    assert len(service.publisher.sent) == before  # type: ignore[attr-defined]
+    answer = _record(service, decided, "ACCEPTDEM", {"DECISIONID": f"d-{decided}"})
+    ((stored, created),) = asyncio.run(service.record_all([answer], AUTHOR))
+    assert created and stored["auteur"] == AUTHOR.id
+    assert [e["codeTypeEvenement"] for e in service.store.timeline(num)] == ["DESIGCAL"]

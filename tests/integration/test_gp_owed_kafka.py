@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from hub.core.errors import PublishError
 from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
+from hub.domain.actors import Actor
 from hub.domain.gp.validation import GPInput
 from hub.stores.gp.service import GPService
 from hub.stores.gp.store import GPStore
@@ -23,6 +24,9 @@ from tests.support.demandes import new_num_unique
 from tests.support.refusing_topic import refusing_topic
 
 pytestmark = pytest.mark.kafka
+
+#: the landlord every record of this module is prepared by (``auteur``)
+AUTHOR = Actor(id="bailleur-x", name="B", kind="bailleur")
 
 
 def _visit(service: GPService, num: str, day: int) -> dict[str, Any]:
@@ -42,19 +46,19 @@ def test_events_stored_while_kafka_refused_them_are_published_later_in_order(
             async with refusing_topic(settings) as topic:
                 gp = GPService(store, publisher, topic=topic.name)
                 first = _visit(gp, x, 1)
-                await gp.record_all([first])
+                await gp.record_all([first], AUTHOR)
                 await topic.refuse()
                 owed = [_visit(gp, x, 2), _visit(gp, y, 3), _visit(gp, x, 4)]
                 for record in owed:
                     with pytest.raises(PublishError) as failed:
-                        await gp.record_all([record])
+                        await gp.record_all([record], AUTHOR)
                     assert failed.value.event_ids == (record["eventId"],)
                     assert failed.value.retriable
                 waiting = [r["eventId"] for r in store.unpublished()]
                 await topic.accept()
                 # a new event of x: x's owed events go first, in store order
                 later = _visit(gp, x, 5)
-                await gp.record_all([later])
+                await gp.record_all([later], AUTHOR)
                 after_later = [r["eventId"] for r in store.unpublished()]
                 assert await gp.republish() == 1  # y's, no client involved
                 assert await gp.republish() == 0
@@ -85,12 +89,12 @@ def test_a_resent_event_is_published_again_and_no_longer_owed(
                 record = _visit(gp, num, 1)
                 await topic.refuse()
                 with pytest.raises(PublishError):
-                    await gp.record_all([record])
+                    await gp.record_all([record], AUTHOR)
                 await topic.accept()
                 again = {**record, "occurredAt": record["occurredAt"] + 1}  # the client's retry
-                ((stored, created),) = await gp.record_all([again])
+                ((stored, created),) = await gp.record_all([again], AUTHOR)
                 assert not created and stored["eventId"] == record["eventId"]
-                await gp.record_all([again])  # acknowledged before: published once more
+                await gp.record_all([again], AUTHOR)  # acknowledged before: published once more
                 return [r["eventId"] for r in await topic.records(2)]
         finally:
             await publisher.close()

@@ -17,6 +17,7 @@ from connectors.sne import documents
 from connectors.sne.gateway.cal import CalRoute
 from connectors.sne.gateway.events import gp_events
 from connectors.sne.soap import Request, SoapFault
+from hub.domain.actors import Actor
 from hub.domain.gp.validation import GPInput
 from hub.stores.gp.service import GPService
 from hub.stores.gp.store import GPStore
@@ -24,6 +25,9 @@ from tests.integration.test_sne_gateway_cal import gp_doc
 from tests.support.demandes import new_num_unique
 
 DAY = date.today() - timedelta(days=5)
+#: the landlord of the decision, writing through both processes (an answer to a decision
+#: is its author's to record)
+LANDLORD = Actor(id="landlord-race", name="L", kind="bailleur")
 
 
 class Outbox:
@@ -46,7 +50,7 @@ def test_a_write_between_check_and_recording_undoes_the_sne_event(
     for code, fields in (("DESIGCAL", {"CODECAL": "C", "LOGEMENT": "L", "DESIGPREF": "true"}),
                          ("EXAMCAL", {"CODECAL": "C", "DATECAL": DAY.isoformat()}),
                          ("DECISCAL", decision)):
-        asyncio.run(rest.record(GPInput(num, code, DAY, fields), "rest-actor"))
+        asyncio.run(rest.record(GPInput(num, code, DAY, fields), LANDLORD))
     calls: list[tuple[str, list[dict[str, Any]]]] = []
 
     async def sne(operation: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +60,7 @@ def test_a_write_between_check_and_recording_undoes_the_sne_event(
         calls.append((operation, events))
         if operation == "ajouterEvenementDemande":
             await rest.record(GPInput(num, "REFUSDEM", DAY + timedelta(days=1),
-                                      {"DECISIONID": f"d-{num}", "MOTIF": "loin"}), "rest-actor")
+                                      {"DECISIONID": f"d-{num}", "MOTIF": "loin"}), LANDLORD)
             root = documents.load(params["fluxXml"], "evenement", validate=False)
             root.find(documents.q("listeEvenements"))[0].insert(  # type: ignore[index]
                 0, documents.element("idEvenement", "4242"))
@@ -68,7 +72,7 @@ def test_a_write_between_check_and_recording_undoes_the_sne_event(
     req = Request("GestionPartageeEVTImplService", "ajouterEvenementDemande",
                   {"fluxXml": flux}, mtom=False)
     with pytest.raises(SoapFault) as err:
-        asyncio.run(route.add("soap-actor", req, sne))
+        asyncio.run(route.add(LANDLORD, req, sne))
     assert err.value.code == "REGLE_CAL"
     assert err.value.message.startswith("R441-3/reponse-unique")
     # relayed once, then deleted at the SNE by its id

@@ -7,6 +7,13 @@ event on it; then every actor, for every other actor's demand and every operatio
 demand, gets a Fault ``ACCES`` — and the SNE (simulator) shows nothing was forwarded. List
 answers are cut to the caller's demands; calls without valid credentials get
 ``AUTHENTIFICATION``.
+
+Write rights (independent audit K, F3, F4): the 20 are registering offices (guichets and
+bailleurs by their kind, communes and réservataires registered ``enregistreur: true``);
+actors that are none, holding a demand, read it but get ``ACCES`` on every operation that
+writes it (``getNumUnique`` whatever the operation, ``getDeclarationNouveauDalo``), and a
+non-landlord gets ``ACCES`` on a CAL act (``DECISCAL``, ``EXAMCAL``) — nothing reaches
+the SNE.
 """
 
 from __future__ import annotations
@@ -32,8 +39,9 @@ from hub.core import xmlsafe
 from hub.core.db import make_engine, migrate
 from hub.core.settings import HubSettings
 from hub.dev.sne_simulator import create_app as simulator_app
+from hub.stores.access.holders import Holders
 from tests.integration.api_support import register
-from tests.support.sne import new_demande_xml, serve, serve_at
+from tests.support.sne import dalo_xml, new_demande_xml, serve, serve_at
 
 pytestmark = pytest.mark.kafka
 WS = "http://ws.metier.nuu.application.i2/"
@@ -108,7 +116,10 @@ def world(settings: HubSettings,
             erps = []
             for i in range(N_ACTORS):
                 kind = ("guichet", "bailleur", "reservataire", "commune")[i % 4]
-                caller = register(engine, kind=kind, communes=(COMMUNES[i % len(COMMUNES)],))
+                # registering offices all: a commune's or réservataire's by its registration
+                caller = register(engine, kind=kind, communes=(COMMUNES[i % len(COMMUNES)],),
+                                  enregistreur=True if kind in ("reservataire", "commune")
+                                  else None)  # fmt: skip
                 key = caller.headers["Authorization"].removeprefix("Bearer ")
                 # half the ERPs use the Bearer header, half a WS-Security UsernameToken
                 creds: dict[str, Any] = ({"bearer": key} if i % 2 == 0
@@ -127,6 +138,16 @@ def world(settings: HubSettings,
                 assert erp.event_id, answer
             yield base, erps, engine
     engine.dispose()
+
+
+def _holding_reader(base: str, engine: Engine, settings: HubSettings, kind: str, num: str,
+                    enregistreur: bool | None = None) -> Erp:  # fmt: skip
+    """An actor that holds ``num`` (as its feed would say) and is no registering office."""
+    caller = register(engine, kind=kind, communes=(COMMUNES[0],), enregistreur=enregistreur)
+    Holders(engine, settings).add(caller.actor.id, num)
+    key = caller.headers["Authorization"].removeprefix("Bearer ")
+    return Erp(caller.actor.id, key, "R" + uuid.uuid4().hex[:4].upper(),
+               _services(base, bearer=key), num=num)
 
 
 def _events_of(erp: Erp) -> list[str]:
@@ -256,3 +277,79 @@ def test_unauthenticated_or_forged_callers_get_a_fault(
     # the event-type catalogue concerns no demand: any authenticated caller reads it
     erps[2].services[GP].listerTypesEvenementsNationaux(
         fluxXml=documents.document("LTE", erps[2].guichet, {}))
+
+
+def _write_demand(op: str) -> Callable[[Erp], Any]:
+    """A ``getNumUnique`` of operation ``op`` on the caller's held demand (CRE: a new one)."""
+    def attempt(me: Erp) -> Any:
+        num = {} if op == "CRE" else {"num_unique": me.num}
+        return me.services[DEMANDE].getNumUnique(fluxXml=new_demande_xml(
+            me.guichet, [COMMUNES[0]], operation=op, nom="AUTHZW", **num))
+    return attempt
+
+
+#: every gateway operation that writes the demand itself, aimed at the demand the
+#: caller holds (``num``) or creating one
+DEMAND_WRITES: dict[str, Callable[[Erp], Any]] = {
+    **{f"getNumUnique({op})": _write_demand(op) for op in ("CRE", "MOD", "REN", "RAD")},
+    "getDeclarationNouveauDalo": lambda me: me.services[DEMANDE].getDeclarationNouveauDalo(
+        fluxXml=dalo_xml(me.guichet, me.num)),
+}
+
+
+def cal_doc(guichet: str, num: str, code: str, fields: dict[str, str]) -> bytes:
+    return documents.document("AJO", guichet, {"operation": {"numUnique": num},
+                                               "listeEvenements": [{
+        "codeTypeEvenement": code, "dateSurvenance": "2026-11-10",
+        "listeCaracteristiquesSpecifiques": [
+            {"code": k, "valeurCaracteristiqueSpecifique": v} for k, v in fields.items()]}]})
+
+
+def test_only_registering_offices_write_demands_through_the_gateway(
+        world: tuple[str, list[Erp], Engine], settings: HubSettings) -> None:
+    """F3 by SOAP: holders that are no registering office read the demand, and get
+    ``ACCES`` naming the write right on every operation that writes it; the SNE shows
+    nothing changed."""
+    base, erps, engine = world
+    owner = erps[1]
+    readers = [_holding_reader(base, engine, settings, kind, owner.num, right)
+               for kind, right in (("commune", None), ("reservataire", None), ("etat", None),
+                                   ("epci", None), ("bailleur", False), ("guichet", False))]
+    failures = []
+    for me in readers:
+        doc = me.services[DEMANDE].getDemandeLogement(codeGuichet=me.guichet, numUnique=me.num)
+        assert owner.num.encode() in doc  # it holds the demand: reading is open
+        for name, attempt in DEMAND_WRITES.items():
+            try:
+                attempt(me)
+                failures.append((me.actor_id, name, "answered"))
+            except Fault as err:
+                if _fault_code(err) != "ACCES" or "does not write demands" not in err.message:
+                    failures.append((me.actor_id, name, f"{_fault_code(err)} {err.message}"))
+    assert failures == []
+    assert _events_of(owner) == [owner.event_id]
+    doc = owner.services[DEMANDE].getDemandeLogement(codeGuichet=owner.guichet,
+                                                     numUnique=owner.num)
+    assert b"dateRadiation" not in doc and b"AUTHZW" not in doc
+
+
+def test_a_cal_act_by_a_non_landlord_is_refused_by_the_gateway(
+        world: tuple[str, list[Erp], Engine], settings: HubSettings) -> None:
+    """F4 by SOAP: ``ajouterEvenementDemande`` of a CAL decision or examination by a holder
+    that is no ``bailleur`` (a commune registering office included) is ``ACCES`` before
+    anything reaches the SNE or the hub's store."""
+    _base, erps, engine = world
+    owner = erps[1]
+    commune = next(e for e in erps if e.actor_id.startswith("t-comm"))  # enregistreur: true
+    Holders(engine, settings).add(commune.actor_id, owner.num)
+    decision = {"CODECAL": "CAL-X", "LOGEMENT": "LGT-1", "DECISIONID": f"d-{uuid.uuid4().hex[:8]}",
+                "DECISION": "IRREC", "MOTIF": "IRRRES", "DATEDEC": "2026-11-10"}
+    for code, fields in (("DECISCAL", decision),
+                         ("EXAMCAL", {"CODECAL": "CAL-X", "DATECAL": "2026-11-10"})):
+        with pytest.raises(Fault) as err:
+            commune.services[GP].ajouterEvenementDemande(
+                fluxXml=cal_doc(commune.guichet, owner.num, code, fields))
+        assert _fault_code(err.value) == "ACCES", err.value.message
+        assert code in err.value.message and "bailleur" in err.value.message
+    assert _events_of(owner) == [owner.event_id]
+

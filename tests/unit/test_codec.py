@@ -68,6 +68,7 @@ def samples(rich: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "version": 3,
         "updatedAt": T0,
         "deleted": False,
+        "enregistreur": True,
     }
     gp = {
         "eventId": "g1",
@@ -229,6 +230,25 @@ def test_schema_evolution_v1_message_decodes_with_current_reader(codec: Codec) -
     assert rec["changedFields"] == [] and rec["versionInterface"] == "02.01"  # defaults
     assert rec["demande"]["demandeLogement"]["numGuichet"] == "10691"
     assert codec.decode_as(data, "DemandeEvent") == rec
+
+
+@pytest.mark.parametrize("name", ["ActorRegistration", "DispatchControl"])
+def test_actor_registration_v1_decodes_without_a_write_right(
+        codec: Codec, rich: dict[str, Any], name: str) -> None:  # fmt: skip
+    """Registrations written before ``enregistreur`` (on hub.actors, in the controls of
+    hub.demandes) still decode: null, the default of the actor's kind."""
+    from hub.domain.actors import Actor
+
+    ws = codec.registry.version(name, "v1")
+    actor = {k: v for k, v in samples(rich)["ActorRegistration"].items() if k != "enregistreur"}
+    old = actor if name == "ActorRegistration" else {"controlId": "c", "issuedAt": T0,
+                                                     "actor": actor}  # fmt: skip
+    body = io.BytesIO()
+    schemaless_writer(body, ws.parsed, old)
+    got_name, rec = codec.decode(MARKER + ws.fingerprint + body.getvalue())
+    registration = rec if name == "ActorRegistration" else rec["actor"]
+    assert got_name == name and registration == {**actor, "enregistreur": None}
+    assert Actor.from_avro(registration).writes_demands  # a bailleur: by its kind
 
 
 def test_decode_as_refuses_another_schema(codec: Codec, rich: dict) -> None:

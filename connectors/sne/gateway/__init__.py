@@ -124,7 +124,7 @@ class Gateway:
         if await to_thread.run_sync(self.cal.concerns, req):
             if req.operation != "ajouterEvenementDemande":
                 raise self.cal.refuse_change(req)
-            parts = await self.cal.add(actor.id, req, self._forward)
+            parts = await self.cal.add(actor, req, self._forward)
         else:
             parts = await self._forward(req.operation, req.params)
         answer = parts.get("return")

@@ -19,8 +19,15 @@ Authorization, per object, with the REST API's notion of holding
   numbered demand, ``listerEvenementsDemande``, ``ajouter/modifier/supprimerEvenement
   Demande`` — needs the actor to hold that demand, else Fault ``ACCES`` (HTTP 403), the same
   whether the demand exists or not, and nothing is forwarded;
-* a creation (``getNumUnique`` CRE/CRS) is open; the numéro the SNE assigns becomes held
-  by the caller;
+* writing a demand — ``getNumUnique`` whatever its operation (CRE, CRS, MOD, REN, RAD,
+  SUP), ``getDeclarationNouveauDalo`` — needs the write right of a registering office
+  (:func:`hub.domain.rights.require_demand_writer`), checked first, else Fault
+  ``ACCES`` (HTTP 403) naming the rule; nothing is forwarded;
+* a creation (``getNumUnique`` CRE/CRS) by such an actor needs no holding; the numéro the
+  SNE assigns becomes held by the caller;
+* an ``ajouter``/``modifierEvenementDemande`` naming a CAL act (``ORDREJCAL``,
+  ``EXAMCAL``, ``DECISCAL``) needs a ``bailleur`` (:func:`hub.domain.rights.require_cal_author`),
+  else Fault ``ACCES``, whatever route records it afterwards;
 * list answers (``getDemandesRadieesDepuisLe``, ``getNouveauxDaloDepuisLe``,
   ``rechercheDemandeMulticritere``: ``listeDemandes``; ``getDoublons``: ``listeDoublons``)
   are cut to the demands the caller holds;
@@ -41,13 +48,15 @@ from sqlalchemy import Engine
 
 from connectors.sne import documents
 from connectors.sne.documents import q
+from connectors.sne.gateway.events import gp_events
 from connectors.sne.operations import DOCUMENT
 from connectors.sne.soap import Request, SoapFault
 from hub.core import xmlsafe
 from hub.core.db import make_engine, migrate
-from hub.core.errors import AuthenticationError
+from hub.core.errors import AuthenticationError, ForbiddenError
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
+from hub.domain.rights import require_cal_author, require_demand_writer
 from hub.stores.access.holders import Holders
 from hub.stores.access.keys import KeyStore
 
@@ -57,6 +66,10 @@ PASSWORD_TEXT = (
     "oasis-200401-wss-username-token-profile-1.0#PasswordText"
 )
 _CREATIONS = ("CRE", "CRS")
+#: operations that write the demand itself: a registering office's (module doc)
+_DEMAND_WRITES = {"getNumUnique", "getDeclarationNouveauDalo"}
+#: GP operations whose events carry their type: a CAL act needs a bailleur
+_GP_WRITES = {"ajouterEvenementDemande", "modifierEvenementDemande"}
 #: operations whose request names one demand in its business document
 _ONE_DEMAND_DOC = {
     "getDeclarationNouveauDalo",
@@ -141,6 +154,14 @@ class SoapAuthorizer:
         """Before forwarding: :class:`SoapFault` ``ACCES`` unless ``actor`` may do ``req``.
         ``event`` is the parsed demand of a ``getNumUnique`` (None otherwise)."""
         op, flux = req.operation, req.params.get("fluxXml")
+        try:
+            if op in _DEMAND_WRITES:
+                require_demand_writer(actor)
+            elif op in _GP_WRITES and isinstance(flux, bytes):
+                _, _, events = gp_events(flux)
+                require_cal_author(actor, (str(e.get("codeTypeEvenement") or "") for e in events))
+        except ForbiddenError as exc:
+            raise SoapFault("ACCES", exc.message, status=403) from None
         if op == "getDemandeLogement":
             await self._require(actor, str(req.params.get("numUnique") or "").strip())
         elif op == "getNumUnique" and event is not None:

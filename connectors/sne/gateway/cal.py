@@ -58,7 +58,8 @@ from connectors.sne import documents
 from connectors.sne.documents import q
 from connectors.sne.gateway.events import caracteristiques, gp_events
 from connectors.sne.soap import Request, SoapFault
-from hub.core.errors import HubError, InputError, PublishError
+from hub.core.errors import ForbiddenError, HubError, InputError, PublishError
+from hub.domain.actors import Actor
 from hub.domain.cal_rules import CALRuleError
 from hub.domain.gp.validation import GPInput
 from hub.stores.cal.guard import HISTORY_CODES, check_cal_records
@@ -164,14 +165,17 @@ class CalRoute:
         check_cal_records(records, self.gp.store.timeline, self.gp.store.decision_events)
         return num, records
 
-    async def add(self, auteur: str, req: Request, forward: Forward) -> dict[str, Any]:
-        """Check, forward, record (module doc); the SNE's answer parts, or a SoapFault."""
+    async def add(self, author: Actor, req: Request, forward: Forward) -> dict[str, Any]:
+        """Check, forward, record (module doc); the SNE's answer parts, or a SoapFault
+        (``ACCES`` for an answer by another actor than the decision's)."""
         flux: bytes = req.params["fluxXml"]
         async with self._lock:
             try:
-                num, records = await to_thread.run_sync(self._prepare, auteur, flux)
+                num, records = await to_thread.run_sync(self._prepare, author.id, flux)
             except CALRuleError as exc:
                 raise fault(exc) from None
+            except ForbiddenError as exc:
+                raise SoapFault("ACCES", exc.message, status=403) from None
             parts = await forward(req.operation, req.params)
             answer = parts.get("return")
             if not isinstance(answer, bytes) or documents.anomalies(
@@ -195,7 +199,7 @@ class CalRoute:
                     }
                 )
             try:
-                await self.gp.record_all(final)
+                await self.gp.record_all(final, author)
             except PublishError:
                 # stored and owed to Kafka: hub api publishes it (logged by the publisher);
                 # the SNE has acted, the ERP's answer stays the SNE's
@@ -204,6 +208,8 @@ class CalRoute:
                 await self._undo(forward, num, flux, [i for i in idents if i])
                 if isinstance(exc, CALRuleError):
                     raise fault(exc) from None
+                if isinstance(exc, ForbiddenError):
+                    raise SoapFault("ACCES", exc.message, status=403) from None
                 raise
             return parts
 

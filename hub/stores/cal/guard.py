@@ -17,7 +17,13 @@ every batch of records before it is stored, so a ``DECISCAL``, ``ACCEPTDEM`` or
 * an answer (``ACCEPTDEM``/``REFUSDEM``) is checked with
   :func:`~hub.domain.cal_rules.check_response` against the demand's history: it must name
   (``DECISIONID``) an attribution made to that applicant, within 10 days, once, a refusal
-  with its reason; a ``LOGEMENT`` it names must be the decision's.
+  with its reason; a ``LOGEMENT`` it names must be the decision's. Its author must be the
+  decision's (:func:`hub.domain.rights.require_decision_author`, a 403 checked before the
+  R441-3 rules: any holder could otherwise pre-empt the applicant's one answer).
+
+The kind of the author of a CAL act (:data:`hub.domain.rights.CAL_ACTS`) is checked by
+:meth:`hub.stores.gp.service.GPService.record_all`, which knows the author (the records
+name it by id only), and by the SOAP gateway before it forwards anything.
 
 Records the batch re-sends (same ``eventId`` as a stored one) are left out of the
 histories, so an idempotent retry is checked like the first sending. The GP service runs
@@ -33,6 +39,7 @@ from datetime import date
 from typing import Any
 
 from hub.domain.cal_rules import CALRuleError, Candidate, Decision, check_decision, check_response
+from hub.domain.rights import require_decision_author
 
 DECISION = "DECISCAL"
 ANSWERS = ("ACCEPTDEM", "REFUSDEM")
@@ -101,8 +108,9 @@ def decision_of(decision_id: str, records: Sequence[Record]) -> Decision:
 def check_cal_records(
     records: Sequence[Record], timeline: Timeline, decision_events: DecisionEvents
 ) -> None:
-    """Raise :class:`CALRuleError` if a record of ``records`` breaks a CAL rule (see the
-    module doc); records of other types are not looked at."""
+    """Raise :class:`CALRuleError` if a record of ``records`` breaks a CAL rule, and
+    :class:`~hub.domain.rights.NotDecisionAuthor` for an answer recorded by another actor
+    than the decision's (see the module doc); records of other types are not looked at."""
     sent = {r["eventId"] for r in records}
 
     def history(num: str) -> list[Record]:
@@ -126,13 +134,20 @@ def check_cal_records(
         f = _fields(r)
         decision_id = f.get("DECISIONID", "")
         earlier = [a for a in answered if a["numUnique"] == r["numUnique"]]
+        past = [*history(r["numUnique"]), *earlier]
+        decided_by = (
+            e["auteur"]
+            for e in past
+            if e["codeTypeEvenement"] == DECISION and _fields(e).get("DECISIONID") == decision_id
+        )
+        require_decision_author(r["auteur"], decided_by, decision_id)
         made = check_response(
             r["numUnique"],
             decision_id,
             r["codeTypeEvenement"] == "ACCEPTDEM",
             f.get("MOTIF"),
             date.fromisoformat(r["dateSurvenance"]),
-            [*history(r["numUnique"]), *earlier],
+            past,
         )
         if f.get("LOGEMENT") not in (None, _fields(made).get("LOGEMENT")):
             raise CALRuleError(

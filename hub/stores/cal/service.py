@@ -23,6 +23,7 @@ from datetime import date
 from typing import Any
 
 from hub.core.errors import PublishError
+from hub.domain.actors import Actor
 from hub.domain.cal_rules import CALRuleError, Decision
 from hub.domain.gp.validation import GPInput
 from hub.stores.gp.service import GPService
@@ -101,12 +102,13 @@ class CALService:
     def __init__(self, gp: GPService) -> None:
         self.gp = gp
 
-    async def decide(self, d: Decision, auteur: str) -> list[dict[str, Any]]:
-        """Store and publish the events of ``d`` once the CAL rules pass (CALRuleError
-        naming the rule otherwise). A re-sent decision (same id) is idempotent."""
-        records = [self.gp.prepare(i, auteur) for i in decision_inputs(d)]
+    async def decide(self, d: Decision, author: Actor) -> list[dict[str, Any]]:
+        """Store and publish the events of ``d`` by ``author`` once the CAL rules pass
+        (CALRuleError naming the rule otherwise; a non-``bailleur`` author is refused by
+        the GP service). A re-sent decision (same id) is idempotent."""
+        records = [self.gp.prepare(i, author.id) for i in decision_inputs(d)]
         try:
-            return [r for r, _ in await self.gp.record_all(records)]
+            return [r for r, _ in await self.gp.record_all(records, author)]
         except PublishError as exc:  # the client retries with this id: the same decision
             raise PublishError(exc.message, event_ids=exc.event_ids,
                                decision_id=d.decision_id, code=exc.code) from None  # fmt: skip
@@ -118,10 +120,11 @@ class CALService:
         accepte: bool,
         motif: str | None,
         on: date,
-        auteur: str,
+        author: Actor,
     ) -> tuple[dict[str, Any], bool]:
-        """Record the applicant's answer (ACCEPTDEM / REFUSDEM) once the R441-3 checks
-        pass (:mod:`hub.stores.cal.guard`); the answer names the decision's dwelling.
+        """Record the applicant's answer (ACCEPTDEM / REFUSDEM), by ``author``, once the
+        R441-3 checks pass and ``author`` is the decision's (:mod:`hub.stores.cal.guard`);
+        the answer names the decision's dwelling.
         (The stored record, created): the identical answer re-sent is found (created
         false) and published again (module doc)."""
         if not accepte and not (motif or "").strip():  # named as the rule, not a field
@@ -140,6 +143,6 @@ class CALService:
             code="ACCEPTDEM" if accepte else "REFUSDEM",
             date_survenance=on,
             caracteristiques=fields,
-            event_id=answer_event_id(num_unique, decision_id, accepte, motif, on, auteur),
+            event_id=answer_event_id(num_unique, decision_id, accepte, motif, on, author.id),
         )
-        return await self.gp.record(data, auteur)
+        return await self.gp.record(data, author)

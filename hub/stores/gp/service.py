@@ -4,7 +4,10 @@ Every batch holding a CAL event goes through the CAL rules inside the transactio
 stores it (:func:`hub.stores.cal.guard.check_cal_records`, :meth:`GPStore.append_all`): a CAL
 decision or an answer to one meets the same CCH R441-3 checks whether it comes from
 ``/cal``, from the gestion partagée route or from any other caller of this service, and
-two concurrent batches are checked one after the other.
+two concurrent batches are checked one after the other. Before that, the author's kind:
+a CAL's own acts (:data:`hub.domain.rights.CAL_ACTS`: agenda, examination, decision) are
+recorded by a ``bailleur`` only, whatever the route (403 otherwise) — every caller names
+the author (:meth:`GPService.record_all`).
 
 Order: the record is stored (the source of truth), and owed to ``hub.evenements`` in the
 same transaction, before it is published (:mod:`hub.stores.gp.publication`: the demands'
@@ -23,7 +26,9 @@ from typing import Any
 
 from hub.core import topics
 from hub.core.errors import PublishError, TransientError
+from hub.domain.actors import Actor
 from hub.domain.gp.validation import GPInput, validate_gp_event
+from hub.domain.rights import require_cal_author
 from hub.stores.cal.guard import CAL_CODES, check_cal_records
 from hub.stores.gp.publication import Publication, Publisher
 from hub.stores.gp.store import GPStore
@@ -43,11 +48,18 @@ class GPService:
         """The validated ``EvenementGP`` record (not stored)."""
         return validate_gp_event(self.store.catalogue(), data, auteur=auteur, source=source)
 
-    async def record_all(self, records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], bool]]:
-        """Check ``records`` against the CAL rules (:class:`~hub.domain.cal_rules.CALRuleError`),
-        store them together, then publish each (stored first, see module doc);
-        :class:`PublishError` (retriable, with the batch's event ids) when Kafka did not
-        acknowledge them."""
+    async def record_all(
+        self, records: list[dict[str, Any]], author: Actor
+    ) -> list[tuple[dict[str, Any], bool]]:
+        """Check ``records`` — every one prepared with ``author`` as its ``auteur``
+        (``ValueError`` otherwise: a caller's mistake) — against the author's kind
+        (:class:`~hub.domain.rights.NotCalAuthor`, module doc) and the CAL rules
+        (:class:`~hub.domain.cal_rules.CALRuleError`), store them together, then publish
+        each (stored first, see module doc); :class:`PublishError` (retriable, with the
+        batch's event ids) when Kafka did not acknowledge them."""
+        if any(r["auteur"] != author.id for r in records):
+            raise ValueError("records of another author than the one named")
+        require_cal_author(author, (r["codeTypeEvenement"] for r in records))
         codec = get_codec()
         for r in records:
             codec.encode("EvenementGP", r)  # what cannot be published is not stored either
@@ -73,8 +85,9 @@ class GPService:
             ) from None
         return stored
 
-    async def record(self, data: GPInput, auteur: str) -> tuple[dict[str, Any], bool]:
-        return (await self.record_all([self.prepare(data, auteur)]))[0]
+    async def record(self, data: GPInput, author: Actor) -> tuple[dict[str, Any], bool]:
+        """:meth:`prepare` then :meth:`record_all` of one event by ``author``."""
+        return (await self.record_all([self.prepare(data, author.id)], author))[0]
 
     async def republish(self, demands: int = 100) -> int:
         """Publish what the store owes Kafka, for up to ``demands`` demands

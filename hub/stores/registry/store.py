@@ -90,6 +90,7 @@ def _to_actor(row: ActorRow) -> Actor:
             "profile": row.profile,
             "filters": row.filters,
             "delivery": {"channel": row.delivery_channel, "options": row.delivery_options},
+            "enregistreur": row.enregistreur,
             "version": row.version,
             "updated_at_ms": _to_ms(row.updated_at),
         }
@@ -161,6 +162,7 @@ class ActorStore:
         row.filters = actor.filters.model_dump(mode="json")
         row.delivery_channel = actor.delivery.channel
         row.delivery_options = dict(actor.delivery.options)
+        row.enregistreur = actor.enregistreur
         row.version += 1
         row.updated_at, row.deleted_at = now, None
         stored = actor.model_copy(update={"version": row.version, "updated_at_ms": _to_ms(now)})

@@ -53,6 +53,8 @@ class ActorRow(Base):
     filters: Mapped[dict[str, Any]]
     delivery_channel: Mapped[str] = mapped_column(String(16))
     delivery_options: Mapped[dict[str, Any]]
+    #: ``Actor.enregistreur``: writes demands; None: the default of its kind (migration 0013)
+    enregistreur: Mapped[bool | None]
     #: increases by one at every add, update, remove and re-add
     version: Mapped[int]
     created_at: Mapped[datetime]
