@@ -2,10 +2,11 @@
 
 It serves ``POST /hook/<actor id>`` on 127.0.0.1 (uvicorn in a thread of the harness),
 answers 204, and keeps, per actor and in arrival order, the decoded JSON body, whether
-its ``X-Passerelle-Signature`` is the HMAC the actor would compute with its key
-(:func:`connectors.outbound.webhook.actor_key`), and when it arrived. :meth:`stop` closes the
-listening socket, so a stopped receiver refuses connections (a receiver that is down);
-:meth:`start` serves again on the same port.
+its ``X-Passerelle-Signature`` and ``X-Passerelle-Signature-V2`` are the HMACs the actor
+would compute with its key (:func:`connectors.outbound.webhook.actor_key`), the V2's
+timestamp within the 5 minutes docs/api.md tells receivers to allow, and when it arrived.
+:meth:`stop` closes the listening socket, so a stopped receiver refuses connections (a
+receiver that is down); :meth:`start` serves again on the same port.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from connectors.outbound.webhook import actor_key, sign
+from connectors.outbound.webhook import actor_key, sign, sign_v2
 from hub.core.errors import TransientError
 
 
@@ -58,8 +59,13 @@ class Receiver:
         actor_id = request.path_params["actor"]
         body = await request.body()
         key = self._keys.setdefault(actor_id, actor_key(self.secret, actor_id))
-        signed = hmac.compare_digest(request.headers.get("x-passerelle-signature", ""),
-                                     sign(key, body))  # fmt: skip
+        h = request.headers
+        signed = hmac.compare_digest(h.get("x-passerelle-signature", ""), sign(key, body))
+        ts = h.get("x-passerelle-timestamp", "")
+        v2 = sign_v2(key, ts, h.get("x-passerelle-event-id", ""), h.get("x-passerelle-offset", ""),
+                     body)  # fmt: skip
+        signed = (signed and ts.isdigit() and abs(time.time() - int(ts)) <= 300
+                  and hmac.compare_digest(h.get("x-passerelle-signature-v2", ""), v2))  # fmt: skip
         record = json.loads(body)
         with self._lock:
             got = self.got.setdefault(actor_id, Received())

@@ -11,7 +11,11 @@ criteria the SNE data cannot tell (issue 20 point 4; docs/cotation.md).
   (:meth:`hub.stores.statistics.store.StatisticsStore.seuils`, folded by ``hub stats
   fold``): withheld below 11 applicants of the EPCI, those criteria are then ``indetermine``.
 * ``POST /demandes/{num}/cotation/declarations``: a declaration of a ``declaration``
-  criterion of a grid in force today; taken into account by the next score.
+  criterion of a grid in force today; taken into account by the next score. A profile
+  declares or withdraws only the declared criteria it reads
+  (:func:`hub.domain.profiles_cotation.declarable_by`): 403 otherwise, decided before the
+  grid is looked at, so the answer says nothing of the criteria of the grid beyond what
+  the profile reads.
 
 Both are per-demand routes: holders only (403 otherwise), like the timeline.
 """
@@ -32,12 +36,12 @@ from hub.api.models import MAX_ID, MAX_TEXT, NUM_UNIQUE, Strict
 from hub.api.problems import responses
 from hub.api.snapshots import LatestSnapshots
 from hub.api.text import ID_PATTERN, Text
-from hub.core.errors import InputError, NotFoundError, UnknownCommuneError
+from hub.core.errors import ForbiddenError, InputError, NotFoundError, UnknownCommuneError
 from hub.domain.actors import Actor
 from hub.domain.cotation import Grille, Score, score, shipped_grids
 from hub.domain.days import FIRST_DAY, LAST_DAY  # the dates a score may be asked for
 from hub.domain.geo import get_geography
-from hub.domain.profiles_cotation import cut_score
+from hub.domain.profiles_cotation import PUBLIC_DECLARED, cut_score, declarable_by
 from hub.domain.statistics import SeuilsSource
 from hub.stores.cotation.store import DeclarationStore, NewDeclaration
 from hub.stores.statistics.store import StatisticsStore
@@ -245,11 +249,18 @@ async def declare(
     actor: Actor = Depends(current_actor),  # noqa: B008
     ctx: ApiContext = Depends(get_context),  # noqa: B008
 ) -> Any:
-    """Only a criterion of source ``declaration`` in the EPCI's grid in force today;
-    ``valeur=false`` withdraws it. The latest declaration of a criterion is in force from
-    now on. 201 when recorded, 200 when the same ``declarationId`` was recorded before
-    with the same content, 409 when it was used for another."""
+    """Only a criterion of source ``declaration`` in the EPCI's grid in force today,
+    that the caller's profile reads (403 otherwise, whether or not the grid has it);
+    ``valeur=false`` withdraws it. The latest declaration of a criterion is in force
+    from now on. 201 when recorded, 200 when the same ``declarationId`` was recorded
+    before with the same content, 409 when it was used for another."""
     await ctx.require_holder(actor, num_unique)
+    if not declarable_by(actor.profile, body.critere):
+        # the same answer for a withheld criterion and an unknown code (module doc)
+        raise ForbiddenError(
+            f"profile {actor.profile} declares only the criteria it reads "
+            f"({', '.join(sorted(PUBLIC_DECLARED))}): {body.critere} refused"
+        )
     today = datetime.now(UTC).date()
     check_declarable(body.epci, body.critere, today)
     new = NewDeclaration(

@@ -16,6 +16,11 @@ with its ``declarePar``, and its points leave ``total``: the total of a cut scor
 sum of the criteria the profile sees, else ``total`` minus what is listed would show the
 points withheld. A score *hors cotation* keeps its total (it reads only the DALO status,
 which every profile receives). ``maximum`` stays the grid's (the grid is public).
+
+Writing follows reading (:func:`declarable_by`, independent audit K F5): a profile
+declares or withdraws only the declared criteria it reads — the full-score profiles any,
+the others those of :data:`PUBLIC_DECLARED` — else an actor that must not know a fact
+(offence, sexual life: RGPD art. 9, 10) could rewrite it and move the applicant's score.
 """
 
 from __future__ import annotations
@@ -57,6 +62,15 @@ def withheld(critere: Critere) -> bool:
     if rule == "declaration":
         return critere.code not in PUBLIC_DECLARED
     return rule not in FIELD_RULES
+
+
+def declarable_by(profile: str, critere: str) -> bool:
+    """Whether ``profile`` may declare (or withdraw) the criterion ``critere``: any for
+    the full-score profiles; for the others, only the declared criteria they read
+    (:data:`PUBLIC_DECLARED`). Decided from the code alone, never from a grid, so a
+    refusal tells nothing of the criteria a grid or a demand holds (an unknown code is
+    refused alike)."""
+    return _full(profile) or critere in PUBLIC_DECLARED
 
 
 def withheld_codes(grid: Grille) -> frozenset[str]:

@@ -17,7 +17,7 @@ demand of their own in one commune of the Métropole Rouen Normandie (its cotati
 and try every demand operation on it: only registering offices get 202, the others 403
 naming the write right, and their demands stay. A CAL's acts are refused to non-landlords on
 the gestion partagée route too, the applicant's answer to another actor's decision is
-refused.
+refused, and a profile declares only the cotation criteria it reads.
 """
 
 from __future__ import annotations
@@ -345,7 +345,7 @@ WRITES = {
     ("POST", "/demandes/{num_unique}/evenements-gp"): "a CAL's acts: a bailleur",
     ("POST", "/cal/decisions"): "a bailleur",
     ("POST", "/cal/decisions/{decision_id}/reponses"): "the decision's author",
-    ("POST", "/demandes/{num_unique}/cotation/declarations"): "holding the demand",
+    ("POST", "/demandes/{num_unique}/cotation/declarations"): "a criterion its profile reads",
 }
 #: the commune of the write-right actors: in the Métropole Rouen Normandie (a cotation
 #: grid), used by no other test
@@ -427,6 +427,7 @@ def _problem(r: Any, status: int, code: str) -> dict[str, Any]:
 NO_WRITE_RIGHT = "does not write demands"
 NOT_CAL_AUTHOR = "records a CAL's acts"
 NOT_DECISION_AUTHOR = "is recorded by the actor that recorded the decision"
+WITHHELD = "declares only the criteria it reads"
 
 
 def _refused(r: Any, says: str) -> dict[str, Any]:
@@ -549,3 +550,31 @@ def test_only_the_decisions_author_records_the_applicants_answer(world: World) -
     assert r.status_code == 201, r.text
     assert r.json()["evenement"]["auteur"] == landlord.actor.id
 
+
+def test_a_profile_declares_only_the_cotation_criteria_it_reads(writers: Writers) -> None:
+    """F5: a criterion withheld from a profile (docs/profiles.md) is neither declared nor
+    withdrawn by it: 403, word for word the answer to a code no grid has
+    (nothing tells the criterion is on the demand's grid); the full profile's declaration
+    stands. A criterion every profile reads is declared by any."""
+    client, num = writers.client, writers.shared
+    url = f"/demandes/{num}/cotation/declarations"
+    sensible = next(w.who for w in writers.writers if w.who.actor.profile == "consultant_sensible")
+    body = {"epci": ROUEN_EPCI, "critere": "VIOL_AGRESSION_DOMICILE", "valeur": True}
+    r = client.post(url, headers=sensible.headers, json=body)
+    assert r.status_code == 201, r.text
+    others = [w.who for w in writers.writers if w.who.actor.profile != "consultant_sensible"]
+    for who in others:
+        answers = []
+        for code in ("VIOL_AGRESSION_DOMICILE", "JEUNE_ASE", "ASTROLOGIE"):
+            r = client.post(url, headers=who.headers,
+                            json={**body, "critere": code, "valeur": False})
+            answers.append(_refused(r, WITHHELD)["detail"].replace(code, "X"))
+        assert len(set(answers)) == 1, answers  # word for word, whatever the code
+    r = client.post(url, headers=others[0].headers,
+                    json={**body, "critere": "REPRISE_ACTIVITE"})
+    assert r.status_code == 201, r.text
+    r = client.get(f"/demandes/{num}/cotation", headers=sensible.headers)
+    assert r.status_code == 200, r.text
+    (score,) = r.json()["cotations"]
+    viol = next(c for c in score["criteres"] if c["code"] == "VIOL_AGRESSION_DOMICILE")
+    assert viol["statut"] == "rempli" and viol["declaration"]["auteur"] == sensible.actor.id
