@@ -45,12 +45,16 @@ def _bootstrap_servers() -> str:
 
 
 def _kafka_unreachable(exc: BaseException) -> str | None:
-    """The one-line message when ``exc`` says no Kafka broker answers, else None."""
+    """The one-line message when ``exc`` says no Kafka broker answers, else None. With SASL
+    or TLS set, a broker that answers but refuses the handshake is said so instead
+    (:func:`_handshake_refused`)."""
     # imported here: most errors (bad input) never need the Kafka client loaded
     if isinstance(exc, KafkaUnavailableError):
         from hub.core.kafka.client import unavailable_message
 
-        return unavailable_message(exc.bootstrap_servers or _bootstrap_servers())
+        return _handshake_refused() or unavailable_message(
+            exc.bootstrap_servers or _bootstrap_servers()
+        )
     if type(exc).__module__.startswith("aiokafka"):
         # services that start their clients themselves let aiokafka's error through
         from aiokafka.errors import KafkaConnectionError
@@ -58,8 +62,27 @@ def _kafka_unreachable(exc: BaseException) -> str | None:
         from hub.core.kafka.client import unavailable_message
 
         if isinstance(exc, KafkaConnectionError):
-            return unavailable_message(_bootstrap_servers())
+            return _handshake_refused() or unavailable_message(_bootstrap_servers())
     return None
+
+
+def _handshake_refused() -> str | None:
+    """For a command whose Kafka client could not start by itself (not through
+    :func:`hub.core.kafka.client.start_client`, which says it already): the one line of a
+    broker refusing the SASL authentication or the TLS handshake, when it does
+    (:func:`hub.core.kafka.handshake.diagnose`; audit K F11), else None."""
+    import asyncio
+
+    from hub.core.kafka.client import client_options
+    from hub.core.kafka.handshake import diagnose
+    from hub.core.settings import get_settings
+
+    try:
+        settings = get_settings()
+        refused = asyncio.run(diagnose(settings, client_options(settings)))
+    except Exception:  # settings refused, a loop running: the broker is said unreachable
+        return None
+    return None if refused is None else refused.message
 
 
 def error_message(exc: BaseException) -> str | None:

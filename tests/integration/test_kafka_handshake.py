@@ -1,8 +1,9 @@
 """Audit K F11: a client whose SASL or TLS the broker refuses was told "Kafka not
 reachable ... start it with 'hub stack up'". Against the test stack's plaintext
 listener: SASL (allowed without TLS) is refused as an authentication, one line naming the
-user and the settings to check, never the password; TLS is refused as a handshake; a
-port where nothing listens is still "not reachable", with SASL or TLS set too.
+user and the settings to check, never the password (``hub feed``, which starts its client
+through start_client, and ``hub audit record``, which starts its own); TLS is refused as
+a handshake; a port where nothing listens is still "not reachable", with SASL or TLS set.
 (The secure stack's wrong password and untrusted CA: tests/faults/test_kafka_tls.py.)"""
 
 from __future__ import annotations
@@ -76,4 +77,10 @@ def test_sasl_and_tls_refused_by_a_plaintext_listener_say_so(
     assert PASSWORD not in res.stdout + res.stderr and "not reachable" not in res.stderr
     res = subprocess.run([*_hub(), "-v", "feed", "rouen-habitat", "-e"], env=env,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert PASSWORD not in res.stdout + res.stderr
+    # a service starting its clients by itself (aiokafka's own error reaches the CLI)
+    res = subprocess.run([*_hub(), "audit", "record"], env=env, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.splitlines()[-1:] == [f"Error: {caught.value.message}"], res.stderr
     assert PASSWORD not in res.stdout + res.stderr
