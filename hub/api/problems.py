@@ -116,6 +116,21 @@ def status_of(exc: HubError) -> int:
     return 500
 
 
+def database_behind(exc: BaseException) -> bool:
+    """Whether a database error is down ``exc``'s chain, causes and contexts alike: a
+    store's :class:`~hub.core.errors.TransientError` may be re-raised ``from None`` by its
+    caller (a publication's ``PublishError``), which keeps it as the context. For 503s
+    only: their detail is then :data:`DATABASE_UNAVAILABLE`, never the driver's words."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, SQLAlchemyError):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
+
+
 async def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HubError)
     status = status_of(exc)
@@ -126,7 +141,7 @@ async def _hub_error(_request: Request, exc: Exception) -> JSONResponse:
     if status == 500:
         log.error("hub error answered 500: %s", exc.code)
     message = exc.message
-    if isinstance(exc.__cause__, SQLAlchemyError):
+    if isinstance(exc.__cause__, SQLAlchemyError) or (status == 503 and database_behind(exc)):
         # the driver's text names the database's host, port, user or server messages:
         # the operator's, in the log; a partner gets the fact (independent audit H, F-3)
         log.warning("%s answered %d: %s", exc.code, status, message)

@@ -88,10 +88,12 @@ def _submit_route(max_wished_communes: int) -> APIRoute:
                     f"actor {actor.id} may not create demand {p.event['numUnique']} again"
                 )
         ids = tuple(p.event["eventId"] for p in prepared)
+        created = [p.event["numUnique"] for p in prepared if p.event["operation"] in _CREATIONS]
         try:
+            # check and claim again in one step (a creation racing ours from another
+            # request or replica passed the check above too): 403 if it won
+            await run_in_threadpool(ctx.holders.claim, actor.id, created)
             for p in prepared:
-                if p.event["operation"] in _CREATIONS:
-                    await run_in_threadpool(ctx.holders.add, actor.id, p.event["numUnique"])
                 await ctx.publisher.publish(topics.DEMANDES, p.key, p.value)
         except TransientError as exc:
             # nothing is stored here: the client re-sends, and with the same eventIds the

@@ -6,12 +6,15 @@ source as :mod:`hub.stores.access.holders`). :class:`LatestSnapshots` folds the 
 stored cursor, into ``api_snapshot_offsets`` (per demand: the offset of the latest
 DEMANDE, COPIE or RADIATION record and its demand version; a RETRAIT forgets the demand),
 then reads the one record at that offset. Bounded like the holders' catch-up
-(:data:`CATCH_UP_S`), one fold per actor at a time in the process.
+(:data:`CATCH_UP_S`), one fold per actor at a time in the process (to read its feed once,
+not for correctness: :func:`~hub.stores.access.fold.fold_feed` is safe across processes,
+each record applied once under the actor's cursor lock, so the delete-then-insert of
+:func:`_fold` never meets another fold's rows).
 
 Contracts: :meth:`LatestSnapshots.latest` gives ``(snapshot, demandeVersion)`` of the
 newest record carrying the demand that the actor's feed holds, cut to the actor's
 profile, or ``None`` if the feed has none (not dispatched yet, withdrawn, or the record
-left the topic by retention). A broker that cannot be read raises
+left the topic by retention). A broker or a database that cannot be read raises
 :class:`~hub.core.errors.TransientError` (503), never answers from a stale fold.
 """
 
@@ -22,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
 
+from hub.core.db import transient_db_errors
 from hub.core.errors import NotFoundError
 from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.settings import HubSettings
@@ -46,7 +50,7 @@ class LatestSnapshots:
             api_snapshot_offsets.c.actor_id == actor_id,
             api_snapshot_offsets.c.num_unique == num_unique,
         )
-        with self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             offset = conn.execute(q).scalar_one_or_none()
         if offset is None:
             return None

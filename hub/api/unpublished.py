@@ -5,19 +5,30 @@ drew, so that the client's retry is the same request (docs/api.md, "Retrying").
 hub drew); ``decisionId``: the CAL decision's id (given or derived). :func:`install`
 registers the handler of :class:`~hub.core.errors.PublishError`, more specific than
 :mod:`hub.api.problems`' handler of every hub error; :func:`publish_responses` declares
-the answer in the OpenAPI document (schema ``PublishProblem``).
+the answer in the OpenAPI document (schema ``PublishProblem``). A 503 whose cause is the
+database says so in :data:`~hub.api.problems.DATABASE_UNAVAILABLE` (its ids kept), as every
+other database 503 does.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from hub.api.problems import MEDIA_TYPE, Problem, problem, responses
+from hub.api.problems import (
+    DATABASE_UNAVAILABLE,
+    MEDIA_TYPE,
+    Problem,
+    database_behind,
+    problem,
+    responses,
+)
 from hub.core.errors import PublishError
 
+log = logging.getLogger(__name__)
 SCHEMA = "PublishProblem"
 
 
@@ -48,7 +59,11 @@ async def _publish_error(_request: Request, exc: Exception) -> JSONResponse:
     extra: dict[str, Any] = {"eventIds": list(exc.event_ids)}
     if exc.decision_id is not None:
         extra["decisionId"] = exc.decision_id
-    return problem(503, exc.code, type(exc).__name__, exc.message, **extra)
+    message = exc.message
+    if database_behind(exc):  # the documented detail, as every database 503 (problems)
+        log.warning("%s answered 503: %s", exc.code, message)
+        message = DATABASE_UNAVAILABLE
+    return problem(503, exc.code, type(exc).__name__, message, **extra)
 
 
 def install(app: FastAPI) -> None:

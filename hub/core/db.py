@@ -8,6 +8,11 @@
 * :func:`write_transaction` opens a transaction meant to write: on SQLite it takes the write
   lock up front (``BEGIN IMMEDIATE``) so a read-then-write never fails half-way with
   "database is locked"; elsewhere it is a plain transaction.
+* :func:`transient_db_errors` turns a database that cannot be reached (refused, lost,
+  locked past the busy timeout) into :class:`~hub.core.errors.TransientError` chained
+  ``from`` the driver's error, so the API answers its fixed 503 detail; any other database
+  error (a constraint, a bug) passes through. :func:`dialect_insert` is the ``INSERT``
+  with ``ON CONFLICT`` of the connection's dialect (SQLite or PostgreSQL).
 * :func:`migrate` brings the schema to the latest alembic revision; it is idempotent and safe
   to call at every start (concurrent callers on PostgreSQL are serialised by an advisory lock).
   On a database a newer release migrated (its revision is not one of this release's) it
@@ -32,10 +37,12 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from hub.core.errors import ConfigError
+from hub.core.errors import ConfigError, TransientError
 from hub.core.private import private_dir, private_file
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
@@ -105,6 +112,25 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{_IMMEDIATE: True})
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def transient_db_errors() -> Iterator[None]:
+    """Re-raise a database that cannot be reached as :class:`TransientError` (module doc).
+    The message names the driver's error class only; the chained cause keeps the rest for
+    the log (:mod:`hub.api.problems` answers a fixed detail when it finds it)."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise TransientError(f"database unavailable: {type(exc.orig).__name__}") from exc
+
+
+def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` into ``table`` with ``on_conflict_do_nothing``/``_do_update`` (SQLite or
+    PostgreSQL, the only databases the hub runs on)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

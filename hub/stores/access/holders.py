@@ -14,6 +14,12 @@ is added at once.
 Authoring gestion partagée events on a demand grants nothing by itself (the author held
 the demand then; a later RETRAIT revokes its access like anyone else's).
 A missing feed (actor not dispatched to yet) means no holdings.
+
+Several ``hub api`` on one database: the fold is safe across processes
+(:mod:`hub.stores.access.fold`: each record applied once, in order, the cursor never moving
+back), and :meth:`Holders.claim` makes a creation's claim atomic (one of two actors creating
+one numéro at once wins, :mod:`hub.stores.access.scope`). A database that cannot be reached
+raises :class:`~hub.core.errors.TransientError` (503).
 """
 
 from __future__ import annotations
@@ -23,26 +29,31 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, delete, select, text
 
-from hub.core.db import write_transaction
+from hub.core.db import dialect_insert, transient_db_errors, write_transaction
+from hub.core.errors import ForbiddenError
 from hub.core.settings import HubSettings
 from hub.stores.access.fold import fold_feed
+from hub.stores.access.scope import claimed
 from hub.stores.access.tables import api_feed_cursors, api_holders
 
 #: most seconds one authorization check spends catching up the actor's feed
 CATCH_UP_S = 3.0
 #: a catch-up that reached the feed's end this recently is not repeated
 FRESH_S = 0.2
+#: first key of the PostgreSQL advisory locks of claims (two-int keys: a space of its own,
+#: apart from the hub's one-bigint keys), the second being the numéro's hash
+_CLAIM_LOCKS = 0x636C_6D00  # "clm"
 
 
 class Holders:
     def __init__(self, engine: Engine, settings: HubSettings) -> None:
         self.engine = engine
         self.settings = settings
-        # one catch-up per actor at a time in this process: two folding the same range
-        # concurrently could write an older cursor over a newer one
+        # one catch-up per actor at a time in this process: not for correctness (the fold
+        # locks the actor's cursor row, across processes), so that concurrent requests of
+        # one actor wait for one read of its feed instead of each reading the same page
         self._locks: dict[str, asyncio.Lock] = {}
         #: actor id -> monotonic time of its last catch-up that reached the feed's end
         self._caught_up_at: dict[str, float] = {}
@@ -51,24 +62,34 @@ class Holders:
         q = select(api_holders.c.actor_id).where(
             api_holders.c.actor_id == actor_id, api_holders.c.num_unique == num_unique
         )
-        with self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             return conn.execute(q).first() is not None
 
     def add(self, actor_id: str, num_unique: str) -> None:
-        with write_transaction(self.engine) as conn:
-            self._upsert(conn, actor_id, [num_unique])
+        """Record that the actor holds the demand (idempotent)."""
+        with transient_db_errors(), write_transaction(self.engine) as conn:
+            upsert_holdings(conn, actor_id, [num_unique])
 
-    def _upsert(self, conn: object, actor_id: str, nums: list[str]) -> None:
-        if not nums:
+    def claim(self, actor_id: str, nums: list[str]) -> None:
+        """Make the actor the holder of the demands it creates (CRE/CRS), all or none:
+        :class:`~hub.core.errors.ForbiddenError` when one of ``nums`` is known as someone
+        else's (:func:`~hub.stores.access.scope.claimed`), nothing claimed then. Atomic
+        across processes: the check and the claim run in one transaction holding a lock
+        per numéro (a PostgreSQL advisory lock; SQLite's write transaction is exclusive),
+        so of two actors creating one numéro at once the second is refused as if it came
+        after the first."""
+        wanted = sorted(set(nums))  # one lock order for every claimer: no deadlock
+        if not wanted:
             return
-        rows = [{"actor_id": actor_id, "num_unique": n, "since": datetime.now(UTC)} for n in nums]
-        dialect = self.engine.dialect.name
-        ins = (
-            postgresql.insert(api_holders)
-            if dialect == "postgresql"
-            else sqlite.insert(api_holders)
-        )
-        conn.execute(ins.values(rows).on_conflict_do_nothing())  # type: ignore[attr-defined]
+        with transient_db_errors(), write_transaction(self.engine) as conn:
+            if conn.dialect.name == "postgresql":
+                for num in wanted:  # hashtext: two numéros sharing a key only wait
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:space, hashtext(:num))"),
+                                 {"space": _CLAIM_LOCKS, "num": num})  # fmt: skip
+            for num in wanted:
+                if claimed(conn, actor_id, num):
+                    raise ForbiddenError(f"actor {actor_id} may not create demand {num} again")
+            upsert_holdings(conn, actor_id, wanted)
 
     async def holds(self, actor_id: str, num_unique: str) -> bool:
         """Whether the actor holds the demand, after catching up its feed (bounded)."""
@@ -97,7 +118,7 @@ class Holders:
             if r.get("reason") == "ancien_destinataire":
                 continue  # told of a radiation after a withdrawal: not a holder again
             held[r["numUnique"]] = r["kind"] != "RETRAIT"
-        self._upsert(conn, actor_id, [n for n, h in held.items() if h])
+        upsert_holdings(conn, actor_id, [n for n, h in held.items() if h])
         gone = [n for n, h in held.items() if not h]
         if gone:
             conn.execute(
@@ -105,3 +126,14 @@ class Holders:
                     api_holders.c.actor_id == actor_id, api_holders.c.num_unique.in_(gone)
                 )
             )
+
+
+def upsert_holdings(conn: Connection, actor_id: str, nums: list[str]) -> None:
+    """The actor holds ``nums`` (rows already there are left as they are). Rows go in
+    numéro order: two transactions inserting overlapping numéros wait for each other in
+    one order, never in a cycle."""
+    if not nums:
+        return
+    now = datetime.now(UTC)
+    rows = [{"actor_id": actor_id, "num_unique": n, "since": now} for n in sorted(set(nums))]
+    conn.execute(dialect_insert(conn, api_holders).values(rows).on_conflict_do_nothing())

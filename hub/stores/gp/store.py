@@ -8,6 +8,13 @@ Contracts:
   raises :class:`ConflictError`. Rows are never updated nor deleted (the database refuses
   it with triggers, see migration 0002), except by ``hub purge`` for a demand radiated or
   deleted more than a year ago (the marked path of migration 0012).
+* Two appends of one ``eventId`` at once (two requests, two ``hub api`` on one database)
+  answer as if one came after the other: the later ``INSERT`` meets the earlier one's row
+  on the unique ``event_id`` (``ON CONFLICT DO NOTHING``: PostgreSQL waits for that
+  transaction's commit; SQLite's write transactions are exclusive), then reads and
+  compares it like a retry (never "conflict" for the same content).
+* A database that cannot be reached raises :class:`~hub.core.errors.TransientError`
+  (:func:`~hub.core.db.transient_db_errors`).
 * :meth:`GPStore.timeline` lists a demand's events in order of occurrence
   (``dateSurvenance``, then recording order).
 * Every event :meth:`GPStore.append_all` creates is also *owed* to Kafka
@@ -18,30 +25,19 @@ Contracts:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hub.core.db import write_transaction
-from hub.core.errors import ConflictError, TransientError
+from hub.core.db import dialect_insert, transient_db_errors, write_transaction
+from hub.core.errors import ConflictError
 from hub.domain.gp.catalogue import SEED, Catalogue
 from hub.stores.gp.tables import gp_catalogues, gp_events, gp_unpublished
 
 #: PostgreSQL advisory lock key of checked appends (see :meth:`GPStore.append_all`)
 _CHECK_LOCK = 0x6770_6361_6C00  # "gpcal"
-
-
-@contextmanager
-def _db_errors() -> Iterator[None]:
-    # a database outage is transient; everything else is a bug and must surface as such
-    try:
-        yield
-    except OperationalError as exc:
-        raise TransientError(f"database unavailable: {type(exc.orig).__name__}") from None
 
 
 class GPStore:
@@ -64,7 +60,7 @@ class GPStore:
         that the first one's records would make the second one break (e.g. two answers
         to one decision). An exception from ``check`` rolls the transaction back."""
         out: list[tuple[dict[str, Any], bool]] = []
-        with _db_errors(), write_transaction(self.engine) as conn:
+        with transient_db_errors(), write_transaction(self.engine) as conn:
             if check is not None:
                 if conn.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHECK_LOCK})
@@ -75,24 +71,25 @@ class GPStore:
                     out.append((self._same(existing, record), False))
                     continue
                 now = datetime.now(UTC)
-                try:
-                    key = conn.execute(
-                        insert(gp_events).values(
-                            event_id=record["eventId"],
-                            num_unique=record["numUnique"],
-                            code=record["codeTypeEvenement"],
-                            catalogue_version=record["catalogueVersion"] or "",
-                            date_survenance=record["dateSurvenance"],
-                            auteur=record["auteur"],
-                            recorded_at=now,
-                            record=record,
-                            a_publier=record["aPublierSurPGP"],
-                        )
-                    ).inserted_primary_key
-                except IntegrityError:  # a concurrent append of the same id won the race
-                    raise ConflictError(f"event {record['eventId']} is being recorded") from None
-                assert key is not None  # an INSERT always has one
-                seq = key[0]
+                seq = conn.execute(
+                    dialect_insert(conn, gp_events)
+                    .values(
+                        event_id=record["eventId"],
+                        num_unique=record["numUnique"],
+                        code=record["codeTypeEvenement"],
+                        catalogue_version=record["catalogueVersion"] or "",
+                        date_survenance=record["dateSurvenance"],
+                        auteur=record["auteur"],
+                        recorded_at=now,
+                        record=record,
+                        a_publier=record["aPublierSurPGP"],
+                    )
+                    .on_conflict_do_nothing(index_elements=[gp_events.c.event_id])
+                    .returning(gp_events.c.seq)
+                ).scalar_one_or_none()
+                if seq is None:  # a concurrent append of the same id committed it first
+                    out.append((self._same(self._stored(conn, record["eventId"]), record), False))
+                    continue
                 conn.execute(  # owed to Kafka until acknowledged (module doc)
                     insert(gp_unpublished).values(
                         event_id=record["eventId"], seq=seq,
@@ -111,6 +108,16 @@ class GPStore:
             raise ConflictError(f"event {record['eventId']} was recorded with other content")
         return existing
 
+    @classmethod
+    def _stored(cls, conn: Connection, event_id: str) -> dict[str, Any]:
+        """The stored record of an id whose INSERT met the row of a concurrent append: on
+        PostgreSQL the INSERT waited for that transaction's commit, and this statement's
+        snapshot (READ COMMITTED) sees it."""
+        found = cls._by_id(conn, event_id)
+        if found is None:  # the unique index says the row exists: it must be visible
+            raise RuntimeError(f"event {event_id} conflicts but cannot be read")
+        return found
+
     @staticmethod
     def _by_id(conn: Connection, event_id: str) -> dict[str, Any] | None:
         row = conn.execute(select(gp_events.c.record).where(gp_events.c.event_id == event_id))
@@ -118,7 +125,7 @@ class GPStore:
         return dict(found) if found is not None else None
 
     def get(self, event_id: str) -> dict[str, Any] | None:
-        with _db_errors(), self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             return self._by_id(conn, event_id)
 
     def timeline(
@@ -131,7 +138,7 @@ class GPStore:
         if codes:
             q = q.where(gp_events.c.code.in_(codes))
         q = q.order_by(gp_events.c.date_survenance, gp_events.c.seq)
-        with _db_errors(), self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).scalars()]
 
     def decision_events(self, decision_id: str) -> list[dict[str, Any]]:
@@ -143,7 +150,7 @@ class GPStore:
             .where(gp_events.c.code == "DECISCAL", field == decision_id)
             .order_by(gp_events.c.seq)
         )
-        with _db_errors(), self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).scalars()]
 
     # --- what Kafka has not acknowledged yet -------------------------------------------
@@ -162,7 +169,7 @@ class GPStore:
             q = q.where(gp_unpublished.c.num_unique.in_(sorted(set(nums))))
         if limit is not None:
             q = q.limit(limit)
-        with _db_errors(), self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).scalars()]
 
     def unpublished_demands(self, limit: int) -> list[str]:
@@ -174,14 +181,14 @@ class GPStore:
             .order_by(first)
             .limit(limit)
         )
-        with _db_errors(), self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             return [str(n) for n in conn.execute(q).scalars()]
 
     def mark_published(self, event_ids: Collection[str]) -> None:
         """Record Kafka's acknowledgement of ``event_ids`` (those not owed: nothing)."""
         if not event_ids:
             return
-        with _db_errors(), write_transaction(self.engine) as conn:
+        with transient_db_errors(), write_transaction(self.engine) as conn:
             conn.execute(
                 delete(gp_unpublished).where(gp_unpublished.c.event_id.in_(sorted(event_ids)))
             )
@@ -189,7 +196,7 @@ class GPStore:
     def unpublished_summary(self) -> tuple[int, datetime | None]:
         """(How many events Kafka has not acknowledged, when the oldest was stored)."""
         q = select(func.count(), func.min(gp_unpublished.c.stored_at))
-        with _db_errors(), self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             count, oldest = conn.execute(q).one()
         return int(count), oldest
 
@@ -198,13 +205,13 @@ class GPStore:
     def catalogue(self) -> Catalogue:
         """The catalogue in force (latest stored version, else the seed)."""
         q = select(gp_catalogues.c.content).order_by(gp_catalogues.c.created_at.desc()).limit(1)
-        with _db_errors(), self.engine.connect() as conn:
+        with transient_db_errors(), self.engine.connect() as conn:
             content = conn.execute(q).scalar_one_or_none()
         return Catalogue.model_validate(content) if content is not None else SEED
 
     def save_catalogue(self, catalogue: Catalogue, source: str) -> None:
         """Store a new version (its version string must be new)."""
-        with _db_errors(), write_transaction(self.engine) as conn:
+        with transient_db_errors(), write_transaction(self.engine) as conn:
             exists = conn.execute(
                 select(gp_catalogues.c.version).where(gp_catalogues.c.version == catalogue.version)
             ).first()
