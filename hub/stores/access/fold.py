@@ -53,6 +53,8 @@ async def fold_feed(engine: Engine, settings: HubSettings, actor_id: str, cursor
             records, nxt, end = await read_feed_page(settings, actor_id, int(cursor), PAGE)
         except NotFoundError:
             return True
+        if not records and nxt <= cursor:
+            return True  # nothing past the offset stored: no write (nor lock) at all
         with transient_db_errors(), write_transaction(engine) as conn:
             cursor = _apply_page(conn, cursors, actor_id, records, nxt, apply)
         if cursor >= end or not records:
