@@ -79,8 +79,12 @@ def test_the_worker_cuts_scores_and_changed_fields_to_each_profile(  # type: ign
                 date_declaration=dt.date(2026, 1, 5),
             )
         )
-    # recorded before the events' occurredAt: both records count them (docs/cotation.md)
-    now = int(time.time() * 1000) + 1000
+    # recorded more than the worker's min_interval_s + margin_s (1 + 2 s) before the
+    # events: both records count them whatever the worker's last refresh (a worker busy
+    # with other demands of the EPCI may have read the table just before these rows:
+    # dispatch/declarations.py, the one non-determinism)
+    time.sleep(3.5)
+    now = int(time.time() * 1000)
     events = [_event(num, "CRE", now), _event(num, "MOD", now + 1)]
     asyncio.run(publish_events(settings, [prepare_event(e) for e in events]))
     met: dict[str, set[str]] = {}
