@@ -59,6 +59,7 @@ from hub.core import topics
 from hub.core.errors import DecodeError, HubError
 from hub.domain.decisions import Decision, as_received, decide
 from hub.domain.matching import TerritoryIndex
+from hub.domain.profiles import written_changes
 from hub.domain.state import DemandeState
 from schemas import Codec
 
@@ -324,10 +325,11 @@ class Processor:
             )
             decision.state = state
             batch.stats.delai_disagreements += disagrees
-        # a SUP's withdrawals are built from its marker: no snapshot, the last version
+        # a SUP's withdrawals are built from its marker: no snapshot, the last version; a
+        # write from a cut copy did not change what its profile does not see
+        changed = written_changes(list(event.get("changedFields") or []), event.get("profile"))
         self._emit(batch, decision, state, event["eventId"], event["operation"],
-                   event["occurredAt"], list(event.get("changedFields") or []),
-                   refuse_oversize=True)  # fmt: skip
+                   event["occurredAt"], changed, refuse_oversize=True)  # fmt: skip
         batch.write(key, rec.partition, state, prior)
         if prior is None:  # its first state: the GP events parked for it, right after it
             self.parking.on_created(batch, rec.partition, state)

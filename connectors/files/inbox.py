@@ -96,7 +96,11 @@ def list_ready(folder: Path, *, settle_s: float, now: float) -> list[Candidate]:
 
 
 def examine(
-    candidate: Candidate, source: str, *, max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES
+    candidate: Candidate,
+    source: str,
+    *,
+    max_bytes: int = xmlsafe.DEFAULT_MAX_BYTES,
+    profile: str | None = None,
 ) -> Outcome | None:
     """Read and check one file, without numbering it (the SNE is asked only when the file
     is about to be published). None if it is not the file listed any more or changed
@@ -106,7 +110,9 @@ def examine(
 
     A file above ``max_bytes`` (``files.max_file_bytes``) is rejected from its size: only
     hashed in chunks, never held in memory; and no more than the listed size + 1 bytes of
-    any file are read (a file grown since the listing is left for a later pass)."""
+    any file are read (a file grown since the listing is left for a later pass).
+    ``profile``: the profile of the actor whose inbox it is (:mod:`connectors.files.owner`),
+    carried by the event; None for a source that is no actor's."""
     try:
         # non-blocking: a FIFO put in its place must not hang the pass (no effect on files)
         fd = os.open(candidate.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
@@ -131,6 +137,8 @@ def examine(
     digest = hashlib.sha256(data).hexdigest()
     try:
         event = parse_demande_xml(data, source=f"files:{source}", max_bytes=max_bytes)
+        if profile is not None:  # written from a copy cut to it: the worker keeps the rest
+            event["profile"] = profile
         checked = check_raw(event)
     except InputError as exc:
         reason = REPORT_REASONS.get(exc.code, exc.code)

@@ -43,6 +43,7 @@ from connectors.files import claim, layout, numbering
 from connectors.files.fsutil import exclusive_lock
 from connectors.files.inbox import PUBLISHED, Candidate, Outcome, examine, finish, list_ready
 from connectors.files.journal import Journal
+from connectors.files.owner import source_profile
 from connectors.ingress.publishing import publish_events
 from connectors.shape import ConnectorStats, wait_or_stop
 from hub.core.backoff import Backoff
@@ -96,9 +97,11 @@ class _Batch:
 
 
 def _next_batch(pending: list[Candidate], start: int, paths: layout.InboxPaths,
-                seq: Iterator[int], size: int, max_bytes: int) -> _Batch:  # fmt: skip
+                seq: Iterator[int], size: int, max_bytes: int,
+                profile: str | None = None) -> _Batch:  # fmt: skip
     """Claim and examine files from ``pending[start]`` on (claimed ones replace their
-    listing in ``pending``), up to ``size`` files of distinct demands and contents."""
+    listing in ``pending``), up to ``size`` files of distinct demands and contents; their
+    events carry ``profile`` (:mod:`connectors.files.owner`)."""
     batch = _Batch(next=start)
     demands: set[str] = set()
     digests: set[str] = set()
@@ -114,7 +117,7 @@ def _next_batch(pending: list[Candidate], start: int, paths: layout.InboxPaths,
                 continue
             c = pending[batch.next] = taken
             batch.claimed += 1
-        outcome = examine(c, paths.source, max_bytes=max_bytes)
+        outcome = examine(c, paths.source, max_bytes=max_bytes, profile=profile)
         if outcome is None and not os.path.lexists(c.path):
             log.warning("inbox %s: %s was removed from the work folder", paths.source, c.name)
             batch.vanished += 1
@@ -213,10 +216,12 @@ async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> Connec
     (acknowledged before a crash, moved without publishing again), ``deferred`` (left for
     a later pass: changed while read, behind such a file, or not numbered because the SNE
     is unreachable) and ``vanished`` (removed by someone else before the hub moved them).
-    Raises :class:`TransientError` if Kafka cannot take a batch: that batch and the rest
-    stay (claimed or in the inbox) for next time."""
+    Raises :class:`TransientError` if Kafka cannot take a batch, or the actor registry
+    cannot be read (:mod:`connectors.files.owner`): that batch and the rest stay (claimed
+    or in the inbox) for next time."""
     stats = ConnectorStats()
     files = settings.files
+    profile = source_profile(settings, paths.source)  # an actor's inbox: its cut (owner.py)
     with exclusive_lock(paths.lock, f"inbox {paths.source!r}"):
         journal = Journal(paths.journal)
         private_dir(paths.work, base=paths.work)  # an inbox created before work folders
@@ -233,7 +238,8 @@ async def scan_source(settings: HubSettings, paths: layout.InboxPaths) -> Connec
         sne = numbering.SneState()
         start = 0
         while start < len(pending):
-            batch = _next_batch(pending, start, paths, seq, files.batch_size, files.max_file_bytes)
+            batch = _next_batch(pending, start, paths, seq, files.batch_size,
+                                files.max_file_bytes, profile)  # fmt: skip
             start = batch.next
             stats.add(vanished=batch.vanished)
             if batch.claimed:

@@ -202,6 +202,7 @@ def parse_demande_xml(
         "changedFields": list(changed),
         "versionInterface": version,
         "demande": demande,
+        "profile": None,  # a whole document; the entrance of an actor's cut copy sets it
     }
 
 

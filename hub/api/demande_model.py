@@ -6,7 +6,8 @@ document shows the real shape and the request is checked against it before anyth
 
 * a record is an object with exactly its fields (unknown keys refused, as the codec does);
   a field is required when the Avro field has no default (``eventId``, ``occurredAt`` and
-  ``source`` excepted: the hub fills them);
+  ``source`` excepted: the hub fills them; it sets ``source`` and ``profile`` whatever
+  the body says: :mod:`hub.api.routes_demandes`);
 * ``string`` is a :data:`~hub.api.text.Text` (``Code`` for coded values and ids), at
   most the SNE's ``maxLength`` where the field's doc names one (``t_numUnique`` 18,
   ``t_quartier`` 19 ...), else :data:`MAX_STRING`;

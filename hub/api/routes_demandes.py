@@ -46,7 +46,9 @@ MAX_EVENTS = 100
 
 
 def _prepare(index: int, raw: dict[str, Any], actor: Actor) -> PreparedEvent:
-    raw = {**raw, "source": f"api:{actor.id}"}
+    # whatever the body says: who sends, and the profile its copies are cut to (its write
+    # keeps what that profile does not see: hub.domain.profiles.restore_withheld)
+    raw = {**raw, "source": f"api:{actor.id}", "profile": actor.profile}
     try:
         return prepare_event(raw)
     except HubError as exc:

@@ -31,6 +31,13 @@ again is no takeover: within the dedup window it is skipped as any duplicate, an
 (its id forgotten, e.g. a file dropped again months after) it is skipped too while it is
 identical to the demand's current snapshot — nothing would change; a creation differing
 from it would roll the demand back, and is refused like a takeover.
+
+An event carrying a ``profile`` was written from a copy cut to that profile (an actor's
+write through the API, the SOAP gateway or its file inbox): the new snapshot keeps, from
+the stored one, what that profile does not see (:func:`hub.domain.profiles.
+restore_withheld`; audit K, F2: a ``consultant_simple`` MOD erased the sensitive fields,
+documents and every document reference for everyone). Without ``profile`` (the SNE, a
+producer, older records) the event's snapshot replaces the stored one, as ever.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ from hub.core.errors import InputError, InvalidNumUniqueError
 from hub.domain.carriable import check_carriable
 from hub.domain.matching import TerritoryIndex
 from hub.domain.pieces import check_piece
+from hub.domain.profiles import PROFILES, restore_withheld
 from hub.domain.refdata import PENDING_NUM_UNIQUE, check_code, check_codes, check_num_unique
 from hub.domain.state import RECENT_EVENT_IDS, DemandeState, wished_communes, wished_typologies
 
@@ -125,6 +133,8 @@ def validate_event(event: dict[str, Any]) -> None:
     num = check_num_unique(event["numUnique"], pending_ok=event.get("operation") in CREATIONS)
     op = check_code("operation", event["operation"])
     check_carriable(event)  # what some channel cannot carry: refused for every channel
+    if event.get("profile") not in (None, *PROFILES):  # the writer's cut: fails closed
+        raise InputError("profile is not an access profile", code="invalid_input")
     demande = event.get("demande")
     if op == "SUP":
         return
@@ -171,6 +181,8 @@ def decide(
             "accepted again after the demand's deletion (SUP)",
             code=EXISTING,
         )
+    if event.get("profile") is not None and prior is not None and op != "SUP":
+        demande = restore_withheld(prior.demande, demande, event["profile"])
     before = prior.recipients if prior is not None else frozenset()
     former = prior.former if prior is not None else frozenset()
     version = (prior.version if prior is not None else 0) + 1
@@ -220,7 +232,10 @@ def decide(
         partition=partition,
         offset=offset,
         demande=demande,
-        demande_encoding=None if demande_bytes is None else (demande, demande_bytes),
+        # the event's bytes hold its own snapshot only, not one merged with the stored one
+        demande_encoding=None
+        if demande_bytes is None or demande is not event.get("demande")
+        else (demande, demande_bytes),
         former=former,
         recent_event_ids=(*(prior.recent_event_ids if prior else ()), event["eventId"])[
             -RECENT_EVENT_IDS:

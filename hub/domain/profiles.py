@@ -11,7 +11,9 @@ The declared list of what a profile without the right never receives:
   (category, type, deposit date, ``reference`` set to None).
 
 What a record says *changed* is cut the same way (:func:`visible_changes`), and so is its
-score (:mod:`hub.domain.profiles_cotation`). Every channel (Kafka feed, API feed,
+score (:mod:`hub.domain.profiles_cotation`). On the way back, a write made from a cut copy
+keeps what its profile does not see (:func:`restore_withheld`, :func:`written_changes`):
+the cut withholds, it never erases. Every channel (Kafka feed, API feed,
 webhook, SOAP push, DIS files) builds its records from the FeedRecord made by
 :func:`dispatch.feed.feed_record`, which calls these cuts: what is declared here is
 enforced everywhere.
@@ -127,4 +129,132 @@ def visible_changes(changed: list[str], profile: str) -> list[str]:
     if profile == "consultant_sensible" or not changed:
         return changed
     kept = [p for p in changed if not _withheld_change(p)]
+    return changed if len(kept) == len(changed) else kept
+
+
+# -- the way back: a write made from a cut copy (audit K, F2) ---------------------------
+
+
+def _at(doc: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
+def _with(doc: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """``doc`` with ``path`` set to ``value``, the dicts along it copied (``doc`` is left
+    untouched); the dicts above the last key must exist."""
+    head, rest = path[0], path[1:]
+    if not rest:
+        return {**doc, head: value}
+    return {**doc, head: _with(doc[head], rest, value)}
+
+
+def _shown(piece: dict[str, Any]) -> bool:
+    return piece.get("categorie") in _PUBLIC_CATEGORIES
+
+
+def _restore_pieces(
+    stored: list[dict[str, Any]] | None, incoming: list[dict[str, Any]] | None, profile: str
+) -> list[dict[str, Any]] | None:
+    """The document index of a write from a copy cut to ``profile``
+    (:func:`restore_withheld`)."""
+    if incoming is None:  # not carried: an InterfaceNuu document has no index
+        return stored
+    entries = stored or []
+    shown = [p for p in incoming if _shown(p)]  # a withheld entry sent is not the writer's
+    if profile not in REFERENCE_PROFILES:
+        # the n-th visible entry of a (category, type, date) takes the n-th stored one's
+        # reference: the writer saw the entry, never where its document lies
+        refs: dict[tuple[Any, ...], list[Any]] = {}
+        for p in filter(_shown, entries):
+            refs.setdefault((p.get("categorie"), p.get("type"), p.get("dateDepot")), []).append(
+                p.get("reference")
+            )
+        restored = []
+        for p in shown:
+            left = refs.get((p.get("categorie"), p.get("type"), p.get("dateDepot")))
+            ref = left.pop(0) if left else p.get("reference")
+            restored.append(p if p.get("reference") == ref else {**p, "reference": ref})
+        shown = restored
+    # each withheld entry goes back after as many visible entries as preceded it when
+    # stored: an unchanged visible list gives the stored order back
+    withheld: list[tuple[int, dict[str, Any]]] = []
+    before = 0
+    for p in entries:
+        if _shown(p):
+            before += 1
+        else:
+            withheld.append((before, p))
+    out: list[dict[str, Any]] = []
+    for i, p in enumerate(shown):
+        while withheld and withheld[0][0] <= i:
+            out.append(withheld.pop(0)[1])
+        out.append(p)
+    out += [p for _, p in withheld]
+    return incoming if out == incoming else out
+
+
+def restore_withheld(
+    stored: dict[str, Any] | None, incoming: dict[str, Any] | None, profile: str
+) -> dict[str, Any] | None:
+    """The snapshot a write leaves when its ``incoming`` snapshot was made from a copy cut
+    to ``profile`` (the demand event's ``profile``): ``incoming`` for what ``profile``
+    sees, ``stored`` (the demand's current snapshot) for what :func:`cut_for_profile`
+    withholds from it. A holder can neither erase nor change what it never received (audit
+    K, F2: a ``consultant_simple`` MOD erased, for everyone, the sensitive fields, the
+    sensitive documents and every document ``reference``).
+
+    Contract, for snapshots as the codec decodes them (every field present) and
+    ``profile`` one of :data:`PROFILES` (ValueError otherwise). Let ``carried`` be
+    ``incoming`` whose document index, when it has none (None: an InterfaceNuu document
+    carries no index) and ``profile`` is below ``consultant_sensible``, is ``stored``'s.
+    Then:
+
+    * ``cut_for_profile(result, profile) == cut_for_profile(carried, profile)``: what the
+      writer sees is as it wrote it;
+    * what the cut withholds is ``stored``'s: each field of :data:`SENSITIVE_PATHS` holds
+      ``stored``'s value wherever ``incoming`` has the record holding it (a writer dropping
+      a record it sees, the whole ``principauxMotifDemande``, drops its withheld fields
+      with it: there is nowhere to keep them); the withheld entries of the document index
+      (sensitive or unknown categories) are ``stored``'s, in its order, each after as many
+      visible entries as preceded it there (withheld entries in ``incoming`` are dropped:
+      a writer cannot add what it may not see); below :data:`REFERENCE_PROFILES`, the n-th
+      visible entry of a (category, type, deposit date) has the ``reference`` of the n-th
+      such entry of ``stored`` (an entry ``stored`` lacks keeps its own).
+
+    ``consultant_sensible`` sees everything, and without ``stored`` or ``incoming`` there
+    is nothing to keep: ``incoming`` comes back. The result is ``incoming`` itself when
+    nothing was restored, else a copy sharing the untouched subtrees; neither input is
+    modified.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}")
+    if stored is None or incoming is None or profile == "consultant_sensible":
+        return incoming
+    out = incoming
+    for path in SENSITIVE_PATHS:
+        holder, kept = _at(out, path[:-1]), _at(stored, path)
+        if isinstance(holder, dict) and holder.get(path[-1]) != kept:
+            out = _with(out, path, kept)
+    pieces = _restore_pieces(stored.get(PIECES), incoming.get(PIECES), profile)
+    if pieces is not incoming.get(PIECES):
+        out = {**out, PIECES: pieces}
+    return out
+
+
+def written_changes(changed: list[str], profile: str | None) -> list[str]:
+    """The ``changedFields`` a write from a copy cut to ``profile`` can truly claim: without
+    the paths at or below a field of :data:`SENSITIVE_PATHS` when ``profile`` does not see
+    it (:func:`restore_withheld` kept the stored value: it did not change). The input
+    itself when nothing is dropped (None: a whole snapshot, nothing dropped)."""
+    if profile is None or profile == "consultant_sensible" or not changed:
+        return changed
+    roots = [tuple(part.lower() for part in path) for path in SENSITIVE_PATHS]
+
+    def withheld(path: str) -> bool:
+        parts = tuple(p for p in _PARTS.split(path.lower()) if p and not p.isdigit())
+        return any(parts[: len(root)] == root for root in roots)
+
+    kept = [p for p in changed if not withheld(p)]
     return changed if len(kept) == len(changed) else kept

@@ -36,6 +36,7 @@ def event(demande: dict[str, Any] | None = None, **over: Any) -> dict[str, Any]:
         "changedFields": ["demandeLogement.precision"],
         "versionInterface": "02.01",
         "demande": demande,
+        "profile": "consultant_simple",
     }
     return base | over
 

@@ -9,7 +9,9 @@ An ERP built for the SNE points at ``http://<hub>/sne/<Service>`` instead of the
    SNE faults are relayed with their code, SNE unavailability is a ``Receiver`` fault, HTTP
    503, code ``sne_unavailable`` (the ERP may retry later);
 3. when the SNE accepted a demand (``getNumUnique`` without anomaly) the demand event
-   (the request's operation and ``modifie`` flags, the SNE's numéro) is owed to
+   (the request's operation and ``modifie`` flags, the SNE's numéro, and the caller's
+   access profile: the worker keeps, from the stored snapshot, what that profile does not
+   see — ``hub.domain.profiles.restore_withheld``) is owed to
    ``hub.demandes``; an accepted GP event (add/modify/delete) is owed to ``hub.evenements``
    as ``EvenementGP`` (kept, then published: below); the SNE's answer goes back to the
    ERP as is.
@@ -118,6 +120,7 @@ class Gateway:
                 documents.load(flux, DOCUMENT[req.operation])
                 if req.operation == "getNumUnique":
                     event = parse_demande_xml(flux, validate=False, source="soap-gateway")
+                    event["profile"] = actor.profile  # its write keeps what it does not see
             except InputError as exc:
                 raise SoapFault(exc.code, exc.message) from None
         await self.authz.check(actor, req, event)
