@@ -106,7 +106,11 @@ def soap_routes(handler: Handler, public_url: str, prefix: str = "/sne") -> list
         try:
             body = await _read_capped(request)
             soap = parse_request(service, body, request.headers.get("content-type", ""))
-            soap.http_headers = {k.lower(): v for k, v in request.headers.items()}
+            # a field sent twice is combined as RFC 9110 (5.3) says, never one of them
+            # picked: the gateway refuses two Authorization headers (gateway/authz.py)
+            soap.http_headers = {
+                k.lower(): ", ".join(request.headers.getlist(k)) for k in request.headers
+            }
             values = await handler(soap)
             payload, content_type = render_response(service, soap.operation, values, mtom=soap.mtom)
             return Response(payload, media_type=content_type)

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from hub.core.errors import AuthenticationError, ForbiddenError
+from hub.core.errors import AuthenticationError, ForbiddenError, InputError
 from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
@@ -38,6 +38,13 @@ class ApiContext:
         raise ForbiddenError(f"actor {actor.id} does not hold demand {num_unique}")
 
 
+class BadRequest(InputError):
+    """A request whose framing is broken (HTTP 400): e.g. a malformed Content-Length, two
+    ``Authorization`` headers."""
+
+    code = "bad_request"
+
+
 _bearer = HTTPBearer(auto_error=False, description="API key: `Authorization: Bearer hk_...`")
 
 
@@ -47,7 +54,13 @@ def get_context(request: Request) -> ApiContext:
 
 
 def _bearer_key(request: Request) -> str:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    """The API key of the request's one ``Authorization`` header. Two or more are a
+    :class:`BadRequest` (RFC 9110: a singleton field), never one of them picked: a proxy
+    appending its own header must not decide which credentials count."""
+    found = request.headers.getlist("authorization")
+    if len(found) > 1:
+        raise BadRequest(f"{len(found)} Authorization headers: send exactly one")
+    scheme, _, key = (found[0] if found else "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise AuthenticationError("missing API key (Authorization: Bearer hk_...)")
     return key.strip()

@@ -27,7 +27,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from hub.api.context import authenticate, current_actor, get_context
+from hub.api.context import BadRequest, authenticate, current_actor, get_context
 from hub.core.errors import InputError
 from hub.core.jsonlines import depth_exceeds
 
@@ -39,12 +39,6 @@ class BodyTooLarge(InputError):
     """A request body above ``api.max_body_bytes`` (HTTP 413)."""
 
     code = "body_too_large"
-
-
-class BadRequest(InputError):
-    """A request whose framing is broken (HTTP 400): e.g. a malformed Content-Length."""
-
-    code = "bad_request"
 
 
 def _uses(dependant: Dependant, call: Callable[..., Any]) -> bool:

@@ -24,7 +24,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hub.api.limits import BadRequest, BodyTooLarge
+from hub.api.context import BadRequest
+from hub.api.limits import BodyTooLarge
 from hub.api.text import ID_PATTERN, PATTERNS
 from hub.core.errors import (
     AuthenticationError,

@@ -238,9 +238,10 @@ def remove_cmd(actor_id: str) -> None:
     """Remove an actor (kept in the history; adding the id again continues its versions).
 
     Every active demand it holds is withdrawn on its feed (RETRAIT filtres_modifies);
-    records it already read cannot be recalled (docs/operations.md, "Removing an actor")."""
+    records it already read cannot be recalled; its API keys are revoked, registered
+    again it needs new ones (docs/operations.md, "Removing an actor")."""
     removed = _service().remove(actor_id)
-    click.echo(f"removed {removed.id} (version {removed.version})")
+    click.echo(f"removed {removed.id} (version {removed.version}); its API keys are revoked")
 
 
 @actors.command("publish")

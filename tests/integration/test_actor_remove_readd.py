@@ -7,7 +7,9 @@ actor removed, then registered again on a smaller territory with a narrower prof
   nor sent at its later event or radiation (only the outcome, to a former recipient);
 * the API's holder check follows the feed: `/timeline` answers 403 for the demand outside
   the territory, 200 for the one inside; `GET /feed` from 0 serves no record wider than the
-  new profile.
+  new profile;
+* the removal revoked its API key: the old key is refused after the re-registration, a
+  new one is created (independent audit K, F11).
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ def test_remove_then_readd_smaller_withdraws_and_the_api_follows(
     assert consumer_holds(got) & {out, kept} == {kept}
 
     with TestClient(create_app(settings, engine)) as client:
+        # the removal revoked its key: registered again, it needs a new one (audit K F11)
+        assert client.get("/feed?limit=1", headers=headers).status_code == 401
+        headers = {"Authorization": f"Bearer {KeyStore(engine).create(aid).key}"}
         assert client.get(f"/demandes/{out}/timeline", headers=headers).status_code == 403
         assert client.get(f"/demandes/{kept}/timeline", headers=headers).status_code == 200
         page = client.get("/feed?cursor=0&limit=1000", headers=headers)

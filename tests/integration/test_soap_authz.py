@@ -6,7 +6,7 @@ the served WSDL) and may only touch the demands they hold.
 event on it; then every actor, for every other actor's demand and every operation on one
 demand, gets a Fault ``ACCES`` — and the SNE (simulator) shows nothing was forwarded. List
 answers are cut to the caller's demands; calls without valid credentials get
-``AUTHENTIFICATION``.
+``AUTHENTIFICATION``, and so does a request with two ``Authorization`` headers (HTTP 400).
 
 Write rights (independent audit K, F3, F4): the 20 are registering offices (guichets and
 bailleurs by their kind, communes and réservataires registered ``enregistreur: true``);
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import httpx
 import pytest
 import requests
 import zeep
@@ -353,3 +354,22 @@ def test_a_cal_act_by_a_non_landlord_is_refused_by_the_gateway(
         assert code in err.value.message and "bailleur" in err.value.message
     assert _events_of(owner) == [owner.event_id]
 
+
+def test_two_authorization_headers_are_refused(world: tuple[str, list[Erp], Engine]) -> None:
+    """The gateway uses none of two ``Authorization`` headers (as the REST API): Fault
+    ``AUTHENTIFICATION``, HTTP 400, whichever is valid."""
+    from tests.integration.test_sne_gateway import envelope
+
+    base, erps, _engine = world
+    body = envelope("listerTypesEvenementsNationaux", documents.document("LTE", "G0001", {}))
+    valid = f"Bearer {erps[0].key}"
+    for pair in ((valid, "Bearer hk_0000.forged"), ("Bearer hk_0000.forged", valid)):
+        resp = httpx.post(f"{base}/{GP}", content=body, timeout=30, headers=[
+            ("Content-Type", "application/soap+xml; charset=utf-8"),
+            ("Authorization", pair[0]), ("Authorization", pair[1])])  # fmt: skip
+        assert resp.status_code == 400, resp.text
+        root = xmlsafe.parse(resp.content)
+        assert root.findtext(f".//{{{WS}}}demandeLogementException/code") == "AUTHENTIFICATION"
+    resp = httpx.post(f"{base}/{GP}", content=body, timeout=30, headers={
+        "Content-Type": "application/soap+xml; charset=utf-8", "Authorization": valid})
+    assert resp.status_code == 200, resp.text

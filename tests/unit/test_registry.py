@@ -476,7 +476,7 @@ def test_cli_round_trip(tmp_path: Path, cli: CliRunner) -> None:
     assert json.loads(result.output)["filters"]["typologies"] == ["T2"]
 
     result = cli.invoke(actors, ["remove", "eure-habitat"])
-    assert result.output == "removed eure-habitat (version 2)\n"
+    assert result.output == "removed eure-habitat (version 2); its API keys are revoked\n"
     result = cli.invoke(actors, ["show", "eure-habitat", "--history"])
     assert [json.loads(line)["change"] for line in result.output.splitlines()] == [
         "add",

@@ -9,7 +9,8 @@ Authentication: the REST API's keys (:class:`hub.stores.access.keys.KeyStore`), 
   ``PasswordDigest`` is not accepted: keys are stored hashed, a digest cannot be checked.
 
 No credentials, a bad key, or a UsernameToken whose user is not the key's actor →
-Fault ``AUTHENTIFICATION`` (HTTP 401). Nothing is forwarded to the SNE.
+Fault ``AUTHENTIFICATION`` (HTTP 401); two ``Authorization`` headers → the same Fault
+with HTTP 400, none of them used (as the REST API). Nothing is forwarded to the SNE.
 
 Authorization, per object, with the REST API's notion of holding
 (:class:`hub.stores.access.holders.Holders`: the demands the actor received on its feed or created):
@@ -124,7 +125,12 @@ class SoapAuthorizer:
 
     async def authenticate(self, req: Request) -> Actor:
         """The caller's actor, from its Bearer header or its UsernameToken."""
-        scheme, _, key = req.http_headers.get("authorization", "").strip().partition(" ")
+        header = req.http_headers.get("authorization", "")
+        if "," in header:  # two headers, combined by the server (an API key has no comma)
+            raise SoapFault(
+                "AUTHENTIFICATION", "more than one Authorization header: send one", status=400
+            )
+        scheme, _, key = header.strip().partition(" ")
         token = username_token(req.header)
         user = None
         if scheme.lower() != "bearer" or not key.strip():

@@ -5,7 +5,12 @@ against ``scrypt(secret, salt)`` in constant time. Verified keys are cached in m
 (by a SHA-256 of the whole key) for :data:`CACHE_S` seconds, so scrypt's deliberate cost
 is paid once a minute per client, not per request; a revocation takes effect within
 that time. Every request names its actor through its key; an actor removed from the
-registry can no longer authenticate.
+registry can no longer authenticate, and its removal revokes its keys
+(:meth:`hub.stores.registry.store.ActorStore.remove`): registering the id again does not
+bring them back.
+
+Timing: an unknown or revoked key id costs the same scrypt as a known one (a dummy salt
+and hash), so the time of a refusal does not tell whether a key id exists.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
 def _hash(secret: str, salt: bytes) -> bytes:
     return hashlib.scrypt(secret.encode(), salt=salt, **_SCRYPT)
+
+
+#: what an unknown key id is verified against: no secret hashes to it (random per process)
+_DUMMY_SALT = secrets.token_bytes(16)
+_DUMMY_HASH = secrets.token_bytes(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +98,9 @@ class KeyStore:
         try:
             return self.actors.get(actor_id)
         except NotFoundError:
+            # forgotten: if the id is registered again, the key is verified afresh (its
+            # removal revoked it) instead of served from the cache
+            self._cache.pop(digest, None)
             raise AuthenticationError("the actor of this API key is not registered") from None
 
     def _verify(self, key: str) -> str:
@@ -98,6 +111,8 @@ class KeyStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
         if row is None or row.revoked_at is not None:
+            # the same scrypt as for a live key, so the refusal takes as long (module doc)
+            hmac.compare_digest(_hash(secret, _DUMMY_SALT), _DUMMY_HASH)
             raise bad
         if not hmac.compare_digest(_hash(secret, row.salt), row.hash):
             raise bad

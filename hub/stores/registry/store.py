@@ -9,6 +9,9 @@ Contract of :class:`ActorStore`:
 * a removed actor is soft-deleted: its row, version and history stay, it is absent from
   :meth:`ActorStore.get` and :meth:`ActorStore.list`, and adding its id again continues
   its version sequence;
+* removing an actor revokes its API keys in the same transaction (``api_keys``): a
+  re-registration of the id — the same organisation or another — starts without keys,
+  never with the former ones alive again (independent audit K, F11);
 * each public method runs in one transaction; database outages and lost races (two writers
   adding the same new id) raise :class:`~hub.core.errors.TransientError`, safe to retry.
 """
@@ -29,6 +32,7 @@ from sqlalchemy.orm import Session
 from hub.core.db import write_transaction
 from hub.core.errors import NotFoundError, TransientError
 from hub.domain.actors import Actor
+from hub.stores.access.tables import api_keys
 from hub.stores.registry.tables import ActorChangeRow, ActorRow
 
 ChangeKind = Literal["add", "update", "remove"]
@@ -170,8 +174,8 @@ class ActorStore:
         return Saved(stored, change)
 
     def remove(self, actor_id: str) -> Actor:
-        """Soft-delete the actor; return it with its new version. NotFoundError if absent
-        or removed already."""
+        """Soft-delete the actor and revoke its API keys; return it with its new version.
+        NotFoundError if absent or removed already."""
         saved = self.remove_or_resend(actor_id)
         if saved.change != "remove":
             raise NotFoundError(f"no actor {actor_id!r}")
@@ -193,6 +197,11 @@ class ActorStore:
             row.updated_at = row.deleted_at = now
             removed = _to_actor(row)
             self._log(session, removed, "remove", now)
+            session.execute(
+                update(api_keys)
+                .where(api_keys.c.actor_id == actor_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now)
+            )
             return Saved(removed, "remove")
 
     def mark_published(self, actors: Sequence[Actor]) -> None:
