@@ -32,12 +32,14 @@ from schemas import Codec
 
 #: Refusals of a well-formed event by a rule of the domain, not by its shape nor by a
 #: defect: a creation of an existing numéro (``demande_existante``,
-#: :data:`hub.domain.decisions.EXISTING`). Any API actor can write such events (the door
-#: cannot tell them: only the worker knows every numéro), so they never count towards
+#: :data:`hub.domain.decisions.EXISTING`), a change of an existing demand by an actor not
+#: holding it (``auteur_non_detenteur``, :data:`hub.domain.authorship.NOT_HOLDER`). Any
+#: API actor can write such events (the door cannot tell them: only the worker knows every
+#: numéro and its holders), so they never count towards
 #: ``worker.max_consecutive_dead_letters``: a run of them would otherwise stop every
 #: worker, at every restart, on an actor's say-so. A run of real faults still trips it
 #: (they neither count nor reset the run).
-DOMAIN_REFUSALS = frozenset({"demande_existante"})
+DOMAIN_REFUSALS = frozenset({"demande_existante", "auteur_non_detenteur"})
 
 #: Header set by ``hub dlq replay`` on a replayed record: JSON ``{"attempts": n,
 #: "history": [{reason, message, failedAt}...], "from": "hub.dlq:<partition>:<offset>"}``.

@@ -32,6 +32,11 @@ again is no takeover: within the dedup window it is skipped as any duplicate, an
 identical to the demand's current snapshot — nothing would change; a creation differing
 from it would roll the demand back, and is refused like a takeover.
 
+A **change** of an existing demand (any other operation) in the name of an actor
+(``source`` ``api:<id>``) is applied only when that actor holds the demand — among its
+current recipients, or its registering actor (:attr:`DemandeState.registered_by`) —
+else refused, ``auteur_non_detenteur``: :mod:`hub.domain.authorship`.
+
 An event carrying a ``profile`` was written from a copy cut to that profile (an actor's
 write through the API, the SOAP gateway or its file inbox): the new snapshot keeps, from
 the stored one, what that profile does not see (:func:`hub.domain.profiles.
@@ -47,6 +52,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hub.core.errors import InputError, InvalidNumUniqueError
+from hub.domain.authorship import check_author, registered_by
 from hub.domain.carriable import check_carriable
 from hub.domain.matching import TerritoryIndex
 from hub.domain.pieces import check_piece
@@ -181,6 +187,7 @@ def decide(
             "accepted again after the demand's deletion (SUP)",
             code=EXISTING,
         )
+    check_author(event, prior)  # a change of an existing demand: by a holder only
     if event.get("profile") is not None and prior is not None and op != "SUP":
         demande = restore_withheld(prior.demande, demande, event["profile"])
     before = prior.recipients if prior is not None else frozenset()
@@ -240,6 +247,7 @@ def decide(
         recent_event_ids=(*(prior.recent_event_ids if prior else ()), event["eventId"])[
             -RECENT_EVENT_IDS:
         ],
+        registered_by=registered_by(event, prior, operation=op),
     )
     return Decision(state=state, deliveries=deliveries)
 

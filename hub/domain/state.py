@@ -51,6 +51,10 @@ class DemandeState:
     #: the SNE's indicator (which wins); ``delai_source`` says which ("hub" or "sne")
     delai_anormalement_long: bool | None = None
     delai_source: str | None = None
+    #: the registering actor: the actor (``api:<id>`` source) whose event started the
+    #: demand's current life (its creation the worker accepted); None when no actor did,
+    #: or in a state written before it (hub.domain.authorship: who may change the demand)
+    registered_by: str | None = None
 
     @property
     def deleted(self) -> bool:
@@ -81,6 +85,7 @@ class DemandeState:
             "noticesSent": list(self.notices_sent),
             "delaiAnormalementLong": self.delai_anormalement_long,
             "delaiAnormalementLongSource": self.delai_source,
+            "registeredBy": self.registered_by,
         }
 
     @classmethod
@@ -101,6 +106,7 @@ class DemandeState:
             notices_sent=tuple(rec.get("noticesSent") or ()),
             delai_anormalement_long=rec.get("delaiAnormalementLong"),
             delai_source=rec.get("delaiAnormalementLongSource"),
+            registered_by=rec.get("registeredBy"),
         )
 
 

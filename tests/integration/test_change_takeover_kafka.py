@@ -1,0 +1,111 @@
+"""Audit K, F1, the two-step takeover, end to end (the real broker, the real worker, the
+API): an actor "creates" (``CRE``) the numéro of another territory's live demand — the
+API cannot tell and answers 202, recording the submitter as a holder of the numéro
+(``Holders.claim``); the worker refuses the creation (``demande_existante``) — then sends
+a ``MOD`` of it, which the API lets through (it now "holds" it). The worker knows the
+actor holds nothing of the demand (not a recipient, not its registering actor) and
+refuses the change too (``auteur_non_detenteur``): both letters land in ``hub.dlq``, the
+holder's feed gets no ``RETRAIT``, its snapshot stays, and the sender's feed gets nothing.
+It used to replace the snapshot, move the demand to the sender's territory and tell every
+holder to delete it.
+
+The request bodies are written by hand, as the audit's reproduction, not built by the
+hub's helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from connectors.ingress.publishing import prepare_event, publish_events
+from hub.core.db import make_engine, migrate
+from hub.core.settings import HubSettings
+from hub.domain.actors import Actor, ActorFilters
+from hub.stores.access.keys import KeyStore
+from tests.integration.conftest import collect_feed
+from tests.integration.test_dlq import letters_of
+from tests.support.demandes import demande_event, new_num_unique
+
+pytestmark = pytest.mark.kafka
+
+#: the holder's territory and the sender's (communes no other integration test uses)
+HOLDER_COMMUNE, SENDER_COMMUNE = "76536", "76497"
+
+
+@pytest.fixture(scope="module")
+def api(worker: Any, settings: HubSettings) -> Iterator[TestClient]:
+    from hub.api.app import create_app
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with TestClient(create_app(settings, engine)) as client:
+        yield client
+    engine.dispose()
+
+
+def _register(actor_service: Any, settings: HubSettings, actor: Actor) -> dict[str, str]:
+    actor_service.add_or_update(actor)
+    engine = make_engine(settings.database_url)
+    try:
+        return {"Authorization": f"Bearer {KeyStore(engine).create(actor.id).key}"}
+    finally:
+        engine.dispose()
+
+
+def _of(records: list[dict[str, Any]], num: str) -> list[tuple[str, str | None, str | None]]:
+    return [(r["kind"], r["operation"], r["reason"]) for r in records if r["numUnique"] == num]
+
+
+def _body(num: str, operation: str, precision: str) -> list[dict[str, Any]]:
+    return [{"numUnique": num, "operation": operation,
+             "demande": {"demandeLogement": {
+                 "numUnique": num, "precision": precision,
+                 "logementRecherche": {"listeLocalisationSouhaite": [
+                     {"commune": SENDER_COMMUNE}]}}}}]  # fmt: skip
+
+
+def test_a_create_then_modify_takeover_is_dead_lettered_twice(
+    api: TestClient, worker: Any, actor_service: Any, settings: HubSettings
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    holder = Actor(id=f"change-holder-{suffix}", name="holder", kind="bailleur",
+                   profile="consultant_demande",
+                   filters=ActorFilters(communes=[HOLDER_COMMUNE]))  # fmt: skip
+    sender = Actor(id=f"change-sender-{suffix}", name="sender", kind="bailleur",
+                   profile="consultant_demande",
+                   filters=ActorFilters(communes=[SENDER_COMMUNE]))  # fmt: skip
+    _register(actor_service, settings, holder)
+    key = _register(actor_service, settings, sender)
+    num = new_num_unique()
+    asyncio.run(publish_events(settings, [prepare_event(demande_event(num, [HOLDER_COMMUNE]))]))
+    held = collect_feed(settings, holder.id, worker=worker, timeout=120,
+                        until=lambda rs: _of(rs, num) == [("DEMANDE", "CRE", None)])  # fmt: skip
+    assert _of(held, num) == [("DEMANDE", "CRE", None)]
+    (original,) = [r for r in held if r["numUnique"] == num]
+
+    cre = api.post("/demandes/evenements", json=_body(num, "CRE", "takeover"), headers=key)
+    assert cre.status_code == 202, cre.text  # the API cannot tell: the worker does
+    mod = api.post("/demandes/evenements", json=_body(num, "MOD", "takeover 2"), headers=key)
+    assert mod.status_code == 202, mod.text  # the creation made the sender a "holder"
+    (cre_id,), (mod_id,) = cre.json()["eventIds"], mod.json()["eventIds"]
+
+    letters = letters_of(settings, num, 2, timeout=120)
+    by_event = {
+        ev_id: x.reason
+        for x in letters
+        for ev_id in (cre_id, mod_id)
+        if x.body["payload"] and ev_id.encode() in x.body["payload"]
+    }
+    assert by_event == {cre_id: "demande_existante", mod_id: "auteur_non_detenteur"}
+    assert all("DUPONT" not in x.body["message"] for x in letters)
+
+    after = collect_feed(settings, holder.id, until=lambda rs: False, timeout=3)
+    assert _of(after, num) == [("DEMANDE", "CRE", None)]  # no RETRAIT, no new version
+    (still,) = [r for r in after if r["numUnique"] == num]
+    assert still["demande"] == original["demande"]  # the snapshot the holder has stays
+    assert _of(collect_feed(settings, sender.id, until=lambda rs: False, timeout=3), num) == []
