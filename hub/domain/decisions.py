@@ -56,7 +56,7 @@ from hub.domain.authorship import check_author, registered_by
 from hub.domain.carriable import check_carriable
 from hub.domain.matching import TerritoryIndex
 from hub.domain.pieces import check_piece
-from hub.domain.profiles import PROFILES, restore_withheld
+from hub.domain.profiles import PROFILES, kept_index, restore_withheld
 from hub.domain.refdata import PENDING_NUM_UNIQUE, check_code, check_codes, check_num_unique
 from hub.domain.state import RECENT_EVENT_IDS, DemandeState, wished_communes, wished_typologies
 
@@ -188,8 +188,10 @@ def decide(
             code=EXISTING,
         )
     check_author(event, prior)  # a change of an existing demand: by a holder only
-    if event.get("profile") is not None and prior is not None and op != "SUP":
-        demande = restore_withheld(prior.demande, demande, event["profile"])
+    if prior is not None and op != "SUP":
+        if event.get("profile") is not None:
+            demande = restore_withheld(prior.demande, demande, event["profile"])
+        demande = kept_index(prior.demande, demande)  # an index not carried is kept
     before = prior.recipients if prior is not None else frozenset()
     former = prior.former if prior is not None else frozenset()
     version = (prior.version if prior is not None else 0) + 1

@@ -243,6 +243,22 @@ def restore_withheld(
     return out
 
 
+def kept_index(
+    stored: dict[str, Any] | None, incoming: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The snapshot a write without ``profile`` leaves (the SNE poller, the SOAP gateway's
+    relay, ``hub publish``, producers): ``incoming``, except that when it carries no
+    document index (``piecesJustificatives`` null: InterfaceNuu has no element for it, so
+    no XML source can carry one) the stored index is kept. Every change the SNE made to a
+    demand erased the documents partners had indexed before, for everyone. A write that
+    means to empty the index sends ``[]``. ``incoming`` itself when nothing is kept."""
+    if stored is None or incoming is None or incoming.get(PIECES) is not None:
+        return incoming
+    if stored.get(PIECES) is None:
+        return incoming
+    return {**incoming, PIECES: stored[PIECES]}
+
+
 def written_changes(changed: list[str], profile: str | None) -> list[str]:
     """The ``changedFields`` a write from a copy cut to ``profile`` can truly claim: without
     the paths at or below a field of :data:`SENSITIVE_PATHS` when ``profile`` does not see

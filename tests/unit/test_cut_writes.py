@@ -119,7 +119,9 @@ def test_a_sensible_write_is_taken_whole(index: TerritoryIndex) -> None:
     mod = _read({**demande_event(cre["numUnique"], [ROUEN], operation="MOD"),
                  "profile": "consultant_sensible"})  # fmt: skip
     after = decide(mod, state, index, partition=0, offset=2)
-    assert after.state is not None and after.state.demande == mod["demande"]
+    assert mod["demande"]["piecesJustificatives"] is None  # not carried: the stored one kept
+    expected = {**mod["demande"], "piecesJustificatives": cre["demande"]["piecesJustificatives"]}
+    assert after.state is not None and after.state.demande == expected
 
 
 def test_an_unknown_profile_is_refused(index: TerritoryIndex) -> None:
