@@ -38,7 +38,8 @@ from schemas import Codec
 #: numéro and its holders), so they never count towards
 #: ``worker.max_consecutive_dead_letters``: a run of them would otherwise stop every
 #: worker, at every restart, on an actor's say-so. A run of real faults still trips it
-#: (they neither count nor reset the run).
+#: (they neither count nor reset the run). Besides its letter, such a refusal may owe the
+#: writer a ``RETRAIT`` (``ecriture_refusee``: hub.domain.authorship.refused_writer).
 DOMAIN_REFUSALS = frozenset({"demande_existante", "auteur_non_detenteur"})
 
 #: Header set by ``hub dlq replay`` on a replayed record: JSON ``{"attempts": n,

@@ -56,8 +56,9 @@ from dispatch.sending import (
 )
 from dispatch.snapshotbytes import snapshot_bytes
 from hub.core import topics
-from hub.core.errors import DecodeError, HubError
-from hub.domain.decisions import Decision, as_received, decide
+from hub.core.errors import DecodeError, HubError, InputError
+from hub.domain.authorship import REFUSED_WRITE, refused_write_event_id, refused_writer
+from hub.domain.decisions import RETRAIT, Decision, Delivery, as_received, decide
 from hub.domain.matching import TerritoryIndex
 from hub.domain.profiles import written_changes
 from hub.domain.state import DemandeState
@@ -306,14 +307,18 @@ class Processor:
         event = as_received(event)  # a RAD with an empty motive is a reactivation
         key = event["numUnique"].encode()
         prior = batch.state(key, rec.partition)
-        decision = decide(
-            event,
-            prior,
-            self.index,
-            partition=rec.partition,
-            offset=rec.offset,
-            demande_bytes=snapshot,
-        )
+        try:
+            decision = decide(
+                event,
+                prior,
+                self.index,
+                partition=rec.partition,
+                offset=rec.offset,
+                demande_bytes=snapshot,
+            )
+        except InputError as exc:  # refused: the letter is the caller's (_refuse)
+            self._tell_refused_writer(batch, event, prior, exc.code)
+            raise
         if decision.skipped:
             batch.stats.skipped += 1
             return False
@@ -334,6 +339,21 @@ class Processor:
         if prior is None:  # its first state: the GP events parked for it, right after it
             self.parking.on_created(batch, rec.partition, state)
         return True
+
+    def _tell_refused_writer(self, batch: Batch, event: dict[str, Any],
+                             prior: DemandeState | None, code: str) -> None:  # fmt: skip
+        """Add the ``RETRAIT`` (``ecriture_refusee``) owed to the registered actor whose
+        write ``event`` was refused (``code``) on a demand it does not hold, if any
+        (:func:`hub.domain.authorship.refused_writer`): no personal data, ``prior``'s
+        version, an event id derived from the refused one; ``prior`` is not changed and
+        nothing goes to its holders."""
+        actor = refused_writer(event, prior, code, self.index)
+        if actor is None:
+            return
+        assert prior is not None  # an existing demand
+        told = Decision(state=prior, deliveries=[Delivery(actor, RETRAIT, REFUSED_WRITE)])
+        self._emit(batch, told, prior, refused_write_event_id(event["eventId"], actor),
+                   event["operation"], event["occurredAt"], [])  # fmt: skip
 
     # -- actor changes (dispatch.redispatch) -----------------------------------------
     def _apply_controls(self, batch: Batch, partition: int, changes: list[Change]) -> None:

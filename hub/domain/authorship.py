@@ -31,10 +31,26 @@ file inboxes of no actor's name (``files:<inbox>`` without a profile: a legacy s
 folder set by the operator), the CAL (``cal``), producers and the CLI (``cli``...). A demand the
 hub holds no demand of (never seen, purged, deleted: a deletion marker) is not an
 existing demand: an event on it is decided as before.
+
+**The refused writer is told** (:func:`refused_writer`). The API records the submitter of
+every creation it accepts as a holder of the numéro (``api_holders``), and the worker's
+refusal alone would not undo it: the refused "creator" would keep reading what the API
+serves of the demand (its gestion partagée timeline, free texts included). So when the
+worker refuses an event for :data:`hub.domain.decisions.EXISTING` or :data:`NOT_HOLDER`
+and its source names a **registered** actor (one with a feed) that does **not** hold the
+demand, it also sends that actor a ``RETRAIT``, reason :data:`REFUSED_WRITE`
+(``ecriture_refusee``): no personal data, the demand's current version, an ``eventId``
+derived from the refused event's (:func:`refused_write_event_id`: the same when a replay
+decides it again). The API's fold of that feed drops the claim at the actor's next call,
+and its ERP learns the write was refused. Nothing goes to an actor holding the demand (a
+holder sending its creation again must not be told to delete it), nothing to the real
+holders, and the demand's state does not change.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Container
 from typing import Any
 
 from hub.core.errors import InputError
@@ -48,6 +64,14 @@ API_SOURCE_PREFIX = "api:"
 FILES_SOURCE_PREFIX = "files:"
 #: the dead-letter reason of a change of an existing demand by an actor not holding it
 NOT_HOLDER = "auteur_non_detenteur"
+#: the reason of the ``RETRAIT`` sent to the actor whose write the worker refused
+#: (:func:`refused_writer`)
+REFUSED_WRITE = "ecriture_refusee"
+#: namespace of the event ids of those ``RETRAIT`` (:func:`refused_write_event_id`)
+_REFUSED_WRITE_IDS = uuid.UUID("b7e2a54c-0d3f-4e61-8c2a-6f19d4e0a3b8")
+#: the dead-letter reason of a creation of an existing demand (hub.domain.decisions.EXISTING,
+#: which imports this module)
+_EXISTING = "demande_existante"
 #: operations that bring a demand into existence (hub.domain.decisions.CREATIONS)
 _CREATIONS = frozenset({"CRE", "CRS"})
 
@@ -106,3 +130,26 @@ def registered_by(
         return source_actor(event)
     assert prior is not None
     return prior.registered_by
+
+
+def refused_writer(event: dict[str, Any], prior: DemandeState | None, code: str,
+                   registered: Container[str]) -> str | None:  # fmt: skip
+    """The actor to send a ``RETRAIT`` (:data:`REFUSED_WRITE`) when the worker refused
+    ``event`` with ``code`` on the demand ``prior`` (module doc): the actor ``event``'s
+    source names, when ``code`` is ``demande_existante`` or :data:`NOT_HOLDER`, the
+    demand exists, the actor is in ``registered`` (has a feed) and does not hold the
+    demand; else None."""
+    if code not in (_EXISTING, NOT_HOLDER) or prior is None or not existing(prior):
+        return None
+    actor = source_actor(event)
+    if actor is None or actor not in registered or may_change(actor, prior):
+        return None
+    return actor
+
+
+def refused_write_event_id(event_id: str, actor_id: str) -> str:
+    """The ``eventId`` of the ``RETRAIT`` telling ``actor_id`` that its event ``event_id``
+    was refused: ``uuid5`` of the two, the same whenever the refusal is decided again (a
+    replay of the batch, ``hub dlq replay``), so consumers drop the duplicate; never the
+    refused event's own id (that id may be one the actor's records already carry)."""
+    return str(uuid.uuid5(_REFUSED_WRITE_IDS, f"{event_id}\x00{actor_id}\x00{REFUSED_WRITE}"))

@@ -4,7 +4,8 @@ API cannot tell (no holder of the demand ever called it: its ``api_holders`` pro
 is empty) and answers 202; the worker, which knows every numéro, refuses the creation:
 the letter lands in ``hub.dlq`` with reason ``demande_existante``, the holder's feed gets
 no ``RETRAIT`` (it used to be told to delete the demand, the snapshot replaced by the
-sender's and the demand moved to its territory) and the sender's feed gets nothing.
+sender's and the demand moved to its territory) and the sender's feed gets only a
+``RETRAIT`` ``ecriture_refusee`` (no data: its write was refused).
 
 The request body is written by hand, as the audit's reproduction
 (``repro/hijack_cre.sh``), not built by the hub's helpers."""
@@ -92,4 +93,7 @@ def test_a_creation_of_someone_elses_live_demand_is_dead_lettered(
 
     after = collect_feed(settings, holder.id, until=lambda rs: False, timeout=3)
     assert _of(after, num) == [("DEMANDE", "CRE", None)]  # no RETRAIT: still held
-    assert _of(collect_feed(settings, sender.id, until=lambda rs: False, timeout=3), num) == []
+    # the sender is only told its write was refused (no data): a RETRAIT ecriture_refusee
+    told = collect_feed(settings, sender.id, until=lambda rs: _of(rs, num) != [], timeout=10)
+    assert _of(told, num) == [("RETRAIT", "CRE", "ecriture_refusee")]
+    assert all(r["demande"] is None for r in told if r["numUnique"] == num)

@@ -286,7 +286,8 @@ def test_a_strangers_change_leaves_the_holders_alone_and_goes_to_the_dlq(
     takeover = _ev(num, LE_HAVRE, "MOD", "api:havre")
     rig.run(takeover)
     assert rig.feed("rouen", num) == [("DEMANDE", None)]  # no RETRAIT
-    assert rig.feed("havre", num) == []
+    # the stranger is told its write was refused (tests/unit/test_refused_writer_withdrawal.py)
+    assert rig.feed("havre", num) == [("RETRAIT", "ecriture_refusee")]
     after = rig.state(num)
     assert after == before and after.demande == before.demande
     (letter,) = rig.letters()

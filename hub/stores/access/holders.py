@@ -10,7 +10,8 @@ check goes on from there. A catch-up that reached the end less than :data:`FRESH
 in this process is reused (a request checking many demands of one actor reads its feed
 once, not once per demand). A broker that cannot be read makes the check fail (503),
 never answer from stale holdings. A demand the actor submitted through the API (CRE/CRS)
-is added at once.
+is added at once; when the worker refuses that creation on a demand the actor does not
+hold, it sends the actor a RETRAIT (``ecriture_refusee``), which drops it at the next fold.
 Authoring gestion partagée events on a demand grants nothing by itself (the author held
 the demand then; a later RETRAIT revokes its access like anyone else's).
 A missing feed (actor not dispatched to yet) means no holdings.
