@@ -192,3 +192,19 @@ def collect_feed(
         if worker is not None and not worker.alive():
             raise AssertionError(f"worker died; see {worker.log}")
         time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def api(worker: WorkerProcess, settings: HubSettings) -> Iterator[Any]:
+    """The partner API (a TestClient) on the session's database, the session worker
+    running. A module defining its own ``api`` fixture uses that one instead."""
+    from fastapi.testclient import TestClient
+
+    from hub.api.app import create_app
+    from hub.core.db import make_engine, migrate
+
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    with TestClient(create_app(settings, engine)) as client:
+        yield client
+    engine.dispose()

@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from connectors.ingress.publishing import prepare_event, publish_events
-from hub.core.db import make_engine, migrate
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor, ActorFilters
-from hub.stores.access.keys import KeyStore
+from tests.integration.api_actors import records_of, register
 from tests.integration.conftest import collect_feed
 from tests.integration.test_dlq import letters_of
 from tests.support.demandes import demande_event, new_num_unique
@@ -36,30 +34,6 @@ pytestmark = pytest.mark.kafka
 
 #: the holder's territory and the sender's (communes no other integration test uses)
 HOLDER_COMMUNE, SENDER_COMMUNE = "76536", "76497"
-
-
-@pytest.fixture(scope="module")
-def api(worker: Any, settings: HubSettings) -> Iterator[TestClient]:
-    from hub.api.app import create_app
-
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    with TestClient(create_app(settings, engine)) as client:
-        yield client
-    engine.dispose()
-
-
-def _register(actor_service: Any, settings: HubSettings, actor: Actor) -> dict[str, str]:
-    actor_service.add_or_update(actor)
-    engine = make_engine(settings.database_url)
-    try:
-        return {"Authorization": f"Bearer {KeyStore(engine).create(actor.id).key}"}
-    finally:
-        engine.dispose()
-
-
-def _of(records: list[dict[str, Any]], num: str) -> list[tuple[str, str | None, str | None]]:
-    return [(r["kind"], r["operation"], r["reason"]) for r in records if r["numUnique"] == num]
 
 
 def _body(num: str, operation: str, precision: str) -> list[dict[str, Any]]:
@@ -80,13 +54,13 @@ def test_a_create_then_modify_takeover_is_dead_lettered_twice(
     sender = Actor(id=f"change-sender-{suffix}", name="sender", kind="bailleur",
                    profile="consultant_demande",
                    filters=ActorFilters(communes=[SENDER_COMMUNE]))  # fmt: skip
-    _register(actor_service, settings, holder)
-    key = _register(actor_service, settings, sender)
+    register(actor_service, settings, holder)
+    key = register(actor_service, settings, sender)
     num = new_num_unique()
     asyncio.run(publish_events(settings, [prepare_event(demande_event(num, [HOLDER_COMMUNE]))]))
     held = collect_feed(settings, holder.id, worker=worker, timeout=120,
-                        until=lambda rs: _of(rs, num) == [("DEMANDE", "CRE", None)])  # fmt: skip
-    assert _of(held, num) == [("DEMANDE", "CRE", None)]
+                        until=lambda rs: records_of(rs, num) == [("DEMANDE", "CRE", None)])
+    assert records_of(held, num) == [("DEMANDE", "CRE", None)]
     (original,) = [r for r in held if r["numUnique"] == num]
 
     cre = api.post("/demandes/evenements", json=_body(num, "CRE", "takeover"), headers=key)
@@ -113,12 +87,12 @@ def test_a_create_then_modify_takeover_is_dead_lettered_twice(
     assert all("DUPONT" not in x.body["message"] for x in letters)
 
     after = collect_feed(settings, holder.id, until=lambda rs: False, timeout=3)
-    assert _of(after, num) == [("DEMANDE", "CRE", None)]  # no RETRAIT, no new version
+    assert records_of(after, num) == [("DEMANDE", "CRE", None)]  # no RETRAIT, no new version
     (still,) = [r for r in after if r["numUnique"] == num]
     assert still["demande"] == original["demande"]  # the snapshot the holder has stays
     # the sender is only told each write was refused (no data): RETRAIT ecriture_refusee
     ops = ["CRE", "MOD"] if mod_id is not None else ["CRE"]
     told = collect_feed(settings, sender.id, timeout=10,
-                        until=lambda rs: len(_of(rs, num)) >= len(ops))  # fmt: skip
-    assert _of(told, num) == [("RETRAIT", op, "ecriture_refusee") for op in ops]
+                        until=lambda rs: len(records_of(rs, num)) >= len(ops))  # fmt: skip
+    assert records_of(told, num) == [("RETRAIT", op, "ecriture_refusee") for op in ops]
     assert all(r["demande"] is None for r in told if r["numUnique"] == num)

@@ -16,17 +16,15 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from connectors.ingress.publishing import prepare_event, publish_events
-from hub.core.db import make_engine, migrate
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor, ActorFilters
-from hub.stores.access.keys import KeyStore
+from tests.integration.api_actors import records_of, register
 from tests.integration.conftest import collect_feed
 from tests.integration.test_dlq import letters_of
 from tests.support.demandes import demande_event, new_num_unique
@@ -35,30 +33,6 @@ pytestmark = pytest.mark.kafka
 
 #: the holder's territory and the sender's (communes no other integration test uses)
 HOLDER_COMMUNE, SENDER_COMMUNE = "76009", "76021"
-
-
-@pytest.fixture(scope="module")
-def api(worker: Any, settings: HubSettings) -> Iterator[TestClient]:
-    from hub.api.app import create_app
-
-    engine = make_engine(settings.database_url)
-    migrate(engine)
-    with TestClient(create_app(settings, engine)) as client:
-        yield client
-    engine.dispose()
-
-
-def _register(actor_service: Any, settings: HubSettings, actor: Actor) -> dict[str, str]:
-    actor_service.add_or_update(actor)
-    engine = make_engine(settings.database_url)
-    try:
-        return {"Authorization": f"Bearer {KeyStore(engine).create(actor.id).key}"}
-    finally:
-        engine.dispose()
-
-
-def _of(records: list[dict[str, Any]], num: str) -> list[tuple[str, str | None, str | None]]:
-    return [(r["kind"], r["operation"], r["reason"]) for r in records if r["numUnique"] == num]
 
 
 def test_the_refused_creator_loses_the_timeline(
@@ -71,13 +45,13 @@ def test_the_refused_creator_loses_the_timeline(
     sender = Actor(id=f"refused-sender-{suffix}", name="sender", kind="bailleur",
                    profile="consultant_demande",
                    filters=ActorFilters(communes=[SENDER_COMMUNE]))  # fmt: skip
-    holder_key = _register(actor_service, settings, holder)
-    key = _register(actor_service, settings, sender)
+    holder_key = register(actor_service, settings, holder)
+    key = register(actor_service, settings, sender)
     num = new_num_unique()
     asyncio.run(publish_events(settings, [prepare_event(demande_event(num, [HOLDER_COMMUNE]))]))
     held = collect_feed(settings, holder.id, worker=worker, timeout=120,
-                        until=lambda rs: _of(rs, num) == [("DEMANDE", "CRE", None)])  # fmt: skip
-    assert _of(held, num) == [("DEMANDE", "CRE", None)]
+                        until=lambda rs: records_of(rs, num) == [("DEMANDE", "CRE", None)])
+    assert records_of(held, num) == [("DEMANDE", "CRE", None)]
     (original,) = [r for r in held if r["numUnique"] == num]
     timeline = f"/demandes/{num}/timeline"
     # (the holder makes no per-demand call yet: the API would know the numéro as its own
@@ -108,14 +82,14 @@ def test_the_refused_creator_loses_the_timeline(
         status = api.get(timeline, headers=key).status_code
     assert status == 403  # it answered 200 before the fix, for good
 
-    told = collect_feed(settings, sender.id, until=lambda rs: _of(rs, num) != [], timeout=10)
-    assert _of(told, num) == [("RETRAIT", "CRE", "ecriture_refusee")]
+    told = collect_feed(settings, sender.id, until=lambda rs: records_of(rs, num) != [], timeout=10)
+    assert records_of(told, num) == [("RETRAIT", "CRE", "ecriture_refusee")]
     (retrait,) = [r for r in told if r["numUnique"] == num]
     assert retrait["demande"] is None and retrait["demandeVersion"] == original["demandeVersion"]
     assert retrait["eventId"] != event_id
 
     after = collect_feed(settings, holder.id, until=lambda rs: False, timeout=3)
-    assert _of(after, num) == [("DEMANDE", "CRE", None)]  # no RETRAIT, no new version
+    assert records_of(after, num) == [("DEMANDE", "CRE", None)]  # no RETRAIT, no new version
     (still,) = [r for r in after if r["numUnique"] == num]
     assert still["demande"] == original["demande"]
     assert api.get(timeline, headers=holder_key).status_code == 200  # the holder keeps it
