@@ -12,7 +12,6 @@ snapshot past the dedup window."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from hub.core import topics
 from hub.core.db import make_engine, migrate
 from hub.core.errors import InputError
 from hub.domain.decisions import DEMANDE, RETRAIT, Delivery, decide
@@ -32,8 +30,8 @@ from hub.stores.cotation.store import DeclarationStore
 from hub.stores.statistics.store import StatisticsStore
 from hub.stores.statistics.tables import stat_demandes
 from tests.support.demandes import demande_event, new_num_unique
-from tests.support.memory import MemorySender, MemoryStore
-from tests.unit.test_clock import LE_HAVRE, ROUEN, N, _actor, _ev_rec, _processor
+from tests.unit.test_change_authorship import Rig
+from tests.unit.test_clock import LE_HAVRE, ROUEN, _actor
 
 
 @pytest.fixture()
@@ -128,29 +126,6 @@ def test_a_creation_past_the_dedup_window_is_a_no_op_while_identical(
 
 
 # -- through the processor ---------------------------------------------------------------
-
-
-class Rig:
-    def __init__(self, codec: Any, geography: Any, **kw: Any) -> None:
-        self.codec, self.store, self.sender = codec, MemoryStore(N), MemorySender()
-        self.proc = _processor(codec, geography, self.store, self.sender, **kw)
-
-    def run(self, *events: dict[str, Any]) -> None:
-        asyncio.run(self.proc.process([_ev_rec(self.codec, e) for e in events]))
-
-    def feed(self, actor: str, num: str) -> list[tuple[str, str | None]]:
-        recs = [self.codec.decode_as(v, "FeedRecord")
-                for _, v in self.sender.sent.get(topics.feed_topic(actor), [])]  # fmt: skip
-        return [(r["kind"], r["reason"]) for r in recs if r["numUnique"] == num]
-
-    def letters(self) -> list[dict[str, Any]]:
-        return [self.codec.decode_as(v, "DeadLetter")
-                for _, v in self.sender.sent.get(topics.DLQ, [])]  # fmt: skip
-
-    def state(self, num: str) -> DemandeState:
-        raw = self.store.get(num.encode())
-        assert raw is not None
-        return self.proc._snapshots.decode_state(raw)
 
 
 def test_a_takeover_leaves_the_holders_alone_and_goes_to_the_dlq(
