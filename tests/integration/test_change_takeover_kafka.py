@@ -16,7 +16,6 @@ hub's helpers."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -24,8 +23,7 @@ from fastapi.testclient import TestClient
 
 from connectors.ingress.publishing import prepare_event, publish_events
 from hub.core.settings import HubSettings
-from hub.domain.actors import Actor, ActorFilters
-from tests.integration.api_actors import records_of, register
+from tests.integration.api_actors import records_of, register, two_landlords
 from tests.integration.conftest import collect_feed
 from tests.integration.test_dlq import letters_of
 from tests.support.demandes import demande_event, new_num_unique
@@ -47,13 +45,7 @@ def _body(num: str, operation: str, precision: str) -> list[dict[str, Any]]:
 def test_a_create_then_modify_takeover_is_dead_lettered_twice(
     api: TestClient, worker: Any, actor_service: Any, settings: HubSettings
 ) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    holder = Actor(id=f"change-holder-{suffix}", name="holder", kind="bailleur",
-                   profile="consultant_demande",
-                   filters=ActorFilters(communes=[HOLDER_COMMUNE]))  # fmt: skip
-    sender = Actor(id=f"change-sender-{suffix}", name="sender", kind="bailleur",
-                   profile="consultant_demande",
-                   filters=ActorFilters(communes=[SENDER_COMMUNE]))  # fmt: skip
+    holder, sender = two_landlords("change", HOLDER_COMMUNE, SENDER_COMMUNE)
     register(actor_service, settings, holder)
     key = register(actor_service, settings, sender)
     num = new_num_unique()

@@ -13,7 +13,6 @@ The request body is written by hand, as the audit's reproduction
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -21,8 +20,7 @@ from fastapi.testclient import TestClient
 
 from connectors.ingress.publishing import prepare_event, publish_events
 from hub.core.settings import HubSettings
-from hub.domain.actors import Actor, ActorFilters
-from tests.integration.api_actors import records_of, register
+from tests.integration.api_actors import records_of, register, two_landlords
 from tests.integration.conftest import collect_feed
 from tests.integration.test_dlq import letters_of
 from tests.support.demandes import demande_event, new_num_unique
@@ -36,13 +34,7 @@ HOLDER_COMMUNE, SENDER_COMMUNE = "76305", "76474"
 def test_a_creation_of_someone_elses_live_demand_is_dead_lettered(
     api: TestClient, worker: Any, actor_service: Any, settings: HubSettings
 ) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    holder = Actor(id=f"takeover-holder-{suffix}", name="holder", kind="bailleur",
-                   profile="consultant_demande",
-                   filters=ActorFilters(communes=[HOLDER_COMMUNE]))  # fmt: skip
-    sender = Actor(id=f"takeover-sender-{suffix}", name="sender", kind="bailleur",
-                   profile="consultant_demande",
-                   filters=ActorFilters(communes=[SENDER_COMMUNE]))  # fmt: skip
+    holder, sender = two_landlords("takeover", HOLDER_COMMUNE, SENDER_COMMUNE)
     register(actor_service, settings, holder)
     key = register(actor_service, settings, sender)
     num = new_num_unique()

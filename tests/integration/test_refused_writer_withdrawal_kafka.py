@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -23,8 +22,7 @@ from fastapi.testclient import TestClient
 
 from connectors.ingress.publishing import prepare_event, publish_events
 from hub.core.settings import HubSettings
-from hub.domain.actors import Actor, ActorFilters
-from tests.integration.api_actors import records_of, register
+from tests.integration.api_actors import records_of, register, two_landlords
 from tests.integration.conftest import collect_feed
 from tests.integration.test_dlq import letters_of
 from tests.support.demandes import demande_event, new_num_unique
@@ -38,13 +36,7 @@ HOLDER_COMMUNE, SENDER_COMMUNE = "76009", "76021"
 def test_the_refused_creator_loses_the_timeline(
     api: TestClient, worker: Any, actor_service: Any, settings: HubSettings
 ) -> None:
-    suffix = uuid.uuid4().hex[:8]
-    holder = Actor(id=f"refused-holder-{suffix}", name="holder", kind="bailleur",
-                   profile="consultant_demande",
-                   filters=ActorFilters(communes=[HOLDER_COMMUNE]))  # fmt: skip
-    sender = Actor(id=f"refused-sender-{suffix}", name="sender", kind="bailleur",
-                   profile="consultant_demande",
-                   filters=ActorFilters(communes=[SENDER_COMMUNE]))  # fmt: skip
+    holder, sender = two_landlords("refused", HOLDER_COMMUNE, SENDER_COMMUNE)
     holder_key = register(actor_service, settings, holder)
     key = register(actor_service, settings, sender)
     num = new_num_unique()
