@@ -86,3 +86,23 @@ def test_kept_index_takes_the_incoming_index_unless_it_carries_none(
     assert out["piecesJustificatives"] == (stored if incoming is None else incoming)
     assert i["piecesJustificatives"] is incoming  # the input is not modified
     assert kept_index(None, i) is i and kept_index(s, None) is None
+
+
+@pytest.mark.parametrize("seed", [1, 7, 23])
+def test_an_interfacenuu_document_from_the_outline_keeps_the_documents(
+    index: TerritoryIndex, seed: int
+) -> None:
+    """The input the fix is for, not written by the hub: a MOD document built by audit J's
+    own generator from the SNE outline (tests/support/auditj_grammar.py), read by
+    ``hub publish``'s check, over a stored demand with an index."""
+    from tests.unit.test_sne_fidelity_audit_j import _bytes, _doc, _event
+
+    mod = _event(_bytes(_doc(seed, op="MOD")))
+    assert mod["demande"]["piecesJustificatives"] is None  # InterfaceNuu carries none
+    cre = {**mod, "operation": "CRE", "eventId": f"cre-{seed}"}
+    cre["demande"] = {**mod["demande"], "piecesJustificatives": [copy.deepcopy(PIECE)]}
+    state = decide(cre, None, index, partition=0, offset=1).state
+    after = decide(mod, state, index, partition=0, offset=2)
+    assert after.state is not None
+    assert after.state.demande["piecesJustificatives"] == [PIECE]
+    assert after.state.demande["demandeLogement"] == mod["demande"]["demandeLogement"]
