@@ -22,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -41,7 +39,6 @@ from dispatch import evenements, feedbytes
 from dispatch.feedwire import configure_feed_wire
 from dispatch.processor import InputRecord, Processor
 from hub.core import topics
-from hub.core.errors import HubError
 from hub.core.kafka.admin import ensure_topics, feed_spec
 from hub.core.schema_registry import FEED_SUBJECT, RegistryClient, RegistryRefused, resolver
 from hub.core.settings import HubSettings
@@ -53,39 +50,18 @@ from schemas import get_codec
 from schemas.confluent import IDS
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.memory import MemoryStore
+from tests.support.registry import low_port, private_registry
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 HERE, THERE = "85191", "85194"
 KINDS = {"DEMANDE", "COPIE", "RETRAIT", "RADIATION", "EVENEMENT"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryStack]:
     # built once per user (the app does not change for a version), run from a private home
-    shared = RegistryStack(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                           / "passerelle")  # fmt: skip
-    try:
-        shared.build()
-    except HubError as exc:
-        pytest.skip(f"the schema registry cannot be built here: {exc}")
-    home = tmp_path_factory.mktemp("registry-home")
-    private = RegistryStack(home, port=_free_port())
-    private.root.mkdir(mode=0o700)
-    private.project_dir.symlink_to(shared.project_dir)  # the build, shared
-    try:
-        private.up(timeout=120)
-    except HubError as exc:
-        pytest.skip(f"the schema registry cannot be started here: {exc}")
-    try:
-        yield private
-    finally:
-        private.down()
+    with private_registry(tmp_path_factory) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -238,9 +214,9 @@ def test_every_kind_in_the_confluent_format_read_through_the_registry(
 
 def test_worker_stops_on_an_unreachable_registry(hub_env: dict[str, str], tmp_path: Path) -> None:
     env = {**hub_env, "HUB_HOME": str(tmp_path), "HUB_REGISTRY__WIRE_FORMAT": "confluent",
-           "HUB_REGISTRY__URL": f"http://127.0.0.1:{_free_port()}/apis/ccompat/v7",
+           "HUB_REGISTRY__URL": f"http://127.0.0.1:{low_port()}/apis/ccompat/v7",
            "HUB_REGISTRY__REGISTER_TIMEOUT_S": "1",
-           "HUB_WORKER__WEB_PORT": str(_free_port())}  # fmt: skip
+           "HUB_WORKER__WEB_PORT": str(low_port())}  # fmt: skip
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", "worker"],
                           env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
@@ -257,7 +233,7 @@ def test_stack_cli_shows_and_stops_the_registry(registry: RegistryStack,
     ``--with-registry`` (a newcomer's ``hub stack down`` left its JVM running)."""
     env = {**hub_env, "HUB_HOME": str(registry.root.parent),
            "HUB_STACK__REGISTRY_PORT": str(registry.port),
-           "HUB_STACK__KAFKA_PORT": str(_free_port())}  # fmt: skip
+           "HUB_STACK__KAFKA_PORT": str(low_port())}  # fmt: skip
 
     def hub(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-c", "from hub.cli import main; main()", *args],
