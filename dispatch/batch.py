@@ -10,7 +10,6 @@ stored yet leave them.
 from __future__ import annotations
 
 import bisect
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,11 +49,6 @@ class Batch:
     pre: list[tuple[bytes, int, bytes | None]] = field(default_factory=list)
     #: partitions found without a complete index in this batch (no lookup again)
     unindexed: set[int] = field(default_factory=set)
-    #: index entries a re-dispatch may still examine in this batch, all partitions
-    #: together (dispatch.redispatch): one batch's worth of work, however many chains
-    redispatch_budget: int = 0
-    #: monotonic time after which no re-dispatch chunk starts in this batch (the slice)
-    redispatch_until: float = float("inf")
     #: each overlay state's territorial index entries, by key: (the state, its entries)
     entry_memo: dict[bytes, tuple[DemandeState | None, dict[bytes, bytes]]] = field(
         default_factory=dict
@@ -166,9 +160,6 @@ class Batch:
                 if p == partition:
                     put(key, value)
         return view
-
-    def out_of_time(self) -> bool:
-        return time.monotonic() >= self.redispatch_until
 
     def resume_later(self, partition: int, moves: str, after: bytes, chunk: int,
                      link: Link) -> None:  # fmt: skip

@@ -12,12 +12,12 @@ stored cursor always names a link that is in the topic, and it is stored exactly
 work of the links before it is.
 
 * :func:`begin`: a control's pass writes link 0 and cursor 0;
-* :func:`admit`: a link runs (or is passed on whole) only if its step is its chain's
-  cursor; any other is **dropped**: a link read again after the batch where it ran was
-  stored (its offset not committed yet), the copy of a successor that a replay wrote
-  again, a stale copy of a link passed on, or a link of a control whose batch was never
-  stored (the control, replayed, began another chain). Its work is done, or will be done
-  by the copy the cursor names, at a position in the partition no earlier than its own;
+* :func:`admit`: a link runs only if its step is its chain's cursor; any other is
+  **dropped**: a link read again after the batch where it ran was stored (its offset not
+  committed yet), the copy of a successor that a replay wrote again, or a link of a
+  control whose batch was never stored (the control, replayed, began another chain). Its
+  work is done, or will be done by the copy the cursor names, at a position in the
+  partition no earlier than its own;
 * :func:`advance`: a link that ran and leaves entries for later writes link step + 1
   and moves the cursor to it; :func:`finish`: at the end of the territories the cursor is
   removed, so a finished chain leaves nothing in the state (a copy read afterwards finds
@@ -25,9 +25,15 @@ work of the links before it is.
 
 So after a crash every replayed link costs one input at most, and the chain goes on once.
 A link of an older writer (no ``chainId``) is taken as step 0 of a chain named by its
-``resumeId``, with no cursor yet: it runs as before, and its successor or the copy passed
-on carries the cursor from then on (read again once that chain has ended, it would run
-once more: only across the upgrade).
+``resumeId``, with no cursor yet: it runs as before, and its successor carries the cursor
+from then on (read again once that chain has ended, it would run once more: only across
+the upgrade).
+
+The partition also counts its chains in progress (``\\x00rn:<partition>``, written with
+the cursors, removed at zero): :func:`extent` shares a record's chunk between them, so
+the re-dispatch work between two regular events of a partition stays about one chunk
+however many chains are queued, and depends only on the records before it (a replay
+decides the same: dispatch/redispatch.py, "Replay").
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: prefix of the per-partition chain cursors
 CURSOR = b"\x00r:"
+#: the per-partition count of chains in progress (not under CURSOR: a chain id is free text)
+COUNT = b"\x00rn:"
 #: longest chain id accepted (the hub's are UUIDs): a forged one must not bloat the state
 MAX_ID = 64
 
@@ -82,11 +90,35 @@ def _key(partition: int, chain: str) -> bytes:
     return CURSOR + b"%d:" % partition + chain.encode()
 
 
+def _set(ctx: Ledger, partition: int, chain: str, step: int | None) -> None:
+    """Write (``step``) or remove (None) ``chain``'s cursor, keeping the count in line."""
+    key = _key(partition, chain)
+    had = ctx.get(key, partition) is not None
+    ctx.put_raw(key, partition, None if step is None else b"%d" % step)
+    if had == (step is not None):
+        return
+    count = active(ctx, partition) + (1 if step is not None else -1)
+    # below one: cursors written before the count existed (an upgrade) end uncounted
+    ctx.put_raw(COUNT + b"%d" % partition, partition, b"%d" % count if count > 0 else None)
+
+
+def active(ctx: Ledger, partition: int) -> int:
+    """The chains in progress in ``partition`` (as the records before this one leave it)."""
+    raw = ctx.get(COUNT + b"%d" % partition, partition)
+    return int(raw) if raw else 0
+
+
+def extent(ctx: Ledger, partition: int, chunk: int) -> int:
+    """The index entries a link of ``partition`` examines: its record's ``chunk`` shared
+    between the chains in progress (at least one entry: every chain progresses)."""
+    return max(1, chunk // max(1, active(ctx, partition)))
+
+
 def begin(ctx: Ledger, partition: int, moves: str, chunk: int) -> None:
     """Start a chain over ``moves``: link 0 (from the start of the territories) and its
     cursor, with the batch."""
     link = Link(str(uuid.uuid4()), 0)
-    ctx.put_raw(_key(partition, link.chain), partition, b"0")
+    _set(ctx, partition, link.chain, 0)
     ctx.resume_later(partition, moves, b"", chunk, link)
 
 
@@ -103,21 +135,13 @@ def admit(ctx: Ledger, partition: int, link: Link) -> bool:
     return False
 
 
-def keep(ctx: Ledger, partition: int, link: Link) -> Link:
-    """The link to write when ``link`` is passed on whole (same chain, same step); an
-    older writer's link gets its cursor here."""
-    if link.legacy:
-        ctx.put_raw(_key(partition, link.chain), partition, b"%d" % link.step)
-    return Link(link.chain, link.step)
-
-
 def advance(ctx: Ledger, partition: int, link: Link) -> Link:
     """The successor of ``link``, which ran: the cursor moves to it, with the batch."""
     successor = Link(link.chain, link.step + 1)
-    ctx.put_raw(_key(partition, link.chain), partition, b"%d" % successor.step)
+    _set(ctx, partition, link.chain, successor.step)
     return successor
 
 
 def finish(ctx: Ledger, partition: int, link: Link) -> None:
     """``link`` ran to the end of the territories: its chain's cursor is removed."""
-    ctx.put_raw(_key(partition, link.chain), partition, None)
+    _set(ctx, partition, link.chain, None)

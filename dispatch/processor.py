@@ -87,7 +87,6 @@ class Processor:
         max_record_bytes: int = 262_144,
         max_output_bytes: int = 1_000_000,
         redispatch_chunk: int = 500,
-        redispatch_slice_s: float = 0.1,
         clock: Callable[[], float] = time.time,
         deadlines: Deadlines | None = None,
         due_chunk: int = 5000,
@@ -102,9 +101,6 @@ class Processor:
         #: the producer's max_request_size (WorkerSettings.PRODUCER_MAX_REQUEST_BYTES)
         self.max_output_bytes = max_output_bytes
         self.redispatch_chunk = redispatch_chunk
-        #: wall time a batch gives re-dispatch work (from the batch's start; at least one
-        #: step of dispatch.redispatch.STEP entries per chunk)
-        self.redispatch_slice_s = redispatch_slice_s
         self._partition_keys: dict[int, bytes] = {}
         self._clock = clock
         #: the demand's clock: thresholds and due entries (dispatch.deadlines)
@@ -144,8 +140,6 @@ class Processor:
         Consecutive actor changes of a partition are applied together (one pass), before
         the partition's next demand record: per-partition order is kept."""
         batch = Batch(self, BatchStats(), [], {}, int(self._clock() * 1000))
-        batch.redispatch_budget = self.redispatch_chunk
-        batch.redispatch_until = time.monotonic() + self.redispatch_slice_s
         controls: dict[int, list[Change]] = {}
         for rec in records:
             operation = "UNDECODABLE"
@@ -182,7 +176,6 @@ class Processor:
                             body["moves"],
                             body["afterKey"],
                             self._chunk_of(body),
-                            self._may_redispatch(batch),
                             chains.link_of(body),
                         ),
                     )
@@ -367,19 +360,9 @@ class Processor:
         size = int(resume.get("chunk") or 0) or self.redispatch_chunk
         return max(1, min(size, MAX_CHUNK))
 
-    def _may_redispatch(self, batch: Batch) -> bool:
-        """Whether a re-dispatch chunk may start in ``batch``: always its first one (a
-        re-dispatch always progresses), another one while the batch has entries left and
-        its time slice is not spent (chains of small territories share a batch; one chunk
-        may go past the budget, by less than a chunk)."""
-        if batch.redispatch_budget >= self.redispatch_chunk:
-            return True
-        return batch.redispatch_budget > 0 and not batch.out_of_time()
-
     @staticmethod
     def _spend(batch: Batch, done: redispatch.Pass) -> None:
         batch.stats.redispatch_reads += done.read
-        batch.redispatch_budget = max(0, batch.redispatch_budget - done.examined)
 
     def partition_key(self, partition: int) -> bytes:
         """A key the default partitioner puts on ``partition`` (for DispatchResume)."""

@@ -27,37 +27,39 @@ registration whose filters and profile equal the applied ones costs no read at a
 Each record carries the event id :func:`hub.domain.decisions.change_event_id` gives it:
 an actor may be owed the same demand version twice (removed, then registered again).
 
-**Bounded work per batch.** A control only updates the index and the filters applied;
+**Bounded work per record.** A control only updates the index and the filters applied;
 its copies and withdrawals go through a ``DispatchResume`` record it writes to the same
 partition of ``hub.demandes`` (the moves, the last key handled, and the chunk: the
 ``worker.redispatch_chunk`` of the worker that began the re-dispatch). Each such record,
-when it comes back behind the events published meanwhile, examines the next ``chunk``
-index entries and writes a record for the rest. Regular events keep flowing, memory holds
-one chunk's outputs, and a crash loses nothing (the record is in the topic, or the batch
-is read again). Events between two chunks are decided with the actor's new filters (the
-index is updated at the control), so every demand's records stay in order and an event
-after the control sees the actor as changed; a chunk reaching a demand already brought in
-line by such an event finds nothing owed (``reevaluate`` is the rule of record).
+when it comes back behind the events published meanwhile, examines the next index
+entries (its share of the chunk) and writes a record for the rest. Regular events keep
+flowing, memory holds one chunk's outputs, and a crash loses nothing (the record is in
+the topic, or the batch is read again). Events between two chunks are decided with the
+actor's new filters (the index is updated at the control), so every demand's records
+stay in order and an event after the control sees the actor as changed; a chunk reaching
+a demand already brought in line by such an event finds nothing owed (``reevaluate`` is
+the rule of record).
 
 **Replay.** A worker killed after sending a batch's records and before storing its
 states is replayed by the next owner from the states stored before. Every record must
 then decide what it decided the first time, or more records could come after what was
 already sent: a chunk that went further on replay than the first time copied a demand's
 stored older version after its newer one had been delivered (docs/reliability.md). So a
-chunk's extent depends on nothing but its record and the states decided before it: a
-fixed number of entries (the record's chunk), counted over the index as every state
-decided so far leaves it, stored or not (:meth:`dispatch.batch.Batch.scan_from`); no
-time cut inside a chunk. A record a batch does not run is passed on whole (the same
-record, behind everything already in the partition): deferred work is always safe, as
-only work done further than the first time could reorder.
+chunk's extent depends on nothing but its record and the records before it in its
+partition: a fixed number of entries, counted over the index as every state decided so
+far leaves it, stored or not (:meth:`dispatch.batch.Batch.scan_from`); no time cut, and
+no budget of the batch (a replay cuts its batches elsewhere).
 
-**Budget.** The first chunk of a batch always runs (a re-dispatch always progresses);
-another one only while the batch has entries left (``worker.redispatch_chunk``, all
-partitions and chains together) and its time slice (``worker.redispatch_slice_ms``) is
-not spent. Otherwise its record is passed on unchanged. So a regular event waits for at
-most the budget plus one chunk of re-dispatch per batch, however many chains are queued,
-and chains of small territories share a batch (a bulk import arriving over several batches
-starts one chain per batch and partition; consecutive controls of a batch start one).
+**Work per record, not per batch.** Every link runs at its position: its record's chunk
+shared between the partition's chains in progress (:func:`dispatch.chains.extent`). A
+chain has one link in the topic at a time, so a regular event waits for about one chunk
+of re-dispatch per partition ahead of it, however many chains are queued, and chains of
+small territories share it. (Until session 21 a batch had one budget, all partitions
+together, with a time slice, and passed the links beyond it on whole: whether a link ran
+then depended on what else its batch held, and a link passed on the first time could run
+at its own position on replay, ahead of a demand event behind it whose newer version the
+first worker had already delivered: ``COPIE`` v1 after ``DEMANDE`` v2,
+``test_a_link_decides_on_replay_what_it_decided_the_first_time``.)
 
 **Chains.** A record read again after a crash would write its successor again, and each
 copy would run to the end of the territories: N links replayed, N more chains (quadratic
@@ -128,17 +130,14 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -
 
 
 def resume(ctx: Context, partition: int, moves_json: str, after: bytes, chunk: int,
-           run: bool, link: chains.Link) -> Pass:  # fmt: skip
+           link: chains.Link) -> Pass:  # fmt: skip
     """Continue a re-dispatch (a ``DispatchResume`` record, ``link`` of its chain): the
-    next ``chunk`` index entries after ``after``, and a record for the rest; with ``run``
-    False (the batch's share is spent) only passed on: the same record again, behind the
-    events published meanwhile. A link that is not its chain's next (a copy read again
-    after a crash: module doc, "Chains") is dropped: no work, nothing written."""
+    next index entries after ``after`` (``chunk`` shared between the partition's chains:
+    :func:`dispatch.chains.extent`), and a record for the rest. A link that is not its
+    chain's next (a copy read again after a crash: module doc, "Chains") is dropped: no
+    work, nothing written."""
     plan = _plan(ctx.index, moves_json)  # a malformed record fails here: dead-lettered
     if not chains.admit(ctx, partition, link):
-        return Pass(0, 0)
-    if not run:
-        ctx.resume_later(partition, plan.json, after, chunk, chains.keep(ctx, partition, link))
         return Pass(0, 0)
     return _chunk(ctx, partition, plan, after, chunk, link)
 
@@ -203,13 +202,15 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
 
 def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int,
            link: chains.Link) -> Pass:  # fmt: skip
-    """The next ``chunk`` index entries of the moves' territories after ``after``, in key
-    order (commune key, then numéro), as every state decided so far leaves the index;
-    a record for the rest if the territories go on. Its extent depends on nothing but the
-    record and the states before it (module doc, "Replay"). A demand wishing several
+    """The next index entries of the moves' territories after ``after`` (``chunk`` shared
+    between the partition's chains), in key order (commune key, then numéro), as every
+    state decided so far leaves the index; a record for the rest (with the same
+    ``chunk``) if the territories go on. Its extent depends on nothing but the record and
+    the records before it (module doc, "Replay"). A demand wishing several
     communes of the territories may be looked at once per commune: only an extra read,
     never a missed change (a change owed has a hit that alone tells it apart)."""
-    entries = list(ctx.scan_from(partition, plan.prefixes, after, chunk))
+    size = chains.extent(ctx, partition, chunk)
+    entries = list(ctx.scan_from(partition, plan.prefixes, after, size))
     found: dict[str, list[territory.Hit]] = {}
     for k, v in entries:
         num, hit, siblings = territory.parse_all(k, v)
@@ -222,7 +223,7 @@ def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int,
         if mine and hit.commune_key == min(h.commune_key for h in mine):
             found[num] = mine
     read = _decide(ctx, partition, plan, found)
-    if len(entries) >= chunk:  # more may follow: a later batch
+    if len(entries) >= size:  # more may follow: a later record
         log.debug("re-dispatch of partition %d continues after %d index entries "
                   "(%d states read)", partition, len(entries), read)  # fmt: skip
         successor = chains.advance(ctx, partition, link)

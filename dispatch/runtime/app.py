@@ -134,7 +134,6 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         max_record_bytes=settings.worker.max_record_bytes,
         max_output_bytes=WorkerSettings.PRODUCER_MAX_REQUEST_BYTES,
         redispatch_chunk=settings.worker.redispatch_chunk,
-        redispatch_slice_s=settings.worker.redispatch_slice_ms / 1000,
         deadlines=Deadlines(settings.clock.notice_months, scoring=scoring),
         due_chunk=settings.clock.due_chunk,
         parking=parking,

@@ -84,14 +84,11 @@ class WorkerSettings(BaseModel):
     #: consecutive dead letters after which the worker stops instead of dead-lettering all
     #: (the process exits non-zero: a supervisor restarts it; docs/operations.md)
     max_consecutive_dead_letters: int = Field(default=1000, ge=1)
-    #: index entries an actor change's DispatchResume record examines (fixed in the record
-    #: when the change begins: a replay examines the same), and the entries one batch may
-    #: examine, all partitions together; the rest continues behind the events published
-    #: meanwhile (dispatch/redispatch.py; docs/performance.md, W4)
+    #: index entries an actor change's DispatchResume records examine, shared between the
+    #: chains in progress in a partition (fixed in the record when the change begins: a
+    #: replay examines the same); the rest continues behind the events published meanwhile
+    #: (dispatch/redispatch.py; docs/performance.md, W4)
     redispatch_chunk: int = Field(default=500, ge=1, le=100_000)
-    #: wall time per batch, from its start, after which no further re-dispatch chunk
-    #: starts in it (a chunk once started runs whole: dispatch/redispatch.py, "Replay")
-    redispatch_slice_ms: int = Field(default=100, ge=1, le=60_000)
     #: the largest request of the worker's producer (aiokafka ``max_request_size``, as
     #: aiokafka counts a record: its bytes plus their framing): no record the worker
     #: writes may be larger. Below Kafka's default ``message.max.bytes`` (1,048,588), which

@@ -92,7 +92,7 @@ def test_a_kill_during_a_redispatch_costs_a_bounded_replay(private_hub: PrivateH
     hub.register(ledger.actors)
     asyncio.run(hub.publish(ledger.events))
     # chunks of 5 entries, one chunk per batch: a long chain per partition
-    env = {**hub.env, "HUB_WORKER__REDISPATCH_CHUNK": "5", "HUB_WORKER__REDISPATCH_SLICE_MS": "5"}
+    env = {**hub.env, "HUB_WORKER__REDISPATCH_CHUNK": "5"}
     first = Worker(env, hub.home / f"worker-rdw-{tag}-1.log")
     first.start()
     hub.workers.append(first)

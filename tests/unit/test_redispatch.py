@@ -325,14 +325,14 @@ def test_a_large_redispatch_goes_in_chunks_behind_regular_events(geography: Any,
     _check(store, sender, codec, _expected(steps + change + later, geography))
 
 
-def test_one_batch_examines_one_budget_whatever_the_chains(geography: Any,
-                                                          codec: Any) -> None:  # fmt: skip
-    """The budget is the batch's, all partitions and chains together: three actor changes
-    in three successive batches start three chains per partition; batches that read every
-    pending record at once (a worker's backlog: the chains' resume records and a trickle of
-    events) never examine more than ``redispatch_chunk`` index entries plus one chunk, so a
-    trickle event waits for about one budget's worth of work, not one per chain; every copy
-    still arrives once and the contract holds."""
+def test_a_partition_examines_one_chunk_whatever_the_chains(geography: Any,
+                                                            codec: Any) -> None:  # fmt: skip
+    """The chunk is shared between a partition's chains: three actor changes in three
+    successive batches start three chains per partition; batches that read every pending
+    record at once (a worker's backlog: the chains' resume records and a trickle of
+    events) never examine more than ``redispatch_chunk`` index entries per partition (links
+    of a whole chunk each would examine three), so a trickle event waits for about one
+    chunk of work, not one per chain; every copy still arrives once."""
     chunk = 8
     store, sender = MemoryStore(N), MemorySender()
     proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=chunk)
@@ -375,11 +375,10 @@ def test_one_batch_examines_one_budget_whatever_the_chains(geography: Any,
             await step(batch)
 
     asyncio.run(drive())
-    # each demand wishes one commune: one index entry per state read (a copy); a batch's
-    # last chunk may start with less than a chunk of budget left (its extent is its
-    # record's: dispatch/redispatch.py, "Replay"): under two chunks, never one per chain
-    assert max(examined) < 2 * chunk, examined
-    assert len(examined) > 3 * len(nums) // chunk  # in chunks, not at once
+    # each demand wishes one commune: one index entry per state read (a copy); each
+    # partition has at most one link per chain pending, each examining its share
+    assert max(examined) <= N * chunk, examined
+    assert len(examined) > 3 * len(nums) // (N * chunk)  # in chunks, not at once
     for i in range(3):  # every demand, the trickle's too, exactly once
         feed = [codec.decode_as(v, "FeedRecord")["numUnique"]
                 for _, v in sender.sent[topics.feed_topic(f"dep27-{i}")]]  # fmt: skip
@@ -413,18 +412,15 @@ def test_wishes_changed_before_the_upgrade_leave_no_stale_index_entry(
     assert num in _held(sender, codec, "a")
 
 
-@pytest.mark.parametrize("slice_s", [0.0, 60.0])
-def test_a_batch_starts_another_chunk_only_within_its_budget_and_time_slice(
-        geography: Any, codec: Any, slice_s: float) -> None:  # fmt: skip
-    """A resume record's chunk is the one its re-dispatch began with (here 20 entries, a
-    worker set to 50 reading them). A batch holding four such records runs the first
-    always; another only while entries are left and the time slice lasts: with a spent
-    slice one chunk (the others passed on unchanged), with time to spare three (20 + 20 +
-    20 entries: the budget of 50 is spent during the third; the fourth passed on). Either
-    way every copy arrives once."""
+def test_every_link_of_a_batch_runs_its_share_of_its_chunk(geography: Any,
+                                                           codec: Any) -> None:  # fmt: skip
+    """Four actor changes in four batches: four chains in the partition, each link 0 with
+    the chunk the worker began it with (20). A batch holding the four links runs them all
+    at their positions, each over its share (20 / 4 = 5 entries), none passed on: whether
+    a link runs depends on nothing but the records before it (dispatch/redispatch.py,
+    "Replay"; a batch budget passed three of them on whole). Every copy arrives once."""
     store, sender = MemoryStore(1), MemorySender()
-    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=50,
-                     redispatch_slice_s=slice_s)  # fmt: skip
+    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=20)
     eure = ["27229", "27681", "27056", "27375"]
     nums = {c: [f"0271127{i:06d}{j:05d}" for i in range(20)] for j, c in enumerate(eure)}
     offsets = itertools.count(40_000_000)
@@ -440,23 +436,19 @@ def test_a_batch_starts_another_chunk_only_within_its_budget_and_time_slice(
 
     events = [rec(n.encode(), codec.encode("DemandeEvent", demande_event(n, [c])))
               for c in eure for n in nums[c]]  # fmt: skip
-    asyncio.run(proc.process([control("seed", ActorFilters(communes=["76540"])), *events]))
-    # the three actors registered (their own resume records, of 50, are not read here)
-    asyncio.run(proc.process([control(f"a{c}", ActorFilters(communes=[c])) for c in eure]))
-    resumes = [
-        rec(proc.partition_key(0), codec.encode("DispatchResume", {
-            "resumeId": c, "partition": 0, "afterKey": b"", "chunk": 20,
-            "moves": encode_moves([(f"a{c}", None, ActorFilters(communes=[c]), 1, False)]),
-        }))
-        for c in eure
-    ]  # fmt: skip
+    _process_draining(proc, sender, [control("seed", ActorFilters(communes=["76540"])),
+                                     *events])  # fmt: skip
     seen = len(sender.sent.get(topics.DEMANDES, []))
-    stats = asyncio.run(proc.process(resumes))
+    for c in eure:  # one batch each: four chains
+        asyncio.run(proc.process([control(f"a{c}", ActorFilters(communes=[c]))]))
+    links = [rec(k, v) for k, v in sender.sent[topics.DEMANDES][seen:] if k is not None]
+    assert len(links) == 4
+    seen = len(sender.sent[topics.DEMANDES])
+    stats = asyncio.run(proc.process(links))
     written = [codec.decode_as(v, "DispatchResume")
                for _, v in sender.sent[topics.DEMANDES][seen:]]  # fmt: skip
-    passed_on = [r for r in written if r["afterKey"] == b""]
-    assert stats.redispatch_reads == (20 if slice_s == 0.0 else 60)
-    assert len(passed_on) == (3 if slice_s == 0.0 else 1)
+    assert stats.redispatch_reads == 4 * 5
+    assert [r["step"] for r in written] == [1, 1, 1, 1]  # every link ran, none passed on
     assert all(r["chunk"] == 20 for r in written)  # the chunk goes with the record
     _process_draining(proc, sender, [rec(k, v) for k, v in sender.sent[topics.DEMANDES][seen:]
                                      if k is not None])  # fmt: skip
@@ -469,16 +461,14 @@ def test_a_batch_starts_another_chunk_only_within_its_budget_and_time_slice(
     '[["a", null, {"departements": ["9Z"]}]]',  # no such département
     '[["a", null, {"communes": ["76540"], "typologies": "T2"}]]',  # a string, not a list
 ])  # fmt: skip
-@pytest.mark.parametrize("budget", [10, 0])
 def test_a_malformed_resume_record_is_dead_lettered_and_costs_no_event(
-        geography: Any, codec: Any, moves: str, budget: int) -> None:  # fmt: skip
+        geography: Any, codec: Any, moves: str) -> None:  # fmt: skip
     """A ``DispatchResume`` is the hub's own record, but anyone who can write to
     hub.demandes can forge one: one whose moves do not decode as the schema's JSON
     (issue 22's record model: a list of [actor id, filters before, filters after]) is
-    dead-lettered with its reason — also when the batch's budget is spent, where a valid
-    one is only passed on — and the event behind it is dispatched."""
+    dead-lettered with its reason, and the event behind it is dispatched."""
     store, sender = MemoryStore(N), MemorySender()
-    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=budget)
+    proc = Processor(TerritoryIndex(geography), codec, store, sender)
     seed = _records([("actor", ("seed", 1, ActorFilters(communes=["76540"]), False))], codec)
     asyncio.run(proc.process(seed))
     num = new_num_unique()

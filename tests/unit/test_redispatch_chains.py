@@ -33,7 +33,7 @@ def _worker(log: Log, geography: Any, index: TerritoryIndex | None = None,
     """A worker over ``log``'s store and feeds (``index``: the actors a restarted worker
     reads from hub.actors, the latest registrations)."""
     return Processor(index or TerritoryIndex(geography), log.codec, log.store, log.sender,
-                     redispatch_chunk=chunk, redispatch_slice_s=1e9)  # fmt: skip
+                     redispatch_chunk=chunk)  # fmt: skip
 
 
 def _stocked(codec: Any, geography: Any, count: int) -> tuple[Log, Processor]:
@@ -157,15 +157,16 @@ def test_a_control_replayed_before_its_batch_was_stored_starts_one_chain(
     assert len(deduped(log.feed("late"))) == len(COMMUNES) * 3
 
 
-@pytest.mark.xfail(strict=True, reason="a link passed on whole may run earlier on replay "
-                   "(docs/reliability.md, E4, 'Not fixed here')")  # fmt: skip
-def test_a_link_passed_on_whole_may_run_earlier_on_replay(geography: Any, codec: Any) -> None:
-    """Two chains; the first worker runs one's link and passes the other's on whole (the
-    batch's budget spent), then decides a MOD of the demand that deferred chunk would copy
-    (v2 to the actor), and dies before storing. The replay cuts its batches otherwise: the
-    deferred link runs at its own position, before the MOD's replay, and copies the stored
-    v1 after the v2 already delivered. Not caused by the chain cursors (the code before
-    did the same); found while testing them."""
+def test_a_link_decides_on_replay_what_it_decided_the_first_time(geography: Any,
+                                                                  codec: Any) -> None:  # fmt: skip
+    """Two chains; the first worker reads both chains' links in one batch, then decides a
+    MOD of a demand one of those links copies (v2 to the actor), and dies before storing.
+    The replay cuts its batches otherwise. Until session 21 the first batch's budget
+    passed the second link on whole, and the replay ran it at its own position, before the
+    MOD's replay: the stored v1 copied after the v2 already delivered (docs/reliability.md,
+    "a link passed on whole ran earlier on replay"; CI failed on it in
+    tests/faults/test_redispatch_kill9.py). Now every link runs at its position, its share
+    of its chunk: the replay decides what the first run did."""
     log, proc = _stocked(codec, geography, 7)
     num = log.records[1].key
     assert num is not None and log.records[1].value is not None

@@ -33,7 +33,7 @@ def _prepared(codec: Any, geography: Any, records: list[InputRecord],
               chunk: int) -> tuple[Log, Processor]:  # fmt: skip
     log = Log(codec, records=records[:])
     proc = Processor(TerritoryIndex(geography), codec, log.store, log.sender,
-                     redispatch_chunk=chunk, redispatch_slice_s=1e9)  # fmt: skip
+                     redispatch_chunk=chunk)  # fmt: skip
     asyncio.run(read(log, proc, 0, size=lambda: 100))
     return log, proc
 
@@ -100,13 +100,12 @@ def _play(codec: Any, geography: Any, case: dict[str, Any], sizes: int, seed: in
                                         stored=case["stored"], sent=case["sent"]))  # fmt: skip
     committed = max(start, unstored - case["back"])
     second = Processor(TerritoryIndex(geography, first.index.actors()), codec, log.store,
-                       log.sender, redispatch_chunk=case["chunk"],
-                       redispatch_slice_s=1e9)  # fmt: skip
+                       log.sender, redispatch_chunk=case["chunk"])  # fmt: skip
     again, _ = asyncio.run(read(log, second, committed, size=lambda: rng.randint(1, sizes)))
     replayed = handed - (committed - start)  # records the second worker reads again
     # each record read again costs its own reading and at most one dropped copy; with
-    # batches of any size, links passed on whole and changes grouped otherwise on replay
-    # (one chain for both, or one each) vary too: within a small factor
+    # batches of any size, changes grouped otherwise on replay (one chain for both, or
+    # one each) vary too: within a small factor
     bound = crash_free + 2 * replayed + 2 if sizes == 1 else 3 * crash_free + 2 * replayed
     assert handed + again <= bound, (handed, again, crash_free, replayed)
     for actor in actors:

@@ -1,7 +1,7 @@
 """A worker killed in the middle of a re-dispatch, after its records were acknowledged and
 before its states were stored, is replayed by the next one from the older states. Its
-demand events replay to the same records; a re-dispatch chunk need not (how far it goes
-depends on the batch's budget and time slice). Seen under load in
+demand events replay to the same records; a re-dispatch chunk did not (how far it went
+depended on the batch's budget and time slice). Seen under load in
 tests/faults/test_redispatch_kill9.py: a demand changed (v4) right after the actor
 change, delivered to the new actor before the kill; the replayed change's first chunk
 went further than the original and reached it before the replay of that change, and
@@ -64,7 +64,7 @@ def test_a_replayed_redispatch_never_sends_an_older_version_after_a_newer(
     store, sender = MemoryStore(1), MemorySender()
     index = TerritoryIndex(geography)
     offsets = itertools.count()
-    first = Processor(index, codec, store, sender, redispatch_chunk=2, redispatch_slice_s=1e9,
+    first = Processor(index, codec, store, sender, redispatch_chunk=2,
                       clock=lambda: OLD_MS / 1000 - 60)  # fmt: skip
     stock = [demande_event(new_num_unique(), [c]) for c in COMMUNES]
     changed = stock[-1]  # under the last commune key: the last chunk reaches it
@@ -98,7 +98,7 @@ def test_a_replayed_redispatch_never_sends_an_older_version_after_a_newer(
         [Actor(id="other", name="other", kind="etat", filters=ActorFilters(communes=["27229"]))],
     )
     second = Processor(index2, codec, store, sender, redispatch_chunk=10_000,
-                       redispatch_slice_s=1e9, clock=lambda: NOW_S)  # fmt: skip
+                       clock=lambda: NOW_S)  # fmt: skip
     asyncio.run(_drain(second, sender, [control, v4], offsets))
 
     versions: dict[str, int] = {}
