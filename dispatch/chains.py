@@ -30,10 +30,13 @@ from then on (read again once that chain has ended, it would run once more: only
 the upgrade).
 
 The partition also counts its chains in progress (``\\x00rn:<partition>``, written with
-the cursors, removed at zero): :func:`extent` shares a record's chunk between them, so
-the re-dispatch work between two regular events of a partition stays about one chunk
-however many chains are queued, and depends only on the records before it (a replay
-decides the same: dispatch/redispatch.py, "Replay").
+the cursors, removed at zero): each link written gets the worker's chunk shared between
+them (:func:`share`), so the re-dispatch work between two regular events of a partition
+stays about one chunk however many chains are queued. The share is fixed in the record
+when it is written: a link's extent is its record's, and of the copies of a link the one
+that runs is the first in the topic (the cursor drops the others), so a replay runs the
+very record the first run did, or a later one (deferred work: dispatch/redispatch.py,
+"Replay").
 """
 
 from __future__ import annotations
@@ -108,18 +111,18 @@ def active(ctx: Ledger, partition: int) -> int:
     return int(raw) if raw else 0
 
 
-def extent(ctx: Ledger, partition: int, chunk: int) -> int:
-    """The index entries a link of ``partition`` examines: its record's ``chunk`` shared
+def share(ctx: Ledger, partition: int, chunk: int) -> int:
+    """The chunk to write in a new link of ``partition``: the worker's ``chunk`` shared
     between the chains in progress (at least one entry: every chain progresses)."""
     return max(1, chunk // max(1, active(ctx, partition)))
 
 
 def begin(ctx: Ledger, partition: int, moves: str, chunk: int) -> None:
-    """Start a chain over ``moves``: link 0 (from the start of the territories) and its
-    cursor, with the batch."""
+    """Start a chain over ``moves``: link 0 (from the start of the territories, with its
+    :func:`share` of ``chunk``) and its cursor, with the batch."""
     link = Link(str(uuid.uuid4()), 0)
     _set(ctx, partition, link.chain, 0)
-    ctx.resume_later(partition, moves, b"", chunk, link)
+    ctx.resume_later(partition, moves, b"", share(ctx, partition, chunk), link)
 
 
 def admit(ctx: Ledger, partition: int, link: Link) -> bool:

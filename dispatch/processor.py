@@ -177,6 +177,7 @@ class Processor:
                             body["afterKey"],
                             self._chunk_of(body),
                             chains.link_of(body),
+                            max(1, min(self.redispatch_chunk, MAX_CHUNK)),
                         ),
                     )
                 elif name == "DispatchTick":  # the demand's clock (dispatch/deadlines.py)

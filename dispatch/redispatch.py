@@ -32,7 +32,7 @@ its copies and withdrawals go through a ``DispatchResume`` record it writes to t
 partition of ``hub.demandes`` (the moves, the last key handled, and the chunk: the
 ``worker.redispatch_chunk`` of the worker that began the re-dispatch). Each such record,
 when it comes back behind the events published meanwhile, examines the next index
-entries (its share of the chunk) and writes a record for the rest. Regular events keep
+entries (its chunk) and writes a record for the rest. Regular events keep
 flowing, memory holds one chunk's outputs, and a crash loses nothing (the record is in
 the topic, or the batch is read again). Events between two chunks are decided with the
 actor's new filters (the index is updated at the control), so every demand's records
@@ -45,20 +45,26 @@ states is replayed by the next owner from the states stored before. Every record
 then decide what it decided the first time, or more records could come after what was
 already sent: a chunk that went further on replay than the first time copied a demand's
 stored older version after its newer one had been delivered (docs/reliability.md). So a
-chunk's extent depends on nothing but its record and the records before it in its
-partition: a fixed number of entries, counted over the index as every state decided so
-far leaves it, stored or not (:meth:`dispatch.batch.Batch.scan_from`); no time cut, and
-no budget of the batch (a replay cuts its batches elsewhere).
+chunk's extent depends on nothing but its record: a fixed number of entries (its
+``chunk``), counted over the index as every state decided so far leaves it, stored or
+not (:meth:`dispatch.batch.Batch.scan_from`); no time cut, and no budget of the batch (a
+replay cuts its batches elsewhere). Of the copies of a link (the first run's successor,
+the replay's) the first in the topic runs and the others are dropped (``Chains``): the
+replay runs the first run's very record, or, if that one was never written, its own,
+behind everything the first run read: work deferred, which is safe (it reads newer
+states than anything already sent).
 
-**Work per record, not per batch.** Every link runs at its position: its record's chunk
-shared between the partition's chains in progress (:func:`dispatch.chains.extent`). A
-chain has one link in the topic at a time, so a regular event waits for about one chunk
-of re-dispatch per partition ahead of it, however many chains are queued, and chains of
-small territories share it. (Until session 21 a batch had one budget, all partitions
-together, with a time slice, and passed the links beyond it on whole: whether a link ran
-then depended on what else its batch held, and a link passed on the first time could run
-at its own position on replay, ahead of a demand event behind it whose newer version the
-first worker had already delivered: ``COPIE`` v1 after ``DEMANDE`` v2,
+**Work per record, not per batch.** Every link runs at its position. Its chunk is the
+worker's ``redispatch_chunk`` shared between the partition's chains in progress when the
+link is written (:func:`dispatch.chains.share`). A chain has one link in the topic at a
+time, so a regular event waits for about one chunk of re-dispatch per partition ahead of
+it, however many chains are queued (a few chunks at most while chains begin: each new
+link 0 takes its share then), and chains of small territories share it. (Until session
+21 a batch had one budget, all partitions together, with a time slice, and passed the
+links beyond it on whole: whether a link ran then depended on what else its batch held,
+and a link passed on the first time could run at its own position on replay, ahead of a
+demand event behind it whose newer version the first worker had already delivered:
+``COPIE`` v1 after ``DEMANDE`` v2,
 ``test_a_link_decides_on_replay_what_it_decided_the_first_time``.)
 
 **Chains.** A record read again after a crash would write its successor again, and each
@@ -130,16 +136,16 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -
 
 
 def resume(ctx: Context, partition: int, moves_json: str, after: bytes, chunk: int,
-           link: chains.Link) -> Pass:  # fmt: skip
+           link: chains.Link, base: int) -> Pass:  # fmt: skip
     """Continue a re-dispatch (a ``DispatchResume`` record, ``link`` of its chain): the
-    next index entries after ``after`` (``chunk`` shared between the partition's chains:
-    :func:`dispatch.chains.extent`), and a record for the rest. A link that is not its
-    chain's next (a copy read again after a crash: module doc, "Chains") is dropped: no
-    work, nothing written."""
+    next ``chunk`` index entries after ``after`` (the record's), and a record for the
+    rest, with its share of ``base`` (the worker's chunk: :func:`dispatch.chains.share`).
+    A link that is not its chain's next (a copy read again after a crash: module doc,
+    "Chains") is dropped: no work, nothing written."""
     plan = _plan(ctx.index, moves_json)  # a malformed record fails here: dead-lettered
     if not chains.admit(ctx, partition, link):
         return Pass(0, 0)
-    return _chunk(ctx, partition, plan, after, chunk, link)
+    return _chunk(ctx, partition, plan, after, chunk, link, base)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,16 +207,15 @@ def _plan(index: TerritoryIndex, moves_json: str) -> Plan:
 
 
 def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int,
-           link: chains.Link) -> Pass:  # fmt: skip
-    """The next index entries of the moves' territories after ``after`` (``chunk`` shared
-    between the partition's chains), in key order (commune key, then numéro), as every
-    state decided so far leaves the index; a record for the rest (with the same
-    ``chunk``) if the territories go on. Its extent depends on nothing but the record and
-    the records before it (module doc, "Replay"). A demand wishing several
+           link: chains.Link, base: int) -> Pass:  # fmt: skip
+    """The next ``chunk`` index entries of the moves' territories after ``after``, in key
+    order (commune key, then numéro), as every state decided so far leaves the index; a
+    record for the rest (with its share of ``base``) if the territories go on. Its extent
+    depends on nothing but the record and the states before it (module doc, "Replay"). A
+    demand wishing several
     communes of the territories may be looked at once per commune: only an extra read,
     never a missed change (a change owed has a hit that alone tells it apart)."""
-    size = chains.extent(ctx, partition, chunk)
-    entries = list(ctx.scan_from(partition, plan.prefixes, after, size))
+    entries = list(ctx.scan_from(partition, plan.prefixes, after, chunk))
     found: dict[str, list[territory.Hit]] = {}
     for k, v in entries:
         num, hit, siblings = territory.parse_all(k, v)
@@ -223,11 +228,12 @@ def _chunk(ctx: Context, partition: int, plan: Plan, after: bytes, chunk: int,
         if mine and hit.commune_key == min(h.commune_key for h in mine):
             found[num] = mine
     read = _decide(ctx, partition, plan, found)
-    if len(entries) >= size:  # more may follow: a later record
+    if len(entries) >= chunk:  # more may follow: a later record
         log.debug("re-dispatch of partition %d continues after %d index entries "
                   "(%d states read)", partition, len(entries), read)  # fmt: skip
         successor = chains.advance(ctx, partition, link)
-        ctx.resume_later(partition, plan.json, entries[-1][0], chunk, successor)
+        size = chains.share(ctx, partition, base)
+        ctx.resume_later(partition, plan.json, entries[-1][0], size, successor)
     else:  # the end of the territories: the chain leaves nothing in the state
         chains.finish(ctx, partition, link)
     return Pass(read, len(entries))

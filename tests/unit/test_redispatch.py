@@ -26,7 +26,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dispatch import redispatch, territory
-from dispatch.moves import encode_moves
 from dispatch.processor import InputRecord, Processor
 from hub.core import topics
 from hub.domain.actors import Actor, ActorFilters
@@ -328,11 +327,12 @@ def test_a_large_redispatch_goes_in_chunks_behind_regular_events(geography: Any,
 def test_a_partition_examines_one_chunk_whatever_the_chains(geography: Any,
                                                             codec: Any) -> None:  # fmt: skip
     """The chunk is shared between a partition's chains: three actor changes in three
-    successive batches start three chains per partition; batches that read every pending
-    record at once (a worker's backlog: the chains' resume records and a trickle of
-    events) never examine more than ``redispatch_chunk`` index entries per partition (links
-    of a whole chunk each would examine three), so a trickle event waits for about one
-    chunk of work, not one per chain; every copy still arrives once."""
+    successive batches start three chains per partition (links 0 of 8, 4 and 2 entries,
+    then 2 each, the chunk being 8); batches that read every pending record at once (a
+    worker's backlog: the chains' resume records and a trickle of events) examine at most
+    8 + 4 + 2 entries per partition, then 8 (links of a whole chunk each would examine
+    24), so a trickle event waits for about one chunk of work, not one per chain; every
+    copy still arrives once."""
     chunk = 8
     store, sender = MemoryStore(N), MemorySender()
     proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=chunk)
@@ -377,7 +377,8 @@ def test_a_partition_examines_one_chunk_whatever_the_chains(geography: Any,
     asyncio.run(drive())
     # each demand wishes one commune: one index entry per state read (a copy); each
     # partition has at most one link per chain pending, each examining its share
-    assert max(examined) <= N * chunk, examined
+    assert max(examined) <= N * (chunk + chunk // 2 + chunk // 4), examined
+    assert max(examined[4:]) <= N * chunk, examined  # the shares once all chains began
     assert len(examined) > 3 * len(nums) // (N * chunk)  # in chunks, not at once
     for i in range(3):  # every demand, the trickle's too, exactly once
         feed = [codec.decode_as(v, "FeedRecord")["numUnique"]
@@ -414,11 +415,12 @@ def test_wishes_changed_before_the_upgrade_leave_no_stale_index_entry(
 
 def test_every_link_of_a_batch_runs_its_share_of_its_chunk(geography: Any,
                                                            codec: Any) -> None:  # fmt: skip
-    """Four actor changes in four batches: four chains in the partition, each link 0 with
-    the chunk the worker began it with (20). A batch holding the four links runs them all
-    at their positions, each over its share (20 / 4 = 5 entries), none passed on: whether
-    a link runs depends on nothing but the records before it (dispatch/redispatch.py,
-    "Replay"; a batch budget passed three of them on whole). Every copy arrives once."""
+    """Four actor changes in four batches: four chains in the partition, links 0 with the
+    worker's chunk (20) shared between the chains in progress when each began (20, 10, 6,
+    5). A batch holding the four links runs them all at their positions, each over its
+    record's chunk, none passed on: whether and how far a link runs depends on nothing but
+    its record (dispatch/redispatch.py, "Replay"; a batch budget passed three of them on
+    whole). Their successors get 20 / 4 = 5 entries each."""
     store, sender = MemoryStore(1), MemorySender()
     proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=20)
     eure = ["27229", "27681", "27056", "27375"]
@@ -447,9 +449,10 @@ def test_every_link_of_a_batch_runs_its_share_of_its_chunk(geography: Any,
     stats = asyncio.run(proc.process(links))
     written = [codec.decode_as(v, "DispatchResume")
                for _, v in sender.sent[topics.DEMANDES][seen:]]  # fmt: skip
-    assert stats.redispatch_reads == 4 * 5
+    assert [codec.decode_as(r.value, "DispatchResume")["chunk"] for r in links] == [20, 10, 6, 5]
+    assert stats.redispatch_reads == 20 + 10 + 6 + 5
     assert [r["step"] for r in written] == [1, 1, 1, 1]  # every link ran, none passed on
-    assert all(r["chunk"] == 20 for r in written)  # the chunk goes with the record
+    assert [r["chunk"] for r in written] == [5, 5, 5, 5]
     _process_draining(proc, sender, [rec(k, v) for k, v in sender.sent[topics.DEMANDES][seen:]
                                      if k is not None])  # fmt: skip
     for c in eure:

@@ -13,8 +13,6 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
-
 from dispatch import chains
 from dispatch.processor import Processor
 from hub.core import topics
