@@ -78,6 +78,9 @@ class Ledger:
     duplicated: int = 0
     out_of_order: int = 0
     unexpected: int = 0
+    #: the first few unexpected records (actor, event id, kind, numéro, version): a
+    #: matching error is found from them, not from a count
+    unexpected_samples: list[tuple[str, str, str, str, int]] = field(default_factory=list)
 
     def expect(self, actor: str, event_id: str) -> None:
         self.expected.setdefault(actor, set()).add(event_id)
@@ -91,6 +94,10 @@ class Ledger:
         seen.add(key)
         if head.event_id not in self.expected.get(actor, ()):
             self.unexpected += 1
+            if len(self.unexpected_samples) < 5:
+                self.unexpected_samples.append(
+                    (actor, head.event_id, head.kind, head.num_unique, head.version)
+                )
         demand = (actor, head.num_unique)
         if self.last_version.get(demand, -1) >= head.version:
             self.out_of_order += 1
@@ -98,9 +105,12 @@ class Ledger:
 
     def summary(self) -> dict[str, Any]:
         lost = 0
+        lost_samples: list[tuple[str, str]] = []
         for actor, ids in self.expected.items():
             got = {e for e, _ in self.seen.get(actor, ())}
-            lost += len(ids - got)
+            missing = ids - got
+            lost += len(missing)
+            lost_samples += [(actor, e) for e in sorted(missing)[: 5 - len(lost_samples)]]
         return {
             "actors": len(self.expected),
             "expected": sum(len(v) for v in self.expected.values()),
@@ -109,4 +119,6 @@ class Ledger:
             "duplicated": self.duplicated,
             "out_of_order": self.out_of_order,
             "unexpected": self.unexpected,
+            "lost_samples": lost_samples,
+            "unexpected_samples": self.unexpected_samples,
         }

@@ -5,10 +5,11 @@
 Why: a scenario too long to run at the national size (the 2,000-office import at 1.9 M
 did not finish in 58 min, docs/performance.md) is projected from a cost per copy, and the
 projection is only as good as its number of copies. This counts them from the same draws
-as :mod:`bench.w4`: the stock's chunks of :func:`bench.data.demand_events` (the latest
-draw of a numéro unique kept, as the worker keeps it) and the scenario's actors of
-:func:`bench.w4.scenario_actors`, matched by :class:`hub.domain.matching.TerritoryIndex`
-(``reliability.ledger.in_scope``, written apart, agrees: tests/unit/test_bench_owed.py).
+as :mod:`bench.w4`: the stock's chunks of :func:`bench.data.demand_events` (the first
+draw of a numéro unique kept, as the worker keeps it: a second creation is refused) and
+the scenario's actors of :func:`bench.w4.scenario_actors`, matched by
+:class:`hub.domain.matching.TerritoryIndex` (``reliability.ledger.in_scope``, written
+apart, agrees: tests/unit/test_bench_owed.py).
 Only the wishes and typologies of each demand are kept (~200 bytes each).
 """
 
@@ -40,10 +41,10 @@ def stock_wishes(cfg: W4Config, geo: Geography, progress: bool = False) -> dict[
         n = min(cfg.chunk, cfg.stock - start)
         for e in demand_events(n, cfg.seed * 100_000 + i, geo):
             lr = e["demande"]["demandeLogement"]["logementRecherche"]
-            latest[e["numUnique"]] = (
+            latest.setdefault(e["numUnique"], (
                 tuple(w["commune"] for w in lr["listeLocalisationSouhaite"]),
                 tuple(lr["listeTypeLogement"]),
-            )
+            ))
         if progress and i % 20 == 0:
             print(f"{start + n:,} drawn in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return latest

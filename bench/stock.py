@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from hub.domain.actors import Actor
+from hub.domain.decisions import CREATIONS
 from hub.domain.geo import Geography
 from reliability.ledger import in_scope
 
@@ -49,7 +50,14 @@ class Stock:
     by_num: dict[str, Demand] = field(default_factory=dict)
 
     def add(self, event: dict[str, Any]) -> Demand:
+        """The demand as the worker holds it after ``event``: a creation of a numéro
+        already held (the generator draws a few numéros twice: 24 in the 200k stock) is
+        refused by the worker (``demande_existante``, docs/reliability.md), so the first
+        one stays; any other event replaces it."""
         d = demand_of(event)
+        held = self.by_num.get(d.num_unique)
+        if held is not None and event.get("operation") in CREATIONS:
+            return held
         self.by_num[d.num_unique] = d
         return d
 

@@ -282,9 +282,12 @@ async def as_new_events(run: _Run, actor: Actor) -> dict[str, Any]:
     phase = run.phase
     assert phase.worker is not None and phase.watcher is not None
     scope = Scope([actor], phase.geo)
-    # a numéro drawn twice by the generator: the worker keeps the later event, so do we
-    latest = {e["numUnique"]: e for e in run.kept}
-    events = [e for e in latest.values() if scope.of(demand_of(e))]
+    # a numéro drawn twice by the generator: the worker keeps the first creation and
+    # refuses the second (demande_existante), so do we
+    first: dict[str, dict[str, Any]] = {}
+    for e in run.kept:
+        first.setdefault(e["numUnique"], e)
+    events = [e for e in first.values() if scope.of(demand_of(e))]
     mods = [{**e, "eventId": str(uuid.uuid4()), "operation": "MOD",
              "occurredAt": int(time.time() * 1000)} for e in events]  # fmt: skip
     tps = await phase.watcher.partitions([topics.feed_topic(actor.id)])
