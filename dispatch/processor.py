@@ -86,7 +86,7 @@ class Processor:
         max_consecutive_dead_letters: int = 1000,
         max_record_bytes: int = 262_144,
         max_output_bytes: int = 1_000_000,
-        redispatch_chunk: int = 500,
+        redispatch_chunk: int = 125,
         clock: Callable[[], float] = time.time,
         deadlines: Deadlines | None = None,
         due_chunk: int = 5000,

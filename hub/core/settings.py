@@ -84,11 +84,12 @@ class WorkerSettings(BaseModel):
     #: consecutive dead letters after which the worker stops instead of dead-lettering all
     #: (the process exits non-zero: a supervisor restarts it; docs/operations.md)
     max_consecutive_dead_letters: int = Field(default=1000, ge=1)
-    #: index entries an actor change's DispatchResume records examine, shared between the
-    #: chains in progress in a partition (fixed in the record when the change begins: a
-    #: replay examines the same); the rest continues behind the events published meanwhile
-    #: (dispatch/redispatch.py; docs/performance.md, W4)
-    redispatch_chunk: int = Field(default=500, ge=1, le=100_000)
+    #: index entries a partition's re-dispatch records examine, shared between the chains
+    #: in progress in the partition (fixed in each record when it is written: a replay
+    #: examines the same); the rest continues behind the events published meanwhile. A
+    #: batch holds one link per partition and chain: 125 × the 4 default partitions is the
+    #: 500 entries per batch W4 was measured with (dispatch/redispatch.py; docs/performance.md)
+    redispatch_chunk: int = Field(default=125, ge=1, le=100_000)
     #: the largest request of the worker's producer (aiokafka ``max_request_size``, as
     #: aiokafka counts a record: its bytes plus their framing): no record the worker
     #: writes may be larger. Below Kafka's default ``message.max.bytes`` (1,048,588), which
