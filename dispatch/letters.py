@@ -33,14 +33,19 @@ from schemas import Codec
 #: Refusals of a well-formed event by a rule of the domain, not by its shape nor by a
 #: defect: a creation of an existing numéro (``demande_existante``,
 #: :data:`hub.domain.decisions.EXISTING`), a change of an existing demand by an actor not
-#: holding it (``auteur_non_detenteur``, :data:`hub.domain.authorship.NOT_HOLDER`). Any
+#: holding it (``auteur_non_detenteur``, :data:`hub.domain.authorship.NOT_HOLDER`), a
+#: reactivation past its 18 months (``reactivation_hors_delai``,
+#: :data:`hub.domain.decisions.LATE_REACTIVATION`), a change of a demand radiated for
+#: attribution (``demande_attribuee``, :data:`hub.domain.decisions.ATTRIBUTED`). Any
 #: API actor can write such events (the door cannot tell them: only the worker knows every
 #: numéro and its holders), so they never count towards
 #: ``worker.max_consecutive_dead_letters``: a run of them would otherwise stop every
 #: worker, at every restart, on an actor's say-so. A run of real faults still trips it
 #: (they neither count nor reset the run). Besides its letter, such a refusal may owe the
 #: writer a ``RETRAIT`` (``ecriture_refusee``: hub.domain.authorship.refused_writer).
-DOMAIN_REFUSALS = frozenset({"demande_existante", "auteur_non_detenteur"})
+DOMAIN_REFUSALS = frozenset(
+    {"demande_existante", "auteur_non_detenteur", "reactivation_hors_delai", "demande_attribuee"}
+)
 
 #: Header set by ``hub dlq replay`` on a replayed record: JSON ``{"attempts": n,
 #: "history": [{reason, message, failedAt}...], "from": "hub.dlq:<partition>:<offset>"}``.

@@ -70,7 +70,7 @@ DEAD_LETTER_REASONS = (
     "wrong_schema", "unknown_commune", "invalid_num_unique", "date_out_of_range",
     "invalid_input", "internal_error", "unknown_demande", "parking_full", "deleted_demande",
     "invalid_character", "invalid_event_id", "unknown_code", "bad_operation",
-    "demande_existante", "auteur_non_detenteur",
+    "demande_existante", "auteur_non_detenteur", "reactivation_hors_delai", "demande_attribuee",
 )  # fmt: skip
 
 

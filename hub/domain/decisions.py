@@ -37,6 +37,24 @@ A **change** of an existing demand (any other operation) in the name of an actor
 current recipients, or its registering actor (:attr:`DemandeState.registered_by`) —
 else refused, ``auteur_non_detenteur``: :mod:`hub.domain.authorship`.
 
+**A radiated demand comes back** (any operation but ``RAD``, ``SUP`` and the creations
+makes it active again: a ``MOD``, a ``REN``, a reactivation — a ``RAD`` with an empty
+motive, :func:`as_received`) only as the domain allows (docs/lifecycle.md, "Reactivation"):
+
+* radiated for **attribution** (``RADATT``, lease signed): never — the demand was
+  satisfied, it cannot be renewed; refused ``demande_attribuee`` (:data:`ATTRIBUTED`);
+* radiated for **non-renewal** (``RADREN``): "can be reactivated up to 18" months — until
+  the start of its cycle (:func:`cycle_start`: its renewal date, else its creation, as the
+  worker's clock reckons it) plus 18 months, that day included (:func:`reactivation_limit`),
+  measured on the Europe/Paris day of the event's ``occurredAt``; later, refused
+  ``reactivation_hors_delai`` (:data:`LATE_REACTIVATION`);
+* radiated for another motive: as before (the reference sets no limit).
+
+Both refusals are domain refusals: nothing applied nor sent, the event dead-lettered
+(replayable) and never counted towards the consecutive dead-letter stop
+(``dispatch.letters.DOMAIN_REFUSALS``). The statistics fold refuses the same events
+(hub.services.statistics_folder).
+
 An event carrying a ``profile`` was written from a copy cut to that profile (an actor's
 write through the API, the SOAP gateway or its file inbox): the new snapshot keeps, from
 the stored one, what that profile does not see (:func:`hub.domain.profiles.
@@ -47,9 +65,12 @@ producer, older records) the event's snapshot replaces the stored one, as ever.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.core.errors import InputError, InvalidNumUniqueError
 from hub.domain.authorship import check_author, registered_by
@@ -132,6 +153,106 @@ def as_received(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "operation": REACTIVATION} if is_reactivation(event) else event
 
 
+#: the dead-letter reason of a reactivation of a demand radiated for non-renewal
+#: (``RADREN``) past :data:`REACTIVATION_MONTHS` of its cycle (module doc)
+LATE_REACTIVATION = "reactivation_hors_delai"
+#: the dead-letter reason of a change of a demand radiated for attribution (``RADATT``)
+ATTRIBUTED = "demande_attribuee"
+#: "Non-renewed demands are radiated at 13 months, can be reactivated up to 18"
+REACTIVATION_MONTHS = 18
+#: the radiation motives :func:`check_revival` reads
+NON_RENEWAL, ATTRIBUTION = "RADREN", "RADATT"
+_PARIS = ZoneInfo("Europe/Paris")
+_RENEWED = "renouvellement:"  # the token dispatch.renewal keeps in noticesSent
+
+
+def _day(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value).strip(" \t\r\n")[:10]) if value else None
+    except ValueError:
+        return None
+
+
+def _months_later(day: dt.date, months: int) -> dt.date:
+    """``day`` plus ``months`` months, clamped to the month's last day (29 February
+    gives 28 February); ``date.max`` past the calendar."""
+    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
+    if y > dt.date.max.year:
+        return dt.date.max
+    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def cycle_start(state: DemandeState) -> dt.date | None:
+    """The start of ``state``'s renewal cycle, as :mod:`dispatch.renewal` reckons it (the
+    worker's clock, which keeps the cycle's renewal date in the ``renouvellement:<day>``
+    token of ``noticesSent``): the kept date — unless before the creation, then the
+    creation —, else (a state stored before the token existed) the snapshot's renewal
+    date, else ``dateCreationDemande``; None when none is readable. (Written again here:
+    the domain stands below dispatch; tests/unit/test_reactivation_limit.py holds them
+    together.)"""
+    inner = (state.demande or {}).get("demandeLogement") or {}
+    created = _day(inner.get("dateCreationDemande"))
+    for token in state.notices_sent:
+        if token.startswith(_RENEWED):  # an inferred date reads as its first ten characters
+            kept = _day(token[len(_RENEWED) :][:10])
+            if kept is not None and (created is None or kept >= created):
+                return kept
+            return created
+    own = _day((inner.get("renouvellement") or {}).get("dateRenouvellement"))
+    return own or created
+
+
+def radiation_motive(demande: dict[str, Any] | None) -> str | None:
+    """The ``motifRadiation`` of a snapshot (None: no radiation element)."""
+    inner = (demande or {}).get("demandeLogement") or {}
+    motive = (inner.get("radiation") or {}).get("motifRadiation")
+    return None if motive is None else str(motive)
+
+
+def reactivation_limit(start: dt.date) -> dt.date:
+    """The last day a demand radiated for non-renewal whose cycle started on ``start`` may
+    be reactivated: ``start`` + 18 months (same day of the month, clamped), included."""
+    return _months_later(start, REACTIVATION_MONTHS)
+
+
+def paris_day(ms: int) -> dt.date:
+    """The Europe/Paris day of an epoch-ms instant."""
+    return dt.datetime.fromtimestamp(ms / 1000, _PARIS).date()
+
+
+def check_revival(
+    operation: str,
+    occurred_at: int,
+    motive: str | None,
+    start: dt.date | None,
+) -> None:
+    """Raise :class:`InputError` when an event of ``operation`` at ``occurred_at`` (epoch
+    ms) may not bring back a demand radiated with ``motive`` whose cycle started on
+    ``start`` (module doc, "A radiated demand comes back"); return otherwise. Only an
+    operation that makes the demand active again is looked at (not a ``RAD``, a ``SUP``
+    nor a creation: those have their own rules)."""
+    if operation in ("RAD", "SUP") or operation in CREATIONS:
+        return
+    if motive == ATTRIBUTION:
+        raise InputError(
+            f"{operation} of a demand radiated for attribution (RADATT, lease signed): a "
+            "satisfied demand is neither renewed, changed nor reactivated; a new need is a "
+            "new demand",
+            code=ATTRIBUTED,
+        )
+    if motive != NON_RENEWAL or start is None:
+        return
+    limit = reactivation_limit(start)
+    day = paris_day(occurred_at)
+    if day > limit:
+        raise InputError(
+            f"reactivation on {day.isoformat()} of a demand radiated for non-renewal "
+            f"(RADREN) whose cycle started on {start.isoformat()}: reactivable up to "
+            f"{REACTIVATION_MONTHS} months, until {limit.isoformat()}",
+            code=LATE_REACTIVATION,
+        )
+
+
 def validate_event(event: dict[str, Any]) -> None:
     """Raise :class:`InputError` naming the first problem of a demand event: numéro unique,
     operation, characters, snapshot, then every coded field against the reference tables
@@ -188,6 +309,9 @@ def decide(
             code=EXISTING,
         )
     check_author(event, prior)  # a change of an existing demand: by a holder only
+    if prior is not None and not prior.active and not prior.deleted:  # a radiated demand
+        check_revival(as_received(event)["operation"], event["occurredAt"],
+                      radiation_motive(prior.demande), cycle_start(prior))  # fmt: skip
     if prior is not None and op != "SUP":
         if event.get("profile") is not None:
             demande = restore_withheld(prior.demande, demande, event["profile"])

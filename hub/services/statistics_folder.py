@@ -11,7 +11,10 @@ Contracts of :meth:`Folder.fold`:
   record (``tombstone``, ``missing_key``, ``oversize``, ``undecodable``, ``key_mismatch``,
   ``unknown_commune``…, ``demande_existante`` for a creation of a demand folded and not
   deleted — the worker skips it instead when it is the very snapshot it holds, either way
-  the fact stays as it was; an unexpected failure on one record is ``internal_error``). A refused
+  the fact stays as it was; ``demande_attribuee`` and ``reactivation_hors_delai`` for a
+  change of a demand folded radiated that may not come back,
+  :func:`hub.domain.decisions.check_revival`; an unexpected failure on one record is
+  ``internal_error``). A refused
   record is logged (reason, position; never its content) and skipped: it never stops the
   fold nor costs another record. It is not dead-lettered here: the worker reading the same
   topic dead-letters it, and a replay from hub.dlq comes back through hub.demandes, so the
@@ -40,7 +43,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from dispatch.letters import check_key, screen
 from hub.core.errors import HubError, InputError
 from hub.domain.cotation import Grilles, SeuilsQuartiles, score, shipped_grids
-from hub.domain.decisions import CREATIONS, EXISTING, validate_event
+from hub.domain.cotation.faits import parse_date
+from hub.domain.decisions import (
+    CREATIONS,
+    EXISTING,
+    as_received,
+    check_revival,
+    validate_event,
+)
 from hub.domain.geo import Geography, get_geography
 from hub.domain.statistics import SEUIL_SECRET
 from hub.domain.statistics_facts import Mark, applies, event_date, fait_of
@@ -145,6 +155,9 @@ class Folder:
         priors: dict[str, Prior] = self.store.priors(b["numUnique"] for _, b in decoded)
         marks: dict[str, Mark] = {n: p.mark for n, p in priors.items()}
         live = {n for n, p in priors.items() if p.live}
+        # radiated demands: (motive, creation date), as folded before this record
+        radiated = {n: (p.motif_radiation, p.date_creation)
+                    for n, p in priors.items() if p.radiated}  # fmt: skip
         touched = {p.departement for p in priors.values() if p.departement}
         seuils: dict[str, SeuilsQuartiles | None] = {}
         changes: list[Change] = []
@@ -158,6 +171,12 @@ class Folder:
                 self._refused(outcomes, r, InputError("creation of an existing demand",
                                                       code=EXISTING))  # fmt: skip
                 continue
+            if num in radiated:  # as the worker: what may bring a radiated demand back
+                try:
+                    self._check_revival(event, *radiated[num])
+                except InputError as exc:
+                    self._refused(outcomes, r, exc)
+                    continue
             mark = (prior or Mark(-1, -1, ())).after(event["eventId"], r.partition, r.offset)
             try:
                 fait = None
@@ -177,6 +196,10 @@ class Folder:
                 live.discard(num)
             else:
                 live.add(num)
+            if fait is not None and not fait.active:
+                radiated[num] = (fait.motif_radiation, fait.date_creation)
+            else:
+                radiated.pop(num, None)
             if fait is not None and fait.departement:
                 touched.add(fait.departement)
             changes.append(Change(num, fait, mark))
@@ -186,6 +209,17 @@ class Folder:
         for outcome, n in outcomes.items():
             STATISTICS_RECORDS.labels(outcome=outcome).inc(n)
         return outcomes
+
+    @staticmethod
+    def _check_revival(event: dict[str, Any], motive: str | None, created: Any) -> None:
+        """:func:`hub.domain.decisions.check_revival` for ``event`` on a demand folded
+        radiated with ``motive``. The cycle's start is the event's snapshot's renewal
+        date, else its creation date, else the one folded: the facts keep no renewal
+        date (docs/statistics.md, "Refused records")."""
+        inner = (event.get("demande") or {}).get("demandeLogement") or {}
+        start = parse_date((inner.get("renouvellement") or {}).get("dateRenouvellement"))
+        start = start or parse_date(inner.get("dateCreationDemande")) or created
+        check_revival(as_received(event)["operation"], event["occurredAt"], motive, start)
 
     def _write(self, changes: list[Change], outcomes: Counter[str]) -> None:
         """The batch in one transaction; if the database refuses it for its data (not an

@@ -25,7 +25,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, insert, select
@@ -55,12 +55,17 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Prior:
-    """A demand as last folded: its mark, its département, and whether it is a demand
-    (active or radiated) rather than a deletion marker (a creation is refused on one)."""
+    """A demand as last folded: its mark, its département, whether it is a demand
+    (active or radiated) rather than a deletion marker (a creation is refused on one),
+    and for a radiated one its motive and creation date (what may bring it back:
+    hub.domain.decisions.check_revival)."""
 
     mark: Mark
     departement: str | None
     live: bool = True
+    radiated: bool = False
+    motif_radiation: str | None = None
+    date_creation: date | None = None
 
 
 @contextmanager
@@ -140,6 +145,8 @@ class StatisticsStore:
             demandes.c.departement,
             demandes.c.active,
             demandes.c.date_radiation,
+            demandes.c.motif_radiation,
+            demandes.c.date_creation,
         )
         with _guard(), self.engine.connect() as conn:
             for i in range(0, len(wanted), _CHUNK):
@@ -148,7 +155,9 @@ class StatisticsStore:
                     ids = tuple(str(x) for x in json.loads(r.recent_event_ids))
                     mark = Mark(r.last_partition, r.last_offset, ids)
                     live = bool(r.active) or r.date_radiation is not None  # module doc
-                    found[r.num_unique] = Prior(mark, r.departement, live)
+                    radiated = not r.active and r.date_radiation is not None
+                    found[r.num_unique] = Prior(mark, r.departement, live, radiated,
+                                                r.motif_radiation, r.date_creation)  # fmt: skip
         return found
 
     def write(self, changes: list[Change]) -> None:
