@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from hub.core.errors import InputError
@@ -35,7 +35,14 @@ RULES: dict[str, str] = {
     "R441-3/irrecevabilite-motif": "a rejection for irrecevabilité gives its motive "
     "(IRRSEJ or IRRRES)",
     "R441-3/reponse-decision": "an answer refers to an attribution made to that applicant",
-    "R441-3/reponse-delai": f"the applicant answers within {RESPONSE_DAYS} days",
+    "R441-3/reponse-delai": f"the applicant answers within {RESPONSE_DAYS} days of the day "
+    "the dwelling is offered to it: the decision for rang 1, for rang n the refusal of rang "
+    f"n-1 or the end of its {RESPONSE_DAYS} days",
+    "R441-3/reponse-rang": "a ranked candidate accepts only once every better-ranked "
+    f"candidate has refused or let its {RESPONSE_DAYS} days pass, and none has accepted",
+    "R441-3/acceptation-unique": "one dwelling is accepted once: no acceptance after "
+    "another candidate's acceptance of the same decision",
+    "R441-3/reponse-date": "an answer is not dated after today (Europe/Paris)",
     "R441-3/reponse-unique": "the applicant answers a decision once",
     "R441-3/refus-motif": "a refusal gives its reason",
     "R441-3/decision-entiere": "a decision is recorded whole, at once, with all its "
@@ -162,10 +169,77 @@ def _check_ranks(d: Decision) -> None:
         raise CALRuleError("R441-3/rangs", f"rangs {ranked}")
 
 
+def rank(record: Mapping[str, Any]) -> int:
+    """The rang of a candidate's ``DECISCAL`` attribution: 1 for ``ATTR``/``ATTRCOND``
+    (``RANG`` absent or 1), its ``RANG`` for ``ATTRRANG``."""
+    f = record["caracteristiques"]
+    if f.get("DECISION") in ("ATTR", "ATTRCOND"):
+        return 1
+    try:
+        return int(f.get("RANG") or 0)
+    except ValueError:
+        return 0
+
+
+def _answers(records: History, decision_id: str) -> list[Mapping[str, Any]]:
+    return [e for e in records
+            if e["codeTypeEvenement"] in ("ACCEPTDEM", "REFUSDEM")
+            and e["caracteristiques"].get("DECISIONID") == decision_id]  # fmt: skip
+
+
+def offered(
+    rang: int, decided: date, decision: History, answers: History, on: date
+) -> tuple[date | None, str | None]:
+    """When the dwelling of a decision of ``decided`` passes to the candidate of ``rang``
+    (``decision``: its DECISCAL records; ``answers``: the other candidates' answers to
+    it), as known on ``on``: (its first day, None), or (None, why not — yet or ever).
+
+    Rang 1 has it from the decision; rang n from the day rang n-1 is out: its refusal
+    (not before the day it had it), or, without an answer, the day after its
+    :data:`RESPONSE_DAYS` days. A better-ranked acceptance keeps it for ever."""
+    start = decided
+    by_rank = {rank(e): e["numUnique"] for e in decision
+               if e["caracteristiques"].get("DECISION") in ATTRIBUTIONS}  # fmt: skip
+    for k in range(1, rang):
+        num = by_rank.get(k)
+        if num is None:  # no such rang (a decision is checked whole: not expected)
+            continue
+        said = sorted((a for a in answers if a["numUnique"] == num),
+                      key=lambda a: str(a["dateSurvenance"]))  # fmt: skip
+        if any(a["codeTypeEvenement"] == "ACCEPTDEM" for a in said):
+            return None, f"accepted by rang {k}"
+        if said:
+            start = max(start, date.fromisoformat(said[0]["dateSurvenance"]))
+            continue
+        if (on - start).days <= RESPONSE_DAYS:
+            return None, f"rang {k} has not answered, its {RESPONSE_DAYS} days run from {start}"
+        start = start + timedelta(days=RESPONSE_DAYS + 1)
+    return start, None
+
+
 def check_response(
-    num_unique: str, decision_id: str, accepte: bool, motif: str | None, on: date, history: History
+    num_unique: str,
+    decision_id: str,
+    accepte: bool,
+    motif: str | None,
+    on: date,
+    history: History,
+    *,
+    decision: History = (),
+    answers: History = (),
+    today: date | None = None,
 ) -> Mapping[str, Any]:
-    """Check the applicant's answer; return the DECISCAL event it answers."""
+    """Check the applicant's answer; return the DECISCAL event it answers.
+
+    ``history``: the applicant's own events; ``decision``: the ``DECISCAL`` records of
+    every candidate of the decision (default: the applicant's own only); ``answers``: the
+    other candidates' answers to it (ACCEPTDEM/REFUSDEM); ``today``: the Europe/Paris day
+    the answer is recorded (None: not checked). The answer's date is the one its poster
+    gives (docs/api.md, "CAL"): it may not precede the decision nor be after ``today``.
+
+    A ranked attribution (rang n > 1) is offered when every better-ranked candidate is out
+    (:func:`offered`); its :data:`RESPONSE_DAYS` days run from then. It may be refused
+    earlier (a household withdrawing), not accepted; one acceptance per decision."""
     made = [
         e
         for e in _events(history, "DECISCAL", DECISIONID=decision_id)
@@ -174,9 +248,11 @@ def check_response(
     if not made:
         raise CALRuleError("R441-3/reponse-decision", f"decision {decision_id[:40]}")
     decided = date.fromisoformat(made[0]["caracteristiques"]["DATEDEC"])
+    if today is not None and on > today:
+        raise CALRuleError("R441-3/reponse-date", f"answer of {on.isoformat()}, today {today}")
     # a difference of dates never overflows; decided + 10 days does near date.max (a
     # decision stored before dates were bounded, hub.domain.days)
-    if not 0 <= (on - decided).days <= RESPONSE_DAYS:
+    if on < decided:
         raise CALRuleError(
             "R441-3/reponse-delai", f"decision of {decided.isoformat()}, answer of {on.isoformat()}"
         )
@@ -186,4 +262,28 @@ def check_response(
         raise CALRuleError("R441-3/reponse-unique", f"decision {decision_id[:40]}")
     if not accepte and not (motif or "").strip():
         raise CALRuleError("R441-3/refus-motif", f"candidate {num_unique}")
+    others = [a for a in _answers(answers, decision_id) if a["numUnique"] != num_unique]
+    if accepte and any(a["codeTypeEvenement"] == "ACCEPTDEM" for a in others):
+        raise CALRuleError("R441-3/acceptation-unique", f"decision {decision_id[:40]}")
+    rang = rank(made[0])
+    records = [e for e in decision if e["caracteristiques"].get("DECISIONID") == decision_id]
+    start: date | None = decided
+    why: str | None = None
+    if rang > 1:
+        start, why = offered(rang, decided, records or made, others, on)
+    if start is None:
+        if accepte:
+            raise CALRuleError("R441-3/reponse-rang", f"rang {rang}: {why}")
+        return made[0]  # a refusal before the dwelling is offered: a withdrawal
+    if on < start:
+        if accepte:
+            raise CALRuleError("R441-3/reponse-rang",
+                               f"rang {rang}: offered from {start}, answer of {on}")  # fmt: skip
+        return made[0]
+    if (on - start).days > RESPONSE_DAYS:
+        raise CALRuleError(
+            "R441-3/reponse-delai",
+            f"decision of {decided.isoformat()}, rang {rang} offered from {start.isoformat()}, "
+            f"answer of {on.isoformat()}",
+        )
     return made[0]

@@ -16,10 +16,19 @@ every batch of records before it is stored, so a ``DECISCAL``, ``ACCEPTDEM`` or
   rule. Re-sending the same records (same event ids) is checked as they were first.
 * an answer (``ACCEPTDEM``/``REFUSDEM``) is checked with
   :func:`~hub.domain.cal_rules.check_response` against the demand's history: it must name
-  (``DECISIONID``) an attribution made to that applicant, within 10 days, once, a refusal
-  with its reason; a ``LOGEMENT`` it names must be the decision's. Its author must be the
-  decision's (:func:`hub.domain.rights.require_decision_author`, a 403 checked before the
-  R441-3 rules: any holder could otherwise pre-empt the applicant's one answer).
+  (``DECISIONID``) an attribution made to that applicant, once, a refusal with its
+  reason; a ``LOGEMENT`` it names must be the decision's. It is read with the decision's
+  other candidates (:meth:`GPStore.decision_events`) and their answers (their
+  timelines, and answers earlier in the batch): a ranked candidate (rang n) has its 10
+  days from the day the dwelling passes to it — rang n-1's refusal, or the end of rang
+  n-1's 10 days —, may not accept before (``R441-3/reponse-rang``), and one dwelling is
+  accepted once (``R441-3/acceptation-unique``). The answer's date is its poster's
+  (``dateSurvenance``, ``dateReponse``): the hub cannot see when the household answered,
+  so it trusts that date only between the decision and today, Europe/Paris
+  (``R441-3/reponse-date`` after today; before the decision ``R441-3/reponse-delai``).
+  Its author must be the decision's (:func:`hub.domain.rights.require_decision_author`, a
+  403 checked before the R441-3 rules: any holder could otherwise pre-empt the
+  applicant's one answer).
 
 The kind of the author of a CAL act (:data:`hub.domain.rights.CAL_ACTS`) is checked by
 :meth:`hub.stores.gp.service.GPService.record_all`, which knows the author (the records
@@ -35,12 +44,14 @@ both pass.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hub.domain.cal_rules import CALRuleError, Candidate, Decision, check_decision, check_response
 from hub.domain.rights import require_decision_author
 
+PARIS = ZoneInfo("Europe/Paris")
 DECISION = "DECISCAL"
 ANSWERS = ("ACCEPTDEM", "REFUSDEM")
 #: the event types the CAL rules govern
@@ -105,8 +116,17 @@ def decision_of(decision_id: str, records: Sequence[Record]) -> Decision:
     )
 
 
+def paris_today() -> date:
+    """Today in Europe/Paris (the day an answer may at most be dated)."""
+    return datetime.now(PARIS).date()
+
+
 def check_cal_records(
-    records: Sequence[Record], timeline: Timeline, decision_events: DecisionEvents
+    records: Sequence[Record],
+    timeline: Timeline,
+    decision_events: DecisionEvents,
+    *,
+    today: date | None = None,
 ) -> None:
     """Raise :class:`CALRuleError` if a record of ``records`` breaks a CAL rule, and
     :class:`~hub.domain.rights.NotDecisionAuthor` for an answer recorded by another actor
@@ -141,6 +161,13 @@ def check_cal_records(
             if e["codeTypeEvenement"] == DECISION and _fields(e).get("DECISIONID") == decision_id
         )
         require_decision_author(r["auteur"], decided_by, decision_id)
+        # the other candidates of the decision and their answers (stored, or earlier in
+        # this batch): rang order and one acceptance per dwelling
+        decision = [e for e in decision_events(decision_id) if e["eventId"] not in sent]
+        others: list[Record] = []
+        for num in sorted({e["numUnique"] for e in decision} - {r["numUnique"]}):
+            others += [e for e in history(num) if e["codeTypeEvenement"] in ANSWERS]
+        others += [a for a in answered if a["numUnique"] != r["numUnique"]]
         made = check_response(
             r["numUnique"],
             decision_id,
@@ -148,6 +175,9 @@ def check_cal_records(
             f.get("MOTIF"),
             date.fromisoformat(r["dateSurvenance"]),
             past,
+            decision=decision,
+            answers=others,
+            today=today if today is not None else paris_today(),
         )
         if f.get("LOGEMENT") not in (None, _fields(made).get("LOGEMENT")):
             raise CALRuleError(
