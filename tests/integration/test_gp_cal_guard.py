@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -142,3 +142,46 @@ def test_every_caller_of_the_service_meets_the_author_rules(service: GPService) 
     ((stored, created),) = asyncio.run(service.record_all([answer], AUTHOR))
     assert created and stored["auteur"] == AUTHOR.id
     assert [e["codeTypeEvenement"] for e in service.store.timeline(num)] == ["DESIGCAL"]
+
+
+def test_ranked_candidates_answer_in_rang_order_from_the_day_the_dwelling_passes(
+        service: GPService) -> None:
+    """Audit N, N7, below every route (the guard reads the decision's other candidates and
+    their answers from the store): X rang 1, Y rang 2 of a decision of DAY. Y may not
+    accept while X has not answered; X refuses on day 9; Y accepts on day 14 (its 10 days
+    run from X's refusal); X may not accept after; an answer dated after today is refused."""
+    x, y, z = new_num_unique(), new_num_unique(), new_num_unique()
+    for num in (x, y, z):
+        for code, fields in (("DESIGCAL", {"CODECAL": "C", "LOGEMENT": "L"}),
+                             ("EXAMCAL", {"CODECAL": "C", "DATECAL": DAY.isoformat()})):
+            asyncio.run(service.record_all([_record(service, num, code, fields)], AUTHOR))
+    decision = f"r-{x}"
+    common = {"CODECAL": "C", "LOGEMENT": "L", "DECISIONID": decision,
+              "DATEDEC": DAY.isoformat()}
+    outcomes = (("ATTR", {"RANG": "1"}), ("ATTRRANG", {"RANG": "2"}),
+                ("NONATTR", {"MOTIF": "ressources"}))
+    asyncio.run(service.record_all([
+        _record(service, num, "DECISCAL", {**common, "DECISION": d, **extra},
+                event_id=f"dec-{num}")
+        for num, (d, extra) in zip((x, y, z), outcomes, strict=True)], AUTHOR))
+
+    def answer(num: str, code: str, day: int) -> str:
+        extra = {"MOTIF": "trop loin"} if code == "REFUSDEM" else {}
+        record = _record(service, num, code, {"DECISIONID": decision, **extra},
+                         DAY + timedelta(days=day))
+        try:
+            asyncio.run(service.record_all([record], AUTHOR))
+        except CALRuleError as exc:
+            return exc.rule
+        return "recorded"
+
+    assert answer(y, "ACCEPTDEM", 2) == "R441-3/reponse-rang"
+    assert answer(x, "REFUSDEM", 9) == "recorded"
+    assert answer(y, "ACCEPTDEM", 14) == "recorded"  # 5 days after the refusal
+    assert answer(z, "ACCEPTDEM", 15) == "R441-3/reponse-decision"  # not an attribution
+    future = (datetime.now(UTC) + timedelta(days=3)).date()
+    assert answer(x, "ACCEPTDEM", (future - DAY).days) == "R441-3/reponse-date"
+    stored = [e for n in (x, y) for e in service.store.timeline(n)
+              if e["codeTypeEvenement"] in ("ACCEPTDEM", "REFUSDEM")]
+    assert sorted((e["numUnique"], e["codeTypeEvenement"]) for e in stored) == sorted(
+        [(x, "REFUSDEM"), (y, "ACCEPTDEM")])
