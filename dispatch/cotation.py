@@ -5,8 +5,9 @@ score in the feed").
 entry per EPCI of the demand's wished communes whose grid is in force on the record's
 *reference day*, computed by the pure :func:`hub.domain.cotation.score` with
 
-* the **declarations** of a port ``(numéro, EPCI, cutoff ms) -> {criterion: Declaration}``
-  giving those recorded at or before the cutoff — the record's ``occurredAt``, so a
+* the **declarations** of a port ``(numéro, EPCI, cutoff ms, dateCreationDemande) ->
+  {criterion: Declaration}`` giving those of the demand's life recorded at or before the
+  cutoff — the record's ``occurredAt``, so a
   replayed record reads what the original read (:mod:`dispatch.declarations`);
 * the **quartile thresholds** of a port ``EPCI -> SeuilsQuartiles | None`` (None: the
   population criteria are ``indetermine``): the worker passes the statistics store's,
@@ -62,11 +63,12 @@ PARIS = ZoneInfo("Europe/Paris")
 #: states whose candidate days are kept (a few hundred kB)
 _DAYS_KEPT = 4096
 
-DeclarationsPort = Callable[[str, str, int], Mapping[str, Declaration]]
+DeclarationsPort = Callable[[str, str, int, dt.date | None], Mapping[str, Declaration]]
 SeuilsPort = Callable[[str], SeuilsQuartiles | None]
 
 
-def no_declarations(num_unique: str, epci: str, cutoff_ms: int) -> Mapping[str, Declaration]:
+def no_declarations(num_unique: str, epci: str, cutoff_ms: int,
+                    created: dt.date | None = None) -> Mapping[str, Declaration]:  # fmt: skip
     return {}
 
 
@@ -156,7 +158,8 @@ class Scoring:
         for epci in self.epcis(demande):
             grid = self.grids.en_vigueur(epci, day)
             if grid is not None and demande is not None:
-                declared = self.declarations(num_unique, epci, cutoff_ms)
+                declared = self.declarations(num_unique, epci, cutoff_ms,
+                                             faits.date_creation(demande))  # fmt: skip
                 out.append(score(demande, grid, declared, day, self.seuils(epci)))
         return out
 

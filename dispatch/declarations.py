@@ -7,18 +7,20 @@ Declarations are few (the eight criteria a partner declares) and append-only, so
 :class:`CachedDeclarations` holds them all in memory, indexed by (numéro, EPCI), and
 reads the rows added since its last ``seq`` — at most once per ``min_interval_s``.
 
-Contract of a call ``(numéro, EPCI, cutoff ms)``: per criterion, the latest declaration
-(highest ``seq``) **recorded at or before the cutoff** (the record's ``occurredAt``), so
-a replayed record is scored with what the original was, not with what was declared
-since. The answer is exact for a cutoff up to the last refresh minus ``margin_s`` (the
-longest a row may take between its ``recorded_at`` and its commit); a later cutoff makes
-the port refresh first when ``min_interval_s`` has passed, else answer from what it has:
-a declaration recorded less than ``min_interval_s + margin_s`` before an event's
-``occurredAt`` may be missed by that event's record and seen by a replay of it (the only
-non-determinism; the next record of the demand sees it). A database that cannot be read
+Contract of a call ``(numéro, EPCI, cutoff ms, created)``: per criterion, the latest
+declaration (highest ``seq``) **of the demand's life** (``created``: the scored snapshot's
+``dateCreationDemande``; a new demand after a ``SUP`` inherits nothing,
+:func:`hub.domain.cotation.lives.of_life`, audit N, N9) **recorded at or before the cutoff**
+(the record's ``occurredAt``), so a replayed record is scored with what the original was,
+not with what was declared since. The answer is exact for a cutoff up to the last refresh
+minus ``margin_s`` (the longest a row may take between its ``recorded_at`` and its commit);
+a later cutoff makes the port refresh first when ``min_interval_s`` has passed, else answer
+from what it has: a declaration recorded less than ``min_interval_s + margin_s`` before an
+event's ``occurredAt`` may be missed by that event's record and seen by a replay of it (the
+only non-determinism; the next record of the demand sees it). A database that cannot be read
 is logged and tried again after a back-off doubling up to :data:`MAX_BACKOFF_S` (the read
-runs on the worker's loop: an unreachable server must not stall it every second), the
-cache answering meanwhile.
+runs on the worker's loop: an unreachable server must not stall it every second), the cache
+answering meanwhile.
 """
 
 from __future__ import annotations
@@ -26,19 +28,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine, select
 
 from hub.domain.cotation import Declaration
+from hub.domain.cotation.lives import of_life
 from hub.stores.cotation.tables import cotation_declarations as table
 
 log = logging.getLogger(__name__)
 
 #: longest wait between two reads of an unreadable database
 MAX_BACKOFF_S = 60.0
-#: (seq, recorded at ms, declaration)
-_Row = tuple[int, int, Declaration]
+#: (seq, recorded at ms, life of the demand declared for, declaration)
+_Row = tuple[int, int, date | None, Declaration]
 
 
 def _ms(value: datetime) -> int:
@@ -82,17 +85,19 @@ class CachedDeclarations:
         for r in rows:
             found = Declaration(r.critere, bool(r.valeur), r.auteur, r.date_declaration)
             self._rows.setdefault((r.num_unique, r.epci), []).append(
-                (r.seq, _ms(r.recorded_at), found)
+                (r.seq, _ms(r.recorded_at), r.demande_creee, found)
             )
             self._seq = max(self._seq, r.seq)
         self._complete_ms = int((started - self.margin_s) * 1000)
         return len(rows)
 
-    def __call__(self, num_unique: str, epci: str, cutoff_ms: int) -> Mapping[str, Declaration]:
+    def __call__(self, num_unique: str, epci: str, cutoff_ms: int,
+                 created: date | None = None) -> Mapping[str, Declaration]:  # fmt: skip
         if cutoff_ms > self._complete_ms and self._clock() - self._tried >= self._wait:
             self.refresh()
         out: dict[str, Declaration] = {}
-        for _, recorded, found in self._rows.get((num_unique, epci), ()):
-            if recorded <= cutoff_ms:  # rows in seq order: the latest one wins
+        for _, recorded, life, found in self._rows.get((num_unique, epci), ()):
+            # rows in seq order: the latest one wins
+            if recorded <= cutoff_ms and of_life(life, found.date, created):
                 out[found.critere] = found
         return out

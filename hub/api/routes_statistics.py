@@ -13,7 +13,7 @@ Every figure on fewer than 11 demands is ``{"valeur": null, "secret": true}``.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -23,10 +23,10 @@ from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE
 from hub.api.problems import responses
-from hub.api.routes_cotation import EPCI, _out, _stores, wished_epcis
+from hub.api.routes_cotation import EPCI, _out, _stores, paris_today, wished_epcis
 from hub.core.errors import InputError, NotFoundError
 from hub.domain.actors import Actor
-from hub.domain.cotation import score, shipped_grids
+from hub.domain.cotation import faits, score, shipped_grids
 from hub.domain.days import FIRST_DAY, LAST_DAY
 from hub.domain.profiles_cotation import cut_score
 from hub.domain.state import wished_typologies
@@ -46,7 +46,7 @@ def _store(request: Request) -> StatisticsStore:
 
 
 def _day(on: date | None) -> date:
-    at = on or datetime.now(UTC).date()
+    at = on or paris_today()  # the Europe/Paris day, as GET …/cotation (audit N, N5)
     if not FIRST_DAY <= at <= LAST_DAY:
         raise InputError(f"date must be within {FIRST_DAY} and {LAST_DAY}", code="bad_date")
     return at
@@ -66,8 +66,8 @@ async def territoire(
     actor: Actor = Depends(current_actor),  # noqa: B008
 ) -> dict[str, Any]:
     """The figures of the demands whose first wished commune lies in the territory, on
-    ``date`` (default today, UTC), with ``mois`` months of series. Figures on fewer than 11
-    demands are withheld: ``{"valeur": null, "secret": true}``."""
+    ``date`` (default today, the Europe/Paris day), with ``mois`` months of series.
+    Figures on fewer than 11 demands are withheld: ``{"valeur": null, "secret": true}``."""
     at = _day(on)
     figures = await run_in_threadpool(service.territory, _store(request), niveau, code, at, mois)
     return service.territory_json(figures)
@@ -104,7 +104,8 @@ async def similaires(
         grid = shipped_grids().en_vigueur(code, at)
         if grid is None or epci not in (None, code):
             continue
-        declared = await run_in_threadpool(cot.declarations.in_force, num_unique, code)
+        declared = await run_in_threadpool(cot.declarations.in_force, num_unique, code,
+                                           faits.date_creation(snapshot), at)  # fmt: skip
         seuils = await run_in_threadpool(cot.seuils, code)
         # the caller's view of the score, as GET …/cotation gives it (docs/profiles.md)
         own = _out(cut_score(score(snapshot, grid, declared, at, seuils), grid, actor.profile))

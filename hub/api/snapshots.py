@@ -45,6 +45,14 @@ class LatestSnapshots:
 
     async def latest(self, actor_id: str, num_unique: str) -> tuple[dict[str, Any], int] | None:
         """See the module doc."""
+        record = await self.latest_record(actor_id, num_unique)
+        if record is None:
+            return None
+        return dict(record["demande"]), int(record["demandeVersion"])
+
+    async def latest_record(self, actor_id: str, num_unique: str) -> dict[str, Any] | None:
+        """The feed record :meth:`latest` reads the snapshot from (its ``kind`` tells a
+        radiated demand: ``RADIATION``), or ``None`` as :meth:`latest` says."""
         await self.sync(actor_id, CATCH_UP_S)
         q = select(api_snapshot_offsets.c.feed_offset).where(
             api_snapshot_offsets.c.actor_id == actor_id,
@@ -60,7 +68,7 @@ class LatestSnapshots:
             return None
         if not records or records[0]["offset"] != offset or records[0].get("demande") is None:
             return None  # gone by retention
-        return dict(records[0]["demande"]), int(records[0]["demandeVersion"])
+        return dict(records[0])
 
     async def sync(self, actor_id: str, budget_s: float | None = None) -> None:
         """Fold the actor's feed from the stored cursor to its end (or ``budget_s``)."""

@@ -67,8 +67,8 @@ def api(migrated_db: tuple[str, Engine], settings: HubSettings) -> Iterator[
         yield client, engine
 
 
-def _score(client: TestClient, who: Caller, num: str) -> dict[str, Any]:
-    r = client.get(f"/demandes/{num}/cotation?date={AT}", headers=who.headers)
+def _score(client: TestClient, who: Caller, num: str, on: str = AT) -> dict[str, Any]:
+    r = client.get(f"/demandes/{num}/cotation?date={on}", headers=who.headers)
     assert r.status_code == 200, r.text
     body = r.json()
     assert [c["epci"] for c in body["cotations"]] == [ROUEN]
@@ -111,19 +111,23 @@ def test_a_declared_criterion_counts_at_the_next_score(
             "declarationId": f"decl-{num}", "commentaire": "reprise en CDD après 2 ans"}
     r = client.post(url, headers=landlord.headers, json=body)
     assert r.status_code == 201, r.text
+    today = r.json()["declaration"]["dateDeclaration"]
     assert client.post(url, headers=landlord.headers, json=body).status_code == 200
     r = client.post(url, headers=landlord.headers, json={**body, "valeur": False})
     assert r.status_code == 409, r.text
 
-    after = _score(client, landlord, num)
-    assert after["total"] == 160 and _met(after)["REPRISE_ACTIVITE"] == 40
+    # in force from the day it is declared, not on an earlier day (audit N, N10)
+    assert _score(client, landlord, num)["total"] == 120
+    base = _score(client, landlord, num, today)["total"] - 40
+    after = _score(client, landlord, num, today)
+    assert _met(after)["REPRISE_ACTIVITE"] == 40
     detail = next(c for c in after["criteres"] if c["code"] == "REPRISE_ACTIVITE")
     assert detail["source"] == "declaration"
     assert detail["declaration"]["auteur"] == landlord.actor.id
 
     withdrawn = {"epci": ROUEN, "critere": "REPRISE_ACTIVITE", "valeur": False}
     assert client.post(url, headers=landlord.headers, json=withdrawn).status_code == 201
-    assert _score(client, landlord, num)["total"] == 120
+    assert _score(client, landlord, num, today)["total"] == base
 
     # the grid decides what may be declared; a consultant_simple declares only the
     # criteria it reads, a code no grid has included (403 alike: audit K F5; the grid's

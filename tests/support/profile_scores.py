@@ -82,7 +82,7 @@ def port(declared: Mapping[str, bool]) -> Any:
     """A declarations port answering ``declared`` (code -> valeur) for every demand."""
     found = {c: Declaration(c, v, auteur(c), dt.date(2026, 1, 5))
              for c, v in declared.items()}  # fmt: skip
-    return lambda num, epci, cutoff: found if epci == METROPOLE else {}
+    return lambda num, epci, cutoff, *_: found if epci == METROPOLE else {}
 
 
 def dispatcher(codec: Any, geography: Any, scoring: Scoring) -> tuple[Processor, MemorySender]:

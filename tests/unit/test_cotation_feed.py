@@ -100,7 +100,7 @@ def test_the_pages_example_reaches_the_feed_with_its_detail(codec: Any, geograph
     page, rows, total = _page_example()
     num = new_num_unique()
 
-    def declared(n: str, epci: str, cutoff: int) -> Mapping[str, Declaration]:
+    def declared(n: str, epci: str, cutoff: int, *_: Any) -> Mapping[str, Declaration]:
         # recorded on 2025-08-20 (the page), before the event's occurredAt
         ok = (n, epci) == (num, METROPOLE) and cutoff >= _ms(dt.date(2025, 8, 20), 10)
         return {"REPRISE_ACTIVITE": Declaration("REPRISE_ACTIVITE", True, "rouen-habitat",

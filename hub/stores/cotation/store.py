@@ -8,8 +8,12 @@ Contracts:
   :class:`~hub.core.errors.ConflictError` (409). It does not check the grid: the caller does
   (:func:`hub.api.routes_cotation.check_declarable`).
 * :meth:`DeclarationStore.in_force` gives, per criterion code, the latest declaration of
-  a (demand, EPCI): what :func:`hub.domain.cotation.score` takes. A declaration is in
-  force from the moment it is recorded (the next score reads it).
+  a (demand, EPCI) among those of the demand's life (``created``: the snapshot's
+  ``dateCreationDemande``, :func:`hub.domain.cotation.lives.of_life`; audit N, N9) and,
+  with ``on``, dated on or before that day (audit N, N10): what
+  :func:`hub.domain.cotation.score` takes. A declaration is in force from the day it is
+  recorded (``date_declaration``, the Europe/Paris day) until a later one of the same
+  criterion replaces it (``valeur=false`` withdraws it).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from hub.core.db import write_transaction
 from hub.core.errors import ConflictError
 from hub.domain.cotation import Declaration
+from hub.domain.cotation.lives import of_life
 from hub.stores.cotation.tables import cotation_declarations as table
 
 
@@ -37,6 +42,8 @@ class NewDeclaration:
     date_declaration: date
     commentaire: str | None = None
     declaration_id: str | None = None
+    #: the life of the demand declared for: its snapshot's ``dateCreationDemande``
+    demande_creee: date | None = None
 
     def same_content(self, row: Any) -> bool:
         return (
@@ -60,6 +67,7 @@ def _out(row: Any) -> dict[str, Any]:
         "auteur": row.auteur,
         "dateDeclaration": row.date_declaration.isoformat(),
         "commentaire": row.commentaire,
+        "dateCreationDemande": None if row.demande_creee is None else row.demande_creee.isoformat(),
     }
 
 
@@ -89,6 +97,7 @@ class DeclarationStore:
             "date_declaration": new.date_declaration,
             "commentaire": new.commentaire,
             "recorded_at": datetime.now(UTC),
+            "demande_creee": new.demande_creee,
         }
         try:
             with write_transaction(self.engine) as conn:
@@ -112,16 +121,18 @@ class DeclarationStore:
             )
         return _out(known), False
 
-    def in_force(self, num_unique: str, epci: str) -> dict[str, Declaration]:
-        """The latest declaration of each criterion of the demand for ``epci``."""
-        q = (
-            select(table)
-            .where(table.c.num_unique == num_unique, table.c.epci == epci)
-            .order_by(table.c.seq)
-        )
+    def in_force(
+        self, num_unique: str, epci: str, created: date | None = None, on: date | None = None
+    ) -> dict[str, Declaration]:
+        """The latest declaration of each criterion of the demand for ``epci``, of the life
+        created on ``created``, and dated on or before ``on`` if given (module doc)."""
+        q = select(table).where(table.c.num_unique == num_unique, table.c.epci == epci)
+        if on is not None:
+            q = q.where(table.c.date_declaration <= on)
         with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
+            rows = conn.execute(q.order_by(table.c.seq)).all()
         return {
             r.critere: Declaration(r.critere, bool(r.valeur), r.auteur, r.date_declaration)
             for r in rows
+            if of_life(r.demande_creee, r.date_declaration, created)
         }

@@ -4,6 +4,10 @@
   cannot tell, append-only; the latest one (highest ``seq``) of a (demand, EPCI,
   criterion) is in force. ``declaration_id`` (client-chosen, optional) makes a retry
   idempotent. No personal data: codes, a boolean, the author's actor id, a short comment.
+  ``demande_creee`` is the life of the demand it was declared for (the
+  ``dateCreationDemande`` of the snapshot the partner held; NULL: unknown, rows written
+  before revision 0015): a new demand on the numéro after a ``SUP`` does not inherit it
+  (:mod:`hub.domain.cotation.lives`).
 * ``api_snapshot_offsets``: where, in an actor's own feed, the latest record carrying a
   snapshot of each demand is (offset and demand version) — the score reads that record
   from the feed; the snapshot itself is never copied into the database.
@@ -39,6 +43,7 @@ cotation_declarations = Table(
     Column("date_declaration", Date, nullable=False),
     Column("commentaire", String(500), nullable=True),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("demande_creee", Date, nullable=True),
     Index("ix_cotation_declarations_demande", "num_unique", "epci"),
 )
 
