@@ -248,8 +248,6 @@ def check_response(
     if not made:
         raise CALRuleError("R441-3/reponse-decision", f"decision {decision_id[:40]}")
     decided = date.fromisoformat(made[0]["caracteristiques"]["DATEDEC"])
-    if today is not None and on > today:
-        raise CALRuleError("R441-3/reponse-date", f"answer of {on.isoformat()}, today {today}")
     # a difference of dates never overflows; decided + 10 days does near date.max (a
     # decision stored before dates were bounded, hub.domain.days)
     if on < decided:
@@ -271,19 +269,18 @@ def check_response(
     why: str | None = None
     if rang > 1:
         start, why = offered(rang, decided, records or made, others, on)
-    if start is None:
-        if accepte:
-            raise CALRuleError("R441-3/reponse-rang", f"rang {rang}: {why}")
-        return made[0]  # a refusal before the dwelling is offered: a withdrawal
-    if on < start:
-        if accepte:
-            raise CALRuleError("R441-3/reponse-rang",
-                               f"rang {rang}: offered from {start}, answer of {on}")  # fmt: skip
-        return made[0]
-    if (on - start).days > RESPONSE_DAYS:
+    if start is not None and (on - start).days > RESPONSE_DAYS:
         raise CALRuleError(
             "R441-3/reponse-delai",
             f"decision of {decided.isoformat()}, rang {rang} offered from {start.isoformat()}, "
             f"answer of {on.isoformat()}",
         )
-    return made[0]
+    # "late" tells more than "in the future": the window is checked first
+    if today is not None and on > today:
+        raise CALRuleError("R441-3/reponse-date", f"answer of {on.isoformat()}, today {today}")
+    if accepte and start is None:
+        raise CALRuleError("R441-3/reponse-rang", f"rang {rang}: {why}")
+    if accepte and start is not None and on < start:
+        raise CALRuleError("R441-3/reponse-rang",
+                           f"rang {rang}: offered from {start}, answer of {on}")  # fmt: skip
+    return made[0]  # a refusal before the dwelling is offered: a withdrawal
