@@ -2,13 +2,14 @@
 
 **Due times derive from the stored state only.** A demand is valid 12 months: its
 *deadline* is the anniversary of its cycle's start — the renewal date the state keeps
-(``demandeLogement/renouvellement/dateRenouvellement`` of the last snapshot that had
-one: a snapshot without the element leaves it), else ``dateCreationDemande`` (29
-February gives 28 February; :mod:`dispatch.renewal`). Its thresholds, each a notice sent once:
+(a snapshot's ``demandeLogement/renouvellement/dateRenouvellement``, never moved back; a
+``REN`` without it, or a reactivation past the deadline: that event's Paris day), else
+``dateCreationDemande`` (29 February gives 28 February; :mod:`dispatch.renewal`). Its
+thresholds, each a notice sent once:
 
 * ``renouvellement_m-2`` / ``renouvellement_m-1``: the deadline minus 2 / 1 months
   (``clock.notice_months``; same day of the month, clamped to the month's last day);
-* ``echeance_depassee``: the deadline itself;
+* ``echeance_depassee``: the day after the deadline (the demand is valid through it);
 * ``delai_anormalement_long``: ``dateCreationDemande`` plus the département's délai
   (:mod:`hub.domain.delais`; seniority is kept on renewal), only when the table knows the
   département (of the first wished commune) and no one has set the flag yet;

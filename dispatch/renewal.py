@@ -2,20 +2,33 @@
 
 A demand is valid 12 months from the start of its cycle: the *renewal date* when it has
 one, else ``dateCreationDemande``; its deadline is that day's anniversary (29 February
-gives 28 February), its notices fall ``clock.notice_months`` before it (same day of the
-month, clamped to the month's last day).
+gives 28 February), valid **through** it: *échéance dépassée* is due the day after (audit
+N, N3); its notices fall ``clock.notice_months`` before it (same day of the month,
+clamped to the month's last day).
 
-**The renewal date is kept by the state.** A snapshot's
-``demandeLogement/renouvellement/dateRenouvellement`` sets it (a ``REN`` moves it; the
-snapshot is the SNE's word, on any operation). The element is optional in the SNE's
-outline: an event whose snapshot lacks it leaves the renewal date where it was, so the
-deadline does not fall back to the creation anniversary — which would send the left
-cycle's notices again, *échéance dépassée* included (audit D, F3). The date is kept in
-``noticesSent`` as the token ``renouvellement:<yyyy-mm-dd>`` (beside the notices sent
-and the cotation clock's token: no schema change). It is dropped when a new demand
-starts on the numéro — a ``CRE`` or ``CRS`` — or when the snapshot's creation date is
-after it (a renewal never precedes its demand's creation). A state stored before the
-token existed keeps the date its snapshot holds.
+**The renewal date is kept by the state** (:func:`renewal_tokens`), in ``noticesSent``
+as the token ``renouvellement:<yyyy-mm-dd>`` (beside the notices sent and the cotation
+clock's token: no schema change):
+
+* a snapshot's ``demandeLogement/renouvellement/dateRenouvellement`` sets it, on any
+  operation — unless it is **older** than the one kept: the kept date never goes back (a
+  stale snapshot would send the ended cycle's notices again and none of the current one:
+  audit N, N11);
+* the element is optional in the SNE's outline: an event whose snapshot lacks it leaves
+  the date where it was (audit D, F3) — except a ``REN``: a renewal without its date
+  starts its cycle on the Europe/Paris day of its ``occurredAt`` (audit N, N1). Such a
+  date is *inferred*: the token is then ``renouvellement:<day>/<floor>``, ``<floor>`` the
+  start of the cycle the ``REN`` ended, and a later snapshot dated after that floor (the
+  SNE's own date of this renewal, or of a later one) replaces it;
+* a **reactivation** — a radiated demand made active again by any operation but a
+  creation — whose cycle's deadline is before the reactivation's Paris day starts a new
+  cycle on that day, inferred like an undated ``REN`` (docs/lifecycle.md, "Reactivation");
+* it is dropped when a new demand starts on the numéro — a ``CRE`` or ``CRS`` — or when
+  the snapshot's creation date is after it (a renewal never precedes its demand's
+  creation). A state stored before the token existed keeps the date its snapshot holds.
+
+Older readers of the token read its first ten characters: an inferred token reads as
+its day.
 """
 
 from __future__ import annotations
@@ -23,7 +36,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import functools
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from hub.domain.state import DemandeState
@@ -34,6 +47,9 @@ ECHEANCE = "echeance_depassee"
 RENEWED = "renouvellement:"
 #: operations that start a new demand on their numéro: nothing of an earlier one is kept
 CREATIONS = frozenset({"CRE", "CRS"})
+#: separates an inferred renewal date from its floor in the token
+INFERRED = "/"
+ONE_DAY = dt.timedelta(days=1)
 
 
 def renewal_code(months: int) -> str:
@@ -69,8 +85,14 @@ def day_ms(day: dt.date) -> int:
 def schedule(end: dt.date, notice_months: tuple[int, ...]) -> tuple[tuple[int, str, str], ...]:
     """(due ms, code, ``noticesSent`` token) of each renewal notice of the cycle ending
     at ``end`` (cached: a day's deadlines share it)."""
-    return tuple((day_ms(add_months(end, -m)), renewal_code(m), f"{end.isoformat()}:"
-                  f"{renewal_code(m)}") for m in notice_months)  # fmt: skip
+    return tuple((day_ms(add_months(end, -m) if m else end + ONE_DAY), renewal_code(m),
+                  f"{end.isoformat()}:{renewal_code(m)}") for m in notice_months)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def paris_day(ms: int) -> dt.date:
+    """The Europe/Paris day of an epoch-ms instant."""
+    return dt.datetime.fromtimestamp(ms / 1000, PARIS).date()
 
 
 def parse_day(value: Any) -> dt.date | None:
@@ -95,23 +117,55 @@ def _snapshot_renewal(demande: dict[str, Any] | None) -> dt.date | None:
     return parse_day((logement(demande).get("renouvellement") or {}).get("dateRenouvellement"))
 
 
-def _kept(notices: tuple[str, ...]) -> dt.date | None:
+class Kept(NamedTuple):
+    """A kept renewal date; ``inferred``: from an undated ``REN`` or a reactivation, then
+    ``floor`` is the start of the cycle it ended (None: unknown)."""
+
+    day: dt.date
+    inferred: bool = False
+    floor: dt.date | None = None
+
+    def token(self) -> str:
+        if not self.inferred:
+            return RENEWED + self.day.isoformat()
+        floor = self.floor.isoformat() if self.floor else ""
+        return f"{RENEWED}{self.day.isoformat()}{INFERRED}{floor}"
+
+    def replaced_by(self, own: dt.date) -> bool:
+        """Whether a snapshot's date ``own`` replaces this kept date: a later date; for an
+        inferred one, a date after its floor (the SNE's date of that renewal or later)."""
+        if self.inferred:
+            return self.floor is None or own > self.floor
+        return own > self.day
+
+
+def _kept_date(notices: tuple[str, ...]) -> Kept | None:
     for token in notices:
         if token.startswith(RENEWED):
-            return parse_day(token[len(RENEWED) :])
+            value = token[len(RENEWED) :]
+            day = parse_day(value)
+            if day is None:
+                return None
+            if INFERRED not in value:
+                return Kept(day)
+            return Kept(day, True, parse_day(value.partition(INFERRED)[2]))
     return None
+
+
+def _kept(notices: tuple[str, ...]) -> dt.date | None:
+    found = _kept_date(notices)
+    return None if found is None else found.day
 
 
 def renewal_day(demande: dict[str, Any] | None, notices: tuple[str, ...]) -> dt.date | None:
     """The renewal date of the cycle of a state with snapshot ``demande`` and
-    ``noticesSent`` ``notices``: the snapshot's, else the one kept (module doc); None
-    when the cycle starts at the creation."""
-    own = _snapshot_renewal(demande)
-    if own is not None:
-        return own
+    ``noticesSent`` ``notices``: the one kept (:func:`renewal_tokens` decided it), else —
+    a state stored before the token existed — the snapshot's; None when the cycle starts
+    at the creation."""
     kept = _kept(notices)
+    day = kept if kept is not None else _snapshot_renewal(demande)
     start = created(demande)
-    return None if kept is None or (start is not None and kept < start) else kept
+    return None if day is None or (start is not None and day < start) else day
 
 
 def cycle_end(demande: dict[str, Any] | None, notices: tuple[str, ...]) -> dt.date | None:
@@ -125,15 +179,42 @@ def deadline(state: DemandeState) -> dt.date | None:
     return cycle_end(state.demande, state.notices_sent)
 
 
+def _prior_kept(prior: DemandeState, start: dt.date | None) -> Kept | None:
+    """The renewal date ``prior`` keeps (a state stored before tokens existed: its
+    snapshot's), None when the new snapshot's creation ``start`` is after it."""
+    kept = _kept_date(prior.notices_sent)
+    if kept is None:
+        own = _snapshot_renewal(prior.demande)
+        kept = None if own is None else Kept(own)
+    return None if kept is None or (start is not None and kept.day < start) else kept
+
+
+def reactivated(prior: DemandeState | None, state: DemandeState) -> bool:
+    """Whether ``state`` makes the radiated ``prior`` active again (not a creation)."""
+    return (prior is not None and not prior.active and not prior.deleted and state.active
+            and state.last_operation not in CREATIONS)  # fmt: skip
+
+
 def renewal_tokens(prior: DemandeState | None, state: DemandeState) -> tuple[str, ...]:
-    """The renewal token ``state`` (just decided from an event, none kept yet) keeps:
-    its snapshot's date, else the renewal date of ``prior`` unless the event starts a new
-    demand or its creation date is after it (module doc)."""
-    day = _snapshot_renewal(state.demande)
-    if day is None and prior is not None and state.last_operation not in CREATIONS:
-        # the prior's token; a state stored before tokens existed: its snapshot's date
-        day = _kept(prior.notices_sent) or _snapshot_renewal(prior.demande)
-        start = created(state.demande)
-        if day is not None and start is not None and day < start:
-            day = None
-    return () if day is None else (RENEWED + day.isoformat(),)
+    """The renewal token ``state`` (just decided from an event, none kept yet) keeps
+    (module doc): the prior's date unless the event starts a new demand or its creation
+    date is after it; moved forward — never back — by the snapshot's date; an undated
+    ``REN``, or a reactivation past its deadline, starts a cycle on the event's day."""
+    start = created(state.demande)
+    kept = None
+    if prior is not None and state.last_operation not in CREATIONS:
+        kept = _prior_kept(prior, start)
+    own = _snapshot_renewal(state.demande)
+    usable = own is not None and (start is None or own >= start)  # not before its creation
+    if own is not None and usable and (kept is None or kept.replaced_by(own)):
+        kept = Kept(own)
+    today = paris_day(state.occurred_at)
+    current = kept.day if kept is not None else start
+    if state.last_operation == "REN" and own is None:
+        if current is None or today > current:
+            kept = Kept(today, True, current)
+    elif reactivated(prior, state):
+        end = None if current is None else shifted(current, 12)
+        if end is not None and end < today:
+            kept = Kept(today, True, current)
+    return () if kept is None else (kept.token(),)

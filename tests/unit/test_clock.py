@@ -46,10 +46,11 @@ def _shift(day: dt.date, months: int) -> dt.date:
 
 
 def _thresholds(start: dt.date) -> list[tuple[dt.date, str]]:
-    """The three renewal notices of a cycle starting at ``start`` (doc: -2, -1, 0 months)."""
+    """The three renewal notices of a cycle starting at ``start`` (doc: -2, -1 months, and
+    the day after the deadline: the demand is valid through its anniversary, audit N N3)."""
     end = _shift(start, 12)
     return [(_shift(end, -2), "renouvellement_m-2"), (_shift(end, -1), "renouvellement_m-1"),
-            (end, "echeance_depassee")]  # fmt: skip
+            (end + dt.timedelta(days=1), "echeance_depassee")]  # fmt: skip
 
 
 def _part(key: bytes) -> int:
@@ -146,7 +147,7 @@ def test_due_entries_are_written_and_removed_with_the_state(codec: Any, geograph
     assert [(day, code) for day, code in _thresholds(dt.date(2024, 2, 29))] == [
         (dt.date(2024, 12, 28), "renouvellement_m-2"),
         (dt.date(2025, 1, 28), "renouvellement_m-1"),
-        (dt.date(2025, 2, 28), "echeance_depassee")]
+        (dt.date(2025, 3, 1), "echeance_depassee")]
 
 
 def _stock(rng: random.Random, size: int) -> list[tuple[str, str, dt.date]]:

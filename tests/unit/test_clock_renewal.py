@@ -31,6 +31,7 @@ from tests.unit.test_clock import (
     _ms,
     _part,
     _processor,
+    _shift,
     _thresholds,
     _ticks,
 )
@@ -47,9 +48,13 @@ class Demand:
         self.num = new_num_unique()
         self.seen = 0
 
-    def event(self, op: str, created: dt.date, renewed: dt.date | None = None) -> None:
+    def event(self, op: str, created: dt.date, renewed: dt.date | None = None,
+              on: dt.date | None = None) -> None:  # fmt: skip
+        """An event of ``op`` that occurred at 10:00 Paris of ``on`` (default: the renewal
+        date, else the creation date)."""
+        at = _ms(on or renewed or created) + 10 * 3_600_000
         ev = _event(self.num, ROUEN, op, created=created.isoformat(),
-                    renewed=renewed.isoformat() if renewed else None)  # fmt: skip
+                    renewed=renewed.isoformat() if renewed else None, occurred_at=at)  # fmt: skip
         asyncio.run(self.proc.process([_ev_rec(self.codec, ev)]))
 
     def tick(self, day: dt.date) -> list[Avis]:
@@ -69,20 +74,22 @@ def _notices(start: dt.date, upto: dt.date) -> list[Avis]:
     return [(code, _ms(day)) for day, code in _thresholds(start) if day <= upto]
 
 
-@pytest.mark.parametrize("op", ["REN", "MOD"])
+@pytest.mark.parametrize(("op", "on"), [("REN", dt.date(2025, 2, 1)),
+                                        ("MOD", dt.date(2025, 3, 20))])  # fmt: skip
 def test_a_snapshot_without_renouvellement_keeps_the_renewed_deadline(
-        codec: Any, geography: Any, op: str) -> None:  # fmt: skip
+        codec: Any, geography: Any, op: str, on: dt.date) -> None:  # fmt: skip
     """The audit's scenario: created 2024-03-10, m-2 sent, renewed on 2025-02-01, then a
-    REN or MOD without the element: nothing is due on 2025-04-01; the renewed cycle's
-    notices come on their days, once."""
+    MOD without the element, or the REN's copy without it the same day: nothing is due on
+    2025-04-01; the renewed cycle's notices come on their days, once. (An undated REN on
+    a later day starts its own cycle: audit N N1, test_clock_cycle.py.)"""
     d = Demand(codec, geography)
     created, renewed = dt.date(2024, 3, 10), dt.date(2025, 2, 1)
     d.event("CRE", created)
     assert d.tick(dt.date(2025, 1, 20)) == _notices(created, dt.date(2025, 1, 20))
     d.event("REN", created, renewed)
-    d.event(op, created)
+    d.event(op, created, on=on)
     assert d.tick(dt.date(2025, 4, 1)) == []
-    assert d.tick(dt.date(2026, 2, 1)) == _notices(renewed, dt.date(2026, 2, 1))
+    assert d.tick(dt.date(2026, 2, 2)) == _notices(renewed, dt.date(2026, 2, 2))
     assert d.tick(dt.date(2026, 6, 1)) == []
 
 
@@ -97,15 +104,15 @@ def test_a_radiation_keeps_the_renewal_date_and_a_creation_drops_it(
     d.event("CRE", created)
     d.event("REN", created, renewed)
     assert d.tick(dt.date(2025, 12, 2)) == _notices(renewed, dt.date(2025, 12, 2))
-    d.event("RAD", created)
-    d.event("MOD", created)
+    d.event("RAD", created, on=dt.date(2025, 12, 10))
+    d.event("MOD", created, on=dt.date(2025, 12, 15))  # reactivated before its deadline
     assert d.tick(dt.date(2026, 1, 2)) == [("renouvellement_m-1", _ms(dt.date(2026, 1, 1)))]
-    d.event("RAD", created)
+    d.event("RAD", created, on=dt.date(2026, 1, 10))
     radiated = d.state()
     again = dt.date(2026, 5, 20)
     d.event("CRE", again)
     assert d.state() == radiated and not radiated.active
-    d.event("SUP", created)
+    d.event("SUP", created, on=again)
     d.event("CRE", again)
     assert d.tick(dt.date(2027, 5, 20)) == _notices(again, dt.date(2027, 5, 20))
     assert not [t for t in d.state().notices_sent if t.startswith("renouvellement:")]
@@ -142,27 +149,58 @@ def test_a_state_stored_before_the_kept_date_uses_its_snapshots(
 
 # -- the property ----------------------------------------------------------------------
 #: (days after the previous step, what: "tick" or an operation, how the snapshot gives the
-#: renewal date: "none" — no element —, "new" — the step's day —, "kept" — the current one)
+#: renewal date: "none" — no element —, "new" — the step's day —, "kept" — the current one
+#: —, "old" — 40 days before the current cycle's start: a stale snapshot)
 Step = tuple[int, str, str]
 steps = st.lists(st.tuples(st.integers(0, 75),
                            st.sampled_from(["tick", "tick", "tick", "CRE", "MOD", "REN", "RAD"]),
-                           st.sampled_from(["none", "new", "kept"])),
+                           st.sampled_from(["none", "new", "kept", "old"])),
                  min_size=4, max_size=24)  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+class Cycle:
+    """This file's oracle of the cycle's start, from docs/lifecycle.md ("The renewal
+    clock"): a snapshot's date moves it forward, never back (N11); an undated REN starts
+    it on its day (N1), and a dated snapshot after the start it ended replaces that day;
+    a reactivation past the deadline starts it on its day (N2)."""
+
+    def __init__(self, created: dt.date) -> None:
+        self.created = created
+        self.kept: dt.date | None = None
+        self.floor: dt.date | None = None  # the start an inferred day ended
+        self.inferred = False
+
+    @property
+    def start(self) -> dt.date:
+        return self.kept or self.created
+
+    def event(self, op: str, day: dt.date, own: dt.date | None, radiated: bool) -> None:
+        if own is not None and own >= self.created:
+            newer = own > self.floor if self.inferred and self.floor is not None \
+                else self.inferred or self.kept is None or own > self.kept  # fmt: skip
+            if newer:
+                self.kept, self.inferred, self.floor = own, False, None
+        if op == "REN" and own is None:
+            if day > self.start:
+                self.kept, self.inferred, self.floor = day, True, self.start
+        elif radiated and op != "RAD" and _shift(self.start, 12) < day:
+            self.kept, self.inferred, self.floor = day, True, self.start
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 @given(created=st.dates(dt.date(2023, 1, 1), dt.date(2027, 12, 31)), plan=steps)
 def test_every_notice_of_the_current_cycle_is_sent_once(
         codec: Any, geography: Any, created: dt.date, plan: list[Step]) -> None:  # fmt: skip
-    """For sequences of CRE / MOD / REN / RAD, their snapshots with a renewal date, the
-    current one or none, and ticks: the hub sends exactly the oracle's notices, in order —
-    each threshold of the current cycle once, at the first tick at or after its day, none
-    of a cycle a renewal left, none while radiated. A CRE step is the numéro deleted (SUP)
-    and created again: a CRE of a live demand is refused (``demande_existante``:
-    tests/unit/test_creation_of_existing.py)."""
+    """For sequences of CRE / MOD / REN / RAD, their snapshots with a renewal date (new,
+    the current one, a stale older one) or none, and ticks: the hub sends exactly the
+    oracle's notices, in order — each threshold of the current cycle once, at the first
+    tick at or after its day, none of a cycle a renewal left, none while radiated. A CRE
+    step is the numéro deleted (SUP) and created again: a CRE of a live demand is refused
+    (``demande_existante``: tests/unit/test_creation_of_existing.py). Each event occurs at
+    10:00 Paris of its step's day."""
     d = Demand(codec, geography)
-    d.event("CRE", created)
-    day, kept, active = created, None, True
+    d.event("CRE", created, on=created)
+    day, cycle, active = created, Cycle(created), True
     start, told = created, set[str]()
     expected: list[Avis] = []
     for gap, what, renewal in plan:
@@ -175,13 +213,14 @@ def test_every_notice_of_the_current_cycle_is_sent_once(
                     expected.append((code, due))
             continue
         if what == "CRE":  # a new demand on the numéro: no renewal date of the last one,
-            d.event("SUP", created)  # nor any notice (a deletion marker keeps none)
-            created, kept, start = day, None, None
-        given_date = {"none": None, "new": day, "kept": kept}[renewal]
-        kept = given_date or kept
-        d.event(what, created, given_date)
+            d.event("SUP", created, on=day)  # nor any notice (a deletion marker keeps none)
+            created, cycle, active = day, Cycle(day), True
+        given_date = {"none": None, "new": day, "kept": cycle.kept,
+                      "old": cycle.start - dt.timedelta(days=40)}[renewal]  # fmt: skip
+        d.event(what, created, given_date, on=day)
+        cycle.event(what, day, given_date, not active)
         active = what != "RAD"
-        if (kept or created) != start:
-            start, told = kept or created, set()
+        if cycle.start != start:
+            start, told = cycle.start, set()
     got = [(r["reason"], r["occurredAt"]) for r in _avis(codec, d.sender, "rouen")]
     assert got == expected

@@ -1,0 +1,218 @@
+"""Audit N, the demand's clock (docs/lifecycle.md, "The renewal clock", "Reactivation",
+"Délai anormalement long"; docs/cotation.md, "The reference day"):
+
+* N1 — a ``REN`` without ``renouvellement`` starts its cycle on the Europe/Paris day of
+  its ``occurredAt``; a later snapshot dated after the cycle it ended still wins;
+* N3 — *échéance dépassée* is due at 00:00 Paris of the day **after** the deadline (the
+  demand is valid through its anniversary); the notices −2 / −1 months are unchanged;
+* N11 — the kept renewal date never goes back (a stale snapshot's older date is
+  ignored); a creation after a ``SUP`` starts from scratch;
+* N2 (clock) — a reactivated demand whose deadline has passed starts a new cycle on the
+  reactivation's day; reactivated before its deadline it keeps its cycle;
+* N8 — an SNE ``estDelaiAnormalementLong=false`` is not carried to a snapshot without the
+  indicator (a ``true`` is); the hub's own crossing is computed again;
+* N6 — a record's reference day (its score's ``dateReference``) is never earlier than
+  that of a record already sent for the demand.
+
+Expected days are computed here from the reference's rules (12 months, −2/−1 months,
+the Paris civil day) with this file's own calendar and ``zoneinfo`` — never by dispatch
+code. Dates at the edges: 29 February, month ends, the Paris DST changes."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatch.deadlines import Deadlines
+from hub.domain.delais import DelaiTable
+from hub.domain.state import DemandeState
+from tests.unit.test_clock import _ticks
+from tests.unit.test_clock_renewal import Demand
+
+PARIS = ZoneInfo("Europe/Paris")
+DARNETAL = "76212"
+METROPOLE = "200023414"
+M2, M1, ECH = "renouvellement_m-2", "renouvellement_m-1", "echeance_depassee"
+
+
+def _months(day: dt.date, n: int) -> dt.date:
+    y, m = divmod(day.year * 12 + day.month - 1 + n, 12)
+    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
+
+
+def _ms(day: dt.date, hour: int = 0, minute: int = 0) -> int:
+    """``hour``:``minute`` Europe/Paris of ``day``, epoch ms."""
+    moment = dt.datetime(day.year, day.month, day.day, hour, minute, tzinfo=PARIS)
+    return int(moment.timestamp() * 1000)
+
+
+def _cycle(start: dt.date) -> list[tuple[str, int]]:
+    """The notices of a cycle starting at ``start``: valid 12 months, through its
+    anniversary; −2 and −1 months before it; *échéance dépassée* the day after."""
+    end = _months(start, 12)
+    return [(M2, _ms(_months(end, -2))), (M1, _ms(_months(end, -1))),
+            (ECH, _ms(end + dt.timedelta(days=1)))]  # fmt: skip
+
+
+def _upto(start: dt.date, day: dt.date) -> list[tuple[str, int]]:
+    """The notices of that cycle a tick at 01:00 Paris of ``day`` sends."""
+    return [(c, due) for c, due in _cycle(start) if due <= _ms(day, 1)]
+
+
+def _snapshot(created: str, indicator: bool | None = None, renewed: str | None = None,
+              commune: str = DARNETAL) -> dict[str, Any]:  # fmt: skip
+    dl: dict[str, Any] = {"dateCreationDemande": created,
+                          "logementRecherche": {"listeLocalisationSouhaite": [
+                              {"commune": commune}]}}  # fmt: skip
+    if indicator is not None:
+        dl["informationTraitement"] = {"estDelaiAnormalementLong": indicator}
+    if renewed is not None:
+        dl["renouvellement"] = {"dateRenouvellement": renewed}
+    return {"informationDalo": None, "demandeLogement": dl}
+
+
+def _state(op: str, demande: dict[str, Any], at: int, v: int) -> DemandeState:
+    return DemandeState(num_unique="076012490000110691", version=v, active=True,
+                        recipients=frozenset({"a"}), last_event_id=f"e{v}",
+                        last_operation=op, occurred_at=at, demande=demande)  # fmt: skip
+
+
+# -- N3 --------------------------------------------------------------------------------
+@pytest.mark.parametrize(("start", "echeance_utc"), [
+    # 29 Feb 2024: valid through 28 Feb 2025, exceeded on 1 March (CET, 23:00Z the day before)
+    (dt.date(2024, 2, 29), "2025-02-28T23:00:00+00:00"),
+    # 31 Dec: exceeded on 1 January
+    (dt.date(2024, 12, 31), "2025-12-31T23:00:00+00:00"),
+    # deadline 28 March 2026: exceeded on 29 March, the day summer time starts (00:00 CET)
+    (dt.date(2025, 3, 28), "2026-03-28T23:00:00+00:00"),
+    # deadline 24 October 2026: exceeded on 25 October, the day winter time starts (CEST)
+    (dt.date(2025, 10, 24), "2026-10-24T22:00:00+00:00"),
+    # deadline 30 April: exceeded on 1 May (CEST)
+    (dt.date(2025, 4, 30), "2026-04-30T22:00:00+00:00"),
+])  # fmt: skip
+def test_echeance_depassee_is_due_the_day_after_the_deadline(
+        codec: Any, geography: Any, start: dt.date, echeance_utc: str) -> None:  # fmt: skip
+    """The demand is valid through its anniversary: a tick on the deadline day sends no
+    *échéance*, the first tick of the day after does, with that day's 00:00 Paris."""
+    d = Demand(codec, geography)
+    d.event("CRE", start)
+    end = _months(start, 12)
+    assert d.tick(end) == [c for c in _cycle(start) if c[0] != ECH]
+    assert d.state().active
+    due = int(dt.datetime.fromisoformat(echeance_utc).timestamp() * 1000)
+    assert d.tick(end + dt.timedelta(days=1)) == [(ECH, due)]
+
+
+def test_a_renewal_on_the_deadline_day_is_in_time(codec: Any, geography: Any) -> None:
+    """The audit's N3 scenario: created 2025-03-15, a tick at 00:30 on 2026-03-15, the REN
+    dated 2026-03-15 that day: no *échéance dépassée* is ever sent for that cycle."""
+    d = Demand(codec, geography)
+    created = dt.date(2025, 3, 15)
+    d.event("CRE", created)
+    assert d.tick(dt.date(2026, 3, 14)) == _cycle(created)[:2]
+    asyncio.run(d.proc.process(_ticks(codec, d.proc, _ms(dt.date(2026, 3, 15), 0, 30))))
+    d.event("REN", created, dt.date(2026, 3, 15))
+    assert d.tick(dt.date(2026, 6, 1)) == []  # nothing at 00:30 on the 15th, nor since
+    assert d.tick(dt.date(2027, 3, 16)) == _cycle(dt.date(2026, 3, 15))
+
+
+# -- N1 --------------------------------------------------------------------------------
+def test_a_ren_without_date_starts_its_cycle_on_its_day(codec: Any, geography: Any) -> None:
+    """The audit's N1 scenario: created 2025-01-10, REN without the element on
+    2025-12-20: no *échéance dépassée* on 2026-01-11; the new cycle's notices from
+    2025-12-20."""
+    d = Demand(codec, geography)
+    created, renewed = dt.date(2025, 1, 10), dt.date(2025, 12, 20)
+    d.event("CRE", created)
+    assert d.tick(dt.date(2025, 11, 15)) == _upto(created, dt.date(2025, 11, 15))
+    d.event("REN", created, on=renewed)
+    assert d.tick(dt.date(2026, 1, 11)) == []
+    assert d.tick(dt.date(2026, 12, 21)) == _cycle(renewed)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(instant=st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2027, 12, 31)))
+def test_an_undated_ren_cycle_starts_on_the_paris_day_of_its_instant(instant: dt.datetime) -> None:
+    """Whatever the instant (around midnight, DST changes, 29 February: ``instant`` is UTC),
+    the cycle starts on its Europe/Paris day — not its UTC day."""
+    dl = Deadlines(delais=DelaiTable.from_dict({"departements": {}}))
+    at = int(instant.replace(tzinfo=dt.UTC).timestamp() * 1000)
+    cre = _state("CRE", _snapshot("2023-06-30"), _ms(dt.date(2023, 6, 30), 10), 1)
+    first, _ = dl.carry(None, cre, cre.occurred_at, None)
+    ren, _ = dl.carry(first, _state("REN", _snapshot("2023-06-30"), at, 2), at, None)
+    day = instant.replace(tzinfo=dt.UTC).astimezone(PARIS).date()
+    got = sorted((due, code) for due, code, _ in dl.thresholds(ren, None))
+    assert [(code, due) for due, code in got] == _cycle(day)
+
+
+def test_a_later_dated_snapshot_wins_over_the_ren_day_but_a_stale_one_does_not(
+        codec: Any, geography: Any) -> None:  # fmt: skip
+    """REN without date on 2025-12-20 (cycle from that day); a MOD dated 2025-12-18 — the
+    SNE's date of that renewal, after the cycle it ended (from 2025-01-10) — moves it to
+    2025-12-18; a MOD carrying 2024-12-01 (before that cycle) is ignored."""
+    d = Demand(codec, geography)
+    created = dt.date(2025, 1, 10)
+    d.event("CRE", created)
+    d.event("REN", created, on=dt.date(2025, 12, 20))
+    d.event("MOD", created, dt.date(2024, 12, 1), on=dt.date(2025, 12, 22))
+    assert d.tick(dt.date(2026, 10, 20)) == _upto(dt.date(2025, 12, 20), dt.date(2026, 10, 20))
+    d.event("MOD", created, dt.date(2025, 12, 18), on=dt.date(2026, 10, 21))
+    # m-2 of the cycle from the 18th (18 Oct.) was not sent for that cycle: sent now
+    assert d.tick(dt.date(2026, 12, 19)) == _upto(dt.date(2025, 12, 18), dt.date(2026, 12, 19))
+    assert d.tick(dt.date(2027, 3, 1)) == []
+
+
+# -- N11 -------------------------------------------------------------------------------
+def test_an_older_renewal_date_does_not_move_the_deadline_back(
+        codec: Any, geography: Any) -> None:  # fmt: skip
+    """The audit's N11 scenario: created 2024-03-15, the first cycle's notices sent,
+    renewed 2025-03-10, then a MOD whose snapshot carries the previous date: nothing of
+    the ended cycle again; the current cycle's notices on their days."""
+    d = Demand(codec, geography)
+    created, renewed = dt.date(2024, 3, 15), dt.date(2025, 3, 10)
+    d.event("CRE", created)
+    assert d.tick(dt.date(2025, 3, 16)) == _cycle(created)
+    d.event("REN", created, renewed)
+    d.event("MOD", created, created, on=dt.date(2025, 4, 1))  # a stale snapshot
+    d.event("MOD", created, dt.date(2024, 2, 29), on=dt.date(2025, 4, 2))  # before creation
+    assert d.tick(dt.date(2025, 4, 2)) == []
+    assert d.tick(dt.date(2026, 3, 11)) == _cycle(renewed)
+    # a new demand on the numéro (SUP, then CRE) starts from scratch: its own date only
+    d.event("SUP", created, on=dt.date(2026, 4, 1))
+    again = dt.date(2026, 4, 1)
+    d.event("CRE", again)
+    assert d.tick(dt.date(2027, 4, 2)) == _cycle(again)
+
+
+# -- N2 (the clock of a reactivated demand) ---------------------------------------------
+def test_a_reactivation_past_the_deadline_starts_a_new_cycle(codec: Any, geography: Any) -> None:
+    """The audit's N2 scenario (clock part): created 2023-01-10, its notices sent,
+    radiated RADREN-like on 2024-02-10, reactivated (empty motive: a MOD) on 2024-06-30:
+    valid 12 months again from that day, its notices sent on their days."""
+    d = Demand(codec, geography)
+    created, back = dt.date(2023, 1, 10), dt.date(2024, 6, 30)
+    d.event("CRE", created)
+    assert d.tick(dt.date(2024, 1, 11)) == _cycle(created)
+    d.event("RAD", created, on=dt.date(2024, 2, 10))
+    d.event("MOD", created, on=back)
+    assert d.tick(dt.date(2025, 7, 1)) == _cycle(back)
+    assert not [t for t in d.state().notices_sent if t.startswith("2024-01-10:")]
+
+
+def test_a_reactivation_before_the_deadline_keeps_the_cycle(codec: Any, geography: Any) -> None:
+    """Radiated and reactivated within its cycle (29 Feb 2024, deadline 28 Feb 2025):
+    the cycle stays, its notices already sent are not sent again."""
+    d = Demand(codec, geography)
+    created = dt.date(2024, 2, 29)
+    d.event("CRE", created)
+    assert d.tick(dt.date(2024, 12, 28)) == _cycle(created)[:1]
+    d.event("RAD", created, on=dt.date(2025, 1, 5))
+    d.event("MOD", created, on=dt.date(2025, 2, 28))  # its last valid day
+    assert d.tick(dt.date(2025, 3, 1)) == _cycle(created)[1:]
