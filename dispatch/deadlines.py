@@ -12,7 +12,10 @@ thresholds, each a notice sent once:
 * ``echeance_depassee``: the day after the deadline (the demand is valid through it);
 * ``delai_anormalement_long``: ``dateCreationDemande`` plus the département's délai
   (:mod:`hub.domain.delais`; seniority is kept on renewal), only when the table knows the
-  département (of the first wished commune) and no one has set the flag yet;
+  département (of the first wished commune) and the flag is unknown — an SNE ``false``
+  describes its snapshot's day only: a later snapshot without the indicator does not
+  carry it (a ``true`` is carried), so the crossing is computed again (:meth:`Deadlines.
+  carry`);
 * ``cotation``: the next day time alone may change the demand's score under its EPCIs'
   grids (18 months of seniority, an age threshold …: :meth:`dispatch.cotation.Scoring.
   next_change`), after the later of its last event's day and the last such day done (the
@@ -192,11 +195,12 @@ class Deadlines:
     def carry(self, prior: DemandeState | None, state: DemandeState, occurred_at: int,
               geography: Geography | None) -> tuple[DemandeState, bool]:  # fmt: skip
         """``state`` (just decided from an event) with what the clock kept in ``prior``:
-        the cycle's renewal date (its snapshot's, else the prior's: :mod:`dispatch.
-        renewal`), the notices of the same cycle, the cotation clock, the délai flag —
-        replaced by the SNE's indicator when the snapshot has one. Second: whether that
-        indicator disagrees with the hub's own table at ``occurred_at`` (counted, not
-        acted upon: the SNE wins)."""
+        the cycle's renewal date (:func:`dispatch.renewal.renewal_tokens`), the notices of
+        the same cycle, the cotation clock, the délai flag when ``true`` —
+        replaced by the SNE's indicator when the snapshot has one (a ``false`` is the
+        SNE's word on its snapshot's day: not carried). Second: whether that indicator
+        disagrees with the hub's own table at ``occurred_at`` (counted, not acted upon:
+        the SNE wins)."""
         renewed = renewal_tokens(prior, state)
         end = cycle_end(state.demande, renewed)
         kept = (*renewed, *(n for n in (prior.notices_sent if prior else ())
@@ -204,6 +208,8 @@ class Deadlines:
                             or n.startswith(COTATION + ":")))  # fmt: skip
         flag, source = (prior.delai_anormalement_long, prior.delai_source) if prior \
             else (None, None)  # fmt: skip
+        if flag is False:  # the SNE's "not yet" was its snapshot's day's word (N8)
+            flag, source = None, None
         sne = sne_indicator(state.demande)
         disagree = False
         if sne is not None:

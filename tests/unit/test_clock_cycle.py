@@ -30,7 +30,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatch.deadlines import Deadlines
+from dispatch.deadlines import DELAI, Deadlines
 from hub.domain.delais import DelaiTable
 from hub.domain.state import DemandeState
 from tests.unit.test_clock import _ticks
@@ -216,3 +216,44 @@ def test_a_reactivation_before_the_deadline_keeps_the_cycle(codec: Any, geograph
     d.event("RAD", created, on=dt.date(2025, 1, 5))
     d.event("MOD", created, on=dt.date(2025, 2, 28))  # its last valid day
     assert d.tick(dt.date(2025, 3, 1)) == _cycle(created)[1:]
+
+
+# -- N8 --------------------------------------------------------------------------------
+@pytest.fixture
+def with_76() -> Deadlines:
+    """A délai table that knows département 76: 24 months (this test's own value)."""
+    return Deadlines(delais=DelaiTable.from_dict({"version": "test", "departements": {
+        "76": {"status": "known", "months": 24, "source": "arrêté (test)",
+               "date": "2020-01-01"}}}))  # fmt: skip
+
+
+def _delai(dl: Deadlines, state: DemandeState, geography: Any) -> list[int]:
+    return [due for due, code, _ in dl.thresholds(state, geography) if code == DELAI]
+
+
+def test_an_sne_false_is_not_carried_to_a_snapshot_without_the_indicator(
+        with_76: Deadlines, geography: Any) -> None:  # fmt: skip
+    """Created 2024-02-29 with the SNE's ``false`` (young demand), then a MOD without the
+    indicator: the flag is unknown again and the hub's crossing (24 months: 28 Feb 2026,
+    00:00 Paris) is scheduled."""
+    dl, at = with_76, _ms(dt.date(2024, 2, 29), 10)
+    cre, _ = dl.carry(None, _state("CRE", _snapshot("2024-02-29", False), at, 1), at, geography)
+    assert (cre.delai_anormalement_long, cre.delai_source) == (False, "sne")
+    assert _delai(dl, cre, geography) == []
+    at = _ms(dt.date(2024, 6, 1), 10)
+    mod, _ = dl.carry(cre, _state("MOD", _snapshot("2024-02-29"), at, 2), at, geography)
+    assert (mod.delai_anormalement_long, mod.delai_source) == (None, None)
+    assert _delai(dl, mod, geography) == [_ms(dt.date(2026, 2, 28))]
+
+
+@pytest.mark.parametrize("source", ["sne", "hub"])
+def test_a_true_is_carried(with_76: Deadlines, geography: Any, source: str) -> None:
+    dl, at = with_76, _ms(dt.date(2026, 5, 31), 10)
+    prior = _state("MOD", _snapshot("2024-02-29"), at, 3)
+    prior = DemandeState(**{**{f: getattr(prior, f) for f in prior.__slots__
+                               if not f.startswith("__")},
+                            "delai_anormalement_long": True, "delai_source": source})  # fmt: skip
+    at = _ms(dt.date(2026, 6, 30), 10)
+    mod, _ = dl.carry(prior, _state("MOD", _snapshot("2024-02-29"), at, 4), at, geography)
+    assert (mod.delai_anormalement_long, mod.delai_source) == (True, source)
+    assert _delai(dl, mod, geography) == []
