@@ -13,10 +13,13 @@ entry per EPCI of the demand's wished communes whose grid is in force on the rec
   population criteria are ``indetermine``): the worker passes the statistics store's,
   cached (:mod:`dispatch.scoring_ports`); :func:`no_seuils` by default.
 
-The reference day is the Paris day of the record's ``occurredAt``, or the day of the
-demand's *cotation clock* when later (:func:`clock_day`: the last time-criterion change
-the clock sent, kept in the state's ``noticesSent`` as ``cotation:<day>``), so a record
-never shows a score older than one already sent.
+The reference day is the latest of the Paris day of the record's ``occurredAt``, the
+Paris day of the state's last event and the day of the demand's *cotation clock*
+(:func:`clock_day`: the latest day a record of the demand was scored on — a
+time-criterion change the clock sent, an event's day, a notice's due day —, kept in the
+state's ``noticesSent`` as ``cotation:<day>`` and never moved back: :func:`scored_on`),
+so a record never shows a score older than one already sent (audit N, N6: a notice sent
+late carries the current score, not its past due day's).
 
 **Time criteria** (18 months of seniority, the applicant's age thresholds, a child's
 birth or 18th birthday, a household member's birth or 14th birthday for the consumption
@@ -96,6 +99,17 @@ def with_clock(state_tokens: Iterable[str], day: dt.date) -> tuple[str, ...]:
     return (*(t for t in state_tokens if not t.startswith(TOKEN)), TOKEN + day.isoformat())
 
 
+def scored_on(state_tokens: tuple[str, ...], day: dt.date) -> tuple[str, ...]:
+    """``noticesSent`` tokens with the cotation clock moved to ``day`` when later (a
+    record scored on ``day`` was sent): the clock never goes back."""
+    for token in state_tokens:
+        if token.startswith(TOKEN):
+            kept = faits.parse_date(token[len(TOKEN) :])
+            if kept is not None and kept >= day:
+                return state_tokens
+    return with_clock(state_tokens, day)
+
+
 def _signature(s: Score) -> tuple[Any, ...]:
     return (s.version, s.total, s.hors_cotation,
             tuple((d.code, d.statut, d.points) for d in s.detail))  # fmt: skip
@@ -164,8 +178,11 @@ class Scoring:
         return out
 
     def reference_day(self, state: DemandeState, occurred_at: int) -> dt.date:
+        """The day a record of ``state`` that occurred at ``occurred_at`` is scored on: the
+        latest of its own Paris day, the cotation clock's (the last day a record of the
+        demand was scored on) and the state's last event's (module doc)."""
         day, clock = paris_day(occurred_at), clock_day(state)
-        return day if clock is None or clock < day else clock
+        return max(d for d in (day, clock, paris_day(state.occurred_at)) if d is not None)
 
     def cotations(self, state: DemandeState, occurred_at: int) -> list[dict[str, Any]]:
         """The ``cotations`` of a record of ``state`` that occurred at ``occurred_at``
@@ -174,8 +191,11 @@ class Scoring:
         key = (state.num_unique, id(state.demande), state.version, day, occurred_at)
         if self._last is not None and self._last[0] == key:
             return self._last[1]
+        # declarations as of the record, or of the state's last event when later (a late
+        # notice counts those its demand's last record counted: N6)
+        cutoff = max(occurred_at, state.occurred_at)
         found = [to_avro(s) for s in self.scores(state.num_unique, state.demande, day,
-                                                 occurred_at)]  # fmt: skip
+                                                 cutoff)]  # fmt: skip
         self._last = (key, found)
         return found
 

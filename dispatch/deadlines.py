@@ -18,8 +18,11 @@ thresholds, each a notice sent once:
   carry`);
 * ``cotation``: the next day time alone may change the demand's score under its EPCIs'
   grids (18 months of seniority, an age threshold …: :meth:`dispatch.cotation.Scoring.
-  next_change`), after the later of its last event's day and the last such day done (the
-  *cotation clock*, ``noticesSent`` token ``cotation:<day>``); only with a scoring.
+  next_change`), after the later of its last event's day and the *cotation clock* (the
+  latest day a record of the demand was scored on: such a day done, an event's day, a
+  notice's due day — ``noticesSent`` token ``cotation:<day>``, never moved back, so a
+  late notice carries the current score: :meth:`dispatch.cotation.Scoring.
+  reference_day`); only with a scoring.
 
 A threshold is due at 00:00 Europe/Paris of its day. Only an **active** demand has
 thresholds: a radiated or deleted demand gets no further notice; a renewed one starts a
@@ -68,7 +71,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from dispatch.cotation import COTATION, Scoring, covers, with_clock
+from dispatch.cotation import COTATION, Scoring, covers, paris_day, scored_on
 from dispatch.dueindex import PREFIX, due_in_store, entry_key, marker, misplaced, parse
 from dispatch.renewal import (
     add_months,
@@ -196,7 +199,8 @@ class Deadlines:
               geography: Geography | None) -> tuple[DemandeState, bool]:  # fmt: skip
         """``state`` (just decided from an event) with what the clock kept in ``prior``:
         the cycle's renewal date (:func:`dispatch.renewal.renewal_tokens`), the notices of
-        the same cycle, the cotation clock, the délai flag when ``true`` —
+        the same cycle, the cotation clock (moved to the event's Paris day when later,
+        with a scoring: the day its record is scored on), the délai flag when ``true`` —
         replaced by the SNE's indicator when the snapshot has one (a ``false`` is the
         SNE's word on its snapshot's day: not carried). Second: whether that indicator
         disagrees with the hub's own table at ``occurred_at`` (counted, not acted upon:
@@ -206,6 +210,8 @@ class Deadlines:
         kept = (*renewed, *(n for n in (prior.notices_sent if prior else ())
                             if (end is not None and n.startswith(end.isoformat() + ":"))
                             or n.startswith(COTATION + ":")))  # fmt: skip
+        if self.scoring is not None:  # the day this event's record is scored on (N6)
+            kept = scored_on(kept, paris_day(occurred_at))
         flag, source = (prior.delai_anormalement_long, prior.delai_source) if prior \
             else (None, None)  # fmt: skip
         if flag is False:  # the SNE's "not yet" was its snapshot's day's word (N8)
@@ -225,13 +231,20 @@ class Deadlines:
         return replace(state, notices_sent=kept, delai_anormalement_long=flag,
                        delai_source=source), disagree  # fmt: skip
 
-    def mark(self, state: DemandeState, code: str, cycle: dt.date) -> DemandeState:
-        """``state`` with threshold ``code`` of ``cycle`` done."""
-        if code == DELAI:
-            return replace(state, delai_anormalement_long=True, delai_source="hub")
+    def mark(self, state: DemandeState, code: str, cycle: dt.date,
+             due: int | None = None) -> DemandeState:  # fmt: skip
+        """``state`` with threshold ``code`` of ``cycle`` done; ``due``: the due time of
+        the notice sent for it, whose day its record was scored on (with a scoring, the
+        cotation clock does not stay behind it: N6)."""
         if code == COTATION:
-            return replace(state, notices_sent=with_clock(state.notices_sent, cycle))
-        return replace(state, notices_sent=(*state.notices_sent, f"{cycle.isoformat()}:{code}"))
+            return replace(state, notices_sent=scored_on(state.notices_sent, cycle))
+        notices = state.notices_sent
+        if due is not None and self.scoring is not None:
+            notices = scored_on(notices, paris_day(due))
+        if code == DELAI:
+            return replace(state, notices_sent=notices, delai_anormalement_long=True,
+                           delai_source="hub")  # fmt: skip
+        return replace(state, notices_sent=(*notices, f"{cycle.isoformat()}:{code}"))
 
 
 def _upgrade(batch: Batch, deadlines: Deadlines, partition: int, limit: int) -> int:
@@ -303,9 +316,9 @@ def on_tick(batch: Batch, deadlines: Deadlines, partition: int, now_ms: int,
         while due_now := sorted(t for t in deadlines.thresholds(state, geography)
                                 if t[0] <= now_ms):  # fmt: skip
             due, code, cycle = due_now[0]
-            new = deadlines.mark(state, code, cycle)
             deliveries = [Delivery(a, AVIS, code) for a in _told(batch, deadlines, state, code,
                                                                  cycle, due)]  # fmt: skip
+            new = deadlines.mark(state, code, cycle, due if deliveries else None)
             if deliveries:
                 batch.emit(Decision(new, deliveries), new, notice_id(num, code, cycle), AVIS,
                            due)  # fmt: skip

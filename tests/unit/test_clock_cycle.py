@@ -30,10 +30,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dispatch import cotation
+from dispatch.cotation import Scoring
 from dispatch.deadlines import DELAI, Deadlines
+from dispatch.processor import Processor
+from hub.core import topics
+from hub.domain.cotation import Declaration
 from hub.domain.delais import DelaiTable
+from hub.domain.matching import TerritoryIndex
 from hub.domain.state import DemandeState
-from tests.unit.test_clock import _ticks
+from tests.support.demandes import new_num_unique
+from tests.support.memory import MemorySender, MemoryStore
+from tests.unit.test_clock import LE_HAVRE, ROUEN, _actor, _avis, _ev_rec, _event, _ticks
 from tests.unit.test_clock_renewal import Demand
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -257,3 +265,117 @@ def test_a_true_is_carried(with_76: Deadlines, geography: Any, source: str) -> N
     mod, _ = dl.carry(prior, _state("MOD", _snapshot("2024-02-29"), at, 4), at, geography)
     assert (mod.delai_anormalement_long, mod.delai_source) == (True, source)
     assert _delai(dl, mod, geography) == []
+
+
+# -- N6 --------------------------------------------------------------------------------
+@pytest.fixture
+def scored(codec: Any, geography: Any) -> Any:
+    scoring = Scoring()
+    cotation.install(scoring)
+    index = TerritoryIndex(geography, [_actor("rouen", communes=[ROUEN]),
+                                       _actor("havre", communes=[LE_HAVRE]),
+                                       _actor("metropole", epcis=[METROPOLE])])  # fmt: skip
+    sender = MemorySender()
+    proc = Processor(index, codec, MemoryStore(), sender, deadlines=Deadlines(scoring=scoring))
+    yield proc, sender
+    cotation.install(None)
+
+
+def _scored_feed(codec: Any, sender: MemorySender) -> list[tuple[str, str, dt.date, int]]:
+    out = []
+    for _, v in sender.sent[topics.feed_topic("metropole")]:
+        r = codec.decode_as(v, "FeedRecord")
+        for c in r["cotations"]:
+            out.append((r["kind"], r["reason"] or "",
+                        dt.date.fromisoformat(c["dateReference"]), c["total"]))  # fmt: skip
+    return out
+
+
+def _divorce(num: str, created: dt.date, at: int, op: str = "CRE") -> dict[str, Any]:
+    """A demand in the Métropole, motive 11 (divorce, 20 points under the Rouen grid), the
+    applicant aged 40: 20 points, 40 from 18 months of seniority."""
+    ev = _event(num, DARNETAL, op, created=created.isoformat(), occurred_at=at)
+    ev["demande"]["demandeLogement"]["principauxMotifDemande"] = {"motifDemande": ["11"]}
+    return ev
+
+
+def test_late_notices_carry_the_score_of_the_record_sent_before_them(
+        codec: Any, scored: Any) -> None:  # fmt: skip
+    """The audit's N6 scenario: created 2024-01-10, first seen 2025-12-01 (18 months
+    reached 2024-07-10): the DEMANDE scores 40 on 2025-12-01; the three late notices that
+    follow it (due 2024-11-10, 2024-12-10, 2025-01-11) score 40 on 2025-12-01 too, their
+    ``occurredAt`` still their due times."""
+    proc, sender = scored
+    num, first = new_num_unique(), _ms(dt.date(2025, 12, 1), 10)
+    asyncio.run(proc.process([_ev_rec(codec, _divorce(num, dt.date(2024, 1, 10), first))]))
+    asyncio.run(proc.process(_ticks(codec, proc, first + 3_600_000)))
+    seen = dt.date(2025, 12, 1)
+    assert _scored_feed(codec, sender) == [
+        ("DEMANDE", "", seen, 40),
+        ("AVIS", M2, seen, 40),
+        ("AVIS", M1, seen, 40),
+        ("AVIS", ECH, seen, 40),
+    ]
+    due = [r["occurredAt"] for r in _avis(codec, sender, "metropole")]
+    assert due == [t for _, t in _cycle(dt.date(2024, 1, 10))]
+
+
+def test_a_late_notice_counts_the_declarations_its_demand_record_counted(
+        codec: Any, geography: Any) -> None:  # fmt: skip
+    """The same backdated demand, a declaration (REPRISE_ACTIVITE, 40 points) recorded on
+    2025-11-15, before the demand was first seen: the DEMANDE scores 80, and so do the
+    late notices (their due times are before the declaration)."""
+    recorded = _ms(dt.date(2025, 11, 15), 10)
+
+    def declared(n: str, epci: str, cutoff: int, *_: Any) -> dict[str, Declaration]:
+        return {"REPRISE_ACTIVITE": Declaration("REPRISE_ACTIVITE", True, "rouen-habitat",
+                                                dt.date(2025, 11, 15))} \
+            if epci == METROPOLE and cutoff >= recorded else {}  # fmt: skip
+
+    scoring = Scoring(declarations=declared)
+    cotation.install(scoring)
+    try:
+        index = TerritoryIndex(geography, [_actor("metropole", epcis=[METROPOLE])])
+        sender = MemorySender()
+        proc = Processor(index, codec, MemoryStore(), sender,
+                         deadlines=Deadlines(scoring=scoring))  # fmt: skip
+        num, first = new_num_unique(), _ms(dt.date(2025, 12, 1), 10)
+        asyncio.run(proc.process([_ev_rec(codec, _divorce(num, dt.date(2024, 1, 10), first))]))
+        asyncio.run(proc.process(_ticks(codec, proc, first + 3_600_000)))
+    finally:
+        cotation.install(None)
+    assert [total for *_, total in _scored_feed(codec, sender)] == [80, 80, 80, 80]
+
+
+Plan = list[tuple[int, str]]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(created=st.dates(dt.date(2023, 1, 1), dt.date(2025, 12, 31)),
+       plan=st.lists(st.tuples(st.integers(-400, 200), st.sampled_from(["MOD", "tick"])),
+                     min_size=1, max_size=10))  # fmt: skip
+def test_reference_days_never_go_back(codec: Any, geography: Any, created: dt.date,
+                                      plan: Plan) -> None:  # fmt: skip
+    """Events with any ``occurredAt`` (late ones included: a backlog, a late SNE event) and
+    ticks moving forward: the reference days of the demand's records, in the order sent,
+    never decrease."""
+    scoring = Scoring()
+    cotation.install(scoring)
+    try:
+        index = TerritoryIndex(geography, [_actor("metropole", epcis=[METROPOLE])])
+        sender = MemorySender()
+        proc = Processor(index, codec, MemoryStore(), sender,
+                         deadlines=Deadlines(scoring=scoring))  # fmt: skip
+        num, now = new_num_unique(), _ms(created, 10)
+        asyncio.run(proc.process([_ev_rec(codec, _divorce(num, created, now))]))
+        for days, what in plan:
+            if what == "tick":
+                now += abs(days) * 86_400_000
+                asyncio.run(proc.process(_ticks(codec, proc, now)))
+            else:  # an event that occurred ``days`` from the clock's now
+                at = now + days * 86_400_000
+                asyncio.run(proc.process([_ev_rec(codec, _divorce(num, created, at, "MOD"))]))
+        days_sent = [day for _, _, day, _ in _scored_feed(codec, sender)]
+        assert days_sent == sorted(days_sent)
+    finally:
+        cotation.install(None)
