@@ -28,7 +28,7 @@ from hub.stores.registry.store import ActorStore
 from schemas import get_codec
 from tests.integration.api_support import Caller
 from tests.integration.conftest import collect_feed
-from tests.integration.test_api_cotation import AT, DARNETAL, example_event
+from tests.integration.test_api_cotation import DARNETAL, example_event
 from tests.support.demandes import demande_event, new_num_unique
 from tests.support.profile_scores import (
     METROPOLE,
@@ -145,11 +145,14 @@ def test_the_api_answers_the_score_per_the_callers_profile(  # type: ignore[no-u
                 json={"epci": METROPOLE, "critere": code, "valeur": valeur},
             )
             assert r.status_code == 201, r.text
+    # scored on the declarations' day: a declaration counts from the day it is made, not
+    # on an earlier date (audit N, N10)
+    on = r.json()["declaration"]["dateDeclaration"]
     scores: dict[str, dict[str, Any]] = {}
     for profile, who in callers.items():
         reads = {
-            "cotation": f"/demandes/{num}/cotation?date={AT}",
-            "similaires": f"/demandes/{num}/cotation/similaires?date={AT}",
+            "cotation": f"/demandes/{num}/cotation?date={on}",
+            "similaires": f"/demandes/{num}/cotation/similaires?date={on}",
             "timeline": f"/demandes/{num}/timeline?vue=demandeur",
         }
         for name, path in reads.items():
