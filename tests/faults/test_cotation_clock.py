@@ -66,8 +66,9 @@ class Demand:
         return {_shift(self.born, 360), _shift(self.created, 18)}
 
     def renewals(self) -> list[tuple[dt.date, str]]:
-        end = _shift(self.created, 12)
-        return [(_shift(end, m), code) for code, m in RENEWAL]
+        end = _shift(self.created, 12)  # valid through it: échéance the day after
+        return [(_shift(end, m) if m else end + dt.timedelta(days=1), code)
+                for code, m in RENEWAL]  # fmt: skip
 
     def event(self, op: str, day: dt.date) -> dict[str, Any]:
         ev = demande_event(self.num, [DARNETAL, LE_HAVRE], operation=op,

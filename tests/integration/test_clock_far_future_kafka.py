@@ -135,6 +135,6 @@ def test_a_poisoned_partition_heals_and_a_far_future_demand_is_refused(  # type:
     assert [(reason, at) for _, reason, at in notices(got)] == [
         ("renouvellement_m-2", _paris_ms("2001-09-12")),
         ("renouvellement_m-1", _paris_ms("2001-10-12")),
-        ("echeance_depassee", _paris_ms("2001-11-12"))]  # fmt: skip
+        ("echeance_depassee", _paris_ms("2001-11-13"))]  # fmt: skip  # the day after
     values = asyncio.run(_changelog_values(settings, changelog, p, poison))
     assert values[0] == b"" and values[-1] is None  # removed by the tick that healed it
