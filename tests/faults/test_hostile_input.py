@@ -216,8 +216,12 @@ def test_the_worker_exits_non_zero_after_the_dead_letter_cap(private_hub: Privat
                     hub.home / f"worker-cap-{uuid.uuid4().hex[:4]}.log")
     worker.start()
     hub.workers.append(worker)
+    port = int(worker.env["HUB_WORKER__WEB_PORT"])
     try:
-        time.sleep(5)  # let it join; then five undecodable records in a row, one partition
+        # joined (partitions assigned and read), then five undecodable records in a row on
+        # one partition (was a fixed 5 s sleep)
+        _wait("a joined worker", lambda: (h := health(port))[0] == 200 and h[1].get("partitions"),
+              120, worker)  # fmt: skip
 
         async def junk() -> None:
             producer = AIOKafkaProducer(**producer_options(hub.settings))
