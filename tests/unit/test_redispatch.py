@@ -41,6 +41,10 @@ COMMUNES = ["76540", "76351", "76681", "76575", "76217", "27229", "27681", "2705
 TYPOS = ["T1", "T2", "T3", "T4"]
 
 
+#: every generated event's occurredAt (2026-01-15T12:00Z): within the reactivation
+#: window of a demand created 2025-11-02, whatever the day the test runs
+OCCURRED_MS = 1_768_478_400_000
+
 def _part(key: bytes) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % N
 
@@ -92,10 +96,14 @@ def scenarios(draw: Any, geography: Any) -> list[tuple[str, Any]]:
                 live[num] = op != "RAD"
         wishes = draw(st.lists(st.sampled_from(COMMUNES), min_size=1, max_size=3, unique=True))
         typos = draw(st.lists(st.sampled_from(TYPOS), min_size=1, max_size=2, unique=True))
-        radiation = {"dateRadiation": "2025-01-02", "motifRadiation": "RADATT"} if op == "RAD" \
+        # radiated for non-renewal and modified within 18 months of the cycle's start
+        # (created 2025-11-02, events of 2026-01-15): a legal reactivation; a demand radiated
+        # for attribution (RADATT) never comes back (audit N, N2)
+        radiation = {"dateRadiation": "2026-01-02", "motifRadiation": "RADREN"} if op == "RAD" \
             else None  # fmt: skip
         steps.append(("event", demande_event(num, wishes, operation=op, typologies=typos,
-                                             radiation=radiation)))  # fmt: skip
+                                             radiation=radiation,
+                                             occurred_at=OCCURRED_MS)))  # fmt: skip
     return steps
 
 
