@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import datetime as dt
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -258,9 +259,7 @@ def test_an_sne_false_is_not_carried_to_a_snapshot_without_the_indicator(
 def test_a_true_is_carried(with_76: Deadlines, geography: Any, source: str) -> None:
     dl, at = with_76, _ms(dt.date(2026, 5, 31), 10)
     prior = _state("MOD", _snapshot("2024-02-29"), at, 3)
-    prior = DemandeState(**{**{f: getattr(prior, f) for f in prior.__slots__
-                               if not f.startswith("__")},
-                            "delai_anormalement_long": True, "delai_source": source})  # fmt: skip
+    prior = replace(prior, delai_anormalement_long=True, delai_source=source)
     at = _ms(dt.date(2026, 6, 30), 10)
     mod, _ = dl.carry(prior, _state("MOD", _snapshot("2024-02-29"), at, 4), at, geography)
     assert (mod.delai_anormalement_long, mod.delai_source) == (True, source)
