@@ -111,10 +111,19 @@ def active(ctx: Ledger, partition: int) -> int:
     return int(raw) if raw else 0
 
 
+#: the least a link examines, however many chains share the partition (never more than
+#: the chunk): below it a link would cost a DispatchResume record for a few entries (one
+#: each with 125 chains: independent audit O, O4)
+MIN_SHARE = 32
+
+
 def share(ctx: Ledger, partition: int, chunk: int) -> int:
     """The chunk to write in a new link of ``partition``: the worker's ``chunk`` shared
-    between the chains in progress (at least one entry: every chain progresses)."""
-    return max(1, chunk // max(1, active(ctx, partition)))
+    between the chains in progress, at least :data:`MIN_SHARE` entries (or the chunk if
+    smaller): with more chains than ``chunk / MIN_SHARE`` a regular event waits behind
+    ``chains × MIN_SHARE`` entries rather than one chunk, and each record stays worth
+    its round trip."""
+    return max(min(chunk, MIN_SHARE), chunk // max(1, active(ctx, partition)))
 
 
 def begin(ctx: Ledger, partition: int, moves: str, chunk: int) -> None:

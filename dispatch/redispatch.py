@@ -58,8 +58,10 @@ states than anything already sent).
 worker's ``redispatch_chunk`` shared between the partition's chains in progress when the
 link is written (:func:`dispatch.chains.share`). A chain has one link in the topic at a
 time, so a regular event waits for about one chunk of re-dispatch per partition ahead of
-it, however many chains are queued (a few chunks at most while chains begin: each new
-link 0 takes its share then), and chains of small territories share it. (Until session
+it (a few chunks at most while chains begin: each new link 0 takes its share then), and
+chains of small territories share it — up to ``chunk / chains.MIN_SHARE`` chains; beyond,
+each link still examines ``MIN_SHARE`` entries (a record per entry would cost more than
+the wait it saves: independent audit O, O4). (Until session
 21 a batch had one budget, all partitions together, with a time slice, and passed the
 links beyond it on whole: whether a link ran then depended on what else its batch held,
 and a link passed on the first time could run at its own position on replay, ahead of a

@@ -335,17 +335,17 @@ def test_a_large_redispatch_goes_in_chunks_behind_regular_events(geography: Any,
 def test_a_partition_examines_one_chunk_whatever_the_chains(geography: Any,
                                                             codec: Any) -> None:  # fmt: skip
     """The chunk is shared between a partition's chains: three actor changes in three
-    successive batches start three chains per partition (links 0 of 8, 4 and 2 entries,
-    then 2 each, the chunk being 8); batches that read every pending record at once (a
-    worker's backlog: the chains' resume records and a trickle of events) examine at most
-    8 + 4 + 2 entries per partition, then 8 (links of a whole chunk each would examine
-    24), so a trickle event waits for about one chunk of work, not one per chain; every
-    copy still arrives once."""
-    chunk = 8
+    successive batches start three chains per partition (links 0 of 96, 48 and 32
+    entries, then 32 each, the chunk being 96); batches that read every pending record at
+    once (a worker's backlog: the chains' resume records and a trickle of events) examine
+    at most 96 + 48 + 32 entries per partition, then 96 (links of a whole chunk each would
+    examine 288), so a trickle event waits for about one chunk of work, not one per chain;
+    every copy still arrives once."""
+    chunk = 96
     store, sender = MemoryStore(N), MemorySender()
     proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=chunk)
     eure = [c for c in COMMUNES if c.startswith("27")]
-    nums = [f"0271126{i:06d}00001" for i in range(90)]
+    nums = [f"0271126{i:06d}00001" for i in range(900)]
     steps: list[tuple[str, Any]] = [("actor", ("seed", 1, ActorFilters(communes=["76540"]),
                                                False))]  # fmt: skip
     steps += [("event", demande_event(n, [eure[i % len(eure)]])) for i, n in enumerate(nums)]
@@ -385,7 +385,7 @@ def test_a_partition_examines_one_chunk_whatever_the_chains(geography: Any,
     asyncio.run(drive())
     # each demand wishes one commune: one index entry per state read (a copy); each
     # partition has at most one link per chain pending, each examining its share
-    assert max(examined) <= N * (chunk + chunk // 2 + chunk // 4), examined
+    assert max(examined) <= N * (chunk + chunk // 2 + chunk // 3), examined
     assert max(examined[4:]) <= N * chunk, examined  # the shares once all chains began
     assert len(examined) > 3 * len(nums) // (N * chunk)  # in chunks, not at once
     for i in range(3):  # every demand, the trickle's too, exactly once
@@ -423,16 +423,17 @@ def test_wishes_changed_before_the_upgrade_leave_no_stale_index_entry(
 
 def test_every_link_of_a_batch_runs_its_share_of_its_chunk(geography: Any,
                                                            codec: Any) -> None:  # fmt: skip
-    """Four actor changes in four batches: four chains in the partition, links 0 with the
-    worker's chunk (20) shared between the chains in progress when each began (20, 10, 6,
-    5). A batch holding the four links runs them all at their positions, each over its
-    record's chunk, none passed on: whether and how far a link runs depends on nothing but
-    its record (dispatch/redispatch.py, "Replay"; a batch budget passed three of them on
-    whole). Their successors get 20 / 4 = 5 entries each."""
+    """Four actor changes in four batches: four chains in the partition (100 demands per
+    territory), links 0 with the worker's chunk (128) shared between the chains in progress
+    when each began (128, 64, 42, 32). A batch holding the four links runs them all at
+    their positions, each over its record's chunk, none passed on: whether and how far a
+    link runs depends on nothing but its record (dispatch/redispatch.py, "Replay"; a batch
+    budget passed three of them on whole). The first one reaches the end of its territory
+    and ends its chain: the three successors get 128 / 3 = 42 entries each."""
     store, sender = MemoryStore(1), MemorySender()
-    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=20)
+    proc = Processor(TerritoryIndex(geography), codec, store, sender, redispatch_chunk=128)
     eure = ["27229", "27681", "27056", "27375"]
-    nums = {c: [f"0271127{i:06d}{j:05d}" for i in range(20)] for j, c in enumerate(eure)}
+    nums = {c: [f"0271127{i:06d}{j:05d}" for i in range(100)] for j, c in enumerate(eure)}
     offsets = itertools.count(40_000_000)
 
     def rec(key: bytes, value: bytes) -> InputRecord:
@@ -457,10 +458,11 @@ def test_every_link_of_a_batch_runs_its_share_of_its_chunk(geography: Any,
     stats = asyncio.run(proc.process(links))
     written = [codec.decode_as(v, "DispatchResume")
                for _, v in sender.sent[topics.DEMANDES][seen:]]  # fmt: skip
-    assert [codec.decode_as(r.value, "DispatchResume")["chunk"] for r in links] == [20, 10, 6, 5]
-    assert stats.redispatch_reads == 20 + 10 + 6 + 5
-    assert [r["step"] for r in written] == [1, 1, 1, 1]  # every link ran, none passed on
-    assert [r["chunk"] for r in written] == [5, 5, 5, 5]
+    chunks = [codec.decode_as(r.value, "DispatchResume")["chunk"] for r in links]
+    assert chunks == [128, 64, 42, 32]
+    assert stats.redispatch_reads == 100 + 64 + 42 + 32
+    assert [r["step"] for r in written] == [1, 1, 1]  # every link ran, none passed on
+    assert [r["chunk"] for r in written] == [42, 42, 42]
     _process_draining(proc, sender, [rec(k, v) for k, v in sender.sent[topics.DEMANDES][seen:]
                                      if k is not None])  # fmt: skip
     for c in eure:

@@ -192,3 +192,45 @@ def test_a_link_decides_on_replay_what_it_decided_the_first_time(geography: Any,
     versions = [v for _, kind, v in deduped([r for r in log.feed("other")
                                              if r["numUnique"] == num.decode()])]  # fmt: skip
     assert versions == sorted(versions), versions
+
+
+class _Ledger:
+    """A partition's raw keys, as a batch shows them (chains.Ledger)."""
+
+    def __init__(self) -> None:
+        self.raw: dict[bytes, bytes] = {}
+        self.links: list[tuple[int, chains.Link]] = []
+
+    def get(self, key: bytes, partition: int) -> bytes | None:
+        return self.raw.get(key)
+
+    def put_raw(self, key: bytes, partition: int, value: bytes | None) -> None:
+        if value is None:
+            self.raw.pop(key, None)
+        else:
+            self.raw[key] = value
+
+    def resume_later(self, partition: int, moves: str, after: bytes, chunk: int,
+                     link: chains.Link) -> None:  # fmt: skip
+        self.links.append((chunk, link))
+
+
+def test_a_link_examines_at_least_min_share_entries_however_many_chains() -> None:
+    """Independent audit O, O4: with more chains in a partition than the chunk, a share of
+    ``chunk // chains`` fell to one entry per link, so every index entry cost a
+    DispatchResume record (217,152 records for 150 actors over 1,000 demands, 16,823
+    before). The share has a floor (never above the chunk itself), and the count follows
+    the chains begun and ended."""
+    ledger = _Ledger()
+    for _ in range(200):
+        chains.begin(ledger, 0, "[]", 125)
+    shares = [chunk for chunk, _ in ledger.links]
+    assert shares[:5] == [125, 62, 41, 32, 32] and min(shares) == chains.MIN_SHARE
+    assert chains.active(ledger, 0) == 200
+    for _, link in ledger.links:
+        chains.finish(ledger, 0, link)
+    assert chains.active(ledger, 0) == 0 and not ledger.raw  # nothing left in the state
+    small = _Ledger()
+    for _ in range(3):
+        chains.begin(small, 0, "[]", 5)  # a chunk below the floor: the chunk itself
+    assert [chunk for chunk, _ in small.links] == [5, 5, 5]
