@@ -32,6 +32,7 @@ Contracts of :meth:`Folder.fold`:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -41,6 +42,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dispatch.letters import check_key, screen
+from dispatch.renewal import renewal_tokens
 from hub.core.errors import HubError, InputError
 from hub.domain.cotation import Grilles, SeuilsQuartiles, score, shipped_grids
 from hub.domain.cotation.faits import parse_date
@@ -49,9 +51,11 @@ from hub.domain.decisions import (
     EXISTING,
     as_received,
     check_revival,
+    cycle_start,
     validate_event,
 )
 from hub.domain.geo import Geography, get_geography
+from hub.domain.state import DemandeState
 from hub.domain.statistics import SEUIL_SECRET
 from hub.domain.statistics_facts import Mark, applies, event_date, fait_of
 from hub.stores.cotation.store import DeclarationStore
@@ -155,9 +159,14 @@ class Folder:
         priors: dict[str, Prior] = self.store.priors(b["numUnique"] for _, b in decoded)
         marks: dict[str, Mark] = {n: p.mark for n, p in priors.items()}
         live = {n for n, p in priors.items() if p.live}
-        # radiated demands: (motive, creation date), as folded before this record
-        radiated = {n: (p.motif_radiation, p.date_creation)
+        # radiated demands: (motive, creation date, cycle start, cycle known), as folded
+        # before this record
+        radiated = {n: (p.motif_radiation, p.date_creation, p.debut_cycle,
+                        p.renouvellement is not None)
                     for n, p in priors.items() if p.radiated}  # fmt: skip
+        # the clock's renewal token of each demand folded (None: a row written before
+        # migration 0016, its cycle unknown)
+        tokens = {n: p.renouvellement for n, p in priors.items()}
         touched = {p.departement for p in priors.values() if p.departement}
         seuils: dict[str, SeuilsQuartiles | None] = {}
         changes: list[Change] = []
@@ -179,10 +188,12 @@ class Folder:
                     continue
             mark = (prior or Mark(-1, -1, ())).after(event["eventId"], r.partition, r.offset)
             try:
-                fait = None
+                fait, token, start = None, None, None
                 if event["operation"] != "SUP":
                     fait = fait_of(event, self.geo)
                     fait = replace(fait, scores=self._scores(event, fait.epcis_souhaites, seuils))
+                    was = (num in live, num not in radiated, tokens.get(num))
+                    token, start = self._cycle(event, fait.active, *was)
             except HubError as exc:
                 if exc.retriable:
                     raise
@@ -196,13 +207,14 @@ class Folder:
                 live.discard(num)
             else:
                 live.add(num)
+            tokens[num] = token
             if fait is not None and not fait.active:
-                radiated[num] = (fait.motif_radiation, fait.date_creation)
+                radiated[num] = (fait.motif_radiation, fait.date_creation, start, True)
             else:
                 radiated.pop(num, None)
             if fait is not None and fait.departement:
                 touched.add(fait.departement)
-            changes.append(Change(num, fait, mark))
+            changes.append(Change(num, fait, mark, token, start))
             outcomes["folded"] += 1
         self._write(changes, outcomes)
         set_gauges(self.store.stock_actif(touched))
@@ -211,14 +223,43 @@ class Folder:
         return outcomes
 
     @staticmethod
-    def _check_revival(event: dict[str, Any], motive: str | None, created: Any) -> None:
+    def _cycle(
+        event: dict[str, Any], active: bool, live: bool, was_active: bool, kept: str | None
+    ) -> tuple[str, dt.date | None]:
+        """The renewal cycle of the demand after ``event`` as the dispatch worker reckons
+        it: the renewal token its clock keeps (:func:`dispatch.renewal.renewal_tokens`,
+        ``''`` for none) and the cycle's start (:func:`hub.domain.decisions.cycle_start`).
+        The demand as folded before: ``live`` (a demand, not a deletion marker nor never
+        folded), ``was_active``, the token ``kept`` (None: unknown, a row written before
+        migration 0016 — taken as none)."""
+        op = as_received(event)["operation"]
+        before = None
+        if live and op not in CREATIONS:
+            before = DemandeState(event["numUnique"], 0, was_active, frozenset(), "", "MOD", 0,
+                                  notices_sent=(kept,) if kept else ())  # fmt: skip
+        state = DemandeState(event["numUnique"], 0, active, frozenset(), event["eventId"], op,
+                             int(event["occurredAt"]), demande=event.get("demande"))  # fmt: skip
+        state = replace(state, notices_sent=renewal_tokens(before, state))
+        return (state.notices_sent[0] if state.notices_sent else ""), cycle_start(state)
+
+    @staticmethod
+    def _check_revival(
+        event: dict[str, Any],
+        motive: str | None,
+        created: Any,
+        start: dt.date | None = None,
+        known: bool = False,
+    ) -> None:
         """:func:`hub.domain.decisions.check_revival` for ``event`` on a demand folded
-        radiated with ``motive``. The cycle's start is the event's snapshot's renewal
-        date, else its creation date, else the one folded: the facts keep no renewal
-        date (docs/statistics.md, "Refused records")."""
-        inner = (event.get("demande") or {}).get("demandeLogement") or {}
-        start = parse_date((inner.get("renouvellement") or {}).get("dateRenouvellement"))
-        start = start or parse_date(inner.get("dateCreationDemande")) or created
+        radiated with ``motive``, whose cycle started on ``start`` (as the worker holds it:
+        stored with the facts, migration 0016). When the cycle is not ``known`` (a row
+        written before that migration), it is taken as before: the event's snapshot's
+        renewal date, else its creation date, else the one folded (docs/statistics.md,
+        "Refused records")."""
+        if not known:
+            inner = (event.get("demande") or {}).get("demandeLogement") or {}
+            start = parse_date((inner.get("renouvellement") or {}).get("dateRenouvellement"))
+            start = start or parse_date(inner.get("dateCreationDemande")) or created
         check_revival(as_received(event)["operation"], event["occurredAt"], motive, start)
 
     def _write(self, changes: list[Change], outcomes: Counter[str]) -> None:

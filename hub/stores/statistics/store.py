@@ -46,11 +46,15 @@ _CHUNK = 500
 @dataclass(frozen=True, slots=True)
 class Change:
     """The demand ``num_unique`` after one event: its fact, or None when deleted (then
-    the row keeps only ``mark``: a deletion marker)."""
+    the row keeps only ``mark``: a deletion marker); with a fact, its renewal cycle as the
+    dispatch worker reckons it: ``renouvellement`` the clock's renewal token (``''``:
+    none), ``debut_cycle`` the cycle's start (hub.domain.decisions.cycle_start)."""
 
     num_unique: str
     fait: Fait | None
     mark: Mark
+    renouvellement: str | None = None
+    debut_cycle: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,8 @@ class Prior:
     """A demand as last folded: its mark, its département, whether it is a demand
     (active or radiated) rather than a deletion marker (a creation is refused on one),
     and for a radiated one its motive and creation date (what may bring it back:
-    hub.domain.decisions.check_revival)."""
+    hub.domain.decisions.check_revival); its renewal cycle (:class:`Change`; both None
+    on a row written before migration 0016: the cycle is unknown)."""
 
     mark: Mark
     departement: str | None
@@ -66,6 +71,8 @@ class Prior:
     radiated: bool = False
     motif_radiation: str | None = None
     date_creation: date | None = None
+    renouvellement: str | None = None
+    debut_cycle: date | None = None
 
 
 @contextmanager
@@ -90,7 +97,7 @@ def marker_row(change: Change) -> dict[str, Any]:
     return {"num_unique": change.num_unique, "commune": None, "epci": None,
             "departement": None, "typologies": "", "date_creation": None, "active": False,
             "date_radiation": None, "motif_radiation": None, "ressources_uc": None,
-            **_marks(change)}  # fmt: skip
+            "renouvellement": None, "debut_cycle": None, **_marks(change)}  # fmt: skip
 
 
 def _row(change: Change) -> dict[str, Any]:
@@ -108,6 +115,8 @@ def _row(change: Change) -> dict[str, Any]:
         "date_radiation": f.date_radiation,
         "motif_radiation": f.motif_radiation,
         "ressources_uc": f.ressources_uc,
+        "renouvellement": change.renouvellement,
+        "debut_cycle": change.debut_cycle,
         **_marks(change),
     }
 
@@ -147,6 +156,8 @@ class StatisticsStore:
             demandes.c.date_radiation,
             demandes.c.motif_radiation,
             demandes.c.date_creation,
+            demandes.c.renouvellement,
+            demandes.c.debut_cycle,
         )
         with _guard(), self.engine.connect() as conn:
             for i in range(0, len(wanted), _CHUNK):
@@ -157,7 +168,8 @@ class StatisticsStore:
                     live = bool(r.active) or r.date_radiation is not None  # module doc
                     radiated = not r.active and r.date_radiation is not None
                     found[r.num_unique] = Prior(mark, r.departement, live, radiated,
-                                                r.motif_radiation, r.date_creation)  # fmt: skip
+                                                r.motif_radiation, r.date_creation,
+                                                r.renouvellement, r.debut_cycle)  # fmt: skip
         return found
 
     def write(self, changes: list[Change]) -> None:

@@ -4,7 +4,10 @@
   deletion marker: its position and event ids only, no territory nor EPCI row):
   the territory of its first wished commune, typologies, creation date, active or radiated
   (date, motive), resources per consumption unit, and where it was last folded (partition,
-  offset, recent event ids: the fold's idempotence). No personal data beyond what a
+  offset, recent event ids: the fold's idempotence), its renewal cycle as the dispatch
+  worker reckons it (``renouvellement``: the clock's renewal token, ``''`` for none;
+  ``debut_cycle``: the cycle's start — migration 0016, both NULL on the rows written
+  before it: what may bring a radiated demand back). No personal data beyond what a
   statistic needs: no name, no birth date, no address.
 * ``stat_demande_epcis``: one row per (demand, EPCI it wishes): its score under the EPCI's
   grid in force at its last event (null without a grid), for the similar demands and the
@@ -42,6 +45,8 @@ stat_demandes = Table(
     Column("date_radiation", Date, nullable=True),
     Column("motif_radiation", String(10), nullable=True),
     Column("ressources_uc", Float, nullable=True),
+    Column("renouvellement", Text, nullable=True),
+    Column("debut_cycle", Date, nullable=True),
     Column("last_partition", Integer, nullable=False),
     Column("last_offset", BigInteger, nullable=False),
     Column("recent_event_ids", Text, nullable=False),
