@@ -13,7 +13,12 @@ clock's token: no schema change):
 * a snapshot's ``demandeLogement/renouvellement/dateRenouvellement`` sets it, on any
   operation — unless it is **older** than the one kept: the kept date never goes back (a
   stale snapshot would send the ended cycle's notices again and none of the current one:
-  audit N, N11);
+  audit N, N11), nor is it moved by a snapshot that occurred before the last one that
+  carried it. A date in the future of its event's Paris day (no renewal is dated so: an
+  SNE error) is *provisional*: a newer snapshot's earlier date after the start of the
+  cycle it would have ended corrects it (review O, O6). The token is then
+  ``renouvellement:<day>+<floor>@<occurredAt ms>`` (``<floor>``: the start of the cycle
+  that date ended; the instant: the last event that carried it);
 * the element is optional in the SNE's outline: an event whose snapshot lacks it leaves
   the date where it was (audit D, F3) — except a ``REN``: a renewal without its date
   starts its cycle on the Europe/Paris day of its ``occurredAt`` (audit N, N1). Such a
@@ -49,6 +54,8 @@ RENEWED = "renouvellement:"
 CREATIONS = frozenset({"CRE", "CRS"})
 #: separates an inferred renewal date from its floor in the token
 INFERRED = "/"
+#: separates a snapshot's renewal date from its floor, and the floor from the instant
+DATED, AT = "+", "@"
 ONE_DAY = dt.timedelta(days=1)
 
 
@@ -118,37 +125,70 @@ def _snapshot_renewal(demande: dict[str, Any] | None) -> dt.date | None:
 
 
 class Kept(NamedTuple):
-    """A kept renewal date; ``inferred``: from an undated ``REN`` or a reactivation, then
-    ``floor`` is the start of the cycle it ended (None: unknown)."""
+    """A kept renewal date; ``inferred``: from an undated ``REN`` or a reactivation.
+    ``floor``: the start of the cycle it ended (None: unknown); ``at``: the latest
+    ``occurredAt`` whose snapshot carried this date (None: inferred, or a token written
+    before the instant was kept)."""
 
     day: dt.date
     inferred: bool = False
     floor: dt.date | None = None
+    at: int | None = None
 
     def token(self) -> str:
-        if not self.inferred:
-            return RENEWED + self.day.isoformat()
         floor = self.floor.isoformat() if self.floor else ""
-        return f"{RENEWED}{self.day.isoformat()}{INFERRED}{floor}"
-
-    def replaced_by(self, own: dt.date) -> bool:
-        """Whether a snapshot's date ``own`` replaces this kept date: a later date; for an
-        inferred one, a date after its floor (the SNE's date of that renewal or later)."""
         if self.inferred:
-            return self.floor is None or own > self.floor
-        return own > self.day
+            return f"{RENEWED}{self.day.isoformat()}{INFERRED}{floor}"
+        if self.at is None:
+            return RENEWED + self.day.isoformat()
+        return f"{RENEWED}{self.day.isoformat()}{DATED}{floor}{AT}{self.at}"
+
+    def replaced_by(self, own: dt.date, at: int, today: dt.date) -> Kept:
+        """This kept date after a snapshot dated ``own`` that occurred at ``at``, on the
+        Paris day ``today`` (module doc): an inferred one is replaced by a date after its
+        floor; a dated one, by an event not older than the last one that carried it
+        (older: stale, ignored — audit O, O6), by a later date — a renewal: the kept
+        date becomes its floor, unless ``own`` is after ``today`` (no renewal is dated
+        in the future: the floor stays) — and, only while it is :attr:`provisional`, by
+        an earlier date after its floor (the SNE's correction, O6); else an earlier date
+        is stale and ignored: the kept date never goes back (N11). A token without
+        instant (an earlier version's) only moves forward."""
+        if self.inferred:
+            if self.floor is None or own > self.floor:
+                return Kept(own, floor=self.floor, at=at)
+            return self
+        if self.at is not None and at < self.at:
+            return self  # an older snapshot than the one that set it: stale (O6)
+        if own == self.day:
+            return self if self.at is None else self._replace(at=at)
+        if own > self.day:
+            return Kept(own, floor=self.floor if own > today else self.day, at=at)
+        if self.provisional and (self.floor is None or own > self.floor):
+            return Kept(own, floor=self.floor, at=at)
+        return self
+
+    @property
+    def provisional(self) -> bool:
+        """A snapshot's date in the future of the Paris day of the last event that
+        carried it: no renewal is dated so — an error of the SNE's, which a later
+        snapshot may correct to an earlier date (audit O, O6)."""
+        return not self.inferred and self.at is not None and self.day > paris_day(self.at)
 
 
 def _kept_date(notices: tuple[str, ...]) -> Kept | None:
     for token in notices:
         if token.startswith(RENEWED):
-            value = token[len(RENEWED) :]
+            value, _, at = token[len(RENEWED) :].partition(AT)
             day = parse_day(value)
             if day is None:
                 return None
-            if INFERRED not in value:
-                return Kept(day)
-            return Kept(day, True, parse_day(value.partition(INFERRED)[2]))
+            if INFERRED in value:
+                return Kept(day, True, parse_day(value.partition(INFERRED)[2]))
+            try:
+                instant = int(at) if at else None
+            except ValueError:
+                instant = None
+            return Kept(day, False, parse_day(value.partition(DATED)[2]), instant)
     return None
 
 
@@ -198,17 +238,18 @@ def reactivated(prior: DemandeState | None, state: DemandeState) -> bool:
 def renewal_tokens(prior: DemandeState | None, state: DemandeState) -> tuple[str, ...]:
     """The renewal token ``state`` (just decided from an event, none kept yet) keeps
     (module doc): the prior's date unless the event starts a new demand or its creation
-    date is after it; moved forward — never back — by the snapshot's date; an undated
+    date is after it; moved forward — never back, but for a provisional date (O6) — by
+    the snapshot's date, unless the event is older than the one that set it; an undated
     ``REN``, or a reactivation past its deadline, starts a cycle on the event's day."""
     start = created(state.demande)
     kept = None
     if prior is not None and state.last_operation not in CREATIONS:
         kept = _prior_kept(prior, start)
-    own = _snapshot_renewal(state.demande)
-    usable = own is not None and (start is None or own >= start)  # not before its creation
-    if own is not None and usable and (kept is None or kept.replaced_by(own)):
-        kept = Kept(own)
     today = paris_day(state.occurred_at)
+    own = _snapshot_renewal(state.demande)
+    if own is not None and (start is None or own >= start):  # not before its creation
+        kept = Kept(own, floor=start, at=state.occurred_at) if kept is None \
+            else kept.replaced_by(own, state.occurred_at, today)  # fmt: skip
     current = kept.day if kept is not None else start
     if state.last_operation == "REN" and own is None:
         if current is None or today > current:

@@ -7,6 +7,8 @@
   demand is valid through its anniversary); the notices −2 / −1 months are unchanged;
 * N11 — the kept renewal date never goes back (a stale snapshot's older date is
   ignored); a creation after a ``SUP`` starts from scratch;
+* O6 (review O) — except a date in the future of its event's Paris day (no renewal is
+  dated so): a newer snapshot's earlier date corrects it; a late older copy is ignored;
 * N2 (clock) — a reactivated demand whose deadline has passed starts a new cycle on the
   reactivation's day; reactivated before its deadline it keeps its cycle;
 * N8 — an SNE ``estDelaiAnormalementLong=false`` is not carried to a snapshot without the
@@ -36,6 +38,7 @@ from dispatch.cotation import Scoring
 from dispatch.deadlines import DELAI, Deadlines
 from dispatch.processor import Processor
 from hub.core import topics
+from hub.domain import decisions
 from hub.domain.cotation import Declaration
 from hub.domain.delais import DelaiTable
 from hub.domain.matching import TerritoryIndex
@@ -198,6 +201,70 @@ def test_an_older_renewal_date_does_not_move_the_deadline_back(
     again = dt.date(2026, 4, 1)
     d.event("CRE", again)
     assert d.tick(dt.date(2027, 4, 2)) == _cycle(again)
+
+
+# -- O6 (review O): a renewal date in the future is the SNE's error, corrected later ------
+def test_a_future_renewal_date_is_corrected_by_the_next_snapshot(
+        codec: Any, geography: Any) -> None:  # fmt: skip
+    """Review O, O6: created 2024-03-15, renewed 2025-03-10; a MOD of 2025-03-12 carries
+    2035-03-10 (a typo: no renewal is dated in the future), the MOD of the next day the
+    SNE's correction 2025-03-10: the real cycle's notices come on their days and the
+    18-month reactivation limit counts from 2025-03-10 (not from 2035)."""
+    d = Demand(codec, geography)
+    created, renewed = dt.date(2024, 3, 15), dt.date(2025, 3, 10)
+    d.event("CRE", created)
+    assert d.tick(dt.date(2025, 2, 16)) == _cycle(created)[:2]
+    d.event("REN", created, renewed)
+    d.event("MOD", created, dt.date(2035, 3, 10), on=dt.date(2025, 3, 12))  # the typo
+    d.event("MOD", created, renewed, on=dt.date(2025, 3, 13))  # the SNE's correction
+    assert decisions.cycle_start(d.state()) == renewed
+    assert decisions.reactivation_limit(decisions.cycle_start(d.state())) == dt.date(2026, 9, 10)
+    assert d.tick(dt.date(2026, 3, 10)) == _cycle(renewed)[:2]  # valid through 10 March
+    assert d.tick(dt.date(2026, 3, 11)) == _cycle(renewed)[2:]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(instant=st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2027, 12, 31)),
+       years=st.integers(1, 20), late=st.integers(1, 40 * 86_400_000))  # fmt: skip
+def test_a_future_date_never_sticks_and_its_late_copy_is_ignored(
+        instant: dt.datetime, years: int, late: int) -> None:  # fmt: skip
+    """Renewed on the Paris day of ``instant`` (UTC: midnight, DST, 29 February); a MOD an
+    hour later dated ``years`` later (the future of its day), then, ``late`` ms after
+    it, the corrected date; then the typo's MOD again (a late copy, older than the
+    correction): the cycle is the renewal's, whatever the order of the days."""
+    dl = Deadlines(delais=DelaiTable.from_dict({"departements": {}}))
+    at = int(instant.replace(tzinfo=dt.UTC).timestamp() * 1000)
+    renewed = instant.replace(tzinfo=dt.UTC).astimezone(PARIS).date()
+    created = "2023-06-30"
+    cre = _state("CRE", _snapshot(created), _ms(dt.date(2023, 6, 30), 10), 1)
+    state, _ = dl.carry(None, cre, cre.occurred_at, None)
+    ren = _state("REN", _snapshot(created, renewed=renewed.isoformat()), at, 2)
+    state, _ = dl.carry(state, ren, at, None)
+    typo_at = at + 3_600_000
+    typo = _state("MOD", _snapshot(created, renewed=_months(renewed, 12 * years).isoformat()),
+                  typo_at, 3)  # fmt: skip
+    state, _ = dl.carry(state, typo, typo_at, None)
+    fixed_at = typo_at + late
+    fixed = _state("MOD", _snapshot(created, renewed=renewed.isoformat()), fixed_at, 4)
+    state, _ = dl.carry(state, fixed, fixed_at, None)
+    for _ in range(2):  # the correction, then the typo's late copy
+        got = sorted((due, code) for due, code, _ in dl.thresholds(state, None))
+        assert [(code, due) for due, code in got] == _cycle(renewed)
+        assert decisions.cycle_start(state) == renewed
+        state, _ = dl.carry(state, replace(typo, version=5), typo_at, None)
+
+
+def test_a_newer_snapshot_does_not_move_a_past_renewal_date_back(
+        codec: Any, geography: Any) -> None:  # fmt: skip
+    """N11 kept by the O6 fix: renewed 2025-03-10 (a date not in the future of its
+    event), a newer MOD carrying 2025-01-20 (after the creation, before the renewal: a
+    stale copy, not a correction): the deadline stays 2026-03-10."""
+    d = Demand(codec, geography)
+    created, renewed = dt.date(2024, 3, 15), dt.date(2025, 3, 10)
+    d.event("CRE", created)
+    d.event("REN", created, renewed)
+    d.event("MOD", created, dt.date(2025, 1, 20), on=dt.date(2025, 3, 20))
+    assert d.tick(dt.date(2026, 3, 11)) == _cycle(renewed)
 
 
 # -- N2 (the clock of a reactivated demand) ---------------------------------------------
