@@ -15,7 +15,8 @@ thresholds, each a notice sent once:
   département (of the first wished commune) and the flag is unknown — an SNE ``false``
   describes its snapshot's day only: a later snapshot without the indicator does not
   carry it (a ``true`` is carried), so the crossing is computed again (:meth:`Deadlines.
-  carry`);
+  carry`) — never on or before the day of the SNE's last ``false`` (review O, O2: kept as
+  the ``noticesSent`` token ``delai_false:<day>``), at the earliest the day after it;
 * ``cotation``: the next day time alone may change the demand's score under its EPCIs'
   grids (18 months of seniority, an age threshold …: :meth:`dispatch.cotation.Scoring.
   next_change`), after the later of its last event's day and the *cotation clock* (the
@@ -74,12 +75,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from dispatch.cotation import COTATION, Scoring, covers, paris_day, scored_on
 from dispatch.dueindex import PREFIX, due_in_store, entry_key, marker, misplaced, parse
 from dispatch.renewal import (
+    CREATIONS,
+    ONE_DAY,
     add_months,
     created,
     cycle_end,
     day_ms,
     deadline,
     logement,
+    parse_day,
     renewal_tokens,
     schedule,
     shifted,
@@ -102,6 +106,8 @@ log = logging.getLogger(__name__)
 #: feed record kind of a notice sent by the clock
 AVIS = "AVIS"
 DELAI = "delai_anormalement_long"
+#: the ``noticesSent`` token keeping the Paris day of the SNE's last ``false`` (O2)
+SNE_FALSE = "delai_false:"
 _IDS = uuid.UUID("6f1c7f0e-6b55-5d0e-9a64-2f7d0c1d2a20")
 #: stored demands a tick brings into the due index while a partition is upgraded
 UPGRADE_CHUNK = 50_000
@@ -111,6 +117,15 @@ def sne_indicator(demande: dict[str, Any] | None) -> bool | None:
     """The SNE's own ``informationTraitement/estDelaiAnormalementLong`` (None: absent)."""
     value = (logement(demande).get("informationTraitement") or {}).get("estDelaiAnormalementLong")
     return value if isinstance(value, bool) else None
+
+
+def sne_false_day(notices: tuple[str, ...]) -> dt.date | None:
+    """The Paris day of the SNE's last ``estDelaiAnormalementLong=false`` the state keeps
+    (None: none)."""
+    for token in notices:
+        if token.startswith(SNE_FALSE):
+            return parse_day(token[len(SNE_FALSE) :])
+    return None
 
 
 def notice_id(num_unique: str, code: str, cycle: dt.date) -> str:
@@ -169,6 +184,9 @@ class Deadlines:
         if state.delai_anormalement_long is None:
             due = self.delai_due(state, geography)
             start = created(state.demande)
+            said = sne_false_day(state.notices_sent)
+            if due is not None and said is not None:  # never on or before the SNE's false
+                due = max(due, day_ms(said + ONE_DAY))
             if due is not None and start is not None:
                 out.append((due, DELAI, start))
         if self.scoring is not None:
@@ -202,14 +220,18 @@ class Deadlines:
         the same cycle, the cotation clock (moved to the event's Paris day when later,
         with a scoring: the day its record is scored on), the délai flag when ``true`` —
         replaced by the SNE's indicator when the snapshot has one (a ``false`` is the
-        SNE's word on its snapshot's day: not carried). Second: whether that indicator
+        SNE's word on its snapshot's day: not carried, but its day is kept — the token
+        ``delai_false:<day>``, never moved back, dropped by a creation — and the hub's
+        crossing is never due on or before it: O2). Second: whether that indicator
         disagrees with the hub's own table at ``occurred_at`` (counted, not acted upon:
         the SNE wins)."""
         renewed = renewal_tokens(prior, state)
         end = cycle_end(state.demande, renewed)
         kept = (*renewed, *(n for n in (prior.notices_sent if prior else ())
                             if (end is not None and n.startswith(end.isoformat() + ":"))
-                            or n.startswith(COTATION + ":")))  # fmt: skip
+                            or n.startswith(COTATION + ":")
+                            or (n.startswith(SNE_FALSE)
+                                and state.last_operation not in CREATIONS)))  # fmt: skip
         if self.scoring is not None:  # the day this event's record is scored on (N6)
             kept = scored_on(kept, paris_day(occurred_at))
         flag, source = (prior.delai_anormalement_long, prior.delai_source) if prior \
@@ -222,6 +244,11 @@ class Deadlines:
             due = self.delai_due(state, geography)
             disagree = due is not None and (occurred_at >= due) != sne
             flag, source = sne, "sne"
+            said = sne_false_day(kept)
+            if sne is False and (said is None or said < paris_day(occurred_at)):
+                day = paris_day(occurred_at)  # the day of the SNE's last false (O2)
+                kept = (*(n for n in kept if not n.startswith(SNE_FALSE)),
+                        SNE_FALSE + day.isoformat())  # fmt: skip
         if (kept, flag, source) == (
             state.notices_sent,
             state.delai_anormalement_long,
