@@ -7,6 +7,8 @@
   EPCI of the demand's wished communes whose grid is in force, the applicant's score and
   its detail (as ``GET …/cotation``) and, per typology the demand wants, the low / median /
   high scores of the similar demands with the mean waiting time of their attributions.
+  A radiated demand has no score, as ``GET …/cotation`` answers (review O, O5): ``etat``
+  ``radiee`` and ``epcis`` empty.
 
 Every figure on fewer than 11 demands is ``{"valeur": null, "secret": true}``.
 """
@@ -23,7 +25,7 @@ from hub.api.context import ApiContext, current_actor, get_context
 from hub.api.limits import GuardedRoute
 from hub.api.models import NUM_UNIQUE
 from hub.api.problems import responses
-from hub.api.routes_cotation import EPCI, _out, _stores, paris_today, wished_epcis
+from hub.api.routes_cotation import EPCI, RADIATION, _out, _stores, paris_today, wished_epcis
 from hub.core.errors import InputError, NotFoundError
 from hub.domain.actors import Actor
 from hub.domain.cotation import faits, score, shipped_grids
@@ -90,14 +92,27 @@ async def similaires(
     given): the applicant's score and detail from the latest snapshot in the caller's feed,
     and per typology wanted the low (1st quartile), median and high (3rd quartile) scores
     of the active demands wishing the EPCI and that typology, with the mean days from
-    creation to attribution of those attributed in the last 12 months."""
+    creation to attribution of those attributed in the last 12 months. ``etat`` is the
+    demand's state in the caller's feed, as ``GET …/cotation`` gives it: a radiated
+    demand has no score, so nothing to compare — ``etat`` ``radiee`` and ``epcis``
+    empty."""
     at = _day(on)
     await ctx.require_holder(actor, num_unique)
     cot = _stores(request)
-    found = await cot.snapshots.latest(actor.id, num_unique)
-    if found is None:
+    record = await cot.snapshots.latest_record(actor.id, num_unique)
+    if record is None:
         raise NotFoundError(f"no snapshot of demand {num_unique} in the feed of {actor.id}")
-    snapshot, version = found
+    snapshot, version = dict(record["demande"]), int(record["demandeVersion"])
+    answer: dict[str, Any] = {
+        "numUnique": num_unique,
+        "date": at.isoformat(),
+        "demandeVersion": version,
+        "etat": "active",
+        "seuilSecret": 11,
+        "epcis": [],
+    }
+    if record["kind"] == RADIATION:  # no score for a demand not active, as GET …/cotation
+        return {**answer, "etat": "radiee"}
     typologies = list(dict.fromkeys(wished_typologies(snapshot)))
     out: list[dict[str, Any]] = []
     for code in wished_epcis(snapshot):
@@ -116,10 +131,4 @@ async def similaires(
                 "similaires": [service.similaires_json(s) for s in similar],
             }
         )
-    return {
-        "numUnique": num_unique,
-        "date": at.isoformat(),
-        "demandeVersion": version,
-        "seuilSecret": 11,
-        "epcis": out,
-    }
+    return {**answer, "epcis": out}

@@ -7,7 +7,8 @@ PostgreSQL (independent audit N):
 * N10 — ``GET …/cotation?date=<a past day>`` counts only the declarations in force that
   day, not one recorded since;
 * N4 — a radiated demand has no score (its feed ``RADIATION`` record carries none):
-  ``etat`` ``radiee`` and ``cotations`` empty;
+  ``etat`` ``radiee`` and ``cotations`` empty; nor in ``GET …/cotation/similaires``
+  (review O, O5): ``etat`` ``radiee`` and ``epcis`` empty;
 * N5 — the default day is the Europe/Paris day the feed scores on: at 23:30 UTC on
   14 March 2026 (00:30 on the 15th in Paris) the score is the 15th's, and a declaration
   made then is dated the 15th.
@@ -72,6 +73,13 @@ def _feed(settings: HubSettings, who: Caller, num: str, worker: Any,
 def _cotation(client: TestClient, who: Caller, num: str, on: str | None = None) -> Any:
     query = f"?date={on}" if on else ""
     r = client.get(f"/demandes/{num}/cotation{query}", headers=who.headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _similaires(client: TestClient, who: Caller, num: str, on: str | None = None) -> Any:
+    query = f"?date={on}" if on else ""
+    r = client.get(f"/demandes/{num}/cotation/similaires{query}", headers=who.headers)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -176,6 +184,8 @@ def test_a_radiated_demand_has_no_score(
     _submit(client, landlord, example_event(num, DARNETAL))
     _feed(settings, landlord, num, worker, ["DEMANDE"])
     assert _cotation(client, landlord, num)["cotations"]  # scored while active
+    active = _similaires(client, landlord, num)
+    assert [e["cotation"]["total"] for e in active["epcis"]]  # and compared while active
     radiated = example_event(num, DARNETAL)
     radiated["operation"] = "RAD"
     radiated["eventId"] = str(uuid.uuid4())
@@ -188,6 +198,13 @@ def test_a_radiated_demand_has_no_score(
     assert body["cotations"] == []
     assert (body["etat"], body["demandeVersion"]) == ("radiee", records[1]["demandeVersion"])
     assert _cotation(client, landlord, num, "2025-09-01")["cotations"] == []
+    # nor its comparison with the similar demands (review O, O5)
+    for on in (None, "2025-09-01"):
+        alike = _similaires(client, landlord, num, on)
+        assert alike["epcis"] == [], "the applicant's own score for a radiated demand"
+        assert alike["etat"] == "radiee"
+        assert alike["demandeVersion"] == records[1]["demandeVersion"]
+    assert active["etat"] == "active"
     # the applicant's timeline shows no score either (same code path)
     r = client.get(f"/demandes/{num}/timeline?vue=demandeur", headers=landlord.headers)
     assert r.status_code == 200, r.text
