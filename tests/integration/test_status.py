@@ -26,6 +26,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -219,6 +220,16 @@ def test_status_shows_a_stuck_partition_a_letter_and_a_pending_outbox(
             in " ".join(words)), lines  # fmt: skip
 
 
+def _answers_ok(url: str) -> bool:
+    """``url`` answers 200, as ``hub status``'s probe asks it (no proxy either)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=5) as resp:
+            return bool(resp.status == 200)
+    except OSError:  # not listening yet, or an HTTP error status
+        return False
+
+
 def test_status_shows_the_hub_workers_of_the_group(
     worker: WorkerProcess, hub_env: dict[str, str], settings: HubSettings
 ) -> None:
@@ -229,6 +240,9 @@ def test_status_shows_the_hub_workers_of_the_group(
     found: dict[str, Any] = {}
     while time.monotonic() < deadline:  # the worker joins, is assigned, commits
         assert worker.alive(), f"worker died; see {worker.log}"
+        if not _answers_ok(f"{url}/health"):
+            time.sleep(0.5)  # its health is asserted "ok" below: no `hub status` before
+            continue
         res = hub(hub_env, "status", "--json")
         found = json.loads(res.stdout)
         mine = [m for m in found["members"] if m["worker_url"] == url]
@@ -285,6 +299,9 @@ def test_status_tells_a_killed_worker_from_a_live_one(
         while True:
             assert worker.alive(), f"worker died; see {worker.log}"
             assert time.monotonic() < deadline, f"never shown healthy: {found}"
+            if not _answers_ok(f"{url}/health"):
+                time.sleep(0.5)  # `hub status` cannot show it "ok" yet: no CLI process
+                continue
             found = json.loads(hub(env, "status", "--json", "--group", group).stdout)
             mine = [m for m in found["members"] if m["worker_url"] == url and m["partitions"]]
             if mine and mine[0]["health"] == "ok":
