@@ -30,20 +30,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from hub.core.errors import ConfigError, TransientError
 from hub.core.private import private_dir, private_file
+
+if TYPE_CHECKING:  # alembic is imported where it runs: every `hub` command pays its import
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 #: execution option read by the SQLite ``begin`` hook (see :func:`write_transaction`)
@@ -138,6 +137,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
     With ``connection``, ``env.py`` migrates through it instead of opening its own.
     """
+    from alembic.config import Config
+
     cfg = Config()
     # configparser interpolation: a '%' in the install path must be doubled
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
@@ -161,6 +162,8 @@ class MigrationRefusedError(ConfigError):
 
 
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -182,6 +185,8 @@ def release_head() -> str:
 def _current(conn: Connection, known: list[str]) -> str | None:
     """The database's revision (None: never migrated); :class:`SchemaTooNewError` when
     this release does not know it."""
+    from alembic.migration import MigrationContext
+
     heads = MigrationContext.configure(conn).get_current_heads()
     for rev in heads:
         if rev not in known:
@@ -234,7 +239,10 @@ def upgrade(target: Engine | str, revision: str = "head") -> tuple[str | None, s
         if before is not None and known.index(before) > known.index(wanted):
             raise ConfigError(f"the database is at {before}, after {wanted}: "
                               f"hub db downgrade {wanted} steps it down")  # fmt: skip
-        command.upgrade(alembic_config(conn), wanted)
+        if before != wanted:
+            from alembic import command
+
+            command.upgrade(alembic_config(conn), wanted)
     return before, wanted
 
 
@@ -253,6 +261,9 @@ def downgrade(target: Engine | str, revision: str) -> tuple[str, str]:
         if known.index(before) < known.index(revision):
             raise ConfigError(f"the database is at {before}, before {revision}: "
                               f"hub db upgrade {revision} moves it forward")  # fmt: skip
+        from alembic import command
+        from alembic.util import CommandError
+
         try:
             command.downgrade(alembic_config(conn), revision)
         except (RuntimeError, CommandError) as exc:  # a step refusing: rolled back whole
@@ -263,7 +274,29 @@ def downgrade(target: Engine | str, revision: str) -> tuple[str, str]:
     return before, revision
 
 
+#: this release's latest schema revision, written down so that a database already at it
+#: is recognised by one query, without loading alembic and reading every migration script
+#: (what every `hub` command did at start: tests/unit/test_db_head.py keeps it equal to
+#: :func:`release_head`)
+RELEASE_HEAD = "0016_stat_cycle"
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database's one schema revision is :data:`RELEASE_HEAD` (False when it
+    is anything else or has no revision table: the full path decides)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except DBAPIError:
+        return False
+    return [r[0] for r in rows] == [RELEASE_HEAD]
+
+
 def migrate(target: Engine | str) -> None:
     """Upgrade the database at ``target`` (an engine or a URL) to the latest revision
-    (:class:`SchemaTooNewError` on a database a newer release migrated)."""
-    upgrade(target, "head")
+    (:class:`SchemaTooNewError` on a database a newer release migrated). A database
+    already there costs one query."""
+    with _engine_of(target) as engine:
+        if _at_head(engine):
+            return
+        upgrade(engine, "head")

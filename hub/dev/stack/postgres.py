@@ -26,8 +26,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
 from hub.core.errors import ConfigError, HubError
 from hub.dev.stack.kafka import port_answers
 
@@ -213,6 +211,8 @@ class PostgresStack:
                 ),
                 "start",
             )
+        import psycopg  # imported where it runs: `hub` commands load this module
+
         with psycopg.connect(
             host=str(self.run_dir),
             port=self.port,
