@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from hub.core.db import make_engine, migrate
 from hub.core.errors import InputError
 from hub.domain.decisions import DEMANDE, RETRAIT, Delivery, decide
 from hub.domain.matching import TerritoryIndex
@@ -30,6 +29,7 @@ from hub.stores.cotation.store import DeclarationStore
 from hub.stores.statistics.store import StatisticsStore
 from hub.stores.statistics.tables import stat_demandes
 from tests.support.demandes import demande_event, new_num_unique
+from tests.support.sqlite_db import migrated_sqlite
 from tests.unit.test_change_authorship import Rig
 from tests.unit.test_clock import LE_HAVRE, ROUEN, _actor
 
@@ -180,10 +180,8 @@ def test_a_replayed_letter_is_a_creation_once_the_demand_is_deleted(
 
 @pytest.fixture()
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    e = make_engine(f"sqlite:///{tmp_path / 'stats.db'}")
-    migrate(e)
-    yield e
-    e.dispose()
+    with migrated_sqlite(tmp_path / "stats.db") as e:
+        yield e
 
 
 def test_the_statistics_fold_refuses_the_takeover_too(codec: Any, engine: Engine) -> None:

@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from dispatch import renewal
-from hub.core.db import make_engine, migrate
 from hub.core.errors import InputError
 from hub.domain.decisions import (
     ATTRIBUTED,
@@ -46,6 +45,7 @@ from hub.stores.cotation.store import DeclarationStore
 from hub.stores.statistics.store import StatisticsStore
 from hub.stores.statistics.tables import stat_demandes
 from tests.support.demandes import demande_event, new_num_unique
+from tests.support.sqlite_db import migrated_sqlite
 from tests.unit.test_change_authorship import Rig
 from tests.unit.test_clock import ROUEN, _actor
 
@@ -273,10 +273,8 @@ def test_the_reasons_are_domain_refusals_exported_at_zero() -> None:
 
 @pytest.fixture()
 def engine(tmp_path: Path) -> Iterator[Engine]:
-    e = make_engine(f"sqlite:///{tmp_path / 'stats.db'}")
-    migrate(e)
-    yield e
-    e.dispose()
+    with migrated_sqlite(tmp_path / "stats.db") as e:
+        yield e
 
 
 def test_the_statistics_fold_refuses_them_too(codec: Any, engine: Engine) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,24 +22,21 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, select, update
 
 from dispatch import renewal
-from hub.core.db import make_engine, migrate
 from hub.domain.decisions import ATTRIBUTED, LATE_REACTIVATION, cycle_start, reactivation_limit
 from hub.services.statistics_folder import Folder, Record
 from hub.stores.cotation.store import DeclarationStore
 from hub.stores.statistics.store import StatisticsStore
 from hub.stores.statistics.tables import stat_demandes
 from tests.support.demandes import new_num_unique
+from tests.support.sqlite_db import migrated_sqlite
 from tests.unit.test_change_authorship import Rig
 from tests.unit.test_reactivation_limit import _ev, _ms
 
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    path: Path = tmp_path_factory.mktemp("revival") / "stats.db"
-    e = make_engine(f"sqlite:///{path}")
-    migrate(e)
-    yield e
-    e.dispose()
+    with migrated_sqlite(tmp_path_factory.mktemp("revival") / "stats.db") as e:
+        yield e
 
 
 class Fold:
