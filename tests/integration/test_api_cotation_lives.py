@@ -109,6 +109,16 @@ def shared_api(worker: Any, settings: HubSettings) -> Iterator[tuple[TestClient,
     engine.dispose()
 
 
+
+def _a_held_demand(client: TestClient, engine: Engine, actor_service: Any,
+                   settings: HubSettings, worker: Any) -> tuple[Caller, str]:  # fmt: skip
+    """A landlord over Darnétal and a new demand of its territory, delivered to it."""
+    landlord = _caller(engine, actor_service, "bailleur", [DARNETAL])
+    num = new_num_unique()
+    _submit(client, landlord, example_event(num, DARNETAL))
+    _feed(settings, landlord, num, worker, ["DEMANDE"])
+    return landlord, num
+
 def test_a_new_demand_after_a_deletion_inherits_no_declaration(
         api: tuple[TestClient, Engine], worker: Any, actor_service: Any,
         settings: HubSettings) -> None:  # fmt: skip
@@ -162,10 +172,7 @@ def test_a_past_date_counts_no_declaration_recorded_since(
         api: tuple[TestClient, Engine], worker: Any, actor_service: Any,
         settings: HubSettings) -> None:  # fmt: skip
     client, engine = api
-    landlord = _caller(engine, actor_service, "bailleur", [DARNETAL])
-    num = new_num_unique()
-    _submit(client, landlord, example_event(num, DARNETAL))
-    _feed(settings, landlord, num, worker, ["DEMANDE"])
+    landlord, num = _a_held_demand(client, engine, actor_service, settings, worker)
     day = _declare(client, landlord, num)["dateDeclaration"]
     past = (real_dt.date.fromisoformat(day) - real_dt.timedelta(days=1)).isoformat()
     assert DECLARED in _met(_cotation(client, landlord, num, day)["cotations"])
@@ -179,10 +186,7 @@ def test_a_radiated_demand_has_no_score(
         api: tuple[TestClient, Engine], worker: Any, actor_service: Any,
         settings: HubSettings) -> None:  # fmt: skip
     client, engine = api
-    landlord = _caller(engine, actor_service, "bailleur", [DARNETAL])
-    num = new_num_unique()
-    _submit(client, landlord, example_event(num, DARNETAL))
-    _feed(settings, landlord, num, worker, ["DEMANDE"])
+    landlord, num = _a_held_demand(client, engine, actor_service, settings, worker)
     assert _cotation(client, landlord, num)["cotations"]  # scored while active
     active = _similaires(client, landlord, num)
     assert [e["cotation"]["total"] for e in active["epcis"]]  # and compared while active
