@@ -4,7 +4,7 @@
 *deadline* is the anniversary of its cycle's start — the renewal date the state keeps
 (a snapshot's ``demandeLogement/renouvellement/dateRenouvellement``, never moved back; a
 ``REN`` without it, or a reactivation past the deadline: that event's Paris day), else
-``dateCreationDemande`` (29 February gives 28 February; :mod:`dispatch.renewal`). Its
+``dateCreationDemande`` (29 February gives 28 February; :mod:`hub.domain.renewal`). Its
 thresholds, each a notice sent once:
 
 * ``renouvellement_m-2`` / ``renouvellement_m-1``: the deadline minus 2 / 1 months
@@ -74,7 +74,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from dispatch.cotation import COTATION, Scoring, covers, paris_day, scored_on
 from dispatch.dueindex import PREFIX, due_in_store, entry_key, marker, misplaced, parse
-from dispatch.renewal import (
+from hub.core.errors import ConfigError
+from hub.domain.decisions import Decision, Delivery
+from hub.domain.delais import DelaiTable
+from hub.domain.renewal import (
     CREATIONS,
     ONE_DAY,
     add_months,
@@ -88,9 +91,6 @@ from dispatch.renewal import (
     schedule,
     shifted,
 )
-from hub.core.errors import ConfigError
-from hub.domain.decisions import Decision, Delivery
-from hub.domain.delais import DelaiTable
 from hub.domain.state import DemandeState, wished_communes
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ class Deadlines:
     def carry(self, prior: DemandeState | None, state: DemandeState, occurred_at: int,
               geography: Geography | None) -> tuple[DemandeState, bool]:  # fmt: skip
         """``state`` (just decided from an event) with what the clock kept in ``prior``:
-        the cycle's renewal date (:func:`dispatch.renewal.renewal_tokens`), the notices of
+        the cycle's renewal date (:func:`hub.domain.renewal.renewal_tokens`), the notices of
         the same cycle, the cotation clock (moved to the event's Paris day when later,
         with a scoring: the day its record is scored on), the délai flag when ``true`` —
         replaced by the SNE's indicator when the snapshot has one (a ``false`` is the

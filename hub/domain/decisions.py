@@ -65,14 +65,13 @@ producer, older records) the event's snapshot replaces the stored one, as ever.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from hub.core.errors import InputError, InvalidNumUniqueError
+from hub.domain import renewal
 from hub.domain.authorship import check_author, registered_by
 from hub.domain.carriable import check_carriable
 from hub.domain.matching import TerritoryIndex
@@ -162,44 +161,13 @@ ATTRIBUTED = "demande_attribuee"
 REACTIVATION_MONTHS = 18
 #: the radiation motives :func:`check_revival` reads
 NON_RENEWAL, ATTRIBUTION = "RADREN", "RADATT"
-_PARIS = ZoneInfo("Europe/Paris")
-_RENEWED = "renouvellement:"  # the token dispatch.renewal keeps in noticesSent
-
-
-def _day(value: Any) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(str(value).strip(" \t\r\n")[:10]) if value else None
-    except ValueError:
-        return None
-
-
-def _months_later(day: dt.date, months: int) -> dt.date:
-    """``day`` plus ``months`` months, clamped to the month's last day (29 February
-    gives 28 February); ``date.max`` past the calendar."""
-    y, m = divmod(day.year * 12 + day.month - 1 + months, 12)
-    if y > dt.date.max.year:
-        return dt.date.max
-    return dt.date(y, m + 1, min(day.day, calendar.monthrange(y, m + 1)[1]))
 
 
 def cycle_start(state: DemandeState) -> dt.date | None:
-    """The start of ``state``'s renewal cycle, as :mod:`dispatch.renewal` reckons it (the
-    worker's clock, which keeps the cycle's renewal date in the ``renouvellement:<day>``
-    token of ``noticesSent``): the kept date — unless before the creation, then the
-    creation —, else (a state stored before the token existed) the snapshot's renewal
-    date, else ``dateCreationDemande``; None when none is readable. (Written again here:
-    the domain stands below dispatch; tests/unit/test_reactivation_limit.py holds them
-    together.)"""
-    inner = (state.demande or {}).get("demandeLogement") or {}
-    created = _day(inner.get("dateCreationDemande"))
-    for token in state.notices_sent:
-        if token.startswith(_RENEWED):  # an inferred date reads as its first ten characters
-            kept = _day(token[len(_RENEWED) :][:10])
-            if kept is not None and (created is None or kept >= created):
-                return kept
-            return created
-    own = _day((inner.get("renouvellement") or {}).get("dateRenouvellement"))
-    return own or created
+    """The start of ``state``'s renewal cycle as the worker's clock reckons it
+    (:func:`hub.domain.renewal.renewal_day`, the date kept in ``noticesSent``), else its
+    ``dateCreationDemande``; None when none is readable."""
+    return renewal.renewal_day(state.demande, state.notices_sent) or renewal.created(state.demande)
 
 
 def radiation_motive(demande: dict[str, Any] | None) -> str | None:
@@ -212,12 +180,7 @@ def radiation_motive(demande: dict[str, Any] | None) -> str | None:
 def reactivation_limit(start: dt.date) -> dt.date:
     """The last day a demand radiated for non-renewal whose cycle started on ``start`` may
     be reactivated: ``start`` + 18 months (same day of the month, clamped), included."""
-    return _months_later(start, REACTIVATION_MONTHS)
-
-
-def paris_day(ms: int) -> dt.date:
-    """The Europe/Paris day of an epoch-ms instant."""
-    return dt.datetime.fromtimestamp(ms / 1000, _PARIS).date()
+    return renewal.shifted(start, REACTIVATION_MONTHS) or dt.date.max
 
 
 def check_revival(
@@ -243,7 +206,7 @@ def check_revival(
     if motive != NON_RENEWAL or start is None:
         return
     limit = reactivation_limit(start)
-    day = paris_day(occurred_at)
+    day = renewal.paris_day(occurred_at)
     if day > limit:
         raise InputError(
             f"reactivation on {day.isoformat()} of a demand radiated for non-renewal "

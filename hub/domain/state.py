@@ -45,7 +45,7 @@ class DemandeState:
     #: renewal notices sent for the current cycle, ``"<deadline>:<code>"``
     #: (dispatch.deadlines; a REN starts a new cycle: dispatch.deadlines.carry), and the
     #: clock's tokens: ``"cotation:<day>"`` (dispatch.cotation), ``"renouvellement:<day>"``
-    #: the cycle's renewal date (dispatch.renewal)
+    #: the cycle's renewal date (hub.domain.renewal)
     notices_sent: tuple[str, ...] = ()
     #: past the délai anormalement long: None unknown; set by the hub at the crossing or by
     #: the SNE's indicator (which wins); ``delai_source`` says which ("hub" or "sne")

@@ -42,7 +42,6 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dispatch.letters import check_key, screen
-from dispatch.renewal import renewal_tokens
 from hub.core.errors import HubError, InputError
 from hub.domain.cotation import Grilles, SeuilsQuartiles, score, shipped_grids
 from hub.domain.cotation.faits import parse_date
@@ -55,6 +54,7 @@ from hub.domain.decisions import (
     validate_event,
 )
 from hub.domain.geo import Geography, get_geography
+from hub.domain.renewal import renewal_tokens
 from hub.domain.state import DemandeState
 from hub.domain.statistics import SEUIL_SECRET
 from hub.domain.statistics_facts import Mark, applies, event_date, fait_of
@@ -227,7 +227,7 @@ class Folder:
         event: dict[str, Any], active: bool, live: bool, was_active: bool, kept: str | None
     ) -> tuple[str, dt.date | None]:
         """The renewal cycle of the demand after ``event`` as the dispatch worker reckons
-        it: the renewal token its clock keeps (:func:`dispatch.renewal.renewal_tokens`,
+        it: the renewal token its clock keeps (:func:`hub.domain.renewal.renewal_tokens`,
         ``''`` for none) and the cycle's start (:func:`hub.domain.decisions.cycle_start`).
         The demand as folded before: ``live`` (a demand, not a deletion marker nor never
         folded), ``was_active``, the token ``kept`` (None: unknown, a row written before

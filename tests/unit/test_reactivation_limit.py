@@ -28,8 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from dispatch import renewal
 from hub.core.errors import InputError
+from hub.domain import renewal
 from hub.domain.decisions import (
     ATTRIBUTED,
     LATE_REACTIVATION,
@@ -179,7 +179,7 @@ DAYS = st.dates(dt.date(2000, 1, 1), dt.date(2190, 12, 31))
        again=st.one_of(st.none(), DAYS))  # fmt: skip
 def test_the_cycle_is_the_clocks(created: dt.date, renewed: dt.date | None,
                                  kept: dt.date | None, again: dt.date | None) -> None:  # fmt: skip
-    """cycle_start and the limit agree with dispatch.renewal (read, not imported by the
+    """cycle_start and the limit agree with hub.domain.renewal (read, not imported by the
     domain) on radiated states as the worker stores them: the radiation's renewal token
     decided by the clock (renewal_tokens) from a prior keeping ``kept``, the radiation's
     snapshot carrying ``again`` or no renewal date (never one before the creation)."""

@@ -25,11 +25,11 @@ from lxml import etree
 from connectors.files.disfile import render_batch
 from connectors.files.inbox import PUBLISHED, REJECTED, examine, list_ready
 from connectors.ingress.publishing import check_raw
-from dispatch.renewal import parse_day
 from hub.cli import main
 from hub.core.errors import InputError
 from hub.domain.carriable import day_problem
 from hub.domain.cotation.faits import parse_date
+from hub.domain.renewal import parse_day
 from schemas import get_codec
 from tests.support.auditj_grammar import NS, Gen, document, load
 from tests.support.auditj_reader import compare, demande_of, flags, prune

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, update
 
-from dispatch import renewal
+from hub.domain import renewal
 from hub.domain.decisions import ATTRIBUTED, LATE_REACTIVATION, cycle_start, reactivation_limit
 from hub.services.statistics_folder import Folder, Record
 from hub.stores.cotation.store import DeclarationStore

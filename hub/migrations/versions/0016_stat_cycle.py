@@ -7,7 +7,7 @@ the radiated state it holds: a ``REN`` sent after the 18 months carrying its own
 date was refused by the worker and folded active by the statistics.
 
 ``stat_demandes`` gains ``renouvellement`` (the renewal token the worker's clock keeps
-after the demand's last folded event, :func:`dispatch.renewal.renewal_tokens`; ``''``
+after the demand's last folded event, :func:`hub.domain.renewal.renewal_tokens`; ``''``
 when it keeps none) and ``debut_cycle`` (the cycle's start as the worker reckons it,
 :func:`hub.domain.decisions.cycle_start`: that renewal date, else the creation date).
 
