@@ -128,6 +128,10 @@ class GroupOffsets:
                 isolation_level="read_committed",
                 auto_offset_reset="none",
                 max_partition_fetch_bytes=64 << 10,
+                # a read over offsets that hold no committed record returns nothing: the
+                # broker holds each such fetch this long (500 ms by default, per partition
+                # probed one after the other: 2 s a refresh over 4 partitions)
+                fetch_max_wait_ms=100,
                 request_timeout_ms=int(self.timeout_s * 1000),
             )
             await probe.start()

@@ -14,9 +14,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from hub.core import topics
+from hub.core.backoff import Backoff
 from hub.core.errors import TransientError
 from hub.core.kafka.client import client_options, start_client
 from hub.core.settings import HubSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +149,40 @@ class _NotYetKnown(logging.Filter):
         return not (expected and bool(args) and args[0] in self.names)
 
 
+#: how long ``_create_missing`` retries a retriable broker error (a node not ready yet,
+#: a request timed out on a loaded broker) before it gives up with a TransientError
+CREATE_RETRY_S = 30.0
+_CREATE_BACKOFF = Backoff(initial_s=0.2, max_s=2.0)
+
+
 async def _create_missing(settings: HubSettings, specs: list[TopicSpec]) -> list[str]:
-    """Create the topics of ``specs`` the broker lacks; return their names."""
+    """Create the topics of ``specs`` the broker lacks; return their names. A retriable
+    Kafka error (``KafkaError.retriable``: node not ready, request timed out, connection
+    lost) is retried with the hub's back-off for :data:`CREATE_RETRY_S`, then raised as
+    a :class:`~hub.core.errors.TransientError` naming it; others are raised at once.
+
+    Why: one metadata request failing on a broker busy for a moment (seen in CI: the
+    listing of topics before an actor's registration) made the whole registration fail,
+    although a second request a moment later is answered."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + CREATE_RETRY_S
+    for delay in _CREATE_BACKOFF.delays():
+        try:
+            return await _create_missing_once(settings, specs)
+        except KafkaError as exc:
+            if not exc.retriable:
+                raise
+            if loop.time() + delay > deadline:
+                raise TransientError(
+                    f"Kafka did not create the topics {sorted(s.name for s in specs)} "
+                    f"within {CREATE_RETRY_S:g}s: {type(exc).__name__}"
+                ) from exc
+            log.info("topic creation: %s, retried in %.1fs", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable: delays() never ends")
+
+
+async def _create_missing_once(settings: HubSettings, specs: list[TopicSpec]) -> list[str]:
     async with _admin(settings) as admin:
         existing = set(await admin.list_topics())
         new = [
