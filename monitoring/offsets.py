@@ -50,6 +50,8 @@ class GroupOffsets:
         self._known: set[str] = set()
         #: a committed read of one input partition at a time (:meth:`first_record`)
         self._probe: AIOKafkaConsumer | None = None
+        #: set by :meth:`stop`: no client is opened any more
+        self._stopped = False
 
     async def read(self, partitions: Collection[Partition]
                    ) -> dict[Partition, Offsets] | None:  # fmt: skip
@@ -59,12 +61,17 @@ class GroupOffsets:
         records below it are gone, so nothing waits there (retention, DeleteRecords)."""
         if not partitions:
             return {}
+        if self._stopped:
+            return None
         try:
             return await asyncio.wait_for(self._read(partitions), self.timeout_s)
         except Exception as exc:  # unreachable, timed out, coordinator moving: silent
             log.info("consumer group offsets not read (%s: %s)", type(exc).__name__, exc)
             await self.close()  # connect afresh next time
             return None
+        finally:
+            if self._stopped:  # stopped while this reading opened a client
+                await self.close()
 
     async def _read(self, partitions: Collection[Partition]
                     ) -> dict[Partition, Offsets]:  # fmt: skip
@@ -110,6 +117,8 @@ class GroupOffsets:
         removed (retention, DeleteRecords). None when the broker did not answer within the
         timeout. A read past the log's end is an error (None), never a jump: an offset
         reset would claim records absent."""
+        if self._stopped:
+            return None
         try:
             return await asyncio.wait_for(self._first_record(partition, start, end),
                                           self.timeout_s)  # fmt: skip
@@ -118,6 +127,9 @@ class GroupOffsets:
                      type(exc).__name__, exc)  # fmt: skip
             await self._close_probe()
             return None
+        finally:
+            if self._stopped:  # stopped while this probe opened its client
+                await self._close_probe()
 
     async def _first_record(self, partition: Partition, start: int, end: int) -> Probed:
         if self._probe is None:
@@ -159,6 +171,13 @@ class GroupOffsets:
                 await asyncio.wait_for(probe.stop(), self.timeout_s)
             except Exception as exc:
                 log.debug("probe client not closed cleanly: %r", exc)
+
+    async def stop(self) -> None:
+        """Close the clients for good (the worker stopping): later readings answer None
+        without connecting. A client left open keeps its tasks waiting on the loop, and
+        faust's worker then waits a second for them before it exits."""
+        self._stopped = True
+        await self.close()
 
     async def close(self) -> None:
         await self._close_probe()

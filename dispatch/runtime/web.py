@@ -38,6 +38,12 @@ def install_monitoring(
         timeout_s=min(5.0, settings.monitoring.broker_unreachable_after_s),
     )
 
+    async def close_offsets(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await offsets.stop()  # its clients, before faust waits for every task left
+
+    # mode types a handler's signal argument with a name mypy does not resolve here
+    app.on_before_shutdown.connect(close_offsets)  # type: ignore[arg-type]
+
     @app.timer(settings.monitoring.refresh_interval_s, name="passerelle-monitoring-refresh")  # type: ignore[untyped-decorator]
     async def refresh() -> None:
         await sensor.refresh(app.consumer, offsets)

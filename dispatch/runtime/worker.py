@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -17,7 +18,7 @@ def run_worker(app: faust.App, loglevel: str) -> None:
     from hub.core.kafka.client import ConnectionNoise
 
     ConnectionNoise.lift()  # the worker's log says every connection it could not make
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker = Worker(app, loglevel=loglevel, quiet=True)
     if not worker.stdout.isatty():
         # faust's start-up spinner writes cursor hide/show codes even to a pipe or a log
         # file (its frames check for a terminal, these two codes do not)
@@ -27,6 +28,23 @@ def run_worker(app: faust.App, loglevel: str) -> None:
     except SystemExit as done:
         _exit_despite_stuck_clients(done)
         raise
+
+
+class Worker(faust.Worker):
+    """faust's worker, whose last step before closing the event loop does not sleep a
+    second whatever is left to do."""
+
+    async def _sentinel_task(self) -> None:
+        """mode runs this last, the service tasks gathered and every task left cancelled,
+        so that their endings and the callbacks they scheduled (connections closing) run
+        before the loop closes: it sleeps 1 s, which every stop of a worker paid. Wait as
+        long at most, for those tasks to end, then one short sleep for their callbacks."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1.0
+        me = asyncio.current_task()
+        while loop.time() < deadline and any(t is not me for t in asyncio.all_tasks()):
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
 
 
 def _exit_despite_stuck_clients(done: SystemExit) -> None:
