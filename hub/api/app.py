@@ -40,6 +40,7 @@ from hub.api import (
 )
 from hub.api.context import ApiContext
 from hub.core.db import make_engine, migrate
+from hub.core.kafka.feed_pool import FeedPages
 from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
 from hub.services.gp_republish import republish_forever
@@ -61,10 +62,12 @@ def build_context(settings: HubSettings, engine: Engine | None = None) -> ApiCon
     migrate(engine)
     publisher = KafkaPublisher(settings)
     gp = GPService(GPStore(engine), publisher)
+    pages = FeedPages(settings)
     return ApiContext(
         settings=settings,
         keys=KeyStore(engine),
-        holders=Holders(engine, settings),
+        holders=Holders(engine, settings, pages),
+        pages=pages,
         publisher=publisher,
         gp=gp,
         cal=CALService(gp),
@@ -83,6 +86,7 @@ def create_app(settings: HubSettings, engine: Engine | None = None) -> FastAPI:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await ctx.publisher.close()
+        await ctx.pages.close()
 
     app = FastAPIOffline(
         title="Passerelle hub API",

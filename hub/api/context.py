@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from hub.core.errors import AuthenticationError, ForbiddenError, InputError
+from hub.core.kafka.feed_pool import FeedPages
 from hub.core.kafka.publisher import KafkaPublisher
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
@@ -28,6 +29,12 @@ class ApiContext:
     gp: GPService
     cal: CALService
     audit: AuditStore
+    #: the process's feed reader (holders, snapshots, the feed route): closed at shutdown
+    pages: FeedPages = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.pages is None:
+            self.pages = self.holders.pages or FeedPages(self.settings)
 
     async def require_holder(self, actor: Actor, num_unique: str) -> None:
         """ForbiddenError unless ``actor`` holds the demand (see :mod:`hub.stores.access.holders`).

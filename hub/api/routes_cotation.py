@@ -125,7 +125,7 @@ class _Cotation:
     """The stores of this module, one per app (built at first use)."""
 
     def __init__(self, ctx: ApiContext) -> None:
-        self.snapshots = LatestSnapshots(ctx.keys.engine, ctx.settings)
+        self.snapshots = LatestSnapshots(ctx.keys.engine, ctx.settings, ctx.pages)
         self.declarations = DeclarationStore(ctx.keys.engine)
         #: the EPCI's quartile thresholds (None: unknown or withheld)
         self.seuils: SeuilsSource = StatisticsStore(ctx.keys.engine).seuils

@@ -16,7 +16,6 @@ from hub.api.models import NUM_UNIQUE, AuditPage, FeedPage, Health
 from hub.api.problems import responses
 from hub.api.recut import recut
 from hub.core.errors import ForbiddenError
-from hub.core.kafka.feed_pages import read_feed_page
 from hub.core.topics import ACTOR_ID_RE
 from hub.domain.actors import Actor
 from hub.stores.access.scope import audit_needs_holding
@@ -47,7 +46,7 @@ async def feed(
     for a wider profile before a downgrade is cut again: :mod:`hub.api.recut`); every one
     carrying personal data is recorded in the audit trail (channel ``api``). 404 if no
     feed exists yet."""
-    page, nxt, end = await read_feed_page(ctx.settings, actor.id, cursor, limit)
+    page, nxt, end = await ctx.pages.read(actor.id, cursor, limit)
     records = [recut(r, actor.profile) for r in page]
     await run_in_threadpool(ctx.audit.record, actor.id, "api", records)
     return FeedPage(records=records, nextCursor=nxt, endCursor=end)

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, delete, select
 from hub.core.db import transient_db_errors
 from hub.core.errors import NotFoundError
 from hub.core.kafka.feed_pages import read_feed_page
+from hub.core.kafka.feed_pool import FeedPages
 from hub.core.settings import HubSettings
 from hub.stores.access.fold import fold_feed
 from hub.stores.cotation.tables import api_snapshot_cursors, api_snapshot_offsets
@@ -38,9 +39,12 @@ _CARRYING = frozenset({"DEMANDE", "COPIE", "RADIATION"})
 
 
 class LatestSnapshots:
-    def __init__(self, engine: Engine, settings: HubSettings) -> None:
+    def __init__(self, engine: Engine, settings: HubSettings,
+                 pages: FeedPages | None = None) -> None:  # fmt: skip
         self.engine = engine
         self.settings = settings
+        #: the process's feed reader (None: a consumer per page)
+        self.pages = pages
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def latest(self, actor_id: str, num_unique: str) -> tuple[dict[str, Any], int] | None:
@@ -63,7 +67,10 @@ class LatestSnapshots:
         if offset is None:
             return None
         try:
-            records, _, _ = await read_feed_page(self.settings, actor_id, int(offset), 1)
+            if self.pages is None:
+                records, _, _ = await read_feed_page(self.settings, actor_id, int(offset), 1)
+            else:
+                records, _, _ = await self.pages.read(actor_id, int(offset), 1)
         except NotFoundError:
             return None
         if not records or records[0]["offset"] != offset or records[0].get("demande") is None:
@@ -78,7 +85,7 @@ class LatestSnapshots:
 
     async def _sync(self, actor_id: str, budget_s: float | None) -> None:
         await fold_feed(self.engine, self.settings, actor_id, api_snapshot_cursors, _fold,
-                        budget_s)  # fmt: skip
+                        budget_s, pages=self.pages)  # fmt: skip
 
 
 def _fold(conn: Connection, actor_id: str, records: list[dict[str, Any]]) -> None:

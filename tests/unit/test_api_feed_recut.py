@@ -72,8 +72,8 @@ def test_get_feed_serves_records_cut_to_the_callers_profile_now(
         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """An actor downgraded to consultant_simple reading its feed from 0 again: the record
     written for it as consultant_sensible comes back cut."""
-    from hub.api import routes_feed
     from hub.api.app import create_app
+    from hub.core.kafka.feed_pool import FeedPages
 
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     engine = make_engine(url)
@@ -85,11 +85,11 @@ def test_get_feed_serves_records_cut_to_the_callers_profile_now(
     written = [{**records["consultant_sensible"], "offset": 0},
                {**records["consultant_simple"], "offset": 1}]  # fmt: skip
 
-    async def page(settings: Any, actor_id: str, cursor: int, limit: int) -> Any:
+    async def page(self: Any, actor_id: str, cursor: int, limit: int) -> Any:
         assert actor_id == actor.id
         return written[cursor : cursor + limit], len(written), len(written)
 
-    monkeypatch.setattr(routes_feed, "read_feed_page", page)
+    monkeypatch.setattr(FeedPages, "read", page)
     settings = HubSettings(home=tmp_path, database=DatabaseSettings(url=SecretStr(url)))
     with TestClient(create_app(settings, engine)) as client:
         r = client.get("/feed?cursor=0", headers={"Authorization": f"Bearer {key}"})

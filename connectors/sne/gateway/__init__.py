@@ -110,6 +110,8 @@ class Gateway:
                 await self._republisher
             self._republisher = None
         await self.publisher.close()
+        if self.authz.holders.pages is not None:
+            await self.authz.holders.pages.close()
 
     async def handle(self, req: Request) -> dict[str, Any]:
         actor = await self.authz.authenticate(req)

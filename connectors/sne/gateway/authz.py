@@ -55,6 +55,7 @@ from connectors.sne.soap import Request, SoapFault
 from hub.core import xmlsafe
 from hub.core.db import make_engine, migrate
 from hub.core.errors import AuthenticationError, ForbiddenError
+from hub.core.kafka.feed_pool import FeedPages
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.domain.rights import require_cal_author, require_demand_writer
@@ -121,7 +122,7 @@ class SoapAuthorizer:
             settings.private_dir(settings.home)
             engine = make_engine(settings.database_url)
             migrate(engine)
-        return cls(KeyStore(engine), Holders(engine, settings))
+        return cls(KeyStore(engine), Holders(engine, settings, FeedPages(settings)))
 
     async def authenticate(self, req: Request) -> Actor:
         """The caller's actor, from its Bearer header or its UsernameToken."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from hub.core import topics
@@ -18,32 +18,41 @@ from hub.core.kafka.reader import read_partitions, standalone_consumer
 from hub.core.settings import HubSettings
 from schemas import get_codec
 
+#: (records, each with its ``offset``; next offset; end offset)
+Page = tuple[list[dict[str, Any]], int, int]
+
 
 async def read_feed_page(
     settings: HubSettings, actor_id: str, offset: int, limit: int, timeout_s: float = 10.0
-) -> tuple[list[dict[str, Any]], int, int]:
+) -> Page:
     """(records from ``offset`` on, at most ``limit``; next offset; end offset) of the
-    actor's single-partition feed. Each record carries its ``offset``."""
-    codec = get_codec()
+    actor's single-partition feed. Each record carries its ``offset``. One consumer for
+    this page: a long-lived process reads through :class:`hub.core.kafka.feed_pool.FeedPages`."""
     topic = topics.feed_topic(actor_id)
     try:
         async with standalone_consumer(settings, "api-feed", timeout_s=timeout_s) as consumer:
             if not await topic_partitions(consumer, topic):
                 raise NotFoundError(f"no feed yet for actor {actor_id!r}")
-            tp = TopicPartition(topic, 0)
-            begin = (await consumer.beginning_offsets([tp]))[tp]
-            end = (await consumer.end_offsets([tp]))[tp]
-            start = max(offset, begin)
-            stop = min(end, start + limit)
-            records: list[dict[str, Any]] = []
-            if start >= stop:
-                return records, max(start, min(offset, end)), end
-            async for m in read_partitions(consumer, {tp: start}, ends={tp: stop},
-                                           timeout_s=timeout_s):  # fmt: skip
-                rec = codec.decode_as(m.value, "FeedRecord")
-                rec["offset"] = m.offset
-                records.append(rec)
-            # read to ``stop``: a transaction marker at the end is not read again
-            return records, stop, end
+            return await page_from(consumer, TopicPartition(topic, 0), offset, limit, timeout_s)
     except KafkaError as exc:
         raise TransientError(f"feed read failed: {type(exc).__name__}") from None
+
+
+async def page_from(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int, limit: int,
+                    timeout_s: float) -> Page:  # fmt: skip
+    """The page of ``tp`` (an existing feed partition) from ``offset``, read with
+    ``consumer`` (started; its assignment is replaced when records are read)."""
+    codec = get_codec()
+    begin = (await consumer.beginning_offsets([tp]))[tp]
+    end = (await consumer.end_offsets([tp]))[tp]
+    start = max(offset, begin)
+    stop = min(end, start + limit)
+    records: list[dict[str, Any]] = []
+    if start >= stop:
+        return records, max(start, min(offset, end)), end
+    async for m in read_partitions(consumer, {tp: start}, ends={tp: stop}, timeout_s=timeout_s):
+        rec = codec.decode_as(m.value, "FeedRecord")
+        rec["offset"] = m.offset
+        records.append(rec)
+    # read to ``stop``: a transaction marker at the end is not read again
+    return records, stop, end

@@ -32,6 +32,7 @@ from sqlalchemy import Connection, Engine, Table, select, update
 from hub.core.db import dialect_insert, transient_db_errors, write_transaction
 from hub.core.errors import NotFoundError
 from hub.core.kafka.feed_pages import read_feed_page
+from hub.core.kafka.feed_pool import FeedPages
 from hub.core.settings import HubSettings
 
 PAGE = 2000
@@ -41,16 +42,22 @@ Apply = Callable[[Connection, str, list[dict[str, Any]]], None]
 
 
 async def fold_feed(engine: Engine, settings: HubSettings, actor_id: str, cursors: Table,
-                    apply: Apply, budget_s: float | None = None) -> bool:  # fmt: skip
+                    apply: Apply, budget_s: float | None = None, *,
+                    pages: FeedPages | None = None) -> bool:  # fmt: skip
     """Fold the actor's feed from the stored cursor (module doc); True when the fold
-    reached the feed's end (or there is no feed), False when ``budget_s`` ran out first."""
+    reached the feed's end (or there is no feed), False when ``budget_s`` ran out first.
+    Pages are read through ``pages`` when given (a long-lived process), else with a
+    consumer per page."""
     deadline = None if budget_s is None else time.monotonic() + budget_s
     with transient_db_errors(), engine.connect() as conn:
         cursor = conn.execute(select(cursors.c.next_offset).where(
             cursors.c.actor_id == actor_id)).scalar_one_or_none() or 0  # fmt: skip
     while True:
         try:
-            records, nxt, end = await read_feed_page(settings, actor_id, int(cursor), PAGE)
+            if pages is None:
+                records, nxt, end = await read_feed_page(settings, actor_id, int(cursor), PAGE)
+            else:
+                records, nxt, end = await pages.read(actor_id, int(cursor), PAGE)
         except NotFoundError:
             return True
         if not records and nxt <= cursor:

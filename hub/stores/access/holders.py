@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, delete, select, text
 
 from hub.core.db import dialect_insert, transient_db_errors, write_transaction
 from hub.core.errors import ForbiddenError
+from hub.core.kafka.feed_pool import FeedPages
 from hub.core.settings import HubSettings
 from hub.stores.access.fold import fold_feed
 from hub.stores.access.scope import claimed
@@ -49,9 +50,12 @@ _CLAIM_LOCKS = 0x636C_6D00  # "clm"
 
 
 class Holders:
-    def __init__(self, engine: Engine, settings: HubSettings) -> None:
+    def __init__(self, engine: Engine, settings: HubSettings,
+                 pages: FeedPages | None = None) -> None:  # fmt: skip
         self.engine = engine
         self.settings = settings
+        #: the process's feed reader (None: a consumer per page, for one-shot users)
+        self.pages = pages
         # one catch-up per actor at a time in this process: not for correctness (the fold
         # locks the actor's cursor row, across processes), so that concurrent requests of
         # one actor wait for one read of its feed instead of each reading the same page
@@ -111,7 +115,7 @@ class Holders:
     async def _sync(self, actor_id: str, budget_s: float | None) -> bool:
         """True when the fold reached the feed's end (or there is no feed)."""
         return await fold_feed(self.engine, self.settings, actor_id, api_feed_cursors,
-                               self._fold, budget_s)  # fmt: skip
+                               self._fold, budget_s, pages=self.pages)  # fmt: skip
 
     def _fold(self, conn: Connection, actor_id: str, records: list[dict[str, Any]]) -> None:
         held: dict[str, bool] = {}
