@@ -21,6 +21,7 @@ show as ``'hub audit record'`` (:func:`plain_help`, applied to every command).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
@@ -106,6 +107,14 @@ def error_message(exc: BaseException) -> str | None:
     return message
 
 
+def one_line(text: str, limit: int = 500) -> str:
+    """``text`` as one printable line (a file name may hold a newline): control
+    characters escaped, cut at ``limit`` characters."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _quiet_broken_pipe() -> None:
     """The reader of stdout went away (``| head``): send what is left to /dev/null, so
     the interpreter's flush at exit does not fail again with "Exception ignored ...
@@ -179,6 +188,51 @@ class HubGroup(click.Group):
             raise click.ClickException(message) from None
 
 
+#: the subcommands of ``hub``, each imported when it is named: name -> (module, attribute,
+#: modules adding subcommands to it). A command loads only what it runs (the whole command
+#: line took ~0.8 s of CPU to import, for every command); ``hub --help`` loads them all.
+#: ``hub db`` registers itself on :data:`main` (hub.cli.db).
+_COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "stack": ("hub.cli.stack", "stack", ()),
+    "actors": ("hub.cli.actors", "actors", ("hub.cli.actor_kafka", "hub.cli.api")),
+    "publish": ("hub.cli.publish", "publish", ()),
+    "feed": ("hub.cli.feed", "feed", ()),
+    "worker": ("hub.cli.worker", "worker", ()),
+    "demo": ("hub.cli.demo", "demo", ()),
+    "files": ("hub.cli.files", "files", ()),
+    "api": ("hub.cli.api", "api", ()),
+    "audit": ("hub.cli.api", "audit", ("hub.cli.audit_record",)),
+    "deliver": ("hub.cli.api", "deliver", ()),
+    "sne-simulator": ("hub.cli.sne", "sne_simulator", ()),
+    "soap-gateway": ("hub.cli.sne", "soap_gateway", ()),
+    "sne-poll": ("hub.cli.sne", "sne_poll", ()),
+    "dlq": ("hub.cli.dlq", "dlq", ()),
+    "purge": ("hub.cli.purge", "purge", ()),
+    "gp": ("hub.cli.gp", "gp", ()),
+    "status": ("hub.cli.status", "status", ()),
+    "clock": ("hub.cli.clock", "clock", ()),
+    "stats": ("hub.cli.stats", "stats", ()),
+    "db": ("hub.cli.db", "db", ()),
+}
+
+
+class _LazyHubGroup(HubGroup):
+    """:data:`main`: its subcommands are imported when named (:data:`_COMMANDS`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(_COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in _COMMANDS:
+            module, attr, extras = _COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attr)
+            for extra in extras:
+                importlib.import_module(extra)
+            self.add_command(command, cmd_name)
+            plain_help(command)
+        return super().get_command(ctx, cmd_name)
+
+
 #: which install runs, for two clones or a venv beside a global install
 _VERSION = (
     "%(prog)s, version %(version)s, from "
@@ -186,7 +240,7 @@ _VERSION = (
 )
 
 
-@click.group(cls=HubGroup)
+@click.group(cls=_LazyHubGroup)
 @click.version_option(package_name="passerelle", prog_name="hub", message=_VERSION)
 @click.option("-v", "--verbose", count=True, help="More logs (-v info, -vv debug).")
 def main(verbose: int) -> None:
@@ -237,47 +291,4 @@ def plain_help(command: click.Command) -> None:
             plain_help(sub)
 
 
-def _register() -> None:
-    from hub.cli.actor_kafka import kafka_config as _kafka_config  # noqa: F401 (actors)
-    from hub.cli.actors import actors
-    from hub.cli.api import COMMANDS as api_commands
-    from hub.cli.audit_record import record as _audit_record  # noqa: F401 (hub audit record)
-    from hub.cli.clock import clock
-    from hub.cli.db import db as _db  # noqa: F401 (hub db: registers itself on main)
-    from hub.cli.demo import demo
-    from hub.cli.dlq import dlq
-    from hub.cli.feed import feed
-    from hub.cli.files import files
-    from hub.cli.gp import gp
-    from hub.cli.publish import publish
-    from hub.cli.purge import purge
-    from hub.cli.sne import sne_poll, sne_simulator, soap_gateway
-    from hub.cli.stack import stack
-    from hub.cli.stats import stats
-    from hub.cli.status import status
-    from hub.cli.worker import worker
-
-    for command in (
-        stack,
-        actors,
-        publish,
-        feed,
-        worker,
-        demo,
-        files,
-        *api_commands,
-        sne_simulator,
-        soap_gateway,
-        sne_poll,
-        dlq,
-        purge,
-        gp,
-        status,
-        clock,
-        stats,
-    ):
-        main.add_command(command)
-    plain_help(main)
-
-
-_register()
+plain_help(main)

@@ -4,7 +4,7 @@ Never prints a letter's payload unless asked (``show --payload``): it may hold p
 data. Reason codes and messages are safe by contract (DeadLetter.message), but anyone may
 write to hub.dlq: every text taken from a record (key, reason, topics, messages, the
 decoded payload) is printed with its control characters escaped, as ``hub publish`` does
-(:func:`hub.cli.publish.one_line`), so one letter is one line and nothing a record holds
+(:func:`hub.cli.one_line`), so one letter is one line and nothing a record holds
 reaches the terminal as a command.
 """
 
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hub.cli.publish import one_line
+from hub.cli import one_line
 from hub.core.errors import InputError
 from hub.core.settings import get_settings
 

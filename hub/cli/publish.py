@@ -46,17 +46,10 @@ from connectors.ingress.checking import SLICE_BYTES, Checker, default_jobs
 from connectors.ingress.publish_files import Published, Validated, publish_spool, validate_files
 from connectors.ingress.publishing import InputLimits, input_bytes
 from connectors.ingress.spool import Spool, spool_dir
+from hub.cli import one_line
 from hub.cli.progress import progress_meter
 from hub.core.errors import HubError
 from hub.core.settings import get_settings
-
-
-def one_line(text: str, limit: int = 500) -> str:
-    """``text`` as one printable line (a file name may hold a newline): control
-    characters escaped, cut at ``limit`` characters."""
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _report(where: str, message: str) -> None:

@@ -32,9 +32,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from hub.core.backoff import Backoff
 from hub.core.errors import ConfigError, TransientError
@@ -42,6 +40,9 @@ from hub.core.settings import HubSettings, get_settings
 from schemas import get_codec
 from schemas.confluent import IDS, schema_fingerprint
 from schemas.registry import SchemaRegistry
+
+if TYPE_CHECKING:  # imported where a client is made: every hub command installs the
+    import httpx  # resolver (hub.cli.main), few ever call a registry
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class RegistryClient:
     def __init__(
         self, url: str, *, timeout_s: float = 5.0, transport: httpx.BaseTransport | None = None
     ) -> None:
+        import httpx
+
         self.url = url.rstrip("/")
         self._http = httpx.Client(
             base_url=self.url,
@@ -97,6 +100,8 @@ class RegistryClient:
         return text
 
     def _call(self, method: str, path: str, body: Any, *, missing_ok: bool = False) -> Any | None:
+        import httpx
+
         try:
             resp = self._http.request(
                 method, path, json=body, headers={"Content-Type": CONTENT_TYPE}
