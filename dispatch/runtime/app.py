@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 import faust
+from faust.tables import TableManager
 from mode import CrashingSupervisor
 
 from dispatch.actors_loader import load_actors
@@ -61,6 +62,18 @@ def _settled(app: faust.App, sensor: Any, stats: Any, events: Any) -> None:
     log.debug("dispatch batch: %s", stats)
 
 
+class DeclaredTables(TableManager):
+    """faust's table manager, without the second its start sleeps first (for tables an
+    app would declare once started: the conductor subscribes to nothing until then, so
+    every worker start waited it). :func:`create_app` declares the app's one table before
+    the worker starts; a table declared later is refused ("Too late to add tables")."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
     k = settings.kafka
     opts = producer_options(settings)
@@ -97,6 +110,7 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         broker_credentials=faust_credentials(settings),  # SASL/SCRAM when configured
         broker_session_timeout=settings.worker.session_timeout_s,
         broker_heartbeat_interval=settings.worker.heartbeat_interval_s,
+        TableManager=DeclaredTables,
     )
     # before anything below touches app.transport (faust would build its own)
     install_transport(app, RuntimeConfig(
