@@ -18,6 +18,7 @@ from typing import Any
 from hub.domain.actors import Actor
 from hub.domain.decisions import CREATIONS
 from hub.domain.geo import Geography
+from hub.domain.matching import whole_of_parts
 from reliability.ledger import in_scope
 
 
@@ -36,10 +37,13 @@ def demand_of(event: dict[str, Any]) -> Demand:
                   tuple(lr.get("listeTypeLogement") or ()))  # fmt: skip
 
 
-def actor_keys(actor: Actor) -> set[str]:
+def actor_keys(actor: Actor, geo: Geography) -> set[str]:
+    """The keys of the hub's matching (hub.domain.matching): ``w:`` of the whole commune
+    of a part an actor is registered on."""
     f = actor.filters
     return ({f"c:{c}" for c in f.communes} | {f"e:{e}" for e in f.epcis}
-            | {f"d:{d}" for d in f.departements})  # fmt: skip
+            | {f"d:{d}" for d in f.departements}
+            | {f"w:{w}" for w in whole_of_parts(f.communes, geo)})  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -69,7 +73,6 @@ class Stock:
         return len(self.by_num)
 
 
-
 class Scope:
     """Who among ``actors`` has a demand in scope (:func:`reliability.ledger.in_scope`),
     asked only of the actors sharing a territory key with the demand's wishes."""
@@ -78,7 +81,7 @@ class Scope:
         self.geo = geo
         self.by_key: dict[str, list[Actor]] = {}
         for a in actors:
-            for k in actor_keys(a):
+            for k in actor_keys(a, geo):
                 self.by_key.setdefault(k, []).append(a)
         self.ids = [a.id for a in actors]
         self._keys = _place_keys(geo)
@@ -121,6 +124,8 @@ def _place_keys(geo: Geography) -> Any:
         out = {f"c:{place.code}", f"d:{place.departement}"}
         if place.parent:
             out.add(f"c:{place.parent}")
+        elif geo.has_parts(place.code):
+            out.add(f"w:{place.code}")
         if place.epci:
             out.add(f"e:{place.epci}")
         return frozenset(out)

@@ -4,7 +4,8 @@ When an actor is added or changes its filters, the demands it concerns are those
 a commune of its old or new territory. To find them without reading every stored state,
 each active demand has, beside its state, one **index entry per commune key** it falls
 under (``c:<INSEE>`` of each wished commune, and of the current commune an arrondissement
-or commune déléguée belongs to):
+or commune déléguée belongs to; ``w:<INSEE>`` of a wished commune that has parts, wished
+whole: what an actor registered on one of its parts wants, :mod:`hub.domain.matching`):
 
     key   = b"\\x00t:" + b"c:<INSEE>" + b"\\x00" + numéro unique
     value = b"<rank>|<typologies, comma separated>|<every commune key of the demand>=<rank>,..."
@@ -31,7 +32,7 @@ from functools import lru_cache
 from typing import Any
 
 from hub.domain.actors import ActorFilters
-from hub.domain.matching import TerritoryIndex
+from hub.domain.matching import TerritoryIndex, whole_of_parts
 from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
 #: prefix of every index key (no numéro unique starts with a NUL byte)
@@ -40,8 +41,12 @@ PREFIX = b"\x00t:"
 
 def marker(partition: int) -> bytes:
     """Written once ``partition``'s index holds every active demand (dispatch.redispatch);
-    the partition is in the key: the memory store keeps every partition in one dict."""
-    return b"\x00t-complete:%d" % partition
+    the partition is in the key: the memory store keeps every partition in one dict.
+    Generation 2 (``t-complete2``): the ``w:`` keys of demands wishing a whole commune
+    that has parts (audit P, F1); a partition indexed before them has the former marker
+    only, so its next actor change runs the one-time upgrade pass again, which writes
+    them and sends the copies owed to actors registered on parts (dispatch.upgrade)."""
+    return b"\x00t-complete2:%d" % partition
 
 
 #: index key -> value, for one demand
@@ -106,7 +111,7 @@ def entries(state: DemandeState | None, index: TerritoryIndex) -> dict[bytes, by
         except Exception:  # a code the geography no longer knows: not indexed
             continue
         for key in keys:
-            if key.startswith("c:") and key not in ranks:  # its first (best) rank
+            if key.startswith(("c:", "w:")) and key not in ranks:  # its first (best) rank
                 ranks[key] = rank
     siblings = b""
     if len(ranks) <= MAX_SIBLINGS:
@@ -140,7 +145,10 @@ def _actor_keys(communes: tuple[str, ...], epcis: tuple[str, ...],
         codes |= geography.communes_of_epci(e)
     for d in departements:
         codes |= geography.communes_of_departement(d)
-    return frozenset(f"c:{c}" for c in codes)
+    # an actor on a part wants the whole's demands (an EPCI or a département holds the
+    # whole commune already: its c: key finds them)
+    wholes = whole_of_parts(communes, geography)
+    return frozenset([f"c:{c}" for c in codes] + [f"w:{w}" for w in wholes])
 
 
 def wants(filters: ActorFilters | None, keys: frozenset[str], hits: Iterable[Hit]) -> bool:

@@ -52,30 +52,33 @@ class Ledger:
         return sum(len(v) for v in self.owed.values())
 
 
-def _keys(geo: Geography, commune: str) -> set[str]:
-    place = geo.commune(commune)
-    keys = {f"c:{place.code}", f"d:{place.departement}"}
-    if place.parent:
-        keys.add(f"c:{place.parent}")
-    if place.epci:
-        keys.add(f"e:{place.epci}")
-    return keys
-
-
 def in_scope(actor: Actor, wishes: Sequence[str], typologies: Sequence[str],
              geo: Geography) -> bool:  # fmt: skip
-    """Whether ``actor``'s filters accept a demand (the contract of docs/architecture.md)."""
+    """Whether ``actor``'s filters accept a demand (the contract of docs/architecture.md),
+    said place by place rather than with the hub's index keys: a wished commune (a former
+    code stands for today's) is in the actor's territory when it is one of its communes,
+    or a part of one of them (75112 of 75056), or the whole commune one of them is a part
+    of (75056 for an actor on 75112: a demand wishing Paris wishes every arrondissement),
+    or lies in one of its EPCI or départements."""
     f = actor.filters
-    mine = {f"c:{c}" for c in f.communes} | {f"e:{e}" for e in f.epcis}
-    mine |= {f"d:{d}" for d in f.departements}
     if f.typologies and not set(f.typologies) & set(typologies):
         return False
     for rank, commune in enumerate(wishes):
         if f.premier_choix_seulement and rank > 0:
             break
-        if mine & _keys(geo, commune):
+        if _in_territory(actor, commune, geo):
             return True
     return False
+
+
+def _in_territory(actor: Actor, commune: str, geo: Geography) -> bool:
+    f = actor.filters
+    place = geo.commune(geo.resolve(commune))
+    whole = place.parent or place.code
+    for mine in f.communes:
+        if mine in (place.code, whole) or geo.commune(mine).parent == place.code:
+            return True
+    return place.epci in f.epcis or place.departement in f.departements
 
 
 def _wishes(event: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -80,6 +80,7 @@ class Geography:
         "_departements",
         "_epci_communes",
         "_epcis",
+        "_parents",
         "_population",
         "_resolved",
         "_rows",
@@ -100,6 +101,8 @@ class Geography:
         self._departements: dict[str, tuple[str, str]] = {}
         self._epci_communes: dict[str, frozenset[str]] = {}
         self._dep_communes: dict[str, frozenset[str]] = {}
+        #: the current communes that have parts (arrondissements, déléguées, associées)
+        self._parents: frozenset[str] = frozenset()
         #: old code -> its direct successor; old code -> the code of the table it resolves to
         self._successions: dict[str, Succession] = {}
         self._resolved: dict[str, str] = {}
@@ -149,6 +152,7 @@ class Geography:
             # '#' lines and blank lines are comments
         geo._epci_communes = {k: frozenset(v) for k, v in by_epci.items()}
         geo._dep_communes = {k: frozenset(v) for k, v in by_dep.items()}
+        geo._parents = frozenset(row[4] for row in rows.values() if row[4])
         if history is not None:
             geo._load_successions(gzip.decompress(history).decode("utf-8").splitlines())
         return geo
@@ -224,6 +228,11 @@ class Geography:
             steps.append(step)
             step = self._successions.get(step.successor)
         return tuple(steps)
+
+    def has_parts(self, code: str) -> bool:
+        """Whether ``code`` is a current commune with arrondissements municipaux or
+        communes déléguées/associées (75056, 69123, 13055, 74010 Annecy…)."""
+        return code in self._parents
 
     def current_commune(self, code: str) -> str:
         """The current commune a code belongs to (75112 → 75056; a current code → itself)."""

@@ -8,6 +8,15 @@ A wished commune that left the INSEE list (merged into a commune nouvelle) is fi
 resolved to today's commune through the geography's history of codes
 (:meth:`hub.domain.geo.Geography.resolve`): a demand wishing 05141 (Saint-Eusèbe-en-Champsaur,
 merged in 2018) falls under the keys of 05039 (Aubessagne), its EPCI and département.
+
+**A commune and its parts** (arrondissements municipaux, communes déléguées/associées):
+a demand wishing a part (75112) wishes a place of the whole commune, so it falls under the
+whole's key too (``c:75056``: an actor on Paris wants it); a demand wishing the whole
+commune (75056) wishes every part of it, so an actor registered on a part wants it too
+(audit P, F1: an actor on 75112 never received a demand wishing Paris). That second
+direction has a key of its own, ``w:<whole>``, carried by a demand wishing the whole
+commune itself and by an actor registered on one of its parts; ``c:<whole>`` cannot
+serve, every part's demand carries it: an actor on 75112 would get the 13th's.
 """
 
 from __future__ import annotations
@@ -33,6 +42,10 @@ class Place(Protocol):
 
 class GeographyLike(Protocol):
     def commune(self, code: str) -> Place: ...
+    def has_parts(self, code: str) -> bool:
+        """Whether ``code`` is a current commune with arrondissements or déléguées."""
+        ...
+
     def resolve(self, code: str) -> str:
         """Today's code for ``code`` (itself, or its successor); UnknownCommuneError if none."""
         ...
@@ -46,13 +59,29 @@ WISHED_COMMUNE = "logementRecherche/listeLocalisationSouhaite/commune"
 _Entry = tuple[str, bool, frozenset[str] | None]
 
 
-def _actor_keys(actor: Actor) -> frozenset[str]:
+def _actor_keys(actor: Actor, geography: GeographyLike) -> frozenset[str]:
     f = actor.filters
     return frozenset(
         [f"c:{c}" for c in f.communes]
+        + [f"w:{w}" for w in whole_of_parts(f.communes, geography)]
         + [f"e:{e}" for e in f.epcis]
         + [f"d:{d}" for d in f.departements]
     )
+
+
+def whole_of_parts(communes: Iterable[str], geography: GeographyLike) -> set[str]:
+    """The whole communes of the parts (arrondissements, déléguées) among ``communes``:
+    an actor registered on a part wants the demands wishing its whole commune (module doc).
+    A code the geography does not know is passed over (the registry refuses it)."""
+    wholes: set[str] = set()
+    for code in communes:
+        try:
+            parent = geography.commune(code).parent
+        except UnknownCommuneError:
+            continue
+        if parent:
+            wholes.add(parent)
+    return wholes
 
 
 class TerritoryIndex:
@@ -107,7 +136,7 @@ class TerritoryIndex:
             return False
         self.remove(actor.id)
         self._place_entries.clear()
-        keys = _actor_keys(actor)
+        keys = _actor_keys(actor, self._geo)
         self._actors[actor.id] = actor
         self._keys[actor.id] = keys
         for key in keys:
@@ -144,6 +173,8 @@ class TerritoryIndex:
             parts = [f"c:{place.code}", f"d:{place.departement}"]
             if place.parent:  # an arrondissement or commune déléguée belongs to its parent
                 parts.append(f"c:{place.parent}")
+            elif self._geo.has_parts(place.code):  # the whole: every part of it (module doc)
+                parts.append(f"w:{place.code}")
             if place.epci:
                 parts.append(f"e:{place.epci}")
             keys = self._place_keys[commune] = tuple(parts)

@@ -3,11 +3,17 @@ Corsica and overseas, first choice only, typologies, unknown communes."""
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.core.errors import UnknownCommuneError
 from hub.domain.actors import Actor, ActorFilters
 from hub.domain.matching import TerritoryIndex
+from reliability.ledger import in_scope
 
 ROUEN, SOTTEVILLE, LE_HAVRE = "76540", "76681", "76351"
 METROPOLE_ROUEN = "200023414"
@@ -93,3 +99,56 @@ def test_actor_changes_after_a_match_are_seen(index: TerritoryIndex) -> None:
     assert "late" in index.match([SOTTEVILLE, ROUEN], ["T2"])
     index.remove("late")
     assert "late" not in index.match([SOTTEVILLE], ["T2"])
+
+
+# -- a commune and its parts, both ways (audit P, F1) -------------------------------------
+#: (part, its whole) from INSEE's COG: arrondissements municipaux of Paris, Lyon and
+#: Marseille; Annecy-le-Vieux, commune déléguée of Annecy (commune nouvelle, 2017)
+PARTS = [("75112", "75056"), ("69383", "69123"), ("13201", "13055"), ("74011", "74010")]
+
+
+@pytest.mark.parametrize(("part", "whole"), PARTS)
+def test_an_actor_on_a_part_gets_the_demands_wishing_its_whole_commune(
+        geography: Any, part: str, whole: str) -> None:  # fmt: skip
+    """A demand wishing Paris wishes every arrondissement: the landlord registered on the
+    12th gets it (it never did), not a demand wishing another part; the actor on the whole
+    still gets the part's demands."""
+    sibling = next(c for c in sorted(geography.communes())
+                   if geography.commune(c).parent == whole and c != part)  # fmt: skip
+    index = TerritoryIndex(geography, [actor("on-part", communes=[part]),
+                                       actor("on-whole", communes=[whole])])  # fmt: skip
+    assert index.match([whole], ["T2"]) == {"on-part", "on-whole"}
+    assert index.match([part], ["T2"]) == {"on-part", "on-whole"}
+    assert index.match([sibling], ["T2"]) == {"on-whole"}
+    assert index.matches("on-part", [sibling, whole], ["T2"])
+    assert not index.matches("on-part", [sibling], ["T2"])
+
+
+@functools.cache
+def _places(geography: Any) -> list[str]:
+    """Codes around the communes that have parts: the wholes, their parts, and current
+    communes of the same départements without parts."""
+    wholes = {"75056", "69123", "13055", "74010", "14341", "49092"}
+    codes = set(wholes)
+    for c in geography.communes():
+        place = geography.commune(c)
+        if place.parent in wholes or (place.departement in {"74", "69"} and c < "69010"):
+            codes.add(c)
+    return sorted(codes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_part_and_whole_match_as_places_do(geography: Any, data: Any) -> None:
+    """Over the real geography: whatever communes an actor is registered on and a demand
+    wishes (parts, wholes, plain communes), the index says what the places say
+    (reliability.ledger.in_scope, written place by place, not with index keys), and
+    ``matches`` agrees with ``match``."""
+    places = _places(geography)
+    mine = data.draw(st.lists(st.sampled_from(places), min_size=1, max_size=3, unique=True))
+    wishes = data.draw(st.lists(st.sampled_from(places), min_size=1, max_size=4, unique=True))
+    a = actor("a", communes=mine)
+    index = TerritoryIndex(geography, [a])
+    expected = in_scope(a, wishes, ["T2"], geography)
+    assert ("a" in index.match(wishes, ["T2"])) == expected, (mine, wishes)
+    assert index.matches("a", wishes, ["T2"]) == expected, (mine, wishes)
