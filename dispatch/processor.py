@@ -118,6 +118,8 @@ class Processor:
         self._unsettled: list[Submitted] = []
         #: partitions whose territorial index is known complete (dispatch.redispatch)
         self._indexed: set[int] = set()
+        #: partitions whose marker names another geography, said once (_indexed_partition)
+        self._geo_warned: set[int] = set()
 
     async def process(self, records: Sequence[InputRecord]) -> BatchStats:
         """One batch, unpipelined: :meth:`submit`, wait for every acknowledgement (raise
@@ -288,10 +290,27 @@ class Processor:
         return None if raw is None else self._snapshots.decode_state(raw)
 
     def _indexed_partition(self, partition: int) -> bool:
-        """Whether ``partition``'s stored states all have their index entries."""
-        if partition not in self._indexed and self.store.get(territory.marker(partition),
-                                                             partition):  # fmt: skip
+        """Whether ``partition``'s stored states all have their index entries, computed
+        with this worker's geography (:func:`dispatch.territory.indexed`). A partition
+        indexed with another geography is said once: its demands are matched with the
+        former one until its next actor change."""
+        if partition in self._indexed:
+            return True
+        value = self.store.get(territory.marker(partition), partition)
+        if territory.indexed(value, self.index.geography):
             self._indexed.add(partition)
+        elif value is not None and partition not in self._geo_warned:
+            self._geo_warned.add(partition)
+            log.warning(
+                "partition %d was dispatched with another geography (%s); this worker's "
+                "is %s: its stored demands keep their former recipients until the next "
+                "actor change, which re-applies the territories (one pass over the "
+                "partition's demands). Run 'hub actors publish' to do it now "
+                "(docs/operations.md, 'A new geography')",
+                partition,
+                value.decode(errors="replace"),
+                territory.geography_id(self.index.geography).decode(),
+            )
         return partition in self._indexed
 
     # -- demand events ---------------------------------------------------------------

@@ -114,7 +114,7 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -
     start of the territories, ``chunk`` index entries per record: module doc, "Replay").
     Only a partition's one-time upgrade pass reads states here."""
     index = ctx.index
-    if ctx.get(territory.marker(partition), partition) is None:
+    if not territory.indexed(ctx.get(territory.marker(partition), partition), index.geography):
         for ch in changes:
             _apply_to_index(index, ch)
         return Pass(upgrade.full_pass(ctx, partition), 0)

@@ -45,8 +45,28 @@ def marker(partition: int) -> bytes:
     Generation 2 (``t-complete2``): the ``w:`` keys of demands wishing a whole commune
     that has parts (audit P, F1); a partition indexed before them has the former marker
     only, so its next actor change runs the one-time upgrade pass again, which writes
-    them and sends the copies owed to actors registered on parts (dispatch.upgrade)."""
+    them and sends the copies owed to actors registered on parts (dispatch.upgrade).
+    Its value is the geography the entries and recipients were computed with
+    (:func:`geography_id`): see :func:`indexed`."""
     return b"\x00t-complete2:%d" % partition
+
+
+def geography_id(geography: Any) -> bytes:
+    """The identity of a geography (its table's and successor table's sources): what a
+    partition's marker holds."""
+    source = getattr(geography, "source_version", "")
+    successors = getattr(geography, "successors_version", "")
+    return f"{source}|{successors}".encode()
+
+
+def indexed(marker_value: bytes | None, geography: Any) -> bool:
+    """Whether a partition whose marker holds ``marker_value`` is indexed for
+    ``geography``. A marker of another geography (a release with next year's INSEE table:
+    communes merged, moved to another EPCI) is not: the partition's next actor change runs
+    the one-time upgrade pass again, which matches every active demand against the actors
+    with today's geography (copies and withdrawals where they differ) and rewrites its
+    entries (independent audit P, F2)."""
+    return marker_value is not None and marker_value == geography_id(geography)
 
 
 #: index key -> value, for one demand
@@ -140,7 +160,7 @@ def actor_keys(filters: ActorFilters | None, geography: Any) -> frozenset[str]:
 @lru_cache(maxsize=4096)
 def _actor_keys(communes: tuple[str, ...], epcis: tuple[str, ...],
                 departements: tuple[str, ...], geography: Any) -> frozenset[str]:  # fmt: skip
-    codes: set[str] = set(communes)
+    codes: set[str] = {_today(c, geography) for c in communes}
     for e in epcis:
         codes |= geography.communes_of_epci(e)
     for d in departements:
@@ -149,6 +169,14 @@ def _actor_keys(communes: tuple[str, ...], epcis: tuple[str, ...],
     # whole commune already: its c: key finds them)
     wholes = whole_of_parts(communes, geography)
     return frozenset([f"c:{c}" for c in codes] + [f"w:{w}" for w in wholes])
+
+
+def _today(code: str, geography: Any) -> str:
+    """Today's code of a commune filter (an actor registered before its commune merged)."""
+    try:
+        return str(geography.resolve(code))
+    except Exception:  # unknown: the registry refuses such codes; nothing under it
+        return code
 
 
 def wants(filters: ActorFilters | None, keys: frozenset[str], hits: Iterable[Hit]) -> bool:

@@ -65,7 +65,7 @@ def full_pass(ctx: Context, partition: int) -> int:
     for actor in index.actors():
         ctx.put_raw(applied_key(actor.id, partition), partition,
                     encode_applied(actor.version, actor.filters, actor.profile))  # fmt: skip
-    ctx.put_raw(territory.marker(partition), partition, b"1")
+    ctx.put_raw(territory.marker(partition), partition, territory.geography_id(index.geography))
     return read
 
 

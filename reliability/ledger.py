@@ -75,7 +75,8 @@ def _in_territory(actor: Actor, commune: str, geo: Geography) -> bool:
     f = actor.filters
     place = geo.commune(geo.resolve(commune))
     whole = place.parent or place.code
-    for mine in f.communes:
+    for code in f.communes:
+        mine = geo.resolve(code)  # an actor registered before its commune merged
         if mine in (place.code, whole) or geo.commune(mine).parent == place.code:
             return True
     return place.epci in f.epcis or place.departement in f.departements

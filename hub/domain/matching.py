@@ -62,11 +62,22 @@ _Entry = tuple[str, bool, frozenset[str] | None]
 def _actor_keys(actor: Actor, geography: GeographyLike) -> frozenset[str]:
     f = actor.filters
     return frozenset(
-        [f"c:{c}" for c in f.communes]
+        [f"c:{_today(c, geography)}" for c in f.communes]
         + [f"w:{w}" for w in whole_of_parts(f.communes, geography)]
         + [f"e:{e}" for e in f.epcis]
         + [f"d:{d}" for d in f.departements]
     )
+
+
+def _today(code: str, geography: GeographyLike) -> str:
+    """Today's code of a commune filter: an actor registered before its commune merged
+    into another (a new geography table) is on the commune it became (the demands wishing
+    the old code resolve to it too); the registry refuses former codes in new filters.
+    Independent audit P, F2 (b): such an actor received nothing any more."""
+    try:
+        return geography.resolve(code)
+    except UnknownCommuneError:
+        return code
 
 
 def whole_of_parts(communes: Iterable[str], geography: GeographyLike) -> set[str]:
