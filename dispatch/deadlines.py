@@ -157,7 +157,9 @@ class Deadlines:
     def departement(self, state: DemandeState, geography: Geography | None) -> str | None:
         for commune in wished_communes(state.demande)[:1]:
             try:
-                return str(geography.commune(commune).departement) if geography else None
+                if geography is None:
+                    return None
+                return str(geography.commune(geography.resolve(commune)).departement)
             except Exception:  # a code the geography does not know
                 return None
         return None

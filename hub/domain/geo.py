@@ -205,14 +205,20 @@ class Geography:
         (the message names the value only: callers prefix the element)."""
         if code in self._rows:
             return code
-        resolved = self._resolved.get(code)
+        # the SNE's commune codes are [a-zA-Z0-9]{1,5}: "2a004" is Ajaccio (audit P, F3)
+        norm = code.strip().upper()
+        if norm in self._rows:
+            return norm
+        resolved = self._resolved.get(norm)
         if resolved is None:
             raise UnknownCommuneError(f"unknown INSEE commune code {code!r}")
         return resolved
 
     def is_known(self, code: str) -> bool:
-        """Whether :meth:`resolve` accepts ``code`` (today's code or a former one)."""
-        return code in self._rows or code in self._resolved
+        """Whether :meth:`resolve` accepts ``code`` (today's code or a former one, in any
+        case, blanks around it ignored)."""
+        norm = code.strip().upper()
+        return norm in self._rows or norm in self._resolved
 
     def successor(self, code: str) -> Succession | None:
         """The direct successor step of a former code; None for today's codes and codes

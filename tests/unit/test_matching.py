@@ -152,3 +152,11 @@ def test_part_and_whole_match_as_places_do(geography: Any, data: Any) -> None:
     expected = in_scope(a, wishes, ["T2"], geography)
     assert ("a" in index.match(wishes, ["T2"])) == expected, (mine, wishes)
     assert index.matches("a", wishes, ["T2"]) == expected, (mine, wishes)
+
+
+@pytest.mark.parametrize("written", ["2a004", " 2A004", "2A004 ", "2a004\t"])
+def test_a_wished_commune_in_any_case_is_the_commune(index: TerritoryIndex,
+                                                    written: str) -> None:  # fmt: skip
+    """The SNE's commune code is [a-zA-Z0-9]{1,5} (InterfaceNuu t_commune): "2a004" is
+    Ajaccio, as an actor filter's "2a004" is (audit P, F3: refused as unknown)."""
+    assert index.match([written], ["T2"]) == {"corse-sud", "ajaccio"}

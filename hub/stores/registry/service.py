@@ -47,6 +47,19 @@ if TYPE_CHECKING:
     from hub.domain.geo import Geography
 
 
+def check_has_territory(actor: Actor) -> None:
+    """Raise :class:`InputError` (code ``no_territory``) for an actor whose filters name no
+    commune, EPCI nor département: it would be registered and receive nothing, silently
+    (independent audit P, F5: ``hub actors add X --typologie T2`` was accepted)."""
+    f = actor.filters
+    if not (f.communes or f.epcis or f.departements):
+        raise InputError(
+            f"actor {actor.id!r}: filters: no territory (communes, epcis or departements): "
+            "it would receive no demand",
+            code="no_territory",
+        )
+
+
 def check_former_communes(actor: Actor, geography: Geography) -> None:
     """Raise :class:`InputError` (code ``former_commune``) naming every commune code of the
     filters that left the INSEE list and has a successor, with the code to use instead:
@@ -119,6 +132,7 @@ class ActorService:
 
     def add_or_update(self, actor: Actor) -> Saved:
         """Validate, store and publish ``actor``; ``Saved.change`` is None if it was unchanged."""
+        check_has_territory(actor)
         check_former_communes(actor, self._geography)
         check_territory(actor, self._geography)
         check_delivery(actor, self._deny)
@@ -143,6 +157,7 @@ class ActorService:
         """
         actors = load_actors_yaml(path)
         for actor in actors:
+            check_has_territory(actor)
             check_former_communes(actor, self._geography)
             check_territory(actor, self._geography)
             check_delivery(actor, self._deny)
