@@ -135,6 +135,7 @@ def notice_id(num_unique: str, code: str, cycle: dt.date) -> str:
 
 class Geography(Protocol):
     def commune(self, code: str) -> Any: ...
+    def resolve(self, code: str) -> str: ...
 
 
 class Deadlines:
