@@ -51,7 +51,7 @@ ENREGISTREUR_KINDS = frozenset({"bailleur", "guichet"})
 
 _COMMUNE_RE = re.compile(r"^(?:[0-9]{5}|2[AB][0-9]{3})$")
 _SIREN_RE = re.compile(r"^[0-9]{9}$")
-_DEP_RE = re.compile(r"^(?:0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-8])$")
+_DEP_RE = re.compile(r"^(?:0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-8]|98[4-9])$")
 
 
 def _check_codes(values: list[str], pattern: re.Pattern[str], what: str) -> list[str]:

@@ -160,3 +160,14 @@ def test_a_wished_commune_in_any_case_is_the_commune(index: TerritoryIndex,
     """The SNE's commune code is [a-zA-Z0-9]{1,5} (InterfaceNuu t_commune): "2a004" is
     Ajaccio, as an actor filter's "2a004" is (audit P, F3: refused as unknown)."""
     assert index.match([written], ["T2"]) == {"corse-sud", "ajaccio"}
+
+
+@pytest.mark.parametrize(("commune", "code"), [("98714", "987"), ("98611", "986"),
+                                               ("98818", "988"), ("97502", "975")])
+def test_an_overseas_collectivity_registers_as_its_communes_do(geography: Any, commune: str,
+                                                               code: str) -> None:  # fmt: skip
+    """A collectivité d'outre-mer whose communes the hub knows (Polynésie 987, Wallis 986,
+    Nouvelle-Calédonie 988, Saint-Pierre-et-Miquelon 975) can be registered as a whole, as
+    its communes can one by one (audit P, F4: 987 was refused as malformed, 975 accepted)."""
+    index = TerritoryIndex(geography, [actor("com", departements=[code])])
+    assert index.match([commune], ["T2"]) == {"com"}
