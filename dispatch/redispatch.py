@@ -115,9 +115,7 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -
     Only a partition's one-time upgrade pass reads states here."""
     index = ctx.index
     if not territory.indexed(ctx.get(territory.marker(partition), partition), index.geography):
-        for ch in changes:
-            _apply_to_index(index, ch)
-        return Pass(upgrade.full_pass(ctx, partition), 0)
+        return _upgrade(ctx, partition, changes)
     moves: list[Move] = []
     for ch in changes:
         raw = ctx.get(applied_key(ch.actor_id, partition), partition)
@@ -135,6 +133,33 @@ def apply(ctx: Context, partition: int, changes: Sequence[Change], chunk: int) -
     if moves:
         chains.begin(ctx, partition, encode_moves(moves), chunk)
     return Pass(0, 0)
+
+
+def _upgrade(ctx: Context, partition: int, changes: Sequence[Change]) -> Pass:
+    """``changes`` on a partition not indexed (for this geography): applied to the index,
+    then the one-time full pass, which copies and withdraws what the index now matches
+    and recuts the demands of the actors whose profile these changes changed; an actor
+    these changes removed has its filters recorded as none (review Q, F2: they stayed the
+    former ones, so the same registration later was "unchanged" and copied nothing)."""
+    index = ctx.index
+    recut: set[str] = set()
+    for ch in changes:
+        version, old, old_profile = decode_applied(ctx.get(applied_key(ch.actor_id, partition),
+                                                           partition))  # fmt: skip
+        _apply_to_index(index, ch)
+        if ch.version < version or ch.actor is None:
+            continue
+        if is_move(old, ch.actor.filters, old_profile, ch.actor.profile)[1]:
+            recut.add(ch.actor_id)
+    read = upgrade.full_pass(ctx, partition, frozenset(recut))
+    for ch in changes:
+        if ch.actor is None and ch.actor_id not in index:
+            version, _, _ = decode_applied(ctx.get(applied_key(ch.actor_id, partition),
+                                                   partition))  # fmt: skip
+            if ch.version >= version:
+                ctx.put_raw(applied_key(ch.actor_id, partition), partition,
+                            encode_applied(ch.version, None, None))  # fmt: skip
+    return Pass(read, 0)
 
 
 def resume(ctx: Context, partition: int, moves_json: str, after: bytes, chunk: int,

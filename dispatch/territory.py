@@ -167,7 +167,7 @@ def _actor_keys(communes: tuple[str, ...], epcis: tuple[str, ...],
         codes |= geography.communes_of_departement(d)
     # an actor on a part wants the whole's demands (an EPCI or a département holds the
     # whole commune already: its c: key finds them)
-    wholes = whole_of_parts(communes, geography)
+    wholes = whole_of_parts([_today(c, geography) for c in communes], geography)
     return frozenset([f"c:{c}" for c in codes] + [f"w:{w}" for w in wholes])
 
 

@@ -24,8 +24,8 @@ from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
 
 def _reevaluate(ctx: Context, key: bytes, partition: int, state: DemandeState,
-                actor_id: str) -> DemandeState:  # fmt: skip
-    decision = reevaluate(state, actor_id, ctx.index)
+                actor_id: str, *, recut: bool = False) -> DemandeState:  # fmt: skip
+    decision = reevaluate(state, actor_id, ctx.index, recut=recut)
     if decision is None or decision.state is None:
         return state
     actor = ctx.index.actor(actor_id)  # None: removed (its version is not known here)
@@ -43,18 +43,30 @@ def send(ctx: Context, decision: Decision, state: DemandeState, event_id: str) -
     ctx.emit(decision, decision.state, event_id, op, state.occurred_at)
 
 
-def full_pass(ctx: Context, partition: int) -> int:
-    """The one-time pass of ``partition`` (module doc); returns the states read."""
+#: index entries examined per page of the pass's sweep of stale entries
+SWEEP_PAGE = 10_000
+
+
+def full_pass(ctx: Context, partition: int, recut: frozenset[str] = frozenset()) -> int:
+    """The one-time pass of ``partition`` (module doc); returns the states read.
+    ``recut``: actors whose profile changed in the controls that started the pass: every
+    demand they hold and still match is copied again, cut to the new profile (review Q,
+    F3: a downgrade carried by that control kept the wider copies). Every index entry the
+    recomputed index does not hold is deleted (review Q, F4: an entry written under
+    another geography, or an older worker's, answered for its demand again when two
+    geographies alternated on the partition: a rollback, a rolling upgrade)."""
     index = ctx.index
     pending = ctx.pending(partition)
     keys = set(ctx.keys(partition)) | set(pending)
     read = 0
+    keep: set[bytes] = set()
     for key in sorted(keys):
         before = ctx.state(key, partition)
         read += 1
         if before is None or not before.active:
             continue
-        after = _resync(ctx, key, partition, before, index)
+        after = _resync(ctx, key, partition, before, index, recut)
+        keep.update(territory.entries(after, index))
         if key not in pending and after is before:  # unchanged: its index entries only
             # stored *before* the batch's states, not with the raw writes (stored after
             # them): an event of this batch moving the demand elsewhere deletes them as
@@ -62,6 +74,7 @@ def full_pass(ctx: Context, partition: int) -> int:
             # change (it answers for the demand under its old commune)
             for k, v in territory.entries(before, index).items():
                 ctx.put_early(k, partition, v)
+    _sweep(ctx, partition, keep)
     for actor in index.actors():
         ctx.put_raw(applied_key(actor.id, partition), partition,
                     encode_applied(actor.version, actor.filters, actor.profile))  # fmt: skip
@@ -69,10 +82,28 @@ def full_pass(ctx: Context, partition: int) -> int:
     return read
 
 
+def _sweep(ctx: Context, partition: int, keep: set[bytes]) -> None:
+    """Delete the partition's index entries not in ``keep`` (page by page)."""
+    after = b""
+    while True:
+        page = list(ctx.scan_from(partition, [territory.PREFIX], after, SWEEP_PAGE))
+        for key, _ in page:
+            if key not in keep:
+                ctx.put_early(key, partition, None)
+        if len(page) < SWEEP_PAGE:
+            return
+        after = page[-1][0]
+
+
 def _resync(ctx: Context, key: bytes, partition: int, state: DemandeState,
-            index: TerritoryIndex) -> DemandeState:  # fmt: skip
-    """Copies and withdrawals that make ``state``'s recipients those the index matches."""
+            index: TerritoryIndex,
+            recut: frozenset[str] = frozenset()) -> DemandeState:  # fmt: skip
+    """Copies and withdrawals that make ``state``'s recipients those the index matches,
+    and a copy cut to the new profile for each actor of ``recut`` that holds it still."""
     wanted = index.match(wished_communes(state.demande), wished_typologies(state.demande))
+    kept = sorted(recut & wanted & state.recipients)
     for actor_id in sorted(wanted ^ state.recipients):
         state = _reevaluate(ctx, key, partition, state, actor_id)
+    for actor_id in kept:
+        state = _reevaluate(ctx, key, partition, state, actor_id, recut=True)
     return state

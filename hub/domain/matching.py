@@ -63,7 +63,7 @@ def _actor_keys(actor: Actor, geography: GeographyLike) -> frozenset[str]:
     f = actor.filters
     return frozenset(
         [f"c:{_today(c, geography)}" for c in f.communes]
-        + [f"w:{w}" for w in whole_of_parts(f.communes, geography)]
+        + [f"w:{w}" for w in whole_of_parts([_today(c, geography) for c in f.communes], geography)]
         + [f"e:{e}" for e in f.epcis]
         + [f"d:{d}" for d in f.departements]
     )

@@ -202,3 +202,61 @@ def test_the_api_reads_feeds_on_kept_consumers(
             r = client.get(f"/demandes/{num}/timeline", headers=headers["bailleur"])
             assert r.status_code == 200, r.text
     assert len(started) == 1, len(started)
+
+
+def test_a_feed_deleted_by_an_operator_is_looked_up_again(settings: HubSettings) -> None:
+    """A feed topic deleted by an operator (review Q, F5: every read then waited its whole
+    timeout and answered 503 until the process restarted): at most the first read after the
+    deletion fails (503, within its timeout), the next says there is no feed (404), and a
+    feed created again is read."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from hub.core.kafka.client import client_options
+
+    actor = f"pool-del-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> None:
+        pages = FeedPages(settings, timeout_s=4.0)
+        try:
+            await _fill(settings, actor, 3)
+            assert len((await pages.read(actor, 0, 10))[0]) == 3
+            admin = AIOKafkaAdminClient(**client_options(settings))
+            await admin.start()
+            try:
+                await admin.delete_topics([topics.feed_topic(actor)])
+            finally:
+                await admin.close()
+            await asyncio.sleep(2)
+            outcomes = []
+            for _ in range(2):
+                try:
+                    await pages.read(actor, 0, 10)
+                    outcomes.append("page")
+                except (TransientError, NotFoundError) as exc:
+                    outcomes.append(type(exc).__name__)
+            assert outcomes[-1] == "NotFoundError", outcomes
+            await _fill(settings, actor, 1)
+            assert len((await pages.read(actor, 0, 10))[0]) == 1
+        finally:
+            await pages.close()
+
+    asyncio.run(scenario())
+
+
+def test_close_stops_a_consumer_still_reading_and_keeps_none_after(
+        settings: HubSettings) -> None:  # fmt: skip
+    """Review Q, F7: a read in flight when the pool closes stops its consumer when it ends,
+    and reads after close() keep no consumer open."""
+    actor = f"pool-{uuid.uuid4().hex[:8]}"
+    asyncio.run(_fill(settings, actor, 3))
+
+    async def scenario() -> None:
+        pages = FeedPages(settings, size=2)
+        reading = asyncio.ensure_future(pages.read(actor, 0, 3))
+        await asyncio.sleep(0)  # the read has taken its slot
+        await pages.close()
+        assert len((await reading)[0]) == 3
+        assert len((await pages.read(actor, 1, 3))[0]) == 2
+        assert pages._idle == []
+
+    asyncio.run(scenario())

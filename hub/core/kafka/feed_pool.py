@@ -58,36 +58,52 @@ class FeedPages:
         self._idle: list[AIOKafkaConsumer] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
+        #: after close(): consumers are stopped after each read, none kept
+        self._closed = False
 
     async def read(self, actor_id: str, offset: int, limit: int,
                    timeout_s: float | None = None) -> Page:  # fmt: skip
         """A page of ``hub.feed.<actor_id>`` (module doc)."""
         timeout = self.timeout_s if timeout_s is None else timeout_s
+        topic = topics.feed_topic(actor_id)
+        try:
+            # one deadline for the whole call: the wait for a consumer and its start too
+            # (review Q, F6: with a silent broker the n-th waiting request answered late)
+            async with asyncio.timeout(timeout):
+                return await self._read_in_slot(actor_id, offset, limit, timeout)
+        except KafkaError as exc:
+            self._known.discard(topic)  # deleted by an operator? asked again next time
+            raise TransientError(f"feed read failed: {type(exc).__name__}") from None
+        except TimeoutError:
+            # a feed topic deleted by an operator times out its offsets requests: it is
+            # looked up again at the next read, which says 404 (review Q, F5)
+            self._known.discard(topic)
+            raise TransientError(f"feed read failed: no answer within {timeout:g}s") from None
+
+    async def _read_in_slot(self, actor_id: str, offset: int, limit: int,
+                            timeout: float) -> Page:  # fmt: skip
         async with self._slot():
             consumer = await self._take(timeout)
             reusable = False
             try:
-                async with asyncio.timeout(timeout):
-                    page = await self._read(consumer, actor_id, offset, limit, timeout)
+                page = await self._read(consumer, actor_id, offset, limit, timeout)
                 reusable = True
                 return page
             except NotFoundError:
                 reusable = True
                 raise
-            except KafkaError as exc:
-                raise TransientError(f"feed read failed: {type(exc).__name__}") from None
-            except TimeoutError:
-                raise TransientError(f"feed read failed: no answer within {timeout:g}s") from None
             finally:
-                if reusable:
+                if reusable and not self._closed:
                     # what is assigned is not fetched meanwhile (an idle connection only)
                     consumer.pause(*consumer.assignment())
                     self._idle.append(consumer)
-                else:
-                    await _stop(consumer)
+                else:  # failed, cut by the deadline, or the pool closed meanwhile
+                    await asyncio.shield(_stop(consumer))
 
     async def close(self) -> None:
-        """Stop every consumer kept open (those of another loop are dropped)."""
+        """Stop every consumer kept open (those of another loop are dropped); one still
+        reading is stopped when its read ends, and later reads keep none open."""
+        self._closed = True
         idle, self._idle = self._idle, []
         if self._loop is not asyncio.get_running_loop():
             return
