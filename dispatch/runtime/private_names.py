@@ -114,6 +114,28 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         _TRANSPORT,
         "same bounded wait_empty: the future faust's Message.ack() completes",
     ),
+    # -- start and stop without fixed sleeps -----------------------------------------------
+    PrivateName(
+        "mode.worker:Worker",
+        "_sentinel_task",
+        "attribute",
+        "override",
+        ("dispatch/runtime/worker.py",),
+        "mode runs it last before closing the event loop and it sleeps 1 s whatever is "
+        "left: every worker stop paid it. The override waits as long at most, for the "
+        "tasks left to end. mode has no setting for it.",
+    ),
+    PrivateName(
+        "faust.tables.manager:TableManager",
+        "_update_channels",
+        "attribute",
+        "call",
+        ("dispatch/runtime/app.py",),
+        "DeclaredTables.on_start does what faust's does (register the tables' changelog "
+        "channels, start the recovery) without its first second of sleep, for tables an "
+        "app declares once started; the conductor subscribes to nothing until then. The "
+        "TableManager class is a faust setting; its start has no other entry point.",
+    ),
     # -- input contiguity (dispatch/runtime/contiguity.py) ---------------------------------
     PrivateName(
         _FAUST_CONSUMER,
