@@ -221,8 +221,11 @@ def test_help_is_plain_text() -> None:
         texts = [(path, command.help or ""), (path, command.short_help or "")]
         texts += [(f"{path} {p.name}", p.help or "") for p in command.params
                   if isinstance(p, click.Option)]  # fmt: skip
-        if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+        if isinstance(command, click.Group):  # list/get_command: hub's load when named
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None, name
                 texts += walk(sub, f"{path} {name}")
         return texts
 

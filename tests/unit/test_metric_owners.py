@@ -56,7 +56,10 @@ def test_a_process_exports_its_own_metrics_only() -> None:
 
 def _commands(group: click.Group, path: str = "") -> dict[str, click.Command]:
     found: dict[str, click.Command] = {}
-    for name, command in group.commands.items():
+    ctx = click.Context(group)  # list_commands/get_command: hub's commands load when named
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         full = f"{path} {name}".strip()
         found[full] = command
         if isinstance(command, click.Group):
