@@ -129,7 +129,8 @@ def test_cli_errors_are_one_line(hub_env, actor_service, tmp_path) -> None:  # t
     assert run.returncode == 1 and "no file source configured" in run.stderr
     assert "Traceback" not in run.stderr
     kafka_actor = uid("kafka")
-    actor_service.add_or_update(Actor(id=kafka_actor, name="k", kind="bailleur"))
+    actor_service.add_or_update(Actor(id=kafka_actor, name="k", kind="bailleur",
+                                      filters=ActorFilters(communes=["76540"])))
     run = hub(env, "files", "outbox", "--actor", kafka_actor, "--once")
     assert run.returncode == 1 and "delivers by kafka, not by file" in run.stderr
     run = hub(env, "files", "outbox", "--actor", uid("absent"), "--once")
