@@ -437,3 +437,27 @@ def test_throughput_report(codec: Codec, rich: dict[str, Any]) -> None:
         t2 = time.perf_counter()
         print(f"{label}: encode {(t1 - t0) / n * 1e6:.0f} us, decode {(t2 - t1) / n * 1e6:.0f} us")
         assert (t2 - t1) / n < 0.05  # generous: catches a per-call schema parse
+
+
+def test_the_fingerprint_table_is_complete_and_true(tmp_path: Any) -> None:
+    """schemas/avro/fingerprints.json (fingerprints read instead of computed in every
+    process) holds every schema's, current and historical, each equal to fastavro's own
+    (a schema changed without ``write_fingerprints`` fails here); a schema absent from the
+    table is fingerprinted as before, and a wrong entry is never what a table-less
+    registry computes (the table is checked, not trusted, here)."""
+    import json
+    import shutil
+
+    from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+    from schemas.registry import AVRO_DIR, FINGERPRINTS, SchemaRegistry
+
+    table = json.loads((AVRO_DIR / FINGERPRINTS).read_text())
+    copy = tmp_path / "avro"
+    shutil.copytree(AVRO_DIR, copy)
+    (copy / FINGERPRINTS).unlink()
+    alone = SchemaRegistry(copy)  # every fingerprint computed by fastavro
+    assert table == alone.computed
+    for ws in SchemaRegistry()._by_fp.values():
+        computed = fingerprint(to_parsing_canonical_form(ws.schema), "CRC-64-AVRO")
+        assert ws.fingerprint.hex() == computed, ws.fullname
