@@ -20,7 +20,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from dispatch import chains, deadlines, redispatch, territory
@@ -288,6 +288,14 @@ class Processor:
                 return sub.overlay[key][1]
         raw = self.store.get(key, partition)
         return None if raw is None else self._snapshots.decode_state(raw)
+
+    def forget_partitions(self, partitions: Iterable[int]) -> None:
+        """``partitions`` were revoked from this worker: whether they are indexed is read
+        again from the store when they come back (another worker, of another geography,
+        may have passed them meanwhile: review Q, F4)."""
+        for partition in partitions:
+            self._indexed.discard(partition)
+            self._geo_warned.discard(partition)
 
     def _indexed_partition(self, partition: int) -> bool:
         """Whether ``partition``'s stored states all have their index entries, computed

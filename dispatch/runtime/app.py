@@ -152,6 +152,12 @@ def create_app(settings: HubSettings, cluster: str | None = None) -> faust.App:
         due_chunk=settings.clock.due_chunk,
         parking=parking,
     )
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _forget_revoked(_app: Any, revoked: set[Any], **_: Any) -> None:
+        names = (topics.DEMANDES, topics.EVENEMENTS)
+        processor.forget_partitions({tp.partition for tp in revoked if tp.topic in names})
+
     # metrics, lag, /metrics and /health (issue 5): fed by a faust sensor + batch stats
     # the one agent reads both topics: a partition of either that stops moving is a stall
     sensor = install_monitoring(

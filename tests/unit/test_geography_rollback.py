@@ -65,3 +65,21 @@ def test_a_rollback_leaves_no_live_stale_entry(geography: Any, codec: Any,
     _process_draining(proc, sender, _records(
         [("actor", ("on-into", 2, ActorFilters(communes=[INTO, LE_HAVRE]), False))], codec))
     assert _held(sender, codec, "on-into") == {num}, f"stale entries: {stale}"
+
+
+def test_a_partition_revoked_is_asked_of_the_store_again(geography: Any, codec: Any,
+                                                          tmp_path: Path) -> None:  # fmt: skip
+    """Review Q, F4 (the cache): a worker remembered a partition as indexed for its whole
+    life; passed meanwhile by a worker of another geography, it came back still "indexed".
+    Revoked (the runtime's on_partitions_revoked), it is read from the store again."""
+    store, sender = MemoryStore(N), MemorySender()
+    proc = Processor(TerritoryIndex(geography), codec, store, sender)
+    steps: list[tuple[str, Any]] = [("actor", ("a", 1, ActorFilters(communes=[INTO]), False))]
+    asyncio.run(run_pipelined(proc, _records(steps, codec), random.Random(1), sender=sender))
+    assert all(proc._indexed_partition(p) for p in range(N))
+    other = territory.geography_id(_new_table(tmp_path))
+    for p in range(N):  # another worker's pass, with its table
+        store.put(territory.marker(p), p, other)
+    assert all(proc._indexed_partition(p) for p in range(N))  # the cache answers
+    proc.forget_partitions(range(N))
+    assert not any(proc._indexed_partition(p) for p in range(N))
