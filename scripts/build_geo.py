@@ -209,6 +209,16 @@ def _history_hops(history: list[dict[str, Any]], alive: set[str]) -> dict[str, H
 Hop = tuple[str, str, str, str]
 
 
+#: steps the sources do not give (INSEE's history of communes has no successor for them):
+#: Saint-Barthélemy and Saint-Martin, communes of Guadeloupe (97123, 97127) until they
+#: became collectivités d'outre-mer on 2007-07-15 (loi organique n° 2007-223), since
+#: numbered 97701 and 97801 in the COG. Added when their successor is in today's table.
+MANUAL_STEPS = {
+    "97123": ("97701", "2007-07-15", "history", "manual"),
+    "97127": ("97801", "2007-07-15", "history", "manual"),
+}
+
+
 def build_successors(history_tarball: Path, millesimes: list[tuple[str, str, Path]]) -> list[str]:
     """The ``S`` records (see the module doc). ``millesimes``: (year, version, tarball) in
     order, the first one the history's own millésime, the last one the current table's.
@@ -235,6 +245,9 @@ def build_successors(history_tarball: Path, millesimes: list[tuple[str, str, Pat
     for old, code in owner_today.items():
         if old not in today and old not in hops:
             hops[old] = (code, ends.get(old, ""), "listed", current_version)
+    for old, step in MANUAL_STEPS.items():
+        if old not in hops and old not in today and step[0] in today:
+            hops[old] = step
     records: list[str] = []
     for old in sorted(hops):
         if old in today:

@@ -93,3 +93,15 @@ def test_a_chain_landing_elsewhere_than_anciens_codes_say_stops_the_build(
     steps = chain(tmp_path, wrong)
     with pytest.raises(SystemExit, match="10004: chain 10004 -> 10005 -> 10006"):
         build_geo.build_successors(steps[0][2], steps)
+
+
+def test_the_manual_steps_join_when_their_successor_is_in_the_table(
+        build_geo: ModuleType, tmp_path: Path) -> None:  # fmt: skip
+    """Saint-Barthélemy and Saint-Martin, Guadeloupe's 97123 and 97127 until 2007, have no
+    successor in INSEE's history: the build adds them (audit P, F4), only when 97701/97801
+    are in today's table (the fixture's table has neither: unchanged above)."""
+    today = [*Y2026, com("97701"), com("97801")]
+    steps = chain(tmp_path, today)
+    got = build_geo.build_successors(steps[0][2], steps)
+    assert "S\t97123\t97701\t2007-07-15\thistory\tmanual" in got
+    assert "S\t97127\t97801\t2007-07-15\thistory\tmanual" in got

@@ -171,3 +171,13 @@ def test_an_overseas_collectivity_registers_as_its_communes_do(geography: Any, c
     its communes can one by one (audit P, F4: 987 was refused as malformed, 975 accepted)."""
     index = TerritoryIndex(geography, [actor("com", departements=[code])])
     assert index.match([commune], ["T2"]) == {"com"}
+
+
+def test_saint_barthelemy_and_saint_martin_before_2007(geography: Any) -> None:
+    """A demand wishing 97123 or 97127 (Guadeloupe's codes of Saint-Barthélemy and
+    Saint-Martin until 2007-07-15) reaches the actors of 977 and 978 (audit P, F4: refused
+    as unknown, while Corsica's 20004 resolved to 2A004)."""
+    index = TerritoryIndex(geography, [actor("sb", departements=["977"]),
+                                       actor("sm", communes=["97801"])])  # fmt: skip
+    assert index.match(["97123"], ["T2"]) == {"sb"}
+    assert index.match(["97127"], ["T2"]) == {"sm"}
