@@ -32,7 +32,7 @@ from functools import lru_cache
 from typing import Any
 
 from hub.domain.actors import ActorFilters
-from hub.domain.matching import TerritoryIndex, whole_of_parts
+from hub.domain.matching import TerritoryIndex, today_code, whole_of_parts
 from hub.domain.state import DemandeState, wished_communes, wished_typologies
 
 #: prefix of every index key (no numéro unique starts with a NUL byte)
@@ -160,23 +160,16 @@ def actor_keys(filters: ActorFilters | None, geography: Any) -> frozenset[str]:
 @lru_cache(maxsize=4096)
 def _actor_keys(communes: tuple[str, ...], epcis: tuple[str, ...],
                 departements: tuple[str, ...], geography: Any) -> frozenset[str]:  # fmt: skip
-    codes: set[str] = {_today(c, geography) for c in communes}
+    today = [today_code(c, geography) for c in communes]
+    codes: set[str] = set(today)
     for e in epcis:
         codes |= geography.communes_of_epci(e)
     for d in departements:
         codes |= geography.communes_of_departement(d)
     # an actor on a part wants the whole's demands (an EPCI or a département holds the
     # whole commune already: its c: key finds them)
-    wholes = whole_of_parts([_today(c, geography) for c in communes], geography)
+    wholes = whole_of_parts(today, geography)
     return frozenset([f"c:{c}" for c in codes] + [f"w:{w}" for w in wholes])
-
-
-def _today(code: str, geography: Any) -> str:
-    """Today's code of a commune filter (an actor registered before its commune merged)."""
-    try:
-        return str(geography.resolve(code))
-    except Exception:  # unknown: the registry refuses such codes; nothing under it
-        return code
 
 
 def wants(filters: ActorFilters | None, keys: frozenset[str], hits: Iterable[Hit]) -> bool:

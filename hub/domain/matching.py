@@ -61,15 +61,16 @@ _Entry = tuple[str, bool, frozenset[str] | None]
 
 def _actor_keys(actor: Actor, geography: GeographyLike) -> frozenset[str]:
     f = actor.filters
+    communes = [today_code(c, geography) for c in f.communes]
     return frozenset(
-        [f"c:{_today(c, geography)}" for c in f.communes]
-        + [f"w:{w}" for w in whole_of_parts([_today(c, geography) for c in f.communes], geography)]
+        [f"c:{c}" for c in communes]
+        + [f"w:{w}" for w in whole_of_parts(communes, geography)]
         + [f"e:{e}" for e in f.epcis]
         + [f"d:{d}" for d in f.departements]
     )
 
 
-def _today(code: str, geography: GeographyLike) -> str:
+def today_code(code: str, geography: GeographyLike) -> str:
     """Today's code of a commune filter: an actor registered before its commune merged
     into another (a new geography table) is on the commune it became (the demands wishing
     the old code resolve to it too); the registry refuses former codes in new filters.
