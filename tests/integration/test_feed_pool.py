@@ -260,3 +260,39 @@ def test_close_stops_a_consumer_still_reading_and_keeps_none_after(
         assert pages._idle == []
 
     asyncio.run(scenario())
+
+
+def test_records_no_hub_process_wrote_cost_no_good_one(settings: HubSettings) -> None:
+    """The Kafka record model's odd-but-legal records in a feed (written by hand or another
+    tool): a tombstone (null value), bytes of no schema with headers and no key, between
+    good records, one without key. Pages of the pool and of a consumer per page pass over
+    them, the cursor moving past: before, a tombstone was a TypeError (HTTP 500) and the
+    bytes an 'undecodable' error, for every page and every authorization check of the
+    actor from then on."""
+    actor = f"pool-odd-{uuid.uuid4().hex[:8]}"
+    good = [new_num_unique(), new_num_unique()]
+
+    async def scenario() -> None:
+        await ensure_topics(settings, [feed_spec(actor)])
+        producer = AIOKafkaProducer(**producer_options(settings))
+        await producer.start()
+        topic = topics.feed_topic(actor)
+        try:
+            await producer.send_and_wait(topic, _record(good[0], 1), key=b"k")
+            await producer.send_and_wait(topic, None, key=b"k")
+            await producer.send_and_wait(topic, b"not avro", headers=[("h", b"\xff")])
+            await producer.send_and_wait(topic, _record(good[1], 2))
+        finally:
+            await producer.stop()
+        pages = FeedPages(settings)
+        try:
+            for read in (pages.read, lambda *a: read_feed_page(settings, *a)):
+                records, nxt, end = await read(actor, 0, 10)
+                assert [(r["offset"], r["numUnique"]) for r in records] == [
+                    (0, good[0]), (3, good[1])] and (nxt, end) == (4, 4)  # fmt: skip
+                records, nxt, _ = await read(actor, 1, 2)  # a page of odd records only
+                assert records == [] and nxt == 3
+        finally:
+            await pages.close()
+
+    asyncio.run(scenario())
