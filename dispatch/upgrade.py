@@ -66,13 +66,14 @@ def full_pass(ctx: Context, partition: int, recut: frozenset[str] = frozenset())
         if before is None or not before.active:
             continue
         after = _resync(ctx, key, partition, before, index, recut)
-        keep.update(territory.entries(after, index))
+        entries = territory.entries(after, index)
+        keep.update(entries)
         if key not in pending and after is before:  # unchanged: its index entries only
             # stored *before* the batch's states, not with the raw writes (stored after
             # them): an event of this batch moving the demand elsewhere deletes them as
             # its prior's entries, and a stale entry would hide the demand from a later
             # change (it answers for the demand under its old commune)
-            for k, v in territory.entries(before, index).items():
+            for k, v in entries.items():
                 ctx.put_early(k, partition, v)
     _sweep(ctx, partition, keep)
     for actor in index.actors():

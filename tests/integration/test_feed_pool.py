@@ -72,6 +72,19 @@ async def _fill(settings: HubSettings, actor_id: str, count: int, *,
         await producer.stop()
 
 
+def _count_starts(monkeypatch: pytest.MonkeyPatch) -> list[AIOKafkaConsumer]:
+    """The consumers started from now on (in any thread: the API's test client's too)."""
+    started: list[AIOKafkaConsumer] = []
+    real_start = AIOKafkaConsumer.start
+
+    async def counted(self: AIOKafkaConsumer) -> None:
+        started.append(self)
+        await real_start(self)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "start", counted)
+    return started
+
+
 def _same(a: tuple[list[dict[str, Any]], int, int], b: tuple[list[dict[str, Any]], int, int],
           ) -> bool:  # fmt: skip
     return ([(r["offset"], r["numUnique"]) for r in a[0]], a[1], a[2]) == (
@@ -109,14 +122,7 @@ def test_concurrent_reads_share_at_most_size_consumers(
         settings: HubSettings, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     actor = f"pool-{uuid.uuid4().hex[:8]}"
     asyncio.run(_fill(settings, actor, 12))
-    started: list[AIOKafkaConsumer] = []
-    real_start = AIOKafkaConsumer.start
-
-    async def counted(self: AIOKafkaConsumer) -> None:
-        started.append(self)
-        await real_start(self)
-
-    monkeypatch.setattr(AIOKafkaConsumer, "start", counted)
+    started = _count_starts(monkeypatch)
 
     async def scenario() -> None:
         pages = FeedPages(settings, size=3)
@@ -180,13 +186,6 @@ def test_the_api_reads_feeds_on_kept_consumers(
         actor_service.add_or_update(actor)
         headers[kind] = {"Authorization": f"Bearer {KeyStore(engine).create(actor.id).key}"}
     num = new_num_unique()
-    started: list[AIOKafkaConsumer] = []
-    real_start = AIOKafkaConsumer.start
-
-    async def counted(self: AIOKafkaConsumer) -> None:
-        started.append(self)
-        await real_start(self)
-
     with TestClient(create_app(settings, engine)) as client:
         r = client.post("/demandes/evenements", headers=headers["guichet"],
                         json=[demande_event(num, ["76208"])])  # fmt: skip
@@ -194,7 +193,7 @@ def test_the_api_reads_feeds_on_kept_consumers(
         got = collect_feed(settings, f"pool-bailleur-{suffix}", worker=worker,
                            until=lambda rs: any(x["numUnique"] == num for x in rs))  # fmt: skip
         assert any(x["numUnique"] == num for x in got), "not dispatched"
-        monkeypatch.setattr(AIOKafkaConsumer, "start", counted)
+        started = _count_starts(monkeypatch)
         for _ in range(10):
             page = client.get("/feed", params={"cursor": 0, "limit": 5},
                               headers=headers["bailleur"])  # fmt: skip

@@ -44,3 +44,25 @@ def test_any_territory_is_enough(tmp_path: Path, geography: Any) -> None:
     for i, f in enumerate([ActorFilters(communes=["76540"]), ActorFilters(epcis=["200023414"]),
                            ActorFilters(departements=["76"], typologies=["T2"])]):  # fmt: skip
         service.add_or_update(Actor(id=f"a{i}", name="a", kind="bailleur", filters=f))
+
+
+def test_hub_actors_add_without_territory_is_one_line(tmp_path: Path) -> None:
+    """The command a newcomer types (`--typologie T2` and no territory option): exit 1, one
+    line on stderr, no traceback, nothing saved; no broker needed (refused before)."""
+    import os
+    import subprocess
+
+    from tests.unit.test_publish_cli import _hub
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
+    env["HUB_HOME"] = str(tmp_path / "home")
+    add = [*_hub(), "actors", "add", "--id", "nt-x", "--name", "X", "--kind", "bailleur",
+           "--typologie", "T2"]  # fmt: skip
+    res = subprocess.run(add, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "Error: actor 'nt-x': filters: no territory (communes, epcis or departements): "
+        "it would receive no demand"]  # fmt: skip
+    listed = subprocess.run([*_hub(), "actors", "list"], env=env, capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert "nt-x" not in listed.stdout
