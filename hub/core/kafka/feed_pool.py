@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -35,8 +34,9 @@ from aiokafka.errors import KafkaError
 
 from hub.core import topics
 from hub.core.errors import NotFoundError, TransientError
-from hub.core.kafka.client import client_options, start_client, topic_partitions
+from hub.core.kafka.client import topic_partitions
 from hub.core.kafka.feed_pages import Page, page_from
+from hub.core.kafka.reader import group_less_consumer, start_bounded
 from hub.core.settings import HubSettings
 
 log = logging.getLogger(__name__)
@@ -132,13 +132,8 @@ class FeedPages:
     async def _take(self, timeout_s: float) -> AIOKafkaConsumer:
         if self._idle:
             return self._idle.pop()
-        consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None,
-                                    enable_auto_commit=False,
-                                    client_id=f"hub-feed-pages-{uuid.uuid4().hex[:8]}")  # fmt: skip
-        try:
-            await start_client(consumer, self.settings, timeout_s=timeout_s)
-        except (KafkaError, OSError) as exc:
-            raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
+        consumer = group_less_consumer(self.settings, "feed-pages")
+        await start_bounded(consumer, self.settings, timeout_s)
         return consumer
 
 

@@ -64,20 +64,35 @@ async def standalone_consumer(settings: HubSettings, purpose: str, *,
                               **options: object) -> AsyncIterator[AIOKafkaConsumer]:  # fmt: skip
     """A started group-less consumer (no auto-commit) named ``hub-<purpose>-<random>``;
     with ``timeout_s``, its start is bounded (see the module doc)."""
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
-                                enable_auto_commit=False,
-                                client_id=f"hub-{purpose}-{uuid.uuid4().hex[:8]}",
-                                **options)  # fmt: skip
+    consumer = group_less_consumer(settings, purpose, **options)
     try:
-        try:
-            await start_client(consumer, settings, timeout_s=timeout_s)
-        except (KafkaError, OSError) as exc:
-            if timeout_s is None:
-                raise
-            raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
+        if timeout_s is None:
+            await start_client(consumer, settings)
+        else:
+            await start_bounded(consumer, settings, timeout_s)
         yield consumer
     finally:
         await consumer.stop()
+
+
+def group_less_consumer(settings: HubSettings, purpose: str,
+                        **options: object) -> AIOKafkaConsumer:  # fmt: skip
+    """A consumer with no group and no commits named ``hub-<purpose>-<random>``, not
+    started (:func:`standalone_consumer`; kept open: :mod:`hub.core.kafka.feed_pool`)."""
+    return AIOKafkaConsumer(**client_options(settings), group_id=None,
+                            enable_auto_commit=False,
+                            client_id=f"hub-{purpose}-{uuid.uuid4().hex[:8]}",
+                            **options)  # fmt: skip
+
+
+async def start_bounded(consumer: AIOKafkaConsumer, settings: HubSettings,
+                        timeout_s: float) -> None:  # fmt: skip
+    """Start ``consumer`` within ``timeout_s``; any failure of the start is a
+    :class:`~hub.core.errors.TransientError` ("Kafka unavailable", module doc)."""
+    try:
+        await start_client(consumer, settings, timeout_s=timeout_s)
+    except (KafkaError, OSError) as exc:
+        raise TransientError(f"Kafka unavailable: {type(exc).__name__}") from None
 
 
 async def read_to_end(
