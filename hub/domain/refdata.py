@@ -155,9 +155,56 @@ def coded_values(demande: dict[str, Any] | None) -> Iterator[tuple[str, str, Any
                 yield where, table, value
 
 
+#: :data:`CODED_FIELDS` as a tree (a field name, or ``*`` for a list's items → the
+#: tables of the values there and the tree below): one walk of a demand looks at each
+#: field once, where walking the ~30 paths one by one looked at the shared prefixes ~30
+#: times (~35 µs per demand, a fourth of ``hub publish``'s check and paid again by the
+#: worker; ~5 µs this way)
+_Tree = dict[str, tuple["_Tree", tuple[frozenset[str], ...]]]
+
+
+def _tree(fields: tuple[tuple[str, str], ...], tables: dict[str, frozenset[str]]) -> _Tree:
+    root: _Tree = {}
+    for path, table in fields:
+        node, names = root, path.split(".")
+        for i, name in enumerate(names):
+            below, codes = node.setdefault(name, ({}, ()))
+            if i == len(names) - 1:
+                node[name] = (below, (*codes, tables[table]))
+            node = below
+    return root
+
+
+_CODED_TREE = _tree(CODED_FIELDS, TABLES)
+
+
+def _all_known(node: Any, tree: _Tree) -> bool:
+    """True when every non-empty value under ``node`` that ``tree`` names is in its tables
+    (what :func:`coded_values` yields, looked at without building its paths)."""
+    for name, (below, codes) in tree.items():
+        if name == "*":
+            if not isinstance(node, list):
+                continue
+            items: Any = node
+        elif not isinstance(node, dict) or (value := node.get(name)) is None:
+            continue
+        else:
+            items = (value,)
+        for item in items:
+            for table in codes:
+                if item != "" and item not in table:
+                    return False
+            if below and not _all_known(item, below):
+                return False
+    return True
+
+
 def check_codes(demande: dict[str, Any] | None) -> None:
     """Raise :class:`InputError` ``unknown_code`` naming the first coded field of
-    ``demande`` whose code is not in its table in force (module doc)."""
+    ``demande`` (in :data:`CODED_FIELDS` order) whose code is not in its table in force
+    (module doc)."""
+    if _all_known(demande, _CODED_TREE):
+        return  # the usual case; the paths are built only to name a refused field
     for where, table, value in coded_values(demande):
         if value not in TABLES[table]:
             raise InputError(
