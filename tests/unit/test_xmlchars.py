@@ -188,3 +188,27 @@ def test_occurred_at_is_refused_outside_the_dates_xml_carries(ms: int) -> None:
         assert exc.code == "date_out_of_range" and exc.message.startswith("occurredAt: ")
         return
     assert renders()
+
+
+#: the code points around every border of the grammar (C0, the surrogates, U+FFFE/FFFF,
+#: the supplementary planes' start), each alone and beside the odd-but-legal texts that
+#: look like a JSON escape of one (a literal backslash before b, f or u0001)
+_BORDERS = [*range(0x0, 0x100), *range(0xD7F0, 0xE010), *range(0xFFF0, 0x10010)]
+_LOOKALIKES = ["\\b", "\\f", "\\u0001", "\\\\u001f", "\\", "\ufffd", "\U0010ffff"]
+
+
+@pytest.mark.parametrize("around", ["", *_LOOKALIKES])
+def test_find_not_char_agrees_with_the_grammar_at_every_border(around: str) -> None:
+    # find_not_char first serializes the value with orjson and looks at the JSON text
+    # (escapes of C0 controls, UTF-8 of U+FFFE/FFFF, surrogates refused): each border code
+    # point, in the shapes a demand has, and next to texts that only look like an escape
+    wrong = []
+    for cp in _BORDERS:
+        text = f"{around}a{chr(cp)}{around}"
+        for value in ({"x": [text]}, [1, {"y": {"z": text}}], text, {"b": b"\x01", "t": text}):
+            found = find_not_char(value)
+            if (found is None) != grammar(cp):
+                wrong.append((hex(cp), around, type(value).__name__))
+        if find_not_char({"x": around, "n": 2**70, "t": [around]}) is not None:
+            wrong.append(("lookalike alone", around, "bigint"))
+    assert wrong == []
