@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import click
 
@@ -45,7 +45,12 @@ def fold(group: str | None, metrics_port: int | None) -> None:
     engine = make_engine(settings.database_url, echo=settings.database.echo)
     migrate(engine)
     serve_metrics(metrics_port, settings.monitoring.web_host, "stats fold")
-    folder = Folder(StatisticsStore(engine), DeclarationStore(engine))
+    # screened as the worker screens the same records (audit R, R-F7)
+    folder = Folder(
+        StatisticsStore(engine),
+        DeclarationStore(engine),
+        max_record_bytes=settings.worker.max_record_bytes,
+    )
     connector = StatisticsFold(settings, folder, group=group)
     run_until_signal(connector)
     click.echo(f"statistics fold stopped: {connector.stats}", err=True)
@@ -59,7 +64,7 @@ def fold(group: str | None, metrics_port: int | None) -> None:
     "on",
     type=click.DateTime(["%Y-%m-%d"]),
     default=None,
-    help="Reference date (default: today, UTC).",
+    help="Reference date (default: today in Europe/Paris, as the API).",
 )
 @click.option(
     "--mois",
@@ -75,6 +80,7 @@ def show(
 ) -> None:
     """The figures of one territory; those on fewer than 11 demands are withheld."""
     from hub.domain.geo import get_geography
+    from hub.domain.renewal import PARIS
     from hub.services import statistics as service
     from hub.stores.statistics.store import StatisticsStore
 
@@ -84,7 +90,8 @@ def show(
     settings.private_dir(settings.home)
     engine = make_engine(settings.database_url, echo=settings.database.echo)
     migrate(engine)
-    at: date = on.date() if on is not None else datetime.now(UTC).date()
+    # the Europe/Paris day, as GET /statistiques (audit R, R-F9)
+    at: date = on.date() if on is not None else datetime.now(PARIS).date()
     store = StatisticsStore(engine)
     figures = service.territory(store, niveau, code, at, mois)
     if store.is_empty():  # every figure below would read "secret": say why instead

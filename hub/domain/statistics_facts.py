@@ -6,7 +6,7 @@ Contracts:
   the territory of the demand's **first** wished commune (resolved to today's code, an
   arrondissement or commune déléguée counted in its commune), every EPCI it wishes (in
   wish order), its typologies, ``dateCreationDemande``, and for ``RAD`` the radiation's
-  date and motive (``radiation/dateRadiation``, ``motifRadiation``; the event's own date
+  date and motive (``radiation/dateRadiation``, ``motifRadiation``; the event's own (Paris) day
   when the snapshot lacks it; a motive outside the reference table ``motifRadiation`` is
   kept as unknown, ``None``). Any other live operation makes the demand active again (a
   ``MOD`` after a ``RAD`` is a reactivation: domain README, "Empty motive = reactivation").
@@ -32,6 +32,7 @@ from hub.domain.cotation import faits
 from hub.domain.decisions import as_received
 from hub.domain.geo import Geography
 from hub.domain.refdata import TABLES
+from hub.domain.renewal import PARIS
 from hub.domain.state import wished_communes, wished_typologies
 from hub.domain.statistics import Fait
 
@@ -61,12 +62,19 @@ def applies(prior: Mark | None, event_id: str, partition: int, offset: int) -> b
     return not (partition == prior.partition and 0 <= offset <= prior.offset)
 
 
-def event_date(event: dict[str, Any]) -> date:
-    """The UTC day of the event's ``occurredAt`` (epoch ms or an aware datetime)."""
+def event_instant(event: dict[str, Any]) -> datetime:
+    """The event's ``occurredAt`` (epoch ms or an aware datetime) as an aware UTC datetime."""
     when = event["occurredAt"]
     if isinstance(when, datetime):
-        return when.astimezone(UTC).date()
-    return datetime.fromtimestamp(int(when) / 1000, UTC).date()
+        return when.astimezone(UTC)
+    return datetime.fromtimestamp(int(when) / 1000, UTC)
+
+
+def event_date(event: dict[str, Any]) -> date:
+    """The Europe/Paris day of the event's ``occurredAt``: the day the hub gives an event
+    everywhere (the demand's clock, the score: docs/lifecycle.md, docs/cotation.md), so a
+    radiation at 00:30 on 1 July in Paris counts in July (audit R, R-F8)."""
+    return event_instant(event).astimezone(PARIS).date()
 
 
 def _places(

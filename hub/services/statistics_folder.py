@@ -42,8 +42,8 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dispatch.letters import check_key, screen
-from hub.core.errors import HubError, InputError
-from hub.domain.cotation import Grilles, SeuilsQuartiles, score, shipped_grids
+from hub.core.errors import HubError, InputError, InvalidNumUniqueError
+from hub.domain.cotation import Grilles, SeuilsQuartiles, faits, score, shipped_grids
 from hub.domain.cotation.faits import parse_date
 from hub.domain.decisions import (
     CREATIONS,
@@ -54,6 +54,7 @@ from hub.domain.decisions import (
     validate_event,
 )
 from hub.domain.geo import Geography, get_geography
+from hub.domain.refdata import PENDING_NUM_UNIQUE
 from hub.domain.renewal import renewal_tokens
 from hub.domain.state import DemandeState
 from hub.domain.statistics import SEUIL_SECRET
@@ -120,6 +121,8 @@ class Folder:
         if name != "DemandeEvent":
             raise InputError(f"a {name} record in hub.demandes", code="unexpected_record")
         check_key(r.key, body["numUnique"])
+        if body["numUnique"] == PENDING_NUM_UNIQUE:  # as the worker: never a demand's
+            raise InvalidNumUniqueError("the stand-in numéro of a creation not numbered yet")
         validate_event(body)
         return name, body
 
@@ -133,7 +136,12 @@ class Folder:
                 continue
             if epci not in seuils:
                 seuils[epci] = self.store.seuils(epci)
-            declared = self.declarations.in_force(event["numUnique"], epci)
+            # the declarations of this demand's life known now (audit R, R-F5: without its
+            # life, every declaration the API records was left out): the similar demands'
+            # scores are compared with the applicant's own score of today
+            declared = self.declarations.in_force(
+                event["numUnique"], epci, faits.date_creation(snapshot)
+            )
             out[epci] = score(snapshot, grid, declared, on, seuils[epci]).total
         return out
 
