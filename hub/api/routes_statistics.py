@@ -92,7 +92,8 @@ async def similaires(
     given): the applicant's score and detail from the latest snapshot in the caller's feed,
     and per typology wanted the low (1st quartile), median and high (3rd quartile) scores
     of the active demands wishing the EPCI and that typology, with the mean days from
-    creation to attribution of those attributed in the last 12 months. ``etat`` is the
+    creation to attribution of those attributed in the 12 calendar months up to the
+    reference date's month. ``etat`` is the
     demand's state in the caller's feed, as ``GET …/cotation`` gives it: a radiated
     demand has no score, so nothing to compare — ``etat`` ``radiee`` and ``epcis``
     empty."""

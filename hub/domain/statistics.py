@@ -24,7 +24,9 @@ Contracts:
   of their scores (not the minimum and maximum: those are one demand's own score).
 * **Waiting time** (:func:`delai_moyen_attribution`): the mean, in days, from
   ``dateCreationDemande`` to ``dateRadiation`` of the demands radiated for attribution
-  (``RADATT``) in the 12 months up to the reference date (inclusive).
+  (``RADATT``) in the 12 calendar months up to and including the reference date's month;
+  with their count, withheld when another window would isolate fewer than 11 demands by
+  subtraction (:mod:`hub.domain.statistics_window`).
 """
 
 from __future__ import annotations
@@ -32,11 +34,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Literal, Protocol
 
 from hub.domain.cotation.faits import add_months
 from hub.domain.cotation.quartiles import SeuilsQuartiles, seuils_quartiles
+from hub.domain.statistics_window import differencing_risk, in_window
 
 #: a figure computed on fewer demands is withheld (shared domain README, "Statistics")
 SEUIL_SECRET = 11
@@ -44,8 +47,6 @@ SEUIL_SECRET = 11
 RADATT = "RADATT"
 Niveau = Literal["commune", "epci", "departement"]
 NIVEAUX: tuple[Niveau, ...] = ("commune", "epci", "departement")
-#: the window of the waiting time of attributions
-ATTRIBUTIONS_WINDOW_DAYS = 365
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +57,18 @@ class Figure:
 
     valeur: float | None
     effectif: int
+    #: withheld whatever its size: another published figure would give, by subtraction,
+    #: one on fewer than 11 demands (:mod:`hub.domain.statistics_window`)
+    withheld: bool = False
 
     @property
     def secret(self) -> bool:
-        return self.effectif < SEUIL_SECRET
+        return self.withheld or self.effectif < SEUIL_SECRET
+
+
+def withheld(effectif: int) -> Figure:
+    """A figure never published (see :attr:`Figure.withheld`)."""
+    return Figure(None, effectif, withheld=True)
 
 
 def figure(effectif: int, compute: Callable[[], float]) -> Figure:
@@ -150,25 +159,45 @@ class Statistiques:
     delai_moyen_attribution_jours: Figure
 
 
+def _attributions(faits: Iterable[Fait]) -> list[Fait]:
+    return [f for f in faits if f.attribuee and f.date_radiation is not None]
+
+
 def attributions_window(faits: Iterable[Fait], at: date) -> list[Fait]:
-    """The attributed demands radiated in the 12 months up to ``at`` (inclusive)."""
-    start = at - timedelta(days=ATTRIBUTIONS_WINDOW_DAYS)
-    return [
-        f
-        for f in faits
-        if f.attribuee and f.date_radiation is not None and start < f.date_radiation <= at
-    ]
+    """The attributed demands radiated in the window of ``at``: the 12 calendar months up
+    to and including its month (:func:`hub.domain.statistics_window.window`)."""
+    return [f for f in _attributions(faits) if in_window(_radiated(f), at)]
+
+
+def _radiated(f: Fait) -> date:
+    assert f.date_radiation is not None
+    return f.date_radiation
+
+
+def attributions_12_mois(faits: Iterable[Fait], at: date) -> Figure:
+    """How many attributions in the window of ``at``; withheld also when another window
+    would give, by subtraction, a count on fewer than 11 (statistics_window)."""
+    population = _attributions(faits)
+    found = count([f for f in population if in_window(_radiated(f), at)])
+    if not found.secret and differencing_risk(map(_radiated, population), at):
+        return withheld(found.effectif)
+    return found
 
 
 def delai_moyen_attribution(faits: Iterable[Fait], at: date) -> Figure:
     """Mean days from creation to radiation of the attributions of the window (those
-    without a creation date cannot be measured and are left out)."""
+    without a creation date cannot be measured and are left out); withheld as
+    :func:`attributions_12_mois` over that population."""
+    population = [f for f in _attributions(faits) if f.date_creation is not None]
     waits = [
-        float((f.date_radiation - f.date_creation).days)
-        for f in attributions_window(faits, at)
-        if f.date_radiation is not None and f.date_creation is not None
+        float((_radiated(f) - f.date_creation).days)
+        for f in population
+        if f.date_creation is not None and in_window(_radiated(f), at)
     ]
-    return mean(waits)
+    found = mean(waits)
+    if not found.secret and differencing_risk(map(_radiated, population), at):
+        return withheld(found.effectif)
+    return found
 
 
 def statistiques(
@@ -203,7 +232,7 @@ def statistiques(
         stock_actif=count(actifs),
         anciennete_mediane_jours=median(ages),
         par_mois=tuple(per_month),
-        attributions_12_mois=count(attributions_window(here, at)),
+        attributions_12_mois=attributions_12_mois(here, at),
         delai_moyen_attribution_jours=delai_moyen_attribution(here, at),
     )
 

@@ -85,14 +85,19 @@ def test_waiting_time_is_the_mean_of_the_attributions_of_the_last_twelve_months(
         return _fait(i, active=False, date_creation=created, date_radiation=radiated,
                      motif_radiation="RADATT")
 
-    inside = [attributed(i, date(2025, 1, 1), date(2025, 1, 1 + i)) for i in range(1, 12)]
-    # radiated exactly 365 days before AT: out of the window; not an attribution: ignored
-    out = [attributed(50, date(2024, 1, 1), date(2025, 1, 1)),
-           _fait(51, active=False, date_radiation=date(2026, 1, 1), motif_radiation="RADABA")]
-    assert delai_moyen_attribution(inside + out, date(2025, 6, 30)).secret is False
-    got = delai_moyen_attribution(inside + out, date(2026, 1, 1))
-    assert got.valeur == pytest.approx(sum(range(1, 12)) / 11)
-    assert delai_moyen_attribution(inside[:10] + out, date(2026, 1, 1)).secret
+    # the window is the 12 calendar months up to the reference date's month
+    inside = [attributed(i, date(2025, 1, 1), date(2025, 2, i)) for i in range(1, 12)]
+    other = [_fait(51, active=False, date_radiation=date(2026, 1, 1), motif_radiation="RADABA")]
+    got = delai_moyen_attribution(inside + other, date(2026, 1, 15))  # Feb 2025 - Jan 2026
+    assert got.valeur == pytest.approx(30 + 6)  # 31..41 days
+    assert delai_moyen_attribution(inside + other, date(2026, 1, 31)) == got  # any day of it
+    assert delai_moyen_attribution(inside + other, date(2026, 2, 1)).secret  # March 2025 on
+    assert delai_moyen_attribution(inside[:10] + other, date(2026, 1, 15)).secret
+    # one more attribution in January 2025: the window of December 2025 holds it, that of
+    # January 2026 does not; publishing both would give that household's wait by subtraction
+    lone = attributed(50, date(2024, 1, 1), date(2025, 1, 20))
+    assert delai_moyen_attribution([*inside, lone], date(2026, 1, 15)).secret
+    assert delai_moyen_attribution([*inside, lone], date(2025, 12, 15)).secret
 
 
 def test_territory_figures_count_each_demand_at_its_first_wished_commune() -> None:

@@ -9,7 +9,10 @@ real SQLite database (the broker is crossed by tests/integration/test_statistics
 duplicates of records are folded too and must change nothing. The rules the expectations
 follow are the domain reference's: a demand counts at its first wished commune, its EPCI
 and département; ``RADATT`` is an attribution; percentiles are nearest-rank; the waiting
-time is from ``dateCreationDemande`` to ``dateRadiation`` over the last 365 days."""
+time is from ``dateCreationDemande`` to ``dateRadiation`` over the 12 calendar months up to
+the reference date's month, withheld when another such window differs from it by 1 to 10
+attributions or its withheld months hold 1 to 10 (docs/statistics.md, "Windows that could
+be subtracted": written here over sets of demands, month by month)."""
 
 from __future__ import annotations
 
@@ -143,20 +146,68 @@ def _fig(values: list[float], value: Any) -> tuple[int, Any]:
     return len(values), value
 
 
+def _window(last: tuple[int, int]) -> set[tuple[int, int]]:
+    """The 12 (year, month) up to ``last``."""
+    year, month = last
+    return {((year * 12 + month - 1 - k) // 12, (year * 12 + month - 1 - k) % 12 + 1)
+            for k in range(12)}  # fmt: skip
+
+
+def _shifted(last: tuple[int, int], by: int) -> tuple[int, int]:
+    i = last[0] * 12 + last[1] - 1 + by
+    return i // 12, i % 12 + 1
+
+
+def _month_of(s: Spec) -> tuple[int, int]:
+    assert s.radiation
+    return s.radiation[0].year, s.radiation[0].month
+
+
+def _attributions(specs: list[Spec]) -> list[Spec]:
+    return [s for s in specs if s.radiation and s.radiation[1] == "RADATT"]
+
+
+def _in_window(specs: list[Spec]) -> list[Spec]:
+    months = _window((AT.year, AT.month))
+    return [s for s in _attributions(specs)
+            if s.radiation and (s.radiation[0].year, s.radiation[0].month) in months]  # fmt: skip
+
+
+def _subtractable(specs: list[Spec]) -> bool:
+    """Whether the window of AT could be subtracted from another to give 1 to 10 of
+    ``specs``' attributions, or its withheld months hold 1 to 10 of them."""
+    attributed = [s for s in _attributions(specs) if s.radiation]
+    mine = {s.num for s in _in_window(attributed)}
+    last = (AT.year, AT.month)
+    for by in [*range(-11, 0), *range(1, 12)]:
+        other = _window(_shifted(last, by))
+        theirs = {s.num for s in attributed if s.radiation and _month_of(s) in other}
+        if 0 < len(mine ^ theirs) < 11:
+            return True
+    per_month: dict[tuple[int, int], int] = {}
+    for s in _in_window(attributed):
+        assert s.radiation
+        key = (s.radiation[0].year, s.radiation[0].month)
+        per_month[key] = per_month.get(key, 0) + 1
+    hidden = sum(n for n in per_month.values() if n < 11)
+    return 0 < hidden < 11
+
+
 def expected(specs: list[Spec], niveau: str, code: str) -> dict[str, tuple[int, Any]]:
-    """name → (demands it is computed on, value when ≥ 11)."""
+    """name → (demands it is computed on, value when ≥ 11); a figure withheld whatever
+    its size is (0, None)."""
     here = [s for s in specs if _where(s, niveau) == code]
     active = [s for s in here if s.radiation is None]
     ages = [float((AT - s.created).days) for s in active]
-    window = [s for s in here if s.radiation and s.radiation[1] == "RADATT"
-              and AT - timedelta(days=365) < s.radiation[0] <= AT]
+    window = _in_window(here)
     waits = [float((s.radiation[0] - s.created).days) for s in window if s.radiation]
+    held = _subtractable(here)
     out: dict[str, tuple[int, Any]] = {
         "stockActif": (len(active), len(active)),
         "ancienneteMedianeJours": (len(ages), round(_rank(ages, 0.5)) if ages else None),
-        "attributions12Mois": (len(window), len(window)),
-        "delaiMoyenAttributionJours": (len(waits),
-                                       round(sum(waits) / len(waits), 1) if waits else None),
+        "attributions12Mois": (0, None) if held else (len(window), len(window)),
+        "delaiMoyenAttributionJours": (0, None) if held else (
+            len(waits), round(sum(waits) / len(waits), 1) if waits else None),
     }
     for m in _months():
         new = [s for s in here if _month(s.created) == m]
@@ -176,9 +227,9 @@ def expected_similar(specs: list[Spec], events: dict[str, dict[str, Any]],
             and any(PLACES[c][0] == ROUEN for c in s.communes)]
     scores = [float(score(events[s.num]["demande"], grid, {}, s.created).total)
               for s in pool if s.radiation is None]
-    waits = [float((s.radiation[0] - s.created).days) for s in pool
-             if s.radiation and s.radiation[1] == "RADATT"
-             and AT - timedelta(days=365) < s.radiation[0] <= AT]
+    waits = [float((s.radiation[0] - s.created).days) for s in _in_window(pool) if s.radiation]
+    if _subtractable(pool):
+        waits = []  # withheld whatever its size
     return {
         "bas": (len(scores), round(_rank(scores, 0.25)) if scores else None),
         "median": (len(scores), round(_rank(scores, 0.5)) if scores else None),
