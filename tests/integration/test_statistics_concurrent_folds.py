@@ -17,10 +17,9 @@ creation's offset); on PostgreSQL the threaded one can also end ``unstorable``."
 from __future__ import annotations
 
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterable
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine
@@ -29,41 +28,19 @@ from hub.services.statistics import territory
 from hub.services.statistics_folder import Folder, Record
 from hub.stores.cotation.store import DeclarationStore
 from hub.stores.statistics.store import Change, Prior, StatisticsStore
-from schemas import get_codec
+from tests.support.stat_events import ROUEN, event, records
+from tests.support.stat_events import num as _num
 
-ROUEN = "76540"
 RAD = {"dateRadiation": "2026-04-01", "motifRadiation": "RADABA"}
 AT = date(2026, 6, 30)
 
 
-def _num(i: int) -> str:
-    return f"0760126{i:06d}10691"
-
-
-def _event(n: str, op: str, on: date, radiation: dict[str, Any] | None = None) -> dict[str, Any]:
-    dl: dict[str, Any] = {
-        "numUnique": n,
-        "dateCreationDemande": "2025-01-15",
-        "logementRecherche": {
-            "listeTypeLogement": ["T3"],
-            "listeLocalisationSouhaite": [{"commune": ROUEN, "quartier": None}],
-        },
-    }
-    if radiation is not None:
-        dl["radiation"] = radiation
-    at = int(datetime(on.year, on.month, on.day, 12, tzinfo=UTC).timestamp() * 1000)
-    return {"eventId": str(uuid.uuid4()), "numUnique": n, "operation": op, "occurredAt": at,
-            "source": "sne", "changedFields": [], "versionInterface": "02.01",
-            "demande": {"demandeLogement": dl}, "profile": None}  # fmt: skip
-
-
 def _partition(first: int, offset: int = 0) -> list[Record]:
     """Offsets ``offset``… of partition 0: 12 creations, then the radiation of the first."""
-    codec, nums = get_codec(), [_num(first + i) for i in range(12)]
-    events = [_event(n, "CRE", date(2026, 3, 1)) for n in nums]
-    events.append(_event(nums[0], "RAD", date(2026, 4, 1), RAD))
-    return [Record(0, offset + i, e["numUnique"].encode(), codec.encode("DemandeEvent", e))
-            for i, e in enumerate(events)]  # fmt: skip
+    nums = [_num(first + i) for i in range(12)]
+    events = [event(n, "CRE", date(2026, 3, 1)) for n in nums]
+    events.append(event(nums[0], "RAD", date(2026, 4, 1), radiation=RAD))
+    return records(events, offset)
 
 
 def _folder(store: StatisticsStore) -> Folder:
