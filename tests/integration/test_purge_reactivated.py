@@ -2,6 +2,8 @@
 on SQLite and PostgreSQL: the dispatch state's changelog and Kafka stood in for, the
 statistics folded by the real fold, the rows deleted by the real ``purge_sql``.
 
+The second test runs the wait itself against the real broker.
+
 Three demands radiated 14 months ago are purgeable at the scan; meanwhile one is
 reactivated (a ``MOD`` of a ``RADABA`` radiation, allowed), which the fold folds and the
 worker, reading it before the ``DispatchPurge``, keeps. The worker tombstones another;
@@ -96,3 +98,37 @@ def test_only_the_demands_the_worker_purged_lose_their_rows(
     assert holders == {KEPT, LATE}
     assert report.sql_rows["stat_demandes"] == 1 and report.sql_rows["api_holders"] == 1
     assert purge.pending(settings) == {LATE}  # the next run asks the worker again
+
+
+def test_the_purge_waits_for_the_workers_group_on_the_real_broker(settings: HubSettings) -> None:
+    """``await_worker`` on the real broker: False while the worker's group (here a group of
+    its own, so no running worker answers for it) has not committed past the purge's
+    records, True once it has. Only offsets are committed; no record is written."""
+    import uuid
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from hub.core import topics
+    from hub.core.kafka.client import client_options
+
+    group = f"purge-wait-{uuid.uuid4().hex[:8]}"
+    mine = settings.model_copy(update={"worker": settings.worker.model_copy(
+        update={"app_id": group})})  # fmt: skip
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        never = await purge.await_worker(mine, {0: 5}, timeout_s=0)
+        consumer = AIOKafkaConsumer(**client_options(mine), group_id=group,
+                                    enable_auto_commit=False)  # fmt: skip
+        await consumer.start()
+        try:
+            tp = TopicPartition(topics.DEMANDES, 0)
+            consumer.assign([tp])
+            await consumer.commit({tp: 5})  # the record at 5 not processed yet
+            short = await purge.await_worker(mine, {0: 5}, timeout_s=0)
+            await consumer.commit({tp: 6})
+            past = await purge.await_worker(mine, {0: 5}, timeout_s=5)
+        finally:
+            await consumer.stop()
+        return never, short, past
+
+    assert asyncio.run(scenario()) == (False, False, True)
