@@ -8,6 +8,16 @@ Stores holding demand data, and what happens to each (docs/reliability.md):
   whose state is a radiation or a deletion older than the cut-off, and publishes one
   ``DispatchPurge`` per demand on hub.demandes; the worker re-checks and writes the tombstone
   (:mod:`dispatch.purge`). Compaction then removes the older values from the log;
+* **only the demands the worker purged go any further** (audit R, R-F6): the worker keeps
+  a demand changed since the scan (a reactivation published before its
+  ``DispatchPurge``), and the statistics fold may have folded that change already. So the
+  job waits (``worker_wait_s``) until the worker's group has committed past its
+  ``DispatchPurge`` records (the worker commits an input only after its changelog record:
+  :mod:`dispatch.runtime.tablestore`), reads the changelog again, and goes on with the
+  demands it no longer holds (tombstoned). One held and no longer purgeable was kept by
+  the worker: dropped, untouched (:attr:`PurgeReport.kept`). One still purgeable (the
+  worker had not reached its record) stays pending for the next run
+  (:attr:`PurgeReport.waiting`);
 * the SQL tables of :data:`SQL_TABLES` (webhook outbox, API holders, cotation
   declarations, snapshot offsets, the SNE poller's last snapshots, the SOAP gateway's
   records owed to Kafka, the gestion partagée record and what of it is owed to Kafka, the
@@ -29,7 +39,8 @@ and is in neither list.
 
 Contract: idempotent (running twice purges nothing more), at-least-once (a crash between
 publishing and the worker's tombstone is repaired by the next run), and it never touches
-a demand that is active or radiated since less than ``older_than_days``.
+a demand that is active or radiated since less than ``older_than_days``, nor any row or
+file of a demand the worker did not purge.
 
 Crash-safe: the numéros a run purges are written first to ``<home>/purge-pending.json``
 (fsynced; ids only), and the file is removed only once every store went through them.
@@ -41,6 +52,7 @@ radiated since, is dropped from it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -57,6 +69,7 @@ from connectors.files.purge import FilesReport, purge_files
 from dispatch.purge import purgeable
 from hub.core import topics
 from hub.core.errors import ConfigError, TransientError
+from hub.core.kafka.admin import committed_offsets
 from hub.core.kafka.client import new_producer
 from hub.core.kafka.reader import read_to_end, standalone_consumer
 from hub.core.settings import HubSettings
@@ -108,6 +121,10 @@ class PurgeReport:
     purged: list[str] = field(default_factory=list)
     #: numéros of an interrupted run finished by this one (gone from the dispatch state)
     resumed: list[str] = field(default_factory=list)
+    #: asked, but changed since the scan: the worker kept them, nothing of them removed
+    kept: list[str] = field(default_factory=list)
+    #: asked, the worker not at their record within the wait: left for the next run
+    waiting: list[str] = field(default_factory=list)
     sql_rows: dict[str, int] = field(default_factory=dict)
     #: files removed (or, in a dry run, to remove), kept, inboxes left for the next run
     files: FilesReport = field(default_factory=FilesReport)
@@ -125,6 +142,12 @@ class PurgeReport:
                f"before the cut-off purged{resumed}; SQL rows deleted: {rows}; files {verb}: "
                f"{len(f.removed)} of purged demands, {len(f.expired)} past the retention, "
                f"{len(f.kept)} kept, {f.journal_entries} inbox journal entries"]  # fmt: skip
+        if self.kept:
+            out.append(f"  {len(self.kept)} changed since the scan: kept by the worker, "
+                       "nothing of them removed")  # fmt: skip
+        if self.waiting:
+            out.append(f"  {len(self.waiting)} not reached by the worker in time: "
+                       "left for the next purge")  # fmt: skip
         if self.dry_run:
             out += [f"  would remove {self._rel(p)}" for p in f.removed + f.expired]
         out += [f"  kept {self._rel(k.path)}: {k.why}" for k in f.kept]
@@ -191,23 +214,48 @@ async def scan_state(settings: HubSettings, cutoff_ms: int,
     return StateScan(len(latest), sorted(found), held)
 
 
-async def request(settings: HubSettings, nums: list[str], cutoff_ms: int) -> None:
-    """Publish one ``DispatchPurge`` per numéro unique (acks=all, awaited)."""
+async def request(settings: HubSettings, nums: list[str], cutoff_ms: int) -> dict[int, int]:
+    """Publish one ``DispatchPurge`` per numéro unique (acks=all, awaited); the offset of
+    the last one per partition of hub.demandes."""
     codec = get_codec()
     producer = new_producer(settings)
     try:
         await producer.start()
         now = int(time.time() * 1000)
+        sent = []
         for num in nums:
             value = codec.encode("DispatchPurge", {"purgeId": str(uuid.uuid4()), "issuedAt": now,
                                                    "numUnique": num,
                                                    "radiatedBefore": cutoff_ms})  # fmt: skip
-            await producer.send(topics.DEMANDES, value, key=num.encode())
+            sent.append(await producer.send(topics.DEMANDES, value, key=num.encode()))
         await producer.flush()
+        last: dict[int, int] = {}
+        for fut in sent:
+            md = await fut
+            last[md.partition] = max(md.offset, last.get(md.partition, -1))
+        return last
     except Exception as exc:
         raise TransientError(f"purge: cannot publish purge records: {type(exc).__name__}") from exc
     finally:
         await producer.stop()
+
+
+async def await_worker(settings: HubSettings, last: dict[int, int], timeout_s: float) -> bool:
+    """Whether the worker's group committed past ``last`` (partition: offset of hub.demandes)
+    within ``timeout_s``, polled every second. Only how long to wait: what the worker did
+    is read from its changelog afterwards (module doc)."""
+    deadline = time.monotonic() + timeout_s
+    group, parts = settings.worker.app_id, sorted(last)
+    while True:
+        try:
+            done = await committed_offsets(settings, group, topics.DEMANDES, parts)
+            if all(done[p] > last[p] for p in parts):
+                return True
+        except TransientError as exc:  # the next look, or the changelog read, will say
+            log.warning("purge: the worker's progress not read (%s)", exc)
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(1.0)
 
 
 def purge_sql(database_url: str, nums: list[str]) -> dict[str, int]:
@@ -287,12 +335,13 @@ async def run_purge(settings: HubSettings, *, older_than_days: int = 365,
                     now_ms: int | None = None, dry_run: bool = False,
                     only: set[str] | None = None,
                     files_retention_days: float | None = None,
-                    lock_wait_s: float = 30.0) -> PurgeReport:  # fmt: skip
+                    lock_wait_s: float = 30.0,
+                    worker_wait_s: float = 120.0) -> PurgeReport:  # fmt: skip
     """One purge pass (see the module doc). ``only`` restricts it to those demands (the
     numéros an interrupted run left are finished whatever ``only``);
     ``files_retention_days``: also remove every inbox copy and attestation older than
     that (:mod:`connectors.files.purge`); ``lock_wait_s``: how long to wait for an
-    inbox pass to end."""
+    inbox pass to end; ``worker_wait_s``: for the worker to reach the purge's records."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
     report = PurgeReport(cutoff_ms=now - older_than_days * DAY_MS, dry_run=dry_run,
                          home=settings.home)  # fmt: skip
@@ -307,8 +356,10 @@ async def run_purge(settings: HubSettings, *, older_than_days: int = 365,
             _set_pending(settings, [])  # only demands that came back: nothing to finish
         return report
 
+    held = state.held
+
     def files(dry: bool) -> FilesReport:
-        return purge_files(settings, nums, state.held, retention_days=files_retention_days,
+        return purge_files(settings, nums, held, retention_days=files_retention_days,
                            now=now / 1000, dry_run=dry, lock_wait_s=lock_wait_s)  # fmt: skip
 
     if dry_run:
@@ -317,10 +368,19 @@ async def run_purge(settings: HubSettings, *, older_than_days: int = 365,
     if nums:
         _set_pending(settings, nums)  # before any store is touched
     if report.purged:
-        await request(settings, report.purged, report.cutoff_ms)
+        last = await request(settings, report.purged, report.cutoff_ms)
+        await await_worker(settings, last, worker_wait_s)
+        # what the worker did: only the demands it tombstoned go further (module doc)
+        after = await scan_state(settings, report.cutoff_ms, set(report.purged))
+        held = after.held
+        report.waiting = [n for n in report.purged if n in set(after.purgeable)]
+        report.kept = sorted((set(report.purged) & held) - set(report.waiting))
+        nums = sorted(set(nums) - held)
+        _set_pending(settings, sorted({*nums, *report.waiting}))
     if nums:
         report.sql_rows = purge_sql(settings.database_url, nums)
-    report.files = files(False)
-    if (nums or left) and report.files.complete:
-        _set_pending(settings, [])
+    if nums or files_retention_days is not None:
+        report.files = files(False)
+    if (nums or left or report.purged) and report.files.complete:
+        _set_pending(settings, report.waiting)
     return report

@@ -22,6 +22,13 @@ Contracts of :meth:`Folder.fold`:
   ``unstorable``; the rest of the batch is stored.
 * The batch's changes are written in one transaction (:meth:`StatisticsStore.write`); a
   database outage is a :class:`~hub.core.errors.TransientError` and nothing is written.
+* **Only over the marks it read**: the write is conditional on the stored marks of the
+  batch's demands being those the batch was decided from; when another fold wrote one of
+  them since (two folds overlapping on a partition: a rebalance, two groups on one
+  database), nothing is written and the batch is decided again from the fresh marks,
+  where what the other fold wrote is a ``duplicate``: a slower fold never writes an older
+  fact over a newer one. After :data:`MAX_REFOLDS` such attempts, a
+  :class:`~hub.core.errors.TransientError` (the connector backs off and reads again).
 * Each fact carries its score per wished EPCI whose grid is in force on the event's date:
   :func:`hub.domain.cotation.score` with the declarations in force and the EPCI's quartile
   thresholds as the facts stand before the batch.
@@ -42,7 +49,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dispatch.letters import check_key, screen
-from hub.core.errors import HubError, InputError, InvalidNumUniqueError
+from hub.core.errors import HubError, InputError, InvalidNumUniqueError, TransientError
 from hub.domain.cotation import Grilles, SeuilsQuartiles, faits, score, shipped_grids
 from hub.domain.cotation.faits import parse_date
 from hub.domain.decisions import (
@@ -60,7 +67,7 @@ from hub.domain.state import DemandeState
 from hub.domain.statistics import SEUIL_SECRET
 from hub.domain.statistics_facts import Mark, applies, event_date, fait_of
 from hub.stores.cotation.store import DeclarationStore
-from hub.stores.statistics.store import Change, Prior, StatisticsStore
+from hub.stores.statistics.store import Change, Prior, StaleMarks, StatisticsStore
 from monitoring.metrics import STATISTICS_RECORDS, STATISTICS_STOCK
 from schemas import Codec, get_codec
 
@@ -70,6 +77,8 @@ log = logging.getLogger(__name__)
 OTHER_RECORDS = frozenset({"DispatchControl", "DispatchTick", "DispatchResume", "DispatchPurge"})
 #: larger records are refused, as the worker's default (worker.max_record_bytes)
 MAX_RECORD_BYTES = 262_144
+#: attempts at a batch whose demands another fold keeps writing (module doc)
+MAX_REFOLDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +173,35 @@ class Folder:
                 outcomes["other_record"] += 1
             else:
                 decoded.append((r, body))
+        for attempt in range(1, MAX_REFOLDS + 1):
+            counted = outcomes.copy()  # an attempt given up counts nothing
+            try:
+                touched = self._fold_decoded(decoded, counted)
+                break
+            except StaleMarks as exc:  # another fold wrote them since read: decide again
+                log.info(
+                    "statistics fold: %d demand(s) written by another fold meanwhile; "
+                    "batch folded again (%d/%d)",
+                    len(exc.nums),
+                    attempt,
+                    MAX_REFOLDS,
+                )
+        else:
+            raise TransientError("statistics fold: another fold keeps writing the batch's demands")
+        set_gauges(self.store.stock_actif(touched))
+        for outcome, n in counted.items():
+            STATISTICS_RECORDS.labels(outcome=outcome).inc(n)
+        return counted
+
+    def _fold_decoded(
+        self, decoded: list[tuple[Record, dict[str, Any]]], outcomes: Counter[str]
+    ) -> set[str]:
+        """Decide and write the decoded demand events from their stored marks, counting
+        each; the départements touched. :class:`StaleMarks` when the marks read are not
+        the stored ones any more at the write (nothing written)."""
         priors: dict[str, Prior] = self.store.priors(b["numUnique"] for _, b in decoded)
         marks: dict[str, Mark] = {n: p.mark for n, p in priors.items()}
+        read = dict(marks)  # what the write is conditional on
         live = {n for n, p in priors.items() if p.live}
         # radiated demands: (motive, creation date, cycle start, cycle known), as folded
         # before this record
@@ -224,11 +260,8 @@ class Folder:
                 touched.add(fait.departement)
             changes.append(Change(num, fait, mark, token, start))
             outcomes["folded"] += 1
-        self._write(changes, outcomes)
-        set_gauges(self.store.stock_actif(touched))
-        for outcome, n in outcomes.items():
-            STATISTICS_RECORDS.labels(outcome=outcome).inc(n)
-        return outcomes
+        self._write(changes, outcomes, read)
+        return touched
 
     @staticmethod
     def _cycle(
@@ -270,18 +303,22 @@ class Folder:
             start = start or parse_date(inner.get("dateCreationDemande")) or created
         check_revival(as_received(event)["operation"], event["occurredAt"], motive, start)
 
-    def _write(self, changes: list[Change], outcomes: Counter[str]) -> None:
-        """The batch in one transaction; if the database refuses it for its data (not an
-        outage: that one is retried whole), change by change, each refused one counted
-        ``unstorable`` instead of ``folded`` — one bad record never blocks the topic."""
+    def _write(self, changes: list[Change], outcomes: Counter[str], read: dict[str, Mark]) -> None:
+        """The batch in one transaction, over the marks ``read``; if the database refuses
+        it for its data (not an outage: that one is retried whole), change by change, each
+        refused one counted ``unstorable`` instead of ``folded`` — one bad record never
+        blocks the topic. Raises :class:`StaleMarks` as :meth:`StatisticsStore.write`."""
         try:
-            self.store.write(changes)
+            self.store.write(changes, read)
         except DBAPIError as exc:
             if isinstance(exc, OperationalError):
                 raise
+            expected = dict(read)  # each change over the one stored before it
             for change in changes:
+                num = change.num_unique
                 try:
-                    self.store.write([change])
+                    self.store.write([change], {num: expected[num]} if num in expected else {})
+                    expected[num] = change.mark
                 except DBAPIError as one:
                     if isinstance(one, OperationalError):
                         raise

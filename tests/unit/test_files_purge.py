@@ -303,14 +303,23 @@ def test_a_busy_inbox_is_left_to_the_next_run_which_finishes_it(
     requested: list[list[str]] = []
     state = purge.StateScan(0, sorted(tree.purged), frozenset(_held(tree)))
 
-    async def scan_state(*args: Any, **kw: Any) -> purge.StateScan:
-        return state
+    rescan: list[purge.StateScan] = []
 
-    async def request(settings: HubSettings, nums: list[str], cutoff_ms: int) -> None:
+    async def scan_state(*args: Any, **kw: Any) -> purge.StateScan:
+        return rescan.pop() if rescan else state
+
+    async def request(settings: HubSettings, nums: list[str], cutoff_ms: int) -> dict[int, int]:
         requested.append(nums)
+        # read again once the worker reached the records: it tombstoned them
+        rescan.append(purge.StateScan(0, [], frozenset(tree.recent)))
+        return {0: 0}
+
+    async def await_worker(*args: Any) -> bool:
+        return True
 
     monkeypatch.setattr(purge, "scan_state", scan_state)
     monkeypatch.setattr(purge, "request", request)
+    monkeypatch.setattr(purge, "await_worker", await_worker)
     monkeypatch.setattr(purge, "purge_sql", lambda url, nums: {"api_holders": 0})
     pending = tree.home / purge.PENDING_FILE
     before = snapshot(tree.paths.folder)

@@ -64,6 +64,21 @@ async def partition_count(settings: HubSettings, topic: str) -> int | None:
         return None
 
 
+async def committed_offsets(
+    settings: HubSettings, group: str, topic: str, partitions: Sequence[int]
+) -> dict[int, int]:
+    """The offsets ``group`` committed on ``partitions`` of ``topic`` (the next one it
+    reads: a record at ``o`` was processed when it is above ``o``); -1 for none."""
+    tps = [TopicPartition(topic, p) for p in partitions]
+    async with _admin(settings) as admin:
+        got = await admin.list_consumer_group_offsets(group, partitions=tps)
+    out = {}
+    for tp in tps:
+        meta = got.get(tp)
+        out[tp.partition] = -1 if meta is None or meta.offset < 0 else int(meta.offset)
+    return out
+
+
 async def cluster_id(settings: HubSettings) -> str:
     """The broker cluster's id: local state kept for one cluster is never reused on
     another (a wiped or replaced broker starts from empty topics)."""

@@ -9,6 +9,14 @@ Contracts:
   idempotence: the marker keeps a deleted demand's event ids, so the same events
   published again stay duplicates). A database outage is a
   :class:`~hub.core.errors.TransientError` (nothing written).
+* **A write is conditional on the marks its fold read** (``read``): inside the write
+  transaction, every other writer of the facts held off (PostgreSQL: the table locked
+  ``SHARE ROW EXCLUSIVE``, which plain readers pass; SQLite: ``BEGIN IMMEDIATE``, one
+  writer at a time), the stored marks of the changed demands are read again; if one is
+  not the mark the fold read (another fold wrote the demand since, or the purge deleted
+  it), nothing is written and :class:`StaleMarks` is raised: two folds overlapping on a
+  partition (a rebalance, two groups on one database) never write an older fact over a
+  newer one, nor insert the same demand twice.
 * A deletion marker is no demand for any reader: no territory (commune, EPCI and
   département null, so no territorial query selects it), no EPCI row, not active, and no
   radiation date (a radiated row always has one: that tells a marker apart).
@@ -22,13 +30,13 @@ Contracts:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from hub.core.db import write_transaction
@@ -75,12 +83,26 @@ class Prior:
     debut_cycle: date | None = None
 
 
+class StaleMarks(Exception):
+    """The stored marks of a batch's demands are no longer those its fold read: another
+    writer changed them since (:meth:`StatisticsStore.write`); nothing was written."""
+
+    def __init__(self, nums: list[str]) -> None:
+        super().__init__(f"{len(nums)} demand(s) written by another fold since read")
+        self.nums = nums
+
+
 @contextmanager
 def _guard() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
         raise TransientError(f"database unavailable: {type(exc.orig).__name__}") from None
+
+
+def _mark(row: Any) -> Mark:
+    ids = tuple(str(x) for x in json.loads(row.recent_event_ids))
+    return Mark(row.last_partition, row.last_offset, ids)
 
 
 def _marks(change: Change) -> dict[str, Any]:
@@ -163,8 +185,7 @@ class StatisticsStore:
             for i in range(0, len(wanted), _CHUNK):
                 q = select(*cols).where(demandes.c.num_unique.in_(wanted[i : i + _CHUNK]))
                 for r in conn.execute(q):
-                    ids = tuple(str(x) for x in json.loads(r.recent_event_ids))
-                    mark = Mark(r.last_partition, r.last_offset, ids)
+                    mark = _mark(r)
                     live = bool(r.active) or r.date_radiation is not None  # module doc
                     radiated = not r.active and r.date_radiation is not None
                     found[r.num_unique] = Prior(mark, r.departement, live, radiated,
@@ -172,13 +193,38 @@ class StatisticsStore:
                                                 r.renouvellement, r.debut_cycle)  # fmt: skip
         return found
 
-    def write(self, changes: list[Change]) -> None:
-        """Apply ``changes`` in order, in one transaction (module doc)."""
+    def write(self, changes: list[Change], read: Mapping[str, Mark] | None = None) -> None:
+        """Apply ``changes`` in order, in one transaction (module doc). With ``read`` (the
+        marks the fold read of the changed demands; absent: no row then), only if the
+        stored marks are still those, else :class:`StaleMarks` and nothing written."""
         if not changes:
             return
         with _guard(), write_transaction(self.engine) as conn:
+            if read is not None:
+                nums = sorted({c.num_unique for c in changes})
+                stored = self._locked_marks(conn, nums)
+                stale = [n for n in nums if stored.get(n) != read.get(n)]
+                if stale:
+                    raise StaleMarks(stale)
             for change in changes:
                 self._apply(conn, change)
+
+    @staticmethod
+    def _locked_marks(conn: Connection, nums: list[str]) -> dict[str, Mark]:
+        """The stored marks of ``nums``, read once no other writer can change them until
+        this transaction ends (module doc)."""
+        if conn.dialect.name == "postgresql":
+            # the table, not the rows: a demand never folded has no row to lock, and two
+            # folds inserting it would meet on its unique key
+            conn.execute(text(f"LOCK TABLE {demandes.name} IN SHARE ROW EXCLUSIVE MODE"))
+        cols = (demandes.c.num_unique, demandes.c.last_partition, demandes.c.last_offset,
+                demandes.c.recent_event_ids)  # fmt: skip
+        found: dict[str, Mark] = {}
+        for i in range(0, len(nums), _CHUNK):
+            q = select(*cols).where(demandes.c.num_unique.in_(nums[i : i + _CHUNK]))
+            for r in conn.execute(q):
+                found[r.num_unique] = _mark(r)
+        return found
 
     @staticmethod
     def _apply(conn: Connection, change: Change) -> None:
