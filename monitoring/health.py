@@ -82,6 +82,10 @@ class CommitWatch:
         self._clock = clock
         #: partition -> (committed offset seen, time it was first seen)
         self._seen: dict[Partition, tuple[int | None, float]] = {}
+        #: partition -> when a reading first saw input waiting on it (since then without
+        #: a reading that saw none): a partition idle for longer than the stall delay is
+        #: not stalled by a record that has just landed (audit S, S-F1)
+        self._waiting_since: dict[Partition, float] = {}
         #: when the offsets were last read; None until the first attempt (starting)
         self._last_read: float | None = None
         self._last: dict[Partition, tuple[int | None, int, int]] = {}
@@ -90,6 +94,7 @@ class CommitWatch:
         """New assignment: times count from now for the partitions not held before."""
         now, keep = self._clock(), set(partitions)
         self._seen = {p: v for p, v in self._seen.items() if p in keep}
+        self._waiting_since = {p: t for p, t in self._waiting_since.items() if p in keep}
         for p in keep - self._seen.keys():
             self._seen[p] = (self._last.get(p, (None, 0, 0))[0], now)
 
@@ -104,10 +109,14 @@ class CommitWatch:
         now = self._clock()
         self._last_read = now
         self._last = dict(offsets)
-        for p, (committed, _, _) in offsets.items():
+        for p, (committed, end, start) in offsets.items():
             before = self._seen.get(p)
             if before is None or before[0] != committed:
                 self._seen[p] = (committed, now)
+            if end > (start if committed is None else committed):
+                self._waiting_since.setdefault(p, now)
+            else:
+                self._waiting_since.pop(p, None)
 
     def verdict(self, agents: Mapping[str, str]) -> Verdict:
         """``agents`` maps input topic -> agent name."""
@@ -119,8 +128,11 @@ class CommitWatch:
             since = self._seen[(topic, partition)][1]
             unmoved = now - since
             waiting = end > (start if committed is None else committed)
+            # stalled: input waited, unread, for the whole delay — timed from the later of
+            # the last move and the moment input began to wait
+            waited = now - max(since, self._waiting_since.get((topic, partition), since))
             parts.append(PartitionHealth(topic, partition, committed, end, unmoved,
-                                         waiting and unmoved > self.stall_after_s,
+                                         waiting and waited > self.stall_after_s,
                                          start if committed is None else 0))  # fmt: skip
         silent = 0.0 if self._last_read is None else now - self._last_read
         by_agent: dict[str, tuple[PartitionHealth, ...]] = {a: () for a in agents.values()}

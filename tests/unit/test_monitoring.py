@@ -137,20 +137,32 @@ def test_stall_is_a_committed_offset_unmoved_while_input_waits() -> None:
     w.read({P0: (5, 5, 0), P1: (None, 0, 0)})
     v = w.verdict(AGENTS)
     assert v.healthy  # idle with nothing to do is healthy, however long
-    # input waits on P0 and its commit does not move: stalled after 60 s, not before
+    # input lands on P0 after 61 s of idleness: not stalled at once (audit S, S-F1: the
+    # first record of the morning turned /health 503), only once it waited 60 s unread
     w.read({P0: (5, 9, 0), P1: (None, 0, 0)})
-    assert w.verdict(AGENTS).healthy is False  # unmoved since t=1000 (61 s), input waiting
+    assert w.verdict(AGENTS).healthy  # unmoved since t=1000, but waiting only since now
+    now[0] += 59
+    w.read({P0: (5, 9, 0), P1: (None, 0, 0)})
+    assert w.verdict(AGENTS).healthy
+    now[0] += 2
+    w.read({P0: (5, 10, 0), P1: (None, 0, 0)})  # more input behind it changes nothing
+    assert w.verdict(AGENTS).healthy is False  # waited 61 s, its commit unmoved
     status, body = report(w.verdict(AGENTS))
     assert status == 503 and body["status"] == "stalled" and body["stalled"] == ["dispatch"]
-    assert body["partitions"]["hub.demandes/0"]["lag"] == 4  # type: ignore[index]
+    assert body["partitions"]["hub.demandes/0"]["lag"] == 5  # type: ignore[index]
     # the commit moves: healthy again, and the clock restarts
-    w.read({P0: (7, 9, 0), P1: (None, 0, 0)})
+    w.read({P0: (7, 10, 0), P1: (None, 0, 0)})
     now[0] += 30
-    w.read({P0: (7, 9, 0), P1: (None, 0, 0)})
+    w.read({P0: (7, 10, 0), P1: (None, 0, 0)})
     assert w.verdict(AGENTS).healthy
     now[0] += 31
-    w.read({P0: (7, 9, 0), P1: (None, 0, 0)})
+    w.read({P0: (7, 10, 0), P1: (None, 0, 0)})
     assert not w.verdict(AGENTS).healthy
+    # caught up, then idle past the delay, then a record: healthy until it waited 60 s
+    w.read({P0: (10, 10, 0), P1: (None, 0, 0)})
+    now[0] += 120
+    w.read({P0: (10, 11, 0), P1: (None, 0, 0)})
+    assert w.verdict(AGENTS).healthy
     # a new assignment: time counts from now for a partition got again
     w.assigned({P1})
     w.assigned({P0, P1})
