@@ -158,6 +158,8 @@ def status(as_json: bool, group: str | None, actors: tuple[str, ...], timeout: f
     and so are the totals computed from it (total_lag, dlq_letters, dlq_pending,
     outbox_depths). Exit 1 when the broker cannot be reached (the status is printed all
     the same), or when an --actor is not in the registry."""
+    if group is not None and not group.strip():
+        raise click.UsageError("--group must name a consumer group (omit it for the workers')")
     found = asyncio.run(gather(get_settings(), group=group, actors=actors, timeout_s=timeout))
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2, ensure_ascii=False))

@@ -112,6 +112,7 @@ async def gather(settings: HubSettings, *, group: str | None = None,
         await _bounded(status, "worker group", _group(admin, status), timeout_s)
         await status_probe.probe(status.members or (), min(timeout_s, 2.0))
         await _bounded(status, "lag", _lag(settings, admin, status, timeout_s), timeout_s * 2)
+        _never_seen(status)
         names = await _bounded(status, "feeds", _feed_topics(admin, wanted), timeout_s)
         if names is not None:
             ends = await _bounded(status, "feeds", _feeds(consumer, names, status), timeout_s)
@@ -182,6 +183,22 @@ async def _group(admin: AIOKafkaAdminClient, status: Status) -> None:
                     member.worker_url = _faust_url(m["member_metadata"])
                 members.append(member)
     status.members = sorted(members, key=lambda m: (m.name, m.member_id))
+
+
+def _never_seen(status: Status) -> None:
+    """A problem line when the group is one the broker never saw (no member, not one
+    committed offset on the inputs): a typo of ``--group`` or a host without the
+    deployment's ``HUB_WORKER__APP_ID`` looked exactly like "no worker running, every
+    record waiting" (audit S, S-F8)."""
+    if status.members or status.lag is None or status.group_state not in (None, "Dead"):
+        return
+    if any(lag.committed is not None for lag in status.lag):
+        return
+    status.problems.append(
+        f"worker group {status.group!r}: unknown to the broker (no member, nothing ever "
+        "committed): its lag counts every record; is it the workers' group? "
+        "(--group, or HUB_WORKER__APP_ID as the workers have it)"
+    )
 
 
 def _faust_url(metadata: bytes) -> str | None:

@@ -319,3 +319,19 @@ def test_status_tells_a_killed_worker_from_a_live_one(
         assert "health REFUSED" in " ".join(text.split()), text
     finally:
         worker.stop()
+
+
+def test_status_says_when_the_group_was_never_seen(hub_env: dict[str, str], tmp_path: Path) -> None:
+    """Audit S, S-F8: a group the broker never saw (a typo, a host without the workers'
+    HUB_WORKER__APP_ID) looked exactly like "no worker running, every record waiting":
+    members 0, every partition read by nobody, no problem. Now a problem line says the
+    group is unknown; an empty --group is a usage error, not the default group."""
+    env = {**hub_env, "HUB_DATABASE__URL": f"sqlite:///{tmp_path / 'hub.db'}"}
+    group = f"no-such-group-{uuid.uuid4().hex[:6]}"
+    res = hub(env, "status", "--json", "--group", group)
+    found = json.loads(res.stdout)
+    assert found["members"] == [] and found["lag"], found
+    unknown = [p for p in found["problems"] if "unknown to the broker" in p]
+    assert len(unknown) == 1 and group in unknown[0], found["problems"]
+    empty = hub(env, "status", "--group", " ")
+    assert empty.returncode == 2 and "--group must name" in empty.stderr, empty.stderr[-500:]
