@@ -153,8 +153,14 @@ def show(ref: str, payload: bool) -> None:
 
 @dlq.command()
 @click.argument("ref", metavar="[PARTITION:OFFSET]", required=False, callback=_ref)
-@click.option("--reason", help="Replay every letter with this reason code.")
-@click.option("--key", "key", help="Replay the letters of this key (numéro unique), in order.")
+@click.option(
+    "--reason", help="Replay every letter with this reason code (with P:O: only if it has it)."
+)
+@click.option(
+    "--key",
+    "key",
+    help="Replay the letters of this key (numéro unique), in order (with P:O: only if it has it).",
+)
 @click.option("--all", "every", is_flag=True, help="Replay every letter not replayed yet.")
 @click.option("--again", is_flag=True, help="Include letters already replayed.")
 @click.option("--dry-run", is_flag=True, help="Show what would be replayed.")

@@ -16,10 +16,11 @@ deleted and created again (offsets start over) is not taken for the one replayed
 Anything Kafka allows may sit on ``hub.dlq``. A record that is not a readable
 ``DeadLetter`` (a tombstone, garbage, a schema this version does not know) is listed as
 *unreadable* at its position, with why; it never hides the letters around it. Letters that
-can never be replayed (unreadable, a tombstone's letter, a source that is not an input
-topic) are counted apart, never as pending, and bulk replays pass over them. A letter from
-an actor's feed (``hub.feed.*``, written by a reader of the feeds) is one of them, named
-as such: writing it back would hand that record to the actor a second time.
+can never be replayed (unreadable, a tombstone's letter, a record whose key was refused,
+a source that is not an input topic) are counted apart, never as pending, and bulk
+replays pass over them. A letter from an actor's feed (``hub.feed.*``, written by a
+reader of the feeds) is one of them, named as such: writing it back would hand that
+record to the actor a second time.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from schemas import get_codec
 REPLAYS_TOPIC = "hub.dlq.replays"
 #: a letter can only go back to an input topic of the hub, whatever its sourceTopic says
 REPLAYABLE_TOPICS = frozenset({topics.DEMANDES, topics.EVENEMENTS})
+#: refusals of a record's key (dispatch.letters): its replay, same bytes and same key, is
+#: refused again whatever is fixed in the hub (audit S, S-F10)
+KEY_REFUSALS = frozenset({"missing_key", "key_mismatch"})
 
 
 #: the reason a record that is no readable letter is listed under
@@ -89,6 +93,10 @@ class Letter:
         b = self.body
         if b["payload"] is None and b.get("payloadSize") is None:
             return "is a tombstone (a record without value): nothing to replay"
+        if b["reason"] in KEY_REFUSALS:  # a replay sends the same key: refused again
+            return (f"is a record whose key was refused ({b['reason']}): a replay sends the "
+                    "same key and is refused again; its sender must publish it again "
+                    "keyed by its numéro unique")  # fmt: skip
         source = str(b["sourceTopic"])
         if source.startswith(topics.FEED_PREFIX):  # a reader of the feeds dead-lettered it
             return (f"comes from the actor feed {source!r}: replaying it would hand "
@@ -222,6 +230,15 @@ def select(
         found = [x for x in letters if x.ref == ref]
         if not found:
             raise NotFoundError(f"no dead letter at {ref} in {topics.DLQ}")
+        # given with a position, a filter is a check the letter must pass (audit S, S-F9:
+        # they were ignored, so "this letter, if it is the unknown_commune one" replayed
+        # whatever letter sat there)
+        if reason is not None and found[0].reason != reason:
+            raise InputError(f"letter {ref} is {found[0].reason}, not {reason}: not replayed",
+                             code="letter_mismatch")  # fmt: skip
+        if key is not None and found[0].key != key.encode():
+            raise InputError(f"letter {ref} is not keyed {key!r}: not replayed",
+                             code="letter_mismatch")  # fmt: skip
         if found[0].duplicate_of is not None and not again:
             raise InputError(
                 f"letter {ref} duplicates {found[0].duplicate_of}: replay that one",

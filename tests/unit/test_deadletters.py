@@ -93,3 +93,23 @@ def test_a_ledger_entry_marks_only_the_letter_it_names() -> None:
     # entries written before they named their letter: not older than its failure
     legacy = {"topic": "hub.demandes", "partition": 0, "offset": 1, "replayedAt": 1000}
     assert marks(legacy, x) and not marks({**legacy, "replayedAt": 999}, x)
+
+
+def test_a_position_with_a_reason_or_a_key_replays_only_a_letter_that_has_them() -> None:
+    """Audit S, S-F9: ``hub dlq replay 0:0 --reason R`` replayed letter 0:0 whatever its
+    reason (the filters given with a position were ignored)."""
+    assert [x.ref for x in select(LETTERS, ref="0:0", reason="bad_operation", key="A")] == ["0:0"]
+    with pytest.raises(InputError, match="0:0 is bad_operation, not internal_error"):
+        select(LETTERS, ref="0:0", reason="internal_error")
+    with pytest.raises(InputError, match="not keyed 'B'"):
+        select(LETTERS, ref="0:0", key="B")
+
+
+@pytest.mark.parametrize("reason", ["missing_key", "key_mismatch"])
+def test_a_letter_whose_key_was_refused_is_never_pending(reason: str) -> None:
+    """Audit S, S-F10: its replay sends the same key and is refused again (a new pending
+    letter each time, ``dlq_pending`` never back to 0): never replayable, said why."""
+    x = letter(5, reason, "A", 20)
+    assert x.pending is False and x.unreplayable is not None
+    assert "publish it again keyed by its numéro unique" in x.unreplayable
+    assert letter(6, "unknown_commune", "A", 21).pending  # a refusal a fix can cure
