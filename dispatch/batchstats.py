@@ -28,8 +28,8 @@ class BatchStats:
     #: already stored): its Kafka timestamp (ms, None if unknown) and its occurredAt (ms:
     #: the document's own date, e.g. an SNE file's dateFichier)
     decided: list[tuple[int | None, int]] = field(default_factory=list)
-    #: inputs carrying the DLQ replay header
-    replays: int = 0
+    #: inputs carrying the DLQ replay header, by input topic
+    replays: dict[str, int] = field(default_factory=dict)
     #: stored states read to apply actor changes (dispatch.redispatch)
     redispatch_reads: int = 0
     #: demand states read by DispatchTick records (dispatch.deadlines): the due ones

@@ -207,7 +207,7 @@ class Processor:
                 counted = (rec.topic, operation)
                 batch.stats.inputs[counted] = batch.stats.inputs.get(counted, 0) + 1
                 if rec.headers and replay_info(rec.headers) is not None:
-                    batch.stats.replays += 1
+                    batch.stats.replays[rec.topic] = batch.stats.replays.get(rec.topic, 0) + 1
         for partition in sorted(controls):
             self._apply_controls(batch, partition, controls[partition])
         sub = Submitted(batch.stats, batch.outputs, await enqueue(self.sender, batch.outputs),

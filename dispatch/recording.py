@@ -38,6 +38,6 @@ def record_batch(stats: BatchStats, *, now: float | None = None) -> None:
         m.PARKED_EVENEMENTS_OUTCOMES.labels(outcome=outcome).inc(n)
     for partition, n in stats.parked_now.items():
         m.PARKED_EVENEMENTS.labels(partition=str(partition)).set(n)
-    if stats.replays:
-        topic = next(iter(stats.inputs))[0] if stats.inputs else ""
-        m.DLQ_REPLAYS.labels(topic=topic).inc(stats.replays)
+    # by the replayed record's own topic (audit S: it was the batch's first input's)
+    for topic, n in stats.replays.items():
+        m.DLQ_REPLAYS.labels(topic=topic).inc(n)

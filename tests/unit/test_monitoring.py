@@ -219,7 +219,7 @@ def test_replayed_record_failing_again_keeps_its_history(geography, codec) -> No
     header = json.dumps({"attempts": 1, "history": [first], "from": "hub.dlq:0:7"}).encode()
     bad = demande_event(num, [ROUEN], operation="BAD")
     stats = asyncio.run(proc.process([rec(codec, bad, 9, [(REPLAY_HEADER, header)])]))
-    assert stats.replays == 1 and stats.dead_letters == 1
+    assert stats.replays == {topics.DEMANDES: 1} and stats.dead_letters == 1
     ((_, raw),) = sender.sent[topics.DLQ]
     letter = codec.decode_as(raw, "DeadLetter")
     assert letter["attempts"] == 2
@@ -290,8 +290,10 @@ def test_one_latency_observation_per_decided_event_from_its_ingest(geography, co
     proc = Processor(index, codec, MemoryStore(1), MemorySender())
     now = time.time()
     day_old = int((now - 86400) * 1000)
-    events = [demande_event(new_num_unique(), [ROUEN], occurred_at=day_old),
-              demande_event(new_num_unique(), [LE_HAVRE], occurred_at=day_old)]  # nobody
+    events = [
+        demande_event(new_num_unique(), [ROUEN], occurred_at=day_old),
+        demande_event(new_num_unique(), [LE_HAVRE], occurred_at=day_old),
+    ]  # nobody
     recs = [InputRecord(topics.DEMANDES, 0, i, e["numUnique"].encode(),
                         codec.encode("DemandeEvent", e), timestamp_ms=int((now - 0.2) * 1000))
             for i, e in enumerate(events)]  # fmt: skip
@@ -305,12 +307,35 @@ def test_one_latency_observation_per_decided_event_from_its_ingest(geography, co
     old = value("passerelle_document_age_seconds_bucket", le="3600.0")
     stats = asyncio.run(proc.process(recs))
     record_batch(stats, now=now)
-    assert value("passerelle_dispatch_latency_seconds_count") - before[
-        "passerelle_dispatch_latency_seconds_count"] == 2
+    assert (
+        value("passerelle_dispatch_latency_seconds_count")
+        - before["passerelle_dispatch_latency_seconds_count"]
+        == 2
+    )
     assert value("passerelle_dispatch_latency_seconds_bucket", le="1.0") - fast == 2
-    assert value("passerelle_document_age_seconds_count") - before[
-        "passerelle_document_age_seconds_count"] == 2
+    assert (
+        value("passerelle_document_age_seconds_count")
+        - before["passerelle_document_age_seconds_count"]
+        == 2
+    )
     assert value("passerelle_document_age_seconds_bucket", le="3600.0") == old  # a day old
     # a replay of events already stored is not decided again: no new observation
     stats = asyncio.run(proc.process(recs))
     assert stats.decided == [] and stats.skipped == 2
+
+
+def test_replays_are_counted_under_the_replayed_records_topic() -> None:
+    """Audit S: passerelle_dlq_replays_total took its topic label from the batch's first
+    input, not from the replayed record: a replay of hub.demandes behind a gestion
+    partagée event counted under hub.evenements."""
+    from dispatch.batchstats import BatchStats
+
+    def value(topic: str) -> float:
+        return REGISTRY.get_sample_value("passerelle_dlq_replays_total", {"topic": topic}) or 0.0
+
+    before = value(topics.DEMANDES), value(topics.EVENEMENTS)
+    stats = BatchStats()
+    stats.inputs = {(topics.EVENEMENTS, "AJOUT"): 3, (topics.DEMANDES, "CRE"): 1}
+    stats.replays = {topics.DEMANDES: 1}
+    record_batch(stats)
+    assert (value(topics.DEMANDES), value(topics.EVENEMENTS)) == (before[0] + 1, before[1])
