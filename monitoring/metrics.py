@@ -171,8 +171,37 @@ WEBHOOK_RETRIES = Counter(
 )
 OUTBOX_DEPTH = Gauge(
     "passerelle_outbox_depth",
-    "Feed records waiting in an actor's delivery outbox (webhook/SOAP/file channels).",
+    "Feed records waiting in an actor's delivery outbox (webhook/SOAP/file channels), as "
+    "last read by the process delivering them: hub deliver at each check of the actor "
+    "(after each delivery attempt, each wake by new records, each back-off's end, at most "
+    "30 s apart, a not-served actor's included); hub files outbox at each round. Removed "
+    "when the actor leaves the channel.",
     ["actor"],
+    registry=REGISTRY,
+)
+RECORDS_DELIVERED = Counter(
+    "passerelle_records_delivered_total",
+    "Feed records a delivery channel delivered, by channel (webhook, soap: answered by the "
+    "receiver; file: written in a DIS file) and actor; exported at 0 from when the process "
+    "takes the actor up. With passerelle_outbox_depth: an outbox not draining.",
+    ["channel", "actor"],
+    registry=REGISTRY,
+)
+ACTOR_NOT_SERVED = Gauge(
+    "passerelle_actor_not_served",
+    "1 while hub deliver does not serve the actor because its delivery options are "
+    "unusable (no webhook secret, an unusable URL or SOAP mapping: its log says why, "
+    "'actor X not served: ...'), else 0; exported at 0 from when hub deliver takes the "
+    "actor up, removed when the actor leaves the push channels.",
+    ["actor"],
+    registry=REGISTRY,
+)
+DELIVERY_LAST_ROUND = Gauge(
+    "passerelle_delivery_last_round_timestamp_seconds",
+    "Unix time of the delivery process's last round that read the registry (its database), "
+    "by channel (push: hub deliver; file: hub files outbox); the process's start time "
+    "until its first round.",
+    ["channel"],
     registry=REGISTRY,
 )
 AUDIT_FEEDS_STOPPED = Gauge(
@@ -293,7 +322,10 @@ SNE_GATEWAY_UNPUBLISHED = Gauge(
 
 # -- which process exports what -----------------------------------------------------------
 _CALLS = (CONNECTOR_CALLS, CONNECTOR_LATENCY)
-_OUTBOXES = (OUTBOX_DEPTH, OUTBOX_FEEDS_STOPPED, RECORDS_CLOSED_UNDELIVERED)
+_OUTBOXES = (
+    OUTBOX_DEPTH, OUTBOX_FEEDS_STOPPED, RECORDS_CLOSED_UNDELIVERED, RECORDS_DELIVERED,
+    DELIVERY_LAST_ROUND,
+)  # fmt: skip
 
 #: The hub processes that serve ``/metrics``, named by their ``hub`` command (the worker
 #: on its web port, the others with ``--metrics-port``), and the metrics each one feeds.
@@ -310,7 +342,7 @@ PROCESS_METRICS: dict[str, tuple[Counter | Gauge | Histogram, ...]] = {
         AGENT_LAST_EVENT, AGENT_STALLED, BROKER_UNREACHABLE, ASSIGNED_PARTITIONS,
     ),
     "api": (GP_UNPUBLISHED,),
-    "deliver": (*_CALLS, WEBHOOK_RETRIES, *_OUTBOXES),
+    "deliver": (*_CALLS, WEBHOOK_RETRIES, ACTOR_NOT_SERVED, *_OUTBOXES),
     "files outbox": (*_CALLS, *_OUTBOXES),
     "files watch": _CALLS,
     "sne-poll": (

@@ -114,6 +114,42 @@ def outbox_depth(actor: str, depth: int) -> None:
     m.OUTBOX_DEPTH.labels(actor=actor).set(depth)
 
 
+def outbox_taken_up(channel: str, actor: str) -> None:
+    """A delivery process begins to serve ``actor`` on ``channel``: its delivered records
+    are exported at 0 (an alert reading their ``increase()`` sees the first ones), and,
+    for the push channels, its not-served state at 0."""
+    m.RECORDS_DELIVERED.labels(channel=channel, actor=actor)
+    if channel != "file":
+        m.ACTOR_NOT_SERVED.labels(actor=actor)
+
+
+def outbox_gone(actor: str, channels: Iterable[str] = ()) -> None:
+    """``actor`` left the process's channels (removed from the registry, or moved to a
+    channel another process serves): its outbox depth, not-served state and delivered
+    records (of ``channels``) are no longer exported, rather than their last values for
+    the life of the process."""
+    m.OUTBOX_DEPTH.remove(actor)
+    m.ACTOR_NOT_SERVED.remove(actor)
+    for channel in channels:
+        m.RECORDS_DELIVERED.remove(channel, actor)
+
+
+def records_delivered(channel: str, actor: str, count: int) -> None:
+    """``count`` records of ``actor`` delivered by ``channel``."""
+    m.RECORDS_DELIVERED.labels(channel=channel, actor=actor).inc(count)
+
+
+def actor_not_served(actor: str, not_served: bool) -> None:
+    """Whether hub deliver serves ``actor`` (False: its options are unusable)."""
+    m.ACTOR_NOT_SERVED.labels(actor=actor).set(1 if not_served else 0)
+
+
+def delivery_round(channel: str, at: float | None = None) -> None:
+    """The delivery process of ``channel`` (push, file) completed a round that read the
+    registry; ``at`` (default now): the process's start, before its first round."""
+    m.DELIVERY_LAST_ROUND.labels(channel=channel).set(time.time() if at is None else at)
+
+
 def audit_feeds_stopped(count: int) -> None:
     """The audit recorder holds ``count`` feed partitions at an unresolvable record."""
     m.AUDIT_FEEDS_STOPPED.set(count)

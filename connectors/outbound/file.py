@@ -47,7 +47,9 @@ sees the same name again and must treat a name it has seen as already processed.
 
 Metrics: each DIS file (write and commit) counts one connector call ``connector="files"``,
 operation ``outbox``; at each round ``passerelle_outbox_depth`` of the actor is set to the
-feed records not yet written (end offsets minus positions, at the start of the round).
+feed records not yet written (end offsets minus positions, at the start of the round);
+``passerelle_records_delivered_total{channel="file"}`` counts the records written (those
+written without their document are counted closed undelivered instead).
 """
 
 from __future__ import annotations
@@ -334,6 +336,7 @@ async def _run_actor(
                         write_atomic(folder, name, render_batch(actor.id, tp.partition, decoded))
                         await consumer.commit({tp: last + 1})
                     stats.add(files=1, records=len(msgs))
+                    recorder.records_delivered("file", actor.id, len(msgs) - len(unrendered))
                     if totals is not None:
                         totals.add(files=1, records=len(msgs))
                     progressed = True

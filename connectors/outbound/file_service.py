@@ -2,8 +2,13 @@
 
 The registry (the database) says which actors deliver by file and where. The long-running
 mode re-reads it every ``files.outbox_refresh_s`` seconds: a new file actor gets its
-outbox, one removed or switched to another channel loses it, and an outbox that failed
-(Kafka down) is restarted at the next refresh, resuming from its committed offset.
+outbox, one removed or switched to another channel loses it (and its
+``passerelle_outbox_depth`` and delivered records are no longer exported), and an outbox
+that failed (Kafka down) is restarted at the next refresh, resuming from its committed
+offset. Each registry read sets
+``passerelle_delivery_last_round_timestamp_seconds{channel="file"}`` (the process's
+start until the first); each actor taken up exports
+``passerelle_records_delivered_total{channel="file",actor}`` from 0.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from hub.core.kafka.feed_stops import UNRESOLVED
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
 from hub.stores.registry.store import ActorStore
+from monitoring import recorder
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +80,11 @@ class FileOutbox:
     async def run(self, stop: asyncio.Event) -> None:
         settings, only = self.settings, self.only
         running: dict[str, tuple[Actor, asyncio.Task[ConnectorStats]]] = {}
+        recorder.delivery_round("file", recorder.process_start_time())
         try:
             while not stop.is_set():
                 wanted = {a.id: a for a in file_actors(settings, only)}
+                recorder.delivery_round("file")
                 for actor_id, (actor, task) in list(running.items()):
                     if task.done():
                         if not task.cancelled() and task.exception() is not None:
@@ -92,9 +100,12 @@ class FileOutbox:
                         task.cancel()
                         with contextlib.suppress(asyncio.CancelledError, Exception):
                             await task
+                        if actor_id not in wanted:  # not its last depth for ever (S-F5)
+                            recorder.outbox_gone(actor_id, ["file"])
                     del running[actor_id]
                 for actor_id, actor in wanted.items():
                     if actor_id not in running:
+                        recorder.outbox_taken_up("file", actor_id)
                         running[actor_id] = (
                             actor,
                             asyncio.create_task(

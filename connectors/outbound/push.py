@@ -46,8 +46,18 @@ receiver (:meth:`PushChannel.post`); everything else is common:
   dead receiver costs only its own actor.
 
 Metrics: the channel's connector calls (one per request), one webhook retry per request
-whose first record was attempted before, the actor's outbox depth after each
-``send_due`` that did something (and the first one), the records closed undelivered.
+whose first record was attempted before, the actor's outbox depth after every
+``send_due`` (whether it sent anything or not: an actor waiting out its back-off is
+checked again when the pump wakes it, at most :data:`~connectors.outbound.service.IDLE_S`
+apart), the records delivered and those closed undelivered.
+
+Logs (independent audit S, S-F6): a refused connection, a reset or a non-2xx answer is
+one warning line naming the actor, the channel, the feed offset and the failure
+(``hub deliver: actor X: webhook, feed offset 4: ConnectError; receiver failing ...``:
+:meth:`PushChannel.receiver_failing`), once per actor and failure kind and again at most
+every :data:`FAILURE_LOG_EVERY_S` while it lasts, not one per retry (a deadline missed
+or a denied address stays one line per attempt); the first delivery after such
+failures says so in one line.
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as ssl_module
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,6 +94,18 @@ log = logging.getLogger(__name__)
 #: a channel sending one record per request settles (closes and audits) what was answered
 #: at least this often, so a crash meanwhile sends few records twice
 SETTLE_EVERY_S = 1.0
+#: a failure of an actor's receiver is logged once per kind, and again at most this often
+FAILURE_LOG_EVERY_S = 300.0
+
+
+@dataclass(slots=True)
+class _Failing:
+    """An actor's receiver failing: attempts failed since ``since`` (monotonic), and when
+    each failure kind was last logged."""
+
+    since: float
+    attempts: int = 0
+    logged: dict[str, float] = field(default_factory=dict)
 
 
 class Closed(NamedTuple):
@@ -152,7 +175,8 @@ class PushChannel:
         self.audit = audit
         #: bounds the requests in flight across actors (set by the caller serving them)
         self.slots: asyncio.Semaphore | None = None
-        self._depth_set: set[str] = set()
+        #: per actor whose last attempt failed, what was logged of it (module doc, Logs)
+        self._failing: dict[str, _Failing] = {}
         #: per actor, when its oldest record is to be tried again (None: due, or nothing
         #: waits), as :meth:`send_due` last saw it
         self.retry_at: dict[str, datetime | None] = {}
@@ -246,14 +270,61 @@ class PushChannel:
                 recorder.webhook_retry(actor.id)
             answer = await self.post(client, actor, prepared, cut)
             failed = self._settle(actor, cut, records, answer)
+            if not failed and actor.id in self._failing:
+                gone = self._failing.pop(actor.id)
+                log.info(
+                    "hub deliver: actor %s: %s receiver answers again, after %d failed "
+                    "attempt(s) in %.0f s",
+                    actor.id,
+                    self.channel,
+                    gone.attempts,
+                    time.monotonic() - gone.since,
+                )
             n = len(answer.answered)
             sent += n - len(answer.closed)  # a record closed undelivered was not delivered
             after = batch[n - 1].feed_offset if n else after
             batch, cut, records = batch[n:], cut[n:], records[n:]
-        if sent or failed or actor.id not in self._depth_set:
-            self._depth_set.add(actor.id)
-            recorder.outbox_depth(actor.id, self.outbox.undelivered(actor.id))
+        self.refresh_depth(actor.id)
         return sent
+
+    def refresh_depth(self, actor_id: str) -> None:
+        """Export the actor's outbox depth as the database holds it now (raises while the
+        database is down: the gauge then keeps its last value)."""
+        recorder.outbox_depth(actor_id, self.outbox.undelivered(actor_id))
+
+    def forget(self, actor_id: str) -> None:
+        """``actor_id`` is no longer served by this channel (removed from the registry or
+        moved to another channel): what is kept and exported of it goes."""
+        self.retry_at.pop(actor_id, None)
+        self._failing.pop(actor_id, None)
+        recorder.outbox_gone(actor_id, [self.channel])
+
+    def receiver_failing(self, actor_id: str, where: str, error: str) -> None:
+        """One warning line for a failed attempt (``where``: the line's opening, naming
+        the actor, the channel and the feed offset), unless this kind of failure of this
+        actor was logged less than :data:`FAILURE_LOG_EVERY_S` ago (module doc, Logs).
+        For the failures :meth:`post` would not log otherwise (a refused connection, a
+        reset, a non-2xx answer); those it logs at each attempt (a deadline missed, a
+        denied address) stay so."""
+        now = time.monotonic()
+        failing = self._failing.setdefault(actor_id, _Failing(since=now))
+        failing.attempts += 1
+        kind = error[:200]
+        last = failing.logged.get(kind)
+        if last is not None and now - last < FAILURE_LOG_EVERY_S:
+            return
+        failing.logged = {k: v for k, v in failing.logged.items()
+                          if now - v < FAILURE_LOG_EVERY_S}  # fmt: skip
+        failing.logged[kind] = now
+        log.warning(
+            "%s: %s; receiver failing (%d failed attempt(s) in %.0f s), retried after the "
+            "back-off; said again at most every %.0f s while it lasts",
+            where,
+            error,
+            failing.attempts,
+            now - failing.since,
+            FAILURE_LOG_EVERY_S,
+        )
 
     def _settle(
         self,
@@ -302,6 +373,9 @@ class PushChannel:
         A first try that raised counted nothing, even if it did commit (``again`` then
         writes nothing): they are counted here, once either way."""
         self.outbox.settle(outcome.answered, outcome.failure, outcome.audit, again=again)
+        recorder.records_delivered(
+            self.channel, actor.id, len(outcome.answered) - len(outcome.closed)
+        )
         for offset, how, why in outcome.closed:  # one line each: an operator must hear of it
             recorder.records_closed(self.channel, how.reason, actor.id)
             log.error(
@@ -330,7 +404,11 @@ class PushChannel:
                 if exc.retriable:
                     raise
                 log.error("actor %s not served: %s", actor.id, exc.message)
+                recorder.actor_not_served(actor.id, True)
+                self.refresh_depth(actor.id)
                 return 0
+            recorder.outbox_taken_up(self.channel, actor.id)
+            recorder.actor_not_served(actor.id, False)
             async with slots:
                 await self.pump(actor)
             async with actor_client(tls, self.settings.api.push_deny_networks) as http:

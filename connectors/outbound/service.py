@@ -34,8 +34,15 @@ Contracts:
 * an actor whose options are unusable (no absolute HTTPS URL with a host, no webhook
   secret, an unknown SOAP mapping: an older registry may hold one, the registry refuses
   them today) is logged in one line, ``actor X not served: <reason>`` (again only when
-  the reason changes), and re-checked every 30 s without touching its outbox; the others
-  are served as usual.
+  the reason changes), and re-checked every 30 s (and whenever the pump copies records
+  for it) without sending anything; the others are served as usual.
+* **metrics** (independent audit S, S-F4/S-F5): each actor taken up exports
+  ``passerelle_actor_not_served{actor}`` (1 while not served, else 0) and
+  ``passerelle_records_delivered_total{channel,actor}`` from 0; its
+  ``passerelle_outbox_depth`` is refreshed at each check, a not-served actor's included,
+  and removed with the others when the actor leaves the push channels. Each registry
+  read sets ``passerelle_delivery_last_round_timestamp_seconds{channel="push"}`` (the
+  process's start until the first).
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from hub.core.backoff import Backoff
 from hub.core.errors import ConfigError, HubError
 from hub.core.settings import HubSettings
 from hub.domain.actors import Actor
+from monitoring import recorder
 
 log = logging.getLogger(__name__)
 #: longest pause of a task after repeated failures, and the re-check of a misconfigured actor
@@ -117,10 +125,12 @@ class PushService:
         tls = httpx.create_ssl_context()
         pump = asyncio.create_task(self._pump_loop(stop)) if self.pump is not None else None
         failures = 0
+        recorder.delivery_round("push", recorder.process_start_time())
         try:
             while not stop.is_set():
                 try:
                     actors = list_actors()
+                    recorder.delivery_round("push")
                     self._reconcile(actors, tls)
                     failures, pause = 0, self.interval
                     self.stats.succeeded()
@@ -148,12 +158,19 @@ class PushService:
             task.cancel()
             self._stopping.add(task)  # referenced until it ended
             task.add_done_callback(self._stopping.discard)
-            self.actors.pop(actor_id, None)
+            was = self.actors.pop(actor_id, None)
             self.wake.pop(actor_id, None)
             self.not_served.pop(actor_id, None)
+            if was is not None:  # its gauges go (a cancelled task sets none after this)
+                self.channels[was.delivery.channel].forget(actor_id)
         for actor_id, actor in mine.items():
-            if actor_id in self.tasks and self.actors.get(actor_id) != actor:
+            before = self.actors.get(actor_id)
+            if actor_id in self.tasks and before != actor:
                 self.wake[actor_id].set()  # changed (e.g. its URL): served again at once
+            if before is None or before.delivery.channel != actor.delivery.channel:
+                if before is not None:  # moved from webhook to soap or back
+                    self.channels[before.delivery.channel].forget(actor_id)
+                recorder.outbox_taken_up(actor.delivery.channel, actor_id)
             self.actors[actor_id] = actor  # the task reads its actor before every run
             if actor_id not in self.tasks or self.tasks[actor_id].done():  # new, or died
                 self.wake[actor_id] = asyncio.Event()
@@ -197,6 +214,7 @@ class PushService:
                 self.delivered[actor_id] = self.delivered.get(actor_id, 0) + sent
                 self.stats.add(delivered=sent)
                 self.not_served.pop(actor_id, None)
+                recorder.actor_not_served(actor_id, False)
                 failures = 0
                 pause = self._idle_pause(channel.retry_at.get(actor_id))
             except HubError as exc:
@@ -212,9 +230,14 @@ class PushService:
                     )
                 else:
                     pause = MAX_PAUSE_S
+                    recorder.actor_not_served(actor_id, True)
                     if self.not_served.get(actor_id) != exc.message:
                         self.not_served[actor_id] = exc.message
                         log.error("hub deliver: actor %s not served: %s", actor_id, exc.message)
+                    # what waits for it, though nothing is sent (the pump still copies
+                    # its feed and wakes it): a database outage is said by the next round
+                    with contextlib.suppress(Exception):
+                        channel.refresh_depth(actor_id)
             except Exception as exc:  # database outage or a bug: this actor only, retried
                 failures += 1
                 self.stats.failed(exc)

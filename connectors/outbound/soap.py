@@ -119,7 +119,7 @@ class SoapDelivery(PushChannel):
                 answered.append(f"not sent: {exc.message}")
                 continue
             where = f"hub deliver: actor {actor.id}: SOAP, feed offset {p.feed_offset}"
-            outcome = await self._post_soap(client, url, action, message, where)
+            outcome = await self._post_soap(client, url, action, message, where, actor.id)
             if isinstance(outcome, str):  # transport error: retried later, order kept
                 return Answer(answered, outcome, closed)
             if outcome is not None:
@@ -128,7 +128,13 @@ class SoapDelivery(PushChannel):
         return Answer(answered, closed=closed)
 
     async def _post_soap(
-        self, client: httpx.AsyncClient, url: str, action: str, message: bytes, where: str
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        action: str,
+        message: bytes,
+        where: str,
+        actor_id: str,
     ) -> Fault | str | None:
         """None: accepted; a Fault: it refuses the record; a string: the transport error
         (a Fault to try again included: :meth:`Fault.retried`). ``where``: the log
@@ -160,16 +166,20 @@ class SoapDelivery(PushChannel):
             except httpx.HTTPError as exc:
                 timeout = isinstance(exc, httpx.TimeoutException)
                 call["outcome"] = "timeout" if timeout else "transport_error"
+                self.receiver_failing(actor_id, where, type(exc).__name__)
                 return type(exc).__name__
             fault = read_fault(r.content)
             if fault is not None and fault.retried(r.status_code):
                 call["outcome"] = "transport_error"
-                return f"{fault} (HTTP {r.status_code}, retried)"
+                error = f"{fault} (HTTP {r.status_code}, retried)"
+                self.receiver_failing(actor_id, where, error)
+                return error
             if fault is not None:
                 call["outcome"] = "business_error"
                 return fault
             if not 200 <= r.status_code < 300:
                 call["outcome"] = "transport_error"
+                self.receiver_failing(actor_id, where, f"HTTP {r.status_code}")
                 return f"HTTP {r.status_code}"
             if _html_page(r):
                 # a proxy's or a portal's page answered, not the ERP: counting it delivered

@@ -43,7 +43,9 @@ is read only to keep the connection for the next request, at most
 ``api.delivery_answer_max_bytes`` of it within the same deadline: a body larger, slower
 or broken off is dropped with the connection, one warning line is logged, and the status
 decides (a 2xx is a delivery). Each deadline missed is one warning line too (actor, feed
-offset, what happened, "retried").
+offset, what happened, "retried"). A refused connection, a reset or a non-2xx answer is
+one line per actor and kind of failure, again at most every 5 min while it lasts
+(:meth:`~connectors.outbound.push.PushChannel.receiver_failing`), not one per retry.
 
 Metrics: each request is a connector call (``connector="webhook"``, operation ``post``;
 outcome ``ok`` for 2xx, ``business_error`` for 4xx, ``transport_error`` for 5xx/other or a
@@ -251,6 +253,7 @@ class WebhookDelivery(PushChannel):
             except httpx.HTTPError as exc:  # refused, reset: transport, retried
                 timeout = isinstance(exc, httpx.TimeoutException)
                 call["outcome"] = "timeout" if timeout else "transport_error"
+                self.receiver_failing(target.actor_id, where, type(exc).__name__)
                 return type(exc).__name__
             if r.cut is not None:
                 log.warning(
@@ -263,5 +266,7 @@ class WebhookDelivery(PushChannel):
                 call["outcome"] = (
                     "business_error" if 400 <= r.status_code < 500 else "transport_error"
                 )
+                if r.cut is None:  # else said above, for this attempt
+                    self.receiver_failing(target.actor_id, where, f"HTTP {r.status_code}")
                 return f"HTTP {r.status_code}"
         return None
