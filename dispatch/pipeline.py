@@ -10,8 +10,9 @@ the next is prepared. Guarantees are unchanged:
 
 * a batch's states are stored, and its inputs released for commit (``on_settled``), only
   after every output of the batch was acknowledged;
-* batches settle in order; when one had to be sent again (a failed acknowledgement), the
-  next one is sent again after it, so every actor's feed ends in the newest version;
+* batches settle in order; when one had to be sent again (a failed acknowledgement) to
+  some topics, the next one's outputs to those topics are sent again after it, so every
+  actor's feed ends in the newest version (``Processor.settle``'s ``after``);
 * :meth:`Pipeline.drain` settles what is in flight (rebalance, end of stream);
   :meth:`Pipeline.close` does it within a time limit (stop): a batch given up there was
   not stored nor committed, so it is dispatched again at restart.
@@ -34,27 +35,28 @@ class Pipeline:
     def __init__(self, processor: Processor, on_settled: OnSettled) -> None:
         self.processor = processor
         self.on_settled = on_settled
-        self._task: asyncio.Task[bool] | None = None
+        self._task: asyncio.Task[frozenset[str]] | None = None
 
     async def push(self, records: Sequence[InputRecord], token: Any = None) -> None:
         """Submit ``records``; settle the previous batch; settle this one in the
         background. Raises what submitting or settling the previous batch raised."""
         sub = await self.processor.submit(records)
-        resend = await self.drain()
-        self._task = asyncio.create_task(self._settle(sub, token, resend))
+        after = await self.drain()
+        self._task = asyncio.create_task(self._settle(sub, token, after))
 
-    async def drain(self) -> bool:
-        """Wait until the batch in flight (if any) is settled; True if it was sent again."""
+    async def drain(self) -> frozenset[str]:
+        """Wait until the batch in flight (if any) is settled; the topics it was sent
+        again to (empty: none)."""
         task, self._task = self._task, None
-        return False if task is None else await task
+        return frozenset() if task is None else await task
 
     async def close(self, timeout: float) -> bool:
         """:meth:`drain` within ``timeout`` s; past it, cancel the settlement and return
         False (the batch's states are not stored, its inputs not released for commit)."""
         return await bounded("the batch in flight", self.drain(), timeout)
 
-    async def _settle(self, sub: Submitted, token: Any, resend: bool) -> bool:
-        resent = await self.processor.settle(sub, resend=resend)
+    async def _settle(self, sub: Submitted, token: Any, after: frozenset[str]) -> frozenset[str]:
+        resent = await self.processor.settle(sub, after=after)
         done = self.on_settled(sub.stats, token)
         if done is not None:
             await done

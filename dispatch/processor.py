@@ -16,11 +16,10 @@ a domain rule (``dispatch.letters.DOMAIN_REFUSALS``) is no step towards it.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence, Set
 from typing import Any
 
 from dispatch import chains, deadlines, redispatch, territory
@@ -50,8 +49,10 @@ from dispatch.sending import (
     Output,
     Sender,
     enqueue,
+    recover,
+    resend_until_acknowledged,
     send_all,
-    until_acknowledged,
+    to_send_again,
     wait_acks,
 )
 from dispatch.snapshotbytes import snapshot_bytes
@@ -127,9 +128,11 @@ class Processor:
         store the states."""
         sub = await self.submit(records)
         try:
-            await wait_acks(sub.acks)
-        except BaseException:
+            await wait_acks(sub.acks, sub.outputs)
+        except BaseException as exc:
             self._unsettled.remove(sub)
+            if isinstance(exc, DeliveryError):  # so that the caller's retry can succeed
+                await recover(self.sender)
             raise
         await self._store(sub)
         return sub.stats
@@ -238,23 +241,30 @@ class Processor:
                 "HUB_WORKER__MAX_CONSECUTIVE_DEAD_LETTERS lets them through"
             ) from exc
 
-    async def settle(self, sub: Submitted, *, resend: bool = False) -> bool:
+    async def settle(self, sub: Submitted, *, after: Set[str] = frozenset()) -> frozenset[str]:
         """Wait for ``sub``'s acknowledgements, then store its states. Batches are settled
-        in submit order. When an acknowledgement failed (or ``resend``: an earlier batch
-        had to be sent again, so this one must follow it), every output of ``sub`` is sent
-        again, in order, until acknowledged (backing off; the same event ids: consumers
-        drop the duplicates). Returns True when ``sub`` was sent again."""
-        resent = resend
-        if not resent:
-            try:
-                await wait_acks(sub.acks)
-            except DeliveryError as exc:
-                log.warning("batch not acknowledged (%s): sending it again", exc.message)
-                resent = True
-        if resent:
-            await until_acknowledged(functools.partial(send_all, self.sender, sub.outputs))
+        in submit order. What was not acknowledged is sent again until it is (backing
+        off, the sender recovered first: :func:`~dispatch.sending.resend_until_acknowledged`;
+        the same event ids: consumers drop the duplicates): on each topic, the outputs
+        from its first unacknowledged one on, in order, and every output to a topic of
+        ``after`` (an earlier batch was sent again there after this one was handed over:
+        this one must follow it again). Outputs acknowledged on other topics are not sent
+        again (:func:`~dispatch.sending.to_send_again`). Returns the topics ``sub`` was
+        sent again to (empty: none), the next batch's ``after``."""
+        failed: Sequence[int] | None = ()
+        try:
+            await wait_acks(sub.acks, sub.outputs)
+        except DeliveryError as exc:
+            failed = exc.failed
+            # the operator's line (PasserelleAgentStalled's runbook): the message names
+            # the topics, and the actors of the feeds, that did not acknowledge
+            log.warning("batch not acknowledged (%s): sending what was not again",
+                        exc.message)  # fmt: skip
+        again = to_send_again(sub.outputs, failed, after)
+        if again:
+            await resend_until_acknowledged(self.sender, again, failed_before=failed != ())
         await self._store(sub)
-        return resent
+        return frozenset(topic for topic, _, _ in again)
 
     async def _store(self, sub: Submitted) -> None:
         """Each state after its index entries (a stored state always has its entries:

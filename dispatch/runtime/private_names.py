@@ -53,6 +53,13 @@ class PrivateName:
 
 
 _TRANSPORT = ("dispatch/runtime/transport.py",)
+_RECOVER_WHY = (
+    "KafkaSender.recover: after a batch the broker refused, aiokafka's idempotent producer "
+    "keeps the partition's sequence number past it and every later batch of the partition "
+    "is refused (OutOfOrderSequenceNumber) for good, with no public reset "
+    "(aio-libs/aiokafka#1017): the producer id and sequences are cleared so that the sender "
+    "asks the broker for a new id (tests/faults/test_feed_refusal.py)"
+)
 _FAUST_CONSUMER = "faust.transport.consumer:Consumer"
 _FAUST_AIOKAFKA = "faust.transport.drivers.aiokafka"
 _STALL_WHY = (
@@ -277,6 +284,66 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
         ("dispatch/runtime/sender.py",),
         "KafkaSender.warm: the topics the producer's metadata already follows, so one "
         "metadata request adds every feed topic (2,000 round trips otherwise at a backfill)",
+    ),
+    # -- a new producer id after a failed delivery (KafkaSender.recover, audit S, S-F2) -----
+    PrivateName(
+        "aiokafka.producer.producer:AIOKafkaProducer",
+        "_txn_manager",
+        "instance",
+        "read",
+        ("dispatch/runtime/sender.py",),
+        _RECOVER_WHY,
+    ),
+    PrivateName(
+        "aiokafka.producer.producer:AIOKafkaProducer",
+        "_message_accumulator",
+        "instance",
+        "read",
+        ("dispatch/runtime/sender.py",),
+        "KafkaSender.recover: whether a batch numbered with the old producer id is still "
+        "in flight or waiting for a retry (the id is replaced only once none is)",
+    ),
+    PrivateName(
+        "aiokafka.producer.message_accumulator:MessageAccumulator",
+        "_pending_batches",
+        "instance",
+        "read",
+        ("dispatch/runtime/sender.py",),
+        "KafkaSender.recover: the batches drained (numbered) and not settled yet",
+    ),
+    PrivateName(
+        "aiokafka.producer.message_accumulator:MessageAccumulator",
+        "_batches",
+        "instance",
+        "read",
+        ("dispatch/runtime/sender.py",),
+        "KafkaSender.recover: the batches waiting to be drained; one with a retry_count "
+        "was numbered already",
+    ),
+    PrivateName(
+        "aiokafka.producer.transaction_manager:TransactionManager",
+        "_pid_and_epoch",
+        "instance",
+        "write",
+        ("dispatch/runtime/sender.py",),
+        _RECOVER_WHY,
+    ),
+    PrivateName(
+        "aiokafka.producer.transaction_manager:TransactionManager",
+        "_pid_waiter",
+        "instance",
+        "replace",
+        ("dispatch/runtime/sender.py",),
+        "KafkaSender.recover: set_pid_and_epoch completes this future; the first id's is "
+        "done, so a new one is put in before the sender asks for a new id",
+    ),
+    PrivateName(
+        "aiokafka.producer.transaction_manager:TransactionManager",
+        "_sequence_numbers",
+        "instance",
+        "write",
+        ("dispatch/runtime/sender.py",),
+        _RECOVER_WHY,
     ),
     # -- the state table's stores -----------------------------------------------------------
     PrivateName(

@@ -127,3 +127,39 @@ def test_close_gives_up_a_batch_never_acknowledged(geography: Any, codec: Any) -
     assert settled == ["acked"]
     assert store.get(num.encode(), 0) is None
     assert store.get(other.encode(), 0) is not None
+
+
+def test_after_a_refusal_by_one_feed_only_that_feed_gets_both_batches_again(
+        geography: Any, codec: Any) -> None:  # fmt: skip
+    """Audit S, S-F2: b1 refused by a1's feed only; b2 (sent meanwhile) acknowledged by
+    both. b1's a1 record is sent again, then b2's a1 record after it (a1's feed ends with
+    the newest version); a2's feed gets nothing twice."""
+    index = TerritoryIndex(geography, [
+        Actor(id=a, name=a, kind="bailleur", version=1, profile="consultant_simple",
+              filters=ActorFilters(communes=[ROUEN])) for a in ("a1", "a2")])  # fmt: skip
+    store, sender, settled = MemoryStore(1), HeldSender(), []
+    proc = Processor(index, codec, store, sender)
+    num = new_num_unique()
+
+    async def scenario() -> None:
+        pipe = Pipeline(proc, lambda stats, token: settled.append(token))
+        await pipe.push([_rec(codec, num, "CRE", 0)], "b1")
+        push2 = asyncio.create_task(pipe.push([_rec(codec, num, "MOD", 1)], "b2"))
+        await _spin()
+        sender.acks[0].set_exception(ConnectionError("MESSAGE_TOO_LARGE"))  # b1 -> a1
+        for ack in sender.acks[1:4]:
+            ack.set_result(None)
+        while len(sender.acks) < 5:
+            await asyncio.sleep(0)
+        sender.acks[4].set_result(None)
+        await push2
+        while len(sender.acks) < 6:
+            await asyncio.sleep(0)
+        sender.acks[5].set_result(None)
+        await pipe.drain()
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))  # a resend of the wrong records: stuck
+    assert settled == ["b1", "b2"]
+    sent = [(topic, codec.decode_as(v, "FeedRecord")["demandeVersion"]) for topic, v in sender.sent]
+    a1, a2 = topics.feed_topic("a1"), topics.feed_topic("a2")
+    assert sent == [(a1, 1), (a2, 1), (a1, 2), (a2, 2), (a1, 1), (a1, 2)]

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from dispatch.processor import InputRecord, Processor
-from dispatch.sending import DeliveryError, send_all, until_acknowledged
+from dispatch.sending import (
+    DeliveryError,
+    send_all,
+    to_send_again,
+    until_acknowledged,
+    wait_acks,
+)
 from hub.core import topics
 from hub.core.errors import HubError
 from hub.domain.actors import Actor, ActorFilters
@@ -129,3 +135,78 @@ def test_a_non_retriable_error_is_not_retried() -> None:
 
     with pytest.raises(HubError):
         asyncio.run(until_acknowledged(bad, sleep=lambda s: asyncio.sleep(0)))
+
+
+# -- audit S, S-F2 / S-F7: what is sent again after a refusal, and the sender recovered ------
+
+
+def test_only_what_a_topic_did_not_acknowledge_is_sent_again() -> None:
+    outs = [("t1", b"1", b"a"), ("t2", b"1", b"b"), ("t1", b"2", b"c"), ("t2", b"2", b"d"),
+            ("t3", b"3", b"e")]  # fmt: skip
+    # t1 failed at its first output: all of t1 from there (the acked "c" too, in order)
+    assert to_send_again(outs, [0]) == [outs[0], outs[2]]
+    # t2 failed at its second only: its first was written, in order; t1, t3 untouched
+    assert to_send_again(outs, [3]) == [outs[3]]
+    # a topic an earlier batch was sent again to: all of its outputs follow it again
+    assert to_send_again(outs, [3], {"t3"}) == [outs[3], outs[4]]
+    assert to_send_again(outs, (), {"t1"}) == [outs[0], outs[2]]
+    assert to_send_again(outs, None) == outs  # failures unknown: everything
+
+
+class RecoveringSender(HeldSender):
+    """A HeldSender that must be recovered after a failure (as the idempotent producer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recovered_at: list[int] = []  # how many records were sent by then
+
+    async def recover(self) -> None:
+        self.recovered_at.append(len(self.acks))
+
+
+def test_a_refused_feed_gets_its_records_again_and_the_others_not(
+        geography: Any, codec: Any, caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    index = TerritoryIndex(geography, [
+        Actor(id=a, name=a, kind="bailleur", version=1, profile="consultant_simple",
+              filters=ActorFilters(communes=[ROUEN])) for a in ("a1", "a2")])  # fmt: skip
+    store, sender = MemoryStore(1), RecoveringSender()
+    proc = Processor(index, codec, store, sender)
+    key, record = _record(codec)
+
+    async def scenario() -> frozenset[str]:
+        sub = await proc.submit([record])
+        sender.acks[0].set_exception(RuntimeError("MessageSizeTooLargeError"))  # a1 refuses
+        sender.acks[1].set_result(None)  # a2 acknowledges
+        settle = asyncio.create_task(proc.settle(sub))
+        while len(sender.acks) < 3:
+            await asyncio.sleep(0)
+        sender.acks[2].set_result(None)
+        return await settle
+
+    with caplog.at_level("WARNING", logger="dispatch.processor"):
+        resent = asyncio.run(scenario())
+    assert resent == {topics.feed_topic("a1")}
+    assert sender.topics == [topics.feed_topic("a1"), topics.feed_topic("a2"),
+                             topics.feed_topic("a1")]  # fmt: skip
+    assert sender.recovered_at == [2]  # recovered after the failure, before the resend
+    assert store.get(key, 0) is not None
+    line = next(r.getMessage() for r in caplog.records if "not acknowledged" in r.getMessage())
+    assert "hub.feed.a1 (actor a1)" in line and "a2" not in line, line
+
+
+def test_the_message_names_every_refusing_topic_and_the_positions() -> None:
+    async def scenario() -> DeliveryError:
+        loop = asyncio.get_running_loop()
+        acks = [loop.create_future() for _ in range(3)]
+        acks[0].set_result(None)
+        acks[1].set_exception(ConnectionError("refused"))
+        acks[2].set_exception(ConnectionError("refused"))
+        outs = [("hub.feed.x", None, b""), ("hub.feed.y", None, b""), (topics.DLQ, None, b"")]
+        with pytest.raises(DeliveryError) as err:
+            await wait_acks(acks, outs)
+        return err.value
+
+    err = asyncio.run(scenario())
+    assert err.failed == (1, 2) and err.retriable
+    assert "2 of 3 outputs" in err.message and "hub.feed.y (actor y)" in err.message
+    assert topics.DLQ in err.message and "hub.feed.x" not in err.message
