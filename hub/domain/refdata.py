@@ -191,6 +191,8 @@ def _all_known(node: Any, tree: _Tree) -> bool:
         else:
             items = (value,)
         for item in items:
+            if codes and type(item) is not str:
+                return False  # not a code (the Avro shape refuses it): the walk names it
             for table in codes:
                 if item != "" and item not in table:
                     return False

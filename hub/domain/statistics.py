@@ -25,8 +25,9 @@ Contracts:
 * **Waiting time** (:func:`delai_moyen_attribution`): the mean, in days, from
   ``dateCreationDemande`` to ``dateRadiation`` of the demands radiated for attribution
   (``RADATT``) in the 12 calendar months up to and including the reference date's month;
-  with their count, withheld when another window would isolate fewer than 11 demands by
-  subtraction (:mod:`hub.domain.statistics_window`).
+  with their count, published only when each of those months holds 11 attributions or
+  more (:mod:`hub.domain.statistics_window`: no combination of published figures then
+  isolates fewer than 11 households).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def _attributions(faits: Iterable[Fait]) -> list[Fait]:
 
 def attributions_window(faits: Iterable[Fait], at: date) -> list[Fait]:
     """The attributed demands radiated in the window of ``at``: the 12 calendar months up
-    to and including its month (:func:`hub.domain.statistics_window.window`)."""
+    to and including its month (:func:`hub.domain.statistics_window.in_window`)."""
     return [f for f in _attributions(faits) if in_window(_radiated(f), at)]
 
 
@@ -175,8 +176,8 @@ def _radiated(f: Fait) -> date:
 
 
 def attributions_12_mois(faits: Iterable[Fait], at: date) -> Figure:
-    """How many attributions in the window of ``at``; withheld also when another window
-    would give, by subtraction, a count on fewer than 11 (statistics_window)."""
+    """How many attributions in the window of ``at``; withheld also unless each month of
+    the window holds 11 or more (statistics_window)."""
     population = _attributions(faits)
     found = count([f for f in population if in_window(_radiated(f), at)])
     if not found.secret and differencing_risk(map(_radiated, population), at):

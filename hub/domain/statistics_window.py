@@ -1,24 +1,26 @@
-"""The 12-month window of the attributions and what keeps two windows from being
-subtracted (audit R, R-F1; docs/statistics.md, "Statistical secrecy").
+"""The 12-month window of the attributions and when it may be published (audit R, R-F1;
+review T, T-F1; docs/statistics.md, "Windows that could be subtracted").
 
 Why: the count and the mean waiting time of the attributions of a window are each
-figures on at least 11 demands, but two windows that differ by a few demands give, by
-subtraction, the figures of those few. A window that slid by the day with the caller's
-reference date gave, from two requests one day apart, the count 11 then 12 and so the one
-household whose lease was signed that day and how long it had waited.
+figures on at least 11 demands, but a window can be combined with other published figures
+to give the figures of a few: a window that slid by the day gave, from two requests a day
+apart, the count 11 then 12 and so the one household whose lease was signed that day and
+how long it had waited (R-F1); month-aligned windows compared pairwise were still not
+enough — two windows a month apart and one published month of the monthly series gave a
+withheld month's count and, from the means, its households' mean wait (T-F1).
 
 Contracts:
 
-* :func:`window` is the **12 calendar months up to and including the reference date's
-  month** (the months of the monthly series): every date of a month gives the same window,
-  so the window moves by whole months only;
-* :func:`differencing_risk` is True when a window's figure could be subtracted from
-  another's to isolate fewer than :data:`SEUIL` demands: some other window (1 to 11
-  months before or after; further ones share no month with it) differs from it by 1 to
-  10 demands of the population, or the months of the window whose own monthly count is
-  withheld (1 to 10) hold 1 to 10 demands in all (the window's total minus its published
-  months). The caller then withholds the figure, whatever its own size. Conservative:
-  every other window counts, published or not.
+* the window (:func:`in_window`) is the **12 calendar months up to and including the
+  reference date's month** (the months of the monthly series): every date of a month
+  gives the same window;
+* :func:`differencing_risk` is True unless **every month of the window holds at least
+  :data:`SEUIL` demands of the population** (for the attributions: every month's own
+  attribution count is published by the monthly series). Then any window, any difference
+  of windows and any combination with the monthly series is a sum over whole months of 11
+  or more households each, never fewer; a month of 0 is withheld too (a count of 0 is a
+  figure on 0 demands), so it cannot be worked out as a window minus its published months
+  either. The caller withholds the window's figures otherwise, whatever their size.
 
 Not covered: subtracting territories from one another (the communes of an EPCI add up to
 it) — docs/statistics.md, "Not built".
@@ -40,21 +42,10 @@ def _index(d: date) -> int:
     return d.year * 12 + d.month - 1
 
 
-def window(at: date) -> tuple[date, date]:
-    """(first day, first day after) of the window of reference date ``at``."""
-    last = _index(at)
-    first = last - (MONTHS - 1)
-    after = last + 1
-    return date(first // 12, first % 12 + 1, 1), date(after // 12, after % 12 + 1, 1)
-
-
 def in_window(d: date, at: date) -> bool:
-    start, end = window(at)
-    return start <= d < end
-
-
-def _small(n: int) -> bool:
-    return 0 < n < SEUIL
+    """Whether day ``d`` is in the window of reference date ``at`` (month arithmetic: no
+    date is built, so 9999-12 has a window too)."""
+    return 0 <= _index(at) - _index(d) < MONTHS
 
 
 def differencing_risk(days: Iterable[date], at: date) -> bool:
@@ -62,11 +53,4 @@ def differencing_risk(days: Iterable[date], at: date) -> bool:
     e.g. the attributions' radiation dates) may not be published (module doc)."""
     per_month = Counter(_index(d) for d in days)
     last = _index(at)
-    months = range(last - MONTHS + 1, last + 1)
-    for shift in range(1, MONTHS):
-        for other_last in (last - shift, last + shift):
-            other = range(other_last - MONTHS + 1, other_last + 1)
-            changed = set(months).symmetric_difference(other)
-            if _small(sum(per_month[m] for m in changed)):
-                return True
-    return _small(sum(per_month[m] for m in months if _small(per_month[m])))
+    return any(per_month[m] < SEUIL for m in range(last - MONTHS + 1, last + 1))

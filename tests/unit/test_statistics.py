@@ -5,7 +5,7 @@ counts at its first wished commune, today's commune for a former code or an arro
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -85,19 +85,20 @@ def test_waiting_time_is_the_mean_of_the_attributions_of_the_last_twelve_months(
         return _fait(i, active=False, date_creation=created, date_radiation=radiated,
                      motif_radiation="RADATT")
 
-    # the window is the 12 calendar months up to the reference date's month
-    inside = [attributed(i, date(2025, 1, 1), date(2025, 2, i)) for i in range(1, 12)]
+    # the window is the 12 calendar months up to the reference date's month, published
+    # only when each of its months holds 11 attributions or more (statistics_window)
+    def month(i: int) -> date:
+        return date(2025 + (i + 1) // 12, (i + 1) % 12 + 1, 10)  # Feb 2025 (0) on
+
+    inside = [attributed(100 * m + k, month(m) - timedelta(days=30 + k), month(m))
+              for m in range(12) for k in range(11)]  # fmt: skip
     other = [_fait(51, active=False, date_radiation=date(2026, 1, 1), motif_radiation="RADABA")]
     got = delai_moyen_attribution(inside + other, date(2026, 1, 15))  # Feb 2025 - Jan 2026
-    assert got.valeur == pytest.approx(30 + 6)  # 31..41 days
+    assert got.valeur == pytest.approx(35)  # 30..40 days in every month
     assert delai_moyen_attribution(inside + other, date(2026, 1, 31)) == got  # any day of it
-    assert delai_moyen_attribution(inside + other, date(2026, 2, 1)).secret  # March 2025 on
-    assert delai_moyen_attribution(inside[:10] + other, date(2026, 1, 15)).secret
-    # one more attribution in January 2025: the window of December 2025 holds it, that of
-    # January 2026 does not; publishing both would give that household's wait by subtraction
-    lone = attributed(50, date(2024, 1, 1), date(2025, 1, 20))
-    assert delai_moyen_attribution([*inside, lone], date(2026, 1, 15)).secret
-    assert delai_moyen_attribution([*inside, lone], date(2025, 12, 15)).secret
+    assert delai_moyen_attribution(inside + other, date(2026, 2, 1)).secret  # Feb 2026: none
+    # one month with 10: the window's figures would give it with the published months
+    assert delai_moyen_attribution(inside[1:] + other, date(2026, 1, 15)).secret
 
 
 def test_territory_figures_count_each_demand_at_its_first_wished_commune() -> None:
@@ -110,7 +111,9 @@ def test_territory_figures_count_each_demand_at_its_first_wished_commune() -> No
     assert [(m.mois, m.nouvelles.valeur, m.radiees.valeur, m.attributions.valeur)
             for m in dep.par_mois] == [("2026-05", 11, None, None), ("2026-06", None, 11, 11)]
     assert dep.anciennete_mediane_jours.valeur == (AT - date(2026, 5, 3)).days
-    assert dep.attributions_12_mois.valeur == 11
+    # 11 attributions in June, none in the 11 months before: the window (June 2026 and
+    # the 11 months before) would give those empty months: withheld (statistics_window)
+    assert dep.attributions_12_mois.secret
     commune = statistiques(faits, "commune", "76451", AT, 2)
     assert commune.stock_actif.secret and commune.anciennete_mediane_jours.secret
 

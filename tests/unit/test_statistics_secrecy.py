@@ -10,9 +10,8 @@ duplicates of records are folded too and must change nothing. The rules the expe
 follow are the domain reference's: a demand counts at its first wished commune, its EPCI
 and département; ``RADATT`` is an attribution; percentiles are nearest-rank; the waiting
 time is from ``dateCreationDemande`` to ``dateRadiation`` over the 12 calendar months up to
-the reference date's month, withheld when another such window differs from it by 1 to 10
-attributions or its withheld months hold 1 to 10 (docs/statistics.md, "Windows that could
-be subtracted": written here over sets of demands, month by month)."""
+the reference date's month, withheld unless each of those months holds 11 attributions or
+more (docs/statistics.md, "Windows that could be subtracted")."""
 
 from __future__ import annotations
 
@@ -153,11 +152,6 @@ def _window(last: tuple[int, int]) -> set[tuple[int, int]]:
             for k in range(12)}  # fmt: skip
 
 
-def _shifted(last: tuple[int, int], by: int) -> tuple[int, int]:
-    i = last[0] * 12 + last[1] - 1 + by
-    return i // 12, i % 12 + 1
-
-
 def _month_of(s: Spec) -> tuple[int, int]:
     assert s.radiation
     return s.radiation[0].year, s.radiation[0].month
@@ -174,23 +168,14 @@ def _in_window(specs: list[Spec]) -> list[Spec]:
 
 
 def _subtractable(specs: list[Spec]) -> bool:
-    """Whether the window of AT could be subtracted from another to give 1 to 10 of
-    ``specs``' attributions, or its withheld months hold 1 to 10 of them."""
-    attributed = [s for s in _attributions(specs) if s.radiation]
-    mine = {s.num for s in _in_window(attributed)}
-    last = (AT.year, AT.month)
-    for by in [*range(-11, 0), *range(1, 12)]:
-        other = _window(_shifted(last, by))
-        theirs = {s.num for s in attributed if s.radiation and _month_of(s) in other}
-        if 0 < len(mine ^ theirs) < 11:
-            return True
-    per_month: dict[tuple[int, int], int] = {}
-    for s in _in_window(attributed):
-        assert s.radiation
-        key = (s.radiation[0].year, s.radiation[0].month)
-        per_month[key] = per_month.get(key, 0) + 1
-    hidden = sum(n for n in per_month.values() if n < 11)
-    return 0 < hidden < 11
+    """Whether the window of AT may not be published: one of its 12 months holds fewer
+    than 11 of ``specs``' attributions (then the window with the published months, or with
+    other windows, would give that month's)."""
+    per_month: dict[tuple[int, int], int] = dict.fromkeys(_window((AT.year, AT.month)), 0)
+    for s in _attributions(specs):
+        if s.radiation and _month_of(s) in per_month:
+            per_month[_month_of(s)] += 1
+    return any(n < 11 for n in per_month.values())
 
 
 def expected(specs: list[Spec], niveau: str, code: str) -> dict[str, tuple[int, Any]]:
