@@ -218,12 +218,20 @@ def statistiques(
     per_month = []
     for m in months(at, nb_mois):
         radiees = [f for f in here if not f.active and _month(f.date_radiation) == m]
+        attributions = count([f for f in radiees if f.attribuee])
+        toutes = count(radiees)
+        if (
+            not (toutes.secret or attributions.secret)
+            and 0 < toutes.effectif - attributions.effectif < SEUIL_SECRET
+        ):
+            # radiated minus attributed would be the 1 to 10 radiated for another motive
+            toutes = withheld(len(radiees))
         per_month.append(
             Mois(
                 mois=m,
                 nouvelles=count([f for f in here if _month(f.date_creation) == m]),
-                radiees=count(radiees),
-                attributions=count([f for f in radiees if f.attribuee]),
+                radiees=toutes,
+                attributions=attributions,
             )
         )
     return Statistiques(

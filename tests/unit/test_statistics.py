@@ -172,3 +172,20 @@ def test_a_radiation_motive_outside_the_reference_table_is_unknown() -> None:
     empty = fait_of(_event(["76540"], op="RAD", radiation={"motifRadiation": ""}), geo)
     # the domain's "empty motive = reactivation" (docs/lifecycle.md): active again
     assert empty.motif_radiation is None and empty.active
+
+
+def test_radiated_minus_attributed_never_gives_fewer_than_eleven() -> None:
+    """Both published, 12 radiated of which 11 attributed gave the one household radiated
+    for another motive that month: the radiated count is withheld then."""
+
+    def radiated(i: int, motive: str) -> Fait:
+        return _fait(i, active=False, date_radiation=date(2026, 6, 2), motif_radiation=motive)
+
+    faits = [radiated(i, "RADATT") for i in range(11)] + [radiated(50, "RADABA")]
+    (june,) = statistiques(faits, "commune", "76540", AT, 1).par_mois
+    assert june.attributions.valeur == 11 and june.radiees.secret
+    faits += [radiated(60 + i, "RADABA") for i in range(10)]  # 11 for another motive
+    (june,) = statistiques(faits, "commune", "76540", AT, 1).par_mois
+    assert (june.attributions.valeur, june.radiees.valeur) == (11, 22)
+    (june,) = statistiques(faits[:10] + faits[11:], "commune", "76540", AT, 1).par_mois
+    assert june.attributions.secret and june.radiees.valeur == 21  # nothing to subtract

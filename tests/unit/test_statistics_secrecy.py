@@ -199,7 +199,10 @@ def expected(specs: list[Spec], niveau: str, code: str) -> dict[str, tuple[int, 
         rad = [s for s in here if s.radiation and _month(s.radiation[0]) == m]
         att = [s for s in rad if s.radiation and s.radiation[1] == "RADATT"]
         out[f"{m}/nouvelles"] = (len(new), len(new))
-        out[f"{m}/radiees"] = (len(rad), len(rad))
+        # radiated minus attributed must not give 1 to 10 radiated for another motive
+        other = len(rad) - len(att)
+        shown = len(rad) >= 11 and len(att) >= 11 and 0 < other < 11
+        out[f"{m}/radiees"] = (0, None) if shown else (len(rad), len(rad))
         out[f"{m}/attributions"] = (len(att), len(att))
     return out
 
