@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from sqlalchemy import MetaData, Table, delete, insert
 
 from connectors.files.fsutil import write_atomic
@@ -138,8 +139,12 @@ class PurgeReport:
                    if self.resumed else "")  # fmt: skip
         f = self.files
         verb = "to remove" if self.dry_run else "removed"
+        # purged: asked less what the worker kept or had not reached (review T, T-F4: the
+        # line said every demand asked was purged, with no worker running too)
+        done = len(self.purged) - len(self.kept) - len(self.waiting)
+        purged = "to purge" if self.dry_run else f"{done} purged"
         out = [f"{self.scanned} demand states scanned, {len(self.purged)} radiated or deleted "
-               f"before the cut-off purged{resumed}; SQL rows deleted: {rows}; files {verb}: "
+               f"before the cut-off, {purged}{resumed}; SQL rows deleted: {rows}; files {verb}: "
                f"{len(f.removed)} of purged demands, {len(f.expired)} past the retention, "
                f"{len(f.kept)} kept, {f.journal_entries} inbox journal entries"]  # fmt: skip
         if self.kept:
@@ -251,7 +256,7 @@ async def await_worker(settings: HubSettings, last: dict[int, int], timeout_s: f
             done = await committed_offsets(settings, group, topics.DEMANDES, parts)
             if all(done[p] > last[p] for p in parts):
                 return True
-        except TransientError as exc:  # the next look, or the changelog read, will say
+        except (TransientError, KafkaError) as exc:  # the next look, or the changelog read, says
             log.warning("purge: the worker's progress not read (%s)", exc)
         if time.monotonic() >= deadline:
             return False

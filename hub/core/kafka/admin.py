@@ -71,7 +71,10 @@ async def committed_offsets(
     reads: a record at ``o`` was processed when it is above ``o``); -1 for none."""
     tps = [TopicPartition(topic, p) for p in partitions]
     async with _admin(settings) as admin:
-        got = await admin.list_consumer_group_offsets(group, partitions=tps)
+        try:
+            got = await admin.list_consumer_group_offsets(group, partitions=tps)
+        except KafkaError as exc:  # a coordinator moving, loading, a request timed out
+            raise TransientError(f"offsets of group {group!r} not read: {exc!r}") from exc
     out = {}
     for tp in tps:
         meta = got.get(tp)
