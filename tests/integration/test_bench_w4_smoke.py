@@ -7,6 +7,7 @@ the figures themselves are not judged here."""
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,15 @@ from bench import report
 from bench.__main__ import run
 from bench.w4 import W4Config
 
-pytestmark = [pytest.mark.kafka, pytest.mark.timeout(240)]
+#: on demand, with the benchmarks (docs/performance.md): the harness of bench/ checked at a
+#: small size; the hub's own exactness at scale-out and re-dispatch is tested in the
+#: default suite (test_scale_out, the re-dispatch chain and kill -9 tests), and ~50 s of
+#: two private brokers and workers did not fit the suite's 15 minutes
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.timeout(240),
+    pytest.mark.skipif(not os.environ.get("HUB_BENCH_SMOKE"), reason="HUB_BENCH_SMOKE=1"),
+]
 
 
 def test_w4_smoke_copies_exact(tmp_path: Path) -> None:
