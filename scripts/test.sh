@@ -32,7 +32,8 @@ own_servers=(tests/integration/test_bench_w4_smoke.py tests/integration/test_ben
   tests/integration/test_api_docs_browser.py tests/integration/test_partition_count.py)
 # The integration tests that use only the database (a fresh PostgreSQL schema or SQLite
 # file each, no shared topic) and two long fault runs join the unit lane too, to even the
-# lanes out (CI rehearsal of session 19: unit 9:04, faults 15:15, integration 15:25).
+# lanes out (CI rehearsal of session 19: unit 9:04, faults 15:15, integration 15:25; session 23:
+# unit 11:56, faults 13:40, integration 14:25 before the last ten moved here).
 db_only=(tests/integration/test_actor_published_migration.py tests/integration/test_api_postgres.py
   tests/integration/test_audit_chain.py tests/integration/test_cotation_store.py
   tests/integration/test_db_rollback.py tests/integration/test_deliver_single.py
@@ -40,7 +41,12 @@ db_only=(tests/integration/test_actor_published_migration.py tests/integration/t
   tests/integration/test_gp_refresh.py tests/integration/test_gp_unpublished_migration.py
   tests/integration/test_purge_personal_data.py tests/integration/test_registry_postgres.py
   tests/integration/test_served_signals.py tests/integration/test_sne_gateway_cal_race.py
-  tests/integration/test_statistics_store.py)
+  tests/integration/test_statistics_store.py tests/integration/test_actor_enregistreur_migration.py
+  tests/integration/test_api_replica_races.py tests/integration/test_declaration_lives.py
+  tests/integration/test_declarations_port.py tests/integration/test_push_removed_actor.py
+  tests/integration/test_push_scale.py tests/integration/test_push_soap_faults.py
+  tests/integration/test_removed_actor_keys_migration.py tests/integration/test_stat_cycle_migration.py
+  tests/integration/test_statistics_concurrent_folds.py)
 long_faults=(tests/faults/test_redispatch_kill9_work.py tests/faults/test_dead_letter_cap.py)
 # Not moved, though it never uses the session's worker: test_state_dir_kafka starts
 # workers of other groups on the shared broker, which dispatch every demand published
