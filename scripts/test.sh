@@ -56,10 +56,9 @@ long_faults=(tests/faults/test_redispatch_kill9_work.py tests/faults/test_dead_l
 # (no `worker`, `api` or `world` fixture: checked with --setup-plan) run in the fault lane,
 # the integration lane being the longest (CI: unit 14:46, faults 14:30, integration 17:34;
 # these three measured 106 s of the integration lane's 1,227 s under load; in the fault
-# lane they passed, 42 tests, beside the fault runs). Since the database-only tests above
-# left it (session 23: unit 12:21, faults 13:45, integration 12:47), test_api_schemathesis
-# (~27 s) is back in the integration lane.
-no_worker=(tests/integration/test_sne_poller_unanswered.py tests/integration/test_api_hostile.py)
+# lane they passed, 42 tests, beside the fault runs).
+no_worker=(tests/integration/test_api_schemathesis.py tests/integration/test_sne_poller_unanswered.py
+  tests/integration/test_api_hostile.py)
 lanes=$(mktemp -d)
 python3 -m pytest tests/integration "${own_servers[@]/#/--ignore=}" "${db_only[@]/#/--ignore=}" \
   "${no_worker[@]/#/--ignore=}" \
