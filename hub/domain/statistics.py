@@ -164,12 +164,6 @@ def _attributions(faits: Iterable[Fait]) -> list[Fait]:
     return [f for f in faits if f.attribuee and f.date_radiation is not None]
 
 
-def attributions_window(faits: Iterable[Fait], at: date) -> list[Fait]:
-    """The attributed demands radiated in the window of ``at``: the 12 calendar months up
-    to and including its month (:func:`hub.domain.statistics_window.in_window`)."""
-    return [f for f in _attributions(faits) if in_window(_radiated(f), at)]
-
-
 def _radiated(f: Fait) -> date:
     assert f.date_radiation is not None
     return f.date_radiation
@@ -180,7 +174,7 @@ def attributions_12_mois(faits: Iterable[Fait], at: date) -> Figure:
     the window holds 11 or more (statistics_window)."""
     population = _attributions(faits)
     found = count([f for f in population if in_window(_radiated(f), at)])
-    if not found.secret and differencing_risk(map(_radiated, population), at):
+    if not found.secret and differencing_risk(map(_radiated, population), at, SEUIL_SECRET):
         return withheld(found.effectif)
     return found
 
@@ -196,7 +190,7 @@ def delai_moyen_attribution(faits: Iterable[Fait], at: date) -> Figure:
         if f.date_creation is not None and in_window(_radiated(f), at)
     ]
     found = mean(waits)
-    if not found.secret and differencing_risk(map(_radiated, population), at):
+    if not found.secret and differencing_risk(map(_radiated, population), at, SEUIL_SECRET):
         return withheld(found.effectif)
     return found
 

@@ -15,7 +15,8 @@ Contracts:
   reference date's month** (the months of the monthly series): every date of a month
   gives the same window;
 * :func:`differencing_risk` is True unless **every month of the window holds at least
-  :data:`SEUIL` demands of the population** (for the attributions: every month's own
+  ``seuil`` demands of the population** (the secrecy threshold,
+  :data:`hub.domain.statistics.SEUIL_SECRET`) (for the attributions: every month's own
   attribution count is published by the monthly series). Then any window, any difference
   of windows and any combination with the monthly series is a sum over whole months of 11
   or more households each, never fewer; a month of 0 is withheld too (a count of 0 is a
@@ -32,8 +33,6 @@ from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 
-#: a figure on fewer demands is withheld (hub.domain.statistics.SEUIL_SECRET)
-SEUIL = 11
 #: months in a window
 MONTHS = 12
 
@@ -48,9 +47,9 @@ def in_window(d: date, at: date) -> bool:
     return 0 <= _index(at) - _index(d) < MONTHS
 
 
-def differencing_risk(days: Iterable[date], at: date) -> bool:
+def differencing_risk(days: Iterable[date], at: date, seuil: int) -> bool:
     """Whether the window of ``at`` over the population dated ``days`` (each one demand,
     e.g. the attributions' radiation dates) may not be published (module doc)."""
     per_month = Counter(_index(d) for d in days)
     last = _index(at)
-    return any(per_month[m] < SEUIL for m in range(last - MONTHS + 1, last + 1))
+    return any(per_month[m] < seuil for m in range(last - MONTHS + 1, last + 1))

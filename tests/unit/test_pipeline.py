@@ -31,10 +31,11 @@ class HeldSender:
         return fut
 
 
-def _setup(geography: Any, codec: Any) -> tuple[Processor, MemoryStore, HeldSender, list[Any]]:
+def _setup(geography: Any, codec: Any, actors: tuple[str, ...] = ("a1",),
+           ) -> tuple[Processor, MemoryStore, HeldSender, list[Any]]:  # fmt: skip
     index = TerritoryIndex(geography, [
-        Actor(id="a1", name="a1", kind="bailleur", version=1, profile="consultant_simple",
-              filters=ActorFilters(communes=[ROUEN]))])
+        Actor(id=a, name=a, kind="bailleur", version=1, profile="consultant_simple",
+              filters=ActorFilters(communes=[ROUEN])) for a in actors])  # fmt: skip
     store, sender = MemoryStore(1), HeldSender()
     return Processor(index, codec, store, sender), store, sender, []
 
@@ -134,11 +135,7 @@ def test_after_a_refusal_by_one_feed_only_that_feed_gets_both_batches_again(
     """Audit S, S-F2: b1 refused by a1's feed only; b2 (sent meanwhile) acknowledged by
     both. b1's a1 record is sent again, then b2's a1 record after it (a1's feed ends with
     the newest version); a2's feed gets nothing twice."""
-    index = TerritoryIndex(geography, [
-        Actor(id=a, name=a, kind="bailleur", version=1, profile="consultant_simple",
-              filters=ActorFilters(communes=[ROUEN])) for a in ("a1", "a2")])  # fmt: skip
-    store, sender, settled = MemoryStore(1), HeldSender(), []
-    proc = Processor(index, codec, store, sender)
+    proc, _store, sender, settled = _setup(geography, codec, ("a1", "a2"))
     num = new_num_unique()
 
     async def scenario() -> None:
