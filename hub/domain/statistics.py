@@ -48,6 +48,9 @@ SEUIL_SECRET = 11
 RADATT = "RADATT"
 Niveau = Literal["commune", "epci", "departement"]
 NIVEAUX: tuple[Niveau, ...] = ("commune", "epci", "departement")
+#: the additive series (hub.domain.statistics_series): a figure named (series, month) is
+#: withheld when ``statistiques``' ``secondary`` holds it
+STOCK, NOUVELLES, ATTRIBUTIONS, AUTRES = "stock", "nouvelles", "attributions", "autres"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,17 +172,29 @@ def _radiated(f: Fait) -> date:
     return f.date_radiation
 
 
-def attributions_12_mois(faits: Iterable[Fait], at: date) -> Figure:
+def _window_withheld(secondary: frozenset[tuple[str, str]], at: date) -> bool:
+    """A month of the window of ``at`` has its attributions withheld between territories."""
+    return any((ATTRIBUTIONS, m) in secondary for m in months(at, 12))
+
+
+def attributions_12_mois(
+    faits: Iterable[Fait], at: date, secondary: frozenset[tuple[str, str]] = frozenset()
+) -> Figure:
     """How many attributions in the window of ``at``; withheld also unless each month of
-    the window holds 11 or more (statistics_window)."""
+    the window holds 11 or more (statistics_window) and none is withheld by ``secondary``."""
     population = _attributions(faits)
     found = count([f for f in population if in_window(_radiated(f), at)])
-    if not found.secret and differencing_risk(map(_radiated, population), at, SEUIL_SECRET):
+    if not found.secret and (
+        differencing_risk(map(_radiated, population), at, SEUIL_SECRET)
+        or _window_withheld(secondary, at)
+    ):
         return withheld(found.effectif)
     return found
 
 
-def delai_moyen_attribution(faits: Iterable[Fait], at: date) -> Figure:
+def delai_moyen_attribution(
+    faits: Iterable[Fait], at: date, secondary: frozenset[tuple[str, str]] = frozenset()
+) -> Figure:
     """Mean days from creation to radiation of the attributions of the window (those
     without a creation date cannot be measured and are left out); withheld as
     :func:`attributions_12_mois` over that population."""
@@ -190,18 +205,34 @@ def delai_moyen_attribution(faits: Iterable[Fait], at: date) -> Figure:
         if f.date_creation is not None and in_window(_radiated(f), at)
     ]
     found = mean(waits)
-    if not found.secret and differencing_risk(map(_radiated, population), at, SEUIL_SECRET):
+    if not found.secret and (
+        differencing_risk(map(_radiated, population), at, SEUIL_SECRET)
+        or _window_withheld(secondary, at)
+    ):
         return withheld(found.effectif)
     return found
 
 
+def _unless(f: Figure, serie: tuple[str, str], secondary: frozenset[tuple[str, str]]) -> Figure:
+    return withheld(f.effectif) if serie in secondary and not f.secret else f
+
+
 def statistiques(
-    faits: Iterable[Fait], niveau: Niveau, code: str, at: date, nb_mois: int = 12
+    faits: Iterable[Fait],
+    niveau: Niveau,
+    code: str,
+    at: date,
+    nb_mois: int = 12,
+    secondary: frozenset[tuple[str, str]] = frozenset(),
 ) -> Statistiques:
     """The figures of territory ``code`` at ``niveau`` on ``at``: the active stock, the
     median seniority (days since ``dateCreationDemande``) of the active demands created by
     ``at``, the new, radiated and attributed demands per month over ``nb_mois`` months, the
-    attributions of the last 12 months and their mean waiting time."""
+    attributions of the last 12 months and their mean waiting time. ``secondary``: the
+    (series, month) figures withheld between territories
+    (:func:`hub.domain.statistics_series.secondary`); a month's radiated count is shown
+    only when its attributions and its radiations for another motive are each publishable
+    (the latter never shown: the radiated count then adds nothing to combine)."""
     here = [f for f in faits if f.territoire(niveau) == code]
     actifs = [f for f in here if f.active]
     ages = [
@@ -212,18 +243,21 @@ def statistiques(
     per_month = []
     for m in months(at, nb_mois):
         radiees = [f for f in here if not f.active and _month(f.date_radiation) == m]
-        attributions = count([f for f in radiees if f.attribuee])
+        attributions = _unless(
+            count([f for f in radiees if f.attribuee]), (ATTRIBUTIONS, m), secondary
+        )
+        autres = _unless(
+            count([f for f in radiees if f.motif_radiation != RADATT]), (AUTRES, m), secondary
+        )
         toutes = count(radiees)
-        if (
-            not (toutes.secret or attributions.secret)
-            and 0 < toutes.effectif - attributions.effectif < SEUIL_SECRET
-        ):
-            # radiated minus attributed would be the 1 to 10 radiated for another motive
+        if not toutes.secret and (attributions.secret or autres.secret):
+            # radiated minus one part would give the other (audit R; R-F2 across territories)
             toutes = withheld(len(radiees))
+        nouvelles = count([f for f in here if _month(f.date_creation) == m])
         per_month.append(
             Mois(
                 mois=m,
-                nouvelles=count([f for f in here if _month(f.date_creation) == m]),
+                nouvelles=_unless(nouvelles, (NOUVELLES, m), secondary),
                 radiees=toutes,
                 attributions=attributions,
             )
@@ -232,11 +266,11 @@ def statistiques(
         niveau=niveau,
         code=code,
         date=at,
-        stock_actif=count(actifs),
+        stock_actif=_unless(count(actifs), (STOCK, ""), secondary),
         anciennete_mediane_jours=median(ages),
         par_mois=tuple(per_month),
-        attributions_12_mois=attributions_12_mois(here, at),
-        delai_moyen_attribution_jours=delai_moyen_attribution(here, at),
+        attributions_12_mois=attributions_12_mois(here, at, secondary),
+        delai_moyen_attribution_jours=delai_moyen_attribution(here, at, secondary),
     )
 
 

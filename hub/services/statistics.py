@@ -24,15 +24,19 @@ from typing import Any
 
 from hub.core.errors import InputError, NotFoundError
 from hub.domain.geo import Geography, get_geography
+from hub.domain.geo_components import linked_departements, membership
 from hub.domain.statistics import (
     NIVEAUX,
+    SEUIL_SECRET,
     Figure,
     Niveau,
     Similaires,
     Statistiques,
+    months,
     similaires,
     statistiques,
 )
+from hub.domain.statistics_series import secondary, wanted
 from hub.stores.statistics.store import StatisticsStore
 
 SECRET_TEXT = "secret (< 11)"
@@ -91,7 +95,23 @@ def territory(
     level = check_territory(niveau, code)
     if not 1 <= nb_mois <= 60:
         raise InputError("mois must be within 1 and 60", code="bad_mois")
-    return statistiques(store.faits(level, code), level, code, at, nb_mois)
+    return statistiques(
+        store.faits(level, code), level, code, at, nb_mois, between(store, level, code, at, nb_mois)
+    )
+
+
+def between(
+    store: StatisticsStore, niveau: Niveau, code: str, at: date, nb_mois: int
+) -> frozenset[tuple[str, str]]:
+    """The figures of ``code`` withheld between territories (secondary secrecy, audit R
+    R-F2): decided over every commune of the départements linked to it
+    (:mod:`hub.domain.statistics_series`)."""
+    geo = get_geography()
+    deps = linked_departements(geo, niveau, code)
+    mois = set(months(at, nb_mois)) | set(months(at, 12))
+    series = wanted(mois)
+    counts = store.series_counts(deps, mois)
+    return secondary(counts, membership(geo, deps), niveau, code, series, SEUIL_SECRET)
 
 
 def similar(

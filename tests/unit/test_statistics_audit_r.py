@@ -176,13 +176,15 @@ def test_radiation_without_date_is_dated_by_its_paris_day(tmp_path) -> None:
     w = World(tmp_path)
     w.fold([event(num(i), "CRE", date(2026, 3, 1), demande(num(i), [ROUEN])) for i in range(12)])
     at = datetime(2026, 7, 1, 0, 30, tzinfo=PARIS)  # 2026-06-30T22:30Z
-    rad = {"dateRadiation": None, "motifRadiation": "RADABA"}
+    rad = {"dateRadiation": None, "motifRadiation": "RADATT"}
     out = w.fold(
         [event(num(i), "RAD", at, demande(num(i), [ROUEN], radiation=rad)) for i in range(12)]
     )
     assert out["folded"] == 12
-    s = territory(w.store, "commune", ROUEN, date(2026, 7, 31), nb_mois=2)
-    by_month = {m.mois: m.radiees.valeur for m in s.par_mois}
+    # read at the département's level: the commune (and its EPCI) are the only ones with
+    # demands, so their figures would say the others hold none: withheld (R-F2)
+    s = territory(w.store, "departement", "76", date(2026, 7, 31), nb_mois=2)
+    by_month = {m.mois: m.attributions.valeur for m in s.par_mois}
     assert by_month == {"2026-06": None, "2026-07": 12}, by_month
 
 
@@ -276,3 +278,41 @@ def test_fold_uses_the_workers_record_limit(tmp_path, monkeypatch) -> None:
     assert other.folder.fold(other.records([event(num(1), "CRE", date(2026, 3, 1), snap)])) == {
         "oversize": 1
     }
+
+
+# R-F2: a demand counts at its first wished commune, so the communes of an EPCI add up to
+# it: with 100 demands in Rouen and 5 in Darnétal (the EPCI's other communes empty), the
+# EPCI's stock (105) minus Rouen's (100) gave Darnétal's 5, withheld on its own line.
+DARNETAL = "76212"
+
+
+def test_a_withheld_commune_is_not_its_parent_minus_the_published_ones(tmp_path) -> None:
+    w = World(tmp_path)
+    places = [ROUEN] * 100 + [DARNETAL] * 5 + ["76351"] * 40  # Le Havre: another EPCI
+    w.fold(
+        [
+            event(num(i), "CRE", date(2026, 3, 1), demande(num(i), [c]))
+            for i, c in enumerate(places)
+        ]
+    )
+    geo = get_geography()
+    at = date(2026, 7, 31)
+
+    def stock(niveau: str, code: str) -> float | None:
+        return territory(w.store, niveau, code, at, nb_mois=1).stock_actif.valeur
+
+    assert stock("commune", DARNETAL) is None
+    for niveau, code, communes in (
+        ("epci", ROUEN_EPCI, geo.communes_of_epci(ROUEN_EPCI)),
+        ("departement", "76", geo.communes_of_departement("76")),
+    ):
+        whole = stock(niveau, code)
+        shown = [v for c in sorted({ROUEN, DARNETAL, "76351"} & communes)
+                 if (v := stock("commune", c)) is not None]  # fmt: skip
+        # the others hold 0: their figures are withheld, the subtraction is what is left
+        assert whole is None or whole - sum(shown) >= 11, (niveau, whole, shown)
+    # and the EPCIs of the département with the département itself
+    epcis = [stock("epci", e) for e in (ROUEN_EPCI, "200084952")]
+    dep = stock("departement", "76")
+    if dep is not None and None not in epcis:
+        pytest.fail(f"département {dep} minus its published EPCIs {epcis}: the others' 0")

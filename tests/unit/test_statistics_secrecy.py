@@ -16,6 +16,7 @@ more (docs/statistics.md, "Windows that could be subtracted")."""
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -38,6 +39,9 @@ from hub.core.db import make_engine, migrate
 from hub.core.settings import DatabaseSettings, HubSettings
 from hub.domain.actors import Actor, ActorFilters
 from hub.domain.cotation import score, shipped_grids
+from hub.domain.geo import get_geography
+from hub.domain.geo_components import linked_departements, membership
+from hub.domain.statistics_secondary import Withheld, suppress
 from hub.services import statistics as service
 from hub.services.statistics_folder import Folder, Record, set_gauges
 from hub.stores.access.keys import KeyStore
@@ -178,9 +182,50 @@ def _subtractable(specs: list[Spec]) -> bool:
     return any(n < 11 for n in per_month.values())
 
 
+def _between(specs: list[Spec], niveau: str, code: str) -> set[str]:
+    """The figures withheld between territories (secondary secrecy, R-F2): the counts per
+    commune computed here from the specs (not the store's aggregation), the decision of
+    ``suppress`` (checked on its own against exact elimination:
+    test_statistics_secondary_oracle.py) over every commune of the linked départements."""
+    geo = get_geography()
+    deps = linked_departements(geo, niveau, code)
+    series: dict[str, dict[str, int]] = {}
+
+    def add(name: str, commune: str) -> None:
+        series.setdefault(name, {}).setdefault(commune, 0)
+        series[name][commune] += 1
+
+    window = {f"{y:04d}-{m:02d}" for y, m in _window((AT.year, AT.month))}
+    for s in specs:
+        c = _where(s, "commune")
+        if s.radiation is None:
+            add("stockActif", c)
+        add(f"{_month(s.created)}/nouvelles", c)
+        if s.radiation is not None:
+            kind = "attributions" if s.radiation[1] == "RADATT" else "autres"
+            add(f"{_month(s.radiation[0])}/{kind}", c)
+    names = ["stockActif"] + [f"{m}/{k}" for m in sorted(set(_months()) | window)
+                              for k in ("nouvelles", "attributions", "autres")]
+    held = {n for n in names
+            if _suppress(tuple(sorted(series.get(n, {}).items())), deps).has(niveau, code)}
+    for m in _months():  # the radiated count: only with both parts publishable
+        if f"{m}/attributions" in held or f"{m}/autres" in held:
+            held.add(f"{m}/radiees")
+    if any(f"{m}/attributions" in held for m in window):  # the window: sums of months
+        held |= {"attributions12Mois", "delaiMoyenAttributionJours"}
+    return held
+
+
+@functools.lru_cache(maxsize=512)
+def _suppress(counts: tuple[tuple[str, int], ...], deps: frozenset[str]) -> Withheld:
+    """One series' decision, remembered: every territory of the draw asks the same."""
+    return suppress(dict(counts), membership(get_geography(), deps).table)
+
+
 def expected(specs: list[Spec], niveau: str, code: str) -> dict[str, tuple[int, Any]]:
     """name → (demands it is computed on, value when ≥ 11); a figure withheld whatever
     its size is (0, None)."""
+    held_between = _between(specs, niveau, code)
     here = [s for s in specs if _where(s, niveau) == code]
     active = [s for s in here if s.radiation is None]
     ages = [float((AT - s.created).days) for s in active]
@@ -199,12 +244,13 @@ def expected(specs: list[Spec], niveau: str, code: str) -> dict[str, tuple[int, 
         rad = [s for s in here if s.radiation and _month(s.radiation[0]) == m]
         att = [s for s in rad if s.radiation and s.radiation[1] == "RADATT"]
         out[f"{m}/nouvelles"] = (len(new), len(new))
-        # radiated minus attributed must not give 1 to 10 radiated for another motive
+        # the radiated count minus one of its parts would give the other: shown only when
+        # the attributions and the radiations for another motive hold 11 or more each
         other = len(rad) - len(att)
-        shown = len(rad) >= 11 and len(att) >= 11 and 0 < other < 11
-        out[f"{m}/radiees"] = (0, None) if shown else (len(rad), len(rad))
+        held = len(rad) >= 11 and (len(att) < 11 or other < 11)
+        out[f"{m}/radiees"] = (0, None) if held else (len(rad), len(rad))
         out[f"{m}/attributions"] = (len(att), len(att))
-    return out
+    return {k: (0, None) if k in held_between else v for k, v in out.items()}
 
 
 def expected_similar(specs: list[Spec], events: dict[str, dict[str, Any]],

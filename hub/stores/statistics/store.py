@@ -30,6 +30,7 @@ Contracts:
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -42,7 +43,16 @@ from sqlalchemy.exc import OperationalError
 from hub.core.db import write_transaction
 from hub.core.errors import TransientError
 from hub.domain.cotation import SeuilsQuartiles
-from hub.domain.statistics import Fait, Niveau, seuils_population
+from hub.domain.statistics import (
+    ATTRIBUTIONS,
+    AUTRES,
+    NOUVELLES,
+    RADATT,
+    STOCK,
+    Fait,
+    Niveau,
+    seuils_population,
+)
 from hub.domain.statistics_facts import Mark
 from hub.stores.statistics.tables import stat_demande_epcis as epcis
 from hub.stores.statistics.tables import stat_demandes as demandes
@@ -272,6 +282,70 @@ class StatisticsStore:
             scores = {w.epci: int(w.score) for w in mine if w.score is not None}
             fait = _fait(r, scores)
             out.append(replace(fait, epcis_souhaites=tuple(w.epci for w in mine)))
+        return out
+
+    def series_counts(
+        self, departements: Iterable[str], mois: Iterable[str]
+    ) -> dict[tuple[str, str], Counter[str]]:
+        """Each additive series' count per commune (the stock, and per month of ``mois`` the
+        new, attributed and otherwise radiated demands) over the demands whose first wished
+        commune lies in ``departements``: what
+        :func:`hub.domain.statistics_series.series_counts` computes from the facts,
+        aggregated by the database (no fact leaves it)."""
+        deps = sorted(set(departements))
+        months = sorted(set(mois))
+        out: dict[tuple[str, str], Counter[str]] = {}
+        if not deps or not months:
+            return out
+        first = date.fromisoformat(months[0] + "-01")
+        last_year, last_month = (int(x) for x in months[-1].split("-"))
+        after = date(last_year + last_month // 12, last_month % 12 + 1, 1)
+        here = demandes.c.departement.in_(deps)
+
+        def month_of(col: Any) -> Any:
+            return (
+                func.extract("year", col).label("y"),
+                func.extract("month", col).label("m"),
+            )
+
+        stock = (
+            select(demandes.c.commune, func.count())
+            .where(here, demandes.c.active.is_(True), demandes.c.commune.is_not(None))
+            .group_by(demandes.c.commune)
+        )
+        created = demandes.c.date_creation
+        nouvelles = (
+            select(demandes.c.commune, *month_of(created), func.count())
+            .where(here, demandes.c.commune.is_not(None), created >= first, created < after)
+            .group_by(demandes.c.commune, "y", "m")
+        )
+        radiated = demandes.c.date_radiation
+        attributed = func.coalesce(demandes.c.motif_radiation == RADATT, False).label("att")
+        radiees = (
+            select(demandes.c.commune, *month_of(radiated), attributed, func.count())
+            .where(
+                here,
+                demandes.c.commune.is_not(None),
+                demandes.c.active.is_(False),
+                radiated >= first,
+                radiated < after,
+            )
+            .group_by(demandes.c.commune, "y", "m", "att")
+        )
+        wanted = set(months)
+
+        def add(kind: str, y: Any, m: Any, commune: str, n: int) -> None:
+            month = f"{int(y):04d}-{int(m):02d}"
+            if month in wanted:
+                out.setdefault((kind, month), Counter())[commune] += int(n)
+
+        with _guard(), self.engine.connect() as conn:
+            for commune, n in conn.execute(stock):
+                out.setdefault((STOCK, ""), Counter())[commune] += int(n)
+            for row in conn.execute(nouvelles):
+                add(NOUVELLES, row[1], row[2], row[0], row[3])
+            for row in conn.execute(radiees):
+                add(ATTRIBUTIONS if row[3] else AUTRES, row[1], row[2], row[0], row[4])
         return out
 
     def faits_epci(self, epci: str) -> list[Fait]:

@@ -1,0 +1,72 @@
+"""Départements linked by the EPCIs spanning several (secondary secrecy, audit R R-F2).
+
+An EPCI may span départements, so a commune's figure can be recovered through a chain of
+EPCIs and départements: the secrecy of one territory is decided over every commune of the
+départements linked to it (89 EPCIs span départements in the 2025 geography; the largest
+group links 20 départements). Computed once per geography.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from types import MappingProxyType
+
+from hub.domain.geo import Geography
+
+
+@lru_cache(maxsize=4)
+def _groups(geo: Geography) -> dict[str, frozenset[str]]:
+    parent: dict[str, str] = {d: d for d in geo.departements()}
+
+    def root(d: str) -> str:
+        while parent[d] != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    for epci in sorted(geo.epcis()):
+        deps = sorted({geo.commune(c).departement for c in geo.communes_of_epci(epci)})
+        for d in deps[1:]:
+            parent.setdefault(d, d)
+            parent.setdefault(deps[0], deps[0])
+            parent[root(d)] = root(deps[0])
+    members: dict[str, set[str]] = {}
+    for d in parent:
+        members.setdefault(root(d), set()).add(d)
+    return {d: frozenset(members[root(d)]) for d in parent}
+
+
+def linked_departements(geo: Geography, niveau: str, code: str) -> frozenset[str]:
+    """The départements whose communes decide the secrecy of territory ``code``."""
+    if niveau == "commune":
+        deps = {geo.commune(code).departement}
+    elif niveau == "epci":
+        deps = {geo.commune(c).departement for c in geo.communes_of_epci(code)}
+    else:
+        deps = {code}
+    groups = _groups(geo)
+    return frozenset(d2 for d in deps for d2 in groups.get(d, frozenset({d})))
+
+
+@dataclass(frozen=True, eq=False)
+class Members:
+    """commune → (EPCI or None, département) of every current commune of some départements
+    (:func:`membership`): one object per geography and départements, so that decisions
+    over it can be remembered (hashed by identity)."""
+
+    table: Mapping[str, tuple[str | None, str]]
+
+
+@lru_cache(maxsize=64)
+def membership(geo: Geography, departements: frozenset[str]) -> Members:
+    """The :class:`Members` of every current commune of ``departements`` (arrondissements
+    and communes déléguées are counted in their commune)."""
+    out: dict[str, tuple[str | None, str]] = {}
+    for d in sorted(departements):
+        for c in geo.communes_of_departement(d):
+            commune = geo.commune(c)
+            if commune.parent is None:
+                out[c] = (commune.epci, commune.departement)
+    return Members(MappingProxyType(out))
