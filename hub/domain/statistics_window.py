@@ -23,8 +23,9 @@ Contracts:
   figure on 0 demands), so it cannot be worked out as a window minus its published months
   either. The caller withholds the window's figures otherwise, whatever their size.
 
-Not covered: subtracting territories from one another (the communes of an EPCI add up to
-it) — docs/statistics.md, "Not built".
+Subtracting territories from one another (the communes of an EPCI add up to it):
+:mod:`hub.domain.statistics_secondary`; a window is then also withheld when one of its
+months is withheld between territories (:func:`hub.domain.statistics.attributions_12_mois`).
 """
 
 from __future__ import annotations
