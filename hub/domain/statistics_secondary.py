@@ -68,72 +68,108 @@ class Withheld:
         )
 
 
-class _Series:
-    """The working state of one :func:`suppress` run."""
+class _Layout:
+    """What a membership implies, whatever the counts: each commune's piece, each
+    territory's pieces (built once per membership: :func:`_layout`)."""
 
-    def __init__(
-        self,
-        counts: Mapping[str, int],
-        membership: Mapping[str, tuple[str | None, str]],
-        seuil: int,
-    ) -> None:
-        self.seuil = seuil
-        self.count = {c: int(counts.get(c, 0)) for c in membership}
-        self.piece: dict[str, Piece] = {}
-        self.communes_of: dict[Node, list[str]] = {}
-        self.total: dict[Node, int] = {}
-        for c, (epci, dep) in membership.items():
+    def __init__(self, membership: Mapping[str, tuple[str | None, str]]) -> None:
+        self.piece_of: dict[str, Piece] = {}
+        self.communes_of_piece: dict[Piece, list[str]] = {}
+        self.pieces_of: dict[Node, list[Piece]] = {}
+        for c, (epci, dep) in sorted(membership.items()):
             e: Node = ("e", epci) if epci is not None else ("n", c)
-            d: Node = ("d", dep)
-            self.piece[c] = (e, d)
-            for node in (e, d):
-                self.communes_of.setdefault(node, []).append(c)
-                self.total[node] = self.total.get(node, 0) + self.count[c]
-        self.withheld_communes = {c for c, n in self.count.items() if n < seuil}
+            p: Piece = (e, ("d", dep))
+            self.piece_of[c] = p
+            if p not in self.communes_of_piece:
+                self.communes_of_piece[p] = []
+                for node in p:
+                    self.pieces_of.setdefault(node, []).append(p)
+            self.communes_of_piece[p].append(c)
+
+
+_LAYOUTS: dict[int, tuple[Mapping[str, tuple[str | None, str]], _Layout]] = {}
+
+
+def _layout(membership: Mapping[str, tuple[str | None, str]]) -> _Layout:
+    # keyed by identity (the mapping is kept alive with it, so the id is not reused): the
+    # callers pass the same membership for every series of a request
+    found = _LAYOUTS.get(id(membership))
+    if found is not None and found[0] is membership:
+        return found[1]
+    if len(_LAYOUTS) >= 8:
+        _LAYOUTS.clear()
+    layout = _Layout(membership)
+    _LAYOUTS[id(membership)] = (membership, layout)
+    return layout
+
+
+class _Series:
+    """The working state of one :func:`suppress` run. Sparse: what is kept are the
+    communes of ``seuil`` or more (the only ones published), per piece; a piece's withheld
+    total is its total minus its published communes'."""
+
+    def __init__(self, counts: Mapping[str, int], layout: _Layout, seuil: int) -> None:
+        self.seuil = seuil
+        self.layout = layout
+        self.count = {c: int(n) for c, n in counts.items() if n}
+        self.total: dict[Node, int] = dict.fromkeys(layout.pieces_of, 0)
+        self.withheld_sum: dict[Piece, int] = dict.fromkeys(layout.communes_of_piece, 0)
+        self.shown: dict[Piece, set[str]] = {p: set() for p in layout.communes_of_piece}
+        for c, n in self.count.items():
+            p = layout.piece_of[c]
+            for node in p:
+                self.total[node] += n
+            if n >= seuil:
+                self.shown[p].add(c)
+            else:
+                self.withheld_sum[p] += n
         self.withheld_nodes = {n for n, t in self.total.items() if t < seuil or n[0] == "n"}
 
     def published(self, node: Node) -> bool:
         return node not in self.withheld_nodes
 
-    def withhold_smallest_commune(self, candidates: Iterable[str]) -> bool:
-        open_ = [c for c in candidates if c not in self.withheld_communes]
+    def has_withheld(self, p: Piece) -> bool:
+        return len(self.layout.communes_of_piece[p]) > len(self.shown[p])
+
+    def withhold_smallest_commune(self, pieces: Iterable[Piece]) -> bool:
+        open_ = [c for p in pieces for c in self.shown[p]]
         if not open_:
             return False
-        self.withheld_communes.add(min(open_, key=lambda c: (self.count[c], c)))
+        c = min(open_, key=lambda c: (self.count[c], c))
+        p = self.layout.piece_of[c]
+        self.shown[p].discard(c)
+        self.withheld_sum[p] += self.count[c]
         return True
+
+    def _breached(self, pieces: list[Piece]) -> bool:
+        """Whether these pieces hold withheld communes totalling 0 to seuil − 1."""
+        held = [p for p in pieces if self.has_withheld(p)]
+        return bool(held) and sum(self.withheld_sum[p] for p in held) < self.seuil
 
     def parent_rule(self) -> bool:
         """Withhold communes until, in every published parent, the withheld communes hold
         0 communes or ``seuil`` demands or more (a parent holding only withheld zeros gets
         its smallest published commune withheld too); True when something was withheld."""
-        residual: dict[Node, int] = {}
-        for c in self.withheld_communes:
-            for node in self.piece[c]:
-                residual[node] = residual.get(node, 0) + self.count[c]
-        todo = sorted(residual)
         changed = False
-        while todo:
-            node = todo.pop()
-            if not self.published(node) or residual.get(node, self.seuil) >= self.seuil:
+        for node in sorted(self.layout.pieces_of):
+            if node[0] == "n" or not self.published(node):
                 continue
-            before = set(self.withheld_communes)
-            if not self.withhold_smallest_commune(self.communes_of[node]):
-                continue  # cannot happen: a published parent holds seuil or more
-            (c,) = self.withheld_communes - before
-            changed = True
-            for parent in self.piece[c]:
-                residual[parent] = residual.get(parent, 0) + self.count[c]
-                todo.append(parent)
+            pieces = self.layout.pieces_of[node]
+            # cannot run dry: a published parent holds seuil or more
+            while self._breached(pieces) and self.withhold_smallest_commune(pieces):
+                changed = True
         return changed
 
     def spanning_rule(self) -> bool:
         """Withhold each published EPCI whose withheld communes lie in two départements or
         more; True when something was withheld."""
-        where: dict[Node, set[Node]] = {}
-        for c in self.withheld_communes:
-            e, d = self.piece[c]
-            where.setdefault(e, set()).add(d)
-        spanning = {e for e, deps in where.items() if len(deps) > 1 and self.published(e)}
+        spanning = {
+            e
+            for e, pieces in self.layout.pieces_of.items()
+            if e[0] == "e"
+            and self.published(e)
+            and sum(1 for p in pieces if self.has_withheld(p)) > 1
+        }
         self.withheld_nodes |= spanning
         return bool(spanning)
 
@@ -141,25 +177,25 @@ class _Series:
         """Where a published département's withheld EPCIs hold 1 to seuil − 1 withheld
         demands (or only zeros), withhold its smallest published commune of a withheld EPCI,
         else its smallest published EPCI; True when something was withheld."""
-        residual: dict[Node, int] = {}
-        for c in self.withheld_communes:
-            e, d = self.piece[c]
-            if not self.published(e):
-                residual[d] = residual.get(d, 0) + self.count[c]
-        for d in sorted(residual):
-            if not self.published(d) or residual[d] >= self.seuil:
+        for d in sorted(n for n in self.layout.pieces_of if n[0] == "d"):
+            if not self.published(d):
                 continue
-            inside = self.communes_of[d]
-            if self.withhold_smallest_commune(
-                c for c in inside if not self.published(self.piece[c][0])
-            ):
+            pieces = self.layout.pieces_of[d]
+            hidden = [p for p in pieces if not self.published(p[0])]
+            if not self._breached(hidden):
+                continue
+            if self.withhold_smallest_commune(hidden):
                 return True
-            epcis = {self.piece[c][0] for c in inside if self.published(self.piece[c][0])}
+            epcis = [p[0] for p in pieces if self.published(p[0])]
             # cannot be empty: with every EPCI and commune of d withheld, d's residual is
             # d's total (>= seuil, d being published)
             self.withheld_nodes.add(min(epcis, key=lambda n: (self.total[n], n[1])))
             return True
         return False
+
+    def withheld_communes(self) -> frozenset[str]:
+        shown = set().union(*self.shown.values())
+        return frozenset(c for c in self.layout.piece_of if c not in shown)
 
 
 def suppress(
@@ -173,11 +209,11 @@ def suppress(
     unknown = set(counts) - set(membership)
     if unknown:
         raise ValueError(f"communes without membership: {sorted(unknown)[:5]}")
-    s = _Series(counts, membership, seuil)
+    s = _Series(counts, _layout(membership), seuil)
     while s.parent_rule() or s.spanning_rule() or s.departement_rule():
         pass
     return Withheld(
-        communes=frozenset(s.withheld_communes),
+        communes=s.withheld_communes(),
         epcis=frozenset(n[1] for n in s.withheld_nodes if n[0] == "e"),
         departements=frozenset(n[1] for n in s.withheld_nodes if n[0] == "d"),
     )
