@@ -235,6 +235,10 @@ class Geography:
             step = self._successions.get(step.successor)
         return tuple(steps)
 
+    def former_codes(self) -> dict[str, str]:
+        """Every former code with history → the code of today's table it resolves to."""
+        return dict(self._resolved)
+
     def has_parts(self, code: str) -> bool:
         """Whether ``code`` is a current commune with arrondissements municipaux or
         communes déléguées/associées (75056, 69123, 13055, 74010 Annecy…)."""

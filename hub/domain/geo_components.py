@@ -8,7 +8,7 @@ group links 20 départements). Computed once per geography.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from types import MappingProxyType
@@ -70,3 +70,29 @@ def membership(geo: Geography, departements: frozenset[str]) -> Members:
             if commune.parent is None:
                 out[c] = (commune.epci, commune.departement)
     return Members(MappingProxyType(out))
+
+
+@lru_cache(maxsize=4)
+def _counted_in(geo: Geography) -> dict[str, frozenset[str]]:
+    found: dict[str, set[str]] = {}
+    for code in geo.communes():
+        found.setdefault(geo.current_commune(code), set()).add(code)
+    for old, today in geo.former_codes().items():
+        found.setdefault(geo.current_commune(today), set()).add(old)
+    return {c: frozenset(codes) for c, codes in found.items()}
+
+
+def current_of(geo: Geography, code: str | None) -> str | None:
+    """The current commune a stored commune code is counted in today (a code folded under
+    a former geography: its successor; a part: its commune); None when unknown."""
+    if code is None or not geo.is_known(code):
+        return None
+    return geo.current_commune(geo.resolve(code))
+
+
+def stored_codes(geo: Geography, communes: Iterable[str]) -> frozenset[str]:
+    """Every code a fact counted in ``communes`` (current communes) may be stored under:
+    each commune, its parts and the former codes resolving to it (audit U, U-F1: facts
+    folded under an earlier geography are counted where today's geography puts them)."""
+    table = _counted_in(geo)
+    return frozenset(code for c in communes for code in table.get(c, (c,)))

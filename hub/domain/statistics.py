@@ -226,20 +226,19 @@ def statistiques(
     secondary: frozenset[tuple[str, str]] = frozenset(),
 ) -> Statistiques:
     """The figures of territory ``code`` at ``niveau`` on ``at``: the active stock, the
-    median seniority (days since ``dateCreationDemande``) of the active demands created by
-    ``at``, the new, radiated and attributed demands per month over ``nb_mois`` months, the
-    attributions of the last 12 months and their mean waiting time. ``secondary``: the
-    (series, month) figures withheld between territories
+    median seniority (days from ``dateCreationDemande`` to ``at``) of the active demands
+    (withheld with the stock), the new, radiated and attributed demands per month over
+    ``nb_mois`` months, the attributions of the last 12 months and their mean waiting
+    time. ``secondary``: the (series, month) figures withheld between territories
     (:func:`hub.domain.statistics_series.secondary`); a month's radiated count is shown
     only when its attributions and its radiations for another motive are each publishable
     (the latter never shown: the radiated count then adds nothing to combine)."""
     here = [f for f in faits if f.territoire(niveau) == code]
     actifs = [f for f in here if f.active]
-    ages = [
-        float((at - f.date_creation).days)
-        for f in actifs
-        if f.date_creation is not None and f.date_creation <= at
-    ]
+    # every active demand with a creation date, whatever ``at``: a population that moved
+    # with the reference date gave, day by day, when each household applied (audit U,
+    # U-F3); a demand created after ``at`` has a negative seniority then
+    ages = [float((at - f.date_creation).days) for f in actifs if f.date_creation is not None]
     per_month = []
     for m in months(at, nb_mois):
         radiees = [f for f in here if not f.active and _month(f.date_radiation) == m]
@@ -262,12 +261,14 @@ def statistiques(
                 attributions=attributions,
             )
         )
+    stock = _unless(count(actifs), (STOCK, ""), secondary)
     return Statistiques(
         niveau=niveau,
         code=code,
         date=at,
-        stock_actif=_unless(count(actifs), (STOCK, ""), secondary),
-        anciennete_mediane_jours=median(ages),
+        stock_actif=stock,
+        # a median published where the stock is withheld says "11 or more" (U-F2)
+        anciennete_mediane_jours=withheld(len(ages)) if stock.secret else median(ages),
         par_mois=tuple(per_month),
         attributions_12_mois=attributions_12_mois(here, at, secondary),
         delai_moyen_attribution_jours=delai_moyen_attribution(here, at, secondary),

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
 from hub.core.errors import InputError, NotFoundError
+from hub.domain.days import FIRST_DAY, LAST_DAY
 from hub.domain.geo import Geography, get_geography
-from hub.domain.geo_components import linked_departements, membership
+from hub.domain.geo_components import current_of, linked_departements, membership, stored_codes
 from hub.domain.statistics import (
     NIVEAUX,
     SEUIL_SECRET,
+    Fait,
     Figure,
     Niveau,
     Similaires,
@@ -85,19 +89,50 @@ def check_territory(niveau: str, code: str, geo: Geography | None = None) -> Niv
     }[niveau](code)
     if not known:
         raise NotFoundError(f"no {niveau} {code!r} in the geography")
+    if niveau == "commune" and geo.commune(code).parent is not None:
+        # facts are stored under the current commune (75112 in 75056): audit U, U-F7
+        parent = geo.commune(code).parent
+        raise NotFoundError(
+            f"commune {code!r} is a part of commune {parent}: its demands are counted there",
+        )
     return niveau
 
 
 def territory(
     store: StatisticsStore, niveau: str, code: str, at: date, nb_mois: int = 12
 ) -> Statistiques:
-    """The figures of a territory (see :func:`hub.domain.statistics.statistiques`)."""
+    """The figures of a territory (see :func:`hub.domain.statistics.statistiques`), each
+    demand counted where today's geography puts its stored commune (a code folded under
+    an earlier geography: its successor; audit U, U-F1), figures and secrecy decided over
+    the same facts."""
     level = check_territory(niveau, code)
     if not 1 <= nb_mois <= 60:
         raise InputError("mois must be within 1 and 60", code="bad_mois")
-    return statistiques(
-        store.faits(level, code), level, code, at, nb_mois, between(store, level, code, at, nb_mois)
-    )
+    if not FIRST_DAY <= at <= LAST_DAY:
+        raise InputError(f"date must be within {FIRST_DAY} and {LAST_DAY}", code="bad_date")
+    geo = get_geography()
+    mine = current_communes(geo, level, code)
+    faits = [today(geo, f) for f in store.faits_of(stored_codes(geo, mine))]
+    # a département is withheld by the primary rule only (hub.domain.statistics_secondary)
+    held = frozenset() if level == "departement" else between(store, level, code, at, nb_mois)
+    return statistiques(faits, level, code, at, nb_mois, held)
+
+
+def current_communes(geo: Geography, niveau: Niveau, code: str) -> list[str]:
+    """The current communes of a territory."""
+    if niveau == "commune":
+        return [code]
+    codes = geo.communes_of_epci(code) if niveau == "epci" else geo.communes_of_departement(code)
+    return sorted(c for c in codes if geo.commune(c).parent is None)
+
+
+def today(geo: Geography, f: Fait) -> Fait:
+    """``f`` placed where today's geography puts its stored commune."""
+    c = current_of(geo, f.commune)
+    if c is None:
+        return replace(f, commune=None, epci=None, departement=None)
+    here = geo.commune(c)
+    return replace(f, commune=c, epci=here.epci, departement=here.departement)
 
 
 def between(
@@ -105,13 +140,20 @@ def between(
 ) -> frozenset[tuple[str, str]]:
     """The figures of ``code`` withheld between territories (secondary secrecy, audit R
     R-F2): decided over every commune of the départements linked to it
-    (:mod:`hub.domain.statistics_series`)."""
+    (:mod:`hub.domain.statistics_series`), each stored commune counted in today's."""
     geo = get_geography()
     deps = linked_departements(geo, niveau, code)
+    members = membership(geo, deps)
     mois = set(months(at, nb_mois)) | set(months(at, 12))
-    series = wanted(mois)
-    counts = store.series_counts(deps, mois)
-    return secondary(counts, membership(geo, deps), niveau, code, series, SEUIL_SECRET)
+    stored = store.series_counts(stored_codes(geo, members.table), mois)
+    counts: dict[tuple[str, str], Counter[str]] = {}
+    for serie, per_code in stored.items():
+        mine = counts.setdefault(serie, Counter())
+        for c, n in per_code.items():
+            current = current_of(geo, c)
+            if current is not None:
+                mine[current] += n
+    return secondary(counts, members, niveau, code, wanted(mois), SEUIL_SECRET)
 
 
 def similar(

@@ -250,6 +250,8 @@ def expected(specs: list[Spec], niveau: str, code: str) -> dict[str, tuple[int, 
         held = len(rad) >= 11 and (len(att) < 11 or other < 11)
         out[f"{m}/radiees"] = (0, None) if held else (len(rad), len(rad))
         out[f"{m}/attributions"] = (len(att), len(att))
+    if "stockActif" in held_between or len(active) < 11:
+        held_between.add("ancienneteMedianeJours")  # withheld with the stock (audit U, U-F2)
     return {k: (0, None) if k in held_between else v for k, v in out.items()}
 
 

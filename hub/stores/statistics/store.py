@@ -285,22 +285,22 @@ class StatisticsStore:
         return out
 
     def series_counts(
-        self, departements: Iterable[str], mois: Iterable[str]
+        self, communes: Iterable[str], mois: Iterable[str]
     ) -> dict[tuple[str, str], Counter[str]]:
-        """Each additive series' count per commune (the stock, and per month of ``mois`` the
-        new, attributed and otherwise radiated demands) over the demands whose first wished
-        commune lies in ``departements``: what
+        """Each additive series' count per stored commune code (the stock, and per month of
+        ``mois`` the new, attributed and otherwise radiated demands) over the demands whose
+        first wished commune is stored as one of ``communes``: what
         :func:`hub.domain.statistics_series.series_counts` computes from the facts,
         aggregated by the database (no fact leaves it)."""
-        deps = sorted(set(departements))
+        codes = sorted(set(communes))
         months = sorted(set(mois))
         out: dict[tuple[str, str], Counter[str]] = {}
-        if not deps or not months:
+        if not codes or not months:
             return out
         first = date.fromisoformat(months[0] + "-01")
         last_year, last_month = (int(x) for x in months[-1].split("-"))
         after = date(last_year + last_month // 12, last_month % 12 + 1, 1)
-        here = demandes.c.departement.in_(deps)
+        here = demandes.c.commune.in_(codes)
 
         def month_of(col: Any) -> Any:
             return (
@@ -347,6 +347,16 @@ class StatisticsStore:
             for row in conn.execute(radiees):
                 add(ATTRIBUTIONS if row[3] else AUTRES, row[1], row[2], row[0], row[4])
         return out
+
+    def faits_of(self, communes: Iterable[str]) -> list[Fait]:
+        """The facts (without their wished EPCIs) of the demands whose first wished commune
+        is stored as one of ``communes``."""
+        codes = sorted(set(communes))
+        if not codes:
+            return []
+        with _guard(), self.engine.connect() as conn:
+            rows = conn.execute(select(demandes).where(demandes.c.commune.in_(codes))).all()
+        return [_fait(r) for r in rows]
 
     def faits_epci(self, epci: str) -> list[Fait]:
         """The facts of the demands wishing ``epci`` (any wish), each with its score there
