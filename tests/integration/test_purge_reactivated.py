@@ -31,7 +31,7 @@ from hub.services.statistics_folder import Folder
 from hub.stores.access.tables import api_holders
 from hub.stores.cotation.store import DeclarationStore
 from hub.stores.statistics.store import StatisticsStore
-from tests.support.stat_events import ROUEN, event, num, records
+from tests.support.stat_events import event, num, records
 
 CREATED = "2024-09-01"
 RAD = {"dateRadiation": "2025-05-01", "motifRadiation": "RADABA"}

@@ -28,7 +28,7 @@ from hub.services.statistics import territory
 from hub.services.statistics_folder import Folder, Record
 from hub.stores.cotation.store import DeclarationStore
 from hub.stores.statistics.store import Change, Prior, StatisticsStore
-from tests.support.stat_events import ROUEN, event, records
+from tests.support.stat_events import event, records
 from tests.support.stat_events import num as _num
 
 RAD = {"dateRadiation": "2026-04-01", "motifRadiation": "RADABA"}
