@@ -32,7 +32,7 @@ from sqlalchemy import insert
 from hub.core.db import make_engine, migrate
 from hub.domain import statistics_series
 from hub.domain.geo import get_geography
-from hub.domain.geo_components import linked_departements, membership
+from hub.domain.geo_components import linked_departements, membership, stored_codes
 from hub.domain.statistics import SEUIL_SECRET, months, statistiques
 from hub.domain.statistics_series import secondary, wanted
 from hub.services.statistics import territory
@@ -104,7 +104,8 @@ def run(national: int, repeat: int, seed: int = 1) -> dict[str, Any]:
             )
             cold, s = _timed(lambda: territory(store, "commune", ROUEN, AT))
             warm, _s = _timed(lambda: territory(store, "commune", "76212", AT))
-            q, counts = _timed(lambda: store.series_counts(deps, mois))
+            codes = stored_codes(geo, membership(geo, deps).table)
+            q, counts = _timed(functools.partial(store.series_counts, codes, mois))
             statistics_series._decide.cache_clear()
             sup, held = _timed(
                 functools.partial(
