@@ -43,6 +43,8 @@ from sqlalchemy.exc import OperationalError
 from hub.core.db import write_transaction
 from hub.core.errors import TransientError
 from hub.domain.cotation import SeuilsQuartiles
+from hub.domain.geo import Geography, get_geography
+from hub.domain.geo_components import current_of, stored_codes
 from hub.domain.statistics import (
     ATTRIBUTIONS,
     AUTRES,
@@ -395,25 +397,31 @@ class StatisticsStore:
     __call__ = seuils
 
     def stock_actif(self, departements: Iterable[str]) -> dict[str, int]:
-        """Active demands per département (of the first wished commune), for ``departements``."""
+        """Active demands per département, for ``departements``, each demand counted where
+        today's geography puts its stored commune (as the API's figures: audit U, U-F1)."""
         wanted = sorted(set(departements))
         if not wanted:
             return {}
-        q = (
-            select(demandes.c.departement, func.count())
-            .where(demandes.c.active.is_(True), demandes.c.departement.in_(wanted))
-            .group_by(demandes.c.departement)
-        )
-        with _guard(), self.engine.connect() as conn:
-            found = {str(d): int(n) for d, n in conn.execute(q)}
+        geo = get_geography()
+        codes = stored_codes(geo, [c for d in wanted for c in geo.communes_of_departement(d)])
+        found = self._by_departement(geo, demandes.c.commune.in_(sorted(codes)))
         return {d: found.get(d, 0) for d in wanted}
 
     def stock_actif_all(self) -> dict[str, int]:
         """Active demands of every département that has one (a scan: at start only)."""
+        return self._by_departement(get_geography(), demandes.c.commune.is_not(None))
+
+    def _by_departement(self, geo: Geography, where: Any) -> dict[str, int]:
         q = (
-            select(demandes.c.departement, func.count())
-            .where(demandes.c.active.is_(True), demandes.c.departement.is_not(None))
-            .group_by(demandes.c.departement)
+            select(demandes.c.commune, func.count())
+            .where(demandes.c.active.is_(True), where)
+            .group_by(demandes.c.commune)
         )
+        out: dict[str, int] = {}
         with _guard(), self.engine.connect() as conn:
-            return {str(d): int(n) for d, n in conn.execute(q)}
+            for commune, n in conn.execute(q):
+                current = current_of(geo, commune)
+                if current is not None:
+                    dep = geo.commune(current).departement
+                    out[dep] = out.get(dep, 0) + int(n)
+        return out
