@@ -79,10 +79,18 @@ SUITES = {
 }
 
 
-async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "all",
-              backfill_size: int | None = None, ns: tuple[int, ...] | None = None,
-              worker_env: dict[str, str] | None = None, push_db: str | None = None,
-              w4_config: W4Config | None = None) -> dict[str, Any]:
+async def run(
+    suite_name: str,
+    full: bool,
+    seed: int,
+    home: Path,
+    only: str = "all",
+    backfill_size: int | None = None,
+    ns: tuple[int, ...] | None = None,
+    worker_env: dict[str, str] | None = None,
+    push_db: str | None = None,
+    w4_config: W4Config | None = None,
+) -> dict[str, Any]:
     s = SUITES[suite_name]
     if ns:
         s = replace(s, ns=ns)
@@ -115,14 +123,16 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
         with private_broker(home) as broker:  # started after: its JVM idles during the rest
             result["broker"] = {"bootstrap": broker.bootstrap, "kafka": broker.version}
             p["backlog"]["from_feed"] = await push.from_feed(
-                home / "push", broker.bootstrap, push.PUSH_SUITES[suite_name], seed, push_db)
+                home / "push", broker.bootstrap, push.PUSH_SUITES[suite_name], seed, push_db
+            )
         result["verdicts"] = {**report.verdicts(result), **push.verdicts(result["push"])}
         return result
     if only == "w4":  # actor changes over a stock (bench/w4.py), not in 'all'
         with private_broker(home) as broker:
             result["broker"] = {"bootstrap": broker.bootstrap, "kafka": broker.version}
-            result["w4"] = await w4(broker.bootstrap, home, geo,
-                                    w4_config or W4Config(50_000, seed=seed), worker_env)
+            result["w4"] = await w4(
+                broker.bootstrap, home, geo, w4_config or W4Config(50_000, seed=seed), worker_env
+            )
         result["verdicts"] = w4_verdicts(result["w4"])
         return result
     with private_broker(home) as broker:
@@ -135,8 +145,15 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
             phase = await start_phase(bootstrap, home, geo, fan_actors, extra_env=worker_env)
             try:
                 result["fanout"] = await fanout_sweep(
-                    phase, sets, broker_pid, s.rounds, s.target, s.min_events, s.max_events,
-                    home, seed,
+                    phase,
+                    sets,
+                    broker_pid,
+                    s.rounds,
+                    s.target,
+                    s.min_events,
+                    s.max_events,
+                    home,
+                    seed,
                 )
                 dep10, set10 = sets.get(10, next(iter(sets.values())))
                 result["stream"] = [
@@ -152,11 +169,13 @@ async def run(suite_name: str, full: bool, seed: int, home: Path, only: str = "a
         n = 1_900_000 if full else (backfill_size or s.backfill)
         actors = national_actors(geo, seed, s.mix)
         events = list(demand_events(n, seed, geo))
-        phase = await start_phase(bootstrap, home, geo, actors, previous=previous,
-                                  extra_env=worker_env)
+        phase = await start_phase(
+            bootstrap, home, geo, actors, previous=previous, extra_env=worker_env
+        )
         try:
             result["backfill"] = await backfill(
-                phase, actors, events, broker_pid, (seed, s.mix.guichets, s.mix.landlords), home)
+                phase, actors, events, broker_pid, (seed, s.mix.guichets, s.mix.landlords), home
+            )
             result["backfill"]["full"] = full
             result["backfill"]["distribution"] = match_distribution(phase.index, events)
         finally:
@@ -173,25 +192,56 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--full-backfill", action="store_true", help="W1 on the full 1.9 M stock")
     r.add_argument("--seed", type=int, default=1)
     r.add_argument("--out", type=Path, default=Path("bench-results"))
-    r.add_argument("--only", choices=("all", "backfill", "fanout", "matching", "push", "w4"),
-                   default="all",
-                   help="run only W1 (backfill), only W2 + W3 (fanout), only the matching "
-                   "micro-benchmark, only the push channels (webhook delivery), or only W4 "
-                   "(actor changes over a stock); the last two are not in 'all'")
-    r.add_argument("--stock", type=int, default=50_000, metavar="N",
-                   help="--only w4: demands in the stock before the actor changes")
-    r.add_argument("--w4-scenarios", type=lambda v: tuple(v.split(",")),
-                   default=W4_SCENARIOS, metavar="S,S",
-                   help=f"--only w4: scenarios to run, in order (default {','.join(W4_SCENARIOS)})")
-    r.add_argument("--ns", type=lambda v: tuple(int(x) for x in v.split(",")), default=None,
-                   metavar="N,N", help="W2 fan-out sizes instead of the suite's (e.g. 10)")
-    r.add_argument("--worker-env", action="append", default=[], metavar="HUB_X=V",
-                   help="a setting of the measured hub worker (tuning runs); repeatable")
-    r.add_argument("--backfill", type=int, default=None, metavar="N",
-                   help="W1 sample size instead of the suite's (1/50 national: 38,000)")
-    r.add_argument("--push-db", default=None, metavar="URL",
-                   help="--only push: outbox and audit in a fresh schema of this PostgreSQL "
-                   "database instead of a SQLite file")
+    r.add_argument(
+        "--only",
+        choices=("all", "backfill", "fanout", "matching", "push", "w4"),
+        default="all",
+        help="run only W1 (backfill), only W2 + W3 (fanout), only the matching "
+        "micro-benchmark, only the push channels (webhook delivery), or only W4 "
+        "(actor changes over a stock); the last two are not in 'all'",
+    )
+    r.add_argument(
+        "--stock",
+        type=int,
+        default=50_000,
+        metavar="N",
+        help="--only w4: demands in the stock before the actor changes",
+    )
+    r.add_argument(
+        "--w4-scenarios",
+        type=lambda v: tuple(v.split(",")),
+        default=W4_SCENARIOS,
+        metavar="S,S",
+        help=f"--only w4: scenarios to run, in order (default {','.join(W4_SCENARIOS)})",
+    )
+    r.add_argument(
+        "--ns",
+        type=lambda v: tuple(int(x) for x in v.split(",")),
+        default=None,
+        metavar="N,N",
+        help="W2 fan-out sizes instead of the suite's (e.g. 10)",
+    )
+    r.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="HUB_X=V",
+        help="a setting of the measured hub worker (tuning runs); repeatable",
+    )
+    r.add_argument(
+        "--backfill",
+        type=int,
+        default=None,
+        metavar="N",
+        help="W1 sample size instead of the suite's (1/50 national: 38,000)",
+    )
+    r.add_argument(
+        "--push-db",
+        default=None,
+        metavar="URL",
+        help="--only push: outbox and audit in a fresh schema of this PostgreSQL "
+        "database instead of a SQLite file",
+    )
     d = sub.add_parser("data", help="write the synthetic demands as JSONL")
     d.add_argument("--demands", type=int, default=38_000)
     d.add_argument("--seed", type=int, default=1)
@@ -212,9 +262,20 @@ def main(argv: list[str] | None = None) -> None:
             if bad:
                 raise HubError(f"--w4-scenarios: unknown {sorted(bad)}; known {W4_SCENARIOS}")
             w4_config = W4Config(args.stock, args.w4_scenarios, seed=args.seed)
-            result = asyncio.run(run(args.suite, args.full_backfill, args.seed, Path(tmp),
-                                     args.only, args.backfill, args.ns,
-                                     env, args.push_db, w4_config))
+            result = asyncio.run(
+                run(
+                    args.suite,
+                    args.full_backfill,
+                    args.seed,
+                    Path(tmp),
+                    args.only,
+                    args.backfill,
+                    args.ns,
+                    env,
+                    args.push_db,
+                    w4_config,
+                )
+            )
         js, md = report.write(result, args.out)
         print(md.read_text())
         print(f"written: {js} {md}")

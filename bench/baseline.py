@@ -42,9 +42,13 @@ def baseline_topic(mode: str, actor_id: str = "out") -> str:
 async def run(args: argparse.Namespace) -> None:
     codec = get_codec()
     geo = get_geography()
-    actors = (fanout_actors(args.n, args.departement, args.prefix) if args.national_seed is None
-              else national_actors(geo, args.national_seed,
-                                   ActorMix(guichets=args.guichets, landlords=args.landlords)))
+    actors = (
+        fanout_actors(args.n, args.departement, args.prefix)
+        if args.national_seed is None
+        else national_actors(
+            geo, args.national_seed, ActorMix(guichets=args.guichets, landlords=args.landlords)
+        )
+    )
     index = TerritoryIndex(geo, actors)
     cons = AIOKafkaConsumer(
         bootstrap_servers=args.bootstrap,
@@ -58,8 +62,11 @@ async def run(args: argparse.Namespace) -> None:
     # every output topic's metadata in one request before "ready", as the hub's worker does
     # (KafkaSender.warm): else the first send to each of W1's 2,000 topics waits for its
     # own metadata request, inside the measured burst
-    outs = ([baseline_topic(args.mode)] if args.mode in ("a", "b")
-            else [baseline_topic(args.mode, a.id) for a in actors])
+    outs = (
+        [baseline_topic(args.mode)]
+        if args.mode in ("a", "b")
+        else [baseline_topic(args.mode, a.id) for a in actors]
+    )
     await asyncio.wait_for(prod.client.set_topics(outs), timeout=60)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -130,8 +137,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--n", type=int, default=1)
     p.add_argument("--departement", default="76")
     p.add_argument("--prefix", default="fan")
-    p.add_argument("--national-seed", type=int, default=None,
-                   help="mode c over the national actors of this seed (W1's)")
+    p.add_argument(
+        "--national-seed",
+        type=int,
+        default=None,
+        help="mode c over the national actors of this seed (W1's)",
+    )
     p.add_argument("--guichets", type=int, default=ActorMix().guichets)
     p.add_argument("--landlords", type=int, default=ActorMix().landlords)
     args = p.parse_args(argv)

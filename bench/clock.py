@@ -72,8 +72,9 @@ class _Table:
         self.data = _Data(root)
         self.changelog_topic = type("T", (), {"get_topic_name": lambda self: "changelog"})()
         producer = _Producer()
-        self.app = type("A", (), {"producer": type("P", (), {
-            "_ensure_producer": lambda self: producer})()})()
+        self.app = type(
+            "A", (), {"producer": type("P", (), {"_ensure_producer": lambda self: producer})()}
+        )()
 
 
 class _Sender:
@@ -92,11 +93,20 @@ def _part(key: bytes) -> int:
 
 
 def _state(num: str, created: dt.date) -> DemandeState:
-    demande = {"informationDalo": None, "demandeLogement": {
-        "numGuichet": "10691", "numUnique": num, "dateCreationDemande": created.isoformat(),
-        "precision": "", "logementRecherche": {
-            "demandeElargie": False, "listeTypeLogement": ["T2"],
-            "listeLocalisationSouhaite": [{"commune": COMMUNE, "quartier": None}]}}}
+    demande = {
+        "informationDalo": None,
+        "demandeLogement": {
+            "numGuichet": "10691",
+            "numUnique": num,
+            "dateCreationDemande": created.isoformat(),
+            "precision": "",
+            "logementRecherche": {
+                "demandeElargie": False,
+                "listeTypeLogement": ["T2"],
+                "listeLocalisationSouhaite": [{"commune": COMMUNE, "quartier": None}],
+            },
+        },
+    }
     return DemandeState(num_unique=num, version=1, active=True, recipients=frozenset({"a", "b"}),
                         last_event_id=str(uuid.uuid4()), last_operation="CRE", occurred_at=0,
                         demande=demande)  # fmt: skip
@@ -149,10 +159,16 @@ def measure(stock: int, due: int, ticks: int) -> dict[str, Any]:
             now = day_ms(FIRST + dt.timedelta(days=r)) + 12 * 3_600_000
             runs.append(asyncio.run(_ticks(proc, now, 1000 * r)))
     secs = [s for s, _, _ in runs]
-    return {"stock": stock, "due": due, "ticks": ticks, "build_s": round(built, 1),
-            "tick_ms_median": round(statistics.median(secs) * 1000, 1),
-            "tick_ms_min": round(min(secs) * 1000, 1),
-            "reads": [r for _, r, _ in runs], "notices": [n for _, _, n in runs]}
+    return {
+        "stock": stock,
+        "due": due,
+        "ticks": ticks,
+        "build_s": round(built, 1),
+        "tick_ms_median": round(statistics.median(secs) * 1000, 1),
+        "tick_ms_min": round(min(secs) * 1000, 1),
+        "reads": [r for _, r, _ in runs],
+        "notices": [n for _, _, n in runs],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,8 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     for r in results:
         print(r)
     base, top = results[0]["tick_ms_median"], results[-1]["tick_ms_median"]
-    print(f"ratio {results[-1]['stock']} / {results[0]['stock']}: {top / base:.2f} "
-          f"({'within' if top / base <= 1.5 else 'ABOVE'} 1.5x)")
+    print(
+        f"ratio {results[-1]['stock']} / {results[0]['stock']}: {top / base:.2f} "
+        f"({'within' if top / base <= 1.5 else 'ABOVE'} 1.5x)"
+    )
 
 
 if __name__ == "__main__":

@@ -104,7 +104,10 @@ class Watcher:
         return sum(ends.values())
 
     async def wait_total(
-        self, tps: Sequence[TopicPartition], target: int, timeout: float,
+        self,
+        tps: Sequence[TopicPartition],
+        target: int,
+        timeout: float,
         period: float | None = None,
     ) -> float | None:
         """Monotonic time at which the end offsets reached ``target``; None on timeout.

@@ -74,13 +74,14 @@ def matching(
     recipients = fanout_actors(10, DEP, "m")
     others = [a for a in national_actors(geo, seed, _mix(max(sizes) * 2)) if not _touches(geo, a)]
     out: dict[str, Any] = {"demands": demands, "repeats": repeats, "by_actors": {}}
-    fixed = [TerritoryIndex(geo, recipients[: min(10, size)] + others[: max(0, size - 10)])
-             for size in sizes]
+    fixed = [
+        TerritoryIndex(geo, recipients[: min(10, size)] + others[: max(0, size - 10)])
+        for size in sizes
+    ]
     nat = [TerritoryIndex(geo, national_actors(geo, seed, _mix(size))) for size in sizes]
     local_t = _interleaved(fixed, local, repeats)
     nat_t = _interleaved(nat, national, repeats)
-    for size, index, (us, rec), (nat_us, nat_rec) in zip(sizes, fixed, local_t, nat_t,
-                                                        strict=True):
+    for size, index, (us, rec), (nat_us, nat_rec) in zip(sizes, fixed, local_t, nat_t, strict=True):
         out["by_actors"][str(size)] = {
             "actors": len(index),
             "us_per_demand": round(us, 2),

@@ -41,10 +41,13 @@ def stock_wishes(cfg: W4Config, geo: Geography, progress: bool = False) -> dict[
         n = min(cfg.chunk, cfg.stock - start)
         for e in demand_events(n, cfg.seed * 100_000 + i, geo):
             lr = e["demande"]["demandeLogement"]["logementRecherche"]
-            latest.setdefault(e["numUnique"], (
-                tuple(w["commune"] for w in lr["listeLocalisationSouhaite"]),
-                tuple(lr["listeTypeLogement"]),
-            ))
+            latest.setdefault(
+                e["numUnique"],
+                (
+                    tuple(w["commune"] for w in lr["listeLocalisationSouhaite"]),
+                    tuple(lr["listeTypeLogement"]),
+                ),
+            )
         if progress and i % 20 == 0:
             print(f"{start + n:,} drawn in {time.monotonic() - t0:.0f} s", file=sys.stderr)
     return latest

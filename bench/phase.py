@@ -108,8 +108,13 @@ async def start_phase(
     """Register ``actors`` (+ a probe), tombstone ``previous``, start a warm worker."""
     await _ensure_core(bootstrap)
     probe = probe_actor(uuid.uuid4().hex[:6])
-    phase = Phase(bootstrap, home / f"phase-{uuid.uuid4().hex[:6]}", geo, [*actors, probe],
-                  extra_env=dict(extra_env or {}))
+    phase = Phase(
+        bootstrap,
+        home / f"phase-{uuid.uuid4().hex[:6]}",
+        geo,
+        [*actors, probe],
+        extra_env=dict(extra_env or {}),
+    )
     await create_topics(bootstrap, {topics.feed_topic(a.id): 1 for a in phase.actors})
     codec = get_codec()
     records = [

@@ -25,8 +25,17 @@ def _count(name: str, headers: dict[str, str]) -> None:
     now = time.time()
     n = int(headers.get("x-passerelle-count", "1"))
     offset = int(headers.get("x-passerelle-offset", "-1"))
-    s = _stats.setdefault(name, {"records": 0, "requests": 0, "first": now, "last": now,
-                                 "next_offset": offset, "disorder": 0})
+    s = _stats.setdefault(
+        name,
+        {
+            "records": 0,
+            "requests": 0,
+            "first": now,
+            "last": now,
+            "next_offset": offset,
+            "disorder": 0,
+        },
+    )
     if offset != s["next_offset"]:
         s["disorder"] += 1
     s["next_offset"] = offset + n
@@ -35,20 +44,23 @@ def _count(name: str, headers: dict[str, str]) -> None:
     s["last"] = now
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                  slow: set[str], delay: float) -> None:
+async def _handle(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slow: set[str], delay: float
+) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             lines = head.decode("latin-1").split("\r\n")
             method, path, _ = lines[0].split(" ", 2)
-            headers = {k.strip().lower(): v.strip()
-                       for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (line.partition(":") for line in lines[1:] if line)
+            }
             await reader.readexactly(int(headers.get("content-length", "0")))
             body = b""
             status = "204 No Content"
             if method == "POST" and path.startswith("/hook/"):
-                name = path[len("/hook/"):]
+                name = path[len("/hook/") :]
                 if name in slow:
                     await asyncio.sleep(delay)
                 _count(name, headers)
@@ -58,8 +70,11 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                 _stats.clear()
             else:
                 status = "404 Not Found"
-            writer.write(f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n"
-                         "Content-Type: application/json\r\n\r\n".encode() + body)
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n"
+                "Content-Type: application/json\r\n\r\n".encode()
+                + body
+            )
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
@@ -68,8 +83,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 
 async def _serve(port: int, slow: set[str], delay: float) -> None:
-    server = await asyncio.start_server(lambda r, w: _handle(r, w, slow, delay),
-                                        "127.0.0.1", port, backlog=1024)
+    server = await asyncio.start_server(
+        lambda r, w: _handle(r, w, slow, delay), "127.0.0.1", port, backlog=1024
+    )
     print("ready", flush=True)
     async with server:
         await server.serve_forever()

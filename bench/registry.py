@@ -56,8 +56,11 @@ class BulkPublisher:
                     "controlId": str(uuid.uuid4()), "issuedAt": int(time.time() * 1000),
                     "actor": actor.to_avro(deleted=deleted)})  # fmt: skip
                 for p in range(self.partitions):
-                    futs.append(await prod.send(topics.DEMANDES, control,
-                                                key=actor.id.encode(), partition=p))
+                    futs.append(
+                        await prod.send(
+                            topics.DEMANDES, control, key=actor.id.encode(), partition=p
+                        )
+                    )
             await asyncio.gather(*futs)
         finally:
             await prod.stop()

@@ -115,8 +115,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"({r['machine']['cpu']}) · load at start {r['machine']['loadavg_at_start'][0]:.1f} · "
         f"faust {r['versions']['faust-streaming']}, aiokafka {r['versions']['aiokafka']}, "
         f"git {r['versions'].get('git', '?')}"
-        + (f" · worker settings {r['config']['worker_env']}"
-           if r.get("config", {}).get("worker_env") else ""),
+        + (
+            f" · worker settings {r['config']['worker_env']}"
+            if r.get("config", {}).get("worker_env")
+            else ""
+        ),
         "",
     ]
     lines += ["### Targets", "", "| target | measured | threshold | met |", "|---|---|---|---|"]
@@ -173,9 +176,10 @@ def markdown(r: dict[str, Any]) -> str:
         for s in r["stream"]:
             q, led = s["latency_ms"], s["ledger"]
             split = s.get("latency_split_ms") or {}
-            late_ms, hub, read = (split.get(k, {}).get("p99") for k in
-                                  ("generator_late", "generator_to_hub_send",
-                                   "hub_send_to_read"))
+            late_ms, hub, read = (
+                split.get(k, {}).get("p99")
+                for k in ("generator_late", "generator_to_hub_send", "hub_send_to_read")
+            )
             lines.append(
                 f"| {s['rate']} | {s['events']} | {s['deliveries']} | {s['late_sends']} | "
                 f"{_f(q['p50'])} | {_f(q['p99'])} | {_f(q['p999'])} | {_f(q['max'])} | "

@@ -98,7 +98,7 @@ def run(national: int, repeat: int, seed: int = 1) -> dict[str, Any]:
         mois = set(months(AT, 12))
         out: dict[str, Any] = {"facts": len(rows), "load_s": round(t_load, 1), "runs": []}
         for _ in range(repeat):
-            statistics_series._decide.cache_clear()
+            statistics_series.forget_decisions()
             base, _s = _timed(
                 lambda: statistiques(store.faits("commune", ROUEN), "commune", ROUEN, AT)
             )
@@ -106,7 +106,7 @@ def run(national: int, repeat: int, seed: int = 1) -> dict[str, Any]:
             warm, _s = _timed(lambda: territory(store, "commune", "76212", AT))
             codes = stored_codes(geo, membership(geo, deps).table)
             q, counts = _timed(functools.partial(store.series_counts, codes, mois))
-            statistics_series._decide.cache_clear()
+            statistics_series.forget_decisions()
             sup, held = _timed(
                 functools.partial(
                     secondary,

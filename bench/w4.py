@@ -58,7 +58,12 @@ from hub.domain.geo import Geography
 
 TRICKLE_DEPARTEMENT = "23"
 SCENARIOS = (
-    "one_percent", "departement", "bulk20", "bulk20_shared", "national", "bulk2000",
+    "one_percent",
+    "departement",
+    "bulk20",
+    "bulk20_shared",
+    "national",
+    "bulk2000",
 )
 NATIONAL_STOCK = 1_900_000
 MiB = 2**20
@@ -101,19 +106,24 @@ def _nearest(shares: dict[str, float], n: int, target: float = 0.01) -> list[str
 def scenario_actors(cfg: W4Config, geo: Geography) -> dict[str, list[Actor]]:
     shares = departement_shares(geo)
     one = _nearest(shares, 1)[0]
-    offices = national_actors(geo, cfg.seed, ActorMix(guichets=cfg.bulk_offices, landlords=0,
-                                                      guichet_commune=0.74, guichet_epci=0.26))
+    offices = national_actors(
+        geo,
+        cfg.seed,
+        ActorMix(guichets=cfg.bulk_offices, landlords=0, guichet_commune=0.74, guichet_epci=0.26),
+    )
     return {
-        "one_percent": [_actor(f"w4-one-{one.lower()}",
-                               ActorFilters(departements=[one]))],
+        "one_percent": [_actor(f"w4-one-{one.lower()}", ActorFilters(departements=[one]))],
         "departement": [_actor("w4-dep-75", ActorFilters(departements=["75"]))],
-        "bulk20": [_actor(f"w4-b20-{d.lower()}", ActorFilters(departements=[d]))
-                   for d in _nearest(shares, cfg.bulk_departements)],
-        "bulk20_shared": [_actor(f"w4-b20s-{i:02d}", ActorFilters(departements=[one]),
-                                 kind="bailleur") for i in range(cfg.bulk_departements)],
+        "bulk20": [
+            _actor(f"w4-b20-{d.lower()}", ActorFilters(departements=[d]))
+            for d in _nearest(shares, cfg.bulk_departements)
+        ],
+        "bulk20_shared": [
+            _actor(f"w4-b20s-{i:02d}", ActorFilters(departements=[one]), kind="bailleur")
+            for i in range(cfg.bulk_departements)
+        ],
         "national": [_actor("w4-national", ActorFilters(departements=sorted(shares)))],
-        "bulk2000": [a.model_copy(update={"id": f"w4-{a.id}", "version": 0})
-                     for a in offices],
+        "bulk2000": [a.model_copy(update={"id": f"w4-{a.id}", "version": 0}) for a in offices],
     }
 
 
@@ -259,20 +269,33 @@ async def scenario(run: _Run, name: str, actors: Sequence[Actor]) -> dict[str, A
     summary = ledger.summary()
     seconds = None if done is None else done - t0
     return {
-        "scenario": name, "actors": len(actors), "controls": controls,
-        "stock": stock_n, "copies_expected": copies,
-        "trickle_deliveries": trickled, "registry_import_s": round(registry_s, 2),
-        "seconds": _r(seconds), "completed": done is not None,
+        "scenario": name,
+        "actors": len(actors),
+        "controls": controls,
+        "stock": stock_n,
+        "copies_expected": copies,
+        "trickle_deliveries": trickled,
+        "registry_import_s": round(registry_s, 2),
+        "seconds": _r(seconds),
+        "completed": done is not None,
         "copies_per_s": None if not seconds else round(copies / seconds, 1),
         "worker_cpu_s": _r(cpu_s),
-        "worker_cpu_us_per_copy": (None if cpu_s is None or not copies
-                                   else round(cpu_s * 1e6 / copies, 1)),
+        "worker_cpu_us_per_copy": (
+            None if cpu_s is None or not copies else round(cpu_s * 1e6 / copies, 1)
+        ),
         "worker_rss_before_mib": _mib(rss0),
-        "worker_peak_rss_mib": _mib(peak), "peak_is_scenario_peak": peak_reset,
-        "trickle": trickle, "health": probe, "ledger": summary,
-        "exact": summary["received"] == summary["expected"] and not (
-            summary["lost"] or summary["duplicated"] or summary["unexpected"]
-            or summary["out_of_order"]),
+        "worker_peak_rss_mib": _mib(peak),
+        "peak_is_scenario_peak": peak_reset,
+        "trickle": trickle,
+        "health": probe,
+        "ledger": summary,
+        "exact": summary["received"] == summary["expected"]
+        and not (
+            summary["lost"]
+            or summary["duplicated"]
+            or summary["unexpected"]
+            or summary["out_of_order"]
+        ),
     }
 
 
@@ -322,10 +345,13 @@ async def w4(bootstrap: str, home: Path, geo: Geography, cfg: W4Config,
         await registry.publish()  # before the stock: every partition's index completes
         one_keys = set(geo.communes_of_departement(one))
         result: dict[str, Any] = {
-            "config": {**cfg.__dict__, "scenarios": list(cfg.scenarios),
-                       "one_percent_departement": one,
-                       "one_percent_population_share": round(departement_shares(geo)[one], 4),
-                       "worker_env": extra_env or {}},
+            "config": {
+                **cfg.__dict__,
+                "scenarios": list(cfg.scenarios),
+                "one_percent_departement": one,
+                "one_percent_population_share": round(departement_shares(geo)[one], 4),
+                "worker_env": extra_env or {},
+            },
             "load": await load_stock(run, lambda e: bool(one_keys & set(demand_of(e).wishes))),
             "scenarios": {},
         }
@@ -336,7 +362,8 @@ async def w4(bootstrap: str, home: Path, geo: Geography, cfg: W4Config,
                 new = row["as_new_events"]["worker_cpu_us_per_delivery"]
                 cop = row["worker_cpu_us_per_copy"]
                 row["cpu_ratio_copy_to_new_event"] = (
-                    None if not new or cop is None else round(cop / new, 2))
+                    None if not new or cop is None else round(cop / new, 2)
+                )
             result["scenarios"][name] = row
         return result
     finally:
@@ -349,4 +376,3 @@ def _r(v: float | None) -> float | None:
 
 def _mib(v: int | None) -> float | None:
     return None if v is None else round(v / MiB, 1)
-

@@ -30,14 +30,17 @@ def verdicts(w4: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out["w4_b_bulk20_time_over_one"] = _v(_ratio(b20["seconds"], one["seconds"]), 3)
     shared = s.get("bulk20_shared")
     if one and shared:  # the same target read for twenty actors of one 1 % territory
-        out["w4_b_bulk20_shared_time_over_one"] = _v(
-            _ratio(shared["seconds"], one["seconds"]), 3)
+        out["w4_b_bulk20_shared_time_over_one"] = _v(_ratio(shared["seconds"], one["seconds"]), 3)
     if nat:
         out["w4_c_national_trickle_p99_ms"] = _v(nat["trickle"]["latency_ms"]["p99"], 1000)
         out["w4_c_national_peak_rss_mib"] = _v(nat["worker_peak_rss_mib"], 1024)
     for name, row in projections(w4).items():
         out[f"w4_projected_1.9M_{name}_minutes"] = {
-            "value": row["minutes"], "target": "-", "met": None, "projected": True}
+            "value": row["minutes"],
+            "target": "-",
+            "met": None,
+            "projected": True,
+        }
     return out
 
 
@@ -83,13 +86,15 @@ def markdown(w4: dict[str, Any]) -> list[str]:
             f"{_f(r['copies_per_s'])} | {_f(r['worker_cpu_s'])} | "
             f"{_f(r['worker_cpu_us_per_copy'])} | {_f(r['worker_peak_rss_mib'])} | "
             f"{_f(lat['p50'])} / {_f(lat['p99'])} / {_f(lat['max'])} | "
-            f"{_f(r['health']['max_ms'])} | {'yes' if r['exact'] else '**no**'} |")
+            f"{_f(r['health']['max_ms'])} | {'yes' if r['exact'] else '**no**'} |"
+        )
         new = r.get("as_new_events")
         if new:
             lines.append(
                 f"| ↳ same demands as new events | 1 | {new['deliveries']:,} | "
                 f"{_f(new['seconds'])} | | {_f(new['worker_cpu_s'])} | "
-                f"{_f(new['worker_cpu_us_per_delivery'])} (per delivery) | | | | |")
+                f"{_f(new['worker_cpu_us_per_delivery'])} (per delivery) | | | | |"
+            )
     proj = projections(w4)
     if proj:
         lines += ["", "Projected to 1.9 M demands (linear in the copies; **projected, not "

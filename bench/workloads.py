@@ -85,8 +85,9 @@ async def fanout_sweep(
     # (a) and (b): N-independent, same input size as N=1
     plain = encode(list(demand_events(max_events, seed, phase.geo, ["76"])))
     for mode in ("a", "b"):
-        proc = start_baseline(phase.bootstrap, logs / f"baseline-{mode}.log", mode, INPUT,
-                              env=phase.extra_env)
+        proc = start_baseline(
+            phase.bootstrap, logs / f"baseline-{mode}.log", mode, INPUT, env=phase.extra_env
+        )
         try:
             outs = await w.partitions([bl.baseline_topic(mode)])
             bursts = [
@@ -257,9 +258,11 @@ async def stream(
         "latency_ms": _quantiles(latencies),
         # due -> the generator's real send (harness lateness) -> the hub's send of the
         # feed record (its CreateTime) -> the harness read
-        "latency_split_ms": {"generator_late": _quantiles(sorted(generator_late)),
-                             "generator_to_hub_send": _quantiles(sorted(to_send)),
-                             "hub_send_to_read": _quantiles(sorted(to_read))},
+        "latency_split_ms": {
+            "generator_late": _quantiles(sorted(generator_late)),
+            "generator_to_hub_send": _quantiles(sorted(to_send)),
+            "hub_send_to_read": _quantiles(sorted(to_read)),
+        },
         "ledger": ledger.summary(),
     }
 
@@ -313,11 +316,18 @@ async def backfill(
     ids = {a.id for a in actors}
     half = len(events) // 2
     expect(ledger, phase, ids, phase.probe_events)  # already delivered, read back below
-    await create_topics(phase.bootstrap, {W1_INPUT: 4, **{bl.baseline_topic("c", a.id): 1
-                                                          for a in actors}})
+    await create_topics(
+        phase.bootstrap, {W1_INPUT: 4, **{bl.baseline_topic("c", a.id): 1 for a in actors}}
+    )
     base_outs = await phase.watcher.partitions([bl.baseline_topic("c", a.id) for a in actors])
-    proc = start_baseline(phase.bootstrap, logs / "baseline-c-w1.log", "c", W1_INPUT,
-                          national=national, env=phase.extra_env)
+    proc = start_baseline(
+        phase.bootstrap,
+        logs / "baseline-c-w1.log",
+        "c",
+        W1_INPUT,
+        national=national,
+        env=phase.extra_env,
+    )
     rss = [rss_bytes(pid) or 0]
     bursts: list[Burst] = []
     base_bursts: list[Burst] = []
@@ -326,20 +336,40 @@ async def backfill(
         for part in (events[:half], events[half:]):
             want = expect(ledger, phase, ids, part)
             records = encode(part)
-            base_bursts.append(await burst(
-                phase.watcher, phase.bootstrap, W1_INPUT, records, base_outs, want,
-                {"process": proc.pid, "broker": broker_pid}, timeout=7200))
-            bursts.append(await burst(
-                phase.watcher, phase.bootstrap, topics.DEMANDES, records, outs, want,
-                {"hub": pid, "broker": broker_pid}, timeout=7200))
+            base_bursts.append(
+                await burst(
+                    phase.watcher,
+                    phase.bootstrap,
+                    W1_INPUT,
+                    records,
+                    base_outs,
+                    want,
+                    {"process": proc.pid, "broker": broker_pid},
+                    timeout=7200,
+                )
+            )
+            bursts.append(
+                await burst(
+                    phase.watcher,
+                    phase.bootstrap,
+                    topics.DEMANDES,
+                    records,
+                    outs,
+                    want,
+                    {"hub": pid, "broker": broker_pid},
+                    timeout=7200,
+                )
+            )
             rss.append(rss_bytes(pid) or 0)
     finally:
         proc.stop()
     peak = peak_rss_bytes(pid)
     batches1 = batch_inputs(phase.worker)
     mean_batch = (
-        None if batches0 is None or batches1 is None or batches1[1] <= batches0[1]
-        else round((batches1[0] - batches0[0]) / (batches1[1] - batches0[1]), 1))
+        None
+        if batches0 is None or batches1 is None or batches1[1] <= batches0[1]
+        else round((batches1[0] - batches0[0]) / (batches1[1] - batches0[1]), 1)
+    )
     b, base = _total(bursts), _total(base_bursts)
     await read_into_ledger(phase.bootstrap, phase.feeds(actors), ledger)
     rss0, rss_mid, rss1 = rss
@@ -348,10 +378,13 @@ async def backfill(
     eps = b.events / b.seconds
     return {
         **b.as_dict(),
-        "baseline_c": {**base.as_dict(), "projected_full_minutes": round(
-            NATIONAL_STOCK / (base.events / base.seconds) / 60, 1)},
+        "baseline_c": {
+            **base.as_dict(),
+            "projected_full_minutes": round(NATIONAL_STOCK / (base.events / base.seconds) / 60, 1),
+        },
         "ratio_deliveries_per_s": round(
-            (b.deliveries / b.seconds) / (base.deliveries / base.seconds), 3),
+            (b.deliveries / b.seconds) / (base.deliveries / base.seconds), 3
+        ),
         "actors": len(actors),
         "mean_batch_inputs": mean_batch,
         "worker_rss_start_mib": round(rss0 / 2**20, 1),
@@ -362,14 +395,25 @@ async def backfill(
         "rss_marginal_bytes_per_demand": round(marginal),
         "projected_full_minutes": round(NATIONAL_STOCK / eps / 60, 1),
         "projected_full_rss_mib": round(
-            (max(rss1, peak or 0) + marginal * max(NATIONAL_STOCK - len(events), 0)) / 2**20),
+            (max(rss1, peak or 0) + marginal * max(NATIONAL_STOCK - len(events), 0)) / 2**20
+        ),
         "ledger": ledger.summary(),
     }
 
 
 def _total(bursts: list[Burst]) -> Burst:
     """One burst summing ``bursts`` (events, deliveries, seconds, CPU per role)."""
-    cpu = {role: (None if any(b.cpu.get(role) is None for b in bursts)
-                  else sum(b.cpu[role] or 0.0 for b in bursts)) for role in bursts[0].cpu}
-    return Burst(sum(x.events for x in bursts), sum(x.deliveries for x in bursts),
-                 sum(x.seconds for x in bursts), cpu)
+    cpu = {
+        role: (
+            None
+            if any(b.cpu.get(role) is None for b in bursts)
+            else sum(b.cpu[role] or 0.0 for b in bursts)
+        )
+        for role in bursts[0].cpu
+    }
+    return Burst(
+        sum(x.events for x in bursts),
+        sum(x.deliveries for x in bursts),
+        sum(x.seconds for x in bursts),
+        cpu,
+    )

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 #: a territory above the communes: ("e", epci), ("d", departement) or ("n", commune) for a
 #: commune outside any EPCI (no figure of its own: never published)
@@ -91,8 +92,12 @@ _LAYOUTS: dict[int, tuple[Mapping[str, tuple[str | None, str]], _Layout]] = {}
 
 
 def _layout(membership: Mapping[str, tuple[str | None, str]]) -> _Layout:
-    # keyed by identity (the mapping is kept alive with it, so the id is not reused): the
-    # callers pass the same membership for every series of a request
+    # remembered for a read-only view only (hub.domain.geo_components.Members.table: the
+    # callers pass the same one for every series of a request), keyed by identity (the view
+    # is kept alive with it, so the id is not reused); a plain dict may change in place
+    # between two calls (review V, V-F2): its layout is built each time
+    if not isinstance(membership, MappingProxyType):
+        return _Layout(membership)
     found = _LAYOUTS.get(id(membership))
     if found is not None and found[0] is membership:
         return found[1]

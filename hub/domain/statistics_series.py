@@ -21,10 +21,10 @@ territories and are left to the primary rule.
 
 from __future__ import annotations
 
-from collections import Counter
+import hashlib
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from datetime import date
-from functools import lru_cache
 
 from hub.domain.geo_components import Members
 from hub.domain.statistics import ATTRIBUTIONS, AUTRES, NOUVELLES, RADATT, STOCK, Fait
@@ -85,12 +85,32 @@ def secondary(
     out = set()
     for serie in series:
         found = counts.get(serie, {})
-        kept = tuple(sorted((c, n) for c, n in found.items() if c in members.table and n))
+        kept = {c: n for c, n in found.items() if c in members.table and n}
         if _decide(members, kept, seuil).has(niveau, code):
             out.add(serie)
     return frozenset(out)
 
 
-@lru_cache(maxsize=256)
-def _decide(members: Members, kept: tuple[tuple[str, int], ...], seuil: int) -> Withheld:
-    return suppress(dict(kept), members.table, seuil)
+#: decisions remembered, by counts' digest: a few MB (review V, V-F3: keyed by the whole
+#: series, 256 of them held ~100 MB)
+_DECISIONS: OrderedDict[tuple[int, str, int], tuple[Members, Withheld]] = OrderedDict()
+_KEEP = 32
+
+
+def _decide(members: Members, kept: Mapping[str, int], seuil: int) -> Withheld:
+    digest = hashlib.blake2b(repr(sorted(kept.items())).encode(), digest_size=16).hexdigest()
+    key = (id(members), digest, seuil)
+    found = _DECISIONS.get(key)
+    if found is not None and found[0] is members:  # the id of a live object only
+        _DECISIONS.move_to_end(key)
+        return found[1]
+    decided = suppress(kept, members.table, seuil)
+    _DECISIONS[key] = (members, decided)
+    if len(_DECISIONS) > _KEEP:
+        _DECISIONS.popitem(last=False)
+    return decided
+
+
+def forget_decisions() -> None:
+    """Empty the remembered decisions (benchmarks, tests)."""
+    _DECISIONS.clear()

@@ -163,6 +163,18 @@ def _violations(
             group = [c for i, c in enumerate(hidden_all) if mask >> i & 1]
             if len(group) > 1 and total(group) < seuil:
                 sensitive.append((f"group {group}", total(group), indicator(group)))
+    else:
+        # more withheld communes: every union of whole groups of them — the withheld
+        # communes of one (EPCI, département) piece, each withheld commune outside any EPCI
+        # (review V, V-F4: D minus its published EPCI gave two withheld EPCIs' 7)
+        blocks = [[c for c in cs if c in communes_w] for cs in pieces.values()]
+        blocks += [[c] for c in hidden_all if membership[c][0] is None]
+        blocks = [b for b in blocks if b]
+        if len(blocks) <= 12:
+            for mask in range(1, 1 << len(blocks)):
+                group = [c for i, b in enumerate(blocks) if mask >> i & 1 for c in b]
+                if total(group) < seuil:
+                    sensitive.append((f"group {group}", total(group), indicator(group)))
     basis = _basis([row for _, row in published])
     for label, value, v in sensitive:
         k = _combination(v, basis, len(published))
@@ -368,6 +380,20 @@ def test_a_departement_minus_its_published_epcis() -> None:
     assert {"E1", "E2"} & w.epcis
 
 
+def test_the_oracle_sees_a_departement_minus_its_published_epci() -> None:
+    # review V, V-F4: 13 withheld communes (past the commune-by-commune enumeration); D
+    # minus E3 is E1 and E2 together, 7 demands: the oracle must say so
+    counts = {"a1": 1, "a2": 1, "a3": 1, "b1": 1, "b2": 1, "b3": 1, "b4": 1, "c1": 500,
+              "c2": 20}  # fmt: skip
+    membership = {f"a{i}": ("E1", "D") for i in range(1, 7)}
+    membership |= {f"b{i}": ("E2", "D") for i in range(1, 7)}
+    membership |= {"c1": ("E3", "D"), "c2": ("E3", "D")}
+    withheld = frozenset(c for c in membership if c != "c1")
+    problems = _violations(counts, membership, withheld, frozenset({"E1", "E2"}), frozenset())
+    assert any("group" in p for p in problems), problems
+    _check(counts, membership)  # and suppress itself withholds enough
+
+
 def test_an_epci_of_total_0() -> None:
     """An EPCI of 0 demands (one commune at 0, one missing from counts) in a département
     of 50 whose other commune (50) has no EPCI: the EPCI is withheld (0 < 11, a 0 is a
@@ -386,3 +412,17 @@ def test_a_small_departement_is_withheld_and_only_it() -> None:
     membership: Membership = {"27001": (None, "27"), "76001": (None, "76")}
     w = _check(counts, membership)
     assert w.departements == {"27"} and w.communes == {"27001"}
+
+
+def test_a_membership_changed_in_place_is_read_again() -> None:
+    # review V, V-F2: the layout was remembered by the mapping's id: a dict changed in place
+    # between two calls gave a KeyError, or a decision over its former EPCIs
+    m = {"a": ("E", "D")}
+    suppress({"a": 20}, m)
+    m["b"] = ("E", "D")
+    assert {"a", "b"} <= suppress({"a": 100, "b": 5}, m).communes
+    m = {"a": ("E", "D"), "b": ("F", "D"), "c": ("F", "D")}
+    suppress({"a": 100, "b": 100, "c": 100}, m)
+    m["b"] = ("E", "D")
+    counts = {"a": 100, "b": 5, "c": 100}
+    assert suppress(counts, m) == suppress(counts, dict(m))
