@@ -46,7 +46,7 @@ db_only=(tests/integration/test_actor_published_migration.py tests/integration/t
   tests/integration/test_declarations_port.py tests/integration/test_push_removed_actor.py
   tests/integration/test_push_scale.py tests/integration/test_push_soap_faults.py
   tests/integration/test_removed_actor_keys_migration.py tests/integration/test_stat_cycle_migration.py
-  tests/integration/test_statistics_concurrent_folds.py)
+  tests/integration/test_statistics_concurrent_folds.py tests/integration/test_statistics_series_sql.py)
 long_faults=(tests/faults/test_redispatch_kill9_work.py tests/faults/test_dead_letter_cap.py)
 # Not moved, though it never uses the session's worker: test_state_dir_kafka starts
 # workers of other groups on the shared broker, which dispatch every demand published
