@@ -17,6 +17,10 @@ Contracts:
 * **Territory of a demand**: its *first* wished commune (today's current commune, an
   arrondissement counted in its commune), that commune's EPCI and département. Each demand
   counts once per level, so the communes of an EPCI add up to it (docs/statistics.md).
+* **Between territories** (secondary secrecy): the figures a subtraction between
+  published territories would give are withheld too, whatever their size
+  (:mod:`hub.domain.statistics_secondary`, the ``secondary`` argument of
+  :func:`statistiques`).
 * **Similar demands** (:func:`similaires`) of a demand for an EPCI and a typology: the
   active demands wishing that EPCI (any wish, as the EPCI's grid scores every demand
   wishing it) whose wanted typologies include that typology, with a score under the

@@ -260,8 +260,11 @@ class StatisticsStore:
             return conn.execute(select(demandes.c.num_unique).limit(1)).first() is None
 
     def faits(self, niveau: Niveau, code: str) -> list[Fait]:
-        """The facts of the demands whose first wished commune lies in ``code``, whole
-        (their wished EPCIs in wish order and their scores)."""
+        """The facts of the demands whose first wished commune lies in ``code`` **as
+        stored by the fold** (its territory of the day it folded), whole (their wished EPCIs
+        in wish order and their scores): the fold's own checks. The published figures read
+        :meth:`faits_of`, placed where today's geography puts each stored commune
+        (hub.services.statistics.territory)."""
         column = {
             "commune": demandes.c.commune,
             "epci": demandes.c.epci,
