@@ -141,7 +141,8 @@ def months(at: date, n: int) -> list[str]:
     return [add_months(first, i).strftime("%Y-%m") for i in range(n)]
 
 
-def _month(d: date | None) -> str | None:
+def month_of(d: date | None) -> str | None:
+    """The ``YYYY-MM`` month of a day (None for None): how every series dates a demand."""
     return None if d is None else d.strftime("%Y-%m")
 
 
@@ -245,7 +246,7 @@ def statistiques(
     ages = [float((at - f.date_creation).days) for f in actifs if f.date_creation is not None]
     per_month = []
     for m in months(at, nb_mois):
-        radiees = [f for f in here if not f.active and _month(f.date_radiation) == m]
+        radiees = [f for f in here if not f.active and month_of(f.date_radiation) == m]
         attributions = _unless(
             count([f for f in radiees if f.attribuee]), (ATTRIBUTIONS, m), secondary
         )
@@ -256,7 +257,7 @@ def statistiques(
         if not toutes.secret and (attributions.secret or autres.secret):
             # radiated minus one part would give the other (audit R; R-F2 across territories)
             toutes = withheld(len(radiees))
-        nouvelles = count([f for f in here if _month(f.date_creation) == m])
+        nouvelles = count([f for f in here if month_of(f.date_creation) == m])
         per_month.append(
             Mois(
                 mois=m,

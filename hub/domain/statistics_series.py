@@ -24,18 +24,21 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
-from datetime import date
 
 from hub.domain.geo_components import Members
-from hub.domain.statistics import ATTRIBUTIONS, AUTRES, NOUVELLES, RADATT, STOCK, Fait
+from hub.domain.statistics import (
+    ATTRIBUTIONS,
+    AUTRES,
+    NOUVELLES,
+    RADATT,
+    STOCK,
+    Fait,
+    month_of,
+)
 from hub.domain.statistics_secondary import Withheld, suppress
 
 #: (series, month ``YYYY-MM`` or "" for the stock)
 Serie = tuple[str, str]
-
-
-def _month(d: date | None) -> str | None:
-    return None if d is None else d.strftime("%Y-%m")
 
 
 def series_counts(faits: Iterable[Fait], mois: Iterable[str]) -> dict[Serie, Counter[str]]:
@@ -51,10 +54,10 @@ def series_counts(faits: Iterable[Fait], mois: Iterable[str]) -> dict[Serie, Cou
             continue
         if f.active:
             add((STOCK, ""), f.commune)
-        created = _month(f.date_creation)
+        created = month_of(f.date_creation)
         if created in wanted:
             add((NOUVELLES, created or ""), f.commune)
-        radiated = _month(f.date_radiation)
+        radiated = month_of(f.date_radiation)
         if not f.active and radiated in wanted:
             kind = ATTRIBUTIONS if f.motif_radiation == RADATT else AUTRES
             add((kind, radiated or ""), f.commune)
